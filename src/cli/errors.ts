@@ -1,0 +1,24 @@
+// Turns any failure of a command into one clear line on stderr and a non-zero exit, never a stack trace.
+import { CommanderError } from 'commander'
+import { ConfigError } from '../lib/config.ts'
+import { DomainError } from '../lib/errors.ts'
+import { SecretKeyError } from '../lib/secrets.ts'
+import { redactText } from '../lib/redact.ts'
+
+export class UsageError extends Error {}
+
+export function reportAndExit(e: unknown): never {
+  if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2)
+  if (e instanceof ConfigError) {
+    for (const p of e.problems) process.stderr.write(`tillbridge: ${p}\n`)
+    process.exit(2)
+  }
+  if (e instanceof UsageError) {
+    process.stderr.write(`tillbridge: ${e.message}\n`)
+    process.exit(2)
+  }
+  const message = e instanceof DomainError ? `${e.message} (${e.code})` : e instanceof SecretKeyError ? e.message : redactText((e as Error)?.message ?? String(e))
+  process.stderr.write(`tillbridge: error: ${message}\n`)
+  if (process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace') process.stderr.write(`${(e as Error)?.stack}\n`)
+  process.exit(1)
+}

@@ -1,0 +1,110 @@
+// The `tillbridge` command line: one entry for every process and operator task.
+import { Command, InvalidArgumentError, Option } from 'commander'
+import { pino } from 'pino'
+import { loadConfig, type Config } from '../lib/config.ts'
+import { createLogger } from '../lib/logger.ts'
+import { openHub } from '../runtime.ts'
+import { migrate } from '../db/migrate.ts'
+import { createMerchantWithAdmin } from '../core/merchants/onboard.ts'
+import { reportAndExit } from './errors.ts'
+import { runService } from './service.ts'
+
+const VERSION = '0.1.0'
+
+const portNumber = (v: string) => {
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0–65535)')
+  return n
+}
+
+function config(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig(), ...overrides }
+}
+
+/** One-shot commands log to stderr (warnings and worse unless LOG_LEVEL says otherwise), keeping stdout for results. */
+function quietHub(cfg: Config) {
+  const level = process.env.LOG_LEVEL ? cfg.logLevel : 'warn'
+  return openHub(cfg, { logger: createLogger({ level, destination: pino.destination(2) }), poolSize: 4, applicationName: 'tillbridge-cli' })
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tillbridge')
+    .description('Tillbridge: the integration hub for physical retail')
+    .version(VERSION, '-v, --version')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`tillbridge: ${str.replace(/^error: /, '').trim()}\n`) })
+    .addHelpText('after', '\nConfiguration comes from the environment: PORT, DATABASE_URL, TILLBRIDGE_DATA_DIR, TILLBRIDGE_SECRET_KEY, LOG_LEVEL (see README).')
+
+  program
+    .command('serve')
+    .description('run the API and the job worker in one process (what `npm start` runs)')
+    .option('-p, --port <port>', 'port to listen on (default: PORT or 3000)', portNumber)
+    .action(async (o: { port?: number }) => runService(config(o.port !== undefined ? { port: o.port } : {}), { api: true, worker: true }))
+
+  program
+    .command('api')
+    .description('run only the HTTP API (scale out: run workers separately)')
+    .option('-p, --port <port>', 'port to listen on (default: PORT or 3000)', portNumber)
+    .action(async (o: { port?: number }) => runService(config(o.port !== undefined ? { port: o.port } : {}), { api: true, worker: false }))
+
+  program
+    .command('worker')
+    .description('run only the job worker')
+    .action(async () => runService(config(), { api: false, worker: true }))
+
+  program
+    .command('migrate')
+    .description('apply database migrations and exit')
+    .action(async () => {
+      const hub = await quietHub(config())
+      try {
+        await migrate(hub.database.pool, hub.logger)
+        process.stdout.write('migrations applied\n')
+      } finally {
+        await hub.close()
+      }
+    })
+
+  const admin = program.command('admin').description('administer merchants and staff')
+  admin
+    .command('create')
+    .description('create a merchant and its first admin user')
+    .requiredOption('--merchant <name>', 'merchant name')
+    .requiredOption('--email <email>', 'email of the first admin')
+    .requiredOption('--password <password>', 'password of the first admin (at least 8 characters)')
+    .option('--name <name>', 'display name of the admin')
+    .option('--currency <code>', 'ISO 4217 currency', 'CNY')
+    .option('--time-zone <tz>', 'IANA time zone of the business day', 'Asia/Shanghai')
+    .addOption(new Option('--locale <locale>', 'default language').choices(['zh-CN', 'zh-TW', 'en']).default('zh-CN'))
+    .option('--json', 'print the result as one JSON line')
+    .action(async (o: { merchant: string; email: string; password: string; name?: string; currency: string; timeZone: string; locale: string; json?: boolean }) => {
+      const hub = await quietHub(config())
+      try {
+        const { merchant, user } = await hub.database.db.transaction((tx) =>
+          createMerchantWithAdmin(tx, {
+            name: o.merchant,
+            currency: o.currency.toUpperCase(),
+            timeZone: o.timeZone,
+            locale: o.locale,
+            admin: { email: o.email, password: o.password, name: o.name },
+          }),
+        )
+        if (o.json) process.stdout.write(`${JSON.stringify({ merchantId: merchant.id, userId: user.id, email: user.email, role: user.role })}\n`)
+        else process.stdout.write(`created merchant "${merchant.name}" (${merchant.id}) with admin ${user.email} (${user.id})\n`)
+      } finally {
+        await hub.close()
+      }
+    })
+
+  return program
+}
+
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv)
+  } catch (e) {
+    reportAndExit(e)
+  }
+}
+
+await main()

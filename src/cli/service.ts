@@ -1,0 +1,53 @@
+// The long-running commands: `serve` (API + worker), `api` and `worker`, with graceful shutdown on SIGINT/SIGTERM.
+import type { Config } from '../lib/config.ts'
+import { createApp } from '../http/app.ts'
+import { listen, type HttpServer } from '../http/server.ts'
+import { startWorker, type WorkerHandle } from '../jobs/worker.ts'
+import { openHub } from '../runtime.ts'
+
+export async function runService(config: Config, parts: { api: boolean; worker: boolean }): Promise<void> {
+  const name = parts.api && parts.worker ? 'serve' : parts.api ? 'api' : 'worker'
+  const hub = await openHub(config, { applicationName: `tillbridge-${name}` })
+  const log = hub.logger
+  let worker: WorkerHandle | undefined
+  let server: HttpServer | undefined
+  let stopping = false
+
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now')
+      process.exit(1)
+    }
+    stopping = true
+    log.info({ signal }, 'shutting down')
+    const budget = config.shutdownTimeoutMs
+    try {
+      await server?.close(budget) // no new requests; requests in flight finish (bounded)
+      await worker?.stop(budget) // no new jobs; running jobs finish (bounded)
+      await hub.close() // pool, then the embedded database if this process owns it
+      log.info('stopped')
+      process.exit(0)
+    } catch (err) {
+      log.error({ err }, 'shutdown failed')
+      process.exit(1)
+    }
+  }
+  process.once('SIGINT', () => void shutdown('SIGINT'))
+  process.once('SIGTERM', () => void shutdown('SIGTERM'))
+
+  try {
+    if (parts.worker) worker = await startWorker(hub)
+    if (parts.api) {
+      server = await listen(createApp(hub, { worker }), { port: config.port, host: config.host })
+      const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
+      log.info({ port: server.port }, 'listening')
+      process.stdout.write(`Tillbridge ${name} listening on http://${shown}:${server.port} (API reference at /docs, health at /health)\n`)
+    } else {
+      log.info('worker started')
+    }
+  } catch (e) {
+    await worker?.stop(1000).catch(() => {})
+    await hub.close().catch(() => {})
+    throw e
+  }
+}

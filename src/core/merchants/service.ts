@@ -1,0 +1,63 @@
+// Creating and reading merchants, the tenants everything else belongs to.
+import { eq } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { invalid, notFound } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { merchants } from './schema.ts'
+
+export type Merchant = typeof merchants.$inferSelect
+
+export interface MerchantSettings {
+  name?: string
+  currency?: string
+  timeZone?: string
+  locale?: string
+}
+
+export const LOCALES = ['zh-CN', 'zh-TW', 'en'] as const
+
+function checkSettings(s: MerchantSettings) {
+  if (s.name !== undefined && s.name.trim() === '') throw invalid('invalid_merchant_name', 'merchant name must not be empty')
+  if (s.currency !== undefined && !Intl.supportedValuesOf('currency').includes(s.currency)) {
+    throw invalid('invalid_currency', `${s.currency} is not an ISO 4217 currency code`)
+  }
+  if (s.timeZone !== undefined && !Intl.supportedValuesOf('timeZone').includes(s.timeZone) && s.timeZone !== 'UTC') {
+    throw invalid('invalid_time_zone', `${s.timeZone} is not an IANA time zone`)
+  }
+  if (s.locale !== undefined && !(LOCALES as readonly string[]).includes(s.locale)) {
+    throw invalid('invalid_locale', `locale must be one of ${LOCALES.join(', ')}`)
+  }
+}
+
+export async function createMerchant(tx: Tx, input: MerchantSettings & { name: string }): Promise<Merchant> {
+  checkSettings(input)
+  const [row] = await tx
+    .insert(merchants)
+    .values({
+      id: newId(),
+      name: input.name.trim(),
+      currency: input.currency ?? 'CNY',
+      timeZone: input.timeZone ?? 'Asia/Shanghai',
+      locale: input.locale ?? 'zh-CN',
+    })
+    .returning()
+  return row!
+}
+
+export async function getMerchant(tx: Tx, id: string): Promise<Merchant> {
+  const [row] = await tx.select().from(merchants).where(eq(merchants.id, id))
+  if (!row) throw notFound('merchant', id)
+  return row
+}
+
+export async function updateMerchant(tx: Tx, id: string, changes: MerchantSettings): Promise<{ before: Merchant; after: Merchant }> {
+  checkSettings(changes)
+  const [before] = await tx.select().from(merchants).where(eq(merchants.id, id)).for('update')
+  if (!before) throw notFound('merchant', id)
+  const [after] = await tx
+    .update(merchants)
+    .set({ ...changes, ...(changes.name ? { name: changes.name.trim() } : {}), updatedAt: new Date() })
+    .where(eq(merchants.id, id))
+    .returning()
+  return { before, after: after! }
+}

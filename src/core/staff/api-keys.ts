@@ -1,0 +1,54 @@
+// API keys let machines (integrations, the in-store bridge) call the hub. The key is shown once; only its hash is kept.
+import { and, desc, eq, isNull } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { notFound } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { randomToken, sha256Hex } from '../../lib/secrets.ts'
+import type { Actor } from './actor.ts'
+import { recordAudit } from './audit.ts'
+import { API_KEY_PREFIX } from './auth.ts'
+import type { Role } from './permissions.ts'
+import { apiKeys } from './schema.ts'
+
+export type ApiKeyRow = typeof apiKeys.$inferSelect
+export type PublicApiKey = Omit<ApiKeyRow, 'tokenHash'>
+
+export const toPublicApiKey = ({ tokenHash: _t, ...rest }: ApiKeyRow): PublicApiKey => rest
+
+export async function createApiKey(tx: Tx, actor: Actor, input: { name: string; role: Role; expiresAt?: Date }) {
+  const token = randomToken(API_KEY_PREFIX)
+  const [row] = await tx
+    .insert(apiKeys)
+    .values({
+      id: newId(),
+      merchantId: actor.merchantId,
+      name: input.name.trim(),
+      role: input.role,
+      prefix: token.slice(0, 12),
+      tokenHash: sha256Hex(token),
+      createdBy: actor.id,
+      expiresAt: input.expiresAt ?? null,
+    })
+    .returning()
+  await recordAudit(tx, actor, { action: 'api_key.created', entityType: 'api_key', entityId: row!.id, details: { name: row!.name, role: row!.role } })
+  return { key: token, apiKey: row! }
+}
+
+export async function listApiKeys(tx: Tx, merchantId: string, opts: { includeRevoked?: boolean } = {}) {
+  return tx
+    .select()
+    .from(apiKeys)
+    .where(and(eq(apiKeys.merchantId, merchantId), opts.includeRevoked ? undefined : isNull(apiKeys.revokedAt)))
+    .orderBy(desc(apiKeys.createdAt))
+}
+
+export async function revokeApiKey(tx: Tx, actor: Actor, id: string): Promise<ApiKeyRow> {
+  const [row] = await tx
+    .update(apiKeys)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(apiKeys.merchantId, actor.merchantId), eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
+    .returning()
+  if (!row) throw notFound('api_key', id)
+  await recordAudit(tx, actor, { action: 'api_key.revoked', entityType: 'api_key', entityId: id, details: { name: row.name } })
+  return row
+}

@@ -1,0 +1,138 @@
+// Sign-in with email and password, bearer tokens for sessions and API keys, and the slow-down/lockout that
+// makes guessing passwords impractical.
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { rateLimited, unauthorized } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { randomToken, sha256Hex } from '../../lib/secrets.ts'
+import type { Actor } from './actor.ts'
+import { recordAudit } from './audit.ts'
+import { burnVerifyTime, verifyPassword } from './passwords.ts'
+import { isRole, type Role } from './permissions.ts'
+import { apiKeys, sessions, users } from './schema.ts'
+import type { UserRow } from './users.ts'
+
+export const SESSION_PREFIX = 'tbs_'
+export const API_KEY_PREFIX = 'tbk_'
+
+export interface LoginPolicy {
+  /** Failed attempts in a row after which each further failure is answered slowly. */
+  slowAfter: number
+  /** Failed attempts in a row after which the account is locked. */
+  lockAfter: number
+  lockMs: number
+  /** Delay of the first slowed answer; it doubles with each further failure, up to `maxDelayMs`. */
+  delayMs: number
+  maxDelayMs: number
+  sessionMs: number
+}
+
+export const DEFAULT_LOGIN_POLICY: LoginPolicy = {
+  slowAfter: 3,
+  lockAfter: 10,
+  lockMs: 15 * 60_000,
+  delayMs: 500,
+  maxDelayMs: 8000,
+  sessionMs: 12 * 3600_000,
+}
+
+export interface Principal extends Actor {
+  type: 'user' | 'api_key'
+  id: string
+  role: Role
+  sessionId?: string
+}
+
+export interface LoginResult {
+  token: string
+  expiresAt: Date
+  user: UserRow
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+const badCredentials = () => unauthorized('invalid_credentials', 'email or password is wrong')
+
+/**
+ * Checks a password and opens a session. Runs on the pool (not inside a request transaction) because a failed
+ * attempt must be counted even though the request fails.
+ */
+export async function login(db: Tx, input: { email: string; password: string }, policy: LoginPolicy = DEFAULT_LOGIN_POLICY, now = new Date()): Promise<LoginResult> {
+  const email = input.email.trim().toLowerCase()
+  const [user] = await db.select().from(users).where(sql`lower(${users.email}) = ${email}`)
+  if (!user) {
+    await burnVerifyTime(input.password)
+    throw badCredentials()
+  }
+  if (user.lockedUntil && user.lockedUntil > now) {
+    const wait = Math.ceil((user.lockedUntil.getTime() - now.getTime()) / 1000)
+    throw rateLimited('login_locked', `too many failed sign-ins; try again in ${Math.ceil(wait / 60)} minute(s)`, wait)
+  }
+  const actor: Actor = { type: 'user', id: user.id, name: user.email, merchantId: user.merchantId, role: user.role as Role }
+  const ok = (await verifyPassword(user.passwordHash, input.password)) && user.status === 'active'
+  if (!ok) {
+    // Counted atomically, so parallel guesses are all counted.
+    const [row] = await db
+      .update(users)
+      .set({
+        failedLogins: sql`${users.failedLogins} + 1`,
+        lockedUntil: sql`case when ${users.failedLogins} + 1 >= ${policy.lockAfter} then ${new Date(now.getTime() + policy.lockMs).toISOString()}::timestamptz else null end`,
+      })
+      .where(eq(users.id, user.id))
+      .returning({ failedLogins: users.failedLogins, lockedUntil: users.lockedUntil })
+    const failures = row!.failedLogins
+    await recordAudit(db, actor, { action: 'auth.login_failed', entityType: 'user', entityId: user.id, details: { failures } })
+    if (row!.lockedUntil) {
+      if (failures === policy.lockAfter) {
+        await recordAudit(db, actor, { action: 'auth.locked', entityType: 'user', entityId: user.id, details: { until: row!.lockedUntil } })
+      }
+      throw rateLimited('login_locked', `too many failed sign-ins; try again in ${Math.ceil(policy.lockMs / 60_000)} minute(s)`, Math.ceil(policy.lockMs / 1000))
+    }
+    if (failures > policy.slowAfter) {
+      await sleep(Math.min(policy.maxDelayMs, policy.delayMs * 2 ** (failures - policy.slowAfter - 1)))
+    }
+    throw badCredentials()
+  }
+  const token = randomToken(SESSION_PREFIX)
+  const expiresAt = new Date(now.getTime() + policy.sessionMs)
+  await db.transaction(async (tx) => {
+    await tx.update(users).set({ failedLogins: 0, lockedUntil: null, lastLoginAt: now }).where(eq(users.id, user.id))
+    await tx.insert(sessions).values({ id: newId(), merchantId: user.merchantId, userId: user.id, tokenHash: sha256Hex(token), expiresAt })
+    await recordAudit(tx, actor, { action: 'auth.login', entityType: 'user', entityId: user.id })
+  })
+  return { token, expiresAt, user: { ...user, failedLogins: 0, lockedUntil: null, lastLoginAt: now } }
+}
+
+export async function logout(tx: Tx, principal: Principal): Promise<void> {
+  if (!principal.sessionId) return
+  await tx.update(sessions).set({ revokedAt: new Date() }).where(eq(sessions.id, principal.sessionId))
+}
+
+/** Resolves a bearer token (session or API key) to who is calling, or undefined when it is not valid. */
+export async function authenticate(db: Tx, token: string, now = new Date()): Promise<Principal | undefined> {
+  const hash = sha256Hex(token)
+  if (token.startsWith(SESSION_PREFIX)) {
+    const [row] = await db
+      .select({ s: sessions, u: users })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.tokenHash, hash), isNull(sessions.revokedAt)))
+    if (!row || row.s.expiresAt <= now || row.u.status !== 'active' || !isRole(row.u.role)) return undefined
+    // Remember use at most once a minute, so reads do not turn into writes.
+    await db
+      .update(sessions)
+      .set({ lastUsedAt: now })
+      .where(and(eq(sessions.id, row.s.id), or(isNull(sessions.lastUsedAt), lt(sessions.lastUsedAt, new Date(now.getTime() - 60_000)))))
+    return { type: 'user', id: row.u.id, name: row.u.email, merchantId: row.u.merchantId, role: row.u.role, sessionId: row.s.id }
+  }
+  if (token.startsWith(API_KEY_PREFIX)) {
+    const [key] = await db.select().from(apiKeys).where(and(eq(apiKeys.tokenHash, hash), isNull(apiKeys.revokedAt)))
+    if (!key || (key.expiresAt && key.expiresAt <= now) || !isRole(key.role)) return undefined
+    await db
+      .update(apiKeys)
+      .set({ lastUsedAt: now })
+      .where(and(eq(apiKeys.id, key.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, new Date(now.getTime() - 60_000)))))
+    return { type: 'api_key', id: key.id, name: key.name, merchantId: key.merchantId, role: key.role }
+  }
+  return undefined
+}

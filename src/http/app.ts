@@ -1,0 +1,67 @@
+// The HTTP application: request context, every route module, the OpenAPI document and reference page, and the
+// one error handler. Built as a value so tests drive it in-process through app.request().
+import { OpenAPIHono, type Hook } from '@hono/zod-openapi'
+import type { Hub } from '../runtime.ts'
+import type { AppEnv, AppOptions } from './env.ts'
+import { errorBody, internalError, safeMessage, toErrorResponse } from './errors.ts'
+import { renderDocsPage } from './docs-page.ts'
+import { requestContext } from './middleware/request-context.ts'
+import * as apiKeys from './routes/api-keys.ts'
+import * as audit from './routes/audit.ts'
+import * as auth from './routes/auth.ts'
+import * as health from './routes/health.ts'
+import * as me from './routes/me.ts'
+import * as merchant from './routes/merchant.ts'
+import * as users from './routes/users.ts'
+
+const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit]
+
+type Issue = { path: PropertyKey[]; message: string; code?: string }
+
+const describeIssue = (target: string, i: Issue) => `${[target, ...i.path.map(String)].join('.')}: ${i.message}`
+
+const validationHook: Hook<any, AppEnv, any, any> = (result, c) => {
+  if (result.success) return
+  const issues = (result.error.issues as Issue[]).map((i) => ({ path: [result.target, ...i.path.map(String)].join('.'), message: i.message, code: i.code }))
+  const first = result.error.issues[0] as Issue | undefined
+  const message = first ? `invalid request: ${describeIssue(result.target, first)}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}` : 'invalid request'
+  return c.json(errorBody('validation_failed', message, { issues }), 400)
+}
+
+export const API_INFO = {
+  title: 'Tillbridge',
+  version: '0.1.0',
+  description: 'Integration hub for physical retail: POS core, settlement reconciliation, stock sync, accounting vouchers, campaigns and devices.',
+}
+
+export function createApp(hub: Hub, options: AppOptions = {}) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  app.use('*', requestContext(hub, options))
+  for (const m of routeModules) m.register(app)
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'A session token (POST /api/v1/auth/login) or an API key',
+  })
+  let doc: ReturnType<typeof app.getOpenAPI31Document> | undefined
+  const document = () => (doc ??= app.getOpenAPI31Document({ openapi: '3.1.0', info: API_INFO }))
+  app.get('/openapi.json', (c) => c.json(document()))
+  app.get('/docs', (c) => c.html(renderDocsPage(document())))
+
+  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))
+  app.onError((err, c) => {
+    const mapped = toErrorResponse(err)
+    if (mapped) {
+      if (mapped.status >= 500) c.var.log?.error({ err }, safeMessage(err))
+      return c.json(mapped.body, mapped.status, mapped.headers)
+    }
+    const requestId = c.var.requestId ?? 'unknown'
+    ;(c.var.log ?? hub.logger).error({ err }, 'unhandled error')
+    const e = internalError(requestId)
+    return c.json(e.body, e.status)
+  })
+  return app
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,27 @@
+// What each request carries through the middleware chain.
+import type { Logger } from '../lib/logger.ts'
+import type { Tx } from '../db/client.ts'
+import type { Hub } from '../runtime.ts'
+import type { Principal, LoginPolicy } from '../core/staff/auth.ts'
+
+export interface WorkerStatus {
+  isRunning(): boolean
+}
+
+export interface AppOptions {
+  /** The worker running in this process, if any (the `serve` command). */
+  worker?: WorkerStatus
+  loginPolicy?: LoginPolicy
+}
+
+export interface AppEnv {
+  Variables: {
+    hub: Hub
+    options: AppOptions
+    requestId: string
+    log: Logger
+    /** The database handle of this request: inside its transaction for mutating routes, the pool otherwise. */
+    db: Tx
+    principal: Principal
+  }
+}

@@ -1,0 +1,89 @@
+// The one place where errors become HTTP responses, all in the shape {"error":{"code","message","details"}}.
+import { HTTPException } from 'hono/http-exception'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { DomainError, type ErrorKind } from '../lib/errors.ts'
+import { redactText } from '../lib/redact.ts'
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown }
+}
+
+export interface ErrorResponse {
+  status: ContentfulStatusCode
+  body: ErrorBody
+  headers?: Record<string, string>
+}
+
+const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
+  bad_request: 400,
+  invalid: 422,
+  not_found: 404,
+  conflict: 409,
+  forbidden: 403,
+  unauthorized: 401,
+  rate_limited: 429,
+  upstream: 502,
+}
+
+const HTTP_CODES: Partial<Record<number, [string, string]>> = {
+  400: ['bad_request', 'the request is malformed'],
+  401: ['unauthorized', 'credentials are missing or invalid'],
+  404: ['not_found', 'not found'],
+  405: ['method_not_allowed', 'method not allowed'],
+  413: ['payload_too_large', 'the request body is too large'],
+  415: ['unsupported_media_type', 'send the body as application/json'],
+}
+
+const body = (code: string, message: string, details?: unknown): ErrorBody => ({
+  error: details === undefined ? { code, message } : { code, message, details },
+})
+
+/** PostgreSQL errors that reach here unhandled still describe a bad request, not a server fault. */
+function fromPostgres(e: { code?: string; message?: string; constraint?: string }): ErrorResponse | undefined {
+  switch (e.code) {
+    case '23505':
+      return { status: 409, body: body('duplicate', 'a record with the same unique value already exists', { constraint: e.constraint }) }
+    case '23503':
+      return { status: 422, body: body('reference_not_found', 'the request refers to a record that does not exist', { constraint: e.constraint }) }
+    case '23514':
+      return { status: 422, body: body('constraint_violated', 'the request breaks a rule of the data', { constraint: e.constraint }) }
+    case '22P02':
+    case '22003':
+    case '22007':
+    case '22008':
+      return { status: 400, body: body('invalid_value', 'a value in the request is not valid for its field') }
+    case '40001':
+    case '40P01':
+      return { status: 409, body: body('concurrent_update', 'the record was changed by another request at the same time; retry') }
+    case '55P03':
+      return { status: 409, body: body('busy', 'the record is locked by another request; retry') }
+    default:
+      return undefined
+  }
+}
+
+export function toErrorResponse(err: unknown): ErrorResponse | undefined {
+  if (err instanceof DomainError) {
+    const headers = err.retryAfter !== undefined ? { 'Retry-After': String(err.retryAfter) } : undefined
+    return { status: STATUS[err.kind], body: body(err.code, err.message, err.details), headers }
+  }
+  if (err instanceof HTTPException) {
+    const status = err.status as ContentfulStatusCode
+    if (status === 400 && /json/i.test(err.message)) return { status, body: body('invalid_json', 'the request body is not valid JSON') }
+    const [code, message] = HTTP_CODES[status] ?? [`http_${status}`, err.message]
+    return { status, body: body(code, err.message && status !== 400 ? err.message : message) }
+  }
+  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
+    const pgErr = fromPostgres(err as { code: string })
+    if (pgErr) return pgErr
+  }
+  return undefined
+}
+
+export const internalError = (requestId: string): ErrorResponse => ({
+  status: 500,
+  body: body('internal_error', `something went wrong on our side; quote request id ${requestId} when reporting it`),
+})
+
+export const errorBody = body
+export const safeMessage = (e: unknown) => redactText(e instanceof Error ? e.message : String(e))

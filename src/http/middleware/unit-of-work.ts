@@ -1,0 +1,113 @@
+// Runs a mutating request as one transaction, so it either takes full effect or none (an error response rolls
+// everything back), and stores its response under the caller's Idempotency-Key in that same transaction.
+//
+// Same key, same body: the stored response is replayed (Idempotent-Replayed: true). Same key, other body: 422.
+// A duplicate sent while the first is still running waits on the first's uncommitted key row (the unique index
+// makes it wait) and then replays its result; if the first fails, its key row vanishes with its rollback and the
+// duplicate runs instead. Only successful responses are stored, so a failed request may be retried with its key.
+import { createHash } from 'node:crypto'
+import type { MiddlewareHandler } from 'hono'
+import { and, eq, sql } from 'drizzle-orm'
+import { idempotencyKeys } from '../../db/infra-schema.ts'
+import { badRequest, conflict, invalid } from '../../lib/errors.ts'
+import type { AppEnv } from '../env.ts'
+
+const KEY = /^[\x21-\x7e]{1,255}$/
+export const IDEMPOTENCY_TTL_MS = 24 * 3600_000
+/** How long a duplicate waits for the first request with its key before answering 409. */
+const WAIT_FOR_FIRST = '15s'
+
+class Rollback extends Error {}
+
+/** Hash of what makes two requests "the same": method, path and body (JSON compared by value, not by key order). */
+function requestHash(method: string, path: string, body: string): string {
+  let canonical = body
+  try {
+    canonical = JSON.stringify(sortKeys(JSON.parse(body)))
+  } catch {
+    // not JSON: compare the bytes
+  }
+  return createHash('sha256').update(`${method} ${path}\n${canonical}`).digest('hex')
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys)
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]))
+  return v
+}
+
+export function unitOfWork(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const key = c.req.header('idempotency-key')
+    const principal = c.get('principal')
+    if (key !== undefined && !KEY.test(key)) {
+      throw badRequest('invalid_idempotency_key', 'Idempotency-Key must be 1–255 visible ASCII characters')
+    }
+    const scoped = key !== undefined && principal !== undefined
+    const hash = scoped ? requestHash(c.req.method, c.req.path, await c.req.text()) : ''
+    let replay: Response | undefined
+
+    try {
+      await c.var.hub.database.db.transaction(async (tx) => {
+        c.set('db', tx)
+        if (scoped) {
+          await tx.execute(sql.raw(`set local lock_timeout = '${WAIT_FOR_FIRST}'`))
+          const now = c.var.hub.clock()
+          const claimed = await tx
+            .insert(idempotencyKeys)
+            .values({
+              merchantId: principal.merchantId,
+              key,
+              method: c.req.method,
+              path: c.req.path,
+              requestHash: hash,
+              statusCode: 0,
+              responseBody: '',
+              principalId: principal.id,
+              expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS),
+            })
+            .onConflictDoNothing()
+            .returning({ key: idempotencyKeys.key })
+          await tx.execute(sql`set local lock_timeout = 0`)
+          if (claimed.length === 0) {
+            const [prior] = await tx
+              .select()
+              .from(idempotencyKeys)
+              .where(and(eq(idempotencyKeys.merchantId, principal.merchantId), eq(idempotencyKeys.key, key)))
+            if (!prior) throw conflict('idempotency_key_in_use', 'a request with this Idempotency-Key is being processed; retry shortly')
+            if (prior.requestHash !== hash) {
+              throw invalid('idempotency_key_reused', 'this Idempotency-Key was used for a different request', { method: prior.method, path: prior.path })
+            }
+            replay = new Response(prior.responseBody, {
+              status: prior.statusCode,
+              headers: { ...prior.responseHeaders, 'Idempotent-Replayed': 'true' },
+            })
+            throw new Rollback()
+          }
+        }
+        await next()
+        if (c.error || c.res.status >= 400) throw new Rollback()
+        if (scoped) {
+          const responseBody = await c.res.clone().text()
+          const headers: Record<string, string> = {}
+          const type = c.res.headers.get('content-type')
+          if (type) headers['content-type'] = type
+          await tx
+            .update(idempotencyKeys)
+            .set({ statusCode: c.res.status, responseBody, responseHeaders: headers })
+            .where(and(eq(idempotencyKeys.merchantId, principal.merchantId), eq(idempotencyKeys.key, key)))
+        }
+      })
+    } catch (e) {
+      if (!(e instanceof Rollback)) {
+        if ((e as { code?: string }).code === '55P03') {
+          throw conflict('idempotency_key_in_use', 'a request with this Idempotency-Key is still being processed; retry shortly')
+        }
+        throw e
+      }
+    } finally {
+      c.set('db', c.var.hub.database.db)
+    }
+    if (replay) c.res = replay
+  }
+}

@@ -1,0 +1,80 @@
+// Every API route is declared through defineRoute: its zod schemas validate the request and describe it in the
+// OpenAPI document, and its `access` (a permission, 'authenticated' or 'public') is enforced before it runs.
+// Mutating routes run in one database transaction that also holds their Idempotency-Key record.
+import { createRoute, z, type RouteConfig } from '@hono/zod-openapi'
+import type { MiddlewareHandler } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { PERMISSIONS, type Access } from '../core/staff/permissions.ts'
+import type { AppEnv } from './env.ts'
+import { guard } from './middleware/guard.ts'
+import { unitOfWork } from './middleware/unit-of-work.ts'
+import { payloadTooLarge } from './middleware/request-context.ts'
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'validation_failed' }),
+      message: z.string(),
+      details: z.unknown().optional(),
+    }),
+  })
+  .openapi('Error')
+
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } })
+
+const MUTATING = new Set(['post', 'put', 'patch', 'delete'])
+
+/** Largest JSON body accepted by routes that do not declare their own limit. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024
+
+export type RouteDefinition<R extends RouteConfig> = R & {
+  access: Access
+  /** Mutating routes run in a transaction with Idempotency-Key support unless this is false (e.g. login). */
+  transaction?: boolean
+  /** Largest request body in bytes, for routes that take files. */
+  bodyLimit?: number
+}
+
+export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'security'>>(def: RouteDefinition<R>): R & { middleware: MiddlewareHandler<AppEnv>[] } {
+  const { access, transaction, bodyLimit: limit, ...route } = def
+  const mutating = MUTATING.has(route.method)
+  const middleware: MiddlewareHandler<AppEnv>[] = [guard(access)]
+  if (mutating) {
+    const maxSize = limit ?? DEFAULT_BODY_LIMIT
+    middleware.unshift(bodyLimit({ maxSize, onError: payloadTooLarge(maxSize) }) as MiddlewareHandler<AppEnv>)
+  }
+  if (mutating && transaction !== false) middleware.push(unitOfWork())
+
+  const who =
+    access === 'public' ? 'No credentials needed.' : access === 'authenticated' ? 'Any signed-in caller.' : `Needs permission \`${access}\` (${PERMISSIONS[access]}).`
+  const idem = mutating && transaction !== false && access !== 'public' ? ' Accepts an `Idempotency-Key` header.' : ''
+  const request = route.request?.body ? { ...route.request, body: { ...route.request.body, required: true } } : route.request
+
+  return createRoute({
+    ...route,
+    request,
+    description: [route.description, `${who}${idem}`].filter(Boolean).join('\n\n'),
+    security: access === 'public' ? [] : [{ bearerAuth: [] }],
+    'x-permission': access,
+    middleware,
+    responses: {
+      ...route.responses,
+      400: errorResponse('The request is malformed or fails validation'),
+      ...(access !== 'public' ? { 401: errorResponse('Credentials are missing or invalid'), 403: errorResponse('The caller lacks the permission') } : {}),
+      ...(mutating ? { 409: errorResponse('Conflicts with the current state'), 422: errorResponse('Breaks a business rule, or reuses an Idempotency-Key with another body') } : {}),
+    },
+  } as unknown as R & { middleware: MiddlewareHandler<AppEnv>[] })
+}
+
+/** Query parameters of cursor-paginated lists. */
+export const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ description: 'Items per page (1–200)' }),
+  cursor: z.string().max(200).optional().openapi({ description: 'The `nextCursor` of the previous page' }),
+})
+
+export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() })
+
+export const IdParam = z.object({ id: z.uuid({ error: 'must be a UUID' }).openapi({ param: { name: 'id', in: 'path' } }) })
+
+export const json = <T extends z.ZodType>(schema: T, description = 'OK') => ({ description, content: { 'application/json': { schema } } })
+export const jsonBody = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } })

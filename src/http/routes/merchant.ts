@@ -1,0 +1,51 @@
+// The caller's own merchant and its settings.
+import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { getMerchant, LOCALES, updateMerchant } from '../../core/merchants/service.ts'
+import { recordAudit } from '../../core/staff/audit.ts'
+import type { AppEnv } from '../env.ts'
+import { defineRoute, json, jsonBody } from '../route.ts'
+import { MerchantSchema, serialize } from '../schemas.ts'
+
+const getRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/merchant',
+  tags: ['Merchant'],
+  summary: 'The merchant and its settings',
+  access: 'authenticated',
+  responses: { 200: json(MerchantSchema) },
+})
+
+const patchRoute = defineRoute({
+  method: 'patch',
+  path: '/api/v1/merchant',
+  tags: ['Merchant'],
+  summary: 'Change merchant settings',
+  access: 'merchant.manage',
+  request: {
+    body: jsonBody(
+      z
+        .object({
+          name: z.string().min(1).max(200),
+          currency: z.string().length(3).toUpperCase().openapi({ example: 'CNY' }),
+          timeZone: z.string().min(1).max(64).openapi({ example: 'Asia/Shanghai' }),
+          locale: z.enum(LOCALES),
+        })
+        .partial()
+        .strict(),
+    ),
+  },
+  responses: { 200: json(MerchantSchema) },
+})
+
+export function register(app: OpenAPIHono<AppEnv>) {
+  app.openapi(getRoute, async (c) => c.json(serialize(await getMerchant(c.var.db, c.var.principal.merchantId)), 200))
+  app.openapi(patchRoute, async (c) => {
+    const changes = c.req.valid('json')
+    const { before, after } = await updateMerchant(c.var.db, c.var.principal.merchantId, changes)
+    const changed = Object.fromEntries(
+      Object.keys(changes).map((k) => [k, { from: before[k as keyof typeof before], to: after[k as keyof typeof after] }]),
+    )
+    await recordAudit(c.var.db, c.var.principal, { action: 'merchant.updated', entityType: 'merchant', entityId: after.id, details: changed })
+    return c.json(serialize(after), 200)
+  })
+}

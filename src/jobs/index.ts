@@ -1,0 +1,8 @@
+// The worker's task list and crontab, assembled from the task modules of each area.
+import type { TaskDefinition, CronDefinition } from './task.ts'
+import * as maintenance from './maintenance.ts'
+
+const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance]
+
+export const allTasks: TaskDefinition<any>[] = modules.flatMap((m) => m.tasks)
+export const allCron: CronDefinition[] = modules.flatMap((m) => m.cron ?? [])

@@ -1,0 +1,81 @@
+// Configuration comes from the environment only, validated once at start with one clear message per bad value.
+import path from 'node:path'
+import { z } from 'zod'
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+const postgresUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v)
+      return u.protocol === 'postgres:' || u.protocol === 'postgresql:'
+    } catch {
+      return false
+    }
+  }, 'must be a postgres:// or postgresql:// URL')
+
+const EnvSchema = z.object({
+  PORT: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(0, 'must be between 0 and 65535')
+    .max(65535, 'must be between 0 and 65535')
+    .default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATABASE_URL: postgresUrl.optional(),
+  TILLBRIDGE_DATA_DIR: z.string().min(1, 'must not be empty').default('./.data'),
+  TILLBRIDGE_SECRET_KEY: z.string().min(1, 'must not be empty').optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+})
+
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+export interface Config {
+  port: number
+  host: string
+  databaseUrl: string | undefined
+  dataDir: string
+  secretKey: string | undefined
+  logLevel: LogLevel
+  workerConcurrency: number
+  shutdownTimeoutMs: number
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+const blankToUndefined = (env: NodeJS.ProcessEnv) =>
+  Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(blankToUndefined(env))
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const name = String(i.path[0] ?? 'environment')
+        const shown = name === 'TILLBRIDGE_SECRET_KEY' || name === 'DATABASE_URL' ? '' : ` (got ${JSON.stringify(env[name])})`
+        return `${name} ${i.message}${shown}`
+      }),
+    )
+  }
+  const e = parsed.data
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.TILLBRIDGE_DATA_DIR),
+    secretKey: e.TILLBRIDGE_SECRET_KEY,
+    logLevel: e.LOG_LEVEL,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  }
+}

@@ -1,0 +1,41 @@
+// Removes secrets from anything that may be logged or stored for diagnosis (logs, call logs, error details).
+
+const SECRET_KEY = /pass(word|wd|phrase)?|secret|token|authorization|api[-_]?key|cookie|private[-_]?key|signature|^sign$|credential|pin$/i
+export const REDACTED = '[REDACTED]'
+
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key)
+}
+
+/** A deep copy of `value` with every property whose name looks secret replaced by a marker. */
+export function redact(value: unknown, extraKeys: readonly string[] = [], depth = 0): unknown {
+  if (depth > 12 || value === null || typeof value !== 'object') return value
+  if (value instanceof Date) return value
+  if (Buffer.isBuffer(value)) return `[${value.length} bytes]`
+  if (Array.isArray(value)) return value.map((v) => redact(v, extraKeys, depth + 1))
+  if (value instanceof Error) {
+    return { type: value.name, message: redactText(value.message), stack: value.stack ? redactText(value.stack) : undefined }
+  }
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = isSecretKey(k) || extraKeys.includes(k) ? REDACTED : redact(v, extraKeys, depth + 1)
+  }
+  return out
+}
+
+const TOKEN_PATTERNS: RegExp[] = [
+  /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi,
+  /\btb[ks]_[A-Za-z0-9_-]{16,}/g,
+  /\b(password|secret|token|api[_-]?key|sign|signature|access_token|client_secret)=([^&\s"]+)/gi,
+  /(postgres(?:ql)?:\/\/[^:/\s]+:)[^@\s]+@/gi,
+]
+
+/** Masks credentials that appear inside free text: bearer tokens, our own key formats, `secret=` query values, URL passwords. */
+export function redactText(text: string): string {
+  let out = text
+  out = out.replace(TOKEN_PATTERNS[0]!, (_m, scheme: string) => `${scheme} ${REDACTED}`)
+  out = out.replace(TOKEN_PATTERNS[1]!, REDACTED)
+  out = out.replace(TOKEN_PATTERNS[2]!, (_m, k: string) => `${k}=${REDACTED}`)
+  out = out.replace(TOKEN_PATTERNS[3]!, (_m, head: string) => `${head}${REDACTED}@`)
+  return out
+}

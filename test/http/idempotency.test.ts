@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest'
+import { and, count, eq } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { auditLog, users } from '../../src/core/staff/schema.ts'
+
+describe('Idempotency-Key', () => {
+  const hub = useTestHub()
+
+  const countUsers = async (merchantId: string, email: string) =>
+    (await hub.database.db.select({ n: count() }).from(users).where(and(eq(users.merchantId, merchantId), eq(users.email, email))))[0]!.n
+
+  it('the same key and body replay the stored response; there is one effect', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const body = { email: 'once@example.com', role: 'cashier', password: 'long-enough', name: 'Once' }
+    const first = await api.post('/api/v1/users', body, { headers: { 'idempotency-key': 'create-once' } })
+    // Same body with keys in another order is the same request.
+    const reordered = { name: 'Once', password: 'long-enough', role: 'cashier', email: 'once@example.com' }
+    const second = await api.post('/api/v1/users', reordered, { headers: { 'idempotency-key': 'create-once' } })
+    expect(first.status).toBe(201)
+    expect(second.status).toBe(201)
+    expect(second.body).toEqual(first.body)
+    expect(second.headers.get('idempotent-replayed')).toBe('true')
+    expect(await countUsers(m.merchantId, 'once@example.com')).toBe(1)
+    const audits = await hub.database.db.select({ n: count() }).from(auditLog).where(and(eq(auditLog.action, 'user.created'), eq(auditLog.entityId, first.body.id)))
+    expect(audits[0]!.n).toBe(1)
+  })
+
+  it('the same key with a different body is refused with 422', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    await api.post('/api/v1/users', { email: 'k1@example.com', role: 'cashier', password: 'long-enough' }, { headers: { 'idempotency-key': 'k-1' } })
+    const r = await api.post('/api/v1/users', { email: 'k2@example.com', role: 'cashier', password: 'long-enough' }, { headers: { 'idempotency-key': 'k-1' } })
+    expect(r.status).toBe(422)
+    expect(r.body.error.code).toBe('idempotency_key_reused')
+    expect(await countUsers(m.merchantId, 'k2@example.com')).toBe(0)
+  })
+
+  it('concurrent duplicates produce one effect and the same answer', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const body = { email: 'race@example.com', role: 'manager', password: 'long-enough' }
+    const results = await Promise.all(Array.from({ length: 6 }, () => api.post('/api/v1/users', body, { headers: { 'idempotency-key': 'race-1' } })))
+    // The duplicates wait for the first to commit, then replay its response.
+    expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201, 201, 201])
+    expect(new Set(results.map((r) => r.body.id)).size).toBe(1)
+    expect(results.filter((r) => r.headers.get('idempotent-replayed') === 'true')).toHaveLength(5)
+    expect(await countUsers(m.merchantId, 'race@example.com')).toBe(1)
+  })
+
+  it('a failed request stores nothing, so the key can be retried once the cause is fixed', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const weak = await api.post('/api/v1/users', { email: 'retry@example.com', role: 'cashier', password: 'short' }, { headers: { 'idempotency-key': 'retry-1' } })
+    expect(weak.status).toBe(422)
+    expect(weak.body.error.code).toBe('weak_password')
+    const again = await api.post('/api/v1/users', { email: 'retry@example.com', role: 'cashier', password: 'short' }, { headers: { 'idempotency-key': 'retry-1' } })
+    expect(again.headers.get('idempotent-replayed')).toBeNull()
+    expect(again.status).toBe(422)
+  })
+
+  it('an error part-way through a request leaves no partial write', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    // Demoting the only admin fails after the row was locked and read: nothing of it may remain.
+    const r = await api.patch(`/api/v1/users/${m.adminId}`, { role: 'cashier', name: 'Renamed' })
+    expect(r.status).toBe(409)
+    expect(r.body.error.code).toBe('last_admin')
+    const me = await api.get(`/api/v1/users/${m.adminId}`)
+    expect(me.body).toMatchObject({ role: 'admin', name: m.adminEmail })
+  })
+
+  it('rejects a malformed key with 400', async () => {
+    const m = await seedMerchant(hub)
+    const r = await createApi(hub).as(m.adminToken).post('/api/v1/api-keys', { name: 'x', role: 'cashier' }, { headers: { 'idempotency-key': 'has space' } })
+    expect(r.status).toBe(400)
+    expect(r.body.error.code).toBe('invalid_idempotency_key')
+  })
+})

@@ -1,0 +1,29 @@
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../../src/lib/config.ts'
+
+describe('configuration', () => {
+  it('has defaults for everything optional', () => {
+    const c = loadConfig({})
+    expect(c).toMatchObject({ port: 3000, databaseUrl: undefined, secretKey: undefined, logLevel: 'info', dataDir: path.resolve('.data') })
+  })
+
+  it('reports one clear message per bad value, and never echoes a database password', () => {
+    try {
+      loadConfig({ PORT: '70000', LOG_LEVEL: 'chatty', DATABASE_URL: 'mysql://root:hunter2@db/x' })
+      expect.unreachable()
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError)
+      const problems = (e as ConfigError).problems
+      expect(problems).toHaveLength(3)
+      expect(problems.find((p) => p.startsWith('PORT'))).toMatch(/between 0 and 65535/)
+      expect(problems.find((p) => p.startsWith('LOG_LEVEL'))).toMatch(/must be one of/)
+      expect(problems.find((p) => p.startsWith('DATABASE_URL'))).toMatch(/postgres/)
+      expect(problems.join('\n')).not.toContain('hunter2')
+    }
+  })
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(3000)
+  })
+})
