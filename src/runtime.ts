@@ -52,9 +52,23 @@ export function resolveSecretKey(config: Config, logger: Logger): string {
   return key
 }
 
+/** The secret box, opened on first use: commands that never touch secrets (migrate) neither need nor create a key. */
+function lazySecretBox(open: () => SecretBox): SecretBox {
+  let box: SecretBox | undefined
+  const get = () => (box ??= open())
+  return {
+    get currentKeyId() {
+      return get().currentKeyId
+    },
+    encrypt: (p) => get().encrypt(p),
+    decrypt: (s) => get().decrypt(s),
+    needsRotation: (s) => get().needsRotation(s),
+  }
+}
+
 export async function openHub(config: Config, opts: OpenHubOptions = {}): Promise<OpenedHub> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel })
-  const secrets = createSecretBox(resolveSecretKey(config, logger))
+  const secrets = lazySecretBox(() => createSecretBox(resolveSecretKey(config, logger)))
   const embedded = config.databaseUrl ? undefined : await openEmbeddedDatabase({ dataDir: config.dataDir, logger })
   const url = config.databaseUrl ?? embedded!.url
   const database = openDatabase(url, { logger, max: opts.poolSize, applicationName: opts.applicationName })

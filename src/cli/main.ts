@@ -32,7 +32,7 @@ export function buildProgram(): Command {
     .description('Tillbridge: the integration hub for physical retail')
     .version(VERSION, '-v, --version')
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(`tillbridge: ${str.replace(/^error: /, '').trim()}\n`) })
+    .configureOutput({ outputError: (str, write) => write(`tillbridge: ${str.replace(/^error: /, '').trim().replace(/\s*\n+\s*/g, ' ')}\n`) })
     .addHelpText('after', '\nConfiguration comes from the environment: PORT, DATABASE_URL, TILLBRIDGE_DATA_DIR, TILLBRIDGE_SECRET_KEY, LOG_LEVEL (see README).')
 
   program

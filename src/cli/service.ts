@@ -9,6 +9,12 @@ export async function runService(config: Config, parts: { api: boolean; worker: 
   const name = parts.api && parts.worker ? 'serve' : parts.api ? 'api' : 'worker'
   const hub = await openHub(config, { applicationName: `tillbridge-${name}` })
   const log = hub.logger
+  try {
+    hub.secrets.currentKeyId // a bad TILLBRIDGE_SECRET_KEY stops the start, not the first request that needs it
+  } catch (e) {
+    await hub.close()
+    throw e
+  }
   let worker: WorkerHandle | undefined
   let server: HttpServer | undefined
   let stopping = false

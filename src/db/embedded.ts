@@ -10,6 +10,7 @@ import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import type { Logger } from '../lib/logger.ts'
+import { pgError } from './errors.ts'
 
 export interface EmbeddedDatabase {
   url: string
@@ -308,7 +309,7 @@ export async function ensureDatabase(adminUrl: string, database: string) {
     const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [database])
     if (!rowCount) await client.query(`create database ${client.escapeIdentifier(database)}`)
   } catch (e) {
-    if ((e as { code?: string }).code !== '42P04') throw e // created meanwhile by another process
+    if (pgError(e)?.code !== '42P04') throw e // created meanwhile by another process
   } finally {
     await client.end()
   }

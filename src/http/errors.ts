@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { DomainError, type ErrorKind } from '../lib/errors.ts'
 import { redactText } from '../lib/redact.ts'
+import { pgError } from '../db/errors.ts'
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown }
@@ -73,10 +74,8 @@ export function toErrorResponse(err: unknown): ErrorResponse | undefined {
     const [code, message] = HTTP_CODES[status] ?? [`http_${status}`, err.message]
     return { status, body: body(code, err.message && status !== 400 ? err.message : message) }
   }
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
-    const pgErr = fromPostgres(err as { code: string })
-    if (pgErr) return pgErr
-  }
+  const pg = pgError(err)
+  if (pg) return fromPostgres(pg)
   return undefined
 }
 

@@ -1,10 +1,12 @@
 // Removes secrets from anything that may be logged or stored for diagnosis (logs, call logs, error details).
 
-const SECRET_KEY = /pass(word|wd|phrase)?|secret|token|authorization|api[-_]?key|cookie|private[-_]?key|signature|^sign$|credential|pin$/i
+const SECRET_NAME = /pass(word|wd|phrase)?|secret|token|authorization|cookie|signature|^sign$|credential|pin$|key$/i
+// Names ending in "key" that are identifiers, not credentials.
+const NOT_SECRET = new Set(['idempotencykey', 'idempotency_key', 'jobkey', 'job_key', 'primarykey', 'sortkey', 'publickey', 'public_key'])
 export const REDACTED = '[REDACTED]'
 
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key)
+  return SECRET_NAME.test(key) && !NOT_SECRET.has(key.toLowerCase())
 }
 
 /** A deep copy of `value` with every property whose name looks secret replaced by a marker. */

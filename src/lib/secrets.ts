@@ -1,6 +1,6 @@
 // Encrypts secrets at rest (connector credentials, webhook secrets) with AES-256-GCM.
 // TILLBRIDGE_SECRET_KEY holds one or more 32-byte keys (base64 or hex), comma separated: the first encrypts, all
-// decrypt, so a key can be rotated by putting the new one first and re-encrypting (`tillbridge secrets rotate`).
+// decrypt, so a key can be rotated by putting the new one first and re-encrypting what is stored.
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 const VERSION = 'v1'

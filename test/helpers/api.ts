@@ -38,8 +38,8 @@ export function createApi(hub: Hub, options: AppOptions = {}, app: App = createA
     const headers: Record<string, string> = { ...opts.headers }
     const t = opts.token === undefined ? token : opts.token
     if (t) headers.authorization = `Bearer ${t}`
-    let payload: BodyInit | undefined
-    if (opts.raw !== undefined) payload = opts.raw as BodyInit
+    let payload: RequestInit['body']
+    if (opts.raw !== undefined) payload = opts.raw as RequestInit['body']
     else if (body !== undefined) {
       payload = JSON.stringify(body)
       headers['content-type'] ??= 'application/json'

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
 import { and, eq, sql } from 'drizzle-orm'
 import { idempotencyKeys } from '../../db/infra-schema.ts'
+import { pgError } from '../../db/errors.ts'
 import { badRequest, conflict, invalid } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 
@@ -100,7 +101,7 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
       })
     } catch (e) {
       if (!(e instanceof Rollback)) {
-        if ((e as { code?: string }).code === '55P03') {
+        if (pgError(e)?.code === '55P03') {
           throw conflict('idempotency_key_in_use', 'a request with this Idempotency-Key is still being processed; retry shortly')
         }
         throw e

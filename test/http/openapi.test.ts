@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi } from '../helpers/api.ts'
+
+describe('OpenAPI document and reference page', () => {
+  const hub = useTestHub()
+
+  it('describes the API from the same zod schemas that validate it', async () => {
+    const r = await createApi(hub).get('/openapi.json')
+    expect(r.status).toBe(200)
+    const doc = r.body
+    expect(doc.openapi).toBe('3.1.0')
+    expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' })
+    const login = doc.paths['/api/v1/auth/login'].post
+    expect(login.security).toEqual([])
+    expect(login.requestBody.content['application/json'].schema.required).toEqual(expect.arrayContaining(['email', 'password']))
+    const createUser = doc.paths['/api/v1/users'].post
+    expect(createUser['x-permission']).toBe('staff.manage')
+    expect(createUser.security).toEqual([{ bearerAuth: [] }])
+    expect(Object.keys(createUser.responses)).toEqual(expect.arrayContaining(['201', '400', '401', '403', '409', '422']))
+    expect(doc.components.schemas.Error).toBeDefined()
+  })
+
+  it('serves a readable reference page without any external script', async () => {
+    const r = await createApi(hub).get('/docs')
+    expect(r.status).toBe(200)
+    expect(r.headers.get('content-type')).toContain('text/html')
+    expect(r.body).toContain('/api/v1/users')
+    expect(r.body).toContain('staff.manage')
+    expect(r.body).not.toMatch(/<script[^>]+src=/)
+  })
+})
