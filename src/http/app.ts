@@ -13,8 +13,10 @@ import * as health from './routes/health.ts'
 import * as me from './routes/me.ts'
 import * as merchant from './routes/merchant.ts'
 import * as users from './routes/users.ts'
+import * as stores from './routes/stores.ts'
+import * as events from './routes/events.ts'
 
-const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit]
+const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores]
 
 type Issue = { path: PropertyKey[]; message: string; code?: string }
 

@@ -33,7 +33,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
       {
         principal: { type: p.type, id: p.id, name: p.name, role: p.role, permissions: [...DEFAULT_ROLE_PERMISSIONS[p.role]] as string[] },
         user: user && serialize(user),
-        merchant: serialize(merchant),
+        merchant: serialize({ ...merchant, settings: undefined }),
       },
       200,
     )

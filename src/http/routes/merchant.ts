@@ -2,6 +2,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { getMerchant, LOCALES, updateMerchant } from '../../core/merchants/service.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
+import { getSettings, MerchantSettingsSchema, updateSettings } from '../../core/merchants/settings.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
 import { MerchantSchema, serialize } from '../schemas.ts'
@@ -37,7 +38,39 @@ const patchRoute = defineRoute({
   responses: { 200: json(MerchantSchema) },
 })
 
+const SettingsSchema = MerchantSettingsSchema.openapi('MerchantSettings')
+
+const getSettingsRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/merchant/settings',
+  tags: ['Merchant'],
+  summary: 'Business rules: tax mode and rounding, negative stock policy, cash rounding, scale barcodes',
+  access: 'authenticated',
+  responses: { 200: json(SettingsSchema) },
+})
+
+const patchSettingsRoute = defineRoute({
+  method: 'patch',
+  path: '/api/v1/merchant/settings',
+  tags: ['Merchant'],
+  summary: 'Change business rules',
+  access: 'merchant.manage',
+  request: { body: jsonBody(MerchantSettingsSchema.partial().strict()) },
+  responses: { 200: json(SettingsSchema) },
+})
+
 export function register(app: OpenAPIHono<AppEnv>) {
+  app.openapi(getSettingsRoute, async (c) => {
+    const { currency: _c, timeZone: _t, ...settings } = await getSettings(c.var.db, c.var.principal.merchantId)
+    return c.json(settings, 200)
+  })
+  app.openapi(patchSettingsRoute, async (c) => {
+    const patch = c.req.valid('json')
+    const { before, after } = await updateSettings(c.var.db, c.var.principal.merchantId, patch)
+    const changed = Object.fromEntries(Object.keys(patch).map((k) => [k, { from: before[k as keyof typeof before], to: after[k as keyof typeof after] }]))
+    await recordAudit(c.var.db, c.var.principal, { action: 'merchant.settings_changed', entityType: 'merchant', entityId: c.var.principal.merchantId, details: changed })
+    return c.json(after, 200)
+  })
   app.openapi(getRoute, async (c) => c.json(serialize(await getMerchant(c.var.db, c.var.principal.merchantId)), 200))
   app.openapi(patchRoute, async (c) => {
     const changes = c.req.valid('json')
@@ -46,6 +79,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
       Object.keys(changes).map((k) => [k, { from: before[k as keyof typeof before], to: after[k as keyof typeof after] }]),
     )
     await recordAudit(c.var.db, c.var.principal, { action: 'merchant.updated', entityType: 'merchant', entityId: after.id, details: changed })
-    return c.json(serialize(after), 200)
+    return c.json(serialize(omitSettings(after)), 200)
   })
 }
+
+const omitSettings = <T extends { settings: unknown }>({ settings: _s, ...rest }: T) => rest

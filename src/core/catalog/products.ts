@@ -1,0 +1,268 @@
+// Products and their variants. A variant is what is sold and stocked: SKU (unique per merchant), barcodes, price
+// and cost in minor units per `pricePer` base units, and whether it is on the shelf.
+import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { conflict, invalid, notFound } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { isUniqueViolation } from '../../db/errors.ts'
+import type { Actor } from '../staff/actor.ts'
+import { recordAudit } from '../staff/audit.ts'
+import { checkBarcode } from './barcodes.ts'
+import { barcodes, categories, products, taxCategories, variants, type BarcodeKind } from './schema.ts'
+
+export type Product = typeof products.$inferSelect
+export type Variant = typeof variants.$inferSelect
+export type Barcode = typeof barcodes.$inferSelect
+export type ProductUnit = Product['unit']
+
+export interface BarcodeInput {
+  code: string
+  kind?: BarcodeKind
+}
+
+export interface VariantInput {
+  sku: string
+  optionValues?: Record<string, string>
+  price: number
+  pricePer?: number
+  cost?: number
+  onShelf?: boolean
+  barcodes?: (BarcodeInput | string)[]
+}
+
+export interface ProductInput {
+  name: string
+  nameEn?: string | null
+  description?: string | null
+  categoryId?: string | null
+  taxCategoryId: string
+  unit?: ProductUnit
+  options?: string[]
+  variants: VariantInput[]
+}
+
+export interface ProductWithVariants extends Product {
+  variants: (Variant & { barcodes: { code: string; kind: BarcodeKind }[] })[]
+}
+
+const SKU = /^[A-Za-z0-9._/-]{1,64}$/
+
+function checkMoney(value: number, what: string) {
+  if (!Number.isSafeInteger(value) || value < 0) throw invalid('invalid_amount', `${what} must be a whole, non-negative number of minor units`)
+}
+
+function normaliseBarcodes(list: (BarcodeInput | string)[] | undefined, sku: string): { code: string; kind: BarcodeKind }[] {
+  return (list ?? []).map((b) => {
+    const input = typeof b === 'string' ? { code: b } : b
+    const r = checkBarcode(input.code, input.kind)
+    if (!r.ok) throw invalid('invalid_barcode', `barcode ${input.code} of ${sku}: ${r.reason}`, { sku, barcode: input.code })
+    return { code: input.code.trim(), kind: r.kind }
+  })
+}
+
+function checkVariant(v: VariantInput, options: string[]) {
+  if (!SKU.test(v.sku)) throw invalid('invalid_sku', `SKU "${v.sku}" must be 1–64 letters, digits or - . _ /`)
+  checkMoney(v.price, `price of ${v.sku}`)
+  if (v.cost !== undefined) checkMoney(v.cost, `cost of ${v.sku}`)
+  if (v.pricePer !== undefined && (!Number.isSafeInteger(v.pricePer) || v.pricePer <= 0)) throw invalid('invalid_price_per', `pricePer of ${v.sku} must be a positive whole number`)
+  for (const k of Object.keys(v.optionValues ?? {})) {
+    if (!options.includes(k)) throw invalid('unknown_option', `variant ${v.sku} has a value for option "${k}", which the product does not define`)
+  }
+}
+
+async function assertCategory(tx: Tx, merchantId: string, categoryId: string | null | undefined) {
+  if (!categoryId) return
+  const [c] = await tx.select({ id: categories.id }).from(categories).where(and(eq(categories.merchantId, merchantId), eq(categories.id, categoryId)))
+  if (!c) throw invalid('unknown_category', `category ${categoryId} does not exist`)
+}
+
+async function assertTaxCategory(tx: Tx, merchantId: string, id: string) {
+  const [t] = await tx.select({ id: taxCategories.id }).from(taxCategories).where(and(eq(taxCategories.merchantId, merchantId), eq(taxCategories.id, id)))
+  if (!t) throw invalid('unknown_tax_category', `tax category ${id} does not exist`)
+}
+
+/** Turns unique-index violations into the conflict a caller can act on. */
+function translateUnique(e: unknown): never {
+  if (isUniqueViolation(e, 'variants_sku_key')) throw conflict('sku_taken', 'a variant with this SKU already exists', { constraint: 'variants_sku_key' })
+  if (isUniqueViolation(e, 'barcodes_code_key')) throw conflict('barcode_taken', 'this barcode already belongs to another variant', { constraint: 'barcodes_code_key' })
+  throw e
+}
+
+async function insertVariants(tx: Tx, merchantId: string, productId: string, list: VariantInput[], options: string[]) {
+  const skus = new Set<string>()
+  const codes = new Set<string>()
+  const rows: (typeof variants.$inferInsert)[] = []
+  const codeRows: (typeof barcodes.$inferInsert)[] = []
+  for (const v of list) {
+    checkVariant(v, options)
+    if (skus.has(v.sku)) throw invalid('duplicate_sku', `SKU ${v.sku} appears twice`)
+    skus.add(v.sku)
+    const id = newId()
+    rows.push({ id, merchantId, productId, sku: v.sku, optionValues: v.optionValues ?? {}, price: v.price, pricePer: v.pricePer ?? 1, cost: v.cost ?? 0, onShelf: v.onShelf ?? true })
+    for (const b of normaliseBarcodes(v.barcodes, v.sku)) {
+      if (codes.has(b.code)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
+      codes.add(b.code)
+      codeRows.push({ id: newId(), merchantId, variantId: id, code: b.code, kind: b.kind })
+    }
+  }
+  try {
+    if (rows.length) await tx.insert(variants).values(rows)
+    if (codeRows.length) await tx.insert(barcodes).values(codeRows)
+  } catch (e) {
+    translateUnique(e)
+  }
+}
+
+export async function createProduct(tx: Tx, actor: Actor, input: ProductInput): Promise<ProductWithVariants> {
+  if (!input.name.trim()) throw invalid('invalid_name', 'product name must not be empty')
+  if (input.variants.length === 0) throw invalid('no_variants', 'a product needs at least one variant')
+  await assertCategory(tx, actor.merchantId, input.categoryId)
+  await assertTaxCategory(tx, actor.merchantId, input.taxCategoryId)
+  const id = newId()
+  const options = input.options ?? []
+  await tx.insert(products).values({
+    id,
+    merchantId: actor.merchantId,
+    name: input.name.trim(),
+    nameEn: input.nameEn ?? null,
+    description: input.description ?? null,
+    categoryId: input.categoryId ?? null,
+    taxCategoryId: input.taxCategoryId,
+    unit: input.unit ?? 'piece',
+    options,
+  })
+  await insertVariants(tx, actor.merchantId, id, input.variants, options)
+  await recordAudit(tx, actor, { action: 'product.created', entityType: 'product', entityId: id, details: { name: input.name, skus: input.variants.map((v) => v.sku) } })
+  return getProduct(tx, actor.merchantId, id)
+}
+
+export async function getProducts(tx: Tx, merchantId: string, ids: string[]): Promise<ProductWithVariants[]> {
+  if (ids.length === 0) return []
+  const ps = await tx.select().from(products).where(and(eq(products.merchantId, merchantId), inArray(products.id, ids)))
+  const vs = await tx.select().from(variants).where(and(eq(variants.merchantId, merchantId), inArray(variants.productId, ids))).orderBy(asc(variants.sku))
+  const bs = vs.length
+    ? await tx
+        .select({ variantId: barcodes.variantId, code: barcodes.code, kind: barcodes.kind })
+        .from(barcodes)
+        .where(inArray(barcodes.variantId, vs.map((v) => v.id)))
+        .orderBy(asc(barcodes.createdAt), asc(barcodes.code))
+    : []
+  const byProduct = new Map(ps.map((p) => [p.id, { ...p, variants: [] as ProductWithVariants['variants'] }]))
+  for (const v of vs) byProduct.get(v.productId)?.variants.push({ ...v, barcodes: bs.filter((b) => b.variantId === v.id).map(({ code, kind }) => ({ code, kind })) })
+  return ids.map((id) => byProduct.get(id)).filter((p): p is ProductWithVariants => p !== undefined)
+}
+
+export async function getProduct(tx: Tx, merchantId: string, id: string): Promise<ProductWithVariants> {
+  const [p] = await getProducts(tx, merchantId, [id])
+  if (!p) throw notFound('product', id)
+  return p
+}
+
+export interface ProductChanges {
+  name?: string
+  nameEn?: string | null
+  description?: string | null
+  categoryId?: string | null
+  taxCategoryId?: string
+  options?: string[]
+  status?: 'active' | 'archived'
+}
+
+export async function updateProduct(tx: Tx, actor: Actor, id: string, changes: ProductChanges): Promise<ProductWithVariants> {
+  const before = await getProduct(tx, actor.merchantId, id)
+  if (changes.name !== undefined && !changes.name.trim()) throw invalid('invalid_name', 'product name must not be empty')
+  if (changes.categoryId !== undefined) await assertCategory(tx, actor.merchantId, changes.categoryId)
+  if (changes.taxCategoryId !== undefined) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
+  await tx.update(products).set({ ...changes, updatedAt: new Date() }).where(eq(products.id, id))
+  const details: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(changes)) {
+    const old = (before as unknown as Record<string, unknown>)[k]
+    if (JSON.stringify(old) !== JSON.stringify(v)) details[k] = { from: old, to: v }
+  }
+  const action = changes.status === 'archived' && before.status !== 'archived' ? 'product.archived' : 'product.updated'
+  await recordAudit(tx, actor, { action, entityType: 'product', entityId: id, details })
+  return getProduct(tx, actor.merchantId, id)
+}
+
+/** Products are archived, not deleted: sales and stock history keep pointing at them. */
+export const archiveProduct = (tx: Tx, actor: Actor, id: string) => updateProduct(tx, actor, id, { status: 'archived' })
+
+export async function addVariant(tx: Tx, actor: Actor, productId: string, input: VariantInput): Promise<ProductWithVariants> {
+  const p = await getProduct(tx, actor.merchantId, productId)
+  await insertVariants(tx, actor.merchantId, productId, [input], p.options)
+  await recordAudit(tx, actor, { action: 'variant.created', entityType: 'product', entityId: productId, details: { sku: input.sku, price: input.price } })
+  return getProduct(tx, actor.merchantId, productId)
+}
+
+export interface VariantChanges {
+  sku?: string
+  optionValues?: Record<string, string>
+  price?: number
+  pricePer?: number
+  cost?: number
+  onShelf?: boolean
+  /** Replaces the variant's barcodes. */
+  barcodes?: (BarcodeInput | string)[]
+}
+
+export async function getVariant(tx: Tx, merchantId: string, id: string): Promise<Variant> {
+  const [v] = await tx.select().from(variants).where(and(eq(variants.merchantId, merchantId), eq(variants.id, id)))
+  if (!v) throw notFound('variant', id)
+  return v
+}
+
+/** Changes a variant; a change of price or cost is recorded in the audit log with the old and new values. */
+export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: VariantChanges): Promise<Variant> {
+  const before = await getVariant(tx, actor.merchantId, id)
+  const [product] = await tx.select({ options: products.options }).from(products).where(eq(products.id, before.productId))
+  checkVariant({ sku: changes.sku ?? before.sku, price: changes.price ?? before.price, cost: changes.cost, pricePer: changes.pricePer, optionValues: changes.optionValues }, product!.options)
+  const { barcodes: codes, ...fields } = changes
+  let after: Variant
+  try {
+    ;[after] = (await tx.update(variants).set({ ...fields, updatedAt: new Date() }).where(eq(variants.id, id)).returning()) as [Variant]
+    if (codes) {
+      const list = normaliseBarcodes(codes, after.sku)
+      await tx.delete(barcodes).where(eq(barcodes.variantId, id))
+      if (list.length) await tx.insert(barcodes).values(list.map((b) => ({ id: newId(), merchantId: actor.merchantId, variantId: id, ...b })))
+    }
+  } catch (e) {
+    translateUnique(e)
+  }
+  const details: Record<string, unknown> = {}
+  for (const k of ['sku', 'price', 'pricePer', 'cost', 'onShelf'] as const) {
+    if (changes[k] !== undefined && changes[k] !== before[k]) details[k] = { from: before[k], to: changes[k] }
+  }
+  if (codes) details.barcodes = 'replaced'
+  const priceChanged = details.price !== undefined || details.cost !== undefined
+  await recordAudit(tx, actor, { action: priceChanged ? 'variant.price_changed' : 'variant.updated', entityType: 'variant', entityId: id, details: { ...details, sku: after!.sku } })
+  return after!
+}
+
+/** Ids of a category and all categories below it. */
+export async function categoryWithDescendants(tx: Tx, merchantId: string, categoryId: string): Promise<string[]> {
+  const r = await tx.execute<{ id: string }>(sql`
+    with recursive tree as (
+      select id from categories where merchant_id = ${merchantId} and id = ${categoryId}
+      union all
+      select c.id from categories c join tree t on c.parent_id = t.id where c.merchant_id = ${merchantId}
+    ) select id from tree`)
+  return r.rows.map((x) => x.id)
+}
+
+/** A category and all its ancestors, nearest first. */
+export async function categoryAncestry(tx: Tx, merchantId: string, categoryIds: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>()
+  if (categoryIds.length === 0) return out
+  const all = await tx.select({ id: categories.id, parentId: categories.parentId }).from(categories).where(eq(categories.merchantId, merchantId))
+  const parent = new Map(all.map((c) => [c.id, c.parentId]))
+  for (const id of categoryIds) {
+    const chain: string[] = []
+    let cur: string | null | undefined = id
+    while (cur && !chain.includes(cur)) {
+      chain.push(cur)
+      cur = parent.get(cur)
+    }
+    out.set(id, chain)
+  }
+  return out
+}

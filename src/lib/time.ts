@@ -1,0 +1,50 @@
+// Business days are calendar days in the merchant's time zone: a sale at 23:30 in Shanghai belongs to that day,
+// whatever the server's clock zone. This is the one place that turns instants into business dates and back.
+
+/** The business date ('YYYY-MM-DD') of an instant in a time zone. */
+export function businessDate(at: Date, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(at)
+  const get = (t: string) => parts.find((p) => p.type === t)!.value
+  return `${get('year')}-${get('month')}-${get('day')}`
+}
+
+/** Offset of the time zone from UTC at an instant, in minutes (Asia/Shanghai: +480). */
+export function zoneOffsetMinutes(at: Date, timeZone: string): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+  }).formatToParts(at)
+  const get = (t: string) => Number(parts.find((p) => p.type === t)!.value)
+  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'))
+  return Math.round((asUtc - Math.floor(at.getTime() / 1000) * 1000) / 60_000)
+}
+
+/** The instant a business date starts in a time zone (handles DST by re-checking the offset at the result). */
+export function startOfBusinessDay(date: string, timeZone: string): Date {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError(`${date} is not a YYYY-MM-DD date`)
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number]
+  const utcMidnight = Date.UTC(y, m - 1, d)
+  let guess = new Date(utcMidnight - zoneOffsetMinutes(new Date(utcMidnight), timeZone) * 60_000)
+  guess = new Date(utcMidnight - zoneOffsetMinutes(guess, timeZone) * 60_000)
+  return guess
+}
+
+/** [start, end) of a business date as instants. */
+export function businessDayRange(date: string, timeZone: string): { start: Date; end: Date } {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number]
+  const next = new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10)
+  return { start: startOfBusinessDay(date, timeZone), end: startOfBusinessDay(next, timeZone) }
+}
+
+export const addDays = (date: string, days: number): string => {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number]
+  return new Date(Date.UTC(y, m - 1, d + days)).toISOString().slice(0, 10)
+}
+
+export const isDate = (s: string) => /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s)

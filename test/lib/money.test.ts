@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import { allocate, formatDecimal, formatMoney, MoneyError, mulDivRound, parseMoney, taxFromInclusive, taxOnExclusive } from '../../src/lib/money.ts'
+import { addDays, businessDate, businessDayRange, startOfBusinessDay } from '../../src/lib/time.ts'
+
+describe('money arithmetic', () => {
+  it('rounds half up exactly, also for amounts too large for float products', () => {
+    expect(mulDivRound(1, 1, 2)).toBe(1)
+    expect(mulDivRound(-1, 1, 2)).toBe(-1)
+    expect(mulDivRound(3980, 250, 1000)).toBe(995) // ¥39.80/kg × 250 g
+    expect(mulDivRound(3980, 333, 1000)).toBe(1325) // 1325.34 → 1325
+    expect(mulDivRound(900_719_925_474_099, 1300, 11300)).toBe(103_622_646_293_480) // the product is beyond 2^53
+  })
+
+  it('allocates by largest remainder so the parts always sum to the whole', () => {
+    expect(allocate(1000, [3333, 3333, 3334])).toEqual([333, 333, 334])
+    expect(allocate(1000, [1, 1, 1])).toEqual([334, 333, 333])
+    expect(allocate(-1000, [1, 1, 1])).toEqual([-334, -333, -333])
+    expect(allocate(5, [0, 0])).toEqual([3, 2])
+    expect(allocate(1, [1, 999_999])).toEqual([0, 1])
+    for (let t = 0; t < 200; t++) {
+      const weights = Array.from({ length: 1 + (t % 7) }, (_, i) => ((t * 7919 + i * 104729) % 10007) + 1)
+      const total = (t * 1237) % 50001
+      const parts = allocate(total, weights)
+      expect(parts.reduce((a, b) => a + b, 0)).toBe(total)
+      expect(parts.every((p) => p >= 0)).toBe(true)
+    }
+  })
+
+  it('splits tax out of inclusive prices and adds it to exclusive ones', () => {
+    expect(taxFromInclusive(11300, 1300)).toBe(1300)
+    expect(taxFromInclusive(1, 1300)).toBe(0) // ¥0.01 at 13 %: net rounds to 1 fen, tax 0
+    expect(taxFromInclusive(10900, 900)).toBe(900)
+    expect(taxFromInclusive(999, 600)).toBe(57) // 999/1.06 = 942.45 → 942, tax 57
+    expect(taxOnExclusive(10000, 1300)).toBe(1300)
+    expect(taxOnExclusive(1, 1300)).toBe(0)
+    expect(taxOnExclusive(4, 1300)).toBe(1) // 0.52 → 1
+  })
+
+  it('parses and formats decimal text exactly, refusing what is not money', () => {
+    expect(parseMoney('12.34')).toBe(1234)
+    expect(parseMoney('¥1,234.5')).toBe(123450)
+    expect(parseMoney('-0.01')).toBe(-1)
+    expect(parseMoney('7', 'JPY')).toBe(7)
+    expect(parseMoney('12.340')).toBe(1234)
+    expect(() => parseMoney('12.345')).toThrow(MoneyError)
+    expect(() => parseMoney('1e3')).toThrow(MoneyError)
+    expect(() => parseMoney('abc')).toThrow(MoneyError)
+    expect(formatDecimal(1234)).toBe('12.34')
+    expect(formatDecimal(-5)).toBe('-0.05')
+    expect(formatDecimal(7, 'JPY')).toBe('7')
+    expect(formatMoney(123456, 'CNY', 'zh-CN')).toBe('¥1,234.56')
+    expect(formatMoney(123456, 'USD', 'en')).toBe('$1,234.56')
+  })
+})
+
+describe('business days', () => {
+  it('puts an instant on the calendar day of the merchant, not of the server', () => {
+    expect(businessDate(new Date('2026-03-01T15:59:59Z'), 'Asia/Shanghai')).toBe('2026-03-01')
+    expect(businessDate(new Date('2026-03-01T16:00:00Z'), 'Asia/Shanghai')).toBe('2026-03-02')
+    expect(businessDate(new Date('2026-03-01T16:00:00Z'), 'America/New_York')).toBe('2026-03-01')
+  })
+
+  it('finds the start and end of a business day, across DST changes', () => {
+    expect(startOfBusinessDay('2026-03-02', 'Asia/Shanghai').toISOString()).toBe('2026-03-01T16:00:00.000Z')
+    const dst = businessDayRange('2026-03-08', 'America/New_York') // 23-hour day
+    expect(dst.start.toISOString()).toBe('2026-03-08T05:00:00.000Z')
+    expect(dst.end.toISOString()).toBe('2026-03-09T04:00:00.000Z')
+    expect(addDays('2026-02-28', 1)).toBe('2026-03-01')
+  })
+})
