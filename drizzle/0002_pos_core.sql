@@ -262,6 +262,7 @@ CREATE TABLE "promotions" (
 CREATE TABLE "receipt_sequences" (
 	"merchant_id" uuid NOT NULL,
 	"store_id" uuid NOT NULL,
+	"register_id" uuid NOT NULL,
 	"business_date" date NOT NULL,
 	"kind" text NOT NULL,
 	"last_seq" integer NOT NULL
@@ -425,6 +426,7 @@ ALTER TABLE "merchants" ADD COLUMN "settings" jsonb DEFAULT '{}'::jsonb NOT NULL
 ALTER TABLE "barcodes" ADD CONSTRAINT "barcodes_merchant_id_merchants_id_fk" FOREIGN KEY ("merchant_id") REFERENCES "public"."merchants"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "barcodes" ADD CONSTRAINT "barcodes_variant_id_variants_id_fk" FOREIGN KEY ("variant_id") REFERENCES "public"."variants"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "categories" ADD CONSTRAINT "categories_merchant_id_merchants_id_fk" FOREIGN KEY ("merchant_id") REFERENCES "public"."merchants"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "categories" ADD CONSTRAINT "categories_parent_id_categories_id_fk" FOREIGN KEY ("parent_id") REFERENCES "public"."categories"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "products" ADD CONSTRAINT "products_merchant_id_merchants_id_fk" FOREIGN KEY ("merchant_id") REFERENCES "public"."merchants"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "products" ADD CONSTRAINT "products_category_id_categories_id_fk" FOREIGN KEY ("category_id") REFERENCES "public"."categories"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "products" ADD CONSTRAINT "products_tax_category_id_tax_categories_id_fk" FOREIGN KEY ("tax_category_id") REFERENCES "public"."tax_categories"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
@@ -485,8 +487,11 @@ CREATE UNIQUE INDEX "barcodes_code_key" ON "barcodes" USING btree ("merchant_id"
 CREATE INDEX "barcodes_variant_idx" ON "barcodes" USING btree ("variant_id");--> statement-breakpoint
 CREATE INDEX "categories_parent_idx" ON "categories" USING btree ("merchant_id","parent_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "categories_code_key" ON "categories" USING btree ("merchant_id","code") WHERE "categories"."code" is not null;--> statement-breakpoint
+CREATE UNIQUE INDEX "categories_sibling_name_key" ON "categories" USING btree ("merchant_id",coalesce("parent_id", '00000000-0000-0000-0000-000000000000'::uuid),lower("name"));--> statement-breakpoint
 CREATE INDEX "products_merchant_idx" ON "products" USING btree ("merchant_id","status");--> statement-breakpoint
+CREATE INDEX "products_category_idx" ON "products" USING btree ("merchant_id","category_id");--> statement-breakpoint
 CREATE INDEX "products_name_trgm" ON "products" USING gin (lower("name") gin_trgm_ops);--> statement-breakpoint
+CREATE INDEX "products_name_en_trgm" ON "products" USING gin (lower("name_en") gin_trgm_ops);--> statement-breakpoint
 CREATE UNIQUE INDEX "tax_categories_code_key" ON "tax_categories" USING btree ("merchant_id","code");--> statement-breakpoint
 CREATE UNIQUE INDEX "variants_sku_key" ON "variants" USING btree ("merchant_id","sku");--> statement-breakpoint
 CREATE INDEX "variants_product_idx" ON "variants" USING btree ("product_id");--> statement-breakpoint
@@ -508,7 +513,7 @@ CREATE INDEX "cash_movements_session_idx" ON "cash_movements" USING btree ("sess
 CREATE UNIQUE INDEX "cash_sessions_one_open_key" ON "cash_sessions" USING btree ("register_id") WHERE "cash_sessions"."status" = 'open' and not "cash_sessions"."rescue";--> statement-breakpoint
 CREATE INDEX "cash_sessions_store_idx" ON "cash_sessions" USING btree ("merchant_id","store_id","business_date");--> statement-breakpoint
 CREATE INDEX "promotions_merchant_idx" ON "promotions" USING btree ("merchant_id","active");--> statement-breakpoint
-CREATE UNIQUE INDEX "receipt_sequences_key" ON "receipt_sequences" USING btree ("store_id","business_date","kind");--> statement-breakpoint
+CREATE UNIQUE INDEX "receipt_sequences_key" ON "receipt_sequences" USING btree ("register_id","business_date","kind");--> statement-breakpoint
 CREATE INDEX "refund_lines_refund_idx" ON "refund_lines" USING btree ("refund_id");--> statement-breakpoint
 CREATE INDEX "refund_tenders_refund_idx" ON "refund_tenders" USING btree ("refund_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "refund_tenders_refund_no_key" ON "refund_tenders" USING btree ("merchant_id","refund_no") WHERE "refund_tenders"."refund_no" is not null;--> statement-breakpoint

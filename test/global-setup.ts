@@ -1,5 +1,6 @@
 // Before any test file: a PostgreSQL server (embedded under .data/test, or the one DATABASE_URL names) and a template
 // database with every migration applied. Each test file clones the template (test/helpers/db.ts).
+import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import type { TestProject } from 'vitest/node'
@@ -22,11 +23,20 @@ let embedded: EmbeddedDatabase | undefined
 export async function setup(project: TestProject) {
   const logger = createLogger({ level: 'warn' })
   let adminUrl: string
+  let runDir: string | undefined
   if (process.env.DATABASE_URL) {
     adminUrl = process.env.DATABASE_URL
   } else {
+    // A server of its own for each run, so runs started side by side never stop each other's database.
+    const root = path.resolve('.data/test-runs')
+    fs.mkdirSync(root, { recursive: true })
+    for (const d of fs.readdirSync(root)) {
+      const pid = Number(d)
+      if (pid && !alive(pid)) fs.rmSync(path.join(root, d), { recursive: true, force: true })
+    }
+    runDir = path.join(root, String(process.pid))
     embedded = await openEmbeddedDatabase({
-      dataDir: path.resolve('.data/test'),
+      dataDir: runDir,
       logger,
       database: 'postgres',
       // Test data is thrown away: trade durability for speed.
@@ -61,5 +71,15 @@ export async function setup(project: TestProject) {
     for (const { datname } of mine.rows) await c.query(`drop database if exists "${datname}" with (force)`).catch(() => {})
     await c.end()
     await embedded?.stop()
+    if (runDir) fs.rmSync(runDir, { recursive: true, force: true })
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
   }
 }

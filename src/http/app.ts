@@ -15,8 +15,13 @@ import * as merchant from './routes/merchant.ts'
 import * as users from './routes/users.ts'
 import * as stores from './routes/stores.ts'
 import * as events from './routes/events.ts'
+import * as catalog from './routes/catalog.ts'
+import * as stock from './routes/stock.ts'
+import * as sales from './routes/sales.ts'
+import * as promotions from './routes/promotions.ts'
+import * as cashSessions from './routes/cash-sessions.ts'
 
-const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores]
+const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, stock, promotions, cashSessions, sales]
 
 type Issue = { path: PropertyKey[]; message: string; code?: string }
 

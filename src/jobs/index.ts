@@ -1,8 +1,9 @@
 // The worker's task list and crontab, assembled from the task modules of each area.
 import type { TaskDefinition, CronDefinition } from './task.ts'
 import * as maintenance from './maintenance.ts'
+import * as stock from './stock.ts'
 
-const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance]
+const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock]
 
 export const allTasks: TaskDefinition<any>[] = modules.flatMap((m) => m.tasks)
 export const allCron: CronDefinition[] = modules.flatMap((m) => m.cron ?? [])

@@ -16,7 +16,15 @@ export function redact(value: unknown, extraKeys: readonly string[] = [], depth 
   if (Buffer.isBuffer(value)) return `[${value.length} bytes]`
   if (Array.isArray(value)) return value.map((v) => redact(v, extraKeys, depth + 1))
   if (value instanceof Error) {
-    return { type: value.name, message: redactText(value.message), stack: value.stack ? redactText(value.stack) : undefined }
+    const e = value as Error & { code?: unknown; detail?: unknown; cause?: unknown }
+    return {
+      type: e.name,
+      message: redactText(e.message),
+      ...(typeof e.code === 'string' ? { code: e.code } : {}),
+      ...(typeof e.detail === 'string' ? { detail: redactText(e.detail) } : {}),
+      stack: e.stack ? redactText(e.stack) : undefined,
+      ...(e.cause !== undefined ? { cause: redact(e.cause, extraKeys, depth + 1) } : {}),
+    }
   }
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(value)) {

@@ -1,9 +1,17 @@
 // Business days are calendar days in the merchant's time zone: a sale at 23:30 in Shanghai belongs to that day,
 // whatever the server's clock zone. This is the one place that turns instants into business dates and back.
 
+// Building an Intl formatter is costly; one per time zone is kept.
+const dayFormats = new Map<string, Intl.DateTimeFormat>()
+
 /** The business date ('YYYY-MM-DD') of an instant in a time zone. */
 export function businessDate(at: Date, timeZone: string): string {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).formatToParts(at)
+  let f = dayFormats.get(timeZone)
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })
+    dayFormats.set(timeZone, f)
+  }
+  const parts = f.formatToParts(at)
   const get = (t: string) => parts.find((p) => p.type === t)!.value
   return `${get('year')}-${get('month')}-${get('day')}`
 }

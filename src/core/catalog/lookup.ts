@@ -1,12 +1,12 @@
 // Resolving what the till scanned or typed (SKU, barcode, scale label, variant id) to sellable variants with
-// everything pricing needs: price, unit, tax rate, category chain and cost.
-import { and, eq, inArray, or } from 'drizzle-orm'
+// everything pricing needs: price, unit, tax rate, category chain and cost. One query on the hot path.
+import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { executeNamed } from '../../db/prepared.ts'
 import { invalid } from '../../lib/errors.ts'
 import type { MerchantSettings } from '../merchants/settings.ts'
 import { parseScaleLabel } from './barcodes.ts'
 import { categoryAncestry } from './products.ts'
-import { barcodes, products, taxCategories, variants } from './schema.ts'
 
 export interface ItemRef {
   sku?: string
@@ -28,7 +28,7 @@ export interface Sellable {
   taxCategoryId: string
   taxRateBp: number
   categoryId: string | null
-  /** The category and its ancestors, nearest first (for promotion scopes). */
+  /** The category and its ancestors, nearest first (for promotion scopes); empty unless asked for. */
   categoryChain: string[]
   /** From a scale label: the weighed quantity, or the price printed on the label. */
   label?: { quantity?: number; amount?: number }
@@ -36,15 +36,46 @@ export interface Sellable {
 
 const describe = (r: ItemRef) => (r.sku ? `SKU ${r.sku}` : r.barcode ? `barcode ${r.barcode}` : `variant ${r.variantId}`)
 
-/** Resolves every ref or throws `unknown_item` naming the first that matches nothing. */
-export async function lookupSellables(tx: Tx, merchantId: string, refs: ItemRef[], settings: Pick<MerchantSettings, 'scaleBarcode'>): Promise<Sellable[]> {
+type Row = {
+  variant_id: string
+  product_id: string
+  sku: string
+  option_values: Record<string, string>
+  price: number
+  price_per: number
+  cost: number
+  on_shelf: boolean
+  name: string
+  unit: Sellable['unit']
+  status: Sellable['status']
+  category_id: string | null
+  tax_category_id: string
+  rate_bp: number
+  codes: { code: string; kind: string }[] | null
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * Resolves every ref or throws `unknown_item` naming the first that matches nothing. With `categoryChains`, each
+ * sellable also carries its category's ancestors (promotions scoped to a category cover its subcategories).
+ */
+export async function lookupSellables(
+  tx: Tx,
+  merchantId: string,
+  refs: ItemRef[],
+  settings: Pick<MerchantSettings, 'scaleBarcode'>,
+  opts: { categoryChains?: boolean } = { categoryChains: true },
+): Promise<Sellable[]> {
   const skus = new Set<string>()
   const ids = new Set<string>()
   const codes = new Set<string>()
   const labels = new Map<string, ReturnType<typeof parseScaleLabel>>()
   for (const r of refs) {
-    if (r.variantId) ids.add(r.variantId)
-    else if (r.sku) skus.add(r.sku)
+    if (r.variantId) {
+      if (!UUID.test(r.variantId)) throw invalid('unknown_item', `no product matches ${describe(r)}`, r)
+      ids.add(r.variantId)
+    } else if (r.sku) skus.add(r.sku)
     else if (r.barcode) {
       codes.add(r.barcode)
       const label = parseScaleLabel(r.barcode, settings.scaleBarcode)
@@ -54,61 +85,56 @@ export async function lookupSellables(tx: Tx, merchantId: string, refs: ItemRef[
       }
     } else throw invalid('invalid_item', 'each line needs a sku, barcode or variantId')
   }
-  const byCode = new Map<string, string>()
-  if (codes.size) {
-    const rows = await tx
-      .select({ code: barcodes.code, variantId: barcodes.variantId, kind: barcodes.kind })
-      .from(barcodes)
-      .where(and(eq(barcodes.merchantId, merchantId), inArray(barcodes.code, [...codes])))
-    for (const r of rows) {
-      byCode.set(`${r.kind === 'scale_plu' ? 'plu:' : ''}${r.code}`, r.variantId)
-      ids.add(r.variantId)
-    }
-  }
-  const conditions = []
-  if (ids.size) conditions.push(inArray(variants.id, [...ids]))
-  if (skus.size) conditions.push(inArray(variants.sku, [...skus]))
-  const rows = conditions.length
-    ? await tx
-        .select({ v: variants, p: products, rateBp: taxCategories.rateBp })
-        .from(variants)
-        .innerJoin(products, eq(products.id, variants.productId))
-        .innerJoin(taxCategories, eq(taxCategories.id, products.taxCategoryId))
-        .where(and(eq(variants.merchantId, merchantId), or(...conditions)))
-    : []
-  const chains = await categoryAncestry(tx, merchantId, [...new Set(rows.map((r) => r.p.categoryId).filter((c): c is string => !!c))])
-  const byId = new Map(rows.map((r) => [r.v.id, r]))
-  const bySku = new Map(rows.map((r) => [r.v.sku, r]))
+  const { rows } = await executeNamed<Row>(tx, 'lookup_sellables', sql`
+    with wanted as (
+      select id from variants where merchant_id = ${merchantId} and id = any(${sql.param([...ids])}::uuid[])
+      union select id from variants where merchant_id = ${merchantId} and sku = any(${sql.param([...skus])}::text[])
+      union select variant_id from barcodes where merchant_id = ${merchantId} and code = any(${sql.param([...codes])}::text[])
+    )
+    select v.id as variant_id, p.id as product_id, v.sku, v.option_values, v.price, v.price_per, v.cost, v.on_shelf,
+           p.name, p.unit, p.status, p.category_id, p.tax_category_id, t.rate_bp,
+           (select json_agg(json_build_object('code', b.code, 'kind', b.kind)) from barcodes b
+             where b.variant_id = v.id and b.code = any(${sql.param([...codes])}::text[])) as codes
+      from wanted w
+      join variants v on v.id = w.id
+      join products p on p.id = v.product_id
+      join tax_categories t on t.id = p.tax_category_id`)
+  const byId = new Map(rows.map((r) => [r.variant_id, r]))
+  const bySku = new Map(rows.map((r) => [r.sku, r]))
+  const byCode = new Map<string, Row>()
+  for (const r of rows) for (const c of r.codes ?? []) byCode.set(`${c.kind === 'scale_plu' ? 'plu:' : ''}${c.code}`, r)
+  const chains = opts.categoryChains
+    ? await categoryAncestry(tx, merchantId, [...new Set(rows.map((r) => r.category_id).filter((c): c is string => !!c))])
+    : new Map<string, string[]>()
 
   return refs.map((ref) => {
     let row = ref.variantId ? byId.get(ref.variantId) : ref.sku ? bySku.get(ref.sku) : undefined
     let label: Sellable['label']
     if (!row && ref.barcode) {
-      const direct = byCode.get(ref.barcode)
+      row = byCode.get(ref.barcode)
       const scale = labels.get(ref.barcode)
-      if (direct) row = byId.get(direct)
-      else if (scale) {
-        const v = byCode.get(`plu:${scale.plu}`)
-        row = v ? byId.get(v) : undefined
+      if (!row && scale) {
+        row = byCode.get(`plu:${scale.plu}`)
         label = scale.valueKind === 'weight' ? { quantity: scale.value } : { amount: scale.value }
       }
     }
     if (!row) throw invalid('unknown_item', `no product matches ${describe(ref)}`, ref)
+    const options = Object.values(row.option_values ?? {})
     return {
-      variantId: row.v.id,
-      productId: row.p.id,
-      sku: row.v.sku,
-      name: Object.keys(row.v.optionValues).length ? `${row.p.name} (${Object.values(row.v.optionValues).join('/')})` : row.p.name,
-      unit: row.p.unit,
-      price: row.v.price,
-      pricePer: row.v.pricePer,
-      cost: row.v.cost,
-      onShelf: row.v.onShelf,
-      status: row.p.status,
-      taxCategoryId: row.p.taxCategoryId,
-      taxRateBp: row.rateBp,
-      categoryId: row.p.categoryId,
-      categoryChain: row.p.categoryId ? (chains.get(row.p.categoryId) ?? [row.p.categoryId]) : [],
+      variantId: row.variant_id,
+      productId: row.product_id,
+      sku: row.sku,
+      name: options.length ? `${row.name} (${options.join('/')})` : row.name,
+      unit: row.unit,
+      price: Number(row.price),
+      pricePer: row.price_per,
+      cost: Number(row.cost),
+      onShelf: row.on_shelf,
+      status: row.status,
+      taxCategoryId: row.tax_category_id,
+      taxRateBp: row.rate_bp,
+      categoryId: row.category_id,
+      categoryChain: row.category_id ? (chains.get(row.category_id) ?? [row.category_id]) : [],
       label,
     }
   })

@@ -222,6 +222,11 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
     ;[after] = (await tx.update(variants).set({ ...fields, updatedAt: new Date() }).where(eq(variants.id, id)).returning()) as [Variant]
     if (codes) {
       const list = normaliseBarcodes(codes, after.sku)
+      const seen = new Set<string>()
+      for (const b of list) {
+        if (seen.has(b.code)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
+        seen.add(b.code)
+      }
       await tx.delete(barcodes).where(eq(barcodes.variantId, id))
       if (list.length) await tx.insert(barcodes).values(list.map((b) => ({ id: newId(), merchantId: actor.merchantId, variantId: id, ...b })))
     }
@@ -265,4 +270,25 @@ export async function categoryAncestry(tx: Tx, merchantId: string, categoryIds: 
     out.set(id, chain)
   }
   return out
+}
+
+/** Whether `sku` is a well-formed SKU (the rule createProduct and updateVariant apply). */
+export const isValidSku = (sku: string) => SKU.test(sku)
+
+/**
+ * updateProduct for callers that also change the option names: the names must be distinct and non-empty, and an
+ * option that some variant still has a value for cannot be dropped.
+ */
+export async function editProduct(tx: Tx, actor: Actor, id: string, changes: ProductChanges): Promise<ProductWithVariants> {
+  if (changes.options !== undefined) {
+    const options = changes.options.map((o) => o.trim())
+    if (options.some((o) => !o)) throw invalid('invalid_option', 'option names must not be empty')
+    if (new Set(options).size !== options.length) throw invalid('invalid_option', 'option names must be distinct')
+    const current = await getProduct(tx, actor.merchantId, id)
+    const used = new Set(current.variants.flatMap((v) => Object.keys(v.optionValues)))
+    const dropped = [...used].filter((o) => !options.includes(o))
+    if (dropped.length) throw invalid('option_in_use', `variants still have values for option ${dropped.map((o) => `"${o}"`).join(', ')}`, { options: dropped })
+    changes = { ...changes, options }
+  }
+  return updateProduct(tx, actor, id, changes)
 }

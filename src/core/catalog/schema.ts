@@ -1,7 +1,7 @@
 // What a merchant sells: products and their variants (the sellable unit, with SKU, barcodes and prices),
 // categories as a tree, and tax categories mapped to rates.
 import { sql } from 'drizzle-orm'
-import { boolean, check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { boolean, check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core'
 import { createdAt, id, merchantId, money, updatedAt } from '../../db/columns.ts'
 import { merchants } from '../merchants/schema.ts'
 
@@ -25,7 +25,7 @@ export const categories = pgTable(
   {
     id: id(),
     merchantId: merchantId().references(() => merchants.id),
-    parentId: uuid('parent_id'),
+    parentId: uuid('parent_id').references((): AnyPgColumn => categories.id),
     name: text('name').notNull(),
     code: text('code'),
     sortOrder: integer('sort_order').notNull().default(0),
@@ -35,6 +35,8 @@ export const categories = pgTable(
   (t) => [
     index('categories_parent_idx').on(t.merchantId, t.parentId),
     uniqueIndex('categories_code_key').on(t.merchantId, t.code).where(sql`${t.code} is not null`),
+    // Sibling names are unique, ignoring case; roots (no parent) count as siblings too.
+    uniqueIndex('categories_sibling_name_key').on(t.merchantId, sql`coalesce(${t.parentId}, '00000000-0000-0000-0000-000000000000'::uuid)`, sql`lower(${t.name})`),
   ],
 )
 
@@ -62,7 +64,9 @@ export const products = pgTable(
   },
   (t) => [
     index('products_merchant_idx').on(t.merchantId, t.status),
+    index('products_category_idx').on(t.merchantId, t.categoryId),
     index('products_name_trgm').using('gin', sql`lower(${t.name}) gin_trgm_ops`),
+    index('products_name_en_trgm').using('gin', sql`lower(${t.nameEn}) gin_trgm_ops`),
     check('products_unit_check', sql`${t.unit} in ('piece', 'g', 'ml', 'cm')`),
   ],
 )

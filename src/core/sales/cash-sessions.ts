@@ -10,7 +10,9 @@ import { getSettings } from '../merchants/settings.ts'
 import { getRegister } from '../stores/service.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
+import { recordEvents } from '../events/service.ts'
 import { cashMovements, cashSessions, type CashMovementKind } from './schema.ts'
+import { SESSION_LOCK_CLASS } from './context.ts'
 
 export type CashSession = typeof cashSessions.$inferSelect
 
@@ -106,4 +108,80 @@ export async function rescueSessionFor(tx: Tx, actor: Actor, registerId: string,
     .orderBy(desc(cashSessions.openedAt))
   if (lastRescue) return lastRescue
   return openSession(tx, actor, { registerId, openingFloat: 0, note: 'rescue session for offline sales that arrived after their session closed', at, rescue: true })
+}
+
+/** Cash put into or taken out of the drawer without a sale (change float top-up, paying a supplier). */
+export async function paidInOut(tx: Tx, actor: Actor, sessionId: string, input: { kind: 'paid_in' | 'paid_out'; amount: number; reason: string; approverId?: string | null }) {
+  if (!Number.isSafeInteger(input.amount) || input.amount <= 0) throw invalid('invalid_amount', 'amount must be a positive whole number of minor units')
+  if (!input.reason.trim()) throw invalid('reason_required', 'say why cash goes in or out')
+  const session = await lockSession(tx, actor.merchantId, sessionId)
+  if (session.status !== 'open') throw conflict('session_closed', 'the session is closed')
+  const signed = input.kind === 'paid_in' ? input.amount : -input.amount
+  if (signed < 0 && (await expectedCash(tx, sessionId)) + signed < 0) throw invalid('not_enough_cash', 'the drawer does not hold that much cash')
+  await addCashMovement(tx, actor, { sessionId, kind: input.kind, amount: signed, reason: input.reason, approverId: input.approverId })
+  await recordAudit(tx, actor, { action: `cash.${input.kind}`, entityType: 'cash_session', entityId: sessionId, approverId: input.approverId ?? null, details: { amount: input.amount, reason: input.reason } })
+  return { expectedCash: await expectedCash(tx, sessionId) }
+}
+
+async function lockSession(tx: Tx, merchantId: string, id: string): Promise<CashSession> {
+  const [s] = await tx.select().from(cashSessions).where(and(eq(cashSessions.merchantId, merchantId), eq(cashSessions.id, id))).for('update')
+  if (!s) throw notFound('cash_session', id)
+  return s
+}
+
+/** Denominations as {"10000": 3, "50": 4}: value in minor units → count. */
+export function countDenominations(d: Record<string, number>): number {
+  let total = 0
+  for (const [value, count] of Object.entries(d)) {
+    const v = Number(value)
+    if (!Number.isSafeInteger(v) || v <= 0) throw invalid('invalid_denomination', `denomination ${value} must be a positive whole number of minor units`)
+    if (!Number.isSafeInteger(count) || count < 0) throw invalid('invalid_denomination', `count of ${value} must be a whole number ≥ 0`)
+    total += v * count
+  }
+  return total
+}
+
+/**
+ * Closes a session with the cash counted (a total or per denomination): expected is the sum of the drawer's ledger,
+ * over/short = counted − expected. Locking the session row waits for sales in flight on it to commit.
+ */
+export async function closeSession(tx: Tx, actor: Actor, id: string, input: { countedCash?: number; denominations?: Record<string, number>; note?: string }, at = new Date()) {
+  // Waits for sales in flight on this session (they hold the shared lock); later ones see it closed.
+  await tx.execute(sql`select pg_advisory_xact_lock(${SESSION_LOCK_CLASS}, hashtext(${id}))`)
+  const session = await lockSession(tx, actor.merchantId, id)
+  if (session.status !== 'open') throw conflict('session_closed', 'the session is already closed')
+  let counted = input.countedCash
+  if (input.denominations) {
+    const fromDenominations = countDenominations(input.denominations)
+    if (counted !== undefined && counted !== fromDenominations) throw invalid('count_mismatch', `denominations add up to ${fromDenominations}, not ${counted}`)
+    counted = fromDenominations
+  }
+  if (counted === undefined || !Number.isSafeInteger(counted) || counted < 0) throw invalid('count_required', 'give the counted cash (countedCash or denominations)')
+  const expected = await expectedCash(tx, id)
+  const overShort = counted - expected
+  const [closed] = await tx
+    .update(cashSessions)
+    .set({ status: 'closed', closedAt: at, closedBy: actor.id, expectedCash: expected, countedCash: counted, overShort, denominations: input.denominations ?? null, note: input.note ?? session.note })
+    .where(eq(cashSessions.id, id))
+    .returning()
+  await recordAudit(tx, actor, { action: 'cash_session.closed', entityType: 'cash_session', entityId: id, details: { expected, counted, overShort } })
+  await recordEvents(tx, actor.merchantId, [{ type: 'cash_session.closed', entityType: 'cash_session', entityId: id, data: { sessionId: id, registerId: session.registerId, storeId: session.storeId, businessDate: session.businessDate, expected, counted, overShort } }])
+  return closed!
+}
+
+export async function listSessions(tx: Tx, merchantId: string, f: { storeId?: string; registerId?: string; status?: 'open' | 'closed'; businessDate?: string; limit: number }) {
+  return tx
+    .select()
+    .from(cashSessions)
+    .where(
+      and(
+        eq(cashSessions.merchantId, merchantId),
+        f.storeId ? eq(cashSessions.storeId, f.storeId) : undefined,
+        f.registerId ? eq(cashSessions.registerId, f.registerId) : undefined,
+        f.status ? eq(cashSessions.status, f.status) : undefined,
+        f.businessDate ? eq(cashSessions.businessDate, f.businessDate) : undefined,
+      ),
+    )
+    .orderBy(desc(cashSessions.openedAt))
+    .limit(f.limit)
 }

@@ -66,17 +66,21 @@ export const cashMovements = pgTable(
   (t) => [index('cash_movements_session_idx').on(t.sessionId)],
 )
 
-/** Receipt numbers run per store and business day. */
+/**
+ * Receipt numbers run per store and business day, with one counter per register inside it: a till rings its sales
+ * one after another, so concurrent sales at different tills never wait on each other's counter.
+ */
 export const receiptSequences = pgTable(
   'receipt_sequences',
   {
     merchantId: merchantId(),
     storeId: uuid('store_id').notNull(),
+    registerId: uuid('register_id').notNull(),
     businessDate: date('business_date', { mode: 'string' }).notNull(),
     kind: text('kind').$type<'sale' | 'refund'>().notNull(),
     lastSeq: integer('last_seq').notNull(),
   },
-  (t) => [uniqueIndex('receipt_sequences_key').on(t.storeId, t.businessDate, t.kind)],
+  (t) => [uniqueIndex('receipt_sequences_key').on(t.registerId, t.businessDate, t.kind)],
 )
 
 export type PromotionKind = 'percent_off' | 'amount_off' | 'fixed_price' | 'buy_x_get_y' | 'spend_threshold' | 'bundle'

@@ -108,6 +108,8 @@ export async function logout(tx: Tx, principal: Principal): Promise<void> {
   await tx.update(sessions).set({ revokedAt: new Date() }).where(eq(sessions.id, principal.sessionId))
 }
 
+const stale = (lastUsed: Date | null, now: Date) => lastUsed === null || now.getTime() - lastUsed.getTime() > 60_000
+
 /** Resolves a bearer token (session or API key) to who is calling, or undefined when it is not valid. */
 export async function authenticate(db: Tx, token: string, now = new Date()): Promise<Principal | undefined> {
   const hash = sha256Hex(token)
@@ -119,19 +121,23 @@ export async function authenticate(db: Tx, token: string, now = new Date()): Pro
       .where(and(eq(sessions.tokenHash, hash), isNull(sessions.revokedAt)))
     if (!row || row.s.expiresAt <= now || row.u.status !== 'active' || !isRole(row.u.role)) return undefined
     // Remember use at most once a minute, so reads do not turn into writes.
-    await db
-      .update(sessions)
-      .set({ lastUsedAt: now })
-      .where(and(eq(sessions.id, row.s.id), or(isNull(sessions.lastUsedAt), lt(sessions.lastUsedAt, new Date(now.getTime() - 60_000)))))
+    if (stale(row.s.lastUsedAt, now)) {
+      await db
+        .update(sessions)
+        .set({ lastUsedAt: now })
+        .where(and(eq(sessions.id, row.s.id), or(isNull(sessions.lastUsedAt), lt(sessions.lastUsedAt, new Date(now.getTime() - 60_000)))))
+    }
     return { type: 'user', id: row.u.id, name: row.u.email, merchantId: row.u.merchantId, role: row.u.role, sessionId: row.s.id }
   }
   if (token.startsWith(API_KEY_PREFIX)) {
     const [key] = await db.select().from(apiKeys).where(and(eq(apiKeys.tokenHash, hash), isNull(apiKeys.revokedAt)))
     if (!key || (key.expiresAt && key.expiresAt <= now) || !isRole(key.role)) return undefined
-    await db
-      .update(apiKeys)
-      .set({ lastUsedAt: now })
-      .where(and(eq(apiKeys.id, key.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, new Date(now.getTime() - 60_000)))))
+    if (stale(key.lastUsedAt, now)) {
+      await db
+        .update(apiKeys)
+        .set({ lastUsedAt: now })
+        .where(and(eq(apiKeys.id, key.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, new Date(now.getTime() - 60_000)))))
+    }
     return { type: 'api_key', id: key.id, name: key.name, merchantId: key.merchantId, role: key.role }
   }
   return undefined

@@ -4,7 +4,8 @@
 // (on-hand − reserved) below zero is refused by the UPDATE's own condition, so concurrent checkouts cannot oversell.
 import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { conflict } from '../../lib/errors.ts'
+import { executeNamed } from '../../db/prepared.ts'
+import { conflict, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordEvents, type HubEvent } from '../events/service.ts'
@@ -49,8 +50,6 @@ export interface ApplyResult {
 
 const levelKey = (variantId: string, locationId: string) => `${locationId}/${variantId}`
 
-export class InsufficientStock extends Error {}
-
 export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput[], opts: ApplyOptions): Promise<ApplyResult> {
   if (inputs.length === 0) return { movementIds: [], levels: [], negatives: [] }
   const merchantId = actor.merchantId
@@ -63,60 +62,54 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
     totals.set(k, t)
   }
   const ordered = [...totals.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v)
+  const consume = opts.consumesReservation === true
 
-  await tx
-    .insert(stockLevels)
-    .values(ordered.map((t) => ({ merchantId, variantId: t.variantId, locationId: t.locationId })))
-    .onConflictDoNothing()
+  // 1. Lock the levels in (location, variant) order and read them; create the ones that do not exist yet.
+  let current = await lockLevels(tx, merchantId, ordered)
+  const missing = ordered.filter((t) => !current.has(levelKey(t.variantId, t.locationId)))
+  if (missing.length) {
+    await tx
+      .insert(stockLevels)
+      .values(missing.map((t) => ({ merchantId, variantId: t.variantId, locationId: t.locationId })))
+      .onConflictDoNothing()
+    current = await lockLevels(tx, merchantId, ordered)
+    const foreign = ordered.find((t) => !current.has(levelKey(t.variantId, t.locationId)))
+    if (foreign) throw notFound('stock_level', `${foreign.locationId}/${foreign.variantId}`)
+  }
 
-  const levels = new Map<string, LevelChange>()
-  const negatives: LevelChange[] = []
+  // 2. Under 'block', a decrement may not take available (on-hand − reserved) below zero.
+  const levels: LevelChange[] = []
   for (const t of ordered) {
-    const consume = opts.consumesReservation === true
-    const reservedDelta = consume ? t.delta : 0 // consuming: reserved falls with on-hand
-    const guard = t.delta < 0 && opts.policy === 'block' && !consume
-    const rows = await tx.execute<{ on_hand: number; reserved: number; safety_stock: number | null }>(sql`
-      update stock_levels
-         set on_hand = on_hand + ${t.delta}, reserved = reserved + ${reservedDelta}, updated_at = now()
-       where location_id = ${t.locationId} and variant_id = ${t.variantId} and merchant_id = ${merchantId}
-         ${guard ? sql`and on_hand - reserved + ${t.delta} >= 0` : sql``}
-      returning on_hand, reserved, safety_stock`)
-    const row = rows.rows[0]
-    if (!row) {
-      const [cur] = await tx
-        .select({ onHand: stockLevels.onHand, reserved: stockLevels.reserved })
-        .from(stockLevels)
-        .where(and(eq(stockLevels.locationId, t.locationId), eq(stockLevels.variantId, t.variantId)))
-      throw conflict('insufficient_stock', `only ${Math.max(0, (cur?.onHand ?? 0) - (cur?.reserved ?? 0))} available of variant ${t.variantId} at location ${t.locationId}, ${-t.delta} needed`, {
+    const cur = current.get(levelKey(t.variantId, t.locationId))!
+    if (t.delta < 0 && opts.policy === 'block' && !consume && cur.onHand - cur.reserved + t.delta < 0) {
+      throw conflict('insufficient_stock', `only ${Math.max(0, cur.onHand - cur.reserved)} available of variant ${t.variantId} at location ${t.locationId}, ${-t.delta} needed`, {
         variantId: t.variantId,
         locationId: t.locationId,
-        onHand: cur?.onHand ?? 0,
-        reserved: cur?.reserved ?? 0,
+        onHand: cur.onHand,
+        reserved: cur.reserved,
         requested: -t.delta,
       })
     }
-    const change: LevelChange = {
+    levels.push({
       variantId: t.variantId,
       locationId: t.locationId,
-      before: row.on_hand - t.delta,
-      onHand: row.on_hand,
-      reserved: row.reserved,
-      safetyStock: row.safety_stock,
-    }
-    levels.set(levelKey(t.variantId, t.locationId), change)
-    if (change.onHand < 0 && t.delta < 0) negatives.push(change)
+      before: cur.onHand,
+      onHand: cur.onHand + t.delta,
+      reserved: cur.reserved + (consume ? t.delta : 0),
+      safetyStock: cur.safetyStock,
+    })
   }
+  const negatives = levels.filter((l) => l.onHand < 0 && l.onHand < l.before)
 
-  // Each input is its own ledger row; on_hand_after runs through the inputs of the same level in order.
-  const running = new Map<string, number>()
-  for (const [k, l] of levels) running.set(k, l.before)
+  // 3. One statement: the new levels, the ledger rows (on_hand_after running through the inputs of each level)
+  //    and the events.
+  const running = new Map(levels.map((l) => [levelKey(l.variantId, l.locationId), l.before]))
   const now = new Date()
-  const rows = inputs.map((m) => {
+  const movements = inputs.map((m) => {
     const k = levelKey(m.variantId, m.locationId)
     const after = running.get(k)! + m.quantity
     running.set(k, after)
     return {
-      merchantId,
       variantId: m.variantId,
       locationId: m.locationId,
       kind: m.kind,
@@ -127,35 +120,62 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
       reason: m.reason ?? null,
       unitCost: m.unitCost ?? 0,
       costPer: m.costPer ?? 1,
-      actorType: actor.type,
-      actorId: actor.id,
-      occurredAt: m.occurredAt ?? now,
+      occurredAt: (m.occurredAt ?? now).toISOString(),
     }
   })
-  const inserted = await tx.insert(stockMovements).values(rows).returning({ id: stockMovements.id })
-
   const events: HubEvent[] = []
-  for (const l of levels.values()) {
-    events.push({
-      type: 'stock.changed',
-      entityType: 'stock_level',
-      entityId: levelKey(l.variantId, l.locationId),
-      data: { variantId: l.variantId, locationId: l.locationId, onHand: l.onHand, reserved: l.reserved, available: l.onHand - l.reserved },
-    })
+  for (const l of levels) {
+    const entityId = levelKey(l.variantId, l.locationId)
+    events.push({ type: 'stock.changed', entityType: 'stock_level', entityId, data: { variantId: l.variantId, locationId: l.locationId, onHand: l.onHand, reserved: l.reserved, available: l.onHand - l.reserved } })
     if (l.safetyStock !== null && l.before > l.safetyStock && l.onHand <= l.safetyStock) {
-      events.push({
-        type: 'stock.low',
-        entityType: 'stock_level',
-        entityId: levelKey(l.variantId, l.locationId),
-        data: { variantId: l.variantId, locationId: l.locationId, onHand: l.onHand, safetyStock: l.safetyStock },
-      })
+      events.push({ type: 'stock.low', entityType: 'stock_level', entityId, data: { variantId: l.variantId, locationId: l.locationId, onHand: l.onHand, safetyStock: l.safetyStock } })
     }
   }
   for (const n of negatives) {
     events.push({ type: 'stock.negative', entityType: 'stock_level', entityId: levelKey(n.variantId, n.locationId), data: { variantId: n.variantId, locationId: n.locationId, onHand: n.onHand } })
   }
-  await recordEvents(tx, merchantId, events)
-  return { movementIds: inserted.map((r) => r.id), levels: [...levels.values()], negatives }
+  const { rows } = await executeNamed<{ ids: number[] }>(tx, 'apply_stock_movements', sql`
+    with level_rows as (
+      update stock_levels l set on_hand = x."onHand", reserved = x.reserved, updated_at = now()
+        from jsonb_to_recordset(${JSON.stringify(levels)}::jsonb) as x("variantId" uuid, "locationId" uuid, "onHand" bigint, reserved bigint)
+       where l.location_id = x."locationId" and l.variant_id = x."variantId"
+      returning 1
+    ), movement_rows as (
+      insert into stock_movements (merchant_id, variant_id, location_id, kind, quantity, on_hand_after, cause_type, cause_id, reason,
+                                   unit_cost, cost_per, actor_type, actor_id, occurred_at)
+      select ${merchantId}, x."variantId", x."locationId", x.kind, x.quantity, x."onHandAfter", x."causeType", x."causeId", x.reason,
+             x."unitCost", x."costPer", ${actor.type}, ${actor.id}, x."occurredAt"
+        from rows from (jsonb_to_recordset(${JSON.stringify(movements)}::jsonb) as ("variantId" uuid, "locationId" uuid, kind text,
+             quantity bigint, "onHandAfter" bigint, "causeType" text, "causeId" text, reason text, "unitCost" bigint, "costPer" int,
+             "occurredAt" timestamptz)) with ordinality as x("variantId", "locationId", kind, quantity, "onHandAfter", "causeType", "causeId",
+             reason, "unitCost", "costPer", "occurredAt", n)
+       order by x.n
+      returning id
+    ), event_rows as (
+      insert into events (merchant_id, type, entity_type, entity_id, data)
+      select ${merchantId}, x.type, x."entityType", x."entityId", x.data
+        from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as x(type text, "entityType" text, "entityId" text, data jsonb)
+      returning 1
+    )
+    select coalesce(array_agg(id order by id), '{}') as ids from movement_rows`)
+  return { movementIds: rows[0]!.ids.map(Number), levels, negatives }
+}
+
+async function lockLevels(tx: Tx, merchantId: string, ordered: { variantId: string; locationId: string }[]) {
+  // One index lookup per level, locked in the order given (sorted by the caller), so concurrent callers never deadlock.
+  const { rows } = await executeNamed<{ variant_id: string; location_id: string; on_hand: number; reserved: number; safety_stock: number | null }>(
+    tx,
+    'lock_stock_levels',
+    sql`
+    select l.variant_id, l.location_id, l.on_hand, l.reserved, l.safety_stock
+      from unnest(${sql.param(ordered.map((t) => t.locationId))}::uuid[], ${sql.param(ordered.map((t) => t.variantId))}::uuid[]) with ordinality as k(location_id, variant_id, n)
+      cross join lateral (
+        select * from stock_levels s where s.location_id = k.location_id and s.variant_id = k.variant_id and s.merchant_id = ${merchantId}
+        for update
+      ) l
+     order by k.n`,
+  )
+  return new Map(rows.map((r) => [levelKey(r.variant_id, r.location_id), { onHand: Number(r.on_hand), reserved: Number(r.reserved), safetyStock: r.safety_stock === null ? null : Number(r.safety_stock) }]))
 }
 
 export interface ReserveInput {
@@ -182,6 +202,10 @@ export async function reserve(tx: Tx, actor: Actor, input: ReserveInput): Promis
   )
   const [existing] = await tx.select().from(stockReservations).where(where)
   if (existing) return { reservation: existing, created: false }
+  const owned = await tx.execute(sql`
+    select (select count(*) from stock_locations where id = ${input.locationId} and merchant_id = ${actor.merchantId})
+         + (select count(*) from variants where id = ${input.variantId} and merchant_id = ${actor.merchantId}) as n`)
+  if (Number((owned.rows[0] as { n: number }).n) !== 2) throw notFound('stock_level', `${input.locationId}/${input.variantId}`)
   await tx.insert(stockLevels).values({ merchantId: actor.merchantId, variantId: input.variantId, locationId: input.locationId }).onConflictDoNothing()
   const held = await tx.execute(sql`
     update stock_levels set reserved = reserved + ${input.quantity}, updated_at = now()

@@ -20,15 +20,15 @@ const WAIT_FOR_FIRST = '15s'
 
 class Rollback extends Error {}
 
-/** Hash of what makes two requests "the same": method, path and body (JSON compared by value, not by key order). */
-function requestHash(method: string, path: string, body: string): string {
-  let canonical = body
+/** Hash of what makes two requests "the same": method, path with query, and body (JSON compared by value, not by key order). */
+function requestHash(method: string, path: string, body: Uint8Array): string {
+  let canonical: string | Uint8Array = body
   try {
-    canonical = JSON.stringify(sortKeys(JSON.parse(body)))
+    canonical = JSON.stringify(sortKeys(JSON.parse(new TextDecoder().decode(body))))
   } catch {
     // not JSON: compare the bytes
   }
-  return createHash('sha256').update(`${method} ${path}\n${canonical}`).digest('hex')
+  return createHash('sha256').update(`${method} ${path}\n`).update(canonical).digest('hex')
 }
 
 function sortKeys(v: unknown): unknown {
@@ -45,7 +45,8 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
       throw badRequest('invalid_idempotency_key', 'Idempotency-Key must be 1–255 visible ASCII characters')
     }
     const scoped = key !== undefined && principal !== undefined
-    const hash = scoped ? requestHash(c.req.method, c.req.path, await c.req.text()) : ''
+    // Read as bytes: Hono rebuilds later reads from the first one, and a text read would re-encode a binary upload.
+    const hash = scoped ? requestHash(c.req.method, c.req.path + new URL(c.req.url).search, new Uint8Array(await c.req.arrayBuffer())) : ''
     let replay: Response | undefined
 
     try {

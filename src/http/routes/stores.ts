@@ -89,7 +89,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const m = c.var.principal.merchantId
     const id = c.req.valid('param').id
     const store = await getStore(c.var.db, m, id)
-    const [locations, regs] = await Promise.all([listLocations(c.var.db, m, id), listRegisters(c.var.db, m, id)])
+    const locations = await listLocations(c.var.db, m, id)
+    const regs = await listRegisters(c.var.db, m, id)
     return c.json({ ...pickStore(store), locations: locations.map(pickLocation), registers: regs.map(pickRegister) }, 200)
   })
   app.openapi(patch, async (c) => c.json(pickStore(await updateStore(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'))), 200))

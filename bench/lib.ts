@@ -1,0 +1,232 @@
+// Shared pieces of the benchmarks: a database server to measure on, pgbench as the reference, a hub process to
+// drive over HTTP, load generators and percentiles.
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import http from 'node:http'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import pg from 'pg'
+import { createLogger } from '../src/lib/logger.ts'
+import { openEmbeddedDatabase, ensureDatabase } from '../src/db/embedded.ts'
+
+const run = promisify(execFile)
+export const logger = createLogger({ level: 'warn' })
+
+export interface BenchDb {
+  adminUrl: string
+  urlFor(db: string): string
+  close(): Promise<void>
+}
+
+/** The server to measure on: DATABASE_URL's, or an embedded one in a fresh temporary data dir (durable settings). */
+export async function benchDatabase(opts: { statements?: boolean } = {}): Promise<BenchDb> {
+  const withDb = (url: string, db: string) => {
+    const u = new URL(url)
+    u.pathname = `/${db}`
+    return u.toString()
+  }
+  if (process.env.DATABASE_URL) {
+    return { adminUrl: process.env.DATABASE_URL, urlFor: (db) => withDb(process.env.DATABASE_URL!, db), close: async () => {} }
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-bench-'))
+  const stats: Record<string, string> = opts.statements ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track_planning': 'on' } : {}
+  const emb = await openEmbeddedDatabase({ dataDir: dir, logger, database: 'postgres', settings: { max_connections: '300', shared_buffers: '256MB', ...stats } })
+  return {
+    adminUrl: emb.url,
+    urlFor: (db) => withDb(emb.url, db),
+    close: async () => {
+      await emb.stop()
+      fs.rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export async function freshDatabase(db: BenchDb, name: string): Promise<string> {
+  const c = new pg.Client({ connectionString: db.adminUrl })
+  await c.connect()
+  await c.query(`drop database if exists "${name}" with (force)`)
+  await c.end()
+  await ensureDatabase(db.adminUrl, name)
+  return db.urlFor(name)
+}
+
+export function pgbenchPath(): string {
+  const candidates = [process.env.PGBENCH, '/usr/lib/postgresql/15/bin/pgbench', '/usr/lib/postgresql/16/bin/pgbench', '/usr/lib/postgresql/17/bin/pgbench', 'pgbench']
+  for (const c of candidates) if (c && (c === 'pgbench' || fs.existsSync(c))) return c
+  return 'pgbench'
+}
+
+/** pgbench's built-in TPC-B-like script against a fresh database on the same server; returns transactions per second. */
+export async function pgbenchTps(db: BenchDb, opts: { clients: number; seconds: number; scale?: number }): Promise<{ tps: number; command: string }> {
+  const url = await freshDatabase(db, 'pgbench_ref')
+  const bin = pgbenchPath()
+  await run(bin, ['-i', '-q', '-s', String(opts.scale ?? 10), url], { maxBuffer: 1 << 24 })
+  const args = ['-c', String(opts.clients), '-j', '2', '-T', String(opts.seconds), '-n', url]
+  const { stdout } = await run(bin, args, { maxBuffer: 1 << 24 })
+  const m = /tps = ([\d.]+)/.exec(stdout)
+  if (!m) throw new Error(`could not read pgbench output:\n${stdout}`)
+  return { tps: Number(m[1]), command: `pgbench -c ${opts.clients} -j 2 -T ${opts.seconds} -n (tpcb-like, scale ${opts.scale ?? 10})` }
+}
+
+export const BIN = fileURLToPath(new URL('../bin/tillbridge.js', import.meta.url))
+
+/** Starts `tillbridge <command>` against a database and resolves once it listens. */
+export function startHub(command: 'serve' | 'api', env: Record<string, string>): Promise<{ child: ChildProcess; port: number; stop(): Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, command], { env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stderr!.on('data', (d) => (out += d))
+    child.stdout!.on('data', (d) => {
+      out += d
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out)
+      if (m) {
+        resolve({
+          child,
+          port: Number(m[1]),
+          stop: () =>
+            new Promise((r) => {
+              child.once('exit', () => r())
+              child.kill('SIGTERM')
+            }),
+        })
+      }
+    })
+    child.once('exit', (code) => reject(new Error(`hub exited (${code}) before listening:\n${out}`)))
+  })
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[i]!
+}
+
+export interface LoadResult {
+  done: number
+  failed: number
+  seconds: number
+  perSecond: number
+  p50: number
+  p95: number
+  p99: number
+  errors: Record<string, number>
+}
+
+const summarize = (lat: number[], failed: number, seconds: number, errors: Record<string, number>): LoadResult => {
+  lat.sort((a, b) => a - b)
+  return {
+    done: lat.length,
+    failed,
+    seconds,
+    perSecond: lat.length / seconds,
+    p50: percentile(lat, 50),
+    p95: percentile(lat, 95),
+    p99: percentile(lat, 99),
+    errors,
+  }
+}
+
+/** Closed loop: `clients` workers each send the next request as soon as the last one answered. */
+export async function closedLoop(seconds: number, clients: number, send: (worker: number, i: number) => Promise<boolean | string>): Promise<LoadResult> {
+  const lat: number[] = []
+  const errors: Record<string, number> = {}
+  let failed = 0
+  const end = performance.now() + seconds * 1000
+  const start = performance.now()
+  await Promise.all(
+    Array.from({ length: clients }, async (_, w) => {
+      for (let i = 0; performance.now() < end; i++) {
+        const t = performance.now()
+        const ok = await send(w, i)
+        if (ok === true) lat.push(performance.now() - t)
+        else {
+          failed++
+          const k = typeof ok === 'string' ? ok : 'failed'
+          errors[k] = (errors[k] ?? 0) + 1
+        }
+      }
+    }),
+  )
+  return summarize(lat, failed, (performance.now() - start) / 1000, errors)
+}
+
+/** Open loop: requests start at a fixed rate whatever the latency, so queueing shows in the percentiles. */
+export async function openLoop(seconds: number, ratePerSecond: number, send: (i: number) => Promise<boolean | string>): Promise<LoadResult> {
+  const lat: number[] = []
+  const errors: Record<string, number> = {}
+  let failed = 0
+  const total = Math.floor(seconds * ratePerSecond)
+  const start = performance.now()
+  const inflight: Promise<void>[] = []
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / ratePerSecond
+    const wait = due - performance.now()
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait))
+    inflight.push(
+      (async () => {
+        const t = performance.now()
+        const ok = await send(i)
+        if (ok === true) lat.push(performance.now() - Math.min(t, due + 1))
+        else {
+          failed++
+          const k = typeof ok === 'string' ? ok : 'failed'
+          errors[k] = (errors[k] ?? 0) + 1
+        }
+      })(),
+    )
+  }
+  await Promise.all(inflight)
+  return summarize(lat, failed, (performance.now() - start) / 1000, errors)
+}
+
+export const round1 = (n: number) => Math.round(n * 10) / 10
+
+/** A keep-alive HTTP/1.1 client for one hub. */
+export function httpClient(port: number, sockets: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: sockets })
+  return {
+    request(method: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+      return new Promise((resolve, reject) => {
+        const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
+        const req = http.request(
+          { host: '127.0.0.1', port, method, path, agent, headers: { ...headers, ...(payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}) } },
+          (res) => {
+            const chunks: Buffer[] = []
+            res.on('data', (c: Buffer) => chunks.push(c))
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }))
+            res.on('error', reject)
+          },
+        )
+        req.on('error', reject)
+        req.end(payload)
+      })
+    },
+    close: () => agent.destroy(),
+  }
+}
+
+/** With --statements: where the database spent its time, per statement (pg_stat_statements). */
+export async function topStatements(url: string, limit = 12): Promise<void> {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  try {
+    const r = await c.query(`
+      select calls, round(total_exec_time::numeric, 1) as exec_ms, round(total_plan_time::numeric, 1) as plan_ms,
+             round(((total_exec_time + total_plan_time) / greatest(calls, 1))::numeric, 3) as per_call_ms, left(regexp_replace(query, '\\s+', ' ', 'g'), 90) as query
+        from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+       order by total_exec_time + total_plan_time desc limit $1`, [limit])
+    console.table(r.rows)
+  } finally {
+    await c.end()
+  }
+}
+
+export async function resetStatements(url: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  await c.query('create extension if not exists pg_stat_statements')
+  await c.query('select pg_stat_statements_reset()')
+  await c.end()
+}

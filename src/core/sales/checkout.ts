@@ -1,0 +1,419 @@
+// Checkout: price a cart (quote, no side effects) and complete a sale — sale, lines, discounts, tenders, stock
+// movements, cash ledger, events and audit in the caller's one transaction.
+import { createHash } from 'node:crypto'
+import { eq, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { executeNamed } from '../../db/prepared.ts'
+import { conflict, forbidden, invalid } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { businessDate } from '../../lib/time.ts'
+import { sum } from '../../lib/money.ts'
+import type { MerchantSettings } from '../merchants/settings.ts'
+import { lookupSellables, type ItemRef, type Sellable } from '../catalog/lookup.ts'
+import { applyMovements } from '../stock/ledger.ts'
+import type { Actor } from '../staff/actor.ts'
+import { recordAudit } from '../staff/audit.ts'
+import { DEFAULT_DISCOUNT_LIMIT_BP, roleAllows } from '../staff/permissions.ts'
+import { loadSaleContext, type SaleContext } from './context.ts'
+import { promotionUsesCategories } from './promotions.ts'
+import { cashRoundingAdjustment, priceCart, type CartLine, type ExtraDiscount, type PricedCart } from './pricing.ts'
+import type { CashSession } from './cash-sessions.ts'
+import { newPaymentNo, PAYMENT_NO, receiptPrefix } from './numbers.ts'
+import { sales, type TenderKind } from './schema.ts'
+import type { SaleRow, SaleView } from './queries.ts'
+
+export const ELECTRONIC: readonly TenderKind[] = ['card', 'wechat', 'alipay', 'unionpay_qr']
+
+export interface SaleLineInput extends ItemRef {
+  /** Base units (pieces, grams…); defaults to 1, or to the weight on a scale label. */
+  quantity?: number
+  /** A manual discount: percent (basis points) or amount (minor units) off the line. */
+  discount?: { percentBp: number } | { amount: number }
+  /** Overrides the catalog unit price (per the variant's pricePer). */
+  unitPrice?: number
+}
+
+export interface TenderInput {
+  kind: TenderKind
+  /** Minor units. For cash, what the customer handed over (change is computed). */
+  amount: number
+  /** The merchant-side payment number if the terminal already used one; otherwise the hub issues one. */
+  paymentNo?: string
+  channelTxnId?: string
+  reference?: Record<string, string>
+  accountRef?: string
+}
+
+export interface SaleInput {
+  registerId: string
+  lines: SaleLineInput[]
+  tenders?: TenderInput[]
+  memberId?: string
+  customerName?: string
+  note?: string
+}
+
+/** Plug-in point for membership: member discounts (tier, coupons, points) and tenders it settles (stored value, points). */
+export interface SaleExtensions {
+  extraDiscounts?: ExtraDiscount[]
+}
+
+export interface Quote {
+  storeId: string
+  registerId: string
+  currency: string
+  taxInclusive: boolean
+  cart: PricedCart
+  /** Cash rounding applied to the amount due (only when cash is tendered). */
+  roundingAdjustment: number
+  amountDue: number
+  paid: number
+  change: number
+  /** Still to pay (0 once the tenders cover the amount due). */
+  balance: number
+  lines: (PricedCart['lines'][number] & { sku: string; name: string; listPrice: number | null; unitCost: number; taxCategoryId: string; categoryId: string | null })[]
+}
+
+interface Prepared extends Quote {
+  settings: MerchantSettings & { currency: string; timeZone: string }
+  store: { id: string; code: string }
+  ctx: SaleContext
+  sellables: Sellable[]
+  tenders: (TenderInput & { applied: number; received: number | null })[]
+}
+
+function limitDiscounts(actor: Actor, sellables: Sellable[], input: SaleLineInput[], gross: number[]) {
+  const limit = DEFAULT_DISCOUNT_LIMIT_BP[actor.role]
+  input.forEach((l, i) => {
+    const s = sellables[i]!
+    if (l.unitPrice !== undefined && l.unitPrice !== s.price && !roleAllows(actor.role, 'sales.price_override')) {
+      throw forbidden('price_override_forbidden', `role ${actor.role} may not override the price of ${s.sku}`, { sku: s.sku, permission: 'sales.price_override' })
+    }
+    if (!l.discount) return
+    if (!roleAllows(actor.role, 'sales.discount')) throw forbidden('discount_forbidden', `role ${actor.role} may not give manual discounts`, { permission: 'sales.discount' })
+    const asBp = 'percentBp' in l.discount ? l.discount.percentBp : gross[i]! === 0 ? 0 : Math.ceil((l.discount.amount * 10_000) / gross[i]!)
+    if (asBp > limit) {
+      throw forbidden('discount_limit_exceeded', `a ${asBp / 100}% discount on ${s.sku} is over the ${limit / 100}% limit of role ${actor.role}`, { sku: s.sku, limitBp: limit, requestedBp: asBp })
+    }
+  })
+}
+
+/** Prices the cart and settles the tenders, without writing anything. */
+async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, ext: SaleExtensions, opts: { offline: boolean }): Promise<Prepared> {
+  if (input.lines.length === 0) throw invalid('empty_sale', 'a sale needs at least one line')
+  // Offline sales were priced by the till: its discounts arrive as line discounts and are not applied twice.
+  const ctx = await loadSaleContext(tx, actor.merchantId, input.registerId, at, { promotions: !opts.offline })
+  const { settings, store, register } = ctx
+  if (!register.active && !opts.offline) throw invalid('register_inactive', `register ${register.code} is not active`)
+  const promos = ctx.promotions
+  const byCategory = promos.some(promotionUsesCategories)
+  const extraByCategory = (ext.extraDiscounts ?? []).some((x) => (x.scope?.categoryIds?.length ?? 0) > 0)
+  const sellables = await lookupSellables(tx, actor.merchantId, input.lines, settings, { categoryChains: byCategory || extraByCategory })
+
+  const cart: CartLine[] = sellables.map((s, i) => {
+    const l = input.lines[i]!
+    if (!opts.offline && (s.status !== 'active' || !s.onShelf)) throw invalid('item_not_for_sale', `${s.sku} is off the shelf`, { sku: s.sku })
+    const quantity = l.quantity ?? s.label?.quantity ?? (s.label?.amount !== undefined && s.price > 0 ? Math.max(1, Math.round((s.label.amount * s.pricePer) / s.price)) : 1)
+    if (!Number.isSafeInteger(quantity) || quantity <= 0) throw invalid('invalid_quantity', `quantity of ${s.sku} must be a positive whole number of ${s.unit === 'piece' ? 'pieces' : s.unit}`)
+    if (l.unitPrice !== undefined && (!Number.isSafeInteger(l.unitPrice) || l.unitPrice < 0)) throw invalid('invalid_amount', `price of ${s.sku} must be a whole, non-negative number of minor units`)
+    return {
+      key: String(i),
+      variantId: s.variantId,
+      productId: s.productId,
+      categoryChain: s.categoryChain,
+      unit: s.unit,
+      quantity,
+      unitPrice: l.unitPrice ?? s.price,
+      pricePer: s.pricePer,
+      taxRateBp: s.taxRateBp,
+      labelAmount: l.unitPrice === undefined && l.quantity === undefined ? s.label?.amount : undefined,
+      manualDiscount: l.discount,
+    }
+  })
+  if (!opts.offline) limitDiscounts(actor, sellables, input.lines, cart.map((c) => c.labelAmount ?? Math.round((c.unitPrice * c.quantity) / c.pricePer)))
+
+  const priced = priceCart(cart, promos, { taxInclusive: settings.taxInclusive, taxRounding: settings.taxRounding }, ext.extraDiscounts)
+
+  const tenders = input.tenders ?? []
+  for (const t of tenders) {
+    if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw invalid('invalid_amount', `a ${t.kind} tender must be a positive whole number of minor units`)
+    if (t.kind === 'on_account' && !(input.customerName || t.accountRef)) throw invalid('customer_required', 'an on-account tender needs the customer who owes (customerName)')
+    if (t.paymentNo !== undefined && (!ELECTRONIC.includes(t.kind) || !PAYMENT_NO.test(t.paymentNo))) {
+      throw invalid('invalid_payment_no', 'paymentNo is for card/WeChat/Alipay/UnionPay tenders: 6–32 of [0-9A-Za-z_-|*]')
+    }
+    if (t.kind === 'stored_value' || t.kind === 'points') throw invalid('tender_not_available', `${t.kind} tenders need a member account`)
+  }
+  const cash = tenders.filter((t) => t.kind === 'cash')
+  if (cash.length > 1) throw invalid('one_cash_tender', 'give cash as one tender (the amount handed over)')
+  const roundingAdjustment = cash.length ? cashRoundingAdjustment(priced.total, settings.cashRounding) : 0
+  const amountDue = priced.total + roundingAdjustment
+  const nonCash = sum(tenders.filter((t) => t.kind !== 'cash').map((t) => t.amount))
+  const cashGiven = cash[0]?.amount ?? 0
+  if (tenders.length && nonCash > amountDue) throw invalid('overpaid', `non-cash tenders (${nonCash}) exceed the amount due (${amountDue})`, { amountDue, nonCash })
+  const cashApplied = Math.min(cashGiven, Math.max(0, amountDue - nonCash))
+  const change = cashGiven - cashApplied
+  const paid = nonCash + cashApplied
+
+  const lines = priced.lines.map((l, i) => {
+    const s = sellables[i]!
+    return { ...l, sku: s.sku, name: s.name, listPrice: input.lines[i]!.unitPrice !== undefined ? s.price : null, unitCost: s.cost, taxCategoryId: s.taxCategoryId, categoryId: s.categoryId }
+  })
+  return {
+    storeId: store.id,
+    registerId: register.id,
+    currency: settings.currency,
+    taxInclusive: settings.taxInclusive,
+    cart: priced,
+    roundingAdjustment,
+    amountDue,
+    paid,
+    change,
+    balance: amountDue - paid,
+    lines,
+    settings,
+    store,
+    ctx,
+    sellables,
+    tenders: tenders.map((t) => (t.kind === 'cash' ? { ...t, applied: cashApplied, received: t.amount } : { ...t, applied: t.amount, received: null })),
+  }
+}
+
+const toQuote = ({ settings: _s, store: _st, ctx: _c, sellables: _se, tenders: _t, ...q }: Prepared): Quote => q
+
+export async function quoteSale(tx: Tx, actor: Actor, input: SaleInput, ext: SaleExtensions = {}, at = new Date()): Promise<Quote> {
+  return toQuote(await prepare(tx, actor, input, at, ext, { offline: false }))
+}
+
+export interface CompleteOptions {
+  /** The sale id: a till's own UUID for sales made offline. */
+  id?: string
+  occurredAt?: Date
+  offline?: boolean
+  /** Offline sales name their session; a closed one sends the sale to the register's rescue session. */
+  session?: CashSession
+  requestHash?: string
+  clientReceiptNo?: string
+}
+
+export function hashSaleInput(input: unknown): string {
+  const sort = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(sort) : v && typeof v === 'object' ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort((v as Record<string, unknown>)[k])])) : v
+  return createHash('sha256').update(JSON.stringify(sort(input))).digest('hex')
+}
+
+/** Completes a sale in the caller's transaction. Online sales need the tenders to cover the amount due exactly. */
+export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, ext: SaleExtensions = {}, opts: CompleteOptions = {}): Promise<SaleView> {
+  const at = opts.occurredAt ?? new Date()
+  const p = await prepare(tx, actor, input, at, ext, { offline: opts.offline === true })
+  if (!opts.offline) {
+    if (p.tenders.length === 0) throw invalid('tenders_required', 'a sale needs tenders that cover the amount due')
+    if (p.balance > 0) throw invalid('underpaid', `tenders cover ${p.paid} of ${p.amountDue}`, { amountDue: p.amountDue, paid: p.paid })
+  }
+  const session = opts.session ?? p.ctx.session
+  if (!session) throw conflict('no_open_session', 'open a cash session on this register first')
+  if (session.registerId !== input.registerId) throw conflict('session_register_mismatch', 'the session belongs to another register')
+
+  const saleId = opts.id ?? newId()
+  const day = businessDate(at, p.settings.timeZone)
+  const locationId = p.ctx.saleLocationId
+  const lineIds = p.lines.map(() => newId())
+
+  // Stock first: under the block policy this is where a sale of the last units is refused.
+  const stock = await applyMovements(
+    tx,
+    actor,
+    p.lines.map((l, i) => ({
+      variantId: l.variantId,
+      locationId,
+      quantity: -l.quantity,
+      kind: 'sale' as const,
+      causeType: 'sale_line' as const,
+      causeId: lineIds[i]!,
+      occurredAt: at,
+      unitCost: l.unitCost,
+      costPer: l.pricePer,
+    })),
+    { policy: opts.offline ? 'allow' : p.settings.negativeStock },
+  )
+
+  const now = new Date()
+  const sale: SaleRow = {
+    id: saleId,
+    merchantId: actor.merchantId,
+    storeId: p.storeId,
+    registerId: input.registerId,
+    sessionId: session.id,
+    receiptNo: '',
+    clientReceiptNo: opts.clientReceiptNo ?? null,
+    businessDate: day,
+    status: 'completed',
+    currency: p.currency,
+    taxInclusive: p.taxInclusive,
+    grossTotal: p.cart.grossTotal,
+    discountTotal: p.cart.discountTotal,
+    taxTotal: p.cart.taxTotal,
+    total: p.cart.total,
+    roundingAdjustment: p.roundingAdjustment,
+    tenderDifference: opts.offline ? p.paid - p.amountDue : 0,
+    changeGiven: p.change,
+    cashierId: actor.id,
+    cashierType: actor.type,
+    memberId: input.memberId ?? null,
+    customerName: input.customerName ?? null,
+    note: input.note ?? null,
+    offline: opts.offline === true,
+    occurredAt: at,
+    recordedAt: now,
+    requestHash: opts.requestHash ?? null,
+    voidedAt: null,
+    voidedBy: null,
+    voidReason: null,
+  }
+  const lines: SaleView['lines'] = p.lines.map((l, i) => ({
+    id: lineIds[i]!,
+    merchantId: actor.merchantId,
+    saleId,
+    lineNo: i + 1,
+    variantId: l.variantId,
+    productId: l.productId,
+    sku: l.sku,
+    name: l.name,
+    categoryId: l.categoryId,
+    locationId,
+    quantity: l.quantity,
+    unit: l.unit,
+    unitPrice: l.unitPrice,
+    pricePer: l.pricePer,
+    listPrice: l.listPrice,
+    gross: l.gross,
+    discountTotal: l.discountTotal,
+    netExTax: l.netExTax,
+    taxCategoryId: l.taxCategoryId,
+    taxRateBp: l.taxRateBp,
+    taxAmount: l.taxAmount,
+    total: l.total,
+    unitCost: l.unitCost,
+    refundedQuantity: 0,
+    adjustments: l.adjustments.map((a) => ({ id: newId(), source: a.source, sourceId: a.sourceId, label: a.label, amount: a.amount })),
+  }))
+  const tenders: SaleView['tenders'] = p.tenders.map((t) => ({
+    id: newId(),
+    merchantId: actor.merchantId,
+    saleId,
+    kind: t.kind,
+    amount: t.applied,
+    received: t.received,
+    paymentNo: ELECTRONIC.includes(t.kind) ? (t.paymentNo ?? newPaymentNo(at)) : null,
+    channelTxnId: t.channelTxnId ?? null,
+    reference: t.reference ?? null,
+    accountRef: t.accountRef ?? null,
+    refundedAmount: 0,
+    status: 'captured',
+  }))
+  const cashIn = sum(p.tenders.filter((t) => t.kind === 'cash').map((t) => t.applied))
+  sale.receiptNo = await insertSale(tx, actor, { sale, lines, tenders, cashIn, prefix: receiptPrefix(p.store.code, p.ctx.register.code, day, 'sale') })
+
+  const manual = p.lines.filter((l) => l.adjustments.some((a) => a.source === 'manual') || l.listPrice !== null)
+  if (manual.length) {
+    await recordAudit(tx, actor, {
+      action: 'sale.manual_pricing',
+      entityType: 'sale',
+      entityId: saleId,
+      details: {
+        receiptNo: sale.receiptNo,
+        lines: manual.map((l) => ({ sku: l.sku, listPrice: l.listPrice, unitPrice: l.unitPrice, discount: sum(l.adjustments.filter((a) => a.source === 'manual').map((a) => a.amount)) })),
+      },
+    })
+  }
+  return { ...sale, lines, tenders, refunds: [], stockWarnings: stock.negatives.map((n) => ({ variantId: n.variantId, locationId: n.locationId, onHand: n.onHand })) }
+}
+
+/**
+ * Writes the sale and everything hanging off it in one statement: its receipt number (taken last, so the store's
+ * counter row is locked only until the imminent commit), the sale, lines, discounts, tenders, the drawer's cash and
+ * the sale.completed event. The sale is only written while its cash session is still open (a fresh snapshot: a
+ * close that committed after this sale's context was read is seen here).
+ */
+async function insertSale(
+  tx: Tx,
+  actor: Actor,
+  w: { sale: SaleRow; lines: SaleView['lines']; tenders: SaleView['tenders']; cashIn: number; prefix: string },
+): Promise<string> {
+  const s = w.sale
+  const prefix = w.prefix
+  const lines = w.lines.map(({ adjustments: _a, merchantId: _m, saleId: _s, ...l }) => l)
+  const adjustments = w.lines.flatMap((l) => l.adjustments.map((a) => ({ ...a, lineId: l.id })))
+  const tenders = w.tenders.map(({ merchantId: _m, saleId: _s, ...t }) => t)
+  const event = {
+    saleId: s.id,
+    storeId: s.storeId,
+    registerId: s.registerId,
+    businessDate: s.businessDate,
+    total: s.total,
+    amountDue: s.total + s.roundingAdjustment,
+    currency: s.currency,
+    offline: s.offline,
+  }
+  const { rows } = await executeNamed<{ receipt_no: string }>(tx, 'insert_sale', sql`
+    with open_session as (
+      select 1 from cash_sessions where id = ${s.sessionId} and status = 'open'
+    ), seq as (
+      insert into receipt_sequences (merchant_id, store_id, register_id, business_date, kind, last_seq)
+      select ${s.merchantId}, ${s.storeId}, ${s.registerId}, ${s.businessDate}, 'sale', 1 where exists (select 1 from open_session)
+      on conflict (register_id, business_date, kind) do update set last_seq = receipt_sequences.last_seq + 1
+      returning last_seq
+    ), sale as (
+      insert into sales (id, merchant_id, store_id, register_id, session_id, receipt_no, client_receipt_no, business_date, status,
+                         currency, tax_inclusive, gross_total, discount_total, tax_total, total, rounding_adjustment,
+                         tender_difference, change_given, cashier_id, cashier_type, member_id, customer_name, note, offline,
+                         occurred_at, created_at, request_hash)
+      select ${s.id}, ${s.merchantId}, ${s.storeId}, ${s.registerId}, ${s.sessionId}, ${prefix} || lpad(seq.last_seq::text, 4, '0'),
+             ${s.clientReceiptNo}, ${s.businessDate}, 'completed', ${s.currency}, ${s.taxInclusive}, ${s.grossTotal}, ${s.discountTotal},
+             ${s.taxTotal}, ${s.total}, ${s.roundingAdjustment}, ${s.tenderDifference}, ${s.changeGiven}, ${s.cashierId},
+             ${s.cashierType}, ${s.memberId}, ${s.customerName}, ${s.note}, ${s.offline}, ${s.occurredAt.toISOString()}::timestamptz,
+             ${s.recordedAt.toISOString()}::timestamptz, ${s.requestHash}
+        from seq
+      returning id, receipt_no
+    ), line_rows as (
+      insert into sale_lines (id, merchant_id, sale_id, line_no, variant_id, product_id, sku, name, category_id, location_id, quantity, unit,
+                              unit_price, price_per, list_price, gross, discount_total, net_ex_tax, tax_category_id, tax_rate_bp,
+                              tax_amount, total, unit_cost)
+      select x.id, ${s.merchantId}, sale.id, x."lineNo", x."variantId", x."productId", x.sku, x.name, x."categoryId", x."locationId",
+             x.quantity, x.unit, x."unitPrice", x."pricePer", x."listPrice", x.gross, x."discountTotal", x."netExTax", x."taxCategoryId",
+             x."taxRateBp", x."taxAmount", x.total, x."unitCost"
+        from sale, jsonb_to_recordset(${JSON.stringify(lines)}::jsonb) as x(id uuid, "lineNo" int, "variantId" uuid, "productId" uuid, sku text,
+             name text, "categoryId" uuid, "locationId" uuid, quantity bigint, unit text, "unitPrice" bigint, "pricePer" int, "listPrice" bigint,
+             gross bigint, "discountTotal" bigint, "netExTax" bigint, "taxCategoryId" uuid, "taxRateBp" int, "taxAmount" bigint, total bigint,
+             "unitCost" bigint)
+      returning 1
+    ), adjustment_rows as (
+      insert into sale_adjustments (id, merchant_id, sale_id, line_id, source, source_id, label, amount)
+      select x.id, ${s.merchantId}, sale.id, x."lineId", x.source, x."sourceId", x.label, x.amount
+        from sale, jsonb_to_recordset(${JSON.stringify(adjustments)}::jsonb) as x(id uuid, "lineId" uuid, source text, "sourceId" text, label text, amount bigint)
+      returning 1
+    ), tender_rows as (
+      insert into sale_tenders (id, merchant_id, sale_id, kind, amount, received, payment_no, channel_txn_id, reference, account_ref)
+      select x.id, ${s.merchantId}, sale.id, x.kind, x.amount, x.received, x."paymentNo", x."channelTxnId", x.reference, x."accountRef"
+        from sale, jsonb_to_recordset(${JSON.stringify(tenders)}::jsonb) as x(id uuid, kind text, amount bigint, received bigint,
+             "paymentNo" text, "channelTxnId" text, reference jsonb, "accountRef" text)
+      returning 1
+    ), cash as (
+      insert into cash_movements (merchant_id, session_id, kind, amount, sale_id, actor_id, at)
+      select ${s.merchantId}, ${s.sessionId}, 'sale', ${w.cashIn}, sale.id, ${actor.id}, ${s.occurredAt.toISOString()}::timestamptz
+        from sale where ${w.cashIn}::bigint <> 0
+      returning 1
+    ), event as (
+      insert into events (merchant_id, type, entity_type, entity_id, data)
+      select ${s.merchantId}, 'sale.completed', 'sale', sale.id::text, ${JSON.stringify(event)}::jsonb || jsonb_build_object('receiptNo', sale.receipt_no)
+        from sale
+      returning 1
+    )
+    select receipt_no from sale`)
+  if (!rows[0]) throw conflict('no_open_session', 'the cash session of this register closed; open a new one')
+  return rows[0].receipt_no
+}
+
+export async function findSale(tx: Tx, id: string) {
+  const [s] = await tx.select({ id: sales.id, merchantId: sales.merchantId, requestHash: sales.requestHash }).from(sales).where(eq(sales.id, id))
+  return s
+}

@@ -1,0 +1,82 @@
+// Sales a till made while it could not reach the hub, uploaded later in a batch. Each carries the till's own UUID
+// (its idempotency key) and clock. Replaying a batch records nothing twice; a sale the hub cannot record (an
+// unknown SKU, say) is kept in sale_rejections and reported, never dropped. The till's prices are what the customer
+// paid: promotions are not re-applied, discount limits are not re-checked, stock may go below zero (reported), and
+// a disagreement between the tenders and the hub's total is recorded on the sale as tender_difference.
+import { and, eq } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { DomainError } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import type { Actor } from '../staff/actor.ts'
+import { completeSale, findSale, hashSaleInput, type SaleInput } from './checkout.ts'
+import { getSession, openSessionOf, rescueSessionFor } from './cash-sessions.ts'
+import { saleRejections } from './schema.ts'
+import { getSale } from './queries.ts'
+
+export interface OfflineSaleInput extends SaleInput {
+  id: string
+  occurredAt: Date
+  sessionId?: string
+  clientReceiptNo?: string
+}
+
+export type OfflineResult =
+  | { id: string; status: 'accepted'; receiptNo: string; warnings: { code: string; message: string; details?: unknown }[] }
+  | { id: string; status: 'duplicate'; receiptNo: string }
+  | { id: string; status: 'conflict'; code: 'id_reused'; message: string }
+  | { id: string; status: 'rejected'; code: string; message: string; details?: unknown }
+
+/** Records offline sales in the order they happened (by their own clock, then as sent). */
+export async function recordOfflineSales(tx: Tx, actor: Actor, batch: OfflineSaleInput[]): Promise<OfflineResult[]> {
+  const ordered = batch.map((s, i) => ({ s, i })).sort((a, b) => a.s.occurredAt.getTime() - b.s.occurredAt.getTime() || a.i - b.i)
+  const results = new Array<OfflineResult>(batch.length)
+  for (const { s, i } of ordered) results[i] = await recordOne(tx, actor, s)
+  return results
+}
+
+async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput): Promise<OfflineResult> {
+  const { id, occurredAt, sessionId, clientReceiptNo, ...sale } = s
+  const hash = hashSaleInput({ ...sale, occurredAt: occurredAt.toISOString(), sessionId, clientReceiptNo })
+  const existing = await findSale(tx, id)
+  if (existing) {
+    if (existing.merchantId !== actor.merchantId || existing.requestHash !== hash) {
+      return { id, status: 'conflict', code: 'id_reused', message: 'a different sale was already recorded under this id' }
+    }
+    return { id, status: 'duplicate', receiptNo: (await getSale(tx, actor.merchantId, id)).receiptNo }
+  }
+  try {
+    // A savepoint per sale: one that fails leaves the others of the batch in place.
+    const view = await tx.transaction(async (sp) => {
+      const warnings: { code: string; message: string; details?: unknown }[] = []
+      let session = sessionId ? await getSession(sp, actor.merchantId, sessionId).catch(() => undefined) : await openSessionOf(sp, actor.merchantId, sale.registerId, true)
+      if (session && session.registerId !== sale.registerId) session = undefined
+      if (!session || session.status === 'closed') {
+        session = await rescueSessionFor(sp, actor, sale.registerId, occurredAt)
+        warnings.push({ code: 'rescue_session', message: 'its cash session had closed: recorded in the rescue session of the register', details: { sessionId: session.id } })
+      }
+      const v = await completeSale(sp, actor, sale, {}, { id, occurredAt, offline: true, session, requestHash: hash, clientReceiptNo })
+      for (const n of v.stockWarnings ?? []) warnings.push({ code: 'negative_stock', message: `stock of variant ${n.variantId} is now ${n.onHand}`, details: n })
+      if (v.tenderDifference !== 0) {
+        warnings.push({ code: 'tender_difference', message: `tenders differ from the total by ${v.tenderDifference}`, details: { amountDue: v.total + v.roundingAdjustment, tenderDifference: v.tenderDifference } })
+      }
+      await sp.update(saleRejections).set({ resolved: true }).where(and(eq(saleRejections.merchantId, actor.merchantId), eq(saleRejections.clientSaleId, id)))
+      return { v, warnings }
+    })
+    return { id, status: 'accepted', receiptNo: view.v.receiptNo, warnings: view.warnings }
+  } catch (e) {
+    if (!(e instanceof DomainError)) throw e
+    await tx
+      .insert(saleRejections)
+      .values({
+        id: newId(),
+        merchantId: actor.merchantId,
+        clientSaleId: id,
+        registerId: sale.registerId,
+        payload: { ...s, occurredAt: occurredAt.toISOString() } as unknown as Record<string, unknown>,
+        code: e.code,
+        reason: e.message,
+      })
+      .onConflictDoUpdate({ target: [saleRejections.merchantId, saleRejections.clientSaleId], set: { code: e.code, reason: e.message, resolved: false } })
+    return { id, status: 'rejected', code: e.code, message: e.message, details: e.details }
+  }
+}

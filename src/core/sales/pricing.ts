@@ -1,0 +1,383 @@
+// The pricing engine: a pure function from a cart to a priced cart, so quotes and sales price the same way and the
+// rules can be tested exhaustively. All amounts are integer minor units.
+//
+// Order of application (each step works on what the earlier ones left of a line, and never takes a line below 0):
+//   0. Base:  gross = label amount of a scale label, else round(unitPrice × quantity / pricePer) (half up).
+//   1. Item percentages:  percent_off (item) promotions, the member tier discount, manual percent discounts.
+//   2. Order percentages: percent_off (order) promotions and percent coupons; one rounding per promotion, spread
+//                         over its lines by largest remainder.
+//   3. Item amounts:      amount_off (item), fixed_price, buy_x_get_y, bundle promotions, manual amount discounts.
+//   4. Order amounts:     amount_off (order), spend_threshold (满减), amount coupons, points redemption; spread
+//                         over the eligible lines by largest remainder of what is left of each.
+//   Within a step: promotions by priority (lower first), then id; then tier, manual, coupon and points discounts.
+//   Stacking: an exclusive promotion that applies to a line (its scope, and its condition met on the cart before
+//   discounts) keeps every other promotion off that line; manual, tier, coupon and points discounts still apply.
+//   Between exclusive promotions the higher priority one wins the line.
+// Tax, per line on what is left after discounts (see MerchantSettings.taxRounding):
+//   tax-inclusive prices: ex-tax = round(net × 10000 / (10000 + rate)); tax = net − ex-tax; the line total is net.
+//   tax-exclusive prices: tax = round(net × rate / 10000); the line total is net + tax.
+//   'per_order_rate_bucket' rounds once per rate over the cart and spreads the tax back by largest remainder.
+// In every mode Σ line tax = cart tax and Σ line totals = cart total, to the fen.
+import { allocate, assertMinor, mulDivRound, sum, taxFromInclusive, taxOnExclusive } from '../../lib/money.ts'
+import type { AdjustmentSource } from './schema.ts'
+import type { PromotionKind } from './schema.ts'
+
+export interface CartLine {
+  /** Stable key of the line in its cart (its index as text is fine). */
+  key: string
+  variantId: string
+  productId: string
+  categoryChain: string[]
+  unit: 'piece' | 'g' | 'ml' | 'cm'
+  quantity: number
+  unitPrice: number
+  pricePer: number
+  taxRateBp: number
+  /** The amount printed on a price-embedded scale label: it is the line's gross. */
+  labelAmount?: number
+  manualDiscount?: { percentBp: number } | { amount: number }
+}
+
+export interface PromotionRule {
+  id: string
+  name: string
+  kind: PromotionKind
+  level: 'item' | 'order'
+  params: Record<string, any>
+  productIds: string[]
+  variantIds: string[]
+  categoryIds: string[]
+  priority: number
+  exclusive: boolean
+}
+
+/** Discounts that do not come from promotions (member tier, coupons, points): plugged in by membership. */
+export interface ExtraDiscount {
+  source: Exclude<AdjustmentSource, 'promotion' | 'manual'>
+  sourceId: string
+  label: string
+  step: 1 | 2 | 3 | 4
+  /** Which lines it may touch (default all). */
+  scope?: { productIds?: string[]; variantIds?: string[]; categoryIds?: string[] }
+  percentBp?: number
+  amount?: number
+}
+
+export interface PricingOptions {
+  taxInclusive: boolean
+  taxRounding: 'per_line' | 'per_order_rate_bucket'
+}
+
+export interface LineAdjustment {
+  source: AdjustmentSource
+  sourceId: string | null
+  label: string
+  amount: number
+}
+
+export interface PricedLine extends CartLine {
+  gross: number
+  adjustments: LineAdjustment[]
+  discountTotal: number
+  /** gross − discounts, in the price's own tax mode. */
+  net: number
+  netExTax: number
+  taxAmount: number
+  /** What the customer pays for the line. */
+  total: number
+}
+
+export interface PricedCart {
+  lines: PricedLine[]
+  grossTotal: number
+  discountTotal: number
+  netExTaxTotal: number
+  taxTotal: number
+  total: number
+  taxByRate: { rateBp: number; netExTax: number; tax: number }[]
+  /** Each discount that applied, with its total over the lines. */
+  applied: { source: AdjustmentSource; sourceId: string | null; label: string; amount: number }[]
+}
+
+interface Working {
+  line: CartLine
+  gross: number
+  remaining: number
+  adjustments: LineAdjustment[]
+}
+
+type Scope = { productIds?: string[]; variantIds?: string[]; categoryIds?: string[] }
+
+const inScope = (line: CartLine, s: Scope) => {
+  const any = (s.productIds?.length ?? 0) + (s.variantIds?.length ?? 0) + (s.categoryIds?.length ?? 0) > 0
+  if (!any) return true
+  return (
+    (s.productIds ?? []).includes(line.productId) ||
+    (s.variantIds ?? []).includes(line.variantId) ||
+    line.categoryChain.some((c) => (s.categoryIds ?? []).includes(c))
+  )
+}
+
+function lineGross(l: CartLine): number {
+  if (!Number.isSafeInteger(l.quantity) || l.quantity <= 0) throw new RangeError(`line ${l.key}: quantity must be a positive integer`)
+  if (l.labelAmount !== undefined) return assertMinor(l.labelAmount)
+  return mulDivRound(assertMinor(l.unitPrice), l.quantity, l.pricePer)
+}
+
+const STEP_OF: Record<PromotionKind, (level: 'item' | 'order') => 1 | 2 | 3 | 4> = {
+  percent_off: (lv) => (lv === 'item' ? 1 : 2),
+  amount_off: (lv) => (lv === 'item' ? 3 : 4),
+  fixed_price: () => 3,
+  buy_x_get_y: () => 3,
+  bundle: () => 3,
+  spend_threshold: () => 4,
+}
+
+/** Amount of each line a discount takes, given the lines it may touch; never more than a line has left. */
+type Compute = (lines: Working[]) => Map<Working, number>
+
+function give(w: Working, amount: number, adj: Omit<LineAdjustment, 'amount'>) {
+  const a = Math.min(Math.max(0, amount), w.remaining)
+  if (a === 0) return
+  w.remaining -= a
+  const existing = w.adjustments.find((x) => x.source === adj.source && x.sourceId === adj.sourceId)
+  if (existing) existing.amount += a
+  else w.adjustments.push({ ...adj, amount: a })
+}
+
+const percentEach = (bpv: number): Compute => (ls) => new Map(ls.map((w) => [w, mulDivRound(w.remaining, bpv, 10_000)]))
+
+/** One rounded amount for the lines together, spread by largest remainder of what each has left. */
+const spread = (ls: Working[], total: number) => {
+  const base = sum(ls.map((w) => w.remaining))
+  const t = Math.min(total, base)
+  const parts = allocate(t, ls.map((w) => w.remaining))
+  return new Map(ls.map((w, i) => [w, parts[i]!]))
+}
+
+function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: Working[]) => boolean } {
+  const par = p.params
+  const base = (ls: Working[]) => sum(ls.map((w) => w.remaining))
+  const minSpendOk = (ls: Working[]) => par.minSpend === undefined || base(ls) >= par.minSpend
+  switch (p.kind) {
+    case 'percent_off':
+      return p.level === 'item'
+        ? { eligible: minSpendOk, compute: percentEach(par.percentBp) }
+        : { eligible: minSpendOk, compute: (ls) => spread(ls, mulDivRound(base(ls), par.percentBp, 10_000)) }
+    case 'amount_off':
+      return p.level === 'item'
+        ? { eligible: minSpendOk, compute: (ls) => new Map(ls.map((w) => [w, w.line.unit === 'piece' ? par.amount * w.line.quantity : par.amount])) }
+        : { eligible: minSpendOk, compute: (ls) => spread(ls, par.amount) }
+    case 'fixed_price':
+      return {
+        eligible: (ls) => ls.length > 0,
+        compute: (ls) => new Map(ls.map((w) => [w, w.remaining - mulDivRound(par.price, w.line.quantity, par.pricePer ?? w.line.pricePer)])),
+      }
+    case 'spend_threshold': {
+      const tiers = [...(par.tiers as { threshold: number; amount: number }[])].sort((a, b) => b.threshold - a.threshold)
+      const amountFor = (b: number) => {
+        if (par.repeat) return Math.floor(b / tiers[0]!.threshold) * tiers[0]!.amount
+        return tiers.find((t) => b >= t.threshold)?.amount ?? 0
+      }
+      return { eligible: (ls) => amountFor(base(ls)) > 0, compute: (ls) => spread(ls, amountFor(base(ls))) }
+    }
+    case 'buy_x_get_y': {
+      const pieces = (ls: Working[]) => ls.filter((w) => w.line.unit === 'piece')
+      return {
+        eligible: (ls) => sum(pieces(ls).map((w) => w.line.quantity)) >= par.buy + par.get,
+        compute: (ls) => {
+          const units = pieces(ls)
+          const total = sum(units.map((w) => w.line.quantity))
+          let free = Math.floor(total / (par.buy + par.get)) * par.get
+          // Cheapest units first: compare remaining-per-unit by cross multiplication, never by division.
+          const byUnitPrice = [...units].sort((a, b) => a.remaining * b.line.quantity - b.remaining * a.line.quantity || (a.line.key < b.line.key ? -1 : 1))
+          const out = new Map<Working, number>()
+          for (const w of byUnitPrice) {
+            if (free === 0) break
+            const k = Math.min(free, w.line.quantity)
+            free -= k
+            out.set(w, mulDivRound(w.remaining, k * par.getPercentBp, w.line.quantity * 10_000))
+          }
+          return out
+        },
+      }
+    }
+    case 'bundle': {
+      const comps = par.components as { quantity: number; productIds: string[]; variantIds: string[]; categoryIds: string[] }[]
+      const assign = (ls: Working[]) => {
+        // Each line counts toward the first component it matches; a piece line only.
+        const pools = comps.map(() => [] as Working[])
+        for (const w of ls) {
+          if (w.line.unit !== 'piece') continue
+          const i = comps.findIndex((c) => inScope(w.line, c))
+          if (i >= 0) pools[i]!.push(w)
+        }
+        const sets = Math.min(...comps.map((c, i) => Math.floor(sum(pools[i]!.map((w) => w.line.quantity)) / c.quantity)))
+        return { pools, sets }
+      }
+      return {
+        eligible: (ls) => assign(ls).sets > 0,
+        compute: (ls) => {
+          const { pools, sets } = assign(ls)
+          const taken = new Map<Working, number>() // value of the units each line puts into the bundles
+          comps.forEach((c, i) => {
+            let need = c.quantity * sets
+            for (const w of pools[i]!) {
+              if (need === 0) break
+              const k = Math.min(need, w.line.quantity)
+              need -= k
+              taken.set(w, (taken.get(w) ?? 0) + mulDivRound(w.remaining, k, w.line.quantity))
+            }
+          })
+          const value = sum([...taken.values()])
+          const discount = Math.max(0, value - sets * par.price)
+          const ws = [...taken.keys()]
+          const parts = allocate(Math.min(discount, value), ws.map((w) => taken.get(w)!))
+          return new Map(ws.map((w, i) => [w, parts[i]!]))
+        },
+      }
+    }
+  }
+}
+
+interface Step {
+  step: 1 | 2 | 3 | 4
+  order: [number, number, string]
+  lines: (all: Working[]) => Working[]
+  eligible: (ls: Working[]) => boolean
+  compute: Compute
+  adj: Omit<LineAdjustment, 'amount'>
+}
+
+const SOURCE_ORDER: Record<AdjustmentSource, number> = { promotion: 0, tier: 1, manual: 2, coupon: 3, points: 4 }
+
+export function priceCart(cart: CartLine[], promos: PromotionRule[], opts: PricingOptions, extras: ExtraDiscount[] = []): PricedCart {
+  const work: Working[] = cart.map((line) => {
+    const gross = lineGross(line)
+    return { line, gross, remaining: gross, adjustments: [] }
+  })
+
+  // Exclusive promotions claim their lines first (on the cart before discounts), by priority.
+  const claimedBy = new Map<Working, string>()
+  for (const p of [...promos].filter((x) => x.exclusive).sort((a, b) => a.priority - b.priority || (a.id < b.id ? -1 : 1))) {
+    const scope = work.filter((w) => inScope(w.line, p) && !claimedBy.has(w))
+    if (scope.length && promotionCompute(p).eligible(scope)) for (const w of scope) claimedBy.set(w, p.id)
+  }
+
+  const steps: Step[] = []
+  for (const p of promos) {
+    const { compute, eligible } = promotionCompute(p)
+    steps.push({
+      step: STEP_OF[p.kind](p.level),
+      order: [p.priority, SOURCE_ORDER.promotion, p.id],
+      lines: (all) => all.filter((w) => inScope(w.line, p) && (!claimedBy.has(w) || claimedBy.get(w) === p.id)),
+      eligible,
+      compute,
+      adj: { source: 'promotion', sourceId: p.id, label: p.name },
+    })
+  }
+  for (const w of work) {
+    const m = w.line.manualDiscount
+    if (!m) continue
+    const isPercent = 'percentBp' in m
+    steps.push({
+      step: isPercent ? 1 : 3,
+      order: [Number.MAX_SAFE_INTEGER, SOURCE_ORDER.manual, w.line.key],
+      lines: () => [w],
+      eligible: () => true,
+      compute: isPercent ? percentEach(m.percentBp) : () => new Map([[w, m.amount]]),
+      adj: { source: 'manual', sourceId: null, label: isPercent ? `${m.percentBp / 100}% off` : 'discount' },
+    })
+  }
+  for (const x of extras) {
+    const item = x.step === 1 || x.step === 3
+    steps.push({
+      step: x.step,
+      order: [Number.MAX_SAFE_INTEGER, SOURCE_ORDER[x.source], x.sourceId],
+      lines: (all) => all.filter((w) => inScope(w.line, x.scope ?? {})),
+      eligible: (ls) => ls.length > 0,
+      compute:
+        x.percentBp !== undefined
+          ? item
+            ? percentEach(x.percentBp)
+            : (ls) => spread(ls, mulDivRound(sum(ls.map((w) => w.remaining)), x.percentBp!, 10_000))
+          : item
+            ? (ls) => new Map(ls.map((w) => [w, x.amount ?? 0]))
+            : (ls) => spread(ls, x.amount ?? 0),
+      adj: { source: x.source, sourceId: x.sourceId, label: x.label },
+    })
+  }
+  steps.sort((a, b) => a.step - b.step || a.order[0] - b.order[0] || a.order[1] - b.order[1] || (a.order[2] < b.order[2] ? -1 : a.order[2] > b.order[2] ? 1 : 0))
+
+  for (const s of steps) {
+    const ls = s.lines(work)
+    if (ls.length === 0 || !s.eligible(ls)) continue
+    for (const [w, amount] of s.compute(ls)) give(w, amount, s.adj)
+  }
+
+  // Tax.
+  const taxes = new Map<Working, number>()
+  if (opts.taxRounding === 'per_line') {
+    for (const w of work) taxes.set(w, opts.taxInclusive ? taxFromInclusive(w.remaining, w.line.taxRateBp) : taxOnExclusive(w.remaining, w.line.taxRateBp))
+  } else {
+    const buckets = new Map<number, Working[]>()
+    for (const w of work) buckets.set(w.line.taxRateBp, [...(buckets.get(w.line.taxRateBp) ?? []), w])
+    for (const [rate, ws] of buckets) {
+      const base = sum(ws.map((w) => w.remaining))
+      const tax = opts.taxInclusive ? taxFromInclusive(base, rate) : taxOnExclusive(base, rate)
+      const parts = allocate(tax, ws.map((w) => w.remaining))
+      ws.forEach((w, i) => taxes.set(w, parts[i]!))
+    }
+  }
+
+  const lines: PricedLine[] = work.map((w) => {
+    const tax = taxes.get(w)!
+    const net = w.remaining
+    return {
+      ...w.line,
+      gross: w.gross,
+      adjustments: w.adjustments,
+      discountTotal: w.gross - net,
+      net,
+      netExTax: opts.taxInclusive ? net - tax : net,
+      taxAmount: tax,
+      total: opts.taxInclusive ? net : net + tax,
+    }
+  })
+
+  const taxByRate = new Map<number, { rateBp: number; netExTax: number; tax: number }>()
+  for (const l of lines) {
+    const b = taxByRate.get(l.taxRateBp) ?? { rateBp: l.taxRateBp, netExTax: 0, tax: 0 }
+    b.netExTax += l.netExTax
+    b.tax += l.taxAmount
+    taxByRate.set(l.taxRateBp, b)
+  }
+  const applied = new Map<string, PricedCart['applied'][number]>()
+  for (const l of lines) {
+    for (const a of l.adjustments) {
+      const k = `${a.source}:${a.sourceId ?? l.key}`
+      const cur = applied.get(k) ?? { source: a.source, sourceId: a.sourceId, label: a.label, amount: 0 }
+      cur.amount += a.amount
+      applied.set(k, cur)
+    }
+  }
+  return {
+    lines,
+    grossTotal: sum(lines.map((l) => l.gross)),
+    discountTotal: sum(lines.map((l) => l.discountTotal)),
+    netExTaxTotal: sum(lines.map((l) => l.netExTax)),
+    taxTotal: sum(lines.map((l) => l.taxAmount)),
+    total: sum(lines.map((l) => l.total)),
+    taxByRate: [...taxByRate.values()].sort((a, b) => b.rateBp - a.rateBp),
+    applied: [...applied.values()],
+  }
+}
+
+/** Cash rounding (抹零) of an amount due to a multiple of `unit`: the adjustment to add (≤ 0 with mode 'down'). */
+export function cashRoundingAdjustment(amount: number, rule: { unit: number; mode: 'half_up' | 'down' }): number {
+  if (rule.unit <= 1) return 0
+  const r = amount % rule.unit
+  if (r === 0) return 0
+  if (rule.mode === 'down') return -r
+  return r * 2 >= rule.unit ? rule.unit - r : -r
+}

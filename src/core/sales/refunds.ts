@@ -1,0 +1,243 @@
+// Refunds and returns against a sale's own lines, and voids of a whole sale on its business day.
+//
+// Amounts: a refund of k of a line's Q units returns cum(before + k) − cum(before), where cum(n) = round(total × n / Q)
+// (half up). Refunding a line bit by bit therefore adds up to exactly its total, and its tax likewise. The sale's
+// cash rounding is shared the same way, so refunding everything returns exactly what was paid.
+// Tenders: by default the refund goes back to the original tenders in proportion to what each can still refund
+// (largest remainder); a different split (cash instead of a card, say) needs the 'sales.refund_cash' permission.
+import { and, eq, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { conflict, forbidden, invalid, notFound } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { allocate, mulDivRound, sum } from '../../lib/money.ts'
+import { businessDate } from '../../lib/time.ts'
+import { getSettings } from '../merchants/settings.ts'
+import { getLocation, getRegister, getStore } from '../stores/service.ts'
+import { applyMovements } from '../stock/ledger.ts'
+import { recordEvents } from '../events/service.ts'
+import type { Actor } from '../staff/actor.ts'
+import { recordAudit } from '../staff/audit.ts'
+import { roleAllows } from '../staff/permissions.ts'
+import { addCashMovement, openSessionOf, requireOpenSession } from './cash-sessions.ts'
+import { ELECTRONIC } from './checkout.ts'
+import { newRefundNo, nextReceiptNo } from './numbers.ts'
+import { getSale, type SaleView } from './queries.ts'
+import { refundLines, refunds, refundTenders, saleLines, sales, saleTenders, type TenderKind } from './schema.ts'
+
+export interface RefundInput {
+  registerId: string
+  lines: { saleLineId: string; quantity: number; restock?: boolean; locationId?: string }[]
+  /** Where the money goes; default: back to the original tenders. */
+  tenders?: { kind: TenderKind; amount: number; saleTenderId?: string }[]
+  reason?: string
+  approverId?: string | null
+}
+
+const cum = (total: number, n: number, q: number) => mulDivRound(total, n, q)
+
+async function lockSale(tx: Tx, merchantId: string, id: string) {
+  const [s] = await tx.select().from(sales).where(and(eq(sales.merchantId, merchantId), eq(sales.id, id))).for('update')
+  if (!s) throw notFound('sale', id)
+  return s
+}
+
+export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: RefundInput, at = new Date()): Promise<{ refundId: string; sale: SaleView }> {
+  const sale = await lockSale(tx, actor.merchantId, saleId)
+  if (sale.status !== 'completed') throw conflict('sale_voided', 'a voided sale cannot be refunded')
+  if (input.lines.length === 0) throw invalid('empty_refund', 'a refund needs at least one line')
+  const settings = await getSettings(tx, actor.merchantId)
+  const register = await getRegister(tx, actor.merchantId, input.registerId)
+  const store = await getStore(tx, actor.merchantId, register.storeId)
+  const lines = await tx.select().from(saleLines).where(eq(saleLines.saleId, saleId))
+  const byId = new Map(lines.map((l) => [l.id, l]))
+
+  const wanted = new Map<string, { quantity: number; restock: boolean; locationId: string | null }>()
+  for (const l of input.lines) {
+    if (!byId.has(l.saleLineId)) throw invalid('unknown_sale_line', `line ${l.saleLineId} is not part of sale ${sale.receiptNo}`)
+    if (!Number.isSafeInteger(l.quantity) || l.quantity <= 0) throw invalid('invalid_quantity', 'refund quantities must be positive whole numbers')
+    const w = wanted.get(l.saleLineId) ?? { quantity: 0, restock: l.restock ?? true, locationId: l.locationId ?? null }
+    w.quantity += l.quantity
+    wanted.set(l.saleLineId, w)
+  }
+  const amounts: { line: (typeof lines)[number]; quantity: number; amount: number; tax: number; restock: boolean; locationId: string }[] = []
+  for (const [lineId, w] of wanted) {
+    const line = byId.get(lineId)!
+    const left = line.quantity - line.refundedQuantity
+    if (w.quantity > left) {
+      throw invalid('refund_exceeds_sale', `only ${left} of ${line.sku} can still be refunded (${w.quantity} asked)`, { saleLineId: lineId, refundable: left, requested: w.quantity })
+    }
+    if (w.locationId) await getLocation(tx, actor.merchantId, w.locationId)
+    const before = line.refundedQuantity
+    amounts.push({
+      line,
+      quantity: w.quantity,
+      amount: cum(line.total, before + w.quantity, line.quantity) - cum(line.total, before, line.quantity),
+      tax: cum(line.taxAmount, before + w.quantity, line.quantity) - cum(line.taxAmount, before, line.quantity),
+      restock: w.restock,
+      locationId: w.locationId ?? line.locationId,
+    })
+  }
+  // The sale's cash rounding, shared by the value refunded so far.
+  const valueBefore = sum(lines.map((l) => cum(l.total, l.refundedQuantity, l.quantity)))
+  const valueAfter = valueBefore + sum(amounts.map((a) => a.amount))
+  const roundingShare = sale.total === 0 ? 0 : cum(sale.roundingAdjustment, valueAfter, sale.total) - cum(sale.roundingAdjustment, valueBefore, sale.total)
+  const total = sum(amounts.map((a) => a.amount)) + roundingShare
+
+  const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, saleId))
+  let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
+  if (!input.tenders) {
+    const open = tenders.map((t) => t.amount - t.refundedAmount)
+    const parts = allocate(Math.min(total, sum(open)), open)
+    split = tenders.map((t, i) => ({ kind: t.kind, amount: parts[i]!, saleTenderId: t.id, accountRef: t.accountRef })).filter((s) => s.amount > 0)
+    if (sum(split.map((s) => s.amount)) !== total) throw conflict('tenders_exhausted', 'the original tenders cannot take this refund; name the tenders')
+  } else {
+    if (sum(input.tenders.map((t) => t.amount)) !== total) throw invalid('refund_tender_mismatch', `refund tenders must add up to ${total}`, { refundTotal: total })
+    split = input.tenders.map((t) => {
+      if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw invalid('invalid_amount', 'refund tender amounts must be positive whole numbers')
+      const original = t.saleTenderId ? tenders.find((x) => x.id === t.saleTenderId) : undefined
+      if (t.saleTenderId && !original) throw invalid('unknown_sale_tender', `tender ${t.saleTenderId} is not part of this sale`)
+      if (original && original.kind !== t.kind) throw invalid('refund_tender_kind', `tender ${t.saleTenderId} was ${original.kind}, not ${t.kind}`)
+      if (original && t.amount > original.amount - original.refundedAmount) throw invalid('refund_exceeds_tender', `tender ${original.id} can refund at most ${original.amount - original.refundedAmount}`)
+      if (!original && !roleAllows(actor.role, 'sales.refund_cash')) {
+        throw forbidden('refund_tender_forbidden', `role ${actor.role} may only refund to the original tenders`, { permission: 'sales.refund_cash' })
+      }
+      return { kind: t.kind, amount: t.amount, saleTenderId: original?.id ?? null, accountRef: original?.accountRef ?? null }
+    })
+  }
+
+  const cashOut = sum(split.filter((s) => s.kind === 'cash').map((s) => s.amount))
+  const session = cashOut > 0 ? await requireOpenSession(tx, actor.merchantId, register.id) : await openSessionOf(tx, actor.merchantId, register.id)
+  const day = businessDate(at, settings.timeZone)
+  const refundId = newId()
+  const refundNo = await nextReceiptNo(tx, actor.merchantId, { storeId: store.id, storeCode: store.code, registerId: register.id, registerCode: register.code }, day, 'refund')
+  await tx.insert(refunds).values({
+    id: refundId,
+    merchantId: actor.merchantId,
+    saleId,
+    storeId: store.id,
+    registerId: register.id,
+    sessionId: session?.id ?? null,
+    refundNo,
+    businessDate: day,
+    kind: 'refund',
+    reason: input.reason ?? null,
+    total,
+    taxTotal: sum(amounts.map((a) => a.tax)),
+    createdBy: actor.id,
+    approvedBy: input.approverId ?? null,
+    occurredAt: at,
+  })
+  const lineRows = amounts.map((a) => ({
+    id: newId(),
+    merchantId: actor.merchantId,
+    refundId,
+    saleLineId: a.line.id,
+    quantity: a.quantity,
+    amount: a.amount,
+    taxAmount: a.tax,
+    restock: a.restock,
+    locationId: a.restock ? a.locationId : null,
+  }))
+  await tx.insert(refundLines).values(lineRows)
+  await tx.insert(refundTenders).values(
+    split.map((s) => ({
+      id: newId(),
+      merchantId: actor.merchantId,
+      refundId,
+      saleTenderId: s.saleTenderId,
+      kind: s.kind,
+      amount: s.amount,
+      refundNo: ELECTRONIC.includes(s.kind) ? newRefundNo(at) : null,
+      accountRef: s.accountRef,
+    })),
+  )
+  for (const a of amounts) {
+    await tx.update(saleLines).set({ refundedQuantity: sql`${saleLines.refundedQuantity} + ${a.quantity}` }).where(eq(saleLines.id, a.line.id))
+  }
+  for (const s of split.filter((x) => x.saleTenderId)) {
+    await tx.update(saleTenders).set({ refundedAmount: sql`${saleTenders.refundedAmount} + ${s.amount}` }).where(eq(saleTenders.id, s.saleTenderId!))
+  }
+  const restock = lineRows.filter((l) => l.restock)
+  if (restock.length) {
+    await applyMovements(
+      tx,
+      actor,
+      restock.map((l) => {
+        const line = byId.get(l.saleLineId)!
+        return { variantId: line.variantId, locationId: l.locationId!, quantity: l.quantity, kind: 'return' as const, causeType: 'refund_line' as const, causeId: l.id, occurredAt: at, unitCost: line.unitCost, costPer: line.pricePer }
+      }),
+      { policy: 'allow' },
+    )
+  }
+  if (cashOut > 0) await addCashMovement(tx, actor, { sessionId: session!.id, kind: 'refund', amount: -cashOut, saleId, refundId, approverId: input.approverId, at })
+  await recordEvents(tx, actor.merchantId, [
+    { type: 'sale.refunded', entityType: 'sale', entityId: saleId, data: { saleId, refundId, refundNo, total, receiptNo: sale.receiptNo, lines: amounts.map((a) => ({ saleLineId: a.line.id, quantity: a.quantity, amount: a.amount })) } },
+  ])
+  await recordAudit(tx, actor, {
+    action: 'sale.refunded',
+    entityType: 'sale',
+    entityId: saleId,
+    approverId: input.approverId ?? null,
+    details: { refundId, refundNo, total, reason: input.reason ?? null, tenders: split.map((s) => ({ kind: s.kind, amount: s.amount })) },
+  })
+  return { refundId, sale: await getSale(tx, actor.merchantId, saleId) }
+}
+
+/**
+ * Voids a whole sale: only on its own business day, while its cash session is still open, and before any refund.
+ * Everything is reversed (stock, cash, tenders with reversal numbers for the channels) and the sale is marked voided.
+ */
+export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { reason: string; approverId?: string | null }, at = new Date()): Promise<SaleView> {
+  const sale = await lockSale(tx, actor.merchantId, saleId)
+  if (sale.status === 'voided') throw conflict('sale_voided', 'the sale is already voided')
+  const { timeZone } = await getSettings(tx, actor.merchantId)
+  if (businessDate(at, timeZone) !== sale.businessDate) throw conflict('void_window_closed', 'a sale can only be voided on its own business day; refund it instead')
+  const session = sale.sessionId ? await openSessionOf(tx, actor.merchantId, sale.registerId, true) : undefined
+  if (!session || session.id !== sale.sessionId) throw conflict('void_window_closed', "the sale's cash session has closed; refund it instead")
+  const lines = await tx.select().from(saleLines).where(eq(saleLines.saleId, saleId))
+  if (lines.some((l) => l.refundedQuantity > 0)) throw conflict('sale_has_refunds', 'the sale has refunds; refund the rest instead of voiding')
+  const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, saleId))
+  const store = await getStore(tx, actor.merchantId, sale.storeId)
+  const register = await getRegister(tx, actor.merchantId, sale.registerId)
+
+  const refundId = newId()
+  const refundNo = await nextReceiptNo(tx, actor.merchantId, { storeId: store.id, storeCode: store.code, registerId: register.id, registerCode: register.code }, sale.businessDate, 'refund')
+  await tx.insert(refunds).values({
+    id: refundId,
+    merchantId: actor.merchantId,
+    saleId,
+    storeId: sale.storeId,
+    registerId: sale.registerId,
+    sessionId: session.id,
+    refundNo,
+    businessDate: sale.businessDate,
+    kind: 'void',
+    reason: input.reason,
+    total: sale.total + sale.roundingAdjustment,
+    taxTotal: sale.taxTotal,
+    createdBy: actor.id,
+    approvedBy: input.approverId ?? null,
+    occurredAt: at,
+  })
+  const lineRows = lines.map((l) => ({ id: newId(), merchantId: actor.merchantId, refundId, saleLineId: l.id, quantity: l.quantity, amount: l.total, taxAmount: l.taxAmount, restock: true, locationId: l.locationId }))
+  await tx.insert(refundLines).values(lineRows)
+  if (tenders.length) {
+    await tx.insert(refundTenders).values(
+      tenders.map((t) => ({ id: newId(), merchantId: actor.merchantId, refundId, saleTenderId: t.id, kind: t.kind, amount: t.amount, refundNo: ELECTRONIC.includes(t.kind) ? newRefundNo(at) : null, accountRef: t.accountRef })),
+    )
+  }
+  await tx.update(saleLines).set({ refundedQuantity: sql`${saleLines.quantity}` }).where(eq(saleLines.saleId, saleId))
+  await tx.update(saleTenders).set({ refundedAmount: sql`${saleTenders.amount}`, status: 'voided' }).where(eq(saleTenders.saleId, saleId))
+  await applyMovements(
+    tx,
+    actor,
+    lineRows.map((r, i) => ({ variantId: lines[i]!.variantId, locationId: r.locationId, quantity: r.quantity, kind: 'void' as const, causeType: 'refund_line' as const, causeId: r.id, occurredAt: at, unitCost: lines[i]!.unitCost, costPer: lines[i]!.pricePer })),
+    { policy: 'allow' },
+  )
+  const cash = sum(tenders.filter((t) => t.kind === 'cash').map((t) => t.amount))
+  await addCashMovement(tx, actor, { sessionId: session.id, kind: 'void', amount: -cash, saleId, refundId, approverId: input.approverId, at })
+  await tx.update(sales).set({ status: 'voided', voidedAt: at, voidedBy: actor.id, voidReason: input.reason }).where(eq(sales.id, saleId))
+  await recordEvents(tx, actor.merchantId, [{ type: 'sale.voided', entityType: 'sale', entityId: saleId, data: { saleId, receiptNo: sale.receiptNo, refundId, refundNo, total: sale.total } }])
+  await recordAudit(tx, actor, { action: 'sale.voided', entityType: 'sale', entityId: saleId, approverId: input.approverId ?? null, details: { receiptNo: sale.receiptNo, reason: input.reason, total: sale.total } })
+  return getSale(tx, actor.merchantId, saleId)
+}

@@ -1,0 +1,345 @@
+// The till: quotes, sales, refunds, voids and offline batches.
+import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { completeSale, quoteSale, type SaleInput } from '../../core/sales/checkout.ts'
+import { getSale, listSales, type SaleView } from '../../core/sales/queries.ts'
+import { refundSale, voidSale } from '../../core/sales/refunds.ts'
+import { recordOfflineSales } from '../../core/sales/offline.ts'
+import type { AppEnv } from '../env.ts'
+import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
+import { serialize } from '../schemas.ts'
+
+const tags = ['Sales']
+const minor = (description?: string) => z.number().int().openapi({ description: description ?? 'Minor units (fen/cents)' })
+const TenderKind = z.enum(['cash', 'card', 'wechat', 'alipay', 'unionpay_qr', 'coupon_voucher', 'on_account', 'stored_value', 'points'])
+
+const LineInput = z
+  .object({
+    sku: z.string().min(1).max(64).optional(),
+    barcode: z.string().min(1).max(64).optional(),
+    variantId: z.uuid().optional(),
+    quantity: z.number().int().min(1).max(100_000_000).optional().openapi({ description: 'Base units (pieces, grams…); default 1, or the weight on a scale label' }),
+    discount: z
+      .union([z.object({ percentBp: z.number().int().min(1).max(10_000) }).strict(), z.object({ amount: z.number().int().min(1) }).strict()])
+      .optional()
+      .openapi({ description: 'Manual line discount: percent in basis points, or an amount; limited by role' }),
+    unitPrice: z.number().int().min(0).optional().openapi({ description: 'Price override per the variant pricePer (needs sales.price_override)' }),
+  })
+  .strict()
+  .refine((l) => [l.sku, l.barcode, l.variantId].filter((x) => x !== undefined).length === 1, 'give exactly one of sku, barcode, variantId')
+
+const TenderInput = z
+  .object({
+    kind: TenderKind,
+    amount: z.number().int().min(1).openapi({ description: 'Minor units; for cash, what the customer handed over' }),
+    paymentNo: z.string().max(32).optional().openapi({ description: 'Merchant-side payment number if the terminal already used one (else issued by the hub)' }),
+    channelTxnId: z.string().max(64).optional(),
+    reference: z.record(z.string(), z.string().max(200)).optional().openapi({ description: 'Card data from the terminal: rrn, authCode, terminalId, maskedPan…' }),
+    accountRef: z.string().max(100).optional(),
+  })
+  .strict()
+
+const SaleBody = z
+  .object({
+    registerId: z.uuid(),
+    lines: z.array(LineInput).min(1).max(500),
+    tenders: z.array(TenderInput).max(20).optional(),
+    memberId: z.uuid().optional(),
+    customerName: z.string().max(200).optional(),
+    note: z.string().max(1000).optional(),
+  })
+  .strict()
+
+const Adjustment = z.object({ source: z.string(), sourceId: z.string().nullable(), label: z.string(), amount: minor() })
+const PricedLine = z.object({
+  sku: z.string(),
+  name: z.string(),
+  variantId: z.uuid(),
+  quantity: z.number().int(),
+  unit: z.string(),
+  unitPrice: minor(),
+  pricePer: z.number().int(),
+  listPrice: minor().nullable(),
+  gross: minor(),
+  adjustments: z.array(Adjustment),
+  discountTotal: minor(),
+  netExTax: minor(),
+  taxRateBp: z.number().int(),
+  taxAmount: minor(),
+  total: minor(),
+})
+const QuoteSchema = z
+  .object({
+    storeId: z.uuid(),
+    registerId: z.uuid(),
+    currency: z.string(),
+    taxInclusive: z.boolean(),
+    lines: z.array(PricedLine),
+    grossTotal: minor(),
+    discountTotal: minor(),
+    taxTotal: minor(),
+    total: minor(),
+    taxByRate: z.array(z.object({ rateBp: z.number().int(), netExTax: minor(), tax: minor() })),
+    applied: z.array(Adjustment),
+    roundingAdjustment: minor('Cash rounding added to the total'),
+    amountDue: minor(),
+    paid: minor(),
+    change: minor(),
+    balance: minor('Still to pay'),
+  })
+  .openapi('Quote')
+
+const SaleSchema = z
+  .object({
+    id: z.uuid(),
+    storeId: z.uuid(),
+    registerId: z.uuid(),
+    sessionId: z.uuid().nullable(),
+    receiptNo: z.string(),
+    clientReceiptNo: z.string().nullable(),
+    businessDate: z.string(),
+    status: z.enum(['completed', 'voided']),
+    currency: z.string(),
+    taxInclusive: z.boolean(),
+    grossTotal: minor(),
+    discountTotal: minor(),
+    taxTotal: minor(),
+    total: minor(),
+    roundingAdjustment: minor(),
+    tenderDifference: minor(),
+    changeGiven: minor(),
+    cashierId: z.uuid().nullable(),
+    memberId: z.uuid().nullable(),
+    customerName: z.string().nullable(),
+    note: z.string().nullable(),
+    offline: z.boolean(),
+    occurredAt: z.string(),
+    recordedAt: z.string(),
+    voidedAt: z.string().nullable(),
+    voidReason: z.string().nullable(),
+    lines: z.array(
+      z.object({
+        id: z.uuid(),
+        lineNo: z.number().int(),
+        variantId: z.uuid(),
+        sku: z.string(),
+        name: z.string(),
+        locationId: z.uuid(),
+        quantity: z.number().int(),
+        unit: z.string(),
+        unitPrice: minor(),
+        pricePer: z.number().int(),
+        listPrice: minor().nullable(),
+        gross: minor(),
+        discountTotal: minor(),
+        netExTax: minor(),
+        taxRateBp: z.number().int(),
+        taxAmount: minor(),
+        total: minor(),
+        refundedQuantity: z.number().int(),
+        adjustments: z.array(Adjustment.extend({ id: z.uuid() })),
+      }),
+    ),
+    tenders: z.array(
+      z.object({
+        id: z.uuid(),
+        kind: TenderKind,
+        amount: minor(),
+        received: minor().nullable(),
+        paymentNo: z.string().nullable().openapi({ description: 'Merchant-side payment number (out_trade_no)' }),
+        channelTxnId: z.string().nullable(),
+        reference: z.record(z.string(), z.string()).nullable(),
+        accountRef: z.string().nullable(),
+        refundedAmount: minor(),
+        status: z.enum(['captured', 'voided']),
+      }),
+    ),
+    refunds: z.array(
+      z.object({
+        id: z.uuid(),
+        refundNo: z.string(),
+        kind: z.enum(['refund', 'void']),
+        businessDate: z.string(),
+        total: minor(),
+        taxTotal: minor(),
+        reason: z.string().nullable(),
+        lines: z.array(z.object({ id: z.uuid(), saleLineId: z.uuid(), quantity: z.number().int(), amount: minor(), taxAmount: minor(), restock: z.boolean() })),
+        tenders: z.array(z.object({ id: z.uuid(), kind: TenderKind, amount: minor(), saleTenderId: z.uuid().nullable(), refundNo: z.string().nullable().openapi({ description: 'Merchant-side refund number (out_refund_no)' }) })),
+      }),
+    ),
+    stockWarnings: z.array(z.object({ variantId: z.uuid(), locationId: z.uuid(), onHand: z.number().int() })).optional(),
+  })
+  .openapi('Sale')
+
+const toSale = (v: SaleView) => serialize(v) as unknown as z.infer<typeof SaleSchema>
+
+const quote = defineRoute({
+  method: 'post',
+  path: '/api/v1/sales/quote',
+  tags,
+  summary: 'Price a cart without recording anything',
+  description: 'Promotions, manual discounts, tax and cash rounding exactly as a sale would apply them; with tenders, also the change and balance.',
+  access: 'sales.create',
+  request: { body: jsonBody(SaleBody) },
+  responses: { 200: json(QuoteSchema) },
+})
+
+const create = defineRoute({
+  method: 'post',
+  path: '/api/v1/sales',
+  tags,
+  summary: 'Complete a sale',
+  description:
+    'One transaction: the sale, its lines and discounts, tenders (electronic ones get a merchant-side payment number), stock movements, the cash ledger and events. Needs an open cash session on the register; under the block stock policy a sale of stock that is not available is refused with 409 insufficient_stock.',
+  access: 'sales.create',
+  request: { body: jsonBody(SaleBody) },
+  responses: { 201: json(SaleSchema, 'Completed') },
+})
+
+const list = defineRoute({
+  method: 'get',
+  path: '/api/v1/sales',
+  tags,
+  summary: 'List sales, newest first',
+  access: 'sales.read',
+  request: {
+    query: z.object({
+      storeId: z.uuid().optional(),
+      registerId: z.uuid().optional(),
+      sessionId: z.uuid().optional(),
+      from: z.iso.date().optional().openapi({ description: 'First business date' }),
+      to: z.iso.date().optional().openapi({ description: 'Last business date' }),
+      status: z.enum(['completed', 'voided']).optional(),
+      receiptNo: z.string().max(64).optional(),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+      cursor: z.uuid().optional(),
+    }),
+  },
+  responses: { 200: json(z.object({ items: z.array(SaleSchema.omit({ lines: true, tenders: true, refunds: true, stockWarnings: true })), nextCursor: z.string().nullable() })) },
+})
+
+const get = defineRoute({ method: 'get', path: '/api/v1/sales/{id}', tags, summary: 'One sale with lines, tenders and refunds', access: 'sales.read', request: { params: IdParam }, responses: { 200: json(SaleSchema) } })
+
+const refund = defineRoute({
+  method: 'post',
+  path: '/api/v1/sales/{id}/refunds',
+  tags,
+  summary: 'Refund or return items of a sale',
+  description:
+    'Against the sale\'s own lines, never more than was sold (also across several refunds). Restock or write off per line. The money goes back to the original tenders by default; naming other tenders (cash instead of a card) needs sales.refund_cash. Electronic refunds get a merchant-side refund number.',
+  access: 'sales.refund',
+  request: {
+    params: IdParam,
+    body: jsonBody(
+      z
+        .object({
+          registerId: z.uuid(),
+          lines: z.array(z.object({ saleLineId: z.uuid(), quantity: z.number().int().min(1), restock: z.boolean().default(true), locationId: z.uuid().optional() }).strict()).min(1).max(500),
+          tenders: z.array(z.object({ kind: TenderKind, amount: z.number().int().min(1), saleTenderId: z.uuid().optional() }).strict()).max(20).optional(),
+          reason: z.string().max(500).optional(),
+        })
+        .strict(),
+    ),
+  },
+  responses: { 201: json(z.object({ refundId: z.uuid(), sale: SaleSchema }), 'Refunded') },
+})
+
+const voidRoute = defineRoute({
+  method: 'post',
+  path: '/api/v1/sales/{id}/void',
+  tags,
+  summary: 'Void a whole sale on its business day',
+  description: 'Only on the sale\'s own business day, while its cash session is open, and before any refund: stock, cash and tenders are reversed.',
+  access: 'sales.void',
+  request: { params: IdParam, body: jsonBody(z.object({ reason: z.string().min(1).max(500) }).strict()) },
+  responses: { 200: json(SaleSchema) },
+})
+
+const batch = defineRoute({
+  method: 'post',
+  path: '/api/v1/sales/batch',
+  tags,
+  summary: 'Upload sales made while the till was offline',
+  description:
+    "Each sale carries the till's UUID and clock and is recorded once (a replay answers 'duplicate'). The till's prices stand; stock may go below zero (reported as a warning); a sale the hub cannot record is kept and reported as 'rejected', never dropped. Sales whose cash session has closed go to the register's rescue session.",
+  access: 'sales.create',
+  bodyLimit: 10 * 1024 * 1024,
+  request: {
+    body: jsonBody(
+      z
+        .object({
+          sales: z
+            .array(
+              SaleBody.safeExtend({
+                id: z.uuid().openapi({ description: "The till's own id for the sale" }),
+                occurredAt: z.iso.datetime({ offset: true }),
+                sessionId: z.uuid().optional(),
+                clientReceiptNo: z.string().max(64).optional(),
+              }),
+            )
+            .min(1)
+            .max(1000),
+        })
+        .strict(),
+    ),
+  },
+  responses: {
+    200: json(
+      z.object({
+        results: z.array(
+          z.object({
+            id: z.uuid(),
+            status: z.enum(['accepted', 'duplicate', 'conflict', 'rejected']),
+            receiptNo: z.string().optional(),
+            code: z.string().optional(),
+            message: z.string().optional(),
+            details: z.unknown().optional(),
+            warnings: z.array(z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() })).optional(),
+          }),
+        ),
+      }),
+    ),
+  },
+})
+
+export function register(app: OpenAPIHono<AppEnv>) {
+  app.openapi(quote, async (c) => {
+    const q = await quoteSale(c.var.db, c.var.principal, c.req.valid('json') as SaleInput, {}, c.var.hub.clock())
+    const { cart, lines, ...rest } = q
+    return c.json({ ...rest, lines, grossTotal: cart.grossTotal, discountTotal: cart.discountTotal, taxTotal: cart.taxTotal, total: cart.total, taxByRate: cart.taxByRate, applied: cart.applied }, 200)
+  })
+  app.openapi(create, async (c) => {
+    const view = await completeSale(c.var.db, c.var.principal, c.req.valid('json') as SaleInput, {}, { occurredAt: c.var.hub.clock() })
+    return c.json(toSale(view), 201)
+  })
+  app.openapi(list, async (c) => {
+    const q = c.req.valid('query')
+    const r = await listSales(c.var.db, {
+      merchantId: c.var.principal.merchantId,
+      storeId: q.storeId,
+      registerId: q.registerId,
+      sessionId: q.sessionId,
+      businessDateFrom: q.from,
+      businessDateTo: q.to,
+      status: q.status,
+      receiptNo: q.receiptNo,
+      before: q.cursor,
+      limit: q.limit,
+    })
+    return c.json({ items: r.items.map((s) => serialize(s) as any), nextCursor: r.nextCursor }, 200)
+  })
+  app.openapi(get, async (c) => c.json(toSale(await getSale(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200))
+  app.openapi(refund, async (c) => {
+    const r = await refundSale(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'), c.var.hub.clock())
+    return c.json({ refundId: r.refundId, sale: toSale(r.sale) }, 201)
+  })
+  app.openapi(voidRoute, async (c) => c.json(toSale(await voidSale(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'), c.var.hub.clock())), 200))
+  app.openapi(batch, async (c) => {
+    const { sales } = c.req.valid('json')
+    const results = await recordOfflineSales(
+      c.var.db,
+      c.var.principal,
+      sales.map((s) => ({ ...(s as SaleInput), id: s.id, occurredAt: new Date(s.occurredAt), sessionId: s.sessionId, clientReceiptNo: s.clientReceiptNo })),
+    )
+    return c.json({ results }, 200)
+  })
+}

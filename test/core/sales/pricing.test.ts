@@ -1,0 +1,236 @@
+import { describe, expect, it } from 'vitest'
+import { cashRoundingAdjustment, priceCart, type CartLine, type PromotionRule } from '../../../src/core/sales/pricing.ts'
+
+let k = 0
+const line = (p: Partial<CartLine> & { unitPrice: number }): CartLine => ({
+  key: String(++k),
+  variantId: p.variantId ?? `v${k}`,
+  productId: p.productId ?? `p${k}`,
+  categoryChain: p.categoryChain ?? [],
+  unit: p.unit ?? 'piece',
+  quantity: p.quantity ?? 1,
+  pricePer: p.pricePer ?? 1,
+  taxRateBp: p.taxRateBp ?? 1300,
+  ...p,
+})
+
+const promo = (p: Partial<PromotionRule> & Pick<PromotionRule, 'kind' | 'level' | 'params'>): PromotionRule => ({
+  id: p.id ?? `promo-${++k}`,
+  name: p.name ?? p.kind,
+  productIds: [],
+  variantIds: [],
+  categoryIds: [],
+  priority: 100,
+  exclusive: false,
+  ...p,
+})
+
+const incl = { taxInclusive: true, taxRounding: 'per_line' as const }
+
+function expectConsistent(c: ReturnType<typeof priceCart>) {
+  expect(c.lines.reduce((a, l) => a + l.total, 0)).toBe(c.total)
+  expect(c.lines.reduce((a, l) => a + l.taxAmount, 0)).toBe(c.taxTotal)
+  expect(c.lines.reduce((a, l) => a + l.discountTotal, 0)).toBe(c.discountTotal)
+  for (const l of c.lines) {
+    expect(l.net).toBeGreaterThanOrEqual(0)
+    expect(l.adjustments.reduce((a, x) => a + x.amount, 0)).toBe(l.discountTotal)
+    expect(l.gross - l.discountTotal).toBe(l.net)
+  }
+}
+
+describe('pricing: lines and tax', () => {
+  it('three lines at ¥0.01 with 13 % tax: each line has tax 0 and the receipt tax is their sum', () => {
+    const c = priceCart([line({ unitPrice: 1 }), line({ unitPrice: 1 }), line({ unitPrice: 1 })], [], incl)
+    expect(c.lines.map((l) => l.taxAmount)).toEqual([0, 0, 0])
+    expect(c.total).toBe(3)
+    expect(c.taxTotal).toBe(0)
+    const bucket = priceCart([line({ unitPrice: 1 }), line({ unitPrice: 1 }), line({ unitPrice: 1 })], [], { taxInclusive: true, taxRounding: 'per_order_rate_bucket' })
+    expect(bucket.taxTotal).toBe(0) // 3 − round(3 / 1.13) = 3 − 3
+    expectConsistent(bucket)
+  })
+
+  it('splits tax out of inclusive prices per line, half up', () => {
+    const c = priceCart([line({ unitPrice: 11300 }), line({ unitPrice: 999, taxRateBp: 600 }), line({ unitPrice: 10900, taxRateBp: 900 })], [], incl)
+    expect(c.lines.map((l) => l.taxAmount)).toEqual([1300, 57, 900])
+    expect(c.lines.map((l) => l.netExTax)).toEqual([10000, 942, 10000])
+    expect(c.taxByRate).toEqual([
+      { rateBp: 1300, netExTax: 10000, tax: 1300 },
+      { rateBp: 900, netExTax: 10000, tax: 900 },
+      { rateBp: 600, netExTax: 942, tax: 57 },
+    ])
+    expect(c.total).toBe(11300 + 999 + 10900)
+  })
+
+  it('adds tax to exclusive prices and the total includes it', () => {
+    const c = priceCart([line({ unitPrice: 10000 }), line({ unitPrice: 4 })], [], { taxInclusive: false, taxRounding: 'per_line' })
+    expect(c.lines.map((l) => [l.taxAmount, l.total])).toEqual([
+      [1300, 11300],
+      [1, 5],
+    ])
+    expect(c.total).toBe(11305)
+  })
+
+  it('rate-bucket rounding rounds once per rate and spreads it back so lines add up', () => {
+    const lines = Array.from({ length: 7 }, () => line({ unitPrice: 4 }))
+    const perLine = priceCart(lines, [], { taxInclusive: false, taxRounding: 'per_line' })
+    const bucket = priceCart(lines, [], { taxInclusive: false, taxRounding: 'per_order_rate_bucket' })
+    expect(perLine.taxTotal).toBe(7) // each 0.52 → 1
+    expect(bucket.taxTotal).toBe(4) // 28 × 13 % = 3.64 → 4
+    expectConsistent(bucket)
+  })
+
+  it('prices weighed goods from their per-kilogram price and a scale label weight', () => {
+    const c = priceCart([line({ unit: 'g', quantity: 250, unitPrice: 3980, pricePer: 1000 }), line({ unit: 'g', quantity: 333, unitPrice: 3980, pricePer: 1000 })], [], incl)
+    expect(c.lines.map((l) => l.gross)).toEqual([995, 1325])
+    const labelled = priceCart([line({ unit: 'g', quantity: 333, unitPrice: 3980, pricePer: 1000, labelAmount: 1326 })], [], incl)
+    expect(labelled.total).toBe(1326)
+  })
+})
+
+describe('pricing: promotions', () => {
+  it('an order discount of ¥10 over three lines is spread by largest remainder and agrees to the fen', () => {
+    const c = priceCart([line({ unitPrice: 3333 }), line({ unitPrice: 3333 }), line({ unitPrice: 3334 })], [promo({ kind: 'amount_off', level: 'order', params: { amount: 1000 } })], incl)
+    expect(c.lines.map((l) => l.discountTotal)).toEqual([333, 333, 334])
+    expect(c.discountTotal).toBe(1000)
+    expect(c.total).toBe(9000)
+    const even = priceCart([line({ unitPrice: 1000 }), line({ unitPrice: 1000 }), line({ unitPrice: 1000 })], [promo({ kind: 'amount_off', level: 'order', params: { amount: 1000 } })], incl)
+    expect(even.lines.map((l) => l.discountTotal)).toEqual([334, 333, 333])
+    expectConsistent(even)
+  })
+
+  it('applies item percentages, then order percentages, then item amounts, then order amounts', () => {
+    const c = priceCart(
+      [line({ unitPrice: 10000 })],
+      [
+        promo({ kind: 'amount_off', level: 'order', params: { amount: 1000 }, priority: 1 }),
+        promo({ kind: 'amount_off', level: 'item', params: { amount: 500 }, priority: 1 }),
+        promo({ kind: 'percent_off', level: 'order', params: { percentBp: 1000 }, priority: 1 }),
+        promo({ kind: 'percent_off', level: 'item', params: { percentBp: 1000 }, priority: 99 }),
+      ],
+      incl,
+    )
+    // 10000 −10 % = 9000 −10 % = 8100 −5.00 = 7600 −10.00 = 6600
+    expect(c.total).toBe(6600)
+    expect(c.lines[0]!.adjustments.map((a) => a.amount)).toEqual([1000, 900, 500, 1000])
+  })
+
+  it('an exclusive promotion keeps other promotions off its lines, but not off the others', () => {
+    const a = line({ unitPrice: 10000, productId: 'A' })
+    const b = line({ unitPrice: 10000, productId: 'B' })
+    const c = priceCart(
+      [a, b],
+      [
+        promo({ id: 'half', kind: 'percent_off', level: 'item', params: { percentBp: 5000 }, productIds: ['A'], exclusive: true }),
+        promo({ id: 'ten', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } }),
+      ],
+      incl,
+    )
+    expect(c.lines.map((l) => l.total)).toEqual([5000, 9000])
+    expect(c.lines[0]!.adjustments.map((x) => x.sourceId)).toEqual(['half'])
+  })
+
+  it('between two exclusive promotions the higher priority wins the line; manual discounts still stack', () => {
+    const c = priceCart(
+      [line({ unitPrice: 10000, manualDiscount: { amount: 100 } })],
+      [
+        promo({ id: 'low', kind: 'percent_off', level: 'item', params: { percentBp: 5000 }, exclusive: true, priority: 200 }),
+        promo({ id: 'high', kind: 'percent_off', level: 'item', params: { percentBp: 2000 }, exclusive: true, priority: 10 }),
+      ],
+      incl,
+    )
+    expect(c.lines[0]!.adjustments.map((x) => [x.source, x.sourceId, x.amount])).toEqual([
+      ['promotion', 'high', 2000],
+      ['manual', null, 100],
+    ])
+  })
+
+  it('spend-threshold 满减 takes the highest tier reached, or repeats per threshold', () => {
+    const cart = [line({ unitPrice: 15000 }), line({ unitPrice: 9000 })]
+    const tiers = promo({ kind: 'spend_threshold', level: 'order', params: { tiers: [{ threshold: 10000, amount: 1000 }, { threshold: 20000, amount: 3000 }], repeat: false } })
+    expect(priceCart(cart, [tiers], incl).discountTotal).toBe(3000)
+    const every = promo({ kind: 'spend_threshold', level: 'order', params: { tiers: [{ threshold: 10000, amount: 1000 }], repeat: true } })
+    expect(priceCart(cart, [every], incl).discountTotal).toBe(2000)
+    expect(priceCart([line({ unitPrice: 9999 })], [tiers], incl).discountTotal).toBe(0)
+  })
+
+  it('buy 2 get 1 free makes the cheapest unit free', () => {
+    const c = priceCart(
+      [line({ unitPrice: 3000, productId: 'X' }), line({ unitPrice: 2000, productId: 'X', quantity: 2 }), line({ unitPrice: 500, productId: 'Y' })],
+      [promo({ kind: 'buy_x_get_y', level: 'item', params: { buy: 2, get: 1, getPercentBp: 10000 }, productIds: ['X'] })],
+      incl,
+    )
+    expect(c.lines.map((l) => l.discountTotal)).toEqual([0, 2000, 0])
+    const six = priceCart([line({ unitPrice: 1000, quantity: 7 })], [promo({ kind: 'buy_x_get_y', level: 'item', params: { buy: 2, get: 1, getPercentBp: 5000 } })], incl)
+    expect(six.discountTotal).toBe(1000) // two sets of three: two units at half price
+  })
+
+  it('a bundle sells its components together at the bundle price, spread over the component lines', () => {
+    const burger = line({ unitPrice: 2500, productId: 'burger' })
+    const fries = line({ unitPrice: 1200, productId: 'fries', quantity: 2 })
+    const drink = line({ unitPrice: 800, productId: 'drink' })
+    const c = priceCart(
+      [burger, fries, drink],
+      [promo({ kind: 'bundle', level: 'item', params: { price: 3900, components: [{ quantity: 1, productIds: ['burger'] }, { quantity: 1, productIds: ['fries'] }, { quantity: 1, productIds: ['drink'] }] } })],
+      incl,
+    )
+    // One set: 2500 + 1200 + 800 = 4500 → 3900 (600 off); the second fries is full price.
+    expect(c.discountTotal).toBe(600)
+    expect(c.total).toBe(2500 + 2400 + 800 - 600)
+    expectConsistent(c)
+  })
+
+  it('a fixed price sells eligible items at that price, never raising a cheaper one', () => {
+    const c = priceCart(
+      [line({ unitPrice: 1500, quantity: 2, categoryChain: ['snacks', 'food'] }), line({ unitPrice: 500, categoryChain: ['snacks', 'food'] })],
+      [promo({ kind: 'fixed_price', level: 'item', params: { price: 990 }, categoryIds: ['food'] })],
+      incl,
+    )
+    expect(c.lines.map((l) => l.total)).toEqual([1980, 500])
+  })
+
+  it('an order percentage is rounded once and spread, a minimum spend gates it', () => {
+    const ls = [line({ unitPrice: 333 }), line({ unitPrice: 333 }), line({ unitPrice: 334 })]
+    const c = priceCart(ls, [promo({ kind: 'percent_off', level: 'order', params: { percentBp: 1500 } })], incl)
+    expect(c.discountTotal).toBe(150)
+    expect(priceCart(ls, [promo({ kind: 'percent_off', level: 'order', params: { percentBp: 1500, minSpend: 1001 } })], incl).discountTotal).toBe(0)
+  })
+
+  it('never discounts a line below zero', () => {
+    const c = priceCart([line({ unitPrice: 500, manualDiscount: { amount: 400 } })], [promo({ kind: 'amount_off', level: 'order', params: { amount: 1000 } })], incl)
+    expect(c.total).toBe(0)
+    expect(c.discountTotal).toBe(500)
+  })
+
+  it('holds its invariants on many random carts', () => {
+    let seed = 42
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed % n
+    }
+    for (let i = 0; i < 300; i++) {
+      const lines = Array.from({ length: 1 + rnd(6) }, () =>
+        line({ unitPrice: rnd(20000), quantity: 1 + rnd(5), taxRateBp: [1300, 900, 600, 0][rnd(4)]!, productId: ['A', 'B', 'C'][rnd(3)]!, manualDiscount: rnd(4) === 0 ? { percentBp: rnd(3000) } : undefined }),
+      )
+      const promos = [
+        promo({ kind: 'percent_off', level: 'order', params: { percentBp: 1 + rnd(5000) } }),
+        promo({ kind: 'amount_off', level: 'order', params: { amount: 1 + rnd(5000) }, exclusive: rnd(2) === 0 }),
+        promo({ kind: 'buy_x_get_y', level: 'item', params: { buy: 1 + rnd(2), get: 1, getPercentBp: 10000 }, productIds: ['A'] }),
+        promo({ kind: 'spend_threshold', level: 'order', params: { tiers: [{ threshold: 1 + rnd(30000), amount: 1 + rnd(3000) }], repeat: false } }),
+      ].filter(() => rnd(2) === 0)
+      for (const opts of [incl, { taxInclusive: false, taxRounding: 'per_order_rate_bucket' as const }]) {
+        const c = priceCart(lines, promos, opts)
+        expectConsistent(c)
+        expect(c.discountTotal).toBeLessThanOrEqual(c.grossTotal)
+      }
+    }
+  })
+})
+
+describe('cash rounding', () => {
+  it('rounds the amount due to the jiao, half up or down (抹零)', () => {
+    expect(cashRoundingAdjustment(1234, { unit: 10, mode: 'half_up' })).toBe(-4)
+    expect(cashRoundingAdjustment(1235, { unit: 10, mode: 'half_up' })).toBe(5)
+    expect(cashRoundingAdjustment(1239, { unit: 10, mode: 'down' })).toBe(-9)
+    expect(cashRoundingAdjustment(1239, { unit: 1, mode: 'down' })).toBe(0)
+  })
+})

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
+
+describe('cash sessions', () => {
+  const hub = useTestHub()
+
+  it('one open session per register; the X report while open and the Z report at close add up', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId, { openSession: false })
+    const item = await seedProduct(hub, store, { price: 1000, stock: 50 })
+    const manager = await m.staff('manager')
+    const api = createApi(hub).as(manager.token)
+
+    const opened = await api.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 20_000 })
+    expect(opened.status).toBe(201)
+    const twice = await api.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 0 })
+    expect(twice.body.error.code).toBe('session_already_open')
+    const sid = opened.body.id
+
+    const s1 = (await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 3 }], tenders: [{ kind: 'cash', amount: 5000 }] })).body
+    await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'wechat', amount: 2000 }] })
+    const s3 = (await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1, discount: { percentBp: 1000 } }], tenders: [{ kind: 'card', amount: 900 }] })).body
+    await api.post(`/api/v1/sales/${s1.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: s1.lines[0].id, quantity: 1 }] })
+    await api.post(`/api/v1/sales/${s3.id}/void`, { reason: 'wrong item' })
+    await api.post(`/api/v1/cash-sessions/${sid}/movements`, { kind: 'paid_out', amount: 1500, reason: 'milk for the staff room' })
+    await api.post(`/api/v1/cash-sessions/${sid}/movements`, { kind: 'paid_in', amount: 500, reason: 'change from the bank' })
+
+    const x = await api.get(`/api/v1/cash-sessions/${sid}/report`)
+    expect(x.body.type).toBe('X')
+    expect(x.body.sales).toMatchObject({ count: 2, total: 5000, amountDue: 5000 })
+    expect(x.body.voids).toEqual({ count: 1, total: 900 })
+    expect(x.body.refunds).toMatchObject({ count: 1, total: 1000 })
+    expect(x.body.net).toBe(4000)
+    expect(x.body.tenders).toEqual([
+      { kind: 'cash', sales: 3000, refunds: 1000, net: 2000 },
+      { kind: 'wechat', sales: 2000, refunds: 0, net: 2000 },
+    ])
+    // float 200 + cash sales 30 − cash refund 10 − paid out 15 + paid in 5 = 210.00
+    expect(x.body.cash).toMatchObject({ openingFloat: 20_000, sales: 3000, refunds: 1000, voids: 0, paidIn: 500, paidOut: 1500, expected: 21_000, counted: null })
+
+    const closed = await api.post(`/api/v1/cash-sessions/${sid}/close`, { denominations: { '10000': 2, '500': 1, '100': 4 } })
+    expect(closed.status).toBe(200)
+    expect(closed.body.session).toMatchObject({ status: 'closed', expectedCash: 21_000, countedCash: 20_900, overShort: -100 })
+    expect(closed.body.report.type).toBe('Z')
+    expect(closed.body.report.cash).toMatchObject({ expected: 21_000, counted: 20_900, overShort: -100 })
+    const sale = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 1000 }] })
+    expect(sale.body.error.code).toBe('no_open_session')
+    expect((await api.post(`/api/v1/cash-sessions/${sid}/close`, { countedCash: 1 })).body.error.code).toBe('session_closed')
+  })
+
+  it('paid-out needs permission and cannot take more than the drawer holds', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId, { float: 1000 })
+    const cashier = await m.staff('cashier')
+    const sessions = await createApi(hub).as(m.adminToken).get(`/api/v1/cash-sessions?registerId=${store.registerId}`)
+    const sid = sessions.body.items[0].id
+    expect((await createApi(hub).as(cashier.token).post(`/api/v1/cash-sessions/${sid}/movements`, { kind: 'paid_out', amount: 100, reason: 'x' })).status).toBe(403)
+    const tooMuch = await createApi(hub).as(m.adminToken).post(`/api/v1/cash-sessions/${sid}/movements`, { kind: 'paid_out', amount: 1001, reason: 'x' })
+    expect(tooMuch.body.error.code).toBe('not_enough_cash')
+  })
+
+  it('a count by denominations must agree with a total given with it', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    const sid = (await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}`)).body.items[0].id
+    const r = await admin.post(`/api/v1/cash-sessions/${sid}/close`, { countedCash: 999, denominations: { '1000': 1 } })
+    expect(r.body.error.code).toBe('count_mismatch')
+  })
+})

@@ -1,0 +1,348 @@
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import ExcelJS from 'exceljs'
+import { stringify } from 'csv-stringify/sync'
+import { useTestHub } from '../helpers/db.ts'
+import type { Api } from '../helpers/api.ts'
+import { catalogShop, productBody } from '../core/catalog/fixtures.ts'
+
+const CSV = 'text/csv'
+const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
+const HEADER = ['product_key', 'product_name', 'product_name_en', 'category', 'tax_category', 'unit', 'sku', 'options', 'price', 'price_per', 'cost', 'barcodes', 'on_shelf']
+
+type Row = Partial<Record<(typeof HEADER)[number], string>>
+const csv = (rows: Row[], header = HEADER) => stringify([header, ...rows.map((r) => header.map((h) => r[h as keyof Row] ?? ''))])
+
+const importFile = (api: Api, body: string | Uint8Array, opts: { dryRun?: boolean; type?: string; format?: string; headers?: Record<string, string> } = {}) => {
+  const params = new URLSearchParams()
+  if (opts.format) params.set('format', opts.format)
+  if (opts.dryRun !== undefined) params.set('dryRun', String(opts.dryRun))
+  return api.post(`/api/v1/catalog/import?${params}`, undefined, {
+    raw: typeof body === 'string' ? new TextEncoder().encode(body) : body,
+    headers: { 'content-type': opts.type ?? CSV, ...opts.headers },
+  })
+}
+
+/** The merchant's catalog as plain values (no ids), to compare two merchants' catalogs. */
+async function snapshot(api: Api) {
+  const cats = new Map((await api.get('/api/v1/categories')).body.items.map((c: any) => [c.id, c.path]))
+  const taxes = new Map((await api.get('/api/v1/tax-categories')).body.items.map((t: any) => [t.id, t.code]))
+  const products = (await api.get('/api/v1/products?status=all&limit=200')).body.items
+  return products
+    .map((p: any) => ({
+      name: p.name,
+      nameEn: p.nameEn,
+      category: p.categoryId ? cats.get(p.categoryId) : null,
+      tax: taxes.get(p.taxCategoryId),
+      unit: p.unit,
+      options: p.options,
+      status: p.status,
+      variants: p.variants.map((v: any) => ({
+        sku: v.sku,
+        optionValues: v.optionValues,
+        price: v.price,
+        pricePer: v.pricePer,
+        cost: v.cost,
+        onShelf: v.onShelf,
+        barcodes: [...v.barcodes].sort((a: any, b: any) => a.code.localeCompare(b.code)),
+      })),
+    }))
+    .sort((a: any, b: any) => a.variants[0].sku.localeCompare(b.variants[0].sku))
+}
+
+const count = async (hub: { database: { db: any } }, table: string, merchantId: string) =>
+  (await hub.database.db.execute(sql`select count(*)::int as n from ${sql.identifier(table)} where merchant_id = ${merchantId}`)).rows[0].n as number
+
+describe('catalog import and export', () => {
+  const hub = useTestHub()
+
+  it('a dry run reports every bad row with its line, field, value and reason, and writes nothing', async () => {
+    const { admin, m } = await catalogShop(hub)
+    await admin.post('/api/v1/products', productBody({ name: 'Existing' }, { sku: 'OLD-1', barcodes: ['5901234123457'] }))
+    const file = csv([
+      { product_name: '苹果', category: 'Food/Fruit', tax_category: 'reduced', unit: 'g', sku: 'APPLE', price: '12.80', price_per: '1000' }, // 2 ok
+      { product_name: 'Pear', tax_category: 'reduced', sku: 'PEAR', price: '12.345' }, // 3 more decimals than CNY has
+      { product_name: 'Milk', tax_category: 'reduced', sku: 'MILK', price: '6.50', barcodes: '4006381333932' }, // 4 bad check digit
+      { product_name: 'Wine', tax_category: 'luxury', sku: 'WINE', price: '88' }, // 5 unknown tax category
+      { product_name: 'Apple again', tax_category: 'reduced', sku: 'APPLE', price: '1' }, // 6 SKU already on line 2
+      { product_name: 'Soap', tax_category: 'standard', sku: 'SOAP', price: '3', barcodes: '036000291452' }, // 7 ok
+      { product_name: 'Shampoo', tax_category: 'standard', sku: 'SHAMPOO', price: '30', barcodes: '036000291452' }, // 8 barcode on line 7 too
+      { product_name: 'Towel', tax_category: 'standard', sku: 'TOWEL', price: '20', barcodes: '5901234123457' }, // 9 barcode of OLD-1
+      { product_key: 'TEE', product_name: 'T-shirt', tax_category: 'standard', unit: 'piece', sku: 'TEE-S', options: 'Size=S', price: '99' }, // 10 ok
+      { product_key: 'TEE', product_name: 'T-shirt', tax_category: 'standard', unit: 'g', sku: 'TEE-M', options: 'Size=M', price: '99' }, // 11 unit differs
+      { product_name: 'Nuts', tax_category: 'reduced', sku: '', price: '5', on_shelf: 'maybe' }, // 12 no SKU, bad boolean
+      { product_name: 'Salt', tax_category: 'reduced', sku: 'SALT', price: '-1', cost: 'abc' }, // 13 negative price, bad cost
+    ])
+    const r = await importFile(admin, file, { dryRun: true })
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({ dryRun: true, applied: false, rows: 12 })
+    const errors = r.body.errors.map((e: any) => [e.line, e.field, e.value, e.code])
+    expect(errors).toEqual([
+      [3, 'price', '12.345', 'invalid_amount'],
+      [4, 'barcodes', '4006381333932', 'invalid_barcode'],
+      [5, 'tax_category', 'luxury', 'unknown_tax_category'],
+      [6, 'sku', 'APPLE', 'duplicate_sku'],
+      [8, 'barcodes', '036000291452', 'duplicate_barcode'],
+      [9, 'barcodes', '5901234123457', 'barcode_taken'],
+      [11, 'unit', 'g', 'conflicting_product_field'],
+      [12, 'sku', null, 'missing_value'],
+      [12, 'on_shelf', 'maybe', 'invalid_boolean'],
+      [13, 'price', '-1', 'invalid_amount'],
+      [13, 'cost', 'abc', 'invalid_amount'],
+    ])
+    expect(r.body.errorCount).toBe(11)
+    const byLine = (line: number) => r.body.errors.find((e: any) => e.line === line)
+    expect(byLine(4).message).toContain('expected 1')
+    expect(byLine(6).message).toContain('line 2')
+    expect(byLine(8).message).toContain('line 7')
+    expect(byLine(9).message).toContain('OLD-1')
+    expect(byLine(3).sku).toBe('PEAR')
+    expect(r.body.summary.categoriesCreated).toEqual(['Food', 'Food/Fruit'])
+    expect(await count(hub, 'products', m.merchantId)).toBe(1)
+    expect(await count(hub, 'categories', m.merchantId)).toBe(0)
+  })
+
+  it('a dry run of a good file says what the import would do and writes nothing', async () => {
+    const { admin, m } = await catalogShop(hub)
+    await admin.post('/api/v1/products', productBody({ name: 'Cola' }, { sku: 'COLA', price: 300 }))
+    const file = csv([
+      { product_name: 'Cola', tax_category: 'standard', sku: 'COLA', price: '3.50' },
+      { product_key: 'TEE', product_name: 'T恤', category: '服装/上衣', tax_category: 'standard', sku: 'TEE-S', options: 'Size=S', price: '99' },
+      { product_key: 'TEE', sku: 'TEE-M', options: 'Size=M', price: '99' },
+    ])
+    const r = await importFile(admin, file, { dryRun: true })
+    expect(r.status).toBe(200)
+    expect(r.body.errors).toEqual([])
+    expect(r.body.summary).toEqual({
+      productsCreated: 1,
+      productsUpdated: 0,
+      productsUnchanged: 1,
+      variantsCreated: 2,
+      variantsUpdated: 1,
+      variantsUnchanged: 0,
+      categoriesCreated: ['服装', '服装/上衣'],
+    })
+    expect(await count(hub, 'variants', m.merchantId)).toBe(1)
+    expect((await admin.get('/api/v1/variants/lookup?code=COLA')).body.price).toBe(300)
+  })
+
+  it('an import with one bad row answers 422 with the full report and writes nothing at all', async () => {
+    const { admin, m } = await catalogShop(hub)
+    const rows: Row[] = Array.from({ length: 30 }, (_, i) => ({ product_name: `Good ${i}`, category: 'New/Deep', tax_category: 'standard', sku: `G-${i}`, price: '1.00' }))
+    rows.push({ product_name: 'Bad', tax_category: 'standard', sku: 'BAD', price: '1.001' })
+    const r = await importFile(admin, csv(rows))
+    expect(r.status).toBe(422)
+    expect(r.body.error.code).toBe('import_invalid')
+    expect(r.body.error.details).toMatchObject({ dryRun: false, applied: false, errorCount: 1, errors: [{ line: 32, sku: 'BAD', field: 'price', value: '1.001' }] })
+    for (const t of ['products', 'variants', 'barcodes', 'categories']) expect(await count(hub, t, m.merchantId)).toBe(0)
+  })
+
+  it('creates products, variants and categories, then updates them by SKU on a second import', async () => {
+    const { admin, m } = await catalogShop(hub)
+    const first = csv([
+      { product_key: 'TEE', product_name: '纯棉T恤', product_name_en: 'Cotton tee', category: '服装/上衣', tax_category: 'standard', sku: 'TEE-S', options: 'Size=S;Colour=White', price: '99.00', cost: '41.50', barcodes: '4006381333931' },
+      { product_key: 'TEE', sku: 'TEE-M', options: 'Size=M;Colour=White', price: '99.00', cost: '41.50', barcodes: 'internal:TEE-M-01;036000291452' },
+      { product_name: '苹果', category: '食品/水果', tax_category: 'reduced', unit: 'g', sku: 'APPLE', price: '12.80', price_per: '1000', cost: '7.2', barcodes: 'scale_plu:00023', on_shelf: '否' },
+    ])
+    const created = await importFile(admin, first)
+    expect(created.status).toBe(200)
+    expect(created.body).toMatchObject({ applied: true, errorCount: 0 })
+    expect(created.body.summary).toMatchObject({ productsCreated: 2, variantsCreated: 3, categoriesCreated: ['服装', '服装/上衣', '食品', '食品/水果'] })
+    const apple = (await admin.get('/api/v1/variants/lookup?code=APPLE')).body
+    expect(apple).toMatchObject({ unit: 'g', price: 1280, pricePer: 1000, cost: 720, onShelf: false, taxRateBp: 900 })
+    const tee = (await admin.get('/api/v1/products?q=TEE-S')).body.items[0]
+    expect(tee).toMatchObject({ name: '纯棉T恤', nameEn: 'Cotton tee', options: ['Size', 'Colour'] })
+    expect(tee.variants.find((v: any) => v.sku === 'TEE-M')).toMatchObject({
+      price: 9900,
+      cost: 4150,
+      optionValues: { Size: 'M', Colour: 'White' },
+      barcodes: expect.arrayContaining([{ code: 'TEE-M-01', kind: 'internal' }, { code: '036000291452', kind: 'upca' }]),
+    })
+    const tops = (await admin.get('/api/v1/categories')).body.items.find((c: any) => c.path === '服装/上衣')
+    expect(tee.categoryId).toBe(tops.id)
+
+    // Second file: new price for TEE-S, the UPC moves from TEE-M to a new TEE-L, blank cells keep values.
+    const second = csv([
+      { product_key: 'TEE', product_name: '纯棉T恤', product_name_en: 'Cotton T-shirt', sku: 'TEE-S', price: '89.90' },
+      { product_key: 'TEE', sku: 'TEE-M', price: '99.00', barcodes: 'internal:TEE-M-01' },
+      { product_key: 'TEE', sku: 'TEE-L', options: 'Size=L;Colour=White', price: '109.00', barcodes: '036000291452' },
+      { product_name: '苹果', sku: 'APPLE', price: '12.80', price_per: '1000' },
+    ])
+    const updated = await importFile(admin, second)
+    expect(updated.status).toBe(200)
+    expect(updated.body.summary).toEqual({
+      productsCreated: 0,
+      productsUpdated: 1,
+      productsUnchanged: 1,
+      variantsCreated: 1,
+      variantsUpdated: 2,
+      variantsUnchanged: 1,
+      categoriesCreated: [],
+    })
+    const after = (await admin.get(`/api/v1/products/${tee.id}`)).body
+    expect(after).toMatchObject({ nameEn: 'Cotton T-shirt', categoryId: tops.id })
+    const v = Object.fromEntries(after.variants.map((x: any) => [x.sku, x]))
+    expect(v['TEE-S']).toMatchObject({ price: 8990, cost: 4150, optionValues: { Size: 'S', Colour: 'White' }, barcodes: [{ code: '4006381333931', kind: 'ean13' }] })
+    expect(v['TEE-M'].barcodes).toEqual([{ code: 'TEE-M-01', kind: 'internal' }])
+    expect(v['TEE-L']).toMatchObject({ price: 10900, barcodes: [{ code: '036000291452', kind: 'upca' }] })
+    expect(await count(hub, 'products', m.merchantId)).toBe(2)
+    const audit = await admin.get(`/api/v1/audit?entityId=${v['TEE-S'].id}`)
+    expect(audit.body.items[0]).toMatchObject({ action: 'variant.price_changed', details: { sku: 'TEE-S', price: { from: 9900, to: 8990 } } })
+    expect((await admin.get('/api/v1/audit?action=catalog.imported')).body.items).toHaveLength(2)
+  })
+
+  it('refuses to change the unit of an existing product or to join two products in one group', async () => {
+    const { admin } = await catalogShop(hub)
+    await admin.post('/api/v1/products', productBody({ name: 'Rice' }, { sku: 'RICE' }))
+    await admin.post('/api/v1/products', productBody({ name: 'Beans' }, { sku: 'BEANS' }))
+    const r = await importFile(
+      admin,
+      csv([
+        { product_name: 'Rice', unit: 'g', sku: 'RICE', price: '1' },
+        { product_key: 'MIX', product_name: 'Mix', sku: 'BEANS', price: '1' },
+        { product_key: 'MIX', product_name: 'Mix', sku: 'RICE2', price: '1', tax_category: 'standard' },
+        { product_key: 'BOTH', product_name: 'Both', sku: 'X1', price: '1', tax_category: 'standard' },
+      ]),
+      { dryRun: true },
+    )
+    expect(r.body.errors.map((e: any) => [e.line, e.code])).toEqual([[2, 'unit_change']])
+    const join = await importFile(
+      admin,
+      csv([
+        { product_key: 'J', product_name: 'Joined', sku: 'RICE', price: '1' },
+        { product_key: 'J', product_name: 'Joined', sku: 'BEANS', price: '1' },
+      ]),
+      { dryRun: true },
+    )
+    expect(join.body.errors.map((e: any) => [e.line, e.code])).toEqual([[3, 'sku_of_other_product']])
+  })
+
+  it('imports an XLSX workbook, with numbers typed as numbers and the BOM-free header in any order', async () => {
+    const { admin } = await catalogShop(hub)
+    const wb = new ExcelJS.Workbook()
+    const ws = wb.addWorksheet('商品')
+    ws.addRow(['SKU', 'Product Name', 'Price', 'Tax Category', 'Barcodes', 'Unit', 'Price Per', 'Category'])
+    ws.addRow(['MILK-1L', '鲜牛奶 1L', 12.5, 'reduced', 6901234567893, 'piece', null, '食品/乳品'])
+    ws.addRow(['CHEESE', 'Cheese', '45.90', 'standard', null, 'g', 100, '食品/乳品'])
+    const bytes = new Uint8Array(await wb.xlsx.writeBuffer())
+    const dry = await importFile(admin, bytes, { type: XLSX, format: 'xlsx', dryRun: true })
+    expect(dry.status).toBe(200)
+    expect(dry.body.errors.map((e: any) => [e.line, e.field, e.value, e.code])).toEqual([[2, 'barcodes', '6901234567893', 'invalid_barcode']])
+    ws.getCell('E2').value = '6901234567892'
+    const r = await importFile(admin, new Uint8Array(await wb.xlsx.writeBuffer()), { type: XLSX })
+    expect(r.status).toBe(200)
+    expect(r.body.summary).toMatchObject({ productsCreated: 2, variantsCreated: 2, categoriesCreated: ['食品', '食品/乳品'] })
+    expect((await admin.get('/api/v1/variants/lookup?code=6901234567892')).body).toMatchObject({ sku: 'MILK-1L', price: 1250, pricePer: 1 })
+    expect((await admin.get('/api/v1/variants/lookup?code=CHEESE')).body).toMatchObject({ unit: 'g', price: 4590, pricePer: 100 })
+  })
+
+  it('exports the catalog and imports it into another merchant unchanged, as CSV and as XLSX', async () => {
+    const a = await catalogShop(hub)
+    const cat = (await a.admin.post('/api/v1/categories', { name: '生鲜' })).body
+    const fruit = (await a.admin.post('/api/v1/categories', { name: '水果', parentId: cat.id })).body
+    await a.admin.post('/api/v1/products', {
+      name: '阳光玫瑰葡萄',
+      nameEn: 'Shine Muscat grapes',
+      categoryId: fruit.id,
+      taxCategoryCode: 'reduced',
+      unit: 'g',
+      variants: [{ sku: 'GRAPE-SM', price: 5990, pricePer: 1000, cost: 3205, barcodes: [{ code: '00231', kind: 'scale_plu' }] }],
+    })
+    await a.admin.post('/api/v1/products', {
+      name: '卫衣, "经典"款',
+      taxCategoryCode: 'standard',
+      options: ['尺码', 'Colour'],
+      variants: [
+        { sku: 'HOOD-S', optionValues: { 尺码: 'S', Colour: 'Grey' }, price: 19900, cost: 8000, barcodes: ['4006381333931', 'HOOD/S'] },
+        { sku: 'HOOD-M', optionValues: { 尺码: 'M', Colour: 'Grey' }, price: 19900, onShelf: false, barcodes: [{ code: '5901234123457', kind: 'internal' }] },
+      ],
+    })
+    await a.admin.post('/api/v1/products', { name: 'Gift card', taxCategoryCode: 'exempt', variants: [{ sku: '0042', price: 0 }] })
+    const archived = (await a.admin.post('/api/v1/products', productBody({ name: 'Gone' }, { sku: 'GONE' }))).body
+    await a.admin.delete(`/api/v1/products/${archived.id}`)
+    const before = await snapshot(a.admin)
+    const expected = before.filter((p: any) => p.status === 'active')
+
+    for (const format of ['csv', 'xlsx'] as const) {
+      const file = await a.admin.app.request(`/api/v1/catalog/export?format=${format}`, { headers: { authorization: `Bearer ${a.m.adminToken}` } })
+      expect(file.status).toBe(200)
+      expect(file.headers.get('content-type')).toContain(format === 'csv' ? CSV : XLSX)
+      expect(file.headers.get('content-disposition')).toMatch(new RegExp(`attachment; filename="catalog-\\d{8}\\.${format}"`))
+      const bytes = new Uint8Array(await file.arrayBuffer())
+      if (format === 'csv') {
+        const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes)
+        expect(text.split('\n')[0]).toBe(`\ufeff${HEADER.join(',')}`)
+        expect(text).toContain('GRAPE-SM,,59.90,1000,32.05,scale_plu:00231,true')
+        expect(text).not.toContain('GONE')
+      }
+      const b = await catalogShop(hub)
+      const r = await importFile(b.admin, bytes, { type: format === 'csv' ? CSV : XLSX })
+      expect(r.status).toBe(200)
+      expect(r.body.summary).toMatchObject({ productsCreated: 3, variantsCreated: 4 })
+      expect(await snapshot(b.admin)).toEqual(expected)
+      expect(await snapshot(a.admin)).toEqual(before)
+      const again = await importFile(b.admin, bytes, { type: format === 'csv' ? CSV : XLSX, dryRun: true })
+      expect(again.body.summary).toMatchObject({ productsUnchanged: 3, variantsUnchanged: 4, productsUpdated: 0, variantsUpdated: 0, categoriesCreated: [] })
+    }
+  })
+
+  it('answers a wrong content type, an empty body or a malformed file with a 4xx in the error shape', async () => {
+    const { admin, m } = await catalogShop(hub)
+    const json = await admin.post('/api/v1/catalog/import', { sku: 'A' })
+    expect(json.status).toBe(415)
+    expect(json.body.error.code).toBe('unsupported_media_type')
+    const mismatch = await importFile(admin, 'sku,price\n', { type: CSV, format: 'xlsx' })
+    expect(mismatch.status).toBe(415)
+    const badXlsx = await importFile(admin, 'this is not a zip', { type: XLSX })
+    expect(badXlsx.status).toBe(400)
+    expect(badXlsx.body.error.code).toBe('invalid_file')
+    const empty = await importFile(admin, '')
+    expect(empty.status).toBe(400)
+    const broken = await importFile(admin, 'sku,product_name,price\nA,"never closed,1\n')
+    expect(broken.status).toBe(400)
+    expect(broken.body.error).toMatchObject({ code: 'invalid_file', details: { line: 2 } })
+    const noColumns = await importFile(admin, 'name,cost\nA,1\n', { dryRun: true })
+    expect(noColumns.status).toBe(200)
+    expect(noColumns.body.errors.map((e: any) => [e.line, e.field, e.code])).toEqual([
+      [1, 'product_name', 'missing_column'],
+      [1, 'sku', 'missing_column'],
+      [1, 'price', 'missing_column'],
+    ])
+    expect(noColumns.body.warnings).toEqual(['ignored columns: name'])
+    const tooBig = await importFile(admin, new Uint8Array(20 * 1024 * 1024 + 1))
+    expect(tooBig.status).toBe(413)
+    expect(tooBig.body.error.code).toBe('payload_too_large')
+    expect(await count(hub, 'products', m.merchantId)).toBe(0)
+  })
+
+  it('replays an XLSX import sent again with the same Idempotency-Key instead of importing twice', async () => {
+    const { admin } = await catalogShop(hub)
+    const wb = new ExcelJS.Workbook()
+    wb.addWorksheet('Catalog').addRows([
+      ['sku', 'product_name', 'tax_category', 'price'],
+      ['IDEM-1', '毛巾', 'standard', '15.00'],
+    ])
+    const bytes = new Uint8Array(await wb.xlsx.writeBuffer())
+    const headers = { 'idempotency-key': 'import-xlsx-1' }
+    const first = await importFile(admin, bytes, { type: XLSX, headers })
+    expect(first.status).toBe(200)
+    expect(first.body.summary.variantsCreated).toBe(1)
+    const replay = await importFile(admin, bytes, { type: XLSX, headers })
+    expect(replay.headers.get('idempotent-replayed')).toBe('true')
+    expect(replay.body).toEqual(first.body)
+    const dry = await importFile(admin, bytes, { type: XLSX, headers, dryRun: true })
+    expect(dry.status).toBe(422)
+    expect(dry.body.error.code).toBe('idempotency_key_reused')
+  })
+
+  it('lets only catalog managers import and export', async () => {
+    const { admin, cashier, m } = await catalogShop(hub)
+    const till = await cashier()
+    const r = await importFile(till, csv([{ product_name: 'X', tax_category: 'standard', sku: 'X', price: '1' }]))
+    expect(r.status).toBe(403)
+    expect((await till.get('/api/v1/catalog/export')).status).toBe(403)
+    const manager = await m.staff('manager')
+    expect((await admin.as(manager.token).get('/api/v1/catalog/export?format=xlsx')).status).toBe(200)
+    expect(await count(hub, 'products', m.merchantId)).toBe(0)
+  })
+})

@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+
+describe('offline sales batch', () => {
+  const hub = useTestHub()
+
+  async function till() {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1500, stock: 2 })
+    const cashier = await m.staff('cashier')
+    return { m, store, item, api: createApi(hub).as(cashier.token), admin: createApi(hub).as(m.adminToken) }
+  }
+
+  const offlineSale = (registerId: string, sku: string, minutesAgo: number, extra: Record<string, unknown> = {}) => ({
+    id: randomUUID(),
+    occurredAt: new Date(Date.now() - minutesAgo * 60_000).toISOString(),
+    registerId,
+    lines: [{ sku, quantity: 1, unitPrice: 1500 }],
+    tenders: [{ kind: 'cash', amount: 1500 }],
+    clientReceiptNo: `OFF-${minutesAgo}`,
+    ...extra,
+  })
+
+  it('records each sale once, in the order they happened; a replay of the batch changes nothing', async () => {
+    const { store, item, api, m } = await till()
+    const batch = { sales: [offlineSale(store.registerId, item.sku, 5), offlineSale(store.registerId, item.sku, 30), offlineSale(store.registerId, item.sku, 10)] }
+    const first = await api.post('/api/v1/sales/batch', batch)
+    expect(first.status).toBe(200)
+    expect(first.body.results.map((r: any) => r.status)).toEqual(['accepted', 'accepted', 'accepted'])
+    // Numbered in the order they happened (30, 10, 5 minutes ago), not the order sent.
+    const seq = (r: any) => Number(r.receiptNo.split('-').pop())
+    expect(first.body.results.map(seq)).toEqual([3, 1, 2])
+    // Three sold of two on hand: stock went to −1 and that is reported.
+    const warnings = first.body.results.flatMap((r: any) => r.warnings.map((w: any) => w.code))
+    expect(warnings).toContain('negative_stock')
+    const again = await api.post('/api/v1/sales/batch', batch)
+    expect(again.body.results.map((r: any) => r.status)).toEqual(['duplicate', 'duplicate', 'duplicate'])
+    expect(again.body.results.map((r: any) => r.receiptNo)).toEqual(first.body.results.map((r: any) => r.receiptNo))
+    const count = await hub.database.db.execute(sql`select count(*)::int as n, bool_and(offline) as offline from sales where merchant_id = ${m.merchantId}`)
+    expect(count.rows[0]).toEqual({ n: 3, offline: true })
+    const level = await hub.database.db.execute(sql`select on_hand from stock_levels where variant_id = ${item.variantId}`)
+    expect(Number(level.rows[0]!.on_hand)).toBe(-1)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('keeps a sale it cannot record and reports it, while the rest of the batch goes in', async () => {
+    const { store, item, api, m } = await till()
+    const bad = offlineSale(store.registerId, 'NO-SUCH-SKU', 3)
+    const good = offlineSale(store.registerId, item.sku, 2)
+    const r = await api.post('/api/v1/sales/batch', { sales: [bad, good] })
+    expect(r.body.results).toEqual([
+      expect.objectContaining({ id: bad.id, status: 'rejected', code: 'unknown_item' }),
+      expect.objectContaining({ id: good.id, status: 'accepted' }),
+    ])
+    const kept = await hub.database.db.execute(sql`select code, resolved, payload->>'clientReceiptNo' as receipt from sale_rejections where merchant_id = ${m.merchantId}`)
+    expect(kept.rows).toEqual([{ code: 'unknown_item', resolved: false, receipt: 'OFF-3' }])
+  })
+
+  it('refuses to record a different sale under an id already used', async () => {
+    const { store, item, api } = await till()
+    const s = offlineSale(store.registerId, item.sku, 1)
+    await api.post('/api/v1/sales/batch', { sales: [s] })
+    const changed = { ...s, tenders: [{ kind: 'card', amount: 1500 }] }
+    const r = await api.post('/api/v1/sales/batch', { sales: [changed] })
+    expect(r.body.results[0]).toMatchObject({ status: 'conflict', code: 'id_reused' })
+  })
+
+  it("keeps the till's prices and records a difference between tenders and total", async () => {
+    const { store, item, api } = await till()
+    const s = offlineSale(store.registerId, item.sku, 1, { lines: [{ sku: item.sku, unitPrice: 1200, discount: { amount: 100 } }], tenders: [{ kind: 'card', amount: 1050 }] })
+    const r = await api.post('/api/v1/sales/batch', { sales: [s] })
+    expect(r.body.results[0].warnings).toEqual([expect.objectContaining({ code: 'tender_difference', details: { amountDue: 1100, tenderDifference: -50 } })])
+    const sale = await api.get(`/api/v1/sales/${s.id}`)
+    expect(sale.body).toMatchObject({ total: 1100, tenderDifference: -50, offline: true, clientReceiptNo: 'OFF-1' })
+  })
+
+  it('sends sales whose session has closed to a rescue session, leaving the closed count alone', async () => {
+    const { store, item, api, admin } = await till()
+    const sessions = await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)
+    const sessionId = sessions.body.items[0].id
+    const closed = await admin.post(`/api/v1/cash-sessions/${sessionId}/close`, { countedCash: 10_000 })
+    expect(closed.body.session.overShort).toBe(0)
+    const s = offlineSale(store.registerId, item.sku, 1, { sessionId })
+    const r = await api.post('/api/v1/sales/batch', { sales: [s] })
+    expect(r.body.results[0].warnings.map((w: any) => w.code)).toContain('rescue_session')
+    const sale = await api.get(`/api/v1/sales/${s.id}`)
+    expect(sale.body.sessionId).not.toBe(sessionId)
+    const rescue = await admin.get(`/api/v1/cash-sessions/${sale.body.sessionId}`)
+    expect(rescue.body).toMatchObject({ rescue: true, status: 'open' })
+    expect((await admin.get(`/api/v1/cash-sessions/${sessionId}`)).body.overShort).toBe(0)
+  })
+})

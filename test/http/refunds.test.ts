@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+
+describe('refunds and voids', () => {
+  const hub = useTestHub()
+
+  async function soldSale(opts: { quantity?: number; price?: number; tenders?: any[] } = {}) {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: opts.price ?? 1000, stock: 100 })
+    const manager = await m.staff('manager')
+    const cashier = await m.staff('cashier')
+    const api = createApi(hub).as(manager.token)
+    const qty = opts.quantity ?? 3
+    const sale = await api.post('/api/v1/sales', {
+      registerId: store.registerId,
+      lines: [{ sku: item.sku, quantity: qty }],
+      tenders: opts.tenders ?? [{ kind: 'wechat', amount: (opts.price ?? 1000) * qty }],
+    })
+    expect(sale.status).toBe(201)
+    return { m, store, item, api, cashierApi: createApi(hub).as(cashier.token), sale: sale.body }
+  }
+
+  const onHand = async (variantId: string) => Number((await hub.database.db.execute(sql`select on_hand from stock_levels where variant_id = ${variantId}`)).rows[0]!.on_hand)
+
+  it('refunds part of a line, then the rest, adding up exactly to what was paid', async () => {
+    const { store, item, api, sale, m } = await soldSale({ quantity: 3, price: 1000, tenders: [{ kind: 'cash', amount: 3000 }] })
+    // An odd split: 3 units of a 3000 line with a 1-fen-ish remainder case via a third of 1000 is exact; use 1 + 2.
+    const line = sale.lines[0]
+    const r1 = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: line.id, quantity: 1 }], reason: 'changed mind' })
+    expect(r1.status).toBe(201)
+    const refund1 = r1.body.sale.refunds[0]
+    expect(refund1).toMatchObject({ total: 1000, kind: 'refund' })
+    expect(refund1.refundNo).toMatch(/-R0001$/)
+    expect(refund1.tenders).toEqual([expect.objectContaining({ kind: 'cash', amount: 1000, refundNo: null })])
+    const r2 = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: line.id, quantity: 2 }] })
+    expect(r2.body.sale.refunds.map((r: any) => r.total)).toEqual([1000, 2000])
+    expect(r2.body.sale.lines[0].refundedQuantity).toBe(3)
+    expect(await onHand(item.variantId)).toBe(100)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('a line that does not divide evenly refunds in parts that sum to its total and its tax', async () => {
+    // ¥10.00 over 3 units (¥30 less a ¥20 discount): thirds do not divide evenly.
+    const m = await seedMerchant(hub)
+    const s = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, s, { price: 1000, stock: 10 })
+    const admin = createApi(hub).as(m.adminToken)
+    const odd = (await admin.post('/api/v1/sales', { registerId: s.registerId, lines: [{ sku: item.sku, quantity: 3, discount: { amount: 2000 } }], tenders: [{ kind: 'card', amount: 1000 }] })).body
+    expect(odd.lines[0]).toMatchObject({ total: 1000, taxAmount: 115 })
+    const parts = []
+    for (let i = 0; i < 3; i++) {
+      const r = await admin.post(`/api/v1/sales/${odd.id}/refunds`, { registerId: s.registerId, lines: [{ saleLineId: odd.lines[0].id, quantity: 1 }] })
+      parts.push(r.body.sale.refunds[i])
+    }
+    expect(parts.map((p) => p.total)).toEqual([333, 334, 333])
+    expect(parts.reduce((a, p) => a + p.total, 0)).toBe(1000)
+    expect(parts.reduce((a, p) => a + p.taxTotal, 0)).toBe(115)
+  })
+
+  it('refuses a refund beyond what was sold, also when two refunds race', async () => {
+    const { store, api, sale } = await soldSale({ quantity: 2 })
+    const line = sale.lines[0]
+    const tooMany = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: line.id, quantity: 3 }] })
+    expect(tooMany.status).toBe(422)
+    expect(tooMany.body.error).toMatchObject({ code: 'refund_exceeds_sale', details: { refundable: 2, requested: 3 } })
+    const race = await Promise.all([1, 2, 3].map(() => api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: line.id, quantity: 1 }] })))
+    expect(race.filter((r) => r.status === 201)).toHaveLength(2)
+    expect(race.filter((r) => r.status === 422)).toHaveLength(1)
+    const after = await api.get(`/api/v1/sales/${sale.id}`)
+    expect(after.body.lines[0].refundedQuantity).toBe(2)
+    expect(after.body.refunds).toHaveLength(2)
+  })
+
+  it('goes back to the original tenders in proportion, with refund numbers for the channels', async () => {
+    const { store, api, sale } = await soldSale({ quantity: 4, price: 1000, tenders: [{ kind: 'alipay', amount: 3000 }, { kind: 'cash', amount: 1000 }] })
+    const r = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 2 }] })
+    const tenders = r.body.sale.refunds[0].tenders
+    expect(tenders.map((t: any) => [t.kind, t.amount])).toEqual([
+      ['alipay', 1500],
+      ['cash', 500],
+    ])
+    expect(tenders.find((t: any) => t.kind === 'alipay').refundNo).toMatch(/^TR\d{12}[0-9A-Z]{8}$/)
+    expect(r.body.sale.tenders.find((t: any) => t.kind === 'alipay').refundedAmount).toBe(1500)
+  })
+
+  it('a cash refund of a card sale needs permission', async () => {
+    const { store, sale, cashierApi, api } = await soldSale({ quantity: 1, price: 1000, tenders: [{ kind: 'card', amount: 1000 }] })
+    const body = { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }], tenders: [{ kind: 'cash', amount: 1000 }] }
+    expect((await cashierApi.post(`/api/v1/sales/${sale.id}/refunds`, body)).status).toBe(403) // cashiers may not refund at all
+    const byManager = await api.post(`/api/v1/sales/${sale.id}/refunds`, body)
+    expect(byManager.status).toBe(201)
+    expect(byManager.body.sale.refunds[0].tenders[0]).toMatchObject({ kind: 'cash', amount: 1000, saleTenderId: null })
+  })
+
+  it('writes off a returned item instead of restocking it when told', async () => {
+    const { store, item, api, sale, m } = await soldSale({ quantity: 2 })
+    await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1, restock: false }] })
+    expect(await onHand(item.variantId)).toBe(98)
+    await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+    expect(await onHand(item.variantId)).toBe(99)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('voids a sale on its day while the session is open, reversing stock, cash and tenders', async () => {
+    const { store, item, api, sale, m } = await soldSale({ quantity: 2, price: 1000, tenders: [{ kind: 'cash', amount: 500 }, { kind: 'wechat', amount: 1500 }] })
+    const r = await api.post(`/api/v1/sales/${sale.id}/void`, { reason: 'rang up the wrong customer' })
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({ status: 'voided', voidReason: 'rang up the wrong customer' })
+    expect(r.body.refunds[0]).toMatchObject({ kind: 'void', total: 2000 })
+    expect(r.body.refunds[0].tenders.find((t: any) => t.kind === 'wechat').refundNo).toMatch(/^TR/)
+    expect(await onHand(item.variantId)).toBe(100)
+    const again = await api.post(`/api/v1/sales/${sale.id}/void`, { reason: 'again' })
+    expect(again.body.error.code).toBe('sale_voided')
+    const refund = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+    expect(refund.body.error.code).toBe('sale_voided')
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('refuses to void after the session closed or after a refund', async () => {
+    const { store, api, sale } = await soldSale({ quantity: 2 })
+    await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+    expect((await api.post(`/api/v1/sales/${sale.id}/void`, { reason: 'x' })).body.error.code).toBe('sale_has_refunds')
+    const other = await soldSale({ quantity: 1 })
+    await other.api.post(`/api/v1/cash-sessions/${other.sale.sessionId}/close`, { countedCash: 10_000 })
+    expect((await other.api.post(`/api/v1/sales/${other.sale.id}/void`, { reason: 'x' })).body.error.code).toBe('void_window_closed')
+  })
+
+  it('refuses to void a sale of an earlier business day', async () => {
+    const { api, sale, m } = await soldSale({ quantity: 1 })
+    // An API key does not expire with the clock jump, unlike the session token.
+    const key = (await createApi(hub).as(m.adminToken).post('/api/v1/api-keys', { name: 'till', role: 'manager' })).body.key
+    hub.setNow(new Date(Date.now() + 86_400_000))
+    try {
+      expect((await createApi(hub).as(key).post(`/api/v1/sales/${sale.id}/void`, { reason: 'late' })).body.error.code).toBe('void_window_closed')
+    } finally {
+      hub.setNow(undefined)
+    }
+    expect((await api.get(`/api/v1/sales/${sale.id}`)).body.status).toBe('completed')
+  })
+})

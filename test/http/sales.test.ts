@@ -1,0 +1,237 @@
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { ledgerMismatches, seedProduct, seedStore, setSettings } from '../helpers/pos.ts'
+import { gtinCheckDigit } from '../../src/core/catalog/barcodes.ts'
+
+describe('checkout', () => {
+  const hub = useTestHub()
+
+  async function shop(opts: { stock?: number; price?: number } = {}) {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: opts.price ?? 1990, stock: opts.stock ?? 100 })
+    const cashier = await m.staff('cashier')
+    return { m, store, item, api: createApi(hub).as(cashier.token), admin: createApi(hub).as(m.adminToken), cashier }
+  }
+
+  const onHand = async (variantId: string, locationId: string) =>
+    Number((await hub.database.db.execute(sql`select on_hand from stock_levels where variant_id = ${variantId} and location_id = ${locationId}`)).rows[0]?.on_hand ?? 0)
+
+  it('quotes a cart without recording anything', async () => {
+    const { store, item, api, m } = await shop({ stock: 10 })
+    const q = await api.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 3 }], tenders: [{ kind: 'cash', amount: 10000 }] })
+    expect(q.status).toBe(200)
+    expect(q.body).toMatchObject({ total: 5970, amountDue: 5970, paid: 5970, change: 4030, balance: 0 })
+    expect(q.body.lines[0]).toMatchObject({ sku: item.sku, quantity: 3, gross: 5970, taxAmount: 687 })
+    expect(await onHand(item.variantId, store.locationId)).toBe(10)
+    const sales = await hub.database.db.execute(sql`select count(*)::int as n from sales where merchant_id = ${m.merchantId}`)
+    expect(sales.rows[0]!.n).toBe(0)
+  })
+
+  it('completes a split-tender sale: stock, receipt number, payment numbers, change and the cash ledger in one go', async () => {
+    const { store, item, api, m } = await shop({ stock: 10 })
+    const r = await api.post('/api/v1/sales', {
+      registerId: store.registerId,
+      lines: [{ sku: item.sku, quantity: 2 }],
+      tenders: [
+        { kind: 'wechat', amount: 1000, channelTxnId: '4200000001202611220000000001' },
+        { kind: 'cash', amount: 5000 },
+      ],
+    })
+    expect(r.status).toBe(201)
+    const sale = r.body
+    expect(sale).toMatchObject({ status: 'completed', total: 3980, taxTotal: 458, changeGiven: 2020 })
+    expect(sale.receiptNo).toMatch(new RegExp(`^S\\d+-${sale.businessDate.replaceAll('-', '')}-01-0001$`))
+    const wechat = sale.tenders.find((t: any) => t.kind === 'wechat')
+    const cash = sale.tenders.find((t: any) => t.kind === 'cash')
+    expect(wechat.paymentNo).toMatch(/^TB\d{12}[0-9A-Z]{8}$/)
+    expect(wechat.channelTxnId).toBe('4200000001202611220000000001')
+    expect(cash).toMatchObject({ amount: 2980, received: 5000, paymentNo: null })
+    expect(await onHand(item.variantId, store.locationId)).toBe(8)
+    const second = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1990 }] })
+    expect(second.body.receiptNo.endsWith('-0002')).toBe(true)
+    const events = await createApi(hub).as(m.adminToken).get('/api/v1/events?type=sale.completed')
+    expect(events.body.items.map((e: any) => e.entityId)).toEqual([sale.id, second.body.id])
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('refuses tenders that do not cover the amount due, or non-cash tenders over it', async () => {
+    const { store, item, api } = await shop()
+    const under = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1000 }] })
+    expect(under.status).toBe(422)
+    expect(under.body.error.code).toBe('underpaid')
+    const over = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 2000 }] })
+    expect(over.body.error.code).toBe('overpaid')
+    const none = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }] })
+    expect(none.body.error.code).toBe('tenders_required')
+    const onAccount = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'on_account', amount: 1990 }] })
+    expect(onAccount.body.error.code).toBe('customer_required')
+    const ok = await api.post('/api/v1/sales', { registerId: store.registerId, customerName: '王记餐馆', lines: [{ sku: item.sku }], tenders: [{ kind: 'on_account', amount: 1990 }] })
+    expect(ok.status).toBe(201)
+  })
+
+  it('needs an open cash session on the register', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId, { openSession: false })
+    const item = await seedProduct(hub, store, { price: 100, stock: 5 })
+    const r = await createApi(hub).as(m.adminToken).post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 100 }] })
+    expect(r.status).toBe(409)
+    expect(r.body.error.code).toBe('no_open_session')
+  })
+
+  it('never oversells the last units under the block policy, even with concurrent checkouts', async () => {
+    const { store, item, m, cashier } = await shop({ stock: 5 })
+    const api = createApi(hub).as(cashier.token)
+    const results = await Promise.all(
+      Array.from({ length: 12 }, () => api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1990 }] })),
+    )
+    const ok = results.filter((r) => r.status === 201)
+    const refused = results.filter((r) => r.status === 409)
+    expect(ok).toHaveLength(5)
+    expect(refused).toHaveLength(7)
+    expect(refused.every((r) => r.body.error.code === 'insufficient_stock')).toBe(true)
+    expect(await onHand(item.variantId, store.locationId)).toBe(0)
+    expect(new Set(ok.map((r) => r.body.receiptNo)).size).toBe(5)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('does not sell reserved stock under the block policy', async () => {
+    const { store, item, api, m } = await shop({ stock: 3 })
+    await hub.database.db.execute(sql`update stock_levels set reserved = 2 where variant_id = ${item.variantId}`)
+    const two = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 3980 }] })
+    expect(two.body.error.code).toBe('insufficient_stock')
+    expect(two.body.error.details).toMatchObject({ onHand: 3, reserved: 2, requested: 2 })
+    const one = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1990 }] })
+    expect(one.status).toBe(201)
+    await hub.database.db.execute(sql`update stock_levels set reserved = 0 where variant_id = ${item.variantId}`)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('sells below zero under the allow policy, with a stock.negative event', async () => {
+    const { store, item, api, m } = await shop({ stock: 1 })
+    await setSettings(hub, m.merchantId, { negativeStock: 'allow' })
+    const r = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 3 }], tenders: [{ kind: 'card', amount: 5970 }] })
+    expect(r.status).toBe(201)
+    expect(r.body.stockWarnings).toEqual([{ variantId: item.variantId, locationId: store.locationId, onHand: -2 }])
+    const ev = await createApi(hub).as(m.adminToken).get('/api/v1/events?type=stock.negative')
+    expect(ev.body.items).toHaveLength(1)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('an Idempotency-Key replay returns the same sale and sells once', async () => {
+    const { store, item, api } = await shop({ stock: 10 })
+    const body = { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 2000 }] }
+    const a = await api.post('/api/v1/sales', body, { headers: { 'idempotency-key': 'till-1-sale-77' } })
+    const b = await api.post('/api/v1/sales', body, { headers: { 'idempotency-key': 'till-1-sale-77' } })
+    expect(b.status).toBe(201)
+    expect(b.body.id).toBe(a.body.id)
+    expect(b.headers.get('idempotent-replayed')).toBe('true')
+    expect(await onHand(item.variantId, store.locationId)).toBe(9)
+  })
+
+  it('limits manual discounts by role and price overrides to those allowed', async () => {
+    const { store, item, api, admin } = await shop()
+    const ten = await api.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku, discount: { percentBp: 1000 } }] })
+    expect(ten.body.total).toBe(1791)
+    const twenty = await api.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku, discount: { percentBp: 2000 } }] })
+    expect(twenty.status).toBe(403)
+    expect(twenty.body.error).toMatchObject({ code: 'discount_limit_exceeded', details: { limitBp: 1000, requestedBp: 2000 } })
+    const amount = await api.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku, discount: { amount: 300 } }] })
+    expect(amount.status).toBe(403) // 300 of 1990 is 15.1 %
+    const override = await api.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku, unitPrice: 100 }] })
+    expect(override.body.error.code).toBe('price_override_forbidden')
+    const byAdmin = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, unitPrice: 1500 }], tenders: [{ kind: 'cash', amount: 1500 }] })
+    expect(byAdmin.body.lines[0]).toMatchObject({ unitPrice: 1500, listPrice: 1990, total: 1500 })
+    const audit = await admin.get(`/api/v1/audit?action=sale.manual_pricing&entityId=${byAdmin.body.id}`)
+    expect(audit.body.items[0].details.lines[0]).toMatchObject({ listPrice: 1990, unitPrice: 1500 })
+  })
+
+  it('sells weighed goods from a scale label that carries the weight', async () => {
+    const { m, store, api } = await shop()
+    const bananas = await seedProduct(hub, store, { price: 698, pricePer: 1000, unit: 'g', barcodes: [], stock: 10_000, name: '香蕉' })
+    await hub.database.db.execute(sql`insert into barcodes (id, merchant_id, variant_id, code, kind) values (gen_random_uuid(), ${m.merchantId}, ${bananas.variantId}, '00123', 'scale_plu')`)
+    const body = '2100123' + '01250' // prefix 21, PLU 00123, 1250 g
+    const label = body + gtinCheckDigit(body)
+    const r = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ barcode: label }], tenders: [{ kind: 'cash', amount: 1000 }] })
+    expect(r.status).toBe(201)
+    expect(r.body.lines[0]).toMatchObject({ sku: bananas.sku, quantity: 1250, unit: 'g', gross: 873 }) // 6.98 × 1.25 = 8.725 → 8.73
+    expect(await onHand(bananas.variantId, store.locationId)).toBe(8750)
+  })
+
+  it('rounds cash to the jiao when the merchant says so, only when cash is tendered', async () => {
+    const { store, item, api, m } = await shop({ price: 1234 })
+    await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'down' } })
+    const cash = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 1230 }] })
+    expect(cash.body).toMatchObject({ total: 1234, roundingAdjustment: -4, changeGiven: 0 })
+    const card = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1234 }] })
+    expect(card.body.roundingAdjustment).toBe(0)
+  })
+
+  it('prices tax-exclusive merchants with tax on top', async () => {
+    const { store, item, api, m } = await shop({ price: 10000 })
+    await setSettings(hub, m.merchantId, { taxInclusive: false })
+    const q = await api.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku }] })
+    expect(q.body).toMatchObject({ taxInclusive: false, grossTotal: 10000, taxTotal: 1300, total: 11300 })
+  })
+
+  it('keeps sales of one merchant away from another', async () => {
+    const a = await shop()
+    const b = await shop()
+    const sale = await a.api.post('/api/v1/sales', { registerId: a.store.registerId, lines: [{ sku: a.item.sku }], tenders: [{ kind: 'card', amount: 1990 }] })
+    expect((await b.admin.get(`/api/v1/sales/${sale.body.id}`)).status).toBe(404)
+    expect((await b.admin.post(`/api/v1/sales/${sale.body.id}/void`, { reason: 'x' })).status).toBe(404)
+    expect((await b.api.post('/api/v1/sales', { registerId: a.store.registerId, lines: [{ sku: b.item.sku }], tenders: [{ kind: 'card', amount: 1990 }] })).status).toBe(404)
+    expect((await b.api.post('/api/v1/sales/quote', { registerId: b.store.registerId, lines: [{ sku: a.item.sku }] })).body.error.code).toBe('unknown_item')
+  })
+})
+
+describe('promotions at the till', () => {
+  const hub = useTestHub()
+
+  it('stacks promotions in the documented order; an exclusive one keeps others off its lines', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const tea = await seedProduct(hub, store, { price: 3000, stock: 50, name: '龙井' })
+    const cup = await seedProduct(hub, store, { price: 2000, stock: 50, name: 'Cup' })
+    const admin = createApi(hub).as(m.adminToken)
+    const p1 = await admin.post('/api/v1/promotions', { name: '9折', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } })
+    expect(p1.status).toBe(201)
+    await admin.post('/api/v1/promotions', { name: '满40减5', kind: 'spend_threshold', level: 'order', params: { tiers: [{ threshold: 4000, amount: 500 }] } })
+    const q = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: tea.sku }, { sku: cup.sku }] })
+    // 3000 → 2700, 2000 → 1800; 4500 ≥ 4000 so 500 off spread 300/200
+    expect(q.body.lines.map((l: any) => l.total)).toEqual([2400, 1600])
+    expect(q.body.applied.map((a: any) => [a.label, a.amount])).toEqual([
+      ['9折', 500],
+      ['满40减5', 500],
+    ])
+    await admin.post('/api/v1/promotions', { name: 'Tea half price', kind: 'percent_off', level: 'item', params: { percentBp: 5000 }, productIds: [tea.productId], exclusive: true })
+    const q2 = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: tea.sku }, { sku: cup.sku }] })
+    // Tea: only its exclusive 50 % → 1500. Cup: 10 % → 1800; the threshold counts only the cup (1800 < 4000).
+    expect(q2.body.lines.map((l: any) => l.total)).toEqual([1500, 1800])
+  })
+
+  it('refuses a promotion whose parameters do not fit its kind', async () => {
+    const m = await seedMerchant(hub)
+    const admin = createApi(hub).as(m.adminToken)
+    const r = await admin.post('/api/v1/promotions', { name: 'bad', kind: 'buy_x_get_y', level: 'order', params: { buy: 2, get: 1 } })
+    expect(r.status).toBe(422)
+    expect(r.body.error.code).toBe('invalid_promotion_level')
+    const r2 = await admin.post('/api/v1/promotions', { name: 'bad', kind: 'percent_off', level: 'item', params: { percentBp: 0 } })
+    expect(r2.body.error.code).toBe('invalid_promotion_params')
+  })
+
+  it('only applies promotions in their time window and stores', async () => {
+    const m = await seedMerchant(hub)
+    const s1 = await seedStore(hub, m.merchantId)
+    const s2 = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, s1, { price: 1000 })
+    const admin = createApi(hub).as(m.adminToken)
+    await admin.post('/api/v1/promotions', { name: 'store 1 only', kind: 'amount_off', level: 'item', params: { amount: 100 }, storeIds: [s1.storeId] })
+    await admin.post('/api/v1/promotions', { name: 'expired', kind: 'amount_off', level: 'item', params: { amount: 100 }, endsAt: new Date(Date.now() - 60_000).toISOString() })
+    await admin.post('/api/v1/promotions', { name: 'future', kind: 'amount_off', level: 'item', params: { amount: 100 }, startsAt: new Date(Date.now() + 3600_000).toISOString() })
+    expect((await admin.post('/api/v1/sales/quote', { registerId: s1.registerId, lines: [{ sku: item.sku }] })).body.total).toBe(900)
+    expect((await admin.post('/api/v1/sales/quote', { registerId: s2.registerId, lines: [{ sku: item.sku }] })).body.total).toBe(1000)
+  })
+})
