@@ -7,13 +7,12 @@ import { executeNamed } from '../../db/prepared.ts'
 import { conflict, forbidden, invalid } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { businessDate } from '../../lib/time.ts'
-import { sum } from '../../lib/money.ts'
+import { mulDivRound, sum } from '../../lib/money.ts'
 import type { MerchantSettings } from '../merchants/settings.ts'
 import { lookupSellables, type ItemRef, type Sellable } from '../catalog/lookup.ts'
 import { applyMovements } from '../stock/ledger.ts'
-import type { Actor } from '../staff/actor.ts'
+import { actorCan, discountLimit, grantsOf, type Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
-import { DEFAULT_DISCOUNT_LIMIT_BP, roleAllows } from '../staff/permissions.ts'
 import { loadSaleContext, type SaleContext } from './context.ts'
 import { promotionUsesCategories } from './promotions.ts'
 import { cashRoundingAdjustment, priceCart, type CartLine, type ExtraDiscount, type PricedCart } from './pricing.ts'
@@ -75,6 +74,8 @@ export interface Quote {
 }
 
 interface Prepared extends Quote {
+  /** A manager whose override allowed this sale's manual pricing. */
+  approverId: string | null
   settings: MerchantSettings & { currency: string; timeZone: string }
   store: { id: string; code: string }
   ctx: SaleContext
@@ -82,20 +83,35 @@ interface Prepared extends Quote {
   tenders: (TenderInput & { applied: number; received: number | null })[]
 }
 
-function limitDiscounts(actor: Actor, sellables: Sellable[], input: SaleLineInput[], gross: number[]) {
-  const limit = DEFAULT_DISCOUNT_LIMIT_BP[actor.role]
+/**
+ * Manual pricing is limited by the caller's grants, or by the grants of a manager approving the request (manager
+ * override). Returns the approver when only the approver's grants allowed it, so the sale and audit name them.
+ */
+function limitDiscounts(actor: Actor, sellables: Sellable[], input: SaleLineInput[], gross: number[]): string | null {
+  let approverId: string | null = null
+  const use = (r: { ok: boolean; approverId: string | null }) => {
+    if (r.approverId) approverId = r.approverId
+    return r.ok
+  }
   input.forEach((l, i) => {
     const s = sellables[i]!
-    if (l.unitPrice !== undefined && l.unitPrice !== s.price && !roleAllows(actor.role, 'sales.price_override')) {
+    if (l.unitPrice !== undefined && l.unitPrice !== s.price && !use(actorCan(actor, 'sales.price_override'))) {
       throw forbidden('price_override_forbidden', `role ${actor.role} may not override the price of ${s.sku}`, { sku: s.sku, permission: 'sales.price_override' })
     }
     if (!l.discount) return
-    if (!roleAllows(actor.role, 'sales.discount')) throw forbidden('discount_forbidden', `role ${actor.role} may not give manual discounts`, { permission: 'sales.discount' })
+    if (!use(actorCan(actor, 'sales.discount'))) throw forbidden('discount_forbidden', `role ${actor.role} may not give manual discounts`, { permission: 'sales.discount' })
     const asBp = 'percentBp' in l.discount ? l.discount.percentBp : gross[i]! === 0 ? 0 : Math.ceil((l.discount.amount * 10_000) / gross[i]!)
-    if (asBp > limit) {
-      throw forbidden('discount_limit_exceeded', `a ${asBp / 100}% discount on ${s.sku} is over the ${limit / 100}% limit of role ${actor.role}`, { sku: s.sku, limitBp: limit, requestedBp: asBp })
+    const limit = discountLimit(actor)
+    if (asBp > limit.limitBp) {
+      throw forbidden('discount_limit_exceeded', `a ${asBp / 100}% discount on ${s.sku} is over the ${limit.limitBp / 100}% limit of role ${actor.role}`, {
+        sku: s.sku,
+        limitBp: limit.limitBp,
+        requestedBp: asBp,
+      })
     }
+    if (asBp > grantsOf(actor).discountLimitBp) approverId = limit.approverId
   })
+  return approverId
 }
 
 /** Prices the cart and settles the tenders, without writing anything. */
@@ -130,7 +146,7 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, ext: Sa
       manualDiscount: l.discount,
     }
   })
-  if (!opts.offline) limitDiscounts(actor, sellables, input.lines, cart.map((c) => c.labelAmount ?? Math.round((c.unitPrice * c.quantity) / c.pricePer)))
+  const approverId = opts.offline ? null : limitDiscounts(actor, sellables, input.lines, cart.map((c) => c.labelAmount ?? mulDivRound(c.unitPrice, c.quantity, c.pricePer)))
 
   const priced = priceCart(cart, promos, { taxInclusive: settings.taxInclusive, taxRounding: settings.taxRounding }, ext.extraDiscounts)
 
@@ -173,12 +189,13 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, ext: Sa
     settings,
     store,
     ctx,
+    approverId,
     sellables,
     tenders: tenders.map((t) => (t.kind === 'cash' ? { ...t, applied: cashApplied, received: t.amount } : { ...t, applied: t.amount, received: null })),
   }
 }
 
-const toQuote = ({ settings: _s, store: _st, ctx: _c, sellables: _se, tenders: _t, ...q }: Prepared): Quote => q
+const toQuote = ({ settings: _s, store: _st, ctx: _c, sellables: _se, tenders: _t, approverId: _a, ...q }: Prepared): Quote => q
 
 export async function quoteSale(tx: Tx, actor: Actor, input: SaleInput, ext: SaleExtensions = {}, at = new Date()): Promise<Quote> {
   return toQuote(await prepare(tx, actor, input, at, ext, { offline: false }))
@@ -259,6 +276,9 @@ export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, ext: 
     cashierId: actor.id,
     cashierType: actor.type,
     memberId: input.memberId ?? null,
+    pointsEarned: 0,
+    pointsRedeemed: 0,
+    approverId: p.approverId,
     customerName: input.customerName ?? null,
     note: input.note ?? null,
     offline: opts.offline === true,
@@ -307,6 +327,8 @@ export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, ext: 
     channelTxnId: t.channelTxnId ?? null,
     reference: t.reference ?? null,
     accountRef: t.accountRef ?? null,
+    storedPrincipal: null,
+    storedBonus: null,
     refundedAmount: 0,
     status: 'captured',
   }))
@@ -319,6 +341,7 @@ export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, ext: 
       action: 'sale.manual_pricing',
       entityType: 'sale',
       entityId: saleId,
+      approverId: p.approverId,
       details: {
         receiptNo: sale.receiptNo,
         lines: manual.map((l) => ({ sku: l.sku, listPrice: l.listPrice, unitPrice: l.unitPrice, discount: sum(l.adjustments.filter((a) => a.source === 'manual').map((a) => a.amount)) })),
@@ -366,12 +389,12 @@ async function insertSale(
       insert into sales (id, merchant_id, store_id, register_id, session_id, receipt_no, client_receipt_no, business_date, status,
                          currency, tax_inclusive, gross_total, discount_total, tax_total, total, rounding_adjustment,
                          tender_difference, change_given, cashier_id, cashier_type, member_id, customer_name, note, offline,
-                         occurred_at, created_at, request_hash)
+                         occurred_at, created_at, request_hash, approver_id)
       select ${s.id}, ${s.merchantId}, ${s.storeId}, ${s.registerId}, ${s.sessionId}, ${prefix} || lpad(seq.last_seq::text, 4, '0'),
              ${s.clientReceiptNo}, ${s.businessDate}, 'completed', ${s.currency}, ${s.taxInclusive}, ${s.grossTotal}, ${s.discountTotal},
              ${s.taxTotal}, ${s.total}, ${s.roundingAdjustment}, ${s.tenderDifference}, ${s.changeGiven}, ${s.cashierId},
              ${s.cashierType}, ${s.memberId}, ${s.customerName}, ${s.note}, ${s.offline}, ${s.occurredAt.toISOString()}::timestamptz,
-             ${s.recordedAt.toISOString()}::timestamptz, ${s.requestHash}
+             ${s.recordedAt.toISOString()}::timestamptz, ${s.requestHash}, ${s.approverId}
         from seq
       returning id, receipt_no
     ), line_rows as (

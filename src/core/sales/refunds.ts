@@ -15,9 +15,8 @@ import { getSettings } from '../merchants/settings.ts'
 import { getLocation, getRegister, getStore } from '../stores/service.ts'
 import { applyMovements } from '../stock/ledger.ts'
 import { recordEvents } from '../events/service.ts'
-import type { Actor } from '../staff/actor.ts'
+import { actorCan, type Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
-import { roleAllows } from '../staff/permissions.ts'
 import { addCashMovement, openSessionOf, requireOpenSession } from './cash-sessions.ts'
 import { ELECTRONIC } from './checkout.ts'
 import { newRefundNo, nextReceiptNo } from './numbers.ts'
@@ -42,6 +41,9 @@ async function lockSale(tx: Tx, merchantId: string, id: string) {
 }
 
 export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: RefundInput, at = new Date()): Promise<{ refundId: string; sale: SaleView }> {
+  const access = actorCan(actor, 'sales.refund')
+  if (!access.ok) throw forbidden('permission_denied', `role ${actor.role} may not refund`, { permission: 'sales.refund' })
+  let approvedBy: string | null = input.approverId ?? access.approverId
   const sale = await lockSale(tx, actor.merchantId, saleId)
   if (sale.status !== 'completed') throw conflict('sale_voided', 'a voided sale cannot be refunded')
   if (input.lines.length === 0) throw invalid('empty_refund', 'a refund needs at least one line')
@@ -98,8 +100,10 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
       if (t.saleTenderId && !original) throw invalid('unknown_sale_tender', `tender ${t.saleTenderId} is not part of this sale`)
       if (original && original.kind !== t.kind) throw invalid('refund_tender_kind', `tender ${t.saleTenderId} was ${original.kind}, not ${t.kind}`)
       if (original && t.amount > original.amount - original.refundedAmount) throw invalid('refund_exceeds_tender', `tender ${original.id} can refund at most ${original.amount - original.refundedAmount}`)
-      if (!original && !roleAllows(actor.role, 'sales.refund_cash')) {
-        throw forbidden('refund_tender_forbidden', `role ${actor.role} may only refund to the original tenders`, { permission: 'sales.refund_cash' })
+      if (!original) {
+        const can = actorCan(actor, 'sales.refund_cash')
+        if (!can.ok) throw forbidden('refund_tender_forbidden', `role ${actor.role} may only refund to the original tenders`, { permission: 'sales.refund_cash' })
+        if (can.approverId) approvedBy = can.approverId
       }
       return { kind: t.kind, amount: t.amount, saleTenderId: original?.id ?? null, accountRef: original?.accountRef ?? null }
     })
@@ -124,7 +128,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     total,
     taxTotal: sum(amounts.map((a) => a.tax)),
     createdBy: actor.id,
-    approvedBy: input.approverId ?? null,
+    approvedBy,
     occurredAt: at,
   })
   const lineRows = amounts.map((a) => ({
@@ -169,7 +173,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
       { policy: 'allow' },
     )
   }
-  if (cashOut > 0) await addCashMovement(tx, actor, { sessionId: session!.id, kind: 'refund', amount: -cashOut, saleId, refundId, approverId: input.approverId, at })
+  if (cashOut > 0) await addCashMovement(tx, actor, { sessionId: session!.id, kind: 'refund', amount: -cashOut, saleId, refundId, approverId: approvedBy, at })
   await recordEvents(tx, actor.merchantId, [
     { type: 'sale.refunded', entityType: 'sale', entityId: saleId, data: { saleId, refundId, refundNo, total, receiptNo: sale.receiptNo, lines: amounts.map((a) => ({ saleLineId: a.line.id, quantity: a.quantity, amount: a.amount })) } },
   ])
@@ -177,7 +181,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     action: 'sale.refunded',
     entityType: 'sale',
     entityId: saleId,
-    approverId: input.approverId ?? null,
+    approverId: approvedBy,
     details: { refundId, refundNo, total, reason: input.reason ?? null, tenders: split.map((s) => ({ kind: s.kind, amount: s.amount })) },
   })
   return { refundId, sale: await getSale(tx, actor.merchantId, saleId) }
@@ -188,6 +192,9 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
  * Everything is reversed (stock, cash, tenders with reversal numbers for the channels) and the sale is marked voided.
  */
 export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { reason: string; approverId?: string | null }, at = new Date()): Promise<SaleView> {
+  const access = actorCan(actor, 'sales.void')
+  if (!access.ok) throw forbidden('permission_denied', `role ${actor.role} may not void sales`, { permission: 'sales.void' })
+  const approvedBy = input.approverId ?? access.approverId
   const sale = await lockSale(tx, actor.merchantId, saleId)
   if (sale.status === 'voided') throw conflict('sale_voided', 'the sale is already voided')
   const { timeZone } = await getSettings(tx, actor.merchantId)
@@ -216,7 +223,7 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
     total: sale.total + sale.roundingAdjustment,
     taxTotal: sale.taxTotal,
     createdBy: actor.id,
-    approvedBy: input.approverId ?? null,
+    approvedBy,
     occurredAt: at,
   })
   const lineRows = lines.map((l) => ({ id: newId(), merchantId: actor.merchantId, refundId, saleLineId: l.id, quantity: l.quantity, amount: l.total, taxAmount: l.taxAmount, restock: true, locationId: l.locationId }))
@@ -235,9 +242,9 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
     { policy: 'allow' },
   )
   const cash = sum(tenders.filter((t) => t.kind === 'cash').map((t) => t.amount))
-  await addCashMovement(tx, actor, { sessionId: session.id, kind: 'void', amount: -cash, saleId, refundId, approverId: input.approverId, at })
+  await addCashMovement(tx, actor, { sessionId: session.id, kind: 'void', amount: -cash, saleId, refundId, approverId: approvedBy, at })
   await tx.update(sales).set({ status: 'voided', voidedAt: at, voidedBy: actor.id, voidReason: input.reason }).where(eq(sales.id, saleId))
   await recordEvents(tx, actor.merchantId, [{ type: 'sale.voided', entityType: 'sale', entityId: saleId, data: { saleId, receiptNo: sale.receiptNo, refundId, refundNo, total: sale.total } }])
-  await recordAudit(tx, actor, { action: 'sale.voided', entityType: 'sale', entityId: saleId, approverId: input.approverId ?? null, details: { receiptNo: sale.receiptNo, reason: input.reason, total: sale.total } })
+  await recordAudit(tx, actor, { action: 'sale.voided', entityType: 'sale', entityId: saleId, approverId: approvedBy, details: { receiptNo: sale.receiptNo, reason: input.reason, total: sale.total } })
   return getSale(tx, actor.merchantId, saleId)
 }

@@ -146,6 +146,11 @@ export const sales = pgTable(
     cashierId: uuid('cashier_id'),
     cashierType: text('cashier_type').$type<'user' | 'api_key' | 'system'>().notNull(),
     memberId: uuid('member_id'),
+    /** Points the member earned and spent with this sale (a redemption is a discount on the lines). */
+    pointsEarned: bigint('points_earned', { mode: 'number' }).notNull().default(0),
+    pointsRedeemed: bigint('points_redeemed', { mode: 'number' }).notNull().default(0),
+    /** A manager who approved something beyond the cashier's permissions (a discount over the limit, say). */
+    approverId: uuid('approver_id'),
     /** For on-account (挂账) tenders: the customer who owes. */
     customerName: text('customer_name'),
     note: text('note'),
@@ -255,6 +260,9 @@ export const saleTenders = pgTable(
     reference: jsonb('reference').$type<Record<string, string>>(),
     /** Stored-value card, coupon code or member reference for those tenders. */
     accountRef: text('account_ref'),
+    /** For stored-value tenders: how much came out of principal and how much out of bonus. */
+    storedPrincipal: money('stored_principal'),
+    storedBonus: money('stored_bonus'),
     refundedAmount: money('refunded_amount').notNull().default(0),
     status: text('status').$type<'captured' | 'voided'>().notNull().default('captured'),
   },
@@ -328,6 +336,8 @@ export const refundTenders = pgTable(
     refundNo: text('refund_no'),
     channelRefundId: text('channel_refund_id'),
     accountRef: text('account_ref'),
+    storedPrincipal: money('stored_principal'),
+    storedBonus: money('stored_bonus'),
   },
   (t) => [
     index('refund_tenders_refund_idx').on(t.refundId),

@@ -28,7 +28,19 @@ export const PERMISSIONS = {
   'sales.void': 'Void a whole sale on its business day',
   'cash.session': 'Open and close a cash session on a register',
   'cash.paid_in_out': 'Put cash into or take cash out of a drawer without a sale',
-  'reports.read': 'Read sales and session reports',
+  'reports.read': 'Read sales, product, staff, member and session reports',
+  'finance.export': 'Export finance data (vouchers, reconciliation, report files)',
+  'connections.manage': 'Create and change connections to third parties',
+  'drawer.open': 'Open the cash drawer without a sale',
+  'members.read': 'Look up members, their points, stored value and coupons',
+  'members.manage': 'Register, change and merge members; record consent',
+  'stored_value.topup': 'Top up a member’s stored value',
+  'stored_value.adjust': 'Correct stored value or refund a top-up',
+  'points.adjust': 'Add or take away points by hand',
+  'loyalty.manage': 'Set up tiers, points rules, top-up bonuses, coupon templates and birthday gifts',
+  'coupons.issue': 'Issue and void coupons',
+  'roles.manage': 'Change what each role may do',
+  'approvals.decide': 'Approve or reject actions held for approval',
 } as const
 export type Permission = keyof typeof PERMISSIONS
 
@@ -37,7 +49,7 @@ export type Access = Permission | 'authenticated' | 'public'
 
 const ALL = Object.keys(PERMISSIONS) as Permission[]
 
-const CASHIER: Permission[] = ['catalog.read', 'sales.create', 'sales.read', 'sales.discount', 'stock.count', 'cash.session']
+const CASHIER: Permission[] = ['catalog.read', 'sales.create', 'sales.read', 'sales.discount', 'stock.count', 'cash.session', 'members.read', 'members.manage', 'stored_value.topup']
 const MANAGER: Permission[] = [
   ...CASHIER,
   'catalog.manage',
@@ -52,20 +64,22 @@ const MANAGER: Permission[] = [
   'sales.void',
   'cash.paid_in_out',
   'reports.read',
+  'drawer.open',
+  'stored_value.adjust',
+  'points.adjust',
+  'coupons.issue',
+  'approvals.decide',
 ]
 
 export const DEFAULT_ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   cashier: CASHIER,
   manager: MANAGER,
-  finance: ['catalog.read', 'sales.read', 'reports.read', 'audit.read', 'events.read'],
+  finance: ['catalog.read', 'sales.read', 'reports.read', 'audit.read', 'events.read', 'finance.export', 'members.read'],
   admin: ALL,
 }
 
 /** The largest manual line discount each role may give, in basis points of the line (1000 = 10 %). */
 export const DEFAULT_DISCOUNT_LIMIT_BP: Record<Role, number> = { cashier: 1000, manager: 5000, finance: 0, admin: 10_000 }
 
-export function roleAllows(role: Role, permission: Permission): boolean {
-  return DEFAULT_ROLE_PERMISSIONS[role].includes(permission)
-}
 
 export const isRole = (v: string): v is Role => (ROLES as readonly string[]).includes(v)

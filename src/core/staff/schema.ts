@@ -1,6 +1,6 @@
 // Staff users, their login sessions, machine API keys and the append-only audit log.
 import { sql } from 'drizzle-orm'
-import { bigint, check, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { bigint, boolean, check, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { createdAt, id, merchantId, timestamptz, updatedAt } from '../../db/columns.ts'
 import { merchants } from '../merchants/schema.ts'
 import type { Role } from './permissions.ts'
@@ -16,6 +16,8 @@ export const users = pgTable(
     passwordHash: text('password_hash').notNull(),
     status: text('status').$type<'active' | 'disabled'>().notNull().default('active'),
     failedLogins: integer('failed_logins').notNull().default(0),
+    /** HMAC of the till PIN under the hub's key (so it can be looked up, and is unique per merchant); null: no PIN. */
+    pinHmac: text('pin_hmac'),
     lockedUntil: timestamptz('locked_until'),
     lastLoginAt: timestamptz('last_login_at'),
     createdAt: createdAt(),
@@ -24,6 +26,7 @@ export const users = pgTable(
   (t) => [
     // Login is by email alone, so an email names one user across all merchants.
     uniqueIndex('users_email_key').on(sql`lower(${t.email})`),
+    uniqueIndex('users_pin_key').on(t.merchantId, t.pinHmac).where(sql`${t.pinHmac} is not null`),
     index('users_merchant_idx').on(t.merchantId),
     check('users_role_check', sql`${t.role} in ('cashier', 'manager', 'finance', 'admin')`),
     check('users_status_check', sql`${t.status} in ('active', 'disabled')`),
@@ -91,4 +94,79 @@ export const auditLog = pgTable(
     index('audit_log_entity_idx').on(t.merchantId, t.entityType, t.entityId),
     check('audit_log_actor_type_check', sql`${t.actorType} in ('user', 'api_key', 'system')`),
   ],
+)
+
+/** A merchant's changes to the default permission matrix: a permission granted to or taken from a role. */
+export const rolePermissions = pgTable(
+  'role_permissions',
+  {
+    merchantId: merchantId().references(() => merchants.id),
+    role: text('role').$type<Role>().notNull(),
+    permission: text('permission').notNull(),
+    allowed: boolean('allowed').notNull(),
+    updatedBy: uuid('updated_by'),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.merchantId, t.role, t.permission] })],
+)
+
+/** Per-role limits a merchant sets (the manual discount limit). */
+export const roleLimits = pgTable(
+  'role_limits',
+  {
+    merchantId: merchantId().references(() => merchants.id),
+    role: text('role').$type<Role>().notNull(),
+    discountLimitBp: integer('discount_limit_bp').notNull(),
+    updatedBy: uuid('updated_by'),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.merchantId, t.role] }), check('role_limits_check', sql`${t.discountLimitBp} between 0 and 10000`)],
+)
+
+/** Failed PIN sign-ins per register, for slowing down and locking PIN guessing at a till. */
+export const pinThrottle = pgTable('pin_throttle', {
+  registerId: uuid('register_id').primaryKey(),
+  merchantId: merchantId(),
+  failures: integer('failures').notNull().default(0),
+  lockedUntil: timestamptz('locked_until'),
+  updatedAt: updatedAt(),
+})
+
+/** An action held for a manager's approval; approving runs it, atomically, with the approver on record. */
+export const approvalRequests = pgTable(
+  'approval_requests',
+  {
+    id: id(),
+    merchantId: merchantId().references(() => merchants.id),
+    action: text('action').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    summary: text('summary').notNull(),
+    status: text('status').$type<'pending' | 'approved' | 'rejected' | 'failed' | 'cancelled'>().notNull().default('pending'),
+    requestedBy: uuid('requested_by'),
+    requestedByType: text('requested_by_type').$type<'user' | 'api_key' | 'system'>().notNull(),
+    decidedBy: uuid('decided_by'),
+    decidedAt: timestamptz('decided_at'),
+    decisionNote: text('decision_note'),
+    result: jsonb('result').$type<Record<string, unknown>>(),
+    error: jsonb('error').$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('approval_requests_merchant_idx').on(t.merchantId, t.status, t.createdAt)],
+)
+
+/** Clock-in/out and breaks of staff at registers. Append-only. */
+export const timeEntries = pgTable(
+  'time_entries',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    merchantId: merchantId().references(() => merchants.id),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id),
+    registerId: uuid('register_id'),
+    kind: text('kind').$type<'clock_in' | 'clock_out' | 'break_start' | 'break_end'>().notNull(),
+    at: timestamptz('at').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('time_entries_user_idx').on(t.merchantId, t.userId, t.at)],
 )

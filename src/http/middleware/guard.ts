@@ -2,7 +2,8 @@
 // route's declared permission: 401 without valid credentials, 403 with the wrong role.
 import type { MiddlewareHandler } from 'hono'
 import { authenticate } from '../../core/staff/auth.ts'
-import { roleAllows, type Access } from '../../core/staff/permissions.ts'
+import type { Access } from '../../core/staff/permissions.ts'
+import { actorCan } from '../../core/staff/actor.ts'
 import { forbidden, unauthorized } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 
@@ -16,7 +17,7 @@ export function guard(access: Access): MiddlewareHandler<AppEnv> {
     if (!principal) throw unauthorized('invalid_token', 'the token is unknown, expired or revoked')
     principal.requestId = c.var.requestId
     c.set('principal', principal)
-    if (access !== 'authenticated' && !roleAllows(principal.role, access)) {
+    if (access !== 'authenticated' && !actorCan(principal, access).ok) {
       throw forbidden('permission_denied', `role ${principal.role} lacks permission ${access}`, { permission: access, role: principal.role })
     }
     return next()

@@ -1,7 +1,7 @@
 // Who am I: the caller (user or API key) and its merchant.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { getMerchant } from '../../core/merchants/service.ts'
-import { DEFAULT_ROLE_PERMISSIONS } from '../../core/staff/permissions.ts'
+import { grantsOf } from '../../core/staff/actor.ts'
 import { getUser, toPublicUser } from '../../core/staff/users.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json } from '../route.ts'
@@ -31,7 +31,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const user = p.type === 'user' ? toPublicUser(await getUser(c.var.db, p.merchantId, p.id)) : null
     return c.json(
       {
-        principal: { type: p.type, id: p.id, name: p.name, role: p.role, permissions: [...DEFAULT_ROLE_PERMISSIONS[p.role]] as string[] },
+        principal: { type: p.type, id: p.id, name: p.name, role: p.role, permissions: [...grantsOf(p).permissions] as string[] },
         user: user && serialize(user),
         merchant: serialize({ ...merchant, settings: undefined }),
       },
