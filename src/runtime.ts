@@ -63,6 +63,8 @@ function lazySecretBox(open: () => SecretBox): SecretBox {
     encrypt: (p) => get().encrypt(p),
     decrypt: (s) => get().decrypt(s),
     needsRotation: (s) => get().needsRotation(s),
+    mac: (purpose, text) => get().mac(purpose, text),
+    macs: (purpose, text) => get().macs(purpose, text),
   }
 }
 

@@ -20,8 +20,16 @@ import * as stock from './routes/stock.ts'
 import * as sales from './routes/sales.ts'
 import * as promotions from './routes/promotions.ts'
 import * as cashSessions from './routes/cash-sessions.ts'
+import * as roles from './routes/roles.ts'
+import * as approvals from './routes/approvals.ts'
+import * as timeclock from './routes/timeclock.ts'
+import * as registers from './routes/registers.ts'
+import * as reports from './routes/reports.ts'
+import * as members from './routes/members.ts'
+import * as loyalty from './routes/loyalty.ts'
+import * as memberReports from './routes/member-reports.ts'
 
-const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, stock, promotions, cashSessions, sales]
+const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, stock, promotions, cashSessions, sales, roles, approvals, timeclock, registers, members, loyalty, reports, memberReports]
 
 type Issue = { path: PropertyKey[]; message: string; code?: string }
 

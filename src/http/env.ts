@@ -3,6 +3,7 @@ import type { Logger } from '../lib/logger.ts'
 import type { Tx } from '../db/client.ts'
 import type { Hub } from '../runtime.ts'
 import type { Principal, LoginPolicy } from '../core/staff/auth.ts'
+import type { PinPolicy } from '../core/staff/pins.ts'
 
 export interface WorkerStatus {
   isRunning(): boolean
@@ -12,6 +13,8 @@ export interface AppOptions {
   /** The worker running in this process, if any (the `serve` command). */
   worker?: WorkerStatus
   loginPolicy?: LoginPolicy
+  /** Throttling of till PINs (sign-in, time clock, approver PINs) and the lifetime of PIN sessions. */
+  pinPolicy?: PinPolicy
 }
 
 export interface AppEnv {

@@ -13,6 +13,7 @@ export const UserSchema = z
     role: RoleSchema,
     status: z.enum(['active', 'disabled']),
     locked: z.boolean(),
+    hasPin: z.boolean().openapi({ description: 'Whether the user has a till PIN' }),
     lastLoginAt: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),

@@ -2,8 +2,9 @@
 import type { TaskDefinition, CronDefinition } from './task.ts'
 import * as maintenance from './maintenance.ts'
 import * as stock from './stock.ts'
+import * as members from './members.ts'
 
-const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock]
+const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members]
 
 export const allTasks: TaskDefinition<any>[] = modules.flatMap((m) => m.tasks)
 export const allCron: CronDefinition[] = modules.flatMap((m) => m.cron ?? [])

@@ -1,7 +1,13 @@
-// Encrypts secrets at rest (connector credentials, webhook secrets) with AES-256-GCM.
+// Encrypts secrets at rest (connector credentials, webhook secrets) with AES-256-GCM, and keys MACs of short
+// secrets that must be looked up without being readable (till PINs).
 // TILLBRIDGE_SECRET_KEY holds one or more 32-byte keys (base64 or hex), comma separated: the first encrypts, all
 // decrypt, so a key can be rotated by putting the new one first and re-encrypting what is stored.
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+//
+// MACs use a key derived per purpose (HKDF-SHA256) from each key of the ring, and carry the key id: `mac` gives the
+// MAC under the current key, `macs` under every key of the ring (current first), so a lookup still finds what was
+// MACed before a rotation, and the holder can re-MAC it under the current key when it sees it. Once an old key is
+// dropped from the ring, what is still MACed under it no longer matches and must be set again.
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 
 const VERSION = 'v1'
 
@@ -12,6 +18,10 @@ export interface SecretBox {
   decrypt(sealed: string): string
   /** True when `sealed` was encrypted with a key other than the current one. */
   needsRotation(sealed: string): boolean
+  /** "<key id>:<HMAC-SHA256>" of `text` under the current key's subkey for `purpose`. */
+  mac(purpose: string, text: string): string
+  /** The MAC of `text` under every key of the ring, the current key first. */
+  macs(purpose: string, text: string): string[]
 }
 
 export class SecretKeyError extends Error {}
@@ -65,7 +75,26 @@ export function createSecretBox(keyring: string): SecretBox {
     needsRotation(sealed) {
       return sealed.split(':')[1] !== currentKeyId
     },
+    mac(purpose, text) {
+      return macWith(current, purpose, text)
+    },
+    macs(purpose, text) {
+      return keys.map((k) => macWith(k, purpose, text))
+    },
   }
+}
+
+const subkeys = new Map<string, Buffer>()
+
+function macWith(key: Buffer, purpose: string, text: string): string {
+  const id = keyId(key)
+  const cacheKey = `${id}:${purpose}`
+  let sub = subkeys.get(cacheKey)
+  if (!sub) {
+    sub = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `tillbridge mac ${purpose}`, 32))
+    subkeys.set(cacheKey, sub)
+  }
+  return `${id}:${createHmac('sha256', sub).update(text, 'utf8').digest('base64url')}`
 }
 
 /** SHA-256 hex digest, used to store high-entropy tokens (API keys, session tokens) so they can be looked up but not read. */

@@ -15,6 +15,44 @@ export const ScaleBarcodeSchema = z.object({
   valueKind: z.enum(['weight', 'price']),
 })
 
+export const LoyaltySettingsSchema = z.object({
+  /** Minor units of eligible paid amount per point earned (100: 1 point per ¥1), rounded down. */
+  spendPerPoint: z.number().int().min(1).default(100),
+  /** Tenders whose amount earns no points: money that is not new (stored value) or not yet paid (on account). */
+  nonEarningTenders: z.array(z.string()).default(['stored_value', 'on_account', 'points', 'coupon_voucher']),
+  /** Points that buy one minor unit of discount (1: 100 points = ¥1.00). */
+  pointsPerMinorUnit: z.number().int().min(1).default(1),
+  /** Redemption happens in steps of this many points. */
+  redeemStep: z.number().int().min(1).default(100),
+  /** At most this share of the amount due can be paid with points, in basis points. */
+  maxRedeemBp: z.number().int().min(0).max(10_000).default(5000),
+  /** Points expire at the end of the calendar year after the year they were earned, or after a number of days. */
+  expiry: z.union([z.literal('end_of_next_year'), z.object({ days: z.number().int().min(1) }), z.literal('never')]).default('end_of_next_year'),
+  /** Rolling window of spend (days) that decides a member's tier. */
+  tierWindowDays: z.number().int().min(1).max(3650).default(365),
+  /** A member with no purchase for this many days counts as lapsed in reports and segments. */
+  lapsedDays: z.number().int().min(1).default(90),
+  /** The gift in a member's birthday month: a coupon of a template, or points. */
+  birthdayGift: z.union([z.null(), z.object({ kind: z.literal('coupon'), templateId: z.uuid() }), z.object({ kind: z.literal('points'), points: z.number().int().min(1) })]).default(null),
+})
+export type LoyaltySettings = z.infer<typeof LoyaltySettingsSchema>
+
+/**
+ * Actions a merchant wants a manager to approve. When a rule applies and the caller may not decide approvals
+ * themselves, the action is held as a pending approval request and takes effect only once approved. Default: none.
+ */
+export const ApprovalRulesSchema = z.object({
+  /** A change of a variant's price, cost or pricePer. */
+  priceChange: z.boolean().default(false),
+  /** Archiving ("deleting") a product. */
+  productDelete: z.boolean().default(false),
+  /** A stock adjustment whose value at cost (gains plus losses, each line counted as a positive amount) is over this, in minor units; null: never. */
+  stockAdjustmentOverValue: z.number().int().min(0).nullable().default(null),
+  /** A refund whose total is over this, in minor units; null: never. */
+  refundOverAmount: z.number().int().min(0).nullable().default(null),
+})
+export type ApprovalRules = z.infer<typeof ApprovalRulesSchema>
+
 export const MerchantSettingsSchema = z.object({
   /** Catalog prices include VAT (usual in China) or exclude it. */
   taxInclusive: z.boolean().default(true),
@@ -32,6 +70,9 @@ export const MerchantSettingsSchema = z.object({
   scaleBarcode: ScaleBarcodeSchema.default({ prefixes: ['20', '21', '22', '23', '24', '25', '26', '27', '28', '29'], pluDigits: 5, valueKind: 'weight' }),
   /** Days after which an unpaid reservation of an online order is released. */
   reservationHoldDays: z.number().int().min(1).max(60).default(7),
+  /** Actions held for a manager's approval (replaced as a whole when changed; omitted rules take their defaults). */
+  approvals: ApprovalRulesSchema.default(ApprovalRulesSchema.parse({})),
+  loyalty: LoyaltySettingsSchema.default(LoyaltySettingsSchema.parse({})),
 })
 
 export type MerchantSettings = z.infer<typeof MerchantSettingsSchema>

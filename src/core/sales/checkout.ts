@@ -15,7 +15,8 @@ import { actorCan, discountLimit, grantsOf, type Actor } from '../staff/actor.ts
 import { recordAudit } from '../staff/audit.ts'
 import { loadSaleContext, type SaleContext } from './context.ts'
 import { promotionUsesCategories } from './promotions.ts'
-import { cashRoundingAdjustment, priceCart, type CartLine, type ExtraDiscount, type PricedCart } from './pricing.ts'
+import { cashRoundingAdjustment, priceCart, type CartLine, type PricedCart } from './pricing.ts'
+import { afterMemberSale, applyMemberSale, loadMemberContext, memberDiscounts, pointsToEarn, redeemablePoints, type MemberContext, type MemberSaleInput } from '../members/sale.ts'
 import type { CashSession } from './cash-sessions.ts'
 import { newPaymentNo, PAYMENT_NO, receiptPrefix } from './numbers.ts'
 import { sales, type TenderKind } from './schema.ts'
@@ -43,18 +44,24 @@ export interface TenderInput {
   accountRef?: string
 }
 
-export interface SaleInput {
+export interface SaleInput extends MemberSaleInput {
   registerId: string
   lines: SaleLineInput[]
   tenders?: TenderInput[]
-  memberId?: string
   customerName?: string
   note?: string
 }
 
-/** Plug-in point for membership: member discounts (tier, coupons, points) and tenders it settles (stored value, points). */
-export interface SaleExtensions {
-  extraDiscounts?: ExtraDiscount[]
+export interface QuoteMember {
+  id: string
+  cardNo: string
+  tier: string | null
+  pointsBalance: number
+  storedValue: number
+  pointsRedeemed: number
+  pointsDiscount: number
+  /** Points this sale will earn with the tenders given. */
+  pointsToEarn: number
 }
 
 export interface Quote {
@@ -70,12 +77,14 @@ export interface Quote {
   change: number
   /** Still to pay (0 once the tenders cover the amount due). */
   balance: number
+  member: QuoteMember | null
   lines: (PricedCart['lines'][number] & { sku: string; name: string; listPrice: number | null; unitCost: number; taxCategoryId: string; categoryId: string | null })[]
 }
 
 interface Prepared extends Quote {
   /** A manager whose override allowed this sale's manual pricing. */
   approverId: string | null
+  memberCtx: MemberContext | undefined
   settings: MerchantSettings & { currency: string; timeZone: string }
   store: { id: string; code: string }
   ctx: SaleContext
@@ -115,7 +124,7 @@ function limitDiscounts(actor: Actor, sellables: Sellable[], input: SaleLineInpu
 }
 
 /** Prices the cart and settles the tenders, without writing anything. */
-async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, ext: SaleExtensions, opts: { offline: boolean }): Promise<Prepared> {
+async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: { offline: boolean }): Promise<Prepared> {
   if (input.lines.length === 0) throw invalid('empty_sale', 'a sale needs at least one line')
   // Offline sales were priced by the till: its discounts arrive as line discounts and are not applied twice.
   const ctx = await loadSaleContext(tx, actor.merchantId, input.registerId, at, { promotions: !opts.offline })
@@ -123,8 +132,12 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, ext: Sa
   if (!register.active && !opts.offline) throw invalid('register_inactive', `register ${register.code} is not active`)
   const promos = ctx.promotions
   const byCategory = promos.some(promotionUsesCategories)
-  const extraByCategory = (ext.extraDiscounts ?? []).some((x) => (x.scope?.categoryIds?.length ?? 0) > 0)
-  const sellables = await lookupSellables(tx, actor.merchantId, input.lines, settings, { categoryChains: byCategory || extraByCategory })
+  if (opts.offline && (input.couponCodes?.length || input.redeemPoints)) {
+    throw invalid('offline_redemption', 'coupons and points cannot be redeemed offline: the hub could not check them when the sale was made')
+  }
+  const memberCtx = await loadMemberContext(tx, actor.merchantId, input, settings.loyalty)
+  const couponsByCategory = (memberCtx?.coupons ?? []).some((c) => c.template.categoryIds.length > 0)
+  const sellables = await lookupSellables(tx, actor.merchantId, input.lines, settings, { categoryChains: byCategory || couponsByCategory })
 
   const cart: CartLine[] = sellables.map((s, i) => {
     const l = input.lines[i]!
@@ -148,7 +161,19 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, ext: Sa
   })
   const approverId = opts.offline ? null : limitDiscounts(actor, sellables, input.lines, cart.map((c) => c.labelAmount ?? mulDivRound(c.unitPrice, c.quantity, c.pricePer)))
 
-  const priced = priceCart(cart, promos, { taxInclusive: settings.taxInclusive, taxRounding: settings.taxRounding }, ext.extraDiscounts)
+  const pricing = { taxInclusive: settings.taxInclusive, taxRounding: settings.taxRounding }
+  const extras = memberDiscounts(
+    memberCtx,
+    cart.map((c) => ({ ...c, gross: c.labelAmount ?? mulDivRound(c.unitPrice, c.quantity, c.pricePer) })),
+    at,
+  )
+  let priced = priceCart(cart, promos, pricing, extras)
+  let redemption = { points: 0, discount: 0 }
+  if (input.redeemPoints && memberCtx) {
+    // Points pay for what is left after every other discount, up to the merchant's share; priced again with them.
+    redemption = redeemablePoints(memberCtx, input.redeemPoints, priced.total)
+    priced = priceCart(cart, promos, pricing, [...extras, { source: 'points', sourceId: memberCtx.member!.id, label: `${redemption.points} points`, step: 4, amount: redemption.discount }])
+  }
 
   const tenders = input.tenders ?? []
   for (const t of tenders) {
@@ -157,7 +182,12 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, ext: Sa
     if (t.paymentNo !== undefined && (!ELECTRONIC.includes(t.kind) || !PAYMENT_NO.test(t.paymentNo))) {
       throw invalid('invalid_payment_no', 'paymentNo is for card/WeChat/Alipay/UnionPay tenders: 6–32 of [0-9A-Za-z_-|*]')
     }
-    if (t.kind === 'stored_value' || t.kind === 'points') throw invalid('tender_not_available', `${t.kind} tenders need a member account`)
+    if (t.kind === 'points') throw invalid('tender_not_available', 'points are redeemed with redeemPoints (a discount), not as a tender')
+    if (t.kind === 'stored_value' && !memberCtx?.member) throw invalid('member_required', 'a stored-value tender needs the member')
+    if (t.kind === 'stored_value' && opts.offline) throw invalid('offline_redemption', 'stored value cannot be spent offline')
+    if (t.kind === 'stored_value' && t.amount > memberCtx!.member!.storedPrincipal + memberCtx!.member!.storedBonus) {
+      throw invalid('insufficient_stored_value', 'the stored value balance is not enough', { balance: memberCtx!.member!.storedPrincipal + memberCtx!.member!.storedBonus, requested: t.amount })
+    }
   }
   const cash = tenders.filter((t) => t.kind === 'cash')
   if (cash.length > 1) throw invalid('one_cash_tender', 'give cash as one tender (the amount handed over)')
@@ -170,6 +200,19 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, ext: Sa
   const change = cashGiven - cashApplied
   const paid = nonCash + cashApplied
 
+  const appliedTenders = tenders.map((t) => ({ kind: t.kind, amount: t.kind === 'cash' ? cashApplied : t.amount }))
+  const member: QuoteMember | null = memberCtx?.member
+    ? {
+        id: memberCtx.member.id,
+        cardNo: memberCtx.member.cardNo,
+        tier: memberCtx.tier?.code ?? null,
+        pointsBalance: memberCtx.member.pointsBalance,
+        storedValue: memberCtx.member.storedPrincipal + memberCtx.member.storedBonus,
+        pointsRedeemed: redemption.points,
+        pointsDiscount: redemption.discount,
+        pointsToEarn: pointsToEarn(memberCtx, amountDue, appliedTenders),
+      }
+    : null
   const lines = priced.lines.map((l, i) => {
     const s = sellables[i]!
     return { ...l, sku: s.sku, name: s.name, listPrice: input.lines[i]!.unitPrice !== undefined ? s.price : null, unitCost: s.cost, taxCategoryId: s.taxCategoryId, categoryId: s.categoryId }
@@ -185,6 +228,8 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, ext: Sa
     paid,
     change,
     balance: amountDue - paid,
+    member,
+    memberCtx,
     lines,
     settings,
     store,
@@ -195,10 +240,10 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, ext: Sa
   }
 }
 
-const toQuote = ({ settings: _s, store: _st, ctx: _c, sellables: _se, tenders: _t, approverId: _a, ...q }: Prepared): Quote => q
+const toQuote = ({ settings: _s, store: _st, ctx: _c, sellables: _se, tenders: _t, approverId: _a, memberCtx: _m, ...q }: Prepared): Quote => q
 
-export async function quoteSale(tx: Tx, actor: Actor, input: SaleInput, ext: SaleExtensions = {}, at = new Date()): Promise<Quote> {
-  return toQuote(await prepare(tx, actor, input, at, ext, { offline: false }))
+export async function quoteSale(tx: Tx, actor: Actor, input: SaleInput, at = new Date()): Promise<Quote> {
+  return toQuote(await prepare(tx, actor, input, at, { offline: false }))
 }
 
 export interface CompleteOptions {
@@ -219,9 +264,9 @@ export function hashSaleInput(input: unknown): string {
 }
 
 /** Completes a sale in the caller's transaction. Online sales need the tenders to cover the amount due exactly. */
-export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, ext: SaleExtensions = {}, opts: CompleteOptions = {}): Promise<SaleView> {
+export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, opts: CompleteOptions = {}): Promise<SaleView> {
   const at = opts.occurredAt ?? new Date()
-  const p = await prepare(tx, actor, input, at, ext, { offline: opts.offline === true })
+  const p = await prepare(tx, actor, input, at, { offline: opts.offline === true })
   if (!opts.offline) {
     if (p.tenders.length === 0) throw invalid('tenders_required', 'a sale needs tenders that cover the amount due')
     if (p.balance > 0) throw invalid('underpaid', `tenders cover ${p.paid} of ${p.amountDue}`, { amountDue: p.amountDue, paid: p.paid })
@@ -275,9 +320,9 @@ export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, ext: 
     changeGiven: p.change,
     cashierId: actor.id,
     cashierType: actor.type,
-    memberId: input.memberId ?? null,
-    pointsEarned: 0,
-    pointsRedeemed: 0,
+    memberId: p.member?.id ?? null,
+    pointsEarned: p.member?.pointsToEarn ?? 0,
+    pointsRedeemed: p.member?.pointsRedeemed ?? 0,
     approverId: p.approverId,
     customerName: input.customerName ?? null,
     note: input.note ?? null,
@@ -332,9 +377,21 @@ export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, ext: 
     refundedAmount: 0,
     status: 'captured',
   }))
+  if (p.memberCtx) {
+    const { splits } = await applyMemberSale(tx, actor, p.memberCtx, {
+      saleId,
+      day,
+      at,
+      pointsRedeemed: sale.pointsRedeemed,
+      pointsEarned: sale.pointsEarned,
+      storedValueTenders: tenders.flatMap((t, index) => (t.kind === 'stored_value' ? [{ index, amount: t.amount }] : [])),
+    })
+    for (const [i, split] of splits) Object.assign(tenders[i]!, { storedPrincipal: split.principal, storedBonus: split.bonus, accountRef: p.memberCtx.member!.cardNo })
+  }
   const cashIn = sum(p.tenders.filter((t) => t.kind === 'cash').map((t) => t.applied))
   sale.receiptNo = await insertSale(tx, actor, { sale, lines, tenders, cashIn, prefix: receiptPrefix(p.store.code, p.ctx.register.code, day, 'sale') })
 
+  if (p.memberCtx) await afterMemberSale(tx, actor, p.memberCtx, at)
   const manual = p.lines.filter((l) => l.adjustments.some((a) => a.source === 'manual') || l.listPrice !== null)
   if (manual.length) {
     await recordAudit(tx, actor, {
@@ -389,12 +446,12 @@ async function insertSale(
       insert into sales (id, merchant_id, store_id, register_id, session_id, receipt_no, client_receipt_no, business_date, status,
                          currency, tax_inclusive, gross_total, discount_total, tax_total, total, rounding_adjustment,
                          tender_difference, change_given, cashier_id, cashier_type, member_id, customer_name, note, offline,
-                         occurred_at, created_at, request_hash, approver_id)
+                         occurred_at, created_at, request_hash, approver_id, points_earned, points_redeemed)
       select ${s.id}, ${s.merchantId}, ${s.storeId}, ${s.registerId}, ${s.sessionId}, ${prefix} || lpad(seq.last_seq::text, 4, '0'),
              ${s.clientReceiptNo}, ${s.businessDate}, 'completed', ${s.currency}, ${s.taxInclusive}, ${s.grossTotal}, ${s.discountTotal},
              ${s.taxTotal}, ${s.total}, ${s.roundingAdjustment}, ${s.tenderDifference}, ${s.changeGiven}, ${s.cashierId},
              ${s.cashierType}, ${s.memberId}, ${s.customerName}, ${s.note}, ${s.offline}, ${s.occurredAt.toISOString()}::timestamptz,
-             ${s.recordedAt.toISOString()}::timestamptz, ${s.requestHash}, ${s.approverId}
+             ${s.recordedAt.toISOString()}::timestamptz, ${s.requestHash}, ${s.approverId}, ${s.pointsEarned}, ${s.pointsRedeemed}
         from seq
       returning id, receipt_no
     ), line_rows as (
@@ -415,10 +472,12 @@ async function insertSale(
         from sale, jsonb_to_recordset(${JSON.stringify(adjustments)}::jsonb) as x(id uuid, "lineId" uuid, source text, "sourceId" text, label text, amount bigint)
       returning 1
     ), tender_rows as (
-      insert into sale_tenders (id, merchant_id, sale_id, kind, amount, received, payment_no, channel_txn_id, reference, account_ref)
-      select x.id, ${s.merchantId}, sale.id, x.kind, x.amount, x.received, x."paymentNo", x."channelTxnId", x.reference, x."accountRef"
+      insert into sale_tenders (id, merchant_id, sale_id, kind, amount, received, payment_no, channel_txn_id, reference, account_ref,
+                                stored_principal, stored_bonus)
+      select x.id, ${s.merchantId}, sale.id, x.kind, x.amount, x.received, x."paymentNo", x."channelTxnId", x.reference, x."accountRef",
+             x."storedPrincipal", x."storedBonus"
         from sale, jsonb_to_recordset(${JSON.stringify(tenders)}::jsonb) as x(id uuid, kind text, amount bigint, received bigint,
-             "paymentNo" text, "channelTxnId" text, reference jsonb, "accountRef" text)
+             "paymentNo" text, "channelTxnId" text, reference jsonb, "accountRef" text, "storedPrincipal" bigint, "storedBonus" bigint)
       returning 1
     ), cash as (
       insert into cash_movements (merchant_id, session_id, kind, amount, sale_id, actor_id, at)

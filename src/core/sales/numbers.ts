@@ -5,8 +5,8 @@ import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 
 /** "<store code>-<yyyymmdd>-<register code>-": what every receipt number of a register's business day starts with. */
-export const receiptPrefix = (storeCode: string, registerCode: string, businessDate: string, kind: 'sale' | 'refund') =>
-  `${storeCode}-${businessDate.replaceAll('-', '')}-${registerCode}-${kind === 'refund' ? 'R' : ''}`
+export const receiptPrefix = (storeCode: string, registerCode: string, businessDate: string, kind: 'sale' | 'refund' | 'topup') =>
+  `${storeCode}-${businessDate.replaceAll('-', '')}-${registerCode}-${kind === 'refund' ? 'R' : kind === 'topup' ? 'T' : ''}`
 
 /**
  * The next receipt number of a register's business day in its store: "<store>-<yyyymmdd>-<register>-<seq>", refunds
@@ -17,7 +17,7 @@ export async function nextReceiptNo(
   merchantId: string,
   at: { storeId: string; storeCode: string; registerId: string; registerCode: string },
   businessDate: string,
-  kind: 'sale' | 'refund',
+  kind: 'sale' | 'refund' | 'topup',
 ): Promise<string> {
   const r = await tx.execute<{ last_seq: number }>(sql`
     insert into receipt_sequences (merchant_id, store_id, register_id, business_date, kind, last_seq)

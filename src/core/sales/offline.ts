@@ -54,7 +54,7 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput): Promise<Off
         session = await rescueSessionFor(sp, actor, sale.registerId, occurredAt)
         warnings.push({ code: 'rescue_session', message: 'its cash session had closed: recorded in the rescue session of the register', details: { sessionId: session.id } })
       }
-      const v = await completeSale(sp, actor, sale, {}, { id, occurredAt, offline: true, session, requestHash: hash, clientReceiptNo })
+      const v = await completeSale(sp, actor, sale, { id, occurredAt, offline: true, session, requestHash: hash, clientReceiptNo })
       for (const n of v.stockWarnings ?? []) warnings.push({ code: 'negative_stock', message: `stock of variant ${n.variantId} is now ${n.onHand}`, details: n })
       if (v.tenderDifference !== 0) {
         warnings.push({ code: 'tender_difference', message: `tenders differ from the total by ${v.tenderDifference}`, details: { amountDue: v.total + v.roundingAdjustment, tenderDifference: v.tenderDifference } })

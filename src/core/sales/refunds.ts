@@ -21,6 +21,7 @@ import { addCashMovement, openSessionOf, requireOpenSession } from './cash-sessi
 import { ELECTRONIC } from './checkout.ts'
 import { newRefundNo, nextReceiptNo } from './numbers.ts'
 import { getSale, type SaleView } from './queries.ts'
+import { reverseMemberSale } from '../members/sale.ts'
 import { refundLines, refunds, refundTenders, saleLines, sales, saleTenders, type TenderKind } from './schema.ts'
 
 export interface RefundInput {
@@ -100,6 +101,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
       if (t.saleTenderId && !original) throw invalid('unknown_sale_tender', `tender ${t.saleTenderId} is not part of this sale`)
       if (original && original.kind !== t.kind) throw invalid('refund_tender_kind', `tender ${t.saleTenderId} was ${original.kind}, not ${t.kind}`)
       if (original && t.amount > original.amount - original.refundedAmount) throw invalid('refund_exceeds_tender', `tender ${original.id} can refund at most ${original.amount - original.refundedAmount}`)
+      if (!original && (t.kind === 'stored_value' || t.kind === 'points')) throw invalid('refund_tender_kind', `a ${t.kind} refund goes back to the sale's own ${t.kind} tender (name saleTenderId)`)
       if (!original) {
         const can = actorCan(actor, 'sales.refund_cash')
         if (!can.ok) throw forbidden('refund_tender_forbidden', `role ${actor.role} may only refund to the original tenders`, { permission: 'sales.refund_cash' })
@@ -143,17 +145,42 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     locationId: a.restock ? a.locationId : null,
   }))
   await tx.insert(refundLines).values(lineRows)
-  await tx.insert(refundTenders).values(
-    split.map((s) => ({
-      id: newId(),
-      merchantId: actor.merchantId,
-      refundId,
-      saleTenderId: s.saleTenderId,
-      kind: s.kind,
-      amount: s.amount,
-      refundNo: ELECTRONIC.includes(s.kind) ? newRefundNo(at) : null,
-      accountRef: s.accountRef,
+  const fullyRefunded = lines.every((l) => l.refundedQuantity + (wanted.get(l.id)?.quantity ?? 0) === l.quantity)
+  const svTenders = split.filter((x) => x.kind === 'stored_value').map((x) => ({ x, original: tenders.find((t) => t.id === x.saleTenderId)! }))
+  const member = await reverseMemberSale(tx, actor, sale, {
+    refundId,
+    saleValue: sale.total,
+    valueBefore,
+    valueAfter,
+    fullyRefunded,
+    storedValue: svTenders.map(({ x, original }) => ({
+      amount: x.amount,
+      tenderAmount: original.amount,
+      tenderRefundedBefore: original.refundedAmount,
+      tenderPrincipal: original.storedPrincipal ?? original.amount,
+      tenderBonus: original.storedBonus ?? 0,
     })),
+    day,
+    at,
+    loyalty: settings.loyalty,
+    windowDays: settings.loyalty.tierWindowDays,
+  })
+  await tx.insert(refundTenders).values(
+    split.map((s) => {
+      const sv = svTenders.findIndex((v) => v.x === s)
+      return {
+        id: newId(),
+        merchantId: actor.merchantId,
+        refundId,
+        saleTenderId: s.saleTenderId,
+        kind: s.kind,
+        amount: s.amount,
+        refundNo: ELECTRONIC.includes(s.kind) ? newRefundNo(at) : null,
+        accountRef: s.accountRef,
+        storedPrincipal: sv >= 0 ? member.storedValue[sv]!.principal : null,
+        storedBonus: sv >= 0 ? member.storedValue[sv]!.bonus : null,
+      }
+    }),
   )
   for (const a of amounts) {
     await tx.update(saleLines).set({ refundedQuantity: sql`${saleLines.refundedQuantity} + ${a.quantity}` }).where(eq(saleLines.id, a.line.id))
@@ -182,7 +209,14 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     entityType: 'sale',
     entityId: saleId,
     approverId: approvedBy,
-    details: { refundId, refundNo, total, reason: input.reason ?? null, tenders: split.map((s) => ({ kind: s.kind, amount: s.amount })) },
+    details: {
+      refundId,
+      refundNo,
+      total,
+      reason: input.reason ?? null,
+      tenders: split.map((s) => ({ kind: s.kind, amount: s.amount })),
+      points: sale.memberId ? { takenBack: member.pointsTakenBack, owed: member.pointsDebt, returned: member.pointsReturned } : undefined,
+    },
   })
   return { refundId, sale: await getSale(tx, actor.merchantId, saleId) }
 }
@@ -205,6 +239,7 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
   if (lines.some((l) => l.refundedQuantity > 0)) throw conflict('sale_has_refunds', 'the sale has refunds; refund the rest instead of voiding')
   const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, saleId))
   const store = await getStore(tx, actor.merchantId, sale.storeId)
+  const settings = await getSettings(tx, actor.merchantId)
   const register = await getRegister(tx, actor.merchantId, sale.registerId)
 
   const refundId = newId()
@@ -228,9 +263,34 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
   })
   const lineRows = lines.map((l) => ({ id: newId(), merchantId: actor.merchantId, refundId, saleLineId: l.id, quantity: l.quantity, amount: l.total, taxAmount: l.taxAmount, restock: true, locationId: l.locationId }))
   await tx.insert(refundLines).values(lineRows)
+  await reverseMemberSale(tx, actor, sale, {
+    refundId,
+    saleValue: sale.total,
+    valueBefore: 0,
+    valueAfter: sale.total,
+    fullyRefunded: true,
+    storedValue: tenders
+      .filter((t) => t.kind === 'stored_value')
+      .map((t) => ({ amount: t.amount, tenderAmount: t.amount, tenderRefundedBefore: 0, tenderPrincipal: t.storedPrincipal ?? t.amount, tenderBonus: t.storedBonus ?? 0 })),
+    day: sale.businessDate,
+    at,
+    loyalty: settings.loyalty,
+    windowDays: settings.loyalty.tierWindowDays,
+  })
   if (tenders.length) {
     await tx.insert(refundTenders).values(
-      tenders.map((t) => ({ id: newId(), merchantId: actor.merchantId, refundId, saleTenderId: t.id, kind: t.kind, amount: t.amount, refundNo: ELECTRONIC.includes(t.kind) ? newRefundNo(at) : null, accountRef: t.accountRef })),
+      tenders.map((t) => ({
+        id: newId(),
+        merchantId: actor.merchantId,
+        refundId,
+        saleTenderId: t.id,
+        kind: t.kind,
+        amount: t.amount,
+        refundNo: ELECTRONIC.includes(t.kind) ? newRefundNo(at) : null,
+        accountRef: t.accountRef,
+        storedPrincipal: t.storedPrincipal,
+        storedBonus: t.storedBonus,
+      })),
     )
   }
   await tx.update(saleLines).set({ refundedQuantity: sql`${saleLines.quantity}` }).where(eq(saleLines.saleId, saleId))

@@ -42,7 +42,7 @@ export const cashSessions = pgTable(
   ],
 )
 
-export type CashMovementKind = 'float' | 'sale' | 'refund' | 'void' | 'paid_in' | 'paid_out'
+export type CashMovementKind = 'float' | 'sale' | 'refund' | 'void' | 'paid_in' | 'paid_out' | 'topup' | 'topup_refund'
 
 /** The cash drawer's ledger (append-only): expected cash is its sum. */
 export const cashMovements = pgTable(
@@ -77,7 +77,7 @@ export const receiptSequences = pgTable(
     storeId: uuid('store_id').notNull(),
     registerId: uuid('register_id').notNull(),
     businessDate: date('business_date', { mode: 'string' }).notNull(),
-    kind: text('kind').$type<'sale' | 'refund'>().notNull(),
+    kind: text('kind').$type<'sale' | 'refund' | 'topup'>().notNull(),
     lastSeq: integer('last_seq').notNull(),
   },
   (t) => [uniqueIndex('receipt_sequences_key').on(t.registerId, t.businessDate, t.kind)],

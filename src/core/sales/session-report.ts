@@ -54,7 +54,7 @@ export async function sessionReport(tx: Tx, merchantId: string, sessionId: strin
     await tx.execute(sql`
       select a.source, a.label, sum(a.amount) as amount from sale_adjustments a join sales x on x.id = a.sale_id
        where x.merchant_id = ${merchantId} and x.session_id = ${sessionId} and x.status = 'completed'
-       group by a.source, a.label order by 3 desc, 1, 2`)
+       group by a.source, a.source_id, a.label order by 3 desc, 1, 2`)
   ).rows as Record<string, unknown>[]
   const cashRows = (
     await tx.execute(sql`select kind, coalesce(sum(amount), 0) as amount from cash_movements where session_id = ${sessionId} group by kind`)

@@ -28,6 +28,11 @@ export interface Actor {
   grants?: Grants
   /** A manager who approved this request with their credentials or PIN (manager override). */
   approver?: Approver
+  /**
+   * Set when the whole request rests on a second person: the route's permission came from the approver, or a held
+   * action runs because a manager approved it. Every audit entry the request writes then names them.
+   */
+  approvedBy?: string | null
 }
 
 export const defaultGrants = (role: Role): Grants => ({ permissions: new Set(DEFAULT_ROLE_PERMISSIONS[role]), discountLimitBp: DEFAULT_DISCOUNT_LIMIT_BP[role] })

@@ -9,6 +9,7 @@ export interface AuditEntry {
   entityType: string
   entityId?: string | null
   details?: Record<string, unknown>
+  /** The second person who allowed this action; by default the one the whole request rests on (actor.approvedBy). */
   approverId?: string | null
 }
 
@@ -18,7 +19,7 @@ export async function recordAudit(tx: Tx, actor: Actor, entry: AuditEntry): Prom
     actorType: actor.type,
     actorId: actor.id,
     actorName: actor.name,
-    approverId: entry.approverId ?? null,
+    approverId: entry.approverId ?? actor.approvedBy ?? null,
     action: entry.action,
     entityType: entry.entityType,
     entityId: entry.entityId ?? null,

@@ -10,11 +10,11 @@ import type { Role } from './permissions.ts'
 import { sessions, users } from './schema.ts'
 
 export type UserRow = typeof users.$inferSelect
-export type PublicUser = Omit<UserRow, 'passwordHash' | 'failedLogins' | 'lockedUntil'> & { locked: boolean }
+export type PublicUser = Omit<UserRow, 'passwordHash' | 'failedLogins' | 'lockedUntil' | 'pinHmac'> & { locked: boolean; hasPin: boolean }
 
 export const toPublicUser = (u: UserRow, now = new Date()): PublicUser => {
-  const { passwordHash: _p, failedLogins: _f, lockedUntil, ...rest } = u
-  return { ...rest, locked: lockedUntil !== null && lockedUntil > now }
+  const { passwordHash: _p, failedLogins: _f, lockedUntil, pinHmac, ...rest } = u
+  return { ...rest, locked: lockedUntil !== null && lockedUntil > now, hasPin: pinHmac !== null }
 }
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/

@@ -1,9 +1,20 @@
-// Checks who is calling (Authorization: Bearer <session token or API key>) and whether their role allows the
-// route's declared permission: 401 without valid credentials, 403 with the wrong role.
+// Checks who is calling (Authorization: Bearer <session token or API key>) and whether the merchant's permission
+// matrix lets their role call the route: 401 without valid credentials, 403 with the wrong role.
+//
+// Grants are read from the merchant's matrix on every request (one indexed query over the merchant's changes to
+// the caller's role), so a change of the matrix holds from the next request in every process. No cache: checking
+// a cache's freshness would cost the same query.
+//
+// Manager override: X-Approver-Pin (a manager's till PIN) or X-Approver-Token (a manager's session token or API
+// key) names a second person of the same merchant. Their grants count too: a route the caller may not call runs
+// when the approver may, and every audit entry of that request names the approver.
 import type { MiddlewareHandler } from 'hono'
 import { authenticate } from '../../core/staff/auth.ts'
 import type { Access } from '../../core/staff/permissions.ts'
 import { actorCan } from '../../core/staff/actor.ts'
+import { loadGrants } from '../../core/staff/matrix.ts'
+import { resolveApprover } from '../../core/staff/overrides.ts'
+import { DEFAULT_PIN_POLICY } from '../../core/staff/pins.ts'
 import { forbidden, unauthorized } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 
@@ -13,12 +24,29 @@ export function guard(access: Access): MiddlewareHandler<AppEnv> {
     const header = c.req.header('authorization') ?? ''
     const match = /^Bearer\s+(\S+)$/i.exec(header)
     if (!match) throw unauthorized('unauthenticated', 'send a session token or API key as "Authorization: Bearer <token>"')
-    const principal = await authenticate(c.var.hub.database.db, match[1]!, c.var.hub.clock())
+    const db = c.var.hub.database.db
+    const now = c.var.hub.clock()
+    const principal = await authenticate(db, match[1]!, now)
     if (!principal) throw unauthorized('invalid_token', 'the token is unknown, expired or revoked')
     principal.requestId = c.var.requestId
+    principal.grants = await loadGrants(db, principal.merchantId, principal.role)
+    const approver = await resolveApprover(
+      db,
+      c.var.hub.secrets,
+      principal,
+      { pin: c.req.header('x-approver-pin'), token: c.req.header('x-approver-token') },
+      c.var.options.pinPolicy ?? DEFAULT_PIN_POLICY,
+      now,
+    )
+    if (approver) principal.approver = approver
     c.set('principal', principal)
-    if (access !== 'authenticated' && !actorCan(principal, access).ok) {
-      throw forbidden('permission_denied', `role ${principal.role} lacks permission ${access}`, { permission: access, role: principal.role })
+    if (access !== 'authenticated') {
+      const can = actorCan(principal, access)
+      if (!can.ok) {
+        const details = approver ? { permission: access, role: principal.role, approverRole: approver.role } : { permission: access, role: principal.role }
+        throw forbidden('permission_denied', `role ${principal.role} lacks permission ${access}${approver ? ', and so does the approver' : ''}`, details)
+      }
+      if (can.approverId) principal.approvedBy = can.approverId
     }
     return next()
   }

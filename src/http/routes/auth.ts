@@ -3,6 +3,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { login, logout } from '../../core/staff/auth.ts'
 import { toPublicUser } from '../../core/staff/users.ts'
 import { DEFAULT_LOGIN_POLICY } from '../../core/staff/auth.ts'
+import { DEFAULT_PIN_POLICY, pinLogin } from '../../core/staff/pins.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
 import { serialize, UserSchema } from '../schemas.ts'
@@ -22,6 +23,22 @@ const loginRoute = defineRoute({
   },
 })
 
+const pinLoginRoute = defineRoute({
+  method: 'post',
+  path: '/api/v1/auth/pin',
+  tags: ['Auth'],
+  summary: 'Sign in at a register with a till PIN',
+  description:
+    'The PIN names its user within the register’s merchant. Returns a bearer token that lives shorter than a password session (8 hours by default). Wrong PINs are counted per register: after 5 within 15 minutes the register refuses PINs for 5 minutes (429 with Retry-After). Every attempt is audited.',
+  access: 'public',
+  transaction: false,
+  request: { body: jsonBody(z.object({ registerId: z.uuid(), pin: z.string().regex(/^\d{4,8}$/, 'a PIN is 4 to 8 digits') }).strict()) },
+  responses: {
+    200: json(z.object({ token: z.string(), expiresAt: z.string(), registerId: z.uuid(), user: UserSchema }), 'Signed in'),
+    429: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), 'Locked after too many wrong PINs'),
+  },
+})
+
 const logoutRoute = defineRoute({
   method: 'post',
   path: '/api/v1/auth/logout',
@@ -37,6 +54,11 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const policy = c.var.options.loginPolicy ?? DEFAULT_LOGIN_POLICY
     const result = await login(c.var.db, body, policy, c.var.hub.clock())
     return c.json({ token: result.token, expiresAt: result.expiresAt.toISOString(), user: serialize(toPublicUser(result.user)) }, 200)
+  })
+  app.openapi(pinLoginRoute, async (c) => {
+    const policy = c.var.options.pinPolicy ?? DEFAULT_PIN_POLICY
+    const r = await pinLogin(c.var.db, c.var.hub.secrets, c.req.valid('json'), policy, c.var.hub.clock())
+    return c.json({ token: r.token, expiresAt: r.expiresAt.toISOString(), registerId: r.registerId, user: serialize(toPublicUser(r.user)) }, 200)
   })
   app.openapi(logoutRoute, async (c) => {
     await logout(c.var.db, c.var.principal)

@@ -110,7 +110,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(open, async (c) => c.json(out(await openSession(c.var.db, c.var.principal, { ...c.req.valid('json'), at: c.var.hub.clock() })), 201))
   app.openapi(list, async (c) => c.json({ items: (await listSessions(c.var.db, c.var.principal.merchantId, c.req.valid('query'))).map(out) }, 200))
   app.openapi(get, async (c) => c.json(out(await getSession(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200))
-  app.openapi(move, async (c) => c.json(await paidInOut(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json')), 201))
+  app.openapi(move, async (c) => c.json(await paidInOut(c.var.db, c.var.principal, c.req.valid('param').id, { ...c.req.valid('json'), approverId: c.var.principal.approvedBy }), 201))
   app.openapi(xReport, async (c) => c.json(await sessionReport(c.var.db, c.var.principal.merchantId, c.req.valid('param').id), 200))
   app.openapi(close, async (c) => {
     const id = c.req.valid('param').id

@@ -7,7 +7,7 @@ import { categoryTree, createCategory, deleteCategory, getCategory, listCategori
 import { MEDIA_TYPES, readCatalogFile, writeCatalogFile, type CatalogFormat } from '../../core/catalog/catalog-file.ts'
 import { exportCatalog, importCatalog } from '../../core/catalog/import-export.ts'
 import { lookupSellables, type ItemRef } from '../../core/catalog/lookup.ts'
-import { addVariant, archiveProduct, createProduct, editProduct, getProduct, updateVariant, type ProductWithVariants } from '../../core/catalog/products.ts'
+import { addVariant, createProduct, getProduct, type ProductWithVariants } from '../../core/catalog/products.ts'
 import { searchProducts } from '../../core/catalog/search.ts'
 import { createTaxCategory, findTaxCategoryByCode, listTaxCategories, updateTaxCategory, type TaxCategory } from '../../core/catalog/tax-categories.ts'
 import type { Tx } from '../../db/client.ts'
@@ -15,6 +15,8 @@ import { getSettings } from '../../core/merchants/settings.ts'
 import { badRequest, invalid, isDomainError, notFound } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page, PageQuery } from '../route.ts'
+import { actOrHold } from '../../core/staff/approvals.ts'
+import { held, HeldResponse } from './approvals.ts'
 
 const tags = ['Catalog']
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().min(0).openapi({ description })
@@ -358,10 +360,11 @@ const patchProductRoute = defineRoute({
   path: '/api/v1/products/{id}',
   tags,
   summary: 'Change a product (not its unit)',
-  description: 'An option some variant still has a value for cannot be dropped from `options`.',
+  description:
+    'An option some variant still has a value for cannot be dropped from `options`. Archiving (status "archived") is held for approval (202) when the merchant requires approval of product deletion and the caller may not decide approvals.',
   access: 'catalog.manage',
   request: { params: IdParam, body: jsonBody(ProductPatch) },
-  responses: { 200: json(ProductSchema) },
+  responses: { 200: json(ProductSchema), 202: HeldResponse },
 })
 
 const archiveProductRoute = defineRoute({
@@ -369,10 +372,11 @@ const archiveProductRoute = defineRoute({
   path: '/api/v1/products/{id}',
   tags,
   summary: 'Archive a product',
-  description: 'Products are never deleted: sales and stock history keep pointing at them. PATCH status "active" brings one back.',
+  description:
+    'Products are never deleted: sales and stock history keep pointing at them. PATCH status "active" brings one back. Held for approval (202) when the merchant requires approval of product deletion and the caller may not decide approvals.',
   access: 'catalog.manage',
   request: { params: IdParam },
-  responses: { 200: json(ProductSchema) },
+  responses: { 200: json(ProductSchema), 202: HeldResponse },
 })
 
 const addVariantRoute = defineRoute({
@@ -390,10 +394,11 @@ const patchVariantRoute = defineRoute({
   path: '/api/v1/variants/{id}',
   tags,
   summary: 'Change a variant: price, cost, SKU, shelf status, barcodes',
-  description: 'Price and cost changes are recorded in the audit log with the old and new values.',
+  description:
+    'Price and cost changes are recorded in the audit log with the old and new values. A change of price, cost or pricePer is held for approval (202, the whole request) when the merchant requires approval of price changes and the caller may not decide approvals.',
   access: 'catalog.manage',
   request: { params: IdParam, body: jsonBody(VariantPatch) },
-  responses: { 200: json(VariantSchema) },
+  responses: { 200: json(VariantSchema), 202: HeldResponse },
 })
 
 const lookupRoute = defineRoute({
@@ -562,13 +567,19 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(patchProductRoute, async (c) => {
     const { taxCategoryCode, taxCategoryId, ...changes } = c.req.valid('json')
     const taxId = await taxCategoryIdOf(c.var.db, c.var.principal.merchantId, { taxCategoryId, taxCategoryCode })
-    const p = await editProduct(c.var.db, c.var.principal, c.req.valid('param').id, { ...changes, ...(taxId ? { taxCategoryId: taxId } : {}) })
-    return c.json(pickProduct(p), 200)
+    const payload = { productId: c.req.valid('param').id, changes: { ...changes, ...(taxId ? { taxCategoryId: taxId } : {}) } }
+    const r = await actOrHold(c.var.db, c.var.principal, 'product.edit', payload, c.var.hub.clock())
+    return r.held ? c.json(held(r.held), 202) : c.json(pickProduct(r.result), 200)
   })
-  app.openapi(archiveProductRoute, async (c) => c.json(pickProduct(await archiveProduct(c.var.db, c.var.principal, c.req.valid('param').id)), 200))
+  app.openapi(archiveProductRoute, async (c) => {
+    const r = await actOrHold(c.var.db, c.var.principal, 'product.archive', { productId: c.req.valid('param').id }, c.var.hub.clock())
+    return r.held ? c.json(held(r.held), 202) : c.json(pickProduct(r.result), 200)
+  })
   app.openapi(addVariantRoute, async (c) => c.json(pickProduct(await addVariant(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'))), 201))
   app.openapi(patchVariantRoute, async (c) => {
-    const v = await updateVariant(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'))
+    const r = await actOrHold(c.var.db, c.var.principal, 'variant.update', { variantId: c.req.valid('param').id, changes: c.req.valid('json') }, c.var.hub.clock())
+    if (r.held) return c.json(held(r.held), 202)
+    const v = r.result
     const product = await getProduct(c.var.db, c.var.principal.merchantId, v.productId)
     return c.json(pickVariant(product.variants.find((x) => x.id === v.id)!), 200)
   })

@@ -2,11 +2,13 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { completeSale, quoteSale, type SaleInput } from '../../core/sales/checkout.ts'
 import { getSale, listSales, type SaleView } from '../../core/sales/queries.ts'
-import { refundSale, voidSale } from '../../core/sales/refunds.ts'
+import { voidSale } from '../../core/sales/refunds.ts'
 import { recordOfflineSales } from '../../core/sales/offline.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
 import { serialize } from '../schemas.ts'
+import { actOrHold } from '../../core/staff/approvals.ts'
+import { held, HeldResponse } from './approvals.ts'
 
 const tags = ['Sales']
 const minor = (description?: string) => z.number().int().openapi({ description: description ?? 'Minor units (fen/cents)' })
@@ -44,6 +46,8 @@ const SaleBody = z
     lines: z.array(LineInput).min(1).max(500),
     tenders: z.array(TenderInput).max(20).optional(),
     memberId: z.uuid().optional(),
+    couponCodes: z.array(z.string().min(1).max(40)).max(10).optional().openapi({ description: 'Coupons to use (each once)' }),
+    redeemPoints: z.number().int().min(1).optional().openapi({ description: "Points to redeem as a discount, in the merchant's steps" }),
     customerName: z.string().max(200).optional(),
     note: z.string().max(1000).optional(),
   })
@@ -85,6 +89,18 @@ const QuoteSchema = z
     paid: minor(),
     change: minor(),
     balance: minor('Still to pay'),
+    member: z
+      .object({
+        id: z.uuid(),
+        cardNo: z.string(),
+        tier: z.string().nullable(),
+        pointsBalance: z.number().int(),
+        storedValue: minor(),
+        pointsRedeemed: z.number().int(),
+        pointsDiscount: minor(),
+        pointsToEarn: z.number().int(),
+      })
+      .nullable(),
   })
   .openapi('Quote')
 
@@ -109,6 +125,9 @@ const SaleSchema = z
     changeGiven: minor(),
     cashierId: z.uuid().nullable(),
     memberId: z.uuid().nullable(),
+    pointsEarned: z.number().int(),
+    pointsRedeemed: z.number().int(),
+    approverId: z.uuid().nullable().openapi({ description: 'A manager who approved something beyond the cashier’s permissions' }),
     customerName: z.string().nullable(),
     note: z.string().nullable(),
     offline: z.boolean(),
@@ -149,6 +168,8 @@ const SaleSchema = z
         channelTxnId: z.string().nullable(),
         reference: z.record(z.string(), z.string()).nullable(),
         accountRef: z.string().nullable(),
+        storedPrincipal: minor().nullable(),
+        storedBonus: minor().nullable(),
         refundedAmount: minor(),
         status: z.enum(['captured', 'voided']),
       }),
@@ -163,7 +184,17 @@ const SaleSchema = z
         taxTotal: minor(),
         reason: z.string().nullable(),
         lines: z.array(z.object({ id: z.uuid(), saleLineId: z.uuid(), quantity: z.number().int(), amount: minor(), taxAmount: minor(), restock: z.boolean() })),
-        tenders: z.array(z.object({ id: z.uuid(), kind: TenderKind, amount: minor(), saleTenderId: z.uuid().nullable(), refundNo: z.string().nullable().openapi({ description: 'Merchant-side refund number (out_refund_no)' }) })),
+        tenders: z.array(
+          z.object({
+            id: z.uuid(),
+            kind: TenderKind,
+            amount: minor(),
+            saleTenderId: z.uuid().nullable(),
+            refundNo: z.string().nullable().openapi({ description: 'Merchant-side refund number (out_refund_no)' }),
+            storedPrincipal: minor().nullable(),
+            storedBonus: minor().nullable(),
+          }),
+        ),
       }),
     ),
     stockWarnings: z.array(z.object({ variantId: z.uuid(), locationId: z.uuid(), onHand: z.number().int() })).optional(),
@@ -225,7 +256,7 @@ const refund = defineRoute({
   tags,
   summary: 'Refund or return items of a sale',
   description:
-    'Against the sale\'s own lines, never more than was sold (also across several refunds). Restock or write off per line. The money goes back to the original tenders by default; naming other tenders (cash instead of a card) needs sales.refund_cash. Electronic refunds get a merchant-side refund number.',
+    'Against the sale\'s own lines, never more than was sold (also across several refunds). Restock or write off per line. The money goes back to the original tenders by default; naming other tenders (cash instead of a card) needs sales.refund_cash. Electronic refunds get a merchant-side refund number. Held for approval (202) when its total is over the merchant\'s approvals.refundOverAmount and the caller may not decide approvals.',
   access: 'sales.refund',
   request: {
     params: IdParam,
@@ -240,7 +271,7 @@ const refund = defineRoute({
         .strict(),
     ),
   },
-  responses: { 201: json(z.object({ refundId: z.uuid(), sale: SaleSchema }), 'Refunded') },
+  responses: { 201: json(z.object({ refundId: z.uuid(), sale: SaleSchema }), 'Refunded'), 202: HeldResponse },
 })
 
 const voidRoute = defineRoute({
@@ -303,12 +334,12 @@ const batch = defineRoute({
 
 export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(quote, async (c) => {
-    const q = await quoteSale(c.var.db, c.var.principal, c.req.valid('json') as SaleInput, {}, c.var.hub.clock())
+    const q = await quoteSale(c.var.db, c.var.principal, c.req.valid('json') as SaleInput, c.var.hub.clock())
     const { cart, lines, ...rest } = q
     return c.json({ ...rest, lines, grossTotal: cart.grossTotal, discountTotal: cart.discountTotal, taxTotal: cart.taxTotal, total: cart.total, taxByRate: cart.taxByRate, applied: cart.applied }, 200)
   })
   app.openapi(create, async (c) => {
-    const view = await completeSale(c.var.db, c.var.principal, c.req.valid('json') as SaleInput, {}, { occurredAt: c.var.hub.clock() })
+    const view = await completeSale(c.var.db, c.var.principal, c.req.valid('json') as SaleInput, { occurredAt: c.var.hub.clock() })
     return c.json(toSale(view), 201)
   })
   app.openapi(list, async (c) => {
@@ -329,8 +360,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
   app.openapi(get, async (c) => c.json(toSale(await getSale(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200))
   app.openapi(refund, async (c) => {
-    const r = await refundSale(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'), c.var.hub.clock())
-    return c.json({ refundId: r.refundId, sale: toSale(r.sale) }, 201)
+    const r = await actOrHold(c.var.db, c.var.principal, 'sale.refund', { saleId: c.req.valid('param').id, input: c.req.valid('json') }, c.var.hub.clock())
+    if (r.held) return c.json(held(r.held), 202)
+    return c.json({ refundId: r.result.refundId, sale: toSale(r.result.sale) }, 201)
   })
   app.openapi(voidRoute, async (c) => c.json(toSale(await voidSale(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'), c.var.hub.clock())), 200))
   app.openapi(batch, async (c) => {

@@ -1,7 +1,7 @@
 // Stock: receipts, adjustments, levels and the movement ledger, low stock and reorder suggestions, reservations,
 // counts (盘点) and transfers. Quantities are whole numbers in the product's base unit (pieces, grams, millilitres).
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
-import { ADJUSTMENT_REASONS, adjustStock, receiveStock } from '../../core/stock/operations.ts'
+import { ADJUSTMENT_REASONS, receiveStock } from '../../core/stock/operations.ts'
 import { listLevels, listMovements } from '../../core/stock/queries.ts'
 import { reorderSuggestions, setSafetyStock } from '../../core/stock/thresholds.ts'
 import { cancelReservation, createReservation, fulfilReservation, getReservation, listReservations } from '../../core/stock/reservations.ts'
@@ -11,6 +11,8 @@ import type { MovementKind } from '../../core/stock/schema.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page, PageQuery } from '../route.ts'
 import { serialize } from '../schemas.ts'
+import { actOrHold } from '../../core/staff/approvals.ts'
+import { held, HeldResponse } from './approvals.ts'
 
 const tags = ['Stock']
 const units = (description = 'Base units (pieces, grams, millilitres…)') => z.number().int().openapi({ description })
@@ -222,7 +224,7 @@ const adjustments = defineRoute({
   tags,
   summary: 'Adjust stock with a reason',
   description:
-    "One 'adjustment' movement per line, valued at the variant's cost and audited. A decrease obeys the merchant's negativeStock policy: under 'block' it may not take available stock below zero (409 insufficient_stock).",
+    "One 'adjustment' movement per line, valued at the variant's cost and audited. A decrease obeys the merchant's negativeStock policy: under 'block' it may not take available stock below zero (409 insufficient_stock). Held for approval (202) when its value at cost (gains plus losses) is over the merchant's approvals.stockAdjustmentOverValue and the caller may not decide approvals.",
   access: 'stock.adjust',
   request: {
     body: jsonBody(
@@ -263,6 +265,7 @@ const adjustments = defineRoute({
       }),
       'Adjusted',
     ),
+    202: HeldResponse,
   },
 })
 
@@ -633,12 +636,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
   app.openapi(adjustments, async (c) => {
     const b = c.req.valid('json')
-    const r = await adjustStock(c.var.db, c.var.principal, {
-      locationId: b.locationId,
-      lines: b.lines.map((l) => ({ ...refOf(l), quantity: l.quantity, reason: l.reason, note: l.note })),
-      at: c.var.hub.clock(),
-    })
-    return c.json(r, 201)
+    const payload = { locationId: b.locationId, lines: b.lines.map((l) => ({ ...refOf(l), quantity: l.quantity, reason: l.reason, note: l.note })) }
+    const r = await actOrHold(c.var.db, c.var.principal, 'stock.adjust', payload, c.var.hub.clock())
+    return r.held ? c.json(held(r.held), 202) : c.json(r.result, 201)
   })
   app.openapi(levels, async (c) => {
     const q = c.req.valid('query')

@@ -1,6 +1,7 @@
 // Staff users of the merchant, managed by admins.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { createUser, disableUser, getUser, listUsers, toPublicUser, updateUser } from '../../core/staff/users.ts'
+import { changePin } from '../../core/staff/pins.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page, PageQuery } from '../route.ts'
 import { RoleSchema, serialize, UserSchema } from '../schemas.ts'
@@ -83,7 +84,39 @@ const remove = defineRoute({
   responses: { 200: json(UserSchema) },
 })
 
+const setPin = defineRoute({
+  method: 'put',
+  path: '/api/v1/users/{id}/pin',
+  tags,
+  summary: 'Set a user’s till PIN',
+  description:
+    'Staff managers may set anyone’s PIN; a user may set their own with their password. 4–8 digits, not trivial (1111, 1234, 1212…), and unique in the merchant, since the PIN alone names its user at the till (409 pin_unavailable otherwise).',
+  access: 'authenticated',
+  request: {
+    params: IdParam,
+    body: jsonBody(z.object({ pin: z.string().regex(/^\d{4,8}$/, 'a PIN is 4 to 8 digits'), password: z.string().min(1).max(1024).optional() }).strict()),
+  },
+  responses: { 200: json(UserSchema) },
+})
+
+const clearPin = defineRoute({
+  method: 'delete',
+  path: '/api/v1/users/{id}/pin',
+  tags,
+  summary: 'Remove a user’s till PIN',
+  description: 'Staff managers for anyone; a user for themselves.',
+  access: 'authenticated',
+  request: { params: IdParam },
+  responses: { 200: json(UserSchema) },
+})
+
 export function register(app: OpenAPIHono<AppEnv>) {
+  app.openapi(setPin, async (c) => {
+    const { pin, password } = c.req.valid('json')
+    const user = await changePin(c.var.db, c.var.principal, c.var.hub.secrets, c.req.valid('param').id, pin, { password })
+    return c.json(serialize(toPublicUser(user)), 200)
+  })
+  app.openapi(clearPin, async (c) => c.json(serialize(toPublicUser(await changePin(c.var.db, c.var.principal, c.var.hub.secrets, c.req.valid('param').id, null))), 200))
   app.openapi(list, async (c) => {
     const q = c.req.valid('query')
     const r = await listUsers(c.var.db, c.var.principal.merchantId, { after: q.cursor, limit: q.limit, status: q.status })

@@ -1,0 +1,163 @@
+// Points: an append-only ledger whose earn rows are lots. Spending takes from the lots that expire first (then the
+// oldest), so the first earned are the first used; expiry removes what is left of a lot on its date. A refund takes
+// back the points its sale earned — from the balance as far as it goes, the rest is recorded as a debt that the next
+// earnings pay off — and gives back the points the sale spent.
+import { and, asc, eq, gt, lt, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { invalid } from '../../lib/errors.ts'
+import { mulDivFloor } from '../../lib/money.ts'
+import { addDays, businessDate } from '../../lib/time.ts'
+import type { LoyaltySettings } from '../merchants/settings.ts'
+import type { Actor } from '../staff/actor.ts'
+import { recordAudit } from '../staff/audit.ts'
+import { members, pointsLedger, pointsLots, type PointsKind } from './schema.ts'
+
+/** The last day points earned on `day` are valid (null: they never expire). */
+export function pointsExpiry(rule: LoyaltySettings['expiry'], day: string): string | null {
+  if (rule === 'never') return null
+  if (rule === 'end_of_next_year') return `${Number(day.slice(0, 4)) + 1}-12-31`
+  return addDays(day, rule.days)
+}
+
+/** Points for an eligible paid amount: floor(amount × multiplier / (spend per point × 10000)), never rounded up. */
+export const pointsForAmount = (eligible: number, loyalty: Pick<LoyaltySettings, 'spendPerPoint'>, multiplierBp: number) =>
+  eligible <= 0 ? 0 : mulDivFloor(eligible, multiplierBp, loyalty.spendPerPoint * 10_000)
+
+interface Ctx {
+  actor: Actor
+  memberId: string
+  saleId?: string | null
+  refundId?: string | null
+  note?: string | null
+  /** When it happened (the sale's time); the ledger row's time. Default: now. */
+  at?: Date
+}
+
+async function lockMember(tx: Tx, merchantId: string, memberId: string) {
+  const [m] = await tx
+    .select({ balance: members.pointsBalance, debt: members.pointsDebt })
+    .from(members)
+    .where(and(eq(members.merchantId, merchantId), eq(members.id, memberId)))
+    .for('update')
+  if (!m) throw invalid('unknown_member', `member ${memberId} does not exist`)
+  return m
+}
+
+async function writeLedger(tx: Tx, c: Ctx, kind: PointsKind, delta: number, balanceAfter: number, expiresAt: string | null = null) {
+  const [row] = await tx
+    .insert(pointsLedger)
+    .values({
+      merchantId: c.actor.merchantId,
+      memberId: c.memberId,
+      kind,
+      delta,
+      balanceAfter,
+      saleId: c.saleId ?? null,
+      refundId: c.refundId ?? null,
+      expiresAt,
+      note: c.note ?? null,
+      actorId: c.actor.id,
+      ...(c.at ? { at: c.at } : {}),
+    })
+    .returning({ id: pointsLedger.id })
+  return row!.id
+}
+
+/**
+ * Adds points as a lot valid until `expiresAt`. A debt from earlier refunds is paid off first; what remains of the
+ * lot is what the member can spend.
+ */
+export async function creditPoints(tx: Tx, c: Ctx, points: number, kind: PointsKind, expiresAt: string | null): Promise<{ credited: number; debtPaid: number }> {
+  if (!Number.isSafeInteger(points) || points <= 0) return { credited: 0, debtPaid: 0 }
+  const m = await lockMember(tx, c.actor.merchantId, c.memberId)
+  let balance = m.balance + points
+  const lotId = await writeLedger(tx, c, kind, points, balance, expiresAt)
+  const debtPaid = Math.min(m.debt, points)
+  if (debtPaid > 0) {
+    balance -= debtPaid
+    await writeLedger(tx, { ...c, note: 'points owed from an earlier refund' }, 'debt_settled', -debtPaid, balance)
+  }
+  if (points - debtPaid > 0) {
+    await tx.insert(pointsLots).values({ ledgerId: lotId, merchantId: c.actor.merchantId, memberId: c.memberId, remaining: points - debtPaid, expiresAt })
+  }
+  await tx.update(members).set({ pointsBalance: balance, pointsDebt: m.debt - debtPaid, updatedAt: new Date() }).where(eq(members.id, c.memberId))
+  return { credited: points - debtPaid, debtPaid }
+}
+
+/** Takes points from the lots, first-expiring first; `strict` refuses when the balance is short, else takes what there is. */
+async function takeFromLots(tx: Tx, c: Ctx, points: number): Promise<number> {
+  const lots = await tx
+    .select()
+    .from(pointsLots)
+    .where(and(eq(pointsLots.memberId, c.memberId), gt(pointsLots.remaining, 0)))
+    .orderBy(sql`${pointsLots.expiresAt} asc nulls last`, asc(pointsLots.ledgerId))
+    .for('update')
+  let left = points
+  for (const lot of lots) {
+    if (left === 0) break
+    const take = Math.min(left, lot.remaining)
+    left -= take
+    await tx.update(pointsLots).set({ remaining: lot.remaining - take }).where(eq(pointsLots.ledgerId, lot.ledgerId))
+  }
+  return points - left
+}
+
+/** Spends points (a redemption, a manual deduction). Refuses more than the balance. */
+export async function debitPoints(tx: Tx, c: Ctx, points: number, kind: PointsKind): Promise<number> {
+  if (!Number.isSafeInteger(points) || points <= 0) throw invalid('invalid_points', 'points must be a positive whole number')
+  const m = await lockMember(tx, c.actor.merchantId, c.memberId)
+  if (m.balance < points) throw invalid('insufficient_points', `the member has ${m.balance} points, ${points} needed`, { balance: m.balance, requested: points })
+  const taken = await takeFromLots(tx, c, points)
+  if (taken !== points) throw new Error(`points lots of member ${c.memberId} do not match the balance`)
+  const balance = m.balance - points
+  await writeLedger(tx, c, kind, -points, balance)
+  await tx.update(members).set({ pointsBalance: balance, updatedAt: new Date() }).where(eq(members.id, c.memberId))
+  return balance
+}
+
+/** Takes back points a refunded sale earned: what the balance has, and the rest as a recorded debt. */
+export async function takeBackPoints(tx: Tx, c: Ctx, points: number): Promise<{ taken: number; debt: number }> {
+  if (points <= 0) return { taken: 0, debt: 0 }
+  const m = await lockMember(tx, c.actor.merchantId, c.memberId)
+  const taken = await takeFromLots(tx, c, Math.min(points, m.balance))
+  const debt = points - taken
+  const balance = m.balance - taken
+  await writeLedger(tx, { ...c, note: debt > 0 ? `${debt} points could not be taken back and are owed` : (c.note ?? null) }, 'refund_reversal', -taken, balance)
+  await tx.update(members).set({ pointsBalance: balance, pointsDebt: m.debt + debt, updatedAt: new Date() }).where(eq(members.id, c.memberId))
+  return { taken, debt }
+}
+
+/** Removes what is left of lots that expired before `today` (the merchant's business date). */
+export async function expirePoints(tx: Tx, actor: Actor, today: string): Promise<{ members: number; points: number }> {
+  const due = await tx
+    .selectDistinct({ memberId: pointsLots.memberId })
+    .from(pointsLots)
+    .where(and(eq(pointsLots.merchantId, actor.merchantId), gt(pointsLots.remaining, 0), lt(pointsLots.expiresAt, today)))
+  let total = 0
+  for (const { memberId } of due) {
+    // Member first, then its lots: the same lock order as spending, and the amounts are read under the locks.
+    const m = await lockMember(tx, actor.merchantId, memberId)
+    const lots = await tx
+      .select({ ledgerId: pointsLots.ledgerId, remaining: pointsLots.remaining })
+      .from(pointsLots)
+      .where(and(eq(pointsLots.memberId, memberId), gt(pointsLots.remaining, 0), lt(pointsLots.expiresAt, today)))
+      .for('update')
+    const amount = lots.reduce((a, l) => a + l.remaining, 0)
+    if (amount === 0) continue
+    for (const l of lots) await tx.update(pointsLots).set({ remaining: 0 }).where(eq(pointsLots.ledgerId, l.ledgerId))
+    const balance = m.balance - amount
+    await writeLedger(tx, { actor, memberId, note: `expired before ${today}` }, 'expire', -amount, balance)
+    await tx.update(members).set({ pointsBalance: balance, updatedAt: new Date() }).where(eq(members.id, memberId))
+    total += amount
+  }
+  return { members: due.length, points: total }
+}
+
+/** A person adds or removes points by hand (with a reason). */
+export async function adjustPoints(tx: Tx, actor: Actor, memberId: string, delta: number, reason: string, loyalty: LoyaltySettings, timeZone: string) {
+  if (!Number.isSafeInteger(delta) || delta === 0) throw invalid('invalid_points', 'the adjustment must be a non-zero whole number of points')
+  const c: Ctx = { actor, memberId, note: reason }
+  if (delta > 0) await creditPoints(tx, c, delta, 'adjust', pointsExpiry(loyalty.expiry, businessDate(new Date(), timeZone)))
+  else await debitPoints(tx, c, -delta, 'adjust')
+  await recordAudit(tx, actor, { action: 'points.adjusted', entityType: 'member', entityId: memberId, details: { delta, reason } })
+}

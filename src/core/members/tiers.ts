@@ -1,0 +1,101 @@
+// Tiers (e.g. normal, silver, gold) decided by a member's rolling spend: net amount paid in the merchant's tier
+// window (completed sales minus refunds, both by their own date). A sale can raise a tier at once; refunds and the
+// window sliding past old sales lower it (after refunds at once, by the daily review otherwise).
+import { and, asc, eq, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { isUniqueViolation } from '../../db/errors.ts'
+import { conflict, invalid, notFound } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import type { Actor } from '../staff/actor.ts'
+import { recordAudit } from '../staff/audit.ts'
+import { recordEvent } from '../events/service.ts'
+import { members, tierHistory, tiers } from './schema.ts'
+
+export type Tier = typeof tiers.$inferSelect
+
+export interface TierInput {
+  code: string
+  name: string
+  rank: number
+  minSpend: number
+  discountBp?: number
+  pointsMultiplierBp?: number
+}
+
+function check(t: Partial<TierInput>) {
+  if (t.minSpend !== undefined && (!Number.isSafeInteger(t.minSpend) || t.minSpend < 0)) throw invalid('invalid_amount', 'minSpend must be a whole, non-negative number of minor units')
+  if (t.discountBp !== undefined && (t.discountBp < 0 || t.discountBp > 10_000)) throw invalid('invalid_discount', 'tier discount must be 0–10000 basis points')
+  if (t.pointsMultiplierBp !== undefined && t.pointsMultiplierBp < 0) throw invalid('invalid_multiplier', 'points multiplier must not be negative')
+}
+
+const unique = (e: unknown): never => {
+  if (isUniqueViolation(e, 'tiers_code_key')) throw conflict('tier_code_taken', 'a tier with this code exists')
+  if (isUniqueViolation(e, 'tiers_rank_key')) throw conflict('tier_rank_taken', 'a tier with this rank exists')
+  throw e
+}
+
+export async function createTier(tx: Tx, actor: Actor, input: TierInput): Promise<Tier> {
+  check(input)
+  try {
+    const [t] = await tx.transaction((sp) => sp.insert(tiers).values({ id: newId(), merchantId: actor.merchantId, ...input }).returning())
+    await recordAudit(tx, actor, { action: 'tier.created', entityType: 'tier', entityId: t!.id, details: { ...input } })
+    return t!
+  } catch (e) {
+    return unique(e)
+  }
+}
+
+export async function updateTier(tx: Tx, actor: Actor, id: string, changes: Partial<TierInput>): Promise<Tier> {
+  check(changes)
+  const [before] = await tx.select().from(tiers).where(and(eq(tiers.merchantId, actor.merchantId), eq(tiers.id, id)))
+  if (!before) throw notFound('tier', id)
+  try {
+    const [t] = await tx.transaction((sp) => sp.update(tiers).set({ ...changes, updatedAt: new Date() }).where(eq(tiers.id, id)).returning())
+    await recordAudit(tx, actor, { action: 'tier.updated', entityType: 'tier', entityId: id, details: { before, changes } })
+    return t!
+  } catch (e) {
+    return unique(e)
+  }
+}
+
+export const listTiers = (tx: Tx, merchantId: string) => tx.select().from(tiers).where(eq(tiers.merchantId, merchantId)).orderBy(asc(tiers.rank))
+
+export async function getTier(tx: Tx, merchantId: string, id: string | null): Promise<Tier | undefined> {
+  if (!id) return undefined
+  const [t] = await tx.select().from(tiers).where(and(eq(tiers.merchantId, merchantId), eq(tiers.id, id)))
+  return t
+}
+
+/** Net amount a member paid in the window ending now: completed sales in it, less refunds made in it. */
+export async function rollingSpend(tx: Tx, merchantId: string, memberId: string, since: Date): Promise<number> {
+  const r = await tx.execute<{ spend: number }>(sql`
+    select coalesce((select sum(s.total + s.rounding_adjustment) from sales s
+                      where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and s.status = 'completed'
+                        and s.occurred_at >= ${since.toISOString()}::timestamptz), 0)
+         - coalesce((select sum(r.total) from refunds r join sales s on s.id = r.sale_id
+                      where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and r.kind = 'refund'
+                        and r.occurred_at >= ${since.toISOString()}::timestamptz), 0) as spend`)
+  return Number(r.rows[0]!.spend)
+}
+
+/** Puts a member in the tier their rolling spend qualifies for; records the change. Returns the tier now held. */
+export async function reviewTier(tx: Tx, actor: Actor, memberId: string, opts: { windowDays: number; now: Date; reason: string; allowDowngrade: boolean }): Promise<string | null> {
+  const [m] = await tx.select({ tierId: members.tierId }).from(members).where(and(eq(members.merchantId, actor.merchantId), eq(members.id, memberId)))
+  if (!m) throw notFound('member', memberId)
+  const all = await listTiers(tx, actor.merchantId)
+  if (all.length === 0) return null
+  const spend = await rollingSpend(tx, actor.merchantId, memberId, new Date(opts.now.getTime() - opts.windowDays * 86_400_000))
+  const qualified = [...all].reverse().find((t) => t.minSpend <= spend) ?? all[0]!
+  const current = all.find((t) => t.id === m.tierId)
+  if (current?.id === qualified.id) return qualified.id
+  if (current && qualified.rank < current.rank && !opts.allowDowngrade) return current.id
+  await tx.update(members).set({ tierId: qualified.id, updatedAt: new Date() }).where(eq(members.id, memberId))
+  await tx.insert(tierHistory).values({ merchantId: actor.merchantId, memberId, fromTierId: current?.id ?? null, toTierId: qualified.id, rollingSpend: spend, reason: opts.reason })
+  await recordEvent(tx, actor.merchantId, {
+    type: 'member.tier_changed',
+    entityType: 'member',
+    entityId: memberId,
+    data: { memberId, from: current?.code ?? null, to: qualified.code, rollingSpend: spend },
+  })
+  return qualified.id
+}

@@ -1,0 +1,297 @@
+// Approvals: actions a merchant's rules (settings.approvals) hold until a manager approves them.
+//
+// Words: a *request* is an action held as a row of approval_requests (its name and validated payload). The
+// *requester* asked for it; the *decider* approves or rejects it. Approving runs the action's executor as the
+// requester, with the decider as approver, inside the decider's transaction and a savepoint: either the action
+// and the approval commit together, or (the action failing) nothing of the action is written and the request is
+// marked failed with the error. Every audit entry the action writes names both people.
+//
+// Rules come in two kinds. Boolean rules (price change, product deletion) are decided from the payload before
+// acting. Value rules (stock adjustment value, refund total) need what the action would do: the action runs in a
+// savepoint and the value of its result decides; over the limit, the savepoint is rolled back and the request
+// held. The value is thus computed by the action's own code, the one place its rule lives.
+//
+// A caller who may decide approvals themselves (or whose request carries a manager override that may) is never
+// held: their action runs at once.
+import { and, desc, eq, lt, type SQL } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { conflict, forbidden, isDomainError, notFound } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { archiveProduct, editProduct, getProduct, getVariant, updateVariant, type ProductChanges, type Variant, type VariantChanges } from '../catalog/products.ts'
+import { recordEvent } from '../events/service.ts'
+import { getSettings, type ApprovalRules } from '../merchants/settings.ts'
+import { refundSale, type RefundInput } from '../sales/refunds.ts'
+import { adjustStock, type AdjustmentInput } from '../stock/operations.ts'
+import { actorCan, grantsOf, type Actor, type Approver } from './actor.ts'
+import { recordAudit } from './audit.ts'
+import { loadGrants } from './matrix.ts'
+import { isRole, type Role } from './permissions.ts'
+import { apiKeys, approvalRequests, users } from './schema.ts'
+
+export type ApprovalRequest = typeof approvalRequests.$inferSelect
+export type ApprovalStatus = ApprovalRequest['status']
+
+interface ActionDef<P, R> {
+  /** Boolean rules: a summary when the rules hold this request as it stands, null when they let it through. */
+  holds?(tx: Tx, merchantId: string, rules: ApprovalRules, payload: P): Promise<string | null>
+  /** Value rules: the limit in force (null: none), and the value and summary of what a run did. */
+  limit?(rules: ApprovalRules): number | null
+  measure?(result: R): { value: number; summary: string }
+  execute(tx: Tx, actor: Actor, payload: P, at: Date): Promise<R>
+  /** What is kept of the result on the request. */
+  record(result: R): Record<string, unknown>
+}
+
+const define = <P, R>(def: ActionDef<P, R>) => def
+
+export interface VariantUpdatePayload {
+  variantId: string
+  changes: VariantChanges
+}
+export interface ProductPayload {
+  productId: string
+}
+export interface ProductEditPayload {
+  productId: string
+  changes: ProductChanges
+}
+export type StockAdjustmentPayload = Omit<AdjustmentInput, 'at'>
+export interface RefundPayload {
+  saleId: string
+  input: Omit<RefundInput, 'approverId'>
+}
+
+const PRICE_FIELDS = ['price', 'cost', 'pricePer'] as const
+
+async function archiveHold(tx: Tx, merchantId: string, rules: ApprovalRules, productId: string, extra = '') {
+  if (!rules.productDelete) return null
+  const p = await getProduct(tx, merchantId, productId)
+  return p.status === 'archived' ? null : `Archive product ${p.name}${extra}`
+}
+
+type RefundResult = Awaited<ReturnType<typeof refundSale>>
+
+/** The registry of actions that can be held: action name → how its rule applies and how it runs. */
+export const APPROVAL_ACTIONS = {
+  'variant.update': define<VariantUpdatePayload, Variant>({
+    async holds(tx, merchantId, rules, p) {
+      if (!rules.priceChange) return null
+      const v = await getVariant(tx, merchantId, p.variantId)
+      const changed = PRICE_FIELDS.filter((k) => p.changes[k] !== undefined && p.changes[k] !== v[k])
+      if (changed.length === 0) return null
+      return `Change ${v.sku}: ${changed.map((k) => `${k} ${v[k]} → ${p.changes[k]}`).join(', ')}`
+    },
+    execute: (tx, actor, p) => updateVariant(tx, actor, p.variantId, p.changes),
+    record: (v) => ({ variantId: v.id, sku: v.sku, price: v.price, cost: v.cost, pricePer: v.pricePer }),
+  }),
+  'product.archive': define<ProductPayload, Awaited<ReturnType<typeof archiveProduct>>>({
+    holds: (tx, merchantId, rules, p) => archiveHold(tx, merchantId, rules, p.productId),
+    execute: (tx, actor, p) => archiveProduct(tx, actor, p.productId),
+    record: (p) => ({ productId: p.id, status: p.status }),
+  }),
+  'product.edit': define<ProductEditPayload, Awaited<ReturnType<typeof editProduct>>>({
+    holds: (tx, merchantId, rules, p) => (p.changes.status === 'archived' ? archiveHold(tx, merchantId, rules, p.productId, ' (with the other changes of the request)') : Promise.resolve(null)),
+    execute: (tx, actor, p) => editProduct(tx, actor, p.productId, p.changes),
+    record: (p) => ({ productId: p.id, status: p.status }),
+  }),
+  'stock.adjust': define<StockAdjustmentPayload, Awaited<ReturnType<typeof adjustStock>>>({
+    limit: (rules) => rules.stockAdjustmentOverValue,
+    measure: (r) => ({
+      value: r.gainValue - r.lossValue,
+      summary: `Adjust stock: ${r.lines.length} line(s), +${r.gainValue} / ${r.lossValue} at cost`,
+    }),
+    execute: (tx, actor, p, at) => adjustStock(tx, actor, { ...p, at }),
+    record: (r) => ({ adjustmentId: r.adjustmentId, gainValue: r.gainValue, lossValue: r.lossValue, netValue: r.netValue }),
+  }),
+  'sale.refund': define<RefundPayload, RefundResult>({
+    limit: (rules) => rules.refundOverAmount,
+    measure: (r) => {
+      const refund = r.sale.refunds.find((x) => x.id === r.refundId)!
+      return { value: refund.total, summary: `Refund ${refund.total} of sale ${r.sale.receiptNo}` }
+    },
+    // The refund row names the manager who approved it.
+    execute: (tx, actor, p, at) => refundSale(tx, actor, p.saleId, { ...p.input, approverId: actor.approvedBy ?? null }, at),
+    record: (r) => {
+      const refund = r.sale.refunds.find((x) => x.id === r.refundId)!
+      return { refundId: r.refundId, refundNo: refund.refundNo, total: refund.total }
+    },
+  }),
+}
+
+export type ApprovalAction = keyof typeof APPROVAL_ACTIONS
+type Def<N extends ApprovalAction> = (typeof APPROVAL_ACTIONS)[N]
+export type PayloadOf<N extends ApprovalAction> = Def<N> extends ActionDef<infer P, any> ? P : never
+export type ResultOf<N extends ApprovalAction> = Def<N> extends ActionDef<any, infer R> ? R : never
+
+export type Outcome<R> = { held: ApprovalRequest; result?: undefined } | { held?: undefined; result: R }
+
+class OverLimit extends Error {
+  readonly value: number
+  readonly summary: string
+  constructor(value: number, summary: string) {
+    super('held for approval')
+    this.value = value
+    this.summary = summary
+  }
+}
+
+/**
+ * Runs an action now, or holds it for approval when the merchant's rules say so and the caller may not decide
+ * approvals. A manager override on the request that may decide lets it through, with the manager on record.
+ */
+export async function actOrHold<N extends ApprovalAction>(tx: Tx, actor: Actor, name: N, payload: PayloadOf<N>, at: Date): Promise<Outcome<ResultOf<N>>> {
+  const def = APPROVAL_ACTIONS[name] as unknown as ActionDef<PayloadOf<N>, ResultOf<N>>
+  const run = (a: Actor) => def.execute(tx, a, payload, at)
+  if (grantsOf(actor).permissions.has('approvals.decide')) return { result: await run(actor) }
+  const decide = actorCan(actor, 'approvals.decide')
+  const overridden = decide.approverId ? { ...actor, approvedBy: decide.approverId } : undefined
+  const { approvals: rules } = await getSettings(tx, actor.merchantId)
+
+  if (def.holds) {
+    const summary = await def.holds(tx, actor.merchantId, rules, payload)
+    if (summary === null) return { result: await run(actor) }
+    if (overridden) return { result: await run(overridden) }
+    return { held: await hold(tx, actor, name, payload as Record<string, unknown>, summary, {}) }
+  }
+  const limit = def.limit!(rules)
+  if (limit === null) return { result: await run(actor) }
+  try {
+    return {
+      result: await tx.transaction(async (sp) => {
+        const r = await def.execute(sp, actor, payload, at)
+        const m = def.measure!(r)
+        if (m.value > limit) throw new OverLimit(m.value, m.summary)
+        return r
+      }),
+    }
+  } catch (e) {
+    if (!(e instanceof OverLimit)) throw e
+    if (overridden) return { result: await run(overridden) }
+    return { held: await hold(tx, actor, name, payload as Record<string, unknown>, e.summary, { value: e.value, limit }) }
+  }
+}
+
+async function hold(tx: Tx, actor: Actor, action: ApprovalAction, payload: Record<string, unknown>, summary: string, extra: Record<string, unknown>): Promise<ApprovalRequest> {
+  const [row] = await tx
+    .insert(approvalRequests)
+    .values({ id: newId(), merchantId: actor.merchantId, action, payload, summary, requestedBy: actor.id, requestedByType: actor.type })
+    .returning()
+  await recordAudit(tx, actor, { action: 'approval.requested', entityType: 'approval_request', entityId: row!.id, details: { action, summary, ...extra } })
+  await recordEvent(tx, actor.merchantId, { type: 'approval.requested', entityType: 'approval_request', entityId: row!.id, data: { action, summary, requestedBy: actor.id } })
+  return row!
+}
+
+/** The requester as an actor again, with today's grants for their role and the decider as their approver. */
+async function requesterActor(tx: Tx, row: ApprovalRequest, approver: Approver, requestId: string | undefined): Promise<Actor> {
+  let who: { id: string | null; name: string; role: Role } = { id: null, name: 'system', role: 'admin' }
+  if (row.requestedBy && row.requestedByType === 'user') {
+    const [u] = await tx.select({ email: users.email, role: users.role }).from(users).where(eq(users.id, row.requestedBy))
+    if (u && isRole(u.role)) who = { id: row.requestedBy, name: u.email, role: u.role }
+  } else if (row.requestedBy && row.requestedByType === 'api_key') {
+    const [k] = await tx.select({ name: apiKeys.name, role: apiKeys.role }).from(apiKeys).where(eq(apiKeys.id, row.requestedBy))
+    if (k && isRole(k.role)) who = { id: row.requestedBy, name: k.name, role: k.role }
+  }
+  return {
+    type: row.requestedByType,
+    ...who,
+    merchantId: row.merchantId,
+    grants: await loadGrants(tx, row.merchantId, who.role),
+    approver,
+    approvedBy: approver.id,
+    requestId,
+  }
+}
+
+async function lockPending(tx: Tx, merchantId: string, id: string): Promise<ApprovalRequest> {
+  const [row] = await tx.select().from(approvalRequests).where(and(eq(approvalRequests.merchantId, merchantId), eq(approvalRequests.id, id))).for('update')
+  if (!row) throw notFound('approval_request', id)
+  if (row.status !== 'pending') throw conflict('approval_decided', `this request is already ${row.status}`, { status: row.status })
+  return row
+}
+
+/** Who decides: the caller, or the manager whose override lets the caller decide. */
+function deciderOf(actor: Actor): Approver {
+  const can = actorCan(actor, 'approvals.decide')
+  if (!can.ok) throw forbidden('permission_denied', `role ${actor.role} may not decide approvals`, { permission: 'approvals.decide' })
+  if (can.approverId) return actor.approver!
+  return { id: actor.id!, name: actor.name, role: actor.role, grants: grantsOf(actor) }
+}
+
+/**
+ * Approves a pending request: runs its action now, as the requester with the decider as approver, atomically.
+ * If the action fails with an expected error, nothing of it is written and the request is marked failed.
+ */
+export async function approveRequest(tx: Tx, actor: Actor, id: string, input: { note?: string }, at = new Date()): Promise<ApprovalRequest> {
+  const decider = deciderOf(actor)
+  const row = await lockPending(tx, actor.merchantId, id)
+  if (row.requestedBy !== null && row.requestedBy === decider.id) throw forbidden('own_request', 'a request needs someone other than its requester to approve it')
+  const def = APPROVAL_ACTIONS[row.action as ApprovalAction] as unknown as ActionDef<unknown, unknown> | undefined
+  if (!def) throw conflict('unknown_action', `the hub no longer knows how to run ${row.action}`)
+  const requester = await requesterActor(tx, row, decider, actor.requestId)
+  const decided = { decidedBy: decider.id, decidedAt: at, decisionNote: input.note ?? null }
+  let after: ApprovalRequest
+  try {
+    const result = await tx.transaction((sp) => def.execute(sp, requester, row.payload, at))
+    ;[after] = (await tx.update(approvalRequests).set({ ...decided, status: 'approved', result: def.record(result) }).where(eq(approvalRequests.id, id)).returning()) as [ApprovalRequest]
+  } catch (e) {
+    if (!isDomainError(e)) throw e
+    const error = { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) }
+    ;[after] = (await tx.update(approvalRequests).set({ ...decided, status: 'failed', error }).where(eq(approvalRequests.id, id)).returning()) as [ApprovalRequest]
+  }
+  await recordAudit(tx, actor, {
+    action: after.status === 'approved' ? 'approval.approved' : 'approval.failed',
+    entityType: 'approval_request',
+    entityId: id,
+    approverId: decider.id === actor.id ? null : decider.id,
+    details: { action: row.action, summary: row.summary, requestedBy: row.requestedBy, ...(after.result ? { result: after.result } : {}), ...(after.error ? { error: after.error } : {}) },
+  })
+  await recordEvent(tx, actor.merchantId, { type: 'approval.decided', entityType: 'approval_request', entityId: id, data: { action: row.action, status: after.status, decidedBy: decider.id } })
+  return after
+}
+
+export async function rejectRequest(tx: Tx, actor: Actor, id: string, input: { note?: string }, at = new Date()): Promise<ApprovalRequest> {
+  const decider = deciderOf(actor)
+  const row = await lockPending(tx, actor.merchantId, id)
+  const [after] = await tx
+    .update(approvalRequests)
+    .set({ status: 'rejected', decidedBy: decider.id, decidedAt: at, decisionNote: input.note ?? null })
+    .where(eq(approvalRequests.id, id))
+    .returning()
+  await recordAudit(tx, actor, {
+    action: 'approval.rejected',
+    entityType: 'approval_request',
+    entityId: id,
+    approverId: decider.id === actor.id ? null : decider.id,
+    details: { action: row.action, summary: row.summary, requestedBy: row.requestedBy, note: input.note ?? null },
+  })
+  await recordEvent(tx, actor.merchantId, { type: 'approval.decided', entityType: 'approval_request', entityId: id, data: { action: row.action, status: 'rejected', decidedBy: decider.id } })
+  return after!
+}
+
+/** The requester withdraws a request that is still pending. */
+export async function cancelRequest(tx: Tx, actor: Actor, id: string, at = new Date()): Promise<ApprovalRequest> {
+  const row = await lockPending(tx, actor.merchantId, id)
+  if (row.requestedBy !== actor.id) throw forbidden('not_requester', 'only the requester can withdraw a request')
+  const [after] = await tx.update(approvalRequests).set({ status: 'cancelled', decidedAt: at }).where(eq(approvalRequests.id, id)).returning()
+  await recordAudit(tx, actor, { action: 'approval.cancelled', entityType: 'approval_request', entityId: id, details: { action: row.action, summary: row.summary } })
+  return after!
+}
+
+export async function getRequest(tx: Tx, merchantId: string, id: string): Promise<ApprovalRequest> {
+  const [row] = await tx.select().from(approvalRequests).where(and(eq(approvalRequests.merchantId, merchantId), eq(approvalRequests.id, id)))
+  if (!row) throw notFound('approval_request', id)
+  return row
+}
+
+/** Requests newest first (ids are time-ordered UUIDv7); `before` is the last id of the previous page. */
+export async function listRequests(tx: Tx, f: { merchantId: string; status?: ApprovalStatus; requestedBy?: string; before?: string; limit: number }) {
+  const where: (SQL | undefined)[] = [
+    eq(approvalRequests.merchantId, f.merchantId),
+    f.status ? eq(approvalRequests.status, f.status) : undefined,
+    f.requestedBy ? eq(approvalRequests.requestedBy, f.requestedBy) : undefined,
+    f.before ? lt(approvalRequests.id, f.before) : undefined,
+  ]
+  const rows = await tx.select().from(approvalRequests).where(and(...where)).orderBy(desc(approvalRequests.id)).limit(f.limit + 1)
+  const page = rows.slice(0, f.limit)
+  return { items: page, nextCursor: rows.length > f.limit ? page[page.length - 1]!.id : null }
+}

@@ -1,0 +1,129 @@
+// A merchant's permission matrix: the defaults of permissions.ts overlaid with the merchant's own changes
+// (role_permissions: a permission granted to or taken from a role; role_limits: the manual discount limit).
+// Only differences from the defaults are stored, so a permission added to the code later takes its default.
+import { and, eq, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { invalid } from '../../lib/errors.ts'
+import type { Actor, Grants } from './actor.ts'
+import { recordAudit } from './audit.ts'
+import { DEFAULT_DISCOUNT_LIMIT_BP, DEFAULT_ROLE_PERMISSIONS, PERMISSIONS, ROLES, type Permission, type Role } from './permissions.ts'
+import { roleLimits, rolePermissions } from './schema.ts'
+
+/** What admins always keep, so a merchant cannot lock itself out of changing roles and staff. */
+export const ADMIN_KEEPS: readonly Permission[] = ['roles.manage', 'staff.manage']
+
+const isPermission = (p: string): p is Permission => Object.hasOwn(PERMISSIONS, p)
+
+interface Overrides {
+  permissions: Map<string, boolean>
+  discountLimitBp: number | null
+}
+
+function overlay(role: Role, o: Overrides): Grants {
+  const permissions = new Set<Permission>(DEFAULT_ROLE_PERMISSIONS[role])
+  for (const [p, allowed] of o.permissions) {
+    if (!isPermission(p)) continue
+    if (allowed) permissions.add(p)
+    else permissions.delete(p)
+  }
+  if (role === 'admin') for (const p of ADMIN_KEEPS) permissions.add(p)
+  return { permissions, discountLimitBp: o.discountLimitBp ?? DEFAULT_DISCOUNT_LIMIT_BP[role] }
+}
+
+/** The grants of a role in a merchant: one indexed query over the merchant's (few) changes for that role. */
+export async function loadGrants(tx: Tx, merchantId: string, role: Role): Promise<Grants> {
+  const r = await tx.execute<{ permission: string | null; allowed: boolean | null; limit_bp: number | null }>(sql`
+    select permission, allowed, null::int as limit_bp from role_permissions where merchant_id = ${merchantId} and role = ${role}
+    union all
+    select null, null, discount_limit_bp from role_limits where merchant_id = ${merchantId} and role = ${role}`)
+  const o: Overrides = { permissions: new Map(), discountLimitBp: null }
+  for (const row of r.rows) {
+    if (row.permission !== null) o.permissions.set(row.permission, row.allowed === true)
+    else o.discountLimitBp = row.limit_bp
+  }
+  return overlay(role, o)
+}
+
+export interface RoleGrants {
+  role: Role
+  permissions: Permission[]
+  discountLimitBp: number
+  /** Whether the merchant changed anything of this role. */
+  customised: boolean
+}
+
+/** Every role's grants in a merchant, in the order of ROLES, permissions in the order of PERMISSIONS. */
+export async function loadMatrix(tx: Tx, merchantId: string): Promise<RoleGrants[]> {
+  const perms = await tx.select().from(rolePermissions).where(eq(rolePermissions.merchantId, merchantId))
+  const limits = await tx.select().from(roleLimits).where(eq(roleLimits.merchantId, merchantId))
+  const order = Object.keys(PERMISSIONS) as Permission[]
+  return ROLES.map((role) => {
+    const o: Overrides = {
+      permissions: new Map(perms.filter((p) => p.role === role).map((p) => [p.permission, p.allowed])),
+      discountLimitBp: limits.find((l) => l.role === role)?.discountLimitBp ?? null,
+    }
+    const g = overlay(role, o)
+    const customised = perms.some((p) => p.role === role && isPermission(p.permission)) || o.discountLimitBp !== null
+    return { role, permissions: order.filter((p) => g.permissions.has(p)), discountLimitBp: g.discountLimitBp, customised }
+  })
+}
+
+export interface RoleChange {
+  /** The complete list of what the role may do (replaces the current list). */
+  permissions?: Permission[]
+  /** Largest manual line discount, basis points (0–10000). */
+  discountLimitBp?: number
+}
+
+/**
+ * Sets what a role may do. Stores only the differences from the defaults; refuses to take 'roles.manage' or
+ * 'staff.manage' from admins (422). Audited as 'role.permissions_changed' with the grants before and after.
+ */
+export async function setRoleGrants(tx: Tx, actor: Actor, role: Role, change: RoleChange): Promise<RoleGrants> {
+  if (change.discountLimitBp !== undefined && (!Number.isSafeInteger(change.discountLimitBp) || change.discountLimitBp < 0 || change.discountLimitBp > 10_000)) {
+    throw invalid('invalid_discount_limit', 'the discount limit must be 0–10000 basis points (0–100 %)')
+  }
+  const unknown = (change.permissions ?? []).filter((p) => !isPermission(p))
+  if (unknown.length) throw invalid('unknown_permission', `unknown permission ${unknown.join(', ')}`, { permissions: unknown })
+  if (role === 'admin' && change.permissions) {
+    const dropped = ADMIN_KEEPS.filter((p) => !change.permissions!.includes(p))
+    if (dropped.length) {
+      throw invalid('admin_lockout', `admins always keep ${ADMIN_KEEPS.join(' and ')}, or nobody could change roles and staff any more`, { permissions: dropped })
+    }
+  }
+  // One change of a merchant's matrix at a time, so two concurrent edits of a role cannot interleave.
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`role_matrix:${actor.merchantId}`}, 0))`)
+  const before = (await loadMatrix(tx, actor.merchantId)).find((r) => r.role === role)!
+
+  if (change.permissions) {
+    const wanted = new Set(change.permissions)
+    const defaults = new Set<Permission>(DEFAULT_ROLE_PERMISSIONS[role])
+    const rows = (Object.keys(PERMISSIONS) as Permission[])
+      .filter((p) => wanted.has(p) !== defaults.has(p))
+      .map((p) => ({ merchantId: actor.merchantId, role, permission: p, allowed: wanted.has(p), updatedBy: actor.id, updatedAt: new Date() }))
+    await tx.delete(rolePermissions).where(and(eq(rolePermissions.merchantId, actor.merchantId), eq(rolePermissions.role, role)))
+    if (rows.length) await tx.insert(rolePermissions).values(rows)
+  }
+  if (change.discountLimitBp !== undefined) {
+    await tx.delete(roleLimits).where(and(eq(roleLimits.merchantId, actor.merchantId), eq(roleLimits.role, role)))
+    if (change.discountLimitBp !== DEFAULT_DISCOUNT_LIMIT_BP[role]) {
+      await tx.insert(roleLimits).values({ merchantId: actor.merchantId, role, discountLimitBp: change.discountLimitBp, updatedBy: actor.id, updatedAt: new Date() })
+    }
+  }
+
+  const after = (await loadMatrix(tx, actor.merchantId)).find((r) => r.role === role)!
+  const granted = after.permissions.filter((p) => !before.permissions.includes(p))
+  const revoked = before.permissions.filter((p) => !after.permissions.includes(p))
+  await recordAudit(tx, actor, {
+    action: 'role.permissions_changed',
+    entityType: 'role',
+    entityId: role,
+    details: {
+      granted,
+      revoked,
+      before: { permissions: before.permissions, discountLimitBp: before.discountLimitBp },
+      after: { permissions: after.permissions, discountLimitBp: after.discountLimitBp },
+    },
+  })
+  return after
+}

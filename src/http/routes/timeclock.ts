@@ -1,0 +1,118 @@
+// The time clock: clock in/out and breaks at a register with one's PIN; hours per person for payroll (JSON, CSV).
+import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { actorCan } from '../../core/staff/actor.ts'
+import { DEFAULT_PIN_POLICY } from '../../core/staff/pins.ts'
+import { CLOCK_ACTIONS, clockWithPin, hoursCsv, staffHours } from '../../core/staff/timeclock.ts'
+import { forbidden } from '../../lib/errors.ts'
+import type { AppEnv } from '../env.ts'
+import { defineRoute, json, jsonBody } from '../route.ts'
+
+const tags = ['Time clock']
+
+const clock = defineRoute({
+  method: 'post',
+  path: '/api/v1/timeclock',
+  tags,
+  summary: 'Clock in or out, or start or end a break, with one’s PIN at a register',
+  description:
+    'Out-of-order actions are refused with 409 (clocking out or a break when not clocked in, clocking in twice, ending a break not started). Clocking out during a break ends the break. Wrong PINs are throttled per register like PIN sign-in (429 with Retry-After).',
+  access: 'public',
+  transaction: false,
+  request: {
+    body: jsonBody(
+      z
+        .object({
+          registerId: z.uuid(),
+          pin: z.string().regex(/^\d{4,8}$/, 'a PIN is 4 to 8 digits'),
+          action: z.enum(CLOCK_ACTIONS),
+        })
+        .strict(),
+    ),
+  },
+  responses: {
+    201: json(
+      z.object({
+        entry: z.object({ id: z.number().int(), userId: z.uuid(), registerId: z.uuid().nullable(), kind: z.enum(CLOCK_ACTIONS), at: z.string() }),
+        state: z.enum(['off', 'working', 'on_break']),
+        user: z.object({ id: z.uuid(), name: z.string() }),
+      }),
+      'Recorded',
+    ),
+  },
+})
+
+const HoursQuery = z.object({
+  from: z.iso.date().openapi({ description: 'First business date (merchant time zone)' }),
+  to: z.iso.date().openapi({ description: 'Last business date, inclusive' }),
+  userId: z.uuid().optional().openapi({ description: 'One person; without it, everyone with time in the period (or only the caller, for callers without reports.read)' }),
+})
+
+const Minutes = z.number().int()
+const HoursSchema = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    timeZone: z.string(),
+    people: z.array(
+      z.object({
+        userId: z.uuid(),
+        name: z.string(),
+        email: z.string(),
+        role: z.string(),
+        workedMinutes: Minutes.openapi({ description: 'Clocked time less breaks, inside the period' }),
+        breakMinutes: Minutes,
+        shifts: z.number().int(),
+        days: z.array(z.object({ date: z.string(), workedMinutes: Minutes, breakMinutes: Minutes })),
+        open: z.object({ clockedInAt: z.string(), onBreak: z.boolean() }).nullable().openapi({ description: 'A shift not yet clocked out: reported, not counted' }),
+      }),
+    ),
+  })
+  .openapi('StaffHours')
+
+const RULE =
+  'Entries count to the minute. Time counts in the business day and period in which it was worked: shifts across midnight or the period’s edges are split there. A shift without a clock-out is reported as open and not counted. Reading others’ hours needs reports.read; anyone may read their own.'
+
+const hours = defineRoute({ method: 'get', path: '/api/v1/timeclock/hours', tags, summary: 'Hours worked per person over a period', description: RULE, access: 'authenticated', request: { query: HoursQuery }, responses: { 200: json(HoursSchema) } })
+
+const hoursCsvRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/timeclock/hours.csv',
+  tags,
+  summary: 'Hours worked per person over a period, as CSV',
+  description: RULE,
+  access: 'authenticated',
+  request: { query: HoursQuery },
+  responses: { 200: { description: 'One line per person', content: { 'text/csv': { schema: z.string() } } } },
+})
+
+/** Whose hours the caller may read: anyone's with reports.read, else only their own. */
+function whose(c: Context<AppEnv>, userId: string | undefined): string[] | undefined {
+  const p = c.var.principal
+  if (actorCan(p, 'reports.read').ok) return userId ? [userId] : undefined
+  if (p.type !== 'user' || (userId !== undefined && userId !== p.id)) {
+    throw forbidden('permission_denied', `role ${p.role} may only read its own hours`, { permission: 'reports.read', role: p.role })
+  }
+  return [p.id]
+}
+
+export function register(app: OpenAPIHono<AppEnv>) {
+  app.openapi(clock, async (c) => {
+    const body = c.req.valid('json')
+    const r = await clockWithPin(c.var.db, c.var.hub.secrets, body, c.var.options.pinPolicy ?? DEFAULT_PIN_POLICY, c.var.hub.clock())
+    const { id, userId, registerId, kind, at } = r.entry
+    return c.json({ entry: { id, userId, registerId, kind, at: at.toISOString() }, state: r.state, user: { id: r.user.id, name: r.user.name } }, 201)
+  })
+  app.openapi(hours, async (c) => {
+    const q = c.req.valid('query')
+    return c.json(await staffHours(c.var.db, c.var.principal.merchantId, { from: q.from, to: q.to, userIds: whose(c, q.userId) }), 200)
+  })
+  app.openapi(hoursCsvRoute, async (c) => {
+    const q = c.req.valid('query')
+    const report = await staffHours(c.var.db, c.var.principal.merchantId, { from: q.from, to: q.to, userIds: whose(c, q.userId) })
+    return c.body(hoursCsv(report), 200, {
+      'Content-Type': 'text/csv; charset=utf-8',
+      'Content-Disposition': `attachment; filename="hours-${q.from}-${q.to}.csv"`,
+    })
+  })
+}

@@ -1,0 +1,56 @@
+// Daily loyalty housekeeping for every merchant, on the merchant's own business date: expire points and coupons,
+// give birthday gifts, and lower tiers whose rolling spend fell below them. Each step is idempotent, so the hourly
+// schedule (and a rerun after a crash) does each day's work once.
+import { z } from 'zod'
+import { and, eq, gt, sql } from 'drizzle-orm'
+import { merchants } from '../core/merchants/schema.ts'
+import { getSettings } from '../core/merchants/settings.ts'
+import { systemActor } from '../core/staff/actor.ts'
+import { expirePoints } from '../core/members/points.ts'
+import { expireCoupons } from '../core/members/coupons.ts'
+import { giveBirthdayGifts } from '../core/members/birthday.ts'
+import { reviewTier } from '../core/members/tiers.ts'
+import { members, tiers } from '../core/members/schema.ts'
+import { businessDate } from '../lib/time.ts'
+import type { Hub } from '../runtime.ts'
+import { defineTask, type CronDefinition } from './task.ts'
+
+export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merchantId: string, now: Date) {
+  const db = hub.database.db
+  const actor = systemActor(merchantId, 'loyalty daily')
+  const settings = await getSettings(db, merchantId)
+  const today = businessDate(now, settings.timeZone)
+  const expired = await db.transaction((tx) => expirePoints(tx, actor, today))
+  const coupons = await db.transaction((tx) => expireCoupons(tx, merchantId, now))
+  const birthdays = await db.transaction((tx) => giveBirthdayGifts(tx, actor, now))
+  // Members above the entry tier may have slid below it as old sales left the window.
+  const [entry] = await db.select({ rank: sql<number>`min(${tiers.rank})` }).from(tiers).where(eq(tiers.merchantId, merchantId))
+  let reviewed = 0
+  if (entry?.rank !== null && entry?.rank !== undefined) {
+    const above = await db
+      .select({ id: members.id })
+      .from(members)
+      .innerJoin(tiers, eq(tiers.id, members.tierId))
+      .where(and(eq(members.merchantId, merchantId), eq(members.status, 'active'), gt(tiers.rank, entry.rank)))
+    for (const m of above) {
+      await db.transaction((tx) => reviewTier(tx, actor, m.id, { windowDays: settings.loyalty.tierWindowDays, now, reason: 'daily review', allowDowngrade: true }))
+      reviewed++
+    }
+  }
+  return { pointsExpired: expired.points, couponsExpired: coupons, birthdayGifts: birthdays.gifted, tiersReviewed: reviewed }
+}
+
+export const loyaltyDaily = defineTask({
+  name: 'loyalty.daily',
+  payload: z.object({ merchantId: z.uuid().optional() }).loose(),
+  async run(payload, { hub }) {
+    const ids = payload.merchantId ? [payload.merchantId] : (await hub.database.db.select({ id: merchants.id }).from(merchants)).map((m) => m.id)
+    for (const id of ids) {
+      const r = await runLoyaltyDay(hub, id, hub.clock())
+      if (r.pointsExpired || r.couponsExpired || r.birthdayGifts) hub.logger.info({ merchantId: id, ...r }, 'loyalty day')
+    }
+  },
+})
+
+export const tasks = [loyaltyDaily]
+export const cron: CronDefinition[] = [{ task: 'loyalty.daily', match: '7 * * * *', backfillMs: 3600_000 }]

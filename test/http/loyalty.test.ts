@@ -1,0 +1,236 @@
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
+
+let phones = 0
+const phone = () => `1370000${String(++phones).padStart(4, '0')}`
+
+describe('stored value', () => {
+  const hub = useTestHub()
+
+  async function setup() {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    const member = (await admin.post('/api/v1/members', { phone: phone() })).body
+    return { m, store, admin, member }
+  }
+
+  it('a top-up of ¥100 with a "top up ¥100, get ¥10" rule adds principal and bonus apart, paid like a sale', async () => {
+    const { store, admin, member } = await setup()
+    await admin.post('/api/v1/topup-bonus-rules', { threshold: 10000, bonus: 1000 })
+    await admin.post('/api/v1/topup-bonus-rules', { threshold: 50000, bonus: 8000 })
+    const r = await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 10000, tenders: [{ kind: 'wechat', amount: 6000 }, { kind: 'cash', amount: 5000 }] })
+    expect(r.status).toBe(201)
+    expect(r.body).toMatchObject({ principal: 10000, bonus: 1000, change: 1000, balance: { principal: 10000, bonus: 1000 } })
+    expect(r.body.receiptNo).toMatch(/-T0001$/)
+    expect(r.body.tenders.find((t: any) => t.kind === 'wechat').paymentNo).toMatch(/^TB/)
+    const ledger = (await admin.get(`/api/v1/members/${member.id}/stored-value`)).body
+    expect(ledger.ledger[0]).toMatchObject({ kind: 'topup', principalDelta: 10000, bonusDelta: 1000, principalAfter: 10000, bonusAfter: 1000 })
+  })
+
+  it('spends principal and bonus in proportion and a refund gives back the same split', async () => {
+    const { store, admin, member } = await setup()
+    await admin.post('/api/v1/topup-bonus-rules', { threshold: 10000, bonus: 1000 })
+    await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 10000, tenders: [{ kind: 'card', amount: 10000 }] })
+    const item = await seedProduct(hub, store, { price: 2200, stock: 10 })
+    const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku }], tenders: [{ kind: 'stored_value', amount: 2200 }] })).body
+    const sv = sale.tenders[0]
+    // 10000 : 1000 of 2200 → 2000 principal, 200 bonus.
+    expect(sv).toMatchObject({ kind: 'stored_value', storedPrincipal: 2000, storedBonus: 200 })
+    expect((await admin.get(`/api/v1/members/${member.id}`)).body.storedValue).toEqual({ principal: 8000, bonus: 800, total: 8800 })
+    const refund = await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+    expect(refund.body.sale.refunds[0].tenders[0]).toMatchObject({ kind: 'stored_value', amount: 2200, storedPrincipal: 2000, storedBonus: 200 })
+    expect((await admin.get(`/api/v1/members/${member.id}`)).body.storedValue).toEqual({ principal: 10000, bonus: 1000, total: 11000 })
+  })
+
+  it('never goes below zero, even with many tills spending the same balance at once', async () => {
+    const { store, admin, member, m } = await setup()
+    await admin.post(`/api/v1/members/${member.id}/stored-value/adjust`, { principal: 5000, bonus: 0, reason: 'balance' })
+    const item = await seedProduct(hub, store, { price: 1000, stock: 100 })
+    const regs: string[] = []
+    for (let i = 0; i < 4; i++) regs.push((await admin.post(`/api/v1/stores/${store.storeId}/registers`, { code: `C${i}`, name: `Till ${i}` })).body.id)
+    for (const r of regs) await admin.post('/api/v1/cash-sessions', { registerId: r, openingFloat: 0 })
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        admin.post('/api/v1/sales', { registerId: regs[i % regs.length], memberId: member.id, lines: [{ sku: item.sku }], tenders: [{ kind: 'stored_value', amount: 1000 }] }),
+      ),
+    )
+    expect(results.filter((r) => r.status === 201)).toHaveLength(5)
+    expect(results.filter((r) => r.status !== 201).every((r) => ['insufficient_stored_value'].includes(r.body.error.code))).toBe(true)
+    expect((await admin.get(`/api/v1/members/${member.id}`)).body.storedValue.total).toBe(0)
+    const sums = await hub.database.db.execute(sql`select sum(principal_delta)::bigint as p, sum(bonus_delta)::bigint as b from stored_value_ledger where member_id = ${member.id}`)
+    expect(sums.rows[0]).toEqual({ p: 0, b: 0 })
+    expect(m).toBeTruthy()
+  })
+
+  it('refunds a top-up only while the member still holds it', async () => {
+    const { store, admin, member } = await setup()
+    const t = (await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 3000, tenders: [{ kind: 'alipay', amount: 3000 }] })).body
+    const item = await seedProduct(hub, store, { price: 100, stock: 10 })
+    await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku }], tenders: [{ kind: 'stored_value', amount: 100 }] })
+    const refused = await admin.post(`/api/v1/topups/${t.id}/refund`, { registerId: store.registerId, reason: 'changed mind' })
+    expect(refused.body.error.code).toBe('stored_value_used')
+    const t2 = (await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 2000, tenders: [{ kind: 'alipay', amount: 2000 }] })).body
+    const ok = await admin.post(`/api/v1/topups/${t2.id}/refund`, { registerId: store.registerId, reason: 'changed mind' })
+    expect(ok.body).toMatchObject({ status: 'refunded', principal: 2000 })
+    expect(ok.body.tenders[0].refundNo).toMatch(/^TR/)
+    expect((await admin.get(`/api/v1/members/${member.id}`)).body.storedValue.total).toBe(2900)
+  })
+})
+
+describe('coupons', () => {
+  const hub = useTestHub()
+
+  async function setup() {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    const member = (await admin.post('/api/v1/members', { phone: phone() })).body
+    const item = await seedProduct(hub, store, { price: 6000, stock: 100 })
+    return { m, store, admin, member, item }
+  }
+
+  it('a coupon is used once, even when two tills race with its code', async () => {
+    const { store, admin, member, item } = await setup()
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: '¥10 off', kind: 'amount_off', amount: 1000, validDays: 30 })).body
+    const { issued } = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [member.id] })).body
+    const code = issued[0].code
+    const reg2 = (await admin.post(`/api/v1/stores/${store.storeId}/registers`, { code: 'R2', name: 'Till 2' })).body.id
+    await admin.post('/api/v1/cash-sessions', { registerId: reg2, openingFloat: 0 })
+    const [a, b] = await Promise.all(
+      [store.registerId, reg2].map((registerId) => admin.post('/api/v1/sales', { registerId, memberId: member.id, couponCodes: [code], lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 5000 }] })),
+    )
+    expect([a!.status, b!.status].sort()).toEqual([201, 409])
+    const used = (await admin.get(`/api/v1/coupons/${code}`)).body
+    expect(used.status).toBe('redeemed')
+    const again = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, memberId: member.id, couponCodes: [code], lines: [{ sku: item.sku }] })
+    expect(again.body.error.code).toBe('coupon_unusable')
+  })
+
+  it('checks minimum spend, scope, owner and validity, and comes back when the sale is refunded in full', async () => {
+    const { store, admin, member, item } = await setup()
+    const other = await seedProduct(hub, store, { price: 500, stock: 10 })
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: '9折 on item', kind: 'percent_off', percentBp: 1000, minSpend: 10000, productIds: [item.productId], validDays: 7 })).body
+    const code = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [member.id] })).body.issued[0].code
+    const q = (lines: any[], memberId: string | undefined = member.id) => admin.post('/api/v1/sales/quote', { registerId: store.registerId, memberId, couponCodes: [code], lines })
+    expect((await q([{ sku: item.sku }, { sku: other.sku, quantity: 10 }])).body.error.code).toBe('coupon_min_spend')
+    const stranger = (await admin.post('/api/v1/members', { phone: phone() })).body
+    expect((await q([{ sku: item.sku, quantity: 2 }], stranger.id)).body.error.code).toBe('coupon_unusable')
+    const ok = await q([{ sku: item.sku, quantity: 2 }, { sku: other.sku }])
+    expect(ok.body.lines.map((l: any) => l.discountTotal)).toEqual([1200, 0])
+    const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, couponCodes: [code], lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 10800 }] })).body
+    await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+    expect((await admin.get(`/api/v1/coupons/${code}`)).body.status).toBe('redeemed')
+    await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+    expect((await admin.get(`/api/v1/coupons/${code}`)).body.status).toBe('issued')
+  })
+
+  it('issues in bulk up to the per-member limit and gives a free item', async () => {
+    const { store, admin, member, item } = await setup()
+    const m2 = (await admin.post('/api/v1/members', { phone: phone() })).body
+    const gift = await seedProduct(hub, store, { price: 800, stock: 10 })
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: 'Free drink', kind: 'free_item', freeVariantId: gift.variantId, freeQuantity: 1, validDays: 30, perMemberLimit: 1 })).body
+    const first = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [member.id, m2.id] })).body
+    expect(first.issued).toHaveLength(2)
+    const second = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [member.id] })).body
+    expect(second.issued).toHaveLength(0)
+    expect(second.skipped).toEqual([{ memberId: member.id, reason: 'already holds 1 of this coupon' }])
+    const code = first.issued.find((c: any) => c.memberId === member.id).code
+    const q = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, memberId: member.id, couponCodes: [code], lines: [{ sku: item.sku }, { sku: gift.sku }] })
+    expect(q.body.total).toBe(6000)
+  })
+})
+
+describe('tiers', () => {
+  const hub = useTestHub()
+
+  it('the tier discount applies with item percentages, before order discounts, and spend moves members up', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    await admin.post('/api/v1/tiers', { code: 'normal', name: '普通', rank: 0, minSpend: 0 })
+    await admin.post('/api/v1/tiers', { code: 'gold', name: '金卡', rank: 2, minSpend: 45000, discountBp: 500, pointsMultiplierBp: 20000 })
+    const member = (await admin.post('/api/v1/members', { phone: phone() })).body
+    expect(member.tier.code).toBe('normal')
+    const item = await seedProduct(hub, store, { price: 60000, stock: 10 })
+    await admin.post('/api/v1/promotions', { name: '满500减50', kind: 'spend_threshold', level: 'order', params: { tiers: [{ threshold: 50000, amount: 5000 }] } })
+    await admin.post('/api/v1/promotions', { name: '10% off', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } })
+    const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 49000 }] })).body
+    // normal tier: 600 −10 % = 540 − 50 = 490.00
+    expect(sale.total).toBe(49000)
+    expect((await admin.get(`/api/v1/members/${member.id}`)).body.tier.code).toBe('gold')
+    const q = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku }] })
+    // gold: 600 −10 % (promotion) = 540 −5 % (tier) = 513 − 50 = 463.00, and points earn double.
+    expect(q.body.applied.map((a: any) => [a.source, a.amount])).toEqual([
+      ['promotion', 6000],
+      ['tier', 2700],
+      ['promotion', 5000],
+    ])
+    expect(q.body.total).toBe(46300)
+    expect(q.body.member.pointsToEarn).toBe(926) // 463 × 2
+    const withStoredValue = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku }], tenders: [{ kind: 'on_account', amount: 46300 }], customerName: 'x' })
+    expect(withStoredValue.body.member.pointsToEarn).toBe(0)
+    // A full refund of the qualifying sale brings the member back down.
+    await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+    expect((await admin.get(`/api/v1/members/${member.id}`)).body.tier.code).toBe('normal')
+  })
+})
+
+describe('merging members', () => {
+  const hub = useTestHub()
+
+  it('keeps every total: points (with lots and debt), stored value, coupons and purchase history', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    const item = await seedProduct(hub, store, { price: 3000, stock: 10 })
+    const a = (await admin.post('/api/v1/members', { phone: phone(), name: 'A', consents: [{ channel: 'sms', granted: true, source: 'till' }] })).body
+    const b = (await admin.post('/api/v1/members', { phone: phone(), email: 'b@example.com', tags: ['wechat-import'] })).body
+    await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: a.id, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 3000 }] })
+    const saleB = (await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: b.id, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 6000 }] })).body
+    await admin.post(`/api/v1/members/${b.id}/stored-value/adjust`, { principal: 1200, bonus: 300, reason: 'x' })
+    await admin.patch(`/api/v1/members/${b.id}`, { consents: [{ channel: 'sms', granted: false, source: 'sms_reply' }] })
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: 'c', kind: 'amount_off', amount: 100, validDays: 5 })).body
+    await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [b.id] })
+    const merged = await admin.post(`/api/v1/members/${a.id}/merge`, { sourceId: b.id })
+    expect(merged.status).toBe(200)
+    expect(merged.body).toMatchObject({ points: { balance: 30 + 60, owed: 0 }, storedValue: { principal: 1200, bonus: 300, total: 1500 }, email: 'b@example.com', tags: ['wechat-import'] })
+    // The withdrawal of sms consent on B was the latest word: it stands.
+    expect(merged.body.consents.sms).toBe(false)
+    expect((await admin.get(`/api/v1/members/${b.id}`)).body).toMatchObject({ status: 'merged', mergedInto: a.id })
+    expect((await admin.get(`/api/v1/members/${a.id}/coupons`)).body.items).toHaveLength(1)
+    expect((await admin.get(`/api/v1/sales/${saleB.id}`)).body.memberId).toBe(a.id)
+    const sums = await hub.database.db.execute(sql`
+      select (select sum(delta) from points_ledger where member_id = ${a.id})::bigint as pa,
+             (select sum(delta) from points_ledger where member_id = ${b.id})::bigint as pb,
+             (select sum(remaining) from points_lots where member_id = ${a.id})::bigint as lots`)
+    expect(sums.rows[0]).toEqual({ pa: 90, pb: 0, lots: 90 })
+    // A refund of B's old sale now takes the points back from A.
+    await admin.post(`/api/v1/sales/${saleB.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: saleB.lines[0].id, quantity: 2 }] })
+    expect((await admin.get(`/api/v1/members/${a.id}`)).body.points.balance).toBe(30)
+    expect((await admin.post(`/api/v1/members/${a.id}/merge`, { sourceId: b.id })).body.error.code).toBe('member_merged')
+  })
+})
+
+describe('birthday gifts', () => {
+  const hub = useTestHub()
+
+  it('gives each member born this month one gift a year, however often the job runs', async () => {
+    const m = await seedMerchant(hub)
+    const admin = createApi(hub).as(m.adminToken)
+    const now = new Date()
+    const month = Number(new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai', month: '2-digit' }).format(now))
+    const born = (await admin.post('/api/v1/members', { phone: phone(), birthday: { month, day: 1 } })).body
+    await admin.post('/api/v1/members', { phone: phone(), birthday: { month: (month % 12) + 1, day: 1 } })
+    await admin.patch('/api/v1/merchant/settings', { loyalty: { birthdayGift: { kind: 'points', points: 188 } } })
+    const { runLoyaltyDay } = await import('../../src/jobs/members.ts')
+    const first = await runLoyaltyDay(hub, m.merchantId, now)
+    const second = await runLoyaltyDay(hub, m.merchantId, now)
+    expect(first.birthdayGifts).toBe(1)
+    expect(second.birthdayGifts).toBe(0)
+    expect((await admin.get(`/api/v1/members/${born.id}`)).body.points.balance).toBe(188)
+  })
+})

@@ -1,0 +1,239 @@
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+import { DEFAULT_ROLE_PERMISSIONS } from '../../src/core/staff/permissions.ts'
+
+describe('actions held for approval', () => {
+  const hub = useTestHub()
+
+  /**
+   * A shop whose cashiers may manage the catalog, adjust stock and refund, but whose merchant wants a manager to
+   * approve price changes, product deletion, adjustments over ¥10.00 at cost and refunds over ¥15.00.
+   */
+  async function shop() {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1000, cost: 500, stock: 10 })
+    const admin = createApi(hub).as(m.adminToken)
+    await admin.put('/api/v1/roles/cashier', { permissions: [...DEFAULT_ROLE_PERMISSIONS.cashier, 'catalog.manage', 'stock.adjust', 'sales.refund'] })
+    const settings = await admin.patch('/api/v1/merchant/settings', { approvals: { priceChange: true, productDelete: true, stockAdjustmentOverValue: 1000, refundOverAmount: 1500 } })
+    expect(settings.status).toBe(200)
+    const cashierUser = await m.staff('cashier')
+    const managerUser = await m.staff('manager')
+    return { m, store, item, admin, cashierUser, managerUser, cashier: createApi(hub).as(cashierUser.token), manager: createApi(hub).as(managerUser.token) }
+  }
+
+  const variantOf = async (admin: ReturnType<typeof createApi>, productId: string) => (await admin.get(`/api/v1/products/${productId}`)).body.variants[0]
+  const onHand = async (variantId: string) => Number((await hub.database.db.execute(sql`select coalesce(sum(on_hand), 0)::int as n from stock_levels where variant_id = ${variantId}`)).rows[0]!.n)
+
+  it('the rules default to none, and the settings describe them', async () => {
+    const m = await seedMerchant(hub)
+    const s = await createApi(hub).as(m.adminToken).get('/api/v1/merchant/settings')
+    expect(s.body.approvals).toEqual({ priceChange: false, productDelete: false, stockAdjustmentOverValue: null, refundOverAmount: null })
+  })
+
+  it('holds a price change until a manager approves it; then it takes effect with both people on record, once', async () => {
+    const { item, admin, cashier, manager, cashierUser, managerUser } = await shop()
+    const held = await cashier.patch(`/api/v1/variants/${item.variantId}`, { price: 1200 })
+    expect(held.status).toBe(202)
+    expect(held.body.approval).toMatchObject({ action: 'variant.update', status: 'pending', requestedBy: cashierUser.id, payload: { variantId: item.variantId, changes: { price: 1200 } } })
+    expect(held.body.approval.summary).toContain('price 1000 → 1200')
+    expect((await variantOf(admin, item.productId)).price).toBe(1000)
+
+    const approved = await manager.post(`/api/v1/approvals/${held.body.approval.id}/approve`, { note: 'supplier price rise' })
+    expect(approved.status).toBe(200)
+    expect(approved.body).toMatchObject({ status: 'approved', decidedBy: managerUser.id, decisionNote: 'supplier price rise', result: { variantId: item.variantId, price: 1200 } })
+    expect((await variantOf(admin, item.productId)).price).toBe(1200)
+    const change = await admin.get(`/api/v1/audit?action=variant.price_changed&entityId=${item.variantId}`)
+    expect(change.body.items).toEqual([expect.objectContaining({ actorId: cashierUser.id, approverId: managerUser.id, details: expect.objectContaining({ price: { from: 1000, to: 1200 } }) })])
+    const decision = await admin.get(`/api/v1/audit?action=approval.approved&entityId=${held.body.approval.id}`)
+    expect(decision.body.items).toEqual([expect.objectContaining({ actorId: managerUser.id, details: expect.objectContaining({ requestedBy: cashierUser.id, action: 'variant.update' }) })])
+
+    const again = await manager.post(`/api/v1/approvals/${held.body.approval.id}/approve`, {})
+    expect(again.status).toBe(409)
+    expect(again.body.error).toMatchObject({ code: 'approval_decided', details: { status: 'approved' } })
+    expect((await admin.get(`/api/v1/audit?action=variant.price_changed&entityId=${item.variantId}`)).body.items).toHaveLength(1)
+  })
+
+  it('two managers deciding the same request at once: one decision wins, the action runs once', async () => {
+    const { m, item, admin, cashier, manager } = await shop()
+    const other = createApi(hub).as((await m.staff('manager')).token)
+    const held = (await cashier.patch(`/api/v1/variants/${item.variantId}`, { price: 1250 })).body.approval
+    const [a, b, c] = await Promise.all([
+      manager.post(`/api/v1/approvals/${held.id}/approve`, {}),
+      other.post(`/api/v1/approvals/${held.id}/approve`, {}),
+      other.post(`/api/v1/approvals/${held.id}/reject`, {}),
+    ])
+    expect([a, b, c].filter((r) => r.status === 200)).toHaveLength(1)
+    expect([a, b, c].filter((r) => r.status === 409)).toHaveLength(2)
+    const changes = (await admin.get(`/api/v1/audit?action=variant.price_changed&entityId=${item.variantId}`)).body.items
+    const final = (await admin.get(`/api/v1/approvals/${held.id}`)).body
+    expect(changes).toHaveLength(final.status === 'approved' ? 1 : 0)
+    expect((await variantOf(admin, item.productId)).price).toBe(final.status === 'approved' ? 1250 : 1000)
+  })
+
+  it('a rejected price change never happens and cannot be approved afterwards', async () => {
+    const { item, admin, cashier, manager, managerUser } = await shop()
+    const held = (await cashier.patch(`/api/v1/variants/${item.variantId}`, { cost: 100, onShelf: false })).body.approval
+    const rejected = await manager.post(`/api/v1/approvals/${held.id}/reject`, { note: 'no' })
+    expect(rejected.body).toMatchObject({ status: 'rejected', decidedBy: managerUser.id, result: null })
+    expect(await variantOf(admin, item.productId)).toMatchObject({ cost: 500, onShelf: true })
+    expect((await manager.post(`/api/v1/approvals/${held.id}/approve`, {})).status).toBe(409)
+    expect(await variantOf(admin, item.productId)).toMatchObject({ cost: 500, onShelf: true })
+  })
+
+  it('changes that are not a price change are not held, nor is a price given unchanged', async () => {
+    const { item, admin, cashier } = await shop()
+    expect((await cashier.patch(`/api/v1/variants/${item.variantId}`, { onShelf: false })).status).toBe(200)
+    expect((await cashier.patch(`/api/v1/variants/${item.variantId}`, { price: 1000, onShelf: true })).status).toBe(200)
+    expect((await admin.get('/api/v1/approvals')).body.items).toEqual([])
+  })
+
+  it('holds a product deletion (DELETE and PATCH to archived); approved, the product is archived; rejected, it stays', async () => {
+    const { store, item, admin, cashier, manager, cashierUser, managerUser } = await shop()
+    const held = await cashier.delete(`/api/v1/products/${item.productId}`)
+    expect(held.status).toBe(202)
+    expect((await admin.get(`/api/v1/products/${item.productId}`)).body.status).toBe('active')
+    expect((await manager.post(`/api/v1/approvals/${held.body.approval.id}/approve`, {})).body.status).toBe('approved')
+    expect((await admin.get(`/api/v1/products/${item.productId}`)).body.status).toBe('archived')
+    const audit = await admin.get(`/api/v1/audit?action=product.archived&entityId=${item.productId}`)
+    expect(audit.body.items).toEqual([expect.objectContaining({ actorId: cashierUser.id, approverId: managerUser.id })])
+
+    const other = await seedProduct(hub, store, { price: 300 })
+    const patched = await cashier.patch(`/api/v1/products/${other.productId}`, { status: 'archived', name: 'Renamed' })
+    expect(patched.status).toBe(202)
+    expect(patched.body.approval.action).toBe('product.edit')
+    await manager.post(`/api/v1/approvals/${patched.body.approval.id}/reject`, {})
+    expect((await admin.get(`/api/v1/products/${other.productId}`)).body).toMatchObject({ status: 'active', name: `Item ${other.sku}` })
+    expect((await cashier.patch(`/api/v1/products/${other.productId}`, { name: 'Renamed' })).status).toBe(200)
+    expect((await cashier.delete(`/api/v1/products/01890a5d-ac96-774b-bcce-b302099a8057`)).status).toBe(404)
+  })
+
+  it('holds a stock adjustment over the value limit; a small one goes through at once', async () => {
+    const { m, item, store, admin, cashier, manager, cashierUser, managerUser } = await shop()
+    const small = await cashier.post('/api/v1/stock/adjustments', { locationId: store.locationId, lines: [{ variantId: item.variantId, quantity: -2, reason: 'damaged' }] })
+    expect(small.status).toBe(201)
+    expect(await onHand(item.variantId)).toBe(8)
+    // A gain and a loss both count: 1 × 500 + 2 × 500 = 1500 > 1000.
+    const held = await cashier.post('/api/v1/stock/adjustments', {
+      locationId: store.locationId,
+      lines: [
+        { variantId: item.variantId, quantity: 1, reason: 'correction' },
+        { variantId: item.variantId, quantity: -2, reason: 'theft' },
+      ],
+    })
+    expect(held.status).toBe(202)
+    expect(held.body.approval).toMatchObject({ action: 'stock.adjust', status: 'pending' })
+    expect(await onHand(item.variantId)).toBe(8)
+    const movements = async () => Number((await hub.database.db.execute(sql`select count(*)::int as n from stock_movements where variant_id = ${item.variantId} and kind = 'adjustment'`)).rows[0]!.n)
+    expect(await movements()).toBe(1)
+
+    const approved = await manager.post(`/api/v1/approvals/${held.body.approval.id}/approve`, {})
+    expect(approved.body).toMatchObject({ status: 'approved', result: { gainValue: 500, lossValue: -1000 } })
+    expect(await onHand(item.variantId)).toBe(7)
+    expect(await movements()).toBe(3)
+    const audit = await admin.get('/api/v1/audit?action=stock.adjusted')
+    expect(audit.body.items[0]).toMatchObject({ actorId: cashierUser.id, approverId: managerUser.id })
+    expect(audit.body.items[1]).toMatchObject({ actorId: cashierUser.id, approverId: null })
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('a held adjustment that can no longer be made is marked failed at approval and writes nothing', async () => {
+    const { m, item, store, admin, cashier, manager } = await shop()
+    const held = (await cashier.post('/api/v1/stock/adjustments', { locationId: store.locationId, lines: [{ variantId: item.variantId, quantity: -8, reason: 'expired' }] })).body.approval
+    expect(held.status).toBe('pending')
+    // Meanwhile most of the stock is sold.
+    expect((await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 5 }], tenders: [{ kind: 'card', amount: 5000 }] })).status).toBe(201)
+    const r = await manager.post(`/api/v1/approvals/${held.id}/approve`, {})
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({ status: 'failed', result: null, error: { code: 'insufficient_stock' } })
+    expect(await onHand(item.variantId)).toBe(5)
+    expect((await admin.get('/api/v1/audit?action=stock.adjusted')).body.items).toEqual([])
+    expect((await admin.get(`/api/v1/audit?action=approval.failed&entityId=${held.id}`)).body.items).toHaveLength(1)
+    expect((await manager.post(`/api/v1/approvals/${held.id}/approve`, {})).status).toBe(409)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('holds a refund over the amount limit; approved, the refund names the manager; rejected, nothing is refunded', async () => {
+    const { item, store, admin, cashier, manager, cashierUser, managerUser } = await shop()
+    const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 4 }], tenders: [{ kind: 'card', amount: 4000 }] })).body
+    const line = sale.lines[0].id
+    const small = await cashier.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: line, quantity: 1 }] })
+    expect(small.status).toBe(201)
+    expect(small.body.sale.refunds[0]).toMatchObject({ total: 1000, approvedBy: null })
+
+    const held = await cashier.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: line, quantity: 2 }], reason: 'wrong size' })
+    expect(held.status).toBe(202)
+    expect(held.body.approval).toMatchObject({ action: 'sale.refund', summary: `Refund 2000 of sale ${sale.receiptNo}` })
+    let now = (await admin.get(`/api/v1/sales/${sale.id}`)).body
+    expect(now.refunds).toHaveLength(1)
+    expect(now.lines[0].refundedQuantity).toBe(1)
+    // A refund that cannot be made at all is refused at once, not held.
+    expect((await cashier.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: line, quantity: 9 }] })).status).toBe(422)
+
+    const approved = await manager.post(`/api/v1/approvals/${held.body.approval.id}/approve`, {})
+    expect(approved.body).toMatchObject({ status: 'approved', result: { total: 2000 } })
+    now = (await admin.get(`/api/v1/sales/${sale.id}`)).body
+    expect(now.refunds[1]).toMatchObject({ total: 2000, createdBy: cashierUser.id, approvedBy: managerUser.id, reason: 'wrong size' })
+    const audit = await admin.get(`/api/v1/audit?action=sale.refunded&entityId=${sale.id}`)
+    expect(audit.body.items[0]).toMatchObject({ actorId: cashierUser.id, approverId: managerUser.id, details: expect.objectContaining({ total: 2000 }) })
+
+    const last = await cashier.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: line, quantity: 1 }] })
+    expect(last.status).toBe(201)
+    expect(last.body.sale.lines[0].refundedQuantity).toBe(4)
+    const sale2 = (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 2000 }] })).body
+    const held2 = (await cashier.post(`/api/v1/sales/${sale2.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale2.lines[0].id, quantity: 2 }] })).body.approval
+    await manager.post(`/api/v1/approvals/${held2.id}/reject`, {})
+    expect((await admin.get(`/api/v1/sales/${sale2.id}`)).body.refunds).toEqual([])
+  })
+
+  it('a manager acting themselves, or a cashier with a manager’s PIN, is not held', async () => {
+    const { item, admin, cashier, manager, managerUser, cashierUser } = await shop()
+    expect((await manager.patch(`/api/v1/variants/${item.variantId}`, { price: 1100 })).status).toBe(200)
+    await admin.put(`/api/v1/users/${managerUser.id}/pin`, { pin: '4096' })
+    const r = await cashier.patch(`/api/v1/variants/${item.variantId}`, { price: 1150 }, { headers: { 'X-Approver-Pin': '4096' } })
+    expect(r.status).toBe(200)
+    expect(r.body.price).toBe(1150)
+    const audit = await admin.get(`/api/v1/audit?action=variant.price_changed&entityId=${item.variantId}`)
+    expect(audit.body.items[0]).toMatchObject({ actorId: cashierUser.id, approverId: managerUser.id })
+    expect(audit.body.items[1]).toMatchObject({ actorId: managerUser.id, approverId: null })
+    expect((await admin.get('/api/v1/approvals')).body.items).toEqual([])
+  })
+
+  it('who may see, decide and withdraw requests', async () => {
+    const { m, item, admin, cashier, manager, cashierUser } = await shop()
+    const other = createApi(hub).as((await m.staff('cashier')).token)
+    const mine = (await cashier.patch(`/api/v1/variants/${item.variantId}`, { price: 1300 })).body.approval
+    const theirs = (await other.patch(`/api/v1/variants/${item.variantId}`, { price: 1400 })).body.approval
+
+    expect((await cashier.get('/api/v1/approvals')).body.items.map((a: any) => a.id)).toEqual([mine.id])
+    expect((await cashier.get(`/api/v1/approvals/${theirs.id}`)).status).toBe(404)
+    expect((await manager.get('/api/v1/approvals?status=pending')).body.items.map((a: any) => a.id)).toEqual([theirs.id, mine.id])
+    expect((await cashier.post(`/api/v1/approvals/${theirs.id}/approve`, {})).status).toBe(403)
+    expect((await cashier.post(`/api/v1/approvals/${theirs.id}/cancel`)).status).toBe(403)
+
+    // Even given the right to decide, nobody approves their own request.
+    await admin.put('/api/v1/roles/cashier', { permissions: [...DEFAULT_ROLE_PERMISSIONS.cashier, 'catalog.manage', 'approvals.decide'] })
+    const own = await cashier.post(`/api/v1/approvals/${mine.id}/approve`, {})
+    expect(own.status).toBe(403)
+    expect(own.body.error.code).toBe('own_request')
+
+    const cancelled = await cashier.post(`/api/v1/approvals/${mine.id}/cancel`)
+    expect(cancelled.body).toMatchObject({ status: 'cancelled', requestedBy: cashierUser.id })
+    expect((await manager.post(`/api/v1/approvals/${mine.id}/approve`, {})).status).toBe(409)
+    expect((await manager.get('/api/v1/approvals?status=cancelled')).body.items.map((a: any) => a.id)).toEqual([mine.id])
+    expect((await variantOf(admin, item.productId)).price).toBe(1000)
+  })
+
+  it('another merchant cannot see or decide a request', async () => {
+    const { item, cashier } = await shop()
+    const held = (await cashier.patch(`/api/v1/variants/${item.variantId}`, { price: 1300 })).body.approval
+    const stranger = await seedMerchant(hub)
+    const api = createApi(hub).as(stranger.adminToken)
+    expect((await api.get(`/api/v1/approvals/${held.id}`)).status).toBe(404)
+    expect((await api.post(`/api/v1/approvals/${held.id}/approve`, {})).status).toBe(404)
+    expect((await api.get('/api/v1/approvals')).body.items).toEqual([])
+  })
+})

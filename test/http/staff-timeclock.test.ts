@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedStore } from '../helpers/pos.ts'
+
+const sh = (local: string) => new Date(`${local}+08:00`)
+
+describe('the time clock over the API', () => {
+  const hub = useTestHub()
+
+  async function shop() {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const store = await seedStore(hub, m.merchantId)
+    const ann = await m.staff('cashier')
+    const bob = await m.staff('cashier')
+    const admin = createApi(hub).as(m.adminToken)
+    await admin.put(`/api/v1/users/${ann.id}/pin`, { pin: '3852' })
+    await admin.put(`/api/v1/users/${bob.id}/pin`, { pin: '7391' })
+    const api = createApi(hub)
+    const at = async (local: string, pin: string, action: string) => {
+      hub.setNow(sh(local))
+      try {
+        return await api.post('/api/v1/timeclock', { registerId: store.registerId, pin, action })
+      } finally {
+        hub.setNow(undefined)
+      }
+    }
+    return { m, store, ann, bob, admin, at }
+  }
+
+  it('records a day with a break, refusing actions out of order with 409', async () => {
+    const { ann, at } = await shop()
+    expect((await at('2025-03-03T08:55:00', '3852', 'clock_out')).body.error).toMatchObject({ code: 'not_clocked_in' })
+    expect((await at('2025-03-03T08:55:00', '3852', 'break_start')).status).toBe(409)
+    const first = await at('2025-03-03T09:00:00', '3852', 'clock_in')
+    expect(first.status).toBe(201)
+    expect(first.body).toMatchObject({ state: 'working', user: { id: ann.id }, entry: { kind: 'clock_in', at: sh('2025-03-03T09:00:00').toISOString() } })
+    expect((await at('2025-03-03T09:01:00', '3852', 'clock_in')).body.error).toMatchObject({ code: 'already_clocked_in' })
+    expect((await at('2025-03-03T10:00:00', '3852', 'break_end')).body.error).toMatchObject({ code: 'not_on_break' })
+    expect((await at('2025-03-03T12:00:00', '3852', 'break_start')).body.state).toBe('on_break')
+    expect((await at('2025-03-03T12:10:00', '3852', 'break_start')).body.error).toMatchObject({ code: 'already_on_break' })
+    expect((await at('2025-03-03T12:45:00', '3852', 'break_end')).body.state).toBe('working')
+    expect((await at('2025-03-03T18:00:00', '3852', 'clock_out')).body.state).toBe('off')
+  })
+
+  it('a wrong PIN records nothing and counts toward the register’s PIN lock', async () => {
+    const { store, admin, at } = await shop()
+    for (let i = 0; i < 4; i++) expect((await at('2025-03-03T09:00:00', '9043', 'clock_in')).status).toBe(401)
+    expect((await at('2025-03-03T09:00:00', '9044', 'clock_in')).status).toBe(429)
+    expect((await at('2025-03-03T09:01:00', '3852', 'clock_in')).status).toBe(429)
+    const audit = await admin.get(`/api/v1/audit?action=auth.pin_failed&entityId=${store.registerId}`)
+    expect(audit.body.items.every((e: any) => e.details.purpose === 'timeclock')).toBe(true)
+    const hours = await admin.get('/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-03')
+    expect(hours.body.people).toEqual([])
+  })
+
+  it('reports hours per person as JSON and CSV: anyone their own, reports.read everyone’s', async () => {
+    const { m, ann, bob, admin, at } = await shop()
+    await at('2025-03-03T09:00:00', '3852', 'clock_in')
+    await at('2025-03-03T12:00:00', '3852', 'break_start')
+    await at('2025-03-03T12:30:00', '3852', 'break_end')
+    await at('2025-03-03T17:00:00', '3852', 'clock_out')
+    await at('2025-03-03T22:00:00', '7391', 'clock_in')
+    await at('2025-03-04T02:00:00', '7391', 'clock_out')
+
+    const all = await admin.get('/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-03')
+    expect(all.status).toBe(200)
+    expect(all.body.timeZone).toBe('Asia/Shanghai')
+    const by = Object.fromEntries(all.body.people.map((p: any) => [p.userId, p]))
+    expect(by[ann.id]).toMatchObject({ workedMinutes: 450, breakMinutes: 30, shifts: 1 })
+    expect(by[bob.id]).toMatchObject({ workedMinutes: 120, shifts: 1 })
+    const twoDays = await admin.get(`/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-04&userId=${bob.id}`)
+    expect(twoDays.body.people[0]).toMatchObject({ workedMinutes: 240, days: [{ date: '2025-03-03', workedMinutes: 120 }, { date: '2025-03-04', workedMinutes: 120 }] })
+
+    const csv = await admin.get('/api/v1/timeclock/hours.csv?from=2025-03-03&to=2025-03-03')
+    expect(csv.status).toBe(200)
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/)
+    const lines = (csv.body as string).trim().split('\n')
+    expect(lines).toHaveLength(3)
+    expect(lines.find((l) => l.startsWith(ann.id))).toContain(',450,7.50,30,1,')
+
+    const annApi = createApi(hub).as(ann.token)
+    const own = await annApi.get('/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-03')
+    expect(own.body.people.map((p: any) => p.userId)).toEqual([ann.id])
+    expect((await annApi.get(`/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-03&userId=${ann.id}`)).status).toBe(200)
+    expect((await annApi.get(`/api/v1/timeclock/hours.csv?from=2025-03-03&to=2025-03-03&userId=${bob.id}`)).status).toBe(403)
+    const manager = createApi(hub).as((await m.staff('manager')).token)
+    expect((await manager.get(`/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-03&userId=${bob.id}`)).body.people[0].userId).toBe(bob.id)
+    expect((await admin.get('/api/v1/timeclock/hours?from=2025-03-04&to=2025-03-03')).status).toBe(422)
+    expect((await admin.get('/api/v1/timeclock/hours?from=2025-3-4&to=2025-03-03')).status).toBe(400)
+  })
+
+  it('an open shift is reported as open, not counted as ending now', async () => {
+    const { ann, admin, at } = await shop()
+    await at('2025-03-03T09:00:00', '3852', 'clock_in')
+    hub.setNow(sh('2025-03-03T15:00:00'))
+    try {
+      const r = await admin.get('/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-03')
+      expect(r.body.people).toEqual([expect.objectContaining({ userId: ann.id, workedMinutes: 0, shifts: 0, open: { clockedInAt: sh('2025-03-03T09:00:00').toISOString(), onBreak: false } })])
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+})
