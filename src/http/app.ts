@@ -28,8 +28,14 @@ import * as reports from './routes/reports.ts'
 import * as members from './routes/members.ts'
 import * as loyalty from './routes/loyalty.ts'
 import * as memberReports from './routes/member-reports.ts'
+import * as webhooksInbound from './routes/webhooks-inbound.ts'
+import * as inboundWebhooks from './routes/inbound-webhooks.ts'
+import * as webhookSubscriptions from './routes/webhook-subscriptions.ts'
+import * as jobs from './routes/jobs.ts'
+import * as connectorCalls from './routes/connector-calls.ts'
+import * as connectionsRoutes from './routes/connections.ts'
 
-const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, stock, promotions, cashSessions, sales, roles, approvals, timeclock, registers, members, loyalty, reports, memberReports]
+const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, stock, promotions, cashSessions, sales, roles, approvals, timeclock, registers, members, loyalty, reports, memberReports, webhooksInbound, inboundWebhooks, webhookSubscriptions, jobs, connectorCalls, connectionsRoutes]
 
 type Issue = { path: PropertyKey[]; message: string; code?: string }
 

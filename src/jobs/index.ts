@@ -3,8 +3,10 @@ import type { TaskDefinition, CronDefinition } from './task.ts'
 import * as maintenance from './maintenance.ts'
 import * as stock from './stock.ts'
 import * as members from './members.ts'
+import * as webhooksInbound from './webhooks-inbound.ts'
+import * as webhooksOutbound from './webhooks-outbound.ts'
 
-const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members]
+const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound]
 
 export const allTasks: TaskDefinition<any>[] = modules.flatMap((m) => m.tasks)
 export const allCron: CronDefinition[] = modules.flatMap((m) => m.cron ?? [])

@@ -1,8 +1,10 @@
-// Housekeeping: forget what is only kept for a while (idempotency results, expired sessions, old heartbeats).
+// Housekeeping: forget what is only kept for a while (idempotency results, expired sessions, old heartbeats,
+// connector calls past their retention).
 import { z } from 'zod'
 import { and, isNotNull, lt, or } from 'drizzle-orm'
 import { idempotencyKeys, workerHeartbeats } from '../db/infra-schema.ts'
 import { sessions } from '../core/staff/schema.ts'
+import { CALL_RETENTION_DAYS, purgeCalls } from '../connectors/framework/call-log.ts'
 import { defineTask, type CronDefinition } from './task.ts'
 
 export const purge = defineTask({
@@ -18,7 +20,8 @@ export const purge = defineTask({
       .where(or(lt(sessions.expiresAt, now), and(isNotNull(sessions.revokedAt), lt(sessions.revokedAt, dayAgo))))
       .returning({ id: sessions.id })
     await db.delete(workerHeartbeats).where(lt(workerHeartbeats.seenAt, dayAgo))
-    hub.logger.info({ idempotencyKeys: keys.length, sessions: gone.length }, 'purged expired records')
+    const connectorCalls = await purgeCalls(db, new Date(now.getTime() - CALL_RETENTION_DAYS * 86_400_000))
+    hub.logger.info({ idempotencyKeys: keys.length, sessions: gone.length, connectorCalls }, 'purged expired records')
   },
 })
 

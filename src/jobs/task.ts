@@ -1,5 +1,10 @@
 // A task is declared with its name, the zod schema of its payload and what it does; the worker validates every
 // payload before running it, so a malformed job fails with a clear error instead of half-running.
+//
+// Payloads say what a job concerns, so job operations (src/jobs/operations.ts) can scope, filter and link it:
+// `merchantId` for a merchant's job (without it, a system job no merchant sees), `connectionId` for a
+// connection's, and `record: { type, id }` for a business record's (e.g. { type: 'sale', id }). Tasks whose payload
+// names its record another way are listed in RECORD_OF_TASK there.
 import type { z } from 'zod'
 import type { JobHelpers } from 'graphile-worker'
 import type { TaskName } from '../db/enqueue.ts'

@@ -73,7 +73,7 @@ describe('the permission matrix over the API', () => {
   it('audits each change with the grants before and after', async () => {
     const m = await seedMerchant(hub)
     const admin = createApi(hub).as(m.adminToken)
-    await admin.put('/api/v1/roles/finance', { permissions: ['catalog.read', 'sales.read', 'reports.read', 'audit.read', 'events.read', 'members.read'], discountLimitBp: 500 })
+    await admin.put('/api/v1/roles/finance', { permissions: ['catalog.read', 'sales.read', 'reports.read', 'audit.read', 'events.read', 'members.read', 'connections.read'], discountLimitBp: 500 })
     const audit = await admin.get('/api/v1/audit?action=role.permissions_changed')
     expect(audit.body.items).toHaveLength(1)
     expect(audit.body.items[0]).toMatchObject({

@@ -41,6 +41,9 @@ export const PERMISSIONS = {
   'coupons.issue': 'Issue and void coupons',
   'roles.manage': 'Change what each role may do',
   'approvals.decide': 'Approve or reject actions held for approval',
+  'connections.read': 'See connections, their call logs, sync runs, bindings and received webhooks',
+  'webhooks.manage': 'Subscribe URLs to hub events; replay received webhooks and outbound deliveries',
+  'jobs.manage': 'See, retry and cancel background jobs',
 } as const
 export type Permission = keyof typeof PERMISSIONS
 
@@ -74,7 +77,7 @@ const MANAGER: Permission[] = [
 export const DEFAULT_ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {
   cashier: CASHIER,
   manager: MANAGER,
-  finance: ['catalog.read', 'sales.read', 'reports.read', 'audit.read', 'events.read', 'finance.export', 'members.read'],
+  finance: ['catalog.read', 'sales.read', 'reports.read', 'audit.read', 'events.read', 'finance.export', 'members.read', 'connections.read'],
   admin: ALL,
 }
 

@@ -1,0 +1,156 @@
+// A connector is a declaration, not a subclass (DESIGN section 5): its id, family, a zod config schema with the
+// secret fields marked, the policies of its HTTP client, an optional webhook verifier/parser, a check that tells
+// whether a connection works, and the capabilities of its family as typed functions.
+import { z } from 'zod'
+import type { ConnectorHttp, HttpPolicy } from './http-types.ts'
+import type { ParsedStatement } from '../../core/reconciliation/types.ts'
+
+export const FAMILIES = ['payment', 'marketplace', 'accounting', 'campaign'] as const
+export type Family = (typeof FAMILIES)[number]
+
+/** Marks a config field as a secret: sealed at rest, never returned, redacted from every log. */
+export const secret = <T extends z.ZodType>(schema: T): T => schema.meta({ writeOnly: true, 'x-secret': true }) as T
+
+const isSecretSchema = (schema: z.ZodType): boolean => {
+  let s: any = schema
+  for (let i = 0; i < 5 && s; i++) {
+    if (z.globalRegistry.get(s)?.['x-secret'] === true) return true
+    s = s.unwrap?.() ?? s._zod?.def?.innerType
+  }
+  return false
+}
+
+/** The names of the secret fields of a connector's config schema. */
+export function secretFields(schema: z.ZodObject): string[] {
+  return Object.entries(schema.shape)
+    .filter(([, field]) => isSecretSchema(field as z.ZodType))
+    .map(([name]) => name)
+}
+
+/** What a connector's functions are given: the connection's config and its shared HTTP client. */
+export interface ConnectorContext<C> {
+  merchantId: string
+  connectionId: string
+  config: C
+  http: ConnectorHttp
+  now(): Date
+  signal?: AbortSignal
+}
+
+export interface CheckResult {
+  ok: boolean
+  /** A sentence a merchant can act on: "Signed in as shop example.myshopify.com", "The API key was refused". */
+  message: string
+  details?: Record<string, unknown>
+}
+
+/** An inbound webhook request as received, before anything is parsed. */
+export interface InboundRequest {
+  rawBody: Buffer
+  /** Header names in lower case. */
+  headers: Record<string, string>
+  /** Path and query of the request, for vendors that sign the URL. */
+  url: string
+}
+
+export interface ParsedWebhook {
+  /** The vendor's id of this event; the same on every redelivery. */
+  eventId: string
+  topic: string
+  occurredAt?: Date
+  data: unknown
+}
+
+export interface WebhookSpec<C> {
+  /** True when the request is signed by the vendor with this connection's secret. Compare in constant time. */
+  verify(req: InboundRequest, config: C, now: Date): boolean
+  parse(req: InboundRequest): ParsedWebhook
+  /** The body the vendor expects as acknowledgement (default: 200 with `{"received":true}`). */
+  ack?: { status: number; contentType: string; body: string }
+}
+
+/**
+ * The capabilities of each family. Every later integration adds its functions here, so jobs call them through one
+ * typed interface whatever the vendor.
+ */
+export interface FamilyCapabilities<C> {
+  payment: PaymentCapabilities<C>
+  marketplace: MarketplaceCapabilities<C>
+  accounting: AccountingCapabilities<C>
+  campaign: CampaignCapabilities<C>
+}
+
+export type Capability<C, I, O> = (ctx: ConnectorContext<C>, input: I) => Promise<O>
+
+/** A statement the channel published for one business date, as fetched. */
+export type FetchedStatement =
+  | { status: 'ready'; files: StatementFile[] }
+  /** Not generated yet (WeChat "Bill Creating", Alipay bill not ready): try again later, until the deadline. */
+  | { status: 'not_ready'; message: string }
+  /** Generated, and there was nothing that day (WeChat "No Bill Exist"). */
+  | { status: 'empty'; message: string }
+
+export interface StatementFile {
+  /** The layout, which names its parser: 'wechat_trade', 'wechat_fundflow', 'alipay_trade', 'unionpay_inn', 'allinpay', 'stripe_balance', 'mapped'. */
+  format: string
+  name: string
+  contentType: string
+  /** The original bytes as received (compressed if the channel sent them so), stored for download. */
+  bytes: Buffer
+  /** A hash the channel gave for the file (WeChat v3 SHA-1 of the decompressed bill), checked before import. */
+  vendorHash?: { algorithm: 'sha1' | 'sha256' | 'md5'; value: string; over: 'raw' | 'decompressed' }
+}
+
+export interface PaymentCapabilities<C> {
+  /**
+   * Downloads the channel's statement(s) for a business date (in the channel's own time zone). Channels without a
+   * day of their own (Stripe: Unix times) cut the day in `timeZone`, the merchant's (default Asia/Shanghai).
+   */
+  fetchStatement?: Capability<C, { businessDate: string; timeZone?: string }, FetchedStatement>
+  /** Parses a fetched or uploaded file into statement lines, streaming; throws StatementFormatError. */
+  parseStatement?: (file: { format: string; bytes: Buffer }, config: C) => ParsedStatement
+  /** The fee the contract says a payment of `amount` fen costs, in thousandths of a fen (before the channel's rounding). */
+  expectedFeeMilli?: (line: { kind: string; amount: number }, config: C) => number
+  [name: string]: unknown
+}
+export interface MarketplaceCapabilities<C> {
+  [name: string]: Capability<C, any, any> | undefined
+}
+export interface AccountingCapabilities<C> {
+  [name: string]: Capability<C, any, any> | undefined
+}
+export interface CampaignCapabilities<C> {
+  [name: string]: Capability<C, any, any> | undefined
+}
+
+export interface ConnectorDefinition<F extends Family = Family, S extends z.ZodObject = z.ZodObject> {
+  id: string
+  family: F
+  title: string
+  description?: string
+  /** Marks a connector that talks to a built-in sandbox rather than a real vendor. */
+  sandbox?: boolean
+  config: S
+  http: HttpPolicy | ((config: z.infer<S>) => HttpPolicy)
+  webhook?: WebhookSpec<z.infer<S>>
+  check(ctx: ConnectorContext<z.infer<S>>): Promise<CheckResult>
+  capabilities: FamilyCapabilities<z.infer<S>>[F]
+}
+
+export type AnyConnector = ConnectorDefinition<Family, z.ZodObject>
+
+export function defineConnector<F extends Family, S extends z.ZodObject>(def: ConnectorDefinition<F, S>): ConnectorDefinition<F, S> {
+  if (!/^[a-z][a-z0-9_-]*$/.test(def.id)) throw new Error(`connector id "${def.id}" must be lower case letters, digits, - and _`)
+  return def
+}
+
+/** The connector's config schema as JSON Schema, secret fields flagged with `x-secret` (and `writeOnly`). */
+export function configJsonSchema(connector: AnyConnector): Record<string, unknown> {
+  return z.toJSONSchema(connector.config, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>
+}
+
+export const capabilityNames = (connector: AnyConnector): string[] =>
+  Object.entries(connector.capabilities as Record<string, unknown>)
+    .filter(([, f]) => typeof f === 'function')
+    .map(([name]) => name)
+    .sort()

@@ -1,0 +1,61 @@
+// The shape every channel's statement is parsed into, whatever its file format: integer fen, our reference, the
+// channel's id, the time it counts on. Parsers (src/connectors/payment/*) produce these; the importer stores them.
+
+export type LineKind = 'payment' | 'refund' | 'fee' | 'payout' | 'adjustment'
+
+export interface StatementLine {
+  /** 1-based line number in the file (for error messages and the drill-down). */
+  lineNo: number
+  kind: LineKind
+  /** out_trade_no for payments, out_refund_no for refunds: what the till sent. */
+  ourRef: string | null
+  /** For refunds: the payment's out_trade_no. */
+  ourPaymentRef?: string | null
+  channelTxnId: string | null
+  channelRefundId?: string | null
+  /** ISO 4217, upper case. */
+  currency: string
+  /** Positive integer fen (minor units); a refund's amount is positive too. */
+  amount: number
+  /** Fee in thousandths of a fen (WeChat prints fees to 5 decimals of a yuan); negative when a fee is returned. */
+  feeMilli: number
+  /** The channel's status of the line: SUCCESS, REFUND, REVOKED, PROCESSING, … */
+  status: string
+  occurredAt: Date
+  storeRef?: string | null
+  terminalRef?: string | null
+  rrn?: string | null
+  voucherNo?: string | null
+  payoutRef?: string | null
+  /** The line's original fields by header name (kept for the drill-down). */
+  raw?: Record<string, string>
+}
+
+/** The file's own control totals (its summary row or footer), to be checked against the sum of its rows. */
+export interface ControlTotals {
+  /** Number of rows the file says it holds, per kind where it says so. */
+  count?: number
+  paymentCount?: number
+  refundCount?: number
+  /** Sums in fen (fees in thousandths of a fen) as the file states them. */
+  paymentAmount?: number
+  refundAmount?: number
+  feeMilli?: number
+}
+
+/** A statement being parsed: its lines, as a stream, then the file's control totals once the stream has ended. */
+export interface ParsedStatement {
+  lines: AsyncIterable<StatementLine>
+  /** Resolves after `lines` is exhausted. */
+  controlTotals(): ControlTotals | null
+}
+
+/** A malformed file: refused as a whole, with the line where it went wrong. */
+export class StatementFormatError extends Error {
+  readonly lineNo: number | null
+  constructor(message: string, lineNo: number | null = null) {
+    super(lineNo ? `line ${lineNo}: ${message}` : message)
+    this.name = 'StatementFormatError'
+    this.lineNo = lineNo
+  }
+}
