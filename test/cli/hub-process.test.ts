@@ -46,7 +46,8 @@ async function signIn(port: number, email: string, password: string) {
   return { status: r.status, body: (await r.json()) as any }
 }
 
-describe('the hub as a process', () => {
+// Whole processes with their own embedded database: slow on a loaded machine, so a generous per-test limit.
+describe('the hub as a process', { timeout: 120_000 }, () => {
   it('starts on an empty data dir with its own database, takes an admin from the CLI while running, and signs in', async () => {
     const dir = dataDir()
     const hub = await startServe({ TILLBRIDGE_DATA_DIR: dir })
