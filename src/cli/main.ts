@@ -8,6 +8,7 @@ import { migrate } from '../db/migrate.ts'
 import { createMerchantWithAdmin } from '../core/merchants/onboard.ts'
 import { reportAndExit } from './errors.ts'
 import { runService } from './service.ts'
+import { registerReconcile } from './reconcile.ts'
 
 const VERSION = '0.1.0'
 
@@ -95,6 +96,8 @@ export function buildProgram(): Command {
         await hub.close()
       }
     })
+
+  registerReconcile(program, () => quietHub(config()))
 
   return program
 }

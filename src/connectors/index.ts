@@ -1,5 +1,9 @@
 // Every connector this hub ships, in one registry used by the API, the worker and the webhook endpoint.
 import { createRegistry } from './framework/registry.ts'
+import { alipay } from './payment/alipay/index.ts'
+import { allinpay } from './payment/allinpay/index.ts'
+import { mapped } from './payment/mapped/index.ts'
 import { stripe } from './payment/stripe/index.ts'
+import { wechatPay } from './payment/wechatpay/index.ts'
 
-export const connectorRegistry = createRegistry([stripe])
+export const connectorRegistry = createRegistry([alipay, allinpay, mapped, stripe, wechatPay])

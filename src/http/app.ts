@@ -34,8 +34,10 @@ import * as webhookSubscriptions from './routes/webhook-subscriptions.ts'
 import * as jobs from './routes/jobs.ts'
 import * as connectorCalls from './routes/connector-calls.ts'
 import * as connectionsRoutes from './routes/connections.ts'
+import * as reconciliation from './routes/reconciliation.ts'
+import * as dashboard from './dashboard/index.ts'
 
-const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, stock, promotions, cashSessions, sales, roles, approvals, timeclock, registers, members, loyalty, reports, memberReports, webhooksInbound, inboundWebhooks, webhookSubscriptions, jobs, connectorCalls, connectionsRoutes]
+const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, stock, promotions, cashSessions, sales, roles, approvals, timeclock, registers, members, loyalty, reports, memberReports, webhooksInbound, inboundWebhooks, webhookSubscriptions, jobs, connectorCalls, connectionsRoutes, reconciliation, dashboard]
 
 type Issue = { path: PropertyKey[]; message: string; code?: string }
 

@@ -5,8 +5,9 @@ import * as stock from './stock.ts'
 import * as members from './members.ts'
 import * as webhooksInbound from './webhooks-inbound.ts'
 import * as webhooksOutbound from './webhooks-outbound.ts'
+import * as reconciliation from './reconciliation.ts'
 
-const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound]
+const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound, reconciliation]
 
 export const allTasks: TaskDefinition<any>[] = modules.flatMap((m) => m.tasks)
 export const allCron: CronDefinition[] = modules.flatMap((m) => m.cron ?? [])

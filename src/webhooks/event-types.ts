@@ -18,6 +18,7 @@ export const EVENT_TYPES = {
   'approval.requested': 'An action was held for a manager’s approval',
   'approval.decided': 'A held action was approved or rejected',
   'settlement.exception': 'Reconciliation of a payment settlement found a difference',
+  'settlement.adjusted': 'A reconciliation exception was resolved by accepting the channel’s side',
   'voucher.exported': 'A daily accounting voucher was exported',
 } as const
 

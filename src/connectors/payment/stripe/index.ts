@@ -4,7 +4,9 @@
 import { z } from 'zod'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { defineConnector, secret } from '../../framework/define.ts'
+import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { parseStripeEvent, verifyStripeSignature } from './webhook.ts'
+import { fetchStripeBalance, parseStripeBalance, STRIPE_BALANCE_FORMAT } from './balance.ts'
 
 export const STRIPE_API = 'https://api.stripe.com'
 /** The API version every request pins, so a change on Stripe's side never changes what we parse. */
@@ -52,5 +54,11 @@ export const stripe = defineConnector({
       throw e
     }
   },
-  capabilities: {},
+  capabilities: {
+    fetchStatement: (ctx, input) => fetchStripeBalance(ctx, input),
+    parseStatement(file) {
+      if (file.format !== STRIPE_BALANCE_FORMAT) throw new StatementFormatError(`the Stripe connector reads format "${STRIPE_BALANCE_FORMAT}", not "${file.format}"`)
+      return parseStripeBalance(file.bytes)
+    },
+  },
 })

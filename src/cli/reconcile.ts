@@ -1,0 +1,126 @@
+// `tillbridge reconcile import|run`: an operator imports a channel's statement file and reconciles a day from the
+// shell. With --json the last line of stdout is one JSON object: the statement, and the run's counts per outcome and
+// its amounts (minor units), so scripts can act on it.
+import fs from 'node:fs'
+import path from 'node:path'
+import { InvalidArgumentError, type Command } from 'commander'
+import type { RunSummary } from '../core/reconciliation/match.ts'
+import { importFile, reconcileConnectionDay } from '../jobs/reconciliation.ts'
+import { formatDecimal } from '../lib/money.ts'
+import { isUuid } from '../lib/ids.ts'
+import { isDate } from '../lib/time.ts'
+import type { OpenedHub } from '../runtime.ts'
+import { UsageError } from './errors.ts'
+
+const connectionArg = (v: string) => {
+  if (!isUuid(v)) throw new InvalidArgumentError('must be a connection id (a UUID)')
+  return v
+}
+const dateArg = (v: string) => {
+  if (!isDate(v)) throw new InvalidArgumentError('must be a date YYYY-MM-DD')
+  return v
+}
+const formatArg = (v: string) => {
+  if (!/^[a-z][a-z0-9_]{0,39}$/.test(v)) throw new InvalidArgumentError('must be a statement format such as wechat_trade, alipay_trade or mapped')
+  return v
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.csv': 'text/csv',
+  '.txt': 'text/plain',
+  '.gz': 'application/gzip',
+  '.zip': 'application/zip',
+  '.xlsx': 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  '.json': 'application/json',
+}
+
+function readFile(file: string): Buffer {
+  try {
+    const bytes = fs.readFileSync(file)
+    if (bytes.length === 0) throw new UsageError(`${file} is empty`)
+    return bytes
+  } catch (e) {
+    if (e instanceof UsageError) throw e
+    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
+  }
+}
+
+const runJson = (r: RunSummary) => ({ id: r.runId, status: r.status, reused: r.reused, counts: r.counts, totals: r.totals, changes: r.changes })
+
+function describeRun(date: string, r: RunSummary): string {
+  const counts = Object.entries(r.counts)
+    .filter(([k, n]) => n > 0 && k !== 'open' && k !== 'open_exceptions')
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ')
+  const t = r.totals
+  const money = (n: number | undefined) => formatDecimal(n ?? 0)
+  return `reconciled ${date}: ${r.status}${r.reused ? ' (unchanged since the last run)' : ''} — ${counts || 'nothing to match'}; till ${money(t.pos_net)}, channel ${money(t.channel_net)}, difference ${money(t.difference)}; open exceptions ${r.counts.open_exceptions ?? 0}`
+}
+
+/** Adds `reconcile import` and `reconcile run` to the program; `open` opens the hub for one command. */
+export function registerReconcile(program: Command, open: () => Promise<OpenedHub>): void {
+  const reconcile = program.command('reconcile').description('import settlement statements and reconcile days against the till')
+
+  reconcile
+    .command('import')
+    .description("import a channel's statement file for a business date, then reconcile that day")
+    .requiredOption('--connection <id>', 'the payment connection the file belongs to', connectionArg)
+    .requiredOption('--date <YYYY-MM-DD>', 'the business date the file covers', dateArg)
+    .requiredOption('--file <path>', 'the statement file as the channel gave it (compressed or not)')
+    .option('--format <format>', "the file's layout (default: the connector's usual one)", formatArg)
+    .option('--no-run', 'import only, without reconciling the day')
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (o: { connection: string; date: string; file: string; format?: string; run: boolean; json?: boolean }) => {
+      const bytes = readFile(o.file)
+      const hub = await open()
+      try {
+        const r = await importFile(hub, {
+          connectionId: o.connection,
+          businessDate: o.date,
+          format: o.format,
+          fileName: path.basename(o.file),
+          bytes,
+          contentType: CONTENT_TYPES[path.extname(o.file).toLowerCase()] ?? 'application/octet-stream',
+          source: 'uploaded',
+        })
+        const statement = { id: r.statementId, status: r.status, format: r.format, lineCount: r.status === 'rejected' ? 0 : r.lineCount }
+        if (r.status === 'rejected') {
+          if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, statement: { ...statement, code: r.code, reason: r.reason, lineNo: r.lineNo }, run: null })}\n`)
+          throw new StatementRefused(`the statement was refused (${r.code}): ${r.reason}`)
+        }
+        process.stdout.write(
+          r.status === 'imported'
+            ? `imported ${r.lineCount} line${r.lineCount === 1 ? '' : 's'} of ${r.format} for ${o.date} (statement ${r.statementId})${r.superseded.length ? `, superseding ${r.superseded.length} earlier file${r.superseded.length === 1 ? '' : 's'}` : ''}\n`
+            : `this file was imported before (statement ${r.statementId}); nothing imported again\n`,
+        )
+        let run: RunSummary | null = null
+        if (o.run) {
+          run = await reconcileConnectionDay(hub, { connectionId: o.connection, businessDate: o.date })
+          process.stdout.write(`${describeRun(o.date, run)}\n`)
+        }
+        if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, statement, run: run ? runJson(run) : null })}\n`)
+      } finally {
+        await hub.close()
+      }
+    })
+
+  reconcile
+    .command('run')
+    .description("reconcile a connection's business date against its current statement")
+    .requiredOption('--connection <id>', 'the payment connection', connectionArg)
+    .requiredOption('--date <YYYY-MM-DD>', 'the business date', dateArg)
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (o: { connection: string; date: string; json?: boolean }) => {
+      const hub = await open()
+      try {
+        const run = await reconcileConnectionDay(hub, { connectionId: o.connection, businessDate: o.date })
+        process.stdout.write(`${describeRun(o.date, run)}\n`)
+        if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, run: runJson(run) })}\n`)
+      } finally {
+        await hub.close()
+      }
+    })
+}
+
+/** A refused file: one line on stderr and exit status 1 (reportAndExit prints any Error that way). */
+export class StatementRefused extends Error {}

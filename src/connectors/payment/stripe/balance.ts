@@ -1,0 +1,244 @@
+// Stripe settlement from the balance transactions API (https://docs.stripe.com/api/balance_transactions/list): every
+// movement of the balance in a day (charges, refunds, payouts, Stripe's own fees, adjustments) in integer minor units,
+// paged with `starting_after`. A day is the merchant's business day: Stripe times are Unix seconds, so the window is
+// cut in the merchant's time zone. The pages are stored as JSON lines, one balance transaction per line, and parsed
+// back from that file like any other statement.
+import { StringDecoder } from 'node:string_decoder'
+import type { ConnectorContext, FetchedStatement, StatementFile } from '../../framework/define.ts'
+import { ConnectorError } from '../../framework/http-types.ts'
+import type { LineKind, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
+import { StatementFormatError } from '../../../core/reconciliation/types.ts'
+import { businessDayRange, isDate } from '../../../lib/time.ts'
+
+export const STRIPE_BALANCE_FORMAT = 'stripe_balance'
+export const DEFAULT_TIME_ZONE = 'Asia/Shanghai'
+/** Stripe's largest page. */
+const PAGE = 100
+/** A day beyond this many pages is not a POS merchant's day: stop rather than loop on a misbehaving cursor. */
+const MAX_PAGES = 10_000
+
+/** The parts of an expanded `source` kept in the stored file: ids and our metadata, not the customer's details. */
+export interface StripeSourceSummary {
+  id: string
+  object: string
+  payment_intent?: string | null
+  charge?: string | null
+  status?: string | null
+  automatic?: boolean
+  arrival_date?: number
+  metadata?: Record<string, string>
+}
+
+export interface StripeBalanceTransaction {
+  id: string
+  object: 'balance_transaction'
+  amount: number
+  fee: number
+  net: number
+  currency: string
+  type: string
+  reporting_category?: string
+  status?: string
+  created: number
+  available_on?: number
+  description?: string | null
+  exchange_rate?: number | null
+  fee_details?: { amount: number; currency: string; type: string; description?: string | null }[]
+  source: string | StripeSourceSummary | null
+}
+
+interface StripeList<T> {
+  object: 'list'
+  data: T[]
+  has_more: boolean
+  url: string
+}
+
+const idOf = (v: unknown): string | null => (typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as { id?: unknown }).id === 'string' ? (v as { id: string }).id : null)
+
+function summarise(source: unknown): StripeBalanceTransaction['source'] {
+  if (source === null || source === undefined) return null
+  if (typeof source === 'string') return source
+  const s = source as Record<string, unknown>
+  const out: StripeSourceSummary = { id: String(s.id), object: String(s.object) }
+  if ('payment_intent' in s) out.payment_intent = idOf(s.payment_intent)
+  if ('charge' in s) out.charge = idOf(s.charge)
+  if (typeof s.status === 'string') out.status = s.status
+  if (typeof s.automatic === 'boolean') out.automatic = s.automatic
+  if (typeof s.arrival_date === 'number') out.arrival_date = s.arrival_date
+  if (s.metadata && typeof s.metadata === 'object') out.metadata = s.metadata as Record<string, string>
+  return out
+}
+
+/** The balance transactions created in the business day, every page, as a JSON-lines statement file. */
+export async function fetchStripeBalance(ctx: ConnectorContext<unknown>, input: { businessDate: string; timeZone?: string }): Promise<FetchedStatement> {
+  const timeZone = input.timeZone ?? DEFAULT_TIME_ZONE
+  if (!isDate(input.businessDate)) throw new ConnectorError('permanent', `${input.businessDate} is not a YYYY-MM-DD business date`)
+  const { start, end } = businessDayRange(input.businessDate, timeZone)
+  if (end.getTime() > ctx.now().getTime()) {
+    return { status: 'not_ready', message: `${input.businessDate} has not ended yet in ${timeZone}; Stripe's day is complete after ${end.toISOString()}` }
+  }
+  const lines: string[] = []
+  let startingAfter: string | undefined
+  for (let page = 1; ; page++) {
+    if (page > MAX_PAGES) throw new ConnectorError('permanent', `Stripe kept answering has_more after ${MAX_PAGES} pages of balance transactions`)
+    const res = await ctx.http.request<StripeList<StripeBalanceTransaction>>({
+      method: 'GET',
+      url: '/v1/balance_transactions',
+      params: {
+        'created[gte]': Math.floor(start.getTime() / 1000),
+        'created[lt]': Math.floor(end.getTime() / 1000),
+        limit: PAGE,
+        starting_after: startingAfter,
+        'expand[]': 'data.source',
+      },
+      operation: 'fetchStatement',
+      signal: ctx.signal,
+    })
+    const list = res.data
+    if (!list || list.object !== 'list' || !Array.isArray(list.data)) throw new ConnectorError('permanent', 'Stripe answered GET /v1/balance_transactions with something that is not a list')
+    for (const t of list.data) lines.push(JSON.stringify({ ...t, source: summarise(t.source) }))
+    if (!list.has_more) break
+    const last = list.data.at(-1)?.id
+    if (!last) throw new ConnectorError('permanent', 'Stripe said has_more on an empty page of balance transactions')
+    startingAfter = last
+  }
+  if (lines.length === 0) return { status: 'empty', message: `Stripe recorded no balance transaction on ${input.businessDate} (${timeZone})` }
+  const file: StatementFile = {
+    format: STRIPE_BALANCE_FORMAT,
+    name: `stripe-balance-transactions-${input.businessDate}.jsonl`,
+    contentType: 'application/x-ndjson',
+    bytes: Buffer.from(lines.join('\n') + '\n', 'utf8'),
+  }
+  return { status: 'ready', files: [file] }
+}
+
+// ---- parsing ---------------------------------------------------------------------------------------------------
+
+/** reporting_category (or, on older objects, type) to the kind of line. */
+function kindOf(t: StripeBalanceTransaction): LineKind {
+  const category = t.reporting_category ?? ''
+  if (category === 'charge' || (!category && (t.type === 'charge' || t.type === 'payment'))) return 'payment'
+  if (category === 'refund' || (!category && (t.type === 'refund' || t.type === 'payment_refund'))) return 'refund'
+  if (category === 'payout' || (!category && t.type === 'payout')) return 'payout'
+  if (category === 'fee' || (!category && (t.type === 'stripe_fee' || t.type === 'tax_fee' || t.type === 'stripe_fx_fee'))) return 'fee'
+  return 'adjustment'
+}
+
+const meta = (s: StripeBalanceTransaction['source'], ...keys: string[]): string | null => {
+  if (!s || typeof s === 'string') return null
+  for (const k of keys) {
+    const v = s.metadata?.[k]
+    if (typeof v === 'string' && v.trim()) return v.trim()
+  }
+  return null
+}
+
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v)
+
+function check(value: unknown, lineNo: number): StripeBalanceTransaction {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new StatementFormatError('not a balance transaction object', lineNo)
+  const t = value as Record<string, unknown>
+  if (typeof t.id !== 'string' || !t.id.startsWith('txn_')) throw new StatementFormatError(`"id" ${JSON.stringify(t.id)} is not a balance transaction id (txn_…)`, lineNo)
+  for (const k of ['amount', 'fee', 'net', 'created'] as const) {
+    if (!isInt(t[k])) throw new StatementFormatError(`${t.id}: "${k}" ${JSON.stringify(t[k])} is not an integer (Stripe amounts are minor units)`, lineNo)
+  }
+  if (typeof t.currency !== 'string' || !/^[a-z]{3}$/i.test(t.currency)) throw new StatementFormatError(`${t.id}: "currency" ${JSON.stringify(t.currency)} is not a currency code`, lineNo)
+  if (typeof t.type !== 'string') throw new StatementFormatError(`${t.id}: "type" is missing`, lineNo)
+  if ((t.net as number) !== (t.amount as number) - (t.fee as number)) {
+    throw new StatementFormatError(`${t.id}: net ${t.net} is not amount ${t.amount} minus fee ${t.fee}`, lineNo)
+  }
+  return t as unknown as StripeBalanceTransaction
+}
+
+export function toStatementLine(t: StripeBalanceTransaction, lineNo: number): StatementLine {
+  const kind = kindOf(t)
+  const src = t.source
+  const sourceId = idOf(src)
+  const summary = src && typeof src === 'object' ? src : null
+  const paymentIntent = summary?.payment_intent ?? null
+  const raw: Record<string, string> = {
+    id: t.id,
+    type: t.type,
+    reporting_category: t.reporting_category ?? '',
+    status: t.status ?? '',
+    amount: String(t.amount),
+    fee: String(t.fee),
+    net: String(t.net),
+    created: new Date(t.created * 1000).toISOString(),
+    available_on: t.available_on ? new Date(t.available_on * 1000).toISOString() : '',
+    source: sourceId ?? '',
+    description: t.description ?? '',
+  }
+  if (paymentIntent) raw.payment_intent = paymentIntent
+  if (summary?.charge) raw.charge = summary.charge
+  for (const [k, v] of Object.entries(summary?.metadata ?? {})) raw[`metadata[${k}]`] = String(v)
+
+  const base = {
+    lineNo,
+    kind,
+    currency: t.currency.toUpperCase(),
+    feeMilli: t.fee * 1000,
+    occurredAt: new Date(t.created * 1000),
+    raw,
+  }
+  switch (kind) {
+    case 'payment':
+      return {
+        ...base,
+        ourRef: meta(src, 'payment_no', 'out_trade_no') ?? paymentIntent,
+        channelTxnId: paymentIntent ?? sourceId,
+        amount: t.amount,
+        status: 'SUCCESS',
+      }
+    case 'refund':
+      return {
+        ...base,
+        // A refund's own metadata names our refund; the payment it refunds is named by its PaymentIntent.
+        ourRef: meta(src, 'refund_no', 'out_refund_no'),
+        ourPaymentRef: meta(src, 'payment_no', 'out_trade_no') ?? paymentIntent,
+        channelTxnId: paymentIntent ?? summary?.charge ?? null,
+        channelRefundId: sourceId,
+        amount: -t.amount,
+        status: 'REFUND',
+      }
+    case 'payout':
+      // A payout takes money out of the balance: negative in Stripe, a positive transfer to the bank here.
+      return { ...base, ourRef: null, channelTxnId: sourceId, payoutRef: sourceId, amount: -t.amount, status: (summary?.status ?? t.status ?? 'paid').toUpperCase() }
+    case 'fee':
+      return { ...base, ourRef: null, channelTxnId: sourceId ?? t.id, amount: -t.amount, status: (t.status ?? 'available').toUpperCase() }
+    default:
+      // Disputes, payout reversals, failed refunds, other adjustments: signed as Stripe books them.
+      return { ...base, ourRef: meta(src, 'payment_no', 'out_trade_no'), channelTxnId: sourceId ?? t.id, amount: t.amount, status: (t.status ?? 'available').toUpperCase() }
+  }
+}
+
+/** Reads a stripe_balance file line by line, in chunks: one StatementLine per balance transaction. */
+export function parseStripeBalance(bytes: Buffer): ParsedStatement {
+  async function* lines(): AsyncGenerator<StatementLine> {
+    const decoder = new StringDecoder('utf8')
+    let pending = ''
+    let lineNo = 0
+    function* take(text: string, final: boolean): Generator<StatementLine> {
+      pending += text
+      let nl: number
+      while ((nl = pending.indexOf('\n')) >= 0 || (final && pending.length > 0)) {
+        const line = nl >= 0 ? pending.slice(0, nl) : pending
+        pending = nl >= 0 ? pending.slice(nl + 1) : ''
+        lineNo++
+        const trimmed = line.trim()
+        if (!trimmed) continue
+        let value: unknown
+        try {
+          value = JSON.parse(trimmed)
+        } catch {
+          throw new StatementFormatError('not a JSON object', lineNo)
+        }
+        yield toStatementLine(check(value, lineNo), lineNo)
+      }
+    }
+    for (let at = 0; at < bytes.length; at += 64 * 1024) yield* take(decoder.write(bytes.subarray(at, at + 64 * 1024)), false)
+    yield* take(decoder.end(), true)
+  }
+  return { lines: lines(), controlTotals: () => null }
+}

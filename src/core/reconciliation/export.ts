@@ -1,0 +1,133 @@
+// Exceptions and daily summaries as files for finance: CSV (UTF-8 with a BOM, as the other reports) or XLSX. Money is
+// decimal text in the currency's major unit; fees carry the 5 decimals WeChat prints.
+import ExcelJS from 'exceljs'
+import { csvFile, type Cell, type CsvTable } from '../reports/csv.ts'
+import { formatDecimal } from '../../lib/money.ts'
+import type { ItemView, SummaryRow } from './queries.ts'
+
+export type ExportFormat = 'csv' | 'xlsx'
+
+const money = (minor: number | null, currency: string | null) => (minor === null ? null : formatDecimal(minor, currency ?? 'CNY'))
+
+/** Thousandths of a minor unit as major units with 5 decimals ("34800" → "0.34800" for CNY). */
+export function feeText(milli: number | null): string | null {
+  if (milli === null) return null
+  const neg = milli < 0
+  const abs = Math.abs(milli)
+  return `${neg ? '-' : ''}${Math.floor(abs / 100_000)}.${String(abs % 100_000).padStart(5, '0')}`
+}
+
+export function exceptionsTable(items: ItemView[]): CsvTable {
+  return {
+    header: [
+      'business_date',
+      'connection_id',
+      'store',
+      'outcome',
+      'state',
+      'age_days',
+      'currency',
+      'pos_kind',
+      'pos_ref',
+      'pos_amount',
+      'channel_amount',
+      'difference',
+      'expected_fee',
+      'channel_fee',
+      'channel_txn_id',
+      'channel_status',
+      'channel_time',
+      'carried_days',
+      'resolution',
+      'resolution_note',
+      'item_id',
+    ],
+    rows: items.map((i): Cell[] => [
+      i.businessDate,
+      i.connectionId,
+      i.storeCode,
+      i.outcome,
+      i.state,
+      i.ageDays,
+      i.currency,
+      i.posKind,
+      i.posRef ?? i.line?.ourRef ?? null,
+      money(i.posAmount, i.currency),
+      money(i.channelAmount, i.currency),
+      money(i.difference, i.currency),
+      feeText(i.expectedFeeMilli),
+      feeText(i.channelFeeMilli),
+      i.line?.channelTxnId ?? null,
+      i.line?.status ?? null,
+      i.line?.occurredAt.toISOString() ?? null,
+      i.carriedDays,
+      i.resolution,
+      i.resolutionNote,
+      i.id,
+    ]),
+  }
+}
+
+export function summaryTable(rows: SummaryRow[]): CsvTable {
+  return {
+    header: [
+      'business_date',
+      'connection_id',
+      'store',
+      'status',
+      'currency',
+      'pos_count',
+      'pos_amount',
+      'channel_count',
+      'channel_amount',
+      'difference',
+      'channel_fee',
+      'expected_fee',
+      'matched',
+      'timing',
+      'open_exceptions',
+      'resolved',
+      'open_0_1_days',
+      'open_2_3_days',
+      'open_4_7_days',
+      'open_8_plus_days',
+    ],
+    rows: rows.map((r): Cell[] => [
+      r.businessDate,
+      r.connectionId,
+      r.storeCode,
+      r.runStatus,
+      r.currency,
+      r.posCount,
+      money(r.posAmount, r.currency),
+      r.channelCount,
+      money(r.channelAmount, r.currency),
+      money(r.difference, r.currency),
+      feeText(r.channelFeeMilli),
+      feeText(r.expectedFeeMilli),
+      r.matched,
+      r.timing,
+      r.openExceptions,
+      r.resolved,
+      r.openByAge['0-1'],
+      r.openByAge['2-3'],
+      r.openByAge['4-7'],
+      r.openByAge['8+'],
+    ]),
+  }
+}
+
+/** Every cell as text, so references keep their digits and amounts their exact decimals. */
+async function xlsx(sheet: string, table: CsvTable): Promise<Uint8Array> {
+  const wb = new ExcelJS.Workbook()
+  const ws = wb.addWorksheet(sheet, { views: [{ state: 'frozen', ySplit: 1 }] })
+  ws.columns = table.header.map((h) => ({ header: h, key: h, width: Math.max(12, h.length + 2), style: { numFmt: '@' } }))
+  ws.getRow(1).font = { bold: true }
+  for (const r of table.rows) ws.addRow(r.map((c) => (c === null ? '' : String(c))))
+  return new Uint8Array(await wb.xlsx.writeBuffer())
+}
+
+export async function tableFile(name: string, sheet: string, table: CsvTable, format: ExportFormat): Promise<{ filename: string; bytes: Uint8Array; contentType: string }> {
+  if (format === 'csv') return { ...csvFile(`${name}.csv`, table), contentType: 'text/csv; charset=utf-8' }
+  return { filename: `${name}.xlsx`, bytes: await xlsx(sheet, table), contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' }
+}

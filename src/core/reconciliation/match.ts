@@ -1,0 +1,696 @@
+// Reconciling one connection's business day, in SQL: the till's tenders of the channel against the lines of the
+// day's current statement(s), with what earlier days left open carried over. Set-based so a million rows cost
+// joins, not round trips.
+//
+// Terms:
+// - tender: a sale, refund or top-up tender of the connection's tender kinds (our payment_no / refund_no);
+// - line: a settlement line of a current statement (payment, refund, payout, adjustment; fee lines are not items);
+// - pair: a tender and a line found to be the same money; an item is a pair, or one side alone;
+// - pool: the tenders and lines this run decides about: the day's own, plus earlier days' still open ones (timing,
+//   missing), plus whatever its automatic items hold. Manual items (a person resolved them) are never touched, and
+//   what they hold stays taken.
+// - An item's date: the later of its two sides' days for a pair (the day the match completed), else its one side's.
+//
+// Keys, in order: our reference (payment_no/refund_no), then the channel's transaction/refund id (or, for a refund
+// line without our reference, the payment's reference and the amount), then card data (RRN, voucher, terminal,
+// amount, time), which only suggests a pair and leaves both sides open.
+import { sql, type SQL } from 'drizzle-orm'
+import type { Db, Tx } from '../../db/client.ts'
+import { conflict } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { mulDivRound } from '../../lib/money.ts'
+import { addDays } from '../../lib/time.ts'
+import { recordEvent } from '../events/service.ts'
+import { reconRuns } from './schema.ts'
+
+export const OUTCOMES = ['matched', 'missing_in_channel', 'missing_in_pos', 'amount_diff', 'fee_diff', 'status_diff', 'duplicate', 'timing', 'currency_diff', 'unknown_merchant_ref'] as const
+export type Outcome = (typeof OUTCOMES)[number]
+
+/** What the contract says a line's fee should be, and how the channel rounds it. */
+export interface FeeRule {
+  /** Expected fee of a line in thousandths of a minor unit, before rounding (a refund's returned fee is negative). */
+  expectedFeeMilli(line: { kind: 'payment' | 'refund'; amount: number }): number
+  /** The channel's rounding step in thousandths of a minor unit: 1 for WeChat (5 decimals of a yuan), 1000 for whole fen. */
+  roundingMilli: number
+}
+
+export interface ReconcileDayInput {
+  merchantId: string
+  connectionId: string
+  businessDate: string
+  /** The tender kinds that go through this channel ('wechat', 'alipay', 'card', 'unionpay_qr', …). */
+  tenderKinds: string[]
+  /** The merchant's time zone (dates of top-up refunds; ages). */
+  timeZone: string
+  /** Days an unmatched tender stays 'timing' before it is 'missing_in_channel' (default 3). */
+  carryDays?: number
+  feeRule?: FeeRule
+  /** Only these stores' tenders (a connection per store). */
+  storeIds?: string[]
+  /** The statement formats whose lines are matched (default: all but the fund-flow ledgers, which repeat the trades as cash movements). */
+  formats?: string[]
+  /** What our own references look like (a PostgreSQL regex); a line's reference that fits neither it nor any tender is 'unknown_merchant_ref'. */
+  ourRefPattern?: string
+  /** Card data suggests a pair only within this many seconds (default 900). */
+  cardToleranceSeconds?: number
+  now?: Date
+}
+
+export interface RunSummary {
+  runId: string
+  status: 'balanced' | 'exceptions'
+  /** True when nothing changed since the last run of the same statements: that run is returned. */
+  reused: boolean
+  statementIds: string[]
+  counts: Record<string, number>
+  totals: Record<string, number>
+  changes: { created: number; changed: number; removed: number }
+}
+
+/** Account ledgers: the same money as the trade bill seen as balance movements, never matched against tenders. */
+export const LEDGER_FORMATS = ['wechat_fundflow', 'alipay_signcustomer']
+
+/** Hub-issued payment and refund numbers (src/core/sales/numbers.ts). */
+export const DEFAULT_OUR_REF_PATTERN = '^T[BR][0-9]{12}[0-9A-Z]{8}$'
+
+const REVOKED = `^(REVOKED|REVOKE|REVERSED|REVERSAL|CANCELLED|CANCELED|CLOSED|VOIDED|撤销|已撤销|冲正)$`
+const REFUND_FAILED = `^(FAIL|FAILED|CLOSED|ABNORMAL|CHANGE|REVOKED|退款失败|失败)$`
+
+/** Runs and resolutions of one connection take turns: both decide who holds which tender and line. */
+export const lockConnection = (tx: Tx, connectionId: string) => tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`recon-run:${connectionId}`}, 0))`)
+
+/** A time-ordered UUID (v7) made in SQL, for items created in bulk. */
+const UUID_V7 = sql.raw(
+  `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) from 1 for 6), 52, 1), 53, 1), 'hex')::uuid`,
+)
+
+interface Ctx {
+  m: string
+  c: string
+  d: string
+  from: string
+  kinds: string[]
+  storeIds?: string[]
+  tz: string
+  formats: SQL
+}
+
+interface BranchCols {
+  kind: string
+  id: SQL
+  ref: SQL
+  bdate: SQL
+}
+
+/** The tenders of the channel, one SELECT per tender table, each filtered by `where` over its own columns. */
+function tenders(x: Ctx, where: (b: BranchCols) => SQL): SQL {
+  const kinds = sql`any(${sql.param(x.kinds)}::text[])`
+  const stores = (col: SQL) => (x.storeIds ? sql`and ${col} = any(${sql.param(x.storeIds)}::uuid[])` : sql``)
+  const topupRefundDate = sql`(tp.refunded_at at time zone ${x.tz})::date`
+  return sql`
+    select 'sale_tender'::text as pos_kind, t.id as pos_id, s.store_id, t.payment_no as ref, null::text as pay_ref, t.channel_txn_id as txn_id,
+           null::text as refund_txn_id, 'payment'::text as dir, t.amount, s.currency::text as currency,
+           case when t.status = 'voided' or s.status = 'voided' then 'voided' else 'completed' end as pstatus, s.occurred_at, s.business_date as bdate,
+           t.reference->>'rrn' as rrn, coalesce(t.reference->>'voucherNo', t.reference->>'traceNo', t.reference->>'voucher') as voucher,
+           coalesce(t.reference->>'terminalId', t.reference->>'terminal') as terminal, null::uuid as origin_id
+      from sale_tenders t join sales s on s.id = t.sale_id
+     where t.merchant_id = ${x.m} and t.kind = ${kinds} ${stores(sql`s.store_id`)}
+       and ${where({ kind: 'sale_tender', id: sql`t.id`, ref: sql`t.payment_no`, bdate: sql`s.business_date` })}
+    union all
+    select 'refund_tender', rt.id, r.store_id, rt.refund_no, st.payment_no, st.channel_txn_id, rt.channel_refund_id, 'refund', rt.amount, s.currency::text,
+           case when r.kind = 'void' then 'void' else 'completed' end, r.occurred_at, r.business_date, null, null, null, rt.sale_tender_id
+      from refund_tenders rt join refunds r on r.id = rt.refund_id join sales s on s.id = r.sale_id left join sale_tenders st on st.id = rt.sale_tender_id
+     where rt.merchant_id = ${x.m} and rt.kind = ${kinds} ${stores(sql`r.store_id`)}
+       and ${where({ kind: 'refund_tender', id: sql`rt.id`, ref: sql`rt.refund_no`, bdate: sql`r.business_date` })}
+    union all
+    select 'topup_tender', tt.id, tp.store_id, tt.payment_no, null, tt.channel_txn_id, null, 'payment', tt.amount, mc.currency::text,
+           'completed', tp.occurred_at, tp.business_date, tt.reference->>'rrn', coalesce(tt.reference->>'voucherNo', tt.reference->>'traceNo'),
+           tt.reference->>'terminalId', null
+      from topup_tenders tt join stored_value_topups tp on tp.id = tt.topup_id join merchants mc on mc.id = tp.merchant_id
+     where tt.merchant_id = ${x.m} and tt.kind = ${kinds} ${stores(sql`tp.store_id`)}
+       and ${where({ kind: 'topup_tender', id: sql`tt.id`, ref: sql`tt.payment_no`, bdate: sql`tp.business_date` })}
+    union all
+    select 'topup_refund_tender', tt.id, tp.store_id, tt.refund_no, tt.payment_no, tt.channel_txn_id, null, 'refund', tt.amount, mc.currency::text,
+           'completed', tp.refunded_at, ${topupRefundDate}, null, null, null, tt.id
+      from topup_tenders tt join stored_value_topups tp on tp.id = tt.topup_id join merchants mc on mc.id = tp.merchant_id
+     where tt.merchant_id = ${x.m} and tt.kind = ${kinds} and tp.status = 'refunded' and tt.refund_no is not null ${stores(sql`tp.store_id`)}
+       and ${where({ kind: 'topup_refund_tender', id: sql`tt.id`, ref: sql`tt.refund_no`, bdate: topupRefundDate })}`
+}
+
+const POS_COLS = sql.raw(
+  'pos_kind, pos_id, store_id, ref, pay_ref, txn_id, refund_txn_id, dir, amount, currency, pstatus, occurred_at, bdate, rrn, voucher, terminal, origin_id, item_id, item_line, item_carried',
+)
+
+/**
+ * Adds tenders to the pool. A tender qualifies when no item holds it, or an automatic item of this connection does
+ * that this run may decide again: one dated this day, one of its own day without a line, or an open one-sided item
+ * (timing, missing) of an earlier day.
+ */
+async function addTenders(tx: Tx, x: Ctx, where: (b: BranchCols) => SQL) {
+  await tx.execute(sql`
+    insert into rc_pos (${POS_COLS})
+    select ${sql.raw(['pos_kind', 'pos_id', 'store_id', 'ref', 'pay_ref', 'txn_id', 'refund_txn_id', 'dir', 'amount', 'currency', 'pstatus', 'occurred_at', 'bdate', 'rrn', 'voucher', 'terminal', 'origin_id'].map((c) => `src.${c}`).join(', '))},
+           i.id, i.line_id, i.carried_days
+      from (${tenders(x, where)}) src
+      left join recon_items i on i.merchant_id = ${x.m} and i.pos_kind = src.pos_kind and i.pos_id = src.pos_id and i.outcome <> 'duplicate'
+     where i.id is null
+        or (i.connection_id = ${x.c} and not i.manual
+            and (i.business_date = ${x.d}::date
+                 or (i.line_id is null and src.bdate = ${x.d}::date)
+                 or (i.line_id is null and i.state = 'open' and i.outcome in ('timing', 'missing_in_channel'))))
+    on conflict do nothing`)
+}
+
+const LINE_COLS = sql.raw(
+  'line_id, kind, our_ref, our_payment_ref, channel_txn_id, channel_refund_id, currency, amount, fee_milli, status, occurred_at, ldate, store_ref, terminal_ref, rrn, voucher_no, payout_ref, item_id, item_pos_kind, item_pos_id, item_own, item_carried',
+)
+
+/** Adds lines of current statements to the pool, on the same terms as tenders. */
+async function addLines(tx: Tx, x: Ctx, where: SQL) {
+  await tx.execute(sql`
+    insert into rc_lines (${LINE_COLS})
+    select l.id, l.kind, l.our_ref, l.our_payment_ref, l.channel_txn_id, l.channel_refund_id, l.currency, l.amount, l.fee_milli, l.status,
+           l.occurred_at, l.business_date, l.store_ref, l.terminal_ref, l.rrn, l.voucher_no, l.payout_ref,
+           -- the item holding the line; item_own: it is the line's own (no tender of its own to claim it by)
+           i.id, case when i.outcome <> 'duplicate' then i.pos_kind end, case when i.outcome <> 'duplicate' then i.pos_id end,
+           i.id is not null and (i.pos_id is null or i.outcome = 'duplicate'), i.carried_days
+      from settlement_lines l
+      join settlement_statements st on st.id = l.statement_id and st.status = 'imported' and ${x.formats}
+      left join recon_items i on i.line_id = l.id
+     where l.merchant_id = ${x.m} and l.connection_id = ${x.c} and l.kind <> 'fee' and ${where}
+       and (i.id is null
+            or (i.connection_id = ${x.c} and not i.manual
+                and (i.business_date = ${x.d}::date
+                     or ((i.pos_id is null or i.outcome = 'duplicate') and l.business_date = ${x.d}::date)
+                     or (i.state = 'open' and i.outcome = 'missing_in_pos'))))
+    on conflict do nothing`)
+}
+
+async function count(tx: Tx, q: SQL): Promise<number> {
+  const r = await tx.execute<{ n: number }>(q)
+  return Number(r.rows[0]?.n ?? 0)
+}
+
+/** Reconciles one business day of one connection. Refused (409) when the day has no current statement. */
+export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<RunSummary> {
+  const carry = input.carryDays ?? 3
+  if (!Number.isInteger(carry) || carry < 0 || carry > 60) throw new RangeError('carryDays must be a whole number from 0 to 60')
+  const x: Ctx = {
+    m: input.merchantId,
+    c: input.connectionId,
+    d: input.businessDate,
+    from: addDays(input.businessDate, -carry),
+    kinds: input.tenderKinds,
+    storeIds: input.storeIds,
+    tz: input.timeZone,
+    formats: input.formats ? sql`st.format = any(${sql.param(input.formats)}::text[])` : sql`st.format <> all(${sql.param(LEDGER_FORMATS)}::text[])`,
+  }
+  const pattern = input.ourRefPattern ?? DEFAULT_OUR_REF_PATTERN
+  const tolerance = input.cardToleranceSeconds ?? 900
+  const now = input.now ?? new Date()
+
+  return db.transaction(async (tx) => {
+    await lockConnection(tx, x.c)
+    // The day's joins and sorts run in memory rather than in batches on disk; the pool tables stay in local buffers
+    // (temp_buffers can only be raised before a session's first temporary table, hence the guarded attempt).
+    await tx.execute(sql`select set_config('work_mem', '256MB', true)`)
+    await tx.execute(sql.raw(`do $$ begin perform set_config('temp_buffers', '512MB', true); exception when others then null; end $$`))
+    const statements = await tx.execute<{ id: string; sha: string }>(sql`
+      select id, file_sha256 as sha from settlement_statements
+       where merchant_id = ${x.m} and connection_id = ${x.c} and business_date = ${x.d}::date and status in ('imported', 'empty')
+       order by id`)
+    if (statements.rows.length === 0) {
+      throw conflict('no_statement', `There is no current statement for ${x.d} on this connection: fetch or upload one first`, { connectionId: x.c, businessDate: x.d })
+    }
+    const statementIds = statements.rows.map((r) => r.id)
+    const runId = newId()
+    const repointed = await repointManualItems(tx, x, runId)
+
+    await tx.execute(sql`
+      create temp table rc_pos (
+        pos_kind text not null, pos_id uuid not null, store_id uuid, ref text, pay_ref text, txn_id text, refund_txn_id text, dir text not null,
+        amount bigint not null, currency text not null, pstatus text not null, occurred_at timestamptz, bdate date not null,
+        rrn text, voucher text, terminal text, origin_id uuid, item_id uuid, item_line bigint, item_carried int, primary key (pos_kind, pos_id)) on commit drop`)
+    await tx.execute(sql`
+      create temp table rc_lines (
+        line_id bigint primary key, kind text not null, our_ref text, our_payment_ref text, channel_txn_id text, channel_refund_id text,
+        currency text not null, amount bigint not null, fee_milli bigint not null, status text not null, occurred_at timestamptz not null,
+        ldate date not null, store_ref text, terminal_ref text, rrn text, voucher_no text, payout_ref text,
+        item_id uuid, item_pos_kind text, item_pos_id uuid, item_own boolean, item_carried int) on commit drop`)
+    await tx.execute(sql`create temp table rc_pair (pos_kind text not null, pos_id uuid not null, line_id bigint not null unique, method text not null, primary key (pos_kind, pos_id)) on commit drop`)
+    await tx.execute(sql`create temp table rc_suggest (pos_kind text not null, pos_id uuid not null, line_id bigint not null, reason text not null) on commit drop`)
+
+    // The pool: the day's lines (and earlier days' open ones), then tenders of the carry window, tenders the lines
+    // name, and whatever the automatic items already holding either side hold on the other.
+    await addLines(tx, x, sql`l.business_date between ${x.from}::date and ${x.d}::date`)
+    await addLines(
+      tx,
+      x,
+      sql`l.id in (select line_id from recon_items where merchant_id = ${x.m} and connection_id = ${x.c} and not manual and state = 'open'
+                                                  and resolution = 'expect_next_day' and line_id is not null and business_date < ${x.d}::date)`,
+    )
+    await tx.execute(sql`create index on rc_lines (our_ref)`)
+    await addTenders(tx, x, (b) => sql`${b.bdate} between ${x.from}::date and ${x.d}::date`)
+    await tx.execute(sql`create index on rc_pos (ref)`)
+    // Tenders the lines name that the window did not bring (booked on another day, or already missing).
+    await addTenders(tx, x, (b) => sql`${b.ref} in (select l.our_ref from rc_lines l where l.our_ref is not null and not exists (select 1 from rc_pos p where p.ref = l.our_ref))`)
+    await addTenders(
+      tx,
+      x,
+      (b) => sql`${b.id} in (select pos_id from recon_items where merchant_id = ${x.m} and connection_id = ${x.c} and not manual and state = 'open'
+                               and resolution = 'expect_next_day' and pos_kind = ${b.kind} and line_id is null)`,
+    )
+    // Whatever the items already holding one side hold on the other.
+    await addLines(tx, x, sql`l.id in (select p.item_line from rc_pos p where p.item_line is not null and not exists (select 1 from rc_lines r where r.line_id = p.item_line))`)
+    await addTenders(
+      tx,
+      x,
+      (b) => sql`${b.id} in (select l.item_pos_id from rc_lines l where l.item_pos_kind = ${b.kind}
+                               and not exists (select 1 from rc_pos p where p.pos_kind = l.item_pos_kind and p.pos_id = l.item_pos_id))`,
+    )
+    await tx.execute(sql`create index on rc_lines (channel_txn_id)`)
+    await tx.execute(sql`create index on rc_pos (txn_id)`)
+    await tx.execute(sql`analyze rc_pos`)
+    await tx.execute(sql`analyze rc_lines`)
+
+    // 1. Our reference. Several lines with one reference: the one that agrees best pairs, the rest are duplicates.
+    //    References on one line only (nearly all) pair by a plain join; the few repeated ones are ranked.
+    await tx.execute(sql`
+      create temp table rc_multi on commit drop as
+      select our_ref, kind from rc_lines where our_ref is not null group by our_ref, kind having count(*) > 1`)
+    await tx.execute(sql`
+      insert into rc_pair (pos_kind, pos_id, line_id, method)
+      select p.pos_kind, p.pos_id, l.line_id, 'ref'
+        from rc_pos p join rc_lines l on l.our_ref = p.ref and l.kind = p.dir
+       where not exists (select 1 from rc_multi m where m.our_ref = l.our_ref and m.kind = l.kind)
+      on conflict do nothing`)
+    await tx.execute(sql`
+      insert into rc_pair (pos_kind, pos_id, line_id, method)
+      select pos_kind, pos_id, line_id, 'ref' from (
+        select p.pos_kind, p.pos_id, l.line_id,
+               row_number() over (partition by p.pos_kind, p.pos_id
+                                  order by (l.amount = p.amount) desc, ((l.status ~* ${REVOKED}) = (p.pstatus = 'voided')) desc, l.line_id) as rp,
+               row_number() over (partition by l.line_id order by (l.amount = p.amount) desc, p.pos_kind, p.pos_id) as rl
+          from rc_pos p join rc_lines l on l.our_ref = p.ref and l.kind = p.dir
+         where exists (select 1 from rc_multi m where m.our_ref = l.our_ref and m.kind = l.kind)) c
+       where rp = 1 and rl = 1
+      on conflict do nothing`)
+
+    // 2. The channel's ids; a refund line without our reference pairs on the payment's reference and the amount.
+    const byChannel = async (join: SQL) =>
+      tx.execute(sql`
+        insert into rc_pair (pos_kind, pos_id, line_id, method)
+        select pos_kind, pos_id, line_id, 'channel_id' from (
+          select p.pos_kind, p.pos_id, l.line_id,
+                 row_number() over (partition by p.pos_kind, p.pos_id order by (l.amount = p.amount) desc, l.line_id) as rp,
+                 row_number() over (partition by l.line_id order by (l.amount = p.amount) desc, abs(extract(epoch from l.occurred_at - p.occurred_at)), p.pos_kind, p.pos_id) as rl
+            from rc_pos p join rc_lines l on ${join}
+           where not exists (select 1 from rc_pair q where q.pos_kind = p.pos_kind and q.pos_id = p.pos_id)
+             and not exists (select 1 from rc_pair q where q.line_id = l.line_id)) c
+         where rp = 1 and rl = 1
+        on conflict do nothing`)
+    await byChannel(sql`p.dir = 'payment' and l.kind = 'payment' and l.channel_txn_id = p.txn_id`)
+    await byChannel(sql`p.dir = 'refund' and l.kind = 'refund' and l.channel_refund_id = p.refund_txn_id`)
+    await byChannel(sql`p.dir = 'refund' and l.kind = 'refund' and l.our_ref is null and l.our_payment_ref = p.pay_ref and l.amount = p.amount`)
+
+    // 3. Card data only suggests: same amount, and the RRN, or the voucher at the terminal, or the terminal within the tolerance.
+    await tx.execute(sql`
+      insert into rc_suggest (pos_kind, pos_id, line_id, reason)
+      select pos_kind, pos_id, line_id, reason from (
+        select p.pos_kind, p.pos_id, l.line_id,
+               case when p.rrn is not null and p.rrn = l.rrn then 'rrn' when p.voucher is not null and p.voucher = l.voucher_no then 'voucher' else 'terminal_time' end as reason,
+               row_number() over (partition by p.pos_kind, p.pos_id order by (p.rrn = l.rrn) desc nulls last, abs(extract(epoch from l.occurred_at - p.occurred_at)), l.line_id) as rp,
+               row_number() over (partition by l.line_id order by (p.rrn = l.rrn) desc nulls last, abs(extract(epoch from l.occurred_at - p.occurred_at)), p.pos_id) as rl
+          from rc_pos p join rc_lines l on l.kind = p.dir and l.amount = p.amount
+         where not exists (select 1 from rc_pair q where q.pos_kind = p.pos_kind and q.pos_id = p.pos_id)
+           and not exists (select 1 from rc_pair q where q.line_id = l.line_id)
+           and ((p.rrn is not null and p.rrn = l.rrn)
+                or (abs(extract(epoch from l.occurred_at - p.occurred_at)) <= ${tolerance}
+                    and ((p.voucher is not null and p.voucher = l.voucher_no and (p.terminal is null or l.terminal_ref is null or p.terminal = l.terminal_ref))
+                         or (p.terminal is not null and p.terminal = l.terminal_ref))))) c
+       where rp = 1 and rl = 1`)
+
+    // Fees: the contract's fee for each distinct (kind, amount) paired, rounded the channel's way (whole steps of
+    // roundingMilli, half up), compared per line with the channel's when the pairs are classified.
+    await tx.execute(sql`create temp table rc_fee (kind text not null, amount bigint not null, expected bigint not null, primary key (kind, amount)) on commit drop`)
+    if (input.feeRule) {
+      const rule = input.feeRule
+      const unit = Math.max(1, Math.trunc(rule.roundingMilli))
+      const distinct = await tx.execute<{ kind: 'payment' | 'refund'; amount: number }>(sql`
+        select distinct l.kind, l.amount from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind in ('payment', 'refund')`)
+      const kinds: string[] = []
+      const amounts: number[] = []
+      const expected: number[] = []
+      for (const r of distinct.rows) {
+        const raw = rule.expectedFeeMilli({ kind: r.kind, amount: Number(r.amount) })
+        if (!Number.isFinite(raw)) continue
+        const milliAbs = Math.abs(Math.round(raw))
+        kinds.push(r.kind)
+        amounts.push(Number(r.amount))
+        expected.push(Math.sign(raw) * mulDivRound(milliAbs, 1, unit) * unit)
+      }
+      if (kinds.length > 0) {
+        await tx.execute(sql`
+          insert into rc_fee (kind, amount, expected)
+          select * from unnest(${sql.param(kinds)}::text[], ${sql.param(amounts)}::bigint[], ${sql.param(expected)}::bigint[])`)
+      }
+    }
+
+    // 4. Classify.
+    await tx.execute(sql`
+      create temp table rc_new (
+        pos_kind text, pos_id uuid, pos_ref text, line_id bigint, store_id uuid, currency text not null, pos_amount bigint, channel_amount bigint,
+        difference bigint not null, expected_fee_milli bigint, channel_fee_milli bigint, carried_days int not null, outcome text not null,
+        state text not null, business_date date not null, line_kind text, existing_id uuid) on commit drop`)
+
+    // A void refund counts as settled when its payment's line says the channel revoked the payment.
+    const revokedPayment = (originId: SQL) => sql`(
+      exists (select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id
+               where q.pos_kind = 'sale_tender' and q.pos_id = ${originId} and l.status ~* ${REVOKED})
+      or exists (select 1 from recon_items i join settlement_lines l on l.id = i.line_id
+                  where i.merchant_id = ${x.m} and i.pos_kind = 'sale_tender' and i.pos_id = ${originId} and i.outcome <> 'duplicate' and l.status ~* ${REVOKED}))`
+    // A voided payment whose void has not reached the channel: some void refund of it has no channel line.
+    const voidUnsettled = (posId: SQL) => sql`exists (
+      select 1 from refund_tenders rt join refunds r on r.id = rt.refund_id
+       where rt.sale_tender_id = ${posId} and r.kind = 'void'
+         and not exists (select 1 from rc_pair q where q.pos_kind = 'refund_tender' and q.pos_id = rt.id)
+         and not exists (select 1 from recon_items i where i.merchant_id = ${x.m} and i.pos_kind = 'refund_tender' and i.pos_id = rt.id
+                                                    and i.outcome <> 'duplicate' and i.line_id is not null
+                                                    and i.line_id not in (select line_id from rc_lines)))`
+
+    await tx.execute(sql`
+      insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, expected_fee_milli,
+                          channel_fee_milli, carried_days, outcome, state, business_date, line_kind, existing_id)
+      select p.pos_kind, p.pos_id, p.ref, l.line_id, p.store_id, l.currency, p.amount, l.amount, l.amount - p.amount, f.expected, l.fee_milli,
+             greatest(l.ldate - p.bdate, 0), o.outcome, case when o.outcome = 'matched' then 'auto' else 'open' end, greatest(p.bdate, l.ldate), l.kind,
+             -- the tender's item, else the line's own item (an item of another tender is that tender's to keep)
+             coalesce(p.item_id, case when l.item_own then l.item_id end)
+        from rc_pair q
+        join rc_pos p on p.pos_kind = q.pos_kind and p.pos_id = q.pos_id
+        join rc_lines l on l.line_id = q.line_id
+        left join rc_fee f on f.kind = l.kind and f.amount = l.amount
+        cross join lateral (select case
+          when p.currency <> l.currency then 'currency_diff'
+          when p.dir = 'payment' and p.pstatus = 'completed' and l.status ~* ${REVOKED} then 'status_diff'
+          when p.dir = 'payment' and p.pstatus = 'voided' and not (l.status ~* ${REVOKED}) and ${voidUnsettled(sql`p.pos_id`)} then 'status_diff'
+          when p.dir = 'refund' and l.status ~* ${REFUND_FAILED} then 'status_diff'
+          when p.amount <> l.amount then 'amount_diff'
+          when abs(l.fee_milli - f.expected) > 1000 then 'fee_diff'
+          else 'matched' end as outcome) o`)
+
+    // Tenders left alone: settled by a revoke, a second record of a payment the channel has once, or not seen (yet).
+    await tx.execute(sql`
+      insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, carried_days, outcome, state,
+                          business_date, existing_id)
+      select p.pos_kind, p.pos_id, p.ref, null, p.store_id, p.currency, p.amount, null, -p.amount, k.carried, o.outcome,
+             case when o.outcome = 'matched' then 'auto' else 'open' end, p.bdate, p.item_id
+        from rc_pos p
+        cross join lateral (select greatest(${x.d}::date - p.bdate, case when p.item_line is null then coalesce(p.item_carried, 0) else 0 end, 0) as carried) k
+        cross join lateral (select case
+          when p.pstatus = 'void' and ${revokedPayment(sql`p.origin_id`)} then 'matched'
+          when p.dir = 'payment' and p.txn_id is not null and exists (
+            select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind = 'payment' and l.channel_txn_id = p.txn_id) then 'duplicate'
+          when p.dir = 'refund' and p.refund_txn_id is not null and exists (
+            select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind = 'refund' and l.channel_refund_id = p.refund_txn_id) then 'duplicate'
+          when k.carried >= ${carry} then 'missing_in_channel'
+          else 'timing' end as outcome) o
+       where not exists (select 1 from rc_pair q where q.pos_kind = p.pos_kind and q.pos_id = p.pos_id)`)
+
+    // Lines left alone: a second line for a tender already paired (duplicate), a reference that is not ours at all,
+    // or money the till never recorded.
+    await tx.execute(sql`
+      insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, channel_fee_milli,
+                          carried_days, outcome, state, business_date, line_kind, existing_id)
+      select case when o.outcome = 'duplicate' then k.pos_kind end, case when o.outcome = 'duplicate' then k.pos_id end, l.our_ref, l.line_id,
+             coalesce(sp.store_id, so.id), l.currency, null, l.amount, l.amount, l.fee_milli,
+             greatest(${x.d}::date - l.ldate, coalesce(l.item_carried, 0), 0), o.outcome, 'open', l.ldate, l.kind,
+             case when l.item_own then l.item_id end
+        from rc_lines l
+        left join lateral (
+          select * from (
+            select 'sale_tender'::text as pos_kind, t.id as pos_id from sale_tenders t where l.kind = 'payment' and t.merchant_id = ${x.m} and t.payment_no = l.our_ref
+            union all select 'topup_tender', tt.id from topup_tenders tt where l.kind = 'payment' and tt.merchant_id = ${x.m} and tt.payment_no = l.our_ref
+            union all select 'refund_tender', rt.id from refund_tenders rt where l.kind = 'refund' and rt.merchant_id = ${x.m} and rt.refund_no = l.our_ref
+            union all select 'topup_refund_tender', tt.id from topup_tenders tt where l.kind = 'refund' and tt.merchant_id = ${x.m} and tt.refund_no = l.our_ref) f
+          limit 1) k on l.our_ref is not null
+        left join lateral (select p.store_id from rc_pos p where p.pos_kind = k.pos_kind and p.pos_id = k.pos_id) sp on true
+        left join stores so on so.merchant_id = ${x.m} and so.code = l.store_ref
+        cross join lateral (select case
+          when l.kind = 'adjustment' then 'missing_in_pos'
+          when k.pos_id is not null and (
+                 exists (select 1 from rc_pair q where q.pos_kind = k.pos_kind and q.pos_id = k.pos_id)
+              or exists (select 1 from recon_items i where i.merchant_id = ${x.m} and i.pos_kind = k.pos_kind and i.pos_id = k.pos_id
+                                                      and i.outcome <> 'duplicate' and i.line_id is not null
+                                                      and i.line_id not in (select line_id from rc_lines))) then 'duplicate'
+          when l.our_ref is not null and k.pos_id is null and not (l.our_ref ~ ${pattern}) then 'unknown_merchant_ref'
+          else 'missing_in_pos' end as outcome) o
+       where l.kind in ('payment', 'refund', 'adjustment')
+         and not exists (select 1 from rc_pair q where q.line_id = l.line_id)`)
+
+    // Payouts: the deposit against the net of the lines it carries (payments − refunds ± adjustments − fees).
+    await tx.execute(sql`
+      insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, channel_fee_milli,
+                          carried_days, outcome, state, business_date, line_kind, existing_id)
+      select 'payout', null, l.payout_ref, l.line_id, null, l.currency, s.net, l.amount, l.amount - s.net, l.fee_milli, 0,
+             case when l.amount = s.net then 'matched' else 'amount_diff' end, case when l.amount = s.net then 'auto' else 'open' end, l.ldate, l.kind,
+             case when l.item_own then l.item_id end
+        from rc_lines l
+        cross join lateral (
+          select (coalesce(sum(case y.kind when 'payment' then y.amount when 'refund' then -y.amount when 'adjustment' then y.amount when 'fee' then -y.amount else 0 end), 0)
+                  - round(coalesce(sum(case when y.kind in ('payment', 'refund') then y.fee_milli else 0 end), 0) / 1000.0))::bigint as net
+            from settlement_lines y join settlement_statements st on st.id = y.statement_id and st.status = 'imported' and ${x.formats}
+           where y.merchant_id = ${x.m} and y.connection_id = ${x.c} and y.payout_ref = l.payout_ref and y.kind <> 'payout') s
+       where l.kind = 'payout' and l.payout_ref is not null`)
+
+    // 5. Write: compare with the automatic items this run owns; keep the unchanged, change, remove and create the rest.
+    await tx.execute(sql`
+      create temp table rc_owned on commit drop as
+      select i.* from recon_items i
+       where i.merchant_id = ${x.m} and i.connection_id = ${x.c} and not i.manual
+         and (i.line_id in (select line_id from rc_lines)
+              or ((i.line_id is null or i.outcome <> 'duplicate') and (i.pos_kind, i.pos_id) in (select pos_kind, pos_id from rc_pos))
+              -- lines of the day's superseded (or refused) files are no longer anyone's
+              or i.line_id in (select l.id from settlement_lines l join settlement_statements st on st.id = l.statement_id
+                                where st.merchant_id = ${x.m} and st.connection_id = ${x.c} and st.business_date = ${x.d}::date
+                                  and st.status not in ('imported', 'empty')))`)
+    // Each new result already names the item it continues (the tender's, else the line's own); a second till record
+    // that stays a duplicate continues its earlier duplicate item.
+    await tx.execute(sql`
+      update rc_new n set existing_id = o.id from rc_owned o
+       where n.existing_id is null and n.line_id is null and n.outcome = 'duplicate' and o.outcome = 'duplicate' and o.line_id is null
+         and o.pos_kind = n.pos_kind and o.pos_id = n.pos_id
+         and not exists (select 1 from rc_new m where m.existing_id = o.id)`)
+
+    // An item continues one result at most (by construction; this keeps it so should two ever name the same one).
+    await tx.execute(sql`
+      update rc_new n set existing_id = null
+        from (select existing_id, min(ctid) as keep from rc_new where existing_id is not null group by existing_id having count(*) > 1) d
+       where n.existing_id = d.existing_id and n.ctid <> d.keep`)
+
+    const snapshot = (a: string) =>
+      sql.raw(
+        `jsonb_build_object('outcome', ${a}.outcome, 'state', ${a}.state, 'posKind', ${a}.pos_kind, 'posId', ${a}.pos_id, 'lineId', ${a}.line_id, 'businessDate', ${a}.business_date, 'posAmount', ${a}.pos_amount, 'channelAmount', ${a}.channel_amount, 'carriedDays', ${a}.carried_days)`,
+      )
+
+    const removed = await count(
+      tx,
+      sql`with gone as (
+            delete from recon_items i using rc_owned o
+             where i.id = o.id and not exists (select 1 from rc_new n where n.existing_id = o.id)
+            returning i.*)
+          , ev as (insert into recon_item_events (merchant_id, item_id, action, details)
+                   select ${x.m}, g.id, 'removed', jsonb_build_object('runId', ${runId}::text, 'before', ${snapshot('g')}) from gone g)
+          select count(*)::int as n from gone`,
+    )
+
+    await tx.execute(sql`
+      create temp table rc_changed on commit drop as
+      select n.existing_id as id from rc_new n join rc_owned o on o.id = n.existing_id
+       where (o.outcome, o.state, o.pos_kind, o.pos_id, o.pos_ref, o.line_id, o.store_id, o.currency, o.pos_amount, o.channel_amount, o.difference,
+              o.expected_fee_milli, o.channel_fee_milli, o.carried_days, o.business_date)
+             is distinct from
+             (n.outcome, n.state, n.pos_kind, n.pos_id, n.pos_ref, n.line_id, n.store_id, n.currency, n.pos_amount, n.channel_amount, n.difference,
+              n.expected_fee_milli, n.channel_fee_milli, n.carried_days, n.business_date)`)
+    const changed = await count(tx, sql`select count(*)::int as n from rc_changed`)
+    if (changed > 0) {
+      await tx.execute(sql`
+        insert into recon_item_events (merchant_id, item_id, action, details)
+        select ${x.m}, o.id, 'reclassified', jsonb_build_object('runId', ${runId}::text, 'before', ${snapshot('o')}, 'after', ${snapshot('n')})
+          from rc_changed c join rc_owned o on o.id = c.id join rc_new n on n.existing_id = c.id`)
+      // Keys first released, then set: a line or tender may move between two changed items.
+      await tx.execute(sql`update recon_items set line_id = null, pos_id = null where id in (select id from rc_changed)`)
+      await tx.execute(sql`
+        update recon_items i set outcome = n.outcome, state = n.state, pos_kind = n.pos_kind, pos_id = n.pos_id, pos_ref = n.pos_ref, line_id = n.line_id,
+               store_id = n.store_id, currency = n.currency, pos_amount = n.pos_amount, channel_amount = n.channel_amount, difference = n.difference,
+               expected_fee_milli = n.expected_fee_milli, channel_fee_milli = n.channel_fee_milli, carried_days = n.carried_days,
+               business_date = n.business_date, run_id = ${runId}, resolution = null, resolution_note = null, resolved_by = null, resolved_at = null,
+               updated_at = ${now}
+          from rc_new n where n.existing_id = i.id and i.id in (select id from rc_changed)`)
+    }
+    const created = await count(
+      tx,
+      sql`with ins as (
+            insert into recon_items (id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
+                                     store_id, currency, pos_amount, channel_amount, difference, expected_fee_milli, channel_fee_milli, carried_days,
+                                     created_at, updated_at)
+            select ${UUID_V7}, ${x.m}, ${x.c}, n.business_date, ${runId}, n.outcome, n.state, false, n.pos_kind, n.pos_id, n.pos_ref, n.line_id,
+                   n.store_id, n.currency, n.pos_amount, n.channel_amount, n.difference, n.expected_fee_milli, n.channel_fee_milli, n.carried_days, ${now}, ${now}
+              from rc_new n where n.existing_id is null
+            returning id, outcome, state, pos_kind, pos_id, line_id, business_date, pos_amount, channel_amount, carried_days)
+          , ev as (insert into recon_item_events (merchant_id, item_id, action, details)
+                   select ${x.m}, s.id, 'created', jsonb_build_object('runId', ${runId}::text, 'after', ${snapshot('s')}) from ins s where s.state <> 'auto')
+          select count(*)::int as n from ins`,
+    )
+
+    // Suggestions are told on both items, once per counterpart.
+    const suggested = await count(
+      tx,
+      sql`with pairs as (
+            select pi.id as pos_item, li.id as line_item, s.line_id, s.pos_kind, s.pos_id, s.reason
+              from rc_suggest s
+              join recon_items pi on pi.merchant_id = ${x.m} and pi.pos_kind = s.pos_kind and pi.pos_id = s.pos_id and pi.outcome <> 'duplicate' and pi.line_id is null
+              join recon_items li on li.line_id = s.line_id)
+          , sides as (
+            select pos_item as item_id, line_item as other, jsonb_build_object('lineId', line_id) as what, reason from pairs
+            union all select line_item, pos_item, jsonb_build_object('posKind', pos_kind, 'posId', pos_id), reason from pairs)
+          , ins as (
+            insert into recon_item_events (merchant_id, item_id, action, details)
+            select ${x.m}, s.item_id, 'suggested', s.what || jsonb_build_object('counterpartItemId', s.other::text, 'by', s.reason, 'runId', ${runId}::text)
+              from sides s
+             where not exists (select 1 from (select e.details from recon_item_events e where e.item_id = s.item_id and e.action = 'suggested' order by e.id desc limit 1) last
+                                where last.details->>'counterpartItemId' = s.other::text)
+            returning 1)
+          select count(*)::int as n from ins`,
+    )
+
+    const countRows = await tx.execute<{ outcome: string; n: number; open: number }>(sql`
+      select outcome, count(*)::int as n, count(*) filter (where state = 'open')::int as open from rc_new group by outcome`)
+    const counts: Record<string, number> = Object.fromEntries(OUTCOMES.map((o) => [o, 0]))
+    let openExceptions = 0
+    let timing = 0
+    for (const r of countRows.rows) {
+      counts[r.outcome] = Number(r.n)
+      if (r.outcome === 'timing') timing += Number(r.open)
+      else openExceptions += Number(r.open)
+    }
+    counts.open = openExceptions + timing
+    counts.open_exceptions = openExceptions
+    const t = (
+      await tx.execute<Record<string, number>>(sql`
+        select
+          (select count(*) from rc_pos where bdate = ${x.d}::date)::bigint as pos_count,
+          (select coalesce(sum(amount), 0) from rc_pos where bdate = ${x.d}::date and dir = 'payment')::bigint as pos_payments,
+          (select coalesce(sum(amount), 0) from rc_pos where bdate = ${x.d}::date and dir = 'refund')::bigint as pos_refunds,
+          (select count(*) from rc_lines where ldate = ${x.d}::date and kind in ('payment', 'refund'))::bigint as channel_count,
+          (select coalesce(sum(amount), 0) from rc_lines where ldate = ${x.d}::date and kind = 'payment')::bigint as channel_payments,
+          (select coalesce(sum(amount), 0) from rc_lines where ldate = ${x.d}::date and kind = 'refund')::bigint as channel_refunds,
+          (select coalesce(sum(fee_milli), 0) from rc_lines where ldate = ${x.d}::date and kind in ('payment', 'refund'))::bigint as channel_fee_milli,
+          (select coalesce(sum(expected_fee_milli), 0) from rc_new where business_date = ${x.d}::date)::bigint as expected_fee_milli,
+          (select coalesce(sum(pos_amount), 0) from rc_new where state = 'open' and line_id is null and pos_id is not null)::bigint as open_pos_amount,
+          (select coalesce(sum(channel_amount), 0) from rc_new where state = 'open' and pos_id is null and line_id is not null)::bigint as open_channel_amount`)
+    ).rows[0]!
+    const totals: Record<string, number> = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Number(v)]))
+    totals.pos_net = totals.pos_payments! - totals.pos_refunds!
+    totals.channel_net = totals.channel_payments! - totals.channel_refunds!
+    totals.difference = totals.channel_net - totals.pos_net
+    const status: RunSummary['status'] = openExceptions > 0 ? 'exceptions' : 'balanced'
+    const changes = { created, changed, removed }
+
+    if (created + changed + removed + suggested + repointed === 0) {
+      const [last] = (
+        await tx.execute<{ id: string; status: string; statement_ids: string[] }>(sql`
+          select id, status, statement_ids from recon_runs
+           where merchant_id = ${x.m} and connection_id = ${x.c} and business_date = ${x.d}::date and status in ('balanced', 'exceptions')
+           order by started_at desc, id desc limit 1`)
+      ).rows
+      if (last && [...last.statement_ids].sort().join() === statementIds.join()) {
+        return { runId: last.id, status: last.status as RunSummary['status'], reused: true, statementIds, counts, totals, changes }
+      }
+    }
+    await tx.insert(reconRuns).values({
+      id: runId,
+      merchantId: x.m,
+      connectionId: x.c,
+      businessDate: x.d,
+      status,
+      statementIds,
+      counts,
+      totals,
+      startedAt: now,
+      finishedAt: now,
+    })
+    if (status === 'exceptions') {
+      await recordEvent(tx, x.m, {
+        type: 'settlement.exception',
+        entityType: 'recon_run',
+        entityId: runId,
+        data: { runId, connectionId: x.c, businessDate: x.d, openExceptions, counts, totals },
+      })
+    }
+    return { runId, status, reused: false, statementIds, counts, totals, changes }
+  })
+}
+
+/**
+ * A corrected file supersedes the lines people resolved against. Where the new file has the same line (same kind,
+ * reference or channel id, amount, currency and status) the resolution moves to it and stays; an automatic item that
+ * held the new line gives way. A line that changed is left for the run to show as an exception of its own.
+ */
+async function repointManualItems(tx: Tx, x: Ctx, runId: string): Promise<number> {
+  const moved = await tx.execute<{ item_id: string; old_line: number; new_line: number }>(sql`
+    with held as materialized (
+      select i.id as item_id, ol.*
+        from settlement_statements os
+        join settlement_lines ol on ol.statement_id = os.id
+        join recon_items i on i.line_id = ol.id and i.manual
+       where os.merchant_id = ${x.m} and os.connection_id = ${x.c} and os.business_date = ${x.d}::date and os.status not in ('imported', 'empty'))
+    , cand as (
+      select h.item_id, h.id as old_line, nl.id as new_line,
+             row_number() over (partition by h.item_id order by nl.id) as ri,
+             row_number() over (partition by nl.id order by h.item_id) as rn
+        from held h
+        join settlement_lines nl on nl.merchant_id = ${x.m} and nl.connection_id = ${x.c} and nl.business_date = h.business_date and nl.kind = h.kind
+                                and nl.amount = h.amount and nl.currency = h.currency and nl.status = h.status and nl.id <> h.id
+                                and ((h.our_ref is not null and nl.our_ref = h.our_ref)
+                                     or (h.our_ref is null and h.channel_txn_id is not null and nl.channel_txn_id = h.channel_txn_id))
+        join settlement_statements ns on ns.id = nl.statement_id and ns.status = 'imported'
+       where not exists (select 1 from recon_items j where j.line_id = nl.id and j.manual))
+    select item_id, old_line, new_line from cand where ri = 1 and rn = 1`)
+  if (moved.rows.length === 0) return 0
+  const items = sql.param(moved.rows.map((r) => r.item_id))
+  const olds = sql.param(moved.rows.map((r) => r.old_line))
+  const news = sql.param(moved.rows.map((r) => r.new_line))
+  await tx.execute(sql`
+    with gone as (delete from recon_items where line_id = any(${news}::bigint[]) and not manual returning id, line_id)
+    insert into recon_item_events (merchant_id, item_id, action, details)
+    select ${x.m}, id, 'removed', jsonb_build_object('runId', ${runId}::text, 'reason', 'its line now belongs to a resolved item', 'lineId', line_id) from gone`)
+  await tx.execute(sql`
+    update recon_items i set line_id = m.new_line, run_id = ${runId}
+      from unnest(${items}::uuid[], ${news}::bigint[]) as m(item_id, new_line) where i.id = m.item_id`)
+  await tx.execute(sql`
+    insert into recon_item_events (merchant_id, item_id, action, details)
+    select ${x.m}, m.item_id, 'line_replaced', jsonb_build_object('runId', ${runId}::text, 'before', jsonb_build_object('lineId', m.old_line), 'after', jsonb_build_object('lineId', m.new_line))
+      from unnest(${items}::uuid[], ${olds}::bigint[], ${news}::bigint[]) as m(item_id, old_line, new_line)`)
+  return moved.rows.length
+}
+
+/** A day that could not be reconciled: the bill never came (not_ready) or the fetch failed. */
+export async function recordRunOutcome(
+  tx: Tx,
+  input: { merchantId: string; connectionId: string; businessDate: string; status: 'not_ready' | 'fetch_failed'; error: string; now?: Date },
+): Promise<string> {
+  const id = newId()
+  const now = input.now ?? new Date()
+  await tx.insert(reconRuns).values({
+    id,
+    merchantId: input.merchantId,
+    connectionId: input.connectionId,
+    businessDate: input.businessDate,
+    status: input.status,
+    statementIds: [],
+    error: input.error.slice(0, 2000),
+    startedAt: now,
+    finishedAt: now,
+  })
+  return id
+}

@@ -1,0 +1,154 @@
+// Staff sign-in for the dashboard: the session token of the ordinary password login, kept in an HttpOnly SameSite=Lax
+// cookie, and a CSRF token per session (a MAC of the session id) that every form carries and every POST must return.
+// The sign-in form itself is protected by a double-submit token, so no one can sign a browser into another account.
+import type { Context, Hono, MiddlewareHandler } from 'hono'
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
+import { html } from 'hono/html'
+import { randomBytes } from 'node:crypto'
+import { authenticate, DEFAULT_LOGIN_POLICY, login, logout, SESSION_PREFIX, type Principal } from '../../core/staff/auth.ts'
+import { actorCan } from '../../core/staff/actor.ts'
+import { loadGrants } from '../../core/staff/matrix.ts'
+import type { Permission } from '../../core/staff/permissions.ts'
+import { forbidden, isDomainError } from '../../lib/errors.ts'
+import { safeEqual } from '../../lib/secrets.ts'
+import type { AppEnv } from '../env.ts'
+import { toErrorResponse } from '../errors.ts'
+import { label, page, PAGE_HEADERS, type PageOptions } from './layout.ts'
+
+export const SESSION_COOKIE = 'tb_dashboard'
+const LOGIN_COOKIE = 'tb_dashboard_login'
+const CSRF_PURPOSE = 'dashboard-csrf'
+export const HOME = '/dashboard/reconciliation'
+
+export type DashboardEnv = AppEnv & { Variables: AppEnv['Variables'] & { csrf: string } }
+
+const isHttps = (c: Context) => new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https'
+
+/** The CSRF token of a session: derived, so nothing is stored, and useless without the hub's key. */
+export const csrfToken = (c: Context<DashboardEnv>, sessionId: string) => c.var.hub.secrets.mac(CSRF_PURPOSE, sessionId)
+
+/** Who the page is shown to, for the header's sign-out form. */
+export const pageUser = (c: Context<DashboardEnv>): PageOptions['user'] => {
+  const p = c.var.principal
+  return p ? { email: p.name, role: p.role, csrf: c.var.csrf } : undefined
+}
+
+/** Only paths of the dashboard itself are followed after sign-in (never another site). */
+export function safeNext(next: string | undefined | null): string {
+  if (!next || !next.startsWith('/dashboard') || next.startsWith('//') || /[\\\s]/.test(next)) return HOME
+  return next
+}
+
+/** A browser sends the session cookie; a page without one goes to the sign-in form and comes back after. */
+export function requireSession(): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    const token = getCookie(c, SESSION_COOKIE)
+    const principal = token && token.startsWith(SESSION_PREFIX) && token.length < 200 ? await authenticate(c.var.hub.database.db, token, c.var.hub.clock()) : undefined
+    if (!principal || principal.type !== 'user' || !principal.sessionId) {
+      if (token) deleteCookie(c, SESSION_COOKIE, { path: '/dashboard' })
+      const back = c.req.method === 'GET' ? new URL(c.req.url).pathname + new URL(c.req.url).search : HOME
+      return c.redirect(`/dashboard/login?next=${encodeURIComponent(safeNext(back))}`, 303)
+    }
+    principal.requestId = c.var.requestId
+    principal.grants = await loadGrants(c.var.hub.database.db, principal.merchantId, principal.role)
+    c.set('principal', principal)
+    c.set('csrf', csrfToken(c, principal.sessionId))
+    return next()
+  }
+}
+
+/** Every POST of a signed-in page must carry its session's CSRF token in the `_csrf` field. */
+export function requireCsrf(): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    if (c.req.method !== 'POST') return next()
+    const form = await c.req.parseBody()
+    const given = typeof form._csrf === 'string' ? form._csrf : ''
+    const principal = c.var.principal
+    const ok = given !== '' && principal.sessionId !== undefined && c.var.hub.secrets.macs(CSRF_PURPOSE, principal.sessionId).some((m) => safeEqual(m, given))
+    if (!ok) throw forbidden('csrf_failed', 'The form has expired or did not come from this dashboard; reload the page and try again')
+    return next()
+  }
+}
+
+/** Whether the signed-in user may do something, by the merchant's role matrix (as the API's guard decides). */
+export const can = (c: Context<DashboardEnv>, permission: Permission) => actorCan(c.var.principal, permission).ok
+
+/** The same permission check as the API: one of `permissions` (reading needs finance.export or reports.read). */
+export function requirePermission(c: Context<DashboardEnv>, ...permissions: Permission[]): Principal {
+  const principal = c.var.principal
+  if (!permissions.some((p) => can(c, p))) {
+    throw forbidden('permission_denied', `Role ${principal.role} lacks permission ${permissions.join(' or ')}`, { permission: permissions.join('|'), role: principal.role })
+  }
+  return principal
+}
+
+function loginPage(c: Context<DashboardEnv>, opts: { token: string; next: string; email?: string; error?: string }) {
+  return page({
+    title: 'Sign in',
+    body: html`<form class="login" method="post" action="/dashboard/login">
+<h1>${label('Sign in', '登录')}</h1>
+${opts.error ? html`<p class="alert alert-error" data-testid="login-error">${opts.error}</p>` : ''}
+<input type="hidden" name="_login" value="${opts.token}">
+<input type="hidden" name="next" value="${opts.next}">
+<label for="email">${label('Email', '邮箱')}</label>
+<input id="email" name="email" type="email" autocomplete="username" required value="${opts.email ?? ''}">
+<label for="password">${label('Password', '密码')}</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<p><button class="primary" type="submit">${label('Sign in', '登录')}</button></p>
+</form>`,
+  })
+}
+
+/** The sign-in token of this browser (double-submit: an HttpOnly cookie and the same value in the form). */
+function loginToken(c: Context<DashboardEnv>): string {
+  const existing = getCookie(c, LOGIN_COOKIE)
+  if (existing && /^[A-Za-z0-9_-]{32,64}$/.test(existing)) return existing
+  const token = randomBytes(24).toString('base64url')
+  setCookie(c, LOGIN_COOKIE, token, { path: '/dashboard/login', httpOnly: true, sameSite: 'Lax', secure: isHttps(c), maxAge: 3600 })
+  return token
+}
+
+export function registerSession(app: Hono<DashboardEnv>) {
+  app.get('/login', async (c) => {
+    const body = loginPage(c, { token: loginToken(c), next: safeNext(c.req.query('next')) })
+    return c.html(body, 200, PAGE_HEADERS)
+  })
+
+  app.post('/login', async (c) => {
+    const form = await c.req.parseBody()
+    const text = (k: string) => (typeof form[k] === 'string' ? (form[k] as string) : '')
+    const next = safeNext(text('next'))
+    const email = text('email').trim().slice(0, 320)
+    const password = text('password').slice(0, 1024)
+    const cookie = getCookie(c, LOGIN_COOKIE)
+    if (!cookie || !safeEqual(cookie, text('_login'))) {
+      return c.html(loginPage(c, { token: loginToken(c), next, email, error: 'The sign-in form expired; please sign in again. 登录表单已过期，请重新登录。' }), 403, PAGE_HEADERS)
+    }
+    if (!email || !password) return c.html(loginPage(c, { token: cookie, next, email, error: 'Enter your email and password. 请输入邮箱和密码。' }), 400, PAGE_HEADERS)
+    try {
+      const policy = c.var.options.loginPolicy ?? DEFAULT_LOGIN_POLICY
+      const now = c.var.hub.clock()
+      const r = await login(c.var.hub.database.db, { email, password }, policy, now)
+      deleteCookie(c, LOGIN_COOKIE, { path: '/dashboard/login' })
+      setCookie(c, SESSION_COOKIE, r.token, {
+        path: '/dashboard',
+        httpOnly: true,
+        sameSite: 'Lax',
+        secure: isHttps(c),
+        maxAge: Math.max(1, Math.floor((r.expiresAt.getTime() - now.getTime()) / 1000)),
+      })
+      return c.redirect(next, 303)
+    } catch (e) {
+      if (!isDomainError(e) || (e.kind !== 'unauthorized' && e.kind !== 'rate_limited')) throw e
+      const mapped = toErrorResponse(e)!
+      const message = e.kind === 'rate_limited' ? `${e.message}. 登录失败次数过多，请稍后再试。` : 'Email or password is wrong. 邮箱或密码错误。'
+      return c.html(loginPage(c, { token: cookie, next, email, error: message }), mapped.status as 401 | 429, { ...PAGE_HEADERS, ...mapped.headers })
+    }
+  })
+
+  app.post('/logout', requireSession(), requireCsrf(), async (c) => {
+    await logout(c.var.hub.database.db, c.var.principal)
+    deleteCookie(c, SESSION_COOKIE, { path: '/dashboard' })
+    return c.redirect('/dashboard/login', 303)
+  })
+}

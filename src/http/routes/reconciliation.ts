@@ -1,0 +1,560 @@
+// Settlement reconciliation for finance: upload and download statements, run a day, list and resolve exceptions,
+// and the daily summary per connection, day and store, each list also as a CSV or XLSX file. Reading needs
+// finance.export or reports.read; changing needs finance.export.
+import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { getSettings } from '../../core/merchants/settings.ts'
+import { exceptionsTable, summaryTable, tableFile } from '../../core/reconciliation/export.ts'
+import { OUTCOMES, type RunSummary } from '../../core/reconciliation/match.ts'
+import { dailySummary, exportExceptions, getItem, getRun, getStatement, getStatementFile, listExceptions, listRuns, listStatements, type ItemView, type RunRow, type StatementRow } from '../../core/reconciliation/queries.ts'
+import { reopenItem, resolveItem, type ReconItem } from '../../core/reconciliation/resolve.ts'
+import { actorCan } from '../../core/staff/actor.ts'
+import { recordAudit } from '../../core/staff/audit.ts'
+import { importFile, queueReconcile, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
+import { badRequest, forbidden, invalid } from '../../lib/errors.ts'
+import { businessDate, isDate } from '../../lib/time.ts'
+import type { AppEnv } from '../env.ts'
+import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
+
+const tags = ['Reconciliation']
+const READ = 'Needs permission `finance.export` or `reports.read`.'
+const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
+const milli = (description: string) => z.number().int().openapi({ description: `${description}, in thousandths of a minor unit` })
+const Day = z.string().refine(isDate, 'must be a date YYYY-MM-DD').openapi({ example: '2026-03-14' })
+const binary = { type: 'string', format: 'binary' } as const
+/** Largest statement file accepted by upload. */
+export const STATEMENT_UPLOAD_LIMIT = 200 * 1024 * 1024
+
+const StatementSchema = z
+  .object({
+    id: z.uuid(),
+    connectionId: z.uuid(),
+    format: z.string(),
+    businessDate: z.string(),
+    source: z.enum(['fetched', 'uploaded']),
+    fileName: z.string().nullable(),
+    fileSha256: z.string(),
+    sizeBytes: z.number().int(),
+    status: z.enum(['imported', 'rejected', 'superseded', 'empty']),
+    rejectReason: z.string().nullable(),
+    lineCount: z.number().int(),
+    controlTotals: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'The file’s own control totals (`file`), ours over its rows (`ours`), lines dated outside the day' }),
+    createdBy: z.uuid().nullable(),
+    createdAt: z.string(),
+    fileUrl: z.string().openapi({ description: 'Where the original file downloads' }),
+  })
+  .openapi('SettlementStatement')
+
+const statementOut = (s: StatementRow): z.infer<typeof StatementSchema> => ({
+  id: s.id,
+  connectionId: s.connectionId,
+  format: s.format,
+  businessDate: s.businessDate,
+  source: s.source as 'fetched',
+  fileName: s.fileName,
+  fileSha256: s.fileSha256,
+  sizeBytes: s.sizeBytes,
+  status: s.status as 'imported',
+  rejectReason: s.rejectReason,
+  lineCount: s.lineCount,
+  controlTotals: s.controlTotals ?? null,
+  createdBy: s.createdBy,
+  createdAt: s.createdAt.toISOString(),
+  fileUrl: `/api/v1/reconciliation/statements/${s.id}/file`,
+})
+
+const RunSchema = z
+  .object({
+    id: z.uuid(),
+    connectionId: z.uuid(),
+    businessDate: z.string(),
+    status: z.enum(['balanced', 'exceptions', 'not_ready', 'fetch_failed', 'running']),
+    statementIds: z.array(z.uuid()),
+    counts: z.record(z.string(), z.number()).openapi({ description: 'Items per outcome, plus open and open_exceptions (open without timing)' }),
+    totals: z.record(z.string(), z.number()).openapi({ description: 'Both sides of the day in minor units: pos_payments, pos_refunds, channel_payments, channel_refunds, difference, fees…' }),
+    error: z.string().nullable(),
+    startedAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .openapi('ReconRun')
+
+const runOut = (r: RunRow): z.infer<typeof RunSchema> => ({
+  id: r.id,
+  connectionId: r.connectionId,
+  businessDate: r.businessDate,
+  status: r.status as 'balanced',
+  statementIds: r.statementIds,
+  counts: r.counts,
+  totals: r.totals,
+  error: r.error,
+  startedAt: r.startedAt.toISOString(),
+  finishedAt: r.finishedAt?.toISOString() ?? null,
+})
+
+const Outcome = z.enum(OUTCOMES)
+const ItemSchema = z
+  .object({
+    id: z.uuid(),
+    connectionId: z.uuid(),
+    businessDate: z.string(),
+    runId: z.uuid(),
+    outcome: Outcome,
+    state: z.enum(['auto', 'open', 'resolved']),
+    manual: z.boolean().openapi({ description: 'Resolved by a person: re-runs keep it' }),
+    storeId: z.uuid().nullable(),
+    storeCode: z.string().nullable(),
+    currency: z.string(),
+    posKind: z.string().nullable().openapi({ description: 'sale_tender, refund_tender, topup_tender, topup_refund_tender; payout for a payout checked against its lines' }),
+    posId: z.uuid().nullable(),
+    posRef: z.string().nullable().openapi({ description: 'Our payment or refund number (or the channel line’s reference when the till has none)' }),
+    posAmount: minor().nullable(),
+    channelAmount: minor().nullable(),
+    difference: minor('Channel amount less till amount'),
+    expectedFeeMilli: milli('The contract’s fee, rounded the channel’s way').nullable(),
+    channelFeeMilli: milli('The channel’s fee').nullable(),
+    carriedDays: z.number().int(),
+    ageDays: z.number().int(),
+    line: z
+      .object({
+        id: z.number().int(),
+        kind: z.string(),
+        statementId: z.uuid(),
+        lineNo: z.number().int(),
+        ourRef: z.string().nullable(),
+        channelTxnId: z.string().nullable(),
+        channelRefundId: z.string().nullable(),
+        status: z.string(),
+        occurredAt: z.string(),
+        rrn: z.string().nullable(),
+        terminalRef: z.string().nullable(),
+      })
+      .nullable(),
+    suggestion: z
+      .object({ counterpartItemId: z.uuid(), by: z.string(), lineId: z.number().int().optional(), posId: z.uuid().optional() })
+      .nullable()
+      .openapi({ description: 'A pair card data suggests (RRN, voucher, terminal and time): confirm it with the match action' }),
+    resolution: z.string().nullable(),
+    resolutionNote: z.string().nullable(),
+    resolvedBy: z.uuid().nullable(),
+    resolvedAt: z.string().nullable(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('ReconItem')
+
+const itemOut = (i: ItemView): z.infer<typeof ItemSchema> => ({
+  ...i,
+  outcome: i.outcome as z.infer<typeof Outcome>,
+  state: i.state as 'open',
+  line: i.line ? { ...i.line, occurredAt: i.line.occurredAt.toISOString() } : null,
+  resolvedAt: i.resolvedAt?.toISOString() ?? null,
+  createdAt: i.createdAt.toISOString(),
+  updatedAt: i.updatedAt.toISOString(),
+})
+
+const HistorySchema = z.object({ id: z.number().int(), action: z.string(), actorId: z.uuid().nullable(), details: z.record(z.string(), z.unknown()), createdAt: z.string() })
+
+const SummarySchema = z
+  .object({
+    connectionId: z.uuid(),
+    businessDate: z.string(),
+    storeId: z.uuid().nullable(),
+    storeCode: z.string().nullable(),
+    currency: z.string().nullable(),
+    runStatus: z.string().nullable().openapi({ description: 'The day’s chip: balanced, exceptions, not_ready, fetch_failed (null: not run yet)' }),
+    runId: z.uuid().nullable(),
+    posCount: z.number().int(),
+    posAmount: minor('Payments less refunds at the till'),
+    channelCount: z.number().int(),
+    channelAmount: minor('Payments less refunds in the channel'),
+    difference: minor('channelAmount − posAmount'),
+    channelFeeMilli: milli('Fees the channel charged'),
+    expectedFeeMilli: milli('Fees the contract says'),
+    matched: z.number().int(),
+    timing: z.number().int(),
+    openExceptions: z.number().int(),
+    resolved: z.number().int(),
+    openByAge: z.object({ '0-1': z.number().int(), '2-3': z.number().int(), '4-7': z.number().int(), '8+': z.number().int() }),
+  })
+  .openapi('ReconSummaryRow')
+
+const ExportFormat = z.enum(['csv', 'xlsx']).default('csv')
+const fileResponse = { 200: { description: 'The file', content: { 'text/csv': { schema: z.string() }, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': { schema: z.string().openapi({ format: 'binary' }) } } } }
+
+const ExceptionQuery = z.object({
+  connectionId: z.uuid().optional(),
+  from: Day.optional(),
+  to: Day.optional(),
+  outcome: z
+    .string()
+    .optional()
+    .openapi({ description: 'Comma-separated outcomes (timing is left out unless named)' })
+    .refine((v) => v === undefined || v.split(',').every((o) => (OUTCOMES as readonly string[]).includes(o.trim())), `outcomes are ${OUTCOMES.join(', ')}`),
+  state: z.enum(['open', 'resolved', 'all']).default('open'),
+  storeId: z.uuid().optional(),
+  minAgeDays: z.coerce.number().int().min(0).max(3650).optional(),
+  maxAgeDays: z.coerce.number().int().min(0).max(3650).optional(),
+})
+
+const SummaryQuery = z.object({ from: Day, to: Day, connectionId: z.uuid().optional(), storeId: z.uuid().optional() })
+
+// ─── Routes ─────────────────────────────────────────────────────────────────────────────────────────────────────
+
+const upload = defineRoute({
+  method: 'post',
+  path: '/api/v1/reconciliation/statements',
+  tags,
+  summary: 'Upload a settlement statement file and import it',
+  description: [
+    'The body is the file itself (any Content-Type; `connectionId`, `date` and optionally `format` and `fileName` in the query), or multipart/form-data with a `file` part and the same fields.',
+    'The file is parsed by the connection’s connector, checked against its own control totals, and imported whole or not at all. 201: imported (superseding an earlier file of the day), and the day is queued for reconciliation; 200: the same file was imported before; 422 `statement_rejected`: refused, with the reason (the refused file is kept and listed). The same file is recognised by its SHA-256, so a repeated upload is harmless.',
+  ].join('\n\n'),
+  access: 'finance.export',
+  transaction: false,
+  bodyLimit: STATEMENT_UPLOAD_LIMIT,
+  request: {
+    query: z.object({ connectionId: z.uuid().optional(), date: Day.optional(), format: z.string().min(1).max(40).optional(), fileName: z.string().min(1).max(200).optional() }),
+    body: {
+      content: {
+        'application/octet-stream': { schema: binary },
+        'multipart/form-data': { schema: { type: 'object', properties: { file: binary, connectionId: { type: 'string' }, date: { type: 'string' }, format: { type: 'string' } }, required: ['file'] } },
+      },
+    },
+  },
+  responses: {
+    201: json(z.object({ result: z.enum(['imported']), statement: StatementSchema, superseded: z.array(z.uuid()) }), 'Imported'),
+    200: json(z.object({ result: z.enum(['duplicate']), statement: StatementSchema, superseded: z.array(z.uuid()) }), 'The same file was imported before'),
+  },
+})
+
+const listStatementsRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reconciliation/statements',
+  tags,
+  summary: 'Statements received, newest first',
+  description: READ,
+  access: 'authenticated',
+  request: {
+    query: z.object({
+      connectionId: z.uuid().optional(),
+      from: Day.optional(),
+      to: Day.optional(),
+      status: z.enum(['imported', 'rejected', 'superseded', 'empty']).optional(),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+      cursor: z.string().max(100).optional(),
+    }),
+  },
+  responses: { 200: json(z.object({ items: z.array(StatementSchema), nextCursor: z.string().nullable() })) },
+})
+
+const getStatementRoute = defineRoute({ method: 'get', path: '/api/v1/reconciliation/statements/{id}', tags, summary: 'One statement', description: READ, access: 'authenticated', request: { params: IdParam }, responses: { 200: json(StatementSchema) } })
+
+const downloadRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reconciliation/statements/{id}/file',
+  tags,
+  summary: 'Download the original statement file as received',
+  description: READ,
+  access: 'authenticated',
+  request: { params: IdParam },
+  responses: { 200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } } },
+})
+
+const listRunsRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reconciliation/runs',
+  tags,
+  summary: 'Reconciliation runs per connection and day, newest first',
+  description: READ,
+  access: 'authenticated',
+  request: {
+    query: z.object({
+      connectionId: z.uuid().optional(),
+      date: Day.optional(),
+      from: Day.optional(),
+      to: Day.optional(),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+      cursor: z.string().max(100).optional(),
+    }),
+  },
+  responses: { 200: json(z.object({ items: z.array(RunSchema), nextCursor: z.string().nullable() })) },
+})
+
+const runNow = defineRoute({
+  method: 'post',
+  path: '/api/v1/reconciliation/runs',
+  tags,
+  summary: 'Reconcile a connection’s day now',
+  description:
+    'Matches the day’s current statement against the till. Automatic results are replaced, resolutions kept; with the same statements and nothing changed the last run is returned (`reused: true`). 409 `no_statement` when the day has no statement yet.',
+  access: 'finance.export',
+  transaction: false,
+  request: { body: jsonBody(z.object({ connectionId: z.uuid(), date: Day }).strict()) },
+  responses: { 200: json(RunSchema.extend({ reused: z.boolean(), changes: z.object({ created: z.number().int(), changed: z.number().int(), removed: z.number().int() }) })) },
+})
+
+const listExceptionsRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reconciliation/exceptions',
+  tags,
+  summary: 'Exceptions: every item that is not a plain match, newest day first',
+  description: `Open ones by default. Age counts days from the item’s business date to today in the merchant’s time zone. ${READ}`,
+  access: 'authenticated',
+  request: { query: ExceptionQuery.extend({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() }) },
+  responses: { 200: json(z.object({ items: z.array(ItemSchema), nextCursor: z.string().nullable() })) },
+})
+
+const exportExceptionsRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reconciliation/exceptions/export',
+  tags,
+  summary: 'Exceptions as a CSV or XLSX file (the same filters as the list)',
+  description: READ,
+  access: 'authenticated',
+  request: { query: ExceptionQuery.extend({ format: ExportFormat }) },
+  responses: fileResponse,
+})
+
+const getItemRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reconciliation/items/{id}',
+  tags,
+  summary: 'One item with its history',
+  description: READ,
+  access: 'authenticated',
+  request: { params: IdParam },
+  responses: { 200: json(ItemSchema.extend({ history: z.array(HistorySchema) })) },
+})
+
+const Note = z.string().trim().max(2000).optional()
+const ResolveBody = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('match'), counterpartId: z.uuid().openapi({ description: 'The open item of the other side' }), note: Note }).strict(),
+  z.object({ action: z.literal('accept_channel'), note: Note }).strict(),
+  z.object({ action: z.literal('accept_pos'), note: Note }).strict(),
+  z.object({ action: z.literal('write_off'), accountCode: z.string().trim().min(1).max(40), note: Note }).strict(),
+  z.object({ action: z.literal('expect_next_day'), note: Note }).strict(),
+  z.object({ action: z.literal('ignore'), reason: z.string().trim().min(1).max(2000) }).strict(),
+])
+
+const resolveRoute = defineRoute({
+  method: 'post',
+  path: '/api/v1/reconciliation/items/{id}/resolve',
+  tags,
+  summary: 'Resolve an exception',
+  description:
+    'match: pair with the open item of the other side; accept_channel: the channel is right (announced as settlement.adjusted); accept_pos: the till is right; write_off: to an account; expect_next_day: the next run checks it again; ignore: with a reason. Resolved items survive re-runs.',
+  access: 'finance.export',
+  request: { params: IdParam, body: jsonBody(ResolveBody) },
+  responses: { 200: json(ItemSchema.extend({ history: z.array(HistorySchema) })) },
+})
+
+const reopenRoute = defineRoute({
+  method: 'post',
+  path: '/api/v1/reconciliation/items/{id}/reopen',
+  tags,
+  summary: 'Reopen a resolved item (a hand match is split again)',
+  access: 'finance.export',
+  request: { params: IdParam, body: jsonBody(z.object({ note: Note }).strict()) },
+  responses: { 200: json(ItemSchema.extend({ history: z.array(HistorySchema) })) },
+})
+
+const summaryRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reconciliation/summary',
+  tags,
+  summary: 'Daily summary per connection, day and store: both sides, the difference, fees, open exceptions by age',
+  description: READ,
+  access: 'authenticated',
+  request: { query: SummaryQuery },
+  responses: { 200: json(z.object({ today: z.string(), items: z.array(SummarySchema) })) },
+})
+
+const summaryExportRoute = defineRoute({
+  method: 'get',
+  path: '/api/v1/reconciliation/summary/export',
+  tags,
+  summary: 'The daily summary as a CSV or XLSX file',
+  description: READ,
+  access: 'authenticated',
+  request: { query: SummaryQuery.extend({ format: ExportFormat }) },
+  responses: fileResponse,
+})
+
+// ─── Handlers ───────────────────────────────────────────────────────────────────────────────────────────────────
+
+function requireRead(c: Context<AppEnv>) {
+  const p = c.var.principal
+  const can = actorCan(p, 'finance.export').ok || actorCan(p, 'reports.read').ok
+  if (!can) throw forbidden('permission_denied', `role ${p.role} lacks permission finance.export or reports.read`, { permission: 'finance.export|reports.read', role: p.role })
+}
+
+async function today(c: Context<AppEnv>): Promise<string> {
+  const settings = await getSettings(c.var.db, c.var.principal.merchantId)
+  return businessDate(c.var.hub.clock(), settings.timeZone)
+}
+
+function checkRange(from?: string, to?: string) {
+  if (from && to && from > to) throw badRequest('invalid_range', '`from` is after `to`')
+}
+
+const outcomesOf = (v?: string) => (v ? v.split(',').map((o) => o.trim()) : undefined)
+
+async function readUpload(c: Context<AppEnv>): Promise<{ bytes: Buffer; fields: Record<string, string | undefined>; fileName?: string; contentType: string }> {
+  const type = (c.req.header('content-type') ?? '').toLowerCase()
+  if (type.startsWith('multipart/form-data')) {
+    let form: Record<string, unknown>
+    try {
+      form = await c.req.parseBody()
+    } catch {
+      throw badRequest('invalid_multipart', 'the multipart body could not be read')
+    }
+    const file = form.file
+    if (!(file instanceof File)) throw badRequest('file_required', 'send the statement as the `file` part of the form')
+    const text = (k: string) => (typeof form[k] === 'string' ? (form[k] as string) : undefined)
+    return {
+      bytes: Buffer.from(await file.arrayBuffer()),
+      fields: { connectionId: text('connectionId'), date: text('date'), format: text('format') },
+      fileName: file.name || undefined,
+      contentType: file.type || 'application/octet-stream',
+    }
+  }
+  return { bytes: Buffer.from(await c.req.arrayBuffer()), fields: {}, contentType: type.split(';')[0]!.trim() || 'application/octet-stream' }
+}
+
+const itemWithHistory = async (c: Context<AppEnv>, item: ReconItem) => {
+  const v = await getItem(c.var.db, c.var.principal.merchantId, item.id, await today(c))
+  return { ...itemOut(v), history: v.history.map((h) => ({ ...h, createdAt: h.createdAt.toISOString() })) }
+}
+
+export function register(app: OpenAPIHono<AppEnv>) {
+  app.openapi(upload, async (c) => {
+    const q = c.req.valid('query')
+    const got = await readUpload(c)
+    const connectionId = got.fields.connectionId ?? q.connectionId
+    const date = got.fields.date ?? q.date
+    const format = got.fields.format ?? q.format
+    if (!connectionId || !z.uuid().safeParse(connectionId).success) throw badRequest('validation_failed', 'invalid request: connectionId: give the connection (a UUID)')
+    if (!date || !isDate(date)) throw badRequest('validation_failed', 'invalid request: date: give the business date as YYYY-MM-DD')
+    if (format !== undefined && !/^[a-z][a-z0-9_]{0,39}$/.test(format)) throw badRequest('validation_failed', 'invalid request: format: lower-case letters, digits and _')
+    if (got.bytes.length === 0) throw badRequest('empty_file', 'the file is empty: send the statement itself')
+    const principal = c.var.principal
+    const r = await importFile(c.var.hub, {
+      merchantId: principal.merchantId,
+      connectionId,
+      businessDate: date,
+      format,
+      fileName: got.fileName ?? q.fileName ?? null,
+      bytes: got.bytes,
+      contentType: got.contentType,
+      source: 'uploaded',
+      createdBy: principal.id,
+    })
+    const db = c.var.hub.database.db
+    await recordAudit(db, principal, {
+      action: `statement.${r.status}`,
+      entityType: 'settlement_statement',
+      entityId: r.statementId,
+      details: { connectionId, businessDate: date, format: r.format, ...(r.status === 'rejected' ? { code: r.code, reason: r.reason } : {}) },
+    })
+    if (r.status === 'rejected') throw invalid('statement_rejected', `The statement was refused: ${r.reason}`, { statementId: r.statementId, code: r.code, lineNo: r.lineNo })
+    // The day is reconciled in the background against the new file (POST /runs does it at once).
+    if (r.status === 'imported') await queueReconcile(db, { merchantId: principal.merchantId, connectionId, businessDate: date })
+    const statement = statementOut(await getStatement(db, principal.merchantId, r.statementId))
+    if (r.status === 'duplicate') return c.json({ result: 'duplicate' as const, statement, superseded: [] }, 200)
+    return c.json({ result: 'imported' as const, statement, superseded: r.superseded }, 201)
+  })
+
+  app.openapi(listStatementsRoute, async (c) => {
+    requireRead(c)
+    const q = c.req.valid('query')
+    checkRange(q.from, q.to)
+    const r = await listStatements(c.var.db, c.var.principal.merchantId, q)
+    return c.json({ items: r.items.map(statementOut), nextCursor: r.nextCursor }, 200)
+  })
+
+  app.openapi(getStatementRoute, async (c) => {
+    requireRead(c)
+    return c.json(statementOut(await getStatement(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200)
+  })
+
+  app.openapi(downloadRoute, async (c) => {
+    requireRead(c)
+    const f = await getStatementFile(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
+    const name = (f.statement.fileName ?? `${f.statement.format}-${f.statement.businessDate}`).replace(/[^\w.\-]+/g, '_')
+    return c.body(new Uint8Array(f.content), 200, {
+      'Content-Type': f.contentType,
+      'Content-Disposition': `attachment; filename="${name}"; filename*=UTF-8''${encodeURIComponent(f.statement.fileName ?? name)}`,
+      'X-Content-SHA256': f.statement.fileSha256,
+    }) as never
+  })
+
+  app.openapi(listRunsRoute, async (c) => {
+    requireRead(c)
+    const q = c.req.valid('query')
+    checkRange(q.from, q.to)
+    const r = await listRuns(c.var.db, c.var.principal.merchantId, { connectionId: q.connectionId, from: q.date ?? q.from, to: q.date ?? q.to, limit: q.limit, cursor: q.cursor })
+    return c.json({ items: r.items.map(runOut), nextCursor: r.nextCursor }, 200)
+  })
+
+  app.openapi(runNow, async (c) => {
+    const b = c.req.valid('json')
+    const principal = c.var.principal
+    const r: RunSummary = await reconcileConnectionDay(c.var.hub, { merchantId: principal.merchantId, connectionId: b.connectionId, businessDate: b.date })
+    const db = c.var.hub.database.db
+    await recordAudit(db, principal, { action: 'recon_run.started', entityType: 'recon_run', entityId: r.runId, details: { connectionId: b.connectionId, businessDate: b.date, reused: r.reused, status: r.status } })
+    const run = await getRun(db, principal.merchantId, r.runId)
+    return c.json({ ...runOut(run), reused: r.reused, changes: r.changes }, 200)
+  })
+
+  app.openapi(listExceptionsRoute, async (c) => {
+    requireRead(c)
+    const q = c.req.valid('query')
+    checkRange(q.from, q.to)
+    const r = await listExceptions(c.var.db, c.var.principal.merchantId, { ...q, outcomes: outcomesOf(q.outcome), today: await today(c) })
+    return c.json({ items: r.items.map(itemOut), nextCursor: r.nextCursor }, 200)
+  })
+
+  app.openapi(exportExceptionsRoute, async (c) => {
+    requireRead(c)
+    const q = c.req.valid('query')
+    checkRange(q.from, q.to)
+    const day = await today(c)
+    const items = await exportExceptions(c.var.db, c.var.principal.merchantId, { ...q, outcomes: outcomesOf(q.outcome), today: day })
+    const f = await tableFile(`reconciliation-exceptions-${day.replaceAll('-', '')}`, 'Exceptions', exceptionsTable(items), q.format)
+    return c.body(f.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': f.contentType, 'Content-Disposition': `attachment; filename="${f.filename}"` }) as never
+  })
+
+  app.openapi(getItemRoute, async (c) => {
+    requireRead(c)
+    const v = await getItem(c.var.db, c.var.principal.merchantId, c.req.valid('param').id, await today(c))
+    return c.json({ ...itemOut(v), history: v.history.map((h) => ({ ...h, createdAt: h.createdAt.toISOString() })) }, 200)
+  })
+
+  app.openapi(resolveRoute, async (c) => {
+    const item = await resolveItem(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'), c.var.hub.clock())
+    return c.json(await itemWithHistory(c, item), 200)
+  })
+
+  app.openapi(reopenRoute, async (c) => {
+    const item = await reopenItem(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'), c.var.hub.clock())
+    return c.json(await itemWithHistory(c, item), 200)
+  })
+
+  app.openapi(summaryRoute, async (c) => {
+    requireRead(c)
+    const q = c.req.valid('query')
+    checkRange(q.from, q.to)
+    const day = await today(c)
+    return c.json({ today: day, items: await dailySummary(c.var.db, c.var.principal.merchantId, { ...q, today: day }) }, 200)
+  })
+
+  app.openapi(summaryExportRoute, async (c) => {
+    requireRead(c)
+    const q = c.req.valid('query')
+    checkRange(q.from, q.to)
+    const day = await today(c)
+    const rows = await dailySummary(c.var.db, c.var.principal.merchantId, { ...q, today: day })
+    const f = await tableFile(`reconciliation-summary-${q.from.replaceAll('-', '')}-${q.to.replaceAll('-', '')}`, 'Summary', summaryTable(rows), q.format)
+    return c.body(f.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': f.contentType, 'Content-Disposition': `attachment; filename="${f.filename}"` }) as never
+  })
+}

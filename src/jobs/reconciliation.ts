@@ -1,0 +1,312 @@
+// Settlement reconciliation jobs: the glue between payment connectors (fetch and parse a channel's statement) and
+// the core (import it, reconcile the day). `settlement.schedule` runs hourly and, once it is 10:30 or later in the
+// merchant's time zone, queues `settlement.fetch` of yesterday for every enabled payment connection that can fetch;
+// a bill not generated yet is fetched again every half hour until 18:00 the next day, then the day is recorded as
+// 'not_ready'. A fetched or uploaded statement is imported and `settlement.reconcile` runs the day.
+import { and, eq, isNull, sql } from 'drizzle-orm'
+import { z } from 'zod'
+import type { AnyConnector, PaymentCapabilities, StatementFile } from '../connectors/framework/define.ts'
+import { loadConnection, type LoadedConnection } from '../connectors/framework/connections.ts'
+import { connectorContext } from '../connectors/framework/context.ts'
+import { ConnectorError } from '../connectors/framework/http-types.ts'
+import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
+import { connections } from '../connectors/framework/schema.ts'
+import { connectorRegistry } from '../connectors/index.ts'
+import { getSettings } from '../core/merchants/settings.ts'
+import { importStatement, recordEmptyStatement, type ImportResult, type VendorHash } from '../core/reconciliation/import.ts'
+import { reconcileDay, recordRunOutcome, type FeeRule, type RunSummary } from '../core/reconciliation/match.ts'
+import { StatementFormatError, type ParsedStatement } from '../core/reconciliation/types.ts'
+import type { Tx } from '../db/client.ts'
+import { enqueue } from '../db/enqueue.ts'
+import { badRequest, invalid, isDomainError } from '../lib/errors.ts'
+import { redactText } from '../lib/redact.ts'
+import { addDays, businessDate, isDate, startOfBusinessDay } from '../lib/time.ts'
+import type { Hub } from '../runtime.ts'
+import { defineTask, type CronDefinition, type JobContext } from './task.ts'
+
+export const FETCH_TASK = 'settlement.fetch'
+export const RECONCILE_TASK = 'settlement.reconcile'
+export const SCHEDULE_TASK = 'settlement.schedule'
+
+/** When the channels have published yesterday's bills (WeChat from 09:00–10:00, Alipay by 09:00). */
+export const FETCH_AFTER_MINUTES = 10 * 60 + 30
+/** How long a bill that is "not ready" is waited for: until this hour of the day after the business date. */
+export const NOT_READY_DEADLINE_HOUR = 18
+/** Between two fetches of a bill that is not ready yet. */
+export const NOT_READY_RETRY_MS = 30 * 60_000
+
+/** What a channel settles and how: the till's tender kinds, the statement formats to match, the fee rounding. */
+export interface ChannelProfile {
+  tenderKinds: string[]
+  /** The statement format a file of this connector is when none is named. */
+  defaultFormat: string
+  /** Formats whose lines are matched against tenders (others, like fund-flow ledgers, are kept but not matched). */
+  formats?: string[]
+  /** The channel's fee rounding in thousandths of a minor unit (WeChat prints 5 decimals of a yuan). */
+  feeRoundingMilli: number
+  /** The time zone the channel's business dates are in (default: the merchant's). */
+  timeZone?: string
+}
+
+const PROFILES: Record<string, ChannelProfile> = {
+  wechatpay: { tenderKinds: ['wechat'], defaultFormat: 'wechat_trade', formats: ['wechat_trade'], feeRoundingMilli: 1, timeZone: 'Asia/Shanghai' },
+  alipay: { tenderKinds: ['alipay'], defaultFormat: 'alipay_trade', formats: ['alipay_trade'], feeRoundingMilli: 1000, timeZone: 'Asia/Shanghai' },
+  allinpay: { tenderKinds: ['card', 'unionpay_qr'], defaultFormat: 'allinpay', feeRoundingMilli: 1000 },
+  unionpay: { tenderKinds: ['unionpay_qr', 'card'], defaultFormat: 'unionpay_inn', feeRoundingMilli: 1000 },
+  stripe: { tenderKinds: ['card'], defaultFormat: 'stripe_balance', feeRoundingMilli: 1000 },
+  mapped: { tenderKinds: ['card', 'unionpay_qr'], defaultFormat: 'mapped', feeRoundingMilli: 1000 },
+}
+
+export function channelProfile(connector: AnyConnector): ChannelProfile {
+  return PROFILES[connector.id] ?? { tenderKinds: [connector.id], defaultFormat: connector.id, feeRoundingMilli: 1000 }
+}
+
+const capabilitiesOf = (loaded: LoadedConnection) =>
+  loaded.connector.family === 'payment' ? (loaded.connector.capabilities as PaymentCapabilities<Record<string, unknown>>) : undefined
+
+export interface Options {
+  registry?: ConnectorRegistry
+}
+
+async function open(hub: Hub, connectionId: string, merchantId: string | undefined, opts: Options): Promise<LoadedConnection> {
+  return loadConnection(hub.database.db, opts.registry ?? connectorRegistry, hub.secrets, connectionId, merchantId)
+}
+
+export interface ImportFileInput {
+  merchantId?: string
+  connectionId: string
+  businessDate: string
+  format?: string
+  fileName?: string | null
+  bytes: Buffer
+  contentType?: string
+  source: 'fetched' | 'uploaded'
+  vendorHash?: VendorHash
+  createdBy?: string | null
+}
+
+/** Parses a file with its connection's connector and imports it. A format the connector cannot read is a bad request. */
+export async function importFile(hub: Hub, input: ImportFileInput, opts: Options = {}): Promise<ImportResult & { format: string }> {
+  if (!isDate(input.businessDate)) throw badRequest('invalid_date', `${input.businessDate} is not a YYYY-MM-DD date`)
+  const loaded = await open(hub, input.connectionId, input.merchantId, opts)
+  const caps = capabilitiesOf(loaded)
+  if (!caps?.parseStatement) throw invalid('not_a_statement_connection', `Connection ${loaded.row.name} (${loaded.connector.title}) does not read settlement statements`)
+  const profile = channelProfile(loaded.connector)
+  const format = input.format ?? profile.defaultFormat
+  let parsed: ParsedStatement
+  try {
+    parsed = caps.parseStatement({ format, bytes: input.bytes }, loaded.config)
+  } catch (e) {
+    if (e instanceof StatementFormatError) throw badRequest('unsupported_format', e.message, { format })
+    throw e
+  }
+  const settings = await getSettings(hub.database.db, loaded.row.merchantId)
+  const result = await importStatement(hub.database.db, {
+    merchantId: loaded.row.merchantId,
+    connectionId: loaded.row.id,
+    format,
+    businessDate: input.businessDate,
+    source: input.source,
+    fileName: input.fileName ?? null,
+    bytes: input.bytes,
+    contentType: input.contentType ?? 'application/octet-stream',
+    vendorHash: input.vendorHash,
+    parsed,
+    timeZone: profile.timeZone ?? settings.timeZone,
+    createdBy: input.createdBy ?? null,
+  })
+  return { ...result, format }
+}
+
+/** Reconciles a connection's day with the rules of its channel: tender kinds, formats, the contract's fee. */
+export async function reconcileConnectionDay(hub: Hub, input: { merchantId?: string; connectionId: string; businessDate: string }, opts: Options = {}): Promise<RunSummary> {
+  if (!isDate(input.businessDate)) throw badRequest('invalid_date', `${input.businessDate} is not a YYYY-MM-DD date`)
+  const loaded = await open(hub, input.connectionId, input.merchantId, opts)
+  const caps = capabilitiesOf(loaded)
+  if (!caps) throw invalid('not_a_statement_connection', `Connection ${loaded.row.name} is not a payment connection`)
+  const profile = channelProfile(loaded.connector)
+  const settings = await getSettings(hub.database.db, loaded.row.merchantId)
+  const expected = caps.expectedFeeMilli
+  const feeRule: FeeRule | undefined = expected
+    ? { expectedFeeMilli: (line) => expected({ kind: line.kind, amount: line.amount }, loaded.config), roundingMilli: profile.feeRoundingMilli }
+    : undefined
+  return reconcileDay(hub.database.db, {
+    merchantId: loaded.row.merchantId,
+    connectionId: loaded.row.id,
+    businessDate: input.businessDate,
+    tenderKinds: profile.tenderKinds,
+    timeZone: settings.timeZone,
+    formats: profile.formats,
+    feeRule,
+    now: hub.clock(),
+  })
+}
+
+const FetchPayload = z.object({ merchantId: z.uuid(), connectionId: z.uuid(), businessDate: z.string().refine(isDate, 'a YYYY-MM-DD date') })
+export type FetchPayload = z.infer<typeof FetchPayload>
+
+export type FetchOutcome =
+  | { status: 'imported'; statements: string[] }
+  | { status: 'empty'; statementId: string }
+  | { status: 'waiting'; until: Date }
+  | { status: 'not_ready'; runId: string }
+  | { status: 'fetch_failed'; runId: string; error: string }
+  | { status: 'skipped'; reason: string }
+
+/** 18:00 (merchant time) of the day after the business date: after it, a missing bill is recorded as not ready. */
+export function notReadyDeadline(date: string, timeZone: string): Date {
+  return new Date(startOfBusinessDay(addDays(date, 1), timeZone).getTime() + NOT_READY_DEADLINE_HOUR * 3600_000)
+}
+
+const fetchKey = (connectionId: string, date: string) => `${FETCH_TASK}:${connectionId}:${date}`
+const reconcileKey = (connectionId: string, date: string) => `${RECONCILE_TASK}:${connectionId}:${date}`
+
+async function failed(hub: Hub, p: FetchPayload, error: string, secrets: string[]): Promise<FetchOutcome> {
+  let message = error
+  for (const s of secrets) message = message.split(s).join('[REDACTED]')
+  message = redactText(message)
+  const runId = await recordRunOutcome(hub.database.db, { ...p, status: 'fetch_failed', error: message, now: hub.clock() })
+  hub.logger.warn({ connectionId: p.connectionId, businessDate: p.businessDate, error: message }, 'settlement fetch failed')
+  return { status: 'fetch_failed', runId, error: message }
+}
+
+/**
+ * Fetches a day's statement and imports it. A bill not generated yet is asked for again later (the job re-queues
+ * itself) until the deadline; "no transactions that day" becomes an empty statement; either way a reconcile follows.
+ * Retryable vendor errors are thrown for graphile-worker to retry; on the last attempt, and for errors no retry
+ * mends, the day is recorded as 'fetch_failed'.
+ */
+export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobContext, 'job' | 'signal'>, opts: Options = {}): Promise<FetchOutcome> {
+  const db = hub.database.db
+  const loaded = await open(hub, p.connectionId, p.merchantId, opts)
+  const caps = capabilitiesOf(loaded)
+  if (!loaded.row.enabled) return { status: 'skipped', reason: 'the connection is disabled' }
+  if (!caps?.fetchStatement || !caps.parseStatement) return { status: 'skipped', reason: 'the connector cannot fetch statements' }
+  const settings = await getSettings(db, p.merchantId)
+  const now = hub.clock()
+
+  let fetched
+  try {
+    fetched = await caps.fetchStatement(connectorContext(hub, loaded, ctx.signal), { businessDate: p.businessDate })
+  } catch (e) {
+    const lastAttempt = ctx.job.attempts >= ctx.job.maxAttempts
+    if (e instanceof ConnectorError && (e.kind === 'retryable' || e.kind === 'rate_limited' || e.kind === 'circuit_open') && !lastAttempt) throw e
+    if (e instanceof ConnectorError || lastAttempt) return failed(hub, p, `${loaded.connector.title}: ${(e as Error).message}`, loaded.secretValues)
+    throw e
+  }
+
+  if (fetched.status === 'not_ready') {
+    const deadline = notReadyDeadline(p.businessDate, settings.timeZone)
+    if (now < deadline) {
+      const until = new Date(Math.min(now.getTime() + NOT_READY_RETRY_MS, deadline.getTime()))
+      await enqueue(db, FETCH_TASK, p, { jobKey: fetchKey(p.connectionId, p.businessDate), runAt: until, maxAttempts: 8 })
+      return { status: 'waiting', until }
+    }
+    const runId = await recordRunOutcome(db, { ...p, status: 'not_ready', error: fetched.message, now })
+    return { status: 'not_ready', runId }
+  }
+
+  if (fetched.status === 'empty') {
+    const { statementId } = await recordEmptyStatement(db, { merchantId: p.merchantId, connectionId: p.connectionId, businessDate: p.businessDate, message: fetched.message })
+    await queueReconcile(db, p)
+    return { status: 'empty', statementId }
+  }
+
+  const statements: string[] = []
+  for (const file of fetched.files as StatementFile[]) {
+    const r = await importFile(
+      hub,
+      { merchantId: p.merchantId, connectionId: p.connectionId, businessDate: p.businessDate, format: file.format, fileName: file.name, bytes: file.bytes, contentType: file.contentType, source: 'fetched', vendorHash: file.vendorHash },
+      opts,
+    )
+    if (r.status === 'rejected') return failed(hub, p, `the ${file.format} file ${file.name} was refused: ${r.reason}`, loaded.secretValues)
+    statements.push(r.statementId)
+  }
+  await queueReconcile(db, p)
+  return { status: 'imported', statements }
+}
+
+/** Queues the reconciliation of a day (one queued run per connection and day at a time). */
+export const queueReconcile = (tx: Tx, p: FetchPayload) => enqueue(tx, RECONCILE_TASK, p, { jobKey: reconcileKey(p.connectionId, p.businessDate) })
+
+export async function runReconcileTask(hub: Hub, p: FetchPayload, opts: Options = {}): Promise<RunSummary | undefined> {
+  try {
+    const r = await reconcileConnectionDay(hub, p, opts)
+    hub.logger.info({ connectionId: p.connectionId, businessDate: p.businessDate, runId: r.runId, status: r.status, reused: r.reused, counts: r.counts }, 'settlement reconciled')
+    return r
+  } catch (e) {
+    // Nothing to reconcile (no statement) or a connection gone: retrying does not help.
+    if (isDomainError(e) && (e.code === 'no_statement' || e.kind === 'not_found')) {
+      hub.logger.warn({ connectionId: p.connectionId, businessDate: p.businessDate, code: e.code }, e.message)
+      return undefined
+    }
+    throw e
+  }
+}
+
+/**
+ * Queues yesterday's fetch for every enabled payment connection that can fetch, once the merchant's clock says 10:30
+ * or later. Once per day: a day that already has a statement or a verdict is left alone, and the job key keeps a
+ * queued or waiting fetch from being queued twice.
+ */
+export async function scheduleFetches(hub: Hub, opts: Options & { now?: Date } = {}): Promise<{ queued: FetchPayload[] }> {
+  const db = hub.database.db
+  const registry = opts.registry ?? connectorRegistry
+  const now = opts.now ?? hub.clock()
+  const fetchers = registry
+    .all()
+    .filter((c) => c.family === 'payment' && typeof (c.capabilities as { fetchStatement?: unknown }).fetchStatement === 'function')
+    .map((c) => c.id)
+  if (fetchers.length === 0) return { queued: [] }
+  const rows = await db
+    .select({ id: connections.id, merchantId: connections.merchantId, connectorId: connections.connectorId, timeZone: sql<string>`m.time_zone` })
+    .from(connections)
+    .innerJoin(sql`merchants m`, sql`m.id = ${connections.merchantId}`)
+    .where(and(eq(connections.enabled, true), isNull(connections.deletedAt), sql`${connections.connectorId} = any(${sql.param(fetchers)}::text[])`))
+  const queued: FetchPayload[] = []
+  for (const c of rows) {
+    const today = businessDate(now, c.timeZone)
+    if (now.getTime() < startOfBusinessDay(today, c.timeZone).getTime() + FETCH_AFTER_MINUTES * 60_000) continue
+    const day = addDays(today, -1)
+    const done = await db.execute(sql`
+      select 1 from settlement_statements where connection_id = ${c.id} and business_date = ${day}::date and status in ('imported', 'empty')
+      union all
+      select 1 from recon_runs where connection_id = ${c.id} and business_date = ${day}::date and status in ('not_ready', 'fetch_failed')
+      limit 1`)
+    if (done.rows.length > 0) continue
+    const payload = { merchantId: c.merchantId, connectionId: c.id, businessDate: day }
+    await enqueue(db, FETCH_TASK, payload, { jobKey: fetchKey(c.id, day), jobKeyMode: 'unsafe_dedupe', maxAttempts: 8 })
+    queued.push(payload)
+  }
+  return { queued }
+}
+
+export const fetchTask = defineTask({
+  name: FETCH_TASK,
+  payload: FetchPayload,
+  async run(payload, ctx) {
+    const r = await fetchSettlement(ctx.hub, payload, ctx)
+    ctx.hub.logger.info({ connectionId: payload.connectionId, businessDate: payload.businessDate, status: r.status }, 'settlement fetch')
+  },
+})
+
+export const reconcileTask = defineTask({
+  name: RECONCILE_TASK,
+  payload: FetchPayload,
+  async run(payload, ctx) {
+    await runReconcileTask(ctx.hub, payload)
+  },
+})
+
+export const scheduleTask = defineTask({
+  name: SCHEDULE_TASK,
+  payload: z.object({}).loose(),
+  async run(_payload, ctx) {
+    const r = await scheduleFetches(ctx.hub)
+    if (r.queued.length) ctx.hub.logger.info({ queued: r.queued.length }, 'settlement fetches queued')
+  },
+})
+
+export const tasks = [fetchTask, reconcileTask, scheduleTask]
+// Hourly at :35, so a merchant on a whole-hour offset is first checked at 10:35 local time.
+export const cron: CronDefinition[] = [{ task: SCHEDULE_TASK, match: '35 * * * *', backfillMs: 3600_000 }]

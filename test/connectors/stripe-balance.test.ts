@@ -1,0 +1,195 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { setupServer } from 'msw/node'
+import { and, asc, eq } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { seedMerchant } from '../helpers/api.ts'
+import { stripeSandbox } from '../vendors/stripe.ts'
+import { connectorRegistry } from '../../src/connectors/index.ts'
+import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
+import { connectorContext } from '../../src/connectors/framework/context.ts'
+import { connectorCalls } from '../../src/connectors/framework/schema.ts'
+import { stripe } from '../../src/connectors/payment/stripe/index.ts'
+import type { StatementFile } from '../../src/connectors/framework/define.ts'
+import { StatementFormatError, type ParsedStatement, type StatementLine } from '../../src/core/reconciliation/types.ts'
+
+const KEY = 'sk_test_51BalanceTxnKey00000000000'
+/** 2026-03-14 in Shanghai is [2026-03-13T16:00Z, 2026-03-14T16:00Z). */
+const DAY_START = Date.UTC(2026, 2, 13, 16) / 1000
+const DAY_END = Date.UTC(2026, 2, 14, 16) / 1000
+
+async function collect(p: ParsedStatement): Promise<StatementLine[]> {
+  const out: StatementLine[] = []
+  for await (const l of p.lines) out.push(l)
+  return out
+}
+
+async function refusal(p: Promise<unknown>): Promise<StatementFormatError> {
+  try {
+    await p
+  } catch (e) {
+    if (e instanceof StatementFormatError) return e
+    throw e
+  }
+  throw new Error('expected the file to be refused')
+}
+
+describe('Stripe settlement from balance transactions', () => {
+  const hub = useTestHub()
+  const sim = stripeSandbox({ secretKey: KEY })
+  const server = setupServer(...sim.handlers)
+  let merchantId: string
+  beforeAll(async () => {
+    server.listen({ onUnhandledFrame: 'error' })
+    merchantId = (await seedMerchant(hub)).merchantId
+  })
+  // Every day fetched below has ended by then; the test on a day not yet over moves the clock itself.
+  beforeEach(() => hub.setNow(new Date('2026-03-20T00:00:00Z')))
+  afterEach(() => hub.setNow(undefined))
+  afterAll(() => server.close())
+
+  async function context() {
+    const row = await createConnection(hub.database.db, connectorRegistry, hub.secrets, merchantId, { connectorId: 'stripe', name: `Stripe ${Math.random()}`, config: { secretKey: KEY } }, new Date())
+    return { ctx: connectorContext(hub, await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)), connectionId: row.id }
+  }
+
+  // The day: 230 card payments, two refunds (one giving a fee back), a payout, a Radar fee and a dispute, plus
+  // movements just outside the Shanghai day on either side.
+  const withOrderNo = sim.addCharge({ amount: 5800, fee: 198, created: DAY_START + 3600, metadata: { payment_no: 'SH01T03-20260314-000812', store: 'SH01' } })
+  const withOutTradeNo = sim.addCharge({ amount: 4500, fee: 161, created: DAY_START + 7200, metadata: { out_trade_no: 'SH01T01-20260314-001377' } })
+  const bare = sim.addCharge({ amount: 1999, fee: 88, created: DAY_START + 7300 })
+  for (let i = 0; i < 227; i++) sim.addCharge({ amount: 1000 + i, fee: 59, created: DAY_START + 10_000 + i * 300, metadata: { payment_no: `BULK-${i}` } })
+  const refund = sim.addRefund({ charge: withOrderNo.charge, amount: 2000, created: DAY_START + 50_000, metadata: { refund_no: 'RF-SH01T03-000812-1' } })
+  const refundWithFeeBack = sim.addRefund({ charge: bare.charge, amount: 1999, fee: -88, created: DAY_START + 50_100 })
+  const payout = sim.addPayout({ amount: 250_000, created: DAY_START + 60_000 })
+  const radar = sim.addStripeFee({ amount: 500, created: DAY_START + 70_000 })
+  const dispute = sim.addAdjustment({ amount: -1500, created: DAY_START + 80_000, reportingCategory: 'dispute' })
+  sim.addCharge({ amount: 777, fee: 30, created: DAY_START - 1 })
+  sim.addCharge({ amount: 888, fee: 30, created: DAY_END })
+  const lastSecond = sim.addCharge({ amount: 999, fee: 30, created: DAY_END - 1, currency: 'jpy', metadata: { payment_no: 'LAST' } })
+
+  it('fetches every page of the Shanghai day, waiting out a 429 with Retry-After, into one JSON-lines file', async () => {
+    const { ctx, connectionId } = await context()
+    const before = sim.state.requests.length
+    sim.state.rateLimitNext = 1
+    sim.state.retryAfterSeconds = 1
+    const started = Date.now()
+    const fetched = await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-14' })
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000)
+    expect(fetched.status).toBe('ready')
+    const file = (fetched as { files: StatementFile[] }).files[0]!
+    expect(file).toMatchObject({ format: 'stripe_balance', name: 'stripe-balance-transactions-2026-03-14.jsonl', contentType: 'application/x-ndjson' })
+
+    const calls = sim.state.requests.slice(before)
+    // The refused call, then three pages of 100, 100 and 36, each after the last id of the page before.
+    expect(calls).toHaveLength(4)
+    for (const c of calls) {
+      expect(c).toMatchObject({ path: '/v1/balance_transactions', authorization: `Bearer ${KEY}` })
+      expect(c.query.get('created[gte]')).toBe(String(DAY_START))
+      expect(c.query.get('created[lt]')).toBe(String(DAY_END))
+      expect(c.query.get('limit')).toBe('100')
+      expect(c.query.getAll('expand[]')).toEqual(['data.source'])
+    }
+    const text = file.bytes.toString('utf8')
+    const objects = text.trimEnd().split('\n').map((l) => JSON.parse(l))
+    expect(objects).toHaveLength(236)
+    expect(new Set(objects.map((o) => o.id)).size).toBe(236)
+    expect(calls[1]!.query.get('starting_after')).toBeNull()
+    expect(calls[2]!.query.get('starting_after')).toBe(objects[99].id)
+    expect(calls[3]!.query.get('starting_after')).toBe(objects[199].id)
+    // The expanded source keeps ids and our metadata, not the customer's details.
+    expect(text).not.toContain('customer@example.com')
+    expect(text).not.toContain(KEY)
+
+    const log = await hub.database.db.select().from(connectorCalls).where(and(eq(connectorCalls.connectionId, connectionId))).orderBy(asc(connectorCalls.id))
+    expect(log.map((r) => [r.operation, r.statusCode, r.outcome])).toEqual([
+      ['fetchStatement', 429, 'rate_limited'],
+      ['fetchStatement', 200, 'ok'],
+      ['fetchStatement', 200, 'ok'],
+      ['fetchStatement', 200, 'ok'],
+    ])
+
+    const parsed = stripe.capabilities.parseStatement!(file, ctx.config)
+    const lines = await collect(parsed)
+    expect(parsed.controlTotals()).toBeNull()
+    expect(lines).toHaveLength(236)
+    const byTxn = new Map(lines.map((l) => [l.raw!.id, l]))
+    const kinds = lines.reduce<Record<string, number>>((n, l) => ({ ...n, [l.kind]: (n[l.kind] ?? 0) + 1 }), {})
+    expect(kinds).toEqual({ payment: 231, refund: 2, payout: 1, fee: 1, adjustment: 1 })
+
+    expect(byTxn.get(withOrderNo.txn.id)).toMatchObject({
+      kind: 'payment',
+      ourRef: 'SH01T03-20260314-000812',
+      channelTxnId: withOrderNo.charge.payment_intent,
+      currency: 'USD',
+      amount: 5800,
+      feeMilli: 198_000,
+      status: 'SUCCESS',
+      occurredAt: new Date((DAY_START + 3600) * 1000),
+    })
+    expect(byTxn.get(withOrderNo.txn.id)!.raw).toMatchObject({ source: withOrderNo.charge.id, 'metadata[store]': 'SH01', reporting_category: 'charge' })
+    expect(byTxn.get(withOutTradeNo.txn.id)).toMatchObject({ ourRef: 'SH01T01-20260314-001377', amount: 4500, feeMilli: 161_000 })
+    // Without our metadata the PaymentIntent is the reference the till kept.
+    expect(byTxn.get(bare.txn.id)).toMatchObject({ ourRef: bare.charge.payment_intent, amount: 1999 })
+    expect(byTxn.get(lastSecond.txn.id)).toMatchObject({ ourRef: 'LAST', currency: 'JPY', amount: 999 })
+
+    expect(byTxn.get(refund.txn.id)).toMatchObject({
+      kind: 'refund',
+      ourRef: 'RF-SH01T03-000812-1',
+      ourPaymentRef: withOrderNo.charge.payment_intent,
+      channelTxnId: withOrderNo.charge.payment_intent,
+      channelRefundId: refund.refundId,
+      amount: 2000,
+      feeMilli: 0,
+      status: 'REFUND',
+    })
+    expect(byTxn.get(refundWithFeeBack.txn.id)).toMatchObject({ kind: 'refund', ourRef: null, amount: 1999, feeMilli: -88_000 })
+    expect(byTxn.get(payout.txn.id)).toMatchObject({ kind: 'payout', payoutRef: payout.payoutId, amount: 250_000, feeMilli: 0, status: 'PAID' })
+    expect(byTxn.get(radar.id)).toMatchObject({ kind: 'fee', amount: 500, ourRef: null })
+    expect(byTxn.get(dispute.id)).toMatchObject({ kind: 'adjustment', amount: -1500 })
+
+    // Minor units end to end: the day's net is the sum of Stripe's own net figures.
+    const stripeNet = objects.reduce((s, o) => s + o.net, 0)
+    const ours = lines.reduce((s, l) => {
+      const sign = l.kind === 'payment' || l.kind === 'adjustment' ? 1 : -1
+      return s + sign * l.amount - l.feeMilli / 1000
+    }, 0)
+    expect(ours).toBe(stripeNet)
+  })
+
+  it('cuts the day in the time zone it is given', async () => {
+    const { ctx } = await context()
+    const before = sim.state.requests.length
+    const fetched = await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-13', timeZone: 'America/New_York' })
+    const call = sim.state.requests[before]!
+    expect(call.query.get('created[gte]')).toBe(String(Date.UTC(2026, 2, 13, 4) / 1000))
+    expect(call.query.get('created[lt]')).toBe(String(Date.UTC(2026, 2, 14, 4) / 1000))
+    expect(fetched.status).toBe('ready')
+    const lines = await collect(stripe.capabilities.parseStatement!((fetched as { files: StatementFile[] }).files[0]!, ctx.config))
+    expect(lines.every((l) => l.occurredAt.getTime() >= Date.UTC(2026, 2, 13, 4) && l.occurredAt.getTime() < Date.UTC(2026, 2, 14, 4))).toBe(true)
+    expect(lines.length).toBeGreaterThan(0)
+  })
+
+  it('says a day that has not ended is not ready, and a day without movements is empty', async () => {
+    const { ctx } = await context()
+    hub.setNow(new Date('2026-03-14T15:59:59Z'))
+    const before = sim.state.requests.length
+    expect(await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-14' })).toMatchObject({ status: 'not_ready' })
+    expect(sim.state.requests.length).toBe(before)
+    hub.setNow(new Date('2026-03-14T16:00:00Z'))
+    expect((await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-14' })).status).toBe('ready')
+    expect(await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-10' })).toMatchObject({ status: 'empty', message: expect.stringMatching(/2026-03-10/) })
+  })
+
+  it('refuses a stored file with a malformed line, naming the line', async () => {
+    const good = JSON.stringify({ ...withOrderNo.txn, source: withOrderNo.charge.id })
+    const parse = (text: string) => collect(stripe.capabilities.parseStatement!({ format: 'stripe_balance', bytes: Buffer.from(text) }, { secretKey: KEY } as never))
+    expect(await parse(`${good}\n`)).toHaveLength(1)
+    let e = await refusal(parse(`${good}\n${JSON.stringify({ ...withOrderNo.txn, amount: 58.0001 })}\n`))
+    expect(e.message).toMatch(/line 2: .*"amount" 58.0001 is not an integer/)
+    e = await refusal(parse(`${good}\n\n${JSON.stringify({ ...withOrderNo.txn, net: 5000 })}`))
+    expect(e.message).toMatch(/line 3: .*net 5000 is not amount 5800 minus fee 198/)
+    e = await refusal(parse(`${good}\n{"id":"txn_1",`))
+    expect(e.message).toBe('line 2: not a JSON object')
+    expect(() => stripe.capabilities.parseStatement!({ format: 'wechat_trade', bytes: Buffer.from(good) }, { secretKey: KEY } as never)).toThrow(StatementFormatError)
+  })
+})

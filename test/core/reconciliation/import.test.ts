@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest'
+import { createHash } from 'node:crypto'
+import { gzipSync } from 'node:zlib'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../../helpers/db.ts'
+import { importStatement, recordEmptyStatement, type ImportStatementInput } from '../../../src/core/reconciliation/import.ts'
+import { StatementFormatError, type ParsedStatement, type StatementLine } from '../../../src/core/reconciliation/types.ts'
+import { at, line, openShop, statementOf, totalsOf, TZ, type Shop } from './helpers.ts'
+
+describe('importing a statement', () => {
+  const hub = useTestHub()
+
+  const someLines = (n: number, day = '2026-11-10') =>
+    Array.from({ length: n }, (_, i) => line({ ourRef: `TB2611100900${String(i).padStart(2, '0')}ABCDEFGH`, amount: 100 + i, feeMilli: 600 + i, occurredAt: at(`${day} 10:00:00`) }))
+
+  const input = (shop: Shop, parsed: ParsedStatement, over: Partial<ImportStatementInput> = {}): ImportStatementInput => ({
+    merchantId: shop.m.merchantId,
+    connectionId: shop.connectionId,
+    format: 'mapped',
+    businessDate: '2026-11-10',
+    source: 'uploaded',
+    fileName: 'bill.csv',
+    bytes: Buffer.from('the original file'),
+    contentType: 'text/csv',
+    parsed,
+    timeZone: TZ,
+    ...over,
+  })
+
+  const statements = async (shop: Shop) =>
+    (
+      await hub.database.db.execute<{ id: string; status: string; line_count: number; reject_reason: string | null; lines: number; file: Buffer | null }>(sql`
+        select s.id, s.status, s.line_count, s.reject_reason, (select count(*)::int from settlement_lines l where l.statement_id = s.id) as lines,
+               (select content from statement_files f where f.statement_id = s.id) as file
+          from settlement_statements s where s.merchant_id = ${shop.m.merchantId} order by s.created_at, s.id`)
+    ).rows
+  const lineCount = async (shop: Shop) => (await hub.database.db.execute<{ n: number }>(sql`select count(*)::int as n from settlement_lines where merchant_id = ${shop.m.merchantId}`)).rows[0]!.n
+
+  it('streams the lines in batches with the statement and keeps the original bytes and both sets of totals', async () => {
+    const shop = await openShop(hub)
+    const lines = someLines(7)
+    const r = await importStatement(hub.database.db, input(shop, statementOf(lines), { batchSize: 3 }))
+    expect(r).toMatchObject({ status: 'imported', lineCount: 7, superseded: [] })
+    if (r.status !== 'imported') throw new Error('not imported')
+    expect(r.controlTotals.ours).toEqual(totalsOf(lines))
+    expect(r.controlTotals.file).toEqual(totalsOf(lines))
+    const [s] = await statements(shop)
+    expect(s).toMatchObject({ status: 'imported', line_count: 7, lines: 7 })
+    expect(s!.file!.toString()).toBe('the original file')
+    const stored = await hub.database.db.execute<{ our_ref: string; amount: number; fee_milli: number; business_date: string; line_no: number }>(
+      sql`select our_ref, amount, fee_milli, business_date::text, line_no from settlement_lines where statement_id = ${r.statementId} order by line_no`,
+    )
+    expect(stored.rows[0]).toEqual({ our_ref: lines[0]!.ourRef, amount: 100, fee_milli: 600, business_date: '2026-11-10', line_no: 2 })
+  })
+
+  it('recognises the same file again and imports it only once', async () => {
+    const shop = await openShop(hub)
+    const first = await importStatement(hub.database.db, input(shop, statementOf(someLines(3))))
+    const again = await importStatement(hub.database.db, input(shop, statementOf(someLines(3))))
+    expect(again).toEqual({ status: 'duplicate', statementId: first.statementId, lineCount: 3, reactivated: false })
+    expect(await lineCount(shop)).toBe(3)
+  })
+
+  it('a new file for the day supersedes the old one; the old one again becomes current again', async () => {
+    const shop = await openShop(hub)
+    const a = await importStatement(hub.database.db, input(shop, statementOf(someLines(2)), { bytes: Buffer.from('file A') }))
+    const b = await importStatement(hub.database.db, input(shop, statementOf(someLines(3)), { bytes: Buffer.from('file B') }))
+    expect(b).toMatchObject({ status: 'imported', superseded: [a.statementId] })
+    expect((await statements(shop)).map((s) => s.status)).toEqual(['superseded', 'imported'])
+    const back = await importStatement(hub.database.db, input(shop, statementOf(someLines(2)), { bytes: Buffer.from('file A') }))
+    expect(back).toMatchObject({ status: 'duplicate', statementId: a.statementId, reactivated: true })
+    expect((await statements(shop)).map((s) => s.status)).toEqual(['imported', 'superseded'])
+    // Another format of the same day stands beside it.
+    await importStatement(hub.database.db, input(shop, statementOf(someLines(1)), { bytes: Buffer.from('fund flow'), format: 'wechat_fundflow' }))
+    expect((await statements(shop)).map((s) => s.status)).toEqual(['imported', 'superseded', 'imported'])
+  })
+
+  it('refuses a file whose control totals disagree with its rows: nothing imported, the reason kept', async () => {
+    const shop = await openShop(hub)
+    const lines = someLines(5)
+    const r = await importStatement(hub.database.db, input(shop, statementOf(lines, { ...totalsOf(lines), paymentAmount: totalsOf(lines).paymentAmount! + 1 }), { batchSize: 2 }))
+    expect(r).toMatchObject({ status: 'rejected', code: 'control_totals_mismatch' })
+    if (r.status !== 'rejected') throw new Error('not rejected')
+    expect(r.reason).toContain('payment amount (minor units): the file states 511, its rows add up to 510')
+    expect(await lineCount(shop)).toBe(0)
+    const [s] = await statements(shop)
+    expect(s).toMatchObject({ id: r.statementId, status: 'rejected', line_count: 0, lines: 0 })
+    expect(s!.reject_reason).toContain('control totals')
+    expect(s!.file!.toString()).toBe('the original file')
+    // The same bad file again is still refused, on the same record.
+    const again = await importStatement(hub.database.db, input(shop, statementOf(lines, { count: 4 })))
+    expect(again).toMatchObject({ status: 'rejected', statementId: r.statementId, code: 'control_totals_mismatch' })
+    expect((await statements(shop)).length).toBe(1)
+  })
+
+  it('refuses a file that breaks mid-way, after batches were written, with the line number', async () => {
+    const shop = await openShop(hub)
+    const parsed: ParsedStatement = {
+      lines: (async function* () {
+        for (const l of someLines(6)) yield { ...l, lineNo: 0 }
+        throw new StatementFormatError('amount "12.345" has more than 2 decimals', 9)
+      })(),
+      controlTotals: () => null,
+    }
+    const r = await importStatement(hub.database.db, input(shop, parsed, { batchSize: 2 }))
+    expect(r).toMatchObject({ status: 'rejected', code: 'format_error', lineNo: 9 })
+    if (r.status === 'rejected') expect(r.reason).toBe('line 9: amount "12.345" has more than 2 decimals')
+    expect(await lineCount(shop)).toBe(0)
+  })
+
+  it('refuses lines that are not integer minor units, naming the line', async () => {
+    const shop = await openShop(hub)
+    const bad: StatementLine[] = [line({ amount: 100, lineNo: 2 }), { ...line({ amount: 100, lineNo: 3 }), amount: 12.5 }]
+    const r = await importStatement(hub.database.db, input(shop, statementOf(bad, null)))
+    expect(r).toMatchObject({ status: 'rejected', code: 'format_error', lineNo: 3 })
+    if (r.status === 'rejected') expect(r.reason).toContain('not a whole number of minor units')
+    expect(await lineCount(shop)).toBe(0)
+  })
+
+  it('checks the channel’s hash before reading a line, over the raw or the decompressed file', async () => {
+    const shop = await openShop(hub)
+    const bill = Buffer.from('交易时间,商户订单号\n`2026-11-10 10:00:00,`TB1\n')
+    const gz = gzipSync(bill)
+    const sha1 = createHash('sha1').update(bill).digest('hex')
+    let read = false
+    const watched = (): ParsedStatement => {
+      const inner = statementOf(someLines(2))
+      return {
+        lines: (async function* () {
+          read = true
+          yield* inner.lines
+        })(),
+        controlTotals: () => inner.controlTotals(),
+      }
+    }
+    // The hash of the compressed bytes is not what WeChat signs: refused, and the parser never ran.
+    const wrong = await importStatement(hub.database.db, input(shop, watched(), { bytes: gz, vendorHash: { algorithm: 'sha1', value: createHash('sha1').update(gz).digest('hex'), over: 'decompressed' } }))
+    expect(wrong).toMatchObject({ status: 'rejected', code: 'hash_mismatch' })
+    expect(read).toBe(false)
+    expect(await lineCount(shop)).toBe(0)
+    // The right hash (upper case, as some channels print it) over the decompressed bill: imported, on the record that was refused.
+    const right = await importStatement(hub.database.db, input(shop, watched(), { bytes: gz, vendorHash: { algorithm: 'sha1', value: sha1.toUpperCase(), over: 'decompressed' } }))
+    expect(right).toMatchObject({ status: 'imported', statementId: wrong.statementId, lineCount: 2 })
+    expect((await statements(shop)).map((s) => [s.status, s.reject_reason])).toEqual([['imported', null]])
+    const raw = await importStatement(hub.database.db, input(shop, watched(), { bytes: bill, businessDate: '2026-11-11', vendorHash: { algorithm: 'sha256', value: 'ab'.repeat(32), over: 'raw' } }))
+    expect(raw).toMatchObject({ status: 'rejected', code: 'hash_mismatch' })
+  })
+
+  it('records a day without transactions as an empty statement, which a later file supersedes', async () => {
+    const shop = await openShop(hub)
+    const e = await recordEmptyStatement(hub.database.db, { merchantId: shop.m.merchantId, connectionId: shop.connectionId, businessDate: '2026-11-10', message: 'No Bill Exist' })
+    expect(e.created).toBe(true)
+    expect((await recordEmptyStatement(hub.database.db, { merchantId: shop.m.merchantId, connectionId: shop.connectionId, businessDate: '2026-11-10', message: 'No Bill Exist' })).created).toBe(false)
+    expect((await statements(shop)).map((s) => s.status)).toEqual(['empty'])
+    await importStatement(hub.database.db, input(shop, statementOf(someLines(1))))
+    expect((await statements(shop)).map((s) => s.status)).toEqual(['superseded', 'imported'])
+  })
+
+  it('counts lines dated outside the business day without refusing them', async () => {
+    const shop = await openShop(hub)
+    const lines = [line({ amount: 1, occurredAt: at('2026-11-10 23:59:59') }), line({ amount: 2, occurredAt: at('2026-11-11 00:00:00') })]
+    const r = await importStatement(hub.database.db, input(shop, statementOf(lines)))
+    expect(r.status).toBe('imported')
+    if (r.status === 'imported') expect(r.controlTotals.outsideDay).toBe(1)
+  })
+})

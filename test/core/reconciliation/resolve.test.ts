@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../../helpers/db.ts'
+import { reconcileDay } from '../../../src/core/reconciliation/match.ts'
+import { recordEmptyStatement } from '../../../src/core/reconciliation/import.ts'
+import { reopenItem, resolveItem, type ResolveAction } from '../../../src/core/reconciliation/resolve.ts'
+import type { Actor } from '../../../src/core/staff/actor.ts'
+import { at, importLines, itemOf, items, line, openShop, paid, sell, TZ, type Shop } from './helpers.ts'
+
+describe('resolving exceptions', () => {
+  const hub = useTestHub()
+
+  const run = (shop: Shop, date: string) =>
+    reconcileDay(hub.database.db, { merchantId: shop.m.merchantId, connectionId: shop.connectionId, businessDate: date, tenderKinds: ['wechat'], timeZone: TZ })
+  const actorOf = (shop: Shop): Actor => ({ type: 'user', id: shop.m.adminId, name: 'Fin', merchantId: shop.m.merchantId, role: 'admin' })
+  const resolve = (shop: Shop, id: string, action: ResolveAction) => hub.database.db.transaction((tx) => resolveItem(tx, actorOf(shop), id, action))
+  const reopen = (shop: Shop, id: string) => hub.database.db.transaction((tx) => reopenItem(tx, actorOf(shop), id, { note: 'looked again' }))
+  const history = async (id: string) =>
+    (await hub.database.db.execute<{ action: string; actor_id: string | null; details: any }>(sql`select action, actor_id, details from recon_item_events where item_id = ${id} order by id`)).rows
+  const hubEvents = async (shop: Shop, type: string) =>
+    (await hub.database.db.execute<{ entity_id: string; data: any }>(sql`select entity_id, data from events where merchant_id = ${shop.m.merchantId} and type = ${type} order by id`)).rows
+  const audit = async (shop: Shop) =>
+    (await hub.database.db.execute<{ action: string; entity_id: string; details: any }>(sql`select action, entity_id, details from audit_log where merchant_id = ${shop.m.merchantId} and entity_type = 'recon_item' order by id`)).rows
+
+  /** A day with a payment the channel printed under a number we do not know, and one line that is ours. */
+  async function mismatchedDay() {
+    const shop = await openShop(hub)
+    const t = at('2026-11-10 10:00:00')
+    const sale = await sell(hub, shop, t, 1200)
+    const other = await sell(hub, shop, t, 3400)
+    await importLines(hub, shop, '2026-11-10', [line({ ourRef: 'TERMINAL-OWN-1', channelTxnId: 'CH-1', amount: 1200, occurredAt: t }), paid(other.tenders[0]!, t, { amount: 3300 })])
+    await run(shop, '2026-11-10')
+    const posItem = (await itemOf(hub, shop, sale.tenders[0]!.paymentNo))!
+    const lineItem = (await itemOf(hub, shop, 'TERMINAL-OWN-1'))!
+    const diffItem = (await itemOf(hub, shop, other.tenders[0]!.paymentNo))!
+    expect(posItem.outcome).toBe('timing')
+    expect(lineItem.outcome).toBe('unknown_merchant_ref')
+    expect(diffItem.outcome).toBe('amount_diff')
+    return { shop, sale, other, posItem, lineItem, diffItem }
+  }
+
+  it('matches two one-sided items by hand, on the record, and a re-run keeps the pair and what it holds', async () => {
+    const { shop, posItem, lineItem } = await mismatchedDay()
+    const paired = await resolve(shop, lineItem.id, { action: 'match', counterpartId: posItem.id, note: 'terminal used its own number' })
+    expect(paired).toMatchObject({ id: lineItem.id, state: 'resolved', resolution: 'merged', lineId: null })
+    const pos = (await items(hub, shop)).find((i) => i.id === posItem.id)!
+    expect(pos).toMatchObject({ outcome: 'matched', state: 'resolved', manual: true, resolution: 'matched_by_hand', line_id: lineItem.line_id, channel_amount: 1200, difference: 0 })
+    const h = await history(posItem.id)
+    expect(h.map((e) => e.action)).toEqual(['created', 'resolved'])
+    expect(h[1]).toMatchObject({ actor_id: shop.m.adminId, details: { counterpartItemId: lineItem.id, before: { outcome: 'timing', state: 'open' }, after: { outcome: 'matched', state: 'resolved' } } })
+    expect((await audit(shop)).map((a) => a.action)).toEqual(['recon_item.resolved'])
+
+    // A corrected file and a re-run: automatic results change, the hand match stays as it was.
+    const before = await items(hub, shop)
+    const again = await run(shop, '2026-11-10')
+    expect(again.reused).toBe(true)
+    expect(await items(hub, shop)).toEqual(before)
+  })
+
+  it('keeps manual resolutions through a re-run on a corrected file', async () => {
+    const { shop, other, diffItem, posItem } = await mismatchedDay()
+    await resolve(shop, diffItem.id, { action: 'write_off', accountCode: '6603.02', note: 'rounding at the terminal' })
+    await resolve(shop, posItem.id, { action: 'ignore', reason: 'test transaction' })
+    const t = at('2026-11-10 10:00:00')
+    // The corrected file drops the unknown line and has the right amount: nothing manual moves.
+    await importLines(hub, shop, '2026-11-10', [paid(other.tenders[0]!, t)])
+    const r = await run(shop, '2026-11-10')
+    expect(r.reused).toBe(false)
+    const after = await items(hub, shop)
+    expect(after.find((i) => i.id === diffItem.id)).toMatchObject({ outcome: 'amount_diff', state: 'resolved', manual: true, resolution: 'write_off', channel_amount: 3300 })
+    expect(after.find((i) => i.id === posItem.id)).toMatchObject({ outcome: 'timing', state: 'resolved', resolution: 'ignored' })
+    // The unknown line's automatic item went with its line.
+    expect(after.filter((i) => i.outcome === 'unknown_merchant_ref')).toEqual([])
+    const resolved = (await history(diffItem.id)).find((e) => e.action === 'resolved')!
+    expect(resolved.details).toMatchObject({ resolution: 'write_off', accountCode: '6603.02' })
+    // The written-off item still holds its (superseded) line: no other item took it.
+    expect(after.filter((i) => i.line_id === diffItem.line_id)).toHaveLength(1)
+  })
+
+  it('accepting the channel records the correction as a hub event; reopening reverses it', async () => {
+    const { shop, diffItem } = await mismatchedDay()
+    await resolve(shop, diffItem.id, { action: 'accept_channel', note: 'the till keyed the wrong amount' })
+    const adjusted = await hubEvents(shop, 'settlement.adjusted')
+    expect(adjusted).toHaveLength(1)
+    expect(adjusted[0]).toMatchObject({ entity_id: diffItem.id, data: { posAmount: 3400, channelAmount: 3300, adjustment: -100, reversal: false } })
+    const reopened = await reopen(shop, diffItem.id)
+    expect(reopened).toMatchObject({ state: 'open', manual: false, resolution: null })
+    expect((await hubEvents(shop, 'settlement.adjusted'))[1]).toMatchObject({ data: { adjustment: 100, reversal: true } })
+    expect((await history(diffItem.id)).map((e) => e.action)).toEqual(['created', 'resolved', 'reopened'])
+    expect((await audit(shop)).map((a) => a.action)).toEqual(['recon_item.resolved', 'recon_item.reopened'])
+  })
+
+  it('reopening a hand match splits it, and the next run decides both sides again', async () => {
+    const { shop, posItem, lineItem } = await mismatchedDay()
+    await resolve(shop, posItem.id, { action: 'match', counterpartId: lineItem.id })
+    await reopen(shop, posItem.id)
+    const all = await items(hub, shop)
+    expect(all.find((i) => i.id === posItem.id)).toMatchObject({ outcome: 'timing', state: 'open', manual: false, line_id: null, channel_amount: null })
+    expect(all.find((i) => i.id === lineItem.id)).toMatchObject({ outcome: 'unknown_merchant_ref', state: 'open', manual: false, line_id: lineItem.line_id })
+    const r = await run(shop, '2026-11-10')
+    expect(r.counts).toMatchObject({ timing: 1, unknown_merchant_ref: 1 })
+  })
+
+  it('expecting the next day lets the next run pair a tender that was already missing', async () => {
+    const shop = await openShop(hub)
+    const sale = await sell(hub, shop, at('2026-11-10 10:00:00'), 500)
+    for (const d of ['2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13']) {
+      await recordEmptyStatement(hub.database.db, { merchantId: shop.m.merchantId, connectionId: shop.connectionId, businessDate: d, message: 'none' })
+      await run(shop, d)
+    }
+    const missing = (await itemOf(hub, shop, sale.tenders[0]!.paymentNo))!
+    expect(missing.outcome).toBe('missing_in_channel')
+    const expected = await resolve(shop, missing.id, { action: 'expect_next_day', note: 'the bank says it settles tomorrow' })
+    expect(expected).toMatchObject({ state: 'open', manual: false, resolution: 'expect_next_day' })
+    await importLines(hub, shop, '2026-11-20', [paid(sale.tenders[0]!, at('2026-11-20 09:00:00'))])
+    await run(shop, '2026-11-20')
+    expect(await itemOf(hub, shop, sale.tenders[0]!.paymentNo)).toMatchObject({ id: missing.id, outcome: 'matched', business_date: '2026-11-20', resolution: null })
+  })
+
+  it('refuses what makes no sense, and another merchant’s items do not exist', async () => {
+    const { shop, posItem, lineItem, diffItem } = await mismatchedDay()
+    const matched = await sell(hub, shop, at('2026-11-11 10:00:00'), 100)
+    await importLines(hub, shop, '2026-11-11', [paid(matched.tenders[0]!, at('2026-11-11 10:00:00'))])
+    await run(shop, '2026-11-11')
+    const auto = (await itemOf(hub, shop, matched.tenders[0]!.paymentNo))!
+    await expect(resolve(shop, auto.id, { action: 'ignore', reason: 'x' })).rejects.toMatchObject({ code: 'item_not_open' })
+    await expect(resolve(shop, posItem.id, { action: 'ignore', reason: '  ' })).rejects.toMatchObject({ code: 'reason_required' })
+    await expect(resolve(shop, posItem.id, { action: 'write_off', accountCode: 'no spaces' })).rejects.toMatchObject({ code: 'invalid_account_code' })
+    await expect(resolve(shop, posItem.id, { action: 'match', counterpartId: diffItem.id })).rejects.toMatchObject({ code: 'invalid_counterpart' })
+    await expect(resolve(shop, diffItem.id, { action: 'expect_next_day' })).rejects.toMatchObject({ code: 'not_one_sided' })
+    await expect(reopen(shop, lineItem.id)).rejects.toMatchObject({ code: 'item_not_resolved' })
+    const stranger = await openShop(hub)
+    await expect(resolve(stranger, posItem.id, { action: 'accept_pos' })).rejects.toMatchObject({ code: 'recon_item_not_found' })
+    await expect(resolve(shop, posItem.id, { action: 'match', counterpartId: (await openShop(hub)).connectionId })).rejects.toMatchObject({ code: 'recon_item_not_found' })
+    expect((await items(hub, shop)).filter((i) => i.state === 'resolved')).toEqual([])
+  })
+})

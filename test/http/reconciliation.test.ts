@@ -1,0 +1,250 @@
+import { describe, expect, it } from 'vitest'
+import ExcelJS from 'exceljs'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant, type Api } from '../helpers/api.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
+import { queuedJobs } from '../helpers/jobs.ts'
+
+const TZ = 'Asia/Shanghai'
+const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
+
+/** The bank file layout the mapped connection reads: our number, the bank's id, amount and fee in yuan, time. */
+const MAPPING = { columns: { ourRef: '商户订单号', channelTxnId: '流水号', amount: '交易金额', fee: '手续费', time: '交易时间', store: '门店' } }
+const csv = (rows: [string, string, string, string, string, string?][]) =>
+  Buffer.from(['交易时间,商户订单号,流水号,交易金额,手续费,门店', ...rows.map((r) => r.map((c) => c ?? '').join(','))].join('\n') + '\n')
+const yuan = (fen: number) => `${fen < 0 ? '-' : ''}${Math.floor(Math.abs(fen) / 100)}.${String(Math.abs(fen) % 100).padStart(2, '0')}`
+
+describe('reconciliation API', () => {
+  const hub = useTestHub()
+
+  async function shop() {
+    const m = await seedMerchant(hub, { timeZone: TZ })
+    const store = await seedStore(hub, m.merchantId, { code: `K${Math.floor(Math.random() * 1e6)}` })
+    const item = await seedProduct(hub, store, { price: 1, stock: 10_000_000 })
+    const admin = createApi(hub).as(m.adminToken)
+    const conn = await admin.post('/api/v1/connections', { connectorId: 'mapped', name: 'Bank card file', config: MAPPING })
+    expect(conn.status, JSON.stringify(conn.body)).toBe(201)
+    const finance = createApi(hub).as((await m.staff('finance')).token)
+    const sell = async (when: Date, amount: number) => {
+      hub.setNow(when)
+      try {
+        const r = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: amount }], tenders: [{ kind: 'card', amount }] })
+        expect(r.status).toBe(201)
+        return r.body.tenders[0] as { id: string; paymentNo: string; amount: number }
+      } finally {
+        hub.setNow(undefined)
+      }
+    }
+    return { m, store, admin, finance, connectionId: conn.body.id as string, sell }
+  }
+
+  const upload = (api: Api, connectionId: string, date: string, bytes: Buffer, extra = '') =>
+    api.request('POST', `/api/v1/reconciliation/statements?connectionId=${connectionId}&date=${date}&fileName=bank-${date}.csv${extra}`, undefined, { raw: bytes, headers: { 'content-type': 'text/csv' } })
+
+  it('uploads a statement, refuses to import it twice, supersedes it with a corrected file and gives back the original', async () => {
+    const s = await shop()
+    const t1 = await s.sell(at('2026-11-10 10:00:00'), 5800)
+    const file = csv([['2026-11-10 10:00:05', t1.paymentNo, 'B001', yuan(5800), '0.35']])
+    const first = await upload(s.finance, s.connectionId, '2026-11-10', file)
+    expect(first.status, JSON.stringify(first.body)).toBe(201)
+    expect(first.body).toMatchObject({ result: 'imported', statement: { status: 'imported', lineCount: 1, format: 'mapped', source: 'uploaded', fileName: 'bank-2026-11-10.csv', businessDate: '2026-11-10' } })
+    // The day is queued for reconciliation in the background.
+    expect((await queuedJobs(hub, 'settlement.reconcile')).map((j) => j.payload)).toContainEqual({ merchantId: s.m.merchantId, connectionId: s.connectionId, businessDate: '2026-11-10' })
+    const again = await upload(s.finance, s.connectionId, '2026-11-10', file)
+    expect(again.status).toBe(200)
+    expect(again.body).toMatchObject({ result: 'duplicate', statement: { id: first.body.statement.id } })
+
+    // A corrected file as multipart/form-data.
+    const corrected = csv([['2026-11-10 10:00:05', t1.paymentNo, 'B001', yuan(5800), '0.35'], ['2026-11-10 11:00:00', 'TB261110110000ZZZZZZZZ', 'B002', '1.00', '0.01']])
+    const form = new FormData()
+    form.set('file', new Blob([corrected], { type: 'text/csv' }), 'corrected.csv')
+    form.set('connectionId', s.connectionId)
+    form.set('date', '2026-11-10')
+    const res = await s.finance.app.request('/api/v1/reconciliation/statements', { method: 'POST', body: form, headers: { authorization: `Bearer ${(await s.m.staff('finance')).token}` } })
+    const body = (await res.json()) as any
+    expect(res.status, JSON.stringify(body)).toBe(201)
+    expect(body).toMatchObject({ result: 'imported', statement: { fileName: 'corrected.csv', lineCount: 2 }, superseded: [first.body.statement.id] })
+
+    const list = await s.finance.get(`/api/v1/reconciliation/statements?connectionId=${s.connectionId}`)
+    expect(list.body.items.map((x: any) => x.status)).toEqual(['imported', 'superseded'])
+    const download = await s.finance.get(`/api/v1/reconciliation/statements/${first.body.statement.id}/file`)
+    expect(download.status).toBe(200)
+    expect(download.headers.get('content-disposition')).toContain('bank-2026-11-10.csv')
+    expect(download.body).toBe(file.toString('utf8'))
+    expect(download.headers.get('x-content-sha256')).toBe(first.body.statement.fileSha256)
+  })
+
+  it('refuses a file it cannot read with the line number, keeps it as rejected and imports nothing', async () => {
+    const s = await shop()
+    const bad = csv([['2026-11-10 10:00:05', 'TB1', 'B001', '12.345', '0.35']])
+    const r = await upload(s.finance, s.connectionId, '2026-11-10', bad)
+    expect(r.status).toBe(422)
+    expect(r.body.error.code).toBe('statement_rejected')
+    expect(r.body.error.message).toMatch(/line 2/)
+    expect(r.body.error.details).toMatchObject({ code: 'format_error', lineNo: 2 })
+    const listed = await s.finance.get(`/api/v1/reconciliation/statements?status=rejected`)
+    expect(listed.body.items).toHaveLength(1)
+    expect(listed.body.items[0].rejectReason).toMatch(/line 2/)
+    expect((await hub.database.db.execute(sql`select 1 from settlement_lines where merchant_id = ${s.m.merchantId}`)).rows).toHaveLength(0)
+    const audit = await s.admin.get('/api/v1/audit?entityType=settlement_statement')
+    expect(audit.body.items.map((a: any) => a.action)).toEqual(['statement.rejected'])
+  })
+
+  it('answers bad uploads with clear 4xx codes and writes nothing', async () => {
+    const s = await shop()
+    const file = csv([['2026-11-10 10:00:05', 'TB1', 'B001', '1.00', '0.01']])
+    expect((await s.finance.request('POST', `/api/v1/reconciliation/statements?date=2026-11-10`, undefined, { raw: file, headers: { 'content-type': 'text/csv' } })).body.error.code).toBe('validation_failed')
+    const badDate = await upload(s.finance, s.connectionId, '2026-13-40', file)
+    expect(badDate.status).toBe(400)
+    expect((await upload(s.finance, s.connectionId, '2026-11-10', Buffer.alloc(0))).body.error.code).toBe('empty_file')
+    const fmt = await upload(s.finance, s.connectionId, '2026-11-10', file, '&format=wechat_trade')
+    expect(fmt.status).toBe(400)
+    expect(fmt.body.error.code).toBe('unsupported_format')
+    const nowhere = await upload(s.finance, '00000000-0000-7000-8000-000000000000', '2026-11-10', file)
+    expect(nowhere.status).toBe(404)
+    expect((await hub.database.db.execute(sql`select 1 from settlement_statements where merchant_id = ${s.m.merchantId}`)).rows).toHaveLength(0)
+  })
+
+  it('runs a day, lists and filters exceptions with a cursor, resolves them and reruns without losing a resolution', async () => {
+    const s = await shop()
+    const a = await s.sell(at('2026-11-10 10:00:00'), 1000)
+    const b = await s.sell(at('2026-11-10 11:00:00'), 2000)
+    const c = await s.sell(at('2026-11-10 12:00:00'), 3000)
+    const late = await s.sell(at('2026-11-10 23:59:59'), 400)
+    const storeCode = (await hub.database.db.execute<{ code: string }>(sql`select code from stores where id = ${s.store.storeId}`)).rows[0]!.code
+    const file = csv([
+      ['2026-11-10 10:00:01', a.paymentNo, 'B1', yuan(1000), '0.01'],
+      ['2026-11-10 11:00:01', b.paymentNo, 'B2', yuan(1900), '0.02'],
+      ['2026-11-10 13:00:00', 'TB261110130000AAAAAAAA', 'B3', yuan(777), '0.01', storeCode],
+      ['2026-11-10 14:00:00', 'ONLINE-SHOP-9', 'B4', yuan(500), '0.01'],
+    ])
+    expect((await upload(s.finance, s.connectionId, '2026-11-10', file)).status).toBe(201)
+    hub.setNow(at('2026-11-15 09:00:00'))
+    try {
+      const run = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })
+      expect(run.status, JSON.stringify(run.body)).toBe(200)
+      expect(run.body).toMatchObject({ status: 'exceptions', reused: false, counts: { matched: 1, amount_diff: 1, missing_in_pos: 1, unknown_merchant_ref: 1, timing: 2 } })
+      expect(run.body.totals).toMatchObject({ pos_payments: 6400, channel_payments: 1000 + 1900 + 777 + 500 })
+      const rerun = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })
+      expect(rerun.body).toMatchObject({ id: run.body.id, reused: true })
+      const runs = await s.finance.get(`/api/v1/reconciliation/runs?connectionId=${s.connectionId}&date=2026-11-10`)
+      expect(runs.body.items.map((r: any) => r.id)).toEqual([run.body.id])
+
+      // Open exceptions: timing is left out unless asked for.
+      const open = await s.finance.get(`/api/v1/reconciliation/exceptions?connectionId=${s.connectionId}`)
+      expect(open.body.items.map((i: any) => i.outcome).sort()).toEqual(['amount_diff', 'missing_in_pos', 'unknown_merchant_ref'])
+      expect(open.body.items.every((i: any) => i.ageDays === 5)).toBe(true)
+      const timing = await s.finance.get(`/api/v1/reconciliation/exceptions?outcome=timing`)
+      expect(timing.body.items.map((i: any) => i.posRef).sort()).toEqual([c.paymentNo, late.paymentNo].sort())
+      const diff = (await s.finance.get(`/api/v1/reconciliation/exceptions?outcome=amount_diff`)).body.items[0]
+      expect(diff).toMatchObject({ posRef: b.paymentNo, posAmount: 2000, channelAmount: 1900, difference: -100, storeId: s.store.storeId, line: { channelTxnId: 'B2', ourRef: b.paymentNo } })
+      expect((await s.finance.get(`/api/v1/reconciliation/exceptions?outcome=missing_in_pos&storeId=${s.store.storeId}`)).body.items).toMatchObject([{ posRef: 'TB261110130000AAAAAAAA', storeCode }])
+      expect((await s.finance.get(`/api/v1/reconciliation/exceptions?minAgeDays=6`)).body.items).toEqual([])
+      expect((await s.finance.get(`/api/v1/reconciliation/exceptions?maxAgeDays=5&from=2026-11-10&to=2026-11-10`)).body.items).toHaveLength(3)
+      expect((await s.finance.get(`/api/v1/reconciliation/exceptions?outcome=nonsense`)).status).toBe(400)
+      expect((await s.finance.get(`/api/v1/reconciliation/exceptions?from=2026-11-11&to=2026-11-10`)).body.error.code).toBe('invalid_range')
+      expect((await s.finance.get(`/api/v1/reconciliation/exceptions?cursor=nope`)).body.error.code).toBe('invalid_cursor')
+
+      const seen: string[] = []
+      let cursor: string | null = null
+      do {
+        const page: any = await s.finance.get(`/api/v1/reconciliation/exceptions?limit=1${cursor ? `&cursor=${cursor}` : ''}`)
+        seen.push(...page.body.items.map((i: any) => i.id))
+        cursor = page.body.nextCursor
+      } while (cursor)
+      expect(seen.sort()).toEqual(open.body.items.map((i: any) => i.id).sort())
+
+      // Resolve: write off the difference, ignore the online order, match nothing by mistake.
+      const unknown = open.body.items.find((i: any) => i.outcome === 'unknown_merchant_ref')
+      const w = await s.finance.post(`/api/v1/reconciliation/items/${diff.id}/resolve`, { action: 'write_off', accountCode: '6603', note: 'terminal rounding' }, { headers: { 'idempotency-key': 'wo-1' } })
+      expect(w.status, JSON.stringify(w.body)).toBe(200)
+      expect(w.body).toMatchObject({ state: 'resolved', manual: true, resolution: 'write_off', resolutionNote: 'account 6603: terminal rounding' })
+      expect(w.body.history.map((h: any) => h.action)).toEqual(['created', 'resolved'])
+      const replay = await s.finance.post(`/api/v1/reconciliation/items/${diff.id}/resolve`, { action: 'write_off', accountCode: '6603', note: 'terminal rounding' }, { headers: { 'idempotency-key': 'wo-1' } })
+      expect(replay.headers.get('idempotent-replayed')).toBe('true')
+      expect((await s.finance.post(`/api/v1/reconciliation/items/${diff.id}/resolve`, { action: 'accept_pos' })).body.error.code).toBe('item_not_open')
+      expect((await s.finance.post(`/api/v1/reconciliation/items/${unknown.id}/resolve`, { action: 'ignore' })).status).toBe(400)
+      expect((await s.finance.post(`/api/v1/reconciliation/items/${unknown.id}/resolve`, { action: 'delete' })).status).toBe(400)
+      expect((await s.finance.post(`/api/v1/reconciliation/items/${unknown.id}/resolve`, { action: 'ignore', reason: 'paid in the online shop' })).body).toMatchObject({ state: 'resolved', resolution: 'ignored' })
+
+      // A corrected file and a rerun keep both resolutions.
+      const fixed = csv([
+        ['2026-11-10 10:00:01', a.paymentNo, 'B1', yuan(1000), '0.01'],
+        ['2026-11-10 11:00:01', b.paymentNo, 'B2', yuan(1900), '0.02'],
+        ['2026-11-10 12:00:01', c.paymentNo, 'B5', yuan(3000), '0.03'],
+        ['2026-11-10 14:00:00', 'ONLINE-SHOP-9', 'B4', yuan(500), '0.01'],
+      ])
+      expect((await upload(s.finance, s.connectionId, '2026-11-10', fixed)).status).toBe(201)
+      const third = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })
+      expect(third.body).toMatchObject({ reused: false })
+      const resolved = await s.finance.get(`/api/v1/reconciliation/exceptions?state=resolved`)
+      expect(resolved.body.items.map((i: any) => [i.id, i.resolution]).sort()).toEqual([[diff.id, 'write_off'], [unknown.id, 'ignored']].sort())
+      expect((await s.finance.get(`/api/v1/reconciliation/exceptions`)).body.items).toEqual([])
+      const reopened = await s.finance.post(`/api/v1/reconciliation/items/${unknown.id}/reopen`, { note: 'check again' })
+      expect(reopened.body).toMatchObject({ state: 'open', manual: false, resolution: null })
+
+      // The summary per store and day, and both exports.
+      const summary = await s.finance.get(`/api/v1/reconciliation/summary?from=2026-11-01&to=2026-11-30`)
+      expect(summary.status).toBe(200)
+      expect(summary.body.today).toBe('2026-11-15')
+      const row = summary.body.items.find((r: any) => r.storeId === s.store.storeId)
+      expect(row).toMatchObject({ connectionId: s.connectionId, businessDate: '2026-11-10', runStatus: 'exceptions', posCount: 4, posAmount: 6400, matched: 2, timing: 1, resolved: 1 })
+      const noStore = summary.body.items.find((r: any) => r.storeId === null)
+      expect(noStore).toMatchObject({ channelAmount: 500, openExceptions: 1, openByAge: { '0-1': 0, '2-3': 0, '4-7': 1, '8+': 0 } })
+      const exportCsv = await s.finance.get(`/api/v1/reconciliation/summary/export?from=2026-11-01&to=2026-11-30&format=csv`)
+      expect(exportCsv.headers.get('content-type')).toContain('text/csv')
+      expect(exportCsv.body).toContain('business_date,connection_id,store,status')
+      expect(exportCsv.body).toContain(`2026-11-10,${s.connectionId},${storeCode},exceptions,CNY,4,64.00`)
+      const xlsx = await s.finance.app.request(`/api/v1/reconciliation/exceptions/export?format=xlsx&state=all`, { headers: { authorization: `Bearer ${(await s.m.staff('finance')).token}` } })
+      expect(xlsx.status).toBe(200)
+      const wb = new ExcelJS.Workbook()
+      await wb.xlsx.load(Buffer.from(await xlsx.arrayBuffer()) as unknown as ExcelJS.Buffer)
+      const sheet = wb.getWorksheet('Exceptions')!
+      expect(sheet.getRow(1).getCell(4).value).toBe('outcome')
+      const outcomes = [2, 3].map((r) => sheet.getRow(r).getCell(4).value).sort()
+      expect(outcomes).toEqual(['amount_diff', 'unknown_merchant_ref'])
+      const exCsv = await s.finance.get(`/api/v1/reconciliation/exceptions/export?state=all&outcome=amount_diff`)
+      expect(exCsv.body).toContain(`${b.paymentNo},20.00,19.00,-1.00`)
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+
+  it('lets finance change, managers read, cashiers nothing; and keeps merchants apart', async () => {
+    const s = await shop()
+    const t = await s.sell(at('2026-11-10 10:00:00'), 100)
+    const up = await upload(s.finance, s.connectionId, '2026-11-10', csv([['2026-11-10 10:00:01', t.paymentNo, 'B1', '2.00', '0.00']]))
+    await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })
+    const item = (await s.finance.get('/api/v1/reconciliation/exceptions')).body.items[0]
+    expect(item.outcome).toBe('amount_diff')
+
+    const manager = createApi(hub).as((await s.m.staff('manager')).token)
+    expect((await manager.get('/api/v1/reconciliation/exceptions')).status).toBe(200)
+    expect((await manager.get('/api/v1/reconciliation/summary?from=2026-11-01&to=2026-11-30')).status).toBe(200)
+    expect((await manager.post(`/api/v1/reconciliation/items/${item.id}/resolve`, { action: 'accept_pos' })).status).toBe(403)
+    expect((await manager.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })).status).toBe(403)
+    const cashier = createApi(hub).as((await s.m.staff('cashier')).token)
+    for (const path of ['/api/v1/reconciliation/exceptions', '/api/v1/reconciliation/statements', '/api/v1/reconciliation/runs', `/api/v1/reconciliation/items/${item.id}`]) {
+      const r = await cashier.get(path)
+      expect(r.status, path).toBe(403)
+      expect(r.body.error.code).toBe('permission_denied')
+    }
+
+    const other = await shop()
+    const stranger = other.finance
+    expect((await stranger.get(`/api/v1/reconciliation/items/${item.id}`)).status).toBe(404)
+    expect((await stranger.post(`/api/v1/reconciliation/items/${item.id}/resolve`, { action: 'accept_pos' })).status).toBe(404)
+    expect((await stranger.get(`/api/v1/reconciliation/statements/${up.body.statement.id}`)).status).toBe(404)
+    expect((await stranger.get(`/api/v1/reconciliation/statements/${up.body.statement.id}/file`)).status).toBe(404)
+    expect((await stranger.get('/api/v1/reconciliation/exceptions')).body.items).toEqual([])
+    expect((await stranger.get(`/api/v1/reconciliation/runs?connectionId=${s.connectionId}`)).body.items).toEqual([])
+    expect((await stranger.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })).status).toBe(404)
+    expect((await upload(stranger, s.connectionId, '2026-11-11', csv([['2026-11-11 10:00:01', 'X', 'B1', '2.00', '0.00']]))).status).toBe(404)
+    expect((await s.finance.post(`/api/v1/reconciliation/items/${item.id}/resolve`, { action: 'accept_pos' })).status).toBe(200)
+    // A day without a statement.
+    const none = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-12' })
+    expect(none.status).toBe(409)
+    expect(none.body.error.code).toBe('no_statement')
+  })
+})
