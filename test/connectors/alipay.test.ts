@@ -16,6 +16,7 @@ import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { StatementFormatError, type StatementLine } from '../../src/core/reconciliation/types.ts'
 import { alipayBillEntryNames, alipayBillZip, alipayDetailLines, alipaySandbox, ALIPAY_TRADE_COLUMNS, type AlipayBillOptions, type AlipayBillRow } from '../vendors/alipay.ts'
+import { collectLines, rejection } from '../helpers/connections.ts'
 
 const pem = (k: { export(o: object): string | Buffer }, type: string) => k.export({ type, format: 'pem' }) as string
 const appKeys = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -64,30 +65,13 @@ const DAY: AlipayBillOptions = { pid: PID, date: DATE, rows: [PAY_1, REFUND_1, P
 
 async function parse(bytes: Buffer, pid = PID) {
   const parsed = alipay.capabilities.parseStatement!({ format: 'alipay_trade', bytes }, { ...config, pid })
-  const lines: StatementLine[] = []
-  for await (const line of parsed.lines) lines.push(line)
+  const lines = await collectLines(parsed)
   return { lines, totals: parsed.controlTotals() }
 }
 
-async function parseError(bytes: Buffer, pid = PID): Promise<StatementFormatError> {
-  try {
-    await parse(bytes, pid)
-  } catch (e) {
-    if (e instanceof StatementFormatError) return e
-    throw e
-  }
-  throw new Error('expected a StatementFormatError')
-}
+const parseError = (bytes: Buffer, pid = PID) => rejection(parse(bytes, pid), StatementFormatError, 'expected a StatementFormatError')
 
-async function connectorError(p: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof ConnectorError) return e
-    throw e
-  }
-  throw new Error('expected a ConnectorError')
-}
+const connectorError = (p: Promise<unknown>) => rejection(p, ConnectorError, 'expected a ConnectorError')
 
 const beijing = (t: string) => new Date(`${t.replace(' ', 'T')}+08:00`)
 

@@ -4,29 +4,16 @@ import iconv from 'iconv-lite'
 import { allinpay } from '../../src/connectors/payment/allinpay/index.ts'
 import { ALLINPAY_COLUMNS } from '../../src/connectors/payment/allinpay/bill-parser.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
-import { StatementFormatError, type ParsedStatement, type StatementLine } from '../../src/core/reconciliation/types.ts'
+import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
+import { collectLines as collect, rejection } from '../helpers/connections.ts'
 
 const FIXTURE = readFileSync(new URL('../fixtures/allinpay/card-bill-2026-03-14.csv', import.meta.url), 'utf8')
 const config = allinpay.config.parse({})
 
-async function collect(p: ParsedStatement): Promise<StatementLine[]> {
-  const out: StatementLine[] = []
-  for await (const l of p.lines) out.push(l)
-  return out
-}
-
 const parse = (text: string | Buffer, cfg: Record<string, unknown> = {}) =>
   collect(allinpay.capabilities.parseStatement!({ format: 'allinpay', bytes: Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8') }, allinpay.config.parse(cfg)))
 
-async function refusal(p: Promise<unknown>): Promise<StatementFormatError> {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof StatementFormatError) return e
-    throw e
-  }
-  throw new Error('expected the bill to be refused')
-}
+const refusal = (p: Promise<unknown>) => rejection(p, StatementFormatError, 'expected the bill to be refused')
 
 /** The fixture with one cell of one record (1-based record, by column name) replaced. */
 function withCell(record: number, column: string, value: string): string {

@@ -15,6 +15,7 @@ import { createConnection, loadConnection } from '../../src/connectors/framework
 import { connectorRegistry } from '../../src/connectors/index.ts'
 import { purge } from '../../src/jobs/maintenance.ts'
 import type { JobContext } from '../../src/jobs/task.ts'
+import { rejection } from '../helpers/connections.ts'
 
 const BASE = 'https://api.vendor.test'
 
@@ -29,15 +30,7 @@ function sequence(method: 'get' | 'post', path: string, answers: (number | (() =
   return { handler, seen }
 }
 
-async function caught(p: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof ConnectorError) return e
-    throw e
-  }
-  throw new Error('expected the call to fail')
-}
+const caught = (p: Promise<unknown>) => rejection(p, ConnectorError)
 
 describe('the shared connector HTTP client', () => {
   const hub = useTestHub()

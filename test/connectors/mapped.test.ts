@@ -4,7 +4,8 @@ import ExcelJS from 'exceljs'
 import iconv from 'iconv-lite'
 import { mapped } from '../../src/connectors/payment/mapped/index.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
-import { StatementFormatError, type ParsedStatement, type StatementLine } from '../../src/core/reconciliation/types.ts'
+import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
+import { collectLines as collect, rejection } from '../helpers/connections.ts'
 
 const FIXTURE = readFileSync(new URL('../fixtures/mapped/bank-pos-export.csv', import.meta.url), 'utf8')
 
@@ -27,24 +28,10 @@ const BANK_MAPPING = {
   typeValues: { payment: ['消费'], refund: ['退货'], ignore: ['余额查询'] },
 }
 
-async function collect(p: ParsedStatement): Promise<StatementLine[]> {
-  const out: StatementLine[] = []
-  for await (const l of p.lines) out.push(l)
-  return out
-}
-
 const parse = (bytes: string | Buffer, cfg: Record<string, unknown>) =>
   collect(mapped.capabilities.parseStatement!({ format: 'mapped', bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'utf8') }, mapped.config.parse(cfg)))
 
-async function refusal(p: Promise<unknown>): Promise<StatementFormatError> {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof StatementFormatError) return e
-    throw e
-  }
-  throw new Error('expected the file to be refused')
-}
+const refusal = (p: Promise<unknown>) => rejection(p, StatementFormatError, 'expected the file to be refused')
 
 const shanghai = (wall: string) => new Date(`${wall.replace(' ', 'T')}+08:00`)
 

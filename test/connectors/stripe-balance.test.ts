@@ -10,28 +10,15 @@ import { connectorContext } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { stripe } from '../../src/connectors/payment/stripe/index.ts'
 import type { StatementFile } from '../../src/connectors/framework/define.ts'
-import { StatementFormatError, type ParsedStatement, type StatementLine } from '../../src/core/reconciliation/types.ts'
+import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
+import { collectLines as collect, rejection } from '../helpers/connections.ts'
 
 const KEY = 'sk_test_51BalanceTxnKey00000000000'
 /** 2026-03-14 in Shanghai is [2026-03-13T16:00Z, 2026-03-14T16:00Z). */
 const DAY_START = Date.UTC(2026, 2, 13, 16) / 1000
 const DAY_END = Date.UTC(2026, 2, 14, 16) / 1000
 
-async function collect(p: ParsedStatement): Promise<StatementLine[]> {
-  const out: StatementLine[] = []
-  for await (const l of p.lines) out.push(l)
-  return out
-}
-
-async function refusal(p: Promise<unknown>): Promise<StatementFormatError> {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof StatementFormatError) return e
-    throw e
-  }
-  throw new Error('expected the file to be refused')
-}
+const refusal = (p: Promise<unknown>) => rejection(p, StatementFormatError, 'expected the file to be refused')
 
 describe('Stripe settlement from balance transactions', () => {
   const hub = useTestHub()

@@ -17,6 +17,7 @@ import { connectorContext } from '../../src/connectors/framework/context.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import type { FetchedStatement } from '../../src/connectors/framework/define.ts'
 import { StatementFormatError, type ControlTotals, type StatementLine } from '../../src/core/reconciliation/types.ts'
+import { collectLines, rejection } from '../helpers/connections.ts'
 
 const FIXTURES = path.resolve('test/fixtures/wechatpay')
 const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name))
@@ -25,30 +26,13 @@ const CONFIG = wechatPay.config.parse({ apiVersion: 'v2', mchId: '1900000109', a
 
 async function parse(bytes: Buffer, format = 'wechat_trade'): Promise<{ lines: StatementLine[]; totals: ControlTotals | null }> {
   const parsed = caps.parseStatement!({ format, bytes }, CONFIG)
-  const lines: StatementLine[] = []
-  for await (const line of parsed.lines) lines.push(line)
+  const lines = await collectLines(parsed)
   return { lines, totals: parsed.controlTotals() }
 }
 
-async function formatError(bytes: Buffer, format = 'wechat_trade'): Promise<StatementFormatError> {
-  try {
-    await parse(bytes, format)
-  } catch (e) {
-    if (e instanceof StatementFormatError) return e
-    throw e
-  }
-  throw new Error('expected the file to be refused')
-}
+const formatError = (bytes: Buffer, format = 'wechat_trade') => rejection(parse(bytes, format), StatementFormatError, 'expected the file to be refused')
 
-async function connectorError(p: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof ConnectorError) return e
-    throw e
-  }
-  throw new Error('expected the call to fail')
-}
+const connectorError = (p: Promise<unknown>) => rejection(p, ConnectorError)
 
 /** Replaces the first occurrence of `from` on line `lineNo` (1-based) of a bill. */
 function editLine(bytes: Buffer, lineNo: number, from: string, to: string): Buffer {

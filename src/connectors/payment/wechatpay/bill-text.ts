@@ -5,7 +5,7 @@
 // *summary header* and *summary row* close the file.
 import { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
-import { StatementFormatError } from '../../../core/reconciliation/types.ts'
+import { StatementFormatError, type ControlTotals, type ParsedStatement, type StatementLine } from '../../../core/reconciliation/types.ts'
 
 const GZIP_MAGIC = [0x1f, 0x8b] as const
 /** Uncompressed input is handed to the line reader in slices of this size, as a gunzip stream would. */
@@ -132,3 +132,88 @@ export function columnOf(header: readonly string[], ...names: string[]): number 
 
 /** An id column's value, with WeChat's placeholders for "none" ("", "0") as null. */
 export const idOrNull = (v: string | undefined): string | null => (v === undefined || v === '' || v === '0' ? null : v)
+
+/** One part of a bill as {@link billSections} reads it: the header, a row, or the summary (its header's names and its row). */
+export type BillSection =
+  | { kind: 'header'; lineNo: number; names: string[] }
+  | { kind: 'row'; lineNo: number; fields: string[] }
+  | { kind: 'summary'; lineNo: number; names: string[]; fields: string[] }
+
+export interface BillShape {
+  /** Whether a line of column names (not backticked) after the rows is this bill's summary header. */
+  isSummaryHeader(names: string[]): boolean
+  /** The summary's first column, named when the bill ends without it. */
+  summaryName: string
+  /** Added to the message for a row whose count of values is not the header's. */
+  rowHint?: string
+}
+
+/**
+ * The walk both bills share: a header line, backticked rows of as many values as the header has names, a summary
+ * header and one summary row, blank lines anywhere. Refuses an XML error reply, a missing header, a line that is
+ * neither row nor summary header, text after the summary row, an empty file and a bill without its summary.
+ */
+export async function* billSections(bytes: Buffer, shape: BillShape): AsyncGenerator<BillSection> {
+  let columns: number | undefined
+  let summaryNames: string[] | undefined
+  let done = false
+  let lastLine = 0
+  for await (const { lineNo, text } of billLines(bytes)) {
+    lastLine = lineNo
+    if (text.trim() === '') continue
+    if (done) throw new StatementFormatError('text after the summary row', lineNo)
+    if (columns === undefined) {
+      if (text.startsWith('<xml>')) throw new StatementFormatError('this is a WeChat Pay error reply (XML), not a bill', lineNo)
+      if (text.startsWith('`')) throw new StatementFormatError('the bill has no header line', lineNo)
+      const names = splitHeader(text)
+      columns = names.length
+      yield { kind: 'header', lineNo, names }
+      continue
+    }
+    if (summaryNames) {
+      yield { kind: 'summary', lineNo, names: summaryNames, fields: splitTicked(text, lineNo) }
+      done = true
+      continue
+    }
+    if (!text.startsWith('`')) {
+      const names = splitHeader(text)
+      if (!shape.isSummaryHeader(names)) throw new StatementFormatError('a row must start with a backtick (`)', lineNo)
+      summaryNames = names
+      continue
+    }
+    const fields = splitTicked(text, lineNo)
+    if (fields.length !== columns) {
+      throw new StatementFormatError(`the row has ${fields.length} values for ${columns} columns${shape.rowHint ?? ''}`, lineNo)
+    }
+    yield { kind: 'row', lineNo, fields }
+  }
+  if (columns === undefined) throw new StatementFormatError('the file is empty')
+  if (!done) throw new StatementFormatError(`the bill ends without its summary (${shape.summaryName} …): is the file truncated?`, lastLine || null)
+}
+
+/** How one kind of bill reads its header, rows and summary row, on top of the walk {@link billSections} does. */
+export interface BillReader<L, T extends ControlTotals> extends BillShape {
+  layout(names: string[], lineNo: number): L
+  line(fields: string[], lineNo: number, layout: L): StatementLine
+  totals(names: string[], fields: string[], lineNo: number): T
+}
+
+/** A bill parsed with `reader`: lines stream out, the summary row's totals are known once they have. */
+export function parseBill<L, T extends ControlTotals>(bytes: Buffer, reader: BillReader<L, T>): ParsedStatement & { controlTotals(): T } {
+  let totals: T | undefined
+  async function* lines(): AsyncGenerator<StatementLine> {
+    let layout: L | undefined
+    for await (const s of billSections(bytes, reader)) {
+      if (s.kind === 'header') layout = reader.layout(s.names, s.lineNo)
+      else if (s.kind === 'row') yield reader.line(s.fields, s.lineNo, layout!)
+      else totals = reader.totals(s.names, s.fields, s.lineNo)
+    }
+  }
+  return {
+    lines: lines(),
+    controlTotals() {
+      if (!totals) throw new Error('the control totals are known once every line of the bill has been read')
+      return totals
+    },
+  }
+}

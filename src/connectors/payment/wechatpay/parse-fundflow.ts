@@ -4,7 +4,7 @@
 // (refund closed, coupons, profit sharing, transfers) → 'adjustment'. A movement's `status` is its direction:
 // CREDIT (收入) or DEBIT (支出). Layout: shared/reference/reconciliation.md §1.1.4.
 import { StatementFormatError, type ControlTotals, type LineKind, type ParsedStatement, type StatementLine } from '../../../core/reconciliation/types.ts'
-import { billLines, columnOf, idOrNull, parseCount, parseCstTime, parseYuan, splitHeader, splitTicked } from './bill-text.ts'
+import { parseBill, columnOf, idOrNull, parseCount, parseCstTime, parseYuan } from './bill-text.ts'
 
 /** The summary of a fund-flow bill: the count of movements, and income and expense by count and fen. */
 export interface WechatFundFlowTotals extends ControlTotals {
@@ -93,43 +93,11 @@ function summaryTotals(names: string[], f: string[], lineNo: number): WechatFund
 
 /** Parses a fund-flow bill, gzipped or not; movements stream out, the summary's totals are known once they have. */
 export function parseWechatFundFlow(bytes: Buffer): ParsedStatement & { controlTotals(): WechatFundFlowTotals } {
-  let totals: WechatFundFlowTotals | undefined
-  async function* lines(): AsyncGenerator<StatementLine> {
-    let layout: Layout | undefined
-    let summaryNames: string[] | undefined
-    let lastLine = 0
-    for await (const { lineNo, text } of billLines(bytes)) {
-      lastLine = lineNo
-      if (text.trim() === '') continue
-      if (totals) throw new StatementFormatError('text after the summary row', lineNo)
-      if (!layout) {
-        if (text.startsWith('<xml>')) throw new StatementFormatError('this is a WeChat Pay error reply (XML), not a bill', lineNo)
-        if (text.startsWith('`')) throw new StatementFormatError('the bill has no header line', lineNo)
-        layout = layoutOf(splitHeader(text).map(normalise), lineNo)
-        continue
-      }
-      if (summaryNames) {
-        totals = summaryTotals(summaryNames, splitTicked(text, lineNo), lineNo)
-        continue
-      }
-      if (!text.startsWith('`')) {
-        const names = splitHeader(text)
-        if (!names.includes('资金流水总笔数')) throw new StatementFormatError('a row must start with a backtick (`)', lineNo)
-        summaryNames = names
-        continue
-      }
-      const fields = splitTicked(text, lineNo)
-      if (fields.length !== layout.names.length) throw new StatementFormatError(`the row has ${fields.length} values for ${layout.names.length} columns`, lineNo)
-      yield rowToLine(fields, lineNo, layout)
-    }
-    if (!layout) throw new StatementFormatError('the file is empty')
-    if (!totals) throw new StatementFormatError('the bill ends without its summary (资金流水总笔数 …): is the file truncated?', lastLine || null)
-  }
-  return {
-    lines: lines(),
-    controlTotals() {
-      if (!totals) throw new Error('the control totals are known once every line of the bill has been read')
-      return totals
-    },
-  }
+  return parseBill(bytes, {
+    isSummaryHeader: (names) => names.includes('资金流水总笔数'),
+    summaryName: '资金流水总笔数',
+    layout: (names, lineNo) => layoutOf(names.map(normalise), lineNo),
+    line: rowToLine,
+    totals: summaryTotals,
+  })
 }

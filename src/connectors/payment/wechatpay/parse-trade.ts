@@ -3,7 +3,7 @@
 // (交易状态 REFUND, or any row of a REFUND bill) its own 'refund' line; REVOKED payments stay, with their status.
 // Layout and quirks: shared/reference/reconciliation.md §1.1.3.
 import { StatementFormatError, type ControlTotals, type ParsedStatement, type StatementLine } from '../../../core/reconciliation/types.ts'
-import { billLines, columnOf, idOrNull, parseCount, parseCstTime, parseYuan, splitHeader, splitTicked } from './bill-text.ts'
+import { parseBill, columnOf, idOrNull, parseCount, parseCstTime, parseYuan } from './bill-text.ts'
 
 /** Header names across the bill's history, first the current one (the reference calls this header drift). */
 const COLUMNS = {
@@ -113,45 +113,12 @@ function summaryTotals(names: string[], f: string[], lineNo: number): ControlTot
 
 /** Parses a trade bill, gzipped or not; lines stream out, the summary row's totals are known once they have. */
 export function parseWechatTrade(bytes: Buffer): ParsedStatement {
-  let totals: ControlTotals | undefined
-  async function* lines(): AsyncGenerator<StatementLine> {
-    let layout: Layout | undefined
-    let summaryNames: string[] | undefined
-    let lastLine = 0
-    for await (const { lineNo, text } of billLines(bytes)) {
-      lastLine = lineNo
-      if (text.trim() === '') continue
-      if (totals) throw new StatementFormatError('text after the summary row', lineNo)
-      if (!layout) {
-        if (text.startsWith('<xml>')) throw new StatementFormatError('this is a WeChat Pay error reply (XML), not a bill', lineNo)
-        if (text.startsWith('`')) throw new StatementFormatError('the bill has no header line', lineNo)
-        layout = layoutOf(splitHeader(text), lineNo)
-        continue
-      }
-      if (summaryNames) {
-        totals = summaryTotals(summaryNames, splitTicked(text, lineNo), lineNo)
-        continue
-      }
-      if (!text.startsWith('`')) {
-        const names = splitHeader(text)
-        if (columnOf(names, ...SUMMARY.count) < 0) throw new StatementFormatError('a row must start with a backtick (`)', lineNo)
-        summaryNames = names
-        continue
-      }
-      const fields = splitTicked(text, lineNo)
-      if (fields.length !== layout.names.length) {
-        throw new StatementFormatError(`the row has ${fields.length} values for ${layout.names.length} columns (a value containing ",\`"?)`, lineNo)
-      }
-      yield rowToLine(fields, lineNo, layout)
-    }
-    if (!layout) throw new StatementFormatError('the file is empty')
-    if (!totals) throw new StatementFormatError('the bill ends without its summary (总交易单数 …): is the file truncated?', lastLine || null)
-  }
-  return {
-    lines: lines(),
-    controlTotals() {
-      if (!totals) throw new Error('the control totals are known once every line of the bill has been read')
-      return totals
-    },
-  }
+  return parseBill(bytes, {
+    isSummaryHeader: (names) => columnOf(names, ...SUMMARY.count) >= 0,
+    summaryName: '总交易单数',
+    rowHint: ' (a value containing ",`"?)',
+    layout: layoutOf,
+    line: rowToLine,
+    totals: summaryTotals,
+  })
 }
