@@ -1,11 +1,16 @@
 // Importing a channel statement: integrity first (the vendor's hash, then the file's own control totals against its
-// rows), the lines streamed into settlement_lines in batches, all in one transaction with the statement row. A file
+// rows), the lines streamed into settlement_lines with COPY, all in one transaction with the statement row. A file
 // that fails is rolled back as a whole and recorded as 'rejected' with the reason; the same file twice is recognised;
 // a new file for the same day supersedes the old one.
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
 import { createGunzip } from 'node:zlib'
 import { Readable } from 'node:stream'
+import { finished } from 'node:stream/promises'
 import { and, eq, inArray, ne, or, sql } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import pg from 'pg'
+import { from as copyFrom } from 'pg-copy-streams'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { newId } from '../../lib/ids.ts'
@@ -37,7 +42,7 @@ export interface ImportStatementInput {
   /** The channel's time zone: lines dated outside the business day in it are counted in the statement's totals. */
   timeZone?: string
   createdBy?: string | null
-  /** Rows per insert (default 5000). */
+  /** Rows per chunk written to the COPY stream (default 1000). */
   batchSize?: number
 }
 
@@ -126,82 +131,47 @@ function compareTotals(file: ControlTotals | null, ours: Required<ControlTotals>
   return out
 }
 
-interface Batch {
-  lineNo: number[]
-  kind: string[]
-  ourRef: (string | null)[]
-  ourPaymentRef: (string | null)[]
-  channelTxnId: (string | null)[]
-  channelRefundId: (string | null)[]
-  currency: string[]
-  amount: number[]
-  feeMilli: number[]
-  status: string[]
-  occurredAt: string[]
-  storeRef: (string | null)[]
-  terminalRef: (string | null)[]
-  rrn: (string | null)[]
-  voucherNo: (string | null)[]
-  payoutRef: (string | null)[]
-  raw: (string | null)[]
+const LINE_COLUMNS =
+  'merchant_id, statement_id, connection_id, business_date, line_no, kind, our_ref, our_payment_ref, channel_txn_id, channel_refund_id, currency, amount, ' +
+  'fee_milli, status, occurred_at, store_ref, terminal_ref, rrn, voucher_no, payout_ref, raw'
+
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+
+/** A value in COPY's text format: absent or empty is NULL (\N); backslash, tab, newline and carriage return are escaped. */
+const copyValue = (v: string | null | undefined): string =>
+  v === undefined || v === null || v === '' ? '\\N' : /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : v
+
+/** One settlement_lines row as COPY text; `prefix` holds the columns every line of the statement shares. */
+function copyRow(prefix: string, l: StatementLine): string {
+  return (
+    `${prefix}${l.lineNo}\t${l.kind}\t${copyValue(l.ourRef)}\t${copyValue(l.ourPaymentRef)}\t${copyValue(l.channelTxnId)}\t${copyValue(l.channelRefundId)}\t` +
+    `${l.currency}\t${l.amount}\t${l.feeMilli}\t${copyValue(l.status)}\t${l.occurredAt.toISOString()}\t${copyValue(l.storeRef)}\t${copyValue(l.terminalRef)}\t` +
+    `${copyValue(l.rrn)}\t${copyValue(l.voucherNo)}\t${copyValue(l.payoutRef)}\t${l.raw ? copyValue(JSON.stringify(l.raw)) : '\\N'}\n`
+  )
 }
 
-const emptyBatch = (): Batch => ({
-  lineNo: [],
-  kind: [],
-  ourRef: [],
-  ourPaymentRef: [],
-  channelTxnId: [],
-  channelRefundId: [],
-  currency: [],
-  amount: [],
-  feeMilli: [],
-  status: [],
-  occurredAt: [],
-  storeRef: [],
-  terminalRef: [],
-  rrn: [],
-  voucherNo: [],
-  payoutRef: [],
-  raw: [],
-})
-
-const opt = (v: string | null | undefined) => (v === undefined || v === null || v === '' ? null : v)
-
-function push(b: Batch, l: StatementLine) {
-  b.lineNo.push(l.lineNo)
-  b.kind.push(l.kind)
-  b.ourRef.push(opt(l.ourRef))
-  b.ourPaymentRef.push(opt(l.ourPaymentRef))
-  b.channelTxnId.push(opt(l.channelTxnId))
-  b.channelRefundId.push(opt(l.channelRefundId))
-  b.currency.push(l.currency)
-  b.amount.push(l.amount)
-  b.feeMilli.push(l.feeMilli)
-  b.status.push(l.status)
-  b.occurredAt.push(l.occurredAt.toISOString())
-  b.storeRef.push(opt(l.storeRef))
-  b.terminalRef.push(opt(l.terminalRef))
-  b.rrn.push(opt(l.rrn))
-  b.voucherNo.push(opt(l.voucherNo))
-  b.payoutRef.push(opt(l.payoutRef))
-  b.raw.push(l.raw ? JSON.stringify(l.raw) : null)
-}
-
-/** One multi-row insert of a batch: each column goes as one array parameter, unnested server-side. */
-async function flush(tx: Tx, b: Batch, ids: { merchantId: string; statementId: string; connectionId: string; businessDate: string }) {
-  if (b.lineNo.length === 0) return
-  const p = sql.param
-  await tx.execute(sql`
-    insert into settlement_lines (merchant_id, statement_id, connection_id, business_date, line_no, kind, our_ref, our_payment_ref,
-                                  channel_txn_id, channel_refund_id, currency, amount, fee_milli, status, occurred_at, store_ref,
-                                  terminal_ref, rrn, voucher_no, payout_ref, raw)
-    select ${ids.merchantId}::uuid, ${ids.statementId}::uuid, ${ids.connectionId}::uuid, ${ids.businessDate}::date, u.*
-      from unnest(${p(b.lineNo)}::int[], ${p(b.kind)}::text[], ${p(b.ourRef)}::text[], ${p(b.ourPaymentRef)}::text[],
-                  ${p(b.channelTxnId)}::text[], ${p(b.channelRefundId)}::text[], ${p(b.currency)}::text[], ${p(b.amount)}::bigint[],
-                  ${p(b.feeMilli)}::bigint[], ${p(b.status)}::text[], ${p(b.occurredAt)}::timestamptz[], ${p(b.storeRef)}::text[],
-                  ${p(b.terminalRef)}::text[], ${p(b.rrn)}::text[], ${p(b.voucherNo)}::text[], ${p(b.payoutRef)}::text[],
-                  ${p(b.raw)}::jsonb[]) as u`)
+/**
+ * A transaction on a pooled connection of its own, so that the lines can go through COPY (which drizzle does not
+ * speak) on the same connection as the typed statements around them.
+ */
+async function inTransaction<T>(db: Db, fn: (tx: Db, client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const pool = (db as unknown as { $client?: unknown }).$client
+  if (!(pool instanceof pg.Pool)) throw new Error('importStatement needs a database handle over a pg Pool')
+  const client = await pool.connect()
+  let broken = false
+  try {
+    await client.query('begin')
+    try {
+      const result = await fn(drizzle({ client }) as unknown as Db, client)
+      await client.query('commit')
+      return result
+    } catch (e) {
+      await client.query('rollback').catch(() => (broken = true))
+      throw e
+    }
+  } finally {
+    client.release(broken)
+  }
 }
 
 /** Marks the other current statements of the day (same format, or an earlier "empty" verdict) as superseded. */
@@ -286,7 +256,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
         )
       }
     }
-    return await db.transaction(async (tx) => {
+    return await inTransaction(db, async (tx, client) => {
       await tx.execute(importLock(input.connectionId, input.businessDate))
       const same = await findSame(tx, input, sha)
       if (same && same.status !== 'rejected') {
@@ -321,31 +291,51 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
         await tx.insert(statementFiles).values({ statementId, contentType: input.contentType, content: input.bytes })
       }
 
-      const ids = { merchantId: input.merchantId, statementId, connectionId: input.connectionId, businessDate: input.businessDate }
       const ours = zeroTotals()
       const day = input.timeZone ? businessDayRange(input.businessDate, input.timeZone) : undefined
       let outsideDay = 0
-      const size = input.batchSize ?? 5000
-      let batch = emptyBatch()
-      for await (const line of input.parsed.lines) {
-        checkLine(line, ours.count + 1)
-        ours.count++
-        if (line.kind === 'payment') {
-          ours.paymentCount++
-          ours.paymentAmount += line.amount
-        } else if (line.kind === 'refund') {
-          ours.refundCount++
-          ours.refundAmount += line.amount
-        }
-        ours.feeMilli += line.feeMilli
-        if (day && (line.occurredAt < day.start || line.occurredAt >= day.end)) outsideDay++
-        push(batch, line)
-        if (batch.lineNo.length >= size) {
-          await flush(tx, batch, ids)
-          batch = emptyBatch()
-        }
+      const size = input.batchSize ?? 1000
+      // The lines stream into COPY while the file is still being read: the database writes a chunk as the parser
+      // reads the next, and the stream's back-pressure keeps what waits in memory to a few chunks.
+      const prefix = `${input.merchantId}\t${statementId}\t${input.connectionId}\t${input.businessDate}\t`
+      const copy = client.query(copyFrom(`copy settlement_lines (${LINE_COLUMNS}) from stdin`))
+      const copied = finished(copy)
+      // Awaited below; this only keeps a failure that comes while the parser works from counting as unhandled.
+      copied.catch(() => {})
+      const send = async (text: string) => {
+        if (copy.destroyed) await copied
+        if (!copy.write(text)) await Promise.race([once(copy, 'drain'), copied])
       }
-      await flush(tx, batch, ids)
+      try {
+        let chunk = ''
+        let rows = 0
+        for await (const line of input.parsed.lines) {
+          checkLine(line, ours.count + 1)
+          ours.count++
+          if (line.kind === 'payment') {
+            ours.paymentCount++
+            ours.paymentAmount += line.amount
+          } else if (line.kind === 'refund') {
+            ours.refundCount++
+            ours.refundAmount += line.amount
+          }
+          ours.feeMilli += line.feeMilli
+          if (day && (line.occurredAt < day.start || line.occurredAt >= day.end)) outsideDay++
+          chunk += copyRow(prefix, line)
+          if (++rows >= size || chunk.length >= 1 << 18) {
+            await send(chunk)
+            chunk = ''
+            rows = 0
+          }
+        }
+        copy.end(chunk)
+        await copied
+      } catch (e) {
+        // CopyFail: the server drops what it got; the transaction then rolls back.
+        if (!copy.destroyed) copy.destroy(e instanceof Error ? e : new Error(String(e)))
+        await copied.catch(() => {})
+        throw e
+      }
       const file = input.parsed.controlTotals()
       const differences = compareTotals(file, ours)
       if (differences.length > 0) throw new Rejection('control_totals_mismatch', `the file's control totals do not match its rows: ${differences.join('; ')}`)

@@ -356,6 +356,11 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
       }
     }
 
+    // Statistics for the pairs and the fees: without them the planner takes rc_pair for a few thousand rows and
+    // classifies a million pairs by an index lookup each (measured: 16 s instead of 7 s at a million lines).
+    await tx.execute(sql`analyze rc_pair`)
+    await tx.execute(sql`analyze rc_fee`)
+
     // 4. Classify.
     await tx.execute(sql`
       create temp table rc_new (
