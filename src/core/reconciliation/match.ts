@@ -268,8 +268,8 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
       (b) => sql`${b.id} in (select l.item_pos_id from rc_lines l where l.item_pos_kind = ${b.kind}
                                and not exists (select 1 from rc_pos p where p.pos_kind = l.item_pos_kind and p.pos_id = l.item_pos_id))`,
     )
+    // Built after the pool is filled; the tenders' txn_id is only ever hash-joined, so it has no index.
     await tx.execute(sql`create index on rc_lines (channel_txn_id)`)
-    await tx.execute(sql`create index on rc_pos (txn_id)`)
     await tx.execute(sql`analyze rc_pos`)
     await tx.execute(sql`analyze rc_lines`)
 
@@ -532,20 +532,27 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
                updated_at = ${now}
           from rc_new n where n.existing_id = i.id and i.id in (select id from rc_changed)`)
     }
-    const created = await count(
-      tx,
-      sql`with ins as (
-            insert into recon_items (id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
+    const itemCols = sql.raw(`id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
                                      store_id, currency, pos_amount, channel_amount, difference, expected_fee_milli, channel_fee_milli, carried_days,
-                                     created_at, updated_at)
-            select ${UUID_V7}, ${x.m}, ${x.c}, n.business_date, ${runId}, n.outcome, n.state, false, n.pos_kind, n.pos_id, n.pos_ref, n.line_id,
-                   n.store_id, n.currency, n.pos_amount, n.channel_amount, n.difference, n.expected_fee_milli, n.channel_fee_milli, n.carried_days, ${now}, ${now}
-              from rc_new n where n.existing_id is null
+                                     created_at, updated_at`)
+    const itemVals = sql`${UUID_V7}, ${x.m}, ${x.c}, n.business_date, ${runId}, n.outcome, n.state, false, n.pos_kind, n.pos_id, n.pos_ref, n.line_id,
+                   n.store_id, n.currency, n.pos_amount, n.channel_amount, n.difference, n.expected_fee_milli, n.channel_fee_milli, n.carried_days, ${now}, ${now}`
+    // Automatic (matched) items: a plain insert, no events; exceptions get their 'created' event.
+    const createdAuto = await tx.execute(sql`
+      insert into recon_items (${itemCols})
+      select ${itemVals} from rc_new n where n.existing_id is null and n.state = 'auto'`)
+    const created =
+      Number(createdAuto.rowCount ?? 0) +
+      (await count(
+        tx,
+        sql`with ins as (
+            insert into recon_items (${itemCols})
+            select ${itemVals} from rc_new n where n.existing_id is null and n.state <> 'auto'
             returning id, outcome, state, pos_kind, pos_id, line_id, business_date, pos_amount, channel_amount, carried_days)
           , ev as (insert into recon_item_events (merchant_id, item_id, action, details)
-                   select ${x.m}, s.id, 'created', jsonb_build_object('runId', ${runId}::text, 'after', ${snapshot('s')}) from ins s where s.state <> 'auto')
+                   select ${x.m}, s.id, 'created', jsonb_build_object('runId', ${runId}::text, 'after', ${snapshot('s')}) from ins s)
           select count(*)::int as n from ins`,
-    )
+      ))
 
     // Suggestions are told on both items, once per counterpart.
     const suggested = await count(
@@ -582,17 +589,21 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     counts.open_exceptions = openExceptions
     const t = (
       await tx.execute<Record<string, number>>(sql`
-        select
-          (select count(*) from rc_pos where bdate = ${x.d}::date)::bigint as pos_count,
-          (select coalesce(sum(amount), 0) from rc_pos where bdate = ${x.d}::date and dir = 'payment')::bigint as pos_payments,
-          (select coalesce(sum(amount), 0) from rc_pos where bdate = ${x.d}::date and dir = 'refund')::bigint as pos_refunds,
-          (select count(*) from rc_lines where ldate = ${x.d}::date and kind in ('payment', 'refund'))::bigint as channel_count,
-          (select coalesce(sum(amount), 0) from rc_lines where ldate = ${x.d}::date and kind = 'payment')::bigint as channel_payments,
-          (select coalesce(sum(amount), 0) from rc_lines where ldate = ${x.d}::date and kind = 'refund')::bigint as channel_refunds,
-          (select coalesce(sum(fee_milli), 0) from rc_lines where ldate = ${x.d}::date and kind in ('payment', 'refund'))::bigint as channel_fee_milli,
-          (select coalesce(sum(expected_fee_milli), 0) from rc_new where business_date = ${x.d}::date)::bigint as expected_fee_milli,
-          (select coalesce(sum(pos_amount), 0) from rc_new where state = 'open' and line_id is null and pos_id is not null)::bigint as open_pos_amount,
-          (select coalesce(sum(channel_amount), 0) from rc_new where state = 'open' and pos_id is null and line_id is not null)::bigint as open_channel_amount`)
+        select p.pos_count, p.pos_payments, p.pos_refunds, l.channel_count, l.channel_payments, l.channel_refunds, l.channel_fee_milli,
+               n.expected_fee_milli, n.open_pos_amount, n.open_channel_amount
+          from (select count(*)::bigint as pos_count,
+                       coalesce(sum(amount) filter (where dir = 'payment'), 0)::bigint as pos_payments,
+                       coalesce(sum(amount) filter (where dir = 'refund'), 0)::bigint as pos_refunds
+                  from rc_pos where bdate = ${x.d}::date) p,
+               (select count(*)::bigint as channel_count,
+                       coalesce(sum(amount) filter (where kind = 'payment'), 0)::bigint as channel_payments,
+                       coalesce(sum(amount) filter (where kind = 'refund'), 0)::bigint as channel_refunds,
+                       coalesce(sum(fee_milli), 0)::bigint as channel_fee_milli
+                  from rc_lines where ldate = ${x.d}::date and kind in ('payment', 'refund')) l,
+               (select coalesce(sum(expected_fee_milli) filter (where business_date = ${x.d}::date), 0)::bigint as expected_fee_milli,
+                       coalesce(sum(pos_amount) filter (where state = 'open' and line_id is null and pos_id is not null), 0)::bigint as open_pos_amount,
+                       coalesce(sum(channel_amount) filter (where state = 'open' and pos_id is null and line_id is not null), 0)::bigint as open_channel_amount
+                  from rc_new) n`)
     ).rows[0]!
     const totals: Record<string, number> = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Number(v)]))
     totals.pos_net = totals.pos_payments! - totals.pos_refunds!
