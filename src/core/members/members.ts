@@ -12,6 +12,7 @@ import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
 import { countryOfCurrency, normalisePhone } from './phone.ts'
 import { memberConsents, members, tiers, type ConsentChannel } from './schema.ts'
+import { keysetPage } from '../../db/page.ts'
 
 export type Member = typeof members.$inferSelect
 
@@ -229,6 +230,5 @@ export async function listMembers(tx: Tx, merchantId: string, f: { q?: string; t
     )
     .orderBy(asc(members.id))
     .limit(f.limit + 1)
-  const page = rows.slice(0, f.limit)
-  return { items: page, nextCursor: rows.length > f.limit ? page[page.length - 1]!.id : null }
+  return keysetPage(rows, f.limit, (r) => r.id)
 }

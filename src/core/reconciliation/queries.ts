@@ -6,6 +6,7 @@ import { badRequest, notFound } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
 import { addDays } from '../../lib/time.ts'
 import { reconItemEvents, reconRuns, settlementStatements, statementFiles } from './schema.ts'
+import { keysetPage } from '../../db/page.ts'
 
 export type StatementRow = typeof settlementStatements.$inferSelect
 export type RunRow = typeof reconRuns.$inferSelect
@@ -37,8 +38,7 @@ export async function listStatements(tx: Tx, merchantId: string, f: StatementFil
     )
     .orderBy(desc(settlementStatements.id))
     .limit(f.limit + 1)
-  const page = rows.slice(0, f.limit)
-  return { items: page, nextCursor: rows.length > f.limit ? page[page.length - 1]!.id : null }
+  return keysetPage(rows, f.limit, (r) => r.id)
 }
 
 export async function getStatement(tx: Tx, merchantId: string, id: string): Promise<StatementRow> {
@@ -72,8 +72,7 @@ export async function listRuns(tx: Tx, merchantId: string, f: { connectionId?: s
     )
     .orderBy(desc(reconRuns.id))
     .limit(f.limit + 1)
-  const page = rows.slice(0, f.limit)
-  return { items: page, nextCursor: rows.length > f.limit ? page[page.length - 1]!.id : null }
+  return keysetPage(rows, f.limit, (r) => r.id)
 }
 
 /** An item as lists show it: both sides, the channel line's facts, the till's, and the latest suggestion. */

@@ -3,6 +3,7 @@ import { and, asc, desc, eq, gte, inArray, lt, lte, type SQL } from 'drizzle-orm
 import type { Tx } from '../../db/client.ts'
 import { notFound } from '../../lib/errors.ts'
 import { refundLines, refunds, refundTenders, saleAdjustments, saleLines, sales, saleTenders } from './schema.ts'
+import { keysetPage } from '../../db/page.ts'
 
 export type SaleRow = typeof sales.$inferSelect
 
@@ -63,6 +64,5 @@ export async function listSales(tx: Tx, f: SaleFilter) {
     f.before ? lt(sales.id, f.before) : undefined,
   ]
   const rows = await tx.select().from(sales).where(and(...where)).orderBy(desc(sales.id)).limit(f.limit + 1)
-  const page = rows.slice(0, f.limit)
-  return { items: page, nextCursor: rows.length > f.limit ? page[page.length - 1]!.id : null }
+  return keysetPage(rows, f.limit, (r) => r.id)
 }

@@ -27,6 +27,7 @@ import { recordAudit } from './audit.ts'
 import { loadGrants } from './matrix.ts'
 import { isRole, type Role } from './permissions.ts'
 import { apiKeys, approvalRequests, users } from './schema.ts'
+import { keysetPage } from '../../db/page.ts'
 
 export type ApprovalRequest = typeof approvalRequests.$inferSelect
 export type ApprovalStatus = ApprovalRequest['status']
@@ -292,6 +293,5 @@ export async function listRequests(tx: Tx, f: { merchantId: string; status?: App
     f.before ? lt(approvalRequests.id, f.before) : undefined,
   ]
   const rows = await tx.select().from(approvalRequests).where(and(...where)).orderBy(desc(approvalRequests.id)).limit(f.limit + 1)
-  const page = rows.slice(0, f.limit)
-  return { items: page, nextCursor: rows.length > f.limit ? page[page.length - 1]!.id : null }
+  return keysetPage(rows, f.limit, (r) => r.id)
 }

@@ -3,6 +3,7 @@ import { and, desc, eq, gte, lt, lte, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import type { Actor } from './actor.ts'
 import { auditLog } from './schema.ts'
+import { keysetPage } from '../../db/page.ts'
 
 export interface AuditEntry {
   action: string
@@ -53,6 +54,5 @@ export async function listAudit(tx: Tx, f: AuditFilter) {
     f.before ? lt(auditLog.id, f.before) : undefined,
   ]
   const rows = await tx.select().from(auditLog).where(and(...where)).orderBy(desc(auditLog.id)).limit(f.limit + 1)
-  const page = rows.slice(0, f.limit)
-  return { items: page, nextCursor: rows.length > f.limit ? String(page[page.length - 1]!.id) : null }
+  return keysetPage(rows, f.limit, (r) => r.id)
 }

@@ -8,6 +8,7 @@ import { recordAudit } from './audit.ts'
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.ts'
 import type { Role } from './permissions.ts'
 import { sessions, users } from './schema.ts'
+import { keysetPage } from '../../db/page.ts'
 
 export type UserRow = typeof users.$inferSelect
 export type PublicUser = Omit<UserRow, 'passwordHash' | 'failedLogins' | 'lockedUntil' | 'pinHmac'> & { locked: boolean; hasPin: boolean }
@@ -66,8 +67,7 @@ export async function listUsers(tx: Tx, merchantId: string, opts: { after?: stri
     .where(and(eq(users.merchantId, merchantId), opts.after ? gt(users.id, opts.after) : undefined, opts.status ? eq(users.status, opts.status) : undefined))
     .orderBy(asc(users.id))
     .limit(opts.limit + 1)
-  const page = rows.slice(0, opts.limit)
-  return { items: page, nextCursor: rows.length > opts.limit ? page[page.length - 1]!.id : null }
+  return keysetPage(rows, opts.limit, (r) => r.id)
 }
 
 /** A merchant must keep at least one active admin, or nobody could manage it any more. */
