@@ -5,5 +5,8 @@ import { allinpay } from './payment/allinpay/index.ts'
 import { mapped } from './payment/mapped/index.ts'
 import { stripe } from './payment/stripe/index.ts'
 import { wechatPay } from './payment/wechatpay/index.ts'
+import { woocommerce } from './marketplace/woocommerce/index.ts'
+import { shopify } from './marketplace/shopify/index.ts'
+import { taobao } from './marketplace/taobao/index.ts'
 
-export const connectorRegistry = createRegistry([alipay, allinpay, mapped, stripe, wechatPay])
+export const connectorRegistry = createRegistry([alipay, allinpay, mapped, stripe, wechatPay, woocommerce, shopify, taobao])

@@ -1,0 +1,168 @@
+// Shopify orders as the stock sync needs them: polled by `updated_at` (GraphQL, with each line's inventory item and
+// the fulfillment orders that say which location ships it or where the buyer collects it), and read from the REST
+// Order JSON that order webhooks carry. Both give the same global ids, so a webhook and a poll name one order.
+import type { ConnectorContext } from '../../framework/define.ts'
+import type { Page, RemoteOrder, RemoteOrderLine } from '../../framework/marketplace.ts'
+import { connectionCost, gid, pageSizeFor, shopifyGraphql } from './graphql.ts'
+
+type Ctx = ConnectorContext<unknown>
+
+interface PageInfo {
+  hasNextPage: boolean
+  endCursor: string | null
+}
+interface LineNode {
+  id: string
+  sku: string | null
+  currentQuantity: number
+  variant: { inventoryItem: { id: string } | null } | null
+}
+interface OrderNode {
+  id: string
+  name: string
+  updatedAt: string
+  cancelledAt: string | null
+  displayFulfillmentStatus: string
+  lineItems: { nodes: LineNode[]; pageInfo: PageInfo }
+  fulfillmentOrders: { nodes: { status: string; deliveryMethod: { methodType: string } | null; assignedLocation: { location: { id: string } | null } | null }[] }
+}
+
+const LINES_FIRST = 10
+const FULFILLMENT_ORDERS_FIRST = 3
+const LINE_FIELDS = 'id sku currentQuantity variant { inventoryItem { id } }'
+/** A line, its variant and the variant's inventory item. */
+const LINE_COST = 3
+const ORDER_FIELDS = `fragment OrderFields on Order {
+  id name updatedAt cancelledAt displayFulfillmentStatus
+  lineItems(first: ${LINES_FIRST}) { nodes { ${LINE_FIELDS} } pageInfo { hasNextPage endCursor } }
+  fulfillmentOrders(first: ${FULFILLMENT_ORDERS_FIRST}) { nodes { status deliveryMethod { methodType } assignedLocation { location { id } } } }
+}`
+/** An order, its lines and its fulfillment orders (each with its delivery method, assignment and location). */
+const ORDER_COST = 1 + connectionCost(LINES_FIRST, LINE_COST) + connectionCost(FULFILLMENT_ORDERS_FIRST, 4)
+const ORDERS_FIRST = pageSizeFor(ORDER_COST, 0, 50)
+
+const LIST_ORDERS = `query ListOrders($first: Int!, $after: String, $query: String!) {
+  orders(first: $first, after: $after, sortKey: UPDATED_AT, query: $query) { nodes { ...OrderFields } pageInfo { hasNextPage endCursor } }
+}
+${ORDER_FIELDS}`
+
+const GET_ORDER = `query GetOrder($id: ID!) { order(id: $id) { ...OrderFields } }
+${ORDER_FIELDS}`
+
+const ORDER_LINES = `query OrderLines($id: ID!, $after: String) {
+  order(id: $id) { lineItems(first: 250, after: $after) { nodes { ${LINE_FIELDS} } pageInfo { hasNextPage endCursor } } }
+}`
+
+const iso = (t: string) => new Date(t).toISOString()
+
+async function allLines(ctx: Ctx, order: OrderNode): Promise<LineNode[]> {
+  const lines = [...order.lineItems.nodes]
+  for (let after = order.lineItems.pageInfo.hasNextPage ? order.lineItems.pageInfo.endCursor : null; after; ) {
+    const { data } = await shopifyGraphql<{ order: { lineItems: { nodes: LineNode[]; pageInfo: PageInfo } } | null }>(ctx, {
+      operation: 'OrderLines',
+      query: ORDER_LINES,
+      variables: { id: order.id, after },
+      cost: 1 + connectionCost(250, LINE_COST),
+      idempotent: true,
+    })
+    if (!data.order) break
+    lines.push(...data.order.lineItems.nodes)
+    after = data.order.lineItems.pageInfo.hasNextPage ? data.order.lineItems.pageInfo.endCursor : null
+  }
+  return lines
+}
+
+function statusOf(cancelledAt: string | null, fulfilled: boolean): RemoteOrder['status'] {
+  if (cancelledAt) return 'cancelled'
+  return fulfilled ? 'fulfilled' : 'open'
+}
+
+async function toRemoteOrder(ctx: Ctx, o: OrderNode): Promise<RemoteOrder> {
+  // A cancelled fulfillment order no longer says where the goods come from.
+  const live = o.fulfillmentOrders.nodes.filter((f) => f.status !== 'CANCELLED')
+  const fo = live[0] ?? o.fulfillmentOrders.nodes[0]
+  const assigned = fo?.assignedLocation?.location?.id ?? null
+  const pickup = fo?.deliveryMethod?.methodType === 'PICK_UP'
+  const lines: RemoteOrderLine[] = (await allLines(ctx, o)).map((l) => ({ id: l.id, sku: l.sku || null, externalId: l.variant?.inventoryItem?.id ?? null, quantity: l.currentQuantity }))
+  return {
+    id: o.id,
+    name: o.name,
+    status: statusOf(o.cancelledAt, o.displayFulfillmentStatus === 'FULFILLED'),
+    updatedAt: iso(o.updatedAt),
+    locationId: pickup ? null : assigned,
+    pickupLocationId: pickup ? assigned : null,
+    lines,
+  }
+}
+
+export async function listOrders(ctx: Ctx, input: { updatedSince: Date; cursor: string | null }): Promise<Page<RemoteOrder>> {
+  const { data } = await shopifyGraphql<{ orders: { nodes: OrderNode[]; pageInfo: PageInfo } }>(ctx, {
+    operation: 'ListOrders',
+    query: LIST_ORDERS,
+    variables: { first: ORDERS_FIRST, after: input.cursor, query: `updated_at:>='${input.updatedSince.toISOString()}'` },
+    cost: connectionCost(ORDERS_FIRST, ORDER_COST),
+    idempotent: true,
+  })
+  const items: RemoteOrder[] = []
+  for (const o of data.orders.nodes) items.push(await toRemoteOrder(ctx, o))
+  const page = data.orders.pageInfo
+  return { items, nextCursor: page.hasNextPage ? page.endCursor : null }
+}
+
+export async function getOrder(ctx: Ctx, input: { id: string }): Promise<RemoteOrder | null> {
+  const id = /^\d+$/.test(input.id) ? gid('Order', input.id) : input.id
+  const { data } = await shopifyGraphql<{ order: OrderNode | null }>(ctx, { operation: 'GetOrder', query: GET_ORDER, variables: { id }, cost: ORDER_COST, idempotent: true })
+  return data.order ? toRemoteOrder(ctx, data.order) : null
+}
+
+// ---- REST Order JSON (webhooks) ---------------------------------------------------------------------------------
+
+interface RestLine {
+  id: number
+  admin_graphql_api_id?: string
+  sku?: string | null
+  quantity: number
+  current_quantity?: number
+  variant_id?: number | null
+}
+export interface RestOrder {
+  id: number
+  admin_graphql_api_id?: string
+  name: string
+  updated_at: string
+  cancelled_at: string | null
+  fulfillment_status: string | null
+  location_id?: number | null
+  line_items: RestLine[]
+  refunds?: { refund_line_items?: { line_item_id: number; quantity: number; restock_type?: string }[] }[]
+}
+
+/** Units refunded per line, for payloads of versions without `current_quantity`. */
+function refundedUnits(o: RestOrder): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const r of o.refunds ?? []) for (const l of r.refund_line_items ?? []) out.set(l.line_item_id, (out.get(l.line_item_id) ?? 0) + l.quantity)
+  return out
+}
+
+/**
+ * The order a webhook carries. The REST payload names neither the line's inventory item nor the fulfillment orders,
+ * so lines have no externalId and a pickup is not recognised here (getOrder tells both).
+ */
+export function orderFromRest(o: RestOrder): RemoteOrder {
+  const refunded = refundedUnits(o)
+  return {
+    id: o.admin_graphql_api_id ?? gid('Order', o.id),
+    name: o.name,
+    status: statusOf(o.cancelled_at, o.fulfillment_status === 'fulfilled'),
+    updatedAt: iso(o.updated_at),
+    // Set on orders taken at a Shopify POS location; online orders have none.
+    locationId: o.location_id ? gid('Location', o.location_id) : null,
+    pickupLocationId: null,
+    lines: (o.line_items ?? []).map((l) => ({
+      id: l.admin_graphql_api_id ?? gid('LineItem', l.id),
+      sku: l.sku || null,
+      externalId: null,
+      quantity: l.current_quantity ?? Math.max(0, l.quantity - (refunded.get(l.id) ?? 0)),
+    })),
+  }
+}
