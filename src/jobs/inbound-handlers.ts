@@ -7,6 +7,7 @@ import type { Tx } from '../db/client.ts'
 import type { LoadedConnection } from '../connectors/framework/connections.ts'
 import type { ParsedWebhook } from '../connectors/framework/define.ts'
 import type { Hub } from '../runtime.ts'
+import { marketplaceInboundHandlers } from './stock-sync.ts'
 
 export interface InboundHandlerContext {
   hub: Hub
@@ -24,7 +25,7 @@ export type InboundHandler = (ctx: InboundHandlerContext) => Promise<void | 'ign
 /** Handlers by connector id, then by the vendor's topic. */
 export type InboundHandlerRegistry = Readonly<Record<string, Readonly<Record<string, InboundHandler>>>>
 
-export const inboundHandlers: InboundHandlerRegistry = {}
+export const inboundHandlers: InboundHandlerRegistry = { ...marketplaceInboundHandlers }
 
 /** The handler of a connector's topic, if there is one (own properties only: a topic named "constructor" is just a topic). */
 export function findInboundHandler(registry: InboundHandlerRegistry, connectorId: string, topic: string): InboundHandler | undefined {

@@ -6,8 +6,9 @@ import * as members from './members.ts'
 import * as webhooksInbound from './webhooks-inbound.ts'
 import * as webhooksOutbound from './webhooks-outbound.ts'
 import * as reconciliation from './reconciliation.ts'
+import * as stockSync from './stock-sync.ts'
 
-const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound, reconciliation]
+const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound, reconciliation, stockSync]
 
 export const allTasks: TaskDefinition<any>[] = modules.flatMap((m) => m.tasks)
 export const allCron: CronDefinition[] = modules.flatMap((m) => m.cron ?? [])

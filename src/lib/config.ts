@@ -29,6 +29,7 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
+  PUBLIC_URL: z.url({ error: 'must be an http(s) URL' }).optional(),
 })
 
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -42,6 +43,8 @@ export interface Config {
   logLevel: LogLevel
   workerConcurrency: number
   shutdownTimeoutMs: number
+  /** Where vendors reach this hub (webhook addresses given to marketplaces); default http://localhost:PORT. */
+  publicUrl: string
 }
 
 export class ConfigError extends Error {
@@ -77,5 +80,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     workerConcurrency: e.WORKER_CONCURRENCY,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
   }
 }

@@ -286,3 +286,24 @@ export async function consumeReservation(tx: Tx, actor: Actor, id: string, cause
   const [updated] = await tx.update(stockReservations).set({ status: 'consumed', updatedAt: new Date() }).where(eq(stockReservations.id, id)).returning()
   return { reservation: updated!, consumed: true }
 }
+
+/** Lowers an active reservation to `quantity` (an order line partly cancelled); the difference goes back to available. */
+export async function shrinkReservation(tx: Tx, actor: Actor, id: string, quantity: number) {
+  if (!Number.isSafeInteger(quantity) || quantity < 1) throw new RangeError('a reservation keeps at least one unit; release it instead')
+  const r = await lockActiveReservation(tx, actor.merchantId, id)
+  if (!r || r.status !== 'active' || quantity >= r.quantity) return r
+  const level = await tx.execute<{ on_hand: number; reserved: number }>(sql`
+    update stock_levels set reserved = reserved - ${r.quantity - quantity}, updated_at = now()
+     where location_id = ${r.locationId} and variant_id = ${r.variantId} returning on_hand, reserved`)
+  const [updated] = await tx.update(stockReservations).set({ quantity, updatedAt: new Date() }).where(eq(stockReservations.id, id)).returning()
+  const l = level.rows[0]!
+  await recordEvents(tx, actor.merchantId, [
+    {
+      type: 'stock.changed',
+      entityType: 'stock_level',
+      entityId: levelKey(r.variantId, r.locationId),
+      data: { variantId: r.variantId, locationId: r.locationId, onHand: l.on_hand, reserved: l.reserved, available: l.on_hand - l.reserved },
+    },
+  ])
+  return updated
+}

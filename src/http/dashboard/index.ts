@@ -8,6 +8,7 @@ import type { AppEnv } from '../env.ts'
 import { toErrorResponse } from '../errors.ts'
 import { errorPage, PAGE_HEADERS } from './layout.ts'
 import { registerReconciliation } from './reconciliation.ts'
+import { registerStockSync } from './stock-sync.ts'
 import { HOME, pageUser, registerSession, type DashboardEnv } from './session.ts'
 
 /** Forms here are a few fields; nothing larger is read. */
@@ -19,6 +20,7 @@ export function createDashboard(): Hono<DashboardEnv> {
   app.get('/', (c) => c.redirect(HOME, 303))
   registerSession(app)
   registerReconciliation(app)
+  registerStockSync(app)
   app.all('*', (c) => c.html(errorPage(404, `There is no page ${c.req.path}.`), 404, PAGE_HEADERS))
   app.onError((err, c) => {
     if (err instanceof HTTPException && err.res) return err.getResponse()

@@ -1,0 +1,258 @@
+// The sync state of channel levels: what each should hold (its target, from our available stock and the rules),
+// what the marketplace holds, and the outcome of pushes, reads and vendor events. The push job asks for the dirty
+// levels, writes what differs, and reports back here; a level is clean again only if no change came meanwhile.
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { enqueue } from '../../db/enqueue.ts'
+import { redactText } from '../../lib/redact.ts'
+import { channelQuantity, type ChannelRule } from './allocation.ts'
+import type { ChannelRef } from './listings.ts'
+import { channelDrift, channelLevels } from './schema.ts'
+
+export const PUSH_TASK = 'stock.push'
+
+/** Queues the channel's push job (the same job the stock trigger queues), coalesced with one already waiting. */
+export async function queueChannelPush(tx: Tx, ref: ChannelRef, runAt?: Date): Promise<void> {
+  await enqueue(tx, PUSH_TASK, { merchantId: ref.merchantId, connectionId: ref.connectionId }, {
+    jobKey: `${PUSH_TASK}:${ref.connectionId}`,
+    jobKeyMode: 'preserve_run_at',
+    queueName: `stock-push:${ref.connectionId}`,
+    maxAttempts: 25,
+    runAt,
+  })
+}
+
+/**
+ * Takes the stock changes noted for the channel (by the trigger on events) into its levels' dirty marks. Run by the
+ * push job, which is the channel's only consumer of them.
+ */
+export async function absorbChanges(tx: Tx, connectionId: string): Promise<number> {
+  const { rows } = await tx.execute<{ n: number }>(sql`
+    with taken as (
+      delete from channel_stock_changes where connection_id = ${connectionId} returning variant_id, changed_at
+    ), marked as (
+      update channel_levels l
+         set dirty_since = coalesce(l.dirty_since, x.first), change_seq = l.change_seq + 1
+        from (select variant_id, min(changed_at) as first from taken group by variant_id) x
+       where l.connection_id = ${connectionId} and l.variant_id = x.variant_id
+      returning 1
+    )
+    select count(*)::int as n from marked`)
+  return rows[0]!.n
+}
+
+export interface LevelState {
+  levelId: string
+  listingId: string
+  variantId: string
+  sku: string
+  externalId: string
+  externalIds: Record<string, string>
+  remoteLocationId: string
+  available: number
+  target: number
+  lastRemote: number | null
+  lastPushed: number | null
+  changeSeq: number
+  dirtySince: Date | null
+}
+
+type Row = {
+  level_id: string
+  listing_id: string
+  variant_id: string
+  sku: string
+  external_id: string
+  external_ids: Record<string, string>
+  remote_location_id: string
+  available: string
+  last_remote: string | null
+  last_pushed: string | null
+  change_seq: string
+  dirty_since: string | null
+  percent: number
+  buffer: number
+  maximum: number | null
+  zero_at_or_below: number | null
+  fixed: number | null
+}
+
+const num = (v: string | null) => (v === null ? null : Number(v))
+
+/** Levels of the channel with their targets computed now: the dirty ones oldest first, or the ones named. */
+export async function levelStates(tx: Tx, connectionId: string, which: { dirty: true; limit: number; exclude?: string[] } | { levelIds: string[] } | { variantIds: string[] }): Promise<LevelState[]> {
+  let where: SQL
+  let tail = sql``
+  if ('dirty' in which) {
+    where = which.exclude?.length ? sql`l.dirty_since is not null and l.id <> all(${sql.param(which.exclude)}::uuid[])` : sql`l.dirty_since is not null`
+    tail = sql`order by l.dirty_since, l.id limit ${which.limit}`
+  } else if ('levelIds' in which) where = sql`l.id = any(${sql.param(which.levelIds)}::uuid[])`
+  else where = sql`l.variant_id = any(${sql.param(which.variantIds)}::uuid[])`
+  const { rows } = await tx.execute<Row>(sql`
+    select l.id as level_id, l.listing_id, l.variant_id, v.sku, li.external_id, li.external_ids, l.remote_location_id,
+           coalesce((select sum(greatest(s.on_hand - s.reserved, 0)) from stock_levels s
+                      where s.variant_id = l.variant_id and s.location_id = any(m.location_ids)), 0)::text as available,
+           l.last_remote::text, l.last_pushed::text, l.change_seq::text, l.dirty_since::text,
+           coalesce(rv.percent, rd.percent, 100) as percent, coalesce(rv.buffer, rd.buffer, 0) as buffer,
+           case when rv.id is not null then rv.maximum else rd.maximum end as maximum,
+           case when rv.id is not null then rv.zero_at_or_below else rd.zero_at_or_below end as zero_at_or_below,
+           case when rv.id is not null then rv.fixed else rd.fixed end as fixed
+      from channel_levels l
+      join channel_listings li on li.id = l.listing_id
+      join variants v on v.id = l.variant_id
+      join channel_locations m on m.connection_id = l.connection_id and m.remote_location_id = l.remote_location_id
+      left join channel_rules rv on rv.connection_id = l.connection_id and rv.variant_id = l.variant_id
+      left join channel_rules rd on rd.connection_id = l.connection_id and rd.variant_id is null
+     where l.connection_id = ${connectionId} and ${where}
+     ${tail}`)
+  return rows.map((r) => {
+    const rule: ChannelRule = { percent: r.percent, buffer: r.buffer, maximum: r.maximum, zeroAtOrBelow: r.zero_at_or_below, fixed: r.fixed }
+    const available = Number(r.available)
+    return {
+      levelId: r.level_id,
+      listingId: r.listing_id,
+      variantId: r.variant_id,
+      sku: r.sku,
+      externalId: r.external_id,
+      externalIds: r.external_ids,
+      remoteLocationId: r.remote_location_id,
+      available,
+      target: channelQuantity(available, rule),
+      lastRemote: num(r.last_remote),
+      lastPushed: num(r.last_pushed),
+      changeSeq: Number(r.change_seq),
+      dirtySince: r.dirty_since === null ? null : new Date(r.dirty_since),
+    }
+  })
+}
+
+/** What a push of one level came to (a marketplace connector's write result, as the core sees it). */
+export type PushOutcome =
+  | { status: 'ok'; quantity: number }
+  | { status: 'unchanged' }
+  | { status: 'stale'; actual: number | null }
+  | { status: 'failed'; code: string; message: string; retryable: boolean }
+
+/**
+ * Records the outcome of pushing (or deciding not to push) each level, read at `changeSeq`. A level stays dirty
+ * when it changed meanwhile, went stale, or failed in a way worth retrying.
+ */
+export async function recordPushOutcomes(tx: Tx, items: { level: LevelState; outcome: PushOutcome }[], at: Date): Promise<void> {
+  if (items.length === 0) return
+  const rows = items.map(({ level, outcome }) => ({
+    id: level.levelId,
+    seq: level.changeSeq,
+    target: level.target,
+    kind: outcome.status,
+    quantity: outcome.status === 'ok' ? outcome.quantity : null,
+    actual: outcome.status === 'stale' ? outcome.actual : null,
+    error: outcome.status === 'failed' ? redactText(`${outcome.code}: ${outcome.message}`).slice(0, 2000) : null,
+    keep: outcome.status === 'stale' || (outcome.status === 'failed' && outcome.retryable),
+  }))
+  await tx.execute(sql`
+    update channel_levels l set
+      target = x.target,
+      last_pushed = case when x.kind = 'ok' then x.quantity else l.last_pushed end,
+      last_pushed_at = case when x.kind = 'ok' then ${at} else l.last_pushed_at end,
+      last_remote = case when x.kind = 'ok' then x.quantity when x.kind = 'stale' then coalesce(x.actual, l.last_remote) else l.last_remote end,
+      last_remote_at = case when x.kind = 'ok' or (x.kind = 'stale' and x.actual is not null) then ${at} else l.last_remote_at end,
+      status = case when x.kind in ('ok', 'unchanged') then 'ok' when x.kind = 'failed' then 'error' else l.status end,
+      last_error = case when x.kind in ('ok', 'unchanged') then null when x.kind = 'failed' then x.error else l.last_error end,
+      dirty_since = case when x.keep or l.change_seq <> x.seq then l.dirty_since else null end,
+      updated_at = ${at}
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(id uuid, seq bigint, target bigint, kind text, quantity bigint, actual bigint, error text, keep boolean)
+    where l.id = x.id`)
+  const repaired = items.filter((i) => i.outcome.status === 'ok' || i.outcome.status === 'unchanged').map((i) => i.level.levelId)
+  if (repaired.length) await tx.update(channelDrift).set({ repaired: true }).where(and(inArray(channelDrift.levelId, repaired), eq(channelDrift.repaired, false)))
+}
+
+export interface RemoteReading {
+  /** The listing's externalId and the remote location. */
+  externalId: string
+  remoteLocationId: string
+  available: number
+}
+
+export interface ReadingSummary {
+  /** Levels whose reading matched what we last pushed (our own write coming back). */
+  echoes: number
+  /** Levels the marketplace changed on its side: marked for a push of the target. */
+  changed: number
+  /** Levels an audit found different from their target (recorded as drift, marked for a push). */
+  drift: number
+  unknown: number
+}
+
+/**
+ * Records what the marketplace holds. From a vendor event: a value equal to what we last pushed is our own write
+ * echoing back and changes nothing; another value is a change made there, and the level is pushed again. From an
+ * audit: a value different from the target is drift, reported per SKU and repaired by the next push.
+ */
+export async function recordReadings(tx: Tx, ref: ChannelRef, readings: RemoteReading[], at: Date, source: 'event' | 'audit' | 'reread', runId?: string): Promise<ReadingSummary> {
+  const summary: ReadingSummary = { echoes: 0, changed: 0, drift: 0, unknown: 0 }
+  if (readings.length === 0) return summary
+  const { rows } = await tx.execute<{ id: string; external_id: string; remote_location_id: string; last_pushed: string | null; last_remote: string | null }>(sql`
+    select l.id, li.external_id, l.remote_location_id, l.last_pushed::text, l.last_remote::text
+      from channel_levels l join channel_listings li on li.id = l.listing_id
+      join unnest(${sql.param(readings.map((r) => r.externalId))}::text[], ${sql.param(readings.map((r) => r.remoteLocationId))}::text[]) as k(external_id, remote_location_id)
+        on li.external_id = k.external_id and l.remote_location_id = k.remote_location_id
+     where l.connection_id = ${ref.connectionId} and li.connection_id = ${ref.connectionId}
+     for update of l`)
+  const byKey = new Map(rows.map((r) => [`${r.external_id}\n${r.remote_location_id}`, r]))
+  const targets = source === 'audit' ? new Map((await levelStates(tx, ref.connectionId, { levelIds: rows.map((r) => r.id) })).map((s) => [s.levelId, s])) : new Map<string, LevelState>()
+  const updates: { id: string; remote: number; dirty: boolean; status: string | null }[] = []
+  const drift: (typeof channelDrift.$inferInsert)[] = []
+  for (const r of readings) {
+    const row = byKey.get(`${r.externalId}\n${r.remoteLocationId}`)
+    if (!row) {
+      summary.unknown++
+      continue
+    }
+    const lastPushed = num(row.last_pushed)
+    if (source === 'event') {
+      if (lastPushed !== null && r.available === lastPushed && num(row.last_remote) === lastPushed) {
+        summary.echoes++
+        updates.push({ id: row.id, remote: r.available, dirty: false, status: null })
+      } else {
+        summary.changed++
+        updates.push({ id: row.id, remote: r.available, dirty: true, status: null })
+      }
+    } else if (source === 'audit') {
+      const state = targets.get(row.id)!
+      if (r.available !== state.target) {
+        summary.drift++
+        drift.push({ merchantId: ref.merchantId, connectionId: ref.connectionId, runId: runId ?? null, levelId: row.id, sku: state.sku, remoteLocationId: r.remoteLocationId, lastPushed, remote: r.available, target: state.target, foundAt: at })
+        updates.push({ id: row.id, remote: r.available, dirty: true, status: 'drift' })
+      } else updates.push({ id: row.id, remote: r.available, dirty: false, status: null })
+    } else updates.push({ id: row.id, remote: r.available, dirty: false, status: null })
+  }
+  if (updates.length) {
+    await tx.execute(sql`
+      update channel_levels l set
+        last_remote = x.remote, last_remote_at = ${at},
+        status = coalesce(x.status, l.status),
+        dirty_since = case when x.dirty then coalesce(l.dirty_since, ${at}) else l.dirty_since end,
+        change_seq = case when x.dirty then l.change_seq + 1 else l.change_seq end,
+        updated_at = ${at}
+      from jsonb_to_recordset(${JSON.stringify(updates)}::jsonb) as x(id uuid, remote bigint, dirty boolean, status text)
+      where l.id = x.id`)
+  }
+  if (drift.length) await tx.insert(channelDrift).values(drift)
+  if (updates.some((u) => u.dirty)) await queueChannelPush(tx, ref)
+  return summary
+}
+
+/** Adjusts what we believe the marketplace holds after it changed its own stock (an order placed or cancelled there). */
+export async function adjustBelievedRemote(tx: Tx, connectionId: string, variantId: string, remoteLocationId: string | null, delta: number): Promise<void> {
+  await tx
+    .update(channelLevels)
+    .set({ lastRemote: sql`greatest(0, ${channelLevels.lastRemote} + ${delta})` })
+    .where(
+      and(
+        eq(channelLevels.connectionId, connectionId),
+        eq(channelLevels.variantId, variantId),
+        remoteLocationId === null ? undefined : eq(channelLevels.remoteLocationId, remoteLocationId),
+        sql`${channelLevels.lastRemote} is not null`,
+      ),
+    )
+}

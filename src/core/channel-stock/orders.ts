@@ -1,0 +1,280 @@
+// Online orders hold our stock: an open order reserves each line at a location that feeds the channel (never more
+// than is available, also under concurrency; a line that cannot be covered flags the order), a cancellation gives
+// the stock back, a fulfilment turns the hold into the stock movement of the goods leaving, and a pickup order is
+// handed over at its store. Applying the same order state twice changes nothing: every line is keyed by
+// (connection, remote order, line), and an older state than the one applied is ignored.
+import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { keysetPage } from '../../db/page.ts'
+import { conflict, invalid, notFound } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { variants } from '../catalog/schema.ts'
+import { recordEvents } from '../events/service.ts'
+import type { Actor } from '../staff/actor.ts'
+import { applyMovements, consumeReservation, releaseReservation, reserve, shrinkReservation } from '../stock/ledger.ts'
+import { stockReservations } from '../stock/schema.ts'
+import { adjustBelievedRemote } from './levels.ts'
+import type { ChannelRef } from './listings.ts'
+import { channelListings, channelLocations, channelOrderLines, channelOrders, type ChannelOrderLineState, type ChannelOrderStatus } from './schema.ts'
+
+export const RESERVATION_SOURCE = 'channel_order'
+
+export interface ChannelOrderInput {
+  id: string
+  name: string
+  status: 'open' | 'fulfilled' | 'cancelled'
+  updatedAt: string
+  locationId: string | null
+  pickupLocationId: string | null
+  lines: { id: string; sku: string | null; externalId: string | null; quantity: number }[]
+}
+
+export type ChannelOrder = typeof channelOrders.$inferSelect
+export type ChannelOrderLine = typeof channelOrderLines.$inferSelect
+
+export interface ApplyOrderResult {
+  order: ChannelOrder
+  /** False when this state (or a newer one) was applied before. */
+  applied: boolean
+}
+
+const sourceId = (ref: ChannelRef, orderId: string, lineId: string) => `${ref.connectionId}:${orderId}:${lineId}`
+
+interface Placement {
+  /** Our locations to reserve from, in order of preference. */
+  locationIds: string[]
+  remoteLocationId: string | null
+  pickup: boolean
+}
+
+async function placement(tx: Tx, ref: ChannelRef, order: ChannelOrderInput): Promise<Placement | null> {
+  const maps = await tx.select().from(channelLocations).where(eq(channelLocations.connectionId, ref.connectionId))
+  if (order.pickupLocationId) {
+    const m = maps.find((x) => x.remoteLocationId === order.pickupLocationId) ?? (maps.length === 1 ? maps[0] : undefined)
+    return m ? { locationIds: [m.pickupLocationId ?? m.locationIds[0]!], remoteLocationId: m.remoteLocationId, pickup: true } : null
+  }
+  const m = order.locationId ? maps.find((x) => x.remoteLocationId === order.locationId) : maps.length === 1 ? maps[0] : undefined
+  if (m) return { locationIds: m.locationIds, remoteLocationId: m.remoteLocationId, pickup: false }
+  // A multi-location channel that did not say where the order ships from: any location that feeds the channel.
+  if (!order.locationId && maps.length > 1) return { locationIds: [...new Set(maps.flatMap((x) => x.locationIds))], remoteLocationId: null, pickup: false }
+  return null
+}
+
+async function resolveVariants(tx: Tx, ref: ChannelRef, lines: ChannelOrderInput['lines']): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  const ext = lines.map((l) => l.externalId).filter((x): x is string => !!x)
+  if (ext.length) {
+    const rows = await tx
+      .select({ externalId: channelListings.externalId, variantId: channelListings.variantId })
+      .from(channelListings)
+      .where(and(eq(channelListings.connectionId, ref.connectionId), inArray(channelListings.externalId, ext)))
+    const byExt = new Map(rows.filter((r) => r.variantId).map((r) => [r.externalId, r.variantId!]))
+    for (const l of lines) if (l.externalId && byExt.has(l.externalId)) out.set(l.id, byExt.get(l.externalId)!)
+  }
+  const skus = lines.filter((l) => !out.has(l.id) && l.sku).map((l) => l.sku!.trim())
+  if (skus.length) {
+    const rows = await tx.select({ id: variants.id, sku: variants.sku }).from(variants).where(and(eq(variants.merchantId, ref.merchantId), inArray(variants.sku, skus)))
+    const bySku = new Map(rows.map((r) => [r.sku, r.id]))
+    for (const l of lines) if (!out.has(l.id) && l.sku && bySku.has(l.sku.trim())) out.set(l.id, bySku.get(l.sku.trim())!)
+  }
+  return out
+}
+
+/** Our locations ordered by what they have available of the variant, most first. */
+async function byAvailable(tx: Tx, variantId: string, locationIds: string[]): Promise<string[]> {
+  if (locationIds.length < 2) return locationIds
+  const { rows } = await tx.execute<{ location_id: string }>(sql`
+    select k.id as location_id from unnest(${sql.param(locationIds)}::uuid[]) with ordinality as k(id, n)
+      left join stock_levels s on s.location_id = k.id and s.variant_id = ${variantId}
+     order by coalesce(s.on_hand - s.reserved, 0) desc, k.n`)
+  return rows.map((r) => r.location_id)
+}
+
+/** Applies the marketplace's current state of an order. */
+export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, input: ChannelOrderInput, at: Date): Promise<ApplyOrderResult> {
+  const updatedAt = new Date(input.updatedAt)
+  if (Number.isNaN(updatedAt.getTime())) throw invalid('invalid_order', `order ${input.id} has no valid update time`)
+  for (const l of input.lines) if (!Number.isSafeInteger(l.quantity) || l.quantity < 0) throw invalid('invalid_order', `line ${l.id} of order ${input.id} has quantity ${l.quantity}`)
+
+  // One row per remote order; concurrent deliveries of the same order queue on its lock.
+  await tx
+    .insert(channelOrders)
+    .values({ id: newId(), merchantId: ref.merchantId, connectionId: ref.connectionId, remoteOrderId: input.id, name: input.name, status: 'open', remoteUpdatedAt: updatedAt, createdAt: at, updatedAt: at })
+    .onConflictDoNothing()
+  const [order] = await tx
+    .select()
+    .from(channelOrders)
+    .where(and(eq(channelOrders.connectionId, ref.connectionId), eq(channelOrders.remoteOrderId, input.id)))
+    .for('update')
+  const existingLines = await tx.select().from(channelOrderLines).where(eq(channelOrderLines.orderId, order!.id))
+  const seenBefore = existingLines.length > 0 || order!.status !== 'open' || order!.flag !== null
+  if (seenBefore && updatedAt.getTime() < order!.remoteUpdatedAt.getTime()) return { order: order!, applied: false }
+  if (order!.status === 'collected' || order!.status === 'fulfilled') return { order: order!, applied: false }
+
+  const place = await placement(tx, ref, input)
+  const variantOf = await resolveVariants(tx, ref, input.lines)
+  const lines = new Map(existingLines.map((l) => [l.lineId, l]))
+  let flag: string | null = null
+  const raise = (f: string) => {
+    if (flag === null || f === 'insufficient_stock') flag = f
+  }
+  if (!place && input.status === 'open') raise('unmapped_location')
+
+  const upsert = async (lineId: string, v: Partial<ChannelOrderLine> & { state: ChannelOrderLineState; quantity: number }) => {
+    await tx
+      .insert(channelOrderLines)
+      .values({ orderId: order!.id, merchantId: ref.merchantId, lineId, sku: v.sku ?? null, variantId: v.variantId ?? null, quantity: v.quantity, reservationId: v.reservationId ?? null, state: v.state, updatedAt: at })
+      .onConflictDoUpdate({
+        target: [channelOrderLines.orderId, channelOrderLines.lineId],
+        set: { quantity: v.quantity, variantId: v.variantId ?? null, reservationId: v.reservationId ?? null, state: v.state, updatedAt: at },
+      })
+  }
+
+  const reservationOf = async (line: ChannelOrderLine | undefined) => {
+    if (!line?.reservationId) return undefined
+    const [r] = await tx.select().from(stockReservations).where(eq(stockReservations.id, line.reservationId))
+    return r
+  }
+
+  // Lines in (variant) order, so two orders for the same goods lock stock levels in the same order.
+  const ordered = [...input.lines].sort((a, b) => ((variantOf.get(a.id) ?? '') < (variantOf.get(b.id) ?? '') ? -1 : 1))
+  for (const l of ordered) {
+    const prev = lines.get(l.id)
+    const variantId = variantOf.get(l.id) ?? prev?.variantId ?? null
+    const held = await reservationOf(prev)
+    const active = held?.status === 'active' ? held : undefined
+
+    if (input.status === 'cancelled' || l.quantity === 0) {
+      if (active) {
+        await releaseReservation(tx, actor, active.id)
+        // The marketplace put the units back on its own side too.
+        if (!order!.pickup) await adjustBelievedRemote(tx, ref.connectionId, active.variantId, place?.remoteLocationId ?? null, active.quantity)
+      }
+      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: held?.id ?? null, state: prev?.state === 'consumed' ? 'consumed' : 'released' })
+      continue
+    }
+    if (!variantId) {
+      raise('unmapped_lines')
+      await upsert(l.id, { sku: l.sku, quantity: l.quantity, state: 'unmapped' })
+      continue
+    }
+    if (prev?.state === 'consumed') continue
+
+    if (input.status === 'fulfilled') {
+      if (active) {
+        if (l.quantity < active.quantity) await shrinkReservation(tx, actor, active.id, l.quantity)
+        await consumeReservation(tx, actor, active.id, { causeType: 'reservation', causeId: active.id, occurredAt: updatedAt })
+        await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: active.id, state: 'consumed' })
+      } else if (place) {
+        // Never held (first seen fulfilled, or it could not be covered): the goods left all the same.
+        await applyMovements(
+          tx,
+          actor,
+          [{ variantId, locationId: place.locationIds[0]!, quantity: -l.quantity, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: updatedAt }],
+          { policy: 'allow' },
+        )
+        await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'consumed' })
+      } else await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
+      continue
+    }
+
+    // Open: hold exactly what the line takes.
+    if (active) {
+      if (l.quantity < active.quantity) await shrinkReservation(tx, actor, active.id, l.quantity)
+      else if (l.quantity > active.quantity) raise('quantity_increased')
+      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: active.id, state: 'held' })
+      continue
+    }
+    if (!place) {
+      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
+      continue
+    }
+    let reservation: { id: string; created: boolean; locationId: string } | null = null
+    for (const locationId of await byAvailable(tx, variantId, place.locationIds)) {
+      try {
+        const r = await reserve(tx, actor, { variantId, locationId, quantity: l.quantity, sourceType: RESERVATION_SOURCE, sourceId: sourceId(ref, input.id, l.id) })
+        if (r.reservation.status === 'active') reservation = { id: r.reservation.id, created: r.created, locationId }
+        break
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'insufficient_stock') throw e
+      }
+    }
+    if (!reservation) {
+      raise('insufficient_stock')
+      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
+      continue
+    }
+    // The marketplace already took the units off its own quantity: the push to it has nothing left to send.
+    if (reservation.created && !place.pickup) await adjustBelievedRemote(tx, ref.connectionId, variantId, place.remoteLocationId, -l.quantity)
+    await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: reservation.id, state: 'held' })
+  }
+
+  const status: ChannelOrderStatus = input.status
+  const locationId = place?.locationIds[0] ?? order!.locationId
+  const [updated] = await tx
+    .update(channelOrders)
+    .set({ name: input.name, status, remoteUpdatedAt: updatedAt, locationId, pickup: place?.pickup ?? order!.pickup, flag, updatedAt: at })
+    .where(eq(channelOrders.id, order!.id))
+    .returning()
+  if (flag && flag !== order!.flag) {
+    await recordEvents(tx, ref.merchantId, [
+      { type: 'channel_order.flagged', entityType: 'channel_order', entityId: order!.id, data: { connectionId: ref.connectionId, remoteOrderId: input.id, name: input.name, flag } },
+    ])
+  }
+  return { order: updated!, applied: true }
+}
+
+/** Hands a pickup order over at its store: each hold becomes the movement of the goods leaving, once. */
+export async function collectChannelOrder(tx: Tx, actor: Actor, id: string, at: Date): Promise<ChannelOrder> {
+  const [order] = await tx
+    .select()
+    .from(channelOrders)
+    .where(and(eq(channelOrders.id, id), eq(channelOrders.merchantId, actor.merchantId)))
+    .for('update')
+  if (!order) throw notFound('channel_order', id)
+  if (!order.pickup) throw conflict('not_a_pickup_order', 'only pickup orders are collected in store; the marketplace fulfils the others')
+  if (order.status === 'collected') return order
+  if (order.status !== 'open') throw conflict('order_not_open', `the order is ${order.status}`)
+  const lines = await tx.select().from(channelOrderLines).where(eq(channelOrderLines.orderId, id))
+  if (lines.some((l) => l.state === 'short' || l.state === 'unmapped')) throw conflict('order_not_covered', 'some lines hold no stock; resolve the order first', { lines: lines.filter((l) => l.state === 'short' || l.state === 'unmapped').map((l) => l.lineId) })
+  for (const l of lines) {
+    if (l.state !== 'held' || !l.reservationId) continue
+    await consumeReservation(tx, actor, l.reservationId, { causeType: 'reservation', causeId: l.reservationId, occurredAt: at })
+    await tx.update(channelOrderLines).set({ state: 'consumed', updatedAt: at }).where(and(eq(channelOrderLines.orderId, id), eq(channelOrderLines.lineId, l.lineId)))
+  }
+  const [updated] = await tx
+    .update(channelOrders)
+    .set({ status: 'collected', collectedAt: at, collectedBy: actor.type === 'user' ? actor.id : null, updatedAt: at })
+    .where(eq(channelOrders.id, id))
+    .returning()
+  await recordEvents(tx, actor.merchantId, [{ type: 'channel_order.collected', entityType: 'channel_order', entityId: id, data: { connectionId: order.connectionId, remoteOrderId: order.remoteOrderId, name: order.name } }])
+  return updated!
+}
+
+export async function getChannelOrder(tx: Tx, merchantId: string, id: string): Promise<ChannelOrder & { lines: ChannelOrderLine[] }> {
+  const [order] = await tx
+    .select()
+    .from(channelOrders)
+    .where(and(eq(channelOrders.id, id), eq(channelOrders.merchantId, merchantId)))
+  if (!order) throw notFound('channel_order', id)
+  const lines = await tx.select().from(channelOrderLines).where(eq(channelOrderLines.orderId, id)).orderBy(channelOrderLines.lineId)
+  return { ...order, lines }
+}
+
+export async function listChannelOrders(tx: Tx, merchantId: string, f: { connectionId?: string; status?: ChannelOrderStatus; flagged?: boolean; before?: string; limit: number }) {
+  const rows = await tx
+    .select()
+    .from(channelOrders)
+    .where(
+      and(
+        eq(channelOrders.merchantId, merchantId),
+        f.connectionId ? eq(channelOrders.connectionId, f.connectionId) : undefined,
+        f.status ? eq(channelOrders.status, f.status) : undefined,
+        f.flagged === undefined ? undefined : f.flagged ? sql`${channelOrders.flag} is not null` : sql`${channelOrders.flag} is null`,
+        f.before ? lt(channelOrders.id, f.before) : undefined,
+      ),
+    )
+    .orderBy(desc(channelOrders.id))
+    .limit(f.limit + 1)
+  return keysetPage(rows, f.limit, (r) => r.id)
+}

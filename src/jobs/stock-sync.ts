@@ -1,0 +1,395 @@
+// Stock sync jobs: the glue between the channel-stock core and the marketplace connectors.
+//
+// - `stock.push` (queued by a stock change in its own transaction, one per connection, coalesced): writes the dirty
+//   levels whose target differs from what the marketplace holds, in the vendor's batch size, with compare-and-set
+//   where the vendor has it; a stale value is read again and retried; what changed meanwhile stays dirty.
+// - `stock.listings` reads every listing with its levels, binds what it can, and — as the audit — reports and
+//   repairs drift; listings gone from the marketplace are marked so after a complete pass only.
+// - `stock.poll-orders` reads orders modified since the checkpoint minus a lookback (webhooks get lost; Woo never
+//   retries them) and applies them; `stock.fetch-order` reads one order a webhook only hinted at.
+// - `stock.recover` re-asserts webhook subscriptions, polls and audits; `stock.schedule` polls every 5 minutes and
+//   audits nightly at 02:00 in the merchant's time zone.
+import { createHash } from 'node:crypto'
+import { and, eq, isNull, lt, sql } from 'drizzle-orm'
+import { z } from 'zod'
+import { loadConnection, type LoadedConnection } from '../connectors/framework/connections.ts'
+import { connectorContext } from '../connectors/framework/context.ts'
+import { ConnectorError } from '../connectors/framework/http-types.ts'
+import { traitsOf, type MarketplaceCapabilities, type MarketplaceTraits, type RemoteOrder, type StockWrite } from '../connectors/framework/marketplace.ts'
+import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
+import { connections } from '../connectors/framework/schema.ts'
+import { commitBatch, getCheckpoint, withSyncRun } from '../connectors/framework/sync-state.ts'
+import { connectorRegistry } from '../connectors/index.ts'
+import { absorbChanges, levelStates, queueChannelPush, recordPushOutcomes, recordReadings, type LevelState, type PushOutcome } from '../core/channel-stock/levels.ts'
+import { ensureLevels, importListings, type ChannelRef } from '../core/channel-stock/listings.ts'
+import { applyChannelOrder } from '../core/channel-stock/orders.ts'
+import { channelLevels, channelListings } from '../core/channel-stock/schema.ts'
+import { getSettings } from '../core/merchants/settings.ts'
+import { systemActor } from '../core/staff/actor.ts'
+import { enqueue } from '../db/enqueue.ts'
+import type { Hub } from '../runtime.ts'
+import type { InboundHandler, InboundHandlerContext } from './inbound-handlers.ts'
+import { defineTask, type CronDefinition } from './task.ts'
+
+/** Orders are read again from this long before the checkpoint: late writes on the vendor's side are not missed. */
+export const ORDER_LOOKBACK_MS = 10 * 60_000
+/** A first poll reaches back this far. */
+export const FIRST_POLL_MS = 24 * 60 * 60_000
+/** Rounds of re-read and retry for a level whose compare-and-set went stale, within one push job. */
+export const STALE_RETRIES = 3
+/** A push that could not finish (vendor down, rate limited) comes back after this long. */
+export const PUSH_RETRY_MS = 30_000
+/** The nightly audit's hour in the merchant's time zone. */
+export const AUDIT_HOUR = 2
+
+export interface Options {
+  registry?: ConnectorRegistry
+  signal?: AbortSignal
+}
+
+interface Marketplace {
+  loaded: LoadedConnection
+  caps: MarketplaceCapabilities<any>
+  traits: MarketplaceTraits
+  ref: ChannelRef
+}
+
+async function openMarketplace(hub: Hub, ref: ChannelRef, opts: Options): Promise<Marketplace | null> {
+  const loaded = await loadConnection(hub.database.db, opts.registry ?? connectorRegistry, hub.secrets, ref.connectionId, ref.merchantId)
+  if (loaded.connector.family !== 'marketplace') return null
+  if (!loaded.row.enabled) return null
+  const caps = loaded.connector.capabilities as MarketplaceCapabilities<any>
+  return { loaded, caps, traits: traitsOf(caps, loaded.config), ref }
+}
+
+const ctxOf = (hub: Hub, m: Marketplace, opts: Options) => connectorContext(hub, m.loaded, opts.signal)
+
+/** Stable for one state of one level: a retried job sends the same key, a newer change a new one. */
+export function writeKey(connectionId: string, level: Pick<LevelState, 'levelId' | 'changeSeq' | 'target'>): string {
+  const h = createHash('sha256').update(`${connectionId}:${level.levelId}:${level.changeSeq}:${level.target}`).digest('hex')
+  // UUID-shaped (version 5 style bits), which every vendor accepts as an idempotency key.
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
+export interface PushSummary {
+  pushed: number
+  unchanged: number
+  stale: number
+  failed: number
+  /** Levels left dirty for a later push (vendor unavailable, stale too often, changed meanwhile). */
+  deferred: number
+  calls: number
+}
+
+/** Pushes every dirty level of a marketplace connection. */
+export async function pushChannel(hub: Hub, ref: ChannelRef, opts: Options = {}): Promise<PushSummary> {
+  const summary: PushSummary = { pushed: 0, unchanged: 0, stale: 0, failed: 0, deferred: 0, calls: 0 }
+  const m = await openMarketplace(hub, ref, opts)
+  if (!m) return summary
+  const ctx = ctxOf(hub, m, opts)
+  const db = hub.database.db
+  const staleCount = new Map<string, number>()
+  const skip = new Set<string>()
+  let unavailable: ConnectorError | null = null
+
+  for (let round = 0; round < 1000 && !unavailable; round++) {
+    const levels = await db.transaction(async (tx) => {
+      // Changes are taken in once, at the start: what comes during this push waits (briefly, coalescing) for the
+      // next job, which the change itself queued. Later rounds finish big batches and stale retries.
+      if (round === 0) await absorbChanges(tx, ref.connectionId)
+      return levelStates(tx, ref.connectionId, { dirty: true, limit: m.traits.maxBatch * 4, exclude: [...skip] })
+    })
+    if (levels.length === 0) break
+    const unchanged = levels.filter((l) => l.lastRemote !== null && l.target === l.lastRemote)
+    const toWrite = levels.filter((l) => !(l.lastRemote !== null && l.target === l.lastRemote))
+    const outcomes: { level: LevelState; outcome: PushOutcome }[] = unchanged.map((level) => ({ level, outcome: { status: 'unchanged' } }))
+    summary.unchanged += unchanged.length
+    const stale: LevelState[] = []
+    for (let i = 0; i < toWrite.length && !unavailable; i += m.traits.maxBatch) {
+      const chunk = toWrite.slice(i, i + m.traits.maxBatch)
+      const writes: StockWrite[] = chunk.map((l) => ({
+        externalId: l.externalId,
+        externalIds: l.externalIds,
+        locationId: l.remoteLocationId,
+        quantity: l.target,
+        expected: l.lastRemote,
+        idempotencyKey: writeKey(ref.connectionId, l),
+        reference: `gid://tillbridge/StockLevel/${l.levelId}?seq=${l.changeSeq}`,
+      }))
+      try {
+        summary.calls++
+        const results = await m.caps.setLevels(ctx, { writes })
+        chunk.forEach((level, k) => {
+          const r = results[k] ?? { status: 'failed', code: 'NO_RESULT', message: 'the connector returned no result for this write', retryable: true }
+          outcomes.push({ level, outcome: r })
+          if (r.status === 'ok') summary.pushed++
+          else if (r.status === 'stale') {
+            summary.stale++
+            stale.push(level)
+            const n = (staleCount.get(level.levelId) ?? 0) + 1
+            staleCount.set(level.levelId, n)
+            if (n >= STALE_RETRIES) skip.add(level.levelId)
+          } else {
+            summary.failed++
+            if (r.retryable) skip.add(level.levelId)
+          }
+        })
+      } catch (e) {
+        if (!(e instanceof ConnectorError)) throw e
+        // The vendor is unavailable, limits us, or refuses the credentials: these levels stay dirty for later.
+        unavailable = e
+        for (const level of chunk) skip.add(level.levelId)
+      }
+    }
+    await db.transaction((tx) => recordPushOutcomes(tx, outcomes, hub.clock()))
+    if (stale.length && !unavailable) {
+      // Compare-and-set lost: read what the marketplace holds now; the next round recomputes and retries.
+      const byLocation = new Map<string, LevelState[]>()
+      for (const l of stale) byLocation.set(l.remoteLocationId, [...(byLocation.get(l.remoteLocationId) ?? []), l])
+      for (const [locationId, group] of byLocation) {
+        try {
+          summary.calls++
+          const read = await m.caps.readLevels(ctx, { listings: group.map((l) => ({ externalId: l.externalId, externalIds: l.externalIds })), locationId })
+          await db.transaction((tx) => recordReadings(tx, ref, read.map((r) => ({ externalId: r.externalId, remoteLocationId: r.locationId, available: r.available })), hub.clock(), 'reread'))
+        } catch (e) {
+          if (!(e instanceof ConnectorError)) throw e
+          unavailable = e
+        }
+      }
+    }
+  }
+  summary.deferred = skip.size
+  if (skip.size > 0 || unavailable) {
+    const wait = Math.max(PUSH_RETRY_MS, unavailable?.retryAfterMs ?? 0)
+    await db.transaction((tx) => queueChannelPush(tx, ref, new Date(Date.now() + wait)))
+    hub.logger.warn({ connectionId: ref.connectionId, deferred: skip.size, error: unavailable?.message, kind: unavailable?.kind }, 'stock push deferred')
+  }
+  return summary
+}
+
+export interface ListingSyncSummary {
+  listings: number
+  bound: number
+  unmapped: number
+  ambiguous: number
+  untracked: number
+  gone: number
+  drift: number
+  pages: number
+}
+
+/** Reads every listing (with levels), binds, records what the marketplace holds; as an audit, reports drift. */
+export async function syncListings(hub: Hub, ref: ChannelRef, mode: 'import' | 'audit', opts: Options & { jobId?: string } = {}): Promise<ListingSyncSummary | null> {
+  const m = await openMarketplace(hub, ref, opts)
+  if (!m) return null
+  const ctx = ctxOf(hub, m, opts)
+  const db = hub.database.db
+  const started = hub.clock()
+  const summary: ListingSyncSummary = { listings: 0, bound: 0, unmapped: 0, ambiguous: 0, untracked: 0, gone: 0, drift: 0, pages: 0 }
+  return withSyncRun(db, { ...ref, stream: mode === 'audit' ? 'audit' : 'listings', jobId: opts.jobId ?? null, secretValues: m.loaded.secretValues }, hub.clock, async (run) => {
+    let cursor: string | null = null
+    do {
+      const page = await m.caps.listListings(ctx, { cursor })
+      summary.pages++
+      await db.transaction(async (tx) => {
+        const imported = await importListings(tx, ref, page.items, hub.clock())
+        for (const k of ['listings', 'bound', 'unmapped', 'ambiguous', 'untracked'] as const) summary[k] += imported[k]
+        const readings = page.items.flatMap((l) => (l.levels ?? []).map((x) => ({ externalId: l.externalId, remoteLocationId: x.locationId, available: x.available })))
+        const r = await recordReadings(tx, ref, readings, hub.clock(), mode === 'audit' ? 'audit' : 'reread', run.id)
+        summary.drift += r.drift
+      })
+      cursor = page.nextCursor
+    } while (cursor)
+    // A complete pass: listings not seen in it are gone from the marketplace.
+    summary.gone = await db.transaction(async (tx) => {
+      const gone = await tx
+        .update(channelListings)
+        .set({ state: 'gone', variantId: null, matchedBy: null, updatedAt: hub.clock() })
+        .where(and(eq(channelListings.connectionId, ref.connectionId), lt(channelListings.seenAt, started), sql`${channelListings.state} <> 'gone'`))
+        .returning({ id: channelListings.id })
+      if (gone.length) await ensureLevels(tx, ref, gone.map((g) => g.id))
+      await tx.update(channelLevels).set({ dirtySince: sql`coalesce(${channelLevels.dirtySince}, now())` }).where(and(eq(channelLevels.connectionId, ref.connectionId), isNull(channelLevels.lastRemote)))
+      await queueChannelPush(tx, ref)
+      return gone.length
+    })
+    for (const [k, v] of Object.entries(summary)) run.count(k, v)
+    return summary
+  })
+}
+
+export interface PollSummary {
+  orders: number
+  applied: number
+  pages: number
+}
+
+const toInput = (o: RemoteOrder) => ({ id: o.id, name: o.name, status: o.status, updatedAt: o.updatedAt, locationId: o.locationId, pickupLocationId: o.pickupLocationId, lines: o.lines })
+
+/** Applies orders modified since the last poll (minus the lookback); the checkpoint moves with every page stored. */
+export async function pollOrders(hub: Hub, ref: ChannelRef, opts: Options & { jobId?: string } = {}): Promise<PollSummary | null> {
+  const m = await openMarketplace(hub, ref, opts)
+  if (!m) return null
+  const ctx = ctxOf(hub, m, opts)
+  const db = hub.database.db
+  const stream = { ...ref, stream: 'orders' }
+  const summary: PollSummary = { orders: 0, applied: 0, pages: 0 }
+  const checkpoint = await getCheckpoint(db, ref.connectionId, 'orders')
+  const since = typeof checkpoint?.since === 'string' ? new Date(checkpoint.since) : new Date(hub.clock().getTime() - FIRST_POLL_MS)
+  const from = new Date(since.getTime() - ORDER_LOOKBACK_MS)
+  return withSyncRun(db, { ...stream, jobId: opts.jobId ?? null, secretValues: m.loaded.secretValues }, hub.clock, async (run) => {
+    let cursor: string | null = null
+    let newest = since
+    do {
+      const page = await m.caps.listOrders(ctx, { updatedSince: from, cursor })
+      summary.pages++
+      for (const o of page.items) {
+        const t = new Date(o.updatedAt)
+        if (t > newest) newest = t
+      }
+      await commitBatch(db, stream, { since: newest.toISOString() }, async (tx) => {
+        for (const o of page.items) {
+          const r = await applyChannelOrder(tx, systemActor(ref.merchantId, 'marketplace order'), ref, toInput(o), hub.clock())
+          if (r.applied) summary.applied++
+        }
+      })
+      summary.orders += page.items.length
+      cursor = page.nextCursor
+    } while (cursor)
+    run.count('orders', summary.orders)
+    run.count('applied', summary.applied)
+    return summary
+  })
+}
+
+/** Applies one order read from the marketplace (after a webhook that only named it). */
+export async function fetchOrder(hub: Hub, ref: ChannelRef, orderId: string, opts: Options = {}): Promise<boolean> {
+  const m = await openMarketplace(hub, ref, opts)
+  if (!m) return false
+  const order = await m.caps.getOrder(ctxOf(hub, m, opts), { id: orderId })
+  if (!order) return false
+  return hub.database.db.transaction(async (tx) => (await applyChannelOrder(tx, systemActor(ref.merchantId, 'marketplace order'), ref, toInput(order), hub.clock())).applied)
+}
+
+/** Makes sure the marketplace sends its events to this hub. */
+export async function ensureSubscriptions(hub: Hub, ref: ChannelRef, opts: Options = {}) {
+  const m = await openMarketplace(hub, ref, opts)
+  if (!m?.caps.ensureWebhooks) return null
+  return m.caps.ensureWebhooks(ctxOf(hub, m, opts), { address: `${hub.config.publicUrl}/webhooks/${ref.connectionId}` })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Inbound webhooks of marketplaces
+
+const marketplaceEvent: InboundHandler = async ({ hub, tx, merchantId, connection, event }: InboundHandlerContext) => {
+  const caps = connection.connector.capabilities as MarketplaceCapabilities<any>
+  if (!caps.interpretWebhook) return 'ignored'
+  const meaning = caps.interpretWebhook(event, connection.config)
+  const ref = { merchantId, connectionId: connection.row.id }
+  switch (meaning.kind) {
+    case 'order':
+      await applyChannelOrder(tx, systemActor(merchantId, 'marketplace order'), ref, toInput(meaning.order), hub.clock())
+      return
+    case 'order_changed':
+      await enqueue(tx, FETCH_ORDER_TASK, { ...ref, orderId: meaning.orderId }, { jobKey: `${FETCH_ORDER_TASK}:${ref.connectionId}:${meaning.orderId}` })
+      return
+    case 'level':
+      await recordReadings(tx, ref, [{ externalId: meaning.level.externalId, remoteLocationId: meaning.level.locationId, available: meaning.level.available }], hub.clock(), 'event')
+      return
+    case 'ignored':
+      return 'ignored'
+  }
+}
+
+/** The marketplace topics the stock sync acts on, per connector. */
+export const marketplaceInboundHandlers: Record<string, Record<string, InboundHandler>> = {
+  shopify: Object.fromEntries(['orders/create', 'orders/updated', 'orders/cancelled', 'refunds/create', 'inventory_levels/update'].map((t) => [t, marketplaceEvent])),
+  woocommerce: Object.fromEntries(['order.created', 'order.updated', 'order.deleted', 'order.restored', 'product.updated'].map((t) => [t, marketplaceEvent])),
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tasks
+
+const Ref = z.object({ merchantId: z.uuid(), connectionId: z.uuid() })
+export const FETCH_ORDER_TASK = 'stock.fetch-order'
+
+export const push = defineTask({
+  name: 'stock.push',
+  payload: Ref,
+  async run(payload, { hub, signal }) {
+    const s = await pushChannel(hub, payload, { signal })
+    if (s.calls > 0) hub.logger.info({ connectionId: payload.connectionId, ...s }, 'stock pushed')
+  },
+})
+
+export const listings = defineTask({
+  name: 'stock.listings',
+  payload: Ref.extend({ audit: z.boolean().default(false) }),
+  async run(payload, { hub, signal, job }) {
+    const s = await syncListings(hub, payload, payload.audit ? 'audit' : 'import', { signal, jobId: job.id })
+    if (s) hub.logger.info({ connectionId: payload.connectionId, ...s }, payload.audit ? 'stock audit done' : 'listings imported')
+  },
+})
+
+export const pollOrdersTask = defineTask({
+  name: 'stock.poll-orders',
+  payload: Ref,
+  async run(payload, { hub, signal, job }) {
+    await pollOrders(hub, payload, { signal, jobId: job.id })
+  },
+})
+
+export const fetchOrderTask = defineTask({
+  name: FETCH_ORDER_TASK,
+  payload: Ref.extend({ orderId: z.string().min(1) }),
+  async run(payload, { hub, signal }) {
+    await fetchOrder(hub, payload, payload.orderId, { signal })
+  },
+})
+
+export const recover = defineTask({
+  name: 'stock.recover',
+  payload: Ref,
+  async run(payload, { hub, signal }) {
+    const subs = await ensureSubscriptions(hub, payload, { signal })
+    if (subs) hub.logger.info({ connectionId: payload.connectionId, ...subs }, 'marketplace webhooks asserted')
+    await hub.database.db.transaction(async (tx) => {
+      await queuePoll(tx, payload)
+      await queueAudit(tx, payload)
+    })
+  },
+})
+
+export const queuePoll = (tx: Parameters<typeof enqueue>[0], ref: ChannelRef) =>
+  enqueue(tx, 'stock.poll-orders', ref, { jobKey: `stock.poll-orders:${ref.connectionId}`, jobKeyMode: 'preserve_run_at', queueName: `stock-orders:${ref.connectionId}` })
+export const queueAudit = (tx: Parameters<typeof enqueue>[0], ref: ChannelRef, audit = true) =>
+  enqueue(tx, 'stock.listings', { ...ref, audit }, { jobKey: `stock.listings:${ref.connectionId}`, queueName: `stock-listings:${ref.connectionId}` })
+export const queueRecover = (tx: Parameters<typeof enqueue>[0], ref: ChannelRef) => enqueue(tx, 'stock.recover', ref, { jobKey: `stock.recover:${ref.connectionId}` })
+
+/** Every 5 minutes: a poll of every enabled marketplace connection; at 02:00 local time, the nightly recovery and audit. */
+export const schedule = defineTask({
+  name: 'stock.schedule',
+  payload: z.object({}).loose(),
+  async run(_payload, { hub, signal }) {
+    const now = hub.clock()
+    const rows = await hub.database.db
+      .select({ id: connections.id, merchantId: connections.merchantId, connectorId: connections.connectorId })
+      .from(connections)
+      .where(and(eq(connections.enabled, true), isNull(connections.deletedAt)))
+    const registry = connectorRegistry
+    for (const c of rows) {
+      if (signal.aborted) return
+      if (registry.get(c.connectorId)?.family !== 'marketplace') continue
+      const settings = await getSettings(hub.database.db, c.merchantId)
+      const local = new Intl.DateTimeFormat('en-GB', { timeZone: settings.timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(now)
+      const [hour, minute] = local.split(':').map(Number) as [number, number]
+      await hub.database.db.transaction(async (tx) => {
+        const ref = { merchantId: c.merchantId, connectionId: c.id }
+        await queuePoll(tx, ref)
+        if (hour === AUDIT_HOUR && minute < 5) await queueRecover(tx, ref)
+      })
+    }
+  },
+})
+
+export const tasks = [push, listings, pollOrdersTask, fetchOrderTask, recover, schedule]
+export const cron: CronDefinition[] = [{ task: 'stock.schedule', match: '*/5 * * * *', backfillMs: 60 * 60_000 }]

@@ -1,0 +1,137 @@
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../../helpers/db.ts'
+import { createApi, seedMerchant } from '../../helpers/api.ts'
+import { ledgerMismatches, seedProduct, seedStore } from '../../helpers/pos.ts'
+import { createShopifyConnection, createWooConnection, SHOP_LOCATION, stockLevel } from '../../helpers/channels.ts'
+import { applyChannelOrder, getChannelOrder, type ChannelOrderInput } from '../../../src/core/channel-stock/orders.ts'
+import { systemActor } from '../../../src/core/staff/actor.ts'
+
+describe('online orders hold store stock', () => {
+  const hub = useTestHub({ poolSize: 30 })
+
+  async function setup(stock: number) {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1990, stock })
+    const shopify = await createShopifyConnection(hub, m.merchantId, { locations: [{ remote: SHOP_LOCATION, ours: [store.locationId] }] })
+    const woo = await createWooConnection(hub, m.merchantId, { locationIds: [store.locationId] })
+    const cashier = await m.staff('cashier')
+    return { m, store, item, shopify, woo, till: createApi(hub).as(cashier.token) }
+  }
+
+  const order = (id: string, sku: string, quantity: number, over: Partial<ChannelOrderInput> = {}): ChannelOrderInput => ({
+    id,
+    name: `#${id}`,
+    status: 'open',
+    updatedAt: '2026-12-01T10:00:00Z',
+    locationId: null,
+    pickupLocationId: null,
+    lines: [{ id: `${id}-1`, sku, externalId: null, quantity }],
+    ...over,
+  })
+
+  const apply = (merchantId: string, connectionId: string, input: ChannelOrderInput) =>
+    hub.database.db.transaction((tx) => applyChannelOrder(tx, systemActor(merchantId, 'test'), { merchantId, connectionId }, input, new Date()))
+
+  it('a till and two online channels selling the last two units at once never oversell: exactly two win, the loser is refused or flagged', async () => {
+    for (let round = 0; round < 5; round++) {
+      const { m, store, item, shopify, woo, till } = await setup(2)
+      const [sale, a, b] = await Promise.all([
+        till.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'cash', amount: 2000 }] }),
+        apply(m.merchantId, shopify, order(`S${round}`, item.sku, 1, { locationId: SHOP_LOCATION })),
+        apply(m.merchantId, woo, order(`W${round}`, item.sku, 1)),
+      ])
+      const sold = sale.status === 201 ? 1 : 0
+      if (sale.status !== 201) expect(sale.body.error.code).toBe('insufficient_stock')
+      const held = [a, b].filter((r) => r.order.flag === null).length
+      const flagged = [a, b].filter((r) => r.order.flag === 'insufficient_stock').length
+      expect(sold + held).toBe(2)
+      expect(held + flagged).toBe(2)
+      const level = await stockLevel(hub, item.variantId, store.locationId)
+      expect(level).toEqual({ onHand: 2 - sold, reserved: held })
+      expect(level.onHand - level.reserved).toBe(0)
+      expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+    }
+  })
+
+  it('the same order delivered three times reserves once', async () => {
+    const { m, store, item, shopify } = await setup(5)
+    const o = order('1001', item.sku, 2, { locationId: SHOP_LOCATION })
+    await Promise.all([apply(m.merchantId, shopify, o), apply(m.merchantId, shopify, o), apply(m.merchantId, shopify, o)])
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 5, reserved: 2 })
+    const r = await hub.database.db.execute<{ n: number }>(sql`select count(*)::int as n from stock_reservations where merchant_id = ${m.merchantId} and status = 'active'`)
+    expect(r.rows[0]!.n).toBe(1)
+  })
+
+  it('cancellation gives the stock back; an older state arriving late changes nothing', async () => {
+    const { m, store, item, woo } = await setup(5)
+    await apply(m.merchantId, woo, order('77', item.sku, 3))
+    await apply(m.merchantId, woo, order('77', item.sku, 3, { status: 'cancelled', updatedAt: '2026-12-01T10:05:00Z' }))
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 5, reserved: 0 })
+    const late = await apply(m.merchantId, woo, order('77', item.sku, 3, { updatedAt: '2026-12-01T10:01:00Z' }))
+    expect(late.applied).toBe(false)
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 5, reserved: 0 })
+  })
+
+  it('fulfilment consumes the hold into one movement; a partial refund before it shrinks the hold', async () => {
+    const { m, store, item, shopify } = await setup(10)
+    await apply(m.merchantId, shopify, order('88', item.sku, 4, { locationId: SHOP_LOCATION }))
+    await apply(m.merchantId, shopify, order('88', item.sku, 3, { locationId: SHOP_LOCATION, updatedAt: '2026-12-01T10:02:00Z' }))
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 10, reserved: 3 })
+    await apply(m.merchantId, shopify, order('88', item.sku, 3, { locationId: SHOP_LOCATION, status: 'fulfilled', updatedAt: '2026-12-01T11:00:00Z' }))
+    await apply(m.merchantId, shopify, order('88', item.sku, 3, { locationId: SHOP_LOCATION, status: 'fulfilled', updatedAt: '2026-12-01T11:00:00Z' }))
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 7, reserved: 0 })
+    const moves = await hub.database.db.execute<{ kind: string; quantity: string }>(sql`
+      select kind, quantity::text from stock_movements where variant_id = ${item.variantId} and kind <> 'receipt' order by id`)
+    expect(moves.rows).toEqual([{ kind: 'reservation_consumed', quantity: '-3' }])
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('an order first seen fulfilled (after an outage) takes its units once', async () => {
+    const { m, store, item, woo } = await setup(4)
+    const o = order('99', item.sku, 2, { status: 'fulfilled' })
+    await apply(m.merchantId, woo, o)
+    await apply(m.merchantId, woo, o)
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 2, reserved: 0 })
+  })
+
+  it('lines with unknown SKUs flag the order and hold nothing for them', async () => {
+    const { m, store, item, woo } = await setup(4)
+    const r = await apply(m.merchantId, woo, { ...order('5', item.sku, 1), lines: [{ id: 'a', sku: item.sku, externalId: null, quantity: 1 }, { id: 'b', sku: 'NOPE', externalId: null, quantity: 1 }] })
+    expect(r.order.flag).toBe('unmapped_lines')
+    const full = await getChannelOrder(hub.database.db, m.merchantId, r.order.id)
+    expect(full.lines.map((l) => [l.lineId, l.state])).toEqual([
+      ['a', 'held'],
+      ['b', 'unmapped'],
+    ])
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 4, reserved: 1 })
+  })
+
+  it('a pickup order holds the pickup store’s stock and is collected at the till once, decremented once', async () => {
+    const { m, store, item, shopify } = await setup(3)
+    const r = await apply(m.merchantId, shopify, order('P1', item.sku, 2, { pickupLocationId: SHOP_LOCATION }))
+    expect(r.order.pickup).toBe(true)
+    expect(r.order.locationId).toBe(store.locationId)
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 3, reserved: 2 })
+    const cashier = createApi(hub).as((await m.staff('cashier')).token)
+    const first = await cashier.post(`/api/v1/channel-orders/${r.order.id}/collect`, {})
+    expect(first.status).toBe(200)
+    expect(first.body.status).toBe('collected')
+    const again = await cashier.post(`/api/v1/channel-orders/${r.order.id}/collect`, {})
+    expect(again.status).toBe(200)
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 1, reserved: 0 })
+    // The marketplace reporting the order fulfilled afterwards takes nothing more.
+    await apply(m.merchantId, shopify, order('P1', item.sku, 2, { pickupLocationId: SHOP_LOCATION, status: 'fulfilled', updatedAt: '2026-12-01T12:00:00Z' }))
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 1, reserved: 0 })
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('collecting an order that is not a pickup is refused with a clear code', async () => {
+    const { m, item, woo } = await setup(3)
+    const r = await apply(m.merchantId, woo, order('D1', item.sku, 1))
+    const res = await createApi(hub).as(m.adminToken).post(`/api/v1/channel-orders/${r.order.id}/collect`, {})
+    expect(res.status).toBe(409)
+    expect(res.body.error.code).toBe('not_a_pickup_order')
+  })
+})

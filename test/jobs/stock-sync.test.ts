@@ -1,0 +1,286 @@
+// The stock sync end to end: a store's till and stock, a Shopify and a WooCommerce shop (msw sandboxes speaking
+// their real APIs), the hub's API, webhook endpoint and jobs.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { setupServer } from 'msw/node'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { drainJobs, makeDue, queuedJobs } from '../helpers/jobs.ts'
+import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+import { channelLevel, createShopifyConnection, createWooConnection, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
+import { shopifySandbox } from '../vendors/shopify.ts'
+import { wooSandbox } from '../vendors/woocommerce.ts'
+import { pollOrders, syncListings } from '../../src/jobs/stock-sync.ts'
+import { commitBatch } from '../../src/connectors/framework/sync-state.ts'
+
+describe('stock sync with Shopify and WooCommerce', () => {
+  const hub = useTestHub({ poolSize: 30 })
+  const server = setupServer()
+  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
+  afterAll(() => server.close())
+
+  /** Runs every queued job, also the ones waiting for a later time (debounced pushes, deferred retries), until none is left. */
+  async function settle(rounds = 12) {
+    for (let i = 0; i < rounds; i++) {
+      await makeDue(hub)
+      await drainJobs(hub)
+      const left = (await queuedJobs(hub)).filter((j) => j.attempts < j.maxAttempts)
+      if (left.length === 0) return
+    }
+  }
+
+  async function world(opts: { skus?: { sku: string; stock: number; remote?: number; barcode?: string }[] } = {}) {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const specs = opts.skus ?? [{ sku: `A-${Date.now()}`, stock: 10 }]
+    const items = []
+    for (const s of specs) items.push(await seedProduct(hub, store, { sku: s.sku, price: 1990, stock: s.stock, barcodes: s.barcode ? [s.barcode] : undefined }))
+    const shop = shopifySandbox({ shop: SHOP, accessToken: SHOP_TOKEN, webhookSecret: SHOP_SECRET })
+    const loc = shop.addLocation('Main street')
+    for (const s of specs) shop.addProduct({ title: s.sku, variants: [{ sku: s.sku, levels: { [loc.id]: s.remote ?? s.stock } }] })
+    const woo = wooSandbox({ siteUrl: WOO_SITE, consumerKey: WOO_KEY, consumerSecret: WOO_SECRET, webhookSecret: WOO_HOOK_SECRET, now: new Date() })
+    const wooIds = new Map<string, number>()
+    for (const s of specs) wooIds.set(s.sku, woo.addProduct({ sku: s.sku, stock: s.remote ?? s.stock }).id)
+    server.resetHandlers(...shop.handlers, ...woo.handlers)
+    const shopifyId = await createShopifyConnection(hub, m.merchantId, { locations: [{ remote: loc.id, ours: [store.locationId] }] })
+    const wooId = await createWooConnection(hub, m.merchantId, { locationIds: [store.locationId] })
+    const admin = createApi(hub).as(m.adminToken)
+    const till = createApi(hub).as((await m.staff('cashier')).token)
+    for (const id of [shopifyId, wooId]) await syncListings(hub, { merchantId: m.merchantId, connectionId: id }, 'import')
+    await settle()
+    const sell = (sku: string, quantity = 1) => till.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku, quantity }], tenders: [{ kind: 'card', amount: 1990 * quantity }] })
+    const deliver = (connectionId: string, d: { headers: Record<string, string>; body: string }) => createApi(hub).request('POST', `/webhooks/${connectionId}`, undefined, { raw: d.body, headers: d.headers })
+    const pushesTo = () => ({ shopify: shop.requestsFor('InventorySetQuantities').length, woo: woo.state.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/batch')).length })
+    return { m, store, items, shop, loc, woo, wooIds, shopifyId, wooId, admin, till, sell, deliver, pushesTo, ref: (connectionId: string) => ({ merchantId: m.merchantId, connectionId }) }
+  }
+
+  it('binds listings by SKU, lists the unmapped and the ambiguous without guessing, and shows every SKU’s status', async () => {
+    const w = await world({ skus: [{ sku: `BIND-${Date.now()}`, stock: 4, barcode: '6901234567892' }] })
+    const stray = w.woo.addProduct({ sku: 'NOT-OURS', stock: 3 }).id
+    const byBarcode = w.shop.addProduct({ title: 'by barcode', variants: [{ sku: 'REMOTE-ONLY-CODE', barcode: '6901234567892', levels: { [w.loc.id]: 1 } }] })
+    for (const id of [w.shopifyId, w.wooId]) await syncListings(hub, w.ref(id), 'import')
+    const wooListings = (await w.admin.get(`/api/v1/stock-sync/${w.wooId}/listings?state=unmapped`)).body.items
+    expect(wooListings.map((l: any) => l.externalId)).toEqual([String(stray)])
+    // The Shopify listing whose barcode matches a variant already bound by SKU is ambiguous, not bound twice.
+    const ambiguous = (await w.admin.get(`/api/v1/stock-sync/${w.shopifyId}/listings?state=ambiguous`)).body.items
+    expect(ambiguous.map((l: any) => l.externalId)).toEqual([byBarcode.variants[0]!.inventoryItemId])
+    expect(ambiguous[0].candidates).toEqual([w.items[0]!.variantId])
+    const skus = (await w.admin.get(`/api/v1/stock-sync/${w.wooId}/skus`)).body.items
+    expect(skus).toHaveLength(1)
+    expect(skus[0]).toMatchObject({ sku: w.items[0]!.sku, status: 'ok', target: 4, lastPushed: null, lastRemote: 4 })
+    const summary = (await w.admin.get(`/api/v1/stock-sync/${w.wooId}/summary`)).body
+    expect(summary.listings).toMatchObject({ bound: 1, unmapped: 1 })
+    // A hand binding of the stray listing to our variant is refused while another listing holds it.
+    const listing = wooListings[0]
+    const refused = await w.admin.put(`/api/v1/stock-sync/${w.wooId}/listings/${listing.id}/binding`, { variantId: w.items[0]!.variantId })
+    expect(refused.status).toBe(409)
+    expect(refused.body.error.code).toBe('variant_already_bound')
+  })
+
+  it('a sale at the till reaches both shops; only values that differ from the last pushed are sent', async () => {
+    const w = await world({ skus: [{ sku: `SALE-${Date.now()}`, stock: 10 }] })
+    const sku = w.items[0]!.sku
+    const before = w.pushesTo()
+    expect(before).toEqual({ shopify: 0, woo: 0 })
+    expect((await w.sell(sku, 3)).status).toBe(201)
+    const queued = await queuedJobs(hub, 'stock.push')
+    expect(queued.map((j) => j.payload.connectionId).sort()).toEqual([w.shopifyId, w.wooId].sort())
+    await settle()
+    expect(w.shop.level(sku, w.loc.id)).toBe(7)
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(7)
+    expect(await channelLevel(hub, w.shopifyId, w.items[0]!.variantId)).toMatchObject({ status: 'ok', lastPushed: 7, lastRemote: 7, dirty: false })
+    // Receiving and selling the same quantity leaves the channel quantity as pushed: nothing more is sent.
+    await w.admin.post('/api/v1/stock/receipts', { locationId: w.store.locationId, lines: [{ sku, quantity: 1 }] })
+    await w.sell(sku, 1)
+    await settle()
+    expect(w.pushesTo()).toEqual({ shopify: 1, woo: 1 })
+  })
+
+  it('a burst of 100 sales of one SKU becomes a few pushes and ends at the right quantity', async () => {
+    const w = await world({ skus: [{ sku: `BURST-${Date.now()}`, stock: 150 }] })
+    const sku = w.items[0]!.sku
+    let selling = true
+    const worker = (async () => {
+      // A worker that honours the push's short debounce, as the real one does.
+      while (selling) {
+        await drainJobs(hub)
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    })()
+    for (let i = 0; i < 100; i++) expect((await w.sell(sku)).status).toBe(201)
+    selling = false
+    await worker
+    await settle()
+    const pushes = w.pushesTo()
+    expect(pushes.shopify).toBeGreaterThan(0)
+    expect(pushes.shopify).toBeLessThan(25)
+    expect(pushes.woo).toBeLessThan(25)
+    expect(w.shop.level(sku, w.loc.id)).toBe(50)
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(50)
+  })
+
+  it('a stale compare-and-set on Shopify is re-read, recomputed and retried', async () => {
+    const w = await world({ skus: [{ sku: `CAS-${Date.now()}`, stock: 10 }] })
+    const sku = w.items[0]!.sku
+    // Someone edits Shopify's quantity and the webhook never arrives: our last known value is stale.
+    w.shop.setAvailable(sku, w.loc.id, 4)
+    await w.sell(sku, 2)
+    await settle()
+    const sets = w.shop.requestsFor('InventorySetQuantities')
+    expect(sets.length).toBeGreaterThanOrEqual(2)
+    expect(sets[0]!.errorCode ?? JSON.stringify(sets[0])).toMatch(/CHANGE_FROM_QUANTITY_STALE|ok/)
+    const quantities = sets.map((r) => (r.variables as any).input.quantities[0])
+    expect(quantities[0]).toMatchObject({ quantity: 8, changeFromQuantity: 10 })
+    expect(quantities[quantities.length - 1]).toMatchObject({ quantity: 8, changeFromQuantity: 4 })
+    expect(w.shop.level(sku, w.loc.id)).toBe(8)
+    expect(await channelLevel(hub, w.shopifyId, w.items[0]!.variantId)).toMatchObject({ status: 'ok', lastRemote: 8 })
+  })
+
+  it('THROTTLED and 429 back off and the push completes', async () => {
+    const w = await world({ skus: [{ sku: `THR-${Date.now()}`, stock: 10 }] })
+    const sku = w.items[0]!.sku
+    w.shop.drainBucket(0)
+    w.woo.state.maxRequestsPerSecond = 0
+    await w.sell(sku, 1)
+    await makeDue(hub)
+    await drainJobs(hub)
+    w.woo.state.maxRequestsPerSecond = 1000
+    await settle()
+    expect(w.shop.state.requests.some((r) => r.answer === 'throttled')).toBe(true)
+    expect(w.woo.state.rateLimited).toBeGreaterThan(0)
+    expect(w.shop.level(sku, w.loc.id)).toBe(9)
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(9)
+  })
+
+  it('an online order delivered three times reserves once, updates the other shop, and its own shop is not decremented twice', async () => {
+    const w = await world({ skus: [{ sku: `ORD-${Date.now()}`, stock: 10 }] })
+    const sku = w.items[0]!.sku
+    const { delivery } = w.shop.placeOrder({ lines: [{ item: sku, quantity: 2 }], locationId: w.loc.id })
+    for (let i = 0; i < 3; i++) expect((await w.deliver(w.shopifyId, delivery)).status).toBe(200)
+    await settle()
+    expect(await stockLevel(hub, w.items[0]!.variantId, w.store.locationId)).toEqual({ onHand: 10, reserved: 2 })
+    const orders = (await w.admin.get(`/api/v1/channel-orders?connectionId=${w.shopifyId}`)).body.items
+    expect(orders).toHaveLength(1)
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(8)
+    // Shopify already took the 2 units off: it still holds 8, and no write was needed.
+    expect(w.shop.level(sku, w.loc.id)).toBe(8)
+    expect(w.pushesTo().shopify).toBe(0)
+    // Cancelled on Shopify: the hold is released everywhere.
+    await w.deliver(w.shopifyId, w.shop.cancelOrder(delivery ? JSON.parse(delivery.body).admin_graphql_api_id : '', { restock: true }))
+    await settle()
+    expect(await stockLevel(hub, w.items[0]!.variantId, w.store.locationId)).toEqual({ onHand: 10, reserved: 0 })
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(10)
+    expect(w.shop.level(sku, w.loc.id)).toBe(10)
+  })
+
+  it('a lost WooCommerce webhook is caught by the order poll', async () => {
+    const w = await world({ skus: [{ sku: `LOST-${Date.now()}`, stock: 6 }] })
+    const sku = w.items[0]!.sku
+    w.woo.placeOrder({ lines: [{ sku, quantity: 2 }], status: 'processing' })
+    await pollOrders(hub, w.ref(w.wooId))
+    await settle()
+    expect(await stockLevel(hub, w.items[0]!.variantId, w.store.locationId)).toEqual({ onHand: 6, reserved: 2 })
+    expect(w.shop.level(sku, w.loc.id)).toBe(4)
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(4)
+    // Polling again (the lookback re-reads it) holds nothing more.
+    await pollOrders(hub, w.ref(w.wooId))
+    expect(await stockLevel(hub, w.items[0]!.variantId, w.store.locationId)).toEqual({ onHand: 6, reserved: 2 })
+  })
+
+  it('a hub that was down for an hour catches up exactly: sales pushed, orders of both shops held once', async () => {
+    const w = await world({ skus: [{ sku: `DOWN-${Date.now()}`, stock: 20 }] })
+    const sku = w.items[0]!.sku
+    const variantId = w.items[0]!.variantId
+    const hourAgo = new Date(Date.now() - 60 * 60_000)
+    for (const id of [w.shopifyId, w.wooId]) await commitBatch(hub.database.db, { ...w.ref(id), stream: 'orders' }, { since: hourAgo.toISOString() }, async () => {})
+    // While the hub's worker is down: till sales commit (their pushes wait in the queue), both shops take orders,
+    // and every webhook is lost.
+    await w.sell(sku, 3)
+    w.shop.placeOrder({ lines: [{ item: sku, quantity: 2 }], locationId: w.loc.id })
+    w.woo.placeOrder({ lines: [{ sku, quantity: 4 }], status: 'processing' })
+    w.woo.placeOrder({ lines: [{ sku, quantity: 1 }], status: 'on-hold' })
+    // Back up: the schedule polls every shop, the queued pushes run.
+    await createApi(hub).as(w.m.adminToken).post(`/api/v1/stock-sync/${w.shopifyId}/sync`, { action: 'poll' })
+    await w.admin.post(`/api/v1/stock-sync/${w.wooId}/sync`, { action: 'poll' })
+    await settle()
+    expect(await stockLevel(hub, variantId, w.store.locationId)).toEqual({ onHand: 17, reserved: 7 })
+    expect(w.shop.level(sku, w.loc.id)).toBe(10)
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(10)
+    // Running everything again changes nothing.
+    await w.admin.post(`/api/v1/stock-sync/${w.shopifyId}/sync`, { action: 'poll' })
+    await w.admin.post(`/api/v1/stock-sync/${w.wooId}/sync`, { action: 'poll' })
+    await settle()
+    expect(await stockLevel(hub, variantId, w.store.locationId)).toEqual({ onHand: 17, reserved: 7 })
+    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+  })
+
+  it('the audit reports drift per SKU and repairs it', async () => {
+    const w = await world({ skus: [{ sku: `AUD-A-${Date.now()}`, stock: 5 }, { sku: `AUD-B-${Date.now()}`, stock: 8 }] })
+    const [a, b] = [w.items[0]!, w.items[1]!]
+    w.shop.setAvailable(a.sku, w.loc.id, 50)
+    w.woo.setStock(w.wooIds.get(b.sku)!, 0)
+    expect((await w.admin.post(`/api/v1/stock-sync/${w.shopifyId}/sync`, { action: 'audit' })).status).toBe(202)
+    await w.admin.post(`/api/v1/stock-sync/${w.wooId}/sync`, { action: 'audit' })
+    await makeDue(hub, 'stock.listings')
+    await drainJobs(hub, { rounds: 1 })
+    const shopDrift = (await w.admin.get(`/api/v1/stock-sync/${w.shopifyId}/drift`)).body.items
+    expect(shopDrift).toHaveLength(1)
+    expect(shopDrift[0]).toMatchObject({ sku: a.sku, remote: 50, target: 5 })
+    await settle()
+    expect(w.shop.level(a.sku, w.loc.id)).toBe(5)
+    expect(w.woo.stockOf(w.wooIds.get(b.sku)!)).toBe(8)
+    const wooDrift = (await w.admin.get(`/api/v1/stock-sync/${w.wooId}/drift`)).body.items
+    expect(wooDrift).toEqual([expect.objectContaining({ sku: b.sku, remote: 0, target: 8, repaired: true })])
+    expect((await w.admin.get(`/api/v1/stock-sync/${w.shopifyId}/drift`)).body.items[0].repaired).toBe(true)
+  })
+
+  it('our own write echoing back is recognised; a change made on the shop is pushed back', async () => {
+    const w = await world({ skus: [{ sku: `ECHO-${Date.now()}`, stock: 10 }] })
+    const sku = w.items[0]!.sku
+    await w.sell(sku, 1)
+    await settle()
+    const pushes = w.pushesTo()
+    // Shopify's inventory_levels/update for our own write, and Woo's product.updated for it.
+    const echoes = w.shop.state.pendingWebhooks.splice(0)
+    expect(echoes.length).toBeGreaterThan(0)
+    for (const d of echoes) expect((await w.deliver(w.shopifyId, d)).status).toBe(200)
+    await w.deliver(w.wooId, w.woo.webhookDelivery('product.updated', w.woo.productPayload(w.wooIds.get(sku)!)))
+    await settle()
+    expect(w.pushesTo()).toEqual(pushes)
+    const processed = await hub.database.db.execute<{ status: string }>(sql`select status from inbound_webhooks where connection_id in (${w.shopifyId}, ${w.wooId})`)
+    expect(processed.rows.every((r) => r.status === 'processed')).toBe(true)
+    // A merchant edits the quantity in Shopify: the store stays the master and the value is put back.
+    await w.deliver(w.shopifyId, w.shop.setAvailable(sku, w.loc.id, 30))
+    await settle()
+    expect(w.shop.level(sku, w.loc.id)).toBe(9)
+    expect(w.pushesTo().shopify).toBe(pushes.shopify + 1)
+  })
+
+  it('channel rules shape what each shop is offered', async () => {
+    const w = await world({ skus: [{ sku: `RULE-${Date.now()}`, stock: 11 }] })
+    const sku = w.items[0]!.sku
+    expect((await w.admin.put(`/api/v1/stock-sync/${w.wooId}/rules/default`, { percent: 50, buffer: 1 })).status).toBe(200)
+    expect((await w.admin.put(`/api/v1/stock-sync/${w.shopifyId}/rules/${w.items[0]!.variantId}`, { zeroAtOrBelow: 11 })).status).toBe(200)
+    await settle()
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(5)
+    expect(w.shop.level(sku, w.loc.id)).toBe(0)
+    expect((await w.admin.get(`/api/v1/stock-sync/${w.wooId}/rules`)).body.default).toEqual({ percent: 50, buffer: 1, maximum: null, zeroAtOrBelow: null, fixed: null })
+    const bad = await w.admin.put(`/api/v1/stock-sync/${w.wooId}/rules/default`, { percent: 150 })
+    expect(bad.status).toBe(400)
+  })
+
+  it('refuses what is not a marketplace connection, unknown locations and other merchants’ connections', async () => {
+    const w = await world()
+    const other = await seedMerchant(hub)
+    const foreign = await createApi(hub).as(other.adminToken).get(`/api/v1/stock-sync/${w.wooId}/skus`)
+    expect(foreign.status).toBe(404)
+    const badLoc = await w.admin.put(`/api/v1/stock-sync/${w.wooId}/locations`, { locations: [{ remoteLocationId: 'default', locationIds: ['00000000-0000-7000-8000-000000000000'] }] })
+    expect(badLoc.status).toBe(404)
+    const stripe = await w.admin.post('/api/v1/connections', { connectorId: 'stripe', name: 'Stripe', config: { secretKey: 'sk_test_abc123' } })
+    const notMarket = await w.admin.get(`/api/v1/stock-sync/${stripe.body.id}/skus`)
+    expect(notMarket.status).toBe(422)
+    expect(notMarket.body.error.code).toBe('not_a_marketplace')
+    const cashier = createApi(hub).as((await w.m.staff('cashier')).token)
+    expect((await cashier.put(`/api/v1/stock-sync/${w.wooId}/rules/default`, { percent: 10 })).status).toBe(403)
+  })
+})
