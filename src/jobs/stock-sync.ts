@@ -350,12 +350,13 @@ export const recover = defineTask({
   name: 'stock.recover',
   payload: Ref,
   async run(payload, { hub, signal }) {
-    const subs = await ensureSubscriptions(hub, payload, { signal })
-    if (subs) hub.logger.info({ connectionId: payload.connectionId, ...subs }, 'marketplace webhooks asserted')
+    // Poll and audit first: they do not depend on webhooks, and a refused subscription must not hold them up.
     await hub.database.db.transaction(async (tx) => {
       await queuePoll(tx, payload)
       await queueAudit(tx, payload)
     })
+    const subs = await ensureSubscriptions(hub, payload, { signal })
+    if (subs) hub.logger.info({ connectionId: payload.connectionId, ...subs }, 'marketplace webhooks asserted')
   },
 })
 

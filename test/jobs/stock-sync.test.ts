@@ -7,14 +7,17 @@ import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { drainJobs, makeDue, queuedJobs } from '../helpers/jobs.ts'
 import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
-import { channelLevel, createShopifyConnection, createWooConnection, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
+import { channelLevel, mapLocations, createShopifyConnection, createWooConnection, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
 import { shopifySandbox } from '../vendors/shopify.ts'
 import { wooSandbox } from '../vendors/woocommerce.ts'
+import { taobaoSandbox, TOP_SANDBOX_GATEWAY } from '../vendors/taobao.ts'
+import { createConnection } from '../../src/connectors/framework/connections.ts'
+import { connectorRegistry } from '../../src/connectors/index.ts'
 import { pollOrders, syncListings } from '../../src/jobs/stock-sync.ts'
 import { commitBatch } from '../../src/connectors/framework/sync-state.ts'
 
-describe('stock sync with Shopify and WooCommerce', () => {
-  const hub = useTestHub({ poolSize: 30 })
+describe('stock sync with Shopify, WooCommerce and Tmall', () => {
+  const hub = useTestHub({ poolSize: 30, config: { publicUrl: 'https://hub.tillbridge.test' } })
   const server = setupServer()
   beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
   afterAll(() => server.close())
@@ -267,6 +270,62 @@ describe('stock sync with Shopify and WooCommerce', () => {
     expect((await w.admin.get(`/api/v1/stock-sync/${w.wooId}/rules`)).body.default).toEqual({ percent: 50, buffer: 1, maximum: null, zeroAtOrBelow: null, fixed: null })
     const bad = await w.admin.put(`/api/v1/stock-sync/${w.wooId}/rules/default`, { percent: 150 })
     expect(bad.status).toBe(400)
+  })
+
+  it('a new connection asserts its webhooks; one re-enabled after Woo disabled its webhook recovers it and catches up', async () => {
+    const w = await world({ skus: [{ sku: `REC-${Date.now()}`, stock: 9 }] })
+    const sku = w.items[0]!.sku
+    // Created through the API: the recovery job subscribes the shop's topics to this hub's address.
+    const created = await w.admin.post('/api/v1/connections', { connectorId: 'shopify', name: 'Shopify 2', config: { shop: SHOP, accessToken: SHOP_TOKEN, webhookSecret: SHOP_SECRET } })
+    expect(created.status).toBe(201)
+    expect((await queuedJobs(hub, 'stock.recover')).map((j) => j.payload.connectionId)).toContain(created.body.id)
+    await settle()
+    const uris = [...w.shop.state.subscriptions.values()].map((x) => `${x.topic} ${x.uri}`)
+    expect(uris).toContain(`ORDERS_CREATE ${hub.config.publicUrl}/webhooks/${created.body.id}`)
+    expect(uris).toContain(`INVENTORY_LEVELS_UPDATE ${hub.config.publicUrl}/webhooks/${created.body.id}`)
+    // Woo disabled the webhook after failed deliveries, and the connection was switched off meanwhile.
+    await w.admin.post(`/api/v1/stock-sync/${w.wooId}/sync`, { action: 'recover' })
+    await settle()
+    const hook = [...w.woo.state.webhooks.values()].find((x) => x.topic === 'order.created')!
+    w.woo.disableWebhook(hook.id)
+    await w.admin.patch(`/api/v1/connections/${w.wooId}`, { enabled: false })
+    await w.sell(sku, 2)
+    w.woo.placeOrder({ lines: [{ sku, quantity: 1 }], status: 'processing' })
+    await settle()
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(8)
+    expect((await w.admin.patch(`/api/v1/connections/${w.wooId}`, { enabled: true })).status).toBe(200)
+    await settle()
+    expect(w.woo.state.webhooks.get(hook.id)!.status).toBe('active')
+    expect(await stockLevel(hub, w.items[0]!.variantId, w.store.locationId)).toEqual({ onHand: 7, reserved: 1 })
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(6)
+    expect(w.shop.level(sku, w.loc.id)).toBe(6)
+  })
+
+  it('a Tmall shop gets absolute pushes in batches of at most 20 SKUs, and its polled trades hold stock', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const stamp = Date.now()
+    const skus = Array.from({ length: 25 }, (_, i) => `TM-${stamp}-${i}`)
+    for (const sku of skus) await seedProduct(hub, store, { sku, price: 990, stock: 5 })
+    const tmall = taobaoSandbox({ appKey: '12345678', appSecret: 'tmall-app-secret-1', sessionKey: 'tmall-session-key-1', platform: 'tmall' })
+    const item = tmall.addItem({ title: 'T-shirt', skus: skus.map((outerId) => ({ outerId, quantity: 9 })) })
+    server.resetHandlers(...tmall.handlers)
+    const conn = await createConnection(hub.database.db, connectorRegistry, hub.secrets, m.merchantId, { connectorId: 'taobao', name: 'Tmall', config: { appKey: '12345678', appSecret: 'tmall-app-secret-1', sessionKey: 'tmall-session-key-1', platform: 'tmall', gatewayUrl: TOP_SANDBOX_GATEWAY } }, new Date())
+    const ref = { merchantId: m.merchantId, connectionId: conn.id }
+    await mapLocations(hub, m.merchantId, conn.id, [{ remote: 'default', ours: [store.locationId] }])
+    await syncListings(hub, ref, 'import')
+    await settle()
+    const writes = tmall.state.requests.filter((r) => r.api === 'tmall.item.quantity.update')
+    expect(writes).toHaveLength(2)
+    const skuOf = (outerId: string) => [...item.skus.values()].find((x) => x.outerId === outerId)!.skuId
+    for (const sku of skus) expect(tmall.quantity(item.numIid, skuOf(sku))).toBe(5)
+    const trade = tmall.placeTrade({ lines: [{ numIid: item.numIid, skuId: skuOf(skus[3]!), num: 2 }], status: 'WAIT_SELLER_SEND_GOODS' })
+    expect(trade).toBeTruthy()
+    await pollOrders(hub, ref)
+    await settle()
+    const variant = await hub.database.db.execute<{ id: string }>(sql`select id from variants where merchant_id = ${m.merchantId} and sku = ${skus[3]!}`)
+    expect(await stockLevel(hub, variant.rows[0]!.id, store.locationId)).toEqual({ onHand: 5, reserved: 2 })
+    expect(tmall.quantity(item.numIid, skuOf(skus[3]!))).toBe(3)
   })
 
   it('refuses what is not a marketplace connection, unknown locations and other merchants’ connections', async () => {

@@ -18,6 +18,8 @@ import { runCheck } from '../../connectors/framework/context.ts'
 import { listBindings, listCheckpoints, listRuns } from '../../connectors/framework/sync-state.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import type { AppEnv } from '../env.ts'
+import type { Tx } from '../../db/client.ts'
+import { queueRecover } from '../../jobs/stock-sync.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
 
 const tags = ['Connections']
@@ -197,6 +199,14 @@ const bindingsRoute = defineRoute({
 
 const iso = (d: Date | null) => d?.toISOString() ?? null
 
+/**
+ * A marketplace connection that is new, enabled again or given new credentials recovers: its webhook subscriptions
+ * are asserted, orders polled and stock audited (whatever happened while it was not connected).
+ */
+async function reconnected(tx: Tx, row: { id: string; merchantId: string; connectorId: string; enabled: boolean }) {
+  if (row.enabled && connectorRegistry.get(row.connectorId)?.family === 'marketplace') await queueRecover(tx, { merchantId: row.merchantId, connectionId: row.id })
+}
+
 export function register(app: OpenAPIHono<AppEnv>) {
   const view = (c: { var: AppEnv['Variables'] }, row: Parameters<typeof viewConnection>[2]) => out(viewConnection(connectorRegistry, c.var.hub.secrets, row))
 
@@ -208,6 +218,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const b = c.req.valid('json')
     const row = await createConnection(c.var.db, connectorRegistry, c.var.hub.secrets, c.var.principal.merchantId, b, c.var.hub.clock())
     await recordAudit(c.var.db, c.var.principal, { action: 'connection.created', entityType: 'connection', entityId: row.id, details: { connectorId: row.connectorId, name: row.name } })
+    await reconnected(c.var.db, row)
     return c.json(view(c, row), 201)
   })
   app.openapi(list, async (c) => {
@@ -221,6 +232,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const row = await updateConnection(c.var.db, connectorRegistry, c.var.hub.secrets, c.var.principal.merchantId, c.req.valid('param').id, b, c.var.hub.clock())
     const changed = { ...b, config: b.config ? Object.keys(b.config) : undefined }
     await recordAudit(c.var.db, c.var.principal, { action: 'connection.changed', entityType: 'connection', entityId: row.id, details: changed })
+    if (b.enabled === true || b.config) await reconnected(c.var.db, row)
     return c.json(view(c, row), 200)
   })
   app.openapi(remove, async (c) => {
