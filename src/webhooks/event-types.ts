@@ -20,6 +20,10 @@ export const EVENT_TYPES = {
   'settlement.exception': 'Reconciliation of a payment settlement found a difference',
   'settlement.adjusted': 'A reconciliation exception was resolved by accepting the channel’s side',
   'voucher.exported': 'A daily accounting voucher was exported',
+  'voucher.export_failed': 'A voucher could not be exported after its retries, or the target refused it',
+  'voucher.corrected': 'A past day changed after its voucher was exported: a correcting voucher was built',
+  'channel_order.flagged': 'An online order could not be fully held from store stock (or has lines or a location we do not know)',
+  'channel_order.collected': 'A pickup order was handed over at the till',
 } as const
 
 export type EventType = keyof typeof EVENT_TYPES

@@ -5,6 +5,7 @@ import { z } from 'zod'
 import type { ConnectorHttp, HttpPolicy } from './http-types.ts'
 import type { ParsedStatement } from '../../core/reconciliation/types.ts'
 import type { MarketplaceCapabilities } from './marketplace.ts'
+import type { AccountingCapabilities } from './accounting.ts'
 
 export const FAMILIES = ['payment', 'marketplace', 'accounting', 'campaign'] as const
 export type Family = (typeof FAMILIES)[number]
@@ -113,9 +114,6 @@ export interface PaymentCapabilities<C> {
   /** The fee the contract says a payment of `amount` fen costs, in thousandths of a fen (before the channel's rounding). */
   expectedFeeMilli?: (line: { kind: string; amount: number }, config: C) => number
   [name: string]: unknown
-}
-export interface AccountingCapabilities<C> {
-  [name: string]: Capability<C, any, any> | undefined
 }
 export interface CampaignCapabilities<C> {
   [name: string]: Capability<C, any, any> | undefined
