@@ -9,6 +9,7 @@ import { createMerchantWithAdmin } from '../core/merchants/onboard.ts'
 import { reportAndExit } from './errors.ts'
 import { runService } from './service.ts'
 import { registerReconcile } from './reconcile.ts'
+import { registerVouchers } from './vouchers.ts'
 
 const VERSION = '0.1.0'
 
@@ -98,6 +99,7 @@ export function buildProgram(): Command {
     })
 
   registerReconcile(program, () => quietHub(config()))
+  registerVouchers(program, () => quietHub(config()))
 
   return program
 }

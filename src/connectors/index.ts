@@ -8,5 +8,10 @@ import { wechatPay } from './payment/wechatpay/index.ts'
 import { woocommerce } from './marketplace/woocommerce/index.ts'
 import { shopify } from './marketplace/shopify/index.ts'
 import { taobao } from './marketplace/taobao/index.ts'
+import { kingdee } from './accounting/kingdee/index.ts'
+import { yonyouU8 } from './accounting/yonyou/index.ts'
+import { voucherFile } from './accounting/file/index.ts'
+import { quickbooks } from './accounting/quickbooks/index.ts'
+import { xero } from './accounting/xero/index.ts'
 
-export const connectorRegistry = createRegistry([alipay, allinpay, mapped, stripe, wechatPay, woocommerce, shopify, taobao])
+export const connectorRegistry = createRegistry([alipay, allinpay, mapped, stripe, wechatPay, woocommerce, shopify, taobao, voucherFile, quickbooks, xero, kingdee, yonyouU8])

@@ -7,8 +7,9 @@ import * as webhooksInbound from './webhooks-inbound.ts'
 import * as webhooksOutbound from './webhooks-outbound.ts'
 import * as reconciliation from './reconciliation.ts'
 import * as stockSync from './stock-sync.ts'
+import * as vouchers from './vouchers.ts'
 
-const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound, reconciliation, stockSync]
+const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound, reconciliation, stockSync, vouchers]
 
 export const allTasks: TaskDefinition<any>[] = modules.flatMap((m) => m.tasks)
 export const allCron: CronDefinition[] = modules.flatMap((m) => m.cron ?? [])

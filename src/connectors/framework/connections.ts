@@ -155,6 +155,21 @@ export async function updateConnection(tx: Tx, registry: ConnectorRegistry, secr
   }
 }
 
+/**
+ * Replaces secret fields of a connection with values its vendor issued (a rotated OAuth refresh token), under the
+ * row's lock. The status is kept: the credentials are the vendor's own continuation of the ones checked.
+ */
+export async function rotateSecrets(tx: Tx, registry: ConnectorRegistry, secrets: SecretBox, id: string, patch: Record<string, string>, at: Date): Promise<void> {
+  const [row] = await tx.select().from(connections).where(eq(connections.id, id)).for('update')
+  if (!row) throw notFound('connection', id)
+  const connector = connectorOf(registry, row.connectorId)
+  const names = new Set(secretFields(connector.config))
+  const stray = Object.keys(patch).find((k) => !names.has(k))
+  if (stray) throw new Error(`connector ${connector.id}: ${stray} is not a secret field and cannot be rotated`)
+  const { secret } = split(connector, validateConfig(connector, { ...row.config, ...unseal(secrets, row), ...patch }))
+  await tx.update(connections).set({ sealedSecrets: secrets.encrypt(JSON.stringify(secret)), updatedAt: at }).where(eq(connections.id, id))
+}
+
 /** Deleting keeps the row (its call log, runs and webhooks still point to it) but disables and hides it. */
 export async function deleteConnection(tx: Tx, merchantId: string, id: string, at: Date): Promise<void> {
   const row = await getConnectionRow(tx, merchantId, id, { forUpdate: true })

@@ -3,13 +3,17 @@
 import { redact } from '../../lib/redact.ts'
 import type { Hub } from '../../runtime.ts'
 import type { CheckResult, ConnectorContext } from './define.ts'
-import type { LoadedConnection } from './connections.ts'
+import { rotateSecrets, type LoadedConnection } from './connections.ts'
+import { createRegistry } from './registry.ts'
 import { createConnectorHttp } from './http.ts'
 import { createRedactor } from './call-log.ts'
 import { ConnectorError } from './http-types.ts'
 
 /** Longest a connection check may take before it is reported as failed. */
 export const CHECK_TIMEOUT_MS = 30_000
+
+/** The one connector as a registry, for rotating its own connection's secrets. */
+const connectorRegistryFor = (connector: LoadedConnection['connector']) => createRegistry([connector])
 
 export function connectorContext(hub: Hub, loaded: LoadedConnection, signal?: AbortSignal): ConnectorContext<any> {
   const { connector, config, row } = loaded
@@ -23,7 +27,19 @@ export function connectorContext(hub: Hub, loaded: LoadedConnection, signal?: Ab
     policy,
     secretValues: loaded.secretValues,
   })
-  return { merchantId: row.merchantId, connectionId: row.id, config, http, now: hub.clock, signal }
+  return {
+    merchantId: row.merchantId,
+    connectionId: row.id,
+    config,
+    http,
+    now: hub.clock,
+    signal,
+    async updateSecrets(patch) {
+      await hub.database.db.transaction((tx) => rotateSecrets(tx, connectorRegistryFor(connector), hub.secrets, row.id, patch, hub.clock()))
+      // The new values are secrets from now on: masked in whatever this process logs about the connection.
+      for (const v of Object.values(patch)) if (!loaded.secretValues.includes(v)) loaded.secretValues.push(v)
+    },
+  }
 }
 
 /** Runs the connector's own check. Never throws: an unexpected failure is a failed verdict with its reason. */

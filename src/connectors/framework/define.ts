@@ -37,6 +37,11 @@ export interface ConnectorContext<C> {
   http: ConnectorHttp
   now(): Date
   signal?: AbortSignal
+  /**
+   * Stores new values of secret config fields (an OAuth refresh token the vendor rotated), sealed like the rest;
+   * the connection's status is left as it is. Fields that are not secret are refused.
+   */
+  updateSecrets?(patch: Record<string, string>): Promise<void>
 }
 
 export interface CheckResult {

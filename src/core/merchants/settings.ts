@@ -53,6 +53,33 @@ export const ApprovalRulesSchema = z.object({
 })
 export type ApprovalRules = z.infer<typeof ApprovalRulesSchema>
 
+/** How daily accounting vouchers are built and delivered (src/core/vouchers). */
+export const VoucherSettingsSchema = z.object({
+  /** One voucher per store and business day, or one per merchant and day. */
+  grouping: z.enum(['store', 'merchant']).default('store'),
+  /** A change to an exported day: a reversal of it and a new revision, or one voucher of the difference. */
+  correction: z.enum(['reversal', 'difference']).default('reversal'),
+  /** 凭证字. */
+  word: z.string().min(1).max(4).default('记'),
+  /** Local time of day (merchant's time zone) after which yesterday's vouchers are built and exported. */
+  exportAt: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day HH:MM').default('02:00'),
+  /** Connections (accounting family) every built voucher is exported to. */
+  exportTo: z.array(z.uuid()).max(10).default([]),
+  /** Days before yesterday checked again every day for changes (late refunds, resolved reconciliation). */
+  recheckDays: z.number().int().min(0).max(62).default(7),
+  /** The last day of the closed periods in the finance system: corrections are posted after it. */
+  closedThrough: z.iso.date().nullable().default(null),
+  /** False: only accounts the merchant mapped count, and a voucher needing another is blocked until it is mapped. */
+  useDefaultAccounts: z.boolean().default(true),
+  /** Lines of the same account, dimensions and side are merged across kinds (e.g. WeChat sales and top-ups). */
+  mergeSameAccount: z.boolean().default(false),
+  /** Dimension kind carrying the store on every line ('department' by default), or none. */
+  storeDimension: z.enum(['department', 'project', 'customer']).nullable().default('department'),
+  /** 摘要 templates by line kind; tokens {date} (MM/DD), {store}, {tender}, {rate}, {channel}. Omitted kinds keep the default. */
+  summaries: z.record(z.string(), z.string().min(1).max(60)).default({}),
+})
+export type VoucherSettings = z.infer<typeof VoucherSettingsSchema>
+
 export const MerchantSettingsSchema = z.object({
   /** Catalog prices include VAT (usual in China) or exclude it. */
   taxInclusive: z.boolean().default(true),
@@ -73,6 +100,7 @@ export const MerchantSettingsSchema = z.object({
   /** Actions held for a manager's approval (replaced as a whole when changed; omitted rules take their defaults). */
   approvals: ApprovalRulesSchema.default(ApprovalRulesSchema.parse({})),
   loyalty: LoyaltySettingsSchema.default(LoyaltySettingsSchema.parse({})),
+  vouchers: VoucherSettingsSchema.default(VoucherSettingsSchema.parse({})),
 })
 
 export type MerchantSettings = z.infer<typeof MerchantSettingsSchema>

@@ -9,6 +9,7 @@ import { toErrorResponse } from '../errors.ts'
 import { errorPage, PAGE_HEADERS } from './layout.ts'
 import { registerReconciliation } from './reconciliation.ts'
 import { registerStockSync } from './stock-sync.ts'
+import { registerVouchers } from './vouchers.ts'
 import { HOME, pageUser, registerSession, type DashboardEnv } from './session.ts'
 
 /** Forms here are a few fields; nothing larger is read. */
@@ -21,6 +22,7 @@ export function createDashboard(): Hono<DashboardEnv> {
   registerSession(app)
   registerReconciliation(app)
   registerStockSync(app)
+  registerVouchers(app)
   app.all('*', (c) => c.html(errorPage(404, `There is no page ${c.req.path}.`), 404, PAGE_HEADERS))
   app.onError((err, c) => {
     if (err instanceof HTTPException && err.res) return err.getResponse()

@@ -1,0 +1,84 @@
+// A voucher as the files finance staff import: CSV (GBK for Chinese Excel and desktop importers, or UTF-8 with a BOM)
+// and XLSX, in the generic, Kingdee or U8 layout (layouts.ts). Pure functions of the voucher, so the API's downloads
+// and the emailed files are the same bytes. One row per entry, never a totals row: importers take it for an entry.
+import ExcelJS from 'exceljs'
+import iconv from 'iconv-lite'
+import { stringify } from 'csv-stringify/sync'
+import type { VoucherDocument } from '../../framework/accounting.ts'
+import { layoutTable, U8_MARKER, type KingdeeLayoutOptions, type VoucherLayout, type VoucherTable } from './layouts.ts'
+
+export { VoucherRenderError, type KingdeeLayoutOptions, type VoucherLayout } from './layouts.ts'
+
+export interface VoucherRenderOptions {
+  /** CSV only: XLSX is UTF-8 inside whatever this says. */
+  encoding: 'utf8' | 'gbk'
+  layout?: VoucherLayout
+  /** Needed by the Kingdee layout. */
+  kingdee?: KingdeeLayoutOptions
+}
+
+export const XLSX_CONTENT_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
+
+// A cell a spreadsheet would run as a formula (=, +, @, -text) is kept as text with a leading apostrophe (CSV
+// injection); amounts such as -50.00 stay as they are.
+const FORMULA_START = /^[=+@\t\r]|^-(?!\d+(\.\d+)?$)/
+const guard = (cell: string): string => (FORMULA_START.test(cell) ? `'${cell}` : cell)
+
+// U8's 总账工具 splits lines on commas and knows no quoting: a comma or line break inside a field becomes its
+// full-width or blank counterpart instead of shifting every later field.
+const u8Field = (cell: string): string => cell.replace(/,/g, '，').replace(/[\r\n]+/g, ' ')
+
+function encode(text: string, encoding: 'utf8' | 'gbk', bom: boolean): Buffer {
+  if (encoding === 'utf8') return Buffer.from(bom ? `\ufeff${text}` : text, 'utf8')
+  const gbk = iconv.encode(text, 'gbk')
+  // GBK has no bytes for some characters (emoji, rare hanzi); GB18030 writes the same bytes for everything GBK has
+  // and four-byte codes for the rest, so nothing turns into "?".
+  return iconv.decode(gbk, 'gbk') === text ? gbk : iconv.encode(text, 'gb18030')
+}
+
+export function voucherCsv(voucher: VoucherDocument, opts: VoucherRenderOptions): Buffer {
+  const layout = opts.layout ?? 'generic'
+  const table = layoutTable(voucher, layout, opts.kingdee)
+  if (layout === 'u8') {
+    // The marker line must be the file's first bytes: no BOM in front of it, even in UTF-8.
+    const lines = [U8_MARKER, ...table.rows].map((r) => r.map(u8Field).join(','))
+    return encode(`${lines.join('\r\n')}\r\n`, opts.encoding, false)
+  }
+  const text = stringify([...table.header, ...table.rows].map((r) => r.map(guard)), { record_delimiter: 'windows' })
+  return encode(text, opts.encoding, true)
+}
+
+/** Display width of a cell: a hanzi takes two columns. */
+const width = (s: string): number => [...s].reduce((w, ch) => w + (ch.charCodeAt(0) > 0x2e7f ? 2 : 1), 0)
+
+/** Every cell as text (format `@`), so account codes keep their digits and amounts their exact decimals. */
+export async function voucherXlsx(voucher: VoucherDocument, opts: Partial<VoucherRenderOptions> = {}): Promise<Buffer> {
+  const table: VoucherTable = layoutTable(voucher, opts.layout ?? 'generic', opts.kingdee)
+  const wb = new ExcelJS.Workbook()
+  wb.creator = 'Tillbridge'
+  const ws = wb.addWorksheet(table.sheetName, { views: [{ state: 'frozen', ySplit: table.header.length }] })
+  const all = [...table.header, ...table.rows]
+  const columns = table.header[0]!.length
+  ws.columns = Array.from({ length: columns }, (_, i) => ({ width: Math.min(48, Math.max(8, ...all.map((r) => width(r[i] ?? '') + 2))), style: { numFmt: '@' } }))
+  for (const r of table.header) ws.addRow(r).font = { bold: true }
+  for (const r of table.rows) ws.addRow(r)
+  return Buffer.from(await wb.xlsx.writeBuffer())
+}
+
+/**
+ * `voucher-S001-2026-11-20-R1.csv`: store, business day and what the reference adds to them (the revision, a
+ * correction's kind), in ASCII so every mail client and file system keeps it.
+ */
+export function voucherFileName(voucher: VoucherDocument, ext: string): string {
+  const store = voucher.store?.code ?? 'ALL'
+  const prefix = `TB-${store}-${voucher.businessDate.replaceAll('-', '')}-`
+  const rest = voucher.reference.startsWith(prefix) ? voucher.reference.slice(prefix.length) : voucher.reference
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_')
+  return `voucher-${safe(store)}-${voucher.businessDate}-${safe(rest)}.${ext}`
+}
+
+/** The CSV's file extension and content type: U8's 总账工具 opens `.txt` files. */
+export function csvFileType(opts: Pick<VoucherRenderOptions, 'encoding' | 'layout'>): { ext: string; contentType: string } {
+  const charset = opts.encoding === 'gbk' ? 'GBK' : 'utf-8'
+  return opts.layout === 'u8' ? { ext: 'txt', contentType: `text/plain; charset=${charset}` } : { ext: 'csv', contentType: `text/csv; charset=${charset}` }
+}

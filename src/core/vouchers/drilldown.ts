@@ -1,0 +1,119 @@
+// Drill-down: the source records a voucher line summarises — the sale lines, tenders, refunds, top-ups, cash
+// sessions, reconciliation items or stock movements of its kind and group, among the records the voucher was built
+// from (kept with the voucher, so the answer does not move when the day changes later).
+import { and, eq, sql, type SQL } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { notFound } from '../../lib/errors.ts'
+import { getVoucher } from './service.ts'
+import { voucherLines, voucherSources } from './schema.ts'
+
+export interface SourceRecord {
+  type: string
+  id: string
+  /** The receipt, refund or session number a person recognises. */
+  ref: string | null
+  /** What the record contributes to the line, in minor units, in the line's own direction. */
+  amount: number
+  detail: Record<string, unknown>
+}
+
+const LIMIT = 1000
+
+export async function lineSources(tx: Tx, merchantId: string, voucherId: string, lineNo: number): Promise<{ records: SourceRecord[]; total: number; truncated: boolean }> {
+  let voucher = await getVoucher(tx, merchantId, voucherId)
+  const [line] = await tx.select().from(voucherLines).where(and(eq(voucherLines.voucherId, voucherId), eq(voucherLines.lineNo, lineNo)))
+  if (!line) throw notFound('voucher_line', `${voucherId}/${lineNo}`)
+  // A reversal summarises what the voucher it reverses did.
+  if (voucher.kind === 'reversal' && voucher.correctsId) voucher = await getVoucher(tx, merchantId, voucher.correctsId)
+  const [src] = await tx.select().from(voucherSources).where(eq(voucherSources.voucherId, voucher.id))
+  if (!src) return { records: [], total: 0, truncated: false }
+  const g = line.group
+  const ids = (a: string[]) => sql`${sql.param(a)}::uuid[]`
+  let q: SQL | null = null
+  switch (line.kind) {
+    case 'sale_revenue':
+    case 'sale_vat': {
+      const amount = line.kind === 'sale_revenue' ? sql`l.total - l.tax_amount` : sql`l.tax_amount`
+      const byCategory = line.kind === 'sale_revenue' && g.taxCategory ? sql`and tc.code = ${String(g.taxCategory)}` : sql``
+      q = sql`select 'sale_line' as type, l.id::text, s.receipt_no as ref, (${amount})::bigint as amount,
+                     jsonb_build_object('saleId', s.id, 'sku', l.sku, 'quantity', l.quantity, 'rateBp', l.tax_rate_bp) as detail
+                from sale_lines l join sales s on s.id = l.sale_id join tax_categories tc on tc.id = l.tax_category_id
+               where s.id = any(${ids(src.sales)}) and l.tax_rate_bp = ${Number(g.rate)} ${byCategory} order by s.receipt_no, l.line_no`
+      break
+    }
+    case 'refund_revenue':
+    case 'refund_vat': {
+      const amount = line.kind === 'refund_revenue' ? sql`rl.amount - rl.tax_amount` : sql`rl.tax_amount`
+      q = sql`select 'refund_line' as type, rl.id::text, r.refund_no as ref, (${amount})::bigint as amount,
+                     jsonb_build_object('refundId', r.id, 'saleId', r.sale_id, 'sku', sl.sku, 'quantity', rl.quantity) as detail
+                from refund_lines rl join refunds r on r.id = rl.refund_id join sale_lines sl on sl.id = rl.sale_line_id
+               where r.id = any(${ids(src.refunds)}) and sl.tax_rate_bp = ${Number(g.rate)} order by r.refund_no`
+      break
+    }
+    case 'tender':
+    case 'stored_value_spend': {
+      const kind = line.kind === 'tender' ? String(g.tender) : 'stored_value'
+      const amount = line.kind === 'tender' ? sql`t.amount` : g.part === 'bonus' ? sql`coalesce(t.stored_bonus, 0)` : sql`coalesce(t.stored_principal, 0)`
+      q = sql`select 'sale_tender' as type, t.id::text, s.receipt_no as ref, (${amount})::bigint as amount,
+                     jsonb_build_object('saleId', s.id, 'kind', t.kind, 'paymentNo', t.payment_no) as detail
+                from sale_tenders t join sales s on s.id = t.sale_id
+               where s.id = any(${ids(src.sales)}) and t.kind = ${kind} and t.status = 'captured' order by s.receipt_no`
+      break
+    }
+    case 'refund_tender':
+    case 'stored_value_refund': {
+      const kind = line.kind === 'refund_tender' ? String(g.tender) : 'stored_value'
+      q = sql`select 'refund_tender' as type, t.id::text, r.refund_no as ref, t.amount::bigint as amount,
+                     jsonb_build_object('refundId', r.id, 'kind', t.kind) as detail
+                from refund_tenders t join refunds r on r.id = t.refund_id where r.id = any(${ids(src.refunds)}) and t.kind = ${kind} order by r.refund_no`
+      break
+    }
+    case 'cash_rounding':
+      q = sql`select 'sale' as type, s.id::text, s.receipt_no as ref, (s.rounding_adjustment + s.tender_difference)::bigint as amount, '{}'::jsonb as detail
+                from sales s where s.id = any(${ids(src.sales)}) and (s.rounding_adjustment + s.tender_difference) <> 0 order by s.receipt_no`
+      break
+    case 'topup_tender':
+    case 'topup_principal':
+    case 'topup_bonus': {
+      const amount = line.kind === 'topup_bonus' ? sql`u.bonus` : line.kind === 'topup_principal' ? sql`u.principal` : sql`(select coalesce(sum(t.amount), 0) from topup_tenders t where t.topup_id = u.id and t.kind = ${String(g.tender ?? '')})`
+      q = sql`select 'topup' as type, u.id::text, u.receipt_no as ref, (${amount})::bigint as amount, jsonb_build_object('memberId', u.member_id) as detail
+                from stored_value_topups u where u.id = any(${ids(src.topups)}) order by u.receipt_no`
+      break
+    }
+    case 'topup_refund_tender':
+    case 'topup_refund_principal':
+    case 'topup_refund_bonus':
+      q = sql`select 'topup' as type, u.id::text, u.receipt_no as ref, (u.principal + u.bonus)::bigint as amount, jsonb_build_object('memberId', u.member_id, 'refundedAt', u.refunded_at) as detail
+                from stored_value_topups u where u.id = any(${ids(src.refundedTopups)}) order by u.receipt_no`
+      break
+    case 'cash_short':
+    case 'cash_over':
+      q = sql`select 'cash_session' as type, c.id::text, null as ref, abs(c.over_short)::bigint as amount,
+                     jsonb_build_object('registerId', c.register_id, 'expected', c.expected_cash, 'counted', c.counted_cash) as detail
+                from cash_sessions c where c.id = any(${ids(src.sessions)}) and ${line.kind === 'cash_short' ? sql`c.over_short < 0` : sql`c.over_short > 0`}`
+      break
+    case 'channel_fee':
+      q = sql`select 'recon_item' as type, i.id::text, i.pos_ref as ref, round(i.channel_fee_milli / 1000.0)::bigint as amount,
+                     jsonb_build_object('feeMilli', i.channel_fee_milli, 'outcome', i.outcome, 'connectionId', i.connection_id) as detail
+                from recon_items i join connections k on k.id = i.connection_id
+               where i.id = any(${ids(src.reconItems)}) and k.connector_id = ${String(g.channel)} order by i.pos_ref`
+      break
+    case 'cogs':
+      q = sql`select 'stock_movement' as type, m.id::text, coalesce(s.receipt_no, r.refund_no) as ref,
+                     round(-m.quantity::numeric * m.unit_cost / m.cost_per)::bigint as amount,
+                     jsonb_build_object('kind', m.kind, 'variantId', m.variant_id, 'quantity', m.quantity, 'unitCost', m.unit_cost) as detail
+                from stock_movements m
+                left join sale_lines l on m.cause_type = 'sale_line' and m.cause_id = l.id::text
+                left join sales s on s.id = l.sale_id and s.id = any(${ids(src.sales)})
+                left join refund_lines rl on m.cause_type = 'refund_line' and m.cause_id = rl.id::text
+                left join refunds r on r.id = rl.refund_id and r.id = any(${ids(src.refunds)})
+               where m.merchant_id = ${merchantId} and ((m.kind = 'sale' and s.id is not null) or (m.kind = 'return' and r.id is not null)) order by m.id`
+      break
+    default:
+      q = null
+  }
+  if (!q) return { records: [], total: 0, truncated: false }
+  const { rows } = await tx.execute<{ type: string; id: string; ref: string | null; amount: string; detail: Record<string, unknown> }>(sql`select * from (${q}) x limit ${LIMIT + 1}`)
+  const records = rows.slice(0, LIMIT).map((r) => ({ type: r.type, id: r.id, ref: r.ref, amount: Number(r.amount), detail: r.detail }))
+  return { records, total: rows.length > LIMIT ? LIMIT + 1 : rows.length, truncated: rows.length > LIMIT }
+}

@@ -1,0 +1,390 @@
+// The life of a day's voucher: previewed, built (kept as a revision), exported (then immutable), and corrected when
+// its day changes afterwards — a reversal of what was delivered and a new revision, or one voucher of the
+// difference, as the merchant chose; never an edit. A correction of a day in a closed period is posted on the first
+// open day, its 摘要 saying which day it makes up for (补记).
+import { createHash } from 'node:crypto'
+import { and, desc, eq, inArray, ne, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { conflict, invalid, notFound } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { addDays } from '../../lib/time.ts'
+import { recordEvents } from '../events/service.ts'
+import { getSettings, type VoucherSettings } from '../merchants/settings.ts'
+import { stores } from '../stores/schema.ts'
+import { loadMapping } from './accounts.ts'
+import { assembleLines, dayPostings, fingerprintLines, type BuiltLine, type DaySources } from './build.ts'
+import { voucherExports, voucherLines, vouchers, voucherSources, type VoucherKind } from './schema.ts'
+
+export type VoucherRow = typeof vouchers.$inferSelect
+export type VoucherLineRow = typeof voucherLines.$inferSelect
+
+export interface DayRef {
+  merchantId: string
+  /** Null for the merchant-wide voucher (grouping 'merchant'). */
+  storeId: string | null
+  businessDate: string
+}
+
+export interface Preview {
+  businessDate: string
+  storeId: string | null
+  postingDate: string
+  word: string
+  currency: string
+  lines: BuiltLine[]
+  totalDebit: number
+  totalCredit: number
+  rounding: number
+  problems: { code: string; message: string; key?: string }[]
+  sources: DaySources
+  fingerprint: string
+}
+
+const NIL = '00000000-0000-0000-0000-000000000000'
+
+async function storeOf(tx: Tx, merchantId: string, storeId: string | null) {
+  if (storeId === null) return null
+  const [s] = await tx.select({ id: stores.id, code: stores.code, name: stores.name }).from(stores).where(and(eq(stores.id, storeId), eq(stores.merchantId, merchantId)))
+  if (!s) throw notFound('store', storeId)
+  return s
+}
+
+/** The day posts in its own period, or on the first day after the closed ones. */
+const postingDateFor = (businessDate: string, s: VoucherSettings) => (s.closedThrough && businessDate <= s.closedThrough ? addDays(s.closedThrough, 1) : businessDate)
+
+/** The day's voucher as it would be built now, without keeping anything. */
+export async function previewVoucher(tx: Tx, day: DayRef): Promise<Preview> {
+  const settings = await getSettings(tx, day.merchantId)
+  const v = settings.vouchers
+  if (v.grouping === 'merchant' && day.storeId !== null) throw invalid('grouping_merchant', 'vouchers are built per merchant (settings.vouchers.grouping); leave the store out')
+  if (v.grouping === 'store' && day.storeId === null) throw invalid('store_required', 'vouchers are built per store (settings.vouchers.grouping): name the store')
+  const store = await storeOf(tx, day.merchantId, day.storeId)
+  const mapping = await loadMapping(tx, day.merchantId, day.storeId)
+  const { postings, sources } = await dayPostings(tx, { ...day, timeZone: settings.timeZone })
+  const assembled = assembleLines(postings, mapping, { businessDate: day.businessDate, storeCode: store?.code ?? '', settings: v })
+  return {
+    businessDate: day.businessDate,
+    storeId: day.storeId,
+    postingDate: postingDateFor(day.businessDate, v),
+    word: v.word,
+    currency: settings.currency,
+    ...assembled,
+    sources,
+    fingerprint: fingerprintLines(assembled.lines),
+  }
+}
+
+export interface BuildResult {
+  /** 'created' (first build), 'replaced' (an unexported build superseded), 'corrected' (an exported day changed), 'unchanged', 'empty' (nothing happened that day). */
+  outcome: 'created' | 'replaced' | 'corrected' | 'unchanged' | 'empty'
+  /** The day's current daily voucher. */
+  voucher: VoucherRow | null
+  /** Correcting vouchers built now (reversal, difference). */
+  corrections: VoucherRow[]
+}
+
+const dayStamp = (d: string) => d.replaceAll('-', '')
+const referenceOf = (storeCode: string | null, businessDate: string, suffix: string) => `TB-${storeCode ?? 'ALL'}-${dayStamp(businessDate)}-${suffix}`
+
+/** A UUID-shaped key for targets' idempotency headers, derived from the merchant and the reference. */
+export function idempotencyKeyOf(merchantId: string, reference: string): string {
+  const h = createHash('sha256').update(`${merchantId}:${reference}`).digest('hex')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
+}
+
+type NetKey = string
+/** The net amount per (account, dimensions, kind, group) of some vouchers' lines: debit positive. */
+function netOf(lines: Pick<VoucherLineRow, 'accountKey' | 'accountCode' | 'accountName' | 'dimensions' | 'kind' | 'group' | 'summary' | 'debit' | 'credit'>[]) {
+  const net = new Map<NetKey, { line: (typeof lines)[number]; amount: number }>()
+  for (const l of lines) {
+    const k = JSON.stringify([l.accountCode, Object.entries(l.dimensions).sort(), l.kind, Object.entries(l.group).sort()])
+    const e = net.get(k)
+    if (e) e.amount += l.debit - l.credit
+    else net.set(k, { line: l, amount: l.debit - l.credit })
+  }
+  return net
+}
+
+async function insertVoucher(
+  tx: Tx,
+  v: Omit<typeof vouchers.$inferInsert, 'id' | 'totalDebit' | 'totalCredit' | 'fingerprint'> & { lines: BuiltLine[] },
+  sources: DaySources | null,
+): Promise<VoucherRow> {
+  const totalDebit = v.lines.reduce((n, l) => n + l.debit, 0)
+  const totalCredit = v.lines.reduce((n, l) => n + l.credit, 0)
+  // The balance gate: nothing unbalanced is ever kept.
+  if (totalDebit !== totalCredit) throw conflict('voucher_unbalanced', `debits ${totalDebit} and credits ${totalCredit} differ`)
+  const { lines, ...head } = v
+  const [row] = await tx
+    .insert(vouchers)
+    .values({ ...head, id: newId(), totalDebit, totalCredit, fingerprint: fingerprintLines(lines) })
+    .returning()
+  const CHUNK = 2000
+  for (let i = 0; i < lines.length; i += CHUNK) {
+    await tx.insert(voucherLines).values(
+      lines.slice(i, i + CHUNK).map((l) => ({
+        voucherId: row!.id,
+        lineNo: l.lineNo,
+        merchantId: v.merchantId,
+        kind: l.kind,
+        group: l.group,
+        accountKey: l.accountKey,
+        accountCode: l.accountCode,
+        accountName: l.accountName,
+        dimensions: l.dimensions,
+        summary: l.summary,
+        debit: l.debit,
+        credit: l.credit,
+      })),
+    )
+  }
+  if (sources) {
+    await tx.insert(voucherSources).values({ voucherId: row!.id, ...sources })
+  }
+  return row!
+}
+
+const numbered = (lines: Omit<BuiltLine, 'lineNo'>[]): BuiltLine[] => lines.map((l, i) => ({ ...l, lineNo: i + 1 }))
+
+/**
+ * Builds the day's voucher and keeps it, or finds it unchanged, or — when the day changed after its voucher was
+ * exported — builds the correction. Serialised per (merchant, store, day).
+ */
+export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<BuildResult> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`voucher:${day.merchantId}:${day.storeId ?? NIL}:${day.businessDate}`}, 0))`)
+  const preview = await previewVoucher(tx, day)
+  const settings = (await getSettings(tx, day.merchantId)).vouchers
+  const store = await storeOf(tx, day.merchantId, day.storeId)
+  const existing = await tx
+    .select()
+    .from(vouchers)
+    .where(
+      and(
+        eq(vouchers.merchantId, day.merchantId),
+        eq(vouchers.businessDate, day.businessDate),
+        day.storeId ? eq(vouchers.storeId, day.storeId) : sql`${vouchers.storeId} is null`,
+        ne(vouchers.status, 'superseded'),
+      ),
+    )
+    .orderBy(vouchers.createdAt)
+  const lastRevision = (
+    await tx.execute<{ n: number | null }>(sql`
+      select max(revision)::int as n from vouchers where merchant_id = ${day.merchantId} and business_date = ${day.businessDate}
+         and ${day.storeId ? sql`store_id = ${day.storeId}` : sql`store_id is null`}`)
+  ).rows[0]!.n ?? 0
+  const draft = existing.find((v) => v.kind === 'daily' && (v.status === 'built' || v.status === 'blocked'))
+  const delivered = existing.filter((v) => v !== draft)
+  const status = preview.problems.length ? 'blocked' : 'built'
+  const storeCode = store?.code ?? null
+  const narration = (kind: string) => `${day.businessDate} ${store ? `${store.code} ${store.name}` : '全部门店'} ${kind}`
+  const head = (revision: number, kind: VoucherKind, reference: string, extra: Partial<typeof vouchers.$inferInsert> = {}) => ({
+    merchantId: day.merchantId,
+    storeId: day.storeId,
+    businessDate: day.businessDate,
+    revision,
+    kind,
+    status: status as 'built' | 'blocked',
+    reference,
+    postingDate: preview.postingDate,
+    word: preview.word,
+    currency: preview.currency,
+    narration: narration(kind === 'daily' ? '日结凭证' : kind === 'reversal' ? '冲销凭证' : '差额调整凭证'),
+    rounding: preview.rounding,
+    problems: preview.problems,
+    createdAt: at,
+    ...extra,
+  })
+  const makeUp = (summary: string) => (preview.postingDate !== day.businessDate ? `补记${day.businessDate} ${summary}`.slice(0, 60) : summary)
+  const newDaily = async (revision: number) =>
+    insertVoucher(tx, { ...head(revision, 'daily', referenceOf(storeCode, day.businessDate, `R${revision}`)), lines: preview.lines.map((l) => ({ ...l, summary: makeUp(l.summary) })) }, preview.sources)
+
+  if (delivered.length === 0) {
+    if (draft && draft.fingerprint === preview.fingerprint && JSON.stringify(draft.problems) === JSON.stringify(preview.problems)) return { outcome: 'unchanged', voucher: draft, corrections: [] }
+    if (!draft && preview.lines.length === 0) return { outcome: 'empty', voucher: null, corrections: [] }
+    if (draft) await tx.update(vouchers).set({ status: 'superseded' }).where(eq(vouchers.id, draft.id))
+    return { outcome: draft ? 'replaced' : 'created', voucher: await newDaily(lastRevision + 1), corrections: [] }
+  }
+
+  // Something was delivered (or is queued as a correction): compare the day now with what the target will hold.
+  const deliveredLines = await tx.select().from(voucherLines).where(inArray(voucherLines.voucherId, delivered.map((v) => v.id)))
+  const base = netOf(deliveredLines)
+  const target = netOf(preview.lines)
+  if (draft) {
+    // A correction is already waiting with a new revision: replace that revision if the day moved again.
+    if (draft.fingerprint === preview.fingerprint) return { outcome: 'unchanged', voucher: draft, corrections: [] }
+    await tx.update(vouchers).set({ status: 'superseded' }).where(eq(vouchers.id, draft.id))
+    return { outcome: 'replaced', voucher: await newDaily(lastRevision + 1), corrections: [] }
+  }
+  const keys = new Set([...base.keys(), ...target.keys()])
+  const diff: Omit<BuiltLine, 'lineNo'>[] = []
+  for (const k of keys) {
+    const amount = (target.get(k)?.amount ?? 0) - (base.get(k)?.amount ?? 0)
+    if (amount === 0) continue
+    const l = (target.get(k) ?? base.get(k))!.line
+    diff.push({ kind: l.kind, group: l.group, accountKey: l.accountKey, accountCode: l.accountCode, accountName: l.accountName, dimensions: l.dimensions, summary: makeUp(`调整 ${l.summary}`.slice(0, 60)), debit: amount > 0 ? amount : 0, credit: amount < 0 ? -amount : 0 })
+  }
+  if (diff.length === 0) {
+    const current = [...delivered].reverse().find((v) => v.kind === 'daily') ?? null
+    return { outcome: 'unchanged', voucher: current, corrections: [] }
+  }
+  if (preview.problems.length) throw invalid('mapping_incomplete', 'the day changed after its voucher was exported, but the mapping misses accounts: fix it to build the correction', { problems: preview.problems })
+
+  const latestDaily = [...delivered].reverse().find((v) => v.kind === 'daily' && v.status === 'exported')
+  const onlyDaily = latestDaily && delivered.every((v) => v.id === latestDaily.id || v.status === 'corrected' || v.kind === 'reversal')
+  const revision = lastRevision + 1
+  let corrections: VoucherRow[]
+  let current: VoucherRow | null
+  if (settings.correction === 'reversal' && latestDaily && onlyDaily) {
+    const original = await tx.select().from(voucherLines).where(eq(voucherLines.voucherId, latestDaily.id)).orderBy(voucherLines.lineNo)
+    const reversal = await insertVoucher(
+      tx,
+      {
+        ...head(latestDaily.revision, 'reversal', `${latestDaily.reference}-X`, { correctsId: latestDaily.id, status: 'built', problems: [], rounding: -latestDaily.rounding }),
+        narration: `${narration('冲销凭证')} 冲销 ${latestDaily.reference}`,
+        lines: numbered(original.map((l) => ({ kind: l.kind, group: l.group, accountKey: l.accountKey, accountCode: l.accountCode, accountName: l.accountName, dimensions: l.dimensions, summary: makeUp(`冲销 ${l.summary}`.slice(0, 60)), debit: l.credit, credit: l.debit }))),
+      },
+      null,
+    )
+    current = await newDaily(revision)
+    corrections = [reversal]
+    await tx.update(vouchers).set({ status: 'corrected', correctedById: reversal.id }).where(eq(vouchers.id, latestDaily.id))
+  } else {
+    const difference = await insertVoucher(
+      tx,
+      {
+        ...head(revision, 'difference', referenceOf(storeCode, day.businessDate, `D${revision}`), { correctsId: latestDaily?.id ?? null, status: 'built', problems: [], rounding: 0 }),
+        narration: `${narration('差额调整凭证')}${latestDaily ? ` 调整 ${latestDaily.reference}` : ''}`,
+        lines: numbered(diff.sort((a, b) => (a.debit > 0 ? 0 : 1) - (b.debit > 0 ? 0 : 1) || a.accountCode.localeCompare(b.accountCode))),
+      },
+      preview.sources,
+    )
+    if (latestDaily) await tx.update(vouchers).set({ status: 'corrected', correctedById: difference.id }).where(eq(vouchers.id, latestDaily.id))
+    corrections = [difference]
+    current = latestDaily ?? null
+  }
+  await recordEvents(tx, day.merchantId, [
+    {
+      type: 'voucher.corrected',
+      entityType: 'voucher',
+      entityId: (latestDaily ?? corrections[0]!).id,
+      data: { businessDate: day.businessDate, storeId: day.storeId, corrections: corrections.map((c) => c.reference), mode: corrections[0]!.kind, postingDate: preview.postingDate },
+    },
+  ])
+  return { outcome: 'corrected', voucher: current, corrections }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading
+
+export async function getVoucher(tx: Tx, merchantId: string, id: string): Promise<VoucherRow> {
+  const [v] = await tx.select().from(vouchers).where(and(eq(vouchers.id, id), eq(vouchers.merchantId, merchantId)))
+  if (!v) throw notFound('voucher', id)
+  return v
+}
+
+export const voucherLinesOf = (tx: Tx, voucherId: string) => tx.select().from(voucherLines).where(eq(voucherLines.voucherId, voucherId)).orderBy(voucherLines.lineNo)
+
+export const exportsOf = (tx: Tx, voucherId: string) => tx.select().from(voucherExports).where(eq(voucherExports.voucherId, voucherId)).orderBy(voucherExports.createdAt)
+
+export async function listVouchers(tx: Tx, merchantId: string, f: { from?: string; to?: string; storeId?: string; status?: string; includeSuperseded?: boolean; limit: number }) {
+  return tx
+    .select()
+    .from(vouchers)
+    .where(
+      and(
+        eq(vouchers.merchantId, merchantId),
+        f.from ? sql`${vouchers.businessDate} >= ${f.from}` : undefined,
+        f.to ? sql`${vouchers.businessDate} <= ${f.to}` : undefined,
+        f.storeId ? eq(vouchers.storeId, f.storeId) : undefined,
+        f.status ? eq(vouchers.status, f.status as 'built') : f.includeSuperseded ? undefined : ne(vouchers.status, 'superseded'),
+      ),
+    )
+    .orderBy(desc(vouchers.businessDate), vouchers.storeId, vouchers.createdAt)
+    .limit(f.limit)
+}
+
+/** What a target receives: the voucher with its lines in the connector's document shape. */
+export async function voucherDocumentOf(tx: Tx, merchantId: string, id: string) {
+  const v = await getVoucher(tx, merchantId, id)
+  const store = await storeOf(tx, merchantId, v.storeId)
+  const lines = await voucherLinesOf(tx, id)
+  const corrects = v.correctsId ? (await getVoucher(tx, merchantId, v.correctsId)).reference : null
+  return {
+    voucher: v,
+    document: {
+      reference: v.reference,
+      idempotencyKey: idempotencyKeyOf(merchantId, v.reference),
+      kind: v.kind,
+      date: v.postingDate,
+      businessDate: v.businessDate,
+      word: v.word,
+      currency: v.currency,
+      corrects,
+      narration: v.narration,
+      store: store ? { id: store.id, code: store.code, name: store.name } : null,
+      lines: lines.map((l) => ({ lineNo: l.lineNo, summary: l.summary, account: { code: l.accountCode, name: l.accountName }, dimensions: l.dimensions, debit: l.debit, credit: l.credit })),
+      attachments: 0,
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Exports
+
+export type ExportRow = typeof voucherExports.$inferSelect
+
+/**
+ * Claims the delivery of a voucher to a connection. An exported (or duplicate-found) delivery is final: asking
+ * again returns it and nothing is sent. A superseded or blocked voucher cannot be exported.
+ */
+export async function claimExport(tx: Tx, merchantId: string, voucherId: string, connectionId: string, at: Date): Promise<{ row: ExportRow; done: boolean }> {
+  const [v] = await tx.select().from(vouchers).where(and(eq(vouchers.id, voucherId), eq(vouchers.merchantId, merchantId))).for('update')
+  if (!v) throw notFound('voucher', voucherId)
+  if (v.status === 'superseded') throw conflict('voucher_superseded', `voucher ${v.reference} was replaced by a later build of its day; export the current one`)
+  if (v.status === 'blocked') throw invalid('voucher_blocked', `voucher ${v.reference} cannot be exported: ${v.problems.map((p) => p.message).join('; ')}`, { problems: v.problems })
+  if (v.totalDebit !== v.totalCredit) throw conflict('voucher_unbalanced', `voucher ${v.reference} does not balance`)
+  await tx.insert(voucherExports).values({ id: newId(), merchantId, voucherId, connectionId, status: 'pending', createdAt: at, updatedAt: at }).onConflictDoNothing()
+  const [row] = await tx
+    .select()
+    .from(voucherExports)
+    .where(and(eq(voucherExports.voucherId, voucherId), eq(voucherExports.connectionId, connectionId)))
+    .for('update')
+  return { row: row!, done: row!.status === 'exported' || row!.status === 'duplicate' }
+}
+
+export type ExportOutcome =
+  | { status: 'exported' | 'duplicate'; externalId: string; number: string | null }
+  | { status: 'rejected'; reason: string; code: string; message: string }
+  | { status: 'failed'; message: string }
+  | { status: 'retrying'; message: string }
+
+/** Records what a delivery attempt came to; a first successful delivery marks the voucher exported (immutable). */
+export async function recordExport(tx: Tx, merchantId: string, voucherId: string, connectionId: string, outcome: ExportOutcome, at: Date): Promise<ExportRow> {
+  const ok = outcome.status === 'exported' || outcome.status === 'duplicate'
+  const [row] = await tx
+    .update(voucherExports)
+    .set({
+      status: outcome.status === 'retrying' ? 'pending' : outcome.status,
+      externalId: ok ? outcome.externalId : undefined,
+      externalNumber: ok ? outcome.number : undefined,
+      attempts: sql`${voucherExports.attempts} + 1`,
+      lastError: outcome.status === 'rejected' ? `${outcome.code}: ${outcome.message}` : outcome.status === 'failed' || outcome.status === 'retrying' ? outcome.message : null,
+      rejectReason: outcome.status === 'rejected' ? outcome.reason : null,
+      updatedAt: at,
+      exportedAt: ok ? at : undefined,
+    })
+    .where(and(eq(voucherExports.voucherId, voucherId), eq(voucherExports.connectionId, connectionId), eq(voucherExports.merchantId, merchantId)))
+    .returning()
+  const v = await getVoucher(tx, merchantId, voucherId)
+  if (ok) {
+    if (v.status === 'built') await tx.update(vouchers).set({ status: 'exported', exportedAt: at }).where(eq(vouchers.id, voucherId))
+    await recordEvents(tx, merchantId, [
+      { type: 'voucher.exported', entityType: 'voucher', entityId: voucherId, data: { reference: v.reference, businessDate: v.businessDate, storeId: v.storeId, connectionId, externalId: outcome.externalId, number: outcome.number, duplicate: outcome.status === 'duplicate' } },
+    ])
+  } else if (outcome.status === 'rejected' || outcome.status === 'failed') {
+    await recordEvents(tx, merchantId, [
+      { type: 'voucher.export_failed', entityType: 'voucher', entityId: voucherId, data: { reference: v.reference, businessDate: v.businessDate, storeId: v.storeId, connectionId, status: outcome.status, error: row!.lastError } },
+    ])
+  }
+  return row!
+}

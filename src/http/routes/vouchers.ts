@@ -1,0 +1,356 @@
+// Daily accounting vouchers for finance: the account mapping (get, set, check), preview and build of a day's voucher
+// (a changed exported day is corrected, never edited), vouchers by date and store with lines and their drill-down,
+// export to a finance connection, and the voucher as a CSV or XLSX file. Reading needs finance.export or
+// reports.read; changing needs finance.export.
+import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { VoucherRenderError, voucherCsv, voucherXlsx } from '../../connectors/accounting/file/render.ts'
+import type { VoucherDocument } from '../../connectors/framework/accounting.ts'
+import { ConnectorError } from '../../connectors/framework/http-types.ts'
+import { checkMapping, DEFAULT_ACCOUNTS, loadMapping, setAccounts } from '../../core/vouchers/accounts.ts'
+import { lineSources } from '../../core/vouchers/drilldown.ts'
+import { buildVoucher, exportsOf, getVoucher, listVouchers, previewVoucher, voucherDocumentOf, voucherLinesOf, type VoucherRow } from '../../core/vouchers/service.ts'
+import { actorCan } from '../../core/staff/actor.ts'
+import { recordAudit } from '../../core/staff/audit.ts'
+import { exportVoucher, queueExport } from '../../jobs/vouchers.ts'
+import { forbidden, invalid, upstream } from '../../lib/errors.ts'
+import { addDays, businessDate, isDate } from '../../lib/time.ts'
+import { getSettings } from '../../core/merchants/settings.ts'
+import type { AppEnv } from '../env.ts'
+import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
+
+const tags = ['Vouchers']
+const READ = 'Needs permission `finance.export` or `reports.read`.'
+const Day = z.string().refine(isDate, 'must be a date YYYY-MM-DD').openapi({ example: '2026-11-20' })
+const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
+
+function requireRead(c: Context<AppEnv>) {
+  const p = c.var.principal
+  if (!actorCan(p, 'finance.export').ok && !actorCan(p, 'reports.read').ok) throw forbidden('forbidden', 'reading vouchers needs finance.export or reports.read', { permission: 'finance.export' })
+}
+
+const DimensionsSchema = z.partialRecord(z.enum(['department', 'customer', 'supplier', 'employee', 'project']), z.string().min(1).max(60))
+const AccountSchema = z.object({ key: z.string(), code: z.string(), name: z.string(), dimensions: z.record(z.string(), z.string()), source: z.enum(['default', 'merchant', 'store']) }).openapi('VoucherAccount')
+
+const LineSchema = z
+  .object({
+    lineNo: z.number().int(),
+    kind: z.string().openapi({ description: 'sale_revenue, sale_vat, refund_revenue, refund_vat, tender, refund_tender, stored_value_spend, topup_*, cash_short, cash_over, cash_rounding, channel_fee, cogs, remainder' }),
+    group: z.record(z.string(), z.union([z.string(), z.number()])),
+    accountKey: z.string(),
+    accountCode: z.string(),
+    accountName: z.string(),
+    dimensions: z.record(z.string(), z.string()),
+    summary: z.string().openapi({ description: '摘要' }),
+    debit: minor(),
+    credit: minor(),
+  })
+  .openapi('VoucherLine')
+
+const ProblemSchema = z.object({ code: z.string(), message: z.string(), key: z.string().optional() })
+const ExportSchema = z
+  .object({
+    connectionId: z.uuid(),
+    status: z.enum(['pending', 'exported', 'duplicate', 'rejected', 'failed']),
+    externalId: z.string().nullable(),
+    externalNumber: z.string().nullable(),
+    attempts: z.number().int(),
+    lastError: z.string().nullable(),
+    rejectReason: z.string().nullable(),
+    exportedAt: z.string().nullable(),
+  })
+  .openapi('VoucherExport')
+
+const VoucherSchema = z
+  .object({
+    id: z.uuid(),
+    storeId: z.uuid().nullable(),
+    businessDate: z.string(),
+    postingDate: z.string(),
+    revision: z.number().int(),
+    kind: z.enum(['daily', 'reversal', 'difference']),
+    status: z.enum(['built', 'exported', 'corrected', 'superseded', 'blocked']),
+    reference: z.string(),
+    correctsId: z.uuid().nullable(),
+    correctedById: z.uuid().nullable(),
+    word: z.string(),
+    currency: z.string(),
+    narration: z.string(),
+    totalDebit: minor(),
+    totalCredit: minor(),
+    rounding: minor('What was put on the rounding account to balance (0 when the sources balanced by themselves)'),
+    problems: z.array(ProblemSchema),
+    createdAt: z.string(),
+    exportedAt: z.string().nullable(),
+    lines: z.array(LineSchema).optional(),
+    exports: z.array(ExportSchema).optional(),
+  })
+  .openapi('Voucher')
+
+const voucherOut = (v: VoucherRow): z.infer<typeof VoucherSchema> => ({
+  id: v.id,
+  storeId: v.storeId,
+  businessDate: v.businessDate,
+  postingDate: v.postingDate,
+  revision: v.revision,
+  kind: v.kind,
+  status: v.status,
+  reference: v.reference,
+  correctsId: v.correctsId,
+  correctedById: v.correctedById,
+  word: v.word,
+  currency: v.currency,
+  narration: v.narration,
+  totalDebit: v.totalDebit,
+  totalCredit: v.totalCredit,
+  rounding: v.rounding,
+  problems: v.problems,
+  createdAt: v.createdAt.toISOString(),
+  exportedAt: v.exportedAt?.toISOString() ?? null,
+})
+
+const DayBody = z.object({ date: Day, storeId: z.uuid().nullable().optional().openapi({ description: 'The store (omit when vouchers are built per merchant)' }) })
+
+const mappingsGet = defineRoute({
+  method: 'get',
+  path: '/api/v1/vouchers/mappings',
+  tags,
+  summary: 'The account mapping in force (for a store, with its overrides)',
+  description: `${READ} Every key a voucher line posts to, with the account it resolves to and where that comes from (default chart, merchant, store).`,
+  access: 'authenticated',
+  request: { query: z.object({ storeId: z.uuid().optional() }) },
+  responses: { 200: json(z.object({ items: z.array(AccountSchema) })) },
+})
+const mappingsPut = defineRoute({
+  method: 'put',
+  path: '/api/v1/vouchers/mappings',
+  tags,
+  summary: 'Set accounts of the mapping (the merchant’s, or a store’s overrides)',
+  description: 'Keys: ' + Object.keys(DEFAULT_ACCOUNTS).join(', ') + ', `revenue:<tax category code>`, `vat:<rate in basis points>`, `tender:<kind>`. A `code` of null removes the entry (the default applies again).',
+  access: 'finance.export',
+  request: {
+    body: jsonBody(
+      z.object({
+        storeId: z.uuid().nullable().optional(),
+        accounts: z.array(z.object({ key: z.string().min(1).max(60), code: z.string().min(1).max(40).nullable(), name: z.string().max(100).default(''), dimensions: DimensionsSchema.optional() })).min(1).max(200),
+      }),
+    ),
+  },
+  responses: { 200: json(z.object({ items: z.array(AccountSchema) })) },
+})
+const mappingsCheck = defineRoute({
+  method: 'get',
+  path: '/api/v1/vouchers/mappings/check',
+  tags,
+  summary: 'What the mapping misses for the merchant’s recent activity',
+  description: READ,
+  access: 'authenticated',
+  request: { query: z.object({ days: z.coerce.number().int().min(1).max(366).default(30) }) },
+  responses: {
+    200: json(
+      z.object({
+        ok: z.boolean(),
+        missing: z.array(z.object({ key: z.string(), storeId: z.string().nullable(), message: z.string() })),
+        defaults: z.array(z.object({ key: z.string(), code: z.string(), name: z.string() })),
+        stores: z.array(z.object({ storeId: z.string(), code: z.string() })),
+      }),
+    ),
+  },
+})
+const preview = defineRoute({
+  method: 'post',
+  path: '/api/v1/vouchers/preview',
+  tags,
+  summary: 'Preview a day’s voucher without keeping it',
+  description: READ,
+  access: 'authenticated',
+  transaction: false,
+  request: { body: jsonBody(DayBody) },
+  responses: {
+    200: json(
+      z.object({ businessDate: z.string(), storeId: z.uuid().nullable(), postingDate: z.string(), word: z.string(), currency: z.string(), lines: z.array(LineSchema), totalDebit: minor(), totalCredit: minor(), rounding: minor(), problems: z.array(ProblemSchema) }),
+    ),
+  },
+})
+const build = defineRoute({
+  method: 'post',
+  path: '/api/v1/vouchers/build',
+  tags,
+  summary: 'Build a day’s voucher and keep it',
+  description: [
+    'created: the first build of the day; replaced: an unexported build superseded by a new revision; unchanged; empty: nothing happened that day;',
+    'corrected: the day changed after its voucher was exported — a reversal and a new revision, or a difference voucher, per settings.vouchers.correction, posted in the first open period when the day’s is closed.',
+    'Vouchers with accounts missing from the mapping are kept as `blocked` with the reasons.',
+  ].join(' '),
+  access: 'finance.export',
+  request: { body: jsonBody(DayBody) },
+  responses: { 200: json(z.object({ outcome: z.enum(['created', 'replaced', 'corrected', 'unchanged', 'empty']), voucher: VoucherSchema.nullable(), corrections: z.array(VoucherSchema) })) },
+})
+const list = defineRoute({
+  method: 'get',
+  path: '/api/v1/vouchers',
+  tags,
+  summary: 'Vouchers by business date and store, newest day first',
+  description: READ,
+  access: 'authenticated',
+  request: {
+    query: z.object({
+      from: Day.optional(),
+      to: Day.optional(),
+      date: Day.optional(),
+      storeId: z.uuid().optional(),
+      status: z.enum(['built', 'exported', 'corrected', 'superseded', 'blocked']).optional(),
+      limit: z.coerce.number().int().min(1).max(500).default(100),
+    }),
+  },
+  responses: { 200: json(z.object({ items: z.array(VoucherSchema) })) },
+})
+const get = defineRoute({ method: 'get', path: '/api/v1/vouchers/{id}', tags, summary: 'One voucher with its lines and deliveries', description: READ, access: 'authenticated', request: { params: IdParam }, responses: { 200: json(VoucherSchema) } })
+const sources = defineRoute({
+  method: 'get',
+  path: '/api/v1/vouchers/{id}/lines/{lineNo}/sources',
+  tags,
+  summary: 'The source records a voucher line summarises (drill-down)',
+  description: `${READ} At most 1,000 records.`,
+  access: 'authenticated',
+  request: { params: IdParam.extend({ lineNo: z.coerce.number().int().min(1).openapi({ param: { name: 'lineNo', in: 'path' } }) }) },
+  responses: {
+    200: json(z.object({ records: z.array(z.object({ type: z.string(), id: z.string(), ref: z.string().nullable(), amount: minor(), detail: z.record(z.string(), z.unknown()) })), total: z.number().int(), truncated: z.boolean() })),
+  },
+})
+const exportRoute = defineRoute({
+  method: 'post',
+  path: '/api/v1/vouchers/{id}/export',
+  tags,
+  summary: 'Export a voucher to a finance connection (now, or queued)',
+  description:
+    'Delivers the voucher under its reference. A voucher already delivered to the connection is not sent again: the answer is the recorded delivery (idempotent re-export). 200 with the delivery; 422 `voucher_rejected` when the target refuses it (an unknown account, a closed period); 502 when the target is unavailable (the attempt is recorded; `queue: true` retries in the background instead).',
+  access: 'finance.export',
+  transaction: false,
+  request: { params: IdParam, body: jsonBody(z.object({ connectionId: z.uuid(), queue: z.boolean().default(false) })) },
+  responses: { 200: json(z.object({ voucher: VoucherSchema, export: ExportSchema.nullable(), sent: z.boolean(), queued: z.boolean() })) },
+})
+const file = defineRoute({
+  method: 'get',
+  path: '/api/v1/vouchers/{id}/file',
+  tags,
+  summary: 'The voucher as a CSV or XLSX file finance software imports',
+  description: `${READ} CSV in GBK by default (what Chinese Excel opens), or UTF-8; layouts generic, kingdee, u8.`,
+  access: 'authenticated',
+  request: {
+    params: IdParam,
+    query: z.object({
+      format: z.enum(['csv', 'xlsx']).default('xlsx'),
+      encoding: z.enum(['gbk', 'utf8']).default('gbk'),
+      layout: z.enum(['generic', 'kingdee', 'u8']).default('generic'),
+      accountBook: z.string().min(1).max(40).optional().openapi({ description: 'Kingdee layout: the 账簿 code (FAccountBookID)' }),
+    }),
+  },
+  responses: { 200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } } },
+})
+
+const exportOut = (e: Awaited<ReturnType<typeof exportsOf>>[number]): z.infer<typeof ExportSchema> => ({
+  connectionId: e.connectionId,
+  status: e.status,
+  externalId: e.externalId,
+  externalNumber: e.externalNumber,
+  attempts: e.attempts,
+  lastError: e.lastError,
+  rejectReason: e.rejectReason,
+  exportedAt: e.exportedAt?.toISOString() ?? null,
+})
+
+export function register(app: OpenAPIHono<AppEnv>) {
+  const mappingOut = async (c: Context<AppEnv>, storeId: string | null) => {
+    const mapping = await loadMapping(c.var.db, c.var.principal.merchantId, storeId)
+    return [...mapping.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([key, a]) => ({ key, code: a.code, name: a.name, dimensions: a.dimensions, source: a.source }))
+  }
+  app.openapi(mappingsGet, async (c) => {
+    requireRead(c)
+    return c.json({ items: await mappingOut(c, c.req.valid('query').storeId ?? null) }, 200)
+  })
+  app.openapi(mappingsPut, async (c) => {
+    const b = c.req.valid('json')
+    await setAccounts(c.var.db, c.var.principal.merchantId, b.storeId ?? null, b.accounts.map((a) => ({ ...a, name: a.name || (DEFAULT_ACCOUNTS[a.key]?.name ?? a.key) })), c.var.hub.clock())
+    await recordAudit(c.var.db, c.var.principal, { action: 'vouchers.mapping_set', entityType: 'merchant', entityId: c.var.principal.merchantId, details: { storeId: b.storeId ?? null, accounts: b.accounts } })
+    return c.json({ items: await mappingOut(c, b.storeId ?? null) }, 200)
+  })
+  app.openapi(mappingsCheck, async (c) => {
+    requireRead(c)
+    const { timeZone } = await getSettings(c.var.db, c.var.principal.merchantId)
+    const since = addDays(businessDate(c.var.hub.clock(), timeZone), -c.req.valid('query').days)
+    return c.json(await checkMapping(c.var.db, c.var.principal.merchantId, since), 200)
+  })
+  app.openapi(preview, async (c) => {
+    requireRead(c)
+    const b = c.req.valid('json')
+    const p = await c.var.hub.database.db.transaction((tx) => previewVoucher(tx, { merchantId: c.var.principal.merchantId, storeId: b.storeId ?? null, businessDate: b.date }))
+    const { sources: _s, fingerprint: _f, ...out } = p
+    return c.json(out, 200)
+  })
+  app.openapi(build, async (c) => {
+    const b = c.req.valid('json')
+    const r = await buildVoucher(c.var.db, { merchantId: c.var.principal.merchantId, storeId: b.storeId ?? null, businessDate: b.date }, c.var.hub.clock())
+    await recordAudit(c.var.db, c.var.principal, { action: `vouchers.${r.outcome}`, entityType: 'voucher', entityId: r.voucher?.id ?? null, details: { date: b.date, storeId: b.storeId ?? null, corrections: r.corrections.map((x) => x.reference) } })
+    return c.json({ outcome: r.outcome, voucher: r.voucher ? voucherOut(r.voucher) : null, corrections: r.corrections.map(voucherOut) }, 200)
+  })
+  app.openapi(list, async (c) => {
+    requireRead(c)
+    const q = c.req.valid('query')
+    const rows = await listVouchers(c.var.db, c.var.principal.merchantId, { from: q.date ?? q.from, to: q.date ?? q.to, storeId: q.storeId, status: q.status, limit: q.limit })
+    return c.json({ items: rows.map(voucherOut) }, 200)
+  })
+  app.openapi(get, async (c) => {
+    requireRead(c)
+    const v = await getVoucher(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
+    const lines = await voucherLinesOf(c.var.db, v.id)
+    const exports = await exportsOf(c.var.db, v.id)
+    return c.json({ ...voucherOut(v), lines: lines.map(({ voucherId: _v, merchantId: _m, ...l }) => l), exports: exports.map(exportOut) }, 200)
+  })
+  app.openapi(sources, async (c) => {
+    requireRead(c)
+    const { id, lineNo } = c.req.valid('param')
+    return c.json(await lineSources(c.var.db, c.var.principal.merchantId, id, lineNo), 200)
+  })
+  app.openapi(exportRoute, async (c) => {
+    const { id } = c.req.valid('param')
+    const { connectionId, queue } = c.req.valid('json')
+    const hub = c.var.hub
+    const merchantId = c.var.principal.merchantId
+    const db = hub.database.db
+    await getVoucher(db, merchantId, id)
+    if (queue) {
+      await db.transaction((tx) => queueExport(tx, { merchantId, voucherId: id, connectionId }))
+      return c.json({ voucher: voucherOut(await getVoucher(db, merchantId, id)), export: null, sent: false, queued: true }, 200)
+    }
+    let result
+    try {
+      result = await exportVoucher(hub, { merchantId, voucherId: id, connectionId }, { signal: c.req.raw.signal, final: true })
+    } catch (e) {
+      if (e instanceof ConnectorError) throw upstream('target_unavailable', `the finance system did not take the voucher: ${e.message}`, { kind: e.kind })
+      throw e
+    }
+    await recordAudit(db, c.var.principal, { action: 'voucher.exported', entityType: 'voucher', entityId: id, details: { connectionId, status: result.row.status, sent: result.sent } })
+    if (result.row.status === 'rejected') {
+      throw invalid('voucher_rejected', `the finance system refused the voucher: ${result.row.lastError}`, { reason: result.row.rejectReason })
+    }
+    return c.json({ voucher: voucherOut(await getVoucher(db, merchantId, id)), export: exportOut(result.row), sent: result.sent, queued: false }, 200)
+  })
+  app.openapi(file, async (c) => {
+    requireRead(c)
+    const { id } = c.req.valid('param')
+    const q = c.req.valid('query')
+    const { voucher, document } = await voucherDocumentOf(c.var.db, c.var.principal.merchantId, id)
+    const name = `voucher-${document.store?.code ?? 'ALL'}-${voucher.businessDate}-${voucher.reference.split('-').slice(3).join('-')}.${q.format}`
+    const opts = { encoding: q.encoding, layout: q.layout, ...(q.accountBook ? { kingdee: { accountBook: q.accountBook } } : {}) }
+    let bytes: Buffer
+    try {
+      bytes = q.format === 'csv' ? voucherCsv(document as VoucherDocument, opts) : await voucherXlsx(document as VoucherDocument, opts)
+    } catch (e) {
+      if (e instanceof VoucherRenderError) throw invalid(e.code, e.message)
+      throw e
+    }
+    const type = q.format === 'csv' ? `text/csv; charset=${q.encoding === 'gbk' ? 'GBK' : 'utf-8'}` : 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
+    return c.body(new Uint8Array(bytes), 200, { 'content-type': type, 'content-disposition': `attachment; filename="${name}"` })
+  })
+}

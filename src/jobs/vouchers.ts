@@ -1,0 +1,157 @@
+// Voucher jobs: the glue between the voucher core and the accounting connectors.
+//
+// - `vouchers.schedule` runs hourly; once it is past the merchant's export time (default 02:00 local) it builds
+//   yesterday's voucher of every store that did business (and looks again at the days before it, so a late change
+//   is corrected), then queues the export of every voucher not yet delivered to the merchant's targets.
+// - `vouchers.export` delivers one voucher to one connection: claimed in our ledger first (a voucher delivered once
+//   is never sent again), the target's own idempotency on top; transient failures retried with backoff, then the
+//   delivery is marked failed and a `voucher.export_failed` event goes out.
+import { and, eq, inArray, sql } from 'drizzle-orm'
+import { z } from 'zod'
+import type { AccountingCapabilities, VoucherDocument } from '../connectors/framework/accounting.ts'
+import { loadConnection } from '../connectors/framework/connections.ts'
+import { connectorContext } from '../connectors/framework/context.ts'
+import { ConnectorError } from '../connectors/framework/http-types.ts'
+import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
+import { connectorRegistry } from '../connectors/index.ts'
+import { getSettings } from '../core/merchants/settings.ts'
+import { merchants } from '../core/merchants/schema.ts'
+import { voucherExports, vouchers } from '../core/vouchers/schema.ts'
+import { buildVoucher, claimExport, recordExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
+import type { Tx } from '../db/client.ts'
+import { enqueue } from '../db/enqueue.ts'
+import { invalid } from '../lib/errors.ts'
+import { redactText } from '../lib/redact.ts'
+import { addDays, businessDate } from '../lib/time.ts'
+import type { Hub } from '../runtime.ts'
+import { defineTask, type CronDefinition } from './task.ts'
+
+export const EXPORT_TASK = 'vouchers.export'
+export const EXPORT_MAX_ATTEMPTS = 10
+
+export interface ExportInput {
+  merchantId: string
+  voucherId: string
+  connectionId: string
+}
+
+export type ExportAttempt = { row: ExportRow; sent: boolean }
+
+/**
+ * Delivers a voucher to a connection once. Returns the delivery as recorded; throws the ConnectorError of a
+ * transient failure (after recording the attempt) so a job retries, unless `final` says it was the last attempt.
+ */
+export async function exportVoucher(hub: Hub, input: ExportInput, opts: { registry?: ConnectorRegistry; signal?: AbortSignal; final?: boolean } = {}): Promise<ExportAttempt> {
+  const db = hub.database.db
+  const loaded = await loadConnection(db, opts.registry ?? connectorRegistry, hub.secrets, input.connectionId, input.merchantId)
+  if (loaded.connector.family !== 'accounting') throw invalid('not_an_accounting_connection', `connection ${loaded.row.name} does not take vouchers`)
+  if (!loaded.row.enabled) throw invalid('connection_disabled', `connection ${loaded.row.name} is disabled`)
+  const claimed = await db.transaction((tx) => claimExport(tx, input.merchantId, input.voucherId, input.connectionId, hub.clock()))
+  if (claimed.done) return { row: claimed.row, sent: false }
+  const { document } = await db.transaction((tx) => voucherDocumentOf(tx, input.merchantId, input.voucherId))
+  const caps = loaded.connector.capabilities as AccountingCapabilities<any>
+  const mask = (m: string) => {
+    let out = m
+    for (const s of loaded.secretValues) out = out.split(s).join('[REDACTED]')
+    return redactText(out).slice(0, 2000)
+  }
+  try {
+    const result = await caps.exportVoucher(connectorContext(hub, loaded, opts.signal), { voucher: document as VoucherDocument })
+    const row = await db.transaction((tx) =>
+      recordExport(tx, input.merchantId, input.voucherId, input.connectionId, result.status === 'rejected' ? { ...result, message: mask(result.message) } : result, hub.clock()),
+    )
+    return { row, sent: true }
+  } catch (e) {
+    if (!(e instanceof ConnectorError)) throw e
+    const final = opts.final || !e.transient
+    await db.transaction((tx) =>
+      recordExport(tx, input.merchantId, input.voucherId, input.connectionId, { status: final ? 'failed' : 'retrying', message: mask(`${e.kind}: ${e.message}`) }, hub.clock()),
+    )
+    throw e
+  }
+}
+
+export const queueExport = (tx: Tx, input: ExportInput) =>
+  enqueue(tx, EXPORT_TASK, input, { jobKey: `${EXPORT_TASK}:${input.voucherId}:${input.connectionId}`, maxAttempts: EXPORT_MAX_ATTEMPTS })
+
+/** Stores (or the merchant, grouping 'merchant') that did anything on a day the voucher covers. */
+async function activeScopes(tx: Tx, merchantId: string, day: string, grouping: 'store' | 'merchant'): Promise<(string | null)[]> {
+  const { rows } = await tx.execute<{ store_id: string }>(sql`
+    select store_id from sales where merchant_id = ${merchantId} and business_date = ${day}
+    union select store_id from refunds where merchant_id = ${merchantId} and business_date = ${day}
+    union select store_id from stored_value_topups where merchant_id = ${merchantId} and business_date = ${day}
+    union select store_id from cash_sessions where merchant_id = ${merchantId} and business_date = ${day} and status = 'closed'
+    union select store_id from vouchers where merchant_id = ${merchantId} and business_date = ${day} and store_id is not null`)
+  if (grouping === 'merchant') return rows.length ? [null] : []
+  return rows.map((r) => r.store_id)
+}
+
+/** Builds (or corrects) a merchant's vouchers of one day and queues their export to the merchant's targets. */
+export async function buildDay(hub: Hub, merchantId: string, day: string): Promise<BuildResult[]> {
+  const db = hub.database.db
+  const settings = (await getSettings(db, merchantId)).vouchers
+  const results: BuildResult[] = []
+  for (const storeId of await activeScopes(db, merchantId, day, settings.grouping)) {
+    const r = await db.transaction(async (tx) => {
+      const built = await buildVoucher(tx, { merchantId, storeId, businessDate: day }, hub.clock())
+      await queuePendingExports(tx, merchantId, day, settings.exportTo)
+      return built
+    })
+    results.push(r)
+  }
+  return results
+}
+
+/** Every voucher of the day that a target has not received yet (corrections first, so a target sees them in order). */
+async function queuePendingExports(tx: Tx, merchantId: string, day: string, targets: string[]) {
+  if (targets.length === 0) return
+  const pending = await tx
+    .select({ id: vouchers.id })
+    .from(vouchers)
+    .where(and(eq(vouchers.merchantId, merchantId), eq(vouchers.businessDate, day), inArray(vouchers.status, ['built', 'exported'])))
+    .orderBy(vouchers.createdAt)
+  if (pending.length === 0) return
+  const done = await tx
+    .select({ voucherId: voucherExports.voucherId, connectionId: voucherExports.connectionId })
+    .from(voucherExports)
+    .where(and(inArray(voucherExports.voucherId, pending.map((p) => p.id)), inArray(voucherExports.status, ['exported', 'duplicate', 'rejected'])))
+  const has = new Set(done.map((d) => `${d.voucherId}:${d.connectionId}`))
+  for (const v of pending) for (const c of targets) if (!has.has(`${v.id}:${c}`)) await queueExport(tx, { merchantId, voucherId: v.id, connectionId: c })
+}
+
+export const exportTask = defineTask({
+  name: EXPORT_TASK,
+  payload: z.object({ merchantId: z.uuid(), voucherId: z.uuid(), connectionId: z.uuid() }),
+  async run(payload, { hub, signal, job }) {
+    const r = await exportVoucher(hub, payload, { signal, final: job.attempts >= job.maxAttempts })
+    if (r.sent) hub.logger.info({ voucherId: payload.voucherId, connectionId: payload.connectionId, status: r.row.status }, 'voucher export attempted')
+  },
+})
+
+/** Hourly: after each merchant's export time, yesterday's vouchers (and changed earlier days) are built and sent. */
+export const schedule = defineTask({
+  name: 'vouchers.schedule',
+  payload: z.object({}).loose(),
+  async run(_payload, { hub, signal }) {
+    const now = hub.clock()
+    const rows = await hub.database.db.select({ id: merchants.id, timeZone: merchants.timeZone }).from(merchants)
+    for (const m of rows) {
+      if (signal.aborted) return
+      const settings = (await getSettings(hub.database.db, m.id)).vouchers
+      const local = new Intl.DateTimeFormat('en-GB', { timeZone: m.timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(now)
+      if (local < settings.exportAt) continue
+      const yesterday = addDays(businessDate(now, m.timeZone), -1)
+      for (let back = settings.recheckDays; back >= 0; back--) {
+        try {
+          await buildDay(hub, m.id, addDays(yesterday, -back))
+        } catch (e) {
+          // One merchant's broken mapping must not hold up the others; the voucher stays blocked with its reasons.
+          hub.logger.warn({ merchantId: m.id, err: e }, 'daily voucher build failed')
+        }
+      }
+    }
+  },
+})
+
+export const tasks = [exportTask, schedule]
+export const cron: CronDefinition[] = [{ task: 'vouchers.schedule', match: '7 * * * *', backfillMs: 6 * 60 * 60_000 }]

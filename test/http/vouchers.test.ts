@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import iconv from 'iconv-lite'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedProduct, seedStore, setSettings } from '../helpers/pos.ts'
+import { drainJobs, queuedJobs } from '../helpers/jobs.ts'
+import { smtpSandbox } from '../vendors/smtp.ts'
+import { parseSettings } from '../../src/core/merchants/settings.ts'
+
+const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
+const DAY = '2026-11-21'
+
+describe('vouchers API', () => {
+  const hub = useTestHub()
+  const smtp = smtpSandbox()
+  beforeAll(() => smtp.start())
+  afterAll(() => smtp.stop())
+
+  async function day() {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const store = await seedStore(hub, m.merchantId, { code: `V${Date.now() % 100000}`, openSession: false })
+    const item = await seedProduct(hub, store, { price: 1130, cost: 600, stock: 100 })
+    const admin = createApi(hub).as(m.adminToken)
+    hub.setNow(at(`${DAY} 09:00:00`))
+    try {
+      await admin.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 0 })
+      for (const kind of ['wechat', 'wechat', 'cash', 'alipay']) {
+        expect((await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind, amount: 1130 }] })).status).toBe(201)
+      }
+    } finally {
+      hub.setNow(undefined)
+    }
+    const mail = await admin.post('/api/v1/connections', {
+      connectorId: 'voucher-file',
+      name: 'Finance mailbox',
+      config: { smtpHost: '127.0.0.1', smtpPort: smtp.port, secure: false, from: 'hub@shop.example', recipients: ['finance@shop.example'] },
+    })
+    expect(mail.status, JSON.stringify(mail.body)).toBe(201)
+    return { m, store, item, admin, mailId: mail.body.id as string }
+  }
+
+  it('the mapping starts from the Chinese chart, takes a merchant’s and a store’s accounts, refuses what it does not know, and checks what is missing', async () => {
+    const { m, store, admin } = await day()
+    const before = (await admin.get('/api/v1/vouchers/mappings')).body.items
+    expect(before.find((a: any) => a.key === 'tender:wechat')).toMatchObject({ code: '1012.01', source: 'default' })
+    expect((await admin.put('/api/v1/vouchers/mappings', { accounts: [{ key: 'tender:wechat', code: '1012.11', name: '其他货币资金-微信商户号' }] })).status).toBe(200)
+    const storeOwn = await admin.put('/api/v1/vouchers/mappings', { storeId: store.storeId, accounts: [{ key: 'revenue', code: '6001.01', name: '主营业务收入-门店', dimensions: { project: 'RETAIL' } }] })
+    expect(storeOwn.status).toBe(200)
+    const forStore = (await admin.get(`/api/v1/vouchers/mappings?storeId=${store.storeId}`)).body.items
+    expect(forStore.find((a: any) => a.key === 'tender:wechat')).toMatchObject({ code: '1012.11', source: 'merchant' })
+    expect(forStore.find((a: any) => a.key === 'revenue')).toMatchObject({ code: '6001.01', source: 'store', dimensions: { project: 'RETAIL' } })
+    const unknown = await admin.put('/api/v1/vouchers/mappings', { accounts: [{ key: 'profit', code: '4103', name: '本年利润' }] })
+    expect(unknown.status).toBe(422)
+    expect(unknown.body.error.code).toBe('unknown_account_key')
+    expect((await admin.put('/api/v1/vouchers/mappings', { accounts: [{ key: 'fee', code: 'bad code!', name: 'x' }] })).body.error.code).toBe('invalid_account_code')
+    // With the defaults turned off, what the merchant did not map is listed, and the day's voucher is blocked.
+    await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, useDefaultAccounts: false } })
+    hub.setNow(at('2026-11-25 12:00:00'))
+    try {
+      const check = (await admin.get('/api/v1/vouchers/mappings/check?days=30')).body
+      expect(check.ok).toBe(false)
+      expect(check.missing.map((x: any) => x.key)).toEqual(expect.arrayContaining(['tender:cash', 'tender:alipay', 'vat:1300', 'cogs']))
+      expect(check.missing.map((x: any) => x.key)).not.toContain('tender:wechat')
+    } finally {
+      hub.setNow(undefined)
+    }
+    const blocked = await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY })
+    expect(blocked.status, JSON.stringify(blocked.body)).toBe(200)
+    expect(blocked.body.voucher.status).toBe('blocked')
+    expect(blocked.body.voucher.problems.map((p: any) => p.key)).toContain('tender:cash')
+    const refused = await admin.post(`/api/v1/vouchers/${blocked.body.voucher.id}/export`, { connectionId: (await admin.get('/api/v1/connections')).body.items[0].id })
+    expect(refused.status).toBe(422)
+    expect(refused.body.error.code).toBe('voucher_blocked')
+  })
+
+  it('builds, drills down to the sales, exports once by mail, and keeps an exported voucher immutable', async () => {
+    const { m, store, admin, mailId } = await day()
+    const preview = (await admin.post('/api/v1/vouchers/preview', { storeId: store.storeId, date: DAY })).body
+    const built = await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY })
+    expect(built.status).toBe(200)
+    expect(built.body.outcome).toBe('created')
+    const v = built.body.voucher
+    expect(v.totalDebit).toBe(preview.totalDebit)
+    expect((await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY })).body.outcome).toBe('unchanged')
+    const full = (await admin.get(`/api/v1/vouchers/${v.id}`)).body
+    const wechat = full.lines.find((l: any) => l.kind === 'tender' && l.group.tender === 'wechat')
+    expect(wechat).toMatchObject({ accountCode: '1012.01', debit: 2260 })
+    const drill = (await admin.get(`/api/v1/vouchers/${v.id}/lines/${wechat.lineNo}/sources`)).body
+    expect(drill.records).toHaveLength(2)
+    expect(drill.records.reduce((n: number, r: any) => n + r.amount, 0)).toBe(2260)
+    expect(drill.records.every((r: any) => r.type === 'sale_tender' && typeof r.ref === 'string')).toBe(true)
+    const revenue = full.lines.find((l: any) => l.kind === 'sale_revenue')
+    const revenueSources = (await admin.get(`/api/v1/vouchers/${v.id}/lines/${revenue.lineNo}/sources`)).body
+    expect(revenueSources.records.reduce((n: number, r: any) => n + r.amount, 0)).toBe(revenue.credit)
+
+    const first = await admin.post(`/api/v1/vouchers/${v.id}/export`, { connectionId: mailId })
+    expect(first.status, JSON.stringify(first.body)).toBe(200)
+    expect(first.body).toMatchObject({ sent: true, export: { status: 'exported' }, voucher: { status: 'exported' } })
+    const again = await admin.post(`/api/v1/vouchers/${v.id}/export`, { connectionId: mailId })
+    expect(again.body).toMatchObject({ sent: false, export: { status: 'exported' } })
+    const mails = smtp.state.messages.filter((x) => x.subject?.includes(v.reference))
+    expect(mails).toHaveLength(1)
+    expect(mails[0]!.attachments.map((a) => a.filename).sort()).toEqual([expect.stringMatching(/\.csv$/), expect.stringMatching(/\.xlsx$/)])
+    // Exported lines are immutable in the database itself.
+    await expect(hub.database.db.execute(sql`update voucher_lines set debit = debit + 1 where voucher_id = ${v.id}`)).rejects.toThrow()
+    const events = await hub.database.db.execute<{ type: string }>(sql`select type from events where merchant_id = ${m.merchantId} and type like 'voucher.%'`)
+    expect(events.rows.map((e) => e.type)).toEqual(['voucher.exported'])
+
+    const csv = await admin.get(`/api/v1/vouchers/${v.id}/file?format=csv`)
+    expect(csv.status).toBe(200)
+    expect(csv.headers.get('content-disposition')).toContain('.csv')
+    const raw = await admin.app.request(`/api/v1/vouchers/${v.id}/file?format=csv&encoding=gbk`, { headers: { authorization: `Bearer ${m.adminToken}` } })
+    expect(raw.status).toBe(200)
+    const text = iconv.decode(Buffer.from(await raw.arrayBuffer()), 'gbk')
+    expect(text).toContain(v.reference)
+    expect(text).toContain('1012.01')
+    const kingdee = await admin.get(`/api/v1/vouchers/${v.id}/file?format=xlsx&layout=kingdee`)
+    expect(kingdee.status).toBe(422)
+  })
+
+  it('the daily schedule builds yesterday after the export time and sends it to the merchant’s targets', async () => {
+    const { m, store, admin, mailId } = await day()
+    await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, exportTo: [mailId], exportAt: '02:00', recheckDays: 1 } })
+    hub.setNow(at('2026-11-22 01:30:00'))
+    try {
+      const { schedule } = await import('../../src/jobs/vouchers.ts')
+      await schedule.run({}, { hub, signal: new AbortController().signal } as never)
+      expect((await admin.get(`/api/v1/vouchers?date=${DAY}`)).body.items).toEqual([])
+      hub.setNow(at('2026-11-22 02:10:00'))
+      await schedule.run({}, { hub, signal: new AbortController().signal } as never)
+    } finally {
+      hub.setNow(undefined)
+    }
+    const list = (await admin.get(`/api/v1/vouchers?date=${DAY}`)).body.items
+    expect(list.map((x: any) => [x.storeId, x.status])).toEqual([[store.storeId, 'built']])
+    expect((await queuedJobs(hub, 'vouchers.export')).some((j) => j.payload.voucherId === list[0].id)).toBe(true)
+    await drainJobs(hub)
+    expect((await admin.get(`/api/v1/vouchers/${list[0].id}`)).body).toMatchObject({ status: 'exported', exports: [{ connectionId: mailId, status: 'exported' }] })
+  })
+})
