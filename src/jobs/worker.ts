@@ -71,7 +71,7 @@ export async function startWorker(hub: Hub, opts: StartWorkerOptions = {}): Prom
     // (inbound webhook processing, deliveries). A job waiting in the local queue shows as locked; the batch is small
     // so another worker process is never starved for long.
     preset: { worker: { localQueue: { size: Math.max(8, (opts.concurrency ?? hub.config.workerConcurrency) * 4) }, completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
-    pollInterval: opts.pollInterval ?? 2000,
+    pollInterval: opts.pollInterval ?? hub.config.workerPollIntervalMs,
     noHandleSignals: true,
     logger: workerLogger(hub.logger.child({ component: 'worker' })),
   })

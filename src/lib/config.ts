@@ -28,6 +28,7 @@ const EnvSchema = z.object({
   TILLBRIDGE_SECRET_KEY: z.string().min(1, 'must not be empty').optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(4),
+  WORKER_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(250),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   PUBLIC_URL: z.url({ error: 'must be an http(s) URL' }).optional(),
 })
@@ -42,6 +43,8 @@ export interface Config {
   secretKey: string | undefined
   logLevel: LogLevel
   workerConcurrency: number
+  /** How often the worker looks for jobs that became due (new jobs wake it at once). */
+  workerPollIntervalMs: number
   shutdownTimeoutMs: number
   /** Where vendors reach this hub (webhook addresses given to marketplaces); default http://localhost:PORT. */
   publicUrl: string
@@ -79,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKey: e.TILLBRIDGE_SECRET_KEY,
     logLevel: e.LOG_LEVEL,
     workerConcurrency: e.WORKER_CONCURRENCY,
+    workerPollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
   }

@@ -55,7 +55,7 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
        where merchant_id = ${merchantId} and business_date = ${businessDate} and status = 'completed'
          and (${storeId}::uuid is null or store_id = ${storeId}::uuid)
     ), r as (
-      select id from refunds
+      select id, total from refunds
        where merchant_id = ${merchantId} and business_date = ${businessDate} and kind = 'refund'
          and (${storeId}::uuid is null or store_id = ${storeId}::uuid)
     ), u as (
@@ -87,12 +87,13 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
       select t.kind, sum(t.amount) as amount, sum(coalesce(t.stored_principal, 0)) as principal, sum(coalesce(t.stored_bonus, 0)) as bonus
         from refund_tenders t join r on r.id = t.refund_id group by 1
     ), cogs as (
+      -- From the movements the sale and refund lines caused (each costed as it was booked), found by their cause.
       select coalesce(sum(round(-m.quantity::numeric * m.unit_cost / m.cost_per)), 0) as cost from (
-        select m.quantity, m.unit_cost, m.cost_per from stock_movements m join sale_lines l on m.cause_type = 'sale_line' and m.cause_id = l.id::text join s on s.id = l.sale_id
-         where m.merchant_id = ${merchantId} and m.kind = 'sale'
+        select m.quantity, m.unit_cost, m.cost_per from s join sale_lines l on l.sale_id = s.id
+          join stock_movements m on m.cause_type = 'sale_line' and m.cause_id = l.id::text and m.kind = 'sale'
         union all
-        select m.quantity, m.unit_cost, m.cost_per from stock_movements m join refund_lines rl on m.cause_type = 'refund_line' and m.cause_id = rl.id::text join r on r.id = rl.refund_id
-         where m.merchant_id = ${merchantId} and m.kind = 'return'
+        select m.quantity, m.unit_cost, m.cost_per from r join refund_lines rl on rl.refund_id = r.id
+          join stock_movements m on m.cause_type = 'refund_line' and m.cause_id = rl.id::text and m.kind = 'return'
       ) m
     )
     select 'sale_revenue' as kind, 'revenue:' || tc.code as key, jsonb_build_object('taxCategory', tc.code, 'rate', x.tax_rate_bp) as grp, -x.net as amount
@@ -118,6 +119,10 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
     select 'stored_value_refund', 'stored_value:bonus', jsonb_build_object('part', 'bonus'), -bonus from rtenders where kind = 'stored_value' and bonus <> 0
     union all
     select 'cash_rounding', 'rounding', '{}'::jsonb, -sum(rounding_adjustment + tender_difference) from s having sum(rounding_adjustment + tender_difference) <> 0
+    union all
+    -- A refund of a cash-rounded sale gives back its share of the rounding: refund total − its lines.
+    select 'cash_rounding', 'rounding', '{}'::jsonb, x.d from (
+      select (select coalesce(sum(total), 0) from r) - (select coalesce(sum(rl.amount), 0) from refund_lines rl join r on r.id = rl.refund_id) as d) x where x.d <> 0
     union all
     select 'topup_tender', 'tender:' || t.kind, jsonb_build_object('tender', t.kind), sum(t.amount) from topup_tenders t join u on u.id = t.topup_id group by t.kind having sum(t.amount) <> 0
     union all
