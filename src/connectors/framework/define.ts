@@ -6,6 +6,7 @@ import type { ConnectorHttp, HttpPolicy } from './http-types.ts'
 import type { ParsedStatement } from '../../core/reconciliation/types.ts'
 import type { MarketplaceCapabilities } from './marketplace.ts'
 import type { AccountingCapabilities } from './accounting.ts'
+import type { CampaignCapabilities } from './campaign.ts'
 
 export const FAMILIES = ['payment', 'marketplace', 'accounting', 'campaign'] as const
 export type Family = (typeof FAMILIES)[number]
@@ -119,9 +120,6 @@ export interface PaymentCapabilities<C> {
   /** The fee the contract says a payment of `amount` fen costs, in thousandths of a fen (before the channel's rounding). */
   expectedFeeMilli?: (line: { kind: string; amount: number }, config: C) => number
   [name: string]: unknown
-}
-export interface CampaignCapabilities<C> {
-  [name: string]: Capability<C, any, any> | undefined
 }
 
 export interface ConnectorDefinition<F extends Family = Family, S extends z.ZodObject = z.ZodObject> {
