@@ -511,7 +511,8 @@ function agreement(m: Measured, e: Record<string, number>): [string, number, num
     ['output VAT (credit)', -k('sale_vat'), e.sales_tax!],
     ['refunded revenue + VAT (debit)', k('refund_revenue') + k('refund_vat'), e.refund_lines_total!],
     ['tenders incl. stored value (debit)', k('tender') + k('stored_value_spend'), e.tenders!],
-    ['cash rounding of sales', -k('cash_rounding'), e.sales_rounding!],
+    // Sales' cash rounding, less the share their refunds gave back (refund total − refund lines).
+    ['cash rounding of sales and refunds', -k('cash_rounding'), e.sales_rounding! - (e.refunds_total! - e.refund_lines_total!)],
     ['refund tenders (credit)', -k('refund_tender'), e.refunds_total!],
     ['top-ups (credit to stored value)', -k('topup_principal'), e.topups!],
     ['drawers over (+) / short (−)', -((m.by_key['cash:short'] ?? 0) + (m.by_key['cash:over'] ?? 0)), e.over_short!],

@@ -8,8 +8,9 @@ import * as webhooksOutbound from './webhooks-outbound.ts'
 import * as reconciliation from './reconciliation.ts'
 import * as stockSync from './stock-sync.ts'
 import * as vouchers from './vouchers.ts'
+import * as campaignJobs from './campaigns.ts'
 
-const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound, reconciliation, stockSync, vouchers]
+const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound, reconciliation, stockSync, vouchers, campaignJobs]
 
 export const allTasks: TaskDefinition<any>[] = modules.flatMap((m) => m.tasks)
 export const allCron: CronDefinition[] = modules.flatMap((m) => m.cron ?? [])

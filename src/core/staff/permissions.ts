@@ -44,6 +44,7 @@ export const PERMISSIONS = {
   'connections.read': 'See connections, their call logs, sync runs, bindings and received webhooks',
   'webhooks.manage': 'Subscribe URLs to hub events; replay received webhooks and outbound deliveries',
   'jobs.manage': 'See, retry and cancel background jobs',
+  'campaigns.manage': 'Define segments and campaigns, and send them to members',
 } as const
 export type Permission = keyof typeof PERMISSIONS
 
@@ -72,6 +73,7 @@ const MANAGER: Permission[] = [
   'points.adjust',
   'coupons.issue',
   'approvals.decide',
+  'campaigns.manage',
 ]
 
 export const DEFAULT_ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {

@@ -1,0 +1,330 @@
+// Campaign operations: segments (saved, previewed), campaigns, and the delivery ledger that makes sending safe —
+// the audience is snapshotted into one delivery row per (campaign, run, member, channel) (unique, so a second send
+// or a re-run adds nobody twice), each batch is claimed before the vendor is called, consent and the suppression
+// list are checked at claim time, and an outcome nobody knows (a timeout) stays 'unknown' until a receipt or a
+// status query settles it: never sent again blindly.
+import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { keysetPage } from '../../db/page.ts'
+import { conflict, invalid, notFound } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import { issueCoupons } from '../members/coupons.ts'
+import { recordConsents } from '../members/members.ts'
+import { members } from '../members/schema.ts'
+import { getSettings } from '../merchants/settings.ts'
+import type { Actor } from '../staff/actor.ts'
+import { systemActor } from '../staff/actor.ts'
+import { SegmentRuleSchema, segmentQuery, type SegmentRule } from './rules.ts'
+import { campaignDeliveries, campaigns, segments, suppressions, type DeliveryStatus } from './schema.ts'
+
+export type Segment = typeof segments.$inferSelect
+export type Campaign = typeof campaigns.$inferSelect
+export type Delivery = typeof campaignDeliveries.$inferSelect
+type Channel = 'sms' | 'email' | 'wechat'
+
+const addressColumn = (channel: Channel) => (channel === 'sms' ? sql`m.phone` : channel === 'email' ? sql`m.email` : sql`m.wechat_open_id`)
+const consentColumn = (channel: Channel) => (channel === 'sms' ? sql`m.consent_sms` : channel === 'email' ? sql`m.consent_email` : sql`m.consent_wechat`)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Segments
+
+export async function createSegment(tx: Tx, merchantId: string, input: { name: string; rule: unknown }, at: Date): Promise<Segment> {
+  const rule = SegmentRuleSchema.safeParse(input.rule)
+  if (!rule.success) throw invalid('invalid_rule', `the segment rule is not valid: ${rule.error.issues.map((i) => `${i.path.join('.') || 'rule'}: ${i.message}`).join('; ')}`)
+  const [row] = await tx.insert(segments).values({ id: newId(), merchantId, name: input.name, rule: rule.data, createdAt: at, updatedAt: at }).returning()
+  return row!
+}
+
+export async function getSegment(tx: Tx, merchantId: string, id: string): Promise<Segment> {
+  const [s] = await tx.select().from(segments).where(and(eq(segments.id, id), eq(segments.merchantId, merchantId)))
+  if (!s) throw notFound('segment', id)
+  return s
+}
+
+export const listSegments = (tx: Tx, merchantId: string) => tx.select().from(segments).where(eq(segments.merchantId, merchantId)).orderBy(desc(segments.createdAt))
+
+/** How many members match now, and a sample of them. */
+export async function previewSegment(tx: Tx, merchantId: string, rule: SegmentRule, at: Date, sample = 20) {
+  const { timeZone } = await getSettings(tx, merchantId)
+  const ctx = { merchantId, now: at, timeZone }
+  const [{ n }] = (await tx.execute<{ n: number }>(segmentQuery(rule, ctx, sql`count(*)::int as n`))).rows as [{ n: number }]
+  const rows = await tx.execute<{ id: string; name: string | null; phone: string; card_no: string }>(segmentQuery(rule, ctx, sql`m.id, m.name, m.phone, m.card_no`, sql`order by m.id limit ${sample}`))
+  return { count: n, sample: rows.rows.map((r) => ({ id: r.id, name: r.name, phone: r.phone, cardNo: r.card_no })) }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Campaigns
+
+export interface CampaignInput {
+  name: string
+  segmentId: string
+  connectionId: string
+  channel: Channel
+  message: Record<string, string>
+  couponTemplateId?: string | null
+  schedule: 'now' | 'at' | 'daily'
+  sendAt?: Date | null
+  dailyAt?: string | null
+  quietStart?: string
+  quietEnd?: string
+  ratePerSecond?: number
+  attributionDays?: number
+}
+
+export async function createCampaign(tx: Tx, merchantId: string, input: CampaignInput, at: Date): Promise<Campaign> {
+  await getSegment(tx, merchantId, input.segmentId)
+  if (input.schedule === 'at' && !input.sendAt) throw invalid('send_at_required', 'a campaign scheduled "at" needs sendAt')
+  if (input.schedule === 'daily' && !input.dailyAt) throw invalid('daily_at_required', 'a daily campaign needs dailyAt (HH:MM local time)')
+  const [row] = await tx
+    .insert(campaigns)
+    .values({
+      id: newId(),
+      merchantId,
+      name: input.name,
+      segmentId: input.segmentId,
+      connectionId: input.connectionId,
+      channel: input.channel,
+      message: input.message,
+      couponTemplateId: input.couponTemplateId ?? null,
+      schedule: input.schedule,
+      sendAt: input.sendAt ?? null,
+      dailyAt: input.dailyAt ?? null,
+      quietStart: input.quietStart ?? '21:00',
+      quietEnd: input.quietEnd ?? '09:00',
+      ratePerSecond: input.ratePerSecond ?? 50,
+      attributionDays: input.attributionDays ?? 7,
+      status: input.schedule === 'now' ? 'draft' : 'scheduled',
+      createdAt: at,
+      updatedAt: at,
+    })
+    .returning()
+  return row!
+}
+
+export async function getCampaign(tx: Tx, merchantId: string, id: string, opts: { forUpdate?: boolean } = {}): Promise<Campaign> {
+  const q = tx.select().from(campaigns).where(and(eq(campaigns.id, id), eq(campaigns.merchantId, merchantId)))
+  const [c] = opts.forUpdate ? await q.for('update') : await q
+  if (!c) throw notFound('campaign', id)
+  return c
+}
+
+export async function listCampaigns(tx: Tx, merchantId: string, f: { before?: string; limit: number }) {
+  const rows = await tx
+    .select()
+    .from(campaigns)
+    .where(and(eq(campaigns.merchantId, merchantId), f.before ? sql`${campaigns.id} < ${f.before}` : undefined))
+    .orderBy(desc(campaigns.id))
+    .limit(f.limit + 1)
+  return keysetPage(rows, f.limit, (r) => r.id)
+}
+
+const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3, 5))
+
+/**
+ * When a message may go: now, or the end of the quiet hours (merchant's local time) if now is inside them. Quiet
+ * hours may wrap midnight (21:00–09:00).
+ */
+export function nextSendTime(now: Date, timeZone: string, quietStart: string, quietEnd: string): Date {
+  const parts = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(now).split(':').map(Number)
+  const nowMin = parts[0]! * 60 + parts[1]!
+  const s = minutesOf(quietStart)
+  const e = minutesOf(quietEnd)
+  if (s === e) return now
+  const quiet = s < e ? nowMin >= s && nowMin < e : nowMin >= s || nowMin < e
+  if (!quiet) return now
+  const wait = (e - nowMin + 24 * 60) % (24 * 60)
+  return new Date(now.getTime() + wait * 60_000 - parts[2]! * 1000 - now.getMilliseconds())
+}
+
+/**
+ * Snapshots the campaign's audience for a run: one pending delivery per member of the segment now (members already
+ * holding a delivery of this run are left alone). Returns how many were added.
+ */
+export async function snapshotAudience(tx: Tx, campaign: Campaign, runKey: string, at: Date): Promise<number> {
+  const segment = await getSegment(tx, campaign.merchantId, campaign.segmentId)
+  const { timeZone } = await getSettings(tx, campaign.merchantId)
+  const ctx = { merchantId: campaign.merchantId, now: at, timeZone }
+  const select = segmentQuery(
+    segment.rule,
+    ctx,
+    sql`gen_random_uuid(), ${campaign.merchantId}::uuid, ${campaign.id}::uuid, ${runKey}, m.id, ${campaign.channel}, ${addressColumn(campaign.channel)}, 'pending', ${at}::timestamptz, ${at}::timestamptz`,
+  )
+  const res = await tx.execute(sql`
+    insert into campaign_deliveries (id, merchant_id, campaign_id, run_key, member_id, channel, address, status, created_at, updated_at)
+    ${select}
+    on conflict (campaign_id, run_key, member_id, channel) do nothing`)
+  return res.rowCount ?? 0
+}
+
+export interface ClaimedDelivery {
+  id: string
+  memberId: string
+  address: string
+  params: Record<string, string>
+  couponId: string | null
+}
+
+/**
+ * Claims the next pending deliveries of a run (at most `limit`): consent and suppression are checked now, so a
+ * member who opted out since the snapshot is suppressed, not messaged; a coupon is issued per recipient; the rest
+ * are 'claimed' and returned with their template params. Claimed rows left by a crash are never claimed again.
+ */
+export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, limit: number, at: Date): Promise<ClaimedDelivery[]> {
+  const channel = campaign.channel as Channel
+  const { rows } = await tx.execute<{ id: string; member_id: string; address: string | null; consent: boolean; suppressed: boolean; name: string | null; card_no: string; points: string; tier: string | null }>(sql`
+    select d.id, d.member_id, ${addressColumn(channel)} as address, ${consentColumn(channel)} as consent,
+           exists (select 1 from suppressions x where x.merchant_id = d.merchant_id and x.channel = d.channel and x.address = ${addressColumn(channel)}) as suppressed,
+           m.name, m.card_no, m.points_balance::text as points, (select t.name from tiers t where t.id = m.tier_id) as tier
+      from campaign_deliveries d join members m on m.id = d.member_id
+     where d.campaign_id = ${campaign.id} and d.run_key = ${runKey} and d.status = 'pending'
+     order by d.id limit ${limit}
+     for update of d skip locked`)
+  if (rows.length === 0) return []
+  const skip = rows.filter((r) => !r.address || !r.consent || r.suppressed)
+  const go = rows.filter((r) => !skip.includes(r))
+  if (skip.length) {
+    await tx.execute(sql`
+      update campaign_deliveries d set status = x.status, reason = x.reason, address = x.address, updated_at = ${at}
+        from jsonb_to_recordset(${JSON.stringify(
+          skip.map((r) => ({ id: r.id, address: r.address, status: !r.address ? 'skipped' : 'suppressed', reason: !r.address ? `no ${channel} address` : !r.consent ? 'no_consent' : 'suppressed' })),
+        )}::jsonb) as x(id uuid, address text, status text, reason text)
+       where d.id = x.id`)
+  }
+  if (go.length === 0) return claimBatch(tx, campaign, runKey, limit, at)
+  const coupons = new Map<string, { id: string; code: string }>()
+  if (campaign.couponTemplateId) {
+    const issued = await issueCoupons(tx, systemActor(campaign.merchantId, `campaign ${campaign.name}`), { templateId: campaign.couponTemplateId, memberIds: go.map((r) => r.member_id), source: `campaign:${campaign.id}`, at })
+    for (const c of issued.issued) coupons.set(c.memberId!, { id: c.id, code: c.code })
+  }
+  await tx.execute(sql`
+    update campaign_deliveries d set status = 'claimed', claimed_at = ${at}, address = x.address, coupon_id = x.coupon, updated_at = ${at}
+      from jsonb_to_recordset(${JSON.stringify(go.map((r) => ({ id: r.id, address: r.address, coupon: coupons.get(r.member_id)?.id ?? null })))}::jsonb) as x(id uuid, address text, coupon uuid)
+     where d.id = x.id`)
+  return go.map((r) => ({
+    id: r.id,
+    memberId: r.member_id,
+    address: r.address!,
+    couponId: coupons.get(r.member_id)?.id ?? null,
+    params: { name: r.name ?? '', cardNo: r.card_no, points: r.points, tier: r.tier ?? '', coupon: coupons.get(r.member_id)?.code ?? '' },
+  }))
+}
+
+export type Outcome =
+  | { deliveryId: string; status: 'accepted'; vendorMessageId: string | null }
+  | { deliveryId: string; status: 'failed'; code: string; message: string; optedOut?: boolean; invalidAddress?: boolean; retryable?: boolean }
+  /** The vendor call's fate is not known (a timeout): settled later by a receipt or a status query. */
+  | { deliveryId: string; status: 'unknown'; message: string }
+  /** Not sent (the vendor throttled the whole call): back to pending. */
+  | { deliveryId: string; status: 'pending' }
+
+/** Records a batch's outcomes; an opt-out the vendor reports withdraws the member's consent and suppresses the address. */
+export async function recordOutcomes(tx: Tx, campaign: Campaign, outcomes: Outcome[], at: Date): Promise<void> {
+  if (outcomes.length === 0) return
+  const rows = outcomes.map((o) => ({
+    id: o.deliveryId,
+    status: o.status === 'failed' && o.retryable ? 'pending' : o.status,
+    vendor: o.status === 'accepted' ? o.vendorMessageId : null,
+    code: o.status === 'failed' ? o.code : null,
+    reason: o.status === 'failed' ? o.message.slice(0, 500) : o.status === 'unknown' ? o.message.slice(0, 500) : null,
+    sent: o.status === 'accepted' || o.status === 'unknown',
+  }))
+  await tx.execute(sql`
+    update campaign_deliveries d set status = x.status, vendor_message_id = coalesce(x.vendor, d.vendor_message_id), vendor_code = x.code, reason = x.reason,
+           sent_at = case when x.sent then ${at} else d.sent_at end, updated_at = ${at}
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(id uuid, status text, vendor text, code text, reason text, sent boolean)
+     where d.id = x.id and d.campaign_id = ${campaign.id}`)
+  const optedOut = outcomes.filter((o): o is Extract<Outcome, { status: 'failed' }> => o.status === 'failed' && (o.optedOut === true || o.invalidAddress === true))
+  if (optedOut.length) {
+    const ds = await tx.select({ id: campaignDeliveries.id, address: campaignDeliveries.address }).from(campaignDeliveries).where(inArray(campaignDeliveries.id, optedOut.map((o) => o.deliveryId)))
+    const byId = new Map(ds.map((d) => [d.id, d.address]))
+    for (const o of optedOut) {
+      const address = byId.get(o.deliveryId)
+      if (address) await suppress(tx, campaign.merchantId, campaign.channel as Channel, address, o.optedOut ? `vendor_opt_out:${o.code}` : `invalid_address:${o.code}`, at, o.optedOut === true)
+    }
+  }
+}
+
+/** Suppresses an address on a channel; an opt-out also withdraws the consent of the members holding it. */
+export async function suppress(tx: Tx, merchantId: string, channel: Channel, address: string, reason: string, at: Date, withdrawConsent: boolean): Promise<number> {
+  await tx.insert(suppressions).values({ merchantId, channel, address, reason, createdAt: at }).onConflictDoNothing()
+  if (!withdrawConsent) return 0
+  const holders = await tx
+    .select({ id: members.id })
+    .from(members)
+    .where(and(eq(members.merchantId, merchantId), eq(channel === 'sms' ? members.phone : channel === 'email' ? members.email : members.wechatOpenId, address)))
+  for (const h of holders) await recordConsents(tx, systemActor(merchantId, 'vendor opt-out'), h.id, [{ channel, granted: false, source: 'vendor_opt_out', evidence: reason }])
+  return holders.length
+}
+
+/** A receipt or an opt-out from a vendor. */
+export type CampaignEventInput =
+  | { kind: 'status'; deliveryId: string | null; vendorMessageId: string | null; status: 'sent' | 'delivered' | 'failed'; code?: string; at: string }
+  | { kind: 'opt_out' | 'opt_in'; address: string; keyword?: string; at: string }
+
+/** Applies receipts and opt-outs. A receipt moves a delivery forward only (a late 'sent' never undoes 'delivered'). */
+export async function applyCampaignEvents(tx: Tx, merchantId: string, channel: Channel, events: CampaignEventInput[], at: Date): Promise<{ updated: number; optOuts: number }> {
+  let updated = 0
+  let optOuts = 0
+  for (const e of events) {
+    if (e.kind === 'status') {
+      const target = e.status === 'delivered' ? 'delivered' : e.status === 'failed' ? 'failed' : 'accepted'
+      const res = await tx.execute(sql`
+        update campaign_deliveries set status = ${target}, vendor_code = coalesce(${e.code ?? null}, vendor_code), updated_at = ${at}
+         where merchant_id = ${merchantId}
+           and ${e.deliveryId ? sql`id = ${e.deliveryId}::uuid` : sql`vendor_message_id = ${e.vendorMessageId}`}
+           and status in ${target === 'accepted' ? sql`('claimed', 'unknown')` : sql`('claimed', 'accepted', 'unknown')`}`)
+      updated += res.rowCount ?? 0
+    } else if (e.kind === 'opt_out') {
+      optOuts += await suppress(tx, merchantId, channel, e.address, `reply:${e.keyword ?? 'STOP'}`, at, true)
+    } else {
+      await tx.delete(suppressions).where(and(eq(suppressions.merchantId, merchantId), eq(suppressions.channel, channel), eq(suppressions.address, e.address)))
+      const holders = await tx.select({ id: members.id }).from(members).where(and(eq(members.merchantId, merchantId), eq(channel === 'sms' ? members.phone : channel === 'email' ? members.email : members.wechatOpenId, e.address)))
+      for (const h of holders) await recordConsents(tx, systemActor(merchantId, 'vendor opt-in'), h.id, [{ channel, granted: true, source: 'vendor_opt_in', evidence: e.keyword }])
+    }
+  }
+  return { updated, optOuts }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Results
+
+export interface CampaignResults {
+  counts: Record<DeliveryStatus, number>
+  couponsIssued: number
+  couponsRedeemed: number
+  /** Sales of recipients within the attribution window after their message. */
+  attributedSales: number
+  attributedRevenue: number
+}
+
+export async function campaignResults(tx: Tx, campaign: Campaign): Promise<CampaignResults> {
+  const counts = Object.fromEntries(['pending', 'claimed', 'accepted', 'delivered', 'failed', 'unknown', 'suppressed', 'skipped'].map((k) => [k, 0])) as Record<DeliveryStatus, number>
+  const byStatus = await tx.execute<{ status: DeliveryStatus; n: number }>(sql`select status, count(*)::int as n from campaign_deliveries where campaign_id = ${campaign.id} group by 1`)
+  for (const r of byStatus.rows) counts[r.status] = r.n
+  const coupons = await tx.execute<{ issued: number; redeemed: number }>(sql`
+    select count(c.id)::int as issued, count(c.id) filter (where c.status = 'redeemed')::int as redeemed
+      from campaign_deliveries d join coupons c on c.id = d.coupon_id where d.campaign_id = ${campaign.id}`)
+  const sales = await tx.execute<{ n: number; revenue: string }>(sql`
+    select count(distinct s.id)::int as n, coalesce(sum(s.total), 0)::text as revenue from sales s
+     where s.merchant_id = ${campaign.merchantId} and s.status = 'completed'
+       and exists (select 1 from campaign_deliveries d where d.campaign_id = ${campaign.id} and d.member_id = s.member_id
+                     and d.status in ('accepted', 'delivered') and s.occurred_at >= d.sent_at
+                     and s.occurred_at < d.sent_at + make_interval(days => ${campaign.attributionDays}))`)
+  return { counts, couponsIssued: coupons.rows[0]!.issued, couponsRedeemed: coupons.rows[0]!.redeemed, attributedSales: sales.rows[0]!.n, attributedRevenue: Number(sales.rows[0]!.revenue) }
+}
+
+export async function setCampaignStatus(tx: Tx, campaign: Campaign, status: Campaign['status'], runKey: string | null, at: Date): Promise<void> {
+  await tx.update(campaigns).set({ status, lastRunKey: runKey ?? campaign.lastRunKey, updatedAt: at }).where(eq(campaigns.id, campaign.id))
+}
+
+export async function deliveriesToSettle(tx: Tx, campaign: Campaign, limit: number) {
+  return tx
+    .select()
+    .from(campaignDeliveries)
+    .where(and(eq(campaignDeliveries.campaignId, campaign.id), inArray(campaignDeliveries.status, ['unknown', 'claimed'])))
+    .limit(limit)
+}
+
+export function assertSendable(c: Campaign) {
+  if (c.status === 'cancelled') throw conflict('campaign_cancelled', 'the campaign was cancelled')
+}

@@ -1,0 +1,223 @@
+// Campaign jobs: the glue between the campaign core and the campaign connectors.
+//
+// - `campaigns.send` sends one run of a campaign: outside quiet hours only (inside, it comes back at their end), the
+//   audience snapshotted once, then batch after batch — claimed, sent, recorded — paced below the campaign's rate
+//   and the vendor's; throttling puts the batch back and waits; a timeout leaves its deliveries 'unknown'. A job
+//   that runs long hands over to a fresh one; a re-run or a second send finds nothing new to send.
+// - `campaigns.settle` asks the vendor about deliveries whose outcome is unknown.
+// - `campaigns.schedule` (every minute) starts campaigns whose time has come: 'at' once, 'daily' each local day.
+import { and, eq, inArray, sql } from 'drizzle-orm'
+import { z } from 'zod'
+import { campaignTraitsOf, type CampaignCapabilities } from '../connectors/framework/campaign.ts'
+import { loadConnection } from '../connectors/framework/connections.ts'
+import { connectorContext } from '../connectors/framework/context.ts'
+import { ConnectorError } from '../connectors/framework/http-types.ts'
+import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
+import { connectorRegistry } from '../connectors/index.ts'
+import { campaigns } from '../core/campaigns/schema.ts'
+import {
+  applyCampaignEvents,
+  claimBatch,
+  deliveriesToSettle,
+  getCampaign,
+  nextSendTime,
+  recordOutcomes,
+  setCampaignStatus,
+  snapshotAudience,
+  type Campaign,
+  type Outcome,
+} from '../core/campaigns/service.ts'
+import { getSettings } from '../core/merchants/settings.ts'
+import type { Tx } from '../db/client.ts'
+import { enqueue } from '../db/enqueue.ts'
+import { invalid } from '../lib/errors.ts'
+import { businessDate } from '../lib/time.ts'
+import type { Hub } from '../runtime.ts'
+import type { InboundHandler } from './inbound-handlers.ts'
+import { defineTask, type CronDefinition } from './task.ts'
+
+export const SEND_TASK = 'campaigns.send'
+/** A send job hands over to a fresh job after this long, so one job never holds a worker for hours. */
+export const SEND_SLICE_MS = 60_000
+
+export interface SendSummary {
+  runKey: string
+  added: number
+  sent: number
+  failed: number
+  suppressed: number
+  unknown: number
+  batches: number
+  /** Set when the job stopped early: quiet hours, throttling, or its time slice. */
+  resumeAt: Date | null
+  done: boolean
+}
+
+export const queueSend = (tx: Tx, ref: { merchantId: string; campaignId: string; runKey: string }, runAt?: Date) =>
+  enqueue(tx, SEND_TASK, ref, { jobKey: `${SEND_TASK}:${ref.campaignId}:${ref.runKey}`, queueName: `campaign:${ref.campaignId}`, runAt, maxAttempts: 25 })
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+  })
+
+/** Sends (or continues) one run of a campaign. `dryRun` snapshots and counts, and sends nothing. */
+export async function sendCampaign(
+  hub: Hub,
+  ref: { merchantId: string; campaignId: string; runKey: string },
+  opts: { registry?: ConnectorRegistry; signal?: AbortSignal; sliceMs?: number; dryRun?: boolean; ignoreQuietHours?: boolean } = {},
+): Promise<SendSummary> {
+  const db = hub.database.db
+  const summary: SendSummary = { runKey: ref.runKey, added: 0, sent: 0, failed: 0, suppressed: 0, unknown: 0, batches: 0, resumeAt: null, done: false }
+  const campaign = await getCampaign(db, ref.merchantId, ref.campaignId)
+  if (campaign.status === 'cancelled') return { ...summary, done: true }
+  const loaded = await loadConnection(db, opts.registry ?? connectorRegistry, hub.secrets, campaign.connectionId, ref.merchantId)
+  if (loaded.connector.family !== 'campaign') throw invalid('not_a_campaign_connection', `connection ${loaded.row.name} cannot send campaigns`)
+  const caps = loaded.connector.capabilities as CampaignCapabilities<any>
+  const traits = campaignTraitsOf(caps, loaded.config)
+  if (traits.channel !== campaign.channel) throw invalid('channel_mismatch', `connection ${loaded.row.name} sends ${traits.channel}, the campaign is for ${campaign.channel}`)
+  const { timeZone } = await getSettings(db, ref.merchantId)
+
+  const now = hub.clock()
+  const allowed = opts.ignoreQuietHours || opts.dryRun ? now : nextSendTime(now, timeZone, campaign.quietStart, campaign.quietEnd)
+  if (allowed > now) return { ...summary, resumeAt: allowed }
+
+  summary.added = await db.transaction(async (tx) => {
+    const added = await snapshotAudience(tx, campaign, ref.runKey, now)
+    await setCampaignStatus(tx, campaign, 'sending', ref.runKey, now)
+    return added
+  })
+  if (opts.dryRun) return { ...summary, done: false }
+
+  const ctx = connectorContext(hub, loaded, opts.signal)
+  const rate = Math.max(1, Math.min(campaign.ratePerSecond, traits.maxPerSecond))
+  const batchSize = Math.max(1, Math.min(traits.maxBatch, rate))
+  const started = Date.now()
+  const slice = opts.sliceMs ?? SEND_SLICE_MS
+  for (;;) {
+    if (opts.signal?.aborted || Date.now() - started > slice) {
+      summary.resumeAt = new Date(Date.now() + 100)
+      return summary
+    }
+    const t0 = Date.now()
+    const batch = await db.transaction((tx) => claimBatch(tx, campaign, ref.runKey, batchSize, hub.clock()))
+    if (batch.length === 0) break
+    summary.batches++
+    let outcomes: Outcome[]
+    try {
+      const results = await caps.sendBatch(ctx, {
+        campaignKey: `${campaign.id}:${ref.runKey}`,
+        message: campaign.message,
+        recipients: batch.map((d) => ({ deliveryId: d.id, memberId: d.memberId, address: d.address, params: d.params })),
+      })
+      outcomes = batch.map((d, i) => results[i] ?? { deliveryId: d.id, status: 'unknown', message: 'the connector returned no result for this recipient' })
+    } catch (e) {
+      if (!(e instanceof ConnectorError)) throw e
+      if (e.kind === 'rate_limited' || e.kind === 'circuit_open' || (e.kind === 'retryable' && e.status !== undefined && e.status >= 400 && e.status < 500)) {
+        // Refused before sending: back to pending, and wait.
+        await db.transaction((tx) => recordOutcomes(tx, campaign, batch.map((d) => ({ deliveryId: d.id, status: 'pending' })), hub.clock()))
+        summary.resumeAt = new Date(Date.now() + Math.max(1000, e.retryAfterMs ?? 5000))
+        return summary
+      }
+      // The vendor may or may not have the messages: never resend blindly.
+      outcomes = batch.map((d) => ({ deliveryId: d.id, status: 'unknown', message: `${e.kind}: ${e.message}`.slice(0, 300) }))
+    }
+    await db.transaction((tx) => recordOutcomes(tx, campaign, outcomes, hub.clock()))
+    for (const o of outcomes) {
+      if (o.status === 'accepted') summary.sent++
+      else if (o.status === 'failed' && !o.retryable) summary.failed++
+      else if (o.status === 'unknown') summary.unknown++
+    }
+    // Pace: a batch of n messages takes at least n / rate seconds.
+    const wait = (batch.length / rate) * 1000 - (Date.now() - t0)
+    if (wait > 0) await sleep(wait, opts.signal)
+  }
+  if (caps.finish && summary.sent > 0) await caps.finish(ctx, { campaignKey: `${campaign.id}:${ref.runKey}`, message: campaign.message, recipients: summary.sent })
+  await db.transaction(async (tx) => {
+    const c = await getCampaign(tx, ref.merchantId, ref.campaignId, { forUpdate: true })
+    await setCampaignStatus(tx, c, c.schedule === 'daily' ? 'scheduled' : 'sent', ref.runKey, hub.clock())
+    await enqueue(tx, 'campaigns.settle', { merchantId: ref.merchantId, campaignId: ref.campaignId }, { jobKey: `campaigns.settle:${ref.campaignId}`, runAt: new Date(Date.now() + 60_000) })
+  })
+  const counts = await db.execute<{ n: number }>(
+    sql`select count(*)::int as n from campaign_deliveries where campaign_id = ${campaign.id} and run_key = ${ref.runKey} and status in ('suppressed', 'skipped')`,
+  )
+  summary.suppressed = counts.rows[0]!.n
+  summary.done = true
+  return summary
+}
+
+/** Asks the vendor about deliveries whose outcome is unknown (or claimed by a worker that died). */
+export async function settleCampaign(hub: Hub, ref: { merchantId: string; campaignId: string }, opts: { registry?: ConnectorRegistry; signal?: AbortSignal } = {}): Promise<number> {
+  const db = hub.database.db
+  const campaign = await getCampaign(db, ref.merchantId, ref.campaignId)
+  const loaded = await loadConnection(db, opts.registry ?? connectorRegistry, hub.secrets, campaign.connectionId, ref.merchantId)
+  const caps = loaded.connector.capabilities as CampaignCapabilities<any>
+  if (!caps.queryStatus) return 0
+  const open = await deliveriesToSettle(db, campaign, 500)
+  if (open.length === 0) return 0
+  const events = await caps.queryStatus(connectorContext(hub, loaded, opts.signal), {
+    deliveries: open.map((d) => ({ deliveryId: d.id, vendorMessageId: d.vendorMessageId, address: d.address ?? '', sentAt: (d.sentAt ?? d.claimedAt ?? d.createdAt).toISOString() })),
+  })
+  const r = await db.transaction((tx) => applyCampaignEvents(tx, ref.merchantId, campaign.channel as 'sms', events, hub.clock()))
+  return r.updated
+}
+
+const RunRef = z.object({ merchantId: z.uuid(), campaignId: z.uuid(), runKey: z.string().min(1).max(40) })
+
+export const sendTask = defineTask({
+  name: SEND_TASK,
+  payload: RunRef,
+  async run(payload, { hub, signal }) {
+    const s = await sendCampaign(hub, payload, { signal })
+    if (s.resumeAt) await hub.database.db.transaction((tx) => queueSend(tx, payload, s.resumeAt!))
+    hub.logger.info({ campaignId: payload.campaignId, ...s }, s.done ? 'campaign run sent' : 'campaign run continues later')
+  },
+})
+
+export const settleTask = defineTask({
+  name: 'campaigns.settle',
+  payload: z.object({ merchantId: z.uuid(), campaignId: z.uuid() }),
+  async run(payload, { hub, signal }) {
+    await settleCampaign(hub, payload, { signal })
+  },
+})
+
+/** Every minute: 'at' campaigns whose time has come, and daily campaigns at their local time, each local day once. */
+export const schedule = defineTask({
+  name: 'campaigns.schedule',
+  payload: z.object({}).loose(),
+  async run(_payload, { hub }) {
+    const now = hub.clock()
+    const due = await hub.database.db.select().from(campaigns).where(and(eq(campaigns.status, 'scheduled'), inArray(campaigns.schedule, ['at', 'daily'])))
+    for (const c of due) {
+      const { timeZone } = await getSettings(hub.database.db, c.merchantId)
+      const today = businessDate(now, timeZone)
+      let runKey: string | null = null
+      if (c.schedule === 'at' && c.sendAt && c.sendAt <= now) runKey = 'once'
+      if (c.schedule === 'daily' && c.dailyAt && c.lastRunKey !== today) {
+        const local = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(now)
+        if (local >= c.dailyAt) runKey = today
+      }
+      if (!runKey) continue
+      const key = runKey
+      await hub.database.db.transaction(async (tx) => {
+        await setCampaignStatus(tx, c as Campaign, 'sending', key, now)
+        await queueSend(tx, { merchantId: c.merchantId, campaignId: c.id, runKey: key })
+      })
+    }
+  },
+})
+
+/** Receipts and opt-outs arriving as webhooks of a campaign connection. */
+export const campaignEvent: InboundHandler = async ({ hub, tx, merchantId, connection, event }) => {
+  const caps = connection.connector.capabilities as CampaignCapabilities<any>
+  if (!caps.interpretWebhook) return 'ignored'
+  const events = caps.interpretWebhook(event, connection.config)
+  if (events.length === 0) return 'ignored'
+  const channel = campaignTraitsOf(caps, connection.config).channel
+  await applyCampaignEvents(tx, merchantId, channel, events, hub.clock())
+}
+
+export const tasks = [sendTask, settleTask, schedule]
+export const cron: CronDefinition[] = [{ task: 'campaigns.schedule', match: '* * * * *', backfillMs: 10 * 60_000 }]

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../../helpers/db.ts'
+import { createApi, seedMerchant } from '../../helpers/api.ts'
+import { seedProduct, seedStore } from '../../helpers/pos.ts'
+import { previewSegment } from '../../../src/core/campaigns/service.ts'
+import type { SegmentRule } from '../../../src/core/campaigns/rules.ts'
+import { nextSendTime } from '../../../src/core/campaigns/service.ts'
+
+const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
+const NOW = at('2026-11-20 12:00:00')
+
+describe('segments', () => {
+  const hub = useTestHub()
+
+  /** Members with known histories: who matches each rule is decided by hand below. */
+  async function population() {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const store = await seedStore(hub, m.merchantId, { openSession: false })
+    const other = await seedStore(hub, m.merchantId, { openSession: false })
+    const item = await seedProduct(hub, store, { price: 10000, stock: 1000 })
+    const admin = createApi(hub).as(m.adminToken)
+    const tiers = (await admin.get('/api/v1/tiers')).body.items ?? []
+    const n = String(Date.now()).slice(-6)
+    const mk = async (key: string, extra: Record<string, unknown>) => {
+      const r = await admin.post('/api/v1/members', { phone: `+86139${n}${key}`, name: key, ...extra })
+      expect(r.status, JSON.stringify(r.body)).toBe(201)
+      return r.body.id as string
+    }
+    const ids = {
+      ann: await mk('01', { birthday: { month: 11, day: 3 }, tags: ['vip', 'tea'], storeId: store.storeId }),
+      bob: await mk('02', { birthday: { month: 5, day: 9 }, tags: ['tea'], storeId: other.storeId }),
+      cai: await mk('03', { tags: [] }),
+      dan: await mk('04', { birthday: { month: 11, day: 28 } }),
+    }
+    // Purchases: Ann spends 300.00 in 3 sales 10 days ago; Bob one sale of 100.00 100 days ago; Cai and Dan never.
+    await admin.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 0 })
+    const buy = async (memberId: string, when: Date, qty = 1) => {
+      hub.setNow(when)
+      try {
+        const r = await admin.post('/api/v1/sales', { registerId: store.registerId, memberId, lines: [{ sku: item.sku, quantity: qty }], tenders: [{ kind: 'card', amount: 10000 * qty }] })
+        expect(r.status, JSON.stringify(r.body)).toBe(201)
+      } finally {
+        hub.setNow(undefined)
+      }
+    }
+    for (let i = 0; i < 3; i++) await buy(ids.ann, at('2026-11-10 12:00:00'))
+    await buy(ids.bob, at('2026-08-12 12:00:00'))
+    await hub.database.db.execute(sql`update members set points_balance = 500 where id = ${ids.dan}`)
+    return { m, ids, tiers, store }
+  }
+
+  const matches = async (merchantId: string, rule: SegmentRule) => {
+    const p = await previewSegment(hub.database.db, merchantId, rule, NOW, 100)
+    expect(p.sample).toHaveLength(p.count)
+    return p.sample.map((s) => s.name).sort()
+  }
+
+  it('computes each rule kind, and combinations, in SQL', async () => {
+    const { m, ids, store } = await population()
+    const id = m.merchantId
+    expect(await matches(id, { birthdayMonth: 'current' })).toEqual(['01', '04'])
+    expect(await matches(id, { birthdayMonth: 5 })).toEqual(['02'])
+    expect(await matches(id, { tags: ['tea'] })).toEqual(['01', '02'])
+    expect(await matches(id, { tags: ['tea', 'vip'], match: 'all' })).toEqual(['01'])
+    expect(await matches(id, { store: [store.storeId] })).toEqual(['01'])
+    expect(await matches(id, { lastPurchase: { before: 60 } })).toEqual(['02'])
+    expect(await matches(id, { lastPurchase: { after: 30 } })).toEqual(['01'])
+    expect(await matches(id, { lastPurchase: { never: true } })).toEqual(['03', '04'])
+    expect(await matches(id, { spend: { days: 30, min: 30000 } })).toEqual(['01'])
+    expect(await matches(id, { frequency: { days: 365, min: 1, max: 1 } })).toEqual(['02'])
+    expect(await matches(id, { points: { min: 400 } })).toEqual(['04'])
+    expect(await matches(id, { rfm: { f: [2, 5] } })).toEqual(['01'])
+    expect(await matches(id, { any: [{ birthdayMonth: 'current' }, { tags: ['tea'] }] })).toEqual(['01', '02', '04'])
+    expect(await matches(id, { all: [{ birthdayMonth: 'current' }, { not: { lastPurchase: { never: true } } }] })).toEqual(['01'])
+    expect(await matches(id, { hasCoupon: true })).toEqual([])
+    expect(await matches(id, { hasCoupon: false })).toHaveLength(4)
+    // "Gold members who have not visited for 60 days" in tier terms: Bob once his tier is set.
+    const tier = await hub.database.db.execute<{ id: string; code: string }>(sql`select id, code from tiers where merchant_id = ${id} order by rank desc limit 1`)
+    if (tier.rows[0]) {
+      await hub.database.db.execute(sql`update members set tier_id = ${tier.rows[0].id} where id = ${ids.bob}`)
+      expect(await matches(id, { all: [{ tier: [tier.rows[0].code] }, { lastPurchase: { before: 60 } }] })).toEqual(['02'])
+    }
+  })
+
+  it('refuses a malformed rule with the path of the problem', async () => {
+    const m = await seedMerchant(hub)
+    const r = await createApi(hub).as(m.adminToken).post('/api/v1/segments', { name: 'x', rule: { all: [{ spend: { days: 0 } }] } })
+    expect(r.status).toBe(422)
+    expect(r.body.error.code).toBe('invalid_rule')
+  })
+
+  it('quiet hours that wrap midnight defer a send to their end, in the merchant’s time zone', () => {
+    const tz = 'Asia/Shanghai'
+    expect(nextSendTime(at('2026-11-20 23:30:00'), tz, '21:00', '09:00')).toEqual(at('2026-11-21 09:00:00'))
+    expect(nextSendTime(at('2026-11-20 03:00:00'), tz, '21:00', '09:00')).toEqual(at('2026-11-20 09:00:00'))
+    expect(nextSendTime(at('2026-11-20 12:00:00'), tz, '21:00', '09:00')).toEqual(at('2026-11-20 12:00:00'))
+    expect(nextSendTime(at('2026-11-20 13:15:00'), tz, '13:00', '14:00')).toEqual(at('2026-11-20 14:00:00'))
+  })
+})
