@@ -10,6 +10,7 @@ import { reportAndExit } from './errors.ts'
 import { runService } from './service.ts'
 import { registerReconcile } from './reconcile.ts'
 import { registerVouchers } from './vouchers.ts'
+import { registerCampaigns } from './campaigns.ts'
 
 const VERSION = '0.1.0'
 
@@ -100,6 +101,7 @@ export function buildProgram(): Command {
 
   registerReconcile(program, () => quietHub(config()))
   registerVouchers(program, () => quietHub(config()))
+  registerCampaigns(program, () => quietHub(config()))
 
   return program
 }

@@ -13,5 +13,9 @@ import { yonyouU8 } from './accounting/yonyou/index.ts'
 import { voucherFile } from './accounting/file/index.ts'
 import { quickbooks } from './accounting/quickbooks/index.ts'
 import { xero } from './accounting/xero/index.ts'
+import { mailchimp } from './campaign/mailchimp/index.ts'
+import { wechatMessages } from './campaign/wechat/index.ts'
+import { aliyunSms } from './campaign/aliyun-sms/index.ts'
+import { twilio } from './campaign/twilio/index.ts'
 
-export const connectorRegistry = createRegistry([alipay, allinpay, mapped, stripe, wechatPay, woocommerce, shopify, taobao, voucherFile, quickbooks, xero, kingdee, yonyouU8])
+export const connectorRegistry = createRegistry([alipay, allinpay, mapped, stripe, wechatPay, woocommerce, shopify, taobao, voucherFile, quickbooks, xero, kingdee, yonyouU8, mailchimp, wechatMessages, aliyunSms, twilio])

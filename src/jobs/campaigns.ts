@@ -21,7 +21,9 @@ import {
   deliveriesToSettle,
   getCampaign,
   nextSendTime,
+  pendingCount,
   recordOutcomes,
+  RETRY_REST_MS,
   setCampaignStatus,
   snapshotAudience,
   type Campaign,
@@ -111,7 +113,13 @@ export async function sendCampaign(
         message: campaign.message,
         recipients: batch.map((d) => ({ deliveryId: d.id, memberId: d.memberId, address: d.address, params: d.params })),
       })
-      outcomes = batch.map((d, i) => results[i] ?? { deliveryId: d.id, status: 'unknown', message: 'the connector returned no result for this recipient' })
+      outcomes = batch.map((d, i): Outcome => {
+        const r = results[i]
+        if (!r) return { deliveryId: d.id, status: 'unknown', message: 'the connector returned no result for this recipient' }
+        // The connector could not tell whether the vendor took it: settled by receipts, never resent.
+        if (r.status === 'failed' && r.code === 'outcome_unknown') return { deliveryId: d.id, status: 'unknown', message: r.message }
+        return r
+      })
     } catch (e) {
       if (!(e instanceof ConnectorError)) throw e
       if (e.kind === 'rate_limited' || e.kind === 'circuit_open' || (e.kind === 'retryable' && e.status !== undefined && e.status >= 400 && e.status < 500)) {
@@ -132,6 +140,11 @@ export async function sendCampaign(
     // Pace: a batch of n messages takes at least n / rate seconds.
     const wait = (batch.length / rate) * 1000 - (Date.now() - t0)
     if (wait > 0) await sleep(wait, opts.signal)
+  }
+  // Recipients resting after per-number throttling: the run continues when they may be tried again.
+  if ((await pendingCount(db, campaign.id, ref.runKey)) > 0) {
+    summary.resumeAt = new Date(Date.now() + RETRY_REST_MS)
+    return summary
   }
   if (caps.finish && summary.sent > 0) await caps.finish(ctx, { campaignKey: `${campaign.id}:${ref.runKey}`, message: campaign.message, recipients: summary.sent })
   await db.transaction(async (tx) => {

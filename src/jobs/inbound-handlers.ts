@@ -8,6 +8,7 @@ import type { LoadedConnection } from '../connectors/framework/connections.ts'
 import type { ParsedWebhook } from '../connectors/framework/define.ts'
 import type { Hub } from '../runtime.ts'
 import { marketplaceInboundHandlers } from './stock-sync.ts'
+import { campaignEvent } from './campaigns.ts'
 
 export interface InboundHandlerContext {
   hub: Hub
@@ -25,7 +26,13 @@ export type InboundHandler = (ctx: InboundHandlerContext) => Promise<void | 'ign
 /** Handlers by connector id, then by the vendor's topic. */
 export type InboundHandlerRegistry = Readonly<Record<string, Readonly<Record<string, InboundHandler>>>>
 
-export const inboundHandlers: InboundHandlerRegistry = { ...marketplaceInboundHandlers }
+export const inboundHandlers: InboundHandlerRegistry = {
+  ...marketplaceInboundHandlers,
+  'aliyun-sms': { SmsReport: campaignEvent, SmsUp: campaignEvent },
+  twilio: { 'message.status': campaignEvent, 'message.inbound': campaignEvent },
+  mailchimp: { unsubscribe: campaignEvent, cleaned: campaignEvent, upemail: campaignEvent },
+  'wechat-messages': { TEMPLATESENDJOBFINISH: campaignEvent, subscribe_msg_sent_event: campaignEvent, subscribe_msg_popup_event: campaignEvent, subscribe_msg_change_event: campaignEvent, unsubscribe: campaignEvent, subscribe: campaignEvent },
+}
 
 /** The handler of a connector's topic, if there is one (own properties only: a topic named "constructor" is just a topic). */
 export function findInboundHandler(registry: InboundHandlerRegistry, connectorId: string, topic: string): InboundHandler | undefined {

@@ -156,6 +156,15 @@ export async function snapshotAudience(tx: Tx, campaign: Campaign, runKey: strin
   return res.rowCount ?? 0
 }
 
+/** How long a recipient the vendor throttled waits before it is tried again. */
+export const RETRY_REST_MS = 60_000
+
+/** Deliveries of a run still waiting to be sent (including ones resting after throttling). */
+export async function pendingCount(tx: Tx, campaignId: string, runKey: string): Promise<number> {
+  const { rows } = await tx.execute<{ n: number }>(sql`select count(*)::int as n from campaign_deliveries where campaign_id = ${campaignId} and run_key = ${runKey} and status = 'pending'`)
+  return rows[0]!.n
+}
+
 export interface ClaimedDelivery {
   id: string
   memberId: string
@@ -177,6 +186,8 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
            m.name, m.card_no, m.points_balance::text as points, (select t.name from tiers t where t.id = m.tier_id) as tier
       from campaign_deliveries d join members m on m.id = d.member_id
      where d.campaign_id = ${campaign.id} and d.run_key = ${runKey} and d.status = 'pending'
+       -- A recipient the vendor throttled (per-number flow control) rests a minute before the next try.
+       and (d.claimed_at is null or d.claimed_at < ${new Date(at.getTime() - RETRY_REST_MS)})
      order by d.id limit ${limit}
      for update of d skip locked`)
   if (rows.length === 0) return []
@@ -227,11 +238,13 @@ export async function recordOutcomes(tx: Tx, campaign: Campaign, outcomes: Outco
     code: o.status === 'failed' ? o.code : null,
     reason: o.status === 'failed' ? o.message.slice(0, 500) : o.status === 'unknown' ? o.message.slice(0, 500) : null,
     sent: o.status === 'accepted' || o.status === 'unknown',
+    rest: o.status === 'failed' && o.retryable === true,
   }))
   await tx.execute(sql`
     update campaign_deliveries d set status = x.status, vendor_message_id = coalesce(x.vendor, d.vendor_message_id), vendor_code = x.code, reason = x.reason,
-           sent_at = case when x.sent then ${at} else d.sent_at end, updated_at = ${at}
-      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(id uuid, status text, vendor text, code text, reason text, sent boolean)
+           sent_at = case when x.sent then ${at} else d.sent_at end, updated_at = ${at},
+           claimed_at = case when x.status = 'pending' and x.rest then ${at} when x.status = 'pending' then null else d.claimed_at end
+      from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(id uuid, status text, vendor text, code text, reason text, sent boolean, rest boolean)
      where d.id = x.id and d.campaign_id = ${campaign.id}`)
   const optedOut = outcomes.filter((o): o is Extract<Outcome, { status: 'failed' }> => o.status === 'failed' && (o.optedOut === true || o.invalidAddress === true))
   if (optedOut.length) {

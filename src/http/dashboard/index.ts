@@ -7,6 +7,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi'
 import type { AppEnv } from '../env.ts'
 import { toErrorResponse } from '../errors.ts'
 import { errorPage, PAGE_HEADERS } from './layout.ts'
+import { registerCampaigns } from './campaigns.ts'
 import { registerReconciliation } from './reconciliation.ts'
 import { registerStockSync } from './stock-sync.ts'
 import { registerVouchers } from './vouchers.ts'
@@ -23,6 +24,7 @@ export function createDashboard(): Hono<DashboardEnv> {
   registerReconciliation(app)
   registerStockSync(app)
   registerVouchers(app)
+  registerCampaigns(app)
   app.all('*', (c) => c.html(errorPage(404, `There is no page ${c.req.path}.`), 404, PAGE_HEADERS))
   app.onError((err, c) => {
     if (err instanceof HTTPException && err.res) return err.getResponse()
