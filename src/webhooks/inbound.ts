@@ -289,3 +289,21 @@ export async function acceptInbound(hub: Hub, connectionId: string, req: Inbound
   if (!stored.created) log.debug({ connectionId, inboundId: stored.id, eventId: event.eventId }, 'inbound webhook redelivered')
   return { ack: endpoint.webhook.ack ?? DEFAULT_ACK, inboundId: stored.id, created: stored.created }
 }
+
+/**
+ * Answers a vendor's GET check of a connection's webhook address. Throws 404 when the connection or its check does
+ * not exist, 401 when the check is not signed by the vendor for this connection.
+ */
+export async function answerChallenge(hub: Hub, connectionId: string, req: { url: string; headers: Record<string, string> }, opts: AcceptOptions = {}) {
+  if (!isUuid(connectionId)) throw notFound('connection', connectionId)
+  const { endpoint } = await loadEndpoint(hub, opts.registry ?? connectorRegistry, connectionId, 0, true)
+  if (!endpoint.webhook.challenge) throw notFound('webhook_endpoint', connectionId)
+  let answer: { status: number; contentType: string; body: string } | null = null
+  try {
+    answer = endpoint.webhook.challenge(req, endpoint.config, hub.clock())
+  } catch {
+    answer = null
+  }
+  if (!answer) throw unauthorized('invalid_signature', 'the address check is not signed with this connection’s secret')
+  return answer
+}

@@ -75,6 +75,11 @@ export interface WebhookSpec<C> {
   parse(req: InboundRequest): ParsedWebhook
   /** The body the vendor expects as acknowledgement (default: 200 with `{"received":true}`). */
   ack?: { status: number; contentType: string; body: string }
+  /**
+   * Answers the vendor's GET check of the address (WeChat's signed `echostr`, Mailchimp's validation GET); null
+   * when the check is not the vendor's (a wrong signature or token).
+   */
+  challenge?(req: { url: string; headers: Record<string, string> }, config: C, now: Date): { status: number; contentType: string; body: string } | null
 }
 
 /**

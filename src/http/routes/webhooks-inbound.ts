@@ -6,7 +6,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { HttpBindings } from '@hono/node-server'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { acceptInbound, INBOUND_BODY_LIMIT } from '../../webhooks/inbound.ts'
+import { acceptInbound, answerChallenge, INBOUND_BODY_LIMIT } from '../../webhooks/inbound.ts'
 import type { AppEnv } from '../env.ts'
 import { payloadTooLarge } from '../middleware/request-context.ts'
 import { ErrorSchema } from '../route.ts'
@@ -87,5 +87,12 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const url = incoming?.url ?? c.req.path + new URL(c.req.url).search
     const result = await acceptInbound(c.var.hub, c.req.param('connectionId'), { rawBody, headers: headersOf(c), url }, { log: c.var.log })
     return c.body(result.ack.body, result.ack.status as ContentfulStatusCode, { 'content-type': result.ack.contentType })
+  })
+  // The vendor's check of the address when it is configured (WeChat echostr, Mailchimp validation).
+  app.get('/webhooks/:connectionId', async (c) => {
+    const incoming = (c.env as Partial<HttpBindings> | undefined)?.incoming
+    const url = incoming?.url ?? c.req.path + new URL(c.req.url).search
+    const answer = await answerChallenge(c.var.hub, c.req.param('connectionId'), { url, headers: headersOf(c) })
+    return c.body(answer.body, answer.status as ContentfulStatusCode, { 'content-type': answer.contentType })
   })
 }

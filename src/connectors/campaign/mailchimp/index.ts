@@ -36,6 +36,8 @@ export const mailchimp = defineConnector({
   webhook: {
     verify: (req, config) => verifyMailchimpWebhook(req, config),
     parse: parseMailchimpWebhook,
+    // Mailchimp GETs the address once when the webhook is added: a 200 from the right URL (with its token) is enough.
+    challenge: (req, config) => (verifyMailchimpWebhook({ rawBody: Buffer.alloc(0), headers: req.headers, url: req.url }, config) ? { status: 200, contentType: 'text/plain', body: '' } : null),
   },
   async check(ctx) {
     if (!dataCenterOf(ctx.config.apiKey)) return { ok: false, message: 'The API key has no data center suffix (like -us21)' }

@@ -6,7 +6,7 @@ import { z } from 'zod'
 import { defineConnector, secret } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { wechatPolicy } from './api.ts'
-import { ACK, interpretWechatPush, parseWechatPush, verifyWechatPush } from './push.ts'
+import { ACK, interpretWechatPush, parseWechatPush, verifyWechatPush, wechatServerEcho } from './push.ts'
 import { sendBatch } from './send.ts'
 import { accessToken, forgetToken } from './token.ts'
 
@@ -45,6 +45,10 @@ export const wechatMessages = defineConnector({
     verify: (req, config, now) => verifyWechatPush(req, config, now),
     parse: parseWechatPush,
     ack: ACK,
+    challenge(req, config, now) {
+      const echo = wechatServerEcho(req.url, config, now)
+      return echo === null ? null : { status: 200, contentType: 'text/plain', body: echo }
+    },
   },
   async check(ctx) {
     forgetToken(ctx)
