@@ -41,6 +41,8 @@ import { defineTask, type CronDefinition } from './task.ts'
 export const SEND_TASK = 'campaigns.send'
 /** A send job hands over to a fresh job after this long, so one job never holds a worker for hours. */
 export const SEND_SLICE_MS = 60_000
+/** Senders sharing one run at most. */
+export const MAX_SENDERS = 4
 
 export interface SendSummary {
   runKey: string
@@ -85,11 +87,15 @@ export async function sendCampaign(
   const allowed = opts.ignoreQuietHours || opts.dryRun ? now : nextSendTime(now, timeZone, campaign.quietStart, campaign.quietEnd)
   if (allowed > now) return { ...summary, resumeAt: allowed }
 
+  // The audience is taken once per run: a later slice (or a second send) neither adds nor drops anyone.
   summary.added = await db.transaction(async (tx) => {
-    const added = await snapshotAudience(tx, campaign, ref.runKey, now)
+    const taken = await tx.execute(sql`select 1 from campaign_deliveries where campaign_id = ${campaign.id} and run_key = ${ref.runKey} limit 1`)
+    const added = taken.rows.length ? 0 : await snapshotAudience(tx, campaign, ref.runKey, now)
     await setCampaignStatus(tx, campaign, 'sending', ref.runKey, now)
     return added
   })
+  // Fresh statistics for the claim queries over a large new audience.
+  if (summary.added > 1000) await db.execute(sql`analyze campaign_deliveries`)
   if (opts.dryRun) return { ...summary, done: false }
 
   const ctx = connectorContext(hub, loaded, opts.signal)
@@ -97,50 +103,62 @@ export async function sendCampaign(
   const batchSize = Math.max(1, Math.min(traits.maxBatch, rate))
   const started = Date.now()
   const slice = opts.sliceMs ?? SEND_SLICE_MS
-  for (;;) {
-    if (opts.signal?.aborted || Date.now() - started > slice) {
-      summary.resumeAt = new Date(Date.now() + 100)
-      return summary
-    }
-    const t0 = Date.now()
-    const batch = await db.transaction((tx) => claimBatch(tx, campaign, ref.runKey, batchSize, hub.clock()))
-    if (batch.length === 0) break
-    summary.batches++
-    let outcomes: Outcome[]
-    try {
-      const results = await caps.sendBatch(ctx, {
-        campaignKey: `${campaign.id}:${ref.runKey}`,
-        message: campaign.message,
-        recipients: batch.map((d) => ({ deliveryId: d.id, memberId: d.memberId, address: d.address, params: d.params })),
-      })
-      outcomes = batch.map((d, i): Outcome => {
-        const r = results[i]
-        if (!r) return { deliveryId: d.id, status: 'unknown', message: 'the connector returned no result for this recipient' }
-        // The connector could not tell whether the vendor took it: settled by receipts, never resent.
-        if (r.status === 'failed' && r.code === 'outcome_unknown') return { deliveryId: d.id, status: 'unknown', message: r.message }
-        return r
-      })
-    } catch (e) {
-      if (!(e instanceof ConnectorError)) throw e
-      if (e.kind === 'rate_limited' || e.kind === 'circuit_open' || (e.kind === 'retryable' && e.status !== undefined && e.status >= 400 && e.status < 500)) {
-        // Refused before sending: back to pending, and wait.
-        await db.transaction((tx) => recordOutcomes(tx, campaign, batch.map((d) => ({ deliveryId: d.id, status: 'pending' })), hub.clock()))
-        summary.resumeAt = new Date(Date.now() + Math.max(1000, e.retryAfterMs ?? 5000))
-        return summary
+  // A few senders share the run (SKIP LOCKED keeps their batches apart), so claiming and recording overlap the
+  // vendor's calls; together they keep to the rate.
+  const senders = Math.max(1, Math.min(MAX_SENDERS, Math.ceil(rate / batchSize)))
+  let stop: 'slice' | 'throttled' | null = null
+  const sender = async () => {
+    for (;;) {
+      if (stop) return
+      if (opts.signal?.aborted || Date.now() - started > slice) {
+        stop ??= 'slice'
+        summary.resumeAt ??= new Date(Date.now() + 100)
+        return
       }
-      // The vendor may or may not have the messages: never resend blindly.
-      outcomes = batch.map((d) => ({ deliveryId: d.id, status: 'unknown', message: `${e.kind}: ${e.message}`.slice(0, 300) }))
+      const t0 = Date.now()
+      const batch = await db.transaction((tx) => claimBatch(tx, campaign, ref.runKey, batchSize, hub.clock()))
+      if (batch.length === 0) return
+      summary.batches++
+      let outcomes: Outcome[]
+      try {
+        const results = await caps.sendBatch(ctx, {
+          campaignKey: `${campaign.id}:${ref.runKey}`,
+          message: campaign.message,
+          recipients: batch.map((d) => ({ deliveryId: d.id, memberId: d.memberId, address: d.address, params: d.params })),
+        })
+        outcomes = batch.map((d, i): Outcome => {
+          const r = results[i]
+          if (!r) return { deliveryId: d.id, status: 'unknown', message: 'the connector returned no result for this recipient' }
+          // The connector could not tell whether the vendor took it: settled by receipts, never resent.
+          if (r.status === 'failed' && r.code === 'outcome_unknown') return { deliveryId: d.id, status: 'unknown', message: r.message }
+          return r
+        })
+      } catch (e) {
+        if (!(e instanceof ConnectorError)) throw e
+        if (e.kind === 'rate_limited' || e.kind === 'circuit_open' || (e.kind === 'retryable' && e.status !== undefined && e.status >= 400 && e.status < 500)) {
+          // Refused before sending: back to pending, and every sender waits.
+          await db.transaction((tx) => recordOutcomes(tx, campaign, batch.map((d) => ({ deliveryId: d.id, status: 'pending' })), hub.clock()))
+          stop = 'throttled'
+          const at = new Date(Date.now() + Math.max(1000, e.retryAfterMs ?? 5000))
+          if (!summary.resumeAt || summary.resumeAt < at) summary.resumeAt = at
+          return
+        }
+        // The vendor may or may not have the messages: never resend blindly.
+        outcomes = batch.map((d) => ({ deliveryId: d.id, status: 'unknown', message: `${e.kind}: ${e.message}`.slice(0, 300) }))
+      }
+      await db.transaction((tx) => recordOutcomes(tx, campaign, outcomes, hub.clock()))
+      for (const o of outcomes) {
+        if (o.status === 'accepted') summary.sent++
+        else if (o.status === 'failed' && !o.retryable) summary.failed++
+        else if (o.status === 'unknown') summary.unknown++
+      }
+      // Pace: each sender's batch of n messages takes at least n × senders / rate seconds.
+      const wait = ((batch.length * senders) / rate) * 1000 - (Date.now() - t0)
+      if (wait > 0) await sleep(wait, opts.signal)
     }
-    await db.transaction((tx) => recordOutcomes(tx, campaign, outcomes, hub.clock()))
-    for (const o of outcomes) {
-      if (o.status === 'accepted') summary.sent++
-      else if (o.status === 'failed' && !o.retryable) summary.failed++
-      else if (o.status === 'unknown') summary.unknown++
-    }
-    // Pace: a batch of n messages takes at least n / rate seconds.
-    const wait = (batch.length / rate) * 1000 - (Date.now() - t0)
-    if (wait > 0) await sleep(wait, opts.signal)
   }
+  await Promise.all(Array.from({ length: senders }, sender))
+  if (stop) return summary
   // Recipients resting after per-number throttling: the run continues when they may be tried again.
   if ((await pendingCount(db, campaign.id, ref.runKey)) > 0) {
     summary.resumeAt = new Date(Date.now() + RETRY_REST_MS)

@@ -81,7 +81,9 @@ export const campaignDeliveries = pgTable(
   },
   (t) => [
     uniqueIndex('campaign_deliveries_key').on(t.campaignId, t.runKey, t.memberId, t.channel),
-    index('campaign_deliveries_pending_idx').on(t.campaignId, t.runKey, t.status),
+    // The claim order: pending deliveries of a run by id, read straight from the index.
+    index('campaign_deliveries_pending_idx').on(t.campaignId, t.runKey, t.id).where(sql`${t.status} = 'pending'`),
+    index('campaign_deliveries_run_idx').on(t.campaignId, t.runKey, t.status),
     index('campaign_deliveries_vendor_idx').on(t.vendorMessageId).where(sql`${t.vendorMessageId} is not null`),
     index('campaign_deliveries_member_idx').on(t.merchantId, t.memberId),
   ],
