@@ -2,65 +2,32 @@
 // browser is ever downloaded): the list with each campaign's counts, coupons and attributed revenue, a campaign's
 // results, segment rule and masked recipients with the status filter and paging, Send now queueing the send job,
 // Cancel, a campaign name with HTML in it, and what a cashier (members.read without campaigns.manage) may do.
-import fs from 'node:fs'
-import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { describe, expect, it } from 'vitest'
+import type { BrowserContext, Page } from 'playwright-core'
+import { useDashboardBrowser } from '../helpers/browser.ts'
 import { useTestHub } from '../helpers/db.ts'
 import { CONNECTION_NAME, EVIL_CAMPAIGN_NAME, FAILED_CODE, FAILED_REASON, PHONES, seedCampaigns, type CampaignsState } from '../helpers/campaigns-dashboard.ts'
 import { queuedJobs } from '../helpers/jobs.ts'
-import { createApp } from '../../src/http/app.ts'
-import { listen, type HttpServer } from '../../src/http/server.ts'
 import { getCampaign } from '../../src/core/campaigns/service.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-/** Set to a folder to keep a screenshot of each step (for looking at the pages). */
-const SHOTS = process.env.DASHBOARD_SCREENSHOTS
 /** 13900000004 as staff see it. */
 const masked = (phone: string) => `${phone.slice(0, 3)}****${phone.slice(-4)}`
 
-async function waitForChromium(timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  while (!fs.existsSync(CHROMIUM)) {
-    if (Date.now() > deadline) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`)
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-}
-
 describe('the campaigns dashboard in Chromium', () => {
   const hub = useTestHub()
-  let server: HttpServer
-  let browser: Browser
-  let base: string
   let s: CampaignsState
 
-  beforeAll(async () => {
-    s = await seedCampaigns(hub)
-    server = await listen(createApp(hub), { port: 0, host: '127.0.0.1' })
-    base = `http://127.0.0.1:${server.port}`
-    await waitForChromium(30_000)
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] })
-  }, 120_000)
-
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close(1000)
+  const ui = useDashboardBrowser(hub, {
+    shotPrefix: 'campaigns-',
+    before: async () => {
+      s = await seedCampaigns(hub)
+    },
   })
-
-  const shot = async (page: Page, name: string) => {
-    if (!SHOTS) return
-    fs.mkdirSync(SHOTS, { recursive: true })
-    await page.screenshot({ path: path.join(SHOTS, `campaigns-${name}.png`), fullPage: true })
-  }
+  const { shot } = ui
 
   /** Signs in through the form on the way to the campaigns list. */
   async function signIn(email: string): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ locale: 'zh-CN' })
-    const page = await context.newPage()
-    await page.goto(`${base}/dashboard/campaigns`)
-    expect(new URL(page.url()).pathname).toBe('/dashboard/login')
-    await page.fill('#email', email)
-    await page.fill('#password', s.m.password)
+    const { context, page } = await ui.openLogin('/dashboard/campaigns', email, s.m.password)
     await page.click('button[type=submit]')
     await page.waitForURL((u) => !u.pathname.startsWith('/dashboard/login'))
     expect(new URL(page.url()).pathname).toBe('/dashboard/campaigns')
@@ -100,7 +67,7 @@ describe('the campaigns dashboard in Chromium', () => {
 
     // The campaign: its results per status, the segment's rule in words with its count now.
     await row.locator('[data-testid=name]').click()
-    await page.waitForURL(`${base}/dashboard/campaigns/${s.campaign.id}`)
+    await page.waitForURL(`${ui.base}/dashboard/campaigns/${s.campaign.id}`)
     expect(await page.locator('#campaign-name').textContent()).toBe('Spring tea 春茶上新')
     expect(await page.locator('#campaign-status .chip').getAttribute('data-status')).toBe('draft')
     const results = { sent: '6', pending: '0', claimed: '0', accepted: '2', delivered: '2', failed: '1', unknown: '1', suppressed: '1', skipped: '0', 'coupons-issued': '6', 'coupons-redeemed': '1', 'attributed-sales': '1' }
@@ -145,7 +112,7 @@ describe('the campaigns dashboard in Chromium', () => {
     await shot(page, '3-filtered')
 
     // Pages of three: 3 + 3 + 1, each recipient once.
-    await page.goto(`${base}/dashboard/campaigns/${s.campaign.id}?limit=3`)
+    await page.goto(`${ui.base}/dashboard/campaigns/${s.campaign.id}?limit=3`)
     const seen: string[] = []
     for (const size of [3, 3, 1]) {
       const shown = await addresses(page)
@@ -162,7 +129,7 @@ describe('the campaigns dashboard in Chromium', () => {
 
     // Send now: the campaign is sending and its run's send job is queued, once however often it is pressed.
     expect(await sendJobs(s.campaign.id)).toHaveLength(0)
-    await page.goto(`${base}/dashboard/campaigns/${s.campaign.id}`)
+    await page.goto(`${ui.base}/dashboard/campaigns/${s.campaign.id}`)
     await page.locator('button[data-action=send]').click()
     await page.waitForURL(/done=queued/)
     expect(await page.locator('[data-testid=flash]').textContent()).toContain('queued to send')
@@ -177,7 +144,7 @@ describe('the campaigns dashboard in Chromium', () => {
     await shot(page, '4-queued')
 
     // Cancel the other one: nothing more may be sent, and a forged Send now is refused with the reason.
-    await page.goto(`${base}/dashboard/campaigns/${s.evil.id}`)
+    await page.goto(`${ui.base}/dashboard/campaigns/${s.evil.id}`)
     expect(await page.locator('#campaign-name').textContent()).toBe(EVIL_CAMPAIGN_NAME)
     expect(await page.locator('#campaign-name b, main script').count()).toBe(0)
     expect(await page.title()).toContain(EVIL_CAMPAIGN_NAME)
@@ -186,7 +153,7 @@ describe('the campaigns dashboard in Chromium', () => {
     expect(await page.locator('#campaign-status .chip').getAttribute('data-status')).toBe('cancelled')
     expect(await page.locator('button[data-action=send]').count()).toBe(0)
     const csrf = await page.locator('header form input[name=_csrf]').getAttribute('value')
-    const refused = await context.request.post(`${base}/dashboard/campaigns/${s.evil.id}/send`, { form: { _csrf: csrf! }, maxRedirects: 0 })
+    const refused = await context.request.post(`${ui.base}/dashboard/campaigns/${s.evil.id}/send`, { form: { _csrf: csrf! }, maxRedirects: 0 })
     expect(refused.status()).toBe(409)
     expect(await refused.text()).toContain('cancelled')
     expect(await sendJobs(s.evil.id)).toHaveLength(0)
@@ -201,7 +168,7 @@ describe('the campaigns dashboard in Chromium', () => {
     expect(await listRow(page, s.campaign.id).locator('[data-count=delivered]').textContent()).toBe('2')
     expect(await page.locator('[data-testid=read-only]').textContent()).toContain('campaigns.manage')
 
-    await page.goto(`${base}/dashboard/campaigns/${s.campaign.id}`)
+    await page.goto(`${ui.base}/dashboard/campaigns/${s.campaign.id}`)
     expect(await page.locator('#campaign-name').textContent()).toBe('Spring tea 春茶上新')
     expect(await page.locator('#deliveries tbody tr').count()).toBe(7)
     expect(await page.locator('[data-testid=read-only]').textContent()).toContain('campaigns.manage')
@@ -212,12 +179,12 @@ describe('the campaigns dashboard in Chromium', () => {
     const before = await queuedJobs(hub, 'campaigns.send')
     const csrf = await page.locator('header form input[name=_csrf]').getAttribute('value')
     for (const action of ['send', 'cancel']) {
-      const r = await context.request.post(`${base}/dashboard/campaigns/${s.campaign.id}/${action}`, { form: { _csrf: csrf! }, maxRedirects: 0 })
+      const r = await context.request.post(`${ui.base}/dashboard/campaigns/${s.campaign.id}/${action}`, { form: { _csrf: csrf! }, maxRedirects: 0 })
       expect(r.status(), action).toBe(403)
       expect(await r.text(), action).toContain('campaigns.manage')
     }
     // And a form without the token is refused before anything else.
-    const forged = await context.request.post(`${base}/dashboard/campaigns/${s.campaign.id}/send`, { form: {}, maxRedirects: 0 })
+    const forged = await context.request.post(`${ui.base}/dashboard/campaigns/${s.campaign.id}/send`, { form: {}, maxRedirects: 0 })
     expect(forged.status()).toBe(403)
     expect(await queuedJobs(hub, 'campaigns.send')).toEqual(before)
     expect((await getCampaign(hub.database.db, s.m.merchantId, s.campaign.id)).status).toBe('sending')

@@ -1,70 +1,35 @@
 // The reconciliation dashboard in a real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core;
 // no browser is ever downloaded): sign in, find the day with exceptions, resolve them, watch the chip turn balanced.
-import fs from 'node:fs'
-import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Page } from 'playwright-core'
+import { useDashboardBrowser } from '../helpers/browser.ts'
 import { useTestHub } from '../helpers/db.ts'
 import { seedReconDay, type ReconDay } from '../helpers/recon-dashboard.ts'
-import { createApp } from '../../src/http/app.ts'
-import { listen, type HttpServer } from '../../src/http/server.ts'
-
-const CHROMIUM = '/usr/bin/chromium'
-/** Set to a folder to keep a screenshot of each step (for looking at the pages). */
-const SHOTS = process.env.DASHBOARD_SCREENSHOTS
-
-async function waitForChromium(timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  while (!fs.existsSync(CHROMIUM)) {
-    if (Date.now() > deadline) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`)
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-}
 
 describe('the reconciliation dashboard in Chromium', () => {
   const hub = useTestHub()
-  let server: HttpServer
-  let browser: Browser
-  let base: string
   let day: ReconDay
 
-  beforeAll(async () => {
-    day = await seedReconDay(hub)
-    server = await listen(createApp(hub), { port: 0, host: '127.0.0.1' })
-    base = `http://127.0.0.1:${server.port}`
-    await waitForChromium(30_000)
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] })
-  }, 120_000)
-
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close(1000)
+  const ui = useDashboardBrowser(hub, {
+    before: async () => {
+      day = await seedReconDay(hub)
+    },
   })
-
-  const shot = async (page: Page, name: string) => {
-    if (!SHOTS) return
-    fs.mkdirSync(SHOTS, { recursive: true })
-    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true })
-  }
+  const { shot } = ui
   const itemId = async (outcome: string) =>
     (await hub.database.db.execute<{ id: string }>(sql`select id from recon_items where merchant_id = ${day.m.merchantId} and outcome = ${outcome}`)).rows[0]!.id
 
   it('signs in, opens the day with exceptions, resolves them and sees the chip turn balanced', async () => {
-    const context = await browser.newContext({ locale: 'zh-CN' })
-    const page = await context.newPage()
     const cell = (p: Page) => p.locator(`td[data-connection="${day.connectionId}"][data-date="${day.date}"]`)
 
     // Without a session the dashboard asks for one, then comes back.
-    await page.goto(`${base}/dashboard/reconciliation`)
-    expect(new URL(page.url()).pathname).toBe('/dashboard/login')
-    await page.fill('#email', day.m.adminEmail)
-    await page.fill('#password', 'not-the-password')
+    const { context, page } = await ui.openLogin('/dashboard/reconciliation', day.m.adminEmail, 'not-the-password')
     await page.click('button[type=submit]')
     await expect.poll(() => page.locator('[data-testid=login-error]').textContent()).toContain('Email or password is wrong')
     await page.fill('#password', day.m.password)
     await page.click('button[type=submit]')
-    await page.waitForURL(`${base}/dashboard/reconciliation`)
+    await page.waitForURL(`${ui.base}/dashboard/reconciliation`)
     const cookies = await context.cookies()
     const session = cookies.find((c) => c.name === 'tb_dashboard')!
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/dashboard' })
@@ -88,7 +53,7 @@ describe('the reconciliation dashboard in Chromium', () => {
 
     // The day: two open exceptions and the carried-over sale.
     await cell(page).locator('a').click()
-    await page.waitForURL(`${base}/dashboard/reconciliation/${day.connectionId}/${day.date}`)
+    await page.waitForURL(`${ui.base}/dashboard/reconciliation/${day.connectionId}/${day.date}`)
     const short = page.locator('tr[data-outcome="amount_diff"]')
     expect(await short.getAttribute('data-state')).toBe('open')
     expect(await short.textContent()).toContain(day.refs.short)

@@ -1,63 +1,29 @@
 // The stock sync dashboard in a real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core; no
 // browser is ever downloaded): the counts and SKU rows of a Shopify connection, the status filter, binding a listing
 // by SKU, queueing an audit, and what read-only and cashier users may see.
-import fs from 'node:fs'
-import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
+import { useDashboardBrowser } from '../helpers/browser.ts'
 import { useTestHub } from '../helpers/db.ts'
 import { EVIL_TITLE, PUSH_ERROR, seedStockSync, type StockSyncState } from '../helpers/stock-sync-dashboard.ts'
 import { queuedJobs } from '../helpers/jobs.ts'
-import { createApp } from '../../src/http/app.ts'
-import { listen, type HttpServer } from '../../src/http/server.ts'
-
-const CHROMIUM = '/usr/bin/chromium'
-/** Set to a folder to keep a screenshot of each step (for looking at the pages). */
-const SHOTS = process.env.DASHBOARD_SCREENSHOTS
-
-async function waitForChromium(timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  while (!fs.existsSync(CHROMIUM)) {
-    if (Date.now() > deadline) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`)
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-}
 
 describe('the stock sync dashboard in Chromium', () => {
   const hub = useTestHub()
-  let server: HttpServer
-  let browser: Browser
-  let base: string
   let s: StockSyncState
 
-  beforeAll(async () => {
-    s = await seedStockSync(hub)
-    server = await listen(createApp(hub), { port: 0, host: '127.0.0.1' })
-    base = `http://127.0.0.1:${server.port}`
-    await waitForChromium(30_000)
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] })
-  }, 120_000)
-
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close(1000)
+  const ui = useDashboardBrowser(hub, {
+    shotPrefix: 'stock-sync-',
+    before: async () => {
+      s = await seedStockSync(hub)
+    },
   })
-
-  const shot = async (page: Page, name: string) => {
-    if (!SHOTS) return
-    fs.mkdirSync(SHOTS, { recursive: true })
-    await page.screenshot({ path: path.join(SHOTS, `stock-sync-${name}.png`), fullPage: true })
-  }
+  const { shot } = ui
 
   /** Signs in through the form and lands on the stock sync page. */
   async function signIn(email: string): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await browser.newContext({ locale: 'zh-CN' })
-    const page = await context.newPage()
-    await page.goto(`${base}/dashboard/stock-sync`)
-    expect(new URL(page.url()).pathname).toBe('/dashboard/login')
-    await page.fill('#email', email)
-    await page.fill('#password', s.m.password)
+    const { context, page } = await ui.openLogin('/dashboard/stock-sync', email, s.m.password)
     await page.click('button[type=submit]')
     await page.waitForURL((u) => !u.pathname.startsWith('/dashboard/login'))
     return { context, page }
@@ -178,10 +144,10 @@ describe('the stock sync dashboard in Chromium', () => {
 
     // Even with a valid CSRF token of their own session, the action is refused.
     const csrf = await page.locator('header form input[name=_csrf]').getAttribute('value')
-    const audit = await context.request.post(`${base}/dashboard/stock-sync/${s.ref.connectionId}/audit`, { form: { _csrf: csrf! }, maxRedirects: 0 })
+    const audit = await context.request.post(`${ui.base}/dashboard/stock-sync/${s.ref.connectionId}/audit`, { form: { _csrf: csrf! }, maxRedirects: 0 })
     expect(audit.status()).toBe(403)
     expect(await audit.text()).toContain('connections.manage')
-    const bind = await context.request.post(`${base}/dashboard/stock-sync/${s.ref.connectionId}/listings/${s.listings.ambiguous}/bind`, { form: { _csrf: csrf!, sku: s.sku.soldOut }, maxRedirects: 0 })
+    const bind = await context.request.post(`${ui.base}/dashboard/stock-sync/${s.ref.connectionId}/listings/${s.listings.ambiguous}/bind`, { form: { _csrf: csrf!, sku: s.sku.soldOut }, maxRedirects: 0 })
     expect(bind.status()).toBe(403)
     const listing = await hub.database.db.execute<{ state: string }>(sql`select state from channel_listings where id = ${s.listings.ambiguous}`)
     expect(listing.rows[0]!.state).toBe('ambiguous')
@@ -189,9 +155,9 @@ describe('the stock sync dashboard in Chromium', () => {
     await context.close()
 
     const cashier = await s.m.staff('cashier')
-    const c2 = await browser.newContext({ locale: 'zh-CN' })
+    const c2 = await ui.browser.newContext({ locale: 'zh-CN' })
     const p2 = await c2.newPage()
-    await p2.goto(`${base}/dashboard/login?next=${encodeURIComponent('/dashboard/stock-sync')}`)
+    await p2.goto(`${ui.base}/dashboard/login?next=${encodeURIComponent('/dashboard/stock-sync')}`)
     await p2.fill('#email', cashier.email)
     await p2.fill('#password', s.m.password)
     const [response] = await Promise.all([p2.waitForResponse((r) => new URL(r.url()).pathname === '/dashboard/stock-sync'), p2.click('button[type=submit]')])

@@ -3,70 +3,40 @@
 // their balancing totals, a line's drill-down to the sales, export by email through the form (once only), the CSV
 // download, and who may see and do what.
 import fs from 'node:fs'
-import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import iconv from 'iconv-lite'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
+import { useDashboardBrowser } from '../helpers/browser.ts'
 import { useTestHub } from '../helpers/db.ts'
 import { EVIL_STORE_NAME, FINANCE_MAILBOX, seedVoucherDay, type VoucherDay } from '../helpers/vouchers-dashboard.ts'
 import { smtpSandbox } from '../vendors/smtp.ts'
-import { createApp } from '../../src/http/app.ts'
-import { listen, type HttpServer } from '../../src/http/server.ts'
 import { buildVoucher, exportsOf, getVoucher } from '../../src/core/vouchers/service.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-/** Set to a folder to keep a screenshot of each step (for looking at the pages). */
-const SHOTS = process.env.DASHBOARD_SCREENSHOTS
 /** Yuan with two decimals and grouped thousands, as the voucher's amount cells show them. */
 const YUAN = /^-?\d{1,3}(,\d{3})*\.\d{2}$/
 const toMinor = (text: string) => Number(text.replace(/,/g, '').replace('.', ''))
 
-async function waitForChromium(timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  while (!fs.existsSync(CHROMIUM)) {
-    if (Date.now() > deadline) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)`)
-    await new Promise((r) => setTimeout(r, 1000))
-  }
-}
-
 describe('the voucher dashboard in Chromium', () => {
   const hub = useTestHub()
   const smtp = smtpSandbox()
-  let server: HttpServer
-  let browser: Browser
-  let base: string
   let d: VoucherDay
 
-  beforeAll(async () => {
-    await smtp.start()
-    d = await seedVoucherDay(hub, smtp)
-    server = await listen(createApp(hub), { port: 0, host: '127.0.0.1' })
-    base = `http://127.0.0.1:${server.port}`
-    await waitForChromium(30_000)
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] })
-  }, 120_000)
-
-  afterAll(async () => {
-    await browser?.close()
-    await server?.close(1000)
-    await smtp.stop()
+  const ui = useDashboardBrowser(hub, {
+    shotPrefix: 'vouchers-',
+    before: async () => {
+      await smtp.start()
+      d = await seedVoucherDay(hub, smtp)
+    },
+    after: async () => {
+      await smtp.stop()
+    },
   })
-
-  const shot = async (page: Page, name: string) => {
-    if (!SHOTS) return
-    fs.mkdirSync(SHOTS, { recursive: true })
-    await page.screenshot({ path: path.join(SHOTS, `vouchers-${name}.png`), fullPage: true })
-  }
+  const { shot } = ui
 
   /** Signs in through the form on the way to `next`; returns the response of the page signed in to. */
   async function signIn(email: string, next = '/dashboard/vouchers'): Promise<{ context: BrowserContext; page: Page; status: number }> {
-    const context = await browser.newContext({ locale: 'zh-CN' })
-    const page = await context.newPage()
-    await page.goto(`${base}${next}`)
-    expect(new URL(page.url()).pathname).toBe('/dashboard/login')
-    await page.fill('#email', email)
-    await page.fill('#password', d.m.password)
-    const [response] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === new URL(`${base}${next}`).pathname), page.click('button[type=submit]')])
+    const { context, page } = await ui.openLogin(next, email, d.m.password)
+    const [response] = await Promise.all([page.waitForResponse((r) => new URL(r.url()).pathname === new URL(`${ui.base}${next}`).pathname), page.click('button[type=submit]')])
     return { context, page, status: response.status() }
   }
 
@@ -179,7 +149,7 @@ describe('the voucher dashboard in Chromium', () => {
 
     // Back on the grid the day is exported.
     await page.locator('a[data-testid=back]').click()
-    await page.waitForURL(`${base}/dashboard/vouchers`)
+    await page.waitForURL(`${ui.base}/dashboard/vouchers`)
     expect(await cell(page).locator('.chip').getAttribute('data-status')).toBe('exported')
     expect(await cell(page).locator('.chip').textContent()).toContain('exported')
     await shot(page, '6-grid-exported')
@@ -196,16 +166,16 @@ describe('the voucher dashboard in Chromium', () => {
     expect(await page.locator('#voucher-reference').textContent()).toBe(voucher!.reference)
     expect(await page.locator('[data-testid=read-only]').textContent()).toContain('finance.export')
     expect(await page.locator('main form[method=post]').count()).toBe(0)
-    await page.goto(`${base}/dashboard/vouchers`)
+    await page.goto(`${ui.base}/dashboard/vouchers`)
     expect(await cell(page).locator('.chip').count()).toBe(1)
     expect(await page.locator('button[data-action=build]').count()).toBe(0)
     // Even with a valid CSRF token of their own session, building is refused.
     const csrf = await page.locator('header form input[name=_csrf]').getAttribute('value')
-    const built = await context.request.post(`${base}/dashboard/vouchers/build`, { form: { _csrf: csrf!, date: d.date, storeId: d.store.storeId }, maxRedirects: 0 })
+    const built = await context.request.post(`${ui.base}/dashboard/vouchers/build`, { form: { _csrf: csrf!, date: d.date, storeId: d.store.storeId }, maxRedirects: 0 })
     expect(built.status()).toBe(403)
     expect(await built.text()).toContain('finance.export')
     // And a form without the token is refused before anything else.
-    const forged = await context.request.post(`${base}/dashboard/vouchers/${voucher!.id}/export`, { form: { connectionId: d.connection.id }, maxRedirects: 0 })
+    const forged = await context.request.post(`${ui.base}/dashboard/vouchers/${voucher!.id}/export`, { form: { connectionId: d.connection.id }, maxRedirects: 0 })
     expect(forged.status()).toBe(403)
     await context.close()
 
@@ -215,7 +185,7 @@ describe('the voucher dashboard in Chromium', () => {
     expect(await c2.page.locator('[data-testid=error]').textContent()).toContain('finance.export or reports.read')
     expect(await c2.page.locator('#voucher-grid').count()).toBe(0)
     for (const p of [voucherPage, `${voucherPage}/file?format=csv`]) {
-      const r = await c2.context.request.get(`${base}${p}`, { maxRedirects: 0 })
+      const r = await c2.context.request.get(`${ui.base}${p}`, { maxRedirects: 0 })
       expect(r.status(), p).toBe(403)
       expect(await r.text(), p).not.toContain(voucher!.reference)
     }

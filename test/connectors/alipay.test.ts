@@ -1,22 +1,19 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { afterEach, describe, expect, it } from 'vitest'
 import { eq } from 'drizzle-orm'
 import iconv from 'iconv-lite'
 import yauzl from 'yauzl'
 import { useTestHub } from '../helpers/db.ts'
-import { seedMerchant } from '../helpers/api.ts'
 import { alipay } from '../../src/connectors/payment/alipay/index.ts'
 import { openAnswer, privateKeyFrom, publicKeyFrom, ResponseSignatureError, rsa2Sign, rsa2Verify, shanghaiTimestamp, signContent } from '../../src/connectors/payment/alipay/sign.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { secretFields } from '../../src/connectors/framework/define.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { StatementFormatError, type StatementLine } from '../../src/core/reconciliation/types.ts'
 import { alipayBillEntryNames, alipayBillZip, alipayDetailLines, alipaySandbox, ALIPAY_TRADE_COLUMNS, type AlipayBillOptions, type AlipayBillRow } from '../vendors/alipay.ts'
-import { collectLines, rejection } from '../helpers/connections.ts'
+import { useVendorServer, connectWith, collectLines, rejection } from '../helpers/connections.ts'
 
 const pem = (k: { export(o: object): string | Buffer }, type: string) => k.export({ type, format: 'pem' }) as string
 const appKeys = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -114,34 +111,17 @@ describe('Alipay RSA2 signing', () => {
 
 describe('the Alipay connector against the gateway', () => {
   const hub = useTestHub()
-  let merchantId: string
   const clockNow = () => hub.clock()
   const sandbox = alipaySandbox({ appId: APP_ID, appPublicKey: appKeys.publicKey, alipayPrivateKey: alipayKeys.privateKey, pid: PID, clock: clockNow })
-  const server = setupServer(...sandbox.handlers)
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
-  })
+  const vendor = useVendorServer(hub, ...sandbox.handlers)
   afterEach(() => {
     sandbox.state.tamper = undefined
     sandbox.state.onUrlIssued = undefined
     sandbox.state.bills.clear()
     hub.setNow(undefined)
   })
-  afterAll(() => server.close())
 
-  async function connect(overrides: Record<string, unknown> = {}) {
-    const row = await createConnection(
-      hub.database.db,
-      connectorRegistry,
-      hub.secrets,
-      merchantId,
-      { connectorId: 'alipay', name: `Alipay ${randomUUID()}`, config: { appId: APP_ID, pid: PID, appPrivateKey: APP_PRIVATE, alipayPublicKey: ALIPAY_PUBLIC, ...overrides } },
-      new Date(),
-    )
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { id: row.id, loaded, ctx: connectorContext(hub, loaded) }
-  }
+  const connect = connectWith(hub, vendor, 'alipay', { name: () => `Alipay ${randomUUID()}`, config: { appId: APP_ID, pid: PID, appPrivateKey: APP_PRIVATE, alipayPublicKey: ALIPAY_PUBLIC } })
   const fetch = (ctx: Awaited<ReturnType<typeof connect>>['ctx'], businessDate = DATE) => alipay.capabilities.fetchStatement!(ctx, { businessDate })
 
   it('asks for the bill with a signed request, verifies the answer and downloads the zip', async () => {
@@ -323,8 +303,8 @@ describe('the Alipay connector against the gateway', () => {
     const signatures = sandbox.state.requests.slice(-3).map((r) => r.params.sign!)
 
     const rows = [
-      ...(await hub.database.db.select().from(connectorCalls).where(eq(connectorCalls.connectionId, good.id))),
-      ...(await hub.database.db.select().from(connectorCalls).where(eq(connectorCalls.connectionId, stranger.id))),
+      ...(await hub.database.db.select().from(connectorCalls).where(eq(connectorCalls.connectionId, good.connectionId))),
+      ...(await hub.database.db.select().from(connectorCalls).where(eq(connectorCalls.connectionId, stranger.connectionId))),
     ]
     expect(rows.map((r) => r.operation).sort()).toEqual(['downloadStatement', 'fetchStatement', 'fetchStatement', 'fetchStatement'])
     const logged = JSON.stringify(rows) + hub.logs.text

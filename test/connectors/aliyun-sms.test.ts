@@ -1,13 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { asc, eq, sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
-import { createApi, seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { createApi } from '../helpers/api.ts'
+import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { aliyunSmsSandbox, type AliyunPush } from '../vendors/aliyun-sms.ts'
-import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { campaignTraitsOf, type CampaignRecipient, type SendOutcome } from '../../src/connectors/framework/campaign.ts'
@@ -28,26 +25,12 @@ const webhook = aliyunSms.webhook!
 describe('Alibaba Cloud SMS campaign connector', () => {
   const hub = useTestHub()
   const sim = aliyunSmsSandbox({ accessKeys: { [AK_ID]: AK_SECRET }, signNames: [SIGN], templates: { [TEMPLATE]: TEMPLATE_TEXT, SMS_INTL_001: { content: 'Dear ${name}, your coupon ${coupon} is ready', scope: 'international' } } })
-  const server = setupServer(...sim.handlers)
-  let merchantId: string
-  let seq = 0
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
-  })
-  afterAll(() => server.close())
+  const vendor = useVendorServer(hub, ...sim.handlers)
 
+  const connectAliyun = connectWith(hub, vendor, 'aliyun-sms', { name: 'Aliyun', config: { accessKeyId: AK_ID, accessKeySecret: AK_SECRET, signName: SIGN, callbackToken: TOKEN } })
   async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(
-      hub.database.db,
-      connectorRegistry,
-      hub.secrets,
-      merchantId,
-      { connectorId: 'aliyun-sms', name: `Aliyun ${++seq}`, config: { accessKeyId: AK_ID, accessKeySecret: AK_SECRET, signName: SIGN, callbackToken: TOKEN, ...config } },
-      new Date(),
-    )
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { ctx: connectorContext(hub, loaded), loaded, connectionId: row.id, config: loaded.config as AliyunSmsConfig }
+    const c = await connectAliyun(config)
+    return { ...c, config: c.loaded.config as AliyunSmsConfig }
   }
 
   let deliverySeq = 0

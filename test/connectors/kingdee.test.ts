@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { eq, inArray } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
-import { seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { kingdeeSandbox } from '../vendors/kingdee.ts'
-import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import type { VoucherDocument, VoucherDocumentLine } from '../../src/connectors/framework/accounting.ts'
@@ -86,9 +82,7 @@ const small = (reference: string, date?: string) =>
 describe('Kingdee K/3 Cloud accounting connector', () => {
   const hub = useTestHub()
   const sim = kingdeeSandbox({ serverUrl: SERVER, acctId: ACCT_ID, username: USER, password: PASSWORD, app: { appId: APP_ID, appSecret: APP_SECRET }, customFields: ['F_TB_ExtNo'] })
-  const server = setupServer(...sim.handlers)
-  let merchantId: string
-  let seq = 0
+  const vendor = useVendorServer(hub, ...sim.handlers)
   const connectionIds: string[] = []
   for (const [, code, name] of WORKED_EXAMPLE) sim.addAccount(code, name)
   sim.addAccount('6603.02', '财务费用-利息', { audited: false })
@@ -96,25 +90,11 @@ describe('Kingdee K/3 Cloud accounting connector', () => {
   sim.addDimensionValue('FFLEX9', 'S001')
   sim.addDimensionValue('FFLEX6', 'UNIONPAY')
 
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
+  const connect = connectWith(hub, vendor, 'kingdee', {
+    name: 'Kingdee',
+    config: { serverUrl: SERVER, acctId: ACCT_ID, username: USER, password: PASSWORD, accountBook: '001' },
+    onCreated: (id) => connectionIds.push(id),
   })
-  afterAll(() => server.close())
-
-  async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(
-      hub.database.db,
-      connectorRegistry,
-      hub.secrets,
-      merchantId,
-      { connectorId: 'kingdee', name: `Kingdee ${++seq}`, config: { serverUrl: SERVER, acctId: ACCT_ID, username: USER, password: PASSWORD, accountBook: '001', ...config } },
-      new Date(),
-    )
-    connectionIds.push(row.id)
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { ctx: connectorContext(hub, loaded), loaded, connectionId: row.id }
-  }
 
   const savesOf = (reference: string) => sim.vouchers().filter((v) => v.entries[0]!.explanation.startsWith(`${reference} `) || v.custom.F_TB_ExtNo === reference)
   const lastBody = (service: 'Save' | 'ExecuteBillQuery' | 'ValidateUser' | 'LoginByAppSecret') => sim.requestsOf(service).at(-1)!.body as Record<string, any>

@@ -1,13 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { asc, eq, sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
-import { createApi, seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { createApi } from '../helpers/api.ts'
+import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { mailchimpSandbox, type WebhookDelivery } from '../vendors/mailchimp.ts'
-import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import type { InboundRequest } from '../../src/connectors/framework/define.ts'
@@ -25,20 +22,9 @@ const inbound = (d: WebhookDelivery, query: string = d.query, body: string = d.b
 describe('Mailchimp campaign connector', () => {
   const hub = useTestHub()
   const sim = mailchimpSandbox({ apiKey: API_KEY, listId: LIST_ID, webhookToken: WEBHOOK_TOKEN })
-  const server = setupServer(...sim.handlers)
-  let merchantId: string
-  let seq = 0
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
-  })
-  afterAll(() => server.close())
+  const vendor = useVendorServer(hub, ...sim.handlers)
 
-  async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(hub.database.db, connectorRegistry, hub.secrets, merchantId, { connectorId: 'mailchimp', name: `Mailchimp ${++seq}`, config: { apiKey: API_KEY, listId: LIST_ID, webhookToken: WEBHOOK_TOKEN, ...config } }, new Date())
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { ctx: connectorContext(hub, loaded), loaded, connectionId: row.id }
-  }
+  const connect = connectWith(hub, vendor, 'mailchimp', { name: 'Mailchimp', config: { apiKey: API_KEY, listId: LIST_ID, webhookToken: WEBHOOK_TOKEN } })
 
   let n = 0
   /** A recipient with a fresh delivery id. */

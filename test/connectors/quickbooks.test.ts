@@ -1,16 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { asc, eq, sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
-import { seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { delivered, EXAMPLE, voucherMaker } from '../helpers/accounting.ts'
+import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { quickbooksSandbox } from '../vendors/quickbooks.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { loadConnection } from '../../src/connectors/framework/connections.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
-import type { VoucherDocument, VoucherDocumentLine, VoucherExportResult } from '../../src/connectors/framework/accounting.ts'
 import { quickbooks } from '../../src/connectors/accounting/quickbooks/index.ts'
 import { docNumberFor } from '../../src/connectors/accounting/quickbooks/journal-entry.ts'
 
@@ -20,69 +18,12 @@ const REFRESH_TOKEN = 'AB11800000000a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5p6q7'
 const REALM = '9130357992218386'
 const caps = quickbooks.capabilities
 
-type Line = [summary: string, code: string, name: string, debit: number, credit: number, customer?: string]
-/** The worked example of vouchers.md section 6: store S001, 2026-11-20, in fen. */
-const EXAMPLE: Line[] = [
-  ['11/20 S001 现金收款(实点)', '1001', '库存现金', 15600, 0],
-  ['11/20 S001 现金短款', '1901', '待处理财产损溢', 50, 0],
-  ['11/20 S001 微信收款(含储值充值 500.00)', '1012.01', '其他货币资金-微信', 96500, 0],
-  ['11/20 S001 支付宝收款', '1012.02', '其他货币资金-支付宝', 10920, 0],
-  ['11/20 S001 银行卡收款', '1122.01', '应收账款-银联', 113000, 0, 'UNIONPAY'],
-  ['11/20 S001 储值消费', '2203.01', '预收账款-会员储值', 9160, 0],
-  ['11/20 S001 会员储值充值', '2203.01', '预收账款-会员储值', 0, 50000],
-  ['11/20 S001 销售收入 13%', '6001', '主营业务收入', 0, 177769],
-  ['11/20 S001 销售退货 13%', '6001', '主营业务收入', 5000, 0],
-  ['11/20 S001 销项税额 13%', '2221.01.01', '应交税费-应交增值税(销项税额)', 0, 23111],
-  ['11/20 S001 退货冲减销项 13%', '2221.01.01', '应交税费-应交增值税(销项税额)', 650, 0],
-  ['11/20 S001 微信手续费', '6603.02', '财务费用-手续费', 579, 0],
-  ['11/20 S001 微信手续费', '1012.01', '其他货币资金-微信', 0, 579],
-  ['11/20 S001 支付宝手续费', '6603.02', '财务费用-手续费', 66, 0],
-  ['11/20 S001 支付宝手续费', '1012.02', '其他货币资金-支付宝', 0, 66],
-  ['11/20 S001 银联手续费', '6603.02', '财务费用-手续费', 678, 0],
-  ['11/20 S001 银联手续费', '1122.01', '应收账款-银联', 0, 678, 'UNIONPAY'],
-  ['11/20 S001 结转销售成本', '6401', '主营业务成本', 116500, 0],
-  ['11/20 S001 结转销售成本', '1405', '库存商品', 0, 116500],
-]
-
-/** The result of a delivered voucher, failing the test on a rejection. */
-function delivered(r: VoucherExportResult) {
-  if (r.status === 'rejected') throw new Error(`expected the voucher to be delivered, got ${r.reason} ${r.code}: ${r.message}`)
-  return r
-}
-
-let voucherSeq = 0
-function voucher(over: Partial<VoucherDocument> = {}, lines: Line[] = EXAMPLE): VoucherDocument {
-  const n = ++voucherSeq
-  return {
-    reference: `TB-S001-20261120-R${n}`,
-    idempotencyKey: `8d6f2a1c-5b7e-4c3d-9a2b-${String(n).padStart(12, '0')}`,
-    kind: 'daily',
-    date: '2026-11-20',
-    businessDate: '2026-11-20',
-    word: '记',
-    currency: 'CNY',
-    corrects: null,
-    narration: 'POS daily voucher S001 2026-11-20',
-    store: { id: '0192f7a0-0000-7000-8000-000000000001', code: 'S001', name: 'Shanghai Flagship' },
-    lines: lines.map(([summary, code, name, debit, credit, customer], i): VoucherDocumentLine => ({
-      lineNo: i + 1,
-      summary,
-      account: { code, name },
-      dimensions: { department: 'S001', ...(customer ? { customer } : {}) },
-      debit,
-      credit,
-    })),
-    attachments: 0,
-    ...over,
-  }
-}
+const voucher = voucherMaker('8d6f2a1c-5b7e-4c3d-9a2b-')
 
 describe('QuickBooks Online accounting connector', () => {
   const hub = useTestHub()
   const sim = quickbooksSandbox({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, refreshToken: REFRESH_TOKEN, realmId: REALM, companyName: 'Tillbridge Shanghai Ltd', homeCurrency: 'CNY' })
-  const server = setupServer(...sim.handlers)
-  let merchantId: string
-  let seq = 0
+  const vendor = useVendorServer(hub, ...sim.handlers)
 
   // Accounts with a number are found by AcctNum; the dotted sub-accounts (longer than QuickBooks US numbers allow)
   // are mapped in the connection's config.
@@ -103,28 +44,10 @@ describe('QuickBooks Online accounting connector', () => {
   const unionpay = sim.addCustomer('UnionPay Merchant Services')
   const ACCOUNTS = { '1012.01': acct.wechat.Id, '1012.02': acct.alipay.Id, '1122.01': acct.unionpay.Id, '2203.01': acct.storedValue.Id, '2221.01.01': acct.vat.Id, '6603.02': acct.fees.Id }
 
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
+  const connect = connectWith(hub, vendor, 'quickbooks', {
+    name: 'QuickBooks',
+    config: () => ({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, refreshToken: sim.currentRefreshToken(), realmId: REALM, accounts: ACCOUNTS, dimensionIds: { customer: { UNIONPAY: unionpay.Id } } }),
   })
-  afterAll(() => server.close())
-
-  async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(
-      hub.database.db,
-      connectorRegistry,
-      hub.secrets,
-      merchantId,
-      {
-        connectorId: 'quickbooks',
-        name: `QuickBooks ${++seq}`,
-        config: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, refreshToken: sim.currentRefreshToken(), realmId: REALM, accounts: ACCOUNTS, dimensionIds: { customer: { UNIONPAY: unionpay.Id } }, ...config },
-      },
-      new Date(),
-    )
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { ctx: connectorContext(hub, loaded), loaded, connectionId: row.id }
-  }
 
   const callLog = (connectionId: string) => hub.database.db.select().from(connectorCalls).where(eq(connectorCalls.connectionId, connectionId)).orderBy(asc(connectorCalls.id))
 
@@ -335,7 +258,7 @@ describe('QuickBooks Online accounting connector', () => {
       const { ctx, loaded } = await connect()
       await caps.findVoucher!(ctx, { reference: 'TB-NONE', date: '2026-11-20' })
       const rotated = sim.currentRefreshToken()!
-      const reloaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, loaded.row.id, merchantId)
+      const reloaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, loaded.row.id, vendor.merchantId)
       expect(reloaded.config.refreshToken).toBe(rotated)
       expect(reloaded.row.status).toBe(loaded.row.status)
       const stored = await hub.database.db.execute<{ config: string; sealed: string }>(sql`select config::text, sealed_secrets as sealed from connections where id = ${loaded.row.id}`)

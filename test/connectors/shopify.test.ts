@@ -1,13 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { asc, eq, sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
-import { createApi, seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { createApi } from '../helpers/api.ts'
+import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { shopifySandbox, type WebhookDelivery } from '../vendors/shopify.ts'
-import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import type { InboundRequest } from '../../src/connectors/framework/define.ts'
@@ -27,20 +24,10 @@ describe('Shopify marketplace connector', () => {
   const hub = useTestHub()
   // A Shopify Plus shop: 10 000 points, 1 000 points a second.
   const sim = shopifySandbox({ shop: SHOP, accessToken: TOKEN, webhookSecret: CLIENT_SECRET, bucket: { maximumAvailable: 10_000, restoreRate: 1_000 } })
-  const server = setupServer(...sim.handlers)
-  let merchantId: string
+  const vendor = useVendorServer(hub, ...sim.handlers)
   let seq = 0
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
-  })
-  afterAll(() => server.close())
 
-  async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(hub.database.db, connectorRegistry, hub.secrets, merchantId, { connectorId: 'shopify', name: `Shopify ${++seq}`, config: { shop: SHOP, accessToken: TOKEN, webhookSecret: CLIENT_SECRET, ...config } }, new Date())
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { ctx: connectorContext(hub, loaded), loaded, connectionId: row.id }
-  }
+  const connect = connectWith(hub, vendor, 'shopify', { name: () => `Shopify ${++seq}`, config: { shop: SHOP, accessToken: TOKEN, webhookSecret: CLIENT_SECRET } })
 
   const flagship = sim.addLocation('Shanghai Flagship', { pickup: true })
   const warehouse = sim.addLocation('Pudong Warehouse')

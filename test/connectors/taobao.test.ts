@@ -1,14 +1,10 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { asc, eq } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
-import { seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { taobaoSandbox, type SimItem } from '../vendors/taobao.ts'
-import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { secretFields } from '../../src/connectors/framework/define.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
@@ -86,13 +82,8 @@ describe('the Taobao/Tmall connector against TOP', () => {
   const clock = () => hub.clock()
   const tb = taobaoSandbox({ appKey: APP_KEY, appSecret: APP_SECRET, sessionKey: SESSION, platform: 'taobao', sellerNick: 'tb_shop_sh01', clock })
   const tm = taobaoSandbox({ appKey: APP_KEY, appSecret: APP_SECRET, sessionKey: SESSION, platform: 'tmall', sellerNick: 'tm_flagship', clock, gatewayUrl: TMALL_GATEWAY })
-  const server = setupServer(...tb.handlers, ...tm.handlers)
-  let merchantId: string
+  const vendor = useVendorServer(hub, ...tb.handlers, ...tm.handlers)
 
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
-  })
   afterEach(() => {
     hub.setNow(undefined)
     for (const s of [tb, tm]) {
@@ -101,20 +92,8 @@ describe('the Taobao/Tmall connector against TOP', () => {
       s.setClock(clock)
     }
   })
-  afterAll(() => server.close())
 
-  async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(
-      hub.database.db,
-      connectorRegistry,
-      hub.secrets,
-      merchantId,
-      { connectorId: 'taobao', name: `Taobao ${randomUUID()}`, config: { appKey: APP_KEY, appSecret: APP_SECRET, sessionKey: SESSION, ...config } },
-      new Date(),
-    )
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { id: row.id, loaded, ctx: connectorContext(hub, loaded) }
-  }
+  const connect = connectWith(hub, vendor, 'taobao', { name: () => `Taobao ${randomUUID()}`, config: { appKey: APP_KEY, appSecret: APP_SECRET, sessionKey: SESSION } })
   const connectTmall = (config: Record<string, unknown> = {}) => connect({ platform: 'tmall', gatewayUrl: TMALL_GATEWAY, ...config })
   const callsOf = (connectionId: string) => hub.database.db.select().from(connectorCalls).where(eq(connectorCalls.connectionId, connectionId)).orderBy(asc(connectorCalls.id))
 
@@ -163,9 +142,9 @@ describe('the Taobao/Tmall connector against TOP', () => {
     const e2 = await connectorError(caps.readLevels(wrongSecret.ctx, { listings: [{ externalId: '600000000001', externalIds: {} }], locationId: null }))
     expect(e2).toMatchObject({ kind: 'auth_failed', vendorCode: '25' })
     // One attempt each: the vendor refused, repeating cannot help.
-    expect((await callsOf(wrongSession.id)).filter((c) => c.operation === 'listListings').map((c) => c.outcome)).toEqual(['auth_failed'])
+    expect((await callsOf(wrongSession.connectionId)).filter((c) => c.operation === 'listListings').map((c) => c.outcome)).toEqual(['auth_failed'])
 
-    const rows = [...(await callsOf(wrongSession.id)), ...(await callsOf(wrongSecret.id))]
+    const rows = [...(await callsOf(wrongSession.connectionId)), ...(await callsOf(wrongSecret.connectionId))]
     expect(rows.length).toBeGreaterThan(0)
     const logged = JSON.stringify(rows) + hub.logs.text
     for (const s of [SESSION, APP_SECRET, 'not-the-sellers-session-key', 'a-secret-top-does-not-know']) expect(logged).not.toContain(s)
@@ -400,7 +379,7 @@ describe('the Taobao/Tmall connector against TOP', () => {
 
   describe('flow control', () => {
     it('waits out a TOP ban of the seconds sub_msg names, then succeeds', async () => {
-      const { id, ctx } = await connect()
+      const { connectionId: id, ctx } = await connect()
       const desk = tb.addItem({ title: 'Desk', outerId: 'DESK', quantity: 3 })
       tb.state.rateLimitNext = 1
       const started = Date.now()
@@ -416,7 +395,7 @@ describe('the Taobao/Tmall connector against TOP', () => {
 
     it('gives up as rate_limited, with the wait TOP asked for, when the ban outlasts the longest wait', async () => {
       const long = taobaoSandbox({ appKey: APP_KEY, appSecret: APP_SECRET, sessionKey: SESSION, banSeconds: 120, clock, gatewayUrl: 'https://gw.banned-sandbox.test/router/rest' })
-      server.use(...long.handlers)
+      vendor.server.use(...long.handlers)
       long.state.rateLimitNext = 1
       const { ctx } = await connect({ gatewayUrl: 'https://gw.banned-sandbox.test/router/rest' })
       const e = await connectorError(caps.listListings(ctx, { cursor: null }))

@@ -1,13 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { asc, eq, sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
-import { createApi, seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { createApi } from '../helpers/api.ts'
+import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { twilioSandbox, type TwilioWebhookDelivery } from '../vendors/twilio.ts'
-import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { campaignTraitsOf, type CampaignRecipient, type SendOutcome } from '../../src/connectors/framework/campaign.ts'
@@ -29,26 +26,12 @@ const inbound = (d: TwilioWebhookDelivery, body: string = d.body, headers: Recor
 describe('Twilio Messaging campaign connector', () => {
   const hub = useTestHub()
   const sim = twilioSandbox({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, senders: [FROM], messagingServiceSids: [SERVICE], friendlyName: 'Tea House' })
-  const server = setupServer(...sim.handlers)
-  let merchantId: string
-  let seq = 0
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
-  })
-  afterAll(() => server.close())
+  const vendor = useVendorServer(hub, ...sim.handlers)
 
+  const connectTwilio = connectWith(hub, vendor, 'twilio', { name: 'Twilio', config: { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, from: FROM, webhookBaseUrl: `${HUB}/` } })
   async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(
-      hub.database.db,
-      connectorRegistry,
-      hub.secrets,
-      merchantId,
-      { connectorId: 'twilio', name: `Twilio ${++seq}`, config: { accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, from: FROM, webhookBaseUrl: `${HUB}/`, ...config } },
-      new Date(),
-    )
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { ctx: connectorContext(hub, loaded), loaded, connectionId: row.id, config: loaded.config as TwilioConfig }
+    const c = await connectTwilio(config)
+    return { ...c, config: c.loaded.config as TwilioConfig }
   }
 
   let deliverySeq = 0

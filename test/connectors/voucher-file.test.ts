@@ -5,11 +5,9 @@ import iconv from 'iconv-lite'
 import { parse } from 'csv-parse/sync'
 import { useTestHub } from '../helpers/db.ts'
 import { seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { connectWith, rejection } from '../helpers/connections.ts'
 import { smtpSandbox } from '../vendors/smtp.ts'
-import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { connections, connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { secretFields } from '../../src/connectors/framework/define.ts'
@@ -234,7 +232,6 @@ describe('voucher-file connector', () => {
   const hub = useTestHub()
   const sim = smtpSandbox({ users: { [USERNAME]: PASSWORD } })
   let merchantId: string
-  let seq = 0
   beforeAll(async () => {
     await sim.start()
     merchantId = (await seedMerchant(hub)).merchantId
@@ -242,22 +239,10 @@ describe('voucher-file connector', () => {
   afterAll(() => sim.stop())
   beforeEach(() => sim.reset())
 
-  async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(
-      hub.database.db,
-      connectorRegistry,
-      hub.secrets,
-      merchantId,
-      {
-        connectorId: 'voucher-file',
-        name: `Voucher mail ${++seq}`,
-        config: { smtpHost: '127.0.0.1', smtpPort: sim.port, secure: false, username: USERNAME, password: PASSWORD, from: USERNAME, recipients: [FINANCE, AUDIT], ...config },
-      },
-      new Date(),
-    )
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { ctx: connectorContext(hub, loaded), loaded, connectionId: row.id }
-  }
+  const connect = connectWith(hub, { get merchantId() { return merchantId } }, 'voucher-file', {
+    name: 'Voucher mail',
+    config: () => ({ smtpHost: '127.0.0.1', smtpPort: sim.port, secure: false, username: USERNAME, password: PASSWORD, from: USERNAME, recipients: [FINANCE, AUDIT] }),
+  })
 
   it('declares the password its only secret and needs the account book for the Kingdee layout', async () => {
     expect(secretFields(voucherFile.config)).toEqual(['password'])

@@ -1,13 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { asc, eq, sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
-import { createApi, seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { createApi } from '../helpers/api.ts'
+import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { wechatMessagesSandbox, type PushDelivery } from '../vendors/wechat-messages.ts'
-import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import type { InboundRequest } from '../../src/connectors/framework/define.ts'
@@ -29,20 +26,9 @@ const inbound = (d: PushDelivery, query: string = d.query, body: string = d.body
 describe('WeChat messages campaign connector', () => {
   const hub = useTestHub()
   const sim = wechatMessagesSandbox({ appId: APP_ID, appSecret: APP_SECRET, token: SERVER_TOKEN, templates: [TEMPLATE, SUB_TEMPLATE] })
-  const server = setupServer(...sim.handlers)
-  let merchantId: string
-  let seq = 0
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
-  })
-  afterAll(() => server.close())
+  const vendor = useVendorServer(hub, ...sim.handlers)
 
-  async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(hub.database.db, connectorRegistry, hub.secrets, merchantId, { connectorId: 'wechat-messages', name: `WeChat ${++seq}`, config: { appId: APP_ID, appSecret: APP_SECRET, token: SERVER_TOKEN, ...config } }, new Date())
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { ctx: connectorContext(hub, loaded), loaded, connectionId: row.id }
-  }
+  const connect = connectWith(hub, vendor, 'wechat-messages', { name: 'WeChat', config: { appId: APP_ID, appSecret: APP_SECRET, token: SERVER_TOKEN } })
 
   let n = 0
   const openid = () => `oTea${String(++n).padStart(6, '0')}_${'x'.repeat(17)}`

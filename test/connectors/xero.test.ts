@@ -1,16 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { asc, eq } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
-import { seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { delivered, EXAMPLE, voucherMaker } from '../helpers/accounting.ts'
+import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { xeroSandbox } from '../vendors/xero.ts'
-import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
-import type { VoucherDocument, VoucherDocumentLine, VoucherExportResult } from '../../src/connectors/framework/accounting.ts'
 import { xero } from '../../src/connectors/accounting/xero/index.ts'
 
 const CLIENT_ID = '91E5715B1199038080D6D0296EBC1648'
@@ -19,69 +15,13 @@ const REFRESH_TOKEN = '6a4f0c2e9b1d8f7a3c5e0b2d4f6a8c1e3b5d7f9a0c2e4b6d8f1a3c5e7
 const TENANT = '3c0b4a8e-6f12-4d7b-9a51-2e8f0c6d1b73'
 const caps = xero.capabilities
 
-type Line = [summary: string, code: string, name: string, debit: number, credit: number, customer?: string]
-/** The worked example of vouchers.md section 6: store S001, 2026-11-20, in fen. */
-const EXAMPLE: Line[] = [
-  ['11/20 S001 现金收款(实点)', '1001', '库存现金', 15600, 0],
-  ['11/20 S001 现金短款', '1901', '待处理财产损溢', 50, 0],
-  ['11/20 S001 微信收款(含储值充值 500.00)', '1012.01', '其他货币资金-微信', 96500, 0],
-  ['11/20 S001 支付宝收款', '1012.02', '其他货币资金-支付宝', 10920, 0],
-  ['11/20 S001 银行卡收款', '1122.01', '应收账款-银联', 113000, 0, 'UNIONPAY'],
-  ['11/20 S001 储值消费', '2203.01', '预收账款-会员储值', 9160, 0],
-  ['11/20 S001 会员储值充值', '2203.01', '预收账款-会员储值', 0, 50000],
-  ['11/20 S001 销售收入 13%', '6001', '主营业务收入', 0, 177769],
-  ['11/20 S001 销售退货 13%', '6001', '主营业务收入', 5000, 0],
-  ['11/20 S001 销项税额 13%', '2221.01.01', '应交税费-应交增值税(销项税额)', 0, 23111],
-  ['11/20 S001 退货冲减销项 13%', '2221.01.01', '应交税费-应交增值税(销项税额)', 650, 0],
-  ['11/20 S001 微信手续费', '6603.02', '财务费用-手续费', 579, 0],
-  ['11/20 S001 微信手续费', '1012.01', '其他货币资金-微信', 0, 579],
-  ['11/20 S001 支付宝手续费', '6603.02', '财务费用-手续费', 66, 0],
-  ['11/20 S001 支付宝手续费', '1012.02', '其他货币资金-支付宝', 0, 66],
-  ['11/20 S001 银联手续费', '6603.02', '财务费用-手续费', 678, 0],
-  ['11/20 S001 银联手续费', '1122.01', '应收账款-银联', 0, 678, 'UNIONPAY'],
-  ['11/20 S001 结转销售成本', '6401', '主营业务成本', 116500, 0],
-  ['11/20 S001 结转销售成本', '1405', '库存商品', 0, 116500],
-]
-
-function delivered(r: VoucherExportResult) {
-  if (r.status === 'rejected') throw new Error(`expected the voucher to be delivered, got ${r.reason} ${r.code}: ${r.message}`)
-  return r
-}
-
-let voucherSeq = 0
-function voucher(over: Partial<VoucherDocument> = {}, lines: Line[] = EXAMPLE): VoucherDocument {
-  const n = ++voucherSeq
-  return {
-    reference: `TB-S001-20261120-R${n}`,
-    idempotencyKey: `4e2b9c7a-1d3f-4a6b-8c5e-${String(n).padStart(12, '0')}`,
-    kind: 'daily',
-    date: '2026-11-20',
-    businessDate: '2026-11-20',
-    word: '记',
-    currency: 'CNY',
-    corrects: null,
-    narration: 'POS daily voucher S001 2026-11-20',
-    store: { id: '0192f7a0-0000-7000-8000-000000000001', code: 'S001', name: 'Shanghai Flagship' },
-    lines: lines.map(([summary, code, name, debit, credit, customer], i): VoucherDocumentLine => ({
-      lineNo: i + 1,
-      summary,
-      account: { code, name },
-      dimensions: { department: 'S001', ...(customer ? { customer } : {}) },
-      debit,
-      credit,
-    })),
-    attachments: 0,
-    ...over,
-  }
-}
+const voucher = voucherMaker('4e2b9c7a-1d3f-4a6b-8c5e-')
 
 describe('Xero accounting connector', () => {
   const hub = useTestHub()
   // The minute limit is raised for the file as a whole; its 429 is exercised through throttleNext.
   const sim = xeroSandbox({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, refreshToken: REFRESH_TOKEN, tenantId: TENANT, organisationName: 'Tillbridge Shanghai Ltd', baseCurrency: 'CNY', perMinute: 1000 })
-  const server = setupServer(...sim.handlers)
-  let merchantId: string
-  let seq = 0
+  const vendor = useVendorServer(hub, ...sim.handlers)
 
   for (const [code, name, type] of [
     ['1001', 'Cash on hand', 'CURRENT'],
@@ -100,24 +40,10 @@ describe('Xero accounting connector', () => {
   sim.addAccount({ code: '6602', name: 'Old fees', type: 'EXPENSE', status: 'ARCHIVED' })
   sim.addTrackingCategory('Store', ['S001', 'S002'])
 
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
+  const connect = connectWith(hub, vendor, 'xero', {
+    name: 'Xero',
+    config: () => ({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, refreshToken: sim.currentRefreshToken(), tenantId: TENANT, accounts: { '2221.01.01': '2221' } }),
   })
-  afterAll(() => server.close())
-
-  async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(
-      hub.database.db,
-      connectorRegistry,
-      hub.secrets,
-      merchantId,
-      { connectorId: 'xero', name: `Xero ${++seq}`, config: { clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, refreshToken: sim.currentRefreshToken(), tenantId: TENANT, accounts: { '2221.01.01': '2221' }, ...config } },
-      new Date(),
-    )
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { ctx: connectorContext(hub, loaded), loaded, connectionId: row.id }
-  }
 
   describe('connection', () => {
     it('checks the organisation and its tracking category', async () => {

@@ -1,13 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { inArray } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
-import { seedMerchant } from '../helpers/api.ts'
-import { rejection } from '../helpers/connections.ts'
+import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { yonyouSandbox } from '../vendors/yonyou.ts'
-import { connectorRegistry } from '../../src/connectors/index.ts'
-import { createConnection, loadConnection } from '../../src/connectors/framework/connections.ts'
-import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import type { DimensionKind, VoucherDocument, VoucherDocumentLine } from '../../src/connectors/framework/accounting.ts'
@@ -90,9 +86,7 @@ describe('Yonyou U8 accounting connector (EAI)', () => {
   const hub = useTestHub()
   const sim = yonyouSandbox({ eaiUrl: EAI_URL, senders: [SENDER], operators: [ENTER] })
   const gated = yonyouSandbox({ eaiUrl: 'https://gw.tillbridge-test.cn/U8EAI/import.asp', senders: [SENDER], operators: [ENTER], basicAuth: { user: HTTP_USER, password: HTTP_PASSWORD } })
-  const server = setupServer(...sim.handlers, ...gated.handlers)
-  let merchantId: string
-  let seq = 0
+  const vendor = useVendorServer(hub, ...sim.handlers, ...gated.handlers)
   const connectionIds: string[] = []
   for (const s of [sim, gated]) {
     for (const [, code, name] of WORKED_EXAMPLE) s.addAccount(code, name)
@@ -102,25 +96,7 @@ describe('Yonyou U8 accounting connector (EAI)', () => {
     s.addDimensionValue('item_id', 'P2026')
   }
 
-  beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
-    merchantId = (await seedMerchant(hub)).merchantId
-  })
-  afterAll(() => server.close())
-
-  async function connect(config: Record<string, unknown> = {}) {
-    const row = await createConnection(
-      hub.database.db,
-      connectorRegistry,
-      hub.secrets,
-      merchantId,
-      { connectorId: 'yonyou-u8', name: `U8 ${++seq}`, config: { eaiUrl: EAI_URL, sender: SENDER, enter: ENTER, ...config } },
-      new Date(),
-    )
-    connectionIds.push(row.id)
-    const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, row.id, merchantId)
-    return { ctx: connectorContext(hub, loaded), loaded, connectionId: row.id }
-  }
+  const connect = connectWith(hub, vendor, 'yonyou-u8', { name: 'U8', config: { eaiUrl: EAI_URL, sender: SENDER, enter: ENTER }, onCreated: (id) => connectionIds.push(id) })
 
   describe('export', () => {
     it('posts the EAI voucher document U8 documents and returns the number U8 gave', async () => {
