@@ -14,6 +14,7 @@ import { badRequest, isDomainError, notFound } from '../../lib/errors.ts'
 import { addDays, businessDate, isDate } from '../../lib/time.ts'
 import { toErrorResponse } from '../errors.ts'
 import { chip, label, labelOf, money, OUTCOME_LABELS, page, PAGE_HEADERS, RESOLUTION_LABELS, STATE_LABELS, type ChipStatus, type Html } from './layout.ts'
+import { dayRange, daysDesc, DEFAULT_DAYS } from './days.ts'
 import { handMatches, openExceptionAges, staffNames, type AgeBuckets } from './queries.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 
@@ -25,8 +26,6 @@ const RESOLVE = 'finance.export'
 const requireRead = (c: C) => requirePermission(c, ...READ)
 
 /** Days shown by default, and at most. */
-const DEFAULT_DAYS = 14
-const MAX_DAYS = 92
 /** Exceptions listed on a day's page (the export has them all). */
 const DAY_LIMIT = 200
 const EXCEPTION_OUTCOMES = OUTCOMES.filter((o) => o !== 'matched')
@@ -90,23 +89,6 @@ async function paymentConnections(c: C): Promise<ConnectionRow[]> {
 
 const connectorTitle = (row: ConnectionRow) => connectorRegistry.get(row.connectorId)?.title ?? row.connectorId
 
-/** The range asked for (?from=&to=), defaulting to the last 14 days up to today, at most 92 days. */
-function rangeOf(c: C, today: string): { from: string; to: string } {
-  const qTo = c.req.query('to')
-  const qFrom = c.req.query('from')
-  let to = qTo && isDate(qTo) ? qTo : today
-  let from = qFrom && isDate(qFrom) ? qFrom : addDays(to, -(DEFAULT_DAYS - 1))
-  if (from > to) [from, to] = [to, from]
-  if (from < addDays(to, -(MAX_DAYS - 1))) from = addDays(to, -(MAX_DAYS - 1))
-  return { from, to }
-}
-
-function daysDesc(from: string, to: string): string[] {
-  const out: string[] = []
-  for (let d = to; d >= from; d = addDays(d, -1)) out.push(d)
-  return out
-}
-
 function gridCell(conn: ConnectionRow, date: string, cell: Cell | undefined, currency: string): Html {
   const status = chipStatus(cell?.runStatus ?? null, cell?.openExceptions ?? 0)
   const diff = cell?.difference ?? 0
@@ -125,7 +107,7 @@ async function gridPage(c: C): Promise<Response> {
   requireRead(c)
   const db = c.var.hub.database.db
   const m = await merchantOf(c)
-  const { from, to } = rangeOf(c, m.today)
+  const { from, to } = dayRange(c.req.query('from'), c.req.query('to'), m.today)
   const connections = await paymentConnections(c)
   const [summary, ages] = await Promise.all([dailySummary(db, m.id, { from, to, today: m.today }), openExceptionAges(db, m.id, m.today)])
   const cells = cellsOf(summary)
@@ -355,7 +337,7 @@ async function exportFile(c: C): Promise<Response> {
   requireRead(c)
   const db = c.var.hub.database.db
   const m = await merchantOf(c)
-  const { from, to } = rangeOf(c, m.today)
+  const { from, to } = dayRange(c.req.query('from'), c.req.query('to'), m.today)
   const format = c.req.query('format') as ExportFormat
   if (format !== 'csv' && format !== 'xlsx') throw badRequest('invalid_format', 'format must be csv or xlsx')
   const what = c.req.query('what')

@@ -26,6 +26,7 @@ import { formatDecimal } from '../../lib/money.ts'
 import { addDays, businessDate, isDate } from '../../lib/time.ts'
 import { toErrorResponse } from '../errors.ts'
 import { label, labelOf, page, PAGE_HEADERS, type Html } from './layout.ts'
+import { dayRange, daysDesc, DEFAULT_DAYS } from './days.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 
 type C = Context<DashboardEnv>
@@ -36,8 +37,6 @@ const ACT = 'finance.export'
 const requireRead = (c: C) => requirePermission(c, ...READ)
 
 /** Days shown by default, and at most. */
-const DEFAULT_DAYS = 14
-const MAX_DAYS = 92
 /** Vouchers read for the grid: every revision of every cell of the longest range, with room to spare. */
 const GRID_LIMIT = 20_000
 
@@ -150,23 +149,6 @@ async function merchantOf(c: C) {
   return { ...m, today: businessDate(c.var.hub.clock(), m.timeZone) }
 }
 
-/** The range asked for (?from=&to=), defaulting to the last 14 days up to today, at most 92 days. */
-function rangeOf(c: C, today: string): { from: string; to: string } {
-  const qTo = c.req.query('to')
-  const qFrom = c.req.query('from')
-  let to = qTo && isDate(qTo) ? qTo : today
-  let from = qFrom && isDate(qFrom) ? qFrom : addDays(to, -(DEFAULT_DAYS - 1))
-  if (from > to) [from, to] = [to, from]
-  if (from < addDays(to, -(MAX_DAYS - 1))) from = addDays(to, -(MAX_DAYS - 1))
-  return { from, to }
-}
-
-function daysDesc(from: string, to: string): string[] {
-  const out: string[] = []
-  for (let d = to; d >= from; d = addDays(d, -1)) out.push(d)
-  return out
-}
-
 const accountingConnections = (c: C) => listConnections(c.var.hub.database.db, c.var.principal.merchantId, { family: 'accounting' }, connectorRegistry)
 
 const connectorTitle = (row: Pick<ConnectionRow, 'connectorId'>) => connectorRegistry.get(row.connectorId)?.title ?? row.connectorId
@@ -226,7 +208,7 @@ async function gridPage(c: C, alert?: Alert): Promise<Response> {
   requireRead(c)
   const db = c.var.hub.database.db
   const m = await merchantOf(c)
-  const range = rangeOf(c, m.today)
+  const range = dayRange(c.req.query('from'), c.req.query('to'), m.today)
   const { from, to } = range
   const settings = await getSettings(db, m.id)
   const vouchers = await listVouchers(db, m.id, { from, to, limit: GRID_LIMIT })
@@ -305,7 +287,7 @@ async function build(c: C): Promise<Response> {
     if (!isDomainError(e) || e.kind === 'forbidden' || e.kind === 'unauthorized') throw e
     return gridPage(c, { kind: 'error', message: e.message, status: toErrorResponse(e)!.status })
   }
-  const range = rangeOf(c, m.today)
+  const range = dayRange(c.req.query('from'), c.req.query('to'), m.today)
   const shown = result.corrections[result.corrections.length - 1] ?? result.voucher
   return c.redirect(gridPath({ from: range.from, to: range.to, done: result.outcome, voucher: shown?.id }), 303)
 }
