@@ -89,13 +89,28 @@ export async function* xlsxRows(bytes: Buffer, opts: { sheet?: string }): AsyncG
   })
   const seen: string[] = []
   let found = false
+  // Iterated by hand, and drained when the caller stops early (a malformed row): closing exceljs's iterators midway
+  // removes the temporary files it parks worksheets in while a read of them is still open.
+  const sheets = (reader as unknown as AsyncIterable<AsyncIterable<ExcelJS.Row>>)[Symbol.asyncIterator]()
+  let rows: AsyncIterator<ExcelJS.Row> | null = null
+  let finished = false
   try {
-    for await (const sheet of reader) {
+    for (;;) {
+      const s = await sheets.next()
+      if (s.done) break
+      const sheet = s.value
       const name = (sheet as unknown as { name?: string; id?: number }).name ?? `sheet${(sheet as unknown as { id?: number }).id ?? seen.length + 1}`
       seen.push(name)
-      if (found || (opts.sheet !== undefined && name.trim() !== opts.sheet.trim())) continue
+      rows = sheet[Symbol.asyncIterator]()
+      if (found || (opts.sheet !== undefined && name.trim() !== opts.sheet.trim())) {
+        while (!(await rows.next()).done);
+        continue
+      }
       found = true
-      for await (const row of sheet) {
+      for (;;) {
+        const r = await rows.next()
+        if (r.done) break
+        const row = r.value
         const values = (row.values as ExcelJS.CellValue[]) ?? []
         const cells: Cell[] = []
         for (let i = 1; i < values.length; i++) {
@@ -105,9 +120,25 @@ export async function* xlsxRows(bytes: Buffer, opts: { sheet?: string }): AsyncG
         yield { lineNo: row.number, cells }
       }
     }
+    finished = true
   } catch (e) {
+    finished = true
     if (e instanceof StatementFormatError) throw e
     throw new StatementFormatError(`the XLSX file cannot be read: ${e instanceof Error ? e.message : String(e)}`)
+  } finally {
+    if (!finished) {
+      try {
+        if (rows) while (!(await rows.next()).done);
+        for (;;) {
+          const s = await sheets.next()
+          if (s.done) break
+          const rest = s.value[Symbol.asyncIterator]()
+          while (!(await rest.next()).done);
+        }
+      } catch {
+        // The caller has stopped; what is left of the file does not matter.
+      }
+    }
   }
   if (!found) {
     throw new StatementFormatError(
