@@ -33,7 +33,7 @@ import { getSettings } from '../core/merchants/settings.ts'
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
 import { invalid } from '../lib/errors.ts'
-import { businessDate } from '../lib/time.ts'
+import { businessDate, localTimeOfDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import type { InboundHandler } from './inbound-handlers.ts'
 import { defineTask, type CronDefinition } from './task.ts'
@@ -227,8 +227,7 @@ export const schedule = defineTask({
       let runKey: string | null = null
       if (c.schedule === 'at' && c.sendAt && c.sendAt <= now) runKey = 'once'
       if (c.schedule === 'daily' && c.dailyAt && c.lastRunKey !== today) {
-        const local = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(now)
-        if (local >= c.dailyAt) runKey = today
+        if (localTimeOfDay(now, timeZone) >= c.dailyAt) runKey = today
       }
       if (!runKey) continue
       const key = runKey

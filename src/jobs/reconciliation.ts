@@ -7,6 +7,7 @@ import { and, eq, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import type { AnyConnector, PaymentCapabilities, StatementFile } from '../connectors/framework/define.ts'
 import { loadConnection, type LoadedConnection } from '../connectors/framework/connections.ts'
+import { createRedactor } from '../connectors/framework/call-log.ts'
 import { connectorContext } from '../connectors/framework/context.ts'
 import { ConnectorError } from '../connectors/framework/http-types.ts'
 import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
@@ -19,7 +20,6 @@ import { StatementFormatError, type ParsedStatement } from '../core/reconciliati
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
 import { badRequest, invalid, isDomainError } from '../lib/errors.ts'
-import { redactText } from '../lib/redact.ts'
 import { addDays, businessDate, isDate, startOfBusinessDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import { defineTask, type CronDefinition, type JobContext } from './task.ts'
@@ -162,9 +162,7 @@ const fetchKey = (connectionId: string, date: string) => `${FETCH_TASK}:${connec
 const reconcileKey = (connectionId: string, date: string) => `${RECONCILE_TASK}:${connectionId}:${date}`
 
 async function failed(hub: Hub, p: FetchPayload, error: string, secrets: string[]): Promise<FetchOutcome> {
-  let message = error
-  for (const s of secrets) message = message.split(s).join('[REDACTED]')
-  message = redactText(message)
+  const message = createRedactor(secrets).text(error)
   const runId = await recordRunOutcome(hub.database.db, { ...p, status: 'fetch_failed', error: message, now: hub.clock() })
   hub.logger.warn({ connectionId: p.connectionId, businessDate: p.businessDate, error: message }, 'settlement fetch failed')
   return { status: 'fetch_failed', runId, error: message }

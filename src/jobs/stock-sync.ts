@@ -9,7 +9,6 @@
 //   retries them) and applies them; `stock.fetch-order` reads one order a webhook only hinted at.
 // - `stock.recover` re-asserts webhook subscriptions, polls and audits; `stock.schedule` polls every 5 minutes and
 //   audits nightly at 02:00 in the merchant's time zone.
-import { createHash } from 'node:crypto'
 import { and, eq, isNull, lt, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { loadConnection, type LoadedConnection } from '../connectors/framework/connections.ts'
@@ -27,6 +26,9 @@ import { channelLevels, channelListings } from '../core/channel-stock/schema.ts'
 import { getSettings } from '../core/merchants/settings.ts'
 import { systemActor } from '../core/staff/actor.ts'
 import { enqueue } from '../db/enqueue.ts'
+import type { Tx } from '../db/client.ts'
+import { nameUuid } from '../lib/ids.ts'
+import { localTimeOfDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import type { InboundHandler, InboundHandlerContext } from './inbound-handlers.ts'
 import { defineTask, type CronDefinition } from './task.ts'
@@ -66,9 +68,7 @@ const ctxOf = (hub: Hub, m: Marketplace, opts: Options) => connectorContext(hub,
 
 /** Stable for one state of one level: a retried job sends the same key, a newer change a new one. */
 export function writeKey(connectionId: string, level: Pick<LevelState, 'levelId' | 'changeSeq' | 'target'>): string {
-  const h = createHash('sha256').update(`${connectionId}:${level.levelId}:${level.changeSeq}:${level.target}`).digest('hex')
-  // UUID-shaped (version 5 style bits), which every vendor accepts as an idempotency key.
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
+  return nameUuid(`stock-push:${connectionId}:${level.levelId}:${level.changeSeq}:${level.target}`)
 }
 
 export interface PushSummary {
@@ -360,11 +360,11 @@ export const recover = defineTask({
   },
 })
 
-export const queuePoll = (tx: Parameters<typeof enqueue>[0], ref: ChannelRef) =>
+export const queuePoll = (tx: Tx, ref: ChannelRef) =>
   enqueue(tx, 'stock.poll-orders', ref, { jobKey: `stock.poll-orders:${ref.connectionId}`, jobKeyMode: 'preserve_run_at', queueName: `stock-orders:${ref.connectionId}` })
-export const queueAudit = (tx: Parameters<typeof enqueue>[0], ref: ChannelRef, audit = true) =>
+export const queueAudit = (tx: Tx, ref: ChannelRef, audit = true) =>
   enqueue(tx, 'stock.listings', { ...ref, audit }, { jobKey: `stock.listings:${ref.connectionId}`, queueName: `stock-listings:${ref.connectionId}` })
-export const queueRecover = (tx: Parameters<typeof enqueue>[0], ref: ChannelRef) => enqueue(tx, 'stock.recover', ref, { jobKey: `stock.recover:${ref.connectionId}` })
+export const queueRecover = (tx: Tx, ref: ChannelRef) => enqueue(tx, 'stock.recover', ref, { jobKey: `stock.recover:${ref.connectionId}` })
 
 /** Every 5 minutes: a poll of every enabled marketplace connection; at 02:00 local time, the nightly recovery and audit. */
 export const schedule = defineTask({
@@ -381,8 +381,7 @@ export const schedule = defineTask({
       if (signal.aborted) return
       if (registry.get(c.connectorId)?.family !== 'marketplace') continue
       const settings = await getSettings(hub.database.db, c.merchantId)
-      const local = new Intl.DateTimeFormat('en-GB', { timeZone: settings.timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(now)
-      const [hour, minute] = local.split(':').map(Number) as [number, number]
+      const [hour, minute] = localTimeOfDay(now, settings.timeZone).split(':').map(Number) as [number, number]
       await hub.database.db.transaction(async (tx) => {
         const ref = { merchantId: c.merchantId, connectionId: c.id }
         await queuePoll(tx, ref)

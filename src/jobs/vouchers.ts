@@ -21,8 +21,8 @@ import { buildVoucher, claimExport, recordExport, voucherDocumentOf, type BuildR
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
 import { invalid } from '../lib/errors.ts'
-import { redactText } from '../lib/redact.ts'
-import { addDays, businessDate } from '../lib/time.ts'
+import { createRedactor } from '../connectors/framework/call-log.ts'
+import { addDays, businessDate, localTimeOfDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import { defineTask, type CronDefinition } from './task.ts'
 
@@ -50,11 +50,7 @@ export async function exportVoucher(hub: Hub, input: ExportInput, opts: { regist
   if (claimed.done) return { row: claimed.row, sent: false }
   const { document } = await db.transaction((tx) => voucherDocumentOf(tx, input.merchantId, input.voucherId))
   const caps = loaded.connector.capabilities as AccountingCapabilities<any>
-  const mask = (m: string) => {
-    let out = m
-    for (const s of loaded.secretValues) out = out.split(s).join('[REDACTED]')
-    return redactText(out).slice(0, 2000)
-  }
+  const mask = (m: string) => createRedactor(loaded.secretValues).text(m).slice(0, 2000)
   try {
     const result = await caps.exportVoucher(connectorContext(hub, loaded, opts.signal), { voucher: document as VoucherDocument })
     const row = await db.transaction((tx) =>
@@ -138,8 +134,7 @@ export const schedule = defineTask({
     for (const m of rows) {
       if (signal.aborted) return
       const settings = (await getSettings(hub.database.db, m.id)).vouchers
-      const local = new Intl.DateTimeFormat('en-GB', { timeZone: m.timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(now)
-      if (local < settings.exportAt) continue
+      if (localTimeOfDay(now, m.timeZone) < settings.exportAt) continue
       const yesterday = addDays(businessDate(now, m.timeZone), -1)
       for (let back = settings.recheckDays; back >= 0; back--) {
         try {

@@ -50,6 +50,11 @@ export function businessDayRange(date: string, timeZone: string): { start: Date;
   return { start: startOfBusinessDay(date, timeZone), end: startOfBusinessDay(next, timeZone) }
 }
 
+/** The local time of day at `at` in `timeZone`, as HH:MM (24-hour clock). */
+export function localTimeOfDay(at: Date, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(at)
+}
+
 export const addDays = (date: string, days: number): string => {
   const [y, m, d] = date.split('-').map(Number) as [number, number, number]
   return new Date(Date.UTC(y, m - 1, d + days)).toISOString().slice(0, 10)

@@ -2,11 +2,10 @@
 // its day changes afterwards — a reversal of what was delivered and a new revision, or one voucher of the
 // difference, as the merchant chose; never an edit. A correction of a day in a closed period is posted on the first
 // open day, its 摘要 saying which day it makes up for (补记).
-import { createHash } from 'node:crypto'
 import { and, desc, eq, inArray, ne, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
-import { newId } from '../../lib/ids.ts'
+import { nameUuid, newId } from '../../lib/ids.ts'
 import { addDays } from '../../lib/time.ts'
 import { recordEvents } from '../events/service.ts'
 import { getSettings, type VoucherSettings } from '../merchants/settings.ts'
@@ -88,8 +87,7 @@ const referenceOf = (storeCode: string | null, businessDate: string, suffix: str
 
 /** A UUID-shaped key for targets' idempotency headers, derived from the merchant and the reference. */
 export function idempotencyKeyOf(merchantId: string, reference: string): string {
-  const h = createHash('sha256').update(`${merchantId}:${reference}`).digest('hex')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
+  return nameUuid(`voucher:${merchantId}:${reference}`)
 }
 
 type NetKey = string

@@ -1,6 +1,6 @@
 // The request body of a voucher, shared by the QuickBooks and Xero connectors: amounts written as exact decimal
 // literals, and the idempotency key the vendor sees, derived from our key and the body itself.
-import { createHash } from 'node:crypto'
+import { nameUuid } from '../../../lib/ids.ts'
 import { minorToDecimal, type VoucherDocument } from '../../framework/accounting.ts'
 
 const MARK = '\u0000decimal:'
@@ -29,8 +29,7 @@ export function stringifyWithDecimals(value: unknown): string {
  * different request. Posting a reference twice is prevented by the lookup before every post, not by the key.
  */
 export function vendorIdempotencyKey(idempotencyKey: string, body: string): string {
-  const h = createHash('sha256').update(idempotencyKey).update('\n').update(body).digest('hex')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`
+  return nameUuid(`${idempotencyKey}\n${body}`)
 }
 
 /**
