@@ -11,6 +11,7 @@ import { runService } from './service.ts'
 import { registerReconcile } from './reconcile.ts'
 import { registerVouchers } from './vouchers.ts'
 import { registerCampaigns } from './campaigns.ts'
+import { registerBridge } from './bridge.ts'
 
 const VERSION = '0.1.0'
 
@@ -102,6 +103,7 @@ export function buildProgram(): Command {
   registerReconcile(program, () => quietHub(config()))
   registerVouchers(program, () => quietHub(config()))
   registerCampaigns(program, () => quietHub(config()))
+  registerBridge(program)
 
   return program
 }

@@ -4,6 +4,7 @@ import { createApp } from '../http/app.ts'
 import { listen, type HttpServer } from '../http/server.ts'
 import { startWorker, type WorkerHandle } from '../jobs/worker.ts'
 import { openHub } from '../runtime.ts'
+import { startBridgeLinks, type BridgeLinks } from '../devices/hub-link.ts'
 
 export async function runService(config: Config, parts: { api: boolean; worker: boolean }): Promise<void> {
   const name = parts.api && parts.worker ? 'serve' : parts.api ? 'api' : 'worker'
@@ -17,6 +18,7 @@ export async function runService(config: Config, parts: { api: boolean; worker: 
   }
   let worker: WorkerHandle | undefined
   let server: HttpServer | undefined
+  let links: BridgeLinks | undefined
   let stopping = false
 
   const shutdown = async (signal: string) => {
@@ -28,6 +30,7 @@ export async function runService(config: Config, parts: { api: boolean; worker: 
     log.info({ signal }, 'shutting down')
     const budget = config.shutdownTimeoutMs
     try {
+      await links?.close() // bridges reconnect to another hub process, or to this one when it is back
       await server?.close(budget) // no new requests; requests in flight finish (bounded)
       await worker?.stop(budget) // no new jobs; running jobs finish (bounded)
       await hub.close() // pool, then the embedded database if this process owns it
@@ -45,6 +48,8 @@ export async function runService(config: Config, parts: { api: boolean; worker: 
     if (parts.worker) worker = await startWorker(hub)
     if (parts.api) {
       server = await listen(createApp(hub, { worker }), { port: config.port, host: config.host })
+      links = await startBridgeLinks(hub)
+      links.attach(server.server)
       const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
       log.info({ port: server.port }, 'listening')
       process.stdout.write(`Tillbridge ${name} listening on http://${shown}:${server.port} (API reference at /docs, health at /health)\n`)
@@ -52,6 +57,7 @@ export async function runService(config: Config, parts: { api: boolean; worker: 
       log.info('worker started')
     }
   } catch (e) {
+    await links?.close().catch(() => {})
     await worker?.stop(1000).catch(() => {})
     await hub.close().catch(() => {})
     throw e

@@ -33,6 +33,8 @@ import * as inboundWebhooks from './routes/inbound-webhooks.ts'
 import * as stockSync from './routes/stock-sync.ts'
 import * as vouchersRoutes from './routes/vouchers.ts'
 import * as campaignsRoutes from './routes/campaigns.ts'
+import * as devicesRoutes from './routes/devices.ts'
+import * as terminalPayments from './routes/terminal-payments.ts'
 import * as webhookSubscriptions from './routes/webhook-subscriptions.ts'
 import * as jobs from './routes/jobs.ts'
 import * as connectorCalls from './routes/connector-calls.ts'
@@ -40,7 +42,7 @@ import * as connectionsRoutes from './routes/connections.ts'
 import * as reconciliation from './routes/reconciliation.ts'
 import * as dashboard from './dashboard/index.ts'
 
-const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, stock, promotions, cashSessions, sales, roles, approvals, timeclock, registers, members, loyalty, reports, memberReports, webhooksInbound, inboundWebhooks, webhookSubscriptions, jobs, connectorCalls, connectionsRoutes, reconciliation, stockSync, vouchersRoutes, campaignsRoutes, dashboard]
+const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, stock, promotions, cashSessions, sales, roles, approvals, timeclock, registers, members, loyalty, reports, memberReports, webhooksInbound, inboundWebhooks, webhookSubscriptions, jobs, connectorCalls, connectionsRoutes, reconciliation, stockSync, vouchersRoutes, campaignsRoutes, devicesRoutes, terminalPayments, dashboard]
 
 type Issue = { path: PropertyKey[]; message: string; code?: string }
 

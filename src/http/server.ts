@@ -6,6 +6,8 @@ import type { App } from './app.ts'
 
 export interface HttpServer {
   port: number
+  /** The Node server, for protocols beside HTTP requests (the bridge link's WebSocket upgrade). */
+  server: Server
   close(timeoutMs: number): Promise<void>
 }
 
@@ -19,6 +21,7 @@ export function listen(app: App, opts: { port: number; host: string }): Promise<
       http.keepAliveTimeout = 5_000
       resolve({
         port: info.port,
+        server: http,
         close: (timeoutMs) =>
           new Promise<void>((done) => {
             const timer = setTimeout(() => http.closeAllConnections(), timeoutMs)

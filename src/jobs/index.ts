@@ -9,8 +9,9 @@ import * as reconciliation from './reconciliation.ts'
 import * as stockSync from './stock-sync.ts'
 import * as vouchers from './vouchers.ts'
 import * as campaignJobs from './campaigns.ts'
+import * as deviceJobs from './devices.ts'
 
-const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound, reconciliation, stockSync, vouchers, campaignJobs]
+const modules: { tasks: TaskDefinition<any>[]; cron?: CronDefinition[] }[] = [maintenance, stock, members, webhooksInbound, webhooksOutbound, reconciliation, stockSync, vouchers, campaignJobs, deviceJobs]
 
 export const allTasks: TaskDefinition<any>[] = modules.flatMap((m) => m.tasks)
 export const allCron: CronDefinition[] = modules.flatMap((m) => m.cron ?? [])

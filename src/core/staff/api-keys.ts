@@ -15,7 +15,8 @@ export type PublicApiKey = Omit<ApiKeyRow, 'tokenHash'>
 
 export const toPublicApiKey = ({ tokenHash: _t, ...rest }: ApiKeyRow): PublicApiKey => rest
 
-export async function createApiKey(tx: Tx, actor: Actor, input: { name: string; role: Role; expiresAt?: Date }) {
+/** A key for one store's bridge: it opens that store's device link and is refused everywhere else. */
+export async function createApiKey(tx: Tx, actor: Actor, input: { name: string; role: Role; expiresAt?: Date; storeId?: string }) {
   const token = randomToken(API_KEY_PREFIX)
   const [row] = await tx
     .insert(apiKeys)
@@ -26,11 +27,12 @@ export async function createApiKey(tx: Tx, actor: Actor, input: { name: string; 
       role: input.role,
       prefix: token.slice(0, 12),
       tokenHash: sha256Hex(token),
+      storeId: input.storeId ?? null,
       createdBy: actor.id,
       expiresAt: input.expiresAt ?? null,
     })
     .returning()
-  await recordAudit(tx, actor, { action: 'api_key.created', entityType: 'api_key', entityId: row!.id, details: { name: row!.name, role: row!.role } })
+  await recordAudit(tx, actor, { action: 'api_key.created', entityType: 'api_key', entityId: row!.id, details: { name: row!.name, role: row!.role, storeId: row!.storeId } })
   return { key: token, apiKey: row! }
 }
 

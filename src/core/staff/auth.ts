@@ -41,6 +41,8 @@ export interface Principal extends Actor {
   id: string
   role: Role
   sessionId?: string
+  /** Set for a key scoped to one store's devices (the bridge's key). */
+  storeId?: string
 }
 
 export interface LoginResult {
@@ -138,7 +140,7 @@ export async function authenticate(db: Tx, token: string, now = new Date()): Pro
         .set({ lastUsedAt: now })
         .where(and(eq(apiKeys.id, key.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, new Date(now.getTime() - 60_000)))))
     }
-    return { type: 'api_key', id: key.id, name: key.name, merchantId: key.merchantId, role: key.role }
+    return { type: 'api_key', id: key.id, name: key.name, merchantId: key.merchantId, role: key.role, ...(key.storeId ? { storeId: key.storeId } : {}) }
   }
   return undefined
 }

@@ -45,6 +45,8 @@ export const PERMISSIONS = {
   'webhooks.manage': 'Subscribe URLs to hub events; replay received webhooks and outbound deliveries',
   'jobs.manage': 'See, retry and cancel background jobs',
   'campaigns.manage': 'Define segments and campaigns, and send them to members',
+  'devices.use': 'See the store’s devices and jobs; print, reprint, show on the display, weigh, take card payments on a terminal',
+  'devices.manage': 'Register and change devices; create bridge keys; settle device jobs whose outcome is unknown',
 } as const
 export type Permission = keyof typeof PERMISSIONS
 
@@ -53,7 +55,7 @@ export type Access = Permission | 'authenticated' | 'public'
 
 const ALL = Object.keys(PERMISSIONS) as Permission[]
 
-const CASHIER: Permission[] = ['catalog.read', 'sales.create', 'sales.read', 'sales.discount', 'stock.count', 'cash.session', 'members.read', 'members.manage', 'stored_value.topup']
+const CASHIER: Permission[] = ['catalog.read', 'sales.create', 'sales.read', 'sales.discount', 'stock.count', 'cash.session', 'members.read', 'members.manage', 'stored_value.topup', 'devices.use']
 const MANAGER: Permission[] = [
   ...CASHIER,
   'catalog.manage',
@@ -74,6 +76,7 @@ const MANAGER: Permission[] = [
   'coupons.issue',
   'approvals.decide',
   'campaigns.manage',
+  'devices.manage',
 ]
 
 export const DEFAULT_ROLE_PERMISSIONS: Record<Role, readonly Permission[]> = {

@@ -58,6 +58,8 @@ export const apiKeys = pgTable(
     /** The first characters of the key, shown in lists so a person can tell keys apart. */
     prefix: text('prefix').notNull(),
     tokenHash: text('token_hash').notNull(),
+    /** A key scoped to one store's devices: it opens that store's bridge link and nothing else. */
+    storeId: uuid('store_id'),
     createdBy: uuid('created_by'),
     createdAt: createdAt(),
     expiresAt: timestamptz('expires_at'),

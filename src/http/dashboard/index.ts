@@ -8,6 +8,7 @@ import type { AppEnv } from '../env.ts'
 import { toErrorResponse } from '../errors.ts'
 import { errorPage, PAGE_HEADERS } from './layout.ts'
 import { registerCampaigns } from './campaigns.ts'
+import { registerDevices } from './devices.ts'
 import { registerReconciliation } from './reconciliation.ts'
 import { registerStockSync } from './stock-sync.ts'
 import { registerVouchers } from './vouchers.ts'
@@ -25,6 +26,7 @@ export function createDashboard(): Hono<DashboardEnv> {
   registerStockSync(app)
   registerVouchers(app)
   registerCampaigns(app)
+  registerDevices(app)
   app.all('*', (c) => c.html(errorPage(404, `There is no page ${c.req.path}.`), 404, PAGE_HEADERS))
   app.onError((err, c) => {
     if (err instanceof HTTPException && err.res) return err.getResponse()

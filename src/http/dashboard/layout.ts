@@ -66,6 +66,7 @@ ${o.user ? html`<a href="/dashboard/reconciliation">${label('Reconciliation', '�
 ${o.user ? html`<a href="/dashboard/stock-sync">${label('Stock sync', '库存同步')}</a>` : ''}
 ${o.user ? html`<a href="/dashboard/vouchers">${label('Vouchers', '凭证')}</a>` : ''}
 ${o.user ? html`<a href="/dashboard/campaigns">${label('Campaigns', '营销活动')}</a>` : ''}
+${o.user ? html`<a href="/dashboard/devices">${label('Devices', '设备')}</a>` : ''}
 ${o.user
   ? html`<span class="who"><span>${o.user.email} (${o.user.role})</span>
 <form class="inline" method="post" action="/dashboard/logout"><input type="hidden" name="_csrf" value="${o.user.csrf}"><button type="submit">${label('Sign out', '退出')}</button></form></span>`

@@ -28,6 +28,7 @@ export function guard(access: Access): MiddlewareHandler<AppEnv> {
     const now = c.var.hub.clock()
     const principal = await authenticate(db, match[1]!, now)
     if (!principal) throw unauthorized('invalid_token', 'the token is unknown, expired or revoked')
+    if (principal.storeId) throw forbidden('key_scope', 'this key is scoped to one store’s devices: it opens the bridge link (/api/v1/bridge/link) and nothing else')
     principal.requestId = c.var.requestId
     principal.grants = await loadGrants(db, principal.merchantId, principal.role)
     const approver = await resolveApprover(

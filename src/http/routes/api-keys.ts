@@ -14,6 +14,7 @@ const ApiKeySchema = z
     name: z.string(),
     role: RoleSchema,
     prefix: z.string().openapi({ description: 'The first characters of the key, to tell keys apart' }),
+    storeId: z.uuid().nullable().openapi({ description: 'Set for a bridge key: scoped to this store’s devices' }),
     createdBy: z.uuid().nullable(),
     createdAt: z.string(),
     expiresAt: z.string().nullable(),

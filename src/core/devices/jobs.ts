@@ -1,0 +1,283 @@
+// Device jobs: the lifecycle of every print, drawer kick, display update and weighing.
+//
+//   queued ──(handed to the bridge / the hub's runner)──► sent ──► done | failed | unknown | dropped
+//
+// - A job is created once per idempotency key (a sale's receipt, a client's key); asking again returns it.
+// - failed + retryable (nothing reached the device: paper end, cover open, unreachable) goes back to queued when the
+//   device reports it has recovered, while the job is still fresh; its attempts count up.
+// - unknown (bytes may have reached the device) is never resent: the driver settles it by reading the device's
+//   status, or a person says whether it printed. A reprint is a new job, marked as one.
+// - A job past its expiry (a drawer kick after 10 s) is dropped, never delivered late.
+// - Results apply at most once: a result for a job that is already final changes nothing.
+import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm'
+import type { Tx } from '../../db/client.ts'
+import { conflict, invalid, notFound } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
+import type { Actor } from '../staff/actor.ts'
+import { recordAudit } from '../staff/audit.ts'
+import { getDevice } from './registry.ts'
+import { deviceJobs, devices, type DeviceDocument, type DeviceJobAction, type DeviceJobState, type DeviceStatusLike } from './schema.ts'
+
+export type DeviceJob = typeof deviceJobs.$inferSelect
+
+/** How long each kind of work stays worth doing. */
+export const JOB_TTL_MS: Record<DeviceJobAction, number> = { print: 3_600_000, drawer: 10_000, display: 30_000, weigh: 10_000 }
+
+const FINAL: readonly DeviceJobState[] = ['done', 'failed', 'unknown', 'dropped']
+
+export interface NewJob {
+  deviceId: string
+  action: Exclude<DeviceJobAction, 'drawer'>
+  document: DeviceDocument
+  idempotencyKey: string
+  source: 'api' | 'reprint'
+  reprintOf?: string | null
+  ttlMs?: number
+}
+
+/** Creates a job unless its key exists; returns the job and whether it is new. */
+export async function createJob(tx: Tx, actor: Actor, input: NewJob, now: Date): Promise<{ job: DeviceJob; created: boolean }> {
+  const device = await getDevice(tx, actor.merchantId, input.deviceId)
+  if (!device.enabled) throw invalid('device_disabled', `device ${device.name} is disabled`)
+  const fits: Record<NewJob['action'], readonly string[]> = {
+    print: ['receipt_printer', 'kitchen_printer', 'label_printer'],
+    display: ['customer_display'],
+    weigh: ['scale'],
+  }
+  if (!fits[input.action].includes(device.kind)) throw invalid('action_not_for_device', `a ${device.kind} cannot ${input.action}`)
+  const [row] = await tx
+    .insert(deviceJobs)
+    .values({
+      id: newId(),
+      merchantId: actor.merchantId,
+      storeId: device.storeId,
+      deviceId: device.id,
+      action: input.action,
+      idempotencyKey: input.idempotencyKey,
+      document: input.document,
+      source: input.source,
+      reprintOf: input.reprintOf ?? null,
+      requestedBy: actor.id,
+      expiresAt: new Date(now.getTime() + (input.ttlMs ?? JOB_TTL_MS[input.action])),
+    })
+    .onConflictDoNothing()
+    .returning()
+  if (row) return { job: row, created: true }
+  const [existing] = await tx.select().from(deviceJobs).where(and(eq(deviceJobs.merchantId, actor.merchantId), eq(deviceJobs.idempotencyKey, input.idempotencyKey)))
+  if (existing!.deviceId !== device.id || existing!.action !== input.action) {
+    throw conflict('idempotency_key_reused', `key ${input.idempotencyKey} already names another job`, { jobId: existing!.id })
+  }
+  return { job: existing!, created: false }
+}
+
+/** A person asks for a printed document again: a new job marked as a reprint, never the original's key. */
+export async function reprintJob(tx: Tx, actor: Actor, jobId: string, opts: { idempotencyKey?: string; deviceId?: string }, now: Date) {
+  const original = await getJob(tx, actor.merchantId, jobId)
+  if (original.action !== 'print') throw invalid('not_printable', 'only print jobs can be reprinted')
+  const source = original.reprintOf ? await getJob(tx, actor.merchantId, original.reprintOf) : original
+  const [{ n }] = (await tx.execute<{ n: number }>(sql`select count(*)::int as n from device_jobs where reprint_of = ${source.id}`)).rows as [{ n: number }]
+  const result = await createJob(
+    tx,
+    actor,
+    {
+      deviceId: opts.deviceId ?? source.deviceId,
+      action: 'print',
+      document: source.document,
+      idempotencyKey: opts.idempotencyKey ?? `reprint:${source.id}:${n + 1}`,
+      source: 'reprint',
+      reprintOf: source.id,
+    },
+    now,
+  )
+  if (result.created) await recordAudit(tx, actor, { action: 'receipt.reprinted', entityType: 'device_job', entityId: result.job.id, details: { original: source.id, document: source.document } })
+  return result
+}
+
+export async function getJob(tx: Tx, merchantId: string, id: string): Promise<DeviceJob> {
+  const [row] = await tx.select().from(deviceJobs).where(and(eq(deviceJobs.merchantId, merchantId), eq(deviceJobs.id, id)))
+  if (!row) throw notFound('device_job', id)
+  return row
+}
+
+export interface JobFilter {
+  merchantId: string
+  storeId?: string
+  deviceId?: string
+  state?: DeviceJobState
+  limit: number
+}
+
+export const listJobs = (tx: Tx, f: JobFilter) =>
+  tx
+    .select()
+    .from(deviceJobs)
+    .where(
+      and(
+        eq(deviceJobs.merchantId, f.merchantId),
+        f.storeId ? eq(deviceJobs.storeId, f.storeId) : undefined,
+        f.deviceId ? eq(deviceJobs.deviceId, f.deviceId) : undefined,
+        f.state ? eq(deviceJobs.state, f.state) : undefined,
+      ),
+    )
+    .orderBy(desc(deviceJobs.seq))
+    .limit(f.limit)
+
+/** Queued work past its expiry is dropped (reason expired), never delivered late. Returns the dropped ids. */
+export async function dropExpired(tx: Tx, where: { storeId?: string; deviceId?: string }, now: Date): Promise<string[]> {
+  const rows = await tx
+    .update(deviceJobs)
+    .set({ state: 'dropped', reason: 'expired', message: 'not delivered in time', finishedAt: now, updatedAt: now })
+    .where(
+      and(
+        where.storeId ? eq(deviceJobs.storeId, where.storeId) : undefined,
+        where.deviceId ? eq(deviceJobs.deviceId, where.deviceId) : undefined,
+        eq(deviceJobs.state, 'queued'),
+        lt(deviceJobs.expiresAt, now),
+      ),
+    )
+    .returning({ id: deviceJobs.id })
+  return rows.map((r) => r.id)
+}
+
+/** A store's work not yet final, in order: what its bridge must run (queued) or still owes a result for (sent). */
+export async function openWork(tx: Tx, storeId: string, now: Date) {
+  await dropExpired(tx, { storeId }, now)
+  return tx
+    .select({ job: deviceJobs, device: devices })
+    .from(deviceJobs)
+    .innerJoin(devices, eq(devices.id, deviceJobs.deviceId))
+    .where(and(eq(deviceJobs.storeId, storeId), inArray(deviceJobs.state, ['queued', 'sent']), eq(devices.route, 'bridge')))
+    .orderBy(asc(deviceJobs.seq))
+}
+
+/** Marks jobs as handed over (to a bridge, or to the hub's own driver). */
+export async function markSent(tx: Tx, jobIds: string[], now: Date, preview?: Map<string, string>) {
+  if (!jobIds.length) return
+  await tx
+    .update(deviceJobs)
+    .set({ state: 'sent', sentAt: now, attempts: sql`${deviceJobs.attempts} + 1`, updatedAt: now })
+    .where(and(inArray(deviceJobs.id, jobIds), eq(deviceJobs.state, 'queued')))
+  for (const [id, text] of preview ?? []) await tx.update(deviceJobs).set({ preview: text }).where(eq(deviceJobs.id, id))
+}
+
+export interface JobOutcome {
+  jobId: string
+  outcome: 'done' | 'failed' | 'unknown' | 'dropped'
+  reason: string | null
+  message: string | null
+  retryable: boolean
+  status: DeviceStatusLike | null
+  weight?: { grams: number; stable: true } | null
+  finishedAt: string
+}
+
+
+/**
+ * What an unknown outcome becomes once the device answers a status read: nothing wrong → done (the bytes reached a
+ * ready printer); a problem (paper end, cover open) → failed, not retryable (part may have printed: a person
+ * decides on a reprint). No answer → still unknown.
+ */
+function settle(r: JobOutcome, status: DeviceStatusLike | null) {
+  if (r.outcome !== 'unknown' || status?.online !== true) return { ...r, settledBy: null }
+  return status.problem === null
+    ? { ...r, outcome: 'done' as const, message: `outcome lost (${r.reason}); the device reported ready afterwards, so it is taken as done`, retryable: false, settledBy: 'status' }
+    : { ...r, outcome: 'failed' as const, reason: status.problem, message: `outcome lost (${r.reason}); the device then reported ${status.problem}: reprint if the copy is incomplete`, retryable: false, settledBy: 'status' }
+}
+
+/**
+ * Applies a driver's outcome at most once: a job still open takes it (an unknown one settled by the status read
+ * that came with it), anything else — a repeat, a late result for a dropped job — is ignored. Returns the job as
+ * stored and whether this call changed it.
+ */
+export async function applyOutcome(tx: Tx, storeId: string, r: JobOutcome): Promise<{ job: DeviceJob | null; applied: boolean }> {
+  const [job] = await tx.select().from(deviceJobs).where(and(eq(deviceJobs.id, r.jobId), eq(deviceJobs.storeId, storeId))).for('update')
+  if (!job) return { job: null, applied: false }
+  if (FINAL.includes(job.state)) return { job, applied: false }
+  const s = settle(r, r.status)
+  const result: Record<string, unknown> = {}
+  if (r.status) result.status = r.status
+  if (r.weight !== undefined) result.weight = r.weight
+  const [row] = await tx
+    .update(deviceJobs)
+    .set({
+      state: s.outcome,
+      reason: s.reason,
+      message: s.message,
+      retryable: s.outcome === 'failed' && s.retryable,
+      result,
+      settledBy: s.settledBy,
+      finishedAt: new Date(r.finishedAt),
+      updatedAt: new Date(),
+    })
+    .where(eq(deviceJobs.id, job.id))
+    .returning()
+  return { job: row!, applied: true }
+}
+
+/** A status read from a device settles its jobs whose outcome was unknown (see settle). Returns how many. */
+export async function settleUnknownByStatus(tx: Tx, deviceId: string, status: DeviceStatusLike, now: Date): Promise<number> {
+  if (status.online !== true) return 0
+  const open = await tx
+    .select()
+    .from(deviceJobs)
+    .where(and(or(eq(deviceJobs.deviceId, deviceId), sql`${deviceJobs.deviceId} in (select id from devices where printer_id = ${deviceId})`), eq(deviceJobs.state, 'unknown'), isNull(deviceJobs.settledBy)))
+  let n = 0
+  for (const job of open) {
+    const s = settle({ jobId: job.id, outcome: 'unknown', reason: job.reason, message: job.message, retryable: false, status, finishedAt: now.toISOString() }, status)
+    await tx.update(deviceJobs).set({ state: s.outcome, reason: s.reason, message: s.message, retryable: false, settledBy: 'status', updatedAt: now }).where(eq(deviceJobs.id, job.id))
+    n++
+  }
+  return n
+}
+
+/**
+ * A device that recovered (paper back, cover closed, reachable again) gets its retryable failures back in the
+ * queue, oldest first, while they are still fresh. Returns how many.
+ */
+export async function requeueRecovered(tx: Tx, deviceId: string, now: Date): Promise<number> {
+  const rows = await tx
+    .update(deviceJobs)
+    .set({ state: 'queued', updatedAt: now })
+    .where(
+      and(
+        or(eq(deviceJobs.deviceId, deviceId), sql`${deviceJobs.deviceId} in (select id from devices where printer_id = ${deviceId})`),
+        eq(deviceJobs.state, 'failed'),
+        eq(deviceJobs.retryable, true),
+        sql`(${deviceJobs.expiresAt} is null or ${deviceJobs.expiresAt} > ${now.toISOString()}::timestamptz)`,
+      ),
+    )
+    .returning({ id: deviceJobs.id })
+  return rows.length
+}
+
+/** A person says what became of a job whose outcome was unknown (it printed, or it did not). Audited. */
+export async function settleJob(tx: Tx, actor: Actor, jobId: string, input: { printed: boolean; note?: string }) {
+  const job = await getJob(tx, actor.merchantId, jobId)
+  if (job.state !== 'unknown') throw conflict('job_not_unknown', `job is ${job.state}; only an unknown outcome is settled by hand`)
+  const [row] = await tx
+    .update(deviceJobs)
+    .set({
+      state: input.printed ? 'done' : 'failed',
+      retryable: false,
+      settledBy: 'person',
+      message: input.note ?? job.message,
+      updatedAt: new Date(),
+    })
+    .where(eq(deviceJobs.id, jobId))
+    .returning()
+  await recordAudit(tx, actor, { action: 'device_job.settled', entityType: 'device_job', entityId: jobId, details: { printed: input.printed, note: input.note ?? null } })
+  return row!
+}
+
+/** Takes the next queued job of a hub-driven device (locked: one runner per device), dropping expired ones first. */
+export async function claimNextForDevice(tx: Tx, deviceId: string, now: Date): Promise<DeviceJob | null> {
+  await dropExpired(tx, { deviceId }, now)
+  const [job] = await tx
+    .select()
+    .from(deviceJobs)
+    .where(and(eq(deviceJobs.deviceId, deviceId), eq(deviceJobs.state, 'queued')))
+    .orderBy(asc(deviceJobs.seq))
+    .limit(1)
+    .for('update', { skipLocked: true })
+  return job ?? null
+}

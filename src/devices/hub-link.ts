@@ -1,0 +1,225 @@
+// The hub's end of the bridge link: stores' bridges open a WebSocket to /api/v1/bridge/link (the store needs no
+// inbound port), authenticated with a key scoped to that store. The hub sends each open job of the store's bridged
+// devices in seq order, applies the results at most once and acknowledges them, and records device status.
+//
+// Work reaches the link at commit: a trigger on device_jobs NOTIFYs 'tb_device_jobs' with the store id, and every
+// hub process holding that store's link pumps it. After a reconnect every job without a stored result is sent
+// again; the bridge answers a job it already ran with the outcome it kept, so nothing runs twice. A periodic pump
+// covers a lost notification.
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type pg from 'pg'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { authenticate } from '../core/staff/auth.ts'
+import { getStore } from '../core/stores/service.ts'
+import { listDevices, recordDeviceStatus } from '../core/devices/registry.ts'
+import { applyOutcome, markSent, openWork, requeueRecovered, settleUnknownByStatus } from '../core/devices/jobs.ts'
+import type { Hub } from '../runtime.ts'
+import { BridgeMessage, PROTOCOL_VERSION, type HubMessage } from './protocol.ts'
+import type { DeviceStatus, WorkResult } from './types.ts'
+import { buildWork, endpointOf } from './work.ts'
+
+export const LINK_PATH = '/api/v1/bridge/link'
+
+interface Link {
+  socket: WebSocket
+  merchantId: string
+  storeId: string
+  /** Jobs sent on this socket (a new socket starts empty, so everything open is sent again). */
+  sent: Set<string>
+  pumping: Promise<void>
+  again: boolean
+  alive: boolean
+}
+
+export interface BridgeLinks {
+  attach(server: Server): void
+  /** Stores with a bridge connected to this process. */
+  connected(): { storeId: string; merchantId: string }[]
+  close(): Promise<void>
+}
+
+export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number; pingIntervalMs?: number } = {}): Promise<BridgeLinks> {
+  const log = hub.logger.child({ component: 'bridge-link' })
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
+  const links = new Map<string, Link>()
+  const db = hub.database.db
+  let listener: pg.PoolClient | undefined
+  let closed = false
+
+  const send = (link: Link, m: HubMessage) => {
+    if (link.socket.readyState === link.socket.OPEN) link.socket.send(JSON.stringify(m))
+  }
+
+  /** Sends the store's open jobs not yet sent on this socket, in order. One pump at a time per link. */
+  const pump = (link: Link): Promise<void> => {
+    if (link.again) return link.pumping
+    link.again = true
+    link.pumping = link.pumping.then(async () => {
+      link.again = false
+      if (links.get(link.storeId) !== link) return
+      await db.transaction(async (tx) => {
+        const now = hub.clock()
+        const open = await openWork(tx, link.storeId, now)
+        const fresh = open.filter((o) => !link.sent.has(o.job.id))
+        const previews = new Map<string, string>()
+        for (const { job, device } of fresh) {
+          try {
+            const { work, preview } = await buildWork(tx, job, device, now)
+            if (preview) previews.set(job.id, preview)
+            send(link, { type: 'work', work })
+            link.sent.add(job.id)
+          } catch (err) {
+            await applyOutcome(tx, link.storeId, { jobId: job.id, outcome: 'failed', reason: 'render_failed', message: (err as Error).message, retryable: false, status: null, finishedAt: now.toISOString() })
+          }
+        }
+        await markSent(tx, fresh.filter((f) => link.sent.has(f.job.id) && f.job.state === 'queued').map((f) => f.job.id), now, previews)
+      })
+    }).catch((err) => log.error({ err, storeId: link.storeId }, 'pumping device work failed'))
+    return link.pumping
+  }
+
+  const onStatus = async (link: Link, deviceId: string, status: DeviceStatus) => {
+    const now = hub.clock()
+    const requeued = await db.transaction(async (tx) => {
+      const { recovered } = await recordDeviceStatus(tx, deviceId, status, now)
+      await settleUnknownByStatus(tx, deviceId, status, now)
+      return recovered || status.problem === null ? requeueRecovered(tx, deviceId, now) : 0
+    })
+    if (requeued) {
+      // The jobs are queued again: send them again on this socket too.
+      for (const id of [...link.sent]) link.sent.delete(id)
+      void pump(link)
+    }
+  }
+
+  const onResult = async (link: Link, r: WorkResult) => {
+    const now = hub.clock()
+    const deviceId = await db.transaction(async (tx) => {
+      const { job } = await applyOutcome(tx, link.storeId, r)
+      if (job && r.status) await recordDeviceStatus(tx, job.deviceId, r.status, now)
+      return job?.deviceId
+    })
+    send(link, { type: 'ack', jobId: r.jobId })
+    if (deviceId && r.status && r.status.problem === null && r.outcome === 'done') await onStatus(link, deviceId, r.status)
+  }
+
+  const accept = async (socket: WebSocket, principal: { merchantId: string; storeId: string }) => {
+    const previous = links.get(principal.storeId)
+    if (previous) previous.socket.close(4000, 'replaced by a newer connection of this store')
+    const link: Link = { socket, merchantId: principal.merchantId, storeId: principal.storeId, sent: new Set(), pumping: Promise.resolve(), again: false, alive: true }
+    links.set(principal.storeId, link)
+    log.info({ storeId: link.storeId }, 'bridge connected')
+    socket.on('pong', () => (link.alive = true))
+    socket.on('close', () => {
+      if (links.get(link.storeId) === link) links.delete(link.storeId)
+      log.info({ storeId: link.storeId }, 'bridge disconnected')
+    })
+    socket.on('message', (data) => {
+      let m: BridgeMessage
+      try {
+        m = BridgeMessage.parse(JSON.parse(data.toString()))
+      } catch (err) {
+        send(link, { type: 'error', code: 'bad_message', message: (err as Error).message.slice(0, 300) })
+        return
+      }
+      const handle = async () => {
+        if (m.type === 'hello') {
+          const devices = (await listDevices(db, link.merchantId, link.storeId)).filter((d) => d.enabled && d.route === 'bridge')
+          const byId = new Map(devices.map((d) => [d.id, d]))
+          send(link, { type: 'welcome', storeId: link.storeId, protocol: PROTOCOL_VERSION, devices: devices.map((d) => endpointOf(d, d.printerId ? byId.get(d.printerId) : undefined)) })
+          await pump(link)
+        } else if (m.type === 'result') await onResult(link, m.result)
+        else if (m.type === 'status') await onStatus(link, m.deviceId, m.status)
+        // 'received': the job is in the bridge's journal; it was marked sent when it went out.
+      }
+      handle().catch((err) => log.error({ err, storeId: link.storeId, type: m.type }, 'bridge message failed'))
+    })
+  }
+
+  const reject = (socket: Duplex, status: number, code: string, message: string) => {
+    const body = JSON.stringify({ error: { code, message } })
+    socket.end(`HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://hub')
+    if (url.pathname !== LINK_PATH) return
+    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1]
+    const storeId = url.searchParams.get('store') ?? ''
+    void (async () => {
+      if (!token) return reject(socket, 401, 'unauthenticated', 'send the store’s bridge key as "Authorization: Bearer <key>"')
+      const principal = await authenticate(db, token, hub.clock())
+      if (!principal) return reject(socket, 401, 'invalid_token', 'the key is unknown, expired or revoked')
+      if (!principal.storeId) return reject(socket, 403, 'key_scope', 'the bridge link needs a key scoped to the store (POST /api/v1/stores/{id}/bridge-keys)')
+      if (principal.storeId !== storeId) return reject(socket, 403, 'wrong_store', 'this key belongs to another store')
+      await getStore(db, principal.merchantId, storeId)
+      wss.handleUpgrade(req, socket, head, (ws) => void accept(ws, { merchantId: principal.merchantId, storeId }))
+    })().catch((err) => {
+      log.error({ err }, 'bridge upgrade failed')
+      reject(socket, 400, 'link_refused', 'the link could not be opened')
+    })
+  }
+
+  const listen = async () => {
+    try {
+      const client = await hub.database.pool.connect()
+      client.on('notification', (n) => {
+        const link = n.payload ? links.get(n.payload) : undefined
+        if (link) void pump(link)
+      })
+      client.on('error', (err) => {
+        log.warn({ err }, 'device notification listener lost; reconnecting')
+        client.release(true)
+        listener = undefined
+        if (!closed) setTimeout(() => void listen(), 1000)
+      })
+      await client.query('LISTEN tb_device_jobs')
+      listener = client
+      for (const link of links.values()) void pump(link)
+    } catch (err) {
+      log.warn({ err }, 'could not listen for device work; retrying')
+      if (!closed) setTimeout(() => void listen(), 1000)
+    }
+  }
+  await listen()
+
+  const timers = [
+    setInterval(() => {
+      for (const link of links.values()) void pump(link)
+    }, opts.pumpIntervalMs ?? 5_000),
+    setInterval(() => {
+      for (const link of links.values()) {
+        if (!link.alive) {
+          link.socket.terminate()
+          continue
+        }
+        link.alive = false
+        link.socket.ping()
+      }
+    }, opts.pingIntervalMs ?? 15_000),
+  ]
+  for (const t of timers) t.unref()
+
+  const servers: Server[] = []
+  return {
+    attach(server) {
+      server.on('upgrade', onUpgrade)
+      servers.push(server)
+    },
+    connected: () => [...links.values()].map((l) => ({ storeId: l.storeId, merchantId: l.merchantId })),
+    async close() {
+      closed = true
+      for (const t of timers) clearInterval(t)
+      for (const s of servers) s.off('upgrade', onUpgrade)
+      for (const link of links.values()) link.socket.close(1001, 'hub shutting down')
+      await Promise.all([...links.values()].map((l) => l.pumping))
+      links.clear()
+      if (listener) {
+        await listener.query('UNLISTEN tb_device_jobs').catch(() => {})
+        listener.release()
+      }
+      await new Promise<void>((resolve) => wss.close(() => resolve()))
+    },
+  }
+}

@@ -1,0 +1,114 @@
+// A sale's device work end to end: the sale's transaction writes the jobs, the hub sends them over the bridge link,
+// the bridge drives a simulated ESC/POS printer (TCP, answering DLE EOT) and pole display, and the outcomes come
+// back. Prints once across reconnects, waits out a paper-out printer, delivers what queued during an outage in
+// order, never kicks a drawer late.
+import { afterEach, describe, expect, it } from 'vitest'
+import { useTestHub } from '../helpers/db.ts'
+import { deviceRig, until, type DeviceRig } from '../helpers/devices.ts'
+
+describe('device work through the bridge', () => {
+  const hub = useTestHub()
+  let rig: DeviceRig | undefined
+  afterEach(async () => {
+    hub.setNow(undefined)
+    await rig?.close()
+    rig = undefined
+  })
+
+  const finished = (jobs: any[]) => jobs.every((j) => !['queued', 'sent'].includes(j.state))
+
+  it('a cash sale prints its receipt once, kicks the drawer and shows the change', async () => {
+    rig = await deviceRig(hub)
+    await rig.startBridge()
+    const sale = await rig.sell({ quantity: 3 })
+    const [printed] = await rig.waitForReceipts(1, 10_000)
+    expect(printed!.text).toContain(sale.receiptNo)
+    expect(printed!.text).toContain('农夫山泉')
+    expect(printed!.cuts).toBe(1)
+    await until(() => rig!.printer.drawerKicks.length, (n) => n === 1, 10_000, 'the drawer kick')
+    expect(rig.printer.drawerKicks[0]!.pin).toBe(2)
+    const jobs = await until(() => rig!.jobs(), (js) => js.length === 3 && finished(js), 10_000, 'jobs to finish')
+    expect(jobs.map((j) => [j.action, j.state])).toEqual([
+      ['print', 'done'],
+      ['drawer', 'done'],
+      ['display', 'done'],
+    ])
+    // ¥6.00 paid with ¥14.00 cash: the display shows the change.
+    expect(rig.display.screen().join('|')).toMatch(/14\.00.*\|.*8\.00/)
+    expect(jobs[0].preview).toContain(sale.receiptNo)
+    expect(rig.receipts()).toHaveLength(1)
+  })
+
+  it('prints once when the link drops after the bridge took the job and before its result came back', async () => {
+    rig = await deviceRig(hub)
+    const bridge = await rig.startBridge()
+    const taken = new Promise<void>((resolve) => bridge.events.once('work', () => resolve()))
+    rig.printer.setOffline(false)
+    // Cut the hub's end the moment the bridge has the receipt: the result cannot come back on this link.
+    const down = taken.then(() => rig!.linkDown())
+    const sale = await rig.sell({ cash: false })
+    await down
+    await rig.waitForReceipts(1, 10_000)
+    await rig.linkUp()
+    const jobs = await until(() => rig!.jobs(), (js) => js.length === 2 && finished(js), 10_000, 'the result after the reconnect')
+    expect(jobs.find((j) => j.action === 'print')).toMatchObject({ state: 'done' })
+    // The hub sent the receipt again on the new link; the bridge answered from its journal.
+    expect(bridge.stats().duplicates).toBeGreaterThanOrEqual(1)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(rig.receipts().filter((p) => p.text.includes(sale.receiptNo))).toHaveLength(1)
+  })
+
+  it('a printer out of paper fails the receipt with that reason, and it prints once the paper is back', async () => {
+    rig = await deviceRig(hub)
+    await rig.startBridge()
+    rig.printer.setPaper('end')
+    const sale = await rig.sell({ cash: false })
+    const failed = await until(() => rig!.jobs(), (js) => js.some((j) => j.action === 'print' && j.state === 'failed'), 10_000, 'the paper-out failure')
+    expect(failed.find((j) => j.action === 'print')).toMatchObject({ state: 'failed', reason: 'paper_end', retryable: true })
+    expect(rig.receipts()).toHaveLength(0)
+    const devices = (await rig.api.get(`/api/v1/devices/${rig.devices.printer.id}`)).body
+    expect(devices.status.problem).toBe('paper_end')
+
+    rig.printer.setPaper('ok')
+    const [printed] = await rig.waitForReceipts(1, 10_000)
+    expect(printed!.text).toContain(sale.receiptNo)
+    const done = await until(() => rig!.jobs(), (js) => js.some((j) => j.action === 'print' && j.state === 'done'), 10_000, 'the retry')
+    expect(done.find((j) => j.action === 'print')!.attempts).toBe(2)
+    expect(rig.receipts()).toHaveLength(1)
+  })
+
+  it('delivers work queued during a link outage in order, and drops a drawer kick that waited too long', async () => {
+    rig = await deviceRig(hub)
+    await rig.startBridge()
+    await rig.linkDown()
+    const sales: any[] = []
+    for (let i = 0; i < 4; i++) sales.push(await rig.sell({ cash: false }))
+    const opened = await rig.api.post(`/api/v1/registers/${rig.store.registerId}/drawer/open`, { reason: 'count the float' })
+    expect(opened.status).toBe(201)
+    // The link comes back 15 s later (as the hub sees it): the drawer kick is stale.
+    hub.setNow(new Date(Date.now() + 15_000))
+    await rig.linkUp()
+    const prints = await rig.waitForReceipts(4, 15_000)
+    expect(prints.map((p) => sales.findIndex((s) => p.text.includes(s.receiptNo)))).toEqual([0, 1, 2, 3])
+    const jobs = await until(() => rig!.jobs(), (js) => finished(js), 10_000, 'all jobs')
+    expect(jobs.find((j) => j.action === 'drawer')).toMatchObject({ state: 'dropped', reason: 'expired' })
+    expect(rig.printer.drawerKicks).toHaveLength(0)
+  })
+
+  it('a link lost in the middle of sending is unknown, settled by the printer’s status, never resent', async () => {
+    rig = await deviceRig(hub)
+    await rig.startBridge()
+    rig.printer.dropNextJob({ afterBytes: 20 })
+    await rig.sell({ cash: false })
+    const jobs = await until(() => rig!.jobs(), (js) => js.some((j) => j.action === 'print' && !['queued', 'sent'].includes(j.state)), 10_000, 'the print outcome')
+    const job = jobs.find((j) => j.action === 'print')
+    // The printer answered its status afterwards and is fine: taken as done, marked as settled by status.
+    expect(job).toMatchObject({ state: 'done', reason: 'link_lost', settledBy: 'status' })
+    await new Promise((r) => setTimeout(r, 500))
+    expect(rig.receipts().length).toBeLessThanOrEqual(1)
+    const reprint = await rig.api.post(`/api/v1/device-jobs/${job.id}/reprint`, {})
+    expect(reprint.status).toBe(201)
+    const [copy] = (await rig.waitForReceipts(rig.receipts().length + 1, 10_000)).slice(-1)
+    expect(copy!.text).toMatch(/REPRINT/)
+  })
+})

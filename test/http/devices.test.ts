@@ -1,0 +1,162 @@
+// The device registry and the device jobs a sale, a refund or a drawer request writes in its own transaction:
+// checks on registration, routing by till and kitchen category, the drawer only with cash or permission, reprints
+// under a new key, and the bridge key that opens nothing but the bridge link.
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
+
+describe('devices', () => {
+  const hub = useTestHub()
+
+  async function setup() {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    const printer = await admin.post('/api/v1/devices', {
+      storeId: store.storeId,
+      registerId: store.registerId,
+      name: 'Till 1 printer',
+      kind: 'receipt_printer',
+      driver: 'escpos_tcp',
+      address: '192.168.1.50',
+      paperWidth: 80,
+    })
+    expect(printer.status).toBe(201)
+    const drawer = await admin.post('/api/v1/devices', { storeId: store.storeId, registerId: store.registerId, name: 'Till 1 drawer', kind: 'cash_drawer', driver: 'drawer_via_printer', printerId: printer.body.id })
+    expect(drawer.status).toBe(201)
+    const display = await admin.post('/api/v1/devices', { storeId: store.storeId, registerId: store.registerId, name: 'Pole', kind: 'customer_display', driver: 'display_tcp', address: '192.168.1.51:4001' })
+    expect(display.status).toBe(201)
+    return { m, store, admin, printer: printer.body, drawer: drawer.body, display: display.body }
+  }
+
+  const jobsOf = async (storeId: string) =>
+    (await hub.database.db.execute(sql`select d.kind, j.action, j.document, j.state, j.idempotency_key, j.expires_at - j.created_at as ttl from device_jobs j join devices d on d.id = j.device_id where j.store_id = ${storeId} order by j.seq`)).rows as any[]
+
+  it('registers devices with their defaults and refuses registrations that cannot work', async () => {
+    const { store, admin, printer } = await setup()
+    expect(printer).toMatchObject({ address: '192.168.1.50:9100', paperWidth: 80, encoding: 'gbk', options: { columns: 48, cjkMode: true }, route: 'bridge' })
+    const bad = async (body: object, status: number, code: string) => {
+      const r = await admin.post('/api/v1/devices', { storeId: store.storeId, name: `x${Math.random()}`, ...body })
+      expect(r.status, JSON.stringify(r.body)).toBe(status)
+      expect(r.body.error.code).toBe(code)
+    }
+    await bad({ kind: 'receipt_printer', driver: 'display_tcp', address: 'a:1' }, 422, 'driver_not_for_kind')
+    await bad({ kind: 'receipt_printer', driver: 'escpos_tcp', address: 'printer:99999' }, 422, 'invalid_address')
+    await bad({ kind: 'receipt_printer', driver: 'epos_http', address: 'not a url' }, 422, 'invalid_address')
+    await bad({ kind: 'cash_drawer', driver: 'drawer_via_printer' }, 422, 'printer_required')
+    await bad({ kind: 'customer_display', driver: 'display_tcp', address: '10.0.0.2:4001', paperWidth: 58 }, 422, 'not_a_printer')
+    await bad({ kind: 'card_terminal', driver: 'stripe_terminal', address: 'tmr_123' }, 422, 'connection_required')
+    await bad({ kind: 'kitchen_printer', driver: 'escpos_tcp', address: '10.0.0.3', categoryIds: ['0190b8a0-0000-7000-8000-000000000000'] }, 422, 'unknown_category')
+    await bad({ kind: 'receipt_printer', driver: 'escpos_tcp', address: '10.0.0.4', paperWidth: 70 }, 400, 'validation_failed')
+    const dup = await admin.post('/api/v1/devices', { storeId: store.storeId, name: 'Till 1 printer', kind: 'receipt_printer', driver: 'escpos_tcp', address: '10.0.0.9' })
+    expect(dup.status).toBe(409)
+    const epos = await admin.post('/api/v1/devices', { storeId: store.storeId, name: 'Epson', kind: 'receipt_printer', driver: 'epos_http', address: 'http://10.0.0.7', paperWidth: 58 })
+    expect(epos.body).toMatchObject({ address: 'http://10.0.0.7/cgi-bin/epos/service.cgi?devid=local_printer', options: { columns: 32 } })
+    const cashier = await (await seedMerchant(hub)).staff('cashier')
+    expect((await createApi(hub).as(cashier.token).post('/api/v1/devices', { storeId: store.storeId, name: 'n', kind: 'scale', driver: 'scale_tcp', address: 'a:1' })).status).toBe(403)
+    const list = await admin.get(`/api/v1/devices?storeId=${store.storeId}`)
+    expect(list.body.items.map((d: any) => d.name).sort()).toEqual(['Epson', 'Pole', 'Till 1 drawer', 'Till 1 printer'])
+  })
+
+  it('a cash sale queues its receipt, a drawer kick valid for seconds and the change on the display, in its own transaction', async () => {
+    const { store, admin } = await setup()
+    const item = await seedProduct(hub, store, { price: 1250, stock: 10 })
+    const sale = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'cash', amount: 3000 }] })
+    expect(sale.status).toBe(201)
+    const jobs = await jobsOf(store.storeId)
+    expect(jobs.map((j) => [j.kind, j.action, j.state])).toEqual(
+      expect.arrayContaining([
+        ['receipt_printer', 'print', 'queued'],
+        ['cash_drawer', 'drawer', 'queued'],
+        ['customer_display', 'display', 'queued'],
+      ]),
+    )
+    expect(jobs).toHaveLength(3)
+    const drawer = jobs.find((j) => j.action === 'drawer')
+    expect(drawer.ttl).toBe('00:00:10')
+    expect(drawer.idempotency_key).toBe(`sale:${sale.body.id}:drawer`)
+    expect(jobs.find((j) => j.action === 'print').document).toEqual({ type: 'receipt', saleId: sale.body.id })
+
+    // A card sale opens no drawer.
+    const card = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'card', amount: 1250 }] })
+    const after = (await jobsOf(store.storeId)).filter((j) => j.document.saleId === card.body.id)
+    expect(after.map((j) => j.action).sort()).toEqual(['display', 'print'])
+
+    // A failed sale (not enough tendered) leaves no device work behind.
+    const before = (await jobsOf(store.storeId)).length
+    const failed = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'cash', amount: 100 }] })
+    expect(failed.status).toBe(422)
+    expect(await jobsOf(store.storeId)).toHaveLength(before)
+  })
+
+  it('kitchen tickets go to the stations routed to the lines’ categories or their parents', async () => {
+    const { store, admin } = await setup()
+    const food = (await admin.post('/api/v1/categories', { name: 'Food' })).body
+    const noodles = (await admin.post('/api/v1/categories', { name: 'Noodles', parentId: food.id })).body
+    const drinks = (await admin.post('/api/v1/categories', { name: 'Drinks' })).body
+    const hot = await admin.post('/api/v1/devices', { storeId: store.storeId, name: 'Hot kitchen', kind: 'kitchen_printer', driver: 'escpos_tcp', address: '10.0.0.20', categoryIds: [food.id] })
+    const bar = await admin.post('/api/v1/devices', { storeId: store.storeId, name: 'Bar', kind: 'kitchen_printer', driver: 'escpos_tcp', address: '10.0.0.21', categoryIds: [drinks.id] })
+    expect([hot.status, bar.status]).toEqual([201, 201])
+    const ramen = await seedProduct(hub, store, { price: 3800, stock: 5, categoryId: noodles.id })
+    const sale = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: ramen.sku, quantity: 1 }], tenders: [{ kind: 'wechat', amount: 3800 }] })
+    const kitchen = (await jobsOf(store.storeId)).filter((j) => j.document.type === 'kitchen')
+    expect(kitchen.map((j) => j.idempotency_key)).toEqual([`sale:${sale.body.id}:kitchen:${hot.body.id}`])
+  })
+
+  it('opens the drawer without a sale only with permission, audited, and only through the register route', async () => {
+    const { m, store, admin, drawer } = await setup()
+    const cashier = createApi(hub).as((await m.staff('cashier')).token)
+    const refused = await cashier.post(`/api/v1/registers/${store.registerId}/drawer/open`, { reason: 'change for the float' })
+    expect(refused.status).toBe(403)
+    expect((await jobsOf(store.storeId)).filter((j) => j.action === 'drawer')).toHaveLength(0)
+    const ok = await admin.post(`/api/v1/registers/${store.registerId}/drawer/open`, { reason: 'change for the float' })
+    expect(ok.status).toBe(201)
+    const kicks = (await jobsOf(store.storeId)).filter((j) => j.action === 'drawer')
+    expect(kicks).toHaveLength(1)
+    expect(kicks[0].document).toMatchObject({ type: 'drawer', reason: 'change for the float' })
+    const audit = await admin.get('/api/v1/audit?action=drawer.opened_without_sale')
+    expect(audit.body.items[0]).toMatchObject({ action: 'drawer.opened_without_sale', entityId: store.registerId })
+    // The generic job route cannot kick a drawer.
+    const viaJobs = await admin.post(`/api/v1/devices/${drawer.id}/jobs`, { action: 'drawer' })
+    expect(viaJobs.status).toBe(400)
+  })
+
+  it('test prints and display text are jobs with idempotency; a reprint is a new, marked job', async () => {
+    const { store, admin, printer, display } = await setup()
+    const a = await admin.post(`/api/v1/devices/${printer.id}/jobs`, { action: 'test_print' }, { headers: { 'idempotency-key': 'k1' } })
+    const b = await admin.post(`/api/v1/devices/${printer.id}/jobs`, { action: 'test_print' }, { headers: { 'idempotency-key': 'k1' } })
+    expect(a.status).toBe(202)
+    expect(b.body.id).toBe(a.body.id)
+    const shown = await admin.post(`/api/v1/devices/${display.id}/jobs`, { action: 'display', lines: ['Welcome', '欢迎光临'] })
+    expect(shown.body).toMatchObject({ action: 'display', state: 'queued', document: { type: 'display', lines: ['Welcome', '欢迎光临'] } })
+    const wrong = await admin.post(`/api/v1/devices/${display.id}/jobs`, { action: 'weigh' })
+    expect(wrong.body.error.code).toBe('action_not_for_device')
+
+    const again = await admin.post(`/api/v1/device-jobs/${a.body.id}/reprint`, {})
+    expect(again.status).toBe(201)
+    expect(again.body).toMatchObject({ reprintOf: a.body.id, source: 'reprint', state: 'queued' })
+    expect(again.body.idempotencyKey).not.toBe(a.body.idempotencyKey)
+    const third = await admin.post(`/api/v1/device-jobs/${again.body.id}/reprint`, {})
+    expect(third.body.reprintOf).toBe(a.body.id)
+    expect(third.body.id).not.toBe(again.body.id)
+    const audit = await admin.get('/api/v1/audit?action=receipt.reprinted')
+    expect(audit.body.items).toHaveLength(2)
+    const listed = await admin.get(`/api/v1/device-jobs?storeId=${store.storeId}&deviceId=${printer.id}`)
+    expect(listed.body.items.map((j: any) => j.id)).toEqual([third.body.id, again.body.id, a.body.id])
+    // Settling by hand is only for unknown outcomes.
+    expect((await admin.post(`/api/v1/device-jobs/${a.body.id}/settle`, { printed: true })).body.error.code).toBe('job_not_unknown')
+  })
+
+  it('a bridge key is scoped to its store and refused on every other route', async () => {
+    const { store, admin } = await setup()
+    const created = await admin.post(`/api/v1/stores/${store.storeId}/bridge-keys`, { name: 'Back office PC' })
+    expect(created.status).toBe(201)
+    expect(created.body.apiKey.storeId).toBe(store.storeId)
+    const bridge = createApi(hub).as(created.body.key)
+    const r = await bridge.get('/api/v1/devices')
+    expect(r.status).toBe(403)
+    expect(r.body.error.code).toBe('key_scope')
+  })
+})

@@ -1,0 +1,82 @@
+// Devices the hub drives itself (route 'hub'): the device.run job takes the device's work in order and prints on
+// the simulated printer; a printer out of paper stops its queue, and the minute poll puts the work back once the
+// paper is in again, so the receipt prints exactly once.
+import { afterEach, describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
+import { drainJobs, queuedJobs } from '../helpers/jobs.ts'
+import { startEscposPrinter, type SimPrinter } from '../../src/devices/simulators/escpos-printer.ts'
+import { startEposPrinter } from '../../src/devices/simulators/epos-printer.ts'
+
+describe('hub-driven devices', () => {
+  const hub = useTestHub()
+  let printer: SimPrinter | undefined
+  afterEach(async () => {
+    await printer?.close()
+    printer = undefined
+  })
+
+  async function store() {
+    const m = await seedMerchant(hub)
+    const s = await seedStore(hub, m.merchantId)
+    const api = createApi(hub).as(m.adminToken)
+    printer = await startEscposPrinter()
+    const p = await api.post('/api/v1/devices', { storeId: s.storeId, registerId: s.registerId, name: 'Printer', kind: 'receipt_printer', driver: 'escpos_tcp', address: printer.address, route: 'hub' })
+    const d = await api.post('/api/v1/devices', { storeId: s.storeId, registerId: s.registerId, name: 'Drawer', kind: 'cash_drawer', driver: 'drawer_via_printer', printerId: p.body.id })
+    expect(d.body.route).toBe('hub')
+    const item = await seedProduct(hub, s, { name: '散装苹果', price: 990, stock: 50 })
+    const sell = async (cash = true) => (await api.post('/api/v1/sales', { registerId: s.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: cash ? 'cash' : 'card', amount: cash ? 1000 : 990 }] })).body
+    const jobs = async () => (await api.get(`/api/v1/device-jobs?storeId=${s.storeId}`)).body.items
+    return { sell, jobs }
+  }
+
+  it('prints a sale’s receipt and kicks the drawer through the device’s own queue', async () => {
+    const s = await store()
+    const sale = await s.sell()
+    expect((await queuedJobs(hub, 'device.run')).length).toBeGreaterThanOrEqual(1)
+    await drainJobs(hub)
+    const receipts = printer!.printed().filter((p) => p.text.trim())
+    expect(receipts).toHaveLength(1)
+    expect(receipts[0]!.text).toContain(sale.receiptNo)
+    expect(printer!.drawerKicks).toHaveLength(1)
+    expect((await s.jobs()).map((j: any) => j.state)).toEqual(['done', 'done'])
+  })
+
+  it('waits out a paper-out printer and prints once the poll sees paper again', async () => {
+    const s = await store()
+    printer!.setPaper('end')
+    const sale = await s.sell(false)
+    await drainJobs(hub)
+    expect((await s.jobs())[0]).toMatchObject({ state: 'failed', reason: 'paper_end', retryable: true })
+    expect(printer!.printed()).toHaveLength(0)
+    printer!.setPaper('ok')
+    await hub.database.db.execute(sql`select graphile_worker.add_job('device.poll', '{}'::json)`)
+    await drainJobs(hub)
+    const [job] = await s.jobs()
+    expect(job).toMatchObject({ state: 'done', attempts: 2 })
+    expect(printer!.printed().filter((p) => p.text.includes(sale.receiptNo))).toHaveLength(1)
+  })
+
+  it('prints on an Epson ePOS printer with the receipt rendered as ePOS-Print XML', async () => {
+    const m = await seedMerchant(hub)
+    const s = await seedStore(hub, m.merchantId)
+    const api = createApi(hub).as(m.adminToken)
+    const epson = await startEposPrinter()
+    try {
+      const p = await api.post('/api/v1/devices', { storeId: s.storeId, name: 'TM-m30', kind: 'receipt_printer', driver: 'epos_http', address: epson.url, route: 'hub' })
+      expect(p.status).toBe(201)
+      const item = await seedProduct(hub, s, { name: '龙井茶 250g', price: 8800, stock: 5 })
+      const sale = (await api.post('/api/v1/sales', { registerId: s.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'alipay', amount: 8800 }] })).body
+      await drainJobs(hub)
+      const [printed] = epson.printed()
+      expect(printed!.text).toContain('龙井茶')
+      expect(printed!.text).toContain(sale.receiptNo)
+      expect(printed!.cuts).toBe(1)
+      expect((await api.get(`/api/v1/device-jobs?deviceId=${p.body.id}`)).body.items[0]).toMatchObject({ state: 'done' })
+    } finally {
+      await epson.close()
+    }
+  })
+})
