@@ -38,7 +38,7 @@ export const runDevice = defineTask({
         await applyOutcome(tx, claimed.job.storeId, result)
         if (result.status) await recordDeviceStatus(tx, deviceId, result.status, hub.clock())
       })
-      hub.logger.info({ jobId: claimed.job.id, deviceId, outcome: result.outcome, reason: result.reason }, 'device job finished')
+      hub.logger.info({ deviceJobId: claimed.job.id, deviceId, outcome: result.outcome, reason: result.reason }, 'device job finished')
       // A device that refused work keeps the rest of its queue until it recovers (the poll sees to that).
       if (result.outcome === 'failed' && result.retryable) return
     }
