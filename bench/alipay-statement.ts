@@ -3,7 +3,7 @@
 // Usage: node --expose-gc bench/alipay-statement.ts [--rows 200000]
 import { parseArgs } from 'node:util'
 import { parseAlipayTrade } from '../src/connectors/payment/alipay/parse-trade.ts'
-import { alipayBillZip, type AlipayBillRow } from '../test/vendors/alipay.ts'
+import { alipayBillZip, type AlipayBillRow } from '../src/sandboxes/vendors/alipay.ts'
 
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '200000' } } })
 const ROWS = Number(args.rows)

@@ -27,7 +27,7 @@ import { sendCampaign } from '../src/jobs/campaigns.ts'
 import { loadConfig } from '../src/lib/config.ts'
 import { generateSecretKey } from '../src/lib/secrets.ts'
 import { openHub, type Hub } from '../src/runtime.ts'
-import { aliyunSmsSandbox } from '../test/vendors/aliyun-sms.ts'
+import { aliyunSmsSandbox } from '../src/sandboxes/vendors/aliyun-sms.ts'
 import { benchDatabase, freshDatabase, logger, resetStatements, round1, topStatements } from './lib.ts'
 
 const { values: args } = parseArgs({

@@ -26,7 +26,7 @@ import { importFile, reconcileConnectionDay } from '../src/jobs/reconciliation.t
 import { loadConfig } from '../src/lib/config.ts'
 import { createSecretBox, generateSecretKey } from '../src/lib/secrets.ts'
 import { openHub } from '../src/runtime.ts'
-import { wechatBillStream, type WechatBillRow } from '../test/vendors/wechatpay.ts'
+import { wechatBillStream, type WechatBillRow } from '../src/sandboxes/vendors/wechatpay.ts'
 import { benchDatabase, freshDatabase, logger, resetStatements, round1, topStatements } from './lib.ts'
 
 const { values: args } = parseArgs({

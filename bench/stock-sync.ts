@@ -28,8 +28,8 @@ import { loadConfig } from '../src/lib/config.ts'
 import { generateSecretKey } from '../src/lib/secrets.ts'
 import { openHub, type Hub } from '../src/runtime.ts'
 import { createShopifyConnection, createWooConnection, SHOP, SHOP_SECRET, SHOP_TOKEN, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../test/helpers/channels.ts'
-import { shopifySandbox } from '../test/vendors/shopify.ts'
-import { wooSandbox } from '../test/vendors/woocommerce.ts'
+import { shopifySandbox } from '../src/sandboxes/vendors/shopify.ts'
+import { wooSandbox } from '../src/sandboxes/vendors/woocommerce.ts'
 import { benchDatabase, freshDatabase, httpClient, logger, openLoop, percentile, round1 } from './lib.ts'
 
 const { values: args } = parseArgs({

@@ -11,7 +11,10 @@ import { runService } from './service.ts'
 import { registerReconcile } from './reconcile.ts'
 import { registerVouchers } from './vouchers.ts'
 import { registerCampaigns } from './campaigns.ts'
+import { registerImportPos } from './import-pos.ts'
 import { registerBridge } from './bridge.ts'
+import { registerDemo } from './demo.ts'
+import { registerBackup } from './backup.ts'
 
 const VERSION = '0.1.0'
 
@@ -103,7 +106,10 @@ export function buildProgram(): Command {
   registerReconcile(program, () => quietHub(config()))
   registerVouchers(program, () => quietHub(config()))
   registerCampaigns(program, () => quietHub(config()))
+  registerImportPos(program, () => quietHub(config()))
   registerBridge(program)
+  registerDemo(program, () => config())
+  registerBackup(program, () => quietHub(config()))
 
   return program
 }

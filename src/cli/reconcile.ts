@@ -11,6 +11,7 @@ import { isUuid } from '../lib/ids.ts'
 import { isDate } from '../lib/time.ts'
 import type { OpenedHub } from '../runtime.ts'
 import { UsageError } from './errors.ts'
+import { createProgress } from './progress.ts'
 
 const connectionArg = (v: string) => {
   if (!isUuid(v)) throw new InvalidArgumentError('must be a connection id (a UUID)')
@@ -73,6 +74,8 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
     .action(async (o: { connection: string; date: string; file: string; format?: string; run: boolean; json?: boolean }) => {
       const bytes = readFile(o.file)
       const hub = await open()
+      // Rows read, on stderr, once the import has taken longer than a second.
+      const progress = createProgress({ delayMs: 1000 }).step('statement', { unit: 'rows read' })
       try {
         const r = await importFile(hub, {
           connectionId: o.connection,
@@ -82,7 +85,9 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
           bytes,
           contentType: CONTENT_TYPES[path.extname(o.file).toLowerCase()] ?? 'application/octet-stream',
           source: 'uploaded',
+          onProgress: (rows) => progress.update(rows),
         })
+        progress.end()
         const statement = { id: r.statementId, status: r.status, format: r.format, lineCount: r.status === 'rejected' ? 0 : r.lineCount }
         if (r.status === 'rejected') {
           if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, statement: { ...statement, code: r.code, reason: r.reason, lineNo: r.lineNo }, run: null })}\n`)

@@ -9,9 +9,10 @@ import { buildVoucher, listVouchers, voucherLinesOf, type VoucherRow } from '../
 import { exportVoucher } from '../jobs/vouchers.ts'
 import { formatDecimal } from '../lib/money.ts'
 import { isUuid } from '../lib/ids.ts'
-import { isDate } from '../lib/time.ts'
+import { addDays, isDate } from '../lib/time.ts'
 import type { OpenedHub } from '../runtime.ts'
 import { UsageError } from './errors.ts'
+import { createProgress } from './progress.ts'
 
 const idArg = (what: string) => (v: string) => {
   if (!isUuid(v)) throw new InvalidArgumentError(`must be a ${what} id (a UUID)`)
@@ -20,6 +21,23 @@ const idArg = (what: string) => (v: string) => {
 const dateArg = (v: string) => {
   if (!isDate(v)) throw new InvalidArgumentError('must be a date YYYY-MM-DD')
   return v
+}
+
+/** Days of a range export at most. */
+const MAX_DAYS = 366
+
+/** The business dates to export: --date, or every day from --from to --to. */
+function daysOf(o: { date?: string; from?: string; to?: string }): string[] {
+  if (o.date && (o.from || o.to)) throw new UsageError('give --date, or --from and --to, not both')
+  if (o.date) return [o.date]
+  if (!o.from || !o.to) throw new UsageError('give --date, or --from and --to')
+  if (o.to < o.from) throw new UsageError('--to is before --from')
+  const days: string[] = []
+  for (let d = o.from; d <= o.to; d = addDays(d, 1)) {
+    days.push(d)
+    if (days.length > MAX_DAYS) throw new UsageError(`a range covers at most ${MAX_DAYS} days`)
+  }
+  return days
 }
 
 interface Scope {
@@ -95,30 +113,41 @@ export function registerVouchers(program: Command, open: () => Promise<OpenedHub
 
   vouchers
     .command('export')
-    .description('build the day if needed and deliver its vouchers (with any corrections) to a finance connection, once')
+    .description('build the day (or each day of a range) if needed and deliver its vouchers (with any corrections) to a finance connection, once')
     .option('--store <id>', 'the store', idArg('store'))
     .option('--merchant <id>', 'the merchant, when vouchers are built per merchant', idArg('merchant'))
-    .requiredOption('--date <YYYY-MM-DD>', 'the business date', dateArg)
+    .option('--date <YYYY-MM-DD>', 'the business date', dateArg)
+    .option('--from <YYYY-MM-DD>', 'the first business date of a range (with --to)', dateArg)
+    .option('--to <YYYY-MM-DD>', 'the last business date of a range (with --from)', dateArg)
     .requiredOption('--connection <id>', 'the accounting connection', idArg('connection'))
     .option('--json', 'print the deliveries as JSON on the last line')
-    .action(async (o: { store?: string; merchant?: string; date: string; connection: string; json?: boolean }) => {
+    .action(async (o: { store?: string; merchant?: string; date?: string; from?: string; to?: string; connection: string; json?: boolean }) => {
+      const days = daysOf(o)
       const hub = await open()
+      // Days done, on stderr, once a range has taken longer than a second.
+      const progress = createProgress({ delayMs: 1000 }).step('vouchers', { total: days.length, unit: 'days' })
       try {
         const scope = await scopeOf(hub, o)
-        await hub.database.db.transaction((tx) => buildVoucher(tx, { ...scope, businessDate: o.date }, hub.clock()))
-        const day = (await listVouchers(hub.database.db, scope.merchantId, { from: o.date, to: o.date, storeId: scope.storeId ?? undefined, limit: 100 }))
-          .filter((v) => (v.storeId ?? null) === scope.storeId && (v.status === 'built' || v.status === 'exported' || v.status === 'blocked'))
-          .reverse()
-        if (day.length === 0) throw new UsageError(`no voucher for ${o.date}: nothing happened that day`)
         const out = []
-        for (const v of day) {
-          if (v.status === 'blocked') throw new UsageError(`${v.reference} is blocked: ${v.problems.map((p) => p.message).join('; ')}`)
-          const r = await exportVoucher(hub, { merchantId: scope.merchantId, voucherId: v.id, connectionId: o.connection }, { final: true })
-          process.stdout.write(`${v.reference}: ${r.row.status}${r.sent ? '' : ' (delivered before; not sent again)'}${r.row.externalNumber ? ` as ${r.row.externalNumber}` : ''}${r.row.lastError ? ` — ${r.row.lastError}` : ''}\n`)
-          out.push({ reference: v.reference, status: r.row.status, sent: r.sent, externalId: r.row.externalId, number: r.row.externalNumber, error: r.row.lastError })
-          if (r.row.status === 'rejected') process.exitCode = 1
+        for (const [i, date] of days.entries()) {
+          await hub.database.db.transaction((tx) => buildVoucher(tx, { ...scope, businessDate: date }, hub.clock()))
+          const day = (await listVouchers(hub.database.db, scope.merchantId, { from: date, to: date, storeId: scope.storeId ?? undefined, limit: 100 }))
+            .filter((v) => (v.storeId ?? null) === scope.storeId && (v.status === 'built' || v.status === 'exported' || v.status === 'blocked'))
+            .reverse()
+          if (day.length === 0 && days.length === 1) throw new UsageError(`no voucher for ${date}: nothing happened that day`)
+          for (const v of day) {
+            if (v.status === 'blocked') throw new UsageError(`${v.reference} is blocked: ${v.problems.map((p) => p.message).join('; ')}`)
+            const r = await exportVoucher(hub, { merchantId: scope.merchantId, voucherId: v.id, connectionId: o.connection }, { final: true })
+            process.stdout.write(`${v.reference}: ${r.row.status}${r.sent ? '' : ' (delivered before; not sent again)'}${r.row.externalNumber ? ` as ${r.row.externalNumber}` : ''}${r.row.lastError ? ` — ${r.row.lastError}` : ''}\n`)
+            out.push({ date, reference: v.reference, status: r.row.status, sent: r.sent, externalId: r.row.externalId, number: r.row.externalNumber, error: r.row.lastError })
+            if (r.row.status === 'rejected') process.exitCode = 1
+          }
+          progress.update(i + 1)
         }
-        if (o.json) process.stdout.write(`${JSON.stringify({ date: o.date, connectionId: o.connection, deliveries: out })}\n`)
+        progress.end()
+        if (out.length === 0) throw new UsageError(`no voucher from ${days[0]} to ${days[days.length - 1]}: nothing happened on those days`)
+        const range = days.length === 1 && o.date ? { date: o.date } : { from: days[0], to: days[days.length - 1] }
+        if (o.json) process.stdout.write(`${JSON.stringify({ ...range, connectionId: o.connection, deliveries: out })}\n`)
       } finally {
         await hub.close()
       }

@@ -3,19 +3,21 @@
 import { OpenAPIHono, type Hook } from '@hono/zod-openapi'
 import type { Hub } from '../runtime.ts'
 import type { AppEnv, AppOptions } from './env.ts'
-import { errorBody, internalError, safeMessage, toErrorResponse } from './errors.ts'
+import { errorBody, internalError, localized, safeMessage, toErrorResponse } from './errors.ts'
 import { renderDocsPage } from './docs-page.ts'
 import { requestContext } from './middleware/request-context.ts'
 import * as apiKeys from './routes/api-keys.ts'
 import * as audit from './routes/audit.ts'
 import * as auth from './routes/auth.ts'
 import * as health from './routes/health.ts'
+import * as metrics from './routes/metrics.ts'
 import * as me from './routes/me.ts'
 import * as merchant from './routes/merchant.ts'
 import * as users from './routes/users.ts'
 import * as stores from './routes/stores.ts'
 import * as events from './routes/events.ts'
 import * as catalog from './routes/catalog.ts'
+import * as imports from './routes/imports.ts'
 import * as stock from './routes/stock.ts'
 import * as sales from './routes/sales.ts'
 import * as promotions from './routes/promotions.ts'
@@ -42,18 +44,18 @@ import * as connectionsRoutes from './routes/connections.ts'
 import * as reconciliation from './routes/reconciliation.ts'
 import * as dashboard from './dashboard/index.ts'
 
-const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, stock, promotions, cashSessions, sales, roles, approvals, timeclock, registers, members, loyalty, reports, memberReports, webhooksInbound, inboundWebhooks, webhookSubscriptions, jobs, connectorCalls, connectionsRoutes, reconciliation, stockSync, vouchersRoutes, campaignsRoutes, devicesRoutes, terminalPayments, dashboard]
+const routeModules: { register(app: OpenAPIHono<AppEnv>): void }[] = [health, metrics, auth, me, merchant, users, apiKeys, audit, events, stores, catalog, imports, stock, promotions, cashSessions, sales, roles, approvals, timeclock, registers, members, loyalty, reports, memberReports, webhooksInbound, inboundWebhooks, webhookSubscriptions, jobs, connectorCalls, connectionsRoutes, reconciliation, stockSync, vouchersRoutes, campaignsRoutes, devicesRoutes, terminalPayments, dashboard]
 
 type Issue = { path: PropertyKey[]; message: string; code?: string }
 
 const describeIssue = (target: string, i: Issue) => `${[target, ...i.path.map(String)].join('.')}: ${i.message}`
 
-const validationHook: Hook<any, AppEnv, any, any> = (result, c) => {
+const validationHook: Hook<any, AppEnv, any, any> = async (result, c) => {
   if (result.success) return
   const issues = (result.error.issues as Issue[]).map((i) => ({ path: [result.target, ...i.path.map(String)].join('.'), message: i.message, code: i.code }))
   const first = result.error.issues[0] as Issue | undefined
   const message = first ? `invalid request: ${describeIssue(result.target, first)}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}` : 'invalid request'
-  return c.json(errorBody('validation_failed', message, { issues }), 400)
+  return c.json(await localized(c, errorBody('validation_failed', message, { issues }), 400), 400)
 }
 
 export const API_INFO = {
@@ -77,17 +79,20 @@ export function createApp(hub: Hub, options: AppOptions = {}) {
   app.get('/openapi.json', (c) => c.json(document()))
   app.get('/docs', (c) => c.html(renderDocsPage(document())))
 
-  app.notFound((c) => c.json(errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404))
-  app.onError((err, c) => {
+  app.notFound(async (c) => {
+    const params = { method: c.req.method, path: c.req.path }
+    return c.json(await localized(c, errorBody('not_found', `no route for ${c.req.method} ${c.req.path}`), 404, params), 404)
+  })
+  app.onError(async (err, c) => {
     const mapped = toErrorResponse(err)
     if (mapped) {
       if (mapped.status >= 500) c.var.log?.error({ err }, safeMessage(err))
-      return c.json(mapped.body, mapped.status, mapped.headers)
+      return c.json(await localized(c, mapped.body, mapped.status, mapped.params), mapped.status, mapped.headers)
     }
     const requestId = c.var.requestId ?? 'unknown'
     ;(c.var.log ?? hub.logger).error({ err }, 'unhandled error')
     const e = internalError(requestId)
-    return c.json(e.body, e.status)
+    return c.json(await localized(c, e.body, e.status, { requestId }), e.status)
   })
   return app
 }

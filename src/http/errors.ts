@@ -1,9 +1,15 @@
-// The one place where errors become HTTP responses, all in the shape {"error":{"code","message","details"}}.
+// The one place where errors become HTTP responses, all in the shape {"error":{"code","message","details"}}, with
+// the message in the caller's language (the code never changes).
+import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { DomainError, type ErrorKind } from '../lib/errors.ts'
 import { redactText } from '../lib/redact.ts'
 import { pgError } from '../db/errors.ts'
+import type { Locale } from '../lib/i18n/locale.ts'
+import { localizeMessage, type MessageParams } from '../lib/i18n/messages.ts'
+import type { AppEnv } from './env.ts'
+import { messageLocale } from './locale.ts'
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown }
@@ -13,6 +19,8 @@ export interface ErrorResponse {
   status: ContentfulStatusCode
   body: ErrorBody
   headers?: Record<string, string>
+  /** What a localized message may name besides the details (seconds to wait, …). */
+  params?: MessageParams
 }
 
 const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
@@ -66,7 +74,7 @@ function fromPostgres(e: { code?: string; message?: string; constraint?: string 
 export function toErrorResponse(err: unknown): ErrorResponse | undefined {
   if (err instanceof DomainError) {
     const headers = err.retryAfter !== undefined ? { 'Retry-After': String(err.retryAfter) } : undefined
-    return { status: STATUS[err.kind], body: body(err.code, err.message, err.details), headers }
+    return { status: STATUS[err.kind], body: body(err.code, err.message, err.details), headers, params: err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : undefined }
   }
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode
@@ -86,3 +94,20 @@ export const internalError = (requestId: string): ErrorResponse => ({
 
 export const errorBody = body
 export const safeMessage = (e: unknown) => redactText(e instanceof Error ? e.message : String(e))
+
+/** `b` with its message in `locale`: named values come from its details (when an object) and `params`. */
+export function localizeBody(b: ErrorBody, status: number, locale: Locale, params?: MessageParams, uncatalogued: 'explain' | 'keep' = 'explain'): ErrorBody {
+  if (locale === 'en') return b
+  const details = b.error.details
+  const fromDetails = details && typeof details === 'object' && !Array.isArray(details) ? (details as MessageParams) : {}
+  const message = localizeMessage(locale, { code: b.error.code, english: b.error.message, status, params: { ...fromDetails, ...params }, uncatalogued })
+  return { error: { ...b.error, message } }
+}
+
+/**
+ * An error body in the language of the request's caller (see messageLocale). Their locale is read only when an
+ * error is answered.
+ */
+export async function localized(c: Context<AppEnv>, b: ErrorBody, status: number, params?: MessageParams): Promise<ErrorBody> {
+  return localizeBody(b, status, await messageLocale(c), params)
+}

@@ -1,6 +1,7 @@
 // Response shapes shared by several routes.
 import { z } from '@hono/zod-openapi'
 import { ROLES } from '../core/staff/permissions.ts'
+import { LOCALES } from '../lib/i18n/locale.ts'
 
 export const RoleSchema = z.enum(ROLES).openapi('Role')
 
@@ -14,6 +15,7 @@ export const UserSchema = z
     status: z.enum(['active', 'disabled']),
     locked: z.boolean(),
     hasPin: z.boolean().openapi({ description: 'Whether the user has a till PIN' }),
+    locale: z.enum(LOCALES).nullable().openapi({ description: "The user's own language; null: the merchant's" }),
     lastLoginAt: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),

@@ -37,6 +37,7 @@ import { businessDate, localTimeOfDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import type { InboundHandler } from './inbound-handlers.ts'
 import { defineTask, type CronDefinition } from './task.ts'
+import { trackProgress } from './progress.ts'
 
 export const SEND_TASK = 'campaigns.send'
 /** A send job hands over to a fresh job after this long, so one job never holds a worker for hours. */
@@ -70,7 +71,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export async function sendCampaign(
   hub: Hub,
   ref: { merchantId: string; campaignId: string; runKey: string },
-  opts: { registry?: ConnectorRegistry; signal?: AbortSignal; sliceMs?: number; dryRun?: boolean; ignoreQuietHours?: boolean } = {},
+  opts: { registry?: ConnectorRegistry; signal?: AbortSignal; sliceMs?: number; dryRun?: boolean; ignoreQuietHours?: boolean; jobId?: string } = {},
 ): Promise<SendSummary> {
   const db = hub.database.db
   const summary: SendSummary = { runKey: ref.runKey, added: 0, sent: 0, failed: 0, suppressed: 0, unknown: 0, batches: 0, resumeAt: null, done: false }
@@ -97,6 +98,19 @@ export async function sendCampaign(
   // Fresh statistics for the claim queries over a large new audience.
   if (summary.added > 1000) await db.execute(sql`analyze campaign_deliveries`)
   if (opts.dryRun) return { ...summary, done: false }
+
+  // Recipients done of the run, for the dashboard's jobs page; a later slice continues the same row.
+  const [tally] = (
+    await db.execute<{ total: number; open: number }>(sql`
+      select count(*)::int as total, (count(*) filter (where status in ('pending', 'claimed')))::int as open
+        from campaign_deliveries where campaign_id = ${campaign.id} and run_key = ${ref.runKey}`)
+  ).rows
+  let done = tally!.total - tally!.open
+  const progress = await trackProgress(
+    db,
+    { merchantId: ref.merchantId, task: SEND_TASK, key: `${campaign.id}:${ref.runKey}`, label: `${campaign.name} (${ref.runKey})`, unit: 'recipients', jobId: opts.jobId ?? null },
+    { done, total: tally!.total, resume: true, warn: (err) => hub.logger.warn({ err }, 'job progress not recorded') },
+  )
 
   const ctx = connectorContext(hub, loaded, opts.signal)
   const rate = Math.max(1, Math.min(campaign.ratePerSecond, traits.maxPerSecond))
@@ -151,13 +165,18 @@ export async function sendCampaign(
         if (o.status === 'accepted') summary.sent++
         else if (o.status === 'failed' && !o.retryable) summary.failed++
         else if (o.status === 'unknown') summary.unknown++
+        if (o.status !== 'pending' && !(o.status === 'failed' && o.retryable)) done++
       }
+      await progress.update(done)
       // Pace: each sender's batch of n messages takes at least n × senders / rate seconds.
       const wait = ((batch.length * senders) / rate) * 1000 - (Date.now() - t0)
       if (wait > 0) await sleep(wait, opts.signal)
     }
   }
-  await Promise.all(Array.from({ length: senders }, sender))
+  await Promise.all(Array.from({ length: senders }, sender)).catch(async (e: unknown) => {
+    await progress.fail(e)
+    throw e
+  })
   if (stop) return summary
   // Recipients resting after per-number throttling: the run continues when they may be tried again.
   if ((await pendingCount(db, campaign.id, ref.runKey)) > 0) {
@@ -175,6 +194,7 @@ export async function sendCampaign(
   )
   summary.suppressed = counts.rows[0]!.n
   summary.done = true
+  await progress.finish({ done: tally!.total, total: tally!.total })
   return summary
 }
 
@@ -199,8 +219,8 @@ const RunRef = z.object({ merchantId: z.uuid(), campaignId: z.uuid(), runKey: z.
 export const sendTask = defineTask({
   name: SEND_TASK,
   payload: RunRef,
-  async run(payload, { hub, signal }) {
-    const s = await sendCampaign(hub, payload, { signal })
+  async run(payload, { hub, signal, job }) {
+    const s = await sendCampaign(hub, payload, { signal, jobId: job.id })
     if (s.resumeAt) await hub.database.db.transaction((tx) => queueSend(tx, payload, s.resumeAt!))
     hub.logger.info({ campaignId: payload.campaignId, ...s }, s.done ? 'campaign run sent' : 'campaign run continues later')
   },

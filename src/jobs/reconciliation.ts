@@ -23,6 +23,7 @@ import { badRequest, invalid, isDomainError } from '../lib/errors.ts'
 import { addDays, businessDate, isDate, startOfBusinessDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import { defineTask, type CronDefinition, type JobContext } from './task.ts'
+import { trackProgress } from './progress.ts'
 
 export const FETCH_TASK = 'settlement.fetch'
 export const RECONCILE_TASK = 'settlement.reconcile'
@@ -83,6 +84,8 @@ export interface ImportFileInput {
   source: 'fetched' | 'uploaded'
   vendorHash?: VendorHash
   createdBy?: string | null
+  /** Told the rows read so far while the file streams in. */
+  onProgress?: (rows: number) => void | Promise<void>
 }
 
 /** Parses a file with its connection's connector and imports it. A format the connector cannot read is a bad request. */
@@ -114,6 +117,7 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
     parsed,
     timeZone: profile.timeZone ?? settings.timeZone,
     createdBy: input.createdBy ?? null,
+    onProgress: input.onProgress,
   })
   return { ...result, format }
 }
@@ -211,15 +215,44 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
   }
 
   const statements: string[] = []
-  for (const file of fetched.files as StatementFile[]) {
-    const r = await importFile(
-      hub,
-      { merchantId: p.merchantId, connectionId: p.connectionId, businessDate: p.businessDate, format: file.format, fileName: file.name, bytes: file.bytes, contentType: file.contentType, source: 'fetched', vendorHash: file.vendorHash },
-      opts,
-    )
-    if (r.status === 'rejected') return failed(hub, p, `the ${file.format} file ${file.name} was refused: ${r.reason}`, loaded.secretValues)
-    statements.push(r.statementId)
+  // Rows read so far over the day's files, for the dashboard's jobs page (the total is known once they are read).
+  const progress = await trackProgress(
+    db,
+    { merchantId: p.merchantId, task: FETCH_TASK, key: `${p.connectionId}:${p.businessDate}`, label: `${loaded.row.name} ${p.businessDate}`, unit: 'rows', jobId: ctx.job.id },
+    { warn: (err) => hub.logger.warn({ err }, 'job progress not recorded') },
+  )
+  let read = 0
+  try {
+    for (const file of fetched.files as StatementFile[]) {
+      const r = await importFile(
+        hub,
+        {
+          merchantId: p.merchantId,
+          connectionId: p.connectionId,
+          businessDate: p.businessDate,
+          format: file.format,
+          fileName: file.name,
+          bytes: file.bytes,
+          contentType: file.contentType,
+          source: 'fetched',
+          vendorHash: file.vendorHash,
+          onProgress: (rows) => progress.update(read + rows),
+        },
+        opts,
+      )
+      if (r.status === 'rejected') {
+        const reason = `the ${file.format} file ${file.name} was refused: ${r.reason}`
+        await progress.fail(createRedactor(loaded.secretValues).text(reason))
+        return failed(hub, p, reason, loaded.secretValues)
+      }
+      read += r.lineCount
+      statements.push(r.statementId)
+    }
+  } catch (e) {
+    await progress.fail(createRedactor(loaded.secretValues).text(e instanceof Error ? e.message : String(e)))
+    throw e
   }
+  await progress.finish({ done: read })
   await queueReconcile(db, p)
   return { status: 'imported', statements }
 }

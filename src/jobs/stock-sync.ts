@@ -32,6 +32,7 @@ import { localTimeOfDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import type { InboundHandler, InboundHandlerContext } from './inbound-handlers.ts'
 import { defineTask, type CronDefinition } from './task.ts'
+import { trackProgress } from './progress.ts'
 
 /** Orders are read again from this long before the checkpoint: late writes on the vendor's side are not missed. */
 export const ORDER_LOOKBACK_MS = 10 * 60_000
@@ -186,7 +187,23 @@ export async function syncListings(hub: Hub, ref: ChannelRef, mode: 'import' | '
   const db = hub.database.db
   const started = hub.clock()
   const summary: ListingSyncSummary = { listings: 0, bound: 0, unmapped: 0, ambiguous: 0, untracked: 0, gone: 0, drift: 0, pages: 0 }
-  return withSyncRun(db, { ...ref, stream: mode === 'audit' ? 'audit' : 'listings', jobId: opts.jobId ?? null, secretValues: m.loaded.secretValues }, hub.clock, async (run) => {
+  // Listings read, for the dashboard's jobs page; the total is what the last pass found (the marketplace gives none).
+  const [known] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(channelListings)
+    .where(and(eq(channelListings.connectionId, ref.connectionId), sql`${channelListings.state} <> 'gone'`))
+  const expected = known?.n || null
+  const progressRef = {
+    merchantId: ref.merchantId,
+    task: 'stock.listings',
+    key: ref.connectionId,
+    label: `${m.loaded.row.name} ${mode === 'audit' ? 'stock audit' : 'listings import'}`,
+    unit: 'listings',
+    jobId: opts.jobId ?? null,
+  }
+  let read = 0
+  const progress = await trackProgress(db, progressRef, { total: expected, warn: (err) => hub.logger.warn({ err }, 'job progress not recorded') })
+  const result = await withSyncRun(db, { ...ref, stream: mode === 'audit' ? 'audit' : 'listings', jobId: opts.jobId ?? null, secretValues: m.loaded.secretValues }, hub.clock, async (run) => {
     let cursor: string | null = null
     do {
       const page = await m.caps.listListings(ctx, { cursor })
@@ -198,6 +215,8 @@ export async function syncListings(hub: Hub, ref: ChannelRef, mode: 'import' | '
         const r = await recordReadings(tx, ref, readings, hub.clock(), mode === 'audit' ? 'audit' : 'reread', run.id)
         summary.drift += r.drift
       })
+      read += page.items.length
+      await progress.update(read, expected === null ? null : Math.max(expected, read))
       cursor = page.nextCursor
     } while (cursor)
     // A complete pass: listings not seen in it are gone from the marketplace.
@@ -214,7 +233,12 @@ export async function syncListings(hub: Hub, ref: ChannelRef, mode: 'import' | '
     })
     for (const [k, v] of Object.entries(summary)) run.count(k, v)
     return summary
+  }).catch(async (e: unknown) => {
+    await progress.fail(e)
+    throw e
   })
+  await progress.finish({ done: read })
+  return result
 }
 
 export interface PollSummary {

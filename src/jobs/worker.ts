@@ -1,10 +1,16 @@
 // Runs graphile-worker in this process over the hub's pool, with our task list and crontab, and keeps a heartbeat
 // row so any process (an API-only one too) can tell whether a worker is alive.
+//
+// Every run goes through the wrapper of buildTaskList, whichever runner calls it (this worker, or runOnce): it
+// validates the payload, gives the task a hub whose logger names the job (jobId, task) on every line, and counts the
+// run's outcome and duration for /metrics (tillbridge_jobs_total, tillbridge_job_duration_seconds).
 import os from 'node:os'
 import { randomUUID } from 'node:crypto'
 import { parseCronItems, run, type Runner, type TaskList } from 'graphile-worker'
 import { sql } from 'drizzle-orm'
 import type { Hub } from '../runtime.ts'
+import type { Logger } from '../lib/logger.ts'
+import { metricsFor, observeJob } from '../lib/metrics.ts'
 import { workerLogger } from '../db/graphile-logger.ts'
 import { allCron, allTasks } from './index.ts'
 import type { CronDefinition, TaskDefinition } from './task.ts'
@@ -24,21 +30,35 @@ export interface StartWorkerOptions {
   heartbeatMs?: number
 }
 
+/** The hub as one job sees it: the same in every way but its logger. */
+const hubForJob = (hub: Hub, logger: Logger): Hub => Object.create(hub, { logger: { value: logger, enumerable: true } }) as Hub
+
 export function buildTaskList(hub: Hub, tasks: TaskDefinition<any>[]): TaskList {
+  const metrics = metricsFor(hub.database)
   const list: TaskList = {}
   for (const def of tasks) {
     list[def.name] = async (raw, helpers) => {
-      const parsed = def.payload.safeParse(raw)
-      if (!parsed.success) {
-        throw new Error(`invalid payload for ${def.name}: ${parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`)
-      }
       const { job } = helpers
-      await def.run(parsed.data, {
-        hub,
-        helpers,
-        signal: helpers.abortSignal,
-        job: { id: String(job.id), attempts: job.attempts, maxAttempts: job.max_attempts, key: job.key ?? null },
-      })
+      const log = hub.logger.child({ jobId: String(job.id), task: def.name, attempt: job.attempts })
+      const started = performance.now()
+      let ok = false
+      try {
+        const parsed = def.payload.safeParse(raw)
+        if (!parsed.success) {
+          throw new Error(`invalid payload for ${def.name}: ${parsed.error.issues.map((i: { path: PropertyKey[]; message: string }) => `${i.path.join('.') || '(root)'} ${i.message}`).join('; ')}`)
+        }
+        await def.run(parsed.data, {
+          hub: hubForJob(hub, log),
+          helpers,
+          signal: helpers.abortSignal,
+          job: { id: String(job.id), attempts: job.attempts, maxAttempts: job.max_attempts, key: job.key ?? null },
+        })
+        ok = true
+      } finally {
+        const seconds = (performance.now() - started) / 1000
+        observeJob(metrics, { task: def.name, ok, seconds })
+        log.debug({ ok, ms: Math.round(seconds * 10_000) / 10 }, ok ? 'job done' : 'job failed')
+      }
     }
   }
   return list

@@ -31,6 +31,7 @@ const EnvSchema = z.object({
   WORKER_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(250),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   PUBLIC_URL: z.url({ error: 'must be an http(s) URL' }).optional(),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
 })
 
 export type LogLevel = (typeof LOG_LEVELS)[number]
@@ -48,6 +49,8 @@ export interface Config {
   shutdownTimeoutMs: number
   /** Where vendors reach this hub (webhook addresses given to marketplaces); default http://localhost:PORT. */
   publicUrl: string
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`; unset, it is open. */
+  metricsToken?: string
 }
 
 export class ConfigError extends Error {
@@ -68,7 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       parsed.error.issues.map((i) => {
         const name = String(i.path[0] ?? 'environment')
-        const shown = name === 'TILLBRIDGE_SECRET_KEY' || name === 'DATABASE_URL' ? '' : ` (got ${JSON.stringify(env[name])})`
+        const shown = name === 'TILLBRIDGE_SECRET_KEY' || name === 'DATABASE_URL' || name === 'METRICS_TOKEN' ? '' : ` (got ${JSON.stringify(env[name])})`
         return `${name} ${i.message}${shown}`
       }),
     )
@@ -85,5 +88,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerPollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    metricsToken: e.METRICS_TOKEN,
   }
 }

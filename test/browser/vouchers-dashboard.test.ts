@@ -9,7 +9,7 @@ import type { BrowserContext, Page } from 'playwright-core'
 import { useDashboardBrowser } from '../helpers/browser.ts'
 import { useTestHub } from '../helpers/db.ts'
 import { EVIL_STORE_NAME, FINANCE_MAILBOX, seedVoucherDay, type VoucherDay } from '../helpers/vouchers-dashboard.ts'
-import { smtpSandbox } from '../vendors/smtp.ts'
+import { smtpSandbox } from '../../src/sandboxes/vendors/smtp.ts'
 import { buildVoucher, exportsOf, getVoucher } from '../../src/core/vouchers/service.ts'
 
 /** Yuan with two decimals and grouped thousands, as the voucher's amount cells show them. */

@@ -7,7 +7,7 @@ import { TEST_SECRET_KEY, useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { lastJsonLine, runCli } from '../helpers/processes.ts'
-import { wechatBill } from '../vendors/wechatpay.ts'
+import { wechatBill } from '../../src/sandboxes/vendors/wechatpay.ts'
 
 const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
 

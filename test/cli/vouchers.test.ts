@@ -6,7 +6,7 @@ import { TEST_SECRET_KEY, useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { lastJsonLine, runCli } from '../helpers/processes.ts'
-import { smtpSandbox } from '../vendors/smtp.ts'
+import { smtpSandbox } from '../../src/sandboxes/vendors/smtp.ts'
 
 const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
 

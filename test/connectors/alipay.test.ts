@@ -12,7 +12,7 @@ import { secretFields } from '../../src/connectors/framework/define.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { StatementFormatError, type StatementLine } from '../../src/core/reconciliation/types.ts'
-import { alipayBillEntryNames, alipayBillZip, alipayDetailLines, alipaySandbox, ALIPAY_TRADE_COLUMNS, type AlipayBillOptions, type AlipayBillRow } from '../vendors/alipay.ts'
+import { alipayBillEntryNames, alipayBillZip, alipayDetailLines, alipaySandbox, ALIPAY_TRADE_COLUMNS, type AlipayBillOptions, type AlipayBillRow } from '../../src/sandboxes/vendors/alipay.ts'
 import { useVendorServer, connectWith, collectLines, rejection } from '../helpers/connections.ts'
 
 const pem = (k: { export(o: object): string | Buffer }, type: string) => k.export({ type, format: 'pem' }) as string

@@ -6,6 +6,8 @@ import { createMerchantWithAdmin } from '../../src/core/merchants/onboard.ts'
 import { createUser } from '../../src/core/staff/users.ts'
 import { login } from '../../src/core/staff/auth.ts'
 import { systemActor } from '../../src/core/staff/actor.ts'
+import { users } from '../../src/core/staff/schema.ts'
+import { eq } from 'drizzle-orm'
 import type { Role } from '../../src/core/staff/permissions.ts'
 
 export interface ApiResponse<T = any> {
@@ -76,13 +78,27 @@ export interface SeededMerchant {
 let counter = 0
 const unique = () => `${process.pid}-${Date.now().toString(36)}-${++counter}`
 
-export async function seedMerchant(hub: Hub, opts: { name?: string; currency?: string; timeZone?: string } = {}): Promise<SeededMerchant> {
+export interface SeedMerchantOptions {
+  name?: string
+  currency?: string
+  timeZone?: string
+  /** The merchant's locale (receipts, and its users' language until they choose); zh-CN when not given. */
+  locale?: string
+  /** The language its admin and every user added with staff() chose for themselves; none when not given. */
+  userLocale?: string
+}
+
+export async function seedMerchant(hub: Hub, opts: SeedMerchantOptions = {}): Promise<SeededMerchant> {
   const password = 'correct-horse-1'
   const adminEmail = `admin-${unique()}@example.com`
   const { merchant, user } = await hub.database.db.transaction((tx) =>
-    createMerchantWithAdmin(tx, { name: opts.name ?? `Shop ${unique()}`, currency: opts.currency, timeZone: opts.timeZone, admin: { email: adminEmail, password } }),
+    createMerchantWithAdmin(tx, { name: opts.name ?? `Shop ${unique()}`, currency: opts.currency, timeZone: opts.timeZone, locale: opts.locale, admin: { email: adminEmail, password } }),
   )
   const adminToken = (await login(hub.database.db, { email: adminEmail, password })).token
+  const chooseLocale = async (userId: string) => {
+    if (opts.userLocale) await hub.database.db.update(users).set({ locale: opts.userLocale as 'en' }).where(eq(users.id, userId))
+  }
+  await chooseLocale(user.id)
   return {
     merchantId: merchant.id,
     adminId: user.id,
@@ -91,6 +107,7 @@ export async function seedMerchant(hub: Hub, opts: { name?: string; currency?: s
     password,
     async staff(role, email = `${role}-${unique()}@example.com`) {
       const u = await createUser(hub.database.db, systemActor(merchant.id), { email, name: role, role, password })
+      await chooseLocale(u.id)
       const { token } = await login(hub.database.db, { email, password })
       return { id: u.id, email, token }
     },

@@ -27,10 +27,11 @@ export interface DashboardBrowser {
   /** Keeps a full-page screenshot as `<shotPrefix><name>.png` in $DASHBOARD_SCREENSHOTS, when that is set. */
   shot(page: Page, name: string): Promise<void>
   /**
-   * Opens `path` in a new zh-CN context, checks it is sent to the login form, and fills in `email` and `password`
-   * (the form is not submitted).
+   * Opens `path` in a new browser context asking for `locale` (English by default: the sign-in form is in the
+   * language the browser asks for), checks it is sent to the login form, and fills in `email` and `password` (the
+   * form is not submitted).
    */
-  openLogin(path: string, email: string, password: string): Promise<{ context: BrowserContext; page: Page }>
+  openLogin(path: string, email: string, password: string, locale?: string): Promise<{ context: BrowserContext; page: Page }>
 }
 
 /**
@@ -68,8 +69,8 @@ export function useDashboardBrowser(hub: TestHub, opts: { shotPrefix?: string; b
       fs.mkdirSync(SHOTS, { recursive: true })
       await page.screenshot({ path: path.join(SHOTS, `${opts.shotPrefix ?? ''}${name}.png`), fullPage: true })
     },
-    async openLogin(to, email, password) {
-      const context = await browser.newContext({ locale: 'zh-CN' })
+    async openLogin(to, email, password, locale = 'en-US') {
+      const context = await browser.newContext({ locale })
       const page = await context.newPage()
       await page.goto(`${base}${to}`)
       expect(new URL(page.url()).pathname).toBe('/dashboard/login')

@@ -42,7 +42,7 @@ export interface CampaignsState {
 }
 
 export async function seedCampaigns(hub: TestHub): Promise<CampaignsState> {
-  const m = await seedMerchant(hub, { timeZone: TZ, currency: 'CNY' })
+  const m = await seedMerchant(hub, { timeZone: TZ, currency: 'CNY', locale: 'en' })
   const api = createApi(hub).as(m.adminToken)
   const store = await seedStore(hub, m.merchantId)
   const tea = await seedProduct(hub, store, { sku: `TEA-${m.merchantId.slice(0, 8)}`, name: 'Longjing tea', price: 3000, stock: 50 })

@@ -1,5 +1,5 @@
 // Marketplace connections for stock-sync tests: a Shopify and a WooCommerce connection of a merchant (pointed at the
-// vendor sandboxes in test/vendors), their location maps, and reading a level's sync state.
+// vendor sandboxes in src/sandboxes/vendors), their location maps, and reading a level's sync state.
 import { sql } from 'drizzle-orm'
 import { createConnection } from '../../src/connectors/framework/connections.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'

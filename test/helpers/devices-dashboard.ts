@@ -43,7 +43,7 @@ export interface DevicesState {
 const status = (s: Omit<DeviceStatus, 'checkedAt'>, at: Date): DeviceStatus => ({ ...s, checkedAt: at.toISOString() })
 
 export async function seedDevices(hub: TestHub): Promise<DevicesState> {
-  const m = await seedMerchant(hub, { name: '西湖茶社 West Lake Tea', timeZone: TZ, currency: 'CNY' })
+  const m = await seedMerchant(hub, { name: '西湖茶社 West Lake Tea', timeZone: TZ, currency: 'CNY', userLocale: 'en' })
   const api = createApi(hub).as(m.adminToken)
   const store = await seedStore(hub, m.merchantId)
   const store2 = await seedStore(hub, m.merchantId, { openSession: false })

@@ -5,7 +5,7 @@ import { expect } from 'vitest'
 import type { TestHub } from './db.ts'
 import { createApi, seedMerchant, type Api, type SeededMerchant } from './api.ts'
 import { seedProduct, seedStore } from './pos.ts'
-import { wechatBill, type WechatBillRow } from '../vendors/wechatpay.ts'
+import { wechatBill, type WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
 import { addDays, businessDate } from '../../src/lib/time.ts'
 
 export const TZ = 'Asia/Shanghai'
@@ -30,7 +30,7 @@ export interface ReconDay {
  * terminal's own number instead (an unknown merchant reference). Two open exceptions, one carried-over item.
  */
 export async function seedReconDay(hub: TestHub): Promise<ReconDay> {
-  const m = await seedMerchant(hub, { timeZone: TZ, currency: 'CNY' })
+  const m = await seedMerchant(hub, { timeZone: TZ, currency: 'CNY', locale: 'en' })
   const api = createApi(hub).as(m.adminToken)
   const store = await seedStore(hub, m.merchantId)
   const item = await seedProduct(hub, store, { price: 1, stock: 1_000_000 })

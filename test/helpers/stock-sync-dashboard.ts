@@ -32,7 +32,7 @@ export interface StockSyncState {
 }
 
 export async function seedStockSync(hub: TestHub): Promise<StockSyncState> {
-  const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai', currency: 'CNY' })
+  const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai', currency: 'CNY', locale: 'en' })
   const store = await seedStore(hub, m.merchantId)
   const tag = m.merchantId.slice(0, 8)
   const product = (name: string, stock: number) => seedProduct(hub, store, { sku: `${name}-${tag}`, name, price: 1000, stock })

@@ -29,7 +29,7 @@ export interface VoucherDay {
 }
 
 export async function seedVoucherDay(hub: TestHub, smtp: { port: number }): Promise<VoucherDay> {
-  const m = await seedMerchant(hub, { timeZone: TZ, currency: 'CNY' })
+  const m = await seedMerchant(hub, { timeZone: TZ, currency: 'CNY', locale: 'en' })
   const api = createApi(hub).as(m.adminToken)
   const tag = m.merchantId.slice(0, 4).toUpperCase()
   const code = `V${tag}`

@@ -3,7 +3,7 @@ import { setupServer } from 'msw/node'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { stripeSandbox } from '../vendors/stripe.ts'
+import { stripeSandbox } from '../../src/sandboxes/vendors/stripe.ts'
 
 const KEY = 'sk_test_51ConnTestKey0000000000'
 const WHSEC = 'whsec_c2VjcmV0LXNpZ25pbmcta2V5LWZvci10ZXN0cw'

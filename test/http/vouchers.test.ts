@@ -5,7 +5,7 @@ import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore, setSettings } from '../helpers/pos.ts'
 import { drainJobs, queuedJobs } from '../helpers/jobs.ts'
-import { smtpSandbox } from '../vendors/smtp.ts'
+import { smtpSandbox } from '../../src/sandboxes/vendors/smtp.ts'
 import { parseSettings } from '../../src/core/merchants/settings.ts'
 
 const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)

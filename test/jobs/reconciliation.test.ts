@@ -5,7 +5,7 @@ import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { drainJobs, queuedJobs } from '../helpers/jobs.ts'
-import { wechatPaySandbox, type WechatBillRow } from '../vendors/wechatpay.ts'
+import { wechatPaySandbox, type WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
 import { fetchSettlement, notReadyDeadline, scheduleFetches, FETCH_TASK, RECONCILE_TASK } from '../../src/jobs/reconciliation.ts'
 
 const MCH = '1900000109'

@@ -3,6 +3,7 @@
 import { and, desc, eq, inArray, lt } from 'drizzle-orm'
 import type { Database, Tx } from '../../db/client.ts'
 import type { Logger } from '../../lib/logger.ts'
+import { countConnectorCall, metricsFor } from '../../lib/metrics.ts'
 import { isSecretKey, redact, redactText, REDACTED } from '../../lib/redact.ts'
 import type { ErrorKind } from './http-types.ts'
 import { connectorCalls } from './schema.ts'
@@ -137,8 +138,10 @@ export interface CallRecord {
 /**
  * Writes one row on the hub's own pool, outside any transaction of the caller, so the log of a call survives the
  * rollback of the work that made it. A failed write is logged and swallowed: the log never fails the call.
+ * Each attempt is also counted for /metrics (tillbridge_connector_calls_total), whether or not its row is written.
  */
 export async function recordCall(database: Database, logger: Logger, call: CallRecord): Promise<void> {
+  countConnectorCall(metricsFor(database), call.connectionId, call.outcome)
   try {
     await database.db.insert(connectorCalls).values({
       merchantId: call.merchantId,

@@ -3,6 +3,7 @@ import { eq } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
+import { LOCALES } from '../../lib/i18n/locale.ts'
 import { merchants } from './schema.ts'
 
 export type Merchant = typeof merchants.$inferSelect
@@ -14,7 +15,7 @@ export interface MerchantSettings {
   locale?: string
 }
 
-export const LOCALES = ['zh-CN', 'zh-TW', 'en'] as const
+export { LOCALES }
 
 function checkSettings(s: MerchantSettings) {
   if (s.name !== undefined && s.name.trim() === '') throw invalid('invalid_merchant_name', 'merchant name must not be empty')

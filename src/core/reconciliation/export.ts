@@ -1,7 +1,9 @@
 // Exceptions and daily summaries as files for finance: CSV (UTF-8 with a BOM, as the other reports) or XLSX. Money is
-// decimal text in the currency's major unit; fees carry the 5 decimals WeChat prints.
+// decimal text in the currency's major unit; fees carry the 5 decimals WeChat prints. Column headers are keys, or
+// names in the reader's language when one is given.
 import ExcelJS from 'exceljs'
-import { csvFile, type Cell, type CsvTable } from '../reports/csv.ts'
+import { csvFile, localizeHeader, type Cell, type CsvTable } from '../reports/csv.ts'
+import type { Locale } from '../../lib/i18n/locale.ts'
 import { formatDecimal } from '../../lib/money.ts'
 import type { ItemView, SummaryRow } from './queries.ts'
 
@@ -118,16 +120,25 @@ export function summaryTable(rows: SummaryRow[]): CsvTable {
 }
 
 /** Every cell as text, so references keep their digits and amounts their exact decimals. */
-async function xlsx(sheet: string, table: CsvTable): Promise<Uint8Array> {
+async function xlsx(sheet: string, table: CsvTable, locale: Locale): Promise<Uint8Array> {
   const wb = new ExcelJS.Workbook()
   const ws = wb.addWorksheet(sheet, { views: [{ state: 'frozen', ySplit: 1 }] })
-  ws.columns = table.header.map((h) => ({ header: h, key: h, width: Math.max(12, h.length + 2), style: { numFmt: '@' } }))
+  const names = localizeHeader(table.header, locale)
+  // Chinese characters are about two columns wide.
+  const width = (h: string) => [...h].reduce((w, ch) => w + (/[\u3000-\u9fff\uff00-\uffef]/.test(ch) ? 2 : 1), 0)
+  ws.columns = table.header.map((key, i) => ({ header: names[i]!, key, width: Math.max(12, width(names[i]!) + 2), style: { numFmt: '@' } }))
   ws.getRow(1).font = { bold: true }
   for (const r of table.rows) ws.addRow(r.map((c) => (c === null ? '' : String(c))))
   return new Uint8Array(await wb.xlsx.writeBuffer())
 }
 
-export async function tableFile(name: string, sheet: string, table: CsvTable, format: ExportFormat): Promise<{ filename: string; bytes: Uint8Array; contentType: string }> {
-  if (format === 'csv') return { ...csvFile(`${name}.csv`, table), contentType: 'text/csv; charset=utf-8' }
-  return { filename: `${name}.xlsx`, bytes: await xlsx(sheet, table), contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' }
+export async function tableFile(
+  name: string,
+  sheet: string,
+  table: CsvTable,
+  format: ExportFormat,
+  locale: Locale = 'en',
+): Promise<{ filename: string; bytes: Uint8Array; contentType: string }> {
+  if (format === 'csv') return { ...csvFile(`${name}.csv`, table, locale), contentType: 'text/csv; charset=utf-8' }
+  return { filename: `${name}.xlsx`, bytes: await xlsx(sheet, table, locale), contentType: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' }
 }

@@ -44,6 +44,8 @@ export interface ImportStatementInput {
   createdBy?: string | null
   /** Rows per chunk written to the COPY stream (default 1000). */
   batchSize?: number
+  /** Told the rows read so far after every chunk written, and once at the end. */
+  onProgress?: (rows: number) => void | Promise<void>
 }
 
 export type RejectCode = 'hash_mismatch' | 'control_totals_mismatch' | 'format_error'
@@ -326,10 +328,12 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
             await send(chunk)
             chunk = ''
             rows = 0
+            await input.onProgress?.(ours.count)
           }
         }
         copy.end(chunk)
         await copied
+        await input.onProgress?.(ours.count)
       } catch (e) {
         // CopyFail: the server drops what it got; the transaction then rolls back.
         if (!copy.destroyed) copy.destroy(e instanceof Error ? e : new Error(String(e)))

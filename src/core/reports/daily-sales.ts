@@ -41,6 +41,7 @@ import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { getSettings } from '../merchants/settings.ts'
 import { bpCell, csvFile, moneyCell, type Cell, type CsvFile } from './csv.ts'
+import type { Locale } from '../../lib/i18n/locale.ts'
 import { averageOf, decimalRatio, num, periodDays, scopeStore, storeFilter, type Period } from './period.ts'
 
 export interface DailySalesQuery extends Period {
@@ -223,7 +224,7 @@ export async function dailySalesReport(tx: Tx, merchantId: string, q: DailySales
  * One row per store and day. Besides the fixed columns, one column per discount source, per tax rate (net ex tax
  * and tax), per tender kind (sales, refunds, net) and per hour (count and amount), as they occur in the period.
  */
-export function dailySalesCsv(r: DailySalesReport, storeCode?: string): CsvFile {
+export function dailySalesCsv(r: DailySalesReport, storeCode?: string, locale?: Locale): CsvFile {
   const money = moneyCell(r.currency)
   const discountKeys = new Map<string, string>()
   const rates = new Set<number>()
@@ -301,5 +302,5 @@ export function dailySalesCsv(r: DailySalesReport, storeCode?: string): CsvFile 
     ]
   })
   const span = r.from === r.to ? r.from : `${r.from}_${r.to}`
-  return csvFile(`daily-sales_${storeCode ?? 'all'}_${span}.csv`, { header, rows })
+  return csvFile(`daily-sales_${storeCode ?? 'all'}_${span}.csv`, { header, rows }, locale)
 }

@@ -36,6 +36,7 @@ import { categoryWithDescendants } from '../catalog/products.ts'
 import { getSettings } from '../merchants/settings.ts'
 import { variantName } from '../stock/items.ts'
 import { bpCell, csvFile, moneyCell, type CsvFile } from './csv.ts'
+import type { Locale } from '../../lib/i18n/locale.ts'
 import { num, periodDays, scopeStore, storeFilter, type Period } from './period.ts'
 
 export interface ProductsQuery extends Period {
@@ -198,7 +199,7 @@ export async function productsReport(tx: Tx, merchantId: string, q: ProductsQuer
 }
 
 /** Both lists, best sellers first: one row per variant (or category) with its list and rank. */
-export function productsCsv(r: ProductsReport): CsvFile {
+export function productsCsv(r: ProductsReport, locale?: Locale): CsvFile {
   const money = moneyCell(r.currency)
   const header = ['list', 'rank', 'sku', 'name', 'category', 'variants', 'quantity', 'net_sales', 'cost', 'margin', 'margin_percent', 'on_hand']
   const rows = (['best', 'slow'] as const).flatMap((list) =>
@@ -217,5 +218,5 @@ export function productsCsv(r: ProductsReport): CsvFile {
       f.onHand,
     ]),
   )
-  return csvFile(`products_${r.groupBy}_${r.by}_${r.from}_${r.to}.csv`, { header, rows })
+  return csvFile(`products_${r.groupBy}_${r.by}_${r.from}_${r.to}.csv`, { header, rows }, locale)
 }

@@ -20,6 +20,7 @@ import { isDate } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { SessionReport } from '../sales/session-report.ts'
 import { csvFile, moneyCell, type Cell, type CsvFile } from './csv.ts'
+import type { Locale } from '../../lib/i18n/locale.ts'
 import { num, scopeStore, storeFilter } from './period.ts'
 
 export { sessionReport } from '../sales/session-report.ts'
@@ -103,7 +104,7 @@ export async function sessionsOfDay(tx: Tx, merchantId: string, q: { date: strin
   }
 }
 
-export function sessionsOfDayCsv(r: SessionsOfDay): CsvFile {
+export function sessionsOfDayCsv(r: SessionsOfDay, locale?: Locale): CsvFile {
   const money = moneyCell(r.currency)
   const header = ['store_code', 'register_code', 'session_id', 'status', 'rescue', 'opened_at', 'opened_by', 'closed_at', 'closed_by', 'opening_float', 'expected_cash', 'counted_cash', 'over_short']
   const rows = r.sessions.map((s) => [
@@ -121,11 +122,11 @@ export function sessionsOfDayCsv(r: SessionsOfDay): CsvFile {
     money(s.countedCash),
     money(s.overShort),
   ])
-  return csvFile(`sessions_${r.storeId ? `${r.sessions[0]?.storeCode ?? 'store'}_` : ''}${r.date}.csv`, { header, rows })
+  return csvFile(`sessions_${r.storeId ? `${r.sessions[0]?.storeCode ?? 'store'}_` : ''}${r.date}.csv`, { header, rows }, locale)
 }
 
 /** The X/Z report as rows of (section, item, count, amount): sales, voids, refunds, tenders, discounts and the drawer. */
-export async function sessionReportCsv(tx: Tx, merchantId: string, report: SessionReport): Promise<CsvFile> {
+export async function sessionReportCsv(tx: Tx, merchantId: string, report: SessionReport, locale?: Locale): Promise<CsvFile> {
   const { currency } = await getSettings(tx, merchantId)
   const money = moneyCell(currency)
   const s = report.sales
@@ -159,5 +160,5 @@ export async function sessionReportCsv(tx: Tx, merchantId: string, report: Sessi
     ['cash', 'counted', null, money(c.counted)],
     ['cash', 'over_short', null, money(c.overShort)],
   ]
-  return csvFile(`session-${report.type}_${report.session.businessDate}_${report.session.id}.csv`, { header: ['section', 'item', 'count', 'amount'], rows })
+  return csvFile(`session-${report.type}_${report.session.businessDate}_${report.session.id}.csv`, { header: ['section', 'item', 'count', 'amount'], rows }, locale)
 }

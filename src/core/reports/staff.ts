@@ -22,6 +22,7 @@ import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { getSettings } from '../merchants/settings.ts'
 import { csvFile, moneyCell, type CsvFile } from './csv.ts'
+import type { Locale } from '../../lib/i18n/locale.ts'
 import { averageOf, num, periodDays, scopeStore, storeFilter, type Period } from './period.ts'
 
 export interface StaffQuery extends Period {
@@ -111,7 +112,7 @@ export async function staffReport(tx: Tx, merchantId: string, q: StaffQuery): Pr
   return { from: q.from, to: q.to, storeId: q.storeId ?? null, currency, staff }
 }
 
-export function staffCsv(r: StaffReport): CsvFile {
+export function staffCsv(r: StaffReport, locale?: Locale): CsvFile {
   const money = moneyCell(r.currency)
   const header = [
     'user_id',
@@ -143,5 +144,5 @@ export function staffCsv(r: StaffReport): CsvFile {
     money(p.manualDiscounts.amount),
     p.overridesApproved,
   ])
-  return csvFile(`staff_${r.from}_${r.to}.csv`, { header, rows })
+  return csvFile(`staff_${r.from}_${r.to}.csv`, { header, rows }, locale)
 }

@@ -30,6 +30,7 @@ import { addDays, businessDate, businessDayRange, isDate, startOfBusinessDay } f
 import { getSettings } from '../merchants/settings.ts'
 import { requireLocation, variantName } from '../stock/items.ts'
 import { csvFile, moneyCell, type CsvFile } from './csv.ts'
+import type { Locale } from '../../lib/i18n/locale.ts'
 import { decimalRatio, decimalText, num, scopeStore } from './period.ts'
 
 export const DEFAULT_TURNOVER_WINDOW_DAYS = 30
@@ -164,7 +165,7 @@ export async function stockValuationReport(tx: Tx, merchantId: string, q: StockV
   }
 }
 
-export function stockValuationCsv(r: StockValuationReport): CsvFile {
+export function stockValuationCsv(r: StockValuationReport, locale?: Locale): CsvFile {
   const money = moneyCell(r.currency)
   const where = new Map(r.locations.map((l) => [l.locationId, l]))
   const header = ['store_code', 'location', 'sku', 'name', 'on_hand', 'unit_cost', 'cost_per', 'value', 'units_sold', 'average_daily_units', 'turnover_days']
@@ -181,5 +182,5 @@ export function stockValuationCsv(r: StockValuationReport): CsvFile {
     i.averageDailyUnits,
     i.turnoverDays === null ? null : i.turnoverDays.toFixed(1),
   ])
-  return csvFile(`stock-valuation_${r.date}.csv`, { header, rows })
+  return csvFile(`stock-valuation_${r.date}.csv`, { header, rows }, locale)
 }

@@ -20,6 +20,8 @@ export const users = pgTable(
     pinHmac: text('pin_hmac'),
     lockedUntil: timestamptz('locked_until'),
     lastLoginAt: timestamptz('last_login_at'),
+    /** The language the user reads the dashboard, API errors and exports in; null: the merchant's locale. */
+    locale: text('locale').$type<'zh-CN' | 'zh-TW' | 'en'>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -30,6 +32,7 @@ export const users = pgTable(
     index('users_merchant_idx').on(t.merchantId),
     check('users_role_check', sql`${t.role} in ('cashier', 'manager', 'finance', 'admin')`),
     check('users_status_check', sql`${t.status} in ('active', 'disabled')`),
+    check('users_locale_check', sql`${t.locale} in ('zh-CN', 'zh-TW', 'en')`),
   ],
 )
 

@@ -50,7 +50,7 @@ const DELIVERY_LABELS: Record<DeliveryStatus, [string, string]> = {
   skipped: ['skipped', '已跳过'],
 }
 
-const CAMPAIGN_LABELS: Record<Campaign['status'], [string, string]> = {
+export const CAMPAIGN_LABELS: Record<Campaign['status'], [string, string]> = {
   draft: ['draft', '草稿'],
   scheduled: ['scheduled', '已排期'],
   sending: ['sending', '发送中'],
@@ -79,7 +79,7 @@ button.primary .zh{color:#dbe6ff}table.head th{width:200px}.campaign-actions{dis
 
 const chipOf = (labels: Record<string, [string, string]>, status: string) => {
   const l = labels[status] ?? [status, '']
-  return html`<span class="chip chip-${status}" data-status="${status}">${l[0]} ${l[1]}</span>`
+  return html`<span class="chip chip-${status}" data-status="${status}">${label(l[0], l[1])}</span>`
 }
 
 const pathOf = (base: string, q: Record<string, string | undefined> = {}) => {

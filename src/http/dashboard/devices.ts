@@ -36,7 +36,7 @@ const ATTENTION_SHOWN = 100
 /** What a device's last status read comes to, worst first. */
 export type DeviceBadge = 'paper_end' | 'cover_open' | 'offline' | 'unreachable' | 'error' | 'paper_near_end' | 'unknown' | 'ok'
 
-const BADGE_LABELS: Record<DeviceBadge, [string, string]> = {
+export const BADGE_LABELS: Record<DeviceBadge, [string, string]> = {
   ok: ['ok', '正常'],
   paper_near_end: ['paper near end', '纸将用完'],
   paper_end: ['paper end', '缺纸'],

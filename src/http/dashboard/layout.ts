@@ -1,7 +1,10 @@
-// The dashboard's page shell and the few pieces every page shares: labels in English and Simplified Chinese side by
-// side, money from integer minor units, status chips. Server-rendered HTML only: no scripts, no CDN.
+// The dashboard's page shell and the few pieces every page shares: labels in the reader's language (English,
+// Simplified, or Traditional derived from the Simplified text), money from integer minor units, status chips.
+// Server-rendered HTML only: no scripts, no CDN.
 import { html, raw } from 'hono/html'
 import type { HtmlEscapedString } from 'hono/utils/html'
+import { currentLocale, pick } from '../../lib/i18n/context.ts'
+import type { Locale } from '../../lib/i18n/locale.ts'
 import { formatMoney } from '../../lib/money.ts'
 
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>
@@ -40,19 +43,28 @@ details.resolve{margin-top:4px}details.resolve summary{cursor:pointer;color:#1f6
 nav.range{display:flex;gap:10px;align-items:center;flex-wrap:wrap;margin-bottom:12px}
 `
 
-/** "English 中文" as one label. */
-export const label = (en: string, zh: string) => html`${en} <span class="zh">${zh}</span>`
+/**
+ * A label in the language of the request (set per request by the dashboard's session middleware): `en` for English,
+ * `zh` for Simplified Chinese, `zh` turned Traditional for zh-TW.
+ */
+export const label = (en: string, zh: string) => html`${pick(en, zh)}`
+
+/** The same choice as plain text, for messages built as strings. */
+export const say = (en: string, zh: string): string => pick(en, zh)
+
+/** The languages a person can choose, each named in itself. */
+export const LANGUAGE_NAMES: Record<Locale, string> = { 'zh-CN': '简体中文', 'zh-TW': '繁體中文', en: 'English' }
 
 export interface PageOptions {
   title: string
   /** The signed-in user, with the CSRF token of their session for the sign-out form. */
-  user?: { email: string; role: string; csrf: string }
+  user?: { email: string; role: string; csrf: string; next?: string; locale?: Locale | null }
   body: Html
 }
 
 export function page(o: PageOptions): Html {
   return html`<!doctype html>
-<html lang="en">
+<html lang="${currentLocale()}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -61,14 +73,17 @@ export function page(o: PageOptions): Html {
 </head>
 <body>
 <header class="top">
-<a href="/dashboard/reconciliation"><strong>Tillbridge</strong></a>
+<a href="/dashboard"><strong>Tillbridge</strong></a>
+${o.user ? html`<a href="/dashboard">${label('Home', '首页')}</a>` : ''}
 ${o.user ? html`<a href="/dashboard/reconciliation">${label('Reconciliation', '对账')}</a>` : ''}
 ${o.user ? html`<a href="/dashboard/stock-sync">${label('Stock sync', '库存同步')}</a>` : ''}
 ${o.user ? html`<a href="/dashboard/vouchers">${label('Vouchers', '凭证')}</a>` : ''}
 ${o.user ? html`<a href="/dashboard/campaigns">${label('Campaigns', '营销活动')}</a>` : ''}
 ${o.user ? html`<a href="/dashboard/devices">${label('Devices', '设备')}</a>` : ''}
+${o.user ? html`<a href="/dashboard/jobs">${label('Jobs', '任务')}</a>` : ''}
 ${o.user
   ? html`<span class="who"><span>${o.user.email} (${o.user.role})</span>
+${languageForm(o.user)}
 <form class="inline" method="post" action="/dashboard/logout"><input type="hidden" name="_csrf" value="${o.user.csrf}"><button type="submit">${label('Sign out', '退出')}</button></form></span>`
   : ''}
 </header>
@@ -79,7 +94,24 @@ ${o.body}
 </html>`
 }
 
-/** Integer minor units for people ("¥1,234.56"); exact, never through a float. */
+/**
+ * The header's language switcher: the user's own language, or (empty) their merchant's. Its fields join the form by
+ * its id (form="…"), so the sign-out form stays the one form element holding a CSRF field, where scripts and tests
+ * look for the session's token.
+ */
+function languageForm(user: NonNullable<PageOptions['user']>): Html {
+  const own = user.locale ?? ''
+  const option = (value: string, name: string) => html`<option value="${value}"${own === value ? ' selected' : ''}>${name}</option>`
+  return html`<span class="lang" data-testid="language"><form id="language-form" class="inline" method="post" action="/dashboard/locale"></form><input type="hidden" form="language-form" name="_csrf" value="${user.csrf}"><input type="hidden" form="language-form" name="next" value="${user.next ?? ''}">
+<select form="language-form" name="locale" aria-label="${say('Language', '语言')}">${option('', say('Merchant default', '商户默认'))}${(Object.keys(LANGUAGE_NAMES) as Locale[]).map((l) => option(l, LANGUAGE_NAMES[l]))}</select>
+<button form="language-form" type="submit">${label('Change', '切换')}</button></span>`
+}
+
+/**
+ * Integer minor units for people in the merchant's currency ("¥1,234.56", "HK$1,234.56", "US$12.00", "UAH 12.00",
+ * "JP¥1,235"); exact, never through a float. Written the same for every reader (zh-CN conventions: CNY is plain ¥,
+ * other dollars and yen say whose), so amounts read alike whatever language the page is in.
+ */
 export const money = (minor: number | null | undefined, currency: string) => (minor === null || minor === undefined ? '' : formatMoney(minor, currency, 'zh-CN'))
 
 export type ChipStatus = 'balanced' | 'exceptions' | 'not_ready' | 'fetch_failed' | 'not_run'
@@ -93,7 +125,7 @@ export const CHIP_LABELS: Record<ChipStatus, [string, string]> = {
 }
 
 export const chip = (status: ChipStatus, extra?: string) =>
-  html`<span class="chip chip-${status}" data-status="${status}">${CHIP_LABELS[status][0]} ${CHIP_LABELS[status][1]}${extra ? ` · ${extra}` : ''}</span>`
+  html`<span class="chip chip-${status}" data-status="${status}">${label(...CHIP_LABELS[status])}${extra ? ` · ${extra}` : ''}</span>`
 
 export const OUTCOME_LABELS: Record<string, [string, string]> = {
   matched: ['matched', '已匹配'],
@@ -133,8 +165,8 @@ export const labelOf = (labels: Record<string, [string, string]>, key: string | 
 export function errorPage(status: number, message: string, user?: PageOptions['user']): Html {
   const [en, zh] = status === 403 ? ['Not allowed', '无权限'] : status === 404 ? ['Not found', '未找到'] : status >= 500 ? ['Something went wrong', '出错了'] : ['Cannot do that', '无法执行']
   return page({
-    title: en,
+    title: say(en, zh),
     user,
-    body: html`<h1>${label(en, zh)}</h1><p class="alert alert-error" data-testid="error">${message}</p><p><a href="/dashboard/reconciliation">${label('Back to reconciliation', '返回对账')}</a></p>`,
+    body: html`<h1>${label(en, zh)}</h1><p class="alert alert-error" data-testid="error">${message}</p><p><a href="/dashboard">${label('Back to the dashboard', '返回首页')}</a></p>`,
   })
 }

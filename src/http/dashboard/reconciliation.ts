@@ -15,6 +15,7 @@ import { addDays, businessDate, isDate } from '../../lib/time.ts'
 import { toErrorResponse } from '../errors.ts'
 import { chip, label, labelOf, money, OUTCOME_LABELS, page, PAGE_HEADERS, RESOLUTION_LABELS, STATE_LABELS, type ChipStatus, type Html } from './layout.ts'
 import { dayRange, daysDesc, DEFAULT_DAYS } from './days.ts'
+import { currentLocale } from '../../lib/i18n/context.ts'
 import { handMatches, openExceptionAges, staffNames, type AgeBuckets } from './queries.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 
@@ -95,7 +96,7 @@ function gridCell(conn: ConnectionRow, date: string, cell: Cell | undefined, cur
   return html`<td data-connection="${conn.id}" data-date="${date}"><a class="cell" href="${dayPath(conn.id, date)}">
 ${chip(status, cell && cell.openExceptions > 0 ? String(cell.openExceptions) : undefined)}
 ${cell && (cell.posCount > 0 || cell.channelCount > 0)
-  ? html`<div class="small">POS <span class="zh">收银</span> ${cell.posCount} · ${money(cell.posAmount, currency)}</div>
+  ? html`<div class="small">${label('POS', '收银')} ${cell.posCount} · ${money(cell.posAmount, currency)}</div>
 <div class="small">${label('Channel', '渠道')} ${cell.channelCount} · ${money(cell.channelAmount, currency)}</div>
 <div class="small ${diff !== 0 ? 'neg' : ''}">Δ ${money(diff, currency)}</div>`
   : ''}
@@ -258,7 +259,7 @@ ${run
   : html`<p class="muted">${label('This day has not been reconciled yet.', '该日尚未对账。')}</p>`}
 ${run && (run.status === 'balanced' || run.status === 'exceptions')
   ? html`<table id="day-totals"><thead><tr><th></th><th class="num">${label('Count', '笔数')}</th><th class="num">${label('Payments', '收款')}</th><th class="num">${label('Refunds', '退款')}</th><th class="num">${label('Net', '净额')}</th><th class="num">${label('Fee', '手续费')}</th></tr></thead><tbody>
-<tr><th>POS <span class="zh">收银</span></th><td class="num">${t.pos_count ?? 0}</td><td class="num">${money(t.pos_payments ?? 0, cur)}</td><td class="num">${money(t.pos_refunds ?? 0, cur)}</td><td class="num">${money(t.pos_net ?? 0, cur)}</td><td class="num">${label('expected', '应收')} ${feeText(t.expected_fee_milli ?? 0)}</td></tr>
+<tr><th>${label('POS', '收银')}</th><td class="num">${t.pos_count ?? 0}</td><td class="num">${money(t.pos_payments ?? 0, cur)}</td><td class="num">${money(t.pos_refunds ?? 0, cur)}</td><td class="num">${money(t.pos_net ?? 0, cur)}</td><td class="num">${label('expected', '应收')} ${feeText(t.expected_fee_milli ?? 0)}</td></tr>
 <tr><th>${label('Channel', '渠道')}</th><td class="num">${t.channel_count ?? 0}</td><td class="num">${money(t.channel_payments ?? 0, cur)}</td><td class="num">${money(t.channel_refunds ?? 0, cur)}</td><td class="num">${money(t.channel_net ?? 0, cur)}</td><td class="num">${feeText(t.channel_fee_milli ?? 0)}</td></tr>
 <tr><th>${label('Difference', '差额')}</th><td></td><td></td><td></td><td class="num ${(t.difference ?? 0) !== 0 ? 'neg' : ''}">${money(t.difference ?? 0, cur)}</td><td></td></tr>
 </tbody></table>`
@@ -274,7 +275,7 @@ ${mayChange ? '' : html`<p class="muted small" data-testid="read-only">${label('
 <a href="${exportHref({ what: 'exceptions', format: 'xlsx', from: date, to: date, connection: conn.id, state: 'all', timing: 'include' })}">XLSX</a></span></h2>
 ${items.length === 0
   ? html`<p class="muted" data-testid="no-exceptions">${label('No exceptions on this day.', '该日没有异常。')}</p>`
-  : html`<table id="exceptions"><thead><tr><th>${label('Outcome', '结果')}</th><th>${label('State', '状态')}</th><th>${label('Store', '门店')}</th><th>${label('POS ref', '收银单号')}</th><th>${label('Channel ref', '渠道单号')}</th><th class="num">POS <span class="zh">收银</span></th><th class="num">${label('Channel', '渠道')}</th><th class="num">${label('Difference', '差额')}</th><th class="num">${label('Fee', '手续费')}</th><th>${label('Note', '备注')}</th><th></th></tr></thead>
+  : html`<table id="exceptions"><thead><tr><th>${label('Outcome', '结果')}</th><th>${label('State', '状态')}</th><th>${label('Store', '门店')}</th><th>${label('POS ref', '收银单号')}</th><th>${label('Channel ref', '渠道单号')}</th><th class="num">${label('POS', '收银')}</th><th class="num">${label('Channel', '渠道')}</th><th class="num">${label('Difference', '差额')}</th><th class="num">${label('Fee', '手续费')}</th><th>${label('Note', '备注')}</th><th></th></tr></thead>
 <tbody>${items.map((i) => itemRow(c, i, date, candidates.items, names, m.timeZone))}</tbody></table>
 ${exceptions.nextCursor ? html`<p class="muted small">${label(`Showing the first ${DAY_LIMIT}; the export has them all.`, `仅显示前 ${DAY_LIMIT} 条，导出文件包含全部。`)}</p>` : ''}`}
 ${matchedByHand.length > 0
@@ -346,14 +347,14 @@ async function exportFile(c: C): Promise<Response> {
   let file: { filename: string; bytes: Uint8Array; contentType: string }
   if (what === 'summary') {
     const rows = await dailySummary(db, m.id, { from, to, connectionId, today: m.today })
-    file = await tableFile(`reconciliation-summary-${from}-${to}`, 'Summary', summaryTable(rows), format)
+    file = await tableFile(`reconciliation-summary-${from}-${to}`, 'Summary', summaryTable(rows), format, currentLocale())
   } else if (what === 'exceptions') {
     const state = c.req.query('state')
     if (state !== undefined && state !== 'open' && state !== 'resolved' && state !== 'all') throw badRequest('invalid_state', 'state must be open, resolved or all')
     // Timing items (still carried over) only when asked for, as the engine's lists do.
     const outcomes = c.req.query('timing') === 'include' ? EXCEPTION_OUTCOMES : undefined
     const items = await exportExceptions(db, m.id, { from, to, connectionId, state, outcomes, today: m.today })
-    file = await tableFile(`reconciliation-exceptions-${from}-${to}`, 'Exceptions', exceptionsTable(items), format)
+    file = await tableFile(`reconciliation-exceptions-${from}-${to}`, 'Exceptions', exceptionsTable(items), format, currentLocale())
   } else throw badRequest('invalid_export', 'what must be summary or exceptions')
   return c.body(file.bytes as Uint8Array<ArrayBuffer>, 200, {
     'Content-Type': file.contentType,

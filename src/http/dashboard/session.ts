@@ -1,36 +1,75 @@
 // Staff sign-in for the dashboard: the session token of the ordinary password login, kept in an HttpOnly SameSite=Lax
 // cookie, and a CSRF token per session (a MAC of the session id) that every form carries and every POST must return.
 // The sign-in form itself is protected by a double-submit token, so no one can sign a browser into another account.
+// Each request is rendered in one language: the user's own, else their merchant's, else (signed out) the browser's.
 import type { Context, Hono, MiddlewareHandler } from 'hono'
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { html } from 'hono/html'
 import { randomBytes } from 'node:crypto'
 import { authenticate, DEFAULT_LOGIN_POLICY, login, logout, SESSION_PREFIX, type Principal } from '../../core/staff/auth.ts'
 import { actorCan } from '../../core/staff/actor.ts'
+import { callerLocale, setUserLocale } from '../../core/staff/locale.ts'
 import { loadGrants } from '../../core/staff/matrix.ts'
 import type { Permission } from '../../core/staff/permissions.ts'
-import { forbidden, isDomainError } from '../../lib/errors.ts'
+import { badRequest, forbidden, isDomainError } from '../../lib/errors.ts'
+import { withLocale } from '../../lib/i18n/context.ts'
+import { fromAcceptLanguage, isLocale, type Locale } from '../../lib/i18n/locale.ts'
 import { safeEqual } from '../../lib/secrets.ts'
 import type { AppEnv } from '../env.ts'
 import { toErrorResponse } from '../errors.ts'
-import { label, page, PAGE_HEADERS, type PageOptions } from './layout.ts'
+import { label, page, PAGE_HEADERS, say, type PageOptions } from './layout.ts'
 
 export const SESSION_COOKIE = 'tb_dashboard'
 const LOGIN_COOKIE = 'tb_dashboard_login'
 const CSRF_PURPOSE = 'dashboard-csrf'
-export const HOME = '/dashboard/reconciliation'
+export const HOME = '/dashboard'
 
-export type DashboardEnv = AppEnv & { Variables: AppEnv['Variables'] & { csrf: string } }
+export type DashboardEnv = AppEnv & {
+  Variables: AppEnv['Variables'] & {
+    csrf: string
+    /** The language this request is rendered in. */
+    locale: Locale
+    /** The signed-in user's own language; null while they follow their merchant's. */
+    userLocale: Locale | null
+  }
+}
 
 const isHttps = (c: Context) => new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https'
 
 /** The CSRF token of a session: derived, so nothing is stored, and useless without the hub's key. */
 export const csrfToken = (c: Context<DashboardEnv>, sessionId: string) => c.var.hub.secrets.mac(CSRF_PURPOSE, sessionId)
 
-/** Who the page is shown to, for the header's sign-out form. */
+/** Where the language form comes back to: this page for a GET, else the page the form was posted from. */
+function backPath(c: Context<DashboardEnv>): string {
+  const url = new URL(c.req.url)
+  if (c.req.method === 'GET') return url.pathname + url.search
+  const referer = c.req.header('referer')
+  if (!referer) return HOME
+  try {
+    const r = new URL(referer)
+    return r.origin === url.origin ? r.pathname + r.search : HOME
+  } catch {
+    return HOME
+  }
+}
+
+/** Who the page is shown to, for the header's language and sign-out forms. */
 export const pageUser = (c: Context<DashboardEnv>): PageOptions['user'] => {
   const p = c.var.principal
-  return p ? { email: p.name, role: p.role, csrf: c.var.csrf } : undefined
+  return p ? { email: p.name, role: p.role, csrf: c.var.csrf, next: safeNext(backPath(c)), locale: c.var.userLocale ?? null } : undefined
+}
+
+/**
+ * The language of a signed-out page (the sign-in form, errors before sign-in): what the browser asks for in
+ * Accept-Language, else English (as the API answers a caller it does not know). requireSession replaces it by the
+ * signed-in user's.
+ */
+export function browserLocale(): MiddlewareHandler<DashboardEnv> {
+  return async (c, next) => {
+    const locale = fromAcceptLanguage(c.req.header('accept-language')) ?? 'en'
+    c.set('locale', locale)
+    return withLocale(locale, next)
+  }
 }
 
 /** Only paths of the dashboard itself are followed after sign-in (never another site). */
@@ -53,7 +92,10 @@ export function requireSession(): MiddlewareHandler<DashboardEnv> {
     principal.grants = await loadGrants(c.var.hub.database.db, principal.merchantId, principal.role)
     c.set('principal', principal)
     c.set('csrf', csrfToken(c, principal.sessionId))
-    return next()
+    const locale = await callerLocale(c.var.hub.database.db, { merchantId: principal.merchantId, userId: principal.id })
+    c.set('locale', locale.effective)
+    c.set('userLocale', locale.user)
+    return withLocale(locale.effective, next)
   }
 }
 
@@ -84,7 +126,7 @@ export function requirePermission(c: Context<DashboardEnv>, ...permissions: Perm
 
 function loginPage(c: Context<DashboardEnv>, opts: { token: string; next: string; email?: string; error?: string }) {
   return page({
-    title: 'Sign in',
+    title: say('Sign in', '登录'),
     body: html`<form class="login" method="post" action="/dashboard/login">
 <h1>${label('Sign in', '登录')}</h1>
 ${opts.error ? html`<p class="alert alert-error" data-testid="login-error">${opts.error}</p>` : ''}
@@ -122,9 +164,9 @@ export function registerSession(app: Hono<DashboardEnv>) {
     const password = text('password').slice(0, 1024)
     const cookie = getCookie(c, LOGIN_COOKIE)
     if (!cookie || !safeEqual(cookie, text('_login'))) {
-      return c.html(loginPage(c, { token: loginToken(c), next, email, error: 'The sign-in form expired; please sign in again. 登录表单已过期，请重新登录。' }), 403, PAGE_HEADERS)
+      return c.html(loginPage(c, { token: loginToken(c), next, email, error: say('The sign-in form expired; please sign in again.', '登录表单已过期，请重新登录。') }), 403, PAGE_HEADERS)
     }
-    if (!email || !password) return c.html(loginPage(c, { token: cookie, next, email, error: 'Enter your email and password. 请输入邮箱和密码。' }), 400, PAGE_HEADERS)
+    if (!email || !password) return c.html(loginPage(c, { token: cookie, next, email, error: say('Enter your email and password.', '请输入邮箱和密码。') }), 400, PAGE_HEADERS)
     try {
       const policy = c.var.options.loginPolicy ?? DEFAULT_LOGIN_POLICY
       const now = c.var.hub.clock()
@@ -141,9 +183,23 @@ export function registerSession(app: Hono<DashboardEnv>) {
     } catch (e) {
       if (!isDomainError(e) || (e.kind !== 'unauthorized' && e.kind !== 'rate_limited')) throw e
       const mapped = toErrorResponse(e)!
-      const message = e.kind === 'rate_limited' ? `${e.message}. 登录失败次数过多，请稍后再试。` : 'Email or password is wrong. 邮箱或密码错误。'
+      const wait = Math.max(1, Math.ceil((e.retryAfter ?? 60) / 60))
+      const message =
+        e.kind === 'rate_limited'
+          ? say(`Too many failed sign-ins; try again in ${wait} minute(s).`, `登录失败次数过多，请 ${wait} 分钟后再试。`)
+          : say('Email or password is wrong.', '邮箱或密码错误。')
       return c.html(loginPage(c, { token: cookie, next, email, error: message }), mapped.status as 401 | 429, { ...PAGE_HEADERS, ...mapped.headers })
     }
+  })
+
+  // The header's language switcher: the user's own language, or (empty) their merchant's again.
+  app.post('/locale', requireSession(), requireCsrf(), async (c) => {
+    const form = await c.req.parseBody()
+    const value = typeof form.locale === 'string' ? form.locale : ''
+    if (value !== '' && !isLocale(value)) throw badRequest('invalid_locale', say('Choose one of the listed languages.', '请选择列出的语言之一。'))
+    const principal = c.var.principal
+    await c.var.hub.database.db.transaction((tx) => setUserLocale(tx, principal, principal.id, value === '' ? null : value))
+    return c.redirect(safeNext(typeof form.next === 'string' ? form.next : HOME), 303)
   })
 
   app.post('/logout', requireSession(), requireCsrf(), async (c) => {

@@ -80,7 +80,7 @@ tr.chosen th,tr.chosen td{background:#f0f6ff}nav.filter a{padding:2px 8px;border
 `
 
 const statusChip = (s: SkuStatus, extra?: string) =>
-  html`<span class="chip chip-${s}" data-status="${s}">${STATUS_LABELS[s][0]} ${STATUS_LABELS[s][1]}${extra ? ` · ${extra}` : ''}</span>`
+  html`<span class="chip chip-${s}" data-status="${s}">${label(...STATUS_LABELS[s])}${extra ? ` · ${extra}` : ''}</span>`
 
 const connectorTitle = (row: ConnectionRow) => connectorRegistry.get(row.connectorId)?.title ?? row.connectorId
 

@@ -99,12 +99,12 @@ table.head th{width:180px}ul.problems{margin:4px 0;padding-left:20px}
 
 const statusChip = (status: string, extra?: string) => {
   const l = STATUS_LABELS[status] ?? EXPORT_LABELS[status] ?? [status, '']
-  return html`<span class="chip chip-${status}" data-status="${status}">${l[0]} ${l[1]}${extra ? ` · ${extra}` : ''}</span>`
+  return html`<span class="chip chip-${status}" data-status="${status}">${label(l[0], l[1])}${extra ? ` · ${extra}` : ''}</span>`
 }
 
 const exportChip = (status: string) => {
   const l = EXPORT_LABELS[status] ?? [status, '']
-  return html`<span class="chip chip-${status}" data-status="${status}">${l[0]} ${l[1]}</span>`
+  return html`<span class="chip chip-${status}" data-status="${status}">${label(l[0], l[1])}</span>`
 }
 
 /** Minor units as yuan with their decimals and thousands grouped ("1,234.50"); exact, never through a float. */

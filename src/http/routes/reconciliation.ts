@@ -14,6 +14,7 @@ import { importFile, queueReconcile, reconcileConnectionDay } from '../../jobs/r
 import { badRequest, forbidden, invalid } from '../../lib/errors.ts'
 import { businessDate, isDate } from '../../lib/time.ts'
 import type { AppEnv } from '../env.ts'
+import { fileLocale } from '../locale.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
 
 const tags = ['Reconciliation']
@@ -520,7 +521,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     checkRange(q.from, q.to)
     const day = await today(c)
     const items = await exportExceptions(c.var.db, c.var.principal.merchantId, { ...q, outcomes: outcomesOf(q.outcome), today: day })
-    const f = await tableFile(`reconciliation-exceptions-${day.replaceAll('-', '')}`, 'Exceptions', exceptionsTable(items), q.format)
+    const f = await tableFile(`reconciliation-exceptions-${day.replaceAll('-', '')}`, 'Exceptions', exceptionsTable(items), q.format, await fileLocale(c))
     return c.body(f.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': f.contentType, 'Content-Disposition': `attachment; filename="${f.filename}"` }) as never
   })
 
@@ -554,7 +555,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     checkRange(q.from, q.to)
     const day = await today(c)
     const rows = await dailySummary(c.var.db, c.var.principal.merchantId, { ...q, today: day })
-    const f = await tableFile(`reconciliation-summary-${q.from.replaceAll('-', '')}-${q.to.replaceAll('-', '')}`, 'Summary', summaryTable(rows), q.format)
+    const f = await tableFile(`reconciliation-summary-${q.from.replaceAll('-', '')}-${q.to.replaceAll('-', '')}`, 'Summary', summaryTable(rows), q.format, await fileLocale(c))
     return c.body(f.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': f.contentType, 'Content-Disposition': `attachment; filename="${f.filename}"` }) as never
   })
 }

@@ -12,6 +12,7 @@ import { staffCsv, staffReport } from '../../core/reports/staff.ts'
 import { sessionReport, sessionReportCsv, sessionsOfDay, sessionsOfDayCsv } from '../../core/reports/sessions.ts'
 import type { CsvFile } from '../../core/reports/csv.ts'
 import type { AppEnv } from '../env.ts'
+import { fileLocale } from '../locale.ts'
 import { defineRoute, IdParam } from '../route.ts'
 
 const tags = ['Reports']
@@ -314,38 +315,41 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const q = c.req.valid('query')
     const m = c.var.principal.merchantId
     const r = await snapshot(c, (tx) => dailySalesReport(tx, m, { ...periodOf(q), storeId: q.storeId }))
-    return q.format === 'csv' ? csv(c, dailySalesCsv(r, q.storeId ? r.entries[0]?.storeCode : undefined)) : c.json(r, 200)
+    return q.format === 'csv' ? csv(c, dailySalesCsv(r, q.storeId ? r.entries[0]?.storeCode : undefined, await fileLocale(c))) : c.json(r, 200)
   })
   app.openapi(products, async (c) => {
     const { format, ...q } = c.req.valid('query')
     const m = c.var.principal.merchantId
     const r = await snapshot(c, (tx) => productsReport(tx, m, q))
-    return format === 'csv' ? csv(c, productsCsv(r)) : c.json(r, 200)
+    return format === 'csv' ? csv(c, productsCsv(r, await fileLocale(c))) : c.json(r, 200)
   })
   app.openapi(stockValuation, async (c) => {
     const { format, ...q } = c.req.valid('query')
     if (q.locationId && q.storeId) throw badRequest('invalid_scope', 'give locationId or storeId, not both')
     const m = c.var.principal.merchantId
     const r = await snapshot(c, (tx) => stockValuationReport(tx, m, { ...q, at: c.var.hub.clock() }))
-    return format === 'csv' ? csv(c, stockValuationCsv(r)) : c.json(r, 200)
+    return format === 'csv' ? csv(c, stockValuationCsv(r, await fileLocale(c))) : c.json(r, 200)
   })
   app.openapi(staff, async (c) => {
     const { format, ...q } = c.req.valid('query')
     const m = c.var.principal.merchantId
     const r = await snapshot(c, (tx) => staffReport(tx, m, q))
-    return format === 'csv' ? csv(c, staffCsv(r)) : c.json(r, 200)
+    return format === 'csv' ? csv(c, staffCsv(r, await fileLocale(c))) : c.json(r, 200)
   })
   app.openapi(sessions, async (c) => {
     const { format, ...q } = c.req.valid('query')
     const m = c.var.principal.merchantId
     const r = await snapshot(c, (tx) => sessionsOfDay(tx, m, q))
-    return format === 'csv' ? csv(c, sessionsOfDayCsv(r)) : c.json(r, 200)
+    return format === 'csv' ? csv(c, sessionsOfDayCsv(r, await fileLocale(c))) : c.json(r, 200)
   })
   app.openapi(session, async (c) => {
     const { format } = c.req.valid('query')
     const m = c.var.principal.merchantId
     const id = c.req.valid('param').id
-    if (format === 'csv') return csv(c, await snapshot(c, async (tx) => sessionReportCsv(tx, m, await sessionReport(tx, m, id))))
+    if (format === 'csv') {
+      const locale = await fileLocale(c)
+      return csv(c, await snapshot(c, async (tx) => sessionReportCsv(tx, m, await sessionReport(tx, m, id), locale)))
+    }
     return c.json(await snapshot(c, (tx) => sessionReport(tx, m, id)), 200)
   })
 }

@@ -19,6 +19,7 @@ const WooConfig = z.object({
   // secret of other characters would sign with a different key than ours.
   webhookSecret: secret(z.string().regex(/^[A-Za-z0-9._~+/=-]{16,255}$/, 'a webhook secret of 16 to 255 letters, digits or ._~+/=-')),
   requestsPerSecond: z.number().int().min(1).max(100).default(10).describe('Requests per second the shop’s host allows'),
+  baseUrl: z.url().optional().describe('Only changed for a sandbox; default {siteUrl}/wp-json/wc/v3'),
 })
 
 type WooConfig = z.infer<typeof WooConfig>
@@ -36,7 +37,7 @@ export const woocommerce = defineConnector({
   description: 'Stock of WooCommerce products and variations kept in step with the tills; web orders reserve stock.',
   config: WooConfig,
   http: (config) => ({
-    baseURL: apiBase(config.siteUrl),
+    baseURL: config.baseUrl ?? apiBase(config.siteUrl),
     headers: { authorization: `Basic ${Buffer.from(`${config.consumerKey}:${config.consumerSecret}`).toString('base64')}`, accept: 'application/json' },
     // WordPress answers slowly on shared hosting, a batch of 100 especially.
     timeoutMs: 60_000,

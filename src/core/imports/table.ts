@@ -1,0 +1,111 @@
+// Another POS's export as a plain table: the header row and the data rows with their line numbers, read from CSV
+// (UTF-8, UTF-16 or GBK, comma/semicolon/tab) or the first worksheet of an XLSX workbook, with the same readers and
+// the same decoding as the catalog spreadsheet (catalog-file.ts). What the columns mean is headers.ts's business.
+import { parse } from 'csv-parse/sync'
+import ExcelJS from 'exceljs'
+import { badRequest } from '../../lib/errors.ts'
+import { decodeText, MAX_ROWS } from '../catalog/catalog-file.ts'
+
+export type FileFormat = 'csv' | 'xlsx'
+
+export interface TableRow {
+  /** Line of the CSV file or row of the worksheet (the header is line 1 of a plain file). */
+  line: number
+  values: string[]
+}
+
+export interface Table {
+  format: FileFormat
+  headerLine: number
+  header: string[]
+  rows: TableRow[]
+}
+
+const invalidFile = (message: string, details?: unknown) => badRequest('invalid_file', message, details)
+
+/** An XLSX workbook is a zip file: it starts with "PK\x03\x04". */
+export const looksLikeXlsx = (bytes: Uint8Array) => bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04
+
+/** The format named, or the one the bytes are when 'auto'; a CSV that is really a workbook (or the reverse) is refused. */
+export function detectFormat(bytes: Uint8Array, format: FileFormat | 'auto' = 'auto'): FileFormat {
+  const zip = looksLikeXlsx(bytes)
+  if (format === 'auto') return zip ? 'xlsx' : 'csv'
+  if (format === 'csv' && zip) throw invalidFile('the file is an XLSX workbook, not a CSV (use format xlsx or auto)')
+  if (format === 'xlsx' && !zip) throw invalidFile('the file is not an XLSX workbook (use format csv or auto)')
+  return format
+}
+
+function delimiterOf(text: string): string {
+  const end = text.indexOf('\n')
+  const first = end === -1 ? text : text.slice(0, end)
+  const count = (d: string) => first.split(d).length - 1
+  return [',', ';', '\t'].reduce((best, d) => (count(d) > count(best) ? d : best), ',')
+}
+
+function toTable(format: FileFormat, rows: TableRow[]): Table {
+  // Blank lines before the header (titles some exports put on top are not skipped: the header is the first row).
+  const [header, ...body] = rows.filter((r) => r.values.some((v) => v.trim() !== ''))
+  if (!header) throw invalidFile('the file is empty')
+  if (body.length > MAX_ROWS) throw badRequest('too_many_rows', `a file may hold at most ${MAX_ROWS} rows; split it`, { rows: body.length, limit: MAX_ROWS })
+  return { format, headerLine: header.line, header: header.values.map((v) => v.trim()), rows: body.map((r) => ({ line: r.line, values: r.values.map((v) => v.trim()) })) }
+}
+
+export function readCsvTable(bytes: Uint8Array): Table {
+  const text = decodeText(bytes).replace(/^\ufeff/, '').replace(/\r\n?/g, '\n')
+  if (!text.trim()) throw invalidFile('the file is empty')
+  let records: { record: string[]; info: { lines: number } }[]
+  try {
+    records = parse(text, { delimiter: delimiterOf(text), relax_column_count: true, skip_empty_lines: true, info: true }) as unknown as typeof records
+  } catch (e) {
+    const err = e as { message?: string; lines?: number }
+    throw invalidFile(`the CSV cannot be read: ${err.message ?? 'syntax error'}`, err.lines ? { line: err.lines } : undefined)
+  }
+  // info.lines is the line a record ends on; a record spanning lines (quoted line breaks) starts that much earlier.
+  return toTable(
+    'csv',
+    records.map(({ record, info }) => ({ line: info.lines - record.reduce((n, v) => n + (v.split('\n').length - 1), 0), values: record })),
+  )
+}
+
+/** A date cell as its calendar date: exceljs gives midnight UTC of the day the sheet shows. */
+const dateText = (d: Date) => (Number.isNaN(d.getTime()) ? '' : d.toISOString().slice(0, 10))
+
+/** Text of a worksheet cell as the person typing it saw it. */
+function cellText(v: ExcelJS.CellValue): string {
+  if (v === null || v === undefined) return ''
+  if (typeof v === 'string') return v
+  if (typeof v === 'number') return String(v)
+  if (typeof v === 'boolean') return v ? 'true' : 'false'
+  if (v instanceof Date) return dateText(v)
+  if ('richText' in v) return v.richText.map((t) => t.text).join('')
+  if ('formula' in v || 'sharedFormula' in v) return cellText((v as ExcelJS.CellFormulaValue).result as ExcelJS.CellValue)
+  if ('hyperlink' in v) return String(v.text)
+  if ('error' in v) return String(v.error)
+  return String(v)
+}
+
+export async function readXlsxTable(bytes: Uint8Array): Promise<Table> {
+  const wb = new ExcelJS.Workbook()
+  try {
+    await wb.xlsx.load(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as unknown as ExcelJS.Buffer)
+  } catch (e) {
+    throw invalidFile(`the XLSX workbook cannot be read: ${(e as Error).message}`)
+  }
+  const ws = wb.worksheets[0]
+  if (!ws) throw invalidFile('the workbook has no worksheet')
+  const rows: TableRow[] = []
+  ws.eachRow({ includeEmpty: false }, (row, n) => {
+    const values: string[] = []
+    row.eachCell({ includeEmpty: true }, (cell, col) => {
+      values[col - 1] = cellText(cell.value)
+    })
+    rows.push({ line: n, values: Array.from(values, (v) => v ?? '') })
+  })
+  return toTable('xlsx', rows)
+}
+
+/** Reads a file of either format; 'auto' tells them apart by their first bytes. */
+export async function readTable(bytes: Uint8Array, format: FileFormat | 'auto' = 'auto'): Promise<Table> {
+  if (bytes.byteLength === 0) throw invalidFile('the file is empty')
+  return detectFormat(bytes, format) === 'xlsx' ? readXlsxTable(bytes) : readCsvTable(bytes)
+}
