@@ -56,8 +56,13 @@ describe('devices', () => {
     expect(epos.body).toMatchObject({ address: 'http://10.0.0.7/cgi-bin/epos/service.cgi?devid=local_printer', options: { columns: 32 } })
     const cashier = await (await seedMerchant(hub)).staff('cashier')
     expect((await createApi(hub).as(cashier.token).post('/api/v1/devices', { storeId: store.storeId, name: 'n', kind: 'scale', driver: 'scale_tcp', address: 'a:1' })).status).toBe(403)
+    // Name and driver may be left out: the kind's usual driver, named after the kind and address.
+    const bare = await admin.post('/api/v1/devices', { storeId: store.storeId, kind: 'receipt_printer', address: '10.0.0.30:9100', paperWidth: 58, encoding: 'gb18030' })
+    expect(bare.status).toBe(201)
+    expect(bare.body).toMatchObject({ name: 'receipt printer 10.0.0.30:9100', driver: 'escpos_tcp', paperWidth: 58, encoding: 'gb18030', options: { columns: 32, cjkMode: true } })
+    expect((await admin.post('/api/v1/devices', { storeId: store.storeId, kind: 'receipt_printer', driver: 'epos', address: 'http://10.0.0.31' })).body.driver).toBe('epos_http')
     const list = await admin.get(`/api/v1/devices?storeId=${store.storeId}`)
-    expect(list.body.items.map((d: any) => d.name).sort()).toEqual(['Epson', 'Pole', 'Till 1 drawer', 'Till 1 printer'])
+    expect(list.body.items.map((d: any) => d.name).sort()).toEqual(['Epson', 'Pole', 'Till 1 drawer', 'Till 1 printer', 'receipt printer 10.0.0.30:9100', 'receipt printer http://10.0.0.31'])
   })
 
   it('a cash sale queues its receipt, a drawer kick valid for seconds and the change on the display, in its own transaction', async () => {

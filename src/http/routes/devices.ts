@@ -91,8 +91,31 @@ const DeviceFields = {
   enabled: z.boolean().optional(),
 }
 
-const CreateDevice = z.object({ storeId: z.uuid(), kind: z.enum(DEVICE_KINDS), ...DeviceFields }).strict().openapi('NewDevice')
-const ChangeDevice = z.object({ ...DeviceFields, name: DeviceFields.name.optional(), driver: DeviceFields.driver.optional() }).strict()
+/** Names integrators use for our drivers. */
+const DRIVER_ALIASES: Record<string, (typeof DEVICE_DRIVERS)[number]> = { raw_tcp: 'escpos_tcp', tcp: 'escpos_tcp', escpos: 'escpos_tcp', epos: 'epos_http', epos_xml: 'epos_http' }
+const DriverField = z.preprocess((v) => (typeof v === 'string' ? (DRIVER_ALIASES[v] ?? v) : v), DeviceFields.driver)
+
+const CreateDevice = z
+  .object({
+    storeId: z.uuid(),
+    kind: z.enum(DEVICE_KINDS),
+    ...DeviceFields,
+    name: DeviceFields.name.optional().openapi({ description: 'Default: the kind and the address' }),
+    driver: DriverField.optional().openapi({ description: 'Default per kind: escpos_tcp for printers, drawer_via_printer, display_tcp, scale_tcp, stripe_terminal' }),
+  })
+  .strict()
+  .openapi('NewDevice')
+
+const DEFAULT_DRIVER: Record<(typeof DEVICE_KINDS)[number], (typeof DEVICE_DRIVERS)[number]> = {
+  receipt_printer: 'escpos_tcp',
+  kitchen_printer: 'escpos_tcp',
+  label_printer: 'escpos_tcp',
+  cash_drawer: 'drawer_via_printer',
+  customer_display: 'display_tcp',
+  scale: 'scale_tcp',
+  card_terminal: 'stripe_terminal',
+}
+const ChangeDevice = z.object({ ...DeviceFields, name: DeviceFields.name.optional(), driver: DriverField.optional() }).strict()
 
 const JobSchema = z
   .object({
@@ -253,7 +276,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(create, async (c) => {
     const body = c.req.valid('json')
     if (body.connectionId) await getConnectionRow(c.var.db, c.var.principal.merchantId, body.connectionId)
-    return c.json(toDevice(await createDevice(c.var.db, c.var.principal, body)), 201)
+    const driver = body.driver ?? DEFAULT_DRIVER[body.kind]
+    const name = body.name ?? `${body.kind.replace(/_/g, ' ')}${body.address ? ` ${body.address}` : ''}`.slice(0, 100)
+    return c.json(toDevice(await createDevice(c.var.db, c.var.principal, { ...body, driver, name })), 201)
   })
   app.openapi(list, async (c) => c.json({ items: (await listDevices(c.var.db, c.var.principal.merchantId, c.req.valid('query').storeId)).map(toDevice) }, 200))
   app.openapi(show, async (c) => c.json(toDevice(await getDevice(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200))
