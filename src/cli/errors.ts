@@ -1,4 +1,5 @@
 // Turns any failure of a command into one clear line on stderr and a non-zero exit, never a stack trace.
+import fs from 'node:fs'
 import { CommanderError } from 'commander'
 import { ConfigError } from '../lib/config.ts'
 import { DomainError } from '../lib/errors.ts'
@@ -6,6 +7,18 @@ import { SecretKeyError } from '../lib/secrets.ts'
 import { redactText } from '../lib/redact.ts'
 
 export class UsageError extends Error {}
+
+/** A file named on the command line, read whole; a missing or empty file is a usage error, not a crash. */
+export function readInputFile(file: string): Buffer {
+  try {
+    const bytes = fs.readFileSync(file)
+    if (bytes.length === 0) throw new UsageError(`${file} is empty`)
+    return bytes
+  } catch (e) {
+    if (e instanceof UsageError) throw e
+    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
+  }
+}
 
 export function reportAndExit(e: unknown): never {
   if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2)

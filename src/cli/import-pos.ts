@@ -2,7 +2,6 @@
 // points and stored value) and opening stock from that POS's CSV/XLSX exports, in one go and all or nothing.
 // --dry-run checks every row of every file and writes nothing. Progress goes to stderr; stdout gets the outcome per
 // file and each problem by line, and with --json the last line is one JSON object with every report.
-import fs from 'node:fs'
 import path from 'node:path'
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import { and, eq } from 'drizzle-orm'
@@ -18,7 +17,7 @@ import { isDomainError } from '../lib/errors.ts'
 import { isUuid } from '../lib/ids.ts'
 import { formatDecimal } from '../lib/money.ts'
 import type { OpenedHub } from '../runtime.ts'
-import { UsageError } from './errors.ts'
+import { readInputFile as readFile, UsageError } from './errors.ts'
 import { createProgress, type ProgressStep } from './progress.ts'
 
 const idArg = (v: string) => {
@@ -28,17 +27,6 @@ const idArg = (v: string) => {
 
 /** Problems listed on stdout per file; the JSON has them all. */
 const SHOWN = 50
-
-function readFile(file: string): Buffer {
-  try {
-    const bytes = fs.readFileSync(file)
-    if (bytes.length === 0) throw new UsageError(`${file} is empty`)
-    return bytes
-  } catch (e) {
-    if (e instanceof UsageError) throw e
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
-  }
-}
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`
 

@@ -1,7 +1,6 @@
 // `tillbridge reconcile import|run`: an operator imports a channel's statement file and reconciles a day from the
 // shell. With --json the last line of stdout is one JSON object: the statement, and the run's counts per outcome and
 // its amounts (minor units), so scripts can act on it.
-import fs from 'node:fs'
 import path from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import type { RunSummary } from '../core/reconciliation/match.ts'
@@ -10,7 +9,7 @@ import { formatDecimal } from '../lib/money.ts'
 import { isUuid } from '../lib/ids.ts'
 import { isDate } from '../lib/time.ts'
 import type { OpenedHub } from '../runtime.ts'
-import { UsageError } from './errors.ts'
+import { readInputFile as readFile } from './errors.ts'
 import { createProgress } from './progress.ts'
 
 const connectionArg = (v: string) => {
@@ -33,17 +32,6 @@ const CONTENT_TYPES: Record<string, string> = {
   '.zip': 'application/zip',
   '.xlsx': 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
   '.json': 'application/json',
-}
-
-function readFile(file: string): Buffer {
-  try {
-    const bytes = fs.readFileSync(file)
-    if (bytes.length === 0) throw new UsageError(`${file} is empty`)
-    return bytes
-  } catch (e) {
-    if (e instanceof UsageError) throw e
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
-  }
 }
 
 const runJson = (r: RunSummary) => ({ id: r.runId, status: r.status, reused: r.reused, counts: r.counts, totals: r.totals, changes: r.changes })
