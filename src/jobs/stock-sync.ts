@@ -38,7 +38,7 @@ import { trackProgress } from './progress.ts'
 export const ORDER_LOOKBACK_MS = 10 * 60_000
 /** A first poll reaches back this far. */
 export const FIRST_POLL_MS = 24 * 60 * 60_000
-/** Rounds of re-read and retry for a level whose compare-and-set went stale, within one push job. */
+/** Rounds a level may go back unapplied within one push job (its compare-and-set stale, or refused with one that was). */
 export const STALE_RETRIES = 3
 /** A push that could not finish (vendor down, rate limited) comes back after this long. */
 export const PUSH_RETRY_MS = 30_000
@@ -89,7 +89,8 @@ export async function pushChannel(hub: Hub, ref: ChannelRef, opts: Options = {})
   if (!m) return summary
   const ctx = ctxOf(hub, m, opts)
   const db = hub.database.db
-  const staleCount = new Map<string, number>()
+  /** Rounds each level went back unapplied (stale, or refused with a stale one): bounded by STALE_RETRIES. */
+  const tries = new Map<string, number>()
   const skip = new Set<string>()
   let unavailable: ConnectorError | null = null
 
@@ -124,11 +125,14 @@ export async function pushChannel(hub: Hub, ref: ChannelRef, opts: Options = {})
           const r = results[k] ?? { status: 'failed', code: 'NO_RESULT', message: 'the connector returned no result for this write', retryable: true }
           outcomes.push({ level, outcome: r })
           if (r.status === 'ok') summary.pushed++
-          else if (r.status === 'stale') {
-            summary.stale++
-            stale.push(level)
-            const n = (staleCount.get(level.levelId) ?? 0) + 1
-            staleCount.set(level.levelId, n)
+          else if (r.status === 'stale' || r.status === 'not_applied') {
+            // A stale level is read again below; one refused only with it goes again as it is, in the next round.
+            if (r.status === 'stale') {
+              summary.stale++
+              stale.push(level)
+            }
+            const n = (tries.get(level.levelId) ?? 0) + 1
+            tries.set(level.levelId, n)
             if (n >= STALE_RETRIES) skip.add(level.levelId)
           } else {
             summary.failed++

@@ -139,6 +139,30 @@ describe('stock sync with Shopify, WooCommerce and Tmall', () => {
     expect(await channelLevel(hub, w.shopifyId, w.items[0]!.variantId)).toMatchObject({ status: 'ok', lastRemote: 8 })
   })
 
+  it('the other quantities of a Shopify call refused for one stale quantity go again at once, not as errors', async () => {
+    const stamp = Date.now()
+    const w = await world({ skus: [{ sku: `CAS-A-${stamp}`, stock: 10 }, { sku: `CAS-B-${stamp}`, stock: 10 }] })
+    const [a, b] = [w.items[0]!, w.items[1]!]
+    // A Shopify edit of A that no webhook told us about: the call writing A and B together is refused whole.
+    w.shop.setAvailable(a.sku, w.loc.id, 4)
+    const sale = await w.till.post('/api/v1/sales', {
+      registerId: w.store.registerId,
+      lines: [{ sku: a.sku, quantity: 1 }, { sku: b.sku, quantity: 1 }],
+      tenders: [{ kind: 'card', amount: 2 * 1990 }],
+    })
+    expect(sale.status).toBe(201)
+    // One pass of the due jobs, nothing waiting for later brought forward.
+    await makeDue(hub)
+    await drainJobs(hub)
+    const sets = w.shop.requestsFor('InventorySetQuantities')
+    expect(sets[0]!.variables.input).toMatchObject({ quantities: expect.arrayContaining([expect.objectContaining({ quantity: 9, changeFromQuantity: 10 })]) })
+    expect(w.shop.level(a.sku, w.loc.id)).toBe(9)
+    expect(w.shop.level(b.sku, w.loc.id)).toBe(9)
+    for (const item of [a, b]) expect(await channelLevel(hub, w.shopifyId, item.variantId)).toMatchObject({ status: 'ok', lastRemote: 9, dirty: false, lastError: null })
+    // No push deferred for later: every level went through in the same job.
+    expect((await queuedJobs(hub)).filter((j) => j.payload?.connectionId === w.shopifyId)).toEqual([])
+  })
+
   it('THROTTLED and 429 back off and the push completes', async () => {
     const w = await world({ skus: [{ sku: `THR-${Date.now()}`, stock: 10 }] })
     const sku = w.items[0]!.sku

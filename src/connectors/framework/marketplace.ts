@@ -57,6 +57,8 @@ export type StockWriteResult =
   | { status: 'ok'; quantity: number }
   /** The compare-and-set value did not match: the marketplace holds `actual` now (null when it did not say). */
   | { status: 'stale'; actual: number | null }
+  /** An atomic call refused for another of its writes: this one was not applied and goes again as it is. */
+  | { status: 'not_applied' }
   | { status: 'failed'; code: string; message: string; retryable: boolean }
 
 export interface StockAdjustment {

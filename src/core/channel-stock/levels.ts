@@ -131,6 +131,7 @@ export type PushOutcome =
   | { status: 'ok'; quantity: number }
   | { status: 'unchanged' }
   | { status: 'stale'; actual: number | null }
+  | { status: 'not_applied' }
   | { status: 'failed'; code: string; message: string; retryable: boolean }
 
 /**
@@ -147,7 +148,7 @@ export async function recordPushOutcomes(tx: Tx, items: { level: LevelState; out
     quantity: outcome.status === 'ok' ? outcome.quantity : null,
     actual: outcome.status === 'stale' ? outcome.actual : null,
     error: outcome.status === 'failed' ? redactText(`${outcome.code}: ${outcome.message}`).slice(0, 2000) : null,
-    keep: outcome.status === 'stale' || (outcome.status === 'failed' && outcome.retryable),
+    keep: outcome.status === 'stale' || outcome.status === 'not_applied' || (outcome.status === 'failed' && outcome.retryable),
   }))
   await tx.execute(sql`
     update channel_levels l set

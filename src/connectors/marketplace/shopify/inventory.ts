@@ -328,7 +328,7 @@ export async function setLevels(ctx: Ctx, input: { writes: StockWrite[] }): Prom
   const results: StockWriteResult[] = new Array(writes.length)
   order.forEach(({ i }, at) => {
     // The call is atomic: a write no error named was not applied either, and goes again as it is.
-    results[i] = bySent[at] ?? { status: 'failed', code: 'NOT_APPLIED', message: 'not applied: another quantity of the same call was refused', retryable: true }
+    results[i] = bySent[at] ?? { status: 'not_applied' }
   })
   return results
 }
