@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url'
 import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
@@ -7,6 +8,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The workers load the application as the hub does, with src/preload.ts first.
+    execArgv: ['--import', fileURLToPath(new URL('./src/preload.ts', import.meta.url))],
     // Each test file gets its own database cloned from a migrated template, so files run in parallel safely.
     fileParallelism: true,
   },

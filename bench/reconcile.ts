@@ -235,7 +235,7 @@ function measure(spec: Seeded & { rows: number }, secretKey: string, profileDir?
   const self = fileURLToPath(import.meta.url)
   const flags = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=reconcile-${spec.rows}.cpuprofile`] : []
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...flags, self, '--child', JSON.stringify(spec)], {
+    const child = spawn(process.execPath, [...process.execArgv, ...flags, self, '--child', JSON.stringify(spec)], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, TILLBRIDGE_SECRET_KEY: secretKey },
     })

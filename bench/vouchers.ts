@@ -468,7 +468,7 @@ async function childRun(spec: Spec): Promise<Measured> {
 function measure(spec: Spec): Promise<Measured> {
   const self = fileURLToPath(import.meta.url)
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [self, '--child', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [...process.execArgv, self, '--child', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] })
     let out = ''
     child.stdout!.on('data', (d) => (out += d))
     child.once('error', reject)

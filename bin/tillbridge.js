@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 
 const major = Number(process.versions.node.split('.')[0])
 if (major >= 24) {
+  await import('../src/preload.ts')
   await import('../src/cli/main.ts')
 } else {
   const pinned = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url))
