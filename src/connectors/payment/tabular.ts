@@ -4,8 +4,9 @@
 import { isUtf8 } from 'node:buffer'
 import { Readable } from 'node:stream'
 import { parse as csvParse, CsvError } from 'csv-parse'
-import ExcelJS from 'exceljs'
+import type ExcelJS from 'exceljs'
 import iconv from 'iconv-lite'
+import { excel } from '../../lib/xlsx.ts'
 import { StatementFormatError } from '../../core/reconciliation/types.ts'
 
 /** A cell as read: text from a CSV; text, a number or a date (its wall clock in UTC fields) from a worksheet. */
@@ -80,7 +81,7 @@ function cellOf(value: ExcelJS.CellValue): Cell {
  * held). Without a sheet name the first worksheet is read.
  */
 export async function* xlsxRows(bytes: Buffer, opts: { sheet?: string }): AsyncGenerator<Row> {
-  const reader = new ExcelJS.stream.xlsx.WorkbookReader(Readable.from(chunksOf(bytes)), {
+  const reader = new (await excel()).stream.xlsx.WorkbookReader(Readable.from(chunksOf(bytes)), {
     worksheets: 'emit',
     sharedStrings: 'cache',
     styles: 'cache',

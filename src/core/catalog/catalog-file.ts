@@ -2,8 +2,8 @@
 // file only moves text between bytes and rows; what the text means is import-export.ts's business.
 import { parse } from 'csv-parse/sync'
 import { stringify } from 'csv-stringify/sync'
-import ExcelJS from 'exceljs'
 import { badRequest } from '../../lib/errors.ts'
+import { excel, firstSheetRows } from '../../lib/xlsx.ts'
 
 export const CATALOG_COLUMNS = [
   'product_key',
@@ -125,37 +125,8 @@ export function readCsv(bytes: Uint8Array): Sheet {
   return toSheet(header.line, header.values, body)
 }
 
-/** Text of a worksheet cell as the person typing it saw it. */
-function cellText(v: ExcelJS.CellValue): string {
-  if (v === null || v === undefined) return ''
-  if (typeof v === 'string') return v
-  if (typeof v === 'number') return String(v)
-  if (typeof v === 'boolean') return v ? 'true' : 'false'
-  if (v instanceof Date) return v.toISOString()
-  if ('richText' in v) return v.richText.map((t) => t.text).join('')
-  if ('formula' in v || 'sharedFormula' in v) return cellText((v as ExcelJS.CellFormulaValue).result as ExcelJS.CellValue)
-  if ('hyperlink' in v) return String(v.text)
-  if ('error' in v) return String(v.error)
-  return String(v)
-}
-
 export async function readXlsx(bytes: Uint8Array): Promise<Sheet> {
-  const wb = new ExcelJS.Workbook()
-  try {
-    await wb.xlsx.load(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as unknown as ExcelJS.Buffer)
-  } catch (e) {
-    throw invalidFile(`the XLSX workbook cannot be read: ${(e as Error).message}`)
-  }
-  const ws = wb.worksheets[0]
-  if (!ws) throw invalidFile('the workbook has no worksheet')
-  const rows: { line: number; values: string[] }[] = []
-  ws.eachRow({ includeEmpty: false }, (row, n) => {
-    const values: string[] = []
-    row.eachCell({ includeEmpty: true }, (cell, col) => {
-      values[col - 1] = cellText(cell.value)
-    })
-    rows.push({ line: n, values: Array.from(values, (v) => v ?? '') })
-  })
+  const rows = await firstSheetRows(bytes, { date: (d) => (Number.isNaN(d.getTime()) ? '' : d.toISOString()), invalid: (message) => invalidFile(message) })
   const [header, ...body] = rows
   if (!header) throw invalidFile('the worksheet is empty')
   return toSheet(header.line, header.values, body)
@@ -173,7 +144,7 @@ export function writeCsv(records: CatalogRecord[]): Uint8Array {
 
 /** Every cell is written as text, so SKUs and barcodes keep their leading zeros and prices their exact decimals. */
 export async function writeXlsx(records: CatalogRecord[]): Promise<Uint8Array> {
-  const wb = new ExcelJS.Workbook()
+  const wb = new (await excel()).Workbook()
   const ws = wb.addWorksheet('Catalog', { views: [{ state: 'frozen', ySplit: 1 }] })
   ws.columns = CATALOG_COLUMNS.map((c) => ({ header: c, key: c, width: c === 'product_name' || c === 'category' ? 28 : 16, style: { numFmt: '@' } }))
   ws.getRow(1).font = { bold: true }

@@ -2,8 +2,8 @@
 // (UTF-8, UTF-16 or GBK, comma/semicolon/tab) or the first worksheet of an XLSX workbook, with the same readers and
 // the same decoding as the catalog spreadsheet (catalog-file.ts). What the columns mean is headers.ts's business.
 import { parse } from 'csv-parse/sync'
-import ExcelJS from 'exceljs'
 import { badRequest } from '../../lib/errors.ts'
+import { firstSheetRows } from '../../lib/xlsx.ts'
 import { decodeText, MAX_ROWS } from '../catalog/catalog-file.ts'
 
 export type FileFormat = 'csv' | 'xlsx'
@@ -70,38 +70,8 @@ export function readCsvTable(bytes: Uint8Array): Table {
 /** A date cell as its calendar date: exceljs gives midnight UTC of the day the sheet shows. */
 const dateText = (d: Date) => (Number.isNaN(d.getTime()) ? '' : d.toISOString().slice(0, 10))
 
-/** Text of a worksheet cell as the person typing it saw it. */
-function cellText(v: ExcelJS.CellValue): string {
-  if (v === null || v === undefined) return ''
-  if (typeof v === 'string') return v
-  if (typeof v === 'number') return String(v)
-  if (typeof v === 'boolean') return v ? 'true' : 'false'
-  if (v instanceof Date) return dateText(v)
-  if ('richText' in v) return v.richText.map((t) => t.text).join('')
-  if ('formula' in v || 'sharedFormula' in v) return cellText((v as ExcelJS.CellFormulaValue).result as ExcelJS.CellValue)
-  if ('hyperlink' in v) return String(v.text)
-  if ('error' in v) return String(v.error)
-  return String(v)
-}
-
 export async function readXlsxTable(bytes: Uint8Array): Promise<Table> {
-  const wb = new ExcelJS.Workbook()
-  try {
-    await wb.xlsx.load(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as unknown as ExcelJS.Buffer)
-  } catch (e) {
-    throw invalidFile(`the XLSX workbook cannot be read: ${(e as Error).message}`)
-  }
-  const ws = wb.worksheets[0]
-  if (!ws) throw invalidFile('the workbook has no worksheet')
-  const rows: TableRow[] = []
-  ws.eachRow({ includeEmpty: false }, (row, n) => {
-    const values: string[] = []
-    row.eachCell({ includeEmpty: true }, (cell, col) => {
-      values[col - 1] = cellText(cell.value)
-    })
-    rows.push({ line: n, values: Array.from(values, (v) => v ?? '') })
-  })
-  return toTable('xlsx', rows)
+  return toTable('xlsx', await firstSheetRows(bytes, { date: dateText, invalid: (message) => invalidFile(message) }))
 }
 
 /** Reads a file of either format; 'auto' tells them apart by their first bytes. */

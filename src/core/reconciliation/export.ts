@@ -1,10 +1,10 @@
 // Exceptions and daily summaries as files for finance: CSV (UTF-8 with a BOM, as the other reports) or XLSX. Money is
 // decimal text in the currency's major unit; fees carry the 5 decimals WeChat prints. Column headers are keys, or
 // names in the reader's language when one is given.
-import ExcelJS from 'exceljs'
 import { csvFile, localizeHeader, type Cell, type CsvTable } from '../reports/csv.ts'
 import type { Locale } from '../../lib/i18n/locale.ts'
 import { formatDecimal } from '../../lib/money.ts'
+import { excel } from '../../lib/xlsx.ts'
 import type { ItemView, SummaryRow } from './queries.ts'
 
 export type ExportFormat = 'csv' | 'xlsx'
@@ -121,7 +121,7 @@ export function summaryTable(rows: SummaryRow[]): CsvTable {
 
 /** Every cell as text, so references keep their digits and amounts their exact decimals. */
 async function xlsx(sheet: string, table: CsvTable, locale: Locale): Promise<Uint8Array> {
-  const wb = new ExcelJS.Workbook()
+  const wb = new (await excel()).Workbook()
   const ws = wb.addWorksheet(sheet, { views: [{ state: 'frozen', ySplit: 1 }] })
   const names = localizeHeader(table.header, locale)
   // Chinese characters are about two columns wide.

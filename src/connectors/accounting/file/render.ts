@@ -1,9 +1,9 @@
 // A voucher as the files finance staff import: CSV (GBK for Chinese Excel and desktop importers, or UTF-8 with a BOM)
 // and XLSX, in the generic, Kingdee or U8 layout (layouts.ts). Pure functions of the voucher, so the API's downloads
 // and the emailed files are the same bytes. One row per entry, never a totals row: importers take it for an entry.
-import ExcelJS from 'exceljs'
 import iconv from 'iconv-lite'
 import { stringify } from 'csv-stringify/sync'
+import { excel } from '../../../lib/xlsx.ts'
 import type { VoucherDocument } from '../../framework/accounting.ts'
 import { layoutTable, U8_MARKER, type KingdeeLayoutOptions, type VoucherLayout, type VoucherTable } from './layouts.ts'
 
@@ -54,7 +54,7 @@ const width = (s: string): number => [...s].reduce((w, ch) => w + (ch.charCodeAt
 /** Every cell as text (format `@`), so account codes keep their digits and amounts their exact decimals. */
 export async function voucherXlsx(voucher: VoucherDocument, opts: Partial<VoucherRenderOptions> = {}): Promise<Buffer> {
   const table: VoucherTable = layoutTable(voucher, opts.layout ?? 'generic', opts.kingdee)
-  const wb = new ExcelJS.Workbook()
+  const wb = new (await excel()).Workbook()
   wb.creator = 'Tillbridge'
   const ws = wb.addWorksheet(table.sheetName, { views: [{ state: 'frozen', ySplit: table.header.length }] })
   const all = [...table.header, ...table.rows]

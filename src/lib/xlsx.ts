@@ -1,0 +1,55 @@
+// exceljs, loaded the first time a workbook is read or written: it is the largest module graph the hub uses (about
+// 50 MB and half a second to load), and most processes (a bridge, a worker that only pushes stock) never need it.
+// Also what reading the first worksheet as text needs, shared by the catalog and the POS-data imports.
+import type ExcelJS from 'exceljs'
+
+let loading: Promise<typeof ExcelJS> | undefined
+
+export function excel(): Promise<typeof ExcelJS> {
+  loading ??= import('exceljs').then((m) => m.default)
+  return loading
+}
+
+/** Text of a worksheet cell as the person typing it saw it; a date cell through `date`. */
+export function cellText(v: ExcelJS.CellValue, date: (d: Date) => string): string {
+  if (v === null || v === undefined) return ''
+  if (typeof v === 'string') return v
+  if (typeof v === 'number') return String(v)
+  if (typeof v === 'boolean') return v ? 'true' : 'false'
+  if (v instanceof Date) return date(v)
+  if ('richText' in v) return v.richText.map((t) => t.text).join('')
+  if ('formula' in v || 'sharedFormula' in v) return cellText((v as ExcelJS.CellFormulaValue).result as ExcelJS.CellValue, date)
+  if ('hyperlink' in v) return String(v.text)
+  if ('error' in v) return String(v.error)
+  return String(v)
+}
+
+export interface SheetRow {
+  /** The row's number in the worksheet (1-based), which is what a person looking at the file sees. */
+  line: number
+  values: string[]
+}
+
+/**
+ * The non-empty rows of the workbook's first worksheet, every cell as text. A workbook that cannot be read, or has
+ * no worksheet, is reported through `invalid` (the caller's own 4xx error).
+ */
+export async function firstSheetRows(bytes: Uint8Array, opts: { date: (d: Date) => string; invalid: (message: string) => Error }): Promise<SheetRow[]> {
+  const wb = new (await excel()).Workbook()
+  try {
+    await wb.xlsx.load(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) as unknown as ExcelJS.Buffer)
+  } catch (e) {
+    throw opts.invalid(`the XLSX workbook cannot be read: ${(e as Error).message}`)
+  }
+  const ws = wb.worksheets[0]
+  if (!ws) throw opts.invalid('the workbook has no worksheet')
+  const rows: SheetRow[] = []
+  ws.eachRow({ includeEmpty: false }, (row, n) => {
+    const values: string[] = []
+    row.eachCell({ includeEmpty: true }, (cell, col) => {
+      values[col - 1] = cellText(cell.value, opts.date)
+    })
+    rows.push({ line: n, values: Array.from(values, (v) => v ?? '') })
+  })
+  return rows
+}
