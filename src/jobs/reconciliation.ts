@@ -86,6 +86,8 @@ export interface ImportFileInput {
   createdBy?: string | null
   /** Told the rows read so far while the file streams in. */
   onProgress?: (rows: number) => void | Promise<void>
+  /** Queue the day's run in the import's own transaction when the file becomes the day's current statement. */
+  queueRun?: boolean
 }
 
 /** Parses a file with its connection's connector and imports it. A format the connector cannot read is a bad request. */
@@ -118,6 +120,7 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
     timeZone: profile.timeZone ?? settings.timeZone,
     createdBy: input.createdBy ?? null,
     onProgress: input.onProgress,
+    onCurrent: input.queueRun ? (tx) => queueReconcile(tx, { merchantId: loaded.row.merchantId, connectionId: loaded.row.id, businessDate: input.businessDate }).then(() => undefined) : undefined,
   })
   return { ...result, format }
 }

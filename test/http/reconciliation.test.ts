@@ -75,6 +75,40 @@ describe('reconciliation API', () => {
     expect(download.headers.get('x-content-sha256')).toBe(first.body.statement.fileSha256)
   })
 
+  it('a statement never becomes current without its queued run: when the queue fails, the upload writes nothing', async () => {
+    const s = await shop()
+    const t1 = await s.sell(at('2026-11-11 10:00:00'), 5800)
+    const file = csv([['2026-11-11 10:00:05', t1.paymentNo, 'B001', yuan(5800), '0.35']])
+    const runsQueued = async () => (await queuedJobs(hub, 'settlement.reconcile')).filter((j) => j.payload.connectionId === s.connectionId)
+    // The job queue refuses for a moment (its function is away): the import must not commit on its own.
+    await hub.database.db.execute(sql`alter function graphile_worker.add_job rename to add_job_away`)
+    let failed
+    try {
+      failed = await upload(s.finance, s.connectionId, '2026-11-11', file)
+    } finally {
+      await hub.database.db.execute(sql`alter function graphile_worker.add_job_away rename to add_job`)
+    }
+    expect(failed.status).toBeGreaterThanOrEqual(500)
+    expect((await hub.database.db.execute(sql`select 1 from settlement_statements where connection_id = ${s.connectionId}`)).rows).toHaveLength(0)
+    expect((await hub.database.db.execute(sql`select 1 from settlement_lines where connection_id = ${s.connectionId}`)).rows).toHaveLength(0)
+    expect(await runsQueued()).toEqual([])
+
+    // Sent again, it is imported (not a duplicate of a half-done import) with its run queued.
+    const again = await upload(s.finance, s.connectionId, '2026-11-11', file)
+    expect(again.status, JSON.stringify(again.body)).toBe(201)
+    expect(again.body.result).toBe('imported')
+    expect((await runsQueued()).map((j) => j.payload.businessDate)).toEqual(['2026-11-11'])
+
+    // A superseded file sent again becomes current again, and the day is queued to run against it.
+    const corrected = csv([['2026-11-11 10:00:05', t1.paymentNo, 'B001', yuan(5800), '0.36']])
+    expect((await upload(s.finance, s.connectionId, '2026-11-11', corrected)).status).toBe(201)
+    await hub.database.db.execute(sql`delete from graphile_worker._private_jobs j using graphile_worker._private_tasks t where t.id = j.task_id and t.identifier = 'settlement.reconcile'`)
+    const back = await upload(s.finance, s.connectionId, '2026-11-11', file)
+    expect(back.status).toBe(200)
+    expect(back.body).toMatchObject({ result: 'duplicate', statement: { id: again.body.statement.id, status: 'imported' } })
+    expect((await runsQueued()).map((j) => j.payload.businessDate)).toEqual(['2026-11-11'])
+  })
+
   it('refuses a file it cannot read with the line number, keeps it as rejected and imports nothing', async () => {
     const s = await shop()
     const bad = csv([['2026-11-10 10:00:05', 'TB1', 'B001', '12.345', '0.35']])

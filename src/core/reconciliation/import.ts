@@ -46,6 +46,11 @@ export interface ImportStatementInput {
   batchSize?: number
   /** Told the rows read so far after every chunk written, and once at the end. */
   onProgress?: (rows: number) => void | Promise<void>
+  /**
+   * Run inside the import's transaction once the statement is current (imported, or a superseded copy made current
+   * again): what must not be lost if the process stops right after the commit, such as queueing the day's run.
+   */
+  onCurrent?: (tx: Tx, statementId: string) => Promise<void>
 }
 
 export type RejectCode = 'hash_mismatch' | 'control_totals_mismatch' | 'format_error'
@@ -150,6 +155,28 @@ function copyRow(prefix: string, l: StatementLine): string {
     `${l.currency}\t${l.amount}\t${l.feeMilli}\t${copyValue(l.status)}\t${l.occurredAt.toISOString()}\t${copyValue(l.storeRef)}\t${copyValue(l.terminalRef)}\t` +
     `${copyValue(l.rrn)}\t${copyValue(l.voucherNo)}\t${copyValue(l.payoutRef)}\t${l.raw ? copyValue(JSON.stringify(l.raw)) : '\\N'}\n`
   )
+}
+
+/** Hex digits sent per write of the original file: the file never exists as one hex string in this process. */
+const FILE_CHUNK_BYTES = 1 << 16
+
+/**
+ * Stores the original file through COPY, its bytea value written as hex in chunks, so that a statement of any size
+ * costs this process a chunk of memory (a bound parameter would be built whole, and grown, in the protocol buffer).
+ */
+async function copyStatementFile(client: pg.PoolClient, statementId: string, contentType: string, bytes: Buffer): Promise<void> {
+  const copy = client.query(copyFrom('copy statement_files (statement_id, content_type, content) from stdin'))
+  const copied = finished(copy)
+  copied.catch(() => {})
+  const send = async (text: string) => {
+    if (copy.destroyed) await copied
+    if (!copy.write(text)) await Promise.race([once(copy, 'drain'), copied])
+  }
+  // In COPY's text format a backslash is escaped: the bytea literal \x… is written \\x….
+  await send(`${statementId}\t${copyValue(contentType)}\t\\\\x`)
+  for (let at = 0; at < bytes.length; at += FILE_CHUNK_BYTES) await send(bytes.toString('hex', at, Math.min(bytes.length, at + FILE_CHUNK_BYTES)))
+  copy.end('\n')
+  await copied
 }
 
 /**
@@ -266,6 +293,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
         if (same.status === 'superseded') {
           await supersedeOthers(tx, input, same.id)
           await tx.update(settlementStatements).set({ status: same.lineCount === 0 && same.format === 'empty' ? 'empty' : 'imported' }).where(eq(settlementStatements.id, same.id))
+          await input.onCurrent?.(tx, same.id)
           reactivated = true
         }
         return { status: 'duplicate', statementId: same.id, lineCount: same.lineCount, reactivated } as const
@@ -287,11 +315,11 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
       }
       if (same) {
         await tx.update(settlementStatements).set({ ...row, createdAt: new Date() }).where(eq(settlementStatements.id, same.id))
-        await tx.update(statementFiles).set({ contentType: input.contentType, content: input.bytes }).where(eq(statementFiles.statementId, same.id))
+        await tx.delete(statementFiles).where(eq(statementFiles.statementId, same.id))
       } else {
         await tx.insert(settlementStatements).values({ id: statementId, ...row })
-        await tx.insert(statementFiles).values({ statementId, contentType: input.contentType, content: input.bytes })
       }
+      await copyStatementFile(client, statementId, input.contentType, input.bytes)
 
       const ours = zeroTotals()
       const day = input.timeZone ? businessDayRange(input.businessDate, input.timeZone) : undefined
@@ -349,6 +377,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
         .set({ lineCount: ours.count, controlTotals: totals as unknown as Record<string, unknown> })
         .where(eq(settlementStatements.id, statementId))
       const superseded = await supersedeOthers(tx, input, statementId)
+      await input.onCurrent?.(tx, statementId)
       return { status: 'imported', statementId, lineCount: ours.count, controlTotals: totals, superseded } as const
     })
   } catch (e) {

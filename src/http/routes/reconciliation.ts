@@ -10,7 +10,7 @@ import { dailySummary, exportExceptions, getItem, getRun, getStatement, getState
 import { reopenItem, resolveItem, type ReconItem } from '../../core/reconciliation/resolve.ts'
 import { actorCan } from '../../core/staff/actor.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
-import { importFile, queueReconcile, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
+import { importFile, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
 import { badRequest, forbidden, invalid } from '../../lib/errors.ts'
 import { businessDate, isDate } from '../../lib/time.ts'
 import type { AppEnv } from '../env.ts'
@@ -449,6 +449,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
       contentType: got.contentType,
       source: 'uploaded',
       createdBy: principal.id,
+      // The day is reconciled in the background against the new file (POST /runs does it at once), queued in the
+      // import's own transaction so that a file is never current without its run.
+      queueRun: true,
     })
     const db = c.var.hub.database.db
     await recordAudit(db, principal, {
@@ -458,8 +461,6 @@ export function register(app: OpenAPIHono<AppEnv>) {
       details: { connectionId, businessDate: date, format: r.format, ...(r.status === 'rejected' ? { code: r.code, reason: r.reason } : {}) },
     })
     if (r.status === 'rejected') throw invalid('statement_rejected', `The statement was refused: ${r.reason}`, { statementId: r.statementId, code: r.code, lineNo: r.lineNo })
-    // The day is reconciled in the background against the new file (POST /runs does it at once).
-    if (r.status === 'imported') await queueReconcile(db, { merchantId: principal.merchantId, connectionId, businessDate: date })
     const statement = statementOut(await getStatement(db, principal.merchantId, r.statementId))
     if (r.status === 'duplicate') return c.json({ result: 'duplicate' as const, statement, superseded: [] }, 200)
     return c.json({ result: 'imported' as const, statement, superseded: r.superseded }, 201)

@@ -53,6 +53,20 @@ describe('importing a statement', () => {
     expect(stored.rows[0]).toEqual({ our_ref: lines[0]!.ourRef, amount: 100, fee_milli: 600, business_date: '2026-11-10', line_no: 2 })
   })
 
+  it('keeps a binary original of several hundred kilobytes byte for byte, and one that was rejected before is replaced', async () => {
+    const shop = await openShop(hub)
+    // Every byte value, backslashes, tabs and newlines included, over several of the chunks the file is written in.
+    const bytes = Buffer.alloc(300_000)
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919 + (i >> 8)) & 0xff
+    const refused = await importStatement(hub.database.db, input(shop, statementOf(someLines(2), { count: 9 }), { bytes }))
+    expect(refused).toMatchObject({ status: 'rejected', code: 'control_totals_mismatch' })
+    const r = await importStatement(hub.database.db, input(shop, statementOf(someLines(2)), { bytes }))
+    expect(r).toMatchObject({ status: 'imported', statementId: refused.statementId })
+    const [s] = await statements(shop)
+    expect(s!.status).toBe('imported')
+    expect(Buffer.compare(s!.file!, bytes)).toBe(0)
+  })
+
   it('recognises the same file again and imports it only once', async () => {
     const shop = await openShop(hub)
     const first = await importStatement(hub.database.db, input(shop, statementOf(someLines(3))))
