@@ -15,7 +15,8 @@ if (major >= 24) {
     process.stderr.write(`tillbridge: needs Node.js 24 or newer (this is ${process.version}); run \`npm install\` first\n`)
     process.exit(1)
   }
-  const child = spawn(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
+  // The young generation as the npm scripts set it (see README, How it is built).
+  const child = spawn(pinned, ['--max-semi-space-size=8', fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig))
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)))
 }
