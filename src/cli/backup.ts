@@ -4,8 +4,6 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { isUuid } from '../lib/ids.ts'
 import type { OpenedHub } from '../runtime.ts'
-import { exportMerchant } from '../ops/backup/export.ts'
-import { importArchive } from '../ops/backup/import.ts'
 
 const idArg = (v: string) => {
   if (!isUuid(v)) throw new InvalidArgumentError('must be a merchant id (a UUID)')
@@ -25,6 +23,7 @@ export function registerBackup(program: Command, open: () => Promise<OpenedHub>)
     .action(async (o: { merchant: string; out: string; force?: boolean; json?: boolean }) => {
       const hub = await open()
       try {
+        const { exportMerchant } = await import('../ops/backup/export.ts')
         const r = await exportMerchant(hub, { merchantId: o.merchant, out: o.out, force: o.force, onProgress: toStderr })
         process.stdout.write(`exported merchant ${r.manifest.merchant.name} (${r.manifest.merchant.id}) to ${r.file}: ${r.rows} rows in ${r.manifest.tables.length} tables\n`)
         if (o.json) {
@@ -47,6 +46,7 @@ export function registerBackup(program: Command, open: () => Promise<OpenedHub>)
     .action(async (o: { in: string; asNewMerchant?: boolean; name?: string; json?: boolean }) => {
       const hub = await open()
       try {
+        const { importArchive } = await import('../ops/backup/import.ts')
         const r = await importArchive(hub, { file: o.in, asNewMerchant: o.asNewMerchant, name: o.name, onProgress: toStderr })
         process.stdout.write(`imported merchant ${r.merchantId}${r.asNewMerchant ? ` (a copy of ${r.sourceMerchantId})` : ''}: ${r.rows} rows in ${r.tables} tables\n`)
         const conns = r.secretsUnreadable.filter((s) => s.kind === 'connection')

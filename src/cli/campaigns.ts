@@ -4,9 +4,7 @@
 import { InvalidArgumentError, type Command } from 'commander'
 import { eq } from 'drizzle-orm'
 import { campaigns } from '../core/campaigns/schema.ts'
-import { campaignResults, getSegment, previewSegment } from '../core/campaigns/service.ts'
 import { getSettings } from '../core/merchants/settings.ts'
-import { sendCampaign } from '../jobs/campaigns.ts'
 import { isUuid } from '../lib/ids.ts'
 import { businessDate } from '../lib/time.ts'
 import type { OpenedHub } from '../runtime.ts'
@@ -29,6 +27,8 @@ export function registerCampaigns(program: Command, open: () => Promise<OpenedHu
     .action(async (o: { campaign: string; dryRun?: boolean; ignoreQuietHours?: boolean; json?: boolean }) => {
       const hub = await open()
       try {
+        const { campaignResults, getSegment, previewSegment } = await import('../core/campaigns/service.ts')
+        const { sendCampaign } = await import('../jobs/campaigns.ts')
         const db = hub.database.db
         const [c] = await db.select().from(campaigns).where(eq(campaigns.id, o.campaign))
         if (!c) throw new UsageError(`no campaign ${o.campaign}`)

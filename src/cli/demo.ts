@@ -2,7 +2,6 @@
 // trade played into it, and the dashboard served with a login. src/demo holds the how.
 import { InvalidArgumentError, type Command } from 'commander'
 import type { Config } from '../lib/config.ts'
-import { runDemo } from '../demo/run.ts'
 
 const portNumber = (v: string) => {
   const n = Number(v)
@@ -29,6 +28,7 @@ export function registerDemo(program: Command, config: () => Config): void {
       '\nRun again, it keeps the demo merchant it made and only points it at the new sandboxes. The login is printed and kept in TILLBRIDGE_DATA_DIR/demo-login.txt.',
     )
     .action(async (o: { port?: number; serve: boolean; days: number; json?: boolean }) => {
+      const { runDemo } = await import('../demo/run.ts')
       const result = await runDemo(config(), { port: o.port, serve: o.serve, days: o.days, json: o.json === true })
       if (o.json) process.stdout.write(`${JSON.stringify(result)}\n`)
     })

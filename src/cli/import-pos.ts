@@ -7,9 +7,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander'
 import { and, eq } from 'drizzle-orm'
 import type { ImportKind } from '../core/imports/headers.ts'
 import type { PosImportReport } from '../core/imports/report.ts'
-import { importPos } from '../core/imports/service.ts'
-import { storeByCode } from '../core/imports/stock.ts'
-import { readTable, type FileFormat, type Table } from '../core/imports/table.ts'
+import type { FileFormat, Table } from '../core/imports/table.ts'
 import { merchants } from '../core/merchants/schema.ts'
 import { systemActor } from '../core/staff/actor.ts'
 import { stores } from '../core/stores/schema.ts'
@@ -73,6 +71,9 @@ export function registerImportPos(program: Command, open: () => Promise<OpenedHu
         const progress = createProgress()
         const hub = await open()
         try {
+          const { importPos } = await import('../core/imports/service.ts')
+          const { storeByCode } = await import('../core/imports/stock.ts')
+          const { readTable } = await import('../core/imports/table.ts')
           const db = hub.database.db
           const [m] = await db.select({ id: merchants.id, currency: merchants.currency }).from(merchants).where(eq(merchants.id, o.merchant))
           if (!m) throw new UsageError(`no merchant ${o.merchant}`)

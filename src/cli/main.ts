@@ -3,11 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import { pino } from 'pino'
 import { loadConfig, type Config } from '../lib/config.ts'
 import { createLogger } from '../lib/logger.ts'
-import { openHub } from '../runtime.ts'
-import { migrate } from '../db/migrate.ts'
-import { createMerchantWithAdmin } from '../core/merchants/onboard.ts'
 import { reportAndExit } from './errors.ts'
-import { runService } from './service.ts'
 import { registerReconcile } from './reconcile.ts'
 import { registerVouchers } from './vouchers.ts'
 import { registerCampaigns } from './campaigns.ts'
@@ -28,9 +24,16 @@ function config(overrides: Partial<Config> = {}): Config {
   return { ...loadConfig(), ...overrides }
 }
 
+/**
+ * Each command loads what it runs when it runs (here and in the register* modules): a command does not pay for the
+ * others' modules, and the in-store bridge does not load the hub at all.
+ */
+const runService = async (...args: Parameters<typeof import('./service.ts').runService>) => (await import('./service.ts')).runService(...args)
+
 /** One-shot commands log to stderr (warnings and worse unless LOG_LEVEL says otherwise), keeping stdout for results. */
-function quietHub(cfg: Config) {
+async function quietHub(cfg: Config) {
   const level = process.env.LOG_LEVEL ? cfg.logLevel : 'warn'
+  const { openHub } = await import('../runtime.ts')
   return openHub(cfg, { logger: createLogger({ level, destination: pino.destination(2) }), poolSize: 4, applicationName: 'tillbridge-cli' })
 }
 
@@ -65,6 +68,7 @@ export function buildProgram(): Command {
     .action(async () => {
       const hub = await quietHub(config())
       try {
+        const { migrate } = await import('../db/migrate.ts')
         await migrate(hub.database.pool, hub.logger)
         process.stdout.write('migrations applied\n')
       } finally {
@@ -87,6 +91,7 @@ export function buildProgram(): Command {
     .action(async (o: { merchant: string; email: string; password: string; name?: string; currency: string; timeZone: string; locale: string; json?: boolean }) => {
       const hub = await quietHub(config())
       try {
+        const { createMerchantWithAdmin } = await import('../core/merchants/onboard.ts')
         const { merchant, user } = await hub.database.db.transaction((tx) =>
           createMerchantWithAdmin(tx, {
             name: o.merchant,

@@ -4,7 +4,6 @@
 import path from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import type { RunSummary } from '../core/reconciliation/match.ts'
-import { importFile, reconcileConnectionDay } from '../jobs/reconciliation.ts'
 import { formatDecimal } from '../lib/money.ts'
 import { isUuid } from '../lib/ids.ts'
 import { isDate } from '../lib/time.ts'
@@ -65,6 +64,7 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
       // Rows read, on stderr, once the import has taken longer than a second.
       const progress = createProgress({ delayMs: 1000 }).step('statement', { unit: 'rows read' })
       try {
+        const { importFile, reconcileConnectionDay } = await import('../jobs/reconciliation.ts')
         const r = await importFile(hub, {
           connectionId: o.connection,
           businessDate: o.date,
@@ -106,6 +106,7 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
     .action(async (o: { connection: string; date: string; json?: boolean }) => {
       const hub = await open()
       try {
+        const { reconcileConnectionDay } = await import('../jobs/reconciliation.ts')
         const run = await reconcileConnectionDay(hub, { connectionId: o.connection, businessDate: o.date })
         process.stdout.write(`${describeRun(o.date, run)}\n`)
         if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, run: runJson(run) })}\n`)

@@ -5,8 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander'
 import { eq } from 'drizzle-orm'
 import { stores } from '../core/stores/schema.ts'
 import { merchants } from '../core/merchants/schema.ts'
-import { buildVoucher, listVouchers, voucherLinesOf, type VoucherRow } from '../core/vouchers/service.ts'
-import { exportVoucher } from '../jobs/vouchers.ts'
+import type { VoucherRow } from '../core/vouchers/service.ts'
 import { formatDecimal } from '../lib/money.ts'
 import { isUuid } from '../lib/ids.ts'
 import { addDays, isDate } from '../lib/time.ts'
@@ -61,6 +60,7 @@ async function scopeOf(hub: OpenedHub, o: { store?: string; merchant?: string })
 }
 
 async function voucherJson(hub: OpenedHub, v: VoucherRow) {
+  const { voucherLinesOf } = await import('../core/vouchers/service.ts')
   const lines = await voucherLinesOf(hub.database.db, v.id)
   return {
     id: v.id,
@@ -95,6 +95,7 @@ export function registerVouchers(program: Command, open: () => Promise<OpenedHub
     .action(async (o: { store?: string; merchant?: string; date: string; json?: boolean }) => {
       const hub = await open()
       try {
+        const { buildVoucher } = await import('../core/vouchers/service.ts')
         const scope = await scopeOf(hub, o)
         const r = await hub.database.db.transaction((tx) => buildVoucher(tx, { ...scope, businessDate: o.date }, hub.clock()))
         if (!r.voucher && r.corrections.length === 0) {
@@ -127,6 +128,8 @@ export function registerVouchers(program: Command, open: () => Promise<OpenedHub
       // Days done, on stderr, once a range has taken longer than a second.
       const progress = createProgress({ delayMs: 1000 }).step('vouchers', { total: days.length, unit: 'days' })
       try {
+        const { buildVoucher, listVouchers } = await import('../core/vouchers/service.ts')
+        const { exportVoucher } = await import('../jobs/vouchers.ts')
         const scope = await scopeOf(hub, o)
         const out = []
         for (const [i, date] of days.entries()) {

@@ -38,7 +38,9 @@ const patchRoute = defineRoute({
   responses: { 200: json(MerchantSchema) },
 })
 
-const SettingsSchema = MerchantSettingsSchema.openapi('MerchantSettings')
+// Rebuilt from its shape with the OpenAPI-aware z: a zod 4 schema only has .openapi() if it was created after
+// @hono/zod-openapi was loaded, and core's schemas may be created first (the command line loads core before http).
+const SettingsSchema = z.object(MerchantSettingsSchema.shape).openapi('MerchantSettings')
 
 const getSettingsRoute = defineRoute({
   method: 'get',
