@@ -44,17 +44,23 @@ export async function runService(config: Config, parts: { api: boolean; worker: 
   process.once('SIGINT', () => void shutdown('SIGINT'))
   process.once('SIGTERM', () => void shutdown('SIGTERM'))
 
+  // The address printed for people: a wildcard bind is reached as localhost.
+  const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
   try {
     if (parts.worker) worker = await startWorker(hub)
     if (parts.api) {
       server = await listen(createApp(hub, { worker }), { port: config.port, host: config.host })
       links = await startBridgeLinks(hub)
       links.attach(server.server)
-      const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
       log.info({ port: server.port }, 'listening')
       process.stdout.write(`Tillbridge ${name} listening on http://${shown}:${server.port} (API reference at /docs, health at /health)\n`)
     } else {
       log.info('worker started')
+      if (config.metricsPort !== undefined) {
+        // No API here: /health and /metrics on a port of their own, for the scraper and the orchestrator.
+        server = await listen(createApp(hub, { worker, routes: 'operations' }), { port: config.metricsPort, host: config.host })
+        process.stdout.write(`Tillbridge worker metrics on http://${shown}:${server.port}/metrics (health at /health)\n`)
+      }
     }
   } catch (e) {
     await links?.close().catch(() => {})

@@ -67,7 +67,7 @@ export const API_INFO = {
 export function createApp(hub: Hub, options: AppOptions = {}) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   app.use('*', requestContext(hub, options))
-  for (const m of routeModules) m.register(app)
+  for (const m of options.routes === 'operations' ? [health, metrics] : routeModules) m.register(app)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
     type: 'http',

@@ -15,6 +15,8 @@ export interface AppOptions {
   loginPolicy?: LoginPolicy
   /** Throttling of till PINs (sign-in, time clock, approver PINs) and the lifetime of PIN sessions. */
   pinPolicy?: PinPolicy
+  /** 'operations': only /health and /metrics, what a worker process serves on METRICS_PORT. Default: everything. */
+  routes?: 'all' | 'operations'
 }
 
 export interface AppEnv {

@@ -31,6 +31,12 @@ const EnvSchema = z.object({
   WORKER_POLL_INTERVAL_MS: z.coerce.number().int().min(50).max(60_000).default(250),
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   PUBLIC_URL: z.url({ error: 'must be an http(s) URL' }).optional(),
+  METRICS_PORT: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(0, 'must be between 0 and 65535')
+    .max(65535, 'must be between 0 and 65535')
+    .optional(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
 })
 
@@ -51,6 +57,8 @@ export interface Config {
   publicUrl: string
   /** When set, GET /metrics needs `Authorization: Bearer <token>`; unset, it is open. */
   metricsToken?: string
+  /** Where a `worker` process (which has no API listener) serves /health and /metrics; unset, it serves neither. */
+  metricsPort?: number
 }
 
 export class ConfigError extends Error {
@@ -89,5 +97,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     metricsToken: e.METRICS_TOKEN,
+    metricsPort: e.METRICS_PORT,
   }
 }

@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import pg from 'pg'
-import { lastJsonLine, runCli, startServe, waitForHealth, type Running } from '../helpers/processes.ts'
+import { lastJsonLine, runCli, startServe, startWorkerProcess, waitForHealth, type Running } from '../helpers/processes.ts'
 import { createTestDatabase } from '../helpers/db.ts'
 import { MIGRATIONS_FOLDER } from '../../src/db/migrate.ts'
 
@@ -96,7 +96,7 @@ describe('the hub as a process', { timeout: 120_000 }, () => {
     expect((await waitForHealth(second.port)).status).toBe(200)
     expect((await signIn(second.port, 'k@example.com', 'secret-pass-1')).status).toBe(200)
     second.child.kill('SIGTERM')
-    expect((await second.exited).code).toBe(0)
+    expect((await second.exited).code, second.output()).toBe(0)
   })
 
   it('runs two hubs with two data dirs side by side', async () => {
@@ -105,6 +105,45 @@ describe('the hub as a process', { timeout: 120_000 }, () => {
     expect(a.port).not.toBe(b.port)
     const [ha, hb] = await Promise.all([waitForHealth(a.port), waitForHealth(b.port)])
     expect([ha.status, hb.status]).toEqual([200, 200])
+  })
+
+  it('a worker process serves /health and /metrics on METRICS_PORT, with the jobs it ran', async () => {
+    const db = await createTestDatabase()
+    try {
+      const worker = await startWorkerProcess({ DATABASE_URL: db.url, TILLBRIDGE_DATA_DIR: dataDir(), METRICS_TOKEN: 'scrape-token-0123456789' })
+      running.push(worker)
+      expect((await waitForHealth(worker.port)).status).toBe(200)
+      const scrape = async (token = 'scrape-token-0123456789') => {
+        const r = await fetch(`http://127.0.0.1:${worker.port}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+        return { status: r.status, text: await r.text() }
+      }
+      expect((await scrape('a-wrong-token-0123456789')).status).toBe(401)
+      // Only operations here: the API is served by `api` processes.
+      expect((await fetch(`http://127.0.0.1:${worker.port}/api/v1/me`)).status).toBe(404)
+
+      const c = new pg.Client({ connectionString: db.url })
+      await c.connect()
+      try {
+        await c.query(`select graphile_worker.add_job('maintenance.purge', '{}'::json)`)
+      } finally {
+        await c.end()
+      }
+      const ran = /tillbridge_jobs_total\{task="maintenance\.purge",outcome="success"\} 1/
+      const deadline = Date.now() + 30_000
+      let last = await scrape()
+      while (!ran.test(last.text) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200))
+        last = await scrape()
+      }
+      expect(last.status).toBe(200)
+      expect(last.text).toMatch(ran)
+      expect(last.text).toMatch(/^tillbridge_queue_depth\{task="maintenance\.purge"\} 0$/m)
+      expect(last.text).toMatch(/^tillbridge_database_up 1$/m)
+      worker.child.kill('SIGTERM')
+      expect((await worker.exited).code).toBe(0)
+    } finally {
+      await db.drop()
+    }
   })
 })
 

@@ -31,15 +31,21 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
 }
 
 /** Starts `tillbridge serve` and resolves once it listens; PORT=0 picks a free port. */
-export function startServe(env: Record<string, string>, timeoutMs = 60_000): Promise<Running> {
+export const startServe = (env: Record<string, string>, timeoutMs = 60_000): Promise<Running> => startListening('serve', /listening on http:\/\/[^:]+:(\d+)/, env, timeoutMs)
+
+/** Starts `tillbridge worker` with METRICS_PORT (0 unless given) and resolves once its metrics listener is up. */
+export const startWorkerProcess = (env: Record<string, string>, timeoutMs = 60_000): Promise<Running> =>
+  startListening('worker', /metrics on http:\/\/[^:]+:(\d+)/, { METRICS_PORT: '0', ...env }, timeoutMs)
+
+function startListening(command: 'serve' | 'worker', listening: RegExp, env: Record<string, string>, timeoutMs: number): Promise<Running> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve'], { env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: '', ...env } })
+    const child = spawn(process.execPath, [BIN, command], { env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: '', ...env } })
     let out = ''
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })))
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), timeoutMs)
+    const timer = setTimeout(() => reject(new Error(`${command} did not start:\n${out}`)), timeoutMs)
     const onData = (d: Buffer) => {
       out += d
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out)
+      const m = listening.exec(out)
       if (m) {
         clearTimeout(timer)
         resolve({ child, port: Number(m[1]), output: () => out, exited })
@@ -49,7 +55,7 @@ export function startServe(env: Record<string, string>, timeoutMs = 60_000): Pro
     child.stderr.on('data', (d) => (out += d))
     void exited.then(({ code }) => {
       clearTimeout(timer)
-      reject(new Error(`serve exited (${code}) before listening:\n${out}`))
+      reject(new Error(`${command} exited (${code}) before listening:\n${out}`))
     })
   })
 }
