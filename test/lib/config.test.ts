@@ -23,6 +23,14 @@ describe('configuration', () => {
     }
   })
 
+  it('a worker’s metrics port is unset unless given, and checked like PORT', () => {
+    expect(loadConfig({}).metricsPort).toBeUndefined()
+    expect(loadConfig({ METRICS_PORT: '0' }).metricsPort).toBe(0)
+    expect(loadConfig({ METRICS_PORT: '9464' }).metricsPort).toBe(9464)
+    expect(() => loadConfig({ METRICS_PORT: 'nine' })).toThrow(/METRICS_PORT must be a number/)
+    expect(() => loadConfig({ METRICS_PORT: '70000' })).toThrow(/METRICS_PORT must be between 0 and 65535/)
+  })
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(3000)
   })
