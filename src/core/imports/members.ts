@@ -19,12 +19,12 @@ import { adjustStoredValue } from '../members/stored-value.ts'
 import { listTiers } from '../members/tiers.ts'
 import { actorCan, type Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
-import { cellsOf, mapColumns, REQUIRED, type MemberField } from './headers.ts'
+import { cellsOf, REQUIRED, type MemberField } from './headers.ts'
 import {
+  beginImport,
   CHECK_STEP,
   checkHeader,
   openingReason,
-  Problems,
   readAmount,
   readBirthday,
   readBoolean,
@@ -76,23 +76,8 @@ interface Draft {
 /** Member import: check every row; unless a dry run or a row is bad, create the members with their balances. */
 export async function importMembers(tx: Tx, actor: Actor, table: Table, opts: ImportOptions & { storeId?: string | null }): Promise<PosImportReport<MembersSummary>> {
   const merchantId = actor.merchantId
-  const map = mapColumns('members', table)
-  const p = new Problems(map)
   const summary: MembersSummary = { created: 0, existing: 0, points: 0, storedValue: 0, storedBonus: 0, tiersSet: 0, existingMembers: [] }
-  const warnings = map.unknown.length ? [`ignored columns: ${map.unknown.join(', ')}`] : []
-  const report = (applied: boolean): PosImportReport<MembersSummary> => ({
-    kind: 'members',
-    format: table.format,
-    source: opts.source,
-    dryRun: opts.dryRun,
-    applied,
-    rows: table.rows.length,
-    errorCount: p.count,
-    errors: p.sorted(),
-    warnings,
-    columns: map.headers,
-    summary,
-  })
+  const { map, p, report } = beginImport('members', table, opts, summary)
   if (!checkHeader(p, table.headerLine, REQUIRED.members)) return report(false)
 
   const settings = await getSettings(tx, merchantId)

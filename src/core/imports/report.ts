@@ -1,8 +1,8 @@
 // What an import says about a file: every problem by line, with the column as the file named it, and what the file
 // does (or would do). Shared by the three kinds, and the cell readers they share (numbers, amounts, yes/no, dates).
 import { MoneyError, parseMoney } from '../../lib/money.ts'
-import type { ColumnMap, ImportKind } from './headers.ts'
-import type { FileFormat } from './table.ts'
+import { mapColumns, type ColumnMap, type ImportKind } from './headers.ts'
+import type { FileFormat, Table } from './table.ts'
 
 export interface ImportProblem {
   /** Line of the file (the header is line 1 of a plain file). */
@@ -53,6 +53,31 @@ export class Problems {
   sorted(): ImportProblem[] {
     return [...this.list].sort((a, b) => a.line - b.line).slice(0, MAX_REPORTED)
   }
+}
+
+/**
+ * The start of a member or stock import: the file's columns mapped, a collector for its problems, its warnings (more
+ * may be added), and its report as it stands when `report` is called (the summary is the caller's object, filled in
+ * as the import goes).
+ */
+export function beginImport<S extends object>(kind: ImportKind, table: Table, opts: ImportOptions, summary: S) {
+  const map = mapColumns(kind, table)
+  const p = new Problems(map)
+  const warnings = map.unknown.length ? [`ignored columns: ${map.unknown.join(', ')}`] : []
+  const report = (applied: boolean): PosImportReport<S> => ({
+    kind,
+    format: table.format,
+    source: opts.source,
+    dryRun: opts.dryRun,
+    applied,
+    rows: table.rows.length,
+    errorCount: p.count,
+    errors: p.sorted(),
+    warnings,
+    columns: map.headers,
+    summary,
+  })
+  return { map, p, warnings, report }
 }
 
 /** Header problems: a required column missing, a column named twice. Returns whether the header is usable. */

@@ -20,8 +20,8 @@ import { getStore } from '../stores/service.ts'
 import { costValue } from '../stock/items.ts'
 import { applyMovements } from '../stock/ledger.ts'
 import { stockMovements } from '../stock/schema.ts'
-import { cellsOf, mapColumns, REQUIRED, type StockField } from './headers.ts'
-import { CHECK_STEP, checkHeader, openingReason, Problems, readAmount, readWhole, type ImportOptions, type PosImportReport } from './report.ts'
+import { cellsOf, REQUIRED, type StockField } from './headers.ts'
+import { beginImport, CHECK_STEP, checkHeader, openingReason, readAmount, readWhole, type ImportOptions, type PosImportReport } from './report.ts'
 import type { Table } from './table.ts'
 
 export interface StockSummary {
@@ -62,23 +62,8 @@ const openingKey = (lines: Line[]) => {
 /** Opening stock import for one store: check every row; unless a dry run or a row is bad, receive it all. */
 export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opts: ImportOptions & { storeId: string }): Promise<PosImportReport<StockSummary>> {
   const merchantId = actor.merchantId
-  const map = mapColumns('stock', table)
-  const p = new Problems(map)
   const summary: StockSummary = { alreadyImported: false, receiptKey: null, lines: 0, skippedZero: 0, quantity: 0, value: 0, locations: [] }
-  const warnings = map.unknown.length ? [`ignored columns: ${map.unknown.join(', ')}`] : []
-  const report = (applied: boolean): PosImportReport<StockSummary> => ({
-    kind: 'stock',
-    format: table.format,
-    source: opts.source,
-    dryRun: opts.dryRun,
-    applied,
-    rows: table.rows.length,
-    errorCount: p.count,
-    errors: p.sorted(),
-    warnings,
-    columns: map.headers,
-    summary,
-  })
+  const { map, p, warnings, report } = beginImport('stock', table, opts, summary)
   const store = await getStore(tx, merchantId, opts.storeId)
   if (!checkHeader(p, table.headerLine, REQUIRED.stock, { anyOf: ['sku', 'barcode'] })) return report(false)
   const { currency } = await getSettings(tx, merchantId)
