@@ -108,24 +108,32 @@ function valueGrid(ticks: number[], y: (v: number) => number, left: number, righ
   )}</g>`
 }
 
+/** The frame of a chart whose values rise up the page (columns, a line): 640 × 260, its value scale and axis names. */
+function verticalFrame(o: ChartOptions, m: { left: number; right: number; top: number; bottom: number }) {
+  const W = 640
+  const H = 260
+  const plotW = W - m.left - m.right
+  const plotH = H - m.top - m.bottom
+  const ticks = axisTicks(Math.max(...o.data.map((d) => d.value)))
+  const topValue = ticks[ticks.length - 1]!
+  const y = (v: number) => m.top + plotH - (v / topValue) * plotH
+  const axisNames = html`<text x="${m.left + plotW / 2}" y="${H - 6}" text-anchor="middle" fill="${MUTED}">${o.categoryName}</text>
+<text x="12" y="${m.top + plotH / 2}" transform="rotate(-90 12 ${m.top + plotH / 2})" text-anchor="middle" fill="${MUTED}">${o.valueName}</text>`
+  return { W, H, plotW, plotH, topValue, y, grid: valueGrid(ticks, y, m.left, W - m.right, o.format), axisNames }
+}
+
 /**
  * Vertical bars over an ordered category axis (the hours of a day): a bar for each category with a value, its value
  * written above it, a label under every `labelEvery`-th category.
  */
 export function columnChart(o: ChartOptions & { labelEvery?: number }): Html {
   return figure(o, 'columns', () => {
-    const W = 640
-    const H = 260
     const m = { left: 76, right: 12, top: 44, bottom: 40 }
-    const plotW = W - m.left - m.right
-    const plotH = H - m.top - m.bottom
-    const ticks = axisTicks(Math.max(...o.data.map((d) => d.value)))
-    const topValue = ticks[ticks.length - 1]!
-    const y = (v: number) => m.top + plotH - (v / topValue) * plotH
+    const { W, H, plotW, plotH, topValue, grid, axisNames } = verticalFrame(o, m)
     const slot = plotW / o.data.length
     const barW = Math.max(2, slot * 0.7)
     const every = o.labelEvery ?? 1
-    const body = html`${valueGrid(ticks, y, m.left, W - m.right, o.format)}
+    const body = html`${grid}
 <g class="bars">${o.data.map((d, i) => {
       if (d.value === 0) return ''
       const x = m.left + i * slot + (slot - barW) / 2
@@ -136,8 +144,7 @@ export function columnChart(o: ChartOptions & { labelEvery?: number }): Html {
 <text class="value" x="${cx}" y="${ty}" transform="rotate(-90 ${cx} ${ty})" text-anchor="start" dominant-baseline="middle" fill="${INK}" font-size="10">${d.text}</text>`
     })}</g>
 <g class="categories">${o.data.map((d, i) => (i % every === 0 ? html`<text x="${px(m.left + i * slot + slot / 2)}" y="${H - m.bottom + 14}" text-anchor="middle" fill="${MUTED}">${d.label}</text>` : ''))}</g>
-<text x="${m.left + plotW / 2}" y="${H - 6}" text-anchor="middle" fill="${MUTED}">${o.categoryName}</text>
-<text x="12" y="${m.top + plotH / 2}" transform="rotate(-90 12 ${m.top + plotH / 2})" text-anchor="middle" fill="${MUTED}">${o.valueName}</text>`
+${axisNames}`
     return svgOpen(o, W, H, body)
   })
 }
@@ -173,26 +180,19 @@ export function barChart(o: ChartOptions): Html {
 /** A line through every category in order (the days of a week), a dot and the value at each point. */
 export function lineChart(o: ChartOptions): Html {
   return figure(o, 'line', () => {
-    const W = 640
-    const H = 260
     const m = { left: 76, right: 40, top: 28, bottom: 40 }
-    const plotW = W - m.left - m.right
-    const plotH = H - m.top - m.bottom
-    const ticks = axisTicks(Math.max(...o.data.map((d) => d.value)))
-    const topValue = ticks[ticks.length - 1]!
-    const y = (v: number) => m.top + plotH - (v / topValue) * plotH
+    const { W, H, plotW, y, grid, axisNames } = verticalFrame(o, m)
     const step = o.data.length > 1 ? plotW / (o.data.length - 1) : 0
     const x = (i: number) => (o.data.length > 1 ? m.left + i * step : m.left + plotW / 2)
     const points = o.data.map((d, i) => `${px(x(i))},${px(y(d.value))}`).join(' ')
-    const body = html`${valueGrid(ticks, y, m.left, W - m.right, o.format)}
+    const body = html`${grid}
 <polyline class="line" points="${points}" fill="none" stroke="${o.color}" stroke-width="3" stroke-linejoin="round"/>
 <g class="points">${o.data.map(
       (d, i) => html`<circle class="point" data-key="${d.key}" data-value="${d.value}" cx="${px(x(i))}" cy="${px(y(d.value))}" r="5" fill="${o.color}"><title>${d.label}: ${d.text}</title></circle>
 ${d.value !== 0 ? html`<text class="value" x="${px(x(i))}" y="${px(y(d.value) - 10)}" text-anchor="middle" fill="${INK}" font-size="10">${d.text}</text>` : ''}
 <text x="${px(x(i))}" y="${H - m.bottom + 16}" text-anchor="middle" fill="${MUTED}">${d.label}</text>`,
     )}</g>
-<text x="${m.left + plotW / 2}" y="${H - 6}" text-anchor="middle" fill="${MUTED}">${o.categoryName}</text>
-<text x="12" y="${m.top + plotH / 2}" transform="rotate(-90 12 ${m.top + plotH / 2})" text-anchor="middle" fill="${MUTED}">${o.valueName}</text>`
+${axisNames}`
     return svgOpen(o, W, H, body)
   })
 }
