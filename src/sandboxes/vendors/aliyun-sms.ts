@@ -13,6 +13,7 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
 import { http, HttpResponse } from 'msw'
+import type { SmsReportRecord, SmsUpRecord } from '../../connectors/campaign/aliyun-sms/webhook.ts'
 
 export interface AliyunSmsSandboxOptions {
   endpoint?: string
@@ -66,26 +67,8 @@ export interface SimAliyunRequest {
   code: string
 }
 
-export interface SmsReportRecord {
-  phone_number: string
-  send_time: string
-  report_time: string
-  success: boolean
-  err_code: string
-  err_msg: string
-  sms_size: string
-  biz_id: string
-  out_id: string
-}
-
-export interface SmsUpRecord {
-  phone_number: string
-  send_time: string
-  content: string
-  sign_name: string
-  dest_code: string
-  sequence_id: number
-}
+// The push records' wire format, declared once beside the hub's receiver of it.
+export type { SmsReportRecord, SmsUpRecord } from '../../connectors/campaign/aliyun-sms/webhook.ts'
 
 /** A push as Aliyun would POST it to `url` (for a test: POST `url` to the hub with these headers and body). */
 export interface AliyunPush {
