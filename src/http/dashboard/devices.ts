@@ -20,6 +20,7 @@ import { isUuid } from '../../lib/ids.ts'
 import { toErrorResponse } from '../errors.ts'
 import { label, labelOf, page, PAGE_HEADERS, type Html } from './layout.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
+import { UNANSWERED_FAILURE } from './home-queries.ts'
 
 type C = Context<DashboardEnv>
 
@@ -147,19 +148,6 @@ const columnsOf = (device: Device | undefined) => (device && device.kind.endsWit
 
 // ---------------------------------------------------------------------------------------------------------------
 // Queries: every one bounded by the devices shown and the window, so the (device_id, created_at) index serves it.
-
-/**
- * Failed work no one has answered: a print with no reprint of its document since (a reprint is how a person answers
- * it), other work with nothing done on its device since (a later display or kick that worked makes it moot).
- */
-const UNANSWERED_FAILURE = sql`(device_jobs.state = 'failed' and case when device_jobs.action = 'print'
-  then not exists (select 1 from device_jobs r
-                    where r.device_id in (select d.id from devices d where d.store_id = device_jobs.store_id)
-                      and r.created_at >= device_jobs.created_at and r.seq > device_jobs.seq
-                      and r.reprint_of = coalesce(device_jobs.reprint_of, device_jobs.id))
-  else not exists (select 1 from device_jobs r
-                    where r.device_id = device_jobs.device_id and r.created_at >= device_jobs.created_at
-                      and r.seq > device_jobs.seq and r.state = 'done') end)`
 
 /** Unknown outcomes (until a status read or a person settles them) and unanswered failures. */
 const NEEDS_ATTENTION = sql`(device_jobs.state = 'unknown' or ${UNANSWERED_FAILURE})`

@@ -14,6 +14,20 @@ export interface DaySales {
   amount: number
 }
 
+/**
+ * Failed work no one has answered: a print with no reprint of its document since (a reprint is how a person answers
+ * it), other work with nothing done on its device since (a later display or kick that worked makes it moot). The home
+ * page and the devices page count by this one rule.
+ */
+export const UNANSWERED_FAILURE = sql`(device_jobs.state = 'failed' and case when device_jobs.action = 'print'
+  then not exists (select 1 from device_jobs r
+                    where r.device_id in (select d.id from devices d where d.store_id = device_jobs.store_id)
+                      and r.created_at >= device_jobs.created_at and r.seq > device_jobs.seq
+                      and r.reprint_of = coalesce(device_jobs.reprint_of, device_jobs.id))
+  else not exists (select 1 from device_jobs r
+                    where r.device_id = device_jobs.device_id and r.created_at >= device_jobs.created_at
+                      and r.seq > device_jobs.seq and r.state = 'done') end)`
+
 /** Completed sales per business day and store from `from` to `to`. */
 export async function salesByDayAndStore(tx: Tx, merchantId: string, from: string, to: string): Promise<DaySales[]> {
   const { rows } = await tx.execute<{ day: string; store_id: string; n: number; amount: string }>(sql`
@@ -103,19 +117,12 @@ export async function deliveryCounts(tx: Tx, ids: string[]): Promise<Map<string,
 export async function deviceAttention(tx: Tx, merchantId: string, deviceIds: string[], since: Date): Promise<Map<string, { failed: number; unknown: number }>> {
   if (deviceIds.length === 0) return new Map()
   const { rows } = await tx.execute<{ device_id: string; failed: number; unknown: number }>(sql`
-    select j.device_id,
-           count(*) filter (where j.state = 'failed' and case when j.action = 'print'
-             then not exists (select 1 from device_jobs r
-                               where r.device_id in (select d.id from devices d where d.store_id = j.store_id)
-                                 and r.created_at >= j.created_at and r.seq > j.seq
-                                 and r.reprint_of = coalesce(j.reprint_of, j.id))
-             else not exists (select 1 from device_jobs r
-                               where r.device_id = j.device_id and r.created_at >= j.created_at
-                                 and r.seq > j.seq and r.state = 'done') end)::int as failed,
-           count(*) filter (where j.state = 'unknown')::int as unknown
-      from device_jobs j
-     where j.merchant_id = ${merchantId} and j.device_id = any(${sql.param(deviceIds)}::uuid[]) and j.created_at > ${since.toISOString()}::timestamptz
-       and j.state in ('failed', 'unknown')
+    select device_jobs.device_id,
+           count(*) filter (where ${UNANSWERED_FAILURE})::int as failed,
+           count(*) filter (where device_jobs.state = 'unknown')::int as unknown
+      from device_jobs
+     where device_jobs.merchant_id = ${merchantId} and device_jobs.device_id = any(${sql.param(deviceIds)}::uuid[])
+       and device_jobs.created_at > ${since.toISOString()}::timestamptz and device_jobs.state in ('failed', 'unknown')
      group by 1`)
   return new Map(rows.map((r) => [r.device_id, { failed: r.failed, unknown: r.unknown }]))
 }
