@@ -107,8 +107,12 @@ function guessDelimiter(text: string): string {
   return [',', ';', '\t'].reduce((best, d) => (count(d) > count(best) ? d : best), ',')
 }
 
-export function readCsv(bytes: Uint8Array): Sheet {
-  // Line numbers are counted on LF line ends; a CR inside a quoted cell is not worth keeping in a catalog.
+/**
+ * The records of a CSV file (UTF-8 with or without BOM, UTF-16, or GBK/GB18030; comma, semicolon or tab) with the line
+ * each starts on. Shared with the POS-data imports (src/core/imports/table.ts).
+ */
+export function csvRows(bytes: Uint8Array): { line: number; values: string[] }[] {
+  // Line numbers are counted on LF line ends; a CR inside a quoted cell is not worth keeping.
   const text = decodeText(bytes).replace(/^\ufeff/, '').replace(/\r\n?/g, '\n')
   if (!text.trim()) throw invalidFile('the file is empty')
   let records: { record: string[]; info: { lines: number } }[]
@@ -119,7 +123,11 @@ export function readCsv(bytes: Uint8Array): Sheet {
     throw invalidFile(`the CSV cannot be read: ${err.message ?? 'syntax error'}`, err.lines ? { line: err.lines } : undefined)
   }
   // info.lines is the line a record ends on; a record spanning lines (quoted line breaks) starts that much earlier.
-  const rows = records.map(({ record, info }) => ({ line: info.lines - record.reduce((n, v) => n + (v.split('\n').length - 1), 0), values: record }))
+  return records.map(({ record, info }) => ({ line: info.lines - record.reduce((n, v) => n + (v.split('\n').length - 1), 0), values: record }))
+}
+
+export function readCsv(bytes: Uint8Array): Sheet {
+  const rows = csvRows(bytes)
   const [header, ...body] = rows
   if (!header) throw invalidFile('the file is empty')
   return toSheet(header.line, header.values, body)

@@ -1,10 +1,9 @@
 // Another POS's export as a plain table: the header row and the data rows with their line numbers, read from CSV
 // (UTF-8, UTF-16 or GBK, comma/semicolon/tab) or the first worksheet of an XLSX workbook, with the same readers and
 // the same decoding as the catalog spreadsheet (catalog-file.ts). What the columns mean is headers.ts's business.
-import { parse } from 'csv-parse/sync'
 import { badRequest } from '../../lib/errors.ts'
 import { firstSheetRows } from '../../lib/xlsx.ts'
-import { decodeText, MAX_ROWS } from '../catalog/catalog-file.ts'
+import { csvRows, MAX_ROWS } from '../catalog/catalog-file.ts'
 
 export type FileFormat = 'csv' | 'xlsx'
 
@@ -35,13 +34,6 @@ export function detectFormat(bytes: Uint8Array, format: FileFormat | 'auto' = 'a
   return format
 }
 
-function delimiterOf(text: string): string {
-  const end = text.indexOf('\n')
-  const first = end === -1 ? text : text.slice(0, end)
-  const count = (d: string) => first.split(d).length - 1
-  return [',', ';', '\t'].reduce((best, d) => (count(d) > count(best) ? d : best), ',')
-}
-
 function toTable(format: FileFormat, rows: TableRow[]): Table {
   // Blank lines before the header (titles some exports put on top are not skipped: the header is the first row).
   const [header, ...body] = rows.filter((r) => r.values.some((v) => v.trim() !== ''))
@@ -51,20 +43,7 @@ function toTable(format: FileFormat, rows: TableRow[]): Table {
 }
 
 export function readCsvTable(bytes: Uint8Array): Table {
-  const text = decodeText(bytes).replace(/^\ufeff/, '').replace(/\r\n?/g, '\n')
-  if (!text.trim()) throw invalidFile('the file is empty')
-  let records: { record: string[]; info: { lines: number } }[]
-  try {
-    records = parse(text, { delimiter: delimiterOf(text), relax_column_count: true, skip_empty_lines: true, info: true }) as unknown as typeof records
-  } catch (e) {
-    const err = e as { message?: string; lines?: number }
-    throw invalidFile(`the CSV cannot be read: ${err.message ?? 'syntax error'}`, err.lines ? { line: err.lines } : undefined)
-  }
-  // info.lines is the line a record ends on; a record spanning lines (quoted line breaks) starts that much earlier.
-  return toTable(
-    'csv',
-    records.map(({ record, info }) => ({ line: info.lines - record.reduce((n, v) => n + (v.split('\n').length - 1), 0), values: record })),
-  )
+  return toTable('csv', csvRows(bytes))
 }
 
 /** A date cell as its calendar date: exceljs gives midnight UTC of the day the sheet shows. */
