@@ -140,7 +140,7 @@ function compareTotals(file: ControlTotals | null, ours: Required<ControlTotals>
 
 const LINE_COLUMNS =
   'merchant_id, statement_id, connection_id, business_date, line_no, kind, our_ref, our_payment_ref, channel_txn_id, channel_refund_id, currency, amount, ' +
-  'fee_milli, status, occurred_at, store_ref, terminal_ref, rrn, voucher_no, payout_ref, raw'
+  'fee_milli, status, occurred_at, store_ref, terminal_ref, rrn, voucher_no, payout_ref'
 
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
 
@@ -153,7 +153,7 @@ function copyRow(prefix: string, l: StatementLine): string {
   return (
     `${prefix}${l.lineNo}\t${l.kind}\t${copyValue(l.ourRef)}\t${copyValue(l.ourPaymentRef)}\t${copyValue(l.channelTxnId)}\t${copyValue(l.channelRefundId)}\t` +
     `${l.currency}\t${l.amount}\t${l.feeMilli}\t${copyValue(l.status)}\t${l.occurredAt.toISOString()}\t${copyValue(l.storeRef)}\t${copyValue(l.terminalRef)}\t` +
-    `${copyValue(l.rrn)}\t${copyValue(l.voucherNo)}\t${copyValue(l.payoutRef)}\t${l.raw ? copyValue(JSON.stringify(l.raw)) : '\\N'}\n`
+    `${copyValue(l.rrn)}\t${copyValue(l.voucherNo)}\t${copyValue(l.payoutRef)}\n`
   )
 }
 

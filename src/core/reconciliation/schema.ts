@@ -73,7 +73,6 @@ export const settlementLines = pgTable(
     rrn: text('rrn'),
     voucherNo: text('voucher_no'),
     payoutRef: text('payout_ref'),
-    raw: jsonb('raw').$type<Record<string, string>>(),
   },
   (t) => [
     index('settlement_lines_statement_idx').on(t.statementId, t.lineNo),
