@@ -84,10 +84,18 @@ const UUID_V7 = sql.raw(
   `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) from 1 for 6), 52, 1), 53, 1), 'hex')::uuid`,
 )
 
+/** PostgreSQL's own uuidv7() where the server has it (18 and later), else the expression above. */
+async function uuidV7(tx: Tx): Promise<SQL> {
+  const r = await tx.execute<{ native: boolean }>(sql`select to_regprocedure('uuidv7()') is not null as native`)
+  return r.rows[0]?.native ? sql.raw('uuidv7()') : UUID_V7
+}
+
 interface Ctx {
   m: string
   c: string
   d: string
+  /** This run: the clean pairs it settled first are final, never part of the pool. */
+  run: string
   from: string
   kinds: string[]
   storeIds?: string[]
@@ -154,7 +162,7 @@ async function addTenders(tx: Tx, x: Ctx, where: (b: BranchCols) => SQL) {
       from (${tenders(x, where)}) src
       left join recon_items i on i.merchant_id = ${x.m} and i.pos_kind = src.pos_kind and i.pos_id = src.pos_id and i.outcome <> 'duplicate'
      where i.id is null
-        or (i.connection_id = ${x.c} and not i.manual
+        or (i.connection_id = ${x.c} and not i.manual and i.run_id <> ${x.run}
             and (i.business_date = ${x.d}::date
                  or (i.line_id is null and src.bdate = ${x.d}::date)
                  or (i.line_id is null and i.state = 'open' and i.outcome in ('timing', 'missing_in_channel'))))
@@ -179,7 +187,7 @@ async function addLines(tx: Tx, x: Ctx, where: SQL) {
       left join recon_items i on i.line_id = l.id
      where l.merchant_id = ${x.m} and l.connection_id = ${x.c} and l.kind <> 'fee' and ${where}
        and (i.id is null
-            or (i.connection_id = ${x.c} and not i.manual
+            or (i.connection_id = ${x.c} and not i.manual and i.run_id <> ${x.run}
                 and (i.business_date = ${x.d}::date
                      or ((i.pos_id is null or i.outcome = 'duplicate') and l.business_date = ${x.d}::date)
                      or (i.state = 'open' and i.outcome = 'missing_in_pos'))))
@@ -191,6 +199,119 @@ async function count(tx: Tx, q: SQL): Promise<number> {
   return Number(r.rows[0]?.n ?? 0)
 }
 
+/** Count and sums of the clean pairs a run settled: amounts in minor units, fees in thousandths of one. */
+interface CleanTotals {
+  count: number
+  amount: number
+  feeMilli: number
+  expectedFeeMilli: number
+}
+
+/** Adds the contract's expected fee of each (kind, amount) the query yields to rc_fee, rounded the channel's way. */
+async function addFees(tx: Tx, rule: FeeRule | undefined, distinct: SQL): Promise<void> {
+  if (!rule) return
+  const unit = Math.max(1, Math.trunc(rule.roundingMilli))
+  const rows = await tx.execute<{ kind: 'payment' | 'refund'; amount: number }>(distinct)
+  const kinds: string[] = []
+  const amounts: number[] = []
+  const expected: number[] = []
+  for (const r of rows.rows) {
+    const raw = rule.expectedFeeMilli({ kind: r.kind, amount: Number(r.amount) })
+    if (!Number.isFinite(raw)) continue
+    const milliAbs = Math.abs(Math.round(raw))
+    kinds.push(r.kind)
+    amounts.push(Number(r.amount))
+    expected.push(Math.sign(raw) * mulDivRound(milliAbs, 1, unit) * unit)
+  }
+  if (kinds.length === 0) return
+  await tx.execute(sql`
+    insert into rc_fee (kind, amount, expected)
+    select * from unnest(${sql.param(kinds)}::text[], ${sql.param(amounts)}::bigint[], ${sql.param(expected)}::bigint[])
+    on conflict do nothing`)
+}
+
+const cleanTotals = (row: Record<string, unknown> | undefined): CleanTotals => ({
+  count: Number(row?.n ?? 0),
+  amount: Number(row?.amount ?? 0),
+  feeMilli: Number(row?.fee_milli ?? 0),
+  expectedFeeMilli: Number(row?.expected_fee_milli ?? 0),
+})
+
+/**
+ * The common case first, in bulk: a payment line of the day whose reference is the payment number of exactly one
+ * till payment of the same day, neither side held by any item, the reference on no other line of the
+ * day, and nothing to tell them apart (amount, currency, neither voided nor revoked, fee within a fen of the
+ * contract's). Such a pair is what every later step would match; it is written as a matched item at once and kept
+ * out of the pool, so the pool holds only what needs deciding. Should the pool turn out to hold a rival for one
+ * (another line or tender with that reference), demoteCleanPairs puts the pair back.
+ */
+async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule: FeeRule | undefined, now: Date): Promise<CleanTotals> {
+  // The day's payment lines with what the pairing reads, in a table of their own with statistics: a bill's lines
+  // were written moments ago, so the planner knows nothing of them in settlement_lines yet.
+  await tx.execute(sql`
+    create temp table rc_day on commit drop as
+    select l.id, l.our_ref, l.amount, l.fee_milli, l.status, l.currency
+      from settlement_lines l join settlement_statements st on st.id = l.statement_id and ${x.formats}
+     where l.statement_id = any(${sql.param(statementIds)}::uuid[]) and l.kind = 'payment' and l.our_ref is not null`)
+  await tx.execute(sql`analyze rc_day`)
+  await addFees(tx, feeRule, sql`select distinct 'payment' as kind, amount from rc_day`)
+  await tx.execute(sql`analyze rc_fee`)
+  const stores = x.storeIds ? sql`c.store_id = any(${sql.param(x.storeIds)}::uuid[])` : sql`true`
+  // Each line with its tender and whether they agree, then statistics: the planner cannot know how often an amount
+  // equals an amount, and guessing rarely, it would probe the items' indexes in the worst way for a day's worth.
+  await tx.execute(sql`
+    create temp table rc_clean on commit drop as
+    select c.line_id, c.pos_id, c.our_ref, c.store_id, c.currency, c.amount, c.fee_milli, c.expected,
+           (c.pos_amount = c.amount and c.pos_currency = c.currency and c.tstatus <> 'voided' and c.sstatus <> 'voided' and c.bdate = ${x.d}::date
+            and ${stores} and not (c.status ~* ${REVOKED}) and coalesce(abs(c.fee_milli - c.expected) <= 1000, true)) as agree
+      from (select l.id as line_id, l.our_ref, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.status as tstatus,
+                   s.store_id, s.status as sstatus, s.business_date as bdate, s.currency::text as pos_currency, f.expected
+              from rc_day l
+              join sale_tenders t on t.merchant_id = ${x.m} and t.payment_no = l.our_ref and t.kind = any(${sql.param(x.kinds)}::text[])
+              join sales s on s.id = t.sale_id
+              left join rc_fee f on f.kind = 'payment' and f.amount = l.amount
+             where l.our_ref not in (select our_ref from rc_day group by our_ref having count(*) > 1)
+               and l.our_ref not in (select tt.payment_no from topup_tenders tt where tt.merchant_id = ${x.m} and tt.payment_no is not null)) c`)
+  await tx.execute(sql`analyze rc_clean`)
+  const id = await uuidV7(tx)
+  const r = await tx.execute<Record<string, unknown>>(sql`
+    with ins as (
+      insert into recon_items (id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
+                               store_id, currency, pos_amount, channel_amount, difference, expected_fee_milli, channel_fee_milli, carried_days,
+                               created_at, updated_at)
+      select ${id}, ${x.m}, ${x.c}, ${x.d}::date, ${x.run}, 'matched', 'auto', false, 'sale_tender', c.pos_id, c.our_ref, c.line_id,
+             c.store_id, c.currency, c.amount, c.amount, 0, c.expected, c.fee_milli, 0, ${now}, ${now}
+        from rc_clean c
+       where c.agree
+         and not exists (select 1 from recon_items i where i.line_id = c.line_id)
+         and not exists (select 1 from recon_items i where i.pos_kind = 'sale_tender' and i.pos_id = c.pos_id and i.outcome <> 'duplicate')
+      returning channel_amount, channel_fee_milli, expected_fee_milli)
+    select count(*)::bigint as n, coalesce(sum(channel_amount), 0)::bigint as amount, coalesce(sum(channel_fee_milli), 0)::bigint as fee_milli,
+           coalesce(sum(expected_fee_milli), 0)::bigint as expected_fee_milli
+      from ins`)
+  return cleanTotals(r.rows[0])
+}
+
+/** Removes the clean pairs whose reference a line or tender of the pool also carries; returns their sides and sums. */
+async function demoteCleanPairs(tx: Tx, x: Ctx): Promise<CleanTotals & { lines: number[]; tenders: string[] }> {
+  const r = await tx.execute<Record<string, unknown>>(sql`
+    with rivals as (
+      select i.id from rc_lines r
+        join settlement_lines l on l.merchant_id = ${x.m} and l.our_ref = r.our_ref and l.kind = r.kind and l.id <> r.line_id
+        join recon_items i on i.line_id = l.id and i.run_id = ${x.run} and not i.manual
+      union
+      select i.id from rc_pos p
+        join settlement_lines l on l.merchant_id = ${x.m} and l.our_ref = p.ref and l.kind = p.dir
+        join recon_items i on i.line_id = l.id and i.run_id = ${x.run} and not i.manual)
+    , gone as (delete from recon_items i using rivals v where i.id = v.id returning i.line_id, i.pos_id, i.channel_amount, i.channel_fee_milli, i.expected_fee_milli)
+    select count(*)::bigint as n, coalesce(sum(channel_amount), 0)::bigint as amount, coalesce(sum(channel_fee_milli), 0)::bigint as fee_milli,
+           coalesce(sum(expected_fee_milli), 0)::bigint as expected_fee_milli,
+           coalesce(array_agg(line_id), '{}') as lines, coalesce(array_agg(pos_id), '{}') as tenders
+      from gone`)
+  const row = r.rows[0]
+  return { ...cleanTotals(row), lines: ((row?.lines as string[]) ?? []).map(Number), tenders: (row?.tenders as string[]) ?? [] }
+}
+
 /** Reconciles one business day of one connection. Refused (409) when the day has no current statement. */
 export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<RunSummary> {
   const carry = input.carryDays ?? 3
@@ -199,6 +320,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     m: input.merchantId,
     c: input.connectionId,
     d: input.businessDate,
+    run: newId(),
     from: addDays(input.businessDate, -carry),
     kinds: input.tenderKinds,
     storeIds: input.storeIds,
@@ -223,7 +345,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
       throw conflict('no_statement', `There is no current statement for ${x.d} on this connection: fetch or upload one first`, { connectionId: x.c, businessDate: x.d })
     }
     const statementIds = statements.rows.map((r) => r.id)
-    const runId = newId()
+    const runId = x.run
     const repointed = await repointManualItems(tx, x, runId)
 
     await tx.execute(sql`
@@ -239,6 +361,12 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
         item_id uuid, item_pos_kind text, item_pos_id uuid, item_own boolean, item_carried int) on commit drop`)
     await tx.execute(sql`create temp table rc_pair (pos_kind text not null, pos_id uuid not null, line_id bigint not null unique, method text not null, primary key (pos_kind, pos_id)) on commit drop`)
     await tx.execute(sql`create temp table rc_suggest (pos_kind text not null, pos_id uuid not null, line_id bigint not null, reason text not null) on commit drop`)
+
+    // Fees: the contract's fee for each distinct (kind, amount), rounded the channel's way (whole steps of
+    // roundingMilli, half up), compared per line with the channel's when pairs are classified. First for the day's
+    // payment lines (the clean pairs need them), then for whatever else pairs.
+    await tx.execute(sql`create temp table rc_fee (kind text not null, amount bigint not null, expected bigint not null, primary key (kind, amount)) on commit drop`)
+    const clean = await settleCleanPairs(tx, x, statementIds, input.feeRule, now)
 
     // The pool: the day's lines (and earlier days' open ones), then tenders of the carry window, tenders the lines
     // name, and whatever the automatic items already holding either side hold on the other.
@@ -268,6 +396,16 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
       (b) => sql`${b.id} in (select l.item_pos_id from rc_lines l where l.item_pos_kind = ${b.kind}
                                and not exists (select 1 from rc_pos p where p.pos_kind = l.item_pos_kind and p.pos_id = l.item_pos_id))`,
     )
+    // A clean pair the pool competes with (another line or tender with its reference) goes back to the pool.
+    const demoted = await demoteCleanPairs(tx, x)
+    if (demoted.lines.length > 0) {
+      clean.count -= demoted.count
+      clean.amount -= demoted.amount
+      clean.feeMilli -= demoted.feeMilli
+      clean.expectedFeeMilli -= demoted.expectedFeeMilli
+      await addLines(tx, x, sql`l.id = any(${sql.param(demoted.lines)}::bigint[])`)
+      await addTenders(tx, x, (b) => (b.kind === 'sale_tender' ? sql`${b.id} = any(${sql.param(demoted.tenders)}::uuid[])` : sql`false`))
+    }
     // Built after the pool is filled; the tenders' txn_id is only ever hash-joined, so it has no index.
     await tx.execute(sql`create index on rc_lines (channel_txn_id)`)
     await tx.execute(sql`analyze rc_pos`)
@@ -330,31 +468,10 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
                          or (p.terminal is not null and p.terminal = l.terminal_ref))))) c
        where rp = 1 and rl = 1`)
 
-    // Fees: the contract's fee for each distinct (kind, amount) paired, rounded the channel's way (whole steps of
-    // roundingMilli, half up), compared per line with the channel's when the pairs are classified.
-    await tx.execute(sql`create temp table rc_fee (kind text not null, amount bigint not null, expected bigint not null, primary key (kind, amount)) on commit drop`)
-    if (input.feeRule) {
-      const rule = input.feeRule
-      const unit = Math.max(1, Math.trunc(rule.roundingMilli))
-      const distinct = await tx.execute<{ kind: 'payment' | 'refund'; amount: number }>(sql`
-        select distinct l.kind, l.amount from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind in ('payment', 'refund')`)
-      const kinds: string[] = []
-      const amounts: number[] = []
-      const expected: number[] = []
-      for (const r of distinct.rows) {
-        const raw = rule.expectedFeeMilli({ kind: r.kind, amount: Number(r.amount) })
-        if (!Number.isFinite(raw)) continue
-        const milliAbs = Math.abs(Math.round(raw))
-        kinds.push(r.kind)
-        amounts.push(Number(r.amount))
-        expected.push(Math.sign(raw) * mulDivRound(milliAbs, 1, unit) * unit)
-      }
-      if (kinds.length > 0) {
-        await tx.execute(sql`
-          insert into rc_fee (kind, amount, expected)
-          select * from unnest(${sql.param(kinds)}::text[], ${sql.param(amounts)}::bigint[], ${sql.param(expected)}::bigint[])`)
-      }
-    }
+    // Fees of the pairs whose (kind, amount) the clean pairs did not already bring.
+    await addFees(tx, input.feeRule, sql`
+      select distinct l.kind, l.amount from rc_pair q join rc_lines l on l.line_id = q.line_id
+       where l.kind in ('payment', 'refund') and not exists (select 1 from rc_fee f where f.kind = l.kind and f.amount = l.amount)`)
 
     // Statistics for the pairs and the fees: without them the planner takes rc_pair for a few thousand rows and
     // classifies a million pairs by an index lookup each (measured: 16 s instead of 7 s at a million lines).
@@ -413,8 +530,10 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
         cross join lateral (select greatest(${x.d}::date - p.bdate, case when p.item_line is null then coalesce(p.item_carried, 0) else 0 end, 0) as carried) k
         cross join lateral (select case
           when p.pstatus = 'void' and ${revokedPayment(sql`p.origin_id`)} then 'matched'
-          when p.dir = 'payment' and p.txn_id is not null and exists (
-            select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind = 'payment' and l.channel_txn_id = p.txn_id) then 'duplicate'
+          when p.dir = 'payment' and p.txn_id is not null and (
+            exists (select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind = 'payment' and l.channel_txn_id = p.txn_id)
+            or exists (select 1 from settlement_lines l join recon_items i on i.line_id = l.id and i.run_id = ${x.run} and not i.manual
+                        where l.merchant_id = ${x.m} and l.channel_txn_id = p.txn_id and l.kind = 'payment')) then 'duplicate'
           when p.dir = 'refund' and p.refund_txn_id is not null and exists (
             select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind = 'refund' and l.channel_refund_id = p.refund_txn_id) then 'duplicate'
           when k.carried >= ${carry} then 'missing_in_channel'
@@ -535,13 +654,14 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     const itemCols = sql.raw(`id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
                                      store_id, currency, pos_amount, channel_amount, difference, expected_fee_milli, channel_fee_milli, carried_days,
                                      created_at, updated_at`)
-    const itemVals = sql`${UUID_V7}, ${x.m}, ${x.c}, n.business_date, ${runId}, n.outcome, n.state, false, n.pos_kind, n.pos_id, n.pos_ref, n.line_id,
+    const itemVals = sql`${await uuidV7(tx)}, ${x.m}, ${x.c}, n.business_date, ${runId}, n.outcome, n.state, false, n.pos_kind, n.pos_id, n.pos_ref, n.line_id,
                    n.store_id, n.currency, n.pos_amount, n.channel_amount, n.difference, n.expected_fee_milli, n.channel_fee_milli, n.carried_days, ${now}, ${now}`
     // Automatic (matched) items: a plain insert, no events; exceptions get their 'created' event.
     const createdAuto = await tx.execute(sql`
       insert into recon_items (${itemCols})
       select ${itemVals} from rc_new n where n.existing_id is null and n.state = 'auto'`)
     const created =
+      clean.count +
       Number(createdAuto.rowCount ?? 0) +
       (await count(
         tx,
@@ -585,6 +705,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
       if (r.outcome === 'timing') timing += Number(r.open)
       else openExceptions += Number(r.open)
     }
+    counts.matched! += clean.count
     counts.open = openExceptions + timing
     counts.open_exceptions = openExceptions
     const t = (
@@ -606,6 +727,13 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
                   from rc_new) n`)
     ).rows[0]!
     const totals: Record<string, number> = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Number(v)]))
+    // The clean pairs: a tender and a line of this day each, one payment amount.
+    totals.pos_count! += clean.count
+    totals.pos_payments! += clean.amount
+    totals.channel_count! += clean.count
+    totals.channel_payments! += clean.amount
+    totals.channel_fee_milli! += clean.feeMilli
+    totals.expected_fee_milli! += clean.expectedFeeMilli
     totals.pos_net = totals.pos_payments! - totals.pos_refunds!
     totals.channel_net = totals.channel_payments! - totals.channel_refunds!
     totals.difference = totals.channel_net - totals.pos_net

@@ -216,6 +216,35 @@ describe('reconciling a day', () => {
     expect(dup).toMatchObject({ pos_id: b.tenders[0]!.id, line_id: null, state: 'open' })
   })
 
+  it('two till records of one channel payment, the line carrying the first one’s number: the second is a duplicate', async () => {
+    const shop = await openShop(hub)
+    const a = await sell(hub, shop, at('2026-11-16 15:00:00'), [{ amount: 720, channelTxnId: '4200000100' }])
+    const b = await sell(hub, shop, at('2026-11-16 15:00:40'), [{ amount: 720, channelTxnId: '4200000100' }])
+    await importLines(hub, shop, '2026-11-16', [paid(a.tenders[0]!, at('2026-11-16 15:00:01'), { channelTxnId: '4200000100' })])
+    const r = await run(shop, '2026-11-16')
+    expect(r.counts).toMatchObject({ matched: 1, duplicate: 1, timing: 0 })
+    expect(await itemOf(hub, shop, a.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'matched', state: 'auto' })
+    expect((await items(hub, shop)).find((i) => i.outcome === 'duplicate')).toMatchObject({ pos_id: b.tenders[0]!.id, line_id: null, state: 'open' })
+  })
+
+  it('a line of an earlier day not yet reconciled competes with today’s line of the same number: the earlier one pairs', async () => {
+    const shop = await openShop(hub)
+    const sale = await sell(hub, shop, at('2026-11-17 00:00:30'), 1500)
+    const tender = sale.tenders[0]!
+    // The channel booked it before midnight; that day's bill has not been reconciled. Today's bill has it again.
+    await importLines(hub, shop, '2026-11-16', [paid(tender, at('2026-11-16 23:59:58'))])
+    await importLines(hub, shop, '2026-11-17', [paid(tender, at('2026-11-17 00:00:31'), { channelTxnId: 'X-AGAIN' })])
+    const lineOf = async (date: string) =>
+      Number((await hub.database.db.execute<{ id: number }>(sql`select id from settlement_lines where merchant_id = ${shop.m.merchantId} and business_date = ${date}::date`)).rows[0]!.id)
+    const earlier = await lineOf('2026-11-16')
+    const today = await lineOf('2026-11-17')
+    const r = await run(shop, '2026-11-17')
+    expect(r.counts).toMatchObject({ matched: 1, duplicate: 1 })
+    expect(r.totals).toMatchObject({ pos_count: 1, pos_payments: 1500, channel_count: 1, channel_payments: 1500 })
+    expect(await itemOf(hub, shop, tender.paymentNo)).toMatchObject({ outcome: 'matched', line_id: earlier, business_date: '2026-11-17' })
+    expect((await items(hub, shop)).find((i) => i.outcome === 'duplicate')).toMatchObject({ line_id: today, pos_id: tender.id, state: 'open' })
+  })
+
   it('voids: revoked in the channel is settled; a void the channel never saw is a status difference', async () => {
     const shop = await openShop(hub)
     const t = at('2026-11-18 10:00:00')
