@@ -167,16 +167,12 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
 
 async function lockLevels(tx: Tx, merchantId: string, ordered: { variantId: string; locationId: string }[]) {
   // One index lookup per level, locked in the order given (sorted by the caller), so concurrent callers never deadlock.
-  // The keys come as a JSON recordset, whose row estimate does not depend on the values: PostgreSQL then keeps one
-  // generic plan for this named statement instead of planning it again on every call (as it did for arrays, whose
-  // estimate follows their length); the lateral FOR UPDATE subquery stays an index lookup per key either way.
-  const keys = JSON.stringify(ordered.map((t) => ({ l: t.locationId, v: t.variantId })))
   const { rows } = await executeNamed<{ variant_id: string; location_id: string; on_hand: number; reserved: number; safety_stock: number | null }>(
     tx,
     'lock_stock_levels',
     sql`
     select l.variant_id, l.location_id, l.on_hand, l.reserved, l.safety_stock
-      from rows from (jsonb_to_recordset(${keys}::jsonb) as (l uuid, v uuid)) with ordinality as k(location_id, variant_id, n)
+      from unnest(${sql.param(ordered.map((t) => t.locationId))}::uuid[], ${sql.param(ordered.map((t) => t.variantId))}::uuid[]) with ordinality as k(location_id, variant_id, n)
       cross join lateral (
         select * from stock_levels s where s.location_id = k.location_id and s.variant_id = k.variant_id and s.merchant_id = ${merchantId}
         for update
