@@ -85,23 +85,16 @@ export async function lookupSellables(
       }
     } else throw invalid('invalid_item', 'each line needs a sku, barcode or variantId')
   }
-  if (refs.length === 0) return []
-  // Only the kinds of reference the till sent are looked up (a named statement per combination): a query with every
-  // branch costs more to plan than to run, and a sale of scanned SKUs plans three tables instead of seven.
-  const branches = [
-    ids.size ? sql`select id from variants where merchant_id = ${merchantId} and id = any(${sql.param([...ids])}::uuid[])` : undefined,
-    skus.size ? sql`select id from variants where merchant_id = ${merchantId} and sku = any(${sql.param([...skus])}::text[])` : undefined,
-    codes.size ? sql`select variant_id as id from barcodes where merchant_id = ${merchantId} and code = any(${sql.param([...codes])}::text[])` : undefined,
-  ]
-  const shape = branches.map((b) => (b ? '1' : '0')).join('')
-  const codesColumn = codes.size
-    ? sql`(select json_agg(json_build_object('code', b.code, 'kind', b.kind)) from barcodes b
-             where b.variant_id = v.id and b.code = any(${sql.param([...codes])}::text[]))`
-    : sql`null::json`
-  const { rows } = await executeNamed<Row>(tx, `lookup_sellables_${shape}`, sql`
-    with wanted as (${sql.join(branches.filter((b) => b !== undefined), sql` union `)})
+  const { rows } = await executeNamed<Row>(tx, 'lookup_sellables', sql`
+    with wanted as (
+      select id from variants where merchant_id = ${merchantId} and id = any(${sql.param([...ids])}::uuid[])
+      union select id from variants where merchant_id = ${merchantId} and sku = any(${sql.param([...skus])}::text[])
+      union select variant_id from barcodes where merchant_id = ${merchantId} and code = any(${sql.param([...codes])}::text[])
+    )
     select v.id as variant_id, p.id as product_id, v.sku, v.option_values, v.price, v.price_per, v.cost, v.on_shelf,
-           p.name, p.unit, p.status, p.category_id, p.tax_category_id, t.rate_bp, ${codesColumn} as codes
+           p.name, p.unit, p.status, p.category_id, p.tax_category_id, t.rate_bp,
+           (select json_agg(json_build_object('code', b.code, 'kind', b.kind)) from barcodes b
+             where b.variant_id = v.id and b.code = any(${sql.param([...codes])}::text[])) as codes
       from wanted w
       join variants v on v.id = w.id
       join products p on p.id = v.product_id

@@ -102,9 +102,7 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   const negatives = levels.filter((l) => l.onHand < 0 && l.onHand < l.before)
 
   // 3. One statement: the new levels, the ledger rows (on_hand_after running through the inputs of each level)
-  //    and the events. The levels come as arrays (unnest), not a JSON recordset: the planner then expects a few rows
-  //    and updates through the primary key, where a JSON recordset's 100-row guess made it hash-join a scan of every
-  //    level of the database once that table had grown past a few thousand rows.
+  //    and the events.
   const running = new Map(levels.map((l) => [levelKey(l.variantId, l.locationId), l.before]))
   const now = new Date()
   const movements = inputs.map((m) => {
@@ -138,11 +136,9 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   }
   const { rows } = await executeNamed<{ ids: number[] }>(tx, 'apply_stock_movements', sql`
     with level_rows as (
-      update stock_levels l set on_hand = x.on_hand, reserved = x.reserved, updated_at = now()
-        from unnest(${sql.param(levels.map((l) => l.locationId))}::uuid[], ${sql.param(levels.map((l) => l.variantId))}::uuid[],
-                    ${sql.param(levels.map((l) => l.onHand))}::bigint[], ${sql.param(levels.map((l) => l.reserved))}::bigint[])
-             as x(location_id, variant_id, on_hand, reserved)
-       where l.location_id = x.location_id and l.variant_id = x.variant_id
+      update stock_levels l set on_hand = x."onHand", reserved = x.reserved, updated_at = now()
+        from jsonb_to_recordset(${JSON.stringify(levels)}::jsonb) as x("variantId" uuid, "locationId" uuid, "onHand" bigint, reserved bigint)
+       where l.location_id = x."locationId" and l.variant_id = x."variantId"
       returning 1
     ), movement_rows as (
       insert into stock_movements (merchant_id, variant_id, location_id, kind, quantity, on_hand_after, cause_type, cause_id, reason,
