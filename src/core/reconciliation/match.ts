@@ -161,11 +161,12 @@ async function addTenders(tx: Tx, x: Ctx, where: (b: BranchCols) => SQL) {
            i.id, i.line_id, i.carried_days
       from (${tenders(x, where)}) src
       left join recon_items i on i.merchant_id = ${x.m} and i.pos_kind = src.pos_kind and i.pos_id = src.pos_id and i.outcome <> 'duplicate'
-     where i.id is null
+     where not (src.pos_kind = 'sale_tender' and src.pos_id in (select pos_id from rc_clean where agree))
+       and (i.id is null
         or (i.connection_id = ${x.c} and not i.manual and i.run_id <> ${x.run}
             and (i.business_date = ${x.d}::date
                  or (i.line_id is null and src.bdate = ${x.d}::date)
-                 or (i.line_id is null and i.state = 'open' and i.outcome in ('timing', 'missing_in_channel'))))
+                 or (i.line_id is null and i.state = 'open' and i.outcome in ('timing', 'missing_in_channel')))))
     on conflict do nothing`)
 }
 
@@ -186,6 +187,7 @@ async function addLines(tx: Tx, x: Ctx, where: SQL) {
       join settlement_statements st on st.id = l.statement_id and st.status = 'imported' and ${x.formats}
       left join recon_items i on i.line_id = l.id
      where l.merchant_id = ${x.m} and l.connection_id = ${x.c} and l.kind <> 'fee' and ${where}
+       and l.id not in (select line_id from rc_clean where agree)
        and (i.id is null
             or (i.connection_id = ${x.c} and not i.manual and i.run_id <> ${x.run}
                 and (i.business_date = ${x.d}::date
@@ -263,13 +265,16 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
     create temp table rc_clean on commit drop as
     select c.line_id, c.pos_id, c.our_ref, c.store_id, c.currency, c.amount, c.fee_milli, c.expected,
            (c.pos_amount = c.amount and c.pos_currency = c.currency and c.tstatus <> 'voided' and c.sstatus <> 'voided' and c.bdate = ${x.d}::date
-            and ${stores} and not (c.status ~* ${REVOKED}) and coalesce(abs(c.fee_milli - c.expected) <= 1000, true)) as agree
+            and ${stores} and not (c.status ~* ${REVOKED}) and coalesce(abs(c.fee_milli - c.expected) <= 1000, true) and not c.held) as agree
       from (select l.id as line_id, l.our_ref, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.status as tstatus,
-                   s.store_id, s.status as sstatus, s.business_date as bdate, s.currency::text as pos_currency, f.expected
+                   s.store_id, s.status as sstatus, s.business_date as bdate, s.currency::text as pos_currency, f.expected,
+                   (il.id is not null or ip.id is not null) as held
               from rc_day l
               join sale_tenders t on t.merchant_id = ${x.m} and t.payment_no = l.our_ref and t.kind = any(${sql.param(x.kinds)}::text[])
               join sales s on s.id = t.sale_id
               left join rc_fee f on f.kind = 'payment' and f.amount = l.amount
+              left join recon_items il on il.line_id = l.id
+              left join recon_items ip on ip.pos_kind = 'sale_tender' and ip.pos_id = t.id and ip.outcome <> 'duplicate'
              where l.our_ref not in (select our_ref from rc_day group by our_ref having count(*) > 1)
                and l.our_ref not in (select tt.payment_no from topup_tenders tt where tt.merchant_id = ${x.m} and tt.payment_no is not null)) c`)
   await tx.execute(sql`analyze rc_clean`)
@@ -283,8 +288,6 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
              c.store_id, c.currency, c.amount, c.amount, 0, c.expected, c.fee_milli, 0, ${now}, ${now}
         from rc_clean c
        where c.agree
-         and not exists (select 1 from recon_items i where i.line_id = c.line_id)
-         and not exists (select 1 from recon_items i where i.pos_kind = 'sale_tender' and i.pos_id = c.pos_id and i.outcome <> 'duplicate')
       returning channel_amount, channel_fee_milli, expected_fee_milli)
     select count(*)::bigint as n, coalesce(sum(channel_amount), 0)::bigint as amount, coalesce(sum(channel_fee_milli), 0)::bigint as fee_milli,
            coalesce(sum(expected_fee_milli), 0)::bigint as expected_fee_milli
@@ -399,6 +402,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     // A clean pair the pool competes with (another line or tender with its reference) goes back to the pool.
     const demoted = await demoteCleanPairs(tx, x)
     if (demoted.lines.length > 0) {
+      await tx.execute(sql`update rc_clean set agree = false where line_id = any(${sql.param(demoted.lines)}::bigint[])`)
       clean.count -= demoted.count
       clean.amount -= demoted.amount
       clean.feeMilli -= demoted.feeMilli
