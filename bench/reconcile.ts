@@ -169,6 +169,8 @@ interface Measured {
   total_s: number
   peak_rss_mb: number
   sampled_peak_rss_mb: number
+  /** The sampled peak by the end of the import, before matching. */
+  import_peak_rss_mb: number
   baseline_rss_mb: number
   import_status: string
   run_status: string
@@ -204,6 +206,7 @@ async function childRun(spec: Seeded & { rows: number }): Promise<Measured> {
       source: 'fetched',
     })
     const importedAt = performance.now()
+    const importPeak = Math.max(sampled, process.memoryUsage().rss)
     if (imported.status !== 'imported') throw new Error(`the bill was not imported: ${JSON.stringify(imported)}`)
     const run = await reconcileConnectionDay(hub, { connectionId: spec.connectionId, businessDate: BUSINESS_DATE })
     const done = performance.now()
@@ -219,6 +222,7 @@ async function childRun(spec: Seeded & { rows: number }): Promise<Measured> {
       total_s: Math.round(done - started) / 1000,
       peak_rss_mb: mb(Math.max(sampled, maxRss)),
       sampled_peak_rss_mb: mb(sampled),
+      import_peak_rss_mb: mb(importPeak),
       baseline_rss_mb: mb(baseline),
       import_status: imported.status,
       run_status: run.status,
@@ -305,7 +309,7 @@ if (args.child) {
       const rate = n / m.total_s
       console.log(
         `  parse + import ${m.import_s} s, match ${m.match_s} s: ${Math.round(rate).toLocaleString('en')} rows/s end to end; ` +
-          `peak RSS ${m.peak_rss_mb} MB (sampled ${m.sampled_peak_rss_mb} MB, ${m.baseline_rss_mb} MB at start)`,
+          `peak RSS ${m.peak_rss_mb} MB (sampled ${m.sampled_peak_rss_mb} MB, ${m.import_peak_rss_mb} MB by the end of the import, ${m.baseline_rss_mb} MB at start)`,
       )
       console.log(`  outcomes: ${Object.entries(m.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`)
       const wrong = differences(m.counts, expectedCounts(n))
