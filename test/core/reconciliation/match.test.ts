@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../../helpers/db.ts'
+import { seedProduct, seedStore } from '../../helpers/pos.ts'
 import { reconcileDay, type ReconcileDayInput } from '../../../src/core/reconciliation/match.ts'
 import { recordEmptyStatement } from '../../../src/core/reconciliation/import.ts'
 import { at, importLines, itemOf, items, line, openShop, paid, refund, refunded, sell, TZ, type Shop } from './helpers.ts'
@@ -243,6 +244,21 @@ describe('reconciling a day', () => {
     expect(r.totals).toMatchObject({ pos_count: 1, pos_payments: 1500, channel_count: 1, channel_payments: 1500 })
     expect(await itemOf(hub, shop, tender.paymentNo)).toMatchObject({ outcome: 'matched', line_id: earlier, business_date: '2026-11-17' })
     expect((await items(hub, shop)).find((i) => i.outcome === 'duplicate')).toMatchObject({ line_id: today, pos_id: tender.id, state: 'open' })
+  })
+
+  it('a connection of one store matches only that store’s payments; another store’s line is not its money', async () => {
+    const shop = await openShop(hub, { storeCode: 'SH01' })
+    const store2 = await seedStore(hub, shop.m.merchantId, { code: 'SH02' })
+    const item2 = await seedProduct(hub, store2, { price: 1, stock: 100_000 })
+    const other: Shop = { ...shop, store: store2, sku: item2.sku }
+    const mine = await sell(hub, shop, at('2026-11-18 10:00:00'), 880)
+    const theirs = await sell(hub, other, at('2026-11-18 10:05:00'), 990)
+    await importLines(hub, shop, '2026-11-18', [paid(mine.tenders[0]!, at('2026-11-18 10:00:01')), paid(theirs.tenders[0]!, at('2026-11-18 10:05:01'))])
+    const r = await run(shop, '2026-11-18', { storeIds: [shop.store.storeId] })
+    expect(r.counts).toMatchObject({ matched: 1, missing_in_pos: 1 })
+    expect(r.totals).toMatchObject({ pos_count: 1, pos_payments: 880, channel_count: 2, channel_payments: 1870 })
+    expect(await itemOf(hub, shop, mine.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'matched', store_id: shop.store.storeId })
+    expect((await items(hub, shop)).find((i) => i.outcome === 'missing_in_pos')).toMatchObject({ pos_id: null, channel_amount: 990, state: 'open' })
   })
 
   it('voids: revoked in the channel is settled; a void the channel never saw is a status difference', async () => {
