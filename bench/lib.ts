@@ -33,14 +33,20 @@ export async function benchDatabase(opts: { statements?: boolean } = {}): Promis
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-bench-'))
   const stats: Record<string, string> = opts.statements ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track_planning': 'on' } : {}
   const emb = await openEmbeddedDatabase({ dataDir: dir, logger, database: 'postgres', settings: { max_connections: '300', shared_buffers: '256MB', ...stats } })
-  return {
-    adminUrl: emb.url,
-    urlFor: (db) => withDb(emb.url, db),
-    close: async () => {
-      await emb.stop()
-      fs.rmSync(dir, { recursive: true, force: true })
-    },
+  const close = async () => {
+    process.off('SIGINT', interrupted)
+    process.off('SIGTERM', interrupted)
+    await emb.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
   }
+  // A bench stopped midway (Ctrl-C, a timeout) stops its server too: one left running would weigh on every later
+  // measurement on this machine.
+  const interrupted = (signal: NodeJS.Signals) => {
+    void close().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+  }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
+  return { adminUrl: emb.url, urlFor: (db) => withDb(emb.url, db), close }
 }
 
 export async function freshDatabase(db: BenchDb, name: string): Promise<string> {
