@@ -247,7 +247,7 @@ const cleanTotals = (row: Record<string, unknown> | undefined): CleanTotals => (
  * out of the pool, so the pool holds only what needs deciding. Should the pool turn out to hold a rival for one
  * (another line or tender with that reference), demoteCleanPairs puts the pair back.
  */
-async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule: FeeRule | undefined, now: Date): Promise<CleanTotals> {
+async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule: FeeRule | undefined, id: SQL, now: Date): Promise<void> {
   // The day's payment lines with what the pairing reads, in a table of their own with statistics: a bill's lines
   // were written moments ago, so the planner knows nothing of them in settlement_lines yet.
   await tx.execute(sql`
@@ -278,26 +278,22 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
              where l.our_ref not in (select our_ref from rc_day group by our_ref having count(*) > 1)
                and l.our_ref not in (select tt.payment_no from topup_tenders tt where tt.merchant_id = ${x.m} and tt.payment_no is not null)) c`)
   await tx.execute(sql`analyze rc_clean`)
-  const id = await uuidV7(tx)
-  const r = await tx.execute<Record<string, unknown>>(sql`
-    with ins as (
-      insert into recon_items (id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
-                               store_id, currency, pos_amount, channel_amount, difference, expected_fee_milli, channel_fee_milli, carried_days,
-                               created_at, updated_at)
-      select ${id}, ${x.m}, ${x.c}, ${x.d}::date, ${x.run}, 'matched', 'auto', false, 'sale_tender', c.pos_id, c.our_ref, c.line_id,
-             c.store_id, c.currency, c.amount, c.amount, 0, c.expected, c.fee_milli, 0, ${now}, ${now}
-        from rc_clean c
-       where c.agree
-      returning channel_amount, channel_fee_milli, expected_fee_milli)
-    select count(*)::bigint as n, coalesce(sum(channel_amount), 0)::bigint as amount, coalesce(sum(channel_fee_milli), 0)::bigint as fee_milli,
-           coalesce(sum(expected_fee_milli), 0)::bigint as expected_fee_milli
-      from ins`)
-  return cleanTotals(r.rows[0])
+  await tx.execute(sql`
+    insert into recon_items (id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
+                             store_id, currency, pos_amount, channel_amount, difference, expected_fee_milli, channel_fee_milli, carried_days,
+                             created_at, updated_at)
+    select ${id}, ${x.m}, ${x.c}, ${x.d}::date, ${x.run}, 'matched', 'auto', false, 'sale_tender', c.pos_id, c.our_ref, c.line_id,
+           c.store_id, c.currency, c.amount, c.amount, 0, c.expected, c.fee_milli, 0, ${now}, ${now}
+      from rc_clean c
+     where c.agree`)
 }
 
-/** Removes the clean pairs whose reference a line or tender of the pool also carries; returns their sides and sums. */
-async function demoteCleanPairs(tx: Tx, x: Ctx): Promise<CleanTotals & { lines: number[]; tenders: string[] }> {
-  const r = await tx.execute<Record<string, unknown>>(sql`
+/**
+ * Removes the clean pairs whose reference a line or tender of the pool also carries, and takes them out of rc_clean;
+ * returns their sides for the pool.
+ */
+async function demoteCleanPairs(tx: Tx, x: Ctx): Promise<{ lines: number[]; tenders: string[] }> {
+  const r = await tx.execute<{ lines: string[]; tenders: string[] }>(sql`
     with rivals as (
       select i.id from rc_lines r
         join settlement_lines l on l.merchant_id = ${x.m} and l.our_ref = r.our_ref and l.kind = r.kind and l.id <> r.line_id
@@ -306,13 +302,11 @@ async function demoteCleanPairs(tx: Tx, x: Ctx): Promise<CleanTotals & { lines: 
       select i.id from rc_pos p
         join settlement_lines l on l.merchant_id = ${x.m} and l.our_ref = p.ref and l.kind = p.dir
         join recon_items i on i.line_id = l.id and i.run_id = ${x.run} and not i.manual)
-    , gone as (delete from recon_items i using rivals v where i.id = v.id returning i.line_id, i.pos_id, i.channel_amount, i.channel_fee_milli, i.expected_fee_milli)
-    select count(*)::bigint as n, coalesce(sum(channel_amount), 0)::bigint as amount, coalesce(sum(channel_fee_milli), 0)::bigint as fee_milli,
-           coalesce(sum(expected_fee_milli), 0)::bigint as expected_fee_milli,
-           coalesce(array_agg(line_id), '{}') as lines, coalesce(array_agg(pos_id), '{}') as tenders
-      from gone`)
+    , gone as (delete from recon_items i using rivals v where i.id = v.id returning i.line_id, i.pos_id)
+    , unmarked as (update rc_clean c set agree = false from gone g where c.line_id = g.line_id)
+    select coalesce(array_agg(line_id), '{}') as lines, coalesce(array_agg(pos_id), '{}') as tenders from gone`)
   const row = r.rows[0]
-  return { ...cleanTotals(row), lines: ((row?.lines as string[]) ?? []).map(Number), tenders: (row?.tenders as string[]) ?? [] }
+  return { lines: (row?.lines ?? []).map(Number), tenders: row?.tenders ?? [] }
 }
 
 /** Reconciles one business day of one connection. Refused (409) when the day has no current statement. */
@@ -369,7 +363,8 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     // roundingMilli, half up), compared per line with the channel's when pairs are classified. First for the day's
     // payment lines (the clean pairs need them), then for whatever else pairs.
     await tx.execute(sql`create temp table rc_fee (kind text not null, amount bigint not null, expected bigint not null, primary key (kind, amount)) on commit drop`)
-    const clean = await settleCleanPairs(tx, x, statementIds, input.feeRule, now)
+    const itemId = await uuidV7(tx)
+    await settleCleanPairs(tx, x, statementIds, input.feeRule, itemId, now)
 
     // The pool: the day's lines (and earlier days' open ones), then tenders of the carry window, tenders the lines
     // name, and whatever the automatic items already holding either side hold on the other.
@@ -402,14 +397,18 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     // A clean pair the pool competes with (another line or tender with its reference) goes back to the pool.
     const demoted = await demoteCleanPairs(tx, x)
     if (demoted.lines.length > 0) {
-      await tx.execute(sql`update rc_clean set agree = false where line_id = any(${sql.param(demoted.lines)}::bigint[])`)
-      clean.count -= demoted.count
-      clean.amount -= demoted.amount
-      clean.feeMilli -= demoted.feeMilli
-      clean.expectedFeeMilli -= demoted.expectedFeeMilli
       await addLines(tx, x, sql`l.id = any(${sql.param(demoted.lines)}::bigint[])`)
       await addTenders(tx, x, (b) => (b.kind === 'sale_tender' ? sql`${b.id} = any(${sql.param(demoted.tenders)}::uuid[])` : sql`false`))
     }
+    // What the clean pairs that stand add to the day's counts and totals.
+    const clean = cleanTotals(
+      (
+        await tx.execute<Record<string, unknown>>(sql`
+          select count(*)::bigint as n, coalesce(sum(amount), 0)::bigint as amount, coalesce(sum(fee_milli), 0)::bigint as fee_milli,
+                 coalesce(sum(expected), 0)::bigint as expected_fee_milli
+            from rc_clean where agree`)
+      ).rows[0],
+    )
     // Built after the pool is filled; the tenders' txn_id is only ever hash-joined, so it has no index.
     await tx.execute(sql`create index on rc_lines (channel_txn_id)`)
     await tx.execute(sql`analyze rc_pos`)
@@ -658,7 +657,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     const itemCols = sql.raw(`id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
                                      store_id, currency, pos_amount, channel_amount, difference, expected_fee_milli, channel_fee_milli, carried_days,
                                      created_at, updated_at`)
-    const itemVals = sql`${await uuidV7(tx)}, ${x.m}, ${x.c}, n.business_date, ${runId}, n.outcome, n.state, false, n.pos_kind, n.pos_id, n.pos_ref, n.line_id,
+    const itemVals = sql`${itemId}, ${x.m}, ${x.c}, n.business_date, ${runId}, n.outcome, n.state, false, n.pos_kind, n.pos_id, n.pos_ref, n.line_id,
                    n.store_id, n.currency, n.pos_amount, n.channel_amount, n.difference, n.expected_fee_milli, n.channel_fee_milli, n.carried_days, ${now}, ${now}`
     // Automatic (matched) items: a plain insert, no events; exceptions get their 'created' event.
     const createdAuto = await tx.execute(sql`
