@@ -160,6 +160,9 @@ function copyRow(prefix: string, l: StatementLine): string {
 /** Hex digits sent per write of the original file: the file never exists as one hex string in this process. */
 const FILE_CHUNK_BYTES = 1 << 16
 
+/** Bytes of COPY text per write of the lines. */
+const COPY_CHUNK_BYTES = 1 << 16
+
 /**
  * Stores the original file through COPY, its bytea value written as hex in chunks, so that a statement of any size
  * costs this process a chunk of memory (a bound parameter would be built whole, and grown, in the protocol buffer).
@@ -332,13 +335,21 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
       const copied = finished(copy)
       // Awaited below; this only keeps a failure that comes while the parser works from counting as unhandled.
       copied.catch(() => {})
-      const send = async (text: string) => {
+      const send = async (text: Buffer) => {
         if (copy.destroyed) await copied
         if (!copy.write(text)) await Promise.race([once(copy, 'drain'), copied])
       }
       try {
-        let chunk = ''
+        // Each row is encoded into the chunk as it is made, instead of joined into a string that is flattened and
+        // encoded again when written.
+        let chunk = Buffer.allocUnsafe(COPY_CHUNK_BYTES)
+        let used = 0
         let rows = 0
+        const flush = async (room = COPY_CHUNK_BYTES) => {
+          await send(chunk.subarray(0, used))
+          chunk = Buffer.allocUnsafe(room)
+          used = 0
+        }
         for await (const line of input.parsed.lines) {
           checkLine(line, ours.count + 1)
           ours.count++
@@ -351,15 +362,17 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
           }
           ours.feeMilli += line.feeMilli
           if (day && (line.occurredAt < day.start || line.occurredAt >= day.end)) outsideDay++
-          chunk += copyRow(prefix, line)
-          if (++rows >= size || chunk.length >= 1 << 18) {
-            await send(chunk)
-            chunk = ''
+          const row = copyRow(prefix, line)
+          // A UTF-16 code unit is at most 3 bytes of UTF-8: with that much room left, the row fits.
+          if (used + row.length * 3 > chunk.length) await flush(Math.max(COPY_CHUNK_BYTES, row.length * 3))
+          used += chunk.write(row, used)
+          if (++rows >= size) {
+            await flush()
             rows = 0
             await input.onProgress?.(ours.count)
           }
         }
-        copy.end(chunk)
+        copy.end(chunk.subarray(0, used))
         await copied
         await input.onProgress?.(ours.count)
       } catch (e) {

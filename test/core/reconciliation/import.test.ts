@@ -53,6 +53,27 @@ describe('importing a statement', () => {
     expect(stored.rows[0]).toEqual({ our_ref: lines[0]!.ourRef, amount: 100, fee_milli: 600, business_date: '2026-11-10', line_no: 2 })
   })
 
+  it('writes lines of any length and script whole, across the chunks the COPY text is sent in', async () => {
+    const shop = await openShop(hub)
+    // Three-byte characters and COPY's escapes in every line; the first line and one further on longer than a whole chunk (64 KiB).
+    const lines = Array.from({ length: 600 }, (_, i) =>
+      line({
+        lineNo: i + 2,
+        ourRef: `TB${String(i).padStart(6, '0')}`,
+        status: i === 0 || i === 300 ? `成功${'退款处理中'.repeat(9_000)}` : `成功\t支付\\${'中'.repeat(i % 50)}`,
+        amount: 100 + i,
+        occurredAt: at('2026-11-10 10:00:00'),
+      }),
+    )
+    const r = await importStatement(hub.database.db, input(shop, statementOf(lines), { batchSize: 1000 }))
+    expect(r).toMatchObject({ status: 'imported', lineCount: 600 })
+    if (r.status !== 'imported') throw new Error('not imported')
+    const stored = await hub.database.db.execute<{ our_ref: string; status: string; amount: number }>(
+      sql`select our_ref, status, amount from settlement_lines where statement_id = ${r.statementId} order by line_no`,
+    )
+    expect(stored.rows).toEqual(lines.map((l) => ({ our_ref: l.ourRef, status: l.status, amount: l.amount })))
+  })
+
   it('keeps a binary original of several hundred kilobytes byte for byte, and one that was rejected before is replaced', async () => {
     const shop = await openShop(hub)
     // Every byte value, backslashes, tabs and newlines included, over several of the chunks the file is written in.
