@@ -594,12 +594,23 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
       create temp table rc_owned on commit drop as
       select i.* from recon_items i
        where i.merchant_id = ${x.m} and i.connection_id = ${x.c} and not i.manual
-         and (i.line_id in (select line_id from rc_lines)
-              or ((i.line_id is null or i.outcome <> 'duplicate') and (i.pos_kind, i.pos_id) in (select pos_kind, pos_id from rc_pos))
-              -- lines of the day's superseded (or refused) files are no longer anyone's
-              or i.line_id in (select l.id from settlement_lines l join settlement_statements st on st.id = l.statement_id
-                                where st.merchant_id = ${x.m} and st.connection_id = ${x.c} and st.business_date = ${x.d}::date
-                                  and st.status not in ('imported', 'empty')))`)
+         -- Found through the pool's lines and tenders by the items' keys, so that a run reads what its pool holds
+         -- and never the connection's whole history (nor the clean pairs it has just written).
+         and i.id in (
+           select o.id from rc_lines r join recon_items o on o.line_id = r.line_id and o.line_id is not null
+           union all
+           select o.id from rc_pos p join recon_items o on o.pos_kind = p.pos_kind and o.pos_id = p.pos_id and o.pos_id is not null and o.outcome <> 'duplicate'
+           union all
+           -- a tender's own duplicate item (no line): automatic exceptions are open
+           select o.id from recon_items o join rc_pos p on o.pos_kind = p.pos_kind and o.pos_id = p.pos_id
+            where o.merchant_id = ${x.m} and o.state = 'open' and o.outcome = 'duplicate' and o.line_id is null
+           union all
+           -- lines of the day's superseded (or refused) files are no longer anyone's
+           select o.id from settlement_statements st
+             join settlement_lines l on l.statement_id = st.id
+             join recon_items o on o.line_id = l.id and o.line_id is not null
+            where st.merchant_id = ${x.m} and st.connection_id = ${x.c} and st.business_date = ${x.d}::date
+              and st.status not in ('imported', 'empty'))`)
     // Each new result already names the item it continues (the tender's, else the line's own); a second till record
     // that stays a duplicate continues its earlier duplicate item.
     await tx.execute(sql`

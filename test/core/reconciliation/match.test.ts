@@ -215,6 +215,12 @@ describe('reconciling a day', () => {
     expect(await itemOf(hub, shop, a.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'matched' })
     const dup = (await items(hub, shop)).find((i) => i.outcome === 'duplicate')!
     expect(dup).toMatchObject({ pos_id: b.tenders[0]!.id, line_id: null, state: 'open' })
+    // A corrected file runs the day again: the same duplicate item continues, no second one for the same till record.
+    const c = await sell(hub, shop, at('2026-11-16 14:05:00'), 800)
+    await importLines(hub, shop, '2026-11-16', [line({ ourRef: null, channelTxnId: '4200000099', amount: 650, occurredAt: t }), paid(c.tenders[0]!, at('2026-11-16 14:05:01'))])
+    const again = await run(shop, '2026-11-16')
+    expect(again).toMatchObject({ reused: false, counts: { matched: 2, duplicate: 1 } })
+    expect((await items(hub, shop)).filter((i) => i.outcome === 'duplicate').map((i) => i.id)).toEqual([dup.id])
   })
 
   it('two till records of one channel payment, the line carrying the first one’s number: the second is a duplicate', async () => {
