@@ -14,6 +14,7 @@
 // Keys, in order: our reference (payment_no/refund_no), then the channel's transaction/refund id (or, for a refund
 // line without our reference, the payment's reference and the amount), then card data (RRN, voucher, terminal,
 // amount, time), which only suggests a pair and leaves both sides open.
+import { randomBytes } from 'node:crypto'
 import { sql, type SQL } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
 import { conflict } from '../../lib/errors.ts'
@@ -83,6 +84,19 @@ export const lockConnection = (tx: Tx, connectionId: string) => tx.execute(sql`s
 const UUID_V7 = sql.raw(
   `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) from 1 for 6), 52, 1), 53, 1), 'hex')::uuid`,
 )
+
+/**
+ * Ids for the rows of one bulk insert in the UUIDv7 layout, made with a counter (RFC 9562 §6.2, method 1): the
+ * insert's millisecond, 14 random bits, then a 59-bit counter from a random start, one step per row as written.
+ * Time-ordered like any v7 id and unique with the odds of random ones, at a fraction of the cost of building each id
+ * whole in SQL (3.7 s of a million rows' insert on this machine).
+ */
+function batchUuidV7(at = Date.now()): SQL {
+  const r = randomBytes(11)
+  const head = at.toString(16).padStart(12, '0') + '7' + r.toString('hex', 0, 2).slice(0, 3) + '89ab'[r[2]! & 3]
+  const start = r.readBigUInt64BE(3) >> 5n
+  return sql`(${head}::text || lpad(to_hex(${sql.raw(start.toString())}::bigint + row_number() over ()), 15, '0'))::uuid`
+}
 
 /** PostgreSQL's own uuidv7() where the server has it (18 and later), else the expression above. */
 async function uuidV7(tx: Tx): Promise<SQL> {
@@ -247,7 +261,7 @@ const cleanTotals = (row: Record<string, unknown> | undefined): CleanTotals => (
  * out of the pool, so the pool holds only what needs deciding. Should the pool turn out to hold a rival for one
  * (another line or tender with that reference), demoteCleanPairs puts the pair back.
  */
-async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule: FeeRule | undefined, id: SQL, now: Date): Promise<void> {
+async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule: FeeRule | undefined, now: Date): Promise<void> {
   // The day's payment lines with what the pairing reads, in a table of their own with statistics: a bill's lines
   // were written moments ago, so the planner knows nothing of them in settlement_lines yet.
   await tx.execute(sql`
@@ -282,7 +296,7 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
     insert into recon_items (id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
                              store_id, currency, pos_amount, channel_amount, difference, expected_fee_milli, channel_fee_milli, carried_days,
                              created_at, updated_at)
-    select ${id}, ${x.m}, ${x.c}, ${x.d}::date, ${x.run}, 'matched', 'auto', false, 'sale_tender', c.pos_id, c.our_ref, c.line_id,
+    select ${batchUuidV7()}, ${x.m}, ${x.c}, ${x.d}::date, ${x.run}, 'matched', 'auto', false, 'sale_tender', c.pos_id, c.our_ref, c.line_id,
            c.store_id, c.currency, c.amount, c.amount, 0, c.expected, c.fee_milli, 0, ${now}, ${now}
       from rc_clean c
      where c.agree`)
@@ -364,7 +378,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     // payment lines (the clean pairs need them), then for whatever else pairs.
     await tx.execute(sql`create temp table rc_fee (kind text not null, amount bigint not null, expected bigint not null, primary key (kind, amount)) on commit drop`)
     const itemId = await uuidV7(tx)
-    await settleCleanPairs(tx, x, statementIds, input.feeRule, itemId, now)
+    await settleCleanPairs(tx, x, statementIds, input.feeRule, now)
 
     // The pool: the day's lines (and earlier days' open ones), then tenders of the carry window, tenders the lines
     // name, and whatever the automatic items already holding either side hold on the other.
@@ -592,25 +606,25 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     // 5. Write: compare with the automatic items this run owns; keep the unchanged, change, remove and create the rest.
     await tx.execute(sql`
       create temp table rc_owned on commit drop as
-      select i.* from recon_items i
-       where i.merchant_id = ${x.m} and i.connection_id = ${x.c} and not i.manual
-         -- Found through the pool's lines and tenders by the items' keys, so that a run reads what its pool holds
-         -- and never the connection's whole history (nor the clean pairs it has just written).
-         and i.id in (
-           select o.id from rc_lines r join recon_items o on o.line_id = r.line_id and o.line_id is not null
-           union all
-           select o.id from rc_pos p join recon_items o on o.pos_kind = p.pos_kind and o.pos_id = p.pos_id and o.pos_id is not null and o.outcome <> 'duplicate'
-           union all
-           -- a tender's own duplicate item (no line): automatic exceptions are open
-           select o.id from recon_items o join rc_pos p on o.pos_kind = p.pos_kind and o.pos_id = p.pos_id
-            where o.merchant_id = ${x.m} and o.state = 'open' and o.outcome = 'duplicate' and o.line_id is null
-           union all
-           -- lines of the day's superseded (or refused) files are no longer anyone's
-           select o.id from settlement_statements st
-             join settlement_lines l on l.statement_id = st.id
-             join recon_items o on o.line_id = l.id and o.line_id is not null
-            where st.merchant_id = ${x.m} and st.connection_id = ${x.c} and st.business_date = ${x.d}::date
-              and st.status not in ('imported', 'empty'))`)
+      -- Read through the pool's lines and tenders by the items' keys, never by a scan of the connection's items: that
+      -- would read its whole history, and the clean pairs just written (which the planner's statistics do not know of).
+      select distinct on (o.id) o.* from (
+        select o.* from rc_lines r join recon_items o on o.line_id = r.line_id and o.line_id is not null
+        union all
+        select o.* from rc_pos p join recon_items o on o.pos_kind = p.pos_kind and o.pos_id = p.pos_id and o.pos_id is not null and o.outcome <> 'duplicate'
+        union all
+        -- a tender's own duplicate item (no line): automatic exceptions are open
+        select o.* from rc_pos p join recon_items o on o.pos_kind = p.pos_kind and o.pos_id = p.pos_id
+         where o.merchant_id = ${x.m} and o.state = 'open' and o.outcome = 'duplicate' and o.line_id is null
+        union all
+        -- lines of the day's superseded (or refused) files are no longer anyone's
+        select o.* from settlement_statements st
+          join settlement_lines l on l.statement_id = st.id
+          join recon_items o on o.line_id = l.id and o.line_id is not null
+         where st.merchant_id = ${x.m} and st.connection_id = ${x.c} and st.business_date = ${x.d}::date
+           and st.status not in ('imported', 'empty')) o
+       where o.merchant_id = ${x.m} and o.connection_id = ${x.c} and not o.manual
+       order by o.id`)
     // Each new result already names the item it continues (the tender's, else the line's own); a second till record
     // that stays a duplicate continues its earlier duplicate item.
     await tx.execute(sql`

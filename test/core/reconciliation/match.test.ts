@@ -25,6 +25,7 @@ describe('reconciling a day', () => {
       refunded(r1.tenders[0]!, at('2026-11-10 15:40:23')),
     ])
     expect(imported.status).toBe('imported')
+    const started = Date.now()
     const result = await run(shop, '2026-11-10')
     expect(result).toMatchObject({ status: 'balanced', reused: false })
     expect(result.counts).toMatchObject({ matched: 3, open_exceptions: 0 })
@@ -32,6 +33,13 @@ describe('reconciling a day', () => {
     const all = await items(hub, shop)
     expect(all).toHaveLength(3)
     expect(all.every((i) => i.outcome === 'matched' && i.state === 'auto' && i.line_id !== null)).toBe(true)
+    // Item ids are UUIDv7: version 7, the RFC variant, the run's time in front, all distinct.
+    expect(new Set(all.map((i) => i.id)).size).toBe(3)
+    for (const { id } of all) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      const ms = parseInt(id.replace(/-/g, '').slice(0, 12), 16)
+      expect(ms >= started && ms <= Date.now()).toBe(true)
+    }
     const cash = await hub.database.db.execute(sql`select 1 from recon_items where merchant_id = ${shop.m.merchantId} and pos_kind = 'sale_tender' and pos_id = ${s2.tenders.find((t) => t.kind === 'cash')!.id}`)
     expect(cash.rows).toHaveLength(0)
   })
