@@ -85,6 +85,12 @@ const UUID_V7 = sql.raw(
   `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) from 1 for 6), 52, 1), 53, 1), 'hex')::uuid`,
 )
 
+/** PostgreSQL's own uuidv7() where the server has it (18 and later), else the expression above. */
+async function uuidV7(tx: Tx): Promise<SQL> {
+  const r = await tx.execute<{ native: boolean }>(sql`select to_regprocedure('uuidv7()') is not null as native`)
+  return r.rows[0]?.native ? sql.raw('uuidv7()') : UUID_V7
+}
+
 /**
  * Ids for the rows of one bulk insert in the UUIDv7 layout, made with a counter (RFC 9562 §6.2, method 1): the
  * insert's millisecond, 14 random bits, then a 59-bit counter from a random start, one step per row as written.
@@ -96,12 +102,6 @@ function batchUuidV7(at = Date.now()): SQL {
   const head = at.toString(16).padStart(12, '0') + '7' + r.toString('hex', 0, 2).slice(0, 3) + '89ab'[r[2]! & 3]
   const start = r.readBigUInt64BE(3) >> 5n
   return sql`(${head}::text || lpad(to_hex(${sql.raw(start.toString())}::bigint + row_number() over ()), 15, '0'))::uuid`
-}
-
-/** PostgreSQL's own uuidv7() where the server has it (18 and later), else the expression above. */
-async function uuidV7(tx: Tx): Promise<SQL> {
-  const r = await tx.execute<{ native: boolean }>(sql`select to_regprocedure('uuidv7()') is not null as native`)
-  return r.rows[0]?.native ? sql.raw('uuidv7()') : UUID_V7
 }
 
 interface Ctx {
