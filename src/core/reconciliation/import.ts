@@ -157,28 +157,48 @@ function copyRow(prefix: string, l: StatementLine): string {
   )
 }
 
-/** Hex digits sent per write of the original file: the file never exists as one hex string in this process. */
+/** Bytes of the original file per write. */
 const FILE_CHUNK_BYTES = 1 << 16
 
 /** Bytes of COPY text per write of the lines. */
 const COPY_CHUNK_BYTES = 1 << 16
 
+/** A writer for a COPY … FROM STDIN: waits while the socket is full, and fails with the server's error should it end the COPY early. */
+function copyWriter(copy: ReturnType<typeof copyFrom>) {
+  const copied = finished(copy)
+  // Awaited by the caller; this only keeps a failure that comes while the caller works from counting as unhandled.
+  copied.catch(() => {})
+  const send = async (chunk: Buffer) => {
+    if (copy.destroyed) await copied
+    if (!copy.write(chunk)) await Promise.race([once(copy, 'drain'), copied])
+  }
+  return { send, copied }
+}
+
+/** COPY's binary format: its signature, no flags, no header extension. */
+const BINARY_COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)])
+
 /**
- * Stores the original file through COPY, its bytea value written as hex in chunks, so that a statement of any size
- * costs this process a chunk of memory (a bound parameter would be built whole, and grown, in the protocol buffer).
+ * Stores the original file through a binary COPY, its bytes sent as they are in chunks: a statement of any size costs
+ * this process no copy of it (a bound parameter would be built whole, and grown, in the protocol buffer; COPY's text
+ * format would double it as hex).
  */
 async function copyStatementFile(client: pg.PoolClient, statementId: string, contentType: string, bytes: Buffer): Promise<void> {
-  const copy = client.query(copyFrom('copy statement_files (statement_id, content_type, content) from stdin'))
-  const copied = finished(copy)
-  copied.catch(() => {})
-  const send = async (text: string) => {
-    if (copy.destroyed) await copied
-    if (!copy.write(text)) await Promise.race([once(copy, 'drain'), copied])
-  }
-  // In COPY's text format a backslash is escaped: the bytea literal \x… is written \\x….
-  await send(`${statementId}\t${copyValue(contentType)}\t\\\\x`)
-  for (let at = 0; at < bytes.length; at += FILE_CHUNK_BYTES) await send(bytes.toString('hex', at, Math.min(bytes.length, at + FILE_CHUNK_BYTES)))
-  copy.end('\n')
+  const copy = client.query(copyFrom('copy statement_files (statement_id, content_type, content) from stdin with (format binary)'))
+  const { send, copied } = copyWriter(copy)
+  const type = contentType ? Buffer.from(contentType, 'utf8') : null
+  // One tuple of three fields, each a 32-bit length (-1 for NULL) and its bytes; the file's bytes follow the header.
+  const tuple = Buffer.alloc(2 + 4 + 16 + 4 + (type?.length ?? 0) + 4)
+  let at = tuple.writeInt16BE(3, 0)
+  at = tuple.writeInt32BE(16, at)
+  at += Buffer.from(statementId.replace(/-/g, ''), 'hex').copy(tuple, at)
+  at = tuple.writeInt32BE(type ? type.length : -1, at)
+  if (type) at += type.copy(tuple, at)
+  tuple.writeInt32BE(bytes.length, at)
+  await send(Buffer.concat([BINARY_COPY_HEADER, tuple]))
+  for (let i = 0; i < bytes.length; i += FILE_CHUNK_BYTES) await send(bytes.subarray(i, i + FILE_CHUNK_BYTES))
+  // The trailer: a field count of -1.
+  copy.end(Buffer.from([0xff, 0xff]))
   await copied
 }
 
@@ -332,13 +352,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
       // reads the next, and the stream's back-pressure keeps what waits in memory to a few chunks.
       const prefix = `${input.merchantId}\t${statementId}\t${input.connectionId}\t${input.businessDate}\t`
       const copy = client.query(copyFrom(`copy settlement_lines (${LINE_COLUMNS}) from stdin`))
-      const copied = finished(copy)
-      // Awaited below; this only keeps a failure that comes while the parser works from counting as unhandled.
-      copied.catch(() => {})
-      const send = async (text: Buffer) => {
-        if (copy.destroyed) await copied
-        if (!copy.write(text)) await Promise.race([once(copy, 'drain'), copied])
-      }
+      const { send, copied } = copyWriter(copy)
       try {
         // Each row is encoded into the chunk as it is made, instead of joined into a string that is flattened and
         // encoded again when written.
