@@ -80,19 +80,8 @@ const REFUND_FAILED = `^(FAIL|FAILED|CLOSED|ABNORMAL|CHANGE|REVOKED|退款失败
 /** Runs and resolutions of one connection take turns: both decide who holds which tender and line. */
 export const lockConnection = (tx: Tx, connectionId: string) => tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`recon-run:${connectionId}`}, 0))`)
 
-/** A time-ordered UUID (v7) made in SQL, for items created in bulk. */
-const UUID_V7 = sql.raw(
-  `encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) from 1 for 6), 52, 1), 53, 1), 'hex')::uuid`,
-)
-
-/** PostgreSQL's own uuidv7() where the server has it (18 and later), else the expression above. */
-async function uuidV7(tx: Tx): Promise<SQL> {
-  const r = await tx.execute<{ native: boolean }>(sql`select to_regprocedure('uuidv7()') is not null as native`)
-  return r.rows[0]?.native ? sql.raw('uuidv7()') : UUID_V7
-}
-
 /**
- * Ids for the rows of one bulk insert in the UUIDv7 layout, made with a counter (RFC 9562 §6.2, method 1): the
+ * Ids for the rows of one bulk insert of items in the UUIDv7 layout, made with a counter (RFC 9562 §6.2, method 1): the
  * insert's millisecond, 14 random bits, then a 59-bit counter from a random start, one step per row as written.
  * Time-ordered like any v7 id and unique with the odds of random ones, at a fraction of the cost of building each id
  * whole in SQL (3.7 s of a million rows' insert on this machine).
@@ -357,7 +346,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     }
     const statementIds = statements.rows.map((r) => r.id)
     const runId = x.run
-    const repointed = await repointManualItems(tx, x, runId)
+    const repointed = await repointManualItems(tx, x)
 
     await tx.execute(sql`
       create temp table rc_pos (
@@ -377,7 +366,6 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     // roundingMilli, half up), compared per line with the channel's when pairs are classified. First for the day's
     // payment lines (the clean pairs need them), then for whatever else pairs.
     await tx.execute(sql`create temp table rc_fee (kind text not null, amount bigint not null, expected bigint not null, primary key (kind, amount)) on commit drop`)
-    const itemId = await uuidV7(tx)
     await settleCleanPairs(tx, x, statementIds, input.feeRule, now)
 
     // The pool: the day's lines (and earlier days' open ones), then tenders of the carry window, tenders the lines
@@ -682,12 +670,13 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     const itemCols = sql.raw(`id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
                                      store_id, currency, pos_amount, channel_amount, difference, expected_fee_milli, channel_fee_milli, carried_days,
                                      created_at, updated_at`)
-    const itemVals = sql`${itemId}, ${x.m}, ${x.c}, n.business_date, ${runId}, n.outcome, n.state, false, n.pos_kind, n.pos_id, n.pos_ref, n.line_id,
+    // A function: each insert numbers its own rows from a fresh start.
+    const itemVals = () => sql`${batchUuidV7()}, ${x.m}, ${x.c}, n.business_date, ${runId}, n.outcome, n.state, false, n.pos_kind, n.pos_id, n.pos_ref, n.line_id,
                    n.store_id, n.currency, n.pos_amount, n.channel_amount, n.difference, n.expected_fee_milli, n.channel_fee_milli, n.carried_days, ${now}, ${now}`
     // Automatic (matched) items: a plain insert, no events; exceptions get their 'created' event.
     const createdAuto = await tx.execute(sql`
       insert into recon_items (${itemCols})
-      select ${itemVals} from rc_new n where n.existing_id is null and n.state = 'auto'`)
+      select ${itemVals()} from rc_new n where n.existing_id is null and n.state = 'auto'`)
     const created =
       clean.count +
       Number(createdAuto.rowCount ?? 0) +
@@ -695,7 +684,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
         tx,
         sql`with ins as (
             insert into recon_items (${itemCols})
-            select ${itemVals} from rc_new n where n.existing_id is null and n.state <> 'auto'
+            select ${itemVals()} from rc_new n where n.existing_id is null and n.state <> 'auto'
             returning id, outcome, state, pos_kind, pos_id, line_id, business_date, pos_amount, channel_amount, carried_days)
           , ev as (insert into recon_item_events (merchant_id, item_id, action, details)
                    select ${x.m}, s.id, 'created', jsonb_build_object('runId', ${runId}::text, 'after', ${snapshot('s')}) from ins s)
@@ -808,7 +797,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
  * reference or channel id, amount, currency and status) the resolution moves to it and stays; an automatic item that
  * held the new line gives way. A line that changed is left for the run to show as an exception of its own.
  */
-async function repointManualItems(tx: Tx, x: Ctx, runId: string): Promise<number> {
+async function repointManualItems(tx: Tx, x: Ctx): Promise<number> {
   const moved = await tx.execute<{ item_id: string; old_line: number; new_line: number }>(sql`
     with held as materialized (
       select i.id as item_id, ol.*
@@ -835,13 +824,13 @@ async function repointManualItems(tx: Tx, x: Ctx, runId: string): Promise<number
   await tx.execute(sql`
     with gone as (delete from recon_items where line_id = any(${news}::bigint[]) and not manual returning id, line_id)
     insert into recon_item_events (merchant_id, item_id, action, details)
-    select ${x.m}, id, 'removed', jsonb_build_object('runId', ${runId}::text, 'reason', 'its line now belongs to a resolved item', 'lineId', line_id) from gone`)
+    select ${x.m}, id, 'removed', jsonb_build_object('runId', ${x.run}::text, 'reason', 'its line now belongs to a resolved item', 'lineId', line_id) from gone`)
   await tx.execute(sql`
-    update recon_items i set line_id = m.new_line, run_id = ${runId}
+    update recon_items i set line_id = m.new_line, run_id = ${x.run}
       from unnest(${items}::uuid[], ${news}::bigint[]) as m(item_id, new_line) where i.id = m.item_id`)
   await tx.execute(sql`
     insert into recon_item_events (merchant_id, item_id, action, details)
-    select ${x.m}, m.item_id, 'line_replaced', jsonb_build_object('runId', ${runId}::text, 'before', jsonb_build_object('lineId', m.old_line), 'after', jsonb_build_object('lineId', m.new_line))
+    select ${x.m}, m.item_id, 'line_replaced', jsonb_build_object('runId', ${x.run}::text, 'before', jsonb_build_object('lineId', m.old_line), 'after', jsonb_build_object('lineId', m.new_line))
       from unnest(${items}::uuid[], ${olds}::bigint[], ${news}::bigint[]) as m(item_id, old_line, new_line)`)
   return moved.rows.length
 }
