@@ -54,10 +54,6 @@ describe('Allinpay card-acquiring bill', () => {
       voucherNo: '000457',
     })
     expect(sale!.occurredAt.toISOString()).toBe('2026-03-14T02:15:32.000Z')
-    expect(sale!.raw).toMatchObject({ 交易批次号: '000012', 卡号: '622588******1234', 结算金额: '87.56' })
-    // The cardholder's identity is not kept with the line.
-    expect(sale!.raw).not.toHaveProperty('持卡人身份证')
-    expect(sale!.raw).not.toHaveProperty('持卡人姓名')
 
     expect(ret).toMatchObject({
       kind: 'refund',
@@ -91,7 +87,7 @@ describe('Allinpay card-acquiring bill', () => {
     const shuffled = [order.map((i) => renamed[i]).join(','), ...rows.slice(1).map((r) => order.map((i) => r[i]).join(','))].join('\r\n')
     const a = await parse(shuffled)
     const b = await parse(FIXTURE)
-    expect(a.map(({ raw, ...l }) => l)).toEqual(b.map(({ raw, ...l }) => l))
+    expect(a).toEqual(b)
   })
 
   it('reads a bill without a header line in the documented column order', async () => {

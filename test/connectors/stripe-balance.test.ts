@@ -99,7 +99,8 @@ describe('Stripe settlement from balance transactions', () => {
     const lines = await collect(parsed)
     expect(parsed.controlTotals()).toBeNull()
     expect(lines).toHaveLength(236)
-    const byTxn = new Map(lines.map((l) => [l.raw!.id, l]))
+    // Lines are numbered by their place in the file: the balance transaction's id is the object's on that line.
+    const byTxn = new Map(lines.map((l) => [objects[l.lineNo - 1].id as string, l]))
     const kinds = lines.reduce<Record<string, number>>((n, l) => ({ ...n, [l.kind]: (n[l.kind] ?? 0) + 1 }), {})
     expect(kinds).toEqual({ payment: 231, refund: 2, payout: 1, fee: 1, adjustment: 1 })
 
@@ -113,7 +114,6 @@ describe('Stripe settlement from balance transactions', () => {
       status: 'SUCCESS',
       occurredAt: new Date((DAY_START + 3600) * 1000),
     })
-    expect(byTxn.get(withOrderNo.txn.id)!.raw).toMatchObject({ source: withOrderNo.charge.id, 'metadata[store]': 'SH01', reporting_category: 'charge' })
     expect(byTxn.get(withOutTradeNo.txn.id)).toMatchObject({ ourRef: 'SH01T01-20260314-001377', amount: 4500, feeMilli: 161_000 })
     // Without our metadata the PaymentIntent is the reference the till kept.
     expect(byTxn.get(bare.txn.id)).toMatchObject({ ourRef: bare.charge.payment_intent, amount: 1999 })

@@ -27,11 +27,6 @@ export interface StatementLine {
   rrn?: string | null
   voucherNo?: string | null
   payoutRef?: string | null
-  /**
-   * The line's fields by header name, as the parser read them. Not stored per line: the statement's original file is
-   * kept byte for byte (statement_files) and lineNo points into it, so the same text is not written twice.
-   */
-  raw?: Record<string, string>
 }
 
 /** The file's own control totals (its summary row or footer), to be checked against the sum of its rows. */

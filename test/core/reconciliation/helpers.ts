@@ -93,7 +93,6 @@ export function line(spec: LineSpec & { lineNo?: number }): StatementLine {
     rrn: spec.rrn ?? null,
     voucherNo: spec.voucherNo ?? null,
     payoutRef: spec.payoutRef ?? null,
-    raw: spec.raw,
   }
 }
 

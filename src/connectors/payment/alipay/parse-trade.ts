@@ -6,7 +6,7 @@
 // Terms used below:
 // - printed: a value as the file prints it (refund rows are negative; the fee sign is the file's own convention);
 // - receipt: 商家实收（元）, what the merchant receives for a row. A line's `amount` is its receipt, positive, because
-//   that is the basis of the file's own totals (the footer sums 商家实收); 订单金额 stays in `raw`.
+//   that is the basis of the file's own totals (the footer sums 商家实收); 订单金额 stays in the stored file.
 import type { ControlTotals, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { cleanCell, isZip, openBillZip, splitCsvLine, textLines, type TextLine } from './bill-zip.ts'
@@ -316,7 +316,6 @@ export function parseAlipayTrade(bytes: Buffer, opts: AlipayTradeOptions = {}): 
         occurredAt,
         storeRef: cell(at.storeId) || null,
         terminalRef: cell(at.terminalId) || null,
-        raw: Object.fromEntries(header!.map((h, i) => [h, cells[i]!])),
       }
     }
 

@@ -47,9 +47,6 @@ export const ALLINPAY_COLUMNS = [
 /** Without these a line cannot be matched or dated. */
 const REQUIRED = ['终端号', '交易时间', '交易类型', '交易批次号', '凭证号', '参考号', '交易金额', '手续费', '交易日期', '交易单号'] as const
 
-/** Cardholder identity is not needed to reconcile and is not kept with the line. */
-const NOT_KEPT = new Set(['持卡人姓名', '持卡人身份证'])
-
 /** Header text as printed ("交易金额(元)", "交易时间（HH:mm:ss）", " 参考号\t") down to the documented name. */
 export const normaliseAllinpayHeader = (h: string) =>
   h
@@ -154,10 +151,6 @@ function toLine(lineNo: number, cells: string[], header: string[], index: Map<st
   if (!cls) throw new StatementFormatError(`交易类型 "${type}" (a pre-authorisation) moves no money and does not belong in a settlement bill`, lineNo)
   if (cls.kind === 'payment' && signed < 0) throw new StatementFormatError(`a ${type} line with a negative 交易金额 ${get('交易金额')}`, lineNo)
 
-  const raw: Record<string, string> = {}
-  header.forEach((name, i) => {
-    if (name && !NOT_KEPT.has(name)) raw[name] = cells[i] ?? ''
-  })
   const orderNo = opt('订单号')
   const txnNo = opt('交易单号')
   const refund = cls.kind === 'refund'
@@ -179,6 +172,5 @@ function toLine(lineNo: number, cells: string[], header: string[], index: Map<st
     terminalRef: opt('终端号'),
     rrn: opt('参考号'),
     voucherNo: opt('凭证号'),
-    raw,
   }
 }

@@ -219,7 +219,6 @@ function toLine(row: Row, plan: Plan, config: MappedConfig, readers: Readers): S
     rrn: opt('rrn'),
     voucherNo: opt('voucher'),
     payoutRef: opt('payoutRef'),
-    raw: Object.fromEntries(plan.header.map((h, i) => [h, cellText(cells[i])] as const).filter(([h]) => h !== '')),
   }
 }
 

@@ -157,30 +157,12 @@ export function toStatementLine(t: StripeBalanceTransaction, lineNo: number): St
   const sourceId = idOf(src)
   const summary = src && typeof src === 'object' ? src : null
   const paymentIntent = summary?.payment_intent ?? null
-  const raw: Record<string, string> = {
-    id: t.id,
-    type: t.type,
-    reporting_category: t.reporting_category ?? '',
-    status: t.status ?? '',
-    amount: String(t.amount),
-    fee: String(t.fee),
-    net: String(t.net),
-    created: new Date(t.created * 1000).toISOString(),
-    available_on: t.available_on ? new Date(t.available_on * 1000).toISOString() : '',
-    source: sourceId ?? '',
-    description: t.description ?? '',
-  }
-  if (paymentIntent) raw.payment_intent = paymentIntent
-  if (summary?.charge) raw.charge = summary.charge
-  for (const [k, v] of Object.entries(summary?.metadata ?? {})) raw[`metadata[${k}]`] = String(v)
-
   const base = {
     lineNo,
     kind,
     currency: t.currency.toUpperCase(),
     feeMilli: t.fee * 1000,
     occurredAt: new Date(t.created * 1000),
-    raw,
   }
   switch (kind) {
     case 'payment':

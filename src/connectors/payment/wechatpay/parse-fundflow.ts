@@ -46,8 +46,6 @@ function kindOf(businessName: string, businessType: string, credit: boolean): Li
 }
 
 function rowToLine(f: string[], lineNo: number, l: Layout): StatementLine {
-  const raw: Record<string, string> = {}
-  for (let i = 0; i < l.names.length; i++) raw[l.names[i]!] = f[i]!
   const direction = f[l.direction]!
   if (direction !== '收入' && direction !== '支出') throw new StatementFormatError(`收支类型 "${direction}" is neither 收入 nor 支出`, lineNo)
   const credit = direction === '收入'
@@ -67,7 +65,6 @@ function rowToLine(f: string[], lineNo: number, l: Layout): StatementLine {
     feeMilli: kind === 'fee' ? (credit ? -amount : amount) * 1000 : 0,
     status: credit ? 'CREDIT' : 'DEBIT',
     occurredAt: parseCstTime(f[l.time]!, l.names[l.time]!, lineNo),
-    raw,
   }
 }
 

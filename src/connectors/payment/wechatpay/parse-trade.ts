@@ -46,36 +46,31 @@ function layoutOf(names: string[], lineNo: number): Layout {
   return { ...at, names, variant }
 }
 
+/** One row as a line; payments and refunds are built with the same fields in the same order (one object shape). */
 function rowToLine(f: string[], lineNo: number, l: Layout): StatementLine {
-  const raw: Record<string, string> = {}
-  for (let i = 0; i < l.names.length; i++) raw[l.names[i]!] = f[i]!
   const tradeStatus = f[l.status]!
   const isRefund = l.variant === 'REFUND' || tradeStatus === 'REFUND'
   const feeMilli = parseYuan(f[l.fee]!, 5, l.names[l.fee]!, lineNo)
-  const common = {
-    lineNo,
-    channelTxnId: idOrNull(f[l.txnId]),
-    currency: (l.currency >= 0 && f[l.currency]) || 'CNY',
-    feeMilli,
-    terminalRef: l.device >= 0 ? idOrNull(f[l.device]) : null,
-    raw,
-  }
+  const currency = (l.currency >= 0 && f[l.currency]) || 'CNY'
+  const terminalRef = l.device >= 0 ? idOrNull(f[l.device]) : null
   if (isRefund) {
     const ourRef = idOrNull(f[l.ourRefundRef])
     if (!ourRef) throw new StatementFormatError(`a refund row has no ${l.names[l.ourRefundRef]}`, lineNo)
-    // Refunds are printed positive; a sign, where an export adds one, says nothing the kind does not.
     const amount = Math.abs(parseYuan(f[l.refundAmount]!, 2, l.names[l.refundAmount]!, lineNo))
     const appliedAt = l.refundAppliedAt >= 0 && f[l.refundAppliedAt] ? l.refundAppliedAt : l.time
     return {
-      ...common,
+      lineNo,
       kind: 'refund',
       ourRef,
       ourPaymentRef: idOrNull(f[l.ourRef]),
+      channelTxnId: idOrNull(f[l.txnId]),
       channelRefundId: l.refundId >= 0 ? idOrNull(f[l.refundId]) : null,
+      currency,
       amount,
-      // The refund's own state (SUCCESS, PROCESSING: a snapshot taken when the bill was made).
+      feeMilli,
       status: (l.refundStatus >= 0 && f[l.refundStatus]) || tradeStatus,
       occurredAt: parseCstTime(f[appliedAt]!, l.names[appliedAt]!, lineNo),
+      terminalRef,
     }
   }
   const amount = parseYuan(f[l.amount]!, 2, l.names[l.amount]!, lineNo)
@@ -83,13 +78,18 @@ function rowToLine(f: string[], lineNo: number, l: Layout): StatementLine {
   const ourRef = idOrNull(f[l.ourRef])
   if (!ourRef) throw new StatementFormatError(`a payment row has no ${l.names[l.ourRef]}`, lineNo)
   return {
-    ...common,
+    lineNo,
     kind: 'payment',
     ourRef,
+    ourPaymentRef: null,
+    channelTxnId: idOrNull(f[l.txnId]),
     channelRefundId: null,
+    currency,
     amount,
+    feeMilli,
     status: tradeStatus,
     occurredAt: parseCstTime(f[l.time]!, l.names[l.time]!, lineNo),
+    terminalRef,
   }
 }
 
