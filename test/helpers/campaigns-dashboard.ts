@@ -43,7 +43,8 @@ export interface CampaignsState {
 
 export async function seedCampaigns(hub: TestHub): Promise<CampaignsState> {
   const m = await seedMerchant(hub, { timeZone: TZ, currency: 'CNY', locale: 'en' })
-  const api = createApi(hub).as(m.adminToken)
+  // Signed in at the hub's clock, which a page may have moved.
+  const api = createApi(hub).as(await m.adminTokenNow())
   const store = await seedStore(hub, m.merchantId)
   const tea = await seedProduct(hub, store, { sku: `TEA-${m.merchantId.slice(0, 8)}`, name: 'Longjing tea', price: 3000, stock: 50 })
 
@@ -87,8 +88,8 @@ export async function seedCampaigns(hub: TestHub): Promise<CampaignsState> {
   const campaign = await created({ name: 'Spring tea 春茶上新', message: { templateCode: 'SMS_123456', signName: '茶社' }, couponTemplateId: template.body.id, schedule: 'now' })
   const evil = await created({ name: EVIL_CAMPAIGN_NAME, message: { templateCode: 'SMS_654321' }, schedule: 'daily', dailyAt: '10:00' })
 
-  // The run went out two hours ago; the sale below comes after it, inside the attribution window.
-  const sentAt = new Date(Date.now() - 2 * 3600_000)
+  // The run went out two hours before the hub's now (a page may have set its clock); the sale below comes after it, inside the attribution window.
+  const sentAt = new Date(hub.clock().getTime() - 2 * 3600_000)
 
   const coupon = await db.transaction(async (tx) => {
     expect(await snapshotAudience(tx, campaign, 'once', sentAt)).toBe(7)
