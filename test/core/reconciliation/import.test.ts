@@ -74,6 +74,32 @@ describe('importing a statement', () => {
     expect(stored.rows).toEqual(lines.map((l) => ({ our_ref: l.ourRef, status: l.status, amount: l.amount })))
   })
 
+  it('writes whole numbers exactly: line numbers, amounts and fees of every length, signed, up to the largest safe integer', async () => {
+    const shop = await openShop(hub)
+    const big = Number.MAX_SAFE_INTEGER
+    const values = [0, -0, 7, 9, 10, 99, 100, 101, 999_999, 1_000_000, 4_294_967_295, 4_294_967_296, 123_456_789_012, big - 1, big]
+    const lines = values.map((v, i) =>
+      line({
+        lineNo: [2, 9, 10, 99, 100, 1_000_000, 2_147_483_000][i % 7]! + i,
+        kind: 'adjustment',
+        ourRef: `ADJ${i}`,
+        amount: i % 2 ? -v : v,
+        feeMilli: i % 3 ? v : -v,
+        occurredAt: at('2026-11-10 10:00:00'),
+      }),
+    )
+    lines[6] = { ...lines[6]!, lineNo: 2_147_483_647 }
+    const r = await importStatement(hub.database.db, input(shop, statementOf(lines, null)))
+    expect(r).toMatchObject({ status: 'imported', lineCount: values.length })
+    if (r.status !== 'imported') throw new Error('not imported')
+    const stored = await hub.database.db.execute<{ line_no: number; amount: string; fee_milli: string }>(
+      sql`select line_no, amount::text, fee_milli::text from settlement_lines where statement_id = ${r.statementId} order by our_ref`,
+    )
+    const want = lines.map((l) => ({ ref: l.ourRef!, line_no: l.lineNo, amount: String(l.amount), fee_milli: String(l.feeMilli) }))
+    want.sort((a, b) => (a.ref < b.ref ? -1 : 1))
+    expect(stored.rows).toEqual(want.map(({ ref, ...w }) => w))
+  })
+
   it('keeps a binary original of several hundred kilobytes byte for byte, and one that was rejected before is replaced', async () => {
     const shop = await openShop(hub)
     // Every byte value, backslashes, tabs and newlines included, over several of the chunks the file is written in.
