@@ -250,8 +250,8 @@ export function parseBill<L, T extends ControlTotals>(bytes: Buffer, reader: Bil
     let layout: L | undefined
     const walk = billWalk(reader)
     for await (const chunk of billLines(bytes)) {
-      for (const text of chunk) {
-        const s = walk.read(text)
+      for (const textLine of chunk) {
+        const s = walk.read(textLine)
         if (s === null) continue
         if (s.kind === 'header') layout = reader.layout(s.names, s.lineNo)
         else if (s.kind === 'row') yield reader.line(s.fields, s.lineNo, layout!)

@@ -56,6 +56,7 @@ function rowToLine(f: string[], lineNo: number, l: Layout): StatementLine {
   if (isRefund) {
     const ourRef = idOrNull(f[l.ourRefundRef])
     if (!ourRef) throw new StatementFormatError(`a refund row has no ${l.names[l.ourRefundRef]}`, lineNo)
+    // Refunds are printed positive; a sign, where an export adds one, says nothing the kind does not.
     const amount = Math.abs(parseYuan(f[l.refundAmount]!, 2, l.names[l.refundAmount]!, lineNo))
     const appliedAt = l.refundAppliedAt >= 0 && f[l.refundAppliedAt] ? l.refundAppliedAt : l.time
     return {
@@ -68,6 +69,7 @@ function rowToLine(f: string[], lineNo: number, l: Layout): StatementLine {
       currency,
       amount,
       feeMilli,
+      // The refund's own state (SUCCESS, PROCESSING: a snapshot taken when the bill was made).
       status: (l.refundStatus >= 0 && f[l.refundStatus]) || tradeStatus,
       occurredAt: parseCstTime(f[appliedAt]!, l.names[appliedAt]!, lineNo),
       terminalRef,
