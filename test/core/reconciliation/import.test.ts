@@ -74,10 +74,12 @@ describe('importing a statement', () => {
     expect(stored.rows).toEqual(lines.map((l) => ({ our_ref: l.ourRef, status: l.status, amount: l.amount })))
   })
 
-  it('writes whole numbers exactly: line numbers, amounts and fees of every length, signed, up to the largest safe integer', async () => {
+  it('writes whole numbers and instants exactly: line numbers, amounts and fees of every length, signed, up to the largest safe integer; times to the millisecond', async () => {
     const shop = await openShop(hub)
     const big = Number.MAX_SAFE_INTEGER
     const values = [0, -0, 7, 9, 10, 99, 100, 101, 999_999, 1_000_000, 4_294_967_295, 4_294_967_296, 123_456_789_012, big - 1, big]
+    // Around PostgreSQL's epoch (2000-01-01) and far from it, with milliseconds.
+    const times = ['1999-12-31T23:59:59.999Z', '2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.001Z', '1970-01-01T00:00:00.000Z', '2026-11-10T02:00:00.123Z', '2099-12-31T15:59:59.500Z']
     const lines = values.map((v, i) =>
       line({
         lineNo: [2, 9, 10, 99, 100, 1_000_000, 2_147_483_000][i % 7]! + i,
@@ -85,17 +87,18 @@ describe('importing a statement', () => {
         ourRef: `ADJ${i}`,
         amount: i % 2 ? -v : v,
         feeMilli: i % 3 ? v : -v,
-        occurredAt: at('2026-11-10 10:00:00'),
+        occurredAt: new Date(times[i % times.length]!),
       }),
     )
     lines[6] = { ...lines[6]!, lineNo: 2_147_483_647 }
     const r = await importStatement(hub.database.db, input(shop, statementOf(lines, null)))
     expect(r).toMatchObject({ status: 'imported', lineCount: values.length })
     if (r.status !== 'imported') throw new Error('not imported')
-    const stored = await hub.database.db.execute<{ line_no: number; amount: string; fee_milli: string }>(
-      sql`select line_no, amount::text, fee_milli::text from settlement_lines where statement_id = ${r.statementId} order by our_ref`,
+    const stored = await hub.database.db.execute<{ line_no: number; amount: string; fee_milli: string; occurred_at: string }>(
+      sql`select line_no, amount::text, fee_milli::text, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as occurred_at
+            from settlement_lines where statement_id = ${r.statementId} order by our_ref`,
     )
-    const want = lines.map((l) => ({ ref: l.ourRef!, line_no: l.lineNo, amount: String(l.amount), fee_milli: String(l.feeMilli) }))
+    const want = lines.map((l) => ({ ref: l.ourRef!, line_no: l.lineNo, amount: String(l.amount), fee_milli: String(l.feeMilli), occurred_at: l.occurredAt.toISOString() }))
     want.sort((a, b) => (a.ref < b.ref ? -1 : 1))
     expect(stored.rows).toEqual(want.map(({ ref, ...w }) => w))
   })
@@ -169,12 +172,15 @@ describe('importing a statement', () => {
     expect(await lineCount(shop)).toBe(0)
   })
 
-  it('refuses lines that are not integer minor units, naming the line', async () => {
+  it('refuses lines that are not integer minor units, or dated beyond what is stored exactly, naming the line', async () => {
     const shop = await openShop(hub)
     const bad: StatementLine[] = [line({ amount: 100, lineNo: 2 }), { ...line({ amount: 100, lineNo: 3 }), amount: 12.5 }]
     const r = await importStatement(hub.database.db, input(shop, statementOf(bad, null)))
     expect(r).toMatchObject({ status: 'rejected', code: 'format_error', lineNo: 3 })
     if (r.status === 'rejected') expect(r.reason).toContain('not a whole number of minor units')
+    const far = await importStatement(hub.database.db, input(shop, statementOf([line({ amount: 100, lineNo: 2, occurredAt: new Date('2300-01-01T00:00:00Z') })], null)))
+    expect(far).toMatchObject({ status: 'rejected', code: 'format_error', lineNo: 2 })
+    if (far.status === 'rejected') expect(far.reason).toContain('the time of the line (2300-01-01T00:00:00.000Z) is out of range')
     expect(await lineCount(shop)).toBe(0)
   })
 
