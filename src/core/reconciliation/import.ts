@@ -144,6 +144,8 @@ const LINE_COLUMNS =
   'merchant_id, statement_id, connection_id, business_date, line_no, kind, our_ref, our_payment_ref, channel_txn_id, channel_refund_id, currency, amount, ' +
   'fee_milli, status, occurred_at, store_ref, terminal_ref, rrn, voucher_no, payout_ref'
 
+const LINE_FIELDS = LINE_COLUMNS.split(',').length
+
 /** COPY's binary format: its signature, no flags, no header extension; a field count of -1 ends the data. */
 const BINARY_COPY_HEADER = Buffer.concat([Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.alloc(8)])
 const BINARY_COPY_TRAILER = Buffer.from([0xff, 0xff])
@@ -166,11 +168,8 @@ function uuidBytes(id: string): Buffer {
  */
 function linePrefix(merchantId: string, statementId: string, connectionId: string, businessDate: string): Buffer {
   const b = Buffer.alloc(2 + 3 * (4 + 16) + 4 + 4)
-  let at = b.writeInt16BE(LINE_COLUMNS.split(',').length, 0)
-  for (const id of [merchantId, statementId, connectionId]) {
-    at = b.writeInt32BE(16, at)
-    at += uuidBytes(id).copy(b, at)
-  }
+  let at = b.writeInt16BE(LINE_FIELDS, 0)
+  for (const id of [merchantId, statementId, connectionId]) at = writeUuidField(b, at, id)
   at = b.writeInt32BE(4, at)
   b.writeInt32BE((Date.parse(`${businessDate}T00:00:00Z`) - PG_EPOCH_MS) / DAY_MS, at)
   return b
@@ -182,6 +181,12 @@ function writeInt8Field(buf: Buffer, at: number, n: number): number {
   const high = Math.floor(n / TWO_32)
   at = buf.writeInt32BE(high, at)
   return buf.writeUInt32BE(n - high * TWO_32, at)
+}
+
+/** A uuid field: its length (16) and bytes. */
+function writeUuidField(buf: Buffer, at: number, id: string): number {
+  at = buf.writeInt32BE(16, at)
+  return at + uuidBytes(id).copy(buf, at)
 }
 
 /** A text field: its UTF-8 bytes after their length; absent or empty is NULL, as the lines have always been stored. */
@@ -205,22 +210,31 @@ function writeRow(buf: Buffer, at: number, prefix: Buffer, l: StatementLine): nu
   // A UTF-16 code unit is at most 3 bytes of UTF-8: with that much room left, the tuple fits.
   const room = prefix.length + (4 + 4) + 3 * (4 + 8) + texts.length * 4 + chars * 3
   if (at + room > buf.length) return -room
+  // In LINE_COLUMNS' order, after the prefix's four.
   at += prefix.copy(buf, at)
   at = buf.writeInt32BE(4, at)
   at = buf.writeInt32BE(l.lineNo, at)
-  for (let i = 0; i < 6; i++) at = writeTextField(buf, at, texts[i])
+  at = writeTextField(buf, at, l.kind)
+  at = writeTextField(buf, at, l.ourRef)
+  at = writeTextField(buf, at, l.ourPaymentRef)
+  at = writeTextField(buf, at, l.channelTxnId)
+  at = writeTextField(buf, at, l.channelRefundId)
+  at = writeTextField(buf, at, l.currency)
   at = writeInt8Field(buf, at, l.amount)
   at = writeInt8Field(buf, at, l.feeMilli)
-  at = writeTextField(buf, at, texts[6])
+  at = writeTextField(buf, at, l.status)
   at = writeInt8Field(buf, at, (l.occurredAt.getTime() - PG_EPOCH_MS) * 1000)
-  for (let i = 7; i < texts.length; i++) at = writeTextField(buf, at, texts[i])
-  return at
+  at = writeTextField(buf, at, l.storeRef)
+  at = writeTextField(buf, at, l.terminalRef)
+  at = writeTextField(buf, at, l.rrn)
+  at = writeTextField(buf, at, l.voucherNo)
+  return writeTextField(buf, at, l.payoutRef)
 }
 
 /** Bytes of the original file per write. */
 const FILE_CHUNK_BYTES = 1 << 16
 
-/** Bytes of COPY text per write of the lines. */
+/** Bytes of COPY data per write of the lines. */
 const COPY_CHUNK_BYTES = 1 << 16
 
 /** A writer for a COPY … FROM STDIN: waits while the socket is full, and fails with the server's error should it end the COPY early. */
@@ -243,16 +257,14 @@ function copyWriter(copy: ReturnType<typeof copyFrom>) {
 async function copyStatementFile(client: pg.PoolClient, statementId: string, contentType: string, bytes: Buffer): Promise<void> {
   const copy = client.query(copyFrom('copy statement_files (statement_id, content_type, content) from stdin with (format binary)'))
   const { send, copied } = copyWriter(copy)
-  const type = contentType ? Buffer.from(contentType, 'utf8') : null
   // One tuple of three fields, each a 32-bit length (-1 for NULL) and its bytes; the file's bytes follow the header.
-  const tuple = Buffer.alloc(2 + 4 + 16 + 4 + (type?.length ?? 0) + 4)
-  let at = tuple.writeInt16BE(3, 0)
-  at = tuple.writeInt32BE(16, at)
-  at += Buffer.from(statementId.replace(/-/g, ''), 'hex').copy(tuple, at)
-  at = tuple.writeInt32BE(type ? type.length : -1, at)
-  if (type) at += type.copy(tuple, at)
-  tuple.writeInt32BE(bytes.length, at)
-  await send(Buffer.concat([BINARY_COPY_HEADER, tuple]))
+  const head = Buffer.alloc(BINARY_COPY_HEADER.length + 2 + (4 + 16) + (4 + 3 * contentType.length) + 4)
+  let at = BINARY_COPY_HEADER.copy(head, 0)
+  at = head.writeInt16BE(3, at)
+  at = writeUuidField(head, at, statementId)
+  at = writeTextField(head, at, contentType)
+  at = head.writeInt32BE(bytes.length, at)
+  await send(head.subarray(0, at))
   for (let i = 0; i < bytes.length; i += FILE_CHUNK_BYTES) await send(bytes.subarray(i, i + FILE_CHUNK_BYTES))
   copy.end(BINARY_COPY_TRAILER)
   await copied
@@ -410,8 +422,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
       const copy = client.query(copyFrom(`copy settlement_lines (${LINE_COLUMNS}) from stdin with (format binary)`))
       const { send, copied } = copyWriter(copy)
       try {
-        // Each row is encoded into the chunk as it is made, instead of joined into a string that is flattened and
-        // encoded again when written.
+        // Each tuple is written into the chunk as it is made, the header first; no string of the row is ever made.
         let chunk = Buffer.allocUnsafe(COPY_CHUNK_BYTES)
         let used = BINARY_COPY_HEADER.copy(chunk, 0)
         let rows = 0
