@@ -596,6 +596,12 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
        where l.kind = 'payout' and l.payout_ref is not null`)
 
     // 5. Write: compare with the automatic items this run owns; keep the unchanged, change, remove and create the rest.
+    // The day's superseded (or refused) files first, by the statements' own columns: most days have none, and their
+    // lines are then read by statement, never found by going through the connection's items.
+    const replaced = await tx.execute<{ id: string }>(sql`
+      select id from settlement_statements
+       where merchant_id = ${x.m} and connection_id = ${x.c} and business_date = ${x.d}::date and status not in ('imported', 'empty')`)
+    const replacedIds = replaced.rows.map((r) => r.id)
     await tx.execute(sql`
       create temp table rc_owned on commit drop as
       -- Read through the pool's lines and tenders by the items' keys, never by a scan of the connection's items: that
@@ -610,11 +616,8 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
          where o.merchant_id = ${x.m} and o.state = 'open' and o.outcome = 'duplicate' and o.line_id is null
         union all
         -- lines of the day's superseded (or refused) files are no longer anyone's
-        select o.* from settlement_statements st
-          join settlement_lines l on l.statement_id = st.id
-          join recon_items o on o.line_id = l.id and o.line_id is not null
-         where st.merchant_id = ${x.m} and st.connection_id = ${x.c} and st.business_date = ${x.d}::date
-           and st.status not in ('imported', 'empty')) o
+        select o.* from settlement_lines l join recon_items o on o.line_id = l.id and o.line_id is not null
+         where ${replacedIds.length > 0 ? sql`l.statement_id = any(${sql.param(replacedIds)}::uuid[])` : sql`false`}) o
        where o.merchant_id = ${x.m} and o.connection_id = ${x.c} and not o.manual
        order by o.id`)
     // Each new result already names the item it continues (the tender's, else the line's own); a second till record
