@@ -138,7 +138,15 @@ export const reconItems = pgTable(
     updatedAt: updatedAt(),
   },
   (t) => [
-    index('recon_items_day_idx').on(t.connectionId, t.businessDate, t.outcome),
+    // A connection's day of exceptions and hand-resolved items: what the lists, the dashboard's day and the resolutions
+    // look up by day. Automatic matches (a day's worth, nearly every item) are left out: written by the million, read
+    // only as a whole day's totals, which go by date.
+    index('recon_items_exceptions_idx')
+      .on(t.connectionId, t.businessDate, t.outcome)
+      .where(sql`${t.outcome} <> 'matched' or ${t.manual}`),
+    // Every item by date (summaries, the vouchers' fees): items are written day by day, so a block range holds few
+    // dates and the index costs next to nothing to keep up.
+    index('recon_items_date_brin').using('brin', t.businessDate).with({ autosummarize: true }),
     index('recon_items_open_idx').on(t.merchantId, t.state).where(sql`${t.state} = 'open'`),
     uniqueIndex('recon_items_line_key').on(t.lineId).where(sql`${t.lineId} is not null`),
     uniqueIndex('recon_items_pos_key').on(t.posKind, t.posId).where(sql`${t.posId} is not null and ${t.outcome} <> 'duplicate'`),
