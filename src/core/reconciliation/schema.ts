@@ -138,9 +138,9 @@ export const reconItems = pgTable(
     updatedAt: updatedAt(),
   },
   (t) => [
-    // A connection's day of exceptions and hand-resolved items: what the lists, the dashboard's day and the resolutions
-    // look up by day. Automatic matches (a day's worth, nearly every item) are left out: written by the million, read
-    // only as a whole day's totals, which go by date.
+    // A connection's day of exceptions and hand-resolved items: what the exception lists and the dashboard's day (its
+    // hand matches) look up. Automatic matches (nearly every item, a million on a big day) are left out: a run finds
+    // them by their line or tender, and summaries read them with the rest of the day, by date.
     index('recon_items_exceptions_idx')
       .on(t.connectionId, t.businessDate, t.outcome)
       .where(sql`${t.outcome} <> 'matched' or ${t.manual}`),
