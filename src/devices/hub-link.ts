@@ -44,7 +44,8 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
   const links = new Map<string, Link>()
   const db = hub.database.db
-  let listener: pg.PoolClient | undefined
+  /** The connection that LISTENs for device work, while the links are open. */
+  let listener: { letGo(): Promise<void> } | undefined
   let closed = false
 
   const send = (link: Link, m: HubMessage) => {
@@ -164,18 +165,30 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
   const listen = async () => {
     try {
       const client = await hub.database.pool.connect()
-      client.on('notification', (n) => {
+      const onNotification = (n: pg.Notification) => {
         const link = n.payload ? links.get(n.payload) : undefined
         if (link) void pump(link)
-      })
-      client.on('error', (err) => {
+      }
+      const onError = (err: Error) => {
+        // Once the links are closed, close() hands the client back to the pool, which deals with its end; releasing
+        // it here as well would throw (and a hub stopping while its database goes away would exit 1).
+        if (closed) return
         log.warn({ err }, 'device notification listener lost; reconnecting')
-        client.release(true)
         listener = undefined
-        if (!closed) setTimeout(() => void listen(), 1000)
-      })
+        client.release(true)
+        setTimeout(() => void listen(), 1000)
+      }
+      client.on('notification', onNotification)
+      client.on('error', onError)
+      const letGo = async () => {
+        await client.query('UNLISTEN tb_device_jobs').catch(() => {})
+        client.off('notification', onNotification)
+        client.off('error', onError)
+        client.release()
+      }
       await client.query('LISTEN tb_device_jobs')
-      listener = client
+      if (closed) return await letGo() // closed while this was connecting
+      listener = { letGo }
       for (const link of links.values()) void pump(link)
     } catch (err) {
       log.warn({ err }, 'could not listen for device work; retrying')
@@ -215,10 +228,8 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
       for (const link of links.values()) link.socket.close(1001, 'hub shutting down')
       await Promise.all([...links.values()].map((l) => l.pumping))
       links.clear()
-      if (listener) {
-        await listener.query('UNLISTEN tb_device_jobs').catch(() => {})
-        listener.release()
-      }
+      await listener?.letGo()
+      listener = undefined
       await new Promise<void>((resolve) => wss.close(() => resolve()))
     },
   }

@@ -77,7 +77,7 @@ describe('the hub as a process', { timeout: 120_000 }, () => {
     const pgPid = postmasterPid(dir)
     expect(alive(pgPid)).toBe(true)
     hub.child.kill('SIGTERM')
-    expect(await hub.exited).toEqual({ code: 0, signal: null })
+    expect(await hub.exited, hub.output()).toEqual({ code: 0, signal: null })
     expect(alive(pgPid)).toBe(false)
     expect(hub.output()).toContain('"msg":"stopped"')
   })

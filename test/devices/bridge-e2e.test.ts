@@ -2,7 +2,9 @@
 // the bridge drives a simulated ESC/POS printer (TCP, answering DLE EOT) and pole display, and the outcomes come
 // back. Prints once across reconnects, waits out a paper-out printer, delivers what queued during an outage in
 // order, never kicks a drawer late.
+import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
+import { startBridgeLinks } from '../../src/devices/hub-link.ts'
 import { useTestHub } from '../helpers/db.ts'
 import { deviceRig, until, type DeviceRig } from '../helpers/devices.ts'
 
@@ -110,5 +112,32 @@ describe('device work through the bridge', () => {
     expect(reprint.status).toBe(201)
     const [copy] = (await rig.waitForReceipts(rig.receipts().length + 1, 10_000)).slice(-1)
     expect(copy!.text).toMatch(/REPRINT/)
+  })
+
+  it('links that were closed leave their listener to the pool: the database going away afterwards takes nothing down', async () => {
+    // The hub's shutdown closes the links, then the pool, then its database; a connection the database ends on the way
+    // must not be handed back a second time (that throws, and the hub exited 1 instead of 0).
+    const links = await startBridgeLinks(hub)
+    await links.close()
+    const uncaught: unknown[] = []
+    const record = (e: unknown) => uncaught.push(e)
+    process.on('uncaughtException', record)
+    // From a connection of its own: the pool hands its idle clients (the listener among them) to whoever asks.
+    const outside = new pg.Client({ connectionString: hub.config.databaseUrl })
+    await outside.connect()
+    try {
+      const ended = await outside.query(
+        `select count(*)::int as n from (select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend') t`,
+      )
+      expect(ended.rows[0].n).toBeGreaterThan(0)
+      await new Promise((r) => setTimeout(r, 300))
+    } finally {
+      process.off('uncaughtException', record)
+      await outside.end()
+    }
+    expect(uncaught).toEqual([])
+    // The pool still serves.
+    expect((await hub.database.pool.query('select 1 as one')).rows).toEqual([{ one: 1 }])
   })
 })
