@@ -45,7 +45,7 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
   const links = new Map<string, Link>()
   const db = hub.database.db
   /** The connection that LISTENs for device work, while the links are open. */
-  let listener: { letGo(): Promise<void> } | undefined
+  let listener: { close(): Promise<void> } | undefined
   let closed = false
 
   const send = (link: Link, m: HubMessage) => {
@@ -162,38 +162,56 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
     })
   }
 
-  const listen = async () => {
+  const retry = (err: unknown) => {
+    log.warn({ err }, 'could not listen for device work; retrying')
+    if (!closed) setTimeout(() => void listen(), 1000)
+  }
+  const listen = async (): Promise<void> => {
+    let c: pg.PoolClient
     try {
-      const client = await hub.database.pool.connect()
-      const onNotification = (n: pg.Notification) => {
-        const link = n.payload ? links.get(n.payload) : undefined
-        if (link) void pump(link)
-      }
-      const onError = (err: Error) => {
-        // Once the links are closed, close() hands the client back to the pool, which deals with its end; releasing
-        // it here as well would throw (and a hub stopping while its database goes away would exit 1).
-        if (closed) return
-        log.warn({ err }, 'device notification listener lost; reconnecting')
-        listener = undefined
-        client.release(true)
-        setTimeout(() => void listen(), 1000)
-      }
-      client.on('notification', onNotification)
-      client.on('error', onError)
-      const letGo = async () => {
-        await client.query('UNLISTEN tb_device_jobs').catch(() => {})
-        client.off('notification', onNotification)
-        client.off('error', onError)
-        client.release()
-      }
-      await client.query('LISTEN tb_device_jobs')
-      if (closed) return await letGo() // closed while this was connecting
-      listener = { letGo }
-      for (const link of links.values()) void pump(link)
+      c = await hub.database.pool.connect()
     } catch (err) {
-      log.warn({ err }, 'could not listen for device work; retrying')
-      if (!closed) setTimeout(() => void listen(), 1000)
+      return retry(err)
     }
+    // The client goes back to the pool once: a second release throws (a hub stopping while its database went away
+    // exited 1 with it).
+    let released = false
+    let listening = false
+    const letGo = (destroy: boolean) => {
+      if (released) return
+      released = true
+      c.off('notification', onNotification)
+      c.off('error', onError)
+      c.release(destroy)
+    }
+    const onNotification = (n: pg.Notification) => {
+      const link = n.payload ? links.get(n.payload) : undefined
+      if (link) void pump(link)
+    }
+    const onError = (err: Error) => {
+      if (closed) return // close() lets go of it
+      letGo(true)
+      if (!listening) return // the LISTEN fails as well, and retries
+      log.warn({ err }, 'device notification listener lost; reconnecting')
+      listener = undefined
+      setTimeout(() => void listen(), 1000)
+    }
+    c.on('notification', onNotification)
+    c.on('error', onError)
+    try {
+      await c.query('LISTEN tb_device_jobs')
+    } catch (err) {
+      letGo(true)
+      return retry(err)
+    }
+    listening = true
+    const close = async () => {
+      await c.query('UNLISTEN tb_device_jobs').catch(() => {})
+      letGo(false)
+    }
+    if (closed) return close() // closed while this was connecting
+    listener = { close }
+    for (const link of links.values()) void pump(link)
   }
   await listen()
 
@@ -228,7 +246,7 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
       for (const link of links.values()) link.socket.close(1001, 'hub shutting down')
       await Promise.all([...links.values()].map((l) => l.pumping))
       links.clear()
-      await listener?.letGo()
+      await listener?.close()
       listener = undefined
       await new Promise<void>((resolve) => wss.close(() => resolve()))
     },
