@@ -341,16 +341,20 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     // (temp_buffers can only be raised before a session's first temporary table, hence the guarded attempt).
     await tx.execute(sql`select set_config('work_mem', '256MB', true)`)
     await tx.execute(sql.raw(`do $$ begin perform set_config('temp_buffers', '512MB', true); exception when others then null; end $$`))
-    const statements = await tx.execute<{ id: string; sha: string }>(sql`
-      select id, file_sha256 as sha from settlement_statements
-       where merchant_id = ${x.m} and connection_id = ${x.c} and business_date = ${x.d}::date and status in ('imported', 'empty')
+    // The day's files: the current ones, and those a corrected file superseded (or that were refused), whose lines
+    // are read by statement wherever the run needs them; most days have none.
+    const statements = await tx.execute<{ id: string; status: string }>(sql`
+      select id, status from settlement_statements
+       where merchant_id = ${x.m} and connection_id = ${x.c} and business_date = ${x.d}::date
        order by id`)
-    if (statements.rows.length === 0) {
+    const current = (r: { status: string }) => r.status === 'imported' || r.status === 'empty'
+    const statementIds = statements.rows.filter(current).map((r) => r.id)
+    const replacedIds = statements.rows.filter((r) => !current(r)).map((r) => r.id)
+    if (statementIds.length === 0) {
       throw conflict('no_statement', `There is no current statement for ${x.d} on this connection: fetch or upload one first`, { connectionId: x.c, businessDate: x.d })
     }
-    const statementIds = statements.rows.map((r) => r.id)
     const runId = x.run
-    const repointed = await repointManualItems(tx, x)
+    const repointed = replacedIds.length > 0 ? await repointManualItems(tx, x, replacedIds) : 0
 
     await tx.execute(sql`
       create temp table rc_pos (
@@ -596,12 +600,6 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
        where l.kind = 'payout' and l.payout_ref is not null`)
 
     // 5. Write: compare with the automatic items this run owns; keep the unchanged, change, remove and create the rest.
-    // The day's superseded (or refused) files first, by the statements' own columns: most days have none, and their
-    // lines are then read by statement, never found by going through the connection's items.
-    const replaced = await tx.execute<{ id: string }>(sql`
-      select id from settlement_statements
-       where merchant_id = ${x.m} and connection_id = ${x.c} and business_date = ${x.d}::date and status not in ('imported', 'empty')`)
-    const replacedIds = replaced.rows.map((r) => r.id)
     await tx.execute(sql`
       create temp table rc_owned on commit drop as
       -- Read through the pool's lines and tenders by the items' keys, never by a scan of the connection's items: that
@@ -615,7 +613,8 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
         select o.* from rc_pos p join recon_items o on o.pos_kind = p.pos_kind and o.pos_id = p.pos_id
          where o.merchant_id = ${x.m} and o.state = 'open' and o.outcome = 'duplicate' and o.line_id is null
         union all
-        -- lines of the day's superseded (or refused) files are no longer anyone's
+        -- lines of the day's superseded (or refused) files are no longer anyone's (read by statement: through the
+        -- items, the planner would go through every item of the connection)
         select o.* from settlement_lines l join recon_items o on o.line_id = l.id and o.line_id is not null
          where ${replacedIds.length > 0 ? sql`l.statement_id = any(${sql.param(replacedIds)}::uuid[])` : sql`false`}) o
        where o.merchant_id = ${x.m} and o.connection_id = ${x.c} and not o.manual
@@ -804,14 +803,13 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
  * reference or channel id, amount, currency and status) the resolution moves to it and stays; an automatic item that
  * held the new line gives way. A line that changed is left for the run to show as an exception of its own.
  */
-async function repointManualItems(tx: Tx, x: Ctx): Promise<number> {
+async function repointManualItems(tx: Tx, x: Ctx, replacedIds: string[]): Promise<number> {
   const moved = await tx.execute<{ item_id: string; old_line: number; new_line: number }>(sql`
     with held as materialized (
       select i.id as item_id, ol.*
-        from settlement_statements os
-        join settlement_lines ol on ol.statement_id = os.id
+        from settlement_lines ol
         join recon_items i on i.line_id = ol.id and i.manual
-       where os.merchant_id = ${x.m} and os.connection_id = ${x.c} and os.business_date = ${x.d}::date and os.status not in ('imported', 'empty'))
+       where ol.statement_id = any(${sql.param(replacedIds)}::uuid[]))
     , cand as (
       select h.item_id, h.id as old_line, nl.id as new_line,
              row_number() over (partition by h.item_id order by nl.id) as ri,
