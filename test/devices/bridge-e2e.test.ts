@@ -131,7 +131,8 @@ describe('device work through the bridge', () => {
           where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend') t`,
       )
       expect(ended.rows[0].n).toBeGreaterThan(0)
-      await new Promise((r) => setTimeout(r, 300))
+      // Each ended connection reaches its client as an error event, and the pool drops it after the handlers ran.
+      await until(() => hub.database.pool.totalCount, (n) => n === 0, 5_000, 'the pool to drop the ended connections')
     } finally {
       process.off('uncaughtException', record)
       await outside.end()
