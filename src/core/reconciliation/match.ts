@@ -259,7 +259,7 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
   // were written moments ago, so the planner knows nothing of them in settlement_lines yet.
   await tx.execute(sql`
     create temp table rc_day on commit drop as
-    select l.id, l.our_ref, l.amount, l.fee_milli, l.status, l.currency
+    select l.id, l.our_ref, l.amount, l.fee_milli, l.status, l.currency, l.channel_txn_id
       from settlement_lines l join settlement_statements st on st.id = l.statement_id and ${x.formats}
      where l.statement_id = any(${sql.param(statementIds)}::uuid[]) and l.kind = 'payment' and l.our_ref is not null`)
   await tx.execute(sql`analyze rc_day`)
@@ -270,10 +270,10 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
   // equals an amount, and guessing rarely, it would probe the items' indexes in the worst way for a day's worth.
   await tx.execute(sql`
     create temp table rc_clean on commit drop as
-    select c.line_id, c.pos_id, c.our_ref, c.store_id, c.currency, c.amount, c.fee_milli, c.expected,
+    select c.line_id, c.pos_id, c.our_ref, c.channel_txn_id, c.store_id, c.currency, c.amount, c.fee_milli, c.expected,
            (c.pos_amount = c.amount and c.pos_currency = c.currency and c.tstatus <> 'voided' and c.sstatus <> 'voided' and c.bdate = ${x.d}::date
             and ${stores} and not (c.status ~* ${REVOKED}) and coalesce(abs(c.fee_milli - c.expected) <= 1000, true) and not c.held) as agree
-      from (select l.id as line_id, l.our_ref, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.status as tstatus,
+      from (select l.id as line_id, l.our_ref, l.channel_txn_id, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.status as tstatus,
                    s.store_id, s.status as sstatus, s.business_date as bdate, s.currency::text as pos_currency, f.expected,
                    (il.id is not null or ip.id is not null) as held
               from rc_day l
@@ -354,7 +354,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
       throw conflict('no_statement', `There is no current statement for ${x.d} on this connection: fetch or upload one first`, { connectionId: x.c, businessDate: x.d })
     }
     const runId = x.run
-    const repointed = replacedIds.length > 0 ? await repointManualItems(tx, x, replacedIds) : 0
+    const repointed = replacedIds.length > 0 ? await repointManualItems(tx, x, replacedIds, statementIds) : 0
 
     await tx.execute(sql`
       create temp table rc_pos (
@@ -545,8 +545,8 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
           when p.pstatus = 'void' and ${revokedPayment(sql`p.origin_id`)} then 'matched'
           when p.dir = 'payment' and p.txn_id is not null and (
             exists (select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind = 'payment' and l.channel_txn_id = p.txn_id)
-            or exists (select 1 from settlement_lines l join recon_items i on i.line_id = l.id and i.run_id = ${x.run} and not i.manual
-                        where l.merchant_id = ${x.m} and l.channel_txn_id = p.txn_id and l.kind = 'payment')) then 'duplicate'
+            -- the clean pairs that stand (read once, hashed, should any tender of the pool carry the channel's id)
+            or p.txn_id in (select c.channel_txn_id from rc_clean c where c.agree and c.channel_txn_id is not null)) then 'duplicate'
           when p.dir = 'refund' and p.refund_txn_id is not null and exists (
             select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind = 'refund' and l.channel_refund_id = p.refund_txn_id) then 'duplicate'
           when k.carried >= ${carry} then 'missing_in_channel'
@@ -803,22 +803,29 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
  * reference or channel id, amount, currency and status) the resolution moves to it and stays; an automatic item that
  * held the new line gives way. A line that changed is left for the run to show as an exception of its own.
  */
-async function repointManualItems(tx: Tx, x: Ctx, replacedIds: string[]): Promise<number> {
+async function repointManualItems(tx: Tx, x: Ctx, replacedIds: string[], currentIds: string[]): Promise<number> {
   const moved = await tx.execute<{ item_id: string; old_line: number; new_line: number }>(sql`
     with held as materialized (
       select i.id as item_id, ol.*
         from settlement_lines ol
         join recon_items i on i.line_id = ol.id and i.manual
        where ol.statement_id = any(${sql.param(replacedIds)}::uuid[]))
+    , same as (
+      -- by our reference (its index), else by the channel's id among the lines of the day's current files
+      select h.*, nl.id as new_line
+        from held h join settlement_lines nl on nl.merchant_id = ${x.m} and nl.our_ref = h.our_ref
+       where h.our_ref is not null
+      union all
+      select h.*, nl.id
+        from held h join settlement_lines nl on nl.statement_id = any(${sql.param(currentIds)}::uuid[]) and nl.channel_txn_id = h.channel_txn_id
+       where h.our_ref is null and h.channel_txn_id is not null)
     , cand as (
-      select h.item_id, h.id as old_line, nl.id as new_line,
-             row_number() over (partition by h.item_id order by nl.id) as ri,
-             row_number() over (partition by nl.id order by h.item_id) as rn
-        from held h
-        join settlement_lines nl on nl.merchant_id = ${x.m} and nl.connection_id = ${x.c} and nl.business_date = h.business_date and nl.kind = h.kind
+      select h.item_id, h.id as old_line, h.new_line,
+             row_number() over (partition by h.item_id order by h.new_line) as ri,
+             row_number() over (partition by h.new_line order by h.item_id) as rn
+        from same h
+        join settlement_lines nl on nl.id = h.new_line and nl.connection_id = ${x.c} and nl.business_date = h.business_date and nl.kind = h.kind
                                 and nl.amount = h.amount and nl.currency = h.currency and nl.status = h.status and nl.id <> h.id
-                                and ((h.our_ref is not null and nl.our_ref = h.our_ref)
-                                     or (h.our_ref is null and h.channel_txn_id is not null and nl.channel_txn_id = h.channel_txn_id))
         join settlement_statements ns on ns.id = nl.statement_id and ns.status = 'imported'
        where not exists (select 1 from recon_items j where j.line_id = nl.id and j.manual))
     select item_id, old_line, new_line from cand where ri = 1 and rn = 1`)

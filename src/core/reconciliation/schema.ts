@@ -75,9 +75,12 @@ export const settlementLines = pgTable(
     payoutRef: text('payout_ref'),
   },
   (t) => [
-    index('settlement_lines_statement_idx').on(t.statementId, t.lineNo),
+    // A statement's lines: written by one COPY in the order of their (time-ordered) statement ids, so a block range
+    // holds one statement or a few, and the index costs next to nothing to keep up (a btree of a million entries cost
+    // 0.8 s of a million-line import).
+    index('settlement_lines_statement_brin').using('brin', t.statementId).with({ autosummarize: true }),
+    // Our payment and refund numbers: rivals of a clean pair, the lines a hand resolution moves to.
     index('settlement_lines_ref_idx').on(t.merchantId, t.ourRef),
-    index('settlement_lines_txn_idx').on(t.merchantId, t.channelTxnId),
   ],
 )
 

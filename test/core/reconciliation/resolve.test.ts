@@ -77,6 +77,32 @@ describe('resolving exceptions', () => {
     expect(after.filter((i) => i.line_id === diffItem.line_id)).toHaveLength(1)
   })
 
+  it('a hand match on a line without our reference moves to the same line of a corrected file, found by the channel’s id', async () => {
+    const shop = await openShop(hub)
+    const t = at('2026-11-10 10:00:00')
+    const sale = await sell(hub, shop, t, 1200)
+    const other = await sell(hub, shop, t, 3400)
+    const bare = line({ ourRef: null, channelTxnId: '4200000000000000000000009001', amount: 1200, occurredAt: t })
+    await importLines(hub, shop, '2026-11-10', [bare, paid(other.tenders[0]!, t, { amount: 3300 })])
+    await run(shop, '2026-11-10')
+    const lineItem = (await items(hub, shop)).find((i) => i.pos_ref === null && i.outcome === 'missing_in_pos')!
+    const posItem = (await itemOf(hub, shop, sale.tenders[0]!.paymentNo))!
+    await resolve(shop, posItem.id, { action: 'match', counterpartId: lineItem.id, note: 'the terminal printed no order number' })
+    const oldLine = (await items(hub, shop)).find((i) => i.id === posItem.id)!.line_id
+
+    // The corrected file: the same bare line (a new row of a new file) and the right amount for the other sale.
+    await importLines(hub, shop, '2026-11-10', [{ ...bare }, paid(other.tenders[0]!, t)])
+    const r = await run(shop, '2026-11-10')
+    expect(r.counts).toMatchObject({ missing_in_pos: 0, amount_diff: 0, matched: 1 })
+    const moved = (await items(hub, shop)).find((i) => i.id === posItem.id)!
+    expect(moved).toMatchObject({ outcome: 'matched', state: 'resolved', manual: true, resolution: 'matched_by_hand', channel_amount: 1200 })
+    expect(moved.line_id).not.toBe(oldLine)
+    const [replaced] = (await history(posItem.id)).filter((e) => e.action === 'line_replaced')
+    expect(replaced!.details).toMatchObject({ before: { lineId: oldLine }, after: { lineId: moved.line_id } })
+    // The new line is the hand match's alone: no automatic item of its own.
+    expect((await items(hub, shop)).filter((i) => i.line_id === moved.line_id)).toHaveLength(1)
+  })
+
   it('accepting the channel records the correction as a hub event; reopening reverses it', async () => {
     const { shop, diffItem } = await mismatchedDay()
     await resolve(shop, diffItem.id, { action: 'accept_channel', note: 'the till keyed the wrong amount' })
