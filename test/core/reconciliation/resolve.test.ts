@@ -143,6 +143,37 @@ describe('resolving exceptions', () => {
     expect(await itemOf(hub, shop, sale.tenders[0]!.paymentNo)).toMatchObject({ id: missing.id, outcome: 'matched', business_date: '2026-11-20', resolution: null })
   })
 
+  it('expecting the next day keeps a missing tender in the pool until a line with only the channel’s id comes', async () => {
+    const shop = await openShop(hub)
+    const sale = await sell(hub, shop, at('2026-11-10 10:00:00'), [{ amount: 700, channelTxnId: '4200000000000000000000007001' }])
+    for (const d of ['2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13']) {
+      await recordEmptyStatement(hub.database.db, { merchantId: shop.m.merchantId, connectionId: shop.connectionId, businessDate: d, message: 'none' })
+      await run(shop, d)
+    }
+    const missing = (await itemOf(hub, shop, sale.tenders[0]!.paymentNo))!
+    expect(missing.outcome).toBe('missing_in_channel')
+    await resolve(shop, missing.id, { action: 'expect_next_day' })
+    // A week later the channel settles it under its own id, without our payment number.
+    await importLines(hub, shop, '2026-11-20', [line({ ourRef: null, channelTxnId: '4200000000000000000000007001', amount: 700, occurredAt: at('2026-11-20 09:00:00') })])
+    const r = await run(shop, '2026-11-20')
+    expect(r.counts).toMatchObject({ matched: 1, missing_in_pos: 0 })
+    expect(await itemOf(hub, shop, sale.tenders[0]!.paymentNo)).toMatchObject({ id: missing.id, outcome: 'matched', business_date: '2026-11-20' })
+  })
+
+  it('expecting the next day keeps a line the till did not know in the pool until its sale is recorded', async () => {
+    const shop = await openShop(hub)
+    await importLines(hub, shop, '2026-11-10', [line({ ourRef: null, channelTxnId: '4200000000000000000000008001', amount: 800, occurredAt: at('2026-11-10 10:00:00') })])
+    await run(shop, '2026-11-10')
+    const lineItem = (await items(hub, shop)).find((i) => i.outcome === 'missing_in_pos')!
+    await resolve(shop, lineItem.id, { action: 'expect_next_day', note: 'the store will key in the sale' })
+    // Ten days on (well past the carry window), the sale is recorded with the channel's id.
+    const sale = await sell(hub, shop, at('2026-11-20 10:00:00'), [{ amount: 800, channelTxnId: '4200000000000000000000008001' }])
+    await recordEmptyStatement(hub.database.db, { merchantId: shop.m.merchantId, connectionId: shop.connectionId, businessDate: '2026-11-20', message: 'none' })
+    const r = await run(shop, '2026-11-20')
+    expect(r.counts).toMatchObject({ matched: 1, missing_in_pos: 0, timing: 0 })
+    expect(await itemOf(hub, shop, sale.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'matched', line_id: lineItem.line_id, business_date: '2026-11-20' })
+  })
+
   it('refuses what makes no sense, and another merchant’s items do not exist', async () => {
     const { shop, posItem, lineItem, diffItem } = await mismatchedDay()
     const matched = await sell(hub, shop, at('2026-11-11 10:00:00'), 100)
