@@ -260,7 +260,7 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
   // were written moments ago, so the planner knows nothing of them in settlement_lines yet.
   await tx.execute(sql`
     create temp table rc_day on commit drop as
-    select l.id, l.our_ref, l.amount, l.fee_milli, l.status, l.currency, l.channel_txn_id
+    select l.id, l.our_ref, l.amount, l.fee_milli, l.status, l.currency
       from settlement_lines l join settlement_statements st on st.id = l.statement_id and ${x.formats}
      where l.statement_id = any(${sql.param(statementIds)}::uuid[]) and l.kind = 'payment' and l.our_ref is not null`)
   await tx.execute(sql`analyze rc_day`)
@@ -271,10 +271,10 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
   // equals an amount, and guessing rarely, it would probe the items' indexes in the worst way for a day's worth.
   await tx.execute(sql`
     create temp table rc_clean on commit drop as
-    select c.line_id, c.pos_id, c.our_ref, c.channel_txn_id, c.store_id, c.currency, c.amount, c.fee_milli, c.expected,
+    select c.line_id, c.pos_id, c.our_ref, c.store_id, c.currency, c.amount, c.fee_milli, c.expected,
            (c.pos_amount = c.amount and c.pos_currency = c.currency and c.tstatus <> 'voided' and c.sstatus <> 'voided' and c.bdate = ${x.d}::date
             and ${stores} and not (c.status ~* ${REVOKED}) and coalesce(abs(c.fee_milli - c.expected) <= 1000, true) and not c.held) as agree
-      from (select l.id as line_id, l.our_ref, l.channel_txn_id, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.status as tstatus,
+      from (select l.id as line_id, l.our_ref, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.status as tstatus,
                    s.store_id, s.status as sstatus, s.business_date as bdate, s.currency::text as pos_currency, f.expected,
                    (il.id is not null or ip.id is not null) as held
               from rc_day l
@@ -551,8 +551,11 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
           when p.pstatus = 'void' and ${revokedPayment(sql`p.origin_id`)} then 'matched'
           when p.dir = 'payment' and p.txn_id is not null and (
             exists (select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind = 'payment' and l.channel_txn_id = p.txn_id)
-            -- the clean pairs that stand (read once, hashed, should any tender of the pool carry the channel's id)
-            or p.txn_id in (select c.channel_txn_id from rc_clean c where c.agree and c.channel_txn_id is not null)) then 'duplicate'
+            -- the lines of the clean pairs that stand, read by statement and hashed once, only should a tender of
+            -- the pool carry the channel's id (the day's pairing itself never needs it)
+            or p.txn_id in (select l.channel_txn_id from settlement_lines l
+                             where l.statement_id = any(${sql.param(statementIds)}::uuid[]) and l.kind = 'payment' and l.channel_txn_id is not null
+                               and l.id in (select c.line_id from rc_clean c where c.agree))) then 'duplicate'
           when p.dir = 'refund' and p.refund_txn_id is not null and exists (
             select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id where l.kind = 'refund' and l.channel_refund_id = p.refund_txn_id) then 'duplicate'
           when k.carried >= ${carry} then 'missing_in_channel'
