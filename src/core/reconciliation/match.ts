@@ -273,18 +273,16 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
     create temp table rc_clean on commit drop as
     select c.line_id, c.pos_id, c.our_ref, c.store_id, c.currency, c.amount, c.fee_milli, c.expected,
            (c.pos_amount = c.amount and c.pos_currency = c.currency and c.tstatus <> 'voided' and c.sstatus <> 'voided' and c.bdate = ${x.d}::date
-            and ${stores} and not (c.status ~* ${REVOKED}) and coalesce(abs(c.fee_milli - c.expected) <= 1000, true) and not c.held) as agree
+            and ${stores} and not (c.status ~* ${REVOKED}) and coalesce(abs(c.fee_milli - c.expected) <= 1000, true)) as agree
       from (select l.id as line_id, l.our_ref, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.status as tstatus,
-                   s.store_id, s.status as sstatus, s.business_date as bdate, s.currency::text as pos_currency, f.expected,
-                   (il.id is not null or ip.id is not null) as held
+                   s.store_id, s.status as sstatus, s.business_date as bdate, s.currency::text as pos_currency, f.expected
               from rc_day l
               join sale_tenders t on t.merchant_id = ${x.m} and t.payment_no = l.our_ref and t.kind = any(${sql.param(x.kinds)}::text[])
               join sales s on s.id = t.sale_id
               left join rc_fee f on f.kind = 'payment' and f.amount = l.amount
-              left join recon_items il on il.line_id = l.id
-              left join recon_items ip on ip.pos_kind = 'sale_tender' and ip.pos_id = t.id and ip.outcome <> 'duplicate'
              where l.our_ref not in (select our_ref from rc_day group by our_ref having count(*) > 1)
                and l.our_ref not in (select tt.payment_no from topup_tenders tt where tt.merchant_id = ${x.m} and tt.payment_no is not null)) c`)
+  await unmarkHeld(tx)
   await tx.execute(sql`analyze rc_clean`)
   await tx.execute(sql`
     insert into recon_items (id, merchant_id, connection_id, business_date, run_id, outcome, state, manual, pos_kind, pos_id, pos_ref, line_id,
@@ -294,6 +292,39 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
            c.store_id, c.currency, c.amount, c.amount, 0, c.expected, c.fee_milli, 0, ${now}, ${now}
       from rc_clean c
      where c.agree`)
+}
+
+/**
+ * Takes out of the clean pairs those whose line or tender an item already holds (a day run again, a line another day's
+ * run took, a hand resolution). The items are looked for among the ids the pairs span, through the items' unique keys:
+ * on a day's first run that range holds no item of a line (they are new) and few or none of a tender, and the check
+ * costs two index probes; otherwise only the items in the range are read, never every item there is.
+ */
+async function unmarkHeld(tx: Tx): Promise<void> {
+  const [span] = (
+    await tx.execute<{ l0: number | null; l1: number | null; p0: string | null; p1: string | null }>(sql`
+      select min(line_id) as l0, max(line_id) as l1,
+             (select pos_id from rc_clean where agree order by pos_id limit 1) as p0,
+             (select pos_id from rc_clean where agree order by pos_id desc limit 1) as p1
+        from rc_clean where agree`)
+  ).rows
+  if (!span || span.l0 === null || span.p0 === null) return
+  const [found] = (
+    await tx.execute<{ lines: boolean; tenders: boolean }>(sql`
+      select exists (select 1 from recon_items where line_id between ${span.l0} and ${span.l1}) as lines,
+             exists (select 1 from recon_items where pos_kind = 'sale_tender' and pos_id between ${span.p0}::uuid and ${span.p1}::uuid and outcome <> 'duplicate') as tenders`)
+  ).rows
+  if (found?.lines) {
+    await tx.execute(sql`
+      update rc_clean c set agree = false from recon_items i
+       where c.agree and i.line_id = c.line_id and i.line_id between ${span.l0} and ${span.l1}`)
+  }
+  if (found?.tenders) {
+    await tx.execute(sql`
+      update rc_clean c set agree = false from recon_items i
+       where c.agree and i.pos_kind = 'sale_tender' and i.pos_id = c.pos_id and i.outcome <> 'duplicate'
+         and i.pos_id between ${span.p0}::uuid and ${span.p1}::uuid`)
+  }
 }
 
 /**

@@ -35,6 +35,8 @@ export async function openShop(hub: TestHub, opts: { storeCode?: string } = {}):
 export interface SaleTenderSpec {
   kind?: string
   amount: number
+  /** The number the terminal already sent the channel (else the hub issues one). */
+  paymentNo?: string
   channelTxnId?: string
   reference?: Record<string, string>
 }
@@ -48,7 +50,7 @@ export async function sell(hub: TestHub, shop: Shop, when: Date, tenders: SaleTe
     const r = await shop.api.post('/api/v1/sales', {
       registerId: shop.store.registerId,
       lines: [{ sku: shop.sku, quantity: total }],
-      tenders: list.map((t) => ({ kind: t.kind ?? 'wechat', amount: t.amount, ...(t.channelTxnId ? { channelTxnId: t.channelTxnId } : {}), ...(t.reference ? { reference: t.reference } : {}) })),
+      tenders: list.map((t) => ({ kind: t.kind ?? 'wechat', amount: t.amount, ...(t.paymentNo ? { paymentNo: t.paymentNo } : {}), ...(t.channelTxnId ? { channelTxnId: t.channelTxnId } : {}), ...(t.reference ? { reference: t.reference } : {}) })),
     })
     expect(r.status, JSON.stringify(r.body)).toBe(201)
     return r.body as { id: string; businessDate: string; lines: { id: string }[]; tenders: { id: string; kind: string; amount: number; paymentNo: string | null }[] }

@@ -174,6 +174,22 @@ describe('resolving exceptions', () => {
     expect(await itemOf(hub, shop, sale.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'matched', line_id: lineItem.line_id, business_date: '2026-11-20' })
   })
 
+  it('a line a person resolved stays theirs when the sale it was for turns up later and the day runs again', async () => {
+    const shop = await openShop(hub)
+    const t = at('2026-11-10 10:00:00')
+    await importLines(hub, shop, '2026-11-10', [line({ ourRef: 'TERM-000123', amount: 500, occurredAt: t })])
+    await run(shop, '2026-11-10')
+    const lineItem = (await items(hub, shop)).find((i) => i.outcome === 'unknown_merchant_ref')!
+    await resolve(shop, lineItem.id, { action: 'ignore', reason: 'a test payment at the terminal' })
+    // The till's offline sale, with the number its terminal sent the channel, reaches the hub afterwards.
+    const sale = await sell(hub, shop, t, [{ amount: 500, paymentNo: 'TERM-000123' }])
+    const r = await run(shop, '2026-11-10')
+    expect(r.counts).toMatchObject({ matched: 0, timing: 1 })
+    const after = await items(hub, shop)
+    expect(after.find((i) => i.id === lineItem.id)).toMatchObject({ state: 'resolved', manual: true, resolution: 'ignored', line_id: lineItem.line_id })
+    expect(after.find((i) => i.pos_id === sale.tenders[0]!.id)).toMatchObject({ outcome: 'timing', state: 'open', line_id: null })
+  })
+
   it('refuses what makes no sense, and another merchant’s items do not exist', async () => {
     const { shop, posItem, lineItem, diffItem } = await mismatchedDay()
     const matched = await sell(hub, shop, at('2026-11-11 10:00:00'), 100)
