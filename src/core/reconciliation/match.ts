@@ -278,7 +278,8 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
                    s.store_id, s.status as sstatus, s.business_date as bdate, s.currency::text as pos_currency, f.expected
               from rc_day l
               join sale_tenders t on t.merchant_id = ${x.m} and t.payment_no = l.our_ref and t.kind = any(${sql.param(x.kinds)}::text[])
-              join sales s on s.id = t.sale_id
+              -- only the day's sales can make a clean pair: a day's worth to read, not the merchant's history
+              join sales s on s.id = t.sale_id and s.merchant_id = ${x.m} and s.business_date = ${x.d}::date
               left join rc_fee f on f.kind = 'payment' and f.amount = l.amount
              where l.our_ref not in (select our_ref from rc_day group by our_ref having count(*) > 1)
                and l.our_ref not in (select tt.payment_no from topup_tenders tt where tt.merchant_id = ${x.m} and tt.payment_no is not null)) c`)
