@@ -420,8 +420,17 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     await settleCleanPairs(tx, x, statementIds, input.feeRule, now)
 
     // The pool: the day's lines (and earlier days' open ones), then tenders of the carry window, tenders the lines
-    // name, and whatever the automatic items already holding either side hold on the other.
-    await addLines(tx, x, sql`l.business_date between ${x.from}::date and ${x.d}::date`)
+    // name, and whatever the automatic items already holding either side hold on the other. A line's date is its
+    // statement's (the import writes it so), so the window's lines are those of the window's statements, read by
+    // statement rather than by a scan of every line there is.
+    const windowIds = (
+      await tx.execute<{ id: string }>(sql`
+        select id from settlement_statements
+         where connection_id = ${x.c} and business_date between ${x.from}::date and ${x.d}::date and merchant_id = ${x.m} and status = 'imported'`)
+    ).rows.map((r) => r.id)
+    if (windowIds.length > 0) {
+      await addLines(tx, x, sql`l.statement_id = any(${sql.param(windowIds)}::uuid[]) and l.business_date between ${x.from}::date and ${x.d}::date`)
+    }
     if (expectedLines.length > 0) await addLines(tx, x, sql`l.id = any(${sql.param(expectedLines)}::bigint[])`)
     await tx.execute(sql`create index on rc_lines (our_ref)`)
     await addTenders(tx, x, (b) => sql`${b.bdate} between ${x.from}::date and ${x.d}::date`)
