@@ -272,13 +272,13 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
   await tx.execute(sql`
     create temp table rc_clean on commit drop as
     select c.line_id, c.pos_id, c.our_ref, c.store_id, c.currency, c.amount, c.fee_milli, c.expected,
-           (c.pos_amount = c.amount and c.pos_currency = c.currency and c.tstatus <> 'voided' and c.sstatus <> 'voided' and c.bdate = ${x.d}::date
+           (c.pos_amount = c.amount and c.pos_currency = c.currency and c.tstatus <> 'voided' and c.sstatus <> 'voided'
             and ${stores} and not (c.status ~* ${REVOKED}) and coalesce(abs(c.fee_milli - c.expected) <= 1000, true)) as agree
       from (select l.id as line_id, l.our_ref, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.status as tstatus,
-                   s.store_id, s.status as sstatus, s.business_date as bdate, s.currency::text as pos_currency, f.expected
+                   s.store_id, s.status as sstatus, s.currency::text as pos_currency, f.expected
               from rc_day l
               join sale_tenders t on t.merchant_id = ${x.m} and t.payment_no = l.our_ref and t.kind = any(${sql.param(x.kinds)}::text[])
-              -- only the day's sales can make a clean pair: a day's worth to read, not the merchant's history
+              -- only the day's sales can make a clean pair (a day's worth to read, not the merchant's history)
               join sales s on s.id = t.sale_id and s.merchant_id = ${x.m} and s.business_date = ${x.d}::date
               left join rc_fee f on f.kind = 'payment' and f.amount = l.amount
              where l.our_ref not in (select our_ref from rc_day group by our_ref having count(*) > 1)
@@ -429,7 +429,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
          where connection_id = ${x.c} and business_date between ${x.from}::date and ${x.d}::date and merchant_id = ${x.m} and status = 'imported'`)
     ).rows.map((r) => r.id)
     if (windowIds.length > 0) {
-      await addLines(tx, x, sql`l.statement_id = any(${sql.param(windowIds)}::uuid[]) and l.business_date between ${x.from}::date and ${x.d}::date`)
+      await addLines(tx, x, sql`l.statement_id = any(${sql.param(windowIds)}::uuid[])`)
     }
     if (expectedLines.length > 0) await addLines(tx, x, sql`l.id = any(${sql.param(expectedLines)}::bigint[])`)
     await tx.execute(sql`create index on rc_lines (our_ref)`)

@@ -50,6 +50,7 @@ export const settlementLines = pgTable(
     merchantId: merchantId(),
     statementId: uuid('statement_id').notNull(),
     connectionId: uuid('connection_id').notNull(),
+    /** The statement's business date, written into every line by the import: a run finds a window's lines by statement. */
     businessDate: date('business_date', { mode: 'string' }).notNull(),
     lineNo: integer('line_no').notNull(),
     /** 'payment' | 'refund' | 'fee' | 'payout' | 'adjustment' */
