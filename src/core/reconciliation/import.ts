@@ -14,6 +14,7 @@ import { from as copyFrom } from 'pg-copy-streams'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { newId } from '../../lib/ids.ts'
+import { repeatFinder } from '../../lib/repeats.ts'
 import { businessDayRange } from '../../lib/time.ts'
 import { settlementStatements, statementFiles } from './schema.ts'
 import { StatementFormatError, type ControlTotals, type LineKind, type ParsedStatement, type StatementLine } from './types.ts'
@@ -415,6 +416,9 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
       const ours = zeroTotals()
       const day = input.timeZone ? businessDayRange(input.businessDate, input.timeZone) : undefined
       let outsideDay = 0
+      // Our payment numbers seen on more than one payment line: a run leaves them out of its clean pairs without
+      // counting a million references itself.
+      const repeats = repeatFinder()
       const size = input.batchSize ?? 1000
       // The lines stream into COPY while the file is still being read: the database writes a chunk as the parser
       // reads the next, and the stream's back-pressure keeps what waits in memory to a few chunks.
@@ -437,6 +441,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
           if (line.kind === 'payment') {
             ours.paymentCount++
             ours.paymentAmount += line.amount
+            if (line.ourRef) repeats.add(line.ourRef)
           } else if (line.kind === 'refund') {
             ours.refundCount++
             ours.refundAmount += line.amount
@@ -470,7 +475,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
       const totals: StatementTotals = { file, ours, outsideDay }
       await tx
         .update(settlementStatements)
-        .set({ lineCount: ours.count, controlTotals: totals as unknown as Record<string, unknown> })
+        .set({ lineCount: ours.count, controlTotals: totals as unknown as Record<string, unknown>, repeatedRefs: repeats.repeats() })
         .where(eq(settlementStatements.id, statementId))
       const superseded = await supersedeOthers(tx, input, statementId)
       await input.onCurrent?.(tx, statementId)

@@ -74,8 +74,13 @@ export const LEDGER_FORMATS = ['wechat_fundflow', 'alipay_signcustomer']
 /** Hub-issued payment and refund numbers (src/core/sales/numbers.ts). */
 export const DEFAULT_OUR_REF_PATTERN = '^T[BR][0-9]{12}[0-9A-Z]{8}$'
 
-const REVOKED = `^(REVOKED|REVOKE|REVERSED|REVERSAL|CANCELLED|CANCELED|CLOSED|VOIDED|撤销|已撤销|冲正)$`
-const REFUND_FAILED = `^(FAIL|FAILED|CLOSED|ABNORMAL|CHANGE|REVOKED|退款失败|失败)$`
+/**
+ * A channel status, in any letter case, that is one of `statuses`: compared in upper case with an array rather than
+ * matched with a case-blind pattern, which cost a third of a second per million lines of the clean pairs' check.
+ */
+const statusIn = (statuses: string[]) => (col: SQL) => sql`(upper(${col}) = any(${sql.raw(`'{${statuses.join(',')}}'::text[]`)}))`
+const revoked = statusIn(['REVOKED', 'REVOKE', 'REVERSED', 'REVERSAL', 'CANCELLED', 'CANCELED', 'CLOSED', 'VOIDED', '撤销', '已撤销', '冲正'])
+const refundFailed = statusIn(['FAIL', 'FAILED', 'CLOSED', 'ABNORMAL', 'CHANGE', 'REVOKED', '退款失败', '失败'])
 
 /** Runs and resolutions of one connection take turns: both decide who holds which tender and line. */
 export const lockConnection = (tx: Tx, connectionId: string) => tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`recon-run:${connectionId}`}, 0))`)
@@ -266,6 +271,7 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
   await tx.execute(sql`analyze rc_day`)
   await addFees(tx, feeRule, sql`select distinct 'payment' as kind, amount from rc_day`)
   await tx.execute(sql`analyze rc_fee`)
+  const repeated = await repeatedRefs(tx, x, statementIds)
   const stores = x.storeIds ? sql`c.store_id = any(${sql.param(x.storeIds)}::uuid[])` : sql`true`
   // Each line with its tender and whether they agree, then statistics: the planner cannot know how often an amount
   // equals an amount, and guessing rarely, it would probe the items' indexes in the worst way for a day's worth.
@@ -273,7 +279,7 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
     create temp table rc_clean on commit drop as
     select c.line_id, c.pos_id, c.our_ref, c.store_id, c.currency, c.amount, c.fee_milli, c.expected,
            (c.pos_amount = c.amount and c.pos_currency = c.currency and c.tstatus <> 'voided' and c.sstatus <> 'voided'
-            and ${stores} and not (c.status ~* ${REVOKED}) and coalesce(abs(c.fee_milli - c.expected) <= 1000, true)) as agree
+            and ${stores} and not ${revoked(sql`c.status`)} and coalesce(abs(c.fee_milli - c.expected) <= 1000, true)) as agree
       from (select l.id as line_id, l.our_ref, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.status as tstatus,
                    s.store_id, s.status as sstatus, s.currency::text as pos_currency, f.expected
               from rc_day l
@@ -281,7 +287,7 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
               -- only the day's sales can make a clean pair (a day's worth to read, not the merchant's history)
               join sales s on s.id = t.sale_id and s.merchant_id = ${x.m} and s.business_date = ${x.d}::date
               left join rc_fee f on f.kind = 'payment' and f.amount = l.amount
-             where l.our_ref not in (select our_ref from rc_day group by our_ref having count(*) > 1)
+             where l.our_ref not in (${repeated})
                and l.our_ref not in (select tt.payment_no from topup_tenders tt where tt.merchant_id = ${x.m} and tt.payment_no is not null)) c`)
   await unmarkHeld(tx)
   await tx.execute(sql`analyze rc_clean`)
@@ -293,6 +299,21 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
            c.store_id, c.currency, c.amount, c.amount, 0, c.expected, c.fee_milli, 0, ${now}, ${now}
       from rc_clean c
      where c.agree`)
+}
+
+/**
+ * Our payment numbers on more than one of the day's payment lines (such a line makes no clean pair), as a query. The
+ * import lists them for its file (every repeated one, rarely one more); with more than one file of lines, or a file
+ * imported without the list, they are counted over the day's lines here.
+ */
+async function repeatedRefs(tx: Tx, x: Ctx, statementIds: string[]): Promise<SQL> {
+  const files = (
+    await tx.execute<{ refs: string[] | null }>(sql`
+      select st.repeated_refs as refs from settlement_statements st
+       where st.id = any(${sql.param(statementIds)}::uuid[]) and st.line_count > 0 and ${x.formats}`)
+  ).rows
+  if (files.length > 1 || files.some((f) => f.refs === null)) return sql`select our_ref from rc_day group by our_ref having count(*) > 1`
+  return sql`select unnest(${sql.param(files[0]?.refs ?? [])}::text[])`
 }
 
 /**
@@ -487,7 +508,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
       select pos_kind, pos_id, line_id, 'ref' from (
         select p.pos_kind, p.pos_id, l.line_id,
                row_number() over (partition by p.pos_kind, p.pos_id
-                                  order by (l.amount = p.amount) desc, ((l.status ~* ${REVOKED}) = (p.pstatus = 'voided')) desc, l.line_id) as rp,
+                                  order by (l.amount = p.amount) desc, (${revoked(sql`l.status`)} = (p.pstatus = 'voided')) desc, l.line_id) as rp,
                row_number() over (partition by l.line_id order by (l.amount = p.amount) desc, p.pos_kind, p.pos_id) as rl
           from rc_pos p join rc_lines l on l.our_ref = p.ref and l.kind = p.dir
          where exists (select 1 from rc_multi m where m.our_ref = l.our_ref and m.kind = l.kind)) c
@@ -548,9 +569,9 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     // A void refund counts as settled when its payment's line says the channel revoked the payment.
     const revokedPayment = (originId: SQL) => sql`(
       exists (select 1 from rc_pair q join rc_lines l on l.line_id = q.line_id
-               where q.pos_kind = 'sale_tender' and q.pos_id = ${originId} and l.status ~* ${REVOKED})
+               where q.pos_kind = 'sale_tender' and q.pos_id = ${originId} and ${revoked(sql`l.status`)})
       or exists (select 1 from recon_items i join settlement_lines l on l.id = i.line_id
-                  where i.merchant_id = ${x.m} and i.pos_kind = 'sale_tender' and i.pos_id = ${originId} and i.outcome <> 'duplicate' and l.status ~* ${REVOKED}))`
+                  where i.merchant_id = ${x.m} and i.pos_kind = 'sale_tender' and i.pos_id = ${originId} and i.outcome <> 'duplicate' and ${revoked(sql`l.status`)}))`
     // A voided payment whose void has not reached the channel: some void refund of it has no channel line.
     const voidUnsettled = (posId: SQL) => sql`exists (
       select 1 from refund_tenders rt join refunds r on r.id = rt.refund_id
@@ -573,9 +594,9 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
         left join rc_fee f on f.kind = l.kind and f.amount = l.amount
         cross join lateral (select case
           when p.currency <> l.currency then 'currency_diff'
-          when p.dir = 'payment' and p.pstatus = 'completed' and l.status ~* ${REVOKED} then 'status_diff'
-          when p.dir = 'payment' and p.pstatus = 'voided' and not (l.status ~* ${REVOKED}) and ${voidUnsettled(sql`p.pos_id`)} then 'status_diff'
-          when p.dir = 'refund' and l.status ~* ${REFUND_FAILED} then 'status_diff'
+          when p.dir = 'payment' and p.pstatus = 'completed' and ${revoked(sql`l.status`)} then 'status_diff'
+          when p.dir = 'payment' and p.pstatus = 'voided' and not ${revoked(sql`l.status`)} and ${voidUnsettled(sql`p.pos_id`)} then 'status_diff'
+          when p.dir = 'refund' and ${refundFailed(sql`l.status`)} then 'status_diff'
           when p.amount <> l.amount then 'amount_diff'
           when abs(l.fee_milli - f.expected) > 1000 then 'fee_diff'
           else 'matched' end as outcome) o`)

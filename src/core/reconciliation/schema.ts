@@ -27,6 +27,12 @@ export const settlementStatements = pgTable(
     lineCount: integer('line_count').notNull().default(0),
     /** The file's own control totals and ours over its rows. */
     controlTotals: jsonb('control_totals').$type<Record<string, unknown>>(),
+    /**
+     * Our payment numbers that may be on more than one payment line of the file, found by the import in fixed memory
+     * (src/lib/repeats.ts): every repeated one, and rarely one that is not. Null when not known (a statement imported
+     * before they were recorded, or a file with too many to list): a run then counts them itself.
+     */
+    repeatedRefs: text('repeated_refs').array(),
     createdBy: uuid('created_by'),
     createdAt: createdAt(),
   },

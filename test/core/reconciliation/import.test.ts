@@ -117,6 +117,21 @@ describe('importing a statement', () => {
     expect(Buffer.compare(s!.file!, bytes)).toBe(0)
   })
 
+  it('records our payment numbers that are on more than one payment line of the file, and only those', async () => {
+    const shop = await openShop(hub)
+    const [a, b, c] = someLines(3)
+    const refunds = [line({ kind: 'refund', ourRef: 'RF-1', ourPaymentRef: a!.ourRef, amount: 50, occurredAt: at('2026-11-10 11:00:00') })]
+    const lines = [a!, b!, { ...a!, channelTxnId: 'AGAIN' }, c!, { ...c!, channelTxnId: 'AGAIN-C' }, { ...c!, channelTxnId: 'THIRD-C' }, ...refunds, { ...refunds[0]! }]
+    const r = await importStatement(hub.database.db, input(shop, statementOf(lines)))
+    expect(r.status).toBe('imported')
+    const refsOf = async (id: string) =>
+      (await hub.database.db.execute<{ refs: string[] | null }>(sql`select repeated_refs as refs from settlement_statements where id = ${id}`)).rows[0]!.refs
+    // a refund number twice is no payment number twice: only payment lines are counted
+    expect(new Set(await refsOf(r.statementId))).toEqual(new Set([a!.ourRef, c!.ourRef]))
+    const plain = await importStatement(hub.database.db, input(shop, statementOf(someLines(5, '2026-11-11')), { businessDate: '2026-11-11' }))
+    expect(await refsOf(plain.statementId)).toEqual([])
+  })
+
   it('recognises the same file again and imports it only once', async () => {
     const shop = await openShop(hub)
     const first = await importStatement(hub.database.db, input(shop, statementOf(someLines(3))))

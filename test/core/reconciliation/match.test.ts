@@ -3,8 +3,8 @@ import { sql } from 'drizzle-orm'
 import { useTestHub } from '../../helpers/db.ts'
 import { seedProduct, seedStore } from '../../helpers/pos.ts'
 import { reconcileDay, type ReconcileDayInput } from '../../../src/core/reconciliation/match.ts'
-import { recordEmptyStatement } from '../../../src/core/reconciliation/import.ts'
-import { at, importLines, itemOf, items, line, openShop, paid, refund, refunded, sell, TZ, type Shop } from './helpers.ts'
+import { importStatement, recordEmptyStatement } from '../../../src/core/reconciliation/import.ts'
+import { at, importLines, itemOf, items, line, openShop, paid, refund, refunded, sell, statementOf, TZ, type Shop } from './helpers.ts'
 
 describe('reconciling a day', () => {
   const hub = useTestHub()
@@ -112,24 +112,28 @@ describe('reconciling a day', () => {
     const short = await sell(hub, shop, t, 2000)
     const usd = await sell(hub, shop, t, 3000)
     const revoked = await sell(hub, shop, t, 4000)
+    // A channel's status in its own letter case or script: reversed (冲正) is revoked too.
+    const reversed = await sell(hub, shop, t, 500)
     const lines = [
       paid(ok.tenders[0]!, t),
       paid(short.tenders[0]!, t, { amount: 1990 }),
       paid(usd.tenders[0]!, t, { currency: 'USD' }),
       paid(revoked.tenders[0]!, t, { status: 'REVOKED' }),
+      paid(reversed.tenders[0]!, t, { status: 'Reversed' }),
       line({ ourRef: 'TB261112100000ABCDEFGH', amount: 777, occurredAt: t }),
       line({ ourRef: 'SHOPIFY-#1001', amount: 888, occurredAt: t }),
     ]
     await importLines(hub, shop, d, lines)
     const r = await run(shop, d)
     expect(r.status).toBe('exceptions')
-    expect(r.counts).toMatchObject({ matched: 1, amount_diff: 1, currency_diff: 1, status_diff: 1, missing_in_pos: 1, unknown_merchant_ref: 1, open_exceptions: 5 })
+    expect(r.counts).toMatchObject({ matched: 1, amount_diff: 1, currency_diff: 1, status_diff: 2, missing_in_pos: 1, unknown_merchant_ref: 1, open_exceptions: 6 })
     expect(await itemOf(hub, shop, short.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'amount_diff', pos_amount: 2000, channel_amount: 1990, difference: -10 })
     expect(await itemOf(hub, shop, usd.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'currency_diff', pos_amount: 3000, channel_amount: 3000 })
     expect(await itemOf(hub, shop, revoked.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'status_diff', state: 'open' })
+    expect(await itemOf(hub, shop, reversed.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'status_diff', state: 'open' })
     expect(await itemOf(hub, shop, 'TB261112100000ABCDEFGH')).toMatchObject({ outcome: 'missing_in_pos', pos_id: null, pos_amount: null, channel_amount: 777, difference: 777 })
     expect(await itemOf(hub, shop, 'SHOPIFY-#1001')).toMatchObject({ outcome: 'unknown_merchant_ref', channel_amount: 888 })
-    expect(r.totals).toMatchObject({ pos_payments: 10000, channel_payments: 1000 + 1990 + 3000 + 4000 + 777 + 888 })
+    expect(r.totals).toMatchObject({ pos_payments: 10500, channel_payments: 1000 + 1990 + 3000 + 4000 + 500 + 777 + 888 })
   })
 
   it('flags a fee more than one fen off the contract, rounded the channel’s way', async () => {
@@ -209,6 +213,38 @@ describe('reconciling a day', () => {
     const r2 = await run(shop, '2026-11-17')
     expect(r2.counts).toMatchObject({ duplicate: 1, matched: 0 })
     expect(await itemOf(hub, shop, tender.paymentNo)).toMatchObject({ outcome: 'matched', business_date: '2026-11-16' })
+  })
+
+  it('a line twice is a duplicate also where the import listed no repeated numbers: an older statement, or the day in two files', async () => {
+    const shop = await openShop(hub)
+    const t = at('2026-11-16 09:00:00')
+    const [s1, s2] = [await sell(hub, shop, t, 900), await sell(hub, shop, t, 700)]
+    const [w1, w2] = [s1.tenders[0]!, s2.tenders[0]!]
+    // Imported before statements listed their repeated numbers.
+    const old = await importLines(hub, shop, '2026-11-16', [paid(w1, t), paid(w2, t), paid(w1, t, { channelTxnId: 'X-SECOND' })])
+    await hub.database.db.execute(sql`update settlement_statements set repeated_refs = null where id = ${old.statementId}`)
+    const r = await run(shop, '2026-11-16')
+    expect(r.counts).toMatchObject({ matched: 2, duplicate: 1 })
+    expect((await items(hub, shop)).find((i) => i.outcome === 'duplicate')).toMatchObject({ pos_id: w1.id, state: 'open' })
+
+    // The next day's payment in the trade bill and again in a second file of another layout: each file alone has no repeat.
+    const t2 = at('2026-11-17 09:00:00')
+    const s3 = await sell(hub, shop, t2, 1300)
+    const w3 = s3.tenders[0]!
+    await importLines(hub, shop, '2026-11-17', [paid(w3, t2)])
+    await importStatement(hub.database.db, {
+      merchantId: shop.m.merchantId,
+      connectionId: shop.connectionId,
+      format: 'alipay_trade',
+      businessDate: '2026-11-17',
+      source: 'uploaded',
+      bytes: Buffer.from('second file'),
+      contentType: 'text/csv',
+      parsed: statementOf([paid(w3, t2, { channelTxnId: 'X-OTHER-FILE' })]),
+      timeZone: TZ,
+    })
+    const r2 = await run(shop, '2026-11-17')
+    expect(r2.counts).toMatchObject({ matched: 1, duplicate: 1 })
   })
 
   it('two till records of one channel payment: one pairs by the channel id, the other is a duplicate', async () => {
