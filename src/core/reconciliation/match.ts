@@ -120,9 +120,9 @@ interface BranchCols {
 }
 
 /**
- * The tenders of the channel, one SELECT per tender table, each filtered by `where` over its own columns. Sale tenders
- * the run settled as clean pairs are left out before their sales are joined: at a million tenders that is nearly all
- * of them, and a filter after the join made the planner expect a million rows where a handful remain.
+ * The tenders of the channel, one SELECT per tender table, each filtered by `where` over its own columns. A tender of
+ * a clean pair never qualifies (addTenders: its item is this run's); callers keep the day's sale tenders, nearly all
+ * clean pairs, out of `where` and take those that are not from rc_clean.
  */
 function tenders(x: Ctx, where: (b: BranchCols) => SQL): SQL {
   const kinds = sql`any(${sql.param(x.kinds)}::text[])`
@@ -136,7 +136,6 @@ function tenders(x: Ctx, where: (b: BranchCols) => SQL): SQL {
            coalesce(t.reference->>'terminalId', t.reference->>'terminal') as terminal, null::uuid as origin_id
       from sale_tenders t join sales s on s.id = t.sale_id
      where t.merchant_id = ${x.m} and t.kind = ${kinds} ${stores(sql`s.store_id`)}
-       and not exists (select 1 from rc_clean c where c.pos_id = t.id and c.agree)
        and ${where({ kind: 'sale_tender', id: sql`t.id`, ref: sql`t.payment_no`, bdate: sql`s.business_date` })}
     union all
     select 'refund_tender', rt.id, r.store_id, rt.refund_no, st.payment_no, st.channel_txn_id, rt.channel_refund_id, 'refund', rt.amount, s.currency::text,
@@ -187,7 +186,10 @@ const LINE_COLS = sql.raw(
   'line_id, kind, our_ref, our_payment_ref, channel_txn_id, channel_refund_id, currency, amount, fee_milli, status, occurred_at, ldate, store_ref, terminal_ref, rrn, voucher_no, payout_ref, item_id, item_pos_kind, item_pos_id, item_own, item_carried',
 )
 
-/** Adds lines of current statements to the pool, on the same terms as tenders. */
+/**
+ * Adds lines of current statements to the pool, on the same terms as tenders (a clean pair's line is held by this
+ * run's item); callers keep the day's payment lines out of `where` and take those that are no clean pair from rc_clean.
+ */
 async function addLines(tx: Tx, x: Ctx, where: SQL) {
   await tx.execute(sql`
     insert into rc_lines (${LINE_COLS})
@@ -200,7 +202,6 @@ async function addLines(tx: Tx, x: Ctx, where: SQL) {
       join settlement_statements st on st.id = l.statement_id and st.status = 'imported' and ${x.formats}
       left join recon_items i on i.line_id = l.id
      where l.merchant_id = ${x.m} and l.connection_id = ${x.c} and l.kind <> 'fee' and ${where}
-       and l.id not in (select line_id from rc_clean where agree)
        and (i.id is null
             or (i.connection_id = ${x.c} and not i.manual and i.run_id <> ${x.run}
                 and (i.business_date = ${x.d}::date
@@ -261,34 +262,41 @@ const cleanTotals = (row: Record<string, unknown> | undefined): CleanTotals => (
  * (another line or tender with that reference), demoteCleanPairs puts the pair back.
  */
 async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule: FeeRule | undefined, now: Date): Promise<void> {
-  // The day's payment lines with what the pairing reads, in a table of their own with statistics: a bill's lines
-  // were written moments ago, so the planner knows nothing of them in settlement_lines yet.
+  // The day's lines with what the pairing reads, in a table of their own with statistics: a bill's lines were written
+  // moments ago, so the planner knows nothing of them in settlement_lines yet. Those that can make a clean pair
+  // (`byref`: payments with our reference) are nearly all; the pool takes the others from here by id.
   await tx.execute(sql`
     create temp table rc_day on commit drop as
-    select l.id, l.our_ref, l.amount, l.fee_milli, l.status, l.currency
+    select l.id, l.kind = 'payment' and l.our_ref is not null as byref, l.our_ref, l.amount, l.fee_milli, l.status, l.currency
       from settlement_lines l join settlement_statements st on st.id = l.statement_id and ${x.formats}
-     where l.statement_id = any(${sql.param(statementIds)}::uuid[]) and l.kind = 'payment' and l.our_ref is not null`)
+     where l.statement_id = any(${sql.param(statementIds)}::uuid[]) and l.kind <> 'fee'`)
   await tx.execute(sql`analyze rc_day`)
-  await addFees(tx, feeRule, sql`select distinct 'payment' as kind, amount from rc_day`)
+  await addFees(tx, feeRule, sql`select distinct 'payment' as kind, amount from rc_day where byref`)
   await tx.execute(sql`analyze rc_fee`)
   const repeated = await repeatedRefs(tx, x, statementIds)
   const stores = x.storeIds ? sql`c.store_id = any(${sql.param(x.storeIds)}::uuid[])` : sql`true`
-  // Each line with its tender and whether they agree, then statistics: the planner cannot know how often an amount
-  // equals an amount, and guessing rarely, it would probe the items' indexes in the worst way for a day's worth.
+  // Each of the day's payment lines and each of the day's channel tenders, paired where the reference is the payment
+  // number, with whether the pair agrees; a side without the other never agrees. The pool takes the day's lines and
+  // tenders that make no clean pair from here, rather than reading every one of them again to leave a million out.
+  // Then statistics: the planner cannot know how often an amount equals an amount, and guessing rarely, it would
+  // probe the items' indexes in the worst way for a day's worth.
   await tx.execute(sql`
     create temp table rc_clean on commit drop as
     select c.line_id, c.pos_id, c.our_ref, c.store_id, c.currency, c.amount, c.fee_milli, c.expected,
-           (c.pos_amount = c.amount and c.pos_currency = c.currency and c.tstatus <> 'voided' and c.sstatus <> 'voided'
-            and ${stores} and not ${revoked(sql`c.status`)} and coalesce(abs(c.fee_milli - c.expected) <= 1000, true)) as agree
-      from (select l.id as line_id, l.our_ref, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.status as tstatus,
-                   s.store_id, s.status as sstatus, s.currency::text as pos_currency, f.expected
-              from rc_day l
-              join sale_tenders t on t.merchant_id = ${x.m} and t.payment_no = l.our_ref and t.kind = any(${sql.param(x.kinds)}::text[])
+           coalesce(c.pos_amount = c.amount and c.pos_currency = c.currency and c.tstatus <> 'voided' and c.sstatus <> 'voided'
+                    and ${stores} and not ${revoked(sql`c.status`)} and coalesce(abs(c.fee_milli - c.expected) <= 1000, true)
+                    and c.our_ref not in (${repeated})
+                    and c.our_ref not in (select tt.payment_no from topup_tenders tt where tt.merchant_id = ${x.m} and tt.payment_no is not null),
+                    false) as agree
+      from (select l.id as line_id, l.our_ref, l.amount, l.currency, l.fee_milli, l.status, t.id as pos_id, t.amount as pos_amount, t.tstatus,
+                   t.store_id, t.sstatus, t.pos_currency, f.expected
+              from (select * from rc_day where byref) l
               -- only the day's sales can make a clean pair (a day's worth to read, not the merchant's history)
-              join sales s on s.id = t.sale_id and s.merchant_id = ${x.m} and s.business_date = ${x.d}::date
-              left join rc_fee f on f.kind = 'payment' and f.amount = l.amount
-             where l.our_ref not in (${repeated})
-               and l.our_ref not in (select tt.payment_no from topup_tenders tt where tt.merchant_id = ${x.m} and tt.payment_no is not null)) c`)
+              full join (select t.id, t.payment_no, t.amount, t.status as tstatus, s.store_id, s.status as sstatus, s.currency::text as pos_currency
+                           from sale_tenders t join sales s on s.id = t.sale_id
+                          where t.merchant_id = ${x.m} and t.kind = any(${sql.param(x.kinds)}::text[])
+                            and s.merchant_id = ${x.m} and s.business_date = ${x.d}::date) t on t.payment_no = l.our_ref
+              left join rc_fee f on f.kind = 'payment' and f.amount = l.amount) c`)
   await unmarkHeld(tx)
   await tx.execute(sql`analyze rc_clean`)
   await tx.execute(sql`
@@ -312,7 +320,7 @@ async function repeatedRefs(tx: Tx, x: Ctx, statementIds: string[]): Promise<SQL
       select st.repeated_refs as refs from settlement_statements st
        where st.id = any(${sql.param(statementIds)}::uuid[]) and st.line_count > 0 and ${x.formats}`)
   ).rows
-  if (files.length > 1 || files.some((f) => f.refs === null)) return sql`select our_ref from rc_day group by our_ref having count(*) > 1`
+  if (files.length > 1 || files.some((f) => f.refs === null)) return sql`select our_ref from rc_day where byref group by our_ref having count(*) > 1`
   return sql`select unnest(${sql.param(files[0]?.refs ?? [])}::text[])`
 }
 
@@ -325,9 +333,7 @@ async function repeatedRefs(tx: Tx, x: Ctx, statementIds: string[]): Promise<SQL
 async function unmarkHeld(tx: Tx): Promise<void> {
   const [span] = (
     await tx.execute<{ l0: number | null; l1: number | null; p0: string | null; p1: string | null }>(sql`
-      select min(line_id) as l0, max(line_id) as l1,
-             (select pos_id from rc_clean where agree order by pos_id limit 1) as p0,
-             (select pos_id from rc_clean where agree order by pos_id desc limit 1) as p1
+      select min(line_id) as l0, max(line_id) as l1, encode(min(uuid_send(pos_id)), 'hex')::uuid as p0, encode(max(uuid_send(pos_id)), 'hex')::uuid as p1
         from rc_clean where agree`)
   ).rows
   if (!span || span.l0 === null || span.p0 === null) return
@@ -449,12 +455,18 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
         select id from settlement_statements
          where connection_id = ${x.c} and business_date between ${x.from}::date and ${x.d}::date and merchant_id = ${x.m} and status = 'imported'`)
     ).rows.map((r) => r.id)
-    if (windowIds.length > 0) {
-      await addLines(tx, x, sql`l.statement_id = any(${sql.param(windowIds)}::uuid[])`)
-    }
+    // The day's lines are all in rc_day, its payment lines with our reference and its channel sale tenders all in
+    // rc_clean: the pool takes those that make no clean pair by id, and reads only the earlier days' statements.
+    const notClean = (side: 'line_id' | 'pos_id') => sql.raw(`(select ${side} from rc_clean where ${side} is not null and not agree)`)
+    const earlierIds = windowIds.filter((id) => !statementIds.includes(id))
+    if (earlierIds.length > 0) await addLines(tx, x, sql`l.statement_id = any(${sql.param(earlierIds)}::uuid[])`)
+    await addLines(tx, x, sql`l.id in (select id from rc_day where not byref union all ${notClean('line_id')})`)
     if (expectedLines.length > 0) await addLines(tx, x, sql`l.id = any(${sql.param(expectedLines)}::bigint[])`)
     await tx.execute(sql`create index on rc_lines (our_ref)`)
-    await addTenders(tx, x, (b) => sql`${b.bdate} between ${x.from}::date and ${x.d}::date`)
+    await addTenders(tx, x, (b) =>
+      b.kind === 'sale_tender' ? sql`${b.bdate} between ${x.from}::date and ${x.d}::date - 1` : sql`${b.bdate} between ${x.from}::date and ${x.d}::date`,
+    )
+    await addTenders(tx, x, (b) => (b.kind === 'sale_tender' ? sql`${b.id} in ${notClean('pos_id')}` : sql`false`))
     await tx.execute(sql`create index on rc_pos (ref)`)
     // Tenders the lines name that the window did not bring (booked on another day, or already missing).
     await addTenders(tx, x, (b) => sql`${b.ref} in (select l.our_ref from rc_lines l where l.our_ref is not null and not exists (select 1 from rc_pos p where p.ref = l.our_ref))`)
