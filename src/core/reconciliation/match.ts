@@ -90,13 +90,14 @@ export const lockConnection = (tx: Tx, connectionId: string) => tx.execute(sql`s
  * insert's millisecond, 14 random bits, then a 60-bit counter from a random start, one step per row as written, or,
  * given `step`, a distinct whole number of each row (its line's id: no window to number the rows). Time-ordered like
  * any v7 id and unique with the odds of random ones, at a fraction of the cost of building each id whole in SQL (3.7 s
- * of a million rows' insert on this machine).
+ * of a million rows' insert on this machine). The start lies in [2^56, 2^56 + 2^58), so with steps below 2^59 (row
+ * numbers, line ids) the counter always has 15 hex digits: no padding to do per row (0.4 s a million).
  */
 function batchUuidV7(step: SQL = sql`row_number() over ()`, at = Date.now()): SQL {
   const r = randomBytes(11)
   const head = at.toString(16).padStart(12, '0') + '7' + r.toString('hex', 0, 2).slice(0, 3) + '89ab'[r[2]! & 3]
-  const start = r.readBigUInt64BE(3) >> 5n
-  return sql`(${head}::text || lpad(to_hex((${sql.raw(start.toString())}::bigint + ${step}) & ${sql.raw(String((1n << 60n) - 1n))}::bigint), 15, '0'))::uuid`
+  const start = (1n << 56n) + (r.readBigUInt64BE(3) >> 6n)
+  return sql`(${head}::text || to_hex(${sql.raw(start.toString())}::bigint + ${step}))::uuid`
 }
 
 interface Ctx {
