@@ -262,7 +262,7 @@ const cleanTotals = (row: Record<string, unknown> | undefined): CleanTotals => (
  * out of the pool, so the pool holds only what needs deciding. Should the pool turn out to hold a rival for one
  * (another line or tender with that reference), demoteCleanPairs puts the pair back.
  */
-async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule: FeeRule | undefined, now: Date): Promise<void> {
+async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], repeated: SQL, feeRule: FeeRule | undefined, now: Date): Promise<void> {
   // The day's lines with what the pairing reads, in a table of their own with statistics: a bill's lines were written
   // moments ago, so the planner knows nothing of them in settlement_lines yet. Those that can make a clean pair
   // (`byref`: payments with our reference) are nearly all; the pool takes the others from here by id.
@@ -274,7 +274,6 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
   await tx.execute(sql`analyze rc_day`)
   await addFees(tx, feeRule, sql`select distinct 'payment' as kind, amount from rc_day where byref`)
   await tx.execute(sql`analyze rc_fee`)
-  const repeated = await repeatedRefs(tx, x, statementIds)
   const stores = x.storeIds ? sql`c.store_id = any(${sql.param(x.storeIds)}::uuid[])` : sql`true`
   // Each of the day's payment lines and each of the day's channel tenders, paired where the reference is the payment
   // number, with whether the pair agrees; a side without the other never agrees. The pool takes the day's lines and
@@ -311,18 +310,13 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], feeRule:
 }
 
 /**
- * Our payment numbers on more than one of the day's payment lines (such a line makes no clean pair), as a query. The
- * import lists them for its file (every repeated one, rarely one more); with more than one file of lines, or a file
- * imported without the list, they are counted over the day's lines here.
+ * Our payment numbers on more than one of the day's payment lines (such a line makes no clean pair), as a query over
+ * rc_day. The import lists them for its file (every repeated one, rarely one more); with more than one file of lines,
+ * or a file imported without the list, they are counted over the day's lines.
  */
-async function repeatedRefs(tx: Tx, x: Ctx, statementIds: string[]): Promise<SQL> {
-  const files = (
-    await tx.execute<{ refs: string[] | null }>(sql`
-      select st.repeated_refs as refs from settlement_statements st
-       where st.id = any(${sql.param(statementIds)}::uuid[]) and st.line_count > 0 and ${x.formats}`)
-  ).rows
-  if (files.length > 1 || files.some((f) => f.refs === null)) return sql`select our_ref from rc_day where byref group by our_ref having count(*) > 1`
-  return sql`select unnest(${sql.param(files[0]?.refs ?? [])}::text[])`
+function repeatedRefs(files: { repeated_refs: string[] | null }[]): SQL {
+  if (files.length > 1 || files.some((f) => f.repeated_refs === null)) return sql`select our_ref from rc_day where byref group by our_ref having count(*) > 1`
+  return sql`select unnest(${sql.param(files[0]?.repeated_refs ?? [])}::text[])`
 }
 
 /**
@@ -404,12 +398,14 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     await tx.execute(sql.raw(`do $$ begin perform set_config('temp_buffers', '512MB', true); exception when others then null; end $$`))
     // The day's files: the current ones, and those a corrected file superseded (or that were refused), whose lines
     // are read by statement wherever the run needs them; most days have none.
-    const statements = await tx.execute<{ id: string; status: string }>(sql`
-      select id, status from settlement_statements
-       where merchant_id = ${x.m} and connection_id = ${x.c} and business_date = ${x.d}::date
-       order by id`)
+    // `paired`: a file of lines the run pairs with tenders (its format is the run's), with its repeated references.
+    const statements = await tx.execute<{ id: string; status: string; paired: boolean; repeated_refs: string[] | null }>(sql`
+      select st.id, st.status, st.line_count > 0 and ${x.formats} as paired, st.repeated_refs from settlement_statements st
+       where st.merchant_id = ${x.m} and st.connection_id = ${x.c} and st.business_date = ${x.d}::date
+       order by st.id`)
     const current = (r: { status: string }) => r.status === 'imported' || r.status === 'empty'
     const statementIds = statements.rows.filter(current).map((r) => r.id)
+    const pairedFiles = statements.rows.filter((r) => current(r) && r.paired)
     const replacedIds = statements.rows.filter((r) => !current(r)).map((r) => r.id)
     if (statementIds.length === 0) {
       throw conflict('no_statement', `There is no current statement for ${x.d} on this connection: fetch or upload one first`, { connectionId: x.c, businessDate: x.d })
@@ -445,21 +441,19 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     ).rows
     const expectedLines = expecting.filter((r) => r.line_id !== null).map((r) => Number(r.line_id))
     const expectedTenders = (kind: string) => expecting.filter((r) => r.line_id === null && r.pos_kind === kind).map((r) => r.pos_id!)
-    await settleCleanPairs(tx, x, statementIds, input.feeRule, now)
+    await settleCleanPairs(tx, x, statementIds, repeatedRefs(pairedFiles), input.feeRule, now)
 
     // The pool: the day's lines (and earlier days' open ones), then tenders of the carry window, tenders the lines
-    // name, and whatever the automatic items already holding either side hold on the other. A line's date is its
-    // statement's (the import writes it so), so the window's lines are those of the window's statements, read by
-    // statement rather than by a scan of every line there is.
-    const windowIds = (
+    // name, and whatever the automatic items already holding either side hold on the other. The day's lines are all
+    // in rc_day, its payment lines with our reference and its channel sale tenders all in rc_clean: the pool takes
+    // those that make no clean pair from there by id. Earlier days' lines are read by their statements (a line's date
+    // is its statement's: the import writes it so), not by a scan of every line there is.
+    const notClean = (side: 'line_id' | 'pos_id') => sql.raw(`(select ${side} from rc_clean where ${side} is not null and not agree)`)
+    const earlierIds = (
       await tx.execute<{ id: string }>(sql`
         select id from settlement_statements
-         where connection_id = ${x.c} and business_date between ${x.from}::date and ${x.d}::date and merchant_id = ${x.m} and status = 'imported'`)
+         where connection_id = ${x.c} and business_date >= ${x.from}::date and business_date < ${x.d}::date and merchant_id = ${x.m} and status = 'imported'`)
     ).rows.map((r) => r.id)
-    // The day's lines are all in rc_day, its payment lines with our reference and its channel sale tenders all in
-    // rc_clean: the pool takes those that make no clean pair by id, and reads only the earlier days' statements.
-    const notClean = (side: 'line_id' | 'pos_id') => sql.raw(`(select ${side} from rc_clean where ${side} is not null and not agree)`)
-    const earlierIds = windowIds.filter((id) => !statementIds.includes(id))
     if (earlierIds.length > 0) await addLines(tx, x, sql`l.statement_id = any(${sql.param(earlierIds)}::uuid[])`)
     await addLines(tx, x, sql`l.id in (select id from rc_day where not byref union all ${notClean('line_id')})`)
     if (expectedLines.length > 0) await addLines(tx, x, sql`l.id = any(${sql.param(expectedLines)}::bigint[])`)
