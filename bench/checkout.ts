@@ -12,7 +12,7 @@ import { applyMovements } from '../src/core/stock/ledger.ts'
 import { openSession } from '../src/core/sales/cash-sessions.ts'
 import { createApiKey } from '../src/core/staff/api-keys.ts'
 import { createPromotion } from '../src/core/sales/promotions.ts'
-import { benchDatabase, closedLoop, freshDatabase, httpClient, logger, openLoop, pgbenchTps, resetStatements, round1, startHub, topStatements } from './lib.ts'
+import { benchDatabase, closedLoop, cpuSince, freshDatabase, httpClient, logger, openLoop, pgbenchTps, processCpu, resetStatements, round1, serverCpu, startHub, topStatements } from './lib.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -84,9 +84,16 @@ try {
   await closedLoop(3, CLIENTS, sale)
   if (args.statements) await resetStatements(url)
   console.log(`peak: ${CLIENTS} clients, ${SECONDS} s, closed loop…`)
+  // Where a checkout's CPU goes, on this machine's two cores: the hub's process and the database server's.
+  const dbCpu = await serverCpu(url)
+  const hubCpu = processCpu(hub.child.pid)
+  const [db0, hub0] = [dbCpu(), hubCpu()]
   const peak = await closedLoop(SECONDS, CLIENTS, sale)
+  const [dbUsed, hubUsed] = [await cpuSince(dbCpu, db0), await cpuSince(hubCpu, hub0)]
+  const perCheckout = (s: number | null) => (s === null || peak.done === 0 ? null : Math.round((s * 1000 * 100) / peak.done) / 100)
   if (args.statements) await topStatements(url)
   console.log(`  ${round1(peak.perSecond)} checkouts/s, p50 ${round1(peak.p50)} ms, p99 ${round1(peak.p99)} ms, failed ${peak.failed}`, peak.errors)
+  console.log(`  CPU per checkout: database server ${perCheckout(dbUsed) ?? '?'} ms, hub ${perCheckout(hubUsed) ?? '?'} ms`)
   const half = peak.perSecond / 2
   console.log(`half of peak: ${round1(half)} checkouts/s, open loop, ${SECONDS} s…`)
   const steady = await openLoop(SECONDS, half, (i) => sale(i % CLIENTS))
@@ -95,8 +102,9 @@ try {
   await hub.stop()
 
   console.log(`reference: pgbench with ${CLIENTS} clients…`)
-  const ref = await pgbenchTps(db, { clients: CLIENTS, seconds: SECONDS })
-  console.log(`  ${round1(ref.tps)} tps (${ref.command})`)
+  const ref = await pgbenchTps(db, { clients: CLIENTS, seconds: SECONDS, serverCpu: dbCpu })
+  const refCpu = ref.serverCpuMsPerTxn === null ? null : Math.round(ref.serverCpuMsPerTxn * 100) / 100
+  console.log(`  ${round1(ref.tps)} tps (${ref.command}), database server CPU ${refCpu ?? '?'} ms per transaction`)
   const result = {
     checkout_tps: round1(peak.perSecond),
     pgbench_tps: round1(ref.tps),
@@ -106,6 +114,9 @@ try {
     peak_p50_ms: round1(peak.p50),
     peak_p99_ms: round1(peak.p99),
     half_load_per_s: round1(steady.perSecond),
+    db_cpu_ms_per_checkout: perCheckout(dbUsed),
+    hub_cpu_ms_per_checkout: perCheckout(hubUsed),
+    db_cpu_ms_per_pgbench_txn: refCpu,
     clients: CLIENTS,
     seconds: SECONDS,
     failed: peak.failed + steady.failed,

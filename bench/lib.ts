@@ -1,6 +1,6 @@
 // Shared pieces of the benchmarks: a database server to measure on, pgbench as the reference, a hub process to
 // drive over HTTP, load generators and percentiles.
-import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { spawn, execFile, execFileSync, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -80,16 +80,101 @@ export function pgbenchPath(): string {
   return 'pgbench'
 }
 
-/** pgbench's built-in TPC-B-like script against a fresh database on the same server; returns transactions per second. */
-export async function pgbenchTps(db: BenchDb, opts: { clients: number; seconds: number; scale?: number }): Promise<{ tps: number; command: string }> {
+/**
+ * pgbench's built-in TPC-B-like script against a fresh database on the same server; returns transactions per second
+ * and, given a CPU meter of the server, the server's CPU time per transaction.
+ */
+export async function pgbenchTps(
+  db: BenchDb,
+  opts: { clients: number; seconds: number; scale?: number; serverCpu?: CpuMeter | null },
+): Promise<{ tps: number; command: string; serverCpuMsPerTxn: number | null }> {
   const url = await freshDatabase(db, 'pgbench_ref')
   const bin = pgbenchPath()
   await run(bin, ['-i', '-q', '-s', String(opts.scale ?? 10), url], { maxBuffer: 1 << 24 })
   const args = ['-c', String(opts.clients), '-j', '2', '-T', String(opts.seconds), '-n', url]
+  const before = opts.serverCpu?.()
   const { stdout } = await run(bin, args, { maxBuffer: 1 << 24 })
+  const used = before == null ? null : await cpuSince(opts.serverCpu!, before)
   const m = /tps = ([\d.]+)/.exec(stdout)
+  const n = /number of transactions actually processed: (\d+)/.exec(stdout)
   if (!m) throw new Error(`could not read pgbench output:\n${stdout}`)
-  return { tps: Number(m[1]), command: `pgbench -c ${opts.clients} -j 2 -T ${opts.seconds} -n (tpcb-like, scale ${opts.scale ?? 10})` }
+  return {
+    tps: Number(m[1]),
+    command: `pgbench -c ${opts.clients} -j 2 -T ${opts.seconds} -n (tpcb-like, scale ${opts.scale ?? 10})`,
+    serverCpuMsPerTxn: used === null || !n ? null : (used * 1000) / Number(n[1]),
+  }
+}
+
+/** CPU seconds (user + system) used so far by a process, or a group of them; null where it cannot be read. */
+export type CpuMeter = () => number | null
+
+const TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+  } catch {
+    return 100
+  }
+})()
+
+/** utime, stime, cutime, cstime and the parent of a process, from /proc (Linux); undefined when it is gone or unknown. */
+function procStat(pid: number): { own: number; children: number; ppid: number } | undefined {
+  let text: string
+  try {
+    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  } catch {
+    return undefined
+  }
+  // Fields after the command name, which may hold spaces, start at the third: state, ppid, … utime is the 14th.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
+  const n = (i: number) => Number(f[i - 3])
+  return { own: (n(14) + n(15)) / TICKS, children: (n(16) + n(17)) / TICKS, ppid: n(4) }
+}
+
+/** The CPU time of one process (the hub, say). */
+export function processCpu(pid: number | undefined): CpuMeter {
+  return () => (pid === undefined ? null : (procStat(pid)?.own ?? null))
+}
+
+/**
+ * The CPU time of a database server on this machine: its postmaster, every live process it started (backends, WAL
+ * writer, checkpointer…) and those that have ended (counted in the postmaster's children's time once it reaps them).
+ * Null when the server is not on this machine or there is no /proc.
+ */
+export async function serverCpu(url: string): Promise<CpuMeter> {
+  const c = new pg.Client({ connectionString: url })
+  await c.connect()
+  const backend = (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid
+  const postmaster = procStat(backend)?.ppid
+  await c.end()
+  const isServer = postmaster !== undefined && /postgres/.test(safeRead(`/proc/${postmaster}/cmdline`))
+  if (!isServer) return () => null
+  return () => {
+    const root = procStat(postmaster)
+    if (!root) return null
+    let total = root.own + root.children
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue
+      const s = procStat(Number(entry))
+      if (s && s.ppid === postmaster) total += s.own
+    }
+    return total
+  }
+}
+
+const safeRead = (file: string) => {
+  try {
+    return fs.readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}
+
+/** CPU seconds used since `before`, read once the processes that just ended have been reaped. */
+export async function cpuSince(meter: CpuMeter, before: number | null): Promise<number | null> {
+  if (before === null) return null
+  await new Promise((r) => setTimeout(r, 200))
+  const now = meter()
+  return now === null ? null : now - before
 }
 
 export const BIN = fileURLToPath(new URL('../bin/tillbridge.js', import.meta.url))
