@@ -121,6 +121,8 @@ export async function authenticate(db: Tx, token: string, now = new Date()): Pro
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
       .where(and(eq(sessions.tokenHash, hash), isNull(sessions.revokedAt)))
+      .prepare('auth_session')
+      .execute()
     if (!row || row.s.expiresAt <= now || row.u.status !== 'active' || !isRole(row.u.role)) return undefined
     // Remember use at most once a minute, so reads do not turn into writes.
     if (stale(row.s.lastUsedAt, now)) {
@@ -132,7 +134,7 @@ export async function authenticate(db: Tx, token: string, now = new Date()): Pro
     return { type: 'user', id: row.u.id, name: row.u.email, merchantId: row.u.merchantId, role: row.u.role, sessionId: row.s.id }
   }
   if (token.startsWith(API_KEY_PREFIX)) {
-    const [key] = await db.select().from(apiKeys).where(and(eq(apiKeys.tokenHash, hash), isNull(apiKeys.revokedAt)))
+    const [key] = await db.select().from(apiKeys).where(and(eq(apiKeys.tokenHash, hash), isNull(apiKeys.revokedAt))).prepare('auth_api_key').execute()
     if (!key || (key.expiresAt && key.expiresAt <= now) || !isRole(key.role)) return undefined
     if (stale(key.lastUsedAt, now)) {
       await db

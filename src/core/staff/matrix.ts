@@ -3,6 +3,7 @@
 // Only differences from the defaults are stored, so a permission added to the code later takes its default.
 import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { executeNamed } from '../../db/prepared.ts'
 import { invalid } from '../../lib/errors.ts'
 import type { Actor, Grants } from './actor.ts'
 import { recordAudit } from './audit.ts'
@@ -32,7 +33,7 @@ function overlay(role: Role, o: Overrides): Grants {
 
 /** The grants of a role in a merchant: one indexed query over the merchant's (few) changes for that role. */
 export async function loadGrants(tx: Tx, merchantId: string, role: Role): Promise<Grants> {
-  const r = await tx.execute<{ permission: string | null; allowed: boolean | null; limit_bp: number | null }>(sql`
+  const r = await executeNamed<{ permission: string | null; allowed: boolean | null; limit_bp: number | null }>(tx, 'load_grants', sql`
     select permission, allowed, null::int as limit_bp from role_permissions where merchant_id = ${merchantId} and role = ${role}
     union all
     select null, null, discount_limit_bp from role_limits where merchant_id = ${merchantId} and role = ${role}`)

@@ -163,12 +163,15 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
 
 async function lockLevels(tx: Tx, merchantId: string, ordered: { variantId: string; locationId: string }[]) {
   // One index lookup per level, locked in the order given (sorted by the caller), so concurrent callers never deadlock.
+  // The keys come as a JSON recordset, which the planner sizes the same whatever it holds: the statement keeps one
+  // generic plan per connection. (Given as arrays, the planner saw each call's length and planned every call anew.)
   const { rows } = await executeNamed<{ variant_id: string; location_id: string; on_hand: number; reserved: number; safety_stock: number | null }>(
     tx,
     'lock_stock_levels',
     sql`
     select l.variant_id, l.location_id, l.on_hand, l.reserved, l.safety_stock
-      from unnest(${sql.param(ordered.map((t) => t.locationId))}::uuid[], ${sql.param(ordered.map((t) => t.variantId))}::uuid[]) with ordinality as k(location_id, variant_id, n)
+      from rows from (jsonb_to_recordset(${JSON.stringify(ordered.map((t) => ({ l: t.locationId, v: t.variantId })))}::jsonb) as (l uuid, v uuid))
+           with ordinality as k(location_id, variant_id, n)
       cross join lateral (
         select * from stock_levels s where s.location_id = k.location_id and s.variant_id = k.variant_id and s.merchant_id = ${merchantId}
         for update
