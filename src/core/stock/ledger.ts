@@ -134,11 +134,15 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   for (const n of negatives) {
     events.push({ type: 'stock.negative', entityType: 'stock_level', entityId: levelKey(n.variantId, n.locationId), data: { variantId: n.variantId, locationId: n.locationId, onHand: n.onHand } })
   }
-  const { rows } = await executeNamed<{ ids: number[] }>(tx, 'apply_stock_movements', sql`
+  // The levels are updated where step 1 found and locked them (their tuple ids, with the keys to be sure): joined on
+  // the keys alone, the statement's one cached plan sized the JSON at a hundred rows and read the whole stock_levels
+  // table for every sale of a catalogue of a few thousand variants.
+  const located = levels.map((l) => ({ ...l, tid: current.get(levelKey(l.variantId, l.locationId))!.tid }))
+  const { rows } = await executeNamed<{ ids: number[]; levels: number }>(tx, 'apply_stock_movements', sql`
     with level_rows as (
       update stock_levels l set on_hand = x."onHand", reserved = x.reserved, updated_at = now()
-        from jsonb_to_recordset(${JSON.stringify(levels)}::jsonb) as x("variantId" uuid, "locationId" uuid, "onHand" bigint, reserved bigint)
-       where l.location_id = x."locationId" and l.variant_id = x."variantId"
+        from jsonb_to_recordset(${JSON.stringify(located)}::jsonb) as x(tid tid, "variantId" uuid, "locationId" uuid, "onHand" bigint, reserved bigint)
+       where l.ctid = x.tid and l.location_id = x."locationId" and l.variant_id = x."variantId"
       returning 1
     ), movement_rows as (
       insert into stock_movements (merchant_id, variant_id, location_id, kind, quantity, on_hand_after, cause_type, cause_id, reason,
@@ -157,7 +161,10 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
         from jsonb_to_recordset(${JSON.stringify(events)}::jsonb) as x(type text, "entityType" text, "entityId" text, data jsonb)
       returning 1
     )
-    select coalesce(array_agg(id order by id), '{}') as ids from movement_rows`)
+    select coalesce(array_agg(id order by id), '{}') as ids, (select count(*) from level_rows)::int as levels from movement_rows`)
+  // A level locked in step 1 keeps its tuple until this transaction changes it; should one not be found, nothing of
+  // this change stands.
+  if (rows[0]!.levels !== levels.length) throw new Error(`stock levels moved under their lock: ${rows[0]!.levels} of ${levels.length} updated`)
   return { movementIds: rows[0]!.ids.map(Number), levels, negatives }
 }
 
@@ -165,20 +172,22 @@ async function lockLevels(tx: Tx, merchantId: string, ordered: { variantId: stri
   // One index lookup per level, locked in the order given (sorted by the caller), so concurrent callers never deadlock.
   // The keys come as a JSON recordset, which the planner sizes the same whatever it holds: the statement keeps one
   // generic plan per connection. (Given as arrays, the planner saw each call's length and planned every call anew.)
-  const { rows } = await executeNamed<{ variant_id: string; location_id: string; on_hand: number; reserved: number; safety_stock: number | null }>(
+  const { rows } = await executeNamed<{ tid: string; variant_id: string; location_id: string; on_hand: number; reserved: number; safety_stock: number | null }>(
     tx,
     'lock_stock_levels',
     sql`
-    select l.variant_id, l.location_id, l.on_hand, l.reserved, l.safety_stock
+    select l.ctid::text as tid, l.variant_id, l.location_id, l.on_hand, l.reserved, l.safety_stock
       from rows from (jsonb_to_recordset(${JSON.stringify(ordered.map((t) => ({ l: t.locationId, v: t.variantId })))}::jsonb) as (l uuid, v uuid))
            with ordinality as k(location_id, variant_id, n)
       cross join lateral (
-        select * from stock_levels s where s.location_id = k.location_id and s.variant_id = k.variant_id and s.merchant_id = ${merchantId}
+        select s.ctid, s.* from stock_levels s where s.location_id = k.location_id and s.variant_id = k.variant_id and s.merchant_id = ${merchantId}
         for update
       ) l
      order by k.n`,
   )
-  return new Map(rows.map((r) => [levelKey(r.variant_id, r.location_id), { onHand: Number(r.on_hand), reserved: Number(r.reserved), safetyStock: r.safety_stock === null ? null : Number(r.safety_stock) }]))
+  return new Map(
+    rows.map((r) => [levelKey(r.variant_id, r.location_id), { tid: r.tid, onHand: Number(r.on_hand), reserved: Number(r.reserved), safetyStock: r.safety_stock === null ? null : Number(r.safety_stock) }]),
+  )
 }
 
 export interface ReserveInput {
