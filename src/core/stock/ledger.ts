@@ -134,15 +134,16 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   for (const n of negatives) {
     events.push({ type: 'stock.negative', entityType: 'stock_level', entityId: levelKey(n.variantId, n.locationId), data: { variantId: n.variantId, locationId: n.locationId, onHand: n.onHand } })
   }
-  // The levels are updated where step 1 found and locked them (their tuple ids, with the keys to be sure): joined on
-  // the keys alone, the statement's one cached plan sized the JSON at a hundred rows and read the whole stock_levels
-  // table for every sale of a catalogue of a few thousand variants.
+  // The levels are updated where step 1 found and locked them, fetched by their tuple ids (a TID scan), the keys
+  // checked too. Joined on the keys alone, the statement's one cached plan took the JSON for a hundred rows and read
+  // the whole stock_levels table for every sale of a catalogue of thousands of variants.
   const located = levels.map((l) => ({ ...l, tid: current.get(levelKey(l.variantId, l.locationId))!.tid }))
   const { rows } = await executeNamed<{ ids: number[]; levels: number }>(tx, 'apply_stock_movements', sql`
     with level_rows as (
       update stock_levels l set on_hand = x."onHand", reserved = x.reserved, updated_at = now()
         from jsonb_to_recordset(${JSON.stringify(located)}::jsonb) as x(tid tid, "variantId" uuid, "locationId" uuid, "onHand" bigint, reserved bigint)
-       where l.ctid = x.tid and l.location_id = x."locationId" and l.variant_id = x."variantId"
+       where l.ctid = any(${sql.param(located.map((l) => l.tid))}::tid[]) and l.ctid = x.tid
+         and l.location_id = x."locationId" and l.variant_id = x."variantId"
       returning 1
     ), movement_rows as (
       insert into stock_movements (merchant_id, variant_id, location_id, kind, quantity, on_hand_after, cause_type, cause_id, reason,
