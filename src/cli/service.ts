@@ -1,5 +1,6 @@
 // The long-running commands: `serve` (API + worker), `api` and `worker`, with graceful shutdown on SIGINT/SIGTERM.
-import type { Config } from '../lib/config.ts'
+import os from 'node:os'
+import { poolSizeFor, type Config } from '../lib/config.ts'
 import { createApp } from '../http/app.ts'
 import { listen, type HttpServer } from '../http/server.ts'
 import { startWorker, type WorkerHandle } from '../jobs/worker.ts'
@@ -8,7 +9,7 @@ import { startBridgeLinks, type BridgeLinks } from '../devices/hub-link.ts'
 
 export async function runService(config: Config, parts: { api: boolean; worker: boolean }): Promise<void> {
   const name = parts.api && parts.worker ? 'serve' : parts.api ? 'api' : 'worker'
-  const hub = await openHub(config, { applicationName: `tillbridge-${name}` })
+  const hub = await openHub(config, { applicationName: `tillbridge-${name}`, poolSize: poolSizeFor(config, parts, os.availableParallelism()) })
   const log = hub.logger
   try {
     hub.secrets.currentKeyId // a bad TILLBRIDGE_SECRET_KEY stops the start, not the first request that needs it

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig } from '../../src/lib/config.ts'
+import { ConfigError, loadConfig, poolSizeFor } from '../../src/lib/config.ts'
 
 describe('configuration', () => {
   it('has defaults for everything optional', () => {
@@ -33,5 +33,21 @@ describe('configuration', () => {
 
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' }).port).toBe(3000)
+  })
+
+  it('sizes the database pool by the CPUs of the machine, with room for the worker, unless DATABASE_POOL_SIZE says', () => {
+    const c = loadConfig({ WORKER_CONCURRENCY: '4' })
+    expect(c.databasePoolSize).toBeUndefined()
+    // Four connections per CPU serve the API; a worker adds two per job it runs and one that listens for new jobs.
+    expect(poolSizeFor(c, { api: true, worker: false }, 2)).toBe(8)
+    expect(poolSizeFor(c, { api: true, worker: true }, 2)).toBe(17)
+    expect(poolSizeFor(c, { api: false, worker: true }, 2)).toBe(9)
+    expect(poolSizeFor(c, { api: true, worker: false }, 1)).toBe(4)
+    expect(poolSizeFor(c, { api: true, worker: false }, 64)).toBe(64)
+    const set = loadConfig({ DATABASE_POOL_SIZE: '30' })
+    expect(set.databasePoolSize).toBe(30)
+    expect(poolSizeFor(set, { api: true, worker: true }, 2)).toBe(30)
+    expect(() => loadConfig({ DATABASE_POOL_SIZE: '1' })).toThrow(/DATABASE_POOL_SIZE must be at least 2/)
+    expect(() => loadConfig({ DATABASE_POOL_SIZE: 'many' })).toThrow(/DATABASE_POOL_SIZE must be a number/)
   })
 })
