@@ -8,6 +8,7 @@ import { randomToken, sha256Hex } from '../../lib/secrets.ts'
 import type { Actor } from './actor.ts'
 import { recordAudit } from './audit.ts'
 import { burnVerifyTime, verifyPassword } from './passwords.ts'
+import { grantsFromOverrides, roleOverridesJson, type RoleOverridesJson } from './matrix.ts'
 import { isRole, type Role } from './permissions.ts'
 import { apiKeys, sessions, users } from './schema.ts'
 import type { UserRow } from './users.ts'
@@ -112,12 +113,15 @@ export async function logout(tx: Tx, principal: Principal): Promise<void> {
 
 const stale = (lastUsed: Date | null, now: Date) => lastUsed === null || now.getTime() - lastUsed.getTime() > 60_000
 
-/** Resolves a bearer token (session or API key) to who is calling, or undefined when it is not valid. */
+/**
+ * Resolves a bearer token (session or API key) to who is calling and what their role may do (the merchant's grants,
+ * read in the same query), or undefined when it is not valid.
+ */
 export async function authenticate(db: Tx, token: string, now = new Date()): Promise<Principal | undefined> {
   const hash = sha256Hex(token)
   if (token.startsWith(SESSION_PREFIX)) {
     const [row] = await db
-      .select({ s: sessions, u: users })
+      .select({ s: sessions, u: users, overrides: sql<RoleOverridesJson>`${roleOverridesJson(users.merchantId, users.role)}` })
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
       .where(and(eq(sessions.tokenHash, hash), isNull(sessions.revokedAt)))
@@ -131,18 +135,32 @@ export async function authenticate(db: Tx, token: string, now = new Date()): Pro
         .set({ lastUsedAt: now })
         .where(and(eq(sessions.id, row.s.id), or(isNull(sessions.lastUsedAt), lt(sessions.lastUsedAt, new Date(now.getTime() - 60_000)))))
     }
-    return { type: 'user', id: row.u.id, name: row.u.email, merchantId: row.u.merchantId, role: row.u.role, sessionId: row.s.id }
+    return { type: 'user', id: row.u.id, name: row.u.email, merchantId: row.u.merchantId, role: row.u.role, sessionId: row.s.id, grants: grantsFromOverrides(row.u.role, row.overrides) }
   }
   if (token.startsWith(API_KEY_PREFIX)) {
-    const [key] = await db.select().from(apiKeys).where(and(eq(apiKeys.tokenHash, hash), isNull(apiKeys.revokedAt))).prepare('auth_api_key').execute()
-    if (!key || (key.expiresAt && key.expiresAt <= now) || !isRole(key.role)) return undefined
+    const [row] = await db
+      .select({ key: apiKeys, overrides: sql<RoleOverridesJson>`${roleOverridesJson(apiKeys.merchantId, apiKeys.role)}` })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.tokenHash, hash), isNull(apiKeys.revokedAt)))
+      .prepare('auth_api_key')
+      .execute()
+    const key = row?.key
+    if (!row || !key || (key.expiresAt && key.expiresAt <= now) || !isRole(key.role)) return undefined
     if (stale(key.lastUsedAt, now)) {
       await db
         .update(apiKeys)
         .set({ lastUsedAt: now })
         .where(and(eq(apiKeys.id, key.id), or(isNull(apiKeys.lastUsedAt), lt(apiKeys.lastUsedAt, new Date(now.getTime() - 60_000)))))
     }
-    return { type: 'api_key', id: key.id, name: key.name, merchantId: key.merchantId, role: key.role, ...(key.storeId ? { storeId: key.storeId } : {}) }
+    return {
+      type: 'api_key',
+      id: key.id,
+      name: key.name,
+      merchantId: key.merchantId,
+      role: key.role,
+      grants: grantsFromOverrides(key.role, row.overrides),
+      ...(key.storeId ? { storeId: key.storeId } : {}),
+    }
   }
   return undefined
 }

@@ -1,7 +1,7 @@
 // A merchant's permission matrix: the defaults of permissions.ts overlaid with the merchant's own changes
 // (role_permissions: a permission granted to or taken from a role; role_limits: the manual discount limit).
 // Only differences from the defaults are stored, so a permission added to the code later takes its default.
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { executeNamed } from '../../db/prepared.ts'
 import { invalid } from '../../lib/errors.ts'
@@ -31,18 +31,27 @@ function overlay(role: Role, o: Overrides): Grants {
   return { permissions, discountLimitBp: o.discountLimitBp ?? DEFAULT_DISCOUNT_LIMIT_BP[role] }
 }
 
-/** The grants of a role in a merchant: one indexed query over the merchant's (few) changes for that role. */
+/** A merchant's changes to a role, as one JSON value of a query: `{ permissions: [[permission, allowed]…], limitBp }`. */
+export const roleOverridesJson = (merchantId: SQLWrapper | string, role: SQLWrapper | string): SQL => sql`
+  json_build_object(
+    'permissions', coalesce((select json_agg(json_build_array(rp.permission, rp.allowed)) from role_permissions rp
+                              where rp.merchant_id = ${merchantId} and rp.role = ${role}), '[]'::json),
+    'limitBp', (select rl.discount_limit_bp from role_limits rl where rl.merchant_id = ${merchantId} and rl.role = ${role}))`
+
+export interface RoleOverridesJson {
+  permissions: [string, boolean][]
+  limitBp: number | null
+}
+
+/** The grants of a role from its overrides as roleOverridesJson gives them. */
+export function grantsFromOverrides(role: Role, json: RoleOverridesJson): Grants {
+  return overlay(role, { permissions: new Map(json.permissions.map(([p, allowed]) => [p, allowed === true])), discountLimitBp: json.limitBp })
+}
+
+/** The grants of a role in a merchant: one query over the merchant's (few) changes for that role. */
 export async function loadGrants(tx: Tx, merchantId: string, role: Role): Promise<Grants> {
-  const r = await executeNamed<{ permission: string | null; allowed: boolean | null; limit_bp: number | null }>(tx, 'load_grants', sql`
-    select permission, allowed, null::int as limit_bp from role_permissions where merchant_id = ${merchantId} and role = ${role}
-    union all
-    select null, null, discount_limit_bp from role_limits where merchant_id = ${merchantId} and role = ${role}`)
-  const o: Overrides = { permissions: new Map(), discountLimitBp: null }
-  for (const row of r.rows) {
-    if (row.permission !== null) o.permissions.set(row.permission, row.allowed === true)
-    else o.discountLimitBp = row.limit_bp
-  }
-  return overlay(role, o)
+  const r = await executeNamed<{ o: RoleOverridesJson }>(tx, 'load_grants', sql`select ${roleOverridesJson(merchantId, role)} as o`)
+  return grantsFromOverrides(role, r.rows[0]!.o)
 }
 
 export interface RoleGrants {

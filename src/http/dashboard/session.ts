@@ -9,7 +9,6 @@ import { randomBytes } from 'node:crypto'
 import { authenticate, DEFAULT_LOGIN_POLICY, login, logout, SESSION_PREFIX, type Principal } from '../../core/staff/auth.ts'
 import { actorCan } from '../../core/staff/actor.ts'
 import { callerLocale, setUserLocale } from '../../core/staff/locale.ts'
-import { loadGrants } from '../../core/staff/matrix.ts'
 import type { Permission } from '../../core/staff/permissions.ts'
 import { badRequest, forbidden, isDomainError } from '../../lib/errors.ts'
 import { withLocale } from '../../lib/i18n/context.ts'
@@ -89,7 +88,6 @@ export function requireSession(): MiddlewareHandler<DashboardEnv> {
       return c.redirect(`/dashboard/login?next=${encodeURIComponent(safeNext(back))}`, 303)
     }
     principal.requestId = c.var.requestId
-    principal.grants = await loadGrants(c.var.hub.database.db, principal.merchantId, principal.role)
     c.set('principal', principal)
     c.set('csrf', csrfToken(c, principal.sessionId))
     const locale = await callerLocale(c.var.hub.database.db, { merchantId: principal.merchantId, userId: principal.id })

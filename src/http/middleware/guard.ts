@@ -1,9 +1,9 @@
 // Checks who is calling (Authorization: Bearer <session token or API key>) and whether the merchant's permission
 // matrix lets their role call the route: 401 without valid credentials, 403 with the wrong role.
 //
-// Grants are read from the merchant's matrix on every request (one indexed query over the merchant's changes to
-// the caller's role), so a change of the matrix holds from the next request in every process. No cache: checking
-// a cache's freshness would cost the same query.
+// Grants are read from the merchant's matrix on every request, in the query that checks the credentials (the
+// merchant's changes to the caller's role), so a change of the matrix holds from the next request in every process.
+// No cache: checking a cache's freshness would cost a query.
 //
 // Manager override: X-Approver-Pin (a manager's till PIN) or X-Approver-Token (a manager's session token or API
 // key) names a second person of the same merchant. Their grants count too: a route the caller may not call runs
@@ -12,7 +12,6 @@ import type { MiddlewareHandler } from 'hono'
 import { authenticate } from '../../core/staff/auth.ts'
 import type { Access } from '../../core/staff/permissions.ts'
 import { actorCan } from '../../core/staff/actor.ts'
-import { loadGrants } from '../../core/staff/matrix.ts'
 import { resolveApprover } from '../../core/staff/overrides.ts'
 import { DEFAULT_PIN_POLICY } from '../../core/staff/pins.ts'
 import { forbidden, unauthorized } from '../../lib/errors.ts'
@@ -30,7 +29,6 @@ export function guard(access: Access): MiddlewareHandler<AppEnv> {
     if (!principal) throw unauthorized('invalid_token', 'the token is unknown, expired or revoked')
     if (principal.storeId) throw forbidden('key_scope', 'this key is scoped to one store’s devices: it opens the bridge link (/api/v1/bridge/link) and nothing else')
     principal.requestId = c.var.requestId
-    principal.grants = await loadGrants(db, principal.merchantId, principal.role)
     const approver = await resolveApprover(
       db,
       c.var.hub.secrets,
