@@ -144,8 +144,9 @@ export async function authenticate(db: Tx, token: string, now = new Date()): Pro
       .where(and(eq(apiKeys.tokenHash, hash), isNull(apiKeys.revokedAt)))
       .prepare('auth_api_key')
       .execute()
-    const key = row?.key
-    if (!row || !key || (key.expiresAt && key.expiresAt <= now) || !isRole(key.role)) return undefined
+    if (!row) return undefined
+    const key = row.key
+    if ((key.expiresAt && key.expiresAt <= now) || !isRole(key.role)) return undefined
     if (stale(key.lastUsedAt, now)) {
       await db
         .update(apiKeys)

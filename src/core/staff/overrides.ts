@@ -9,7 +9,7 @@
 import type { Tx } from '../../db/client.ts'
 import { badRequest, forbidden, unauthorized } from '../../lib/errors.ts'
 import type { SecretBox } from '../../lib/secrets.ts'
-import type { Approver } from './actor.ts'
+import type { Approver, Grants } from './actor.ts'
 import { recordAudit } from './audit.ts'
 import { authenticate, type Principal } from './auth.ts'
 import { loadGrants } from './matrix.ts'
@@ -33,11 +33,12 @@ const badApprover = () => unauthorized('invalid_approver', 'the approver PIN or 
 export async function resolveApprover(db: Tx, secrets: SecretBox, caller: Principal, creds: ApproverCredentials, policy: PinPolicy, now: Date): Promise<Approver | undefined> {
   if (creds.pin === undefined && creds.token === undefined) return undefined
   if (creds.pin !== undefined && creds.token !== undefined) throw badRequest('one_approver', 'send either X-Approver-Pin or X-Approver-Token, not both')
-  let approver: { id: string; name: string; role: Role }
+  let approver: { id: string; name: string; role: Role; grants?: Grants }
   if (creds.token !== undefined) {
+    // The token's check reads the approver's grants too.
     const p = await authenticate(db, creds.token, now)
     if (!p || p.merchantId !== caller.merchantId) throw badApprover()
-    approver = { id: p.id, name: p.name, role: p.role }
+    approver = { id: p.id, name: p.name, role: p.role, grants: p.grants }
   } else {
     const key = caller.id
     const locked = await pinLockedUntil(db, key, now)
@@ -53,5 +54,5 @@ export async function resolveApprover(db: Tx, secrets: SecretBox, caller: Princi
     approver = { id: user.id, name: user.email, role: user.role as Role }
   }
   if (approver.id === caller.id) throw forbidden('self_approval', 'an override needs a second person: the approver is the caller')
-  return { ...approver, grants: await loadGrants(db, caller.merchantId, approver.role) }
+  return { ...approver, grants: approver.grants ?? (await loadGrants(db, caller.merchantId, approver.role)) }
 }
