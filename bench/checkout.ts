@@ -84,16 +84,18 @@ try {
   await closedLoop(3, CLIENTS, sale)
   if (args.statements) await resetStatements(url)
   console.log(`peak: ${CLIENTS} clients, ${SECONDS} s, closed loop…`)
-  // Where a checkout's CPU goes, on this machine's two cores: the hub's process and the database server's.
+  // Where a checkout's CPU goes, on this machine's two cores: the hub's process, the database server's, and this
+  // process's (the clients that ring the sales: what it uses, the hub and the database cannot).
   const dbCpu = await serverCpu(url)
   const hubCpu = processCpu(hub.child.pid)
-  const [db0, hub0] = [dbCpu(), hubCpu()]
+  const clientCpu = processCpu(process.pid)
+  const [db0, hub0, client0] = [dbCpu(), hubCpu(), clientCpu()]
   const peak = await closedLoop(SECONDS, CLIENTS, sale)
-  const [dbUsed, hubUsed] = [await cpuSince(dbCpu, db0), await cpuSince(hubCpu, hub0)]
+  const [dbUsed, hubUsed, clientUsed] = [await cpuSince(dbCpu, db0), await cpuSince(hubCpu, hub0), await cpuSince(clientCpu, client0)]
   const perCheckout = (s: number | null) => (s === null || peak.done === 0 ? null : Math.round((s * 1000 * 100) / peak.done) / 100)
   if (args.statements) await topStatements(url)
   console.log(`  ${round1(peak.perSecond)} checkouts/s, p50 ${round1(peak.p50)} ms, p99 ${round1(peak.p99)} ms, failed ${peak.failed}`, peak.errors)
-  console.log(`  CPU per checkout: database server ${perCheckout(dbUsed) ?? '?'} ms, hub ${perCheckout(hubUsed) ?? '?'} ms`)
+  console.log(`  CPU per checkout: database server ${perCheckout(dbUsed) ?? '?'} ms, hub ${perCheckout(hubUsed) ?? '?'} ms, load generator ${perCheckout(clientUsed) ?? '?'} ms`)
   const half = peak.perSecond / 2
   console.log(`half of peak: ${round1(half)} checkouts/s, open loop, ${SECONDS} s…`)
   const steady = await openLoop(SECONDS, half, (i) => sale(i % CLIENTS))
@@ -116,6 +118,7 @@ try {
     half_load_per_s: round1(steady.perSecond),
     db_cpu_ms_per_checkout: perCheckout(dbUsed),
     hub_cpu_ms_per_checkout: perCheckout(hubUsed),
+    client_cpu_ms_per_checkout: perCheckout(clientUsed),
     db_cpu_ms_per_pgbench_txn: refCpu,
     clients: CLIENTS,
     seconds: SECONDS,
