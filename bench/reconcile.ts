@@ -22,6 +22,7 @@ import { systemActor } from '../src/core/staff/actor.ts'
 import { createStore } from '../src/core/stores/service.ts'
 import { createConnection } from '../src/connectors/framework/connections.ts'
 import { connectorRegistry } from '../src/connectors/index.ts'
+import { contentOnDisk } from '../src/core/reconciliation/file.ts'
 import { importFile, reconcileConnectionDay } from '../src/jobs/reconciliation.ts'
 import { loadConfig } from '../src/lib/config.ts'
 import { createSecretBox, generateSecretKey } from '../src/lib/secrets.ts'
@@ -183,9 +184,9 @@ interface Measured {
 
 /**
  * The measured run, in a fresh Node process so that its peak memory is its own: neither the seeding nor the bill
- * generator nor a previous run of another size is counted in it. It goes the way a fetched bill goes in the hub
- * (src/jobs/reconciliation.ts): the connection's connector parses the file, the core imports it, then the day is
- * reconciled with the channel's rules. RSS is sampled every 50 ms, and the kernel's high-water mark (getrusage
+ * generator nor a previous run of another size is counted in it. It goes the way `tillbridge reconcile import --file`
+ * goes (src/cli/reconcile.ts, src/jobs/reconciliation.ts): the file is read from disk as a stream while the
+ * connection's connector parses it and the core imports it, then the day is reconciled with the channel's rules. RSS is sampled every 50 ms, and the kernel's high-water mark (getrusage
  * maxrss) catches what falls between samples.
  */
 async function childRun(spec: Seeded & { rows: number }): Promise<Measured> {
@@ -198,15 +199,14 @@ async function childRun(spec: Seeded & { rows: number }): Promise<Measured> {
   const hub = await openHub(loadConfig({ ...process.env, DATABASE_URL: spec.url, LOG_LEVEL: 'warn' }), { migrate: false, poolSize: 2, logger })
   try {
     const started = performance.now()
-    const bytes = fs.readFileSync(spec.billFile)
     const imported = await importFile(hub, {
       connectionId: spec.connectionId,
       businessDate: BUSINESS_DATE,
       format: 'wechat_trade',
       fileName: path.basename(spec.billFile),
-      bytes,
+      content: contentOnDisk(spec.billFile),
       contentType: 'application/gzip',
-      source: 'fetched',
+      source: 'uploaded',
     })
     const importedAt = performance.now()
     const importPeak = Math.max(sampled, process.memoryUsage().rss)

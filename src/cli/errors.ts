@@ -1,12 +1,16 @@
 // Turns any failure of a command into one clear line on stderr and a non-zero exit, never a stack trace.
 import fs from 'node:fs'
 import { CommanderError } from 'commander'
+import { contentOnDisk, type StatementContent } from '../core/reconciliation/file.ts'
 import { ConfigError } from '../lib/config.ts'
 import { DomainError } from '../lib/errors.ts'
 import { SecretKeyError } from '../lib/secrets.ts'
 import { redactText } from '../lib/redact.ts'
 
 export class UsageError extends Error {}
+
+const unreadable = (file: string, e: unknown) =>
+  e instanceof UsageError ? e : new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
 
 /** A file named on the command line, read whole; a missing or empty file is a usage error, not a crash. */
 export function readInputFile(file: string): Buffer {
@@ -15,8 +19,23 @@ export function readInputFile(file: string): Buffer {
     if (bytes.length === 0) throw new UsageError(`${file} is empty`)
     return bytes
   } catch (e) {
-    if (e instanceof UsageError) throw e
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
+    throw unreadable(file, e)
+  }
+}
+
+/**
+ * A file named on the command line, to be read as a stream while it is used (a statement of any size is never held
+ * whole); checked now, so that a missing, unreadable, empty or non-regular file is a usage error before any work.
+ */
+export function openInputFile(file: string): StatementContent {
+  try {
+    fs.accessSync(file, fs.constants.R_OK)
+    if (!fs.statSync(file).isFile()) throw new UsageError(`${file} is not a file`)
+    const content = contentOnDisk(file)
+    if (content.size === 0) throw new UsageError(`${file} is empty`)
+    return content
+  } catch (e) {
+    throw unreadable(file, e)
   }
 }
 

@@ -8,7 +8,7 @@ import { formatDecimal } from '../lib/money.ts'
 import { isUuid } from '../lib/ids.ts'
 import { isDate } from '../lib/time.ts'
 import type { OpenedHub } from '../runtime.ts'
-import { readInputFile as readFile } from './errors.ts'
+import { openInputFile } from './errors.ts'
 import { createProgress } from './progress.ts'
 
 const connectionArg = (v: string) => {
@@ -59,7 +59,7 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
     .option('--no-run', 'import only, without reconciling the day')
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o: { connection: string; date: string; file: string; format?: string; run: boolean; json?: boolean }) => {
-      const bytes = readFile(o.file)
+      const content = openInputFile(o.file)
       const hub = await open()
       // Rows read, on stderr, once the import has taken longer than a second.
       const progress = createProgress({ delayMs: 1000 }).step('statement', { unit: 'rows read' })
@@ -70,7 +70,7 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
           businessDate: o.date,
           format: o.format,
           fileName: path.basename(o.file),
-          bytes,
+          content,
           contentType: CONTENT_TYPES[path.extname(o.file).toLowerCase()] ?? 'application/octet-stream',
           source: 'uploaded',
           onProgress: (rows) => progress.update(rows),

@@ -14,6 +14,7 @@ import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
 import { connections } from '../connectors/framework/schema.ts'
 import { connectorRegistry } from '../connectors/index.ts'
 import { getSettings } from '../core/merchants/settings.ts'
+import { contentInMemory, type StatementContent } from '../core/reconciliation/file.ts'
 import { importStatement, recordEmptyStatement, type ImportResult, type VendorHash } from '../core/reconciliation/import.ts'
 import { reconcileDay, recordRunOutcome, type FeeRule, type RunSummary } from '../core/reconciliation/match.ts'
 import { StatementFormatError, type ParsedStatement } from '../core/reconciliation/types.ts'
@@ -79,7 +80,8 @@ export interface ImportFileInput {
   businessDate: string
   format?: string
   fileName?: string | null
-  bytes: Buffer
+  /** The file as received: in memory, or on disk (read as a stream, never whole). */
+  content: StatementContent
   contentType?: string
   source: 'fetched' | 'uploaded'
   vendorHash?: VendorHash
@@ -100,7 +102,7 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
   const format = input.format ?? profile.defaultFormat
   let parsed: ParsedStatement
   try {
-    parsed = caps.parseStatement({ format, bytes: input.bytes }, loaded.config)
+    parsed = caps.parseStatement({ format, content: input.content }, loaded.config)
   } catch (e) {
     if (e instanceof StatementFormatError) throw badRequest('unsupported_format', e.message, { format })
     throw e
@@ -113,7 +115,7 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
     businessDate: input.businessDate,
     source: input.source,
     fileName: input.fileName ?? null,
-    bytes: input.bytes,
+    content: input.content,
     contentType: input.contentType ?? 'application/octet-stream',
     vendorHash: input.vendorHash,
     parsed,
@@ -235,7 +237,7 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
           businessDate: p.businessDate,
           format: file.format,
           fileName: file.name,
-          bytes: file.bytes,
+          content: contentInMemory(file.bytes),
           contentType: file.contentType,
           source: 'fetched',
           vendorHash: file.vendorHash,

@@ -80,6 +80,11 @@ describe('tillbridge reconcile', { timeout: 120_000 }, () => {
     expect(lastJsonLine(again.stdout)).toMatchObject({ statement: { status: 'duplicate' }, run: { reused: true, id: summary.run.id } })
     const lines = await hub.database.db.execute(sql`select count(*)::int as n from settlement_lines where connection_id = ${connectionId}`)
     expect(lines.rows[0]!.n).toBe(4)
+    // The file was read from disk as a stream; what is kept for download is that file, byte for byte.
+    const kept = await hub.database.db.execute<{ content: Buffer; size_bytes: number }>(sql`
+      select f.content, s.size_bytes from statement_files f join settlement_statements s on s.id = f.statement_id where s.id = ${summary.statement.id}`)
+    expect(Buffer.compare(kept.rows[0]!.content, fs.readFileSync(file))).toBe(0)
+    expect(Number(kept.rows[0]!.size_bytes)).toBe(fs.statSync(file).size)
   })
 
   it('runs a day on its own', async () => {
@@ -115,6 +120,8 @@ describe('tillbridge reconcile', { timeout: 120_000 }, () => {
       [['reconcile', 'run', '--date', '2026-11-10'], /--connection/],
       [['reconcile', 'import', '--connection', connectionId, '--date', '2026-11-10'], /--file/],
       [['reconcile', 'import', '--connection', connectionId, '--date', '2026-11-10', '--file', path.join(dir, 'missing.csv')], /cannot read .*ENOENT/],
+      [['reconcile', 'import', '--connection', connectionId, '--date', '2026-11-10', '--file', write('empty.csv', Buffer.alloc(0))], /empty\.csv is empty/],
+      [['reconcile', 'import', '--connection', connectionId, '--date', '2026-11-10', '--file', dir], /is not a file/],
       [['reconcile', 'import', '--connection', connectionId, '--date', '2026-11-10', '--file', file, '--format', 'Bad Format'], /statement format/],
     ]
     for (const [args, message] of cases) {

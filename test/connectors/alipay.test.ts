@@ -14,6 +14,7 @@ import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { alipayBillEntryNames, alipayBillZip, alipayDetailLines, alipaySandbox, ALIPAY_TRADE_COLUMNS, type AlipayBillOptions, type AlipayBillRow } from '../../src/sandboxes/vendors/alipay.ts'
 import { useVendorServer, connectWith, collectLines, rejection } from '../helpers/connections.ts'
+import { contentInMemory } from '../../src/core/reconciliation/file.ts'
 
 const pem = (k: { export(o: object): string | Buffer }, type: string) => k.export({ type, format: 'pem' }) as string
 const appKeys = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -61,7 +62,7 @@ const PAY_2: AlipayBillRow = {
 const DAY: AlipayBillOptions = { pid: PID, date: DATE, rows: [PAY_1, REFUND_1, PAY_2] }
 
 async function parse(bytes: Buffer, pid = PID) {
-  const parsed = alipay.capabilities.parseStatement!({ format: 'alipay_trade', bytes }, { ...config, pid })
+  const parsed = alipay.capabilities.parseStatement!({ format: 'alipay_trade', content: contentInMemory(bytes) }, { ...config, pid })
   const lines = await collectLines(parsed)
   return { lines, totals: parsed.controlTotals() }
 }
@@ -471,7 +472,7 @@ describe('the Alipay trade bill parser', () => {
   })
 
   it('reports the control totals only once the lines have been read', async () => {
-    const parsed = alipay.capabilities.parseStatement!({ format: 'alipay_trade', bytes: alipayBillZip(DAY) }, config)
+    const parsed = alipay.capabilities.parseStatement!({ format: 'alipay_trade', content: contentInMemory(alipayBillZip(DAY)) }, config)
     expect(parsed.controlTotals()).toBeNull()
     let n = 0
     for await (const _ of parsed.lines) n++

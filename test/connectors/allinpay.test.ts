@@ -6,12 +6,13 @@ import { ALLINPAY_COLUMNS } from '../../src/connectors/payment/allinpay/bill-par
 import { connectorRegistry } from '../../src/connectors/index.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { collectLines as collect, rejection } from '../helpers/connections.ts'
+import { contentInMemory } from '../../src/core/reconciliation/file.ts'
 
 const FIXTURE = readFileSync(new URL('../fixtures/allinpay/card-bill-2026-03-14.csv', import.meta.url), 'utf8')
 const config = allinpay.config.parse({})
 
 const parse = (text: string | Buffer, cfg: Record<string, unknown> = {}) =>
-  collect(allinpay.capabilities.parseStatement!({ format: 'allinpay', bytes: Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8') }, allinpay.config.parse(cfg)))
+  collect(allinpay.capabilities.parseStatement!({ format: 'allinpay', content: contentInMemory(Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8')) }, allinpay.config.parse(cfg)))
 
 const refusal = (p: Promise<unknown>) => rejection(p, StatementFormatError, 'expected the bill to be refused')
 
@@ -102,7 +103,7 @@ describe('Allinpay card-acquiring bill', () => {
   })
 
   it('skips blank lines and a totals line, and has no control totals of its own', async () => {
-    const p = allinpay.capabilities.parseStatement!({ format: 'allinpay', bytes: Buffer.from(FIXTURE + '\n合计,,,,,,,,,,,,1296.00,7.72\n') }, config)
+    const p = allinpay.capabilities.parseStatement!({ format: 'allinpay', content: contentInMemory(Buffer.from(FIXTURE + '\n合计,,,,,,,,,,,,1296.00,7.72\n')) }, config)
     expect(await collect(p)).toHaveLength(4)
     expect(p.controlTotals()).toBeNull()
   })
@@ -144,7 +145,7 @@ describe('Allinpay card-acquiring bill', () => {
 
   it('refuses a pre-authorisation, which moves no money, and a file of another format', async () => {
     expect((await refusal(parse(withCell(1, '交易类型', '预授权')))).lineNo).toBe(2)
-    expect(() => allinpay.capabilities.parseStatement!({ format: 'unionpay_inn', bytes: Buffer.from(FIXTURE) }, config)).toThrow(StatementFormatError)
+    expect(() => allinpay.capabilities.parseStatement!({ format: 'unionpay_inn', content: contentInMemory(Buffer.from(FIXTURE)) }, config)).toThrow(StatementFormatError)
   })
 
   it('computes the contracted fee in thousandths of a fen, capped, given back on returns', () => {

@@ -6,6 +6,7 @@ import { mapped } from '../../src/connectors/payment/mapped/index.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { collectLines as collect, rejection } from '../helpers/connections.ts'
+import { contentInMemory } from '../../src/core/reconciliation/file.ts'
 
 const FIXTURE = readFileSync(new URL('../fixtures/mapped/bank-pos-export.csv', import.meta.url), 'utf8')
 
@@ -29,7 +30,7 @@ const BANK_MAPPING = {
 }
 
 const parse = (bytes: string | Buffer, cfg: Record<string, unknown>) =>
-  collect(mapped.capabilities.parseStatement!({ format: 'mapped', bytes: Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'utf8') }, mapped.config.parse(cfg)))
+  collect(mapped.capabilities.parseStatement!({ format: 'mapped', content: contentInMemory(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'utf8')) }, mapped.config.parse(cfg)))
 
 const refusal = (p: Promise<unknown>) => rejection(p, StatementFormatError, 'expected the file to be refused')
 
@@ -88,7 +89,7 @@ describe('mapped-columns statement files', () => {
   })
 
   it('reads a bank CSV by header names below its title lines, dropping ignored types, blank lines and the totals line', async () => {
-    const p = mapped.capabilities.parseStatement!({ format: 'mapped', bytes: Buffer.from(FIXTURE) }, mapped.config.parse(BANK_MAPPING))
+    const p = mapped.capabilities.parseStatement!({ format: 'mapped', content: contentInMemory(Buffer.from(FIXTURE)) }, mapped.config.parse(BANK_MAPPING))
     const lines = await collect(p)
     expect(lines).toMatchObject(BANK_EXPECTED)
     expect(lines).toHaveLength(3)

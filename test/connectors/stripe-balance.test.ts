@@ -12,6 +12,7 @@ import { stripe } from '../../src/connectors/payment/stripe/index.ts'
 import type { StatementFile } from '../../src/connectors/framework/define.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { collectLines as collect, rejection } from '../helpers/connections.ts'
+import { contentInMemory } from '../../src/core/reconciliation/file.ts'
 
 const KEY = 'sk_test_51BalanceTxnKey00000000000'
 /** 2026-03-14 in Shanghai is [2026-03-13T16:00Z, 2026-03-14T16:00Z). */
@@ -95,7 +96,7 @@ describe('Stripe settlement from balance transactions', () => {
       ['fetchStatement', 200, 'ok'],
     ])
 
-    const parsed = stripe.capabilities.parseStatement!(file, ctx.config)
+    const parsed = stripe.capabilities.parseStatement!({ format: file.format, content: contentInMemory(file.bytes) }, ctx.config)
     const lines = await collect(parsed)
     expect(parsed.controlTotals()).toBeNull()
     expect(lines).toHaveLength(236)
@@ -151,7 +152,8 @@ describe('Stripe settlement from balance transactions', () => {
     expect(call.query.get('created[gte]')).toBe(String(Date.UTC(2026, 2, 13, 4) / 1000))
     expect(call.query.get('created[lt]')).toBe(String(Date.UTC(2026, 2, 14, 4) / 1000))
     expect(fetched.status).toBe('ready')
-    const lines = await collect(stripe.capabilities.parseStatement!((fetched as { files: StatementFile[] }).files[0]!, ctx.config))
+    const file = (fetched as { files: StatementFile[] }).files[0]!
+    const lines = await collect(stripe.capabilities.parseStatement!({ format: file.format, content: contentInMemory(file.bytes) }, ctx.config))
     expect(lines.every((l) => l.occurredAt.getTime() >= Date.UTC(2026, 2, 13, 4) && l.occurredAt.getTime() < Date.UTC(2026, 2, 14, 4))).toBe(true)
     expect(lines.length).toBeGreaterThan(0)
   })
@@ -169,7 +171,7 @@ describe('Stripe settlement from balance transactions', () => {
 
   it('refuses a stored file with a malformed line, naming the line', async () => {
     const good = JSON.stringify({ ...withOrderNo.txn, source: withOrderNo.charge.id })
-    const parse = (text: string) => collect(stripe.capabilities.parseStatement!({ format: 'stripe_balance', bytes: Buffer.from(text) }, { secretKey: KEY } as never))
+    const parse = (text: string) => collect(stripe.capabilities.parseStatement!({ format: 'stripe_balance', content: contentInMemory(Buffer.from(text)) }, { secretKey: KEY } as never))
     expect(await parse(`${good}\n`)).toHaveLength(1)
     let e = await refusal(parse(`${good}\n${JSON.stringify({ ...withOrderNo.txn, amount: 58.0001 })}\n`))
     expect(e.message).toMatch(/line 2: .*"amount" 58.0001 is not an integer/)
@@ -177,6 +179,6 @@ describe('Stripe settlement from balance transactions', () => {
     expect(e.message).toMatch(/line 3: .*net 5000 is not amount 5800 minus fee 198/)
     e = await refusal(parse(`${good}\n{"id":"txn_1",`))
     expect(e.message).toBe('line 2: not a JSON object')
-    expect(() => stripe.capabilities.parseStatement!({ format: 'wechat_trade', bytes: Buffer.from(good) }, { secretKey: KEY } as never)).toThrow(StatementFormatError)
+    expect(() => stripe.capabilities.parseStatement!({ format: 'wechat_trade', content: contentInMemory(Buffer.from(good)) }, { secretKey: KEY } as never)).toThrow(StatementFormatError)
   })
 })

@@ -1,3 +1,5 @@
+import fs from 'node:fs'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import ExcelJS from 'exceljs'
 import { sql } from 'drizzle-orm'
@@ -42,12 +44,19 @@ describe('reconciliation API', () => {
   const upload = (api: Api, connectionId: string, date: string, bytes: Buffer, extra = '') =>
     api.request('POST', `/api/v1/reconciliation/statements?connectionId=${connectionId}&date=${date}&fileName=bank-${date}.csv${extra}`, undefined, { raw: bytes, headers: { 'content-type': 'text/csv' } })
 
+  /** Raw uploads written to disk as they arrive and not yet removed (only this file's tests upload raw bodies). */
+  const spooled = () => {
+    const dir = path.join(hub.config.dataDir, 'uploads')
+    return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.part')) : []
+  }
+
   it('uploads a statement, refuses to import it twice, supersedes it with a corrected file and gives back the original', async () => {
     const s = await shop()
     const t1 = await s.sell(at('2026-11-10 10:00:00'), 5800)
     const file = csv([['2026-11-10 10:00:05', t1.paymentNo, 'B001', yuan(5800), '0.35']])
     const first = await upload(s.finance, s.connectionId, '2026-11-10', file)
     expect(first.status, JSON.stringify(first.body)).toBe(201)
+    expect(spooled()).toEqual([])
     expect(first.body).toMatchObject({ result: 'imported', statement: { status: 'imported', lineCount: 1, format: 'mapped', source: 'uploaded', fileName: 'bank-2026-11-10.csv', businessDate: '2026-11-10' } })
     // The day is queued for reconciliation in the background.
     expect((await queuedJobs(hub, 'settlement.reconcile')).map((j) => j.payload)).toContainEqual({ merchantId: s.m.merchantId, connectionId: s.connectionId, businessDate: '2026-11-10' })
@@ -138,6 +147,8 @@ describe('reconciliation API', () => {
     const nowhere = await upload(s.finance, '00000000-0000-7000-8000-000000000000', '2026-11-10', file)
     expect(nowhere.status).toBe(404)
     expect((await hub.database.db.execute(sql`select 1 from settlement_statements where merchant_id = ${s.m.merchantId}`)).rows).toHaveLength(0)
+    // Each of those bodies was written to disk as it came; none is left there.
+    expect(spooled()).toEqual([])
   })
 
   it('runs a day, lists and filters exceptions with a cursor, resolves them and reruns without losing a resolution', async () => {

@@ -3,6 +3,7 @@
 // whether a connection works, and the capabilities of its family as typed functions.
 import { z } from 'zod'
 import type { ConnectorHttp, HttpPolicy } from './http-types.ts'
+import type { StatementContent } from '../../core/reconciliation/file.ts'
 import type { ParsedStatement } from '../../core/reconciliation/types.ts'
 import type { MarketplaceCapabilities } from './marketplace.ts'
 import type { AccountingCapabilities } from './accounting.ts'
@@ -120,8 +121,11 @@ export interface PaymentCapabilities<C> {
    * day of their own (Stripe: Unix times) cut the day in `timeZone`, the merchant's (default Asia/Shanghai).
    */
   fetchStatement?: Capability<C, { businessDate: string; timeZone?: string }, FetchedStatement>
-  /** Parses a fetched or uploaded file into statement lines, streaming; throws StatementFormatError. */
-  parseStatement?: (file: { format: string; bytes: Buffer }, config: C) => ParsedStatement
+  /**
+   * Parses a fetched or uploaded file into statement lines, streaming (a layout read front to back reads the file's
+   * chunks as the lines are taken); throws StatementFormatError.
+   */
+  parseStatement?: (file: { format: string; content: StatementContent }, config: C) => ParsedStatement
   /** The fee the contract says a payment of `amount` fen costs, in thousandths of a fen (before the channel's rounding). */
   expectedFeeMilli?: (line: { kind: string; amount: number }, config: C) => number
   [name: string]: unknown

@@ -4,8 +4,6 @@
 // a new file for the same day supersedes the old one.
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { createGunzip } from 'node:zlib'
-import { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
 import { and, eq, inArray, ne, or, sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
@@ -14,10 +12,12 @@ import { from as copyFrom } from 'pg-copy-streams'
 import type { Db, Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { newId } from '../../lib/ids.ts'
+import { sha256Hex } from '../../lib/secrets.ts'
 import { repeatFinder } from '../../lib/repeats.ts'
 import { businessDayRange } from '../../lib/time.ts'
 import { settlementStatements, statementFiles } from './schema.ts'
 import { StatementFormatError, type ControlTotals, type LineKind, type ParsedStatement, type StatementLine } from './types.ts'
+import { decompressedChunks, type StatementContent } from './file.ts'
 
 export interface VendorHash {
   algorithm: 'sha1' | 'sha256' | 'md5'
@@ -34,11 +34,11 @@ export interface ImportStatementInput {
   businessDate: string
   source: 'fetched' | 'uploaded'
   fileName?: string | null
-  /** The original bytes as received (compressed if the channel sent them so); kept for download. */
-  bytes: Buffer
+  /** The original file as received (compressed if the channel sent it so); kept for download. */
+  content: StatementContent
   contentType: string
   vendorHash?: VendorHash
-  /** The connector's parse of `bytes`; only iterated once the hash has been checked. */
+  /** The connector's parse of `content`; only iterated once the hash has been checked. */
   parsed: ParsedStatement
   /** The channel's time zone: lines dated outside the business day in it are counted in the statement's totals. */
   timeZone?: string
@@ -84,20 +84,10 @@ class Rejection extends Error {
   }
 }
 
-export const sha256Hex = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
-
-const isGzip = (b: Buffer) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b
-
-/** The hash of the file as the channel computed it: over the raw bytes, or streamed through gunzip. */
-export async function vendorDigest(bytes: Buffer, algorithm: VendorHash['algorithm'], over: VendorHash['over']): Promise<string> {
+/** The hash of the file as the channel computed it, read as a stream: over the raw bytes, or through gunzip. */
+export async function vendorDigest(content: StatementContent, algorithm: VendorHash['algorithm'], over: VendorHash['over']): Promise<string> {
   const h = createHash(algorithm)
-  if (over === 'decompressed' && isGzip(bytes)) {
-    try {
-      for await (const chunk of Readable.from([bytes]).pipe(createGunzip())) h.update(chunk as Buffer)
-    } catch (e) {
-      throw new Rejection('format_error', `the file is not valid gzip: ${(e as Error).message}`)
-    }
-  } else h.update(bytes)
+  for await (const chunk of over === 'decompressed' ? decompressedChunks(content) : content.chunks({ transient: true })) h.update(chunk)
   return h.digest('hex')
 }
 
@@ -232,8 +222,6 @@ function writeRow(buf: Buffer, at: number, prefix: Buffer, l: StatementLine): nu
   return writeTextField(buf, at, l.payoutRef)
 }
 
-/** Bytes of the original file per write. */
-const FILE_CHUNK_BYTES = 1 << 16
 
 /** Bytes of COPY data per write of the lines. */
 const COPY_CHUNK_BYTES = 1 << 16
@@ -251,11 +239,11 @@ function copyWriter(copy: ReturnType<typeof copyFrom>) {
 }
 
 /**
- * Stores the original file through a binary COPY, its bytes sent as they are in chunks: a statement of any size costs
- * this process no copy of it (a bound parameter would be built whole, and grown, in the protocol buffer; COPY's text
- * format would double it as hex).
+ * Stores the original file through a binary COPY, its bytes sent as they are read, in chunks: a statement of any size
+ * costs this process no copy of it (a bound parameter would be built whole, and grown, in the protocol buffer; COPY's
+ * text format would double it as hex).
  */
-async function copyStatementFile(client: pg.PoolClient, statementId: string, contentType: string, bytes: Buffer): Promise<void> {
+async function copyStatementContent(client: pg.PoolClient, statementId: string, contentType: string, content: StatementContent): Promise<void> {
   const copy = client.query(copyFrom('copy statement_files (statement_id, content_type, content) from stdin with (format binary)'))
   const { send, copied } = copyWriter(copy)
   // One tuple of three fields, each a 32-bit length (-1 for NULL) and its bytes; the file's bytes follow the header.
@@ -264,9 +252,16 @@ async function copyStatementFile(client: pg.PoolClient, statementId: string, con
   at = head.writeInt16BE(3, at)
   at = writeUuidField(head, at, statementId)
   at = writeTextField(head, at, contentType)
-  at = head.writeInt32BE(bytes.length, at)
-  await send(head.subarray(0, at))
-  for (let i = 0; i < bytes.length; i += FILE_CHUNK_BYTES) await send(bytes.subarray(i, i + FILE_CHUNK_BYTES))
+  at = head.writeInt32BE(content.size, at)
+  try {
+    await send(head.subarray(0, at))
+    for await (const chunk of content.chunks()) await send(chunk)
+  } catch (e) {
+    // CopyFail: the server drops what it got; the transaction then rolls back.
+    if (!copy.destroyed) copy.destroy(e instanceof Error ? e : new Error(String(e)))
+    await copied.catch(() => {})
+    throw e
+  }
   copy.end(BINARY_COPY_TRAILER)
   await copied
 }
@@ -328,10 +323,10 @@ async function findSame(tx: Tx, input: { merchantId: string; connectionId: strin
   return row
 }
 
-/** Records (or refreshes) a rejected statement with its reason and bytes, in a transaction of its own. */
+/** Records (or refreshes) a rejected statement with its reason and file, in a transaction of its own. */
 async function recordRejection(db: Db, input: ImportStatementInput, sha: string, r: Rejection): Promise<ImportResult> {
   const reason = r.message.slice(0, 2000)
-  const id = await db.transaction(async (tx) => {
+  const id = await inTransaction(db, async (tx, client) => {
     await tx.execute(importLock(input.connectionId, input.businessDate))
     const existing = await findSame(tx, input, sha)
     if (existing) {
@@ -349,13 +344,13 @@ async function recordRejection(db: Db, input: ImportStatementInput, sha: string,
       source: input.source,
       fileName: input.fileName ?? null,
       fileSha256: sha,
-      sizeBytes: input.bytes.length,
+      sizeBytes: input.content.size,
       status: 'rejected',
       rejectReason: reason,
       lineCount: 0,
       createdBy: input.createdBy ?? null,
     })
-    await tx.insert(statementFiles).values({ statementId, contentType: input.contentType, content: input.bytes })
+    await copyStatementContent(client, statementId, input.contentType, input.content)
     return statementId
   })
   return { status: 'rejected', statementId: id, code: r.code, reason, lineNo: r.lineNo }
@@ -366,10 +361,10 @@ async function recordRejection(db: Db, input: ImportStatementInput, sha: string,
  * (the database failing, a parser bug) is thrown.
  */
 export async function importStatement(db: Db, input: ImportStatementInput): Promise<ImportResult> {
-  const sha = sha256Hex(input.bytes)
+  const sha = await vendorDigest(input.content, 'sha256', 'raw')
   try {
     if (input.vendorHash) {
-      const got = await vendorDigest(input.bytes, input.vendorHash.algorithm, input.vendorHash.over)
+      const got = await vendorDigest(input.content, input.vendorHash.algorithm, input.vendorHash.over)
       if (got !== input.vendorHash.value.trim().toLowerCase()) {
         throw new Rejection(
           'hash_mismatch',
@@ -399,7 +394,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
         source: input.source,
         fileName: input.fileName ?? null,
         fileSha256: sha,
-        sizeBytes: input.bytes.length,
+        sizeBytes: input.content.size,
         status: 'imported',
         rejectReason: null,
         lineCount: 0,
@@ -411,7 +406,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
       } else {
         await tx.insert(settlementStatements).values({ id: statementId, ...row })
       }
-      await copyStatementFile(client, statementId, input.contentType, input.bytes)
+      await copyStatementContent(client, statementId, input.contentType, input.content)
 
       const ours = zeroTotals()
       const day = input.timeZone ? businessDayRange(input.businessDate, input.timeZone) : undefined

@@ -1,10 +1,15 @@
 // Settlement reconciliation for finance: upload and download statements, run a day, list and resolve exceptions,
 // and the daily summary per connection, day and store, each list also as a CSV or XLSX file. Reading needs
 // finance.export or reports.read; changing needs finance.export.
+import fs from 'node:fs'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { getSettings } from '../../core/merchants/settings.ts'
 import { exceptionsTable, summaryTable, tableFile } from '../../core/reconciliation/export.ts'
+import { contentInMemory, contentOnDisk, type StatementContent } from '../../core/reconciliation/file.ts'
 import { OUTCOMES, type RunSummary } from '../../core/reconciliation/match.ts'
 import { dailySummary, exportExceptions, getItem, getRun, getStatement, getStatementFile, listExceptions, listRuns, listStatements, type ItemView, type RunRow, type StatementRow } from '../../core/reconciliation/queries.ts'
 import { reopenItem, resolveItem, type ReconItem } from '../../core/reconciliation/resolve.ts'
@@ -12,6 +17,7 @@ import { actorCan } from '../../core/staff/actor.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { importFile, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
 import { badRequest, forbidden, invalid } from '../../lib/errors.ts'
+import { newId } from '../../lib/ids.ts'
 import { businessDate, isDate } from '../../lib/time.ts'
 import type { AppEnv } from '../env.ts'
 import { fileLocale } from '../locale.ts'
@@ -207,7 +213,7 @@ const upload = defineRoute({
   tags,
   summary: 'Upload a settlement statement file and import it',
   description: [
-    'The body is the file itself (any Content-Type; `connectionId`, `date` and optionally `format` and `fileName` in the query), or multipart/form-data with a `file` part and the same fields.',
+    'The body is the file itself (any Content-Type; `connectionId`, `date` and optionally `format` and `fileName` in the query), or multipart/form-data with a `file` part and the same fields. Up to 200 MiB; the file itself is written to disk as it arrives and imported from there as a stream (the larger the bill, the better to send it so), a form is read in memory.',
     'The file is parsed by the connection’s connector, checked against its own control totals, and imported whole or not at all. 201: imported (superseding an earlier file of the day), and the day is queued for reconciliation; 200: the same file was imported before; 422 `statement_rejected`: refused, with the reason (the refused file is kept and listed). The same file is recognised by its SHA-256, so a repeated upload is harmless.',
   ].join('\n\n'),
   access: 'finance.export',
@@ -400,7 +406,21 @@ function checkRange(from?: string, to?: string) {
 
 const outcomesOf = (v?: string) => (v ? v.split(',').map((o) => o.trim()) : undefined)
 
-async function readUpload(c: Context<AppEnv>): Promise<{ bytes: Buffer; fields: Record<string, string | undefined>; fileName?: string; contentType: string }> {
+interface Upload {
+  content: StatementContent
+  fields: Record<string, string | undefined>
+  fileName?: string
+  contentType: string
+  /** Removes what the upload left on disk; called once the import is done, whatever its outcome. */
+  discard(): Promise<void>
+}
+
+/**
+ * The uploaded file. A raw body (the file itself) is written to a file of its own under the data directory as it
+ * arrives and imported from there as a stream, so that a statement of any size is never held whole; a multipart form
+ * is read by the framework, in memory.
+ */
+async function readUpload(c: Context<AppEnv>): Promise<Upload> {
   const type = (c.req.header('content-type') ?? '').toLowerCase()
   if (type.startsWith('multipart/form-data')) {
     let form: Record<string, unknown>
@@ -413,13 +433,25 @@ async function readUpload(c: Context<AppEnv>): Promise<{ bytes: Buffer; fields: 
     if (!(file instanceof File)) throw badRequest('file_required', 'send the statement as the `file` part of the form')
     const text = (k: string) => (typeof form[k] === 'string' ? (form[k] as string) : undefined)
     return {
-      bytes: Buffer.from(await file.arrayBuffer()),
+      content: contentInMemory(Buffer.from(await file.arrayBuffer())),
       fields: { connectionId: text('connectionId'), date: text('date'), format: text('format') },
       fileName: file.name || undefined,
       contentType: file.type || 'application/octet-stream',
+      discard: async () => {},
     }
   }
-  return { bytes: Buffer.from(await c.req.arrayBuffer()), fields: {}, contentType: type.split(';')[0]!.trim() || 'application/octet-stream' }
+  const dir = path.join(c.var.hub.config.dataDir, 'uploads')
+  await fs.promises.mkdir(dir, { recursive: true })
+  const spooled = path.join(dir, `${newId()}.part`)
+  const discard = () => fs.promises.rm(spooled, { force: true })
+  try {
+    const body = c.req.raw.body
+    await pipeline(body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream) : Readable.from([]), fs.createWriteStream(spooled, { flags: 'wx' }))
+    return { content: contentOnDisk(spooled), fields: {}, contentType: type.split(';')[0]!.trim() || 'application/octet-stream', discard }
+  } catch (e) {
+    await discard()
+    throw e
+  }
 }
 
 const itemWithHistory = async (c: Context<AppEnv>, item: ReconItem) => {
@@ -427,43 +459,52 @@ const itemWithHistory = async (c: Context<AppEnv>, item: ReconItem) => {
   return { ...itemOut(v), history: v.history.map((h) => ({ ...h, createdAt: h.createdAt.toISOString() })) }
 }
 
+/** Imports an upload once its fields are checked; the day is queued for reconciliation in the import's transaction. */
+async function importUpload(c: Context<AppEnv>, q: { connectionId?: string; date?: string; format?: string; fileName?: string }, got: Upload) {
+  const connectionId = got.fields.connectionId ?? q.connectionId
+  const date = got.fields.date ?? q.date
+  const format = got.fields.format ?? q.format
+  if (!connectionId || !z.uuid().safeParse(connectionId).success) throw badRequest('validation_failed', 'invalid request: connectionId: give the connection (a UUID)')
+  if (!date || !isDate(date)) throw badRequest('validation_failed', 'invalid request: date: give the business date as YYYY-MM-DD')
+  if (format !== undefined && !/^[a-z][a-z0-9_]{0,39}$/.test(format)) throw badRequest('validation_failed', 'invalid request: format: lower-case letters, digits and _')
+  if (got.content.size === 0) throw badRequest('empty_file', 'the file is empty: send the statement itself')
+  const principal = c.var.principal
+  const r = await importFile(c.var.hub, {
+    merchantId: principal.merchantId,
+    connectionId,
+    businessDate: date,
+    format,
+    fileName: got.fileName ?? q.fileName ?? null,
+    content: got.content,
+    contentType: got.contentType,
+    source: 'uploaded',
+    createdBy: principal.id,
+    // The day is reconciled in the background against the new file (POST /runs does it at once), queued in the
+    // import's own transaction so that a file is never current without its run.
+    queueRun: true,
+  })
+  const db = c.var.hub.database.db
+  await recordAudit(db, principal, {
+    action: `statement.${r.status}`,
+    entityType: 'settlement_statement',
+    entityId: r.statementId,
+    details: { connectionId, businessDate: date, format: r.format, ...(r.status === 'rejected' ? { code: r.code, reason: r.reason } : {}) },
+  })
+  if (r.status === 'rejected') throw invalid('statement_rejected', `The statement was refused: ${r.reason}`, { statementId: r.statementId, code: r.code, lineNo: r.lineNo })
+  const statement = statementOut(await getStatement(db, principal.merchantId, r.statementId))
+  if (r.status === 'duplicate') return c.json({ result: 'duplicate' as const, statement, superseded: [] }, 200)
+  return c.json({ result: 'imported' as const, statement, superseded: r.superseded }, 201)
+}
+
 export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(upload, async (c) => {
     const q = c.req.valid('query')
     const got = await readUpload(c)
-    const connectionId = got.fields.connectionId ?? q.connectionId
-    const date = got.fields.date ?? q.date
-    const format = got.fields.format ?? q.format
-    if (!connectionId || !z.uuid().safeParse(connectionId).success) throw badRequest('validation_failed', 'invalid request: connectionId: give the connection (a UUID)')
-    if (!date || !isDate(date)) throw badRequest('validation_failed', 'invalid request: date: give the business date as YYYY-MM-DD')
-    if (format !== undefined && !/^[a-z][a-z0-9_]{0,39}$/.test(format)) throw badRequest('validation_failed', 'invalid request: format: lower-case letters, digits and _')
-    if (got.bytes.length === 0) throw badRequest('empty_file', 'the file is empty: send the statement itself')
-    const principal = c.var.principal
-    const r = await importFile(c.var.hub, {
-      merchantId: principal.merchantId,
-      connectionId,
-      businessDate: date,
-      format,
-      fileName: got.fileName ?? q.fileName ?? null,
-      bytes: got.bytes,
-      contentType: got.contentType,
-      source: 'uploaded',
-      createdBy: principal.id,
-      // The day is reconciled in the background against the new file (POST /runs does it at once), queued in the
-      // import's own transaction so that a file is never current without its run.
-      queueRun: true,
-    })
-    const db = c.var.hub.database.db
-    await recordAudit(db, principal, {
-      action: `statement.${r.status}`,
-      entityType: 'settlement_statement',
-      entityId: r.statementId,
-      details: { connectionId, businessDate: date, format: r.format, ...(r.status === 'rejected' ? { code: r.code, reason: r.reason } : {}) },
-    })
-    if (r.status === 'rejected') throw invalid('statement_rejected', `The statement was refused: ${r.reason}`, { statementId: r.statementId, code: r.code, lineNo: r.lineNo })
-    const statement = statementOut(await getStatement(db, principal.merchantId, r.statementId))
-    if (r.status === 'duplicate') return c.json({ result: 'duplicate' as const, statement, superseded: [] }, 200)
-    return c.json({ result: 'imported' as const, statement, superseded: r.superseded }, 201)
+    try {
+      return await importUpload(c, q, got)
+    } finally {
+      await got.discard()
+    }
   })
 
   app.openapi(listStatementsRoute, async (c) => {

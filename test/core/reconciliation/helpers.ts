@@ -9,6 +9,7 @@ import type { ControlTotals, ParsedStatement, StatementLine } from '../../../src
 import { importStatement, type ImportResult } from '../../../src/core/reconciliation/import.ts'
 import { createConnection } from '../../../src/connectors/framework/connections.ts'
 import { connectorRegistry } from '../../../src/connectors/index.ts'
+import { contentInMemory } from '../../../src/core/reconciliation/file.ts'
 
 export const TZ = 'Asia/Shanghai'
 
@@ -146,7 +147,7 @@ export async function importLines(hub: TestHub, shop: Shop, date: string, lines:
     businessDate: date,
     source: 'uploaded',
     fileName: `${date}.json`,
-    bytes,
+    content: contentInMemory(bytes),
     contentType: 'application/json',
     parsed: statementOf(lines, opts.totals ?? 'correct'),
     timeZone: TZ,

@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest'
 import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { gzipSync } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import { contentInMemory, contentOnDisk, type StatementContent } from '../../../src/core/reconciliation/file.ts'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../../helpers/db.ts'
 import { importStatement, recordEmptyStatement, type ImportStatementInput } from '../../../src/core/reconciliation/import.ts'
@@ -20,7 +24,7 @@ describe('importing a statement', () => {
     businessDate: '2026-11-10',
     source: 'uploaded',
     fileName: 'bill.csv',
-    bytes: Buffer.from('the original file'),
+    content: contentInMemory(Buffer.from('the original file')),
     contentType: 'text/csv',
     parsed,
     timeZone: TZ,
@@ -108,9 +112,9 @@ describe('importing a statement', () => {
     // Every byte value, backslashes, tabs and newlines included, over several of the chunks the file is written in.
     const bytes = Buffer.alloc(300_000)
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919 + (i >> 8)) & 0xff
-    const refused = await importStatement(hub.database.db, input(shop, statementOf(someLines(2), { count: 9 }), { bytes }))
+    const refused = await importStatement(hub.database.db, input(shop, statementOf(someLines(2), { count: 9 }), { content: contentInMemory(bytes) }))
     expect(refused).toMatchObject({ status: 'rejected', code: 'control_totals_mismatch' })
-    const r = await importStatement(hub.database.db, input(shop, statementOf(someLines(2)), { bytes }))
+    const r = await importStatement(hub.database.db, input(shop, statementOf(someLines(2)), { content: contentInMemory(bytes) }))
     expect(r).toMatchObject({ status: 'imported', statementId: refused.statementId })
     const [s] = await statements(shop)
     expect(s!.status).toBe('imported')
@@ -142,15 +146,15 @@ describe('importing a statement', () => {
 
   it('a new file for the day supersedes the old one; the old one again becomes current again', async () => {
     const shop = await openShop(hub)
-    const a = await importStatement(hub.database.db, input(shop, statementOf(someLines(2)), { bytes: Buffer.from('file A') }))
-    const b = await importStatement(hub.database.db, input(shop, statementOf(someLines(3)), { bytes: Buffer.from('file B') }))
+    const a = await importStatement(hub.database.db, input(shop, statementOf(someLines(2)), { content: contentInMemory(Buffer.from('file A')) }))
+    const b = await importStatement(hub.database.db, input(shop, statementOf(someLines(3)), { content: contentInMemory(Buffer.from('file B')) }))
     expect(b).toMatchObject({ status: 'imported', superseded: [a.statementId] })
     expect((await statements(shop)).map((s) => s.status)).toEqual(['superseded', 'imported'])
-    const back = await importStatement(hub.database.db, input(shop, statementOf(someLines(2)), { bytes: Buffer.from('file A') }))
+    const back = await importStatement(hub.database.db, input(shop, statementOf(someLines(2)), { content: contentInMemory(Buffer.from('file A')) }))
     expect(back).toMatchObject({ status: 'duplicate', statementId: a.statementId, reactivated: true })
     expect((await statements(shop)).map((s) => s.status)).toEqual(['imported', 'superseded'])
     // Another format of the same day stands beside it.
-    await importStatement(hub.database.db, input(shop, statementOf(someLines(1)), { bytes: Buffer.from('fund flow'), format: 'wechat_fundflow' }))
+    await importStatement(hub.database.db, input(shop, statementOf(someLines(1)), { content: contentInMemory(Buffer.from('fund flow')), format: 'wechat_fundflow' }))
     expect((await statements(shop)).map((s) => s.status)).toEqual(['imported', 'superseded', 'imported'])
   })
 
@@ -216,16 +220,46 @@ describe('importing a statement', () => {
       }
     }
     // The hash of the compressed bytes is not what WeChat signs: refused, and the parser never ran.
-    const wrong = await importStatement(hub.database.db, input(shop, watched(), { bytes: gz, vendorHash: { algorithm: 'sha1', value: createHash('sha1').update(gz).digest('hex'), over: 'decompressed' } }))
+    const wrong = await importStatement(hub.database.db, input(shop, watched(), { content: contentInMemory(gz), vendorHash: { algorithm: 'sha1', value: createHash('sha1').update(gz).digest('hex'), over: 'decompressed' } }))
     expect(wrong).toMatchObject({ status: 'rejected', code: 'hash_mismatch' })
     expect(read).toBe(false)
     expect(await lineCount(shop)).toBe(0)
     // The right hash (upper case, as some channels print it) over the decompressed bill: imported, on the record that was refused.
-    const right = await importStatement(hub.database.db, input(shop, watched(), { bytes: gz, vendorHash: { algorithm: 'sha1', value: sha1.toUpperCase(), over: 'decompressed' } }))
+    const right = await importStatement(hub.database.db, input(shop, watched(), { content: contentInMemory(gz), vendorHash: { algorithm: 'sha1', value: sha1.toUpperCase(), over: 'decompressed' } }))
     expect(right).toMatchObject({ status: 'imported', statementId: wrong.statementId, lineCount: 2 })
     expect((await statements(shop)).map((s) => [s.status, s.reject_reason])).toEqual([['imported', null]])
-    const raw = await importStatement(hub.database.db, input(shop, watched(), { bytes: bill, businessDate: '2026-11-11', vendorHash: { algorithm: 'sha256', value: 'ab'.repeat(32), over: 'raw' } }))
+    const raw = await importStatement(hub.database.db, input(shop, watched(), { content: contentInMemory(bill), businessDate: '2026-11-11', vendorHash: { algorithm: 'sha256', value: 'ab'.repeat(32), over: 'raw' } }))
     expect(raw).toMatchObject({ status: 'rejected', code: 'hash_mismatch' })
+  })
+
+  it('reads the file only as a stream: its hashes and the kept original never take it whole', async () => {
+    const shop = await openShop(hub)
+    // Several chunks of compressed bytes, from disk; `bytes()` (the whole file) would fail the import.
+    let text = ''
+    for (let i = 0; text.length < 400_000; i++) text += `${i.toString(36)},${(i * 7919).toString(16)}\n`
+    const bill = Buffer.from(text)
+    const gz = gzipSync(bill, { level: 1 })
+    expect(gz.length).toBeGreaterThan(64 * 1024)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-import-'))
+    try {
+      const file = path.join(dir, 'bill.csv.gz')
+      fs.writeFileSync(file, gz)
+      const onDisk = contentOnDisk(file)
+      const streamOnly: StatementContent = { size: onDisk.size, chunks: () => onDisk.chunks(), bytes: () => expect.fail('the file was read whole') }
+      const sha1 = createHash('sha1').update(bill).digest('hex')
+      const r = await importStatement(hub.database.db, input(shop, statementOf(someLines(3)), { content: streamOnly, vendorHash: { algorithm: 'sha1', value: sha1, over: 'decompressed' } }))
+      expect(r).toMatchObject({ status: 'imported', lineCount: 3 })
+      const [kept] = await statements(shop)
+      expect(Buffer.compare(kept!.file!, gz)).toBe(0)
+      const [row] = (await hub.database.db.execute<{ file_sha256: string; size_bytes: number }>(sql`select file_sha256, size_bytes from settlement_statements where id = ${kept!.id}`)).rows
+      expect(row).toEqual({ file_sha256: createHash('sha256').update(gz).digest('hex'), size_bytes: gz.length })
+      // Refused files are kept the same way.
+      const refused = await importStatement(hub.database.db, input(shop, statementOf(someLines(3), { count: 4 }), { content: streamOnly, businessDate: '2026-11-11' }))
+      expect(refused).toMatchObject({ status: 'rejected', code: 'control_totals_mismatch' })
+      expect(Buffer.compare((await statements(shop)).find((s) => s.id === refused.statementId)!.file!, gz)).toBe(0)
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('records a day without transactions as an empty statement, which a later file supersedes', async () => {

@@ -5,6 +5,7 @@ import { seedProduct, seedStore } from '../../helpers/pos.ts'
 import { reconcileDay, type ReconcileDayInput } from '../../../src/core/reconciliation/match.ts'
 import { importStatement, recordEmptyStatement } from '../../../src/core/reconciliation/import.ts'
 import { at, importLines, itemOf, items, line, openShop, paid, refund, refunded, sell, statementOf, TZ, type Shop } from './helpers.ts'
+import { contentInMemory } from '../../../src/core/reconciliation/file.ts'
 
 describe('reconciling a day', () => {
   const hub = useTestHub()
@@ -238,7 +239,7 @@ describe('reconciling a day', () => {
       format: 'alipay_trade',
       businessDate: '2026-11-17',
       source: 'uploaded',
-      bytes: Buffer.from('second file'),
+      content: contentInMemory(Buffer.from('second file')),
       contentType: 'text/csv',
       parsed: statementOf([paid(w3, t2, { channelTxnId: 'X-OTHER-FILE' })]),
       timeZone: TZ,

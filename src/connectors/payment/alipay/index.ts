@@ -119,9 +119,10 @@ export const alipay = defineConnector({
   },
   capabilities: {
     fetchStatement: (ctx, { businessDate: date }) => fetchTradeBill(ctx, date),
-    parseStatement(file, config) {
-      if (file.format !== ALIPAY_TRADE_FORMAT) throw new StatementFormatError(`Alipay statements are ${ALIPAY_TRADE_FORMAT}, not ${file.format}`)
-      return parseAlipayTrade(file.bytes, { pid: config.pid })
+    parseStatement({ format, content }, config) {
+      // A zip archive is read from its end (the central directory), so the whole of it is taken.
+      if (format !== ALIPAY_TRADE_FORMAT) throw new StatementFormatError(`Alipay statements are ${ALIPAY_TRADE_FORMAT}, not ${format}`)
+      return parseAlipayTrade(content.bytes(), { pid: config.pid })
     },
     /** Alipay charges its rate on each payment and gives the same share back on a refund. */
     expectedFeeMilli(line, config) {

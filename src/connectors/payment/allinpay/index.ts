@@ -33,9 +33,9 @@ export const allinpay = defineConnector({
     return { ok: true, message: `Allinpay bills are uploaded as files${ctx.config.merchantNo ? ` for merchant ${ctx.config.merchantNo}` : ''}; there is nothing to sign in to` }
   },
   capabilities: {
-    parseStatement(file, config) {
-      if (file.format !== 'allinpay') throw new StatementFormatError(`the Allinpay connector reads format "allinpay", not "${file.format}"`)
-      return parseAllinpayBill(file.bytes, config)
+    parseStatement({ format, content }, config) {
+      if (format !== 'allinpay') throw new StatementFormatError(`the Allinpay connector reads format "allinpay", not "${format}"`)
+      return parseAllinpayBill(content.bytes(), config)
     },
     expectedFeeMilli(line, config) {
       if (config.feeRateBp === undefined) return 0

@@ -18,9 +18,9 @@ export const mapped = defineConnector({
     return { ok: true, message: `Statements are uploaded as files; ${count} columns are mapped`, details: { columns: ctx.config.columns } }
   },
   capabilities: {
-    parseStatement(file, config) {
-      if (file.format !== 'mapped') throw new StatementFormatError(`the mapped-columns connector reads format "mapped", not "${file.format}"`)
-      return parseMappedStatement(file.bytes, config)
+    parseStatement({ format, content }, config) {
+      if (format !== 'mapped') throw new StatementFormatError(`the mapped-columns connector reads format "mapped", not "${format}"`)
+      return parseMappedStatement(content.bytes(), config)
     },
   },
 })

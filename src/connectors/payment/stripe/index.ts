@@ -56,9 +56,9 @@ export const stripe = defineConnector({
   },
   capabilities: {
     fetchStatement: (ctx, input) => fetchStripeBalance(ctx, input),
-    parseStatement(file) {
-      if (file.format !== STRIPE_BALANCE_FORMAT) throw new StatementFormatError(`the Stripe connector reads format "${STRIPE_BALANCE_FORMAT}", not "${file.format}"`)
-      return parseStripeBalance(file.bytes)
+    parseStatement({ format, content }) {
+      if (format !== STRIPE_BALANCE_FORMAT) throw new StatementFormatError(`the Stripe connector reads format "${STRIPE_BALANCE_FORMAT}", not "${format}"`)
+      return parseStripeBalance(content.bytes())
     },
   },
 })

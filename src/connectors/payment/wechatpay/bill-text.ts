@@ -3,31 +3,8 @@
 //
 // Bill words: the *header* is the first line (column names, no backticks); *rows* start with a backtick; the
 // *summary header* and *summary row* close the file.
-import { Readable } from 'node:stream'
-import { createGunzip } from 'node:zlib'
+import { decompressedChunks, type StatementContent } from '../../../core/reconciliation/file.ts'
 import { StatementFormatError, type ControlTotals, type ParsedStatement, type StatementLine } from '../../../core/reconciliation/types.ts'
-
-const GZIP_MAGIC = [0x1f, 0x8b] as const
-/** Uncompressed input is handed to the line reader in slices of this size, as a gunzip stream would. */
-const SLICE = 64 * 1024
-
-export const isGzip = (bytes: Uint8Array): boolean => bytes.length >= 2 && bytes[0] === GZIP_MAGIC[0] && bytes[1] === GZIP_MAGIC[1]
-
-/** The decompressed bytes as a stream of chunks, never as one string. */
-export async function* decompressedChunks(bytes: Buffer): AsyncGenerator<Buffer> {
-  if (!isGzip(bytes)) {
-    for (let i = 0; i < bytes.length; i += SLICE) yield bytes.subarray(i, i + SLICE)
-    return
-  }
-  const gunzip = Readable.from([bytes], { objectMode: false }).pipe(createGunzip())
-  try {
-    for await (const chunk of gunzip) yield chunk as Buffer
-  } catch (e) {
-    throw new StatementFormatError(`the gzip data is damaged: ${e instanceof Error ? e.message : String(e)}`)
-  } finally {
-    gunzip.destroy()
-  }
-}
 
 export interface TextLine {
   /** 1-based, counting every line of the file (blank ones too). */
@@ -40,7 +17,7 @@ export interface TextLine {
  * asynchronous step per chunk, not per line): a BOM is dropped, `\r\n` and `\n` both end a line. Splitting on the 0x0A
  * byte never cuts a UTF-8 character, so each line is decoded on its own.
  */
-export async function* billLines(bytes: Buffer): AsyncGenerator<TextLine[]> {
+export async function* billLines(content: StatementContent): AsyncGenerator<TextLine[]> {
   let carry: Buffer | null = null
   let lineNo = 0
   const decode = (buf: Buffer, start: number, end: number): string => {
@@ -49,7 +26,7 @@ export async function* billLines(bytes: Buffer): AsyncGenerator<TextLine[]> {
     if (lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1)
     return text
   }
-  for await (const chunk of decompressedChunks(bytes)) {
+  for await (const chunk of decompressedChunks(content)) {
     const out: TextLine[] = []
     let start = 0
     for (let nl = chunk.indexOf(0x0a); nl >= 0; nl = chunk.indexOf(0x0a, start)) {
@@ -244,12 +221,12 @@ export interface BillReader<L, T extends ControlTotals> extends BillShape {
 }
 
 /** A bill parsed with `reader`: lines stream out, the summary row's totals are known once they have. */
-export function parseBill<L, T extends ControlTotals>(bytes: Buffer, reader: BillReader<L, T>): ParsedStatement & { controlTotals(): T } {
+export function parseBill<L, T extends ControlTotals>(content: StatementContent, reader: BillReader<L, T>): ParsedStatement & { controlTotals(): T } {
   let totals: T | undefined
   async function* lines(): AsyncGenerator<StatementLine> {
     let layout: L | undefined
     const walk = billWalk(reader)
-    for await (const chunk of billLines(bytes)) {
+    for await (const chunk of billLines(content)) {
       for (const textLine of chunk) {
         const s = walk.read(textLine)
         if (s === null) continue

@@ -17,7 +17,7 @@
 //   "Bill Creating" / STATEMENT_CREATING → { status: 'not_ready' } (bills appear after 09:00–10:00 the next day).
 //   Errors are ConnectorErrors: signature or permission refused → auth_failed, WeChat system errors → retryable,
 //   a download whose SHA-1 does not match → retryable (HASH_MISMATCH), anything else → permanent.
-// - parseStatement({ format, bytes }): 'wechat_trade' (parse-trade.ts) or 'wechat_fundflow' (parse-fundflow.ts),
+// - parseStatement({ format, content }): 'wechat_trade' (parse-trade.ts) or 'wechat_fundflow' (parse-fundflow.ts),
 //   gzipped or not, streamed line by line; throws StatementFormatError with the line number.
 // - expectedFeeMilli({ kind, amount }): amount × feeRateBp in thousandths of a fen, unrounded as the trade bill
 //   prints it (5 decimals of a yuan); negative for a refund (the fee WeChat gives back), 0 for other kinds.
@@ -147,9 +147,9 @@ export const wechatPay = defineConnector({
       if (config.apiVersion === 'v2') return downloadBillV2(ctx.http, { ...config, appId: config.appId! }, businessDate, 'ALL', 'fetchStatement', ctx.signal)
       return fetchV3(ctx, businessDate)
     },
-    parseStatement({ format, bytes }) {
-      if (format === 'wechat_trade') return parseWechatTrade(bytes)
-      if (format === 'wechat_fundflow') return parseWechatFundFlow(bytes)
+    parseStatement({ format, content }) {
+      if (format === 'wechat_trade') return parseWechatTrade(content)
+      if (format === 'wechat_fundflow') return parseWechatFundFlow(content)
       throw new StatementFormatError(`the WeChat Pay connector reads wechat_trade and wechat_fundflow files, not "${format}"`)
     },
     expectedFeeMilli({ kind, amount }, config) {

@@ -3,6 +3,7 @@
 // returned → 'fee' (feeMilli positive when charged, negative when returned), withdrawal → 'payout', anything else
 // (refund closed, coupons, profit sharing, transfers) → 'adjustment'. A movement's `status` is its direction:
 // CREDIT (收入) or DEBIT (支出). Layout: shared/reference/reconciliation.md §1.1.4.
+import type { StatementContent } from '../../../core/reconciliation/file.ts'
 import { StatementFormatError, type ControlTotals, type LineKind, type ParsedStatement, type StatementLine } from '../../../core/reconciliation/types.ts'
 import { parseBill, columnOf, idOrNull, parseCount, parseCstTime, parseYuan } from './bill-text.ts'
 
@@ -89,8 +90,8 @@ function summaryTotals(names: string[], f: string[], lineNo: number): WechatFund
 }
 
 /** Parses a fund-flow bill, gzipped or not; movements stream out, the summary's totals are known once they have. */
-export function parseWechatFundFlow(bytes: Buffer): ParsedStatement & { controlTotals(): WechatFundFlowTotals } {
-  return parseBill(bytes, {
+export function parseWechatFundFlow(content: StatementContent): ParsedStatement & { controlTotals(): WechatFundFlowTotals } {
+  return parseBill(content, {
     isSummaryHeader: (names) => names.includes('资金流水总笔数'),
     summaryName: '资金流水总笔数',
     layout: (names, lineNo) => layoutOf(names.map(normalise), lineNo),

@@ -2,6 +2,7 @@
 // column names, read as a stream and mapped by header name. A payment row becomes a 'payment' line, a refund row
 // (交易状态 REFUND, or any row of a REFUND bill) its own 'refund' line; REVOKED payments stay, with their status.
 // Layout and quirks: shared/reference/reconciliation.md §1.1.3.
+import type { StatementContent } from '../../../core/reconciliation/file.ts'
 import { StatementFormatError, type ControlTotals, type ParsedStatement, type StatementLine } from '../../../core/reconciliation/types.ts'
 import { parseBill, columnOf, idOrNull, parseCount, parseCstTime, parseYuan } from './bill-text.ts'
 
@@ -114,8 +115,8 @@ function summaryTotals(names: string[], f: string[], lineNo: number): ControlTot
 }
 
 /** Parses a trade bill, gzipped or not; lines stream out, the summary row's totals are known once they have. */
-export function parseWechatTrade(bytes: Buffer): ParsedStatement {
-  return parseBill(bytes, {
+export function parseWechatTrade(content: StatementContent): ParsedStatement {
+  return parseBill(content, {
     isSummaryHeader: (names) => columnOf(names, ...SUMMARY.count) >= 0,
     summaryName: '总交易单数',
     rowHint: ' (a value containing ",`"?)',

@@ -8,7 +8,7 @@ import xml2js from 'xml2js'
 import type { FetchedStatement } from '../../framework/define.ts'
 import type { Classified, ConnectorHttp, ErrorKind } from '../../framework/http-types.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
-import { isGzip } from './bill-text.ts'
+import { isGzip } from '../../../core/reconciliation/file.ts'
 
 export type V2SignType = 'MD5' | 'HMAC-SHA256'
 

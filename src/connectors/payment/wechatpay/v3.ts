@@ -13,7 +13,7 @@ import type { FetchedStatement, StatementFile } from '../../framework/define.ts'
 import type { Classified, ConnectorHttp, HttpResponse } from '../../framework/http-types.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
-import { decompressedChunks, isGzip } from './bill-text.ts'
+import { contentInMemory, decompressedChunks, isGzip } from '../../../core/reconciliation/file.ts'
 
 export const V3_AUTH_SCHEME = 'WECHATPAY2-SHA256-RSA2048'
 /** WeChat refuses requests whose timestamp is further than this from its clock; we hold its answers to the same. */
@@ -106,7 +106,7 @@ interface BillLink {
 /** SHA-1 (hex) of the bill as WeChat hashed it: after gunzip, streamed. */
 export async function sha1OfDecompressed(bytes: Buffer): Promise<string> {
   const hash = createHash('sha1')
-  for await (const chunk of decompressedChunks(bytes)) hash.update(chunk)
+  for await (const chunk of decompressedChunks(contentInMemory(bytes))) hash.update(chunk)
   return hash.digest('hex')
 }
 

@@ -1,0 +1,105 @@
+// A statement file's content, wherever it is: in memory (a fetched bill, an upload) or in a file on disk (the CLI's
+// `--file`), read front to back as a stream of chunks, so that importing a bill of any size holds a chunk of it at a
+// time. Only layouts that cannot be read front to back (zip archives, XLSX workbooks) take the whole file.
+import fs from 'node:fs'
+import { Readable } from 'node:stream'
+import { createGunzip } from 'node:zlib'
+import { StatementFormatError } from './types.ts'
+
+export interface StatementContent {
+  readonly size: number
+  /**
+   * The file from its start, in chunks of at most 64 KiB. `transient`: the caller is done with each chunk before it
+   * asks for the next (it hashes it, say, and keeps nothing), so a file on disk may be read into one buffer over and
+   * over rather than leave a new one behind for every 64 KiB.
+   */
+  chunks(opts?: { transient?: boolean }): AsyncIterable<Buffer>
+  /** The whole file in memory. */
+  bytes(): Buffer
+}
+
+const CHUNK_BYTES = 64 * 1024
+
+/** A file already in memory. */
+export function contentInMemory(bytes: Buffer): StatementContent {
+  return {
+    size: bytes.length,
+    async *chunks() {
+      for (let i = 0; i < bytes.length; i += CHUNK_BYTES) yield bytes.subarray(i, i + CHUNK_BYTES)
+    },
+    bytes: () => bytes,
+  }
+}
+
+/**
+ * A file on disk, read when its chunks are asked for; its size is taken now. Should the file change size while it is
+ * read, reading fails rather than hand over another file than the one measured.
+ */
+export function contentOnDisk(path: string): StatementContent {
+  const size = fs.statSync(path).size
+  const changed = (read: number) => new Error(`${path} changed while it was read (${size} bytes when opened, ${read} read)`)
+  return {
+    size,
+    async *chunks(opts) {
+      const file = await fs.promises.open(path, 'r')
+      try {
+        const reused = opts?.transient ? Buffer.allocUnsafe(CHUNK_BYTES) : undefined
+        let read = 0
+        for (;;) {
+          const into = reused ?? Buffer.allocUnsafe(CHUNK_BYTES)
+          const { bytesRead } = await file.read(into, 0, CHUNK_BYTES, read)
+          if (bytesRead === 0) break
+          read += bytesRead
+          if (read > size) throw changed(read)
+          yield into.subarray(0, bytesRead)
+        }
+        if (read !== size) throw changed(read)
+      } finally {
+        await file.close()
+      }
+    },
+    bytes: () => {
+      const bytes = fs.readFileSync(path)
+      if (bytes.length !== size) throw changed(bytes.length)
+      return bytes
+    },
+  }
+}
+
+export const isGzip = (bytes: Uint8Array): boolean => bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b
+
+/**
+ * The file's content as a stream of chunks: gunzipped as it is read when the file is gzip (told by its first bytes),
+ * as it is otherwise; never whole. Damaged gzip data is a StatementFormatError.
+ */
+export async function* decompressedChunks(content: StatementContent): AsyncGenerator<Buffer> {
+  const chunks = content.chunks()[Symbol.asyncIterator]()
+  const first = await chunks.next()
+  if (first.done) return
+  const all = async function* () {
+    yield first.value
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value
+  }
+  if (!isGzip(first.value)) {
+    yield* all()
+    return
+  }
+  const source = Readable.from(all(), { objectMode: false })
+  const gunzip = createGunzip()
+  // pipe() does not pass on the source's failure (the file could not be read): it ends the gunzip with it.
+  let unread: unknown
+  source.on('error', (e) => {
+    unread = e
+    gunzip.destroy(e)
+  })
+  source.pipe(gunzip)
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer
+  } catch (e) {
+    if (unread) throw unread
+    throw new StatementFormatError(`the gzip data is damaged: ${e instanceof Error ? e.message : String(e)}`)
+  } finally {
+    source.destroy()
+    gunzip.destroy()
+  }
+}
