@@ -1,11 +1,37 @@
 // Housekeeping: forget what is only kept for a while (idempotency results, expired sessions, old heartbeats,
-// connector calls past their retention).
+// connector calls past their retention, statement files a stopped process left on disk).
+import fs from 'node:fs'
+import path from 'node:path'
 import { z } from 'zod'
 import { and, isNotNull, lt, or } from 'drizzle-orm'
 import { idempotencyKeys, workerHeartbeats } from '../db/infra-schema.ts'
 import { sessions } from '../core/staff/schema.ts'
 import { CALL_RETENTION_DAYS, purgeCalls } from '../connectors/framework/call-log.ts'
 import { defineTask, type CronDefinition } from './task.ts'
+
+/** Where statement files wait on disk until they are imported: downloaded bills and uploads sent as the body. */
+export const SPOOL_DIRS = ['downloads', 'uploads'] as const
+
+/**
+ * Removes the statement files older than `before` from the data dir's spool directories: a file is there only while
+ * it is imported (minutes at most), so an older one was left by a process that stopped midway. Returns how many.
+ */
+export async function removeLeftoverFiles(dataDir: string, before: Date): Promise<number> {
+  let removed = 0
+  for (const name of SPOOL_DIRS) {
+    const dir = path.join(dataDir, name)
+    const entries = await fs.promises.readdir(dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)))
+    for (const entry of entries) {
+      if (!entry.endsWith('.part')) continue
+      const file = path.join(dir, entry)
+      const stat = await fs.promises.stat(file).catch(() => undefined)
+      if (!stat?.isFile() || stat.mtime >= before) continue
+      await fs.promises.rm(file, { force: true })
+      removed++
+    }
+  }
+  return removed
+}
 
 export const purge = defineTask({
   name: 'maintenance.purge',
@@ -21,7 +47,8 @@ export const purge = defineTask({
       .returning({ id: sessions.id })
     await db.delete(workerHeartbeats).where(lt(workerHeartbeats.seenAt, dayAgo))
     const connectorCalls = await purgeCalls(db, new Date(now.getTime() - CALL_RETENTION_DAYS * 86_400_000))
-    hub.logger.info({ idempotencyKeys: keys.length, sessions: gone.length, connectorCalls }, 'purged expired records')
+    const leftoverFiles = await removeLeftoverFiles(hub.config.dataDir, dayAgo)
+    hub.logger.info({ idempotencyKeys: keys.length, sessions: gone.length, connectorCalls, leftoverFiles }, 'purged expired records')
   },
 })
 

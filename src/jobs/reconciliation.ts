@@ -5,7 +5,7 @@
 // 'not_ready'. A fetched or uploaded statement is imported and `settlement.reconcile` runs the day.
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
-import type { AnyConnector, PaymentCapabilities, StatementFile } from '../connectors/framework/define.ts'
+import { discardFetched, type AnyConnector, type PaymentCapabilities, type StatementFile } from '../connectors/framework/define.ts'
 import { loadConnection, type LoadedConnection } from '../connectors/framework/connections.ts'
 import { createRedactor } from '../connectors/framework/call-log.ts'
 import { connectorContext } from '../connectors/framework/context.ts'
@@ -14,7 +14,7 @@ import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
 import { connections } from '../connectors/framework/schema.ts'
 import { connectorRegistry } from '../connectors/index.ts'
 import { getSettings } from '../core/merchants/settings.ts'
-import { contentInMemory, type StatementContent } from '../core/reconciliation/file.ts'
+import type { StatementContent } from '../core/reconciliation/file.ts'
 import { importStatement, recordEmptyStatement, type ImportResult, type VendorHash } from '../core/reconciliation/import.ts'
 import { reconcileDay, recordRunOutcome, type FeeRule, type RunSummary } from '../core/reconciliation/match.ts'
 import { StatementFormatError, type ParsedStatement } from '../core/reconciliation/types.ts'
@@ -225,7 +225,10 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
     db,
     { merchantId: p.merchantId, task: FETCH_TASK, key: `${p.connectionId}:${p.businessDate}`, label: `${loaded.row.name} ${p.businessDate}`, unit: 'rows', jobId: ctx.job.id },
     { warn: (err) => hub.logger.warn({ err }, 'job progress not recorded') },
-  )
+  ).catch(async (e: unknown) => {
+    await discardFetched(fetched)
+    throw e
+  })
   let read = 0
   try {
     for (const file of fetched.files as StatementFile[]) {
@@ -237,7 +240,7 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
           businessDate: p.businessDate,
           format: file.format,
           fileName: file.name,
-          content: contentInMemory(file.bytes),
+          content: file.content,
           contentType: file.contentType,
           source: 'fetched',
           vendorHash: file.vendorHash,
@@ -256,6 +259,9 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
   } catch (e) {
     await progress.fail(createRedactor(loaded.secretValues).text(e instanceof Error ? e.message : String(e)))
     throw e
+  } finally {
+    // Downloaded files are on disk only until they are imported (the statement keeps the original).
+    await discardFetched(fetched)
   }
   await progress.finish({ done: read })
   await queueReconcile(db, p)

@@ -135,7 +135,7 @@ describe('the Alipay connector against the gateway', () => {
     if (got.status !== 'ready') return
     expect(got.files).toHaveLength(1)
     expect(got.files[0]).toMatchObject({ format: 'alipay_trade', name: `${PID}0156_20260314.csv.zip`, contentType: 'application/zip' })
-    expect(got.files[0]!.bytes.equals(zip)).toBe(true)
+    expect(got.files[0]!.content.bytes().equals(zip)).toBe(true)
 
     const req = sandbox.state.requests.at(-1)!
     expect(req.signatureOk).toBe(true)
@@ -151,7 +151,7 @@ describe('the Alipay connector against the gateway', () => {
     expect(JSON.parse(req.params.biz_content!)).toEqual({ bill_type: 'trade', bill_date: DATE })
     expect(sandbox.state.downloads.at(-1)?.outcome).toBe('zip')
 
-    const { lines } = await parse(got.files[0]!.bytes)
+    const { lines } = await parse(got.files[0]!.content.bytes())
     expect(lines.map((l) => [l.kind, l.amount])).toEqual([
       ['payment', 8800],
       ['refund', 3000],
@@ -232,7 +232,7 @@ describe('the Alipay connector against the gateway', () => {
     const got = await fetch(ctx)
     expect(got.status).toBe('ready')
     if (got.status !== 'ready') return
-    const { lines, totals } = await parse(got.files[0]!.bytes)
+    const { lines, totals } = await parse(got.files[0]!.content.bytes())
     expect(lines).toEqual([])
     expect(totals).toEqual({ count: 0, paymentCount: 0, refundCount: 0, paymentAmount: 0, refundAmount: 0, feeMilli: 0 })
   })

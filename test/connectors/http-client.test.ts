@@ -1,4 +1,7 @@
+import fs from 'node:fs'
 import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { setupServer } from 'msw/node'
@@ -44,7 +47,7 @@ describe('the shared connector HTTP client', () => {
   afterAll(() => server.close())
 
   /** A client on a fresh connection id; waits are recorded and skipped unless `realSleep`. */
-  function harness(policy: Partial<HttpPolicy> = {}, opts: { realSleep?: boolean; connectionId?: string; secretValues?: string[]; clock?: () => Date } = {}) {
+  function harness(policy: Partial<HttpPolicy> = {}, opts: { realSleep?: boolean; connectionId?: string; secretValues?: string[]; clock?: () => Date; downloadDir?: string } = {}) {
     const connectionId = opts.connectionId ?? randomUUID()
     const waits: number[] = []
     const sleep: Sleep = async (ms, signal) => {
@@ -61,10 +64,47 @@ describe('the shared connector HTTP client', () => {
       policy: { baseURL: BASE, ...policy, retry: { baseDelayMs: 5, maxDelayMs: 5000, ...policy.retry } },
       secretValues: opts.secretValues ?? [],
       sleep,
+      downloadDir: opts.downloadDir,
     })
     const rows = () => hub.database.db.select().from(connectorCalls).where(eq(connectorCalls.connectionId, connectionId)).orderBy(asc(connectorCalls.id))
     return { client, connectionId, waits, rows }
   }
+
+  it('writes a download to a file as it arrives: the answer holds its head, failed attempts leave nothing on disk', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-downloads-'))
+    try {
+      const body = Buffer.alloc(300_000)
+      for (let i = 0; i < body.length; i++) body[i] = (i * 31 + (i >> 9)) & 0xff
+      const s = sequence('get', '/v1/bill', [500, 503, () => new HttpResponse(body, { status: 200, headers: { 'content-type': 'application/gzip' } })])
+      server.use(s.handler)
+      const h = harness({}, { downloadDir: dir })
+      const res = await h.client.request<Buffer>({ method: 'GET', url: '/v1/bill', responseType: 'file', operation: 'downloadBill' })
+      expect(s.seen).toHaveLength(3)
+      expect(res.status).toBe(200)
+      expect(res.file).toEqual({ path: expect.stringContaining(dir), size: 300_000 })
+      expect(Buffer.compare(fs.readFileSync(res.file!.path), body)).toBe(0)
+      expect(Buffer.compare(res.data, body.subarray(0, 64 * 1024))).toBe(0)
+      // The two 5xx answers were written too, and removed: only the bill is there, now the caller's.
+      expect(fs.readdirSync(dir)).toEqual([path.basename(res.file!.path)])
+      const rows = await h.rows()
+      expect(rows.map((r) => r.outcome)).toEqual(['retryable', 'retryable', 'ok'])
+      expect(JSON.stringify(rows[2]!.responseExcerpt)).toContain('[300000 bytes, written to a file]')
+      fs.rmSync(res.file!.path)
+      // A refusal: thrown, and nothing stays on disk.
+      server.use(sequence('get', '/v1/gone', [404]).handler)
+      expect(await caught(h.client.request({ method: 'GET', url: '/v1/gone', responseType: 'file' }))).toMatchObject({ kind: 'permanent', status: 404 })
+      expect(fs.readdirSync(dir)).toEqual([])
+      // A download that stalls halfway: cut off at the timeout, retried, and its part removed each time.
+      const stalled = () => new HttpResponse(new ReadableStream({ start: (c) => c.enqueue(body.subarray(0, 1000)) }), { status: 200 })
+      server.use(sequence('get', '/v1/stalls', [stalled]).handler)
+      const slow = await caught(h.client.request({ method: 'GET', url: '/v1/stalls', responseType: 'file', timeoutMs: 200 }))
+      expect(slow).toMatchObject({ kind: 'retryable' })
+      expect(slow.message).toContain('no complete answer within 200 ms')
+      expect(fs.readdirSync(dir)).toEqual([])
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
 
   it('retries a GET after two 500s and succeeds, logging one row per attempt', async () => {
     const s = sequence('get', '/v1/things', [500, 500, 200])

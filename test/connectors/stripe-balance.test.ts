@@ -77,7 +77,7 @@ describe('Stripe settlement from balance transactions', () => {
       expect(c.query.get('limit')).toBe('100')
       expect(c.query.getAll('expand[]')).toEqual(['data.source'])
     }
-    const text = file.bytes.toString('utf8')
+    const text = file.content.bytes().toString('utf8')
     const objects = text.trimEnd().split('\n').map((l) => JSON.parse(l))
     expect(objects).toHaveLength(236)
     expect(new Set(objects.map((o) => o.id)).size).toBe(236)
@@ -96,7 +96,7 @@ describe('Stripe settlement from balance transactions', () => {
       ['fetchStatement', 200, 'ok'],
     ])
 
-    const parsed = stripe.capabilities.parseStatement!({ format: file.format, content: contentInMemory(file.bytes) }, ctx.config)
+    const parsed = stripe.capabilities.parseStatement!({ format: file.format, content: file.content }, ctx.config)
     const lines = await collect(parsed)
     expect(parsed.controlTotals()).toBeNull()
     expect(lines).toHaveLength(236)
@@ -153,7 +153,7 @@ describe('Stripe settlement from balance transactions', () => {
     expect(call.query.get('created[lt]')).toBe(String(Date.UTC(2026, 2, 14, 4) / 1000))
     expect(fetched.status).toBe('ready')
     const file = (fetched as { files: StatementFile[] }).files[0]!
-    const lines = await collect(stripe.capabilities.parseStatement!({ format: file.format, content: contentInMemory(file.bytes) }, ctx.config))
+    const lines = await collect(stripe.capabilities.parseStatement!({ format: file.format, content: file.content }, ctx.config))
     expect(lines.every((l) => l.occurredAt.getTime() >= Date.UTC(2026, 2, 13, 4) && l.occurredAt.getTime() < Date.UTC(2026, 2, 14, 4))).toBe(true)
     expect(lines.length).toBeGreaterThan(0)
   })

@@ -17,7 +17,7 @@ import { connectorRegistry } from '../../src/connectors/index.ts'
 import { loadConnection } from '../../src/connectors/framework/connections.ts'
 import { connectorContext } from '../../src/connectors/framework/context.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
-import type { FetchedStatement } from '../../src/connectors/framework/define.ts'
+import { discardFetched, type FetchedStatement, type StatementFile } from '../../src/connectors/framework/define.ts'
 import { StatementFormatError, type ControlTotals, type StatementLine } from '../../src/core/reconciliation/types.ts'
 import { contentInMemory, contentOnDisk, type StatementContent } from '../../src/core/reconciliation/file.ts'
 import { collectLines, rejection } from '../helpers/connections.ts'
@@ -353,7 +353,10 @@ const DAY_ROWS: WechatBillRow[] = [
 ]
 
 describe('WeChat Pay connections fetching bills from the simulator', () => {
-  const hub = useTestHub()
+  // A data dir of its own, where the bills are downloaded to.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-wechat-hub-'))
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }))
+  const hub = useTestHub({ config: { dataDir } })
   const merchantKeys = pemPair()
   const platformKeys = pemPair()
   let now = NOW
@@ -394,12 +397,24 @@ describe('WeChat Pay connections fetching bills from the simulator', () => {
       body: created.body,
       api,
       fetch: (businessDate: string) => caps.fetchStatement!(ctx, { businessDate }) as Promise<FetchedStatement>,
-      parse: (file: { format: string; bytes: Buffer }) => parse(file.bytes, file.format),
+      /** Parses a fetched file as the import does (from disk, as a stream), then removes the download. */
+      parse: async (file: StatementFile) => {
+        try {
+          const parsed = caps.parseStatement!({ format: file.format, content: file.content }, CONFIG)
+          const lines = await collectLines(parsed)
+          return { lines, totals: parsed.controlTotals() }
+        } finally {
+          await file.discard?.()
+        }
+      },
       calls: async () => (await hub.database.db.execute(sql`select * from connector_calls where connection_id = ${created.body.id} order by id`)).rows as Record<string, unknown>[],
     }
   }
 
   const v2Config = { apiVersion: 'v2', appId: APPID, apiKey: API_KEY }
+  /** Bills downloaded and not yet imported or discarded. */
+  const downloadDir = path.join(dataDir, 'downloads')
+  const downloads = () => (fs.existsSync(downloadDir) ? fs.readdirSync(downloadDir).filter((f) => f.endsWith('.part')) : [])
   const v3Config = { apiVersion: 'v3', merchantSerialNo: SERIAL, privateKey: merchantKeys.privateKey, platformPublicKey: platformKeys.publicKey, platformSerial: PLATFORM_SERIAL }
 
   it('lists the connector with its secret fields and refuses configs that do not fit, without echoing them', async () => {
@@ -427,7 +442,11 @@ describe('WeChat Pay connections fetching bills from the simulator', () => {
     expect(sandbox.state.requests.at(-1)).toMatchObject({ api: 'v2', signed: true, signType: 'MD5' })
     expect(sandbox.state.requests.at(-1)!.body).toContain('<bill_date>20260314</bill_date>')
     expect(sandbox.state.requests.at(-1)!.body).toContain('<tar_type>GZIP</tar_type>')
+    // Downloaded to a file under the hub's data dir, read from there, and gone once discarded.
+    expect(downloads()).toHaveLength(1)
+    expect(file.content.size).toBe(fs.statSync(path.join(downloadDir, downloads()[0]!)).size)
     const { lines, totals } = await c.parse(file)
+    expect(downloads()).toEqual([])
     expect(lines.map((l) => [l.kind, l.ourRef, l.ourPaymentRef ?? null, l.amount, l.feeMilli, l.status])).toEqual([
       ['payment', 'SH01T03-20260314-000812', null, 5800, 34_800, 'SUCCESS'],
       ['payment', 'SH01T03-20260314-000813', null, 12_345, 74_070, 'SUCCESS'],
@@ -440,7 +459,9 @@ describe('WeChat Pay connections fetching bills from the simulator', () => {
 
   it('v2: signs with HMAC-SHA256, tells an empty day from one not generated yet, and refuses a future date', async () => {
     const c = await connect('WeChat v2 HMAC', v2Config)
-    expect((await c.fetch('2026-03-15')).status).toBe('ready')
+    const ready = await c.fetch('2026-03-15')
+    expect(ready.status).toBe('ready')
+    await discardFetched(ready)
     expect(sandbox.state.requests.at(-1)).toMatchObject({ signed: true, signType: 'HMAC-SHA256' })
     expect(await c.fetch('2026-03-13')).toEqual({ status: 'empty', message: 'WeChat Pay: No Bill Exist' })
     expect(await c.fetch('2026-03-16')).toEqual({ status: 'not_ready', message: 'WeChat Pay: Bill Creating' })
@@ -451,6 +472,8 @@ describe('WeChat Pay connections fetching bills from the simulator', () => {
     expect(future).toMatchObject({ kind: 'permanent', vendorCode: '20001' })
     expect(future.message).toContain('invalid bill_date')
     expect((await c.calls()).map((r) => r.outcome)).toEqual(['ok', 'ok', 'ok', 'ok', 'permanent'])
+    // WeChat's XML replies came as downloads too: none is left on disk.
+    expect(downloads()).toEqual([])
   })
 
   it('v2: a wrong API key is a refused signature (auth_failed), and the connection test says so', async () => {
@@ -465,22 +488,29 @@ describe('WeChat Pay connections fetching bills from the simulator', () => {
     expect(JSON.stringify(tested.body)).not.toContain('WRONGkey')
     const good = await connect('WeChat v2 good key', v2Config)
     expect((await good.api.post(`/api/v1/connections/${good.id}/test`)).body).toMatchObject({ ok: true })
+    // The connection test downloads a bill to prove the key, and removes it.
+    expect(downloads()).toEqual([])
   })
 
   it('v2: retries a WeChat system error (the download is safe to repeat)', async () => {
     const c = await connect('WeChat v2 retry', v2Config)
     sandbox.state.failNext = 1
-    expect((await c.fetch('2026-03-14')).status).toBe('ready')
+    const got = await c.fetch('2026-03-14')
+    expect(got.status).toBe('ready')
     expect((await c.calls()).map((r) => [r.attempt, r.outcome])).toEqual([
       [1, 'retryable'],
       [2, 'ok'],
     ])
+    // The failed attempt's answer was removed; the bill stays until it is discarded.
+    expect(downloads()).toHaveLength(1)
+    await discardFetched(got)
+    expect(downloads()).toEqual([])
   })
 
   it('v2: neither the API key nor the request signature reaches the call log or the logs', async () => {
     const c = await connect('WeChat v2 secrets', v2Config)
-    await c.fetch('2026-03-14')
-    await c.fetch('2026-03-13')
+    await discardFetched(await c.fetch('2026-03-14'))
+    await discardFetched(await c.fetch('2026-03-13'))
     const sign = /<sign>([^<]+)<\/sign>/.exec(sandbox.state.requests.at(-1)!.body!)![1]!
     const rows = await c.calls()
     expect(rows).toHaveLength(2)
@@ -504,9 +534,9 @@ describe('WeChat Pay connections fetching bills from the simulator', () => {
       ['wechat_fundflow', 'wechatpay-1900000109-2026-03-14-fundflow-BASIC.csv.gz', 'application/gzip'],
     ])
     for (const f of files) {
-      expect(f.vendorHash).toEqual({ algorithm: 'sha1', over: 'decompressed', value: createHash('sha1').update(gunzipSync(f.bytes)).digest('hex') })
+      expect(f.vendorHash).toEqual({ algorithm: 'sha1', over: 'decompressed', value: createHash('sha1').update(gunzipSync(f.content.bytes())).digest('hex') })
       // The hash is of the bill, not of the gzip WeChat sends.
-      expect(f.vendorHash!.value).not.toBe(createHash('sha1').update(f.bytes).digest('hex'))
+      expect(f.vendorHash!.value).not.toBe(createHash('sha1').update(f.content.bytes()).digest('hex'))
     }
     const made = sandbox.state.requests.slice(before)
     expect(made.map((r) => [r.path, r.signed])).toEqual([
@@ -545,6 +575,8 @@ describe('WeChat Pay connections fetching bills from the simulator', () => {
     const tradeOnly = await connect('WeChat v3 trade only', { ...v3Config, fundFlow: false })
     const res = await tradeOnly.fetch('2026-03-15')
     expect(res.status === 'ready' && res.files.map((f) => f.format)).toEqual(['wechat_trade'])
+    await discardFetched(res)
+    expect(downloads()).toEqual([])
     expect((await tradeOnly.calls()).map((r) => [r.status_code, r.outcome])).toEqual([
       [200, 'ok'],
       [200, 'ok'],
@@ -563,6 +595,7 @@ describe('WeChat Pay connections fetching bills from the simulator', () => {
     const e = await connectorError(c.fetch('2026-03-14'))
     expect(e).toMatchObject({ kind: 'retryable', vendorCode: 'HASH_MISMATCH' })
     expect(e.message).toContain('does not match its SHA-1')
+    expect(downloads()).toEqual([])
   })
 
   it('v3: a wrong private key is refused by WeChat (SIGN_ERROR), a wrong platform key refuses WeChat’s answer', async () => {
@@ -587,7 +620,7 @@ describe('WeChat Pay connections fetching bills from the simulator', () => {
   it('v3: neither the private key, the request signature nor the download token reaches the call log or the logs', async () => {
     const c = await connect('WeChat v3 secrets', v3Config)
     const before = sandbox.state.requests.length
-    await c.fetch('2026-03-14')
+    await discardFetched(await c.fetch('2026-03-14'))
     const rows = await c.calls()
     expect(rows).toHaveLength(4)
     const logged = JSON.stringify(rows)

@@ -1,6 +1,7 @@
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import ExcelJS from 'exceljs'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
@@ -18,7 +19,10 @@ const csv = (rows: [string, string, string, string, string, string?][]) =>
 const yuan = (fen: number) => `${fen < 0 ? '-' : ''}${Math.floor(Math.abs(fen) / 100)}.${String(Math.abs(fen) % 100).padStart(2, '0')}`
 
 describe('reconciliation API', () => {
-  const hub = useTestHub()
+  // A data dir of its own, where raw uploads are written as they arrive.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-recon-hub-'))
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }))
+  const hub = useTestHub({ config: { dataDir } })
 
   async function shop() {
     const m = await seedMerchant(hub, { timeZone: TZ })
@@ -44,9 +48,9 @@ describe('reconciliation API', () => {
   const upload = (api: Api, connectionId: string, date: string, bytes: Buffer, extra = '') =>
     api.request('POST', `/api/v1/reconciliation/statements?connectionId=${connectionId}&date=${date}&fileName=bank-${date}.csv${extra}`, undefined, { raw: bytes, headers: { 'content-type': 'text/csv' } })
 
-  /** Raw uploads written to disk as they arrive and not yet removed (only this file's tests upload raw bodies). */
+  /** Raw uploads written to disk as they arrive and not yet removed. */
   const spooled = () => {
-    const dir = path.join(hub.config.dataDir, 'uploads')
+    const dir = path.join(dataDir, 'uploads')
     return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.part')) : []
   }
 

@@ -1,3 +1,6 @@
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { setupServer } from 'msw/node'
 import { sql } from 'drizzle-orm'
@@ -16,7 +19,14 @@ const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
 const job = (attempts = 1, maxAttempts = 8) => ({ job: { id: '1', attempts, maxAttempts, key: null }, signal: new AbortController().signal })
 
 describe('settlement jobs against the WeChat Pay simulator', () => {
-  const hub = useTestHub()
+  // A data dir of its own, where the bills are downloaded to until they are imported.
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-fetch-hub-'))
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }))
+  const hub = useTestHub({ config: { dataDir } })
+  const downloads = () => {
+    const dir = path.join(dataDir, 'downloads')
+    return fs.existsSync(dir) ? fs.readdirSync(dir) : []
+  }
   let vendorNow = at('2026-11-11 10:31:00')
   const sandbox = wechatPaySandbox({ mchId: MCH, appId: APPID, apiKey: API_KEY, feeRateBp: 60, clock: () => vendorNow })
   const server = setupServer(...sandbox.handlers)
@@ -75,6 +85,9 @@ describe('settlement jobs against the WeChat Pay simulator', () => {
     hub.setNow(at('2026-11-11 10:35:00'))
     await drainJobs(hub)
     expect(await statements(s.connectionId)).toEqual([{ format: 'wechat_trade', status: 'imported', line_count: 2, business_date: '2026-11-10' }])
+    // The bill was downloaded to a file, imported from it, and the file removed (the statement keeps the original).
+    expect(fs.existsSync(path.join(dataDir, 'downloads'))).toBe(true)
+    expect(downloads()).toEqual([])
     const [run] = await runs(s.connectionId)
     // The second payment's fee (0.09000 on 12.00) is off the contract's 0.6 % (0.07200) by more than a fen.
     expect(run).toMatchObject({ status: 'exceptions', business_date: '2026-11-10', counts: { matched: 1, fee_diff: 1 } })
@@ -143,5 +156,7 @@ describe('settlement jobs against the WeChat Pay simulator', () => {
     // The day's fetch that now succeeds imports the bill.
     const ok = await fetchSettlement(hub, s.payload('2026-11-15'), job())
     expect(ok.status).toBe('imported')
+    // Neither the failed fetches nor the good one left a download behind.
+    expect(downloads()).toEqual([])
   })
 })

@@ -1,5 +1,6 @@
 // Opens a loaded connection for its connector's functions: the full config and a shared HTTP client with the
 // connector's policies, and runs the connector's check with a bounded time and a redacted verdict.
+import path from 'node:path'
 import { redact } from '../../lib/redact.ts'
 import type { Hub } from '../../runtime.ts'
 import type { CheckResult, ConnectorContext } from './define.ts'
@@ -26,6 +27,8 @@ export function connectorContext(hub: Hub, loaded: LoadedConnection, signal?: Ab
     connectionId: row.id,
     policy,
     secretValues: loaded.secretValues,
+    // Bills downloaded to a file, until they are imported.
+    downloadDir: path.join(hub.config.dataDir, 'downloads'),
   })
   return {
     merchantId: row.merchantId,

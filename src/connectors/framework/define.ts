@@ -109,10 +109,20 @@ export interface StatementFile {
   format: string
   name: string
   contentType: string
-  /** The original bytes as received (compressed if the channel sent them so), stored for download. */
-  bytes: Buffer
+  /**
+   * The original file as received (compressed if the channel sent it so), stored for download: on disk where the
+   * connector downloaded it to a file (responseType 'file'), so that a bill of any size is never held whole.
+   */
+  content: StatementContent
+  /** Removes what the download left on disk; the caller calls it once the file is imported or given up. */
+  discard?: () => Promise<void>
   /** A hash the channel gave for the file (WeChat v3 SHA-1 of the decompressed bill), checked before import. */
   vendorHash?: { algorithm: 'sha1' | 'sha256' | 'md5'; value: string; over: 'raw' | 'decompressed' }
+}
+
+/** Removes what a fetch left on disk (its downloaded files), when they will not be imported. */
+export async function discardFetched(fetched: FetchedStatement): Promise<void> {
+  if (fetched.status === 'ready') await Promise.all(fetched.files.map((f) => f.discard?.()))
 }
 
 export interface PaymentCapabilities<C> {

@@ -62,7 +62,12 @@ export interface HttpRequest {
    * idempotency key may say true. Only idempotent requests are retried after a timeout or a 5xx.
    */
   idempotent?: boolean
-  responseType?: 'json' | 'text' | 'arraybuffer'
+  /**
+   * 'file': the body is written to a file of its own as it arrives (a bill of any size is never held whole): `file`
+   * names it and `data` holds its first 64 KiB, enough to tell an error reply from the file. The caller owns a file
+   * that came with an answer the classifier accepted; any other answer's file is removed at once.
+   */
+  responseType?: 'json' | 'text' | 'arraybuffer' | 'file'
   /** Overrides the policy timeout for this call (large file downloads). */
   timeoutMs?: number
   /** Cancels the call, its waits and its retries (a job shutting down). The abort reason is thrown as is. */
@@ -73,6 +78,8 @@ export interface HttpResponse<T = unknown> {
   status: number
   headers: Record<string, string>
   data: T
+  /** With responseType 'file': where the body was written, and its size. */
+  file?: { path: string; size: number }
 }
 
 export interface ConnectorHttp {

@@ -7,6 +7,11 @@
 // - not sent: the vendor cannot have acted (connection refused, unknown host, 429), so even a POST may be repeated;
 // - connection state: the token bucket, breaker and vendor hold-off of one connection, shared by every client
 //   created for that connection id in this process.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Readable, Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import { setTimeout as delay } from 'node:timers/promises'
 import axios, { AxiosError, type AxiosResponse } from 'axios'
 import {
@@ -21,6 +26,7 @@ import {
 } from 'cockatiel'
 import type { Database } from '../../db/client.ts'
 import type { Logger } from '../../lib/logger.ts'
+import { newId } from '../../lib/ids.ts'
 import type { Clock } from '../../runtime.ts'
 import { createRedactor, recordCall, type CallOutcome } from './call-log.ts'
 import { ConnectorError, type Classified, type ConnectorHttp, type ErrorKind, type HttpPolicy, type HttpRequest, type HttpResponse } from './http-types.ts'
@@ -47,6 +53,8 @@ export interface ConnectorHttpOptions {
   secretValues: string[]
   /** Waits between attempts and for the rate limits; injectable so tests can observe them. */
   sleep?: Sleep
+  /** Where downloads (responseType 'file') are written; default the system's temporary directory. */
+  downloadDir?: string
 }
 
 // ---- connection state ----------------------------------------------------------------------------------------
@@ -158,6 +166,30 @@ function normaliseHeaders(h: AxiosResponse['headers'] | undefined): Record<strin
   return out
 }
 
+/** How much of a downloaded body stays in memory: enough to tell a vendor's error reply from the file. */
+const DOWNLOAD_HEAD_BYTES = 64 * 1024
+
+/** Writes a response body to `file` as it arrives; returns its first bytes and the file. */
+async function saveBody(body: Readable, file: string): Promise<{ data: Buffer; file: { path: string; size: number } }> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true })
+  const head: Buffer[] = []
+  let headBytes = 0
+  let size = 0
+  const tap = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length
+      if (headBytes < DOWNLOAD_HEAD_BYTES) {
+        const part = Buffer.from(chunk.subarray(0, DOWNLOAD_HEAD_BYTES - headBytes))
+        head.push(part)
+        headBytes += part.length
+      }
+      done(null, chunk)
+    },
+  })
+  await pipeline(body, tap, fs.createWriteStream(file, { flags: 'wx' }))
+  return { data: Buffer.concat(head), file: { path: file, size } }
+}
+
 const DIAGNOSTIC_HEADER = /^(content-type|content-length|retry-after|date|x-request-id|request-id|x-amzn-requestid|.*ratelimit.*|.*rate-limit.*)$/
 
 // ---- the client ----------------------------------------------------------------------------------------------
@@ -196,6 +228,7 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
     }, timeoutMs)
     const onAbort = () => controller.abort()
     signal?.addEventListener('abort', onAbort, { once: true })
+    const download = req.responseType === 'file' ? path.join(opts.downloadDir ?? path.join(os.tmpdir(), 'tillbridge-downloads'), `${newId()}.part`) : undefined
     try {
       const res = await client.request({
         method: req.method,
@@ -203,13 +236,18 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
         params,
         headers: req.headers,
         data: req.data,
-        responseType: req.responseType ?? 'json',
+        responseType: download ? 'stream' : ((req.responseType ?? 'json') as 'json' | 'text' | 'arraybuffer'),
         signal: controller.signal,
         validateStatus: () => true,
       })
       const response: HttpResponse = { status: res.status, headers: normaliseHeaders(res.headers), data: res.data }
-      return classifyResponse(response)
+      // Within the timeout: a download is complete once its last byte is on disk.
+      if (download) Object.assign(response, await saveBody(res.data as Readable, download))
+      const result = classifyResponse(response)
+      if (download && result.outcome !== 'ok') await fs.promises.rm(download, { force: true })
+      return result
     } catch (e) {
+      if (download) await fs.promises.rm(download, { force: true })
       if (signal?.aborted) throw signal.reason
       // The axios error carries the request config (headers with credentials): only a masked copy goes on.
       const code = (e instanceof AxiosError ? e.code : undefined) ?? (e as { code?: string }).code
@@ -315,7 +353,8 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
           throw reason
         }
         const durationMs = performance.now() - started
-        const responseExcerpt = result.response ? redactor.excerpt({ headers: diagnosticHeaders(result.response.headers), body: result.response.data }) : null
+        const body = result.response?.file ? `[${result.response.file.size} bytes, written to a file]` : result.response?.data
+        const responseExcerpt = result.response ? redactor.excerpt({ headers: diagnosticHeaders(result.response.headers), body }) : null
         await recordCall(database, logger, { ...base, attempt, statusCode: result.status, outcome: result.outcome, durationMs, requestExcerpt, responseExcerpt, error: result.error, at: clock() })
         noteHoldOff(state, result)
         if (result.outcome === 'ok') return result.response as HttpResponse<T>

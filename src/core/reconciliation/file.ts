@@ -1,7 +1,7 @@
-// A statement file's content, wherever it is: in memory (a fetched bill, a form upload) or in a file on disk (the
-// CLI's `--file`, an upload sent as the request body), read front to back as a stream of chunks, so that importing a
-// bill of any size holds a chunk of it at a time. Only layouts that cannot be read front to back (zip archives, XLSX
-// workbooks) take the whole file.
+// A statement file's content, wherever it is: in memory (a form upload, Alipay's zip) or in a file on disk (a
+// downloaded WeChat Pay bill, an upload sent as the request body, the CLI's `--file`), read front to back as a stream
+// of chunks, so that importing a bill of any size holds a chunk of it at a time. Only layouts that cannot be read
+// front to back (zip archives, XLSX workbooks) take the whole file.
 import fs from 'node:fs'
 import { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'

@@ -12,6 +12,7 @@ import { BILL_ENCODING, isZip } from './bill-zip.ts'
 import { ALIPAY_GATEWAY, BILL_NOT_EXIST, BILL_URL_METHOD, callGateway, gatewayClassifier } from './gateway.ts'
 import { ALIPAY_TRADE_FORMAT, parseAlipayTrade } from './parse-trade.ts'
 import { isRsaPrivateKey, isRsaPublicKey } from './sign.ts'
+import { contentInMemory } from '../../../core/reconciliation/file.ts'
 
 export { ALIPAY_GATEWAY } from './gateway.ts'
 export { ALIPAY_TRADE_FORMAT } from './parse-trade.ts'
@@ -81,7 +82,7 @@ async function fetchTradeBill(ctx: ConnectorContext<AlipayConfig>, date: string)
     const got = await download(ctx, url)
     if ('bytes' in got) {
       const name = new URL(url).searchParams.get('downloadFileName') || `${ctx.config.pid}0156_${compact(date)}.csv.zip`
-      return { status: 'ready', files: [{ format: ALIPAY_TRADE_FORMAT, name, contentType: 'application/zip', bytes: got.bytes }] }
+      return { status: 'ready', files: [{ format: ALIPAY_TRADE_FORMAT, name, contentType: 'application/zip', content: contentInMemory(got.bytes) }] }
     }
     lastExpiry = got.expired
   }

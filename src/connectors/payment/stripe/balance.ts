@@ -9,6 +9,7 @@ import { ConnectorError } from '../../framework/http-types.ts'
 import type { LineKind, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { businessDayRange, isDate } from '../../../lib/time.ts'
+import { contentInMemory } from '../../../core/reconciliation/file.ts'
 
 export const STRIPE_BALANCE_FORMAT = 'stripe_balance'
 export const DEFAULT_TIME_ZONE = 'Asia/Shanghai'
@@ -108,7 +109,7 @@ export async function fetchStripeBalance(ctx: ConnectorContext<unknown>, input: 
     format: STRIPE_BALANCE_FORMAT,
     name: `stripe-balance-transactions-${input.businessDate}.jsonl`,
     contentType: 'application/x-ndjson',
-    bytes: Buffer.from(lines.join('\n') + '\n', 'utf8'),
+    content: contentInMemory(Buffer.from(lines.join('\n') + '\n', 'utf8')),
   }
   return { status: 'ready', files: [file] }
 }

@@ -29,7 +29,7 @@ import { z } from 'zod'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { addDays, businessDate as dateIn, isDate } from '../../../lib/time.ts'
 import { mulDivRound } from '../../../lib/money.ts'
-import { defineConnector, secret, type ConnectorContext, type FetchedStatement, type StatementFile } from '../../framework/define.ts'
+import { defineConnector, discardFetched, secret, type ConnectorContext, type FetchedStatement, type StatementFile } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { parseWechatFundFlow } from './parse-fundflow.ts'
 import { parseWechatTrade } from './parse-trade.ts'
@@ -100,9 +100,18 @@ async function fetchV3(ctx: ConnectorContext<WechatPayConfig>, date: string): Pr
   const call = v3Call(ctx, 'fetchStatement')
   const trade = await fetchBillV3(call, { kind: 'trade', billType: 'ALL' }, date)
   if (trade.status === 'not_ready' || !ctx.config.fundFlow) return trade
-  const fund = await fetchBillV3(call, { kind: 'fundflow', accountType: ctx.config.fundFlowAccount }, date)
+  let fund: FetchedStatement
+  try {
+    fund = await fetchBillV3(call, { kind: 'fundflow', accountType: ctx.config.fundFlowAccount }, date)
+  } catch (e) {
+    await discardFetched(trade)
+    throw e
+  }
   // The fund-flow bill comes an hour after the trade bill: the day is ready when both are.
-  if (fund.status === 'not_ready') return { status: 'not_ready', message: `${fund.message} (fund-flow bill)` }
+  if (fund.status === 'not_ready') {
+    await discardFetched(trade)
+    return { status: 'not_ready', message: `${fund.message} (fund-flow bill)` }
+  }
   const files: StatementFile[] = [...(trade.status === 'ready' ? trade.files : []), ...(fund.status === 'ready' ? fund.files : [])]
   return files.length ? { status: 'ready', files } : trade
 }
@@ -128,7 +137,7 @@ export const wechatPay = defineConnector({
     // Two days back: a bill that exists (or is known not to) on WeChat's side, whatever the hour.
     const date = addDays(dateIn(ctx.now(), WECHATPAY_TIME_ZONE), -2)
     try {
-      if (config.apiVersion === 'v2') await downloadBillV2(ctx.http, { ...config, appId: config.appId! }, date, 'SUCCESS', 'check', ctx.signal)
+      if (config.apiVersion === 'v2') await discardFetched(await downloadBillV2(ctx.http, { ...config, appId: config.appId! }, date, 'SUCCESS', 'check', ctx.signal))
       else await requestBillLink(v3Call(ctx, 'check'), { kind: 'trade', billType: 'SUCCESS' }, date)
       return { ok: true, message: `WeChat Pay accepted the ${config.apiVersion} signature of merchant ${config.mchId}`, details: { apiVersion: config.apiVersion } }
     } catch (e) {

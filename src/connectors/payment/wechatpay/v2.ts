@@ -3,12 +3,13 @@
 // except `sign`, sorted by name (ASCII), joined as `k=v&…`, then `&key=<API key>`; MD5 or HMAC-SHA256 (keyed with
 // the API key) of that, in upper-case hex. downloadbill answers the bill itself (text, or gzip with tar_type=GZIP)
 // or, on failure, `<xml><return_code>FAIL</return_code><return_msg>…</return_msg><error_code>…</error_code></xml>`.
+import fs from 'node:fs'
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 import xml2js from 'xml2js'
 import type { FetchedStatement } from '../../framework/define.ts'
 import type { Classified, ConnectorHttp, ErrorKind } from '../../framework/http-types.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
-import { isGzip } from '../../../core/reconciliation/file.ts'
+import { contentOnDisk, isGzip } from '../../../core/reconciliation/file.ts'
 
 export type V2SignType = 'MD5' | 'HMAC-SHA256'
 
@@ -98,23 +99,28 @@ export async function downloadBillV2(http: ConnectorHttp, config: V2Config, bill
     tar_type: 'GZIP',
   }
   params.sign = v2Sign(params, config.apiKey, config.signType)
+  // The bill is written to a file as it arrives (a bill of any size is never held whole); `data` is its head.
   const res = await http.request<Buffer>({
     method: 'POST',
     url: '/pay/downloadbill',
     data: toV2Xml(params),
     headers: { 'content-type': 'text/xml; charset=utf-8' },
-    responseType: 'arraybuffer',
+    responseType: 'file',
     operation,
     // Reading a bill changes nothing on WeChat's side: safe to send again after a timeout.
     idempotent: true,
     timeoutMs: 120_000,
     signal,
   })
-  const body = Buffer.from(res.data)
-  const xml = looksLikeXml(body)
+  const saved = res.file!
+  const discard = () => fs.promises.rm(saved.path, { force: true })
+  const head = Buffer.from(res.data)
+  // An XML reply is short: the head is all of it.
+  const xml = looksLikeXml(head)
   if (xml) {
     const reply = fromV2Xml(xml)
     if (reply && reply.return_code !== 'SUCCESS') {
+      await discard()
       const failure = v2Failure(reply)
       if (failure.outcome === 'error') throw new ConnectorError(failure.classified.kind, `WeChat Pay downloadbill: ${failure.classified.message}`, { vendorCode: failure.classified.vendorCode })
       return { status: failure.outcome, message: `WeChat Pay: ${failure.message}` }
@@ -125,9 +131,10 @@ export async function downloadBillV2(http: ConnectorHttp, config: V2Config, bill
     files: [
       {
         format: 'wechat_trade',
-        name: `wechatpay-${config.subMchId ?? config.mchId}-${billDate}-trade-${billType}.csv${isGzip(body) ? '.gz' : ''}`,
-        contentType: isGzip(body) ? 'application/gzip' : 'text/csv; charset=utf-8',
-        bytes: body,
+        name: `wechatpay-${config.subMchId ?? config.mchId}-${billDate}-trade-${billType}.csv${isGzip(head) ? '.gz' : ''}`,
+        contentType: isGzip(head) ? 'application/gzip' : 'text/csv; charset=utf-8',
+        content: contentOnDisk(saved.path),
+        discard,
       },
     ],
   }

@@ -8,12 +8,13 @@
 // - The download itself is not signed by WeChat: its SHA-1, taken over the decompressed bill, is what proves it.
 // - Errors are JSON `{code, message}`: 400 NO_STATEMENT_EXIST (nothing that day), 400 STATEMENT_CREATING (come back
 //   after 10:00), 400 PARAM_ERROR / INVALID_REQUEST, 401 SIGN_ERROR, 403 NO_AUTH, 429 FREQUENCY_LIMITED, 500 SYSTEM_ERROR.
+import fs from 'node:fs'
 import { createHash, createPrivateKey, createPublicKey, createSign, createVerify, randomBytes } from 'node:crypto'
 import type { FetchedStatement, StatementFile } from '../../framework/define.ts'
 import type { Classified, ConnectorHttp, HttpResponse } from '../../framework/http-types.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
-import { contentInMemory, decompressedChunks, isGzip } from '../../../core/reconciliation/file.ts'
+import { contentOnDisk, decompressedChunks, isGzip, type StatementContent } from '../../../core/reconciliation/file.ts'
 
 export const V3_AUTH_SCHEME = 'WECHATPAY2-SHA256-RSA2048'
 /** WeChat refuses requests whose timestamp is further than this from its clock; we hold its answers to the same. */
@@ -104,9 +105,9 @@ interface BillLink {
 }
 
 /** SHA-1 (hex) of the bill as WeChat hashed it: after gunzip, streamed. */
-export async function sha1OfDecompressed(bytes: Buffer): Promise<string> {
+export async function sha1OfDecompressed(content: StatementContent): Promise<string> {
   const hash = createHash('sha1')
-  for await (const chunk of decompressedChunks(contentInMemory(bytes))) hash.update(chunk)
+  for await (const chunk of decompressedChunks(content)) hash.update(chunk)
   return hash.digest('hex')
 }
 
@@ -119,7 +120,7 @@ export interface V3Call {
 }
 
 /** A signed GET; `url` is a path under the base URL or an absolute URL of the same origin. */
-async function signedGet<T>(call: V3Call, url: URL, responseType: 'text' | 'arraybuffer', timeoutMs?: number): Promise<HttpResponse<T>> {
+async function signedGet<T>(call: V3Call, url: URL, responseType: 'text' | 'file', timeoutMs?: number): Promise<HttpResponse<T>> {
   const pathAndQuery = `${url.pathname}${url.search}`
   const authorization = v3Authorization(call.config, { method: 'GET', pathAndQuery, timestamp: Math.floor(call.now().getTime() / 1000) })
   return call.http.request<T>({
@@ -188,26 +189,32 @@ export async function fetchBillV3(call: V3Call, bill: V3Bill, billDate: string):
   const answer = await requestBillLink(call, bill, billDate)
   if (answer.status !== 'link') return answer
   const { link } = answer
-  const file = await signedGet<Buffer>(call, new URL(link.download_url), 'arraybuffer', 300_000)
-  const bytes = Buffer.from(file.data)
+  // Written to a file as it arrives (a bill of any size is never held whole), then checked from there.
+  const file = await signedGet<Buffer>(call, new URL(link.download_url), 'file', 300_000)
+  const saved = file.file!
+  const discard = () => fs.promises.rm(saved.path, { force: true })
+  const content = contentOnDisk(saved.path)
   let actual: string
   try {
-    actual = await sha1OfDecompressed(bytes)
+    actual = await sha1OfDecompressed(content)
   } catch (e) {
+    await discard()
     if (e instanceof StatementFormatError) throw new ConnectorError('retryable', `the downloaded ${bill.kind} bill could not be decompressed: ${e.message}`, { vendorCode: 'DOWNLOAD_DAMAGED' })
     throw e
   }
   const expected = link.hash_value.toLowerCase()
   if (actual !== expected) {
+    await discard()
     throw new ConnectorError('retryable', `the downloaded ${bill.kind} bill does not match its SHA-1 (expected ${expected}, got ${actual}); refused`, { vendorCode: 'HASH_MISMATCH' })
   }
   const owner = call.config.subMchId ?? call.config.mchId
-  const gz = isGzip(bytes)
+  const gz = isGzip(Buffer.from(file.data))
   const statement: StatementFile = {
     format: bill.kind === 'trade' ? 'wechat_trade' : 'wechat_fundflow',
     name: `wechatpay-${owner}-${billDate}-${bill.kind === 'trade' ? `trade-${bill.billType}` : `fundflow-${bill.accountType}`}.csv${gz ? '.gz' : ''}`,
     contentType: gz ? 'application/gzip' : 'text/csv; charset=utf-8',
-    bytes,
+    content,
+    discard,
     vendorHash: { algorithm: 'sha1', value: expected, over: 'decompressed' },
   }
   return { status: 'ready', files: [statement] }
