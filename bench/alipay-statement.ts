@@ -3,6 +3,7 @@
 // Usage: node --expose-gc bench/alipay-statement.ts [--rows 200000]
 import { parseArgs } from 'node:util'
 import { parseAlipayTrade } from '../src/connectors/payment/alipay/parse-trade.ts'
+import { contentInMemory } from '../src/core/reconciliation/file.ts'
 import { alipayBillZip, type AlipayBillRow } from '../src/sandboxes/vendors/alipay.ts'
 
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '200000' } } })
@@ -30,7 +31,7 @@ async function run(label: string, measureMemory: boolean) {
   const heapBefore = process.memoryUsage().heapUsed
   let retained = 0
   const started = performance.now()
-  const parsed = parseAlipayTrade(zip, { pid: PID })
+  const parsed = parseAlipayTrade(contentInMemory(zip), { pid: PID })
   let n = 0
   let amount = 0
   for await (const line of parsed.lines) {

@@ -1,20 +1,22 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { eq } from 'drizzle-orm'
 import iconv from 'iconv-lite'
 import yauzl from 'yauzl'
-import { useTestHub } from '../helpers/db.ts'
+import { useTestHubWithDataDir } from '../helpers/db.ts'
 import { alipay } from '../../src/connectors/payment/alipay/index.ts'
 import { openAnswer, privateKeyFrom, publicKeyFrom, ResponseSignatureError, rsa2Sign, rsa2Verify, shanghaiTimestamp, signContent } from '../../src/connectors/payment/alipay/sign.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
 import { runCheck } from '../../src/connectors/framework/context.ts'
-import { secretFields } from '../../src/connectors/framework/define.ts'
+import { discardFetched, secretFields } from '../../src/connectors/framework/define.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { alipayBillEntryNames, alipayBillZip, alipayDetailLines, alipaySandbox, ALIPAY_TRADE_COLUMNS, type AlipayBillOptions, type AlipayBillRow } from '../../src/sandboxes/vendors/alipay.ts'
 import { useVendorServer, connectWith, collectLines, rejection } from '../helpers/connections.ts'
-import { contentInMemory } from '../../src/core/reconciliation/file.ts'
+import { contentInMemory, type StatementContent } from '../../src/core/reconciliation/file.ts'
 
 const pem = (k: { export(o: object): string | Buffer }, type: string) => k.export({ type, format: 'pem' }) as string
 const appKeys = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -111,7 +113,10 @@ describe('Alipay RSA2 signing', () => {
 })
 
 describe('the Alipay connector against the gateway', () => {
-  const hub = useTestHub()
+  // A data dir of its own, where the zips are downloaded to.
+  const { hub, dataDir, files } = useTestHubWithDataDir('alipay')
+  const downloads = () => files('downloads')
+  const fileNames = downloads
   const clockNow = () => hub.clock()
   const sandbox = alipaySandbox({ appId: APP_ID, appPublicKey: appKeys.publicKey, alipayPrivateKey: alipayKeys.privateKey, pid: PID, clock: clockNow })
   const vendor = useVendorServer(hub, ...sandbox.handlers)
@@ -120,6 +125,8 @@ describe('the Alipay connector against the gateway', () => {
     sandbox.state.onUrlIssued = undefined
     sandbox.state.bills.clear()
     hub.setNow(undefined)
+    // What a test did not discard.
+    fs.rmSync(path.join(dataDir, 'downloads'), { recursive: true, force: true })
   })
 
   const connect = connectWith(hub, vendor, 'alipay', { name: () => `Alipay ${randomUUID()}`, config: { appId: APP_ID, pid: PID, appPrivateKey: APP_PRIVATE, alipayPublicKey: ALIPAY_PUBLIC } })
@@ -136,6 +143,8 @@ describe('the Alipay connector against the gateway', () => {
     expect(got.files).toHaveLength(1)
     expect(got.files[0]).toMatchObject({ format: 'alipay_trade', name: `${PID}0156_20260314.csv.zip`, contentType: 'application/zip' })
     expect(got.files[0]!.content.bytes().equals(zip)).toBe(true)
+    // Downloaded to a file under the hub's data dir.
+    expect(got.files[0]!.content.path).toBe(path.join(dataDir, 'downloads', downloads()[0]!))
 
     const req = sandbox.state.requests.at(-1)!
     expect(req.signatureOk).toBe(true)
@@ -151,12 +160,17 @@ describe('the Alipay connector against the gateway', () => {
     expect(JSON.parse(req.params.biz_content!)).toEqual({ bill_type: 'trade', bill_date: DATE })
     expect(sandbox.state.downloads.at(-1)?.outcome).toBe('zip')
 
-    const { lines } = await parse(got.files[0]!.content.bytes())
+    // Read from disk with random access, never whole; the file is gone once discarded.
+    const onDisk = got.files[0]!.content
+    const content: StatementContent = { size: onDisk.size, path: onDisk.path, chunks: () => onDisk.chunks(), bytes: () => expect.fail('the zip was read whole') }
+    const lines = await collectLines(alipay.capabilities.parseStatement!({ format: 'alipay_trade', content }, { ...config, pid: PID }))
     expect(lines.map((l) => [l.kind, l.amount])).toEqual([
       ['payment', 8800],
       ['refund', 3000],
       ['payment', 1899],
     ])
+    await discardFetched(got)
+    expect(downloads()).toEqual([])
   })
 
   it('is refused as auth_failed when the request is signed with a key Alipay does not know', async () => {
@@ -253,6 +267,10 @@ describe('the Alipay connector against the gateway', () => {
     expect(got.status).toBe('ready')
     expect(sandbox.state.requests.length - requests).toBe(2)
     expect(sandbox.state.downloads.slice(downloads).map((d) => d.outcome)).toEqual(['expired', 'zip'])
+    // The expiry page was removed from disk; the zip stays until it is discarded.
+    expect(fileNames()).toHaveLength(1)
+    await discardFetched(got)
+    expect(fileNames()).toEqual([])
   })
 
   it('gives up with a retryable error when every URL expires before its download', async () => {

@@ -7,7 +7,7 @@ import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { setupServer } from 'msw/node'
 import { sql } from 'drizzle-orm'
-import { useTestHub } from '../helpers/db.ts'
+import { useTestHubWithDataDir } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { wechatBill, wechatBillStream, wechatFundFlowBill, wechatPaySandbox, type WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
 import { wechatPay } from '../../src/connectors/payment/wechatpay/index.ts'
@@ -354,9 +354,7 @@ const DAY_ROWS: WechatBillRow[] = [
 
 describe('WeChat Pay connections fetching bills from the simulator', () => {
   // A data dir of its own, where the bills are downloaded to.
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-wechat-hub-'))
-  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }))
-  const hub = useTestHub({ config: { dataDir } })
+  const { hub, dataDir, files } = useTestHubWithDataDir('wechatpay')
   const merchantKeys = pemPair()
   const platformKeys = pemPair()
   let now = NOW
@@ -414,7 +412,7 @@ describe('WeChat Pay connections fetching bills from the simulator', () => {
   const v2Config = { apiVersion: 'v2', appId: APPID, apiKey: API_KEY }
   /** Bills downloaded and not yet imported or discarded. */
   const downloadDir = path.join(dataDir, 'downloads')
-  const downloads = () => (fs.existsSync(downloadDir) ? fs.readdirSync(downloadDir).filter((f) => f.endsWith('.part')) : [])
+  const downloads = () => files('downloads')
   const v3Config = { apiVersion: 'v3', merchantSerialNo: SERIAL, privateKey: merchantKeys.privateKey, platformPublicKey: platformKeys.publicKey, platformSerial: PLATFORM_SERIAL }
 
   it('lists the connector with its secret fields and refuses configs that do not fit, without echoing them', async () => {

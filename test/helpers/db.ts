@@ -1,4 +1,7 @@
 // A database of its own for each test file, cloned from the migrated template, and a Hub built on it.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import pg from 'pg'
@@ -93,4 +96,19 @@ export function useTestHub(opts: Parameters<typeof openTestHub>[0] = {}): TestHu
       return (hub as unknown as Record<PropertyKey, unknown>)[prop]
     },
   })
+}
+
+/**
+ * A test hub with a data dir of its own (removed afterwards), for tests that look at what the hub writes there:
+ * downloaded bills (`downloads/`) and uploads spooled to disk (`uploads/`). `files(dir)` lists one of them.
+ */
+export function useTestHubWithDataDir(name: string): { hub: TestHub; dataDir: string; files(dir: 'downloads' | 'uploads'): string[] } {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `tillbridge-${name}-`))
+  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }))
+  const hub = useTestHub({ config: { dataDir } })
+  const files = (dir: 'downloads' | 'uploads') => {
+    const at = path.join(dataDir, dir)
+    return fs.existsSync(at) ? fs.readdirSync(at) : []
+  }
+  return { hub, dataDir, files }
 }

@@ -1,10 +1,7 @@
-import fs from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import ExcelJS from 'exceljs'
 import { sql } from 'drizzle-orm'
-import { useTestHub } from '../helpers/db.ts'
+import { useTestHubWithDataDir } from '../helpers/db.ts'
 import { createApi, seedMerchant, type Api } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { queuedJobs } from '../helpers/jobs.ts'
@@ -20,9 +17,7 @@ const yuan = (fen: number) => `${fen < 0 ? '-' : ''}${Math.floor(Math.abs(fen) /
 
 describe('reconciliation API', () => {
   // A data dir of its own, where raw uploads are written as they arrive.
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-recon-hub-'))
-  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }))
-  const hub = useTestHub({ config: { dataDir } })
+  const { hub, files } = useTestHubWithDataDir('recon-http')
 
   async function shop() {
     const m = await seedMerchant(hub, { timeZone: TZ })
@@ -49,10 +44,7 @@ describe('reconciliation API', () => {
     api.request('POST', `/api/v1/reconciliation/statements?connectionId=${connectionId}&date=${date}&fileName=bank-${date}.csv${extra}`, undefined, { raw: bytes, headers: { 'content-type': 'text/csv' } })
 
   /** Raw uploads written to disk as they arrive and not yet removed. */
-  const spooled = () => {
-    const dir = path.join(dataDir, 'uploads')
-    return fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith('.part')) : []
-  }
+  const spooled = () => files('uploads')
 
   it('uploads a statement, refuses to import it twice, supersedes it with a corrected file and gives back the original', async () => {
     const s = await shop()

@@ -1,10 +1,9 @@
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { setupServer } from 'msw/node'
 import { sql } from 'drizzle-orm'
-import { useTestHub } from '../helpers/db.ts'
+import { useTestHubWithDataDir } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { drainJobs, queuedJobs } from '../helpers/jobs.ts'
@@ -20,13 +19,8 @@ const job = (attempts = 1, maxAttempts = 8) => ({ job: { id: '1', attempts, maxA
 
 describe('settlement jobs against the WeChat Pay simulator', () => {
   // A data dir of its own, where the bills are downloaded to until they are imported.
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-fetch-hub-'))
-  afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }))
-  const hub = useTestHub({ config: { dataDir } })
-  const downloads = () => {
-    const dir = path.join(dataDir, 'downloads')
-    return fs.existsSync(dir) ? fs.readdirSync(dir) : []
-  }
+  const { hub, dataDir, files } = useTestHubWithDataDir('fetch')
+  const downloads = () => files('downloads')
   let vendorNow = at('2026-11-11 10:31:00')
   const sandbox = wechatPaySandbox({ mchId: MCH, appId: APPID, apiKey: API_KEY, feeRateBp: 60, clock: () => vendorNow })
   const server = setupServer(...sandbox.handlers)

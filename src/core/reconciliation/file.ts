@@ -9,6 +9,8 @@ import { StatementFormatError } from './types.ts'
 
 export interface StatementContent {
   readonly size: number
+  /** The file's path when it is on disk: a zip archive is read from there with random access, never whole. */
+  readonly path?: string
   /**
    * The file from its start, in chunks of at most 64 KiB. `transient`: the caller is done with each chunk before it
    * asks for the next (it hashes it, say, and keeps nothing), so a file on disk may be read into one buffer over and
@@ -41,6 +43,7 @@ export function contentOnDisk(path: string): StatementContent {
   const changed = (read: number) => new Error(`${path} changed while it was read (${size} bytes when opened, ${read} read)`)
   return {
     size,
+    path,
     async *chunks(opts) {
       const file = await fs.promises.open(path, 'r')
       try {

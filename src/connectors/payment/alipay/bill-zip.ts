@@ -16,6 +16,8 @@ export interface BillEntry {
 export interface BillZip {
   entries: BillEntry[]
   open(entry: BillEntry): Promise<Readable>
+  /** Closes the archive's file (a zip opened from disk); nothing for one in memory. */
+  close(): void
 }
 
 export const isZip = (bytes: Buffer): boolean => bytes.length >= 4 && bytes.readUInt32LE(0) === 0x04034b50
@@ -26,15 +28,18 @@ export function entryName(flags: number, raw: Buffer): string {
   return full.slice(full.replace(/\\/g, '/').lastIndexOf('/') + 1)
 }
 
-export async function openBillZip(bytes: Buffer): Promise<BillZip> {
+/** Opens a bill zip in memory, or on disk by its path (read with random access: the archive is never held whole). */
+export async function openBillZip(source: Buffer | string): Promise<BillZip> {
   // decodeStrings: false keeps the raw name bytes; yauzl would read them as CP437 and refuse GBK trail bytes 0x5C.
-  const zip = await yauzl.fromBufferPromise(bytes, { lazyEntries: true, decodeStrings: false, validateEntrySizes: true })
+  const options = { lazyEntries: true, decodeStrings: false, validateEntrySizes: true }
+  // autoClose off: the entries are listed before any is read, and the file must stay open until they are.
+  const zip = typeof source === 'string' ? await yauzl.openPromise(source, { ...options, autoClose: false }) : await yauzl.fromBufferPromise(source, options)
   const entries: BillEntry[] = []
   for await (const entry of zip.eachEntry()) {
     const name = entryName(entry.generalPurposeBitFlag, entry.fileNameRaw)
     if (name !== '') entries.push({ name, entry })
   }
-  return { entries, open: (e) => zip.openReadStreamPromise(e.entry) }
+  return { entries, open: (e) => zip.openReadStreamPromise(e.entry), close: () => zip.close() }
 }
 
 export interface TextLine {

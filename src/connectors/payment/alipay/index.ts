@@ -1,6 +1,7 @@
 // Alipay (支付宝) as a settlement channel: the daily trade bill (业务明细) is asked for with
 // alipay.data.dataservice.bill.downloadurl.query (RSA2-signed, answer verified with the Alipay public key),
 // downloaded from the 30-second URL it returns, and parsed from its GBK zip (shared/reference/reconciliation.md §1.2).
+import fs from 'node:fs'
 import iconv from 'iconv-lite'
 import { z } from 'zod'
 import { mulDivRound } from '../../../lib/money.ts'
@@ -12,7 +13,7 @@ import { BILL_ENCODING, isZip } from './bill-zip.ts'
 import { ALIPAY_GATEWAY, BILL_NOT_EXIST, BILL_URL_METHOD, callGateway, gatewayClassifier } from './gateway.ts'
 import { ALIPAY_TRADE_FORMAT, parseAlipayTrade } from './parse-trade.ts'
 import { isRsaPrivateKey, isRsaPublicKey } from './sign.ts'
-import { contentInMemory } from '../../../core/reconciliation/file.ts'
+import { contentOnDisk } from '../../../core/reconciliation/file.ts'
 
 export { ALIPAY_GATEWAY } from './gateway.ts'
 export { ALIPAY_TRADE_FORMAT } from './parse-trade.ts'
@@ -47,21 +48,25 @@ const compact = (date: string) => date.replaceAll('-', '')
 /** The end of the time Alipay may still be generating the bill of `date`. */
 export const billDeadline = (date: string): Date => new Date(startOfBusinessDay(addDays(date, 1), ALIPAY_TIME_ZONE).getTime() + BILL_DEADLINE_HOUR * 3600_000)
 
-type Download = { bytes: Buffer } | { expired: string }
+type Download = { path: string; discard: () => Promise<void> } | { expired: string }
 
+/** Downloads the bill to a file as it arrives (a zip of any size is never held whole). */
 async function download(ctx: ConnectorContext<AlipayConfig>, url: string): Promise<Download> {
-  let data: unknown
+  let res
   try {
-    data = (await ctx.http.request({ method: 'GET', url, responseType: 'arraybuffer', operation: 'downloadStatement', timeoutMs: 120_000, signal: ctx.signal })).data
+    res = await ctx.http.request<Buffer>({ method: 'GET', url, responseType: 'file', operation: 'downloadStatement', timeoutMs: 120_000, signal: ctx.signal })
   } catch (e) {
     // A URL past its life may be answered with a 4xx: asking for a new one is the way out.
     if (e instanceof ConnectorError && e.kind === 'permanent' && e.status !== undefined && e.status < 500) return { expired: e.message }
     throw e
   }
-  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer)
-  if (isZip(bytes)) return { bytes }
+  const saved = res.file!
+  const discard = () => fs.promises.rm(saved.path, { force: true })
+  const head = Buffer.from(res.data)
+  if (isZip(head)) return { path: saved.path, discard }
+  await discard()
   // After 30 seconds the file server answers with a page saying "下载超时,请重新下载" instead of the zip.
-  return { expired: iconv.decode(bytes.subarray(0, 600), BILL_ENCODING).replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200) }
+  return { expired: iconv.decode(head.subarray(0, 600), BILL_ENCODING).replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim().slice(0, 200) }
 }
 
 async function fetchTradeBill(ctx: ConnectorContext<AlipayConfig>, date: string): Promise<FetchedStatement> {
@@ -80,9 +85,9 @@ async function fetchTradeBill(ctx: ConnectorContext<AlipayConfig>, date: string)
     const url = answer.node.bill_download_url
     if (typeof url !== 'string' || !/^https?:\/\//.test(url)) throw new ConnectorError('permanent', `Alipay answered ${BILL_URL_METHOD} without a bill_download_url`)
     const got = await download(ctx, url)
-    if ('bytes' in got) {
+    if ('path' in got) {
       const name = new URL(url).searchParams.get('downloadFileName') || `${ctx.config.pid}0156_${compact(date)}.csv.zip`
-      return { status: 'ready', files: [{ format: ALIPAY_TRADE_FORMAT, name, contentType: 'application/zip', content: contentInMemory(got.bytes) }] }
+      return { status: 'ready', files: [{ format: ALIPAY_TRADE_FORMAT, name, contentType: 'application/zip', content: contentOnDisk(got.path), discard: got.discard }] }
     }
     lastExpiry = got.expired
   }
@@ -121,9 +126,9 @@ export const alipay = defineConnector({
   capabilities: {
     fetchStatement: (ctx, { businessDate: date }) => fetchTradeBill(ctx, date),
     parseStatement({ format, content }, config) {
-      // A zip archive is read from its end (the central directory), so the whole of it is taken.
+      // A zip archive is read from its end (the central directory): with random access from disk, or from memory.
       if (format !== ALIPAY_TRADE_FORMAT) throw new StatementFormatError(`Alipay statements are ${ALIPAY_TRADE_FORMAT}, not ${format}`)
-      return parseAlipayTrade(content.bytes(), { pid: config.pid })
+      return parseAlipayTrade(content, { pid: config.pid })
     },
     /** Alipay charges its rate on each payment and gives the same share back on a refund. */
     expectedFeeMilli(line, config) {

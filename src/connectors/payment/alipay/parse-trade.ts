@@ -7,6 +7,8 @@
 // - printed: a value as the file prints it (refund rows are negative; the fee sign is the file's own convention);
 // - receipt: 商家实收（元）, what the merchant receives for a row. A line's `amount` is its receipt, positive, because
 //   that is the basis of the file's own totals (the footer sums 商家实收); 订单金额 stays in the stored file.
+import fs from 'node:fs'
+import type { StatementContent } from '../../../core/reconciliation/file.ts'
 import type { ControlTotals, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { cleanCell, isZip, openBillZip, splitCsvLine, textLines, type TextLine } from './bill-zip.ts'
@@ -180,32 +182,55 @@ interface Source {
   detail: AsyncIterable<Buffer> | Iterable<Buffer>
   detailName: string
   summary?: { chunks: AsyncIterable<Buffer>; name: string }
+  close?: () => void
 }
 
-/** The detail (and 汇总) text of a fetched zip, or of a bare 业务明细 CSV uploaded on its own. */
-async function openSource(bytes: Buffer, pid: string | undefined): Promise<Source> {
-  if (!isZip(bytes)) return { detail: [bytes], detailName: '业务明细.csv' }
+/** The first bytes of a file, without reading the rest. */
+async function headOf(content: StatementContent, n: number): Promise<Buffer> {
+  if (!content.path) return content.bytes().subarray(0, n)
+  const file = await fs.promises.open(content.path, 'r')
+  try {
+    const head = Buffer.alloc(n)
+    const { bytesRead } = await file.read(head, 0, n, 0)
+    return head.subarray(0, bytesRead)
+  } finally {
+    await file.close()
+  }
+}
+
+/**
+ * The detail (and 汇总) text of a fetched zip, or of a bare 业务明细 CSV uploaded on its own. A zip on disk is read
+ * there with random access, its entries streamed; one in memory from memory.
+ */
+async function openSource(content: StatementContent, pid: string | undefined): Promise<Source> {
+  if (!isZip(await headOf(content, 4))) return { detail: content.chunks(), detailName: '业务明细.csv' }
   let zip
   try {
-    zip = await openBillZip(bytes)
+    zip = await openBillZip(content.path ?? content.bytes())
   } catch (e) {
     throw new StatementFormatError(`not a readable zip: ${e instanceof Error ? e.message : String(e)}`)
   }
-  const details = zip.entries.filter((e) => e.name.endsWith(DETAIL_SUFFIX))
-  const summaries = zip.entries.filter((e) => SUMMARY_MARK.test(e.name))
-  if (details.length !== 1) {
-    throw new StatementFormatError(`the zip should hold one …${DETAIL_SUFFIX}, it holds ${details.length} (${zip.entries.map((e) => e.name).join(', ') || 'no files'})`)
-  }
-  for (const e of [...details, ...summaries]) {
-    const account = /^(\d+)_/.exec(e.name)?.[1]
-    if (account) checkAccount(account, pid, e.name, null)
-  }
-  const detail = details[0]!
-  const summary = summaries[0]
-  return {
-    detail: await zip.open(detail),
-    detailName: detail.name,
-    summary: summary ? { chunks: await zip.open(summary), name: summary.name } : undefined,
+  try {
+    const details = zip.entries.filter((e) => e.name.endsWith(DETAIL_SUFFIX))
+    const summaries = zip.entries.filter((e) => SUMMARY_MARK.test(e.name))
+    if (details.length !== 1) {
+      throw new StatementFormatError(`the zip should hold one …${DETAIL_SUFFIX}, it holds ${details.length} (${zip.entries.map((e) => e.name).join(', ') || 'no files'})`)
+    }
+    for (const e of [...details, ...summaries]) {
+      const account = /^(\d+)_/.exec(e.name)?.[1]
+      if (account) checkAccount(account, pid, e.name, null)
+    }
+    const detail = details[0]!
+    const summary = summaries[0]
+    return {
+      detail: await zip.open(detail),
+      detailName: detail.name,
+      summary: summary ? { chunks: await zip.open(summary), name: summary.name } : undefined,
+      close: () => zip.close(),
+    }
+  } catch (e) {
+    zip.close()
+    throw e
   }
 }
 
@@ -223,11 +248,19 @@ export interface AlipayTradeOptions {
  * convention is read from its first non-zero fee: a fee on a payment counts as charged (positive feeMilli), on a
  * refund as given back (negative). Every later row keeps its sign relative to that convention.
  */
-export function parseAlipayTrade(bytes: Buffer, opts: AlipayTradeOptions = {}): ParsedStatement {
+export function parseAlipayTrade(content: StatementContent, opts: AlipayTradeOptions = {}): ParsedStatement {
   let totals: ControlTotals | null = null
 
   async function* lines(): AsyncGenerator<StatementLine> {
-    const source = await openSource(bytes, opts.pid)
+    const source = await openSource(content, opts.pid)
+    try {
+      yield* linesOf(source)
+    } finally {
+      source.close?.()
+    }
+  }
+
+  async function* linesOf(source: Source): AsyncGenerator<StatementLine> {
     const summary = source.summary ? await readSummary(source.summary.chunks, source.summary.name) : undefined
 
     let header: string[] | undefined
