@@ -7,10 +7,8 @@ import { and, isNotNull, lt, or } from 'drizzle-orm'
 import { idempotencyKeys, workerHeartbeats } from '../db/infra-schema.ts'
 import { sessions } from '../core/staff/schema.ts'
 import { CALL_RETENTION_DAYS, purgeCalls } from '../connectors/framework/call-log.ts'
+import { SPOOL_KINDS, SPOOL_SUFFIX, spoolDir } from '../lib/spool.ts'
 import { defineTask, type CronDefinition } from './task.ts'
-
-/** Where statement files wait on disk until they are imported: downloaded bills and uploads sent as the body. */
-export const SPOOL_DIRS = ['downloads', 'uploads'] as const
 
 /**
  * Removes the statement files older than `before` from the data dir's spool directories: a file is there only while
@@ -18,11 +16,11 @@ export const SPOOL_DIRS = ['downloads', 'uploads'] as const
  */
 export async function removeLeftoverFiles(dataDir: string, before: Date): Promise<number> {
   let removed = 0
-  for (const name of SPOOL_DIRS) {
-    const dir = path.join(dataDir, name)
+  for (const kind of SPOOL_KINDS) {
+    const dir = spoolDir(dataDir, kind)
     const entries = await fs.promises.readdir(dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)))
     for (const entry of entries) {
-      if (!entry.endsWith('.part')) continue
+      if (!entry.endsWith(SPOOL_SUFFIX)) continue
       const file = path.join(dir, entry)
       const stat = await fs.promises.stat(file).catch(() => undefined)
       if (!stat?.isFile() || stat.mtime >= before) continue

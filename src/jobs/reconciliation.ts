@@ -219,19 +219,27 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
     return { status: 'empty', statementId }
   }
 
+  // Downloaded files are on disk only until they are imported (the statement keeps the original).
+  try {
+    return await importFetched(hub, p, loaded, fetched.files as StatementFile[], ctx.job.id, opts)
+  } finally {
+    await discardFetched(fetched)
+  }
+}
+
+/** Imports the files of a day's fetch, with their progress on the jobs page, then queues the day's run. */
+async function importFetched(hub: Hub, p: FetchPayload, loaded: LoadedConnection, files: StatementFile[], jobId: string, opts: Options): Promise<FetchOutcome> {
+  const db = hub.database.db
   const statements: string[] = []
   // Rows read so far over the day's files, for the dashboard's jobs page (the total is known once they are read).
   const progress = await trackProgress(
     db,
-    { merchantId: p.merchantId, task: FETCH_TASK, key: `${p.connectionId}:${p.businessDate}`, label: `${loaded.row.name} ${p.businessDate}`, unit: 'rows', jobId: ctx.job.id },
+    { merchantId: p.merchantId, task: FETCH_TASK, key: `${p.connectionId}:${p.businessDate}`, label: `${loaded.row.name} ${p.businessDate}`, unit: 'rows', jobId },
     { warn: (err) => hub.logger.warn({ err }, 'job progress not recorded') },
-  ).catch(async (e: unknown) => {
-    await discardFetched(fetched)
-    throw e
-  })
+  )
   let read = 0
   try {
-    for (const file of fetched.files as StatementFile[]) {
+    for (const file of files) {
       const r = await importFile(
         hub,
         {
@@ -259,9 +267,6 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
   } catch (e) {
     await progress.fail(createRedactor(loaded.secretValues).text(e instanceof Error ? e.message : String(e)))
     throw e
-  } finally {
-    // Downloaded files are on disk only until they are imported (the statement keeps the original).
-    await discardFetched(fetched)
   }
   await progress.finish({ done: read })
   await queueReconcile(db, p)

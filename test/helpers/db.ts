@@ -9,6 +9,7 @@ import { afterAll, beforeAll, inject } from 'vitest'
 import { createLogger } from '../../src/lib/logger.ts'
 import { loadConfig, type Config } from '../../src/lib/config.ts'
 import { createSecretBox } from '../../src/lib/secrets.ts'
+import { spoolDir, type SpoolKind } from '../../src/lib/spool.ts'
 import { openDatabase, type Database } from '../../src/db/client.ts'
 import type { Clock, Hub } from '../../src/runtime.ts'
 import { withDatabase } from './pg-url.ts'
@@ -102,12 +103,12 @@ export function useTestHub(opts: Parameters<typeof openTestHub>[0] = {}): TestHu
  * A test hub with a data dir of its own (removed afterwards), for tests that look at what the hub writes there:
  * downloaded bills (`downloads/`) and uploads spooled to disk (`uploads/`). `files(dir)` lists one of them.
  */
-export function useTestHubWithDataDir(name: string): { hub: TestHub; dataDir: string; files(dir: 'downloads' | 'uploads'): string[] } {
+export function useTestHubWithDataDir(name: string): { hub: TestHub; dataDir: string; files(kind: SpoolKind): string[] } {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `tillbridge-${name}-`))
   afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }))
   const hub = useTestHub({ config: { dataDir } })
-  const files = (dir: 'downloads' | 'uploads') => {
-    const at = path.join(dataDir, dir)
+  const files = (kind: SpoolKind) => {
+    const at = spoolDir(dataDir, kind)
     return fs.existsSync(at) ? fs.readdirSync(at) : []
   }
   return { hub, dataDir, files }

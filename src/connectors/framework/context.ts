@@ -1,7 +1,7 @@
 // Opens a loaded connection for its connector's functions: the full config and a shared HTTP client with the
 // connector's policies, and runs the connector's check with a bounded time and a redacted verdict.
-import path from 'node:path'
 import { redact } from '../../lib/redact.ts'
+import { spoolDir } from '../../lib/spool.ts'
 import type { Hub } from '../../runtime.ts'
 import type { CheckResult, ConnectorContext } from './define.ts'
 import { rotateSecrets, type LoadedConnection } from './connections.ts'
@@ -28,7 +28,7 @@ export function connectorContext(hub: Hub, loaded: LoadedConnection, signal?: Ab
     policy,
     secretValues: loaded.secretValues,
     // Bills downloaded to a file, until they are imported.
-    downloadDir: path.join(hub.config.dataDir, 'downloads'),
+    downloadDir: spoolDir(hub.config.dataDir, 'downloads'),
   })
   return {
     merchantId: row.merchantId,

@@ -7,11 +7,9 @@
 // - not sent: the vendor cannot have acted (connection refused, unknown host, 429), so even a POST may be repeated;
 // - connection state: the token bucket, breaker and vendor hold-off of one connection, shared by every client
 //   created for that connection id in this process.
-import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Readable, Transform } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
+import type { Readable } from 'node:stream'
 import { setTimeout as delay } from 'node:timers/promises'
 import axios, { AxiosError, type AxiosResponse } from 'axios'
 import {
@@ -26,7 +24,7 @@ import {
 } from 'cockatiel'
 import type { Database } from '../../db/client.ts'
 import type { Logger } from '../../lib/logger.ts'
-import { newId } from '../../lib/ids.ts'
+import { spool } from '../../lib/spool.ts'
 import type { Clock } from '../../runtime.ts'
 import { createRedactor, recordCall, type CallOutcome } from './call-log.ts'
 import { ConnectorError, type Classified, type ConnectorHttp, type ErrorKind, type HttpPolicy, type HttpRequest, type HttpResponse } from './http-types.ts'
@@ -169,27 +167,6 @@ function normaliseHeaders(h: AxiosResponse['headers'] | undefined): Record<strin
 /** How much of a downloaded body stays in memory: enough to tell a vendor's error reply from the file. */
 const DOWNLOAD_HEAD_BYTES = 64 * 1024
 
-/** Writes a response body to `file` as it arrives; returns its first bytes and the file. */
-async function saveBody(body: Readable, file: string): Promise<{ data: Buffer; file: { path: string; size: number } }> {
-  await fs.promises.mkdir(path.dirname(file), { recursive: true })
-  const head: Buffer[] = []
-  let headBytes = 0
-  let size = 0
-  const tap = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      size += chunk.length
-      if (headBytes < DOWNLOAD_HEAD_BYTES) {
-        const part = Buffer.from(chunk.subarray(0, DOWNLOAD_HEAD_BYTES - headBytes))
-        head.push(part)
-        headBytes += part.length
-      }
-      done(null, chunk)
-    },
-  })
-  await pipeline(body, tap, fs.createWriteStream(file, { flags: 'wx' }))
-  return { data: Buffer.concat(head), file: { path: file, size } }
-}
-
 const DIAGNOSTIC_HEADER = /^(content-type|content-length|retry-after|date|x-request-id|request-id|x-amzn-requestid|.*ratelimit.*|.*rate-limit.*)$/
 
 // ---- the client ----------------------------------------------------------------------------------------------
@@ -228,7 +205,7 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
     }, timeoutMs)
     const onAbort = () => controller.abort()
     signal?.addEventListener('abort', onAbort, { once: true })
-    const download = req.responseType === 'file' ? path.join(opts.downloadDir ?? path.join(os.tmpdir(), 'tillbridge-downloads'), `${newId()}.part`) : undefined
+    const download = req.responseType === 'file' ? (opts.downloadDir ?? path.join(os.tmpdir(), 'tillbridge-downloads')) : undefined
     try {
       const res = await client.request({
         method: req.method,
@@ -241,13 +218,13 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
         validateStatus: () => true,
       })
       const response: HttpResponse = { status: res.status, headers: normaliseHeaders(res.headers), data: res.data }
-      // Within the timeout: a download is complete once its last byte is on disk.
-      if (download) Object.assign(response, await saveBody(res.data as Readable, download))
+      // Within the timeout: a download is complete once its last byte is on disk (a cut-off one leaves no file).
+      const saved = download ? await spool(res.data as Readable, download, DOWNLOAD_HEAD_BYTES) : undefined
+      if (saved) Object.assign(response, { data: saved.head, file: { path: saved.path, size: saved.size } })
       const result = classifyResponse(response)
-      if (download && result.outcome !== 'ok') await fs.promises.rm(download, { force: true })
+      if (saved && result.outcome !== 'ok') await saved.discard()
       return result
     } catch (e) {
-      if (download) await fs.promises.rm(download, { force: true })
       if (signal?.aborted) throw signal.reason
       // The axios error carries the request config (headers with credentials): only a masked copy goes on.
       const code = (e instanceof AxiosError ? e.code : undefined) ?? (e as { code?: string }).code

@@ -2,6 +2,7 @@
 // downloaded WeChat Pay bill, an upload sent as the request body, the CLI's `--file`), read front to back as a stream
 // of chunks, so that importing a bill of any size holds a chunk of it at a time. Only layouts that cannot be read
 // front to back (zip archives, XLSX workbooks) take the whole file.
+import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
@@ -106,4 +107,14 @@ export async function* decompressedChunks(content: StatementContent): AsyncGener
     source.destroy()
     gunzip.destroy()
   }
+}
+
+/**
+ * A hash of the file, read as a stream: over its bytes as they are ('raw'), or over its content gunzipped as it is
+ * read ('decompressed': what WeChat Pay v3 hashes).
+ */
+export async function contentDigest(content: StatementContent, algorithm: 'sha1' | 'sha256' | 'md5', over: 'raw' | 'decompressed'): Promise<string> {
+  const h = createHash(algorithm)
+  for await (const chunk of over === 'decompressed' ? decompressedChunks(content) : content.chunks({ transient: true })) h.update(chunk)
+  return h.digest('hex')
 }

@@ -2,7 +2,6 @@
 // rows), the lines streamed into settlement_lines with COPY, all in one transaction with the statement row. A file
 // that fails is rolled back as a whole and recorded as 'rejected' with the reason; the same file twice is recognised;
 // a new file for the same day supersedes the old one.
-import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { finished } from 'node:stream/promises'
 import { and, eq, inArray, ne, or, sql } from 'drizzle-orm'
@@ -17,7 +16,7 @@ import { repeatFinder } from '../../lib/repeats.ts'
 import { businessDayRange } from '../../lib/time.ts'
 import { settlementStatements, statementFiles } from './schema.ts'
 import { StatementFormatError, type ControlTotals, type LineKind, type ParsedStatement, type StatementLine } from './types.ts'
-import { decompressedChunks, type StatementContent } from './file.ts'
+import { contentDigest, type StatementContent } from './file.ts'
 
 export interface VendorHash {
   algorithm: 'sha1' | 'sha256' | 'md5'
@@ -82,13 +81,6 @@ class Rejection extends Error {
     this.code = code
     this.lineNo = lineNo
   }
-}
-
-/** The hash of the file as the channel computed it, read as a stream: over the raw bytes, or through gunzip. */
-export async function vendorDigest(content: StatementContent, algorithm: VendorHash['algorithm'], over: VendorHash['over']): Promise<string> {
-  const h = createHash(algorithm)
-  for await (const chunk of over === 'decompressed' ? decompressedChunks(content) : content.chunks({ transient: true })) h.update(chunk)
-  return h.digest('hex')
 }
 
 /** Advisory-lock key of one connection's day of statements. */
@@ -361,10 +353,10 @@ async function recordRejection(db: Db, input: ImportStatementInput, sha: string,
  * (the database failing, a parser bug) is thrown.
  */
 export async function importStatement(db: Db, input: ImportStatementInput): Promise<ImportResult> {
-  const sha = await vendorDigest(input.content, 'sha256', 'raw')
+  const sha = await contentDigest(input.content, 'sha256', 'raw')
   try {
     if (input.vendorHash) {
-      const got = await vendorDigest(input.content, input.vendorHash.algorithm, input.vendorHash.over)
+      const got = await contentDigest(input.content, input.vendorHash.algorithm, input.vendorHash.over)
       if (got !== input.vendorHash.value.trim().toLowerCase()) {
         throw new Rejection(
           'hash_mismatch',

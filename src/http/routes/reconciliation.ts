@@ -1,10 +1,7 @@
 // Settlement reconciliation for finance: upload and download statements, run a day, list and resolve exceptions,
 // and the daily summary per connection, day and store, each list also as a CSV or XLSX file. Reading needs
 // finance.export or reports.read; changing needs finance.export.
-import fs from 'node:fs'
-import path from 'node:path'
 import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { getSettings } from '../../core/merchants/settings.ts'
@@ -17,7 +14,7 @@ import { actorCan } from '../../core/staff/actor.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { importFile, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
 import { badRequest, forbidden, invalid } from '../../lib/errors.ts'
-import { newId } from '../../lib/ids.ts'
+import { spool, spoolDir } from '../../lib/spool.ts'
 import { businessDate, isDate } from '../../lib/time.ts'
 import type { AppEnv } from '../env.ts'
 import { fileLocale } from '../locale.ts'
@@ -440,18 +437,9 @@ async function readUpload(c: Context<AppEnv>): Promise<Upload> {
       discard: async () => {},
     }
   }
-  const dir = path.join(c.var.hub.config.dataDir, 'uploads')
-  await fs.promises.mkdir(dir, { recursive: true })
-  const spooled = path.join(dir, `${newId()}.part`)
-  const discard = () => fs.promises.rm(spooled, { force: true })
-  try {
-    const body = c.req.raw.body
-    await pipeline(body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream) : Readable.from([]), fs.createWriteStream(spooled, { flags: 'wx' }))
-    return { content: contentOnDisk(spooled), fields: {}, contentType: type.split(';')[0]!.trim() || 'application/octet-stream', discard }
-  } catch (e) {
-    await discard()
-    throw e
-  }
+  const body = c.req.raw.body
+  const spooled = await spool(body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream) : Readable.from([]), spoolDir(c.var.hub.config.dataDir, 'uploads'))
+  return { content: contentOnDisk(spooled.path), fields: {}, contentType: type.split(';')[0]!.trim() || 'application/octet-stream', discard: spooled.discard }
 }
 
 const itemWithHistory = async (c: Context<AppEnv>, item: ReconItem) => {

@@ -9,12 +9,12 @@
 // - Errors are JSON `{code, message}`: 400 NO_STATEMENT_EXIST (nothing that day), 400 STATEMENT_CREATING (come back
 //   after 10:00), 400 PARAM_ERROR / INVALID_REQUEST, 401 SIGN_ERROR, 403 NO_AUTH, 429 FREQUENCY_LIMITED, 500 SYSTEM_ERROR.
 import fs from 'node:fs'
-import { createHash, createPrivateKey, createPublicKey, createSign, createVerify, randomBytes } from 'node:crypto'
+import { createPrivateKey, createPublicKey, createSign, createVerify, randomBytes } from 'node:crypto'
 import type { FetchedStatement, StatementFile } from '../../framework/define.ts'
 import type { Classified, ConnectorHttp, HttpResponse } from '../../framework/http-types.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
-import { contentOnDisk, decompressedChunks, isGzip, type StatementContent } from '../../../core/reconciliation/file.ts'
+import { contentDigest, contentOnDisk, isGzip } from '../../../core/reconciliation/file.ts'
 
 export const V3_AUTH_SCHEME = 'WECHATPAY2-SHA256-RSA2048'
 /** WeChat refuses requests whose timestamp is further than this from its clock; we hold its answers to the same. */
@@ -104,13 +104,6 @@ interface BillLink {
   download_url: string
 }
 
-/** SHA-1 (hex) of the bill as WeChat hashed it: after gunzip, streamed. */
-export async function sha1OfDecompressed(content: StatementContent): Promise<string> {
-  const hash = createHash('sha1')
-  for await (const chunk of decompressedChunks(content)) hash.update(chunk)
-  return hash.digest('hex')
-}
-
 export interface V3Call {
   http: ConnectorHttp
   config: V3Config
@@ -196,7 +189,8 @@ export async function fetchBillV3(call: V3Call, bill: V3Bill, billDate: string):
   const content = contentOnDisk(saved.path)
   let actual: string
   try {
-    actual = await sha1OfDecompressed(content)
+    // SHA-1 of the bill as WeChat hashed it: after gunzip, streamed.
+    actual = await contentDigest(content, 'sha1', 'decompressed')
   } catch (e) {
     await discard()
     if (e instanceof StatementFormatError) throw new ConnectorError('retryable', `the downloaded ${bill.kind} bill could not be decompressed: ${e.message}`, { vendorCode: 'DOWNLOAD_DAMAGED' })
