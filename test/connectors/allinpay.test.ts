@@ -7,6 +7,7 @@ import { connectorRegistry } from '../../src/connectors/index.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { collectLines as collect, rejection } from '../helpers/connections.ts'
 import { contentInMemory } from '../../src/core/reconciliation/file.ts'
+import { failingAfter, streamedFromDisk } from '../helpers/content.ts'
 
 const FIXTURE = readFileSync(new URL('../fixtures/allinpay/card-bill-2026-03-14.csv', import.meta.url), 'utf8')
 const config = allinpay.config.parse({})
@@ -79,6 +80,23 @@ describe('Allinpay card-acquiring bill', () => {
     expect(gbk.includes(Buffer.from('商户号', 'utf8'))).toBe(false)
     expect(await parse(gbk)).toEqual(await parse(FIXTURE))
     expect(await parse(gbk, { encoding: 'gbk' })).toEqual(await parse(FIXTURE))
+  })
+
+  it('reads a bill of many chunks from disk as a stream, telling UTF-8 from GBK over the whole file', async () => {
+    const fromDisk = streamedFromDisk()
+    const [header, sale] = FIXTURE.split('\n')
+    const n = 5000
+    const records = Array.from({ length: n }, (_, i) => sale!.replace('260314000000000001', `2603140001${String(i).padStart(8, '0')}`))
+    const text = [header, ...records, ''].join('\n')
+    const utf8 = Buffer.from(text, 'utf8')
+    expect(utf8.length).toBeGreaterThan(10 * 64 * 1024)
+    const read = (bytes: Buffer, cfg: Record<string, unknown> = {}) => collect(allinpay.capabilities.parseStatement!({ format: 'allinpay', content: fromDisk(bytes) }, allinpay.config.parse(cfg)))
+    const lines = await read(utf8)
+    expect(lines).toHaveLength(n)
+    expect(new Set(lines.map((l) => l.channelTxnId)).size).toBe(n)
+    expect(lines.every((l) => l.kind === 'payment' && l.amount === 8800 && l.storeRef === 'SH01')).toBe(true)
+    expect(await read(iconv.encode(text, 'gbk'))).toEqual(lines)
+    await expect(collect(allinpay.capabilities.parseStatement!({ format: 'allinpay', content: failingAfter(utf8, 70_000) }, config))).rejects.toThrow(/^EIO: the disk failed$/)
   })
 
   it('maps columns by header name whatever their order and printed units', async () => {

@@ -7,6 +7,7 @@ import { connectorRegistry } from '../../src/connectors/index.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { collectLines as collect, rejection } from '../helpers/connections.ts'
 import { contentInMemory } from '../../src/core/reconciliation/file.ts'
+import { failingAfter, streamedFromDisk } from '../helpers/content.ts'
 
 const FIXTURE = readFileSync(new URL('../fixtures/mapped/bank-pos-export.csv', import.meta.url), 'utf8')
 
@@ -76,6 +77,9 @@ const XLSX_MAPPING = {
 const wall = (s: string) => new Date(`${s.replace(' ', 'T')}Z`)
 
 describe('mapped-columns statement files', () => {
+  const fromDisk = streamedFromDisk()
+  const parseContent = (content: ReturnType<typeof fromDisk>, cfg: Record<string, unknown>) => collect(mapped.capabilities.parseStatement!({ format: 'mapped', content }, mapped.config.parse(cfg)))
+
   it('is registered with its title, and refuses an incomplete mapping when the connection is configured', () => {
     expect(connectorRegistry.get('mapped')?.title).toBe('Bank or acquirer file (mapped columns)')
     expect(mapped.config.safeParse(BANK_MAPPING).success).toBe(true)
@@ -213,5 +217,34 @@ describe('mapped-columns statement files', () => {
     expect(e.message).toMatch(/line 2: the file has no column "Terminal ID" \(terminal\)/)
     e = await refusal(parse(Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(64)]), XLSX_MAPPING))
     expect(e.message).toMatch(/XLSX file cannot be read/)
+  })
+
+  it('reads a workbook and a GBK CSV of many chunks from disk as a stream, never whole', async () => {
+    const n = 20_000
+    const cents = (i: number) => 100 + ((i * 7919) % 500_000)
+    const rows: ExcelJS.CellValue[][] = [['Time', 'Order No', 'Txn ID', 'Type', 'Amount', 'Fee', 'RRN']]
+    for (let i = 0; i < n; i++) rows.push([wall('2026-03-14 10:00:00'), `SH01-${i}`, `X${i}`, i % 10 === 9 ? 'Refund' : 'Sale', (i % 10 === 9 ? -cents(i) : cents(i)) / 100, 0, String(i)])
+    const book = await workbook(rows)
+    expect(book.length).toBeGreaterThan(3 * 64 * 1024)
+    const fromBook = await parseContent(fromDisk(book, 'export.xlsx'), XLSX_MAPPING)
+    expect(fromBook).toHaveLength(n)
+    expect(fromBook.filter((l) => l.kind === 'refund')).toHaveLength(n / 10)
+    expect(fromBook.reduce((a, l) => a + l.amount, 0)).toBe(rows.slice(1).reduce((a, _r, i) => a + cents(i), 0))
+    expect(fromBook[n - 1]).toMatchObject({ lineNo: n + 2, ourRef: `SH01-${n - 1}`, channelTxnId: `X${n - 1}`, kind: 'refund', amount: cents(n - 1) })
+
+    const [title, name, period, header, sale] = FIXTURE.split('\n')
+    const records = Array.from({ length: n }, (_, i) => sale!.replace('SH01T03-20260314-000815', `SH01T03-20260314-${String(i).padStart(6, '0')}`))
+    const gbk = iconv.encode([title, name, period, header, ...records, ''].join('\n'), 'gbk')
+    expect(gbk.length).toBeGreaterThan(3 * 64 * 1024)
+    const fromCsv = await parseContent(fromDisk(gbk, 'export.csv'), { ...BANK_MAPPING, encoding: 'gbk' })
+    expect(fromCsv).toHaveLength(n)
+    expect(new Set(fromCsv.map((l) => l.ourRef)).size).toBe(n)
+    expect(fromCsv.every((l) => l.kind === 'payment' && l.amount === 8800 && l.terminalRef === 'T0000003')).toBe(true)
+  })
+
+  it('passes on a failure to read the file, CSV or workbook, rather than call the file damaged', async () => {
+    const book = await workbook([['Time', 'Order No', 'Txn ID', 'Type', 'Amount', 'Fee', 'RRN']])
+    await expect(parseContent(failingAfter(book, 100), XLSX_MAPPING)).rejects.toThrow(/^EIO: the disk failed$/)
+    await expect(parseContent(failingAfter(Buffer.from(FIXTURE), 300), BANK_MAPPING)).rejects.toThrow(/^EIO: the disk failed$/)
   })
 })

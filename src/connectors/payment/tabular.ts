@@ -1,13 +1,13 @@
 // Reading statement files that are tables (card-acquirer CSVs, bank exports, merchant spreadsheets) as a stream of
 // rows, and the exact value parsers their cells need: decimal money without floats and wall-clock times in a zone.
 // Shared by the Allinpay and mapped-column parsers; memory stays independent of the file's size.
-import { isUtf8 } from 'node:buffer'
 import { Readable } from 'node:stream'
 import { parse as csvParse, CsvError } from 'csv-parse'
 import type ExcelJS from 'exceljs'
 import iconv from 'iconv-lite'
 import { excel } from '../../lib/xlsx.ts'
 import { StatementFormatError } from '../../core/reconciliation/types.ts'
+import { isUtf8Content, type StatementContent } from '../../core/reconciliation/file.ts'
 
 /** A cell as read: text from a CSV; text, a number or a date (its wall clock in UTC fields) from a worksheet. */
 export type Cell = string | number | Date
@@ -20,23 +20,18 @@ export interface Row {
 
 export type TextEncoding = 'utf-8' | 'gbk' | 'auto'
 
-const CHUNK = 64 * 1024
-
-function* chunksOf(bytes: Buffer): Generator<Buffer> {
-  for (let at = 0; at < bytes.length; at += CHUNK) yield bytes.subarray(at, Math.min(bytes.length, at + CHUNK))
-}
-
 /** XLSX is a zip: local file header "PK\x03\x04". */
-export const looksLikeZip = (bytes: Buffer) => bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04
+export const looksLikeZip = (head: Buffer) => head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04
 
 /**
- * Decodes in chunks; 'auto' takes UTF-8 when the bytes are valid UTF-8 and GBK otherwise (Chinese acquirers and banks
- * export "ANSI", i.e. GBK). GB18030 is decoded as the superset of GBK. A leading BOM is dropped.
+ * Decodes the file as it is read; 'auto' takes UTF-8 when the whole file is valid UTF-8 (checked in a first pass over
+ * it) and GBK otherwise (Chinese acquirers and banks export "ANSI", i.e. GBK). GB18030 is decoded as the superset of
+ * GBK. A leading BOM is dropped.
  */
-export function* decodeChunks(bytes: Buffer, encoding: TextEncoding): Generator<string> {
-  const name = encoding === 'auto' ? (isUtf8(bytes) ? 'utf-8' : 'gb18030') : encoding === 'gbk' ? 'gb18030' : 'utf-8'
+export async function* decodeChunks(content: StatementContent, encoding: TextEncoding): AsyncGenerator<string> {
+  const name = encoding === 'auto' ? ((await isUtf8Content(content)) ? 'utf-8' : 'gb18030') : encoding === 'gbk' ? 'gb18030' : 'utf-8'
   const decoder = iconv.getDecoder(name, { stripBOM: true })
-  for (const chunk of chunksOf(bytes)) {
+  for await (const chunk of content.chunks()) {
     const text = decoder.write(chunk)
     if (text) yield text
   }
@@ -45,10 +40,12 @@ export function* decodeChunks(bytes: Buffer, encoding: TextEncoding): Generator<
 }
 
 /** The records of a CSV file, cells trimmed (acquirers pad ids with spaces and tabs so Excel keeps them as text). */
-export async function* csvRows(bytes: Buffer, opts: { encoding: TextEncoding; delimiter?: string }): AsyncGenerator<Row> {
-  const parser = Readable.from(decodeChunks(bytes, opts.encoding)).pipe(
-    csvParse({ delimiter: opts.delimiter ?? ',', relax_column_count: true, relax_quotes: true, skip_empty_lines: true, bom: true, info: true }),
-  )
+export async function* csvRows(content: StatementContent, opts: { encoding: TextEncoding; delimiter?: string }): AsyncGenerator<Row> {
+  const source = Readable.from(decodeChunks(content, opts.encoding))
+  const parser = csvParse({ delimiter: opts.delimiter ?? ',', relax_column_count: true, relax_quotes: true, skip_empty_lines: true, bom: true, info: true })
+  // pipe() does not pass on the source's failure (the file could not be read): the parser is ended with it.
+  source.on('error', (e) => parser.destroy(e))
+  source.pipe(parser)
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
       yield { lineNo: info.lines, cells: record.map((c) => c.trim()) }
@@ -56,6 +53,9 @@ export async function* csvRows(bytes: Buffer, opts: { encoding: TextEncoding; de
   } catch (e) {
     if (e instanceof CsvError) throw new StatementFormatError(`the CSV cannot be read: ${e.message}`, (e as unknown as { lines?: number }).lines ?? null)
     throw e
+  } finally {
+    // Also when the caller stops early (a malformed row): the file is closed.
+    source.destroy()
   }
 }
 
@@ -80,8 +80,20 @@ function cellOf(value: ExcelJS.CellValue): Cell {
  * The rows of one worksheet of an XLSX file, read with exceljs's streaming reader (shared strings cached, rows never
  * held). Without a sheet name the first worksheet is read.
  */
-export async function* xlsxRows(bytes: Buffer, opts: { sheet?: string }): AsyncGenerator<Row> {
-  const reader = new (await excel()).stream.xlsx.WorkbookReader(Readable.from(chunksOf(bytes)), {
+export async function* xlsxRows(content: StatementContent, opts: { sheet?: string }): AsyncGenerator<Row> {
+  const source = Readable.from(content.chunks())
+  // exceljs pipes the source into its unzipper, which does not pass on a failure to read the file: without this
+  // race, a read error would leave the reader waiting for the rest of the file forever.
+  let unread: unknown
+  const failed = new Promise<never>((_, reject) =>
+    source.once('error', (e) => {
+      unread = e
+      reject(e)
+    }),
+  )
+  failed.catch(() => {})
+  const step = <T>(next: Promise<T>): Promise<T> => Promise.race([next, failed])
+  const reader = new (await excel()).stream.xlsx.WorkbookReader(source, {
     worksheets: 'emit',
     sharedStrings: 'cache',
     styles: 'cache',
@@ -97,19 +109,19 @@ export async function* xlsxRows(bytes: Buffer, opts: { sheet?: string }): AsyncG
   let finished = false
   try {
     for (;;) {
-      const s = await sheets.next()
+      const s = await step(sheets.next())
       if (s.done) break
       const sheet = s.value
       const name = (sheet as unknown as { name?: string; id?: number }).name ?? `sheet${(sheet as unknown as { id?: number }).id ?? seen.length + 1}`
       seen.push(name)
       rows = sheet[Symbol.asyncIterator]()
       if (found || (opts.sheet !== undefined && name.trim() !== opts.sheet.trim())) {
-        while (!(await rows.next()).done);
+        while (!(await step(rows.next())).done);
         continue
       }
       found = true
       for (;;) {
-        const r = await rows.next()
+        const r = await step(rows.next())
         if (r.done) break
         const row = r.value
         const values = (row.values as ExcelJS.CellValue[]) ?? []
@@ -125,16 +137,17 @@ export async function* xlsxRows(bytes: Buffer, opts: { sheet?: string }): AsyncG
   } catch (e) {
     finished = true
     if (e instanceof StatementFormatError) throw e
+    if (unread) throw unread
     throw new StatementFormatError(`the XLSX file cannot be read: ${e instanceof Error ? e.message : String(e)}`)
   } finally {
     if (!finished) {
       try {
-        if (rows) while (!(await rows.next()).done);
+        if (rows) while (!(await step(rows.next())).done);
         for (;;) {
-          const s = await sheets.next()
+          const s = await step(sheets.next())
           if (s.done) break
           const rest = s.value[Symbol.asyncIterator]()
-          while (!(await rest.next()).done);
+          while (!(await step(rest.next())).done);
         }
       } catch {
         // The caller has stopped; what is left of the file does not matter.

@@ -1,7 +1,6 @@
-// A statement file's content, wherever it is: in memory (a form upload, Alipay's zip) or in a file on disk (a
-// downloaded WeChat Pay bill, an upload sent as the request body, the CLI's `--file`), read front to back as a stream
-// of chunks, so that importing a bill of any size holds a chunk of it at a time. Only layouts that cannot be read
-// front to back (zip archives, XLSX workbooks) take the whole file.
+// A statement file's content, wherever it is: in a file on disk (a downloaded bill, an upload, the CLI's `--file`)
+// or in memory, read front to back as a stream of chunks, so that importing a bill of any size holds a chunk of it at
+// a time. A zip archive on disk (Alipay's bill) is read there with random access.
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import { Readable } from 'node:stream'
@@ -18,7 +17,7 @@ export interface StatementContent {
    * over rather than leave a new one behind for every 64 KiB.
    */
   chunks(opts?: { transient?: boolean }): AsyncIterable<Buffer>
-  /** The whole file in memory. */
+  /** The whole file in memory: for tests and for a file that is in memory already, never for one on disk. */
   bytes(): Buffer
 }
 
@@ -68,6 +67,38 @@ export function contentOnDisk(path: string): StatementContent {
       if (bytes.length !== size) throw changed(bytes.length)
       return bytes
     },
+  }
+}
+
+/** The file's first `n` bytes (fewer if it is shorter), without reading the rest. */
+export async function contentHead(content: StatementContent, n: number): Promise<Buffer> {
+  const head: Buffer[] = []
+  let held = 0
+  if (n > 0) {
+    for await (const chunk of content.chunks()) {
+      head.push(chunk.subarray(0, n - held))
+      held += Math.min(chunk.length, n - held)
+      if (held >= n) break
+    }
+  }
+  return Buffer.concat(head)
+}
+
+/** Whether the whole file is valid UTF-8, read as a stream (a character split between chunks is joined). */
+export async function isUtf8Content(content: StatementContent): Promise<boolean> {
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  for await (const chunk of content.chunks({ transient: true })) {
+    try {
+      decoder.decode(chunk, { stream: true })
+    } catch {
+      return false
+    }
+  }
+  try {
+    decoder.decode()
+    return true
+  } catch {
+    return false
   }
 }
 

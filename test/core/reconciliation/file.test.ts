@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, describe, expect, it } from 'vitest'
-import { contentInMemory, contentOnDisk, decompressedChunks, type StatementContent } from '../../../src/core/reconciliation/file.ts'
+import { contentHead, contentInMemory, contentOnDisk, decompressedChunks, isUtf8Content, type StatementContent } from '../../../src/core/reconciliation/file.ts'
 import { StatementFormatError } from '../../../src/core/reconciliation/types.ts'
 
 /** Bytes that gzip cannot shrink much, so that a compressed file spans several of the 64 KiB chunks too. */
@@ -76,6 +76,45 @@ describe('statement content', () => {
       bytes: () => good,
     }
     await expect(collect(decompressedChunks(failing))).rejects.toThrow(/EIO: the disk failed/)
+  })
+
+  it('gives the first bytes of a file without reading the rest', async () => {
+    const bytes = noise(300_000)
+    const content = contentOnDisk(write('head.bin', bytes))
+    expect(Buffer.compare(await contentHead(content, 4), bytes.subarray(0, 4))).toBe(0)
+    expect(Buffer.compare(await contentHead(content, 70_000), bytes.subarray(0, 70_000))).toBe(0)
+    expect((await contentHead(contentInMemory(Buffer.from('PK')), 4)).toString()).toBe('PK')
+    let read = 0
+    const counted: StatementContent = {
+      ...content,
+      async *chunks() {
+        for await (const c of content.chunks()) {
+          read += c.length
+          yield c
+        }
+      },
+    }
+    await contentHead(counted, 4)
+    expect(read).toBe(64 * 1024)
+  })
+
+  it('tells whether a whole file is UTF-8, a character split between chunks included', async () => {
+    // "中" is three bytes in UTF-8; the first chunk ends after its first byte.
+    const chunked = (...parts: Buffer[]): StatementContent => ({
+      size: parts.reduce((a, p) => a + p.length, 0),
+      async *chunks() {
+        yield* parts
+      },
+      bytes: () => Buffer.concat(parts),
+    })
+    const zhong = Buffer.from('中', 'utf8')
+    expect(await isUtf8Content(chunked(Buffer.from('a,'), zhong.subarray(0, 1), zhong.subarray(1), Buffer.from('\n')))).toBe(true)
+    // Valid for its first 200,000 bytes; the last one (a GBK lead byte) is not.
+    const lateGbk = Buffer.concat([Buffer.alloc(200_000, 'x'), Buffer.from([0xd6])])
+    expect(await isUtf8Content(contentOnDisk(write('late-gbk.csv', lateGbk)))).toBe(false)
+    // A character cut off at the end of the file.
+    expect(await isUtf8Content(chunked(Buffer.from('a'), zhong.subarray(0, 2)))).toBe(false)
+    expect(await isUtf8Content(contentInMemory(Buffer.alloc(0)))).toBe(true)
   })
 
   it('fails rather than hand over another file than the one measured when it changes while it is read', async () => {

@@ -7,8 +7,7 @@
 // - printed: a value as the file prints it (refund rows are negative; the fee sign is the file's own convention);
 // - receipt: 商家实收（元）, what the merchant receives for a row. A line's `amount` is its receipt, positive, because
 //   that is the basis of the file's own totals (the footer sums 商家实收); 订单金额 stays in the stored file.
-import fs from 'node:fs'
-import type { StatementContent } from '../../../core/reconciliation/file.ts'
+import { contentHead, type StatementContent } from '../../../core/reconciliation/file.ts'
 import type { ControlTotals, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { cleanCell, isZip, openBillZip, splitCsvLine, textLines, type TextLine } from './bill-zip.ts'
@@ -185,25 +184,12 @@ interface Source {
   close?: () => void
 }
 
-/** The first bytes of a file, without reading the rest. */
-async function headOf(content: StatementContent, n: number): Promise<Buffer> {
-  if (!content.path) return content.bytes().subarray(0, n)
-  const file = await fs.promises.open(content.path, 'r')
-  try {
-    const head = Buffer.alloc(n)
-    const { bytesRead } = await file.read(head, 0, n, 0)
-    return head.subarray(0, bytesRead)
-  } finally {
-    await file.close()
-  }
-}
-
 /**
  * The detail (and 汇总) text of a fetched zip, or of a bare 业务明细 CSV uploaded on its own. A zip on disk is read
  * there with random access, its entries streamed; one in memory from memory.
  */
 async function openSource(content: StatementContent, pid: string | undefined): Promise<Source> {
-  if (!isZip(await headOf(content, 4))) return { detail: content.chunks(), detailName: '业务明细.csv' }
+  if (!isZip(await contentHead(content, 4))) return { detail: content.chunks(), detailName: '业务明细.csv' }
   let zip
   try {
     zip = await openBillZip(content.path ?? content.bytes())

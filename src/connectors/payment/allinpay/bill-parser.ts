@@ -4,6 +4,7 @@
 // without a header line is read in the documented column order.
 import type { ControlTotals, LineKind, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
+import type { StatementContent } from '../../../core/reconciliation/file.ts'
 import { csvRows, instantIn, parseScaled, validWallClock, type Row, type TextEncoding } from '../tabular.ts'
 
 /** The documented columns, in the documented order. */
@@ -98,11 +99,11 @@ function yuan(text: string, column: string, lineNo: number, scale: number): numb
 
 const isFooter = (cells: string[]) => cells.every((c) => c === '') || /^(#|合计|总计|汇总)/.test(cells[0] ?? '')
 
-export function parseAllinpayBill(bytes: Buffer, opts: AllinpayParseOptions): ParsedStatement {
+export function parseAllinpayBill(content: StatementContent, opts: AllinpayParseOptions): ParsedStatement {
   async function* lines(): AsyncGenerator<StatementLine> {
     let header: string[] | null = null
     let index: Map<string, number> | null = null
-    const rows = csvRows(bytes, { encoding: opts.encoding })
+    const rows = csvRows(content, { encoding: opts.encoding })
     for await (const row of rows as AsyncIterable<Row & { cells: string[] }>) {
       const cells = row.cells
       if (isFooter(cells)) continue

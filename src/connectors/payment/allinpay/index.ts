@@ -35,7 +35,7 @@ export const allinpay = defineConnector({
   capabilities: {
     parseStatement({ format, content }, config) {
       if (format !== 'allinpay') throw new StatementFormatError(`the Allinpay connector reads format "allinpay", not "${format}"`)
-      return parseAllinpayBill(content.bytes(), config)
+      return parseAllinpayBill(content, config)
     },
     expectedFeeMilli(line, config) {
       if (config.feeRateBp === undefined) return 0

@@ -20,7 +20,7 @@ export const mapped = defineConnector({
   capabilities: {
     parseStatement({ format, content }, config) {
       if (format !== 'mapped') throw new StatementFormatError(`the mapped-columns connector reads format "mapped", not "${format}"`)
-      return parseMappedStatement(content.bytes(), config)
+      return parseMappedStatement(content, config)
     },
   },
 })

@@ -3,6 +3,7 @@
 // malformed amount or time is refused with its line number. Such files carry no control totals.
 import type { LineKind, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
+import { contentHead, type StatementContent } from '../../../core/reconciliation/file.ts'
 import { minorUnitsPer } from '../../../lib/money.ts'
 import {
   compilePattern,
@@ -106,10 +107,12 @@ function readersFor(config: MappedConfig): Readers {
   }
 }
 
-export function parseMappedStatement(bytes: Buffer, config: MappedConfig): ParsedStatement {
+export function parseMappedStatement(content: StatementContent, config: MappedConfig): ParsedStatement {
   const readers = readersFor(config)
   async function* lines(): AsyncGenerator<StatementLine> {
-    const rows: AsyncIterable<Row> = looksLikeZip(bytes) ? xlsxRows(bytes, { sheet: config.sheet }) : csvRows(bytes, { encoding: config.encoding, delimiter: config.delimiter })
+    const rows: AsyncIterable<Row> = looksLikeZip(await contentHead(content, 4))
+      ? xlsxRows(content, { sheet: config.sheet })
+      : csvRows(content, { encoding: config.encoding, delimiter: config.delimiter })
     let plan: Plan | null = null
     let scanned = 0
     let best: { lineNo: number; cells: Cell[]; matched: number; missing: [MappedField, string][]; duplicated: string[] } | null = null
