@@ -1,7 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import path from 'node:path'
+import { http, HttpResponse } from 'msw'
 import { setupServer } from 'msw/node'
 import { and, asc, eq } from 'drizzle-orm'
-import { useTestHub } from '../helpers/db.ts'
+import { useTestHubWithDataDir } from '../helpers/db.ts'
 import { seedMerchant } from '../helpers/api.ts'
 import { stripeSandbox } from '../../src/sandboxes/vendors/stripe.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
@@ -9,7 +11,8 @@ import { createConnection, loadConnection } from '../../src/connectors/framework
 import { connectorContext } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { stripe } from '../../src/connectors/payment/stripe/index.ts'
-import type { StatementFile } from '../../src/connectors/framework/define.ts'
+import { discardFetched, type StatementFile } from '../../src/connectors/framework/define.ts'
+import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { collectLines as collect, rejection } from '../helpers/connections.ts'
 import { contentInMemory } from '../../src/core/reconciliation/file.ts'
@@ -22,7 +25,7 @@ const DAY_END = Date.UTC(2026, 2, 14, 16) / 1000
 const refusal = (p: Promise<unknown>) => rejection(p, StatementFormatError, 'expected the file to be refused')
 
 describe('Stripe settlement from balance transactions', () => {
-  const hub = useTestHub()
+  const { hub, files } = useTestHubWithDataDir('stripe')
   const sim = stripeSandbox({ secretKey: KEY })
   const server = setupServer(...sim.handlers)
   let merchantId: string
@@ -142,6 +145,37 @@ describe('Stripe settlement from balance transactions', () => {
       return s + sign * l.amount - l.feeMilli / 1000
     }, 0)
     expect(ours).toBe(stripeNet)
+  await discardFetched(fetched)
+  })
+
+  it('writes the pages to a file under the hub\'s downloads as they arrive, gone once discarded; a refused page leaves none', async () => {
+    const { ctx } = await context()
+    const fetched = await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-14' })
+    const file = (fetched as { files: StatementFile[] }).files[0]!
+    expect(files('downloads')).toEqual([path.basename(file.content.path!)])
+    const lines = await collect(stripe.capabilities.parseStatement!({ format: file.format, content: { ...file.content, bytes: () => expect.fail('the file was read whole') } }, ctx.config))
+    expect(lines).toHaveLength(236)
+    await discardFetched(fetched)
+    expect(files('downloads')).toEqual([])
+
+    // Stripe refuses the second page (a cursor it no longer knows): its error, and nothing on disk.
+    server.use(
+      http.get('https://api.stripe.com/v1/balance_transactions', ({ request }) =>
+        new URL(request.url).searchParams.has('starting_after')
+          ? HttpResponse.json({ error: { type: 'invalid_request_error', message: "No such balance transaction: 'txn_gone'", code: 'resource_missing' } }, { status: 400 })
+          : undefined,
+      ),
+    )
+    try {
+      const e = await rejection(stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-14' }), ConnectorError)
+      expect(e).toMatchObject({ kind: 'permanent', status: 400 })
+      expect(files('downloads')).toEqual([])
+    } finally {
+      server.resetHandlers()
+    }
+    // A day without movements leaves no empty file behind either.
+    expect((await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-10' })).status).toBe('empty')
+    expect(files('downloads')).toEqual([])
   })
 
   it('cuts the day in the time zone it is given', async () => {
@@ -156,6 +190,7 @@ describe('Stripe settlement from balance transactions', () => {
     const lines = await collect(stripe.capabilities.parseStatement!({ format: file.format, content: file.content }, ctx.config))
     expect(lines.every((l) => l.occurredAt.getTime() >= Date.UTC(2026, 2, 13, 4) && l.occurredAt.getTime() < Date.UTC(2026, 2, 14, 4))).toBe(true)
     expect(lines.length).toBeGreaterThan(0)
+  await discardFetched(fetched)
   })
 
   it('says a day that has not ended is not ready, and a day without movements is empty', async () => {
@@ -165,7 +200,9 @@ describe('Stripe settlement from balance transactions', () => {
     expect(await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-14' })).toMatchObject({ status: 'not_ready' })
     expect(sim.state.requests.length).toBe(before)
     hub.setNow(new Date('2026-03-14T16:00:00Z'))
-    expect((await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-14' })).status).toBe('ready')
+    const ready = await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-14' })
+    expect(ready.status).toBe('ready')
+    await discardFetched(ready)
     expect(await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-10' })).toMatchObject({ status: 'empty', message: expect.stringMatching(/2026-03-10/) })
   })
 

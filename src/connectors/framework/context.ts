@@ -1,7 +1,8 @@
 // Opens a loaded connection for its connector's functions: the full config and a shared HTTP client with the
 // connector's policies, and runs the connector's check with a bounded time and a redacted verdict.
 import { redact } from '../../lib/redact.ts'
-import { spoolDir } from '../../lib/spool.ts'
+import { Readable } from 'node:stream'
+import { spool, spoolDir } from '../../lib/spool.ts'
 import type { Hub } from '../../runtime.ts'
 import type { CheckResult, ConnectorContext } from './define.ts'
 import { rotateSecrets, type LoadedConnection } from './connections.ts'
@@ -18,6 +19,8 @@ const connectorRegistryFor = (connector: LoadedConnection['connector']) => creat
 
 export function connectorContext(hub: Hub, loaded: LoadedConnection, signal?: AbortSignal): ConnectorContext<any> {
   const { connector, config, row } = loaded
+  // Bills downloaded to a file, until they are imported.
+  const downloadDir = spoolDir(hub.config.dataDir, 'downloads')
   const policy = typeof connector.http === 'function' ? connector.http(config as never) : connector.http
   const http = createConnectorHttp({
     database: hub.database,
@@ -27,8 +30,7 @@ export function connectorContext(hub: Hub, loaded: LoadedConnection, signal?: Ab
     connectionId: row.id,
     policy,
     secretValues: loaded.secretValues,
-    // Bills downloaded to a file, until they are imported.
-    downloadDir: spoolDir(hub.config.dataDir, 'downloads'),
+    downloadDir,
   })
   return {
     merchantId: row.merchantId,
@@ -37,6 +39,7 @@ export function connectorContext(hub: Hub, loaded: LoadedConnection, signal?: Ab
     http,
     now: hub.clock,
     signal,
+    saveDownload: (source) => spool(Readable.from(source), downloadDir),
     async updateSecrets(patch) {
       await hub.database.db.transaction((tx) => rotateSecrets(tx, connectorRegistryFor(connector), hub.secrets, row.id, patch, hub.clock()))
       // The new values are secrets from now on: masked in whatever this process logs about the connection.

@@ -4,6 +4,7 @@
 import { z } from 'zod'
 import type { ConnectorHttp, HttpPolicy } from './http-types.ts'
 import type { StatementContent } from '../../core/reconciliation/file.ts'
+import type { Spooled } from '../../lib/spool.ts'
 import type { ParsedStatement } from '../../core/reconciliation/types.ts'
 import type { MarketplaceCapabilities } from './marketplace.ts'
 import type { AccountingCapabilities } from './accounting.ts'
@@ -39,6 +40,11 @@ export interface ConnectorContext<C> {
   http: ConnectorHttp
   now(): Date
   signal?: AbortSignal
+  /**
+   * Writes a file the connector assembles from several answers (Stripe's pages of balance transactions) to the
+   * hub's downloads as it is produced, never held whole. A source that fails midway leaves no file.
+   */
+  saveDownload(source: AsyncIterable<Buffer>): Promise<Spooled>
   /**
    * Stores new values of secret config fields (an OAuth refresh token the vendor rotated), sealed like the rest;
    * the connection's status is left as it is. Fields that are not secret are refused.

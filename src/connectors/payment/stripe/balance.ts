@@ -9,7 +9,7 @@ import { ConnectorError } from '../../framework/http-types.ts'
 import type { LineKind, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { businessDayRange, isDate } from '../../../lib/time.ts'
-import { contentInMemory } from '../../../core/reconciliation/file.ts'
+import { contentOnDisk, type StatementContent } from '../../../core/reconciliation/file.ts'
 
 export const STRIPE_BALANCE_FORMAT = 'stripe_balance'
 export const DEFAULT_TIME_ZONE = 'Asia/Shanghai'
@@ -79,37 +79,46 @@ export async function fetchStripeBalance(ctx: ConnectorContext<unknown>, input: 
   if (end.getTime() > ctx.now().getTime()) {
     return { status: 'not_ready', message: `${input.businessDate} has not ended yet in ${timeZone}; Stripe's day is complete after ${end.toISOString()}` }
   }
-  const lines: string[] = []
-  let startingAfter: string | undefined
-  for (let page = 1; ; page++) {
-    if (page > MAX_PAGES) throw new ConnectorError('permanent', `Stripe kept answering has_more after ${MAX_PAGES} pages of balance transactions`)
-    const res = await ctx.http.request<StripeList<StripeBalanceTransaction>>({
-      method: 'GET',
-      url: '/v1/balance_transactions',
-      params: {
-        'created[gte]': Math.floor(start.getTime() / 1000),
-        'created[lt]': Math.floor(end.getTime() / 1000),
-        limit: PAGE,
-        starting_after: startingAfter,
-        'expand[]': 'data.source',
-      },
-      operation: 'fetchStatement',
-      signal: ctx.signal,
-    })
-    const list = res.data
-    if (!list || list.object !== 'list' || !Array.isArray(list.data)) throw new ConnectorError('permanent', 'Stripe answered GET /v1/balance_transactions with something that is not a list')
-    for (const t of list.data) lines.push(JSON.stringify({ ...t, source: summarise(t.source) }))
-    if (!list.has_more) break
-    const last = list.data.at(-1)?.id
-    if (!last) throw new ConnectorError('permanent', 'Stripe said has_more on an empty page of balance transactions')
-    startingAfter = last
+  let count = 0
+  // Each page is written to the file as it arrives; a failed page (after the client's retries) leaves no file.
+  async function* pages(): AsyncGenerator<Buffer> {
+    let startingAfter: string | undefined
+    for (let page = 1; ; page++) {
+      if (page > MAX_PAGES) throw new ConnectorError('permanent', `Stripe kept answering has_more after ${MAX_PAGES} pages of balance transactions`)
+      const res = await ctx.http.request<StripeList<StripeBalanceTransaction>>({
+        method: 'GET',
+        url: '/v1/balance_transactions',
+        params: {
+          'created[gte]': Math.floor(start.getTime() / 1000),
+          'created[lt]': Math.floor(end.getTime() / 1000),
+          limit: PAGE,
+          starting_after: startingAfter,
+          'expand[]': 'data.source',
+        },
+        operation: 'fetchStatement',
+        signal: ctx.signal,
+      })
+      const list = res.data
+      if (!list || list.object !== 'list' || !Array.isArray(list.data)) throw new ConnectorError('permanent', 'Stripe answered GET /v1/balance_transactions with something that is not a list')
+      count += list.data.length
+      if (list.data.length) yield Buffer.from(list.data.map((t) => `${JSON.stringify({ ...t, source: summarise(t.source) })}\n`).join(''), 'utf8')
+      if (!list.has_more) return
+      const last = list.data.at(-1)?.id
+      if (!last) throw new ConnectorError('permanent', 'Stripe said has_more on an empty page of balance transactions')
+      startingAfter = last
+    }
   }
-  if (lines.length === 0) return { status: 'empty', message: `Stripe recorded no balance transaction on ${input.businessDate} (${timeZone})` }
+  const saved = await ctx.saveDownload(pages())
+  if (count === 0) {
+    await saved.discard()
+    return { status: 'empty', message: `Stripe recorded no balance transaction on ${input.businessDate} (${timeZone})` }
+  }
   const file: StatementFile = {
     format: STRIPE_BALANCE_FORMAT,
     name: `stripe-balance-transactions-${input.businessDate}.jsonl`,
     contentType: 'application/x-ndjson',
-    content: contentInMemory(Buffer.from(lines.join('\n') + '\n', 'utf8')),
+    content: contentOnDisk(saved.path),
+    discard: saved.discard,
   }
   return { status: 'ready', files: [file] }
 }
@@ -197,7 +206,7 @@ export function toStatementLine(t: StripeBalanceTransaction, lineNo: number): St
 }
 
 /** Reads a stripe_balance file line by line, in chunks: one StatementLine per balance transaction. */
-export function parseStripeBalance(bytes: Buffer): ParsedStatement {
+export function parseStripeBalance(content: StatementContent): ParsedStatement {
   async function* lines(): AsyncGenerator<StatementLine> {
     const decoder = new StringDecoder('utf8')
     let pending = ''
@@ -220,7 +229,7 @@ export function parseStripeBalance(bytes: Buffer): ParsedStatement {
         yield toStatementLine(check(value, lineNo), lineNo)
       }
     }
-    for (let at = 0; at < bytes.length; at += 64 * 1024) yield* take(decoder.write(bytes.subarray(at, at + 64 * 1024)), false)
+    for await (const chunk of content.chunks()) yield* take(decoder.write(chunk), false)
     yield* take(decoder.end(), true)
   }
   return { lines: lines(), controlTotals: () => null }

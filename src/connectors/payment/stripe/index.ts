@@ -58,7 +58,7 @@ export const stripe = defineConnector({
     fetchStatement: (ctx, input) => fetchStripeBalance(ctx, input),
     parseStatement({ format, content }) {
       if (format !== STRIPE_BALANCE_FORMAT) throw new StatementFormatError(`the Stripe connector reads format "${STRIPE_BALANCE_FORMAT}", not "${format}"`)
-      return parseStripeBalance(content.bytes())
+      return parseStripeBalance(content)
     },
   },
 })
