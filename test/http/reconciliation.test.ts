@@ -1,3 +1,5 @@
+import fs from 'node:fs'
+import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import ExcelJS from 'exceljs'
 import { sql } from 'drizzle-orm'
@@ -17,7 +19,7 @@ const yuan = (fen: number) => `${fen < 0 ? '-' : ''}${Math.floor(Math.abs(fen) /
 
 describe('reconciliation API', () => {
   // A data dir of its own, where raw uploads are written as they arrive.
-  const { hub, files } = useTestHubWithDataDir('recon-http')
+  const { hub, files, dataDir } = useTestHubWithDataDir('recon-http')
 
   async function shop() {
     const m = await seedMerchant(hub, { timeZone: TZ })
@@ -78,6 +80,72 @@ describe('reconciliation API', () => {
     expect(download.headers.get('content-disposition')).toContain('bank-2026-11-10.csv')
     expect(download.body).toBe(file.toString('utf8'))
     expect(download.headers.get('x-content-sha256')).toBe(first.body.statement.fileSha256)
+  })
+
+  it('takes a multipart form as it arrives: the file part written to disk, fields before or after it; a broken form is refused', async () => {
+    const s = await shop()
+    const token = (await s.m.staff('finance')).token
+    const send = (body: FormData | Buffer | string, headers: Record<string, string> = {}) =>
+      s.finance.app.request('/api/v1/reconciliation/statements', { method: 'POST', body, headers: { authorization: `Bearer ${token}`, ...headers } })
+    // Many lines, and the fields after the file, as some clients send them; a file name in Chinese.
+    const rows: [string, string, string, string, string][] = []
+    for (let i = 0; i < 20_000; i++) rows.push(['2026-11-12 10:00:05', `TB2611121000${String(i).padStart(8, '0')}`, `B${i}`, yuan(100 + i), '0.01'])
+    const big = csv(rows)
+    expect(big.length).toBeGreaterThan(1_000_000)
+    const form = new FormData()
+    form.set('format', 'mapped')
+    form.set('file', new Blob([big], { type: 'text/csv' }), '招商银行对账单-20261112.csv')
+    form.set('connectionId', s.connectionId)
+    form.set('date', '2026-11-12')
+    // While the import waits for the database (the statements table held by another session), the file is on disk.
+    const blocker = await hub.database.pool.connect()
+    let res: Response
+    try {
+      await blocker.query('begin')
+      await blocker.query('lock table settlement_statements in access exclusive mode')
+      const pending = send(form)
+      const onDisk = async () => {
+        for (let i = 0; i < 500; i++) {
+          const [name] = spooled()
+          if (name && fs.statSync(path.join(dataDir, 'uploads', name)).size === big.length) return name
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        return null
+      }
+      expect(await onDisk()).toMatch(/\.part$/)
+      await blocker.query('rollback')
+      res = await pending
+    } finally {
+      blocker.release()
+    }
+    const body = (await res.json()) as any
+    expect(res.status, JSON.stringify(body)).toBe(201)
+    expect(body.statement).toMatchObject({ fileName: '招商银行对账单-20261112.csv', lineCount: 20_000, sizeBytes: big.length })
+    expect(spooled()).toEqual([])
+    const kept = await s.finance.get(`/api/v1/reconciliation/statements/${body.statement.id}/file`)
+    expect(kept.body).toBe(big.toString('utf8'))
+    expect(kept.headers.get('content-type')).toMatch(/^text\/csv/)
+
+    // Cut off in the middle of the file part: refused, nothing imported, nothing left on disk.
+    const whole = Buffer.from(await new Response(form).arrayBuffer())
+    const boundary = /^--(\S+)\r\n/.exec(whole.toString('latin1'))![1]!
+    const cut = await send(whole.subarray(0, whole.length >> 1), { 'content-type': `multipart/form-data; boundary=${boundary}` })
+    expect(cut.status).toBe(400)
+    expect(await cut.json()).toMatchObject({ error: { code: 'invalid_multipart' } })
+    expect(spooled()).toEqual([])
+    const noBoundary = await send('x', { 'content-type': 'multipart/form-data' })
+    expect(noBoundary.status).toBe(400)
+    expect(await noBoundary.json()).toMatchObject({ error: { code: 'invalid_multipart' } })
+    const noFile = new FormData()
+    noFile.set('connectionId', s.connectionId)
+    noFile.set('date', '2026-11-12')
+    noFile.set('attachment', new Blob(['a,b\n']), 'other.csv')
+    const missing = await send(noFile)
+    expect(missing.status).toBe(400)
+    expect(await missing.json()).toMatchObject({ error: { code: 'file_required' } })
+    expect(spooled()).toEqual([])
+    const list = await s.finance.get(`/api/v1/reconciliation/statements?connectionId=${s.connectionId}`)
+    expect(list.body.items).toHaveLength(1)
   })
 
   it('a statement never becomes current without its queued run: when the queue fails, the upload writes nothing', async () => {

@@ -2,11 +2,13 @@
 // and the daily summary per connection, day and store, each list also as a CSV or XLSX file. Reading needs
 // finance.export or reports.read; changing needs finance.export.
 import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import busboy, { type Busboy } from 'busboy'
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { getSettings } from '../../core/merchants/settings.ts'
 import { exceptionsTable, summaryTable, tableFile } from '../../core/reconciliation/export.ts'
-import { contentInMemory, contentOnDisk, type StatementContent } from '../../core/reconciliation/file.ts'
+import { contentOnDisk, type StatementContent } from '../../core/reconciliation/file.ts'
 import { OUTCOMES, type RunSummary } from '../../core/reconciliation/match.ts'
 import { dailySummary, exportExceptions, getItem, getRun, getStatement, getStatementFile, listExceptions, listRuns, listStatements, type ItemView, type RunRow, type StatementRow } from '../../core/reconciliation/queries.ts'
 import { reopenItem, resolveItem, type ReconItem } from '../../core/reconciliation/resolve.ts'
@@ -14,7 +16,7 @@ import { actorCan } from '../../core/staff/actor.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { importFile, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
 import { badRequest, forbidden, invalid } from '../../lib/errors.ts'
-import { spool, spoolDir } from '../../lib/spool.ts'
+import { spool, spoolDir, type Spooled } from '../../lib/spool.ts'
 import { businessDate, isDate } from '../../lib/time.ts'
 import type { AppEnv } from '../env.ts'
 import { fileLocale } from '../locale.ts'
@@ -210,7 +212,7 @@ const upload = defineRoute({
   tags,
   summary: 'Upload a settlement statement file and import it',
   description: [
-    'The body is the file itself (any Content-Type; `connectionId`, `date` and optionally `format` and `fileName` in the query), or multipart/form-data with a `file` part and the same fields. Up to 200 MiB; the file itself is written to disk as it arrives and imported from there as a stream (the larger the bill, the better to send it so), a form is read in memory.',
+    'The body is the file itself (any Content-Type; `connectionId`, `date` and optionally `format` and `fileName` in the query), or multipart/form-data with a `file` part and the same fields. Up to 200 MiB; the file, sent either way, is written to disk as it arrives and imported from there as a stream, never held whole.',
     'The file is parsed by the connection’s connector, checked against its own control totals, and imported whole or not at all. 201: imported (superseding an earlier file of the day), and the day is queued for reconciliation; 200: the same file was imported before; 422 `statement_rejected`: refused, with the reason (the refused file is kept and listed). The same file is recognised by its SHA-256, so a repeated upload is harmless.',
   ].join('\n\n'),
   access: 'finance.export',
@@ -413,33 +415,68 @@ interface Upload {
 }
 
 /**
- * The uploaded file. A raw body (the file itself) is written to a file of its own under the data directory as it
- * arrives and imported from there as a stream, so that a statement of any size is never held whole; a multipart form
- * is read by the framework, in memory.
+ * The uploaded file, written to a file of its own under the data directory as it arrives and imported from there as a
+ * stream, so that a statement of any size is never held whole: the request body itself, or the `file` part of a
+ * multipart form (its other fields are read as they come; parts of other names are skipped).
  */
 async function readUpload(c: Context<AppEnv>): Promise<Upload> {
-  const type = (c.req.header('content-type') ?? '').toLowerCase()
-  if (type.startsWith('multipart/form-data')) {
-    let form: Record<string, unknown>
-    try {
-      form = await c.req.parseBody()
-    } catch {
-      throw badRequest('invalid_multipart', 'the multipart body could not be read')
-    }
-    const file = form.file
-    if (!(file instanceof File)) throw badRequest('file_required', 'send the statement as the `file` part of the form')
-    const text = (k: string) => (typeof form[k] === 'string' ? (form[k] as string) : undefined)
-    return {
-      content: contentInMemory(Buffer.from(await file.arrayBuffer())),
-      fields: { connectionId: text('connectionId'), date: text('date'), format: text('format') },
-      fileName: file.name || undefined,
-      contentType: file.type || 'application/octet-stream',
-      discard: async () => {},
-    }
-  }
+  const type = c.req.header('content-type') ?? ''
+  const dir = spoolDir(c.var.hub.config.dataDir, 'uploads')
   const body = c.req.raw.body
-  const spooled = await spool(body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream) : Readable.from([]), spoolDir(c.var.hub.config.dataDir, 'uploads'))
-  return { content: contentOnDisk(spooled.path), fields: {}, contentType: type.split(';')[0]!.trim() || 'application/octet-stream', discard: spooled.discard }
+  const source = body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream) : Readable.from([])
+  if (!type.toLowerCase().startsWith('multipart/form-data')) {
+    const spooled = await spool(source, dir)
+    return { content: contentOnDisk(spooled.path), fields: {}, contentType: type.split(';')[0]!.trim().toLowerCase() || 'application/octet-stream', discard: spooled.discard }
+  }
+  let form: Busboy
+  try {
+    // Browsers send a file name in UTF-8 as it is; busboy's default would read it as Latin-1.
+    form = busboy({ headers: { 'content-type': type }, defParamCharset: 'utf8', limits: { fields: 20, fieldSize: 4096 } })
+  } catch (e) {
+    throw badRequest('invalid_multipart', `the multipart body cannot be read: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  const fields: Record<string, string> = {}
+  let file: { saved: Promise<Spooled | undefined>; name: string | undefined; type: string } | undefined
+  let broken: unknown
+  form.on('field', (name, value) => {
+    fields[name] = value
+  })
+  form.on('file', (name, stream, info) => {
+    if (name !== 'file' || file) {
+      stream.resume()
+      return
+    }
+    const saved = spool(stream, dir).catch((e) => {
+      broken ??= e
+      return undefined
+    })
+    file = { saved, name: info.filename || undefined, type: info.mimeType || 'application/octet-stream' }
+  })
+  // A failure of the body itself (over the size limit, the client gone) is passed on as it is; anything else is a
+  // malformed form.
+  let unread: unknown
+  source.once('error', (e) => {
+    unread = e
+  })
+  try {
+    await pipeline(source, form)
+  } catch (e) {
+    broken ??= e
+  }
+  const saved = await file?.saved
+  if (broken !== undefined || unread !== undefined) {
+    await saved?.discard()
+    if (unread !== undefined) throw unread
+    throw badRequest('invalid_multipart', `the multipart body cannot be read: ${broken instanceof Error ? broken.message : String(broken)}`)
+  }
+  if (!saved) throw badRequest('file_required', 'send the statement as the `file` part of the form')
+  return {
+    content: contentOnDisk(saved.path),
+    fields: { connectionId: fields.connectionId, date: fields.date, format: fields.format },
+    fileName: file!.name,
+    contentType: file!.type,
+    discard: saved.discard,
+  }
 }
 
 const itemWithHistory = async (c: Context<AppEnv>, item: ReconItem) => {
