@@ -245,6 +245,12 @@ describe('mapped-columns statement files', () => {
   it('passes on a failure to read the file, CSV or workbook, rather than call the file damaged', async () => {
     const book = await workbook([['Time', 'Order No', 'Txn ID', 'Type', 'Amount', 'Fee', 'RRN']])
     await expect(parseContent(failingAfter(book, 100), XLSX_MAPPING)).rejects.toThrow(/^EIO: the disk failed$/)
+    // Midway through the rows of a larger workbook.
+    const rows: ExcelJS.CellValue[][] = [['Time', 'Order No', 'Txn ID', 'Type', 'Amount', 'Fee', 'RRN']]
+    for (let i = 0; i < 8000; i++) rows.push([wall('2026-03-14 10:00:00'), `SH01-${i}`, `X${i}`, 'Sale', 1, 0, String(i)])
+    const larger = await workbook(rows)
+    expect(larger.length).toBeGreaterThan(200_000)
+    await expect(parseContent(failingAfter(larger, 150_000), XLSX_MAPPING)).rejects.toThrow(/^EIO: the disk failed$/)
     await expect(parseContent(failingAfter(Buffer.from(FIXTURE), 300), BANK_MAPPING)).rejects.toThrow(/^EIO: the disk failed$/)
   })
 })

@@ -81,18 +81,18 @@ function cellOf(value: ExcelJS.CellValue): Cell {
  * held). Without a sheet name the first worksheet is read.
  */
 export async function* xlsxRows(content: StatementContent, opts: { sheet?: string }): AsyncGenerator<Row> {
-  const source = Readable.from(content.chunks())
-  // exceljs pipes the source into its unzipper, which does not pass on a failure to read the file: without this
-  // race, a read error would leave the reader waiting for the rest of the file forever.
+  // exceljs pipes the source into its unzipper, which does not pass on a failure of the source: the reader would wait
+  // for the rest of the file forever. A failure to read the file ends the source instead (the zip is then cut off, and
+  // refused or short), and is what the caller gets.
   let unread: unknown
-  const failed = new Promise<never>((_, reject) =>
-    source.once('error', (e) => {
+  async function* guarded() {
+    try {
+      yield* content.chunks()
+    } catch (e) {
       unread = e
-      reject(e)
-    }),
-  )
-  failed.catch(() => {})
-  const step = <T>(next: Promise<T>): Promise<T> => Promise.race([next, failed])
+    }
+  }
+  const source = Readable.from(guarded())
   const reader = new (await excel()).stream.xlsx.WorkbookReader(source, {
     worksheets: 'emit',
     sharedStrings: 'cache',
@@ -109,19 +109,19 @@ export async function* xlsxRows(content: StatementContent, opts: { sheet?: strin
   let finished = false
   try {
     for (;;) {
-      const s = await step(sheets.next())
+      const s = await sheets.next()
       if (s.done) break
       const sheet = s.value
       const name = (sheet as unknown as { name?: string; id?: number }).name ?? `sheet${(sheet as unknown as { id?: number }).id ?? seen.length + 1}`
       seen.push(name)
       rows = sheet[Symbol.asyncIterator]()
       if (found || (opts.sheet !== undefined && name.trim() !== opts.sheet.trim())) {
-        while (!(await step(rows.next())).done);
+        while (!(await rows.next()).done);
         continue
       }
       found = true
       for (;;) {
-        const r = await step(rows.next())
+        const r = await rows.next()
         if (r.done) break
         const row = r.value
         const values = (row.values as ExcelJS.CellValue[]) ?? []
@@ -134,6 +134,7 @@ export async function* xlsxRows(content: StatementContent, opts: { sheet?: strin
       }
     }
     finished = true
+    if (unread) throw unread
   } catch (e) {
     finished = true
     if (e instanceof StatementFormatError) throw e
@@ -142,12 +143,12 @@ export async function* xlsxRows(content: StatementContent, opts: { sheet?: strin
   } finally {
     if (!finished) {
       try {
-        if (rows) while (!(await step(rows.next())).done);
+        if (rows) while (!(await rows.next()).done);
         for (;;) {
-          const s = await step(sheets.next())
+          const s = await sheets.next()
           if (s.done) break
           const rest = s.value[Symbol.asyncIterator]()
-          while (!(await step(rest.next())).done);
+          while (!(await rest.next()).done);
         }
       } catch {
         // The caller has stopped; what is left of the file does not matter.
