@@ -2,7 +2,9 @@
 // OpenAPI document, and its `access` (a permission, 'authenticated' or 'public') is enforced before it runs.
 // Mutating routes run in one database transaction that also holds their Idempotency-Key record.
 import { createRoute, z, type RouteConfig } from '@hono/zod-openapi'
-import type { MiddlewareHandler } from 'hono'
+import { pipeline, Readable, Transform } from 'node:stream'
+import type { Context, MiddlewareHandler } from 'hono'
+import { HTTPException } from 'hono/http-exception'
 import { bodyLimit } from 'hono/body-limit'
 import { PERMISSIONS, type Access } from '../core/staff/permissions.ts'
 import type { AppEnv } from './env.ts'
@@ -33,15 +35,20 @@ export type RouteDefinition<R extends RouteConfig> = R & {
   transaction?: boolean
   /** Largest request body in bytes, for routes that take files. */
   bodyLimit?: number
+  /**
+   * The handler reads the body as a stream (`limitedBody`), which holds it to `bodyLimit` as it is read: a body of
+   * declared size over the limit is refused up front, and a chunked one is not read into memory first.
+   */
+  streamsBody?: boolean
 }
 
 export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'security'>>(def: RouteDefinition<R>): R & { middleware: MiddlewareHandler<AppEnv>[] } {
-  const { access, transaction, bodyLimit: limit, ...route } = def
+  const { access, transaction, bodyLimit: limit, streamsBody, ...route } = def
   const mutating = MUTATING.has(route.method)
   const middleware: MiddlewareHandler<AppEnv>[] = [guard(access)]
   if (mutating) {
     const maxSize = limit ?? DEFAULT_BODY_LIMIT
-    middleware.unshift(bodyLimit({ maxSize, onError: payloadTooLarge(maxSize) }) as MiddlewareHandler<AppEnv>)
+    middleware.unshift(streamsBody ? declaredSizeLimit(maxSize) : (bodyLimit({ maxSize, onError: payloadTooLarge(maxSize) }) as MiddlewareHandler<AppEnv>))
   }
   if (mutating && transaction !== false) middleware.push(unitOfWork())
 
@@ -78,3 +85,27 @@ export const IdParam = z.object({ id: z.uuid({ error: 'must be a UUID' }).openap
 
 export const json = <T extends z.ZodType>(schema: T, description = 'OK') => ({ description, content: { 'application/json': { schema } } })
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } })
+
+/** Refuses a body whose declared size is over the limit; a chunked body is held to it by `limitedBody` as it is read. */
+function declaredSizeLimit(maxSize: number): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const declared = c.req.header('content-length')
+    if (declared !== undefined && !c.req.header('transfer-encoding') && Number(declared) > maxSize) return payloadTooLarge(maxSize)(c)
+    await next()
+  }
+}
+
+/** The request body as a stream that fails with 413 once more than `limit` bytes have come. */
+export function limitedBody(c: Context<AppEnv>, limit: number): Readable {
+  const body = c.req.raw.body
+  let size = 0
+  const counted = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length
+      if (size > limit) done(new HTTPException(413, { message: `the request body is larger than ${limit} bytes` }))
+      else done(null, chunk)
+    },
+  })
+  // pipeline passes a failure of the body itself (the client gone) on to what is read.
+  return pipeline(body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream) : Readable.from([]), counted, () => {})
+}

@@ -7,6 +7,7 @@ import { useTestHubWithDataDir } from '../helpers/db.ts'
 import { createApi, seedMerchant, type Api } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { queuedJobs } from '../helpers/jobs.ts'
+import { STATEMENT_UPLOAD_LIMIT } from '../../src/http/routes/reconciliation.ts'
 
 const TZ = 'Asia/Shanghai'
 const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
@@ -146,6 +147,62 @@ describe('reconciliation API', () => {
     expect(spooled()).toEqual([])
     const list = await s.finance.get(`/api/v1/reconciliation/statements?connectionId=${s.connectionId}`)
     expect(list.body.items).toHaveLength(1)
+  })
+
+  it('writes a chunked upload to disk as it arrives, and refuses one that grows over the limit with 413, leaving nothing', async () => {
+    const s = await shop()
+    const token = (await s.m.staff('finance')).token
+    const url = `/api/v1/reconciliation/statements?connectionId=${s.connectionId}&date=2026-11-13&fileName=chunked.csv`
+    const send = (body: ReadableStream<Uint8Array>) =>
+      s.finance.app.request(url, { method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv' }, duplex: 'half' } as RequestInit)
+    const file = csv([['2026-11-13 10:00:05', 'TB261113100000AAAAAAAA', 'B1', '1.00', '0.01']])
+    const head = file.subarray(0, 40)
+    // The first part of the body, then nothing until the test has seen that part on disk.
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(head)
+        await held
+        controller.enqueue(file.subarray(40))
+        controller.close()
+      },
+    })
+    const pending = send(body)
+    let seen = false
+    for (let i = 0; i < 500 && !seen; i++) {
+      const [name] = spooled()
+      seen = name !== undefined && fs.statSync(path.join(dataDir, 'uploads', name)).size === head.length
+      if (!seen) await new Promise((r) => setTimeout(r, 10))
+    }
+    release()
+    expect(seen).toBe(true)
+    const res = await pending
+    expect(res.status).toBe(201)
+    expect(((await res.json()) as any).statement).toMatchObject({ fileName: 'chunked.csv', lineCount: 1, sizeBytes: file.length })
+    expect(spooled()).toEqual([])
+
+    // One byte over the limit, sent in chunks with no declared length.
+    let sent = 0
+    const chunk = new Uint8Array(1024 * 1024)
+    const tooBig = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const n = Math.min(chunk.length, STATEMENT_UPLOAD_LIMIT + 1 - sent)
+        if (n === 0) return controller.close()
+        controller.enqueue(chunk.subarray(0, n))
+        sent += n
+      },
+    })
+    const refused = await send(tooBig)
+    expect(refused.status).toBe(413)
+    expect(await refused.json()).toMatchObject({ error: { code: 'payload_too_large' } })
+    expect(spooled()).toEqual([])
+    // A body that declares a size over the limit is refused before it is read.
+    const declared = await s.finance.app.request(url, { method: 'POST', body: 'x', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv', 'content-length': String(STATEMENT_UPLOAD_LIMIT + 1) } })
+    expect(declared.status).toBe(413)
+    expect(spooled()).toEqual([])
+    const list = await s.finance.get(`/api/v1/reconciliation/statements?connectionId=${s.connectionId}`)
+    expect(list.body.items.map((x: any) => x.fileName)).toEqual(['chunked.csv'])
   })
 
   it('a statement never becomes current without its queued run: when the queue fails, the upload writes nothing', async () => {

@@ -1,7 +1,6 @@
 // Settlement reconciliation for finance: upload and download statements, run a day, list and resolve exceptions,
 // and the daily summary per connection, day and store, each list also as a CSV or XLSX file. Reading needs
 // finance.export or reports.read; changing needs finance.export.
-import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import busboy, { type Busboy } from 'busboy'
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
@@ -20,7 +19,7 @@ import { spool, spoolDir, type Spooled } from '../../lib/spool.ts'
 import { businessDate, isDate } from '../../lib/time.ts'
 import type { AppEnv } from '../env.ts'
 import { fileLocale } from '../locale.ts'
-import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
+import { defineRoute, IdParam, json, jsonBody, limitedBody } from '../route.ts'
 
 const tags = ['Reconciliation']
 const READ = 'Needs permission `finance.export` or `reports.read`.'
@@ -218,6 +217,7 @@ const upload = defineRoute({
   access: 'finance.export',
   transaction: false,
   bodyLimit: STATEMENT_UPLOAD_LIMIT,
+  streamsBody: true,
   request: {
     query: z.object({ connectionId: z.uuid().optional(), date: Day.optional(), format: z.string().min(1).max(40).optional(), fileName: z.string().min(1).max(200).optional() }),
     body: {
@@ -422,8 +422,7 @@ interface Upload {
 async function readUpload(c: Context<AppEnv>): Promise<Upload> {
   const type = c.req.header('content-type') ?? ''
   const dir = spoolDir(c.var.hub.config.dataDir, 'uploads')
-  const body = c.req.raw.body
-  const source = body ? Readable.fromWeb(body as import('node:stream/web').ReadableStream) : Readable.from([])
+  const source = limitedBody(c, STATEMENT_UPLOAD_LIMIT)
   if (!type.toLowerCase().startsWith('multipart/form-data')) {
     const spooled = await spool(source, dir)
     return { content: contentOnDisk(spooled.path), fields: {}, contentType: type.split(';')[0]!.trim().toLowerCase() || 'application/octet-stream', discard: spooled.discard }
