@@ -194,7 +194,9 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
 
   let fetched
   try {
-    fetched = await caps.fetchStatement(connectorContext(hub, loaded, ctx.signal), { businessDate: p.businessDate })
+    // A channel without days of its own (Stripe) cuts the day in the merchant's time zone.
+    const timeZone = channelProfile(loaded.connector).timeZone ?? settings.timeZone
+    fetched = await caps.fetchStatement(connectorContext(hub, loaded, ctx.signal), { businessDate: p.businessDate, timeZone })
   } catch (e) {
     const lastAttempt = ctx.job.attempts >= ctx.job.maxAttempts
     if (e instanceof ConnectorError && (e.kind === 'retryable' || e.kind === 'rate_limited' || e.kind === 'circuit_open') && !lastAttempt) throw e

@@ -16,6 +16,8 @@ import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { collectLines as collect, rejection } from '../helpers/connections.ts'
 import { contentInMemory } from '../../src/core/reconciliation/file.ts'
+import { fetchSettlement, importFile, reconcileConnectionDay } from '../../src/jobs/reconciliation.ts'
+import { sql } from 'drizzle-orm'
 
 const KEY = 'sk_test_51BalanceTxnKey00000000000'
 /** 2026-03-14 in Shanghai is [2026-03-13T16:00Z, 2026-03-14T16:00Z). */
@@ -71,9 +73,12 @@ describe('Stripe settlement from balance transactions', () => {
     expect(file).toMatchObject({ format: 'stripe_balance', name: 'stripe-balance-transactions-2026-03-14.jsonl', contentType: 'application/x-ndjson' })
 
     const calls = sim.state.requests.slice(before)
-    // The refused call, then three pages of 100, 100 and 36, each after the last id of the page before.
-    expect(calls).toHaveLength(4)
-    for (const c of calls) {
+    // The refused call, then three pages of 100, 100 and 36, each after the last id of the page before; then what the
+    // day's payout paid out (nothing here but itself).
+    expect(calls).toHaveLength(5)
+    expect([...calls[4]!.query.keys()].sort()).toEqual(['expand[]', 'limit', 'payout'])
+    expect(calls[4]!.query.get('payout')).toBe(payout.payoutId)
+    for (const c of calls.slice(0, 4)) {
       expect(c).toMatchObject({ path: '/v1/balance_transactions', authorization: `Bearer ${KEY}` })
       expect(c.query.get('created[gte]')).toBe(String(DAY_START))
       expect(c.query.get('created[lt]')).toBe(String(DAY_END))
@@ -94,6 +99,7 @@ describe('Stripe settlement from balance transactions', () => {
     const log = await hub.database.db.select().from(connectorCalls).where(and(eq(connectorCalls.connectionId, connectionId))).orderBy(asc(connectorCalls.id))
     expect(log.map((r) => [r.operation, r.statusCode, r.outcome])).toEqual([
       ['fetchStatement', 429, 'rate_limited'],
+      ['fetchStatement', 200, 'ok'],
       ['fetchStatement', 200, 'ok'],
       ['fetchStatement', 200, 'ok'],
       ['fetchStatement', 200, 'ok'],
@@ -178,6 +184,54 @@ describe('Stripe settlement from balance transactions', () => {
     expect(files('downloads')).toEqual([])
   })
 
+  it('checks each payout against the net of the transactions Stripe says it paid out, imported on the days they happened', async () => {
+    const { ctx, connectionId } = await context()
+    hub.setNow(new Date('2026-04-10T00:00:00Z'))
+    // Shanghai days 2026-04-01 and 04-02: payments and a refund on the first, paid out on the second with a payment
+    // of the second day itself; a second payout Stripe says is larger than what it paid out.
+    const day1 = Date.UTC(2026, 2, 31, 16) / 1000
+    const day2 = day1 + 86_400
+    const c1 = sim.addCharge({ amount: 10_000, fee: 320, created: day1 + 3600, metadata: { payment_no: 'PO-T-1' } })
+    const c2 = sim.addCharge({ amount: 5_000, fee: 175, created: day1 + 7200 })
+    const r1 = sim.addRefund({ charge: c2.charge, amount: 2_000, created: day1 + 9000 })
+    const c3 = sim.addCharge({ amount: 3_000, fee: 117, created: day2 + 600 })
+    const fee = sim.addStripeFee({ amount: 200, created: day1 + 10_000 })
+    const paid = sim.addPayout({ created: day2 + 3600, paidOut: [c1.txn, c2.txn, r1.txn, c3.txn, fee] })
+    const net = c1.txn.net + c2.txn.net + r1.txn.net + c3.txn.net + fee.net
+    const c4 = sim.addCharge({ amount: 7_000, fee: 233, created: day1 + 20_000 })
+    const short = sim.addPayout({ amount: c4.txn.net + 100, created: day2 + 7200, paidOut: [c4.txn] })
+
+    for (const date of ['2026-04-01', '2026-04-02']) {
+      const fetched = await stripe.capabilities.fetchStatement!(ctx, { businessDate: date })
+      try {
+        const file = (fetched as { files: StatementFile[] }).files[0]!
+        const r = await importFile(hub, { merchantId, connectionId, businessDate: date, format: file.format, content: file.content, source: 'fetched' })
+        // The payouts' members are not lines of the second day: it has its own payment and the two payouts.
+        expect(r).toMatchObject({ status: 'imported', lineCount: date === '2026-04-01' ? 5 : 3 })
+      } finally {
+        await discardFetched(fetched)
+      }
+    }
+    // The lines of both days that the first payout paid out carry it; the other payout's line its own.
+    const stamped = await hub.database.db.execute<{ payout_ref: string | null; n: number }>(sql`
+      select payout_ref, count(*)::int as n from settlement_lines where connection_id = ${connectionId} and kind <> 'payout' group by 1 order by 1`)
+    expect(stamped.rows).toEqual([
+      { payout_ref: paid.payoutId, n: 5 },
+      { payout_ref: short.payoutId, n: 1 },
+    ])
+
+    await reconcileConnectionDay(hub, { merchantId, connectionId, businessDate: '2026-04-02' })
+    const payouts = await hub.database.db.execute<{ pos_ref: string; outcome: string; pos_amount: number; channel_amount: number; difference: number }>(sql`
+      select pos_ref, outcome, pos_amount::int, channel_amount::int, difference::int from recon_items
+       where connection_id = ${connectionId} and pos_kind = 'payout' order by channel_amount`)
+    expect(payouts.rows).toEqual(
+      [
+        { pos_ref: short.payoutId, outcome: 'amount_diff', pos_amount: c4.txn.net, channel_amount: c4.txn.net + 100, difference: 100 },
+        { pos_ref: paid.payoutId, outcome: 'matched', pos_amount: net, channel_amount: net, difference: 0 },
+      ].sort((a, b) => a.channel_amount - b.channel_amount),
+    )
+  })
+
   it('cuts the day in the time zone it is given', async () => {
     const { ctx } = await context()
     const before = sim.state.requests.length
@@ -191,6 +245,17 @@ describe('Stripe settlement from balance transactions', () => {
     expect(lines.every((l) => l.occurredAt.getTime() >= Date.UTC(2026, 2, 13, 4) && l.occurredAt.getTime() < Date.UTC(2026, 2, 14, 4))).toBe(true)
     expect(lines.length).toBeGreaterThan(0)
   await discardFetched(fetched)
+  })
+
+  it('fetches a merchant\'s day in the merchant\'s time zone when the scheduled job fetches it', async () => {
+    const ny = await seedMerchant(hub, { timeZone: 'America/New_York' })
+    const row = await createConnection(hub.database.db, connectorRegistry, hub.secrets, ny.merchantId, { connectorId: 'stripe', name: 'Stripe NY', config: { secretKey: KEY } }, new Date())
+    const before = sim.state.requests.length
+    const r = await fetchSettlement(hub, { merchantId: ny.merchantId, connectionId: row.id, businessDate: '2026-03-13' }, { job: { attempts: 1, maxAttempts: 8 } as never, signal: undefined as never })
+    expect(r.status).toBe('imported')
+    const call = sim.state.requests[before]!
+    expect(call.query.get('created[gte]')).toBe(String(Date.UTC(2026, 2, 13, 4) / 1000))
+    expect(call.query.get('created[lt]')).toBe(String(Date.UTC(2026, 2, 14, 4) / 1000))
   })
 
   it('says a day that has not ended is not ready, and a day without movements is empty', async () => {
@@ -216,6 +281,8 @@ describe('Stripe settlement from balance transactions', () => {
     expect(e.message).toMatch(/line 3: .*net 5000 is not amount 5800 minus fee 198/)
     e = await refusal(parse(`${good}\n{"id":"txn_1",`))
     expect(e.message).toBe('line 2: not a JSON object')
+    e = await refusal(parse(`${good}\n${JSON.stringify({ ...withOrderNo.txn, source: withOrderNo.charge.id, payout_member_of: 'ch_1' })}\n`))
+    expect(e.message).toMatch(/line 2: "payout_member_of" "ch_1" is not a payout id/)
     expect(() => stripe.capabilities.parseStatement!({ format: 'wechat_trade', content: contentInMemory(Buffer.from(good)) }, { secretKey: KEY } as never)).toThrow(StatementFormatError)
   })
 })

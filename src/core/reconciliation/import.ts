@@ -15,7 +15,7 @@ import { sha256Hex } from '../../lib/secrets.ts'
 import { repeatFinder } from '../../lib/repeats.ts'
 import { businessDayRange } from '../../lib/time.ts'
 import { settlementStatements, statementFiles } from './schema.ts'
-import { StatementFormatError, type ControlTotals, type LineKind, type ParsedStatement, type StatementLine } from './types.ts'
+import { StatementFormatError, type ControlTotals, type LineKind, type ParsedStatement, type PayoutMember, type StatementLine } from './types.ts'
 import { contentDigest, type StatementContent } from './file.ts'
 
 export interface VendorHash {
@@ -460,6 +460,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
       const differences = compareTotals(file, ours)
       if (differences.length > 0) throw new Rejection('control_totals_mismatch', `the file's control totals do not match its rows: ${differences.join('; ')}`)
       const totals: StatementTotals = { file, ours, outsideDay }
+      await stampPayouts(tx, input, statementId, input.parsed.payoutMembers?.() ?? [])
       await tx
         .update(settlementStatements)
         .set({ lineCount: ours.count, controlTotals: totals as unknown as Record<string, unknown>, repeatedRefs: repeats.repeats() })
@@ -478,6 +479,27 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
     }
     throw e
   }
+}
+
+/** How far back a payout's transactions are looked for: Stripe pays out within days, at most a month after. */
+const PAYOUT_WINDOW_DAYS = 35
+
+/**
+ * Stamps the lines of the transactions a payout paid out with the payout's reference: those of this file and of the
+ * connection's current statements of the days before, up to PAYOUT_WINDOW_DAYS (read by statement, never the
+ * connection's whole history). A line already stamped keeps its payout.
+ */
+async function stampPayouts(tx: Tx, input: ImportStatementInput, statementId: string, members: PayoutMember[]): Promise<void> {
+  if (members.length === 0) return
+  await tx.execute(sql`
+    update settlement_lines l set payout_ref = m."payoutRef"
+      from jsonb_to_recordset(${JSON.stringify(members)}::jsonb) as m("payoutRef" text, kind text, "channelTxnId" text, "channelRefundId" text)
+     where l.statement_id in (select st.id from settlement_statements st
+                               where st.merchant_id = ${input.merchantId} and st.connection_id = ${input.connectionId}
+                                 and (st.id = ${statementId} or st.status = 'imported')
+                                 and st.business_date between ${input.businessDate}::date - ${PAYOUT_WINDOW_DAYS}::int and ${input.businessDate}::date)
+       and l.payout_ref is null and l.kind = m.kind
+       and (case when m.kind = 'refund' then l.channel_refund_id = m."channelRefundId" else l.channel_txn_id = m."channelTxnId" end)`)
 }
 
 /** The channel said there were no transactions that day: an empty statement the day's run can rest on. */

@@ -42,10 +42,24 @@ export interface ControlTotals {
 }
 
 /** A statement being parsed: its lines, as a stream, then the file's control totals once the stream has ended. */
+/** A transaction a payout paid out, by the channel's own ids (the payment intent, the refund). */
+export interface PayoutMember {
+  payoutRef: string
+  kind: LineKind
+  channelTxnId: string | null
+  channelRefundId: string | null
+}
+
 export interface ParsedStatement {
   lines: AsyncIterable<StatementLine>
   /** Resolves after `lines` is exhausted. */
   controlTotals(): ControlTotals | null
+  /**
+   * The transactions the file's payouts paid out, where the channel lists them (Stripe's automatic payouts): their
+   * lines, imported on the days they happened, are stamped with the payout, whose deposit is then checked against
+   * their net. Resolves after `lines` is exhausted.
+   */
+  payoutMembers?(): PayoutMember[]
 }
 
 /** A malformed file: refused as a whole, with the line where it went wrong. */

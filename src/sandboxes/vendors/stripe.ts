@@ -50,6 +50,8 @@ export function stripeSandbox(opts: StripeSandboxOptions) {
     retryAfterSeconds: 1,
     balanceTransactions: [] as SimBalanceTransaction[],
     objects: new Map<string, StripeObject>(),
+    /** The balance transactions each automatic payout paid out, its own included. */
+    paidOut: new Map<string, Set<string>>(),
   }
   let serial = 0
   /** Stripe-shaped ids (`txn_3Sim…`), unique within the sandbox. */
@@ -138,16 +140,22 @@ export function stripeSandbox(opts: StripeSandboxOptions) {
     return { txn, refundId }
   }
 
-  /** An automatic payout to the bank: the balance goes down by `amount`. */
-  function addPayout(p: { amount: number; created: Date | number; currency?: string; status?: string }) {
+  /**
+   * An automatic payout to the bank: the balance goes down by `amount`. `paidOut`: the balance transactions it pays out
+   * (listed by `payout=`); given, the payout's amount is their net.
+   */
+  function addPayout(p: { amount?: number; created: Date | number; currency?: string; status?: string; paidOut?: SimBalanceTransaction[] }) {
     const created = seconds(p.created)
     const currency = p.currency ?? 'usd'
     const payoutId = newId('po')
-    const txn = addTxn({ amount: -p.amount, fee: 0, currency, created, description: 'STRIPE PAYOUT', reporting_category: 'payout', source: payoutId, type: 'payout' })
+    const amount = p.amount ?? (p.paidOut ?? []).reduce((a, t) => a + t.net, 0)
+    const txn = addTxn({ amount: -amount, fee: 0, currency, created, description: 'STRIPE PAYOUT', reporting_category: 'payout', source: payoutId, type: 'payout' })
+    // Stripe lists the payout's own balance transaction among those of the payout.
+    state.paidOut.set(payoutId, new Set([...(p.paidOut ?? []).map((t) => t.id), txn.id]))
     state.objects.set(payoutId, {
       id: payoutId,
       object: 'payout',
-      amount: p.amount,
+      amount,
       arrival_date: created + 86_400,
       automatic: true,
       balance_transaction: txn.id,
@@ -207,6 +215,8 @@ export function stripeSandbox(opts: StripeSandboxOptions) {
     const expand = q.getAll('expand[]')
     for (const e of expand) if (!EXPANDABLE.has(e)) return stripeError(400, 'invalid_request_error', `This property cannot be expanded (${e}).`, 'parameter_invalid_string')
 
+    const payout = q.get('payout')
+    if (payout && !state.paidOut.has(payout)) return stripeError(404, 'invalid_request_error', `No such payout: '${payout}'`, 'resource_missing')
     // Newest first, as Stripe lists.
     const all = state.balanceTransactions
       .filter(
@@ -216,6 +226,7 @@ export function stripeSandbox(opts: StripeSandboxOptions) {
           (bounds.lt === undefined || t.created < bounds.lt) &&
           (bounds.lte === undefined || t.created <= bounds.lte) &&
           (!q.get('type') || t.type === q.get('type')) &&
+          (!q.get('payout') || (state.paidOut.get(q.get('payout')!)?.has(t.id) ?? false)) &&
           (!q.get('currency') || t.currency === q.get('currency')),
       )
       .sort((a, b) => b.created - a.created || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))

@@ -6,7 +6,7 @@
 import { StringDecoder } from 'node:string_decoder'
 import type { ConnectorContext, FetchedStatement, StatementFile } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
-import type { LineKind, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
+import type { LineKind, ParsedStatement, PayoutMember, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { businessDayRange, isDate } from '../../../lib/time.ts'
 import { contentOnDisk, type StatementContent } from '../../../core/reconciliation/file.ts'
@@ -80,32 +80,48 @@ export async function fetchStripeBalance(ctx: ConnectorContext<unknown>, input: 
     return { status: 'not_ready', message: `${input.businessDate} has not ended yet in ${timeZone}; Stripe's day is complete after ${end.toISOString()}` }
   }
   let count = 0
-  // Each page is written to the file as it arrives; a failed page (after the client's retries) leaves no file.
-  async function* pages(): AsyncGenerator<Buffer> {
+  /** Every page of a listing of balance transactions. */
+  async function* listing(filter: Record<string, string | number>): AsyncGenerator<StripeBalanceTransaction[]> {
     let startingAfter: string | undefined
     for (let page = 1; ; page++) {
       if (page > MAX_PAGES) throw new ConnectorError('permanent', `Stripe kept answering has_more after ${MAX_PAGES} pages of balance transactions`)
       const res = await ctx.http.request<StripeList<StripeBalanceTransaction>>({
         method: 'GET',
         url: '/v1/balance_transactions',
-        params: {
-          'created[gte]': Math.floor(start.getTime() / 1000),
-          'created[lt]': Math.floor(end.getTime() / 1000),
-          limit: PAGE,
-          starting_after: startingAfter,
-          'expand[]': 'data.source',
-        },
+        params: { ...filter, limit: PAGE, starting_after: startingAfter, 'expand[]': 'data.source' },
         operation: 'fetchStatement',
         signal: ctx.signal,
       })
       const list = res.data
       if (!list || list.object !== 'list' || !Array.isArray(list.data)) throw new ConnectorError('permanent', 'Stripe answered GET /v1/balance_transactions with something that is not a list')
-      count += list.data.length
-      if (list.data.length) yield Buffer.from(list.data.map((t) => `${JSON.stringify({ ...t, source: summarise(t.source) })}\n`).join(''), 'utf8')
+      yield list.data
       if (!list.has_more) return
       const last = list.data.at(-1)?.id
       if (!last) throw new ConnectorError('permanent', 'Stripe said has_more on an empty page of balance transactions')
       startingAfter = last
+    }
+  }
+  const rows = (data: StripeBalanceTransaction[], extra: Record<string, string> = {}) =>
+    Buffer.from(data.map((t) => `${JSON.stringify({ ...t, source: summarise(t.source), ...extra })}\n`).join(''), 'utf8')
+  // The day's transactions, then those each of the day's automatic payouts paid out (marked `payout_member_of`; they
+  // are lines of the days they happened on). Each page is written to the file as it arrives; a failed page (after the
+  // client's retries) leaves no file.
+  async function* pages(): AsyncGenerator<Buffer> {
+    const payouts: string[] = []
+    for await (const data of listing({ 'created[gte]': Math.floor(start.getTime() / 1000), 'created[lt]': Math.floor(end.getTime() / 1000) })) {
+      count += data.length
+      for (const t of data) {
+        const source = t.source && typeof t.source === 'object' ? t.source : null
+        // Stripe cannot tell what a manual payout paid out.
+        if (t.type === 'payout' && source?.object === 'payout' && source.automatic !== false) payouts.push(source.id)
+      }
+      if (data.length) yield rows(data)
+    }
+    for (const payout of payouts) {
+      for await (const data of listing({ payout })) {
+        const members = data.filter((t) => !(t.type === 'payout' && idOf(t.source) === payout))
+        if (members.length) yield rows(members, { payout_member_of: payout })
+      }
     }
   }
   const saved = await ctx.saveDownload(pages())
@@ -205,8 +221,12 @@ export function toStatementLine(t: StripeBalanceTransaction, lineNo: number): St
   }
 }
 
-/** Reads a stripe_balance file line by line, in chunks: one StatementLine per balance transaction. */
+/**
+ * Reads a stripe_balance file line by line, in chunks: one StatementLine per balance transaction of the day; the
+ * transactions listed for a payout (`payout_member_of`) are the payout's members, not lines.
+ */
 export function parseStripeBalance(content: StatementContent): ParsedStatement {
+  const members: PayoutMember[] = []
   async function* lines(): AsyncGenerator<StatementLine> {
     const decoder = new StringDecoder('utf8')
     let pending = ''
@@ -226,11 +246,20 @@ export function parseStripeBalance(content: StatementContent): ParsedStatement {
         } catch {
           throw new StatementFormatError('not a JSON object', lineNo)
         }
-        yield toStatementLine(check(value, lineNo), lineNo)
+        const t = check(value, lineNo)
+        const payout = (value as { payout_member_of?: unknown }).payout_member_of
+        if (payout === undefined) {
+          yield toStatementLine(t, lineNo)
+          continue
+        }
+        if (typeof payout !== 'string' || !payout.startsWith('po_')) throw new StatementFormatError(`"payout_member_of" ${JSON.stringify(payout)} is not a payout id (po_…)`, lineNo)
+        // A transaction of an earlier line or day that this payout paid out: not a line of its own.
+        const member = toStatementLine(t, lineNo)
+        members.push({ payoutRef: payout, kind: member.kind, channelTxnId: member.channelTxnId ?? null, channelRefundId: member.channelRefundId ?? null })
       }
     }
     for await (const chunk of content.chunks()) yield* take(decoder.write(chunk), false)
     yield* take(decoder.end(), true)
   }
-  return { lines: lines(), controlTotals: () => null }
+  return { lines: lines(), controlTotals: () => null, payoutMembers: () => members }
 }
