@@ -147,6 +147,7 @@ export async function reconcileConnectionDay(hub: Hub, input: { merchantId?: str
     timeZone: settings.timeZone,
     formats: profile.formats,
     feeRule,
+    carryDays: settings.reconciliation.carryDays,
     now: hub.clock(),
   })
 }

@@ -205,6 +205,25 @@ describe('reconciliation API', () => {
     expect(list.body.items.map((x: any) => x.fileName)).toEqual(['chunked.csv'])
   })
 
+  it('carries a payment the channel has not settled for the merchant\'s number of days, three unless changed', async () => {
+    const s = await shop()
+    const t1 = await s.sell(at('2026-11-16 10:00:00'), 5800)
+    await s.sell(at('2026-11-16 11:00:00'), 1200)
+    expect((await upload(s.finance, s.connectionId, '2026-11-16', csv([['2026-11-16 10:00:05', t1.paymentNo, 'B1', yuan(5800), '0.35']]))).status).toBe(201)
+    const run = () => s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-16' })
+    expect((await s.admin.get('/api/v1/merchant/settings')).body.reconciliation).toEqual({ carryDays: 3 })
+    expect((await run()).body.counts).toMatchObject({ matched: 1, timing: 1, missing_in_channel: 0 })
+
+    const bad = await s.admin.patch('/api/v1/merchant/settings', { reconciliation: { carryDays: -1 } })
+    expect(bad.status).toBe(400)
+    const changed = await s.admin.patch('/api/v1/merchant/settings', { reconciliation: { carryDays: 0 } })
+    expect(changed.status, JSON.stringify(changed.body)).toBe(200)
+    expect(changed.body.reconciliation).toEqual({ carryDays: 0 })
+    // Not carried over at all now: missing in the channel at once.
+    const again = await run()
+    expect(again.body).toMatchObject({ status: 'exceptions', reused: false, counts: { matched: 1, timing: 0, missing_in_channel: 1 } })
+  })
+
   it('a statement never becomes current without its queued run: when the queue fails, the upload writes nothing', async () => {
     const s = await shop()
     const t1 = await s.sell(at('2026-11-11 10:00:00'), 5800)

@@ -100,6 +100,11 @@ export const MerchantSettingsSchema = z.object({
   /** Actions held for a manager's approval (replaced as a whole when changed; omitted rules take their defaults). */
   approvals: ApprovalRulesSchema.default(ApprovalRulesSchema.parse({})),
   loyalty: LoyaltySettingsSchema.default(LoyaltySettingsSchema.parse({})),
+  /**
+   * Settlement reconciliation. `carryDays`: a till payment its channel has not settled yet is carried over as
+   * 'timing' and re-checked by the runs of this many following days before it is reported missing in the channel.
+   */
+  reconciliation: z.object({ carryDays: z.number().int().min(0).max(60).default(3) }).strict().default({ carryDays: 3 }),
   vouchers: VoucherSettingsSchema.default(VoucherSettingsSchema.parse({})),
 })
 
