@@ -224,6 +224,27 @@ describe('reconciliation API', () => {
     expect(again.body).toMatchObject({ status: 'exceptions', reused: false, counts: { matched: 1, timing: 0, missing_in_channel: 1 } })
   })
 
+  it('checks the fees of a mapped bank file against the contracted rate when the connection has one, and not without', async () => {
+    const s = await shop()
+    const t1 = await s.sell(at('2026-11-17 10:00:00'), 5800)
+    const t2 = await s.sell(at('2026-11-17 11:00:00'), 1200)
+    // 0.60 %: 58.00 costs 0.348, charged 0.35 (within a fen); 12.00 costs 0.072, charged 0.50.
+    const file = csv([
+      ['2026-11-17 10:00:05', t1.paymentNo, 'B1', yuan(5800), '0.35'],
+      ['2026-11-17 11:00:05', t2.paymentNo, 'B2', yuan(1200), '0.50'],
+    ])
+    expect((await upload(s.finance, s.connectionId, '2026-11-17', file)).status).toBe(201)
+    const run = () => s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-17' })
+    expect((await run()).body.counts).toMatchObject({ matched: 2, fee_diff: 0 })
+
+    const patched = await s.admin.patch(`/api/v1/connections/${s.connectionId}`, { config: { ...MAPPING, feeRateBp: 60 } })
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200)
+    const checked = await run()
+    expect(checked.body.counts).toMatchObject({ matched: 1, fee_diff: 1 })
+    const open = await s.finance.get(`/api/v1/reconciliation/exceptions?connectionId=${s.connectionId}&date=2026-11-17`)
+    expect(open.body.items).toEqual([expect.objectContaining({ outcome: 'fee_diff', posRef: t2.paymentNo, expectedFeeMilli: 7000, channelFeeMilli: 50_000 })])
+  })
+
   it('a statement never becomes current without its queued run: when the queue fails, the upload writes nothing', async () => {
     const s = await shop()
     const t1 = await s.sell(at('2026-11-11 10:00:00'), 5800)

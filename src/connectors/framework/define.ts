@@ -142,8 +142,11 @@ export interface PaymentCapabilities<C> {
    * chunks as the lines are taken); throws StatementFormatError.
    */
   parseStatement?: (file: { format: string; content: StatementContent }, config: C) => ParsedStatement
-  /** The fee the contract says a payment of `amount` fen costs, in thousandths of a fen (before the channel's rounding). */
-  expectedFeeMilli?: (line: { kind: string; amount: number }, config: C) => number
+  /**
+   * The fee the contract says a payment of `amount` fen costs, in thousandths of a fen (before the channel's rounding);
+   * null when the connection has no contracted rate, whose fees are then not checked.
+   */
+  expectedFeeMilli?: (line: { kind: string; amount: number }, config: C) => number | null
   [name: string]: unknown
 }
 

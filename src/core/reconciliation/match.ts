@@ -29,8 +29,11 @@ export type Outcome = (typeof OUTCOMES)[number]
 
 /** What the contract says a line's fee should be, and how the channel rounds it. */
 export interface FeeRule {
-  /** Expected fee of a line in thousandths of a minor unit, before rounding (a refund's returned fee is negative). */
-  expectedFeeMilli(line: { kind: 'payment' | 'refund'; amount: number }): number
+  /**
+   * Expected fee of a line in thousandths of a minor unit, before rounding (a refund's returned fee is negative); null
+   * when nothing is expected (no contracted rate), and the line's fee is then not checked.
+   */
+  expectedFeeMilli(line: { kind: 'payment' | 'refund'; amount: number }): number | null
   /** The channel's rounding step in thousandths of a minor unit: 1 for WeChat (5 decimals of a yuan), 1000 for whole fen. */
   roundingMilli: number
 }
@@ -234,7 +237,7 @@ async function addFees(tx: Tx, rule: FeeRule | undefined, distinct: SQL): Promis
   const expected: number[] = []
   for (const r of rows.rows) {
     const raw = rule.expectedFeeMilli({ kind: r.kind, amount: Number(r.amount) })
-    if (!Number.isFinite(raw)) continue
+    if (raw === null || !Number.isFinite(raw)) continue
     const milliAbs = Math.abs(Math.round(raw))
     kinds.push(r.kind)
     amounts.push(Number(r.amount))

@@ -4,7 +4,7 @@
 import fs from 'node:fs'
 import iconv from 'iconv-lite'
 import { z } from 'zod'
-import { mulDivRound } from '../../../lib/money.ts'
+import { contractedFeeMilli } from '../fees.ts'
 import { addDays, businessDate, isDate, startOfBusinessDay } from '../../../lib/time.ts'
 import { defineConnector, secret, type ConnectorContext, type FetchedStatement } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
@@ -131,10 +131,6 @@ export const alipay = defineConnector({
       return parseAlipayTrade(content, { pid: config.pid })
     },
     /** Alipay charges its rate on each payment and gives the same share back on a refund. */
-    expectedFeeMilli(line, config) {
-      if (line.kind === 'payment') return mulDivRound(line.amount, config.feeRateBp, 10)
-      if (line.kind === 'refund') return -mulDivRound(line.amount, config.feeRateBp, 10)
-      return 0
-    },
+    expectedFeeMilli: (line, config) => contractedFeeMilli(line, config.feeRateBp),
   },
 })

@@ -4,8 +4,8 @@
 import { z } from 'zod'
 import { defineConnector } from '../../framework/define.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
-import { mulDivRound } from '../../../lib/money.ts'
 import { parseAllinpayBill } from './bill-parser.ts'
+import { contractedFeeMilli } from '../fees.ts'
 
 const AllinpayConfig = z.object({
   merchantNo: z
@@ -37,12 +37,6 @@ export const allinpay = defineConnector({
       if (format !== 'allinpay') throw new StatementFormatError(`the Allinpay connector reads format "allinpay", not "${format}"`)
       return parseAllinpayBill(content, config)
     },
-    expectedFeeMilli(line, config) {
-      if (config.feeRateBp === undefined) return 0
-      // rate × amount in thousandths of a fen: amount × bp / 10 000 × 1000.
-      let fee = mulDivRound(line.amount, config.feeRateBp, 10)
-      if (config.feeCapFen !== undefined) fee = Math.min(fee, config.feeCapFen * 1000)
-      return line.kind === 'refund' ? -fee || 0 : fee
-    },
+    expectedFeeMilli: (line, config) => contractedFeeMilli(line, config.feeRateBp, config.feeCapFen),
   },
 })

@@ -70,6 +70,8 @@ export const MappedConfig = z
       .default('negative')
       .describe('negative: refunds are printed as negative amounts (without a type column, a negative amount is a refund)'),
     feeSign: z.enum(['charged_positive', 'charged_negative']).default('charged_positive').describe('How a fee charged to the merchant is printed'),
+    feeRateBp: z.int().min(0).max(10_000).optional().describe('The contracted fee rate in basis points (60 = 0.60 %): fees are checked against it (fee_diff); without it they are not'),
+    feeCap: z.int().min(0).optional().describe('The contract’s cap on the fee of one transaction, in minor units (debit cards are often capped)'),
     currency: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
     encoding: z.enum(['utf-8', 'gbk']).default('utf-8').describe('Text encoding of CSV files (XLSX is always Unicode)'),
     delimiter: z.enum([',', ';', '\t', '|']).default(','),

@@ -4,6 +4,7 @@ import { defineConnector } from '../../framework/define.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { MappedConfig } from './config.ts'
 import { parseMappedStatement } from './parser.ts'
+import { contractedFeeMilli } from '../fees.ts'
 
 export const mapped = defineConnector({
   id: 'mapped',
@@ -22,5 +23,6 @@ export const mapped = defineConnector({
       if (format !== 'mapped') throw new StatementFormatError(`the mapped-columns connector reads format "mapped", not "${format}"`)
       return parseMappedStatement(content, config)
     },
+    expectedFeeMilli: (line, config) => contractedFeeMilli(line, config.feeRateBp, config.feeCap),
   },
 })

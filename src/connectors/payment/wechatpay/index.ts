@@ -28,10 +28,10 @@ import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { z } from 'zod'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { addDays, businessDate as dateIn, isDate } from '../../../lib/time.ts'
-import { mulDivRound } from '../../../lib/money.ts'
 import { defineConnector, discardFetched, secret, type ConnectorContext, type FetchedStatement, type StatementFile } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { parseWechatFundFlow } from './parse-fundflow.ts'
+import { contractedFeeMilli } from '../fees.ts'
 import { parseWechatTrade } from './parse-trade.ts'
 import { classifyV2, downloadBillV2 } from './v2.ts'
 import { classifyV3, fetchBillV3, requestBillLink, type V3Call, type V3Config } from './v3.ts'
@@ -161,11 +161,6 @@ export const wechatPay = defineConnector({
       if (format === 'wechat_fundflow') return parseWechatFundFlow(content)
       throw new StatementFormatError(`the WeChat Pay connector reads wechat_trade and wechat_fundflow files, not "${format}"`)
     },
-    expectedFeeMilli({ kind, amount }, config) {
-      // fen × bp / 10 000 = fen; × 1 000 for thousandths of a fen.
-      if (kind === 'payment') return mulDivRound(amount, config.feeRateBp, 10)
-      if (kind === 'refund') return -mulDivRound(amount, config.feeRateBp, 10)
-      return 0
-    },
+    expectedFeeMilli: (line, config) => contractedFeeMilli(line, config.feeRateBp),
   },
 })
