@@ -66,6 +66,14 @@ describe('the hub as a process', { timeout: 120_000 }, () => {
     const meBody = (await me.json()) as any
     expect(meBody.principal.id).toBe(ids.userId)
     expect(meBody.merchant).toMatchObject({ id: ids.merchantId, name: '测试商户' })
+    // A new merchant has China's VAT categories, so that its first product can be created at once.
+    const taxes = (await (await fetch(`http://127.0.0.1:${hub.port}/api/v1/tax-categories`, { headers: { authorization: `Bearer ${login.body.token}` } })).json()) as any
+    expect(taxes.items.map((t: any) => [t.code, t.rateBp])).toEqual([
+      ['exempt', 0],
+      ['reduced', 900],
+      ['services', 600],
+      ['standard', 1300],
+    ])
     const anonymous = await fetch(`http://127.0.0.1:${hub.port}/api/v1/me`)
     expect(anonymous.status).toBe(401)
     expect(((await anonymous.json()) as any).error.code).toBe('unauthenticated')
