@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+import { DEFAULT_ROLE_PERMISSIONS } from '../../src/core/staff/permissions.ts'
 
 describe('refunds and voids', () => {
   const hub = useTestHub()
@@ -88,12 +89,35 @@ describe('refunds and voids', () => {
   })
 
   it('a cash refund of a card sale needs permission', async () => {
-    const { store, sale, cashierApi, api } = await soldSale({ quantity: 1, price: 1000, tenders: [{ kind: 'card', amount: 1000 }] })
-    const body = { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }], tenders: [{ kind: 'cash', amount: 1000 }] }
-    expect((await cashierApi.post(`/api/v1/sales/${sale.id}/refunds`, body)).status).toBe(403) // cashiers may not refund at all
-    const byManager = await api.post(`/api/v1/sales/${sale.id}/refunds`, body)
+    const { m, store, sale, cashierApi, api } = await soldSale({ quantity: 2, price: 1000, tenders: [{ kind: 'card', amount: 2000 }] })
+    const one = { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] }
+    const inCash = { ...one, tenders: [{ kind: 'cash', amount: 1000 }] }
+    const denied = await cashierApi.post(`/api/v1/sales/${sale.id}/refunds`, inCash)
+    expect(denied.status).toBe(403) // cashiers may not refund at all
+    expect(denied.body.error.code).toBe('permission_denied')
+    // Allowed to refund, but not in cash: to the card only.
+    const roles = await createApi(hub).as(m.adminToken).put('/api/v1/roles/cashier', { permissions: [...DEFAULT_ROLE_PERMISSIONS.cashier, 'sales.refund'] })
+    expect(roles.status).toBe(200)
+    const notCash = await cashierApi.post(`/api/v1/sales/${sale.id}/refunds`, inCash)
+    expect(notCash.status).toBe(403)
+    expect(notCash.body.error).toMatchObject({ code: 'refund_tender_forbidden', details: { permission: 'sales.refund_cash' } })
+    const toCard = await cashierApi.post(`/api/v1/sales/${sale.id}/refunds`, one)
+    expect(toCard.status, JSON.stringify(toCard.body)).toBe(201)
+    expect(toCard.body.sale.refunds[0].tenders[0]).toMatchObject({ kind: 'card', amount: 1000 })
+    const byManager = await api.post(`/api/v1/sales/${sale.id}/refunds`, inCash)
     expect(byManager.status).toBe(201)
-    expect(byManager.body.sale.refunds[0].tenders[0]).toMatchObject({ kind: 'cash', amount: 1000, saleTenderId: null })
+    expect(byManager.body.sale.refunds[1].tenders[0]).toMatchObject({ kind: 'cash', amount: 1000, saleTenderId: null })
+  })
+
+  it('voids only with the permission to void', async () => {
+    const { item, sale, cashierApi, api, m } = await soldSale({ quantity: 2 })
+    const denied = await cashierApi.post(`/api/v1/sales/${sale.id}/void`, { reason: 'not mine to void' })
+    expect(denied.status).toBe(403)
+    expect(denied.body.error).toMatchObject({ code: 'permission_denied', details: { permission: 'sales.void' } })
+    expect(await onHand(item.variantId)).toBe(98)
+    expect((await api.post(`/api/v1/sales/${sale.id}/void`, { reason: 'rang up twice' })).status).toBe(200)
+    expect(await onHand(item.variantId)).toBe(100)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
   it('writes off a returned item instead of restocking it when told', async () => {
