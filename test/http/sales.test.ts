@@ -57,6 +57,40 @@ describe('checkout', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('takes every kind of tender in one sale: UnionPay QR, a coupon voucher, card, Alipay, on account and cash', async () => {
+    const { store, item, api, m } = await shop({ stock: 10, price: 1000 })
+    const r = await api.post('/api/v1/sales', {
+      registerId: store.registerId,
+      lines: [{ sku: item.sku, quantity: 6 }],
+      customerName: '王先生',
+      tenders: [
+        { kind: 'unionpay_qr', amount: 1500, channelTxnId: 'UPQR20261203000001' },
+        { kind: 'coupon_voucher', amount: 500, reference: { voucherNo: 'MT-88231' } },
+        { kind: 'card', amount: 1000, paymentNo: 'SH01T01-CARD-0001' },
+        { kind: 'alipay', amount: 1000 },
+        { kind: 'on_account', amount: 1000 },
+        { kind: 'cash', amount: 2000 },
+      ],
+    })
+    expect(r.status, JSON.stringify(r.body)).toBe(201)
+    const byKind = Object.fromEntries(r.body.tenders.map((t: any) => [t.kind, t]))
+    expect(byKind.unionpay_qr).toMatchObject({ amount: 1500, channelTxnId: 'UPQR20261203000001', paymentNo: expect.stringMatching(/^TB\d{12}[0-9A-Z]{8}$/) })
+    // The terminal's own number is kept; non-electronic tenders have none.
+    expect(byKind.card).toMatchObject({ amount: 1000, paymentNo: 'SH01T01-CARD-0001' })
+    expect(byKind.alipay.paymentNo).toMatch(/^TB\d{12}[0-9A-Z]{8}$/)
+    expect(byKind.coupon_voucher).toMatchObject({ amount: 500, paymentNo: null, reference: { voucherNo: 'MT-88231' } })
+    expect(byKind.on_account).toMatchObject({ amount: 1000, paymentNo: null })
+    expect(byKind.cash).toMatchObject({ amount: 1000, received: 2000 })
+    expect(r.body).toMatchObject({ total: 6000, changeGiven: 1000 })
+    const numbers = r.body.tenders.map((t: any) => t.paymentNo).filter(Boolean)
+    expect(new Set(numbers).size).toBe(3)
+    // A coupon voucher or on-account tender cannot carry a channel payment number.
+    const bad = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'coupon_voucher', amount: 1000, paymentNo: 'COUPON-00001' }] })
+    expect(bad.status).toBe(422)
+    expect(bad.body.error.code).toBe('invalid_payment_no')
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
   it('refuses tenders that do not cover the amount due, or non-cash tenders over it', async () => {
     const { store, item, api } = await shop()
     const under = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1000 }] })
