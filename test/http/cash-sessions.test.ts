@@ -50,6 +50,29 @@ describe('cash sessions', () => {
     expect((await api.post(`/api/v1/cash-sessions/${sid}/close`, { countedCash: 1 })).body.error.code).toBe('session_closed')
   })
 
+  it('the X and Z reports total the discounts given, by where they came from, leaving out voided sales', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1000, stock: 50 })
+    const api = createApi(hub).as((await m.staff('manager')).token)
+    // 10 % off one, 2.00 off each of two more (one of them voided), 20 % off three.
+    expect((await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, discount: { percentBp: 1000 } }], tenders: [{ kind: 'card', amount: 900 }] })).status).toBe(201)
+    for (let i = 0; i < 2; i++) expect((await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, discount: { amount: 200 } }], tenders: [{ kind: 'card', amount: 800 }] })).status).toBe(201)
+    const last = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 3, discount: { percentBp: 2000 } }], tenders: [{ kind: 'card', amount: 2400 }] })
+    expect(last.status).toBe(201)
+    const voided = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, discount: { amount: 200 } }], tenders: [{ kind: 'card', amount: 800 }] })
+    expect((await api.post(`/api/v1/sales/${voided.body.id}/void`, { reason: 'test' })).status).toBe(200)
+    const sessionId = (await api.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)).body.items[0].id
+
+    const x = await api.get(`/api/v1/cash-sessions/${sessionId}/report`)
+    expect(x.body.sales).toMatchObject({ count: 4, gross: 6000, discounts: 100 + 400 + 600, total: 4900 })
+    expect(x.body.discounts.reduce((a: number, d: any) => a + d.amount, 0)).toBe(1100)
+    expect(x.body.discounts.every((d: any) => d.source === 'manual')).toBe(true)
+    const z = await api.post(`/api/v1/cash-sessions/${sessionId}/close`, { countedCash: x.body.cash.expected })
+    expect(z.body.report).toMatchObject({ type: 'Z', sales: { discounts: 1100 } })
+    expect(z.body.report.discounts).toEqual(x.body.discounts)
+  })
+
   it('paid-out needs permission and cannot take more than the drawer holds', async () => {
     const m = await seedMerchant(hub)
     const store = await seedStore(hub, m.merchantId, { float: 1000 })
