@@ -1,15 +1,17 @@
 // A person's word on an exception: pair two one-sided items by hand, accept the channel's or the till's figure, write
 // the difference off to an account, expect it the next day, or ignore it with a reason; and reopen. Resolved items
 // are manual: re-runs keep them and what they hold. Every action is on the item's history and in the audit log.
-import { and, eq } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
-import { isUuid } from '../../lib/ids.ts'
+import { isUuid, newId } from '../../lib/ids.ts'
+import { businessDate } from '../../lib/time.ts'
+import { merchants } from '../merchants/schema.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
 import { lockConnection } from './match.ts'
-import { reconItemEvents, reconItems } from './schema.ts'
+import { reconItemEvents, reconItems, settlementAdjustments } from './schema.ts'
 
 export type ReconItem = typeof reconItems.$inferSelect
 
@@ -19,7 +21,7 @@ export type ResolveActionName = (typeof RESOLVE_ACTIONS)[number]
 export type ResolveAction =
   /** Pairs this one-sided item with the counterpart of the other side. */
   | { action: 'match'; counterpartId: string; note?: string }
-  /** The channel is right: the correction is recorded and announced (settlement.adjusted) for the books. */
+  /** The channel is right: the difference is booked as a correcting record for the books and announced (settlement.adjusted). */
   | { action: 'accept_channel'; note?: string }
   /** The till is right: the channel's figure is noted as wrong. */
   | { action: 'accept_pos'; note?: string }
@@ -122,12 +124,38 @@ export async function resolveItem(tx: Tx, actor: Actor, itemId: string, input: R
     .returning()
   await history(tx, actor, item, 'resolved', { resolution, ...extra, note, before: snapshot(item), after: snapshot(after!) })
   await recordAudit(tx, actor, { action: 'recon_item.resolved', entityType: 'recon_item', entityId: item.id, details: { resolution, ...extra, note, outcome: item.outcome, difference: item.difference } })
-  if (input.action === 'accept_channel') await announceAdjustment(tx, actor, after!, false)
+  if (input.action === 'accept_channel') await bookAdjustment(tx, actor, after!, false, now)
   return after!
 }
 
-/** The correcting fact for the books: the channel's figure stands against the till's (or the reversal of that). */
-async function announceAdjustment(tx: Tx, actor: Actor, item: ReconItem, reversal: boolean) {
+/** Where the tender of an item's till side is kept. */
+const TENDER_TABLES: Record<string, string> = { sale_tender: 'sale_tenders', refund_tender: 'refund_tenders', topup_tender: 'topup_tenders' }
+
+/**
+ * The correcting record of an accepted channel figure: the difference (the channel's amount less the till's) is booked
+ * on the merchant's business day of `now` for the daily voucher, and announced (settlement.adjusted); a reopen books
+ * and announces the reversal. An item without a difference (a status told apart) books nothing.
+ */
+async function bookAdjustment(tx: Tx, actor: Actor, item: ReconItem, reversal: boolean, now: Date) {
+  const amount = reversal ? -item.difference : item.difference
+  if (amount !== 0) {
+    const [m] = await tx.select({ timeZone: merchants.timeZone }).from(merchants).where(eq(merchants.id, actor.merchantId))
+    const tender = TENDER_TABLES[item.posKind ?? '']
+    const kind = tender && item.posId ? (await tx.execute<{ kind: string }>(sql`select kind from ${sql.identifier(tender)} where id = ${item.posId}`)).rows[0]?.kind : undefined
+    await tx.insert(settlementAdjustments).values({
+      id: newId(),
+      merchantId: actor.merchantId,
+      connectionId: item.connectionId,
+      itemId: item.id,
+      storeId: item.storeId,
+      businessDate: businessDate(now, m!.timeZone),
+      currency: item.currency,
+      tenderKind: kind ?? null,
+      amount,
+      reversal,
+      createdBy: actor.id,
+    })
+  }
   await recordEvent(tx, actor.merchantId, {
     type: 'settlement.adjusted',
     entityType: 'recon_item',
@@ -145,7 +173,7 @@ async function announceAdjustment(tx: Tx, actor: Actor, item: ReconItem, reversa
       posAmount: item.posAmount,
       channelAmount: item.channelAmount,
       /** What the books move by: the channel's amount less the till's. */
-      adjustment: reversal ? -item.difference : item.difference,
+      adjustment: amount,
       reversal,
       resolvedBy: actor.id,
     },
@@ -261,7 +289,7 @@ export async function reopenItem(tx: Tx, actor: Actor, itemId: string, input: { 
     .returning()
   await history(tx, actor, item, 'reopened', { note, before: snapshot(item), after: snapshot(after!) })
   await recordAudit(tx, actor, { action: 'recon_item.reopened', entityType: 'recon_item', entityId: item.id, details: { resolution: was, note } })
-  if (was === 'accept_channel') await announceAdjustment(tx, actor, item, true)
+  if (was === 'accept_channel') await bookAdjustment(tx, actor, item, true, now)
   return after!
 }
 

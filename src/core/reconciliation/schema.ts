@@ -177,3 +177,30 @@ export const reconItemEvents = pgTable(
   },
   (t) => [index('recon_item_events_item_idx').on(t.itemId, t.id)],
 )
+
+/**
+ * The correcting records of accepted channel figures: when finance accepts the channel's side of an exception, the
+ * difference (the channel's amount less the till's) is booked on the day it was accepted, and taken back by a
+ * reversal when the item is reopened. Append-only; the daily voucher books them against the channel's account.
+ */
+export const settlementAdjustments = pgTable(
+  'settlement_adjustments',
+  {
+    id: id(),
+    merchantId: merchantId(),
+    connectionId: uuid('connection_id').notNull(),
+    itemId: uuid('item_id').notNull(),
+    storeId: uuid('store_id'),
+    /** The merchant's business day it is booked on: the day it was accepted (or reopened). */
+    businessDate: date('business_date', { mode: 'string' }).notNull(),
+    currency: text('currency').notNull(),
+    /** The till's tender kind the item is about (null for a channel line the till has nothing of). */
+    tenderKind: text('tender_kind'),
+    /** Minor units: the channel's amount less the till's; a reversal the opposite. */
+    amount: money('amount').notNull(),
+    reversal: boolean('reversal').notNull().default(false),
+    createdBy: uuid('created_by'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('settlement_adjustments_day_idx').on(t.merchantId, t.businessDate), index('settlement_adjustments_item_idx').on(t.itemId)],
+)

@@ -32,6 +32,7 @@ export const DEFAULT_ACCOUNTS: Record<string, { code: string; name: string }> = 
   'stored_value:bonus': { code: '2203.02', name: '预收账款-会员储值赠送' },
   'stored_value:bonus_expense': { code: '6601.03', name: '销售费用-储值赠送' },
   fee: { code: '6603.01', name: '财务费用-手续费' },
+  'settlement:adjustment': { code: '6603.03', name: '财务费用-渠道结算差异' },
   'cash:short': { code: '6711.01', name: '营业外支出-现金短缺损失' },
   'cash:over': { code: '6301.01', name: '营业外收入-现金溢余收益' },
   cogs: { code: '6401', name: '主营业务成本' },

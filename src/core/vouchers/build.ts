@@ -30,6 +30,8 @@ export interface DaySources {
   refundedTopups: string[]
   sessions: string[]
   reconItems: string[]
+  /** Correcting records of accepted channel figures booked on the day. */
+  settlementAdjustments: string[]
 }
 
 export interface DayScope {
@@ -74,6 +76,10 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
       select i.id, i.channel_fee_milli, k.connector_id from recon_items i join connections k on k.id = i.connection_id
        where i.merchant_id = ${merchantId} and i.business_date = ${businessDate} and i.channel_fee_milli is not null and i.channel_fee_milli <> 0
          and (${storeId}::uuid is null or i.store_id = ${storeId}::uuid)
+    ), sa as (
+      select a.id, a.amount, a.tender_kind, k.connector_id from settlement_adjustments a join connections k on k.id = a.connection_id
+       where a.merchant_id = ${merchantId} and a.business_date = ${businessDate}
+         and (${storeId}::uuid is null or a.store_id = ${storeId}::uuid)
     ), lines as (
       select l.tax_category_id, l.tax_rate_bp, sum(l.total - l.tax_amount) as net, sum(l.tax_amount) as tax
         from sale_lines l join s on s.id = l.sale_id group by 1, 2
@@ -154,6 +160,14 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
     select 'channel_fee', 'tender:' || f.tender, jsonb_build_object('channel', f.connector_id, 'tender', f.tender), -f.fee from (
       select k.connector_id, ${feeTender} as tender, round(sum(k.channel_fee_milli) / 1000.0) as fee from ri k group by 1, 2) f where f.fee <> 0
     union all
+    -- An accepted channel figure: the account of the tender it concerns (else the channel's) moves by the difference,
+    -- against settlement differences.
+    select 'settlement_adjustment', 'tender:' || f.tender, jsonb_build_object('channel', f.connector_id, 'tender', f.tender), f.amount from (
+      select k.connector_id, coalesce(k.tender_kind, ${feeTender}) as tender, sum(k.amount) as amount from sa k group by 1, 2) f where f.amount <> 0
+    union all
+    select 'settlement_adjustment', 'settlement:adjustment', jsonb_build_object('channel', f.connector_id), -f.amount from (
+      select k.connector_id, sum(k.amount) as amount from sa k group by 1) f where f.amount <> 0
+    union all
     select 'cogs', 'cogs', '{}'::jsonb, cost from cogs where cost <> 0
     union all
     select 'cogs', 'inventory', '{}'::jsonb, -cost from cogs where cost <> 0
@@ -161,9 +175,10 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
     select '#sources', '', jsonb_build_object(
       'sales', (select coalesce(jsonb_agg(id), '[]') from s), 'refunds', (select coalesce(jsonb_agg(id), '[]') from r),
       'topups', (select coalesce(jsonb_agg(id), '[]') from u), 'refundedTopups', (select coalesce(jsonb_agg(id), '[]') from ur),
-      'sessions', (select coalesce(jsonb_agg(id), '[]') from cs), 'reconItems', (select coalesce(jsonb_agg(id), '[]') from ri)), 0`)
+      'sessions', (select coalesce(jsonb_agg(id), '[]') from cs), 'reconItems', (select coalesce(jsonb_agg(id), '[]') from ri),
+      'settlementAdjustments', (select coalesce(jsonb_agg(id), '[]') from sa)), 0`)
   const postings: Posting[] = []
-  let sources: DaySources = { sales: [], refunds: [], topups: [], refundedTopups: [], sessions: [], reconItems: [] }
+  let sources: DaySources = { sales: [], refunds: [], topups: [], refundedTopups: [], sessions: [], reconItems: [], settlementAdjustments: [] }
   for (const r of rows) {
     if (r.kind === '#sources') sources = r.grp as unknown as DaySources
     else postings.push({ kind: r.kind, key: r.key, group: r.grp, amount: Number(r.amount) })

@@ -98,6 +98,12 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
                 from recon_items i join connections k on k.id = i.connection_id
                where i.id = any(${ids(src.reconItems)}) and k.connector_id = ${String(g.channel)} order by i.pos_ref`
       break
+    case 'settlement_adjustment':
+      q = sql`select 'settlement_adjustment' as type, a.id::text, i.pos_ref as ref, a.amount::bigint as amount,
+                     jsonb_build_object('itemId', a.item_id, 'outcome', i.outcome, 'reversal', a.reversal, 'connectionId', a.connection_id) as detail
+                from settlement_adjustments a join recon_items i on i.id = a.item_id join connections k on k.id = a.connection_id
+               where a.id = any(${ids(src.settlementAdjustments)}) and k.connector_id = ${String(g.channel)} order by a.created_at, a.id`
+      break
     case 'cogs':
       q = sql`select 'stock_movement' as type, m.id::text, coalesce(s.receipt_no, r.refund_no) as ref,
                      round(-m.quantity::numeric * m.unit_cost / m.cost_per)::bigint as amount,

@@ -101,6 +101,7 @@ export const voucherSources = pgTable('voucher_sources', {
   refundedTopups: uuid('refunded_topups').array().notNull(),
   sessions: uuid('sessions').array().notNull(),
   reconItems: uuid('recon_items').array().notNull(),
+  settlementAdjustments: uuid('settlement_adjustments').array().notNull().default(sql`'{}'::uuid[]`),
 })
 
 export type ExportStatus = 'pending' | 'exported' | 'duplicate' | 'rejected' | 'failed'

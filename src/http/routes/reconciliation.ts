@@ -348,7 +348,7 @@ const resolveRoute = defineRoute({
   tags,
   summary: 'Resolve an exception',
   description:
-    'match: pair with the open item of the other side; accept_channel: the channel is right (announced as settlement.adjusted); accept_pos: the till is right; write_off: to an account; expect_next_day: the next run checks it again; ignore: with a reason. Resolved items survive re-runs.',
+    'match: pair with the open item of the other side; accept_channel: the channel is right (the difference is booked as a correcting record on the day, which the daily voucher takes up, and announced as settlement.adjusted; reopening books the reversal); accept_pos: the till is right; write_off: to an account; expect_next_day: the next run checks it again; ignore: with a reason. Resolved items survive re-runs.',
   access: 'finance.export',
   request: { params: IdParam, body: jsonBody(ResolveBody) },
   responses: { 200: json(ItemSchema.extend({ history: z.array(HistorySchema) })) },

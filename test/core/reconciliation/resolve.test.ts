@@ -5,6 +5,9 @@ import { reconcileDay } from '../../../src/core/reconciliation/match.ts'
 import { recordEmptyStatement } from '../../../src/core/reconciliation/import.ts'
 import { reopenItem, resolveItem, type ResolveAction } from '../../../src/core/reconciliation/resolve.ts'
 import type { Actor } from '../../../src/core/staff/actor.ts'
+import { dayPostings } from '../../../src/core/vouchers/build.ts'
+import { buildVoucher } from '../../../src/core/vouchers/service.ts'
+import { lineSources } from '../../../src/core/vouchers/drilldown.ts'
 import { at, importLines, itemOf, items, line, openShop, paid, sell, TZ, type Shop } from './helpers.ts'
 
 describe('resolving exceptions', () => {
@@ -103,15 +106,40 @@ describe('resolving exceptions', () => {
     expect((await items(hub, shop)).filter((i) => i.line_id === moved.line_id)).toHaveLength(1)
   })
 
-  it('accepting the channel records the correction as a hub event; reopening reverses it', async () => {
+  it('accepting the channel books the correcting record for the day\'s voucher and announces it; reopening reverses it', async () => {
     const { shop, diffItem } = await mismatchedDay()
-    await resolve(shop, diffItem.id, { action: 'accept_channel', note: 'the till keyed the wrong amount' })
+    // Accepted on the 12th (Shanghai), reopened on the 13th: each is booked on its own day.
+    await hub.database.db.transaction((tx) => resolveItem(tx, actorOf(shop), diffItem.id, { action: 'accept_channel', note: 'the till keyed the wrong amount' }, at('2026-11-12 09:00:00')))
     const adjusted = await hubEvents(shop, 'settlement.adjusted')
     expect(adjusted).toHaveLength(1)
     expect(adjusted[0]).toMatchObject({ entity_id: diffItem.id, data: { posAmount: 3400, channelAmount: 3300, adjustment: -100, reversal: false } })
-    const reopened = await reopen(shop, diffItem.id)
+    const reopened = await hub.database.db.transaction((tx) => reopenItem(tx, actorOf(shop), diffItem.id, { note: 'looked again' }, at('2026-11-13 00:30:00')))
     expect(reopened).toMatchObject({ state: 'open', manual: false, resolution: null })
     expect((await hubEvents(shop, 'settlement.adjusted'))[1]).toMatchObject({ data: { adjustment: 100, reversal: true } })
+    const booked = await hub.database.db.execute<{ item_id: string; business_date: string; amount: number; reversal: boolean; created_by: string }>(sql`
+      select item_id, business_date::text, amount::int, reversal, created_by from settlement_adjustments where merchant_id = ${shop.m.merchantId} order by created_at, id`)
+    expect(booked.rows).toEqual([
+      { item_id: diffItem.id, business_date: '2026-11-12', amount: -100, reversal: false, created_by: shop.m.adminId },
+      { item_id: diffItem.id, business_date: '2026-11-13', amount: 100, reversal: true, created_by: shop.m.adminId },
+    ])
+    // The day's voucher moves the channel's account by the difference, against settlement differences, balanced.
+    const postings = async (day: string) =>
+      (await hub.database.db.transaction((tx) => dayPostings(tx, { merchantId: shop.m.merchantId, storeId: null, businessDate: day, timeZone: TZ }))).postings.filter((p) => p.kind === 'settlement_adjustment')
+    const day12 = await postings('2026-11-12')
+    expect(day12.map((p) => [p.key, p.amount])).toEqual([
+      ['tender:wechat', -100],
+      ['settlement:adjustment', 100],
+    ])
+    expect((await postings('2026-11-13')).map((p) => [p.key, p.amount])).toEqual([
+      ['tender:wechat', 100],
+      ['settlement:adjustment', -100],
+    ])
+    // Built, the voucher's lines of it lead back to the correcting record and its item.
+    const built = await hub.database.db.transaction((tx) => buildVoucher(tx, { merchantId: shop.m.merchantId, storeId: shop.store.storeId, businessDate: '2026-11-12' }, at('2026-11-14 08:00:00')))
+    const lines = await hub.database.db.execute<{ line_no: number; kind: string }>(sql`select line_no, kind from voucher_lines where voucher_id = ${built.voucher!.id} and kind = 'settlement_adjustment' order by line_no`)
+    expect(lines.rows).toHaveLength(2)
+    const sources = await hub.database.db.transaction((tx) => lineSources(tx, shop.m.merchantId, built.voucher!.id, lines.rows[0]!.line_no))
+    expect(sources.records).toEqual([expect.objectContaining({ type: 'settlement_adjustment', amount: -100, detail: expect.objectContaining({ itemId: diffItem.id, outcome: 'amount_diff', reversal: false }) })])
     expect((await history(diffItem.id)).map((e) => e.action)).toEqual(['created', 'resolved', 'reopened'])
     expect((await audit(shop)).map((a) => a.action)).toEqual(['recon_item.resolved', 'recon_item.reopened'])
   })
