@@ -1,4 +1,5 @@
 // Seeds stores, products and stock through the core services, for tests of the till, stock and reports.
+import { afterEach, expect } from 'vitest'
 import { sql } from 'drizzle-orm'
 import type { Hub } from '../../src/runtime.ts'
 import type { Actor } from '../../src/core/staff/actor.ts'
@@ -68,12 +69,20 @@ export const setSettings = (hub: Hub, merchantId: string, patch: Partial<Merchan
   hub.database.db.transaction((tx) => updateSettings(tx, merchantId, patch))
 
 /** The ledger invariant: every level's on-hand equals the sum of its movements. Returns the levels that break it. */
-export async function ledgerMismatches(hub: Hub, merchantId: string) {
+export async function ledgerMismatches(hub: Hub, merchantId?: string) {
+  const mine = merchantId === undefined ? sql`true` : sql`merchant_id = ${merchantId}`
   const r = await hub.database.db.execute<{ variant_id: string; location_id: string; on_hand: number; ledger: number }>(sql`
     select l.variant_id, l.location_id, l.on_hand, coalesce(m.total, 0)::bigint as ledger
-      from stock_levels l
-      left join (select location_id, variant_id, sum(quantity) as total from stock_movements where merchant_id = ${merchantId} group by 1, 2) m
+      from (select * from stock_levels where ${mine}) l
+      left join (select location_id, variant_id, sum(quantity) as total from stock_movements where ${mine} group by 1, 2) m
         using (location_id, variant_id)
-     where l.merchant_id = ${merchantId} and l.on_hand <> coalesce(m.total, 0)`)
+     where l.on_hand <> coalesce(m.total, 0)`)
   return r.rows
+}
+
+/** After every test of the file: each level of every merchant equals the sum of its movements (the ledger invariant). */
+export function checkLedgerAfterEach(hub: Hub): void {
+  afterEach(async () => {
+    expect(await ledgerMismatches(hub)).toEqual([])
+  })
 }

@@ -3,10 +3,11 @@ import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
 
 describe('offline sales batch', () => {
   const hub = useTestHub()
+  checkLedgerAfterEach(hub)
 
   async function till() {
     const m = await seedMerchant(hub)

@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
 import { DEFAULT_ROLE_PERMISSIONS } from '../../src/core/staff/permissions.ts'
 
 describe('refunds and voids', () => {
   const hub = useTestHub()
+  checkLedgerAfterEach(hub)
 
   async function soldSale(opts: { quantity?: number; price?: number; tenders?: any[] } = {}) {
     const m = await seedMerchant(hub)

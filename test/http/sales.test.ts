@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { ledgerMismatches, seedProduct, seedStore, setSettings } from '../helpers/pos.ts'
+import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore, setSettings } from '../helpers/pos.ts'
 import { gtinCheckDigit } from '../../src/core/catalog/barcodes.ts'
 
 describe('checkout', () => {
   const hub = useTestHub()
+  checkLedgerAfterEach(hub)
 
   async function shop(opts: { stock?: number; price?: number } = {}) {
     const m = await seedMerchant(hub)

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { ledgerMismatches, seedProduct, seedStore, type SeededStore } from '../helpers/pos.ts'
+import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore, type SeededStore } from '../helpers/pos.ts'
 import { applyMovements } from '../../src/core/stock/ledger.ts'
 
 const tick = () => new Promise((r) => setTimeout(r, 5))
 
 describe('stock under concurrent requests', () => {
   const hub = useTestHub({ poolSize: 40 })
+  checkLedgerAfterEach(hub)
 
   async function shop(stock: number) {
     const m = await seedMerchant(hub)

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { ledgerMismatches, seedProduct, seedStore, setSettings } from '../helpers/pos.ts'
+import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore, setSettings } from '../helpers/pos.ts'
 
 describe('stock transfers between locations', () => {
   const hub = useTestHub()
+  checkLedgerAfterEach(hub)
 
   async function shop(opts: { stock?: number } = {}) {
     const m = await seedMerchant(hub)

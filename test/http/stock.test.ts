@@ -2,12 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { ledgerMismatches, seedProduct, seedStore, setSettings, type SeededStore } from '../helpers/pos.ts'
+import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore, setSettings, type SeededStore } from '../helpers/pos.ts'
 import { applyMovements } from '../../src/core/stock/ledger.ts'
 import type { MovementKind } from '../../src/core/stock/schema.ts'
 
 describe('stock receipts, adjustments, levels and low stock', () => {
   const hub = useTestHub()
+  checkLedgerAfterEach(hub)
 
   async function shop(opts: { stock?: number; cost?: number } = {}) {
     const m = await seedMerchant(hub)
