@@ -17,9 +17,17 @@ describe('offline sales batch', () => {
     return { m, store, item, api: createApi(hub).as(cashier.token), admin: createApi(hub).as(m.adminToken) }
   }
 
+  /**
+   * Now, or an hour ago in the first hour of the merchant's day (Asia/Shanghai): the sales of a batch, up to half an
+   * hour apart, then fall on one business day and share its receipt numbers whatever the time the tests run.
+   */
+  const base = () => {
+    const shanghai = new Date(Date.now() + 8 * 3600_000)
+    return Date.now() - (shanghai.getUTCHours() === 0 ? 3600_000 : 0)
+  }
   const offlineSale = (registerId: string, sku: string, minutesAgo: number, extra: Record<string, unknown> = {}) => ({
     id: randomUUID(),
-    occurredAt: new Date(Date.now() - minutesAgo * 60_000).toISOString(),
+    occurredAt: new Date(base() - minutesAgo * 60_000).toISOString(),
     registerId,
     lines: [{ sku, quantity: 1, unitPrice: 1500 }],
     tenders: [{ kind: 'cash', amount: 1500 }],
