@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { streamOnly } from '../helpers/content.ts'
 import { eq } from 'drizzle-orm'
 import iconv from 'iconv-lite'
 import yauzl from 'yauzl'
@@ -16,7 +17,7 @@ import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { alipayBillEntryNames, alipayBillZip, alipayDetailLines, alipaySandbox, ALIPAY_TRADE_COLUMNS, type AlipayBillOptions, type AlipayBillRow } from '../../src/sandboxes/vendors/alipay.ts'
 import { useVendorServer, connectWith, collectLines, rejection } from '../helpers/connections.ts'
-import { contentInMemory, type StatementContent } from '../../src/core/reconciliation/file.ts'
+import { contentInMemory } from '../../src/core/reconciliation/file.ts'
 
 const pem = (k: { export(o: object): string | Buffer }, type: string) => k.export({ type, format: 'pem' }) as string
 const appKeys = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -162,7 +163,7 @@ describe('the Alipay connector against the gateway', () => {
 
     // Read from disk with random access, never whole; the file is gone once discarded.
     const onDisk = got.files[0]!.content
-    const content: StatementContent = { size: onDisk.size, path: onDisk.path, chunks: () => onDisk.chunks(), bytes: () => expect.fail('the zip was read whole') }
+    const content = streamOnly(onDisk)
     const lines = await collectLines(alipay.capabilities.parseStatement!({ format: 'alipay_trade', content }, { ...config, pid: PID }))
     expect(lines.map((l) => [l.kind, l.amount])).toEqual([
       ['payment', 8800],

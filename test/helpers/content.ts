@@ -14,9 +14,13 @@ export function streamedFromDisk(): (bytes: Buffer, name?: string) => StatementC
   return (bytes, name = `file-${++n}`) => {
     const file = path.join(dir, name)
     fs.writeFileSync(file, bytes)
-    const onDisk = contentOnDisk(file)
-    return { size: onDisk.size, path: onDisk.path, chunks: (o) => onDisk.chunks(o), bytes: () => expect.fail('the file was read whole') }
+    return streamOnly(contentOnDisk(file))
   }
+}
+
+/** `content` read only as a stream: asking for it whole (`bytes()`) fails the test. */
+export function streamOnly(content: StatementContent): StatementContent {
+  return { size: content.size, path: content.path, chunks: (o) => content.chunks(o), bytes: () => expect.fail('the file was read whole') }
 }
 
 /** The first `good` bytes of `bytes`, then a read error. */

@@ -1,7 +1,7 @@
 // Reading statement files that are tables (card-acquirer CSVs, bank exports, merchant spreadsheets) as a stream of
 // rows, and the exact value parsers their cells need: decimal money without floats and wall-clock times in a zone.
 // Shared by the Allinpay and mapped-column parsers; memory stays independent of the file's size.
-import { Readable } from 'node:stream'
+import { pipeline, Readable } from 'node:stream'
 import { parse as csvParse, CsvError } from 'csv-parse'
 import type ExcelJS from 'exceljs'
 import iconv from 'iconv-lite'
@@ -42,10 +42,8 @@ export async function* decodeChunks(content: StatementContent, encoding: TextEnc
 /** The records of a CSV file, cells trimmed (acquirers pad ids with spaces and tabs so Excel keeps them as text). */
 export async function* csvRows(content: StatementContent, opts: { encoding: TextEncoding; delimiter?: string }): AsyncGenerator<Row> {
   const source = Readable.from(decodeChunks(content, opts.encoding))
-  const parser = csvParse({ delimiter: opts.delimiter ?? ',', relax_column_count: true, relax_quotes: true, skip_empty_lines: true, bom: true, info: true })
-  // pipe() does not pass on the source's failure (the file could not be read): the parser is ended with it.
-  source.on('error', (e) => parser.destroy(e))
-  source.pipe(parser)
+  // pipeline passes a failure to read the file on to the parser, which the loop below then throws.
+  const parser = pipeline(source, csvParse({ delimiter: opts.delimiter ?? ',', relax_column_count: true, relax_quotes: true, skip_empty_lines: true, bom: true, info: true }), () => {})
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
       yield { lineNo: info.lines, cells: record.map((c) => c.trim()) }

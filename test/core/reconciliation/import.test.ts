@@ -4,7 +4,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { contentInMemory, contentOnDisk, type StatementContent } from '../../../src/core/reconciliation/file.ts'
+import { streamOnly } from '../../helpers/content.ts'
+import { contentInMemory, contentOnDisk } from '../../../src/core/reconciliation/file.ts'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../../helpers/db.ts'
 import { importStatement, recordEmptyStatement, type ImportStatementInput } from '../../../src/core/reconciliation/import.ts'
@@ -245,16 +246,16 @@ describe('importing a statement', () => {
       const file = path.join(dir, 'bill.csv.gz')
       fs.writeFileSync(file, gz)
       const onDisk = contentOnDisk(file)
-      const streamOnly: StatementContent = { size: onDisk.size, chunks: () => onDisk.chunks(), bytes: () => expect.fail('the file was read whole') }
+      const fromDisk = streamOnly(onDisk)
       const sha1 = createHash('sha1').update(bill).digest('hex')
-      const r = await importStatement(hub.database.db, input(shop, statementOf(someLines(3)), { content: streamOnly, vendorHash: { algorithm: 'sha1', value: sha1, over: 'decompressed' } }))
+      const r = await importStatement(hub.database.db, input(shop, statementOf(someLines(3)), { content: fromDisk, vendorHash: { algorithm: 'sha1', value: sha1, over: 'decompressed' } }))
       expect(r).toMatchObject({ status: 'imported', lineCount: 3 })
       const [kept] = await statements(shop)
       expect(Buffer.compare(kept!.file!, gz)).toBe(0)
       const [row] = (await hub.database.db.execute<{ file_sha256: string; size_bytes: number }>(sql`select file_sha256, size_bytes from settlement_statements where id = ${kept!.id}`)).rows
       expect(row).toEqual({ file_sha256: createHash('sha256').update(gz).digest('hex'), size_bytes: gz.length })
       // Refused files are kept the same way.
-      const refused = await importStatement(hub.database.db, input(shop, statementOf(someLines(3), { count: 4 }), { content: streamOnly, businessDate: '2026-11-11' }))
+      const refused = await importStatement(hub.database.db, input(shop, statementOf(someLines(3), { count: 4 }), { content: fromDisk, businessDate: '2026-11-11' }))
       expect(refused).toMatchObject({ status: 'rejected', code: 'control_totals_mismatch' })
       expect(Buffer.compare((await statements(shop)).find((s) => s.id === refused.statementId)!.file!, gz)).toBe(0)
     } finally {
