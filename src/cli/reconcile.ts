@@ -3,7 +3,7 @@
 // its amounts (minor units), so scripts can act on it.
 import path from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
-import type { RunSummary } from '../core/reconciliation/match.ts'
+import type { DayPreview, RunSummary } from '../core/reconciliation/match.ts'
 import { formatDecimal } from '../lib/money.ts'
 import { isUuid } from '../lib/ids.ts'
 import { isDate } from '../lib/time.ts'
@@ -36,13 +36,22 @@ const CONTENT_TYPES: Record<string, string> = {
 const runJson = (r: RunSummary) => ({ id: r.runId, status: r.status, reused: r.reused, counts: r.counts, totals: r.totals, changes: r.changes })
 
 function describeRun(date: string, r: RunSummary): string {
+  return `reconciled ${date}: ${r.status}${r.reused ? ' (unchanged since the last run)' : ''} — ${describeFigures(r)}`
+}
+
+function describeFigures(r: Pick<RunSummary, 'counts' | 'totals'>): string {
   const counts = Object.entries(r.counts)
     .filter(([k, n]) => n > 0 && k !== 'open' && k !== 'open_exceptions')
     .map(([k, n]) => `${k} ${n}`)
     .join(', ')
   const t = r.totals
   const money = (n: number | undefined) => formatDecimal(n ?? 0)
-  return `reconciled ${date}: ${r.status}${r.reused ? ' (unchanged since the last run)' : ''} — ${counts || 'nothing to match'}; till ${money(t.pos_net)}, channel ${money(t.channel_net)}, difference ${money(t.difference)}; open exceptions ${r.counts.open_exceptions ?? 0}`
+  return `${counts || 'nothing to match'}; till ${money(t.pos_net)}, channel ${money(t.channel_net)}, difference ${money(t.difference)}; open exceptions ${r.counts.open_exceptions ?? 0}`
+}
+
+function describePreview(date: string, p: DayPreview): string {
+  const c = p.changes
+  return `dry run of ${date} (nothing written): would be ${p.status} — ${describeFigures(p)}; would create ${c.created}, change ${c.changed}, remove ${c.removed} items`
 }
 
 /** Adds `reconcile import` and `reconcile run` to the program; `open` opens the hub for one command. */
@@ -103,10 +112,21 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
     .requiredOption('--connection <id>', 'the payment connection', connectionArg)
     .requiredOption('--date <YYYY-MM-DD>', 'the business date', dateArg)
     .option('--json', 'print a JSON summary as the last line')
-    .action(async (o: { connection: string; date: string; json?: boolean }) => {
+    .option('--dry-run', 'work the day out and show what the run would do, writing nothing')
+    .action(async (o: { connection: string; date: string; json?: boolean; dryRun?: boolean }) => {
       const hub = await open()
       try {
-        const { reconcileConnectionDay } = await import('../jobs/reconciliation.ts')
+        const { previewConnectionDay, reconcileConnectionDay } = await import('../jobs/reconciliation.ts')
+        if (o.dryRun) {
+          const p = await previewConnectionDay(hub, { connectionId: o.connection, businessDate: o.date })
+          process.stdout.write(`${describePreview(o.date, p)}\n`)
+          for (const e of p.exceptions.slice(0, 20)) {
+            process.stdout.write(`  ${e.outcome.padEnd(20)} ${(e.posRef ?? (e.lineId === null ? '' : `line ${e.lineId}`)).padEnd(34)} till ${e.posAmount === null ? '—' : formatDecimal(e.posAmount)}, channel ${e.channelAmount === null ? '—' : formatDecimal(e.channelAmount)}${e.isNew ? '' : ' (already open)'}\n`)
+          }
+          if (p.exceptions.length > 20) process.stdout.write(`  … ${(p.counts.open ?? 0) - 20} more (--json lists up to ${p.exceptions.length})\n`)
+          if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, dryRun: p })}\n`)
+          return
+        }
         const run = await reconcileConnectionDay(hub, { connectionId: o.connection, businessDate: o.date })
         process.stdout.write(`${describeRun(o.date, run)}\n`)
         if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, run: runJson(run) })}\n`)

@@ -16,7 +16,7 @@ import { connectorRegistry } from '../connectors/index.ts'
 import { getSettings } from '../core/merchants/settings.ts'
 import type { StatementContent } from '../core/reconciliation/file.ts'
 import { importStatement, recordEmptyStatement, type ImportResult, type VendorHash } from '../core/reconciliation/import.ts'
-import { reconcileDay, recordRunOutcome, type FeeRule, type RunSummary } from '../core/reconciliation/match.ts'
+import { previewDay, reconcileDay, recordRunOutcome, type DayPreview, type FeeRule, type ReconcileDayInput, type RunSummary } from '../core/reconciliation/match.ts'
 import { StatementFormatError, type ParsedStatement } from '../core/reconciliation/types.ts'
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
@@ -129,6 +129,15 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
 
 /** Reconciles a connection's day with the rules of its channel: tender kinds, formats, the contract's fee. */
 export async function reconcileConnectionDay(hub: Hub, input: { merchantId?: string; connectionId: string; businessDate: string }, opts: Options = {}): Promise<RunSummary> {
+  return reconcileDay(hub.database.db, await dayRules(hub, input, opts))
+}
+
+/** What reconciling a connection's day would do, worked out in full and rolled back: nothing is written. */
+export async function previewConnectionDay(hub: Hub, input: { merchantId?: string; connectionId: string; businessDate: string }, opts: Options = {}): Promise<DayPreview> {
+  return previewDay(hub.database.db, await dayRules(hub, input, opts))
+}
+
+async function dayRules(hub: Hub, input: { merchantId?: string; connectionId: string; businessDate: string }, opts: Options): Promise<ReconcileDayInput> {
   if (!isDate(input.businessDate)) throw badRequest('invalid_date', `${input.businessDate} is not a YYYY-MM-DD date`)
   const loaded = await open(hub, input.connectionId, input.merchantId, opts)
   const caps = capabilitiesOf(loaded)
@@ -139,7 +148,7 @@ export async function reconcileConnectionDay(hub: Hub, input: { merchantId?: str
   const feeRule: FeeRule | undefined = expected
     ? { expectedFeeMilli: (line) => expected({ kind: line.kind, amount: line.amount }, loaded.config), roundingMilli: profile.feeRoundingMilli }
     : undefined
-  return reconcileDay(hub.database.db, {
+  return {
     merchantId: loaded.row.merchantId,
     connectionId: loaded.row.id,
     businessDate: input.businessDate,
@@ -149,7 +158,7 @@ export async function reconcileConnectionDay(hub: Hub, input: { merchantId?: str
     feeRule,
     carryDays: settings.reconciliation.carryDays,
     now: hub.clock(),
-  })
+  }
 }
 
 const FetchPayload = z.object({ merchantId: z.uuid(), connectionId: z.uuid(), businessDate: z.string().refine(isDate, 'a YYYY-MM-DD date') })

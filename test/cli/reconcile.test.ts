@@ -98,6 +98,23 @@ describe('tillbridge reconcile', { timeout: 120_000 }, () => {
     expect(none.stderr).toContain('(no_statement)')
   })
 
+  it('shows a dry run of a day, with the exceptions it would leave, and writes nothing', async () => {
+    const state = async () =>
+      (await hub.database.db.execute(sql`select (select count(*) from recon_runs where connection_id = ${connectionId})::int as runs, (select count(*) from recon_item_events)::int as events`)).rows[0]
+    const before = await state()
+    const r = await runCli(['reconcile', 'run', '--connection', connectionId, '--date', '2026-11-10', '--dry-run', '--json'], env)
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^dry run of 2026-11-10 \(nothing written\): would be exceptions — matched 3, amount_diff 1;/)
+    expect(r.stdout).toMatch(/\n  amount_diff +\S+ +till 12\.00, channel 11\.90 \(already open\)\n/)
+    expect(lastJsonLine(r.stdout)).toMatchObject({
+      connectionId,
+      businessDate: '2026-11-10',
+      dryRun: { dryRun: true, status: 'exceptions', counts: { matched: 3, amount_diff: 1 }, changes: { created: 0, changed: 0, removed: 0 }, exceptions: [{ outcome: 'amount_diff', isNew: false, difference: -10 }] },
+    })
+    expect(await state()).toEqual(before)
+  })
+
   it('refuses a bill whose summary disagrees with its rows, importing nothing', async () => {
     const plain = wechatBill({ mchId: '1900000109', appId: 'wx8888888888888888', feeRateBp: 60, rows: [{ kind: 'payment', at: '2026-11-11 09:00:01', outTradeNo: payments[0]!.paymentNo, amount: 5800 }] }).toString('utf8')
     const tampered = plain.replace(/\n`1,`58\.00,/, '\n`2,`58.00,')

@@ -417,6 +417,78 @@ describe('reconciliation API', () => {
     }
   })
 
+  it('a dry run shows what a run would count, change and leave open, and writes nothing', async () => {
+    const s = await shop()
+    const a = await s.sell(at('2026-11-10 10:00:00'), 1000)
+    const b = await s.sell(at('2026-11-10 11:00:00'), 2000)
+    const file = csv([
+      ['2026-11-10 10:00:01', a.paymentNo, 'B1', yuan(1000), '0.01'],
+      ['2026-11-10 11:00:01', b.paymentNo, 'B2', yuan(1900), '0.02'],
+      ['2026-11-10 13:00:00', 'TB261110130000AAAAAAAA', 'B3', yuan(777), '0.01'],
+    ])
+    const db = hub.database.db
+    /** Everything a run writes, for this merchant. */
+    const written = async () =>
+      (
+        await db.execute<{ items: string; events: string; runs: string; announced: string; audit: string }>(sql`
+          select (select count(*) from recon_items where merchant_id = ${s.m.merchantId}) as items,
+                 (select count(*) from recon_item_events where merchant_id = ${s.m.merchantId}) as events,
+                 (select count(*) from recon_runs where merchant_id = ${s.m.merchantId}) as runs,
+                 (select count(*) from events where merchant_id = ${s.m.merchantId} and type like 'settlement.%') as announced,
+                 (select string_agg(i.id || i.state || coalesce(i.resolution, '') || i.updated_at, ',' order by i.id) from recon_items i where merchant_id = ${s.m.merchantId}) as audit`)
+      ).rows[0]
+    const dry = (date = '2026-11-10') => s.finance.post('/api/v1/reconciliation/runs/dry-run', { connectionId: s.connectionId, date })
+
+    expect((await dry()).body.error.code).toBe('no_statement')
+    expect((await upload(s.finance, s.connectionId, '2026-11-10', file)).status).toBe(201)
+    hub.setNow(at('2026-11-15 09:00:00'))
+    try {
+      const before = await written()
+      const p = await dry()
+      expect(p.status, JSON.stringify(p.body)).toBe(200)
+      expect(p.body).toMatchObject({
+        dryRun: true,
+        connectionId: s.connectionId,
+        businessDate: '2026-11-10',
+        status: 'exceptions',
+        counts: { matched: 1, amount_diff: 1, missing_in_pos: 1, open_exceptions: 2 },
+        totals: { pos_payments: 3000, channel_payments: 1000 + 1900 + 777 },
+        changes: { created: 3, changed: 0, removed: 0 },
+        exceptionsTruncated: false,
+      })
+      expect(p.body.exceptions).toEqual([
+        expect.objectContaining({ outcome: 'amount_diff', isNew: true, posRef: b.paymentNo, posAmount: 2000, channelAmount: 1900, difference: -100 }),
+        expect.objectContaining({ outcome: 'missing_in_pos', isNew: true, posRef: 'TB261110130000AAAAAAAA', posAmount: null, channelAmount: 777 }),
+      ])
+      expect(await written()).toEqual(before)
+
+      // The run itself finds what the dry run said it would.
+      const run = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })
+      expect(run.body).toMatchObject({ reused: false, status: 'exceptions', counts: p.body.counts, totals: p.body.totals, changes: p.body.changes })
+
+      // After a resolution, a corrected file's dry run shows the change and keeps the resolution; still nothing written.
+      const diff = (await s.finance.get(`/api/v1/reconciliation/exceptions?outcome=amount_diff`)).body.items[0]
+      expect((await s.finance.post(`/api/v1/reconciliation/items/${diff.id}/resolve`, { action: 'accept_pos', note: 'the bank will correct it' })).status).toBe(200)
+      const fixed = csv([
+        ['2026-11-10 10:00:01', a.paymentNo, 'B1', yuan(1000), '0.01'],
+        ['2026-11-10 11:00:01', b.paymentNo, 'B2', yuan(1900), '0.02'],
+      ])
+      expect((await upload(s.finance, s.connectionId, '2026-11-10', fixed)).status).toBe(201)
+      const settled = await written()
+      const again = await dry()
+      expect(again.body).toMatchObject({ status: 'balanced', counts: { matched: 1, amount_diff: 0, missing_in_pos: 0, open_exceptions: 0 }, changes: { removed: 1 } })
+      expect(again.body.exceptions).toEqual([])
+      expect(await written()).toEqual(settled)
+      expect((await s.finance.get(`/api/v1/reconciliation/items/${diff.id}`)).body).toMatchObject({ state: 'resolved', resolution: 'accept_pos' })
+
+      expect((await s.finance.post('/api/v1/reconciliation/runs/dry-run', { connectionId: s.connectionId, date: '2026-11-31' })).status).toBe(400)
+      const cashier = createApi(hub).as((await s.m.staff('cashier')).token)
+      expect((await cashier.post('/api/v1/reconciliation/runs/dry-run', { connectionId: s.connectionId, date: '2026-11-10' })).status).toBe(403)
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+
   it('lets finance change, managers read, cashiers nothing; and keeps merchants apart', async () => {
     const s = await shop()
     const t = await s.sell(at('2026-11-10 10:00:00'), 100)

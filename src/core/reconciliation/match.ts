@@ -71,6 +71,41 @@ export interface RunSummary {
   changes: { created: number; changed: number; removed: number }
 }
 
+/** An open exception a run would leave, as a dry run shows it. */
+export interface PreviewException {
+  outcome: string
+  /** False when the item exists already (a re-run keeps or reclassifies it). */
+  isNew: boolean
+  businessDate: string
+  posKind: string | null
+  posId: string | null
+  posRef: string | null
+  lineId: number | null
+  currency: string
+  posAmount: number | null
+  channelAmount: number | null
+  difference: number
+}
+
+/** What a run would do, worked out in full and rolled back: counts, totals, changes and the open exceptions. */
+export interface DayPreview extends Omit<RunSummary, 'runId' | 'reused'> {
+  dryRun: true
+  /** The open exceptions the run would leave (the first PREVIEW_LIMIT, by outcome and amount). */
+  exceptions: PreviewException[]
+  exceptionsTruncated: boolean
+}
+
+export const PREVIEW_LIMIT = 200
+
+/** Thrown out of a dry run's transaction so that everything it wrote is rolled back, carrying what it found. */
+class RolledBackPreview extends Error {
+  readonly preview: DayPreview
+  constructor(preview: DayPreview) {
+    super('dry run')
+    this.preview = preview
+  }
+}
+
 /** Account ledgers: the same money as the trade bill seen as balance movements, never matched against tenders. */
 export const LEDGER_FORMATS = ['wechat_fundflow', 'alipay_signcustomer']
 
@@ -376,6 +411,24 @@ async function demoteCleanPairs(tx: Tx, x: Ctx): Promise<{ lines: number[]; tend
 
 /** Reconciles one business day of one connection. Refused (409) when the day has no current statement. */
 export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<RunSummary> {
+  return reconcile(db, input, false)
+}
+
+/**
+ * A dry run: the day is worked out exactly as reconcileDay would, in its transaction, and rolled back. Nothing is
+ * written and no event is announced; the answer says what the run would count, change and leave open.
+ */
+export async function previewDay(db: Db, input: ReconcileDayInput): Promise<DayPreview> {
+  try {
+    await reconcile(db, input, true)
+  } catch (e) {
+    if (e instanceof RolledBackPreview) return e.preview
+    throw e
+  }
+  throw new Error('a dry run must end in its rollback')
+}
+
+async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Promise<RunSummary> {
   const carry = input.carryDays ?? 3
   if (!Number.isInteger(carry) || carry < 0 || carry > 60) throw new RangeError('carryDays must be a whole number from 0 to 60')
   const x: Ctx = {
@@ -843,6 +896,7 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     totals.difference = totals.channel_net - totals.pos_net
     const status: RunSummary['status'] = openExceptions > 0 ? 'exceptions' : 'balanced'
     const changes = { created, changed, removed }
+    if (dryRun) throw new RolledBackPreview(await preview(tx, { status, statementIds, counts, totals, changes }))
 
     if (created + changed + removed + suggested + repointed === 0) {
       const [last] = (
@@ -877,6 +931,34 @@ export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<Ru
     }
     return { runId, status, reused: false, statementIds, counts, totals, changes }
   })
+}
+
+/** The dry run's answer, read from the run's own tables before they are rolled back. */
+async function preview(tx: Tx, found: Omit<DayPreview, 'dryRun' | 'exceptions' | 'exceptionsTruncated'>): Promise<DayPreview> {
+  const rows = (
+    await tx.execute<Record<string, unknown>>(sql`
+      select outcome, existing_id is null as is_new, business_date::text, pos_kind, pos_id, pos_ref, line_id, currency, pos_amount, channel_amount, difference
+        from rc_new where state = 'open'
+       order by outcome, greatest(abs(coalesce(pos_amount, 0)), abs(coalesce(channel_amount, 0))) desc, line_id nulls last, pos_id
+       limit ${PREVIEW_LIMIT + 1}`)
+  ).rows
+  const num = (v: unknown) => (v === null || v === undefined ? null : Number(v))
+  const exceptions = rows.slice(0, PREVIEW_LIMIT).map(
+    (r): PreviewException => ({
+      outcome: String(r.outcome),
+      isNew: Boolean(r.is_new),
+      businessDate: String(r.business_date),
+      posKind: (r.pos_kind as string | null) ?? null,
+      posId: (r.pos_id as string | null) ?? null,
+      posRef: (r.pos_ref as string | null) ?? null,
+      lineId: num(r.line_id),
+      currency: String(r.currency),
+      posAmount: num(r.pos_amount),
+      channelAmount: num(r.channel_amount),
+      difference: Number(r.difference),
+    }),
+  )
+  return { ...found, dryRun: true, exceptions, exceptionsTruncated: rows.length > PREVIEW_LIMIT }
 }
 
 /**

@@ -8,12 +8,12 @@ import type { Context } from 'hono'
 import { getSettings } from '../../core/merchants/settings.ts'
 import { exceptionsTable, summaryTable, tableFile } from '../../core/reconciliation/export.ts'
 import { contentOnDisk, type StatementContent } from '../../core/reconciliation/file.ts'
-import { OUTCOMES, type RunSummary } from '../../core/reconciliation/match.ts'
+import { OUTCOMES, PREVIEW_LIMIT, type RunSummary } from '../../core/reconciliation/match.ts'
 import { dailySummary, exportExceptions, getItem, getRun, getStatement, getStatementFile, listExceptions, listRuns, listStatements, type ItemView, type RunRow, type StatementRow } from '../../core/reconciliation/queries.ts'
 import { reopenItem, resolveItem, type ReconItem } from '../../core/reconciliation/resolve.ts'
 import { actorCan } from '../../core/staff/actor.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
-import { importFile, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
+import { importFile, previewConnectionDay, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
 import { badRequest, forbidden, invalid } from '../../lib/errors.ts'
 import { spool, spoolDir, type Spooled } from '../../lib/spool.ts'
 import { businessDate, isDate } from '../../lib/time.ts'
@@ -299,6 +299,51 @@ const runNow = defineRoute({
   responses: { 200: json(RunSchema.extend({ reused: z.boolean(), changes: z.object({ created: z.number().int(), changed: z.number().int(), removed: z.number().int() }) })) },
 })
 
+const PreviewExceptionSchema = z
+  .object({
+    outcome: z.string(),
+    isNew: z.boolean().openapi({ description: 'False when the item exists already (the run keeps or reclassifies it)' }),
+    businessDate: z.string(),
+    posKind: z.string().nullable(),
+    posId: z.uuid().nullable(),
+    posRef: z.string().nullable(),
+    lineId: z.number().int().nullable(),
+    currency: z.string(),
+    posAmount: z.number().int().nullable(),
+    channelAmount: z.number().int().nullable(),
+    difference: z.number().int(),
+  })
+  .openapi('ReconPreviewException')
+
+const previewRoute = defineRoute({
+  method: 'post',
+  path: '/api/v1/reconciliation/runs/dry-run',
+  tags,
+  summary: 'What reconciling a connection’s day would do, without doing it',
+  description: `The day is worked out exactly as POST /runs would, then rolled back: no item, run or event is written. The answer has the counts and totals the run would record, how many items it would create, change and remove, and the open exceptions it would leave (the first ${PREVIEW_LIMIT}, by outcome and amount). 409 \`no_statement\` when the day has no statement yet.`,
+  access: 'finance.export',
+  transaction: false,
+  request: { body: jsonBody(z.object({ connectionId: z.uuid(), date: Day }).strict()) },
+  responses: {
+    200: json(
+      z
+        .object({
+          dryRun: z.literal(true),
+          connectionId: z.uuid(),
+          businessDate: z.string(),
+          status: z.enum(['balanced', 'exceptions']),
+          statementIds: z.array(z.uuid()),
+          counts: z.record(z.string(), z.number()),
+          totals: z.record(z.string(), z.number()),
+          changes: z.object({ created: z.number().int(), changed: z.number().int(), removed: z.number().int() }),
+          exceptions: z.array(PreviewExceptionSchema),
+          exceptionsTruncated: z.boolean(),
+        })
+        .openapi('ReconRunPreview'),
+    ),
+  },
+})
+
 const listExceptionsRoute = defineRoute({
   method: 'get',
   path: '/api/v1/reconciliation/exceptions',
@@ -571,6 +616,12 @@ export function register(app: OpenAPIHono<AppEnv>) {
     await recordAudit(db, principal, { action: 'recon_run.started', entityType: 'recon_run', entityId: r.runId, details: { connectionId: b.connectionId, businessDate: b.date, reused: r.reused, status: r.status } })
     const run = await getRun(db, principal.merchantId, r.runId)
     return c.json({ ...runOut(run), reused: r.reused, changes: r.changes }, 200)
+  })
+
+  app.openapi(previewRoute, async (c) => {
+    const b = c.req.valid('json')
+    const p = await previewConnectionDay(c.var.hub, { merchantId: c.var.principal.merchantId, connectionId: b.connectionId, businessDate: b.date })
+    return c.json({ ...p, connectionId: b.connectionId, businessDate: b.date }, 200)
   })
 
   app.openapi(listExceptionsRoute, async (c) => {
