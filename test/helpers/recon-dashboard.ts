@@ -35,7 +35,8 @@ export async function seedReconDay(hub: TestHub): Promise<ReconDay> {
   const store = await seedStore(hub, m.merchantId)
   const item = await seedProduct(hub, store, { price: 1, stock: 1_000_000 })
   const connectionName = 'WeChat Pay 微信支付'
-  const config = { apiVersion: 'v2', mchId: '1900000109', appId: 'wx8888888888888888', apiKey: 'k'.repeat(32), feeRateBp: 60 }
+  // The contract says 0.55 %, the bill charges 0.60 %: each fee is a fraction of a fen over (a Δ fee, never a fee_diff).
+  const config = { apiVersion: 'v2', mchId: '1900000109', appId: 'wx8888888888888888', apiKey: 'k'.repeat(32), feeRateBp: 55 }
   const created = await api.post('/api/v1/connections', { connectorId: 'wechatpay', name: connectionName, config })
   expect(created.status, JSON.stringify(created.body)).toBe(201)
   const connectionId = created.body.id as string

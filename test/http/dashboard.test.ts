@@ -101,6 +101,9 @@ describe('the dashboard over HTTP', () => {
     expect(cell).toContain('¥51.60')
     expect(cell).toContain('¥50.60')
     expect(cell).toContain('-¥1.00')
+    // Δ fee: the bill charges 0.60 %, the contract says 0.55 %: 7.2 − 6.6 fen on 12.00 and 19.8 − 18.15 fen on the
+    // 33.00 the channel took for the short payment; the payment the till never saw has no contracted fee.
+    expect(cell).toMatch(/<div class="small neg" data-fee-difference="2250">Δ fee 0\.02250<\/div>/)
     const page = await c.get(`/dashboard/reconciliation/${day.connectionId}/${day.date}`)
     expect(page.status).toBe(200)
     expect(page.text).toContain(day.refs.short)

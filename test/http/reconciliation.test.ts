@@ -236,6 +236,8 @@ describe('reconciliation API', () => {
     expect((await upload(s.finance, s.connectionId, '2026-11-17', file)).status).toBe(201)
     const run = () => s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-17' })
     expect((await run()).body.counts).toMatchObject({ matched: 2, fee_diff: 0 })
+    const unchecked = await s.finance.get(`/api/v1/reconciliation/summary?from=2026-11-17&to=2026-11-17&connectionId=${s.connectionId}`)
+    expect(unchecked.body.items).toEqual([expect.objectContaining({ channelFeeMilli: 85_000, feeDifferenceMilli: null })])
 
     const patched = await s.admin.patch(`/api/v1/connections/${s.connectionId}`, { config: { ...MAPPING, feeRateBp: 60 } })
     expect(patched.status, JSON.stringify(patched.body)).toBe(200)
@@ -243,6 +245,12 @@ describe('reconciliation API', () => {
     expect(checked.body.counts).toMatchObject({ matched: 1, fee_diff: 1 })
     const open = await s.finance.get(`/api/v1/reconciliation/exceptions?connectionId=${s.connectionId}&date=2026-11-17`)
     expect(open.body.items).toEqual([expect.objectContaining({ outcome: 'fee_diff', posRef: t2.paymentNo, expectedFeeMilli: 7000, channelFeeMilli: 50_000 })])
+    // Δ fee of the day: 0.35 − 0.35 and 0.50 − 0.07 (no rate before: null, nothing was checked).
+    const summary = await s.finance.get(`/api/v1/reconciliation/summary?from=2026-11-17&to=2026-11-17&connectionId=${s.connectionId}`)
+    expect(summary.body.items).toEqual([expect.objectContaining({ channelFeeMilli: 85_000, expectedFeeMilli: 42_000, feeDifferenceMilli: 43_000 })])
+    const exported = await s.finance.get(`/api/v1/reconciliation/summary/export?from=2026-11-17&to=2026-11-17&format=csv`)
+    expect(exported.body).toContain(',channel_fee,expected_fee,fee_difference,')
+    expect(exported.body).toContain(',0.85000,0.42000,0.43000,')
   })
 
   it('a statement never becomes current without its queued run: when the queue fails, the upload writes nothing', async () => {

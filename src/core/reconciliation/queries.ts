@@ -289,6 +289,8 @@ export interface SummaryRow {
   difference: number
   channelFeeMilli: number
   expectedFeeMilli: number
+  /** Σ (channel's fee − contract's fee) over the items whose fee was checked; null when none was (no contracted rate). */
+  feeDifferenceMilli: number | null
   matched: number
   timing: number
   openExceptions: number
@@ -313,6 +315,7 @@ export async function dailySummary(
            coalesce(sum(case when l.kind = 'refund' then -l.amount else l.amount end) filter (where l.kind in ('payment', 'refund', 'adjustment')), 0)::bigint as channel_amount,
            coalesce(sum(l.fee_milli) filter (where l.kind in ('payment', 'refund')), 0)::bigint as channel_fee_milli,
            coalesce(sum(i.expected_fee_milli), 0)::bigint as expected_fee_milli,
+           sum(i.channel_fee_milli - i.expected_fee_milli)::bigint as fee_difference_milli,
            count(*) filter (where i.outcome = 'matched')::int as matched,
            count(*) filter (where i.outcome = 'timing' and i.state = 'open')::int as timing,
            count(*) filter (where i.outcome <> 'timing' and i.state = 'open')::int as open_exceptions,
@@ -359,6 +362,7 @@ export async function dailySummary(
       difference: channelAmount - posAmount,
       channelFeeMilli: Number(r.channel_fee_milli),
       expectedFeeMilli: Number(r.expected_fee_milli),
+      feeDifferenceMilli: r.fee_difference_milli === null ? null : Number(r.fee_difference_milli),
       matched: r.matched,
       timing: r.timing,
       openExceptions: r.open_exceptions,
@@ -386,6 +390,7 @@ export async function dailySummary(
         difference: 0,
         channelFeeMilli: 0,
         expectedFeeMilli: 0,
+        feeDifferenceMilli: null,
         matched: 0,
         timing: 0,
         openExceptions: 0,

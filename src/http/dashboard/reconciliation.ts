@@ -55,6 +55,8 @@ interface Cell {
   channelCount: number
   channelAmount: number
   difference: number
+  /** Σ (channel's fee − contract's fee) in thousandths of a fen; null when no fee of the day was checked. */
+  feeDifferenceMilli: number | null
   openExceptions: number
   timing: number
   resolved: number
@@ -65,12 +67,13 @@ function cellsOf(rows: SummaryRow[]): Map<string, Cell> {
   const cells = new Map<string, Cell>()
   for (const r of rows) {
     const key = `${r.connectionId}|${r.businessDate}`
-    const c = cells.get(key) ?? { runStatus: r.runStatus, posCount: 0, posAmount: 0, channelCount: 0, channelAmount: 0, difference: 0, openExceptions: 0, timing: 0, resolved: 0 }
+    const c = cells.get(key) ?? { runStatus: r.runStatus, posCount: 0, posAmount: 0, channelCount: 0, channelAmount: 0, difference: 0, feeDifferenceMilli: null, openExceptions: 0, timing: 0, resolved: 0 }
     c.posCount += r.posCount
     c.posAmount += r.posAmount
     c.channelCount += r.channelCount
     c.channelAmount += r.channelAmount
     c.difference += r.difference
+    if (r.feeDifferenceMilli !== null) c.feeDifferenceMilli = (c.feeDifferenceMilli ?? 0) + r.feeDifferenceMilli
     c.openExceptions += r.openExceptions
     c.timing += r.timing
     c.resolved += r.resolved
@@ -99,6 +102,9 @@ ${cell && (cell.posCount > 0 || cell.channelCount > 0)
   ? html`<div class="small">${label('POS', '收银')} ${cell.posCount} · ${money(cell.posAmount, currency)}</div>
 <div class="small">${label('Channel', '渠道')} ${cell.channelCount} · ${money(cell.channelAmount, currency)}</div>
 <div class="small ${diff !== 0 ? 'neg' : ''}">Δ ${money(diff, currency)}</div>`
+  : ''}
+${cell && cell.feeDifferenceMilli !== null
+  ? html`<div class="small ${Math.abs(cell.feeDifferenceMilli) >= 1000 ? 'neg' : ''}" data-fee-difference="${cell.feeDifferenceMilli}">Δ ${label('fee', '手续费')} ${feeText(cell.feeDifferenceMilli)}</div>`
   : ''}
 ${cell && cell.timing > 0 ? html`<div class="small muted">${label('timing', '跨日')} ${cell.timing}</div>` : ''}
 </a></td>`

@@ -175,6 +175,7 @@ const SummarySchema = z
     difference: minor('channelAmount − posAmount'),
     channelFeeMilli: milli('Fees the channel charged'),
     expectedFeeMilli: milli('Fees the contract says'),
+    feeDifferenceMilli: milli('Δ fee: Σ (channel’s fee − contract’s fee) over the items whose fee was checked; null when none was (the connection has no contracted rate)').nullable(),
     matched: z.number().int(),
     timing: z.number().int(),
     openExceptions: z.number().int(),
