@@ -4,6 +4,7 @@ import { alipay } from './payment/alipay/index.ts'
 import { allinpay } from './payment/allinpay/index.ts'
 import { mapped } from './payment/mapped/index.ts'
 import { stripe } from './payment/stripe/index.ts'
+import { unionpay } from './payment/unionpay/index.ts'
 import { wechatPay } from './payment/wechatpay/index.ts'
 import { woocommerce } from './marketplace/woocommerce/index.ts'
 import { shopify } from './marketplace/shopify/index.ts'
@@ -18,4 +19,4 @@ import { wechatMessages } from './campaign/wechat/index.ts'
 import { aliyunSms } from './campaign/aliyun-sms/index.ts'
 import { twilio } from './campaign/twilio/index.ts'
 
-export const connectorRegistry = createRegistry([alipay, allinpay, mapped, stripe, wechatPay, woocommerce, shopify, taobao, voucherFile, quickbooks, xero, kingdee, yonyouU8, mailchimp, wechatMessages, aliyunSms, twilio])
+export const connectorRegistry = createRegistry([alipay, allinpay, mapped, stripe, unionpay, wechatPay, woocommerce, shopify, taobao, voucherFile, quickbooks, xero, kingdee, yonyouU8, mailchimp, wechatMessages, aliyunSms, twilio])

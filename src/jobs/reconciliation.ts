@@ -102,7 +102,7 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
   const format = input.format ?? profile.defaultFormat
   let parsed: ParsedStatement
   try {
-    parsed = caps.parseStatement({ format, content: input.content }, loaded.config)
+    parsed = caps.parseStatement({ format, content: input.content, businessDate: input.businessDate }, loaded.config)
   } catch (e) {
     if (e instanceof StatementFormatError) throw badRequest('unsupported_format', e.message, { format })
     throw e

@@ -322,6 +322,7 @@ export async function startSandboxes(opts: StartSandboxesOptions = {}): Promise<
       stripe: { secretKey: SANDBOX.stripe.secretKey, webhookSecret: SANDBOX.stripe.webhookSecret, baseUrl: stripeServer.url },
       // Card bills are uploaded files: nothing to serve.
       allinpay: { merchantNo: '821310053110001', feeRateBp: 50, feeCapFen: 2000 },
+      unionpay: { merId: '777290058110048', feeRateBp: 60 },
       // A bank's export with its own column names, uploaded.
       mapped: {
         columns: { ourRef: '商户订单号', channelTxnId: '交易流水号', amount: '交易金额', fee: '手续费', time: '交易时间', type: '交易类型' },

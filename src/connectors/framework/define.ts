@@ -139,9 +139,10 @@ export interface PaymentCapabilities<C> {
   fetchStatement?: Capability<C, { businessDate: string; timeZone?: string }, FetchedStatement>
   /**
    * Parses a fetched or uploaded file into statement lines, streaming (a layout read front to back reads the file's
-   * chunks as the lines are taken); throws StatementFormatError.
+   * chunks as the lines are taken); throws StatementFormatError. `businessDate` (YYYY-MM-DD) is the date the file is
+   * imported for: layouts whose times carry no year (UnionPay's MMDDhhmmss) take it from there.
    */
-  parseStatement?: (file: { format: string; content: StatementContent }, config: C) => ParsedStatement
+  parseStatement?: (file: { format: string; content: StatementContent; businessDate?: string }, config: C) => ParsedStatement
   /**
    * The fee the contract says a payment of `amount` fen costs, in thousandths of a fen (before the channel's rounding);
    * null when the connection has no contracted rate, whose fees are then not checked.
