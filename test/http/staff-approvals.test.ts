@@ -31,7 +31,7 @@ describe('actions held for approval', () => {
   it('the rules default to none, and the settings describe them', async () => {
     const m = await seedMerchant(hub)
     const s = await createApi(hub).as(m.adminToken).get('/api/v1/merchant/settings')
-    expect(s.body.approvals).toEqual({ priceChange: false, productDelete: false, stockAdjustmentOverValue: null, refundOverAmount: null })
+    expect(s.body.approvals).toEqual({ priceChange: false, productDelete: false, stockAdjustmentOverValue: null, refundOverAmount: null, reconResolutionAbove: null })
   })
 
   it('holds a price change until a manager approves it; then it takes effect with both people on record, once', async () => {

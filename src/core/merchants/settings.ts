@@ -50,6 +50,12 @@ export const ApprovalRulesSchema = z.object({
   stockAdjustmentOverValue: z.number().int().min(0).nullable().default(null),
   /** A refund whose total is over this, in minor units; null: never. */
   refundOverAmount: z.number().int().min(0).nullable().default(null),
+  /**
+   * A reconciliation resolution (match by hand, accept channel, accept POS, write off, ignore) that settles more than
+   * this, in minor units: an item's absolute difference, or a one-sided item's amount (the larger of both items of a
+   * hand match). Expecting an item the next day settles nothing and is never held. null: never.
+   */
+  reconResolutionAbove: z.number().int().min(0).nullable().default(null),
 })
 export type ApprovalRules = z.infer<typeof ApprovalRulesSchema>
 

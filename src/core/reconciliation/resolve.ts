@@ -1,6 +1,7 @@
 // A person's word on an exception: pair two one-sided items by hand, accept the channel's or the till's figure, write
 // the difference off to an account, expect it the next day, or ignore it with a reason; and reopen. Resolved items
 // are manual: re-runs keep them and what they hold. Every action is on the item's history and in the audit log.
+// A resolution over the merchant's approval limit is held for a manager first (resolve-approval.ts, staff/approvals.ts).
 import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
@@ -53,8 +54,31 @@ const snapshot = (i: ReconItem) => ({
   resolutionNote: i.resolutionNote,
 })
 
-const posOnly = (i: ReconItem) => i.posId !== null && i.lineId === null && i.outcome !== 'duplicate'
-const lineOnly = (i: ReconItem) => i.lineId !== null && (i.posId === null || i.outcome === 'duplicate') && i.posKind !== 'payout'
+type Sides = Pick<ReconItem, 'posId' | 'lineId' | 'outcome' | 'posKind'>
+export const posOnly = (i: Sides) => i.posId !== null && i.lineId === null && i.outcome !== 'duplicate'
+export const lineOnly = (i: Sides) => i.lineId !== null && (i.posId === null || i.outcome === 'duplicate') && i.posKind !== 'payout'
+
+/** What a person saw of an item when asking for its resolution: its sides, amounts and classification. */
+export type ItemFigures = Pick<ReconItem, 'outcome' | 'posKind' | 'posId' | 'lineId' | 'businessDate' | 'currency' | 'posAmount' | 'channelAmount' | 'difference'>
+const FIGURES = ['outcome', 'posKind', 'posId', 'lineId', 'businessDate', 'currency', 'posAmount', 'channelAmount', 'difference'] as const satisfies readonly (keyof ItemFigures)[]
+export const figuresOf = (i: ItemFigures): ItemFigures => Object.fromEntries(FIGURES.map((k) => [k, i[k]])) as ItemFigures
+
+export interface ResolveOptions {
+  /**
+   * Item id → the figures the resolution was asked on (a held resolution approved later): an item whose figures
+   * differ now (a re-run reclassified it) is not resolved, with conflict item_changed. Carried days do not count.
+   */
+  seen?: Record<string, ItemFigures>
+}
+
+function checkSeen(item: ReconItem, opts: ResolveOptions) {
+  if (!opts.seen) return
+  const seen = opts.seen[item.id]
+  const changed = seen ? FIGURES.filter((k) => seen[k] !== item[k]) : FIGURES
+  if (changed.length > 0) {
+    throw conflict('item_changed', 'The item changed after the resolution was asked for (a re-run reclassified it); look at it again', { itemId: item.id, changed, now: figuresOf(item) })
+  }
+}
 
 /** Loads an item of the actor's merchant for a change, after taking its connection's turn (runs wait meanwhile). */
 async function lockItem(tx: Tx, merchantId: string, id: string): Promise<ReconItem> {
@@ -74,8 +98,10 @@ async function lockItem(tx: Tx, merchantId: string, id: string): Promise<ReconIt
   return row
 }
 
+/** An entry of the item's history; a second person the action rests on (an approving manager) is named with the actor. */
 async function history(tx: Tx, actor: Actor, item: ReconItem, action: string, details: Record<string, unknown>) {
-  await tx.insert(reconItemEvents).values({ merchantId: actor.merchantId, itemId: item.id, action, actorId: actor.id, details })
+  const all = actor.approvedBy ? { ...details, approvedBy: actor.approvedBy } : details
+  await tx.insert(reconItemEvents).values({ merchantId: actor.merchantId, itemId: item.id, action, actorId: actor.id, details: all })
 }
 
 const trimNote = (s: string | undefined) => {
@@ -83,11 +109,12 @@ const trimNote = (s: string | undefined) => {
   return t ? t.slice(0, 2000) : null
 }
 
-export async function resolveItem(tx: Tx, actor: Actor, itemId: string, input: ResolveAction, now = new Date()): Promise<ReconItem> {
+export async function resolveItem(tx: Tx, actor: Actor, itemId: string, input: ResolveAction, now = new Date(), opts: ResolveOptions = {}): Promise<ReconItem> {
   const item = await lockItem(tx, actor.merchantId, itemId)
   if (item.state !== 'open') throw conflict('item_not_open', `The item is ${item.state === 'auto' ? 'matched automatically' : 'already resolved'}; reopen it first`, { state: item.state })
+  checkSeen(item, opts)
 
-  if (input.action === 'match') return matchByHand(tx, actor, item, input, now)
+  if (input.action === 'match') return matchByHand(tx, actor, item, input, now, opts)
 
   if (input.action === 'expect_next_day') {
     if (!(posOnly(item) || lineOnly(item)) || !['timing', 'missing_in_channel', 'missing_in_pos'].includes(item.outcome)) {
@@ -180,10 +207,11 @@ async function bookAdjustment(tx: Tx, actor: Actor, item: ReconItem, reversal: b
   })
 }
 
-async function matchByHand(tx: Tx, actor: Actor, item: ReconItem, input: { counterpartId: string; note?: string }, now: Date): Promise<ReconItem> {
+async function matchByHand(tx: Tx, actor: Actor, item: ReconItem, input: { counterpartId: string; note?: string }, now: Date, opts: ResolveOptions): Promise<ReconItem> {
   if (input.counterpartId === item.id) throw invalid('invalid_counterpart', 'An item cannot be matched with itself')
   const other = await lockItem(tx, actor.merchantId, input.counterpartId)
   if (other.state !== 'open') throw conflict('item_not_open', 'The counterpart is not open', { counterpartId: other.id, state: other.state })
+  checkSeen(other, opts)
   if (other.connectionId !== item.connectionId) throw invalid('invalid_counterpart', 'The two items belong to different connections')
   const pos = posOnly(item) ? item : posOnly(other) ? other : undefined
   const chan = lineOnly(item) ? item : lineOnly(other) ? other : undefined

@@ -7,9 +7,10 @@
 // marked failed with the error. Every audit entry the action writes names both people.
 //
 // Rules come in two kinds. Boolean rules (price change, product deletion) are decided from the payload before
-// acting. Value rules (stock adjustment value, refund total) need what the action would do: the action runs in a
-// savepoint and the value of its result decides; over the limit, the savepoint is rolled back and the request
-// held. The value is thus computed by the action's own code, the one place its rule lives.
+// acting. Value rules (stock adjustment value, refund total, what a reconciliation resolution settles) need what the
+// action would do: the action runs in a savepoint and the value of its result decides; over the limit, the savepoint
+// is rolled back and the request held. The value is thus computed by the action's own code, the one place its rule
+// lives.
 //
 // A caller who may decide approvals themselves (or whose request carries a manager override that may) is never
 // held: their action runs at once.
@@ -20,6 +21,8 @@ import { newId } from '../../lib/ids.ts'
 import { archiveProduct, editProduct, getProduct, getVariant, updateVariant, type ProductChanges, type Variant, type VariantChanges } from '../catalog/products.ts'
 import { recordEvent } from '../events/service.ts'
 import { getSettings, type ApprovalRules } from '../merchants/settings.ts'
+import { resolveItem, type ReconItem, type ResolveActionName } from '../reconciliation/resolve.ts'
+import { settledBy, type ResolveRequest } from '../reconciliation/resolve-approval.ts'
 import { refundSale, type RefundInput } from '../sales/refunds.ts'
 import { adjustStock, type AdjustmentInput } from '../stock/operations.ts'
 import { actorCan, grantsOf, type Actor, type Approver } from './actor.ts'
@@ -71,6 +74,13 @@ async function archiveHold(tx: Tx, merchantId: string, rules: ApprovalRules, pro
 }
 
 type RefundResult = Awaited<ReturnType<typeof refundSale>>
+interface ReconResolveResult {
+  item: ReconItem
+  action: ResolveActionName
+  /** The item's outcome when the resolution was asked for (a hand match changes it). */
+  outcome: string
+  settled: number
+}
 
 /** The registry of actions that can be held: action name → how its rule applies and how it runs. */
 export const APPROVAL_ACTIONS = {
@@ -116,6 +126,23 @@ export const APPROVAL_ACTIONS = {
       const refund = r.sale.refunds.find((x) => x.id === r.refundId)!
       return { refundId: r.refundId, refundNo: refund.refundNo, total: refund.total }
     },
+  }),
+  // A value rule, though the value could be read off the item beforehand: as with a refund, the resolution runs first
+  // (in a savepoint), so one that cannot be made at all (the item not open, a wrong counterpart, a bad account code) is
+  // refused at once instead of being held only to fail at approval. What it settles is reckoned on the figures the
+  // request carries, which resolveItem has checked against the locked items; run later on approval, the same check
+  // fails the request (item_changed, item_not_open) rather than resolve an item a re-run or a person has changed.
+  'recon_item.resolve': define<ResolveRequest, ReconResolveResult>({
+    limit: (rules) => rules.reconResolutionAbove,
+    measure: (r) => ({
+      value: r.settled,
+      summary: `Resolve reconciliation item ${r.item.posRef ?? r.item.id} (${r.outcome}, ${r.item.businessDate}) by ${r.action}, settling ${r.settled}`,
+    }),
+    execute: async (tx, actor, p, at) => {
+      const item = await resolveItem(tx, actor, p.itemId, p.input, at, { seen: p.seen })
+      return { item, action: p.input.action, outcome: p.seen[p.itemId]?.outcome ?? item.outcome, settled: settledBy(p) }
+    },
+    record: (r) => ({ itemId: r.item.id, resolution: r.item.resolution, settled: r.settled }),
   }),
 }
 

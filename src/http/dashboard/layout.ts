@@ -32,7 +32,7 @@ a.cell{display:block;color:inherit;text-decoration:none;min-width:170px}a.cell:h
 .chip-not_ready{background:#fff1cc;color:#7a5600}.chip-fetch_failed{background:#f3d6f0;color:#7b1f72}.chip-not_run{background:#e6e8eb;color:#4a5361}
 .state-open{color:#a4231b;font-weight:600}.state-resolved{color:#17692a;font-weight:600}
 .muted{color:#6b7684}.small{font-size:12px}.neg{color:#a4231b}
-.alert{padding:8px 12px;border-radius:6px;margin:8px 0}.alert-error{background:#fde2e1;color:#7d1a14}.alert-ok{background:#dff5e3;color:#17692a}
+.alert{padding:8px 12px;border-radius:6px;margin:8px 0}.alert-error{background:#fde2e1;color:#7d1a14}.alert-ok{background:#dff5e3;color:#17692a}.alert-info{background:#fff4d6;color:#6b4e00}
 form.inline{display:inline}button,input,select{font:inherit}button{cursor:pointer;padding:3px 10px;border:1px solid #9aa5b1;border-radius:4px;background:#fff}
 button.primary{background:#1f6feb;color:#fff;border-color:#1f6feb}
 details.resolve{margin-top:4px}details.resolve summary{cursor:pointer;color:#1f6feb}

@@ -1,6 +1,7 @@
 // The finance dashboard's reconciliation pages: days × channel connections with a status chip, both sides' counts
 // and amounts and the difference; a day's exceptions with the forms that resolve them (the engine's resolveItem and
-// reopenItem, behind the API's permission 'finance.export'); exports of the same data as CSV or XLSX.
+// reopenItem, behind the API's permission 'finance.export'; a resolution over the merchant's approval limit is held
+// for a manager, as the API holds it); exports of the same data as CSV or XLSX.
 import type { Context, Hono } from 'hono'
 import { html } from 'hono/html'
 import { connectorRegistry } from '../../connectors/index.ts'
@@ -9,7 +10,9 @@ import { getMerchant } from '../../core/merchants/service.ts'
 import { exceptionsTable, feeText, summaryTable, tableFile, type ExportFormat } from '../../core/reconciliation/export.ts'
 import { OUTCOMES } from '../../core/reconciliation/match.ts'
 import { dailySummary, exportExceptions, getStatementFile, latestRun, listExceptions, listStatements, type ItemView, type SummaryRow } from '../../core/reconciliation/queries.ts'
-import { RESOLVE_ACTIONS, reopenItem, resolveItem, type ResolveAction, type ResolveActionName } from '../../core/reconciliation/resolve.ts'
+import { RESOLVE_ACTIONS, reopenItem, type ResolveAction, type ResolveActionName } from '../../core/reconciliation/resolve.ts'
+import { pendingResolutions, resolveRequest } from '../../core/reconciliation/resolve-approval.ts'
+import { actOrHold } from '../../core/staff/approvals.ts'
 import { badRequest, isDomainError, notFound } from '../../lib/errors.ts'
 import { addDays, businessDate, isDate } from '../../lib/time.ts'
 import { toErrorResponse } from '../errors.ts'
@@ -199,7 +202,7 @@ ${canMatch
 </form></details>`
 }
 
-function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], names: Map<string, string>, tz: string): Html {
+function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], names: Map<string, string>, tz: string, pending: Map<string, string>): Html {
   const csrf = c.var.csrf
   const feeCell =
     i.expectedFeeMilli !== null || i.channelFeeMilli !== null
@@ -208,7 +211,9 @@ function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], name
   const others = counterparts.filter((o) => o.id !== i.id && (posOnly(i) ? lineOnly(o) : lineOnly(i) ? posOnly(o) : false))
   return html`<tr id="item-${i.id}" data-item="${i.id}" data-outcome="${i.outcome}" data-state="${i.state}">
 <td>${labelOf(OUTCOME_LABELS, i.outcome)}${i.carriedDays > 0 ? html`<div class="small muted">${label('carried', '结转')} ${i.carriedDays} ${label('days', '天')}</div>` : ''}${i.businessDate !== base ? html`<div class="small muted">${i.businessDate}</div>` : ''}</td>
-<td class="state-${i.state}" data-testid="state">${labelOf(STATE_LABELS, i.state)}${i.resolution ? html`<div class="small">${labelOf(RESOLUTION_LABELS, i.resolution)}</div>` : ''}</td>
+<td class="state-${i.state}" data-testid="state">${labelOf(STATE_LABELS, i.state)}${i.resolution ? html`<div class="small">${labelOf(RESOLUTION_LABELS, i.resolution)}</div>` : ''}${i.state === 'open' && pending.has(i.id)
+    ? html`<div class="small" data-testid="awaiting-approval" data-approval="${pending.get(i.id)}">${label('Resolution awaiting a manager’s approval', '处理待主管审批')}</div>`
+    : ''}</td>
 <td>${i.storeCode ?? ''}</td>
 <td>${i.posRef ?? ''}${i.posKind ? html`<div class="small muted">${i.posKind}</div>` : ''}</td>
 <td>${i.line
@@ -229,7 +234,19 @@ function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], name
 </tr>`
 }
 
-async function dayPage(c: C, alert?: { kind: 'error' | 'ok'; message: string; status?: number }): Promise<Response> {
+type Alert = { kind: 'error' | 'ok' | 'info'; message: string; status?: number }
+
+/** What the day's page says after a change (its `done` parameter). A held resolution is not pretended done. */
+const DONE_MESSAGES: Record<string, Alert> = {
+  resolved: { kind: 'ok', message: 'Resolved. 已处理。' },
+  reopened: { kind: 'ok', message: 'Reopened. 已重新打开。' },
+  held: {
+    kind: 'info',
+    message: 'Awaiting a manager’s approval: the resolution is above the approval limit and nothing has changed yet; the item stays open until a manager approves it. 超过审批限额，已提交主管审批，审批通过前不生效，该项仍未处理。',
+  },
+}
+
+async function dayPage(c: C, alert?: Alert): Promise<Response> {
   requireRead(c)
   const db = c.var.hub.database.db
   const connectionId = c.req.param('connectionId')!
@@ -246,14 +263,17 @@ async function dayPage(c: C, alert?: { kind: 'error' | 'ok'; message: string; st
     handMatches(db, m.id, conn.id, date),
   ])
   const items = [...exceptions.items].sort((a, b) => (a.state === b.state ? 0 : a.state === 'open' ? -1 : b.state === 'open' ? 1 : 0))
-  const names = await staffNames(db, m.id, [...items.map((i) => i.resolvedBy), ...matchedByHand.map((h) => h.resolvedBy)])
+  const [names, pending] = await Promise.all([
+    staffNames(db, m.id, [...items.map((i) => i.resolvedBy), ...matchedByHand.map((h) => h.resolvedBy)]),
+    pendingResolutions(db, m.id, items.filter((i) => i.state === 'open').map((i) => i.id)),
+  ])
   const cell = cellsOf(summary).get(`${conn.id}|${date}`)
   const status = chipStatus(run?.status ?? null, cell?.openExceptions ?? 0)
   const cur = m.currency
   const t = run?.totals ?? {}
   const mayChange = can(c, RESOLVE)
   const done = c.req.query('done')
-  const flash = alert ?? (done === 'resolved' ? { kind: 'ok' as const, message: 'Resolved. 已处理。' } : done === 'reopened' ? { kind: 'ok' as const, message: 'Reopened. 已重新打开。' } : undefined)
+  const flash = alert ?? (done && Object.hasOwn(DONE_MESSAGES, done) ? DONE_MESSAGES[done] : undefined)
 
   const body = html`<p class="small"><a href="/dashboard/reconciliation?from=${addDays(date, -(DEFAULT_DAYS - 1)) }&amp;to=${date}">← ${label('All days', '全部日期')}</a>
 · <a href="${dayPath(conn.id, addDays(date, -1))}">${label('Previous day', '前一天')}</a>
@@ -282,7 +302,7 @@ ${mayChange ? '' : html`<p class="muted small" data-testid="read-only">${label('
 ${items.length === 0
   ? html`<p class="muted" data-testid="no-exceptions">${label('No exceptions on this day.', '该日没有异常。')}</p>`
   : html`<table id="exceptions"><thead><tr><th>${label('Outcome', '结果')}</th><th>${label('State', '状态')}</th><th>${label('Store', '门店')}</th><th>${label('POS ref', '收银单号')}</th><th>${label('Channel ref', '渠道单号')}</th><th class="num">${label('POS', '收银')}</th><th class="num">${label('Channel', '渠道')}</th><th class="num">${label('Difference', '差额')}</th><th class="num">${label('Fee', '手续费')}</th><th>${label('Note', '备注')}</th><th></th></tr></thead>
-<tbody>${items.map((i) => itemRow(c, i, date, candidates.items, names, m.timeZone))}</tbody></table>
+<tbody>${items.map((i) => itemRow(c, i, date, candidates.items, names, m.timeZone, pending))}</tbody></table>
 ${exceptions.nextCursor ? html`<p class="muted small">${label(`Showing the first ${DAY_LIMIT}; the export has them all.`, `仅显示前 ${DAY_LIMIT} 条，导出文件包含全部。`)}</p>` : ''}`}
 ${matchedByHand.length > 0
   ? html`<h2>${label('Matched by hand', '手工匹配')}</h2><table id="hand-matches"><thead><tr><th>${label('POS ref', '收银单号')}</th><th>${label('Channel ref', '渠道单号')}</th><th class="num">POS</th><th class="num">${label('Channel', '渠道')}</th><th class="num">${label('Difference', '差额')}</th><th>${label('Note', '备注')}</th><th></th></tr></thead><tbody>
@@ -319,25 +339,31 @@ function actionOf(form: Record<string, unknown>): ResolveAction {
   }
 }
 
-/** Runs a resolve or reopen and goes back to the day; an expected refusal is shown on the day's page. */
+/**
+ * Runs a resolve or reopen and goes back to the day; an expected refusal is shown on the day's page, and so is a
+ * resolution the merchant's rules hold for a manager's approval.
+ */
 async function change(c: C, kind: 'resolved' | 'reopened'): Promise<Response> {
   const actor = requirePermission(c, RESOLVE)
   const connectionId = c.req.param('connectionId')!
   const date = c.req.param('date')!
   const itemId = c.req.param('itemId')!
   const form = await c.req.parseBody()
+  let done: 'resolved' | 'reopened' | 'held' = kind
   try {
     const now = c.var.hub.clock()
     await c.var.hub.database.db.transaction(async (tx) => {
-      if (kind === 'resolved') await resolveItem(tx, actor, itemId, actionOf(form), now)
-      else await reopenItem(tx, actor, itemId, { note: typeof form.note === 'string' ? form.note : undefined }, now)
+      if (kind === 'resolved') {
+        const r = await actOrHold(tx, actor, 'recon_item.resolve', await resolveRequest(tx, actor.merchantId, itemId, actionOf(form)), now)
+        if (r.held) done = 'held'
+      } else await reopenItem(tx, actor, itemId, { note: typeof form.note === 'string' ? form.note : undefined }, now)
     })
   } catch (e) {
     if (!isDomainError(e) || e.kind === 'forbidden' || e.kind === 'unauthorized') throw e
     const mapped = toErrorResponse(e)!
     return dayPage(c, { kind: 'error', message: e.message, status: mapped.status })
   }
-  return c.redirect(`${dayPath(connectionId, date)}?done=${kind}#item-${itemId}`, 303)
+  return c.redirect(`${dayPath(connectionId, date)}?done=${done}#item-${itemId}`, 303)
 }
 
 async function exportFile(c: C): Promise<Response> {

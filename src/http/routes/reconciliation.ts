@@ -10,7 +10,9 @@ import { exceptionsTable, summaryTable, tableFile } from '../../core/reconciliat
 import { contentOnDisk, type StatementContent } from '../../core/reconciliation/file.ts'
 import { OUTCOMES, PREVIEW_LIMIT, type RunSummary } from '../../core/reconciliation/match.ts'
 import { dailySummary, exportExceptions, getItem, getRun, getStatement, getStatementFile, listExceptions, listRuns, listStatements, type ItemView, type RunRow, type StatementRow } from '../../core/reconciliation/queries.ts'
-import { reopenItem, resolveItem, type ReconItem } from '../../core/reconciliation/resolve.ts'
+import { reopenItem, type ReconItem } from '../../core/reconciliation/resolve.ts'
+import { resolveRequest } from '../../core/reconciliation/resolve-approval.ts'
+import { actOrHold } from '../../core/staff/approvals.ts'
 import { actorCan } from '../../core/staff/actor.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { importFile, previewConnectionDay, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
@@ -20,6 +22,7 @@ import { businessDate, isDate } from '../../lib/time.ts'
 import type { AppEnv } from '../env.ts'
 import { fileLocale } from '../locale.ts'
 import { defineRoute, IdParam, json, jsonBody, limitedBody } from '../route.ts'
+import { held, HeldResponse } from './approvals.ts'
 
 const tags = ['Reconciliation']
 const READ = 'Needs permission `finance.export` or `reports.read`.'
@@ -394,10 +397,10 @@ const resolveRoute = defineRoute({
   tags,
   summary: 'Resolve an exception',
   description:
-    'match: pair with the open item of the other side; accept_channel: the channel is right (the difference is booked as a correcting record on the day, which the daily voucher takes up, and announced as settlement.adjusted; reopening books the reversal); accept_pos: the till is right; write_off: to an account; expect_next_day: the next run checks it again; ignore: with a reason. Resolved items survive re-runs.',
+    'match: pair with the open item of the other side; accept_channel: the channel is right (the difference is booked as a correcting record on the day, which the daily voucher takes up, and announced as settlement.adjusted; reopening books the reversal); accept_pos: the till is right; write_off: to an account; expect_next_day: the next run checks it again; ignore: with a reason. Resolved items survive re-runs. Held for approval (202) when it settles more than the merchant’s approvals.reconResolutionAbove (an item’s absolute difference, a one-sided item’s amount, the larger of a hand match’s two) and the caller may not decide approvals; expect_next_day is never held. Approved, it runs as its requester with the manager on the item’s history, and fails (item_changed, item_not_open) if the item was resolved or reclassified by a re-run meanwhile.',
   access: 'finance.export',
   request: { params: IdParam, body: jsonBody(ResolveBody) },
-  responses: { 200: json(ItemSchema.extend({ history: z.array(HistorySchema) })) },
+  responses: { 200: json(ItemSchema.extend({ history: z.array(HistorySchema) })), 202: HeldResponse },
 })
 
 const reopenRoute = defineRoute({
@@ -650,8 +653,11 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
 
   app.openapi(resolveRoute, async (c) => {
-    const item = await resolveItem(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'), c.var.hub.clock())
-    return c.json(await itemWithHistory(c, item), 200)
+    const p = c.var.principal
+    const request = await resolveRequest(c.var.db, p.merchantId, c.req.valid('param').id, c.req.valid('json'))
+    const r = await actOrHold(c.var.db, p, 'recon_item.resolve', request, c.var.hub.clock())
+    if (r.held) return c.json(held(r.held), 202)
+    return c.json(await itemWithHistory(c, r.result.item), 200)
   })
 
   app.openapi(reopenRoute, async (c) => {
