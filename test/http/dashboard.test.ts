@@ -215,6 +215,18 @@ describe('the dashboard over HTTP', () => {
     const xlsx = await c.get(`/dashboard/reconciliation/export?what=summary&format=xlsx&from=${day.date}&to=${day.date}`)
     expect(xlsx.status).toBe(200)
     expect(xlsx.headers.get('content-type')).toBe('application/vnd.openxmlformats-officedocument.spreadsheetml.sheet')
+    // By terminal: WeChat's lines name none, so the terminal is empty on the store's row and on that of the line no store was told for; a bad grouping is a 400.
+    const grid = await c.get('/dashboard/reconciliation')
+    expect(grid.text).toContain('by=terminal&amp;format=csv')
+    const terminals = await c.get(`/dashboard/reconciliation/export?what=summary&by=terminal&format=csv&from=${day.date}&to=${day.date}`)
+    expect(terminals.headers.get('content-disposition')).toBe(`attachment; filename="reconciliation-summary-terminals-${day.date}-${day.date}.csv"`)
+    const rows = terminals.text.replace(/^\ufeff/, '').trim().split(/\r?\n/)
+    expect(rows[0]).toMatch(/^business_date,connection_id,store,terminal,status,/)
+    expect(rows.filter((l) => l.includes(day.connectionId))).toEqual([
+      expect.stringMatching(new RegExp(`^${day.date},${day.connectionId},[^,]+,,exceptions,CNY,3,51\\.60,2,45\\.00,-6\\.60,0\\.27000,0\\.24750,0\\.02250,`)),
+      expect.stringMatching(new RegExp(`^${day.date},${day.connectionId},,,exceptions,CNY,0,0\\.00,1,5\\.60,5\\.60,0\\.03360,0\\.00000,,`)),
+    ])
+    expect((await c.get(`/dashboard/reconciliation/export?what=summary&by=till&format=csv`)).status).toBe(400)
   })
 
   it('signs out: the session is revoked, the cookie cleared, and sign-out needs the token too', async () => {

@@ -70,12 +70,14 @@ export function exceptionsTable(items: ItemView[]): CsvTable {
   }
 }
 
-export function summaryTable(rows: SummaryRow[]): CsvTable {
+/** The daily summary as a table; `byTerminal` adds the terminal column after the store. */
+export function summaryTable(rows: SummaryRow[], byTerminal = false): CsvTable {
   return {
     header: [
       'business_date',
       'connection_id',
       'store',
+      ...(byTerminal ? ['terminal'] : []),
       'status',
       'currency',
       'pos_count',
@@ -99,6 +101,7 @@ export function summaryTable(rows: SummaryRow[]): CsvTable {
       r.businessDate,
       r.connectionId,
       r.storeCode,
+      ...(byTerminal ? [r.terminal ?? null] : []),
       r.runStatus,
       r.currency,
       r.posCount,

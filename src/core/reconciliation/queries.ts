@@ -276,6 +276,11 @@ export interface SummaryRow {
   businessDate: string
   storeId: string | null
   storeCode: string | null
+  /**
+   * By terminal only (`by: 'terminal'`): the card terminal of the row, the channel line's (终端号) or, for a payment the
+   * channel has not shown, the one the till recorded on the tender; null where neither names one. Absent by store.
+   */
+  terminal?: string | null
   currency: string | null
   /** The day's chip: 'balanced' | 'exceptions' (by what is open now, once the day has run), 'not_ready' | 'fetch_failed' (the last run's verdict when nothing was matched), or null before any run. */
   runStatus: string | null
@@ -302,12 +307,23 @@ export interface SummaryRow {
 export async function dailySummary(
   tx: Tx,
   merchantId: string,
-  f: { from: string; to: string; connectionId?: string; storeId?: string; today: string },
+  f: { from: string; to: string; connectionId?: string; storeId?: string; today: string; by?: 'store' | 'terminal' },
 ): Promise<SummaryRow[]> {
   const conn = f.connectionId ? sql`and i.connection_id = ${f.connectionId}` : sql``
   const store = f.storeId ? sql`and i.store_id = ${f.storeId}` : sql``
+  const byTerminal = f.by === 'terminal'
+  // A terminal: the channel line's, else the one the till kept on the tender (a payment the channel has not shown).
+  const terminal = byTerminal
+    ? sql`left join lateral (
+             select coalesce(l.terminal_ref,
+                             case i.pos_kind
+                               when 'sale_tender' then (select coalesce(t.reference->>'terminalId', t.reference->>'terminal') from sale_tenders t where t.id = i.pos_id)
+                               when 'topup_tender' then (select tt.reference->>'terminalId' from topup_tenders tt where tt.id = i.pos_id)
+                             end) as terminal) term on true`
+    : sql``
   const rows = await tx.execute<Record<string, any>>(sql`
     select i.connection_id, i.business_date::text as business_date, i.store_id, s.code as store_code, min(i.currency) as currency,
+           ${byTerminal ? sql`term.terminal` : sql`null::text`} as terminal,
            count(*) filter (where i.pos_id is not null and i.pos_kind <> 'payout' and (i.outcome <> 'duplicate' or i.line_id is null))::int as pos_count,
            coalesce(sum(case when i.pos_kind in ('refund_tender', 'topup_refund_tender') then -i.pos_amount else i.pos_amount end)
                     filter (where i.pos_id is not null and i.pos_kind <> 'payout' and (i.outcome <> 'duplicate' or i.line_id is null)), 0)::bigint as pos_amount,
@@ -327,10 +343,11 @@ export async function dailySummary(
       from recon_items i
       left join settlement_lines l on l.id = i.line_id
       left join stores s on s.id = i.store_id
+      ${terminal}
      where i.merchant_id = ${merchantId} and i.business_date between ${f.from}::date and ${f.to}::date
        and coalesce(i.resolution, '') <> 'merged' ${conn} ${store}
-     group by i.connection_id, i.business_date, i.store_id, s.code
-     order by i.business_date desc, i.connection_id, s.code nulls last`)
+     group by i.connection_id, i.business_date, i.store_id, s.code ${byTerminal ? sql`, term.terminal` : sql``}
+     order by i.business_date desc, i.connection_id, s.code nulls last ${byTerminal ? sql`, term.terminal nulls last` : sql``}`)
   const runs = await tx.execute<{ connection_id: string; business_date: string; status: string; id: string }>(sql`
     select distinct on (connection_id, business_date) connection_id, business_date::text as business_date, status, id
       from recon_runs
@@ -352,6 +369,7 @@ export async function dailySummary(
       businessDate: r.business_date,
       storeId: r.store_id,
       storeCode: r.store_code,
+      ...(byTerminal ? { terminal: r.terminal } : {}),
       currency: r.currency,
       runStatus: status,
       runId: run?.id ?? null,
@@ -380,6 +398,7 @@ export async function dailySummary(
         businessDate: run.business_date,
         storeId: null,
         storeCode: null,
+        ...(byTerminal ? { terminal: null } : {}),
         currency: null,
         runStatus: run.status,
         runId: run.id,

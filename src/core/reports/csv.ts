@@ -35,6 +35,8 @@ const HEADER_ZH: Record<string, string> = {
   difference: '差额',
   expected_fee: '应收手续费',
   channel_fee: '渠道手续费',
+  fee_difference: '手续费差额',
+  terminal: '终端号',
   channel_txn_id: '渠道交易号',
   channel_status: '渠道状态',
   channel_time: '渠道交易时间',

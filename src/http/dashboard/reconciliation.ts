@@ -139,6 +139,8 @@ ${later.from <= m.today ? html`<a href="/dashboard/reconciliation?from=${later.f
 <span class="muted">${label('Export', '导出')}:
 <a href="${exportHref({ what: 'summary', format: 'csv', from, to })}">${label('summary', '汇总')} CSV</a> ·
 <a href="${exportHref({ what: 'summary', format: 'xlsx', from, to })}">XLSX</a> ·
+<a href="${exportHref({ what: 'summary', by: 'terminal', format: 'csv', from, to })}">${label('by terminal', '按终端')} CSV</a> ·
+<a href="${exportHref({ what: 'summary', by: 'terminal', format: 'xlsx', from, to })}">XLSX</a> ·
 <a href="${exportHref({ what: 'exceptions', format: 'csv', from, to })}">${label('open exceptions', '未处理异常')} CSV</a> ·
 <a href="${exportHref({ what: 'exceptions', format: 'xlsx', from, to })}">XLSX</a></span>
 </nav>
@@ -378,8 +380,10 @@ async function exportFile(c: C): Promise<Response> {
   const connectionId = connectionParam ? (await getConnectionRow(db, m.id, connectionParam)).id : undefined
   let file: { filename: string; bytes: Uint8Array; contentType: string }
   if (what === 'summary') {
-    const rows = await dailySummary(db, m.id, { from, to, connectionId, today: m.today })
-    file = await tableFile(`reconciliation-summary-${from}-${to}`, 'Summary', summaryTable(rows), format, currentLocale())
+    const by = c.req.query('by') ?? 'store'
+    if (by !== 'store' && by !== 'terminal') throw badRequest('invalid_by', 'by must be store or terminal')
+    const rows = await dailySummary(db, m.id, { from, to, connectionId, today: m.today, by })
+    file = await tableFile(`reconciliation-summary-${by === 'terminal' ? 'terminals-' : ''}${from}-${to}`, 'Summary', summaryTable(rows, by === 'terminal'), format, currentLocale())
   } else if (what === 'exceptions') {
     const state = c.req.query('state')
     if (state !== undefined && state !== 'open' && state !== 'resolved' && state !== 'all') throw badRequest('invalid_state', 'state must be open, resolved or all')

@@ -168,6 +168,7 @@ const SummarySchema = z
     businessDate: z.string(),
     storeId: z.uuid().nullable(),
     storeCode: z.string().nullable(),
+    terminal: z.string().nullable().optional().openapi({ description: 'With by=terminal: the card terminal (null: none named)' }),
     currency: z.string().nullable(),
     runStatus: z.string().nullable().openapi({ description: 'The day’s chip: balanced, exceptions, not_ready, fetch_failed (null: not run yet)' }),
     runId: z.uuid().nullable(),
@@ -205,7 +206,13 @@ const ExceptionQuery = z.object({
   maxAgeDays: z.coerce.number().int().min(0).max(3650).optional(),
 })
 
-const SummaryQuery = z.object({ from: Day, to: Day, connectionId: z.uuid().optional(), storeId: z.uuid().optional() })
+const SummaryQuery = z.object({
+  from: Day,
+  to: Day,
+  connectionId: z.uuid().optional(),
+  storeId: z.uuid().optional(),
+  by: z.enum(['store', 'terminal']).default('store').openapi({ description: 'store: a row per connection, day and store; terminal: also per card terminal (the channel line’s 终端号, else the one the till kept on the tender)' }),
+})
 
 // ─── Routes ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
@@ -679,7 +686,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     checkRange(q.from, q.to)
     const day = await today(c)
     const rows = await dailySummary(c.var.db, c.var.principal.merchantId, { ...q, today: day })
-    const f = await tableFile(`reconciliation-summary-${q.from.replaceAll('-', '')}-${q.to.replaceAll('-', '')}`, 'Summary', summaryTable(rows), q.format, await fileLocale(c))
+    const f = await tableFile(`reconciliation-summary-${q.from.replaceAll('-', '')}-${q.to.replaceAll('-', '')}`, 'Summary', summaryTable(rows, q.by === 'terminal'), q.format, await fileLocale(c))
     return c.body(f.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': f.contentType, 'Content-Disposition': `attachment; filename="${f.filename}"` }) as never
   })
 }
