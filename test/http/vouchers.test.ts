@@ -60,7 +60,7 @@ describe('vouchers API', () => {
     try {
       const check = (await admin.get('/api/v1/vouchers/mappings/check?days=30')).body
       expect(check.ok).toBe(false)
-      expect(check.missing.map((x: any) => x.key)).toEqual(expect.arrayContaining(['tender:cash', 'tender:alipay', 'vat:1300', 'cogs']))
+      expect(check.missing.map((x: any) => x.key)).toEqual(expect.arrayContaining(['tender:cash', 'tender:alipay', 'vat:1300', 'cogs', 'settlement:adjustment']))
       expect(check.missing.map((x: any) => x.key)).not.toContain('tender:wechat')
     } finally {
       hub.setNow(undefined)

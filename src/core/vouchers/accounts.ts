@@ -135,7 +135,7 @@ export async function checkMapping(tx: Tx, merchantId: string, since: string): P
     union
     select distinct u.store_id, 'tender:' || t.kind from stored_value_topups u join topup_tenders t on t.topup_id = u.id
      where u.merchant_id = ${merchantId} and u.business_date >= ${since}`)
-  const base = ['stored_value:principal', 'stored_value:bonus', 'stored_value:bonus_expense', 'fee', 'cash:short', 'cash:over', 'cogs', 'inventory', 'rounding']
+  const base = ['stored_value:principal', 'stored_value:bonus', 'stored_value:bonus_expense', 'fee', 'cash:short', 'cash:over', 'cogs', 'inventory', 'rounding', 'settlement:adjustment']
   const storeIds = [...new Set(rows.map((r) => r.store_id))]
   const missing: MappingCheck['missing'] = []
   const defaults = new Map<string, { key: string; code: string; name: string }>()
