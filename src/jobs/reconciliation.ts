@@ -48,6 +48,12 @@ export interface ChannelProfile {
   feeRoundingMilli: number
   /** The time zone the channel's business dates are in (default: the merchant's). */
   timeZone?: string
+  /**
+   * Formats that are the same day's movements in other shapes (Stripe's API fetch and its itemized report): a day
+   * has one current file among them, the last imported, which supersedes the others as a corrected file of the same
+   * format does. Matching both would count every transaction twice.
+   */
+  interchangeable?: string[]
 }
 
 const PROFILES: Record<string, ChannelProfile> = {
@@ -55,7 +61,16 @@ const PROFILES: Record<string, ChannelProfile> = {
   alipay: { tenderKinds: ['alipay'], defaultFormat: 'alipay_trade', formats: ['alipay_trade'], feeRoundingMilli: 1000, timeZone: 'Asia/Shanghai' },
   allinpay: { tenderKinds: ['card', 'unionpay_qr'], defaultFormat: 'allinpay', feeRoundingMilli: 1000 },
   unionpay: { tenderKinds: ['unionpay_qr', 'card'], defaultFormat: 'unionpay_inn', feeRoundingMilli: 1000 },
-  stripe: { tenderKinds: ['card'], defaultFormat: 'stripe_balance', feeRoundingMilli: 1000 },
+  // The balance transactions fetched over the API, or the itemized report a person downloaded and uploaded: either
+  // is the day's statement, never both (the later import supersedes the earlier, whichever it is; a scheduled fetch
+  // skips a day that already has one, so an uploaded report stays current until someone fetches the day again).
+  stripe: {
+    tenderKinds: ['card'],
+    defaultFormat: 'stripe_balance',
+    formats: ['stripe_balance', 'stripe_itemized'],
+    interchangeable: ['stripe_balance', 'stripe_itemized'],
+    feeRoundingMilli: 1000,
+  },
   mapped: { tenderKinds: ['card', 'unionpay_qr'], defaultFormat: 'mapped', feeRoundingMilli: 1000 },
 }
 
@@ -100,14 +115,15 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
   if (!caps?.parseStatement) throw invalid('not_a_statement_connection', `Connection ${loaded.row.name} (${loaded.connector.title}) does not read settlement statements`)
   const profile = channelProfile(loaded.connector)
   const format = input.format ?? profile.defaultFormat
+  const settings = await getSettings(hub.database.db, loaded.row.merchantId)
+  const timeZone = profile.timeZone ?? settings.timeZone
   let parsed: ParsedStatement
   try {
-    parsed = caps.parseStatement({ format, content: input.content, businessDate: input.businessDate }, loaded.config)
+    parsed = caps.parseStatement({ format, content: input.content, businessDate: input.businessDate, timeZone }, loaded.config)
   } catch (e) {
     if (e instanceof StatementFormatError) throw badRequest('unsupported_format', e.message, { format })
     throw e
   }
-  const settings = await getSettings(hub.database.db, loaded.row.merchantId)
   const result = await importStatement(hub.database.db, {
     merchantId: loaded.row.merchantId,
     connectionId: loaded.row.id,
@@ -119,7 +135,8 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
     contentType: input.contentType ?? 'application/octet-stream',
     vendorHash: input.vendorHash,
     parsed,
-    timeZone: profile.timeZone ?? settings.timeZone,
+    timeZone,
+    supersedesFormats: profile.interchangeable?.includes(format) ? profile.interchangeable : undefined,
     createdBy: input.createdBy ?? null,
     onProgress: input.onProgress,
     onCurrent: input.queueRun ? (tx) => queueReconcile(tx, { merchantId: loaded.row.merchantId, connectionId: loaded.row.id, businessDate: input.businessDate }).then(() => undefined) : undefined,

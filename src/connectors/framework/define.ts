@@ -111,7 +111,7 @@ export type FetchedStatement =
   | { status: 'empty'; message: string }
 
 export interface StatementFile {
-  /** The layout, which names its parser: 'wechat_trade', 'wechat_fundflow', 'alipay_trade', 'unionpay_inn', 'allinpay', 'stripe_balance', 'mapped'. */
+  /** The layout, which names its parser: 'wechat_trade', 'wechat_fundflow', 'alipay_trade', 'unionpay_inn', 'allinpay', 'stripe_balance', 'stripe_itemized', 'mapped'. */
   format: string
   name: string
   contentType: string
@@ -140,9 +140,10 @@ export interface PaymentCapabilities<C> {
   /**
    * Parses a fetched or uploaded file into statement lines, streaming (a layout read front to back reads the file's
    * chunks as the lines are taken); throws StatementFormatError. `businessDate` (YYYY-MM-DD) is the date the file is
-   * imported for: layouts whose times carry no year (UnionPay's MMDDhhmmss) take it from there.
+   * imported for: layouts whose times carry no year (UnionPay's MMDDhhmmss) take it from there. `timeZone` is the zone
+   * that day is cut in (the channel's, else the merchant's), for layouts that tell the day's rows from others by it.
    */
-  parseStatement?: (file: { format: string; content: StatementContent; businessDate?: string }, config: C) => ParsedStatement
+  parseStatement?: (file: { format: string; content: StatementContent; businessDate?: string; timeZone?: string }, config: C) => ParsedStatement
   /**
    * The fee the contract says a payment of `amount` fen costs, in thousandths of a fen (before the channel's rounding);
    * null when the connection has no contracted rate, whose fees are then not checked.

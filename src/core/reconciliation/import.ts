@@ -41,6 +41,11 @@ export interface ImportStatementInput {
   parsed: ParsedStatement
   /** The channel's time zone: lines dated outside the business day in it are counted in the statement's totals. */
   timeZone?: string
+  /**
+   * Other formats whose current file of the day this one supersedes too (as it does an earlier file of its own
+   * format): formats that hold the same movements, of which a day must have one current file.
+   */
+  supersedesFormats?: string[]
   createdBy?: string | null
   /** Rows per chunk written to the COPY stream (default 1000). */
   batchSize?: number
@@ -282,8 +287,12 @@ async function inTransaction<T>(db: Db, fn: (tx: Db, client: pg.PoolClient) => P
   }
 }
 
-/** Marks the other current statements of the day (same format, or an earlier "empty" verdict) as superseded. */
-async function supersedeOthers(tx: Tx, input: { connectionId: string; businessDate: string; format: string }, keepId: string): Promise<string[]> {
+/**
+ * Marks the other current statements of the day (same format or one of `supersedesFormats`, or an earlier "empty"
+ * verdict) as superseded.
+ */
+async function supersedeOthers(tx: Tx, input: { connectionId: string; businessDate: string; format: string; supersedesFormats?: string[] }, keepId: string): Promise<string[]> {
+  const formats = [...new Set([input.format, ...(input.supersedesFormats ?? [])])]
   const rows = await tx
     .update(settlementStatements)
     .set({ status: 'superseded' })
@@ -292,7 +301,7 @@ async function supersedeOthers(tx: Tx, input: { connectionId: string; businessDa
         eq(settlementStatements.connectionId, input.connectionId),
         eq(settlementStatements.businessDate, input.businessDate),
         ne(settlementStatements.id, keepId),
-        or(and(eq(settlementStatements.format, input.format), inArray(settlementStatements.status, [...CURRENT_STATUSES])), eq(settlementStatements.status, 'empty')),
+        or(and(inArray(settlementStatements.format, formats), inArray(settlementStatements.status, [...CURRENT_STATUSES])), eq(settlementStatements.status, 'empty')),
       ),
     )
     .returning({ id: settlementStatements.id })

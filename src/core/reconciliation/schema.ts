@@ -13,7 +13,7 @@ export const settlementStatements = pgTable(
     id: id(),
     merchantId: merchantId(),
     connectionId: uuid('connection_id').notNull(),
-    /** The channel's layout: 'wechat_trade', 'wechat_fundflow', 'alipay_trade', 'unionpay_inn', 'allinpay', 'stripe_balance', 'mapped'. */
+    /** The channel's layout: 'wechat_trade', 'wechat_fundflow', 'alipay_trade', 'unionpay_inn', 'allinpay', 'stripe_balance', 'stripe_itemized', 'mapped'. */
     format: text('format').notNull(),
     businessDate: date('business_date', { mode: 'string' }).notNull(),
     source: text('source').notNull(), // 'fetched' | 'uploaded'

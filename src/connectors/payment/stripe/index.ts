@@ -1,12 +1,13 @@
 // Stripe (https://docs.stripe.com/api): secret-key bearer auth, form-encoded writes with Idempotency-Key, integer
 // minor units, cursor pagination (`starting_after`), 429 on rate limits. Settlement comes from the balance
-// transactions of a business day (balance.ts).
+// transactions of a business day (balance.ts), or from an itemized report CSV uploaded by hand (report.ts).
 import { z } from 'zod'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { defineConnector, secret } from '../../framework/define.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { parseStripeEvent, verifyStripeSignature } from './webhook.ts'
 import { fetchStripeBalance, parseStripeBalance, STRIPE_BALANCE_FORMAT } from './balance.ts'
+import { parseStripeItemized, STRIPE_ITEMIZED_FORMAT } from './report.ts'
 
 export const STRIPE_API = 'https://api.stripe.com'
 /** The API version every request pins, so a change on Stripe's side never changes what we parse. */
@@ -56,9 +57,10 @@ export const stripe = defineConnector({
   },
   capabilities: {
     fetchStatement: (ctx, input) => fetchStripeBalance(ctx, input),
-    parseStatement({ format, content }) {
-      if (format !== STRIPE_BALANCE_FORMAT) throw new StatementFormatError(`the Stripe connector reads format "${STRIPE_BALANCE_FORMAT}", not "${format}"`)
-      return parseStripeBalance(content)
+    parseStatement({ format, content, businessDate, timeZone }) {
+      if (format === STRIPE_BALANCE_FORMAT) return parseStripeBalance(content)
+      if (format === STRIPE_ITEMIZED_FORMAT) return parseStripeItemized(content, { businessDate, timeZone })
+      throw new StatementFormatError(`the Stripe connector reads formats "${STRIPE_BALANCE_FORMAT}" and "${STRIPE_ITEMIZED_FORMAT}", not "${format}"`)
     },
   },
 })
