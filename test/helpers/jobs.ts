@@ -47,13 +47,18 @@ export async function drainJobs(hub: Hub, opts: { tasks?: TaskDefinition<any>[];
       where run_at <= now() and locked_at is null and attempts < max_attempts`)
     if (due.rows[0]!.n === 0) return
     await runOnce({ pgPool: hub.database.pool, taskList, logger: workerLogger(hub.logger) })
-    await settled(hub)
+    await settled(hub, 2_000)
   }
 }
 
-/** Waits until no job is locked any more: runOnce can return before the last completion is written. */
-async function settled(hub: Hub): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+/**
+ * Waits until no job is locked any more: runOnce can return before the last completion is written, and on a loaded
+ * machine that write (or a job another runner still holds) can take seconds. A job locked past the timeout is left
+ * for the caller's own checks to find.
+ */
+export async function settled(hub: Hub, timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
     const locked = await hub.database.db.execute<{ n: number }>(sql`select count(*)::int as n from graphile_worker._private_jobs where locked_at is not null`)
     if (locked.rows[0]!.n === 0) return
     await new Promise((r) => setTimeout(r, 10))
