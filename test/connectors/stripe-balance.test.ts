@@ -231,6 +231,30 @@ describe('Stripe settlement from balance transactions', () => {
         { pos_ref: paid.payoutId, outcome: 'matched', pos_amount: net, channel_amount: net, difference: 0 },
       ].sort((a, b) => a.channel_amount - b.channel_amount),
     )
+
+    // The first day fetched again after its payout's day (Stripe has since booked a late fee on it): the new file
+    // supersedes the old, and its lines of the paid-out transactions keep their payouts; the late fee has none.
+    sim.addStripeFee({ amount: 50, created: day1 + 30_000 })
+    const again = await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-04-01' })
+    try {
+      const file = (again as { files: StatementFile[] }).files[0]!
+      const r = await importFile(hub, { merchantId, connectionId, businessDate: '2026-04-01', format: file.format, content: file.content, source: 'fetched' })
+      expect(r).toMatchObject({ status: 'imported', lineCount: 6, superseded: [expect.any(String)] })
+    } finally {
+      await discardFetched(again)
+    }
+    const current = await hub.database.db.execute<{ payout_ref: string | null; n: number }>(sql`
+      select l.payout_ref, count(*)::int as n from settlement_lines l join settlement_statements st on st.id = l.statement_id and st.status = 'imported'
+       where l.connection_id = ${connectionId} and l.kind <> 'payout' group by 1 order by 1`)
+    expect(current.rows).toEqual([
+      { payout_ref: paid.payoutId, n: 5 },
+      { payout_ref: short.payoutId, n: 1 },
+      { payout_ref: null, n: 1 },
+    ])
+    await reconcileConnectionDay(hub, { merchantId, connectionId, businessDate: '2026-04-02' })
+    const rerun = await hub.database.db.execute<{ outcome: string }>(sql`
+      select outcome from recon_items where connection_id = ${connectionId} and pos_kind = 'payout' and pos_ref = ${paid.payoutId}`)
+    expect(rerun.rows).toEqual([{ outcome: 'matched' }])
   })
 
   it('cuts the day in the time zone it is given', async () => {

@@ -475,6 +475,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
         .set({ lineCount: ours.count, controlTotals: totals as unknown as Record<string, unknown>, repeatedRefs: repeats.repeats() })
         .where(eq(settlementStatements.id, statementId))
       const superseded = await supersedeOthers(tx, input, statementId)
+      if (input.parsed.payoutMembers && superseded.length > 0) await carryPayouts(tx, statementId, superseded)
       await input.onCurrent?.(tx, statementId)
       return { status: 'imported', statementId, lineCount: ours.count, controlTotals: totals, superseded } as const
     })
@@ -509,6 +510,19 @@ async function stampPayouts(tx: Tx, input: ImportStatementInput, statementId: st
                                  and st.business_date between ${input.businessDate}::date - ${PAYOUT_WINDOW_DAYS}::int and ${input.businessDate}::date)
        and l.payout_ref is null and l.kind = m.kind
        and (case when m.kind = 'refund' then l.channel_refund_id = m."channelRefundId" else l.channel_txn_id = m."channelTxnId" end)`)
+}
+
+/**
+ * A corrected file of a day whose transactions a later day's payout already paid out: its lines take the payout of
+ * the same transaction in the file they supersede (the payout's day was imported before, and is not imported again).
+ */
+async function carryPayouts(tx: Tx, statementId: string, supersededIds: string[]): Promise<void> {
+  await tx.execute(sql`
+    update settlement_lines n set payout_ref = o.payout_ref
+      from settlement_lines o
+     where n.statement_id = ${statementId} and n.payout_ref is null and n.kind <> 'payout'
+       and o.statement_id = any(${sql.param(supersededIds)}::uuid[]) and o.payout_ref is not null and o.kind = n.kind
+       and (case when n.kind = 'refund' then o.channel_refund_id = n.channel_refund_id else o.channel_txn_id = n.channel_txn_id end)`)
 }
 
 /** The channel said there were no transactions that day: an empty statement the day's run can rest on. */
