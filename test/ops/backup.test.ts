@@ -148,6 +148,18 @@ describe('merchant export and import', { timeout: 600_000 }, () => {
       // Sold after the count's snapshot: still counted, by the movement ids after the snapshot's watermark.
       ok(await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: tea.sku, quantity: 2 }], tenders: [{ kind: 'cash', amount: 2400 }] }))
       ok(await admin.post(`/api/v1/stock/counts/${countId}/entries`, { lines: [{ sku: tea.sku, quantity: 40 }] }), 200)
+      // A bank file of the day, reconciled: the card payment billed 1.00 short and a line the till never saw. The
+      // items' history names settlement lines inside its documents (ids a copy must move with the lines).
+      const bank = ok(
+        await admin.post('/api/v1/connections', {
+          connectorId: 'mapped',
+          name: 'Bank card file',
+          config: { columns: { ourRef: '商户订单号', channelTxnId: '流水号', amount: '交易金额', fee: '手续费', time: '交易时间' } },
+        }),
+      )
+      const bill = ['交易时间,商户订单号,流水号,交易金额,手续费', `${DAY} 10:00:05,${withMember.tenders[0].paymentNo},B1,81.00,0.49`, `${DAY} 11:00:00,ONLINE-77,B2,12.00,0.07`].join('\n')
+      ok(await admin.request('POST', `/api/v1/reconciliation/statements?connectionId=${bank.id}&date=${DAY}&fileName=bank.csv`, undefined, { raw: Buffer.from(bill), headers: { 'content-type': 'text/csv' } }))
+      ok(await admin.post('/api/v1/reconciliation/runs', { connectionId: bank.id, date: DAY }), 200)
     } finally {
       hub.setNow(undefined)
     }
@@ -195,10 +207,11 @@ describe('merchant export and import', { timeout: 600_000 }, () => {
     const result = lastJsonLine(r.stdout)
     expect(result).toMatchObject({ merchantId: m.merchantId, asNewMerchant: false, rows: exported.rows, idOffsets: {} })
     expect(result.secretsUnreadable).toEqual([
+      expect.objectContaining({ kind: 'connection', name: 'Bank card file' }),
       expect.objectContaining({ kind: 'connection', name: 'Stripe' }),
       expect.objectContaining({ kind: 'webhook_subscription', name: 'https://hooks.example.com/tillbridge' }),
     ])
-    expect(r.stdout).toContain('connections "Stripe"')
+    expect(r.stdout).toMatch(/connections "Bank card file" \([0-9a-f-]+\), "Stripe" \(/)
     expect(r.stdout).toContain('need their credentials entered again')
     expect(r.stderr).toMatch(/wrote sales: 4 rows/)
 
@@ -289,6 +302,12 @@ describe('merchant export and import', { timeout: 600_000 }, () => {
     const leaks = Object.entries(copy).flatMap(([t, rows]) => rows.flatMap((row) => (row.match(UUIDS) ?? []).filter((u) => originalIds.has(u.toLowerCase())).map((u) => `${t}: ${u}`)))
     expect(leaks).toEqual([])
     expect(await count(hub, `select count(*) as n from webhook_deliveries d where d.merchant_id = $1 and not exists (select 1 from events e where e.id = d.event_id and e.merchant_id = $1)`, [r.merchantId])).toBe(0)
+    // Settlement line ids moved inside the reconciliation history too: each names a line of the copy.
+    const namedLine = `coalesce(e.details->>'lineId', e.details#>>'{after,lineId}', e.details#>>'{before,lineId}')`
+    const historyNamingLines = `select count(*) as n from recon_item_events e where e.merchant_id = $1 and ${namedLine} is not null`
+    expect(await count(hub, historyNamingLines, [r.merchantId])).toBe(await count(hub, historyNamingLines, [m.merchantId]))
+    expect(await count(hub, historyNamingLines, [r.merchantId])).toBeGreaterThan(0)
+    expect(await count(hub, `${historyNamingLines} and not exists (select 1 from settlement_lines l where l.merchant_id = $1 and l.id = (${namedLine})::bigint)`, [r.merchantId])).toBe(0)
     expect(await ledgerMismatches(hub, r.merchantId)).toEqual([])
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
 

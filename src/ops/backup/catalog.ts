@@ -34,8 +34,15 @@ const BIGINT_REFS: { table: string; column: string; parent: string }[] = [
   { table: 'stock_count_lines', column: 'snapshot_movement_id', parent: 'stock_movements' },
 ]
 
-/** Bigint ids inside a jsonb document at a top-level key. */
-const JSON_BIGINT_REFS: { table: string; column: string; key: string; parent: string }[] = [{ table: 'recon_items', column: 'suggestion', key: 'lineId', parent: 'settlement_lines' }]
+/**
+ * Bigint ids inside a jsonb document, at a path of keys: a reconciliation item's history names settlement lines (a
+ * suggestion's or a removal's `lineId`; the `before` and `after` snapshots of a change).
+ */
+const JSON_BIGINT_REFS: { table: string; column: string; path: string[]; parent: string }[] = [
+  { table: 'recon_item_events', column: 'details', path: ['lineId'], parent: 'settlement_lines' },
+  { table: 'recon_item_events', column: 'details', path: ['before', 'lineId'], parent: 'settlement_lines' },
+  { table: 'recon_item_events', column: 'details', path: ['after', 'lineId'], parent: 'settlement_lines' },
+]
 
 export interface Column {
   name: string
@@ -58,8 +65,8 @@ export type Ownership =
 export interface BigintRef {
   column: string
   parent: string
-  /** A key inside the jsonb column instead of the column itself. */
-  jsonKey?: string
+  /** A path of keys inside the jsonb column instead of the column itself. */
+  jsonPath?: string[]
 }
 
 export interface OwnedTable {
@@ -162,7 +169,12 @@ export async function readCatalog(client: pg.ClientBase): Promise<MerchantCatalo
     const t = columns.get(name)!
     tables.set(name, { name, columns: t.columns, primaryKey: primaryKeys.get(name) ?? [], identity: t.identity, foreignKeys: foreignKeys.get(name) ?? [], owner: own, bigintRefs: [], unmovableRefs: [] })
   }
-  const hasColumn = (table: string, column: string) => tables.get(table)?.columns.some((c) => c.name === column) ?? false
+  // A declared reference whose column a migration renamed or dropped would move no id and say nothing: refuse it.
+  const declared = (r: { table: string; column: string }) => {
+    const t = tables.get(r.table)
+    if (t && !t.columns.some((c) => c.name === r.column)) throw new Error(`backup catalog: ${r.table}.${r.column} is declared as a reference but has no such column`)
+    return t !== undefined
+  }
   for (const t of tables.values()) {
     for (const fk of t.foreignKeys) {
       const parent = tables.get(fk.parent)
@@ -170,8 +182,8 @@ export async function readCatalog(client: pg.ClientBase): Promise<MerchantCatalo
       if (fk.columns.length === 1) t.bigintRefs.push({ column: fk.columns[0]!, parent: fk.parent })
       else t.unmovableRefs.push(`${t.name}(${fk.columns.join(', ')}) → ${fk.parent}`)
     }
-    for (const r of BIGINT_REFS) if (r.table === t.name && hasColumn(r.table, r.column) && tables.get(r.parent)?.identity) t.bigintRefs.push({ column: r.column, parent: r.parent })
-    for (const r of JSON_BIGINT_REFS) if (r.table === t.name && hasColumn(r.table, r.column) && tables.get(r.parent)?.identity) t.bigintRefs.push({ column: r.column, parent: r.parent, jsonKey: r.key })
+    for (const r of BIGINT_REFS) if (r.table === t.name && declared(r) && tables.get(r.parent)?.identity) t.bigintRefs.push({ column: r.column, parent: r.parent })
+    for (const r of JSON_BIGINT_REFS) if (r.table === t.name && declared(r) && tables.get(r.parent)?.identity) t.bigintRefs.push({ column: r.column, parent: r.parent, jsonPath: r.path })
   }
 
   const unclassified = [...columns.keys()].filter((n) => !owner.has(n) && !(n in SKIPPED_TABLES)).sort()

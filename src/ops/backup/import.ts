@@ -386,16 +386,18 @@ function expressionOf(
     return { sql: column === 'token_hash' ? `case when ${taken} then 'revoked:' || gen_random_uuid()::text else ${c} end` : `case when ${taken} then coalesce(${c}, now()) else ${c} end` }
   }
   if (column === table.identity && offsets.get(table.name)) return { sql: `${c} + ${offsets.get(table.name)}` }
-  for (const ref of table.bigintRefs) {
-    const off = offsets.get(ref.parent)
-    if (ref.column !== column || !off) continue
-    if (!ref.jsonKey) return { sql: `${c} + ${off}` }
-    const type = table.columns.find((x) => x.name === column)!.type
-    const doc = `(${c})::jsonb`
-    const key = quoteLiteral(ref.jsonKey)
-    return { sql: `case when jsonb_typeof(${doc} -> ${key}) = 'number' then jsonb_set(${doc}, array[${key}], to_jsonb((${doc} ->> ${key})::bigint + ${off}))::${type} else ${c} end` }
+  const refs = table.bigintRefs.filter((ref) => ref.column === column && offsets.get(ref.parent))
+  const whole = refs.find((ref) => !ref.jsonPath)
+  if (whole) return { sql: `${c} + ${offsets.get(whole.parent)}` }
+  if (refs.length === 0) return { sql: c }
+  // Ids inside a document: each path moved where it holds a number, one after the other.
+  const type = table.columns.find((x) => x.name === column)!.type
+  let doc = `(${c})::jsonb`
+  for (const ref of refs) {
+    const path = `array[${ref.jsonPath!.map(quoteLiteral).join(', ')}]`
+    doc = `(select case when jsonb_typeof(d #> ${path}) = 'number' then jsonb_set(d, ${path}, to_jsonb((d #>> ${path})::bigint + ${offsets.get(ref.parent)})) else d end from (select ${doc} as d) x)`
   }
-  return { sql: c }
+  return { sql: `(${doc})::${type}` }
 }
 
 /** Every table holds exactly the archive's rows for the merchant, and every foreign key of them finds its parent. */
