@@ -8,7 +8,7 @@ import { catalogShop, productBody } from '../core/catalog/fixtures.ts'
 
 const CSV = 'text/csv'
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
-const HEADER = ['product_key', 'product_name', 'product_name_en', 'category', 'tax_category', 'unit', 'sku', 'options', 'price', 'price_per', 'cost', 'barcodes', 'on_shelf']
+const HEADER = ['product_key', 'product_name', 'product_name_en', 'category', 'tax_category', 'unit', 'sku', 'options', 'price', 'price_per', 'cost', 'barcodes', 'on_shelf', 'variant_tax_category', 'variant_unit']
 
 type Row = Partial<Record<(typeof HEADER)[number], string>>
 const csv = (rows: Row[], header = HEADER) => stringify([header, ...rows.map((r) => header.map((h) => r[h as keyof Row] ?? ''))])
@@ -39,6 +39,8 @@ async function snapshot(api: Api) {
       status: p.status,
       variants: p.variants.map((v: any) => ({
         sku: v.sku,
+        tax: v.taxCategoryId ? taxes.get(v.taxCategoryId) : null,
+        unit: v.unit,
         optionValues: v.optionValues,
         price: v.price,
         pricePer: v.pricePer,
@@ -246,7 +248,10 @@ describe('catalog import and export', () => {
       categoryId: fruit.id,
       taxCategoryCode: 'reduced',
       unit: 'g',
-      variants: [{ sku: 'GRAPE-SM', price: 5990, pricePer: 1000, cost: 3205, barcodes: [{ code: '00231', kind: 'scale_plu' }] }],
+      variants: [
+        { sku: 'GRAPE-SM', price: 5990, pricePer: 1000, cost: 3205, barcodes: [{ code: '00231', kind: 'scale_plu' }] },
+        { sku: 'GRAPE-GIFTBOX', price: 12900, unit: 'piece', taxCategoryCode: 'standard' },
+      ],
     })
     await a.admin.post('/api/v1/products', {
       name: '卫衣, "经典"款',
@@ -272,18 +277,64 @@ describe('catalog import and export', () => {
       if (format === 'csv') {
         const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes)
         expect(text.split('\n')[0]).toBe(`\ufeff${HEADER.join(',')}`)
-        expect(text).toContain('GRAPE-SM,,59.90,1000,32.05,scale_plu:00231,true')
+        expect(text).toContain('GRAPE-SM,,59.90,1000,32.05,scale_plu:00231,true,,\n')
+        expect(text).toContain('GRAPE-GIFTBOX,,129.00,1,0.00,,true,standard,piece\n')
         expect(text).not.toContain('GONE')
       }
       const b = await catalogShop(hub)
       const r = await importFile(b.admin, bytes, { type: format === 'csv' ? CSV : XLSX })
       expect(r.status).toBe(200)
-      expect(r.body.summary).toMatchObject({ productsCreated: 3, variantsCreated: 4 })
+      expect(r.body.summary).toMatchObject({ productsCreated: 3, variantsCreated: 5 })
       expect(await snapshot(b.admin)).toEqual(expected)
       expect(await snapshot(a.admin)).toEqual(before)
       const again = await importFile(b.admin, bytes, { type: format === 'csv' ? CSV : XLSX, dryRun: true })
-      expect(again.body.summary).toMatchObject({ productsUnchanged: 3, variantsUnchanged: 4, productsUpdated: 0, variantsUpdated: 0, categoriesCreated: [] })
+      expect(again.body.summary).toMatchObject({ productsUnchanged: 3, variantsUnchanged: 5, productsUpdated: 0, variantsUpdated: 0, categoriesCreated: [] })
     }
+  })
+
+  it("imports a variant's own tax category and unit: blank inherits where the column is there, a file without it keeps them", async () => {
+    const { admin, taxIds } = await catalogShop(hub)
+    const file = csv([
+      { product_key: 'NUTS', product_name: '坚果', tax_category: 'standard', unit: 'piece', sku: 'NUT-BOX', price: '19.90' }, // 2
+      { product_key: 'NUTS', sku: 'NUT-LOOSE', price: '6.98', price_per: '1000', variant_tax_category: 'reduced', variant_unit: 'g' }, // 3
+      { product_key: 'NUTS', sku: 'NUT-BAG', price: '9.90', variant_tax_category: 'luxury' }, // 4
+      { product_key: 'NUTS', sku: 'NUT-JAR', price: '9.90', variant_unit: 'kg' }, // 5
+    ])
+    const dry = await importFile(admin, file, { dryRun: true })
+    expect(dry.status).toBe(200)
+    expect(dry.body.errors).toEqual([
+      expect.objectContaining({ line: 4, sku: 'NUT-BAG', field: 'variant_tax_category', value: 'luxury', code: 'unknown_tax_category' }),
+      expect.objectContaining({ line: 5, sku: 'NUT-JAR', field: 'variant_unit', value: 'kg', code: 'invalid_unit' }),
+    ])
+    const good = csv([
+      { product_key: 'NUTS', product_name: '坚果', tax_category: 'standard', unit: 'piece', sku: 'NUT-BOX', price: '19.90' },
+      { product_key: 'NUTS', sku: 'NUT-LOOSE', price: '6.98', price_per: '1000', variant_tax_category: 'reduced', variant_unit: 'g' },
+    ])
+    expect((await importFile(admin, good)).status).toBe(200)
+    const variants = async () => {
+      const p = (await admin.get('/api/v1/products?q=坚果')).body.items[0]
+      return p.variants.map((v: any) => [v.sku, v.taxCategoryId, v.effectiveTaxCategoryId, v.unit, v.effectiveUnit])
+    }
+    expect(await variants()).toEqual([
+      ['NUT-BOX', null, taxIds.standard, null, 'piece'],
+      ['NUT-LOOSE', taxIds.reduced, taxIds.reduced, 'g', 'g'],
+    ])
+    expect((await admin.get('/api/v1/variants/lookup?code=NUT-LOOSE')).body).toMatchObject({ unit: 'g', taxRateBp: 900 })
+
+    // Without the variant columns nothing of the variant's own changes; with them, a blank cell inherits again.
+    const oldLayout = ['product_key', 'product_name', 'tax_category', 'sku', 'price']
+    const kept = await importFile(admin, csv([{ product_key: 'NUTS', product_name: '坚果', tax_category: 'services', sku: 'NUT-LOOSE', price: '6.98' }], oldLayout))
+    expect(kept.body.summary).toMatchObject({ productsUpdated: 1, variantsUnchanged: 1 })
+    expect(await variants()).toEqual([
+      ['NUT-BOX', null, taxIds.services, null, 'piece'],
+      ['NUT-LOOSE', taxIds.reduced, taxIds.reduced, 'g', 'g'],
+    ])
+    const cleared = await importFile(admin, csv([{ product_key: 'NUTS', sku: 'NUT-LOOSE', price: '6.98', variant_tax_category: '', variant_unit: 'g' }]))
+    expect(cleared.body.summary).toMatchObject({ variantsUpdated: 1 })
+    expect(await variants()).toEqual([
+      ['NUT-BOX', null, taxIds.services, null, 'piece'],
+      ['NUT-LOOSE', null, taxIds.services, 'g', 'g'],
+    ])
   })
 
   it('answers a wrong content type, an empty body or a malformed file with a 4xx in the error shape', async () => {

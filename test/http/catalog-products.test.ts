@@ -145,6 +145,69 @@ describe('products through the API', () => {
     expect((await admin.get('/api/v1/variants/lookup')).status).toBe(400)
   })
 
+  it("gives a variant its own tax category and unit, or the product's: changing the product moves only the inheriting variants", async () => {
+    const { admin, taxIds } = await catalogShop(hub)
+    const r = await admin.post('/api/v1/products', {
+      name: '茶叶',
+      taxCategoryCode: 'standard',
+      unit: 'piece',
+      options: ['Pack'],
+      variants: [
+        { sku: 'TEA-BOX', optionValues: { Pack: 'Box' }, price: 5800 },
+        { sku: 'TEA-LOOSE', optionValues: { Pack: 'Loose' }, price: 32000, pricePer: 1000, unit: 'g', taxCategoryId: taxIds.reduced },
+      ],
+    })
+    expect(r.status).toBe(201)
+    const [box, loose] = r.body.variants
+    expect(box).toMatchObject({ sku: 'TEA-BOX', taxCategoryId: null, effectiveTaxCategoryId: taxIds.standard, unit: null, effectiveUnit: 'piece' })
+    expect(loose).toMatchObject({ sku: 'TEA-LOOSE', taxCategoryId: taxIds.reduced, effectiveTaxCategoryId: taxIds.reduced, unit: 'g', effectiveUnit: 'g', pricePer: 1000 })
+    expect((await admin.get('/api/v1/variants/lookup?code=TEA-LOOSE')).body).toMatchObject({ unit: 'g', taxCategoryId: taxIds.reduced, taxRateBp: 900 })
+
+    expect((await admin.patch(`/api/v1/products/${r.body.id}`, { taxCategoryCode: 'services' })).status).toBe(200)
+    const after = (await admin.get(`/api/v1/products/${r.body.id}`)).body
+    expect(after.variants.map((v: any) => [v.sku, v.taxCategoryId, v.effectiveTaxCategoryId])).toEqual([
+      ['TEA-BOX', null, taxIds.services],
+      ['TEA-LOOSE', taxIds.reduced, taxIds.reduced],
+    ])
+    expect((await admin.get('/api/v1/variants/lookup?code=TEA-BOX')).body).toMatchObject({ taxCategoryId: taxIds.services, taxRateBp: 600 })
+
+    // null goes back to the product's; a code works like on the product; a variant without stock or sales may change unit.
+    const back = await admin.patch(`/api/v1/variants/${loose.id}`, { taxCategoryId: null })
+    expect(back.status).toBe(200)
+    expect(back.body).toMatchObject({ taxCategoryId: null, effectiveTaxCategoryId: taxIds.services, unit: 'g', effectiveUnit: 'g' })
+    const coded = await admin.patch(`/api/v1/variants/${box.id}`, { taxCategoryCode: 'exempt', unit: 'ml' })
+    expect(coded.body).toMatchObject({ taxCategoryId: taxIds.exempt, effectiveTaxCategoryId: taxIds.exempt, unit: 'ml', effectiveUnit: 'ml' })
+    const added = await admin.post(`/api/v1/products/${r.body.id}/variants`, { sku: 'TEA-TIN', optionValues: { Pack: 'Tin' }, price: 8800, taxCategoryCode: 'reduced' })
+    expect(added.status).toBe(201)
+    expect(added.body.variants.find((v: any) => v.sku === 'TEA-TIN')).toMatchObject({ taxCategoryId: taxIds.reduced, unit: null, effectiveUnit: 'piece' })
+
+    const badUnit = await admin.post('/api/v1/products', productBody({}, { unit: 'kg' }))
+    expect(badUnit.status).toBe(400)
+    expect((await admin.patch(`/api/v1/variants/${box.id}`, { unit: 'pound' })).status).toBe(400)
+    const unknownCode = await admin.patch(`/api/v1/variants/${box.id}`, { taxCategoryCode: 'luxury' })
+    expect(unknownCode.status).toBe(422)
+    expect(unknownCode.body.error.code).toBe('unknown_tax_category')
+    expect((await admin.patch(`/api/v1/variants/${box.id}`, { taxCategoryId: taxIds.reduced, taxCategoryCode: 'reduced' })).status).toBe(400)
+  })
+
+  it("refuses another merchant's tax category on a variant, at creation and on change", async () => {
+    const a = await catalogShop(hub)
+    const b = await catalogShop(hub)
+    const foreign = a.taxIds.reduced
+    const created = await b.admin.post('/api/v1/products', productBody({}, { taxCategoryId: foreign }))
+    expect(created.status).toBe(422)
+    expect(created.body.error.code).toBe('unknown_tax_category')
+    const p = (await b.admin.post('/api/v1/products', productBody())).body
+    const added = await b.admin.post(`/api/v1/products/${p.id}/variants`, { sku: 'B-FOREIGN', price: 100, taxCategoryId: foreign })
+    expect(added.status).toBe(422)
+    expect(added.body.error.code).toBe('unknown_tax_category')
+    const changed = await b.admin.patch(`/api/v1/variants/${p.variants[0].id}`, { taxCategoryId: foreign })
+    expect(changed.status).toBe(422)
+    expect(changed.body.error.code).toBe('unknown_tax_category')
+    const still = (await b.admin.get(`/api/v1/products/${p.id}`)).body
+    expect(still.variants.map((v: any) => [v.sku, v.taxCategoryId])).toEqual([[p.variants[0].sku, null]])
+  })
+
   it("keeps merchants apart: merchant B can neither read nor change merchant A's products", async () => {
     const a = await catalogShop(hub)
     const b = await catalogShop(hub)

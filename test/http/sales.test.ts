@@ -4,6 +4,7 @@ import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore, setSettings } from '../helpers/pos.ts'
 import { gtinCheckDigit } from '../../src/core/catalog/barcodes.ts'
+import { applyMovements } from '../../src/core/stock/ledger.ts'
 
 describe('checkout', () => {
   const hub = useTestHub()
@@ -193,6 +194,80 @@ describe('checkout', () => {
     expect(r.status).toBe(201)
     expect(r.body.lines[0]).toMatchObject({ sku: bananas.sku, quantity: 1250, unit: 'g', gross: 873 }) // 6.98 × 1.25 = 8.725 → 8.73
     expect(await onHand(bananas.variantId, store.locationId)).toBe(8750)
+  })
+
+  /** A piece product at 13 % with a 9 % variant and a loose variant sold by weight (g, per kg) with scale PLU 00777. */
+  async function mixedProduct(shopped: Awaited<ReturnType<typeof shop>>) {
+    const { admin, store } = shopped
+    const r = await admin.post('/api/v1/products', {
+      name: '坚果',
+      taxCategoryCode: 'standard',
+      unit: 'piece',
+      options: ['Pack'],
+      variants: [
+        { sku: 'NUTS-GIFT', optionValues: { Pack: 'Gift' }, price: 1990 },
+        { sku: 'NUTS-BAG', optionValues: { Pack: 'Bag' }, price: 1990, taxCategoryCode: 'reduced' },
+        { sku: 'NUTS-LOOSE', optionValues: { Pack: 'Loose' }, price: 698, pricePer: 1000, unit: 'g', taxCategoryCode: 'reduced', barcodes: [{ code: '00777', kind: 'scale_plu' }] },
+      ],
+    })
+    expect(r.status).toBe(201)
+    const bySku = Object.fromEntries(r.body.variants.map((v: any) => [v.sku, v]))
+    await hub.database.db.transaction((tx) =>
+      applyMovements(
+        tx,
+        store.actor,
+        [
+          { variantId: bySku['NUTS-GIFT'].id, locationId: store.locationId, quantity: 10, kind: 'receipt', causeType: 'receipt', unitCost: 1000, costPer: 1 },
+          { variantId: bySku['NUTS-BAG'].id, locationId: store.locationId, quantity: 10, kind: 'receipt', causeType: 'receipt', unitCost: 1000, costPer: 1 },
+          { variantId: bySku['NUTS-LOOSE'].id, locationId: store.locationId, quantity: 5000, kind: 'receipt', causeType: 'receipt', unitCost: 400, costPer: 1000 },
+        ],
+        { policy: 'allow' },
+      ),
+    )
+    return { product: r.body, bySku }
+  }
+
+  it("taxes each line at its variant's own rate: a 9 % variant of a 13 % product, in a quote and in the sale", async () => {
+    const shopped = await shop()
+    const { api, store, m } = shopped
+    await mixedProduct(shopped)
+    const lines = [{ sku: 'NUTS-GIFT' }, { sku: 'NUTS-BAG' }]
+    const q = await api.post('/api/v1/sales/quote', { registerId: store.registerId, lines })
+    expect(q.status).toBe(200)
+    // 19.90 at 13 % inclusive: 1990 × 13 / 113 = 228.94 → 229; at 9 %: 1990 × 9 / 109 = 164.31 → 164.
+    expect(q.body.lines.map((l: any) => [l.sku, l.taxRateBp, l.taxAmount])).toEqual([
+      ['NUTS-GIFT', 1300, 229],
+      ['NUTS-BAG', 900, 164],
+    ])
+    expect(q.body).toMatchObject({ total: 3980, taxTotal: 393 })
+    const sale = await api.post('/api/v1/sales', { registerId: store.registerId, lines, tenders: [{ kind: 'cash', amount: 3980 }] })
+    expect(sale.status).toBe(201)
+    expect(sale.body).toMatchObject({ total: 3980, taxTotal: 393 })
+    const stored = await hub.database.db.execute(sql`
+      select l.sku, t.code, l.tax_rate_bp, l.tax_amount from sale_lines l join tax_categories t on t.id = l.tax_category_id
+       where l.merchant_id = ${m.merchantId} order by l.line_no`)
+    expect(stored.rows.map((r: any) => [r.sku, r.code, r.tax_rate_bp, Number(r.tax_amount)])).toEqual([
+      ['NUTS-GIFT', 'standard', 1300, 229],
+      ['NUTS-BAG', 'reduced', 900, 164],
+    ])
+  })
+
+  it('sells a weighed variant of a piece product from a scale label, in grams at its per-kg price and its own tax rate', async () => {
+    const shopped = await shop()
+    const { api, store } = shopped
+    const { bySku } = await mixedProduct(shopped)
+    const body = '2100777' + '01250' // prefix 21, PLU 00777, 1250 g
+    const label = body + gtinCheckDigit(body)
+    const r = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ barcode: label }, { sku: 'NUTS-GIFT', quantity: 2 }], tenders: [{ kind: 'cash', amount: 5000 }] })
+    expect(r.status).toBe(201)
+    // 6.98 per kg × 1.25 kg = 8.725 → 8.73, 9 % inclusive: 873 × 9 / 109 = 72.08 → 72.
+    expect(r.body.lines[0]).toMatchObject({ sku: 'NUTS-LOOSE', quantity: 1250, unit: 'g', pricePer: 1000, gross: 873, taxRateBp: 900, taxAmount: 72 })
+    expect(r.body.lines[1]).toMatchObject({ sku: 'NUTS-GIFT', quantity: 2, unit: 'piece', gross: 3980, taxRateBp: 1300 })
+    expect(await onHand(bySku['NUTS-LOOSE'].id, store.locationId)).toBe(3750)
+    // Its stock and sales are counted in grams now: the unit cannot go back to the product's pieces.
+    const change = await shopped.admin.patch(`/api/v1/variants/${bySku['NUTS-LOOSE'].id}`, { unit: null })
+    expect(change.status).toBe(409)
+    expect(change.body.error.code).toBe('unit_in_use')
   })
 
   it('rounds cash to the jiao when the merchant says so, only when cash is tendered', async () => {

@@ -19,6 +19,8 @@ export const CATALOG_COLUMNS = [
   'cost',
   'barcodes',
   'on_shelf',
+  'variant_tax_category',
+  'variant_unit',
 ] as const
 export type CatalogColumn = (typeof CATALOG_COLUMNS)[number]
 

@@ -3,7 +3,10 @@
 // Terms:
 //   group   — the rows of one product: the same product_key, or without a key the same product_name.
 //   upsert  — a row whose SKU exists updates that variant and its product; other rows create them.
-//   blank   — an empty optional cell leaves an existing value as it is (and gives a new record its default).
+//   blank   — an empty optional cell leaves an existing value as it is (and gives a new record its default). The
+//             exception are the variant's own tax category and unit (variant_tax_category, variant_unit): where the
+//             file has the column, a blank cell means "inherit the product's" (so an export re-imports to the same
+//             catalog); a file without the column leaves them as they are.
 //   plan    — what the file would do, worked out completely (every row checked, on its own and against the other
 //             rows and the catalog) before anything is written; the apply writes the plan or nothing.
 import { eq, sql } from 'drizzle-orm'
@@ -19,7 +22,7 @@ import { auditLog } from '../staff/schema.ts'
 import { checkBarcode } from './barcodes.ts'
 import { cleanCategoryName, listCategories, lockCategoryTree, PATH_SEPARATOR } from './categories.ts'
 import type { CatalogColumn, CatalogRecord, Sheet, SheetRow } from './catalog-file.ts'
-import { isValidSku, type ProductUnit } from './products.ts'
+import { isValidSku, UNITS, type ProductUnit } from './products.ts'
 import { categories, taxCategories, type BarcodeKind } from './schema.ts'
 
 export interface ImportError {
@@ -59,7 +62,6 @@ export interface ImportReport {
 export const MAX_REPORTED_ERRORS = 10_000
 export const REQUIRED_COLUMNS: CatalogColumn[] = ['product_name', 'sku', 'price']
 
-const UNITS: ProductUnit[] = ['piece', 'g', 'ml', 'cm']
 const KINDS: BarcodeKind[] = ['ean13', 'upca', 'ean8', 'internal', 'scale_plu']
 const TRUE = new Set(['true', '1', 'yes', 'y', '是'])
 const FALSE = new Set(['false', '0', 'no', 'n', '否'])
@@ -82,6 +84,9 @@ interface Draft {
   cost: number | undefined
   barcodes: Code[] | undefined
   onShelf: boolean | undefined
+  /** The variant's own tax category code and unit; undefined when blank (inherit, where the column is there). */
+  variantTaxCode: string | undefined
+  variantUnit: ProductUnit | undefined
   bad: boolean
 }
 
@@ -141,6 +146,8 @@ class RowReader {
       cost: this.money(at, 'cost', c.cost),
       barcodes: this.barcodes(at, c.barcodes),
       onShelf: this.onShelf(at, c.on_shelf),
+      variantTaxCode: text('variant_tax_category', 64),
+      variantUnit: this.unit(at, c.variant_unit, 'variant_unit'),
       bad: false,
     }
     if (c.price === undefined || c.price === '') this.fail(at, 'price', null, 'missing_value', 'price is required')
@@ -163,11 +170,11 @@ class RowReader {
     return parts
   }
 
-  private unit(at: { line: number; sku: string }, v: string | undefined) {
+  private unit(at: { line: number; sku: string }, v: string | undefined, field: 'unit' | 'variant_unit' = 'unit') {
     if (!v) return undefined
     const u = v.toLowerCase() as ProductUnit
     if (UNITS.includes(u)) return u
-    this.fail(at, 'unit', v, 'invalid_unit', `unit is one of ${UNITS.join(', ')} (weighed goods are sold in g, with price_per 1000 for a price per kg)`)
+    this.fail(at, field, v, 'invalid_unit', `${field} is one of ${UNITS.join(', ')} (weighed goods are sold in g, with price_per 1000 for a price per kg)`)
   }
 
   private options(at: { line: number; sku: string }, v: string | undefined) {
@@ -240,6 +247,8 @@ type ExistingVariant = {
   price_per: number
   cost: number
   on_shelf: boolean
+  variant_tax_category_id: string | null
+  variant_unit: ProductUnit | null
   name: string
   name_en: string | null
   category_id: string | null
@@ -251,7 +260,18 @@ type ExistingVariant = {
 // Plan rows are named like their columns: they go to the database as JSON records (jsonb_to_recordset), one
 // statement per table whatever the number of rows.
 type ProductRow = { id: string; name: string; name_en: string | null; category_id: string | null; tax_category_id: string; unit: ProductUnit; options: string[] }
-type VariantRow = { id: string; product_id: string; sku: string; option_values: Record<string, string>; price: number; price_per: number; cost: number; on_shelf: boolean }
+type VariantRow = {
+  id: string
+  product_id: string
+  sku: string
+  option_values: Record<string, string>
+  price: number
+  price_per: number
+  cost: number
+  on_shelf: boolean
+  tax_category_id: string | null
+  unit: ProductUnit | null
+}
 type BarcodeRow = { id: string; variant_id: string; code: string; kind: BarcodeKind }
 
 interface Plan {
@@ -259,7 +279,7 @@ interface Plan {
   newProducts: ProductRow[]
   productUpdates: { id: string; name: string; name_en: string | null; category_id: string | null; tax_category_id: string; options: string[] }[]
   newVariants: VariantRow[]
-  variantUpdates: { id: string; option_values: Record<string, string>; price: number; price_per: number; cost: number; on_shelf: boolean }[]
+  variantUpdates: Omit<VariantRow, 'product_id' | 'sku'>[]
   priceChanges: { variantId: string; sku: string; price?: { from: number; to: number }; cost?: { from: number; to: number } }[]
   /** Variants whose barcodes are all deleted before newBarcodes go in. */
   replaceBarcodesOf: string[]
@@ -293,7 +313,7 @@ export async function importCatalog(tx: Tx, actor: Actor, sheet: Sheet, opts: { 
   if (!opts.dryRun) await lockCategoryTree(tx, merchantId)
 
   const drafts = headerBad ? [] : sheet.rows.map((r) => reader.read(r))
-  const plan = await makePlan(tx, merchantId, drafts, reader)
+  const plan = await makePlan(tx, merchantId, drafts, reader, new Set(sheet.columns))
   const errors = reader.errors.sort((a, b) => a.line - b.line)
   const report: ImportReport = {
     dryRun: opts.dryRun,
@@ -310,7 +330,7 @@ export async function importCatalog(tx: Tx, actor: Actor, sheet: Sheet, opts: { 
   return { ...report, applied: true }
 }
 
-async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: RowReader): Promise<Plan> {
+async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: RowReader, columns: Set<CatalogColumn>): Promise<Plan> {
   const fail = reader.fail.bind(reader)
 
   // Across rows: a SKU or a barcode may appear once in the file.
@@ -337,7 +357,7 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
     ? (
         await tx.execute<ExistingVariant>(sql`
           select v.id, v.sku, v.product_id, v.option_values, v.price, v.price_per, v.cost, v.on_shelf,
-                 p.name, p.name_en, p.category_id, p.tax_category_id, p.unit, p.options
+                 v.tax_category_id as variant_tax_category_id, v.unit as variant_unit, p.name, p.name_en, p.category_id, p.tax_category_id, p.unit, p.options
             from variants v join products p on p.id = v.product_id
            where v.merchant_id = ${merchantId} and v.sku = any(${sql.param(skus)}::text[])`)
       ).rows.map((r) => ({ ...r, price: Number(r.price), cost: Number(r.cost) }))
@@ -370,6 +390,16 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
   }
   const taxes = await tx.select({ id: taxCategories.id, code: taxCategories.code }).from(taxCategories).where(eq(taxCategories.merchantId, merchantId))
   const taxByCode = new Map(taxes.map((t) => [t.code, t.id]))
+  // The variant's own tax category and unit as the file leaves them (see "blank" above).
+  const ownTax = (d: Draft, before: ExistingVariant | undefined) =>
+    columns.has('variant_tax_category') ? (d.variantTaxCode ? (taxByCode.get(d.variantTaxCode) ?? null) : null) : (before?.variant_tax_category_id ?? null)
+  const ownUnit = (d: Draft, before: ExistingVariant | undefined) => (columns.has('variant_unit') ? (d.variantUnit ?? null) : (before?.variant_unit ?? null))
+  // Stock and sales are counted in a variant's effective unit: it cannot change once the variant has either.
+  const unitMoves = drafts.filter((d) => {
+    const before = existing.get(d.sku)
+    return before && (ownUnit(d, before) ?? before.unit) !== (before.variant_unit ?? before.unit)
+  })
+  const unitLocked = await variantsInUse(tx, merchantId, unitMoves.map((d) => existing.get(d.sku)!.id))
   const tree = await listCategories(tx, merchantId)
   const categoryByPath = new Map<string, string>()
   for (const c of tree) if (!categoryByPath.has(c.path.toLowerCase())) categoryByPath.set(c.path.toLowerCase(), c.id)
@@ -459,6 +489,18 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       fail(g.rows[0]!, 'tax_category', null, 'missing_value', 'tax_category is required for a new product')
       g.rows[0]!.bad = true
     }
+    for (const d of g.rows) {
+      if (d.variantTaxCode !== undefined && !taxByCode.has(d.variantTaxCode)) {
+        fail(d, 'variant_tax_category', d.variantTaxCode, 'unknown_tax_category', `no tax category has code ${d.variantTaxCode} (known: ${[...taxByCode.keys()].join(', ') || 'none'})`)
+        d.bad = true
+      }
+      const before = existing.get(d.sku)
+      if (before && unitLocked.has(before.id)) {
+        const from = before.variant_unit ?? before.unit
+        fail(d, 'variant_unit', d.variantUnit ?? '', 'unit_change', `the unit of ${d.sku} cannot change from ${from} to ${ownUnit(d, before) ?? before.unit}: it has stock or sales counted in ${from}`)
+        d.bad = true
+      }
+    }
     if (!target && name === undefined) {
       fail(g.rows[0]!, 'product_name', null, 'missing_value', 'product_name is required for a new product')
       g.rows[0]!.bad = true
@@ -501,7 +543,18 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       const optionValues = d.options ? Object.fromEntries(d.options) : (before?.option_values ?? {})
       if (!before) {
         const id = newId()
-        plan.newVariants.push({ id, product_id: productId, sku: d.sku, option_values: optionValues, price: d.price!, price_per: d.pricePer ?? 1, cost: d.cost ?? 0, on_shelf: d.onShelf ?? true })
+        plan.newVariants.push({
+          id,
+          product_id: productId,
+          sku: d.sku,
+          option_values: optionValues,
+          price: d.price!,
+          price_per: d.pricePer ?? 1,
+          cost: d.cost ?? 0,
+          on_shelf: d.onShelf ?? true,
+          tax_category_id: ownTax(d, undefined),
+          unit: ownUnit(d, undefined),
+        })
         for (const b of d.barcodes ?? []) plan.newBarcodes.push({ id: newId(), variant_id: id, ...b })
         plan.summary.variantsCreated++
         continue
@@ -513,10 +566,19 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
         price_per: d.pricePer ?? before.price_per,
         cost: d.cost ?? before.cost,
         on_shelf: d.onShelf ?? before.on_shelf,
+        tax_category_id: ownTax(d, before),
+        unit: ownUnit(d, before),
       }
       const codesChanged = d.barcodes !== undefined && !sameCodes(d.barcodes, existingCodes.byVariant.get(before.id) ?? [])
       const changed =
-        codesChanged || next.price !== before.price || next.price_per !== before.price_per || next.cost !== before.cost || next.on_shelf !== before.on_shelf || !sameValues(next.option_values, before.option_values)
+        codesChanged ||
+        next.price !== before.price ||
+        next.price_per !== before.price_per ||
+        next.cost !== before.cost ||
+        next.on_shelf !== before.on_shelf ||
+        next.tax_category_id !== before.variant_tax_category_id ||
+        next.unit !== before.variant_unit ||
+        !sameValues(next.option_values, before.option_values)
       if (!changed) {
         plan.summary.variantsUnchanged++
         continue
@@ -539,6 +601,15 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
   }
   plan.summary.categoriesCreated = plan.categories.map((c) => c.path)
   return plan
+}
+
+/** Those of the variants that have stock (a level at any location) or sales. */
+async function variantsInUse(tx: Tx, merchantId: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set()
+  const { rows } = await tx.execute<{ id: string }>(sql`
+    select variant_id as id from stock_levels where merchant_id = ${merchantId} and variant_id = any(${sql.param(ids)}::uuid[])
+    union select variant_id from sale_lines where merchant_id = ${merchantId} and variant_id = any(${sql.param(ids)}::uuid[])`)
+  return new Set(rows.map((r) => r.id))
 }
 
 async function loadCodes(tx: Tx, merchantId: string, codes: string[], variantIds: string[]) {
@@ -583,17 +654,18 @@ async function applyPlan(tx: Tx, actor: Actor, plan: Plan): Promise<void> {
     }
     if (plan.newVariants.length) {
       await tx.execute(sql`
-        insert into variants (id, merchant_id, product_id, sku, option_values, price, price_per, cost, on_shelf)
-        select x.id, ${merchantId}, x.product_id, x.sku, x.option_values, x.price, x.price_per, x.cost, x.on_shelf
+        insert into variants (id, merchant_id, product_id, sku, option_values, price, price_per, cost, on_shelf, tax_category_id, unit)
+        select x.id, ${merchantId}, x.product_id, x.sku, x.option_values, x.price, x.price_per, x.cost, x.on_shelf, x.tax_category_id, x.unit
           from jsonb_to_recordset(${JSON.stringify(plan.newVariants)}::jsonb)
-               as x(id uuid, product_id uuid, sku text, option_values jsonb, price bigint, price_per integer, cost bigint, on_shelf boolean)`)
+               as x(id uuid, product_id uuid, sku text, option_values jsonb, price bigint, price_per integer, cost bigint, on_shelf boolean, tax_category_id uuid, unit text)`)
     }
     if (plan.variantUpdates.length) {
       await tx.execute(sql`
         update variants v
-           set option_values = x.option_values, price = x.price, price_per = x.price_per, cost = x.cost, on_shelf = x.on_shelf, updated_at = now()
+           set option_values = x.option_values, price = x.price, price_per = x.price_per, cost = x.cost, on_shelf = x.on_shelf,
+               tax_category_id = x.tax_category_id, unit = x.unit, updated_at = now()
           from jsonb_to_recordset(${JSON.stringify(plan.variantUpdates)}::jsonb)
-               as x(id uuid, option_values jsonb, price bigint, price_per integer, cost bigint, on_shelf boolean)
+               as x(id uuid, option_values jsonb, price bigint, price_per integer, cost bigint, on_shelf boolean, tax_category_id uuid, unit text)
          where v.id = x.id and v.merchant_id = ${merchantId}`)
     }
     if (plan.replaceBarcodesOf.length) {
@@ -647,15 +719,18 @@ export async function exportCatalog(tx: Tx, merchantId: string): Promise<Catalog
     price_per: number
     cost: number
     on_shelf: boolean
+    variant_tax_code: string | null
+    variant_unit: ProductUnit | null
     codes: Code[]
   }>(sql`
     select p.id as product_id, p.name, p.name_en, p.category_id, t.code as tax_code, p.unit, p.options,
-           v.sku, v.option_values, v.price, v.price_per, v.cost, v.on_shelf,
+           v.sku, v.option_values, v.price, v.price_per, v.cost, v.on_shelf, vt.code as variant_tax_code, v.unit as variant_unit,
            coalesce((select json_agg(json_build_object('code', b.code, 'kind', b.kind) order by b.created_at, b.code)
                        from barcodes b where b.variant_id = v.id), '[]'::json) as codes
       from products p
       join variants v on v.product_id = p.id
       join tax_categories t on t.id = p.tax_category_id
+      left join tax_categories vt on vt.id = v.tax_category_id
      where p.merchant_id = ${merchantId} and p.status = 'active'
      order by p.id, v.sku`)
   const keyOf = new Map<string, string>()
@@ -676,6 +751,8 @@ export async function exportCatalog(tx: Tx, merchantId: string): Promise<Catalog
       cost: formatDecimal(Number(r.cost), currency),
       barcodes: formatBarcodeCell(r.codes),
       on_shelf: r.on_shelf ? 'true' : 'false',
+      variant_tax_category: r.variant_tax_code ?? '',
+      variant_unit: r.variant_unit ?? '',
     }
   })
 }

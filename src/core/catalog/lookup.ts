@@ -1,5 +1,6 @@
 // Resolving what the till scanned or typed (SKU, barcode, scale label, variant id) to sellable variants with
-// everything pricing needs: price, unit, tax rate, category chain and cost. One query on the hot path.
+// everything pricing needs: price, unit, tax rate, category chain and cost. One query on the hot path. Unit and tax
+// category are the variant's effective ones: its own, else its product's.
 import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { executeNamed } from '../../db/prepared.ts'
@@ -19,12 +20,14 @@ export interface Sellable {
   productId: string
   sku: string
   name: string
+  /** The effective unit: the variant's own, else the product's. */
   unit: 'piece' | 'g' | 'ml' | 'cm'
   price: number
   pricePer: number
   cost: number
   onShelf: boolean
   status: 'active' | 'archived'
+  /** The effective tax category (the variant's own, else the product's) and its rate. */
   taxCategoryId: string
   taxRateBp: number
   categoryId: string | null
@@ -92,13 +95,13 @@ export async function lookupSellables(
       union select variant_id from barcodes where merchant_id = ${merchantId} and code = any(${sql.param([...codes])}::text[])
     )
     select v.id as variant_id, p.id as product_id, v.sku, v.option_values, v.price, v.price_per, v.cost, v.on_shelf,
-           p.name, p.unit, p.status, p.category_id, p.tax_category_id, t.rate_bp,
+           p.name, coalesce(v.unit, p.unit) as unit, p.status, p.category_id, t.id as tax_category_id, t.rate_bp,
            (select json_agg(json_build_object('code', b.code, 'kind', b.kind)) from barcodes b
              where b.variant_id = v.id and b.code = any(${sql.param([...codes])}::text[])) as codes
       from wanted w
       join variants v on v.id = w.id
       join products p on p.id = v.product_id
-      join tax_categories t on t.id = p.tax_category_id`)
+      join tax_categories t on t.id = coalesce(v.tax_category_id, p.tax_category_id)`)
   const byId = new Map(rows.map((r) => [r.variant_id, r]))
   const bySku = new Map(rows.map((r) => [r.sku, r]))
   const byCode = new Map<string, Row>()

@@ -1,5 +1,6 @@
 // Products and their variants. A variant is what is sold and stocked: SKU (unique per merchant), barcodes, price
-// and cost in minor units per `pricePer` base units, and whether it is on the shelf.
+// and cost in minor units per `pricePer` base units, and whether it is on the shelf. A variant may have its own tax
+// category and unit; without one it takes the product's (the effective value is coalesce(variant, product)).
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
@@ -23,6 +24,10 @@ export interface BarcodeInput {
 export interface VariantInput {
   sku: string
   optionValues?: Record<string, string>
+  /** The variant's own tax category; null or absent inherits the product's. */
+  taxCategoryId?: string | null
+  /** The variant's own unit; null or absent inherits the product's. `price`/`pricePer` are in this unit. */
+  unit?: ProductUnit | null
   price: number
   pricePer?: number
   cost?: number
@@ -42,10 +47,15 @@ export interface ProductInput {
 }
 
 export interface ProductWithVariants extends Product {
-  variants: (Variant & { barcodes: { code: string; kind: BarcodeKind }[] })[]
+  variants: (Variant & { barcodes: { code: string; kind: BarcodeKind }[]; effectiveTaxCategoryId: string; effectiveUnit: ProductUnit })[]
 }
 
 const SKU = /^[A-Za-z0-9._/-]{1,64}$/
+export const UNITS: readonly ProductUnit[] = ['piece', 'g', 'ml', 'cm']
+
+function checkUnit(unit: ProductUnit | null | undefined, sku: string) {
+  if (unit != null && !UNITS.includes(unit)) throw invalid('invalid_unit', `unit of ${sku} is one of ${UNITS.join(', ')}`, { sku, unit })
+}
 
 function checkMoney(value: number, what: string) {
   if (!Number.isSafeInteger(value) || value < 0) throw invalid('invalid_amount', `${what} must be a whole, non-negative number of minor units`)
@@ -65,6 +75,7 @@ function checkVariant(v: VariantInput, options: string[]) {
   checkMoney(v.price, `price of ${v.sku}`)
   if (v.cost !== undefined) checkMoney(v.cost, `cost of ${v.sku}`)
   if (v.pricePer !== undefined && (!Number.isSafeInteger(v.pricePer) || v.pricePer <= 0)) throw invalid('invalid_price_per', `pricePer of ${v.sku} must be a positive whole number`)
+  checkUnit(v.unit, v.sku)
   for (const k of Object.keys(v.optionValues ?? {})) {
     if (!options.includes(k)) throw invalid('unknown_option', `variant ${v.sku} has a value for option "${k}", which the product does not define`)
   }
@@ -76,9 +87,25 @@ async function assertCategory(tx: Tx, merchantId: string, categoryId: string | n
   if (!c) throw invalid('unknown_category', `category ${categoryId} does not exist`)
 }
 
-async function assertTaxCategory(tx: Tx, merchantId: string, id: string) {
-  const [t] = await tx.select({ id: taxCategories.id }).from(taxCategories).where(and(eq(taxCategories.merchantId, merchantId), eq(taxCategories.id, id)))
-  if (!t) throw invalid('unknown_tax_category', `tax category ${id} does not exist`)
+/** The tax categories must be the merchant's: another merchant's is unknown, like one that does not exist. */
+async function assertTaxCategories(tx: Tx, merchantId: string, ids: (string | null | undefined)[]) {
+  const wanted = [...new Set(ids.filter((id): id is string => !!id))]
+  if (wanted.length === 0) return
+  const found = await tx.select({ id: taxCategories.id }).from(taxCategories).where(and(eq(taxCategories.merchantId, merchantId), inArray(taxCategories.id, wanted)))
+  const missing = wanted.find((id) => !found.some((t) => t.id === id))
+  if (missing) throw invalid('unknown_tax_category', `tax category ${missing} does not exist`, { taxCategoryId: missing })
+}
+const assertTaxCategory = (tx: Tx, merchantId: string, id: string) => assertTaxCategories(tx, merchantId, [id])
+
+/**
+ * Quantities of a variant's stock and sales are counted in its effective unit, so the unit cannot change once
+ * the variant has stock (a level at any location) or has been sold.
+ */
+async function variantInUse(tx: Tx, merchantId: string, variantId: string): Promise<boolean> {
+  const r = await tx.execute<{ used: boolean }>(sql`
+    select exists (select 1 from stock_levels where merchant_id = ${merchantId} and variant_id = ${variantId})
+        or exists (select 1 from sale_lines where merchant_id = ${merchantId} and variant_id = ${variantId}) as used`)
+  return r.rows[0]!.used
 }
 
 /** Turns unique-index violations into the conflict a caller can act on. */
@@ -89,6 +116,7 @@ function translateUnique(e: unknown): never {
 }
 
 async function insertVariants(tx: Tx, merchantId: string, productId: string, list: VariantInput[], options: string[]) {
+  await assertTaxCategories(tx, merchantId, list.map((v) => v.taxCategoryId))
   const skus = new Set<string>()
   const codes = new Set<string>()
   const rows: (typeof variants.$inferInsert)[] = []
@@ -98,7 +126,19 @@ async function insertVariants(tx: Tx, merchantId: string, productId: string, lis
     if (skus.has(v.sku)) throw invalid('duplicate_sku', `SKU ${v.sku} appears twice`)
     skus.add(v.sku)
     const id = newId()
-    rows.push({ id, merchantId, productId, sku: v.sku, optionValues: v.optionValues ?? {}, price: v.price, pricePer: v.pricePer ?? 1, cost: v.cost ?? 0, onShelf: v.onShelf ?? true })
+    rows.push({
+      id,
+      merchantId,
+      productId,
+      sku: v.sku,
+      optionValues: v.optionValues ?? {},
+      taxCategoryId: v.taxCategoryId ?? null,
+      unit: v.unit ?? null,
+      price: v.price,
+      pricePer: v.pricePer ?? 1,
+      cost: v.cost ?? 0,
+      onShelf: v.onShelf ?? true,
+    })
     for (const b of normaliseBarcodes(v.barcodes, v.sku)) {
       if (codes.has(b.code)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
       codes.add(b.code)
@@ -148,7 +188,16 @@ export async function getProducts(tx: Tx, merchantId: string, ids: string[]): Pr
         .orderBy(asc(barcodes.createdAt), asc(barcodes.code))
     : []
   const byProduct = new Map(ps.map((p) => [p.id, { ...p, variants: [] as ProductWithVariants['variants'] }]))
-  for (const v of vs) byProduct.get(v.productId)?.variants.push({ ...v, barcodes: bs.filter((b) => b.variantId === v.id).map(({ code, kind }) => ({ code, kind })) })
+  for (const v of vs) {
+    const p = byProduct.get(v.productId)
+    if (!p) continue
+    p.variants.push({
+      ...v,
+      barcodes: bs.filter((b) => b.variantId === v.id).map(({ code, kind }) => ({ code, kind })),
+      effectiveTaxCategoryId: v.taxCategoryId ?? p.taxCategoryId,
+      effectiveUnit: v.unit ?? p.unit,
+    })
+  }
   return ids.map((id) => byProduct.get(id)).filter((p): p is ProductWithVariants => p !== undefined)
 }
 
@@ -197,6 +246,10 @@ export async function addVariant(tx: Tx, actor: Actor, productId: string, input:
 export interface VariantChanges {
   sku?: string
   optionValues?: Record<string, string>
+  /** null goes back to the product's tax category. */
+  taxCategoryId?: string | null
+  /** null goes back to the product's unit; the effective unit cannot change once the variant has stock or sales. */
+  unit?: ProductUnit | null
   price?: number
   pricePer?: number
   cost?: number
@@ -214,8 +267,16 @@ export async function getVariant(tx: Tx, merchantId: string, id: string): Promis
 /** Changes a variant; a change of price or cost is recorded in the audit log with the old and new values. */
 export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: VariantChanges): Promise<Variant> {
   const before = await getVariant(tx, actor.merchantId, id)
-  const [product] = await tx.select({ options: products.options }).from(products).where(eq(products.id, before.productId))
-  checkVariant({ sku: changes.sku ?? before.sku, price: changes.price ?? before.price, cost: changes.cost, pricePer: changes.pricePer, optionValues: changes.optionValues }, product!.options)
+  const [product] = await tx.select({ options: products.options, unit: products.unit }).from(products).where(eq(products.id, before.productId))
+  checkVariant({ sku: changes.sku ?? before.sku, price: changes.price ?? before.price, cost: changes.cost, pricePer: changes.pricePer, optionValues: changes.optionValues, unit: changes.unit }, product!.options)
+  if (changes.taxCategoryId) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
+  if (changes.unit !== undefined) {
+    const from = before.unit ?? product!.unit
+    const to = changes.unit ?? product!.unit
+    if (from !== to && (await variantInUse(tx, actor.merchantId, id))) {
+      throw conflict('unit_in_use', `the unit of ${before.sku} cannot change from ${from} to ${to}: it has stock or sales counted in ${from}`, { sku: before.sku, unit: from })
+    }
+  }
   const { barcodes: codes, ...fields } = changes
   let after: Variant
   try {
@@ -234,7 +295,7 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
     translateUnique(e)
   }
   const details: Record<string, unknown> = {}
-  for (const k of ['sku', 'price', 'pricePer', 'cost', 'onShelf'] as const) {
+  for (const k of ['sku', 'price', 'pricePer', 'cost', 'onShelf', 'taxCategoryId', 'unit'] as const) {
     if (changes[k] !== undefined && changes[k] !== before[k]) details[k] = { from: before[k], to: changes[k] }
   }
   if (codes) details.barcodes = 'replaced'

@@ -82,7 +82,13 @@ export const variants = pgTable(
     sku: text('sku').notNull(),
     /** Option values, e.g. {"Size": "L", "Colour": "Red"}. */
     optionValues: jsonb('option_values').$type<Record<string, string>>().notNull().default({}),
-    /** Price in minor units for `pricePer` base units (1 for pieces; 1000 for a per-kg price of a product sold in grams). */
+    /**
+     * The variant's own tax category and unit; null inherits the product's. The effective value everywhere a
+     * variant is sold, stocked or exported is coalesce(variant, product) (the same merchant's, checked on write).
+     */
+    taxCategoryId: uuid('tax_category_id').references(() => taxCategories.id),
+    unit: text('unit').$type<'piece' | 'g' | 'ml' | 'cm'>(),
+    /** Price in minor units for `pricePer` base units of the effective unit (1 for pieces; 1000 for a per-kg price of goods sold in grams). */
     price: money('price').notNull(),
     pricePer: integer('price_per').notNull().default(1),
     /** Cost in minor units for `pricePer` base units. */
@@ -96,6 +102,7 @@ export const variants = pgTable(
     index('variants_product_idx').on(t.productId),
     index('variants_sku_trgm').using('gin', sql`lower(${t.sku}) gin_trgm_ops`),
     check('variants_price_check', sql`${t.price} >= 0 and ${t.cost} >= 0 and ${t.pricePer} > 0`),
+    check('variants_unit_check', sql`${t.unit} in ('piece', 'g', 'ml', 'cm')`),
   ],
 )
 

@@ -65,6 +65,8 @@ export const CATALOG_HEADERS: Record<CatalogColumn, string[]> = {
   cost: COST,
   barcodes: BARCODE,
   on_shelf: ['onshelf', 'status', 'active', 'enabled', '状态', '上架', '是否上架', '上下架', '商品状态'],
+  variant_tax_category: ['varianttaxcategory', 'varianttaxcode', '规格税目'],
+  variant_unit: ['variantunit', '规格单位'],
 }
 
 export const HEADERS: Record<ImportKind, Record<string, string[]>> = { catalog: CATALOG_HEADERS, members: MEMBER_HEADERS, stock: STOCK_HEADERS }

@@ -34,6 +34,10 @@ export const VariantSchema = z
     productId: z.uuid(),
     sku: z.string(),
     optionValues: z.record(z.string(), z.string()),
+    taxCategoryId: z.uuid().nullable().openapi({ description: "The variant's own tax category; null when it inherits the product's" }),
+    effectiveTaxCategoryId: z.uuid().openapi({ description: "The tax category the variant is sold under: its own, else the product's" }),
+    unit: Unit.nullable().openapi({ description: "The variant's own unit; null when it inherits the product's" }),
+    effectiveUnit: Unit.openapi({ description: "The unit the variant is sold and stocked in (its own, else the product's); price, cost and pricePer are in this unit" }),
     price: minor('Price in minor units for `pricePer` base units'),
     pricePer: z.number().int().openapi({ description: 'Base units the price is for: 1, or 1000 for a price per kg of goods sold in g' }),
     cost: minor('Cost in minor units for `pricePer` base units'),
@@ -50,8 +54,8 @@ export const ProductSchema = z
     nameEn: z.string().nullable(),
     description: z.string().nullable(),
     categoryId: z.uuid().nullable(),
-    taxCategoryId: z.uuid(),
-    unit: Unit,
+    taxCategoryId: z.uuid().openapi({ description: 'The tax category of the variants that have none of their own' }),
+    unit: Unit.openapi({ description: 'The unit of the variants that have none of their own' }),
     options: z.array(z.string()),
     status: z.enum(['active', 'archived']),
     variants: z.array(VariantSchema),
@@ -93,13 +97,13 @@ const SellableSchema = z
     productId: z.uuid(),
     sku: z.string(),
     name: z.string(),
-    unit: Unit,
+    unit: Unit.openapi({ description: "The effective unit: the variant's own, else the product's" }),
     price: minor(),
     pricePer: z.number().int(),
     cost: minor(),
     onShelf: z.boolean(),
     status: z.enum(['active', 'archived']),
-    taxCategoryId: z.uuid(),
+    taxCategoryId: z.uuid().openapi({ description: "The effective tax category: the variant's own, else the product's" }),
     taxRateBp: z.number().int(),
     categoryId: z.uuid().nullable(),
     matchedBy: z.enum(['barcode', 'scale_label', 'sku']),
@@ -142,17 +146,25 @@ const BarcodeInput = z.union([z.string().min(1).max(64), z.object({ code: z.stri
   description: 'A code, or {code, kind}; 13/12/8-digit codes must carry a valid EAN-13/UPC-A/EAN-8 check digit, other codes are internal',
 })
 const OptionValues = z.record(z.string().min(1).max(50), z.string().min(1).max(100))
+const VariantTaxId = z.uuid().nullable().openapi({ description: "The variant's own tax category (one of the merchant's); null inherits the product's" })
+const VariantTaxCode = z.string().min(1).max(64).openapi({ description: 'Instead of taxCategoryId: the code of the tax category, e.g. "reduced"' })
+const VariantUnit = Unit.nullable().openapi({ description: "The variant's own unit, e.g. g for loose goods of a product sold by the piece; null inherits the product's" })
+const oneVariantTaxRef = (v: { taxCategoryId?: string | null; taxCategoryCode?: string }) => v.taxCategoryId === undefined || v.taxCategoryCode === undefined
 const VariantInput = z
   .object({
     sku: z.string().min(1).max(64),
     optionValues: OptionValues.optional(),
-    price: minor('Price in minor units (fen) for `pricePer` base units'),
+    taxCategoryId: VariantTaxId.optional(),
+    taxCategoryCode: VariantTaxCode.optional(),
+    unit: VariantUnit.optional(),
+    price: minor('Price in minor units (fen) for `pricePer` base units of the effective unit'),
     pricePer: z.number().int().min(1).max(1_000_000).optional(),
     cost: minor('Cost in minor units for `pricePer` base units').optional(),
     onShelf: z.boolean().optional(),
     barcodes: z.array(BarcodeInput).max(50).optional(),
   })
   .strict()
+  .refine(oneVariantTaxRef, { message: 'give taxCategoryId or taxCategoryCode, not both', path: ['taxCategoryId'] })
   .openapi('VariantInput')
 
 const taxRef = (t: { taxCategoryId?: string; taxCategoryCode?: string }) => (t.taxCategoryId === undefined) !== (t.taxCategoryCode === undefined)
@@ -191,6 +203,9 @@ const VariantPatch = z
   .object({
     sku: z.string().min(1).max(64),
     optionValues: OptionValues,
+    taxCategoryId: VariantTaxId,
+    taxCategoryCode: VariantTaxCode,
+    unit: VariantUnit.openapi({ description: "The variant's own unit; null inherits the product's. The effective unit cannot change once the variant has stock or sales (409 `unit_in_use`)" }),
     price: minor(),
     pricePer: z.number().int().min(1).max(1_000_000),
     cost: minor(),
@@ -199,6 +214,7 @@ const VariantPatch = z
   })
   .partial()
   .strict()
+  .refine(oneVariantTaxRef, { message: 'give taxCategoryId or taxCategoryCode, not both', path: ['taxCategoryId'] })
 
 // ─── Routes ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
@@ -340,6 +356,8 @@ const createProductRoute = defineRoute({
   path: '/api/v1/products',
   tags,
   summary: 'Create a product with its variants and barcodes',
+  description:
+    "The product's tax category and unit are the defaults of its variants; a variant may name its own (`taxCategoryId` or `taxCategoryCode`, `unit`). A tax category that is not the merchant's is refused (422 `unknown_tax_category`).",
   access: 'catalog.manage',
   request: { body: jsonBody(ProductInput) },
   responses: { 201: json(ProductSchema, 'Created') },
@@ -384,6 +402,7 @@ const addVariantRoute = defineRoute({
   path: '/api/v1/products/{id}/variants',
   tags,
   summary: 'Add a variant to a product',
+  description: "Without a tax category or unit of its own the variant takes the product's.",
   access: 'catalog.manage',
   request: { params: IdParam, body: jsonBody(VariantInput) },
   responses: { 201: json(ProductSchema, 'The product with its new variant') },
@@ -393,9 +412,9 @@ const patchVariantRoute = defineRoute({
   method: 'patch',
   path: '/api/v1/variants/{id}',
   tags,
-  summary: 'Change a variant: price, cost, SKU, shelf status, barcodes',
+  summary: 'Change a variant: price, cost, SKU, shelf status, barcodes, own tax category and unit',
   description:
-    'Price and cost changes are recorded in the audit log with the old and new values. A change of price, cost or pricePer is held for approval (202, the whole request) when the merchant requires approval of price changes and the caller may not decide approvals.',
+    'taxCategoryId (or taxCategoryCode) and unit set the variant\'s own values; null makes it inherit the product\'s again. Price and cost changes are recorded in the audit log with the old and new values. A change of price, cost or pricePer is held for approval (202, the whole request) when the merchant requires approval of price changes and the caller may not decide approvals.',
   access: 'catalog.manage',
   request: { params: IdParam, body: jsonBody(VariantPatch) },
   responses: { 200: json(VariantSchema), 202: HeldResponse },
@@ -421,7 +440,8 @@ const importRoute = defineRoute({
   tags,
   summary: 'Import the catalog from a CSV or XLSX file',
   description: [
-    'The body is the file itself. One row per variant under named columns (any order, any case): product_key, product_name, product_name_en, category (a path like Food/Fruit), tax_category (code), unit (piece, g, ml, cm), sku, options (Size=L;Colour=Red), price and cost (decimal text like 12.34), price_per, barcodes (";"-separated, optionally kind:code), on_shelf.',
+    'The body is the file itself. One row per variant under named columns (any order, any case): product_key, product_name, product_name_en, category (a path like Food/Fruit), tax_category (code), unit (piece, g, ml, cm), sku, options (Size=L;Colour=Red), price and cost (decimal text like 12.34), price_per, barcodes (";"-separated, optionally kind:code), on_shelf, and the variant\'s own variant_tax_category (code) and variant_unit.',
+    'variant_tax_category and variant_unit override the product\'s tax category and unit for that variant; where the file has the column, a blank cell means the variant inherits the product\'s (an export re-imports to the same catalog), and a file without the column leaves them as they are. The unit of a variant with stock or sales cannot change.',
     'Rows with the same product_key, or else the same product_name, form one product. A row whose SKU exists updates that variant and its product; a blank optional cell keeps the current value. Missing categories are created.',
     'A dry run checks every row and reports what the import would do, writing nothing. An import with any bad row answers 422 with the same report in `error.details` and writes nothing; otherwise everything is written at once.',
   ].join('\n\n'),
@@ -454,6 +474,10 @@ const pickVariant = (v: ProductWithVariants['variants'][number]) => ({
   productId: v.productId,
   sku: v.sku,
   optionValues: v.optionValues,
+  taxCategoryId: v.taxCategoryId,
+  effectiveTaxCategoryId: v.effectiveTaxCategoryId,
+  unit: v.unit,
+  effectiveUnit: v.effectiveUnit,
   price: v.price,
   pricePer: v.pricePer,
   cost: v.cost,
@@ -501,6 +525,17 @@ async function taxCategoryIdOf(tx: Tx, merchantId: string, ref: { taxCategoryId?
   const t = await findTaxCategoryByCode(tx, merchantId, ref.taxCategoryCode)
   if (!t) throw invalid('unknown_tax_category', `no tax category has code ${ref.taxCategoryCode}`)
   return t.id
+}
+
+/** A variant body with its taxCategoryCode resolved to taxCategoryId (the merchant's tax categories, read once). */
+async function variantTaxOf<V extends { taxCategoryId?: string | null; taxCategoryCode?: string }>(tx: Tx, merchantId: string, list: V[]): Promise<Omit<V, 'taxCategoryCode'>[]> {
+  const byCode = list.some((v) => v.taxCategoryCode !== undefined) ? new Map((await listTaxCategories(tx, merchantId)).map((t) => [t.code, t.id])) : new Map<string, string>()
+  return list.map(({ taxCategoryCode, ...v }) => {
+    if (taxCategoryCode === undefined) return v
+    const id = byCode.get(taxCategoryCode)
+    if (!id) throw invalid('unknown_tax_category', `no tax category has code ${taxCategoryCode}`, { taxCategoryCode })
+    return { ...v, taxCategoryId: id }
+  })
 }
 
 /** The first ref that resolves, or undefined; lookupSellables refuses unknown refs, one at a time is how to try several. */
@@ -559,9 +594,10 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return c.json({ items: r.items.map(pickProduct), nextCursor: r.nextCursor }, 200)
   })
   app.openapi(createProductRoute, async (c) => {
-    const { taxCategoryCode, taxCategoryId, ...input } = c.req.valid('json')
-    const taxId = (await taxCategoryIdOf(c.var.db, c.var.principal.merchantId, { taxCategoryId, taxCategoryCode }))!
-    return c.json(pickProduct(await createProduct(c.var.db, c.var.principal, { ...input, taxCategoryId: taxId })), 201)
+    const { taxCategoryCode, taxCategoryId, variants, ...input } = c.req.valid('json')
+    const m = c.var.principal.merchantId
+    const taxId = (await taxCategoryIdOf(c.var.db, m, { taxCategoryId, taxCategoryCode }))!
+    return c.json(pickProduct(await createProduct(c.var.db, c.var.principal, { ...input, taxCategoryId: taxId, variants: await variantTaxOf(c.var.db, m, variants) })), 201)
   })
   app.openapi(getProductRoute, async (c) => c.json(pickProduct(await getProduct(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200))
   app.openapi(patchProductRoute, async (c) => {
@@ -575,9 +611,13 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const r = await actOrHold(c.var.db, c.var.principal, 'product.archive', { productId: c.req.valid('param').id }, c.var.hub.clock())
     return r.held ? c.json(held(r.held), 202) : c.json(pickProduct(r.result), 200)
   })
-  app.openapi(addVariantRoute, async (c) => c.json(pickProduct(await addVariant(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'))), 201))
+  app.openapi(addVariantRoute, async (c) => {
+    const [input] = await variantTaxOf(c.var.db, c.var.principal.merchantId, [c.req.valid('json')])
+    return c.json(pickProduct(await addVariant(c.var.db, c.var.principal, c.req.valid('param').id, input!)), 201)
+  })
   app.openapi(patchVariantRoute, async (c) => {
-    const r = await actOrHold(c.var.db, c.var.principal, 'variant.update', { variantId: c.req.valid('param').id, changes: c.req.valid('json') }, c.var.hub.clock())
+    const [changes] = await variantTaxOf(c.var.db, c.var.principal.merchantId, [c.req.valid('json')])
+    const r = await actOrHold(c.var.db, c.var.principal, 'variant.update', { variantId: c.req.valid('param').id, changes: changes! }, c.var.hub.clock())
     if (r.held) return c.json(held(r.held), 202)
     const v = r.result
     const product = await getProduct(c.var.db, c.var.principal.merchantId, v.productId)

@@ -81,6 +81,8 @@ describe('catalog file reading and writing', () => {
       cost: '3.10',
       barcodes: '036000291452;scale_plu:01234',
       on_shelf: 'true',
+      variant_tax_category: 'exempt',
+      variant_unit: 'ml',
     }
     const csv = writeCsv([record])
     expect([...csv.slice(0, 3)]).toEqual([0xef, 0xbb, 0xbf])
