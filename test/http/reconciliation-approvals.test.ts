@@ -106,6 +106,10 @@ describe('two-person approval of reconciliation resolutions', () => {
     expect(held.status, JSON.stringify(held.body)).toBe(202)
     expect(held.body.approval).toMatchObject({ action: 'recon_item.resolve', status: 'pending', requestedBy: s.financeUser.id, payload: { itemId: s.items.timing, input: { action: 'write_off' } } })
     expect(held.body.approval.summary).toContain('settling 560')
+    // While it waits, no second resolution of the item is asked for by someone who may not decide.
+    const second = await s.resolve(s.finance, s.items.timing, { action: 'ignore', reason: 'asked twice' })
+    expect(second.status).toBe(409)
+    expect(second.body.error).toMatchObject({ code: 'resolution_pending', details: { approvalId: held.body.approval.id } })
     expect(await s.item(s.items.timing)).toMatchObject({ state: 'open', resolution: null, resolvedBy: null })
     expect((await s.item(s.items.timing)).history.map((h: any) => h.action)).toEqual(['created'])
     expect((await s.admin.get(`/api/v1/audit?action=recon_item.resolved&entityId=${s.items.timing}`)).body.items).toEqual([])

@@ -3,6 +3,8 @@
 // how much it settles, the value the rule weighs.
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { conflict } from '../../lib/errors.ts'
+import { actorCan, grantsOf, type Actor } from '../staff/actor.ts'
 import { isUuid } from '../../lib/ids.ts'
 import { figuresOf, lineOnly, posOnly, type ItemFigures, type ResolveAction } from './resolve.ts'
 import { approvalRequests } from '../staff/schema.ts'
@@ -20,8 +22,17 @@ export interface ResolveRequest {
  * A resolution asked for now, with the figures of the items it concerns as they stand. They are read without a lock:
  * resolveItem locks the items and refuses to go on (item_changed) should they differ by then.
  */
-export async function resolveRequest(tx: Tx, merchantId: string, itemId: string, input: ResolveAction): Promise<ResolveRequest> {
+export async function resolveRequest(tx: Tx, actor: Actor, itemId: string, input: ResolveAction): Promise<ResolveRequest> {
+  const merchantId = actor.merchantId
   const ids = [itemId, ...(input.action === 'match' ? [input.counterpartId] : [])].filter(isUuid)
+  // One resolution waits at a time: a second one asked by someone who may not decide would wait beside it. Whoever
+  // may decide resolves at once, and the waiting one then fails on approval (the item is no longer open).
+  const mayDecide = grantsOf(actor).permissions.has('approvals.decide') || Boolean(actorCan(actor, 'approvals.decide').approverId)
+  const pending = mayDecide ? new Map<string, string>() : await pendingResolutions(tx, merchantId, ids)
+  if (pending.size > 0) {
+    const [item, approvalId] = [...pending][0]!
+    throw conflict('resolution_pending', 'A resolution of this item awaits a manager’s approval: it is approved or rejected first', { itemId: item, approvalId })
+  }
   const rows = ids.length === 0 ? [] : await tx.select().from(reconItems).where(and(eq(reconItems.merchantId, merchantId), inArray(reconItems.id, ids)))
   return { itemId, input, seen: Object.fromEntries(rows.map((r) => [r.id, figuresOf(r)])) }
 }

@@ -356,7 +356,7 @@ async function change(c: C, kind: 'resolved' | 'reopened'): Promise<Response> {
     const now = c.var.hub.clock()
     await c.var.hub.database.db.transaction(async (tx) => {
       if (kind === 'resolved') {
-        const r = await actOrHold(tx, actor, 'recon_item.resolve', await resolveRequest(tx, actor.merchantId, itemId, actionOf(form)), now)
+        const r = await actOrHold(tx, actor, 'recon_item.resolve', await resolveRequest(tx, actor, itemId, actionOf(form)), now)
         if (r.held) done = 'held'
       } else await reopenItem(tx, actor, itemId, { note: typeof form.note === 'string' ? form.note : undefined }, now)
     })

@@ -661,7 +661,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(resolveRoute, async (c) => {
     const p = c.var.principal
-    const request = await resolveRequest(c.var.db, p.merchantId, c.req.valid('param').id, c.req.valid('json'))
+    const request = await resolveRequest(c.var.db, p, c.req.valid('param').id, c.req.valid('json'))
     const r = await actOrHold(c.var.db, p, 'recon_item.resolve', request, c.var.hub.clock())
     if (r.held) return c.json(held(r.held), 202)
     return c.json(await itemWithHistory(c, r.result.item), 200)
