@@ -3,45 +3,10 @@ import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { seedMerchant } from '../helpers/api.ts'
 import { seedReconDay, type ReconDay } from '../helpers/recon-dashboard.ts'
+import { formClient } from '../helpers/form-client.ts'
 import { createApp, type App } from '../../src/http/app.ts'
 import { recordRunOutcome } from '../../src/core/reconciliation/match.ts'
 import { addDays } from '../../src/lib/time.ts'
-
-/** A browser without a browser: keeps cookies, posts forms, never follows redirects. */
-function formClient(app: App) {
-  const jar = new Map<string, string>()
-  const request = async (method: string, path: string, form?: Record<string, string>, headers: Record<string, string> = {}) => {
-    const h = new Headers(headers)
-    if (jar.size) h.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '))
-    let body: string | undefined
-    if (form) {
-      body = new URLSearchParams(form).toString()
-      h.set('content-type', 'application/x-www-form-urlencoded')
-    }
-    const res = await app.request(path, { method, headers: h, body, redirect: 'manual' })
-    const setCookies = res.headers.getSetCookie()
-    for (const sc of setCookies) {
-      const [pair] = sc.split(';')
-      const i = pair!.indexOf('=')
-      const name = pair!.slice(0, i)
-      const value = pair!.slice(i + 1)
-      if (/max-age=0/i.test(sc) || value === '') jar.delete(name)
-      else jar.set(name, value)
-    }
-    return { status: res.status, location: res.headers.get('location'), setCookies, headers: res.headers, text: await res.text() }
-  }
-  const hidden = (page: string, name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(page)?.[1]
-  return {
-    jar,
-    get: (path: string) => request('GET', path),
-    post: (path: string, form: Record<string, string>, headers?: Record<string, string>) => request('POST', path, form, headers),
-    hidden,
-    async login(email: string, password: string) {
-      const page = await request('GET', '/dashboard/login')
-      return request('POST', '/dashboard/login', { _login: hidden(page.text, '_login')!, next: '/dashboard/reconciliation', email, password })
-    },
-  }
-}
 
 describe('the dashboard over HTTP', () => {
   const hub = useTestHub()

@@ -5,39 +5,7 @@ import { createApi } from '../helpers/api.ts'
 import { seedReconDay, type ReconDay } from '../helpers/recon-dashboard.ts'
 import { DEFAULT_ROLE_PERMISSIONS } from '../../src/core/staff/permissions.ts'
 import { wechatBill, type WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
-import type { App } from '../../src/http/app.ts'
-
-/** Posts dashboard forms with the session cookie, never following redirects. */
-function formClient(app: App) {
-  const jar = new Map<string, string>()
-  const request = async (method: string, path: string, form?: Record<string, string>) => {
-    const h = new Headers()
-    if (jar.size) h.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '))
-    let body: string | undefined
-    if (form) {
-      body = new URLSearchParams(form).toString()
-      h.set('content-type', 'application/x-www-form-urlencoded')
-    }
-    const res = await app.request(path, { method, headers: h, body, redirect: 'manual' })
-    for (const sc of res.headers.getSetCookie()) {
-      const [pair] = sc.split(';')
-      const i = pair!.indexOf('=')
-      if (/max-age=0/i.test(sc) || pair!.slice(i + 1) === '') jar.delete(pair!.slice(0, i))
-      else jar.set(pair!.slice(0, i), pair!.slice(i + 1))
-    }
-    return { status: res.status, location: res.headers.get('location'), text: await res.text() }
-  }
-  const hidden = (page: string, name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(page)?.[1]
-  return {
-    get: (path: string) => request('GET', path),
-    post: (path: string, form: Record<string, string>) => request('POST', path, form),
-    hidden,
-    async login(email: string, password: string) {
-      const page = await request('GET', '/dashboard/login')
-      return request('POST', '/dashboard/login', { _login: hidden(page.text, '_login')!, next: '/dashboard/reconciliation', email, password })
-    },
-  }
-}
+import { formClient } from '../helpers/form-client.ts'
 
 describe('two-person approval of reconciliation resolutions', () => {
   const hub = useTestHub()
