@@ -118,7 +118,9 @@ export const DEFAULT_OUR_REF_PATTERN = '^T[BR][0-9]{12}[0-9A-Z]{8}$'
  */
 const statusIn = (statuses: string[]) => (col: SQL) => sql`(upper(${col}) = any(${sql.raw(`'{${statuses.join(',')}}'::text[]`)}))`
 const revoked = statusIn(['REVOKED', 'REVOKE', 'REVERSED', 'REVERSAL', 'CANCELLED', 'CANCELED', 'CLOSED', 'VOIDED', '撤销', '已撤销', '冲正'])
-const refundFailed = statusIn(['FAIL', 'FAILED', 'CLOSED', 'ABNORMAL', 'CHANGE', 'REVOKED', '退款失败', '失败'])
+// REVOKED is not among them: on a refund line it is a card acquirer's cancellation record (撤销, UnionPay S31), the
+// channel taking the whole payment back, which settles the till's void.
+const refundFailed = statusIn(['FAIL', 'FAILED', 'CLOSED', 'ABNORMAL', 'CHANGE', '退款失败', '失败'])
 
 /** Runs and resolutions of one connection take turns: both decide who holds which tender and line. */
 export const lockConnection = (tx: Tx, connectionId: string) => tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`recon-run:${connectionId}`}, 0))`)

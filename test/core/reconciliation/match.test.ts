@@ -340,6 +340,30 @@ describe('reconciling a day', () => {
     expect(r.counts).toMatchObject({ status_diff: 1, timing: 1, matched: 4 })
   })
 
+  it('a card void settled by the acquirer’s cancellation record (a refund line, REVOKED) is matched; a failed refund is not', async () => {
+    const shop = await openShop(hub)
+    const t = at('2026-11-21 11:00:00')
+    const voided = await sell(hub, shop, t, 4100)
+    const returned = await sell(hub, shop, t, 2600)
+    hub.setNow(at('2026-11-21 11:02:00'))
+    expect((await shop.api.post(`/api/v1/sales/${voided.id}/void`, { reason: 'wrong card' })).status).toBe(200)
+    const back = await refund(hub, shop, at('2026-11-21 11:30:00'), returned, 1)
+    hub.setNow(undefined)
+    const [cancel] = (
+      await hub.database.db.execute<{ refund_no: string; amount: number }>(sql`select rt.refund_no, rt.amount from refund_tenders rt join refunds r on r.id = rt.refund_id where r.sale_id = ${voided.id}`)
+    ).rows
+    await importLines(hub, shop, '2026-11-21', [
+      paid(voided.tenders[0]!, t),
+      refunded({ refundNo: cancel!.refund_no, amount: cancel!.amount }, at('2026-11-21 11:02:01'), { status: 'REVOKED' }),
+      paid(returned.tenders[0]!, t),
+      refunded(back.tenders[0]!, at('2026-11-21 11:30:01'), { status: 'FAILED' }),
+    ])
+    await run(shop, '2026-11-21')
+    expect(await itemOf(hub, shop, cancel!.refund_no)).toMatchObject({ outcome: 'matched', state: 'auto' })
+    expect(await itemOf(hub, shop, voided.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'matched' })
+    expect(await itemOf(hub, shop, back.tenders[0]!.refundNo)).toMatchObject({ outcome: 'status_diff', state: 'open' })
+  })
+
   it('card data only suggests a pair and leaves both sides open', async () => {
     const shop = await openShop(hub)
     const t = at('2026-11-19 15:30:00')
