@@ -257,6 +257,42 @@ describe('Stripe settlement from balance transactions', () => {
     expect(rerun.rows).toEqual([{ outcome: 'matched' }])
   })
 
+  it('a file made current again after a payout stamped the file in its place takes the payouts over', async () => {
+    const { ctx, connectionId } = await context()
+    hub.setNow(new Date('2026-05-10T00:00:00Z'))
+    const day1 = Date.UTC(2026, 4, 1, 16) / 1000
+    const c1 = sim.addCharge({ amount: 8_000, fee: 262, created: day1 + 3600 })
+    const fetchDay = async (date: string) => stripe.capabilities.fetchStatement!(ctx, { businessDate: date }) as Promise<{ status: 'ready'; files: StatementFile[] }>
+    const load = (date: string, file: StatementFile) => importFile(hub, { merchantId, connectionId, businessDate: date, format: file.format, content: file.content, source: 'fetched' })
+    // The first file of 2026-05-02, then a second one (a late fee) in its place, before the payout's day comes in.
+    const first = await fetchDay('2026-05-02')
+    try {
+      expect(await load('2026-05-02', first.files[0]!)).toMatchObject({ status: 'imported' })
+      sim.addStripeFee({ amount: 40, created: day1 + 7200 })
+      const second = await fetchDay('2026-05-02')
+      try {
+        expect(await load('2026-05-02', second.files[0]!)).toMatchObject({ status: 'imported', superseded: [expect.any(String)] })
+      } finally {
+        await discardFetched(second)
+      }
+      const paid = sim.addPayout({ created: day1 + 86_400 + 3600, paidOut: [c1.txn] })
+      const payoutDay = await fetchDay('2026-05-03')
+      try {
+        expect(await load('2026-05-03', payoutDay.files[0]!)).toMatchObject({ status: 'imported' })
+      } finally {
+        await discardFetched(payoutDay)
+      }
+      // The first file again: the same bytes make it current again, and its payment carries the payout.
+      expect(await load('2026-05-02', first.files[0]!)).toMatchObject({ status: 'duplicate', reactivated: true })
+      const current = await hub.database.db.execute<{ channel_txn_id: string; payout_ref: string | null }>(sql`
+        select l.channel_txn_id, l.payout_ref from settlement_lines l join settlement_statements st on st.id = l.statement_id and st.status = 'imported'
+         where l.connection_id = ${connectionId} and st.business_date = '2026-05-02' and l.kind = 'payment'`)
+      expect(current.rows).toEqual([{ channel_txn_id: expect.any(String), payout_ref: paid.payoutId }])
+    } finally {
+      await discardFetched(first)
+    }
+  })
+
   it('cuts the day in the time zone it is given', async () => {
     const { ctx } = await context()
     const before = sim.state.requests.length

@@ -379,7 +379,9 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
       if (same && same.status !== 'rejected') {
         let reactivated = false
         if (same.status === 'superseded') {
-          await supersedeOthers(tx, input, same.id)
+          const others = await supersedeOthers(tx, input, same.id)
+          // Its lines were not current when a later day's payout stamped the file in its place.
+          if (input.parsed.payoutMembers && others.length > 0) await carryPayouts(tx, same.id, others)
           await tx.update(settlementStatements).set({ status: same.lineCount === 0 && same.format === 'empty' ? 'empty' : 'imported' }).where(eq(settlementStatements.id, same.id))
           await input.onCurrent?.(tx, same.id)
           reactivated = true
