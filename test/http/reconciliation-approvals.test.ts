@@ -103,6 +103,10 @@ describe('two-person approval of reconciliation resolutions', () => {
     expect(held.status, JSON.stringify(held.body)).toBe(202)
     expect(await s.item(s.items.unknown)).toMatchObject({ state: 'open' })
     expect(await s.item(s.items.timing)).toMatchObject({ state: 'open' })
+    // The counterpart is spoken for as well while the match waits.
+    const other = await s.resolve(s.finance, s.items.timing, { action: 'accept_channel' })
+    expect(other.status).toBe(409)
+    expect(other.body.error).toMatchObject({ code: 'resolution_pending', details: { itemId: s.items.timing, approvalId: held.body.approval.id } })
     const approved = await s.manager.post(`/api/v1/approvals/${held.body.approval.id}/approve`, {})
     expect(approved.body).toMatchObject({ status: 'approved', result: { itemId: s.items.unknown, resolution: 'merged', settled: 560 } })
     expect(await s.item(s.items.timing)).toMatchObject({ state: 'resolved', resolution: 'matched_by_hand', outcome: 'matched', difference: 0, resolvedBy: s.financeUser.id })

@@ -9,6 +9,7 @@ import { isUuid } from '../../lib/ids.ts'
 import { figuresOf, lineOnly, posOnly, type ItemFigures, type ResolveAction } from './resolve.ts'
 import { approvalRequests } from '../staff/schema.ts'
 import { reconItems } from './schema.ts'
+import { lockConnection } from './match.ts'
 
 /** A resolution as asked for: the payload of a held 'recon_item.resolve' request. */
 export interface ResolveRequest {
@@ -19,22 +20,26 @@ export interface ResolveRequest {
 }
 
 /**
- * A resolution asked for now, with the figures of the items it concerns as they stand. They are read without a lock:
- * resolveItem locks the items and refuses to go on (item_changed) should they differ by then.
+ * A resolution asked for now, with the figures of the items it concerns as they stand (resolveItem compares them with
+ * the locked items when it runs, at once or on approval, and refuses to go on, item_changed, should they differ).
+ * One resolution of an item waits for approval at a time: someone who may not decide is refused another
+ * (resolution_pending). The items' connection is locked first, as a run and resolveItem lock it, so two requests of
+ * one item are told apart in turn.
  */
 export async function resolveRequest(tx: Tx, actor: Actor, itemId: string, input: ResolveAction): Promise<ResolveRequest> {
   const merchantId = actor.merchantId
   const ids = [itemId, ...(input.action === 'match' ? [input.counterpartId] : [])].filter(isUuid)
-  // One resolution waits at a time: a second one asked by someone who may not decide would wait beside it. Whoever
-  // may decide resolves at once, and the waiting one then fails on approval (the item is no longer open).
+  const rows = ids.length === 0 ? [] : await tx.select().from(reconItems).where(and(eq(reconItems.merchantId, merchantId), inArray(reconItems.id, ids)))
+  for (const connectionId of new Set(rows.map((r) => r.connectionId))) await lockConnection(tx, connectionId)
+  // Whoever may decide resolves at once; a waiting request then fails on approval (the item is no longer open).
   const mayDecide = grantsOf(actor).permissions.has('approvals.decide') || Boolean(actorCan(actor, 'approvals.decide').approverId)
   const pending = mayDecide ? new Map<string, string>() : await pendingResolutions(tx, merchantId, ids)
   if (pending.size > 0) {
     const [item, approvalId] = [...pending][0]!
     throw conflict('resolution_pending', 'A resolution of this item awaits a manager’s approval: it is approved or rejected first', { itemId: item, approvalId })
   }
-  const rows = ids.length === 0 ? [] : await tx.select().from(reconItems).where(and(eq(reconItems.merchantId, merchantId), inArray(reconItems.id, ids)))
-  return { itemId, input, seen: Object.fromEntries(rows.map((r) => [r.id, figuresOf(r)])) }
+  const fresh = rows.length === 0 ? [] : await tx.select().from(reconItems).where(inArray(reconItems.id, rows.map((r) => r.id)))
+  return { itemId, input, seen: Object.fromEntries(fresh.map((r) => [r.id, figuresOf(r)])) }
 }
 
 /** What settling one item puts to rest: a one-sided item's amount, else the absolute difference of its two sides. */
@@ -49,19 +54,26 @@ export function settledBy(r: ResolveRequest): number {
   return Math.max(0, ...Object.values(r.seen).map(atStake))
 }
 
-/** Item id → the id of a resolution of it awaiting a manager's approval (the pending requests among `itemIds`). */
+/**
+ * Item id → the id of a resolution of it awaiting a manager's approval, among `itemIds`: a waiting resolution of the
+ * item, or a waiting hand match that would pair it as the counterpart.
+ */
 export async function pendingResolutions(tx: Tx, merchantId: string, itemIds: string[]): Promise<Map<string, string>> {
   if (itemIds.length === 0) return new Map()
+  const ids = sql.param(itemIds)
   const rows = await tx
-    .select({ id: approvalRequests.id, itemId: sql<string>`${approvalRequests.payload}->>'itemId'` })
+    .select({ id: approvalRequests.id, itemId: sql<string>`${approvalRequests.payload}->>'itemId'`, counterpartId: sql<string | null>`${approvalRequests.payload}->'input'->>'counterpartId'` })
     .from(approvalRequests)
     .where(
       and(
         eq(approvalRequests.merchantId, merchantId),
         eq(approvalRequests.status, 'pending'),
         eq(approvalRequests.action, 'recon_item.resolve'),
-        sql`${approvalRequests.payload}->>'itemId' = any(${sql.param(itemIds)}::text[])`,
+        sql`(${approvalRequests.payload}->>'itemId' = any(${ids}::text[]) or ${approvalRequests.payload}->'input'->>'counterpartId' = any(${ids}::text[]))`,
       ),
     )
-  return new Map(rows.map((r) => [r.itemId, r.id]))
+  const wanted = new Set(itemIds)
+  const out = new Map<string, string>()
+  for (const r of rows) for (const id of [r.itemId, r.counterpartId]) if (id && wanted.has(id) && !out.has(id)) out.set(id, r.id)
+  return out
 }
