@@ -160,6 +160,10 @@ describe('merchant export and import', { timeout: 600_000 }, () => {
       const bill = ['交易时间,商户订单号,流水号,交易金额,手续费', `${DAY} 10:00:05,${withMember.tenders[0].paymentNo},B1,81.00,0.49`, `${DAY} 11:00:00,ONLINE-77,B2,12.00,0.07`].join('\n')
       ok(await admin.request('POST', `/api/v1/reconciliation/statements?connectionId=${bank.id}&date=${DAY}&fileName=bank.csv`, undefined, { raw: Buffer.from(bill), headers: { 'content-type': 'text/csv' } }))
       ok(await admin.post('/api/v1/reconciliation/runs', { connectionId: bank.id, date: DAY }), 200)
+      // A resolution over the merchant's limit, asked with the finance key, waits for a manager's approval.
+      ok(await admin.patch('/api/v1/merchant/settings', { approvals: { reconResolutionAbove: 50 } }), 200)
+      const short = ok(await admin.get('/api/v1/reconciliation/exceptions?outcome=amount_diff'), 200).items[0]
+      ok(await createApi(hub).as(apiKey).post(`/api/v1/reconciliation/items/${short.id}/resolve`, { action: 'accept_pos', note: 'the bank owes us' }), 202)
     } finally {
       hub.setNow(undefined)
     }
@@ -332,6 +336,12 @@ describe('merchant export and import', { timeout: 600_000 }, () => {
     // The original's API key still opens the original only; the copy holds it revoked.
     expect((await createApi(hub).as(apiKey).get('/api/v1/me')).body.merchant.id).toBe(m.merchantId)
     expect(await count(hub, 'select count(*) as n from api_keys where merchant_id = $1 and revoked_at is null', [r.merchantId])).toBe(0)
+    // The resolution waiting for approval saw the item's line by its id, moved with it: a manager of the copy
+    // approves it, and it settles the copy's item (with the ids unmoved it would fail as item_changed).
+    const waiting = (await copyAdmin.get('/api/v1/approvals?status=pending')).body.items.filter((a: any) => a.action === 'recon_item.resolve')
+    expect(waiting).toHaveLength(1)
+    const decided = await copyAdmin.post(`/api/v1/approvals/${waiting[0].id}/approve`, {})
+    expect(decided.body, JSON.stringify(decided.body)).toMatchObject({ status: 'approved', result: { resolution: 'accept_pos' } })
   })
 
   it('refuses an archive from a newer hub and bad arguments with clear errors', async () => {

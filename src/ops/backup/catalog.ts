@@ -35,13 +35,16 @@ const BIGINT_REFS: { table: string; column: string; parent: string }[] = [
 ]
 
 /**
- * Bigint ids inside a jsonb document, at a path of keys: a reconciliation item's history names settlement lines (a
- * suggestion's or a removal's `lineId`; the `before` and `after` snapshots of a change).
+ * Bigint ids inside a jsonb document, at a path of keys (`*`: every member of an object): a reconciliation item's
+ * history names settlement lines (a suggestion's or a removal's `lineId`; the `before` and `after` snapshots of a
+ * change), and so does a resolution held for approval.
  */
 const JSON_BIGINT_REFS: { table: string; column: string; path: string[]; parent: string }[] = [
   { table: 'recon_item_events', column: 'details', path: ['lineId'], parent: 'settlement_lines' },
   { table: 'recon_item_events', column: 'details', path: ['before', 'lineId'], parent: 'settlement_lines' },
   { table: 'recon_item_events', column: 'details', path: ['after', 'lineId'], parent: 'settlement_lines' },
+  // A resolution held for approval: the figures of each item it saw (approving compares them with the item's).
+  { table: 'approval_requests', column: 'payload', path: ['seen', '*', 'lineId'], parent: 'settlement_lines' },
 ]
 
 export interface Column {

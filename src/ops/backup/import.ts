@@ -20,8 +20,9 @@
 // range; otherwise the whole table moves up by one offset past the ids this hub has used (reserved on the sequence
 // first, so concurrent inserts never take them), which keeps their order, and every reference follows: declared
 // foreign keys, the references listed in catalog.ts (recon item → settlement line, delivery → event, a stock
-// count's snapshot movement watermark) and recon_items.suggestion.lineId. Bigint ids quoted in history documents
-// (event payloads, audit details, stored idempotent responses) keep their original numbers.
+// count's snapshot movement watermark) and the settlement line ids inside reconciliation documents (an item's history,
+// a held resolution's figures). Bigint ids quoted in other history documents (event payloads, audit details, stored
+// idempotent responses) keep their original numbers.
 //
 // Logins are global on a hub: an email names one user, an API key hash one key. A plain import refuses an archive
 // whose emails or keys this hub already has (`email_taken`, `api_key_taken`); --as-new-merchant gives such users the
@@ -393,11 +394,25 @@ function expressionOf(
   // Ids inside a document: each path moved where it holds a number, one after the other.
   const type = table.columns.find((x) => x.name === column)!.type
   let doc = `(${c})::jsonb`
-  for (const ref of refs) {
-    const path = `array[${ref.jsonPath!.map(quoteLiteral).join(', ')}]`
-    doc = `(select case when jsonb_typeof(d #> ${path}) = 'number' then jsonb_set(d, ${path}, to_jsonb((d #>> ${path})::bigint + ${offsets.get(ref.parent)})) else d end from (select ${doc} as d) x)`
-  }
+  for (const ref of refs) doc = movedAt(doc, ref.jsonPath!, offsets.get(ref.parent)!)
   return { sql: `(${doc})::${type}` }
+}
+
+/**
+ * SQL for the document `doc` with the bigint at `path` moved up by `off`, where it is a number; `*` in the path stands
+ * for every member of an object (`seen.*.lineId`: the line of each item a held resolution saw). Each level reads its
+ * document once, through a subquery of its own.
+ */
+function movedAt(doc: string, path: string[], off: number, depth = 0): string {
+  const d = `d${depth}`
+  const [key, ...rest] = path
+  const inner =
+    key === '*'
+      ? `case when jsonb_typeof(${d}) = 'object' then (select coalesce(jsonb_object_agg(e.key, ${movedAt('e.value', rest, off, depth + 1)}), ${d}) from jsonb_each(${d}) e) else ${d} end`
+      : rest.length === 0
+        ? `case when jsonb_typeof(${d} -> ${quoteLiteral(key!)}) = 'number' then jsonb_set(${d}, array[${quoteLiteral(key!)}], to_jsonb((${d} ->> ${quoteLiteral(key!)})::bigint + ${off})) else ${d} end`
+        : `case when jsonb_typeof(${d} -> ${quoteLiteral(key!)}) = 'object' then jsonb_set(${d}, array[${quoteLiteral(key!)}], ${movedAt(`${d} -> ${quoteLiteral(key!)}`, rest, off, depth + 1)}) else ${d} end`
+  return `(select ${inner} from (select ${doc} as ${d}) x${depth})`
 }
 
 /** Every table holds exactly the archive's rows for the merchant, and every foreign key of them finds its parent. */
