@@ -213,5 +213,33 @@ describe('two-person approval of reconciliation resolutions', () => {
     const small = await c.post(`${dayPath}/items/${s.items.diff}/resolve`, { action: 'accept_pos', _csrf: c.hidden(page.text, '_csrf')! })
     expect(small.location).toBe(`${dayPath}?done=resolved#item-${s.items.diff}`)
     expect(await s.item(s.items.diff)).toMatchObject({ state: 'resolved', resolution: 'accept_pos' })
+
+    // Finance sees no decision buttons, and cannot post one.
+    const approval = /data-approval="([0-9a-f-]{36})"/.exec(row)![1]!
+    expect(row).not.toContain('data-decision=')
+    expect((await c.post(`${dayPath}/approvals/${approval}/approve`, { _csrf: c.hidden(after.text, '_csrf')! })).status).toBe(403)
+
+    // A manager approves it from the day's page: the resolution takes effect as finance asked it.
+    const m = formClient(s.admin.app)
+    expect((await m.login(s.managerUser.email, s.day.m.password)).status).toBe(303)
+    const seen = await m.get(dayPath)
+    const managerRow = new RegExp(`<tr id="item-${s.items.timing}"[\\s\\S]*?</tr>`).exec(seen.text)![0]
+    expect(managerRow).toContain(`action="${dayPath}/approvals/${approval}/approve"`)
+    expect(managerRow).toContain(`action="${dayPath}/approvals/${approval}/reject"`)
+    const approved = await m.post(`${dayPath}/approvals/${approval}/approve`, { note: 'slip found', _csrf: m.hidden(seen.text, '_csrf')! })
+    expect(approved.location).toBe(`${dayPath}?done=approved#item-${s.items.timing}`)
+    expect((await m.get(approved.location!)).text).toContain('Approved: the resolution took effect.')
+    expect(await s.item(s.items.timing)).toMatchObject({ state: 'resolved', resolution: 'accept_pos', resolvedBy: s.financeUser.id })
+    // Deciding it again is refused on the page, not a server error.
+    const again = await m.post(`${dayPath}/approvals/${approval}/reject`, { _csrf: m.hidden(seen.text, '_csrf')! })
+    expect(again.status).toBe(409)
+
+    // Another one, rejected: the item stays open.
+    const held = await s.resolve(s.finance, s.items.unknown, { action: 'ignore', reason: 'online order' })
+    expect(held.status).toBe(202)
+    const rejected = await m.post(`${dayPath}/approvals/${held.body.approval.id}/reject`, { note: 'it is ours', _csrf: m.hidden(seen.text, '_csrf')! })
+    expect(rejected.location).toBe(`${dayPath}?done=rejected#item-${s.items.unknown}`)
+    expect(await s.item(s.items.unknown)).toMatchObject({ state: 'open', resolution: null })
+    expect((await s.manager.get(`/api/v1/approvals/${held.body.approval.id}`)).body).toMatchObject({ status: 'rejected', decisionNote: 'it is ours' })
   })
 })

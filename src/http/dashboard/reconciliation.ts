@@ -12,8 +12,9 @@ import { OUTCOMES } from '../../core/reconciliation/match.ts'
 import { dailySummary, exportExceptions, getStatementFile, latestRun, listExceptions, listStatements, type ItemView, type SummaryRow } from '../../core/reconciliation/queries.ts'
 import { RESOLVE_ACTIONS, reopenItem, type ResolveAction, type ResolveActionName } from '../../core/reconciliation/resolve.ts'
 import { pendingResolutions, resolveRequest } from '../../core/reconciliation/resolve-approval.ts'
-import { actOrHold } from '../../core/staff/approvals.ts'
+import { actOrHold, approveRequest, rejectRequest } from '../../core/staff/approvals.ts'
 import { badRequest, isDomainError, notFound } from '../../lib/errors.ts'
+import { isUuid } from '../../lib/ids.ts'
 import { addDays, businessDate, isDate } from '../../lib/time.ts'
 import { toErrorResponse } from '../errors.ts'
 import { chip, label, labelOf, money, OUTCOME_LABELS, page, PAGE_HEADERS, RESOLUTION_LABELS, STATE_LABELS, type ChipStatus, type Html } from './layout.ts'
@@ -204,6 +205,13 @@ ${canMatch
 </form></details>`
 }
 
+/** A manager's approve and reject buttons for a resolution waiting on them (the API's /api/v1/approvals decisions). */
+function decisionForms(path: string, csrf: string): Html {
+  const form = (decision: 'approve' | 'reject', text: Html) =>
+    html`<form method="post" action="${path}/${decision}" class="inline"><input type="hidden" name="_csrf" value="${csrf}"><input name="note" maxlength="2000" placeholder="${decision === 'approve' ? 'Note 备注' : 'Reason 原因'}" aria-label="${decision} note"><button type="submit" data-decision="${decision}">${text}</button></form>`
+  return html`<div class="actions">${form('approve', label('Approve', '批准'))}${form('reject', label('Reject', '驳回'))}</div>`
+}
+
 function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], names: Map<string, string>, tz: string, pending: Map<string, string>): Html {
   const csrf = c.var.csrf
   const feeCell =
@@ -214,7 +222,7 @@ function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], name
   return html`<tr id="item-${i.id}" data-item="${i.id}" data-outcome="${i.outcome}" data-state="${i.state}">
 <td>${labelOf(OUTCOME_LABELS, i.outcome)}${i.carriedDays > 0 ? html`<div class="small muted">${label('carried', '结转')} ${i.carriedDays} ${label('days', '天')}</div>` : ''}${i.businessDate !== base ? html`<div class="small muted">${i.businessDate}</div>` : ''}</td>
 <td class="state-${i.state}" data-testid="state">${labelOf(STATE_LABELS, i.state)}${i.resolution ? html`<div class="small">${labelOf(RESOLUTION_LABELS, i.resolution)}</div>` : ''}${i.state === 'open' && pending.has(i.id)
-    ? html`<div class="small" data-testid="awaiting-approval" data-approval="${pending.get(i.id)}">${label('Resolution awaiting a manager’s approval', '处理待主管审批')}</div>`
+    ? html`<div class="small" data-testid="awaiting-approval" data-approval="${pending.get(i.id)}">${label('Resolution awaiting a manager’s approval', '处理待主管审批')}</div>${can(c, 'approvals.decide') ? decisionForms(`${dayPath(i.connectionId, base)}/approvals/${pending.get(i.id)}`, csrf) : ''}`
     : ''}</td>
 <td>${i.storeCode ?? ''}</td>
 <td>${i.posRef ?? ''}${i.posKind ? html`<div class="small muted">${i.posKind}</div>` : ''}</td>
@@ -242,6 +250,8 @@ type Alert = { kind: 'error' | 'ok' | 'info'; message: string; status?: number }
 const DONE_MESSAGES: Record<string, Alert> = {
   resolved: { kind: 'ok', message: 'Resolved. 已处理。' },
   reopened: { kind: 'ok', message: 'Reopened. 已重新打开。' },
+  approved: { kind: 'ok', message: 'Approved: the resolution took effect. 已批准，处理已生效。' },
+  rejected: { kind: 'ok', message: 'Rejected: the item stays open. 已驳回，该项仍未处理。' },
   held: {
     kind: 'info',
     message: 'Awaiting a manager’s approval: the resolution is above the approval limit and nothing has changed yet; the item stays open until a manager approves it. 超过审批限额，已提交主管审批，审批通过前不生效，该项仍未处理。',
@@ -368,6 +378,38 @@ async function change(c: C, kind: 'resolved' | 'reopened'): Promise<Response> {
   return c.redirect(`${dayPath(connectionId, date)}?done=${done}#item-${itemId}`, 303)
 }
 
+/**
+ * A manager decides a resolution waiting for approval from the day's page, as POST /api/v1/approvals/{id}/approve or
+ * reject would: approved, the resolution runs as its requester; one that can no longer run (the item was resolved or
+ * changed meanwhile) is shown as failed, with its reason.
+ */
+async function decide(c: C): Promise<Response> {
+  const actor = requirePermission(c, 'approvals.decide')
+  const connectionId = c.req.param('connectionId')!
+  const date = c.req.param('date')!
+  const decision = c.req.param('decision')
+  if (decision !== 'approve' && decision !== 'reject') throw notFound('decision', decision ?? '')
+  const id = c.req.param('approvalId')!
+  if (!isUuid(id)) throw notFound('approval_request', id)
+  const form = await c.req.parseBody()
+  const note = typeof form.note === 'string' && form.note.trim() ? form.note.trim().slice(0, 2000) : undefined
+  let itemId: string | undefined
+  try {
+    const now = c.var.hub.clock()
+    const row = await c.var.hub.database.db.transaction((tx) => (decision === 'approve' ? approveRequest(tx, actor, id, { note }, now) : rejectRequest(tx, actor, id, { note }, now)))
+    itemId = typeof row.payload.itemId === 'string' ? row.payload.itemId : undefined
+    if (row.status === 'failed') {
+      const error = row.error as { code?: string; message?: string } | null
+      return dayPage(c, { kind: 'error', message: `The resolution could not be made: ${error?.message ?? error?.code ?? 'it failed'}`, status: 409 })
+    }
+  } catch (e) {
+    if (!isDomainError(e) || e.kind === 'unauthorized') throw e
+    const mapped = toErrorResponse(e)!
+    return dayPage(c, { kind: 'error', message: e.message, status: mapped.status })
+  }
+  return c.redirect(`${dayPath(connectionId, date)}?done=${decision === 'approve' ? 'approved' : 'rejected'}${itemId ? `#item-${itemId}` : ''}`, 303)
+}
+
 async function exportFile(c: C): Promise<Response> {
   requireRead(c)
   const db = c.var.hub.database.db
@@ -419,4 +461,5 @@ export function registerReconciliation(app: Hono<DashboardEnv>) {
   app.get('/reconciliation/:connectionId/:date', (c) => dayPage(c))
   app.post('/reconciliation/:connectionId/:date/items/:itemId/resolve', (c) => change(c, 'resolved'))
   app.post('/reconciliation/:connectionId/:date/items/:itemId/reopen', (c) => change(c, 'reopened'))
+  app.post('/reconciliation/:connectionId/:date/approvals/:approvalId/:decision', decide)
 }
