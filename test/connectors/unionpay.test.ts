@@ -6,6 +6,7 @@ import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { contentInMemory } from '../../src/core/reconciliation/file.ts'
 import { collectLines as collect, rejection } from '../helpers/connections.ts'
 import { failingAfter, streamedFromDisk } from '../helpers/content.ts'
+import { zipStore } from '../../src/sandboxes/vendors/alipay.ts'
 import { useTestHubWithDataDir } from '../helpers/db.ts'
 import { createApi } from '../helpers/api.ts'
 import { at, openShop, refund, sell } from '../core/reconciliation/helpers.ts'
@@ -216,12 +217,30 @@ describe('UnionPay 全渠道 INN flow file', () => {
     expect(e.message).toMatch(/line 2: 商户代码 777290058119999 is not this connection's merId 777290058110048/)
   })
 
-  it('needs the business date, reads no zip and no other format', async () => {
+  it('needs the business date and reads no other format', async () => {
     expect((await refusal(parse(FIXTURE, {}, '' as string))).message).toMatch(/without a year/)
     expect(() => unionpay.capabilities.parseStatement!({ format: 'unionpay_inn', content: contentInMemory(FIXTURE) }, unionpay.config.parse({}))).toThrow(/business date/)
-    const zip = Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), FIXTURE])
-    expect((await refusal(parse(zip))).message).toMatch(/upload the INN…ZM flow file inside it/)
     expect(() => parser(FIXTURE, {}, '2026-03-15', 'allinpay')).toThrow(StatementFormatError)
+  })
+
+  it('reads the flow file inside the settlement zip the gateway hands out, from disk, and refuses a zip without one', async () => {
+    const fromDisk = streamedFromDisk()
+    const gbk = (name: string) => iconv.encode(name, 'gbk')
+    const modified = new Date('2026-03-15T02:00:00Z')
+    const settlement = zipStore(
+      [
+        { name: gbk('RD1503_777290058110048'), content: Buffer.from('other records of the day\n') },
+        { name: gbk('INN26031501ZM_777290058110048'), content: FIXTURE },
+        { name: gbk('说明.txt'), content: iconv.encode('对账文件说明', 'gbk') },
+      ],
+      modified,
+    )
+    const fromZip = await collect(unionpay.capabilities.parseStatement!({ format: 'unionpay_inn', content: fromDisk(settlement, 'settlement.zip'), businessDate: '2026-03-15' }, unionpay.config.parse({})))
+    expect(fromZip).toEqual(await parse(FIXTURE))
+    const without = zipStore([{ name: gbk('说明.txt'), content: Buffer.from('x') }], modified)
+    expect((await refusal(parse(without))).message).toMatch(/should hold one INN…ZM flow file, it holds 0 \(说明\.txt\)/)
+    const broken = Buffer.concat([Buffer.from('PK\x03\x04', 'latin1'), FIXTURE])
+    expect((await refusal(parse(broken))).message).toMatch(/not a readable zip/)
   })
 
   it('reads a file of thousands of records from disk as a stream, in many chunks', async () => {

@@ -9,7 +9,7 @@ import { addDays, businessDate, isDate, startOfBusinessDay } from '../../../lib/
 import { defineConnector, secret, type ConnectorContext, type FetchedStatement } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
-import { BILL_ENCODING, isZip } from './bill-zip.ts'
+import { BILL_ENCODING, isZip } from '../bill-zip.ts'
 import { ALIPAY_GATEWAY, BILL_NOT_EXIST, BILL_URL_METHOD, callGateway, gatewayClassifier } from './gateway.ts'
 import { ALIPAY_TRADE_FORMAT, parseAlipayTrade } from './parse-trade.ts'
 import { isRsaPrivateKey, isRsaPublicKey } from './sign.ts'

@@ -10,7 +10,7 @@
 import { contentHead, type StatementContent } from '../../../core/reconciliation/file.ts'
 import type { ControlTotals, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
-import { cleanCell, isZip, openBillZip, splitCsvLine, textLines, type TextLine } from './bill-zip.ts'
+import { cleanCell, isZip, openBillZip, splitCsvLine, textLines, type TextLine } from '../bill-zip.ts'
 
 export const ALIPAY_TRADE_FORMAT = 'alipay_trade'
 

@@ -8,8 +8,9 @@
 import iconv from 'iconv-lite'
 import type { ControlTotals, LineKind, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
-import type { StatementContent } from '../../../core/reconciliation/file.ts'
-import { instantIn, looksLikeZip, validWallClock } from '../tabular.ts'
+import { contentHead, type StatementContent } from '../../../core/reconciliation/file.ts'
+import { isZip, openBillZip } from '../bill-zip.ts'
+import { instantIn, validWallClock } from '../tabular.ts'
 
 /** Every record holds these, in this order and width (bytes). */
 const REQUIRED_FIELDS = [
@@ -188,22 +189,44 @@ function checkShape(record: Buffer, lineNo: number): void {
   }
 }
 
+/**
+ * The flow file's bytes, chunk by chunk: the file itself, or the INN…ZM entry of the settlement zip the gateway
+ * hands out (the zip holds other files of the day too; exactly one flow file is expected). The zip is read from disk
+ * with random access, the entry streamed.
+ */
+async function* flowFileChunks(content: StatementContent): AsyncGenerator<Buffer> {
+  if (!isZip(await contentHead(content, 4))) {
+    for await (const chunk of content.chunks()) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    return
+  }
+  let zip
+  try {
+    zip = await openBillZip(content.path ?? content.bytes())
+  } catch (e) {
+    throw new StatementFormatError(`not a readable zip: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  try {
+    const flows = zip.entries.filter((e) => /^INN/i.test(e.name))
+    if (flows.length !== 1) {
+      throw new StatementFormatError(`the settlement zip should hold one INN…ZM flow file, it holds ${flows.length} (${zip.entries.map((e) => e.name).join(', ') || 'no files'})`)
+    }
+    for await (const chunk of await zip.open(flows[0]!)) yield chunk as Buffer
+  } finally {
+    zip.close()
+  }
+}
+
 /** The file's records as byte lines (CR LF or LF), numbered from 1; blank lines are skipped. Reads chunk by chunk. */
 async function* records(content: StatementContent): AsyncGenerator<{ lineNo: number; record: Buffer }> {
   let rest: Buffer = Buffer.alloc(0)
   let lineNo = 0
-  let first = true
   const emit = (line: Buffer) => {
     lineNo++
     const end = line.length > 0 && line[line.length - 1] === 0x0d ? line.length - 1 : line.length
     const record = line.subarray(0, end)
     return record.every((b) => b === 0x20 || b === 0x09) ? null : { lineNo, record }
   }
-  for await (const chunk of content.chunks()) {
-    if (first) {
-      first = false
-      if (looksLikeZip(chunk)) throw new StatementFormatError('this is the settlement zip: upload the INN…ZM flow file inside it')
-    }
+  for await (const chunk of flowFileChunks(content)) {
     const data = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk
     let from = 0
     for (let nl = data.indexOf(0x0a, from); nl !== -1; nl = data.indexOf(0x0a, from)) {

@@ -1,5 +1,6 @@
-// Alipay bills arrive as a zip of GBK text files whose entry names are GBK too (no UTF-8 flag). This opens the zip,
-// names its entries correctly, and streams an entry as numbered text lines without ever holding the whole text.
+// Bills that arrive as a zip of GBK text files whose entry names are GBK too, without the UTF-8 flag (Alipay's bill,
+// UnionPay's settlement zip). This opens the zip, names its entries correctly, and streams an entry as numbered text
+// lines without ever holding the whole text.
 import type { Readable } from 'node:stream'
 import iconv from 'iconv-lite'
 import yauzl from 'yauzl'
