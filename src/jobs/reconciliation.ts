@@ -216,6 +216,7 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
   const caps = capabilitiesOf(loaded)
   if (!loaded.row.enabled) return { status: 'skipped', reason: 'the connection is disabled' }
   if (!caps?.fetchStatement || !caps.parseStatement) return { status: 'skipped', reason: 'the connector cannot fetch statements' }
+  if (caps.fetches && !caps.fetches(loaded.config)) return { status: 'skipped', reason: 'the connection is set up for uploads only' }
   const settings = await getSettings(db, p.merchantId)
   const now = hub.clock()
 
@@ -350,6 +351,9 @@ export async function scheduleFetches(hub: Hub, opts: Options & { now?: Date } =
       select 1 from recon_runs where connection_id = ${c.id} and business_date = ${day}::date and status in ('not_ready', 'fetch_failed')
       limit 1`)
     if (done.rows.length > 0) continue
+    // An upload-only connection (no credentials for the channel's interface) is never fetched.
+    const fetches = (registry.get(c.connectorId)?.capabilities as PaymentCapabilities<unknown> | undefined)?.fetches
+    if (fetches && !fetches((await open(hub, c.id, c.merchantId, opts)).config)) continue
     const payload = { merchantId: c.merchantId, connectionId: c.id, businessDate: day }
     await enqueue(db, FETCH_TASK, payload, { jobKey: fetchKey(c.id, day), jobKeyMode: 'unsafe_dedupe', maxAttempts: 8 })
     queued.push(payload)

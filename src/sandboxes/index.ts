@@ -22,6 +22,7 @@ import { shopifySandbox, type ShopifySandbox } from './vendors/shopify.ts'
 import { smtpSandbox, type SmtpSandbox } from './vendors/smtp.ts'
 import { stripeSandbox } from './vendors/stripe.ts'
 import { taobaoSandbox } from './vendors/taobao.ts'
+import { unionpaySandbox } from './vendors/unionpay.ts'
 import { twilioSandbox, type TwilioSandbox } from './vendors/twilio.ts'
 import { wechatMessagesSandbox, type WechatMessagesSandbox } from './vendors/wechat-messages.ts'
 import { wechatPaySandbox } from './vendors/wechatpay.ts'
@@ -40,6 +41,7 @@ export const SANDBOX_PREFIX = 'Sandbox · '
 export const SANDBOX = {
   wechatPay: { mchId: '1900000109', appId: 'wx8888888888888888', serialNo: '3775B6A45ACD588826D15E583A95F5DD2A5FFDA4', platformSerial: 'PUB_KEY_ID_0119000001092026031600000000000001', feeRateBp: 60 },
   alipay: { appId: '2021004100000001', pid: '2088101122334455', feeRateBp: 60 },
+  unionpay: { merId: '777290058110048', certId: '69629715588', feeRateBp: 60 },
   stripe: { secretKey: 'sk_test_51SandboxTillbridgeDemo0000000000', webhookSecret: 'whsec_SandboxTillbridgeDemo000000000000', readerId: 'tmr_SandboxCounter0001' },
   shopify: { shop: 'tillbridge-demo.myshopify.com', accessToken: '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', webhookSecret: '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' },
   woocommerce: {
@@ -88,6 +90,7 @@ export interface Sandboxes {
   vendors: {
     wechatpay: ReturnType<typeof wechatPaySandbox>
     alipay: ReturnType<typeof alipaySandbox>
+    unionpay: ReturnType<typeof unionpaySandbox>
     stripe: ReturnType<typeof stripeSandbox>
     shopify: ShopifySandbox
     woocommerce: WooSandbox
@@ -171,7 +174,7 @@ export async function startSandboxes(opts: StartSandboxesOptions = {}): Promise<
   }
 
   try {
-    const [merchantKeys, platformKeys, alipayAppKeys, alipayKeys] = await Promise.all([rsa(), rsa(), rsa(), rsa()])
+    const [merchantKeys, platformKeys, alipayAppKeys, alipayKeys, unionpayMerchantKeys, unionpayKeys] = await Promise.all([rsa(), rsa(), rsa(), rsa(), rsa(), rsa()])
 
     // ---- payment channels ----
 
@@ -199,6 +202,18 @@ export async function startSandboxes(opts: StartSandboxesOptions = {}): Promise<
     })
     alipayGateway.use(alipay.handlers)
     alipayFiles.use(alipay.handlers)
+
+    // UnionPay's file-transfer interface answers on the server's root.
+    const unionpayServer = await server('unionpay', undefined)
+    const unionpay = unionpaySandbox({
+      merId: SANDBOX.unionpay.merId,
+      certId: SANDBOX.unionpay.certId,
+      merchantPublicKey: unionpayMerchantKeys.publicKey,
+      unionpayPrivateKey: unionpayKeys.privateKey,
+      clock: () => new Date(),
+      url: `${unionpayServer.url}/`,
+    })
+    unionpayServer.use(unionpay.handlers)
 
     // Stripe's balance and its Terminal API share one host: a reader is driven through the Stripe connection.
     const stripe = stripeSandbox({ secretKey: SANDBOX.stripe.secretKey })
@@ -322,7 +337,14 @@ export async function startSandboxes(opts: StartSandboxesOptions = {}): Promise<
       stripe: { secretKey: SANDBOX.stripe.secretKey, webhookSecret: SANDBOX.stripe.webhookSecret, baseUrl: stripeServer.url },
       // Card bills are uploaded files: nothing to serve.
       allinpay: { merchantNo: '821310053110001', feeRateBp: 50, feeCapFen: 2000 },
-      unionpay: { merId: '777290058110048', feeRateBp: 60 },
+      unionpay: {
+        merId: SANDBOX.unionpay.merId,
+        certId: SANDBOX.unionpay.certId,
+        privateKey: pem(unionpayMerchantKeys.privateKey, 'pkcs8'),
+        unionpayPublicKey: pem(unionpayKeys.publicKey, 'spki'),
+        baseURL: `${unionpayServer.url}/`,
+        feeRateBp: SANDBOX.unionpay.feeRateBp,
+      },
       // A bank's export with its own column names, uploaded.
       mapped: {
         columns: { ourRef: '商户订单号', channelTxnId: '交易流水号', amount: '交易金额', fee: '手续费', time: '交易时间', type: '交易类型' },
@@ -376,7 +398,7 @@ export async function startSandboxes(opts: StartSandboxesOptions = {}): Promise<
 
     return {
       connections,
-      vendors: { wechatpay, alipay, stripe, shopify, woocommerce, taobao, kingdee, yonyou, quickbooks, xero, aliyunSms, twilio, mailchimp, wechatMessages, smtp, stripeTerminal },
+      vendors: { wechatpay, alipay, unionpay, stripe, shopify, woocommerce, taobao, kingdee, yonyou, quickbooks, xero, aliyunSms, twilio, mailchimp, wechatMessages, smtp, stripeTerminal },
       devices: { receiptPrinter, kitchenPrinter, eposPrinter, display, scale, scaleFormat: 'cas22', readerId: SANDBOX.stripe.readerId },
       servers,
       registerStores(codes) {

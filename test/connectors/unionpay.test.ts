@@ -1,4 +1,8 @@
-import { describe, expect, it } from 'vitest'
+import { createHash, createVerify, generateKeyPairSync, randomUUID } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { eq, sql } from 'drizzle-orm'
 import iconv from 'iconv-lite'
 import { unionpay } from '../../src/connectors/payment/unionpay/index.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
@@ -7,89 +11,28 @@ import { contentInMemory } from '../../src/core/reconciliation/file.ts'
 import { collectLines as collect, rejection } from '../helpers/connections.ts'
 import { failingAfter, streamedFromDisk } from '../helpers/content.ts'
 import { zipStore } from '../../src/sandboxes/vendors/alipay.ts'
+import { INN_REQUIRED, INN_WIDTHS, innFile, innRecord, SANDBOX_MER_ID, unionpaySandbox, unionpaySettlementZip, type InnTxn } from '../../src/sandboxes/vendors/unionpay.ts'
+import { signingString } from '../../src/connectors/payment/unionpay/signing.ts'
+import { discardFetched, secretFields } from '../../src/connectors/framework/define.ts'
+import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
+import { runCheck } from '../../src/connectors/framework/context.ts'
+import { connectorCalls } from '../../src/connectors/framework/schema.ts'
+import { createConnection } from '../../src/connectors/framework/connections.ts'
+import { fetchSettlement, scheduleFetches } from '../../src/jobs/reconciliation.ts'
+import { seedMerchant } from '../helpers/api.ts'
+import { connectWith, useVendorServer } from '../helpers/connections.ts'
 import { useTestHubWithDataDir } from '../helpers/db.ts'
 import { createApi } from '../helpers/api.ts'
 import { at, openShop, refund, sell } from '../core/reconciliation/helpers.ts'
 
-/**
- * The INN record as UnionPay's file-interface spec lays it out (name, width in bytes), written out here rather than
- * taken from the parser so that the fixtures check its offsets. Fields are joined by one space.
- */
-const WIDTHS: [string, number][] = [
-  ['交易代码', 3], ['代理机构标识码', 11], ['发送机构标识码', 11], ['系统跟踪号', 6], ['交易传输时间', 10], ['账号', 19],
-  ['交易金额', 12], ['商户类别', 4], ['终端类型', 2], ['查询流水号', 21], ['支付方式（旧）', 2], ['商户订单号', 32],
-  ['支付卡类型', 2], ['原始交易的系统跟踪号', 6], ['原始交易日期时间', 10], ['商户手续费', 13], ['结算金额', 13], ['支付方式', 4],
-  ['集团商户代码', 15], ['交易类型', 2], ['交易子类', 2], ['业务类型', 6], ['账号类型', 2], ['账单类型', 4], ['账单号码', 32],
-  ['交互方式', 1], ['原交易查询流水号', 21], ['商户代码', 15],
-  // The later additions, up to 终端号.
-  ['分账入账方式', 1], ['二级商户代码', 15], ['二级商户简称', 32], ['二级商户分账入账金额', 13], ['清算净额', 13], ['终端号', 8],
-]
-const REQUIRED = 28
-const MER_ID = '777290058110048'
-
-interface Txn {
-  code?: string
-  txnType?: string
-  trace: string
-  time: string
-  amount: number
-  queryId: string
-  orderId: string
-  fee: string
-  settle: string
-  origQueryId?: string
-  merId?: string
-  terminal?: string
-  subMerName?: string
-}
-
-/** One record in GBK bytes; `upTo` fields (default all listed above). Numbers are zero-padded, text space-padded. */
-function record(t: Txn, upTo = WIDTHS.length): Buffer {
-  const values: Record<string, string> = {
-    交易代码: t.code ?? 'S22',
-    代理机构标识码: '00049992900',
-    发送机构标识码: '00049992900',
-    系统跟踪号: t.trace,
-    交易传输时间: t.time,
-    账号: '6216261000000000018',
-    交易金额: String(t.amount).padStart(12, '0'),
-    商户类别: '5411',
-    终端类型: '07',
-    查询流水号: t.queryId,
-    '支付方式（旧）': '01',
-    商户订单号: t.orderId,
-    支付卡类型: '01',
-    原始交易的系统跟踪号: t.origQueryId ? '000457' : '000000',
-    原始交易日期时间: t.origQueryId ? '0314101532' : '0000000000',
-    商户手续费: t.fee,
-    结算金额: t.settle,
-    支付方式: '0001',
-    集团商户代码: '',
-    交易类型: t.txnType ?? (t.code === 'S30' ? '04' : t.code === 'S31' ? '31' : '01'),
-    交易子类: '01',
-    业务类型: '000201',
-    账号类型: '01',
-    账单类型: '',
-    账单号码: '',
-    交互方式: '0',
-    原交易查询流水号: t.origQueryId ?? '',
-    商户代码: t.merId ?? MER_ID,
-    分账入账方式: '0',
-    二级商户代码: '',
-    二级商户简称: t.subMerName ?? '',
-    二级商户分账入账金额: '+000000000000',
-    清算净额: t.settle,
-    终端号: t.terminal ?? '',
-  }
-  const parts = WIDTHS.slice(0, upTo).map(([name, width]) => {
-    const bytes = iconv.encode(values[name]!, 'gbk')
-    if (bytes.length > width) throw new Error(`${name} "${values[name]}" is wider than ${width}`)
-    return Buffer.concat([bytes, Buffer.alloc(width - bytes.length, 0x20)])
-  })
-  return Buffer.concat(parts.flatMap((p, i) => (i === 0 ? [p] : [Buffer.from(' '), p])))
-}
-
-const file = (records: Buffer[], eol = '\r\n') => Buffer.concat(records.flatMap((r) => [r, Buffer.from(eol)]))
+// The record builder lives with the sandbox (the simulated gateway serves the same files); its widths are written out
+// there from UnionPay's spec, not taken from the parser, so these fixtures check the parser's offsets.
+const WIDTHS = INN_WIDTHS
+const REQUIRED = INN_REQUIRED
+const MER_ID = SANDBOX_MER_ID
+type Txn = InnTxn
+const record = innRecord
+const file = innFile
 
 const SALE: Txn = { trace: '000457', time: '0314101532', amount: 8800, queryId: '512603141015320004571', orderId: 'TB260314101532ABCDEFGH', fee: 'D000000000053', settle: 'C000000008747', terminal: 'T0000003' }
 const SALE_2: Txn = { trace: '000458', time: '0314235958', amount: 125_000, queryId: '512603142359580004581', orderId: 'TB260314235958QRSTUVWX', fee: '+000000000750', settle: '+000000124250' }
@@ -117,10 +60,10 @@ function withField(index: number, name: string, value: string): Buffer {
 }
 
 describe('UnionPay 全渠道 INN flow file', () => {
-  it('is registered as an upload-only payment connector', () => {
+  it('is registered as a payment connector that fetches and reads uploads', () => {
     expect(connectorRegistry.get('unionpay')).toBe(unionpay)
     expect(unionpay.family).toBe('payment')
-    expect(unionpay.capabilities.fetchStatement).toBeUndefined()
+    expect(typeof unionpay.capabilities.fetchStatement).toBe('function')
     expect(unionpay.config.safeParse({ merId: '7772900' }).success).toBe(false)
   })
 
@@ -314,5 +257,198 @@ describe('UnionPay flow file through the API', () => {
     const refused = await finance.request('POST', `/api/v1/reconciliation/statements?connectionId=${connectionId}&date=2026-11-21`, undefined, { raw: other, headers: { 'content-type': 'application/octet-stream' } })
     expect(refused.status).toBe(422)
     expect(refused.body.error.details).toMatchObject({ code: 'format_error', lineNo: 1 })
+  })
+})
+
+const pem = (k: { export(o: object): string | Buffer }, type: string) => k.export({ type, format: 'pem' }) as string
+const merchantKeys = generateKeyPairSync('rsa', { modulusLength: 2048 })
+const unionpayKeys = generateKeyPairSync('rsa', { modulusLength: 2048 })
+const strangerKeys = generateKeyPairSync('rsa', { modulusLength: 2048 })
+const MERCHANT_PRIVATE = pem(merchantKeys.privateKey, 'pkcs8')
+const UNIONPAY_PUBLIC = pem(unionpayKeys.publicKey, 'spki')
+const STRANGER_PRIVATE = pem(strangerKeys.privateKey, 'pkcs8')
+const CERT_ID = '69629715588'
+const keyBody = (p: string) => p.split('\n').filter((l) => l && !l.startsWith('-----'))
+const beijing = (t: string) => new Date(`${t.replace(' ', 'T')}+08:00`)
+const DAY = '2026-03-14'
+const DAY_RECORDS = [record(SALE), record(RETURN), record(SALE_2, REQUIRED), record(CANCEL)]
+
+describe('the UnionPay connector fetching the settlement file', () => {
+  const { hub, dataDir, files } = useTestHubWithDataDir('unionpay-fetch')
+  const downloads = () => files('downloads')
+  const sandbox = unionpaySandbox({ merId: MER_ID, certId: CERT_ID, merchantPublicKey: merchantKeys.publicKey, unionpayPrivateKey: unionpayKeys.privateKey, clock: () => hub.clock() })
+  const vendor = useVendorServer(hub, ...sandbox.handlers)
+  afterEach(() => {
+    sandbox.state.tamper = undefined
+    sandbox.state.down = false
+    sandbox.state.files.clear()
+    hub.setNow(undefined)
+    fs.rmSync(path.join(dataDir, 'downloads'), { recursive: true, force: true })
+  })
+  const CONFIG = { merId: MER_ID, certId: CERT_ID, privateKey: MERCHANT_PRIVATE, unionpayPublicKey: UNIONPAY_PUBLIC }
+  const connect = connectWith(hub, vendor, 'unionpay', { name: () => `UnionPay ${randomUUID()}`, config: CONFIG })
+  const fetch = (ctx: Awaited<ReturnType<typeof connect>>['ctx'], businessDate = DAY) => unionpay.capabilities.fetchStatement!(ctx, { businessDate })
+  const connectorError = (p: Promise<unknown>) => rejection(p, ConnectorError, 'expected a ConnectorError')
+
+  it('posts the signed txnType 76 form, inflates the zip to the downloads and parses the day from it', async () => {
+    const zip = unionpaySettlementZip({ merId: MER_ID, date: DAY, records: DAY_RECORDS })
+    sandbox.publish(DAY, zip)
+    hub.setNow(beijing('2026-03-15 10:00:05'))
+    const { ctx } = await connect()
+    const got = await fetch(ctx)
+    expect(got.status).toBe('ready')
+    if (got.status !== 'ready') return
+
+    const req = sandbox.state.requests.at(-1)!
+    expect(req.fields).toEqual({
+      version: '5.1.0',
+      encoding: 'UTF-8',
+      txnType: '76',
+      txnSubType: '01',
+      bizType: '000000',
+      accessType: '0',
+      signMethod: '01',
+      merId: MER_ID,
+      settleDate: '0314',
+      txnTime: '20260315100005',
+      fileType: '00',
+      certId: CERT_ID,
+      signature: expect.any(String),
+    })
+    // Recomputed here: the fields but signature sorted, the SHA-256 hex of that text, RSA-SHA256 over the hex text.
+    const sorted = Object.keys(req.fields).filter((k) => k !== 'signature').sort().map((k) => `${k}=${req.fields[k]}`).join('&')
+    expect(sorted).toBe(`accessType=0&bizType=000000&certId=${CERT_ID}&encoding=UTF-8&fileType=00&merId=${MER_ID}&settleDate=0314&signMethod=01&txnSubType=01&txnTime=20260315100005&txnType=76&version=5.1.0`)
+    expect(signingString(req.fields)).toBe(sorted)
+    const hex = createHash('sha256').update(sorted, 'utf8').digest('hex')
+    expect(createVerify('RSA-SHA256').update(hex, 'utf8').verify(merchantKeys.publicKey, req.fields.signature!, 'base64')).toBe(true)
+    expect(createVerify('RSA-SHA256').update(sorted, 'utf8').verify(merchantKeys.publicKey, req.fields.signature!, 'base64')).toBe(false)
+    expect(req.signatureOk).toBe(true)
+
+    const f = got.files[0]!
+    expect(f).toMatchObject({ format: 'unionpay_inn', name: `${MER_ID}_20260314.zip`, contentType: 'application/zip' })
+    expect(f.content.path).toBe(path.join(dataDir, 'downloads', downloads()[0]!))
+    expect(f.content.bytes().equals(zip)).toBe(true)
+    const fromFetch = await collect(unionpay.capabilities.parseStatement!({ format: f.format, content: f.content, businessDate: DAY }, ctx.config))
+    expect(fromFetch.map((l) => [l.kind, l.amount, l.ourRef])).toEqual([
+      ['payment', 8800, SALE.orderId],
+      ['refund', 3000, RETURN.orderId],
+      ['payment', 125_000, SALE_2.orderId],
+      ['refund', 1200, CANCEL.orderId],
+    ])
+    await discardFetched(got)
+    expect(downloads()).toEqual([])
+  })
+
+  it('answers respCode 98 before the file is published, read as not ready', async () => {
+    hub.setNow(beijing('2026-03-15 06:00:00'))
+    const { ctx } = await connect()
+    const got = await fetch(ctx)
+    expect(got).toMatchObject({ status: 'not_ready', message: expect.stringMatching(/2026-03-14.*98 文件不存在/) })
+    expect(downloads()).toEqual([])
+    sandbox.publish(DAY, unionpaySettlementZip({ merId: MER_ID, date: DAY, records: DAY_RECORDS }))
+    const later = await fetch(ctx)
+    expect(later.status).toBe('ready')
+    await discardFetched(later)
+  })
+
+  it('refuses an answer whose signature does not verify with the UnionPay public key, writing nothing', async () => {
+    sandbox.publish(DAY, unionpaySettlementZip({ merId: MER_ID, date: DAY, records: DAY_RECORDS }))
+    hub.setNow(beijing('2026-03-15 10:00:00'))
+    const { ctx } = await connect()
+    sandbox.state.tamper = { kind: 'altered' }
+    const altered = await connectorError(fetch(ctx))
+    expect(altered.kind).toBe('auth_failed')
+    expect(altered.message).toMatch(/signature does not verify/)
+    sandbox.state.tamper = { kind: 'other-key', key: strangerKeys.privateKey }
+    expect((await connectorError(fetch(ctx))).kind).toBe('auth_failed')
+    // The same when the connection holds another public key than UnionPay's.
+    sandbox.state.tamper = undefined
+    const wrong = await connect({ unionpayPublicKey: pem(strangerKeys.publicKey, 'spki') })
+    expect((await connectorError(fetch(wrong.ctx))).kind).toBe('auth_failed')
+    expect(downloads()).toEqual([])
+    const ok = await fetch(ctx)
+    expect(ok.status).toBe('ready')
+    await discardFetched(ok)
+  })
+
+  it("surfaces the gateway's refusal of a request signed with a key it does not know, with its respMsg", async () => {
+    sandbox.publish(DAY, unionpaySettlementZip({ merId: MER_ID, date: DAY, records: DAY_RECORDS }))
+    hub.setNow(beijing('2026-03-15 10:00:00'))
+    const { ctx, loaded } = await connect({ privateKey: STRANGER_PRIVATE })
+    const e = await connectorError(fetch(ctx))
+    expect(e.kind).toBe('auth_failed')
+    expect(e.vendorCode).toBe('11')
+    expect(e.message).toMatch(/验证签名失败/)
+    expect(sandbox.state.requests.at(-1)!.signatureOk).toBe(false)
+    const verdict = await runCheck(hub, loaded)
+    expect(verdict.ok).toBe(false)
+    expect(verdict.message).toMatch(/验证签名失败/)
+    // Another merchant code: 31 商户状态不正确.
+    const other = await connect({ merId: '777290058119999' })
+    const e31 = await connectorError(fetch(other.ctx))
+    expect([e31.vendorCode, e31.kind]).toEqual(['31', 'auth_failed'])
+    expect(e31.message).toMatch(/商户状态不正确/)
+  })
+
+  it('retries an outage and then gives up with a retryable error', async () => {
+    hub.setNow(beijing('2026-03-15 10:00:00'))
+    const { ctx } = await connect()
+    sandbox.state.down = true
+    const e = await connectorError(fetch(ctx))
+    expect(e.kind).toBe('retryable')
+    expect(e.status).toBe(503)
+  })
+
+  it('keeps uploads working without keys, says fetching is not configured, and keeps the key secret', async () => {
+    expect(secretFields(unionpay.config)).toEqual(['privateKey'])
+    expect(unionpay.config.safeParse({ ...CONFIG, privateKey: 'not a key' }).success).toBe(false)
+    expect(unionpay.config.parse({}).baseURL).toBe('https://filedownload.95516.com/')
+    hub.setNow(beijing('2026-03-15 10:00:00'))
+    const before = sandbox.state.requests.length
+    const bare = await connect({ certId: undefined, privateKey: undefined, unionpayPublicKey: undefined })
+    const e = await connectorError(fetch(bare.ctx))
+    expect(e.kind).toBe('permanent')
+    expect(e.message).toMatch(/not configured: credentials missing \(certId, privateKey, unionpayPublicKey\)/)
+    expect(sandbox.state.requests.length).toBe(before)
+    expect(await runCheck(hub, bare.loaded)).toMatchObject({ ok: true, message: expect.stringMatching(/uploaded.*needs certId/) })
+
+    sandbox.publish(DAY, unionpaySettlementZip({ merId: MER_ID, date: DAY, records: DAY_RECORDS }))
+    const good = await connect()
+    expect(await runCheck(hub, good.loaded)).toMatchObject({ ok: true, message: expect.stringMatching(/signatures verified both ways/) })
+    await discardFetched(await fetch(good.ctx))
+    const rows = await hub.database.db.select().from(connectorCalls).where(eq(connectorCalls.connectionId, good.connectionId))
+    const logged = JSON.stringify(rows) + hub.logs.text
+    for (const line of keyBody(MERCHANT_PRIVATE)) expect(logged).not.toContain(line)
+    const signature = sandbox.state.requests.at(-1)!.fields.signature!
+    expect(logged).not.toContain(signature)
+    expect(logged).not.toContain(encodeURIComponent(signature))
+  })
+
+  it('imports the fetched day through the settlement fetch job', async () => {
+    hub.setNow(beijing('2026-03-15 10:00:00'))
+    const m = await seedMerchant(hub)
+    const row = await createConnection(hub.database.db, connectorRegistry, hub.secrets, m.merchantId, { connectorId: 'unionpay', name: 'UnionPay job', config: CONFIG }, new Date())
+    const job = { job: { attempts: 1, maxAttempts: 8 } as never, signal: undefined as never }
+    const waiting = await fetchSettlement(hub, { merchantId: m.merchantId, connectionId: row.id, businessDate: DAY }, job)
+    expect(waiting.status).toBe('waiting')
+    sandbox.publish(DAY, unionpaySettlementZip({ merId: MER_ID, date: DAY, records: DAY_RECORDS }))
+    const r = await fetchSettlement(hub, { merchantId: m.merchantId, connectionId: row.id, businessDate: DAY }, job)
+    expect(r.status, JSON.stringify(r)).toBe('imported')
+    const statements = await hub.database.db.execute(sql`select format, line_count from settlement_statements where connection_id = ${row.id}`)
+    expect(statements.rows).toEqual([{ format: 'unionpay_inn', line_count: 4 }])
+    expect(downloads()).toEqual([])
+  })
+
+  it('schedules the daily fetch for a connection with keys only: one without is upload-only and left alone', async () => {
+    const m = await seedMerchant(hub)
+    const keyed = await createConnection(hub.database.db, connectorRegistry, hub.secrets, m.merchantId, { connectorId: 'unionpay', name: 'UnionPay keyed', config: CONFIG }, new Date())
+    const bare = await createConnection(hub.database.db, connectorRegistry, hub.secrets, m.merchantId, { connectorId: 'unionpay', name: 'UnionPay upload', config: { merId: MER_ID } }, new Date())
+    const { queued } = await scheduleFetches(hub, { now: beijing('2026-03-15 11:00:00') })
+    const ours = queued.filter((q) => q.merchantId === m.merchantId).map((q) => q.connectionId)
+    expect(ours).toEqual([keyed.id])
+    const job = { job: { attempts: 1, maxAttempts: 8 } as never, signal: undefined as never }
+    expect(await fetchSettlement(hub, { merchantId: m.merchantId, connectionId: bare.id, businessDate: DAY }, job)).toEqual({ status: 'skipped', reason: 'the connection is set up for uploads only' })
+    const verdicts = await hub.database.db.execute(sql`select status from recon_runs where connection_id = ${bare.id}`)
+    expect(verdicts.rows).toEqual([])
   })
 })

@@ -18,6 +18,7 @@ import { addDays, businessDate } from '../../src/lib/time.ts'
 import { SANDBOX, SANDBOX_PREFIX, startSandboxes, type Sandboxes } from '../../src/sandboxes/index.ts'
 import { serveHandlers } from '../../src/sandboxes/serve.ts'
 import { alipayBillZip } from '../../src/sandboxes/vendors/alipay.ts'
+import { innRecord, unionpaySettlementZip } from '../../src/sandboxes/vendors/unionpay.ts'
 import { http, HttpResponse } from 'msw'
 
 const job = () => ({ job: { id: '1', attempts: 1, maxAttempts: 8, key: null }, signal: new AbortController().signal })
@@ -68,6 +69,7 @@ describe('built-in sandboxes', () => {
     const seen: Record<string, () => number> = {
       wechatpay: () => v.wechatpay.state.requests.length,
       alipay: () => v.alipay.state.requests.length,
+      unionpay: () => v.unionpay.state.requests.length,
       stripe: () => v.stripe.state.requests.length,
       shopify: () => v.shopify.state.requests.length,
       woocommerce: () => v.woocommerce.state.requests.length,
@@ -94,7 +96,7 @@ describe('built-in sandboxes', () => {
       verdicts[c.connectorId] = { ok: checked.body.ok, message: checked.body.message, reached: before === undefined ? 'no vendor' : seen[c.connectorId]!() > before }
     }
     const expected = Object.fromEntries(
-      sb.connections.map((c) => [c.connectorId, { ok: true, message: expect.any(String), reached: c.connectorId === 'allinpay' || c.connectorId === 'unionpay' || c.connectorId === 'mapped' ? 'no vendor' : true }]),
+      sb.connections.map((c) => [c.connectorId, { ok: true, message: expect.any(String), reached: c.connectorId === 'allinpay' || c.connectorId === 'mapped' ? 'no vendor' : true }]),
     )
     expect(verdicts).toEqual(expected)
     const listed = await api.get('/api/v1/connections')
@@ -140,6 +142,18 @@ describe('built-in sandboxes', () => {
     const statements = await hub.database.db.execute(sql`select format, line_count from settlement_statements where connection_id = ${connectionId} and business_date = ${day}`)
     expect(statements.rows).toEqual([{ format: 'alipay_trade', line_count: 1 }])
     expect(sb.vendors.alipay.state.downloads.map((d) => d.outcome)).toEqual(['zip'])
+  })
+
+  it('fetches a UnionPay settlement zip through the sandbox’s file-transfer interface', async () => {
+    const day = addDays(businessDate(new Date(), 'Asia/Shanghai'), -2)
+    const time = `${day.slice(5, 7)}${day.slice(8, 10)}101532`
+    const record = innRecord({ trace: '000457', time, amount: 4200, queryId: '512603141015320004571', orderId: 'SANDBOX-U-0001', fee: 'D000000000025', settle: 'C000000004175' })
+    sb.vendors.unionpay.publish(day, unionpaySettlementZip({ merId: SANDBOX.unionpay.merId, date: day, records: [record] }))
+    const connectionId = ids.get('unionpay')!
+    expect(await fetchSettlement(hub, { merchantId, connectionId, businessDate: day }, job())).toMatchObject({ status: 'imported' })
+    const statements = await hub.database.db.execute(sql`select format, line_count from settlement_statements where connection_id = ${connectionId} and business_date = ${day}`)
+    expect(statements.rows).toEqual([{ format: 'unionpay_inn', line_count: 1 }])
+    expect(sb.vendors.unionpay.state.requests.at(-1)).toMatchObject({ signatureOk: true, fields: { merId: SANDBOX.unionpay.merId, settleDate: time.slice(0, 4) } })
   })
 
   it('lists the Shopify shop’s locations through the stock-sync API', async () => {

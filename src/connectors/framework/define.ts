@@ -138,6 +138,11 @@ export interface PaymentCapabilities<C> {
    */
   fetchStatement?: Capability<C, { businessDate: string; timeZone?: string }, FetchedStatement>
   /**
+   * Whether this connection fetches (its credentials for the channel's interface are set); absent: every connection
+   * of the connector does. A connection that does not is upload-only: the daily fetch leaves it alone.
+   */
+  fetches?: (config: C) => boolean
+  /**
    * Parses a fetched or uploaded file into statement lines, streaming (a layout read front to back reads the file's
    * chunks as the lines are taken); throws StatementFormatError. `businessDate` (YYYY-MM-DD) is the date the file is
    * imported for: layouts whose times carry no year (UnionPay's MMDDhhmmss) take it from there. `timeZone` is the zone

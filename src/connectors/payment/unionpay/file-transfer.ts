@@ -1,0 +1,144 @@
+// The settlement zip of a day through the 全渠道 file-transfer interface (文件传输类交易, txnType 76): one signed form
+// POST naming merId and settleDate (MMDD); the answer carries the zip zlib-DEFLATE-compressed and base64-encoded in
+// fileContent, signed with UnionPay's key. shared/reference/reconciliation.md §1.3.1.
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import fs from 'node:fs'
+import { Readable } from 'node:stream'
+import { createInflate } from 'node:zlib'
+import type { ConnectorContext, FetchedStatement } from '../../framework/define.ts'
+import { ConnectorError, type Classified, type HttpPolicy } from '../../framework/http-types.ts'
+import { contentOnDisk } from '../../../core/reconciliation/file.ts'
+import { isDate } from '../../../lib/time.ts'
+import { isZip } from '../bill-zip.ts'
+import { beijingTxnTime, parseAnswer, signFields, verifyFields } from './signing.ts'
+
+export const UNIONPAY_FILE_TRANSFER = 'https://filedownload.95516.com/'
+export const UNIONPAY_FILE_TRANSFER_TEST = 'https://filedownload.test.95516.com/'
+export const UNIONPAY_INN_FORMAT = 'unionpay_inn'
+
+/** 文件不存在: the day's file is not published yet. */
+export const FILE_NOT_EXIST = '98'
+/** 03/04/05 (timeout, state unknown), 06 (system busy), 02 (not open yet): asking again later may succeed. */
+const RETRYABLE_CODES = new Set(['02', '03', '04', '05', '06'])
+/** 11 signature check failed, 31 merchant status, 32 no permission: only the merchant can fix these. */
+const AUTH_CODES = new Set(['11', '31', '32'])
+
+export interface FileTransferConfig {
+  merId?: string
+  certId?: string
+  privateKey?: string
+  unionpayPublicKey?: string
+  baseURL: string
+}
+
+/** How the shared client should take a gateway answer: respCode 00 and 98 are outcomes, the rest errors. */
+export function classifyRespCode(fields: Record<string, string>): Classified {
+  const code = fields.respCode ?? ''
+  const detail = { vendorCode: code || undefined, message: fields.respMsg || `UnionPay answered respCode ${code || '(none)'}` }
+  if (code === '00' || code === FILE_NOT_EXIST) return { kind: 'ok' }
+  if (RETRYABLE_CODES.has(code)) return { kind: 'retryable', ...detail }
+  if (AUTH_CODES.has(code)) return { kind: 'auth_failed', ...detail }
+  return { kind: 'permanent', ...detail }
+}
+
+export const fileTransferClassifier: NonNullable<HttpPolicy['classify']> = (res) => {
+  if (typeof res.data !== 'string' || res.status >= 400) return undefined
+  const fields = parseAnswer(res.data)
+  if (!('respCode' in fields)) return { kind: 'permanent', message: 'not a UnionPay gateway answer (no respCode)' }
+  return classifyRespCode(fields)
+}
+
+/** What is missing for the file-transfer interface; empty when the connection can fetch. */
+export function missingForFetch(config: FileTransferConfig): string[] {
+  const missing: string[] = []
+  if (!config.merId) missing.push('merId')
+  if (!config.certId) missing.push('certId')
+  if (!config.privateKey) missing.push('privateKey')
+  if (!config.unionpayPublicKey) missing.push('unionpayPublicKey')
+  return missing
+}
+
+const mmdd = (date: string) => date.slice(5, 7) + date.slice(8, 10)
+
+/** The signed request fields of the day's file-transfer call. */
+export function fileTransferRequest(config: Required<Pick<FileTransferConfig, 'merId' | 'certId' | 'privateKey'>>, date: string, now: Date): Record<string, string> {
+  const fields: Record<string, string> = {
+    version: '5.1.0',
+    encoding: 'UTF-8',
+    txnType: '76',
+    txnSubType: '01',
+    bizType: '000000',
+    accessType: '0',
+    signMethod: '01',
+    certId: config.certId,
+    merId: config.merId,
+    settleDate: mmdd(date),
+    txnTime: beijingTxnTime(now),
+    fileType: '00',
+  }
+  return { ...fields, signature: signFields(fields, createPrivateKey(config.privateKey)) }
+}
+
+/** Calls the file-transfer interface and returns the verified answer's fields (errors are thrown by the client). */
+export async function callFileTransfer(ctx: ConnectorContext<FileTransferConfig>, date: string, operation: string): Promise<Record<string, string>> {
+  const { config } = ctx
+  const missing = missingForFetch(config)
+  if (missing.length > 0) {
+    throw new ConnectorError('permanent', `UnionPay file transfer is not configured: credentials missing (${missing.join(', ')}); the flow file can still be uploaded`)
+  }
+  const request = fileTransferRequest({ merId: config.merId!, certId: config.certId!, privateKey: config.privateKey! }, date, ctx.now())
+  const res = await ctx.http.request<string>({
+    method: 'POST',
+    url: config.baseURL,
+    data: new URLSearchParams(request).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8' },
+    responseType: 'text',
+    operation,
+    // A query: asking twice changes nothing.
+    idempotent: true,
+    signal: ctx.signal,
+  })
+  const fields = parseAnswer(res.data)
+  // An error UnionPay could not sign is already thrown by the classifier; what comes here must be UnionPay's.
+  if (!verifyFields(fields, createPublicKey(config.unionpayPublicKey!))) {
+    throw new ConnectorError('auth_failed', `the UnionPay answer's signature does not verify with the configured UnionPay public key (respCode ${fields.respCode ?? '?'})`, { vendorCode: 'signature' })
+  }
+  if (fields.merId && fields.merId !== config.merId) throw new ConnectorError('permanent', `UnionPay answered for merchant ${fields.merId}, not ${config.merId}`)
+  return fields
+}
+
+/** A safe file name: UnionPay's when it is a plain name, else merId_settleDate.zip. */
+const fileNameOf = (given: string | undefined, merId: string, date: string) =>
+  given && /^[\w.\-]{1,120}$/.test(given) ? given : `${merId}_${date.replaceAll('-', '')}.zip`
+
+export async function fetchSettlementZip(ctx: ConnectorContext<FileTransferConfig>, date: string): Promise<FetchedStatement> {
+  if (!isDate(date)) throw new ConnectorError('permanent', `"${date}" is not a yyyy-MM-dd business date`)
+  const answer = await callFileTransfer(ctx, date, 'fetchStatement')
+  if (answer.respCode === FILE_NOT_EXIST) {
+    return { status: 'not_ready', message: `UnionPay has not published the settlement file of ${date} yet (respCode 98${answer.respMsg ? ` ${answer.respMsg}` : ''})` }
+  }
+  if (!answer.fileContent) throw new ConnectorError('permanent', `UnionPay answered respCode 00 for ${date} without fileContent`)
+  // Only the compressed bytes are held; the zip is inflated straight to the downloads spool.
+  const compressed = Buffer.from(answer.fileContent, 'base64')
+  let saved
+  try {
+    saved = await ctx.saveDownload(Readable.from([compressed]).pipe(createInflate()))
+  } catch (e) {
+    throw new ConnectorError('permanent', `the fileContent of UnionPay's answer for ${date} does not inflate (${e instanceof Error ? e.message : String(e)})`, { cause: e })
+  }
+  const head = Buffer.alloc(4)
+  const fd = await fs.promises.open(saved.path, 'r')
+  try {
+    await fd.read(head, 0, 4, 0)
+  } finally {
+    await fd.close()
+  }
+  if (!isZip(head)) {
+    await saved.discard()
+    throw new ConnectorError('permanent', `the file UnionPay sent for ${date} is not a zip`)
+  }
+  return {
+    status: 'ready',
+    files: [{ format: UNIONPAY_INN_FORMAT, name: fileNameOf(answer.fileName, ctx.config.merId!, date), contentType: 'application/zip', content: contentOnDisk(saved.path), discard: saved.discard }],
+  }
+}
