@@ -4,6 +4,8 @@
 import type { Readable } from 'node:stream'
 import iconv from 'iconv-lite'
 import yauzl from 'yauzl'
+import type { StatementContent } from '../../core/reconciliation/file.ts'
+import { StatementFormatError } from '../../core/reconciliation/types.ts'
 
 /** GB18030 is a superset of GBK: every GBK byte sequence decodes the same, and rarer characters still decode. */
 export const BILL_ENCODING = 'gb18030'
@@ -41,6 +43,15 @@ export async function openBillZip(source: Buffer | string): Promise<BillZip> {
     if (name !== '') entries.push({ name, entry })
   }
   return { entries, open: (e) => zip.openReadStreamPromise(e.entry), close: () => zip.close() }
+}
+
+/** Opens a statement that is a zip (on disk by its path, else in memory); an archive that cannot be read is a format error. */
+export async function openStatementZip(content: StatementContent): Promise<BillZip> {
+  try {
+    return await openBillZip(content.path ?? content.bytes())
+  } catch (e) {
+    throw new StatementFormatError(`not a readable zip: ${e instanceof Error ? e.message : String(e)}`)
+  }
 }
 
 export interface TextLine {

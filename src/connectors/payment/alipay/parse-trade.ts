@@ -10,7 +10,7 @@
 import { contentHead, type StatementContent } from '../../../core/reconciliation/file.ts'
 import type { ControlTotals, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
-import { cleanCell, isZip, openBillZip, splitCsvLine, textLines, type TextLine } from '../bill-zip.ts'
+import { cleanCell, isZip, openStatementZip, splitCsvLine, textLines, type TextLine } from '../bill-zip.ts'
 
 export const ALIPAY_TRADE_FORMAT = 'alipay_trade'
 
@@ -190,12 +190,7 @@ interface Source {
  */
 async function openSource(content: StatementContent, pid: string | undefined): Promise<Source> {
   if (!isZip(await contentHead(content, 4))) return { detail: content.chunks(), detailName: '业务明细.csv' }
-  let zip
-  try {
-    zip = await openBillZip(content.path ?? content.bytes())
-  } catch (e) {
-    throw new StatementFormatError(`not a readable zip: ${e instanceof Error ? e.message : String(e)}`)
-  }
+  const zip = await openStatementZip(content)
   try {
     const details = zip.entries.filter((e) => e.name.endsWith(DETAIL_SUFFIX))
     const summaries = zip.entries.filter((e) => SUMMARY_MARK.test(e.name))

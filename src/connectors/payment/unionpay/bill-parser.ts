@@ -9,7 +9,7 @@ import iconv from 'iconv-lite'
 import type { ControlTotals, LineKind, ParsedStatement, StatementLine } from '../../../core/reconciliation/types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { contentHead, type StatementContent } from '../../../core/reconciliation/file.ts'
-import { isZip, openBillZip } from '../bill-zip.ts'
+import { isZip, openStatementZip } from '../bill-zip.ts'
 import { instantIn, validWallClock } from '../tabular.ts'
 
 /** Every record holds these, in this order and width (bytes). */
@@ -199,12 +199,7 @@ async function* flowFileChunks(content: StatementContent): AsyncGenerator<Buffer
     for await (const chunk of content.chunks()) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     return
   }
-  let zip
-  try {
-    zip = await openBillZip(content.path ?? content.bytes())
-  } catch (e) {
-    throw new StatementFormatError(`not a readable zip: ${e instanceof Error ? e.message : String(e)}`)
-  }
+  const zip = await openStatementZip(content)
   try {
     const flows = zip.entries.filter((e) => /^INN/i.test(e.name))
     if (flows.length !== 1) {
