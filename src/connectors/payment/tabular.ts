@@ -20,9 +20,6 @@ export interface Row {
 
 export type TextEncoding = 'utf-8' | 'gbk' | 'auto'
 
-/** XLSX is a zip: local file header "PK\x03\x04". */
-export const looksLikeZip = (head: Buffer) => head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04
-
 /**
  * Decodes the file as it is read; 'auto' takes UTF-8 when the whole file is valid UTF-8 (checked in a first pass over
  * it) and GBK otherwise (Chinese acquirers and banks export "ANSI", i.e. GBK). GB18030 is decoded as the superset of

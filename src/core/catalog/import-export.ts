@@ -238,24 +238,9 @@ class RowReader {
   }
 }
 
-type ExistingVariant = {
-  id: string
-  sku: string
-  product_id: string
-  option_values: Record<string, string>
-  price: number
-  price_per: number
-  cost: number
-  on_shelf: boolean
-  variant_tax_category_id: string | null
-  variant_unit: ProductUnit | null
-  name: string
-  name_en: string | null
-  category_id: string | null
-  tax_category_id: string
-  unit: ProductUnit
-  options: string[]
-}
+/** A variant as stored, with its product's fields: its own tax category and unit are named apart from the product's. */
+type ExistingVariant = Omit<VariantRow, 'tax_category_id' | 'unit'> &
+  Omit<ProductRow, 'id'> & { variant_tax_category_id: string | null; variant_unit: ProductUnit | null }
 
 // Plan rows are named like their columns: they go to the database as JSON records (jsonb_to_recordset), one
 // statement per table whatever the number of rows.

@@ -29,8 +29,8 @@ export interface ResolveRequest {
 export async function resolveRequest(tx: Tx, actor: Actor, itemId: string, input: ResolveAction): Promise<ResolveRequest> {
   const merchantId = actor.merchantId
   const ids = [itemId, ...(input.action === 'match' ? [input.counterpartId] : [])].filter(isUuid)
-  const rows = ids.length === 0 ? [] : await tx.select().from(reconItems).where(and(eq(reconItems.merchantId, merchantId), inArray(reconItems.id, ids)))
-  for (const connectionId of new Set(rows.map((r) => r.connectionId))) await lockConnection(tx, connectionId)
+  const owned = ids.length === 0 ? [] : await tx.select({ id: reconItems.id, connectionId: reconItems.connectionId }).from(reconItems).where(and(eq(reconItems.merchantId, merchantId), inArray(reconItems.id, ids)))
+  for (const connectionId of new Set(owned.map((r) => r.connectionId))) await lockConnection(tx, connectionId)
   // Whoever may decide resolves at once; a waiting request then fails on approval (the item is no longer open).
   const mayDecide = grantsOf(actor).permissions.has('approvals.decide') || Boolean(actorCan(actor, 'approvals.decide').approverId)
   const pending = mayDecide ? new Map<string, string>() : await pendingResolutions(tx, merchantId, ids)
@@ -38,8 +38,9 @@ export async function resolveRequest(tx: Tx, actor: Actor, itemId: string, input
     const [item, approvalId] = [...pending][0]!
     throw conflict('resolution_pending', 'A resolution of this item awaits a manager’s approval: it is approved or rejected first', { itemId: item, approvalId })
   }
-  const fresh = rows.length === 0 ? [] : await tx.select().from(reconItems).where(inArray(reconItems.id, rows.map((r) => r.id)))
-  return { itemId, input, seen: Object.fromEntries(fresh.map((r) => [r.id, figuresOf(r)])) }
+  // The figures as they stand under the lock.
+  const rows = owned.length === 0 ? [] : await tx.select().from(reconItems).where(inArray(reconItems.id, owned.map((r) => r.id)))
+  return { itemId, input, seen: Object.fromEntries(rows.map((r) => [r.id, figuresOf(r)])) }
 }
 
 /** What settling one item puts to rest: a one-sided item's amount, else the absolute difference of its two sides. */

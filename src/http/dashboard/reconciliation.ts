@@ -351,6 +351,12 @@ function actionOf(form: Record<string, unknown>): ResolveAction {
   }
 }
 
+/** An expected refusal of a change (a domain error not of `passOn`'s kinds) shown on the day's page; others thrown. */
+function refusedOnDay(c: C, e: unknown, passOn: string[]): Promise<Response> {
+  if (!isDomainError(e) || passOn.includes(e.kind)) throw e
+  return dayPage(c, { kind: 'error', message: e.message, status: toErrorResponse(e)!.status })
+}
+
 /**
  * Runs a resolve or reopen and goes back to the day; an expected refusal is shown on the day's page, and so is a
  * resolution the merchant's rules hold for a manager's approval.
@@ -371,9 +377,7 @@ async function change(c: C, kind: 'resolved' | 'reopened'): Promise<Response> {
       } else await reopenItem(tx, actor, itemId, { note: typeof form.note === 'string' ? form.note : undefined }, now)
     })
   } catch (e) {
-    if (!isDomainError(e) || e.kind === 'forbidden' || e.kind === 'unauthorized') throw e
-    const mapped = toErrorResponse(e)!
-    return dayPage(c, { kind: 'error', message: e.message, status: mapped.status })
+    return refusedOnDay(c, e, ['forbidden', 'unauthorized'])
   }
   return c.redirect(`${dayPath(connectionId, date)}?done=${done}#item-${itemId}`, 303)
 }
@@ -403,9 +407,7 @@ async function decide(c: C): Promise<Response> {
       return dayPage(c, { kind: 'error', message: `The resolution could not be made: ${error?.message ?? error?.code ?? 'it failed'}`, status: 409 })
     }
   } catch (e) {
-    if (!isDomainError(e) || e.kind === 'unauthorized') throw e
-    const mapped = toErrorResponse(e)!
-    return dayPage(c, { kind: 'error', message: e.message, status: mapped.status })
+    return refusedOnDay(c, e, ['unauthorized'])
   }
   return c.redirect(`${dayPath(connectionId, date)}?done=${decision === 'approve' ? 'approved' : 'rejected'}${itemId ? `#item-${itemId}` : ''}`, 303)
 }

@@ -9,7 +9,6 @@ import {
   compilePattern,
   csvRows,
   instantIn,
-  looksLikeZip,
   numberText,
   parseScaled,
   validWallClock,
@@ -21,6 +20,7 @@ import {
   type Row,
   type WallClock,
 } from '../tabular.ts'
+import { isZip } from '../bill-zip.ts'
 import type { MappedConfig, MappedField } from './config.ts'
 
 /** How far down the file the header row is looked for (bank exports put a few title lines above it). */
@@ -110,7 +110,7 @@ function readersFor(config: MappedConfig): Readers {
 export function parseMappedStatement(content: StatementContent, config: MappedConfig): ParsedStatement {
   const readers = readersFor(config)
   async function* lines(): AsyncGenerator<StatementLine> {
-    const rows: AsyncIterable<Row> = looksLikeZip(await contentHead(content, 4))
+    const rows: AsyncIterable<Row> = isZip(await contentHead(content, 4))
       ? xlsxRows(content, { sheet: config.sheet })
       : csvRows(content, { encoding: config.encoding, delimiter: config.delimiter })
     let plan: Plan | null = null
