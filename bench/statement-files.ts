@@ -2,7 +2,9 @@
 // connector's XLSX and GBK CSV, Allinpay's CSV (its encoding told by a pass over the file) and Stripe's JSON lines,
 // a small and a ten-times larger file are written to disk and parsed through a content that refuses to be read
 // whole. Reports lines per second and the live heap held while parsing (after a full collection, mid-stream), which
-// should be about the same for both sizes. Last line: JSON.
+// should be about the same for both sizes. And UnionPay's fetched day: the file-transfer answer as downloaded to disk
+// (the settlement zip DEFLATE-compressed and base64-encoded in fileContent, signed), verified, decoded and inflated
+// from there to the downloads spool, and its INN flow file parsed from the zip. Last line: JSON.
 // Usage: npm run bench:statement-files [-- --rows 200000]
 import fs from 'node:fs'
 import os from 'node:os'
@@ -15,6 +17,14 @@ import { allinpay } from '../src/connectors/payment/allinpay/index.ts'
 import { stripe } from '../src/connectors/payment/stripe/index.ts'
 import { contentOnDisk, type StatementContent } from '../src/core/reconciliation/file.ts'
 import type { ParsedStatement } from '../src/core/reconciliation/types.ts'
+import { generateKeyPairSync } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { deflateSync } from 'node:zlib'
+import { unionpay } from '../src/connectors/payment/unionpay/index.ts'
+import { saveSettlementZip, verifiedAnswer } from '../src/connectors/payment/unionpay/file-transfer.ts'
+import { formatAnswer, signFields } from '../src/connectors/payment/unionpay/signing.ts'
+import { innRecord, SANDBOX_MER_ID, unionpaySettlementZip } from '../src/sandboxes/vendors/unionpay.ts'
+import { spool } from '../src/lib/spool.ts'
 import { round1 } from './lib.ts'
 
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '200000' } } })
@@ -153,10 +163,78 @@ async function measure(format: Format, rows: number) {
   return { rows, mb: round1(size / 1e6), linesPerS: Math.round((n / ms) * 1000), heldMb: round1(held / 1e6) }
 }
 
+const UNIONPAY_DAY = '2026-03-14'
+const unionpayKeys = generateKeyPairSync('rsa', { modulusLength: 2048 })
+
+/** The answer UnionPay's file transfer gives for a day of `rows` records, as the client downloads it to disk. */
+function writeUnionpayAnswer(file: string, rows: number) {
+  const hhmmss = (i: number) => {
+    const sec = 8 * 3600 + Math.floor((i * 14 * 3600) / rows)
+    return [sec / 3600, (sec / 60) % 60, sec % 60].map((v) => String(Math.floor(v)).padStart(2, '0')).join('')
+  }
+  const records = Array.from({ length: rows }, (_, i) => {
+    const fee = Math.round(cents(i) * 0.006)
+    const [feeText, settleText] = [fee, cents(i) - fee].map((v) => String(v).padStart(12, '0'))
+    const trace = String((i * 7919) % 1_000_000).padStart(6, '0')
+    return innRecord({ trace, time: `0314${hhmmss(i)}`, amount: cents(i), queryId: `51260314${hhmmss(i)}${String(i).padStart(7, '0')}`, orderId: ref(i), fee: `D${feeText}`, settle: `C${settleText}`, terminal: `T${String(i % 40).padStart(7, '0')}` })
+  })
+  const zip = unionpaySettlementZip({ merId: SANDBOX_MER_ID, date: UNIONPAY_DAY, records })
+  const fields: Record<string, string> = {
+    accessType: '0', bizType: '000000', encoding: 'UTF-8', fileContent: deflateSync(zip).toString('base64'), fileName: `${SANDBOX_MER_ID}_20260314.zip`,
+    fileType: '00', merId: SANDBOX_MER_ID, respCode: '00', respMsg: '成功[0000000]', settleDate: '0314', signMethod: '01', txnSubType: '01', txnTime: '20260315100000', txnType: '76', version: '5.1.0',
+  }
+  fs.writeFileSync(file, formatAnswer({ ...fields, signature: signFields(fields, unionpayKeys.privateKey) }))
+}
+
+async function measureUnionpayFetch(rows: number) {
+  const file = path.join(dir, `unionpay-answer-${rows}`)
+  writeUnionpayAnswer(file, rows)
+  const size = fs.statSync(file).size
+  gc!()
+  const heapBefore = process.memoryUsage().heapUsed
+  let held = 0
+  const sample = () => {
+    gc!()
+    held = Math.max(held, process.memoryUsage().heapUsed - heapBefore)
+  }
+  const started = performance.now()
+  // What fetchSettlementZip does once the answer is on disk, with the downloads spool sampled as it is written.
+  const answer = await verifiedAnswer(file, { merId: SANDBOX_MER_ID, unionpayPublicKey: unionpayKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString() })
+  let chunks = 0
+  const saved = await saveSettlementZip(answer, UNIONPAY_DAY, (source) =>
+    spool(Readable.from((async function* () {
+      for await (const chunk of source) {
+        if (++chunks % 64 === 0) sample()
+        yield chunk
+      }
+    })()), dir),
+  )
+  await answer.discard()
+  const every = Math.max(1, Math.floor(rows / 20))
+  let n = 0
+  let amount = 0
+  for await (const line of unionpay.capabilities.parseStatement!({ format: 'unionpay_inn', content: streamOnly(saved.path), businessDate: UNIONPAY_DAY }, unionpay.config.parse({ merId: SANDBOX_MER_ID })).lines) {
+    n++
+    amount += line.amount
+    if (n % every === 0) sample()
+  }
+  const ms = performance.now() - started
+  await saved.discard()
+  if (n !== rows) throw new Error(`unionpay_fetch: ${n} lines parsed of ${rows}`)
+  let expected = 0
+  for (let i = 0; i < rows; i++) expected += cents(i)
+  if (amount !== expected) throw new Error(`unionpay_fetch: Σ ${amount} fen parsed, ${expected} written`)
+  return { rows, mb: round1(size / 1e6), linesPerS: Math.round((n / ms) * 1000), heldMb: round1(held / 1e6) }
+}
+
 const results: Record<string, unknown> = {}
-for (const format of FORMATS) {
-  const small = await measure(format, SMALL)
-  const large = await measure(format, LARGE)
+const MEASURED = [
+  ...FORMATS.map((f) => ({ name: f.name, measure: (rows: number) => measure(f, rows) })),
+  { name: 'unionpay_fetch', measure: measureUnionpayFetch },
+]
+for (const format of MEASURED) {
+  const small = await format.measure(SMALL)
+  const large = await format.measure(LARGE)
   console.log(
     `${format.name.padEnd(18)} ${String(small.rows).padStart(8)} rows (${small.mb} MB): ${small.linesPerS.toLocaleString('en')} lines/s, live heap held ${small.heldMb} MB | ` +
       `${large.rows} rows (${large.mb} MB): ${large.linesPerS.toLocaleString('en')} lines/s, live heap held ${large.heldMb} MB`,

@@ -1,6 +1,7 @@
 import { createHash, createVerify, generateKeyPairSync, randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { deflateSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { eq, sql } from 'drizzle-orm'
 import iconv from 'iconv-lite'
@@ -336,6 +337,42 @@ describe('the UnionPay connector fetching the settlement file', () => {
       ['refund', 1200, CANCEL.orderId],
     ])
     await discardFetched(got)
+    expect(downloads()).toEqual([])
+  })
+
+  it('fetches a busy day whose answer is longer than the client reads first, hashing and decoding fileContent from disk', async () => {
+    const n = 8000
+    const records = Array.from({ length: n }, (_, i) =>
+      record({ ...SALE, trace: String(i).padStart(6, '0'), queryId: `5126031410${String(i * 7919).padStart(11, '0')}`, orderId: `TB26031410${String(i * 104_729).padStart(12, '0')}`, amount: 100 + ((i * 7919) % 90_000) }),
+    )
+    const zip = unionpaySettlementZip({ merId: MER_ID, date: DAY, records })
+    // The answer is far longer than the head the client hands its classifier, and (fields in name order) its
+    // fileContent comes before respCode: the answer can only be read whole from the file it was downloaded to.
+    expect(deflateSync(zip).toString('base64').length).toBeGreaterThan(2 * 64 * 1024)
+    sandbox.publish(DAY, zip)
+    hub.setNow(beijing('2026-03-15 10:00:00'))
+    const { ctx } = await connect()
+    const got = await fetch(ctx)
+    expect(got.status).toBe('ready')
+    if (got.status !== 'ready') return
+    // Only the inflated zip is left in the downloads: the answer it came in is gone.
+    expect(downloads()).toHaveLength(1)
+    expect(got.files[0]!.content.bytes().equals(zip)).toBe(true)
+    const lines = await collect(unionpay.capabilities.parseStatement!({ format: 'unionpay_inn', content: got.files[0]!.content, businessDate: DAY }, ctx.config))
+    expect(lines).toHaveLength(n)
+    expect(lines.reduce((sum, l) => sum + l.amount, 0)).toBe(records.reduce((sum, _, i) => sum + 100 + ((i * 7919) % 90_000), 0))
+    await discardFetched(got)
+
+    // One character of the long fileContent changed after UnionPay signed: refused, and nothing is left behind.
+    sandbox.state.tamper = { kind: 'content' }
+    const altered = await connectorError(fetch(ctx))
+    expect([altered.kind, altered.vendorCode]).toEqual(['auth_failed', 'signature'])
+    expect(downloads()).toEqual([])
+    // Signed, but the zip as it is rather than DEFLATE-compressed: it does not inflate, and nothing is left behind.
+    sandbox.state.tamper = { kind: 'not-deflated' }
+    const raw = await connectorError(fetch(ctx))
+    expect(raw.kind).toBe('permanent')
+    expect(raw.message).toMatch(/does not inflate/)
     expect(downloads()).toEqual([])
   })
 

@@ -34,9 +34,10 @@ export interface HttpPolicy {
   }
   /**
    * Vendors that answer 200 with an error in the body (WeChat Pay v2 XML, TOP, Alipay) classify it here; returning
-   * undefined keeps the status-based classification.
+   * undefined keeps the status-based classification. With responseType 'file', `data` is the body's head and `file`
+   * says how long the whole body is.
    */
-  classify?: (res: { status: number; headers: Record<string, string>; data: unknown }) => ErrorKind | 'ok' | Classified | undefined
+  classify?: (res: { status: number; headers: Record<string, string>; data: unknown; file?: { size: number } }) => ErrorKind | 'ok' | Classified | undefined
 }
 
 /** A classification with the vendor's own error code and message (shown to merchants after redaction). */

@@ -127,6 +127,12 @@ export interface UnionpaySandboxOptions {
 /** The fields a file-transfer request must carry with exactly these values. */
 const FIXED = { version: '5.1.0', encoding: 'UTF-8', txnType: '76', txnSubType: '01', bizType: '000000', accessType: '0', signMethod: '01', fileType: '00' } as const
 
+/** One base64 character in the middle changed for another. */
+const flipOne = (b64: string) => {
+  const at = Math.floor(b64.length / 2)
+  return b64.slice(0, at) + (b64[at] === 'A' ? 'B' : 'A') + b64.slice(at + 1)
+}
+
 export function unionpaySandbox(opts: UnionpaySandboxOptions) {
   const url = opts.url ?? SANDBOX_FILE_TRANSFER
   const merchantKey = typeof opts.merchantPublicKey === 'string' ? createPublicKey(opts.merchantPublicKey) : opts.merchantPublicKey
@@ -137,8 +143,11 @@ export function unionpaySandbox(opts: UnionpaySandboxOptions) {
     files: new Map<string, Buffer>(),
     /** Answer 503 (an outage in front of the gateway). */
     down: false,
-    /** Corrupt successful answers: signed with another key, or changed after signing. */
-    tamper: undefined as undefined | { kind: 'other-key'; key: KeyObject } | { kind: 'altered' },
+    /**
+     * Corrupt successful answers: signed with another key, a field or the file's content changed after signing, or
+     * the zip sent as it is, not DEFLATE-compressed (signed: a gateway fault, not a forgery).
+     */
+    tamper: undefined as undefined | { kind: 'other-key'; key: KeyObject } | { kind: 'altered' } | { kind: 'content' } | { kind: 'not-deflated' },
   }
 
   const publish = (date: string, zip: Buffer) => state.files.set(date, zip)
@@ -162,8 +171,11 @@ export function unionpaySandbox(opts: UnionpaySandboxOptions) {
       base.signPubKeyCert = 'SANDBOX'
       base.signature = signFields(base, state.tamper?.kind === 'other-key' ? state.tamper.key : opts.unionpayPrivateKey)
       if (state.tamper?.kind === 'altered' && base.fileName) base.fileName = `X${base.fileName}`
+      if (state.tamper?.kind === 'content' && base.fileContent) base.fileContent = flipOne(base.fileContent)
     }
-    return new HttpResponse(formatAnswer(base), { status: 200, headers: { 'content-type': 'text/plain;charset=UTF-8' } })
+    // The gateway writes its fields in name order: fileContent comes before respCode.
+    const sorted = Object.fromEntries(Object.keys(base).sort().map((k) => [k, base[k]!]))
+    return new HttpResponse(formatAnswer(sorted), { status: 200, headers: { 'content-type': 'text/plain;charset=UTF-8' } })
   }
   const fail = (request: Record<string, string>, respCode: string, respMsg: string, signed = true) => answer(request, { respCode, respMsg }, signed)
 
@@ -195,7 +207,7 @@ export function unionpaySandbox(opts: UnionpaySandboxOptions) {
       respCode: '00',
       respMsg: '成功[0000000]',
       fileName: `${opts.merId}_${date.replaceAll('-', '')}.zip`,
-      fileContent: deflateSync(zip).toString('base64'),
+      fileContent: (state.tamper?.kind === 'not-deflated' ? zip : deflateSync(zip)).toString('base64'),
     })
   }
 

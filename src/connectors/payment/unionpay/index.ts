@@ -61,7 +61,8 @@ export const unionpay = defineConnector({
     const date = addDays(businessDate(ctx.now(), 'Asia/Shanghai'), -2)
     try {
       const answer = await callFileTransfer(ctx, date, 'check')
-      const file = answer.respCode === FILE_NOT_EXIST ? 'no file' : 'a file'
+      await answer.discard()
+      const file = answer.fields.respCode === FILE_NOT_EXIST ? 'no file' : 'a file'
       return { ok: true, message: `Connected to UnionPay as merchant ${ctx.config.merId} (signatures verified both ways; ${file} for ${date})` }
     } catch (e) {
       if (e instanceof ConnectorError) return { ok: false, message: `UnionPay refused or could not be reached: ${e.message}`, details: { kind: e.kind, vendorCode: e.vendorCode } }

@@ -37,10 +37,14 @@ export function signFields(fields: Record<string, string>, key: KeyObject | stri
 }
 
 export function verifyFields(fields: Record<string, string>, key: KeyObject | string): boolean {
-  const signature = fields.signature
+  return verifyDigest(digestHex(fields), fields.signature, key)
+}
+
+/** Whether `signature` (base64) is the RSA-SHA256 signature of the signing string's SHA-256 hex text. */
+export function verifyDigest(hex: string, signature: string | undefined, key: KeyObject | string): boolean {
   if (!signature) return false
   try {
-    return createVerify('RSA-SHA256').update(digestHex(fields), 'utf8').verify(key, signature, 'base64')
+    return createVerify('RSA-SHA256').update(hex, 'utf8').verify(key, signature, 'base64')
   } catch {
     return false
   }
