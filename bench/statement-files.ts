@@ -124,7 +124,7 @@ const FORMATS: Format[] = [
           }
         })(),
       ),
-    parse: (content) => stripe.capabilities.parseStatement!({ format: 'stripe_balance', content }, { secretKey: 'sk_test_bench' } as never),
+    parse: (content) => stripe.capabilities.parseStatement!({ format: 'stripe_balance', content }, stripe.config.parse({ secretKey: 'sk_test_bench' })),
   },
 ]
 

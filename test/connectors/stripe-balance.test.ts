@@ -332,9 +332,25 @@ describe('Stripe settlement from balance transactions', () => {
     expect(await stripe.capabilities.fetchStatement!(ctx, { businessDate: '2026-03-10' })).toMatchObject({ status: 'empty', message: expect.stringMatching(/2026-03-10/) })
   })
 
+  it('reads our numbers from the metadata keys the connection names, and from the defaults without them', async () => {
+    const pay = JSON.stringify({ ...withOrderNo.txn, source: { id: 'ch_K', object: 'charge', payment_intent: 'pi_K', metadata: { payment_no: 'DEFAULT-KEY', order_ref: 'SH01-K-1' } } })
+    const back = JSON.stringify({ ...refund.txn, source: { id: 're_K', object: 'refund', payment_intent: 'pi_K', charge: 'ch_K', metadata: { pos_refund: 'RF-K-1' } } })
+    const read = (config: Record<string, unknown>) => collect(stripe.capabilities.parseStatement!({ format: 'stripe_balance', content: contentInMemory(Buffer.from(`${pay}\n${back}\n`)) }, config as never))
+    const own = await read(stripe.config.parse({ secretKey: KEY, paymentRefKeys: ['order_ref', 'payment_no'], refundRefKeys: ['pos_refund'] }))
+    expect(own.map((l) => [l.kind, l.ourRef, l.ourPaymentRef ?? null])).toEqual([
+      ['payment', 'SH01-K-1', null],
+      // The refund's own metadata has no payment key: its PaymentIntent names the payment, as before.
+      ['refund', 'RF-K-1', 'pi_K'],
+    ])
+    // The defaults, and a connection saved before it could name keys (none stored): payment_no, and no refund number.
+    for (const config of [stripe.config.parse({ secretKey: KEY }), { secretKey: KEY }]) {
+      expect((await read(config)).map((l) => l.ourRef)).toEqual(['DEFAULT-KEY', null])
+    }
+  })
+
   it('refuses a stored file with a malformed line, naming the line', async () => {
     const good = JSON.stringify({ ...withOrderNo.txn, source: withOrderNo.charge.id })
-    const parse = (text: string) => collect(stripe.capabilities.parseStatement!({ format: 'stripe_balance', content: contentInMemory(Buffer.from(text)) }, { secretKey: KEY } as never))
+    const parse = (text: string) => collect(stripe.capabilities.parseStatement!({ format: 'stripe_balance', content: contentInMemory(Buffer.from(text)) }, stripe.config.parse({ secretKey: KEY })))
     expect(await parse(`${good}\n`)).toHaveLength(1)
     let e = await refusal(parse(`${good}\n${JSON.stringify({ ...withOrderNo.txn, amount: 58.0001 })}\n`))
     expect(e.message).toMatch(/line 2: .*"amount" 58.0001 is not an integer/)
@@ -344,6 +360,6 @@ describe('Stripe settlement from balance transactions', () => {
     expect(e.message).toBe('line 2: not a JSON object')
     e = await refusal(parse(`${good}\n${JSON.stringify({ ...withOrderNo.txn, source: withOrderNo.charge.id, payout_member_of: 'ch_1' })}\n`))
     expect(e.message).toMatch(/line 2: "payout_member_of" "ch_1" is not a payout id/)
-    expect(() => stripe.capabilities.parseStatement!({ format: 'wechat_trade', content: contentInMemory(Buffer.from(good)) }, { secretKey: KEY } as never)).toThrow(StatementFormatError)
+    expect(() => stripe.capabilities.parseStatement!({ format: 'wechat_trade', content: contentInMemory(Buffer.from(good)) }, stripe.config.parse({ secretKey: KEY }))).toThrow(StatementFormatError)
   })
 })

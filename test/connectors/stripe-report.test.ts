@@ -222,4 +222,38 @@ describe('Stripe itemized report through the API', () => {
     const current = await finance.get(`/api/v1/reconciliation/statements?connectionId=${connectionId}&status=imported`)
     expect(current.body.items.map((s: { format: string }) => s.format)).toEqual(['stripe_balance'])
   })
+
+  it('matches by the metadata keys the connection names when its checkout writes its own, and refuses keys that cannot be', async () => {
+    const shop = await openShop(hub)
+    const bad = await shop.api.post('/api/v1/connections', { connectorId: 'stripe', name: 'Stripe bad', config: { secretKey: KEY, paymentRefKeys: ['payment_metadata[pos_order_id]'] } })
+    expect([bad.status, bad.body.error.code]).toEqual([400, 'invalid_config'])
+    expect(bad.body.error.message).toMatch(/config\.paymentRefKeys\.0: a metadata key has no square brackets/)
+    const empty = await shop.api.post('/api/v1/connections', { connectorId: 'stripe', name: 'Stripe empty', config: { secretKey: KEY, refundRefKeys: [] } })
+    expect([empty.status, empty.body.error.code]).toEqual([400, 'invalid_config'])
+    const twice = await shop.api.post('/api/v1/connections', { connectorId: 'stripe', name: 'Stripe twice', config: { secretKey: KEY, refundRefKeys: ['a', 'a'] } })
+    expect([twice.status, twice.body.error.code]).toEqual([400, 'invalid_config'])
+
+    const conn = await shop.api.post('/api/v1/connections', { connectorId: 'stripe', name: 'Stripe', config: { secretKey: KEY, paymentRefKeys: ['pos_order_id'], refundRefKeys: ['pos_refund_id'] } })
+    expect(conn.status, JSON.stringify(conn.body)).toBe(201)
+    expect(conn.body.config).toMatchObject({ paymentRefKeys: ['pos_order_id'], refundRefKeys: ['pos_refund_id'] })
+    const connectionId = conn.body.id as string
+    const finance = createApi(hub).as((await shop.m.staff('finance')).token)
+    const s1 = await sell(hub, shop, at('2026-03-14 10:15:32'), [{ kind: 'card', amount: 5800 }])
+    const back = await refund(hub, shop, at('2026-03-14 16:02:10'), s1, 2000)
+    const utc = (local: string) => at(local).toISOString().slice(0, 19).replace('T', ' ')
+    // The reference's report layout with the checkout's own keys, and a payment_no column holding something else.
+    const report = [
+      'balance_transaction_id,created_utc,reporting_category,currency,gross,fee,net,charge_id,payment_intent_id,payment_metadata[payment_no],payment_metadata[pos_order_id],refund_metadata[pos_refund_id]',
+      `txn_K1,${utc('2026-03-14 10:15:35')},charge,cny,58.00,1.98,56.02,ch_K1,pi_K1,NOT-OURS,${s1.tenders[0]!.paymentNo},`,
+      `txn_K2,${utc('2026-03-14 16:02:12')},refund,cny,-20.00,0.00,-20.00,ch_K1,pi_K1,NOT-OURS,${s1.tenders[0]!.paymentNo},${back.tenders[0]!.refundNo}`,
+    ].join('\n')
+    const up = await finance.request('POST', `/api/v1/reconciliation/statements?connectionId=${connectionId}&date=2026-03-14&format=stripe_itemized&fileName=itemized.csv`, undefined, {
+      raw: report,
+      headers: { 'content-type': 'text/csv' },
+    })
+    expect(up.status, JSON.stringify(up.body)).toBe(201)
+    const run = await finance.post('/api/v1/reconciliation/runs', { connectionId, date: '2026-03-14' })
+    expect(run.status, JSON.stringify(run.body)).toBe(200)
+    expect(run.body).toMatchObject({ status: 'balanced', counts: { matched: 2, missing_in_pos: 0, missing_in_channel: 0, unknown_merchant_ref: 0 } })
+  })
 })

@@ -18,6 +18,16 @@ const PAGE = 100
 /** A day beyond this many pages is not a POS merchant's day: stop rather than loop on a misbehaving cursor. */
 const MAX_PAGES = 10_000
 
+/**
+ * The metadata keys that carry our numbers on Stripe objects, first found wins: the payment number on a charge or
+ * PaymentIntent, the refund number on a refund. A connection names its own when its checkout writes others.
+ */
+export interface RefKeys {
+  payment: string[]
+  refund: string[]
+}
+export const DEFAULT_REF_KEYS: RefKeys = { payment: ['payment_no', 'out_trade_no'], refund: ['refund_no', 'out_refund_no'] }
+
 /** The parts of an expanded `source` kept in the stored file: ids and our metadata, not the customer's details. */
 export interface StripeSourceSummary {
   id: string
@@ -151,7 +161,7 @@ function kindOf(t: StripeBalanceTransaction): LineKind {
   return 'adjustment'
 }
 
-const meta = (s: StripeBalanceTransaction['source'], ...keys: string[]): string | null => {
+const meta = (s: StripeBalanceTransaction['source'], keys: string[]): string | null => {
   if (!s || typeof s === 'string') return null
   for (const k of keys) {
     const v = s.metadata?.[k]
@@ -177,7 +187,7 @@ function check(value: unknown, lineNo: number): StripeBalanceTransaction {
   return t as unknown as StripeBalanceTransaction
 }
 
-export function toStatementLine(t: StripeBalanceTransaction, lineNo: number): StatementLine {
+export function toStatementLine(t: StripeBalanceTransaction, lineNo: number, keys: RefKeys = DEFAULT_REF_KEYS): StatementLine {
   const kind = kindOf(t)
   const src = t.source
   const sourceId = idOf(src)
@@ -194,7 +204,7 @@ export function toStatementLine(t: StripeBalanceTransaction, lineNo: number): St
     case 'payment':
       return {
         ...base,
-        ourRef: meta(src, 'payment_no', 'out_trade_no') ?? paymentIntent,
+        ourRef: meta(src, keys.payment) ?? paymentIntent,
         channelTxnId: paymentIntent ?? sourceId,
         amount: t.amount,
         status: 'SUCCESS',
@@ -203,8 +213,8 @@ export function toStatementLine(t: StripeBalanceTransaction, lineNo: number): St
       return {
         ...base,
         // A refund's own metadata names our refund; the payment it refunds is named by its PaymentIntent.
-        ourRef: meta(src, 'refund_no', 'out_refund_no'),
-        ourPaymentRef: meta(src, 'payment_no', 'out_trade_no') ?? paymentIntent,
+        ourRef: meta(src, keys.refund),
+        ourPaymentRef: meta(src, keys.payment) ?? paymentIntent,
         channelTxnId: paymentIntent ?? summary?.charge ?? null,
         channelRefundId: sourceId,
         amount: -t.amount,
@@ -217,7 +227,7 @@ export function toStatementLine(t: StripeBalanceTransaction, lineNo: number): St
       return { ...base, ourRef: null, channelTxnId: sourceId ?? t.id, amount: -t.amount, status: (t.status ?? 'available').toUpperCase() }
     default:
       // Disputes, payout reversals, failed refunds, other adjustments: signed as Stripe books them.
-      return { ...base, ourRef: meta(src, 'payment_no', 'out_trade_no'), channelTxnId: sourceId ?? t.id, amount: t.amount, status: (t.status ?? 'available').toUpperCase() }
+      return { ...base, ourRef: meta(src, keys.payment), channelTxnId: sourceId ?? t.id, amount: t.amount, status: (t.status ?? 'available').toUpperCase() }
   }
 }
 
@@ -225,7 +235,7 @@ export function toStatementLine(t: StripeBalanceTransaction, lineNo: number): St
  * Reads a stripe_balance file line by line, in chunks: one StatementLine per balance transaction of the day; the
  * transactions listed for a payout (`payout_member_of`) are the payout's members, not lines.
  */
-export function parseStripeBalance(content: StatementContent): ParsedStatement {
+export function parseStripeBalance(content: StatementContent, keys: RefKeys = DEFAULT_REF_KEYS): ParsedStatement {
   const members: PayoutMember[] = []
   async function* lines(): AsyncGenerator<StatementLine> {
     const decoder = new StringDecoder('utf8')
@@ -249,12 +259,12 @@ export function parseStripeBalance(content: StatementContent): ParsedStatement {
         const t = check(value, lineNo)
         const payout = (value as { payout_member_of?: unknown }).payout_member_of
         if (payout === undefined) {
-          yield toStatementLine(t, lineNo)
+          yield toStatementLine(t, lineNo, keys)
           continue
         }
         if (typeof payout !== 'string' || !payout.startsWith('po_')) throw new StatementFormatError(`"payout_member_of" ${JSON.stringify(payout)} is not a payout id (po_…)`, lineNo)
         // A transaction of an earlier line or day that this payout paid out: not a line of its own.
-        const member = toStatementLine(t, lineNo)
+        const member = toStatementLine(t, lineNo, keys)
         members.push({ payoutRef: payout, kind: member.kind, channelTxnId: member.channelTxnId ?? null, channelRefundId: member.channelRefundId ?? null })
       }
     }

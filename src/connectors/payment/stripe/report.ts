@@ -8,7 +8,7 @@ import type { StatementContent } from '../../../core/reconciliation/file.ts'
 import { businessDayRange } from '../../../lib/time.ts'
 import { minorUnitsPer } from '../../../lib/money.ts'
 import { compilePattern, csvRows, instantIn, parseScaled, validWallClock, type WallClock } from '../tabular.ts'
-import { DEFAULT_TIME_ZONE, toStatementLine, type StripeBalanceTransaction, type StripeSourceSummary } from './balance.ts'
+import { DEFAULT_REF_KEYS, DEFAULT_TIME_ZONE, toStatementLine, type RefKeys, type StripeBalanceTransaction, type StripeSourceSummary } from './balance.ts'
 
 export const STRIPE_ITEMIZED_FORMAT = 'stripe_itemized'
 
@@ -72,7 +72,8 @@ function decimalsOf(code: string, lineNo: number): number {
  * `payout_member_of`), stamped on the line of the day it happened; a row of another day without a payout is refused,
  * since another day's statement holds it.
  */
-export function parseStripeItemized(content: StatementContent, opts: { businessDate?: string; timeZone?: string } = {}): ParsedStatement {
+export function parseStripeItemized(content: StatementContent, opts: { businessDate?: string; timeZone?: string; keys?: RefKeys } = {}): ParsedStatement {
+  const keys = opts.keys ?? DEFAULT_REF_KEYS
   const timeZone = opts.timeZone ?? DEFAULT_TIME_ZONE
   const day = opts.businessDate ? businessDayRange(opts.businessDate, timeZone) : null
   const members: PayoutMember[] = []
@@ -88,7 +89,7 @@ export function parseStripeItemized(content: StatementContent, opts: { businessD
         continue
       }
       if (row.cells.every((c) => c === '')) continue
-      const { line, payout } = toLine(row.lineNo, row.cells as string[], p, timeZone)
+      const { line, payout } = toLine(row.lineNo, row.cells as string[], p, timeZone, keys)
       if (day && (line.occurredAt < day.start || line.occurredAt >= day.end)) {
         if (!payout) {
           throw new StatementFormatError(
@@ -120,7 +121,7 @@ export function parseStripeItemized(content: StatementContent, opts: { businessD
   }
 }
 
-function toLine(lineNo: number, cells: string[], p: Plan, timeZone: string): { line: StatementLine; payout: string | null } {
+function toLine(lineNo: number, cells: string[], p: Plan, timeZone: string, keys: RefKeys): { line: StatementLine; payout: string | null } {
   const get = (c: Column) => (p.at[c] === undefined ? '' : (cells[p.at[c]!] ?? '').trim())
   const opt = (c: Column) => get(c) || null
   const fail = (message: string): never => {
@@ -177,12 +178,12 @@ function toLine(lineNo: number, cells: string[], p: Plan, timeZone: string): { l
     description: opt('description'),
     source,
   }
-  const line = toStatementLine(t, lineNo)
+  const line = toStatementLine(t, lineNo, keys)
   if (line.channelTxnId === '') line.channelTxnId = null
   if (line.channelRefundId === '') line.channelRefundId = null
   if (line.kind === 'refund') {
     // The report names the refunded payment's metadata too, which the API's refund object does not carry.
-    const ours = pick(paymentMeta, 'payment_no', 'out_trade_no')
+    const ours = pick(paymentMeta, keys.payment)
     if (ours) line.ourPaymentRef = ours
   }
   const payout = opt('automatic_payout_id')
@@ -192,7 +193,7 @@ function toLine(lineNo: number, cells: string[], p: Plan, timeZone: string): { l
   return { line, payout }
 }
 
-const pick = (m: Record<string, string>, ...keys: string[]) => {
+const pick = (m: Record<string, string>, keys: string[]) => {
   for (const k of keys) if (m[k]?.trim()) return m[k]!.trim()
   return null
 }
