@@ -208,6 +208,13 @@ describe('two-person approval of reconciliation resolutions', () => {
     expect(row).toContain('data-state="open"')
     expect(row).toContain('data-testid="awaiting-approval"')
     expect(await s.item(s.items.timing)).toMatchObject({ state: 'open', resolution: null })
+    // The overview lists what waits for a manager, across days, each linking to the day where it is decided.
+    const overview = await c.get('/dashboard/reconciliation')
+    const waiting = new RegExp(`<tr data-approval="[0-9a-f-]{36}" data-item="${s.items.timing}">[\\s\\S]*?</tr>`).exec(overview.text)![0]
+    expect(waiting).toContain(`href="${dayPath}#item-${s.items.timing}"`)
+    expect(waiting).toContain('Accept POS')
+    expect(waiting).toContain(s.financeUser.email)
+    expect(waiting).toContain(s.day.date)
 
     // Below the limit the dashboard resolves as before.
     const small = await c.post(`${dayPath}/items/${s.items.diff}/resolve`, { action: 'accept_pos', _csrf: c.hidden(page.text, '_csrf')! })
@@ -241,5 +248,7 @@ describe('two-person approval of reconciliation resolutions', () => {
     expect(rejected.location).toBe(`${dayPath}?done=rejected#item-${s.items.unknown}`)
     expect(await s.item(s.items.unknown)).toMatchObject({ state: 'open', resolution: null })
     expect((await s.manager.get(`/api/v1/approvals/${held.body.approval.id}`)).body).toMatchObject({ status: 'rejected', decisionNote: 'it is ours' })
+    // Nothing waits any more: the overview's list is gone.
+    expect((await m.get('/dashboard/reconciliation')).text).not.toContain('id="recon-waiting"')
   })
 })

@@ -78,3 +78,56 @@ export async function pendingResolutions(tx: Tx, merchantId: string, itemIds: st
   for (const r of rows) for (const id of [r.itemId, r.counterpartId]) if (id && wanted.has(id) && !out.has(id)) out.set(id, r.id)
   return out
 }
+
+/** A resolution waiting for a manager's approval, with the item it would resolve. */
+export interface WaitingResolution {
+  approvalId: string
+  requestedAt: Date
+  requestedBy: string | null
+  action: ResolveAction['action']
+  itemId: string
+  connectionId: string
+  businessDate: string
+  outcome: string
+  currency: string
+  /** What it would settle, in minor units (the value the approval limit weighs). */
+  atStake: number
+  ref: string | null
+}
+
+/**
+ * The merchant's resolutions waiting for approval, oldest first (a manager's queue, across days and channels), with
+ * the figures their requesters saw.
+ */
+export async function waitingResolutions(tx: Tx, merchantId: string, limit = 100): Promise<WaitingResolution[]> {
+  const requests = await tx
+    .select({ id: approvalRequests.id, payload: approvalRequests.payload, requestedBy: approvalRequests.requestedBy, createdAt: approvalRequests.createdAt })
+    .from(approvalRequests)
+    .where(and(eq(approvalRequests.merchantId, merchantId), eq(approvalRequests.status, 'pending'), eq(approvalRequests.action, 'recon_item.resolve')))
+    .orderBy(approvalRequests.createdAt)
+    .limit(limit)
+  const held = requests.map((r) => ({ ...r, request: r.payload as unknown as ResolveRequest })).filter((r) => isUuid(r.request.itemId))
+  if (held.length === 0) return []
+  const items = await tx
+    .select({ id: reconItems.id, connectionId: reconItems.connectionId, businessDate: reconItems.businessDate, outcome: reconItems.outcome, currency: reconItems.currency, posRef: reconItems.posRef })
+    .from(reconItems)
+    .where(and(eq(reconItems.merchantId, merchantId), inArray(reconItems.id, held.map((r) => r.request.itemId))))
+  const byId = new Map(items.map((i) => [i.id, i]))
+  return held.flatMap((r) => {
+    const item = byId.get(r.request.itemId)
+    if (!item) return []
+    return [{
+      approvalId: r.id,
+      requestedAt: r.createdAt,
+      requestedBy: r.requestedBy,
+      action: r.request.input.action,
+      itemId: item.id,
+      connectionId: item.connectionId,
+      businessDate: item.businessDate,
+      outcome: item.outcome,
+      currency: item.currency,
+      atStake: settledBy(r.request),
+      ref: item.posRef,
+    }]
+  })
+}

@@ -11,7 +11,7 @@ import { exceptionsTable, feeText, summaryTable, tableFile, type ExportFormat } 
 import { OUTCOMES } from '../../core/reconciliation/match.ts'
 import { dailySummary, exportExceptions, getStatementFile, latestRun, listExceptions, listStatements, type ItemView, type SummaryRow } from '../../core/reconciliation/queries.ts'
 import { RESOLVE_ACTIONS, reopenItem, type ResolveAction, type ResolveActionName } from '../../core/reconciliation/resolve.ts'
-import { pendingResolutions, resolveRequest } from '../../core/reconciliation/resolve-approval.ts'
+import { pendingResolutions, resolveRequest, waitingResolutions, type WaitingResolution } from '../../core/reconciliation/resolve-approval.ts'
 import { actOrHold, approveRequest, rejectRequest } from '../../core/staff/approvals.ts'
 import { badRequest, isDomainError, notFound } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
@@ -120,7 +120,9 @@ async function gridPage(c: C): Promise<Response> {
   const m = await merchantOf(c)
   const { from, to } = dayRange(c.req.query('from'), c.req.query('to'), m.today)
   const connections = await paymentConnections(c)
-  const [summary, ages] = await Promise.all([dailySummary(db, m.id, { from, to, today: m.today }), openExceptionAges(db, m.id, m.today)])
+  const [summary, ages, waiting] = await Promise.all([dailySummary(db, m.id, { from, to, today: m.today }), openExceptionAges(db, m.id, m.today), waitingResolutions(db, m.id)])
+  const requesters = await staffNames(db, m.id, waiting.map((w) => w.requestedBy))
+  const names = new Map(connections.map((k) => [k.id, k.name]))
   const cells = cellsOf(summary)
   const days = daysDesc(from, to)
   const span = days.length
@@ -162,8 +164,24 @@ ${connections.map((k) => {
   return html`<tr data-connection="${k.id}"><th>${k.name}</th><td class="num" data-age="0-1">${a.upTo1}</td><td class="num" data-age="2-3">${a.upTo3}</td><td class="num" data-age="over-3">${a.over3}</td><td class="num">${a.upTo1 + a.upTo3 + a.over3}</td></tr>`
 })}
 </tbody>
-</table>`}`
+</table>
+${waitingTable(waiting, names, requesters, m.timeZone)}`}`
   return c.html(page({ title: 'Reconciliation', user: pageUser(c), body }), 200, PAGE_HEADERS)
+}
+
+/** The resolutions waiting for a manager, across days: each links to its day, where a manager decides it. */
+function waitingTable(waiting: WaitingResolution[], names: Map<string, string>, requesters: Map<string, string>, timeZone: string): Html {
+  if (waiting.length === 0) return html``
+  return html`<h2>${label('Resolutions awaiting approval', '待审批的处理')} <span class="small muted">(${waiting.length})</span></h2>
+<table id="recon-waiting">
+<thead><tr><th>${label('Asked', '申请时间')}</th><th>${label('By', '申请人')}</th><th>${label('Channel', '渠道')}</th><th>${label('Business date', '营业日')}</th><th>${label('Exception', '异常')}</th><th>${label('Reference', '单号')}</th><th>${label('Resolution', '处理')}</th><th class="num">${label('Settles', '涉及金额')}</th></tr></thead>
+<tbody>
+${waiting.map(
+  (w) => html`<tr data-approval="${w.approvalId}" data-item="${w.itemId}"><td>${timeText(w.requestedAt, timeZone)}</td><td>${(w.requestedBy && requesters.get(w.requestedBy)) ?? ''}</td><td>${names.get(w.connectionId) ?? ''}</td>
+<td><a href="${dayPath(w.connectionId, w.businessDate)}#item-${w.itemId}">${w.businessDate}</a></td><td>${labelOf(OUTCOME_LABELS, w.outcome)}</td><td>${w.ref ?? ''}</td><td>${label(...ACTION_LABELS[w.action])}</td><td class="num">${money(w.atStake, w.currency)}</td></tr>`,
+)}
+</tbody>
+</table>`
 }
 
 const posOnly = (i: ItemView) => i.posId !== null && i.line === null && i.outcome !== 'duplicate'
