@@ -298,13 +298,13 @@ describe('catalog import and export', () => {
       { product_key: 'NUTS', product_name: '坚果', tax_category: 'standard', unit: 'piece', sku: 'NUT-BOX', price: '19.90' }, // 2
       { product_key: 'NUTS', sku: 'NUT-LOOSE', price: '6.98', price_per: '1000', variant_tax_category: 'reduced', variant_unit: 'g' }, // 3
       { product_key: 'NUTS', sku: 'NUT-BAG', price: '9.90', variant_tax_category: 'luxury' }, // 4
-      { product_key: 'NUTS', sku: 'NUT-JAR', price: '9.90', variant_unit: 'kg' }, // 5
+      { product_key: 'NUTS', sku: 'NUT-JAR', price: '9.90', variant_unit: 'lb' }, // 5
     ])
     const dry = await importFile(admin, file, { dryRun: true })
     expect(dry.status).toBe(200)
     expect(dry.body.errors).toEqual([
       expect.objectContaining({ line: 4, sku: 'NUT-BAG', field: 'variant_tax_category', value: 'luxury', code: 'unknown_tax_category' }),
-      expect.objectContaining({ line: 5, sku: 'NUT-JAR', field: 'variant_unit', value: 'kg', code: 'invalid_unit' }),
+      expect.objectContaining({ line: 5, sku: 'NUT-JAR', field: 'variant_unit', value: 'lb', code: 'invalid_unit' }),
     ])
     const good = csv([
       { product_key: 'NUTS', product_name: '坚果', tax_category: 'standard', unit: 'piece', sku: 'NUT-BOX', price: '19.90' },
@@ -335,6 +335,45 @@ describe('catalog import and export', () => {
       ['NUT-BOX', null, taxIds.services, null, 'piece'],
       ['NUT-LOOSE', null, taxIds.services, 'g', 'g'],
     ])
+  })
+
+  it('reads kg, 斤, L and m as the base unit with the price per that unit, and refuses a price_per that contradicts it', async () => {
+    const { admin } = await catalogShop(hub)
+    const bad = await importFile(admin, csv([
+      { product_name: '散装大米', tax_category: 'reduced', unit: 'kg', sku: 'RICE', price: '6.40', price_per: '1' }, // 2
+      { product_name: '酱油', tax_category: 'standard', unit: 'gallon', sku: 'SOY-G', price: '6.40' }, // 3
+    ]), { dryRun: true })
+    expect(bad.body.errors).toEqual([
+      expect.objectContaining({ line: 2, sku: 'RICE', field: 'price_per', value: '1', code: 'invalid_price_per', message: expect.stringMatching(/a price per kg is a price per 1000 g/) }),
+      expect.objectContaining({ line: 3, sku: 'SOY-G', field: 'unit', value: 'gallon', code: 'invalid_unit', message: expect.stringMatching(/kg, 千克, 公斤, 斤/) }),
+    ])
+    const file = csv([
+      { product_name: '散装大米', tax_category: 'reduced', unit: 'KG', sku: 'RICE', price: '6.40' },
+      { product_name: '五花肉', tax_category: 'reduced', unit: '斤', sku: 'PORK', price: '16.80' },
+      { product_name: '散装酱油', tax_category: 'standard', unit: 'L', sku: 'SOY', price: '12.00' },
+      { product_name: '麻绳', tax_category: 'standard', unit: '米', sku: 'ROPE', price: '3.50', price_per: '100' },
+      { product_key: 'TEA', product_name: '茶叶', tax_category: 'reduced', unit: 'piece', sku: 'TEA-BOX', price: '88.00' },
+      { product_key: 'TEA', sku: 'TEA-LOOSE', price: '60.00', variant_unit: '两' },
+    ])
+    const done = await importFile(admin, file)
+    expect(done.status, JSON.stringify(done.body)).toBe(200)
+    const variant = async (sku: string) => {
+      const p = (await admin.get(`/api/v1/products?q=${sku}`)).body.items[0]
+      const v = p.variants.find((x: any) => x.sku === sku)
+      return [p.unit, v.effectiveUnit, v.price, v.pricePer]
+    }
+    expect(await variant('RICE')).toEqual(['g', 'g', 640, 1000])
+    expect(await variant('PORK')).toEqual(['g', 'g', 1680, 500])
+    expect(await variant('SOY')).toEqual(['ml', 'ml', 1200, 1000])
+    expect(await variant('ROPE')).toEqual(['cm', 'cm', 350, 100])
+    expect(await variant('TEA-LOOSE')).toEqual(['piece', 'g', 6000, 50])
+    // The export writes base units and their price_per, which import back unchanged.
+    const exported: string = (await admin.get('/api/v1/catalog/export?format=csv')).body
+    const pork = exported.split('\n').find((l: string) => l.includes(',PORK,'))!
+    expect(pork).toContain(',g,PORK,')
+    expect(pork).toContain(',16.80,500,')
+    const again = await importFile(admin, exported)
+    expect(again.body.summary).toMatchObject({ variantsCreated: 0, variantsUpdated: 0 })
   })
 
   it('answers a wrong content type, an empty body or a malformed file with a 4xx in the error shape', async () => {

@@ -23,6 +23,19 @@ import { checkBarcode } from './barcodes.ts'
 import { cleanCategoryName, listCategories, lockCategoryTree, PATH_SEPARATOR } from './categories.ts'
 import type { CatalogColumn, CatalogRecord, Sheet, SheetRow } from './catalog-file.ts'
 import { isValidSku, UNITS, type ProductUnit } from './products.ts'
+
+/** Units a shop writes for goods sold by weight, volume or length: the base unit the catalog keeps, and how many of it. */
+const LARGER_UNITS: Record<string, { unit: ProductUnit; per: number; name: string }> = {
+  kg: { unit: 'g', per: 1000, name: 'kg' },
+  千克: { unit: 'g', per: 1000, name: '千克' },
+  公斤: { unit: 'g', per: 1000, name: '公斤' },
+  斤: { unit: 'g', per: 500, name: '斤' },
+  两: { unit: 'g', per: 50, name: '两' },
+  l: { unit: 'ml', per: 1000, name: 'L' },
+  升: { unit: 'ml', per: 1000, name: '升' },
+  m: { unit: 'cm', per: 100, name: 'm' },
+  米: { unit: 'cm', per: 100, name: '米' },
+}
 import { categories, taxCategories, type BarcodeKind } from './schema.ts'
 
 export interface ImportError {
@@ -131,6 +144,8 @@ class RowReader {
     }
     if (!sku) this.fail(at, 'sku', null, 'missing_value', 'sku is required')
     else if (!isValidSku(sku)) this.fail(at, 'sku', sku, 'invalid_sku', 'a SKU has 1–64 letters, digits or - . _ /')
+    const unit = this.unit(at, c.unit)
+    const variantUnit = this.unit(at, c.variant_unit, 'variant_unit')
     const d: Draft = {
       line: row.line,
       sku,
@@ -139,15 +154,15 @@ class RowReader {
       nameEn: text('product_name_en', 200),
       category: this.category(at, c.category),
       taxCode: text('tax_category', 64),
-      unit: this.unit(at, c.unit),
+      unit: unit?.unit,
       options: this.options(at, c.options),
       price: this.money(at, 'price', c.price),
-      pricePer: this.pricePer(at, c.price_per),
+      pricePer: this.pricePer(at, c.price_per, variantUnit ?? unit),
       cost: this.money(at, 'cost', c.cost),
       barcodes: this.barcodes(at, c.barcodes),
       onShelf: this.onShelf(at, c.on_shelf),
       variantTaxCode: text('variant_tax_category', 64),
-      variantUnit: this.unit(at, c.variant_unit, 'variant_unit'),
+      variantUnit: variantUnit?.unit,
       bad: false,
     }
     if (c.price === undefined || c.price === '') this.fail(at, 'price', null, 'missing_value', 'price is required')
@@ -170,11 +185,17 @@ class RowReader {
     return parts
   }
 
-  private unit(at: { line: number; sku: string }, v: string | undefined, field: 'unit' | 'variant_unit' = 'unit') {
+  /**
+   * A unit cell: a base unit (piece, g, ml, cm), or a larger unit a shop writes (kg, 斤, L, m, …) read as its base
+   * unit with the price given per that many base units (`per`).
+   */
+  private unit(at: { line: number; sku: string }, v: string | undefined, field: 'unit' | 'variant_unit' = 'unit'): { unit: ProductUnit; per: number } | undefined {
     if (!v) return undefined
-    const u = v.toLowerCase() as ProductUnit
-    if (UNITS.includes(u)) return u
-    this.fail(at, field, v, 'invalid_unit', `${field} is one of ${UNITS.join(', ')} (weighed goods are sold in g, with price_per 1000 for a price per kg)`)
+    const u = v.trim().toLowerCase()
+    if ((UNITS as readonly string[]).includes(u)) return { unit: u as ProductUnit, per: 1 }
+    const larger = LARGER_UNITS[u]
+    if (larger) return larger
+    this.fail(at, field, v, 'invalid_unit', `${field} is one of ${UNITS.join(', ')}, or ${Object.keys(LARGER_UNITS).join(', ')} for goods sold in g, ml or cm priced per that unit`)
   }
 
   private options(at: { line: number; sku: string }, v: string | undefined) {
@@ -205,11 +226,16 @@ class RowReader {
     }
   }
 
-  private pricePer(at: { line: number; sku: string }, v: string | undefined) {
-    if (!v) return undefined
+  /** price_per as written; blank, the size of a larger unit the row was written in (a price per kg: 1000 g). */
+  private pricePer(at: { line: number; sku: string }, v: string | undefined, unit: { unit: ProductUnit; per: number; name?: string } | undefined) {
+    const implied = unit && unit.per > 1 ? unit : undefined
+    if (!v) return implied?.per
     const n = /^\d{1,7}$/.test(v) ? Number(v) : NaN
-    if (n >= 1 && n <= 1_000_000) return n
-    this.fail(at, 'price_per', v, 'invalid_price_per', 'price_per is a whole number of base units from 1 to 1000000 (1000 for a price per kg of goods sold in g)')
+    if (!(n >= 1 && n <= 1_000_000)) return void this.fail(at, 'price_per', v, 'invalid_price_per', 'price_per is a whole number of base units from 1 to 1000000 (1000 for a price per kg of goods sold in g)')
+    if (implied && n !== implied.per) {
+      return void this.fail(at, 'price_per', v, 'invalid_price_per', `a price per ${implied.name} is a price per ${implied.per} ${implied.unit}: leave price_per blank or write ${implied.per}`)
+    }
+    return n
   }
 
   private barcodes(at: { line: number; sku: string }, v: string | undefined) {
