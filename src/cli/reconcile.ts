@@ -67,9 +67,18 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
     .option('--format <format>', "the file's layout (default: the connector's usual one)", formatArg)
     .option('--no-run', 'import only, without reconciling the day')
     .option('--json', 'print a JSON summary as the last line')
-    .action(async (o: { connection: string; date: string; file: string; format?: string; run: boolean; json?: boolean }) => {
+    .option('--dry-run', 'import the file and reconcile the day in a transaction that is rolled back: show what it would do, writing nothing')
+    .action(async (o: { connection: string; date: string; file: string; format?: string; run: boolean; json?: boolean; dryRun?: boolean }) => {
       const content = openInputFile(o.file)
       const hub = await open()
+      if (o.dryRun) {
+        try {
+          await previewImport(hub, o, content)
+        } finally {
+          await hub.close()
+        }
+        return
+      }
       // Rows read, on stderr, once the import has taken longer than a second.
       const progress = createProgress({ delayMs: 1000 }).step('statement', { unit: 'rows read' })
       try {
@@ -106,6 +115,42 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
       }
     })
 
+  async function previewImport(hub: OpenedHub, o: { connection: string; date: string; file: string; format?: string; json?: boolean }, content: ReturnType<typeof openInputFile>) {
+    const { previewFile } = await import('../jobs/reconciliation.ts')
+    const p = await previewFile(hub, {
+      connectionId: o.connection,
+      businessDate: o.date,
+      format: o.format,
+      fileName: path.basename(o.file),
+      content,
+      contentType: CONTENT_TYPES[path.extname(o.file).toLowerCase()] ?? 'application/octet-stream',
+      source: 'uploaded',
+    })
+    const f = p.file
+    const json = () => o.json && process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, dryRun: p })}\n`)
+    if (f.result === 'rejected') {
+      json()
+      throw new StatementRefused(`the statement would be refused (${f.code}): ${f.reason}`)
+    }
+    process.stdout.write(
+      f.result === 'would_import'
+        ? `dry run (nothing written): would import ${f.lineCount} line${f.lineCount === 1 ? '' : 's'} of ${f.format} for ${o.date}${f.supersedes.length ? `, superseding ${f.supersedes.length} earlier file${f.supersedes.length === 1 ? '' : 's'}` : ''}\n`
+        : `dry run (nothing written): this file is the day's statement already (statement ${f.statementId})\n`,
+    )
+    // Only a refused file has no run.
+    const run = p.run!
+    process.stdout.write(`${describePreview(o.date, run)}\n`)
+    printExceptions(run)
+    json()
+  }
+
+  function printExceptions(p: DayPreview) {
+    for (const e of p.exceptions.slice(0, 20)) {
+      process.stdout.write(`  ${e.outcome.padEnd(20)} ${(e.posRef ?? (e.lineId === null ? '' : `line ${e.lineId}`)).padEnd(34)} till ${e.posAmount === null ? '—' : formatDecimal(e.posAmount)}, channel ${e.channelAmount === null ? '—' : formatDecimal(e.channelAmount)}${e.isNew ? '' : ' (already open)'}\n`)
+    }
+    if (p.exceptions.length > 20) process.stdout.write(`  … ${(p.counts.open ?? 0) - 20} more (--json lists up to ${p.exceptions.length})\n`)
+  }
+
   reconcile
     .command('run')
     .description("reconcile a connection's business date against its current statement")
@@ -120,10 +165,7 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
         if (o.dryRun) {
           const p = await previewConnectionDay(hub, { connectionId: o.connection, businessDate: o.date })
           process.stdout.write(`${describePreview(o.date, p)}\n`)
-          for (const e of p.exceptions.slice(0, 20)) {
-            process.stdout.write(`  ${e.outcome.padEnd(20)} ${(e.posRef ?? (e.lineId === null ? '' : `line ${e.lineId}`)).padEnd(34)} till ${e.posAmount === null ? '—' : formatDecimal(e.posAmount)}, channel ${e.channelAmount === null ? '—' : formatDecimal(e.channelAmount)}${e.isNew ? '' : ' (already open)'}\n`)
-          }
-          if (p.exceptions.length > 20) process.stdout.write(`  … ${(p.counts.open ?? 0) - 20} more (--json lists up to ${p.exceptions.length})\n`)
+          printExceptions(p)
           if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, dryRun: p })}\n`)
           return
         }

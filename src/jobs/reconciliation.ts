@@ -15,10 +15,10 @@ import { connections } from '../connectors/framework/schema.ts'
 import { connectorRegistry } from '../connectors/index.ts'
 import { getSettings } from '../core/merchants/settings.ts'
 import type { StatementContent } from '../core/reconciliation/file.ts'
-import { importStatement, recordEmptyStatement, type ImportResult, type VendorHash } from '../core/reconciliation/import.ts'
+import { importStatement, recordEmptyStatement, Rejection, type ImportResult, type ImportStatementInput, type RejectCode, type VendorHash } from '../core/reconciliation/import.ts'
 import { previewDay, reconcileDay, recordRunOutcome, type DayPreview, type FeeRule, type ReconcileDayInput, type RunSummary } from '../core/reconciliation/match.ts'
 import { StatementFormatError, type ParsedStatement } from '../core/reconciliation/types.ts'
-import type { Tx } from '../db/client.ts'
+import type { Db, Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
 import { badRequest, invalid, isDomainError } from '../lib/errors.ts'
 import { addDays, businessDate, isDate, startOfBusinessDay } from '../lib/time.ts'
@@ -107,8 +107,60 @@ export interface ImportFileInput {
   queueRun?: boolean
 }
 
+/** What a file would do, found by importing it and reconciling its day in one transaction that is rolled back. */
+export type FilePreview =
+  /** The file would become the day's current statement (superseding `supersedes`); `run` is the day's run then. */
+  | { file: { result: 'would_import'; format: string; lineCount: number; supersedes: string[] }; run: DayPreview }
+  /** The same file is the day's statement already (or would be made current again): the day's run as it stands. */
+  | { file: { result: 'duplicate'; format: string; statementId: string; lineCount: number }; run: DayPreview }
+  /** The file would be refused, with the reason; nothing would change. */
+  | { file: { result: 'rejected'; format: string; code: RejectCode; reason: string; lineNo: number | null }; run: null }
+
+/** Thrown from inside the dry run's import transaction to roll it back, with what was found. */
+class RolledBackFile extends Error {
+  readonly found: { lineCount: number; superseded: string[]; run: DayPreview }
+  constructor(found: RolledBackFile['found']) {
+    super('dry run of a file')
+    this.found = found
+  }
+}
+
+/**
+ * A dry run of a file: it is parsed and imported as an upload would be, and its day reconciled, in one transaction
+ * that is then rolled back. Nothing is written: no statement (not even a refused one), no line, no item, no job.
+ */
+export async function previewFile(hub: Hub, input: Omit<ImportFileInput, 'queueRun' | 'onProgress'>, opts: Options = {}): Promise<FilePreview> {
+  const rules = await dayRules(hub, input, opts)
+  const prepared = await statementInput(hub, input, opts)
+  const { format } = prepared
+  let imported: ImportResult
+  try {
+    imported = await importStatement(hub.database.db, {
+      ...prepared,
+      dryRun: true,
+      // The day's run as it would be with the file current: worked out in a savepoint of the import's transaction,
+      // which the throw then rolls back whole.
+      onCurrent: async (tx, _statementId, file) => {
+        throw new RolledBackFile({ ...file, run: await previewDay(tx as unknown as Db, rules) })
+      },
+    })
+  } catch (e) {
+    if (e instanceof RolledBackFile) return { file: { result: 'would_import', format, lineCount: e.found.lineCount, supersedes: e.found.superseded }, run: e.found.run }
+    if (e instanceof Rejection) return { file: { result: 'rejected', format, code: e.code, reason: e.message, lineNo: e.lineNo }, run: null }
+    throw e
+  }
+  if (imported.status !== 'duplicate') throw new Error(`a dry run's import ended as ${imported.status}`)
+  return { file: { result: 'duplicate', format, statementId: imported.statementId, lineCount: imported.lineCount }, run: await previewDay(hub.database.db, rules) }
+}
+
 /** Parses a file with its connection's connector and imports it. A format the connector cannot read is a bad request. */
 export async function importFile(hub: Hub, input: ImportFileInput, opts: Options = {}): Promise<ImportResult & { format: string }> {
+  const prepared = await statementInput(hub, input, opts)
+  return { ...(await importStatement(hub.database.db, prepared)), format: prepared.format }
+}
+
+/** The core's import of a file: its connection's parser, format, time zone and the day's run to queue. */
+async function statementInput(hub: Hub, input: ImportFileInput, opts: Options): Promise<ImportStatementInput> {
   if (!isDate(input.businessDate)) throw badRequest('invalid_date', `${input.businessDate} is not a YYYY-MM-DD date`)
   const loaded = await open(hub, input.connectionId, input.merchantId, opts)
   const caps = capabilitiesOf(loaded)
@@ -124,7 +176,7 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
     if (e instanceof StatementFormatError) throw badRequest('unsupported_format', e.message, { format })
     throw e
   }
-  const result = await importStatement(hub.database.db, {
+  return {
     merchantId: loaded.row.merchantId,
     connectionId: loaded.row.id,
     format,
@@ -140,8 +192,7 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
     createdBy: input.createdBy ?? null,
     onProgress: input.onProgress,
     onCurrent: input.queueRun ? (tx) => queueReconcile(tx, { merchantId: loaded.row.merchantId, connectionId: loaded.row.id, businessDate: input.businessDate }).then(() => undefined) : undefined,
-  })
-  return { ...result, format }
+  }
 }
 
 /** Reconciles a connection's day with the rules of its channel: tender kinds, formats, the contract's fee. */

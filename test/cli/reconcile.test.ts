@@ -115,6 +115,38 @@ describe('tillbridge reconcile', { timeout: 120_000 }, () => {
     expect(await state()).toEqual(before)
   })
 
+  it('shows a dry run of a corrected file, and of one that would be refused, writing nothing', async () => {
+    const state = async () =>
+      (
+        await hub.database.db.execute(sql`
+          select (select count(*) from settlement_statements where connection_id = ${connectionId})::int as statements,
+                 (select count(*) from settlement_lines where connection_id = ${connectionId})::int as lines,
+                 (select count(*) from recon_runs where connection_id = ${connectionId})::int as runs,
+                 (select count(*) from recon_item_events)::int as events`)
+      ).rows[0]
+    const before = await state()
+    const file = write('corrected.csv.gz', bill())
+    const r = await runCli(['reconcile', 'import', '--connection', connectionId, '--date', '2026-11-10', '--file', file, '--dry-run', '--json'], { ...env, TILLBRIDGE_PROGRESS: 'never' })
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^dry run \(nothing written\): would import 4 lines of wechat_trade for 2026-11-10, superseding 1 earlier file\n/)
+    expect(r.stdout).toMatch(/\ndry run of 2026-11-10 \(nothing written\): would be balanced — matched 4;/)
+    expect(lastJsonLine(r.stdout)).toMatchObject({
+      connectionId,
+      businessDate: '2026-11-10',
+      dryRun: { file: { result: 'would_import', format: 'wechat_trade', lineCount: 4, supersedes: [expect.any(String)] }, run: { status: 'balanced', counts: { matched: 4, amount_diff: 0 } } },
+    })
+    expect(await state()).toEqual(before)
+
+    const plain = wechatBill({ mchId: '1900000109', appId: 'wx8888888888888888', feeRateBp: 60, rows: [{ kind: 'payment', at: '2026-11-10 09:00:01', outTradeNo: payments[0]!.paymentNo, amount: 5800 }] }).toString('utf8')
+    const tampered = write('tampered-dry.csv', Buffer.from(plain.replace(/\n`1,`58\.00,/, '\n`2,`58.00,')))
+    const refused = await runCli(['reconcile', 'import', '--connection', connectionId, '--date', '2026-11-10', '--file', tampered, '--dry-run', '--json'], { ...env, TILLBRIDGE_PROGRESS: 'never' })
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/would be refused \(control_totals_mismatch\)/)
+    expect(lastJsonLine(refused.stdout)).toMatchObject({ dryRun: { file: { result: 'rejected', code: 'control_totals_mismatch' }, run: null } })
+    expect(await state()).toEqual(before)
+  })
+
   it('refuses a bill whose summary disagrees with its rows, importing nothing', async () => {
     const plain = wechatBill({ mchId: '1900000109', appId: 'wx8888888888888888', feeRateBp: 60, rows: [{ kind: 'payment', at: '2026-11-11 09:00:01', outTradeNo: payments[0]!.paymentNo, amount: 5800 }] }).toString('utf8')
     const tampered = plain.replace(/\n`1,`58\.00,/, '\n`2,`58.00,')

@@ -547,6 +547,82 @@ describe('reconciliation API', () => {
     }
   })
 
+  it('a dry run of a file says what uploading it would do, and writes nothing: no statement, line, run or job', async () => {
+    const s = await shop()
+    const a = await s.sell(at('2026-11-10 10:00:00'), 1000)
+    const b = await s.sell(at('2026-11-10 11:00:00'), 2000)
+    const short = csv([
+      ['2026-11-10 10:00:01', a.paymentNo, 'B1', yuan(1000), '0.01'],
+      ['2026-11-10 11:00:01', b.paymentNo, 'B2', yuan(1900), '0.02'],
+    ])
+    const corrected = csv([
+      ['2026-11-10 10:00:01', a.paymentNo, 'B1', yuan(1000), '0.01'],
+      ['2026-11-10 11:00:01', b.paymentNo, 'B2', yuan(2000), '0.02'],
+    ])
+    const dryFile = (bytes: Buffer, api = s.finance, date = '2026-11-10') =>
+      api.request('POST', `/api/v1/reconciliation/statements/dry-run?connectionId=${s.connectionId}&date=${date}&fileName=bank.csv`, undefined, { raw: bytes, headers: { 'content-type': 'text/csv' } })
+    const db = hub.database.db
+    /** Everything an upload and its run write, for this merchant. */
+    const written = async () => ({
+      tables: (
+        await db.execute(sql`
+          select (select count(*) from settlement_statements where merchant_id = ${s.m.merchantId}) as statements,
+                 (select string_agg(id || status, ',' order by id) from settlement_statements where merchant_id = ${s.m.merchantId}) as states,
+                 (select count(*) from settlement_lines where merchant_id = ${s.m.merchantId}) as lines,
+                 (select count(*) from statement_files f join settlement_statements st on st.id = f.statement_id where st.merchant_id = ${s.m.merchantId}) as files,
+                 (select count(*) from recon_items where merchant_id = ${s.m.merchantId}) as items,
+                 (select count(*) from recon_runs where merchant_id = ${s.m.merchantId}) as runs`)
+      ).rows[0],
+      jobs: (await queuedJobs(hub, 'settlement.reconcile')).filter((j) => (j.payload as { merchantId: string }).merchantId === s.m.merchantId).length,
+    })
+    const nothing = await written()
+
+    // The day's first file: it would be imported and leave one amount difference.
+    const p = await dryFile(short)
+    expect(p.status, JSON.stringify(p.body)).toBe(200)
+    expect(p.body).toMatchObject({
+      dryRun: true,
+      connectionId: s.connectionId,
+      businessDate: '2026-11-10',
+      file: { result: 'would_import', format: 'mapped', lineCount: 2, supersedes: [] },
+      run: { status: 'exceptions', counts: { matched: 1, amount_diff: 1, open_exceptions: 1 }, changes: { created: 2, changed: 0, removed: 0 } },
+    })
+    expect(p.body.run.exceptions).toEqual([expect.objectContaining({ outcome: 'amount_diff', posRef: b.paymentNo, difference: -100 })])
+    expect(await written()).toEqual(nothing)
+    expect(spooled()).toEqual([])
+
+    // Uploaded and run for real, it does what the dry run said.
+    const up = await upload(s.finance, s.connectionId, '2026-11-10', short)
+    expect(up.status).toBe(201)
+    const run = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })
+    expect(run.body).toMatchObject({ counts: p.body.run.counts, totals: p.body.run.totals, changes: p.body.run.changes })
+    const settled = await written()
+
+    // A corrected file: it would supersede the first and balance the day; still nothing is written.
+    const fix = await dryFile(corrected)
+    expect(fix.body).toMatchObject({
+      file: { result: 'would_import', lineCount: 2, supersedes: [up.body.statement.id] },
+      // Both items move to the new file's lines; the difference is matched.
+      run: { status: 'balanced', counts: { matched: 2, amount_diff: 0, open_exceptions: 0 }, changes: { created: 0, changed: 2, removed: 0 } },
+    })
+    expect(await written()).toEqual(settled)
+
+    // The same file as the day's: a duplicate, with the day's run as it stands.
+    expect((await dryFile(short)).body).toMatchObject({ file: { result: 'duplicate', statementId: up.body.statement.id, lineCount: 2 }, run: { status: 'exceptions', changes: { created: 0, removed: 0 } } })
+    // A file that would be refused: the reason and the line, and no refused statement recorded.
+    const broken = await dryFile(csv([['2026-11-10 10:00:01', a.paymentNo, 'B1', '10.0.0', '0.01']]))
+    expect(broken.status).toBe(200)
+    expect(broken.body).toMatchObject({ file: { result: 'rejected', code: 'format_error', lineNo: 2, reason: expect.stringMatching(/10\.0\.0/) }, run: null })
+    expect(await written()).toEqual(settled)
+    expect(spooled()).toEqual([])
+
+    expect((await dryFile(short, s.finance, '2026-11-31')).status).toBe(400)
+    expect((await dryFile(Buffer.alloc(0))).body.error.code).toBe('empty_file')
+    const cashier = createApi(hub).as((await s.m.staff('cashier')).token)
+    expect((await dryFile(short, cashier)).status).toBe(403)
+    expect(await written()).toEqual(settled)
+  })
+
   it('lets finance change, managers read, cashiers nothing; and keeps merchants apart', async () => {
     const s = await shop()
     const t = await s.sell(at('2026-11-10 10:00:00'), 100)

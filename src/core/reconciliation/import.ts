@@ -55,7 +55,12 @@ export interface ImportStatementInput {
    * Run inside the import's transaction once the statement is current (imported, or a superseded copy made current
    * again): what must not be lost if the process stops right after the commit, such as queueing the day's run.
    */
-  onCurrent?: (tx: Tx, statementId: string) => Promise<void>
+  onCurrent?: (tx: Tx, statementId: string, file: { lineCount: number; superseded: string[] }) => Promise<void>
+  /**
+   * A dry run (its caller rolls the import back from onCurrent): a refused file is thrown as a Rejection instead of
+   * being recorded as a rejected statement.
+   */
+  dryRun?: boolean
 }
 
 export type RejectCode = 'hash_mismatch' | 'control_totals_mismatch' | 'format_error'
@@ -78,7 +83,8 @@ const KINDS: ReadonlySet<LineKind> = new Set(['payment', 'refund', 'fee', 'payou
 /** Lines that count towards a statement being current (others are history). */
 export const CURRENT_STATUSES = ['imported', 'empty'] as const
 
-class Rejection extends Error {
+/** Why a file is refused: in a dry run it is thrown to the caller instead of being recorded. */
+export class Rejection extends Error {
   readonly code: RejectCode
   readonly lineNo: number | null
   constructor(code: RejectCode, message: string, lineNo: number | null = null) {
@@ -273,15 +279,15 @@ async function inTransaction<T>(db: Db, fn: (tx: Db, client: pg.PoolClient) => P
   const client = await pool.connect()
   let broken = false
   try {
-    await client.query('begin')
-    try {
-      const result = await fn(drizzle({ client }) as unknown as Db, client)
-      await client.query('commit')
-      return result
-    } catch (e) {
-      await client.query('rollback').catch(() => (broken = true))
-      throw e
-    }
+    // drizzle's own transaction, so that one opened inside it (a dry run of the day's reconciliation) is a savepoint.
+    return await drizzle({ client }).transaction((tx) => fn(tx as unknown as Db, client))
+  } catch (e) {
+    // A connection that cannot answer after the rollback is not given back to the pool.
+    broken = await client.query('select 1').then(
+      () => false,
+      () => true,
+    )
+    throw e
   } finally {
     client.release(broken)
   }
@@ -383,7 +389,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
           // Its lines were not current when a later day's payout stamped the file in its place.
           if (input.parsed.payoutMembers && others.length > 0) await carryPayouts(tx, same.id, others)
           await tx.update(settlementStatements).set({ status: same.lineCount === 0 && same.format === 'empty' ? 'empty' : 'imported' }).where(eq(settlementStatements.id, same.id))
-          await input.onCurrent?.(tx, same.id)
+          await input.onCurrent?.(tx, same.id, { lineCount: same.lineCount, superseded: others })
           reactivated = true
         }
         return { status: 'duplicate', statementId: same.id, lineCount: same.lineCount, reactivated } as const
@@ -478,12 +484,15 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
         .where(eq(settlementStatements.id, statementId))
       const superseded = await supersedeOthers(tx, input, statementId)
       if (input.parsed.payoutMembers && superseded.length > 0) await carryPayouts(tx, statementId, superseded)
-      await input.onCurrent?.(tx, statementId)
+      await input.onCurrent?.(tx, statementId, { lineCount: ours.count, superseded })
       return { status: 'imported', statementId, lineCount: ours.count, controlTotals: totals, superseded } as const
     })
   } catch (e) {
-    if (e instanceof Rejection) return recordRejection(db, input, sha, e)
-    if (e instanceof StatementFormatError) return recordRejection(db, input, sha, new Rejection('format_error', e.message, e.lineNo))
+    const refused = e instanceof Rejection ? e : e instanceof StatementFormatError ? new Rejection('format_error', e.message, e.lineNo) : undefined
+    if (refused) {
+      if (input.dryRun) throw refused
+      return recordRejection(db, input, sha, refused)
+    }
     // Two imports of the same file at once: the second finds the first's row.
     if (isUniqueViolation(e, 'settlement_statements_file_key')) {
       const same = await findSame(db, input, sha)

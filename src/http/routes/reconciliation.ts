@@ -15,7 +15,7 @@ import { resolveRequest } from '../../core/reconciliation/resolve-approval.ts'
 import { actOrHold } from '../../core/staff/approvals.ts'
 import { actorCan } from '../../core/staff/actor.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
-import { importFile, previewConnectionDay, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
+import { importFile, previewConnectionDay, previewFile, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
 import { badRequest, forbidden, invalid } from '../../lib/errors.ts'
 import { spool, spoolDir, type Spooled } from '../../lib/spool.ts'
 import { businessDate, isDate } from '../../lib/time.ts'
@@ -326,6 +326,21 @@ const PreviewExceptionSchema = z
   })
   .openapi('ReconPreviewException')
 
+const RunPreviewSchema = z
+  .object({
+    dryRun: z.literal(true),
+    connectionId: z.uuid(),
+    businessDate: z.string(),
+    status: z.enum(['balanced', 'exceptions']),
+    statementIds: z.array(z.uuid()),
+    counts: z.record(z.string(), z.number()),
+    totals: z.record(z.string(), z.number()),
+    changes: z.object({ created: z.number().int(), changed: z.number().int(), removed: z.number().int() }),
+    exceptions: z.array(PreviewExceptionSchema),
+    exceptionsTruncated: z.boolean(),
+  })
+  .openapi('ReconRunPreview')
+
 const previewRoute = defineRoute({
   method: 'post',
   path: '/api/v1/reconciliation/runs/dry-run',
@@ -335,6 +350,23 @@ const previewRoute = defineRoute({
   access: 'finance.export',
   transaction: false,
   request: { body: jsonBody(z.object({ connectionId: z.uuid(), date: Day }).strict()) },
+  responses: { 200: json(RunPreviewSchema) },
+})
+
+const previewUploadRoute = defineRoute({
+  method: 'post',
+  path: '/api/v1/reconciliation/statements/dry-run',
+  tags,
+  summary: 'What uploading a statement file would do, without doing it',
+  description: [
+    'The same body as POST /statements (the file itself with `connectionId`, `date`, optionally `format` in the query, or a multipart form).',
+    'The file is parsed, checked and imported, and its day reconciled, exactly as an upload and its run would, in one transaction that is then rolled back: no statement (not even a refused one), line, item, run or job is written. `file.result` is `would_import` (the lines it holds and the statements it would supersede), `duplicate` (the same file is the day’s statement already) or `rejected` (the reason and line, as an upload would be refused). `run` is the day’s run as POST /runs/dry-run describes it, with the file current; null for a refused file.',
+  ].join('\n\n'),
+  access: 'finance.export',
+  transaction: false,
+  bodyLimit: STATEMENT_UPLOAD_LIMIT,
+  streamsBody: true,
+  request: upload.request,
   responses: {
     200: json(
       z
@@ -342,15 +374,20 @@ const previewRoute = defineRoute({
           dryRun: z.literal(true),
           connectionId: z.uuid(),
           businessDate: z.string(),
-          status: z.enum(['balanced', 'exceptions']),
-          statementIds: z.array(z.uuid()),
-          counts: z.record(z.string(), z.number()),
-          totals: z.record(z.string(), z.number()),
-          changes: z.object({ created: z.number().int(), changed: z.number().int(), removed: z.number().int() }),
-          exceptions: z.array(PreviewExceptionSchema),
-          exceptionsTruncated: z.boolean(),
+          file: z.object({
+            result: z.enum(['would_import', 'duplicate', 'rejected']),
+            format: z.string(),
+            lineCount: z.number().int().optional(),
+            supersedes: z.array(z.uuid()).optional().openapi({ description: 'The statements of the day it would supersede' }),
+            statementId: z.uuid().optional().openapi({ description: 'duplicate: the statement it is' }),
+            code: z.string().optional().openapi({ description: 'rejected: hash_mismatch, control_totals_mismatch or format_error' }),
+            reason: z.string().optional(),
+            lineNo: z.number().int().nullable().optional(),
+          }),
+          run: RunPreviewSchema.omit({ dryRun: true, connectionId: true, businessDate: true }).nullable(),
         })
-        .openapi('ReconRunPreview'),
+        .openapi('ReconFilePreview'),
+      'What the file would do',
     ),
   },
 })
@@ -539,8 +576,10 @@ const itemWithHistory = async (c: Context<AppEnv>, item: ReconItem) => {
   return { ...itemOut(v), history: v.history.map((h) => ({ ...h, createdAt: h.createdAt.toISOString() })) }
 }
 
-/** Imports an upload once its fields are checked; the day is queued for reconciliation in the import's transaction. */
-async function importUpload(c: Context<AppEnv>, q: { connectionId?: string; date?: string; format?: string; fileName?: string }, got: Upload) {
+type UploadQuery = { connectionId?: string; date?: string; format?: string; fileName?: string }
+
+/** The connection, day and format an upload is for (form fields first, else the query), checked. */
+function uploadTarget(q: UploadQuery, got: Upload): { connectionId: string; date: string; format: string | undefined } {
   const connectionId = got.fields.connectionId ?? q.connectionId
   const date = got.fields.date ?? q.date
   const format = got.fields.format ?? q.format
@@ -548,6 +587,12 @@ async function importUpload(c: Context<AppEnv>, q: { connectionId?: string; date
   if (!date || !isDate(date)) throw badRequest('validation_failed', 'invalid request: date: give the business date as YYYY-MM-DD')
   if (format !== undefined && !/^[a-z][a-z0-9_]{0,39}$/.test(format)) throw badRequest('validation_failed', 'invalid request: format: lower-case letters, digits and _')
   if (got.content.size === 0) throw badRequest('empty_file', 'the file is empty: send the statement itself')
+  return { connectionId, date, format }
+}
+
+/** Imports an upload once its fields are checked; the day is queued for reconciliation in the import's transaction. */
+async function importUpload(c: Context<AppEnv>, q: UploadQuery, got: Upload) {
+  const { connectionId, date, format } = uploadTarget(q, got)
   const principal = c.var.principal
   const r = await importFile(c.var.hub, {
     merchantId: principal.merchantId,
@@ -582,6 +627,29 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const got = await readUpload(c)
     try {
       return await importUpload(c, q, got)
+    } finally {
+      await got.discard()
+    }
+  })
+
+  app.openapi(previewUploadRoute, async (c) => {
+    const q = c.req.valid('query')
+    const got = await readUpload(c)
+    try {
+      const { connectionId, date, format } = uploadTarget(q, got)
+      const p = await previewFile(c.var.hub, {
+        merchantId: c.var.principal.merchantId,
+        connectionId,
+        businessDate: date,
+        format,
+        fileName: got.fileName ?? q.fileName ?? null,
+        content: got.content,
+        contentType: got.contentType,
+        source: 'uploaded',
+        createdBy: c.var.principal.id,
+      })
+      const run = p.run && (({ dryRun: _, ...rest }) => rest)(p.run)
+      return c.json({ dryRun: true as const, connectionId, businessDate: date, file: p.file, run }, 200)
     } finally {
       await got.discard()
     }
