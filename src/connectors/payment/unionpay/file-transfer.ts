@@ -53,9 +53,9 @@ export function classifyRespCode(fields: Record<string, string>): Classified {
  */
 export const fileTransferClassifier: NonNullable<HttpPolicy['classify']> = (res) => {
   if (res.status >= 400) return undefined
-  const head = typeof res.data === 'string' ? res.data : Buffer.isBuffer(res.data) ? res.data.toString('utf8') : undefined
-  if (head === undefined || (res.file && res.file.size > Buffer.byteLength(head))) return undefined
-  const fields = parseAnswer(head)
+  const head = typeof res.data === 'string' ? Buffer.from(res.data, 'utf8') : Buffer.isBuffer(res.data) ? res.data : undefined
+  if (head === undefined || (res.file && res.file.size > head.length)) return undefined
+  const fields = parseAnswer(head.toString('utf8'))
   if (!('respCode' in fields)) return { kind: 'permanent', message: 'not a UnionPay gateway answer (no respCode)' }
   return classifyRespCode(fields)
 }
