@@ -199,7 +199,7 @@ async function measureUnionpayFetch(rows: number) {
   }
   const started = performance.now()
   // What fetchSettlementZip does once the answer is on disk, with the downloads spool sampled as it is written.
-  const answer = await verifiedAnswer(file, { merId: SANDBOX_MER_ID, unionpayPublicKey: unionpayKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString() })
+  const answer = await verifiedAnswer(file, { merId: SANDBOX_MER_ID, unionpayPublicKey: unionpayKeys.publicKey.export({ type: 'spki', format: 'pem' }).toString() }, new Date())
   let chunks = 0
   const saved = await saveSettlementZip(answer, UNIONPAY_DAY, (source) =>
     spool(Readable.from((async function* () {

@@ -1,4 +1,4 @@
-import { createHash, createVerify, generateKeyPairSync, randomUUID } from 'node:crypto'
+import { createHash, createPrivateKey, createVerify, generateKeyPairSync, randomUUID } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { deflateSync } from 'node:zlib'
@@ -376,6 +376,59 @@ describe('the UnionPay connector fetching the settlement file', () => {
     expect(downloads()).toEqual([])
   })
 
+  it("verifies an answer by the signing certificate it carries once its chain, validity and owner show it is UnionPay's", async () => {
+    // Test certificates made for these tests (test/fixtures/unionpay-certs): a root, a middle, UnionPay-named signing
+    // certificates under them, one of another owner, one of another chain; valid from 2026-12-03.
+    const pem = (name: string) => fs.readFileSync(new URL(`../fixtures/unionpay-certs/${name}`, import.meta.url), 'utf8')
+    const signer = (name: string) => ({ key: createPrivateKey(pem(`${name}.key`)), cert: pem(`${name}.pem`) })
+    const chain = { unionpayRootCert: pem('root.pem'), unionpayMiddleCert: pem('middle.pem') }
+    expect(unionpay.config.safeParse({ unionpayRootCert: pem('sign.pem') }).success).toBe(false)
+    const { ctx } = await connect({ unionpayPublicKey: undefined, ...chain })
+    const day = '2027-03-14'
+    sandbox.publish(day, unionpaySettlementZip({ merId: MER_ID, date: day, records: DAY_RECORDS }))
+    hub.setNow(beijing('2027-03-15 10:00:00'))
+    const refusal = async (message: RegExp) => {
+      const e = await connectorError(fetch(ctx, day))
+      expect([e.kind, e.message]).toEqual(['auth_failed', expect.stringMatching(message)])
+      expect(downloads()).toEqual([])
+      return e
+    }
+    try {
+      sandbox.state.signer = signer('sign')
+      const ok = await fetch(ctx, day)
+      expect(ok.status).toBe('ready')
+      await discardFetched(ok)
+      // Signed by UnionPay's key, changed on the way: the certificate is good, the signature is not.
+      sandbox.state.tamper = { kind: 'content' }
+      expect((await refusal(/does not verify with the key of the signing certificate it carries/)).vendorCode).toBe('signature')
+      sandbox.state.tamper = undefined
+
+      // A certificate of UnionPay's chain that has expired; one of another owner; one of another chain; none.
+      sandbox.state.signer = signer('short')
+      expect((await refusal(/signing certificate is valid from .* to .*, not at 2027-03-15T02:00:00\.000Z/)).vendorCode).toBe('certificate')
+      sandbox.state.signer = signer('othername')
+      await refusal(/belongs to 某某商户有限公司, not 中国银联股份有限公司/)
+      sandbox.state.signer = signer('stranger')
+      await refusal(/not issued by the configured middle certificate/)
+      sandbox.state.signer = undefined
+      await refusal(/signPubKeyCert\) is not a readable certificate/)
+
+      // UnionPay renewed its certificate (the short-lived one, while valid): the connection follows without a change.
+      const renewedDay = '2026-12-03'
+      sandbox.publish(renewedDay, unionpaySettlementZip({ merId: MER_ID, date: renewedDay, records: DAY_RECORDS }))
+      hub.setNow(beijing('2026-12-04 10:00:00'))
+      sandbox.state.signer = signer('short')
+      const renewed = await fetch(ctx, renewedDay)
+      expect(renewed.status).toBe('ready')
+      await discardFetched(renewed)
+    } finally {
+      sandbox.state.signer = undefined
+    }
+    // Without UnionPay's key or both certificates, the connection is upload-only.
+    const half = await connect({ unionpayPublicKey: undefined, unionpayRootCert: chain.unionpayRootCert })
+    expect((await connectorError(fetch(half.ctx, day))).message).toMatch(/credentials missing \(unionpayPublicKey \(or unionpayRootCert and unionpayMiddleCert\)\)/)
+  })
+
   it('answers respCode 98 before the file is published, read as not ready', async () => {
     hub.setNow(beijing('2026-03-15 06:00:00'))
     const { ctx } = await connect()
@@ -445,7 +498,7 @@ describe('the UnionPay connector fetching the settlement file', () => {
     const bare = await connect({ certId: undefined, privateKey: undefined, unionpayPublicKey: undefined })
     const e = await connectorError(fetch(bare.ctx))
     expect(e.kind).toBe('permanent')
-    expect(e.message).toMatch(/not configured: credentials missing \(certId, privateKey, unionpayPublicKey\)/)
+    expect(e.message).toMatch(/not configured: credentials missing \(certId, privateKey, unionpayPublicKey \(or unionpayRootCert and unionpayMiddleCert\)\)/)
     expect(sandbox.state.requests.length).toBe(before)
     expect(await runCheck(hub, bare.loaded)).toMatchObject({ ok: true, message: expect.stringMatching(/uploaded.*needs certId/) })
 

@@ -120,6 +120,8 @@ export interface UnionpaySandboxOptions {
   merchantPublicKey: KeyObject | string
   /** UnionPay's signing key (answers). */
   unionpayPrivateKey: KeyObject
+  /** The certificate of that key (PEM), carried in each answer as signPubKeyCert. */
+  unionpaySignCert?: string
   clock: () => Date
   url?: string
 }
@@ -148,6 +150,8 @@ export function unionpaySandbox(opts: UnionpaySandboxOptions) {
      * the zip sent as it is, not DEFLATE-compressed (signed: a gateway fault, not a forgery).
      */
     tamper: undefined as undefined | { kind: 'other-key'; key: KeyObject } | { kind: 'altered' } | { kind: 'content' } | { kind: 'not-deflated' },
+    /** Sign with this key and carry this certificate (PEM) as signPubKeyCert, as after a renewal of UnionPay's certificate. */
+    signer: undefined as undefined | { key: KeyObject; cert: string },
   }
 
   const publish = (date: string, zip: Buffer) => state.files.set(date, zip)
@@ -168,8 +172,8 @@ export function unionpaySandbox(opts: UnionpaySandboxOptions) {
     }
     for (const k of Object.keys(base)) if (base[k] === '') delete base[k]
     if (signed) {
-      base.signPubKeyCert = 'SANDBOX'
-      base.signature = signFields(base, state.tamper?.kind === 'other-key' ? state.tamper.key : opts.unionpayPrivateKey)
+      base.signPubKeyCert = state.signer?.cert ?? opts.unionpaySignCert ?? 'SANDBOX'
+      base.signature = signFields(base, state.tamper?.kind === 'other-key' ? state.tamper.key : (state.signer?.key ?? opts.unionpayPrivateKey))
       if (state.tamper?.kind === 'altered' && base.fileName) base.fileName = `X${base.fileName}`
       if (state.tamper?.kind === 'content' && base.fileContent) base.fileContent = flipOne(base.fileContent)
     }

@@ -13,6 +13,7 @@ import type { Spooled } from '../../../lib/spool.ts'
 import { isDate } from '../../../lib/time.ts'
 import { isZip } from '../bill-zip.ts'
 import { base64Decoded, NotAnAnswerError, readAnswerFile, streamRange, verifyAnswer } from './answer-file.ts'
+import { answerSigningKey } from './certificates.ts'
 import { beijingTxnTime, parseAnswer, signFields } from './signing.ts'
 
 export const UNIONPAY_FILE_TRANSFER = 'https://filedownload.95516.com/'
@@ -33,6 +34,8 @@ export interface FileTransferConfig {
   certId?: string
   privateKey?: string
   unionpayPublicKey?: string
+  unionpayRootCert?: string
+  unionpayMiddleCert?: string
   baseURL: string
 }
 
@@ -66,7 +69,7 @@ export function missingForFetch(config: FileTransferConfig): string[] {
   if (!config.merId) missing.push('merId')
   if (!config.certId) missing.push('certId')
   if (!config.privateKey) missing.push('privateKey')
-  if (!config.unionpayPublicKey) missing.push('unionpayPublicKey')
+  if (!config.unionpayPublicKey && !(config.unionpayRootCert && config.unionpayMiddleCert)) missing.push('unionpayPublicKey (or unionpayRootCert and unionpayMiddleCert)')
   return missing
 }
 
@@ -124,14 +127,14 @@ export async function callFileTransfer(ctx: ConnectorContext<FileTransferConfig>
     timeoutMs: 120_000,
     signal: ctx.signal,
   })
-  return verifiedAnswer(res.file!.path, config)
+  return verifiedAnswer(res.file!.path, config, ctx.now())
 }
 
 /**
  * The answer downloaded to `path`, read from there (fileContent left on disk), classified by its respCode and
  * verified with UnionPay's key; the file is removed when the answer is refused, else by the caller's discard().
  */
-export async function verifiedAnswer(path: string, config: Pick<FileTransferConfig, 'merId' | 'unionpayPublicKey'>): Promise<FileTransferAnswer> {
+export async function verifiedAnswer(path: string, config: Pick<FileTransferConfig, 'merId' | 'unionpayPublicKey' | 'unionpayRootCert' | 'unionpayMiddleCert'>, now: Date): Promise<FileTransferAnswer> {
   const discard = () => fs.promises.rm(path, { force: true })
   try {
     const answer = await readAnswerFile(path, { onDisk: [FILE_CONTENT] }).catch((e: unknown) => {
@@ -141,9 +144,14 @@ export async function verifiedAnswer(path: string, config: Pick<FileTransferConf
     // What the classifier could not see whole: a long answer is read here, by the same rules.
     const verdict = 'respCode' in fields ? classifyRespCode(fields) : { kind: 'permanent' as const, message: 'not a UnionPay gateway answer (no respCode)' }
     if (verdict.kind !== 'ok') throw new ConnectorError(verdict.kind, `UnionPay file transfer: ${verdict.message}`, { vendorCode: verdict.vendorCode })
-    // An error UnionPay could not sign is already thrown; what comes here must be UnionPay's.
-    if (!(await verifyAnswer(answer, createPublicKey(config.unionpayPublicKey!)))) {
-      throw new ConnectorError('auth_failed', `the UnionPay answer's signature does not verify with the configured UnionPay public key (respCode ${fields.respCode ?? '?'})`, { vendorCode: 'signature' })
+    // An error UnionPay could not sign is already thrown; what comes here must be UnionPay's: verified with the key of
+    // the signing certificate it carries, once that is shown to be UnionPay's, or with the configured public key.
+    const chain = config.unionpayRootCert && config.unionpayMiddleCert ? { root: config.unionpayRootCert, middle: config.unionpayMiddleCert } : null
+    const signer = chain ? answerSigningKey(fields.signPubKeyCert, chain, now) : { key: createPublicKey(config.unionpayPublicKey!) }
+    if ('refused' in signer) throw new ConnectorError('auth_failed', `UnionPay's answer is not trusted: ${signer.refused}`, { vendorCode: 'certificate' })
+    if (!(await verifyAnswer(answer, signer.key))) {
+      const against = chain ? 'the key of the signing certificate it carries' : 'the configured UnionPay public key'
+      throw new ConnectorError('auth_failed', `the UnionPay answer's signature does not verify with ${against} (respCode ${fields.respCode ?? '?'})`, { vendorCode: 'signature' })
     }
     if (fields.merId && fields.merId !== config.merId) throw new ConnectorError('permanent', `UnionPay answered for merchant ${fields.merId}, not ${config.merId}`)
     const content = answer.large[FILE_CONTENT]

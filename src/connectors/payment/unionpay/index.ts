@@ -10,6 +10,7 @@ import { parseUnionpayInn } from './bill-parser.ts'
 import { contractedFeeMilli } from '../fees.ts'
 import { callFileTransfer, fetchSettlementZip, fileTransferClassifier, FILE_NOT_EXIST, missingForFetch, UNIONPAY_FILE_TRANSFER, UNIONPAY_INN_FORMAT } from './file-transfer.ts'
 import { isPrivateKeyPem, isPublicKeyPem } from './signing.ts'
+import { isCaCertificatePem } from './certificates.ts'
 
 export { UNIONPAY_INN_FORMAT, UNIONPAY_FILE_TRANSFER, UNIONPAY_FILE_TRANSFER_TEST } from './file-transfer.ts'
 
@@ -29,7 +30,13 @@ const UnionpayConfig = z.object({
     .string()
     .refine(isPublicKeyPem, "UnionPay's signing public key must be an RSA public key or certificate in PEM")
     .optional()
-    .describe("Verifies UnionPay's answers (the public key of UnionPay's signing certificate)"),
+    .describe("Verifies UnionPay's answers (the public key of UnionPay's signing certificate); or give the root and middle certificates"),
+  unionpayRootCert: z
+    .string()
+    .refine(isCaCertificatePem, 'the UnionPay root certificate must be a CA certificate in PEM (acp_prod_root.cer)')
+    .optional()
+    .describe('With unionpayMiddleCert: the signing certificate each answer carries (signPubKeyCert) is checked against them and its key verifies the answer, following UnionPay’s renewals'),
+  unionpayMiddleCert: z.string().refine(isCaCertificatePem, 'the UnionPay middle certificate must be a CA certificate in PEM (acp_prod_middle.cer)').optional(),
   baseURL: z.url().default(UNIONPAY_FILE_TRANSFER).describe('The file-transfer endpoint; https://filedownload.test.95516.com/ for the test environment'),
   currency: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
   timeZone: z.string().default('Asia/Shanghai').describe('The zone of the file’s transmission times (Beijing time)'),

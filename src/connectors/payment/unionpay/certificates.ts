@@ -1,0 +1,45 @@
+// UnionPay's signing certificate in its answers (signPubKeyCert), checked as the 5.1.0 SDKs check it before its key
+// verifies anything: within its validity, issued by the configured middle certificate, which the configured root
+// issued, and owned by UnionPay (the third @-separated part of its CN, 中国银联股份有限公司). UnionPay renews its
+// signing certificate without notice; a connection that holds the root and middle certificates follows the renewal,
+// where one holding the signing certificate's public key has to be edited.
+import { X509Certificate, type KeyObject } from 'node:crypto'
+
+export const UNIONPAY_CN_OWNER = '中国银联股份有限公司'
+
+export const isCaCertificatePem = (text: string): boolean => {
+  try {
+    return new X509Certificate(text).ca
+  } catch {
+    return false
+  }
+}
+
+/** The owner in a UnionPay certificate's CN (041@Z2014-12-11@中国银联股份有限公司@00000001 → 中国银联股份有限公司). */
+export function cnOwner(cert: X509Certificate): string | null {
+  const cn = cert.subject.split('\n').find((part) => part.startsWith('CN='))
+  return cn?.slice(3).split('@')[2] ?? null
+}
+
+/**
+ * The key of the signing certificate an answer carries, once the certificate is shown to be UnionPay's; else why not.
+ */
+export function answerSigningKey(pem: string | undefined, chain: { root: string; middle: string }, now: Date): { key: KeyObject } | { refused: string } {
+  if (!pem) return { refused: 'the answer carries no signing certificate (signPubKeyCert)' }
+  let cert: X509Certificate
+  try {
+    cert = new X509Certificate(pem)
+  } catch {
+    return { refused: 'the answer’s signing certificate (signPubKeyCert) is not a readable certificate' }
+  }
+  const root = new X509Certificate(chain.root)
+  const middle = new X509Certificate(chain.middle)
+  if (now.getTime() < Date.parse(cert.validFrom) || now.getTime() > Date.parse(cert.validTo)) {
+    return { refused: `the answer’s signing certificate is valid from ${cert.validFrom} to ${cert.validTo}, not at ${now.toISOString()}` }
+  }
+  if (!cert.checkIssued(middle) || !cert.verify(middle.publicKey)) return { refused: 'the answer’s signing certificate was not issued by the configured middle certificate' }
+  if (!middle.checkIssued(root) || !middle.verify(root.publicKey)) return { refused: 'the configured middle certificate was not issued by the configured root certificate' }
+  const owner = cnOwner(cert)
+  if (owner !== UNIONPAY_CN_OWNER) return { refused: `the answer’s signing certificate belongs to ${owner ?? 'no one named in its CN'}, not ${UNIONPAY_CN_OWNER}` }
+  return { key: cert.publicKey }
+}
