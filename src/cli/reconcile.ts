@@ -54,6 +54,17 @@ function describePreview(date: string, p: DayPreview): string {
   return `dry run of ${date} (nothing written): would be ${p.status} — ${describeFigures(p)}; would create ${c.created}, change ${c.changed}, remove ${c.removed} items`
 }
 
+/** The import `reconcile import` asks for: the file as given, read from disk as a stream. */
+const fileInput = (o: { connection: string; date: string; file: string; format?: string }, content: ReturnType<typeof openInputFile>) => ({
+  connectionId: o.connection,
+  businessDate: o.date,
+  format: o.format,
+  fileName: path.basename(o.file),
+  content,
+  contentType: CONTENT_TYPES[path.extname(o.file).toLowerCase()] ?? 'application/octet-stream',
+  source: 'uploaded' as const,
+})
+
 /** Adds `reconcile import` and `reconcile run` to the program; `open` opens the hub for one command. */
 export function registerReconcile(program: Command, open: () => Promise<OpenedHub>): void {
   const reconcile = program.command('reconcile').description('import settlement statements and reconcile days against the till')
@@ -83,16 +94,7 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
       const progress = createProgress({ delayMs: 1000 }).step('statement', { unit: 'rows read' })
       try {
         const { importFile, reconcileConnectionDay } = await import('../jobs/reconciliation.ts')
-        const r = await importFile(hub, {
-          connectionId: o.connection,
-          businessDate: o.date,
-          format: o.format,
-          fileName: path.basename(o.file),
-          content,
-          contentType: CONTENT_TYPES[path.extname(o.file).toLowerCase()] ?? 'application/octet-stream',
-          source: 'uploaded',
-          onProgress: (rows) => progress.update(rows),
-        })
+        const r = await importFile(hub, { ...fileInput(o, content), onProgress: (rows) => progress.update(rows) })
         progress.end()
         const statement = { id: r.statementId, status: r.status, format: r.format, lineCount: r.status === 'rejected' ? 0 : r.lineCount }
         if (r.status === 'rejected') {
@@ -117,15 +119,7 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
 
   async function previewImport(hub: OpenedHub, o: { connection: string; date: string; file: string; format?: string; json?: boolean }, content: ReturnType<typeof openInputFile>) {
     const { previewFile } = await import('../jobs/reconciliation.ts')
-    const p = await previewFile(hub, {
-      connectionId: o.connection,
-      businessDate: o.date,
-      format: o.format,
-      fileName: path.basename(o.file),
-      content,
-      contentType: CONTENT_TYPES[path.extname(o.file).toLowerCase()] ?? 'application/octet-stream',
-      source: 'uploaded',
-    })
+    const p = await previewFile(hub, fileInput(o, content))
     const f = p.file
     const json = () => o.json && process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, dryRun: p })}\n`)
     if (f.result === 'rejected') {

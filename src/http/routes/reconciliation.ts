@@ -578,8 +578,8 @@ const itemWithHistory = async (c: Context<AppEnv>, item: ReconItem) => {
 
 type UploadQuery = { connectionId?: string; date?: string; format?: string; fileName?: string }
 
-/** The connection, day and format an upload is for (form fields first, else the query), checked. */
-function uploadTarget(q: UploadQuery, got: Upload): { connectionId: string; date: string; format: string | undefined } {
+/** The import an upload asks for: its connection, day and format (form fields first, else the query), checked. */
+function uploadedFile(c: Context<AppEnv>, q: UploadQuery, got: Upload) {
   const connectionId = got.fields.connectionId ?? q.connectionId
   const date = got.fields.date ?? q.date
   const format = got.fields.format ?? q.format
@@ -587,27 +587,36 @@ function uploadTarget(q: UploadQuery, got: Upload): { connectionId: string; date
   if (!date || !isDate(date)) throw badRequest('validation_failed', 'invalid request: date: give the business date as YYYY-MM-DD')
   if (format !== undefined && !/^[a-z][a-z0-9_]{0,39}$/.test(format)) throw badRequest('validation_failed', 'invalid request: format: lower-case letters, digits and _')
   if (got.content.size === 0) throw badRequest('empty_file', 'the file is empty: send the statement itself')
-  return { connectionId, date, format }
-}
-
-/** Imports an upload once its fields are checked; the day is queued for reconciliation in the import's transaction. */
-async function importUpload(c: Context<AppEnv>, q: UploadQuery, got: Upload) {
-  const { connectionId, date, format } = uploadTarget(q, got)
-  const principal = c.var.principal
-  const r = await importFile(c.var.hub, {
-    merchantId: principal.merchantId,
+  return {
+    merchantId: c.var.principal.merchantId,
     connectionId,
     businessDate: date,
     format,
     fileName: got.fileName ?? q.fileName ?? null,
     content: got.content,
     contentType: got.contentType,
-    source: 'uploaded',
-    createdBy: principal.id,
-    // The day is reconciled in the background against the new file (POST /runs does it at once), queued in the
-    // import's own transaction so that a file is never current without its run.
-    queueRun: true,
-  })
+    source: 'uploaded' as const,
+    createdBy: c.var.principal.id,
+  }
+}
+
+/** Reads the upload of the request, hands it to `fn` and removes what was spooled to disk, whatever happens. */
+async function withUpload<T>(c: Context<AppEnv>, q: UploadQuery, fn: (input: ReturnType<typeof uploadedFile>) => Promise<T>): Promise<T> {
+  const got = await readUpload(c)
+  try {
+    return await fn(uploadedFile(c, q, got))
+  } finally {
+    await got.discard()
+  }
+}
+
+/** Imports an upload once its fields are checked; the day is queued for reconciliation in the import's transaction. */
+async function importUpload(c: Context<AppEnv>, input: ReturnType<typeof uploadedFile>) {
+  const { connectionId, businessDate: date } = input
+  const principal = c.var.principal
+  // The day is reconciled in the background against the new file (POST /runs does it at once), queued in the
+  // import's own transaction so that a file is never current without its run.
+  const r = await importFile(c.var.hub, { ...input, queueRun: true })
   const db = c.var.hub.database.db
   await recordAudit(db, principal, {
     action: `statement.${r.status}`,
@@ -622,38 +631,15 @@ async function importUpload(c: Context<AppEnv>, q: UploadQuery, got: Upload) {
 }
 
 export function register(app: OpenAPIHono<AppEnv>) {
-  app.openapi(upload, async (c) => {
-    const q = c.req.valid('query')
-    const got = await readUpload(c)
-    try {
-      return await importUpload(c, q, got)
-    } finally {
-      await got.discard()
-    }
-  })
+  app.openapi(upload, (c) => withUpload(c, c.req.valid('query'), (input) => importUpload(c, input)))
 
-  app.openapi(previewUploadRoute, async (c) => {
-    const q = c.req.valid('query')
-    const got = await readUpload(c)
-    try {
-      const { connectionId, date, format } = uploadTarget(q, got)
-      const p = await previewFile(c.var.hub, {
-        merchantId: c.var.principal.merchantId,
-        connectionId,
-        businessDate: date,
-        format,
-        fileName: got.fileName ?? q.fileName ?? null,
-        content: got.content,
-        contentType: got.contentType,
-        source: 'uploaded',
-        createdBy: c.var.principal.id,
-      })
+  app.openapi(previewUploadRoute, (c) =>
+    withUpload(c, c.req.valid('query'), async (input) => {
+      const p = await previewFile(c.var.hub, input)
       const run = p.run && (({ dryRun: _, ...rest }) => rest)(p.run)
-      return c.json({ dryRun: true as const, connectionId, businessDate: date, file: p.file, run }, 200)
-    } finally {
-      await got.discard()
-    }
-  })
+      return c.json({ dryRun: true as const, connectionId: input.connectionId, businessDate: input.businessDate, file: p.file, run }, 200)
+    }),
+  )
 
   app.openapi(listStatementsRoute, async (c) => {
     requireRead(c)
