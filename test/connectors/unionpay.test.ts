@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createVerify, generateKeyPairSync, randomUUID } from 'node:crypto'
+import { createHash, createPrivateKey, createVerify, generateKeyPairSync, randomUUID, X509Certificate } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { deflateSync } from 'node:zlib'
@@ -498,7 +498,7 @@ describe('the UnionPay connector fetching the settlement file', () => {
     const bare = await connect({ certId: undefined, privateKey: undefined, unionpayPublicKey: undefined })
     const e = await connectorError(fetch(bare.ctx))
     expect(e.kind).toBe('permanent')
-    expect(e.message).toMatch(/not configured: credentials missing \(certId, privateKey, unionpayPublicKey \(or unionpayRootCert and unionpayMiddleCert\)\)/)
+    expect(e.message).toMatch(/not configured: credentials missing \(certId \(or merchantCert\), privateKey, unionpayPublicKey \(or unionpayRootCert and unionpayMiddleCert\)\)/)
     expect(sandbox.state.requests.length).toBe(before)
     expect(await runCheck(hub, bare.loaded)).toMatchObject({ ok: true, message: expect.stringMatching(/uploaded.*needs certId/) })
 
@@ -540,5 +540,33 @@ describe('the UnionPay connector fetching the settlement file', () => {
     expect(await fetchSettlement(hub, { merchantId: m.merchantId, connectionId: bare.id, businessDate: DAY }, job)).toEqual({ status: 'skipped', reason: 'the connection is set up for uploads only' })
     const verdicts = await hub.database.db.execute(sql`select status from recon_runs where connection_id = ${bare.id}`)
     expect(verdicts.rows).toEqual([])
+  })
+})
+
+describe('the UnionPay connector given the merchant signing certificate', () => {
+  const { hub } = useTestHubWithDataDir('unionpay-merchant-cert')
+  // A test certificate and its key (test/fixtures/unionpay-certs/othername: a merchant's name in its CN), serial
+  // 69042905379, which UnionPay's gateway knows as the merchant's certId.
+  const fixture = (name: string) => fs.readFileSync(new URL(`../fixtures/unionpay-certs/${name}`, import.meta.url), 'utf8')
+  const merchantCert = fixture('othername.pem')
+  const sandbox = unionpaySandbox({ merId: MER_ID, certId: '69042905379', merchantPublicKey: new X509Certificate(merchantCert).publicKey, unionpayPrivateKey: unionpayKeys.privateKey, clock: () => hub.clock() })
+  const vendor = useVendorServer(hub, ...sandbox.handlers)
+  const connect = connectWith(hub, vendor, 'unionpay', { name: () => `UnionPay ${randomUUID()}`, config: { merId: MER_ID, privateKey: fixture('othername.key'), merchantCert, unionpayPublicKey: UNIONPAY_PUBLIC } })
+  afterEach(() => hub.setNow(undefined))
+
+  it('reads certId from the certificate, and refuses a certificate that is not the key’s or a certId that is not its serial', async () => {
+    sandbox.publish(DAY, unionpaySettlementZip({ merId: MER_ID, date: DAY, records: DAY_RECORDS }))
+    hub.setNow(beijing('2026-03-15 10:00:00'))
+    const { ctx } = await connect()
+    const got = await unionpay.capabilities.fetchStatement!(ctx, { businessDate: DAY })
+    expect(got.status).toBe('ready')
+    await discardFetched(got)
+    expect(sandbox.state.requests.at(-1)).toMatchObject({ fields: { certId: '69042905379' }, signatureOk: true })
+
+    await expect(connect({ privateKey: MERCHANT_PRIVATE })).rejects.toMatchObject({ code: 'invalid_config', message: expect.stringMatching(/config\.merchantCert: the merchant certificate is not the certificate of privateKey/) })
+    await expect(connect({ certId: '69629715588' })).rejects.toMatchObject({ code: 'invalid_config', message: expect.stringMatching(/config\.certId: certId is not the serial number of merchantCert/) })
+    await expect(connect({ merchantCert: 'not a certificate' })).rejects.toMatchObject({ code: 'invalid_config' })
+    // The same serial given as well is accepted.
+    expect((await connect({ certId: '69042905379' })).connectionId).toEqual(expect.any(String))
   })
 })

@@ -3,13 +3,37 @@
 // issued, and owned by UnionPay (the third @-separated part of its CN, 中国银联股份有限公司). UnionPay renews its
 // signing certificate without notice; a connection that holds the root and middle certificates follows the renewal,
 // where one holding the signing certificate's public key has to be edited.
-import { X509Certificate, type KeyObject } from 'node:crypto'
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 
 export const UNIONPAY_CN_OWNER = '中国银联股份有限公司'
 
 export const isCaCertificatePem = (text: string): boolean => {
   try {
     return new X509Certificate(text).ca
+  } catch {
+    return false
+  }
+}
+
+/** Any X.509 certificate in PEM (the merchant's signing certificate is not a CA's). */
+export const isCertificatePem = (text: string): boolean => {
+  try {
+    return Boolean(new X509Certificate(text))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * certId: the certificate's serial number in decimal, as UnionPay's SDKs read it from the merchant's PFX
+ * (X509Certificate gives it in hex).
+ */
+export const certSerialDecimal = (pem: string): string => BigInt(`0x${new X509Certificate(pem).serialNumber}`).toString()
+
+/** Whether `privateKeyPem` is the key of the certificate `certPem`. */
+export function keyMatchesCertificate(privateKeyPem: string, certPem: string): boolean {
+  try {
+    return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(privateKeyPem))
   } catch {
     return false
   }

@@ -13,7 +13,7 @@ import type { Spooled } from '../../../lib/spool.ts'
 import { isDate } from '../../../lib/time.ts'
 import { isZip } from '../bill-zip.ts'
 import { base64Decoded, NotAnAnswerError, readAnswerFile, streamRange, verifyAnswer } from './answer-file.ts'
-import { answerSigningKey } from './certificates.ts'
+import { answerSigningKey, certSerialDecimal } from './certificates.ts'
 import { beijingTxnTime, parseAnswer, signFields } from './signing.ts'
 
 export const UNIONPAY_FILE_TRANSFER = 'https://filedownload.95516.com/'
@@ -32,6 +32,7 @@ const AUTH_CODES = new Set(['11', '31', '32'])
 export interface FileTransferConfig {
   merId?: string
   certId?: string
+  merchantCert?: string
   privateKey?: string
   unionpayPublicKey?: string
   unionpayRootCert?: string
@@ -63,11 +64,14 @@ export const fileTransferClassifier: NonNullable<HttpPolicy['classify']> = (res)
   return classifyRespCode(fields)
 }
 
+/** The merchant signing certificate's serial number: as configured, or read from the certificate. */
+const certIdOf = (config: Pick<FileTransferConfig, 'certId' | 'merchantCert'>) => config.certId ?? (config.merchantCert ? certSerialDecimal(config.merchantCert) : undefined)
+
 /** What is missing for the file-transfer interface; empty when the connection can fetch. */
 export function missingForFetch(config: FileTransferConfig): string[] {
   const missing: string[] = []
   if (!config.merId) missing.push('merId')
-  if (!config.certId) missing.push('certId')
+  if (!certIdOf(config)) missing.push('certId (or merchantCert)')
   if (!config.privateKey) missing.push('privateKey')
   if (!config.unionpayPublicKey && !(config.unionpayRootCert && config.unionpayMiddleCert)) missing.push('unionpayPublicKey (or unionpayRootCert and unionpayMiddleCert)')
   return missing
@@ -114,7 +118,7 @@ export async function callFileTransfer(ctx: ConnectorContext<FileTransferConfig>
   if (missing.length > 0) {
     throw new ConnectorError('permanent', `UnionPay file transfer is not configured: credentials missing (${missing.join(', ')}); the flow file can still be uploaded`)
   }
-  const request = fileTransferRequest({ merId: config.merId!, certId: config.certId!, privateKey: config.privateKey! }, date, ctx.now())
+  const request = fileTransferRequest({ merId: config.merId!, certId: certIdOf(config)!, privateKey: config.privateKey! }, date, ctx.now())
   const res = await ctx.http.request<Buffer>({
     method: 'POST',
     url: config.baseURL,

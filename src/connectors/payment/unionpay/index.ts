@@ -10,7 +10,7 @@ import { parseUnionpayInn } from './bill-parser.ts'
 import { contractedFeeMilli } from '../fees.ts'
 import { callFileTransfer, fetchSettlementZip, fileTransferClassifier, FILE_NOT_EXIST, missingForFetch, UNIONPAY_FILE_TRANSFER, UNIONPAY_INN_FORMAT } from './file-transfer.ts'
 import { isPrivateKeyPem, isPublicKeyPem } from './signing.ts'
-import { isCaCertificatePem } from './certificates.ts'
+import { certSerialDecimal, isCaCertificatePem, isCertificatePem, keyMatchesCertificate } from './certificates.ts'
 
 export { UNIONPAY_INN_FORMAT, UNIONPAY_FILE_TRANSFER, UNIONPAY_FILE_TRANSFER_TEST } from './file-transfer.ts'
 
@@ -24,7 +24,12 @@ const UnionpayConfig = z.object({
     .string()
     .regex(/^\d{1,40}$/, 'certId is the decimal serial number of the merchant signing certificate')
     .optional()
-    .describe('The serial number of the merchant signing certificate (certId), for fetching the settlement file'),
+    .describe('The serial number of the merchant signing certificate (certId), for fetching the settlement file; read from merchantCert when that is given'),
+  merchantCert: z
+    .string()
+    .refine(isCertificatePem, 'the merchant signing certificate must be an X.509 certificate in PEM (from the PFX: openssl pkcs12 -in acp.pfx -clcerts -nokeys)')
+    .optional()
+    .describe('The merchant signing certificate: certId is its serial number, and privateKey must be its key'),
   privateKey: secret(z.string().refine(isPrivateKeyPem, 'the merchant signing key must be an RSA private key in PEM')).optional(),
   unionpayPublicKey: z
     .string()
@@ -44,6 +49,14 @@ const UnionpayConfig = z.object({
   feeRateBp: z.int().min(0).max(10_000).optional(),
   feeCapFen: z.int().min(0).optional(),
 })
+  .refine((c) => !c.merchantCert || !c.privateKey || keyMatchesCertificate(c.privateKey, c.merchantCert), {
+    path: ['merchantCert'],
+    message: 'the merchant certificate is not the certificate of privateKey',
+  })
+  .refine((c) => !c.merchantCert || !c.certId || c.certId === certSerialDecimal(c.merchantCert), {
+    path: ['certId'],
+    message: 'certId is not the serial number of merchantCert (leave it out: it is read from the certificate)',
+  })
 
 export const unionpay = defineConnector({
   id: 'unionpay',
