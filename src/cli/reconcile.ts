@@ -65,6 +65,36 @@ const fileInput = (o: { connection: string; date: string; file: string; format?:
   source: 'uploaded' as const,
 })
 
+/** `reconcile import --dry-run`: what importing the file would do, with the day's run then; nothing written. */
+async function previewImport(hub: OpenedHub, o: { connection: string; date: string; file: string; format?: string; json?: boolean }, content: ReturnType<typeof openInputFile>) {
+  const { previewFile } = await import('../jobs/reconciliation.ts')
+  const p = await previewFile(hub, fileInput(o, content))
+  const f = p.file
+  const json = () => o.json && process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, dryRun: p })}\n`)
+  if (f.result === 'rejected') {
+    json()
+    throw new StatementRefused(`the statement would be refused (${f.code}): ${f.reason}`)
+  }
+  process.stdout.write(
+    f.result === 'would_import'
+      ? `dry run (nothing written): would import ${f.lineCount} line${f.lineCount === 1 ? '' : 's'} of ${f.format} for ${o.date}${f.supersedes.length ? `, superseding ${f.supersedes.length} earlier file${f.supersedes.length === 1 ? '' : 's'}` : ''}\n`
+      : `dry run (nothing written): this file is the day's statement already (statement ${f.statementId})\n`,
+  )
+  // Only a refused file has no run.
+  const run = p.run!
+  process.stdout.write(`${describePreview(o.date, run)}\n`)
+  printExceptions(run)
+  json()
+}
+
+/** The first exceptions a dry run would leave open, a line each. */
+function printExceptions(p: DayPreview) {
+  for (const e of p.exceptions.slice(0, 20)) {
+    process.stdout.write(`  ${e.outcome.padEnd(20)} ${(e.posRef ?? (e.lineId === null ? '' : `line ${e.lineId}`)).padEnd(34)} till ${e.posAmount === null ? '—' : formatDecimal(e.posAmount)}, channel ${e.channelAmount === null ? '—' : formatDecimal(e.channelAmount)}${e.isNew ? '' : ' (already open)'}\n`)
+  }
+  if (p.exceptions.length > 20) process.stdout.write(`  … ${(p.counts.open ?? 0) - 20} more (--json lists up to ${p.exceptions.length})\n`)
+}
+
 /** Adds `reconcile import` and `reconcile run` to the program; `open` opens the hub for one command. */
 export function registerReconcile(program: Command, open: () => Promise<OpenedHub>): void {
   const reconcile = program.command('reconcile').description('import settlement statements and reconcile days against the till')
@@ -116,34 +146,6 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
         await hub.close()
       }
     })
-
-  async function previewImport(hub: OpenedHub, o: { connection: string; date: string; file: string; format?: string; json?: boolean }, content: ReturnType<typeof openInputFile>) {
-    const { previewFile } = await import('../jobs/reconciliation.ts')
-    const p = await previewFile(hub, fileInput(o, content))
-    const f = p.file
-    const json = () => o.json && process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, dryRun: p })}\n`)
-    if (f.result === 'rejected') {
-      json()
-      throw new StatementRefused(`the statement would be refused (${f.code}): ${f.reason}`)
-    }
-    process.stdout.write(
-      f.result === 'would_import'
-        ? `dry run (nothing written): would import ${f.lineCount} line${f.lineCount === 1 ? '' : 's'} of ${f.format} for ${o.date}${f.supersedes.length ? `, superseding ${f.supersedes.length} earlier file${f.supersedes.length === 1 ? '' : 's'}` : ''}\n`
-        : `dry run (nothing written): this file is the day's statement already (statement ${f.statementId})\n`,
-    )
-    // Only a refused file has no run.
-    const run = p.run!
-    process.stdout.write(`${describePreview(o.date, run)}\n`)
-    printExceptions(run)
-    json()
-  }
-
-  function printExceptions(p: DayPreview) {
-    for (const e of p.exceptions.slice(0, 20)) {
-      process.stdout.write(`  ${e.outcome.padEnd(20)} ${(e.posRef ?? (e.lineId === null ? '' : `line ${e.lineId}`)).padEnd(34)} till ${e.posAmount === null ? '—' : formatDecimal(e.posAmount)}, channel ${e.channelAmount === null ? '—' : formatDecimal(e.channelAmount)}${e.isNew ? '' : ' (already open)'}\n`)
-    }
-    if (p.exceptions.length > 20) process.stdout.write(`  … ${(p.counts.open ?? 0) - 20} more (--json lists up to ${p.exceptions.length})\n`)
-  }
 
   reconcile
     .command('run')

@@ -130,8 +130,10 @@ class RolledBackFile extends Error {
  * that is then rolled back. Nothing is written: no statement (not even a refused one), no line, no item, no job.
  */
 export async function previewFile(hub: Hub, input: Omit<ImportFileInput, 'queueRun' | 'onProgress'>, opts: Options = {}): Promise<FilePreview> {
-  const rules = await dayRules(hub, input, opts)
-  const prepared = await statementInput(hub, input, opts)
+  // The connection is read once for the import and the run.
+  const channel = await openChannel(hub, input, opts)
+  const rules = dayRulesOf(hub, channel, input.businessDate)
+  const prepared = statementInputOf(channel, input)
   const { format } = prepared
   let imported: ImportResult
   try {
@@ -159,15 +161,23 @@ export async function importFile(hub: Hub, input: ImportFileInput, opts: Options
   return { ...(await importStatement(hub.database.db, prepared)), format: prepared.format }
 }
 
-/** The core's import of a file: its connection's parser, format, time zone and the day's run to queue. */
-async function statementInput(hub: Hub, input: ImportFileInput, opts: Options): Promise<ImportStatementInput> {
+/** A connection's channel as the reconciliation jobs read it: the connection, its capabilities and profile, the merchant's settings. */
+async function openChannel(hub: Hub, input: { merchantId?: string; connectionId: string; businessDate: string }, opts: Options) {
   if (!isDate(input.businessDate)) throw badRequest('invalid_date', `${input.businessDate} is not a YYYY-MM-DD date`)
   const loaded = await open(hub, input.connectionId, input.merchantId, opts)
-  const caps = capabilitiesOf(loaded)
-  if (!caps?.parseStatement) throw invalid('not_a_statement_connection', `Connection ${loaded.row.name} (${loaded.connector.title}) does not read settlement statements`)
-  const profile = channelProfile(loaded.connector)
-  const format = input.format ?? profile.defaultFormat
   const settings = await getSettings(hub.database.db, loaded.row.merchantId)
+  return { loaded, caps: capabilitiesOf(loaded), profile: channelProfile(loaded.connector), settings }
+}
+type Channel = Awaited<ReturnType<typeof openChannel>>
+
+/** The core's import of a file: its connection's parser, format, time zone and the day's run to queue. */
+async function statementInput(hub: Hub, input: ImportFileInput, opts: Options): Promise<ImportStatementInput> {
+  return statementInputOf(await openChannel(hub, input, opts), input)
+}
+
+function statementInputOf({ loaded, caps, profile, settings }: Channel, input: ImportFileInput): ImportStatementInput {
+  if (!caps?.parseStatement) throw invalid('not_a_statement_connection', `Connection ${loaded.row.name} (${loaded.connector.title}) does not read settlement statements`)
+  const format = input.format ?? profile.defaultFormat
   const timeZone = profile.timeZone ?? settings.timeZone
   let parsed: ParsedStatement
   try {
@@ -206,12 +216,11 @@ export async function previewConnectionDay(hub: Hub, input: { merchantId?: strin
 }
 
 async function dayRules(hub: Hub, input: { merchantId?: string; connectionId: string; businessDate: string }, opts: Options): Promise<ReconcileDayInput> {
-  if (!isDate(input.businessDate)) throw badRequest('invalid_date', `${input.businessDate} is not a YYYY-MM-DD date`)
-  const loaded = await open(hub, input.connectionId, input.merchantId, opts)
-  const caps = capabilitiesOf(loaded)
+  return dayRulesOf(hub, await openChannel(hub, input, opts), input.businessDate)
+}
+
+function dayRulesOf(hub: Hub, { loaded, caps, profile, settings }: Channel, businessDate: string): ReconcileDayInput {
   if (!caps) throw invalid('not_a_statement_connection', `Connection ${loaded.row.name} is not a payment connection`)
-  const profile = channelProfile(loaded.connector)
-  const settings = await getSettings(hub.database.db, loaded.row.merchantId)
   const expected = caps.expectedFeeMilli
   const feeRule: FeeRule | undefined = expected
     ? { expectedFeeMilli: (line) => expected({ kind: line.kind, amount: line.amount }, loaded.config), roundingMilli: profile.feeRoundingMilli }
@@ -219,7 +228,7 @@ async function dayRules(hub: Hub, input: { merchantId?: string; connectionId: st
   return {
     merchantId: loaded.row.merchantId,
     connectionId: loaded.row.id,
-    businessDate: input.businessDate,
+    businessDate,
     tenderKinds: profile.tenderKinds,
     timeZone: settings.timeZone,
     formats: profile.formats,

@@ -2,6 +2,7 @@
 // by name, and every answer is verified over the exact text of its `<method>_response` value as it was received.
 // https://opendocs.alipay.com/common/02kf5q (自行实现签名), https://opendocs.alipay.com/common/02mse7 (同步验签)
 import { createPrivateKey, createPublicKey, createSign, createVerify, type KeyObject } from 'node:crypto'
+import { readsRsaKey } from '../rsa-keys.ts'
 
 /** The key of the answer to `method`: `alipay.data.dataservice.bill.downloadurl.query` → `…_query_response`. */
 export const responseKey = (method: string): string => `${method.replaceAll('.', '_')}_response`
@@ -34,21 +35,9 @@ export function publicKeyFrom(text: string): KeyObject {
   }
 }
 
-export const isRsaPrivateKey = (text: string): boolean => {
-  try {
-    return privateKeyFrom(text).asymmetricKeyType === 'rsa'
-  } catch {
-    return false
-  }
-}
+export const isRsaPrivateKey = readsRsaKey(privateKeyFrom)
 
-export const isRsaPublicKey = (text: string): boolean => {
-  try {
-    return publicKeyFrom(text).asymmetricKeyType === 'rsa'
-  } catch {
-    return false
-  }
-}
+export const isRsaPublicKey = readsRsaKey(publicKeyFrom)
 
 /** The text a request signature covers: every parameter but `sign`, empty ones left out, sorted by name, `k=v&…`, values raw. */
 export function signContent(params: Record<string, string | undefined>): string {

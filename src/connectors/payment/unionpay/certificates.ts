@@ -7,22 +7,20 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto'
 
 export const UNIONPAY_CN_OWNER = '中国银联股份有限公司'
 
-export const isCaCertificatePem = (text: string): boolean => {
+/** The certificate in `text` (PEM), or null when it holds none. */
+function certificateOf(text: string): X509Certificate | null {
   try {
-    return new X509Certificate(text).ca
+    return new X509Certificate(text)
   } catch {
-    return false
+    return null
   }
 }
 
+/** A CA certificate in PEM (UnionPay's root and middle certificates). */
+export const isCaCertificatePem = (text: string): boolean => certificateOf(text)?.ca === true
+
 /** Any X.509 certificate in PEM (the merchant's signing certificate is not a CA's). */
-export const isCertificatePem = (text: string): boolean => {
-  try {
-    return Boolean(new X509Certificate(text))
-  } catch {
-    return false
-  }
-}
+export const isCertificatePem = (text: string): boolean => certificateOf(text) !== null
 
 /**
  * certId: the certificate's serial number in decimal, as UnionPay's SDKs read it from the merchant's PFX
@@ -50,12 +48,8 @@ export function cnOwner(cert: X509Certificate): string | null {
  */
 export function answerSigningKey(pem: string | undefined, chain: { root: string; middle: string }, now: Date): { key: KeyObject } | { refused: string } {
   if (!pem) return { refused: 'the answer carries no signing certificate (signPubKeyCert)' }
-  let cert: X509Certificate
-  try {
-    cert = new X509Certificate(pem)
-  } catch {
-    return { refused: 'the answer’s signing certificate (signPubKeyCert) is not a readable certificate' }
-  }
+  const cert = certificateOf(pem)
+  if (!cert) return { refused: 'the answer’s signing certificate (signPubKeyCert) is not a readable certificate' }
   const root = new X509Certificate(chain.root)
   const middle = new X509Certificate(chain.middle)
   if (now.getTime() < Date.parse(cert.validFrom) || now.getTime() > Date.parse(cert.validTo)) {

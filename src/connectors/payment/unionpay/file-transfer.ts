@@ -56,9 +56,8 @@ export function classifyRespCode(fields: Record<string, string>): Classified {
  * longer one carries a file and is read from disk by callFileTransfer.
  */
 export const fileTransferClassifier: NonNullable<HttpPolicy['classify']> = (res) => {
-  if (res.status >= 400) return undefined
-  const head = typeof res.data === 'string' ? Buffer.from(res.data, 'utf8') : Buffer.isBuffer(res.data) ? res.data : undefined
-  if (head === undefined || (res.file && res.file.size > head.length)) return undefined
+  const head = res.data
+  if (res.status >= 400 || !Buffer.isBuffer(head) || (res.file && res.file.size > head.length)) return undefined
   const fields = parseAnswer(head.toString('utf8'))
   if (!('respCode' in fields)) return { kind: 'permanent', message: 'not a UnionPay gateway answer (no respCode)' }
   return classifyRespCode(fields)

@@ -3,22 +3,11 @@
 // Answers are key=value pairs joined by & and NOT percent-encoded (the SDKs split them as they are): base64 values
 // keep their + / and =, so a URL decoder would corrupt them.
 import { createHash, createPrivateKey, createPublicKey, createSign, createVerify, type KeyObject } from 'node:crypto'
+import { readsRsaKey } from '../rsa-keys.ts'
 
-export const isPrivateKeyPem = (text: string): boolean => {
-  try {
-    return createPrivateKey(text).asymmetricKeyType === 'rsa'
-  } catch {
-    return false
-  }
-}
+export const isPrivateKeyPem = readsRsaKey(createPrivateKey)
 
-export const isPublicKeyPem = (text: string): boolean => {
-  try {
-    return createPublicKey(text).asymmetricKeyType === 'rsa'
-  } catch {
-    return false
-  }
-}
+export const isPublicKeyPem = readsRsaKey(createPublicKey)
 
 /** The text that is hashed: every non-empty field but `signature`, sorted by name. */
 export function signingString(fields: Record<string, string>): string {
