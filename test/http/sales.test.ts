@@ -59,6 +59,19 @@ describe('checkout', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it("numbers a register's 10,000th sale of the day -10000, never cutting it back to a number already used", async () => {
+    const { store, item, api } = await shop({ stock: 10 })
+    const first = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1990 }] })
+    expect(first.body.receiptNo.endsWith('-0001')).toBe(true)
+    // A busy day: the register's counter is at 9,999 sales.
+    await hub.database.db.execute(sql`update receipt_sequences set last_seq = 9999 where register_id = ${store.registerId} and kind = 'sale'`)
+    const tenThousandth = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1990 }] })
+    expect(tenThousandth.status).toBe(201)
+    expect(tenThousandth.body.receiptNo).toBe(first.body.receiptNo.replace(/-0001$/, '-10000'))
+    const next = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1990 }] })
+    expect(next.body.receiptNo).toBe(first.body.receiptNo.replace(/-0001$/, '-10001'))
+  })
+
   it('takes every kind of tender in one sale: UnionPay QR, a coupon voucher, card, Alipay, on account and cash', async () => {
     const { store, item, api, m } = await shop({ stock: 10, price: 1000 })
     const r = await api.post('/api/v1/sales', {

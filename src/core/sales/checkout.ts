@@ -447,7 +447,7 @@ async function insertSale(
                          currency, tax_inclusive, gross_total, discount_total, tax_total, total, rounding_adjustment,
                          tender_difference, change_given, cashier_id, cashier_type, member_id, customer_name, note, offline,
                          occurred_at, created_at, request_hash, approver_id, points_earned, points_redeemed)
-      select ${s.id}, ${s.merchantId}, ${s.storeId}, ${s.registerId}, ${s.sessionId}, ${prefix} || lpad(seq.last_seq::text, 4, '0'),
+      select ${s.id}, ${s.merchantId}, ${s.storeId}, ${s.registerId}, ${s.sessionId}, ${prefix} || lpad(seq.last_seq::text, greatest(4, length(seq.last_seq::text)), '0'),
              ${s.clientReceiptNo}, ${s.businessDate}, 'completed', ${s.currency}, ${s.taxInclusive}, ${s.grossTotal}, ${s.discountTotal},
              ${s.taxTotal}, ${s.total}, ${s.roundingAdjustment}, ${s.tenderDifference}, ${s.changeGiven}, ${s.cashierId},
              ${s.cashierType}, ${s.memberId}, ${s.customerName}, ${s.note}, ${s.offline}, ${s.occurredAt.toISOString()}::timestamptz,
