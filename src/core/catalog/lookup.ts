@@ -99,7 +99,9 @@ export async function lookupSellables(
            (select json_agg(json_build_object('code', b.code, 'kind', b.kind)) from barcodes b
              where b.variant_id = v.id and b.code = any(${sql.param([...codes])}::text[])) as codes
       from wanted w
-      join variants v on v.id = w.id
+      -- Each wanted variant by its key, also in the generic plan a sale runs this on (see loadSaleContext): without
+      -- the fence (offset 0) that plan reads the whole of a small catalog's variants to join them.
+      cross join lateral (select * from variants v where v.id = w.id offset 0) v
       join products p on p.id = v.product_id
       join tax_categories t on t.id = coalesce(v.tax_category_id, p.tax_category_id)`)
   const byId = new Map(rows.map((r) => [r.variant_id, r]))

@@ -58,7 +58,8 @@ export const channelLocations = pgTable(
     pickupLocationId: uuid('pickup_location_id').references(() => stockLocations.id),
     updatedAt: updatedAt(),
   },
-  (t) => [primaryKey({ columns: [t.connectionId, t.remoteLocationId] })],
+  // By merchant: every stock change asks whether its merchant sells in a marketplace (tb_channel_stock_changed).
+  (t) => [primaryKey({ columns: [t.connectionId, t.remoteLocationId] }), index('channel_locations_merchant_idx').on(t.merchantId)],
 )
 
 /** Allocation rules of a channel: one row with variant null (the connection's default), others override per variant. */

@@ -1,0 +1,1 @@
+CREATE INDEX "channel_locations_merchant_idx" ON "channel_locations" USING btree ("merchant_id");
