@@ -376,6 +376,32 @@ describe('catalog import and export', () => {
     expect(again.body.summary).toMatchObject({ variantsCreated: 0, variantsUpdated: 0 })
   })
 
+  it("prices a row without its own unit cell per the unit its product's other rows give (kg: per 1000 g), and refuses a price_per that contradicts it", async () => {
+    const { admin } = await catalogShop(hub)
+    const bad = await importFile(admin, csv([
+      { product_key: 'APPLE', product_name: '苹果', tax_category: 'reduced', unit: 'kg', sku: 'APPLE-RED', options: 'Colour=Red', price: '12.80' }, // 2
+      { product_key: 'APPLE', sku: 'APPLE-GREEN', options: 'Colour=Green', price: '15.00', price_per: '1' }, // 3
+    ]), { dryRun: true })
+    expect(bad.body.errors).toEqual([
+      expect.objectContaining({ line: 3, sku: 'APPLE-GREEN', field: 'price_per', value: '1', code: 'invalid_price_per', message: expect.stringMatching(/a price per kg is a price per 1000 g/) }),
+    ])
+    const done = await importFile(admin, csv([
+      { product_key: 'APPLE', product_name: '苹果', tax_category: 'reduced', unit: 'kg', sku: 'APPLE-RED', options: 'Colour=Red', price: '12.80' },
+      { product_key: 'APPLE', sku: 'APPLE-GREEN', options: 'Colour=Green', price: '15.00' },
+      { product_key: 'APPLE', sku: 'APPLE-GOLD', options: 'Colour=Gold', price: '18.00', price_per: '1000' },
+    ]))
+    expect(done.status, JSON.stringify(done.body)).toBe(200)
+    const p = (await admin.get('/api/v1/products?q=APPLE')).body.items[0]
+    const bySku = Object.fromEntries(p.variants.map((v: any) => [v.sku, [v.effectiveUnit, v.price, v.pricePer]]))
+    expect(bySku).toEqual({ 'APPLE-RED': ['g', 1280, 1000], 'APPLE-GREEN': ['g', 1500, 1000], 'APPLE-GOLD': ['g', 1800, 1000] })
+    // The same rows again change nothing.
+    const again = await importFile(admin, csv([
+      { product_key: 'APPLE', product_name: '苹果', tax_category: 'reduced', unit: 'kg', sku: 'APPLE-RED', options: 'Colour=Red', price: '12.80' },
+      { product_key: 'APPLE', sku: 'APPLE-GREEN', options: 'Colour=Green', price: '15.00' },
+    ]), { dryRun: true })
+    expect(again.body.summary).toMatchObject({ variantsUpdated: 0 })
+  })
+
   it('answers a wrong content type, an empty body or a malformed file with a 4xx in the error shape', async () => {
     const { admin, m } = await catalogShop(hub)
     const json = await admin.post('/api/v1/catalog/import', { sku: 'A' })

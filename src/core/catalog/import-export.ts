@@ -25,6 +25,9 @@ import type { CatalogColumn, CatalogRecord, Sheet, SheetRow } from './catalog-fi
 import { isValidSku, UNITS, type ProductUnit } from './products.ts'
 
 /** Units a shop writes for goods sold by weight, volume or length: the base unit the catalog keeps, and how many of it. */
+const perOfUnit = (u: { unit: ProductUnit; per: number; name?: string }) =>
+  `a price per ${u.name} is a price per ${u.per} ${u.unit}: leave price_per blank or write ${u.per}`
+
 const LARGER_UNITS: Record<string, { unit: ProductUnit; per: number; name: string }> = {
   kg: { unit: 'g', per: 1000, name: 'kg' },
   千克: { unit: 'g', per: 1000, name: '千克' },
@@ -100,6 +103,8 @@ interface Draft {
   /** The variant's own tax category code and unit; undefined when blank (inherit, where the column is there). */
   variantTaxCode: string | undefined
   variantUnit: ProductUnit | undefined
+  /** The larger unit the unit cell named (kg: 1000 g), which prices the rows of the product that name no unit. */
+  impliedUnit: { unit: ProductUnit; per: number; name?: string } | undefined
   bad: boolean
 }
 
@@ -163,6 +168,7 @@ class RowReader {
       onShelf: this.onShelf(at, c.on_shelf),
       variantTaxCode: text('variant_tax_category', 64),
       variantUnit: variantUnit?.unit,
+      impliedUnit: unit && unit.per > 1 ? unit : undefined,
       bad: false,
     }
     if (c.price === undefined || c.price === '') this.fail(at, 'price', null, 'missing_value', 'price is required')
@@ -233,7 +239,7 @@ class RowReader {
     const n = /^\d{1,7}$/.test(v) ? Number(v) : NaN
     if (!(n >= 1 && n <= 1_000_000)) return void this.fail(at, 'price_per', v, 'invalid_price_per', 'price_per is a whole number of base units from 1 to 1000000 (1000 for a price per kg of goods sold in g)')
     if (implied && n !== implied.per) {
-      return void this.fail(at, 'price_per', v, 'invalid_price_per', `a price per ${implied.name} is a price per ${implied.per} ${implied.unit}: leave price_per blank or write ${implied.per}`)
+      return void this.fail(at, 'price_per', v, 'invalid_price_per', perOfUnit(implied))
     }
     return n
   }
@@ -464,6 +470,16 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
     const categoryPath = pick('category', (d) => d.category, showPath, (a, b) => showPath(a).toLowerCase() === showPath(b).toLowerCase())
     const taxCode = pick('tax_category', (d) => d.taxCode)
     const unit = pick('unit', (d) => d.unit)
+    // A row without a unit cell (nor a variant unit) is priced per the unit its product's rows give: per 1000 g for kg.
+    const implied = g.rows.find((d) => d.unit !== undefined)?.impliedUnit
+    for (const d of g.rows) {
+      if (!implied || d.unit !== undefined || d.variantUnit !== undefined) continue
+      if (d.pricePer === undefined) d.pricePer = implied.per
+      else if (d.pricePer !== implied.per) {
+        fail(d, 'price_per', String(d.pricePer), 'invalid_price_per', perOfUnit(implied))
+        d.bad = true
+      }
+    }
 
     const owners = g.rows.map((d) => ({ d, v: existing.get(d.sku) })).filter((x): x is { d: Draft; v: ExistingVariant } => x.v !== undefined)
     const target = owners[0]?.v
