@@ -5,6 +5,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { DomainError, type ErrorKind } from '../lib/errors.ts'
 import { redactText } from '../lib/redact.ts'
+import { MoneyError } from '../lib/money.ts'
 import { pgError } from '../db/errors.ts'
 import type { Locale } from '../lib/i18n/locale.ts'
 import { localizeMessage, type MessageParams } from '../lib/i18n/messages.ts'
@@ -82,6 +83,8 @@ export function toErrorResponse(err: unknown): ErrorResponse | undefined {
     const [code, message] = HTTP_CODES[status] ?? [`http_${status}`, err.message]
     return { status, body: body(code, err.message && status !== 400 ? err.message : message) }
   }
+  // Checked money arithmetic refuses a result it cannot hold exactly: amounts in the request too large to add up.
+  if (err instanceof MoneyError) return { status: 422, body: body('amount_out_of_range', 'the amounts in the request are too large to be counted exactly to the fen') }
   const pg = pgError(err)
   if (pg) return fromPostgres(pg)
   return undefined

@@ -183,6 +183,8 @@ describe('importing from another POS', () => {
         ['', rice.sku, '后仓', '0', ''], // 9 nothing to receive
         ['6901234567892', rice.sku, '后仓', '1', ''], // 10 the barcode is another item's
         ['', rice.sku, '', '1', '¥x'], // 11 bad cost
+        ['', rice.sku, '', '1000000001', ''], // 12 more than a receipt line may carry
+        ['', cola.sku, '后仓', '1000000000', '99999999.00'], // 13 worth more than an amount can hold exactly
       ])
       const r = await send(admin, 'stock', bad, { dryRun: true, store: code })
       expect(r.status, JSON.stringify(r.body)).toBe(200)
@@ -195,6 +197,8 @@ describe('importing from another POS', () => {
         [8, '商品编码', 'duplicate_item'],
         [10, '条码', 'sku_barcode_mismatch'],
         [11, '成本', 'invalid_amount'],
+        [12, '库存', 'quantity_too_large'],
+        [13, '成本', 'value_too_large'],
       ])
       expect(r.body.errors.find((e: any) => e.code === 'duplicate_item').message).toContain('line 2')
 

@@ -299,6 +299,24 @@ describe('checkout', () => {
     expect(q.body).toMatchObject({ taxInclusive: false, grossTotal: 10000, taxTotal: 1300, total: 11300 })
   })
 
+  it('refuses amounts beyond what is counted exactly to the fen with a 422, and records nothing', async () => {
+    const { store, item, api, m } = await shop({ stock: 10 })
+    const tenders = await api.post('/api/v1/sales', {
+      registerId: store.registerId,
+      lines: [{ sku: item.sku }],
+      tenders: [{ kind: 'card', amount: Number.MAX_SAFE_INTEGER }, { kind: 'wechat', amount: Number.MAX_SAFE_INTEGER }],
+    })
+    expect(tenders.status).toBe(422)
+    expect(tenders.body.error.code).toBe('amount_out_of_range')
+    const manager = await m.staff('manager')
+    const gross = await createApi(hub).as(manager.token).post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 100_000_000, unitPrice: 100_000_000_000 }] })
+    expect(gross.status).toBe(422)
+    expect(gross.body.error.code).toBe('amount_out_of_range')
+    const sales = await hub.database.db.execute(sql`select count(*)::int as n from sales where merchant_id = ${m.merchantId}`)
+    expect(sales.rows[0]!.n).toBe(0)
+    expect(await onHand(item.variantId, store.locationId)).toBe(10)
+  })
+
   it('keeps sales of one merchant away from another', async () => {
     const a = await shop()
     const b = await shop()

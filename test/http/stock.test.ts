@@ -287,6 +287,20 @@ describe('stock receipts, adjustments, levels and low stock', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('quantities and values beyond what is counted exactly are refused with a 422, and nothing moves', async () => {
+    const { m, store, item, api } = await shop({ stock: 10, cost: 1000 })
+    const costly = await api.post('/api/v1/stock/receipts', { locationId: store.locationId, lines: [{ sku: item.sku, quantity: 2, unitCost: Number.MAX_SAFE_INTEGER }] })
+    expect(costly.status).toBe(422)
+    expect(costly.body.error.code).toBe('amount_out_of_range')
+    // A level this close to the largest exact integer cannot take another receipt: its on-hand would stop being exact.
+    await move(store, item.variantId, Number.MAX_SAFE_INTEGER - 20, 'receipt')
+    const full = await api.post('/api/v1/stock/receipts', { locationId: store.locationId, lines: [{ sku: item.sku, quantity: 100, unitCost: 0 }] })
+    expect(full.status).toBe(422)
+    expect(full.body.error).toMatchObject({ code: 'quantity_out_of_range', details: { variantId: item.variantId, locationId: store.locationId } })
+    expect(await level(item.variantId, store.locationId)).toEqual({ onHand: Number.MAX_SAFE_INTEGER - 10, reserved: 0 })
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
   it('a cashier may look at stock but not receive goods, adjust stock or set thresholds', async () => {
     const { m, store, item, cashierApi } = await shop({ stock: 10 })
     expect((await cashierApi.get(`/api/v1/stock/levels?locationId=${store.locationId}`)).status).toBe(200)

@@ -11,14 +11,14 @@ import { createHash } from 'node:crypto'
 import { and, eq, inArray, like, ne, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { invalid } from '../../lib/errors.ts'
-import { sum } from '../../lib/money.ts'
+import { MoneyError, sum } from '../../lib/money.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { stockLocations } from '../stores/schema.ts'
 import { getStore } from '../stores/service.ts'
 import { costValue } from '../stock/items.ts'
-import { applyMovements } from '../stock/ledger.ts'
+import { applyMovements, MAX_MOVEMENT_QUANTITY } from '../stock/ledger.ts'
 import { stockMovements } from '../stock/schema.ts'
 import { cellsOf, REQUIRED, type StockField } from './headers.ts'
 import { beginImport, CHECK_STEP, checkHeader, openingReason, readAmount, readWhole, type ImportOptions, type PosImportReport } from './report.ts'
@@ -60,6 +60,17 @@ const openingKey = (lines: Line[]) => {
 }
 
 /** Opening stock import for one store: check every row; unless a dry run or a row is bad, receive it all. */
+/** Whether a quantity's value at a cost is an amount counted exactly (a row's value goes into the summary). */
+function valueFits(quantity: number, unitCost: number, costPer: number): boolean {
+  try {
+    costValue(quantity, unitCost, costPer)
+    return true
+  } catch (e) {
+    if (e instanceof MoneyError) return false
+    throw e
+  }
+}
+
 export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opts: ImportOptions & { storeId: string }): Promise<PosImportReport<StockSummary>> {
   const merchantId = actor.merchantId
   const summary: StockSummary = { alreadyImported: false, receiptKey: null, lines: 0, skippedZero: 0, quantity: 0, value: 0, locations: [] }
@@ -89,6 +100,7 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
       const n = readWhole(c.quantity)
       if (n === undefined) bad('quantity', 'invalid_quantity', `quantity is a whole number of the product's base unit (pieces, g, ml, cm), not "${c.quantity}"`)
       else if (n < 0) bad('quantity', 'negative_quantity', 'an opening quantity cannot be negative')
+      else if (n > MAX_MOVEMENT_QUANTITY) bad('quantity', 'quantity_too_large', `an opening quantity is at most ${MAX_MOVEMENT_QUANTITY.toLocaleString('en')} base units a row`)
       else quantity = n
     }
     let unitCost: number | undefined
@@ -155,7 +167,12 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
       continue
     }
     seen.set(k, d.line)
-    lines.push({ line: d.line, variantId: item.id, sku: item.sku, locationId: d.locationId, quantity: d.quantity, unitCost: d.unitCost ?? item.cost, costPer: item.price_per })
+    const unitCost = d.unitCost ?? item.cost
+    if (!valueFits(d.quantity, unitCost, item.price_per)) {
+      p.add(d.line, d.unitCost === undefined ? 'quantity' : 'unit_cost', String(d.unitCost === undefined ? d.quantity : unitCost), 'value_too_large', `${d.quantity} of SKU ${item.sku} at this cost are worth more than an amount can hold exactly`)
+      continue
+    }
+    lines.push({ line: d.line, variantId: item.id, sku: item.sku, locationId: d.locationId, quantity: d.quantity, unitCost, costPer: item.price_per })
   }
   await opts.onProgress?.({ kind: 'stock', phase: 'check', done: total, total })
   if (p.count > 0) return report(false)

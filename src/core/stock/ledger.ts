@@ -5,7 +5,7 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { executeNamed } from '../../db/prepared.ts'
-import { conflict, notFound } from '../../lib/errors.ts'
+import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordEvents, type HubEvent } from '../events/service.ts'
@@ -50,6 +50,9 @@ export interface ApplyResult {
 
 const levelKey = (variantId: string, locationId: string) => `${locationId}/${variantId}`
 
+/** The most one line of a receipt, adjustment, transfer or stock import may move. */
+export const MAX_MOVEMENT_QUANTITY = 1_000_000_000
+
 export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput[], opts: ApplyOptions): Promise<ApplyResult> {
   if (inputs.length === 0) return { movementIds: [], levels: [], negatives: [] }
   const merchantId = actor.merchantId
@@ -88,6 +91,16 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
         onHand: cur.onHand,
         reserved: cur.reserved,
         requested: -t.delta,
+      })
+    }
+    // On-hand is a bigint in the database but a number here: past the largest exact integer it would stop being
+    // the ledger's sum.
+    if (!Number.isSafeInteger(cur.onHand + t.delta) || !Number.isSafeInteger(cur.reserved + t.delta)) {
+      throw invalid('quantity_out_of_range', `the on-hand of variant ${t.variantId} at location ${t.locationId} would go beyond what is counted exactly`, {
+        variantId: t.variantId,
+        locationId: t.locationId,
+        onHand: cur.onHand,
+        change: t.delta,
       })
     }
     levels.push({

@@ -8,6 +8,7 @@ import { cancelReservation, createReservation, fulfilReservation, getReservation
 import { addCountEntries, cancelCount, countVariance, getCount, listCounts, openCount, postCount } from '../../core/stock/counts.ts'
 import { cancelTransfer, getTransfer, listTransfers, receiveTransfer, sendTransfer } from '../../core/stock/transfers.ts'
 import type { MovementKind } from '../../core/stock/schema.ts'
+import { MAX_MOVEMENT_QUANTITY } from '../../core/stock/ledger.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page, PageQuery } from '../route.ts'
 import { serialize } from '../schemas.ts'
@@ -17,7 +18,7 @@ import { held, HeldResponse } from './approvals.ts'
 const tags = ['Stock']
 const units = (description = 'Base units (pieces, grams, millilitres…)') => z.number().int().openapi({ description })
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
-const MAX_QTY = 1_000_000_000
+const MAX_QTY = MAX_MOVEMENT_QUANTITY
 const IdCursor = { cursor: z.uuid({ error: 'must be a nextCursor this list returned' }).optional().openapi({ description: 'The `nextCursor` of the previous page' }) }
 
 const KINDS = ['receipt', 'sale', 'return', 'void', 'adjustment', 'count', 'transfer_out', 'transfer_in', 'reservation_consumed'] as const satisfies readonly MovementKind[]

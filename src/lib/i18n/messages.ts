@@ -109,6 +109,8 @@ const ZH_CN: Record<string, Render> = {
   payload_too_large: t('请求正文过大（上限 {limit} 字节）', '请求正文过大'),
   unsupported_media_type: t('请以 application/json 格式发送请求正文'),
   invalid_value: t('请求中有字段的值无效'),
+  amount_out_of_range: t('请求中的金额过大，无法精确到分计算'),
+  quantity_out_of_range: t('库存数量将超出可精确记录的范围'),
   invalid_cursor: t('分页游标无效，请使用上一页返回的 nextCursor'),
   invalid_date: t('日期无效，请使用 YYYY-MM-DD 格式'),
   internal_error: t('服务器内部出错，报告问题时请提供请求编号 {requestId}', '服务器内部出错'),
