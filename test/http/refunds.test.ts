@@ -130,6 +130,45 @@ describe('refunds and voids', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('one refund may restock some units of a line and write off others, each part priced in turn', async () => {
+    const { store, item, api, sale, m } = await soldSale({ quantity: 3, price: 1000, tenders: [{ kind: 'card', amount: 3000 }] })
+    const line = sale.lines[0]
+    const r = await api.post(`/api/v1/sales/${sale.id}/refunds`, {
+      registerId: store.registerId,
+      lines: [
+        { saleLineId: line.id, quantity: 1, restock: true },
+        { saleLineId: line.id, quantity: 1, restock: false },
+      ],
+    })
+    expect(r.status, JSON.stringify(r.body)).toBe(201)
+    expect(await onHand(item.variantId)).toBe(98)
+    const refund = r.body.sale.refunds[0]
+    expect(refund.total).toBe(2000)
+    const parts = (await hub.database.db.execute<{ quantity: number; amount: number; restock: boolean }>(sql`
+      select quantity::int, amount::int, restock from refund_lines where refund_id = ${refund.id} order by restock desc`)).rows
+    expect(parts).toEqual([{ quantity: 1, amount: 1000, restock: true }, { quantity: 1, amount: 1000, restock: false }])
+    expect(r.body.sale.lines[0].refundedQuantity).toBe(2)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('refunds a line that was given away (a refund of 0) without paying anything back', async () => {
+    const { m, store, item, api } = await soldSale()
+    const sale = await createApi(hub).as(m.adminToken).post('/api/v1/sales', {
+      registerId: store.registerId,
+      lines: [{ sku: item.sku }, { sku: item.sku, discount: { percentBp: 10000 } }],
+      tenders: [{ kind: 'card', amount: 1000 }],
+    })
+    expect(sale.status, JSON.stringify(sale.body)).toBe(201)
+    expect(sale.body.lines[1].total).toBe(0)
+    const before = await onHand(item.variantId)
+    const r = await api.post(`/api/v1/sales/${sale.body.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.body.lines[1].id, quantity: 1 }] })
+    expect(r.status, JSON.stringify(r.body)).toBe(201)
+    const refund = r.body.sale.refunds.at(-1)
+    expect(refund).toMatchObject({ total: 0, tenders: [] })
+    expect(await onHand(item.variantId)).toBe(before + 1)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
   it('voids a sale on its day while the session is open, reversing stock, cash and tenders', async () => {
     const { store, item, api, sale, m } = await soldSale({ quantity: 2, price: 1000, tenders: [{ kind: 'cash', amount: 500 }, { kind: 'wechat', amount: 1500 }] })
     const r = await api.post(`/api/v1/sales/${sale.id}/void`, { reason: 'rang up the wrong customer' })

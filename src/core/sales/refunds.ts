@@ -54,11 +54,18 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   const lines = await tx.select().from(saleLines).where(eq(saleLines.saleId, saleId))
   const byId = new Map(lines.map((l) => [l.id, l]))
 
-  const wanted = new Map<string, { quantity: number; restock: boolean; locationId: string | null }>()
+  // What is asked of each line, in parts that go back to stock (where) or are written off: one refund may restock
+  // some units of a line and write off others.
+  const wanted = new Map<string, { quantity: number; parts: { quantity: number; restock: boolean; locationId: string | null }[] }>()
   for (const l of input.lines) {
     if (!byId.has(l.saleLineId)) throw invalid('unknown_sale_line', `line ${l.saleLineId} is not part of sale ${sale.receiptNo}`)
     if (!Number.isSafeInteger(l.quantity) || l.quantity <= 0) throw invalid('invalid_quantity', 'refund quantities must be positive whole numbers')
-    const w = wanted.get(l.saleLineId) ?? { quantity: 0, restock: l.restock ?? true, locationId: l.locationId ?? null }
+    const w = wanted.get(l.saleLineId) ?? { quantity: 0, parts: [] }
+    const restock = l.restock ?? true
+    const locationId = restock ? (l.locationId ?? null) : null
+    const same = w.parts.find((p) => p.restock === restock && p.locationId === locationId)
+    if (same) same.quantity += l.quantity
+    else w.parts.push({ quantity: l.quantity, restock, locationId })
     w.quantity += l.quantity
     wanted.set(l.saleLineId, w)
   }
@@ -69,16 +76,20 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     if (w.quantity > left) {
       throw invalid('refund_exceeds_sale', `only ${left} of ${line.sku} can still be refunded (${w.quantity} asked)`, { saleLineId: lineId, refundable: left, requested: w.quantity })
     }
-    if (w.locationId) await getLocation(tx, actor.merchantId, w.locationId)
-    const before = line.refundedQuantity
-    amounts.push({
-      line,
-      quantity: w.quantity,
-      amount: cum(line.total, before + w.quantity, line.quantity) - cum(line.total, before, line.quantity),
-      tax: cum(line.taxAmount, before + w.quantity, line.quantity) - cum(line.taxAmount, before, line.quantity),
-      restock: w.restock,
-      locationId: w.locationId ?? line.locationId,
-    })
+    // Each part is priced after the ones before it, so the parts of a line add up as one refund of their sum would.
+    let before = line.refundedQuantity
+    for (const part of w.parts) {
+      if (part.locationId) await getLocation(tx, actor.merchantId, part.locationId)
+      amounts.push({
+        line,
+        quantity: part.quantity,
+        amount: cum(line.total, before + part.quantity, line.quantity) - cum(line.total, before, line.quantity),
+        tax: cum(line.taxAmount, before + part.quantity, line.quantity) - cum(line.taxAmount, before, line.quantity),
+        restock: part.restock,
+        locationId: part.locationId ?? line.locationId,
+      })
+      before += part.quantity
+    }
   }
   // The sale's cash rounding, shared by the value refunded so far.
   const valueBefore = sum(lines.map((l) => cum(l.total, l.refundedQuantity, l.quantity)))
@@ -165,8 +176,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     loyalty: settings.loyalty,
     windowDays: settings.loyalty.tierWindowDays,
   })
-  await tx.insert(refundTenders).values(
-    split.map((s) => {
+  const tenderRows = split.map((s) => {
       const sv = svTenders.findIndex((v) => v.x === s)
       return {
         id: newId(),
@@ -180,8 +190,9 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
         storedPrincipal: sv >= 0 ? member.storedValue[sv]!.principal : null,
         storedBonus: sv >= 0 ? member.storedValue[sv]!.bonus : null,
       }
-    }),
-  )
+    })
+  // A refund of nothing to pay back (a line given away) has no tender parts.
+  if (tenderRows.length) await tx.insert(refundTenders).values(tenderRows)
   for (const a of amounts) {
     await tx.update(saleLines).set({ refundedQuantity: sql`${saleLines.refundedQuantity} + ${a.quantity}` }).where(eq(saleLines.id, a.line.id))
   }
