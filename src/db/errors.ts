@@ -1,4 +1,6 @@
 // PostgreSQL error codes, read through the wrapping drizzle adds (DrizzleQueryError keeps the driver error as cause).
+import { badRequest, conflict, DomainError, invalid } from '../lib/errors.ts'
+import { MoneyError } from '../lib/money.ts'
 
 export interface PgError {
   code: string
@@ -20,4 +22,35 @@ export function pgError(e: unknown): PgError | undefined {
 export const isUniqueViolation = (e: unknown, constraint?: string) => {
   const p = pgError(e)
   return p?.code === '23505' && (constraint === undefined || p.constraint === constraint)
+}
+
+/**
+ * An error that is the request's fault though not thrown as a DomainError: a PostgreSQL constraint or value error,
+ * or checked money arithmetic that overflowed. Returned as the DomainError it stands for; undefined for anything else
+ * (a fault of ours or of the database).
+ */
+export function inputError(e: unknown): DomainError | undefined {
+  if (e instanceof DomainError) return e
+  if (e instanceof MoneyError) return invalid('amount_out_of_range', 'the amounts in the request are too large to be counted exactly to the fen')
+  const p = pgError(e)
+  switch (p?.code) {
+    case '23505':
+      return conflict('duplicate', 'a record with the same unique value already exists', { constraint: p.constraint })
+    case '23503':
+      return invalid('reference_not_found', 'the request refers to a record that does not exist', { constraint: p.constraint })
+    case '23514':
+      return invalid('constraint_violated', 'the request breaks a rule of the data', { constraint: p.constraint })
+    case '22P02':
+    case '22003':
+    case '22007':
+    case '22008':
+      return badRequest('invalid_value', 'a value in the request is not valid for its field')
+    case '40001':
+    case '40P01':
+      return conflict('concurrent_update', 'the record was changed by another request at the same time; retry')
+    case '55P03':
+      return conflict('busy', 'the record is locked by another request; retry')
+    default:
+      return undefined
+  }
 }

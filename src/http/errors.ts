@@ -3,10 +3,9 @@
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { DomainError, type ErrorKind } from '../lib/errors.ts'
+import type { ErrorKind } from '../lib/errors.ts'
 import { redactText } from '../lib/redact.ts'
-import { MoneyError } from '../lib/money.ts'
-import { pgError } from '../db/errors.ts'
+import { inputError } from '../db/errors.ts'
 import type { Locale } from '../lib/i18n/locale.ts'
 import { localizeMessage, type MessageParams } from '../lib/i18n/messages.ts'
 import type { AppEnv } from './env.ts'
@@ -48,46 +47,18 @@ const body = (code: string, message: string, details?: unknown): ErrorBody => ({
   error: details === undefined ? { code, message } : { code, message, details },
 })
 
-/** PostgreSQL errors that reach here unhandled still describe a bad request, not a server fault. */
-function fromPostgres(e: { code?: string; message?: string; constraint?: string }): ErrorResponse | undefined {
-  switch (e.code) {
-    case '23505':
-      return { status: 409, body: body('duplicate', 'a record with the same unique value already exists', { constraint: e.constraint }) }
-    case '23503':
-      return { status: 422, body: body('reference_not_found', 'the request refers to a record that does not exist', { constraint: e.constraint }) }
-    case '23514':
-      return { status: 422, body: body('constraint_violated', 'the request breaks a rule of the data', { constraint: e.constraint }) }
-    case '22P02':
-    case '22003':
-    case '22007':
-    case '22008':
-      return { status: 400, body: body('invalid_value', 'a value in the request is not valid for its field') }
-    case '40001':
-    case '40P01':
-      return { status: 409, body: body('concurrent_update', 'the record was changed by another request at the same time; retry') }
-    case '55P03':
-      return { status: 409, body: body('busy', 'the record is locked by another request; retry') }
-    default:
-      return undefined
-  }
-}
-
 export function toErrorResponse(err: unknown): ErrorResponse | undefined {
-  if (err instanceof DomainError) {
-    const headers = err.retryAfter !== undefined ? { 'Retry-After': String(err.retryAfter) } : undefined
-    return { status: STATUS[err.kind], body: body(err.code, err.message, err.details), headers, params: err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : undefined }
-  }
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode
     if (status === 400 && /json/i.test(err.message)) return { status, body: body('invalid_json', 'the request body is not valid JSON') }
     const [code, message] = HTTP_CODES[status] ?? [`http_${status}`, err.message]
     return { status, body: body(code, err.message && status !== 400 ? err.message : message) }
   }
-  // Checked money arithmetic refuses a result it cannot hold exactly: amounts in the request too large to add up.
-  if (err instanceof MoneyError) return { status: 422, body: body('amount_out_of_range', 'the amounts in the request are too large to be counted exactly to the fen') }
-  const pg = pgError(err)
-  if (pg) return fromPostgres(pg)
-  return undefined
+  // Domain errors, and PostgreSQL or money errors that reach here unhandled: they still describe a bad request.
+  const e = inputError(err)
+  if (!e) return undefined
+  const headers = e.retryAfter !== undefined ? { 'Retry-After': String(e.retryAfter) } : undefined
+  return { status: STATUS[e.kind], body: body(e.code, e.message, e.details), headers, params: e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : undefined }
 }
 
 export const internalError = (requestId: string): ErrorResponse => ({

@@ -4,6 +4,8 @@ import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+import { closeSession } from '../../src/core/sales/cash-sessions.ts'
+import { systemActor } from '../../src/core/staff/actor.ts'
 
 describe('offline sales batch', () => {
   const hub = useTestHub()
@@ -68,6 +70,64 @@ describe('offline sales batch', () => {
     ])
     const kept = await hub.database.db.execute(sql`select code, resolved, payload->>'clientReceiptNo' as receipt from sale_rejections where merchant_id = ${m.merchantId}`)
     expect(kept.rows).toEqual([{ code: 'unknown_item', resolved: false, receipt: 'OFF-3' }])
+  })
+
+  it('rejects alone a sale the database refuses (a payment number already used) or whose amounts overflow, and records the rest', async () => {
+    const { store, item, api, m } = await till()
+    const online = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1500, paymentNo: 'TERM-000001' }] })
+    expect(online.status).toBe(201)
+    const good = offlineSale(store.registerId, item.sku, 3, { tenders: [{ kind: 'card', amount: 1500 }] })
+    const reused = offlineSale(store.registerId, item.sku, 2, { tenders: [{ kind: 'card', amount: 1500, paymentNo: 'TERM-000001' }] })
+    const huge = offlineSale(store.registerId, item.sku, 1, { lines: [{ sku: item.sku, quantity: 100_000_000, unitPrice: 100_000_000_000 }] })
+    const r = await api.post('/api/v1/sales/batch', { sales: [good, reused, huge] })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(r.body.results).toEqual([
+      expect.objectContaining({ id: good.id, status: 'accepted' }),
+      expect.objectContaining({ id: reused.id, status: 'rejected', code: 'duplicate', details: { constraint: 'sale_tenders_payment_no_key' } }),
+      expect.objectContaining({ id: huge.id, status: 'rejected', code: 'amount_out_of_range' }),
+    ])
+    const kept = await hub.database.db.execute(sql`select code from sale_rejections where merchant_id = ${m.merchantId} order by code`)
+    expect(kept.rows).toEqual([{ code: 'amount_out_of_range' }, { code: 'duplicate' }])
+    const n = await hub.database.db.execute(sql`select count(*)::int as n from sales where merchant_id = ${m.merchantId}`)
+    expect(n.rows[0]!.n).toBe(2)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('records tenders above the total the till charged, as a positive tender difference', async () => {
+    const { store, item, api } = await till()
+    // The hub's price was cut while the till was offline; the till charged its own, higher total by card.
+    const s = offlineSale(store.registerId, item.sku, 1, { lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1800 }] })
+    const r = await api.post('/api/v1/sales/batch', { sales: [s] })
+    expect(r.body.results[0]).toMatchObject({ status: 'accepted', warnings: [expect.objectContaining({ code: 'tender_difference', details: { amountDue: 1500, tenderDifference: 300 } })] })
+    const sale = await api.get(`/api/v1/sales/${s.id}`)
+    expect(sale.body).toMatchObject({ total: 1500, tenderDifference: 300, changeGiven: 0 })
+    expect(sale.body.tenders).toEqual([expect.objectContaining({ kind: 'card', amount: 1800 })])
+  })
+
+  it('sends a sale whose session closes while it is being recorded to the rescue session', async () => {
+    const { m, store, item, api, admin } = await till()
+    const sessionId = (await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)).body.items[0].id
+    let commit!: () => void
+    const held = new Promise<void>((r) => (commit = r))
+    let closedUncommitted!: () => void
+    const closing = new Promise<void>((r) => (closedUncommitted = r))
+    const close = hub.database.db.transaction(async (tx) => {
+      await closeSession(tx, systemActor(m.merchantId, 'test'), sessionId, { countedCash: 10_000 })
+      closedUncommitted()
+      await held
+    })
+    await closing
+    const s = offlineSale(store.registerId, item.sku, 1, { sessionId })
+    const batch = api.post('/api/v1/sales/batch', { sales: [s] })
+    // The batch waits for the close, which commits only now.
+    await new Promise((r) => setTimeout(r, 300))
+    commit()
+    await close
+    const r = await batch
+    expect(r.body.results[0]).toMatchObject({ status: 'accepted', warnings: [expect.objectContaining({ code: 'rescue_session' })] })
+    const sale = await api.get(`/api/v1/sales/${s.id}`)
+    expect(sale.body.sessionId).not.toBe(sessionId)
+    expect((await admin.get(`/api/v1/cash-sessions/${sessionId}`)).body).toMatchObject({ status: 'closed', overShort: 0 })
   })
 
   it('refuses to record a different sale under an id already used', async () => {

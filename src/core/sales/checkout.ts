@@ -195,7 +195,8 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
   const amountDue = priced.total + roundingAdjustment
   const nonCash = sum(tenders.filter((t) => t.kind !== 'cash').map((t) => t.amount))
   const cashGiven = cash[0]?.amount ?? 0
-  if (tenders.length && nonCash > amountDue) throw invalid('overpaid', `non-cash tenders (${nonCash}) exceed the amount due (${amountDue})`, { amountDue, nonCash })
+  // An offline till's tenders are what it took: above the hub's total, the difference is recorded on the sale.
+  if (tenders.length && nonCash > amountDue && !opts.offline) throw invalid('overpaid', `non-cash tenders (${nonCash}) exceed the amount due (${amountDue})`, { amountDue, nonCash })
   const cashApplied = Math.min(cashGiven, Math.max(0, amountDue - nonCash))
   const change = cashGiven - cashApplied
   const paid = nonCash + cashApplied

@@ -6,6 +6,7 @@
 import { and, eq } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { DomainError } from '../../lib/errors.ts'
+import { inputError } from '../../db/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import type { Actor } from '../staff/actor.ts'
 import { completeSale, findSale, hashSaleInput, type SaleInput } from './checkout.ts'
@@ -44,11 +45,11 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput): Promise<Off
     }
     return { id, status: 'duplicate', receiptNo: (await getSale(tx, actor.merchantId, id)).receiptNo }
   }
-  try {
-    // A savepoint per sale: one that fails leaves the others of the batch in place.
-    const view = await tx.transaction(async (sp) => {
+  // A savepoint per sale: one that fails leaves the others of the batch in place.
+  const attempt = (rescue: boolean) =>
+    tx.transaction(async (sp) => {
       const warnings: { code: string; message: string; details?: unknown }[] = []
-      let session = sessionId ? await getSession(sp, actor.merchantId, sessionId).catch(() => undefined) : await openSessionOf(sp, actor.merchantId, sale.registerId, true)
+      let session = rescue ? undefined : sessionId ? await getSession(sp, actor.merchantId, sessionId).catch(() => undefined) : await openSessionOf(sp, actor.merchantId, sale.registerId, true)
       if (session && session.registerId !== sale.registerId) session = undefined
       if (!session || session.status === 'closed') {
         session = await rescueSessionFor(sp, actor, sale.registerId, occurredAt)
@@ -62,9 +63,23 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput): Promise<Off
       await sp.update(saleRejections).set({ resolved: true }).where(and(eq(saleRejections.merchantId, actor.merchantId), eq(saleRejections.clientSaleId, id)))
       return { v, warnings }
     })
+  try {
+    let view
+    try {
+      view = await attempt(false)
+    } catch (e) {
+      // Its session closed while the sale was being recorded (the close committed after the session was read): the
+      // sale goes to the rescue session, as it would have had the close come first.
+      if (!(e instanceof DomainError && e.code === 'no_open_session')) throw e
+      view = await attempt(true)
+    }
     return { id, status: 'accepted', receiptNo: view.v.receiptNo, warnings: view.warnings }
-  } catch (e) {
-    if (!(e instanceof DomainError)) throw e
+  } catch (err) {
+    // What the sale itself gets wrong (a rule, an amount too large, a payment number another sale has) rejects it
+    // alone. Anything else fails the batch, recording nothing, for the till to send again: a fault, or a clash with
+    // another request (a deadlock) that a retry gets past.
+    const e = inputError(err)
+    if (!e || e.code === 'concurrent_update' || e.code === 'busy') throw err
     await tx
       .insert(saleRejections)
       .values({
