@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi } from '../helpers/api.ts'
 import { catalogShop, productBody } from '../core/catalog/fixtures.ts'
+import { seedStore } from '../helpers/pos.ts'
 import { gtinCheckDigit } from '../../src/core/catalog/barcodes.ts'
 
 describe('products through the API', () => {
@@ -143,6 +144,39 @@ describe('products through the API', () => {
     expect(none.status).toBe(404)
     expect(none.body.error.code).toBe('item_not_found')
     expect((await admin.get('/api/v1/variants/lookup')).status).toBe(400)
+  })
+
+  it('takes a UPC-A and the EAN-13 a scanner reads from it ("0" in front) as one barcode: found by either, held by one variant', async () => {
+    const { admin, m } = await catalogShop(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const created = await admin.post('/api/v1/products', productBody({ name: 'Soup' }, { sku: 'UPC-1', price: 500, barcodes: ['036000291452'] }))
+    expect(created.status).toBe(201)
+    const asEan = await admin.get('/api/v1/variants/lookup?code=0036000291452')
+    expect(asEan.status).toBe(200)
+    expect(asEan.body).toMatchObject({ sku: 'UPC-1', matchedBy: 'barcode' })
+    expect((await admin.get('/api/v1/products?q=0036000291452')).body.items.map((p: any) => p.name)).toEqual(['Soup'])
+    // A till that scans the EAN-13 form sells the item.
+    const sale = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ barcode: '0036000291452' }] })
+    expect(sale.status, JSON.stringify(sale.body)).toBe(200)
+    expect(sale.body.lines[0]).toMatchObject({ sku: 'UPC-1', gross: 500 })
+    // The other form is the same GTIN: another variant cannot have it, nor can one variant list both.
+    const other = await admin.post('/api/v1/products', productBody({ name: 'Soup again' }, { sku: 'EAN-1', barcodes: ['0036000291452'] }))
+    expect(other.status).toBe(409)
+    expect(other.body.error).toMatchObject({ code: 'barcode_taken', details: { constraint: 'barcodes_gtin_key' } })
+    const both = await admin.post('/api/v1/products', productBody({ name: 'Both' }, { sku: 'BOTH-1', barcodes: ['4006381333931', '04006381333931'] }))
+    expect(both.status).toBe(422)
+    expect(both.body.error.code).toBe('duplicate_barcode')
+  })
+
+  it('finds a weighed item from a scale label whose item code has more digits than the catalog wrote (01234 is PLU 1234)', async () => {
+    const { admin } = await catalogShop(hub)
+    const p = await admin.post('/api/v1/products', { name: '苹果', taxCategoryCode: 'reduced', unit: 'g', variants: [{ sku: 'APL', price: 1280, pricePer: 1000, barcodes: [{ code: '1234', kind: 'scale_plu' }] }] })
+    expect(p.status).toBe(201)
+    // The merchant's labels carry 5 PLU digits (the default): 21 01234 00500.
+    const body = '210123400500'
+    const label = await admin.get(`/api/v1/variants/lookup?code=${body}${gtinCheckDigit(body)}`)
+    expect(label.status).toBe(200)
+    expect(label.body).toMatchObject({ sku: 'APL', matchedBy: 'scale_label', label: { quantity: 500 } })
   })
 
   it("gives a variant its own tax category and unit, or the product's: changing the product moves only the inheriting variants", async () => {

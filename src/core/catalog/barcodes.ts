@@ -15,6 +15,16 @@ export function gtinCheckDigit(body: string): number {
 
 export const isValidGtin = (code: string) => /^\d{8}$|^\d{12,14}$/.test(code) && gtinCheckDigit(code.slice(0, -1)) === Number(code.at(-1))
 
+/**
+ * The 14-digit form of a GTIN (GS1: right-justified, zero-filled), the one key of a GTIN however it is written: a
+ * UPC-A and the EAN-13 a scanner reads from it ("0" in front) are the same item. Undefined for other codes. Kept by the
+ * database as barcodes.gtin, with the same rule.
+ */
+export function gtinKey(code: string, kind?: BarcodeKind): string | undefined {
+  if (kind === undefined ? !isValidGtin(code) : kind !== 'ean13' && kind !== 'upca' && kind !== 'ean8') return undefined
+  return code.padStart(14, '0')
+}
+
 export type BarcodeCheck = { ok: true; kind: BarcodeKind } | { ok: false; reason: string }
 
 /**

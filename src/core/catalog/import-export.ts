@@ -19,12 +19,15 @@ import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { auditLog } from '../staff/schema.ts'
-import { checkBarcode } from './barcodes.ts'
+import { checkBarcode, gtinKey } from './barcodes.ts'
 import { cleanCategoryName, listCategories, lockCategoryTree, PATH_SEPARATOR } from './categories.ts'
 import type { CatalogColumn, CatalogRecord, Sheet, SheetRow } from './catalog-file.ts'
 import { isValidSku, UNITS, type ProductUnit } from './products.ts'
 
 /** Units a shop writes for goods sold by weight, volume or length: the base unit the catalog keeps, and how many of it. */
+/** One key per barcode however it is written: a GTIN's 14 digits (a UPC-A and its EAN-13 form agree), else the code. */
+const codeKey = (b: Code) => gtinKey(b.code, b.kind) ?? b.code
+
 const perOfUnit = (u: { unit: ProductUnit; per: number; name?: string }) =>
   `a price per ${u.name} is a price per ${u.per} ${u.unit}: leave price_per blank or write ${u.per}`
 
@@ -361,11 +364,11 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       d.bad = true
     } else skuLine.set(d.sku, d.line)
     for (const b of d.barcodes ?? []) {
-      const other = codeAt.get(b.code)
+      const other = codeAt.get(codeKey(b))
       if (other) {
         fail(d, 'barcodes', b.code, 'duplicate_barcode', other === d ? `barcode ${b.code} is given twice` : `barcode ${b.code} is also given on line ${other.line} (SKU ${other.sku})`)
         d.bad = true
-      } else codeAt.set(b.code, d)
+      } else codeAt.set(codeKey(b), d)
     }
   }
 
@@ -386,10 +389,10 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
   const bySku = new Map(drafts.map((d) => [d.sku, d]))
   for (const d of drafts) {
     for (const b of d.barcodes ?? []) {
-      const owner = existingCodes.byCode.get(b.code)
+      const owner = existingCodes.byCode.get(codeKey(b))
       if (!owner || owner.sku === d.sku) continue
       const ownerRow = bySku.get(owner.sku)
-      const released = ownerRow?.barcodes !== undefined && !ownerRow.barcodes.some((x) => x.code === b.code)
+      const released = ownerRow?.barcodes !== undefined && !ownerRow.barcodes.some((x) => codeKey(x) === codeKey(b))
       if (!released) {
         fail(d, 'barcodes', b.code, 'barcode_taken', `barcode ${b.code} already belongs to SKU ${owner.sku}`)
         d.bad = true
@@ -639,16 +642,17 @@ async function variantsInUse(tx: Tx, merchantId: string, ids: string[]): Promise
   return new Set(rows.map((r) => r.id))
 }
 
-async function loadCodes(tx: Tx, merchantId: string, codes: string[], variantIds: string[]) {
+/** The catalog's barcodes among `keys` (codeKey: a GTIN's 14 digits, else the code) or of `variantIds`. */
+async function loadCodes(tx: Tx, merchantId: string, keys: string[], variantIds: string[]) {
   const byCode = new Map<string, { variantId: string; sku: string }>()
   const byVariant = new Map<string, Code[]>()
-  if (codes.length || variantIds.length) {
+  if (keys.length || variantIds.length) {
     const { rows } = await tx.execute<{ code: string; kind: BarcodeKind; variant_id: string; sku: string }>(sql`
       select b.code, b.kind, b.variant_id, v.sku from barcodes b join variants v on v.id = b.variant_id
        where b.merchant_id = ${merchantId}
-         and (b.code = any(${sql.param(codes)}::text[]) or b.variant_id = any(${sql.param(variantIds)}::uuid[]))`)
+         and (b.code = any(${sql.param(keys)}::text[]) or b.gtin = any(${sql.param(keys)}::text[]) or b.variant_id = any(${sql.param(variantIds)}::uuid[]))`)
     for (const r of rows) {
-      byCode.set(r.code, { variantId: r.variant_id, sku: r.sku })
+      byCode.set(codeKey(r), { variantId: r.variant_id, sku: r.sku })
       byVariant.set(r.variant_id, [...(byVariant.get(r.variant_id) ?? []), { code: r.code, kind: r.kind }])
     }
   }
@@ -707,7 +711,7 @@ async function applyPlan(tx: Tx, actor: Actor, plan: Plan): Promise<void> {
   } catch (e) {
     // Only a concurrent change can get here: the plan already checked every SKU and barcode against the catalog.
     if (isUniqueViolation(e, 'variants_sku_key')) throw conflict('sku_taken', 'a SKU of the file was created by another change meanwhile; run the import again')
-    if (isUniqueViolation(e, 'barcodes_code_key')) throw conflict('barcode_taken', 'a barcode of the file was given to another variant meanwhile; run the import again')
+    if ((isUniqueViolation(e, 'barcodes_code_key') || isUniqueViolation(e, 'barcodes_gtin_key'))) throw conflict('barcode_taken', 'a barcode of the file was given to another variant meanwhile; run the import again')
     throw e
   }
   // Price and cost changes are audited per variant, as a change through the API would be, a thousand rows a statement.

@@ -6,7 +6,7 @@ import type { Tx } from '../../db/client.ts'
 import { executeNamed } from '../../db/prepared.ts'
 import { invalid } from '../../lib/errors.ts'
 import type { MerchantSettings } from '../merchants/settings.ts'
-import { parseScaleLabel } from './barcodes.ts'
+import { gtinKey, parseScaleLabel } from './barcodes.ts'
 import { categoryAncestry } from './products.ts'
 
 export interface ItemRef {
@@ -54,7 +54,13 @@ type Row = {
   category_id: string | null
   tax_category_id: string
   rate_bp: number
-  codes: { code: string; kind: string }[] | null
+  codes: { code: string; kind: string; gtin: string | null }[] | null
+}
+
+/** A scale label's item code as the catalog may hold it: the same number in 4 to 6 digits (01234 is PLU 1234). */
+function pluForms(plu: string): string[] {
+  const n = String(Number(plu))
+  return [...new Set([plu, ...[4, 5, 6].filter((k) => n.length <= k).map((k) => n.padStart(k, '0'))])]
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -73,6 +79,7 @@ export async function lookupSellables(
   const skus = new Set<string>()
   const ids = new Set<string>()
   const codes = new Set<string>()
+  const gtins = new Set<string>()
   const labels = new Map<string, ReturnType<typeof parseScaleLabel>>()
   for (const r of refs) {
     if (r.variantId) {
@@ -81,10 +88,12 @@ export async function lookupSellables(
     } else if (r.sku) skus.add(r.sku)
     else if (r.barcode) {
       codes.add(r.barcode)
+      const gtin = gtinKey(r.barcode)
+      if (gtin) gtins.add(gtin)
       const label = parseScaleLabel(r.barcode, settings.scaleBarcode)
       if (label) {
         labels.set(r.barcode, label)
-        codes.add(label.plu)
+        for (const plu of pluForms(label.plu)) codes.add(plu)
       }
     } else throw invalid('invalid_item', 'each line needs a sku, barcode or variantId')
   }
@@ -93,11 +102,12 @@ export async function lookupSellables(
       select id from variants where merchant_id = ${merchantId} and id = any(${sql.param([...ids])}::uuid[])
       union select id from variants where merchant_id = ${merchantId} and sku = any(${sql.param([...skus])}::text[])
       union select variant_id from barcodes where merchant_id = ${merchantId} and code = any(${sql.param([...codes])}::text[])
+      union select variant_id from barcodes where merchant_id = ${merchantId} and gtin = any(${sql.param([...gtins])}::text[])
     )
     select v.id as variant_id, p.id as product_id, v.sku, v.option_values, v.price, v.price_per, v.cost, v.on_shelf,
            p.name, coalesce(v.unit, p.unit) as unit, p.status, p.category_id, t.id as tax_category_id, t.rate_bp,
-           (select json_agg(json_build_object('code', b.code, 'kind', b.kind)) from barcodes b
-             where b.variant_id = v.id and b.code = any(${sql.param([...codes])}::text[])) as codes
+           (select json_agg(json_build_object('code', b.code, 'kind', b.kind, 'gtin', b.gtin)) from barcodes b
+             where b.variant_id = v.id and (b.code = any(${sql.param([...codes])}::text[]) or b.gtin = any(${sql.param([...gtins])}::text[]))) as codes
       from wanted w
       -- Each wanted variant by its key, also in the generic plan a sale runs this on (see loadSaleContext): without
       -- the fence (offset 0) that plan reads the whole of a small catalog's variants to join them.
@@ -107,7 +117,12 @@ export async function lookupSellables(
   const byId = new Map(rows.map((r) => [r.variant_id, r]))
   const bySku = new Map(rows.map((r) => [r.sku, r]))
   const byCode = new Map<string, Row>()
-  for (const r of rows) for (const c of r.codes ?? []) byCode.set(`${c.kind === 'scale_plu' ? 'plu:' : ''}${c.code}`, r)
+  for (const r of rows) {
+    for (const c of r.codes ?? []) {
+      byCode.set(`${c.kind === 'scale_plu' ? 'plu:' : ''}${c.code}`, r)
+      if (c.gtin) byCode.set(`gtin:${c.gtin}`, r)
+    }
+  }
   const chains = opts.categoryChains
     ? await categoryAncestry(tx, merchantId, [...new Set(rows.map((r) => r.category_id).filter((c): c is string => !!c))])
     : new Map<string, string[]>()
@@ -116,10 +131,10 @@ export async function lookupSellables(
     let row = ref.variantId ? byId.get(ref.variantId) : ref.sku ? bySku.get(ref.sku) : undefined
     let label: Sellable['label']
     if (!row && ref.barcode) {
-      row = byCode.get(ref.barcode)
+      row = byCode.get(ref.barcode) ?? byCode.get(`gtin:${gtinKey(ref.barcode)}`)
       const scale = labels.get(ref.barcode)
       if (!row && scale) {
-        row = byCode.get(`plu:${scale.plu}`)
+        row = pluForms(scale.plu).map((plu) => byCode.get(`plu:${plu}`)).find((x) => x !== undefined)
         label = scale.valueKind === 'weight' ? { quantity: scale.value } : { amount: scale.value }
       }
     }

@@ -8,7 +8,7 @@ import { newId } from '../../lib/ids.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
-import { checkBarcode } from './barcodes.ts'
+import { checkBarcode, gtinKey } from './barcodes.ts'
 import { barcodes, categories, products, taxCategories, variants, type BarcodeKind } from './schema.ts'
 
 export type Product = typeof products.$inferSelect
@@ -111,7 +111,9 @@ async function variantInUse(tx: Tx, merchantId: string, variantId: string): Prom
 /** Turns unique-index violations into the conflict a caller can act on. */
 function translateUnique(e: unknown): never {
   if (isUniqueViolation(e, 'variants_sku_key')) throw conflict('sku_taken', 'a variant with this SKU already exists', { constraint: 'variants_sku_key' })
-  if (isUniqueViolation(e, 'barcodes_code_key')) throw conflict('barcode_taken', 'this barcode already belongs to another variant', { constraint: 'barcodes_code_key' })
+  // One index per code as written, one per GTIN however it is written (a UPC-A and its EAN-13 form).
+  const barcodeKey = ['barcodes_code_key', 'barcodes_gtin_key'].find((c) => isUniqueViolation(e, c))
+  if (barcodeKey) throw conflict('barcode_taken', 'this barcode already belongs to another variant', { constraint: barcodeKey })
   throw e
 }
 
@@ -140,8 +142,9 @@ async function insertVariants(tx: Tx, merchantId: string, productId: string, lis
       onShelf: v.onShelf ?? true,
     })
     for (const b of normaliseBarcodes(v.barcodes, v.sku)) {
-      if (codes.has(b.code)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
-      codes.add(b.code)
+      const key = gtinKey(b.code, b.kind) ?? b.code
+      if (codes.has(key)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
+      codes.add(key)
       codeRows.push({ id: newId(), merchantId, variantId: id, code: b.code, kind: b.kind })
     }
   }
@@ -285,8 +288,9 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
       const list = normaliseBarcodes(codes, after.sku)
       const seen = new Set<string>()
       for (const b of list) {
-        if (seen.has(b.code)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
-        seen.add(b.code)
+        const key = gtinKey(b.code, b.kind) ?? b.code
+        if (seen.has(key)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
+        seen.add(key)
       }
       await tx.delete(barcodes).where(eq(barcodes.variantId, id))
       if (list.length) await tx.insert(barcodes).values(list.map((b) => ({ id: newId(), merchantId: actor.merchantId, variantId: id, ...b })))

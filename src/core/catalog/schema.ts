@@ -118,7 +118,16 @@ export const barcodes = pgTable(
       .references(() => variants.id, { onDelete: 'cascade' }),
     code: text('code').notNull(),
     kind: text('kind').$type<BarcodeKind>().notNull(),
+    /**
+     * A GTIN's 14-digit form (GS1: right-justified, zero-filled): a UPC-A and the EAN-13 a scanner reads from it
+     * ("0" in front) are one GTIN, so one key. Null for other codes. See gtinKey in barcodes.ts.
+     */
+    gtin: text('gtin').generatedAlwaysAs(sql`case when kind in ('ean13', 'upca', 'ean8') then lpad(code, 14, '0') end`),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex('barcodes_code_key').on(t.merchantId, t.code), index('barcodes_variant_idx').on(t.variantId)],
+  (t) => [
+    uniqueIndex('barcodes_code_key').on(t.merchantId, t.code),
+    uniqueIndex('barcodes_gtin_key').on(t.merchantId, t.gtin),
+    index('barcodes_variant_idx').on(t.variantId),
+  ],
 )

@@ -1,0 +1,2 @@
+ALTER TABLE "barcodes" ADD COLUMN "gtin" text GENERATED ALWAYS AS (case when kind in ('ean13', 'upca', 'ean8') then lpad(code, 14, '0') end) STORED;--> statement-breakpoint
+CREATE UNIQUE INDEX "barcodes_gtin_key" ON "barcodes" USING btree ("merchant_id","gtin");
