@@ -402,6 +402,40 @@ describe('catalog import and export', () => {
     expect(again.body.summary).toMatchObject({ variantsUpdated: 0 })
   })
 
+  it('exports text a spreadsheet would run as a formula after an apostrophe, and imports it back as it was', async () => {
+    const { admin } = await catalogShop(hub)
+    const name = '=HYPERLINK("http://evil.example","x")'
+    expect((await admin.post('/api/v1/products', productBody({ name, nameEn: '+1+cmd|calc', options: ['Size'] }, { sku: 'INJ-1', optionValues: { Size: '@SUM(1)' } }))).status).toBe(201)
+    const exported: string = (await admin.get('/api/v1/catalog/export?format=csv')).body
+    const row = exported.split('\n').find((l) => l.includes('INJ-1'))!
+    expect(row).toContain(`"'=HYPERLINK(""http://evil.example"",""x"")"`)
+    expect(row).toContain("'+1+cmd|calc")
+    expect(row).toContain("Size=@SUM(1)")
+    expect(exported).not.toMatch(/(^|,)"?[=+@]/m)
+    const again = await importFile(admin, exported, { dryRun: true })
+    expect(again.body.errors).toEqual([])
+    expect(again.body.summary).toMatchObject({ productsUpdated: 0, variantsUpdated: 0 })
+  })
+
+  it('keeps option names and values the file can write back: ";" and "=" refused, spaces trimmed, so an export re-imports unchanged', async () => {
+    const { admin } = await catalogShop(hub)
+    const semicolon = await admin.post('/api/v1/products', productBody({ options: ['Size'] }, { sku: 'OPT-1', optionValues: { Size: 'S;M' } }))
+    expect(semicolon.status).toBe(422)
+    expect(semicolon.body.error).toMatchObject({ code: 'invalid_option', message: expect.stringContaining('";"') })
+    const equals = await admin.post('/api/v1/products', productBody({ options: ['A=B'] }, { sku: 'OPT-2', optionValues: { 'A=B': 'x' } }))
+    expect(equals.status).toBe(422)
+    expect(equals.body.error.code).toBe('invalid_option')
+    const spaced = await admin.post('/api/v1/products', productBody({ nameEn: ' Zed ', options: [' Size '] }, { sku: 'WS-1', optionValues: { Size: ' L ' } }))
+    expect(spaced.status, JSON.stringify(spaced.body)).toBe(201)
+    expect(spaced.body).toMatchObject({ nameEn: 'Zed', options: ['Size'], variants: [expect.objectContaining({ optionValues: { Size: 'L' } })] })
+    const changed = await admin.patch(`/api/v1/variants/${spaced.body.variants[0].id}`, { optionValues: { Size: 'M;L' } })
+    expect(changed.status).toBe(422)
+    const exported: string = (await admin.get('/api/v1/catalog/export?format=csv')).body
+    const again = await importFile(admin, exported, { dryRun: true })
+    expect(again.body.errors).toEqual([])
+    expect(again.body.summary).toMatchObject({ productsUpdated: 0, variantsUpdated: 0 })
+  })
+
   it('answers a wrong content type, an empty body or a malformed file with a 4xx in the error shape', async () => {
     const { admin, m } = await catalogShop(hub)
     const json = await admin.post('/api/v1/catalog/import', { sku: 'A' })

@@ -4,6 +4,7 @@ import { parse } from 'csv-parse/sync'
 import { stringify } from 'csv-stringify/sync'
 import { badRequest } from '../../lib/errors.ts'
 import { excel, firstSheetRows } from '../../lib/xlsx.ts'
+import { formulaSafe, formulaUnguarded } from '../../lib/formula-guard.ts'
 
 export const CATALOG_COLUMNS = [
   'product_key',
@@ -132,7 +133,7 @@ export function readCsv(bytes: Uint8Array): Sheet {
   const rows = csvRows(bytes)
   const [header, ...body] = rows
   if (!header) throw invalidFile('the file is empty')
-  return toSheet(header.line, header.values, body)
+  return toSheet(header.line, header.values, body.map((r) => ({ line: r.line, values: r.values.map(formulaUnguarded) })))
 }
 
 export async function readXlsx(bytes: Uint8Array): Promise<Sheet> {
@@ -146,9 +147,13 @@ export const readCatalogFile = (bytes: Uint8Array, format: CatalogFormat): Promi
 
 export type CatalogRecord = Record<CatalogColumn, string>
 
-/** A UTF-8 CSV with a BOM, so Excel shows Chinese names right when it opens the file. */
+/**
+ * A UTF-8 CSV with a BOM, so Excel shows Chinese names right when it opens the file. A text a spreadsheet would run as
+ * a formula is written after an apostrophe, which readCsv takes off again.
+ */
 export function writeCsv(records: CatalogRecord[]): Uint8Array {
-  const text = stringify(records, { header: true, columns: [...CATALOG_COLUMNS], record_delimiter: 'unix' })
+  const safe = records.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, formulaSafe(v)])))
+  const text = stringify(safe, { header: true, columns: [...CATALOG_COLUMNS], record_delimiter: 'unix' })
   return new TextEncoder().encode(`\ufeff${text}`)
 }
 

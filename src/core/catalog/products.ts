@@ -70,6 +70,34 @@ function normaliseBarcodes(list: (BarcodeInput | string)[] | undefined, sku: str
   })
 }
 
+/**
+ * Option names as the catalog file can write them back (Name=Value;Name=Value, see import-export.ts): trimmed,
+ * non-empty, distinct and without "=" or ";".
+ */
+function cleanOptions(names: string[]): string[] {
+  const options = names.map((o) => o.trim())
+  if (options.some((o) => !o)) throw invalid('invalid_option', 'option names must not be empty')
+  const bad = options.find((o) => /[=;]/.test(o))
+  if (bad !== undefined) throw invalid('invalid_option', `option name "${bad}" may not contain "=" or ";" (the catalog file writes options as Name=Value;Name=Value)`)
+  if (new Set(options).size !== options.length) throw invalid('invalid_option', 'option names must be distinct')
+  return options
+}
+
+/** A variant's option values, by the same rule: trimmed, non-empty and without ";". */
+function cleanOptionValues(values: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (values === undefined) return undefined
+  return Object.fromEntries(
+    Object.entries(values).map(([name, value]) => {
+      const v = value.trim()
+      if (!v) throw invalid('invalid_option', `option "${name}" needs a value`)
+      if (v.includes(';')) throw invalid('invalid_option', `the value "${v}" of option "${name}" may not contain ";" (the catalog file writes options as Name=Value;Name=Value)`)
+      return [name, v]
+    }),
+  )
+}
+
+const cleanNameEn = (nameEn: string | null | undefined) => (nameEn === undefined ? undefined : nameEn?.trim() || null)
+
 function checkVariant(v: VariantInput, options: string[]) {
   if (!SKU.test(v.sku)) throw invalid('invalid_sku', `SKU "${v.sku}" must be 1–64 letters, digits or - . _ /`)
   checkMoney(v.price, `price of ${v.sku}`)
@@ -133,7 +161,7 @@ async function insertVariants(tx: Tx, merchantId: string, productId: string, lis
       merchantId,
       productId,
       sku: v.sku,
-      optionValues: v.optionValues ?? {},
+      optionValues: cleanOptionValues(v.optionValues) ?? {},
       taxCategoryId: v.taxCategoryId ?? null,
       unit: v.unit ?? null,
       price: v.price,
@@ -162,12 +190,12 @@ export async function createProduct(tx: Tx, actor: Actor, input: ProductInput): 
   await assertCategory(tx, actor.merchantId, input.categoryId)
   await assertTaxCategory(tx, actor.merchantId, input.taxCategoryId)
   const id = newId()
-  const options = input.options ?? []
+  const options = cleanOptions(input.options ?? [])
   await tx.insert(products).values({
     id,
     merchantId: actor.merchantId,
     name: input.name.trim(),
-    nameEn: input.nameEn ?? null,
+    nameEn: cleanNameEn(input.nameEn) ?? null,
     description: input.description ?? null,
     categoryId: input.categoryId ?? null,
     taxCategoryId: input.taxCategoryId,
@@ -223,6 +251,8 @@ export interface ProductChanges {
 export async function updateProduct(tx: Tx, actor: Actor, id: string, changes: ProductChanges): Promise<ProductWithVariants> {
   const before = await getProduct(tx, actor.merchantId, id)
   if (changes.name !== undefined && !changes.name.trim()) throw invalid('invalid_name', 'product name must not be empty')
+  if (changes.name !== undefined) changes = { ...changes, name: changes.name.trim() }
+  if (changes.nameEn !== undefined) changes = { ...changes, nameEn: cleanNameEn(changes.nameEn) }
   if (changes.categoryId !== undefined) await assertCategory(tx, actor.merchantId, changes.categoryId)
   if (changes.taxCategoryId !== undefined) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
   await tx.update(products).set({ ...changes, updatedAt: new Date() }).where(eq(products.id, id))
@@ -270,6 +300,7 @@ export async function getVariant(tx: Tx, merchantId: string, id: string): Promis
 /** Changes a variant; a change of price or cost is recorded in the audit log with the old and new values. */
 export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: VariantChanges): Promise<Variant> {
   const before = await getVariant(tx, actor.merchantId, id)
+  if (changes.optionValues !== undefined) changes = { ...changes, optionValues: cleanOptionValues(changes.optionValues) }
   const [product] = await tx.select({ options: products.options, unit: products.unit }).from(products).where(eq(products.id, before.productId))
   checkVariant({ sku: changes.sku ?? before.sku, price: changes.price ?? before.price, cost: changes.cost, pricePer: changes.pricePer, optionValues: changes.optionValues, unit: changes.unit }, product!.options)
   if (changes.taxCategoryId) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
@@ -346,9 +377,7 @@ export const isValidSku = (sku: string) => SKU.test(sku)
  */
 export async function editProduct(tx: Tx, actor: Actor, id: string, changes: ProductChanges): Promise<ProductWithVariants> {
   if (changes.options !== undefined) {
-    const options = changes.options.map((o) => o.trim())
-    if (options.some((o) => !o)) throw invalid('invalid_option', 'option names must not be empty')
-    if (new Set(options).size !== options.length) throw invalid('invalid_option', 'option names must be distinct')
+    const options = cleanOptions(changes.options)
     const current = await getProduct(tx, actor.merchantId, id)
     const used = new Set(current.variants.flatMap((v) => Object.keys(v.optionValues)))
     const dropped = [...used].filter((o) => !options.includes(o))

@@ -5,6 +5,7 @@ import { stringify } from 'csv-stringify/sync'
 import type { Locale } from '../../lib/i18n/locale.ts'
 import { toTraditional } from '../../lib/i18n/traditional.ts'
 import { formatDecimal } from '../../lib/money.ts'
+import { formulaSafe } from '../../lib/formula-guard.ts'
 
 export type Cell = string | number | null
 
@@ -152,7 +153,7 @@ export function localizeHeader(header: readonly string[], locale: Locale = 'en')
 
 export function csvFile(filename: string, table: CsvTable, locale: Locale = 'en'): CsvFile {
   const header = localizeHeader(table.header, locale)
-  const text = stringify([header, ...table.rows.map((r) => r.map((c) => (c === null ? '' : String(c))))], { record_delimiter: 'windows' })
+  const text = stringify([header, ...table.rows.map((r) => r.map((c) => (c === null ? '' : typeof c === 'string' ? formulaSafe(c) : String(c))))], { record_delimiter: 'windows' })
   return { filename, bytes: new TextEncoder().encode(`\ufeff${text}`) }
 }
 

@@ -20,6 +20,7 @@ import type { Actor } from './actor.ts'
 import { identifyByPin, type PinPolicy } from './pins.ts'
 import type { Role } from './permissions.ts'
 import { timeEntries, users } from './schema.ts'
+import { formulaSafe } from '../../lib/formula-guard.ts'
 
 export const CLOCK_ACTIONS = ['clock_in', 'clock_out', 'break_start', 'break_end'] as const
 export type ClockAction = (typeof CLOCK_ACTIONS)[number]
@@ -199,8 +200,7 @@ export const decimalHours = (minutes: number) => {
 
 /** The report as CSV, one line per person. Text a spreadsheet would run as a formula is prefixed with a quote. */
 export function hoursCsv(report: HoursReport): string {
-  const text = (v: string) => (/^[=+\-@\t\r]/.test(v) ? `'${v}` : v)
   const columns = ['user_id', 'name', 'email', 'role', 'from', 'to', 'worked_minutes', 'worked_hours', 'break_minutes', 'shifts', 'open_shift_since']
-  const rows = report.people.map((p) => [p.userId, text(p.name), text(p.email), p.role, report.from, report.to, p.workedMinutes, decimalHours(p.workedMinutes), p.breakMinutes, p.shifts, p.open?.clockedInAt ?? ''])
+  const rows = report.people.map((p) => [p.userId, formulaSafe(p.name), formulaSafe(p.email), p.role, report.from, report.to, p.workedMinutes, decimalHours(p.workedMinutes), p.breakMinutes, p.shifts, p.open?.clockedInAt ?? ''])
   return stringify([columns, ...rows], { record_delimiter: 'unix' })
 }

@@ -6,6 +6,7 @@ import { stringify } from 'csv-stringify/sync'
 import { excel } from '../../../lib/xlsx.ts'
 import type { VoucherDocument } from '../../framework/accounting.ts'
 import { layoutTable, U8_MARKER, type KingdeeLayoutOptions, type VoucherLayout, type VoucherTable } from './layouts.ts'
+import { formulaSafe } from '../../../lib/formula-guard.ts'
 
 export { VoucherRenderError, type KingdeeLayoutOptions, type VoucherLayout } from './layouts.ts'
 
@@ -19,10 +20,6 @@ export interface VoucherRenderOptions {
 
 export const XLSX_CONTENT_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
 
-// A cell a spreadsheet would run as a formula (=, +, @, -text) is kept as text with a leading apostrophe (CSV
-// injection); amounts such as -50.00 stay as they are.
-const FORMULA_START = /^[=+@\t\r]|^-(?!\d+(\.\d+)?$)/
-const guard = (cell: string): string => (FORMULA_START.test(cell) ? `'${cell}` : cell)
 
 // U8's 总账工具 splits lines on commas and knows no quoting: a comma or line break inside a field becomes its
 // full-width or blank counterpart instead of shifting every later field.
@@ -44,7 +41,7 @@ export function voucherCsv(voucher: VoucherDocument, opts: VoucherRenderOptions)
     const lines = [U8_MARKER, ...table.rows].map((r) => r.map(u8Field).join(','))
     return encode(`${lines.join('\r\n')}\r\n`, opts.encoding, false)
   }
-  const text = stringify([...table.header, ...table.rows].map((r) => r.map(guard)), { record_delimiter: 'windows' })
+  const text = stringify([...table.header, ...table.rows].map((r) => r.map(formulaSafe)), { record_delimiter: 'windows' })
   return encode(text, opts.encoding, true)
 }
 
