@@ -84,8 +84,8 @@ function promotionFromJson(j: Record<string, unknown>): Promotion {
 
 export async function loadSaleContext(tx: Tx, merchantId: string, registerId: string, at: Date, opts: { promotions: boolean }): Promise<SaleContext> {
   // The statements a sale runs after this one (its items, stock and the sale itself) are named statements whose best
-  // plan does not depend on their parameters. PostgreSQL would still re-plan two of them on every call (a custom plan
-  // each time: about a fifth of the database's CPU per sale, measured with bench:checkout), so for the rest of this
+  // plan does not depend on their parameters. PostgreSQL may still choose to re-plan them on every call (a custom plan
+  // each time: measured on one connection, about a fifth of the server's CPU per sale), so for the rest of this
   // transaction they run on their one generic plan. Set here, with the context, to cost no extra round trip.
   const { rows } = await executeNamed<Row>(tx, 'sale_context', sql`
     select set_config('plan_cache_mode', 'force_generic_plan', true) as plan_cache_mode,

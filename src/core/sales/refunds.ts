@@ -177,20 +177,20 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     windowDays: settings.loyalty.tierWindowDays,
   })
   const tenderRows = split.map((s) => {
-      const sv = svTenders.findIndex((v) => v.x === s)
-      return {
-        id: newId(),
-        merchantId: actor.merchantId,
-        refundId,
-        saleTenderId: s.saleTenderId,
-        kind: s.kind,
-        amount: s.amount,
-        refundNo: ELECTRONIC.includes(s.kind) ? newRefundNo(at) : null,
-        accountRef: s.accountRef,
-        storedPrincipal: sv >= 0 ? member.storedValue[sv]!.principal : null,
-        storedBonus: sv >= 0 ? member.storedValue[sv]!.bonus : null,
-      }
-    })
+    const sv = svTenders.findIndex((v) => v.x === s)
+    return {
+      id: newId(),
+      merchantId: actor.merchantId,
+      refundId,
+      saleTenderId: s.saleTenderId,
+      kind: s.kind,
+      amount: s.amount,
+      refundNo: ELECTRONIC.includes(s.kind) ? newRefundNo(at) : null,
+      accountRef: s.accountRef,
+      storedPrincipal: sv >= 0 ? member.storedValue[sv]!.principal : null,
+      storedBonus: sv >= 0 ? member.storedValue[sv]!.bonus : null,
+    }
+  })
   // A refund of nothing to pay back (a line given away) has no tender parts.
   if (tenderRows.length) await tx.insert(refundTenders).values(tenderRows)
   for (const a of amounts) {
