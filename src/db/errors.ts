@@ -44,6 +44,8 @@ export function inputError(e: unknown): DomainError | undefined {
     case '22003':
     case '22007':
     case '22008':
+    case '22009':
+    case '22021':
       return badRequest('invalid_value', 'a value in the request is not valid for its field')
     case '40001':
     case '40P01':

@@ -218,6 +218,19 @@ describe('stock counts (盘点)', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('two counts of everything never open together, however the location id is spelled', async () => {
+    const { api, store } = await shop()
+    for (let i = 0; i < 5; i++) {
+      const both = await Promise.all([
+        api.post('/api/v1/stock/counts', { locationId: store.locationId }),
+        api.post('/api/v1/stock/counts', { locationId: store.locationId.toUpperCase() }),
+      ])
+      expect(both.map((r) => r.status).sort()).toEqual([201, 409])
+      const opened = both.find((r) => r.status === 201)!
+      expect((await api.post(`/api/v1/stock/counts/${opened.body.id}/cancel`, {})).status).toBe(200)
+    }
+  })
+
   it('a cashier may open and enter a count but not post or cancel it', async () => {
     const { m, store, item, counter } = await shop()
     const open = await counter.post('/api/v1/stock/counts', { locationId: store.locationId })

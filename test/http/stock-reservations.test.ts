@@ -126,6 +126,22 @@ describe('stock reservations', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('the same reservation sent twice at once for all that is available holds once and answers both with that hold', async () => {
+    const { api, store, item, m } = await shop({ stock: 2 })
+    const twins = await Promise.all([1, 2].map(() => api.post('/api/v1/stock/reservations', { sku: item.sku, locationId: store.locationId, quantity: 2, sourceId: 'web-1001' })))
+    expect(twins.map((t) => t.status).sort()).toEqual([200, 201])
+    expect(twins[0]!.body.id).toBe(twins[1]!.body.id)
+    expect(await level(item.variantId, store.locationId)).toEqual({ onHand: 2, reserved: 2 })
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('answers 400 for a NUL character in a text the database cannot store', async () => {
+    const { api, store, item } = await shop()
+    const r = await api.post('/api/v1/stock/reservations', { sku: item.sku, locationId: store.locationId, quantity: 1, sourceId: 'order\u00001' })
+    expect(r.status).toBe(400)
+    expect(r.body.error.code).toBe('invalid_value')
+  })
+
   it('refuses bad input: zero quantity, an expiry in the past, an unknown SKU, a foreign location', async () => {
     const { m, store, item, api } = await shop()
     const other = await seedMerchant(hub)

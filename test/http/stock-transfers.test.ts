@@ -153,6 +153,19 @@ describe('stock transfers between locations', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('takes location and variant ids in upper case as the same ids', async () => {
+    const { api, a, from, to } = await shop({ stock: 10 })
+    const same = await api.post('/api/v1/stock/transfers', { fromLocationId: from, toLocationId: from.toUpperCase(), lines: [{ sku: a.sku, quantity: 1 }] })
+    expect(same.status).toBe(422)
+    expect(same.body.error.code).toBe('same_location')
+    const sent = await api.post('/api/v1/stock/transfers', { fromLocationId: from.toUpperCase(), toLocationId: to, lines: [{ sku: a.sku, quantity: 3 }] })
+    expect(sent.status, JSON.stringify(sent.body)).toBe(201)
+    const received = await api.post(`/api/v1/stock/transfers/${sent.body.id}/receive`, { lines: [{ variantId: a.variantId.toUpperCase(), quantityReceived: 3 }] })
+    expect(received.status, JSON.stringify(received.body)).toBe(200)
+    expect(await onHand(a.variantId, from)).toBe(7)
+    expect(await onHand(a.variantId, to)).toBe(3)
+  })
+
   it('lists transfers newest first, by status and by location at either end', async () => {
     const { m, a, from, to, api } = await shop()
     const first = await api.post('/api/v1/stock/transfers', { fromLocationId: from, toLocationId: to, lines: [{ sku: a.sku, quantity: 1 }] })

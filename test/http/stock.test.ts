@@ -301,6 +301,23 @@ describe('stock receipts, adjustments, levels and low stock', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('a receipt naming its location in upper case receives into that location', async () => {
+    const { store, item, api } = await shop({ stock: 10 })
+    const r = await api.post('/api/v1/stock/receipts', { locationId: store.locationId.toUpperCase(), lines: [{ sku: item.sku, quantity: 1 }] })
+    expect(r.status, JSON.stringify(r.body)).toBe(201)
+    expect(await level(item.variantId, store.locationId)).toEqual({ onHand: 11, reserved: 0 })
+  })
+
+  it('refuses movement time bounds beyond the years a business day can be counted in with a 400', async () => {
+    const { api } = await shop()
+    for (const q of ['to=9999-12-31', 'from=9999-12-31T23:59:59-23:59', 'from=0001-01-01']) {
+      const r = await api.get(`/api/v1/stock/movements?${q}`)
+      expect(r.status, q).toBe(400)
+      expect(r.body.error.code).toBe('validation_failed')
+    }
+    expect((await api.get('/api/v1/stock/movements?to=2099-12-31')).status).toBe(200)
+  })
+
   it('a cashier may look at stock but not receive goods, adjust stock or set thresholds', async () => {
     const { m, store, item, cashierApi } = await shop({ stock: 10 })
     expect((await cashierApi.get(`/api/v1/stock/levels?locationId=${store.locationId}`)).status).toBe(200)

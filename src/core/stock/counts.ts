@@ -98,7 +98,7 @@ export async function openCount(tx: Tx, actor: Actor, input: OpenCountInput) {
     )
     variantIds = [...new Set(items.map((i) => i.variantId))].sort()
   }
-  await tx.execute(sql`select pg_advisory_xact_lock(${COUNT_OPEN_LOCK_CLASS}, hashtext(${input.locationId}))`)
+  await tx.execute(sql`select pg_advisory_xact_lock(${COUNT_OPEN_LOCK_CLASS}, hashtext(${input.locationId}::uuid::text))`)
   const open = await tx
     .select({ id: stockCounts.id, scope: stockCounts.scope })
     .from(stockCounts)

@@ -48,7 +48,8 @@ export interface ApplyResult {
   negatives: LevelChange[]
 }
 
-const levelKey = (variantId: string, locationId: string) => `${locationId}/${variantId}`
+// Ids are compared as text here: in the lower case PostgreSQL writes them, however a caller spelled them.
+const levelKey = (variantId: string, locationId: string) => `${locationId.toLowerCase()}/${variantId.toLowerCase()}`
 
 /** The most one line of a receipt, adjustment, transfer or stock import may move. */
 export const MAX_MOVEMENT_QUANTITY = 1_000_000_000
@@ -60,7 +61,7 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   for (const m of inputs) {
     if (!Number.isSafeInteger(m.quantity) || m.quantity === 0) throw new RangeError(`movement quantity must be a non-zero integer, got ${m.quantity}`)
     const k = levelKey(m.variantId, m.locationId)
-    const t = totals.get(k) ?? { variantId: m.variantId, locationId: m.locationId, delta: 0 }
+    const t = totals.get(k) ?? { variantId: m.variantId.toLowerCase(), locationId: m.locationId.toLowerCase(), delta: 0 }
     t.delta += m.quantity
     totals.set(k, t)
   }
@@ -239,6 +240,10 @@ export async function reserve(tx: Tx, actor: Actor, input: ReserveInput): Promis
        and on_hand - reserved >= ${input.quantity}
     returning on_hand, reserved`)
   if (held.rows.length === 0) {
+    // The same request sent twice at once: the twin that held the stock first has committed its reservation by now
+    // (this update waited for its lock), and that reservation is the answer to both.
+    const [twin] = await tx.select().from(stockReservations).where(where)
+    if (twin) return { reservation: twin, created: false }
     throw conflict('insufficient_stock', `not enough available stock to reserve ${input.quantity} of variant ${input.variantId}`, {
       variantId: input.variantId,
       locationId: input.locationId,

@@ -38,7 +38,7 @@ export interface SendTransferInput {
 }
 
 export async function sendTransfer(tx: Tx, actor: Actor, input: SendTransferInput): Promise<TransferView> {
-  if (input.fromLocationId === input.toLocationId) throw invalid('same_location', 'a transfer needs two different locations')
+  if (input.fromLocationId.toLowerCase() === input.toLocationId.toLowerCase()) throw invalid('same_location', 'a transfer needs two different locations')
   await requireLocation(tx, actor.merchantId, input.fromLocationId)
   await requireLocation(tx, actor.merchantId, input.toLocationId, { active: true })
   input.lines.forEach((l, i) => {
@@ -129,8 +129,9 @@ export async function receiveTransfer(tx: Tx, actor: Actor, id: string, input: R
       if (!Number.isSafeInteger(l.quantityReceived) || l.quantityReceived < 0) {
         throw invalid('invalid_quantity', `quantityReceived of line ${i + 1} must be a whole number of base units, 0 or more`, { quantityReceived: l.quantityReceived })
       }
-      if (!onTransfer.has(l.variantId)) throw invalid('variant_not_in_transfer', `variant ${l.variantId} was not sent on this transfer`, { variantId: l.variantId })
-      received.set(l.variantId, (received.get(l.variantId) ?? 0) + l.quantityReceived)
+      const variantId = l.variantId.toLowerCase()
+      if (!onTransfer.has(variantId)) throw invalid('variant_not_in_transfer', `variant ${l.variantId} was not sent on this transfer`, { variantId: l.variantId })
+      received.set(variantId, (received.get(variantId) ?? 0) + l.quantityReceived)
     }
   } else {
     for (const l of lines) received.set(l.variantId, l.quantitySent)

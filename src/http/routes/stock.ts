@@ -290,7 +290,12 @@ const levels = defineRoute({
   responses: { 200: json(page(LevelSchema)) },
 })
 
-const when = z.union([z.iso.date(), z.iso.datetime({ offset: true })])
+// A date, or an instant with its offset, within the years a business day can be counted in (a bound of 9999-12-31
+// would end the day after, in year 10000).
+const when = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).refine((v) => {
+  const t = Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v)
+  return t >= Date.UTC(1900, 0, 1) && t < Date.UTC(9999, 0, 1)
+}, 'must fall between the years 1900 and 9998')
 
 const movements = defineRoute({
   method: 'get',
