@@ -83,6 +83,17 @@ export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(
 
 export const IdParam = z.object({ id: z.uuid({ error: 'must be a UUID' }).openapi({ param: { name: 'id', in: 'path' } }) })
 
+type Undefaulted<T extends z.ZodRawShape> = { [K in keyof T]: T[K] extends z.ZodDefault<infer I> ? I : T[K] }
+
+/**
+ * The body of a change (PATCH) from the body that creates: every field optional and none defaulted, so a field the
+ * change leaves out keeps its value (zod still fills in the default of an optional field).
+ */
+export function changesOf<T extends z.ZodRawShape>(body: z.ZodObject<T>) {
+  const shape = Object.fromEntries(Object.entries(body.shape).map(([k, v]) => [k, v instanceof z.ZodDefault ? v.unwrap() : v]))
+  return z.object(shape as Undefaulted<T>).partial().strict()
+}
+
 export const json = <T extends z.ZodType>(schema: T, description = 'OK') => ({ description, content: { 'application/json': { schema } } })
 export const jsonBody = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } } })
 

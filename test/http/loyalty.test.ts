@@ -147,6 +147,16 @@ describe('coupons', () => {
 describe('tiers', () => {
   const hub = useTestHub()
 
+  it("a change to a tier keeps its discount and points multiplier when it does not name them", async () => {
+    const m = await seedMerchant(hub)
+    const admin = createApi(hub).as(m.adminToken)
+    const gold = await admin.post('/api/v1/tiers', { code: 'gold', name: '金卡', rank: 2, minSpend: 45000, discountBp: 500, pointsMultiplierBp: 20000 })
+    expect(gold.status).toBe(201)
+    const renamed = await admin.patch(`/api/v1/tiers/${gold.body.id}`, { name: '黄金卡' })
+    expect(renamed.status).toBe(200)
+    expect(renamed.body).toMatchObject({ name: '黄金卡', discountBp: 500, pointsMultiplierBp: 20000, minSpend: 45000 })
+  })
+
   it('the tier discount applies with item percentages, before order discounts, and spend moves members up', async () => {
     const m = await seedMerchant(hub)
     const store = await seedStore(hub, m.merchantId)

@@ -331,6 +331,52 @@ describe('checkout', () => {
 describe('promotions at the till', () => {
   const hub = useTestHub()
 
+  it('a change to a promotion keeps every field it does not name (scope, stores, priority, exclusive, active)', async () => {
+    const m = await seedMerchant(hub)
+    const s1 = await seedStore(hub, m.merchantId)
+    const s2 = await seedStore(hub, m.merchantId)
+    const tea = await seedProduct(hub, s1, { price: 1000, stock: 50 })
+    const cup = await seedProduct(hub, s2, { price: 1000, stock: 50 })
+    const admin = createApi(hub).as(m.adminToken)
+    const p = await admin.post('/api/v1/promotions', { name: 'tea ¥1 off in store 1', kind: 'amount_off', level: 'item', params: { amount: 100 }, productIds: [tea.productId], storeIds: [s1.storeId], priority: 5, exclusive: true })
+    expect(p.status).toBe(201)
+    expect((await admin.patch(`/api/v1/promotions/${p.body.id}`, { active: false })).status).toBe(200)
+    const r = await admin.patch(`/api/v1/promotions/${p.body.id}`, { name: 'renamed' })
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({ name: 'renamed', active: false, productIds: [tea.productId], storeIds: [s1.storeId], priority: 5, exclusive: true })
+    const q = await admin.post('/api/v1/sales/quote', { registerId: s2.registerId, lines: [{ sku: cup.sku }] })
+    expect(q.body.total).toBe(1000)
+  })
+
+  it('an exclusive spend threshold judges its spend on the cart before discounts: a manual discount does not undo it', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1000, stock: 50 })
+    const admin = createApi(hub).as(m.adminToken)
+    await admin.post('/api/v1/promotions', { name: '9折', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } })
+    await admin.post('/api/v1/promotions', { name: '满10减1', kind: 'spend_threshold', level: 'order', exclusive: true, params: { tiers: [{ threshold: 1000, amount: 100 }] } })
+    const plain = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku }] })
+    expect(plain.body.total).toBe(900)
+    expect(plain.body.applied.map((a: any) => a.label)).toEqual(['满10减1'])
+    // 50 off by hand, then the exclusive 满10减1 it claimed the line with: 1000 − 50 − 100.
+    const q = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku, discount: { amount: 50 } }] })
+    expect(q.body.total).toBe(850)
+    expect(q.body.applied.map((a: any) => a.label)).toContain('满10减1')
+  })
+
+  it('an exclusive bundle keeps other promotions off its own components only', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const a = await seedProduct(hub, store, { price: 1000, stock: 50 })
+    const b = await seedProduct(hub, store, { price: 1000, stock: 50 })
+    const c = await seedProduct(hub, store, { price: 1000, stock: 50 })
+    const admin = createApi(hub).as(m.adminToken)
+    await admin.post('/api/v1/promotions', { name: '9折', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } })
+    await admin.post('/api/v1/promotions', { name: 'A+B ¥15', kind: 'bundle', level: 'item', exclusive: true, params: { price: 1500, components: [{ quantity: 1, productIds: [a.productId] }, { quantity: 1, productIds: [b.productId] }] } })
+    const q = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: a.sku }, { sku: b.sku }, { sku: c.sku }] })
+    expect(q.body.lines.map((l: any) => l.total)).toEqual([750, 750, 900])
+  })
+
   it('stacks promotions in the documented order; an exclusive one keeps others off its lines', async () => {
     const m = await seedMerchant(hub)
     const store = await seedStore(hub, m.merchantId)

@@ -10,8 +10,9 @@
 //   4. Order amounts:     amount_off (order), spend_threshold (满减), amount coupons, points redemption; spread
 //                         over the eligible lines by largest remainder of what is left of each.
 //   Within a step: promotions by priority (lower first), then id; then tier, manual, coupon and points discounts.
-//   Stacking: an exclusive promotion that applies to a line (its scope, and its condition met on the cart before
-//   discounts) keeps every other promotion off that line; manual, tier, coupon and points discounts still apply.
+//   Stacking: an exclusive promotion that applies to a line (its scope, or a bundle's components, and its condition
+//   met on the cart before discounts) keeps every other promotion off that line; manual, tier, coupon and points
+//   discounts still apply. Its spend (minimum spend, 满减 thresholds) is the one on the cart before discounts.
 //   Between exclusive promotions the higher priority one wins the line.
 // Tax, per line on what is left after discounts (see MerchantSettings.taxRounding):
 //   tax-inclusive prices: ex-tax = round(net × 10000 / (10000 + rate)); tax = net − ex-tax; the line total is net.
@@ -155,9 +156,14 @@ const spread = (ls: Working[], total: number) => {
   return new Map(ls.map((w, i) => [w, parts[i]!]))
 }
 
-function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: Working[]) => boolean } {
+/**
+ * How a promotion works on the lines it may touch. An exclusive promotion judges its spend (minimum spend, thresholds)
+ * on the cart before discounts, where it claimed its lines: a manual discount taken off a claimed line later does not
+ * undo it. `covers` are the lines it acts on, which it claims when exclusive (a bundle: its components' lines).
+ */
+function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: Working[]) => boolean; covers?: (ls: Working[]) => Working[] } {
   const par = p.params
-  const base = (ls: Working[]) => sum(ls.map((w) => w.remaining))
+  const base = (ls: Working[]) => sum(ls.map((w) => (p.exclusive ? w.gross : w.remaining)))
   const minSpendOk = (ls: Working[]) => par.minSpend === undefined || base(ls) >= par.minSpend
   switch (p.kind) {
     case 'percent_off':
@@ -217,6 +223,7 @@ function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: 
       }
       return {
         eligible: (ls) => assign(ls).sets > 0,
+        covers: (ls) => assign(ls).pools.flat(),
         compute: (ls) => {
           const { pools, sets } = assign(ls)
           const taken = new Map<Working, number>() // value of the units each line puts into the bundles
@@ -261,7 +268,8 @@ export function priceCart(cart: CartLine[], promos: PromotionRule[], opts: Prici
   const claimedBy = new Map<Working, string>()
   for (const p of [...promos].filter((x) => x.exclusive).sort((a, b) => a.priority - b.priority || (a.id < b.id ? -1 : 1))) {
     const scope = work.filter((w) => inScope(w.line, p) && !claimedBy.has(w))
-    if (scope.length && promotionCompute(p).eligible(scope)) for (const w of scope) claimedBy.set(w, p.id)
+    const rule = promotionCompute(p)
+    if (scope.length && rule.eligible(scope)) for (const w of rule.covers?.(scope) ?? scope) claimedBy.set(w, p.id)
   }
 
   const steps: Step[] = []

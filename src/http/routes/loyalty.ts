@@ -8,7 +8,7 @@ import { recordAudit } from '../../core/staff/audit.ts'
 import { newId } from '../../lib/ids.ts'
 import { notFound } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
-import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
+import { changesOf, defineRoute, IdParam, json, jsonBody } from '../route.ts'
 
 const minor = z.number().int()
 
@@ -110,7 +110,7 @@ const t = (tag: string) => [tag]
 const routes = {
   listTiers: defineRoute({ method: 'get', path: '/api/v1/tiers', tags: t('Loyalty'), summary: 'Member tiers, lowest first', access: 'members.read', responses: { 200: json(z.object({ items: z.array(TierSchema) })) } }),
   createTier: defineRoute({ method: 'post', path: '/api/v1/tiers', tags: t('Loyalty'), summary: 'Create a tier', access: 'loyalty.manage', request: { body: jsonBody(TierBody) }, responses: { 201: json(TierSchema, 'Created') } }),
-  patchTier: defineRoute({ method: 'patch', path: '/api/v1/tiers/{id}', tags: t('Loyalty'), summary: 'Change a tier', access: 'loyalty.manage', request: { params: IdParam, body: jsonBody(TierBody.partial().strict()) }, responses: { 200: json(TierSchema) } }),
+  patchTier: defineRoute({ method: 'patch', path: '/api/v1/tiers/{id}', tags: t('Loyalty'), summary: 'Change a tier', access: 'loyalty.manage', request: { params: IdParam, body: jsonBody(changesOf(TierBody)) }, responses: { 200: json(TierSchema) } }),
   listRules: defineRoute({ method: 'get', path: '/api/v1/topup-bonus-rules', tags: t('Loyalty'), summary: 'Top-up bonus rules', access: 'members.read', responses: { 200: json(z.object({ items: z.array(RuleSchema) })) } }),
   createRule: defineRoute({
     method: 'post',
@@ -138,7 +138,7 @@ const routes = {
     tags: t('Coupons'),
     summary: 'Change a coupon template',
     access: 'loyalty.manage',
-    request: { params: IdParam, body: jsonBody(TemplateBody.partial().strict()) },
+    request: { params: IdParam, body: jsonBody(changesOf(TemplateBody)) },
     responses: { 200: json(TemplateSchema) },
   }),
   issue: defineRoute({

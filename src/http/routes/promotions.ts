@@ -2,7 +2,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { createPromotion, getPromotion, listPromotions, updatePromotion, type Promotion } from '../../core/sales/promotions.ts'
 import type { AppEnv } from '../env.ts'
-import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
+import { changesOf, defineRoute, IdParam, json, jsonBody } from '../route.ts'
 import { serialize } from '../schemas.ts'
 
 const tags = ['Promotions']
@@ -72,7 +72,7 @@ const patch = defineRoute({
   tags,
   summary: 'Change or deactivate a promotion',
   access: 'promotions.manage',
-  request: { params: IdParam, body: jsonBody(Body.partial().strict()) },
+  request: { params: IdParam, body: jsonBody(changesOf(Body)) },
   responses: { 200: json(PromotionSchema) },
 })
 
