@@ -178,11 +178,14 @@ export async function cpuSince(meter: CpuMeter, before: number | null): Promise<
 }
 
 export const BIN = fileURLToPath(new URL('../bin/tillbridge.js', import.meta.url))
+/** The young generation `npm start` and the Dockerfile give the hub (see the Dockerfile). */
+export const HUB_NODE_FLAGS = ['--max-semi-space-size=8']
 
 /** Starts `tillbridge <command>` against a database and resolves once it listens. */
 export function startHub(command: 'serve' | 'api', env: Record<string, string>): Promise<{ child: ChildProcess; port: number; stop(): Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, command], { env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    // With the node flags the hub runs with under `npm start` and in the Dockerfile (NODE_OPTIONS there).
+    const child = spawn(process.execPath, [...HUB_NODE_FLAGS, BIN, command], { env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     child.stderr!.on('data', (d) => (out += d))
     child.stdout!.on('data', (d) => {
