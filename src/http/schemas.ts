@@ -46,3 +46,18 @@ export type Serialized<T> = T extends Date
     : T extends object
       ? { [K in keyof T]: Serialized<T[K]> }
       : T
+
+// Business dates and instants a request may name: within the years a business day can be counted in. A range that
+// ends on 9999-12-31 would end the day after, in year 10000, past what the date arithmetic and PostgreSQL's
+// timestamps write.
+const countable = (v: string) => {
+  const t = Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v)
+  return t >= Date.UTC(1900, 0, 1) && t < Date.UTC(9999, 0, 1)
+}
+const OUT_OF_RANGE = 'must fall between the years 1900 and 9998'
+
+/** A business date (YYYY-MM-DD) a request may name. */
+export const BusinessDate = () => z.iso.date().refine(countable, OUT_OF_RANGE)
+
+/** A business date, or an instant with its offset, a request may name as a bound. */
+export const DateOrInstant = () => z.union([z.iso.date(), z.iso.datetime({ offset: true })]).refine(countable, OUT_OF_RANGE)

@@ -316,6 +316,12 @@ describe('stock receipts, adjustments, levels and low stock', () => {
       expect(r.body.error.code).toBe('validation_failed')
     }
     expect((await api.get('/api/v1/stock/movements?to=2099-12-31')).status).toBe(200)
+    // Every route that takes business dates bounds them alike.
+    for (const path of ['/api/v1/sales?to=9999-12-31', '/api/v1/reports/daily-sales?from=2026-01-01&to=9999-12-31']) {
+      const r = await api.get(path)
+      expect(r.status, path).toBe(400)
+      expect(r.body.error.code).toBe('validation_failed')
+    }
   })
 
   it('a cashier may look at stock but not receive goods, adjust stock or set thresholds', async () => {

@@ -25,6 +25,9 @@ export function gtinKey(code: string, kind?: BarcodeKind): string | undefined {
   return code.padStart(14, '0')
 }
 
+/** One key per barcode however it is written: a GTIN's 14 digits (a UPC-A and its EAN-13 form agree), else the code. */
+export const barcodeKey = (b: { code: string; kind: BarcodeKind }) => gtinKey(b.code, b.kind) ?? b.code
+
 export type BarcodeCheck = { ok: true; kind: BarcodeKind } | { ok: false; reason: string }
 
 /**

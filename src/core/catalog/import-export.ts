@@ -19,15 +19,12 @@ import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { auditLog } from '../staff/schema.ts'
-import { checkBarcode, gtinKey } from './barcodes.ts'
+import { barcodeKey, checkBarcode } from './barcodes.ts'
 import { cleanCategoryName, listCategories, lockCategoryTree, PATH_SEPARATOR } from './categories.ts'
 import type { CatalogColumn, CatalogRecord, Sheet, SheetRow } from './catalog-file.ts'
 import { isValidSku, UNITS, type ProductUnit } from './products.ts'
 
 /** Units a shop writes for goods sold by weight, volume or length: the base unit the catalog keeps, and how many of it. */
-/** One key per barcode however it is written: a GTIN's 14 digits (a UPC-A and its EAN-13 form agree), else the code. */
-const codeKey = (b: Code) => gtinKey(b.code, b.kind) ?? b.code
-
 const perOfUnit = (u: { unit: ProductUnit; per: number; name?: string }) =>
   `a price per ${u.name} is a price per ${u.per} ${u.unit}: leave price_per blank or write ${u.per}`
 
@@ -364,11 +361,11 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       d.bad = true
     } else skuLine.set(d.sku, d.line)
     for (const b of d.barcodes ?? []) {
-      const other = codeAt.get(codeKey(b))
+      const other = codeAt.get(barcodeKey(b))
       if (other) {
         fail(d, 'barcodes', b.code, 'duplicate_barcode', other === d ? `barcode ${b.code} is given twice` : `barcode ${b.code} is also given on line ${other.line} (SKU ${other.sku})`)
         d.bad = true
-      } else codeAt.set(codeKey(b), d)
+      } else codeAt.set(barcodeKey(b), d)
     }
   }
 
@@ -389,10 +386,10 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
   const bySku = new Map(drafts.map((d) => [d.sku, d]))
   for (const d of drafts) {
     for (const b of d.barcodes ?? []) {
-      const owner = existingCodes.byCode.get(codeKey(b))
+      const owner = existingCodes.byCode.get(barcodeKey(b))
       if (!owner || owner.sku === d.sku) continue
       const ownerRow = bySku.get(owner.sku)
-      const released = ownerRow?.barcodes !== undefined && !ownerRow.barcodes.some((x) => codeKey(x) === codeKey(b))
+      const released = ownerRow?.barcodes !== undefined && !ownerRow.barcodes.some((x) => barcodeKey(x) === barcodeKey(b))
       if (!released) {
         fail(d, 'barcodes', b.code, 'barcode_taken', `barcode ${b.code} already belongs to SKU ${owner.sku}`)
         d.bad = true
@@ -652,7 +649,7 @@ async function loadCodes(tx: Tx, merchantId: string, keys: string[], variantIds:
        where b.merchant_id = ${merchantId}
          and (b.code = any(${sql.param(keys)}::text[]) or b.gtin = any(${sql.param(keys)}::text[]) or b.variant_id = any(${sql.param(variantIds)}::uuid[]))`)
     for (const r of rows) {
-      byCode.set(codeKey(r), { variantId: r.variant_id, sku: r.sku })
+      byCode.set(barcodeKey(r), { variantId: r.variant_id, sku: r.sku })
       byVariant.set(r.variant_id, [...(byVariant.get(r.variant_id) ?? []), { code: r.code, kind: r.kind }])
     }
   }

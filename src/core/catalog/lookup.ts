@@ -131,7 +131,8 @@ export async function lookupSellables(
     let row = ref.variantId ? byId.get(ref.variantId) : ref.sku ? bySku.get(ref.sku) : undefined
     let label: Sellable['label']
     if (!row && ref.barcode) {
-      row = byCode.get(ref.barcode) ?? byCode.get(`gtin:${gtinKey(ref.barcode)}`)
+      const gtin = gtinKey(ref.barcode)
+      row = byCode.get(ref.barcode) ?? (gtin ? byCode.get(`gtin:${gtin}`) : undefined)
       const scale = labels.get(ref.barcode)
       if (!row && scale) {
         row = pluForms(scale.plu).map((plu) => byCode.get(`plu:${plu}`)).find((x) => x !== undefined)

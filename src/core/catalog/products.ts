@@ -8,7 +8,7 @@ import { newId } from '../../lib/ids.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
-import { checkBarcode, gtinKey } from './barcodes.ts'
+import { barcodeKey, checkBarcode } from './barcodes.ts'
 import { barcodes, categories, products, taxCategories, variants, type BarcodeKind } from './schema.ts'
 
 export type Product = typeof products.$inferSelect
@@ -170,7 +170,7 @@ async function insertVariants(tx: Tx, merchantId: string, productId: string, lis
       onShelf: v.onShelf ?? true,
     })
     for (const b of normaliseBarcodes(v.barcodes, v.sku)) {
-      const key = gtinKey(b.code, b.kind) ?? b.code
+      const key = barcodeKey(b)
       if (codes.has(key)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
       codes.add(key)
       codeRows.push({ id: newId(), merchantId, variantId: id, code: b.code, kind: b.kind })
@@ -319,7 +319,7 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
       const list = normaliseBarcodes(codes, after.sku)
       const seen = new Set<string>()
       for (const b of list) {
-        const key = gtinKey(b.code, b.kind) ?? b.code
+        const key = barcodeKey(b)
         if (seen.has(key)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
         seen.add(key)
       }

@@ -227,7 +227,9 @@ export async function reserve(tx: Tx, actor: Actor, input: ReserveInput): Promis
     eq(stockReservations.variantId, input.variantId),
     eq(stockReservations.locationId, input.locationId),
   )
-  const [existing] = await tx.select().from(stockReservations).where(where)
+  // The hold this source already has: found first, or held by a twin of this request sent at the same time.
+  const heldBefore = async () => (await tx.select().from(stockReservations).where(where))[0]
+  const existing = await heldBefore()
   if (existing) return { reservation: existing, created: false }
   const owned = await tx.execute(sql`
     select (select count(*) from stock_locations where id = ${input.locationId} and merchant_id = ${actor.merchantId})
@@ -242,7 +244,7 @@ export async function reserve(tx: Tx, actor: Actor, input: ReserveInput): Promis
   if (held.rows.length === 0) {
     // The same request sent twice at once: the twin that held the stock first has committed its reservation by now
     // (this update waited for its lock), and that reservation is the answer to both.
-    const [twin] = await tx.select().from(stockReservations).where(where)
+    const twin = await heldBefore()
     if (twin) return { reservation: twin, created: false }
     throw conflict('insufficient_stock', `not enough available stock to reserve ${input.quantity} of variant ${input.variantId}`, {
       variantId: input.variantId,
@@ -258,8 +260,7 @@ export async function reserve(tx: Tx, actor: Actor, input: ReserveInput): Promis
   if (inserted.length === 0) {
     // A concurrent twin inserted first: undo our hold and return theirs.
     await tx.execute(sql`update stock_levels set reserved = reserved - ${input.quantity} where location_id = ${input.locationId} and variant_id = ${input.variantId}`)
-    const [twin] = await tx.select().from(stockReservations).where(where)
-    return { reservation: twin!, created: false }
+    return { reservation: (await heldBefore())!, created: false }
   }
   const level = held.rows[0] as { on_hand: number; reserved: number }
   await recordEvents(tx, actor.merchantId, [

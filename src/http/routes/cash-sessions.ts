@@ -4,7 +4,7 @@ import { closeSession, getSession, listSessions, openSession, paidInOut, type Ca
 import { sessionReport } from '../../core/sales/session-report.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { serialize } from '../schemas.ts'
+import { BusinessDate, serialize } from '../schemas.ts'
 
 const tags = ['Cash sessions']
 const minor = z.number().int()
@@ -62,7 +62,7 @@ const list = defineRoute({
   summary: 'List cash sessions, newest first',
   access: 'sales.read',
   request: {
-    query: z.object({ storeId: z.uuid().optional(), registerId: z.uuid().optional(), status: z.enum(['open', 'closed']).optional(), businessDate: z.iso.date().optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
+    query: z.object({ storeId: z.uuid().optional(), registerId: z.uuid().optional(), status: z.enum(['open', 'closed']).optional(), businessDate: BusinessDate().optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
   },
   responses: { 200: json(z.object({ items: z.array(SessionSchema) })) },
 })

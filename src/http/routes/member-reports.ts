@@ -6,6 +6,7 @@ import { csvFile, moneyCell } from '../../core/reports/csv.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json } from '../route.ts'
+import { BusinessDate } from '../schemas.ts'
 
 const minor = z.number().int()
 const ReportSchema = z
@@ -25,7 +26,7 @@ const route = defineRoute({
   tags: ['Reports'],
   summary: 'Members: new, active, lapsed; points issued, redeemed, expired; stored value liability at a date',
   access: 'reports.read',
-  request: { query: z.object({ from: z.iso.date(), to: z.iso.date(), date: z.iso.date().optional(), format: z.enum(['json', 'csv']).default('json') }) },
+  request: { query: z.object({ from: BusinessDate(), to: BusinessDate(), date: BusinessDate().optional(), format: z.enum(['json', 'csv']).default('json') }) },
   responses: { 200: { description: 'The report', content: { 'application/json': { schema: ReportSchema }, 'text/csv': { schema: z.string() } } } },
 })
 

@@ -14,11 +14,12 @@ import type { CsvFile } from '../../core/reports/csv.ts'
 import type { AppEnv } from '../env.ts'
 import { fileLocale } from '../locale.ts'
 import { defineRoute, IdParam } from '../route.ts'
+import { BusinessDate } from '../schemas.ts'
 
 const tags = ['Reports']
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
 const count = z.number().int()
-const day = (description: string) => z.iso.date().openapi({ description, example: '2026-03-14' })
+const day = (description: string) => BusinessDate().openapi({ description, example: '2026-03-14' })
 const Format = z.enum(['json', 'csv']).default('json').openapi({ description: 'csv: the same report as a UTF-8 CSV file with a BOM (opens in Excel), money as decimals' })
 
 /** 200 as JSON, or as a CSV file with ?format=csv. */

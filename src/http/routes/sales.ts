@@ -6,7 +6,7 @@ import { voidSale } from '../../core/sales/refunds.ts'
 import { recordOfflineSales } from '../../core/sales/offline.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { serialize } from '../schemas.ts'
+import { BusinessDate, serialize } from '../schemas.ts'
 import { actOrHold } from '../../core/staff/approvals.ts'
 import { held, HeldResponse } from './approvals.ts'
 
@@ -237,8 +237,8 @@ const list = defineRoute({
       storeId: z.uuid().optional(),
       registerId: z.uuid().optional(),
       sessionId: z.uuid().optional(),
-      from: z.iso.date().optional().openapi({ description: 'First business date' }),
-      to: z.iso.date().optional().openapi({ description: 'Last business date' }),
+      from: BusinessDate().optional().openapi({ description: 'First business date' }),
+      to: BusinessDate().optional().openapi({ description: 'Last business date' }),
       status: z.enum(['completed', 'voided']).optional(),
       receiptNo: z.string().max(64).optional(),
       limit: z.coerce.number().int().min(1).max(200).default(50),

@@ -11,7 +11,7 @@ import type { MovementKind } from '../../core/stock/schema.ts'
 import { MAX_MOVEMENT_QUANTITY } from '../../core/stock/ledger.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page, PageQuery } from '../route.ts'
-import { serialize } from '../schemas.ts'
+import { DateOrInstant, serialize } from '../schemas.ts'
 import { actOrHold } from '../../core/staff/approvals.ts'
 import { held, HeldResponse } from './approvals.ts'
 
@@ -290,12 +290,7 @@ const levels = defineRoute({
   responses: { 200: json(page(LevelSchema)) },
 })
 
-// A date, or an instant with its offset, within the years a business day can be counted in (a bound of 9999-12-31
-// would end the day after, in year 10000).
-const when = z.union([z.iso.date(), z.iso.datetime({ offset: true })]).refine((v) => {
-  const t = Date.parse(v.length === 10 ? `${v}T00:00:00Z` : v)
-  return t >= Date.UTC(1900, 0, 1) && t < Date.UTC(9999, 0, 1)
-}, 'must fall between the years 1900 and 9998')
+const when = DateOrInstant()
 
 const movements = defineRoute({
   method: 'get',

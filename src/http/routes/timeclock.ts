@@ -7,6 +7,7 @@ import { CLOCK_ACTIONS, clockWithPin, hoursCsv, staffHours } from '../../core/st
 import { forbidden } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
+import { BusinessDate } from '../schemas.ts'
 
 const tags = ['Time clock']
 
@@ -43,8 +44,8 @@ const clock = defineRoute({
 })
 
 const HoursQuery = z.object({
-  from: z.iso.date().openapi({ description: 'First business date (merchant time zone)' }),
-  to: z.iso.date().openapi({ description: 'Last business date, inclusive' }),
+  from: BusinessDate().openapi({ description: 'First business date (merchant time zone)' }),
+  to: BusinessDate().openapi({ description: 'Last business date, inclusive' }),
   userId: z.uuid().optional().openapi({ description: 'One person; without it, everyone with time in the period (or only the caller, for callers without reports.read)' }),
 })
 
