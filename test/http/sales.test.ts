@@ -292,6 +292,31 @@ describe('checkout', () => {
     expect(card.body.roundingAdjustment).toBe(0)
   })
 
+  it('rounds the cash part of a split payment, so the drawer never owes fen it cannot give', async () => {
+    const { store, item, api, m } = await shop({ price: 1234, stock: 10 })
+    await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'half_up' } })
+    // ¥12.34: ¥5.01 by card leaves ¥7.33 in cash, rounded to ¥7.30; the whole amount's rounding (¥12.30) would have
+    // left ¥7.29, which a drawer holding no fen coins cannot take or change.
+    const q = await api.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 501 }, { kind: 'cash', amount: 1000 }] })
+    expect(q.body).toMatchObject({ total: 1234, roundingAdjustment: -3, amountDue: 1231, paid: 1231, change: 270, balance: 0 })
+    const split = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 501 }, { kind: 'cash', amount: 1000 }] })
+    expect(split.status).toBe(201)
+    expect(split.body).toMatchObject({ total: 1234, roundingAdjustment: -3, changeGiven: 270 })
+    expect(split.body.tenders.map((t: { kind: string; amount: number }) => [t.kind, t.amount])).toEqual([['card', 501], ['cash', 730]])
+    // Half up: ¥12.34 − ¥5.09 = ¥7.25 in cash rounds up to ¥7.30.
+    const up = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'wechat', amount: 509 }, { kind: 'cash', amount: 730 }] })
+    expect(up.status).toBe(201)
+    expect(up.body).toMatchObject({ roundingAdjustment: 5, changeGiven: 0 })
+    // Cash handed over as well as non-cash tenders that already cover the sale: nothing is rounded or taken in cash.
+    const covered = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1234 }, { kind: 'cash', amount: 100 }] })
+    expect(covered.status).toBe(201)
+    expect(covered.body).toMatchObject({ roundingAdjustment: 0, changeGiven: 100 })
+    // The session's cash and the Z report agree with the drawer: ¥7.30 + ¥7.30 taken, not fen amounts.
+    const report = await api.get(`/api/v1/cash-sessions/${(await api.get(`/api/v1/sales/${split.body.id}`)).body.sessionId}/report`)
+    expect(report.status).toBe(200)
+    expect(report.body.cash.sales).toBe(1460)
+  })
+
   it('prices tax-exclusive merchants with tax on top', async () => {
     const { store, item, api, m } = await shop({ price: 10000 })
     await setSettings(hub, m.merchantId, { taxInclusive: false })

@@ -96,7 +96,10 @@ export const MerchantSettingsSchema = z.object({
   taxRounding: z.enum(['per_line', 'per_order_rate_bucket']).default('per_line'),
   /** 'block': a sale may never take on-hand below zero or into reserved stock; 'allow': it may, with an alert. */
   negativeStock: z.enum(['block', 'allow']).default('block'),
-  /** Cash rounding (抹零) of the amount due when cash is tendered: to a multiple of `unit` minor units. */
+  /**
+   * Cash rounding (抹零) when cash is tendered: the part paid in cash (the amount due less the other tenders) is
+   * rounded to a multiple of `unit` minor units.
+   */
   cashRounding: z
     .object({ unit: z.union([z.literal(1), z.literal(5), z.literal(10), z.literal(50), z.literal(100)]), mode: z.enum(['half_up', 'down']) })
     .default({ unit: 1, mode: 'half_up' }),

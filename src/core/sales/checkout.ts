@@ -191,9 +191,11 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
   }
   const cash = tenders.filter((t) => t.kind === 'cash')
   if (cash.length > 1) throw invalid('one_cash_tender', 'give cash as one tender (the amount handed over)')
-  const roundingAdjustment = cash.length ? cashRoundingAdjustment(priced.total, settings.cashRounding) : 0
-  const amountDue = priced.total + roundingAdjustment
   const nonCash = sum(tenders.filter((t) => t.kind !== 'cash').map((t) => t.amount))
+  // Cash rounding (抹零) rounds what is paid in cash: with a split payment, the part left after the other tenders.
+  // Rounding the whole total instead could leave the drawer a part in fen it cannot take or give change for.
+  const roundingAdjustment = cash.length ? cashRoundingAdjustment(Math.max(0, priced.total - nonCash), settings.cashRounding) : 0
+  const amountDue = priced.total + roundingAdjustment
   const cashGiven = cash[0]?.amount ?? 0
   // An offline till's tenders are what it took: above the hub's total, the difference is recorded on the sale.
   if (tenders.length && nonCash > amountDue && !opts.offline) throw invalid('overpaid', `non-cash tenders (${nonCash}) exceed the amount due (${amountDue})`, { amountDue, nonCash })

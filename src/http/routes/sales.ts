@@ -84,7 +84,7 @@ const QuoteSchema = z
     total: minor(),
     taxByRate: z.array(z.object({ rateBp: z.number().int(), netExTax: minor(), tax: minor() })),
     applied: z.array(Adjustment),
-    roundingAdjustment: minor('Cash rounding added to the total'),
+    roundingAdjustment: minor('Cash rounding added to the total: the part paid in cash is rounded'),
     amountDue: minor(),
     paid: minor(),
     change: minor(),
