@@ -91,6 +91,52 @@ describe('actions held for approval', () => {
     expect((await admin.get('/api/v1/approvals')).body.items).toEqual([])
   })
 
+  it('holds a change of tax category as a price change: with tax-exclusive prices it changes what the customer pays', async () => {
+    const { store, item, admin, cashier, manager, managerUser } = await shop()
+    const variant = await cashier.patch(`/api/v1/variants/${item.variantId}`, { taxCategoryId: store.taxIds.reduced })
+    expect(variant.status).toBe(202)
+    expect(variant.body.approval.summary).toContain('taxCategory standard → reduced')
+    const product = await cashier.patch(`/api/v1/products/${item.productId}`, { taxCategoryId: store.taxIds.exempt })
+    expect(product.status).toBe(202)
+    expect(product.body.approval).toMatchObject({ action: 'product.edit', summary: expect.stringContaining('taxCategory standard → exempt') })
+    expect((await variantOf(admin, item.productId)).effectiveTaxCategoryId).toBe(store.taxIds.standard)
+    // The same tax category again is no change; a manager's own change is not held.
+    expect((await cashier.patch(`/api/v1/products/${item.productId}`, { taxCategoryId: store.taxIds.standard, name: 'Same tax' })).status).toBe(200)
+    expect((await manager.patch(`/api/v1/products/${item.productId}`, { taxCategoryId: store.taxIds.services })).status).toBe(200)
+    expect((await manager.post(`/api/v1/approvals/${variant.body.approval.id}/approve`, {})).status).toBe(200)
+    expect((await variantOf(admin, item.productId)).effectiveTaxCategoryId).toBe(store.taxIds.reduced)
+    const audit = await admin.get(`/api/v1/audit?action=variant.price_changed&entityId=${item.variantId}`)
+    expect(audit.body.items).toEqual([expect.objectContaining({ approverId: managerUser.id, details: expect.objectContaining({ taxCategoryId: { from: null, to: store.taxIds.reduced } }) })])
+  })
+
+  it('a catalog import that changes prices needs a manager: refused for the cashier, with nothing written; told in the dry run', async () => {
+    const { item, admin, cashier, managerUser } = await shop()
+    const exported = await admin.get('/api/v1/catalog/export?format=csv')
+    expect(exported.status).toBe(200)
+    const file = exported.body as string
+    expect(file).toContain(',10.00,')
+    const send = (api: ReturnType<typeof createApi>, text: string, dryRun = false, headers: Record<string, string> = {}) =>
+      api.post(`/api/v1/catalog/import?dryRun=${dryRun}`, undefined, { raw: new TextEncoder().encode(text), headers: { 'content-type': 'text/csv', ...headers } })
+    const repriced = file.replace(',10.00,', ',12.00,')
+
+    const dry = await send(cashier, repriced, true)
+    expect(dry.status).toBe(200)
+    expect(dry.body.warnings).toEqual([expect.stringContaining("1 price change (price, cost, price_per or tax category) needs a manager's approval")])
+    const refused = await send(cashier, repriced)
+    expect(refused.status).toBe(403)
+    expect(refused.body.error).toMatchObject({ code: 'price_change_approval_required', details: { count: 1, skus: [item.sku] } })
+    expect((await variantOf(admin, item.productId)).price).toBe(1000)
+    expect((await admin.get('/api/v1/audit?action=catalog.imported')).body.items).toEqual([])
+
+    // A file that changes no price goes through; so does a repricing with a manager's override, on record.
+    expect((await send(cashier, file.replace(`Item ${item.sku}`, 'Renamed item'))).status).toBe(200)
+    const approved = await send(cashier, repriced, false, { 'x-approver-token': managerUser.token })
+    expect(approved.status).toBe(200)
+    expect((await variantOf(admin, item.productId)).price).toBe(1200)
+    const change = await admin.get(`/api/v1/audit?action=variant.price_changed&entityId=${item.variantId}`)
+    expect(change.body.items).toEqual([expect.objectContaining({ approverId: managerUser.id, details: expect.objectContaining({ source: 'import', price: { from: 1000, to: 1200 } }) })])
+  })
+
   it('holds a product deletion (DELETE and PATCH to archived); approved, the product is archived; rejected, it stays', async () => {
     const { store, item, admin, cashier, manager, cashierUser, managerUser } = await shop()
     const held = await cashier.delete(`/api/v1/products/${item.productId}`)

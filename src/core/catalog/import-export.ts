@@ -12,11 +12,12 @@
 import { eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
-import { conflict } from '../../lib/errors.ts'
+import { conflict, forbidden } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { formatDecimal, MoneyError, parseMoney } from '../../lib/money.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
+import { priceChangeApproval } from '../staff/approvals.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { auditLog } from '../staff/schema.ts'
 import { barcodeKey, checkBarcode } from './barcodes.ts'
@@ -298,6 +299,8 @@ interface Plan {
   newVariants: VariantRow[]
   variantUpdates: Omit<VariantRow, 'product_id' | 'sku'>[]
   priceChanges: { variantId: string; sku: string; price?: { from: number; to: number }; cost?: { from: number; to: number } }[]
+  /** What falls under the merchant's price-change rule: SKUs whose price, cost, price_per or tax category in force changes, and products whose tax category does. */
+  priceRuled: { skus: string[]; products: string[] }
   /** Variants whose barcodes are all deleted before newBarcodes go in. */
   replaceBarcodesOf: string[]
   newBarcodes: BarcodeRow[]
@@ -341,9 +344,23 @@ export async function importCatalog(tx: Tx, actor: Actor, sheet: Sheet, opts: { 
     warnings,
     summary: plan.summary,
   }
+  const ruled = plan.priceRuled.skus.length + plan.priceRuled.products.length
+  const approval = ruled > 0 && errors.length === 0 ? await priceChangeApproval(tx, actor) : { needed: false, approverId: null }
+  if (approval.needed) {
+    const what = `${ruled} price change${ruled === 1 ? '' : 's'} (price, cost, price_per or tax category)`
+    if (opts.dryRun) warnings.push(`${what} ${ruled === 1 ? 'needs' : 'need'} a manager's approval: have a manager apply the file, or send it with a manager's override (X-Approver-Pin or X-Approver-Token)`)
+    else {
+      throw forbidden('price_change_approval_required', `the file makes ${what}, which the merchant requires a manager to approve: have a manager apply it, or send it with a manager's override (X-Approver-Pin or X-Approver-Token)`, {
+        count: ruled,
+        skus: plan.priceRuled.skus.slice(0, MAX_REPORTED_ERRORS),
+        products: plan.priceRuled.products.slice(0, MAX_REPORTED_ERRORS),
+      })
+    }
+  }
   if (opts.dryRun || errors.length > 0) return report
-  await applyPlan(tx, actor, plan)
-  await recordAudit(tx, actor, { action: 'catalog.imported', entityType: 'catalog', entityId: null, details: { rows: report.rows, ...plan.summary } })
+  const writer = approval.approverId ? { ...actor, approvedBy: approval.approverId } : actor
+  await applyPlan(tx, writer, plan)
+  await recordAudit(tx, writer, { action: 'catalog.imported', entityType: 'catalog', entityId: null, details: { rows: report.rows, ...plan.summary } })
   return { ...report, applied: true }
 }
 
@@ -427,6 +444,7 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
     newVariants: [],
     variantUpdates: [],
     priceChanges: [],
+    priceRuled: { skus: [], products: [] },
     replaceBarcodesOf: [],
     newBarcodes: [],
     summary: { productsCreated: 0, productsUpdated: 0, productsUnchanged: 0, variantsCreated: 0, variantsUpdated: 0, variantsUnchanged: 0, categoriesCreated: [] },
@@ -558,6 +576,7 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       if (changed) {
         plan.productUpdates.push(next)
         plan.summary.productsUpdated++
+        if (next.tax_category_id !== target.tax_category_id) plan.priceRuled.products.push(next.name)
       } else plan.summary.productsUnchanged++
     } else {
       productId = newId()
@@ -612,6 +631,15 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       }
       plan.summary.variantsUpdated++
       plan.variantUpdates.push(next)
+      const taxInForce = (own: string | null, product: string) => own ?? product
+      if (
+        next.price !== before.price ||
+        next.cost !== before.cost ||
+        next.price_per !== before.price_per ||
+        taxInForce(next.tax_category_id, taxId ?? before.tax_category_id) !== taxInForce(before.variant_tax_category_id, before.tax_category_id)
+      ) {
+        plan.priceRuled.skus.push(d.sku)
+      }
       if (next.price !== before.price || next.cost !== before.cost) {
         plan.priceChanges.push({
           variantId: before.id,
@@ -723,6 +751,7 @@ async function applyPlan(tx: Tx, actor: Actor, plan: Plan): Promise<void> {
         entityType: 'variant',
         entityId: variantId,
         details: { ...details, source: 'import' },
+        approverId: actor.approvedBy ?? null,
         requestId: actor.requestId ?? null,
       })),
     ),

@@ -297,7 +297,7 @@ export async function getVariant(tx: Tx, merchantId: string, id: string): Promis
   return v
 }
 
-/** Changes a variant; a change of price or cost is recorded in the audit log with the old and new values. */
+/** Changes a variant; a change of price, cost, pricePer or tax category is recorded as a price change with the old and new values. */
 export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: VariantChanges): Promise<Variant> {
   const before = await getVariant(tx, actor.merchantId, id)
   if (changes.optionValues !== undefined) changes = { ...changes, optionValues: cleanOptionValues(changes.optionValues) }
@@ -334,7 +334,8 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
     if (changes[k] !== undefined && changes[k] !== before[k]) details[k] = { from: before[k], to: changes[k] }
   }
   if (codes) details.barcodes = 'replaced'
-  const priceChanged = details.price !== undefined || details.cost !== undefined
+  // What the customer pays or the margin: price, cost, the quantity a price is per, and the tax category.
+  const priceChanged = details.price !== undefined || details.cost !== undefined || details.pricePer !== undefined || details.taxCategoryId !== undefined
   await recordAudit(tx, actor, { action: priceChanged ? 'variant.price_changed' : 'variant.updated', entityType: 'variant', entityId: id, details: { ...details, sku: after!.sku } })
   return after!
 }

@@ -42,7 +42,10 @@ export type LoyaltySettings = z.infer<typeof LoyaltySettingsSchema>
  * themselves, the action is held as a pending approval request and takes effect only once approved. Default: none.
  */
 export const ApprovalRulesSchema = z.object({
-  /** A change of a variant's price, cost or pricePer. */
+  /**
+   * A change of a variant's price, cost, pricePer or tax category, or of a product's tax category. A catalog import
+   * that makes one is refused unless a manager applies it or gives an override (a file is not held as a request).
+   */
   priceChange: z.boolean().default(false),
   /** Archiving ("deleting") a product. */
   productDelete: z.boolean().default(false),

@@ -14,10 +14,11 @@
 //
 // A caller who may decide approvals themselves (or whose request carries a manager override that may) is never
 // held: their action runs at once.
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm'
+import { and, desc, eq, inArray, lt, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, forbidden, isDomainError, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
+import { taxCategories } from '../catalog/schema.ts'
 import { archiveProduct, editProduct, getProduct, getVariant, updateVariant, type ProductChanges, type Variant, type VariantChanges } from '../catalog/products.ts'
 import { recordEvent } from '../events/service.ts'
 import { getSettings, type ApprovalRules } from '../merchants/settings.ts'
@@ -67,6 +68,23 @@ export interface RefundPayload {
 
 const PRICE_FIELDS = ['price', 'cost', 'pricePer'] as const
 
+/** The codes of tax categories by id, to name them in a request's summary. */
+async function taxCodes(tx: Tx, merchantId: string, ids: string[]): Promise<Map<string, string>> {
+  const rows = await tx.select({ id: taxCategories.id, code: taxCategories.code }).from(taxCategories).where(and(eq(taxCategories.merchantId, merchantId), inArray(taxCategories.id, ids)))
+  return new Map(rows.map((r) => [r.id, r.code]))
+}
+
+/**
+ * A change of tax category is a price change under the rule: with tax-exclusive prices the customer pays the new rate
+ * on top, and with tax-inclusive prices the same price carries different tax. Compared as the category in force, so a
+ * variant given its product's category explicitly changes nothing.
+ */
+async function taxChange(tx: Tx, merchantId: string, from: string, to: string): Promise<string | null> {
+  if (from === to) return null
+  const codes = await taxCodes(tx, merchantId, [from, to])
+  return `taxCategory ${codes.get(from) ?? from} → ${codes.get(to) ?? to}`
+}
+
 async function archiveHold(tx: Tx, merchantId: string, rules: ApprovalRules, productId: string, extra = '') {
   if (!rules.productDelete) return null
   const p = await getProduct(tx, merchantId, productId)
@@ -88,9 +106,14 @@ export const APPROVAL_ACTIONS = {
     async holds(tx, merchantId, rules, p) {
       if (!rules.priceChange) return null
       const v = await getVariant(tx, merchantId, p.variantId)
-      const changed = PRICE_FIELDS.filter((k) => p.changes[k] !== undefined && p.changes[k] !== v[k])
+      const changed = PRICE_FIELDS.filter((k) => p.changes[k] !== undefined && p.changes[k] !== v[k]).map((k) => `${k} ${v[k]} → ${p.changes[k]}`)
+      if (p.changes.taxCategoryId !== undefined) {
+        const { taxCategoryId: inherited } = await getProduct(tx, merchantId, v.productId)
+        const tax = await taxChange(tx, merchantId, v.taxCategoryId ?? inherited, p.changes.taxCategoryId ?? inherited)
+        if (tax) changed.push(tax)
+      }
       if (changed.length === 0) return null
-      return `Change ${v.sku}: ${changed.map((k) => `${k} ${v[k]} → ${p.changes[k]}`).join(', ')}`
+      return `Change ${v.sku}: ${changed.join(', ')}`
     },
     execute: (tx, actor, p) => updateVariant(tx, actor, p.variantId, p.changes),
     record: (v) => ({ variantId: v.id, sku: v.sku, price: v.price, cost: v.cost, pricePer: v.pricePer }),
@@ -101,7 +124,16 @@ export const APPROVAL_ACTIONS = {
     record: (p) => ({ productId: p.id, status: p.status }),
   }),
   'product.edit': define<ProductEditPayload, Awaited<ReturnType<typeof editProduct>>>({
-    holds: (tx, merchantId, rules, p) => (p.changes.status === 'archived' ? archiveHold(tx, merchantId, rules, p.productId, ' (with the other changes of the request)') : Promise.resolve(null)),
+    async holds(tx, merchantId, rules, p) {
+      if (p.changes.status === 'archived') {
+        const archive = await archiveHold(tx, merchantId, rules, p.productId, ' (with the other changes of the request)')
+        if (archive) return archive
+      }
+      if (!rules.priceChange || p.changes.taxCategoryId === undefined) return null
+      const product = await getProduct(tx, merchantId, p.productId)
+      const tax = await taxChange(tx, merchantId, product.taxCategoryId, p.changes.taxCategoryId)
+      return tax && `Change product ${product.name}: ${tax} (its variants without their own tax category)`
+    },
     execute: (tx, actor, p) => editProduct(tx, actor, p.productId, p.changes),
     record: (p) => ({ productId: p.id, status: p.status }),
   }),
@@ -161,6 +193,19 @@ class OverLimit extends Error {
     this.value = value
     this.summary = summary
   }
+}
+
+/**
+ * Whether a change of prices this caller makes in bulk (a catalog import) needs a manager under the merchant's
+ * price-change rule, and the manager whose override on the request gives it. A file is not held as a request: it is
+ * applied by someone who may, or with an override.
+ */
+export async function priceChangeApproval(tx: Tx, actor: Actor): Promise<{ needed: boolean; approverId: string | null }> {
+  if (grantsOf(actor).permissions.has('approvals.decide')) return { needed: false, approverId: null }
+  const { approvals: rules } = await getSettings(tx, actor.merchantId)
+  if (!rules.priceChange) return { needed: false, approverId: null }
+  const decide = actorCan(actor, 'approvals.decide')
+  return { needed: !decide.ok, approverId: decide.approverId }
 }
 
 /**

@@ -379,7 +379,7 @@ const patchProductRoute = defineRoute({
   tags,
   summary: 'Change a product (not its unit)',
   description:
-    'An option some variant still has a value for cannot be dropped from `options`. Archiving (status "archived") is held for approval (202) when the merchant requires approval of product deletion and the caller may not decide approvals.',
+    'An option some variant still has a value for cannot be dropped from `options`. Archiving (status "archived") is held for approval (202) when the merchant requires approval of product deletion and the caller may not decide approvals; so is a change of tax category when it requires approval of price changes.',
   access: 'catalog.manage',
   request: { params: IdParam, body: jsonBody(ProductPatch) },
   responses: { 200: json(ProductSchema), 202: HeldResponse },
@@ -414,7 +414,7 @@ const patchVariantRoute = defineRoute({
   tags,
   summary: 'Change a variant: price, cost, SKU, shelf status, barcodes, own tax category and unit',
   description:
-    'taxCategoryId (or taxCategoryCode) and unit set the variant\'s own values; null makes it inherit the product\'s again. Price and cost changes are recorded in the audit log with the old and new values. A change of price, cost or pricePer is held for approval (202, the whole request) when the merchant requires approval of price changes and the caller may not decide approvals.',
+    'taxCategoryId (or taxCategoryCode) and unit set the variant\'s own values; null makes it inherit the product\'s again. Price and cost changes are recorded in the audit log with the old and new values. A change of price, cost, pricePer or the tax category in force is held for approval (202, the whole request) when the merchant requires approval of price changes and the caller may not decide approvals.',
   access: 'catalog.manage',
   request: { params: IdParam, body: jsonBody(VariantPatch) },
   responses: { 200: json(VariantSchema), 202: HeldResponse },
@@ -444,6 +444,7 @@ const importRoute = defineRoute({
     'variant_tax_category and variant_unit override the product\'s tax category and unit for that variant; where the file has the column, a blank cell means the variant inherits the product\'s (an export re-imports to the same catalog), and a file without the column leaves them as they are. The unit of a variant with stock or sales cannot change.',
     'Rows with the same product_key, or else the same product_name, form one product. A row whose SKU exists updates that variant and its product; a blank optional cell keeps the current value. Missing categories are created.',
     'A dry run checks every row and reports what the import would do, writing nothing. An import with any bad row answers 422 with the same report in `error.details` and writes nothing; otherwise everything is written at once.',
+    "When the merchant requires approval of price changes, a file that changes a price, cost, price_per or tax category answers 403 `price_change_approval_required` (the SKUs in `error.details`) for a caller who may not decide approvals, and writes nothing: a manager applies it, or the caller sends it with a manager's override. Its dry run says so in `warnings`.",
   ].join('\n\n'),
   access: 'catalog.manage',
   bodyLimit: IMPORT_LIMIT,
