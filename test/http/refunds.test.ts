@@ -89,6 +89,21 @@ describe('refunds and voids', () => {
     expect(r.body.sale.tenders.find((t: any) => t.kind === 'alipay').refundedAmount).toBe(1500)
   })
 
+  it('names each original tender once: parts of one tender would each round their own split (stored value: principal and bonus)', async () => {
+    const { store, api, sale, item } = await soldSale({ quantity: 4, price: 1000 })
+    const wechat = sale.tenders[0].id
+    const parts = await api.post(`/api/v1/sales/${sale.id}/refunds`, {
+      registerId: store.registerId,
+      lines: [{ saleLineId: sale.lines[0].id, quantity: 2 }],
+      tenders: [{ kind: 'wechat', amount: 1000, saleTenderId: wechat }, { kind: 'wechat', amount: 1000, saleTenderId: wechat.toUpperCase() }],
+    })
+    expect(parts.status).toBe(422)
+    expect(parts.body.error).toMatchObject({ code: 'duplicate_sale_tender', details: { saleTenderId: wechat } })
+    expect(await onHand(item.variantId)).toBe(96)
+    const whole = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 2 }], tenders: [{ kind: 'wechat', amount: 2000, saleTenderId: wechat }] })
+    expect(whole.status).toBe(201)
+  })
+
   it('a cash refund of a card sale needs permission', async () => {
     const { m, store, sale, cashierApi, api } = await soldSale({ quantity: 2, price: 1000, tenders: [{ kind: 'card', amount: 2000 }] })
     const one = { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] }

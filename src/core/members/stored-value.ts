@@ -130,7 +130,7 @@ export async function topUp(tx: Tx, actor: Actor, input: TopupInput, at = new Da
   const { timeZone } = await getSettings(tx, actor.merchantId)
   const register = await getRegister(tx, actor.merchantId, input.registerId)
   const store = await getStore(tx, actor.merchantId, register.storeId)
-  const session = cashApplied > 0 ? await requireOpenSession(tx, actor.merchantId, register.id) : await openSessionOf(tx, actor.merchantId, register.id)
+  const session = cashApplied > 0 ? await requireOpenSession(tx, actor.merchantId, register.id) : await openSessionOf(tx, actor.merchantId, register.id, true)
   const b = await lockBalances(tx, actor.merchantId, input.memberId)
   if (b.status !== 'active') throw conflict('member_merged', 'this member was merged into another')
   const bonus = await bonusFor(tx, actor.merchantId, input.amount)

@@ -97,10 +97,36 @@ export async function expectedCash(tx: Tx, sessionId: string): Promise<number> {
 }
 
 /**
+ * Holds a session against closing for the rest of the transaction (the shared lock a close takes exclusively, so a
+ * close in progress is waited for and a later one waits) and reads it as it is once held: closed, if a close
+ * committed first. Undefined when the merchant has no such session.
+ */
+export async function holdSession(tx: Tx, merchantId: string, id: string): Promise<CashSession | undefined> {
+  const [found] = await tx.select({ id: cashSessions.id }).from(cashSessions).where(and(eq(cashSessions.merchantId, merchantId), eq(cashSessions.id, id)))
+  if (!found) return undefined
+  await tx.execute(sql`select pg_advisory_xact_lock_shared(${SESSION_LOCK_CLASS}, hashtext(${found.id}))`)
+  return getSession(tx, merchantId, found.id)
+}
+
+/** Class of the advisory locks that let one transaction at a time find or open a register's rescue session. */
+const RESCUE_LOCK_CLASS = 74_620_102
+
+/**
  * The session a late offline sale goes to when its own session has closed: the register's rescue session, opened
  * on demand beside any regular session with no float, so neither the closed count nor the current shift changes.
+ * Held against closing like any session a sale is written to; one that closed meanwhile is replaced by a new one.
  */
 export async function rescueSessionFor(tx: Tx, actor: Actor, registerId: string, at: Date): Promise<CashSession> {
+  // Two batches arriving at once open one rescue session between them, not one each.
+  await tx.execute(sql`select pg_advisory_xact_lock(${RESCUE_LOCK_CLASS}, hashtext(${registerId}::uuid::text))`)
+  for (;;) {
+    const rescue = await openRescueSession(tx, actor, registerId, at)
+    const held = await holdSession(tx, actor.merchantId, rescue.id)
+    if (held?.status === 'open') return held
+  }
+}
+
+async function openRescueSession(tx: Tx, actor: Actor, registerId: string, at: Date): Promise<CashSession> {
   const [lastRescue] = await tx
     .select()
     .from(cashSessions)
@@ -147,7 +173,7 @@ export function countDenominations(d: Record<string, number>): number {
  */
 export async function closeSession(tx: Tx, actor: Actor, id: string, input: { countedCash?: number; denominations?: Record<string, number>; note?: string }, at = new Date()) {
   // Waits for sales in flight on this session (they hold the shared lock); later ones see it closed.
-  await tx.execute(sql`select pg_advisory_xact_lock(${SESSION_LOCK_CLASS}, hashtext(${id}))`)
+  await tx.execute(sql`select pg_advisory_xact_lock(${SESSION_LOCK_CLASS}, hashtext(${id}::uuid::text))`)
   const session = await lockSession(tx, actor.merchantId, id)
   if (session.status !== 'open') throw conflict('session_closed', 'the session is already closed')
   let counted = input.countedCash

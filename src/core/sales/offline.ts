@@ -3,14 +3,14 @@
 // unknown SKU, say) is kept in sale_rejections and reported, never dropped. The till's prices are what the customer
 // paid: promotions are not re-applied, discount limits are not re-checked, stock may go below zero (reported), and
 // a disagreement between the tenders and the hub's total is recorded on the sale as tender_difference.
-import { and, eq } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { DomainError } from '../../lib/errors.ts'
 import { inputError } from '../../db/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import type { Actor } from '../staff/actor.ts'
 import { completeSale, findSale, hashSaleInput, type SaleInput } from './checkout.ts'
-import { getSession, openSessionOf, rescueSessionFor } from './cash-sessions.ts'
+import { holdSession, openSessionOf, rescueSessionFor } from './cash-sessions.ts'
 import { saleRejections } from './schema.ts'
 import { getSale } from './queries.ts'
 
@@ -27,6 +27,9 @@ export type OfflineResult =
   | { id: string; status: 'conflict'; code: 'id_reused'; message: string }
   | { id: string; status: 'rejected'; code: string; message: string; details?: unknown }
 
+/** Class of the advisory locks that record one offline sale (by its id) at a time. */
+const OFFLINE_SALE_LOCK_CLASS = 74_620_103
+
 /** Records offline sales in the order they happened (by their own clock, then as sent). */
 export async function recordOfflineSales(tx: Tx, actor: Actor, batch: OfflineSaleInput[]): Promise<OfflineResult[]> {
   const ordered = batch.map((s, i) => ({ s, i })).sort((a, b) => a.s.occurredAt.getTime() - b.s.occurredAt.getTime() || a.i - b.i)
@@ -38,6 +41,9 @@ export async function recordOfflineSales(tx: Tx, actor: Actor, batch: OfflineSal
 async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput): Promise<OfflineResult> {
   const { id, occurredAt, sessionId, clientReceiptNo, ...sale } = s
   const hash = hashSaleInput({ ...sale, occurredAt: occurredAt.toISOString(), sessionId, clientReceiptNo })
+  // The same sale sent twice at once (a till retrying a batch it thinks was lost): the second waits for the first
+  // and answers duplicate, instead of failing on the first's row and reporting a recorded sale as rejected.
+  await tx.execute(sql`select pg_advisory_xact_lock(${OFFLINE_SALE_LOCK_CLASS}, hashtext(${id}::uuid::text))`)
   const existing = await findSale(tx, id)
   if (existing) {
     if (existing.merchantId !== actor.merchantId || existing.requestHash !== hash) {
@@ -49,7 +55,10 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput): Promise<Off
   const attempt = (rescue: boolean) =>
     tx.transaction(async (sp) => {
       const warnings: { code: string; message: string; details?: unknown }[] = []
-      let session = rescue ? undefined : sessionId ? await getSession(sp, actor.merchantId, sessionId).catch(() => undefined) : await openSessionOf(sp, actor.merchantId, sale.registerId, true)
+      // The session is held against closing before it is read (the lock a close takes first): a close in progress
+      // is waited for, and the sale goes where the close leaves it, counted in one session's cash.
+      const named = rescue ? undefined : (sessionId ?? (await openSessionOf(sp, actor.merchantId, sale.registerId))?.id)
+      let session = named ? await holdSession(sp, actor.merchantId, named) : undefined
       if (session && session.registerId !== sale.registerId) session = undefined
       if (!session || session.status === 'closed') {
         session = await rescueSessionFor(sp, actor, sale.registerId, occurredAt)

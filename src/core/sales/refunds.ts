@@ -106,6 +106,11 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     if (sum(split.map((s) => s.amount)) !== total) throw conflict('tenders_exhausted', 'the original tenders cannot take this refund; name the tenders')
   } else {
     if (sum(input.tenders.map((t) => t.amount)) !== total) throw invalid('refund_tender_mismatch', `refund tenders must add up to ${total}`, { refundTotal: total })
+    // One entry per original tender: each entry is checked and split (stored value into principal and bonus) on its
+    // own, so parts of one tender would each round their split and together give back a different one.
+    const named = input.tenders.flatMap((t) => (t.saleTenderId ? [t.saleTenderId.toLowerCase()] : []))
+    const twice = named.find((id, i) => named.indexOf(id) !== i)
+    if (twice) throw invalid('duplicate_sale_tender', `tender ${twice} is named more than once: give its refund as one amount`, { saleTenderId: twice })
     split = input.tenders.map((t) => {
       if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw invalid('invalid_amount', 'refund tender amounts must be positive whole numbers')
       const original = t.saleTenderId ? tenders.find((x) => x.id === t.saleTenderId) : undefined
@@ -123,7 +128,8 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   }
 
   const cashOut = sum(split.filter((s) => s.kind === 'cash').map((s) => s.amount))
-  const session = cashOut > 0 ? await requireOpenSession(tx, actor.merchantId, register.id) : await openSessionOf(tx, actor.merchantId, register.id)
+  // Share-locked either way: a close waits for the refund, so its Z report never changes after the close.
+  const session = cashOut > 0 ? await requireOpenSession(tx, actor.merchantId, register.id) : await openSessionOf(tx, actor.merchantId, register.id, true)
   const day = businessDate(at, settings.timeZone)
   const refundId = newId()
   const refundNo = await nextReceiptNo(tx, actor.merchantId, { storeId: store.id, storeCode: store.code, registerId: register.id, registerCode: register.code }, day, 'refund')
