@@ -84,15 +84,16 @@ describe('stock receipts, adjustments, levels and low stock', () => {
     expect(ok.status).toBe(201)
     expect(ok.body).toMatchObject({ quantity: -5, gainValue: 2000, lossValue: -7000, netValue: -5000, stockWarnings: [] })
     expect(ok.body.lines.map((l: any) => [l.reason, l.quantity, l.value, l.onHandAfter])).toEqual([
-      ['damaged', -7, -7000, 3],
-      ['correction', 2, 2000, 5],
+      ['damaged', -7, -7000, 5],
+      ['correction', 2, 2000, 12],
     ])
     expect(await level(item.variantId, store.locationId)).toEqual({ onHand: 5, reserved: 3 })
 
     const moves = await api.get(`/api/v1/stock/movements?variantId=${item.variantId}&kind=adjustment`)
+    // Newest first: a level's increases are written before its decreases.
     expect(moves.body.items.map((x: any) => [x.reason, x.quantity, x.causeId])).toEqual([
-      ['correction', 2, ok.body.adjustmentId],
       ['damaged', -7, ok.body.adjustmentId],
+      ['correction', 2, ok.body.adjustmentId],
     ])
     const audit = await admin.get(`/api/v1/audit?action=stock.adjusted`)
     expect(audit.body.items).toHaveLength(1)
@@ -101,6 +102,31 @@ describe('stock receipts, adjustments, levels and low stock', () => {
     expect(audit.body.items[0].details.lines[0]).toMatchObject({ sku: item.sku, quantity: -7, reason: 'damaged', note: 'water leak in the back room', value: -7000 })
     await api.delete(`/api/v1/stock/reservations/${held.body.id}`)
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('under block, an adjustment that nets to what is allowed writes its increases first, so no ledger row goes below zero', async () => {
+    const { item, store, api } = await shop({ stock: 4 })
+    const r = await api.post('/api/v1/stock/adjustments', {
+      locationId: store.locationId,
+      lines: [
+        { sku: item.sku, quantity: -8, reason: 'damaged' },
+        { sku: item.sku, quantity: 10, reason: 'correction' },
+      ],
+    })
+    expect(r.status).toBe(201)
+    const rows = await hub.database.db.execute<{ id: string; quantity: string; on_hand_after: string; reason: string }>(
+      sql`select id, quantity, on_hand_after, reason from stock_movements where variant_id = ${item.variantId} and kind = 'adjustment' order by id`,
+    )
+    expect(rows.rows.map((x) => [Number(x.quantity), Number(x.on_hand_after)])).toEqual([
+      [10, 14],
+      [-8, 6],
+    ])
+    // Each line of the answer still names its own movement.
+    expect(r.body.lines.map((l: { quantity: number; movementId: number }) => [l.quantity, String(l.movementId)])).toEqual([
+      [-8, String(rows.rows[1]!.id)],
+      [10, String(rows.rows[0]!.id)],
+    ])
+    expect(await level(item.variantId, store.locationId)).toEqual({ onHand: 6, reserved: 0 })
   })
 
   it('under the allow policy an adjustment may take on-hand below zero, with a warning and a stock.negative event', async () => {

@@ -42,7 +42,10 @@ export interface LevelChange {
 }
 
 export interface ApplyResult {
+  /** The movement of each input, in input order. */
   movementIds: number[]
+  /** The on-hand each input's movement left (its ledger row's on_hand_after), in input order. */
+  onHandAfter: number[]
   levels: LevelChange[]
   /** Levels left below zero (only under the 'allow' policy). */
   negatives: LevelChange[]
@@ -55,7 +58,7 @@ const levelKey = (variantId: string, locationId: string) => `${locationId.toLowe
 export const MAX_MOVEMENT_QUANTITY = 1_000_000_000
 
 export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput[], opts: ApplyOptions): Promise<ApplyResult> {
-  if (inputs.length === 0) return { movementIds: [], levels: [], negatives: [] }
+  if (inputs.length === 0) return { movementIds: [], onHandAfter: [], levels: [], negatives: [] }
   const merchantId = actor.merchantId
   const totals = new Map<string, { variantId: string; locationId: string; delta: number }>()
   for (const m of inputs) {
@@ -119,7 +122,9 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   //    and the events.
   const running = new Map(levels.map((l) => [levelKey(l.variantId, l.locationId), l.before]))
   const now = new Date()
-  const movements = inputs.map((m) => {
+  const order = increasesFirst(inputs)
+  const movements = order.map((i) => {
+    const m = inputs[i]!
     const k = levelKey(m.variantId, m.locationId)
     const after = running.get(k)! + m.quantity
     running.set(k, after)
@@ -180,7 +185,34 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   // A level locked in step 1 keeps its tuple until this transaction changes it; should one not be found, nothing of
   // this change stands.
   if (rows[0]!.levels !== levels.length) throw new Error(`stock levels moved under their lock: ${rows[0]!.levels} of ${levels.length} updated`)
-  return { movementIds: rows[0]!.ids.map(Number), levels, negatives }
+  // The ids were given in the order written; each goes back to its input.
+  const movementIds = new Array<number>(inputs.length)
+  const onHandAfter = new Array<number>(inputs.length)
+  order.forEach((input, k) => {
+    movementIds[input] = Number(rows[0]!.ids[k])
+    onHandAfter[input] = movements[k]!.onHandAfter
+  })
+  return { movementIds, onHandAfter, levels, negatives }
+}
+
+/**
+ * The order the inputs are written in: as given, except that within one level its increases come before its
+ * decreases. on_hand_after runs through a level's movements in that order, so a change that nets to what the policy
+ * allows (4 on hand: −8 and +10) never writes a ledger row below zero on the way (−4, then 6).
+ */
+function increasesFirst(inputs: MovementInput[]): number[] {
+  const positions = new Map<string, number[]>()
+  inputs.forEach((m, i) => {
+    const k = levelKey(m.variantId, m.locationId)
+    const at = positions.get(k) ?? positions.set(k, []).get(k)!
+    at.push(i)
+  })
+  const order = inputs.map((_, i) => i)
+  for (const at of positions.values()) {
+    const sorted = [...at].sort((a, b) => Number(inputs[a]!.quantity < 0) - Number(inputs[b]!.quantity < 0) || a - b)
+    at.forEach((slot, j) => (order[slot] = sorted[j]!))
+  }
+  return order
 }
 
 async function lockLevels(tx: Tx, merchantId: string, ordered: { variantId: string; locationId: string }[]) {

@@ -139,27 +139,22 @@ export async function adjustStock(tx: Tx, actor: Actor, input: AdjustmentInput) 
   }
 }
 
-/** Pairs each line with its movement (the ledger returns ids in input order) and the on-hand that movement left. */
+/** Pairs each line with its movement and the on-hand that movement left (the ledger gives both in input order). */
 function withAfter(
   lines: { item: { variantId: string; sku: string; name: string }; quantity: number; unitCost: number; costPer: number }[],
   applied: ApplyResult,
 ): StockLineResult[] {
-  const running = new Map(applied.levels.map((l) => [l.variantId, l.before]))
-  return lines.map((l, i) => {
-    const onHandAfter = running.get(l.item.variantId)! + l.quantity
-    running.set(l.item.variantId, onHandAfter)
-    return {
-      variantId: l.item.variantId,
-      sku: l.item.sku,
-      name: l.item.name,
-      quantity: l.quantity,
-      unitCost: l.unitCost,
-      costPer: l.costPer,
-      value: costValue(l.quantity, l.unitCost, l.costPer),
-      onHandAfter,
-      movementId: applied.movementIds[i]!,
-    }
-  })
+  return lines.map((l, i) => ({
+    variantId: l.item.variantId,
+    sku: l.item.sku,
+    name: l.item.name,
+    quantity: l.quantity,
+    unitCost: l.unitCost,
+    costPer: l.costPer,
+    value: costValue(l.quantity, l.unitCost, l.costPer),
+    onHandAfter: applied.onHandAfter[i]!,
+    movementId: applied.movementIds[i]!,
+  }))
 }
 
 const auditLine = (l: StockLineResult) => ({ variantId: l.variantId, sku: l.sku, quantity: l.quantity, unitCost: l.unitCost, costPer: l.costPer, value: l.value })
