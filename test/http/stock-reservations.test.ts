@@ -88,6 +88,26 @@ describe('stock reservations', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('a source whose hold was released (by hand or on expiry) can hold again: a new hold, the released one kept as history', async () => {
+    const { m, store, item, api } = await shop({ stock: 10 })
+    const body = { sku: item.sku, locationId: store.locationId, quantity: 4, sourceId: 'order-9' }
+    const first = await api.post('/api/v1/stock/reservations', body)
+    await api.delete(`/api/v1/stock/reservations/${first.body.id}`)
+    const again = await api.post('/api/v1/stock/reservations', body)
+    expect(again.status).toBe(201)
+    expect(again.body).toMatchObject({ status: 'active', quantity: 4 })
+    expect(again.body.id).not.toBe(first.body.id)
+    expect(await level(item.variantId, store.locationId)).toEqual({ onHand: 10, reserved: 4 })
+    // The repeat of the new hold is that hold; the released one stays released.
+    const repeat = await api.post('/api/v1/stock/reservations', body)
+    expect(repeat.status).toBe(200)
+    expect(repeat.body.id).toBe(again.body.id)
+    expect((await api.get(`/api/v1/stock/reservations/${first.body.id}`)).body.status).toBe('released')
+    expect((await api.post(`/api/v1/stock/reservations/${again.body.id}/consume`)).status).toBe(200)
+    expect(await level(item.variantId, store.locationId)).toEqual({ onHand: 6, reserved: 0 })
+    expect(await reservedMismatches(m.merchantId)).toEqual([])
+  })
+
   it('consuming a reservation takes the units off on-hand and reserved together, once', async () => {
     const { m, store, item, api } = await shop({ stock: 5 })
     const r = await api.post('/api/v1/stock/reservations', { sku: item.sku, locationId: store.locationId, quantity: 2, sourceType: 'pickup', sourceId: 'P-9' })

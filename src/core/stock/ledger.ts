@@ -2,7 +2,7 @@
 // in the same statement sequence and transaction. Levels are locked in a fixed order (location, variant) so
 // concurrent sales never deadlock, and under the 'block' policy a decrement that would take available stock
 // (on-hand − reserved) below zero is refused by the UPDATE's own condition, so concurrent checkouts cannot oversell.
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, ne, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { executeNamed } from '../../db/prepared.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
@@ -258,8 +258,9 @@ export async function reserve(tx: Tx, actor: Actor, input: ReserveInput): Promis
     eq(stockReservations.sourceId, input.sourceId),
     eq(stockReservations.variantId, input.variantId),
     eq(stockReservations.locationId, input.locationId),
+    ne(stockReservations.status, 'released'),
   )
-  // The hold this source already has: found first, or held by a twin of this request sent at the same time.
+  // The hold this source already has (active, or consumed by its order); a released one is over: found first, or held by a twin of this request sent at the same time.
   const heldBefore = async () => (await tx.select().from(stockReservations).where(where))[0]
   const existing = await heldBefore()
   if (existing) return { reservation: existing, created: false }

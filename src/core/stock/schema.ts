@@ -103,7 +103,8 @@ export const stockReservations = pgTable(
     updatedAt: updatedAt(),
   },
   (t) => [
-    uniqueIndex('stock_reservations_source_key').on(t.merchantId, t.sourceType, t.sourceId, t.variantId, t.locationId),
+    // One hold per source and level at a time; a released one is history, and the source may hold again.
+    uniqueIndex('stock_reservations_source_key').on(t.merchantId, t.sourceType, t.sourceId, t.variantId, t.locationId).where(sql`${t.status} <> 'released'`),
     index('stock_reservations_level_idx').on(t.locationId, t.variantId).where(sql`${t.status} = 'active'`),
     check('stock_reservations_quantity_check', sql`${t.quantity} > 0`),
   ],

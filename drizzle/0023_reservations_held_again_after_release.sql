@@ -1,0 +1,2 @@
+DROP INDEX "stock_reservations_source_key";--> statement-breakpoint
+CREATE UNIQUE INDEX "stock_reservations_source_key" ON "stock_reservations" USING btree ("merchant_id","source_type","source_id","variant_id","location_id") WHERE "stock_reservations"."status" <> 'released';
