@@ -23,10 +23,10 @@ describe('stock counts (盘点)', () => {
   const onHand = async (variantId: string, locationId: string) =>
     Number((await hub.database.db.execute(sql`select on_hand from stock_levels where variant_id = ${variantId} and location_id = ${locationId}`)).rows[0]?.on_hand ?? 0)
 
-  /** A sale at the till, as the checkout records it on the ledger. */
-  const sell = (store: SeededStore, variantId: string, quantity: number) =>
+  /** A sale at the till, as the checkout records it on the ledger; `occurredAt`: when it was rung up, if earlier. */
+  const sell = (store: SeededStore, variantId: string, quantity: number, occurredAt?: Date) =>
     hub.database.db.transaction((tx) =>
-      applyMovements(tx, store.actor, [{ variantId, locationId: store.locationId, quantity: -quantity, kind: 'sale', causeType: 'sale_line', unitCost: 1000 }], { policy: 'allow' }),
+      applyMovements(tx, store.actor, [{ variantId, locationId: store.locationId, quantity: -quantity, kind: 'sale', causeType: 'sale_line', unitCost: 1000, occurredAt }], { policy: 'allow' }),
     )
 
   it('sales during an open count are not lost: 3 of 10 sold before the shelf is counted at 7 leave no variance, and on-hand stays 7', async () => {
@@ -78,6 +78,96 @@ describe('stock counts (盘点)', () => {
     const audit = await admin.get(`/api/v1/audit?action=stock.count_posted&entityId=${open.body.id}`)
     expect(audit.body.items[0].details).toMatchObject({ totals: { value: { net: -1000 } }, lines: [{ sku: item.sku, expected: 7, counted: 6, variance: -1, value: -1000 }] })
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('a sale rung up before the entry but recorded after the post (a checkout in flight, an offline upload) is not taken off twice', async () => {
+    const { store, item, api, counter } = await shop({ stock: 10 })
+    const open = await counter.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })
+    const rungUp = new Date()
+    await tick()
+    // The counter finds 7: the 3 the till sold are gone from the shelf, though the till has not recorded them yet.
+    await counter.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku: item.sku, quantity: 7 }] })
+    const posted = await api.post(`/api/v1/stock/counts/${open.body.id}/post`, {})
+    expect(posted.body.variance.lines[0]).toMatchObject({ expected: 10, counted: 7, variance: -3 })
+    expect(await onHand(item.variantId, store.locationId)).toBe(7)
+    await sell(store, item.variantId, 3, rungUp)
+    expect(await onHand(item.variantId, store.locationId)).toBe(7)
+    const moves = await api.get(`/api/v1/stock/movements?variantId=${item.variantId}`)
+    expect(moves.body.items.slice(0, 2).map((x: any) => [x.kind, x.quantity, x.causeType, x.causeId])).toEqual([
+      ['sale', -3, 'sale_line', null],
+      ['count', 3, 'count', open.body.id],
+    ])
+    // The posted count's report is what was posted, whatever is recorded after it.
+    expect((await api.get(`/api/v1/stock/counts/${open.body.id}/variance`)).body.lines).toEqual(posted.body.variance.lines)
+    // A sale after the entry comes off as it should, and so does one rung up after the post.
+    await sell(store, item.variantId, 1)
+    expect(await onHand(item.variantId, store.locationId)).toBe(6)
+  })
+
+  it('a late sale recorded while the next count is open is neither a loss of that count nor taken off twice', async () => {
+    const { store, item, api, counter } = await shop({ stock: 10 })
+    const first = await counter.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })
+    const rungUp = new Date()
+    await tick()
+    await counter.post(`/api/v1/stock/counts/${first.body.id}/entries`, { lines: [{ sku: item.sku, quantity: 8 }] })
+    await api.post(`/api/v1/stock/counts/${first.body.id}/post`, {})
+    const second = await counter.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })
+    await sell(store, item.variantId, 2, rungUp)
+    await tick()
+    await counter.post(`/api/v1/stock/counts/${second.body.id}/entries`, { lines: [{ sku: item.sku, quantity: 8 }] })
+    const posted = await api.post(`/api/v1/stock/counts/${second.body.id}/post`, {})
+    expect(posted.body.variance.lines[0]).toMatchObject({ snapshotOnHand: 8, movedSinceSnapshot: 0, expected: 8, counted: 8, variance: 0 })
+    expect(await onHand(item.variantId, store.locationId)).toBe(8)
+  })
+
+  it('checkouts in flight across the entry and the post: after posting, on-hand is the count less the sales rung up after the entry', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1990, stock: 0 })
+    const api = createApi(hub).as((await m.staff('manager')).token)
+    const till = createApi(hub).as((await m.staff('cashier')).token)
+    for (let round = 0; round < 4; round++) {
+      await api.post('/api/v1/stock/receipts', { locationId: store.locationId, lines: [{ sku: item.sku, quantity: 100 }] })
+      const open = await api.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })
+      const sales = Array.from({ length: 10 }, () => till.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1990 }] }))
+      await new Promise((r) => setTimeout(r, round))
+      await api.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku: item.sku, quantity: 50 }] })
+      const posted = await api.post(`/api/v1/stock/counts/${open.body.id}/post`, {})
+      expect(posted.status).toBe(200)
+      const ids = (await Promise.all(sales)).map((r) => {
+        expect(r.status).toBe(201)
+        return r.body.id as string
+      })
+      const entryAt = posted.body.variance.lines[0].lastEnteredAt
+      const { rows } = await hub.database.db.execute(sql`select count(*)::int as n from sales where id = any(${sql.param(ids)}::uuid[]) and occurred_at > ${entryAt}::timestamptz`)
+      expect(await onHand(item.variantId, store.locationId)).toBe(50 - (rows[0]!.n as number))
+      // Empty the shelf for the next round.
+      const reset = await api.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })
+      await api.post(`/api/v1/stock/counts/${reset.body.id}/entries`, { lines: [{ sku: item.sku, quantity: 0 }] })
+      await api.post(`/api/v1/stock/counts/${reset.body.id}/post`, {})
+    }
+  })
+
+  it('a variant joining a count of everything with its first entry while sales run: the sales after the entry stay off on-hand', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const api = createApi(hub).as((await m.staff('manager')).token)
+    const till = createApi(hub).as((await m.staff('cashier')).token)
+    for (let round = 0; round < 4; round++) {
+      const item = await seedProduct(hub, store, { price: 1990, stock: 0 })
+      const open = await api.post('/api/v1/stock/counts', { locationId: store.locationId })
+      // Stocked after the count opened: it joins the count with its first entry.
+      await api.post('/api/v1/stock/receipts', { locationId: store.locationId, lines: [{ sku: item.sku, quantity: 100 }] })
+      const entry = api.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku: item.sku, quantity: 50 }] })
+      const sales = Array.from({ length: 8 }, () => till.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1990 }] }))
+      const [entered, ...sold] = await Promise.all([entry, ...sales])
+      expect(entered!.status).toBe(200)
+      const posted = await api.post(`/api/v1/stock/counts/${open.body.id}/post`, {})
+      const line = posted.body.variance.lines.find((l: { variantId: string }) => l.variantId === item.variantId)
+      const ids = sold.map((r) => r.body.id as string)
+      const { rows } = await hub.database.db.execute(sql`select count(*)::int as n from sales where id = any(${sql.param(ids)}::uuid[]) and occurred_at > ${line.lastEnteredAt}::timestamptz`)
+      expect(await onHand(item.variantId, store.locationId)).toBe(50 - (rows[0]!.n as number))
+    }
   })
 
   it('entries of one variant add up, whether it is named by SKU, barcode or id', async () => {

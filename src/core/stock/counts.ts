@@ -14,6 +14,14 @@
 // occurred_at, which for a till that was offline is the till's own clock: a sale made before the entry but uploaded
 // after it is still counted against the entry, as it should be.
 //
+// A movement can be recorded after the count that already saw it: a checkout rung up before the entry that commits
+// after the post, or an offline sale uploaded later. Posting stamps each level it posts with the moment its count
+// saw the shelf (stock_levels.counted_through, the variant's last entry) and the count; the ledger records any later
+// movement that happened by that moment together with a 'count' movement of the opposite quantity, naming that
+// count, so the unit does not come off twice (applyMovements). A posted count's report reads the ledger only up to
+// the post (posted_movement_id), so it stays what was posted. A variant that joins a count of everything with its
+// first entry gets its snapshot then, and the entry is dated no earlier than the movements in that snapshot.
+//
 // Two open counts never cover the same level at once (a posted correction of one would be counted again by the
 // other): 'all' excludes any other open count at the location, 'some' excludes counts sharing a variant.
 // Snapshots rely on READ COMMITTED (the default): the on-hand and last movement id are read by a statement that
@@ -156,7 +164,19 @@ export async function addCountEntries(tx: Tx, actor: Actor, countId: string, inp
     }
     await snapshot(tx, actor.merchantId, countId, count.locationId, outside)
   }
-  const at = input.at ?? new Date()
+  let at = input.at ?? new Date()
+  if (outside.length) {
+    // The joining variants' snapshot was taken just now, after this entry's request began: a sale that began
+    // meanwhile and committed before the snapshot is in it, so the entry is dated no earlier than the movements in
+    // it (the latest few of each level are all that can be that recent). Otherwise that sale would count as after
+    // the entry, and the variance would give it back.
+    const { rows: latest } = await tx.execute<{ at: string | Date | null }>(sql`
+      select max(r.occurred_at) as at
+        from unnest(${sql.param(outside)}::uuid[]) as v(id)
+        cross join lateral (select m.occurred_at from stock_movements m where m.location_id = ${count.locationId} and m.variant_id = v.id order by m.id desc limit 50) r`)
+    const inSnapshot = latest[0]?.at == null ? null : new Date(latest[0].at)
+    if (inSnapshot && inSnapshot > at) at = inSnapshot
+  }
   await tx.insert(stockCountEntries).values(
     input.lines.map((l, i) => ({ id: newId(), countId, merchantId: actor.merchantId, variantId: items[i]!.variantId, quantity: l.quantity, enteredBy: actor.id, enteredAt: at })),
   )
@@ -272,7 +292,8 @@ async function varianceRows(tx: Tx, count: StockCount): Promise<VarianceRow[]> {
     select cl.variant_id, v.sku, ${variantName} as name, cl.snapshot_on_hand, cl.unit_cost, cl.cost_per, e.counted, e.last_at,
            coalesce((select sum(m.quantity) from stock_movements m
                       where m.location_id = ${count.locationId} and m.variant_id = cl.variant_id
-                        and m.id > cl.snapshot_movement_id and m.kind <> 'count'
+                        and m.id > cl.snapshot_movement_id and m.id <= ${count.postedMovementId ?? Number.MAX_SAFE_INTEGER}
+                        and not (m.kind = 'count' and m.cause_id = ${count.id})
                         and (e.last_at is null or m.occurred_at <= e.last_at)), 0)::bigint as moved
       from stock_count_lines cl
       join variants v on v.id = cl.variant_id
@@ -348,6 +369,8 @@ export async function postCount(tx: Tx, actor: Actor, id: string, input: { uncou
        and l.variant_id in (select variant_id from stock_count_lines where count_id = ${id})
      order by l.location_id, l.variant_id
        for update`)
+  const { rows: last } = await tx.execute<{ id: number }>(sql`select coalesce(max(id), 0)::bigint as id from stock_movements`)
+  const postedMovementId = Number(last[0]!.id)
   const rep = report(count, await varianceRows(tx, count), input.uncounted ?? 'ignore')
   const changes = rep.lines.filter((l) => l.variance !== 0)
   const applied = await applyMovements(
@@ -367,7 +390,21 @@ export async function postCount(tx: Tx, actor: Actor, id: string, input: { uncou
     })),
     { policy: 'allow' },
   )
-  const [posted] = await tx.update(stockCounts).set({ status: 'posted', postedAt: at, postedBy: actor.id }).where(eq(stockCounts.id, id)).returning()
+  // What the count saw stands for every level it posted (a variance of zero too): a movement of one of them that
+  // happened by then but is recorded after this post was already in the count (see applyMovements).
+  const seen = rep.lines.map((l) => ({ v: l.variantId, t: (l.lastEnteredAt ?? at).toISOString() }))
+  if (seen.length) {
+    await tx.execute(sql`
+      update stock_levels l set counted_through = x.t, counted_by = ${id}
+        from jsonb_to_recordset(${JSON.stringify(seen)}::jsonb) as x(v uuid, t timestamptz)
+       where l.merchant_id = ${actor.merchantId} and l.location_id = ${count.locationId} and l.variant_id = x.v
+         and (l.counted_through is null or l.counted_through < x.t)`)
+  }
+  const [posted] = await tx
+    .update(stockCounts)
+    .set({ status: 'posted', postedAt: at, postedBy: actor.id, postedMovementId })
+    .where(eq(stockCounts.id, id))
+    .returning()
   await recordAudit(tx, actor, {
     action: 'stock.count_posted',
     entityType: 'stock_count',

@@ -83,6 +83,18 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
     const foreign = ordered.find((t) => !current.has(levelKey(t.variantId, t.locationId)))
     if (foreign) throw notFound('stock_level', `${foreign.locationId}/${foreign.variantId}`)
   }
+  const now = new Date()
+  // A movement that happened by the moment the level's last posted count saw the shelf, but is recorded only now (a
+  // checkout that was in flight, an offline sale uploaded late): the count already left it out of the shelf, so a
+  // count movement takes it back out again, beside it. Without it the unit would come off twice. (See counts.ts.)
+  const corrections: MovementInput[] = []
+  for (const m of inputs) {
+    const level = current.get(levelKey(m.variantId, m.locationId))!
+    if (m.kind === 'count' || consume || !level.countedThrough || (m.occurredAt ?? now) > level.countedThrough) continue
+    corrections.push({ ...m, quantity: -m.quantity, kind: 'count', causeType: 'count', causeId: level.countedBy, reason: 'counted before it was recorded' })
+    totals.get(levelKey(m.variantId, m.locationId))!.delta -= m.quantity
+  }
+  const written = corrections.length ? [...inputs, ...corrections] : inputs
 
   // 2. Under 'block', a decrement may not take available (on-hand − reserved) below zero.
   const levels: LevelChange[] = []
@@ -121,10 +133,9 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   // 3. One statement: the new levels, the ledger rows (on_hand_after running through the inputs of each level)
   //    and the events.
   const running = new Map(levels.map((l) => [levelKey(l.variantId, l.locationId), l.before]))
-  const now = new Date()
-  const order = increasesFirst(inputs)
+  const order = increasesFirst(written)
   const movements = order.map((i) => {
-    const m = inputs[i]!
+    const m = written[i]!
     const k = levelKey(m.variantId, m.locationId)
     const after = running.get(k)! + m.quantity
     running.set(k, after)
@@ -185,10 +196,11 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   // A level locked in step 1 keeps its tuple until this transaction changes it; should one not be found, nothing of
   // this change stands.
   if (rows[0]!.levels !== levels.length) throw new Error(`stock levels moved under their lock: ${rows[0]!.levels} of ${levels.length} updated`)
-  // The ids were given in the order written; each goes back to its input.
+  // The ids were given in the order written; each goes back to its input (a count's corrections are not inputs).
   const movementIds = new Array<number>(inputs.length)
   const onHandAfter = new Array<number>(inputs.length)
   order.forEach((input, k) => {
+    if (input >= inputs.length) return
     movementIds[input] = Number(rows[0]!.ids[k])
     onHandAfter[input] = movements[k]!.onHandAfter
   })
@@ -219,11 +231,20 @@ async function lockLevels(tx: Tx, merchantId: string, ordered: { variantId: stri
   // One index lookup per level, locked in the order given (sorted by the caller), so concurrent callers never deadlock.
   // The keys come as a JSON recordset, which the planner sizes the same whatever it holds: the statement keeps one
   // generic plan per connection. (Given as arrays, the planner saw each call's length and planned every call anew.)
-  const { rows } = await executeNamed<{ tid: string; variant_id: string; location_id: string; on_hand: number; reserved: number; safety_stock: number | null }>(
+  const { rows } = await executeNamed<{
+    tid: string
+    variant_id: string
+    location_id: string
+    on_hand: number
+    reserved: number
+    safety_stock: number | null
+    counted_through: string | Date | null
+    counted_by: string | null
+  }>(
     tx,
     'lock_stock_levels',
     sql`
-    select l.ctid::text as tid, l.variant_id, l.location_id, l.on_hand, l.reserved, l.safety_stock
+    select l.ctid::text as tid, l.variant_id, l.location_id, l.on_hand, l.reserved, l.safety_stock, l.counted_through, l.counted_by
       from rows from (jsonb_to_recordset(${JSON.stringify(ordered.map((t) => ({ l: t.locationId, v: t.variantId })))}::jsonb) as (l uuid, v uuid))
            with ordinality as k(location_id, variant_id, n)
       cross join lateral (
@@ -233,7 +254,17 @@ async function lockLevels(tx: Tx, merchantId: string, ordered: { variantId: stri
      order by k.n`,
   )
   return new Map(
-    rows.map((r) => [levelKey(r.variant_id, r.location_id), { tid: r.tid, onHand: Number(r.on_hand), reserved: Number(r.reserved), safetyStock: r.safety_stock === null ? null : Number(r.safety_stock) }]),
+    rows.map((r) => [
+      levelKey(r.variant_id, r.location_id),
+      {
+        tid: r.tid,
+        onHand: Number(r.on_hand),
+        reserved: Number(r.reserved),
+        safetyStock: r.safety_stock === null ? null : Number(r.safety_stock),
+        countedThrough: r.counted_through === null ? null : new Date(r.counted_through),
+        countedBy: r.counted_by,
+      },
+    ]),
   )
 }
 

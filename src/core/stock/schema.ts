@@ -24,6 +24,13 @@ export const stockLevels = pgTable(
     reserved: qty('reserved').notNull().default(0),
     /** Low-stock threshold (safety stock): at or below it the level is "low". */
     safetyStock: qty('safety_stock'),
+    /**
+     * The last posted stock count of this level (countedBy) saw the shelf as it was at this moment: a movement that
+     * happened by then but is recorded only after the post (a checkout in flight, an offline sale uploaded late) was
+     * already in the count, and is recorded with a count movement that takes it back out (see counts.ts).
+     */
+    countedThrough: timestamptz('counted_through'),
+    countedBy: uuid('counted_by'),
     updatedAt: updatedAt(),
   },
   (t) => [
@@ -126,6 +133,8 @@ export const stockCounts = pgTable(
     startedBy: uuid('started_by'),
     postedAt: timestamptz('posted_at'),
     postedBy: uuid('posted_by'),
+    /** The last movement on the ledger when the count was posted: its report reads no movement after it. */
+    postedMovementId: bigint('posted_movement_id', { mode: 'number' }),
     createdAt: createdAt(),
   },
   (t) => [index('stock_counts_location_idx').on(t.merchantId, t.locationId, t.status)],

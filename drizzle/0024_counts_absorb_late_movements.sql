@@ -1,0 +1,3 @@
+ALTER TABLE "stock_counts" ADD COLUMN "posted_movement_id" bigint;--> statement-breakpoint
+ALTER TABLE "stock_levels" ADD COLUMN "counted_through" timestamp with time zone;--> statement-breakpoint
+ALTER TABLE "stock_levels" ADD COLUMN "counted_by" uuid;
