@@ -291,7 +291,8 @@ export async function reserve(tx: Tx, actor: Actor, input: ReserveInput): Promis
     eq(stockReservations.locationId, input.locationId),
     ne(stockReservations.status, 'released'),
   )
-  // The hold this source already has (active, or consumed by its order); a released one is over: found first, or held by a twin of this request sent at the same time.
+  // The hold this source already has (active, or consumed by its order; a released one is over): found first, or
+  // held by a twin of this request sent at the same time.
   const heldBefore = async () => (await tx.select().from(stockReservations).where(where))[0]
   const existing = await heldBefore()
   if (existing) return { reservation: existing, created: false }
