@@ -37,6 +37,21 @@ describe('offline sales batch', () => {
     ...extra,
   })
 
+  it('a sale dated ahead of the hub clock (a till whose clock runs fast) is recorded at the time it arrives, with a warning; its replay is still a duplicate', async () => {
+    const { store, item, api } = await till()
+    const ahead = offlineSale(store.registerId, item.sku, -24 * 60)
+    const sent = Date.now()
+    const r = await api.post('/api/v1/sales/batch', { sales: [ahead] })
+    expect(r.body.results[0]).toMatchObject({ status: 'accepted', warnings: [expect.objectContaining({ code: 'clock_ahead', details: expect.objectContaining({ occurredAt: ahead.occurredAt }) })] })
+    const sale = (await api.get(`/api/v1/sales/${ahead.id}`)).body
+    expect(Math.abs(new Date(sale.occurredAt).getTime() - sent)).toBeLessThan(60_000)
+    expect((await api.post('/api/v1/sales/batch', { sales: [ahead] })).body.results[0].status).toBe('duplicate')
+    // A few minutes fast is within what the hub takes as given.
+    const close = offlineSale(store.registerId, item.sku, -2)
+    expect((await api.post('/api/v1/sales/batch', { sales: [close] })).body.results[0].warnings).toEqual([])
+    expect((await api.get(`/api/v1/sales/${close.id}`)).body.occurredAt).toBe(close.occurredAt)
+  })
+
   it('records each sale once, in the order they happened; a replay of the batch changes nothing', async () => {
     const { store, item, api, m } = await till()
     const batch = { sales: [offlineSale(store.registerId, item.sku, 5), offlineSale(store.registerId, item.sku, 30), offlineSale(store.registerId, item.sku, 10)] }

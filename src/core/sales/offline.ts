@@ -31,16 +31,23 @@ export type OfflineResult =
 const OFFLINE_SALE_LOCK_CLASS = 74_620_103
 
 /** Records offline sales in the order they happened (by their own clock, then as sent). */
-export async function recordOfflineSales(tx: Tx, actor: Actor, batch: OfflineSaleInput[]): Promise<OfflineResult[]> {
+export async function recordOfflineSales(tx: Tx, actor: Actor, batch: OfflineSaleInput[], now = new Date()): Promise<OfflineResult[]> {
   const ordered = batch.map((s, i) => ({ s, i })).sort((a, b) => a.s.occurredAt.getTime() - b.s.occurredAt.getTime() || a.i - b.i)
   const results = new Array<OfflineResult>(batch.length)
-  for (const { s, i } of ordered) results[i] = await recordOne(tx, actor, s)
+  for (const { s, i } of ordered) results[i] = await recordOne(tx, actor, s, now)
   return results
 }
 
-async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput): Promise<OfflineResult> {
-  const { id, occurredAt, sessionId, clientReceiptNo, ...sale } = s
-  const hash = hashSaleInput({ ...sale, occurredAt: occurredAt.toISOString(), sessionId, clientReceiptNo })
+/** How far ahead of the hub's clock a till's clock may run before the hub dates its sales itself. */
+const CLOCK_AHEAD_MS = 5 * 60_000
+
+async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput, now: Date): Promise<OfflineResult> {
+  const { id, occurredAt: tillTime, sessionId, clientReceiptNo, ...sale } = s
+  const hash = hashSaleInput({ ...sale, occurredAt: tillTime.toISOString(), sessionId, clientReceiptNo })
+  // A sale dated in the future was made by a till whose clock runs fast: it happened by now. Dated as the till said,
+  // it would land in a business day to come and count as after any stock count taken before that moment.
+  const ahead = tillTime.getTime() > now.getTime() + CLOCK_AHEAD_MS
+  const occurredAt = ahead ? now : tillTime
   // The same sale sent twice at once (a till retrying a batch it thinks was lost): the second waits for the first
   // and answers duplicate, instead of failing on the first's row and reporting a recorded sale as rejected.
   await tx.execute(sql`select pg_advisory_xact_lock(${OFFLINE_SALE_LOCK_CLASS}, hashtext(${id}::uuid::text))`)
@@ -55,6 +62,7 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput): Promise<Off
   const attempt = (rescue: boolean) =>
     tx.transaction(async (sp) => {
       const warnings: { code: string; message: string; details?: unknown }[] = []
+      if (ahead) warnings.push({ code: 'clock_ahead', message: 'dated ahead of the hub clock: recorded at the time it arrived', details: { occurredAt: tillTime.toISOString(), recordedAs: now.toISOString() } })
       // The session is held against closing before it is read (the lock a close takes first): a close in progress
       // is waited for, and the sale goes where the close leaves it, counted in one session's cash.
       const named = rescue ? undefined : (sessionId ?? (await openSessionOf(sp, actor.merchantId, sale.registerId))?.id)
@@ -96,7 +104,7 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput): Promise<Off
         merchantId: actor.merchantId,
         clientSaleId: id,
         registerId: sale.registerId,
-        payload: { ...s, occurredAt: occurredAt.toISOString() } as unknown as Record<string, unknown>,
+        payload: { ...s, occurredAt: tillTime.toISOString() } as unknown as Record<string, unknown>,
         code: e.code,
         reason: e.message,
       })

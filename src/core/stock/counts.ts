@@ -164,21 +164,33 @@ export async function addCountEntries(tx: Tx, actor: Actor, countId: string, inp
     }
     await snapshot(tx, actor.merchantId, countId, count.locationId, outside)
   }
-  let at = input.at ?? new Date()
+  const at = input.at ?? new Date()
+  let joinedAt = at
   if (outside.length) {
     // The joining variants' snapshot was taken just now, after this entry's request began: a sale that began
-    // meanwhile and committed before the snapshot is in it, so the entry is dated no earlier than the movements in
-    // it (the latest few of each level are all that can be that recent). Otherwise that sale would count as after
-    // the entry, and the variance would give it back.
-    const { rows: latest } = await tx.execute<{ at: string | Date | null }>(sql`
-      select max(r.occurred_at) as at
+    // meanwhile and committed before the snapshot is in it, so their entries are dated no earlier than the movements
+    // in it (the latest few of each level are all that can be that recent). Otherwise that sale would count as after
+    // the entry, and the variance would give it back. No later, though, than the time this request has taken (and
+    // a second): a movement dated ahead of that (a till whose clock runs fast) does not move the entry.
+    const { rows: latest } = await tx.execute<{ at: string | Date | null; elapsed: number }>(sql`
+      select max(r.occurred_at) as at, (extract(epoch from clock_timestamp() - now()) * 1000)::float8 as elapsed
         from unnest(${sql.param(outside)}::uuid[]) as v(id)
-        cross join lateral (select m.occurred_at from stock_movements m where m.location_id = ${count.locationId} and m.variant_id = v.id order by m.id desc limit 50) r`)
+        left join lateral (select m.occurred_at from stock_movements m where m.location_id = ${count.locationId} and m.variant_id = v.id order by m.id desc limit 50) r on true`)
     const inSnapshot = latest[0]?.at == null ? null : new Date(latest[0].at)
-    if (inSnapshot && inSnapshot > at) at = inSnapshot
+    const latestPossible = new Date(at.getTime() + Number(latest[0]!.elapsed) + 1000)
+    if (inSnapshot && inSnapshot > at) joinedAt = inSnapshot < latestPossible ? inSnapshot : latestPossible
   }
+  const joined = new Set(outside)
   await tx.insert(stockCountEntries).values(
-    input.lines.map((l, i) => ({ id: newId(), countId, merchantId: actor.merchantId, variantId: items[i]!.variantId, quantity: l.quantity, enteredBy: actor.id, enteredAt: at })),
+    input.lines.map((l, i) => ({
+      id: newId(),
+      countId,
+      merchantId: actor.merchantId,
+      variantId: items[i]!.variantId,
+      quantity: l.quantity,
+      enteredBy: actor.id,
+      enteredAt: joined.has(items[i]!.variantId) ? joinedAt : at,
+    })),
   )
   return getCount(tx, actor.merchantId, countId)
 }
@@ -351,7 +363,7 @@ export async function countVariance(tx: Tx, merchantId: string, id: string): Pro
     .from(stockCounts)
     .where(and(eq(stockCounts.merchantId, merchantId), eq(stockCounts.id, id)))
   if (!count) throw notFound('stock_count', id)
-  return report(count, await varianceRows(tx, count), 'ignore')
+  return report(count, await varianceRows(tx, count), count.uncounted ?? 'ignore')
 }
 
 /**
@@ -392,7 +404,7 @@ export async function postCount(tx: Tx, actor: Actor, id: string, input: { uncou
   )
   // What the count saw stands for every level it posted (a variance of zero too): a movement of one of them that
   // happened by then but is recorded after this post was already in the count (see applyMovements).
-  const seen = rep.lines.map((l) => ({ v: l.variantId, t: (l.lastEnteredAt ?? at).toISOString() }))
+  const seen = rep.lines.map((l) => ({ v: l.variantId, t: (l.lastEnteredAt && l.lastEnteredAt < at ? l.lastEnteredAt : at).toISOString() }))
   if (seen.length) {
     await tx.execute(sql`
       update stock_levels l set counted_through = x.t, counted_by = ${id}
@@ -402,7 +414,7 @@ export async function postCount(tx: Tx, actor: Actor, id: string, input: { uncou
   }
   const [posted] = await tx
     .update(stockCounts)
-    .set({ status: 'posted', postedAt: at, postedBy: actor.id, postedMovementId })
+    .set({ status: 'posted', postedAt: at, postedBy: actor.id, postedMovementId, uncounted: input.uncounted ?? 'ignore' })
     .where(eq(stockCounts.id, id))
     .returning()
   await recordAudit(tx, actor, {

@@ -60,12 +60,15 @@ export const MAX_MOVEMENT_QUANTITY = 1_000_000_000
 export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput[], opts: ApplyOptions): Promise<ApplyResult> {
   if (inputs.length === 0) return { movementIds: [], onHandAfter: [], levels: [], negatives: [] }
   const merchantId = actor.merchantId
-  const totals = new Map<string, { variantId: string; locationId: string; delta: number }>()
+  // Per level: the change of on-hand, and what the inputs themselves move (the change of reserved when they consume
+  // reservations; a count's corrections below change on-hand only).
+  const totals = new Map<string, { variantId: string; locationId: string; delta: number; moved: number }>()
   for (const m of inputs) {
     if (!Number.isSafeInteger(m.quantity) || m.quantity === 0) throw new RangeError(`movement quantity must be a non-zero integer, got ${m.quantity}`)
     const k = levelKey(m.variantId, m.locationId)
-    const t = totals.get(k) ?? { variantId: m.variantId.toLowerCase(), locationId: m.locationId.toLowerCase(), delta: 0 }
+    const t = totals.get(k) ?? { variantId: m.variantId.toLowerCase(), locationId: m.locationId.toLowerCase(), delta: 0, moved: 0 }
     t.delta += m.quantity
+    t.moved += m.quantity
     totals.set(k, t)
   }
   const ordered = [...totals.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v)
@@ -90,7 +93,7 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   const corrections: MovementInput[] = []
   for (const m of inputs) {
     const level = current.get(levelKey(m.variantId, m.locationId))!
-    if (m.kind === 'count' || consume || !level.countedThrough || (m.occurredAt ?? now) > level.countedThrough) continue
+    if (m.kind === 'count' || !level.countedThrough || (m.occurredAt ?? now) > level.countedThrough) continue
     corrections.push({ ...m, quantity: -m.quantity, kind: 'count', causeType: 'count', causeId: level.countedBy, reason: 'counted before it was recorded' })
     totals.get(levelKey(m.variantId, m.locationId))!.delta -= m.quantity
   }
@@ -111,7 +114,7 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
     }
     // On-hand is a bigint in the database but a number here: past the largest exact integer it would stop being
     // the ledger's sum.
-    if (!Number.isSafeInteger(cur.onHand + t.delta) || !Number.isSafeInteger(cur.reserved + t.delta)) {
+    if (!Number.isSafeInteger(cur.onHand + t.delta) || !Number.isSafeInteger(cur.reserved + t.moved)) {
       throw invalid('quantity_out_of_range', `the on-hand of variant ${t.variantId} at location ${t.locationId} would go beyond what is counted exactly`, {
         variantId: t.variantId,
         locationId: t.locationId,
@@ -124,7 +127,7 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
       locationId: t.locationId,
       before: cur.onHand,
       onHand: cur.onHand + t.delta,
-      reserved: cur.reserved + (consume ? t.delta : 0),
+      reserved: cur.reserved + (consume ? t.moved : 0),
       safetyStock: cur.safetyStock,
     })
   }

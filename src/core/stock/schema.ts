@@ -135,6 +135,8 @@ export const stockCounts = pgTable(
     postedBy: uuid('posted_by'),
     /** The last movement on the ledger when the count was posted: its report reads no movement after it. */
     postedMovementId: bigint('posted_movement_id', { mode: 'number' }),
+    /** How the post treated lines nobody counted: left alone, or written down to zero. */
+    uncounted: text('uncounted').$type<'ignore' | 'zero'>(),
     createdAt: createdAt(),
   },
   (t) => [index('stock_counts_location_idx').on(t.merchantId, t.locationId, t.status)],

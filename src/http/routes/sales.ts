@@ -291,7 +291,7 @@ const batch = defineRoute({
   tags,
   summary: 'Upload sales made while the till was offline',
   description:
-    "Each sale carries the till's UUID and clock and is recorded once (a replay answers 'duplicate'). The till's prices stand; stock may go below zero (reported as a warning); a sale the hub cannot record is kept and reported as 'rejected', never dropped. Sales whose cash session has closed go to the register's rescue session.",
+    "Each sale carries the till's UUID and clock and is recorded once (a replay answers 'duplicate'). The till's prices stand; stock may go below zero (reported as a warning); a sale the hub cannot record is kept and reported as 'rejected', never dropped. Sales whose cash session has closed go to the register's rescue session. A sale dated more than 5 minutes ahead of the hub's clock (a till whose clock runs fast) is recorded at the time it arrives, with a 'clock_ahead' warning.",
   access: 'sales.create',
   bodyLimit: 10 * 1024 * 1024,
   request: {
@@ -371,6 +371,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
       c.var.db,
       c.var.principal,
       sales.map((s) => ({ ...(s as SaleInput), id: s.id, occurredAt: new Date(s.occurredAt), sessionId: s.sessionId, clientReceiptNo: s.clientReceiptNo })),
+      c.var.hub.clock(),
     )
     return c.json({ results }, 200)
   })
