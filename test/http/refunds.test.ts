@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore, setSettings } from '../helpers/pos.ts'
 import { DEFAULT_ROLE_PERMISSIONS } from '../../src/core/staff/permissions.ts'
 
 describe('refunds and voids', () => {
@@ -102,6 +102,29 @@ describe('refunds and voids', () => {
     expect(await onHand(item.variantId)).toBe(96)
     const whole = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 2 }], tenders: [{ kind: 'wechat', amount: 2000, saleTenderId: wechat }] })
     expect(whole.status).toBe(201)
+  })
+
+  it('with cash rounding, the cash part of a partial refund of a split sale is whole jiao; the card takes the fen', async () => {
+    const { m, store, api } = await soldSale({ quantity: 1, price: 100 })
+    await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'half_up' } })
+    const other = await seedProduct(hub, store, { price: 1234, stock: 10 })
+    // 2 × ¥12.34 = ¥24.68: ¥10.00 by card leaves ¥14.68 in cash, rounded to ¥14.70 (+2).
+    const sale = (await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: other.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 1000 }, { kind: 'cash', amount: 2000 }] })).body
+    expect(sale).toMatchObject({ total: 2468, roundingAdjustment: 2 })
+    const first = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+    expect(first.status).toBe(201)
+    const parts = (r: any) => r.body.sale.refunds.at(-1).tenders.map((t: { kind: string; amount: number }) => [t.kind, t.amount])
+    // ¥12.35 back (half the sale with its share of the rounding): spread by value it would be card 500 + cash 735.
+    expect(parts(first)).toEqual([
+      ['card', 505],
+      ['cash', 730],
+    ])
+    const second = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+    expect(parts(second)).toEqual([
+      ['card', 495],
+      ['cash', 740],
+    ])
+    expect(second.body.sale.tenders.map((t: { refundedAmount: number; amount: number }) => t.refundedAmount === t.amount)).toEqual([true, true])
   })
 
   it('a cash refund of a card sale needs permission', async () => {

@@ -109,6 +109,29 @@ describe('actions held for approval', () => {
     expect(audit.body.items).toEqual([expect.objectContaining({ approverId: managerUser.id, details: expect.objectContaining({ taxCategoryId: { from: null, to: store.taxIds.reduced } }) })])
   })
 
+  it('a tax category that changes nothing in force is not held: the same id in upper case, a product whose variants all have their own', async () => {
+    const { store, item, admin, cashier } = await shop()
+    expect((await cashier.patch(`/api/v1/variants/${item.variantId}`, { taxCategoryId: store.taxIds.standard.toUpperCase() })).status).toBe(200)
+    expect((await admin.get(`/api/v1/audit?action=variant.price_changed&entityId=${item.variantId}`)).body.items).toEqual([])
+    expect((await admin.patch(`/api/v1/variants/${item.variantId}`, { taxCategoryId: store.taxIds.reduced })).status).toBe(200)
+    // Its one variant has a category of its own now: the product's is no longer in force anywhere.
+    expect((await cashier.patch(`/api/v1/products/${item.productId}`, { taxCategoryId: store.taxIds.exempt })).status).toBe(200)
+    expect((await variantOf(admin, item.productId)).effectiveTaxCategoryId).toBe(store.taxIds.reduced)
+  })
+
+  it("an import from another POS that adds a SKU to an existing product keeps the product's tax category, and needs no approval", async () => {
+    const { store, item, admin, cashier } = await shop()
+    expect((await admin.patch(`/api/v1/products/${item.productId}`, { taxCategoryId: store.taxIds.reduced })).status).toBe(200)
+    const name = (await admin.get(`/api/v1/products/${item.productId}`)).body.name
+    const file = `product_name,sku,price,cost\n${name},${item.sku},10.00,5.00\n${name},ADDED-${item.sku},4.00,2.00\n`
+    const r = await cashier.post('/api/v1/imports/catalog', undefined, { raw: new TextEncoder().encode(file), headers: { 'content-type': 'text/csv' } })
+    expect(r.status).toBe(200)
+    expect(r.body.summary).toMatchObject({ variantsCreated: 1 })
+    const product = (await admin.get(`/api/v1/products/${item.productId}`)).body
+    expect(product.taxCategoryId).toBe(store.taxIds.reduced)
+    expect(product.variants).toHaveLength(2)
+  })
+
   it('a catalog import that changes prices needs a manager: refused for the cashier, with nothing written; told in the dry run', async () => {
     const { item, admin, cashier, managerUser } = await shop()
     const exported = await admin.get('/api/v1/catalog/export?format=csv')

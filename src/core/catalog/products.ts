@@ -254,6 +254,8 @@ export async function updateProduct(tx: Tx, actor: Actor, id: string, changes: P
   if (changes.name !== undefined) changes = { ...changes, name: changes.name.trim() }
   if (changes.nameEn !== undefined) changes = { ...changes, nameEn: cleanNameEn(changes.nameEn) }
   if (changes.categoryId !== undefined) await assertCategory(tx, actor.merchantId, changes.categoryId)
+  // An id as PostgreSQL writes it, so an id sent in upper case is no change.
+  if (changes.taxCategoryId !== undefined) changes = { ...changes, taxCategoryId: changes.taxCategoryId.toLowerCase() }
   if (changes.taxCategoryId !== undefined) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
   await tx.update(products).set({ ...changes, updatedAt: new Date() }).where(eq(products.id, id))
   const details: Record<string, unknown> = {}
@@ -301,8 +303,9 @@ export async function getVariant(tx: Tx, merchantId: string, id: string): Promis
 export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: VariantChanges): Promise<Variant> {
   const before = await getVariant(tx, actor.merchantId, id)
   if (changes.optionValues !== undefined) changes = { ...changes, optionValues: cleanOptionValues(changes.optionValues) }
-  const [product] = await tx.select({ options: products.options, unit: products.unit }).from(products).where(eq(products.id, before.productId))
+  const [product] = await tx.select({ options: products.options, unit: products.unit, taxCategoryId: products.taxCategoryId }).from(products).where(eq(products.id, before.productId))
   checkVariant({ sku: changes.sku ?? before.sku, price: changes.price ?? before.price, cost: changes.cost, pricePer: changes.pricePer, optionValues: changes.optionValues, unit: changes.unit }, product!.options)
+  if (changes.taxCategoryId) changes = { ...changes, taxCategoryId: changes.taxCategoryId.toLowerCase() }
   if (changes.taxCategoryId) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
   if (changes.unit !== undefined) {
     const from = before.unit ?? product!.unit
@@ -334,8 +337,10 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
     if (changes[k] !== undefined && changes[k] !== before[k]) details[k] = { from: before[k], to: changes[k] }
   }
   if (codes) details.barcodes = 'replaced'
-  // What the customer pays or the margin: price, cost, the quantity a price is per, and the tax category.
-  const priceChanged = details.price !== undefined || details.cost !== undefined || details.pricePer !== undefined || details.taxCategoryId !== undefined
+  // What the customer pays or the margin: price, cost, the quantity a price is per, and the tax category in force.
+  const taxInForce = (own: string | null) => own ?? product!.taxCategoryId
+  const taxChanged = changes.taxCategoryId !== undefined && taxInForce(changes.taxCategoryId) !== taxInForce(before.taxCategoryId)
+  const priceChanged = details.price !== undefined || details.cost !== undefined || details.pricePer !== undefined || taxChanged
   await recordAudit(tx, actor, { action: priceChanged ? 'variant.price_changed' : 'variant.updated', entityType: 'variant', entityId: id, details: { ...details, sku: after!.sku } })
   return after!
 }

@@ -60,7 +60,8 @@ export async function importPosCatalog(tx: Tx, actor: Actor, table: Table, opts:
     if (cells.on_shelf) cells.on_shelf = ON_SHELF.get(cells.on_shelf.trim()) ?? cells.on_shelf
   }
 
-  // New products without a tax category get the default one; rows of existing SKUs keep what their product has.
+  // New products without a tax category get the default one; products with an existing SKU in the file keep what
+  // they have, also on the rows that add a new SKU to them (rows form a product by product_key, else product_name).
   const taxCode = opts.taxCategory ?? 'standard'
   const skus = [...new Set(rows.flatMap((r) => (r.cells.sku ? [r.cells.sku] : [])))]
   const existing = new Set(
@@ -69,9 +70,11 @@ export async function importPosCatalog(tx: Tx, actor: Actor, table: Table, opts:
       : [],
   )
   const [tax] = (await tx.execute<{ code: string }>(sql`select code from tax_categories where merchant_id = ${actor.merchantId} and code = ${taxCode}`)).rows
+  const productOf = (cells: Record<string, string | undefined>) => (cells.product_key?.trim() ? `key:${cells.product_key.trim()}` : cells.product_name?.trim() ? `name:${cells.product_name.trim()}` : undefined)
+  const existingProducts = new Set(rows.flatMap(({ cells }) => (cells.sku && existing.has(cells.sku) ? [productOf(cells)] : [])))
   if (tax || opts.taxCategory) {
     for (const { cells } of rows) {
-      if (!cells.tax_category && !(cells.sku && existing.has(cells.sku))) {
+      if (!cells.tax_category && !(cells.sku && existing.has(cells.sku)) && !existingProducts.has(productOf(cells))) {
         cells.tax_category = taxCode
         extra.add('tax_category')
       }

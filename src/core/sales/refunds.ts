@@ -101,7 +101,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
   if (!input.tenders) {
     const open = tenders.map((t) => t.amount - t.refundedAmount)
-    const parts = allocate(Math.min(total, sum(open)), open)
+    const parts = wholeCash(allocate(Math.min(total, sum(open)), open), open, tenders, settings.cashRounding.unit)
     split = tenders.map((t, i) => ({ kind: t.kind, amount: parts[i]!, saleTenderId: t.id, accountRef: t.accountRef })).filter((s) => s.amount > 0)
     if (sum(split.map((s) => s.amount)) !== total) throw conflict('tenders_exhausted', 'the original tenders cannot take this refund; name the tenders')
   } else {
@@ -113,7 +113,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     if (twice) throw invalid('duplicate_sale_tender', `tender ${twice} is named more than once: give its refund as one amount`, { saleTenderId: twice })
     split = input.tenders.map((t) => {
       if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw invalid('invalid_amount', 'refund tender amounts must be positive whole numbers')
-      const original = t.saleTenderId ? tenders.find((x) => x.id === t.saleTenderId) : undefined
+      const original = t.saleTenderId ? tenders.find((x) => x.id === t.saleTenderId!.toLowerCase()) : undefined
       if (t.saleTenderId && !original) throw invalid('unknown_sale_tender', `tender ${t.saleTenderId} is not part of this sale`)
       if (original && original.kind !== t.kind) throw invalid('refund_tender_kind', `tender ${t.saleTenderId} was ${original.kind}, not ${t.kind}`)
       if (original && t.amount > original.amount - original.refundedAmount) throw invalid('refund_exceeds_tender', `tender ${original.id} can refund at most ${original.amount - original.refundedAmount}`)
@@ -242,6 +242,31 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
  * Voids a whole sale: only on its own business day, while its cash session is still open, and before any refund.
  * Everything is reversed (stock, cash, tenders with reversal numbers for the channels) and the sale is marked voided.
  */
+/**
+ * With cash rounding, the cash part of a refund spread over the sale's tenders is a whole multiple of the rounding
+ * unit, as the cash part of the sale was: the fen it would leave over go to (or come from) a non-cash tender with
+ * room, so the drawer never pays out fen it does not hold. Left as spread when no tender can take them.
+ */
+function wholeCash(parts: number[], open: number[], tenders: { kind: TenderKind }[], unit: number): number[] {
+  const cash = tenders.findIndex((t) => t.kind === 'cash')
+  const over = cash < 0 || unit <= 1 ? 0 : parts[cash]! % unit
+  if (over === 0) return parts
+  const out = [...parts]
+  const down = tenders.findIndex((_, j) => j !== cash && open[j]! - out[j]! >= over)
+  if (down >= 0) {
+    out[cash] = out[cash]! - over
+    out[down] = out[down]! + over
+    return out
+  }
+  const need = unit - over
+  const up = tenders.findIndex((_, j) => j !== cash && out[j]! >= need)
+  if (up >= 0 && open[cash]! - out[cash]! >= need) {
+    out[cash] = out[cash]! + need
+    out[up] = out[up]! - need
+  }
+  return out
+}
+
 export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { reason: string; approverId?: string | null }, at = new Date()): Promise<SaleView> {
   const access = actorCan(actor, 'sales.void')
   if (!access.ok) throw forbidden('permission_denied', `role ${actor.role} may not void sales`, { permission: 'sales.void' })

@@ -80,6 +80,8 @@ async function taxCodes(tx: Tx, merchantId: string, ids: string[]): Promise<Map<
  * variant given its product's category explicitly changes nothing.
  */
 async function taxChange(tx: Tx, merchantId: string, from: string, to: string): Promise<string | null> {
+  from = from.toLowerCase()
+  to = to.toLowerCase()
   if (from === to) return null
   const codes = await taxCodes(tx, merchantId, [from, to])
   return `taxCategory ${codes.get(from) ?? from} → ${codes.get(to) ?? to}`
@@ -131,6 +133,8 @@ export const APPROVAL_ACTIONS = {
       }
       if (!rules.priceChange || p.changes.taxCategoryId === undefined) return null
       const product = await getProduct(tx, merchantId, p.productId)
+      // Only variants without a tax category of their own take the product's.
+      if (!product.variants.some((v) => v.taxCategoryId === null)) return null
       const tax = await taxChange(tx, merchantId, product.taxCategoryId, p.changes.taxCategoryId)
       return tax && `Change product ${product.name}: ${tax} (its variants without their own tax category)`
     },
