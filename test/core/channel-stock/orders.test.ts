@@ -134,4 +134,31 @@ describe('online orders hold store stock', () => {
     expect(res.status).toBe(409)
     expect(res.body.error.code).toBe('not_a_pickup_order')
   })
+
+  it('an order whose goods left before a stock count, fulfilled after the post, leaves the count standing, held or not', async () => {
+    const { m, store, item: held, shopify } = await setup(10)
+    const other = await seedProduct(hub, store, { price: 1990, stock: 10 })
+    const api = createApi(hub).as((await m.staff('manager')).token)
+    const at = { locationId: SHOP_LOCATION, updatedAt: new Date(Date.now() - 60 * 60_000).toISOString() }
+    await apply(m.merchantId, shopify, order('H1', held.sku, 2, at))
+    expect(await stockLevel(hub, held.variantId, store.locationId)).toEqual({ onHand: 10, reserved: 2 })
+
+    const open = await api.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [held.variantId, other.variantId] })
+    const shipped = new Date()
+    await new Promise((r) => setTimeout(r, 5))
+    // Both orders' 2 units left the shelf at `shipped`; the counter finds 8 of each.
+    await api.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku: held.sku, quantity: 8 }, { sku: other.sku, quantity: 8 }] })
+    expect((await api.post(`/api/v1/stock/counts/${open.body.id}/post`, {})).status).toBe(200)
+    expect(await stockLevel(hub, held.variantId, store.locationId)).toEqual({ onHand: 8, reserved: 2 })
+
+    // The fulfilments arrive now, dated when the goods left.
+    const fulfilled = { locationId: SHOP_LOCATION, status: 'fulfilled' as const, updatedAt: shipped.toISOString() }
+    await apply(m.merchantId, shopify, order('H1', held.sku, 2, fulfilled))
+    await apply(m.merchantId, shopify, order('N2', other.sku, 2, fulfilled))
+    expect(await stockLevel(hub, held.variantId, store.locationId)).toEqual({ onHand: 8, reserved: 0 })
+    expect(await stockLevel(hub, other.variantId, store.locationId)).toEqual({ onHand: 8, reserved: 0 })
+    const holds = await hub.database.db.execute(sql`select status from stock_reservations where variant_id = ${held.variantId}`)
+    expect(holds.rows.map((r) => r.status)).toEqual(['consumed'])
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
 })
