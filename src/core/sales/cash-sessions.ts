@@ -102,11 +102,13 @@ export async function expectedCash(tx: Tx, sessionId: string): Promise<number> {
  * committed first. Undefined when the merchant has no such session.
  */
 export async function holdSession(tx: Tx, merchantId: string, id: string): Promise<CashSession | undefined> {
-  const [found] = await tx.select({ id: cashSessions.id }).from(cashSessions).where(and(eq(cashSessions.merchantId, merchantId), eq(cashSessions.id, id)))
-  if (!found) return undefined
-  await tx.execute(sql`select pg_advisory_xact_lock_shared(${SESSION_LOCK_CLASS}, hashtext(${found.id}))`)
-  return getSession(tx, merchantId, found.id)
+  await tx.execute(sql`select pg_advisory_xact_lock_shared(${sessionLockKey(id)})`)
+  const [s] = await tx.select().from(cashSessions).where(and(eq(cashSessions.merchantId, merchantId), eq(cashSessions.id, id)))
+  return s
 }
+
+/** The advisory lock of a session (class and key), the same however its id is spelled. */
+const sessionLockKey = (id: string) => sql`${SESSION_LOCK_CLASS}, hashtext(${id}::uuid::text)`
 
 /** Class of the advisory locks that let one transaction at a time find or open a register's rescue session. */
 const RESCUE_LOCK_CLASS = 74_620_102
@@ -173,7 +175,7 @@ export function countDenominations(d: Record<string, number>): number {
  */
 export async function closeSession(tx: Tx, actor: Actor, id: string, input: { countedCash?: number; denominations?: Record<string, number>; note?: string }, at = new Date()) {
   // Waits for sales in flight on this session (they hold the shared lock); later ones see it closed.
-  await tx.execute(sql`select pg_advisory_xact_lock(${SESSION_LOCK_CLASS}, hashtext(${id}::uuid::text))`)
+  await tx.execute(sql`select pg_advisory_xact_lock(${sessionLockKey(id)})`)
   const session = await lockSession(tx, actor.merchantId, id)
   if (session.status !== 'open') throw conflict('session_closed', 'the session is already closed')
   let counted = input.countedCash
