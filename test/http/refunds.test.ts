@@ -127,6 +127,31 @@ describe('refunds and voids', () => {
     expect(second.body.sale.tenders.map((t: { refundedAmount: number; amount: number }) => t.refundedAmount === t.amount)).toEqual([true, true])
   })
 
+  it('with cash rounding, each partial refund of an all-cash sale is whole jiao, and together they give back what was paid', async () => {
+    const { m, store, api } = await soldSale({ quantity: 1, price: 100 })
+    await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'half_up' } })
+    const other = await seedProduct(hub, store, { price: 333, stock: 10 })
+    // 3 × ¥3.33 = ¥9.99, paid in cash as ¥10.00 (+1).
+    const sale = (await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: other.sku, quantity: 3 }], tenders: [{ kind: 'cash', amount: 1000 }] })).body
+    expect(sale).toMatchObject({ total: 999, roundingAdjustment: 1 })
+    const refund = async (quantity: number) => {
+      const r = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity }] })
+      expect(r.status, JSON.stringify(r.body)).toBe(201)
+      const last = r.body.sale.refunds.at(-1)
+      return { total: last.total, lines: last.lines.map((l: { amount: number }) => l.amount), cash: last.tenders.map((t: { kind: string; amount: number }) => [t.kind, t.amount]) }
+    }
+    // Value refunded so far with its share of the sale's rounding, rounded to the jiao as the drawer pays it out:
+    // 333 → ¥3.30; 667 → ¥6.70 (¥3.40 more); all of it → the ¥10.00 paid (¥3.30 more).
+    expect(await refund(1)).toEqual({ total: 330, lines: [333], cash: [['cash', 330]] })
+    expect(await refund(1)).toEqual({ total: 340, lines: [333], cash: [['cash', 340]] })
+    expect(await refund(1)).toEqual({ total: 330, lines: [333], cash: [['cash', 330]] })
+    const after = (await api.get(`/api/v1/sales/${sale.id}`)).body
+    expect(after.tenders[0]).toMatchObject({ kind: 'cash', amount: 1000, refundedAmount: 1000 })
+    const report = (await api.get(`/api/v1/cash-sessions/${after.sessionId}/report`)).body
+    expect(report.cash.refunds).toBe(1000)
+    expect(report.refunds.total).toBe(1000)
+  })
+
   it('a cash refund of a card sale needs permission', async () => {
     const { m, store, sale, cashierApi, api } = await soldSale({ quantity: 2, price: 1000, tenders: [{ kind: 'card', amount: 2000 }] })
     const one = { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] }

@@ -132,6 +132,34 @@ describe('actions held for approval', () => {
     expect(product.variants).toHaveLength(2)
   })
 
+  it("an import that changes a product's tax category needs a manager only while a variant outside the file takes it", async () => {
+    const { store, admin, cashier } = await shop()
+    const created = await admin.post('/api/v1/products', {
+      name: 'Tea set',
+      taxCategoryId: store.taxIds.standard,
+      variants: [
+        { sku: 'TEA-OWN', price: 1000, taxCategoryId: store.taxIds.reduced },
+        { sku: 'TEA-INHERITS', price: 2000 },
+      ],
+    })
+    expect(created.status).toBe(201)
+    const send = () =>
+      cashier.post('/api/v1/imports/catalog', undefined, { raw: new TextEncoder().encode('product_name,sku,price,tax_category\nTea set,TEA-OWN,10.00,exempt\n'), headers: { 'content-type': 'text/csv' } })
+    // TEA-INHERITS is not in the file and would be taxed as exempt: a price change for its customers.
+    const refused = await send()
+    expect(refused.status).toBe(403)
+    expect(refused.body.error).toMatchObject({ code: 'price_change_approval_required', details: { count: 1, skus: [], products: ['Tea set'] } })
+    expect((await admin.get(`/api/v1/products/${created.body.id}`)).body.taxCategoryId).toBe(store.taxIds.standard)
+    // With a category of its own, no variant takes the product's: the change alters no price and is no approval's business.
+    const inherits = created.body.variants.find((v: { sku: string }) => v.sku === 'TEA-INHERITS')
+    expect((await admin.patch(`/api/v1/variants/${inherits.id}`, { taxCategoryId: store.taxIds.services })).status).toBe(200)
+    const applied = await send()
+    expect(applied.status, JSON.stringify(applied.body)).toBe(200)
+    const product = (await admin.get(`/api/v1/products/${created.body.id}`)).body
+    expect(product.taxCategoryId).toBe(store.taxIds.exempt)
+    expect(product.variants.map((v: { effectiveTaxCategoryId: string }) => v.effectiveTaxCategoryId).sort()).toEqual([store.taxIds.reduced, store.taxIds.services].sort())
+  })
+
   it('a catalog import that changes prices needs a manager: refused for the cashier, with nothing written; told in the dry run', async () => {
     const { item, admin, cashier, managerUser } = await shop()
     const exported = await admin.get('/api/v1/catalog/export?format=csv')

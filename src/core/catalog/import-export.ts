@@ -414,6 +414,8 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
     }
   }
 
+  /** Existing products whose tax category the file changes: id → name. */
+  const taxChanged = new Map<string, string>()
   // Groups, and the existing product each one updates.
   const groups = new Map<string, Group>()
   for (const d of drafts) {
@@ -576,7 +578,7 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       if (changed) {
         plan.productUpdates.push(next)
         plan.summary.productsUpdated++
-        if (next.tax_category_id !== target.tax_category_id) plan.priceRuled.products.push(next.name)
+        if (next.tax_category_id !== target.tax_category_id) taxChanged.set(productId, next.name)
       } else plan.summary.productsUnchanged++
     } else {
       productId = newId()
@@ -653,6 +655,15 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
         for (const b of d.barcodes!) plan.newBarcodes.push({ id: newId(), variant_id: before.id, ...b })
       }
     }
+  }
+  // A product's tax category is in force for its variants without one of their own. Those in the file were weighed
+  // above, each with the tax it will have; one outside the file changes what its customers pay only if it inherits.
+  if (taxChanged.size) {
+    const { rows } = await tx.execute<{ product_id: string }>(sql`
+      select distinct product_id from variants
+       where merchant_id = ${merchantId} and product_id = any(${sql.param([...taxChanged.keys()])}::uuid[])
+         and tax_category_id is null and sku <> all(${sql.param(skus)}::text[])`)
+    for (const r of rows) plan.priceRuled.products.push(taxChanged.get(r.product_id)!)
   }
   plan.summary.categoriesCreated = plan.categories.map((c) => c.path)
   return plan

@@ -2,7 +2,8 @@
 //
 // Amounts: a refund of k of a line's Q units returns cum(before + k) − cum(before), where cum(n) = round(total × n / Q)
 // (half up). Refunding a line bit by bit therefore adds up to exactly its total, and its tax likewise. The sale's
-// cash rounding is shared the same way, so refunding everything returns exactly what was paid.
+// cash rounding is shared the same way, so refunding everything returns exactly what was paid. Under cash rounding
+// (抹零), a refund paid out of the drawer is rounded as the sale's cash was: see roundedCashRefund.
 // Tenders: by default the refund goes back to the original tenders in proportion to what each can still refund
 // (largest remainder); a different split (cash instead of a card, say) needs the 'sales.refund_cash' permission.
 import { and, eq, sql } from 'drizzle-orm'
@@ -19,6 +20,7 @@ import { actorCan, type Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { addCashMovement, openSessionOf, requireOpenSession } from './cash-sessions.ts'
 import { ELECTRONIC } from './checkout.ts'
+import { cashRoundingAdjustment } from './pricing.ts'
 import { newRefundNo, nextReceiptNo } from './numbers.ts'
 import { getSale, type SaleView } from './queries.ts'
 import { reverseMemberSale } from '../members/sale.ts'
@@ -95,9 +97,10 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   const valueBefore = sum(lines.map((l) => cum(l.total, l.refundedQuantity, l.quantity)))
   const valueAfter = valueBefore + sum(amounts.map((a) => a.amount))
   const roundingShare = sale.total === 0 ? 0 : cum(sale.roundingAdjustment, valueAfter, sale.total) - cum(sale.roundingAdjustment, valueBefore, sale.total)
-  const total = sum(amounts.map((a) => a.amount)) + roundingShare
-
   const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, saleId))
+  const exact = sum(amounts.map((a) => a.amount)) + roundingShare
+  const total = allCash(tenders) && settings.cashRounding.unit > 1 ? await roundedCashRefund(tx, sale, valueAfter, settings.cashRounding) : exact
+
   let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
   if (!input.tenders) {
     const open = tenders.map((t) => t.amount - t.refundedAmount)
@@ -238,10 +241,33 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   return { refundId, sale: await getSale(tx, actor.merchantId, saleId) }
 }
 
+/** Whether all a sale can still refund was paid in cash (the drawer pays the refund out). */
+function allCash(tenders: { kind: TenderKind; amount: number; refundedAmount: number }[]): boolean {
+  const open = tenders.filter((t) => t.amount > t.refundedAmount)
+  return open.length > 0 && open.every((t) => t.kind === 'cash')
+}
+
 /**
- * Voids a whole sale: only on its own business day, while its cash session is still open, and before any refund.
- * Everything is reversed (stock, cash, tenders with reversal numbers for the channels) and the sale is marked voided.
+ * The refund of an all-cash sale under cash rounding, paid out in whole units as the sale was paid in: the value
+ * refunded so far with its share of the sale's rounding, rounded like a sale's cash, less what earlier refunds gave
+ * back. The last refund gives back exactly what is left of what was paid, so the refunds add up to the amount paid
+ * and never more.
  */
+async function roundedCashRefund(
+  tx: Tx,
+  sale: { id: string; total: number; roundingAdjustment: number },
+  valueAfter: number,
+  rule: { unit: number; mode: 'half_up' | 'down' },
+): Promise<number> {
+  const paid = sale.total + sale.roundingAdjustment
+  const [row] = (await tx.execute(sql`select coalesce(sum(total), 0)::bigint as refunded from refunds where sale_id = ${sale.id} and kind = 'refund'`)).rows
+  const refunded = Number(row!.refunded)
+  if (valueAfter >= sale.total) return Math.max(0, paid - refunded)
+  const reached = valueAfter + cum(sale.roundingAdjustment, valueAfter, sale.total)
+  const target = Math.min(paid, reached + cashRoundingAdjustment(reached, rule))
+  return Math.max(0, target - refunded)
+}
+
 /**
  * With cash rounding, the cash part of a refund spread over the sale's tenders is a whole multiple of the rounding
  * unit, as the cash part of the sale was: the fen it would leave over go to (or come from) a non-cash tender with
@@ -267,6 +293,10 @@ function wholeCash(parts: number[], open: number[], tenders: { kind: TenderKind 
   return out
 }
 
+/**
+ * Voids a whole sale: only on its own business day, while its cash session is still open, and before any refund.
+ * Everything is reversed (stock, cash, tenders with reversal numbers for the channels) and the sale is marked voided.
+ */
 export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { reason: string; approverId?: string | null }, at = new Date()): Promise<SaleView> {
   const access = actorCan(actor, 'sales.void')
   if (!access.ok) throw forbidden('permission_denied', `role ${actor.role} may not void sales`, { permission: 'sales.void' })
