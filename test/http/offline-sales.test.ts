@@ -52,6 +52,24 @@ describe('offline sales batch', () => {
     expect((await api.get(`/api/v1/sales/${close.id}`)).body.occurredAt).toBe(close.occurredAt)
   })
 
+  it('two tills uploading at once, with sales of the same registers and items in opposite order, both get through', async () => {
+    const { m, store, item, api, admin } = await till()
+    const other = await seedProduct(hub, store, { price: 1500, stock: 100 })
+    const second = (await admin.post(`/api/v1/stores/${store.storeId}/registers`, { code: 'R2', name: 'Till 2' })).body.id
+    expect((await admin.post('/api/v1/cash-sessions', { registerId: second, openingFloat: 0 })).status).toBe(201)
+    // Each batch rings register 1 with one item and register 2 with the other; the second batch the other way round.
+    // Recorded in one transaction, the first sale of each held what the second sale of the other needed.
+    for (let round = 0; round < 5; round++) {
+      const one = { sales: [offlineSale(store.registerId, item.sku, 20 - round), offlineSale(second, other.sku, 10 - round)] }
+      const two = { sales: [offlineSale(second, other.sku, 20 - round), offlineSale(store.registerId, item.sku, 10 - round)] }
+      const [a, b] = await Promise.all([api.post('/api/v1/sales/batch', one), api.post('/api/v1/sales/batch', two)])
+      expect([a.status, b.status], JSON.stringify([a.body, b.body])).toEqual([200, 200])
+      expect([...a.body.results, ...b.body.results].map((r: { status: string }) => r.status)).toEqual(['accepted', 'accepted', 'accepted', 'accepted'])
+    }
+    const count = await hub.database.db.execute(sql`select count(*)::int as n from sales where merchant_id = ${m.merchantId}`)
+    expect(count.rows[0]!.n).toBe(20)
+  })
+
   it('records each sale once, in the order they happened; a replay of the batch changes nothing', async () => {
     const { store, item, api, m } = await till()
     const batch = { sales: [offlineSale(store.registerId, item.sku, 5), offlineSale(store.registerId, item.sku, 30), offlineSale(store.registerId, item.sku, 10)] }

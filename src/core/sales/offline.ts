@@ -3,10 +3,15 @@
 // unknown SKU, say) is kept in sale_rejections and reported, never dropped. The till's prices are what the customer
 // paid: promotions are not re-applied, discount limits are not re-checked, stock may go below zero (reported), and
 // a disagreement between the tenders and the hub's total is recorded on the sale as tender_difference.
+//
+// Each sale is recorded in a transaction of its own, one after the other, as a sale rung online is. Recorded in one
+// transaction, a batch held every sale's locks (its register's receipt counter, its items' stock) until the last
+// sale: two tills uploading at once with the same registers or items in the other order deadlocked, and one batch
+// failed. A batch cut short by a fault has recorded the sales before it; sent again, those answer 'duplicate'.
 import { and, eq, sql } from 'drizzle-orm'
-import type { Tx } from '../../db/client.ts'
+import type { Db, Tx } from '../../db/client.ts'
 import { DomainError } from '../../lib/errors.ts'
-import { inputError } from '../../db/errors.ts'
+import { inputError, pgError } from '../../db/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import type { Actor } from '../staff/actor.ts'
 import { completeSale, findSale, hashSaleInput, type SaleInput } from './checkout.ts'
@@ -30,12 +35,27 @@ export type OfflineResult =
 /** Class of the advisory locks that record one offline sale (by its id) at a time. */
 const OFFLINE_SALE_LOCK_CLASS = 74_620_103
 
-/** Records offline sales in the order they happened (by their own clock, then as sent). */
-export async function recordOfflineSales(tx: Tx, actor: Actor, batch: OfflineSaleInput[], now = new Date()): Promise<OfflineResult[]> {
+/** Records offline sales in the order they happened (by their own clock, then as sent), each in its own transaction. */
+export async function recordOfflineSales(db: Db, actor: Actor, batch: OfflineSaleInput[], now = new Date()): Promise<OfflineResult[]> {
   const ordered = batch.map((s, i) => ({ s, i })).sort((a, b) => a.s.occurredAt.getTime() - b.s.occurredAt.getTime() || a.i - b.i)
   const results = new Array<OfflineResult>(batch.length)
-  for (const { s, i } of ordered) results[i] = await recordOne(tx, actor, s, now)
+  for (const { s, i } of ordered) results[i] = await retried(() => db.transaction((tx) => recordOne(tx, actor, s, now)))
   return results
+}
+
+/** Deadlock victims and serialization failures, which the same work run again gets past. */
+const TRANSIENT = new Set(['40P01', '40001'])
+const ATTEMPTS = 4
+
+async function retried<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work()
+    } catch (e) {
+      if (attempt >= ATTEMPTS || !TRANSIENT.has(pgError(e)?.code ?? '')) throw e
+      await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 20))
+    }
+  }
 }
 
 /** How far ahead of the hub's clock a till's clock may run before the hub dates its sales itself. */
@@ -93,8 +113,8 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput, now: Date): 
     return { id, status: 'accepted', receiptNo: view.v.receiptNo, warnings: view.warnings }
   } catch (err) {
     // What the sale itself gets wrong (a rule, an amount too large, a payment number another sale has) rejects it
-    // alone. Anything else fails the batch, recording nothing, for the till to send again: a fault, or a clash with
-    // another request (a deadlock) that a retry gets past.
+    // alone. Anything else stops the batch here, for the till to send again: a fault, or a clash with another
+    // request (a deadlock), which is first retried.
     const e = inputError(err)
     if (!e || e.code === 'concurrent_update' || e.code === 'busy') throw err
     await tx

@@ -291,8 +291,9 @@ const batch = defineRoute({
   tags,
   summary: 'Upload sales made while the till was offline',
   description:
-    "Each sale carries the till's UUID and clock and is recorded once (a replay answers 'duplicate'). The till's prices stand; stock may go below zero (reported as a warning); a sale the hub cannot record is kept and reported as 'rejected', never dropped. Sales whose cash session has closed go to the register's rescue session. A sale dated more than 5 minutes ahead of the hub's clock (a till whose clock runs fast) is recorded at the time it arrives, with a 'clock_ahead' warning.",
+    "Each sale carries the till's UUID and clock and is recorded once (a replay answers 'duplicate'). The till's prices stand; stock may go below zero (reported as a warning); a sale the hub cannot record is kept and reported as 'rejected', never dropped. Sales whose cash session has closed go to the register's rescue session. A sale dated more than 5 minutes ahead of the hub's clock (a till whose clock runs fast) is recorded at the time it arrives, with a 'clock_ahead' warning. Each sale is recorded in a transaction of its own, in the order the sales happened: a batch cut short by an error has recorded the sales before it, and sent again it records the rest (the sales' own ids make it idempotent; no Idempotency-Key is needed).",
   access: 'sales.create',
+  transaction: false,
   bodyLimit: 10 * 1024 * 1024,
   request: {
     body: jsonBody(
@@ -368,7 +369,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(batch, async (c) => {
     const { sales } = c.req.valid('json')
     const results = await recordOfflineSales(
-      c.var.db,
+      c.var.hub.database.db,
       c.var.principal,
       sales.map((s) => ({ ...(s as SaleInput), id: s.id, occurredAt: new Date(s.occurredAt), sessionId: s.sessionId, clientReceiptNo: s.clientReceiptNo })),
       c.var.hub.clock(),
