@@ -19,7 +19,8 @@
 // saw the shelf (stock_levels.counted_through, the variant's last entry) and the count; the ledger records any later
 // movement that happened by that moment together with a 'count' movement of the opposite quantity, naming that
 // count, so the unit does not come off twice (applyMovements). A posted count's report reads the ledger only up to
-// the post (posted_movement_id), so it stays what was posted. A variant that joins a count of everything with its
+// the post (posted_movement_id), so it stays what was posted; beside each line's variance it shows what such late
+// movements explain of it (recordedLater) and what is left unexplained. A variant that joins a count of everything with its
 // first entry gets its snapshot then, and the entry is dated no earlier than the movements in that snapshot.
 //
 // Two open counts never cover the same level at once (a posted correction of one would be counted again by the
@@ -34,7 +35,7 @@ import { sum } from '../../lib/money.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { costValue, requireLocation, resolveItems, variantName, type ItemRef } from './items.ts'
-import { applyMovements } from './ledger.ts'
+import { applyMovements, LATE_MOVEMENT_REASON } from './ledger.ts'
 import { stockCountEntries, stockCounts } from './schema.ts'
 
 export type StockCount = typeof stockCounts.$inferSelect
@@ -270,6 +271,14 @@ export interface VarianceLine {
   costPer: number
   /** variance × unit cost ÷ costPer, rounded half up. */
   value: number
+  /**
+   * What moved on the level by the time it was counted but was recorded only after the count was posted (a checkout
+   * in flight, an offline upload): part of the variance, which it explains. 0 until the count is posted.
+   */
+  recordedLater: number
+  /** variance − recordedLater: the gain or loss the ledger does not account for (shrinkage, a miscount). */
+  unexplained: number
+  unexplainedValue: number
   lastEnteredAt: Date | null
 }
 
@@ -280,7 +289,12 @@ export interface VarianceReport {
   lines: VarianceLine[]
   /** Lines nobody counted, with what is expected now (posting with uncounted 'zero' writes them off). */
   uncounted: { variantId: string; sku: string; name: string; expected: number }[]
-  totals: { quantity: { gains: number; losses: number; net: number }; value: { gains: number; losses: number; net: number } }
+  totals: {
+    quantity: { gains: number; losses: number; net: number }
+    value: { gains: number; losses: number; net: number }
+    /** Net of what the ledger does not account for, once movements recorded after the post are taken in. */
+    unexplained: { quantity: number; value: number }
+  }
 }
 
 type VarianceRow = {
@@ -293,6 +307,7 @@ type VarianceRow = {
   counted: number | null
   last_at: string | Date | null
   moved: number
+  later: number
 }
 
 async function varianceRows(tx: Tx, count: StockCount): Promise<VarianceRow[]> {
@@ -306,7 +321,11 @@ async function varianceRows(tx: Tx, count: StockCount): Promise<VarianceRow[]> {
                       where m.location_id = ${count.locationId} and m.variant_id = cl.variant_id
                         and m.id > cl.snapshot_movement_id and m.id <= ${count.postedMovementId ?? Number.MAX_SAFE_INTEGER}
                         and not (m.kind = 'count' and m.cause_id = ${count.id})
-                        and (e.last_at is null or m.occurred_at <= e.last_at)), 0)::bigint as moved
+                        and (e.last_at is null or m.occurred_at <= e.last_at)), 0)::bigint as moved,
+           coalesce((select -sum(m.quantity) from stock_movements m
+                      where m.location_id = ${count.locationId} and m.variant_id = cl.variant_id
+                        and m.id > ${count.postedMovementId ?? Number.MAX_SAFE_INTEGER}
+                        and m.kind = 'count' and m.cause_id = ${count.id} and m.reason = ${LATE_MOVEMENT_REASON}), 0)::bigint as later
       from stock_count_lines cl
       join variants v on v.id = cl.variant_id
       join products p on p.id = v.product_id
@@ -321,6 +340,7 @@ function toVarianceLine(r: VarianceRow, counted: number): VarianceLine {
   const moved = Number(r.moved)
   const expected = snapshotOnHand + moved
   const variance = counted - expected
+  const recordedLater = Number(r.later)
   const unitCost = Number(r.unit_cost)
   const costPer = Number(r.cost_per)
   return {
@@ -335,6 +355,9 @@ function toVarianceLine(r: VarianceRow, counted: number): VarianceLine {
     unitCost,
     costPer,
     value: costValue(variance, unitCost, costPer),
+    recordedLater,
+    unexplained: variance - recordedLater,
+    unexplainedValue: costValue(variance - recordedLater, unitCost, costPer),
     lastEnteredAt: r.last_at === null ? null : new Date(r.last_at),
   }
 }
@@ -353,6 +376,7 @@ function report(count: StockCount, rows: VarianceRow[], uncounted: 'ignore' | 'z
     totals: {
       quantity: { gains: sum(gains.map((l) => l.variance)), losses: sum(losses.map((l) => l.variance)), net: sum(lines.map((l) => l.variance)) },
       value: { gains: sum(gains.map((l) => l.value)), losses: sum(losses.map((l) => l.value)), net: sum(lines.map((l) => l.value)) },
+      unexplained: { quantity: sum(lines.map((l) => l.unexplained)), value: sum(lines.map((l) => l.unexplainedValue)) },
     },
   }
 }

@@ -54,6 +54,9 @@ export interface ApplyResult {
 // Ids are compared as text here: in the lower case PostgreSQL writes them, however a caller spelled them.
 const levelKey = (variantId: string, locationId: string) => `${locationId.toLowerCase()}/${variantId.toLowerCase()}`
 
+/** The reason on the count movement that takes back out a movement its count had already seen (see applyMovements). */
+export const LATE_MOVEMENT_REASON = 'counted before it was recorded'
+
 /** The most one line of a receipt, adjustment, transfer or stock import may move. */
 export const MAX_MOVEMENT_QUANTITY = 1_000_000_000
 
@@ -94,7 +97,7 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   for (const m of inputs) {
     const level = current.get(levelKey(m.variantId, m.locationId))!
     if (m.kind === 'count' || !level.countedThrough || (m.occurredAt ?? now) > level.countedThrough) continue
-    corrections.push({ ...m, quantity: -m.quantity, kind: 'count', causeType: 'count', causeId: level.countedBy, reason: 'counted before it was recorded' })
+    corrections.push({ ...m, quantity: -m.quantity, kind: 'count', causeType: 'count', causeId: level.countedBy, reason: LATE_MOVEMENT_REASON })
     totals.get(levelKey(m.variantId, m.locationId))!.delta -= m.quantity
   }
   const written = corrections.length ? [...inputs, ...corrections] : inputs

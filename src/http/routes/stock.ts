@@ -156,11 +156,14 @@ const VarianceSchema = z
         unitCost: minor(),
         costPer: z.number().int(),
         value: minor('variance × unit cost, rounded half up'),
+        recordedLater: units('What moved by the time the shelf was counted but was recorded after the count was posted (a checkout in flight, an offline upload): the part of the variance it explains'),
+        unexplained: units('variance − recordedLater: the gain or loss the ledger does not account for'),
+        unexplainedValue: minor('unexplained × unit cost, rounded half up'),
         lastEnteredAt: z.string().nullable(),
       }),
     ),
     uncounted: z.array(z.object({ variantId: z.uuid(), sku: z.string(), name: z.string(), expected: units() })),
-    totals: z.object({ quantity: Totals, value: Totals }),
+    totals: z.object({ quantity: Totals, value: Totals, unexplained: z.object({ quantity: units(), value: minor() }) }),
   })
   .openapi('StockCountVariance')
 
