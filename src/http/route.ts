@@ -2,6 +2,7 @@
 // OpenAPI document, and its `access` (a permission, 'authenticated' or 'public') is enforced before it runs.
 // Mutating routes run in one database transaction that also holds their Idempotency-Key record.
 import { createRoute, z, type RouteConfig } from '@hono/zod-openapi'
+import { uuid } from './schemas.ts'
 import { pipeline, Readable, Transform } from 'node:stream'
 import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -81,7 +82,7 @@ export const PageQuery = z.object({
 
 export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() })
 
-export const IdParam = z.object({ id: z.uuid({ error: 'must be a UUID' }).openapi({ param: { name: 'id', in: 'path' } }) })
+export const IdParam = z.object({ id: uuid({ error: 'must be a UUID' }).openapi({ param: { name: 'id', in: 'path' } }) })
 
 type Undefaulted<T extends z.ZodRawShape> = { [K in keyof T]: T[K] extends z.ZodDefault<infer I> ? I : T[K] }
 

@@ -1,14 +1,22 @@
-// Response shapes shared by several routes.
+// Request and response shapes shared by several routes.
 import { z } from '@hono/zod-openapi'
 import { ROLES } from '../core/staff/permissions.ts'
 import { LOCALES } from '../lib/i18n/locale.ts'
+
+/**
+ * A UUID as a request names it: in any case (RFC 9562 UUIDs are case-insensitive on input, and tills written for
+ * Windows send them in upper case), read as the lower case PostgreSQL writes. The hub compares ids as strings (maps
+ * keyed by id, ids kept in JSON scopes), so every id reaches the core in that one spelling. Every route's ids go
+ * through this, not z.uuid().
+ */
+export const uuid = (params?: Parameters<typeof z.uuid>[0]) => z.uuid(params).overwrite((s) => s.toLowerCase())
 
 export const RoleSchema = z.enum(ROLES).openapi('Role')
 
 export const UserSchema = z
   .object({
-    id: z.uuid(),
-    merchantId: z.uuid(),
+    id: uuid(),
+    merchantId: uuid(),
     email: z.string(),
     name: z.string(),
     role: RoleSchema,
@@ -24,7 +32,7 @@ export const UserSchema = z
 
 export const MerchantSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     name: z.string(),
     currency: z.string().openapi({ example: 'CNY' }),
     timeZone: z.string().openapi({ example: 'Asia/Shanghai' }),

@@ -3,19 +3,19 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { createApiKey, listApiKeys, revokeApiKey, toPublicApiKey } from '../../core/staff/api-keys.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { RoleSchema, serialize } from '../schemas.ts'
+import { RoleSchema, serialize, uuid } from '../schemas.ts'
 
 const tags = ['API keys']
 
 const ApiKeySchema = z
   .object({
-    id: z.uuid(),
-    merchantId: z.uuid(),
+    id: uuid(),
+    merchantId: uuid(),
     name: z.string(),
     role: RoleSchema,
     prefix: z.string().openapi({ description: 'The first characters of the key, to tell keys apart' }),
-    storeId: z.uuid().nullable().openapi({ description: 'Set for a bridge key: scoped to this store’s devices' }),
-    createdBy: z.uuid().nullable(),
+    storeId: uuid().nullable().openapi({ description: 'Set for a bridge key: scoped to this store’s devices' }),
+    createdBy: uuid().nullable(),
     createdAt: z.string(),
     expiresAt: z.string().nullable(),
     lastUsedAt: z.string().nullable(),

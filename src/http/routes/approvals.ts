@@ -6,21 +6,21 @@ import { approveRequest, cancelRequest, getRequest, listRequests, rejectRequest,
 import { notFound } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { serialize } from '../schemas.ts'
+import { serialize, uuid } from '../schemas.ts'
 
 const tags = ['Approvals']
 const STATUSES = ['pending', 'approved', 'rejected', 'failed', 'cancelled'] as const
 
 export const ApprovalSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     action: z.string().openapi({ example: 'sale.refund' }),
     summary: z.string(),
     status: z.enum(STATUSES),
     payload: z.record(z.string(), z.unknown()).openapi({ description: 'The validated request the action will run with' }),
-    requestedBy: z.uuid().nullable(),
+    requestedBy: uuid().nullable(),
     requestedByType: z.enum(['user', 'api_key', 'system']),
-    decidedBy: z.uuid().nullable(),
+    decidedBy: uuid().nullable(),
     decidedAt: z.string().nullable(),
     decisionNote: z.string().nullable(),
     result: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'What the action did, once approved' }),
@@ -49,7 +49,7 @@ const list = defineRoute({
     query: z.object({
       status: z.enum(STATUSES).optional(),
       limit: z.coerce.number().int().min(1).max(200).default(50),
-      cursor: z.uuid().optional().openapi({ description: 'The `nextCursor` of the previous page' }),
+      cursor: uuid().optional().openapi({ description: 'The `nextCursor` of the previous page' }),
     }),
   },
   responses: { 200: json(z.object({ items: z.array(ApprovalSchema), nextCursor: z.string().nullable() })) },

@@ -3,7 +3,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { listAudit } from '../../core/staff/audit.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json } from '../route.ts'
-import { serialize } from '../schemas.ts'
+import { serialize, uuid } from '../schemas.ts'
 
 const AuditEntrySchema = z
   .object({
@@ -32,7 +32,7 @@ const list = defineRoute({
       action: z.string().max(100).optional(),
       entityType: z.string().max(100).optional(),
       entityId: z.string().max(200).optional(),
-      actorId: z.uuid().optional(),
+      actorId: uuid().optional(),
       from: z.iso.datetime({ offset: true }).optional(),
       to: z.iso.datetime({ offset: true }).optional(),
       limit: z.coerce.number().int().min(1).max(500).default(100),

@@ -6,7 +6,7 @@ import { DEFAULT_LOGIN_POLICY } from '../../core/staff/auth.ts'
 import { DEFAULT_PIN_POLICY, pinLogin } from '../../core/staff/pins.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
-import { serialize, UserSchema } from '../schemas.ts'
+import { serialize, UserSchema, uuid } from '../schemas.ts'
 
 const loginRoute = defineRoute({
   method: 'post',
@@ -32,9 +32,9 @@ const pinLoginRoute = defineRoute({
     'The PIN names its user within the register’s merchant. Returns a bearer token that lives shorter than a password session (8 hours by default). Wrong PINs are counted per register: after 5 within 15 minutes the register refuses PINs for 5 minutes (429 with Retry-After). Every attempt is audited.',
   access: 'public',
   transaction: false,
-  request: { body: jsonBody(z.object({ registerId: z.uuid(), pin: z.string().regex(/^\d{4,8}$/, 'a PIN is 4 to 8 digits') }).strict()) },
+  request: { body: jsonBody(z.object({ registerId: uuid(), pin: z.string().regex(/^\d{4,8}$/, 'a PIN is 4 to 8 digits') }).strict()) },
   responses: {
-    200: json(z.object({ token: z.string(), expiresAt: z.string(), registerId: z.uuid(), user: UserSchema }), 'Signed in'),
+    200: json(z.object({ token: z.string(), expiresAt: z.string(), registerId: uuid(), user: UserSchema }), 'Signed in'),
     429: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), 'Locked after too many wrong PINs'),
   },
 })

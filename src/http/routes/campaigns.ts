@@ -2,6 +2,7 @@
 // coupon + schedule + quiet hours + rate), sending a run, its deliveries and its results. Needs campaigns.manage,
 // reading also members.read.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { uuid } from '../schemas.ts'
 import { and, desc, eq, lt } from 'drizzle-orm'
 import { campaignTraitsOf, type CampaignCapabilities } from '../../connectors/framework/campaign.ts'
 import { getConnectionRow } from '../../connectors/framework/connections.ts'
@@ -22,8 +23,8 @@ const tags = ['Campaigns']
 const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a local time HH:MM')
 const RuleSchema = z.unknown().openapi({ description: 'A segment rule: { all | any: [rules] }, { not: rule }, { tier: [ids or codes] }, { tags: [..], match }, { store: [ids] }, { birthdayMonth: "current" | 1–12 }, { lastPurchase: { before, after (days), never } }, { spend | frequency: { days, min, max } }, { rfm: { r, f, m: [lo, hi] } }, { points: { min, max } }, { hasCoupon: true | false | { templateId } }' })
 
-const SegmentSchema = z.object({ id: z.uuid(), name: z.string(), rule: z.unknown(), createdAt: z.string() }).openapi('Segment')
-const PreviewSchema = z.object({ count: z.number().int(), sample: z.array(z.object({ id: z.uuid(), name: z.string().nullable(), phone: z.string(), cardNo: z.string() })) })
+const SegmentSchema = z.object({ id: uuid(), name: z.string(), rule: z.unknown(), createdAt: z.string() }).openapi('Segment')
+const PreviewSchema = z.object({ count: z.number().int(), sample: z.array(z.object({ id: uuid(), name: z.string().nullable(), phone: z.string(), cardNo: z.string() })) })
 const ResultsSchema = z.object({
   counts: z.record(z.string(), z.number().int()),
   couponsIssued: z.number().int(),
@@ -33,13 +34,13 @@ const ResultsSchema = z.object({
 })
 const CampaignSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     name: z.string(),
-    segmentId: z.uuid(),
-    connectionId: z.uuid(),
+    segmentId: uuid(),
+    connectionId: uuid(),
     channel: z.enum(['sms', 'email', 'wechat']),
     message: z.record(z.string(), z.string()),
-    couponTemplateId: z.uuid().nullable(),
+    couponTemplateId: uuid().nullable(),
     schedule: z.enum(['now', 'at', 'daily']),
     sendAt: z.string().nullable(),
     dailyAt: z.string().nullable(),
@@ -105,10 +106,10 @@ const createCampaignRoute = defineRoute({
     body: jsonBody(
       z.object({
         name: z.string().min(1).max(100),
-        segmentId: z.uuid(),
-        connectionId: z.uuid(),
+        segmentId: uuid(),
+        connectionId: uuid(),
         message: z.record(z.string(), z.string().max(2000)),
-        couponTemplateId: z.uuid().nullable().optional(),
+        couponTemplateId: uuid().nullable().optional(),
         schedule: z.enum(['now', 'at', 'daily']).default('now'),
         sendAt: z.iso.datetime({ offset: true }).optional(),
         dailyAt: HHMM.optional(),
@@ -144,7 +145,7 @@ const deliveriesRoute = defineRoute({
   responses: {
     200: json(
       z.object({
-        items: z.array(z.object({ id: z.uuid(), memberId: z.uuid(), runKey: z.string(), address: z.string().nullable(), status: z.string(), reason: z.string().nullable(), vendorCode: z.string().nullable(), vendorMessageId: z.string().nullable(), sentAt: z.string().nullable() })),
+        items: z.array(z.object({ id: uuid(), memberId: uuid(), runKey: z.string(), address: z.string().nullable(), status: z.string(), reason: z.string().nullable(), vendorCode: z.string().nullable(), vendorMessageId: z.string().nullable(), sentAt: z.string().nullable() })),
         nextCursor: z.string().nullable(),
       }),
     ),

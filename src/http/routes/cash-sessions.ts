@@ -4,23 +4,23 @@ import { closeSession, getSession, listSessions, openSession, paidInOut, type Ca
 import { sessionReport } from '../../core/sales/session-report.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { BusinessDate, serialize } from '../schemas.ts'
+import { BusinessDate, serialize, uuid } from '../schemas.ts'
 
 const tags = ['Cash sessions']
 const minor = z.number().int()
 
 const SessionSchema = z
   .object({
-    id: z.uuid(),
-    storeId: z.uuid(),
-    registerId: z.uuid(),
+    id: uuid(),
+    storeId: uuid(),
+    registerId: uuid(),
     status: z.enum(['open', 'closed']),
     rescue: z.boolean(),
     businessDate: z.string(),
     openingFloat: minor,
-    openedBy: z.uuid().nullable(),
+    openedBy: uuid().nullable(),
     openedAt: z.string(),
-    closedBy: z.uuid().nullable(),
+    closedBy: uuid().nullable(),
     closedAt: z.string().nullable(),
     expectedCash: minor.nullable(),
     countedCash: minor.nullable(),
@@ -33,7 +33,7 @@ const SessionSchema = z
 const ReportSchema = z
   .object({
     type: z.enum(['X', 'Z']),
-    session: z.object({ id: z.uuid(), registerId: z.uuid(), storeId: z.uuid(), businessDate: z.string(), status: z.enum(['open', 'closed']), rescue: z.boolean(), openedAt: z.string(), closedAt: z.string().nullable() }),
+    session: z.object({ id: uuid(), registerId: uuid(), storeId: uuid(), businessDate: z.string(), status: z.enum(['open', 'closed']), rescue: z.boolean(), openedAt: z.string(), closedAt: z.string().nullable() }),
     sales: z.object({ count: z.number().int(), gross: minor, discounts: minor, tax: minor, total: minor, rounding: minor, amountDue: minor }),
     voids: z.object({ count: z.number().int(), total: minor }),
     refunds: z.object({ count: z.number().int(), total: minor, tax: minor }),
@@ -52,7 +52,7 @@ const open = defineRoute({
   tags,
   summary: 'Open a cash session on a register with a counted float',
   access: 'cash.session',
-  request: { body: jsonBody(z.object({ registerId: z.uuid(), openingFloat: z.number().int().min(0), note: z.string().max(500).optional() }).strict()) },
+  request: { body: jsonBody(z.object({ registerId: uuid(), openingFloat: z.number().int().min(0), note: z.string().max(500).optional() }).strict()) },
   responses: { 201: json(SessionSchema, 'Opened') },
 })
 const list = defineRoute({
@@ -62,7 +62,7 @@ const list = defineRoute({
   summary: 'List cash sessions, newest first',
   access: 'sales.read',
   request: {
-    query: z.object({ storeId: z.uuid().optional(), registerId: z.uuid().optional(), status: z.enum(['open', 'closed']).optional(), businessDate: BusinessDate().optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
+    query: z.object({ storeId: uuid().optional(), registerId: uuid().optional(), status: z.enum(['open', 'closed']).optional(), businessDate: BusinessDate().optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
   },
   responses: { 200: json(z.object({ items: z.array(SessionSchema) })) },
 })

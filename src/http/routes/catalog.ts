@@ -1,6 +1,7 @@
 // The catalog: categories, tax categories, products with their variants and barcodes, search, the till's code
 // lookup, and bulk import/export of the catalog spreadsheet.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { uuid } from '../schemas.ts'
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { categoryTree, createCategory, deleteCategory, getCategory, listCategories, updateCategory, type CategoryEntry, type CategoryNode } from '../../core/catalog/categories.ts'
@@ -30,12 +31,12 @@ const BarcodeKind = z.enum(['ean13', 'upca', 'ean8', 'internal', 'scale_plu'])
 export const BarcodeSchema = z.object({ code: z.string(), kind: BarcodeKind }).openapi('Barcode')
 export const VariantSchema = z
   .object({
-    id: z.uuid(),
-    productId: z.uuid(),
+    id: uuid(),
+    productId: uuid(),
     sku: z.string(),
     optionValues: z.record(z.string(), z.string()),
-    taxCategoryId: z.uuid().nullable().openapi({ description: "The variant's own tax category; null when it inherits the product's" }),
-    effectiveTaxCategoryId: z.uuid().openapi({ description: "The tax category the variant is sold under: its own, else the product's" }),
+    taxCategoryId: uuid().nullable().openapi({ description: "The variant's own tax category; null when it inherits the product's" }),
+    effectiveTaxCategoryId: uuid().openapi({ description: "The tax category the variant is sold under: its own, else the product's" }),
     unit: Unit.nullable().openapi({ description: "The variant's own unit; null when it inherits the product's" }),
     effectiveUnit: Unit.openapi({ description: "The unit the variant is sold and stocked in (its own, else the product's); price, cost and pricePer are in this unit" }),
     price: minor('Price in minor units for `pricePer` base units'),
@@ -49,12 +50,12 @@ export const VariantSchema = z
   .openapi('Variant')
 export const ProductSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     name: z.string(),
     nameEn: z.string().nullable(),
     description: z.string().nullable(),
-    categoryId: z.uuid().nullable(),
-    taxCategoryId: z.uuid().openapi({ description: 'The tax category of the variants that have none of their own' }),
+    categoryId: uuid().nullable(),
+    taxCategoryId: uuid().openapi({ description: 'The tax category of the variants that have none of their own' }),
     unit: Unit.openapi({ description: 'The unit of the variants that have none of their own' }),
     options: z.array(z.string()),
     status: z.enum(['active', 'archived']),
@@ -65,8 +66,8 @@ export const ProductSchema = z
   .openapi('Product')
 
 const CategoryFields = {
-  id: z.uuid(),
-  parentId: z.uuid().nullable(),
+  id: uuid(),
+  parentId: uuid().nullable(),
   name: z.string(),
   code: z.string().nullable(),
   sortOrder: z.number().int(),
@@ -88,13 +89,13 @@ export const CategoryNodeSchema: z.ZodType<unknown> = z
   .openapi('CategoryNode')
 
 export const TaxCategorySchema = z
-  .object({ id: z.uuid(), code: z.string(), name: z.string(), rateBp: z.number().int().openapi({ description: 'Rate in basis points (1300 = 13 %)' }), createdAt: z.string(), updatedAt: z.string() })
+  .object({ id: uuid(), code: z.string(), name: z.string(), rateBp: z.number().int().openapi({ description: 'Rate in basis points (1300 = 13 %)' }), createdAt: z.string(), updatedAt: z.string() })
   .openapi('TaxCategory')
 
 const SellableSchema = z
   .object({
-    variantId: z.uuid(),
-    productId: z.uuid(),
+    variantId: uuid(),
+    productId: uuid(),
     sku: z.string(),
     name: z.string(),
     unit: Unit.openapi({ description: "The effective unit: the variant's own, else the product's" }),
@@ -103,9 +104,9 @@ const SellableSchema = z
     cost: minor(),
     onShelf: z.boolean(),
     status: z.enum(['active', 'archived']),
-    taxCategoryId: z.uuid().openapi({ description: "The effective tax category: the variant's own, else the product's" }),
+    taxCategoryId: uuid().openapi({ description: "The effective tax category: the variant's own, else the product's" }),
     taxRateBp: z.number().int(),
-    categoryId: z.uuid().nullable(),
+    categoryId: uuid().nullable(),
     matchedBy: z.enum(['barcode', 'scale_label', 'sku']),
     label: z
       .object({ quantity: z.number().int().optional(), amount: z.number().int().optional() })
@@ -146,7 +147,7 @@ const BarcodeInput = z.union([z.string().min(1).max(64), z.object({ code: z.stri
   description: 'A code, or {code, kind}; 13/12/8-digit codes must carry a valid EAN-13/UPC-A/EAN-8 check digit, other codes are internal',
 })
 const OptionValues = z.record(z.string().min(1).max(50), z.string().min(1).max(100))
-const VariantTaxId = z.uuid().nullable().openapi({ description: "The variant's own tax category (one of the merchant's); null inherits the product's" })
+const VariantTaxId = uuid().nullable().openapi({ description: "The variant's own tax category (one of the merchant's); null inherits the product's" })
 const VariantTaxCode = z.string().min(1).max(64).openapi({ description: 'Instead of taxCategoryId: the code of the tax category, e.g. "reduced"' })
 const VariantUnit = Unit.nullable().openapi({ description: "The variant's own unit, e.g. g for loose goods of a product sold by the piece; null inherits the product's" })
 const oneVariantTaxRef = (v: { taxCategoryId?: string | null; taxCategoryCode?: string }) => v.taxCategoryId === undefined || v.taxCategoryCode === undefined
@@ -173,8 +174,8 @@ const ProductInput = z
     name: z.string().min(1).max(200),
     nameEn: z.string().max(200).nullable().optional(),
     description: z.string().max(5000).nullable().optional(),
-    categoryId: z.uuid().nullable().optional(),
-    taxCategoryId: z.uuid().optional(),
+    categoryId: uuid().nullable().optional(),
+    taxCategoryId: uuid().optional(),
     taxCategoryCode: z.string().min(1).max(64).optional().openapi({ description: 'Instead of taxCategoryId: the code of the tax category, e.g. "standard"' }),
     unit: Unit.default('piece'),
     options: z.array(z.string().min(1).max(50)).max(10).default([]).openapi({ description: 'Names of the options variants differ by, e.g. ["Size", "Colour"]' }),
@@ -189,8 +190,8 @@ const ProductPatch = z
     name: z.string().min(1).max(200),
     nameEn: z.string().max(200).nullable(),
     description: z.string().max(5000).nullable(),
-    categoryId: z.uuid().nullable(),
-    taxCategoryId: z.uuid(),
+    categoryId: uuid().nullable(),
+    taxCategoryId: uuid(),
     taxCategoryCode: z.string().min(1).max(64),
     options: z.array(z.string().min(1).max(50)).max(10),
     status: z.enum(['active', 'archived']),
@@ -256,7 +257,7 @@ const createCategoryRoute = defineRoute({
   request: {
     body: jsonBody(
       z
-        .object({ name: z.string().min(1).max(100), code: z.string().min(1).max(32).nullable().optional(), parentId: z.uuid().nullable().optional(), sortOrder: z.number().int().min(-1_000_000).max(1_000_000).optional() })
+        .object({ name: z.string().min(1).max(100), code: z.string().min(1).max(32).nullable().optional(), parentId: uuid().nullable().optional(), sortOrder: z.number().int().min(-1_000_000).max(1_000_000).optional() })
         .strict(),
     ),
   },
@@ -274,7 +275,7 @@ const patchCategoryRoute = defineRoute({
     params: IdParam,
     body: jsonBody(
       z
-        .object({ name: z.string().min(1).max(100), code: z.string().min(1).max(32).nullable(), parentId: z.uuid().nullable(), sortOrder: z.number().int().min(-1_000_000).max(1_000_000) })
+        .object({ name: z.string().min(1).max(100), code: z.string().min(1).max(32).nullable(), parentId: uuid().nullable(), sortOrder: z.number().int().min(-1_000_000).max(1_000_000) })
         .partial()
         .strict(),
     ),
@@ -343,7 +344,7 @@ const searchRoute = defineRoute({
   request: {
     query: PageQuery.extend({
       q: z.string().max(100).optional(),
-      categoryId: z.uuid().optional(),
+      categoryId: uuid().optional(),
       status: z.enum(['active', 'archived', 'all']).default('active'),
       onShelf: z.enum(['true', 'false']).optional().openapi({ description: 'Only products with a variant on (true) or off (false) the shelf' }),
     }),

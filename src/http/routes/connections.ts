@@ -1,6 +1,7 @@
 // Connectors (what the hub can talk to) and connections (a merchant's configured instances of them): create,
 // change, enable/disable, delete and test. Secrets go in, never come out: the API shows them as set/unset.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { uuid } from '../schemas.ts'
 import { connectorRegistry } from '../../connectors/index.ts'
 import { capabilityNames, configJsonSchema, FAMILIES, secretFields, type AnyConnector } from '../../connectors/framework/define.ts'
 import {
@@ -53,7 +54,7 @@ const connectorView = (c: AnyConnector): z.infer<typeof ConnectorSchema> => ({
 
 const ConnectionSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     connectorId: z.string(),
     family: z.string(),
     name: z.string(),
@@ -144,7 +145,7 @@ const test = defineRoute({
 
 const SyncRunSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     stream: z.string(),
     jobId: z.string().nullable(),
     status: z.enum(['running', 'succeeded', 'failed']),
@@ -173,7 +174,7 @@ const sync = defineRoute({
 const BindingStatus = z.enum(['ok', 'pending', 'error', 'drift', 'unmapped'])
 const BindingSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     entityType: z.string(),
     localId: z.string(),
     externalId: z.string().nullable(),
@@ -193,7 +194,7 @@ const bindingsRoute = defineRoute({
   tags,
   summary: 'Local records bound to their counterparts in the connected system',
   access: 'connections.read',
-  request: { params: IdParam, query: z.object({ entityType: z.string().max(50).optional(), status: BindingStatus.optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.uuid().optional() }) },
+  request: { params: IdParam, query: z.object({ entityType: z.string().max(50).optional(), status: BindingStatus.optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: uuid().optional() }) },
   responses: { 200: json(z.object({ items: z.array(BindingSchema), nextCursor: z.string().nullable() })) },
 })
 

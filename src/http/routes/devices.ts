@@ -12,7 +12,7 @@ import { getConnectionRow } from '../../connectors/framework/connections.ts'
 import { invalid } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { serialize } from '../schemas.ts'
+import { serialize, uuid } from '../schemas.ts'
 
 const tags = ['Devices']
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -31,9 +31,9 @@ const StatusSchema = z
 
 const DeviceSchema = z
   .object({
-    id: z.uuid(),
-    storeId: z.uuid(),
-    registerId: z.uuid().nullable(),
+    id: uuid(),
+    storeId: uuid(),
+    registerId: uuid().nullable(),
     name: z.string(),
     kind: z.enum(DEVICE_KINDS),
     driver: z.enum(DEVICE_DRIVERS),
@@ -42,9 +42,9 @@ const DeviceSchema = z
     paperWidth: z.number().int().nullable(),
     encoding: z.string().nullable(),
     options: z.record(z.string(), z.unknown()),
-    printerId: z.uuid().nullable(),
-    categoryIds: z.array(z.uuid()),
-    connectionId: z.uuid().nullable(),
+    printerId: uuid().nullable(),
+    categoryIds: z.array(uuid()),
+    connectionId: uuid().nullable(),
     enabled: z.boolean(),
     status: StatusSchema.nullable(),
     statusAt: z.string().nullable(),
@@ -74,7 +74,7 @@ const toDevice = (d: Device) => ({
 })
 
 const DeviceFields = {
-  registerId: z.uuid().nullable().optional().openapi({ description: 'The till it serves; omit for a device shared by the store' }),
+  registerId: uuid().nullable().optional().openapi({ description: 'The till it serves; omit for a device shared by the store' }),
   name: z.string().trim().min(1).max(100),
   driver: z.enum(DEVICE_DRIVERS).openapi({ description: 'escpos_tcp (raw TCP 9100), epos_http (Epson ePOS-Print), display_tcp/display_serial, scale_tcp/scale_serial, drawer_via_printer, stripe_terminal' }),
   address: z.string().max(500).optional().openapi({ description: 'host:port, the ePOS URL, a serial path, or a Stripe reader id (tmr_…)' }),
@@ -84,9 +84,9 @@ const DeviceFields = {
   columns: z.number().int().nullable().optional(),
   cjkMode: z.boolean().nullable().optional().openapi({ description: 'Send FS & (Chinese double-byte mode); default on for GBK/GB18030/Big5' }),
   drawerPin: z.union([z.literal(2), z.literal(5)]).nullable().optional(),
-  printerId: z.uuid().nullable().optional().openapi({ description: 'A cash drawer: the printer that kicks it' }),
-  categoryIds: z.array(z.uuid()).max(200).optional().openapi({ description: 'A kitchen printer: the categories (with their children) it prints' }),
-  connectionId: z.uuid().nullable().optional().openapi({ description: 'A card terminal: the Stripe connection that drives it' }),
+  printerId: uuid().nullable().optional().openapi({ description: 'A cash drawer: the printer that kicks it' }),
+  categoryIds: z.array(uuid()).max(200).optional().openapi({ description: 'A kitchen printer: the categories (with their children) it prints' }),
+  connectionId: uuid().nullable().optional().openapi({ description: 'A card terminal: the Stripe connection that drives it' }),
   scaleFormat: z.enum(['cas22', 'generic']).nullable().optional(),
   enabled: z.boolean().optional(),
 }
@@ -97,7 +97,7 @@ const DriverField = z.preprocess((v) => (typeof v === 'string' ? (DRIVER_ALIASES
 
 const CreateDevice = z
   .object({
-    storeId: z.uuid(),
+    storeId: uuid(),
     kind: z.enum(DEVICE_KINDS),
     ...DeviceFields,
     name: DeviceFields.name.optional().openapi({ description: 'Default: the kind and the address' }),
@@ -119,15 +119,15 @@ const ChangeDevice = z.object({ ...DeviceFields, name: DeviceFields.name.optiona
 
 const JobSchema = z
   .object({
-    id: z.uuid(),
-    storeId: z.uuid(),
-    deviceId: z.uuid(),
+    id: uuid(),
+    storeId: uuid(),
+    deviceId: uuid(),
     seq: z.number().int(),
     action: z.enum(['print', 'drawer', 'display', 'weigh']),
     idempotencyKey: z.string(),
     document: z.record(z.string(), z.unknown()),
     source: z.string(),
-    reprintOf: z.uuid().nullable(),
+    reprintOf: uuid().nullable(),
     state: z.enum(['queued', 'sent', 'done', 'failed', 'unknown', 'dropped']),
     attempts: z.number().int(),
     reason: z.string().nullable(),
@@ -185,7 +185,7 @@ const list = defineRoute({
   tags,
   summary: 'List devices with their last status',
   access: 'devices.use',
-  request: { query: z.object({ storeId: z.uuid().optional() }) },
+  request: { query: z.object({ storeId: uuid().optional() }) },
   responses: { 200: json(z.object({ items: z.array(DeviceSchema) })) },
 })
 
@@ -229,8 +229,8 @@ const listJobsRoute = defineRoute({
   access: 'devices.use',
   request: {
     query: z.object({
-      storeId: z.uuid().optional(),
-      deviceId: z.uuid().optional(),
+      storeId: uuid().optional(),
+      deviceId: uuid().optional(),
       state: z.enum(['queued', 'sent', 'done', 'failed', 'unknown', 'dropped']).optional(),
       limit: z.coerce.number().int().min(1).max(500).default(50),
     }),
@@ -247,7 +247,7 @@ const reprint = defineRoute({
   summary: 'Print a document again, marked as a reprint',
   description: 'A new job under a new key, marked REPRINT on paper; the original is never sent twice. Audited as receipt.reprinted.',
   access: 'devices.use',
-  request: { params: IdParam, body: jsonBody(z.object({ deviceId: z.uuid().optional().openapi({ description: 'Another printer of the store' }) }).strict()) },
+  request: { params: IdParam, body: jsonBody(z.object({ deviceId: uuid().optional().openapi({ description: 'Another printer of the store' }) }).strict()) },
   responses: { 201: json(JobSchema, 'Queued'), 200: json(JobSchema, 'The reprint this Idempotency-Key already made') },
 })
 
@@ -269,7 +269,7 @@ const bridgeKey = defineRoute({
   description: 'Scoped to this store’s devices: it opens the bridge link (`tillbridge bridge --hub URL --key KEY --store ID`) and is refused on every other route. Shown once.',
   access: 'devices.manage',
   request: { params: IdParam, body: jsonBody(z.object({ name: z.string().trim().min(1).max(200) }).strict()) },
-  responses: { 201: json(z.object({ key: z.string(), apiKey: z.object({ id: z.uuid(), name: z.string(), storeId: z.uuid().nullable(), prefix: z.string(), createdAt: z.string() }) }), 'Created') },
+  responses: { 201: json(z.object({ key: z.string(), apiKey: z.object({ id: uuid(), name: z.string(), storeId: uuid().nullable(), prefix: z.string(), createdAt: z.string() }) }), 'Created') },
 })
 
 export function register(app: OpenAPIHono<AppEnv>) {

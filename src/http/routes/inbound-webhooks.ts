@@ -4,11 +4,11 @@ import { recordAudit } from '../../core/staff/audit.ts'
 import { getInboundWebhook, INBOUND_STATUSES, listInboundWebhooks, replayInboundWebhook, type InboundRow } from '../../webhooks/inbound-events.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json } from '../route.ts'
-import { serialize } from '../schemas.ts'
+import { serialize, uuid } from '../schemas.ts'
 
 const fields = {
-  id: z.uuid(),
-  connectionId: z.uuid(),
+  id: uuid(),
+  connectionId: uuid(),
   vendorEventId: z.string().openapi({ description: 'The vendor’s id of the event, the same on every redelivery' }),
   topic: z.string().openapi({ example: 'payment_intent.succeeded' }),
   status: z.enum(INBOUND_STATUSES),
@@ -62,7 +62,7 @@ const list = defineRoute({
   access: 'connections.read',
   request: {
     query: z.object({
-      connectionId: z.uuid({ error: 'must be a UUID' }).optional(),
+      connectionId: uuid({ error: 'must be a UUID' }).optional(),
       status: z.enum(INBOUND_STATUSES).optional(),
       topic: z.string().min(1).max(255).optional(),
       limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ description: 'Items per page (1–200)' }),

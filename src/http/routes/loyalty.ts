@@ -1,5 +1,6 @@
 // Loyalty set-up: tiers, top-up bonus rules, coupon templates; issuing, looking up and voiding coupons.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { uuid } from '../schemas.ts'
 import { and, asc, eq } from 'drizzle-orm'
 import { createTier, listTiers, updateTier, type Tier } from '../../core/members/tiers.ts'
 import { createTemplate, getCouponByCode, issueCoupons, listTemplates, updateTemplate, voidCoupon, type CouponTemplate } from '../../core/members/coupons.ts'
@@ -13,7 +14,7 @@ import { changesOf, defineRoute, IdParam, json, jsonBody } from '../route.ts'
 const minor = z.number().int()
 
 const TierSchema = z
-  .object({ id: z.uuid(), code: z.string(), name: z.string(), rank: z.number().int(), minSpend: minor, discountBp: z.number().int(), pointsMultiplierBp: z.number().int() })
+  .object({ id: uuid(), code: z.string(), name: z.string(), rank: z.number().int(), minSpend: minor, discountBp: z.number().int(), pointsMultiplierBp: z.number().int() })
   .openapi('Tier')
 const TierBody = z
   .object({
@@ -27,16 +28,16 @@ const TierBody = z
   .strict()
 const tierOut = (t: Tier) => ({ id: t.id, code: t.code, name: t.name, rank: t.rank, minSpend: t.minSpend, discountBp: t.discountBp, pointsMultiplierBp: t.pointsMultiplierBp })
 
-const RuleSchema = z.object({ id: z.uuid(), threshold: minor, bonus: minor, active: z.boolean() }).openapi('TopupBonusRule')
+const RuleSchema = z.object({ id: uuid(), threshold: minor, bonus: minor, active: z.boolean() }).openapi('TopupBonusRule')
 
 const TemplateSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     name: z.string(),
     kind: z.enum(['amount_off', 'percent_off', 'free_item']),
     amount: minor.nullable(),
     percentBp: z.number().int().nullable(),
-    freeVariantId: z.uuid().nullable(),
+    freeVariantId: uuid().nullable(),
     freeQuantity: z.number().int().nullable(),
     minSpend: minor,
     productIds: z.array(z.string()),
@@ -56,12 +57,12 @@ const TemplateBody = z
     kind: z.enum(['amount_off', 'percent_off', 'free_item']),
     amount: z.number().int().min(1).nullable().optional(),
     percentBp: z.number().int().min(1).max(10_000).nullable().optional(),
-    freeVariantId: z.uuid().nullable().optional(),
+    freeVariantId: uuid().nullable().optional(),
     freeQuantity: z.number().int().min(1).nullable().optional(),
     minSpend: z.number().int().min(0).default(0),
-    productIds: z.array(z.uuid()).max(1000).default([]),
-    variantIds: z.array(z.uuid()).max(1000).default([]),
-    categoryIds: z.array(z.uuid()).max(1000).default([]),
+    productIds: z.array(uuid()).max(1000).default([]),
+    variantIds: z.array(uuid()).max(1000).default([]),
+    categoryIds: z.array(uuid()).max(1000).default([]),
     validFrom: z.iso.datetime({ offset: true }).nullable().optional(),
     validTo: z.iso.datetime({ offset: true }).nullable().optional(),
     validDays: z.number().int().min(1).max(3650).nullable().optional(),
@@ -92,7 +93,7 @@ const templateOut = (t: CouponTemplate): z.infer<typeof TemplateSchema> => ({
   active: t.active,
 })
 const CouponSchema = z
-  .object({ id: z.uuid(), code: z.string(), templateId: z.uuid(), memberId: z.uuid().nullable(), status: z.string(), validFrom: z.string(), validTo: z.string().nullable(), source: z.string(), redeemedSaleId: z.uuid().nullable() })
+  .object({ id: uuid(), code: z.string(), templateId: uuid(), memberId: uuid().nullable(), status: z.string(), validFrom: z.string(), validTo: z.string().nullable(), source: z.string(), redeemedSaleId: uuid().nullable() })
   .openapi('Coupon')
 const couponOut = (c: { id: string; code: string; templateId: string; memberId: string | null; status: string; validFrom: Date; validTo: Date | null; source: string; redeemedSaleId: string | null }) => ({
   id: c.id,
@@ -148,8 +149,8 @@ const routes = {
     summary: 'Issue coupons of a template to members (or anonymous codes)',
     description: 'Members at the template\'s per-member limit are skipped and listed.',
     access: 'coupons.issue',
-    request: { body: jsonBody(z.object({ templateId: z.uuid(), memberIds: z.array(z.uuid()).min(1).max(10_000).optional(), count: z.number().int().min(1).max(10_000).optional() }).strict()) },
-    responses: { 201: json(z.object({ issued: z.array(CouponSchema), skipped: z.array(z.object({ memberId: z.uuid(), reason: z.string() })) }), 'Issued') },
+    request: { body: jsonBody(z.object({ templateId: uuid(), memberIds: z.array(uuid()).min(1).max(10_000).optional(), count: z.number().int().min(1).max(10_000).optional() }).strict()) },
+    responses: { 201: json(z.object({ issued: z.array(CouponSchema), skipped: z.array(z.object({ memberId: uuid(), reason: z.string() })) }), 'Issued') },
   }),
   byCode: defineRoute({
     method: 'get',

@@ -8,7 +8,7 @@ import { invalid } from '../../lib/errors.ts'
 import { LOCALES } from '../../lib/i18n/locale.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
-import { MerchantSchema, RoleSchema, serialize, UserSchema } from '../schemas.ts'
+import { MerchantSchema, RoleSchema, serialize, UserSchema, uuid } from '../schemas.ts'
 
 const LocaleSchema = z
   .object({
@@ -19,7 +19,7 @@ const LocaleSchema = z
   .openapi('CallerLocale')
 
 const MeSchema = z.object({
-  principal: z.object({ type: z.enum(['user', 'api_key']), id: z.uuid(), name: z.string(), role: RoleSchema, permissions: z.array(z.string()) }),
+  principal: z.object({ type: z.enum(['user', 'api_key']), id: uuid(), name: z.string(), role: RoleSchema, permissions: z.array(z.string()) }),
   user: UserSchema.nullable(),
   merchant: MerchantSchema,
   locale: LocaleSchema,

@@ -1,5 +1,6 @@
 // Members: register, look up (phone, card, QR), change, consent, merge; their points, stored value and coupons.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { uuid } from '../schemas.ts'
 import { and, asc, desc, eq } from 'drizzle-orm'
 import { consentHistory, getMember, listMembers, lookupMember, memberQr, registerMember, updateMember, type Member } from '../../core/members/members.ts'
 import { mergeMembers } from '../../core/members/merge.ts'
@@ -18,21 +19,21 @@ const Birthday = z.object({ month: z.number().int().min(1).max(12), day: z.numbe
 
 export const MemberSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     phone: z.string(),
     cardNo: z.string(),
     qr: z.string().openapi({ description: 'Text of the QR code on the member card' }),
     name: z.string().nullable(),
     email: z.string().nullable(),
     birthday: z.object({ month: z.number().int(), day: z.number().int(), year: z.number().int().nullable() }).nullable(),
-    storeId: z.uuid().nullable(),
+    storeId: uuid().nullable(),
     tags: z.array(z.string()),
-    tier: z.object({ id: z.uuid(), code: z.string(), name: z.string() }).nullable(),
+    tier: z.object({ id: uuid(), code: z.string(), name: z.string() }).nullable(),
     consents: z.object({ sms: z.boolean(), email: z.boolean(), wechat: z.boolean() }),
     points: z.object({ balance: z.number().int(), owed: z.number().int() }),
     storedValue: z.object({ principal: minor, bonus: minor, total: minor }),
     status: z.enum(['active', 'merged']),
-    mergedInto: z.uuid().nullable(),
+    mergedInto: uuid().nullable(),
     lastPurchaseAt: z.string().nullable(),
     createdAt: z.string(),
   })
@@ -71,7 +72,7 @@ const MemberBody = z
     name: z.string().max(100).optional(),
     email: z.string().max(320).optional(),
     birthday: Birthday.optional(),
-    storeId: z.uuid().optional(),
+    storeId: uuid().optional(),
     tags: z.array(z.string().min(1).max(50)).max(50).optional(),
     consents: z.array(Consent).max(3).optional(),
     wechatOpenId: z.string().max(100).optional(),
@@ -97,11 +98,11 @@ const list = defineRoute({
   request: {
     query: z.object({
       q: z.string().max(100).optional(),
-      tierId: z.uuid().optional(),
+      tierId: uuid().optional(),
       tag: z.string().max(50).optional(),
-      storeId: z.uuid().optional(),
+      storeId: uuid().optional(),
       limit: z.coerce.number().int().min(1).max(200).default(50),
-      cursor: z.uuid().optional(),
+      cursor: uuid().optional(),
     }),
   },
   responses: { 200: json(page(MemberSchema)) },
@@ -131,7 +132,7 @@ const patch = defineRoute({
           name: z.string().max(100).nullable(),
           email: z.string().max(320).nullable(),
           birthday: Birthday.nullable(),
-          storeId: z.uuid().nullable(),
+          storeId: uuid().nullable(),
           tags: z.array(z.string().min(1).max(50)).max(50),
           wechatOpenId: z.string().max(100).nullable(),
           consents: z.array(Consent).max(3),
@@ -158,11 +159,11 @@ const merge = defineRoute({
   summary: 'Merge another member into this one',
   description: 'Points (lots and debt), stored value, coupons, purchase history, tags and the latest consent per channel move here; the other member is marked merged.',
   access: 'members.manage',
-  request: { params: IdParam, body: jsonBody(z.object({ sourceId: z.uuid() }).strict()) },
+  request: { params: IdParam, body: jsonBody(z.object({ sourceId: uuid() }).strict()) },
   responses: { 200: json(MemberSchema) },
 })
 
-const LedgerPoints = z.object({ id: z.number().int(), kind: z.string(), delta: z.number().int(), balanceAfter: z.number().int(), saleId: z.uuid().nullable(), refundId: z.uuid().nullable(), expiresAt: z.string().nullable(), note: z.string().nullable(), at: z.string() })
+const LedgerPoints = z.object({ id: z.number().int(), kind: z.string(), delta: z.number().int(), balanceAfter: z.number().int(), saleId: uuid().nullable(), refundId: uuid().nullable(), expiresAt: z.string().nullable(), note: z.string().nullable(), at: z.string() })
 const points = defineRoute({
   method: 'get',
   path: '/api/v1/members/{id}/points',
@@ -193,20 +194,20 @@ const storedValue = defineRoute({
       z.object({
         principal: minor,
         bonus: minor,
-        ledger: z.array(z.object({ id: z.number().int(), kind: z.string(), principalDelta: minor, bonusDelta: minor, principalAfter: minor, bonusAfter: minor, saleId: z.uuid().nullable(), refundId: z.uuid().nullable(), topupId: z.uuid().nullable(), note: z.string().nullable(), at: z.string() })),
+        ledger: z.array(z.object({ id: z.number().int(), kind: z.string(), principalDelta: minor, bonusDelta: minor, principalAfter: minor, bonusAfter: minor, saleId: uuid().nullable(), refundId: uuid().nullable(), topupId: uuid().nullable(), note: z.string().nullable(), at: z.string() })),
       }),
     ),
   },
 })
 const Tender = z.object({ kind: z.enum(['cash', 'card', 'wechat', 'alipay', 'unionpay_qr']), amount: z.number().int().min(1), paymentNo: z.string().max(32).optional(), channelTxnId: z.string().max(64).optional(), reference: z.record(z.string(), z.string().max(200)).optional() }).strict()
 const TopupSchema = z.object({
-  id: z.uuid(),
+  id: uuid(),
   receiptNo: z.string(),
   principal: minor,
   bonus: minor,
   change: minor,
   balance: z.object({ principal: minor, bonus: minor }),
-  tenders: z.array(z.object({ id: z.uuid(), kind: z.string(), amount: minor, received: minor.nullable(), paymentNo: z.string().nullable() })),
+  tenders: z.array(z.object({ id: uuid(), kind: z.string(), amount: minor, received: minor.nullable(), paymentNo: z.string().nullable() })),
 })
 const topup = defineRoute({
   method: 'post',
@@ -215,7 +216,7 @@ const topup = defineRoute({
   summary: 'Top up stored value (储值) at a till',
   description: 'Paid by cash or electronic tenders (which get payment numbers); the top-up bonus rules add bonus, kept apart from principal.',
   access: 'stored_value.topup',
-  request: { params: IdParam, body: jsonBody(z.object({ registerId: z.uuid(), amount: z.number().int().min(1), tenders: z.array(Tender).min(1).max(5) }).strict()) },
+  request: { params: IdParam, body: jsonBody(z.object({ registerId: uuid(), amount: z.number().int().min(1), tenders: z.array(Tender).min(1).max(5) }).strict()) },
   responses: { 201: json(TopupSchema, 'Topped up') },
 })
 const topupRefund = defineRoute({
@@ -224,8 +225,8 @@ const topupRefund = defineRoute({
   tags,
   summary: 'Refund a top-up the member has not spent',
   access: 'stored_value.adjust',
-  request: { params: IdParam, body: jsonBody(z.object({ registerId: z.uuid(), reason: z.string().min(1).max(500) }).strict()) },
-  responses: { 200: json(z.object({ id: z.uuid(), status: z.string(), principal: minor, bonus: minor, tenders: z.array(z.object({ kind: z.string(), amount: minor, refundNo: z.string().nullable() })) })) },
+  request: { params: IdParam, body: jsonBody(z.object({ registerId: uuid(), reason: z.string().min(1).max(500) }).strict()) },
+  responses: { 200: json(z.object({ id: uuid(), status: z.string(), principal: minor, bonus: minor, tenders: z.array(z.object({ kind: z.string(), amount: minor, refundNo: z.string().nullable() })) })) },
 })
 const svAdjust = defineRoute({
   method: 'post',
@@ -243,7 +244,7 @@ const memberCoupons = defineRoute({
   summary: "A member's coupons",
   access: 'members.read',
   request: { params: IdParam },
-  responses: { 200: json(z.object({ items: z.array(z.object({ id: z.uuid(), code: z.string(), templateId: z.uuid(), status: z.string(), validFrom: z.string(), validTo: z.string().nullable(), source: z.string() })) })) },
+  responses: { 200: json(z.object({ items: z.array(z.object({ id: uuid(), code: z.string(), templateId: uuid(), status: z.string(), validFrom: z.string(), validTo: z.string().nullable(), source: z.string() })) })) },
 })
 
 export function register(app: OpenAPIHono<AppEnv>) {

@@ -3,14 +3,14 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { createPromotion, getPromotion, listPromotions, updatePromotion, type Promotion } from '../../core/sales/promotions.ts'
 import type { AppEnv } from '../env.ts'
 import { changesOf, defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { serialize } from '../schemas.ts'
+import { serialize, uuid } from '../schemas.ts'
 
 const tags = ['Promotions']
 const Kind = z.enum(['percent_off', 'amount_off', 'fixed_price', 'buy_x_get_y', 'spend_threshold', 'bundle'])
 
 const PromotionSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     name: z.string(),
     kind: Kind,
     level: z.enum(['item', 'order']),
@@ -36,10 +36,10 @@ const Body = z
       description:
         'percent_off {percentBp, minSpend?}; amount_off {amount, minSpend?}; fixed_price {price, pricePer?}; buy_x_get_y {buy, get, getPercentBp?}; spend_threshold {tiers:[{threshold, amount}], repeat?}; bundle {price, components:[{quantity, productIds|variantIds|categoryIds}]}',
     }),
-    productIds: z.array(z.uuid()).max(1000).default([]),
-    variantIds: z.array(z.uuid()).max(1000).default([]),
-    categoryIds: z.array(z.uuid()).max(1000).default([]),
-    storeIds: z.array(z.uuid()).max(1000).default([]),
+    productIds: z.array(uuid()).max(1000).default([]),
+    variantIds: z.array(uuid()).max(1000).default([]),
+    categoryIds: z.array(uuid()).max(1000).default([]),
+    storeIds: z.array(uuid()).max(1000).default([]),
     startsAt: z.iso.datetime({ offset: true }).nullable().optional(),
     endsAt: z.iso.datetime({ offset: true }).nullable().optional(),
     priority: z.number().int().min(0).max(1_000_000).default(100),

@@ -4,6 +4,7 @@
 import { pipeline } from 'node:stream/promises'
 import busboy, { type Busboy } from 'busboy'
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { uuid } from '../schemas.ts'
 import type { Context } from 'hono'
 import { getSettings } from '../../core/merchants/settings.ts'
 import { exceptionsTable, summaryTable, tableFile } from '../../core/reconciliation/export.ts'
@@ -35,8 +36,8 @@ export const STATEMENT_UPLOAD_LIMIT = 200 * 1024 * 1024
 
 const StatementSchema = z
   .object({
-    id: z.uuid(),
-    connectionId: z.uuid(),
+    id: uuid(),
+    connectionId: uuid(),
     format: z.string(),
     businessDate: z.string(),
     source: z.enum(['fetched', 'uploaded']),
@@ -47,7 +48,7 @@ const StatementSchema = z
     rejectReason: z.string().nullable(),
     lineCount: z.number().int(),
     controlTotals: z.record(z.string(), z.unknown()).nullable().openapi({ description: 'The file’s own control totals (`file`), ours over its rows (`ours`), lines dated outside the day' }),
-    createdBy: z.uuid().nullable(),
+    createdBy: uuid().nullable(),
     createdAt: z.string(),
     fileUrl: z.string().openapi({ description: 'Where the original file downloads' }),
   })
@@ -73,11 +74,11 @@ const statementOut = (s: StatementRow): z.infer<typeof StatementSchema> => ({
 
 const RunSchema = z
   .object({
-    id: z.uuid(),
-    connectionId: z.uuid(),
+    id: uuid(),
+    connectionId: uuid(),
     businessDate: z.string(),
     status: z.enum(['balanced', 'exceptions', 'not_ready', 'fetch_failed', 'running']),
-    statementIds: z.array(z.uuid()),
+    statementIds: z.array(uuid()),
     counts: z.record(z.string(), z.number()).openapi({ description: 'Items per outcome, plus open and open_exceptions (open without timing)' }),
     totals: z.record(z.string(), z.number()).openapi({ description: 'Both sides of the day in minor units: pos_payments, pos_refunds, channel_payments, channel_refunds, difference, fees…' }),
     error: z.string().nullable(),
@@ -102,18 +103,18 @@ const runOut = (r: RunRow): z.infer<typeof RunSchema> => ({
 const Outcome = z.enum(OUTCOMES)
 const ItemSchema = z
   .object({
-    id: z.uuid(),
-    connectionId: z.uuid(),
+    id: uuid(),
+    connectionId: uuid(),
     businessDate: z.string(),
-    runId: z.uuid(),
+    runId: uuid(),
     outcome: Outcome,
     state: z.enum(['auto', 'open', 'resolved']),
     manual: z.boolean().openapi({ description: 'Resolved by a person: re-runs keep it' }),
-    storeId: z.uuid().nullable(),
+    storeId: uuid().nullable(),
     storeCode: z.string().nullable(),
     currency: z.string(),
     posKind: z.string().nullable().openapi({ description: 'sale_tender, refund_tender, topup_tender, topup_refund_tender; payout for a payout checked against its lines' }),
-    posId: z.uuid().nullable(),
+    posId: uuid().nullable(),
     posRef: z.string().nullable().openapi({ description: 'Our payment or refund number (or the channel line’s reference when the till has none)' }),
     posAmount: minor().nullable(),
     channelAmount: minor().nullable(),
@@ -126,7 +127,7 @@ const ItemSchema = z
       .object({
         id: z.number().int(),
         kind: z.string(),
-        statementId: z.uuid(),
+        statementId: uuid(),
         lineNo: z.number().int(),
         ourRef: z.string().nullable(),
         channelTxnId: z.string().nullable(),
@@ -138,12 +139,12 @@ const ItemSchema = z
       })
       .nullable(),
     suggestion: z
-      .object({ counterpartItemId: z.uuid(), by: z.string(), lineId: z.number().int().optional(), posId: z.uuid().optional() })
+      .object({ counterpartItemId: uuid(), by: z.string(), lineId: z.number().int().optional(), posId: uuid().optional() })
       .nullable()
       .openapi({ description: 'A pair card data suggests (RRN, voucher, terminal and time): confirm it with the match action' }),
     resolution: z.string().nullable(),
     resolutionNote: z.string().nullable(),
-    resolvedBy: z.uuid().nullable(),
+    resolvedBy: uuid().nullable(),
     resolvedAt: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -160,18 +161,18 @@ const itemOut = (i: ItemView): z.infer<typeof ItemSchema> => ({
   updatedAt: i.updatedAt.toISOString(),
 })
 
-const HistorySchema = z.object({ id: z.number().int(), action: z.string(), actorId: z.uuid().nullable(), details: z.record(z.string(), z.unknown()), createdAt: z.string() })
+const HistorySchema = z.object({ id: z.number().int(), action: z.string(), actorId: uuid().nullable(), details: z.record(z.string(), z.unknown()), createdAt: z.string() })
 
 const SummarySchema = z
   .object({
-    connectionId: z.uuid(),
+    connectionId: uuid(),
     businessDate: z.string(),
-    storeId: z.uuid().nullable(),
+    storeId: uuid().nullable(),
     storeCode: z.string().nullable(),
     terminal: z.string().nullable().optional().openapi({ description: 'With by=terminal: the card terminal (null: none named)' }),
     currency: z.string().nullable(),
     runStatus: z.string().nullable().openapi({ description: 'The day’s chip: balanced, exceptions, not_ready, fetch_failed (null: not run yet)' }),
-    runId: z.uuid().nullable(),
+    runId: uuid().nullable(),
     posCount: z.number().int(),
     posAmount: minor('Payments less refunds at the till'),
     channelCount: z.number().int(),
@@ -192,7 +193,7 @@ const ExportFormat = z.enum(['csv', 'xlsx']).default('csv')
 const fileResponse = { 200: { description: 'The file', content: { 'text/csv': { schema: z.string() }, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': { schema: z.string().openapi({ format: 'binary' }) } } } }
 
 const ExceptionQuery = z.object({
-  connectionId: z.uuid().optional(),
+  connectionId: uuid().optional(),
   from: Day.optional(),
   to: Day.optional(),
   outcome: z
@@ -201,7 +202,7 @@ const ExceptionQuery = z.object({
     .openapi({ description: 'Comma-separated outcomes (timing is left out unless named)' })
     .refine((v) => v === undefined || v.split(',').every((o) => (OUTCOMES as readonly string[]).includes(o.trim())), `outcomes are ${OUTCOMES.join(', ')}`),
   state: z.enum(['open', 'resolved', 'all']).default('open'),
-  storeId: z.uuid().optional(),
+  storeId: uuid().optional(),
   minAgeDays: z.coerce.number().int().min(0).max(3650).optional(),
   maxAgeDays: z.coerce.number().int().min(0).max(3650).optional(),
 })
@@ -209,8 +210,8 @@ const ExceptionQuery = z.object({
 const SummaryQuery = z.object({
   from: Day,
   to: Day,
-  connectionId: z.uuid().optional(),
-  storeId: z.uuid().optional(),
+  connectionId: uuid().optional(),
+  storeId: uuid().optional(),
   by: z.enum(['store', 'terminal']).default('store').openapi({ description: 'store: a row per connection, day and store; terminal: also per card terminal (the channel line’s 终端号, else the one the till kept on the tender)' }),
 })
 
@@ -230,7 +231,7 @@ const upload = defineRoute({
   bodyLimit: STATEMENT_UPLOAD_LIMIT,
   streamsBody: true,
   request: {
-    query: z.object({ connectionId: z.uuid().optional(), date: Day.optional(), format: z.string().min(1).max(40).optional(), fileName: z.string().min(1).max(200).optional() }),
+    query: z.object({ connectionId: uuid().optional(), date: Day.optional(), format: z.string().min(1).max(40).optional(), fileName: z.string().min(1).max(200).optional() }),
     body: {
       content: {
         'application/octet-stream': { schema: binary },
@@ -239,8 +240,8 @@ const upload = defineRoute({
     },
   },
   responses: {
-    201: json(z.object({ result: z.enum(['imported']), statement: StatementSchema, superseded: z.array(z.uuid()) }), 'Imported'),
-    200: json(z.object({ result: z.enum(['duplicate']), statement: StatementSchema, superseded: z.array(z.uuid()) }), 'The same file was imported before'),
+    201: json(z.object({ result: z.enum(['imported']), statement: StatementSchema, superseded: z.array(uuid()) }), 'Imported'),
+    200: json(z.object({ result: z.enum(['duplicate']), statement: StatementSchema, superseded: z.array(uuid()) }), 'The same file was imported before'),
   },
 })
 
@@ -253,7 +254,7 @@ const listStatementsRoute = defineRoute({
   access: 'authenticated',
   request: {
     query: z.object({
-      connectionId: z.uuid().optional(),
+      connectionId: uuid().optional(),
       from: Day.optional(),
       to: Day.optional(),
       status: z.enum(['imported', 'rejected', 'superseded', 'empty']).optional(),
@@ -286,7 +287,7 @@ const listRunsRoute = defineRoute({
   access: 'authenticated',
   request: {
     query: z.object({
-      connectionId: z.uuid().optional(),
+      connectionId: uuid().optional(),
       date: Day.optional(),
       from: Day.optional(),
       to: Day.optional(),
@@ -306,7 +307,7 @@ const runNow = defineRoute({
     'Matches the day’s current statement against the till. Automatic results are replaced, resolutions kept; with the same statements and nothing changed the last run is returned (`reused: true`). 409 `no_statement` when the day has no statement yet.',
   access: 'finance.export',
   transaction: false,
-  request: { body: jsonBody(z.object({ connectionId: z.uuid(), date: Day }).strict()) },
+  request: { body: jsonBody(z.object({ connectionId: uuid(), date: Day }).strict()) },
   responses: { 200: json(RunSchema.extend({ reused: z.boolean(), changes: z.object({ created: z.number().int(), changed: z.number().int(), removed: z.number().int() }) })) },
 })
 
@@ -316,7 +317,7 @@ const PreviewExceptionSchema = z
     isNew: z.boolean().openapi({ description: 'False when the item exists already (the run keeps or reclassifies it)' }),
     businessDate: z.string(),
     posKind: z.string().nullable(),
-    posId: z.uuid().nullable(),
+    posId: uuid().nullable(),
     posRef: z.string().nullable(),
     lineId: z.number().int().nullable(),
     currency: z.string(),
@@ -329,10 +330,10 @@ const PreviewExceptionSchema = z
 const RunPreviewSchema = z
   .object({
     dryRun: z.literal(true),
-    connectionId: z.uuid(),
+    connectionId: uuid(),
     businessDate: z.string(),
     status: z.enum(['balanced', 'exceptions']),
-    statementIds: z.array(z.uuid()),
+    statementIds: z.array(uuid()),
     counts: z.record(z.string(), z.number()),
     totals: z.record(z.string(), z.number()),
     changes: z.object({ created: z.number().int(), changed: z.number().int(), removed: z.number().int() }),
@@ -349,7 +350,7 @@ const previewRoute = defineRoute({
   description: `The day is worked out exactly as POST /runs would, then rolled back: no item, run or event is written. The answer has the counts and totals the run would record, how many items it would create, change and remove, and the open exceptions it would leave (the first ${PREVIEW_LIMIT}, by outcome and amount). 409 \`no_statement\` when the day has no statement yet.`,
   access: 'finance.export',
   transaction: false,
-  request: { body: jsonBody(z.object({ connectionId: z.uuid(), date: Day }).strict()) },
+  request: { body: jsonBody(z.object({ connectionId: uuid(), date: Day }).strict()) },
   responses: { 200: json(RunPreviewSchema) },
 })
 
@@ -372,14 +373,14 @@ const previewUploadRoute = defineRoute({
       z
         .object({
           dryRun: z.literal(true),
-          connectionId: z.uuid(),
+          connectionId: uuid(),
           businessDate: z.string(),
           file: z.object({
             result: z.enum(['would_import', 'duplicate', 'rejected']),
             format: z.string(),
             lineCount: z.number().int().optional(),
-            supersedes: z.array(z.uuid()).optional().openapi({ description: 'The statements of the day it would supersede' }),
-            statementId: z.uuid().optional().openapi({ description: 'duplicate: the statement it is' }),
+            supersedes: z.array(uuid()).optional().openapi({ description: 'The statements of the day it would supersede' }),
+            statementId: uuid().optional().openapi({ description: 'duplicate: the statement it is' }),
             code: z.string().optional().openapi({ description: 'rejected: hash_mismatch, control_totals_mismatch or format_error' }),
             reason: z.string().optional(),
             lineNo: z.number().int().nullable().optional(),
@@ -427,7 +428,7 @@ const getItemRoute = defineRoute({
 
 const Note = z.string().trim().max(2000).optional()
 const ResolveBody = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('match'), counterpartId: z.uuid().openapi({ description: 'The open item of the other side' }), note: Note }).strict(),
+  z.object({ action: z.literal('match'), counterpartId: uuid().openapi({ description: 'The open item of the other side' }), note: Note }).strict(),
   z.object({ action: z.literal('accept_channel'), note: Note }).strict(),
   z.object({ action: z.literal('accept_pos'), note: Note }).strict(),
   z.object({ action: z.literal('write_off'), accountCode: z.string().trim().min(1).max(40), note: Note }).strict(),
@@ -583,7 +584,7 @@ function uploadedFile(c: Context<AppEnv>, q: UploadQuery, got: Upload) {
   const connectionId = got.fields.connectionId ?? q.connectionId
   const date = got.fields.date ?? q.date
   const format = got.fields.format ?? q.format
-  if (!connectionId || !z.uuid().safeParse(connectionId).success) throw badRequest('validation_failed', 'invalid request: connectionId: give the connection (a UUID)')
+  if (!connectionId || !uuid().safeParse(connectionId).success) throw badRequest('validation_failed', 'invalid request: connectionId: give the connection (a UUID)')
   if (!date || !isDate(date)) throw badRequest('validation_failed', 'invalid request: date: give the business date as YYYY-MM-DD')
   if (format !== undefined && !/^[a-z][a-z0-9_]{0,39}$/.test(format)) throw badRequest('validation_failed', 'invalid request: format: lower-case letters, digits and _')
   if (got.content.size === 0) throw badRequest('empty_file', 'the file is empty: send the statement itself')

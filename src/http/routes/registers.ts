@@ -1,6 +1,7 @@
 // Register actions outside a sale. For now: opening the cash drawer without a sale (recorded and audited; the
 // in-store device bridge will act on the drawer.open_requested event).
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { uuid } from '../schemas.ts'
 import { openDrawer } from '../../core/sales/drawer.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
@@ -14,7 +15,7 @@ const openDrawerRoute = defineRoute({
   access: 'drawer.open',
   request: { params: IdParam, body: jsonBody(z.object({ reason: z.string().min(1).max(500) }).strict()) },
   responses: {
-    201: json(z.object({ registerId: z.uuid(), reason: z.string(), requestedAt: z.string(), approverId: z.uuid().nullable() }), 'Recorded'),
+    201: json(z.object({ registerId: uuid(), reason: z.string(), requestedAt: z.string(), approverId: uuid().nullable() }), 'Recorded'),
   },
 })
 

@@ -14,7 +14,7 @@ import type { CsvFile } from '../../core/reports/csv.ts'
 import type { AppEnv } from '../env.ts'
 import { fileLocale } from '../locale.ts'
 import { defineRoute, IdParam } from '../route.ts'
-import { BusinessDate } from '../schemas.ts'
+import { BusinessDate, uuid } from '../schemas.ts'
 
 const tags = ['Reports']
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
@@ -37,7 +37,7 @@ const DailySalesSchema = z
     timeZone: z.string(),
     entries: z.array(
       z.object({
-        storeId: z.uuid(),
+        storeId: uuid(),
         storeCode: z.string(),
         storeName: z.string(),
         businessDate: z.string(),
@@ -68,10 +68,10 @@ const DailySalesSchema = z
   .openapi('DailySalesReport')
 
 const ProductFiguresSchema = z.object({
-  variantId: z.uuid().nullable(),
+  variantId: uuid().nullable(),
   sku: z.string().nullable(),
   name: z.string().nullable(),
-  categoryId: z.uuid().nullable(),
+  categoryId: uuid().nullable(),
   categoryName: z.string().nullable(),
   variants: count,
   quantity: z.number().int().openapi({ description: 'Sold minus refunded, base units' }),
@@ -87,8 +87,8 @@ const ProductsSchema = z
   .object({
     from: z.string(),
     to: z.string(),
-    storeId: z.uuid().nullable(),
-    categoryId: z.uuid().nullable(),
+    storeId: uuid().nullable(),
+    categoryId: uuid().nullable(),
     by: z.enum(['quantity', 'margin']),
     groupBy: z.enum(['variant', 'category']),
     limit: count,
@@ -107,12 +107,12 @@ const StockValuationSchema = z
     windowFrom: z.string(),
     windowTo: z.string(),
     currency: z.string(),
-    locations: z.array(z.object({ locationId: z.uuid(), locationName: z.string(), storeId: z.uuid(), storeCode: z.string(), items: count, onHand: z.number().int(), value: minor() })),
+    locations: z.array(z.object({ locationId: uuid(), locationName: z.string(), storeId: uuid(), storeCode: z.string(), items: count, onHand: z.number().int(), value: minor() })),
     totals: z.object({ items: count, value: minor() }),
     items: z.array(
       z.object({
-        locationId: z.uuid(),
-        variantId: z.uuid(),
+        locationId: uuid(),
+        variantId: uuid(),
         sku: z.string(),
         name: z.string(),
         onHand: z.number().int(),
@@ -131,11 +131,11 @@ const StaffSchema = z
   .object({
     from: z.string(),
     to: z.string(),
-    storeId: z.uuid().nullable(),
+    storeId: uuid().nullable(),
     currency: z.string(),
     staff: z.array(
       z.object({
-        userId: z.uuid().nullable(),
+        userId: uuid().nullable(),
         type: z.enum(['user', 'api_key', 'system']),
         name: z.string().nullable(),
         sales: CountAmount,
@@ -152,23 +152,23 @@ const StaffSchema = z
 const SessionsSchema = z
   .object({
     date: z.string(),
-    storeId: z.uuid().nullable(),
+    storeId: uuid().nullable(),
     currency: z.string(),
     sessions: z.array(
       z.object({
-        id: z.uuid(),
-        storeId: z.uuid(),
+        id: uuid(),
+        storeId: uuid(),
         storeCode: z.string(),
-        registerId: z.uuid(),
+        registerId: uuid(),
         registerCode: z.string(),
         status: z.enum(['open', 'closed']),
         rescue: z.boolean(),
         businessDate: z.string(),
         openedAt: z.string(),
-        openedBy: z.uuid().nullable(),
+        openedBy: uuid().nullable(),
         openedByName: z.string().nullable(),
         closedAt: z.string().nullable(),
-        closedBy: z.uuid().nullable(),
+        closedBy: uuid().nullable(),
         closedByName: z.string().nullable(),
         openingFloat: minor(),
         expectedCash: minor('Fixed at the close; the drawer ledger so far while open'),
@@ -183,7 +183,7 @@ const SessionsSchema = z
 const SessionReportSchema = z
   .object({
     type: z.enum(['X', 'Z']),
-    session: z.object({ id: z.uuid(), registerId: z.uuid(), storeId: z.uuid(), businessDate: z.string(), status: z.enum(['open', 'closed']), rescue: z.boolean(), openedAt: z.string(), closedAt: z.string().nullable() }),
+    session: z.object({ id: uuid(), registerId: uuid(), storeId: uuid(), businessDate: z.string(), status: z.enum(['open', 'closed']), rescue: z.boolean(), openedAt: z.string(), closedAt: z.string().nullable() }),
     sales: z.object({ count, gross: minor(), discounts: minor(), tax: minor(), total: minor(), rounding: minor(), amountDue: minor() }),
     voids: z.object({ count, total: minor() }),
     refunds: z.object({ count, total: minor(), tax: minor() }),
@@ -214,7 +214,7 @@ const dailySales = defineRoute({
   access: 'reports.read',
   request: {
     query: z.object({
-      storeId: z.uuid().optional().openapi({ description: 'One store; all stores without it' }),
+      storeId: uuid().optional().openapi({ description: 'One store; all stores without it' }),
       date: day('One business day').optional(),
       from: day('First business day of a range').optional(),
       to: day('Last business day of a range').optional(),
@@ -233,13 +233,13 @@ const products = defineRoute({
   access: 'reports.read',
   request: {
     query: z.object({
-      storeId: z.uuid().optional(),
+      storeId: uuid().optional(),
       from: day('First business day'),
       to: day('Last business day'),
       by: z.enum(['quantity', 'margin']).default('quantity'),
       groupBy: z.enum(['variant', 'category']).default('variant'),
       limit: z.coerce.number().int().min(1).max(200).default(10).openapi({ description: 'Length of each list (1–200)' }),
-      categoryId: z.uuid().optional().openapi({ description: 'Only this category and those below it' }),
+      categoryId: uuid().optional().openapi({ description: 'Only this category and those below it' }),
       format: Format,
     }),
   },
@@ -255,8 +255,8 @@ const stockValuation = defineRoute({
   access: 'reports.read',
   request: {
     query: z.object({
-      locationId: z.uuid().optional(),
-      storeId: z.uuid().optional().openapi({ description: 'All locations of a store (give locationId or storeId, not both)' }),
+      locationId: uuid().optional(),
+      storeId: uuid().optional().openapi({ description: 'All locations of a store (give locationId or storeId, not both)' }),
       date: day('Business day to value the stock at (today by default)').optional(),
       windowDays: z.coerce.number().int().min(1).max(366).default(DEFAULT_TURNOVER_WINDOW_DAYS).openapi({ description: 'Days of sales the turnover is measured over' }),
       format: Format,
@@ -271,7 +271,7 @@ const staff = defineRoute({
   tags,
   summary: 'Staff performance: sales, refunds, voids, discounts given and overrides approved per person',
   access: 'reports.read',
-  request: { query: z.object({ storeId: z.uuid().optional(), from: day('First business day'), to: day('Last business day'), format: Format }) },
+  request: { query: z.object({ storeId: uuid().optional(), from: day('First business day'), to: day('Last business day'), format: Format }) },
   responses: reportResponse(StaffSchema),
 })
 
@@ -281,7 +281,7 @@ const sessions = defineRoute({
   tags,
   summary: 'The cash sessions of a business day with their over/short',
   access: 'reports.read',
-  request: { query: z.object({ storeId: z.uuid().optional(), date: day('Business day the sessions were opened on'), format: Format }) },
+  request: { query: z.object({ storeId: uuid().optional(), date: day('Business day the sessions were opened on'), format: Format }) },
   responses: reportResponse(SessionsSchema),
 })
 

@@ -6,7 +6,7 @@ import { voidSale } from '../../core/sales/refunds.ts'
 import { recordOfflineSales } from '../../core/sales/offline.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { BusinessDate, serialize } from '../schemas.ts'
+import { BusinessDate, serialize, uuid } from '../schemas.ts'
 import { actOrHold } from '../../core/staff/approvals.ts'
 import { held, HeldResponse } from './approvals.ts'
 
@@ -18,7 +18,7 @@ const LineInput = z
   .object({
     sku: z.string().min(1).max(64).optional(),
     barcode: z.string().min(1).max(64).optional(),
-    variantId: z.uuid().optional(),
+    variantId: uuid().optional(),
     quantity: z.number().int().min(1).max(100_000_000).optional().openapi({ description: 'Base units (pieces, grams…); default 1, or the weight on a scale label' }),
     discount: z
       .union([z.object({ percentBp: z.number().int().min(1).max(10_000) }).strict(), z.object({ amount: z.number().int().min(1) }).strict()])
@@ -42,10 +42,10 @@ const TenderInput = z
 
 const SaleBody = z
   .object({
-    registerId: z.uuid(),
+    registerId: uuid(),
     lines: z.array(LineInput).min(1).max(500),
     tenders: z.array(TenderInput).max(20).optional(),
-    memberId: z.uuid().optional(),
+    memberId: uuid().optional(),
     couponCodes: z.array(z.string().min(1).max(40)).max(10).optional().openapi({ description: 'Coupons to use (each once)' }),
     redeemPoints: z.number().int().min(1).optional().openapi({ description: "Points to redeem as a discount, in the merchant's steps" }),
     customerName: z.string().max(200).optional(),
@@ -57,7 +57,7 @@ const Adjustment = z.object({ source: z.string(), sourceId: z.string().nullable(
 const PricedLine = z.object({
   sku: z.string(),
   name: z.string(),
-  variantId: z.uuid(),
+  variantId: uuid(),
   quantity: z.number().int(),
   unit: z.string(),
   unitPrice: minor(),
@@ -73,8 +73,8 @@ const PricedLine = z.object({
 })
 const QuoteSchema = z
   .object({
-    storeId: z.uuid(),
-    registerId: z.uuid(),
+    storeId: uuid(),
+    registerId: uuid(),
     currency: z.string(),
     taxInclusive: z.boolean(),
     lines: z.array(PricedLine),
@@ -91,7 +91,7 @@ const QuoteSchema = z
     balance: minor('Still to pay'),
     member: z
       .object({
-        id: z.uuid(),
+        id: uuid(),
         cardNo: z.string(),
         tier: z.string().nullable(),
         pointsBalance: z.number().int(),
@@ -106,10 +106,10 @@ const QuoteSchema = z
 
 const SaleSchema = z
   .object({
-    id: z.uuid(),
-    storeId: z.uuid(),
-    registerId: z.uuid(),
-    sessionId: z.uuid().nullable(),
+    id: uuid(),
+    storeId: uuid(),
+    registerId: uuid(),
+    sessionId: uuid().nullable(),
     receiptNo: z.string(),
     clientReceiptNo: z.string().nullable(),
     businessDate: z.string(),
@@ -123,11 +123,11 @@ const SaleSchema = z
     roundingAdjustment: minor(),
     tenderDifference: minor(),
     changeGiven: minor(),
-    cashierId: z.uuid().nullable(),
-    memberId: z.uuid().nullable(),
+    cashierId: uuid().nullable(),
+    memberId: uuid().nullable(),
     pointsEarned: z.number().int(),
     pointsRedeemed: z.number().int(),
-    approverId: z.uuid().nullable().openapi({ description: 'A manager who approved something beyond the cashier’s permissions' }),
+    approverId: uuid().nullable().openapi({ description: 'A manager who approved something beyond the cashier’s permissions' }),
     customerName: z.string().nullable(),
     note: z.string().nullable(),
     offline: z.boolean(),
@@ -137,12 +137,12 @@ const SaleSchema = z
     voidReason: z.string().nullable(),
     lines: z.array(
       z.object({
-        id: z.uuid(),
+        id: uuid(),
         lineNo: z.number().int(),
-        variantId: z.uuid(),
+        variantId: uuid(),
         sku: z.string(),
         name: z.string(),
-        locationId: z.uuid(),
+        locationId: uuid(),
         quantity: z.number().int(),
         unit: z.string(),
         unitPrice: minor(),
@@ -155,12 +155,12 @@ const SaleSchema = z
         taxAmount: minor(),
         total: minor(),
         refundedQuantity: z.number().int(),
-        adjustments: z.array(Adjustment.extend({ id: z.uuid() })),
+        adjustments: z.array(Adjustment.extend({ id: uuid() })),
       }),
     ),
     tenders: z.array(
       z.object({
-        id: z.uuid(),
+        id: uuid(),
         kind: TenderKind,
         amount: minor(),
         received: minor().nullable(),
@@ -176,20 +176,20 @@ const SaleSchema = z
     ),
     refunds: z.array(
       z.object({
-        id: z.uuid(),
+        id: uuid(),
         refundNo: z.string(),
         kind: z.enum(['refund', 'void']),
         businessDate: z.string(),
         total: minor(),
         taxTotal: minor(),
         reason: z.string().nullable(),
-        lines: z.array(z.object({ id: z.uuid(), saleLineId: z.uuid(), quantity: z.number().int(), amount: minor(), taxAmount: minor(), restock: z.boolean() })),
+        lines: z.array(z.object({ id: uuid(), saleLineId: uuid(), quantity: z.number().int(), amount: minor(), taxAmount: minor(), restock: z.boolean() })),
         tenders: z.array(
           z.object({
-            id: z.uuid(),
+            id: uuid(),
             kind: TenderKind,
             amount: minor(),
-            saleTenderId: z.uuid().nullable(),
+            saleTenderId: uuid().nullable(),
             refundNo: z.string().nullable().openapi({ description: 'Merchant-side refund number (out_refund_no)' }),
             storedPrincipal: minor().nullable(),
             storedBonus: minor().nullable(),
@@ -197,7 +197,7 @@ const SaleSchema = z
         ),
       }),
     ),
-    stockWarnings: z.array(z.object({ variantId: z.uuid(), locationId: z.uuid(), onHand: z.number().int() })).optional(),
+    stockWarnings: z.array(z.object({ variantId: uuid(), locationId: uuid(), onHand: z.number().int() })).optional(),
   })
   .openapi('Sale')
 
@@ -234,15 +234,15 @@ const list = defineRoute({
   access: 'sales.read',
   request: {
     query: z.object({
-      storeId: z.uuid().optional(),
-      registerId: z.uuid().optional(),
-      sessionId: z.uuid().optional(),
+      storeId: uuid().optional(),
+      registerId: uuid().optional(),
+      sessionId: uuid().optional(),
       from: BusinessDate().optional().openapi({ description: 'First business date' }),
       to: BusinessDate().optional().openapi({ description: 'Last business date' }),
       status: z.enum(['completed', 'voided']).optional(),
       receiptNo: z.string().max(64).optional(),
       limit: z.coerce.number().int().min(1).max(200).default(50),
-      cursor: z.uuid().optional(),
+      cursor: uuid().optional(),
     }),
   },
   responses: { 200: json(z.object({ items: z.array(SaleSchema.omit({ lines: true, tenders: true, refunds: true, stockWarnings: true })), nextCursor: z.string().nullable() })) },
@@ -263,15 +263,15 @@ const refund = defineRoute({
     body: jsonBody(
       z
         .object({
-          registerId: z.uuid(),
-          lines: z.array(z.object({ saleLineId: z.uuid(), quantity: z.number().int().min(1), restock: z.boolean().default(true), locationId: z.uuid().optional() }).strict()).min(1).max(500),
-          tenders: z.array(z.object({ kind: TenderKind, amount: z.number().int().min(1), saleTenderId: z.uuid().optional() }).strict()).max(20).optional(),
+          registerId: uuid(),
+          lines: z.array(z.object({ saleLineId: uuid(), quantity: z.number().int().min(1), restock: z.boolean().default(true), locationId: uuid().optional() }).strict()).min(1).max(500),
+          tenders: z.array(z.object({ kind: TenderKind, amount: z.number().int().min(1), saleTenderId: uuid().optional() }).strict()).max(20).optional(),
           reason: z.string().max(500).optional(),
         })
         .strict(),
     ),
   },
-  responses: { 201: json(z.object({ refundId: z.uuid(), sale: SaleSchema }), 'Refunded'), 202: HeldResponse },
+  responses: { 201: json(z.object({ refundId: uuid(), sale: SaleSchema }), 'Refunded'), 202: HeldResponse },
 })
 
 const voidRoute = defineRoute({
@@ -302,9 +302,9 @@ const batch = defineRoute({
           sales: z
             .array(
               SaleBody.safeExtend({
-                id: z.uuid().openapi({ description: "The till's own id for the sale" }),
+                id: uuid().openapi({ description: "The till's own id for the sale" }),
                 occurredAt: z.iso.datetime({ offset: true }),
-                sessionId: z.uuid().optional(),
+                sessionId: uuid().optional(),
                 clientReceiptNo: z.string().max(64).optional(),
               }),
             )
@@ -319,7 +319,7 @@ const batch = defineRoute({
       z.object({
         results: z.array(
           z.object({
-            id: z.uuid(),
+            id: uuid(),
             status: z.enum(['accepted', 'duplicate', 'conflict', 'rejected']),
             receiptNo: z.string().optional(),
             code: z.string().optional(),

@@ -2,6 +2,7 @@
 // listings and their binding, the status of every SKU and the drift audits found (connections.read), actions that
 // queue a sync, and the online orders holding stock, with the hand-over of pickup orders at the till.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { uuid } from '../schemas.ts'
 import type { Context } from 'hono'
 import { eq } from 'drizzle-orm'
 import { variants } from '../../core/catalog/schema.ts'
@@ -24,7 +25,7 @@ import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, PageQuery } from '../route.ts'
 
 const tags = ['Stock sync']
-const ConnParam = z.object({ connectionId: z.uuid({ error: 'must be a UUID' }).openapi({ param: { name: 'connectionId', in: 'path' } }) })
+const ConnParam = z.object({ connectionId: uuid({ error: 'must be a UUID' }).openapi({ param: { name: 'connectionId', in: 'path' } }) })
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 const units = (description: string) => z.number().int().min(0).max(1_000_000_000).openapi({ description })
 
@@ -39,8 +40,8 @@ const LocationMapSchema = z
   .object({
     remoteLocationId: z.string().min(1).max(255),
     name: z.string().max(200).optional(),
-    locationIds: z.array(z.uuid()).min(1).max(50).openapi({ description: 'Our stock locations whose available stock is summed for this remote location' }),
-    pickupLocationId: z.uuid().nullable().optional().openapi({ description: 'Where pickup orders of this remote location are held (default: the first of locationIds)' }),
+    locationIds: z.array(uuid()).min(1).max(50).openapi({ description: 'Our stock locations whose available stock is summed for this remote location' }),
+    pickupLocationId: uuid().nullable().optional().openapi({ description: 'Where pickup orders of this remote location are held (default: the first of locationIds)' }),
   })
   .openapi('ChannelLocationMap')
 
@@ -56,18 +57,18 @@ const RuleSchema = z
 
 const ListingSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     externalId: z.string(),
     externalIds: z.record(z.string(), z.string()),
     sku: z.string().nullable(),
     barcode: z.string().nullable(),
     title: z.string(),
     tracked: z.boolean(),
-    variantId: z.uuid().nullable(),
+    variantId: uuid().nullable(),
     variantSku: z.string().nullable(),
     matchedBy: z.string().nullable(),
     state: z.enum(['bound', 'unmapped', 'ambiguous', 'untracked', 'gone']),
-    candidates: z.array(z.uuid()).openapi({ description: 'For ambiguous listings: the variants that match' }),
+    candidates: z.array(uuid()).openapi({ description: 'For ambiguous listings: the variants that match' }),
     seenAt: z.string(),
   })
   .openapi('ChannelListing')
@@ -75,10 +76,10 @@ const ListingSchema = z
 const SKU_STATUSES = ['ok', 'pending', 'error', 'drift', 'unmapped'] as const
 const SkuStatusSchema = z
   .object({
-    levelId: z.uuid().nullable(),
-    variantId: z.uuid(),
+    levelId: uuid().nullable(),
+    variantId: uuid(),
     sku: z.string(),
-    listingId: z.uuid().nullable(),
+    listingId: uuid().nullable(),
     externalId: z.string().nullable(),
     remoteLocationId: z.string().nullable(),
     status: z.enum(SKU_STATUSES),
@@ -94,19 +95,19 @@ const SkuStatusSchema = z
 
 const OrderSchema = z
   .object({
-    id: z.uuid(),
-    connectionId: z.uuid(),
+    id: uuid(),
+    connectionId: uuid(),
     remoteOrderId: z.string(),
     name: z.string(),
     status: z.enum(['open', 'fulfilled', 'cancelled', 'collected']),
     pickup: z.boolean(),
-    locationId: z.uuid().nullable(),
+    locationId: uuid().nullable(),
     flag: z.string().nullable().openapi({ description: 'insufficient_stock, unmapped_lines, unmapped_location or quantity_increased' }),
     remoteUpdatedAt: z.string(),
     collectedAt: z.string().nullable(),
     createdAt: z.string(),
     lines: z
-      .array(z.object({ lineId: z.string(), sku: z.string().nullable(), variantId: z.uuid().nullable(), quantity: z.number().int(), state: z.enum(['held', 'short', 'unmapped', 'released', 'consumed']), reservationId: z.uuid().nullable() }))
+      .array(z.object({ lineId: z.string(), sku: z.string().nullable(), variantId: uuid().nullable(), quantity: z.number().int(), state: z.enum(['held', 'short', 'unmapped', 'released', 'consumed']), reservationId: uuid().nullable() }))
       .optional(),
   })
   .openapi('ChannelOrder')
@@ -157,7 +158,7 @@ const getRules = defineRoute({
   summary: 'Allocation rules: the connection’s default and per-variant overrides',
   access: 'connections.read',
   request: { params: ConnParam },
-  responses: { 200: json(z.object({ default: RuleSchema, overrides: z.array(RuleSchema.extend({ variantId: z.uuid() })) })) },
+  responses: { 200: json(z.object({ default: RuleSchema, overrides: z.array(RuleSchema.extend({ variantId: uuid() })) })) },
 })
 const putDefaultRule = defineRoute({
   method: 'put',
@@ -169,7 +170,7 @@ const putDefaultRule = defineRoute({
   request: { params: ConnParam, body: jsonBody(RuleSchema) },
   responses: { 200: json(RuleSchema) },
 })
-const VariantParam = ConnParam.extend({ variantId: z.uuid({ error: 'must be a UUID' }).openapi({ param: { name: 'variantId', in: 'path' } }) })
+const VariantParam = ConnParam.extend({ variantId: uuid({ error: 'must be a UUID' }).openapi({ param: { name: 'variantId', in: 'path' } }) })
 const putVariantRule = defineRoute({
   method: 'put',
   path: `${base}/rules/{variantId}`,
@@ -177,7 +178,7 @@ const putVariantRule = defineRoute({
   summary: 'Override the rule for one variant',
   access: 'connections.manage',
   request: { params: VariantParam, body: jsonBody(RuleSchema) },
-  responses: { 200: json(RuleSchema.extend({ variantId: z.uuid() })) },
+  responses: { 200: json(RuleSchema.extend({ variantId: uuid() })) },
 })
 const deleteVariantRule = defineRoute({
   method: 'delete',
@@ -205,7 +206,7 @@ const bindRoute = defineRoute({
   summary: 'Bind a listing to a variant by hand, or unbind it (variantId null)',
   description: 'A hand binding is kept by later imports. The listing’s levels are pushed.',
   access: 'connections.manage',
-  request: { params: ConnParam.extend({ listingId: z.uuid().openapi({ param: { name: 'listingId', in: 'path' } }) }), body: jsonBody(z.object({ variantId: z.uuid().nullable() })) },
+  request: { params: ConnParam.extend({ listingId: uuid().openapi({ param: { name: 'listingId', in: 'path' } }) }), body: jsonBody(z.object({ variantId: uuid().nullable() })) },
   responses: { 200: json(ListingSchema) },
 })
 const statusRoute = defineRoute({
@@ -238,7 +239,7 @@ const driftRoute = defineRoute({
   responses: {
     200: json(
       z.object({
-        items: z.array(z.object({ id: z.number().int(), levelId: z.uuid(), sku: z.string().nullable(), remoteLocationId: z.string(), lastPushed: z.number().int().nullable(), remote: z.number().int(), target: z.number().int(), repaired: z.boolean(), foundAt: z.string() })),
+        items: z.array(z.object({ id: z.number().int(), levelId: uuid(), sku: z.string().nullable(), remoteLocationId: z.string(), lastPushed: z.number().int().nullable(), remote: z.number().int(), target: z.number().int(), repaired: z.boolean(), foundAt: z.string() })),
         nextCursor: z.string().nullable(),
       }),
     ),
@@ -262,7 +263,7 @@ const listOrdersRoute = defineRoute({
   tags,
   summary: 'Online orders holding our stock, newest first',
   access: 'sales.read',
-  request: { query: PageQuery.extend({ connectionId: z.uuid().optional(), status: z.enum(['open', 'fulfilled', 'cancelled', 'collected']).optional(), flagged: z.enum(['true', 'false']).optional() }) },
+  request: { query: PageQuery.extend({ connectionId: uuid().optional(), status: z.enum(['open', 'fulfilled', 'cancelled', 'collected']).optional(), flagged: z.enum(['true', 'false']).optional() }) },
   responses: { 200: json(z.object({ items: z.array(OrderSchema), nextCursor: z.string().nullable() })) },
 })
 const getOrderRoute = defineRoute({ method: 'get', path: '/api/v1/channel-orders/{id}', tags, summary: 'One online order with its lines', access: 'sales.read', request: { params: IdParam }, responses: { 200: json(OrderSchema) } })

@@ -11,7 +11,7 @@ import type { MovementKind } from '../../core/stock/schema.ts'
 import { MAX_MOVEMENT_QUANTITY } from '../../core/stock/ledger.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page, PageQuery } from '../route.ts'
-import { DateOrInstant, serialize } from '../schemas.ts'
+import { DateOrInstant, serialize, uuid } from '../schemas.ts'
 import { actOrHold } from '../../core/staff/approvals.ts'
 import { held, HeldResponse } from './approvals.ts'
 
@@ -19,7 +19,7 @@ const tags = ['Stock']
 const units = (description = 'Base units (pieces, grams, millilitres…)') => z.number().int().openapi({ description })
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
 const MAX_QTY = MAX_MOVEMENT_QUANTITY
-const IdCursor = { cursor: z.uuid({ error: 'must be a nextCursor this list returned' }).optional().openapi({ description: 'The `nextCursor` of the previous page' }) }
+const IdCursor = { cursor: uuid({ error: 'must be a nextCursor this list returned' }).optional().openapi({ description: 'The `nextCursor` of the previous page' }) }
 
 const KINDS = ['receipt', 'sale', 'return', 'void', 'adjustment', 'count', 'transfer_out', 'transfer_in', 'reservation_consumed'] as const satisfies readonly MovementKind[]
 
@@ -31,7 +31,7 @@ const ONE_REF = 'give exactly one of variantId, sku, barcode'
 const itemRef = <T extends z.ZodRawShape>(shape: T) =>
   z
     .object({
-      variantId: z.uuid().optional(),
+      variantId: uuid().optional(),
       sku: z.string().min(1).max(64).optional(),
       barcode: z.string().min(1).max(64).optional(),
       ...shape,
@@ -42,7 +42,7 @@ const itemRef = <T extends z.ZodRawShape>(shape: T) =>
 const refOf = (l: RefFields) => ({ variantId: l.variantId, sku: l.sku, barcode: l.barcode })
 
 const StockLine = z.object({
-  variantId: z.uuid(),
+  variantId: uuid(),
   sku: z.string(),
   name: z.string(),
   quantity: units('Signed change of on-hand'),
@@ -53,15 +53,15 @@ const StockLine = z.object({
   movementId: z.number().int(),
 })
 
-const StockWarning = z.object({ variantId: z.uuid(), locationId: z.uuid(), onHand: units() })
+const StockWarning = z.object({ variantId: uuid(), locationId: uuid(), onHand: units() })
 
 const LevelSchema = z
   .object({
-    variantId: z.uuid(),
+    variantId: uuid(),
     sku: z.string(),
     name: z.string(),
-    locationId: z.uuid(),
-    storeId: z.uuid(),
+    locationId: uuid(),
+    storeId: uuid(),
     onHand: units(),
     reserved: units(),
     available: units('onHand − reserved'),
@@ -74,10 +74,10 @@ const LevelSchema = z
 const MovementSchema = z
   .object({
     id: z.number().int(),
-    variantId: z.uuid(),
+    variantId: uuid(),
     sku: z.string(),
     name: z.string(),
-    locationId: z.uuid(),
+    locationId: uuid(),
     kind: z.enum(KINDS),
     quantity: units('Signed change of on-hand'),
     onHandAfter: units(),
@@ -87,7 +87,7 @@ const MovementSchema = z
     unitCost: minor(),
     costPer: z.number().int(),
     actorType: z.enum(['user', 'api_key', 'system']),
-    actorId: z.uuid().nullable(),
+    actorId: uuid().nullable(),
     occurredAt: z.string(),
     recordedAt: z.string(),
   })
@@ -95,10 +95,10 @@ const MovementSchema = z
 
 const ReservationSchema = z
   .object({
-    id: z.uuid(),
-    variantId: z.uuid(),
+    id: uuid(),
+    variantId: uuid(),
     sku: z.string(),
-    locationId: z.uuid(),
+    locationId: uuid(),
     quantity: units(),
     status: z.enum(['active', 'released', 'consumed']),
     sourceType: z.string(),
@@ -112,15 +112,15 @@ const ReservationSchema = z
 const CountStatus = z.enum(['open', 'posted', 'cancelled'])
 const CountSchema = z
   .object({
-    id: z.uuid(),
-    locationId: z.uuid(),
+    id: uuid(),
+    locationId: uuid(),
     status: CountStatus,
     scope: z.enum(['all', 'some']),
     note: z.string().nullable(),
     startedAt: z.string(),
-    startedBy: z.uuid().nullable(),
+    startedBy: uuid().nullable(),
     postedAt: z.string().nullable(),
-    postedBy: z.uuid().nullable(),
+    postedBy: uuid().nullable(),
     createdAt: z.string(),
     lineCount: z.number().int(),
   })
@@ -128,7 +128,7 @@ const CountSchema = z
 const CountDetailSchema = CountSchema.extend({
   lines: z.array(
     z.object({
-      variantId: z.uuid(),
+      variantId: uuid(),
       sku: z.string(),
       name: z.string(),
       counted: units('Sum of the entries; null until counted').nullable(),
@@ -140,12 +140,12 @@ const CountDetailSchema = CountSchema.extend({
 const Totals = z.object({ gains: z.number().int(), losses: z.number().int(), net: z.number().int() })
 const VarianceSchema = z
   .object({
-    countId: z.uuid(),
-    locationId: z.uuid(),
+    countId: uuid(),
+    locationId: uuid(),
     status: CountStatus,
     lines: z.array(
       z.object({
-        variantId: z.uuid(),
+        variantId: uuid(),
         sku: z.string(),
         name: z.string(),
         snapshotOnHand: units('On-hand when the count opened (or when the variant joined it)'),
@@ -162,26 +162,26 @@ const VarianceSchema = z
         lastEnteredAt: z.string().nullable(),
       }),
     ),
-    uncounted: z.array(z.object({ variantId: z.uuid(), sku: z.string(), name: z.string(), expected: units() })),
+    uncounted: z.array(z.object({ variantId: uuid(), sku: z.string(), name: z.string(), expected: units() })),
     totals: z.object({ quantity: Totals, value: Totals, unexplained: z.object({ quantity: units(), value: minor() }) }),
   })
   .openapi('StockCountVariance')
 
 const TransferSchema = z
   .object({
-    id: z.uuid(),
-    fromLocationId: z.uuid(),
-    toLocationId: z.uuid(),
+    id: uuid(),
+    fromLocationId: uuid(),
+    toLocationId: uuid(),
     status: z.enum(['in_transit', 'received', 'cancelled']),
     note: z.string().nullable(),
-    sentBy: z.uuid().nullable(),
+    sentBy: uuid().nullable(),
     sentAt: z.string(),
-    receivedBy: z.uuid().nullable(),
+    receivedBy: uuid().nullable(),
     receivedAt: z.string().nullable(),
     createdAt: z.string(),
     lines: z.array(
       z.object({
-        variantId: z.uuid(),
+        variantId: uuid(),
         sku: z.string(),
         name: z.string(),
         quantitySent: units(),
@@ -206,7 +206,7 @@ const receipts = defineRoute({
     body: jsonBody(
       z
         .object({
-          locationId: z.uuid(),
+          locationId: uuid(),
           reference: z.string().min(1).max(100).optional().openapi({ description: "The supplier's delivery note or order number" }),
           note: z.string().max(1000).optional(),
           lines: z.array(itemRef({ quantity: z.number().int().min(1).max(MAX_QTY), unitCost: z.number().int().min(0).optional() })).min(1).max(500),
@@ -216,7 +216,7 @@ const receipts = defineRoute({
   },
   responses: {
     201: json(
-      z.object({ receiptId: z.uuid(), locationId: z.uuid(), reference: z.string().nullable(), note: z.string().nullable(), totalValue: minor(), lines: z.array(StockLine) }),
+      z.object({ receiptId: uuid(), locationId: uuid(), reference: z.string().nullable(), note: z.string().nullable(), totalValue: minor(), lines: z.array(StockLine) }),
       'Received',
     ),
   },
@@ -234,7 +234,7 @@ const adjustments = defineRoute({
     body: jsonBody(
       z
         .object({
-          locationId: z.uuid(),
+          locationId: uuid(),
           lines: z
             .array(
               itemRef({
@@ -258,8 +258,8 @@ const adjustments = defineRoute({
   responses: {
     201: json(
       z.object({
-        adjustmentId: z.uuid(),
-        locationId: z.uuid(),
+        adjustmentId: uuid(),
+        locationId: uuid(),
         quantity: units('Net change'),
         gainValue: minor(),
         lossValue: minor(),
@@ -276,9 +276,9 @@ const adjustments = defineRoute({
 // ---- levels, movements, low stock, reordering
 
 const levelsQuery = z.object({
-  storeId: z.uuid().optional(),
-  locationId: z.uuid().optional(),
-  variantId: z.uuid().optional(),
+  storeId: uuid().optional(),
+  locationId: uuid().optional(),
+  variantId: uuid().optional(),
   sku: z.string().min(1).max(64).optional(),
   lowOnly: z.enum(['true', 'false']).optional().openapi({ description: 'Only levels at or below their safety stock' }),
 })
@@ -304,8 +304,8 @@ const movements = defineRoute({
   request: {
     query: PageQuery.extend({
       cursor: z.string().regex(/^\d{1,18}$/, 'must be a nextCursor this list returned').optional().openapi({ description: 'The `nextCursor` of the previous page' }),
-      variantId: z.uuid().optional(),
-      locationId: z.uuid().optional(),
+      variantId: uuid().optional(),
+      locationId: uuid().optional(),
       kind: z.enum(KINDS).optional(),
       from: when.optional().openapi({ description: 'occurredAt from this instant, or from the start of this business date' }),
       to: when.optional().openapi({ description: 'occurredAt before this instant, or up to the end of this business date' }),
@@ -321,12 +321,12 @@ const thresholds = defineRoute({
   summary: 'Set (or clear with null) the safety stock of a variant at a location',
   description: "When on-hand falls to or below it, the level is low and a 'stock.low' event is recorded.",
   access: 'stock.adjust',
-  request: { body: jsonBody(z.object({ locationId: z.uuid(), variantId: z.uuid(), safetyStock: z.number().int().min(0).max(MAX_QTY).nullable() }).strict()) },
+  request: { body: jsonBody(z.object({ locationId: uuid(), variantId: uuid(), safetyStock: z.number().int().min(0).max(MAX_QTY).nullable() }).strict()) },
   responses: {
     200: json(
       z.object({
-        locationId: z.uuid(),
-        variantId: z.uuid(),
+        locationId: uuid(),
+        variantId: uuid(),
         sku: z.string(),
         safetyStock: units().nullable(),
         onHand: units(),
@@ -344,7 +344,7 @@ const low = defineRoute({
   tags,
   summary: 'Levels at or below their safety stock',
   access: 'catalog.read',
-  request: { query: PageQuery.extend({ storeId: z.uuid().optional(), locationId: z.uuid().optional() }) },
+  request: { query: PageQuery.extend({ storeId: uuid().optional(), locationId: uuid().optional() }) },
   responses: { 200: json(page(LevelSchema)) },
 })
 
@@ -358,7 +358,7 @@ const reorder = defineRoute({
   access: 'catalog.read',
   request: {
     query: z.object({
-      locationId: z.uuid(),
+      locationId: uuid(),
       windowDays: z.coerce.number().int().min(1).max(365).default(28),
       coverDays: z.coerce.number().int().min(0).max(365).default(14),
     }),
@@ -366,12 +366,12 @@ const reorder = defineRoute({
   responses: {
     200: json(
       z.object({
-        locationId: z.uuid(),
+        locationId: uuid(),
         windowDays: z.number().int(),
         coverDays: z.number().int(),
         items: z.array(
           z.object({
-            variantId: z.uuid(),
+            variantId: uuid(),
             sku: z.string(),
             name: z.string(),
             unitsSold: units(),
@@ -403,10 +403,10 @@ const reserveRoute = defineRoute({
     body: jsonBody(
       z
         .object({
-          variantId: z.uuid().optional(),
+          variantId: uuid().optional(),
           sku: z.string().min(1).max(64).optional(),
           barcode: z.string().min(1).max(64).optional(),
-          locationId: z.uuid(),
+          locationId: uuid(),
           quantity: z.number().int().min(1).max(MAX_QTY),
           sourceType: z.string().min(1).max(50).default('manual'),
           sourceId: z.string().min(1).max(200),
@@ -429,8 +429,8 @@ const listReservationsRoute = defineRoute({
     query: PageQuery.extend({
       ...IdCursor,
       status: z.enum(['active', 'released', 'consumed']).optional(),
-      locationId: z.uuid().optional(),
-      variantId: z.uuid().optional(),
+      locationId: uuid().optional(),
+      variantId: uuid().optional(),
       sourceType: z.string().max(50).optional(),
       sourceId: z.string().max(200).optional(),
     }),
@@ -484,8 +484,8 @@ const openCountRoute = defineRoute({
     body: jsonBody(
       z
         .object({
-          locationId: z.uuid(),
-          variantIds: z.array(z.uuid()).min(1).max(10_000).optional().openapi({ description: 'Omitted: everything with a level at the location' }),
+          locationId: uuid(),
+          variantIds: z.array(uuid()).min(1).max(10_000).optional().openapi({ description: 'Omitted: everything with a level at the location' }),
           note: z.string().max(1000).optional(),
         })
         .strict(),
@@ -500,7 +500,7 @@ const listCountsRoute = defineRoute({
   tags,
   summary: 'Stock counts, newest first',
   access: 'stock.count',
-  request: { query: PageQuery.extend({ ...IdCursor, locationId: z.uuid().optional(), status: CountStatus.optional() }) },
+  request: { query: PageQuery.extend({ ...IdCursor, locationId: uuid().optional(), status: CountStatus.optional() }) },
   responses: { 200: json(page(CountSchema)) },
 })
 
@@ -570,8 +570,8 @@ const sendRoute = defineRoute({
     body: jsonBody(
       z
         .object({
-          fromLocationId: z.uuid(),
-          toLocationId: z.uuid(),
+          fromLocationId: uuid(),
+          toLocationId: uuid(),
           lines: z.array(itemRef({ quantity: z.number().int().min(1).max(MAX_QTY) })).min(1).max(500),
           note: z.string().max(1000).optional(),
         })
@@ -587,7 +587,7 @@ const listTransfersRoute = defineRoute({
   tags,
   summary: 'Transfers, newest first',
   access: 'stock.transfer',
-  request: { query: PageQuery.extend({ ...IdCursor, status: z.enum(['in_transit', 'received', 'cancelled']).optional(), locationId: z.uuid().optional().openapi({ description: 'From or to this location' }) }) },
+  request: { query: PageQuery.extend({ ...IdCursor, status: z.enum(['in_transit', 'received', 'cancelled']).optional(), locationId: uuid().optional().openapi({ description: 'From or to this location' }) }) },
   responses: { 200: json(page(TransferSchema)) },
 })
 
@@ -612,7 +612,7 @@ const receiveRoute = defineRoute({
     params: IdParam,
     body: jsonBody(
       z
-        .object({ lines: z.array(z.object({ variantId: z.uuid(), quantityReceived: z.number().int().min(0).max(MAX_QTY) }).strict()).min(1).max(500).optional() })
+        .object({ lines: z.array(z.object({ variantId: uuid(), quantityReceived: z.number().int().min(0).max(MAX_QTY) }).strict()).min(1).max(500).optional() })
         .strict(),
     ),
   },

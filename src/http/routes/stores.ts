@@ -3,17 +3,17 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { createLocation, createRegister, createStore, getStore, listLocations, listRegisters, listStores, updateStore } from '../../core/stores/service.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { serialize } from '../schemas.ts'
+import { serialize, uuid } from '../schemas.ts'
 
 const tags = ['Stores']
 
 export const StoreSchema = z
-  .object({ id: z.uuid(), code: z.string(), name: z.string(), address: z.string().nullable(), phone: z.string().nullable(), status: z.enum(['active', 'closed']), createdAt: z.string() })
+  .object({ id: uuid(), code: z.string(), name: z.string(), address: z.string().nullable(), phone: z.string().nullable(), status: z.enum(['active', 'closed']), createdAt: z.string() })
   .openapi('Store')
 export const LocationSchema = z
-  .object({ id: z.uuid(), storeId: z.uuid(), name: z.string(), kind: z.enum(['floor', 'backroom', 'warehouse']), isSaleDefault: z.boolean(), active: z.boolean() })
+  .object({ id: uuid(), storeId: uuid(), name: z.string(), kind: z.enum(['floor', 'backroom', 'warehouse']), isSaleDefault: z.boolean(), active: z.boolean() })
   .openapi('StockLocation')
-export const RegisterSchema = z.object({ id: z.uuid(), storeId: z.uuid(), code: z.string(), name: z.string(), active: z.boolean() }).openapi('Register')
+export const RegisterSchema = z.object({ id: uuid(), storeId: uuid(), code: z.string(), name: z.string(), active: z.boolean() }).openapi('Register')
 
 const pickStore = (s: any) => ({ id: s.id, code: s.code, name: s.name, address: s.address, phone: s.phone, status: s.status, createdAt: serialize(s.createdAt) })
 const pickLocation = (l: any) => ({ id: l.id, storeId: l.storeId, name: l.name, kind: l.kind, isSaleDefault: l.isSaleDefault, active: l.active })

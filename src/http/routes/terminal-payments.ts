@@ -2,6 +2,7 @@
 // with an Idempotency-Key (one per tender attempt: a repeat is the same payment), poll for the outcome, cancel.
 // The vendor is called outside any database transaction; the hub records the payment before it calls.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { uuid } from '../schemas.ts'
 import type { Context } from 'hono'
 import { loadConnection } from '../../connectors/framework/connections.ts'
 import { connectorRegistry } from '../../connectors/index.ts'
@@ -19,8 +20,8 @@ const tags = ['Devices']
 
 const PaymentSchema = z
   .object({
-    id: z.uuid(),
-    deviceId: z.uuid(),
+    id: uuid(),
+    deviceId: uuid(),
     idempotencyKey: z.string(),
     amount: z.number().int(),
     currency: z.string(),

@@ -7,7 +7,7 @@ import { CLOCK_ACTIONS, clockWithPin, hoursCsv, staffHours } from '../../core/st
 import { forbidden } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
-import { BusinessDate } from '../schemas.ts'
+import { BusinessDate, uuid } from '../schemas.ts'
 
 const tags = ['Time clock']
 
@@ -24,7 +24,7 @@ const clock = defineRoute({
     body: jsonBody(
       z
         .object({
-          registerId: z.uuid(),
+          registerId: uuid(),
           pin: z.string().regex(/^\d{4,8}$/, 'a PIN is 4 to 8 digits'),
           action: z.enum(CLOCK_ACTIONS),
         })
@@ -34,9 +34,9 @@ const clock = defineRoute({
   responses: {
     201: json(
       z.object({
-        entry: z.object({ id: z.number().int(), userId: z.uuid(), registerId: z.uuid().nullable(), kind: z.enum(CLOCK_ACTIONS), at: z.string() }),
+        entry: z.object({ id: z.number().int(), userId: uuid(), registerId: uuid().nullable(), kind: z.enum(CLOCK_ACTIONS), at: z.string() }),
         state: z.enum(['off', 'working', 'on_break']),
-        user: z.object({ id: z.uuid(), name: z.string() }),
+        user: z.object({ id: uuid(), name: z.string() }),
       }),
       'Recorded',
     ),
@@ -46,7 +46,7 @@ const clock = defineRoute({
 const HoursQuery = z.object({
   from: BusinessDate().openapi({ description: 'First business date (merchant time zone)' }),
   to: BusinessDate().openapi({ description: 'Last business date, inclusive' }),
-  userId: z.uuid().optional().openapi({ description: 'One person; without it, everyone with time in the period (or only the caller, for callers without reports.read)' }),
+  userId: uuid().optional().openapi({ description: 'One person; without it, everyone with time in the period (or only the caller, for callers without reports.read)' }),
 })
 
 const Minutes = z.number().int()
@@ -57,7 +57,7 @@ const HoursSchema = z
     timeZone: z.string(),
     people: z.array(
       z.object({
-        userId: z.uuid(),
+        userId: uuid(),
         name: z.string(),
         email: z.string(),
         role: z.string(),

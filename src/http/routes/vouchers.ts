@@ -3,6 +3,7 @@
 // export to a finance connection, and the voucher as a CSV or XLSX file. Reading needs finance.export or
 // reports.read; changing needs finance.export.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
+import { uuid } from '../schemas.ts'
 import type { Context } from 'hono'
 import { VoucherRenderError, voucherCsv, voucherXlsx } from '../../connectors/accounting/file/render.ts'
 import type { VoucherDocument } from '../../connectors/framework/accounting.ts'
@@ -50,7 +51,7 @@ const LineSchema = z
 const ProblemSchema = z.object({ code: z.string(), message: z.string(), key: z.string().optional() })
 const ExportSchema = z
   .object({
-    connectionId: z.uuid(),
+    connectionId: uuid(),
     status: z.enum(['pending', 'exported', 'duplicate', 'rejected', 'failed']),
     externalId: z.string().nullable(),
     externalNumber: z.string().nullable(),
@@ -63,16 +64,16 @@ const ExportSchema = z
 
 const VoucherSchema = z
   .object({
-    id: z.uuid(),
-    storeId: z.uuid().nullable(),
+    id: uuid(),
+    storeId: uuid().nullable(),
     businessDate: z.string(),
     postingDate: z.string(),
     revision: z.number().int(),
     kind: z.enum(['daily', 'reversal', 'difference']),
     status: z.enum(['built', 'exported', 'corrected', 'superseded', 'blocked']),
     reference: z.string(),
-    correctsId: z.uuid().nullable(),
-    correctedById: z.uuid().nullable(),
+    correctsId: uuid().nullable(),
+    correctedById: uuid().nullable(),
     word: z.string(),
     currency: z.string(),
     narration: z.string(),
@@ -109,7 +110,7 @@ const voucherOut = (v: VoucherRow): z.infer<typeof VoucherSchema> => ({
   exportedAt: v.exportedAt?.toISOString() ?? null,
 })
 
-const DayBody = z.object({ date: Day, storeId: z.uuid().nullable().optional().openapi({ description: 'The store (omit when vouchers are built per merchant)' }) })
+const DayBody = z.object({ date: Day, storeId: uuid().nullable().optional().openapi({ description: 'The store (omit when vouchers are built per merchant)' }) })
 
 const mappingsGet = defineRoute({
   method: 'get',
@@ -118,7 +119,7 @@ const mappingsGet = defineRoute({
   summary: 'The account mapping in force (for a store, with its overrides)',
   description: `${READ} Every key a voucher line posts to, with the account it resolves to and where that comes from (default chart, merchant, store).`,
   access: 'authenticated',
-  request: { query: z.object({ storeId: z.uuid().optional() }) },
+  request: { query: z.object({ storeId: uuid().optional() }) },
   responses: { 200: json(z.object({ items: z.array(AccountSchema) })) },
 })
 const mappingsPut = defineRoute({
@@ -131,7 +132,7 @@ const mappingsPut = defineRoute({
   request: {
     body: jsonBody(
       z.object({
-        storeId: z.uuid().nullable().optional(),
+        storeId: uuid().nullable().optional(),
         accounts: z.array(z.object({ key: z.string().min(1).max(60), code: z.string().min(1).max(40).nullable(), name: z.string().max(100).default(''), dimensions: DimensionsSchema.optional() })).min(1).max(200),
       }),
     ),
@@ -168,7 +169,7 @@ const preview = defineRoute({
   request: { body: jsonBody(DayBody) },
   responses: {
     200: json(
-      z.object({ businessDate: z.string(), storeId: z.uuid().nullable(), postingDate: z.string(), word: z.string(), currency: z.string(), lines: z.array(LineSchema), totalDebit: minor(), totalCredit: minor(), rounding: minor(), problems: z.array(ProblemSchema) }),
+      z.object({ businessDate: z.string(), storeId: uuid().nullable(), postingDate: z.string(), word: z.string(), currency: z.string(), lines: z.array(LineSchema), totalDebit: minor(), totalCredit: minor(), rounding: minor(), problems: z.array(ProblemSchema) }),
     ),
   },
 })
@@ -198,7 +199,7 @@ const list = defineRoute({
       from: Day.optional(),
       to: Day.optional(),
       date: Day.optional(),
-      storeId: z.uuid().optional(),
+      storeId: uuid().optional(),
       status: z.enum(['built', 'exported', 'corrected', 'superseded', 'blocked']).optional(),
       limit: z.coerce.number().int().min(1).max(500).default(100),
     }),
@@ -227,7 +228,7 @@ const exportRoute = defineRoute({
     'Delivers the voucher under its reference. A voucher already delivered to the connection is not sent again: the answer is the recorded delivery (idempotent re-export). 200 with the delivery; 422 `voucher_rejected` when the target refuses it (an unknown account, a closed period); 502 when the target is unavailable (the attempt is recorded; `queue: true` retries in the background instead).',
   access: 'finance.export',
   transaction: false,
-  request: { params: IdParam, body: jsonBody(z.object({ connectionId: z.uuid(), queue: z.boolean().default(false) })) },
+  request: { params: IdParam, body: jsonBody(z.object({ connectionId: uuid(), queue: z.boolean().default(false) })) },
   responses: { 200: json(z.object({ voucher: VoucherSchema, export: ExportSchema.nullable(), sent: z.boolean(), queued: z.boolean() })) },
 })
 const file = defineRoute({

@@ -6,14 +6,14 @@ import { BULK_REPLAY_LIMIT, getDelivery, listDeliveries, MAX_ATTEMPTS, replayDel
 import { createSubscription, deleteSubscription, getSubscription, listSubscriptions, rotateSecret, updateSubscription, viewSubscription } from '../../webhooks/subscriptions.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page } from '../route.ts'
-import { serialize } from '../schemas.ts'
+import { serialize, uuid } from '../schemas.ts'
 
 const tags = ['Webhooks']
 const access = 'webhooks.manage' as const
 
 const SubscriptionSchema = z
   .object({
-    id: z.uuid(),
+    id: uuid(),
     url: z.string(),
     description: z.string().nullable(),
     eventTypes: z.array(z.string()),
@@ -34,8 +34,8 @@ const DeliveryStatus = z.enum(['pending', 'succeeded', 'failed'])
 
 const DeliverySchema = z
   .object({
-    id: z.uuid(),
-    subscriptionId: z.uuid(),
+    id: uuid(),
+    subscriptionId: uuid(),
     eventId: z.number().int(),
     eventType: z.string(),
     messageId: z.string().openapi({ description: 'The `webhook-id` header of every attempt' }),
@@ -103,7 +103,7 @@ const list = defineRoute({
   tags,
   summary: 'List webhook subscriptions',
   access,
-  request: { query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.uuid().optional() }) },
+  request: { query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: uuid().optional() }) },
   responses: { 200: json(page(SubscriptionSchema)) },
 })
 
@@ -152,7 +152,7 @@ const deliveries = defineRoute({
   access,
   request: {
     params: IdParam,
-    query: z.object({ status: DeliveryStatus.optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.uuid().optional().openapi({ description: 'The `nextCursor` of the previous page' }) }),
+    query: z.object({ status: DeliveryStatus.optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: uuid().optional().openapi({ description: 'The `nextCursor` of the previous page' }) }),
   },
   responses: { 200: json(page(DeliverySchema)) },
 })
