@@ -12,7 +12,8 @@
 //   Within a step: promotions by priority (lower first), then id; then tier, manual, coupon and points discounts.
 //   Stacking: an exclusive promotion that applies to a line (its scope, or a bundle's components, and its condition
 //   met on the cart before discounts) keeps every other promotion off that line; manual, tier, coupon and points
-//   discounts still apply. Its spend (minimum spend, 满减 thresholds) is the one on the cart before discounts.
+//   discounts still apply. Its spend (minimum spend, 满减 thresholds) is the one on the cart before discounts; an
+//   order percentage still takes its percent of what the earlier steps left.
 //   Between exclusive promotions the higher priority one wins the line.
 // Tax, per line on what is left after discounts (see MerchantSettings.taxRounding):
 //   tax-inclusive prices: ex-tax = round(net × 10000 / (10000 + rate)); tax = net − ex-tax; the line total is net.
@@ -167,9 +168,10 @@ function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: 
   const minSpendOk = (ls: Working[]) => par.minSpend === undefined || base(ls) >= par.minSpend
   switch (p.kind) {
     case 'percent_off':
+      // The spend decides whether it applies; the percent is of what the earlier steps left, exclusive or not.
       return p.level === 'item'
         ? { eligible: minSpendOk, compute: percentEach(par.percentBp) }
-        : { eligible: minSpendOk, compute: (ls) => spread(ls, mulDivRound(base(ls), par.percentBp, 10_000)) }
+        : { eligible: minSpendOk, compute: (ls) => spread(ls, mulDivRound(sum(ls.map((w) => w.remaining)), par.percentBp, 10_000)) }
     case 'amount_off':
       return p.level === 'item'
         ? { eligible: minSpendOk, compute: (ls) => new Map(ls.map((w) => [w, w.line.unit === 'piece' ? par.amount * w.line.quantity : par.amount])) }

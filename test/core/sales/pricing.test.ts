@@ -144,6 +144,23 @@ describe('pricing: promotions', () => {
     ])
   })
 
+  it('an exclusive order percentage takes its percent of what the item percentages left, as a non-exclusive one does', () => {
+    // ¥10.00 with a manual 10% (step 1): 10% off the order takes 90 of the 900 left, not 100 of the gross.
+    for (const exclusive of [false, true]) {
+      const c = priceCart([line({ unitPrice: 1000, manualDiscount: { percentBp: 1000 } })], [promo({ kind: 'percent_off', level: 'order', params: { percentBp: 1000 }, exclusive })], incl)
+      expect(c.total).toBe(810)
+      expectConsistent(c)
+    }
+    // 60% manual off one of two ¥10.00 lines, 50% off the order: half of the 1400 left, spread by what each has left.
+    const c = priceCart(
+      [line({ unitPrice: 1000, manualDiscount: { percentBp: 6000 } }), line({ unitPrice: 1000 })],
+      [promo({ id: 'half', kind: 'percent_off', level: 'order', params: { percentBp: 5000 }, exclusive: true })],
+      incl,
+    )
+    expect(c.total).toBe(700)
+    expect(c.lines.map((l) => l.adjustments.find((a) => a.sourceId === 'half')!.amount)).toEqual([200, 500])
+  })
+
   it('spend-threshold 满减 takes the highest tier reached, or repeats per threshold', () => {
     const cart = [line({ unitPrice: 15000 }), line({ unitPrice: 9000 })]
     const tiers = promo({ kind: 'spend_threshold', level: 'order', params: { tiers: [{ threshold: 10000, amount: 1000 }, { threshold: 20000, amount: 3000 }], repeat: false } })
