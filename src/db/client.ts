@@ -4,6 +4,7 @@ import type { PgTransaction } from 'drizzle-orm/pg-core'
 import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres'
 import pg from 'pg'
 import type { Logger } from '../lib/logger.ts'
+import { MoneyError } from '../lib/money.ts'
 
 export type Db = NodePgDatabase<Record<string, never>>
 export type DbTx = PgTransaction<NodePgQueryResultHKT, Record<string, never>>
@@ -19,7 +20,8 @@ export interface Database {
 // bigint (int8) columns outside drizzle's typed columns (sums, counts) come back as strings; numeric stays a string.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => {
   const n = Number(v)
-  if (!Number.isSafeInteger(n)) throw new RangeError(`integer ${v} is beyond the safe range`)
+  // A sum past 2^53 cannot be counted exactly: the request that asked for it gets amount_out_of_range, not a 500.
+  if (!Number.isSafeInteger(n)) throw new MoneyError(`integer ${v} is beyond the safe range`)
   return n
 })
 

@@ -24,6 +24,13 @@ export const isUniqueViolation = (e: unknown, constraint?: string) => {
   return p?.code === '23505' && (constraint === undefined || p.constraint === constraint)
 }
 
+/** An error and the errors it wraps (drizzle keeps the driver's error, which keeps a row parser's, as cause). */
+function causes(e: unknown): unknown[] {
+  const out: unknown[] = []
+  for (let cur = e, depth = 0; cur && depth < 5; depth++, cur = (cur as { cause?: unknown }).cause) out.push(cur)
+  return out
+}
+
 /**
  * An error that is the request's fault though not thrown as a DomainError: a PostgreSQL constraint or value error,
  * or checked money arithmetic that overflowed. Returned as the DomainError it stands for; undefined for anything else
@@ -31,7 +38,7 @@ export const isUniqueViolation = (e: unknown, constraint?: string) => {
  */
 export function inputError(e: unknown): DomainError | undefined {
   if (e instanceof DomainError) return e
-  if (e instanceof MoneyError) return invalid('amount_out_of_range', 'the amounts in the request are too large to be counted exactly to the fen')
+  if (causes(e).some((c) => c instanceof MoneyError)) return invalid('amount_out_of_range', 'the amounts in the request are too large to be counted exactly to the fen')
   const p = pgError(e)
   switch (p?.code) {
     case '23505':

@@ -4,6 +4,12 @@
 
 export class MoneyError extends Error {}
 
+/**
+ * The most cash one amount of a drawer may be (a float, a paid-in or paid-out, a cash tender): ¥10 billion in fen.
+ * No till holds it; below it, a session's cash sums stay exact however many movements it has.
+ */
+export const MAX_CASH_AMOUNT = 1_000_000_000_000
+
 export function assertMinor(value: number, what = 'amount'): number {
   if (!Number.isSafeInteger(value)) throw new MoneyError(`${what} must be a whole number of minor units, got ${value}`)
   return value

@@ -84,6 +84,26 @@ describe('cash sessions', () => {
     expect(tooMuch.body.error.code).toBe('not_enough_cash')
   })
 
+  it('refuses drawer amounts no till holds, so the session can always be counted and closed', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId, { openSession: false })
+    const api = createApi(hub).as((await m.staff('manager')).token)
+    const huge = await api.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 9_007_199_254_740_891 })
+    expect(huge.status).toBe(400)
+    expect(huge.body.error.code).toBe('validation_failed')
+    const opened = await api.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 1_000_000_000_000 })
+    expect(opened.status).toBe(201)
+    const paidIn = await api.post(`/api/v1/cash-sessions/${opened.body.id}/movements`, { kind: 'paid_in', amount: 9_007_199_254_740_000, reason: 'typo' })
+    expect(paidIn.status).toBe(400)
+    const item = await seedProduct(hub, store, { price: 1000, stock: 5 })
+    const sale = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 9_007_199_254_740_000 }] })
+    expect(sale.status).toBe(422)
+    expect(sale.body.error.code).toBe('amount_out_of_range')
+    const closed = await api.post(`/api/v1/cash-sessions/${opened.body.id}/close`, { countedCash: 1_000_000_000_000 })
+    expect(closed.status, JSON.stringify(closed.body)).toBe(200)
+    expect(closed.body.report.cash).toMatchObject({ expected: 1_000_000_000_000, overShort: 0 })
+  })
+
   it('a count by denominations must agree with a total given with it', async () => {
     const m = await seedMerchant(hub)
     const store = await seedStore(hub, m.merchantId)

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
@@ -171,6 +172,76 @@ describe('refunds and voids', () => {
     const byManager = await api.post(`/api/v1/sales/${sale.id}/refunds`, inCash)
     expect(byManager.status).toBe(201)
     expect(byManager.body.sale.refunds[1].tenders[0]).toMatchObject({ kind: 'cash', amount: 1000, saleTenderId: null })
+  })
+
+  it('a cashier may not move a split refund onto the cash tender without the cash-refund permission', async () => {
+    const { m, store, sale, cashierApi, api } = await soldSale({ quantity: 2, price: 1000, tenders: [{ kind: 'card', amount: 1000 }, { kind: 'cash', amount: 1000 }] })
+    await createApi(hub).as(m.adminToken).put('/api/v1/roles/cashier', { permissions: [...DEFAULT_ROLE_PERMISSIONS.cashier, 'sales.refund'] })
+    const cashTender = sale.tenders.find((t: { kind: string }) => t.kind === 'cash').id
+    const cardTender = sale.tenders.find((t: { kind: string }) => t.kind === 'card').id
+    const one = { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] }
+    // The default split is card 500 + cash 500: all 1000 out of the drawer is a cash refund instead of a card one.
+    const allCash = await cashierApi.post(`/api/v1/sales/${sale.id}/refunds`, { ...one, tenders: [{ kind: 'cash', amount: 1000, saleTenderId: cashTender }] })
+    expect(allCash.status).toBe(403)
+    expect(allCash.body.error).toMatchObject({ code: 'refund_tender_forbidden', details: { permission: 'sales.refund_cash' } })
+    // Less cash than the default (more to the card) takes nothing extra from the drawer.
+    const toCard = await cashierApi.post(`/api/v1/sales/${sale.id}/refunds`, { ...one, tenders: [{ kind: 'card', amount: 1000, saleTenderId: cardTender }] })
+    expect(toCard.status, JSON.stringify(toCard.body)).toBe(201)
+    const byManager = await api.post(`/api/v1/sales/${sale.id}/refunds`, { ...one, tenders: [{ kind: 'cash', amount: 1000, saleTenderId: cashTender }] })
+    expect(byManager.status).toBe(201)
+  })
+
+  it('a cash refund or void cannot pay out more than the drawer holds', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId, { float: 0 })
+    const item = await seedProduct(hub, store, { price: 5000, stock: 10 })
+    const api = createApi(hub).as((await m.staff('manager')).token)
+    const sale = (await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 5000 }] })).body
+    const inCash = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }], tenders: [{ kind: 'cash', amount: 5000 }] })
+    expect(inCash.status).toBe(422)
+    expect(inCash.body.error.code).toBe('not_enough_cash')
+    // A cash sale, its cash paid out of the drawer, cannot then be voided in cash.
+    const cash = (await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 5000 }] })).body
+    const session = cash.sessionId
+    expect((await api.post(`/api/v1/cash-sessions/${session}/movements`, { kind: 'paid_out', amount: 3000, reason: 'bank run' })).status).toBe(201)
+    const voided = await api.post(`/api/v1/sales/${cash.id}/void`, { reason: 'rang up twice' })
+    expect(voided.status).toBe(422)
+    expect(voided.body.error.code).toBe('not_enough_cash')
+    expect((await api.get(`/api/v1/cash-sessions/${session}/report`)).body.cash.expected).toBe(2000)
+  })
+
+  it('refunds and voids of an offline sale whose tenders differ from its total give back what was paid', async () => {
+    const { m, store, api } = await soldSale({ quantity: 1 })
+    const item = await seedProduct(hub, store, { price: 550, stock: 10 })
+    const offline = async (tenders: { kind: string; amount: number }[]) => {
+      const id = randomUUID()
+      const r = await api.post('/api/v1/sales/batch', { sales: [{ id, occurredAt: new Date().toISOString(), registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2, unitPrice: 550 }], tenders }] })
+      expect(r.body.results[0].status, JSON.stringify(r.body)).toBe('accepted')
+      return (await api.get(`/api/v1/sales/${id}`)).body
+    }
+    // The till charged ¥10.50 by card for ¥11.00 of goods: the customer gets back ¥10.50, half each time.
+    const card = await offline([{ kind: 'card', amount: 1050 }])
+    expect(card).toMatchObject({ total: 1100, tenderDifference: -50 })
+    const refund = () => api.post(`/api/v1/sales/${card.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: card.lines[0].id, quantity: 1 }] })
+    const first = await refund()
+    expect(first.status, JSON.stringify(first.body)).toBe(201)
+    expect(first.body.sale.refunds[0]).toMatchObject({ total: 525, tenders: [expect.objectContaining({ kind: 'card', amount: 525 })] })
+    const second = await refund()
+    expect(second.status, JSON.stringify(second.body)).toBe(201)
+    expect(second.body.sale.refunds[1]).toMatchObject({ total: 525 })
+    expect(second.body.sale.tenders[0]).toMatchObject({ amount: 1050, refundedAmount: 1050 })
+    // Overpaid by card: all of it comes back.
+    const over = await offline([{ kind: 'card', amount: 1150 }])
+    const whole = await api.post(`/api/v1/sales/${over.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: over.lines[0].id, quantity: 2 }] })
+    expect(whole.body.sale.refunds[0].total).toBe(1150)
+    // A void reverses what was taken, and the Z report's voids agree with the drawer.
+    const cash = await offline([{ kind: 'cash', amount: 1000 }])
+    const voided = await api.post(`/api/v1/sales/${cash.id}/void`, { reason: 'wrong till' })
+    expect(voided.status, JSON.stringify(voided.body)).toBe(200)
+    expect(voided.body.refunds[0].total).toBe(1000)
+    const report = (await api.get(`/api/v1/cash-sessions/${cash.sessionId}/report`)).body
+    expect(report.voids.total).toBe(report.cash.voids)
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
   it('voids only with the permission to void', async () => {

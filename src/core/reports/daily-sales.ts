@@ -20,7 +20,7 @@
 //   refunds         refunds of kind 'refund' made at the store on the day, whatever the day of the sale they return:
 //                   a refund belongs to the day it happens. count, amount = Σ total (the money returned, with its
 //                   share of cash rounding), tax = Σ tax_total.
-//   voids           refunds of kind 'void' of the store and day: count, amount = Σ total (the voided amount due).
+//   voids           refunds of kind 'void' of the store and day: count, amount = Σ total (what the voided sales took).
 //   netAfterRefunds netSales − refunds.amount.
 //   tenders         per tender kind, every kind alike (cash, cards, wallets, coupon vouchers, on account, stored value,
 //                   points): sales = Σ sale_tenders.amount of the day's sales (cash net of change), refunds =

@@ -11,13 +11,18 @@ import { getRegister } from '../stores/service.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvents } from '../events/service.ts'
+import { MAX_CASH_AMOUNT } from '../../lib/money.ts'
 import { cashMovements, cashSessions, type CashMovementKind } from './schema.ts'
 import { SESSION_LOCK_CLASS } from './context.ts'
 
 export type CashSession = typeof cashSessions.$inferSelect
 
+/** A cash amount past what any drawer holds (MAX_CASH_AMOUNT). */
+export const tooMuchCash = () => invalid('amount_out_of_range', `a drawer amount is at most ${MAX_CASH_AMOUNT} minor units`, { max: MAX_CASH_AMOUNT })
+
 export async function openSession(tx: Tx, actor: Actor, input: { registerId: string; openingFloat: number; note?: string; at?: Date; rescue?: boolean }): Promise<CashSession> {
   if (!Number.isSafeInteger(input.openingFloat) || input.openingFloat < 0) throw invalid('invalid_amount', 'opening float must be a whole, non-negative number of minor units')
+  if (input.openingFloat > MAX_CASH_AMOUNT) throw tooMuchCash()
   const register = await getRegister(tx, actor.merchantId, input.registerId)
   if (!register.active) throw invalid('register_inactive', `register ${register.code} is not active`)
   const { timeZone } = await getSettings(tx, actor.merchantId)
@@ -54,18 +59,21 @@ export async function getSession(tx: Tx, merchantId: string, id: string): Promis
   return s
 }
 
-/** The open session of a register, or undefined. `lock` takes a share lock so a concurrent close waits for the sale. */
-export async function openSessionOf(tx: Tx, merchantId: string, registerId: string, lock = false): Promise<CashSession | undefined> {
+/**
+ * The open session of a register, or undefined. `lock` takes a share lock so a concurrent close waits for the sale;
+ * 'update' also keeps other payouts from the drawer (paid-outs, cash refunds) waiting until this one is done.
+ */
+export async function openSessionOf(tx: Tx, merchantId: string, registerId: string, lock: boolean | 'update' = false): Promise<CashSession | undefined> {
   const q = tx
     .select()
     .from(cashSessions)
     .where(and(eq(cashSessions.merchantId, merchantId), eq(cashSessions.registerId, registerId), eq(cashSessions.status, 'open'), eq(cashSessions.rescue, false)))
-  const [s] = lock ? await q.for('share') : await q
+  const [s] = lock === 'update' ? await q.for('update') : lock ? await q.for('share') : await q
   return s
 }
 
-export async function requireOpenSession(tx: Tx, merchantId: string, registerId: string): Promise<CashSession> {
-  const s = await openSessionOf(tx, merchantId, registerId, true)
+export async function requireOpenSession(tx: Tx, merchantId: string, registerId: string, lock: true | 'update' = true): Promise<CashSession> {
+  const s = await openSessionOf(tx, merchantId, registerId, lock)
   if (!s) throw conflict('no_open_session', 'open a cash session on this register first')
   return s
 }
@@ -94,6 +102,15 @@ export async function addCashMovement(
 export async function expectedCash(tx: Tx, sessionId: string): Promise<number> {
   const r = await tx.execute<{ total: number }>(sql`select coalesce(sum(amount), 0)::bigint as total from cash_movements where session_id = ${sessionId}`)
   return Number(r.rows[0]!.total)
+}
+
+/**
+ * Cash a refund or a void pays out of the drawer: never more than it holds, as for a paid-out. The caller holds the
+ * session row for update, so two payouts never both count the same cash.
+ */
+export async function assertDrawerHolds(tx: Tx, sessionId: string, amount: number): Promise<void> {
+  const expected = await expectedCash(tx, sessionId)
+  if (amount > expected) throw invalid('not_enough_cash', 'the drawer does not hold that much cash', { expectedCash: expected, amount })
 }
 
 /**
@@ -141,6 +158,7 @@ async function openRescueSession(tx: Tx, actor: Actor, registerId: string, at: D
 /** Cash put into or taken out of the drawer without a sale (change float top-up, paying a supplier). */
 export async function paidInOut(tx: Tx, actor: Actor, sessionId: string, input: { kind: 'paid_in' | 'paid_out'; amount: number; reason: string; approverId?: string | null }) {
   if (!Number.isSafeInteger(input.amount) || input.amount <= 0) throw invalid('invalid_amount', 'amount must be a positive whole number of minor units')
+  if (input.amount > MAX_CASH_AMOUNT) throw tooMuchCash()
   if (!input.reason.trim()) throw invalid('reason_required', 'say why cash goes in or out')
   const session = await lockSession(tx, actor.merchantId, sessionId)
   if (session.status !== 'open') throw conflict('session_closed', 'the session is closed')

@@ -1,11 +1,14 @@
 // Refunds and returns against a sale's own lines, and voids of a whole sale on its business day.
 //
 // Amounts: a refund of k of a line's Q units returns cum(before + k) − cum(before), where cum(n) = round(total × n / Q)
-// (half up). Refunding a line bit by bit therefore adds up to exactly its total, and its tax likewise. The sale's
-// cash rounding is shared the same way, so refunding everything returns exactly what was paid. Under cash rounding
+// (half up). Refunding a line bit by bit therefore adds up to exactly its total, and its tax likewise. What the sale
+// took beyond its lines (cash rounding, an offline till's tender difference) is shared the same way, so refunding
+// everything returns exactly what was paid; a void returns what the tenders took. Cash out of the drawer is never
+// more than it holds. Under cash rounding
 // (抹零), a refund paid out of the drawer is rounded as the sale's cash was: see roundedCashRefund.
 // Tenders: by default the refund goes back to the original tenders in proportion to what each can still refund
-// (largest remainder); a different split (cash instead of a card, say) needs the 'sales.refund_cash' permission.
+// (largest remainder); a different split that pays out more cash (cash instead of a card, say) needs the
+// 'sales.refund_cash' permission.
 import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, forbidden, invalid, notFound } from '../../lib/errors.ts'
@@ -18,7 +21,7 @@ import { applyMovements } from '../stock/ledger.ts'
 import { recordEvents } from '../events/service.ts'
 import { actorCan, type Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
-import { addCashMovement, openSessionOf, requireOpenSession } from './cash-sessions.ts'
+import { addCashMovement, assertDrawerHolds, openSessionOf, requireOpenSession } from './cash-sessions.ts'
 import { ELECTRONIC } from './checkout.ts'
 import { cashRoundingAdjustment } from './pricing.ts'
 import { newRefundNo, nextReceiptNo } from './numbers.ts'
@@ -93,18 +96,21 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
       before += part.quantity
     }
   }
-  // The sale's cash rounding, shared by the value refunded so far.
+  // What was paid beyond the lines (cash rounding, and an offline till's tender difference), shared by the value
+  // refunded so far: refunding everything gives back exactly what the tenders took.
+  const beyondLines = sale.roundingAdjustment + sale.tenderDifference
   const valueBefore = sum(lines.map((l) => cum(l.total, l.refundedQuantity, l.quantity)))
   const valueAfter = valueBefore + sum(amounts.map((a) => a.amount))
-  const roundingShare = sale.total === 0 ? 0 : cum(sale.roundingAdjustment, valueAfter, sale.total) - cum(sale.roundingAdjustment, valueBefore, sale.total)
+  const roundingShare = sale.total === 0 ? 0 : cum(beyondLines, valueAfter, sale.total) - cum(beyondLines, valueBefore, sale.total)
   const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, saleId))
   const exact = sum(amounts.map((a) => a.amount)) + roundingShare
   const total = allCash(tenders) && settings.cashRounding.unit > 1 ? await roundedCashRefund(tx, sale, valueAfter, settings.cashRounding) : exact
 
   let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
+  const open = tenders.map((t) => t.amount - t.refundedAmount)
+  const parts = wholeCash(allocate(Math.min(total, sum(open)), open), open, tenders, settings.cashRounding.unit)
+  const cashOf = (xs: { kind: TenderKind; amount: number }[]) => sum(xs.filter((x) => x.kind === 'cash').map((x) => x.amount))
   if (!input.tenders) {
-    const open = tenders.map((t) => t.amount - t.refundedAmount)
-    const parts = wholeCash(allocate(Math.min(total, sum(open)), open), open, tenders, settings.cashRounding.unit)
     split = tenders.map((t, i) => ({ kind: t.kind, amount: parts[i]!, saleTenderId: t.id, accountRef: t.accountRef })).filter((s) => s.amount > 0)
     if (sum(split.map((s) => s.amount)) !== total) throw conflict('tenders_exhausted', 'the original tenders cannot take this refund; name the tenders')
   } else {
@@ -128,11 +134,20 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
       }
       return { kind: t.kind, amount: t.amount, saleTenderId: original?.id ?? null, accountRef: original?.accountRef ?? null }
     })
+    // More cash out of the drawer than the split to the original tenders gives is a cash refund instead of a card
+    // one, even when the sale's own cash tender is named.
+    if (cashOf(split) > cashOf(tenders.map((t, i) => ({ kind: t.kind, amount: parts[i]! }))) && split.every((x) => x.saleTenderId)) {
+      const can = actorCan(actor, 'sales.refund_cash')
+      if (!can.ok) throw forbidden('refund_tender_forbidden', `role ${actor.role} may only refund cash as the original tenders split it`, { permission: 'sales.refund_cash' })
+      if (can.approverId) approvedBy = can.approverId
+    }
   }
 
-  const cashOut = sum(split.filter((s) => s.kind === 'cash').map((s) => s.amount))
-  // Share-locked either way: a close waits for the refund, so its Z report never changes after the close.
-  const session = cashOut > 0 ? await requireOpenSession(tx, actor.merchantId, register.id) : await openSessionOf(tx, actor.merchantId, register.id, true)
+  const cashOut = cashOf(split)
+  // Locked either way: a close waits for the refund, so its Z report never changes after the close. Cash out of the
+  // drawer also waits for other payouts from it, and is never more than it holds.
+  const session = cashOut > 0 ? await requireOpenSession(tx, actor.merchantId, register.id, 'update') : await openSessionOf(tx, actor.merchantId, register.id, true)
+  if (cashOut > 0) await assertDrawerHolds(tx, session!.id, cashOut)
   const day = businessDate(at, settings.timeZone)
   const refundId = newId()
   const refundNo = await nextReceiptNo(tx, actor.merchantId, { storeId: store.id, storeCode: store.code, registerId: register.id, registerCode: register.code }, day, 'refund')
@@ -255,15 +270,16 @@ function allCash(tenders: { kind: TenderKind; amount: number; refundedAmount: nu
  */
 async function roundedCashRefund(
   tx: Tx,
-  sale: { id: string; total: number; roundingAdjustment: number },
+  sale: { id: string; total: number; roundingAdjustment: number; tenderDifference: number },
   valueAfter: number,
   rule: { unit: number; mode: 'half_up' | 'down' },
 ): Promise<number> {
-  const paid = sale.total + sale.roundingAdjustment
+  const beyondLines = sale.roundingAdjustment + sale.tenderDifference
+  const paid = sale.total + beyondLines
   const [row] = (await tx.execute(sql`select coalesce(sum(total), 0)::bigint as refunded from refunds where sale_id = ${sale.id} and kind = 'refund'`)).rows
   const refunded = Number(row!.refunded)
   if (valueAfter >= sale.total) return Math.max(0, paid - refunded)
-  const reached = valueAfter + cum(sale.roundingAdjustment, valueAfter, sale.total)
+  const reached = valueAfter + cum(beyondLines, valueAfter, sale.total)
   const target = Math.min(paid, reached + cashRoundingAdjustment(reached, rule))
   return Math.max(0, target - refunded)
 }
@@ -305,7 +321,7 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
   if (sale.status === 'voided') throw conflict('sale_voided', 'the sale is already voided')
   const { timeZone } = await getSettings(tx, actor.merchantId)
   if (businessDate(at, timeZone) !== sale.businessDate) throw conflict('void_window_closed', 'a sale can only be voided on its own business day; refund it instead')
-  const session = sale.sessionId ? await openSessionOf(tx, actor.merchantId, sale.registerId, true) : undefined
+  const session = sale.sessionId ? await openSessionOf(tx, actor.merchantId, sale.registerId, 'update') : undefined
   if (!session || session.id !== sale.sessionId) throw conflict('void_window_closed', "the sale's cash session has closed; refund it instead")
   const lines = await tx.select().from(saleLines).where(eq(saleLines.saleId, saleId))
   if (lines.some((l) => l.refundedQuantity > 0)) throw conflict('sale_has_refunds', 'the sale has refunds; refund the rest instead of voiding')
@@ -327,7 +343,8 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
     businessDate: sale.businessDate,
     kind: 'void',
     reason: input.reason,
-    total: sale.total + sale.roundingAdjustment,
+    // What the tenders took: the amount due, and an offline till's tender difference.
+    total: sale.total + sale.roundingAdjustment + sale.tenderDifference,
     taxTotal: sale.taxTotal,
     createdBy: actor.id,
     approvedBy,
@@ -374,6 +391,7 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
     { policy: 'allow' },
   )
   const cash = sum(tenders.filter((t) => t.kind === 'cash').map((t) => t.amount))
+  await assertDrawerHolds(tx, session.id, cash)
   await addCashMovement(tx, actor, { sessionId: session.id, kind: 'void', amount: -cash, saleId, refundId, approverId: approvedBy, at })
   await tx.update(sales).set({ status: 'voided', voidedAt: at, voidedBy: actor.id, voidReason: input.reason }).where(eq(sales.id, saleId))
   await recordEvents(tx, actor.merchantId, [{ type: 'sale.voided', entityType: 'sale', entityId: saleId, data: { saleId, receiptNo: sale.receiptNo, refundId, refundNo, total: sale.total } }])

@@ -30,7 +30,7 @@ export async function sessionReport(tx: Tx, merchantId: string, sessionId: strin
              coalesce(sum(total) filter (where status = 'completed'), 0) as total,
              coalesce(sum(rounding_adjustment) filter (where status = 'completed'), 0) as rounding,
              count(*) filter (where status = 'voided') as voids,
-             coalesce(sum(total + rounding_adjustment) filter (where status = 'voided'), 0) as void_total
+             coalesce(sum(total + rounding_adjustment + tender_difference) filter (where status = 'voided'), 0) as void_total
         from sales where merchant_id = ${merchantId} and session_id = ${sessionId}`)
   ).rows as Record<string, unknown>[]
   const [refundRow] = (
