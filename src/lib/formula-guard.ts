@@ -4,7 +4,13 @@
 
 const FORMULA_START = /^[=+@\t\r]|^-(?!\d+(\.\d+)?$)/
 
-export const formulaSafe = (cell: string): string => (FORMULA_START.test(cell) ? `'${cell}` : cell)
+// A text that itself starts with apostrophes before such a cell ('=A1) gets one more, so reading it back takes off
+// only the one formulaSafe put there.
+
+/** Whether a cell is formula text behind any number of apostrophes (none included). */
+const guarded = (cell: string) => FORMULA_START.test(cell.replace(/^'+/, ''))
+
+export const formulaSafe = (cell: string): string => (guarded(cell) ? `'${cell}` : cell)
 
 /** The cell formulaSafe was given: the apostrophe it put before a formula-looking text taken off. */
-export const formulaUnguarded = (cell: string): string => (cell.startsWith("'") && FORMULA_START.test(cell.slice(1)) ? cell.slice(1) : cell)
+export const formulaUnguarded = (cell: string): string => (cell.startsWith("'") && guarded(cell) ? cell.slice(1) : cell)

@@ -14,7 +14,8 @@ export function excel(): Promise<typeof ExcelJS> {
 export function cellText(v: ExcelJS.CellValue, date: (d: Date) => string): string {
   if (v === null || v === undefined) return ''
   if (typeof v === 'string') return v
-  if (typeof v === 'number') return String(v)
+  // As the spreadsheet shows it (15 significant digits): a price computed as 12.3*3 is 36.9, not 36.900000000000006.
+  if (typeof v === 'number') return String(Number(v.toPrecision(15)))
   if (typeof v === 'boolean') return v ? 'true' : 'false'
   if (v instanceof Date) return date(v)
   if ('richText' in v) return v.richText.map((t) => t.text).join('')

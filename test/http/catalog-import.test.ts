@@ -417,6 +417,60 @@ describe('catalog import and export', () => {
     expect(again.body.summary).toMatchObject({ productsUpdated: 0, variantsUpdated: 0 })
   })
 
+  it('a name that starts with an apostrophe before formula text survives an export and re-import', async () => {
+    const { admin } = await catalogShop(hub)
+    const name = "'=HYPERLINK(1)"
+    expect((await admin.post('/api/v1/products', productBody({ name }, { sku: 'APOS-1' }))).status).toBe(201)
+    const exported: string = (await admin.get('/api/v1/catalog/export?format=csv')).body
+    expect(exported.split('\n').find((l) => l.includes('APOS-1'))).toContain("''=HYPERLINK(1)")
+    const again = await importFile(admin, exported)
+    expect(again.status).toBe(200)
+    expect(again.body.summary).toMatchObject({ productsUpdated: 0, variantsUpdated: 0 })
+    expect((await admin.get('/api/v1/variants/lookup?code=APOS-1')).body.name).toBe(name)
+  })
+
+  it('an internal code and a GTIN with the same digits are the same barcode: the dry run says so on its line', async () => {
+    const { admin } = await catalogShop(hub)
+    expect((await admin.post('/api/v1/products', productBody({}, { sku: 'OLD-1', barcodes: ['4006381333931'] }))).status).toBe(201)
+    const header = ['product_name', 'tax_category', 'sku', 'price', 'barcodes']
+    const file = csv([{ product_name: 'New', tax_category: 'standard', sku: 'NEW-1', price: '1.00', barcodes: 'internal:4006381333931' }], header)
+    const dry = await importFile(admin, file, { dryRun: true })
+    expect(dry.body.errors.map((e: any) => [e.line, e.field, e.code])).toEqual([[2, 'barcodes', 'barcode_taken']])
+    const applied = await importFile(admin, file)
+    expect(applied.status).toBe(422)
+    expect(applied.body.error.code).toBe('import_invalid')
+    // Within one file too.
+    const twice = csv(
+      [
+        { product_name: 'A', tax_category: 'standard', sku: 'A-1', price: '1.00', barcodes: 'internal:9780201379624' },
+        { product_name: 'B', tax_category: 'standard', sku: 'B-1', price: '1.00', barcodes: '9780201379624' },
+      ],
+      header,
+    )
+    expect((await importFile(admin, twice, { dryRun: true })).body.errors.map((e: any) => [e.line, e.code])).toEqual([[3, 'duplicate_barcode']])
+  })
+
+  it('reads an XLSX price computed by a formula as the spreadsheet shows it', async () => {
+    const { admin } = await catalogShop(hub)
+    const wb = new ExcelJS.Workbook()
+    const ws = wb.addWorksheet('商品')
+    ws.addRow(['sku', 'product_name', 'price', 'tax_category'])
+    ws.addRow(['CALC-1', 'Computed', { formula: '12.3*3', result: 12.3 * 3 }, 'standard'])
+    ws.addRow(['SUM-1', 'Typed sum', 0.1 + 0.2, 'standard'])
+    const r = await importFile(admin, new Uint8Array(await wb.xlsx.writeBuffer()), { type: XLSX })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect((await admin.get('/api/v1/variants/lookup?code=CALC-1')).body.price).toBe(3690)
+    expect((await admin.get('/api/v1/variants/lookup?code=SUM-1')).body.price).toBe(30)
+  })
+
+  it('guesses a semicolon delimiter past blank lines at the top of the file', async () => {
+    const { admin } = await catalogShop(hub)
+    const r = await importFile(admin, '\n\nsku;product_name;price;tax_category\nSEMI-1;Semi;2.50;standard\n', { dryRun: true })
+    expect(r.status).toBe(200)
+    expect(r.body.errors).toEqual([])
+    expect(r.body.summary).toMatchObject({ variantsCreated: 1 })
+  })
+
   it('keeps option names and values the file can write back: ";" and "=" refused, spaces trimmed, so an export re-imports unchanged', async () => {
     const { admin } = await catalogShop(hub)
     const semicolon = await admin.post('/api/v1/products', productBody({ options: ['Size'] }, { sku: 'OPT-1', optionValues: { Size: 'S;M' } }))

@@ -232,6 +232,16 @@ describe('importing from another POS', () => {
       expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
     })
 
+    it('finds an item by its GTIN however the file writes it: a UPC-A as its EAN-13 form, and the other way round', async () => {
+      const { admin, store, code } = await stockShop()
+      const upc = await seedProduct(hub, store, { price: 500, barcodes: ['036000291452'] })
+      const ean = await seedProduct(hub, store, { price: 500, barcodes: ['0012345678905'] })
+      const r = await send(admin, 'stock', csv([['barcode', 'qty'], ['0036000291452', '4'], ['012345678905', '2']]), { store: code })
+      expect(r.status, JSON.stringify(r.body)).toBe(200)
+      expect(await onHand(upc.variantId, store.locationId)).toBe(4)
+      expect(await onHand(ean.variantId, store.locationId)).toBe(2)
+    })
+
     it('one bad line refuses the whole file, and a store is required', async () => {
       const { admin, store, code, cola } = await stockShop()
       const r = await send(admin, 'stock', csv([['sku', 'qty'], [cola.sku, '5'], ['GHOST', '1']]), { store: code })

@@ -28,6 +28,16 @@ export function gtinKey(code: string, kind?: BarcodeKind): string | undefined {
 /** One key per barcode however it is written: a GTIN's 14 digits (a UPC-A and its EAN-13 form agree), else the code. */
 export const barcodeKey = (b: { code: string; kind: BarcodeKind }) => gtinKey(b.code, b.kind) ?? b.code
 
+/**
+ * What a barcode may share with no other of the merchant's, as the database enforces it: its code as written, and a
+ * GTIN's 14 digits. Two barcodes clash when they have a key in common: an internal code and an EAN-13 of the same
+ * digits, or a UPC-A and its EAN-13 form.
+ */
+export function barcodeKeys(b: { code: string; kind: BarcodeKind }): string[] {
+  const gtin = gtinKey(b.code, b.kind)
+  return gtin === undefined ? [`code:${b.code}`] : [`code:${b.code}`, `gtin:${gtin}`]
+}
+
 export type BarcodeCheck = { ok: true; kind: BarcodeKind } | { ok: false; reason: string }
 
 /**

@@ -105,7 +105,8 @@ export function decodeText(bytes: Uint8Array): string {
 
 /** The delimiter the header line uses most: comma, semicolon (European Excel) or tab. */
 function guessDelimiter(text: string): string {
-  const first = text.slice(0, text.indexOf('\n') === -1 ? text.length : text.indexOf('\n'))
+  // The header: the first line with anything on it.
+  const first = /^.*\S.*$/m.exec(text)?.[0] ?? ''
   const count = (d: string) => first.split(d).length - 1
   return [',', ';', '\t'].reduce((best, d) => (count(d) > count(best) ? d : best), ',')
 }

@@ -20,7 +20,7 @@ import type { Actor } from '../staff/actor.ts'
 import { priceChangeApproval } from '../staff/approvals.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { auditLog } from '../staff/schema.ts'
-import { barcodeKey, checkBarcode } from './barcodes.ts'
+import { barcodeKeys, checkBarcode, gtinKey } from './barcodes.ts'
 import { cleanCategoryName, listCategories, lockCategoryTree, PATH_SEPARATOR } from './categories.ts'
 import type { CatalogColumn, CatalogRecord, Sheet, SheetRow } from './catalog-file.ts'
 import { isValidSku, UNITS, type ProductUnit } from './products.ts'
@@ -378,11 +378,12 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       d.bad = true
     } else skuLine.set(d.sku, d.line)
     for (const b of d.barcodes ?? []) {
-      const other = codeAt.get(barcodeKey(b))
+      const keys = barcodeKeys(b)
+      const other = keys.map((k) => codeAt.get(k)).find((x) => x !== undefined)
       if (other) {
         fail(d, 'barcodes', b.code, 'duplicate_barcode', other === d ? `barcode ${b.code} is given twice` : `barcode ${b.code} is also given on line ${other.line} (SKU ${other.sku})`)
         d.bad = true
-      } else codeAt.set(barcodeKey(b), d)
+      } else for (const k of keys) codeAt.set(k, d)
     }
   }
 
@@ -397,19 +398,22 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       ).rows.map((r) => ({ ...r, price: Number(r.price), cost: Number(r.cost) }))
     : []
   const existing = new Map(existingRows.map((r) => [r.sku, r]))
-  const existingCodes = await loadCodes(tx, merchantId, [...codeAt.keys()], existingRows.map((r) => r.id))
+  const existingCodes = await loadCodes(tx, merchantId, drafts.flatMap((d) => d.barcodes ?? []), existingRows.map((r) => r.id))
 
   // A barcode owned in the catalog by a SKU that keeps it (not in the file, or in it with a blank barcode cell).
   const bySku = new Map(drafts.map((d) => [d.sku, d]))
   for (const d of drafts) {
     for (const b of d.barcodes ?? []) {
-      const owner = existingCodes.byCode.get(barcodeKey(b))
-      if (!owner || owner.sku === d.sku) continue
-      const ownerRow = bySku.get(owner.sku)
-      const released = ownerRow?.barcodes !== undefined && !ownerRow.barcodes.some((x) => barcodeKey(x) === barcodeKey(b))
-      if (!released) {
-        fail(d, 'barcodes', b.code, 'barcode_taken', `barcode ${b.code} already belongs to SKU ${owner.sku}`)
-        d.bad = true
+      for (const key of barcodeKeys(b)) {
+        const owner = existingCodes.byKey.get(key)
+        if (!owner || owner.sku === d.sku) continue
+        const ownerRow = bySku.get(owner.sku)
+        const released = ownerRow?.barcodes !== undefined && !ownerRow.barcodes.some((x) => barcodeKeys(x).includes(key))
+        if (!released) {
+          fail(d, 'barcodes', b.code, 'barcode_taken', `barcode ${b.code} already belongs to SKU ${owner.sku}`)
+          d.bad = true
+          break
+        }
       }
     }
   }
@@ -678,21 +682,23 @@ async function variantsInUse(tx: Tx, merchantId: string, ids: string[]): Promise
   return new Set(rows.map((r) => r.id))
 }
 
-/** The catalog's barcodes among `keys` (codeKey: a GTIN's 14 digits, else the code) or of `variantIds`. */
-async function loadCodes(tx: Tx, merchantId: string, keys: string[], variantIds: string[]) {
-  const byCode = new Map<string, { variantId: string; sku: string }>()
+/** The catalog's barcodes that clash with `codes` (by barcodeKeys) or belong to `variantIds`. */
+async function loadCodes(tx: Tx, merchantId: string, codes: Code[], variantIds: string[]) {
+  const byKey = new Map<string, { variantId: string; sku: string }>()
   const byVariant = new Map<string, Code[]>()
-  if (keys.length || variantIds.length) {
+  if (codes.length || variantIds.length) {
+    const gtins = codes.flatMap((c) => gtinKey(c.code, c.kind) ?? [])
     const { rows } = await tx.execute<{ code: string; kind: BarcodeKind; variant_id: string; sku: string }>(sql`
       select b.code, b.kind, b.variant_id, v.sku from barcodes b join variants v on v.id = b.variant_id
        where b.merchant_id = ${merchantId}
-         and (b.code = any(${sql.param(keys)}::text[]) or b.gtin = any(${sql.param(keys)}::text[]) or b.variant_id = any(${sql.param(variantIds)}::uuid[]))`)
+         and (b.code = any(${sql.param(codes.map((c) => c.code))}::text[]) or b.gtin = any(${sql.param(gtins)}::text[])
+              or b.variant_id = any(${sql.param(variantIds)}::uuid[]))`)
     for (const r of rows) {
-      byCode.set(barcodeKey(r), { variantId: r.variant_id, sku: r.sku })
+      for (const k of barcodeKeys(r)) byKey.set(k, { variantId: r.variant_id, sku: r.sku })
       byVariant.set(r.variant_id, [...(byVariant.get(r.variant_id) ?? []), { code: r.code, kind: r.kind }])
     }
   }
-  return { byCode, byVariant }
+  return { byKey, byVariant }
 }
 
 const CHUNK = 1000

@@ -17,6 +17,7 @@ import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { stockLocations } from '../stores/schema.ts'
 import { getStore } from '../stores/service.ts'
+import { gtinKey } from '../catalog/barcodes.ts'
 import { costValue } from '../stock/items.ts'
 import { applyMovements, MAX_MOVEMENT_QUANTITY } from '../stock/ledger.ts'
 import { stockMovements } from '../stock/schema.ts'
@@ -136,17 +137,25 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
     const { rows } = await tx.execute<Item>(sql`select id, sku, cost, price_per from variants where merchant_id = ${merchantId} and sku = any(${sql.param(skus)}::text[])`)
     for (const r of rows) bySku.set(r.sku, { ...r, cost: Number(r.cost) })
   }
+  // A GTIN is found however it is written (a UPC-A and its EAN-13 form), as at the till.
+  const byGtin = new Map<string, Item>()
   if (codes.length) {
-    const { rows } = await tx.execute<Item & { code: string }>(sql`
-      select v.id, v.sku, v.cost, v.price_per, b.code from barcodes b join variants v on v.id = b.variant_id
-       where b.merchant_id = ${merchantId} and b.code = any(${sql.param(codes)}::text[])`)
-    for (const r of rows) byCode.set(r.code, { id: r.id, sku: r.sku, cost: Number(r.cost), price_per: r.price_per })
+    const gtins = codes.flatMap((c) => gtinKey(c) ?? [])
+    const { rows } = await tx.execute<Item & { code: string; gtin: string | null }>(sql`
+      select v.id, v.sku, v.cost, v.price_per, b.code, b.gtin from barcodes b join variants v on v.id = b.variant_id
+       where b.merchant_id = ${merchantId} and (b.code = any(${sql.param(codes)}::text[]) or b.gtin = any(${sql.param(gtins)}::text[]))`)
+    for (const r of rows) {
+      const item = { id: r.id, sku: r.sku, cost: Number(r.cost), price_per: r.price_per }
+      byCode.set(r.code, item)
+      if (r.gtin) byGtin.set(r.gtin, item)
+    }
   }
+  const itemOfCode = (code: string) => byCode.get(code) ?? byGtin.get(gtinKey(code) ?? '')
   const lines: Line[] = []
   const seen = new Map<string, number>()
   for (const d of drafts) {
     const viaSku = d.sku ? bySku.get(d.sku) : undefined
-    const viaCode = d.barcode ? byCode.get(d.barcode) : undefined
+    const viaCode = d.barcode ? itemOfCode(d.barcode) : undefined
     if (d.sku && !viaSku) {
       p.add(d.line, 'sku', d.sku, 'unknown_sku', `no product has SKU ${d.sku}${d.barcode && viaCode ? ` (barcode ${d.barcode} is SKU ${viaCode.sku})` : ''}`)
       continue
