@@ -160,6 +160,24 @@ describe('actions held for approval', () => {
     expect(product.variants.map((v: { effectiveTaxCategoryId: string }) => v.effectiveTaxCategoryId).sort()).toEqual([store.taxIds.reduced, store.taxIds.services].sort())
   })
 
+  it('a change of a tax rate is a price change for every item under it: held for the cashier, at once for a manager', async () => {
+    const { store, item, admin, cashier, manager, managerUser } = await shop()
+    const rename = await cashier.patch(`/api/v1/tax-categories/${store.taxIds.standard}`, { name: 'VAT 13%' })
+    expect(rename.status).toBe(200)
+    const held = await cashier.patch(`/api/v1/tax-categories/${store.taxIds.standard}`, { rateBp: 1600 })
+    expect(held.status).toBe(202)
+    expect(held.body.approval).toMatchObject({ action: 'tax_category.update', summary: expect.stringContaining('13% → 16%') })
+    const quote = () => admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku }] })
+    expect((await quote()).body.taxTotal).toBe(115)
+    expect((await manager.post(`/api/v1/approvals/${held.body.approval.id}/approve`, {})).body.status).toBe('approved')
+    expect((await quote()).body.taxTotal).toBe(138)
+    const audit = await admin.get(`/api/v1/audit?action=tax_category.updated&entityId=${store.taxIds.standard}`)
+    expect(audit.body.items[0]).toMatchObject({ approverId: managerUser.id })
+    // The same rate again changes nothing; a manager's change is not held.
+    expect((await cashier.patch(`/api/v1/tax-categories/${store.taxIds.standard}`, { rateBp: 1600 })).status).toBe(200)
+    expect((await manager.patch(`/api/v1/tax-categories/${store.taxIds.standard}`, { rateBp: 1300 })).status).toBe(200)
+  })
+
   it('a catalog import that changes prices needs a manager: refused for the cashier, with nothing written; told in the dry run', async () => {
     const { item, admin, cashier, managerUser } = await shop()
     const exported = await admin.get('/api/v1/catalog/export?format=csv')

@@ -19,6 +19,7 @@ import type { Tx } from '../../db/client.ts'
 import { conflict, forbidden, isDomainError, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { taxCategories } from '../catalog/schema.ts'
+import { getTaxCategory, updateTaxCategory, type TaxCategory } from '../catalog/tax-categories.ts'
 import { archiveProduct, editProduct, getProduct, getVariant, updateVariant, type ProductChanges, type Variant, type VariantChanges } from '../catalog/products.ts'
 import { recordEvent } from '../events/service.ts'
 import { getSettings, type ApprovalRules } from '../merchants/settings.ts'
@@ -59,6 +60,10 @@ export interface ProductPayload {
 export interface ProductEditPayload {
   productId: string
   changes: ProductChanges
+}
+export interface TaxCategoryUpdatePayload {
+  taxCategoryId: string
+  changes: { name?: string; rateBp?: number }
 }
 export type StockAdjustmentPayload = Omit<AdjustmentInput, 'at'>
 export interface RefundPayload {
@@ -140,6 +145,18 @@ export const APPROVAL_ACTIONS = {
     },
     execute: (tx, actor, p) => editProduct(tx, actor, p.productId, p.changes),
     record: (p) => ({ productId: p.id, status: p.status }),
+  }),
+  // A rate is the price of everything taxed under it: with tax-exclusive prices the customer pays it on top, with
+  // tax-inclusive prices the same price carries different tax.
+  'tax_category.update': define<TaxCategoryUpdatePayload, TaxCategory>({
+    async holds(tx, merchantId, rules, p) {
+      if (!rules.priceChange || p.changes.rateBp === undefined) return null
+      const before = await getTaxCategory(tx, merchantId, p.taxCategoryId)
+      if (before.rateBp === p.changes.rateBp) return null
+      return `Change tax category ${before.code}: rate ${before.rateBp / 100}% → ${p.changes.rateBp / 100}% (every item taxed under it)`
+    },
+    execute: (tx, actor, p) => updateTaxCategory(tx, actor, p.taxCategoryId, p.changes),
+    record: (t) => ({ taxCategoryId: t.id, code: t.code, rateBp: t.rateBp }),
   }),
   'stock.adjust': define<StockAdjustmentPayload, Awaited<ReturnType<typeof adjustStock>>>({
     limit: (rules) => rules.stockAdjustmentOverValue,

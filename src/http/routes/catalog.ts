@@ -10,7 +10,7 @@ import { exportCatalog, importCatalog } from '../../core/catalog/import-export.t
 import { lookupSellables, type ItemRef } from '../../core/catalog/lookup.ts'
 import { addVariant, createProduct, getProduct, type ProductWithVariants } from '../../core/catalog/products.ts'
 import { searchProducts } from '../../core/catalog/search.ts'
-import { createTaxCategory, findTaxCategoryByCode, listTaxCategories, updateTaxCategory, type TaxCategory } from '../../core/catalog/tax-categories.ts'
+import { createTaxCategory, findTaxCategoryByCode, listTaxCategories, type TaxCategory } from '../../core/catalog/tax-categories.ts'
 import type { Tx } from '../../db/client.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
 import { badRequest, invalid, isDomainError, notFound } from '../../lib/errors.ts'
@@ -328,9 +328,10 @@ const patchTaxRoute = defineRoute({
   path: '/api/v1/tax-categories/{id}',
   tags,
   summary: 'Rename a tax category or change its rate',
+  description: "Under the merchant's price-change approval rule, a change of rate by someone who may not decide approvals is held for a manager (202).",
   access: 'catalog.manage',
   request: { params: IdParam, body: jsonBody(z.object({ name: z.string().min(1).max(100), rateBp: z.number().int().min(0).max(10_000) }).partial().strict()) },
-  responses: { 200: json(TaxCategorySchema) },
+  responses: { 200: json(TaxCategorySchema), 202: HeldResponse },
 })
 
 const searchRoute = defineRoute({
@@ -580,7 +581,10 @@ export function register(app: OpenAPIHono<AppEnv>) {
   // Tax categories.
   app.openapi(listTaxRoute, async (c) => c.json({ items: (await listTaxCategories(c.var.db, c.var.principal.merchantId)).map(pickTax) }, 200))
   app.openapi(createTaxRoute, async (c) => c.json(pickTax(await createTaxCategory(c.var.db, c.var.principal, c.req.valid('json'))), 201))
-  app.openapi(patchTaxRoute, async (c) => c.json(pickTax(await updateTaxCategory(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'))), 200))
+  app.openapi(patchTaxRoute, async (c) => {
+    const r = await actOrHold(c.var.db, c.var.principal, 'tax_category.update', { taxCategoryId: c.req.valid('param').id, changes: c.req.valid('json') }, c.var.hub.clock())
+    return r.held ? c.json(held(r.held), 202) : c.json(pickTax(r.result), 200)
+  })
 
   // Products and variants.
   app.openapi(searchRoute, async (c) => {
