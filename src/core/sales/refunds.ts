@@ -3,9 +3,9 @@
 // Amounts: a refund of k of a line's Q units returns cum(before + k) − cum(before), where cum(n) = round(total × n / Q)
 // (half up). Refunding a line bit by bit therefore adds up to exactly its total, and its tax likewise. What the sale
 // took beyond its lines (cash rounding, an offline till's tender difference) is shared the same way, so refunding
-// everything returns exactly what was paid; a void returns what the tenders took. Cash out of the drawer is never
-// more than it holds. Under cash rounding
-// (抹零), a refund paid out of the drawer is rounded as the sale's cash was: see roundedCashRefund.
+// everything returns exactly what was paid; a void returns what the tenders took. Under cash rounding (抹零), a
+// refund paid out of the drawer is rounded as the sale's cash was: see roundedCashRefund. Cash out of the drawer is
+// never more than it holds.
 // Tenders: by default the refund goes back to the original tenders in proportion to what each can still refund
 // (largest remainder); a different split that pays out more cash (cash instead of a card, say) needs the
 // 'sales.refund_cash' permission.
@@ -104,7 +104,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   const roundingShare = sale.total === 0 ? 0 : cum(beyondLines, valueAfter, sale.total) - cum(beyondLines, valueBefore, sale.total)
   const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, saleId))
   const exact = sum(amounts.map((a) => a.amount)) + roundingShare
-  const total = allCash(tenders) && settings.cashRounding.unit > 1 ? await roundedCashRefund(tx, sale, valueAfter, settings.cashRounding) : exact
+  const total = allCash(tenders) && settings.cashRounding.unit > 1 ? await roundedCashRefund(tx, { id: sale.id, total: sale.total, beyondLines }, valueAfter, settings.cashRounding) : exact
 
   let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
   const open = tenders.map((t) => t.amount - t.refundedAmount)
@@ -270,16 +270,15 @@ function allCash(tenders: { kind: TenderKind; amount: number; refundedAmount: nu
  */
 async function roundedCashRefund(
   tx: Tx,
-  sale: { id: string; total: number; roundingAdjustment: number; tenderDifference: number },
+  sale: { id: string; total: number; beyondLines: number },
   valueAfter: number,
   rule: { unit: number; mode: 'half_up' | 'down' },
 ): Promise<number> {
-  const beyondLines = sale.roundingAdjustment + sale.tenderDifference
-  const paid = sale.total + beyondLines
+  const paid = sale.total + sale.beyondLines
   const [row] = (await tx.execute(sql`select coalesce(sum(total), 0)::bigint as refunded from refunds where sale_id = ${sale.id} and kind = 'refund'`)).rows
   const refunded = Number(row!.refunded)
   if (valueAfter >= sale.total) return Math.max(0, paid - refunded)
-  const reached = valueAfter + cum(beyondLines, valueAfter, sale.total)
+  const reached = valueAfter + cum(sale.beyondLines, valueAfter, sale.total)
   const target = Math.min(paid, reached + cashRoundingAdjustment(reached, rule))
   return Math.max(0, target - refunded)
 }
