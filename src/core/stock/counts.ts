@@ -20,8 +20,8 @@
 // movement that happened by that moment together with a 'count' movement of the opposite quantity, naming that
 // count, so the unit does not come off twice (applyMovements). A posted count's report reads the ledger only up to
 // the post (posted_movement_id), so it stays what was posted; beside each line's variance it shows what such late
-// movements explain of it (recordedLater) and what is left unexplained. A variant that joins a count of everything with its
-// first entry gets its snapshot then, and the entry is dated no earlier than the movements in that snapshot.
+// movements explain of it (recordedLater) and what is left unexplained. A variant that joins a count of everything
+// with its first entry gets its snapshot then, and the entry is dated no earlier than the movements in that snapshot.
 //
 // Two open counts never cover the same level at once (a posted correction of one would be counted again by the
 // other): 'all' excludes any other open count at the location, 'some' excludes counts sharing a variant.
