@@ -67,5 +67,8 @@ const OUT_OF_RANGE = 'must fall between the years 1900 and 9998'
 /** A business date (YYYY-MM-DD) a request may name. */
 export const BusinessDate = () => z.iso.date().refine(countable, OUT_OF_RANGE)
 
+/** An instant with its offset (when something happened) a request may name. */
+export const Instant = () => z.iso.datetime({ offset: true }).refine(countable, OUT_OF_RANGE)
+
 /** A business date, or an instant with its offset, a request may name as a bound. */
 export const DateOrInstant = () => z.union([z.iso.date(), z.iso.datetime({ offset: true })]).refine(countable, OUT_OF_RANGE)

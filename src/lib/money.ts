@@ -5,10 +5,10 @@
 export class MoneyError extends Error {}
 
 /**
- * The most cash one amount of a drawer may be (a float, a paid-in or paid-out, a cash tender): ¥10 billion in fen.
- * No till holds it; below it, a session's cash sums stay exact however many movements it has.
+ * The most one payment (a tender, a sale's total) or one amount of a drawer (a float, a paid-in or paid-out) may be:
+ * ¥10 billion in fen. No till takes it; below it, a session's or a day's sums stay exact however many there are.
  */
-export const MAX_CASH_AMOUNT = 1_000_000_000_000
+export const MAX_PAYMENT_AMOUNT = 1_000_000_000_000
 
 export function assertMinor(value: number, what = 'amount'): number {
   if (!Number.isSafeInteger(value)) throw new MoneyError(`${what} must be a whole number of minor units, got ${value}`)

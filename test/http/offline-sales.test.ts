@@ -70,6 +70,36 @@ describe('offline sales batch', () => {
     expect(count.rows[0]!.n).toBe(20)
   })
 
+  it('a sale the database cannot store as text (a NUL, a lone surrogate) is rejected and kept alone; the rest of the batch goes in', async () => {
+    const { m, store, item, api } = await till()
+    const other = await seedProduct(hub, store, { price: 1500, stock: 10 })
+    const a = offlineSale(store.registerId, other.sku, 30)
+    const bad = offlineSale(store.registerId, other.sku, 20, { note: 'a\u0000b' })
+    const lone = offlineSale(store.registerId, 'NO-SUCH-SKU', 15, { note: 'x\ud800' })
+    const c = offlineSale(store.registerId, item.sku, 10)
+    for (let send = 0; send < 2; send++) {
+      const r = await api.post('/api/v1/sales/batch', { sales: [a, bad, lone, c] })
+      expect(r.status, JSON.stringify(r.body)).toBe(200)
+      expect(r.body.results.map((x: { status: string }) => x.status)).toEqual([send ? 'duplicate' : 'accepted', 'rejected', 'rejected', send ? 'duplicate' : 'accepted'])
+    }
+    const kept = await hub.database.db.execute(sql`select client_sale_id, payload->>'note' as note from sale_rejections where merchant_id = ${m.merchantId} order by client_sale_id`)
+    expect(kept.rows.map((r: any) => r.client_sale_id).sort()).toEqual([bad.id, lone.id].sort())
+    expect(kept.rows.map((r: any) => r.note).sort()).toEqual(['a\ufffdb', 'x\ufffd'])
+  })
+
+  it('refuses sale dates outside the years a business day can be counted in, and tenders no till takes', async () => {
+    const { store, item, api, admin } = await till()
+    const ancient = { ...offlineSale(store.registerId, item.sku, 0), occurredAt: '0001-06-01T00:00:00Z' }
+    const r = await api.post('/api/v1/sales/batch', { sales: [ancient] })
+    expect(r.status).toBe(400)
+    expect(r.body.error.code).toBe('validation_failed')
+    const huge = offlineSale(store.registerId, item.sku, 5, { tenders: [{ kind: 'card', amount: 5_000_000_000_000_000 }] })
+    const h = await api.post('/api/v1/sales/batch', { sales: [huge] })
+    expect(h.body.results[0]).toMatchObject({ status: 'rejected', code: 'amount_out_of_range' })
+    const report = await admin.get(`/api/v1/reports/daily-sales?date=${new Date(base() + 8 * 3600_000).toISOString().slice(0, 10)}`)
+    expect(report.status).toBe(200)
+  })
+
   it('records each sale once, in the order they happened; a replay of the batch changes nothing', async () => {
     const { store, item, api, m } = await till()
     const batch = { sales: [offlineSale(store.registerId, item.sku, 5), offlineSale(store.registerId, item.sku, 30), offlineSale(store.registerId, item.sku, 10)] }

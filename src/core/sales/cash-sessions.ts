@@ -11,18 +11,18 @@ import { getRegister } from '../stores/service.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvents } from '../events/service.ts'
-import { MAX_CASH_AMOUNT } from '../../lib/money.ts'
+import { MAX_PAYMENT_AMOUNT } from '../../lib/money.ts'
 import { cashMovements, cashSessions, type CashMovementKind } from './schema.ts'
 import { SESSION_LOCK_CLASS } from './context.ts'
 
 export type CashSession = typeof cashSessions.$inferSelect
 
-/** A cash amount past what any drawer holds (MAX_CASH_AMOUNT). */
-export const tooMuchCash = () => invalid('amount_out_of_range', `a drawer amount is at most ${MAX_CASH_AMOUNT} minor units`, { max: MAX_CASH_AMOUNT })
+/** An amount past what any till takes (MAX_PAYMENT_AMOUNT). */
+export const paymentTooLarge = () => invalid('amount_out_of_range', `a payment or drawer amount is at most ${MAX_PAYMENT_AMOUNT} minor units`, { max: MAX_PAYMENT_AMOUNT })
 
 export async function openSession(tx: Tx, actor: Actor, input: { registerId: string; openingFloat: number; note?: string; at?: Date; rescue?: boolean }): Promise<CashSession> {
   if (!Number.isSafeInteger(input.openingFloat) || input.openingFloat < 0) throw invalid('invalid_amount', 'opening float must be a whole, non-negative number of minor units')
-  if (input.openingFloat > MAX_CASH_AMOUNT) throw tooMuchCash()
+  if (input.openingFloat > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
   const register = await getRegister(tx, actor.merchantId, input.registerId)
   if (!register.active) throw invalid('register_inactive', `register ${register.code} is not active`)
   const { timeZone } = await getSettings(tx, actor.merchantId)
@@ -158,7 +158,7 @@ async function openRescueSession(tx: Tx, actor: Actor, registerId: string, at: D
 /** Cash put into or taken out of the drawer without a sale (change float top-up, paying a supplier). */
 export async function paidInOut(tx: Tx, actor: Actor, sessionId: string, input: { kind: 'paid_in' | 'paid_out'; amount: number; reason: string; approverId?: string | null }) {
   if (!Number.isSafeInteger(input.amount) || input.amount <= 0) throw invalid('invalid_amount', 'amount must be a positive whole number of minor units')
-  if (input.amount > MAX_CASH_AMOUNT) throw tooMuchCash()
+  if (input.amount > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
   if (!input.reason.trim()) throw invalid('reason_required', 'say why cash goes in or out')
   const session = await lockSession(tx, actor.merchantId, sessionId)
   if (session.status !== 'open') throw conflict('session_closed', 'the session is closed')

@@ -7,7 +7,7 @@ import { executeNamed } from '../../db/prepared.ts'
 import { conflict, forbidden, invalid } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { businessDate } from '../../lib/time.ts'
-import { MAX_CASH_AMOUNT, mulDivRound, sum } from '../../lib/money.ts'
+import { MAX_PAYMENT_AMOUNT, mulDivRound, sum } from '../../lib/money.ts'
 import type { MerchantSettings } from '../merchants/settings.ts'
 import { lookupSellables, type ItemRef, type Sellable } from '../catalog/lookup.ts'
 import { applyMovements } from '../stock/ledger.ts'
@@ -17,7 +17,7 @@ import { loadSaleContext, type SaleContext } from './context.ts'
 import { promotionUsesCategories } from './promotions.ts'
 import { cashRoundingAdjustment, priceCart, type CartLine, type PricedCart } from './pricing.ts'
 import { afterMemberSale, applyMemberSale, loadMemberContext, memberDiscounts, pointsToEarn, redeemablePoints, type MemberContext, type MemberSaleInput } from '../members/sale.ts'
-import { tooMuchCash, type CashSession } from './cash-sessions.ts'
+import { paymentTooLarge, type CashSession } from './cash-sessions.ts'
 import { newPaymentNo, PAYMENT_NO, receiptPrefix } from './numbers.ts'
 import { sales, type TenderKind } from './schema.ts'
 import type { SaleRow, SaleView } from './queries.ts'
@@ -175,10 +175,11 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
     priced = priceCart(cart, promos, pricing, [...extras, { source: 'points', sourceId: memberCtx.member!.id, label: `${redemption.points} points`, step: 4, amount: redemption.discount }])
   }
 
+  if (priced.total > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
   const tenders = input.tenders ?? []
   for (const t of tenders) {
     if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw invalid('invalid_amount', `a ${t.kind} tender must be a positive whole number of minor units`)
-    if (t.kind === 'cash' && t.amount > MAX_CASH_AMOUNT) throw tooMuchCash()
+    if (t.amount > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
     if (t.kind === 'on_account' && !(input.customerName || t.accountRef)) throw invalid('customer_required', 'an on-account tender needs the customer who owes (customerName)')
     if (t.paymentNo !== undefined && (!ELECTRONIC.includes(t.kind) || !PAYMENT_NO.test(t.paymentNo))) {
       throw invalid('invalid_payment_no', 'paymentNo is for card/WeChat/Alipay/UnionPay tenders: 6–32 of [0-9A-Za-z_-|*]')

@@ -117,18 +117,24 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput, now: Date): 
     // request (a deadlock), which is first retried.
     const e = inputError(err)
     if (!e || e.code === 'concurrent_update' || e.code === 'busy') throw err
+    // Kept as sent, but storable: text PostgreSQL refuses (a NUL, half a surrogate pair), which may be why the sale
+    // was rejected, is replaced by U+FFFD. A sale sent again and still rejected keeps its latest copy.
+    const kept = {
+      registerId: sale.registerId,
+      payload: storable({ ...s, occurredAt: tillTime.toISOString() }) as Record<string, unknown>,
+      code: e.code,
+      reason: storable(e.message) as string,
+      resolved: false,
+    }
     await tx
       .insert(saleRejections)
-      .values({
-        id: newId(),
-        merchantId: actor.merchantId,
-        clientSaleId: id,
-        registerId: sale.registerId,
-        payload: { ...s, occurredAt: tillTime.toISOString() } as unknown as Record<string, unknown>,
-        code: e.code,
-        reason: e.message,
-      })
-      .onConflictDoUpdate({ target: [saleRejections.merchantId, saleRejections.clientSaleId], set: { code: e.code, reason: e.message, resolved: false } })
+      .values({ id: newId(), merchantId: actor.merchantId, clientSaleId: id, ...kept })
+      .onConflictDoUpdate({ target: [saleRejections.merchantId, saleRejections.clientSaleId], set: kept })
     return { id, status: 'rejected', code: e.code, message: e.message, details: e.details }
   }
+}
+
+/** A value with every string made one PostgreSQL text and jsonb take: NULs and lone surrogates become U+FFFD. */
+function storable(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'string' ? x.replaceAll('\u0000', '\ufffd').toWellFormed() : x)))
 }

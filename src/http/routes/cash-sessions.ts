@@ -2,7 +2,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { closeSession, getSession, listSessions, openSession, paidInOut, type CashSession } from '../../core/sales/cash-sessions.ts'
 import { sessionReport } from '../../core/sales/session-report.ts'
-import { MAX_CASH_AMOUNT } from '../../lib/money.ts'
+import { MAX_PAYMENT_AMOUNT } from '../../lib/money.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
 import { BusinessDate, serialize, uuid } from '../schemas.ts'
@@ -53,7 +53,7 @@ const open = defineRoute({
   tags,
   summary: 'Open a cash session on a register with a counted float',
   access: 'cash.session',
-  request: { body: jsonBody(z.object({ registerId: uuid(), openingFloat: z.number().int().min(0).max(MAX_CASH_AMOUNT), note: z.string().max(500).optional() }).strict()) },
+  request: { body: jsonBody(z.object({ registerId: uuid(), openingFloat: z.number().int().min(0).max(MAX_PAYMENT_AMOUNT), note: z.string().max(500).optional() }).strict()) },
   responses: { 201: json(SessionSchema, 'Opened') },
 })
 const list = defineRoute({
@@ -74,7 +74,7 @@ const move = defineRoute({
   tags,
   summary: 'Paid in or paid out: cash into or out of the drawer without a sale',
   access: 'cash.paid_in_out',
-  request: { params: IdParam, body: jsonBody(z.object({ kind: z.enum(['paid_in', 'paid_out']), amount: z.number().int().min(1).max(MAX_CASH_AMOUNT), reason: z.string().min(1).max(500) }).strict()) },
+  request: { params: IdParam, body: jsonBody(z.object({ kind: z.enum(['paid_in', 'paid_out']), amount: z.number().int().min(1).max(MAX_PAYMENT_AMOUNT), reason: z.string().min(1).max(500) }).strict()) },
   responses: { 201: json(z.object({ expectedCash: minor }), 'Recorded') },
 })
 const xReport = defineRoute({

@@ -6,7 +6,7 @@ import { voidSale } from '../../core/sales/refunds.ts'
 import { recordOfflineSales } from '../../core/sales/offline.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { BusinessDate, serialize, uuid } from '../schemas.ts'
+import { BusinessDate, Instant, serialize, uuid } from '../schemas.ts'
 import { actOrHold } from '../../core/staff/approvals.ts'
 import { held, HeldResponse } from './approvals.ts'
 
@@ -303,7 +303,7 @@ const batch = defineRoute({
             .array(
               SaleBody.safeExtend({
                 id: uuid().openapi({ description: "The till's own id for the sale" }),
-                occurredAt: z.iso.datetime({ offset: true }),
+                occurredAt: Instant(),
                 sessionId: uuid().optional(),
                 clientReceiptNo: z.string().max(64).optional(),
               }),
