@@ -109,6 +109,28 @@ describe('stock counts (盘点)', () => {
     expect(await onHand(item.variantId, store.locationId)).toBe(6)
   })
 
+  it('a late sale explains the loss of the count that saw it, not of a later count of the same shelf', async () => {
+    const { store, item, api, counter } = await shop({ stock: 10 })
+    const rungUp = new Date()
+    await tick()
+    const countOnce = async (quantity: number) => {
+      const open = await counter.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })
+      await counter.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku: item.sku, quantity }] })
+      expect((await api.post(`/api/v1/stock/counts/${open.body.id}/post`, {})).status).toBe(200)
+      await tick()
+      return open.body.id as string
+    }
+    // The first count finds 9 (the unit the till sold is gone); the second finds 9 as expected.
+    const first = await countOnce(9)
+    const second = await countOnce(9)
+    await sell(store, item.variantId, 1, rungUp)
+    expect(await onHand(item.variantId, store.locationId)).toBe(9)
+    const report = async (id: string) => (await api.get(`/api/v1/stock/counts/${id}/variance`)).body
+    expect((await report(first)).lines[0]).toMatchObject({ variance: -1, recordedLater: -1, unexplained: 0 })
+    expect((await report(second)).lines[0]).toMatchObject({ variance: 0, recordedLater: 0, unexplained: 0 })
+    expect((await report(second)).totals.unexplained).toEqual({ quantity: 0, value: 0 })
+  })
+
   it('a late sale recorded while the next count is open is neither a loss of that count nor taken off twice', async () => {
     const { store, item, api, counter } = await shop({ stock: 10 })
     const first = await counter.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })

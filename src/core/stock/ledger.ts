@@ -100,6 +100,7 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
     corrections.push({ ...m, quantity: -m.quantity, kind: 'count', causeType: 'count', causeId: level.countedBy, reason: LATE_MOVEMENT_REASON })
     totals.get(levelKey(m.variantId, m.locationId))!.delta -= m.quantity
   }
+  if (corrections.length) await nameCountsThatSaw(tx, merchantId, corrections, now)
   const written = corrections.length ? [...inputs, ...corrections] : inputs
 
   // 2. Under 'block', a decrement may not take available (on-hand − reserved) below zero.
@@ -211,6 +212,26 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
     onHandAfter[input] = movements[k]!.onHandAfter
   })
   return { movementIds, onHandAfter, levels, negatives }
+}
+
+/**
+ * Each correction names the count that saw its movement happen: the first posted count of its level whose moment of
+ * counting (the variant's last entry, at the latest the post) is at or after the movement. The level keeps only its
+ * latest count; a sale made before an earlier count and recorded after a later one explains the earlier count's loss.
+ */
+async function nameCountsThatSaw(tx: Tx, merchantId: string, corrections: MovementInput[], now: Date) {
+  const keys = corrections.map((c, i) => ({ i, v: c.variantId, l: c.locationId, t: (c.occurredAt ?? now).toISOString() }))
+  const { rows } = await tx.execute<{ i: number; count_id: string | null }>(sql`
+    select x.i, (
+      select c.id from stock_counts c
+        join stock_count_lines cl on cl.count_id = c.id and cl.variant_id = x.v
+       where c.merchant_id = ${merchantId} and c.location_id = x.l and c.status = 'posted'
+         and (c.uncounted = 'zero' or exists (select 1 from stock_count_entries e where e.count_id = c.id and e.variant_id = x.v))
+         and least((select max(e.created_at) from stock_count_entries e where e.count_id = c.id and e.variant_id = x.v), c.posted_at) >= x.t
+       order by c.posted_at, c.id
+       limit 1) as count_id
+      from jsonb_to_recordset(${JSON.stringify(keys)}::jsonb) as x(i int, v uuid, l uuid, t timestamptz)`)
+  for (const r of rows) if (r.count_id) corrections[r.i]!.causeId = r.count_id
 }
 
 /**
