@@ -53,6 +53,7 @@ export function inputError(e: unknown): DomainError | undefined {
     case '22008':
     case '22009':
     case '22021':
+    case '22P05': // a NUL or half a surrogate pair in text kept as jsonb (a note in an audit entry, say)
       return badRequest('invalid_value', 'a value in the request is not valid for its field')
     case '40001':
     case '40P01':

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
 
 describe('one error shape for every bad request', () => {
   const hub = useTestHub()
@@ -30,6 +31,21 @@ describe('one error shape for every bad request', () => {
     expectErrorShape(r.body, 'validation_failed')
     const paths = r.body.error.details.issues.map((i: any) => i.path)
     expect(paths).toEqual(expect.arrayContaining(['json.email', 'json.role']))
+  })
+
+  it('text PostgreSQL cannot store (a NUL, half a surrogate pair) is 400 invalid_value, with nothing written', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 100, stock: 5 })
+    const api = createApi(hub).as(m.adminToken)
+    for (const text of ['a\u0000b', 'x\ud800']) {
+      const receipt = await api.post('/api/v1/stock/receipts', { locationId: store.locationId, reference: text, lines: [{ sku: item.sku, quantity: 1 }] })
+      expect(receipt.status, JSON.stringify(receipt.body)).toBe(400)
+      expectErrorShape(receipt.body, 'invalid_value')
+      const adjust = await api.post('/api/v1/stock/adjustments', { locationId: store.locationId, lines: [{ sku: item.sku, quantity: 1, reason: 'other', note: text }] })
+      expect(adjust.status, JSON.stringify(adjust.body)).toBe(400)
+    }
+    expect((await api.get(`/api/v1/stock/levels?variantId=${item.variantId}`)).body.items[0].onHand).toBe(5)
   })
 
   it('a body that is not JSON at all is 415', async () => {
