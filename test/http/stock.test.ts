@@ -277,6 +277,24 @@ describe('stock receipts, adjustments, levels and low stock', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('reorder suggestions count stock already on its way to the location, and leave out archived products', async () => {
+    const { store, api, admin } = await shop()
+    const now = Date.now()
+    const backroom = (await admin.post(`/api/v1/stores/${store.storeId}/locations`, { name: 'Back room', kind: 'backroom' })).body
+    // 28 sold in the window, 2 left: ⌈28 × 14 / 28⌉ = 14 needed, less the 2 here and the 10 on their way = 2.
+    const x = await seedProduct(hub, store, { price: 100, stock: 30 })
+    await move(store, x.variantId, -28, 'sale', new Date(now - 86_400_000))
+    await api.post('/api/v1/stock/receipts', { locationId: backroom.id, lines: [{ sku: x.sku, quantity: 10 }] })
+    const sent = await api.post('/api/v1/stock/transfers', { fromLocationId: backroom.id, toLocationId: store.locationId, lines: [{ sku: x.sku, quantity: 10 }] })
+    expect(sent.status).toBe(201)
+    const gone = await seedProduct(hub, store, { price: 100, stock: 20 })
+    await move(store, gone.variantId, -14, 'sale', new Date(now - 86_400_000))
+    expect((await admin.delete(`/api/v1/products/${gone.productId}`)).status).toBe(200)
+    const items = (await api.get(`/api/v1/stock/reorder-suggestions?locationId=${store.locationId}`)).body.items
+    expect(items.find((i: any) => i.sku === x.sku)).toMatchObject({ available: 2, inTransit: 10, suggestedQuantity: 2 })
+    expect(items.find((i: any) => i.sku === gone.sku)).toBeUndefined()
+  })
+
   it('bad input is refused with a 4xx in the standard error shape and changes nothing', async () => {
     const { m, store, item, api } = await shop({ stock: 10 })
     const other = await seedMerchant(hub)

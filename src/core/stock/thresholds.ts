@@ -55,6 +55,8 @@ export interface ReorderInput {
   coverDays: number
   available: number
   safetyStock: number
+  /** Units sent to the location by transfers not yet received: they count as stock that is coming. */
+  inTransit?: number
 }
 
 export interface ReorderFigures {
@@ -76,7 +78,7 @@ export function reorderFigures(i: ReorderInput): ReorderFigures {
   const thousandths = (sold * 1000n * 2n + days) / (days * 2n) // half up
   const dailyVelocity = `${thousandths / 1000n}.${(thousandths % 1000n).toString().padStart(3, '0')}`
   const daysOfCover = sold === 0n ? null : i.available <= 0 ? 0 : Number((BigInt(i.available) * days) / sold)
-  const need = ceilDiv(sold * BigInt(i.coverDays), days) + BigInt(Math.max(0, i.safetyStock)) - BigInt(i.available)
+  const need = ceilDiv(sold * BigInt(i.coverDays), days) + BigInt(Math.max(0, i.safetyStock)) - BigInt(i.available) - BigInt(i.inTransit ?? 0)
   return { dailyVelocity, daysOfCover, suggestedQuantity: need > 0n ? Number(need) : 0 }
 }
 
@@ -89,6 +91,7 @@ export interface ReorderSuggestion extends ReorderFigures {
   reserved: number
   available: number
   safetyStock: number | null
+  inTransit: number
 }
 
 /**
@@ -118,14 +121,17 @@ export interface ReorderQuery {
   at?: Date
 }
 
-/** One suggestion per variant stocked at the location or sold from it in the window. */
+/**
+ * One suggestion per variant of an active product stocked at the location or sold from it in the window. Units on
+ * their way to it (transfers sent, not yet received) are subtracted from what it needs.
+ */
 export async function reorderSuggestions(tx: Tx, merchantId: string, q: ReorderQuery): Promise<ReorderSuggestion[]> {
   await requireLocation(tx, merchantId, q.locationId)
   if (!Number.isSafeInteger(q.windowDays) || q.windowDays < 1) throw invalid('invalid_window', 'windowDays must be a positive whole number')
   if (!Number.isSafeInteger(q.coverDays) || q.coverDays < 0) throw invalid('invalid_window', 'coverDays must be a whole number, 0 or more')
   const end = q.at ?? new Date()
   const start = new Date(end.getTime() - q.windowDays * 86_400_000)
-  const { rows } = await tx.execute<{ variant_id: string; sku: string; name: string; sold: number; on_hand: number | null; reserved: number | null; safety_stock: number | null }>(sql`
+  const { rows } = await tx.execute<{ variant_id: string; sku: string; name: string; sold: number; on_hand: number | null; reserved: number | null; safety_stock: number | null; in_transit: number }>(sql`
     with sold as (
       select variant_id, -sum(quantity) as sold
         from stock_movements
@@ -135,17 +141,26 @@ export async function reorderSuggestions(tx: Tx, merchantId: string, q: ReorderQ
        group by variant_id
     ), lv as (
       select variant_id, on_hand, reserved, safety_stock from stock_levels where merchant_id = ${merchantId} and location_id = ${q.locationId}
+    ), coming as (
+      select tl.variant_id, sum(tl.quantity_sent) as in_transit
+        from stock_transfers t join stock_transfer_lines tl on tl.transfer_id = t.id
+       where t.merchant_id = ${merchantId} and t.to_location_id = ${q.locationId} and t.status = 'in_transit'
+       group by tl.variant_id
     )
-    select v.id as variant_id, v.sku, ${variantName} as name, coalesce(s.sold, 0)::bigint as sold, lv.on_hand, lv.reserved, lv.safety_stock
+    select v.id as variant_id, v.sku, ${variantName} as name, coalesce(s.sold, 0)::bigint as sold, lv.on_hand, lv.reserved, lv.safety_stock,
+           coalesce(c.in_transit, 0)::bigint as in_transit
       from lv full join sold s using (variant_id)
       join variants v on v.id = coalesce(lv.variant_id, s.variant_id)
-      join products p on p.id = v.product_id`)
+      join products p on p.id = v.product_id
+      left join coming c on c.variant_id = v.id
+     where p.status <> 'archived'`)
   const list = rows.map((r): ReorderSuggestion => {
     const onHand = Number(r.on_hand ?? 0)
     const reserved = Number(r.reserved ?? 0)
     const safetyStock = r.safety_stock === null ? null : Number(r.safety_stock)
     const unitsSold = Number(r.sold)
     const available = onHand - reserved
+    const inTransit = Number(r.in_transit)
     return {
       variantId: r.variant_id,
       sku: r.sku,
@@ -155,7 +170,8 @@ export async function reorderSuggestions(tx: Tx, merchantId: string, q: ReorderQ
       reserved,
       available,
       safetyStock,
-      ...reorderFigures({ unitsSold, windowDays: q.windowDays, coverDays: q.coverDays, available, safetyStock: safetyStock ?? 0 }),
+      inTransit,
+      ...reorderFigures({ unitsSold, windowDays: q.windowDays, coverDays: q.coverDays, available, safetyStock: safetyStock ?? 0, inTransit }),
     }
   })
   return list.sort(compareUrgency)

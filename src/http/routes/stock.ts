@@ -354,7 +354,7 @@ const reorder = defineRoute({
   tags,
   summary: 'What to reorder for a location, most urgent first',
   description:
-    'Units sold in the window = sales and fulfilled reservations minus returns and voids. Velocity = units sold ÷ windowDays; days of cover = available ÷ velocity (whole days, null when nothing sold); suggested = max(0, ⌈velocity × coverDays⌉ + safety stock − available).',
+    'Units sold in the window = sales and fulfilled reservations minus returns and voids. Velocity = units sold ÷ windowDays; days of cover = available ÷ velocity (whole days, null when nothing sold); suggested = max(0, ⌈velocity × coverDays⌉ + safety stock − available − in transit). Archived products are left out.',
   access: 'catalog.read',
   request: {
     query: z.object({
@@ -380,6 +380,7 @@ const reorder = defineRoute({
             reserved: units(),
             available: units(),
             safetyStock: units().nullable(),
+            inTransit: units('Sent to the location by transfers not yet received'),
             daysOfCover: z.number().int().nullable(),
             suggestedQuantity: units(),
           }),

@@ -67,6 +67,7 @@ describe('reorder arithmetic', () => {
       onHand: available,
       reserved: 0,
       safetyStock: null,
+      inTransit: 0,
       dailyVelocity: '',
       daysOfCover: null,
     })
