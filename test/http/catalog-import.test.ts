@@ -471,6 +471,19 @@ describe('catalog import and export', () => {
     expect(r.body.summary).toMatchObject({ variantsCreated: 1 })
   })
 
+  it("keeps a product's options in their order through an export, with an option no variant has a value for yet", async () => {
+    const a = await catalogShop(hub)
+    const created = await a.admin.post('/api/v1/products', productBody({ name: 'Tee', options: ['Size', 'Colour', 'Fit'] }, { sku: 'OPT-1', optionValues: { Colour: 'Red' } }))
+    expect(created.status).toBe(201)
+    const exported: string = (await a.admin.get('/api/v1/catalog/export?format=csv')).body
+    expect(exported.split('\n').find((l) => l.includes('OPT-1'))).toContain('Size=;Colour=Red;Fit=')
+    const b = await catalogShop(hub)
+    expect((await importFile(b.admin, exported)).status).toBe(200)
+    const product = (await b.admin.get('/api/v1/products?q=OPT-1')).body.items[0]
+    expect(product.options).toEqual(['Size', 'Colour', 'Fit'])
+    expect(product.variants[0].optionValues).toEqual({ Colour: 'Red' })
+  })
+
   it('keeps option names and values the file can write back: ";" and "=" refused, spaces trimmed, so an export re-imports unchanged', async () => {
     const { admin } = await catalogShop(hub)
     const semicolon = await admin.post('/api/v1/products', productBody({ options: ['Size'] }, { sku: 'OPT-1', optionValues: { Size: 'S;M' } }))

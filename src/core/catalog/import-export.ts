@@ -124,7 +124,7 @@ export const formatBarcodeCell = (codes: Code[]) =>
     .join(';')
 
 export const formatOptionsCell = (options: string[], values: Record<string, string>) =>
-  [...options.filter((o) => o in values), ...Object.keys(values).filter((o) => !options.includes(o))].map((o) => `${o}=${values[o]}`).join(';')
+  [...options, ...Object.keys(values).filter((o) => !options.includes(o))].map((o) => `${o}=${values[o] ?? ''}`).join(';')
 
 class RowReader {
   readonly errors: ImportError[] = []
@@ -212,8 +212,9 @@ class RowReader {
       if (!part.trim()) continue
       const eq = part.indexOf('=')
       const name = eq < 0 ? '' : part.slice(0, eq).trim()
+      // An empty value (Size=) names an option of the product this variant has no value for: kept in its place.
       const value = eq < 0 ? '' : part.slice(eq + 1).trim()
-      if (!name || !value) return void this.fail(at, 'options', v, 'invalid_options', `options are written Name=Value;Name=Value, like Size=L;Colour=Red ("${part.trim()}" is not)`)
+      if (!name) return void this.fail(at, 'options', v, 'invalid_options', `options are written Name=Value;Name=Value, like Size=L;Colour=Red ("${part.trim()}" is not)`)
       if (name.length > 50 || value.length > 100) return void this.fail(at, 'options', v, 'invalid_options', 'an option name has at most 50 characters and a value at most 100')
       if (out.some(([n]) => n === name)) return void this.fail(at, 'options', v, 'invalid_options', `option "${name}" is given twice`)
       out.push([name, value])
@@ -592,7 +593,7 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
 
     for (const d of g.rows) {
       const before = existing.get(d.sku)
-      const optionValues = d.options ? Object.fromEntries(d.options) : (before?.option_values ?? {})
+      const optionValues = d.options ? Object.fromEntries(d.options.filter(([, v]) => v !== '')) : (before?.option_values ?? {})
       if (!before) {
         const id = newId()
         plan.newVariants.push({
