@@ -254,12 +254,7 @@ export async function updateProduct(tx: Tx, actor: Actor, id: string, changes: P
   if (changes.name !== undefined) changes = { ...changes, name: changes.name.trim() }
   if (changes.nameEn !== undefined) changes = { ...changes, nameEn: cleanNameEn(changes.nameEn) }
   if (changes.categoryId !== undefined) await assertCategory(tx, actor.merchantId, changes.categoryId)
-  if (changes.taxCategoryId !== undefined) {
-    // An id as PostgreSQL writes it, so an id sent in upper case is no change.
-    const taxCategoryId = changes.taxCategoryId.toLowerCase()
-    await assertTaxCategory(tx, actor.merchantId, taxCategoryId)
-    changes = { ...changes, taxCategoryId }
-  }
+  if (changes.taxCategoryId !== undefined) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
   await tx.update(products).set({ ...changes, updatedAt: new Date() }).where(eq(products.id, id))
   const details: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(changes)) {
@@ -308,11 +303,7 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
   if (changes.optionValues !== undefined) changes = { ...changes, optionValues: cleanOptionValues(changes.optionValues) }
   const [product] = await tx.select({ options: products.options, unit: products.unit, taxCategoryId: products.taxCategoryId }).from(products).where(eq(products.id, before.productId))
   checkVariant({ sku: changes.sku ?? before.sku, price: changes.price ?? before.price, cost: changes.cost, pricePer: changes.pricePer, optionValues: changes.optionValues, unit: changes.unit }, product!.options)
-  if (changes.taxCategoryId) {
-    const taxCategoryId = changes.taxCategoryId.toLowerCase()
-    await assertTaxCategory(tx, actor.merchantId, taxCategoryId)
-    changes = { ...changes, taxCategoryId }
-  }
+  if (changes.taxCategoryId) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
   if (changes.unit !== undefined) {
     const from = before.unit ?? product!.unit
     const to = changes.unit ?? product!.unit

@@ -117,12 +117,12 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     if (sum(input.tenders.map((t) => t.amount)) !== total) throw invalid('refund_tender_mismatch', `refund tenders must add up to ${total}`, { refundTotal: total })
     // One entry per original tender: each entry is checked and split (stored value into principal and bonus) on its
     // own, so parts of one tender would each round their split and together give back a different one.
-    const named = input.tenders.flatMap((t) => (t.saleTenderId ? [t.saleTenderId.toLowerCase()] : []))
+    const named = input.tenders.flatMap((t) => (t.saleTenderId ? [t.saleTenderId] : []))
     const twice = named.find((id, i) => named.indexOf(id) !== i)
     if (twice) throw invalid('duplicate_sale_tender', `tender ${twice} is named more than once: give its refund as one amount`, { saleTenderId: twice })
     split = input.tenders.map((t) => {
       if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw invalid('invalid_amount', 'refund tender amounts must be positive whole numbers')
-      const original = t.saleTenderId ? tenders.find((x) => x.id === t.saleTenderId!.toLowerCase()) : undefined
+      const original = t.saleTenderId ? tenders.find((x) => x.id === t.saleTenderId) : undefined
       if (t.saleTenderId && !original) throw invalid('unknown_sale_tender', `tender ${t.saleTenderId} is not part of this sale`)
       if (original && original.kind !== t.kind) throw invalid('refund_tender_kind', `tender ${t.saleTenderId} was ${original.kind}, not ${t.kind}`)
       if (original && t.amount > original.amount - original.refundedAmount) throw invalid('refund_exceeds_tender', `tender ${original.id} can refund at most ${original.amount - original.refundedAmount}`)

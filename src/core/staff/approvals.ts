@@ -85,8 +85,6 @@ async function taxCodes(tx: Tx, merchantId: string, ids: string[]): Promise<Map<
  * variant given its product's category explicitly changes nothing.
  */
 async function taxChange(tx: Tx, merchantId: string, from: string, to: string): Promise<string | null> {
-  from = from.toLowerCase()
-  to = to.toLowerCase()
   if (from === to) return null
   const codes = await taxCodes(tx, merchantId, [from, to])
   return `taxCategory ${codes.get(from) ?? from} → ${codes.get(to) ?? to}`

@@ -38,7 +38,7 @@ export interface SendTransferInput {
 }
 
 export async function sendTransfer(tx: Tx, actor: Actor, input: SendTransferInput): Promise<TransferView> {
-  if (input.fromLocationId.toLowerCase() === input.toLocationId.toLowerCase()) throw invalid('same_location', 'a transfer needs two different locations')
+  if (input.fromLocationId === input.toLocationId) throw invalid('same_location', 'a transfer needs two different locations')
   await requireLocation(tx, actor.merchantId, input.fromLocationId)
   await requireLocation(tx, actor.merchantId, input.toLocationId, { active: true })
   input.lines.forEach((l, i) => {
