@@ -226,4 +226,27 @@ describe('offline sales batch', () => {
     expect(rescue.body).toMatchObject({ rescue: true, status: 'open' })
     expect((await admin.get(`/api/v1/cash-sessions/${sessionId}`)).body.overShort).toBe(0)
   })
+  it('lists sales newest first by when they were made, offline sales (with the till\'s own ids) among the others, page by page', async () => {
+    const { store, item, api } = await till()
+    await seedProduct(hub, store, { sku: 'MORE', price: 1500, stock: 100 })
+    // Till ids in the opposite order of time: the smallest id is the newest sale.
+    const ids = Array.from({ length: 4 }, () => randomUUID()).sort()
+    const offline = ids.map((id, i) => offlineSale(store.registerId, 'MORE', 10 + 5 * i, { id, clientReceiptNo: `OFF-${i}` }))
+    expect((await api.post('/api/v1/sales/batch', { sales: [...offline].reverse() })).body.results.map((r: any) => r.status)).toEqual(['accepted', 'accepted', 'accepted', 'accepted'])
+    const online = (await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 1500 }] })).body
+    const seen: any[] = []
+    let cursor: string | null = null
+    do {
+      const page: any = await api.get(`/api/v1/sales?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
+      expect(page.status).toBe(200)
+      seen.push(...page.body.items)
+      cursor = page.body.nextCursor
+    } while (cursor)
+    expect(seen.map((s) => s.id)).toEqual([online.id, ...ids])
+    const times = seen.map((s) => new Date(s.occurredAt).getTime())
+    expect(times).toEqual([...times].sort((a, b) => b - a))
+    const unknown = await api.get(`/api/v1/sales?cursor=${randomUUID()}`)
+    expect(unknown.status).toBe(400)
+    expect(unknown.body.error.code).toBe('invalid_cursor')
+  })
 })

@@ -1,7 +1,7 @@
 // Reading sales back: one sale with its lines, discounts, tenders and refunds; lists by day, store and register.
-import { and, asc, desc, eq, gte, inArray, lt, lte, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { notFound } from '../../lib/errors.ts'
+import { badRequest, notFound } from '../../lib/errors.ts'
 import { refundLines, refunds, refundTenders, saleAdjustments, saleLines, sales, saleTenders } from './schema.ts'
 import { keysetPage } from '../../db/page.ts'
 
@@ -46,7 +46,7 @@ export interface SaleFilter {
   businessDateTo?: string
   status?: 'completed' | 'voided'
   receiptNo?: string
-  /** Sales recorded before this one (cursor: the last id of the previous page). */
+  /** Sales made before this one (cursor: the last id of the previous page). */
   before?: string
   limit: number
 }
@@ -61,8 +61,13 @@ export async function listSales(tx: Tx, f: SaleFilter) {
     f.businessDateTo ? lte(sales.businessDate, f.businessDateTo) : undefined,
     f.status ? eq(sales.status, f.status) : undefined,
     f.receiptNo ? eq(sales.receiptNo, f.receiptNo) : undefined,
-    f.before ? lt(sales.id, f.before) : undefined,
   ]
-  const rows = await tx.select().from(sales).where(and(...where)).orderBy(desc(sales.id)).limit(f.limit + 1)
+  if (f.before) {
+    // The cursor is the last sale of the previous page; the next page starts after it in time (ties by id).
+    const [last] = await tx.select({ id: sales.id }).from(sales).where(and(eq(sales.merchantId, f.merchantId), eq(sales.id, f.before)))
+    if (!last) throw badRequest('invalid_cursor', 'cursor must be the nextCursor of a previous page')
+    where.push(sql`(${sales.occurredAt}, ${sales.id}) < (select c.occurred_at, c.id from sales c where c.id = ${f.before})`)
+  }
+  const rows = await tx.select().from(sales).where(and(...where)).orderBy(desc(sales.occurredAt), desc(sales.id)).limit(f.limit + 1)
   return keysetPage(rows, f.limit, (r) => r.id)
 }

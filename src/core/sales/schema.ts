@@ -165,6 +165,8 @@ export const sales = pgTable(
   (t) => [
     uniqueIndex('sales_receipt_key').on(t.storeId, t.receiptNo),
     index('sales_merchant_day_idx').on(t.merchantId, t.businessDate, t.storeId),
+    // The sales list, newest first by when each sale was made (an offline sale keeps the till's own id).
+    index('sales_merchant_time_idx').on(t.merchantId, t.occurredAt, t.id),
     index('sales_session_idx').on(t.sessionId),
   ],
 )

@@ -230,7 +230,7 @@ const list = defineRoute({
   method: 'get',
   path: '/api/v1/sales',
   tags,
-  summary: 'List sales, newest first',
+  summary: 'List sales, newest first by when they were made',
   access: 'sales.read',
   request: {
     query: z.object({

@@ -1,0 +1,1 @@
+CREATE INDEX "sales_merchant_time_idx" ON "sales" USING btree ("merchant_id","occurred_at","id");
