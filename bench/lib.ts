@@ -178,8 +178,11 @@ export async function cpuSince(meter: CpuMeter, before: number | null): Promise<
 }
 
 export const BIN = fileURLToPath(new URL('../bin/tillbridge.js', import.meta.url))
-/** The young generation `npm start` and the Dockerfile give the hub (see the Dockerfile). */
-export const HUB_NODE_FLAGS = ['--max-semi-space-size=8']
+/**
+ * The young generation `npm start` and the Dockerfile give the hub (see the Dockerfile). HUB_PROF=<dir> also writes the
+ * hub's V8 CPU profile there (node refuses --cpu-prof in NODE_OPTIONS).
+ */
+export const HUB_NODE_FLAGS = ['--max-semi-space-size=8', ...(process.env.HUB_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.HUB_PROF}`] : [])]
 
 /** Starts `tillbridge <command>` against a database and resolves once it listens. */
 export function startHub(command: 'serve' | 'api', env: Record<string, string>): Promise<{ child: ChildProcess; port: number; stop(): Promise<void> }> {
