@@ -197,6 +197,31 @@ describe('checkout', () => {
     expect(audit.body.items[0].details.lines[0]).toMatchObject({ listPrice: 1990, unitPrice: 1500 })
   })
 
+  it('a manual discount bigger than its line is refused as such, whatever the role may give', async () => {
+    const { store, item, admin } = await shop()
+    const r = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku, discount: { amount: 1991 } }] })
+    expect(r.status).toBe(422)
+    expect(r.body.error).toMatchObject({ code: 'discount_exceeds_line', details: { sku: item.sku, gross: 1990, discount: 1991 } })
+    const all = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku, discount: { amount: 1990 } }] })
+    expect(all.body.total).toBe(0)
+  })
+
+  it('completes a sale with nothing to pay without tenders, and still asks for them when something is due', async () => {
+    const { store, item, admin, api } = await shop({ stock: 5 })
+    const free = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, discount: { percentBp: 10_000 } }] })
+    expect(free.status).toBe(201)
+    expect(free.body).toMatchObject({ total: 0, changeGiven: 0, tenders: [] })
+    expect(await onHand(item.variantId, store.locationId)).toBe(4)
+    const none = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [] })
+    expect(none.status).toBe(422)
+    expect(none.body.error.code).toBe('tenders_required')
+    const report = await api.get(`/api/v1/sales/${free.body.id}`)
+    expect(report.body).toMatchObject({ status: 'completed', total: 0, receiptNo: expect.stringMatching(/-0001$/) })
+    const back = await admin.post(`/api/v1/sales/${free.body.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: free.body.lines[0].id, quantity: 1, restock: true }], reason: 'unwanted' })
+    expect(back.status, JSON.stringify(back.body)).toBe(201)
+    expect(await onHand(item.variantId, store.locationId)).toBe(5)
+  })
+
   it('sells weighed goods from a scale label that carries the weight', async () => {
     const { m, store, api } = await shop()
     const bananas = await seedProduct(hub, store, { price: 698, pricePer: 1000, unit: 'g', barcodes: [], stock: 10_000, name: '香蕉' })
@@ -400,6 +425,18 @@ describe('promotions at the till', () => {
     await admin.post('/api/v1/promotions', { name: 'A+B ¥15', kind: 'bundle', level: 'item', exclusive: true, params: { price: 1500, components: [{ quantity: 1, productIds: [a.productId] }, { quantity: 1, productIds: [b.productId] }] } })
     const q = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: a.sku }, { sku: b.sku }, { sku: c.sku }] })
     expect(q.body.lines.map((l: any) => l.total)).toEqual([750, 750, 900])
+  })
+
+  it('an exclusive buy-one-get-one keeps other promotions off the piece lines it counts, not off weighed lines', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    const pen = await seedProduct(hub, store, { price: 1000, stock: 50 })
+    const banana = await seedProduct(hub, store, { price: 1000, pricePer: 1000, unit: 'g', stock: 50_000 })
+    await admin.post('/api/v1/promotions', { name: '9折', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } })
+    await admin.post('/api/v1/promotions', { name: '买一送一', kind: 'buy_x_get_y', level: 'item', exclusive: true, params: { buy: 1, get: 1 } })
+    const q = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: pen.sku, quantity: 2 }, { sku: banana.sku, quantity: 1000 }] })
+    expect(q.body.lines.map((l: any) => l.total)).toEqual([1000, 900])
   })
 
   it('stacks promotions in the documented order; an exclusive one keeps others off its lines', async () => {

@@ -40,6 +40,22 @@ describe('ids sent in upper case', () => {
     expect(quote.body.amountDue).toBe(900)
   })
 
+  it("a bundle's components name their products and categories", async () => {
+    const { store, item, admin } = await shop()
+    const drinks = (await admin.post('/api/v1/categories', { name: 'Drinks' })).body
+    const cola = await seedProduct(hub, store, { price: 1000, stock: 10, categoryId: drinks.id })
+    const promo = await admin.post('/api/v1/promotions', {
+      name: 'Meal ¥15',
+      kind: 'bundle',
+      level: 'item',
+      params: { price: 1500, components: [{ quantity: 1, productIds: [up(item.productId)] }, { quantity: 1, categoryIds: [up(drinks.id)] }] },
+    })
+    expect(promo.status).toBe(201)
+    expect(promo.body.params.components.map((c: any) => [...c.productIds, ...c.categoryIds])).toEqual([[item.productId], [drinks.id]])
+    const quote = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ sku: item.sku }, { sku: cola.sku }] })
+    expect(quote.body.amountDue).toBe(1500)
+  })
+
   it('stock receipts name the variant; products and variants name their tax category', async () => {
     const { store, item, admin } = await shop()
     const receipt = await admin.post('/api/v1/stock/receipts', { locationId: up(store.locationId), lines: [{ variantId: up(item.variantId), quantity: 3 }] })

@@ -109,6 +109,10 @@ function limitDiscounts(actor: Actor, sellables: Sellable[], input: SaleLineInpu
     }
     if (!l.discount) return
     if (!use(actorCan(actor, 'sales.discount'))) throw forbidden('discount_forbidden', `role ${actor.role} may not give manual discounts`, { permission: 'sales.discount' })
+    // No role may give more than the line: that is a wrong amount, not a limit a manager could lift.
+    if ('amount' in l.discount && l.discount.amount > gross[i]!) {
+      throw invalid('discount_exceeds_line', `a discount of ${l.discount.amount} on ${s.sku} is more than its line (${gross[i]})`, { sku: s.sku, gross: gross[i], discount: l.discount.amount })
+    }
     const asBp = 'percentBp' in l.discount ? l.discount.percentBp : gross[i]! === 0 ? 0 : Math.ceil((l.discount.amount * 10_000) / gross[i]!)
     const limit = discountLimit(actor)
     if (asBp > limit.limitBp) {
@@ -273,7 +277,7 @@ export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, opts:
   const at = opts.occurredAt ?? new Date()
   const p = await prepare(tx, actor, input, at, { offline: opts.offline === true })
   if (!opts.offline) {
-    if (p.tenders.length === 0) throw invalid('tenders_required', 'a sale needs tenders that cover the amount due')
+    if (p.tenders.length === 0 && p.amountDue > 0) throw invalid('tenders_required', 'a sale needs tenders that cover the amount due')
     if (p.balance > 0) throw invalid('underpaid', `tenders cover ${p.paid} of ${p.amountDue}`, { amountDue: p.amountDue, paid: p.paid })
   }
   const session = opts.session ?? p.ctx.session

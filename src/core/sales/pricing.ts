@@ -10,9 +10,9 @@
 //   4. Order amounts:     amount_off (order), spend_threshold (满减), amount coupons, points redemption; spread
 //                         over the eligible lines by largest remainder of what is left of each.
 //   Within a step: promotions by priority (lower first), then id; then tier, manual, coupon and points discounts.
-//   Stacking: an exclusive promotion that applies to a line (its scope, or a bundle's components, and its condition
-//   met on the cart before discounts) keeps every other promotion off that line; manual, tier, coupon and points
-//   discounts still apply. Its spend (minimum spend, 满减 thresholds) is the one on the cart before discounts; an
+//   Stacking: an exclusive promotion that applies to a line (its scope, a bundle's components or a buy-X-get-Y's
+//   piece lines, and its condition met on the cart before discounts) keeps every other promotion off that line;
+//   manual, tier, coupon and points discounts still apply. Its spend (minimum spend, 满减 thresholds) is the one on the cart before discounts; an
 //   order percentage still takes its percent of what the earlier steps left.
 //   Between exclusive promotions the higher priority one wins the line.
 // Tax, per line on what is left after discounts (see MerchantSettings.taxRounding):
@@ -193,6 +193,8 @@ function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: 
       const pieces = (ls: Working[]) => ls.filter((w) => w.line.unit === 'piece')
       return {
         eligible: (ls) => sum(pieces(ls).map((w) => w.line.quantity)) >= par.buy + par.get,
+        // It counts pieces only: an exclusive one leaves weighed lines to the other promotions.
+        covers: pieces,
         compute: (ls) => {
           const units = pieces(ls)
           const total = sum(units.map((w) => w.line.quantity))

@@ -11,6 +11,8 @@ import { promotions, type PromotionKind } from './schema.ts'
 
 const minor = z.number().int().min(0)
 const bp = z.number().int().min(1).max(10_000)
+/** An id as the rest of the API reads it: any case, kept in lower case (the route lower-cases the top-level scope ids). */
+const id = z.uuid().overwrite((s) => s.toLowerCase())
 
 /** One schema per kind: what `params` must hold. */
 export const PromotionParams = {
@@ -35,9 +37,9 @@ export const PromotionParams = {
         .array(
           z.object({
             quantity: z.number().int().min(1),
-            productIds: z.array(z.uuid()).default([]),
-            variantIds: z.array(z.uuid()).default([]),
-            categoryIds: z.array(z.uuid()).default([]),
+            productIds: z.array(id).default([]),
+            variantIds: z.array(id).default([]),
+            categoryIds: z.array(id).default([]),
           }),
         )
         .min(2),
