@@ -112,4 +112,22 @@ describe('cash sessions', () => {
     const r = await admin.post(`/api/v1/cash-sessions/${sid}/close`, { countedCash: 999, denominations: { '1000': 1 } })
     expect(r.body.error.code).toBe('count_mismatch')
   })
+
+  it('a count is a drawer amount too: past what a till holds it is refused, and nothing closes', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    const sid = (await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}`)).body.items[0].id
+    const huge = await admin.post(`/api/v1/cash-sessions/${sid}/close`, { countedCash: 9_007_199_254_740_991 })
+    expect(huge.status).toBe(400)
+    expect(huge.body.error.code).toBe('validation_failed')
+    const notes = await admin.post(`/api/v1/cash-sessions/${sid}/close`, { denominations: { '100000000000': 100_000_000 } })
+    expect(notes.status).toBe(422)
+    expect(notes.body.error).toMatchObject({ code: 'amount_out_of_range', details: { max: 1_000_000_000_000 } })
+    expect((await admin.get(`/api/v1/cash-sessions/${sid}`)).body.status).toBe('open')
+    // A till that always sends the field sends it empty when it counted a total.
+    const closed = await admin.post(`/api/v1/cash-sessions/${sid}/close`, { countedCash: 10_000, denominations: {} })
+    expect(closed.status, JSON.stringify(closed.body)).toBe(200)
+    expect(closed.body.session).toMatchObject({ countedCash: 10_000, denominations: null })
+  })
 })

@@ -183,6 +183,8 @@ export function countDenominations(d: Record<string, number>): number {
     if (!Number.isSafeInteger(v) || v <= 0) throw invalid('invalid_denomination', `denomination ${value} must be a positive whole number of minor units`)
     if (!Number.isSafeInteger(count) || count < 0) throw invalid('invalid_denomination', `count of ${value} must be a whole number ≥ 0`)
     total += v * count
+    // Past a till's largest amount the sum is no longer exact; say so rather than carry a wrong count on.
+    if (total > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
   }
   return total
 }
@@ -197,17 +199,21 @@ export async function closeSession(tx: Tx, actor: Actor, id: string, input: { co
   const session = await lockSession(tx, actor.merchantId, id)
   if (session.status !== 'open') throw conflict('session_closed', 'the session is already closed')
   let counted = input.countedCash
-  if (input.denominations) {
-    const fromDenominations = countDenominations(input.denominations)
+  // An empty count by denominations is no count by denominations (a till may always send the field).
+  const denominations = input.denominations && Object.keys(input.denominations).length > 0 ? input.denominations : undefined
+  if (denominations) {
+    const fromDenominations = countDenominations(denominations)
     if (counted !== undefined && counted !== fromDenominations) throw invalid('count_mismatch', `denominations add up to ${fromDenominations}, not ${counted}`)
     counted = fromDenominations
   }
-  if (counted === undefined || !Number.isSafeInteger(counted) || counted < 0) throw invalid('count_required', 'give the counted cash (countedCash or denominations)')
+  if (counted === undefined) throw invalid('count_required', 'give the counted cash (countedCash or denominations)')
+  if (!Number.isSafeInteger(counted) || counted < 0) throw invalid('invalid_amount', 'the counted cash must be a whole, non-negative number of minor units')
+  if (counted > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
   const expected = await expectedCash(tx, id)
   const overShort = counted - expected
   const [closed] = await tx
     .update(cashSessions)
-    .set({ status: 'closed', closedAt: at, closedBy: actor.id, expectedCash: expected, countedCash: counted, overShort, denominations: input.denominations ?? null, note: input.note ?? session.note })
+    .set({ status: 'closed', closedAt: at, closedBy: actor.id, expectedCash: expected, countedCash: counted, overShort, denominations: denominations ?? null, note: input.note ?? session.note })
     .where(eq(cashSessions.id, id))
     .returning()
   await recordAudit(tx, actor, { action: 'cash_session.closed', entityType: 'cash_session', entityId: id, details: { expected, counted, overShort } })

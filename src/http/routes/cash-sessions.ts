@@ -97,7 +97,7 @@ const close = defineRoute({
     body: jsonBody(
       z
         .object({
-          countedCash: z.number().int().min(0).optional(),
+          countedCash: z.number().int().min(0).max(MAX_PAYMENT_AMOUNT).optional(),
           denominations: z.record(z.string().regex(/^\d+$/), z.number().int().min(0)).optional().openapi({ description: 'Denomination in minor units → count, e.g. {"10000": 3, "50": 4}' }),
           note: z.string().max(500).optional(),
         })
