@@ -211,6 +211,19 @@ describe('offline sales batch', () => {
     expect(sale.body).toMatchObject({ total: 1100, tenderDifference: -50, offline: true, clientReceiptNo: 'OFF-1' })
   })
 
+  it("a sale naming another register's session is recorded in its own register's open session, with a warning", async () => {
+    const { store, item, api, admin } = await till()
+    const second = (await admin.post(`/api/v1/stores/${store.storeId}/registers`, { code: 'R2', name: 'Till 2' })).body.id
+    const other = (await admin.post('/api/v1/cash-sessions', { registerId: second, openingFloat: 0 })).body.id
+    const own = (await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)).body.items[0].id
+    const s = offlineSale(store.registerId, item.sku, 1, { sessionId: other })
+    const r = await api.post('/api/v1/sales/batch', { sales: [s] })
+    expect(r.body.results[0]).toMatchObject({ status: 'accepted', warnings: [expect.objectContaining({ code: 'session_mismatch', details: { sessionId: other, recordedIn: own } })] })
+    expect((await api.get(`/api/v1/sales/${s.id}`)).body.sessionId).toBe(own)
+    const rescues = await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}`)
+    expect(rescues.body.items.filter((x: any) => x.rescue)).toEqual([])
+  })
+
   it('sends sales whose session has closed to a rescue session, leaving the closed count alone', async () => {
     const { store, item, api, admin } = await till()
     const sessions = await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)

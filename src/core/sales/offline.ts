@@ -87,10 +87,18 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput, now: Date): 
       // is waited for, and the sale goes where the close leaves it, counted in one session's cash.
       const named = rescue ? undefined : (sessionId ?? (await openSessionOf(sp, actor.merchantId, sale.registerId))?.id)
       let session = named ? await holdSession(sp, actor.merchantId, named) : undefined
-      if (session && session.registerId !== sale.registerId) session = undefined
+      // A session of another register (or one the hub does not know): the sale is its register's, and so is its cash.
+      const mismatch = !rescue && sessionId !== undefined && session?.registerId !== sale.registerId
+      if (mismatch) {
+        const open = await openSessionOf(sp, actor.merchantId, sale.registerId)
+        session = open ? await holdSession(sp, actor.merchantId, open.id) : undefined
+      }
       if (!session || session.status === 'closed') {
         session = await rescueSessionFor(sp, actor, sale.registerId, occurredAt)
         warnings.push({ code: 'rescue_session', message: 'its cash session had closed: recorded in the rescue session of the register', details: { sessionId: session.id } })
+      }
+      if (mismatch) {
+        warnings.push({ code: 'session_mismatch', message: "the session it names is not one of its register's: recorded in the register's own", details: { sessionId, recordedIn: session.id } })
       }
       const v = await completeSale(sp, actor, sale, { id, occurredAt, offline: true, session, requestHash: hash, clientReceiptNo })
       for (const n of v.stockWarnings ?? []) warnings.push({ code: 'negative_stock', message: `stock of variant ${n.variantId} is now ${n.onHand}`, details: n })
