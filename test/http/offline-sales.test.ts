@@ -224,6 +224,26 @@ describe('offline sales batch', () => {
     expect(rescues.body.items.filter((x: any) => x.rescue)).toEqual([])
   })
 
+  it("the session's X report shows what offline tills took beyond the amount due, so its tenders add up from its own figures", async () => {
+    const { store, item, api, admin } = await till()
+    const short = offlineSale(store.registerId, item.sku, 2, { tenders: [{ kind: 'card', amount: 1400 }] })
+    const over = offlineSale(store.registerId, item.sku, 1, { tenders: [{ kind: 'wechat', amount: 1530 }] })
+    await api.post('/api/v1/sales/batch', { sales: [short, over] })
+    const sale = (await api.get(`/api/v1/sales/${short.id}`)).body
+    expect((await admin.post(`/api/v1/sales/${short.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })).status).toBe(201)
+    const sid = sale.sessionId
+    const report = (await admin.get(`/api/v1/cash-sessions/${sid}/report`)).body
+    expect(report.sales).toMatchObject({ count: 2, amountDue: 3000, tenderDifference: -70 })
+    expect(report.refunds.total).toBe(1400)
+    const tendersNet = report.tenders.reduce((a: number, t: any) => a + t.net, 0)
+    expect(tendersNet).toBe(1530)
+    expect(tendersNet).toBe(report.net + report.sales.tenderDifference)
+    const byFinance = await admin.get(`/api/v1/reports/sessions/${sid}`)
+    expect(byFinance.body.sales.tenderDifference).toBe(-70)
+    const csv = await admin.get(`/api/v1/reports/sessions/${sid}?format=csv`)
+    expect(csv.text ?? csv.body).toMatch(/tender_difference/)
+  })
+
   it('sends sales whose session has closed to a rescue session, leaving the closed count alone', async () => {
     const { store, item, api, admin } = await till()
     const sessions = await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)

@@ -140,6 +140,7 @@ export async function sessionReportCsv(tx: Tx, merchantId: string, report: Sessi
     ['sales', 'total', null, money(s.total)],
     ['sales', 'rounding', null, money(s.rounding)],
     ['sales', 'amount_due', null, money(s.amountDue)],
+    ['sales', 'tender_difference', null, money(s.tenderDifference)],
     ['voids', 'voids', report.voids.count, money(report.voids.total)],
     ['refunds', 'refunds', report.refunds.count, money(report.refunds.total)],
     ['refunds', 'tax', null, money(report.refunds.tax)],

@@ -7,7 +7,8 @@ import { getSession } from './cash-sessions.ts'
 export interface SessionReport {
   type: 'X' | 'Z'
   session: { id: string; registerId: string; storeId: string; businessDate: string; status: 'open' | 'closed'; rescue: boolean; openedAt: string; closedAt: string | null }
-  sales: { count: number; gross: number; discounts: number; tax: number; total: number; rounding: number; amountDue: number }
+  /** tenderDifference: what offline tills took beyond the amount due (negative: short); Σ tenders net = net + it. */
+  sales: { count: number; gross: number; discounts: number; tax: number; total: number; rounding: number; amountDue: number; tenderDifference: number }
   voids: { count: number; total: number }
   refunds: { count: number; total: number; tax: number }
   /** Net takings: completed sales' amount due minus refunds. */
@@ -29,6 +30,7 @@ export async function sessionReport(tx: Tx, merchantId: string, sessionId: strin
              coalesce(sum(tax_total) filter (where status = 'completed'), 0) as tax,
              coalesce(sum(total) filter (where status = 'completed'), 0) as total,
              coalesce(sum(rounding_adjustment) filter (where status = 'completed'), 0) as rounding,
+             coalesce(sum(tender_difference) filter (where status = 'completed'), 0) as tender_difference,
              count(*) filter (where status = 'voided') as voids,
              coalesce(sum(total + rounding_adjustment + tender_difference) filter (where status = 'voided'), 0) as void_total
         from sales where merchant_id = ${merchantId} and session_id = ${sessionId}`)
@@ -74,7 +76,7 @@ export async function sessionReport(tx: Tx, merchantId: string, sessionId: strin
       openedAt: s.openedAt.toISOString(),
       closedAt: s.closedAt?.toISOString() ?? null,
     },
-    sales: { count: n(salesRow!.count), gross: n(salesRow!.gross), discounts: n(salesRow!.discounts), tax: n(salesRow!.tax), total: n(salesRow!.total), rounding: n(salesRow!.rounding), amountDue },
+    sales: { count: n(salesRow!.count), gross: n(salesRow!.gross), discounts: n(salesRow!.discounts), tax: n(salesRow!.tax), total: n(salesRow!.total), rounding: n(salesRow!.rounding), amountDue, tenderDifference: n(salesRow!.tender_difference) },
     voids: { count: n(salesRow!.voids), total: n(salesRow!.void_total) },
     refunds: { count: n(refundRow!.count), total: n(refundRow!.total), tax: n(refundRow!.tax) },
     net: amountDue - n(refundRow!.total),

@@ -31,14 +31,23 @@ const SessionSchema = z
   })
   .openapi('CashSession')
 
-const ReportSchema = z
+export const ReportSchema = z
   .object({
     type: z.enum(['X', 'Z']),
     session: z.object({ id: uuid(), registerId: uuid(), storeId: uuid(), businessDate: z.string(), status: z.enum(['open', 'closed']), rescue: z.boolean(), openedAt: z.string(), closedAt: z.string().nullable() }),
-    sales: z.object({ count: z.number().int(), gross: minor, discounts: minor, tax: minor, total: minor, rounding: minor, amountDue: minor }),
+    sales: z.object({
+      count: z.number().int(),
+      gross: minor,
+      discounts: minor,
+      tax: minor,
+      total: minor,
+      rounding: minor,
+      amountDue: minor,
+      tenderDifference: minor.openapi({ description: 'What offline tills took beyond the amount due (negative: short); 0 online. Σ tenders net = net + tenderDifference.' }),
+    }),
     voids: z.object({ count: z.number().int(), total: minor }),
     refunds: z.object({ count: z.number().int(), total: minor, tax: minor }),
-    net: minor,
+    net: minor.openapi({ description: "Completed sales' amount due minus refunds" }),
     tenders: z.array(z.object({ kind: z.string(), sales: minor, refunds: minor, net: minor })),
     discounts: z.array(z.object({ source: z.string(), label: z.string(), amount: minor })),
     cash: z.object({ openingFloat: minor, sales: minor, refunds: minor, voids: minor, paidIn: minor, paidOut: minor, expected: minor, counted: minor.nullable(), overShort: minor.nullable() }),

@@ -14,6 +14,7 @@ import type { CsvFile } from '../../core/reports/csv.ts'
 import type { AppEnv } from '../env.ts'
 import { fileLocale } from '../locale.ts'
 import { defineRoute, IdParam } from '../route.ts'
+import { ReportSchema } from './cash-sessions.ts'
 import { BusinessDate, uuid } from '../schemas.ts'
 
 const tags = ['Reports']
@@ -180,29 +181,8 @@ const SessionsSchema = z
   })
   .openapi('SessionsOfDay')
 
-const SessionReportSchema = z
-  .object({
-    type: z.enum(['X', 'Z']),
-    session: z.object({ id: uuid(), registerId: uuid(), storeId: uuid(), businessDate: z.string(), status: z.enum(['open', 'closed']), rescue: z.boolean(), openedAt: z.string(), closedAt: z.string().nullable() }),
-    sales: z.object({ count, gross: minor(), discounts: minor(), tax: minor(), total: minor(), rounding: minor(), amountDue: minor() }),
-    voids: z.object({ count, total: minor() }),
-    refunds: z.object({ count, total: minor(), tax: minor() }),
-    net: minor(),
-    tenders: z.array(z.object({ kind: z.string(), sales: minor(), refunds: minor(), net: minor() })),
-    discounts: z.array(z.object({ source: z.string(), label: z.string(), amount: minor() })),
-    cash: z.object({
-      openingFloat: minor(),
-      sales: minor(),
-      refunds: minor(),
-      voids: minor(),
-      paidIn: minor(),
-      paidOut: minor(),
-      expected: minor(),
-      counted: minor().nullable(),
-      overShort: minor().nullable(),
-    }),
-  })
-  .openapi('SessionXZReport')
+// The X/Z report of a session, read by finance here: the one schema the cash session routes answer with.
+const SessionReportSchema = ReportSchema
 
 const dailySales = defineRoute({
   method: 'get',
