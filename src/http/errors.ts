@@ -52,7 +52,8 @@ export function toErrorResponse(err: unknown): ErrorResponse | undefined {
     const status = err.status as ContentfulStatusCode
     if (status === 400 && /json/i.test(err.message)) return { status, body: body('invalid_json', 'the request body is not valid JSON') }
     const [code, message] = HTTP_CODES[status] ?? [`http_${status}`, err.message]
-    return { status, body: body(code, err.message && status !== 400 ? err.message : message) }
+    const details = (err.cause as { details?: unknown } | undefined)?.details
+    return { status, body: body(code, err.message && status !== 400 ? err.message : message, details) }
   }
   // Domain errors, and PostgreSQL or money errors that reach here unhandled: they still describe a bad request.
   const e = inputError(err)
@@ -67,6 +68,10 @@ export const internalError = (requestId: string): ErrorResponse => ({
 })
 
 export const errorBody = body
+
+/** 415 for a route that reads something other than JSON: `expected` names what it reads, in the message and details. */
+export const unsupportedMediaType = (expected: string, got: string) =>
+  new HTTPException(415, { message: `send the file as ${expected} (got ${got || 'no Content-Type'})`, cause: { details: { expected, got } } })
 export const safeMessage = (e: unknown) => redactText(e instanceof Error ? e.message : String(e))
 
 /** `b` with its message in `locale`: named values come from its details (when an object) and `params`. */

@@ -507,7 +507,10 @@ describe('catalog import and export', () => {
     const { admin, m } = await catalogShop(hub)
     const json = await admin.post('/api/v1/catalog/import', { sku: 'A' })
     expect(json.status).toBe(415)
-    expect(json.body.error.code).toBe('unsupported_media_type')
+    expect(json.body.error).toMatchObject({ code: 'unsupported_media_type', details: { expected: 'text/csv or application/vnd.openxmlformats-officedocument.spreadsheetml.sheet', got: 'application/json' } })
+    // The merchant reads Chinese: the sentence names the file types, not JSON.
+    expect(json.body.error.message).toContain('text/csv')
+    expect(json.body.error.message).not.toContain('application/json 格式')
     const mismatch = await importFile(admin, 'sku,price\n', { type: CSV, format: 'xlsx' })
     expect(mismatch.status).toBe(415)
     const badXlsx = await importFile(admin, 'this is not a zip', { type: XLSX })

@@ -53,6 +53,7 @@ describe('one error shape for every bad request', () => {
     const r = await createApi(hub).post('/api/v1/users', undefined, { token: m.adminToken, raw: 'email=a', headers: { 'content-type': 'text/plain' } })
     expect(r.status).toBe(415)
     expectErrorShape(r.body, 'unsupported_media_type')
+    expect(r.body.error.message).toContain('application/json')
   })
 
   it('an oversized body is 413 and nothing is written', async () => {

@@ -19,6 +19,17 @@ describe('OpenAPI document and reference page', () => {
     expect(createUser.security).toEqual([{ bearerAuth: [] }])
     expect(Object.keys(createUser.responses)).toEqual(expect.arrayContaining(['201', '400', '401', '403', '409', '422']))
     expect(doc.components.schemas.Error).toBeDefined()
+    // Every route with an id in its path may answer 404; every API route with a body 413 and 415 (the inbound
+    // webhook route takes whatever the vendor sends).
+    for (const [path, methods] of Object.entries<any>(doc.paths)) {
+      for (const [method, op] of Object.entries<any>(methods)) {
+        const codes = Object.keys(op.responses)
+        if (path.includes('{')) expect(codes, `${method} ${path}`).toContain('404')
+        if (op.requestBody && path.startsWith('/api/')) expect(codes, `${method} ${path}`).toEqual(expect.arrayContaining(['413', '415']))
+      }
+    }
+    expect(Object.keys(doc.paths['/api/v1/sales/{id}'].get.responses)).toContain('404')
+    expect(Object.keys(doc.paths['/api/v1/catalog/import'].post.responses)).toEqual(expect.arrayContaining(['413', '415']))
   })
 
   it('serves a readable reference page without any external script', async () => {

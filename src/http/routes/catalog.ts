@@ -3,7 +3,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { uuid } from '../schemas.ts'
 import type { Context } from 'hono'
-import { HTTPException } from 'hono/http-exception'
+import { unsupportedMediaType } from '../errors.ts'
 import { categoryTree, createCategory, deleteCategory, getCategory, listCategories, updateCategory, type CategoryEntry, type CategoryNode } from '../../core/catalog/categories.ts'
 import { MEDIA_TYPES, readCatalogFile, writeCatalogFile, type CatalogFormat } from '../../core/catalog/catalog-file.ts'
 import { exportCatalog, importCatalog } from '../../core/catalog/import-export.ts'
@@ -564,7 +564,7 @@ function importFormat(c: Context<AppEnv>, format: CatalogFormat | undefined): Ca
   const chosen = format ?? (fits('csv') ? 'csv' : fits('xlsx') ? 'xlsx' : undefined)
   if (!chosen || !fits(chosen)) {
     const expected = format ? MEDIA_TYPES[format] : `${MEDIA_TYPES.csv} or ${MEDIA_TYPES.xlsx}`
-    throw new HTTPException(415, { message: `send the file as ${expected} (got ${type || 'no Content-Type'})` })
+    throw unsupportedMediaType(expected, type)
   }
   return chosen
 }

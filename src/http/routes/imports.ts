@@ -3,7 +3,7 @@
 // reports every bad row by line, and an all-or-nothing import. The logic is in src/core/imports.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
-import { HTTPException } from 'hono/http-exception'
+import { unsupportedMediaType } from '../errors.ts'
 import { MEDIA_TYPES } from '../../core/catalog/catalog-file.ts'
 import { CATALOG_HEADERS, MEMBER_HEADERS, STOCK_HEADERS, type ImportKind } from '../../core/imports/headers.ts'
 import type { PosImportReport } from '../../core/imports/report.ts'
@@ -131,7 +131,7 @@ async function uploadedFile(c: Context<AppEnv>): Promise<Uint8Array> {
   } else if (RAW_TYPES.has(type)) {
     bytes = new Uint8Array(await c.req.arrayBuffer())
   } else {
-    throw new HTTPException(415, { message: `send the file as the body (${MEDIA_TYPES.csv} or ${MEDIA_TYPES.xlsx}) or as multipart/form-data (got ${type || 'no Content-Type'})` })
+    throw unsupportedMediaType(`${MEDIA_TYPES.csv}, ${MEDIA_TYPES.xlsx} or multipart/form-data`, type)
   }
   if (bytes.byteLength === 0) throw badRequest('invalid_file', 'the file is empty: send the file itself')
   return bytes

@@ -107,7 +107,7 @@ const ZH_CN: Record<string, Render> = {
   not_found: t('没有这个接口：{method} {path}', '没有找到请求的内容'),
   method_not_allowed: t('此接口不支持该请求方法'),
   payload_too_large: t('请求正文过大（上限 {limit} 字节）', '请求正文过大'),
-  unsupported_media_type: t('请以 application/json 格式发送请求正文'),
+  unsupported_media_type: t('请以 {expected} 格式发送请求正文', '请以 application/json 格式发送请求正文'),
   invalid_value: t('请求中有字段的值无效'),
   amount_out_of_range: t('请求中的金额过大，无法精确到分计算'),
   quantity_out_of_range: t('库存数量将超出可精确记录的范围'),
