@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { and, count, eq } from 'drizzle-orm'
+import { and, count, eq, sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { auditLog, users } from '../../src/core/staff/schema.ts'
@@ -76,5 +76,23 @@ describe('Idempotency-Key', () => {
     const r = await createApi(hub).as(m.adminToken).post('/api/v1/api-keys', { name: 'x', role: 'cashier' }, { headers: { 'idempotency-key': 'has space' } })
     expect(r.status).toBe(400)
     expect(r.body.error.code).toBe('invalid_idempotency_key')
+  })
+  it('a key lives 24 hours: after that it is free again, for another body or the same one', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const body = (email: string) => ({ email, role: 'cashier', password: 'long-enough' })
+    const first = await api.post('/api/v1/users', body('day1@example.com'), { headers: { 'idempotency-key': 'daily' } })
+    expect(first.status).toBe(201)
+    const held = await api.post('/api/v1/users', body('day2@example.com'), { headers: { 'idempotency-key': 'daily' } })
+    expect(held.status).toBe(422)
+    // Not yet purged by the nightly job, but past its lifetime.
+    await hub.database.db.execute(sql`update idempotency_keys set expires_at = now() - interval '1 minute' where merchant_id = ${m.merchantId} and key = 'daily'`)
+    const fresh = await api.post('/api/v1/users', body('day2@example.com'), { headers: { 'idempotency-key': 'daily' } })
+    expect(fresh.status).toBe(201)
+    expect(fresh.headers.get('idempotent-replayed')).toBeNull()
+    expect(await countUsers(m.merchantId, 'day2@example.com')).toBe(1)
+    const replay = await api.post('/api/v1/users', body('day2@example.com'), { headers: { 'idempotency-key': 'daily' } })
+    expect(replay.headers.get('idempotent-replayed')).toBe('true')
+    expect(replay.body.id).toBe(fresh.body.id)
   })
 })

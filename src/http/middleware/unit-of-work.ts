@@ -5,9 +5,13 @@
 // A duplicate sent while the first is still running waits on the first's uncommitted key row (the unique index
 // makes it wait) and then replays its result; if the first fails, its key row vanishes with its rollback and the
 // duplicate runs instead. Only successful responses are stored, so a failed request may be retried with its key.
+//
+// A key is the merchant's, as Stripe's are the account's, whoever sends it: a till retrying a sale after its cashier
+// changed (signed in again as someone else) gets the sale it already made, never a second one. A key lives 24 hours;
+// past that it is free again even before the nightly purge removes it.
 import { createHash } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, lte, sql } from 'drizzle-orm'
 import { idempotencyKeys } from '../../db/infra-schema.ts'
 import { pgError } from '../../db/errors.ts'
 import { badRequest, conflict, invalid } from '../../lib/errors.ts'
@@ -48,6 +52,7 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
     // Read as bytes: Hono rebuilds later reads from the first one, and a text read would re-encode a binary upload.
     const hash = scoped ? requestHash(c.req.method, c.req.path + new URL(c.req.url).search, new Uint8Array(await c.req.arrayBuffer())) : ''
     let replay: Response | undefined
+    const thisKey = scoped ? and(eq(idempotencyKeys.merchantId, principal.merchantId), eq(idempotencyKeys.key, key)) : undefined
 
     try {
       await c.var.hub.database.db.transaction(async (tx) => {
@@ -55,27 +60,33 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
         if (scoped) {
           await tx.execute(sql.raw(`set local lock_timeout = '${WAIT_FOR_FIRST}'`))
           const now = c.var.hub.clock()
-          const claimed = await tx
+          const claim = {
+            method: c.req.method,
+            path: c.req.path,
+            requestHash: hash,
+            statusCode: 0,
+            responseBody: '',
+            responseHeaders: {},
+            principalId: principal.id,
+            createdAt: now,
+            expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS),
+          }
+          let claimed = await tx
             .insert(idempotencyKeys)
-            .values({
-              merchantId: principal.merchantId,
-              key,
-              method: c.req.method,
-              path: c.req.path,
-              requestHash: hash,
-              statusCode: 0,
-              responseBody: '',
-              principalId: principal.id,
-              expiresAt: new Date(now.getTime() + IDEMPOTENCY_TTL_MS),
-            })
+            .values({ merchantId: principal.merchantId, key, ...claim })
             .onConflictDoNothing()
             .returning({ key: idempotencyKeys.key })
+          // A key past its lifetime that the nightly purge has not removed yet is free: this request takes it over.
+          if (claimed.length === 0) {
+            claimed = await tx
+              .update(idempotencyKeys)
+              .set(claim)
+              .where(and(thisKey, lte(idempotencyKeys.expiresAt, now)))
+              .returning({ key: idempotencyKeys.key })
+          }
           await tx.execute(sql`set local lock_timeout = 0`)
           if (claimed.length === 0) {
-            const [prior] = await tx
-              .select()
-              .from(idempotencyKeys)
-              .where(and(eq(idempotencyKeys.merchantId, principal.merchantId), eq(idempotencyKeys.key, key)))
+            const [prior] = await tx.select().from(idempotencyKeys).where(thisKey)
             if (!prior) throw conflict('idempotency_key_in_use', 'a request with this Idempotency-Key is being processed; retry shortly')
             if (prior.requestHash !== hash) {
               throw invalid('idempotency_key_reused', 'this Idempotency-Key was used for a different request', { method: prior.method, path: prior.path })
@@ -97,7 +108,7 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
           await tx
             .update(idempotencyKeys)
             .set({ statusCode: c.res.status, responseBody, responseHeaders: headers })
-            .where(and(eq(idempotencyKeys.merchantId, principal.merchantId), eq(idempotencyKeys.key, key)))
+            .where(thisKey)
         }
       })
     } catch (e) {
