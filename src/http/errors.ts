@@ -72,6 +72,7 @@ export const errorBody = body
 /** 415 for a route that reads something other than JSON: `expected` names what it reads, in the message and details. */
 export const unsupportedMediaType = (expected: string, got: string) =>
   new HTTPException(415, { message: `send the file as ${expected} (got ${got || 'no Content-Type'})`, cause: { details: { expected, got } } })
+
 export const safeMessage = (e: unknown) => redactText(e instanceof Error ? e.message : String(e))
 
 /** `b` with its message in `locale`: named values come from its details (when an object) and `params`. */

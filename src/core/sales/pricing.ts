@@ -12,8 +12,8 @@
 //   Within a step: promotions by priority (lower first), then id; then tier, manual, coupon and points discounts.
 //   Stacking: an exclusive promotion that applies to a line (its scope, a bundle's components or a buy-X-get-Y's
 //   piece lines, and its condition met on the cart before discounts) keeps every other promotion off that line;
-//   manual, tier, coupon and points discounts still apply. Its spend (minimum spend, 满减 thresholds) is the one on the cart before discounts; an
-//   order percentage still takes its percent of what the earlier steps left.
+//   manual, tier, coupon and points discounts still apply. Its spend (minimum spend, 满减 thresholds) is the one on
+//   the cart before discounts; an order percentage still takes its percent of what the earlier steps left.
 //   Between exclusive promotions the higher priority one wins the line.
 // Tax, per line on what is left after discounts (see MerchantSettings.taxRounding):
 //   tax-inclusive prices: ex-tax = round(net × 10000 / (10000 + rate)); tax = net − ex-tax; the line total is net.
