@@ -89,8 +89,8 @@ export function minorUnitsPer(currency: string): number {
  * Parses decimal text ("12.34", "-0.5", "1,234.00") into minor units, exactly; refuses more decimals than the
  * currency has and anything that is not a number.
  */
-export function parseMoney(text: string, currency = 'CNY'): number {
-  const t = String(text).trim().replace(/,/g, '').replace(/^[¥￥$€£]/, '')
+export function parseMoney(text: string, currency = 'CNY', decimalMark: '.' | ',' = '.'): number {
+  const t = plainDecimal(String(text).trim().replace(/^[¥￥$€£]/, ''), decimalMark, text)
   const m = /^(-)?(\d+)(?:\.(\d+))?$/.exec(t)
   if (!m) throw new MoneyError(`"${text}" is not an amount`)
   const per = minorUnitsPer(currency)
@@ -100,6 +100,23 @@ export function parseMoney(text: string, currency = 'CNY'): number {
   const minor = BigInt(m[2]!) * BigInt(per) + BigInt((frac + '0'.repeat(decimals)).slice(0, decimals) || '0')
   const value = Number(m[1] ? -minor : minor)
   return assertMinor(value, `"${text}"`)
+}
+
+/**
+ * The amount with a point for its decimal mark and no grouping. A grouping mark stands only between groups of three
+ * digits ("1,234.50"; "1.234,50" where the comma is the decimal mark), so "12,50" is never read as 1250. Where the
+ * comma is the decimal mark, a point followed by three digits and nothing else ("1.250") could be either: refused.
+ */
+function plainDecimal(t: string, decimalMark: '.' | ',', text: string): string {
+  const group = decimalMark === '.' ? ',' : '.'
+  const grouped = new RegExp(`^-?\\d{1,3}(\\${group}\\d{3})+(\\${decimalMark}\\d+)?$`)
+  if (grouped.test(t)) {
+    if (decimalMark === ',' && /^-?\d{1,3}\.\d{3}$/.test(t)) {
+      throw new MoneyError(`"${text}" could be ${t.replace('.', '')} or ${t}: write the decimals with a comma, or no point`)
+    }
+    t = t.replaceAll(group, '')
+  }
+  return decimalMark === ',' ? t.replace(/^(-?\d+),(\d+)$/, '$1.$2') : t
 }
 
 /** Minor units as plain decimal text ("1234" → "12.34"), for files and exports. */

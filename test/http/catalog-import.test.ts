@@ -463,6 +463,18 @@ describe('catalog import and export', () => {
     expect((await admin.get('/api/v1/variants/lookup?code=SUM-1')).body.price).toBe(30)
   })
 
+  it('reads a decimal comma in a semicolon file (European Excel), and refuses a comma that is neither mark', async () => {
+    const { admin } = await catalogShop(hub)
+    const euro = await importFile(admin, 'product_name;tax_category;sku;price;cost\nEuro;standard;EU-1;12,50;1.234,5\nEuro2;standard;EU-2;1,5;0,05\n')
+    expect(euro.status, JSON.stringify(euro.body)).toBe(200)
+    expect((await admin.get('/api/v1/variants/lookup?code=EU-1')).body).toMatchObject({ price: 1250, cost: 123450 })
+    expect((await admin.get('/api/v1/variants/lookup?code=EU-2')).body).toMatchObject({ price: 150, cost: 5 })
+    const ambiguous = await importFile(admin, 'product_name;tax_category;sku;price\nAmb;standard;EU-3;1.250\n', { dryRun: true })
+    expect(ambiguous.body.errors).toEqual([expect.objectContaining({ line: 2, field: 'price', code: 'invalid_amount' })])
+    const comma = await importFile(admin, 'product_name,tax_category,sku,price\nComma,standard,CM-1,"12,50"\n', { dryRun: true })
+    expect(comma.body.errors).toEqual([expect.objectContaining({ line: 2, field: 'price', code: 'invalid_amount' })])
+  })
+
   it('guesses a semicolon delimiter past blank lines at the top of the file', async () => {
     const { admin } = await catalogShop(hub)
     const r = await importFile(admin, '\n\nsku;product_name;price;tax_category\nSEMI-1;Semi;2.50;standard\n', { dryRun: true })

@@ -51,14 +51,18 @@ export interface Sheet {
   /** Catalog columns named more than once. */
   duplicateColumns: CatalogColumn[]
   rows: SheetRow[]
+  /** How amounts mark their decimals: a comma in a semicolon-separated file (European Excel), else a point. */
+  decimalMark: DecimalMark
 }
+
+export type DecimalMark = '.' | ','
 
 /** "Product Name", "product-name" and "PRODUCT_NAME" all name the column product_name. */
 export const normaliseHeader = (h: string) => h.replace(/^\ufeff/, '').trim().toLowerCase().replace(/[\s-]+/g, '_')
 
 const invalidFile = (message: string, details?: unknown) => badRequest('invalid_file', message, details)
 
-function toSheet(headerLine: number, header: string[], body: { line: number; values: string[] }[]): Sheet {
+function toSheet(headerLine: number, header: string[], body: { line: number; values: string[] }[], decimalMark: DecimalMark): Sheet {
   const known = new Set<string>(CATALOG_COLUMNS)
   const columns: CatalogColumn[] = []
   const unknownColumns: string[] = []
@@ -89,7 +93,7 @@ function toSheet(headerLine: number, header: string[], body: { line: number; val
     rows.push({ line, cells })
   }
   if (rows.length > MAX_ROWS) throw badRequest('too_many_rows', `a file may hold at most ${MAX_ROWS} rows; split it`, { rows: rows.length, limit: MAX_ROWS })
-  return { headerLine, columns, unknownColumns, duplicateColumns, rows }
+  return { headerLine, columns, unknownColumns, duplicateColumns, rows, decimalMark }
 }
 
 /** UTF-8 (with or without BOM), UTF-16 with BOM (Excel's "Unicode text"), else GB18030/GBK as older Chinese Excel writes. */
@@ -115,33 +119,38 @@ function guessDelimiter(text: string): string {
  * The records of a CSV file (UTF-8 with or without BOM, UTF-16, or GBK/GB18030; comma, semicolon or tab) with the line
  * each starts on. Shared with the POS-data imports (src/core/imports/table.ts).
  */
-export function csvRows(bytes: Uint8Array): { line: number; values: string[] }[] {
+export function csvRows(bytes: Uint8Array): { rows: { line: number; values: string[] }[]; decimalMark: DecimalMark } {
   // Line numbers are counted on LF line ends; a CR inside a quoted cell is not worth keeping.
   const text = decodeText(bytes).replace(/^\ufeff/, '').replace(/\r\n?/g, '\n')
   if (!text.trim()) throw invalidFile('the file is empty')
   let records: { record: string[]; info: { lines: number } }[]
+  const delimiter = guessDelimiter(text)
   try {
-    records = parse(text, { delimiter: guessDelimiter(text), relax_column_count: true, skip_empty_lines: true, info: true }) as unknown as typeof records
+    records = parse(text, { delimiter, relax_column_count: true, skip_empty_lines: true, info: true }) as unknown as typeof records
   } catch (e) {
     const err = e as { message?: string; lines?: number }
     throw invalidFile(`the CSV cannot be read: ${err.message ?? 'syntax error'}`, err.lines ? { line: err.lines } : undefined)
   }
   // info.lines is the line a record ends on; a record spanning lines (quoted line breaks) starts that much earlier.
-  return records.map(({ record, info }) => ({ line: info.lines - record.reduce((n, v) => n + (v.split('\n').length - 1), 0), values: record }))
+  return {
+    rows: records.map(({ record, info }) => ({ line: info.lines - record.reduce((n, v) => n + (v.split('\n').length - 1), 0), values: record })),
+    decimalMark: delimiter === ';' ? ',' : '.',
+  }
 }
 
 export function readCsv(bytes: Uint8Array): Sheet {
-  const rows = csvRows(bytes)
+  const { rows, decimalMark } = csvRows(bytes)
   const [header, ...body] = rows
   if (!header) throw invalidFile('the file is empty')
-  return toSheet(header.line, header.values, body.map((r) => ({ line: r.line, values: r.values.map(formulaUnguarded) })))
+  return toSheet(header.line, header.values, body.map((r) => ({ line: r.line, values: r.values.map(formulaUnguarded) })), decimalMark)
 }
 
 export async function readXlsx(bytes: Uint8Array): Promise<Sheet> {
   const rows = await firstSheetRows(bytes, { date: (d) => (Number.isNaN(d.getTime()) ? '' : d.toISOString()), invalid: (message) => invalidFile(message) })
   const [header, ...body] = rows
   if (!header) throw invalidFile('the worksheet is empty')
-  return toSheet(header.line, header.values, body)
+  // Numbers come from the workbook as numbers, written with a point.
+  return toSheet(header.line, header.values, body, '.')
 }
 
 export const readCatalogFile = (bytes: Uint8Array, format: CatalogFormat): Promise<Sheet> | Sheet => (format === 'csv' ? readCsv(bytes) : readXlsx(bytes))

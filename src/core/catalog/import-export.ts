@@ -22,7 +22,7 @@ import { recordAudit } from '../staff/audit.ts'
 import { auditLog } from '../staff/schema.ts'
 import { barcodeKeys, checkBarcode, gtinKey } from './barcodes.ts'
 import { cleanCategoryName, listCategories, lockCategoryTree, PATH_SEPARATOR } from './categories.ts'
-import type { CatalogColumn, CatalogRecord, Sheet, SheetRow } from './catalog-file.ts'
+import type { CatalogColumn, CatalogRecord, DecimalMark, Sheet, SheetRow } from './catalog-file.ts'
 import { isValidSku, UNITS, type ProductUnit } from './products.ts'
 
 /** Units a shop writes for goods sold by weight, volume or length: the base unit the catalog keeps, and how many of it. */
@@ -129,8 +129,10 @@ export const formatOptionsCell = (options: string[], values: Record<string, stri
 class RowReader {
   readonly errors: ImportError[] = []
   currency: string
-  constructor(currency: string) {
+  decimalMark: DecimalMark
+  constructor(currency: string, decimalMark: DecimalMark) {
     this.currency = currency
+    this.decimalMark = decimalMark
   }
 
   fail(row: { line: number; sku?: string }, field: CatalogColumn | null, value: string | null, code: string, message: string) {
@@ -225,12 +227,12 @@ class RowReader {
   private money(at: { line: number; sku: string }, field: 'price' | 'cost', v: string | undefined) {
     if (!v) return undefined
     try {
-      const minor = parseMoney(v, this.currency)
+      const minor = parseMoney(v, this.currency, this.decimalMark)
       if (minor < 0) return void this.fail(at, field, v, 'invalid_amount', `${field} must not be negative`)
       return minor
     } catch (e) {
       if (!(e instanceof MoneyError)) throw e
-      this.fail(at, field, v, 'invalid_amount', `${field} is a decimal amount in ${this.currency}, like 12.34: ${e.message}`)
+      this.fail(at, field, v, 'invalid_amount', `${field} is a decimal amount in ${this.currency}, like ${this.decimalMark === ',' ? '12,34' : '12.34'}: ${e.message}`)
     }
   }
 
@@ -322,7 +324,7 @@ const sameValues = (a: Record<string, string>, b: Record<string, string>) => sam
 export async function importCatalog(tx: Tx, actor: Actor, sheet: Sheet, opts: { dryRun: boolean }): Promise<ImportReport> {
   const merchantId = actor.merchantId
   const { currency } = await getSettings(tx, merchantId)
-  const reader = new RowReader(currency)
+  const reader = new RowReader(currency, sheet.decimalMark)
   const warnings: string[] = []
   const headerAt = { line: sheet.headerLine }
   for (const col of REQUIRED_COLUMNS) if (!sheet.columns.includes(col)) reader.fail(headerAt, col, null, 'missing_column', `the header has no ${col} column`)

@@ -87,6 +87,7 @@ export async function importPosCatalog(tx: Tx, actor: Actor, table: Table, opts:
     unknownColumns: map.unknown,
     duplicateColumns: map.duplicates.map(([field]) => field as CatalogColumn),
     rows,
+    decimalMark: table.decimalMark,
   }
   const r = await importCatalog(tx, actor, sheet, { dryRun: opts.dryRun })
   return {

@@ -133,7 +133,7 @@ export async function importMembers(tx: Tx, actor: Actor, table: Table, opts: Im
     ] as const) {
       const v = c[field]
       if (v === undefined) continue
-      const n = readAmount(v, settings.currency)
+      const n = readAmount(v, settings.currency, table.decimalMark)
       if (n === undefined) bad(field, 'invalid_amount', `${field} must be an amount in ${settings.currency} like 12.50, not "${v}"`)
       else if (n < 0) bad(field, 'negative_balance', `an opening ${field.replace('_', ' ')} cannot be negative`)
       else d[key] = n

@@ -3,6 +3,7 @@
 import { MoneyError, parseMoney } from '../../lib/money.ts'
 import { mapColumns, type ColumnMap, type ImportKind } from './headers.ts'
 import type { FileFormat, Table } from './table.ts'
+import type { DecimalMark } from '../catalog/catalog-file.ts'
 
 export interface ImportProblem {
   /** Line of the file (the header is line 1 of a plain file). */
@@ -109,9 +110,9 @@ export function readWhole(v: string): number | undefined {
 }
 
 /** An amount in minor units of the currency, exactly ("¥1,234.50"); undefined when it is not one. */
-export function readAmount(v: string, currency: string): number | undefined {
+export function readAmount(v: string, currency: string, decimalMark: DecimalMark = '.'): number | undefined {
   try {
-    return parseMoney(v, currency)
+    return parseMoney(v, currency, decimalMark)
   } catch (e) {
     if (e instanceof MoneyError || e instanceof RangeError) return undefined
     throw e

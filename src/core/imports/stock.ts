@@ -106,7 +106,7 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
     }
     let unitCost: number | undefined
     if (c.unit_cost !== undefined) {
-      unitCost = readAmount(c.unit_cost, currency)
+      unitCost = readAmount(c.unit_cost, currency, table.decimalMark)
       if (unitCost === undefined) bad('unit_cost', 'invalid_amount', `unit_cost must be an amount in ${currency} like 12.50, not "${c.unit_cost}"`)
       else if (unitCost < 0) bad('unit_cost', 'negative_amount', 'a unit cost cannot be negative')
     }

@@ -3,7 +3,7 @@
 // the same decoding as the catalog spreadsheet (catalog-file.ts). What the columns mean is headers.ts's business.
 import { badRequest } from '../../lib/errors.ts'
 import { firstSheetRows } from '../../lib/xlsx.ts'
-import { csvRows, MAX_ROWS } from '../catalog/catalog-file.ts'
+import { csvRows, MAX_ROWS, type DecimalMark } from '../catalog/catalog-file.ts'
 
 export type FileFormat = 'csv' | 'xlsx'
 
@@ -18,6 +18,8 @@ export interface Table {
   headerLine: number
   header: string[]
   rows: TableRow[]
+  /** How amounts mark their decimals (see Sheet.decimalMark). */
+  decimalMark: DecimalMark
 }
 
 const invalidFile = (message: string, details?: unknown) => badRequest('invalid_file', message, details)
@@ -34,23 +36,24 @@ export function detectFormat(bytes: Uint8Array, format: FileFormat | 'auto' = 'a
   return format
 }
 
-function toTable(format: FileFormat, rows: TableRow[]): Table {
+function toTable(format: FileFormat, rows: TableRow[], decimalMark: DecimalMark): Table {
   // Blank lines before the header (titles some exports put on top are not skipped: the header is the first row).
   const [header, ...body] = rows.filter((r) => r.values.some((v) => v.trim() !== ''))
   if (!header) throw invalidFile('the file is empty')
   if (body.length > MAX_ROWS) throw badRequest('too_many_rows', `a file may hold at most ${MAX_ROWS} rows; split it`, { rows: body.length, limit: MAX_ROWS })
-  return { format, headerLine: header.line, header: header.values.map((v) => v.trim()), rows: body.map((r) => ({ line: r.line, values: r.values.map((v) => v.trim()) })) }
+  return { format, headerLine: header.line, header: header.values.map((v) => v.trim()), rows: body.map((r) => ({ line: r.line, values: r.values.map((v) => v.trim()) })), decimalMark }
 }
 
 export function readCsvTable(bytes: Uint8Array): Table {
-  return toTable('csv', csvRows(bytes))
+  const { rows, decimalMark } = csvRows(bytes)
+  return toTable('csv', rows, decimalMark)
 }
 
 /** A date cell as its calendar date: exceljs gives midnight UTC of the day the sheet shows. */
 const dateText = (d: Date) => (Number.isNaN(d.getTime()) ? '' : d.toISOString().slice(0, 10))
 
 export async function readXlsxTable(bytes: Uint8Array): Promise<Table> {
-  return toTable('xlsx', await firstSheetRows(bytes, { date: dateText, invalid: (message) => invalidFile(message) }))
+  return toTable('xlsx', await firstSheetRows(bytes, { date: dateText, invalid: (message) => invalidFile(message) }), '.')
 }
 
 /** Reads a file of either format; 'auto' tells them apart by their first bytes. */
