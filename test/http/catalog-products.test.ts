@@ -166,6 +166,16 @@ describe('products through the API', () => {
     const both = await admin.post('/api/v1/products', productBody({ name: 'Both' }, { sku: 'BOTH-1', barcodes: ['4006381333931', '04006381333931'] }))
     expect(both.status).toBe(422)
     expect(both.body.error.code).toBe('duplicate_barcode')
+    // The same digits as a GTIN and as an internal code clash in the database: in one request that is a duplicate, not
+    // a barcode of another variant.
+    const twice = [{ code: '6901234567892' }, { code: '6901234567892', kind: 'internal' }]
+    const clash = await admin.post('/api/v1/products', productBody({ name: 'Twice' }, { sku: 'TWICE-1', barcodes: twice }))
+    expect(clash.status).toBe(422)
+    expect(clash.body.error.code).toBe('duplicate_barcode')
+    const variantId = (await admin.get('/api/v1/variants/lookup?code=UPC-1')).body.variantId
+    const patched = await admin.patch(`/api/v1/variants/${variantId}`, { barcodes: twice })
+    expect(patched.status).toBe(422)
+    expect(patched.body.error.code).toBe('duplicate_barcode')
   })
 
   it('finds a weighed item from a scale label whose item code has more digits than the catalog wrote (01234 is PLU 1234)', async () => {

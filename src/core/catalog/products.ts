@@ -8,7 +8,7 @@ import { newId } from '../../lib/ids.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
-import { barcodeKey, checkBarcode } from './barcodes.ts'
+import { barcodeKey, barcodeKeys, checkBarcode } from './barcodes.ts'
 import { barcodes, categories, products, taxCategories, variants, type BarcodeKind } from './schema.ts'
 
 export type Product = typeof products.$inferSelect
@@ -68,6 +68,17 @@ function normaliseBarcodes(list: (BarcodeInput | string)[] | undefined, sku: str
     if (!r.ok) throw invalid('invalid_barcode', `barcode ${input.code} of ${sku}: ${r.reason}`, { sku, barcode: input.code })
     return { code: input.code.trim(), kind: r.kind }
   })
+}
+
+/**
+ * Refuses a barcode a request names twice: written the same way as a GTIN (a UPC-A and its EAN-13 form), or sharing a
+ * key the database holds it under (an internal code and an EAN-13 of the same digits clash there), before the
+ * database would report it as another variant's.
+ */
+function noRepeat(seen: Set<string>, b: { code: string; kind: BarcodeKind }) {
+  const keys = [barcodeKey(b), ...barcodeKeys(b)]
+  if (keys.some((k) => seen.has(k))) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
+  for (const k of keys) seen.add(k)
 }
 
 /**
@@ -170,9 +181,7 @@ async function insertVariants(tx: Tx, merchantId: string, productId: string, lis
       onShelf: v.onShelf ?? true,
     })
     for (const b of normaliseBarcodes(v.barcodes, v.sku)) {
-      const key = barcodeKey(b)
-      if (codes.has(key)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
-      codes.add(key)
+      noRepeat(codes, b)
       codeRows.push({ id: newId(), merchantId, variantId: id, code: b.code, kind: b.kind })
     }
   }
@@ -318,11 +327,7 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
     if (codes) {
       const list = normaliseBarcodes(codes, after.sku)
       const seen = new Set<string>()
-      for (const b of list) {
-        const key = barcodeKey(b)
-        if (seen.has(key)) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
-        seen.add(key)
-      }
+      for (const b of list) noRepeat(seen, b)
       await tx.delete(barcodes).where(eq(barcodes.variantId, id))
       if (list.length) await tx.insert(barcodes).values(list.map((b) => ({ id: newId(), merchantId: actor.merchantId, variantId: id, ...b })))
     }
