@@ -277,6 +277,32 @@ describe('stock receipts, adjustments, levels and low stock', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('a return restocked into another location is netted out where the item was sold, never counted as negative sales there', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1000, stock: 10 })
+    const admin = createApi(hub).as(m.adminToken)
+    const backroom = (await admin.post(`/api/v1/stores/${store.storeId}/locations`, { name: 'Back room', kind: 'backroom' })).body
+    const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 3 }], tenders: [{ kind: 'card', amount: 3000 }] })).body
+    const refund = await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 3, locationId: backroom.id }] })
+    expect(refund.status).toBe(201)
+    const at = async (locationId: string) => (await admin.get(`/api/v1/stock/reorder-suggestions?locationId=${locationId}`)).body.items.find((i: any) => i.sku === item.sku)
+    expect(await at(store.locationId)).toMatchObject({ unitsSold: 0, dailyVelocity: '0.000', onHand: 7 })
+    expect(await at(backroom.id)).toMatchObject({ unitsSold: 0, onHand: 3 })
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('the low-stock list leaves out archived products, as the reorder suggestions do', async () => {
+    const { store, api, admin } = await shop()
+    const gone = await seedProduct(hub, store, { price: 100, stock: 0 })
+    const kept = await seedProduct(hub, store, { price: 100, stock: 0 })
+    for (const v of [gone, kept]) await api.put('/api/v1/stock/thresholds', { locationId: store.locationId, variantId: v.variantId, safetyStock: 2 })
+    expect((await admin.delete(`/api/v1/products/${gone.productId}`)).status).toBe(200)
+    const low = (await api.get(`/api/v1/stock/low?locationId=${store.locationId}`)).body.items.map((i: any) => i.sku)
+    expect(low).toContain(kept.sku)
+    expect(low).not.toContain(gone.sku)
+  })
+
   it('reorder suggestions count stock already on its way to the location, and leave out archived products', async () => {
     const { store, api, admin } = await shop()
     const now = Date.now()

@@ -78,7 +78,8 @@ export async function listLevels(tx: Tx, merchantId: string, f: LevelFilter): Pr
   if (f.locationId) where.push(sql`l.location_id = ${f.locationId}`)
   if (f.variantId) where.push(sql`l.variant_id = ${f.variantId}`)
   if (f.sku) where.push(sql`v.sku = ${f.sku}`)
-  if (f.lowOnly) where.push(sql`l.safety_stock is not null and l.on_hand <= l.safety_stock`)
+  // What is low is what to restock: an archived product is not sold any more (its levels stay in the full list).
+  if (f.lowOnly) where.push(sql`l.safety_stock is not null and l.on_hand <= l.safety_stock and p.status <> 'archived'`)
   if (after) where.push(sql`(l.location_id, l.variant_id) > (${after[0]}::uuid, ${after[1]}::uuid)`)
   const { rows } = await tx.execute<LevelRow>(sql`
     select l.variant_id, v.sku, ${variantName} as name, l.location_id, loc.store_id, l.on_hand, l.reserved, l.safety_stock, l.updated_at

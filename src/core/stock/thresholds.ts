@@ -132,13 +132,17 @@ export async function reorderSuggestions(tx: Tx, merchantId: string, q: ReorderQ
   const end = q.at ?? new Date()
   const start = new Date(end.getTime() - q.windowDays * 86_400_000)
   const { rows } = await tx.execute<{ variant_id: string; sku: string; name: string; sold: number; on_hand: number | null; reserved: number | null; safety_stock: number | null; in_transit: number }>(sql`
-    with sold as (
-      select variant_id, -sum(quantity) as sold
-        from stock_movements
-       where merchant_id = ${merchantId} and location_id = ${q.locationId}
-         and kind in ('sale', 'reservation_consumed', 'return', 'void')
-         and occurred_at >= ${start.toISOString()}::timestamptz and occurred_at < ${end.toISOString()}::timestamptz
-       group by variant_id
+    with moved as (
+      -- A return counts where the item was sold (its sale line's location), wherever it was restocked.
+      select m.variant_id, m.quantity, coalesce(sl.location_id, m.location_id) as location_id
+        from stock_movements m
+        left join refund_lines rl on m.kind = 'return' and m.cause_type = 'refund_line' and rl.id::text = m.cause_id
+        left join sale_lines sl on sl.id = rl.sale_line_id
+       where m.merchant_id = ${merchantId} and (m.location_id = ${q.locationId} or sl.location_id = ${q.locationId})
+         and m.kind in ('sale', 'reservation_consumed', 'return', 'void')
+         and m.occurred_at >= ${start.toISOString()}::timestamptz and m.occurred_at < ${end.toISOString()}::timestamptz
+    ), sold as (
+      select variant_id, -sum(quantity) as sold from moved where location_id = ${q.locationId} group by variant_id
     ), lv as (
       select variant_id, on_hand, reserved, safety_stock from stock_levels where merchant_id = ${merchantId} and location_id = ${q.locationId}
     ), coming as (
@@ -158,7 +162,8 @@ export async function reorderSuggestions(tx: Tx, merchantId: string, q: ReorderQ
     const onHand = Number(r.on_hand ?? 0)
     const reserved = Number(r.reserved ?? 0)
     const safetyStock = r.safety_stock === null ? null : Number(r.safety_stock)
-    const unitsSold = Number(r.sold)
+    // Returns of sales made before the window may outnumber the window's sales: none sold, not fewer than none.
+    const unitsSold = Math.max(0, Number(r.sold))
     const available = onHand - reserved
     const inTransit = Number(r.in_transit)
     return {

@@ -280,7 +280,7 @@ const levelsQuery = z.object({
   locationId: uuid().optional(),
   variantId: uuid().optional(),
   sku: z.string().min(1).max(64).optional(),
-  lowOnly: z.enum(['true', 'false']).optional().openapi({ description: 'Only levels at or below their safety stock' }),
+  lowOnly: z.enum(['true', 'false']).optional().openapi({ description: 'Only levels at or below their safety stock (of products not archived)' }),
 })
 
 const levels = defineRoute({
@@ -343,6 +343,7 @@ const low = defineRoute({
   path: '/api/v1/stock/low',
   tags,
   summary: 'Levels at or below their safety stock',
+  description: 'Levels of archived products are left out (they are not restocked); the levels list shows them.',
   access: 'catalog.read',
   request: { query: PageQuery.extend({ storeId: uuid().optional(), locationId: uuid().optional() }) },
   responses: { 200: json(page(LevelSchema)) },
@@ -354,7 +355,7 @@ const reorder = defineRoute({
   tags,
   summary: 'What to reorder for a location, most urgent first',
   description:
-    'Units sold in the window = sales and fulfilled reservations minus returns and voids. Velocity = units sold ÷ windowDays; days of cover = available ÷ velocity (whole days, null when nothing sold); suggested = max(0, ⌈velocity × coverDays⌉ + safety stock − available − in transit). Archived products are left out.',
+    'Units sold in the window = sales and fulfilled reservations minus voids and returns (a return counts at the location of its sale, wherever it was restocked; written-off returns left the shelf and stay sold), never below 0. Velocity = units sold ÷ windowDays; days of cover = available ÷ velocity (whole days, null when nothing sold); suggested = max(0, ⌈velocity × coverDays⌉ + safety stock − available − in transit). Archived products are left out.',
   access: 'catalog.read',
   request: {
     query: z.object({
