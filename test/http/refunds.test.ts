@@ -174,6 +174,25 @@ describe('refunds and voids', () => {
     expect(byManager.body.sale.refunds[1].tenders[0]).toMatchObject({ kind: 'cash', amount: 1000, saleTenderId: null })
   })
 
+  it("an electronic refund goes back through the sale's own payment of that kind; a wallet refund with none is refused", async () => {
+    const { store, sale, api } = await soldSale({ quantity: 3, price: 1000, tenders: [{ kind: 'card', amount: 3000 }] })
+    const one = { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] }
+    // Named by kind only: the sale's one card payment is the one refunded, and its refunded amount says so.
+    const byKind = await api.post(`/api/v1/sales/${sale.id}/refunds`, { ...one, tenders: [{ kind: 'card', amount: 1000 }] })
+    expect(byKind.status, JSON.stringify(byKind.body)).toBe(201)
+    const card = sale.tenders[0]
+    expect(byKind.body.sale.refunds[0].tenders[0]).toMatchObject({ kind: 'card', amount: 1000, saleTenderId: card.id, refundNo: expect.stringMatching(/^TR/) })
+    expect(byKind.body.sale.tenders[0].refundedAmount).toBe(1000)
+    // WeChat Pay refunds only a WeChat payment (its out_trade_no): this sale has none.
+    const wechat = await api.post(`/api/v1/sales/${sale.id}/refunds`, { ...one, tenders: [{ kind: 'wechat', amount: 1000 }] })
+    expect(wechat.status).toBe(422)
+    expect(wechat.body.error).toMatchObject({ code: 'refund_tender_kind', details: { kind: 'wechat' } })
+    // Two entries that both fall on the one card payment are one tender named twice.
+    const twice = await api.post(`/api/v1/sales/${sale.id}/refunds`, { ...one, tenders: [{ kind: 'card', amount: 500 }, { kind: 'card', amount: 500 }] })
+    expect(twice.status).toBe(422)
+    expect(twice.body.error.code).toBe('duplicate_sale_tender')
+  })
+
   it('a cashier may not move a split refund onto the cash tender without the cash-refund permission', async () => {
     const { m, store, sale, cashierApi, api } = await soldSale({ quantity: 2, price: 1000, tenders: [{ kind: 'card', amount: 1000 }, { kind: 'cash', amount: 1000 }] })
     await createApi(hub).as(m.adminToken).put('/api/v1/roles/cashier', { permissions: [...DEFAULT_ROLE_PERMISSIONS.cashier, 'sales.refund'] })

@@ -117,10 +117,21 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     if (sum(input.tenders.map((t) => t.amount)) !== total) throw invalid('refund_tender_mismatch', `refund tenders must add up to ${total}`, { refundTotal: total })
     // One entry per original tender: each entry is checked and split (stored value into principal and bonus) on its
     // own, so parts of one tender would each round their split and together give back a different one.
-    const named = input.tenders.flatMap((t) => (t.saleTenderId ? [t.saleTenderId] : []))
+    // An electronic refund named by kind only goes back through the sale's one payment of that kind (the channel
+    // refunds a payment, by its out_trade_no). A wallet refund with no such payment has nothing to go back through;
+    // a card may still be refunded unreferenced at the terminal, with the cash-refund permission (below).
+    const resolved = input.tenders.map((t) => {
+      if (t.saleTenderId || !ELECTRONIC.includes(t.kind)) return t
+      const same = tenders.filter((x) => x.kind === t.kind)
+      if (same.length === 1) return { ...t, saleTenderId: same[0]!.id }
+      if (same.length > 1) throw invalid('refund_tender_ambiguous', `the sale has ${same.length} ${t.kind} payments: name the one refunded (saleTenderId)`, { kind: t.kind })
+      if (t.kind !== 'card') throw invalid('refund_tender_kind', `a ${t.kind} refund goes back through a ${t.kind} payment of the sale, and it has none`, { kind: t.kind })
+      return t
+    })
+    const named = resolved.flatMap((t) => (t.saleTenderId ? [t.saleTenderId] : []))
     const twice = named.find((id, i) => named.indexOf(id) !== i)
     if (twice) throw invalid('duplicate_sale_tender', `tender ${twice} is named more than once: give its refund as one amount`, { saleTenderId: twice })
-    split = input.tenders.map((t) => {
+    split = resolved.map((t) => {
       if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw invalid('invalid_amount', 'refund tender amounts must be positive whole numbers')
       const original = t.saleTenderId ? tenders.find((x) => x.id === t.saleTenderId) : undefined
       if (t.saleTenderId && !original) throw invalid('unknown_sale_tender', `tender ${t.saleTenderId} is not part of this sale`)

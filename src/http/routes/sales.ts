@@ -265,7 +265,14 @@ const refund = defineRoute({
         .object({
           registerId: uuid(),
           lines: z.array(z.object({ saleLineId: uuid(), quantity: z.number().int().min(1), restock: z.boolean().default(true), locationId: uuid().optional() }).strict()).min(1).max(500),
-          tenders: z.array(z.object({ kind: TenderKind, amount: z.number().int().min(1), saleTenderId: uuid().optional() }).strict()).max(20).optional(),
+          tenders: z
+            .array(z.object({ kind: TenderKind, amount: z.number().int().min(1), saleTenderId: uuid().optional() }).strict())
+            .max(20)
+            .optional()
+            .openapi({
+              description:
+                "Default: the original tenders in proportion. An electronic tender named by kind only goes back through the sale's one payment of that kind; a wallet (WeChat Pay, Alipay, UnionPay QR) refund needs one. Other tenders than the originals (cash for a card, say) need sales.refund_cash.",
+            }),
           reason: z.string().max(500).optional(),
         })
         .strict(),

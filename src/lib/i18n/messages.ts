@@ -177,6 +177,8 @@ const ZH_CN: Record<string, Render> = {
   refund_exceeds_sale: t('此商品最多还能退 {refundable} 件（申请 {requested} 件）', '退货数量超过可退数量'),
   refund_exceeds_tender: t('退款金额超过原付款可退的金额'),
   duplicate_sale_tender: t('同一笔原付款只能出现一次，请合并为一个退款金额'),
+  refund_tender_kind: t('{kind} 退款须原路退回该销售单的 {kind} 付款', '退款方式与原付款不符'),
+  refund_tender_ambiguous: t('该销售单有多笔 {kind} 付款，请指明退回哪一笔（saleTenderId）', '请指明退回哪一笔原付款（saleTenderId）'),
   refund_tender_mismatch: t('退款方式的金额合计须等于退款总额 {refundTotal}', '退款方式的金额合计须等于退款总额'),
   sale_voided: t('该销售单已作废'),
   void_window_closed: t('只能在销售当天且收银班次未结束时作废，请改为退款'),
