@@ -475,6 +475,20 @@ describe('catalog import and export', () => {
     expect(comma.body.errors).toEqual([expect.objectContaining({ line: 2, field: 'price', code: 'invalid_amount' })])
   })
 
+  it('refuses rows that give a product two variants with the same options, within the file or against the catalog', async () => {
+    const { admin } = await catalogShop(hub)
+    const head = 'product_key,product_name,tax_category,sku,price,options\n'
+    const inFile = await importFile(admin, `${head}TEE,Tee,standard,TEE-S,10,Size=S\nTEE,Tee,standard,TEE-S2,10,Size=S\n`, { dryRun: true })
+    expect(inFile.body.errors).toEqual([expect.objectContaining({ line: 3, sku: 'TEE-S2', field: 'options', code: 'duplicate_variant_options' })])
+    expect((await importFile(admin, `${head}TEE,Tee,standard,TEE-S,10,Size=S\nTEE,Tee,standard,TEE-M,10,Size=M\n`)).status).toBe(200)
+    // TEE-M takes the options of TEE-S, which stays as it is: the same Size=S twice.
+    const clash = await importFile(admin, `${head}TEE,Tee,standard,TEE-M,10,Size=S\n`, { dryRun: true })
+    expect(clash.body.errors).toEqual([expect.objectContaining({ line: 2, sku: 'TEE-M', code: 'duplicate_variant_options' })])
+    // Swapping the two in one file is fine.
+    const swap = await importFile(admin, `${head}TEE,Tee,standard,TEE-M,10,Size=S\nTEE,Tee,standard,TEE-S,10,Size=M\n`, { dryRun: true })
+    expect(swap.body.errors).toEqual([])
+  })
+
   it('guesses a semicolon delimiter past blank lines at the top of the file', async () => {
     const { admin } = await catalogShop(hub)
     const r = await importFile(admin, '\n\nsku;product_name;price;tax_category\nSEMI-1;Semi;2.50;standard\n', { dryRun: true })

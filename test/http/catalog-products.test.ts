@@ -288,4 +288,26 @@ describe('products through the API', () => {
     expect((await createApi(hub).get('/api/v1/products')).status).toBe(401)
     expect((await admin.get(`/api/v1/products/${p.id}`)).body.variants[0].price).toBe(1000)
   })
+  it('two variants of a product with options never have the same option values: the till could not tell them apart', async () => {
+    const { admin } = await catalogShop(hub)
+    const body = productBody({ name: 'Shirt', options: ['Size', 'Colour'] }, { sku: 'SH-L-RED', optionValues: { Size: 'L', Colour: 'Red' } }) as any
+    body.variants.push({ sku: 'SH-L-RED-2', price: 1000, optionValues: { Colour: 'Red', Size: 'L' } })
+    const twice = await admin.post('/api/v1/products', body)
+    expect(twice.status).toBe(422)
+    expect(twice.body.error).toMatchObject({ code: 'duplicate_variant_options', details: { skus: ['SH-L-RED', 'SH-L-RED-2'] } })
+    body.variants[1].optionValues = { Size: 'M', Colour: 'Red' }
+    const created = await admin.post('/api/v1/products', body)
+    expect(created.status).toBe(201)
+    const again = await admin.post(`/api/v1/products/${created.body.id}/variants`, { sku: 'SH-L-RED-3', price: 1000, optionValues: { Size: 'L', Colour: 'Red' } })
+    expect(again.status).toBe(422)
+    expect(again.body.error.code).toBe('duplicate_variant_options')
+    const m = created.body.variants.find((v: any) => v.sku === 'SH-L-RED-2')
+    const patched = await admin.patch(`/api/v1/variants/${m.id}`, { optionValues: { Size: 'L', Colour: 'Red' } })
+    expect(patched.status).toBe(422)
+    expect(patched.body.error.code).toBe('duplicate_variant_options')
+    // A product without options may have several variants (told apart by name and SKU).
+    const plain = productBody({ name: 'Plain' }) as any
+    plain.variants.push({ sku: `${plain.variants[0].sku}-B`, price: 1000 })
+    expect((await admin.post('/api/v1/products', plain)).status).toBe(201)
+  })
 })

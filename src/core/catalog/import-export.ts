@@ -23,7 +23,7 @@ import { auditLog } from '../staff/schema.ts'
 import { barcodeKeys, checkBarcode, gtinKey } from './barcodes.ts'
 import { cleanCategoryName, listCategories, lockCategoryTree, PATH_SEPARATOR } from './categories.ts'
 import type { CatalogColumn, CatalogRecord, DecimalMark, Sheet, SheetRow } from './catalog-file.ts'
-import { isValidSku, UNITS, type ProductUnit } from './products.ts'
+import { isValidSku, optionKey, UNITS, type ProductUnit } from './products.ts'
 
 /** Units a shop writes for goods sold by weight, volume or length: the base unit the catalog keeps, and how many of it. */
 const perOfUnit = (u: { unit: ProductUnit; per: number; name?: string }) =>
@@ -401,6 +401,15 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       ).rows.map((r) => ({ ...r, price: Number(r.price), cost: Number(r.cost) }))
     : []
   const existing = new Map(existingRows.map((r) => [r.sku, r]))
+  // The other variants of the products the file changes: their options stay, and the file's must differ from them.
+  const productIds = [...new Set(existingRows.map((r) => r.product_id))]
+  const siblings = new Map<string, { sku: string; option_values: Record<string, string> }[]>()
+  if (productIds.length) {
+    const { rows } = await tx.execute<{ product_id: string; sku: string; option_values: Record<string, string> }>(
+      sql`select product_id, sku, option_values from variants where product_id = any(${sql.param(productIds)}::uuid[]) and not (sku = any(${sql.param(skus)}::text[]))`,
+    )
+    for (const r of rows) siblings.set(r.product_id, [...(siblings.get(r.product_id) ?? []), r])
+  }
   const existingCodes = await loadCodes(tx, merchantId, drafts.flatMap((d) => d.barcodes ?? []), existingRows.map((r) => r.id))
 
   // A barcode owned in the catalog by a SKU that keeps it (not in the file, or in it with a blank barcode cell).
@@ -563,6 +572,20 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
 
     const optionNames = [...(target?.options ?? [])]
     for (const d of g.rows) for (const [o] of d.options ?? []) if (!optionNames.includes(o)) optionNames.push(o)
+    const valuesOf = (d: Draft) => (d.options ? Object.fromEntries(d.options.filter(([, v]) => v !== '')) : (existing.get(d.sku)?.option_values ?? {}))
+    // Two variants of a product with options never have the same values (as the API refuses them).
+    if (optionNames.length) {
+      const taken = new Map((target ? (siblings.get(target.product_id) ?? []) : []).map((v) => [optionKey(optionNames, v.option_values), v.sku]))
+      for (const d of g.rows) {
+        const key = optionKey(optionNames, valuesOf(d))
+        const other = taken.get(key)
+        if (other !== undefined) {
+          fail(d, 'options', d.options ? formatOptionsCell(optionNames, valuesOf(d)) : null, 'duplicate_variant_options', `SKU ${other} of the same product has the same options`)
+          d.bad = true
+        } else taken.set(key, d.sku)
+      }
+      if (g.rows.some((d) => d.bad)) continue
+    }
     const categoryId = categoryPath ? categoryFor(categoryPath) : (target?.category_id ?? null)
 
     let productId: string
@@ -595,7 +618,7 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
 
     for (const d of g.rows) {
       const before = existing.get(d.sku)
-      const optionValues = d.options ? Object.fromEntries(d.options.filter(([, v]) => v !== '')) : (before?.option_values ?? {})
+      const optionValues = valuesOf(d)
       if (!before) {
         const id = newId()
         plan.newVariants.push({

@@ -1,7 +1,7 @@
 // Products and their variants. A variant is what is sold and stocked: SKU (unique per merchant), barcodes, price
 // and cost in minor units per `pricePer` base units, and whether it is on the shelf. A variant may have its own tax
 // category and unit; without one it takes the product's (the effective value is coalesce(variant, product)).
-import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, ne, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
@@ -81,6 +81,32 @@ function noRepeat(seen: Set<string>, b: { code: string; kind: BarcodeKind }) {
   for (const k of keys) seen.add(k)
 }
 
+/** Locks a product's row until the transaction ends (404 when it is not the merchant's). */
+async function lockProduct(tx: Tx, merchantId: string, id: string) {
+  const [p] = await tx.select({ id: products.id }).from(products).where(and(eq(products.merchantId, merchantId), eq(products.id, id))).for('update')
+  if (!p) throw notFound('product', id)
+}
+
+/** A variant's place among its product's options: its value for each (blank for none), in the product's order. */
+export const optionKey = (options: string[], values: Record<string, string>) => JSON.stringify(options.map((o) => values[o] ?? ''))
+
+/**
+ * Refuses two variants of a product with options that have the same value for each (the till names them alike: "Shirt
+ * (L/Red)"). `variants` are the product's variants as they will be; a product without options is told apart by SKU.
+ */
+function assertDistinctOptions(options: string[], variants: { sku: string; optionValues: Record<string, string> }[]) {
+  if (options.length === 0) return
+  const seen = new Map<string, string>()
+  for (const v of variants) {
+    const key = optionKey(options, v.optionValues)
+    const other = seen.get(key)
+    if (other !== undefined) {
+      throw invalid('duplicate_variant_options', `${other} and ${v.sku} have the same options (${options.map((o) => `${o}=${v.optionValues[o] ?? ''}`).join(';')})`, { skus: [other, v.sku] })
+    }
+    seen.set(key, v.sku)
+  }
+}
+
 /**
  * Option names as the catalog file can write them back (Name=Value;Name=Value, see import-export.ts): trimmed,
  * non-empty, distinct and without "=" or ";".
@@ -156,7 +182,7 @@ function translateUnique(e: unknown): never {
   throw e
 }
 
-async function insertVariants(tx: Tx, merchantId: string, productId: string, list: VariantInput[], options: string[]) {
+async function insertVariants(tx: Tx, merchantId: string, productId: string, list: VariantInput[], options: string[], siblings: Variant[] = []) {
   await assertTaxCategories(tx, merchantId, list.map((v) => v.taxCategoryId))
   const skus = new Set<string>()
   const codes = new Set<string>()
@@ -185,6 +211,7 @@ async function insertVariants(tx: Tx, merchantId: string, productId: string, lis
       codeRows.push({ id: newId(), merchantId, variantId: id, code: b.code, kind: b.kind })
     }
   }
+  assertDistinctOptions(options, [...siblings, ...rows.map((r) => ({ sku: r.sku, optionValues: r.optionValues as Record<string, string> }))])
   try {
     if (rows.length) await tx.insert(variants).values(rows)
     if (codeRows.length) await tx.insert(barcodes).values(codeRows)
@@ -279,8 +306,10 @@ export async function updateProduct(tx: Tx, actor: Actor, id: string, changes: P
 export const archiveProduct = (tx: Tx, actor: Actor, id: string) => updateProduct(tx, actor, id, { status: 'archived' })
 
 export async function addVariant(tx: Tx, actor: Actor, productId: string, input: VariantInput): Promise<ProductWithVariants> {
+  // The product row locked: two variants added at once see each other's options.
+  await lockProduct(tx, actor.merchantId, productId)
   const p = await getProduct(tx, actor.merchantId, productId)
-  await insertVariants(tx, actor.merchantId, productId, [input], p.options)
+  await insertVariants(tx, actor.merchantId, productId, [input], p.options, p.variants)
   await recordAudit(tx, actor, { action: 'variant.created', entityType: 'product', entityId: productId, details: { sku: input.sku, price: input.price } })
   return getProduct(tx, actor.merchantId, productId)
 }
@@ -312,6 +341,11 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
   if (changes.optionValues !== undefined) changes = { ...changes, optionValues: cleanOptionValues(changes.optionValues) }
   const [product] = await tx.select({ options: products.options, unit: products.unit, taxCategoryId: products.taxCategoryId }).from(products).where(eq(products.id, before.productId))
   checkVariant({ sku: changes.sku ?? before.sku, price: changes.price ?? before.price, cost: changes.cost, pricePer: changes.pricePer, optionValues: changes.optionValues, unit: changes.unit }, product!.options)
+  if (changes.optionValues !== undefined) {
+    await lockProduct(tx, actor.merchantId, before.productId)
+    const siblings = await tx.select().from(variants).where(and(eq(variants.productId, before.productId), ne(variants.id, id)))
+    assertDistinctOptions(product!.options, [...siblings, { sku: changes.sku ?? before.sku, optionValues: changes.optionValues ?? {} }])
+  }
   if (changes.taxCategoryId) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
   if (changes.unit !== undefined) {
     const from = before.unit ?? product!.unit

@@ -359,7 +359,7 @@ const createProductRoute = defineRoute({
   tags,
   summary: 'Create a product with its variants and barcodes',
   description:
-    "The product's tax category and unit are the defaults of its variants; a variant may name its own (`taxCategoryId` or `taxCategoryCode`, `unit`). A tax category that is not the merchant's is refused (422 `unknown_tax_category`).",
+    "The product's tax category and unit are the defaults of its variants; a variant may name its own (`taxCategoryId` or `taxCategoryCode`, `unit`). A tax category that is not the merchant's is refused (422 `unknown_tax_category`). Two variants of a product with options may not have the same value for every option (422 `duplicate_variant_options`): the till could not tell them apart.",
   access: 'catalog.manage',
   request: { body: jsonBody(ProductInput) },
   responses: { 201: json(ProductSchema, 'Created') },
@@ -404,7 +404,7 @@ const addVariantRoute = defineRoute({
   path: '/api/v1/products/{id}/variants',
   tags,
   summary: 'Add a variant to a product',
-  description: "Without a tax category or unit of its own the variant takes the product's.",
+  description: "Without a tax category or unit of its own the variant takes the product's. Its option values must differ from every other variant's (422 `duplicate_variant_options`).",
   access: 'catalog.manage',
   request: { params: IdParam, body: jsonBody(VariantInput) },
   responses: { 201: json(ProductSchema, 'The product with its new variant') },
