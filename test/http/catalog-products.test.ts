@@ -179,7 +179,7 @@ describe('products through the API', () => {
   })
 
   it('finds a weighed item from a scale label whose item code has more digits than the catalog wrote (01234 is PLU 1234)', async () => {
-    const { admin } = await catalogShop(hub)
+    const { admin, m } = await catalogShop(hub)
     const p = await admin.post('/api/v1/products', { name: '苹果', taxCategoryCode: 'reduced', unit: 'g', variants: [{ sku: 'APL', price: 1280, pricePer: 1000, barcodes: [{ code: '1234', kind: 'scale_plu' }] }] })
     expect(p.status).toBe(201)
     // The merchant's labels carry 5 PLU digits (the default): 21 01234 00500.
@@ -187,6 +187,12 @@ describe('products through the API', () => {
     const label = await admin.get(`/api/v1/variants/lookup?code=${body}${gtinCheckDigit(body)}`)
     expect(label.status).toBe(200)
     expect(label.body).toMatchObject({ sku: 'APL', matchedBy: 'scale_label', label: { quantity: 500 } })
+    // The PLU typed at the till (as written, or with the label's zeros) finds the item too; the weight comes with it.
+    for (const code of ['1234', '01234']) expect((await admin.get(`/api/v1/variants/lookup?code=${code}`)).body).toMatchObject({ sku: 'APL', matchedBy: 'barcode' })
+    const store = await seedStore(hub, m.merchantId)
+    const typed = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ barcode: '01234', quantity: 500 }] })
+    expect(typed.status, JSON.stringify(typed.body)).toBe(200)
+    expect(typed.body.lines[0]).toMatchObject({ sku: 'APL', quantity: 500, gross: 640 })
   })
 
   it("gives a variant its own tax category and unit, or the product's: changing the product moves only the inheriting variants", async () => {

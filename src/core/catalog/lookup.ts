@@ -63,6 +63,9 @@ function pluForms(plu: string): string[] {
   return [...new Set([plu, ...[4, 5, 6].filter((k) => n.length <= k).map((k) => n.padStart(k, '0'))])]
 }
 
+/** A scale item code as typed: up to the 6 digits a label carries. */
+const TYPED_PLU = /^\d{1,6}$/
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
@@ -94,7 +97,7 @@ export async function lookupSellables(
       if (label) {
         labels.set(r.barcode, label)
         for (const plu of pluForms(label.plu)) codes.add(plu)
-      }
+      } else if (TYPED_PLU.test(r.barcode)) for (const plu of pluForms(r.barcode)) codes.add(plu)
     } else throw invalid('invalid_item', 'each line needs a sku, barcode or variantId')
   }
   const { rows } = await executeNamed<Row>(tx, 'lookup_sellables', sql`
@@ -138,6 +141,8 @@ export async function lookupSellables(
         row = pluForms(scale.plu).map((plu) => byCode.get(`plu:${plu}`)).find((x) => x !== undefined)
         label = scale.valueKind === 'weight' ? { quantity: scale.value } : { amount: scale.value }
       }
+      // A PLU typed at the till, with or without the zeros a label pads it with: the line gives the weight.
+      if (!row && !scale && TYPED_PLU.test(ref.barcode)) row = pluForms(ref.barcode).map((plu) => byCode.get(`plu:${plu}`)).find((x) => x !== undefined)
     }
     if (!row) throw invalid('unknown_item', `no product matches ${describe(ref)}`, ref)
     const options = Object.values(row.option_values ?? {})

@@ -427,7 +427,7 @@ const lookupRoute = defineRoute({
   path: '/api/v1/variants/lookup',
   tags,
   summary: 'Resolve a scanned or typed code to what it sells',
-  description: 'Tries the code as a barcode (including an in-store scale label), then as a SKU; 404 when nothing matches.',
+  description: 'Tries the code as a barcode (including an in-store scale label, or a scale item code typed with or without its zeros), then as a SKU; 404 when nothing matches.',
   access: 'catalog.read',
   request: { query: z.object({ code: z.string().trim().min(1).max(64) }) },
   responses: { 200: json(SellableSchema), 404: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), 'Nothing matches') },
