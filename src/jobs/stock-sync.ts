@@ -21,7 +21,7 @@ import { commitBatch, getCheckpoint, withSyncRun } from '../connectors/framework
 import { connectorRegistry } from '../connectors/index.ts'
 import { absorbChanges, levelStates, queueChannelPush, recordPushOutcomes, recordReadings, type LevelState, type PushOutcome } from '../core/channel-stock/levels.ts'
 import { ensureLevels, importListings, type ChannelRef } from '../core/channel-stock/listings.ts'
-import { applyChannelOrder } from '../core/channel-stock/orders.ts'
+import { applyChannelOrder, cancelVanishedChannelOrder } from '../core/channel-stock/orders.ts'
 import { channelLevels, channelListings } from '../core/channel-stock/schema.ts'
 import { getSettings } from '../core/merchants/settings.ts'
 import { systemActor } from '../core/staff/actor.ts'
@@ -294,8 +294,10 @@ export async function fetchOrder(hub: Hub, ref: ChannelRef, orderId: string, opt
   const m = await openMarketplace(hub, ref, opts)
   if (!m) return false
   const order = await m.caps.getOrder(ctxOf(hub, m, opts), { id: orderId })
-  if (!order) return false
-  return hub.database.db.transaction(async (tx) => (await applyChannelOrder(tx, systemActor(ref.merchantId, 'marketplace order'), ref, toInput(order), hub.clock())).applied)
+  const actor = systemActor(ref.merchantId, 'marketplace order')
+  // Gone from the marketplace (deleted for good): cancelled here, so its holds do not stay for ever.
+  if (!order) return hub.database.db.transaction(async (tx) => (await cancelVanishedChannelOrder(tx, actor, ref, orderId, hub.clock()))?.applied ?? false)
+  return hub.database.db.transaction(async (tx) => (await applyChannelOrder(tx, actor, ref, toInput(order), hub.clock())).applied)
 }
 
 /** Makes sure the marketplace sends its events to this hub. */

@@ -243,7 +243,25 @@ export async function recordReadings(tx: Tx, ref: ChannelRef, readings: RemoteRe
   return summary
 }
 
-/** Adjusts what we believe the marketplace holds after it changed its own stock (an order placed or cancelled there). */
+/**
+ * Forgets what we believe the marketplace holds of a variant, so the next push sends it our figure whatever it shows:
+ * after a cancellation, which a marketplace may or may not have restocked on its side (Shopify cancels without
+ * restocking when told so, WooCommerce does not restock a trashed or deleted order).
+ */
+export async function forgetBelievedRemote(tx: Tx, connectionId: string, variantId: string, remoteLocationId: string | null): Promise<void> {
+  await tx
+    .update(channelLevels)
+    .set({ lastRemote: null })
+    .where(
+      and(
+        eq(channelLevels.connectionId, connectionId),
+        eq(channelLevels.variantId, variantId),
+        remoteLocationId === null ? undefined : eq(channelLevels.remoteLocationId, remoteLocationId),
+      ),
+    )
+}
+
+/** Adjusts what we believe the marketplace holds after it changed its own stock (an order placed there). */
 export async function adjustBelievedRemote(tx: Tx, connectionId: string, variantId: string, remoteLocationId: string | null, delta: number): Promise<void> {
   await tx
     .update(channelLevels)

@@ -13,7 +13,7 @@ import { recordEvents } from '../events/service.ts'
 import type { Actor } from '../staff/actor.ts'
 import { applyMovements, consumeReservation, releaseReservation, reserve, shrinkReservation } from '../stock/ledger.ts'
 import { stockReservations } from '../stock/schema.ts'
-import { adjustBelievedRemote } from './levels.ts'
+import { adjustBelievedRemote, forgetBelievedRemote } from './levels.ts'
 import type { ChannelRef } from './listings.ts'
 import { channelListings, channelLocations, channelOrderLines, channelOrders, type ChannelOrderLineState, type ChannelOrderStatus } from './schema.ts'
 
@@ -110,6 +110,11 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   const seenBefore = existingLines.length > 0 || order!.status !== 'open' || order!.flag !== null
   if (seenBefore && updatedAt.getTime() < order!.remoteUpdatedAt.getTime()) return { order: order!, applied: false }
   if (order!.status === 'collected' || order!.status === 'fulfilled') return { order: order!, applied: false }
+  // Marketplaces stamp states to the second: a create and a cancel in one second carry the same time, and the
+  // create may arrive last. At the same time an order never goes back from cancelled to open.
+  if (seenBefore && updatedAt.getTime() === order!.remoteUpdatedAt.getTime() && order!.status === 'cancelled' && input.status === 'open') {
+    return { order: order!, applied: false }
+  }
 
   const place = await placement(tx, ref, input)
   const variantOf = await resolveVariants(tx, ref, input.lines)
@@ -136,6 +141,22 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     return r
   }
 
+  // A hold given back: whether the marketplace put the units back on its side is not known (see forgetBelievedRemote).
+  const release = async (active: typeof stockReservations.$inferSelect | undefined) => {
+    if (!active) return
+    await releaseReservation(tx, actor, active.id)
+    if (!order!.pickup) await forgetBelievedRemote(tx, ref.connectionId, active.variantId, place?.remoteLocationId ?? null)
+  }
+
+  // Lines the marketplace no longer lists (removed from the order) hold nothing any more.
+  const listed = new Set(input.lines.map((l) => l.id))
+  for (const prev of existingLines) {
+    if (listed.has(prev.lineId) || prev.state === 'consumed' || prev.state === 'released') continue
+    const held = await reservationOf(prev)
+    await release(held?.status === 'active' ? held : undefined)
+    await upsert(prev.lineId, { sku: prev.sku, variantId: prev.variantId, quantity: 0, reservationId: prev.reservationId, state: 'released' })
+  }
+
   // Lines in (variant) order, so two orders for the same goods lock stock levels in the same order.
   const ordered = [...input.lines].sort((a, b) => ((variantOf.get(a.id) ?? '') < (variantOf.get(b.id) ?? '') ? -1 : 1))
   for (const l of ordered) {
@@ -145,11 +166,7 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     const active = held?.status === 'active' ? held : undefined
 
     if (input.status === 'cancelled' || l.quantity === 0) {
-      if (active) {
-        await releaseReservation(tx, actor, active.id)
-        // The marketplace put the units back on its own side too.
-        if (!order!.pickup) await adjustBelievedRemote(tx, ref.connectionId, active.variantId, place?.remoteLocationId ?? null, active.quantity)
-      }
+      await release(active)
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: held?.id ?? null, state: prev?.state === 'consumed' ? 'consumed' : 'released' })
       continue
     }
@@ -164,6 +181,15 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
       if (active) {
         if (l.quantity < active.quantity) await shrinkReservation(tx, actor, active.id, l.quantity)
         await consumeReservation(tx, actor, active.id, { causeType: 'reservation', causeId: active.id, occurredAt: updatedAt })
+        // More shipped than was held (the line grew while open, flagged quantity_increased): the rest left too.
+        if (l.quantity > active.quantity) {
+          await applyMovements(
+            tx,
+            actor,
+            [{ variantId, locationId: active.locationId, quantity: active.quantity - l.quantity, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: updatedAt }],
+            { policy: 'allow' },
+          )
+        }
         await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: active.id, state: 'consumed' })
       } else if (place) {
         // Never held (first seen fulfilled, or it could not be covered): the goods left all the same.
@@ -222,6 +248,28 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     ])
   }
   return { order: updated!, applied: true }
+}
+
+/**
+ * An order the marketplace no longer has (a WooCommerce order deleted for good: reading it answers 404) is cancelled
+ * here, its holds given back. Null when there is nothing open to cancel.
+ */
+export async function cancelVanishedChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, remoteOrderId: string, at: Date): Promise<ApplyOrderResult | null> {
+  const [order] = await tx
+    .select()
+    .from(channelOrders)
+    .where(and(eq(channelOrders.connectionId, ref.connectionId), eq(channelOrders.remoteOrderId, remoteOrderId)))
+  if (!order || order.status !== 'open') return null
+  const lines = await tx.select().from(channelOrderLines).where(eq(channelOrderLines.orderId, order.id))
+  // Stamped no earlier than the last state applied, so it is not taken for an older one.
+  const stamp = new Date(Math.max(at.getTime(), order.remoteUpdatedAt.getTime()))
+  return applyChannelOrder(
+    tx,
+    actor,
+    ref,
+    { id: remoteOrderId, name: order.name, status: 'cancelled', updatedAt: stamp.toISOString(), locationId: null, pickupLocationId: null, lines: lines.map((l) => ({ id: l.lineId, sku: l.sku, externalId: null, quantity: l.quantity })) },
+    at,
+  )
 }
 
 /** Hands a pickup order over at its store: each hold becomes the movement of the goods leaving, once. */
