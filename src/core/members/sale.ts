@@ -34,22 +34,22 @@ export interface MemberContext {
 }
 
 export async function loadMemberContext(tx: Tx, merchantId: string, input: MemberSaleInput, loyalty: LoyaltySettings): Promise<MemberContext | undefined> {
+  // A code typed twice, or in another case, is one coupon.
+  const codes = [...new Set((input.couponCodes ?? []).map((c) => c.trim().toUpperCase()))]
+  const coupons = async () => {
+    const list = []
+    for (const code of codes) list.push(await getCouponByCode(tx, merchantId, code))
+    return list
+  }
   if (!input.memberId) {
-    if (input.couponCodes?.length) {
-      // Anonymous coupons (not bound to a member) may be used without a member.
-      const list = []
-      for (const code of input.couponCodes) list.push(await getCouponByCode(tx, merchantId, code))
-      return { tier: undefined, loyalty, coupons: list }
-    }
+    // Anonymous coupons (not bound to a member) may be used without a member.
+    if (codes.length) return { tier: undefined, loyalty, coupons: await coupons() }
     if (input.redeemPoints) throw invalid('member_required', 'redeeming points needs a member')
     return undefined
   }
   const member = await getActiveMember(tx, merchantId, input.memberId)
   const tier = await getTier(tx, merchantId, member.tierId)
-  const codes = [...new Set((input.couponCodes ?? []).map((c) => c.trim().toUpperCase()))]
-  const list = []
-  for (const code of codes) list.push(await getCouponByCode(tx, merchantId, code))
-  return { member, tier, loyalty, coupons: list }
+  return { member, tier, loyalty, coupons: await coupons() }
 }
 
 type PricingLine = { variantId: string; productId: string; categoryChain: string[]; gross: number; unitPrice: number; pricePer: number }
@@ -75,8 +75,14 @@ export function redeemablePoints(ctx: MemberContext, requested: number, amountDu
   if (requested > ctx.member.pointsBalance) throw invalid('insufficient_points', `the member has ${ctx.member.pointsBalance} points`, { balance: ctx.member.pointsBalance, requested })
   const discount = mulDivFloor(requested, 1, l.pointsPerMinorUnit)
   const cap = mulDivFloor(amountDue, l.maxRedeemBp, 10_000)
-  if (discount > cap) throw invalid('points_over_limit', `points may pay at most ${cap} of this sale`, { maxDiscount: cap, maxPoints: cap * l.pointsPerMinorUnit })
+  if (discount > cap) throw pointsOverLimit(l, cap)
   return { points: requested, discount }
+}
+
+/** Points may take at most `cap` off this sale: the most points that buy it, in whole redeem steps. */
+export function pointsOverLimit(l: LoyaltySettings, cap: number) {
+  const maxPoints = Math.floor((cap * l.pointsPerMinorUnit) / l.redeemStep) * l.redeemStep
+  return invalid('points_over_limit', `points may pay at most ${cap} of this sale`, { maxDiscount: cap, maxPoints })
 }
 
 /** Points the sale will earn: floor of the eligible paid amount (what was not paid by non-earning tenders) × tier multiplier. */

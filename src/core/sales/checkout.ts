@@ -16,7 +16,7 @@ import { recordAudit } from '../staff/audit.ts'
 import { loadSaleContext, type SaleContext } from './context.ts'
 import { promotionUsesCategories } from './promotions.ts'
 import { cashRoundingAdjustment, priceCart, type CartLine, type PricedCart } from './pricing.ts'
-import { afterMemberSale, applyMemberSale, loadMemberContext, memberDiscounts, pointsToEarn, redeemablePoints, type MemberContext, type MemberSaleInput } from '../members/sale.ts'
+import { afterMemberSale, applyMemberSale, loadMemberContext, memberDiscounts, pointsOverLimit, pointsToEarn, redeemablePoints, type MemberContext, type MemberSaleInput } from '../members/sale.ts'
 import { paymentTooLarge, type CashSession } from './cash-sessions.ts'
 import { newPaymentNo, PAYMENT_NO, receiptPrefix } from './numbers.ts'
 import { sales, type TenderKind } from './schema.ts'
@@ -177,10 +177,16 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
     // Points pay for what is left after every other discount, up to the merchant's share; priced again with them.
     redemption = redeemablePoints(memberCtx, input.redeemPoints, priced.total)
     priced = priceCart(cart, promos, pricing, [...extras, { source: 'points', sourceId: memberCtx.member!.id, label: `${redemption.points} points`, step: 4, amount: redemption.discount }])
+    // Discounts come off the price before tax where prices exclude it: the lines may take less than the points'
+    // worth (¥11.00 of points on ¥10.00 + tax). The member never pays points for a discount not given.
+    const given = sum(priced.applied.filter((a) => a.source === 'points').map((a) => a.amount))
+    if (given < redemption.discount) throw pointsOverLimit(memberCtx.loyalty, given)
   }
 
   if (priced.total > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
   const tenders = input.tenders ?? []
+  // Several stored-value tenders draw on one balance: checked together.
+  const storedValue = sum(tenders.filter((x) => x.kind === 'stored_value').map((x) => x.amount))
   for (const t of tenders) {
     if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw invalid('invalid_amount', `a ${t.kind} tender must be a positive whole number of minor units`)
     if (t.amount > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
@@ -191,8 +197,8 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
     if (t.kind === 'points') throw invalid('tender_not_available', 'points are redeemed with redeemPoints (a discount), not as a tender')
     if (t.kind === 'stored_value' && !memberCtx?.member) throw invalid('member_required', 'a stored-value tender needs the member')
     if (t.kind === 'stored_value' && opts.offline) throw invalid('offline_redemption', 'stored value cannot be spent offline')
-    if (t.kind === 'stored_value' && t.amount > memberCtx!.member!.storedPrincipal + memberCtx!.member!.storedBonus) {
-      throw invalid('insufficient_stored_value', 'the stored value balance is not enough', { balance: memberCtx!.member!.storedPrincipal + memberCtx!.member!.storedBonus, requested: t.amount })
+    if (t.kind === 'stored_value' && storedValue > memberCtx!.member!.storedPrincipal + memberCtx!.member!.storedBonus) {
+      throw invalid('insufficient_stored_value', 'the stored value balance is not enough', { balance: memberCtx!.member!.storedPrincipal + memberCtx!.member!.storedBonus, requested: storedValue })
     }
   }
   const cash = tenders.filter((t) => t.kind === 'cash')

@@ -62,6 +62,7 @@ export interface ExtraDiscount {
   /** Which lines it may touch (default all). */
   scope?: { productIds?: string[]; variantIds?: string[]; categoryIds?: string[] }
   percentBp?: number
+  /** In all: at the item steps taken from the lines in turn, at the order step spread over them. */
   amount?: number
 }
 
@@ -148,6 +149,21 @@ function give(w: Working, amount: number, adj: Omit<LineAdjustment, 'amount'>) {
 }
 
 const percentEach = (bpv: number): Compute => (ls) => new Map(ls.map((w) => [w, mulDivRound(w.remaining, bpv, 10_000)]))
+
+/**
+ * An amount off items in all (a free-item coupon: one coffee free, however many lines carry coffee), taken from the
+ * lines in turn, each giving at most what it has left.
+ */
+const inTurn = (ls: Working[], total: number) => {
+  let left = total
+  return new Map(
+    ls.map((w) => {
+      const take = Math.min(left, w.remaining)
+      left -= take
+      return [w, take]
+    }),
+  )
+}
 
 /** One rounded amount for the lines together, spread by largest remainder of what each has left. */
 const spread = (ls: Working[], total: number) => {
@@ -314,7 +330,7 @@ export function priceCart(cart: CartLine[], promos: PromotionRule[], opts: Prici
             ? percentEach(x.percentBp)
             : (ls) => spread(ls, mulDivRound(sum(ls.map((w) => w.remaining)), x.percentBp!, 10_000))
           : item
-            ? (ls) => new Map(ls.map((w) => [w, x.amount ?? 0]))
+            ? (ls) => inTurn(ls, x.amount ?? 0)
             : (ls) => spread(ls, x.amount ?? 0),
       adj: { source: x.source, sourceId: x.sourceId, label: x.label },
     })

@@ -193,11 +193,16 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   await tx.insert(refundLines).values(lineRows)
   const fullyRefunded = lines.every((l) => l.refundedQuantity + (wanted.get(l.id)?.quantity ?? 0) === l.quantity)
   const svTenders = split.filter((x) => x.kind === 'stored_value').map((x) => ({ x, original: tenders.find((t) => t.id === x.saleTenderId)! }))
+  // Points go back in proportion to the value refunded; a sale paid wholly with points had nothing due, so there
+  // they go back in proportion to the lines' list value.
+  const listed = (q: (l: (typeof lines)[number]) => number) => sum(lines.map((l) => cum(l.gross, q(l), l.quantity)))
+  const share =
+    sale.total > 0
+      ? { saleValue: sale.total, valueBefore, valueAfter }
+      : { saleValue: listed((l) => l.quantity), valueBefore: listed((l) => l.refundedQuantity), valueAfter: listed((l) => l.refundedQuantity + (wanted.get(l.id)?.quantity ?? 0)) }
   const member = await reverseMemberSale(tx, actor, sale, {
     refundId,
-    saleValue: sale.total,
-    valueBefore,
-    valueAfter,
+    ...share,
     fullyRefunded,
     storedValue: svTenders.map(({ x, original }) => ({
       amount: x.amount,
@@ -364,9 +369,10 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
   await tx.insert(refundLines).values(lineRows)
   await reverseMemberSale(tx, actor, sale, {
     refundId,
-    saleValue: sale.total,
+    // All of it (a sale paid wholly with points has a total of 0: the whole is 1 of 1).
+    saleValue: 1,
     valueBefore: 0,
-    valueAfter: sale.total,
+    valueAfter: 1,
     fullyRefunded: true,
     storedValue: tenders
       .filter((t) => t.kind === 'stored_value')

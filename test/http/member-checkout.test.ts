@@ -1,0 +1,113 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
+
+let phones = 0
+const phone = () => `1373${String(process.pid % 1000).padStart(3, '0')}${String(++phones).padStart(4, '0')}`
+
+describe('members at the till: points, coupons and stored value, sold and given back', () => {
+  const hub = useTestHub()
+
+  // Every member's balances equal their ledgers, and none is below zero.
+  afterEach(async () => {
+    const r = await hub.database.db.execute(sql`
+      select m.id, m.points_balance, m.stored_principal, m.stored_bonus,
+             coalesce((select sum(delta) from points_ledger l where l.member_id = m.id), 0)::bigint as ledger,
+             coalesce((select sum(principal_delta) from stored_value_ledger s where s.member_id = m.id), 0)::bigint as sp,
+             coalesce((select sum(bonus_delta) from stored_value_ledger s where s.member_id = m.id), 0)::bigint as sb
+        from members m`)
+    const bad = (r.rows as any[]).filter(
+      (x) => Number(x.ledger) !== Number(x.points_balance) || Number(x.sp) !== Number(x.stored_principal) || Number(x.sb) !== Number(x.stored_bonus) || Number(x.points_balance) < 0,
+    )
+    expect(bad).toEqual([])
+  })
+
+  async function setup(settings: Record<string, unknown> = {}) {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    if (Object.keys(settings).length) expect((await admin.patch('/api/v1/merchant/settings', settings)).status).toBe(200)
+    const member = (await admin.post('/api/v1/members', { phone: phone() })).body
+    const points = async () => (await admin.get(`/api/v1/members/${member.id}`)).body.points.balance
+    return { m, store, admin, member, points }
+  }
+
+  it('a sale paid wholly with points gives them back when refunded, part by part, or voided', async () => {
+    const { store, admin, member, points } = await setup({ loyalty: { maxRedeemBp: 10_000 } })
+    const item = await seedProduct(hub, store, { price: 1000, stock: 10 })
+    await admin.post(`/api/v1/members/${member.id}/points/adjust`, { delta: 3000, reason: 'welcome' })
+    const sale = await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, redeemPoints: 2000, lines: [{ sku: item.sku, quantity: 2 }] })
+    expect(sale.status, JSON.stringify(sale.body)).toBe(201)
+    expect(sale.body).toMatchObject({ total: 0, pointsRedeemed: 2000 })
+    expect(await points()).toBe(1000)
+    const line = { saleLineId: sale.body.lines[0].id, quantity: 1 }
+    expect((await admin.post(`/api/v1/sales/${sale.body.id}/refunds`, { registerId: store.registerId, lines: [line] })).status).toBe(201)
+    expect(await points()).toBe(2000)
+    expect((await admin.post(`/api/v1/sales/${sale.body.id}/refunds`, { registerId: store.registerId, lines: [line] })).status).toBe(201)
+    expect(await points()).toBe(3000)
+
+    const again = await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, redeemPoints: 1000, lines: [{ sku: item.sku }] })
+    expect(again.body.total).toBe(0)
+    expect((await admin.post(`/api/v1/sales/${again.body.id}/void`, { reason: 'rung by mistake' })).status).toBe(200)
+    expect(await points()).toBe(3000)
+  })
+
+  it('with tax-exclusive prices, points never pay for more than the discount they give', async () => {
+    const { store, admin, member, points } = await setup({ loyalty: { maxRedeemBp: 10_000 }, taxInclusive: false })
+    const item = await seedProduct(hub, store, { price: 1000, stock: 10 })
+    await admin.post(`/api/v1/members/${member.id}/points/adjust`, { delta: 2000, reason: 'welcome' })
+    // ¥10.00 + 13 % tax = ¥11.30 due; points take off the price before tax, at most ¥10.00 of it.
+    const body = { registerId: store.registerId, memberId: member.id, redeemPoints: 1100, lines: [{ sku: item.sku }] }
+    const q = await admin.post('/api/v1/sales/quote', body)
+    expect(q.status).toBe(422)
+    expect(q.body.error).toMatchObject({ code: 'points_over_limit', details: { maxDiscount: 1000, maxPoints: 1000 } })
+    expect((await admin.post('/api/v1/sales', body)).status).toBe(422)
+    expect(await points()).toBe(2000)
+    const fits = await admin.post('/api/v1/sales', { ...body, redeemPoints: 1000 })
+    expect(fits.status, JSON.stringify(fits.body)).toBe(201)
+    expect(fits.body).toMatchObject({ total: 0, pointsRedeemed: 1000 })
+    expect(fits.body.lines[0].adjustments.find((a: any) => a.source === 'points').amount).toBe(1000)
+  })
+
+  it('a free-item coupon gives its quantity free once, however many lines carry the item', async () => {
+    const { store, admin, member } = await setup()
+    const item = await seedProduct(hub, store, { price: 800, stock: 10 })
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: 'free coffee', kind: 'free_item', freeVariantId: item.variantId, freeQuantity: 1, validDays: 30 })).body
+    const code = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [member.id] })).body.issued[0].code
+    const body = { registerId: store.registerId, memberId: member.id, couponCodes: [code], lines: [{ sku: item.sku }, { sku: item.sku }] }
+    const q = await admin.post('/api/v1/sales/quote', body)
+    expect(q.status).toBe(200)
+    expect(q.body.total).toBe(800)
+    const s = await admin.post('/api/v1/sales', { ...body, tenders: [{ kind: 'cash', amount: 800 }] })
+    expect(s.status, JSON.stringify(s.body)).toBe(201)
+    expect(s.body.total).toBe(800)
+  })
+
+  it('an anonymous coupon code given twice is one coupon: the quote and the sale agree', async () => {
+    const { store, admin } = await setup()
+    const item = await seedProduct(hub, store, { price: 6000, stock: 10 })
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: '¥10 off', kind: 'amount_off', amount: 1000, validDays: 30 })).body
+    const code = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, count: 1 })).body.issued[0].code
+    const body = { registerId: store.registerId, couponCodes: [code, ` ${code.toLowerCase()} `], lines: [{ sku: item.sku }] }
+    const q = await admin.post('/api/v1/sales/quote', body)
+    expect(q.status).toBe(200)
+    expect(q.body.total).toBe(5000)
+    const s = await admin.post('/api/v1/sales', { ...body, tenders: [{ kind: 'card', amount: 5000 }] })
+    expect(s.status, JSON.stringify(s.body)).toBe(201)
+    expect(s.body.total).toBe(5000)
+  })
+
+  it('stored-value tenders are checked together against the balance, in the quote as in the sale', async () => {
+    const { store, admin, member } = await setup()
+    await admin.post(`/api/v1/members/${member.id}/stored-value/adjust`, { principal: 1000, bonus: 0, reason: 'top-up' })
+    const item = await seedProduct(hub, store, { price: 1600, stock: 10 })
+    const body = { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku }], tenders: [{ kind: 'stored_value', amount: 800 }, { kind: 'stored_value', amount: 800 }] }
+    const q = await admin.post('/api/v1/sales/quote', body)
+    const s = await admin.post('/api/v1/sales', body)
+    expect([q.status, s.status]).toEqual([422, 422])
+    expect([q.body.error.code, s.body.error.code]).toEqual(['insufficient_stored_value', 'insufficient_stored_value'])
+    expect(q.body.error.details).toMatchObject({ balance: 1000, requested: 1600 })
+  })
+})
