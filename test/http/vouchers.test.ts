@@ -74,6 +74,19 @@ describe('vouchers API', () => {
     expect(refused.body.error.code).toBe('voucher_blocked')
   })
 
+  it('a day no till can have (year 9999 or 0000) is a 400, not a 500, on every voucher route', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const store = await seedStore(hub, m.merchantId, { openSession: false })
+    const admin = createApi(hub).as(m.adminToken)
+    for (const date of ['9999-12-31', '0000-01-01']) {
+      for (const path of ['/api/v1/vouchers/preview', '/api/v1/vouchers/build']) {
+        const r = await admin.post(path, { storeId: store.storeId, date })
+        expect(r.status, `${path} ${date}`).toBe(400)
+      }
+      expect((await admin.get(`/api/v1/vouchers?date=${date}`)).status).toBe(400)
+    }
+  })
+
   it('builds, drills down to the sales, exports once by mail, and keeps an exported voucher immutable', async () => {
     const { m, store, admin, mailId } = await day()
     const preview = (await admin.post('/api/v1/vouchers/preview', { storeId: store.storeId, date: DAY })).body

@@ -3,7 +3,7 @@
 // export to a finance connection, and the voucher as a CSV or XLSX file. Reading needs finance.export or
 // reports.read; changing needs finance.export.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
-import { uuid } from '../schemas.ts'
+import { BusinessDate, uuid } from '../schemas.ts'
 import type { Context } from 'hono'
 import { VoucherRenderError, voucherCsv, voucherXlsx } from '../../connectors/accounting/file/render.ts'
 import type { VoucherDocument } from '../../connectors/framework/accounting.ts'
@@ -15,14 +15,15 @@ import { actorCan } from '../../core/staff/actor.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { exportVoucher, queueExport } from '../../jobs/vouchers.ts'
 import { forbidden, invalid, upstream } from '../../lib/errors.ts'
-import { addDays, businessDate, isDate } from '../../lib/time.ts'
+import { addDays, businessDate } from '../../lib/time.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
 
 const tags = ['Vouchers']
 const READ = 'Needs permission `finance.export` or `reports.read`.'
-const Day = z.string().refine(isDate, 'must be a date YYYY-MM-DD').openapi({ example: '2026-11-20' })
+// A business date in the years a till can have (1900–9998), as everywhere else a request names one.
+const Day = BusinessDate().openapi({ example: '2026-11-20' })
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
 
 function requireRead(c: Context<AppEnv>) {
