@@ -229,6 +229,8 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
 
   const latestDaily = [...delivered].reverse().find((v) => v.kind === 'daily' && v.status === 'exported')
   const onlyDaily = latestDaily && delivered.every((v) => v.id === latestDaily.id || v.status === 'corrected' || v.kind === 'reversal')
+  // The day's voucher, which a difference corrects: still the day's after an earlier difference corrected it.
+  const daily = latestDaily ?? [...delivered].reverse().find((v) => v.kind === 'daily') ?? null
   const revision = lastRevision + 1
   let corrections: VoucherRow[]
   let current: VoucherRow | null
@@ -250,21 +252,21 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
     const difference = await insertVoucher(
       tx,
       {
-        ...head(revision, 'difference', referenceOf(storeCode, day.businessDate, `D${revision}`), { correctsId: latestDaily?.id ?? null, status: 'built', problems: [], rounding: 0 }),
-        narration: `${narration('差额调整凭证')}${latestDaily ? ` 调整 ${latestDaily.reference}` : ''}`,
+        ...head(revision, 'difference', referenceOf(storeCode, day.businessDate, `D${revision}`), { correctsId: daily?.id ?? null, status: 'built', problems: [], rounding: 0 }),
+        narration: `${narration('差额调整凭证')}${daily ? ` 调整 ${daily.reference}` : ''}`,
         lines: numbered(diff.sort((a, b) => (a.debit > 0 ? 0 : 1) - (b.debit > 0 ? 0 : 1) || a.accountCode.localeCompare(b.accountCode))),
       },
       preview.sources,
     )
-    if (latestDaily) await tx.update(vouchers).set({ status: 'corrected', correctedById: difference.id }).where(eq(vouchers.id, latestDaily.id))
+    if (daily) await tx.update(vouchers).set({ status: 'corrected', correctedById: difference.id }).where(eq(vouchers.id, daily.id))
     corrections = [difference]
-    current = latestDaily ?? null
+    current = daily
   }
   await recordEvents(tx, day.merchantId, [
     {
       type: 'voucher.corrected',
       entityType: 'voucher',
-      entityId: (latestDaily ?? corrections[0]!).id,
+      entityId: (daily ?? corrections[0]!).id,
       data: { businessDate: day.businessDate, storeId: day.storeId, corrections: corrections.map((c) => c.reference), mode: corrections[0]!.kind, postingDate: preview.postingDate },
     },
   ])

@@ -200,6 +200,21 @@ describe('the daily voucher of a store', () => {
       }
       const original = (await admin.get(`/api/v1/vouchers/${first.voucher!.id}`)).body
       expect(original.status).toBe('corrected')
+      if (correction === 'difference') {
+        // A second late change: its difference corrects the day's voucher too, which stays the day's voucher.
+        hub.setNow(at(`${DAY} 21:30:00`))
+        try {
+          expect((await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })).status).toBe(201)
+        } finally {
+          hub.setNow(undefined)
+        }
+        const twice = await hub.database.db.transaction((tx) => buildVoucher(tx, day, new Date()))
+        expect(twice.outcome).toBe('corrected')
+        expect(twice.voucher?.id).toBe(first.voucher!.id)
+        expect(twice.corrections[0]).toMatchObject({ kind: 'difference', correctsId: first.voucher!.id })
+        expect(twice.corrections[0]!.narration).toContain(`调整 ${first.voucher!.reference}`)
+        expect((await hub.database.db.transaction((tx) => buildVoucher(tx, day, new Date()))).outcome).toBe('unchanged')
+      }
     }
   })
 })
