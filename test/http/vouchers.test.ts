@@ -87,6 +87,52 @@ describe('vouchers API', () => {
     }
   })
 
+  it("every line's drill-down adds up to the line: stored value given back by part, a top-up refunded, rounding both ways, and a day of returns", async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'down' } })
+    const store = await seedStore(hub, m.merchantId, { code: `W${Date.now() % 100000}`, openSession: false })
+    const item = await seedProduct(hub, store, { price: 1999, cost: 777, stock: 500 })
+    const next = '2026-11-22'
+    let admin = createApi(hub).as(m.adminToken)
+    const ok = (r: { status: number; body: any }, status = 201) => {
+      expect(r.status, JSON.stringify(r.body)).toBe(status)
+      return r.body
+    }
+    const clock = async (t: string) => {
+      hub.setNow(at(t))
+      admin = createApi(hub).as(await m.adminTokenNow())
+    }
+    try {
+      await clock(`${DAY} 09:00:00`)
+      ok(await admin.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 10_000 }))
+      ok(await admin.post('/api/v1/topup-bonus-rules', { threshold: 10_000, bonus: 1000 }))
+      const member = ok(await admin.post('/api/v1/members', { phone: '+8613700137001', name: '王五' }))
+      ok(await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 10_000, tenders: [{ kind: 'alipay', amount: 10_000 }] }))
+      const cash = ok(await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'cash', amount: 4000 }] }))
+      const stored = ok(await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'stored_value', amount: 3998 }] }))
+      const topup = ok(await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 10_000, tenders: [{ kind: 'wechat', amount: 10_000 }] }))
+      ok(await admin.post(`/api/v1/topups/${topup.id}/refund`, { registerId: store.registerId, reason: 'changed mind' }), 200)
+      await clock(`${next} 10:00:00`)
+      for (const sale of [cash, stored]) ok(await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] }))
+      const wrong: string[] = []
+      const kinds = new Set<string>()
+      for (const day of [DAY, next]) {
+        const built = ok(await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: day }), 200)
+        const voucher = ok(await admin.get(`/api/v1/vouchers/${built.voucher.id}`), 200)
+        for (const l of voucher.lines) {
+          const d = ok(await admin.get(`/api/v1/vouchers/${voucher.id}/lines/${l.lineNo}/sources`), 200)
+          const sum = d.records.reduce((n: number, r: { amount: number }) => n + r.amount, 0)
+          kinds.add(l.kind)
+          if (sum !== l.debit + l.credit) wrong.push(`${day} ${l.kind} ${l.accountCode} D${l.debit} C${l.credit}: records add up to ${sum}`)
+        }
+      }
+      expect(wrong).toEqual([])
+      expect([...kinds]).toEqual(expect.arrayContaining(['stored_value_refund', 'topup_refund_tender', 'topup_refund_principal', 'topup_refund_bonus', 'cash_rounding', 'cogs']))
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+
   it('builds, drills down to the sales, exports once by mail, and keeps an exported voucher immutable', async () => {
     const { m, store, admin, mailId } = await day()
     const preview = (await admin.post('/api/v1/vouchers/preview', { storeId: store.storeId, date: DAY })).body

@@ -30,6 +30,9 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
   const g = line.group
   const ids = (a: string[]) => sql`${sql.param(a)}::uuid[]`
   let q: SQL | null = null
+  // Where a kind's records may move the line either way (or one kind makes two lines, like cost of goods and
+  // inventory), the query gives what each record posts (debit +, credit −), turned here into the line's direction.
+  let posted = false
   switch (line.kind) {
     case 'sale_revenue':
     case 'sale_vat': {
@@ -63,14 +66,23 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
     case 'refund_tender':
     case 'stored_value_refund': {
       const kind = line.kind === 'refund_tender' ? String(g.tender) : 'stored_value'
-      q = sql`select 'refund_tender' as type, t.id::text, r.refund_no as ref, t.amount::bigint as amount,
+      // Stored value goes back as it was taken: principal and bonus are lines of their own.
+      const amount = line.kind === 'refund_tender' ? sql`t.amount` : g.part === 'bonus' ? sql`coalesce(t.stored_bonus, 0)` : sql`coalesce(t.stored_principal, 0)`
+      q = sql`select 'refund_tender' as type, t.id::text, r.refund_no as ref, (${amount})::bigint as amount,
                      jsonb_build_object('refundId', r.id, 'kind', t.kind) as detail
                 from refund_tenders t join refunds r on r.id = t.refund_id where r.id = any(${ids(src.refunds)}) and t.kind = ${kind} order by r.refund_no`
       break
     }
     case 'cash_rounding':
-      q = sql`select 'sale' as type, s.id::text, s.receipt_no as ref, (s.rounding_adjustment + s.tender_difference)::bigint as amount, '{}'::jsonb as detail
-                from sales s where s.id = any(${ids(src.sales)}) and (s.rounding_adjustment + s.tender_difference) <> 0 order by s.receipt_no`
+      // A sale's rounding and tender difference, and a refund's share of its sale's (its total less its lines).
+      posted = true
+      q = sql`select * from (
+                select 'sale' as type, s.id::text, s.receipt_no as ref, -(s.rounding_adjustment + s.tender_difference)::bigint as amount, '{}'::jsonb as detail
+                  from sales s where s.id = any(${ids(src.sales)})
+                union all
+                select 'refund', r.id::text, r.refund_no, (r.total - (select coalesce(sum(rl.amount), 0) from refund_lines rl where rl.refund_id = r.id))::bigint, jsonb_build_object('saleId', r.sale_id)
+                  from refunds r where r.id = any(${ids(src.refunds)})
+              ) x where x.amount <> 0 order by x.ref`
       break
     case 'topup_tender':
     case 'topup_principal':
@@ -82,10 +94,21 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
     }
     case 'topup_refund_tender':
     case 'topup_refund_principal':
-    case 'topup_refund_bonus':
-      q = sql`select 'topup' as type, u.id::text, u.receipt_no as ref, (u.principal + u.bonus)::bigint as amount, jsonb_build_object('memberId', u.member_id, 'refundedAt', u.refunded_at) as detail
+    case 'topup_refund_bonus': {
+      // The tender pays back what it took; the principal and the bonus given (and its expense) are taken back.
+      posted = true
+      const amount =
+        line.kind === 'topup_refund_tender'
+          ? sql`-(select coalesce(sum(t.amount), 0) from topup_tenders t where t.topup_id = u.id and t.kind = ${String(g.tender ?? '')})`
+          : line.kind === 'topup_refund_principal'
+            ? sql`u.principal`
+            : line.accountKey === 'stored_value:bonus_expense'
+              ? sql`-u.bonus`
+              : sql`u.bonus`
+      q = sql`select 'topup' as type, u.id::text, u.receipt_no as ref, (${amount})::bigint as amount, jsonb_build_object('memberId', u.member_id, 'refundedAt', u.refunded_at) as detail
                 from stored_value_topups u where u.id = any(${ids(src.refundedTopups)}) order by u.receipt_no`
       break
+    }
     case 'cash_short':
     case 'cash_over':
       q = sql`select 'cash_session' as type, c.id::text, null as ref, abs(c.over_short)::bigint as amount,
@@ -105,8 +128,10 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
                where a.id = any(${ids(src.settlementAdjustments)}) and k.connector_id = ${String(g.channel)} order by a.created_at, a.id`
       break
     case 'cogs':
+      // Cost of goods is debited and inventory credited by what left (a return, the other way round).
+      posted = true
       q = sql`select 'stock_movement' as type, m.id::text, coalesce(s.receipt_no, r.refund_no) as ref,
-                     round(-m.quantity::numeric * m.unit_cost / m.cost_per)::bigint as amount,
+                     (${line.accountKey === 'inventory' ? sql`-1` : sql`1`} * round(-m.quantity::numeric * m.unit_cost / m.cost_per))::bigint as amount,
                      jsonb_build_object('kind', m.kind, 'variantId', m.variant_id, 'quantity', m.quantity, 'unitCost', m.unit_cost) as detail
                 from stock_movements m
                 left join sale_lines l on m.cause_type = 'sale_line' and m.cause_id = l.id::text
@@ -120,6 +145,7 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
   }
   if (!q) return { records: [], total: 0, truncated: false }
   const { rows } = await tx.execute<{ type: string; id: string; ref: string | null; amount: string; detail: Record<string, unknown> }>(sql`select * from (${q}) x limit ${LIMIT + 1}`)
-  const records = rows.slice(0, LIMIT).map((r) => ({ type: r.type, id: r.id, ref: r.ref, amount: Number(r.amount), detail: r.detail }))
+  const direction = posted && line.credit > 0 ? -1 : 1
+  const records = rows.slice(0, LIMIT).map((r) => ({ type: r.type, id: r.id, ref: r.ref, amount: direction * Number(r.amount), detail: r.detail }))
   return { records, total: rows.length > LIMIT ? LIMIT + 1 : rows.length, truncated: rows.length > LIMIT }
 }
