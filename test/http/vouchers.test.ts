@@ -133,6 +133,32 @@ describe('vouchers API', () => {
     }
   })
 
+  it('a line merged from two tax rates (mergeSameAccount) says what they share, and drills down to both', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, mergeSameAccount: true } })
+    const store = await seedStore(hub, m.merchantId, { code: `M${Date.now() % 100000}`, openSession: false })
+    const standard = await seedProduct(hub, store, { price: 1130, cost: 500, stock: 10 })
+    const reduced = await seedProduct(hub, store, { price: 1090, cost: 500, stock: 10, tax: 'reduced' })
+    const admin = createApi(hub).as(m.adminToken)
+    hub.setNow(at(`${DAY} 09:00:00`))
+    try {
+      await admin.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 0 })
+      const sale = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: standard.sku }, { sku: reduced.sku }], tenders: [{ kind: 'card', amount: 2220 }] })
+      expect(sale.status).toBe(201)
+    } finally {
+      hub.setNow(undefined)
+    }
+    const built = (await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY })).body
+    const voucher = (await admin.get(`/api/v1/vouchers/${built.voucher.id}`)).body
+    const vat = voucher.lines.filter((l: any) => l.kind === 'sale_vat')
+    // One output VAT account for both rates: one line of 130 + 90, which names no single rate.
+    expect(vat).toEqual([expect.objectContaining({ credit: 220, summary: expect.not.stringMatching(/%/) })])
+    for (const l of voucher.lines) {
+      const d = (await admin.get(`/api/v1/vouchers/${voucher.id}/lines/${l.lineNo}/sources`)).body
+      expect(d.records.reduce((n: number, r: { amount: number }) => n + r.amount, 0), `${l.kind} ${l.summary}`).toBe(l.debit + l.credit)
+    }
+  })
+
   it('builds, drills down to the sales, exports once by mail, and keeps an exported voucher immutable', async () => {
     const { m, store, admin, mailId } = await day()
     const preview = (await admin.post('/api/v1/vouchers/preview', { storeId: store.storeId, date: DAY })).body

@@ -303,8 +303,14 @@ export function assembleLines(
       ? `${account.code}|${JSON.stringify(dimensions)}|${side}`
       : `${p.kind}|${account.code}|${JSON.stringify(dimensions)}|${JSON.stringify(p.group)}|${side}`
     const d = drafts.get(mergeKey)
-    if (d) d.amount += p.amount
-    else
+    if (d) {
+      d.amount += p.amount
+      // Merged postings of other rates, tenders or kinds: the line says what they share, not the first one's detail.
+      if (d.kind !== p.kind || JSON.stringify(d.group) !== JSON.stringify(p.group)) {
+        d.group = Object.fromEntries(Object.entries(d.group).filter(([k, v]) => p.group[k] === v))
+        d.summary = d.kind === p.kind ? summarise(templates[d.kind] ?? '{date} {store}', ctx, d.group) : summarise(`{date} {store} ${account.name}`, ctx, {})
+      }
+    } else
       drafts.set(mergeKey, {
         kind: p.kind,
         group: p.group,

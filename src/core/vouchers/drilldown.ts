@@ -29,6 +29,9 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
   if (!src) return { records: [], total: 0, truncated: false }
   const g = line.group
   const ids = (a: string[]) => sql`${sql.param(a)}::uuid[]`
+  // A line merged from several rates or tenders (mergeSameAccount) keeps only what they share: no filter on the rest.
+  const rateIs = (column: SQL) => (g.rate === undefined ? sql`` : sql`and ${column} = ${Number(g.rate)}`)
+  const tenderIs = (paid: boolean) => (!paid ? sql`t.kind = 'stored_value'` : g.tender === undefined ? sql`t.kind <> 'stored_value'` : sql`t.kind = ${String(g.tender)}`)
   let q: SQL | null = null
   // Where a kind's records may move the line either way (or one kind makes two lines, like cost of goods and
   // inventory), the query gives what each record posts (debit +, credit −), turned here into the line's direction.
@@ -41,7 +44,7 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
       q = sql`select 'sale_line' as type, l.id::text, s.receipt_no as ref, (${amount})::bigint as amount,
                      jsonb_build_object('saleId', s.id, 'sku', l.sku, 'quantity', l.quantity, 'rateBp', l.tax_rate_bp) as detail
                 from sale_lines l join sales s on s.id = l.sale_id join tax_categories tc on tc.id = l.tax_category_id
-               where s.id = any(${ids(src.sales)}) and l.tax_rate_bp = ${Number(g.rate)} ${byCategory} order by s.receipt_no, l.line_no`
+               where s.id = any(${ids(src.sales)}) ${rateIs(sql`l.tax_rate_bp`)} ${byCategory} order by s.receipt_no, l.line_no`
       break
     }
     case 'refund_revenue':
@@ -50,27 +53,27 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
       q = sql`select 'refund_line' as type, rl.id::text, r.refund_no as ref, (${amount})::bigint as amount,
                      jsonb_build_object('refundId', r.id, 'saleId', r.sale_id, 'sku', sl.sku, 'quantity', rl.quantity) as detail
                 from refund_lines rl join refunds r on r.id = rl.refund_id join sale_lines sl on sl.id = rl.sale_line_id
-               where r.id = any(${ids(src.refunds)}) and sl.tax_rate_bp = ${Number(g.rate)} order by r.refund_no`
+               where r.id = any(${ids(src.refunds)}) ${rateIs(sql`sl.tax_rate_bp`)} order by r.refund_no`
       break
     }
     case 'tender':
     case 'stored_value_spend': {
-      const kind = line.kind === 'tender' ? String(g.tender) : 'stored_value'
+      const kind = tenderIs(line.kind === 'tender')
       const amount = line.kind === 'tender' ? sql`t.amount` : g.part === 'bonus' ? sql`coalesce(t.stored_bonus, 0)` : sql`coalesce(t.stored_principal, 0)`
       q = sql`select 'sale_tender' as type, t.id::text, s.receipt_no as ref, (${amount})::bigint as amount,
                      jsonb_build_object('saleId', s.id, 'kind', t.kind, 'paymentNo', t.payment_no) as detail
                 from sale_tenders t join sales s on s.id = t.sale_id
-               where s.id = any(${ids(src.sales)}) and t.kind = ${kind} and t.status = 'captured' order by s.receipt_no`
+               where s.id = any(${ids(src.sales)}) and ${kind} and t.status = 'captured' order by s.receipt_no`
       break
     }
     case 'refund_tender':
     case 'stored_value_refund': {
-      const kind = line.kind === 'refund_tender' ? String(g.tender) : 'stored_value'
+      const kind = tenderIs(line.kind === 'refund_tender')
       // Stored value goes back as it was taken: principal and bonus are lines of their own.
       const amount = line.kind === 'refund_tender' ? sql`t.amount` : g.part === 'bonus' ? sql`coalesce(t.stored_bonus, 0)` : sql`coalesce(t.stored_principal, 0)`
       q = sql`select 'refund_tender' as type, t.id::text, r.refund_no as ref, (${amount})::bigint as amount,
                      jsonb_build_object('refundId', r.id, 'kind', t.kind) as detail
-                from refund_tenders t join refunds r on r.id = t.refund_id where r.id = any(${ids(src.refunds)}) and t.kind = ${kind} order by r.refund_no`
+                from refund_tenders t join refunds r on r.id = t.refund_id where r.id = any(${ids(src.refunds)}) and ${kind} order by r.refund_no`
       break
     }
     case 'cash_rounding':
