@@ -12,7 +12,7 @@ import type pg from 'pg'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { authenticate } from '../core/staff/auth.ts'
 import { getStore } from '../core/stores/service.ts'
-import { listDevices, recordDeviceStatus } from '../core/devices/registry.ts'
+import { isDeviceOfStore, listDevices, recordDeviceStatus } from '../core/devices/registry.ts'
 import { applyOutcome, markSent, openWork, requeueRecovered, settleUnknownByStatus } from '../core/devices/jobs.ts'
 import type { Hub } from '../runtime.ts'
 import { BridgeMessage, PROTOCOL_VERSION, type HubMessage } from './protocol.ts'
@@ -83,11 +83,16 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
   const onStatus = async (link: Link, deviceId: string, status: DeviceStatus) => {
     const now = hub.clock()
     const requeued = await db.transaction(async (tx) => {
+      // A bridge speaks for the devices of its own store only.
+      if (!(await isDeviceOfStore(tx, link.merchantId, link.storeId, deviceId))) {
+        send(link, { type: 'error', code: 'unknown_device', message: `device ${deviceId} is not one of this store's` })
+        return -1
+      }
       const { recovered } = await recordDeviceStatus(tx, deviceId, status, now)
       await settleUnknownByStatus(tx, deviceId, status, now)
       return recovered || status.problem === null ? requeueRecovered(tx, deviceId, now) : 0
     })
-    if (requeued) {
+    if (requeued > 0) {
       // The jobs are queued again: send them again on this socket too.
       for (const id of [...link.sent]) link.sent.delete(id)
       void pump(link)

@@ -210,6 +210,15 @@ export async function getDevice(tx: Tx, merchantId: string, id: string): Promise
   return row
 }
 
+/** Whether a device is one of the store's (what a bridge linked for that store may report on). */
+export async function isDeviceOfStore(tx: Tx, merchantId: string, storeId: string, id: string): Promise<boolean> {
+  const [row] = await tx
+    .select({ id: devices.id })
+    .from(devices)
+    .where(and(eq(devices.merchantId, merchantId), eq(devices.storeId, storeId), eq(devices.id, id)))
+  return row !== undefined
+}
+
 export const listDevices = (tx: Tx, merchantId: string, storeId?: string) =>
   tx
     .select()
