@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedStore } from '../helpers/pos.ts'
+import { sql } from 'drizzle-orm'
 
 describe('tenant isolation', () => {
   const hub = useTestHub()
@@ -47,5 +49,37 @@ describe('tenant isolation', () => {
     expect(rb.status).toBe(201)
     expect(rb.headers.get('idempotent-replayed')).toBeNull()
     expect(rb.body.merchantId).toBe(b.merchantId)
+  })
+  let phones = 0
+  const phone = () => `1370098${String(process.pid % 100).padStart(2, '0')}${String(++phones).padStart(2, '0')}`
+
+  it("merchant B cannot issue a coupon to merchant A's member, nor list that member's coupons", async () => {
+    const a = await seedMerchant(hub)
+    const b = await seedMerchant(hub)
+    const apiA = createApi(hub).as(a.adminToken)
+    const apiB = createApi(hub).as(b.adminToken)
+    const memberA = (await apiA.post('/api/v1/members', { phone: phone() })).body
+    const template = (await apiB.post('/api/v1/coupon-templates', { name: '¥1 off', kind: 'amount_off', amount: 100, validDays: 30 })).body
+    const issued = await apiB.post('/api/v1/coupons/issue', { templateId: template.id, memberIds: [memberA.id] })
+    expect(issued.status).toBe(404)
+    expect(issued.body.error.code).toBe('member_not_found')
+    const rows = await hub.database.db.execute<{ n: number }>(sql`select count(*)::int as n from coupons where member_id = ${memberA.id}`)
+    expect(rows.rows[0]!.n).toBe(0)
+    expect((await apiB.get(`/api/v1/members/${memberA.id}/coupons`)).status).toBe(404)
+    expect((await apiA.get(`/api/v1/members/${memberA.id}/coupons`)).status).toBe(200)
+  })
+
+  it("merchant B cannot register a member at merchant A's store, nor move one there", async () => {
+    const a = await seedMerchant(hub)
+    const b = await seedMerchant(hub)
+    const storeA = await seedStore(hub, a.merchantId)
+    const apiB = createApi(hub).as(b.adminToken)
+    const created = await apiB.post('/api/v1/members', { phone: phone(), storeId: storeA.storeId })
+    expect(created.status).toBe(404)
+    const member = (await apiB.post('/api/v1/members', { phone: phone() })).body
+    const moved = await apiB.patch(`/api/v1/members/${member.id}`, { storeId: storeA.storeId })
+    expect(moved.status).toBe(404)
+    expect(moved.body.error.code).toBe('store_not_found')
+    expect((await apiB.get(`/api/v1/members/${member.id}`)).body.storeId ?? null).toBeNull()
   })
 })

@@ -11,7 +11,7 @@ import { mulDivRound } from '../../lib/money.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import type { ExtraDiscount } from '../sales/pricing.ts'
-import { couponTemplates, coupons, type CouponKind } from './schema.ts'
+import { couponTemplates, coupons, members, type CouponKind } from './schema.ts'
 
 export type CouponTemplate = typeof couponTemplates.$inferSelect
 export type Coupon = typeof coupons.$inferSelect
@@ -89,6 +89,12 @@ export async function issueCoupons(
   const validTo = t.validDays ? new Date(validFrom.getTime() + t.validDays * 86_400_000) : t.validTo
   if (validTo && validTo <= at) throw conflict('template_expired', 'coupons of this template can no longer be issued')
   const skipped: { memberId: string; reason: string }[] = []
+  if (input.memberIds?.length) {
+    // Only the merchant's own members (another's is as unknown here as one that does not exist).
+    const own = new Set((await tx.select({ id: members.id }).from(members).where(and(eq(members.merchantId, actor.merchantId), inArray(members.id, input.memberIds)))).map((r) => r.id))
+    const stranger = input.memberIds.find((m) => !own.has(m))
+    if (stranger) throw notFound('member', stranger)
+  }
   let targets: (string | null)[] = input.memberIds ?? Array.from({ length: input.count ?? 1 }, () => null)
   if (input.memberIds && t.perMemberLimit !== null) {
     const held = await tx

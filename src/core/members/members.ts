@@ -7,6 +7,7 @@ import { isUniqueViolation } from '../../db/errors.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { getSettings } from '../merchants/settings.ts'
+import { getStore } from '../stores/service.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
@@ -92,6 +93,7 @@ export async function registerMember(tx: Tx, actor: Actor, input: MemberInput, a
   const phone = normalisePhone(input.phone, countryOfCurrency(currency))
   if (input.email && !EMAIL.test(input.email)) throw invalid('invalid_email', `${input.email} is not an email address`)
   checkBirthday(input.birthday)
+  if (input.storeId) await getStore(tx, actor.merchantId, input.storeId)
   const id = newId()
   const tierId = await entryTier(tx, actor.merchantId)
   for (let attempt = 0; ; attempt++) {
@@ -189,6 +191,7 @@ export async function updateMember(tx: Tx, actor: Actor, id: string, changes: Me
     set.birthDay = changes.birthday?.day ?? null
     set.birthYear = changes.birthday?.year ?? null
   }
+  if (changes.storeId) await getStore(tx, actor.merchantId, changes.storeId)
   if (changes.storeId !== undefined) set.storeId = changes.storeId
   if (changes.tags !== undefined) set.tags = [...new Set(changes.tags)]
   if (changes.wechatOpenId !== undefined) set.wechatOpenId = changes.wechatOpenId

@@ -336,6 +336,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return c.json(await adjustStoredValue(c.var.db, c.var.principal, id, c.req.valid('json')), 200)
   })
   app.openapi(memberCoupons, async (c) => {
+    await getMember(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
     const rows = await c.var.db.select().from(coupons).where(and(eq(coupons.merchantId, c.var.principal.merchantId), eq(coupons.memberId, c.req.valid('param').id))).orderBy(desc(coupons.createdAt))
     return c.json({ items: rows.map((r) => ({ id: r.id, code: r.code, templateId: r.templateId, status: r.status, validFrom: r.validFrom.toISOString(), validTo: r.validTo?.toISOString() ?? null, source: r.source })) }, 200)
   })
