@@ -40,7 +40,17 @@ export function startOfBusinessDay(date: string, timeZone: string): Date {
   const utcMidnight = Date.UTC(y, m - 1, d)
   let guess = new Date(utcMidnight - zoneOffsetMinutes(new Date(utcMidnight), timeZone) * 60_000)
   guess = new Date(utcMidnight - zoneOffsetMinutes(guess, timeZone) * 60_000)
-  return guess
+  if (businessDate(guess, timeZone) === date) return guess
+  // Local midnight never happens where the clocks jump forward at midnight (Santiago, Havana): the day starts when
+  // they jump, the first instant whose date is `date` (within the hours after the guess).
+  let before = guess.getTime()
+  let within = before + 3 * 3600_000
+  while (within - before > 1) {
+    const mid = Math.floor((before + within) / 2)
+    if (businessDate(new Date(mid), timeZone) === date) within = mid
+    else before = mid
+  }
+  return new Date(within)
 }
 
 /** [start, end) of a business date as instants. */

@@ -80,4 +80,18 @@ describe('business days', () => {
     expect(dst.end.toISOString()).toBe('2026-03-09T04:00:00.000Z')
     expect(addDays('2026-02-28', 1)).toBe('2026-03-01')
   })
+
+  it('starts a business day whose local midnight never happens (clocks jump at midnight) when the clocks jump', () => {
+    // Santiago: 2026-09-06 00:00 −04 becomes 01:00 −03; Havana: 2026-03-08 00:00 −05 becomes 01:00 −04.
+    for (const [zone, day, start] of [
+      ['America/Santiago', '2026-09-06', '2026-09-06T04:00:00.000Z'],
+      ['America/Havana', '2026-03-08', '2026-03-08T05:00:00.000Z'],
+    ] as const) {
+      const s = startOfBusinessDay(day, zone)
+      expect(s.toISOString()).toBe(start)
+      expect(businessDate(s, zone)).toBe(day)
+      expect(businessDate(new Date(s.getTime() - 1), zone)).toBe(addDays(day, -1))
+      expect(businessDayRange(addDays(day, -1), zone).end.toISOString()).toBe(start)
+    }
+  })
 })
