@@ -351,4 +351,23 @@ describe('actions held for approval', () => {
     expect((await api.post(`/api/v1/approvals/${held.id}/approve`, {})).status).toBe(404)
     expect((await api.get('/api/v1/approvals')).body.items).toEqual([])
   })
+  it('a held request runs as its requester today: not once they are disabled, nor once their role lost the permission', async () => {
+    const { item, admin, cashier, manager, cashierUser } = await shop()
+    const first = (await cashier.patch(`/api/v1/variants/${item.variantId}`, { price: 1200 })).body.approval
+    // The role loses catalog.manage: the request fails on approval, nothing changes.
+    await admin.put('/api/v1/roles/cashier', { permissions: [...DEFAULT_ROLE_PERMISSIONS.cashier, 'stock.adjust', 'sales.refund'] })
+    const lost = await manager.post(`/api/v1/approvals/${first.id}/approve`, {})
+    expect(lost.status).toBe(200)
+    expect(lost.body).toMatchObject({ status: 'failed', error: { code: 'permission_denied', details: { permission: 'catalog.manage' } } })
+    expect((await variantOf(admin, item.productId)).price).toBe(1000)
+    // Given back, a new request is held; the cashier is then disabled: it fails too.
+    await admin.put('/api/v1/roles/cashier', { permissions: [...DEFAULT_ROLE_PERMISSIONS.cashier, 'catalog.manage', 'stock.adjust', 'sales.refund'] })
+    const second = (await cashier.patch(`/api/v1/variants/${item.variantId}`, { price: 1300 })).body.approval
+    expect((await admin.delete(`/api/v1/users/${cashierUser.id}`)).status).toBe(200)
+    const gone = await manager.post(`/api/v1/approvals/${second.id}/approve`, {})
+    expect(gone.body).toMatchObject({ status: 'failed', error: { code: 'requester_inactive' } })
+    expect((await variantOf(admin, item.productId)).price).toBe(1000)
+    const audit = await admin.get(`/api/v1/audit?action=approval.failed&entityId=${second.id}`)
+    expect(audit.body.items).toHaveLength(1)
+  })
 })

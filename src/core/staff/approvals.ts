@@ -30,7 +30,7 @@ import { adjustStock, type AdjustmentInput } from '../stock/operations.ts'
 import { actorCan, grantsOf, type Actor, type Approver } from './actor.ts'
 import { recordAudit } from './audit.ts'
 import { loadGrants } from './matrix.ts'
-import { isRole, type Role } from './permissions.ts'
+import { isRole, type Permission, type Role } from './permissions.ts'
 import { apiKeys, approvalRequests, users } from './schema.ts'
 import { keysetPage } from '../../db/page.ts'
 
@@ -38,6 +38,8 @@ export type ApprovalRequest = typeof approvalRequests.$inferSelect
 export type ApprovalStatus = ApprovalRequest['status']
 
 interface ActionDef<P, R> {
+  /** What the requester's route needs: checked again when the request is approved (their role may have lost it). */
+  permission: Permission
   /** Boolean rules: a summary when the rules hold this request as it stands, null when they let it through. */
   holds?(tx: Tx, merchantId: string, rules: ApprovalRules, payload: P): Promise<string | null>
   /** Value rules: the limit in force (null: none), and the value and summary of what a run did. */
@@ -108,6 +110,7 @@ interface ReconResolveResult {
 /** The registry of actions that can be held: action name → how its rule applies and how it runs. */
 export const APPROVAL_ACTIONS = {
   'variant.update': define<VariantUpdatePayload, Variant>({
+    permission: 'catalog.manage',
     async holds(tx, merchantId, rules, p) {
       if (!rules.priceChange) return null
       const v = await getVariant(tx, merchantId, p.variantId)
@@ -124,11 +127,13 @@ export const APPROVAL_ACTIONS = {
     record: (v) => ({ variantId: v.id, sku: v.sku, price: v.price, cost: v.cost, pricePer: v.pricePer }),
   }),
   'product.archive': define<ProductPayload, Awaited<ReturnType<typeof archiveProduct>>>({
+    permission: 'catalog.manage',
     holds: (tx, merchantId, rules, p) => archiveHold(tx, merchantId, rules, p.productId),
     execute: (tx, actor, p) => archiveProduct(tx, actor, p.productId),
     record: (p) => ({ productId: p.id, status: p.status }),
   }),
   'product.edit': define<ProductEditPayload, Awaited<ReturnType<typeof editProduct>>>({
+    permission: 'catalog.manage',
     async holds(tx, merchantId, rules, p) {
       if (p.changes.status === 'archived') {
         const archive = await archiveHold(tx, merchantId, rules, p.productId, ' (with the other changes of the request)')
@@ -147,6 +152,7 @@ export const APPROVAL_ACTIONS = {
   // A rate is the price of everything taxed under it: with tax-exclusive prices the customer pays it on top, with
   // tax-inclusive prices the same price carries different tax.
   'tax_category.update': define<TaxCategoryUpdatePayload, TaxCategory>({
+    permission: 'catalog.manage',
     async holds(tx, merchantId, rules, p) {
       if (!rules.priceChange || p.changes.rateBp === undefined) return null
       const before = await getTaxCategory(tx, merchantId, p.taxCategoryId)
@@ -157,6 +163,7 @@ export const APPROVAL_ACTIONS = {
     record: (t) => ({ taxCategoryId: t.id, code: t.code, rateBp: t.rateBp }),
   }),
   'stock.adjust': define<StockAdjustmentPayload, Awaited<ReturnType<typeof adjustStock>>>({
+    permission: 'stock.adjust',
     limit: (rules) => rules.stockAdjustmentOverValue,
     measure: (r) => ({
       value: r.gainValue - r.lossValue,
@@ -166,6 +173,7 @@ export const APPROVAL_ACTIONS = {
     record: (r) => ({ adjustmentId: r.adjustmentId, gainValue: r.gainValue, lossValue: r.lossValue, netValue: r.netValue }),
   }),
   'sale.refund': define<RefundPayload, RefundResult>({
+    permission: 'sales.refund',
     limit: (rules) => rules.refundOverAmount,
     measure: (r) => {
       const refund = r.sale.refunds.find((x) => x.id === r.refundId)!
@@ -184,6 +192,7 @@ export const APPROVAL_ACTIONS = {
   // request carries, which resolveItem has checked against the locked items; run later on approval, the same check
   // fails the request (item_changed, item_not_open) rather than resolve an item a re-run or a person has changed.
   'recon_item.resolve': define<ResolveRequest, ReconResolveResult>({
+    permission: 'finance.export',
     limit: (rules) => rules.reconResolutionAbove,
     measure: (r) => ({
       value: r.settled,
@@ -274,20 +283,28 @@ async function hold(tx: Tx, actor: Actor, action: ApprovalAction, payload: Recor
 }
 
 /** The requester as an actor again, with today's grants for their role and the decider as their approver. */
-async function requesterActor(tx: Tx, row: ApprovalRequest, approver: Approver, requestId: string | undefined): Promise<Actor> {
+/**
+ * The requester as they are today: still active, with today's grants for their role, which must still hold the
+ * permission the request needs. A request whose requester can no longer make it fails rather than runs.
+ */
+async function requesterActor(tx: Tx, row: ApprovalRequest, approver: Approver, requestId: string | undefined, permission: Permission): Promise<Actor> {
   let who: { id: string | null; name: string; role: Role } = { id: null, name: 'system', role: 'admin' }
   if (row.requestedBy && row.requestedByType === 'user') {
-    const [u] = await tx.select({ email: users.email, role: users.role }).from(users).where(eq(users.id, row.requestedBy))
-    if (u && isRole(u.role)) who = { id: row.requestedBy, name: u.email, role: u.role }
+    const [u] = await tx.select({ email: users.email, role: users.role, status: users.status }).from(users).where(eq(users.id, row.requestedBy))
+    if (!u || u.status !== 'active') throw conflict('requester_inactive', 'the person who asked is no longer active: the request cannot run in their name')
+    if (isRole(u.role)) who = { id: row.requestedBy, name: u.email, role: u.role }
   } else if (row.requestedBy && row.requestedByType === 'api_key') {
-    const [k] = await tx.select({ name: apiKeys.name, role: apiKeys.role }).from(apiKeys).where(eq(apiKeys.id, row.requestedBy))
-    if (k && isRole(k.role)) who = { id: row.requestedBy, name: k.name, role: k.role }
+    const [k] = await tx.select({ name: apiKeys.name, role: apiKeys.role, revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, row.requestedBy))
+    if (!k || k.revokedAt) throw conflict('requester_inactive', 'the API key that asked has been revoked: the request cannot run in its name')
+    if (isRole(k.role)) who = { id: row.requestedBy, name: k.name, role: k.role }
   }
+  const grants = await loadGrants(tx, row.merchantId, who.role)
+  if (!grants.permissions.has(permission)) throw forbidden('permission_denied', `role ${who.role} may no longer ${permission}: the request cannot run`, { permission })
   return {
     type: row.requestedByType,
     ...who,
     merchantId: row.merchantId,
-    grants: await loadGrants(tx, row.merchantId, who.role),
+    grants,
     approver,
     approvedBy: approver.id,
     requestId,
@@ -319,10 +336,10 @@ export async function approveRequest(tx: Tx, actor: Actor, id: string, input: { 
   if (row.requestedBy !== null && row.requestedBy === decider.id) throw forbidden('own_request', 'a request needs someone other than its requester to approve it')
   const def = APPROVAL_ACTIONS[row.action as ApprovalAction] as unknown as ActionDef<unknown, unknown> | undefined
   if (!def) throw conflict('unknown_action', `the hub no longer knows how to run ${row.action}`)
-  const requester = await requesterActor(tx, row, decider, actor.requestId)
   const decided = { decidedBy: decider.id, decidedAt: at, decisionNote: input.note ?? null }
   let after: ApprovalRequest
   try {
+    const requester = await requesterActor(tx, row, decider, actor.requestId, def.permission)
     const result = await tx.transaction((sp) => def.execute(sp, requester, row.payload, at))
     ;[after] = (await tx.update(approvalRequests).set({ ...decided, status: 'approved', result: def.record(result) }).where(eq(approvalRequests.id, id)).returning()) as [ApprovalRequest]
   } catch (e) {

@@ -170,6 +170,7 @@ const ZH_CN: Record<string, Render> = {
   price_override_forbidden: t('当前角色不能修改商品 {sku} 的价格', '当前角色不能修改价格'),
   discount_forbidden: t('当前角色不能手动打折'),
   discount_limit_exceeded: t('商品 {sku} 的折扣超过了当前角色的折扣上限', '折扣超过了当前角色的折扣上限'),
+  requester_inactive: t('提出申请的人员或 API 密钥已停用，无法以其名义执行'),
   duplicate_variant_options: t('同一商品的两个规格不能有完全相同的选项值'),
   discount_exceeds_line: t('商品 {sku} 的折扣 {discount} 超过了该行金额 {gross}', '折扣超过了该行金额'),
   price_change_approval_required: t('文件中有 {count} 处改价（价格、成本、计价单位或税目），需要店长审批：请店长导入，或附上店长授权后再导入', '文件中有改价，需要店长审批：请店长导入，或附上店长授权后再导入'),
