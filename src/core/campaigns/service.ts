@@ -180,10 +180,23 @@ export interface ClaimedDelivery {
  */
 export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, limit: number, at: Date): Promise<ClaimedDelivery[]> {
   const channel = campaign.channel as Channel
-  const { rows } = await tx.execute<{ id: string; member_id: string; address: string | null; consent: boolean; suppressed: boolean; name: string | null; card_no: string; points: string; tier: string | null }>(sql`
+  const { rows } = await tx.execute<{
+    id: string
+    member_id: string
+    address: string | null
+    consent: boolean
+    suppressed: boolean
+    name: string | null
+    card_no: string
+    points: string
+    tier: string | null
+    coupon_id: string | null
+    coupon_code: string | null
+  }>(sql`
     select d.id, d.member_id, ${addressColumn(channel)} as address, ${consentColumn(channel)} as consent,
            exists (select 1 from suppressions x where x.merchant_id = d.merchant_id and x.channel = d.channel and x.address = ${addressColumn(channel)}) as suppressed,
-           m.name, m.card_no, m.points_balance::text as points, (select t.name from tiers t where t.id = m.tier_id) as tier
+           m.name, m.card_no, m.points_balance::text as points, (select t.name from tiers t where t.id = m.tier_id) as tier,
+           d.coupon_id, (select c.code from coupons c where c.id = d.coupon_id) as coupon_code
       from campaign_deliveries d join members m on m.id = d.member_id
      where d.campaign_id = ${campaign.id} and d.run_key = ${runKey} and d.status = 'pending'
        -- A recipient the vendor throttled (per-number flow control) rests a minute before the next try.
@@ -192,7 +205,7 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
      for update of d skip locked`)
   if (rows.length === 0) return []
   const skip = rows.filter((r) => !r.address || !r.consent || r.suppressed)
-  const go = rows.filter((r) => !skip.includes(r))
+  let go = rows.filter((r) => !skip.includes(r))
   if (skip.length) {
     await tx.execute(sql`
       update campaign_deliveries d set status = x.status, reason = x.reason, address = x.address, updated_at = ${at}
@@ -202,10 +215,23 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
        where d.id = x.id`)
   }
   if (go.length === 0) return claimBatch(tx, campaign, runKey, limit, at)
-  const coupons = new Map<string, { id: string; code: string }>()
+  // A recipient tried before (throttled, or refused before sending) keeps the coupon it was issued then.
+  const coupons = new Map<string, { id: string; code: string }>(go.filter((r) => r.coupon_id && r.coupon_code).map((r) => [r.member_id, { id: r.coupon_id!, code: r.coupon_code! }]))
   if (campaign.couponTemplateId) {
-    const issued = await issueCoupons(tx, systemActor(campaign.merchantId, `campaign ${campaign.name}`), { templateId: campaign.couponTemplateId, memberIds: go.map((r) => r.member_id), source: `campaign:${campaign.id}`, at })
-    for (const c of issued.issued) coupons.set(c.memberId!, { id: c.id, code: c.code })
+    const need = go.filter((r) => !coupons.has(r.member_id)).map((r) => r.member_id)
+    if (need.length) {
+      const issued = await issueCoupons(tx, systemActor(campaign.merchantId, `campaign ${campaign.name}`), { templateId: campaign.couponTemplateId, memberIds: need, source: `campaign:${campaign.id}`, at })
+      for (const c of issued.issued) coupons.set(c.memberId!, { id: c.id, code: c.code })
+    }
+    // A member at the template's limit gets no coupon: not a message promising one with an empty code.
+    const without = go.filter((r) => !coupons.has(r.member_id))
+    if (without.length) {
+      await tx.execute(sql`
+        update campaign_deliveries set status = 'skipped', reason = 'coupon_limit', updated_at = ${at}
+         where id = any(${sql.param(without.map((r) => r.id))}::uuid[])`)
+      go = go.filter((r) => coupons.has(r.member_id))
+      if (go.length === 0) return claimBatch(tx, campaign, runKey, limit, at)
+    }
   }
   await tx.execute(sql`
     update campaign_deliveries d set status = 'claimed', claimed_at = ${at}, address = x.address, coupon_id = x.coupon, updated_at = ${at}

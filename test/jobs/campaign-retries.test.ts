@@ -1,0 +1,103 @@
+// Campaign recipients sent again (throttled per number, or refused before sending) and coupon limits, through the
+// simulated Alibaba Cloud SMS: each member is issued one coupon, and nobody is sent an empty coupon code.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { setupServer } from 'msw/node'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedStore } from '../helpers/pos.ts'
+import { aliyunSmsSandbox } from '../../src/sandboxes/vendors/aliyun-sms.ts'
+import { sendCampaign } from '../../src/jobs/campaigns.ts'
+
+const AK_ID = 'LTAI5tCampaignTest03'
+const AK_SECRET = 'campaign-test-access-key-secret-03'
+const SIGN = '茶语小铺'
+const TEMPLATE = 'SMS_480000012'
+const PLAIN = 'SMS_480000013'
+const TOKEN = 'receipt-token-campaign-retries-01'
+
+describe('campaign coupons when a send is tried again', () => {
+  const hub = useTestHub()
+  const sim = aliyunSmsSandbox({ accessKeys: { [AK_ID]: AK_SECRET }, signNames: [SIGN], templates: { [TEMPLATE]: '${name}您好，送您优惠券${coupon}，拒收请回复R', [PLAIN]: '${name}您好，新茶上市，拒收请回复R' }, clock: () => hub.clock() })
+  const server = setupServer(...sim.handlers)
+  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
+  afterEach(() => server.resetHandlers())
+  afterAll(() => server.close())
+
+  let n = 0
+  async function world(opts: { members: number; coupon?: boolean; ratePerSecond?: number; perMemberLimit?: number }) {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const store = await seedStore(hub, m.merchantId, { openSession: false })
+    const admin = createApi(hub).as(m.adminToken)
+    const stamp = String(Date.now()).slice(-4) + String(++n % 10)
+    const phones: string[] = []
+    const memberIds: string[] = []
+    for (let i = 0; i < opts.members; i++) {
+      const phone = `+86137${stamp}${String(i).padStart(3, '0')}`
+      const r = await admin.post('/api/v1/members', { phone, name: `会员${i}`, consents: [{ channel: 'sms', granted: true, source: 'till' }] })
+      expect(r.status, JSON.stringify(r.body)).toBe(201)
+      phones.push(r.body.phone)
+      memberIds.push(r.body.id)
+    }
+    const conn = await admin.post('/api/v1/connections', { connectorId: 'aliyun-sms', name: 'SMS', config: { accessKeyId: AK_ID, accessKeySecret: AK_SECRET, signName: SIGN, callbackToken: TOKEN } })
+    expect(conn.status, JSON.stringify(conn.body)).toBe(201)
+    let templateId: string | undefined
+    if (opts.coupon) {
+      const template = await admin.post('/api/v1/coupon-templates', { name: '满100减10', kind: 'amount_off', amount: 1000, minSpend: 10000, validDays: 30, ...(opts.perMemberLimit ? { perMemberLimit: opts.perMemberLimit } : {}) })
+      expect(template.status, JSON.stringify(template.body)).toBe(201)
+      templateId = template.body.id
+    }
+    const segment = await admin.post('/api/v1/segments', { name: 'everyone', rule: { points: { min: 0 } } })
+    expect(segment.status, JSON.stringify(segment.body)).toBe(201)
+    const mk = async (name: string) => {
+      const campaign = await admin.post('/api/v1/campaigns', {
+        name,
+        segmentId: segment.body.id,
+        connectionId: conn.body.id,
+        message: { templateCode: templateId ? TEMPLATE : PLAIN, signName: SIGN },
+        ...(templateId ? { couponTemplateId: templateId } : {}),
+        ratePerSecond: opts.ratePerSecond ?? 1000,
+        quietStart: '00:00',
+        quietEnd: '00:00',
+      })
+      expect(campaign.status, JSON.stringify(campaign.body)).toBe(201)
+      return { id: campaign.body.id as string, ref: { merchantId: m.merchantId, campaignId: campaign.body.id as string, runKey: 'once' } }
+    }
+    const c = await mk('Winter tea')
+    return { m, store, admin, phones, memberIds, connectionId: conn.body.id as string, templateId, mk, ...c }
+  }
+  const couponsOf = async (merchantId: string) =>
+    (await hub.database.db.execute<{ member_id: string; n: number }>(sql`select member_id, count(*)::int as n from coupons where merchant_id = ${merchantId} group by 1`)).rows
+
+  it('a number under per-number flow control that is retried later gets only one coupon', async () => {
+    const w = await world({ members: 2, coupon: true })
+    const limited = w.phones[1]!.replace('+86', '')
+    sim.state.flowControlled.add(limited)
+    await sendCampaign(hub, w.ref)
+    sim.state.flowControlled.delete(limited)
+    hub.setNow(new Date(Date.now() + 2 * 60_000))
+    try {
+      const later = await sendCampaign(hub, w.ref)
+      expect(later.done).toBe(true)
+    } finally {
+      hub.setNow(undefined)
+    }
+    const coupons = await couponsOf(w.m.merchantId)
+    const mine = coupons.find((c) => c.member_id === w.memberIds[1])
+    expect(mine?.n).toBe(1)
+  })
+
+  it('a member already at the template per-member limit is skipped, not sent a message with an empty coupon code', async () => {
+    const w = await world({ members: 1, coupon: true, perMemberLimit: 1 })
+    const pre = await w.admin.post('/api/v1/coupons/issue', { templateId: w.templateId, memberIds: [w.memberIds[0]] })
+    expect(pre.status, JSON.stringify(pre.body)).toBeLessThan(300)
+    const s = await sendCampaign(hub, w.ref)
+    expect(s.done).toBe(true)
+    const sent = sim.sentTo(w.phones[0]!)
+    // Already at the limit: no message with an empty code; the delivery says why.
+    expect(sent).toEqual([])
+    const results = (await w.admin.get(`/api/v1/campaigns/${w.id}`)).body.results
+    expect(results.counts.skipped).toBe(1)
+    expect(results.couponsIssued).toBe(0)
+  })
+})
