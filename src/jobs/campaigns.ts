@@ -120,7 +120,7 @@ export async function sendCampaign(
   // A few senders share the run (SKIP LOCKED keeps their batches apart), so claiming and recording overlap the
   // vendor's calls; together they keep to the rate.
   const senders = Math.max(1, Math.min(MAX_SENDERS, Math.ceil(rate / batchSize)))
-  let stop: 'slice' | 'throttled' | null = null
+  let stop: 'slice' | 'throttled' | 'refused' | null = null
   const sender = async () => {
     for (;;) {
       if (stop) return
@@ -156,6 +156,13 @@ export async function sendCampaign(
           const at = new Date(Date.now() + Math.max(1000, e.retryAfterMs ?? 5000))
           if (!summary.resumeAt || summary.resumeAt < at) summary.resumeAt = at
           return
+        }
+        if (e.kind === 'permanent' || e.kind === 'auth_failed') {
+          // Refused outright, nothing sent (the account out of service, keys or template wrong): the recipients stay
+          // to be sent, and the run fails so its job tries again later and the merchant sees why.
+          await db.transaction((tx) => recordOutcomes(tx, campaign, batch.map((d) => ({ deliveryId: d.id, status: 'pending' })), hub.clock()))
+          stop = 'refused'
+          throw e
         }
         // The vendor may or may not have the messages: never resend blindly.
         outcomes = batch.map((d) => ({ deliveryId: d.id, status: 'unknown', message: `${e.kind}: ${e.message}`.slice(0, 300) }))

@@ -100,4 +100,16 @@ describe('campaign coupons when a send is tried again', () => {
     expect(results.counts.skipped).toBe(1)
     expect(results.couponsIssued).toBe(0)
   })
+  it('an account out of service (a refusal: nothing sent) fails the run and leaves every recipient to be sent once it is back', async () => {
+    const w = await world({ members: 3 })
+    sim.state.outOfService = true
+    await expect(sendCampaign(hub, w.ref)).rejects.toThrow(/OUT_OF_SERVICE|service/i)
+    const waiting = await hub.database.db.execute<{ status: string; n: number }>(sql`select status, count(*)::int as n from campaign_deliveries where campaign_id = ${w.id} group by 1`)
+    expect(waiting.rows).toEqual([{ status: 'pending', n: 3 }])
+    sim.state.outOfService = false
+    let again = await sendCampaign(hub, w.ref)
+    for (let i = 0; i < 3 && !again.done; i++) again = await sendCampaign(hub, w.ref)
+    expect(again.done).toBe(true)
+    expect(w.phones.map((p) => sim.sentTo(p).length)).toEqual([1, 1, 1])
+  })
 })

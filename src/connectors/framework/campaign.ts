@@ -60,7 +60,9 @@ export interface CampaignCapabilities<C> {
   traits: CampaignTraits | ((config: C) => CampaignTraits)
   /**
    * Sends one message to at most `maxBatch` recipients; one outcome per recipient, in order. A failure of the
-   * whole call throws ConnectorError; a timeout leaves the outcome unknown to the caller (never blindly resent).
+   * whole call throws ConnectorError; a timeout leaves the outcome unknown to the caller (never blindly resent). A
+   * `permanent` or `auth_failed` error means the vendor refused the call and sent none of it (the recipients are
+   * sent again later): a connector whose batch is several requests throws one only before any of them went out.
    */
   sendBatch: Cap<C, { campaignKey: string; message: CampaignMessage; recipients: CampaignRecipient[] }, SendOutcome[]>
   /** After the last batch: vendors that send a campaign as a whole (Mailchimp: create and send to the tagged members). */
