@@ -154,6 +154,25 @@ describe('devices', () => {
     expect((await admin.post(`/api/v1/device-jobs/${a.body.id}/settle`, { printed: true })).body.error.code).toBe('job_not_unknown')
   })
 
+  it("a reprint goes to another printer of the same kind in the job's own store only", async () => {
+    const { m, store, admin, printer } = await setup()
+    const job = await admin.post(`/api/v1/devices/${printer.id}/jobs`, { action: 'test_print' })
+    const spare = await admin.post('/api/v1/devices', { storeId: store.storeId, name: 'Spare printer', kind: 'receipt_printer', driver: 'escpos_tcp', address: '192.168.1.52' })
+    const kitchen = await admin.post('/api/v1/devices', { storeId: store.storeId, name: 'Kitchen', kind: 'kitchen_printer', driver: 'escpos_tcp', address: '192.168.1.53' })
+    const other = await seedStore(hub, m.merchantId)
+    const far = await admin.post('/api/v1/devices', { storeId: other.storeId, name: 'Far printer', kind: 'receipt_printer', driver: 'escpos_tcp', address: '10.9.9.9' })
+    const toFar = await admin.post(`/api/v1/device-jobs/${job.body.id}/reprint`, { deviceId: far.body.id })
+    expect(toFar.status).toBe(422)
+    expect(toFar.body.error.code).toBe('device_of_other_store')
+    const toKitchen = await admin.post(`/api/v1/device-jobs/${job.body.id}/reprint`, { deviceId: kitchen.body.id })
+    expect(toKitchen.status).toBe(422)
+    expect(toKitchen.body.error.code).toBe('wrong_printer_kind')
+    const toSpare = await admin.post(`/api/v1/device-jobs/${job.body.id}/reprint`, { deviceId: spare.body.id })
+    expect(toSpare.status).toBe(201)
+    expect(toSpare.body).toMatchObject({ deviceId: spare.body.id, reprintOf: job.body.id })
+    expect((await jobsOf(other.storeId))).toEqual([])
+  })
+
   it('a bridge key is scoped to its store and refused on every other route', async () => {
     const { store, admin } = await setup()
     const created = await admin.post(`/api/v1/stores/${store.storeId}/bridge-keys`, { name: 'Back office PC' })

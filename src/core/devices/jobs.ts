@@ -75,6 +75,12 @@ export async function reprintJob(tx: Tx, actor: Actor, jobId: string, opts: { id
   const original = await getJob(tx, actor.merchantId, jobId)
   if (original.action !== 'print') throw invalid('not_printable', 'only print jobs can be reprinted')
   const source = original.reprintOf ? await getJob(tx, actor.merchantId, original.reprintOf) : original
+  if (opts.deviceId && opts.deviceId !== source.deviceId) {
+    // Another printer of the same kind in the same store (a receipt does not print in the kitchen, nor in another shop).
+    const [target, first] = [await getDevice(tx, actor.merchantId, opts.deviceId), await getDevice(tx, actor.merchantId, source.deviceId)]
+    if (target.storeId !== source.storeId) throw invalid('device_of_other_store', 'a reprint goes to a printer of the store the job was printed in', { storeId: source.storeId })
+    if (target.kind !== first.kind) throw invalid('wrong_printer_kind', `a reprint of a ${first.kind} job goes to a ${first.kind}`, { kind: first.kind })
+  }
   const [{ n }] = (await tx.execute<{ n: number }>(sql`select count(*)::int as n from device_jobs where reprint_of = ${source.id}`)).rows as [{ n: number }]
   const result = await createJob(
     tx,
