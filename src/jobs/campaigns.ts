@@ -120,10 +120,16 @@ export async function sendCampaign(
   // A few senders share the run (SKIP LOCKED keeps their batches apart), so claiming and recording overlap the
   // vendor's calls; together they keep to the rate.
   const senders = Math.max(1, Math.min(MAX_SENDERS, Math.ceil(rate / batchSize)))
-  let stop: 'slice' | 'throttled' | 'refused' | null = null
+  let stop: 'slice' | 'throttled' | 'refused' | 'cancelled' | null = null
+  const cancelled = async () => (await db.execute<{ status: string }>(sql`select status from campaigns where id = ${campaign.id}`)).rows[0]?.status === 'cancelled'
   const sender = async () => {
     for (;;) {
       if (stop) return
+      // Cancelled while sending: nothing more goes out.
+      if (await cancelled()) {
+        stop = 'cancelled'
+        return
+      }
       if (opts.signal?.aborted || Date.now() - started > slice) {
         stop ??= 'slice'
         summary.resumeAt ??= new Date(Date.now() + 100)
@@ -184,6 +190,7 @@ export async function sendCampaign(
     await progress.fail(e)
     throw e
   })
+  if (stop === 'cancelled') return { ...summary, done: true }
   if (stop) return summary
   // Recipients resting after per-number throttling: the run continues when they may be tried again.
   if ((await pendingCount(db, campaign.id, ref.runKey)) > 0) {
@@ -193,6 +200,7 @@ export async function sendCampaign(
   if (caps.finish && summary.sent > 0) await caps.finish(ctx, { campaignKey: `${campaign.id}:${ref.runKey}`, message: campaign.message, recipients: summary.sent })
   await db.transaction(async (tx) => {
     const c = await getCampaign(tx, ref.merchantId, ref.campaignId, { forUpdate: true })
+    if (c.status === 'cancelled') return
     await setCampaignStatus(tx, c, c.schedule === 'daily' ? 'scheduled' : 'sent', ref.runKey, hub.clock())
     await enqueue(tx, 'campaigns.settle', { merchantId: ref.merchantId, campaignId: ref.campaignId }, { jobKey: `campaigns.settle:${ref.campaignId}`, runAt: new Date(Date.now() + 60_000) })
   })

@@ -1,7 +1,9 @@
-// Campaign recipients sent again (throttled per number, or refused before sending) and coupon limits, through the
-// simulated Alibaba Cloud SMS: each member is issued one coupon, and nobody is sent an empty coupon code.
+// Campaign runs that do not go straight through, with the simulated Alibaba Cloud SMS: recipients sent again
+// (throttled per number, or refused before sending) keep one coupon, nobody is sent an empty coupon code, and a
+// run cancelled while sending stops.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { setupServer } from 'msw/node'
+import { http } from 'msw'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
@@ -16,7 +18,7 @@ const TEMPLATE = 'SMS_480000012'
 const PLAIN = 'SMS_480000013'
 const TOKEN = 'receipt-token-campaign-retries-01'
 
-describe('campaign coupons when a send is tried again', () => {
+describe('campaign runs that do not go straight through', () => {
   const hub = useTestHub()
   const sim = aliyunSmsSandbox({ accessKeys: { [AK_ID]: AK_SECRET }, signNames: [SIGN], templates: { [TEMPLATE]: '${name}您好，送您优惠券${coupon}，拒收请回复R', [PLAIN]: '${name}您好，新茶上市，拒收请回复R' }, clock: () => hub.clock() })
   const server = setupServer(...sim.handlers)
@@ -112,4 +114,18 @@ describe('campaign coupons when a send is tried again', () => {
     expect(again.done).toBe(true)
     expect(w.phones.map((p) => sim.sentTo(p).length)).toEqual([1, 1, 1])
   })
+  it('a campaign cancelled while its run is sending sends nothing more and stays cancelled', async () => {
+    const w = await world({ members: 4, ratePerSecond: 1 })
+    let calls = 0
+    server.use(
+      http.post('https://dysmsapi.aliyuncs.com/', async ({ request }) => {
+        if ((await request.clone().text()).includes('SendBatchSms') && calls++ === 0) expect((await w.admin.post(`/api/v1/campaigns/${w.id}/cancel`, {})).status).toBe(200)
+        return undefined
+      }),
+    )
+    const s = await sendCampaign(hub, w.ref)
+    expect(s.done).toBe(true)
+    expect(w.phones.map((p) => sim.sentTo(p).length).reduce((a, b) => a + b, 0)).toBe(1)
+    expect((await w.admin.get(`/api/v1/campaigns/${w.id}`)).body.status).toBe('cancelled')
+  }, 20_000)
 })
