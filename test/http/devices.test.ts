@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 // The device registry and the device jobs a sale, a refund or a drawer request writes in its own transaction:
 // checks on registration, routing by till and kitchen category, the drawer only with cash or permission, reprints
 // under a new key, and the bridge key that opens nothing but the bridge link.
@@ -94,6 +95,23 @@ describe('devices', () => {
     const failed = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'cash', amount: 100 }] })
     expect(failed.status).toBe(422)
     expect(await jobsOf(store.storeId)).toHaveLength(before)
+  })
+
+  it('a void of a cash sale opens the drawer for the cash paid back; an offline sale uploaded later queues nothing', async () => {
+    const { store, admin } = await setup()
+    const item = await seedProduct(hub, store, { price: 200, stock: 10 })
+    const sale = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'cash', amount: 500 }] })
+    const before = (await jobsOf(store.storeId)).length
+    expect((await admin.post(`/api/v1/sales/${sale.body.id}/void`, { reason: 'wrong item' })).status).toBe(200)
+    const voidJobs = (await jobsOf(store.storeId)).slice(before)
+    expect(voidJobs.map((j) => [j.kind, j.action, j.ttl])).toEqual([['cash_drawer', 'drawer', '00:00:10']])
+    expect(voidJobs[0].idempotency_key).toMatch(/^refund:.*:drawer$/)
+
+    // Rung three hours ago while the till was offline: its receipt and drawer were the till's business then.
+    const count = (await jobsOf(store.storeId)).length
+    const offline = { id: randomUUID(), occurredAt: new Date(Date.now() - 3 * 3600_000).toISOString(), registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1, unitPrice: 200 }], tenders: [{ kind: 'cash', amount: 200 }] }
+    expect((await admin.post('/api/v1/sales/batch', { sales: [offline] })).body.results[0].status).toBe('accepted')
+    expect(await jobsOf(store.storeId)).toHaveLength(count)
   })
 
   it('kitchen tickets go to the stations routed to the lines’ categories or their parents', async () => {
