@@ -370,4 +370,13 @@ describe('actions held for approval', () => {
     const audit = await admin.get(`/api/v1/audit?action=approval.failed&entityId=${second.id}`)
     expect(audit.body.items).toHaveLength(1)
   })
+  it('a held price change approved after someone else changed the price fails instead of overwriting the newer price', async () => {
+    const { item, admin, cashier, manager } = await shop()
+    const held = (await cashier.patch(`/api/v1/variants/${item.variantId}`, { price: 1200 })).body.approval
+    expect(held.summary).toContain('price 1000 → 1200')
+    expect((await admin.patch(`/api/v1/variants/${item.variantId}`, { price: 1500 })).status).toBe(200)
+    const r = await manager.post(`/api/v1/approvals/${held.id}/approve`, {})
+    expect(r.body).toMatchObject({ status: 'failed', error: { code: 'changed_since_request', details: { fields: ['price'] } } })
+    expect((await variantOf(admin, item.productId)).price).toBe(1500)
+  })
 })

@@ -40,6 +40,8 @@ export type ApprovalStatus = ApprovalRequest['status']
 interface ActionDef<P, R> {
   /** What the requester's route needs: checked again when the request is approved (their role may have lost it). */
   permission: Permission
+  /** What the request's summary was read from, kept with a held request (as `seen`) for its run to check. */
+  snapshot?(tx: Tx, merchantId: string, payload: P): Promise<Record<string, unknown>>
   /** Boolean rules: a summary when the rules hold this request as it stands, null when they let it through. */
   holds?(tx: Tx, merchantId: string, rules: ApprovalRules, payload: P): Promise<string | null>
   /** Value rules: the limit in force (null: none), and the value and summary of what a run did. */
@@ -55,6 +57,9 @@ const define = <P, R>(def: ActionDef<P, R>) => def
 export interface VariantUpdatePayload {
   variantId: string
   changes: VariantChanges
+  /** What the requester saw of the fields the change touches, kept when it is held: approved later, it runs only
+   * if they are still so (an approver agreed to "1000 → 1200", not to overwriting a newer 1500). */
+  seen?: Record<string, unknown>
 }
 export interface ProductPayload {
   productId: string
@@ -123,7 +128,20 @@ export const APPROVAL_ACTIONS = {
       if (changed.length === 0) return null
       return `Change ${v.sku}: ${changed.join(', ')}`
     },
-    execute: (tx, actor, p) => updateVariant(tx, actor, p.variantId, p.changes),
+    async snapshot(tx, merchantId, p) {
+      const v = await getVariant(tx, merchantId, p.variantId)
+      return Object.fromEntries([...PRICE_FIELDS, 'taxCategoryId' as const].filter((k) => p.changes[k] !== undefined).map((k) => [k, v[k]]))
+    },
+    async execute(tx, actor, p) {
+      if (p.seen) {
+        const v = await getVariant(tx, actor.merchantId, p.variantId)
+        const moved = Object.keys(p.seen).filter((k) => v[k as keyof Variant] !== p.seen![k])
+        if (moved.length) {
+          throw conflict('changed_since_request', `${v.sku} changed since the request (${moved.map((k) => `${k} now ${String(v[k as keyof Variant])}`).join(', ')}): ask again`, { fields: moved })
+        }
+      }
+      return updateVariant(tx, actor, p.variantId, p.changes)
+    },
     record: (v) => ({ variantId: v.id, sku: v.sku, price: v.price, cost: v.cost, pricePer: v.pricePer }),
   }),
   'product.archive': define<ProductPayload, Awaited<ReturnType<typeof archiveProduct>>>({
@@ -252,7 +270,8 @@ export async function actOrHold<N extends ApprovalAction>(tx: Tx, actor: Actor, 
     const summary = await def.holds(tx, actor.merchantId, rules, payload)
     if (summary === null) return { result: await run(actor) }
     if (overridden) return { result: await run(overridden) }
-    return { held: await hold(tx, actor, name, payload as Record<string, unknown>, summary, {}) }
+    const seen = def.snapshot ? { seen: await def.snapshot(tx, actor.merchantId, payload) } : {}
+    return { held: await hold(tx, actor, name, { ...(payload as Record<string, unknown>), ...seen }, summary, {}) }
   }
   const limit = def.limit!(rules)
   if (limit === null) return { result: await run(actor) }
