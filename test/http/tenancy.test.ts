@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { seedStore } from '../helpers/pos.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { sql } from 'drizzle-orm'
 
 describe('tenant isolation', () => {
@@ -81,5 +81,34 @@ describe('tenant isolation', () => {
     expect(moved.status).toBe(404)
     expect(moved.body.error.code).toBe('store_not_found')
     expect((await apiB.get(`/api/v1/members/${member.id}`)).body.storeId ?? null).toBeNull()
+  })
+  it("promotions and coupon templates refuse another merchant's products, variants, categories and stores in their scope", async () => {
+    const a = await seedMerchant(hub)
+    const b = await seedMerchant(hub)
+    const storeA = await seedStore(hub, a.merchantId)
+    const itemA = await seedProduct(hub, storeA, { price: 1000 })
+    const storeB = await seedStore(hub, b.merchantId)
+    const itemB = await seedProduct(hub, storeB, { price: 1000 })
+    const apiB = createApi(hub).as(b.adminToken)
+    const promo = (extra: Record<string, unknown>) => apiB.post('/api/v1/promotions', { name: 'P', kind: 'percent_off', level: 'item', params: { percentBp: 1000 }, ...extra })
+    for (const scope of [{ storeIds: [storeA.storeId] }, { productIds: [itemA.productId] }, { variantIds: [itemA.variantId] }]) {
+      const r = await promo(scope)
+      expect(r.status, JSON.stringify(scope)).toBe(422)
+      expect(r.body.error.code).toBe('unknown_scope')
+    }
+    const bundle = await apiB.post('/api/v1/promotions', {
+      name: 'Bundle',
+      kind: 'bundle',
+      level: 'item',
+      params: { price: 1500, components: [{ quantity: 1, productIds: [itemB.productId] }, { quantity: 1, productIds: [itemA.productId] }] },
+    })
+    expect(bundle.body.error.code).toBe('unknown_scope')
+    const own = await promo({ storeIds: [storeB.storeId], productIds: [itemB.productId] })
+    expect(own.status).toBe(201)
+    expect((await apiB.patch(`/api/v1/promotions/${own.body.id}`, { storeIds: [storeA.storeId] })).body.error.code).toBe('unknown_scope')
+    const template = await apiB.post('/api/v1/coupon-templates', { name: 'T', kind: 'free_item', freeVariantId: itemA.variantId, freeQuantity: 1, validDays: 3 })
+    expect(template.status).toBe(422)
+    expect(template.body.error.code).toBe('unknown_scope')
+    expect((await apiB.post('/api/v1/coupon-templates', { name: 'T', kind: 'free_item', freeVariantId: itemB.variantId, freeQuantity: 1, validDays: 3 })).status).toBe(201)
   })
 })

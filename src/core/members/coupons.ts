@@ -12,6 +12,7 @@ import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import type { ExtraDiscount } from '../sales/pricing.ts'
 import { couponTemplates, coupons, members, type CouponKind } from './schema.ts'
+import { assertScopeIds } from '../catalog/scope.ts'
 
 export type CouponTemplate = typeof couponTemplates.$inferSelect
 export type Coupon = typeof coupons.$inferSelect
@@ -43,8 +44,12 @@ function checkTemplate(t: TemplateInput) {
   if (t.validFrom && t.validTo && t.validTo <= t.validFrom) throw invalid('invalid_coupon', 'validTo must be after validFrom')
 }
 
+const assertOwnScope = (tx: Tx, merchantId: string, t: Partial<TemplateInput>) =>
+  assertScopeIds(tx, merchantId, { productIds: t.productIds, variantIds: [...(t.variantIds ?? []), ...(t.freeVariantId ? [t.freeVariantId] : [])], categoryIds: t.categoryIds })
+
 export async function createTemplate(tx: Tx, actor: Actor, input: TemplateInput): Promise<CouponTemplate> {
   checkTemplate(input)
+  await assertOwnScope(tx, actor.merchantId, input)
   const [t] = await tx.insert(couponTemplates).values({ id: newId(), merchantId: actor.merchantId, ...input, minSpend: input.minSpend ?? 0 }).returning()
   await recordAudit(tx, actor, { action: 'coupon_template.created', entityType: 'coupon_template', entityId: t!.id, details: { name: input.name, kind: input.kind } })
   return t!
@@ -59,6 +64,7 @@ export async function getTemplate(tx: Tx, merchantId: string, id: string): Promi
 export async function updateTemplate(tx: Tx, actor: Actor, id: string, changes: Partial<TemplateInput>): Promise<CouponTemplate> {
   const before = await getTemplate(tx, actor.merchantId, id)
   checkTemplate({ ...before, ...changes } as TemplateInput)
+  await assertOwnScope(tx, actor.merchantId, changes)
   const [t] = await tx.update(couponTemplates).set({ ...changes, updatedAt: new Date() }).where(eq(couponTemplates.id, id)).returning()
   await recordAudit(tx, actor, { action: 'coupon_template.updated', entityType: 'coupon_template', entityId: id, details: { changes } })
   return t!

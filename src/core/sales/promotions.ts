@@ -8,6 +8,7 @@ import { newId } from '../../lib/ids.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { promotions, type PromotionKind } from './schema.ts'
+import { assertScopeIds } from '../catalog/scope.ts'
 
 const minor = z.number().int().min(0)
 const bp = z.number().int().min(1).max(10_000)
@@ -81,8 +82,20 @@ function validate(input: Pick<PromotionInput, 'kind' | 'level' | 'params' | 'sta
   return parsed.data as Record<string, unknown>
 }
 
+/** The ids a promotion names (its scope, and its bundle's components) are the merchant's own. */
+async function assertOwnScope(tx: Tx, merchantId: string, p: Partial<PromotionInput>, params: Record<string, unknown>) {
+  const components = (params.components as { productIds?: string[]; variantIds?: string[]; categoryIds?: string[] }[] | undefined) ?? []
+  await assertScopeIds(tx, merchantId, {
+    productIds: [...(p.productIds ?? []), ...components.flatMap((c) => c.productIds ?? [])],
+    variantIds: [...(p.variantIds ?? []), ...components.flatMap((c) => c.variantIds ?? [])],
+    categoryIds: [...(p.categoryIds ?? []), ...components.flatMap((c) => c.categoryIds ?? [])],
+    storeIds: p.storeIds,
+  })
+}
+
 export async function createPromotion(tx: Tx, actor: Actor, input: PromotionInput): Promise<Promotion> {
   const params = validate(input)
+  await assertOwnScope(tx, actor.merchantId, input, params)
   const [row] = await tx
     .insert(promotions)
     .values({
@@ -123,6 +136,7 @@ export async function updatePromotion(tx: Tx, actor: Actor, id: string, changes:
     endsAt: changes.endsAt === undefined ? before.endsAt : changes.endsAt,
   }
   const params = validate(merged)
+  await assertOwnScope(tx, actor.merchantId, changes, changes.params ? params : {})
   const [row] = await tx
     .update(promotions)
     .set({ ...changes, params, updatedAt: new Date() })
