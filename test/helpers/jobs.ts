@@ -64,3 +64,16 @@ export async function settled(hub: Hub, timeoutMs = 60_000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10))
   }
 }
+
+/** Runs every queued job, also the ones waiting for a later time (debounced pushes, deferred retries), until none is left. */
+export async function settleAll(hub: Hub, rounds = 12): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    // A push still running elsewhere (another runner's, or its completion not yet written) holds its connection's
+    // queue: a round spent while it runs would run nothing, so wait for it first.
+    await settled(hub, 60_000)
+    await makeDue(hub)
+    await drainJobs(hub)
+    const left = (await queuedJobs(hub)).filter((j) => j.attempts < j.maxAttempts)
+    if (left.length === 0) return
+  }
+}

@@ -5,7 +5,7 @@ import { setupServer } from 'msw/node'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { drainJobs, makeDue, queuedJobs, settled } from '../helpers/jobs.ts'
+import { drainJobs, makeDue, queuedJobs, settleAll } from '../helpers/jobs.ts'
 import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
 import { channelLevel, mapLocations, createShopifyConnection, createWooConnection, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
 import { shopifySandbox } from '../../src/sandboxes/vendors/shopify.ts'
@@ -22,18 +22,7 @@ describe('stock sync with Shopify, WooCommerce and Tmall', () => {
   beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
   afterAll(() => server.close())
 
-  /** Runs every queued job, also the ones waiting for a later time (debounced pushes, deferred retries), until none is left. */
-  async function settle(rounds = 12) {
-    for (let i = 0; i < rounds; i++) {
-      // A push still running elsewhere (another runner's, or its completion not yet written) holds its connection's
-      // queue: a round spent while it runs would run nothing, so wait for it first.
-      await settled(hub, 60_000)
-      await makeDue(hub)
-      await drainJobs(hub)
-      const left = (await queuedJobs(hub)).filter((j) => j.attempts < j.maxAttempts)
-      if (left.length === 0) return
-    }
-  }
+  const settle = (rounds?: number) => settleAll(hub, rounds)
 
   async function world(opts: { skus?: { sku: string; stock: number; remote?: number; barcode?: string }[] } = {}) {
     const m = await seedMerchant(hub)

@@ -5,7 +5,7 @@ import { setupServer } from 'msw/node'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { drainJobs, makeDue, queuedJobs, settled } from '../helpers/jobs.ts'
+import { settleAll } from '../helpers/jobs.ts'
 import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
 import { createShopifyConnection, createWooConnection, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
 import { shopifySandbox } from '../../src/sandboxes/vendors/shopify.ts'
@@ -20,15 +20,7 @@ describe('online orders from webhook to held stock and pushed quantities', () =>
   beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
   afterAll(() => server.close())
 
-  async function settle(rounds = 12) {
-    for (let i = 0; i < rounds; i++) {
-      await settled(hub, 60_000)
-      await makeDue(hub)
-      await drainJobs(hub)
-      const left = (await queuedJobs(hub)).filter((j) => j.attempts < j.maxAttempts)
-      if (left.length === 0) return
-    }
-  }
+  const settle = (rounds?: number) => settleAll(hub, rounds)
 
   async function world(stock = 10) {
     const m = await seedMerchant(hub)

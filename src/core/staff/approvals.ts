@@ -301,10 +301,10 @@ async function hold(tx: Tx, actor: Actor, action: ApprovalAction, payload: Recor
   return row!
 }
 
-/** The requester as an actor again, with today's grants for their role and the decider as their approver. */
 /**
- * The requester as they are today: still active, with today's grants for their role, which must still hold the
- * permission the request needs. A request whose requester can no longer make it fails rather than runs.
+ * The requester as an actor again, as they are today: still active, with today's grants for their role, which must
+ * still hold the permission the request needs, and the decider as their approver. A request whose requester can no
+ * longer make it fails rather than runs.
  */
 async function requesterActor(tx: Tx, row: ApprovalRequest, approver: Approver, requestId: string | undefined, permission: Permission): Promise<Actor> {
   let who: { id: string | null; name: string; role: Role } = { id: null, name: 'system', role: 'admin' }
