@@ -302,9 +302,9 @@ async function hold(tx: Tx, actor: Actor, action: ApprovalAction, payload: Recor
 }
 
 /**
- * The requester as an actor again, as they are today: still active, with today's grants for their role, which must
- * still hold the permission the request needs, and the decider as their approver. A request whose requester can no
- * longer make it fails rather than runs.
+ * The requester as an actor again, as they are today: a person still active, with today's grants for their role,
+ * which must still hold the permission the request needs, and the decider as their approver. A request whose
+ * requester can no longer make it fails rather than runs.
  */
 async function requesterActor(tx: Tx, row: ApprovalRequest, approver: Approver, requestId: string | undefined, permission: Permission): Promise<Actor> {
   let who: { id: string | null; name: string; role: Role } = { id: null, name: 'system', role: 'admin' }
@@ -313,9 +313,10 @@ async function requesterActor(tx: Tx, row: ApprovalRequest, approver: Approver, 
     if (!u || u.status !== 'active') throw conflict('requester_inactive', 'the person who asked is no longer active: the request cannot run in their name')
     if (isRole(u.role)) who = { id: row.requestedBy, name: u.email, role: u.role }
   } else if (row.requestedBy && row.requestedByType === 'api_key') {
-    const [k] = await tx.select({ name: apiKeys.name, role: apiKeys.role, revokedAt: apiKeys.revokedAt }).from(apiKeys).where(eq(apiKeys.id, row.requestedBy))
-    if (!k || k.revokedAt) throw conflict('requester_inactive', 'the API key that asked has been revoked: the request cannot run in its name')
-    if (isRole(k.role)) who = { id: row.requestedBy, name: k.name, role: k.role }
+    // A key's role still decides; a revoked key is not a person who left (a merchant copied to another hub keeps its
+    // keys revoked there, with its waiting requests).
+    const [k] = await tx.select({ name: apiKeys.name, role: apiKeys.role }).from(apiKeys).where(eq(apiKeys.id, row.requestedBy))
+    if (k && isRole(k.role)) who = { id: row.requestedBy, name: k.name, role: k.role }
   }
   const grants = await loadGrants(tx, row.merchantId, who.role)
   if (!grants.permissions.has(permission)) throw forbidden('permission_denied', `role ${who.role} may no longer ${permission}: the request cannot run`, { permission })

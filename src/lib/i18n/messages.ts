@@ -174,7 +174,7 @@ const ZH_CN: Record<string, Render> = {
   wrong_printer_kind: t('补打须发往同类打印机'),
   changed_since_request: t('申请提出后该商品已被他人修改，请重新提交申请'),
   unknown_scope: t('范围中的 {id} 不属于本商户', '范围中包含不属于本商户的编号'),
-  requester_inactive: t('提出申请的人员或 API 密钥已停用，无法以其名义执行'),
+  requester_inactive: t('提出申请的人员已停用，无法以其名义执行'),
   duplicate_variant_options: t('同一商品的两个规格不能有完全相同的选项值'),
   discount_exceeds_line: t('商品 {sku} 的折扣 {discount} 超过了该行金额 {gross}', '折扣超过了该行金额'),
   price_change_approval_required: t('文件中有 {count} 处改价（价格、成本、计价单位或税目），需要店长审批：请店长导入，或附上店长授权后再导入', '文件中有改价，需要店长审批：请店长导入，或附上店长授权后再导入'),
