@@ -34,6 +34,22 @@ describe('members at the till: points, coupons and stored value, sold and given 
     return { m, store, admin, member, points }
   }
 
+  type Api = ReturnType<typeof createApi>
+  /** A coupon template valid 30 days, and the code of a coupon of it issued to the members named (or anonymous). */
+  const couponCode = async (admin: Api, template: Record<string, unknown>, issue: { memberIds: string[] } | { count: number }) => {
+    const tpl = (await admin.post('/api/v1/coupon-templates', { validDays: 30, ...template })).body
+    return (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, ...issue })).body.issued[0].code as string
+  }
+  /** The quote and the sale of the same cart come to `total`, paid with one tender of `kind`. */
+  const quotedAndSold = async (admin: Api, body: Record<string, unknown>, kind: string, total: number) => {
+    const q = await admin.post('/api/v1/sales/quote', body)
+    expect(q.status).toBe(200)
+    expect(q.body.total).toBe(total)
+    const s = await admin.post('/api/v1/sales', { ...body, tenders: [{ kind, amount: total }] })
+    expect(s.status, JSON.stringify(s.body)).toBe(201)
+    expect(s.body.total).toBe(total)
+  }
+
   it('a sale paid wholly with points gives them back when refunded, part by part, or voided', async () => {
     const { store, admin, member, points } = await setup({ loyalty: { maxRedeemBp: 10_000 } })
     const item = await seedProduct(hub, store, { price: 1000, stock: 10 })
@@ -74,29 +90,15 @@ describe('members at the till: points, coupons and stored value, sold and given 
   it('a free-item coupon gives its quantity free once, however many lines carry the item', async () => {
     const { store, admin, member } = await setup()
     const item = await seedProduct(hub, store, { price: 800, stock: 10 })
-    const tpl = (await admin.post('/api/v1/coupon-templates', { name: 'free coffee', kind: 'free_item', freeVariantId: item.variantId, freeQuantity: 1, validDays: 30 })).body
-    const code = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [member.id] })).body.issued[0].code
-    const body = { registerId: store.registerId, memberId: member.id, couponCodes: [code], lines: [{ sku: item.sku }, { sku: item.sku }] }
-    const q = await admin.post('/api/v1/sales/quote', body)
-    expect(q.status).toBe(200)
-    expect(q.body.total).toBe(800)
-    const s = await admin.post('/api/v1/sales', { ...body, tenders: [{ kind: 'cash', amount: 800 }] })
-    expect(s.status, JSON.stringify(s.body)).toBe(201)
-    expect(s.body.total).toBe(800)
+    const code = await couponCode(admin, { name: 'free coffee', kind: 'free_item', freeVariantId: item.variantId, freeQuantity: 1 }, { memberIds: [member.id] })
+    await quotedAndSold(admin, { registerId: store.registerId, memberId: member.id, couponCodes: [code], lines: [{ sku: item.sku }, { sku: item.sku }] }, 'cash', 800)
   })
 
   it('an anonymous coupon code given twice is one coupon: the quote and the sale agree', async () => {
     const { store, admin } = await setup()
     const item = await seedProduct(hub, store, { price: 6000, stock: 10 })
-    const tpl = (await admin.post('/api/v1/coupon-templates', { name: '¥10 off', kind: 'amount_off', amount: 1000, validDays: 30 })).body
-    const code = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, count: 1 })).body.issued[0].code
-    const body = { registerId: store.registerId, couponCodes: [code, ` ${code.toLowerCase()} `], lines: [{ sku: item.sku }] }
-    const q = await admin.post('/api/v1/sales/quote', body)
-    expect(q.status).toBe(200)
-    expect(q.body.total).toBe(5000)
-    const s = await admin.post('/api/v1/sales', { ...body, tenders: [{ kind: 'card', amount: 5000 }] })
-    expect(s.status, JSON.stringify(s.body)).toBe(201)
-    expect(s.body.total).toBe(5000)
+    const code = await couponCode(admin, { name: '¥10 off', kind: 'amount_off', amount: 1000 }, { count: 1 })
+    await quotedAndSold(admin, { registerId: store.registerId, couponCodes: [code, ` ${code.toLowerCase()} `], lines: [{ sku: item.sku }] }, 'card', 5000)
   })
 
   it('stored-value tenders are checked together against the balance, in the quote as in the sale', async () => {

@@ -181,9 +181,6 @@ const SessionsSchema = z
   })
   .openapi('SessionsOfDay')
 
-// The X/Z report of a session, read by finance here: the one schema the cash session routes answer with.
-const SessionReportSchema = ReportSchema
-
 const dailySales = defineRoute({
   method: 'get',
   path: '/api/v1/reports/daily-sales',
@@ -272,7 +269,8 @@ const session = defineRoute({
   summary: 'X report of an open cash session, Z report of a closed one',
   access: 'reports.read',
   request: { params: IdParam, query: z.object({ format: Format }) },
-  responses: reportResponse(SessionReportSchema),
+  // The X/Z report of a session, read by finance here: the one schema the cash session routes answer with.
+  responses: reportResponse(ReportSchema),
 })
 
 /** Every query of a report sees the same committed state, so its figures agree with each other. */
