@@ -120,16 +120,10 @@ export async function sendCampaign(
   // A few senders share the run (SKIP LOCKED keeps their batches apart), so claiming and recording overlap the
   // vendor's calls; together they keep to the rate.
   const senders = Math.max(1, Math.min(MAX_SENDERS, Math.ceil(rate / batchSize)))
-  let stop: 'slice' | 'throttled' | 'refused' | 'cancelled' | null = null
-  const cancelled = async () => (await db.execute<{ status: string }>(sql`select status from campaigns where id = ${campaign.id}`)).rows[0]?.status === 'cancelled'
+  let stop: 'slice' | 'throttled' | 'refused' | null = null
   const sender = async () => {
     for (;;) {
       if (stop) return
-      // Cancelled while sending: nothing more goes out.
-      if (await cancelled()) {
-        stop = 'cancelled'
-        return
-      }
       if (opts.signal?.aborted || Date.now() - started > slice) {
         stop ??= 'slice'
         summary.resumeAt ??= new Date(Date.now() + 100)
@@ -190,8 +184,10 @@ export async function sendCampaign(
     await progress.fail(e)
     throw e
   })
-  if (stop === 'cancelled') return { ...summary, done: true }
   if (stop) return summary
+  // Cancelled while sending (claimBatch claims nothing more then): the run is over.
+  const [current] = (await db.execute<{ status: string }>(sql`select status from campaigns where id = ${campaign.id}`)).rows
+  if (current?.status === 'cancelled') return { ...summary, done: true }
   // Recipients resting after per-number throttling: the run continues when they may be tried again.
   if ((await pendingCount(db, campaign.id, ref.runKey)) > 0) {
     summary.resumeAt = new Date(Date.now() + RETRY_REST_MS)

@@ -199,6 +199,8 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
            d.coupon_id, (select c.code from coupons c where c.id = d.coupon_id) as coupon_code
       from campaign_deliveries d join members m on m.id = d.member_id
      where d.campaign_id = ${campaign.id} and d.run_key = ${runKey} and d.status = 'pending'
+       -- A campaign cancelled while its run sends: nothing more is claimed.
+       and exists (select 1 from campaigns c where c.id = d.campaign_id and c.status <> 'cancelled')
        -- A recipient the vendor throttled (per-number flow control) rests a minute before the next try.
        and (d.claimed_at is null or d.claimed_at < ${new Date(at.getTime() - RETRY_REST_MS)})
      order by d.id limit ${limit}
