@@ -146,6 +146,24 @@ describe('devices', () => {
     expect(viaJobs.status).toBe(400)
   })
 
+  it('a paid-in or paid-out opens the drawer of its session’s register; a refused one opens nothing', async () => {
+    const { store, admin } = await setup()
+    const session = (await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)).body.items[0]
+    const paidOut = await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_out', amount: 2000, reason: 'window cleaner' })
+    expect(paidOut.status).toBe(201)
+    const paidIn = await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_in', amount: 5000, reason: 'float top-up' })
+    expect(paidIn.status).toBe(201)
+    const kicks = (await jobsOf(store.storeId)).filter((j) => j.action === 'drawer')
+    expect(kicks.map((j) => [j.kind, j.document])).toEqual([
+      ['cash_drawer', { type: 'drawer', reason: 'paid out: window cleaner' }],
+      ['cash_drawer', { type: 'drawer', reason: 'paid in: float top-up' }],
+    ])
+    // More than the drawer holds: refused, and the drawer stays shut.
+    const tooMuch = await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_out', amount: 10_000_000, reason: 'supplier' })
+    expect(tooMuch.body.error.code).toBe('not_enough_cash')
+    expect((await jobsOf(store.storeId)).filter((j) => j.action === 'drawer')).toHaveLength(2)
+  })
+
   it('test prints and display text are jobs with idempotency; a reprint is a new, marked job', async () => {
     const { store, admin, printer, display } = await setup()
     const a = await admin.post(`/api/v1/devices/${printer.id}/jobs`, { action: 'test_print' }, { headers: { 'idempotency-key': 'k1' } })

@@ -8,6 +8,7 @@ import { businessDate } from '../../lib/time.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { getSettings } from '../merchants/settings.ts'
 import { getRegister } from '../stores/service.ts'
+import { requestDrawer } from './drawer.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvents } from '../events/service.ts'
@@ -156,7 +157,7 @@ async function openRescueSession(tx: Tx, actor: Actor, registerId: string, at: D
 }
 
 /** Cash put into or taken out of the drawer without a sale (change float top-up, paying a supplier). */
-export async function paidInOut(tx: Tx, actor: Actor, sessionId: string, input: { kind: 'paid_in' | 'paid_out'; amount: number; reason: string; approverId?: string | null }) {
+export async function paidInOut(tx: Tx, actor: Actor, sessionId: string, input: { kind: 'paid_in' | 'paid_out'; amount: number; reason: string; approverId?: string | null }, at = new Date()) {
   if (!Number.isSafeInteger(input.amount) || input.amount <= 0) throw invalid('invalid_amount', 'amount must be a positive whole number of minor units')
   if (input.amount > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
   if (!input.reason.trim()) throw invalid('reason_required', 'say why cash goes in or out')
@@ -164,8 +165,11 @@ export async function paidInOut(tx: Tx, actor: Actor, sessionId: string, input: 
   if (session.status !== 'open') throw conflict('session_closed', 'the session is closed')
   const signed = input.kind === 'paid_in' ? input.amount : -input.amount
   if (signed < 0 && (await expectedCash(tx, sessionId)) + signed < 0) throw invalid('not_enough_cash', 'the drawer does not hold that much cash')
-  await addCashMovement(tx, actor, { sessionId, kind: input.kind, amount: signed, reason: input.reason, approverId: input.approverId })
+  await addCashMovement(tx, actor, { sessionId, kind: input.kind, amount: signed, reason: input.reason, approverId: input.approverId, at })
   await recordAudit(tx, actor, { action: `cash.${input.kind}`, entityType: 'cash_session', entityId: sessionId, approverId: input.approverId ?? null, details: { amount: input.amount, reason: input.reason } })
+  // The cash goes through the drawer: it opens, as for a cash sale.
+  const register = await getRegister(tx, actor.merchantId, session.registerId)
+  await requestDrawer(tx, actor, register, { reason: `${input.kind === 'paid_in' ? 'paid in' : 'paid out'}: ${input.reason.trim()}`, approverId: input.approverId ?? null, at })
   return { expectedCash: await expectedCash(tx, sessionId) }
 }
 

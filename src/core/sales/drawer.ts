@@ -17,11 +17,19 @@ export async function openDrawer(tx: Tx, actor: Actor, registerId: string, input
   if (!register.active) throw invalid('register_inactive', `register ${register.code} is not active`)
   const approverId = access.approverId ?? actor.approvedBy ?? null
   await recordAudit(tx, actor, { action: 'drawer.opened_without_sale', entityType: 'register', entityId: register.id, approverId, details: { registerCode: register.code, reason } })
+  await requestDrawer(tx, actor, register, { reason, approverId, at })
+  return { registerId: register.id, reason, requestedAt: at, approverId }
+}
+
+/**
+ * The drawer.open_requested event: the device trigger turns it into a kick of the register's drawer (valid for a few
+ * seconds). For opening without a sale and for cash paid in or out, which go through the drawer without a sale.
+ */
+export async function requestDrawer(tx: Tx, actor: Actor, register: { id: string; code: string }, input: { reason: string; approverId: string | null; at: Date }) {
   await recordEvent(tx, actor.merchantId, {
     type: 'drawer.open_requested',
     entityType: 'register',
     entityId: register.id,
-    data: { registerId: register.id, registerCode: register.code, reason, requestedBy: actor.id, approverId, at: at.toISOString() },
+    data: { registerId: register.id, registerCode: register.code, reason: input.reason, requestedBy: actor.id, approverId: input.approverId, at: input.at.toISOString() },
   })
-  return { registerId: register.id, reason, requestedAt: at, approverId }
 }

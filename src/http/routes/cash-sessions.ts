@@ -82,6 +82,7 @@ const move = defineRoute({
   path: '/api/v1/cash-sessions/{id}/movements',
   tags,
   summary: 'Paid in or paid out: cash into or out of the drawer without a sale',
+  description: 'Opens the register’s drawer (a drawer.open_requested event whose reason starts with “paid in:” or “paid out:”).',
   access: 'cash.paid_in_out',
   request: { params: IdParam, body: jsonBody(z.object({ kind: z.enum(['paid_in', 'paid_out']), amount: z.number().int().min(1).max(MAX_PAYMENT_AMOUNT), reason: z.string().min(1).max(500) }).strict()) },
   responses: { 201: json(z.object({ expectedCash: minor }), 'Recorded') },
@@ -120,7 +121,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(open, async (c) => c.json(out(await openSession(c.var.db, c.var.principal, { ...c.req.valid('json'), at: c.var.hub.clock() })), 201))
   app.openapi(list, async (c) => c.json({ items: (await listSessions(c.var.db, c.var.principal.merchantId, c.req.valid('query'))).map(out) }, 200))
   app.openapi(get, async (c) => c.json(out(await getSession(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200))
-  app.openapi(move, async (c) => c.json(await paidInOut(c.var.db, c.var.principal, c.req.valid('param').id, { ...c.req.valid('json'), approverId: c.var.principal.approvedBy }), 201))
+  app.openapi(move, async (c) => c.json(await paidInOut(c.var.db, c.var.principal, c.req.valid('param').id, { ...c.req.valid('json'), approverId: c.var.principal.approvedBy }, c.var.hub.clock()), 201))
   app.openapi(xReport, async (c) => c.json(await sessionReport(c.var.db, c.var.principal.merchantId, c.req.valid('param').id), 200))
   app.openapi(close, async (c) => {
     const id = c.req.valid('param').id
