@@ -110,6 +110,23 @@ describe('coupons', () => {
     expect(again.body.error.code).toBe('coupon_unusable')
   })
 
+  it('validDays runs to the end of a day in the merchant’s time zone, never past the template’s own end', async () => {
+    const { admin, member } = await setup()
+    // 21:00 in Shanghai on 1 March: a one-day coupon lasts to the end of 2 March there (not 21:00 on 2 March).
+    hub.setNow(new Date('2026-03-01T13:00:00Z'))
+    const day = (await admin.post('/api/v1/coupon-templates', { name: 'one day', kind: 'amount_off', amount: 100, validDays: 1 })).body
+    const [one] = (await admin.post('/api/v1/coupons/issue', { templateId: day.id, memberIds: [member.id] })).body.issued
+    expect([one.validFrom, one.validTo]).toEqual(['2026-03-01T13:00:00.000Z', '2026-03-02T16:00:00.000Z'])
+    // A template that ends on 20 March: a 30-day coupon issued from it ends then too.
+    const capped = (await admin.post('/api/v1/coupon-templates', { name: 'spring', kind: 'amount_off', amount: 100, validDays: 30, validTo: '2026-03-20T16:00:00Z' })).body
+    const [two] = (await admin.post('/api/v1/coupons/issue', { templateId: capped.id, memberIds: [member.id] })).body.issued
+    expect(two.validTo).toBe('2026-03-20T16:00:00.000Z')
+    // Starting later: the days count from the template's first day (10:00 on 1 April there: to the end of 3 April).
+    const later = (await admin.post('/api/v1/coupon-templates', { name: 'april', kind: 'amount_off', amount: 100, validDays: 2, validFrom: '2026-04-01T02:00:00Z' })).body
+    const [three] = (await admin.post('/api/v1/coupons/issue', { templateId: later.id, memberIds: [member.id] })).body.issued
+    expect([three.validFrom, three.validTo]).toEqual(['2026-04-01T02:00:00.000Z', '2026-04-03T16:00:00.000Z'])
+  })
+
   it('checks minimum spend, scope, owner and validity, and comes back when the sale is refunded in full', async () => {
     const { store, admin, member, item } = await setup()
     const other = await seedProduct(hub, store, { price: 500, stock: 10 })

@@ -8,6 +8,8 @@ import { isUniqueViolation } from '../../db/errors.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { mulDivRound } from '../../lib/money.ts'
+import { addDays, businessDate, startOfBusinessDay } from '../../lib/time.ts'
+import { merchants } from '../merchants/schema.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import type { ExtraDiscount } from '../sales/pricing.ts'
@@ -80,6 +82,17 @@ export function newCouponCode(): string {
 }
 
 /**
+ * The end of a coupon valid for `days` days from `from`: the end of the merchant's business day `days` days after
+ * the day it starts on, so it is never shorter than days × 24 hours and a customer is told a date, not an hour.
+ * A coupon never outlives its template's own end.
+ */
+async function endOfValidDays(tx: Tx, merchantId: string, from: Date, days: number, templateEnd: Date | null): Promise<Date> {
+  const [m] = await tx.select({ timeZone: merchants.timeZone }).from(merchants).where(eq(merchants.id, merchantId))
+  const end = startOfBusinessDay(addDays(businessDate(from, m!.timeZone), days + 1), m!.timeZone)
+  return templateEnd && templateEnd < end ? templateEnd : end
+}
+
+/**
  * Issues one coupon per member (or `count` anonymous ones). A member at the template's per-member limit is skipped
  * and reported, not refused, so a bulk issue goes through for everyone else.
  */
@@ -92,7 +105,7 @@ export async function issueCoupons(
   if (!t.active) throw conflict('template_inactive', 'this coupon template is not active')
   const at = input.at ?? new Date()
   const validFrom = t.validFrom && t.validFrom > at ? t.validFrom : at
-  const validTo = t.validDays ? new Date(validFrom.getTime() + t.validDays * 86_400_000) : t.validTo
+  const validTo = t.validDays ? await endOfValidDays(tx, actor.merchantId, validFrom, t.validDays, t.validTo) : t.validTo
   if (validTo && validTo <= at) throw conflict('template_expired', 'coupons of this template can no longer be issued')
   const skipped: { memberId: string; reason: string }[] = []
   if (input.memberIds?.length) {

@@ -65,7 +65,7 @@ const TemplateBody = z
     categoryIds: z.array(uuid()).max(1000).default([]),
     validFrom: z.iso.datetime({ offset: true }).nullable().optional(),
     validTo: z.iso.datetime({ offset: true }).nullable().optional(),
-    validDays: z.number().int().min(1).max(3650).nullable().optional(),
+    validDays: z.number().int().min(1).max(3650).nullable().optional().openapi({ description: 'Each coupon is valid to the end of the day (merchant time zone) this many days after it is issued, or after validFrom if later; never past validTo' }),
     perMemberLimit: z.number().int().min(1).nullable().optional(),
     restoreOnRefund: z.boolean().default(true),
     active: z.boolean().default(true),
