@@ -84,6 +84,25 @@ describe('cash sessions', () => {
     expect(tooMuch.body.error.code).toBe('not_enough_cash')
   })
 
+  it('the cash breakdown names stored-value top-ups paid in cash and given back, so its lines add up to expected', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId, { float: 10_000 })
+    const admin = createApi(hub).as(m.adminToken)
+    const sid = (await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}`)).body.items[0].id
+    const member = (await admin.post('/api/v1/members', { phone: '13700009901' })).body
+    const kept = await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 5000, tenders: [{ kind: 'cash', amount: 5000 }] })
+    const back = await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 2000, tenders: [{ kind: 'cash', amount: 2000 }] })
+    expect([kept.status, back.status]).toEqual([201, 201])
+    expect((await admin.post(`/api/v1/topups/${back.body.id}/refund`, { registerId: store.registerId, reason: 'changed mind' })).status).toBe(200)
+    const cash = (await admin.get(`/api/v1/cash-sessions/${sid}/report`)).body.cash
+    expect(cash).toMatchObject({ openingFloat: 10_000, topUps: 7000, topUpRefunds: 2000, expected: 15_000 })
+    const lines = cash.openingFloat + cash.sales - cash.refunds - cash.voids + cash.paidIn - cash.paidOut + cash.topUps - cash.topUpRefunds
+    expect(lines).toBe(cash.expected)
+    const csv: string = (await admin.get(`/api/v1/reports/sessions/${sid}?format=csv`)).body
+    expect(csv).toContain('cash,topups,,70.00')
+    expect(csv).toContain('cash,topup_refunds,,20.00')
+  })
+
   it('refuses drawer amounts no till holds, so the session can always be counted and closed', async () => {
     const m = await seedMerchant(hub)
     const store = await seedStore(hub, m.merchantId, { openSession: false })

@@ -157,6 +157,8 @@ export async function sessionReportCsv(tx: Tx, merchantId: string, report: Sessi
     ['cash', 'voids', null, money(c.voids)],
     ['cash', 'paid_in', null, money(c.paidIn)],
     ['cash', 'paid_out', null, money(c.paidOut)],
+    ['cash', 'topups', null, money(c.topUps)],
+    ['cash', 'topup_refunds', null, money(c.topUpRefunds)],
     ['cash', 'expected', null, money(c.expected)],
     ['cash', 'counted', null, money(c.counted)],
     ['cash', 'over_short', null, money(c.overShort)],

@@ -15,7 +15,7 @@ export interface SessionReport {
   net: number
   tenders: { kind: string; sales: number; refunds: number; net: number }[]
   discounts: { source: string; label: string; amount: number }[]
-  cash: { openingFloat: number; sales: number; refunds: number; voids: number; paidIn: number; paidOut: number; expected: number; counted: number | null; overShort: number | null }
+  cash: { openingFloat: number; sales: number; refunds: number; voids: number; paidIn: number; paidOut: number; topUps: number; topUpRefunds: number; expected: number; counted: number | null; overShort: number | null }
 }
 
 const n = (v: unknown) => Number(v ?? 0)
@@ -89,6 +89,8 @@ export async function sessionReport(tx: Tx, merchantId: string, sessionId: strin
       voids: -cash('void'),
       paidIn: cash('paid_in'),
       paidOut: -cash('paid_out'),
+      topUps: cash('topup'),
+      topUpRefunds: -cash('topup_refund'),
       expected: s.status === 'closed' ? s.expectedCash! : expected,
       counted: s.countedCash,
       overShort: s.overShort,

@@ -50,7 +50,21 @@ export const ReportSchema = z
     net: minor.openapi({ description: "Completed sales' amount due minus refunds" }),
     tenders: z.array(z.object({ kind: z.string(), sales: minor, refunds: minor, net: minor })),
     discounts: z.array(z.object({ source: z.string(), label: z.string(), amount: minor })),
-    cash: z.object({ openingFloat: minor, sales: minor, refunds: minor, voids: minor, paidIn: minor, paidOut: minor, expected: minor, counted: minor.nullable(), overShort: minor.nullable() }),
+    cash: z
+      .object({
+        openingFloat: minor,
+        sales: minor,
+        refunds: minor,
+        voids: minor,
+        paidIn: minor,
+        paidOut: minor,
+        topUps: minor.openapi({ description: 'Stored value bought with cash at this till' }),
+        topUpRefunds: minor.openapi({ description: 'Cash given back for refunded top-ups' }),
+        expected: minor,
+        counted: minor.nullable(),
+        overShort: minor.nullable(),
+      })
+      .openapi({ description: 'The drawer: expected = openingFloat + sales − refunds − voids + paidIn − paidOut + topUps − topUpRefunds' }),
   })
   .openapi('SessionReport')
 
