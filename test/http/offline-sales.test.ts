@@ -259,6 +259,16 @@ describe('offline sales batch', () => {
     const rescue = await admin.get(`/api/v1/cash-sessions/${sale.body.sessionId}`)
     expect(rescue.body).toMatchObject({ rescue: true, status: 'open' })
     expect((await admin.get(`/api/v1/cash-sessions/${sessionId}`)).body.overShort).toBe(0)
+    // Its cash was in the drawer counted at that close, not in any drawer now: no void, a refund (from today's drawer).
+    expect((await admin.patch('/api/v1/me', { locale: 'en' })).status).toBe(200)
+    hub.setNow(new Date(Date.parse(s.occurredAt) + 60_000)) // still the sale's business day
+    const voided = await admin.post(`/api/v1/sales/${s.id}/void`, { reason: 'rang twice' })
+    expect(voided.status).toBe(409)
+    expect(voided.body.error).toMatchObject({ code: 'void_window_closed', message: expect.stringContaining('after its cash session closed'), details: { rescueSessionId: sale.body.sessionId } })
+    const newSession = (await admin.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 10_000 })).body
+    const refund = await admin.post(`/api/v1/sales/${s.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.body.lines[0].id, quantity: 1 }] })
+    expect(refund.status).toBe(201)
+    expect((await admin.get(`/api/v1/cash-sessions/${newSession.id}/report`)).body.cash.refunds).toBe(1500)
   })
   it('lists sales newest first by when they were made, offline sales (with the till\'s own ids) among the others, page by page', async () => {
     const { store, item, api } = await till()

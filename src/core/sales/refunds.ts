@@ -27,7 +27,7 @@ import { cashRoundingAdjustment } from './pricing.ts'
 import { newRefundNo, nextReceiptNo } from './numbers.ts'
 import { getSale, type SaleView } from './queries.ts'
 import { reverseMemberSale } from '../members/sale.ts'
-import { refundLines, refunds, refundTenders, saleLines, sales, saleTenders, type TenderKind } from './schema.ts'
+import { cashSessions, refundLines, refunds, refundTenders, saleLines, sales, saleTenders, type TenderKind } from './schema.ts'
 
 export interface RefundInput {
   registerId: string
@@ -337,7 +337,13 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
   const { timeZone } = await getSettings(tx, actor.merchantId)
   if (businessDate(at, timeZone) !== sale.businessDate) throw conflict('void_window_closed', 'a sale can only be voided on its own business day; refund it instead')
   const session = sale.sessionId ? await openSessionOf(tx, actor.merchantId, sale.registerId, 'update') : undefined
-  if (!session || session.id !== sale.sessionId) throw conflict('void_window_closed', "the sale's cash session has closed; refund it instead")
+  if (!session || session.id !== sale.sessionId) {
+    // An offline sale uploaded after its session closed sits in a rescue session: its cash was in the drawer counted
+    // at that close, in no drawer now, so nothing can be taken back out of one.
+    const [own] = sale.sessionId ? await tx.select({ rescue: cashSessions.rescue }).from(cashSessions).where(eq(cashSessions.id, sale.sessionId)) : []
+    if (own?.rescue) throw conflict('void_window_closed', 'the sale was uploaded after its cash session closed (it is kept in a rescue session); refund it instead', { rescueSessionId: sale.sessionId })
+    throw conflict('void_window_closed', "the sale's cash session has closed; refund it instead")
+  }
   const lines = await tx.select().from(saleLines).where(eq(saleLines.saleId, saleId))
   if (lines.some((l) => l.refundedQuantity > 0)) throw conflict('sale_has_refunds', 'the sale has refunds; refund the rest instead of voiding')
   const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, saleId))

@@ -286,7 +286,7 @@ const voidRoute = defineRoute({
   path: '/api/v1/sales/{id}/void',
   tags,
   summary: 'Void a whole sale on its business day',
-  description: 'Only on the sale\'s own business day, while its cash session is open, and before any refund: stock, cash and tenders are reversed.',
+  description: 'Only on the sale\'s own business day, while its cash session is open, and before any refund: stock, cash and tenders are reversed. An offline sale uploaded after its session closed (kept in a rescue session) is refunded instead.',
   access: 'sales.void',
   request: { params: IdParam, body: jsonBody(z.object({ reason: z.string().min(1).max(500) }).strict()) },
   responses: { 200: json(SaleSchema) },
