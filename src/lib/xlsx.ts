@@ -20,9 +20,21 @@ export function cellText(v: ExcelJS.CellValue, date: (d: Date) => string): strin
   if (v instanceof Date) return date(v)
   if ('richText' in v) return v.richText.map((t) => t.text).join('')
   if ('formula' in v || 'sharedFormula' in v) return cellText((v as ExcelJS.CellFormulaValue).result as ExcelJS.CellValue, date)
-  if ('hyperlink' in v) return String(v.text)
+  // A link's text may itself be formatted (rich) text.
+  if ('hyperlink' in v) return typeof v.text === 'string' ? v.text : cellText(v.text as ExcelJS.CellValue, date)
   if ('error' in v) return String(v.error)
   return String(v)
+}
+
+/**
+ * A text as a worksheet cell that reads back the same. OOXML writes a character XML cannot carry (a control
+ * character; a CR, which reading XML turns into a LF) as _xHHHH_, so a literal "_xHHHH_" in the text must itself be
+ * written "_x005F_xHHHH_" (as Excel does). exceljs decodes both on reading but does neither on writing.
+ */
+export function xlsxText(s: string): string {
+  return s
+    .replace(/_x([0-9A-Fa-f]{4})_/g, '_x005F_x$1_')
+    .replace(/[\u0000-\u0008\u000B-\u001F\uFFFE\uFFFF]/g, (c) => `_x${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}_`)
 }
 
 export interface SheetRow {

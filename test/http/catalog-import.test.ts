@@ -529,6 +529,41 @@ describe('catalog import and export', () => {
     expect(again.body.summary).toMatchObject({ productsUpdated: 0, variantsUpdated: 0 })
   })
 
+  it('an XLSX export keeps text XML cannot carry (control characters, a CR, a literal _xHHHH_): it imports back unchanged', async () => {
+    const a = await catalogShop(hub)
+    const names = ['Box_x0041_', 'Bell\u0007Item', 'Two\r\nLines', 'Pack_x000D_1']
+    for (const [i, name] of names.entries()) expect((await a.admin.post('/api/v1/products', productBody({ name }, { sku: `XN-${i}` }))).status).toBe(201)
+    const file = await a.admin.app.request('/api/v1/catalog/export?format=xlsx', { headers: { authorization: `Bearer ${a.m.adminToken}` } })
+    const bytes = new Uint8Array(await file.arrayBuffer())
+    const dry = await importFile(a.admin, bytes, { type: XLSX, dryRun: true })
+    expect(dry.body).toMatchObject({ errors: [], summary: { productsCreated: 0, productsUpdated: 0, variantsCreated: 0, variantsUpdated: 0 } })
+    const b = await catalogShop(hub)
+    expect((await importFile(b.admin, bytes, { type: XLSX })).status).toBe(200)
+    const imported = (await b.admin.get('/api/v1/products?limit=50')).body.items.map((p: any) => [p.variants[0].sku, p.name])
+    expect(imported.sort()).toEqual(names.map((n, i) => [`XN-${i}`, n]))
+  })
+
+  it('reads a linked cell whose text is formatted as its text', async () => {
+    const { admin } = await catalogShop(hub)
+    const wb = new ExcelJS.Workbook()
+    const ws = wb.addWorksheet('Items')
+    ws.addRow(['product_name', 'tax_category', 'sku', 'price'])
+    ws.addRow(['x', 'standard', 'HL-1', '1'])
+    ws.getCell('A2').value = { text: { richText: [{ text: 'Linked ' }, { font: { bold: true }, text: 'Name' }] }, hyperlink: 'https://example.com/hl-1' } as unknown as ExcelJS.CellValue
+    expect((await importFile(admin, new Uint8Array(await wb.xlsx.writeBuffer()), { type: XLSX })).status).toBe(200)
+    expect((await admin.get('/api/v1/products?q=HL-1')).body.items[0].name).toBe('Linked Name')
+  })
+
+  it('the POS data import reads the catalog CSV export back unchanged, formula-looking names included', async () => {
+    const a = await catalogShop(hub)
+    expect((await a.admin.post('/api/v1/products', productBody({ name: '=Formula name' }, { sku: 'POS-1' }))).status).toBe(201)
+    const exported: string = (await a.admin.get('/api/v1/catalog/export?format=csv')).body
+    expect(exported).toContain("'=Formula name")
+    const again = await a.admin.post('/api/v1/imports/catalog?dryRun=true', undefined, { raw: new TextEncoder().encode(exported), headers: { 'content-type': CSV } })
+    expect(again.status).toBe(200)
+    expect(again.body).toMatchObject({ errors: [], summary: { productsCreated: 0, productsUpdated: 0, variantsCreated: 0, variantsUpdated: 0 } })
+  })
+
   it('answers a wrong content type, an empty body or a malformed file with a 4xx in the error shape', async () => {
     const { admin, m } = await catalogShop(hub)
     const json = await admin.post('/api/v1/catalog/import', { sku: 'A' })

@@ -3,7 +3,7 @@
 import { parse } from 'csv-parse/sync'
 import { stringify } from 'csv-stringify/sync'
 import { badRequest } from '../../lib/errors.ts'
-import { excel, firstSheetRows } from '../../lib/xlsx.ts'
+import { excel, firstSheetRows, xlsxText } from '../../lib/xlsx.ts'
 import { formulaSafe, formulaUnguarded } from '../../lib/formula-guard.ts'
 
 export const CATALOG_COLUMNS = [
@@ -173,7 +173,7 @@ export async function writeXlsx(records: CatalogRecord[]): Promise<Uint8Array> {
   const ws = wb.addWorksheet('Catalog', { views: [{ state: 'frozen', ySplit: 1 }] })
   ws.columns = CATALOG_COLUMNS.map((c) => ({ header: c, key: c, width: c === 'product_name' || c === 'category' ? 28 : 16, style: { numFmt: '@' } }))
   ws.getRow(1).font = { bold: true }
-  for (const r of records) ws.addRow(r)
+  for (const r of records) ws.addRow(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, xlsxText(v)])))
   return new Uint8Array(await wb.xlsx.writeBuffer())
 }
 

@@ -4,6 +4,7 @@
 import { badRequest } from '../../lib/errors.ts'
 import { firstSheetRows } from '../../lib/xlsx.ts'
 import { csvRows, MAX_ROWS, type DecimalMark } from '../catalog/catalog-file.ts'
+import { formulaUnguarded } from '../../lib/formula-guard.ts'
 
 export type FileFormat = 'csv' | 'xlsx'
 
@@ -46,7 +47,8 @@ function toTable(format: FileFormat, rows: TableRow[], decimalMark: DecimalMark)
 
 export function readCsvTable(bytes: Uint8Array): Table {
   const { rows, decimalMark } = csvRows(bytes)
-  return toTable('csv', rows, decimalMark)
+  // Our own exports guard formula-looking text with an apostrophe (as other systems' exports do): taken off again.
+  return toTable('csv', rows.map((r, i) => (i === 0 ? r : { line: r.line, values: r.values.map(formulaUnguarded) })), decimalMark)
 }
 
 /** A date cell as its calendar date: exceljs gives midnight UTC of the day the sheet shows. */

@@ -4,7 +4,7 @@
 import { csvFile, localizeHeader, type Cell, type CsvTable } from '../reports/csv.ts'
 import type { Locale } from '../../lib/i18n/locale.ts'
 import { formatDecimal } from '../../lib/money.ts'
-import { excel } from '../../lib/xlsx.ts'
+import { excel, xlsxText } from '../../lib/xlsx.ts'
 import type { ItemView, SummaryRow } from './queries.ts'
 
 export type ExportFormat = 'csv' | 'xlsx'
@@ -133,7 +133,7 @@ async function xlsx(sheet: string, table: CsvTable, locale: Locale): Promise<Uin
   const width = (h: string) => [...h].reduce((w, ch) => w + (/[\u3000-\u9fff\uff00-\uffef]/.test(ch) ? 2 : 1), 0)
   ws.columns = table.header.map((key, i) => ({ header: names[i]!, key, width: Math.max(12, width(names[i]!) + 2), style: { numFmt: '@' } }))
   ws.getRow(1).font = { bold: true }
-  for (const r of table.rows) ws.addRow(r.map((c) => (c === null ? '' : String(c))))
+  for (const r of table.rows) ws.addRow(r.map((c) => (c === null ? '' : xlsxText(String(c)))))
   return new Uint8Array(await wb.xlsx.writeBuffer())
 }
 

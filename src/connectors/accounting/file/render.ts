@@ -3,7 +3,7 @@
 // and the emailed files are the same bytes. One row per entry, never a totals row: importers take it for an entry.
 import iconv from 'iconv-lite'
 import { stringify } from 'csv-stringify/sync'
-import { excel } from '../../../lib/xlsx.ts'
+import { excel, xlsxText } from '../../../lib/xlsx.ts'
 import type { VoucherDocument } from '../../framework/accounting.ts'
 import { layoutTable, U8_MARKER, type KingdeeLayoutOptions, type VoucherLayout, type VoucherTable } from './layouts.ts'
 import { formulaSafe } from '../../../lib/formula-guard.ts'
@@ -57,8 +57,8 @@ export async function voucherXlsx(voucher: VoucherDocument, opts: Partial<Vouche
   const all = [...table.header, ...table.rows]
   const columns = table.header[0]!.length
   ws.columns = Array.from({ length: columns }, (_, i) => ({ width: Math.min(48, Math.max(8, ...all.map((r) => width(r[i] ?? '') + 2))), style: { numFmt: '@' } }))
-  for (const r of table.header) ws.addRow(r).font = { bold: true }
-  for (const r of table.rows) ws.addRow(r)
+  for (const r of table.header) ws.addRow(r.map(xlsxText)).font = { bold: true }
+  for (const r of table.rows) ws.addRow(r.map(xlsxText))
   return Buffer.from(await wb.xlsx.writeBuffer())
 }
 
