@@ -133,6 +133,51 @@ describe('vouchers API', () => {
     }
   })
 
+  it('paid-in and paid-out move cash on hand against the store cash clearing account, on the day they happen, each drilled down with its reason', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const store = await seedStore(hub, m.merchantId, { code: `P${Date.now() % 100000}`, openSession: false })
+    let admin = createApi(hub).as(m.adminToken)
+    const ok = (r: { status: number; body: any }, status = 201) => {
+      expect(r.status, JSON.stringify(r.body)).toBe(status)
+      return r.body
+    }
+    try {
+      hub.setNow(at(`${DAY} 09:00:00`))
+      admin = createApi(hub).as(await m.adminTokenNow())
+      const session = ok(await admin.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 10_000 }))
+      ok(await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_in', amount: 5000, reason: 'float top-up from the safe' }))
+      ok(await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_out', amount: 1200, reason: 'window cleaner' }))
+      ok(await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_out', amount: 800, reason: 'milk' }))
+      // After midnight, still in the same session: the next day's voucher.
+      hub.setNow(at('2026-11-22 00:30:00'))
+      admin = createApi(hub).as(await m.adminTokenNow())
+      ok(await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_out', amount: 300, reason: 'late taxi' }))
+
+      const built = ok(await admin.get(`/api/v1/vouchers/${ok(await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY }), 200).voucher.id}`), 200)
+      const lines = built.lines.map((l: any) => [l.kind, l.accountCode, l.debit, l.credit])
+      expect(lines).toEqual([
+        ['cash_paid_in', '1001', 5000, 0],
+        ['cash_paid_in', '1221.02', 0, 5000],
+        ['cash_paid_out', '1221.02', 2000, 0],
+        ['cash_paid_out', '1001', 0, 2000],
+      ])
+      expect(built.lines.map((l: any) => l.summary)).toEqual(expect.arrayContaining([expect.stringContaining('现金存入'), expect.stringContaining('现金支出')]))
+      const out = built.lines.find((l: any) => l.kind === 'cash_paid_out' && l.accountCode === '1001')
+      const records = ok(await admin.get(`/api/v1/vouchers/${built.id}/lines/${out.lineNo}/sources`), 200).records
+      expect(records.map((r: any) => [r.type, r.ref, r.amount])).toEqual([
+        ['cash_movement', 'window cleaner', 1200],
+        ['cash_movement', 'milk', 800],
+      ])
+      const next = ok(await admin.get(`/api/v1/vouchers/${ok(await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: '2026-11-22' }), 200).voucher.id}`), 200)
+      expect(next.lines.map((l: any) => [l.kind, l.accountCode, l.debit, l.credit])).toEqual([
+        ['cash_paid_out', '1221.02', 300, 0],
+        ['cash_paid_out', '1001', 0, 300],
+      ])
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+
   it('a line merged from two tax rates (mergeSameAccount) says what they share, and drills down to both', async () => {
     const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
     await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, mergeSameAccount: true } })

@@ -63,7 +63,11 @@ export const cashMovements = pgTable(
     at: timestamptz('at').notNull(),
     recordedAt: createdAt(),
   },
-  (t) => [index('cash_movements_session_idx').on(t.sessionId)],
+  (t) => [
+    index('cash_movements_session_idx').on(t.sessionId),
+    // The day's paid-ins and paid-outs, for its voucher.
+    index('cash_movements_paid_idx').on(t.merchantId, t.at).where(sql`kind in ('paid_in', 'paid_out')`),
+  ],
 )
 
 /**

@@ -35,6 +35,10 @@ export const DEFAULT_ACCOUNTS: Record<string, { code: string; name: string }> = 
   'settlement:adjustment': { code: '6603.03', name: '财务费用-渠道结算差异' },
   'cash:short': { code: '6711.01', name: '营业外支出-现金短缺损失' },
   'cash:over': { code: '6301.01', name: '营业外收入-现金溢余收益' },
+  // Cash put into or taken out of a drawer without a sale (a float from the safe, a supplier paid from the till): a
+  // clearing account finance settles from the reasons the drill-down lists.
+  'cash:paid_in': { code: '1221.02', name: '其他应收款-门店现金存取' },
+  'cash:paid_out': { code: '1221.02', name: '其他应收款-门店现金存取' },
   cogs: { code: '6401', name: '主营业务成本' },
   inventory: { code: '1405', name: '库存商品' },
   rounding: { code: '6603.02', name: '财务费用-尾差' },

@@ -32,6 +32,8 @@ export interface DaySources {
   reconItems: string[]
   /** Correcting records of accepted channel figures booked on the day. */
   settlementAdjustments: string[]
+  /** Paid-ins and paid-outs made on the day (cash_movements ids). */
+  cashMovements: number[]
 }
 
 export interface DayScope {
@@ -72,6 +74,11 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
       select id, over_short from cash_sessions
        where merchant_id = ${merchantId} and business_date = ${businessDate} and status = 'closed' and coalesce(over_short, 0) <> 0
          and (${storeId}::uuid is null or store_id = ${storeId}::uuid)
+    ), pm as (
+      -- Paid in and paid out, on the day they were made (a session may run past midnight).
+      select m.id, m.kind, m.amount from cash_movements m join cash_sessions c on c.id = m.session_id
+       where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.at >= ${from} and m.at < ${to}
+         and (${storeId}::uuid is null or c.store_id = ${storeId}::uuid)
     ), ri as (
       select i.id, i.channel_fee_milli, k.connector_id from recon_items i join connections k on k.id = i.connection_id
        where i.merchant_id = ${merchantId} and i.business_date = ${businessDate} and i.channel_fee_milli is not null and i.channel_fee_milli <> 0
@@ -154,6 +161,14 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
     union all
     select 'cash_over', 'cash:over', '{}'::jsonb, -sum(over_short) from cs where over_short > 0 having sum(over_short) <> 0
     union all
+    select 'cash_paid_in', 'tender:cash', jsonb_build_object('tender', 'cash'), sum(amount) from pm where kind = 'paid_in' having sum(amount) <> 0
+    union all
+    select 'cash_paid_in', 'cash:paid_in', '{}'::jsonb, -sum(amount) from pm where kind = 'paid_in' having sum(amount) <> 0
+    union all
+    select 'cash_paid_out', 'cash:paid_out', '{}'::jsonb, -sum(amount) from pm where kind = 'paid_out' having sum(amount) <> 0
+    union all
+    select 'cash_paid_out', 'tender:cash', jsonb_build_object('tender', 'cash'), sum(amount) from pm where kind = 'paid_out' having sum(amount) <> 0
+    union all
     select 'channel_fee', 'fee', jsonb_build_object('channel', f.connector_id), f.fee from (
       select k.connector_id, round(sum(k.channel_fee_milli) / 1000.0) as fee from ri k group by 1) f where f.fee <> 0
     union all
@@ -176,9 +191,9 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
       'sales', (select coalesce(jsonb_agg(id), '[]') from s), 'refunds', (select coalesce(jsonb_agg(id), '[]') from r),
       'topups', (select coalesce(jsonb_agg(id), '[]') from u), 'refundedTopups', (select coalesce(jsonb_agg(id), '[]') from ur),
       'sessions', (select coalesce(jsonb_agg(id), '[]') from cs), 'reconItems', (select coalesce(jsonb_agg(id), '[]') from ri),
-      'settlementAdjustments', (select coalesce(jsonb_agg(id), '[]') from sa)), 0`)
+      'settlementAdjustments', (select coalesce(jsonb_agg(id), '[]') from sa), 'cashMovements', (select coalesce(jsonb_agg(id order by id), '[]') from pm)), 0`)
   const postings: Posting[] = []
-  let sources: DaySources = { sales: [], refunds: [], topups: [], refundedTopups: [], sessions: [], reconItems: [], settlementAdjustments: [] }
+  let sources: DaySources = { sales: [], refunds: [], topups: [], refundedTopups: [], sessions: [], reconItems: [], settlementAdjustments: [], cashMovements: [] }
   for (const r of rows) {
     if (r.kind === '#sources') sources = r.grp as unknown as DaySources
     else postings.push({ kind: r.kind, key: r.key, group: r.grp, amount: Number(r.amount) })
@@ -230,6 +245,8 @@ export const DEFAULT_SUMMARIES: Record<string, string> = {
   topup_refund_bonus: '{date} {store} 储值赠送冲回',
   cash_short: '{date} {store} 现金短款',
   cash_over: '{date} {store} 现金长款',
+  cash_paid_in: '{date} {store} 现金存入',
+  cash_paid_out: '{date} {store} 现金支出',
   channel_fee: '{date} {store} {channel}手续费',
   cogs: '{date} {store} 结转销售成本',
   remainder: '{date} {store} 尾差',
@@ -264,7 +281,7 @@ function summarise(template: string, ctx: { businessDate: string; storeCode: str
 
 /** Kinds in the order their lines appear: money in, the liabilities, revenue and tax, fees, cost. */
 const ORDER = [
-  'tender', 'topup_tender', 'stored_value_spend', 'cash_short', 'cash_over', 'refund_tender', 'topup_refund_tender', 'stored_value_refund',
+  'tender', 'topup_tender', 'stored_value_spend', 'cash_short', 'cash_over', 'cash_paid_in', 'cash_paid_out', 'refund_tender', 'topup_refund_tender', 'stored_value_refund',
   'topup_principal', 'topup_bonus', 'topup_refund_principal', 'topup_refund_bonus', 'sale_revenue', 'refund_revenue', 'sale_vat', 'refund_vat',
   'cash_rounding', 'channel_fee', 'cogs', 'remainder',
 ]

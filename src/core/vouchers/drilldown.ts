@@ -118,6 +118,12 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
                      jsonb_build_object('registerId', c.register_id, 'expected', c.expected_cash, 'counted', c.counted_cash) as detail
                 from cash_sessions c where c.id = any(${ids(src.sessions)}) and ${line.kind === 'cash_short' ? sql`c.over_short < 0` : sql`c.over_short > 0`}`
       break
+    case 'cash_paid_in':
+    case 'cash_paid_out':
+      q = sql`select 'cash_movement' as type, m.id::text, m.reason as ref, abs(m.amount)::bigint as amount,
+                     jsonb_build_object('sessionId', m.session_id, 'kind', m.kind, 'at', m.at, 'actorId', m.actor_id, 'approverId', m.approver_id) as detail
+                from cash_movements m where m.id = any(${sql.param(src.cashMovements)}::bigint[]) and m.kind = ${line.kind === 'cash_paid_in' ? 'paid_in' : 'paid_out'} order by m.at, m.id`
+      break
     case 'channel_fee':
       q = sql`select 'recon_item' as type, i.id::text, i.pos_ref as ref, round(i.channel_fee_milli / 1000.0)::bigint as amount,
                      jsonb_build_object('feeMilli', i.channel_fee_milli, 'outcome', i.outcome, 'connectionId', i.connection_id) as detail

@@ -5,7 +5,7 @@
 // (`TB-S001-20261120-R1`). A voucher is immutable once exported: its lines are append-only, and a change to its
 // day produces a correcting voucher (a reversal and a new revision, or a difference voucher).
 import { sql } from 'drizzle-orm'
-import { date, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { bigint, date, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { createdAt, id, merchantId, money, timestamptz, updatedAt } from '../../db/columns.ts'
 import { stores } from '../stores/schema.ts'
 
@@ -102,6 +102,8 @@ export const voucherSources = pgTable('voucher_sources', {
   sessions: uuid('sessions').array().notNull(),
   reconItems: uuid('recon_items').array().notNull(),
   settlementAdjustments: uuid('settlement_adjustments').array().notNull().default(sql`'{}'::uuid[]`),
+  /** Paid-ins and paid-outs (cash_movements ids). */
+  cashMovements: bigint('cash_movements', { mode: 'number' }).array().notNull().default(sql`'{}'::bigint[]`),
 })
 
 export type ExportStatus = 'pending' | 'exported' | 'duplicate' | 'rejected' | 'failed'

@@ -1,0 +1,2 @@
+ALTER TABLE "voucher_sources" ADD COLUMN "cash_movements" bigint[] DEFAULT '{}'::bigint[] NOT NULL;--> statement-breakpoint
+CREATE INDEX "cash_movements_paid_idx" ON "cash_movements" USING btree ("merchant_id","at") WHERE kind in ('paid_in', 'paid_out');
