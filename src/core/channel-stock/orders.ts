@@ -94,6 +94,9 @@ async function byAvailable(tx: Tx, variantId: string, locationIds: string[]): Pr
 export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, input: ChannelOrderInput, at: Date): Promise<ApplyOrderResult> {
   const updatedAt = new Date(input.updatedAt)
   if (Number.isNaN(updatedAt.getTime())) throw invalid('invalid_order', `order ${input.id} has no valid update time`)
+  // When the goods left, for the stock ledger: the marketplace's time, but never ahead of ours (its clock may run
+  // fast), or a stock count entered after the units left would count them as still there.
+  const leftAt = updatedAt > at ? at : updatedAt
   for (const l of input.lines) if (!Number.isSafeInteger(l.quantity) || l.quantity < 0) throw invalid('invalid_order', `line ${l.id} of order ${input.id} has quantity ${l.quantity}`)
 
   // One row per remote order; concurrent deliveries of the same order queue on its lock.
@@ -180,13 +183,13 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     if (input.status === 'fulfilled') {
       if (active) {
         if (l.quantity < active.quantity) await shrinkReservation(tx, actor, active.id, l.quantity)
-        await consumeReservation(tx, actor, active.id, { causeType: 'reservation', causeId: active.id, occurredAt: updatedAt })
+        await consumeReservation(tx, actor, active.id, { causeType: 'reservation', causeId: active.id, occurredAt: leftAt })
         // More shipped than was held (the line grew while open, flagged quantity_increased): the rest left too.
         if (l.quantity > active.quantity) {
           await applyMovements(
             tx,
             actor,
-            [{ variantId, locationId: active.locationId, quantity: active.quantity - l.quantity, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: updatedAt }],
+            [{ variantId, locationId: active.locationId, quantity: active.quantity - l.quantity, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: leftAt }],
             { policy: 'allow' },
           )
         }
@@ -196,7 +199,7 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
         await applyMovements(
           tx,
           actor,
-          [{ variantId, locationId: place.locationIds[0]!, quantity: -l.quantity, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: updatedAt }],
+          [{ variantId, locationId: place.locationIds[0]!, quantity: -l.quantity, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: leftAt }],
           { policy: 'allow' },
         )
         await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'consumed' })
