@@ -461,6 +461,28 @@ describe('promotions at the till', () => {
     expect(q2.body.lines.map((l: any) => l.total)).toEqual([1500, 1800])
   })
 
+  it('a sale read back lists each line’s discounts and the tenders in the order they were applied, however the rows lie on disk', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const tea = await seedProduct(hub, store, { price: 3000, stock: 50 })
+    const admin = createApi(hub).as(m.adminToken)
+    await admin.post('/api/v1/promotions', { name: '9折', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } })
+    await admin.post('/api/v1/promotions', { name: '满40减5', kind: 'spend_threshold', level: 'order', params: { tiers: [{ threshold: 4000, amount: 500 }] } })
+    const sold = await admin.post('/api/v1/sales', {
+      registerId: store.registerId,
+      lines: [{ sku: tea.sku, quantity: 2, discount: { amount: 100 } }],
+      tenders: [{ kind: 'card', amount: 3000 }, { kind: 'wechat', amount: 1000 }, { kind: 'cash', amount: 800 }],
+    })
+    expect(sold.status, JSON.stringify(sold.body)).toBe(201)
+    const order = (sale: any) => ({ adjustments: sale.lines[0].adjustments.map((a: any) => a.label), tenders: sale.tenders.map((t: any) => t.kind) })
+    expect(order(sold.body).adjustments).toHaveLength(3)
+    // The first rows written again behind the others, as a table's reused free space can leave them.
+    for (const [table, id] of [['sale_adjustments', sold.body.lines[0].adjustments[0].id], ['sale_tenders', sold.body.tenders[0].id]]) {
+      await hub.database.db.execute(sql`with d as (delete from ${sql.identifier(table)} where id = ${id} returning *) insert into ${sql.identifier(table)} select * from d`)
+    }
+    expect(order((await admin.get(`/api/v1/sales/${sold.body.id}`)).body)).toEqual(order(sold.body))
+  })
+
   it('refuses a promotion whose parameters do not fit its kind', async () => {
     const m = await seedMerchant(hub)
     const admin = createApi(hub).as(m.adminToken)

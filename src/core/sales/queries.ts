@@ -20,12 +20,13 @@ export async function getSale(tx: Tx, merchantId: string, id: string): Promise<S
   if (!sale) throw notFound('sale', id)
   // One after another: the handle may be a transaction, whose connection runs one query at a time.
   const lines = await tx.select().from(saleLines).where(eq(saleLines.saleId, id)).orderBy(asc(saleLines.lineNo))
-  const adjustments = await tx.select().from(saleAdjustments).where(eq(saleAdjustments.saleId, id))
-  const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, id))
+  // Ids are time-ordered and made in order: discounts as they were applied, tenders as they were given.
+  const adjustments = await tx.select().from(saleAdjustments).where(eq(saleAdjustments.saleId, id)).orderBy(asc(saleAdjustments.id))
+  const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, id)).orderBy(asc(saleTenders.id))
   const refundRows = await tx.select().from(refunds).where(eq(refunds.saleId, id)).orderBy(asc(refunds.recordedAt))
   const refundIds = refundRows.map((r) => r.id)
-  const rLines = refundIds.length ? await tx.select().from(refundLines).where(inArray(refundLines.refundId, refundIds)) : []
-  const rTenders = refundIds.length ? await tx.select().from(refundTenders).where(inArray(refundTenders.refundId, refundIds)) : []
+  const rLines = refundIds.length ? await tx.select().from(refundLines).where(inArray(refundLines.refundId, refundIds)).orderBy(asc(refundLines.id)) : []
+  const rTenders = refundIds.length ? await tx.select().from(refundTenders).where(inArray(refundTenders.refundId, refundIds)).orderBy(asc(refundTenders.id)) : []
   return {
     ...sale,
     lines: lines.map((l) => ({
