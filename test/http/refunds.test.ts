@@ -153,6 +153,29 @@ describe('refunds and voids', () => {
     expect(report.refunds.total).toBe(1000)
   })
 
+  it('with cash rounding, the cash left after the card was refunded by name comes back in whole jiao, adding up to what was paid', async () => {
+    const { m, store, api } = await soldSale({ quantity: 1 })
+    await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'half_up' } })
+    const a = await seedProduct(hub, store, { price: 1005, stock: 10 })
+    const b = await seedProduct(hub, store, { price: 333, stock: 10 })
+    // ¥33.36 due: ¥10.05 by card, the rest in cash rounded to ¥23.30 (−1).
+    const sale = (await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: a.sku }, { sku: b.sku, quantity: 7 }], tenders: [{ kind: 'card', amount: 1005 }, { kind: 'cash', amount: 2400 }] })).body
+    expect(sale.tenders.map((t: any) => [t.kind, t.amount])).toEqual([['card', 1005], ['cash', 2330]])
+    const card = sale.tenders[0]
+    const first = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }], tenders: [{ kind: 'card', amount: 1005, saleTenderId: card.id }] })
+    expect(first.status, JSON.stringify(first.body)).toBe(201)
+    const cash: number[] = []
+    for (let i = 0; i < 7; i++) {
+      const r = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[1].id, quantity: 1 }] })
+      expect(r.status, JSON.stringify(r.body)).toBe(201)
+      const last = r.body.sale.refunds.at(-1)
+      expect(last.tenders.map((t: any) => t.kind)).toEqual(['cash'])
+      cash.push(last.total)
+    }
+    expect(cash.filter((c) => c % 10 !== 0)).toEqual([])
+    expect(cash.reduce((n, c) => n + c, 0)).toBe(2330)
+  })
+
   it('a cash refund of a card sale needs permission', async () => {
     const { m, store, sale, cashierApi, api } = await soldSale({ quantity: 2, price: 1000, tenders: [{ kind: 'card', amount: 2000 }] })
     const one = { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] }
@@ -261,6 +284,24 @@ describe('refunds and voids', () => {
     const report = (await api.get(`/api/v1/cash-sessions/${cash.sessionId}/report`)).body
     expect(report.voids.total).toBe(report.cash.voids)
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('an offline sale of nothing to pay that the till charged anyway gives the charge back with its last unit', async () => {
+    const { store, api } = await soldSale({ quantity: 1 })
+    const item = await seedProduct(hub, store, { price: 550, stock: 10 })
+    const id = randomUUID()
+    const r = await api.post('/api/v1/sales/batch', { sales: [{ id, occurredAt: new Date().toISOString(), registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2, unitPrice: 0 }], tenders: [{ kind: 'card', amount: 100 }] }] })
+    expect(r.body.results[0].status, JSON.stringify(r.body)).toBe('accepted')
+    const sale = (await api.get(`/api/v1/sales/${id}`)).body
+    expect(sale).toMatchObject({ total: 0, tenderDifference: 100 })
+    const refund = () => api.post(`/api/v1/sales/${id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+    const first = await refund()
+    expect(first.status, JSON.stringify(first.body)).toBe(201)
+    expect(first.body.sale.refunds[0].total).toBe(0)
+    const last = await refund()
+    expect(last.status, JSON.stringify(last.body)).toBe(201)
+    expect(last.body.sale.refunds[1]).toMatchObject({ total: 100, tenders: [expect.objectContaining({ kind: 'card', amount: 100 })] })
+    expect(last.body.sale.tenders[0]).toMatchObject({ amount: 100, refundedAmount: 100 })
   })
 
   it('voids only with the permission to void', async () => {

@@ -2,8 +2,9 @@
 //
 // Amounts: a refund of k of a line's Q units returns cum(before + k) − cum(before), where cum(n) = round(total × n / Q)
 // (half up). Refunding a line bit by bit therefore adds up to exactly its total, and its tax likewise. What the sale
-// took beyond its lines (cash rounding, an offline till's tender difference) is shared the same way, so refunding
-// everything returns exactly what was paid; a void returns what the tenders took. Under cash rounding (抹零), a
+// took beyond its lines (cash rounding, an offline till's tender difference) is shared the same way (for a sale whose
+// lines are all free, with its last unit), so refunding everything returns exactly what was paid; a void returns what
+// the tenders took. Under cash rounding (抹零), a
 // refund paid out of the drawer is rounded as the sale's cash was: see roundedCashRefund. Cash out of the drawer is
 // never more than it holds.
 // Tenders: by default the refund goes back to the original tenders in proportion to what each can still refund
@@ -98,13 +99,21 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   }
   // What was paid beyond the lines (cash rounding, and an offline till's tender difference), shared by the value
   // refunded so far: refunding everything gives back exactly what the tenders took.
+  // A sale of nothing to pay (its lines all free) that a till charged anyway has no value to share it by: what it
+  // took comes back with the refund of its last unit.
   const beyondLines = sale.roundingAdjustment + sale.tenderDifference
   const valueBefore = sum(lines.map((l) => cum(l.total, l.refundedQuantity, l.quantity)))
   const valueAfter = valueBefore + sum(amounts.map((a) => a.amount))
-  const roundingShare = sale.total === 0 ? 0 : cum(beyondLines, valueAfter, sale.total) - cum(beyondLines, valueBefore, sale.total)
+  const complete = lines.every((l) => l.refundedQuantity + sum(amounts.filter((a) => a.line.id === l.id).map((a) => a.quantity)) === l.quantity)
+  const shareBy = (value: number, done: boolean) => (sale.total === 0 ? (done ? beyondLines : 0) : cum(beyondLines, value, sale.total))
+  const shareAfter = shareBy(valueAfter, complete)
+  const roundingShare = shareAfter - shareBy(valueBefore, false)
   const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, saleId))
   const exact = sum(amounts.map((a) => a.amount)) + roundingShare
-  const total = allCash(tenders) && settings.cashRounding.unit > 1 ? await roundedCashRefund(tx, { id: sale.id, total: sale.total, beyondLines }, valueAfter, settings.cashRounding) : exact
+  const total =
+    allCash(tenders) && settings.cashRounding.unit > 1
+      ? roundedCashRefund(tenders, { reached: valueAfter + shareAfter, complete: sale.total === 0 ? complete : valueAfter >= sale.total }, settings.cashRounding)
+      : exact
 
   let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
   const open = tenders.map((t) => t.amount - t.refundedAmount)
@@ -279,24 +288,24 @@ function allCash(tenders: { kind: TenderKind; amount: number; refundedAmount: nu
 }
 
 /**
- * The refund of an all-cash sale under cash rounding, paid out in whole units as the sale was paid in: the value
- * refunded so far with its share of the sale's rounding, rounded like a sale's cash, less what earlier refunds gave
- * back. The last refund gives back exactly what is left of what was paid, so the refunds add up to the amount paid
- * and never more.
+ * A refund paid out of the drawer alone under cash rounding (every other tender of the sale is given back), in whole
+ * units as the sale's cash was paid: the value refunded so far with its share of the sale's rounding, less what the
+ * other tenders paid, rounded like a sale's cash, less the cash earlier refunds gave back. The last refund gives back
+ * exactly the rest of the cash, so the cash refunds add up to the cash paid and never more.
  */
-async function roundedCashRefund(
-  tx: Tx,
-  sale: { id: string; total: number; beyondLines: number },
-  valueAfter: number,
+function roundedCashRefund(
+  tenders: { kind: TenderKind; amount: number; refundedAmount: number }[],
+  progress: { reached: number; complete: boolean },
   rule: { unit: number; mode: 'half_up' | 'down' },
-): Promise<number> {
-  const paid = sale.total + sale.beyondLines
-  const [row] = (await tx.execute(sql`select coalesce(sum(total), 0)::bigint as refunded from refunds where sale_id = ${sale.id} and kind = 'refund'`)).rows
-  const refunded = Number(row!.refunded)
-  if (valueAfter >= sale.total) return Math.max(0, paid - refunded)
-  const reached = valueAfter + cum(sale.beyondLines, valueAfter, sale.total)
-  const target = Math.min(paid, reached + cashRoundingAdjustment(reached, rule))
-  return Math.max(0, target - refunded)
+): number {
+  const cash = tenders.filter((t) => t.kind === 'cash')
+  const cashPaid = sum(cash.map((t) => t.amount))
+  const cashBack = sum(cash.map((t) => t.refundedAmount))
+  if (progress.complete) return Math.max(0, cashPaid - cashBack)
+  const otherPaid = sum(tenders.filter((t) => t.kind !== 'cash').map((t) => t.amount))
+  const reached = progress.reached - otherPaid
+  const target = Math.min(cashPaid, reached + cashRoundingAdjustment(reached, rule))
+  return Math.max(0, target - cashBack)
 }
 
 /**
