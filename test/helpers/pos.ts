@@ -21,13 +21,13 @@ export interface SeededStore {
 
 let n = 0
 
-export async function seedStore(hub: Hub, merchantId: string, opts: { code?: string; openSession?: boolean; float?: number } = {}): Promise<SeededStore> {
+export async function seedStore(hub: Hub, merchantId: string, opts: { code?: string; openSession?: boolean; float?: number; openedAt?: Date } = {}): Promise<SeededStore> {
   const actor = systemActor(merchantId, 'test')
   return hub.database.db.transaction(async (tx) => {
     const { store, location, register } = await createStore(tx, actor, { code: opts.code ?? `S${++n}`, name: `Store ${n}` })
     const taxes = await ensureDefaultTaxCategories(tx, actor)
     const taxIds = Object.fromEntries(taxes.map((t) => [t.code, t.id])) as SeededStore['taxIds']
-    if (opts.openSession !== false) await openSession(tx, actor, { registerId: register.id, openingFloat: opts.float ?? 10_000 })
+    if (opts.openSession !== false) await openSession(tx, actor, { registerId: register.id, openingFloat: opts.float ?? 10_000, at: opts.openedAt })
     return { actor, storeId: store.id, locationId: location.id, registerId: register.id, taxIds }
   })
 }

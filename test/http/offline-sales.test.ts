@@ -13,7 +13,8 @@ describe('offline sales batch', () => {
 
   async function till() {
     const m = await seedMerchant(hub)
-    const store = await seedStore(hub, m.merchantId)
+    // Opened before the sales of the tests were made (see base), on their business day or the one before.
+    const store = await seedStore(hub, m.merchantId, { openedAt: new Date(base() - 2 * 3600_000) })
     const item = await seedProduct(hub, store, { price: 1500, stock: 2 })
     const cashier = await m.staff('cashier')
     return { m, store, item, api: createApi(hub).as(cashier.token), admin: createApi(hub).as(m.adminToken) }
@@ -269,6 +270,23 @@ describe('offline sales batch', () => {
     const refund = await admin.post(`/api/v1/sales/${s.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.body.lines[0].id, quantity: 1 }] })
     expect(refund.status).toBe(201)
     expect((await admin.get(`/api/v1/cash-sessions/${newSession.id}/report`)).body.cash.refunds).toBe(1500)
+  })
+  it('a sale naming no session, made on a day before the open session’s, goes to the rescue session, not today’s drawer', async () => {
+    const { store, item, api, admin } = await till()
+    const today = (await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)).body.items[0]
+    // Made last night, after that day's session closed; uploaded today while today's session is open.
+    const lastNight = new Date(Date.parse(`${today.businessDate}T00:00:00+08:00`) - 90 * 60_000).toISOString()
+    const late = offlineSale(store.registerId, item.sku, 0, { occurredAt: lastNight })
+    const sameDay = offlineSale(store.registerId, item.sku, 1)
+    const r = await api.post('/api/v1/sales/batch', { sales: [late, sameDay] })
+    expect(r.body.results.map((x: any) => x.status)).toEqual(['accepted', 'accepted'])
+    expect(r.body.results[0].warnings.map((w: any) => w.code)).toContain('rescue_session')
+    const [a, b] = [(await api.get(`/api/v1/sales/${late.id}`)).body, (await api.get(`/api/v1/sales/${sameDay.id}`)).body]
+    expect(a.sessionId).not.toBe(today.id)
+    expect((await admin.get(`/api/v1/cash-sessions/${a.sessionId}`)).body.rescue).toBe(true)
+    // A sale made since the session opened still goes to it.
+    expect(b.sessionId).toBe(today.id)
+    expect((await admin.get(`/api/v1/cash-sessions/${today.id}/report`)).body.sales.count).toBe(1)
   })
   it('lists sales newest first by when they were made, offline sales (with the till\'s own ids) among the others, page by page', async () => {
     const { store, item, api } = await till()

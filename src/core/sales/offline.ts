@@ -13,6 +13,8 @@ import type { Db, Tx } from '../../db/client.ts'
 import { DomainError } from '../../lib/errors.ts'
 import { inputError, pgError } from '../../db/errors.ts'
 import { newId } from '../../lib/ids.ts'
+import { businessDate } from '../../lib/time.ts'
+import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { completeSale, findSale, hashSaleInput, type SaleInput } from './checkout.ts'
 import { holdSession, openSessionOf, rescueSessionFor } from './cash-sessions.ts'
@@ -93,9 +95,13 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput, now: Date): 
         const open = await openSessionOf(sp, actor.merchantId, sale.registerId)
         session = open ? await holdSession(sp, actor.merchantId, open.id) : undefined
       }
-      if (!session || session.status === 'closed') {
+      // Named by no session, and made on a day before the open one's: it was not in that drawer (its own session,
+      // if it had one, has closed).
+      const before = sessionId === undefined && session?.status === 'open' && !session.rescue && businessDate(occurredAt, (await getSettings(sp, actor.merchantId)).timeZone) < session.businessDate
+      if (!session || session.status === 'closed' || before) {
         session = await rescueSessionFor(sp, actor, sale.registerId, occurredAt)
-        warnings.push({ code: 'rescue_session', message: 'its cash session had closed: recorded in the rescue session of the register', details: { sessionId: session.id } })
+        const message = before ? 'made on a day before the open cash session began: recorded in the rescue session of the register' : 'its cash session had closed: recorded in the rescue session of the register'
+        warnings.push({ code: 'rescue_session', message, details: { sessionId: session.id } })
       }
       if (mismatch) {
         warnings.push({ code: 'session_mismatch', message: "the session it names is not one of its register's: recorded in the register's own", details: { sessionId, recordedIn: session.id } })
