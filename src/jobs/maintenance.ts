@@ -1,11 +1,13 @@
 // Housekeeping: forget what is only kept for a while (idempotency results, expired sessions, old heartbeats,
-// connector calls past their retention, statement files a stopped process left on disk).
+// connector calls past their retention, campaign receipts no delivery ever claimed, statement files a stopped process
+// left on disk).
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
 import { and, isNotNull, lt, or } from 'drizzle-orm'
 import { idempotencyKeys, workerHeartbeats } from '../db/infra-schema.ts'
 import { sessions } from '../core/staff/schema.ts'
+import { campaignReceipts, RECEIPT_RETENTION_DAYS } from '../core/campaigns/schema.ts'
 import { CALL_RETENTION_DAYS, purgeCalls } from '../connectors/framework/call-log.ts'
 import { SPOOL_KINDS, SPOOL_SUFFIX, spoolDir } from '../lib/spool.ts'
 import { defineTask, type CronDefinition } from './task.ts'
@@ -45,8 +47,12 @@ export const purge = defineTask({
       .returning({ id: sessions.id })
     await db.delete(workerHeartbeats).where(lt(workerHeartbeats.seenAt, dayAgo))
     const connectorCalls = await purgeCalls(db, new Date(now.getTime() - CALL_RETENTION_DAYS * 86_400_000))
+    const receipts = await db
+      .delete(campaignReceipts)
+      .where(lt(campaignReceipts.receivedAt, new Date(now.getTime() - RECEIPT_RETENTION_DAYS * 86_400_000)))
+      .returning({ id: campaignReceipts.id })
     const leftoverFiles = await removeLeftoverFiles(hub.config.dataDir, dayAgo)
-    hub.logger.info({ idempotencyKeys: keys.length, sessions: gone.length, connectorCalls, leftoverFiles }, 'purged expired records')
+    hub.logger.info({ idempotencyKeys: keys.length, sessions: gone.length, connectorCalls, campaignReceipts: receipts.length, leftoverFiles }, 'purged expired records')
   },
 })
 

@@ -7,9 +7,10 @@ import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
-import { aliyunSmsSandbox } from '../../src/sandboxes/vendors/aliyun-sms.ts'
+import { aliyunPhone, aliyunSmsSandbox, beijingTime } from '../../src/sandboxes/vendors/aliyun-sms.ts'
 import { sendCampaign } from '../../src/jobs/campaigns.ts'
-import { claimBatch, getCampaign } from '../../src/core/campaigns/service.ts'
+import { applyCampaignEvents, claimBatch, getCampaign, recordOutcomes, snapshotAudience, type ClaimedDelivery } from '../../src/core/campaigns/service.ts'
+import { vendorMessageIdOf } from '../../src/connectors/campaign/aliyun-sms/phone.ts'
 import { drainJobs } from '../helpers/jobs.ts'
 
 const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
@@ -168,5 +169,36 @@ describe('campaign sends through Alibaba Cloud SMS', () => {
     expect((await w.admin.post('/api/v1/sales', { registerId: w.store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 2500 }] })).status).toBe(201)
     const results = (await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results
     expect(results).toMatchObject({ counts: { delivered: 3 }, attributedSales: 1, attributedRevenue: 2500 })
+  })
+
+  it('a receipt that arrives before the send’s answer is recorded is kept and applied then; a recorded answer never undoes a receipt', async () => {
+    const w = await world({ members: 3 })
+    const now = hub.clock()
+    const campaign = await hub.database.db.transaction((tx) => getCampaign(tx, w.m.merchantId, w.campaignId))
+    const claimed = await hub.database.db.transaction(async (tx) => {
+      await snapshotAudience(tx, campaign, 'race', now)
+      return claimBatch(tx, campaign, 'race', 10, now)
+    })
+    expect(claimed).toHaveLength(3)
+    const [a, b, c] = claimed as [ClaimedDelivery, ClaimedDelivery, ClaimedDelivery]
+    // Aliyun took the call (BizId 900…) and the carriers answered for a and b before the hub wrote down that answer.
+    const bizId = '900012345678^0'
+    const record = (d: ClaimedDelivery, success: boolean) => ({
+      phone_number: aliyunPhone(d.address), send_time: beijingTime(now), report_time: beijingTime(now), success,
+      err_code: success ? 'DELIVERED' : 'MN:0001', err_msg: success ? '用户接收成功' : '空号', sms_size: '1', biz_id: bizId, out_id: '',
+    })
+    const webhook = (d: { url: string; headers: Record<string, string>; body: string }) => createApi(hub).request('POST', `/webhooks/${w.connectionId}?token=${TOKEN}`, undefined, { raw: d.body, headers: d.headers })
+    expect((await webhook(sim.push('x', [record(a, true), record(b, false)]))).status).toBe(200)
+    await drainJobs(hub)
+    // A receipt naming the delivery itself (as Twilio's do) reaches c before its answer too.
+    await hub.database.db.transaction((tx) => applyCampaignEvents(tx, w.m.merchantId, 'sms', [{ kind: 'status', deliveryId: c.id, vendorMessageId: null, status: 'delivered', at: now.toISOString() }], now))
+    await hub.database.db.transaction((tx) =>
+      recordOutcomes(tx, campaign, claimed.map((d) => ({ deliveryId: d.id, status: 'accepted' as const, vendorMessageId: vendorMessageIdOf(bizId, d.address) })), now),
+    )
+    const rows = await hub.database.db.execute<{ id: string; status: string; vendor_code: string | null }>(sql`select id, status, vendor_code from campaign_deliveries where campaign_id = ${w.campaignId} and run_key = 'race'`)
+    const byId = new Map(rows.rows.map((r) => [r.id, [r.status, r.vendor_code]]))
+    expect([byId.get(a.id), byId.get(b.id), byId.get(c.id)]).toEqual([['delivered', 'DELIVERED'], ['failed', 'MN:0001'], ['delivered', null]])
+    const kept = await hub.database.db.execute(sql`select count(*)::int as n from campaign_receipts where merchant_id = ${w.m.merchantId}`)
+    expect(kept.rows[0]).toEqual({ n: 0 })
   })
 })

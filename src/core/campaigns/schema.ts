@@ -2,7 +2,7 @@
 // connection + message + optional coupon + schedule + quiet hours + rate), one delivery per (campaign, run, member,
 // channel) claimed before the vendor is called, and the addresses suppressed per channel.
 import { sql } from 'drizzle-orm'
-import { index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { bigint, index, integer, jsonb, pgTable, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { createdAt, id, merchantId, timestamptz, updatedAt } from '../../db/columns.ts'
 import type { SegmentRule } from './rules.ts'
 
@@ -88,6 +88,27 @@ export const campaignDeliveries = pgTable(
     index('campaign_deliveries_member_idx').on(t.merchantId, t.memberId),
   ],
 )
+
+/**
+ * A vendor's receipt that named a message no delivery carries yet: the carrier answered before the hub wrote down
+ * the vendor's answer to the send (which names the message). Applied, then forgotten, when that answer is recorded;
+ * purged after RECEIPT_RETENTION_DAYS if no delivery ever names it (a message another system sent).
+ */
+export const campaignReceipts = pgTable(
+  'campaign_receipts',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    merchantId: merchantId(),
+    vendorMessageId: text('vendor_message_id').notNull(),
+    status: text('status').$type<'sent' | 'delivered' | 'failed'>().notNull(),
+    vendorCode: text('vendor_code'),
+    at: timestamptz('at').notNull(),
+    receivedAt: createdAt(),
+  },
+  (t) => [index('campaign_receipts_message_idx').on(t.merchantId, t.vendorMessageId), index('campaign_receipts_received_idx').on(t.receivedAt)],
+)
+
+export const RECEIPT_RETENTION_DAYS = 7
 
 /** Addresses never to message on a channel: opted out with the vendor, bounced, or blocked by hand. */
 export const suppressions = pgTable(

@@ -15,7 +15,7 @@ import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { systemActor } from '../staff/actor.ts'
 import { SegmentRuleSchema, segmentQuery, type SegmentRule } from './rules.ts'
-import { campaignDeliveries, campaigns, segments, suppressions, type DeliveryStatus } from './schema.ts'
+import { campaignDeliveries, campaignReceipts, campaigns, segments, suppressions, type DeliveryStatus } from './schema.ts'
 
 export type Segment = typeof segments.$inferSelect
 export type Campaign = typeof campaigns.$inferSelect
@@ -268,12 +268,16 @@ export async function recordOutcomes(tx: Tx, campaign: Campaign, outcomes: Outco
     sent: o.status === 'accepted' || o.status === 'unknown',
     rest: o.status === 'failed' && o.retryable === true,
   }))
+  // A receipt that came in first (the carrier's answer beating ours to the database) stays: an answer never undoes it.
   await tx.execute(sql`
-    update campaign_deliveries d set status = x.status, vendor_message_id = coalesce(x.vendor, d.vendor_message_id), vendor_code = x.code, reason = x.reason,
+    update campaign_deliveries d set status = case when x.status = 'accepted' and d.status in ('delivered', 'failed') then d.status else x.status end,
+           vendor_message_id = coalesce(x.vendor, d.vendor_message_id),
+           vendor_code = case when x.status = 'accepted' and d.status in ('delivered', 'failed') then d.vendor_code else x.code end, reason = x.reason,
            sent_at = case when x.sent then ${at} else d.sent_at end, updated_at = ${at},
            claimed_at = case when x.status = 'pending' and x.rest then ${at} when x.status = 'pending' then null else d.claimed_at end
       from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(id uuid, status text, vendor text, code text, reason text, sent boolean, rest boolean)
      where d.id = x.id and d.campaign_id = ${campaign.id}`)
+  await applyKeptReceipts(tx, campaign, outcomes.flatMap((o) => (o.status === 'accepted' && o.vendorMessageId ? [o.vendorMessageId] : [])), at)
   const optedOut = outcomes.filter((o): o is Extract<Outcome, { status: 'failed' }> => o.status === 'failed' && (o.optedOut === true || o.invalidAddress === true))
   if (optedOut.length) {
     const ds = await tx.select({ id: campaignDeliveries.id, address: campaignDeliveries.address }).from(campaignDeliveries).where(inArray(campaignDeliveries.id, optedOut.map((o) => o.deliveryId)))
@@ -283,6 +287,19 @@ export async function recordOutcomes(tx: Tx, campaign: Campaign, outcomes: Outco
       if (address) await suppress(tx, campaign.merchantId, campaign.channel as Channel, address, o.optedOut ? `vendor_opt_out:${o.code}` : `invalid_address:${o.code}`, at, o.optedOut === true)
     }
   }
+}
+
+/** The receipts kept for messages the vendor has now named (see campaignReceipts), applied in the order they happened. */
+async function applyKeptReceipts(tx: Tx, campaign: Campaign, vendorMessageIds: string[], at: Date): Promise<void> {
+  if (vendorMessageIds.length === 0) return
+  const kept = await tx
+    .delete(campaignReceipts)
+    .where(and(eq(campaignReceipts.merchantId, campaign.merchantId), inArray(campaignReceipts.vendorMessageId, vendorMessageIds)))
+    .returning()
+  if (kept.length === 0) return
+  kept.sort((a, b) => a.at.getTime() - b.at.getTime() || a.id - b.id)
+  const events = kept.map((r): CampaignEventInput => ({ kind: 'status', deliveryId: null, vendorMessageId: r.vendorMessageId, status: r.status, ...(r.vendorCode ? { code: r.vendorCode } : {}), at: r.at.toISOString() }))
+  await applyCampaignEvents(tx, campaign.merchantId, campaign.channel as Channel, events, at)
 }
 
 /** Suppresses an address on a channel; an opt-out also withdraws the consent of the members holding it. */
@@ -315,6 +332,16 @@ export async function applyCampaignEvents(tx: Tx, merchantId: string, channel: C
            and ${e.deliveryId ? sql`id = ${e.deliveryId}::uuid` : sql`vendor_message_id = ${e.vendorMessageId}`}
            and status in ${target === 'accepted' ? sql`('claimed', 'unknown')` : sql`('claimed', 'accepted', 'unknown')`}`)
       updated += res.rowCount ?? 0
+      // Named by the vendor's message id alone, which no delivery carries yet: kept until the send's answer is recorded.
+      if (!res.rowCount && !e.deliveryId && e.vendorMessageId) {
+        const [known] = await tx
+          .select({ id: campaignDeliveries.id })
+          .from(campaignDeliveries)
+          .where(and(eq(campaignDeliveries.merchantId, merchantId), eq(campaignDeliveries.vendorMessageId, e.vendorMessageId)))
+          .limit(1)
+        const time = new Date(e.at)
+        if (!known) await tx.insert(campaignReceipts).values({ merchantId, vendorMessageId: e.vendorMessageId, status: e.status, vendorCode: e.code ?? null, at: Number.isNaN(time.getTime()) ? at : time, receivedAt: at })
+      }
     } else if (e.kind === 'opt_out') {
       optOuts += await suppress(tx, merchantId, channel, e.address, `reply:${e.keyword ?? 'STOP'}`, at, true)
     } else {
