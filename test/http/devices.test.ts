@@ -7,6 +7,8 @@ import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
+import { rescueSessionFor } from '../../src/core/sales/cash-sessions.ts'
+import { systemActor } from '../../src/core/staff/actor.ts'
 
 describe('devices', () => {
   const hub = useTestHub()
@@ -147,7 +149,7 @@ describe('devices', () => {
   })
 
   it('a paid-in or paid-out opens the drawer of its session’s register; a refused one opens nothing', async () => {
-    const { store, admin } = await setup()
+    const { m, store, admin } = await setup()
     const session = (await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)).body.items[0]
     const paidOut = await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_out', amount: 2000, reason: 'window cleaner' })
     expect(paidOut.status).toBe(201)
@@ -158,6 +160,10 @@ describe('devices', () => {
       ['cash_drawer', { type: 'drawer', reason: 'paid out: window cleaner' }],
       ['cash_drawer', { type: 'drawer', reason: 'paid in: float top-up' }],
     ])
+    // A rescue session (offline sales whose cash a closed count already took in) has no drawer to put cash in.
+    const rescue = await hub.database.db.transaction((tx) => rescueSessionFor(tx, systemActor(m.merchantId, 'test'), store.registerId, new Date()))
+    const intoRescue = await admin.post(`/api/v1/cash-sessions/${rescue.id}/movements`, { kind: 'paid_in', amount: 500, reason: 'float' })
+    expect([intoRescue.status, intoRescue.body.error.code]).toEqual([409, 'rescue_session'])
     // More than the drawer holds: refused, and the drawer stays shut.
     const tooMuch = await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_out', amount: 10_000_000, reason: 'supplier' })
     expect(tooMuch.body.error.code).toBe('not_enough_cash')

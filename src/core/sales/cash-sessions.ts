@@ -163,6 +163,7 @@ export async function paidInOut(tx: Tx, actor: Actor, sessionId: string, input: 
   if (!input.reason.trim()) throw invalid('reason_required', 'say why cash goes in or out')
   const session = await lockSession(tx, actor.merchantId, sessionId)
   if (session.status !== 'open') throw conflict('session_closed', 'the session is closed')
+  if (session.rescue) throw conflict('rescue_session', 'a rescue session keeps offline sales whose cash a closed count already took in: it has no drawer; use the register’s open session')
   const signed = input.kind === 'paid_in' ? input.amount : -input.amount
   if (signed < 0 && (await expectedCash(tx, sessionId)) + signed < 0) throw invalid('not_enough_cash', 'the drawer does not hold that much cash')
   await addCashMovement(tx, actor, { sessionId, kind: input.kind, amount: signed, reason: input.reason, approverId: input.approverId, at })

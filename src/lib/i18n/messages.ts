@@ -194,6 +194,7 @@ const ZH_CN: Record<string, Render> = {
 
   // Cash
   session_closed: t('收银班次已结束'),
+  rescue_session: t('补录班次只记录现金已在清点中的离线销售，没有钱箱；请在收银机当前的班次中操作'),
   session_already_open: t('此收银机已有未结束的班次'),
   not_enough_cash: t('钱箱中没有这么多现金'),
   reason_required: t('请填写原因'),
