@@ -62,14 +62,17 @@ export async function getSession(tx: Tx, merchantId: string, id: string): Promis
 
 /**
  * The open session of a register, or undefined. `lock` takes a share lock so a concurrent close waits for the sale;
- * 'update' also keeps other payouts from the drawer (paid-outs, cash refunds) waiting until this one is done.
+ * 'update' also keeps other payouts from the drawer (paid-outs, cash refunds) waiting until this one is done. Not
+ * FOR UPDATE: that would also block the key-share lock a sale's row takes on its session (its foreign key), and a
+ * sale holding its stock levels while it waits there, against a refund holding the session while it waits for those
+ * levels, deadlocks.
  */
 export async function openSessionOf(tx: Tx, merchantId: string, registerId: string, lock: boolean | 'update' = false): Promise<CashSession | undefined> {
   const q = tx
     .select()
     .from(cashSessions)
     .where(and(eq(cashSessions.merchantId, merchantId), eq(cashSessions.registerId, registerId), eq(cashSessions.status, 'open'), eq(cashSessions.rescue, false)))
-  const [s] = lock === 'update' ? await q.for('update') : lock ? await q.for('share') : await q
+  const [s] = lock === 'update' ? await q.for('no key update') : lock ? await q.for('share') : await q
   return s
 }
 
@@ -174,8 +177,9 @@ export async function paidInOut(tx: Tx, actor: Actor, sessionId: string, input: 
   return { expectedCash: await expectedCash(tx, sessionId) }
 }
 
+/** The session row, locked against other changes of its drawer (see openSessionOf for why not FOR UPDATE). */
 async function lockSession(tx: Tx, merchantId: string, id: string): Promise<CashSession> {
-  const [s] = await tx.select().from(cashSessions).where(and(eq(cashSessions.merchantId, merchantId), eq(cashSessions.id, id))).for('update')
+  const [s] = await tx.select().from(cashSessions).where(and(eq(cashSessions.merchantId, merchantId), eq(cashSessions.id, id))).for('no key update')
   if (!s) throw notFound('cash_session', id)
   return s
 }
