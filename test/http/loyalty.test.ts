@@ -127,6 +127,17 @@ describe('coupons', () => {
     expect([three.validFrom, three.validTo]).toEqual(['2026-04-01T02:00:00.000Z', '2026-04-03T16:00:00.000Z'])
   })
 
+  it('validDays never gives less than days × 24 hours, also across a night the clocks go forward', async () => {
+    const { admin, member, m } = await setup()
+    await hub.database.db.execute(sql`update merchants set time_zone = 'America/New_York' where id = ${m.merchantId}`)
+    // 23:30 on Saturday 7 March in New York; on Sunday the clocks jump from 02:00 to 03:00 (a 23-hour day). The end
+    // of 8 March is 23.5 hours away: the coupon runs to the end of 9 March.
+    hub.setNow(new Date('2026-03-08T04:30:00Z'))
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: 'one day', kind: 'amount_off', amount: 100, validDays: 1 })).body
+    const [coupon] = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [member.id] })).body.issued
+    expect(coupon.validTo).toBe('2026-03-10T04:00:00.000Z')
+  })
+
   it('checks minimum spend, scope, owner and validity, and comes back when the sale is refunded in full', async () => {
     const { store, admin, member, item } = await setup()
     const other = await seedProduct(hub, store, { price: 500, stock: 10 })

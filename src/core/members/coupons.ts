@@ -88,7 +88,10 @@ export function newCouponCode(): string {
  */
 async function endOfValidDays(tx: Tx, merchantId: string, from: Date, days: number, templateEnd: Date | null): Promise<Date> {
   const [m] = await tx.select({ timeZone: merchants.timeZone }).from(merchants).where(eq(merchants.id, merchantId))
-  const end = startOfBusinessDay(addDays(businessDate(from, m!.timeZone), days + 1), m!.timeZone)
+  const first = businessDate(from, m!.timeZone)
+  let end = startOfBusinessDay(addDays(first, days + 1), m!.timeZone)
+  // A night the clocks go forward makes a day shorter than 24 hours: then one day more.
+  if (end.getTime() < from.getTime() + days * 86_400_000) end = startOfBusinessDay(addDays(first, days + 2), m!.timeZone)
   return templateEnd && templateEnd < end ? templateEnd : end
 }
 
