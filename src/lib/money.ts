@@ -107,7 +107,7 @@ export function parseMoney(text: string, currency = 'CNY', decimalMark: '.' | ',
  * digits ("1,234.50"; "1.234,50" where the comma is the decimal mark), so "12,50" is never read as 1250. Where the
  * comma is the decimal mark, a point followed by three digits and nothing else ("1.250") could be either: refused.
  */
-function plainDecimal(t: string, decimalMark: '.' | ',', text: string): string {
+export function plainDecimal(t: string, decimalMark: '.' | ',', text = t): string {
   const group = decimalMark === '.' ? ',' : '.'
   const grouped = new RegExp(`^-?\\d{1,3}(\\${group}\\d{3})+(\\${decimalMark}\\d+)?$`)
   if (grouped.test(t)) {

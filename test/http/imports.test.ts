@@ -66,10 +66,11 @@ describe('importing from another POS', () => {
         ['13400134000', '周九', '6007', '', '', '1.234', '', '1990-02-30', '也许'], // 8 bad amount, bad date, bad yes/no
         ['138 0013 8000', '张三又', '6008', '', '', '', '', '', ''], // 9 phone of line 2, another way typed
         ['13300133000', '吴十', '', '普通会员', '0', '', '', '05-20', '否'], // 10 ok, no card no
+        ['13200132000', '郑十一', '6011', '', '1,5', '', '', '', ''], // 11 points with a decimal comma: not whole, never 15
       ])
       const r = await send(admin, 'members', file, { dryRun: true, source: '银豹' })
       expect(r.status, JSON.stringify(r.body)).toBe(200)
-      expect(r.body).toMatchObject({ kind: 'members', format: 'csv', dryRun: true, applied: false, rows: 9, source: '银豹' })
+      expect(r.body).toMatchObject({ kind: 'members', format: 'csv', dryRun: true, applied: false, rows: 10, source: '银豹' })
       expect(errorsOf(r.body)).toEqual([
         [3, '手机号', 'invalid_phone'],
         [4, '会员卡号', 'duplicate_card_no'],
@@ -80,6 +81,7 @@ describe('importing from another POS', () => {
         [8, '生日', 'invalid_birthday'],
         [8, '短信营销', 'invalid_boolean'],
         [9, '手机号', 'duplicate_phone'],
+        [11, '积分', 'invalid_number'],
       ])
       const at = (line: number) => r.body.errors.find((e: any) => e.line === line)
       expect(at(4).message).toContain('line 2')
@@ -185,6 +187,7 @@ describe('importing from another POS', () => {
         ['', rice.sku, '', '1', '¥x'], // 11 bad cost
         ['', rice.sku, '', '1000000001', ''], // 12 more than a receipt line may carry
         ['', cola.sku, '后仓', '1000000000', '99999999.00'], // 13 worth more than an amount can hold exactly
+        ['', cola.sku, '冷库', '12,5', ''], // 14 a decimal comma: not whole, never 125
       ])
       const r = await send(admin, 'stock', bad, { dryRun: true, store: code })
       expect(r.status, JSON.stringify(r.body)).toBe(200)
@@ -199,6 +202,8 @@ describe('importing from another POS', () => {
         [11, '成本', 'invalid_amount'],
         [12, '库存', 'quantity_too_large'],
         [13, '成本', 'value_too_large'],
+        [14, '库存', 'invalid_quantity'],
+        [14, '仓库', 'unknown_location'],
       ])
       expect(r.body.errors.find((e: any) => e.code === 'duplicate_item').message).toContain('line 2')
 

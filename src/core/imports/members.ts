@@ -122,7 +122,7 @@ export async function importMembers(tx: Tx, actor: Actor, table: Table, opts: Im
       if (!d.tierId) bad('tier', 'unknown_tier', `no tier is named ${c.tier} (known: ${tiers.map((t) => t.name).join(', ') || 'none; set up tiers first'})`)
     }
     if (c.points !== undefined) {
-      const n = readWhole(c.points)
+      const n = readWhole(c.points, table.decimalMark)
       if (n === undefined) bad('points', 'invalid_number', `points must be a whole number, not "${c.points}"`)
       else if (n < 0) bad('points', 'negative_balance', 'an opening points balance cannot be negative')
       else d.points = n

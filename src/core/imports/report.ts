@@ -1,6 +1,6 @@
 // What an import says about a file: every problem by line, with the column as the file named it, and what the file
 // does (or would do). Shared by the three kinds, and the cell readers they share (numbers, amounts, yes/no, dates).
-import { MoneyError, parseMoney } from '../../lib/money.ts'
+import { MoneyError, parseMoney, plainDecimal } from '../../lib/money.ts'
 import { mapColumns, type ColumnMap, type ImportKind } from './headers.ts'
 import type { FileFormat, Table } from './table.ts'
 import type { DecimalMark } from '../catalog/catalog-file.ts'
@@ -100,10 +100,19 @@ export function readBoolean(v: string): boolean | undefined {
   return undefined
 }
 
-/** A whole number as typed: "1,234", "1234", "1234.0" (a worksheet's number); undefined when it is not one. */
-export function readWhole(v: string): number | undefined {
-  const t = v.trim().replace(/,/g, '')
-  const m = /^([+-]?)(\d+)(?:\.0*)?$/.exec(t)
+/**
+ * A whole number as typed: "1,234", "1234", "1234.0" (a worksheet's number), read with the file's decimal mark as
+ * amounts are ("12,5" is never 125); undefined when it is not one.
+ */
+export function readWhole(v: string, decimalMark: DecimalMark = '.'): number | undefined {
+  let t: string
+  try {
+    t = plainDecimal(v.trim().replace(/^\+/, ''), decimalMark)
+  } catch (e) {
+    if (e instanceof MoneyError) return undefined
+    throw e
+  }
+  const m = /^(-?)(\d+)(?:\.0*)?$/.exec(t)
   if (!m) return undefined
   const n = Number(m[2]) * (m[1] === '-' ? -1 : 1)
   return Number.isSafeInteger(n) ? n : undefined

@@ -98,7 +98,7 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
     let quantity = 0
     if (c.quantity === undefined) bad('quantity', 'missing_value', 'quantity is required')
     else {
-      const n = readWhole(c.quantity)
+      const n = readWhole(c.quantity, table.decimalMark)
       if (n === undefined) bad('quantity', 'invalid_quantity', `quantity is a whole number of the product's base unit (pieces, g, ml, cm), not "${c.quantity}"`)
       else if (n < 0) bad('quantity', 'negative_quantity', 'an opening quantity cannot be negative')
       else if (n > MAX_MOVEMENT_QUANTITY) bad('quantity', 'quantity_too_large', `an opening quantity is at most ${MAX_MOVEMENT_QUANTITY.toLocaleString('en')} base units a row`)
