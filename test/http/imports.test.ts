@@ -247,6 +247,15 @@ describe('importing from another POS', () => {
       expect(await onHand(ean.variantId, store.locationId)).toBe(2)
     })
 
+    it('a file whose rows each fit but whose total is worth more than an amount can hold is reported by line, not refused whole', async () => {
+      const { admin, code, cola } = await stockShop()
+      // Each row is worth ¥59,999,999,400,000.00 (6.0e15 fen); together more than 2^53 fen.
+      const file = csv([['sku', 'location', 'qty', 'cost'], [cola.sku, '', '600000', '99999999.00'], [cola.sku, '后仓', '600000', '99999999.00']])
+      const r = await send(admin, 'stock', file, { store: code, dryRun: true })
+      expect(r.status, JSON.stringify(r.body)).toBe(200)
+      expect(errorsOf(r.body)).toEqual([[3, 'cost', 'value_too_large']])
+    })
+
     it('one bad line refuses the whole file, and a store is required', async () => {
       const { admin, store, code, cola } = await stockShop()
       const r = await send(admin, 'stock', csv([['sku', 'qty'], [cola.sku, '5'], ['GHOST', '1']]), { store: code })

@@ -153,6 +153,7 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
   const itemOfCode = (code: string) => byCode.get(code) ?? byGtin.get(gtinKey(code) ?? '')
   const lines: Line[] = []
   const seen = new Map<string, number>()
+  let worth = 0
   for (const d of drafts) {
     const viaSku = d.sku ? bySku.get(d.sku) : undefined
     const viaCode = d.barcode ? itemOfCode(d.barcode) : undefined
@@ -181,6 +182,13 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
       p.add(d.line, d.unitCost === undefined ? 'quantity' : 'unit_cost', String(d.unitCost === undefined ? d.quantity : unitCost), 'value_too_large', `${d.quantity} of SKU ${item.sku} at this cost are worth more than an amount can hold exactly`)
       continue
     }
+    // The file's total is reported too: it must add up exactly, like each row.
+    const value = costValue(d.quantity, unitCost, item.price_per)
+    if (!Number.isSafeInteger(worth + value)) {
+      p.add(d.line, d.unitCost === undefined ? 'quantity' : 'unit_cost', String(d.unitCost === undefined ? d.quantity : unitCost), 'value_too_large', 'the stock of the file up to this line is worth more than an amount can hold exactly: import it in parts')
+      continue
+    }
+    worth += value
     lines.push({ line: d.line, variantId: item.id, sku: item.sku, locationId: d.locationId, quantity: d.quantity, unitCost, costPer: item.price_per })
   }
   await opts.onProgress?.({ kind: 'stock', phase: 'check', done: total, total })
