@@ -253,6 +253,46 @@ describe('merging members', () => {
   })
 })
 
+describe('merged members', () => {
+  const hub = useTestHub()
+
+  it('a top-up of a member merged into another is refunded from the member who holds it now; a merged member’s balances cannot be adjusted', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    const a = (await admin.post('/api/v1/members', { phone: phone() })).body
+    const b = (await admin.post('/api/v1/members', { phone: phone() })).body
+    const topup = (await admin.post(`/api/v1/members/${b.id}/topups`, { registerId: store.registerId, amount: 10_000, tenders: [{ kind: 'card', amount: 10_000 }] })).body
+    expect((await admin.post(`/api/v1/members/${a.id}/merge`, { sourceId: b.id })).status).toBe(200)
+    const refunded = await admin.post(`/api/v1/topups/${topup.id}/refund`, { registerId: store.registerId, reason: 'changed mind' })
+    expect(refunded.status, JSON.stringify(refunded.body)).toBe(200)
+    expect((await admin.get(`/api/v1/members/${a.id}`)).body.storedValue).toMatchObject({ principal: 0, bonus: 0, total: 0 })
+    const held = await hub.database.db.execute(sql`select member_id, sum(principal_delta)::int as p from stored_value_ledger where member_id in (${a.id}, ${b.id}) group by 1 order by 1`)
+    expect(held.rows.map((r: any) => r.p)).toEqual([0, 0])
+    // The merged member holds nothing and takes nothing by hand.
+    for (const [path, body] of [['points/adjust', { delta: 100, reason: 'x' }], ['stored-value/adjust', { principal: 500, bonus: 0, reason: 'x' }]] as const) {
+      const r = await admin.post(`/api/v1/members/${b.id}/${path}`, body)
+      expect([r.status, r.body.error?.code], path).toEqual([409, 'member_merged'])
+    }
+  })
+
+  it('points added by hand expire counted from the hub’s day, and are recorded at its time', async () => {
+    const m = await seedMerchant(hub)
+    const admin = createApi(hub).as(m.adminToken)
+    expect((await admin.patch('/api/v1/merchant/settings', { loyalty: { expiry: { days: 30 } } })).status).toBe(200)
+    const member = (await admin.post('/api/v1/members', { phone: phone() })).body
+    hub.setNow(new Date('2031-06-15T04:00:00Z'))
+    try {
+      const later = createApi(hub).as(await m.adminTokenNow())
+      expect((await later.post(`/api/v1/members/${member.id}/points/adjust`, { delta: 100, reason: 'goodwill' })).status).toBe(200)
+    } finally {
+      hub.setNow(undefined)
+    }
+    const row = await hub.database.db.execute(sql`select expires_at::text as expires, created_at = '2031-06-15T04:00:00Z'::timestamptz as at_hub_time from points_ledger where member_id = ${member.id}`)
+    expect(row.rows).toEqual([{ expires: '2031-07-15', at_hub_time: true }])
+  })
+})
+
 describe('birthday gifts', () => {
   const hub = useTestHub()
 

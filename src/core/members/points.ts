@@ -4,7 +4,7 @@
 // earnings pay off — and gives back the points the sale spent.
 import { and, asc, eq, gt, lt, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { invalid } from '../../lib/errors.ts'
+import { conflict, invalid } from '../../lib/errors.ts'
 import { mulDivFloor } from '../../lib/money.ts'
 import { addDays, businessDate } from '../../lib/time.ts'
 import type { LoyaltySettings } from '../merchants/settings.ts'
@@ -153,11 +153,13 @@ export async function expirePoints(tx: Tx, actor: Actor, today: string): Promise
   return { members: due.length, points: total }
 }
 
-/** A person adds or removes points by hand (with a reason). */
-export async function adjustPoints(tx: Tx, actor: Actor, memberId: string, delta: number, reason: string, loyalty: LoyaltySettings, timeZone: string) {
+/** A person adds or removes points by hand (with a reason); not on a member merged into another. */
+export async function adjustPoints(tx: Tx, actor: Actor, memberId: string, delta: number, reason: string, loyalty: LoyaltySettings, timeZone: string, at = new Date()) {
   if (!Number.isSafeInteger(delta) || delta === 0) throw invalid('invalid_points', 'the adjustment must be a non-zero whole number of points')
-  const c: Ctx = { actor, memberId, note: reason }
-  if (delta > 0) await creditPoints(tx, c, delta, 'adjust', pointsExpiry(loyalty.expiry, businessDate(new Date(), timeZone)))
+  const [m] = await tx.select({ status: members.status }).from(members).where(and(eq(members.merchantId, actor.merchantId), eq(members.id, memberId)))
+  if (m && m.status !== 'active') throw conflict('member_merged', 'this member was merged into another')
+  const c: Ctx = { actor, memberId, note: reason, at }
+  if (delta > 0) await creditPoints(tx, c, delta, 'adjust', pointsExpiry(loyalty.expiry, businessDate(at, timeZone)))
   else await debitPoints(tx, c, -delta, 'adjust')
   await recordAudit(tx, actor, { action: 'points.adjusted', entityType: 'member', entityId: memberId, details: { delta, reason } })
 }

@@ -187,7 +187,9 @@ export async function refundTopup(tx: Tx, actor: Actor, topupId: string, input: 
     .for('update')
   if (!t) throw notFound('topup', topupId)
   if (t.status !== 'completed') throw conflict('topup_refunded', 'this top-up was already refunded')
-  const b = await lockBalances(tx, actor.merchantId, t.memberId)
+  // Its member merged into another since: the balance, and so the top-up, is the surviving member's.
+  const holder = await survivingMember(tx, actor.merchantId, t.memberId)
+  const b = await lockBalances(tx, actor.merchantId, holder)
   if (b.principal < t.principal || b.bonus < t.bonus) {
     throw conflict('stored_value_used', 'the member has already spent part of this top-up', { principal: b.principal, bonus: b.bonus, topupPrincipal: t.principal, topupBonus: t.bonus })
   }
@@ -195,12 +197,23 @@ export async function refundTopup(tx: Tx, actor: Actor, topupId: string, input: 
   const cash = sum(tenders.filter((x) => x.kind === 'cash').map((x) => x.amount))
   const session = cash > 0 ? await requireOpenSession(tx, actor.merchantId, input.registerId) : undefined
   for (const x of tenders.filter((x) => ELECTRONIC.includes(x.kind))) await tx.update(topupTenders).set({ refundNo: newRefundNo(at) }).where(eq(topupTenders.id, x.id))
-  await move(tx, { actor, memberId: t.memberId, topupId, note: input.reason, at }, 'topup_refund', -t.principal, -t.bonus, b)
+  await move(tx, { actor, memberId: holder, topupId, note: input.reason, at }, 'topup_refund', -t.principal, -t.bonus, b)
   await tx.update(storedValueTopups).set({ status: 'refunded', refundedAt: at, refundReason: input.reason }).where(eq(storedValueTopups.id, topupId))
   if (cash > 0) await addCashMovement(tx, actor, { sessionId: session!.id, kind: 'topup_refund', amount: -cash, reason: `refund of top-up ${t.receiptNo}`, at })
-  await recordAudit(tx, actor, { action: 'stored_value.topup_refunded', entityType: 'member', entityId: t.memberId, details: { topupId, principal: t.principal, bonus: t.bonus, reason: input.reason } })
-  await recordEvent(tx, actor.merchantId, { type: 'stored_value.topup_refunded', entityType: 'member', entityId: t.memberId, data: { memberId: t.memberId, topupId, principal: t.principal, bonus: t.bonus } })
+  await recordAudit(tx, actor, { action: 'stored_value.topup_refunded', entityType: 'member', entityId: holder, details: { topupId, principal: t.principal, bonus: t.bonus, reason: input.reason } })
+  await recordEvent(tx, actor.merchantId, { type: 'stored_value.topup_refunded', entityType: 'member', entityId: holder, data: { memberId: holder, topupId, principal: t.principal, bonus: t.bonus } })
   return { ...t, status: 'refunded' as const, tenders: await tx.select().from(topupTenders).where(eq(topupTenders.topupId, topupId)) }
+}
+
+/** The member a merged one was merged into (through any later merges), or the member itself. */
+async function survivingMember(tx: Tx, merchantId: string, memberId: string): Promise<string> {
+  let id = memberId
+  for (let hops = 0; hops < 100; hops++) {
+    const [m] = await tx.select({ mergedInto: members.mergedInto }).from(members).where(and(eq(members.merchantId, merchantId), eq(members.id, id)))
+    if (!m?.mergedInto) return id
+    id = m.mergedInto
+  }
+  return id
 }
 
 export async function adjustStoredValue(tx: Tx, actor: Actor, memberId: string, input: { principal: number; bonus: number; reason: string }) {
@@ -208,6 +221,7 @@ export async function adjustStoredValue(tx: Tx, actor: Actor, memberId: string, 
     throw invalid('invalid_amount', 'give a non-zero whole-number change of principal or bonus')
   }
   const b = await lockBalances(tx, actor.merchantId, memberId)
+  if (b.status !== 'active') throw conflict('member_merged', 'this member was merged into another')
   const after = await move(tx, { actor, memberId, note: input.reason }, 'adjust', input.principal, input.bonus, b)
   await recordAudit(tx, actor, { action: 'stored_value.adjusted', entityType: 'member', entityId: memberId, details: input })
   return after

@@ -292,7 +292,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { delta, reason } = c.req.valid('json')
     const { loyalty, timeZone } = await getSettings(c.var.db, c.var.principal.merchantId)
     await getMember(c.var.db, c.var.principal.merchantId, id)
-    await adjustPoints(c.var.db, c.var.principal, id, delta, reason, loyalty, timeZone)
+    await adjustPoints(c.var.db, c.var.principal, id, delta, reason, loyalty, timeZone, c.var.hub.clock())
     return c.json(await withTier(c.var.db, await getMember(c.var.db, c.var.principal.merchantId, id)), 200)
   })
   app.openapi(storedValue, async (c) => {
