@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
+import { runLoyaltyDay } from '../../src/jobs/members.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
 
 let phones = 0
@@ -290,6 +291,38 @@ describe('merged members', () => {
     }
     const row = await hub.database.db.execute(sql`select expires_at::text as expires, created_at = '2031-06-15T04:00:00Z'::timestamptz as at_hub_time from points_ledger where member_id = ${member.id}`)
     expect(row.rows).toEqual([{ expires: '2031-07-15', at_hub_time: true }])
+  })
+})
+
+describe('points that expired', () => {
+  const hub = useTestHub()
+
+  it('are not taken back again when their sale is refunded: only the points the member spent are owed', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 10_000, stock: 20 })
+    expect((await createApi(hub).as(m.adminToken).patch('/api/v1/merchant/settings', { loyalty: { expiry: { days: 30 } } })).status).toBe(200)
+    const member = (await createApi(hub).as(m.adminToken).post('/api/v1/members', { phone: phone() })).body
+    try {
+      hub.setNow(new Date('2031-03-01T04:00:00Z'))
+      let admin = createApi(hub).as(await m.adminTokenNow())
+      const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 20_000 }] })).body
+      expect(sale.pointsEarned).toBe(200)
+      expect((await admin.post(`/api/v1/members/${member.id}/points/adjust`, { delta: -50, reason: 'gift' })).status).toBe(200)
+      // The other 150 expire after 30 days.
+      expect((await runLoyaltyDay(hub, m.merchantId, new Date('2031-04-05T04:00:00Z'))).pointsExpired).toBe(150)
+      hub.setNow(new Date('2031-04-05T05:00:00Z'))
+      admin = createApi(hub).as(await m.adminTokenNow())
+      const refund = () => admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+      expect((await refund()).status).toBe(201)
+      // Half the sale's points (100) were among those that expired: nothing to take back, nothing owed.
+      expect((await admin.get(`/api/v1/members/${member.id}/points`)).body).toMatchObject({ balance: 0, owed: 0 })
+      expect((await refund()).status).toBe(201)
+      // The other 100: 50 expired, 50 the member spent, which are owed.
+      expect((await admin.get(`/api/v1/members/${member.id}/points`)).body).toMatchObject({ balance: 0, owed: 50 })
+    } finally {
+      hub.setNow(undefined)
+    }
   })
 })
 

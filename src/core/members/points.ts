@@ -115,16 +115,42 @@ export async function debitPoints(tx: Tx, c: Ctx, points: number, kind: PointsKi
   return balance
 }
 
-/** Takes back points a refunded sale earned: what the balance has, and the rest as a recorded debt. */
+/**
+ * Takes back points a refunded sale earned: what the balance has, and the rest as a recorded debt. Points of the
+ * sale's own lot that expired unspent are gone already: they are not taken again (the member owes only what they
+ * spent of them).
+ */
 export async function takeBackPoints(tx: Tx, c: Ctx, points: number): Promise<{ taken: number; debt: number }> {
   if (points <= 0) return { taken: 0, debt: 0 }
   const m = await lockMember(tx, c.actor.merchantId, c.memberId)
-  const taken = await takeFromLots(tx, c, Math.min(points, m.balance))
-  const debt = points - taken
+  const expired = c.saleId ? await forgiveExpired(tx, c.saleId, points) : 0
+  const owed = points - expired
+  const taken = await takeFromLots(tx, c, Math.min(owed, m.balance))
+  const debt = owed - taken
   const balance = m.balance - taken
-  await writeLedger(tx, { ...c, note: debt > 0 ? `${debt} points could not be taken back and are owed` : (c.note ?? null) }, 'refund_reversal', -taken, balance)
+  const notes = [expired > 0 ? `${expired} of them had expired` : null, debt > 0 ? `${debt} points could not be taken back and are owed` : null].filter(Boolean)
+  await writeLedger(tx, { ...c, note: notes.length ? notes.join('; ') : (c.note ?? null) }, 'refund_reversal', -taken, balance)
   await tx.update(members).set({ pointsBalance: balance, pointsDebt: m.debt + debt, updatedAt: new Date() }).where(eq(members.id, c.memberId))
   return { taken, debt }
+}
+
+/** Of `points` taken back for a sale, those its own lots lost to expiry (not yet counted by an earlier refund). */
+async function forgiveExpired(tx: Tx, saleId: string, points: number): Promise<number> {
+  const lots = await tx
+    .select({ ledgerId: pointsLots.ledgerId, expired: pointsLots.expired, forgiven: pointsLots.forgiven })
+    .from(pointsLots)
+    .innerJoin(pointsLedger, eq(pointsLedger.id, pointsLots.ledgerId))
+    .where(and(eq(pointsLedger.saleId, saleId), eq(pointsLedger.kind, 'earn'), gt(pointsLots.expired, pointsLots.forgiven)))
+    .orderBy(asc(pointsLots.ledgerId))
+    .for('update', { of: pointsLots })
+  let left = points
+  for (const lot of lots) {
+    const take = Math.min(left, lot.expired - lot.forgiven)
+    if (take === 0) break
+    left -= take
+    await tx.update(pointsLots).set({ forgiven: lot.forgiven + take }).where(eq(pointsLots.ledgerId, lot.ledgerId))
+  }
+  return points - left
 }
 
 /** Removes what is left of lots that expired before `today` (the merchant's business date). */
@@ -144,7 +170,7 @@ export async function expirePoints(tx: Tx, actor: Actor, today: string): Promise
       .for('update')
     const amount = lots.reduce((a, l) => a + l.remaining, 0)
     if (amount === 0) continue
-    for (const l of lots) await tx.update(pointsLots).set({ remaining: 0 }).where(eq(pointsLots.ledgerId, l.ledgerId))
+    for (const l of lots) await tx.update(pointsLots).set({ remaining: 0, expired: sql`${pointsLots.expired} + ${l.remaining}` }).where(eq(pointsLots.ledgerId, l.ledgerId))
     const balance = m.balance - amount
     await writeLedger(tx, { actor, memberId, note: `expired before ${today}` }, 'expire', -amount, balance)
     await tx.update(members).set({ pointsBalance: balance, updatedAt: new Date() }).where(eq(members.id, memberId))

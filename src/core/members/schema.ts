@@ -131,6 +131,9 @@ export const pointsLots = pgTable(
     memberId: uuid('member_id').notNull(),
     remaining: bigint('remaining', { mode: 'number' }).notNull(),
     expiresAt: date('expires_at', { mode: 'string' }),
+    /** What of the lot expired unspent; and of that, what a refund of the lot's sale has since not taken back again. */
+    expired: bigint('expired', { mode: 'number' }).notNull().default(0),
+    forgiven: bigint('forgiven', { mode: 'number' }).notNull().default(0),
   },
   (t) => [index('points_lots_member_idx').on(t.memberId, t.expiresAt, t.ledgerId).where(sql`${t.remaining} > 0`), check('points_lots_remaining_check', sql`${t.remaining} >= 0`)],
 )
