@@ -4,8 +4,8 @@
 import { and, eq, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { executeNamed } from '../../db/prepared.ts'
-import { invalid } from '../../lib/errors.ts'
-import type { Actor, Grants } from './actor.ts'
+import { forbidden, invalid } from '../../lib/errors.ts'
+import { grantsOf, type Actor, type Grants } from './actor.ts'
 import { recordAudit } from './audit.ts'
 import { DEFAULT_DISCOUNT_LIMIT_BP, DEFAULT_ROLE_PERMISSIONS, PERMISSIONS, ROLES, type Permission, type Role } from './permissions.ts'
 import { roleLimits, rolePermissions } from './schema.ts'
@@ -52,6 +52,25 @@ export function grantsFromOverrides(role: Role, json: RoleOverridesJson): Grants
 export async function loadGrants(tx: Tx, merchantId: string, role: Role): Promise<Grants> {
   const r = await executeNamed<{ o: RoleOverridesJson }>(tx, 'load_grants', sql`select ${roleOverridesJson(merchantId, role)} as o`)
   return grantsFromOverrides(role, r.rows[0]!.o)
+}
+
+/**
+ * Nobody hands out more than they hold: a new user's role, a user's new role, an API key's role and a role's own
+ * permissions and discount limit must be within the actor's grants (with a manager override, the two people's
+ * together), and so must a user or role the actor changes, so nobody can raise themselves or act on someone above
+ * them. Admins (and the hub itself) may grant anything: they are the top of the matrix, and a merchant that took a
+ * permission from its admins must be able to give it back.
+ */
+export function assertWithinGrants(actor: Actor, target: Grants, what: string): void {
+  if (actor.type === 'system' || actor.role === 'admin' || actor.approver?.role === 'admin') return
+  const own = grantsOf(actor)
+  const held = new Set<Permission>([...own.permissions, ...(actor.approver?.grants.permissions ?? [])])
+  const limit = Math.max(own.discountLimitBp, actor.approver?.grants.discountLimitBp ?? 0)
+  const beyond = [...target.permissions].filter((p) => !held.has(p)).sort()
+  if (beyond.length || target.discountLimitBp > limit) {
+    const parts = [beyond.length ? `permissions ${beyond.join(', ')}` : null, target.discountLimitBp > limit ? `a discount limit of ${target.discountLimitBp} bp` : null].filter(Boolean)
+    throw forbidden('grants_exceeded', `${what} holds ${parts.join(' and ')}, which you do not hold yourself`, { permissions: beyond, discountLimitBp: target.discountLimitBp })
+  }
 }
 
 export interface RoleGrants {
@@ -104,6 +123,12 @@ export async function setRoleGrants(tx: Tx, actor: Actor, role: Role, change: Ro
   // One change of a merchant's matrix at a time, so two concurrent edits of a role cannot interleave.
   await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`role_matrix:${actor.merchantId}`}, 0))`)
   const before = (await loadMatrix(tx, actor.merchantId)).find((r) => r.role === role)!
+  assertWithinGrants(actor, { permissions: new Set(before.permissions), discountLimitBp: before.discountLimitBp }, `role ${role}`)
+  assertWithinGrants(
+    actor,
+    { permissions: new Set((change.permissions ?? before.permissions) as Permission[]), discountLimitBp: change.discountLimitBp ?? before.discountLimitBp },
+    `the changed role ${role}`,
+  )
 
   if (change.permissions) {
     const wanted = new Set(change.permissions)

@@ -37,7 +37,8 @@ export async function resolveApprover(db: Tx, secrets: SecretBox, caller: Princi
   if (creds.token !== undefined) {
     // The token's check reads the approver's grants too.
     const p = await authenticate(db, creds.token, now)
-    if (!p || p.merchantId !== caller.merchantId) throw badApprover()
+    // A store's bridge key opens its bridge link and nothing else: it approves nothing either.
+    if (!p || p.merchantId !== caller.merchantId || p.storeId) throw badApprover()
     approver = { id: p.id, name: p.name, role: p.role, grants: p.grants }
   } else {
     const key = caller.id

@@ -124,6 +124,7 @@ const ZH_CN: Record<string, Render> = {
   invalid_pin: t('PIN 码错误，或收银机不存在或已停用'),
   pin_locked: (p) => (minutes(p) ? `PIN 码错误次数过多，请 ${minutes(p)} 分钟后再试` : 'PIN 码错误次数过多，请稍后再试'),
   permission_denied: t('角色 {role} 无权执行 {permission}', '无权执行此操作'),
+  grants_exceeded: t('不能授予或管理超出自己权限的角色、用户或密钥'),
   key_scope: t('此密钥只用于门店设备桥接（/api/v1/bridge/link），不能调用其他接口'),
   csrf_failed: t('表单已过期或并非来自本后台，请刷新页面后重试'),
   user_required: t('只有登录的用户可以设置自己的语言；API 密钥使用商户的语言'),
