@@ -201,4 +201,52 @@ describe('campaign sends through Alibaba Cloud SMS', () => {
     const kept = await hub.database.db.execute(sql`select count(*)::int as n from campaign_receipts where merchant_id = ${w.m.merchantId}`)
     expect(kept.rows[0]).toEqual({ n: 0 })
   })
+
+  /** A run's audience claimed for sending, as a batch of the send job is before the vendor is called. */
+  async function claimRun(w: Awaited<ReturnType<typeof world>>, runKey: string) {
+    const now = hub.clock()
+    const campaign = await hub.database.db.transaction((tx) => getCampaign(tx, w.m.merchantId, w.campaignId))
+    const claimed = await hub.database.db.transaction(async (tx) => {
+      await snapshotAudience(tx, campaign, runKey, now)
+      return claimBatch(tx, campaign, runKey, 10, now)
+    })
+    const statuses = async () => (await hub.database.db.execute<{ status: string }>(sql`select status from campaign_deliveries where campaign_id = ${w.campaignId} and run_key = ${runKey}`)).rows.map((r) => r.status)
+    return { now, campaign, delivery: claimed[0]!, statuses }
+  }
+
+  it('no answer to the send undoes a receipt that came first: not a timeout, not a throttled call (which would send it again)', async () => {
+    const w = await world({ members: 1 })
+    for (const [runKey, answer] of [
+      ['timeout', { status: 'unknown', message: 'timeout' }],
+      ['throttled', { status: 'failed', code: 'Throttling', message: 'throttled', retryable: true }],
+    ] as const) {
+      const { now, campaign, delivery, statuses } = await claimRun(w, runKey)
+      await hub.database.db.transaction((tx) => applyCampaignEvents(tx, w.m.merchantId, 'sms', [{ kind: 'status', deliveryId: delivery.id, vendorMessageId: null, status: 'delivered', at: now.toISOString() }], now))
+      await hub.database.db.transaction((tx) => recordOutcomes(tx, campaign, [{ deliveryId: delivery.id, ...answer }], now))
+      expect(await statuses(), runKey).toEqual(['delivered'])
+    }
+  })
+
+  it('a receipt that arrives while the send’s answer is being recorded waits for it, and is applied', async () => {
+    const w = await world({ members: 1 })
+    const { now, campaign, delivery, statuses } = await claimRun(w, 'race')
+    const message = vendorMessageIdOf('900099999999^0', delivery.address)
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    let written!: () => void
+    const answerWritten = new Promise<void>((r) => (written = r))
+    const answer = hub.database.db.transaction(async (tx) => {
+      await recordOutcomes(tx, campaign, [{ deliveryId: delivery.id, status: 'accepted', vendorMessageId: message }], now)
+      written()
+      await held // not committed yet
+    })
+    await answerWritten
+    const receipt = hub.database.db.transaction((tx) => applyCampaignEvents(tx, w.m.merchantId, 'sms', [{ kind: 'status', deliveryId: null, vendorMessageId: message, status: 'delivered', at: now.toISOString() }], now))
+    await new Promise((r) => setTimeout(r, 50))
+    release()
+    await Promise.all([answer, receipt])
+    expect(await statuses()).toEqual(['delivered'])
+    const kept = await hub.database.db.execute(sql`select count(*)::int as n from campaign_receipts where merchant_id = ${w.m.merchantId}`)
+    expect(kept.rows[0]).toEqual({ n: 0 })
+  })
 })

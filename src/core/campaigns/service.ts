@@ -268,16 +268,20 @@ export async function recordOutcomes(tx: Tx, campaign: Campaign, outcomes: Outco
     sent: o.status === 'accepted' || o.status === 'unknown',
     rest: o.status === 'failed' && o.retryable === true,
   }))
-  // A receipt that came in first (the carrier's answer beating ours to the database) stays: an answer never undoes it.
+  const named = outcomes.flatMap((o) => (o.status === 'accepted' && o.vendorMessageId ? [o.vendorMessageId] : []))
+  await lockMessages(tx, named)
+  // A receipt that came in first (the carrier's answer beating ours to the database) stays: no answer undoes it (nor
+  // sends the message again); the answer only adds the vendor's message id and when it was sent.
   await tx.execute(sql`
-    update campaign_deliveries d set status = case when x.status = 'accepted' and d.status in ('delivered', 'failed') then d.status else x.status end,
+    update campaign_deliveries d set status = case when d.status in ('delivered', 'failed') then d.status else x.status end,
            vendor_message_id = coalesce(x.vendor, d.vendor_message_id),
-           vendor_code = case when x.status = 'accepted' and d.status in ('delivered', 'failed') then d.vendor_code else x.code end, reason = x.reason,
+           vendor_code = case when d.status in ('delivered', 'failed') then d.vendor_code else x.code end,
+           reason = case when d.status in ('delivered', 'failed') then d.reason else x.reason end,
            sent_at = case when x.sent then ${at} else d.sent_at end, updated_at = ${at},
-           claimed_at = case when x.status = 'pending' and x.rest then ${at} when x.status = 'pending' then null else d.claimed_at end
+           claimed_at = case when d.status in ('delivered', 'failed') then d.claimed_at when x.status = 'pending' and x.rest then ${at} when x.status = 'pending' then null else d.claimed_at end
       from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(id uuid, status text, vendor text, code text, reason text, sent boolean, rest boolean)
      where d.id = x.id and d.campaign_id = ${campaign.id}`)
-  await applyKeptReceipts(tx, campaign, outcomes.flatMap((o) => (o.status === 'accepted' && o.vendorMessageId ? [o.vendorMessageId] : [])), at)
+  await applyKeptReceipts(tx, campaign, named, at)
   const optedOut = outcomes.filter((o): o is Extract<Outcome, { status: 'failed' }> => o.status === 'failed' && (o.optedOut === true || o.invalidAddress === true))
   if (optedOut.length) {
     const ds = await tx.select({ id: campaignDeliveries.id, address: campaignDeliveries.address }).from(campaignDeliveries).where(inArray(campaignDeliveries.id, optedOut.map((o) => o.deliveryId)))
@@ -287,6 +291,20 @@ export async function recordOutcomes(tx: Tx, campaign: Campaign, outcomes: Outco
       if (address) await suppress(tx, campaign.merchantId, campaign.channel as Channel, address, o.optedOut ? `vendor_opt_out:${o.code}` : `invalid_address:${o.code}`, at, o.optedOut === true)
     }
   }
+}
+
+/** Class of the advisory locks that order a vendor message's receipts and the send's answer naming it. */
+const MESSAGE_LOCK_CLASS = 74_620_301
+
+/**
+ * Takes the locks of vendor messages (in one order, so two holders never wait on each other): a receipt naming a
+ * message and the answer naming it run one after the other, so the receipt finds the answer's message id, or the
+ * answer finds the receipt kept for it; never both missing each other.
+ */
+async function lockMessages(tx: Tx, vendorMessageIds: string[]): Promise<void> {
+  const ids = [...new Set(vendorMessageIds)].sort()
+  if (ids.length === 0) return
+  await tx.execute(sql`select pg_advisory_xact_lock(${MESSAGE_LOCK_CLASS}, hashtext(m)) from unnest(${sql.param(ids)}::text[]) with ordinality as x(m, n) order by n`)
 }
 
 /** The receipts kept for messages the vendor has now named (see campaignReceipts), applied in the order they happened. */
@@ -323,6 +341,7 @@ export type CampaignEventInput =
 export async function applyCampaignEvents(tx: Tx, merchantId: string, channel: Channel, events: CampaignEventInput[], at: Date): Promise<{ updated: number; optOuts: number }> {
   let updated = 0
   let optOuts = 0
+  await lockMessages(tx, events.flatMap((e) => (e.kind === 'status' && !e.deliveryId && e.vendorMessageId ? [e.vendorMessageId] : [])))
   for (const e of events) {
     if (e.kind === 'status') {
       const target = e.status === 'delivered' ? 'delivered' : e.status === 'failed' ? 'failed' : 'accepted'
