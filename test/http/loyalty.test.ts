@@ -270,6 +270,11 @@ describe('merged members', () => {
     expect((await admin.get(`/api/v1/members/${a.id}`)).body.storedValue).toMatchObject({ principal: 0, bonus: 0, total: 0 })
     const held = await hub.database.db.execute(sql`select member_id, sum(principal_delta)::int as p from stored_value_ledger where member_id in (${a.id}, ${b.id}) group by 1 order by 1`)
     expect(held.rows.map((r: any) => r.p)).toEqual([0, 0])
+    // A coupon for the merged member is skipped: its coupons are the survivor's, under the survivor's limit.
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: 'one each', kind: 'amount_off', amount: 100, validDays: 5, perMemberLimit: 1 })).body
+    const issued = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [b.id, a.id] })).body
+    expect(issued.issued.map((c: any) => c.memberId)).toEqual([a.id])
+    expect(issued.skipped).toEqual([{ memberId: b.id, reason: `merged into member ${a.id}` }])
     // The merged member holds nothing and takes nothing by hand.
     for (const [path, body] of [['points/adjust', { delta: 100, reason: 'x' }], ['stored-value/adjust', { principal: 500, bonus: 0, reason: 'x' }]] as const) {
       const r = await admin.post(`/api/v1/members/${b.id}/${path}`, body)

@@ -111,13 +111,21 @@ export async function issueCoupons(
   const validTo = t.validDays ? await endOfValidDays(tx, actor.merchantId, validFrom, t.validDays, t.validTo) : t.validTo
   if (validTo && validTo <= at) throw conflict('template_expired', 'coupons of this template can no longer be issued')
   const skipped: { memberId: string; reason: string }[] = []
+  const merged = new Set<string>()
   if (input.memberIds?.length) {
     // Only the merchant's own members (another's is as unknown here as one that does not exist).
-    const own = new Set((await tx.select({ id: members.id }).from(members).where(and(eq(members.merchantId, actor.merchantId), inArray(members.id, input.memberIds)))).map((r) => r.id))
-    const stranger = input.memberIds.find((m) => !own.has(m))
+    const own = await tx.select({ id: members.id, mergedInto: members.mergedInto }).from(members).where(and(eq(members.merchantId, actor.merchantId), inArray(members.id, input.memberIds)))
+    const ids = new Set(own.map((r) => r.id))
+    const stranger = input.memberIds.find((m) => !ids.has(m))
     if (stranger) throw notFound('member', stranger)
+    // A member merged into another holds nothing any more: its coupons went to the survivor, whose limit counts.
+    for (const r of own) {
+      if (!r.mergedInto) continue
+      merged.add(r.id)
+      skipped.push({ memberId: r.id, reason: `merged into member ${r.mergedInto}` })
+    }
   }
-  let targets: (string | null)[] = input.memberIds ?? Array.from({ length: input.count ?? 1 }, () => null)
+  let targets: (string | null)[] = input.memberIds ? input.memberIds.filter((m) => !merged.has(m)) : Array.from({ length: input.count ?? 1 }, () => null)
   if (input.memberIds && t.perMemberLimit !== null) {
     const held = await tx
       .select({ memberId: coupons.memberId, n: count() })
@@ -125,7 +133,7 @@ export async function issueCoupons(
       .where(and(eq(coupons.templateId, t.id), inArray(coupons.memberId, input.memberIds), ne(coupons.status, 'void')))
       .groupBy(coupons.memberId)
     const counts = new Map(held.map((h) => [h.memberId!, Number(h.n)]))
-    targets = input.memberIds.filter((m) => {
+    targets = (targets as string[]).filter((m) => {
       const over = (counts.get(m) ?? 0) >= t.perMemberLimit!
       if (over) skipped.push({ memberId: m, reason: `already holds ${t.perMemberLimit} of this coupon` })
       return !over
