@@ -8,6 +8,7 @@
 // - parked: a delivery whose last scheduled attempt failed (status 'failed'); only a replay sends it again.
 // - replay: one more attempt sent now, the attempt counter continuing; if it fails the delivery is parked again.
 import { performance } from 'node:perf_hooks'
+import type { Readable } from 'node:stream'
 import axios, { type AxiosInstance } from 'axios'
 import { and, asc, desc, eq, gte, inArray, isNull, lt, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
@@ -126,23 +127,44 @@ interface PostResult {
 
 async function post(http: AxiosInstance, url: string, body: string, headers: Record<string, string>, signal?: AbortSignal): Promise<PostResult> {
   try {
-    const res = await http.post<string>(url, body, {
+    // The status is the answer; of the body only the start is read (the log keeps an excerpt), so a receiver
+    // answering 2xx with a large body has still taken the event.
+    const res = await http.post<Readable>(url, body, {
       headers: { ...headers, 'content-type': 'application/json', 'user-agent': 'Tillbridge-Webhooks/1' },
       timeout: DELIVERY_TIMEOUT_MS,
       maxRedirects: 0,
       validateStatus: () => true,
-      responseType: 'text',
-      transformResponse: (raw: unknown) => raw,
-      maxContentLength: 1024 * 1024,
+      responseType: 'stream',
       signal,
     })
-    const text = typeof res.data === 'string' ? res.data : res.data == null ? '' : String(res.data)
+    const text = await bodyStart(res.data, RESPONSE_EXCERPT_BYTES * 4)
     const ok = res.status >= 200 && res.status < 300
     return { statusCode: res.status, body: text, error: ok ? null : `receiver answered HTTP ${res.status}` }
   } catch (e) {
     const err = e as { code?: string; message?: string }
     return { statusCode: null, body: '', error: redactText(`${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}`).slice(0, 500) }
   }
+}
+
+/** The first `max` bytes of a response body (what arrives within the delivery timeout), the rest left unread. */
+async function bodyStart(stream: Readable, max: number): Promise<string> {
+  const chunks: Buffer[] = []
+  let size = 0
+  const timer = setTimeout(() => stream.destroy(), DELIVERY_TIMEOUT_MS)
+  try {
+    for await (const chunk of stream) {
+      const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string)
+      chunks.push(b)
+      size += b.length
+      if (size >= max) break
+    }
+  } catch {
+    // A body cut short (or too slow) leaves the status as the answer.
+  } finally {
+    clearTimeout(timer)
+    stream.destroy()
+  }
+  return Buffer.concat(chunks).subarray(0, max).toString('utf8')
 }
 
 /** At most `max` bytes of UTF-8, cut on a character boundary. */

@@ -24,7 +24,7 @@ describe('outbound webhooks', () => {
   const hub = useTestHub()
   const received: Received[] = []
   /** Per receiver path: the secret to verify with, and the statuses to answer in turn (the last one repeats). */
-  const receivers = new Map<string, { secret: string; answers: number[] }>()
+  const receivers = new Map<string, { secret: string; answers: number[]; bigBody?: boolean }>()
 
   const server = setupServer(
     http.post(`${RECEIVER}/:hook`, async ({ request, params }) => {
@@ -45,6 +45,7 @@ describe('outbound webhooks', () => {
       const status = !r ? 404 : r.answers.length > 1 ? r.answers.shift()! : r.answers[0]!
       if (!verified) return HttpResponse.json({ error: 'bad signature' }, { status: 401 })
       if (status >= 300) return HttpResponse.text(`receiver is down: ${'x'.repeat(3000)}`, { status })
+      if (r?.bigBody) return HttpResponse.text(`accepted ${'y'.repeat(2 * 1024 * 1024)}`, { status })
       return HttpResponse.json({ ok: true }, { status })
     }),
   )
@@ -64,10 +65,10 @@ describe('outbound webhooks', () => {
     return { m, store, item, admin, sell }
   }
 
-  async function subscribe(admin: Api, hook: string, opts: { eventTypes?: string[]; answers?: number[] } = {}) {
+  async function subscribe(admin: Api, hook: string, opts: { eventTypes?: string[]; answers?: number[]; bigBody?: boolean } = {}) {
     const r = await admin.post('/api/v1/webhook-subscriptions', { url: `${RECEIVER}/${hook}`, eventTypes: opts.eventTypes ?? ['sale.completed'], description: `test ${hook}` })
     expect(r.status).toBe(201)
-    receivers.set(hook, { secret: r.body.secret, answers: opts.answers ?? [200] })
+    receivers.set(hook, { secret: r.body.secret, answers: opts.answers ?? [200], bigBody: opts.bigBody })
     return { id: r.body.subscription.id as string, secret: r.body.secret as string }
   }
 
@@ -161,6 +162,18 @@ describe('outbound webhooks', () => {
     const again = await deliver(hub, { merchantId: m.merchantId, deliveryId: d.id })
     expect(again.outcome).toBe('skipped')
     expect(callsTo('flaky-c')).toHaveLength(3)
+  })
+
+  it('a 2xx is a delivery, however large the body the receiver answers with: it is not sent again', async () => {
+    const { admin, sell } = await shop()
+    const sub = await subscribe(admin, 'chatty', { bigBody: true })
+    await sell()
+    await drainJobs(hub)
+    const [d] = await deliveriesOf(admin, sub.id)
+    expect(d).toMatchObject({ status: 'succeeded', attempts: 1, lastStatusCode: 200, lastError: null })
+    await makeDue(hub, 'webhooks.deliver')
+    await drainJobs(hub)
+    expect(callsTo('chatty')).toHaveLength(1)
   })
 
   it('a receiver that never answers 2xx is parked after the 8th attempt, retried over more than a day', async () => {
