@@ -246,7 +246,8 @@ export async function deliver(hub: Hub, input: { merchantId: string; deliveryId:
 }
 
 async function requireDeliverable(tx: Tx, merchantId: string, subscriptionId: string) {
-  const sub = await getSubscription(tx, merchantId, subscriptionId)
+  const sub = await getSubscription(tx, merchantId, subscriptionId, { deleted: true })
+  if (sub.deletedAt) throw conflict('subscription_deleted', 'the subscription was deleted; its deliveries can no longer be sent')
   if (!sub.enabled) throw conflict('subscription_disabled', 'the subscription is disabled; enable it before replaying')
   return sub
 }
@@ -292,7 +293,7 @@ export async function replayDeliveries(
 }
 
 export async function listDeliveries(tx: Tx, merchantId: string, subscriptionId: string, opts: { status?: DeliveryStatus; before?: string; limit: number }) {
-  await getSubscription(tx, merchantId, subscriptionId)
+  await getSubscription(tx, merchantId, subscriptionId, { deleted: true })
   const rows = await tx
     .select()
     .from(webhookDeliveries)

@@ -76,17 +76,18 @@ export function checkEventTypes(types: string[]): string[] {
   return unique.includes(ALL_EVENTS) ? [ALL_EVENTS] : unique.sort()
 }
 
-async function load(tx: Tx, merchantId: string, id: string, opts: { lock?: boolean } = {}): Promise<SubscriptionRow> {
+async function load(tx: Tx, merchantId: string, id: string, opts: { lock?: boolean; deleted?: boolean } = {}): Promise<SubscriptionRow> {
   const q = tx
     .select()
     .from(webhookSubscriptions)
-    .where(and(eq(webhookSubscriptions.merchantId, merchantId), eq(webhookSubscriptions.id, id), isNull(webhookSubscriptions.deletedAt)))
+    .where(and(eq(webhookSubscriptions.merchantId, merchantId), eq(webhookSubscriptions.id, id), opts.deleted ? undefined : isNull(webhookSubscriptions.deletedAt)))
   const [row] = opts.lock ? await q.for('update') : await q
   if (!row) throw notFound('webhook_subscription', id)
   return row
 }
 
-export const getSubscription = (tx: Tx, merchantId: string, id: string) => load(tx, merchantId, id)
+/** A subscription of the merchant; `deleted` finds one that was deleted too (its delivery log stays). */
+export const getSubscription = (tx: Tx, merchantId: string, id: string, opts: { deleted?: boolean } = {}) => load(tx, merchantId, id, opts)
 
 export async function listSubscriptions(tx: Tx, merchantId: string, opts: { after?: string; limit: number }) {
   const rows = await tx

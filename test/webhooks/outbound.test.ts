@@ -314,6 +314,22 @@ describe('outbound webhooks', () => {
     expect(callsTo('off-g')).toHaveLength(0)
   })
 
+  it('a deleted subscription keeps its delivery log readable; its deliveries cannot be replayed (409)', async () => {
+    const { admin, sell } = await shop()
+    const sub = await subscribe(admin, 'gone-h', { answers: [500] })
+    await sell()
+    await drainJobs(hub)
+    expect((await admin.delete(`/api/v1/webhook-subscriptions/${sub.id}`)).status).toBe(200)
+    // Its retry comes due and parks the delivery.
+    await makeDue(hub, 'webhooks.deliver')
+    await drainJobs(hub)
+    const log = await admin.get(`/api/v1/webhook-subscriptions/${sub.id}/deliveries`)
+    expect(log.status).toBe(200)
+    expect(log.body.items.map((d: any) => d.status)).toEqual(['failed'])
+    const replay = await admin.post(`/api/v1/webhook-deliveries/${log.body.items[0].id}/replay`, {})
+    expect([replay.status, replay.body.error?.code]).toEqual([409, 'subscription_deleted'])
+  })
+
   it('fanning out the same events twice creates each delivery once', async () => {
     const { m, admin, sell } = await shop()
     const sub = await subscribe(admin, 'twice-h')
