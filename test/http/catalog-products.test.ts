@@ -314,6 +314,26 @@ describe('products through the API', () => {
     // A product without options may have several variants (told apart by name and SKU).
     const plain = productBody({ name: 'Plain' }) as any
     plain.variants.push({ sku: `${plain.variants[0].sku}-B`, price: 1000 })
-    expect((await admin.post('/api/v1/products', plain)).status).toBe(201)
+    const plainCreated = await admin.post('/api/v1/products', plain)
+    expect(plainCreated.status).toBe(201)
+    // Giving it options would make its two variants alike ("Size" blank for both): refused until they differ.
+    const optioned = await admin.patch(`/api/v1/products/${plainCreated.body.id}`, { options: ['Size'] })
+    expect([optioned.status, optioned.body.error?.code]).toEqual([422, 'duplicate_variant_options'])
+  })
+
+  it('dropping an option and adding a variant with a value for it at once: one of them is refused, never both kept', async () => {
+    const { admin } = await catalogShop(hub)
+    for (let round = 0; round < 6; round++) {
+      const created = await admin.post('/api/v1/products', productBody({ name: `Tee ${round}`, options: ['Size', 'Colour'] }, { sku: `TEE-${round}-S`, optionValues: { Size: 'S' } }))
+      expect(created.status).toBe(201)
+      const [drop, add] = await Promise.all([
+        admin.patch(`/api/v1/products/${created.body.id}`, { options: ['Size'] }),
+        admin.post(`/api/v1/products/${created.body.id}/variants`, { sku: `TEE-${round}-M-RED`, price: 1000, optionValues: { Size: 'M', Colour: 'Red' } }),
+      ])
+      expect([drop.status, add.status].filter((st) => st < 300)).toHaveLength(1)
+      const after = (await admin.get(`/api/v1/products/${created.body.id}`)).body
+      const stray = after.variants.flatMap((v: any) => Object.keys(v.optionValues).filter((o) => !after.options.includes(o)))
+      expect(stray).toEqual([])
+    }
   })
 })

@@ -420,10 +420,13 @@ export const isValidSku = (sku: string) => SKU.test(sku)
 export async function editProduct(tx: Tx, actor: Actor, id: string, changes: ProductChanges): Promise<ProductWithVariants> {
   if (changes.options !== undefined) {
     const options = cleanOptions(changes.options)
+    // Locked as adding or changing a variant locks it: their option values are checked against what this leaves.
+    await lockProduct(tx, actor.merchantId, id)
     const current = await getProduct(tx, actor.merchantId, id)
     const used = new Set(current.variants.flatMap((v) => Object.keys(v.optionValues)))
     const dropped = [...used].filter((o) => !options.includes(o))
     if (dropped.length) throw invalid('option_in_use', `variants still have values for option ${dropped.map((o) => `"${o}"`).join(', ')}`, { options: dropped })
+    assertDistinctOptions(options, current.variants)
     changes = { ...changes, options }
   }
   return updateProduct(tx, actor, id, changes)
