@@ -155,6 +155,9 @@ describe('products through the API', () => {
     expect(asEan.status).toBe(200)
     expect(asEan.body).toMatchObject({ sku: 'UPC-1', matchedBy: 'barcode' })
     expect((await admin.get('/api/v1/products?q=0036000291452')).body.items.map((p: any) => p.name)).toEqual(['Soup'])
+    // Typed from the label in groups of digits.
+    expect((await admin.get('/api/v1/products?q=0%2036000%2029145%202')).body.items.map((p: any) => p.name)).toEqual(['Soup'])
+    expect((await admin.get('/api/v1/variants/lookup?code=0360%200029%201452')).body).toMatchObject({ sku: 'UPC-1', matchedBy: 'barcode' })
     // A till that scans the EAN-13 form sells the item.
     const sale = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ barcode: '0036000291452' }] })
     expect(sale.status, JSON.stringify(sale.body)).toBe(200)

@@ -26,6 +26,9 @@ export function gtinKey(code: string, kind?: BarcodeKind): string | undefined {
 }
 
 /** One key per barcode however it is written: a GTIN's 14 digits (a UPC-A and its EAN-13 form agree), else the code. */
+/** A code of digits typed in groups as a label prints them ("6 901234 567892"), without the spaces; else as it is. */
+export const typedDigits = (code: string): string => (/^\d[\d ]*\d$/.test(code) ? code.replaceAll(' ', '') : code)
+
 export const barcodeKey = (b: { code: string; kind: BarcodeKind }) => gtinKey(b.code, b.kind) ?? b.code
 
 /**

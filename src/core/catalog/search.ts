@@ -6,7 +6,7 @@ import type { Tx } from '../../db/client.ts'
 import { badRequest } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
 import { categoryWithDescendants, getProducts, type ProductWithVariants } from './products.ts'
-import { gtinKey } from './barcodes.ts'
+import { gtinKey, typedDigits } from './barcodes.ts'
 
 export interface ProductSearch {
   /** Case-insensitive part of the name or English name, part of a SKU, or a whole barcode. */
@@ -52,7 +52,7 @@ export async function searchProducts(tx: Tx, merchantId: string, s: ProductSearc
       lower(p.name) like ${pattern}
       or lower(p.name_en) like ${pattern}
       or p.id in (select v.product_id from variants v where v.merchant_id = ${merchantId} and lower(v.sku) like ${pattern})
-      or p.id in (select v.product_id from barcodes b join variants v on v.id = b.variant_id where b.merchant_id = ${merchantId} and (b.code = ${q} or b.gtin = ${gtinKey(q) ?? null}))
+      or p.id in (select v.product_id from barcodes b join variants v on v.id = b.variant_id where b.merchant_id = ${merchantId} and (b.code = ${q} or b.code = ${typedDigits(q)} or b.gtin = ${gtinKey(typedDigits(q)) ?? null}))
     )`)
   }
   if (s.cursor) where.push(sql`p.id > ${s.cursor}`)

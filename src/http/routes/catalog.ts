@@ -10,6 +10,7 @@ import { exportCatalog, importCatalog } from '../../core/catalog/import-export.t
 import { lookupSellables, type ItemRef } from '../../core/catalog/lookup.ts'
 import { addVariant, createProduct, getProduct, type ProductWithVariants } from '../../core/catalog/products.ts'
 import { searchProducts } from '../../core/catalog/search.ts'
+import { typedDigits } from '../../core/catalog/barcodes.ts'
 import { createTaxCategory, findTaxCategoryByCode, listTaxCategories, type TaxCategory } from '../../core/catalog/tax-categories.ts'
 import type { Tx } from '../../db/client.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
@@ -633,7 +634,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { code } = c.req.valid('query')
     const m = c.var.principal.merchantId
     const settings = await getSettings(c.var.db, m)
-    const found = await firstSellable(c.var.db, m, [{ barcode: code }, { sku: code }], settings)
+    const found = await firstSellable(c.var.db, m, [{ barcode: typedDigits(code) }, { sku: code }], settings)
     if (!found) throw notFound('item', code)
     const { categoryChain: _, ...sellable } = found.sellable
     const matchedBy = found.ref.sku ? 'sku' : sellable.label ? 'scale_label' : 'barcode'
