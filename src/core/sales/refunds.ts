@@ -4,9 +4,8 @@
 // (half up). Refunding a line bit by bit therefore adds up to exactly its total, and its tax likewise. What the sale
 // took beyond its lines (cash rounding, an offline till's tender difference) is shared the same way (for a sale whose
 // lines are all free, with its last unit), so refunding everything returns exactly what was paid; a void returns what
-// the tenders took. Under cash rounding (抹零), a
-// refund paid out of the drawer is rounded as the sale's cash was: see roundedCashRefund. Cash out of the drawer is
-// never more than it holds.
+// the tenders took. Under cash rounding (抹零), a refund paid out of the drawer is rounded as the sale's cash was: see
+// roundedCashRefund. Cash out of the drawer is never more than it holds.
 // Tenders: by default the refund goes back to the original tenders in proportion to what each can still refund
 // (largest remainder); a different split that pays out more cash (cash instead of a card, say) needs the
 // 'sales.refund_cash' permission.
