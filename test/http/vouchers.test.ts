@@ -152,6 +152,11 @@ describe('vouchers API', () => {
       hub.setNow(at('2026-11-22 00:30:00'))
       admin = createApi(hub).as(await m.adminTokenNow())
       ok(await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_out', amount: 300, reason: 'late taxi' }))
+      // A store whose only cash movements are these: the mapping check names their accounts when there are no defaults.
+      await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, useDefaultAccounts: false } })
+      const check = ok(await admin.get('/api/v1/vouchers/mappings/check?days=30'), 200)
+      expect(check.missing.filter((x: any) => x.storeId === store.storeId).map((x: any) => x.key)).toEqual(expect.arrayContaining(['tender:cash', 'cash:paid_in', 'cash:paid_out']))
+      await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, useDefaultAccounts: true } })
 
       const built = ok(await admin.get(`/api/v1/vouchers/${ok(await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY }), 200).voucher.id}`), 200)
       const lines = built.lines.map((l: any) => [l.kind, l.accountCode, l.debit, l.credit])

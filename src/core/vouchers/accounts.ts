@@ -138,7 +138,11 @@ export async function checkMapping(tx: Tx, merchantId: string, since: string): P
      where s.merchant_id = ${merchantId} and s.business_date >= ${since} and l.tax_amount <> 0
     union
     select distinct u.store_id, 'tender:' || t.kind from stored_value_topups u join topup_tenders t on t.topup_id = u.id
-     where u.merchant_id = ${merchantId} and u.business_date >= ${since}`)
+     where u.merchant_id = ${merchantId} and u.business_date >= ${since}
+    union
+    select distinct c.store_id, k.key from cash_movements m join cash_sessions c on c.id = m.session_id
+     cross join lateral (values ('tender:cash'), ('cash:' || m.kind)) as k(key)
+     where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and c.business_date >= ${since}`)
   const base = ['stored_value:principal', 'stored_value:bonus', 'stored_value:bonus_expense', 'fee', 'cash:short', 'cash:over', 'cogs', 'inventory', 'rounding', 'settlement:adjustment']
   const storeIds = [...new Set(rows.map((r) => r.store_id))]
   const missing: MappingCheck['missing'] = []

@@ -37,7 +37,7 @@ const AccountSchema = z.object({ key: z.string(), code: z.string(), name: z.stri
 const LineSchema = z
   .object({
     lineNo: z.number().int(),
-    kind: z.string().openapi({ description: 'sale_revenue, sale_vat, refund_revenue, refund_vat, tender, refund_tender, stored_value_spend, topup_*, cash_short, cash_over, cash_rounding, channel_fee, cogs, remainder' }),
+    kind: z.string().openapi({ description: 'sale_revenue, sale_vat, refund_revenue, refund_vat, tender, refund_tender, stored_value_spend, topup_*, cash_short, cash_over, cash_paid_in, cash_paid_out, cash_rounding, channel_fee, settlement_adjustment, cogs, remainder' }),
     group: z.record(z.string(), z.union([z.string(), z.number()])),
     accountKey: z.string(),
     accountCode: z.string(),
