@@ -319,9 +319,15 @@ describe('products through the API', () => {
     plain.variants.push({ sku: `${plain.variants[0].sku}-B`, price: 1000 })
     const plainCreated = await admin.post('/api/v1/products', plain)
     expect(plainCreated.status).toBe(201)
-    // Giving it options would make its two variants alike ("Size" blank for both): refused until they differ.
-    const optioned = await admin.patch(`/api/v1/products/${plainCreated.body.id}`, { options: ['Size'] })
-    expect([optioned.status, optioned.body.error?.code]).toEqual([422, 'duplicate_variant_options'])
+    // It may get its first option: its variants, blank for it, then get their values one by one, each judged against
+    // the others; a variant added meanwhile is judged by its own values only.
+    expect((await admin.patch(`/api/v1/products/${plainCreated.body.id}`, { options: ['Size'] })).status).toBe(200)
+    const [a, b] = plainCreated.body.variants
+    expect((await admin.post(`/api/v1/products/${plainCreated.body.id}/variants`, { sku: `${a.sku}-L`, price: 1000, optionValues: { Size: 'L' } })).status).toBe(201)
+    expect((await admin.patch(`/api/v1/variants/${a.id}`, { optionValues: { Size: 'S' } })).status).toBe(200)
+    const clash = await admin.patch(`/api/v1/variants/${b.id}`, { optionValues: { Size: 'S' } })
+    expect([clash.status, clash.body.error?.code, clash.body.error?.details?.skus]).toEqual([422, 'duplicate_variant_options', [a.sku, b.sku]])
+    expect((await admin.patch(`/api/v1/variants/${b.id}`, { optionValues: { Size: 'M' } })).status).toBe(200)
   })
 
   it('dropping an option and adding a variant with a value for it at once: one of them is refused, never both kept', async () => {

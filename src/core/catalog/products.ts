@@ -91,19 +91,26 @@ async function lockProduct(tx: Tx, merchantId: string, id: string) {
 export const optionKey = (options: string[], values: Record<string, string>) => JSON.stringify(options.map((o) => values[o] ?? ''))
 
 /**
- * Refuses two variants of a product with options that have the same value for each (the till names them alike: "Shirt
- * (L/Red)"). `variants` are the product's variants as they will be; a product without options is told apart by SKU.
+ * Refuses a variant being added or changed that has the same value for each option as another of its product (the
+ * till would name them alike: "Shirt (L/Red)"). Only what `changed` brings is judged: variants already alike (a
+ * product that has just been given its first option, all of them blank for it) are not this change's doing, and get
+ * their values one by one. A product without options is told apart by SKU.
  */
-function assertDistinctOptions(options: string[], variants: { sku: string; optionValues: Record<string, string> }[]) {
+function assertDistinctOptions(options: string[], others: { sku: string; optionValues: Record<string, string> }[], changed: { sku: string; optionValues: Record<string, string> }[]) {
   if (options.length === 0) return
   const seen = new Map<string, string>()
-  for (const v of variants) {
+  for (const v of others) {
     const key = optionKey(options, v.optionValues)
-    const other = seen.get(key)
+    if (!seen.has(key)) seen.set(key, v.sku)
+  }
+  const mine = new Map<string, string>()
+  for (const v of changed) {
+    const key = optionKey(options, v.optionValues)
+    const other = seen.get(key) ?? mine.get(key)
     if (other !== undefined) {
       throw invalid('duplicate_variant_options', `${other} and ${v.sku} have the same options (${options.map((o) => `${o}=${v.optionValues[o] ?? ''}`).join(';')})`, { skus: [other, v.sku] })
     }
-    seen.set(key, v.sku)
+    mine.set(key, v.sku)
   }
 }
 
@@ -211,7 +218,7 @@ async function insertVariants(tx: Tx, merchantId: string, productId: string, lis
       codeRows.push({ id: newId(), merchantId, variantId: id, code: b.code, kind: b.kind })
     }
   }
-  assertDistinctOptions(options, [...siblings, ...rows.map((r) => ({ sku: r.sku, optionValues: r.optionValues as Record<string, string> }))])
+  assertDistinctOptions(options, siblings, rows.map((r) => ({ sku: r.sku, optionValues: r.optionValues as Record<string, string> })))
   try {
     if (rows.length) await tx.insert(variants).values(rows)
     if (codeRows.length) await tx.insert(barcodes).values(codeRows)
@@ -344,7 +351,7 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
   if (changes.optionValues !== undefined) {
     await lockProduct(tx, actor.merchantId, before.productId)
     const siblings = await tx.select().from(variants).where(and(eq(variants.productId, before.productId), ne(variants.id, id)))
-    assertDistinctOptions(product!.options, [...siblings, { sku: changes.sku ?? before.sku, optionValues: changes.optionValues ?? {} }])
+    assertDistinctOptions(product!.options, siblings, [{ sku: changes.sku ?? before.sku, optionValues: changes.optionValues ?? {} }])
   }
   if (changes.taxCategoryId) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
   if (changes.unit !== undefined) {
@@ -426,7 +433,6 @@ export async function editProduct(tx: Tx, actor: Actor, id: string, changes: Pro
     const used = new Set(current.variants.flatMap((v) => Object.keys(v.optionValues)))
     const dropped = [...used].filter((o) => !options.includes(o))
     if (dropped.length) throw invalid('option_in_use', `variants still have values for option ${dropped.map((o) => `"${o}"`).join(', ')}`, { options: dropped })
-    assertDistinctOptions(options, current.variants)
     changes = { ...changes, options }
   }
   return updateProduct(tx, actor, id, changes)
