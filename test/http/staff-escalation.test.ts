@@ -27,6 +27,9 @@ describe('handing out rights', () => {
     expect(refused(await manager.patch(`/api/v1/users/${user.id}`, { role: 'admin' }))).toEqual([403, 'grants_exceeded'])
     expect(refused(await manager.patch(`/api/v1/users/${m.adminId}`, { password: 'taken-over-1234' }))).toEqual([403, 'grants_exceeded'])
     expect((await manager.get('/api/v1/api-keys')).status).toBe(403)
+    // An admin's PIN would sign in at the till as the admin.
+    expect(refused(await manager.put(`/api/v1/users/${m.adminId}/pin`, { pin: '4827' }))).toEqual([403, 'grants_exceeded'])
+    expect(refused(await manager.delete(`/api/v1/users/${m.adminId}/pin`))).toEqual([403, 'grants_exceeded'])
     // Within their own rights it works.
     const cashier = await manager.post('/api/v1/users', { email: `till-${Date.now()}@example.com`, name: 'Till', role: 'cashier', password: 'correct-horse-1' })
     expect(cashier.status, JSON.stringify(cashier.body)).toBe(201)
