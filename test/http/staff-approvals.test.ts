@@ -318,7 +318,7 @@ describe('actions held for approval', () => {
   })
 
   it('who may see, decide and withdraw requests', async () => {
-    const { m, item, admin, cashier, manager, cashierUser } = await shop()
+    const { m, item, admin, cashier, manager, cashierUser, managerUser } = await shop()
     const other = createApi(hub).as((await m.staff('cashier')).token)
     const mine = (await cashier.patch(`/api/v1/variants/${item.variantId}`, { price: 1300 })).body.approval
     const theirs = (await other.patch(`/api/v1/variants/${item.variantId}`, { price: 1400 })).body.approval
@@ -328,6 +328,11 @@ describe('actions held for approval', () => {
     expect((await manager.get('/api/v1/approvals?status=pending')).body.items.map((a: any) => a.id)).toEqual([theirs.id, mine.id])
     expect((await cashier.post(`/api/v1/approvals/${theirs.id}/approve`, {})).status).toBe(403)
     expect((await cashier.post(`/api/v1/approvals/${theirs.id}/cancel`)).status).toBe(403)
+
+    // Nor with a manager's PIN typed at their own till: a request is decided by someone else, from their own session.
+    expect((await admin.put(`/api/v1/users/${managerUser.id}/pin`, { pin: '7315' })).status).toBe(200)
+    const withPin = await cashier.post(`/api/v1/approvals/${mine.id}/approve`, {}, { headers: { 'X-Approver-Pin': '7315' } })
+    expect([withPin.status, withPin.body.error?.code]).toEqual([403, 'own_request'])
 
     // Even given the right to decide, nobody approves their own request.
     await admin.put('/api/v1/roles/cashier', { permissions: [...DEFAULT_ROLE_PERMISSIONS.cashier, 'catalog.manage', 'approvals.decide'] })

@@ -353,7 +353,8 @@ function deciderOf(actor: Actor): Approver {
 export async function approveRequest(tx: Tx, actor: Actor, id: string, input: { note?: string }, at = new Date()): Promise<ApprovalRequest> {
   const decider = deciderOf(actor)
   const row = await lockPending(tx, actor.merchantId, id)
-  if (row.requestedBy !== null && row.requestedBy === decider.id) throw forbidden('own_request', 'a request needs someone other than its requester to approve it')
+  // Not by its requester, on their own or with a manager's PIN typed at their till: the request is someone else's to decide.
+  if (row.requestedBy !== null && (row.requestedBy === decider.id || row.requestedBy === actor.id)) throw forbidden('own_request', 'a request needs someone other than its requester to approve it')
   const def = APPROVAL_ACTIONS[row.action as ApprovalAction] as unknown as ActionDef<unknown, unknown> | undefined
   if (!def) throw conflict('unknown_action', `the hub no longer knows how to run ${row.action}`)
   const decided = { decidedBy: decider.id, decidedAt: at, decisionNote: input.note ?? null }
