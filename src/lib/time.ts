@@ -5,6 +5,21 @@
 const dayFormats = new Map<string, Intl.DateTimeFormat>()
 
 /** The business date ('YYYY-MM-DD') of an instant in a time zone. */
+/**
+ * Whether `tz` names an IANA time zone the runtime knows: current names (Asia/Kolkata, Europe/Kyiv, Etc/UTC) as well
+ * as old aliases (Asia/Calcutta), which the runtime's own list of zones may not all hold. Never a bare offset: SQL
+ * reads "+08:00" as POSIX does, with the opposite sign.
+ */
+export function isTimeZone(tz: string): boolean {
+  if (!/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(tz)) return false
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz })
+    return true
+  } catch {
+    return false
+  }
+}
+
 export function businessDate(at: Date, timeZone: string): string {
   let f = dayFormats.get(timeZone)
   if (!f) {

@@ -118,6 +118,10 @@ describe('merchant settings', () => {
     expect(ok.body).toMatchObject({ currency: 'HKD', timeZone: 'Asia/Hong_Kong', locale: 'zh-TW' })
     expect((await api.patch('/api/v1/merchant', { currency: 'XXY' })).body.error.code).toBe('invalid_currency')
     expect((await api.patch('/api/v1/merchant', { timeZone: 'Mars/Olympus' })).body.error.code).toBe('invalid_time_zone')
+    // Current IANA names the runtime's own list may lack (it has their old aliases), and UTC by any of its names.
+    for (const zone of ['Asia/Kolkata', 'Europe/Kyiv', 'Etc/UTC', 'UTC', 'Asia/Calcutta']) expect((await api.patch('/api/v1/merchant', { timeZone: zone })).body.timeZone, zone).toBe(zone)
+    // A bare offset is no zone (and SQL would read it with the opposite sign).
+    expect((await api.patch('/api/v1/merchant', { timeZone: '+08:00' })).body.error.code).toBe('invalid_time_zone')
     const cashier = await m.staff('cashier')
     expect((await createApi(hub).as(cashier.token).patch('/api/v1/merchant', { name: 'x' })).status).toBe(403)
     expect((await createApi(hub).as(cashier.token).get('/api/v1/merchant')).body.currency).toBe('HKD')

@@ -1,10 +1,11 @@
 // Creating and reading merchants, the tenants everything else belongs to.
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { LOCALES } from '../../lib/i18n/locale.ts'
 import { merchants } from './schema.ts'
+import { isTimeZone } from '../../lib/time.ts'
 
 export type Merchant = typeof merchants.$inferSelect
 
@@ -22,7 +23,7 @@ function checkSettings(s: MerchantSettings) {
   if (s.currency !== undefined && !Intl.supportedValuesOf('currency').includes(s.currency)) {
     throw invalid('invalid_currency', `${s.currency} is not an ISO 4217 currency code`)
   }
-  if (s.timeZone !== undefined && !Intl.supportedValuesOf('timeZone').includes(s.timeZone) && s.timeZone !== 'UTC') {
+  if (s.timeZone !== undefined && !isTimeZone(s.timeZone)) {
     throw invalid('invalid_time_zone', `${s.timeZone} is not an IANA time zone`)
   }
   if (s.locale !== undefined && !(LOCALES as readonly string[]).includes(s.locale)) {
@@ -30,8 +31,16 @@ function checkSettings(s: MerchantSettings) {
   }
 }
 
+/** The database reads business hours in the zone too (reports by hour): it must know it as well. */
+async function assertDatabaseZone(tx: Tx, tz: string | undefined) {
+  if (tz === undefined) return
+  const { rows } = await tx.execute<{ known: boolean }>(sql`select exists (select 1 from pg_timezone_names where name = ${tz}) as known`)
+  if (!rows[0]?.known) throw invalid('invalid_time_zone', `${tz} is not a time zone the database knows`)
+}
+
 export async function createMerchant(tx: Tx, input: MerchantSettings & { name: string }): Promise<Merchant> {
   checkSettings(input)
+  await assertDatabaseZone(tx, input.timeZone)
   const [row] = await tx
     .insert(merchants)
     .values({
@@ -53,6 +62,7 @@ export async function getMerchant(tx: Tx, id: string): Promise<Merchant> {
 
 export async function updateMerchant(tx: Tx, id: string, changes: MerchantSettings): Promise<{ before: Merchant; after: Merchant }> {
   checkSettings(changes)
+  await assertDatabaseZone(tx, changes.timeZone)
   const [before] = await tx.select().from(merchants).where(eq(merchants.id, id)).for('update')
   if (!before) throw notFound('merchant', id)
   const [after] = await tx
