@@ -543,6 +543,18 @@ describe('catalog import and export', () => {
     expect(imported.sort()).toEqual(names.map((n, i) => [`XN-${i}`, n]))
   })
 
+  it('a product whose variants are getting their first option, one by one, exports and imports back unchanged', async () => {
+    const { admin } = await catalogShop(hub)
+    const body = productBody({ name: 'Cup' }, { sku: 'PC-1' }) as any
+    body.variants.push({ sku: 'PC-2', price: 1000 }, { sku: 'PC-3', price: 1000 })
+    const created = (await admin.post('/api/v1/products', body)).body
+    expect((await admin.patch(`/api/v1/products/${created.id}`, { options: ['Size'] })).status).toBe(200)
+    expect((await admin.patch(`/api/v1/variants/${created.variants[0].id}`, { optionValues: { Size: 'L' } })).status).toBe(200)
+    const exported: string = (await admin.get('/api/v1/catalog/export?format=csv')).body
+    const again = await importFile(admin, exported, { dryRun: true })
+    expect(again.body).toMatchObject({ errors: [], summary: { productsUpdated: 0, variantsUpdated: 0 } })
+  })
+
   it('reads a linked cell whose text is formatted as its text', async () => {
     const { admin } = await catalogShop(hub)
     const wb = new ExcelJS.Workbook()

@@ -573,10 +573,18 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
     const optionNames = [...(target?.options ?? [])]
     for (const d of g.rows) for (const [o] of d.options ?? []) if (!optionNames.includes(o)) optionNames.push(o)
     const valuesOf = (d: Draft) => (d.options ? Object.fromEntries(d.options.filter(([, v]) => v !== '')) : (existing.get(d.sku)?.option_values ?? {}))
-    // Two variants of a product with options never have the same values (as the API refuses them).
+    // A variant the file adds, or whose option values it changes, never has the same values as another of its
+    // product (as the API refuses it). Variants the file leaves as they are stand as they are, alike or not (a
+    // product that has just been given its first option gets its variants' values one by one).
     if (optionNames.length) {
-      const taken = new Map((target ? (siblings.get(target.product_id) ?? []) : []).map((v) => [optionKey(optionNames, v.option_values), v.sku]))
-      for (const d of g.rows) {
+      const unchanged = (d: Draft) => {
+        const before = existing.get(d.sku)
+        return before !== undefined && optionKey(optionNames, before.option_values) === optionKey(optionNames, valuesOf(d))
+      }
+      const taken = new Map<string, string>()
+      const others = [...(target ? (siblings.get(target.product_id) ?? []) : []), ...g.rows.filter(unchanged).map((d) => ({ sku: d.sku, option_values: valuesOf(d) }))]
+      for (const v of others) if (!taken.has(optionKey(optionNames, v.option_values))) taken.set(optionKey(optionNames, v.option_values), v.sku)
+      for (const d of g.rows.filter((d) => !unchanged(d))) {
         const key = optionKey(optionNames, valuesOf(d))
         const other = taken.get(key)
         if (other !== undefined) {
