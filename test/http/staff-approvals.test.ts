@@ -333,6 +333,8 @@ describe('actions held for approval', () => {
     expect((await admin.put(`/api/v1/users/${managerUser.id}/pin`, { pin: '7315' })).status).toBe(200)
     const withPin = await cashier.post(`/api/v1/approvals/${mine.id}/approve`, {}, { headers: { 'X-Approver-Pin': '7315' } })
     expect([withPin.status, withPin.body.error?.code]).toEqual([403, 'own_request'])
+    const rejected = await cashier.post(`/api/v1/approvals/${mine.id}/reject`, {}, { headers: { 'X-Approver-Pin': '7315' } })
+    expect([rejected.status, rejected.body.error?.code]).toEqual([403, 'own_request'])
 
     // Even given the right to decide, nobody approves their own request.
     await admin.put('/api/v1/roles/cashier', { permissions: [...DEFAULT_ROLE_PERMISSIONS.cashier, 'catalog.manage', 'approvals.decide'] })

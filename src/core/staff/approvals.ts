@@ -382,6 +382,8 @@ export async function approveRequest(tx: Tx, actor: Actor, id: string, input: { 
 export async function rejectRequest(tx: Tx, actor: Actor, id: string, input: { note?: string }, at = new Date()): Promise<ApprovalRequest> {
   const decider = deciderOf(actor)
   const row = await lockPending(tx, actor.merchantId, id)
+  // Its requester withdraws it (cancel); a rejection is someone else's decision.
+  if (row.requestedBy !== null && (row.requestedBy === decider.id || row.requestedBy === actor.id)) throw forbidden('own_request', 'a request is rejected by someone other than its requester; withdraw your own with cancel')
   const [after] = await tx
     .update(approvalRequests)
     .set({ status: 'rejected', decidedBy: decider.id, decidedAt: at, decisionNote: input.note ?? null })
