@@ -355,6 +355,9 @@ describe('merchant export and import', { timeout: 600_000 }, () => {
     await expect(importArchive(hub, { file: v2 })).rejects.toMatchObject({ code: 'archive_version' })
 
     await expect(exportMerchant(hub, { merchantId: m.merchantId, out: archive })).rejects.toMatchObject({ code: 'file_exists' })
+    // Into a folder that does not exist, or onto a folder: refused at once, not left hanging with nowhere to write.
+    await expect(exportMerchant(hub, { merchantId: m.merchantId, out: path.join(dir, 'no-such-dir', 'x.zip') })).rejects.toMatchObject({ code: 'no_such_directory' })
+    await expect(exportMerchant(hub, { merchantId: m.merchantId, out: dir, force: true })).rejects.toMatchObject({ code: 'file_exists' })
     await expect(exportMerchant(hub, { merchantId: '00000000-0000-7000-8000-000000000000', out: path.join(dir, 'none.zip') })).rejects.toMatchObject({ code: 'merchant_not_found' })
     expect(fs.existsSync(path.join(dir, 'none.zip'))).toBe(false)
     const bad = await runCli(['export', '--merchant', 'nope', '--out', path.join(dir, 'x.zip')], { DATABASE_URL: hub.url, TILLBRIDGE_SECRET_KEY: TEST_SECRET_KEY, TILLBRIDGE_DATA_DIR: dir }, CLI_TIMEOUT)

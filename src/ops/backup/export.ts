@@ -2,6 +2,7 @@
 // repeatable-read snapshot, streamed by COPY straight into the zip, so the archive is consistent while the hub keeps
 // selling and memory stays flat whatever the size. The file appears under its name only once complete.
 import fs from 'node:fs'
+import path from 'node:path'
 import { Transform } from 'node:stream'
 import { finished, pipeline } from 'node:stream/promises'
 import { to as copyTo } from 'pg-copy-streams'
@@ -30,6 +31,10 @@ export interface ExportResult {
 export async function exportMerchant(hub: Pick<Hub, 'database' | 'clock'>, o: ExportOptions): Promise<ExportResult> {
   if (!isUuid(o.merchantId)) throw invalid('invalid_merchant_id', `${o.merchantId} is not a merchant id (a UUID)`)
   if (fs.existsSync(o.out) && !o.force) throw invalid('file_exists', `${o.out} exists: choose another name or replace it with --force`)
+  // Checked first: a write that fails mid-export leaves the copy with nowhere to go.
+  const dir = path.dirname(path.resolve(o.out))
+  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw invalid('no_such_directory', `${dir} is not a directory: create it first`)
+  if (fs.statSync(o.out, { throwIfNoEntry: false })?.isDirectory()) throw invalid('file_exists', `${o.out} is a directory: name the archive file`)
   const progress = o.onProgress ?? (() => {})
   const client = await hub.database.pool.connect()
   const partial = `${o.out}.partial-${process.pid}`
