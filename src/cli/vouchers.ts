@@ -49,6 +49,7 @@ async function scopeOf(hub: OpenedHub, o: { store?: string; merchant?: string })
   if (o.store) {
     const [s] = await db.select({ merchantId: stores.merchantId }).from(stores).where(eq(stores.id, o.store))
     if (!s) throw new UsageError(`no store ${o.store}`)
+    if (o.merchant && o.merchant.toLowerCase() !== s.merchantId) throw new UsageError(`store ${o.store} is not a store of merchant ${o.merchant}`)
     return { merchantId: s.merchantId, storeId: o.store }
   }
   if (o.merchant) {
@@ -129,8 +130,10 @@ export function registerVouchers(program: Command, open: () => Promise<OpenedHub
       const progress = createProgress({ delayMs: 1000 }).step('vouchers', { total: days.length, unit: 'days' })
       try {
         const { buildVoucher, listVouchers } = await import('../core/vouchers/service.ts')
-        const { exportVoucher } = await import('../jobs/vouchers.ts')
+        const { exportVoucher, voucherConnection } = await import('../jobs/vouchers.ts')
         const scope = await scopeOf(hub, o)
+        // The connection is checked before any day is built.
+        await voucherConnection(hub, scope.merchantId, o.connection)
         const out = []
         for (const [i, date] of days.entries()) {
           await hub.database.db.transaction((tx) => buildVoucher(tx, { ...scope, businessDate: date }, hub.clock()))

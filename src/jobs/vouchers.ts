@@ -37,15 +37,21 @@ export interface ExportInput {
 
 export type ExportAttempt = { row: ExportRow; sent: boolean }
 
+/** The merchant's enabled accounting connection that takes vouchers (a 4xx otherwise). */
+export async function voucherConnection(hub: Hub, merchantId: string, connectionId: string, registry: ConnectorRegistry = connectorRegistry) {
+  const loaded = await loadConnection(hub.database.db, registry, hub.secrets, connectionId, merchantId)
+  if (loaded.connector.family !== 'accounting') throw invalid('not_an_accounting_connection', `connection ${loaded.row.name} does not take vouchers`)
+  if (!loaded.row.enabled) throw invalid('connection_disabled', `connection ${loaded.row.name} is disabled`)
+  return loaded
+}
+
 /**
  * Delivers a voucher to a connection once. Returns the delivery as recorded; throws the ConnectorError of a
  * transient failure (after recording the attempt) so a job retries, unless `final` says it was the last attempt.
  */
 export async function exportVoucher(hub: Hub, input: ExportInput, opts: { registry?: ConnectorRegistry; signal?: AbortSignal; final?: boolean } = {}): Promise<ExportAttempt> {
   const db = hub.database.db
-  const loaded = await loadConnection(db, opts.registry ?? connectorRegistry, hub.secrets, input.connectionId, input.merchantId)
-  if (loaded.connector.family !== 'accounting') throw invalid('not_an_accounting_connection', `connection ${loaded.row.name} does not take vouchers`)
-  if (!loaded.row.enabled) throw invalid('connection_disabled', `connection ${loaded.row.name} is disabled`)
+  const loaded = await voucherConnection(hub, input.merchantId, input.connectionId, opts.registry)
   const claimed = await db.transaction((tx) => claimExport(tx, input.merchantId, input.voucherId, input.connectionId, hub.clock()))
   if (claimed.done) return { row: claimed.row, sent: false }
   const { document } = await db.transaction((tx) => voucherDocumentOf(tx, input.merchantId, input.voucherId))

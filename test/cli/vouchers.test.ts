@@ -2,6 +2,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
 import { TEST_SECRET_KEY, useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
@@ -31,6 +32,9 @@ describe('tillbridge vouchers', { timeout: 120_000 }, () => {
     try {
       await api.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 0 })
       await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'wechat', amount: 6780 }] })
+      // A day of sales nobody builds, but a refused export.
+      hub.setNow(at('2026-11-22 10:00:00'))
+      await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'wechat', amount: 3390 }] })
     } finally {
       hub.setNow(undefined)
     }
@@ -77,5 +81,14 @@ describe('tillbridge vouchers', { timeout: 120_000 }, () => {
     const none = await runCli(['vouchers', 'build', '--date', '2026-11-20'], env)
     expect(none.code).not.toBe(0)
     expect(none.stderr).toContain('give --store')
+    const otherMerchant = await runCli(['vouchers', 'build', '--store', storeId, '--merchant', '01890a5d-ac96-774b-bcce-b302099a8057', '--date', '2026-11-20'], env)
+    expect(otherMerchant.code).not.toBe(0)
+    expect(otherMerchant.stderr).toContain('is not a store of merchant')
+    // An unknown connection is refused before the day is built.
+    const unknown = await runCli(['vouchers', 'export', '--store', storeId, '--date', '2026-11-22', '--connection', '01890a5d-ac96-774b-bcce-b302099a8057'], env)
+    expect(unknown.code).not.toBe(0)
+    expect(unknown.stderr).toMatch(/connection .* was not found/)
+    const built = await hub.database.db.execute(sql`select count(*)::int as n from vouchers where store_id = ${storeId} and business_date = '2026-11-22'`)
+    expect(built.rows[0]).toEqual({ n: 0 })
   })
 })
