@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto'
 import { and, eq, inArray, like, ne, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { invalid } from '../../lib/errors.ts'
-import { MoneyError, sum } from '../../lib/money.ts'
+import { MoneyError } from '../../lib/money.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
@@ -61,13 +61,12 @@ const openingKey = (lines: Line[]) => {
 }
 
 /** Opening stock import for one store: check every row; unless a dry run or a row is bad, receive it all. */
-/** Whether a quantity's value at a cost is an amount counted exactly (a row's value goes into the summary). */
-function valueFits(quantity: number, unitCost: number, costPer: number): boolean {
+/** A quantity's value at a cost (it goes into the summary), or null when it is not an amount counted exactly. */
+function valueOf(quantity: number, unitCost: number, costPer: number): number | null {
   try {
-    costValue(quantity, unitCost, costPer)
-    return true
+    return costValue(quantity, unitCost, costPer)
   } catch (e) {
-    if (e instanceof MoneyError) return false
+    if (e instanceof MoneyError) return null
     throw e
   }
 }
@@ -178,14 +177,15 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
     }
     seen.set(k, d.line)
     const unitCost = d.unitCost ?? item.cost
-    if (!valueFits(d.quantity, unitCost, item.price_per)) {
-      p.add(d.line, d.unitCost === undefined ? 'quantity' : 'unit_cost', String(d.unitCost === undefined ? d.quantity : unitCost), 'value_too_large', `${d.quantity} of SKU ${item.sku} at this cost are worth more than an amount can hold exactly`)
+    const tooLarge = (message: string) => p.add(d.line, d.unitCost === undefined ? 'quantity' : 'unit_cost', String(d.unitCost === undefined ? d.quantity : unitCost), 'value_too_large', message)
+    const value = valueOf(d.quantity, unitCost, item.price_per)
+    if (value === null) {
+      tooLarge(`${d.quantity} of SKU ${item.sku} at this cost are worth more than an amount can hold exactly`)
       continue
     }
     // The file's total is reported too: it must add up exactly, like each row.
-    const value = costValue(d.quantity, unitCost, item.price_per)
     if (!Number.isSafeInteger(worth + value)) {
-      p.add(d.line, d.unitCost === undefined ? 'quantity' : 'unit_cost', String(d.unitCost === undefined ? d.quantity : unitCost), 'value_too_large', 'the stock of the file up to this line is worth more than an amount can hold exactly: import it in parts')
+      tooLarge('the stock of the file up to this line is worth more than an amount can hold exactly: import it in parts')
       continue
     }
     worth += value
@@ -197,7 +197,7 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
   summary.receiptKey = openingKey(lines)
   summary.lines = lines.length
   summary.quantity = lines.reduce((a, l) => a + l.quantity, 0)
-  summary.value = sum(lines.map((l) => costValue(l.quantity, l.unitCost, l.costPer)))
+  summary.value = worth
   summary.locations = locations.map((l) => ({ id: l.id, name: l.name, lines: lines.filter((x) => x.locationId === l.id).length })).filter((l) => l.lines > 0)
   if (summary.skippedZero) warnings.push(`${summary.skippedZero} row${summary.skippedZero === 1 ? '' : 's'} with quantity 0 received nothing`)
   if (lines.length === 0) {
