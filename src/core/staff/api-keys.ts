@@ -9,7 +9,7 @@ import { recordAudit } from './audit.ts'
 import { API_KEY_PREFIX } from './auth.ts'
 import type { Role } from './permissions.ts'
 import { apiKeys } from './schema.ts'
-import { assertWithinGrants, loadGrants } from './matrix.ts'
+import { assertRoleWithinGrants } from './matrix.ts'
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect
 export type PublicApiKey = Omit<ApiKeyRow, 'tokenHash'>
@@ -18,7 +18,7 @@ export const toPublicApiKey = ({ tokenHash: _t, ...rest }: ApiKeyRow): PublicApi
 
 /** A key for one store's bridge: it opens that store's device link and is refused everywhere else. */
 export async function createApiKey(tx: Tx, actor: Actor, input: { name: string; role: Role; expiresAt?: Date; storeId?: string }) {
-  assertWithinGrants(actor, await loadGrants(tx, actor.merchantId, input.role), `role ${input.role}`)
+  await assertRoleWithinGrants(tx, actor, input.role)
   const token = randomToken(API_KEY_PREFIX)
   const [row] = await tx
     .insert(apiKeys)

@@ -19,7 +19,7 @@ import { SESSION_PREFIX } from './auth.ts'
 import { verifyPassword } from './passwords.ts'
 import type { Role } from './permissions.ts'
 import { pinThrottle, sessions, users } from './schema.ts'
-import { assertWithinGrants, loadGrants } from './matrix.ts'
+import { assertRoleWithinGrants } from './matrix.ts'
 import type { UserRow } from './users.ts'
 
 export interface PinPolicy {
@@ -78,7 +78,7 @@ export async function changePin(tx: Tx, actor: Actor, secrets: SecretBox, userId
   if (!manages && !self) throw forbidden('permission_denied', `role ${actor.role} may only change its own PIN`, { permission: 'staff.manage' })
   if (!user) throw notFound('user', userId)
   // Someone else's PIN signs in as them: a manager sets it only for a user within their own rights.
-  if (!self) assertWithinGrants(actor, await loadGrants(tx, actor.merchantId, user.role as Role), `user ${user.email} (${user.role})`)
+  if (!self) await assertRoleWithinGrants(tx, actor, user.role as Role, `user ${user.email} (${user.role})`)
   if (!manages && pin !== null) {
     if (opts.password === undefined) throw invalid('password_required', 'give your password to set your own PIN')
     if (!(await verifyPassword(user.passwordHash, opts.password))) throw forbidden('invalid_password', 'the password is wrong')

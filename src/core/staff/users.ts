@@ -8,7 +8,7 @@ import { recordAudit } from './audit.ts'
 import { hashPassword, MIN_PASSWORD_LENGTH } from './passwords.ts'
 import type { Role } from './permissions.ts'
 import { sessions, users } from './schema.ts'
-import { assertWithinGrants, loadGrants } from './matrix.ts'
+import { assertRoleWithinGrants } from './matrix.ts'
 import { keysetPage } from '../../db/page.ts'
 
 export type UserRow = typeof users.$inferSelect
@@ -38,7 +38,7 @@ export async function createUser(tx: Tx, actor: Actor, input: NewUser): Promise<
   const email = input.email.trim().toLowerCase()
   if (!EMAIL.test(email)) throw invalid('invalid_email', `${input.email} is not an email address`)
   checkPassword(input.password)
-  assertWithinGrants(actor, await loadGrants(tx, actor.merchantId, input.role), `role ${input.role}`)
+  await assertRoleWithinGrants(tx, actor, input.role)
   const [taken] = await tx.select({ id: users.id }).from(users).where(sql`lower(${users.email}) = ${email}`)
   if (taken) throw conflict('email_taken', `a user with email ${email} already exists`)
   const [row] = await tx
@@ -93,8 +93,8 @@ export interface UserChanges {
 export async function updateUser(tx: Tx, actor: Actor, id: string, changes: UserChanges): Promise<UserRow> {
   const [before] = await tx.select().from(users).where(and(eq(users.merchantId, actor.merchantId), eq(users.id, id))).for('update')
   if (!before) throw notFound('user', id)
-  assertWithinGrants(actor, await loadGrants(tx, actor.merchantId, before.role as Role), `user ${before.email} (${before.role})`)
-  if (changes.role !== undefined && changes.role !== before.role) assertWithinGrants(actor, await loadGrants(tx, actor.merchantId, changes.role), `role ${changes.role}`)
+  await assertRoleWithinGrants(tx, actor, before.role as Role, `user ${before.email} (${before.role})`)
+  if (changes.role !== undefined && changes.role !== before.role) await assertRoleWithinGrants(tx, actor, changes.role)
   const losesAdmin =
     before.role === 'admin' && before.status === 'active' && ((changes.role && changes.role !== 'admin') || changes.status === 'disabled')
   if (losesAdmin) {
