@@ -23,7 +23,7 @@ import { auditLog } from '../staff/schema.ts'
 import { barcodeKeys, checkBarcode, gtinKey } from './barcodes.ts'
 import { cleanCategoryName, listCategories, lockCategoryTree, PATH_SEPARATOR } from './categories.ts'
 import type { CatalogColumn, CatalogRecord, DecimalMark, Sheet, SheetRow } from './catalog-file.ts'
-import { isValidSku, optionKey, UNITS, type ProductUnit } from './products.ts'
+import { isValidSku, optionClashes, optionKey, UNITS, type ProductUnit } from './products.ts'
 
 /** Units a shop writes for goods sold by weight, volume or length: the base unit the catalog keeps, and how many of it. */
 const perOfUnit = (u: { unit: ProductUnit; per: number; name?: string }) =>
@@ -581,16 +581,15 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
         const before = existing.get(d.sku)
         return before !== undefined && optionKey(optionNames, before.option_values) === optionKey(optionNames, valuesOf(d))
       }
-      const taken = new Map<string, string>()
-      const others = [...(target ? (siblings.get(target.product_id) ?? []) : []), ...g.rows.filter(unchanged).map((d) => ({ sku: d.sku, option_values: valuesOf(d) }))]
-      for (const v of others) if (!taken.has(optionKey(optionNames, v.option_values))) taken.set(optionKey(optionNames, v.option_values), v.sku)
-      for (const d of g.rows.filter((d) => !unchanged(d))) {
-        const key = optionKey(optionNames, valuesOf(d))
-        const other = taken.get(key)
-        if (other !== undefined) {
-          fail(d, 'options', d.options ? formatOptionsCell(optionNames, valuesOf(d)) : null, 'duplicate_variant_options', `SKU ${other} of the same product has the same options`)
-          d.bad = true
-        } else taken.set(key, d.sku)
+      const others = [
+        ...(target ? (siblings.get(target.product_id) ?? []) : []).map((v) => ({ sku: v.sku, optionValues: v.option_values })),
+        ...g.rows.filter(unchanged).map((d) => ({ sku: d.sku, optionValues: valuesOf(d) })),
+      ]
+      const changed = g.rows.filter((d) => !unchanged(d)).map((d) => ({ sku: d.sku, optionValues: valuesOf(d), draft: d }))
+      for (const { variant, other } of optionClashes(optionNames, others, changed)) {
+        const d = variant.draft
+        fail(d, 'options', d.options ? formatOptionsCell(optionNames, variant.optionValues) : null, 'duplicate_variant_options', `SKU ${other} of the same product has the same options`)
+        d.bad = true
       }
       if (g.rows.some((d) => d.bad)) continue
     }

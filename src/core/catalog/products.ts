@@ -96,22 +96,34 @@ export const optionKey = (options: string[], values: Record<string, string>) => 
  * product that has just been given its first option, all of them blank for it) are not this change's doing, and get
  * their values one by one. A product without options is told apart by SKU.
  */
-function assertDistinctOptions(options: string[], others: { sku: string; optionValues: Record<string, string> }[], changed: { sku: string; optionValues: Record<string, string> }[]) {
-  if (options.length === 0) return
+function assertDistinctOptions(options: string[], others: VariantOptions[], changed: VariantOptions[]) {
+  const [clash] = optionClashes(options, others, changed)
+  if (!clash) return
+  const { variant: v, other } = clash
+  throw invalid('duplicate_variant_options', `${other} and ${v.sku} have the same options (${options.map((o) => `${o}=${v.optionValues[o] ?? ''}`).join(';')})`, { skus: [other, v.sku] })
+}
+
+type VariantOptions = { sku: string; optionValues: Record<string, string> }
+
+/**
+ * The variants of `changed` that have the same value for each option as another (one of `others`, or one of `changed`
+ * before them), each with that other's SKU. The rule of assertDistinctOptions, for the catalog import's row errors.
+ */
+export function optionClashes<T extends VariantOptions>(options: string[], others: VariantOptions[], changed: T[]): { variant: T; other: string }[] {
+  if (options.length === 0) return []
   const seen = new Map<string, string>()
   for (const v of others) {
     const key = optionKey(options, v.optionValues)
     if (!seen.has(key)) seen.set(key, v.sku)
   }
-  const mine = new Map<string, string>()
+  const clashes: { variant: T; other: string }[] = []
   for (const v of changed) {
     const key = optionKey(options, v.optionValues)
-    const other = seen.get(key) ?? mine.get(key)
-    if (other !== undefined) {
-      throw invalid('duplicate_variant_options', `${other} and ${v.sku} have the same options (${options.map((o) => `${o}=${v.optionValues[o] ?? ''}`).join(';')})`, { skus: [other, v.sku] })
-    }
-    mine.set(key, v.sku)
+    const other = seen.get(key)
+    if (other !== undefined) clashes.push({ variant: v, other })
+    else seen.set(key, v.sku)
   }
+  return clashes
 }
 
 /**
