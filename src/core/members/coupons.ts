@@ -9,7 +9,7 @@ import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { mulDivRound } from '../../lib/money.ts'
 import { addDays, businessDate, startOfBusinessDay } from '../../lib/time.ts'
-import { merchants } from '../merchants/schema.ts'
+import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import type { ExtraDiscount } from '../sales/pricing.ts'
@@ -87,11 +87,11 @@ export function newCouponCode(): string {
  * A coupon never outlives its template's own end.
  */
 async function endOfValidDays(tx: Tx, merchantId: string, from: Date, days: number, templateEnd: Date | null): Promise<Date> {
-  const [m] = await tx.select({ timeZone: merchants.timeZone }).from(merchants).where(eq(merchants.id, merchantId))
-  const first = businessDate(from, m!.timeZone)
-  let end = startOfBusinessDay(addDays(first, days + 1), m!.timeZone)
+  const { timeZone } = await getSettings(tx, merchantId)
+  const first = businessDate(from, timeZone)
+  let end = startOfBusinessDay(addDays(first, days + 1), timeZone)
   // A night the clocks go forward makes a day shorter than 24 hours: then one day more.
-  if (end.getTime() < from.getTime() + days * 86_400_000) end = startOfBusinessDay(addDays(first, days + 2), m!.timeZone)
+  if (end.getTime() < from.getTime() + days * 86_400_000) end = startOfBusinessDay(addDays(first, days + 2), timeZone)
   return templateEnd && templateEnd < end ? templateEnd : end
 }
 

@@ -18,6 +18,7 @@ import { recordEvent } from '../events/service.ts'
 import { addCashMovement, openSessionOf, requireOpenSession } from '../sales/cash-sessions.ts'
 import { newPaymentNo, newRefundNo, nextReceiptNo, PAYMENT_NO } from '../sales/numbers.ts'
 import { members, storedValueLedger, storedValueTopups, topupBonusRules, topupTenders, type StoredValueKind } from './schema.ts'
+import { getActiveMember } from './members.ts'
 
 const ELECTRONIC = ['card', 'wechat', 'alipay', 'unionpay_qr']
 const TOPUP_TENDERS = ['cash', ...ELECTRONIC]
@@ -188,7 +189,7 @@ export async function refundTopup(tx: Tx, actor: Actor, topupId: string, input: 
   if (!t) throw notFound('topup', topupId)
   if (t.status !== 'completed') throw conflict('topup_refunded', 'this top-up was already refunded')
   // Its member merged into another since: the balance, and so the top-up, is the surviving member's.
-  const holder = await survivingMember(tx, actor.merchantId, t.memberId)
+  const holder = (await getActiveMember(tx, actor.merchantId, t.memberId)).id
   const b = await lockBalances(tx, actor.merchantId, holder)
   if (b.principal < t.principal || b.bonus < t.bonus) {
     throw conflict('stored_value_used', 'the member has already spent part of this top-up', { principal: b.principal, bonus: b.bonus, topupPrincipal: t.principal, topupBonus: t.bonus })
@@ -203,17 +204,6 @@ export async function refundTopup(tx: Tx, actor: Actor, topupId: string, input: 
   await recordAudit(tx, actor, { action: 'stored_value.topup_refunded', entityType: 'member', entityId: holder, details: { topupId, principal: t.principal, bonus: t.bonus, reason: input.reason } })
   await recordEvent(tx, actor.merchantId, { type: 'stored_value.topup_refunded', entityType: 'member', entityId: holder, data: { memberId: holder, topupId, principal: t.principal, bonus: t.bonus } })
   return { ...t, status: 'refunded' as const, tenders: await tx.select().from(topupTenders).where(eq(topupTenders.topupId, topupId)) }
-}
-
-/** The member a merged one was merged into (through any later merges), or the member itself. */
-async function survivingMember(tx: Tx, merchantId: string, memberId: string): Promise<string> {
-  let id = memberId
-  for (let hops = 0; hops < 100; hops++) {
-    const [m] = await tx.select({ mergedInto: members.mergedInto }).from(members).where(and(eq(members.merchantId, merchantId), eq(members.id, id)))
-    if (!m?.mergedInto) return id
-    id = m.mergedInto
-  }
-  return id
 }
 
 export async function adjustStoredValue(tx: Tx, actor: Actor, memberId: string, input: { principal: number; bonus: number; reason: string }) {
