@@ -47,7 +47,10 @@ export async function benchDatabase(opts: { statements?: boolean } = {}): Promis
     return { adminUrl: process.env.DATABASE_URL, urlFor: (db) => withDb(process.env.DATABASE_URL!, db), close: async () => {} }
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-bench-'))
-  const stats: Record<string, string> = opts.statements ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track_planning': 'on' } : {}
+  // With --statements, the statements that triggers run count too (track all), and the trigger functions' own time.
+  const stats: Record<string, string> = opts.statements
+    ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track_planning': 'on', 'pg_stat_statements.track': 'all', track_functions: 'pl' }
+    : {}
   const emb = await openEmbeddedDatabase({ dataDir: dir, logger, database: 'postgres', settings: { max_connections: '300', ...BUFFERS, ...BULK_WAL, ...stats } })
   const close = async () => {
     process.off('SIGINT', interrupted)
@@ -320,8 +323,11 @@ export function httpClient(port: number, sockets: number) {
   }
 }
 
-/** With --statements: where the database spent its time, per statement (pg_stat_statements). */
-export async function topStatements(url: string, limit = 12): Promise<void> {
+/**
+ * With --statements: where the database spent its time, per statement (pg_stat_statements, nested ones included), and
+ * in each PL/pgSQL function such as a trigger's (pg_stat_user_functions).
+ */
+export async function topStatements(url: string, limit = 16): Promise<void> {
   const c = new pg.Client({ connectionString: url })
   await c.connect()
   try {
@@ -331,6 +337,10 @@ export async function topStatements(url: string, limit = 12): Promise<void> {
         from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
        order by total_exec_time + total_plan_time desc limit $1`, [limit])
     console.table(r.rows)
+    const f = await c.query(`
+      select funcname, calls, round(total_time::numeric, 1) as total_ms, round((total_time / greatest(calls, 1))::numeric, 3) as per_call_ms
+        from pg_stat_user_functions order by total_time desc limit $1`, [limit])
+    console.table(f.rows)
   } finally {
     await c.end()
   }
@@ -341,5 +351,6 @@ export async function resetStatements(url: string): Promise<void> {
   await c.connect()
   await c.query('create extension if not exists pg_stat_statements')
   await c.query('select pg_stat_statements_reset()')
+  await c.query('select pg_stat_reset()')
   await c.end()
 }
