@@ -251,7 +251,7 @@ export interface PollSummary {
   pages: number
 }
 
-const toInput = (o: RemoteOrder) => ({ id: o.id, name: o.name, status: o.status, updatedAt: o.updatedAt, locationId: o.locationId, pickupLocationId: o.pickupLocationId, lines: o.lines })
+const toInput = (o: RemoteOrder) => ({ id: o.id, name: o.name, status: o.status, updatedAt: o.updatedAt, placedAt: o.placedAt, locationId: o.locationId, pickupLocationId: o.pickupLocationId, lines: o.lines })
 
 /** Applies orders modified since the last poll (minus the lookback); the checkpoint moves with every page stored. */
 export async function pollOrders(hub: Hub, ref: ChannelRef, opts: Options & { jobId?: string } = {}): Promise<PollSummary | null> {

@@ -358,6 +358,7 @@ describe('Shopify marketplace connector', () => {
         name: placed[2]!.order.name,
         status: 'open',
         updatedAt: at(0).toISOString(),
+        placedAt: at(0).toISOString(),
         locationId: warehouse.id,
         pickupLocationId: null,
         lines: [
@@ -429,6 +430,7 @@ describe('Shopify marketplace connector', () => {
           name: polled!.name,
           status: 'open',
           updatedAt: '2030-06-01T10:00:00.000Z',
+          placedAt: '2030-06-01T10:00:00.000Z',
           locationId: null,
           pickupLocationId: null,
           lines: polled!.lines.map((l) => ({ ...l, externalId: null })),

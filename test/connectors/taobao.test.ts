@@ -438,6 +438,7 @@ describe('the Taobao/Tmall connector against TOP', () => {
         name: a.tid,
         status: 'open',
         updatedAt: '2026-03-14T01:00:00.000Z',
+        placedAt: '2026-03-14T01:00:00.000Z',
         locationId: null,
         pickupLocationId: null,
         lines: [

@@ -306,6 +306,7 @@ describe('WooCommerce connector', () => {
       name: `#${o1.order.number}`,
       status: 'fulfilled',
       updatedAt: '2026-03-02T08:20:00.000Z',
+      placedAt: '2026-03-02T08:10:00.000Z',
       locationId: 'default',
       pickupLocationId: null,
       lines: [
@@ -432,6 +433,7 @@ describe('WooCommerce connector', () => {
         name: `#${placed.order.id}`,
         status: 'open',
         updatedAt: '2026-03-02T10:00:00.000Z',
+        placedAt: '2026-03-02T10:00:00.000Z',
         locationId: 'default',
         pickupLocationId: 'default',
         lines: [{ id: String((placed.order.line_items as { id: number }[])[0]!.id), sku: 'MUG', externalId: String(mug.id), quantity: 2 }],

@@ -88,6 +88,11 @@ export interface RemoteOrder {
   status: 'open' | 'fulfilled' | 'cancelled'
   /** The vendor's last-modified time (ISO 8601). */
   updatedAt: string
+  /**
+   * When the order was placed (the vendor's creation time, ISO 8601); null when the payload does not say. The
+   * marketplace took the units off its own stock then or later (WooCommerce takes them when the order is paid).
+   */
+  placedAt: string | null
   /** The remote location the order ships from, when the vendor says. */
   locationId: string | null
   /** Set when the buyer collects in a store: the remote location of that store. */

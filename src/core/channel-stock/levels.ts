@@ -261,11 +261,26 @@ export async function forgetBelievedRemote(tx: Tx, connectionId: string, variant
     )
 }
 
-/** Adjusts what we believe the marketplace holds after it changed its own stock (an order placed there). */
-export async function adjustBelievedRemote(tx: Tx, connectionId: string, variantId: string, remoteLocationId: string | null, delta: number): Promise<void> {
+/**
+ * Marketplace stamps against our clock: stamps to the second, and two clocks a little apart. An order placed within
+ * this of our last write or reading of a level may or may not be in it.
+ */
+const SAME_MOMENT_MS = 5_000
+
+/**
+ * What we believe the marketplace holds, after an order placed there took `quantity` off its own stock. Taken off
+ * only when the order was placed after our last write or reading of the level: an order placed before is already in
+ * the figure we read, or was overwritten by the figure we wrote. Taking it off again would put the belief below what
+ * the marketplace shows, and the push that should correct it would find nothing to send. When it cannot be told
+ * (placed about then, or its time unknown), the belief is forgotten, so the next push sends our figure.
+ */
+export async function takeOrderOffBelievedRemote(tx: Tx, connectionId: string, variantId: string, remoteLocationId: string | null, quantity: number, placedAt: Date | null): Promise<void> {
+  const after = placedAt && !Number.isNaN(placedAt.getTime()) ? new Date(placedAt.getTime() - SAME_MOMENT_MS).toISOString() : null
   await tx
     .update(channelLevels)
-    .set({ lastRemote: sql`greatest(0, ${channelLevels.lastRemote} + ${delta})` })
+    .set({
+      lastRemote: sql`case when ${after}::timestamptz > ${channelLevels.lastRemoteAt} then greatest(0, ${channelLevels.lastRemote} - ${quantity}) end`,
+    })
     .where(
       and(
         eq(channelLevels.connectionId, connectionId),

@@ -13,7 +13,7 @@ import { recordEvents } from '../events/service.ts'
 import type { Actor } from '../staff/actor.ts'
 import { applyMovements, consumeReservation, releaseReservation, reserve, shrinkReservation } from '../stock/ledger.ts'
 import { stockReservations } from '../stock/schema.ts'
-import { adjustBelievedRemote, forgetBelievedRemote } from './levels.ts'
+import { forgetBelievedRemote, takeOrderOffBelievedRemote } from './levels.ts'
 import type { ChannelRef } from './listings.ts'
 import { channelListings, channelLocations, channelOrderLines, channelOrders, type ChannelOrderLineState, type ChannelOrderStatus } from './schema.ts'
 
@@ -24,6 +24,8 @@ export interface ChannelOrderInput {
   name: string
   status: 'open' | 'fulfilled' | 'cancelled'
   updatedAt: string
+  /** When the marketplace took the units off its own stock (the order's creation there), if known. */
+  placedAt?: string | null
   locationId: string | null
   pickupLocationId: string | null
   lines: { id: string; sku: string | null; externalId: string | null; quantity: number }[]
@@ -97,6 +99,7 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   // When the goods left, for the stock ledger: the marketplace's time, but never ahead of ours (its clock may run
   // fast), or a stock count entered after the units left would count them as still there.
   const leftAt = updatedAt > at ? at : updatedAt
+  const placedAt = input.placedAt ? new Date(input.placedAt) : null
   for (const l of input.lines) if (!Number.isSafeInteger(l.quantity) || l.quantity < 0) throw invalid('invalid_order', `line ${l.id} of order ${input.id} has quantity ${l.quantity}`)
 
   // One row per remote order; concurrent deliveries of the same order queue on its lock.
@@ -234,7 +237,7 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
       continue
     }
     // The marketplace already took the units off its own quantity: the push to it has nothing left to send.
-    if (reservation.created && !place.pickup) await adjustBelievedRemote(tx, ref.connectionId, variantId, place.remoteLocationId, -l.quantity)
+    if (reservation.created && !place.pickup) await takeOrderOffBelievedRemote(tx, ref.connectionId, variantId, place.remoteLocationId, l.quantity, placedAt)
     await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: reservation.id, state: 'held' })
   }
 

@@ -20,6 +20,7 @@ interface LineNode {
 interface OrderNode {
   id: string
   name: string
+  createdAt: string
   updatedAt: string
   cancelledAt: string | null
   displayFulfillmentStatus: string
@@ -33,7 +34,7 @@ const LINE_FIELDS = 'id sku currentQuantity variant { inventoryItem { id } }'
 /** A line, its variant and the variant's inventory item. */
 const LINE_COST = 3
 const ORDER_FIELDS = `fragment OrderFields on Order {
-  id name updatedAt cancelledAt displayFulfillmentStatus
+  id name createdAt updatedAt cancelledAt displayFulfillmentStatus
   lineItems(first: ${LINES_FIRST}) { nodes { ${LINE_FIELDS} } pageInfo { hasNextPage endCursor } }
   fulfillmentOrders(first: ${FULFILLMENT_ORDERS_FIRST}) { nodes { status deliveryMethod { methodType } assignedLocation { location { id } } } }
 }`
@@ -89,6 +90,7 @@ async function toRemoteOrder(ctx: Ctx, o: OrderNode): Promise<RemoteOrder> {
     name: o.name,
     status: statusOf(o.cancelledAt, o.displayFulfillmentStatus === 'FULFILLED'),
     updatedAt: iso(o.updatedAt),
+    placedAt: iso(o.createdAt),
     locationId: pickup ? null : assigned,
     pickupLocationId: pickup ? assigned : null,
     lines,
@@ -129,6 +131,7 @@ export interface RestOrder {
   id: number
   admin_graphql_api_id?: string
   name: string
+  created_at?: string
   updated_at: string
   cancelled_at: string | null
   fulfillment_status: string | null
@@ -155,6 +158,7 @@ export function orderFromRest(o: RestOrder): RemoteOrder {
     name: o.name,
     status: statusOf(o.cancelled_at, o.fulfillment_status === 'fulfilled'),
     updatedAt: iso(o.updated_at),
+    placedAt: o.created_at ? iso(o.created_at) : null,
     // Set on orders taken at a Shopify POS location; online orders have none.
     locationId: o.location_id ? gid('Location', o.location_id) : null,
     pickupLocationId: null,

@@ -27,6 +27,7 @@ const TRADE_FIELDS = [
   'tid',
   'tid_str',
   'status',
+  'created',
   'modified',
   'orders.oid',
   'orders.oid_str',
@@ -77,6 +78,7 @@ export function toRemoteOrder(t: TopTrade): RemoteOrder {
     name: id,
     status: STATUS[t.status ?? ''] ?? 'open',
     updatedAt: (modified ?? new Date(0)).toISOString(),
+    placedAt: parseGmt8(t.created)?.toISOString() ?? null,
     locationId: null,
     pickupLocationId: null,
     lines,
@@ -155,12 +157,10 @@ export async function listOrders(ctx: Ctx, input: { updatedSince: Date; cursor: 
   }
 }
 
-const FULLINFO_FIELDS = TRADE_FIELDS.replace('modified', 'modified,created')
-
 export async function getOrder(ctx: Ctx, { id }: { id: string }): Promise<RemoteOrder | null> {
   if (!/^\d+$/.test(id)) return null
   try {
-    const answer = await callTop<{ trade?: TopTrade }>(ctx, 'taobao.trade.fullinfo.get', { tid: id, fields: FULLINFO_FIELDS }, { operation: 'getOrder', idempotent: true })
+    const answer = await callTop<{ trade?: TopTrade }>(ctx, 'taobao.trade.fullinfo.get', { tid: id, fields: TRADE_FIELDS }, { operation: 'getOrder', idempotent: true })
     return answer.trade ? toRemoteOrder(answer.trade) : null
   } catch (e) {
     // Another seller's trade or none at all: TOP answers isv.trade-not-exist.

@@ -187,6 +187,7 @@ export function toRemoteOrder(o: WooOrder, refunded: RefundedUnits = new Map()):
     name: `#${o.number || o.id}`,
     status,
     updatedAt: gmtToIso(o.date_modified_gmt),
+    placedAt: o.date_created_gmt ? gmtToIso(o.date_created_gmt) : null,
     locationId: SINGLE_LOCATION,
     pickupLocationId: pickup ? SINGLE_LOCATION : null,
     lines,
