@@ -6,6 +6,7 @@
 // Terms: a *voucher* (记账凭证) is one journal entry: lines of account, 摘要 (summary), dimensions and a debit or a
 // credit, Σ debit = Σ credit to the fen. Its *reference* (e.g. `TB-S001-20261120-R1`) is ours, stable across retries
 // and new for each revision; the target's own id and number come back as `externalId` and `number`.
+import { formatDecimal } from '../../lib/money.ts'
 import type { ConnectorContext } from './define.ts'
 
 /** Dimension kinds (辅助核算) in generic terms; each connector maps them to its own slots by its config. */
@@ -69,10 +70,10 @@ export interface AccountingCapabilities<C> {
   lockDate?: Cap<C, Record<string, never>, string | null>
 }
 
-/** Minor units as a decimal string with two places ("12.34", "-0.05"), exactly: no floating point. */
-export function minorToDecimal(minor: number): string {
-  if (!Number.isSafeInteger(minor)) throw new RangeError(`amount must be an integer number of minor units, got ${minor}`)
-  const sign = minor < 0 ? '-' : ''
-  const abs = Math.abs(minor)
-  return `${sign}${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`
+/**
+ * Minor units of the voucher's currency as a decimal string with that currency's places ("12.34" and "-0.05" in CNY,
+ * "1500" in JPY), exactly: no floating point.
+ */
+export function minorToDecimal(minor: number, currency: string): string {
+  return formatDecimal(minor, currency)
 }

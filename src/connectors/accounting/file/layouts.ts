@@ -50,7 +50,7 @@ export interface VoucherTable {
   rows: string[][]
 }
 
-const amount = (minor: number): string => (minor === 0 ? '' : minorToDecimal(minor))
+const amount = (minor: number, currency: string): string => (minor === 0 ? '' : minorToDecimal(minor, currency))
 
 export function genericTable(voucher: VoucherDocument): VoucherTable {
   const header = [
@@ -72,8 +72,8 @@ export function genericTable(voucher: VoucherDocument): VoucherTable {
     l.summary,
     l.account.code,
     l.account.name,
-    amount(l.debit),
-    amount(l.credit),
+    amount(l.debit, voucher.currency),
+    amount(l.credit, voucher.currency),
     ...DIMENSION_KINDS.map((k) => l.dimensions[k] ?? ''),
     voucher.reference,
   ])
@@ -141,9 +141,9 @@ export function kingdeeTable(voucher: VoucherDocument, opts: KingdeeLayoutOption
     ['FCURRENCYID', '*(分录)币别#编码', false, () => currency],
     ['FEXCHANGERATETYPE', '*(分录)汇率类型#编码', false, () => 'HLTX01_SYS'],
     ['FEXCHANGERATE', '(分录)汇率', false, () => '1'],
-    ['FAMOUNTFOR', '(分录)原币金额', false, (l) => minorToDecimal(l.debit !== 0 ? l.debit : l.credit)],
-    ['FDEBIT', '(分录)借方金额', false, (l) => amount(l.debit)],
-    ['FCREDIT', '(分录)贷方金额', false, (l) => amount(l.credit)],
+    ['FAMOUNTFOR', '(分录)原币金额', false, (l) => minorToDecimal(l.debit !== 0 ? l.debit : l.credit, voucher.currency)],
+    ['FDEBIT', '(分录)借方金额', false, (l) => amount(l.debit, voucher.currency)],
+    ['FCREDIT', '(分录)贷方金额', false, (l) => amount(l.credit, voucher.currency)],
     // 业务编号 carries our reference on every entry, so an imported voucher can be traced back and found again.
     ['FBUSNO', '(分录)业务编号', false, () => voucher.reference],
   ]
@@ -175,8 +175,8 @@ export function u8Table(voucher: VoucherDocument): VoucherTable {
       l.summary,
       l.account.code,
       // "金额双方必须有一方<>0,另一方=0": the other side is written as 0, not left empty.
-      minorToDecimal(l.debit),
-      minorToDecimal(l.credit),
+      minorToDecimal(l.debit, voucher.currency),
+      minorToDecimal(l.credit, voucher.currency),
       '',
       '',
       '',

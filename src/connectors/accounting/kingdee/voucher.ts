@@ -58,7 +58,7 @@ export function buildSave(v: VoucherDocument, c: KingdeeConfig): Built {
       detail[`FDETAILID__${slot}`] = { FNumber: value }
     }
     const debit = line.debit !== 0
-    const amount = minorToDecimal(debit ? line.debit : line.credit)
+    const amount = minorToDecimal(debit ? line.debit : line.credit, v.currency)
     const summary = i === 0 && !c.referenceField ? `${referencePrefix(v.reference)}${line.summary}` : line.summary
     // The rate comes before the amounts: Kingdee recomputes fields in the order it reads them (尾差 otherwise).
     entries.push({

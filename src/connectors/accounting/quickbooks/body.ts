@@ -5,20 +5,23 @@ import { minorToDecimal, type VoucherDocument } from '../../framework/accounting
 
 const MARK = '\u0000decimal:'
 
-/** An amount that serialises as a bare JSON number with exactly two decimals ("1777.69", "-5.79"), never a float. */
+/**
+ * An amount that serialises as a bare JSON number with exactly the currency's decimals ("1777.69", "-5.79" in CNY,
+ * "1500" in JPY), never a float.
+ */
 export interface Decimal {
   readonly decimal: string
   toJSON(): string
 }
 
-export function decimal(minor: number): Decimal {
-  const text = minorToDecimal(minor)
+export function decimal(minor: number, currency: string): Decimal {
+  const text = minorToDecimal(minor, currency)
   return { decimal: text, toJSON: () => `${MARK}${text}` }
 }
 
 /** JSON.stringify, with every Decimal written as its literal. */
 export function stringifyWithDecimals(value: unknown): string {
-  return JSON.stringify(value).replace(/"\\u0000decimal:(-?\d+\.\d{2})"/g, '$1')
+  return JSON.stringify(value).replace(/"\\u0000decimal:(-?\d+(?:\.\d+)?)"/g, '$1')
 }
 
 /**
@@ -48,7 +51,7 @@ export function voucherProblem(voucher: VoucherDocument): { code: string; messag
     debit += line.debit
     credit += line.credit
   }
-  if (debit !== credit) return { code: 'unbalanced', message: `voucher ${voucher.reference} does not balance: debit ${minorToDecimal(debit)}, credit ${minorToDecimal(credit)}` }
+  if (debit !== credit) return { code: 'unbalanced', message: `voucher ${voucher.reference} does not balance: debit ${minorToDecimal(debit, voucher.currency)}, credit ${minorToDecimal(credit, voucher.currency)}` }
   return null
 }
 

@@ -108,7 +108,7 @@ export function journalEntryBody(voucher: VoucherDocument, accounts: Map<string,
       Id: String(line.lineNo),
       Description: line.summary.slice(0, NOTE_MAX),
       // QuickBooks takes positive amounts only; the side is the PostingType.
-      Amount: decimal(line.debit || line.credit),
+      Amount: decimal(line.debit || line.credit, voucher.currency),
       DetailType: 'JournalEntryLineDetail',
       JournalEntryLineDetail: {
         PostingType: line.debit ? 'Debit' : 'Credit',

@@ -84,7 +84,7 @@ export function manualJournalBody(config: XeroConfig, voucher: VoucherDocument) 
             return name && option ? [{ Name: name, Option: option }] : []
           })
           return {
-            LineAmount: decimal(line.debit ? line.debit : -line.credit),
+            LineAmount: decimal(line.debit ? line.debit : -line.credit, voucher.currency),
             AccountCode: accountCodeFor(config, line.account.code),
             Description: line.summary,
             ...(tracking.length ? { Tracking: tracking } : {}),
