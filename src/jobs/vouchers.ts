@@ -6,7 +6,7 @@
 // - `vouchers.export` delivers one voucher to one connection: claimed in our ledger first (a voucher delivered once
 //   is never sent again), the target's own idempotency on top; transient failures retried with backoff, then the
 //   delivery is marked failed and a `voucher.export_failed` event goes out.
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, inArray } from 'drizzle-orm'
 import { z } from 'zod'
 import type { AccountingCapabilities, VoucherDocument } from '../connectors/framework/accounting.ts'
 import { loadConnection } from '../connectors/framework/connections.ts'
@@ -18,6 +18,7 @@ import { getSettings } from '../core/merchants/settings.ts'
 import { merchants } from '../core/merchants/schema.ts'
 import { voucherExports, vouchers } from '../core/vouchers/schema.ts'
 import { buildVoucher, claimExport, recordExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
+import { dayStores } from '../core/vouchers/build.ts'
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
 import { invalid } from '../lib/errors.ts'
@@ -76,24 +77,20 @@ export async function exportVoucher(hub: Hub, input: ExportInput, opts: { regist
 export const queueExport = (tx: Tx, input: ExportInput) =>
   enqueue(tx, EXPORT_TASK, input, { jobKey: `${EXPORT_TASK}:${input.voucherId}:${input.connectionId}`, maxAttempts: EXPORT_MAX_ATTEMPTS })
 
-/** Stores (or the merchant, grouping 'merchant') that did anything on a day the voucher covers. */
-async function activeScopes(tx: Tx, merchantId: string, day: string, grouping: 'store' | 'merchant'): Promise<(string | null)[]> {
-  const { rows } = await tx.execute<{ store_id: string }>(sql`
-    select store_id from sales where merchant_id = ${merchantId} and business_date = ${day}
-    union select store_id from refunds where merchant_id = ${merchantId} and business_date = ${day}
-    union select store_id from stored_value_topups where merchant_id = ${merchantId} and business_date = ${day}
-    union select store_id from cash_sessions where merchant_id = ${merchantId} and business_date = ${day} and status = 'closed'
-    union select store_id from vouchers where merchant_id = ${merchantId} and business_date = ${day} and store_id is not null`)
-  if (grouping === 'merchant') return rows.length ? [null] : []
-  return rows.map((r) => r.store_id)
+/** Stores (or the merchant, grouping 'merchant') with anything on the day that its voucher books. */
+async function activeScopes(tx: Tx, merchantId: string, day: string, settings: { timeZone: string; vouchers: { grouping: 'store' | 'merchant' } }): Promise<(string | null)[]> {
+  const stores = await dayStores(tx, { merchantId, businessDate: day, timeZone: settings.timeZone })
+  if (settings.vouchers.grouping === 'merchant') return stores.length ? [null] : []
+  return stores.filter((s): s is string => s !== null)
 }
 
 /** Builds (or corrects) a merchant's vouchers of one day and queues their export to the merchant's targets. */
 export async function buildDay(hub: Hub, merchantId: string, day: string): Promise<BuildResult[]> {
   const db = hub.database.db
-  const settings = (await getSettings(db, merchantId)).vouchers
+  const all = await getSettings(db, merchantId)
+  const settings = all.vouchers
   const results: BuildResult[] = []
-  for (const storeId of await activeScopes(db, merchantId, day, settings.grouping)) {
+  for (const storeId of await activeScopes(db, merchantId, day, all)) {
     const r = await db.transaction(async (tx) => {
       const built = await buildVoucher(tx, { merchantId, storeId, businessDate: day }, hub.clock())
       await queuePendingExports(tx, merchantId, day, settings.exportTo)

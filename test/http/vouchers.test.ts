@@ -273,4 +273,33 @@ describe('vouchers API', () => {
     await drainJobs(hub)
     expect((await admin.get(`/api/v1/vouchers/${list[0].id}`)).body).toMatchObject({ status: 'exported', exports: [{ connectionId: mailId, status: 'exported' }] })
   })
+  it('the daily schedule builds a day whose only activity is a paid-out or a top-up given back', async () => {
+    const [d1, d2] = ['2026-07-01', '2026-07-02']
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, recheckDays: 0 } })
+    const admin = createApi(hub).as(m.adminToken)
+    const [paying, refunding] = [await seedStore(hub, m.merchantId, { code: `P${Date.now() % 100000}`, openSession: false }), await seedStore(hub, m.merchantId, { code: `T${Date.now() % 100000}`, openSession: false })]
+    try {
+      // Day 1: a drawer opened in one store, a member's top-up in the other.
+      hub.setNow(at(`${d1} 10:00:00`))
+      const session = (await admin.post('/api/v1/cash-sessions', { registerId: paying.registerId, openingFloat: 10_000 })).body
+      const member = (await admin.post('/api/v1/members', { phone: `+86139${String(Date.now()).slice(-8)}` })).body
+      const topup = await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: refunding.registerId, amount: 50_000, tenders: [{ kind: 'wechat', amount: 50_000 }] })
+      expect(topup.status, JSON.stringify(topup.body)).toBe(201)
+      // Day 2: only a paid-out from the drawer still open, and the top-up given back.
+      hub.setNow(at(`${d2} 10:00:00`))
+      expect((await admin.post(`/api/v1/cash-sessions/${session.id}/movements`, { kind: 'paid_out', amount: 2000, reason: 'milk' })).status).toBe(201)
+      expect((await admin.post(`/api/v1/topups/${topup.body.id}/refund`, { registerId: refunding.registerId, reason: 'changed mind' })).status).toBe(200)
+      const { schedule } = await import('../../src/jobs/vouchers.ts')
+      hub.setNow(at('2026-07-03 02:30:00'))
+      await schedule.run({}, { hub, signal: new AbortController().signal } as never)
+    } finally {
+      hub.setNow(undefined)
+    }
+    const list = (await admin.get(`/api/v1/vouchers?date=${d2}`)).body.items
+    expect(list.map((v: any) => v.storeId).sort()).toEqual([paying.storeId, refunding.storeId].sort())
+    const kinds = async (id: string) => (await admin.get(`/api/v1/vouchers/${id}`)).body.lines.map((l: any) => l.kind)
+    expect(await kinds(list.find((v: any) => v.storeId === paying.storeId).id)).toEqual(expect.arrayContaining(['cash_paid_out']))
+    expect(await kinds(list.find((v: any) => v.storeId === refunding.storeId).id)).toEqual(expect.arrayContaining(['topup_refund_tender']))
+  })
 })

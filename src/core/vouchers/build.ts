@@ -47,6 +47,30 @@ export interface DayScope {
 /** The connector whose channel fees are settled against which tender's account. */
 const FEE_TENDER: Record<string, string> = { wechatpay: 'wechat', alipay: 'alipay', allinpay: 'card', unionpay: 'unionpay_qr', stripe: 'card', mapped: 'card' }
 
+/**
+ * The stores with anything on the day that dayPostings books, by its own rules (a top-up given back and a paid-out on
+ * the day they happened, the rest by business day), and those that already have a voucher of the day. Null stands
+ * for records that name no store (a settlement line of no known store).
+ */
+export async function dayStores(tx: Tx, scope: Omit<DayScope, 'storeId'>): Promise<(string | null)[]> {
+  const { merchantId, businessDate } = scope
+  const from = startOfBusinessDay(businessDate, scope.timeZone)
+  const to = startOfBusinessDay(addDays(businessDate, 1), scope.timeZone)
+  const { rows } = await tx.execute<{ store_id: string | null }>(sql`
+    select store_id from sales where merchant_id = ${merchantId} and business_date = ${businessDate}
+    union select store_id from refunds where merchant_id = ${merchantId} and business_date = ${businessDate}
+    union select store_id from stored_value_topups where merchant_id = ${merchantId} and business_date = ${businessDate}
+    union select store_id from stored_value_topups where merchant_id = ${merchantId} and status = 'refunded' and refunded_at >= ${from} and refunded_at < ${to}
+    union select store_id from cash_sessions where merchant_id = ${merchantId} and business_date = ${businessDate} and status = 'closed'
+    union select c.store_id from cash_movements m join cash_sessions c on c.id = m.session_id
+           where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.at >= ${from} and m.at < ${to}
+    union select store_id from recon_items
+           where merchant_id = ${merchantId} and business_date = ${businessDate} and channel_fee_milli is not null and channel_fee_milli <> 0
+    union select store_id from settlement_adjustments where merchant_id = ${merchantId} and business_date = ${businessDate}
+    union select store_id from vouchers where merchant_id = ${merchantId} and business_date = ${businessDate} and store_id is not null`)
+  return rows.map((r) => r.store_id)
+}
+
 /** Sums the day's postings and collects the ids of the records they summarise. */
 export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: Posting[]; sources: DaySources }> {
   const { merchantId, storeId, businessDate } = scope
