@@ -246,12 +246,20 @@ export async function recordReadings(tx: Tx, ref: ChannelRef, readings: RemoteRe
 /**
  * Forgets what we believe the marketplace holds of a variant, so the next push sends it our figure whatever it shows:
  * after a cancellation, which a marketplace may or may not have restocked on its side (Shopify cancels without
- * restocking when told so, WooCommerce does not restock a trashed or deleted order).
+ * restocking when told so, WooCommerce does not restock a trashed or deleted order). With `repush`, the levels are
+ * also marked for that push and it is queued, for when our own stock did not change (and so marks nothing).
  */
-export async function forgetBelievedRemote(tx: Tx, connectionId: string, variantId: string, remoteLocationId: string | null): Promise<void> {
-  await tx
+export async function forgetBelievedRemote(
+  tx: Tx,
+  connectionId: string,
+  variantId: string,
+  remoteLocationId: string | null,
+  repush?: { ref: ChannelRef; at: Date },
+): Promise<void> {
+  const marks = repush ? { dirtySince: sql`coalesce(${channelLevels.dirtySince}, ${repush.at})`, changeSeq: sql`${channelLevels.changeSeq} + 1` } : {}
+  const forgotten = await tx
     .update(channelLevels)
-    .set({ lastRemote: null })
+    .set({ lastRemote: null, ...marks })
     .where(
       and(
         eq(channelLevels.connectionId, connectionId),
@@ -259,6 +267,8 @@ export async function forgetBelievedRemote(tx: Tx, connectionId: string, variant
         remoteLocationId === null ? undefined : eq(channelLevels.remoteLocationId, remoteLocationId),
       ),
     )
+    .returning({ id: channelLevels.id })
+  if (repush && forgotten.length) await queueChannelPush(tx, repush.ref)
 }
 
 /**

@@ -115,7 +115,7 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   const existingLines = await tx.select().from(channelOrderLines).where(eq(channelOrderLines.orderId, order!.id))
   const seenBefore = existingLines.length > 0 || order!.status !== 'open' || order!.flag !== null
   if (seenBefore && updatedAt.getTime() < order!.remoteUpdatedAt.getTime()) return { order: order!, applied: false }
-  if (order!.status === 'collected' || order!.status === 'fulfilled') return { order: order!, applied: false }
+  if (order!.status === 'collected' || order!.status === 'fulfilled') return givenBackAfterLeaving(tx, ref, order!, existingLines, input, updatedAt, at)
   // Marketplaces stamp states to the second: a create and a cancel in one second carry the same time, and the
   // create may arrive last. At the same time an order never goes back from cancelled to open.
   if (seenBefore && updatedAt.getTime() === order!.remoteUpdatedAt.getTime() && order!.status === 'cancelled' && input.status === 'open') {
@@ -251,6 +251,35 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   if (flag && flag !== order!.flag) {
     await recordEvents(tx, ref.merchantId, [
       { type: 'channel_order.flagged', entityType: 'channel_order', entityId: order!.id, data: { connectionId: ref.connectionId, remoteOrderId: input.id, name: input.name, flag } },
+    ])
+  }
+  return { order: updated!, applied: true }
+}
+
+/**
+ * A later state of an order whose goods already left (shipped or collected) that gives units back: a refund or a
+ * cancellation there. The marketplace may have put them back on its own stock, but whether they reached one of our
+ * stores is not known here, so our stock stays as it is: the shops are pushed our figure again for those variants,
+ * and the order is flagged `returned`, for the store to book the goods in if they come back. Anything else (the same
+ * state again) changes nothing.
+ */
+async function givenBackAfterLeaving(tx: Tx, ref: ChannelRef, order: ChannelOrder, lines: ChannelOrderLine[], input: ChannelOrderInput, updatedAt: Date, at: Date): Promise<ApplyOrderResult> {
+  const nowHeld = new Map(input.lines.map((l) => [l.id, input.status === 'cancelled' ? 0 : l.quantity]))
+  const back = lines.filter((l) => l.state === 'consumed' && l.variantId && (nowHeld.get(l.lineId) ?? 0) < l.quantity)
+  if (back.length === 0) return { order, applied: false }
+  const place = await placement(tx, ref, input)
+  for (const variantId of new Set(back.map((l) => l.variantId!))) {
+    await forgetBelievedRemote(tx, ref.connectionId, variantId, place?.remoteLocationId ?? null, { ref, at })
+  }
+  const flag = 'returned'
+  const [updated] = await tx
+    .update(channelOrders)
+    .set({ name: input.name, remoteUpdatedAt: updatedAt, flag, updatedAt: at })
+    .where(eq(channelOrders.id, order.id))
+    .returning()
+  if (order.flag !== flag) {
+    await recordEvents(tx, ref.merchantId, [
+      { type: 'channel_order.flagged', entityType: 'channel_order', entityId: order.id, data: { connectionId: ref.connectionId, remoteOrderId: input.id, name: input.name, flag } },
     ])
   }
   return { order: updated!, applied: true }

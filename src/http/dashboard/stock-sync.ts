@@ -55,6 +55,7 @@ const FLAG_LABELS: Record<string, [string, string]> = {
   unmapped_lines: ['unmapped lines', '商品未匹配'],
   unmapped_location: ['unmapped location', '位置未映射'],
   quantity_increased: ['quantity increased', '数量增加'],
+  returned: ['given back after it left', '发货后退款'],
 }
 
 const ORDER_STATUS_LABELS: Record<string, [string, string]> = {

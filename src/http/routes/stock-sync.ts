@@ -102,7 +102,10 @@ const OrderSchema = z
     status: z.enum(['open', 'fulfilled', 'cancelled', 'collected']),
     pickup: z.boolean(),
     locationId: uuid().nullable(),
-    flag: z.string().nullable().openapi({ description: 'insufficient_stock, unmapped_lines, unmapped_location or quantity_increased' }),
+    flag: z.string().nullable().openapi({
+      description:
+        'insufficient_stock, unmapped_lines, unmapped_location, quantity_increased, or returned: units were given back (refunded or cancelled) on the marketplace after the goods left; our stock is unchanged and the shops are pushed our figure again, so a store books the goods in if they come back',
+    }),
     remoteUpdatedAt: z.string(),
     collectedAt: z.string().nullable(),
     createdAt: z.string(),
