@@ -442,6 +442,8 @@ describe('reconciliation API', () => {
       expect((await upload(s.finance, s.connectionId, '2026-11-10', fixed)).status).toBe(201)
       const third = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })
       expect(third.body).toMatchObject({ reused: false })
+      // The day's money counts whole, the tender and lines resolved by hand included.
+      expect(third.body.totals).toMatchObject({ pos_count: 4, pos_payments: 6400, channel_count: 4, channel_payments: 1000 + 1900 + 3000 + 500 })
       const resolved = await s.finance.get(`/api/v1/reconciliation/exceptions?state=resolved`)
       expect(resolved.body.items.map((i: any) => [i.id, i.resolution]).sort()).toEqual([[diff.id, 'write_off'], [unknown.id, 'ignored']].sort())
       expect((await s.finance.get(`/api/v1/reconciliation/exceptions`)).body.items).toEqual([])
@@ -470,6 +472,28 @@ describe('reconciliation API', () => {
       expect(outcomes).toEqual(['amount_diff', 'unknown_merchant_ref'])
       const exCsv = await s.finance.get(`/api/v1/reconciliation/exceptions/export?state=all&outcome=amount_diff`)
       expect(exCsv.body).toContain(`${b.paymentNo},20.00,19.00,-1.00`)
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+
+  it('a rerun once every exception is resolved is a new, balanced run, not the last one reused', async () => {
+    const s = await shop()
+    const a = await s.sell(at('2026-11-10 10:00:00'), 1000)
+    expect((await upload(s.finance, s.connectionId, '2026-11-10', csv([['2026-11-10 10:00:01', a.paymentNo, 'B1', yuan(999), '0.00']]))).status).toBe(201)
+    hub.setNow(at('2026-11-11 12:00:00'))
+    try {
+      const first = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })
+      expect(first.body).toMatchObject({ status: 'exceptions', counts: { amount_diff: 1, open_exceptions: 1 } })
+      const [item] = (await s.finance.get(`/api/v1/reconciliation/exceptions?connectionId=${s.connectionId}`)).body.items
+      expect((await s.finance.post(`/api/v1/reconciliation/items/${item.id}/resolve`, { action: 'accept_pos' })).status).toBe(200)
+      const second = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })
+      expect(second.body).toMatchObject({ status: 'balanced', reused: false, counts: { open_exceptions: 0 }, totals: { pos_payments: 1000, channel_payments: 999, difference: -1 } })
+      expect(second.body.id).not.toBe(first.body.id)
+      const third = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-10' })
+      expect(third.body).toMatchObject({ id: second.body.id, reused: true, status: 'balanced' })
+      const [row] = (await s.finance.get(`/api/v1/reconciliation/summary?from=2026-11-10&to=2026-11-10&connectionId=${s.connectionId}`)).body.items
+      expect(row).toMatchObject({ runStatus: 'balanced', posAmount: 1000, channelAmount: 999 })
     } finally {
       hub.setNow(undefined)
     }

@@ -251,6 +251,32 @@ async function addLines(tx: Tx, x: Ctx, where: SQL) {
     on conflict do nothing`)
 }
 
+/**
+ * The day's tenders and payment lines that items resolved by hand hold (they never enter the pool), as additions to
+ * the run's totals: counted by their own day, as the pool's are. Such an item is dated the later of its two sides'
+ * days, so it is found among the connection's exceptions from this day on (recon_items_exceptions_idx).
+ */
+async function manualSides(tx: Tx, x: Ctx): Promise<Record<string, number>> {
+  const heldTender = (b: BranchCols) => sql`${b.bdate} = ${x.d}::date and ${b.id} in (
+    select pos_id from recon_items where merchant_id = ${x.m} and connection_id = ${x.c} and manual and business_date >= ${x.d}::date
+       and pos_kind = ${b.kind} and pos_id is not null and outcome <> 'duplicate')`
+  const { rows } = await tx.execute<Record<string, string>>(sql`
+    select p.pos_count, p.pos_payments, p.pos_refunds, l.channel_count, l.channel_payments, l.channel_refunds, l.channel_fee_milli, i.expected_fee_milli
+      from (select count(*) as pos_count, coalesce(sum(amount) filter (where dir = 'payment'), 0) as pos_payments,
+                   coalesce(sum(amount) filter (where dir = 'refund'), 0) as pos_refunds
+              from (${tenders(x, heldTender)}) t) p,
+           (select count(*) as channel_count, coalesce(sum(l.amount) filter (where l.kind = 'payment'), 0) as channel_payments,
+                   coalesce(sum(l.amount) filter (where l.kind = 'refund'), 0) as channel_refunds, coalesce(sum(l.fee_milli), 0) as channel_fee_milli
+              from recon_items i
+              join settlement_lines l on l.id = i.line_id
+              join settlement_statements st on st.id = l.statement_id and st.status = 'imported' and ${x.formats}
+             where i.merchant_id = ${x.m} and i.connection_id = ${x.c} and i.manual and i.business_date >= ${x.d}::date
+               and l.business_date = ${x.d}::date and l.kind in ('payment', 'refund')) l,
+           (select coalesce(sum(expected_fee_milli), 0) as expected_fee_milli from recon_items
+             where merchant_id = ${x.m} and connection_id = ${x.c} and manual and business_date = ${x.d}::date) i`)
+  return Object.fromEntries(Object.entries(rows[0]!).map(([k, v]) => [k, Number(v)]))
+}
+
 async function count(tx: Tx, q: SQL): Promise<number> {
   const r = await tx.execute<{ n: number }>(q)
   return Number(r.rows[0]?.n ?? 0)
@@ -886,6 +912,9 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
                   from rc_new) n`)
     ).rows[0]!
     const totals: Record<string, number> = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Number(v)]))
+    // What items resolved by hand hold stays out of the pool, but it is the day's money all the same.
+    const held = await manualSides(tx, x)
+    for (const [k, v] of Object.entries(held)) totals[k]! += v
     // The clean pairs: a tender and a line of this day each, one payment amount.
     totals.pos_count! += clean.count
     totals.pos_payments! += clean.amount
@@ -901,13 +930,16 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
     if (dryRun) throw new RolledBackPreview(await preview(tx, { status, statementIds, counts, totals, changes }))
 
     if (created + changed + removed + suggested + repointed === 0) {
+      // The last run stands for this one when it read the same files and came to the same figures (a resolution by
+      // hand since changes no item of the run's own, but the day's status and counts).
       const [last] = (
-        await tx.execute<{ id: string; status: string; statement_ids: string[] }>(sql`
-          select id, status, statement_ids from recon_runs
+        await tx.execute<{ id: string; status: string; statement_ids: string[]; counts: Record<string, number>; totals: Record<string, number> }>(sql`
+          select id, status, statement_ids, counts, totals from recon_runs
            where merchant_id = ${x.m} and connection_id = ${x.c} and business_date = ${x.d}::date and status in ('balanced', 'exceptions')
            order by started_at desc, id desc limit 1`)
       ).rows
-      if (last && [...last.statement_ids].sort().join() === statementIds.join()) {
+      const same = (a: Record<string, number>, b: Record<string, number>) => Object.keys({ ...a, ...b }).every((k) => Number(a[k]) === Number(b[k]))
+      if (last && [...last.statement_ids].sort().join() === statementIds.join() && last.status === status && same(last.counts, counts) && same(last.totals, totals)) {
         return { runId: last.id, status: last.status as RunSummary['status'], reused: true, statementIds, counts, totals, changes }
       }
     }

@@ -304,7 +304,7 @@ const runNow = defineRoute({
   tags,
   summary: 'Reconcile a connection’s day now',
   description:
-    'Matches the day’s current statement against the till. Automatic results are replaced, resolutions kept; with the same statements and nothing changed the last run is returned (`reused: true`). 409 `no_statement` when the day has no statement yet.',
+    'Matches the day’s current statement against the till. Automatic results are replaced, resolutions kept; with the same statements, no item changed and the same status, counts and totals (a resolution by hand changes them) the last run is returned (`reused: true`). Totals count the whole day, the tenders and lines of items resolved by hand included. 409 `no_statement` when the day has no statement yet.',
   access: 'finance.export',
   transaction: false,
   request: { body: jsonBody(z.object({ connectionId: uuid(), date: Day }).strict()) },
