@@ -8,7 +8,7 @@ import type { Tx } from '../../db/client.ts'
 import { keysetPage } from '../../db/page.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
-import { issueCoupons } from '../members/coupons.ts'
+import { getTemplate, issueCoupons } from '../members/coupons.ts'
 import { recordConsents } from '../members/members.ts'
 import { members } from '../members/schema.ts'
 import { getSettings } from '../merchants/settings.ts'
@@ -73,6 +73,8 @@ export interface CampaignInput {
 
 export async function createCampaign(tx: Tx, merchantId: string, input: CampaignInput, at: Date): Promise<Campaign> {
   await getSegment(tx, merchantId, input.segmentId)
+  // Checked now: a template missing when the run issues coupons would stop the campaign halfway.
+  if (input.couponTemplateId) await getTemplate(tx, merchantId, input.couponTemplateId)
   if (input.schedule === 'at' && !input.sendAt) throw invalid('send_at_required', 'a campaign scheduled "at" needs sendAt')
   if (input.schedule === 'daily' && !input.dailyAt) throw invalid('daily_at_required', 'a daily campaign needs dailyAt (HH:MM local time)')
   const [row] = await tx
@@ -183,6 +185,7 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
   const { rows } = await tx.execute<{
     id: string
     member_id: string
+    member_status: string
     address: string | null
     consent: boolean
     suppressed: boolean
@@ -193,7 +196,7 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
     coupon_id: string | null
     coupon_code: string | null
   }>(sql`
-    select d.id, d.member_id, ${addressColumn(channel)} as address, ${consentColumn(channel)} as consent,
+    select d.id, d.member_id, m.status as member_status, ${addressColumn(channel)} as address, ${consentColumn(channel)} as consent,
            exists (select 1 from suppressions x where x.merchant_id = d.merchant_id and x.channel = d.channel and x.address = ${addressColumn(channel)}) as suppressed,
            m.name, m.card_no, m.points_balance::text as points, (select t.name from tiers t where t.id = m.tier_id) as tier,
            d.coupon_id, (select c.code from coupons c where c.id = d.coupon_id) as coupon_code
@@ -206,15 +209,30 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
      order by d.id limit ${limit}
      for update of d skip locked`)
   if (rows.length === 0) return []
-  const skip = rows.filter((r) => !r.address || !r.consent || r.suppressed)
+  // Not sent: a member merged into another since the audience was taken (the survivor has the person's own
+  // delivery, or none: the merge moved the address, and one person gets one message at most), one without an address,
+  // consent or with a suppressed address.
+  const why = (r: (typeof rows)[number]) =>
+    r.member_status !== 'active'
+      ? { status: 'skipped', reason: `member_${r.member_status}` }
+      : !r.address
+        ? { status: 'skipped', reason: `no ${channel} address` }
+        : !r.consent
+          ? { status: 'suppressed', reason: 'no_consent' }
+          : r.suppressed
+            ? { status: 'suppressed', reason: 'suppressed' }
+            : null
+  const skip = rows.filter((r) => why(r) !== null)
   let go = rows.filter((r) => !skip.includes(r))
   if (skip.length) {
     await tx.execute(sql`
       update campaign_deliveries d set status = x.status, reason = x.reason, address = x.address, updated_at = ${at}
-        from jsonb_to_recordset(${JSON.stringify(
-          skip.map((r) => ({ id: r.id, address: r.address, status: !r.address ? 'skipped' : 'suppressed', reason: !r.address ? `no ${channel} address` : !r.consent ? 'no_consent' : 'suppressed' })),
-        )}::jsonb) as x(id uuid, address text, status text, reason text)
+        from jsonb_to_recordset(${JSON.stringify(skip.map((r) => ({ id: r.id, address: r.address, ...why(r) })))}::jsonb) as x(id uuid, address text, status text, reason text)
        where d.id = x.id`)
+    // A coupon issued on an earlier try (the vendor throttled the call) went with a message that is now never sent.
+    await tx.execute(sql`
+      update coupons set status = 'void', void_reason = 'campaign message not sent', updated_at = ${at}
+       where id = any(${sql.param(skip.flatMap((r) => (r.coupon_id ? [r.coupon_id] : [])))}::uuid[]) and status = 'issued'`)
   }
   if (go.length === 0) return claimBatch(tx, campaign, runKey, limit, at)
   // A recipient tried before (throttled, or refused before sending) keeps the coupon it was issued then.
@@ -390,7 +408,7 @@ export async function campaignResults(tx: Tx, campaign: Campaign): Promise<Campa
   for (const r of byStatus.rows) counts[r.status] = r.n
   const coupons = await tx.execute<{ issued: number; redeemed: number }>(sql`
     select count(c.id)::int as issued, count(c.id) filter (where c.status = 'redeemed')::int as redeemed
-      from campaign_deliveries d join coupons c on c.id = d.coupon_id where d.campaign_id = ${campaign.id}`)
+      from campaign_deliveries d join coupons c on c.id = d.coupon_id and c.status <> 'void' where d.campaign_id = ${campaign.id}`)
   const sales = await tx.execute<{ n: number; revenue: string }>(sql`
     select count(distinct s.id)::int as n, coalesce(sum(s.total), 0)::text as revenue from sales s
      where s.merchant_id = ${campaign.merchantId} and s.status = 'completed'

@@ -100,7 +100,7 @@ const createCampaignRoute = defineRoute({
   tags,
   summary: 'Create a campaign',
   description:
-    'message: for SMS templates `templateCode` and `signName` (Aliyun) or `body` with {name}, {coupon}, {points}, {tier}, {cardNo} (Twilio); for email `subject` and `body`; for WeChat `templateCode` (template id) and `page`. quietStart/quietEnd are local times of the merchant (default 21:00–09:00): a send inside waits for the end.',
+    'message: for SMS templates `templateCode` and `signName` (Aliyun) or `body` with {name}, {coupon}, {points}, {tier}, {cardNo} (Twilio); for email `subject` and `body`; for WeChat `templateCode` (template id) and `page`. quietStart/quietEnd are local times of the merchant (default 21:00–09:00): a send inside waits for the end. couponTemplateId names one of the merchant\'s coupon templates (404 `coupon_template_not_found` otherwise): each recipient is issued one as their message is sent; a coupon issued for a message that is then never sent (consent withdrawn, the member merged into another meanwhile) is voided.',
   access: 'campaigns.manage',
   request: {
     body: jsonBody(
@@ -129,12 +129,12 @@ const sendRoute = defineRoute({
   path: '/api/v1/campaigns/{id}/send',
   tags,
   summary: 'Send the campaign now (queued), or count it (dryRun)',
-  description: 'Each member of the segment gets one delivery per run, also when sending again or after a crash; quiet hours defer it. dryRun snapshots the audience and answers the counts without sending.',
+  description: 'Each member of the segment gets one delivery per run, also when sending again or after a crash; quiet hours defer it. dryRun counts the audience the segment selects now, without taking it or sending. A member merged into another while the run sends is skipped (`member_merged`).',
   access: 'campaigns.manage',
   request: { params: IdParam, body: jsonBody(z.object({ dryRun: z.boolean().default(false) })) },
   responses: { 202: json(z.object({ runKey: z.string(), queued: z.boolean(), audience: z.number().int().nullable() }), 'Queued') },
 })
-const cancelRoute = defineRoute({ method: 'post', path: '/api/v1/campaigns/{id}/cancel', tags, summary: 'Cancel the campaign (nothing more is sent)', access: 'campaigns.manage', request: { params: IdParam }, responses: { 200: json(CampaignSchema) } })
+const cancelRoute = defineRoute({ method: 'post', path: '/api/v1/campaigns/{id}/cancel', tags, summary: 'Cancel the campaign (nothing more is sent)', description: 'A one-off campaign already sent is 409 `campaign_sent`.', access: 'campaigns.manage', request: { params: IdParam }, responses: { 200: json(CampaignSchema) } })
 const deliveriesRoute = defineRoute({
   method: 'get',
   path: '/api/v1/campaigns/{id}/deliveries',
@@ -207,6 +207,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
   app.openapi(cancelRoute, async (c) => {
     const row = await getCampaign(c.var.db, c.var.principal.merchantId, c.req.valid('param').id, { forUpdate: true })
+    // A one-off campaign that went out stays on record as sent (a daily one is still cancelled for its next runs).
+    if (row.status === 'sent') throw conflict('campaign_sent', 'the campaign was sent: there is nothing left to cancel')
     await setCampaignStatus(c.var.db, row, 'cancelled', null, c.var.hub.clock())
     return c.json(campaignOut({ ...row, status: 'cancelled' }), 200)
   })

@@ -206,6 +206,8 @@ const ZH_CN: Record<string, Render> = {
   barcode_taken: t('此条码已属于其他商品'),
   phone_taken: t('已有会员使用此手机号'),
   member_merged: t('该会员已被合并到另一位会员'),
+  campaign_sent: t('该营销活动已发送，无可取消'),
+  campaign_cancelled: t('该营销活动已取消'),
 
   // Merchant settings
   invalid_locale: t('语言须为 zh-CN、zh-TW 或 en'),
