@@ -349,7 +349,10 @@ async function importFetched(hub: Hub, p: FetchPayload, loaded: LoadedConnection
       if (r.status === 'rejected') {
         const reason = `the ${file.format} file ${file.name} was refused: ${r.reason}`
         await progress.fail(createRedactor(loaded.secretValues).text(reason))
-        return failed(hub, p, reason, loaded.secretValues)
+        const outcome = await failed(hub, p, reason, loaded.secretValues)
+        // The day's files imported before it stand, and are reconciled (the day is not fetched again).
+        if (statements.length) await queueReconcile(db, p)
+        return outcome
       }
       read += r.lineCount
       statements.push(r.statementId)

@@ -3,7 +3,8 @@
 //
 // Bill words: the *header* is the first line (column names, no backticks); *rows* start with a backtick; the
 // *summary header* and *summary row* close the file.
-import { decompressedChunks, type StatementContent } from '../../../core/reconciliation/file.ts'
+import { ConnectorError } from '../../framework/http-types.ts'
+import { contentDigest, decompressedChunks, type StatementContent } from '../../../core/reconciliation/file.ts'
 import { StatementFormatError, type ControlTotals, type ParsedStatement, type StatementLine } from '../../../core/reconciliation/types.ts'
 
 export interface TextLine {
@@ -243,5 +244,18 @@ export function parseBill<L, T extends ControlTotals>(content: StatementContent,
       if (!totals) throw new Error('the control totals are known once every line of the bill has been read')
       return totals
     },
+  }
+}
+
+/**
+ * SHA-1 of a downloaded bill over its decompressed bytes. A gzip that ends short (a download that broke off) is a
+ * failed download, to be fetched again (retryable, DOWNLOAD_DAMAGED), not a damaged bill to refuse for good.
+ */
+export async function downloadedBillSha1(content: StatementContent, what: string): Promise<string> {
+  try {
+    return await contentDigest(content, 'sha1', 'decompressed')
+  } catch (e) {
+    if (e instanceof StatementFormatError) throw new ConnectorError('retryable', `the downloaded ${what} could not be decompressed: ${e.message}`, { vendorCode: 'DOWNLOAD_DAMAGED' })
+    throw e
   }
 }

@@ -10,6 +10,7 @@ import type { FetchedStatement } from '../../framework/define.ts'
 import type { Classified, ConnectorHttp, ErrorKind } from '../../framework/http-types.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { contentOnDisk, isGzip } from '../../../core/reconciliation/file.ts'
+import { downloadedBillSha1 } from './bill-text.ts'
 
 export type V2SignType = 'MD5' | 'HMAC-SHA256'
 
@@ -126,6 +127,15 @@ export async function downloadBillV2(http: ConnectorHttp, config: V2Config, bill
       return { status: failure.outcome, message: `WeChat Pay: ${failure.message}` }
     }
   }
+  const content = contentOnDisk(saved.path)
+  if (isGzip(head)) {
+    try {
+      await downloadedBillSha1(content, 'trade bill')
+    } catch (e) {
+      await discard()
+      throw e
+    }
+  }
   return {
     status: 'ready',
     files: [
@@ -133,7 +143,7 @@ export async function downloadBillV2(http: ConnectorHttp, config: V2Config, bill
         format: 'wechat_trade',
         name: `wechatpay-${config.subMchId ?? config.mchId}-${billDate}-trade-${billType}.csv${isGzip(head) ? '.gz' : ''}`,
         contentType: isGzip(head) ? 'application/gzip' : 'text/csv; charset=utf-8',
-        content: contentOnDisk(saved.path),
+        content,
         discard,
       },
     ],

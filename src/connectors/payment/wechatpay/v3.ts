@@ -13,8 +13,8 @@ import { createPrivateKey, createPublicKey, createSign, createVerify, randomByte
 import type { FetchedStatement, StatementFile } from '../../framework/define.ts'
 import type { Classified, ConnectorHttp, HttpResponse } from '../../framework/http-types.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
-import { StatementFormatError } from '../../../core/reconciliation/types.ts'
-import { contentDigest, contentOnDisk, isGzip } from '../../../core/reconciliation/file.ts'
+import { contentOnDisk, isGzip } from '../../../core/reconciliation/file.ts'
+import { downloadedBillSha1 } from './bill-text.ts'
 
 export const V3_AUTH_SCHEME = 'WECHATPAY2-SHA256-RSA2048'
 /** WeChat refuses requests whose timestamp is further than this from its clock; we hold its answers to the same. */
@@ -190,10 +190,9 @@ export async function fetchBillV3(call: V3Call, bill: V3Bill, billDate: string):
   let actual: string
   try {
     // SHA-1 of the bill as WeChat hashed it: after gunzip, streamed.
-    actual = await contentDigest(content, 'sha1', 'decompressed')
+    actual = await downloadedBillSha1(content, `${bill.kind} bill`)
   } catch (e) {
     await discard()
-    if (e instanceof StatementFormatError) throw new ConnectorError('retryable', `the downloaded ${bill.kind} bill could not be decompressed: ${e.message}`, { vendorCode: 'DOWNLOAD_DAMAGED' })
     throw e
   }
   const expected = link.hash_value.toLowerCase()
