@@ -35,7 +35,8 @@ async function run(work: DeviceWork, opts: ExecuteOptions): Promise<Outcome> {
       return failed('payload_mismatch', `a drawer cannot be kicked through a ${printer.driver} device`)
     }
     case 'display': {
-      const shown = e.driver === 'display_serial' ? await showOnSerialDisplay(e.address, payload.lines) : await showOnDisplay(e.address, payload.lines)
+      const options = { encoding: e.encoding }
+      const shown = e.driver === 'display_serial' ? await showOnSerialDisplay(e.address, payload.lines, options) : await showOnDisplay(e.address, payload.lines, options)
       return { ...shown, status: null }
     }
     case 'weigh': {

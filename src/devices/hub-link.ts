@@ -15,7 +15,7 @@ import { getStore } from '../core/stores/service.ts'
 import { isDeviceOfStore, listDevices, recordDeviceStatus } from '../core/devices/registry.ts'
 import { applyOutcome, markSent, openWork, requeueRecovered, settleUnknownByStatus } from '../core/devices/jobs.ts'
 import type { Hub } from '../runtime.ts'
-import { BridgeMessage, PROTOCOL_VERSION, type HubMessage } from './protocol.ts'
+import { BridgeMessage, CLOSE_KEY_REFUSED, CLOSE_REPLACED, PROTOCOL_VERSION, type HubMessage } from './protocol.ts'
 import type { DeviceStatus, WorkResult } from './types.ts'
 import { buildWork, endpointOf } from './work.ts'
 
@@ -25,6 +25,8 @@ interface Link {
   socket: WebSocket
   merchantId: string
   storeId: string
+  /** The key the link opened with: checked again before work goes out and a message is taken. */
+  token: string
   /** Jobs sent on this socket (a new socket starts empty, so everything open is sent again). */
   sent: Set<string>
   pumping: Promise<void>
@@ -58,7 +60,7 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
     link.again = true
     link.pumping = link.pumping.then(async () => {
       link.again = false
-      if (links.get(link.storeId) !== link) return
+      if (links.get(link.storeId) !== link || !(await keyStands(link))) return
       await db.transaction(async (tx) => {
         const now = hub.clock()
         const open = await openWork(tx, link.storeId, now)
@@ -78,6 +80,19 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
       })
     }).catch((err) => log.error({ err, storeId: link.storeId }, 'pumping device work failed'))
     return link.pumping
+  }
+
+  /**
+   * Whether the link's key still stands (not revoked or expired since the link opened). A link whose key fell is
+   * closed (CLOSE_KEY_REFUSED): it gets no more work, and what it sends is not taken.
+   */
+  const keyStands = async (link: Link): Promise<boolean> => {
+    const principal = await authenticate(db, link.token, hub.clock())
+    if (principal?.storeId === link.storeId) return true
+    if (links.get(link.storeId) === link) links.delete(link.storeId)
+    log.warn({ storeId: link.storeId }, 'bridge key revoked or expired: link closed')
+    link.socket.close(CLOSE_KEY_REFUSED, 'the bridge key was revoked or has expired')
+    return false
   }
 
   const onStatus = async (link: Link, deviceId: string, status: DeviceStatus) => {
@@ -102,7 +117,7 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
   const onResult = async (link: Link, r: WorkResult) => {
     const now = hub.clock()
     const deviceId = await db.transaction(async (tx) => {
-      const { job } = await applyOutcome(tx, link.storeId, r)
+      const { job } = await applyOutcome(tx, link.storeId, r, { route: 'bridge' })
       if (job && r.status) await recordDeviceStatus(tx, job.deviceId, r.status, now)
       return job?.deviceId
     })
@@ -110,10 +125,10 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
     if (deviceId && r.status && r.status.problem === null && r.outcome === 'done') await onStatus(link, deviceId, r.status)
   }
 
-  const accept = async (socket: WebSocket, principal: { merchantId: string; storeId: string }) => {
+  const accept = async (socket: WebSocket, principal: { merchantId: string; storeId: string; token: string }) => {
     const previous = links.get(principal.storeId)
-    if (previous) previous.socket.close(4000, 'replaced by a newer connection of this store')
-    const link: Link = { socket, merchantId: principal.merchantId, storeId: principal.storeId, sent: new Set(), pumping: Promise.resolve(), again: false, alive: true }
+    if (previous) previous.socket.close(CLOSE_REPLACED, 'replaced by a newer connection of this store')
+    const link: Link = { socket, merchantId: principal.merchantId, storeId: principal.storeId, token: principal.token, sent: new Set(), pumping: Promise.resolve(), again: false, alive: true }
     links.set(principal.storeId, link)
     log.info({ storeId: link.storeId }, 'bridge connected')
     socket.on('pong', () => (link.alive = true))
@@ -130,6 +145,7 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
         return
       }
       const handle = async () => {
+        if (!(await keyStands(link))) return
         if (m.type === 'hello') {
           const devices = (await listDevices(db, link.merchantId, link.storeId)).filter((d) => d.enabled && d.route === 'bridge')
           const byId = new Map(devices.map((d) => [d.id, d]))
@@ -160,7 +176,7 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
       if (!principal.storeId) return reject(socket, 403, 'key_scope', 'the bridge link needs a key scoped to the store (POST /api/v1/stores/{id}/bridge-keys)')
       if (principal.storeId !== storeId) return reject(socket, 403, 'wrong_store', 'this key belongs to another store')
       await getStore(db, principal.merchantId, storeId)
-      wss.handleUpgrade(req, socket, head, (ws) => void accept(ws, { merchantId: principal.merchantId, storeId }))
+      wss.handleUpgrade(req, socket, head, (ws) => void accept(ws, { merchantId: principal.merchantId, storeId, token }))
     })().catch((err) => {
       log.error({ err }, 'bridge upgrade failed')
       reject(socket, 400, 'link_refused', 'the link could not be opened')

@@ -8,9 +8,14 @@
 // A job id is the idempotency key on both ends: the bridge runs a job at most once and answers a repeat with the
 // outcome it stored; the hub applies a result at most once.
 import { z } from 'zod'
-import { DEVICE_DRIVERS, DEVICE_KINDS } from './types.ts'
+import { DEVICE_DRIVERS, DEVICE_KINDS, TEXT_ENCODINGS } from './types.ts'
 
 export const PROTOCOL_VERSION = 1
+
+/** The hub closes a link with this when another link of the same store opened: that bridge took over. */
+export const CLOSE_REPLACED = 4000
+/** The hub closes a link with this when its key was revoked or expired while it was open. */
+export const CLOSE_KEY_REFUSED = 4001
 
 const DeviceStatusSchema = z.object({
   online: z.boolean().nullable(),
@@ -38,6 +43,7 @@ const BaseEndpoint = z.object({
   address: z.string(),
   profile: ProfileSchema.optional(),
   scaleFormat: z.enum(['cas22', 'generic']).optional(),
+  encoding: z.enum(TEXT_ENCODINGS).optional(),
 })
 const EndpointSchema = BaseEndpoint.extend({ via: BaseEndpoint.optional() })
 

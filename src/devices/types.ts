@@ -122,6 +122,8 @@ export interface DeviceEndpoint {
   profile?: PrinterProfile
   /** A scale's continuous-output format. */
   scaleFormat?: 'cas22' | 'generic'
+  /** A customer display's character set (printers carry theirs in the profile). */
+  encoding?: TextEncoding
 }
 
 export type WorkPayload =

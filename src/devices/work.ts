@@ -29,6 +29,7 @@ export function endpointOf(device: Device, printer?: Device): DeviceEndpoint {
   const e: DeviceEndpoint = { deviceId: device.id, kind: device.kind, driver: device.driver as DeviceEndpoint['driver'], address: device.address }
   if (device.kind.endsWith('_printer')) e.profile = profileOf(device)
   if (device.kind === 'scale') e.scaleFormat = o.scaleFormat ?? 'generic'
+  if (device.kind === 'customer_display' && device.encoding) e.encoding = device.encoding as TextEncoding
   if (printer) e.via = endpointOf(printer)
   return e
 }

@@ -192,12 +192,19 @@ function settle(r: JobOutcome, status: DeviceStatusLike | null) {
 
 /**
  * Applies a driver's outcome at most once: a job still open takes it (an unknown one settled by the status read
- * that came with it), anything else — a repeat, a late result for a dropped job — is ignored. Returns the job as
- * stored and whether this call changed it.
+ * that came with it), anything else — a repeat, a late result for a dropped job — is ignored. With `from`, only a
+ * job of a device on that route takes it. Returns the job as stored and whether this call changed it.
  */
-export async function applyOutcome(tx: Tx, storeId: string, r: JobOutcome): Promise<{ job: DeviceJob | null; applied: boolean }> {
-  const [job] = await tx.select().from(deviceJobs).where(and(eq(deviceJobs.id, r.jobId), eq(deviceJobs.storeId, storeId))).for('update')
-  if (!job) return { job: null, applied: false }
+export async function applyOutcome(tx: Tx, storeId: string, r: JobOutcome, from?: { route: 'bridge' | 'hub' }): Promise<{ job: DeviceJob | null; applied: boolean }> {
+  const [found] = await tx
+    .select({ job: deviceJobs, route: devices.route })
+    .from(deviceJobs)
+    .innerJoin(devices, eq(devices.id, deviceJobs.deviceId))
+    .where(and(eq(deviceJobs.id, r.jobId), eq(deviceJobs.storeId, storeId)))
+    .for('update', { of: deviceJobs })
+  // A driver speaks for the jobs of its own route only: a bridge's result for a job the hub drives is ignored.
+  if (!found || (from && found.route !== from.route)) return { job: null, applied: false }
+  const job = found.job
   if (FINAL.includes(job.state)) return { job, applied: false }
   const s = settle(r, r.status)
   const result: Record<string, unknown> = {}

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events'
 import WebSocket from 'ws'
 import pkg from '../../../package.json' with { type: 'json' }
 import { createLogger, type Logger } from '../../lib/logger.ts'
-import { BridgeMessage, HubMessage, PROTOCOL_VERSION, WorkResultSchema } from '../protocol.ts'
+import { BridgeMessage, CLOSE_KEY_REFUSED, CLOSE_REPLACED, HubMessage, PROTOCOL_VERSION, WorkResultSchema } from '../protocol.ts'
 import type { DeviceEndpoint, DeviceKind, DeviceStatus, DeviceWork, WorkResult } from '../types.ts'
 import { mayRunAgain, openJournal, type Journal } from './journal.ts'
 
@@ -66,6 +66,14 @@ export interface Bridge {
   stats(): BridgeStats
   /** Stops: no new jobs, the link closes, jobs running on a device get `waitMs` (default 5 s) to finish. */
   close(opts?: { waitMs?: number }): Promise<void>
+}
+
+/** Another bridge of the same store connected and the hub handed the store's work to it: this one stopped. */
+export class BridgeReplacedError extends Error {
+  constructor(storeId: string) {
+    super(`another bridge of store ${storeId} connected to the hub and took over its devices; this one stopped, so that the two never take turns (a receipt in flight could print twice). Run one bridge per store`)
+    this.name = 'BridgeReplacedError'
+  }
 }
 
 export class BridgeAuthError extends Error {
@@ -388,14 +396,23 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
     })
     socket.on('close', (code) => {
       clearInterval(pinger)
+      const current = ws === socket
       if (ws === socket) ws = null
       const wasWelcomed = welcomed
       welcomed = false
       if (opened) log.warn({ code }, 'link to the hub closed')
       if (wasWelcomed) events.emit('disconnected')
-      if (refused === 401 || refused === 403) {
-        const err = new BridgeAuthError(opts.storeId, refused)
-        log.error({ status: refused }, err.message)
+      if (refused === 401 || refused === 403 || code === CLOSE_KEY_REFUSED) {
+        const err = new BridgeAuthError(opts.storeId, refused ?? 401)
+        log.error({ status: refused ?? 401 }, err.message)
+        void stop(err, 5000)
+        return
+      }
+      // Replaced on a link this bridge still uses: another bridge took over (this bridge's own reconnect replaces a
+      // link it has already given up).
+      if (current && code === CLOSE_REPLACED) {
+        const err = new BridgeReplacedError(opts.storeId)
+        log.error(err.message)
         void stop(err, 5000)
         return
       }
