@@ -100,6 +100,9 @@ export function encodeBody(raw: Buffer): { body: string; encoding: 'utf8' | 'bas
 
 export const decodeBody = (body: string, encoding: string): Buffer => Buffer.from(body, encoding === 'base64' ? 'base64' : 'utf8')
 
+/** Half of a surrogate pair on its own (a pair is one code point to a `u` pattern, and never matches). */
+const LONE_SURROGATE = /\p{Cs}/u
+
 function parseEvent(endpoint: Endpoint, req: InboundRequest): ParsedWebhook {
   let event: ParsedWebhook
   try {
@@ -107,13 +110,11 @@ function parseEvent(endpoint: Endpoint, req: InboundRequest): ParsedWebhook {
   } catch {
     throw badRequest('invalid_payload', `the body is not a ${endpoint.connectorId} webhook event`)
   }
-  // PostgreSQL text cannot hold NUL; such an id or topic is no vendor's.
-  if (typeof event.eventId !== 'string' || event.eventId.length === 0 || event.eventId.length > 255 || event.eventId.includes('\0')) {
-    throw badRequest('invalid_payload', 'the event has no usable id (1–255 characters)')
-  }
-  if (typeof event.topic !== 'string' || event.topic.length === 0 || event.topic.length > 255 || event.topic.includes('\0')) {
-    throw badRequest('invalid_payload', 'the event has no usable topic (1–255 characters)')
-  }
+  // PostgreSQL cannot hold NUL, nor half of a surrogate pair (an escape such as "\ud800" alone); such an id or topic
+  // is no vendor's.
+  const usable = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 255 && !v.includes('\0') && !LONE_SURROGATE.test(v)
+  if (!usable(event.eventId)) throw badRequest('invalid_payload', 'the event has no usable id (1–255 characters)')
+  if (!usable(event.topic)) throw badRequest('invalid_payload', 'the event has no usable topic (1–255 characters)')
   return event
 }
 

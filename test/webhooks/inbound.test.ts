@@ -164,6 +164,11 @@ describe('inbound webhooks', () => {
     const r4 = await deliver(conn.id, nul, signedHeaders(nul))
     expect(r4.status).toBe(400)
     expect(r4.body.error.code).toBe('invalid_payload')
+    // Half a surrogate pair, escaped: valid JSON, but no text PostgreSQL can hold.
+    for (const lone of ['{"id":"evt_\\ud800x","type":"charge.succeeded"}', '{"id":"evt_1","type":"charge.\\udc00"}']) {
+      const r5 = await deliver(conn.id, lone, signedHeaders(lone))
+      expect([r5.status, r5.body.error.code]).toEqual([400, 'invalid_payload'])
+    }
 
     const huge = stripeEvent(eventId()).replace('"livemode":false', `"pad":"${'x'.repeat(INBOUND_BODY_LIMIT)}","livemode":false`)
     const r3 = await deliver(conn.id, huge, { ...signedHeaders(huge), 'content-length': String(Buffer.byteLength(huge)) })
