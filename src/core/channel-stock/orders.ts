@@ -1,13 +1,14 @@
-// Online orders hold our stock: an open order reserves each line at a location that feeds the channel (never more
-// than is available, also under concurrency; a line that cannot be covered flags the order), a cancellation gives
-// the stock back, a fulfilment turns the hold into the stock movement of the goods leaving, and a pickup order is
-// handed over at its store. Applying the same order state twice changes nothing: every line is keyed by
+// Online orders hold our stock: an open order reserves each line at a location that feeds the channel, or in parts
+// across them when none has it all (never more than is available, also under concurrency; a line that cannot be
+// covered flags the order), a cancellation gives the stock back, a fulfilment turns the hold into the stock movement
+// of the goods leaving, and a pickup order is handed over at its store. Applying the same order state twice changes nothing: every line is keyed by
 // (connection, remote order, line), and an older state than the one applied is ignored.
 import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { keysetPage } from '../../db/page.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
+import { sum } from '../../lib/money.ts'
 import { variants } from '../catalog/schema.ts'
 import { recordEvents } from '../events/service.ts'
 import type { Actor } from '../staff/actor.ts'
@@ -33,6 +34,7 @@ export interface ChannelOrderInput {
 
 export type ChannelOrder = typeof channelOrders.$inferSelect
 export type ChannelOrderLine = typeof channelOrderLines.$inferSelect
+type Hold = typeof stockReservations.$inferSelect
 
 export interface ApplyOrderResult {
   order: ChannelOrder
@@ -82,14 +84,14 @@ async function resolveVariants(tx: Tx, ref: ChannelRef, lines: ChannelOrderInput
   return out
 }
 
-/** Our locations ordered by what they have available of the variant, most first. */
-async function byAvailable(tx: Tx, variantId: string, locationIds: string[]): Promise<string[]> {
-  if (locationIds.length < 2) return locationIds
-  const { rows } = await tx.execute<{ location_id: string }>(sql`
-    select k.id as location_id from unnest(${sql.param(locationIds)}::uuid[]) with ordinality as k(id, n)
+/** Our locations with what they have available of the variant, most first (read without a lock: reserve checks). */
+async function byAvailable(tx: Tx, variantId: string, locationIds: string[]): Promise<{ locationId: string; available: number }[]> {
+  const { rows } = await tx.execute<{ location_id: string; available: string }>(sql`
+    select k.id as location_id, greatest(coalesce(s.on_hand - s.reserved, 0), 0)::text as available
+      from unnest(${sql.param(locationIds)}::uuid[]) with ordinality as k(id, n)
       left join stock_levels s on s.location_id = k.id and s.variant_id = ${variantId}
      order by coalesce(s.on_hand - s.reserved, 0) desc, k.n`)
-  return rows.map((r) => r.location_id)
+  return rows.map((r) => ({ locationId: r.location_id, available: Number(r.available) }))
 }
 
 /** Applies the marketplace's current state of an order. */
@@ -141,25 +143,91 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
       })
   }
 
-  const reservationOf = async (line: ChannelOrderLine | undefined) => {
-    if (!line?.reservationId) return undefined
-    const [r] = await tx.select().from(stockReservations).where(eq(stockReservations.id, line.reservationId))
-    return r
+  // What a line holds: one reservation, or parts at several locations when no single one could cover it (in the
+  // order they were made). Found by the line's source, which every part shares.
+  const holdsOf = async (lineId: string) =>
+    tx
+      .select()
+      .from(stockReservations)
+      .where(
+        and(
+          eq(stockReservations.merchantId, ref.merchantId),
+          eq(stockReservations.sourceType, RESERVATION_SOURCE),
+          eq(stockReservations.sourceId, sourceId(ref, input.id, lineId)),
+          eq(stockReservations.status, 'active'),
+        ),
+      )
+      .orderBy(stockReservations.createdAt, stockReservations.id)
+
+  // Holds given back: whether the marketplace put the units back on its side is not known (see forgetBelievedRemote).
+  const release = async (holds: Hold[]) => {
+    for (const h of holds) await releaseReservation(tx, actor, h.id)
+    if (holds.length && !order!.pickup) await forgetBelievedRemote(tx, ref.connectionId, holds[0]!.variantId, place?.remoteLocationId ?? null)
   }
 
-  // A hold given back: whether the marketplace put the units back on its side is not known (see forgetBelievedRemote).
-  const release = async (active: typeof stockReservations.$inferSelect | undefined) => {
-    if (!active) return
-    await releaseReservation(tx, actor, active.id)
-    if (!order!.pickup) await forgetBelievedRemote(tx, ref.connectionId, active.variantId, place?.remoteLocationId ?? null)
+  // Holds brought down to `quantity` in all, the last made given up first.
+  const shrink = async (holds: Hold[], quantity: number): Promise<Hold[]> => {
+    let excess = sum(holds.map((h) => h.quantity)) - quantity
+    const kept = [...holds]
+    while (excess > 0 && kept.length) {
+      const last = kept.at(-1)!
+      if (last.quantity <= excess) {
+        await releaseReservation(tx, actor, last.id)
+        excess -= last.quantity
+        kept.pop()
+      } else {
+        await shrinkReservation(tx, actor, last.id, last.quantity - excess)
+        kept[kept.length - 1] = { ...last, quantity: last.quantity - excess }
+        excess = 0
+      }
+    }
+    return kept
+  }
+
+  /**
+   * Holds `quantity` for a line: at the one location with the most available that covers it, else in parts across
+   * the locations, most available first. All or nothing: parts already made are given back when the rest is not there.
+   */
+  const hold = async (variantId: string, locationIds: string[], quantity: number, lineId: string): Promise<{ holds: Hold[]; created: boolean } | null> => {
+    const source = { variantId, sourceType: RESERVATION_SOURCE, sourceId: sourceId(ref, input.id, lineId) }
+    const places = await byAvailable(tx, variantId, locationIds)
+    const attempt = async (locationId: string, n: number) => {
+      try {
+        const r = await reserve(tx, actor, { ...source, locationId, quantity: n })
+        return r.reservation.status === 'active' ? r : null
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'insufficient_stock') throw e
+        return null
+      }
+    }
+    for (const p of places) {
+      const r = await attempt(p.locationId, quantity)
+      if (r) return { holds: [r.reservation], created: r.created }
+    }
+    if (places.length < 2 || sum(places.map((p) => p.available)) < quantity) return null
+    const parts: Hold[] = []
+    let left = quantity
+    for (const p of places) {
+      if (left === 0) break
+      const n = Math.min(left, p.available)
+      if (n <= 0) continue
+      const r = await attempt(p.locationId, n)
+      if (!r) break
+      parts.push(r.reservation)
+      left -= n
+    }
+    if (left > 0) {
+      for (const h of parts) await releaseReservation(tx, actor, h.id)
+      return null
+    }
+    return { holds: parts, created: true }
   }
 
   // Lines the marketplace no longer lists (removed from the order) hold nothing any more.
   const listed = new Set(input.lines.map((l) => l.id))
   for (const prev of existingLines) {
     if (listed.has(prev.lineId) || prev.state === 'consumed' || prev.state === 'released') continue
-    const held = await reservationOf(prev)
-    await release(held?.status === 'active' ? held : undefined)
+    await release(await holdsOf(prev.lineId))
     await upsert(prev.lineId, { sku: prev.sku, variantId: prev.variantId, quantity: 0, reservationId: prev.reservationId, state: 'released' })
   }
 
@@ -168,12 +236,12 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   for (const l of ordered) {
     const prev = lines.get(l.id)
     const variantId = variantOf.get(l.id) ?? prev?.variantId ?? null
-    const held = await reservationOf(prev)
-    const active = held?.status === 'active' ? held : undefined
+    const holds = prev ? await holdsOf(l.id) : []
+    const heldQuantity = sum(holds.map((h) => h.quantity))
 
     if (input.status === 'cancelled' || l.quantity === 0) {
-      await release(active)
-      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: held?.id ?? null, state: prev?.state === 'consumed' ? 'consumed' : 'released' })
+      await release(holds)
+      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: prev?.reservationId ?? null, state: prev?.state === 'consumed' ? 'consumed' : 'released' })
       continue
     }
     if (!variantId) {
@@ -184,19 +252,19 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     if (prev?.state === 'consumed') continue
 
     if (input.status === 'fulfilled') {
-      if (active) {
-        if (l.quantity < active.quantity) await shrinkReservation(tx, actor, active.id, l.quantity)
-        await consumeReservation(tx, actor, active.id, { causeType: 'reservation', causeId: active.id, occurredAt: leftAt })
+      if (holds.length) {
+        const kept = l.quantity < heldQuantity ? await shrink(holds, l.quantity) : holds
+        for (const h of kept) await consumeReservation(tx, actor, h.id, { causeType: 'reservation', causeId: h.id, occurredAt: leftAt })
         // More shipped than was held (the line grew while open, flagged quantity_increased): the rest left too.
-        if (l.quantity > active.quantity) {
+        if (l.quantity > heldQuantity) {
           await applyMovements(
             tx,
             actor,
-            [{ variantId, locationId: active.locationId, quantity: active.quantity - l.quantity, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: leftAt }],
+            [{ variantId, locationId: holds[0]!.locationId, quantity: heldQuantity - l.quantity, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: leftAt }],
             { policy: 'allow' },
           )
         }
-        await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: active.id, state: 'consumed' })
+        await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: holds[0]!.id, state: 'consumed' })
       } else if (place) {
         // Never held (first seen fulfilled, or it could not be covered): the goods left all the same.
         await applyMovements(
@@ -211,34 +279,25 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     }
 
     // Open: hold exactly what the line takes.
-    if (active) {
-      if (l.quantity < active.quantity) await shrinkReservation(tx, actor, active.id, l.quantity)
-      else if (l.quantity > active.quantity) raise('quantity_increased')
-      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: active.id, state: 'held' })
+    if (holds.length) {
+      if (l.quantity < heldQuantity) await shrink(holds, l.quantity)
+      else if (l.quantity > heldQuantity) raise('quantity_increased')
+      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: holds[0]!.id, state: 'held' })
       continue
     }
     if (!place) {
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
       continue
     }
-    let reservation: { id: string; created: boolean; locationId: string } | null = null
-    for (const locationId of await byAvailable(tx, variantId, place.locationIds)) {
-      try {
-        const r = await reserve(tx, actor, { variantId, locationId, quantity: l.quantity, sourceType: RESERVATION_SOURCE, sourceId: sourceId(ref, input.id, l.id) })
-        if (r.reservation.status === 'active') reservation = { id: r.reservation.id, created: r.created, locationId }
-        break
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'insufficient_stock') throw e
-      }
-    }
-    if (!reservation) {
+    const held = await hold(variantId, place.locationIds, l.quantity, l.id)
+    if (!held) {
       raise('insufficient_stock')
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
       continue
     }
     // The marketplace already took the units off its own quantity: the push to it has nothing left to send.
-    if (reservation.created && !place.pickup) await takeOrderOffBelievedRemote(tx, ref.connectionId, variantId, place.remoteLocationId, l.quantity, placedAt)
-    await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: reservation.id, state: 'held' })
+    if (held.created && !place.pickup) await takeOrderOffBelievedRemote(tx, ref.connectionId, variantId, place.remoteLocationId, l.quantity, placedAt)
+    await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: held.holds[0]!.id, state: 'held' })
   }
 
   const status: ChannelOrderStatus = input.status

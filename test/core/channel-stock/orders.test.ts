@@ -88,6 +88,39 @@ describe('online orders hold store stock', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('a line no single store can cover is held in parts across the stores that feed the location, and each part leaves or comes back', async () => {
+    const m = await seedMerchant(hub)
+    const [north, south] = [await seedStore(hub, m.merchantId, { code: `N${Date.now() % 100000}` }), await seedStore(hub, m.merchantId, { code: `S${Date.now() % 100000}` })]
+    const item = await seedProduct(hub, north, { price: 1990, stock: 2 })
+    const manager = createApi(hub).as((await m.staff('manager')).token)
+    expect((await manager.post('/api/v1/stock/receipts', { locationId: south.locationId, lines: [{ sku: item.sku, quantity: 1 }] })).status).toBe(201)
+    const shopify = await createShopifyConnection(hub, m.merchantId, { locations: [{ remote: SHOP_LOCATION, ours: [north.locationId, south.locationId] }] })
+    const levels = async () => [await stockLevel(hub, item.variantId, north.locationId), await stockLevel(hub, item.variantId, south.locationId)]
+
+    // 3 wanted, 2 + 1 on hand: held 2 in the north and 1 in the south.
+    const held = await apply(m.merchantId, shopify, order('SPLIT', item.sku, 3, { locationId: SHOP_LOCATION }))
+    expect(held.order.flag).toBeNull()
+    expect(await levels()).toEqual([{ onHand: 2, reserved: 2 }, { onHand: 1, reserved: 1 }])
+    // Delivered again: held once. One unit fewer: the last part made gives it back.
+    await apply(m.merchantId, shopify, order('SPLIT', item.sku, 3, { locationId: SHOP_LOCATION }))
+    await apply(m.merchantId, shopify, order('SPLIT', item.sku, 2, { locationId: SHOP_LOCATION, updatedAt: '2026-12-01T10:01:00Z' }))
+    expect(await levels()).toEqual([{ onHand: 2, reserved: 2 }, { onHand: 1, reserved: 0 }])
+    // Shipped: the goods left the north.
+    await apply(m.merchantId, shopify, order('SPLIT', item.sku, 2, { locationId: SHOP_LOCATION, status: 'fulfilled', updatedAt: '2026-12-01T11:00:00Z' }))
+    expect(await levels()).toEqual([{ onHand: 0, reserved: 0 }, { onHand: 1, reserved: 0 }])
+
+    // Another order of 1 + one of 2 across both again, then cancelled: both parts come back.
+    expect((await manager.post('/api/v1/stock/receipts', { locationId: north.locationId, lines: [{ sku: item.sku, quantity: 1 }] })).status).toBe(201)
+    await apply(m.merchantId, shopify, order('PARTS', item.sku, 2, { locationId: SHOP_LOCATION }))
+    expect(await levels()).toEqual([{ onHand: 1, reserved: 1 }, { onHand: 1, reserved: 1 }])
+    // More than both have together: nothing is held, the order is flagged.
+    const short = await apply(m.merchantId, shopify, order('SHORT', item.sku, 1, { locationId: SHOP_LOCATION }))
+    expect(short.order.flag).toBe('insufficient_stock')
+    await apply(m.merchantId, shopify, order('PARTS', item.sku, 2, { locationId: SHOP_LOCATION, status: 'cancelled', updatedAt: '2026-12-01T12:00:00Z' }))
+    expect(await levels()).toEqual([{ onHand: 1, reserved: 0 }, { onHand: 1, reserved: 0 }])
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
   it('an order first seen fulfilled (after an outage) takes its units once', async () => {
     const { m, store, item, woo } = await setup(4)
     const o = order('99', item.sku, 2, { status: 'fulfilled' })
