@@ -44,6 +44,8 @@ export const SEND_TASK = 'campaigns.send'
 export const SEND_SLICE_MS = 60_000
 /** Senders sharing one run at most. */
 export const MAX_SENDERS = 4
+/** A run that met a vendor failing its calls (5xx, no answer) pauses this long before the next batch. */
+export const OUTAGE_PAUSE_MS = 60_000
 
 export interface SendSummary {
   runKey: string
@@ -53,7 +55,7 @@ export interface SendSummary {
   suppressed: number
   unknown: number
   batches: number
-  /** Set when the job stopped early: quiet hours, throttling, or its time slice. */
+  /** Set when the job stopped early: quiet hours, throttling, a vendor outage, or its time slice. */
   resumeAt: Date | null
   done: boolean
 }
@@ -120,7 +122,7 @@ export async function sendCampaign(
   // A few senders share the run (SKIP LOCKED keeps their batches apart), so claiming and recording overlap the
   // vendor's calls; together they keep to the rate.
   const senders = Math.max(1, Math.min(MAX_SENDERS, Math.ceil(rate / batchSize)))
-  let stop: 'slice' | 'throttled' | 'refused' | null = null
+  let stop: 'slice' | 'throttled' | 'refused' | 'outage' | null = null
   const sender = async () => {
     for (;;) {
       if (stop) return
@@ -134,6 +136,7 @@ export async function sendCampaign(
       if (batch.length === 0) return
       summary.batches++
       let outcomes: Outcome[]
+      let failing: ConnectorError | null = null
       try {
         const results = await caps.sendBatch(ctx, {
           campaignKey: `${campaign.id}:${ref.runKey}`,
@@ -166,6 +169,7 @@ export async function sendCampaign(
         }
         // The vendor may or may not have the messages: never resend blindly.
         outcomes = batch.map((d) => ({ deliveryId: d.id, status: 'unknown', message: `${e.kind}: ${e.message}`.slice(0, 300) }))
+        failing = e
       }
       await db.transaction((tx) => recordOutcomes(tx, campaign, outcomes, hub.clock()))
       for (const o of outcomes) {
@@ -175,6 +179,15 @@ export async function sendCampaign(
         if (o.status !== 'pending' && !(o.status === 'failed' && o.retryable)) done++
       }
       await progress.update(done)
+      if (failing) {
+        // A vendor failing its calls is likely down: the rest of the run waits for it rather than going the same way
+        // (each batch sent into an outage is unknown, and never sent again).
+        stop = 'outage'
+        const at = new Date(Date.now() + Math.max(OUTAGE_PAUSE_MS, failing.retryAfterMs ?? 0))
+        if (!summary.resumeAt || summary.resumeAt < at) summary.resumeAt = at
+        hub.logger.warn({ campaignId: campaign.id, runKey: ref.runKey, err: failing.message }, 'campaign run paused: the vendor is failing its calls')
+        return
+      }
       // Pace: each sender's batch of n messages takes at least n × senders / rate seconds.
       const wait = ((batch.length * senders) / rate) * 1000 - (Date.now() - t0)
       if (wait > 0) await sleep(wait, opts.signal)

@@ -114,6 +114,24 @@ describe('campaign runs that do not go straight through', () => {
     expect(again.done).toBe(true)
     expect(w.phones.map((p) => sim.sentTo(p).length)).toEqual([1, 1, 1])
   })
+  it('a vendor outage pauses the run: the batch in flight stays unknown (never resent), the rest wait and go once it is back', async () => {
+    const w = await world({ members: 3, ratePerSecond: 1 })
+    sim.state.down = true
+    const first = await sendCampaign(hub, w.ref)
+    expect(first.done).toBe(false)
+    expect(first.resumeAt).toBeDefined()
+    const during = await hub.database.db.execute<{ status: string; n: number }>(sql`select status, count(*)::int as n from campaign_deliveries where campaign_id = ${w.id} group by 1 order by 1`)
+    expect(during.rows).toEqual([
+      { status: 'pending', n: 2 },
+      { status: 'unknown', n: 1 },
+    ])
+    sim.state.down = false
+    let again = await sendCampaign(hub, w.ref)
+    for (let i = 0; i < 5 && !again.done; i++) again = await sendCampaign(hub, w.ref)
+    expect(again.done).toBe(true)
+    expect(w.phones.map((p) => sim.sentTo(p).length).sort()).toEqual([0, 1, 1])
+  })
+
   it('a campaign cancelled while its run is sending sends nothing more and stays cancelled', async () => {
     const w = await world({ members: 4, ratePerSecond: 1 })
     let calls = 0
