@@ -69,7 +69,9 @@ export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'se
       ...route.responses,
       400: errorResponse('The request is malformed or fails validation'),
       ...(access !== 'public' ? { 401: errorResponse('Credentials are missing or invalid'), 403: errorResponse('The caller lacks the permission') } : {}),
-      ...(route.path.includes('{') ? { 404: errorResponse('What the path names does not exist (or belongs to another merchant)') } : {}),
+      ...(route.path.includes('{') || route.request?.body
+        ? { 404: errorResponse(`What the ${route.path.includes('{') ? 'path' : 'body'} names does not exist (or belongs to another merchant)`) }
+        : {}),
       ...(route.request?.body ? { 413: errorResponse('The request body is over the size limit'), 415: errorResponse('The body is not of a media type the route reads') } : {}),
       ...(mutating ? { 409: errorResponse('Conflicts with the current state'), 422: errorResponse('Breaks a business rule, or reuses an Idempotency-Key with another body') } : {}),
     },

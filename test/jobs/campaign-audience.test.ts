@@ -5,7 +5,9 @@ import { setupServer } from 'msw/node'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { aliyunSmsSandbox } from '../../src/sandboxes/vendors/aliyun-sms.ts'
+import { aliyunPhone, aliyunSmsSandbox } from '../../src/sandboxes/vendors/aliyun-sms.ts'
+import { createApp } from '../../src/http/app.ts'
+import { formClient } from '../helpers/form-client.ts'
 import { sendCampaign } from '../../src/jobs/campaigns.ts'
 import { drainJobs } from '../helpers/jobs.ts'
 
@@ -113,9 +115,40 @@ describe('campaign runs while their audience changes', () => {
     expect(coupon).toEqual({ status: 'void' })
     const results = (await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results
     expect(results).toMatchObject({ couponsIssued: 1, counts: { accepted: 1, suppressed: 1 } })
-    // Sent, it stays on record as sent.
+    // Sent, it stays on record as sent, by the API and by the dashboard.
     const cancel = await w.admin.post(`/api/v1/campaigns/${w.campaignId}/cancel`)
     expect([cancel.status, cancel.body.error?.code]).toEqual([409, 'campaign_sent'])
+    const browser = formClient(createApp(hub))
+    expect((await browser.login(w.m.adminEmail, w.m.password)).status).toBe(303)
+    const page = await browser.get(`/dashboard/campaigns/${w.campaignId}`)
+    const viaDashboard = await browser.post(`/dashboard/campaigns/${w.campaignId}/cancel`, { _csrf: browser.hidden(page.text, '_csrf')! })
+    expect(viaDashboard.status).toBe(409)
     expect((await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.status).toBe('sent')
+  })
+
+  it('a message the vendor refuses for good is never sent, and the coupon issued with it is voided', async () => {
+    const w = await world({ members: 2, coupon: true })
+    sim.state.invalidNumbers.add(aliyunPhone(w.phones[1]!))
+    expect((await run(w.ref)).done).toBe(true)
+    expect(sentTo(w.phones)).toEqual([1, 0])
+    const refused = (await statuses(w.campaignId)).find((r) => r.member_id === w.ids[1])!
+    expect(refused.status).toBe('failed')
+    expect((await hub.database.db.execute<{ status: string }>(sql`select status from coupons where id = ${refused.coupon_id}`)).rows).toEqual([{ status: 'void' }])
+    expect((await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results.couponsIssued).toBe(1)
+  })
+
+  it('a campaign naming a coupon template that is switched off or over is refused at creation', async () => {
+    const w = await world({ members: 1, coupon: true })
+    const first = (await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body
+    const again = (over: Record<string, unknown> = {}) =>
+      w.admin.post('/api/v1/campaigns', { name: 'Again', segmentId: first.segmentId, connectionId: first.connectionId, message: first.message, couponTemplateId: first.couponTemplateId, ...over })
+    expect((await w.admin.patch(`/api/v1/coupon-templates/${first.couponTemplateId}`, { active: false })).status).toBe(200)
+    const off = await again()
+    expect([off.status, off.body.error?.code]).toEqual([409, 'template_inactive'])
+    const ended = await w.admin.post('/api/v1/coupon-templates', { name: 'Autumn', kind: 'amount_off', amount: 500, validTo: '2020-01-01T00:00:00Z' })
+    expect(ended.status, JSON.stringify(ended.body)).toBe(201)
+    const over = await again({ couponTemplateId: ended.body.id })
+    expect([over.status, over.body.error?.code]).toEqual([409, 'template_expired'])
+    expect((await w.admin.get('/api/v1/campaigns')).body.items).toHaveLength(1)
   })
 })

@@ -8,7 +8,7 @@ import type { Tx } from '../../db/client.ts'
 import { keysetPage } from '../../db/page.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
-import { getTemplate, issueCoupons } from '../members/coupons.ts'
+import { assertIssuable, getTemplate, issueCoupons } from '../members/coupons.ts'
 import { recordConsents } from '../members/members.ts'
 import { members } from '../members/schema.ts'
 import { getSettings } from '../merchants/settings.ts'
@@ -73,8 +73,8 @@ export interface CampaignInput {
 
 export async function createCampaign(tx: Tx, merchantId: string, input: CampaignInput, at: Date): Promise<Campaign> {
   await getSegment(tx, merchantId, input.segmentId)
-  // Checked now: a template missing when the run issues coupons would stop the campaign halfway.
-  if (input.couponTemplateId) await getTemplate(tx, merchantId, input.couponTemplateId)
+  // Checked now: a template missing or closed when the run issues coupons would stop the campaign halfway.
+  if (input.couponTemplateId) assertIssuable(await getTemplate(tx, merchantId, input.couponTemplateId), at)
   if (input.schedule === 'at' && !input.sendAt) throw invalid('send_at_required', 'a campaign scheduled "at" needs sendAt')
   if (input.schedule === 'daily' && !input.dailyAt) throw invalid('daily_at_required', 'a daily campaign needs dailyAt (HH:MM local time)')
   const [row] = await tx
@@ -230,9 +230,7 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
         from jsonb_to_recordset(${JSON.stringify(skip.map((r) => ({ id: r.id, address: r.address, ...why(r) })))}::jsonb) as x(id uuid, address text, status text, reason text)
        where d.id = x.id`)
     // A coupon issued on an earlier try (the vendor throttled the call) went with a message that is now never sent.
-    await tx.execute(sql`
-      update coupons set status = 'void', void_reason = 'campaign message not sent', updated_at = ${at}
-       where id = any(${sql.param(skip.flatMap((r) => (r.coupon_id ? [r.coupon_id] : [])))}::uuid[]) and status = 'issued'`)
+    await voidUnsentCoupons(tx, skip.map((r) => r.id), at)
   }
   if (go.length === 0) return claimBatch(tx, campaign, runKey, limit, at)
   // A recipient tried before (throttled, or refused before sending) keeps the coupon it was issued then.
@@ -274,6 +272,20 @@ export type Outcome =
   /** Not sent (the vendor throttled the whole call): back to pending. */
   | { deliveryId: string; status: 'pending' }
 
+/**
+ * Voids the coupons issued with deliveries whose message was never sent (skipped, suppressed, refused by the vendor),
+ * so a member does not hold a campaign coupon nobody told them of and the campaign does not count it. A delivery a
+ * receipt or an answer has since marked sent keeps its coupon.
+ */
+async function voidUnsentCoupons(tx: Tx, deliveryIds: string[], at: Date): Promise<void> {
+  if (deliveryIds.length === 0) return
+  await tx.execute(sql`
+    update coupons c set status = 'void', void_reason = 'campaign message not sent', updated_at = ${at}
+      from campaign_deliveries d
+     where d.id = any(${sql.param(deliveryIds)}::uuid[]) and d.coupon_id = c.id and c.status = 'issued'
+       and d.status in ('skipped', 'suppressed', 'failed') and d.sent_at is null`)
+}
+
 /** Records a batch's outcomes; an opt-out the vendor reports withdraws the member's consent and suppresses the address. */
 export async function recordOutcomes(tx: Tx, campaign: Campaign, outcomes: Outcome[], at: Date): Promise<void> {
   if (outcomes.length === 0) return
@@ -300,6 +312,8 @@ export async function recordOutcomes(tx: Tx, campaign: Campaign, outcomes: Outco
       from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(id uuid, status text, vendor text, code text, reason text, sent boolean, rest boolean)
      where d.id = x.id and d.campaign_id = ${campaign.id}`)
   await applyKeptReceipts(tx, campaign, named, at)
+  // Refused for good (a number that cannot take SMS, an opt-out): the message was never sent, nor is its coupon.
+  await voidUnsentCoupons(tx, outcomes.filter((o) => o.status === 'failed' && !o.retryable).map((o) => o.deliveryId), at)
   const optedOut = outcomes.filter((o): o is Extract<Outcome, { status: 'failed' }> => o.status === 'failed' && (o.optedOut === true || o.invalidAddress === true))
   if (optedOut.length) {
     const ds = await tx.select({ id: campaignDeliveries.id, address: campaignDeliveries.address }).from(campaignDeliveries).where(inArray(campaignDeliveries.id, optedOut.map((o) => o.deliveryId)))
@@ -428,6 +442,17 @@ export async function deliveriesToSettle(tx: Tx, campaign: Campaign, limit: numb
     .from(campaignDeliveries)
     .where(and(eq(campaignDeliveries.campaignId, campaign.id), inArray(campaignDeliveries.status, ['unknown', 'claimed'])))
     .limit(limit)
+}
+
+/**
+ * Cancels a campaign: nothing more is claimed or sent. A one-off campaign already sent stays on record as sent (409
+ * campaign_sent); a daily one is cancelled for its next runs. Returns the campaign as it was.
+ */
+export async function cancelCampaign(tx: Tx, merchantId: string, id: string, at: Date): Promise<Campaign> {
+  const row = await getCampaign(tx, merchantId, id, { forUpdate: true })
+  if (row.status === 'sent') throw conflict('campaign_sent', 'the campaign was sent: there is nothing left to cancel')
+  await setCampaignStatus(tx, row, 'cancelled', null, at)
+  return row
 }
 
 export function assertSendable(c: Campaign) {

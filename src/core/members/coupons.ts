@@ -99,14 +99,20 @@ async function endOfValidDays(tx: Tx, merchantId: string, from: Date, days: numb
  * Issues one coupon per member (or `count` anonymous ones). A member at the template's per-member limit is skipped
  * and reported, not refused, so a bulk issue goes through for everyone else.
  */
+/** Refuses a template no coupon can be issued from at `at`: switched off, or past its own end. */
+export function assertIssuable(t: CouponTemplate, at: Date): void {
+  if (!t.active) throw conflict('template_inactive', 'this coupon template is not active')
+  if (t.validTo && t.validTo <= at) throw conflict('template_expired', 'coupons of this template can no longer be issued')
+}
+
 export async function issueCoupons(
   tx: Tx,
   actor: Actor,
   input: { templateId: string; memberIds?: string[]; count?: number; source: string; at?: Date },
 ): Promise<{ issued: Coupon[]; skipped: { memberId: string; reason: string }[] }> {
   const t = await getTemplate(tx, actor.merchantId, input.templateId)
-  if (!t.active) throw conflict('template_inactive', 'this coupon template is not active')
   const at = input.at ?? new Date()
+  assertIssuable(t, at)
   const validFrom = t.validFrom && t.validFrom > at ? t.validFrom : at
   const validTo = t.validDays ? await endOfValidDays(tx, actor.merchantId, validFrom, t.validDays, t.validTo) : t.validTo
   if (validTo && validTo <= at) throw conflict('template_expired', 'coupons of this template can no longer be issued')

@@ -10,7 +10,7 @@ import { connections } from '../../connectors/framework/schema.ts'
 import { connectorRegistry } from '../../connectors/index.ts'
 import type { SegmentRule } from '../../core/campaigns/rules.ts'
 import { campaignDeliveries, type DeliveryStatus } from '../../core/campaigns/schema.ts'
-import { campaignResults, getCampaign, getSegment, listCampaigns, previewSegment, setCampaignStatus, type Campaign, type CampaignResults } from '../../core/campaigns/service.ts'
+import { campaignResults, cancelCampaign, getCampaign, getSegment, listCampaigns, previewSegment, setCampaignStatus, type Campaign, type CampaignResults } from '../../core/campaigns/service.ts'
 import { listTemplates } from '../../core/members/coupons.ts'
 import { tiers } from '../../core/members/schema.ts'
 import { getMerchant } from '../../core/merchants/service.ts'
@@ -396,11 +396,15 @@ async function cancel(c: C): Promise<Response> {
   const actor = requirePermission(c, MANAGE)
   const id = c.req.param('id')!
   if (!isUuid(id)) throw notFound('campaign', id)
-  await c.var.hub.database.db.transaction(async (tx) => {
-    const row = await getCampaign(tx, actor.merchantId, id, { forUpdate: true })
-    await setCampaignStatus(tx, row, 'cancelled', null, c.var.hub.clock())
-    await recordAudit(tx, actor, { action: 'campaign.cancelled', entityType: 'campaign', entityId: id, details: { from: row.status, via: 'dashboard' } })
-  })
+  try {
+    await c.var.hub.database.db.transaction(async (tx) => {
+      const row = await cancelCampaign(tx, actor.merchantId, id, c.var.hub.clock())
+      await recordAudit(tx, actor, { action: 'campaign.cancelled', entityType: 'campaign', entityId: id, details: { from: row.status, via: 'dashboard' } })
+    })
+  } catch (e) {
+    if (!isDomainError(e) || e.kind !== 'conflict') throw e
+    return campaignPage(c, { kind: 'error', message: e.message, status: toErrorResponse(e)!.status })
+  }
   return c.redirect(campaignPath(id, { done: 'cancelled' }), 303)
 }
 

@@ -9,7 +9,7 @@ import { getConnectionRow } from '../../connectors/framework/connections.ts'
 import { connectorRegistry } from '../../connectors/index.ts'
 import { campaignDeliveries } from '../../core/campaigns/schema.ts'
 import { SegmentRuleSchema } from '../../core/campaigns/rules.ts'
-import { campaignResults, createCampaign, createSegment, getCampaign, getSegment, listCampaigns, listSegments, previewSegment, setCampaignStatus, type Campaign } from '../../core/campaigns/service.ts'
+import { campaignResults, cancelCampaign, createCampaign, createSegment, getCampaign, getSegment, listCampaigns, listSegments, previewSegment, setCampaignStatus, type Campaign } from '../../core/campaigns/service.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { queueSend } from '../../jobs/campaigns.ts'
@@ -206,10 +206,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return c.json({ runKey, queued: true, audience: null }, 202)
   })
   app.openapi(cancelRoute, async (c) => {
-    const row = await getCampaign(c.var.db, c.var.principal.merchantId, c.req.valid('param').id, { forUpdate: true })
-    // A one-off campaign that went out stays on record as sent (a daily one is still cancelled for its next runs).
-    if (row.status === 'sent') throw conflict('campaign_sent', 'the campaign was sent: there is nothing left to cancel')
-    await setCampaignStatus(c.var.db, row, 'cancelled', null, c.var.hub.clock())
+    const row = await cancelCampaign(c.var.db, c.var.principal.merchantId, c.req.valid('param').id, c.var.hub.clock())
     return c.json(campaignOut({ ...row, status: 'cancelled' }), 200)
   })
   app.openapi(deliveriesRoute, async (c) => {
