@@ -66,6 +66,7 @@ export async function dayStores(tx: Tx, scope: Omit<DayScope, 'storeId'>): Promi
            where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.at >= ${from} and m.at < ${to}
     union select store_id from recon_items
            where merchant_id = ${merchantId} and business_date = ${businessDate} and channel_fee_milli is not null and channel_fee_milli <> 0
+             and coalesce(resolution, '') <> 'merged'
     union select store_id from settlement_adjustments where merchant_id = ${merchantId} and business_date = ${businessDate}
     union select store_id from vouchers where merchant_id = ${merchantId} and business_date = ${businessDate} and store_id is not null`)
   return rows.map((r) => r.store_id)
@@ -104,8 +105,10 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
        where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.at >= ${from} and m.at < ${to}
          and (${storeId}::uuid is null or c.store_id = ${storeId}::uuid)
     ), ri as (
+      -- A line's item matched by hand into a till's item ('merged') gave its fee to that item: counted there.
       select i.id, i.channel_fee_milli, k.connector_id from recon_items i join connections k on k.id = i.connection_id
        where i.merchant_id = ${merchantId} and i.business_date = ${businessDate} and i.channel_fee_milli is not null and i.channel_fee_milli <> 0
+         and coalesce(i.resolution, '') <> 'merged'
          and (${storeId}::uuid is null or i.store_id = ${storeId}::uuid)
     ), sa as (
       select a.id, a.amount, a.tender_kind, k.connector_id from settlement_adjustments a join connections k on k.id = a.connection_id

@@ -62,6 +62,22 @@ describe('resolving exceptions', () => {
     expect((await run(shop, '2026-11-10')).reused).toBe(true)
   })
 
+  it('a hand match carries the line’s channel fee over once: the day’s voucher books it once', async () => {
+    const shop = await openShop(hub)
+    const t = at('2026-11-10 10:00:00')
+    const sale = await sell(hub, shop, t, 10000)
+    await importLines(hub, shop, '2026-11-10', [line({ ourRef: 'TERMINAL-OWN-9', channelTxnId: 'CH-9', amount: 10000, feeMilli: 60_000, occurredAt: t })])
+    await run(shop, '2026-11-10')
+    const posItem = (await itemOf(hub, shop, sale.tenders[0]!.paymentNo))!
+    const lineItem = (await itemOf(hub, shop, 'TERMINAL-OWN-9'))!
+    await resolve(shop, lineItem.id, { action: 'match', counterpartId: posItem.id, note: 'terminal used its own number' })
+    const fees = (await hub.database.db.transaction((tx) => dayPostings(tx, { merchantId: shop.m.merchantId, storeId: null, businessDate: '2026-11-10', timeZone: TZ }))).postings.filter((p) => p.kind === 'channel_fee')
+    expect(fees.map((p) => [p.key, p.amount])).toEqual([
+      ['fee', 60],
+      ['tender:card', -60],
+    ])
+  })
+
   it('keeps manual resolutions through a re-run on a corrected file', async () => {
     const { shop, other, diffItem, posItem } = await mismatchedDay()
     await resolve(shop, diffItem.id, { action: 'write_off', accountCode: '6603.02', note: 'rounding at the terminal' })
