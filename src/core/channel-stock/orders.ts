@@ -1,8 +1,9 @@
 // Online orders hold our stock: an open order reserves each line at a location that feeds the channel, or in parts
 // across them when none has it all (never more than is available, also under concurrency; a line that cannot be
 // covered flags the order), a cancellation gives the stock back, a fulfilment turns the hold into the stock movement
-// of the goods leaving, and a pickup order is handed over at its store. Applying the same order state twice changes nothing: every line is keyed by
-// (connection, remote order, line), and an older state than the one applied is ignored.
+// of the goods leaving, and a pickup order is handed over at its store. Applying the same order state twice changes
+// nothing: every line is keyed by (connection, remote order, line), and an older state than the one applied is
+// ignored.
 import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { keysetPage } from '../../db/page.ts'
@@ -190,7 +191,6 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
    */
   const hold = async (variantId: string, locationIds: string[], quantity: number, lineId: string): Promise<{ holds: Hold[]; created: boolean } | null> => {
     const source = { variantId, sourceType: RESERVATION_SOURCE, sourceId: sourceId(ref, input.id, lineId) }
-    const places = await byAvailable(tx, variantId, locationIds)
     const attempt = async (locationId: string, n: number) => {
       try {
         const r = await reserve(tx, actor, { ...source, locationId, quantity: n })
@@ -200,11 +200,16 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
         return null
       }
     }
+    if (locationIds.length === 1) {
+      const r = await attempt(locationIds[0]!, quantity)
+      return r ? { holds: [r.reservation], created: r.created } : null
+    }
+    const places = await byAvailable(tx, variantId, locationIds)
     for (const p of places) {
       const r = await attempt(p.locationId, quantity)
       if (r) return { holds: [r.reservation], created: r.created }
     }
-    if (places.length < 2 || sum(places.map((p) => p.available)) < quantity) return null
+    if (sum(places.map((p) => p.available)) < quantity) return null
     const parts: Hold[] = []
     let left = quantity
     for (const p of places) {
