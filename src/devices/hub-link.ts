@@ -145,7 +145,9 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
         return
       }
       const handle = async () => {
-        if (!(await keyStands(link))) return
+        // What the bridge reports is taken only while its key stands (hello's pump checks it before sending work;
+        // 'received' changes nothing).
+        if ((m.type === 'result' || m.type === 'status') && !(await keyStands(link))) return
         if (m.type === 'hello') {
           const devices = (await listDevices(db, link.merchantId, link.storeId)).filter((d) => d.enabled && d.route === 'bridge')
           const byId = new Map(devices.map((d) => [d.id, d]))

@@ -222,12 +222,15 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
           : r.suppressed
             ? { status: 'suppressed', reason: 'suppressed' }
             : null
-  const skip = rows.filter((r) => why(r) !== null)
-  let go = rows.filter((r) => !skip.includes(r))
+  const skip = rows.flatMap((r) => {
+    const not = why(r)
+    return not ? [{ id: r.id, address: r.address, ...not }] : []
+  })
+  let go = rows.filter((r) => !skip.some((x) => x.id === r.id))
   if (skip.length) {
     await tx.execute(sql`
       update campaign_deliveries d set status = x.status, reason = x.reason, address = x.address, updated_at = ${at}
-        from jsonb_to_recordset(${JSON.stringify(skip.map((r) => ({ id: r.id, address: r.address, ...why(r) })))}::jsonb) as x(id uuid, address text, status text, reason text)
+        from jsonb_to_recordset(${JSON.stringify(skip)}::jsonb) as x(id uuid, address text, status text, reason text)
        where d.id = x.id`)
     // A coupon issued on an earlier try (the vendor throttled the call) went with a message that is now never sent.
     await voidUnsentCoupons(tx, skip.map((r) => r.id), at)

@@ -243,6 +243,14 @@ export async function recordReadings(tx: Tx, ref: ChannelRef, readings: RemoteRe
   return summary
 }
 
+/** A variant's levels on a channel: at one remote location, or at all of them (null). */
+const levelsOfVariant = (connectionId: string, variantId: string, remoteLocationId: string | null) =>
+  and(
+    eq(channelLevels.connectionId, connectionId),
+    eq(channelLevels.variantId, variantId),
+    remoteLocationId === null ? undefined : eq(channelLevels.remoteLocationId, remoteLocationId),
+  )
+
 /**
  * Forgets what we believe the marketplace holds of a variant, so the next push sends it our figure whatever it shows:
  * after a cancellation, which a marketplace may or may not have restocked on its side (Shopify cancels without
@@ -260,13 +268,7 @@ export async function forgetBelievedRemote(
   const forgotten = await tx
     .update(channelLevels)
     .set({ lastRemote: null, ...marks })
-    .where(
-      and(
-        eq(channelLevels.connectionId, connectionId),
-        eq(channelLevels.variantId, variantId),
-        remoteLocationId === null ? undefined : eq(channelLevels.remoteLocationId, remoteLocationId),
-      ),
-    )
+    .where(levelsOfVariant(connectionId, variantId, remoteLocationId))
     .returning({ id: channelLevels.id })
   if (repush && forgotten.length) await queueChannelPush(tx, repush.ref)
 }
@@ -291,12 +293,5 @@ export async function takeOrderOffBelievedRemote(tx: Tx, connectionId: string, v
     .set({
       lastRemote: sql`case when ${after}::timestamptz > ${channelLevels.lastRemoteAt} then greatest(0, ${channelLevels.lastRemote} - ${quantity}) end`,
     })
-    .where(
-      and(
-        eq(channelLevels.connectionId, connectionId),
-        eq(channelLevels.variantId, variantId),
-        remoteLocationId === null ? undefined : eq(channelLevels.remoteLocationId, remoteLocationId),
-        sql`${channelLevels.lastRemote} is not null`,
-      ),
-    )
+    .where(and(levelsOfVariant(connectionId, variantId, remoteLocationId), sql`${channelLevels.lastRemote} is not null`))
 }

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { addDays, startOfBusinessDay } from '../../lib/time.ts'
+import { businessDayRange } from '../../lib/time.ts'
 import type { VoucherSettings } from '../merchants/settings.ts'
 import { resolveAccount, type Mapping } from './accounts.ts'
 
@@ -54,8 +54,7 @@ const FEE_TENDER: Record<string, string> = { wechatpay: 'wechat', alipay: 'alipa
  */
 export async function dayStores(tx: Tx, scope: Omit<DayScope, 'storeId'>): Promise<(string | null)[]> {
   const { merchantId, businessDate } = scope
-  const from = startOfBusinessDay(businessDate, scope.timeZone)
-  const to = startOfBusinessDay(addDays(businessDate, 1), scope.timeZone)
+  const { start: from, end: to } = businessDayRange(businessDate, scope.timeZone)
   const { rows } = await tx.execute<{ store_id: string | null }>(sql`
     select store_id from sales where merchant_id = ${merchantId} and business_date = ${businessDate}
     union select store_id from refunds where merchant_id = ${merchantId} and business_date = ${businessDate}
@@ -75,8 +74,7 @@ export async function dayStores(tx: Tx, scope: Omit<DayScope, 'storeId'>): Promi
 /** Sums the day's postings and collects the ids of the records they summarise. */
 export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: Posting[]; sources: DaySources }> {
   const { merchantId, storeId, businessDate } = scope
-  const from = startOfBusinessDay(businessDate, scope.timeZone)
-  const to = startOfBusinessDay(addDays(businessDate, 1), scope.timeZone)
+  const { start: from, end: to } = businessDayRange(businessDate, scope.timeZone)
   const feeTender = sql.raw(`(case k.connector_id ${Object.entries(FEE_TENDER).map(([c, t]) => `when '${c}' then '${t}'`).join(' ')} else 'card' end)`)
   const { rows } = await tx.execute<{ kind: string; key: string; grp: Group; amount: string }>(sql`
     with s as (
