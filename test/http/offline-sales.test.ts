@@ -288,6 +288,34 @@ describe('offline sales batch', () => {
     expect(b.sessionId).toBe(today.id)
     expect((await admin.get(`/api/v1/cash-sessions/${today.id}/report`)).body.sales.count).toBe(1)
   })
+  it('a sale naming no session, made the same day in a session since closed, goes to the rescue session; one made after that close goes to the open session', async () => {
+    const { store, item, api, admin } = await till()
+    const first = (await admin.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)).body.items[0]
+    // The first shift closes (its drawer counted) and, ten minutes later, the second opens on the same register.
+    const closedAt = base()
+    hub.setNow(new Date(closedAt))
+    try {
+      expect((await admin.post(`/api/v1/cash-sessions/${first.id}/close`, { countedCash: 10_000 })).status).toBe(200)
+      hub.setNow(new Date(closedAt + 10 * 60_000))
+      const second = (await admin.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 10_000 })).body
+      // Made offline in the first shift, half an hour before its close; and one between the close and the second's
+      // opening (a till whose clock is a little slow, say): no drawer was counted since, so its cash is in the open one.
+      const inFirst = offlineSale(store.registerId, item.sku, 30)
+      const afterClose = offlineSale(store.registerId, item.sku, -5)
+      const r = await api.post('/api/v1/sales/batch', { sales: [inFirst, afterClose] })
+      expect(r.body.results.map((x: any) => x.status)).toEqual(['accepted', 'accepted'])
+      expect(r.body.results[0].warnings.map((w: any) => w.code)).toContain('rescue_session')
+      expect(r.body.results[1].warnings).toEqual([])
+      const [a, b] = [(await api.get(`/api/v1/sales/${inFirst.id}`)).body, (await api.get(`/api/v1/sales/${afterClose.id}`)).body]
+      expect((await admin.get(`/api/v1/cash-sessions/${a.sessionId}`)).body.rescue).toBe(true)
+      expect(b.sessionId).toBe(second.id)
+      // The second drawer expects its float and the one sale made into it, not the first shift's cash.
+      expect((await admin.get(`/api/v1/cash-sessions/${second.id}/report`)).body.sales.count).toBe(1)
+      expect((await admin.get(`/api/v1/cash-sessions/${first.id}`)).body.overShort).toBe(0)
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
   it('lists sales newest first by when they were made, offline sales (with the till\'s own ids) among the others, page by page', async () => {
     const { store, item, api } = await till()
     await seedProduct(hub, store, { sku: 'MORE', price: 1500, stock: 100 })

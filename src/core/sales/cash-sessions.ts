@@ -1,6 +1,6 @@
 // Cash sessions (shifts) on a register: opened with a counted float, fed by the cash of sales and refunds, and
 // by paid-in/paid-out; the drawer's ledger is cash_movements and expected cash is its sum.
-import { and, desc, eq, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
@@ -157,6 +157,16 @@ async function openRescueSession(tx: Tx, actor: Actor, registerId: string, at: D
     .orderBy(desc(cashSessions.openedAt))
   if (lastRescue) return lastRescue
   return openSession(tx, actor, { registerId, openingFloat: 0, note: 'rescue session for offline sales that arrived after their session closed', at, rescue: true })
+}
+
+/** Whether a session of the register (not a rescue one) closed after `at`: its count took in the cash of a sale made then. */
+export async function drawerCountedSince(tx: Tx, merchantId: string, registerId: string, at: Date): Promise<boolean> {
+  const [row] = await tx
+    .select({ id: cashSessions.id })
+    .from(cashSessions)
+    .where(and(eq(cashSessions.merchantId, merchantId), eq(cashSessions.registerId, registerId), eq(cashSessions.status, 'closed'), eq(cashSessions.rescue, false), gt(cashSessions.closedAt, at)))
+    .limit(1)
+  return row !== undefined
 }
 
 /** Cash put into or taken out of the drawer without a sale (change float top-up, paying a supplier). */

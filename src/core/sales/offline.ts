@@ -17,7 +17,7 @@ import { businessDate } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { completeSale, findSale, hashSaleInput, type SaleInput } from './checkout.ts'
-import { holdSession, openSessionOf, rescueSessionFor } from './cash-sessions.ts'
+import { drawerCountedSince, holdSession, openSessionOf, rescueSessionFor } from './cash-sessions.ts'
 import { saleRejections } from './schema.ts'
 import { getSale } from './queries.ts'
 
@@ -95,12 +95,18 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput, now: Date): 
         const open = await openSessionOf(sp, actor.merchantId, sale.registerId)
         session = open ? await holdSession(sp, actor.merchantId, open.id) : undefined
       }
-      // Named by no session, and made on a day before the open one's: it was not in that drawer (its own session,
-      // if it had one, has closed).
-      const before = sessionId === undefined && session?.status === 'open' && !session.rescue && businessDate(occurredAt, (await getSettings(sp, actor.merchantId)).timeZone) < session.businessDate
+      // Named by no session, and made before the open one began, on an earlier day or before a close of this
+      // register's drawer: it was not in the open drawer (its own session, if it had one, has closed). One made after
+      // the last close (a till whose clock is a little slow, say) is in the open drawer.
+      const before =
+        sessionId === undefined &&
+        session?.status === 'open' &&
+        !session.rescue &&
+        occurredAt < session.openedAt &&
+        (businessDate(occurredAt, (await getSettings(sp, actor.merchantId)).timeZone) < session.businessDate || (await drawerCountedSince(sp, actor.merchantId, sale.registerId, occurredAt)))
       if (!session || session.status === 'closed' || before) {
         session = await rescueSessionFor(sp, actor, sale.registerId, occurredAt)
-        const message = before ? 'made on a day before the open cash session began: recorded in the rescue session of the register' : 'its cash session had closed: recorded in the rescue session of the register'
+        const message = before ? 'made before the open cash session began, in a drawer since counted: recorded in the rescue session of the register' : 'its cash session had closed: recorded in the rescue session of the register'
         warnings.push({ code: 'rescue_session', message, details: { sessionId: session.id } })
       }
       if (mismatch) {
