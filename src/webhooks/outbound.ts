@@ -16,6 +16,7 @@ import { enqueue } from '../db/enqueue.ts'
 import { conflict, notFound } from '../lib/errors.ts'
 import { newId } from '../lib/ids.ts'
 import { redactText } from '../lib/redact.ts'
+import { guardedAgents, refusedHost } from '../lib/net-guard.ts'
 import type { Hub } from '../runtime.ts'
 import { events } from '../core/events/schema.ts'
 import { ALL_EVENTS } from './event-types.ts'
@@ -117,7 +118,7 @@ export type DeliverOutcome =
   | { outcome: 'retrying'; attempt: number; nextAttemptAt: Date }
   | { outcome: 'parked'; attempt: number }
 
-const defaultHttp = axios.create()
+const defaultHttp = axios.create(guardedAgents())
 
 interface PostResult {
   statusCode: number | null
@@ -126,6 +127,9 @@ interface PostResult {
 }
 
 async function post(http: AxiosInstance, url: string, body: string, headers: Record<string, string>, signal?: AbortSignal): Promise<PostResult> {
+  // Refused when it was subscribed, too; a host name's addresses are checked as it is resolved (guardedAgents).
+  const refused = refusedHost(url)
+  if (refused) return { statusCode: null, body: '', error: `not sent: the url points at ${refused}` }
   try {
     // The status is the answer; of the body only the start is read (the log keeps an excerpt), so a receiver
     // answering 2xx with a large body has still taken the event.

@@ -4,11 +4,13 @@
 // URLs must be https. Plain http is accepted for loopback hosts (localhost, 127.0.0.0/8, ::1) — a receiver on the
 // same machine — and for any other host only when the caller says `allowInsecureHttp: true`, an explicit choice
 // for a receiver on a private network. URLs carrying a user name or password are refused: they would be stored and
-// shown unsealed.
+// shown unsealed. Link-local and cloud metadata addresses are refused (src/lib/net-guard.ts), here and again on
+// every delivery for the addresses a host name resolves to.
 import { and, asc, eq, gt, isNull } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { badRequest, notFound } from '../lib/errors.ts'
 import { newId } from '../lib/ids.ts'
+import { refusedHost } from '../lib/net-guard.ts'
 import type { SecretBox } from '../lib/secrets.ts'
 import type { Actor } from '../core/staff/actor.ts'
 import { recordAudit } from '../core/staff/audit.ts'
@@ -59,6 +61,8 @@ export function checkUrl(raw: string, allowInsecureHttp = false): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badRequest('invalid_url', 'url must use https')
   if (url.username || url.password) throw badRequest('invalid_url', 'url must not carry a user name or password; authenticate deliveries by their signature')
+  const refused = refusedHost(url)
+  if (refused) throw badRequest('refused_address', `url must not point at ${refused}`)
   if (url.protocol === 'http:' && !LOOPBACK.test(url.hostname) && !allowInsecureHttp) {
     throw badRequest('insecure_url', 'url must use https (http is accepted for localhost, or with allowInsecureHttp: true)')
   }

@@ -422,6 +422,46 @@ describe('outbound webhooks', () => {
     expect(JSON.stringify(deliveries)).not.toContain(next.slice('whsec_'.length))
   })
 
+  it('never sends to a link-local or cloud metadata address: refused at subscription, and not sent to one stored before', async () => {
+    const { admin, sell } = await shop()
+    const post = (url: string) => admin.post('/api/v1/webhook-subscriptions', { url, eventTypes: ['sale.completed'] })
+    const refused = [
+      'https://169.254.169.254/latest/meta-data/iam/security-credentials/',
+      'http://169.254.169.254/latest/meta-data/',
+      // The same address written as a number, in hex, IPv4-mapped, with a trailing dot.
+      'https://2852039166/',
+      'https://0xA9FEA9FE/',
+      'https://[::ffff:169.254.169.254]/',
+      'https://169.254.169.254./',
+      'https://100.100.100.200/latest/meta-data/', // Alibaba Cloud
+      'https://169.254.0.23/', // Tencent Cloud
+      'https://[fd00:ec2::254]/', // AWS over IPv6
+      'https://[fe80::1]/hooks',
+      'https://0.0.0.0/hooks',
+      'https://metadata.google.internal/computeMetadata/v1/',
+      'https://METADATA.tencentyun.com./',
+    ]
+    for (const url of refused) {
+      const r = await post(url)
+      expect([url, r.status, r.body.error?.code]).toEqual([url, 400, 'refused_address'])
+    }
+    // A shop's own network stays reachable (switched off here: nothing answers there in this test).
+    for (const url of ['https://10.0.0.5/hooks', 'https://192.168.1.20:8443/hooks']) {
+      expect((await admin.post('/api/v1/webhook-subscriptions', { url, eventTypes: ['sale.completed'], enabled: false })).status).toBe(201)
+    }
+
+    // A subscription whose address was stored before the rule (written here as it would have been): its deliveries
+    // fail without a request, the reason logged.
+    const sub = await subscribe(admin, 'legacy-m')
+    await hub.database.db.execute(sql`update webhook_subscriptions set url = 'https://169.254.169.254/latest/meta-data/' where id = ${sub.id}`)
+    const before = received.length
+    expect((await sell()).status).toBe(201)
+    await drainJobs(hub)
+    expect(received.length).toBe(before)
+    const [d] = await deliveriesOf(admin, sub.id)
+    expect(d).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: null, lastError: expect.stringContaining('not sent: the url points at 169.254.169.254') })
+  })
+
   it('refuses bad subscriptions with clear 4xx codes and lists the event types', async () => {
     const { admin } = await shop()
     const types = await admin.get('/api/v1/webhook-event-types')
@@ -451,6 +491,8 @@ describe('outbound webhooks', () => {
     expect(allowed.body.subscription.eventTypes).toEqual(['*'])
     const badPatch = await admin.patch(`/api/v1/webhook-subscriptions/${local.body.subscription.id}`, { url: 'http://receiver.example/hooks' })
     expect([badPatch.status, badPatch.body.error.code]).toEqual([400, 'insecure_url'])
+    const toMetadata = await admin.patch(`/api/v1/webhook-subscriptions/${local.body.subscription.id}`, { url: 'https://169.254.169.254/latest/meta-data/' })
+    expect([toMetadata.status, toMetadata.body.error.code]).toEqual([400, 'refused_address'])
     const badStatus = await admin.get(`/api/v1/webhook-subscriptions/${local.body.subscription.id}/deliveries?status=lost`)
     expect(badStatus.status).toBe(400)
     const badId = await admin.get('/api/v1/webhook-deliveries/not-a-uuid')
