@@ -176,6 +176,42 @@ describe('refunds and voids', () => {
     expect(cash.reduce((n, c) => n + c, 0)).toBe(2330)
   })
 
+  it('with cash rounding, a refund paid to another tender or named by kind counts: the later refunds give back only the rest', async () => {
+    const { m, store, api } = await soldSale({ quantity: 1, price: 100 })
+    await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'half_up' } })
+    const item = await seedProduct(hub, store, { price: 1000, stock: 20 })
+    const sell = async (tenders: { kind: string; amount: number }[], quantity: number) =>
+      (await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity }], tenders })).body
+    const refund = async (sale: any, quantity: number, tenders?: unknown[]) => {
+      const r = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity }], tenders })
+      expect(r.status, JSON.stringify(r.body)).toBe(201)
+      return r.body.sale
+    }
+    // An all-cash sale whose first unit went back to a card at the terminal (not one of the sale's payments).
+    const a = await sell([{ kind: 'cash', amount: 3000 }], 3)
+    await refund(a, 1, [{ kind: 'card', amount: 1000 }])
+    await refund(a, 1)
+    const aDone = await refund(a, 1)
+    expect(aDone.refunds.map((r: any) => r.total)).toEqual([1000, 1000, 1000])
+    // Cash named by kind goes back through the sale's own cash payment.
+    const b = await sell([{ kind: 'cash', amount: 3000 }], 3)
+    const bFirst = await refund(b, 1, [{ kind: 'cash', amount: 1000 }])
+    expect(bFirst.refunds[0].tenders[0]).toMatchObject({ kind: 'cash', amount: 1000, saleTenderId: b.tenders[0].id })
+    await refund(b, 1)
+    const bDone = await refund(b, 1)
+    expect(bDone.refunds.map((r: any) => r.total)).toEqual([1000, 1000, 1000])
+    expect(bDone.tenders[0]).toMatchObject({ amount: 3000, refundedAmount: 3000 })
+    // A split sale: the card's unit back to the card, one unit in cash named by kind, the rest by default.
+    const c = await sell([{ kind: 'card', amount: 1000 }, { kind: 'cash', amount: 3000 }], 4)
+    await refund(c, 1, [{ kind: 'card', amount: 1000, saleTenderId: c.tenders[0].id }])
+    await refund(c, 1, [{ kind: 'cash', amount: 1000 }])
+    const cDone = await refund(c, 2)
+    expect(cDone.refunds.map((r: any) => r.total)).toEqual([1000, 1000, 2000])
+    // The drawer paid out the cash refunds only: a's two, b's three, c's three units.
+    const report = (await api.get(`/api/v1/cash-sessions/${a.sessionId}/report`)).body
+    expect(report.cash.refunds).toBe(2000 + 3000 + 3000)
+  })
+
   it('a cash refund of a card sale needs permission', async () => {
     const { m, store, sale, cashierApi, api } = await soldSale({ quantity: 2, price: 1000, tenders: [{ kind: 'card', amount: 2000 }] })
     const one = { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] }

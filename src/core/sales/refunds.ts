@@ -111,7 +111,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   const exact = sum(amounts.map((a) => a.amount)) + roundingShare
   const total =
     allCash(tenders) && settings.cashRounding.unit > 1
-      ? roundedCashRefund(tenders, { reached: valueAfter + shareAfter, complete: sale.total === 0 ? complete : valueAfter >= sale.total }, settings.cashRounding)
+      ? roundedCashRefund(tenders, { reached: valueAfter + shareAfter, complete: sale.total === 0 ? complete : valueAfter >= sale.total, refundedBefore: await refundedSoFar(tx, saleId) }, settings.cashRounding)
       : exact
 
   let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
@@ -128,8 +128,15 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     // An electronic refund named by kind only goes back through the sale's one payment of that kind (the channel
     // refunds a payment, by its out_trade_no). A wallet refund with no such payment has nothing to go back through;
     // a card may still be refunded unreferenced at the terminal, with the cash-refund permission (below).
+    // Cash named by kind likewise comes out of what the sale's cash payment can still give back; beyond that it is
+    // cash instead of another tender (the cash-refund permission, below).
     const resolved = input.tenders.map((t) => {
-      if (t.saleTenderId || !ELECTRONIC.includes(t.kind)) return t
+      if (t.saleTenderId) return t
+      if (t.kind === 'cash') {
+        const cash = tenders.find((x) => x.kind === 'cash' && t.amount <= x.amount - x.refundedAmount)
+        return cash ? { ...t, saleTenderId: cash.id } : t
+      }
+      if (!ELECTRONIC.includes(t.kind)) return t
       const same = tenders.filter((x) => x.kind === t.kind)
       if (same.length === 1) return { ...t, saleTenderId: same[0]!.id }
       if (same.length > 1) throw invalid('refund_tender_ambiguous', `the sale has ${same.length} ${t.kind} payments: name the one refunded (saleTenderId)`, { kind: t.kind })
@@ -286,25 +293,34 @@ function allCash(tenders: { kind: TenderKind; amount: number; refundedAmount: nu
   return open.length > 0 && open.every((t) => t.kind === 'cash')
 }
 
+/** What the sale's refunds so far gave back, whatever they were paid to (a refund to a card at the terminal, say). */
+async function refundedSoFar(tx: Tx, saleId: string): Promise<number> {
+  const [row] = await tx
+    .select({ total: sql<string>`coalesce(sum(${refunds.total}), 0)` })
+    .from(refunds)
+    .where(and(eq(refunds.saleId, saleId), eq(refunds.kind, 'refund')))
+  return Number(row!.total)
+}
+
 /**
  * A refund paid out of the drawer alone under cash rounding (every other tender of the sale is given back), in whole
  * units as the sale's cash was paid: the value refunded so far with its share of the sale's rounding, less what the
- * other tenders paid, rounded like a sale's cash, less the cash earlier refunds gave back. The last refund gives back
- * exactly the rest of the cash, so the cash refunds add up to the cash paid and never more.
+ * other tenders paid, rounded like a sale's cash, plus what they paid, less what earlier refunds gave back (to any
+ * tender: one paid to a card the sale did not use counts too). The last refund gives back exactly the rest of what was
+ * paid, so the refunds add up to it and never more.
  */
 function roundedCashRefund(
-  tenders: { kind: TenderKind; amount: number; refundedAmount: number }[],
-  progress: { reached: number; complete: boolean },
+  tenders: { kind: TenderKind; amount: number }[],
+  progress: { reached: number; complete: boolean; refundedBefore: number },
   rule: { unit: number; mode: 'half_up' | 'down' },
 ): number {
-  const cash = tenders.filter((t) => t.kind === 'cash')
-  const cashPaid = sum(cash.map((t) => t.amount))
-  const cashBack = sum(cash.map((t) => t.refundedAmount))
-  if (progress.complete) return Math.max(0, cashPaid - cashBack)
-  const otherPaid = sum(tenders.filter((t) => t.kind !== 'cash').map((t) => t.amount))
+  const paid = sum(tenders.map((t) => t.amount))
+  if (progress.complete) return Math.max(0, paid - progress.refundedBefore)
+  const cashPaid = sum(tenders.filter((t) => t.kind === 'cash').map((t) => t.amount))
+  const otherPaid = paid - cashPaid
   const reached = progress.reached - otherPaid
-  const target = Math.min(cashPaid, reached + cashRoundingAdjustment(reached, rule))
-  return Math.max(0, target - cashBack)
+  const target = otherPaid + Math.min(cashPaid, reached + cashRoundingAdjustment(reached, rule))
+  return Math.max(0, target - progress.refundedBefore)
 }
 
 /**
