@@ -28,5 +28,10 @@ export interface AppEnv {
     /** The database handle of this request: inside its transaction for mutating routes, the pool otherwise. */
     db: Tx
     principal: Principal
+    /**
+     * Set by a route whose response shows a secret once (an API key, a signing secret): stored under its
+     * Idempotency-Key sealed, and replayed only to the caller who made the request (see unit-of-work.ts).
+     */
+    secretShownOnce?: boolean
   }
 }

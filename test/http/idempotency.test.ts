@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { and, count, eq, sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedStore } from '../helpers/pos.ts'
 import { auditLog, users } from '../../src/core/staff/schema.ts'
 
 describe('Idempotency-Key', () => {
@@ -25,6 +26,34 @@ describe('Idempotency-Key', () => {
     expect(await countUsers(m.merchantId, 'once@example.com')).toBe(1)
     const audits = await hub.database.db.select({ n: count() }).from(auditLog).where(and(eq(auditLog.action, 'user.created'), eq(auditLog.entityId, first.body.id)))
     expect(audits[0]!.n).toBe(1)
+  })
+
+  it('a response that shows a secret once is stored sealed and replayed only to its caller', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const other = createApi(hub).as((await m.staff('admin')).token)
+    const store = { id: (await seedStore(hub, m.merchantId)).storeId }
+    const calls: [string, unknown, (body: any) => string][] = [
+      ['/api/v1/api-keys', { name: 'pos', role: 'cashier' }, (b) => b.key],
+      ['/api/v1/webhook-subscriptions', { url: 'https://receiver.example/hooks', eventTypes: ['sale.completed'], enabled: false }, (b) => b.secret],
+      [`/api/v1/stores/${store.id}/bridge-keys`, { name: 'bridge' }, (b) => b.key],
+    ]
+    for (const [path, body, secretOf] of calls) {
+      const key = `once-${path}`
+      const first = await api.post(path, body, { headers: { 'idempotency-key': key } })
+      expect(first.status, JSON.stringify(first.body)).toBe(201)
+      const secret = secretOf(first.body)
+      expect(secret).toMatch(/.{20,}/)
+      // Its caller retrying gets the same answer (the secret it has not seen yet, say, after a dropped connection).
+      const again = await api.post(path, body, { headers: { 'idempotency-key': key } })
+      expect([again.status, again.headers.get('idempotent-replayed'), secretOf(again.body)]).toEqual([201, 'true', secret])
+      // Another caller with the same key and body does not get the secret.
+      const theirs = await other.post(path, body, { headers: { 'idempotency-key': key } })
+      expect([theirs.status, theirs.body.error?.code, JSON.stringify(theirs.body).includes(secret)]).toEqual([409, 'idempotency_key_not_yours', false])
+    }
+    const stored = await hub.database.db.execute(sql`select response_body from idempotency_keys where merchant_id = ${m.merchantId} and key like 'once-%'`)
+    expect(stored.rows).toHaveLength(3)
+    for (const r of stored.rows as { response_body: string }[]) expect(r.response_body).toMatch(/^v1:[^:]+:[^:]+:[^:]+:[^:]+$/)
   })
 
   it('the same key with a different body is refused with 422', async () => {

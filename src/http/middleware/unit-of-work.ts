@@ -9,12 +9,17 @@
 // A key is the merchant's, as Stripe's are the account's, whoever sends it: a till retrying a sale after its cashier
 // changed (signed in again as someone else) gets the sale it already made, never a second one. A key lives 24 hours;
 // past that it is free again even before the nightly purge removes it.
+//
+// A response that shows a secret once (an API key, a webhook signing secret; the route says so with
+// `secretShownOnce`) is stored sealed with the hub's secret key, as every stored secret is, and replayed only to the
+// caller who made the request: another caller with the same key gets 409 rather than the secret.
 import { createHash } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
 import { and, eq, lte, sql } from 'drizzle-orm'
 import { idempotencyKeys } from '../../db/infra-schema.ts'
 import { pgError } from '../../db/errors.ts'
 import { badRequest, conflict, invalid } from '../../lib/errors.ts'
+import type { SecretBox } from '../../lib/secrets.ts'
 import type { AppEnv } from '../env.ts'
 
 const KEY = /^[\x21-\x7e]{1,255}$/
@@ -23,6 +28,17 @@ export const IDEMPOTENCY_TTL_MS = 24 * 3600_000
 const WAIT_FOR_FIRST = '15s'
 
 class Rollback extends Error {}
+
+/** How a sealed response body starts (a JSON body starts with `{`). */
+const SEALED = 'v1:'
+
+function unseal(secrets: SecretBox, body: string): string {
+  try {
+    return secrets.decrypt(body)
+  } catch {
+    throw conflict('idempotency_key_unreadable', 'the stored answer of this Idempotency-Key was sealed with a secret key the hub no longer holds; send the request with a new key')
+  }
+}
 
 /** Hash of what makes two requests "the same": method, path with query, and body (JSON compared by value, not by key order). */
 function requestHash(method: string, path: string, body: Uint8Array): string {
@@ -91,7 +107,11 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
             if (prior.requestHash !== hash) {
               throw invalid('idempotency_key_reused', 'this Idempotency-Key was used for a different request', { method: prior.method, path: prior.path })
             }
-            replay = new Response(prior.responseBody, {
+            const sealed = prior.responseBody.startsWith(SEALED)
+            if (sealed && prior.principalId !== principal.id) {
+              throw conflict('idempotency_key_not_yours', 'this Idempotency-Key was used by another caller for a request whose answer shows a secret once; use a key of your own')
+            }
+            replay = new Response(sealed ? unseal(c.var.hub.secrets, prior.responseBody) : prior.responseBody, {
               status: prior.statusCode,
               headers: { ...prior.responseHeaders, 'Idempotent-Replayed': 'true' },
             })
@@ -101,7 +121,8 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
         await next()
         if (c.error || c.res.status >= 400) throw new Rollback()
         if (scoped) {
-          const responseBody = await c.res.clone().text()
+          const text = await c.res.clone().text()
+          const responseBody = c.get('secretShownOnce') ? c.var.hub.secrets.encrypt(text) : text
           const headers: Record<string, string> = {}
           const type = c.res.headers.get('content-type')
           if (type) headers['content-type'] = type

@@ -64,6 +64,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(create, async (c) => {
     const body = c.req.valid('json')
     const { key, apiKey } = await createApiKey(c.var.db, c.var.principal, { ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : undefined })
+    c.set('secretShownOnce', true)
     return c.json({ key, apiKey: serialize(toPublicApiKey(apiKey)) }, 201)
   })
   app.openapi(revoke, async (c) => c.json(serialize(toPublicApiKey(await revokeApiKey(c.var.db, c.var.principal, c.req.valid('param').id))), 200))

@@ -317,6 +317,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     if (store.status !== 'active') throw invalid('store_closed', `store ${store.code} is closed`)
     const { key, apiKey } = await createApiKey(c.var.db, c.var.principal, { name: c.req.valid('json').name, role: 'cashier', storeId: store.id })
     const pub = serialize(toPublicApiKey(apiKey))
+    c.set('secretShownOnce', true)
     return c.json({ key, apiKey: { id: pub.id, name: pub.name, storeId: pub.storeId, prefix: pub.prefix, createdAt: pub.createdAt } }, 201)
   })
 }

@@ -193,6 +193,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(eventTypes, (c) => c.json({ items: listEventTypes() }, 200))
   app.openapi(create, async (c) => {
     const r = await createSubscription(c.var.db, c.var.hub.secrets, c.var.principal, c.req.valid('json'))
+    c.set('secretShownOnce', true)
     return c.json({ secret: r.secret, subscription: serialize(viewSubscription(r.subscription)) }, 201)
   })
   app.openapi(list, async (c) => {
@@ -208,6 +209,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(remove, async (c) => c.json(serialize(viewSubscription(await deleteSubscription(c.var.db, c.var.principal, c.req.valid('param').id, c.var.hub.clock()))), 200))
   app.openapi(rotate, async (c) => {
     const r = await rotateSecret(c.var.db, c.var.hub.secrets, c.var.principal, c.req.valid('param').id, c.var.hub.clock())
+    c.set('secretShownOnce', true)
     return c.json({ secret: r.secret, subscription: serialize(viewSubscription(r.subscription)) }, 200)
   })
   app.openapi(deliveries, async (c) => {
