@@ -84,6 +84,23 @@ describe('cash sessions', () => {
     expect(tooMuch.body.error.code).toBe('not_enough_cash')
   })
 
+  it('a cash top-up given back at another till pays out of that drawer never more than it holds', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId, { float: 10_000 })
+    const admin = createApi(hub).as(m.adminToken)
+    const member = (await admin.post('/api/v1/members', { phone: '13700009902' })).body
+    const topup = await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 30_000, tenders: [{ kind: 'cash', amount: 30_000 }] })
+    expect(topup.status).toBe(201)
+    const second = (await admin.post(`/api/v1/stores/${store.storeId}/registers`, { code: 'R2', name: 'Till 2' })).body.id
+    const session = (await admin.post('/api/v1/cash-sessions', { registerId: second, openingFloat: 1000 })).body
+    const refused = await admin.post(`/api/v1/topups/${topup.body.id}/refund`, { registerId: second, reason: 'changed mind' })
+    expect([refused.status, refused.body.error?.code]).toEqual([422, 'not_enough_cash'])
+    expect((await admin.get(`/api/v1/cash-sessions/${session.id}/report`)).body.cash.expected).toBe(1000)
+    expect((await admin.get(`/api/v1/members/${member.id}`)).body.storedValue.total).toBe(30_000)
+    // At the till that took it, the drawer holds it.
+    expect((await admin.post(`/api/v1/topups/${topup.body.id}/refund`, { registerId: store.registerId, reason: 'changed mind' })).status).toBe(200)
+  })
+
   it('the cash breakdown names stored-value top-ups paid in cash and given back, so its lines add up to expected', async () => {
     const m = await seedMerchant(hub)
     const store = await seedStore(hub, m.merchantId, { float: 10_000 })

@@ -15,7 +15,7 @@ import { getRegister, getStore } from '../stores/service.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
-import { addCashMovement, openSessionOf, requireOpenSession } from '../sales/cash-sessions.ts'
+import { addCashMovement, assertDrawerHolds, openSessionOf, requireOpenSession } from '../sales/cash-sessions.ts'
 import { newPaymentNo, newRefundNo, nextReceiptNo, PAYMENT_NO } from '../sales/numbers.ts'
 import { members, storedValueLedger, storedValueTopups, topupBonusRules, topupTenders, type StoredValueKind } from './schema.ts'
 import { getActiveMember } from './members.ts'
@@ -196,7 +196,9 @@ export async function refundTopup(tx: Tx, actor: Actor, topupId: string, input: 
   }
   const tenders = await tx.select().from(topupTenders).where(eq(topupTenders.topupId, topupId))
   const cash = sum(tenders.filter((x) => x.kind === 'cash').map((x) => x.amount))
-  const session = cash > 0 ? await requireOpenSession(tx, actor.merchantId, input.registerId) : undefined
+  // Out of the drawer, as a sale's refund: locked against other payouts from it, and never more than it holds.
+  const session = cash > 0 ? await requireOpenSession(tx, actor.merchantId, input.registerId, 'update') : undefined
+  if (session) await assertDrawerHolds(tx, session.id, cash)
   for (const x of tenders.filter((x) => ELECTRONIC.includes(x.kind))) await tx.update(topupTenders).set({ refundNo: newRefundNo(at) }).where(eq(topupTenders.id, x.id))
   await move(tx, { actor, memberId: holder, topupId, note: input.reason, at }, 'topup_refund', -t.principal, -t.bonus, b)
   await tx.update(storedValueTopups).set({ status: 'refunded', refundedAt: at, refundReason: input.reason }).where(eq(storedValueTopups.id, topupId))
