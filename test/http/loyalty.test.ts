@@ -257,6 +257,24 @@ describe('merging members', () => {
 describe('merged members', () => {
   const hub = useTestHub()
 
+  it('a member merged through a long chain of merges resolves to the one that remains, for a sale and a top-up refund', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1000, stock: 10 })
+    const admin = createApi(hub).as(m.adminToken)
+    const ids: string[] = []
+    for (let i = 0; i < 8; i++) ids.push((await admin.post('/api/v1/members', { phone: phone() })).body.id)
+    const topup = (await admin.post(`/api/v1/members/${ids[0]}/topups`, { registerId: store.registerId, amount: 1000, tenders: [{ kind: 'card', amount: 1000 }] })).body
+    for (let i = 1; i < ids.length; i++) expect((await admin.post(`/api/v1/members/${ids[i]}/merge`, { sourceId: ids[i - 1] })).status).toBe(200)
+    const last = ids.at(-1)!
+    expect((await admin.get(`/api/v1/members/${last}`)).body.storedValue.total).toBe(1000)
+    const sale = await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: ids[0], lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1000 }] })
+    expect([sale.status, sale.body.memberId]).toEqual([201, last])
+    const refunded = await admin.post(`/api/v1/topups/${topup.id}/refund`, { registerId: store.registerId, reason: 'changed mind' })
+    expect(refunded.status, JSON.stringify(refunded.body)).toBe(200)
+    expect((await admin.get(`/api/v1/members/${last}`)).body.storedValue.total).toBe(0)
+  })
+
   it('a top-up of a member merged into another is refunded from the member who holds it now; a merged member’s balances cannot be adjusted', async () => {
     const m = await seedMerchant(hub)
     const store = await seedStore(hub, m.merchantId)

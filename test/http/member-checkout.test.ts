@@ -50,6 +50,41 @@ describe('members at the till: points, coupons and stored value, sold and given 
     expect(s.body.total).toBe(total)
   }
 
+  it('sales for a member racing the merge of that member: each goes before the merge (and moves with it) or is refused, never left on the merged member', async () => {
+    const { m, store, admin } = await setup()
+    const item = await seedProduct(hub, store, { price: 10_000, stock: 500 })
+    const registers: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const id = (await admin.post(`/api/v1/stores/${store.storeId}/registers`, { code: `M${i}`, name: `Till ${i}` })).body.id
+      expect((await admin.post('/api/v1/cash-sessions', { registerId: id, openingFloat: 0 })).status).toBe(201)
+      registers.push(id)
+    }
+    const statuses: number[] = []
+    let sold = 0
+    for (let round = 0; round < 6; round++) {
+      const [a, b] = [(await admin.post('/api/v1/members', { phone: phone() })).body, (await admin.post('/api/v1/members', { phone: phone() })).body]
+      const rung = registers.map((registerId) => admin.post('/api/v1/sales', { registerId, memberId: b.id, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 10_000 }] }))
+      const merged = admin.post(`/api/v1/members/${a.id}/merge`, { sourceId: b.id })
+      const answers = await Promise.all([...rung, merged])
+      for (const r of answers.slice(0, -1)) {
+        expect([201, 409]).toContain(r.status)
+        if (r.status === 409) expect(r.body.error.code).toBe('member_merged')
+        else sold++
+      }
+      expect(answers.at(-1)!.status).toBe(200)
+      statuses.push(...answers.map((r) => r.status))
+      // What the sales made is the remaining member's: 100 points per sale that went through.
+      const kept = (await admin.get(`/api/v1/members/${a.id}`)).body
+      expect(kept.points.balance).toBe(100 * answers.slice(0, -1).filter((r) => r.status === 201).length)
+    }
+    const stranded = await hub.database.db.execute(sql`
+      select m.id from members m
+       where m.merchant_id = ${m.merchantId} and m.status = 'merged'
+         and (m.points_balance <> 0 or exists (select 1 from sales s where s.member_id = m.id) or exists (select 1 from points_lots l where l.member_id = m.id and l.remaining > 0))`)
+    expect(stranded.rows).toEqual([])
+    expect(sold).toBeGreaterThan(0)
+  })
+
   it('a sale paid wholly with points gives them back when refunded, part by part, or voided', async () => {
     const { store, admin, member, points } = await setup({ loyalty: { maxRedeemBp: 10_000 } })
     const item = await seedProduct(hub, store, { price: 1000, stock: 10 })

@@ -136,10 +136,14 @@ export async function getMember(tx: Tx, merchantId: string, id: string, opts: { 
   return m
 }
 
+const MAX_MERGE_HOPS = 1000
+
 /** An active member, following merges: a member merged into another resolves to the one that remains. */
 export async function getActiveMember(tx: Tx, merchantId: string, id: string, opts: { lock?: boolean } = {}): Promise<Member> {
   let m = await getMember(tx, merchantId, id, opts)
-  for (let hops = 0; m.status === 'merged' && m.mergedInto && hops < 5; hops++) m = await getMember(tx, merchantId, m.mergedInto, opts)
+  // A chain of merges ends at an active member (a merge needs both active, so it never loops); the bound only
+  // guards against a damaged row.
+  for (let hops = 0; m.status === 'merged' && m.mergedInto && hops < MAX_MERGE_HOPS; hops++) m = await getMember(tx, merchantId, m.mergedInto, opts)
   if (m.status !== 'active') throw notFound('member', id)
   return m
 }

@@ -12,7 +12,7 @@ import type { LoyaltySettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import type { ExtraDiscount } from '../sales/pricing.ts'
 import { couponDiscount, getCouponByCode, redeemCoupon, restoreCoupons, type Coupon, type CouponTemplate } from './coupons.ts'
-import { getActiveMember, type Member } from './members.ts'
+import { getActiveMember, getMember, type Member } from './members.ts'
 import { creditPoints, debitPoints, pointsExpiry, pointsForAmount, takeBackPoints } from './points.ts'
 import { members } from './schema.ts'
 import { refundToStoredValue, spendStoredValue } from './stored-value.ts'
@@ -99,6 +99,13 @@ export async function applyMemberSale(
   ctx: MemberContext,
   w: { saleId: string; day: string; at: Date; pointsRedeemed: number; pointsEarned: number; storedValueTenders: { index: number; amount: number }[] },
 ): Promise<{ splits: Map<number, { principal: number; bonus: number }> }> {
+  // The member is locked, and found still active, before the sale touches anything of theirs: a merge that committed
+  // since the sale was priced has moved their points, coupons and history, and this sale would be left on the merged
+  // member. Locked first, as a merge locks members before it moves their coupons.
+  if (ctx.member) {
+    const now = await getMember(tx, actor.merchantId, ctx.member.id, { lock: true })
+    if (now.status !== 'active') throw conflict('member_merged', 'the member was merged into another while the sale was rung: ring it again, for the member that remains')
+  }
   for (const c of ctx.coupons) await redeemCoupon(tx, actor.merchantId, c.id, w.saleId, w.at)
   const splits = new Map<number, { principal: number; bonus: number }>()
   if (!ctx.member) return { splits }
