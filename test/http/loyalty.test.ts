@@ -21,8 +21,16 @@ describe('stored value', () => {
 
   it('a top-up of ¥100 with a "top up ¥100, get ¥10" rule adds principal and bonus apart, paid like a sale', async () => {
     const { store, admin, member } = await setup()
-    await admin.post('/api/v1/topup-bonus-rules', { threshold: 10000, bonus: 1000 })
+    const rule = (await admin.post('/api/v1/topup-bonus-rules', { threshold: 10000, bonus: 1000 })).body
     await admin.post('/api/v1/topup-bonus-rules', { threshold: 50000, bonus: 8000 })
+    // An empty patch changes nothing; another merchant's rule, or none, is 404.
+    const same = await admin.patch(`/api/v1/topup-bonus-rules/${rule.id}`, {})
+    expect([same.status, same.body]).toEqual([200, { id: rule.id, threshold: 10000, bonus: 1000, active: true }])
+    const other = createApi(hub).as((await seedMerchant(hub)).adminToken)
+    for (const body of [{}, { bonus: 5 }]) {
+      const theirs = await other.patch(`/api/v1/topup-bonus-rules/${rule.id}`, body)
+      expect([theirs.status, theirs.body.error?.code]).toEqual([404, 'topup_bonus_rule_not_found'])
+    }
     const r = await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 10000, tenders: [{ kind: 'wechat', amount: 6000 }, { kind: 'cash', amount: 5000 }] })
     expect(r.status).toBe(201)
     expect(r.body).toMatchObject({ principal: 10000, bonus: 1000, change: 1000, balance: { principal: 10000, bonus: 1000 } })

@@ -38,6 +38,12 @@ describe('members', () => {
       ['sms', true, 'till'],
       ['sms', false, 'sms_reply'],
     ])
+    // Another merchant's member, or none: 404, as for the member itself.
+    const other = createApi(hub).as((await seedMerchant(hub)).adminToken)
+    for (const id of [r.body.id, '00000000-0000-4000-8000-000000000000']) {
+      const theirs = await other.get(`/api/v1/members/${id}/consents`)
+      expect([theirs.status, theirs.body.error?.code]).toEqual([404, 'member_not_found'])
+    }
   })
 
   it('keeps one merchant’s members away from another', async () => {

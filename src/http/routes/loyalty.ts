@@ -187,13 +187,12 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
   app.openapi(routes.patchRule, async (c) => {
     const id = c.req.valid('param').id
-    const [r] = await c.var.db
-      .update(topupBonusRules)
-      .set(c.req.valid('json'))
-      .where(and(eq(topupBonusRules.merchantId, c.var.principal.merchantId), eq(topupBonusRules.id, id)))
-      .returning()
+    const patch = c.req.valid('json')
+    const thisRule = and(eq(topupBonusRules.merchantId, c.var.principal.merchantId), eq(topupBonusRules.id, id))
+    // An empty patch changes nothing: the rule as it is.
+    const [r] = Object.keys(patch).length ? await c.var.db.update(topupBonusRules).set(patch).where(thisRule).returning() : await c.var.db.select().from(topupBonusRules).where(thisRule)
     if (!r) throw notFound('topup_bonus_rule', id)
-    await recordAudit(c.var.db, c.var.principal, { action: 'topup_bonus_rule.updated', entityType: 'topup_bonus_rule', entityId: id, details: c.req.valid('json') })
+    if (Object.keys(patch).length) await recordAudit(c.var.db, c.var.principal, { action: 'topup_bonus_rule.updated', entityType: 'topup_bonus_rule', entityId: id, details: c.req.valid('json') })
     return c.json({ id: r.id, threshold: r.threshold, bonus: r.bonus, active: r.active }, 200)
   })
   app.openapi(routes.listTemplates, async (c) => c.json({ items: (await listTemplates(c.var.db, c.var.principal.merchantId)).map(templateOut) }, 200))

@@ -268,6 +268,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return c.json(await withTier(c.var.db, m), 200)
   })
   app.openapi(consents, async (c) => {
+    // A member of the merchant's, merged or not (404 otherwise): its own history, as recorded.
+    await getMember(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
     const rows = await consentHistory(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
     return c.json({ items: rows.map((r) => ({ channel: r.channel, granted: r.granted, source: r.source, evidence: r.evidence, at: r.at.toISOString() })) }, 200)
   })
