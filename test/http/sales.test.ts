@@ -232,6 +232,15 @@ describe('checkout', () => {
     expect(r.status).toBe(201)
     expect(r.body.lines[0]).toMatchObject({ sku: bananas.sku, quantity: 1250, unit: 'g', gross: 873 }) // 6.98 × 1.25 = 8.725 → 8.73
     expect(await onHand(bananas.variantId, store.locationId)).toBe(8750)
+    // Typed at the till in groups of digits, as lookup takes it: the same item, the same weight; an EAN likewise.
+    const typed = `${label.slice(0, 7)} ${label.slice(7)}`
+    expect((await api.get(`/api/v1/variants/lookup?code=${encodeURIComponent(typed)}`)).body.variantId).toBe(bananas.variantId)
+    const again = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ barcode: typed }], tenders: [{ kind: 'cash', amount: 1000 }] })
+    expect([again.status, again.body.lines?.[0]?.quantity]).toEqual([201, 1250])
+    const ean = '690123456789' + gtinCheckDigit('690123456789')
+    const milk = await seedProduct(hub, store, { price: 1000, stock: 10, barcodes: [ean] })
+    const q = await api.post('/api/v1/sales/quote', { registerId: store.registerId, lines: [{ barcode: `${ean.slice(0, 1)} ${ean.slice(1, 7)} ${ean.slice(7)}` }] })
+    expect([q.status, q.body.lines?.[0]?.variantId]).toEqual([200, milk.variantId])
   })
 
   /** A piece product at 13 % with a 9 % variant and a loose variant sold by weight (g, per kg) with scale PLU 00777. */

@@ -6,7 +6,7 @@ import type { Tx } from '../../db/client.ts'
 import { executeNamed } from '../../db/prepared.ts'
 import { invalid } from '../../lib/errors.ts'
 import type { MerchantSettings } from '../merchants/settings.ts'
-import { gtinKey, parseScaleLabel } from './barcodes.ts'
+import { gtinKey, parseScaleLabel, typedDigits } from './barcodes.ts'
 import { categoryAncestry } from './products.ts'
 
 export interface ItemRef {
@@ -79,6 +79,8 @@ export async function lookupSellables(
   settings: Pick<MerchantSettings, 'scaleBarcode'>,
   opts: { categoryChains?: boolean } = { categoryChains: true },
 ): Promise<Sellable[]> {
+  // A code typed in groups of digits (6 901234 567892) is the code, as lookup and search take it.
+  refs = refs.map((r) => (r.barcode && !r.variantId && !r.sku ? { ...r, barcode: typedDigits(r.barcode) } : r))
   const skus = new Set<string>()
   const ids = new Set<string>()
   const codes = new Set<string>()
