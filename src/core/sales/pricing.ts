@@ -10,10 +10,11 @@
 //   4. Order amounts:     amount_off (order), spend_threshold (满减), amount coupons, points redemption; spread
 //                         over the eligible lines by largest remainder of what is left of each.
 //   Within a step: promotions by priority (lower first), then id; then tier, manual, coupon and points discounts.
-//   Stacking: an exclusive promotion that applies to a line (its scope, a bundle's components or a buy-X-get-Y's
-//   piece lines, and its condition met on the cart before discounts) keeps every other promotion off that line;
-//   manual, tier, coupon and points discounts still apply. Its spend (minimum spend, 满减 thresholds) is the one on
-//   the cart before discounts; an order percentage still takes its percent of what the earlier steps left.
+//   Stacking: an exclusive promotion that applies to a line (its scope, the lines whose units make a bundle's
+//   sets, or a buy-X-get-Y's piece lines, and its condition met on the cart before discounts) keeps every other
+//   promotion off that line; manual, tier, coupon and points discounts still apply. Its spend (minimum spend, 满减
+//   thresholds) is the one on the cart before discounts; an order percentage still takes its percent of what the
+//   earlier steps left.
 //   Between exclusive promotions the higher priority one wins the line.
 // Tax, per line on what is left after discounts (see MerchantSettings.taxRounding):
 //   tax-inclusive prices: ex-tax = round(net × 10000 / (10000 + rate)); tax = net − ex-tax; the line total is net.
@@ -239,23 +240,27 @@ function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: 
           if (i >= 0) pools[i]!.push(w)
         }
         const sets = Math.min(...comps.map((c, i) => Math.floor(sum(pools[i]!.map((w) => w.line.quantity)) / c.quantity)))
-        return { pools, sets }
+        // The units each line puts into the sets, first lines first: only those lines are the bundle's.
+        const units = new Map<Working, number>()
+        comps.forEach((c, i) => {
+          let need = c.quantity * sets
+          for (const w of pools[i]!) {
+            if (need === 0) break
+            const k = Math.min(need, w.line.quantity)
+            need -= k
+            units.set(w, (units.get(w) ?? 0) + k)
+          }
+        })
+        return { sets, units }
       }
       return {
         eligible: (ls) => assign(ls).sets > 0,
-        covers: (ls) => assign(ls).pools.flat(),
+        // A line none of whose units goes into a set is not the bundle's: an exclusive bundle leaves it to others.
+        covers: (ls) => [...assign(ls).units.keys()],
         compute: (ls) => {
-          const { pools, sets } = assign(ls)
+          const { sets, units } = assign(ls)
           const taken = new Map<Working, number>() // value of the units each line puts into the bundles
-          comps.forEach((c, i) => {
-            let need = c.quantity * sets
-            for (const w of pools[i]!) {
-              if (need === 0) break
-              const k = Math.min(need, w.line.quantity)
-              need -= k
-              taken.set(w, (taken.get(w) ?? 0) + mulDivRound(w.remaining, k, w.line.quantity))
-            }
-          })
+          for (const [w, k] of units) taken.set(w, mulDivRound(w.remaining, k, w.line.quantity))
           const value = sum([...taken.values()])
           const discount = Math.max(0, value - sets * par.price)
           const ws = [...taken.keys()]

@@ -129,6 +129,20 @@ describe('pricing: promotions', () => {
     expect(c.lines[0]!.adjustments.map((x) => x.sourceId)).toEqual(['half'])
   })
 
+  it('an exclusive bundle keeps other promotions off the lines its sets use only: a component line left over gets them', () => {
+    const c = priceCart(
+      [line({ unitPrice: 1000, productId: 'A' }), line({ unitPrice: 1000, productId: 'B' }), line({ unitPrice: 1000, productId: 'A' })],
+      [
+        promo({ id: 'set', kind: 'bundle', level: 'item', params: { price: 1500, components: [{ quantity: 1, productIds: ['A'] }, { quantity: 1, productIds: ['B'] }] }, exclusive: true }),
+        promo({ id: 'ten', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } }),
+      ],
+      incl,
+    )
+    expect(c.lines.map((l) => l.total)).toEqual([750, 750, 900])
+    expect(c.lines.map((l) => l.adjustments.map((x) => x.sourceId))).toEqual([['set'], ['set'], ['ten']])
+    expectConsistent(c)
+  })
+
   it('between two exclusive promotions the higher priority wins the line; manual discounts still stack', () => {
     const c = priceCart(
       [line({ unitPrice: 10000, manualDiscount: { amount: 100 } })],
