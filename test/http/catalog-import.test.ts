@@ -480,6 +480,12 @@ describe('catalog import and export', () => {
     const head = 'product_key,product_name,tax_category,sku,price,options\n'
     const inFile = await importFile(admin, `${head}TEE,Tee,standard,TEE-S,10,Size=S\nTEE,Tee,standard,TEE-S2,10,Size=S\n`, { dryRun: true })
     expect(inFile.body.errors).toEqual([expect.objectContaining({ line: 3, sku: 'TEE-S2', field: 'options', code: 'duplicate_variant_options' })])
+    // Another row of the product being bad (its price) does not hide the clash: every bad row is reported at once.
+    const both = await importFile(admin, `${head}TEE,Tee,standard,TEE-X,abc,Size=L\nTEE,Tee,standard,TEE-S,10,Size=S\nTEE,Tee,standard,TEE-S2,10,Size=S\n`, { dryRun: true })
+    expect(both.body.errors.map((e: any) => [e.line, e.code])).toEqual([
+      [2, 'invalid_amount'],
+      [4, 'duplicate_variant_options'],
+    ])
     expect((await importFile(admin, `${head}TEE,Tee,standard,TEE-S,10,Size=S\nTEE,Tee,standard,TEE-M,10,Size=M\n`)).status).toBe(200)
     // TEE-M takes the options of TEE-S, which stays as it is: the same Size=S twice.
     const clash = await importFile(admin, `${head}TEE,Tee,standard,TEE-M,10,Size=S\n`, { dryRun: true })

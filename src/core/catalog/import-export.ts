@@ -568,8 +568,7 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
       fail(g.rows[0]!, 'product_name', null, 'missing_value', 'product_name is required for a new product')
       g.rows[0]!.bad = true
     }
-    if (g.rows.some((d) => d.bad)) continue
-
+    // A row found bad so far still has its options checked against the others: the dry run reports every bad row.
     const optionNames = [...(target?.options ?? [])]
     for (const d of g.rows) for (const [o] of d.options ?? []) if (!optionNames.includes(o)) optionNames.push(o)
     const valuesOf = (d: Draft) => (d.options ? Object.fromEntries(d.options.filter(([, v]) => v !== '')) : (existing.get(d.sku)?.option_values ?? {}))
@@ -591,8 +590,8 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
         fail(d, 'options', d.options ? formatOptionsCell(optionNames, variant.optionValues) : null, 'duplicate_variant_options', `SKU ${other} of the same product has the same options`)
         d.bad = true
       }
-      if (g.rows.some((d) => d.bad)) continue
     }
+    if (g.rows.some((d) => d.bad)) continue
     const categoryId = categoryPath ? categoryFor(categoryPath) : (target?.category_id ?? null)
 
     let productId: string
