@@ -122,7 +122,7 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
     case 'cash_paid_out':
       q = sql`select 'cash_movement' as type, m.id::text, m.reason as ref, abs(m.amount)::bigint as amount,
                      jsonb_build_object('sessionId', m.session_id, 'kind', m.kind, 'at', m.at, 'actorId', m.actor_id, 'approverId', m.approver_id) as detail
-                from cash_movements m where m.id = any(${sql.param(src.cashMovements)}::bigint[]) and m.kind = ${line.kind === 'cash_paid_in' ? 'paid_in' : 'paid_out'} order by m.at, m.id`
+                from cash_movements m where m.merchant_id = ${merchantId} and m.id = any(${sql.param(src.cashMovements)}::bigint[]) and m.kind = ${line.kind === 'cash_paid_in' ? 'paid_in' : 'paid_out'} order by m.at, m.id`
       break
     case 'channel_fee':
       q = sql`select 'recon_item' as type, i.id::text, i.pos_ref as ref, round(i.channel_fee_milli / 1000.0)::bigint as amount,

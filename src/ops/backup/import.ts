@@ -389,10 +389,12 @@ function expressionOf(
   if (column === table.identity && offsets.get(table.name)) return { sql: `${c} + ${offsets.get(table.name)}` }
   const refs = table.bigintRefs.filter((ref) => ref.column === column && offsets.get(ref.parent))
   const whole = refs.find((ref) => !ref.jsonPath)
+  const type = table.columns.find((x) => x.name === column)?.type
+  // An array of ids: each moved, in its order.
+  if (whole && type === '_int8') return { sql: `array(select x + ${offsets.get(whole.parent)} from unnest(${c}) with ordinality as u(x, n) order by n)` }
   if (whole) return { sql: `${c} + ${offsets.get(whole.parent)}` }
   if (refs.length === 0) return { sql: c }
   // Ids inside a document: each path moved where it holds a number, one after the other.
-  const type = table.columns.find((x) => x.name === column)!.type
   let doc = `(${c})::jsonb`
   for (const ref of refs) doc = movedAt(doc, ref.jsonPath!, offsets.get(ref.parent)!)
   return { sql: `(${doc})::${type}` }
