@@ -3,7 +3,7 @@
 // names in the reader's language when one is given.
 import { csvFile, localizeHeader, type Cell, type CsvTable } from '../reports/csv.ts'
 import type { Locale } from '../../lib/i18n/locale.ts'
-import { formatDecimal } from '../../lib/money.ts'
+import { formatDecimal, minorUnitsPer } from '../../lib/money.ts'
 import { excel, xlsxText } from '../../lib/xlsx.ts'
 import type { ItemView, SummaryRow } from './queries.ts'
 
@@ -11,12 +11,16 @@ export type ExportFormat = 'csv' | 'xlsx'
 
 const money = (minor: number | null, currency: string | null) => (minor === null ? null : formatDecimal(minor, currency ?? 'CNY'))
 
-/** Thousandths of a minor unit as major units with 5 decimals ("34800" → "0.34800" for CNY). */
-export function feeText(milli: number | null): string | null {
+/**
+ * Thousandths of a minor unit as major units, with the currency's decimals and three more ("34800" → "0.34800" for
+ * CNY; 209000 → "209.000" for JPY, which has no minor unit).
+ */
+export function feeText(milli: number | null, currency: string | null): string | null {
   if (milli === null) return null
-  const neg = milli < 0
+  const per = 1000 * minorUnitsPer(currency ?? 'CNY')
+  const decimals = Math.round(Math.log10(per))
   const abs = Math.abs(milli)
-  return `${neg ? '-' : ''}${Math.floor(abs / 100_000)}.${String(abs % 100_000).padStart(5, '0')}`
+  return `${milli < 0 ? '-' : ''}${Math.floor(abs / per)}.${String(abs % per).padStart(decimals, '0')}`
 }
 
 export function exceptionsTable(items: ItemView[]): CsvTable {
@@ -57,8 +61,8 @@ export function exceptionsTable(items: ItemView[]): CsvTable {
       money(i.posAmount, i.currency),
       money(i.channelAmount, i.currency),
       money(i.difference, i.currency),
-      feeText(i.expectedFeeMilli),
-      feeText(i.channelFeeMilli),
+      feeText(i.expectedFeeMilli, i.currency),
+      feeText(i.channelFeeMilli, i.currency),
       i.line?.channelTxnId ?? null,
       i.line?.status ?? null,
       i.line?.occurredAt.toISOString() ?? null,
@@ -109,9 +113,9 @@ export function summaryTable(rows: SummaryRow[], byTerminal = false): CsvTable {
       r.channelCount,
       money(r.channelAmount, r.currency),
       money(r.difference, r.currency),
-      feeText(r.channelFeeMilli),
-      feeText(r.expectedFeeMilli),
-      feeText(r.feeDifferenceMilli),
+      feeText(r.channelFeeMilli, r.currency),
+      feeText(r.expectedFeeMilli, r.currency),
+      feeText(r.feeDifferenceMilli, r.currency),
       r.matched,
       r.timing,
       r.openExceptions,

@@ -108,7 +108,7 @@ ${cell && (cell.posCount > 0 || cell.channelCount > 0)
 <div class="small ${diff !== 0 ? 'neg' : ''}">Δ ${money(diff, currency)}</div>`
   : ''}
 ${cell && cell.feeDifferenceMilli !== null
-  ? html`<div class="small ${Math.abs(cell.feeDifferenceMilli) >= 1000 ? 'neg' : ''}" data-fee-difference="${cell.feeDifferenceMilli}">Δ ${label('fee', '手续费')} ${feeText(cell.feeDifferenceMilli)}</div>`
+  ? html`<div class="small ${Math.abs(cell.feeDifferenceMilli) >= 1000 ? 'neg' : ''}" data-fee-difference="${cell.feeDifferenceMilli}">Δ ${label('fee', '手续费')} ${feeText(cell.feeDifferenceMilli, currency)}</div>`
   : ''}
 ${cell && cell.timing > 0 ? html`<div class="small muted">${label('timing', '跨日')} ${cell.timing}</div>` : ''}
 </a></td>`
@@ -234,7 +234,7 @@ function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], name
   const csrf = c.var.csrf
   const feeCell =
     i.expectedFeeMilli !== null || i.channelFeeMilli !== null
-      ? html`<div class="small">${label('expected', '应收')} ${feeText(i.expectedFeeMilli) ?? '–'}</div><div class="small">${label('channel', '渠道')} ${feeText(i.channelFeeMilli) ?? '–'}</div>`
+      ? html`<div class="small">${label('expected', '应收')} ${feeText(i.expectedFeeMilli, i.currency) ?? '–'}</div><div class="small">${label('channel', '渠道')} ${feeText(i.channelFeeMilli, i.currency) ?? '–'}</div>`
       : ''
   const others = counterparts.filter((o) => o.id !== i.id && (posOnly(i) ? lineOnly(o) : lineOnly(i) ? posOnly(o) : false))
   return html`<tr id="item-${i.id}" data-item="${i.id}" data-outcome="${i.outcome}" data-state="${i.state}">
@@ -315,8 +315,8 @@ ${run
   : html`<p class="muted">${label('This day has not been reconciled yet.', '该日尚未对账。')}</p>`}
 ${run && (run.status === 'balanced' || run.status === 'exceptions')
   ? html`<table id="day-totals"><thead><tr><th></th><th class="num">${label('Count', '笔数')}</th><th class="num">${label('Payments', '收款')}</th><th class="num">${label('Refunds', '退款')}</th><th class="num">${label('Net', '净额')}</th><th class="num">${label('Fee', '手续费')}</th></tr></thead><tbody>
-<tr><th>${label('POS', '收银')}</th><td class="num">${t.pos_count ?? 0}</td><td class="num">${money(t.pos_payments ?? 0, cur)}</td><td class="num">${money(t.pos_refunds ?? 0, cur)}</td><td class="num">${money(t.pos_net ?? 0, cur)}</td><td class="num">${label('expected', '应收')} ${feeText(t.expected_fee_milli ?? 0)}</td></tr>
-<tr><th>${label('Channel', '渠道')}</th><td class="num">${t.channel_count ?? 0}</td><td class="num">${money(t.channel_payments ?? 0, cur)}</td><td class="num">${money(t.channel_refunds ?? 0, cur)}</td><td class="num">${money(t.channel_net ?? 0, cur)}</td><td class="num">${feeText(t.channel_fee_milli ?? 0)}</td></tr>
+<tr><th>${label('POS', '收银')}</th><td class="num">${t.pos_count ?? 0}</td><td class="num">${money(t.pos_payments ?? 0, cur)}</td><td class="num">${money(t.pos_refunds ?? 0, cur)}</td><td class="num">${money(t.pos_net ?? 0, cur)}</td><td class="num">${label('expected', '应收')} ${feeText(t.expected_fee_milli ?? 0, cur)}</td></tr>
+<tr><th>${label('Channel', '渠道')}</th><td class="num">${t.channel_count ?? 0}</td><td class="num">${money(t.channel_payments ?? 0, cur)}</td><td class="num">${money(t.channel_refunds ?? 0, cur)}</td><td class="num">${money(t.channel_net ?? 0, cur)}</td><td class="num">${feeText(t.channel_fee_milli ?? 0, cur)}</td></tr>
 <tr><th>${label('Difference', '差额')}</th><td></td><td></td><td></td><td class="num ${(t.difference ?? 0) !== 0 ? 'neg' : ''}">${money(t.difference ?? 0, cur)}</td><td></td></tr>
 </tbody></table>`
   : ''}
