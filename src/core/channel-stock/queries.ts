@@ -1,6 +1,6 @@
 // Reading the stock sync: listings by state, the status of every SKU per channel, counts for the dashboard, and
 // the drift the audits found.
-import { and, desc, eq, gt, lt, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, isNull, lt, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { keysetPage } from '../../db/page.ts'
 import { variants } from '../catalog/schema.ts'
@@ -74,7 +74,14 @@ export async function listSkuStatus(tx: Tx, ref: ChannelRef, f: { status?: SkuSt
       and(
         eq(channelLevels.merchantId, ref.merchantId),
         eq(channelLevels.connectionId, ref.connectionId),
-        f.status === 'pending' ? sql`(${channelLevels.status} = 'pending' or (${channelLevels.dirtySince} is not null and ${channelLevels.status} = 'ok'))` : f.status ? eq(channelLevels.status, f.status) : undefined,
+        // A level marked changed and not pushed yet reads pending (as the rows below and the summary show it), not ok.
+        f.status === 'pending'
+          ? sql`(${channelLevels.status} = 'pending' or (${channelLevels.dirtySince} is not null and ${channelLevels.status} = 'ok'))`
+          : f.status === 'ok'
+            ? and(eq(channelLevels.status, 'ok'), isNull(channelLevels.dirtySince))
+            : f.status
+              ? eq(channelLevels.status, f.status)
+              : undefined,
         f.sku ? eq(variants.sku, f.sku) : undefined,
         f.after ? sql`(${variants.sku}, ${channelLevels.id}) > (${f.after.split('\n')[0]!}, ${f.after.split('\n')[1] ?? '00000000-0000-0000-0000-000000000000'}::uuid)` : undefined,
       ),
