@@ -99,7 +99,7 @@ describe('the devices dashboard in Chromium', () => {
       expect(await deviceRow(page, id).locator('[data-testid=status] .chip').getAttribute('data-status'), badge).toBe(badge)
     }
     const printerRow = deviceRow(page, s.printer)
-    expect(await printerRow.locator('[data-testid=status]').textContent()).toContain('paper end 缺纸')
+    expect(await printerRow.locator('[data-testid=status]').textContent()).toContain('paper end')
     expect(await printerRow.locator('[data-testid=status] time').getAttribute('datetime')).toBe(s.statusAt.toISOString())
     expect(await deviceRow(page, s.others.evil).locator('[data-testid=status]').textContent()).toContain('never read')
     expect(await printerRow.locator('[data-testid=driver]').textContent()).toBe('escpos_tcp')

@@ -203,7 +203,7 @@ describe('two-person approval of reconciliation resolutions', () => {
     expect(r.location).toBe(`${dayPath}?done=held#item-${s.items.timing}`)
     const after = await c.get(r.location!)
     expect(after.text).toContain('Awaiting a manager’s approval')
-    expect(after.text).not.toContain('Resolved. 已处理。')
+    expect(after.text).not.toContain('Resolved.')
     const row = new RegExp(`<tr id="item-${s.items.timing}"[\\s\\S]*?</tr>`).exec(after.text)![0]
     expect(row).toContain('data-state="open"')
     expect(row).toContain('data-testid="awaiting-approval"')

@@ -23,7 +23,7 @@ import { badRequest, conflict, isDomainError, notFound } from '../../lib/errors.
 import { isUuid } from '../../lib/ids.ts'
 import { businessDate } from '../../lib/time.ts'
 import { toErrorResponse } from '../errors.ts'
-import { label, labelOf, money, page, PAGE_HEADERS, type Html } from './layout.ts'
+import { label, labelOf, money, page, PAGE_HEADERS, say, type Html } from './layout.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 
 type C = Context<DashboardEnv>
@@ -64,9 +64,9 @@ const CHANNEL_LABELS: Record<string, [string, string]> = {
   wechat: ['WeChat', '微信'],
 }
 
-const DONE_MESSAGES: Record<string, string> = {
-  queued: 'The campaign is queued to send. 活动已排队发送。',
-  cancelled: 'The campaign is cancelled: nothing more is sent. 活动已取消，不再发送。',
+const DONE_MESSAGES: Record<string, [string, string]> = {
+  queued: ['The campaign is queued to send.', '活动已排队发送。'],
+  cancelled: ['The campaign is cancelled: nothing more is sent.', '活动已取消，不再发送。'],
 }
 
 const CSS = `
@@ -201,7 +201,7 @@ interface Alert {
 const flashOf = (c: C, alert?: Alert): Alert | undefined => {
   if (alert) return alert
   const done = c.req.query('done')
-  return done && Object.hasOwn(DONE_MESSAGES, done) ? { kind: 'ok', message: DONE_MESSAGES[done]! } : undefined
+  return done && Object.hasOwn(DONE_MESSAGES, done) ? { kind: 'ok', message: say(...DONE_MESSAGES[done]!) } : undefined
 }
 
 async function listPage(c: C): Promise<Response> {
@@ -378,7 +378,7 @@ async function sendNow(c: C): Promise<Response> {
     await db.transaction(async (tx) => {
       const m = await getMerchant(tx, actor.merchantId)
       const row = await getCampaign(tx, m.id, id, { forUpdate: true })
-      if (row.status === 'cancelled') throw conflict('campaign_cancelled', 'The campaign was cancelled: it cannot be sent. 活动已取消，不能发送。')
+      if (row.status === 'cancelled') throw conflict('campaign_cancelled', say('The campaign was cancelled: it cannot be sent.', '活动已取消，不能发送。'))
       const now = c.var.hub.clock()
       const runKey = row.schedule === 'daily' ? businessDate(now, m.timeZone) : 'once'
       await setCampaignStatus(tx, row, 'sending', runKey, now)

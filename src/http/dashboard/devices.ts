@@ -18,7 +18,7 @@ import type { DeviceStatus } from '../../devices/types.ts'
 import { badRequest, isDomainError, notFound } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
 import { toErrorResponse } from '../errors.ts'
-import { label, labelOf, page, PAGE_HEADERS, type Html } from './layout.ts'
+import { label, labelOf, page, PAGE_HEADERS, say, type Html } from './layout.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 import { UNANSWERED_FAILURE } from './home-queries.ts'
 
@@ -109,11 +109,11 @@ const REASON_LABELS: Record<string, [string, string]> = {
   render_failed: ['could not be rendered', '无法生成'],
 }
 
-const DONE_MESSAGES: Record<string, string> = {
-  printed: 'Marked as printed. 已标记为已打印。',
-  not_printed: 'Marked as not printed: reprint it if the customer needs the copy. 已标记为未打印，如需要请重印。',
-  reprinted: 'The reprint is queued for the printer. 重印已排队。',
-  reprint_exists: 'That reprint was already queued. 该重印已排队。',
+const DONE_MESSAGES: Record<string, [string, string]> = {
+  printed: ['Marked as printed.', '已标记为已打印。'],
+  not_printed: ['Marked as not printed: reprint it if the customer needs the copy.', '已标记为未打印，如需要请重印。'],
+  reprinted: ['The reprint is queued for the printer.', '重印已排队。'],
+  reprint_exists: ['That reprint was already queued.', '该重印已排队。'],
 }
 
 const CSS = `
@@ -127,8 +127,7 @@ pre.paper{font:12px/1.35 ui-monospace,"Noto Sans Mono CJK SC","Sarasa Mono SC",M
 `
 
 const chipOf = (labels: Record<string, [string, string]>, key: string, extra?: string) => {
-  const l = labels[key] ?? [key, '']
-  return html`<span class="chip chip-${key}" data-status="${key}">${l[0]} ${l[1]}${extra ? ` · ${extra}` : ''}</span>`
+  return html`<span class="chip chip-${key}" data-status="${key}">${labelOf(labels, key)}${extra ? ` · ${extra}` : ''}</span>`
 }
 
 function timeText(d: Date | null, timeZone: string): string {
@@ -237,7 +236,7 @@ function reprintForm(c: C, job: DeviceJob, storeId: string | undefined): Html {
 }
 
 function settleForm(c: C, job: DeviceJob, storeId: string | undefined): Html {
-  return html`<form method="post" action="/dashboard/devices/jobs/${job.id}/settle" class="settle-form" data-testid="settle-form"><input type="hidden" name="_csrf" value="${c.var.csrf}">${storeId ? html`<input type="hidden" name="store" value="${storeId}">` : ''}<input name="note" maxlength="500" placeholder="Note 备注"><button type="submit" name="printed" value="yes" data-action="printed">${label('Printed', '已打印')}</button><button type="submit" name="printed" value="no" data-action="not-printed">${label('Not printed', '未打印')}</button></form>`
+  return html`<form method="post" action="/dashboard/devices/jobs/${job.id}/settle" class="settle-form" data-testid="settle-form"><input type="hidden" name="_csrf" value="${c.var.csrf}">${storeId ? html`<input type="hidden" name="store" value="${storeId}">` : ''}<input name="note" maxlength="500" placeholder="${say('Note', '备注')}"><button type="submit" name="printed" value="yes" data-action="printed">${label('Printed', '已打印')}</button><button type="submit" name="printed" value="no" data-action="not-printed">${label('Not printed', '未打印')}</button></form>`
 }
 
 async function devicesPage(c: C, alert?: Alert): Promise<Response> {
@@ -255,7 +254,7 @@ async function devicesPage(c: C, alert?: Alert): Promise<Response> {
   const [counts, printed, attention] = await Promise.all([jobCounts(db, scope, now), lastPrinted(db, scope), needingAttention(db, scope)])
   const mayManage = can(c, MANAGE)
   const done = c.req.query('done')
-  const flash = alert ?? (done && Object.hasOwn(DONE_MESSAGES, done) ? { kind: 'ok' as const, message: DONE_MESSAGES[done]! } : undefined)
+  const flash = alert ?? (done && Object.hasOwn(DONE_MESSAGES, done) ? { kind: 'ok' as const, message: say(...DONE_MESSAGES[done]!) } : undefined)
   const deviceName = (id: string) => byId.get(id)?.name ?? id
 
   const body = html`<style>${raw(CSS)}</style>
@@ -265,7 +264,7 @@ ${mayManage ? '' : html`<p class="muted small" data-testid="read-only">${label('
 <nav class="range">
 <form method="get" action="/dashboard/devices" id="store-filter">
 <label>${label('Store', '门店')} <select name="store" data-testid="store-filter">
-<option value="">All stores 全部门店</option>
+<option value="">${label('All stores', '全部门店')}</option>
 ${stores.map((s) => html`<option value="${s.id}"${s.id === storeId ? ' selected' : ''}>${s.code} ${s.name}</option>`)}
 </select></label>
 <button type="submit">${label('Show', '显示')}</button>
@@ -360,7 +359,7 @@ const settle = (c: C) => {
   const actor = requirePermission(c, MANAGE)
   return jobAction(c, async (jobId, form) => {
     const answer = formText(form, 'printed')
-    if (answer !== 'yes' && answer !== 'no') throw badRequest('printed_required', 'Say whether the job printed. 请选择是否已打印。')
+    if (answer !== 'yes' && answer !== 'no') throw badRequest('printed_required', say('Say whether the job printed.', '请选择是否已打印。'))
     const note = formText(form, 'note').trim().slice(0, 500) || undefined
     await c.var.hub.database.db.transaction(async (tx) => {
       await tx.select({ id: deviceJobs.id }).from(deviceJobs).where(and(eq(deviceJobs.merchantId, actor.merchantId), eq(deviceJobs.id, jobId))).for('update')

@@ -17,7 +17,7 @@ import { badRequest, isDomainError, notFound } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
 import { addDays, businessDate, isDate } from '../../lib/time.ts'
 import { toErrorResponse } from '../errors.ts'
-import { chip, label, labelOf, money, OUTCOME_LABELS, page, PAGE_HEADERS, RESOLUTION_LABELS, STATE_LABELS, type ChipStatus, type Html } from './layout.ts'
+import { chip, label, labelOf, money, OUTCOME_LABELS, page, PAGE_HEADERS, RESOLUTION_LABELS, say, STATE_LABELS, type ChipStatus, type Html } from './layout.ts'
 import { dayRange, daysDesc, DEFAULT_DAYS } from './days.ts'
 import { currentLocale } from '../../lib/i18n/context.ts'
 import { handMatches, openExceptionAges, staffNames, type AgeBuckets } from './queries.ts'
@@ -214,7 +214,7 @@ function resolveForm(i: ItemView, action: string, csrf: string, counterparts: It
 ${canMatch
   ? html`<label for="cp-${i.id}">${label('Counterpart', '对应项')}</label>
 <select id="cp-${i.id}" name="counterpartId">${counterparts.map(
-      (o) => html`<option value="${o.id}" ${i.suggestion?.counterpartItemId === o.id ? 'selected' : ''}>${describeItem(o)}${i.suggestion?.counterpartItemId === o.id ? ' (suggested 建议)' : ''}</option>`,
+      (o) => html`<option value="${o.id}" ${i.suggestion?.counterpartItemId === o.id ? 'selected' : ''}>${describeItem(o)}${i.suggestion?.counterpartItemId === o.id ? ` (${say('suggested', '建议')})` : ''}</option>`,
     )}</select>`
   : ''}
 <label for="acct-${i.id}">${label('Account', '科目')}</label><input id="acct-${i.id}" name="accountCode" maxlength="40" placeholder="6603.02">
@@ -226,7 +226,7 @@ ${canMatch
 /** A manager's approve and reject buttons for a resolution waiting on them (the API's /api/v1/approvals decisions). */
 function decisionForms(path: string, csrf: string): Html {
   const form = (decision: 'approve' | 'reject', text: Html) =>
-    html`<form method="post" action="${path}/${decision}" class="inline"><input type="hidden" name="_csrf" value="${csrf}"><input name="note" maxlength="2000" placeholder="${decision === 'approve' ? 'Note 备注' : 'Reason 原因'}" aria-label="${decision} note"><button type="submit" data-decision="${decision}">${text}</button></form>`
+    html`<form method="post" action="${path}/${decision}" class="inline"><input type="hidden" name="_csrf" value="${csrf}"><input name="note" maxlength="2000" placeholder="${decision === 'approve' ? say('Note', '备注') : say('Reason', '原因')}" aria-label="${decision} note"><button type="submit" data-decision="${decision}">${text}</button></form>`
   return html`<div class="actions">${form('approve', label('Approve', '批准'))}${form('reject', label('Reject', '驳回'))}</div>`
 }
 
@@ -265,15 +265,15 @@ function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], name
 type Alert = { kind: 'error' | 'ok' | 'info'; message: string; status?: number }
 
 /** What the day's page says after a change (its `done` parameter). A held resolution is not pretended done. */
-const DONE_MESSAGES: Record<string, Alert> = {
-  resolved: { kind: 'ok', message: 'Resolved. 已处理。' },
-  reopened: { kind: 'ok', message: 'Reopened. 已重新打开。' },
-  approved: { kind: 'ok', message: 'Approved: the resolution took effect. 已批准，处理已生效。' },
-  rejected: { kind: 'ok', message: 'Rejected: the item stays open. 已驳回，该项仍未处理。' },
-  held: {
+const DONE_MESSAGES: Record<string, () => Alert> = {
+  resolved: () => ({ kind: 'ok', message: say('Resolved.', '已处理。') }),
+  reopened: () => ({ kind: 'ok', message: say('Reopened.', '已重新打开。') }),
+  approved: () => ({ kind: 'ok', message: say('Approved: the resolution took effect.', '已批准，处理已生效。') }),
+  rejected: () => ({ kind: 'ok', message: say('Rejected: the item stays open.', '已驳回，该项仍未处理。') }),
+  held: () => ({
     kind: 'info',
-    message: 'Awaiting a manager’s approval: the resolution is above the approval limit and nothing has changed yet; the item stays open until a manager approves it. 超过审批限额，已提交主管审批，审批通过前不生效，该项仍未处理。',
-  },
+    message: say('Awaiting a manager’s approval: the resolution is above the approval limit and nothing has changed yet; the item stays open until a manager approves it.', '超过审批限额，已提交主管审批，审批通过前不生效，该项仍未处理。'),
+  }),
 }
 
 async function dayPage(c: C, alert?: Alert): Promise<Response> {
@@ -303,7 +303,7 @@ async function dayPage(c: C, alert?: Alert): Promise<Response> {
   const t = run?.totals ?? {}
   const mayChange = can(c, RESOLVE)
   const done = c.req.query('done')
-  const flash = alert ?? (done && Object.hasOwn(DONE_MESSAGES, done) ? DONE_MESSAGES[done] : undefined)
+  const flash = alert ?? (done && Object.hasOwn(DONE_MESSAGES, done) ? DONE_MESSAGES[done]!() : undefined)
 
   const body = html`<p class="small"><a href="/dashboard/reconciliation?from=${addDays(date, -(DEFAULT_DAYS - 1)) }&amp;to=${date}">← ${label('All days', '全部日期')}</a>
 · <a href="${dayPath(conn.id, addDays(date, -1))}">${label('Previous day', '前一天')}</a>

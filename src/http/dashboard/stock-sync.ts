@@ -19,7 +19,7 @@ import { queueAudit, queueRecover } from '../../jobs/stock-sync.ts'
 import { badRequest, invalid, isDomainError, notFound } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
 import { toErrorResponse } from '../errors.ts'
-import { label, labelOf, page, PAGE_HEADERS, type Html } from './layout.ts'
+import { label, labelOf, page, PAGE_HEADERS, say, type Html } from './layout.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 
 type C = Context<DashboardEnv>
@@ -65,11 +65,11 @@ const ORDER_STATUS_LABELS: Record<string, [string, string]> = {
   collected: ['collected', '已自提'],
 }
 
-const DONE_MESSAGES: Record<string, string> = {
-  bound: 'The listing is bound; its stock will be pushed. 已绑定，库存将推送。',
-  unbound: 'The listing is unbound. 已解除绑定。',
-  audit: 'An audit is queued. 已排队核查。',
-  recover: 'Recovery is queued: webhooks, a poll of orders and an audit. 已排队恢复：重设推送、拉取订单并核查。',
+const DONE_MESSAGES: Record<string, [string, string]> = {
+  bound: ['The listing is bound; its stock will be pushed.', '已绑定，库存将推送。'],
+  unbound: ['The listing is unbound.', '已解除绑定。'],
+  audit: ['An audit is queued.', '已排队核查。'],
+  recover: ['Recovery is queued: webhooks, a poll of orders and an audit.', '已排队恢复：重设推送、拉取订单并核查。'],
 }
 
 /** The status chips of this page (the shell's stylesheet has the reconciliation's). */
@@ -210,7 +210,7 @@ async function syncPage(c: C, alert?: Alert): Promise<Response> {
   const locationNames = new Map(locations.map((l) => [l.remoteLocationId, l.name]))
   const total = SKU_STATUSES.reduce((n, s) => n + (s === 'unmapped' ? 0 : summary.levels[s]), 0)
   const done = c.req.query('done')
-  const flash = alert ?? (done && DONE_MESSAGES[done] ? { kind: 'ok' as const, message: DONE_MESSAGES[done] } : undefined)
+  const flash = alert ?? (done && DONE_MESSAGES[done] ? { kind: 'ok' as const, message: say(...DONE_MESSAGES[done]) } : undefined)
   const csrf = c.var.csrf
 
   const filterLink = (s: SkuStatus | undefined, text: Html, n: number) =>
@@ -300,9 +300,9 @@ async function bind(c: C, unbind: boolean): Promise<Response> {
     await db.transaction(async (tx) => {
       let variantId: string | null = null
       if (!unbind) {
-        if (!sku) throw badRequest('sku_required', 'Enter the SKU of the variant to bind. 请输入要绑定的商品 SKU。')
+        if (!sku) throw badRequest('sku_required', say('Enter the SKU of the variant to bind.', '请输入要绑定的商品 SKU。'))
         const [v] = await tx.select({ id: variants.id }).from(variants).where(and(eq(variants.merchantId, ref.merchantId), eq(variants.sku, sku)))
-        if (!v) throw invalid('unknown_sku', `No product variant has the SKU "${sku}". 没有 SKU 为「${sku}」的商品。`)
+        if (!v) throw invalid('unknown_sku', say(`No product variant has the SKU "${sku}".`, `没有 SKU 为「${sku}」的商品。`))
         variantId = v.id
       }
       await bindListing(tx, ref, listingId, variantId, c.var.hub.clock())

@@ -25,7 +25,7 @@ import { isUuid } from '../../lib/ids.ts'
 import { formatDecimal } from '../../lib/money.ts'
 import { addDays, businessDate, isDate } from '../../lib/time.ts'
 import { toErrorResponse } from '../errors.ts'
-import { label, labelOf, page, PAGE_HEADERS, type Html } from './layout.ts'
+import { label, labelOf, page, PAGE_HEADERS, say, type Html } from './layout.ts'
 import { dayRange, daysDesc, DEFAULT_DAYS } from './days.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 
@@ -79,12 +79,12 @@ const SOURCE_LABELS: Record<string, [string, string]> = {
   stock_movement: ['stock movement', '库存变动'],
 }
 
-const BUILD_MESSAGES: Record<BuildResult['outcome'], string> = {
-  created: 'The voucher is built. 凭证已生成。',
-  replaced: 'The day changed: a new revision replaced the unexported voucher. 当日有变化，已重新生成凭证。',
-  corrected: 'The day changed after its voucher was exported: a correcting voucher is built. 凭证导出后当日有变化，已生成更正凭证。',
-  unchanged: 'Nothing changed since the last build. 与上次生成相比没有变化。',
-  empty: 'Nothing happened on that day: there is no voucher to build. 当日没有业务，无需生成凭证。',
+const BUILD_MESSAGES: Record<BuildResult['outcome'], [string, string]> = {
+  created: ['The voucher is built.', '凭证已生成。'],
+  replaced: ['The day changed: a new revision replaced the unexported voucher.', '当日有变化，已重新生成凭证。'],
+  corrected: ['The day changed after its voucher was exported: a correcting voucher is built.', '凭证导出后当日有变化，已生成更正凭证。'],
+  unchanged: ['Nothing changed since the last build.', '与上次生成相比没有变化。'],
+  empty: ['Nothing happened on that day: there is no voucher to build.', '当日没有业务，无需生成凭证。'],
 }
 
 const CSS = `
@@ -189,7 +189,7 @@ function gridCell(c: C, col: Column, date: string, vs: VoucherRow[], failed: Set
   const status = cellStatus(vs, failed)
   const primary = [...vs].reverse().find((v) => v.kind === 'daily') ?? vs[vs.length - 1]
   const waiting = vs.filter((v) => v.status === 'built').length
-  const extra = status === 'corrected' && waiting > 0 ? `${waiting} to export 待导出` : undefined
+  const extra = status === 'corrected' && waiting > 0 ? say(`${waiting} to export`, `${waiting} 待导出`) : undefined
   const inner = html`${statusChip(status, extra)}
 ${primary ? html`<div class="small" data-testid="reference">${primary.reference}</div><div class="small">${label('Debit', '借方')} ${amountText(primary.totalDebit, primary.currency)}</div>` : ''}
 ${vs.length > 1 ? html`<div class="small muted">${vs.length} ${label('vouchers', '张凭证')}</div>` : ''}`
@@ -219,7 +219,7 @@ async function gridPage(c: C, alert?: Alert): Promise<Response> {
     byCell.set(key, [...(byCell.get(key) ?? []), v])
   }
   let columns: Column[]
-  if (settings.vouchers.grouping === 'merchant') columns = [{ storeId: null, code: 'ALL', name: 'All stores 全部门店' }]
+  if (settings.vouchers.grouping === 'merchant') columns = [{ storeId: null, code: 'ALL', name: say('All stores', '全部门店') }]
   else {
     const withVouchers = new Set(vouchers.map((v) => v.storeId))
     columns = (await listStores(db, m.id)).filter((s) => s.status === 'active' || withVouchers.has(s.id)).map((s) => ({ storeId: s.id, code: s.code, name: s.name }))
@@ -234,7 +234,7 @@ async function gridPage(c: C, alert?: Alert): Promise<Response> {
   if (!flash && done && Object.hasOwn(BUILD_MESSAGES, done)) {
     const vid = c.req.query('voucher')
     const voucher = vid && isUuid(vid) ? await getVoucher(db, m.id, vid).catch(() => undefined) : undefined
-    flash = { kind: 'ok', message: BUILD_MESSAGES[done], voucher }
+    flash = { kind: 'ok', message: say(...BUILD_MESSAGES[done]), voucher }
   }
 
   const body = html`<style>${raw(CSS)}</style>
@@ -275,7 +275,7 @@ async function build(c: C): Promise<Response> {
   if (storeParam !== '' && !isUuid(storeParam)) throw notFound('store', storeParam)
   const storeId = storeParam || null
   const m = await merchantOf(c)
-  if (date > m.today) return gridPage(c, { kind: 'error', message: `${date} has not happened yet. 该日尚未到来。`, status: 422 })
+  if (date > m.today) return gridPage(c, { kind: 'error', message: say(`${date} has not happened yet.`, `${date} 尚未到来。`), status: 422 })
   let result: BuildResult
   try {
     result = await c.var.hub.database.db.transaction(async (tx) => {
@@ -336,11 +336,11 @@ function doneFlash(done: string | undefined, exports: ExportRow[], connectionId:
   const row = exports.find((e) => e.connectionId === connectionId)
   switch (done) {
     case 'queued':
-      return { kind: 'ok', message: `The export to ${name} is queued. 已排队导出到 ${name}。` }
+      return { kind: 'ok', message: say(`The export to ${name} is queued.`, `已排队导出到 ${name}。`) }
     case 'sent':
       return row && (row.status === 'exported' || row.status === 'duplicate') ? { kind: 'ok', message: `Exported to ${name}${row.externalNumber ? ` as ${row.externalNumber}` : ''}. 已导出到 ${name}。` } : undefined
     case 'already':
-      return row ? { kind: 'ok', message: `Already delivered to ${name} on ${timeText(row.exportedAt, tz)}: not sent again. 此凭证已于 ${timeText(row.exportedAt, tz)} 送达 ${name}，未重复发送。` } : undefined
+      return row ? { kind: 'ok', message: say(`Already delivered to ${name} on ${timeText(row.exportedAt, tz)}: not sent again.`, `此凭证已于 ${timeText(row.exportedAt, tz)} 送达 ${name}，未重复发送。`) } : undefined
     case 'rejected':
       return row ? { kind: 'error', message: `${name} refused the voucher: ${row.lastError ?? ''} ${name} 拒绝了此凭证。` } : undefined
     default:
@@ -388,7 +388,7 @@ async function voucherPage(c: C, alert?: Alert): Promise<Response> {
     return html`<form method="post" action="/dashboard/vouchers/${v.id}/export" id="export-form">
 <input type="hidden" name="_csrf" value="${c.var.csrf}">
 <label>${label('Export to', '导出到')} <select name="connectionId">${targets.map(
-      (t) => html`<option value="${t.id}" ${t.enabled ? '' : 'disabled'}>${t.name} · ${connectorTitle(t)}${delivered.has(t.id) ? ' (delivered 已送达)' : ''}${t.enabled ? '' : ' (disabled 已停用)'}</option>`,
+      (t) => html`<option value="${t.id}" ${t.enabled ? '' : 'disabled'}>${t.name} · ${connectorTitle(t)}${delivered.has(t.id) ? ` (${say('delivered', '已送达')})` : ''}${t.enabled ? '' : ` (${say('disabled', '已停用')})`}</option>`,
     )}</select></label>
 <button type="submit" class="primary" name="mode" value="now" data-action="export">${label('Export now', '立即导出')}</button>
 <button type="submit" name="mode" value="queue" data-action="queue">${label('Queue', '排队导出')}</button>
@@ -460,7 +460,7 @@ async function exportAction(c: C): Promise<Response> {
   const merchantId = actor.merchantId
   try {
     await getVoucher(db, merchantId, id)
-    if (!isUuid(connectionId)) throw badRequest('connection_required', 'Choose the connection to export to. 请选择导出目标。')
+    if (!isUuid(connectionId)) throw badRequest('connection_required', say('Choose the connection to export to.', '请选择导出目标。'))
     const conn = await getConnectionRow(db, merchantId, connectionId)
     if (connectorRegistry.get(conn.connectorId)?.family !== 'accounting') throw invalid('not_an_accounting_connection', `connection ${conn.name} does not take vouchers`)
     if (queue) {
