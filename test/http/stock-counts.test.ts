@@ -80,6 +80,24 @@ describe('stock counts (盘点)', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('a count is valued at the variant’s current cost while open, as the stock valuation is, and keeps the cost it was posted at', async () => {
+    const { store, item, api, admin } = await shop({ stock: 20, cost: 1234 })
+    const open = await api.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })
+    expect((await admin.patch(`/api/v1/variants/${item.variantId}`, { cost: 2000 })).status).toBe(200)
+    await api.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku: item.sku, quantity: 19 }] })
+    const before = (await api.get(`/api/v1/stock/counts/${open.body.id}/variance`)).body.lines[0]
+    const valuation = (await admin.get(`/api/v1/reports/stock-valuation?locationId=${store.locationId}`)).body.items.find((i: any) => i.sku === item.sku)
+    expect(before).toMatchObject({ variance: -1, unitCost: 2000, value: -2000 })
+    expect(valuation.unitCost).toBe(before.unitCost)
+    const posted = await api.post(`/api/v1/stock/counts/${open.body.id}/post`, {})
+    expect(posted.body.variance.lines[0]).toMatchObject({ unitCost: 2000, value: -2000 })
+    const moves = await api.get(`/api/v1/stock/movements?variantId=${item.variantId}&kind=count`)
+    expect(moves.body.items[0]).toMatchObject({ quantity: -1, unitCost: 2000 })
+    // A later change of cost leaves the posted count as it was posted.
+    expect((await admin.patch(`/api/v1/variants/${item.variantId}`, { cost: 3000 })).status).toBe(200)
+    expect((await api.get(`/api/v1/stock/counts/${open.body.id}/variance`)).body.lines[0]).toMatchObject({ unitCost: 2000, value: -2000 })
+  })
+
   it('a sale rung up before the entry but recorded after the post (a checkout in flight, an offline upload) is not taken off twice', async () => {
     const { store, item, api, counter } = await shop({ stock: 10 })
     const open = await counter.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })

@@ -23,6 +23,9 @@
 // movements explain of it (recordedLater) and what is left unexplained. A variant that joins a count of everything
 // with its first entry gets its snapshot then, and the entry is dated no earlier than the movements in that snapshot.
 //
+// Variances are valued at the variant's current cost while the count is open (the figure the stock valuation uses),
+// and posted at it: the lines keep that cost, so a posted count's report stays what was posted.
+//
 // Two open counts never cover the same level at once (a posted correction of one would be counted again by the
 // other): 'all' excludes any other open count at the location, 'some' excludes counts sharing a variant.
 // Snapshots rely on READ COMMITTED (the default): the on-hand and last movement id are read by a statement that
@@ -311,12 +314,16 @@ type VarianceRow = {
 }
 
 async function varianceRows(tx: Tx, count: StockCount): Promise<VarianceRow[]> {
+  // Valued at the variant's current cost while the count is open (as the stock valuation values stock), and at the
+  // cost it was posted at once posted.
+  const open = count.status === 'open'
   const { rows } = await tx.execute<VarianceRow>(sql`
     with e as (
       select variant_id, sum(quantity)::bigint as counted, max(created_at) as last_at
         from stock_count_entries where count_id = ${count.id} group by variant_id
     )
-    select cl.variant_id, v.sku, ${variantName} as name, cl.snapshot_on_hand, cl.unit_cost, cl.cost_per, e.counted, e.last_at,
+    select cl.variant_id, v.sku, ${variantName} as name, cl.snapshot_on_hand,
+           ${open ? sql`v.cost as unit_cost, v.price_per as cost_per` : sql`cl.unit_cost, cl.cost_per`}, e.counted, e.last_at,
            coalesce((select sum(m.quantity) from stock_movements m
                       where m.location_id = ${count.locationId} and m.variant_id = cl.variant_id
                         and m.id > cl.snapshot_movement_id and m.id <= ${count.postedMovementId ?? Number.MAX_SAFE_INTEGER}
@@ -407,7 +414,13 @@ export async function postCount(tx: Tx, actor: Actor, id: string, input: { uncou
        for update`)
   const { rows: last } = await tx.execute<{ id: number }>(sql`select coalesce(max(id), 0)::bigint as id from stock_movements`)
   const postedMovementId = Number(last[0]!.id)
-  const rep = report(count, await varianceRows(tx, count), input.uncounted ?? 'ignore')
+  const rows = await varianceRows(tx, count)
+  // The cost the variance is posted at stays with the count's lines, so its report stays what was posted.
+  await tx.execute(sql`
+    update stock_count_lines cl set unit_cost = x.cost, cost_per = x.per
+      from jsonb_to_recordset(${JSON.stringify(rows.map((r) => ({ v: r.variant_id, cost: Number(r.unit_cost), per: Number(r.cost_per) })))}::jsonb) as x(v uuid, cost bigint, per int)
+     where cl.count_id = ${id} and cl.variant_id = x.v`)
+  const rep = report(count, rows, input.uncounted ?? 'ignore')
   const changes = rep.lines.filter((l) => l.variance !== 0)
   const applied = await applyMovements(
     tx,

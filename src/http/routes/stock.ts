@@ -532,7 +532,7 @@ const varianceRoute = defineRoute({
   path: '/api/v1/stock/counts/{id}/variance',
   tags,
   summary: 'Variance of each counted variant, valued at cost',
-  description: 'expected = on-hand at the snapshot + what moved on the level after it and up to the last entry; variance = counted − expected; value = variance × unit cost.',
+  description: 'expected = on-hand at the snapshot + what moved on the level after it and up to the last entry; variance = counted − expected; value = variance × unit cost: the variant’s current cost while the count is open (as the stock valuation), the cost it was posted at once posted.',
   access: 'stock.count',
   request: { params: IdParam },
   responses: { 200: json(VarianceSchema) },
