@@ -207,7 +207,11 @@ describe('offline sales batch', () => {
     const { store, item, api } = await till()
     const s = offlineSale(store.registerId, item.sku, 1, { lines: [{ sku: item.sku, unitPrice: 1200, discount: { amount: 100 } }], tenders: [{ kind: 'card', amount: 1050 }] })
     const r = await api.post('/api/v1/sales/batch', { sales: [s] })
-    expect(r.body.results[0].warnings).toEqual([expect.objectContaining({ code: 'tender_difference', details: { amountDue: 1100, tenderDifference: -50 } })])
+    // The cashier's price override (a cashier may not give one online) is flagged, not refused.
+    expect(r.body.results[0].warnings).toEqual([
+      expect.objectContaining({ code: 'over_role_limit', details: expect.objectContaining({ code: 'price_override_forbidden' }) }),
+      expect.objectContaining({ code: 'tender_difference', details: { amountDue: 1100, tenderDifference: -50 } }),
+    ])
     const sale = await api.get(`/api/v1/sales/${s.id}`)
     expect(sale.body).toMatchObject({ total: 1100, tenderDifference: -50, offline: true, clientReceiptNo: 'OFF-1' })
   })
@@ -315,6 +319,25 @@ describe('offline sales batch', () => {
     } finally {
       hub.setNow(undefined)
     }
+  })
+  it('an offline sale priced beyond the cashier’s role is recorded as it happened, flagged in its result and on the audit log', async () => {
+    const { store, item, api, admin } = await till()
+    const override = offlineSale(store.registerId, item.sku, 3, { lines: [{ sku: item.sku, quantity: 1, unitPrice: 100 }], tenders: [{ kind: 'cash', amount: 100 }] })
+    const halfOff = offlineSale(store.registerId, item.sku, 2, { lines: [{ sku: item.sku, quantity: 1, unitPrice: 1500, discount: { percentBp: 5000 } }], tenders: [{ kind: 'cash', amount: 750 }] })
+    const plain = offlineSale(store.registerId, item.sku, 1)
+    const r = await api.post('/api/v1/sales/batch', { sales: [override, halfOff, plain] })
+    expect(r.body.results.map((x: any) => x.status)).toEqual(['accepted', 'accepted', 'accepted'])
+    const flagged = r.body.results.map((x: any) => x.warnings.find((w: any) => w.code === 'over_role_limit'))
+    expect(flagged[0]).toMatchObject({ details: { code: 'price_override_forbidden', sku: item.sku } })
+    expect(flagged[1]).toMatchObject({ details: { code: 'discount_limit_exceeded', requestedBp: 5000 } })
+    expect(flagged[2]).toBeUndefined()
+    // What the till took stands.
+    expect((await api.get(`/api/v1/sales/${override.id}`)).body.total).toBe(100)
+    const audit = (await admin.get('/api/v1/audit?action=sale.offline_over_limit')).body.items
+    expect(audit.map((a: any) => a.entityId).sort()).toEqual([override.id, halfOff.id].sort())
+    // Replayed, nothing is flagged or audited twice.
+    expect((await api.post('/api/v1/sales/batch', { sales: [override] })).body.results[0].status).toBe('duplicate')
+    expect((await admin.get('/api/v1/audit?action=sale.offline_over_limit')).body.items).toHaveLength(2)
   })
   it('lists sales newest first by when they were made, offline sales (with the till\'s own ids) among the others, page by page', async () => {
     const { store, item, api } = await till()

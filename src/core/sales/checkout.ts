@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { executeNamed } from '../../db/prepared.ts'
-import { conflict, forbidden, invalid } from '../../lib/errors.ts'
+import { conflict, DomainError, forbidden, invalid } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { businessDate } from '../../lib/time.ts'
 import { MAX_PAYMENT_AMOUNT, mulDivRound, sum } from '../../lib/money.ts'
@@ -84,6 +84,8 @@ export interface Quote {
 interface Prepared extends Quote {
   /** A manager whose override allowed this sale's manual pricing. */
   approverId: string | null
+  /** An offline sale's manual pricing beyond the cashier's role: what refusing it online would have said. */
+  overLimit: DomainError | null
   memberCtx: MemberContext | undefined
   settings: MerchantSettings & { currency: string; timeZone: string }
   store: { id: string; code: string }
@@ -163,7 +165,20 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
       manualDiscount: l.discount,
     }
   })
-  const approverId = opts.offline ? null : limitDiscounts(actor, sellables, input.lines, cart.map((c) => c.labelAmount ?? mulDivRound(c.unitPrice, c.quantity, c.pricePer)))
+  const gross = cart.map((c) => c.labelAmount ?? mulDivRound(c.unitPrice, c.quantity, c.pricePer))
+  // An offline till's prices stand (the customer paid them), also beyond the cashier's role: such a sale is recorded
+  // and flagged for a manager (see completeSale), not refused.
+  let approverId: string | null = null
+  let overLimit: DomainError | null = null
+  if (!opts.offline) approverId = limitDiscounts(actor, sellables, input.lines, gross)
+  else {
+    try {
+      limitDiscounts(actor, sellables, input.lines, gross)
+    } catch (e) {
+      if (!(e instanceof DomainError)) throw e
+      overLimit = e
+    }
+  }
 
   const pricing = { taxInclusive: settings.taxInclusive, taxRounding: settings.taxRounding }
   const extras = memberDiscounts(
@@ -250,12 +265,13 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
     store,
     ctx,
     approverId,
+    overLimit,
     sellables,
     tenders: tenders.map((t) => (t.kind === 'cash' ? { ...t, applied: cashApplied, received: t.amount } : { ...t, applied: t.amount, received: null })),
   }
 }
 
-const toQuote = ({ settings: _s, store: _st, ctx: _c, sellables: _se, tenders: _t, approverId: _a, memberCtx: _m, ...q }: Prepared): Quote => q
+const toQuote = ({ settings: _s, store: _st, ctx: _c, sellables: _se, tenders: _t, approverId: _a, overLimit: _o, memberCtx: _m, ...q }: Prepared): Quote => q
 
 export async function quoteSale(tx: Tx, actor: Actor, input: SaleInput, at = new Date()): Promise<Quote> {
   return toQuote(await prepare(tx, actor, input, at, { offline: false }))
@@ -420,7 +436,22 @@ export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, opts:
       },
     })
   }
-  return { ...sale, lines, tenders, refunds: [], stockWarnings: stock.negatives.map((n) => ({ variantId: n.variantId, locationId: n.locationId, onHand: n.onHand })) }
+  if (p.overLimit) {
+    await recordAudit(tx, actor, {
+      action: 'sale.offline_over_limit',
+      entityType: 'sale',
+      entityId: saleId,
+      details: { receiptNo: sale.receiptNo, clientReceiptNo: sale.clientReceiptNo, code: p.overLimit.code, message: p.overLimit.message, ...(p.overLimit.details as object) },
+    })
+  }
+  return {
+    ...sale,
+    lines,
+    tenders,
+    refunds: [],
+    stockWarnings: stock.negatives.map((n) => ({ variantId: n.variantId, locationId: n.locationId, onHand: n.onHand })),
+    ...(p.overLimit ? { overLimit: { code: p.overLimit.code, message: p.overLimit.message, details: p.overLimit.details } } : {}),
+  }
 }
 
 /**

@@ -113,6 +113,7 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput, now: Date): 
         warnings.push({ code: 'session_mismatch', message: "the session it names is not one of its register's: recorded in the register's own", details: { sessionId, recordedIn: session.id } })
       }
       const v = await completeSale(sp, actor, sale, { id, occurredAt, offline: true, session, requestHash: hash, clientReceiptNo })
+      if (v.overLimit) warnings.push({ code: 'over_role_limit', message: `priced beyond the cashier's role: ${v.overLimit.message}; recorded as the till took it, and on the audit log for a manager`, details: { code: v.overLimit.code, ...(v.overLimit.details as object) } })
       for (const n of v.stockWarnings ?? []) warnings.push({ code: 'negative_stock', message: `stock of variant ${n.variantId} is now ${n.onHand}`, details: n })
       if (v.tenderDifference !== 0) {
         warnings.push({ code: 'tender_difference', message: `tenders differ from the total by ${v.tenderDifference}`, details: { amountDue: v.total + v.roundingAdjustment, tenderDifference: v.tenderDifference } })

@@ -13,6 +13,8 @@ export interface SaleView extends SaleRow {
   refunds: (typeof refunds.$inferSelect & { lines: (typeof refundLines.$inferSelect)[]; tenders: (typeof refundTenders.$inferSelect)[] })[]
   /** Levels a sale left below zero (negative stock allowed, or offline sales). */
   stockWarnings?: { variantId: string; locationId: string; onHand: number }[]
+  /** An offline sale priced beyond its cashier's role (recorded as it happened, and audited). */
+  overLimit?: { code: string; message: string; details?: unknown }
 }
 
 export async function getSale(tx: Tx, merchantId: string, id: string): Promise<SaleView> {
