@@ -17,6 +17,7 @@ import { conflict, notFound } from '../lib/errors.ts'
 import { newId } from '../lib/ids.ts'
 import { redactText } from '../lib/redact.ts'
 import { guardedAgents, refusedHost } from '../lib/net-guard.ts'
+import { parseRetryAfter } from '../lib/retry-after.ts'
 import type { Hub } from '../runtime.ts'
 import { events } from '../core/events/schema.ts'
 import { ALL_EVENTS } from './event-types.ts'
@@ -124,7 +125,12 @@ interface PostResult {
   statusCode: number | null
   body: string
   error: string | null
+  /** A 429's or 503's Retry-After: how long the receiver asks to be left alone. */
+  retryAfterMs?: number
 }
+
+/** The longest wait a receiver's Retry-After may ask for: the schedule's own longest delay. */
+const MAX_RETRY_AFTER_MS = Math.max(...RETRY_DELAYS_MS)
 
 async function post(http: AxiosInstance, url: string, body: string, headers: Record<string, string>, signal?: AbortSignal): Promise<PostResult> {
   // Refused when it was subscribed, too; a host name's addresses are checked as it is resolved (guardedAgents).
@@ -143,7 +149,8 @@ async function post(http: AxiosInstance, url: string, body: string, headers: Rec
     })
     const text = await bodyStart(res.data, RESPONSE_EXCERPT_BYTES * 4)
     const ok = res.status >= 200 && res.status < 300
-    return { statusCode: res.status, body: text, error: ok ? null : `receiver answered HTTP ${res.status}` }
+    const retryAfterMs = res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers['retry-after'] as string | undefined, new Date()) : undefined
+    return { statusCode: res.status, body: text, error: ok ? null : `receiver answered HTTP ${res.status}`, retryAfterMs }
   } catch (e) {
     const err = e as { code?: string; message?: string }
     return { statusCode: null, body: '', error: redactText(`${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}`).slice(0, 500) }
@@ -233,7 +240,10 @@ export async function deliver(hub: Hub, input: { merchantId: string; deliveryId:
       error: res.error,
       createdAt: finishedAt,
     })
-    const delay = input.replay ? undefined : RETRY_DELAYS_MS[attempt - 1]
+    // The schedule's next delay, or longer where a receiver that is throttling or down asks for it (Retry-After on a
+    // 429 or 503), up to the schedule's longest delay.
+    const scheduled = input.replay ? undefined : RETRY_DELAYS_MS[attempt - 1]
+    const delay = scheduled === undefined ? undefined : Math.max(scheduled, Math.min(res.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS))
     const nextAttemptAt = delay === undefined ? null : new Date(finishedAt.getTime() + delay)
     await tx
       .update(webhookDeliveries)

@@ -24,7 +24,7 @@ describe('outbound webhooks', () => {
   const hub = useTestHub()
   const received: Received[] = []
   /** Per receiver path: the secret to verify with, and the statuses to answer in turn (the last one repeats). */
-  const receivers = new Map<string, { secret: string; answers: number[]; bigBody?: boolean }>()
+  const receivers = new Map<string, { secret: string; answers: number[]; bigBody?: boolean; retryAfter?: string[] }>()
 
   const server = setupServer(
     http.post(`${RECEIVER}/:hook`, async ({ request, params }) => {
@@ -44,7 +44,8 @@ describe('outbound webhooks', () => {
       received.push({ hook, headers, body, verified })
       const status = !r ? 404 : r.answers.length > 1 ? r.answers.shift()! : r.answers[0]!
       if (!verified) return HttpResponse.json({ error: 'bad signature' }, { status: 401 })
-      if (status >= 300) return HttpResponse.text(`receiver is down: ${'x'.repeat(3000)}`, { status })
+      const retryAfter = r?.retryAfter?.shift()
+      if (status >= 300) return HttpResponse.text(`receiver is down: ${'x'.repeat(3000)}`, { status, headers: retryAfter ? { 'retry-after': retryAfter } : {} })
       if (r?.bigBody) return HttpResponse.text(`accepted ${'y'.repeat(2 * 1024 * 1024)}`, { status })
       return HttpResponse.json({ ok: true }, { status })
     }),
@@ -65,10 +66,10 @@ describe('outbound webhooks', () => {
     return { m, store, item, admin, sell }
   }
 
-  async function subscribe(admin: Api, hook: string, opts: { eventTypes?: string[]; answers?: number[]; bigBody?: boolean } = {}) {
+  async function subscribe(admin: Api, hook: string, opts: { eventTypes?: string[]; answers?: number[]; bigBody?: boolean; retryAfter?: string[] } = {}) {
     const r = await admin.post('/api/v1/webhook-subscriptions', { url: `${RECEIVER}/${hook}`, eventTypes: opts.eventTypes ?? ['sale.completed'], description: `test ${hook}` })
     expect(r.status).toBe(201)
-    receivers.set(hook, { secret: r.body.secret, answers: opts.answers ?? [200], bigBody: opts.bigBody })
+    receivers.set(hook, { secret: r.body.secret, answers: opts.answers ?? [200], bigBody: opts.bigBody, retryAfter: opts.retryAfter })
     return { id: r.body.subscription.id as string, secret: r.body.secret as string }
   }
 
@@ -162,6 +163,32 @@ describe('outbound webhooks', () => {
     const again = await deliver(hub, { merchantId: m.merchantId, deliveryId: d.id })
     expect(again.outcome).toBe('skipped')
     expect(callsTo('flaky-c')).toHaveLength(3)
+  })
+
+  it('a receiver answering 429 or 503 with Retry-After is waited out, up to the schedule’s longest delay', async () => {
+    const { admin, sell } = await shop()
+    // Seconds, then an HTTP date 40 minutes on, then two days (more than the schedule's longest delay, 10 h).
+    const inForty = new Date(Date.now() + 40 * 60_000).toUTCString()
+    const sub = await subscribe(admin, 'throttled-r', { answers: [429, 503, 429, 500, 200], retryAfter: ['120', inForty, String(2 * 24 * 3600)] })
+    await sell()
+    const waits: number[] = []
+    for (let i = 0; i < 4; i++) {
+      const before = Date.now()
+      if (i > 0) await makeDue(hub, 'webhooks.deliver')
+      await drainJobs(hub)
+      const [d] = await deliveriesOf(admin, sub.id)
+      waits.push(Math.round((Date.parse(d.nextAttemptAt) - before) / 1000))
+    }
+    // 120 s instead of 5 s; 40 min instead of 5 min; 10 h (the cap) instead of 30 min; a 500's Retry-After-less
+    // answer keeps the schedule (2 h).
+    expect(waits[0]).toBeGreaterThanOrEqual(119)
+    expect(waits[0]).toBeLessThan(130)
+    expect(waits[1]).toBeGreaterThanOrEqual(39 * 60)
+    expect(waits[1]).toBeLessThan(41 * 60)
+    expect(waits[2]).toBeGreaterThanOrEqual(10 * 3600 - 5)
+    expect(waits[2]).toBeLessThan(10 * 3600 + 5)
+    expect(waits[3]).toBeGreaterThanOrEqual(2 * 3600 - 5)
+    expect(waits[3]).toBeLessThan(2 * 3600 + 5)
   })
 
   it('a 2xx is a delivery, however large the body the receiver answers with: it is not sent again', async () => {

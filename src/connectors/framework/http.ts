@@ -28,6 +28,7 @@ import { spool } from '../../lib/spool.ts'
 import type { Clock } from '../../runtime.ts'
 import { createRedactor, recordCall, type CallOutcome } from './call-log.ts'
 import { ConnectorError, type Classified, type ConnectorHttp, type ErrorKind, type HttpPolicy, type HttpRequest, type HttpResponse } from './http-types.ts'
+import { parseRetryAfter } from '../../lib/retry-after.ts'
 
 export const HTTP_DEFAULTS = { timeoutMs: 15_000, maxAttempts: 4, baseDelayMs: 500, maxDelayMs: 30_000, threshold: 5, halfOpenAfterMs: 30_000 } as const
 
@@ -115,14 +116,7 @@ function reserveToken(bucket: TokenBucket, now: number): number {
 
 // ---- headers and classification ------------------------------------------------------------------------------
 
-/** `Retry-After` as milliseconds: delta-seconds or an HTTP date. */
-export function parseRetryAfter(value: string | undefined, now: Date): number | undefined {
-  if (!value) return undefined
-  const v = value.trim()
-  if (/^\d+(\.\d+)?$/.test(v)) return Math.ceil(Number(v) * 1000)
-  const at = Date.parse(v)
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now.getTime())
-}
+export { parseRetryAfter }
 
 /** How long the vendor asks us to wait, from Retry-After or its own rate-limit headers. */
 function vendorWait(policy: HttpPolicy, headers: Record<string, string>, now: Date): number | undefined {

@@ -91,7 +91,7 @@ const create = defineRoute({
   path: '/api/v1/webhook-subscriptions',
   tags,
   summary: 'Subscribe a URL to hub events',
-  description: `Deliveries are POSTed as JSON \`{type, timestamp, data}\` and signed per Standard Webhooks (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`). A delivery that does not get a 2xx within 15 s is retried after ${RETRY_DELAYS_MS.map((ms) => (ms < 60_000 ? `${ms / 1000} s` : ms < 3_600_000 ? `${ms / 60_000} min` : `${ms / 3_600_000} h`)).join(', ')} (${MAX_ATTEMPTS} attempts), then parked as failed until replayed. The \`secret\` is shown in this response only.`,
+  description: `Deliveries are POSTed as JSON \`{type, timestamp, data}\` and signed per Standard Webhooks (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`). A delivery that does not get a 2xx within 15 s is retried after ${RETRY_DELAYS_MS.map((ms) => (ms < 60_000 ? `${ms / 1000} s` : ms < 3_600_000 ? `${ms / 60_000} min` : `${ms / 3_600_000} h`)).join(', ')} (${MAX_ATTEMPTS} attempts), or later where the receiver answers 429 or 503 with a longer Retry-After (up to the longest delay), then parked as failed until replayed. The \`secret\` is shown in this response only.`,
   access,
   request: { body: jsonBody(z.object({ url: Url, eventTypes: EventTypes, description: z.string().max(500).optional(), enabled: z.boolean().optional(), allowInsecureHttp: AllowHttp }).strict()) },
   responses: { 201: json(WithSecretSchema, 'Subscribed') },
