@@ -74,12 +74,14 @@ export async function login(db: Tx, input: { email: string; password: string }, 
   const actor: Actor = { type: 'user', id: user.id, name: user.email, merchantId: user.merchantId, role: user.role as Role }
   const ok = (await verifyPassword(user.passwordHash, input.password)) && user.status === 'active'
   if (!ok) {
-    // Counted atomically, so parallel guesses are all counted.
+    // Counted atomically, so parallel guesses are all counted. A lock that has run out starts the count again.
+    const at = now.toISOString()
+    const counted = sql`(case when ${users.lockedUntil} <= ${at}::timestamptz then 0 else ${users.failedLogins} end + 1)`
     const [row] = await db
       .update(users)
       .set({
-        failedLogins: sql`${users.failedLogins} + 1`,
-        lockedUntil: sql`case when ${users.failedLogins} + 1 >= ${policy.lockAfter} then ${new Date(now.getTime() + policy.lockMs).toISOString()}::timestamptz else null end`,
+        failedLogins: counted,
+        lockedUntil: sql`case when ${counted} >= ${policy.lockAfter} then ${new Date(now.getTime() + policy.lockMs).toISOString()}::timestamptz else null end`,
       })
       .where(eq(users.id, user.id))
       .returning({ failedLogins: users.failedLogins, lockedUntil: users.lockedUntil })

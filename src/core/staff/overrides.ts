@@ -13,7 +13,7 @@ import type { Approver, Grants } from './actor.ts'
 import { recordAudit } from './audit.ts'
 import { authenticate, type Principal } from './auth.ts'
 import { loadGrants } from './matrix.ts'
-import { clearPinFailures, countPinFailure, findUserByPin, pinLocked, pinLockedUntil, type PinPolicy } from './pins.ts'
+import { countPinFailure, findUserByPin, pinLocked, pinLockedUntil, type PinPolicy } from './pins.ts'
 import type { Role } from './permissions.ts'
 
 export interface ApproverCredentials {
@@ -51,7 +51,6 @@ export async function resolveApprover(db: Tx, secrets: SecretBox, caller: Princi
       if (t.lockedUntil) throw pinLocked(t.lockedUntil, now)
       throw badApprover()
     }
-    await clearPinFailures(db, key)
     approver = { id: user.id, name: user.email, role: user.role as Role }
   }
   if (approver.id === caller.id) throw forbidden('self_approval', 'an override needs a second person: the approver is the caller')

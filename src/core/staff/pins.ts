@@ -120,8 +120,10 @@ export async function pinLockedUntil(tx: Tx, key: string, now: Date): Promise<Da
 }
 
 /**
- * Counts a failed PIN, atomically (parallel guesses are all counted): the count restarts after `windowMs` without
- * failures or once a lock has run out; reaching `maxFailures` locks the key for `lockMs`.
+ * Counts a failed PIN, atomically (parallel guesses are all counted): `maxFailures` failures within `windowMs` of the
+ * first of them lock the key for `lockMs`. The count starts again with the first failure after its window, or after a
+ * lock has run out (updated_at holds when the current count started). A right PIN does not clear it: otherwise one
+ * person who knows a PIN (their own) could keep guessing others', four at a time.
  */
 export async function countPinFailure(tx: Tx, key: string, merchantId: string, now: Date, policy: PinPolicy): Promise<{ failures: number; lockedUntil: Date | null }> {
   const at = now.toISOString()
@@ -135,14 +137,10 @@ export async function countPinFailure(tx: Tx, key: string, merchantId: string, n
       locked_until = case
         when (case when t.updated_at < ${windowStart}::timestamptz or t.locked_until <= ${at}::timestamptz then 1 else t.failures + 1 end) >= ${policy.maxFailures}
         then ${lockEnd}::timestamptz end,
-      updated_at = ${at}::timestamptz
+      updated_at = case when t.updated_at < ${windowStart}::timestamptz or t.locked_until <= ${at}::timestamptz then ${at}::timestamptz else t.updated_at end
     returning failures, locked_until`)
   const row = r.rows[0]!
   return { failures: row.failures, lockedUntil: row.locked_until === null ? null : new Date(row.locked_until) }
-}
-
-export async function clearPinFailures(tx: Tx, key: string): Promise<void> {
-  await tx.update(pinThrottle).set({ failures: 0, lockedUntil: null, updatedAt: new Date() }).where(eq(pinThrottle.registerId, key))
 }
 
 export const pinLocked = (until: Date, now: Date) => rateLimited('pin_locked', `too many wrong PINs; try again in ${Math.ceil(secondsUntil(until, now) / 60)} minute(s)`, secondsUntil(until, now))
@@ -181,7 +179,6 @@ export async function identifyByPin(
     if (t.lockedUntil) throw pinLocked(t.lockedUntil, now)
     throw badPin()
   }
-  await clearPinFailures(db, register.id)
   return { user, register }
 }
 
