@@ -6,7 +6,7 @@
 // - `vouchers.export` delivers one voucher to one connection: claimed in our ledger first (a voucher delivered once
 //   is never sent again), the target's own idempotency on top; transient failures retried with backoff, then the
 //   delivery is marked failed and a `voucher.export_failed` event goes out.
-import { and, eq, inArray } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import type { AccountingCapabilities, VoucherDocument } from '../connectors/framework/accounting.ts'
 import { loadConnection } from '../connectors/framework/connections.ts'
@@ -51,6 +51,18 @@ export async function voucherConnection(hub: Hub, merchantId: string, connection
  * transient failure (after recording the attempt) so a job retries, unless `final` says it was the last attempt.
  */
 export async function exportVoucher(hub: Hub, input: ExportInput, opts: { registry?: ConnectorRegistry; signal?: AbortSignal; final?: boolean } = {}): Promise<ExportAttempt> {
+  // One delivery of a voucher to a connection at a time, whoever asks (the queued job, a manual export, twice at
+  // once): the lock is held until this one has recorded what the vendor said, so the next sees it exported and sends
+  // nothing. Its transaction only holds the lock; the work goes through transactions of its own.
+  return hub.database.db.transaction(async (lock) => {
+    await lock.execute(sql`select pg_advisory_xact_lock(${EXPORT_LOCK_CLASS}, hashtext(${`${input.voucherId}:${input.connectionId}`}))`)
+    return exportOnce(hub, input, opts)
+  })
+}
+
+const EXPORT_LOCK_CLASS = 74_620_401
+
+async function exportOnce(hub: Hub, input: ExportInput, opts: { registry?: ConnectorRegistry; signal?: AbortSignal; final?: boolean }): Promise<ExportAttempt> {
   const db = hub.database.db
   const loaded = await voucherConnection(hub, input.merchantId, input.connectionId, opts.registry)
   const claimed = await db.transaction((tx) => claimExport(tx, input.merchantId, input.voucherId, input.connectionId, hub.clock()))
