@@ -32,7 +32,7 @@ import {
 import { getSettings } from '../core/merchants/settings.ts'
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
-import { invalid } from '../lib/errors.ts'
+import { conflict, invalid } from '../lib/errors.ts'
 import { businessDate, localTimeOfDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import type { InboundHandler } from './inbound-handlers.ts'
@@ -81,6 +81,8 @@ export async function sendCampaign(
   if (campaign.status === 'cancelled') return { ...summary, done: true }
   const loaded = await loadConnection(db, opts.registry ?? connectorRegistry, hub.secrets, campaign.connectionId, ref.merchantId)
   if (loaded.connector.family !== 'campaign') throw invalid('not_a_campaign_connection', `connection ${loaded.row.name} cannot send campaigns`)
+  // Nothing goes out through a connection switched off; the job retries, and the run goes on once it is on again.
+  if (!loaded.row.enabled) throw connectionDisabled(loaded.row.name)
   const caps = loaded.connector.capabilities as CampaignCapabilities<any>
   const traits = campaignTraitsOf(caps, loaded.config)
   if (traits.channel !== campaign.channel) throw invalid('channel_mismatch', `connection ${loaded.row.name} sends ${traits.channel}, the campaign is for ${campaign.channel}`)
@@ -237,6 +239,8 @@ export async function settleCampaign(hub: Hub, ref: { merchantId: string; campai
   const r = await db.transaction((tx) => applyCampaignEvents(tx, ref.merchantId, campaign.channel as 'sms', events, hub.clock()))
   return r.updated
 }
+
+export const connectionDisabled = (name: string) => conflict('connection_disabled', `connection ${name} is disabled: enable it to send`)
 
 const RunRef = z.object({ merchantId: z.uuid(), campaignId: z.uuid(), runKey: z.string().min(1).max(40) })
 

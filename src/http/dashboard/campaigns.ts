@@ -379,6 +379,8 @@ async function sendNow(c: C): Promise<Response> {
       const m = await getMerchant(tx, actor.merchantId)
       const row = await getCampaign(tx, m.id, id, { forUpdate: true })
       if (row.status === 'cancelled') throw conflict('campaign_cancelled', say('The campaign was cancelled: it cannot be sent.', '活动已取消，不能发送。'))
+      const [conn] = await tx.select({ name: connections.name, enabled: connections.enabled }).from(connections).where(eq(connections.id, row.connectionId))
+      if (conn && !conn.enabled) throw conflict('connection_disabled', say(`Connection ${conn.name} is disabled: enable it to send.`, `连接 ${conn.name} 已停用，启用后才能发送。`))
       const now = c.var.hub.clock()
       const runKey = row.schedule === 'daily' ? businessDate(now, m.timeZone) : 'once'
       await setCampaignStatus(tx, row, 'sending', runKey, now)

@@ -12,7 +12,7 @@ import { SegmentRuleSchema } from '../../core/campaigns/rules.ts'
 import { campaignResults, cancelCampaign, createCampaign, createSegment, getCampaign, getSegment, listCampaigns, listSegments, previewSegment, setCampaignStatus, type Campaign } from '../../core/campaigns/service.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
-import { queueSend } from '../../jobs/campaigns.ts'
+import { connectionDisabled, queueSend } from '../../jobs/campaigns.ts'
 import { keysetPage } from '../../db/page.ts'
 import { conflict, invalid } from '../../lib/errors.ts'
 import { businessDate } from '../../lib/time.ts'
@@ -194,6 +194,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const merchantId = c.var.principal.merchantId
     const row = await getCampaign(c.var.db, merchantId, id, { forUpdate: true })
     if (row.status === 'cancelled') throw conflict('campaign_cancelled', 'the campaign was cancelled')
+    const conn = await getConnectionRow(c.var.db, merchantId, row.connectionId)
+    if (!conn.enabled && !dryRun) throw connectionDisabled(conn.name)
     const { timeZone } = await getSettings(c.var.db, merchantId)
     const runKey = row.schedule === 'daily' ? businessDate(c.var.hub.clock(), timeZone) : 'once'
     if (dryRun) {
