@@ -386,4 +386,23 @@ describe('actions held for approval', () => {
     expect(r.body).toMatchObject({ status: 'failed', error: { code: 'changed_since_request', details: { fields: ['price'] } } })
     expect((await variantOf(admin, item.productId)).price).toBe(1500)
   })
+  it('a held tax-rate or product tax-category change approved after someone else changed it fails instead of overwriting', async () => {
+    const { store, item, admin, cashier, manager } = await shop()
+    const rate = (await cashier.patch(`/api/v1/tax-categories/${store.taxIds.standard}`, { rateBp: 1600 })).body.approval
+    expect(rate.summary).toContain('13% → 16%')
+    expect((await admin.patch(`/api/v1/tax-categories/${store.taxIds.standard}`, { rateBp: 900 })).status).toBe(200)
+    const r1 = await manager.post(`/api/v1/approvals/${rate.id}/approve`, {})
+    expect(r1.body).toMatchObject({ status: 'failed', error: { code: 'changed_since_request', details: { fields: ['rateBp'] } } })
+    expect((await admin.get('/api/v1/tax-categories')).body.items.find((t: any) => t.id === store.taxIds.standard).rateBp).toBe(900)
+
+    const category = (await cashier.patch(`/api/v1/products/${item.productId}`, { taxCategoryId: store.taxIds.reduced })).body.approval
+    expect(category).toBeDefined()
+    expect((await admin.patch(`/api/v1/products/${item.productId}`, { taxCategoryId: store.taxIds.exempt })).status).toBe(200)
+    const r2 = await manager.post(`/api/v1/approvals/${category.id}/approve`, {})
+    expect(r2.body).toMatchObject({ status: 'failed', error: { code: 'changed_since_request', details: { fields: ['taxCategoryId'] } } })
+    expect((await admin.get(`/api/v1/products/${item.productId}`)).body.taxCategoryId).toBe(store.taxIds.exempt)
+    // Unchanged meanwhile, an approved change runs.
+    const again = (await cashier.patch(`/api/v1/tax-categories/${store.taxIds.standard}`, { rateBp: 1300 })).body.approval
+    expect((await manager.post(`/api/v1/approvals/${again.id}/approve`, {})).body.status).toBe('approved')
+  })
 })

@@ -54,21 +54,31 @@ interface ActionDef<P, R> {
 
 const define = <P, R>(def: ActionDef<P, R>) => def
 
-export interface VariantUpdatePayload {
+/** What the requester saw of the fields a change touches, kept when it is held: approved later, it runs only if they
+ * are still so (an approver agreed to "1000 → 1200", not to overwriting a newer 1500). */
+interface Seen {
+  seen?: Record<string, unknown>
+}
+
+/** Refuses to run a held change whose fields moved since it was asked for. */
+function assertUnchanged(what: string, now: Record<string, unknown>, seen: Record<string, unknown> | undefined) {
+  if (!seen) return
+  const moved = Object.keys(seen).filter((k) => now[k] !== seen[k])
+  if (moved.length) throw conflict('changed_since_request', `${what} changed since the request (${moved.map((k) => `${k} now ${String(now[k])}`).join(', ')}): ask again`, { fields: moved })
+}
+
+export interface VariantUpdatePayload extends Seen {
   variantId: string
   changes: VariantChanges
-  /** What the requester saw of the fields the change touches, kept when it is held: approved later, it runs only
-   * if they are still so (an approver agreed to "1000 → 1200", not to overwriting a newer 1500). */
-  seen?: Record<string, unknown>
 }
 export interface ProductPayload {
   productId: string
 }
-export interface ProductEditPayload {
+export interface ProductEditPayload extends Seen {
   productId: string
   changes: ProductChanges
 }
-export interface TaxCategoryUpdatePayload {
+export interface TaxCategoryUpdatePayload extends Seen {
   taxCategoryId: string
   changes: { name?: string; rateBp?: number }
 }
@@ -135,10 +145,7 @@ export const APPROVAL_ACTIONS = {
     async execute(tx, actor, p) {
       if (p.seen) {
         const v = await getVariant(tx, actor.merchantId, p.variantId)
-        const moved = Object.keys(p.seen).filter((k) => v[k as keyof Variant] !== p.seen![k])
-        if (moved.length) {
-          throw conflict('changed_since_request', `${v.sku} changed since the request (${moved.map((k) => `${k} now ${String(v[k as keyof Variant])}`).join(', ')}): ask again`, { fields: moved })
-        }
+        assertUnchanged(v.sku, v as unknown as Record<string, unknown>, p.seen)
       }
       return updateVariant(tx, actor, p.variantId, p.changes)
     },
@@ -164,7 +171,17 @@ export const APPROVAL_ACTIONS = {
       const tax = await taxChange(tx, merchantId, product.taxCategoryId, p.changes.taxCategoryId)
       return tax && `Change product ${product.name}: ${tax} (its variants without their own tax category)`
     },
-    execute: (tx, actor, p) => editProduct(tx, actor, p.productId, p.changes),
+    async snapshot(tx, merchantId, p) {
+      const product = await getProduct(tx, merchantId, p.productId)
+      return p.changes.taxCategoryId === undefined ? {} : { taxCategoryId: product.taxCategoryId }
+    },
+    async execute(tx, actor, p) {
+      if (p.seen) {
+        const product = await getProduct(tx, actor.merchantId, p.productId)
+        assertUnchanged(`product ${product.name}`, product as unknown as Record<string, unknown>, p.seen)
+      }
+      return editProduct(tx, actor, p.productId, p.changes)
+    },
     record: (p) => ({ productId: p.id, status: p.status }),
   }),
   // A rate is the price of everything taxed under it: with tax-exclusive prices the customer pays it on top, with
@@ -177,7 +194,17 @@ export const APPROVAL_ACTIONS = {
       if (before.rateBp === p.changes.rateBp) return null
       return `Change tax category ${before.code}: rate ${before.rateBp / 100}% → ${p.changes.rateBp / 100}% (every item taxed under it)`
     },
-    execute: (tx, actor, p) => updateTaxCategory(tx, actor, p.taxCategoryId, p.changes),
+    async snapshot(tx, merchantId, p) {
+      const before = await getTaxCategory(tx, merchantId, p.taxCategoryId)
+      return p.changes.rateBp === undefined ? {} : { rateBp: before.rateBp }
+    },
+    async execute(tx, actor, p) {
+      if (p.seen) {
+        const now = await getTaxCategory(tx, actor.merchantId, p.taxCategoryId)
+        assertUnchanged(`tax category ${now.code}`, now as unknown as Record<string, unknown>, p.seen)
+      }
+      return updateTaxCategory(tx, actor, p.taxCategoryId, p.changes)
+    },
     record: (t) => ({ taxCategoryId: t.id, code: t.code, rateBp: t.rateBp }),
   }),
   'stock.adjust': define<StockAdjustmentPayload, Awaited<ReturnType<typeof adjustStock>>>({
