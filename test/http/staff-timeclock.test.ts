@@ -54,6 +54,14 @@ describe('the time clock over the API', () => {
     expect(hours.body.people).toEqual([])
   })
 
+  it('a shift open now is in the periods it began before the end of, not in an earlier one', async () => {
+    const { ann, admin, at } = await shop()
+    await at('2025-03-10T09:00:00', '3852', 'clock_in')
+    expect((await admin.get('/api/v1/timeclock/hours?from=2025-03-01&to=2025-03-02')).body.people).toEqual([])
+    const since = (await admin.get('/api/v1/timeclock/hours?from=2025-03-10&to=2025-03-10')).body.people
+    expect(since.map((p: any) => [p.userId, p.open?.clockedInAt])).toEqual([[ann.id, '2025-03-10T01:00:00.000Z']])
+  })
+
   it('reports hours per person as JSON and CSV: anyone their own, reports.read everyone’s', async () => {
     const { m, ann, bob, admin, at } = await shop()
     await at('2025-03-03T09:00:00', '3852', 'clock_in')

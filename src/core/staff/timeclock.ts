@@ -172,7 +172,8 @@ export async function staffHours(tx: Tx, merchantId: string, q: { from: string; 
     let open: PersonHours['open'] = null
     for (const s of shifts) {
       if (s.end === null) {
-        open = { clockedInAt: new Date(s.start).toISOString(), onBreak: s.openBreak !== null }
+        // Open in the period only if it began before the period's end (a shift begun after it is not of the period).
+        if (s.start < period.end) open = { clockedInAt: new Date(s.start).toISOString(), onBreak: s.openBreak !== null }
         continue
       }
       const shift = { start: s.start, end: s.end }
