@@ -1,7 +1,7 @@
 // The `tillbridge` command line: one entry for every process and operator task.
 import { Command, InvalidArgumentError, Option } from 'commander'
 import { pino } from 'pino'
-import { loadConfig, type Config } from '../lib/config.ts'
+import { loadConfig, withPort, type Config } from '../lib/config.ts'
 import { createLogger } from '../lib/logger.ts'
 import { reportAndExit } from './errors.ts'
 import { registerReconcile } from './reconcile.ts'
@@ -20,8 +20,9 @@ const portNumber = (v: string) => {
   return n
 }
 
-function config(overrides: Partial<Config> = {}): Config {
-  return { ...loadConfig(), ...overrides }
+function config(overrides: { port?: number } = {}): Config {
+  const loaded = loadConfig()
+  return overrides.port === undefined ? loaded : withPort(loaded, overrides.port)
 }
 
 /**

@@ -74,6 +74,11 @@ export class ConfigError extends Error {
 const blankToUndefined = (env: NodeJS.ProcessEnv) =>
   Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
 
+/** The configuration with the port a command line gave (`--port`): the default PUBLIC_URL follows it too. */
+export function withPort(config: Config, port: number, env: NodeJS.ProcessEnv = process.env): Config {
+  return { ...config, port, publicUrl: env.PUBLIC_URL ? config.publicUrl : `http://localhost:${port}` }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = EnvSchema.safeParse(blankToUndefined(env))
   if (!parsed.success) {

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig, poolSizeFor } from '../../src/lib/config.ts'
+import { ConfigError, loadConfig, poolSizeFor, withPort } from '../../src/lib/config.ts'
 
 describe('configuration', () => {
   it('has defaults for everything optional', () => {
@@ -29,6 +29,13 @@ describe('configuration', () => {
     expect(loadConfig({ METRICS_PORT: '9464' }).metricsPort).toBe(9464)
     expect(() => loadConfig({ METRICS_PORT: 'nine' })).toThrow(/METRICS_PORT must be a number/)
     expect(() => loadConfig({ METRICS_PORT: '70000' })).toThrow(/METRICS_PORT must be between 0 and 65535/)
+  })
+
+  it('PUBLIC_URL defaults to http://localhost:$PORT, the port --port gives included; one given stays', () => {
+    expect(loadConfig({ PORT: '4100' }).publicUrl).toBe('http://localhost:4100')
+    expect(withPort(loadConfig({}), 8080, {})).toMatchObject({ port: 8080, publicUrl: 'http://localhost:8080' })
+    const env = { PUBLIC_URL: 'https://hub.shop.example/' }
+    expect(withPort(loadConfig(env), 8080, env)).toMatchObject({ port: 8080, publicUrl: 'https://hub.shop.example' })
   })
 
   it('treats empty variables as unset', () => {
