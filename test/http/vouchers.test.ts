@@ -254,6 +254,36 @@ describe('vouchers API', () => {
     expect(kingdee.status).toBe(422)
   })
 
+  // Exports of one voucher to one connection asked for at once deliver it once: the others answer with the delivery
+  // already recorded.
+  const built = async (d: Awaited<ReturnType<typeof day>>) => {
+    const r = await d.admin.post('/api/v1/vouchers/build', { storeId: d.store.storeId, date: DAY })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    return { voucherId: r.body.voucher.id as string, reference: r.body.voucher.reference as string }
+  }
+
+  it('three exports of one voucher at once send it once', async () => {
+    const d = await day()
+    const { voucherId, reference } = await built(d)
+    const before = smtp.state.messages.length
+    const rs = await Promise.all([0, 1, 2].map(() => d.admin.post(`/api/v1/vouchers/${voucherId}/export`, { connectionId: d.mailId })))
+    expect(rs.map((r) => r.status)).toEqual([200, 200, 200])
+    expect(rs.map((r) => r.body.sent).sort()).toEqual([false, false, true])
+    expect(rs.map((r) => r.body.export?.status)).toEqual(['exported', 'exported', 'exported'])
+    const sent = smtp.state.messages.slice(before)
+    expect(sent).toHaveLength(1)
+    expect(JSON.stringify(sent[0])).toContain(reference)
+  })
+
+  it('an export by hand racing the queued export job sends the voucher once', async () => {
+    const d = await day()
+    const { voucherId } = await built(d)
+    const before = smtp.state.messages.length
+    expect((await d.admin.post(`/api/v1/vouchers/${voucherId}/export`, { connectionId: d.mailId, queue: true })).status).toBe(200)
+    await Promise.all([drainJobs(hub), d.admin.post(`/api/v1/vouchers/${voucherId}/export`, { connectionId: d.mailId })])
+    expect(smtp.state.messages.slice(before)).toHaveLength(1)
+  })
+
   it('the daily schedule builds yesterday after the export time and sends it to the merchant’s targets', async () => {
     const { m, store, admin, mailId } = await day()
     await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, exportTo: [mailId], exportAt: '02:00', recheckDays: 1 } })

@@ -60,12 +60,25 @@ interface Seen {
   seen?: Record<string, unknown>
 }
 
-/** Refuses to run a held change whose fields moved since it was asked for. */
-function assertUnchanged(what: string, now: Record<string, unknown>, seen: Record<string, unknown> | undefined) {
-  if (!seen) return
-  const moved = Object.keys(seen).filter((k) => now[k] !== seen[k])
-  if (moved.length) throw conflict('changed_since_request', `${what} changed since the request (${moved.map((k) => `${k} now ${String(now[k])}`).join(', ')}): ask again`, { fields: moved })
+/**
+ * The `snapshot` of a held change of a record (the fields it touches, as they are) and the check its run makes: it
+ * refuses to run when one of them moved since the request.
+ */
+function watching<P extends Seen & { changes: object }, T extends object>(fields: readonly (keyof T & string)[], load: (tx: Tx, merchantId: string, p: P) => Promise<T>, name: (t: T) => string) {
+  return {
+    async snapshot(tx: Tx, merchantId: string, p: P): Promise<Record<string, unknown>> {
+      const t = await load(tx, merchantId, p)
+      return Object.fromEntries(fields.filter((k) => (p.changes as Record<string, unknown>)[k] !== undefined).map((k) => [k, t[k]]))
+    },
+    async unchanged(tx: Tx, merchantId: string, p: P): Promise<void> {
+      if (!p.seen) return
+      const now = (await load(tx, merchantId, p)) as Record<string, unknown>
+      const moved = Object.keys(p.seen).filter((k) => now[k] !== p.seen![k])
+      if (moved.length) throw conflict('changed_since_request', `${name(now as T)} changed since the request (${moved.map((k) => `${k} now ${String(now[k])}`).join(', ')}): ask again`, { fields: moved })
+    },
+  }
 }
+
 
 export interface VariantUpdatePayload extends Seen {
   variantId: string
@@ -122,6 +135,10 @@ interface ReconResolveResult {
   settled: number
 }
 
+const variantWatch = watching<VariantUpdatePayload, Variant>([...PRICE_FIELDS, 'taxCategoryId'], (tx, m, p) => getVariant(tx, m, p.variantId), (v) => v.sku)
+const productWatch = watching<ProductEditPayload, Awaited<ReturnType<typeof getProduct>>>(['taxCategoryId'], (tx, m, p) => getProduct(tx, m, p.productId), (x) => `product ${x.name}`)
+const taxWatch = watching<TaxCategoryUpdatePayload, TaxCategory>(['rateBp'], (tx, m, p) => getTaxCategory(tx, m, p.taxCategoryId), (t) => `tax category ${t.code}`)
+
 /** The registry of actions that can be held: action name → how its rule applies and how it runs. */
 export const APPROVAL_ACTIONS = {
   'variant.update': define<VariantUpdatePayload, Variant>({
@@ -138,15 +155,9 @@ export const APPROVAL_ACTIONS = {
       if (changed.length === 0) return null
       return `Change ${v.sku}: ${changed.join(', ')}`
     },
-    async snapshot(tx, merchantId, p) {
-      const v = await getVariant(tx, merchantId, p.variantId)
-      return Object.fromEntries([...PRICE_FIELDS, 'taxCategoryId' as const].filter((k) => p.changes[k] !== undefined).map((k) => [k, v[k]]))
-    },
+    snapshot: variantWatch.snapshot,
     async execute(tx, actor, p) {
-      if (p.seen) {
-        const v = await getVariant(tx, actor.merchantId, p.variantId)
-        assertUnchanged(v.sku, v as unknown as Record<string, unknown>, p.seen)
-      }
+      await variantWatch.unchanged(tx, actor.merchantId, p)
       return updateVariant(tx, actor, p.variantId, p.changes)
     },
     record: (v) => ({ variantId: v.id, sku: v.sku, price: v.price, cost: v.cost, pricePer: v.pricePer }),
@@ -171,15 +182,9 @@ export const APPROVAL_ACTIONS = {
       const tax = await taxChange(tx, merchantId, product.taxCategoryId, p.changes.taxCategoryId)
       return tax && `Change product ${product.name}: ${tax} (its variants without their own tax category)`
     },
-    async snapshot(tx, merchantId, p) {
-      const product = await getProduct(tx, merchantId, p.productId)
-      return p.changes.taxCategoryId === undefined ? {} : { taxCategoryId: product.taxCategoryId }
-    },
+    snapshot: productWatch.snapshot,
     async execute(tx, actor, p) {
-      if (p.seen) {
-        const product = await getProduct(tx, actor.merchantId, p.productId)
-        assertUnchanged(`product ${product.name}`, product as unknown as Record<string, unknown>, p.seen)
-      }
+      await productWatch.unchanged(tx, actor.merchantId, p)
       return editProduct(tx, actor, p.productId, p.changes)
     },
     record: (p) => ({ productId: p.id, status: p.status }),
@@ -194,15 +199,9 @@ export const APPROVAL_ACTIONS = {
       if (before.rateBp === p.changes.rateBp) return null
       return `Change tax category ${before.code}: rate ${before.rateBp / 100}% → ${p.changes.rateBp / 100}% (every item taxed under it)`
     },
-    async snapshot(tx, merchantId, p) {
-      const before = await getTaxCategory(tx, merchantId, p.taxCategoryId)
-      return p.changes.rateBp === undefined ? {} : { rateBp: before.rateBp }
-    },
+    snapshot: taxWatch.snapshot,
     async execute(tx, actor, p) {
-      if (p.seen) {
-        const now = await getTaxCategory(tx, actor.merchantId, p.taxCategoryId)
-        assertUnchanged(`tax category ${now.code}`, now as unknown as Record<string, unknown>, p.seen)
-      }
+      await taxWatch.unchanged(tx, actor.merchantId, p)
       return updateTaxCategory(tx, actor, p.taxCategoryId, p.changes)
     },
     record: (t) => ({ taxCategoryId: t.id, code: t.code, rateBp: t.rateBp }),
