@@ -4,9 +4,12 @@
 //   yesterday's voucher of every store that did business (and looks again at the days before it, so a late change
 //   is corrected), then queues the export of every voucher not yet delivered to the merchant's targets.
 // - `vouchers.export` delivers one voucher to one connection: claimed in our ledger first (a voucher delivered once
-//   is never sent again), the target's own idempotency on top; transient failures retried with backoff, then the
+//   is never sent again, and one export of it is sent at a time, under a sending lease), the target's own
+//   idempotency on top; transient failures retried with backoff, then the
 //   delivery is marked failed and a `voucher.export_failed` event goes out.
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { setTimeout as delay } from 'node:timers/promises'
+import { performance } from 'node:perf_hooks'
+import { and, eq, inArray } from 'drizzle-orm'
 import { z } from 'zod'
 import type { AccountingCapabilities, VoucherDocument } from '../connectors/framework/accounting.ts'
 import { loadConnection } from '../connectors/framework/connections.ts'
@@ -17,11 +20,11 @@ import { connectorRegistry } from '../connectors/index.ts'
 import { getSettings } from '../core/merchants/settings.ts'
 import { merchants } from '../core/merchants/schema.ts'
 import { voucherExports, vouchers } from '../core/vouchers/schema.ts'
-import { buildVoucher, claimExport, recordExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
+import { buildVoucher, claimExport, recordExport, releaseExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
 import { dayStores } from '../core/vouchers/build.ts'
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
-import { invalid } from '../lib/errors.ts'
+import { conflict, invalid } from '../lib/errors.ts'
 import { createRedactor } from '../connectors/framework/call-log.ts'
 import { addDays, businessDate, localTimeOfDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
@@ -51,33 +54,34 @@ export async function voucherConnection(hub: Hub, merchantId: string, connection
  * transient failure (after recording the attempt) so a job retries, unless `final` says it was the last attempt.
  */
 export async function exportVoucher(hub: Hub, input: ExportInput, opts: { registry?: ConnectorRegistry; signal?: AbortSignal; final?: boolean } = {}): Promise<ExportAttempt> {
-  // One delivery of a voucher to a connection at a time, whoever asks (the queued job, a manual export, twice at
-  // once): the lock is held until this one has recorded what the vendor said, so the next sees it exported and sends
-  // nothing. Its transaction only holds the lock; the work goes through transactions of its own.
-  return hub.database.db.transaction(async (lock) => {
-    await lock.execute(sql`select pg_advisory_xact_lock(${EXPORT_LOCK_CLASS}, hashtext(${`${input.voucherId}:${input.connectionId}`}))`)
-    return exportOnce(hub, input, opts)
-  })
-}
-
-const EXPORT_LOCK_CLASS = 74_620_401
-
-async function exportOnce(hub: Hub, input: ExportInput, opts: { registry?: ConnectorRegistry; signal?: AbortSignal; final?: boolean }): Promise<ExportAttempt> {
   const db = hub.database.db
   const loaded = await voucherConnection(hub, input.merchantId, input.connectionId, opts.registry)
-  const claimed = await db.transaction((tx) => claimExport(tx, input.merchantId, input.voucherId, input.connectionId, hub.clock()))
+  // One delivery of a voucher to a connection at a time, whoever asks (the queued job, a manual export, twice at
+  // once): the export that claims the sending lease sends; the others wait for what it comes to (and send nothing
+  // once it is delivered), for a while, without holding a database connection meanwhile.
+  const claim = () => db.transaction((tx) => claimExport(tx, input.merchantId, input.voucherId, input.connectionId, hub.clock(), EXPORT_LEASE_MS))
+  const giveUp = performance.now() + EXPORT_WAIT_MS
+  let claimed = await claim()
+  while (claimed.busy) {
+    if (performance.now() > giveUp) throw conflict('export_in_progress', 'this voucher is being sent to that connection right now; look again shortly')
+    await delay(EXPORT_WAIT_STEP_MS, undefined, { signal: opts.signal })
+    claimed = await claim()
+  }
   if (claimed.done) return { row: claimed.row, sent: false }
-  const { document } = await db.transaction((tx) => voucherDocumentOf(tx, input.merchantId, input.voucherId))
   const caps = loaded.connector.capabilities as AccountingCapabilities<any>
   const mask = (m: string) => createRedactor(loaded.secretValues).text(m).slice(0, 2000)
   try {
+    const { document } = await db.transaction((tx) => voucherDocumentOf(tx, input.merchantId, input.voucherId))
     const result = await caps.exportVoucher(connectorContext(hub, loaded, opts.signal), { voucher: document as VoucherDocument })
     const row = await db.transaction((tx) =>
       recordExport(tx, input.merchantId, input.voucherId, input.connectionId, result.status === 'rejected' ? { ...result, message: mask(result.message) } : result, hub.clock()),
     )
     return { row, sent: true }
   } catch (e) {
-    if (!(e instanceof ConnectorError)) throw e
+    if (!(e instanceof ConnectorError)) {
+      await db.transaction((tx) => releaseExport(tx, input.merchantId, input.voucherId, input.connectionId))
+      throw e
+    }
     const final = opts.final || !e.transient
     await db.transaction((tx) =>
       recordExport(tx, input.merchantId, input.voucherId, input.connectionId, { status: final ? 'failed' : 'retrying', message: mask(`${e.kind}: ${e.message}`) }, hub.clock()),
@@ -85,6 +89,15 @@ async function exportOnce(hub: Hub, input: ExportInput, opts: { registry?: Conne
     throw e
   }
 }
+
+/**
+ * The sending lease: longer than any delivery takes (a vendor call's retries and timeouts), so it only runs out for a
+ * process that stopped mid-send; then the voucher can be sent again.
+ */
+const EXPORT_LEASE_MS = 5 * 60_000
+/** How long an export waits for another export of the same voucher to the same connection before answering 409. */
+const EXPORT_WAIT_MS = 30_000
+const EXPORT_WAIT_STEP_MS = 200
 
 export const queueExport = (tx: Tx, input: ExportInput) =>
   enqueue(tx, EXPORT_TASK, input, { jobKey: `${EXPORT_TASK}:${input.voucherId}:${input.connectionId}`, maxAttempts: EXPORT_MAX_ATTEMPTS })

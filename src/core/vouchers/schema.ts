@@ -127,6 +127,8 @@ export const voucherExports = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     exportedAt: timestamptz('exported_at'),
+    /** Being sent until then (a lease): another export of it waits for what that delivery comes to. */
+    sendingUntil: timestamptz('sending_until'),
   },
   (t) => [uniqueIndex('voucher_exports_key').on(t.voucherId, t.connectionId), index('voucher_exports_merchant_idx').on(t.merchantId, t.status)],
 )

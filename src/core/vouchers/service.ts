@@ -337,7 +337,12 @@ export type ExportRow = typeof voucherExports.$inferSelect
  * Claims the delivery of a voucher to a connection. An exported (or duplicate-found) delivery is final: asking
  * again returns it and nothing is sent. A superseded or blocked voucher cannot be exported.
  */
-export async function claimExport(tx: Tx, merchantId: string, voucherId: string, connectionId: string, at: Date): Promise<{ row: ExportRow; done: boolean }> {
+/**
+ * Claims the delivery of a voucher to a connection: done when it was delivered already, busy while another export of it
+ * holds the sending lease (until `leaseMs` after it began); otherwise this one takes the lease, and recordExport gives
+ * it back. One delivery at a time, without a connection held open while the target answers.
+ */
+export async function claimExport(tx: Tx, merchantId: string, voucherId: string, connectionId: string, at: Date, leaseMs: number): Promise<{ row: ExportRow; done: boolean; busy: boolean }> {
   const [v] = await tx.select().from(vouchers).where(and(eq(vouchers.id, voucherId), eq(vouchers.merchantId, merchantId))).for('update')
   if (!v) throw notFound('voucher', voucherId)
   if (v.status === 'superseded') throw conflict('voucher_superseded', `voucher ${v.reference} was replaced by a later build of its day; export the current one`)
@@ -349,7 +354,19 @@ export async function claimExport(tx: Tx, merchantId: string, voucherId: string,
     .from(voucherExports)
     .where(and(eq(voucherExports.voucherId, voucherId), eq(voucherExports.connectionId, connectionId)))
     .for('update')
-  return { row: row!, done: row!.status === 'exported' || row!.status === 'duplicate' }
+  const done = row!.status === 'exported' || row!.status === 'duplicate'
+  if (done) return { row: row!, done, busy: false }
+  if (row!.sendingUntil && row!.sendingUntil > at) return { row: row!, done, busy: true }
+  const [leased] = await tx.update(voucherExports).set({ sendingUntil: new Date(at.getTime() + leaseMs) }).where(eq(voucherExports.id, row!.id)).returning()
+  return { row: leased!, done, busy: false }
+}
+
+/** Gives the sending lease back without an outcome (the delivery stopped on a fault of ours before the target answered). */
+export async function releaseExport(tx: Tx, merchantId: string, voucherId: string, connectionId: string): Promise<void> {
+  await tx
+    .update(voucherExports)
+    .set({ sendingUntil: null })
+    .where(and(eq(voucherExports.merchantId, merchantId), eq(voucherExports.voucherId, voucherId), eq(voucherExports.connectionId, connectionId)))
 }
 
 export type ExportOutcome =
@@ -372,6 +389,7 @@ export async function recordExport(tx: Tx, merchantId: string, voucherId: string
       rejectReason: outcome.status === 'rejected' ? outcome.reason : null,
       updatedAt: at,
       exportedAt: ok ? at : undefined,
+      sendingUntil: null,
     })
     .where(and(eq(voucherExports.voucherId, voucherId), eq(voucherExports.connectionId, connectionId), eq(voucherExports.merchantId, merchantId)))
     .returning()

@@ -158,7 +158,7 @@ describe('the daily voucher of a store', () => {
       const first = await hub.database.db.transaction((tx) => buildVoucher(tx, day, new Date()))
       const connectionId = '01a2344d-0000-7000-8000-000000000001'
       await hub.database.db.transaction(async (tx) => {
-        await claimExport(tx, m.merchantId, first.voucher!.id, connectionId, new Date())
+        await claimExport(tx, m.merchantId, first.voucher!.id, connectionId, new Date(), 60_000)
         await recordExport(tx, m.merchantId, first.voucher!.id, connectionId, { status: 'exported', externalId: 'X1', number: '记-1' }, new Date())
       })
       expect((await hub.database.db.transaction((tx) => buildVoucher(tx, day, new Date()))).outcome).toBe('unchanged')

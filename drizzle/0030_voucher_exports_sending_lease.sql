@@ -1,0 +1,1 @@
+ALTER TABLE "voucher_exports" ADD COLUMN "sending_until" timestamp with time zone;
