@@ -51,24 +51,22 @@ describe('sign-in and approver PIN throttles', () => {
     expect(statuses.slice(6).every((s) => s === 429)).toBe(true)
   })
 
-  it('register PIN: 5 failures spread over 40 minutes (never 5 within 15) do not lock', async () => {
+  it('register PIN: 5 wrong PINs each within 15 minutes of the one before lock it, however they straddle any window; 16 minutes apart they do not', async () => {
     const m = await seedMerchant(hub)
     const store = await seedStore(hub, m.merchantId)
     const api = createApi(hub)
     const start = new Date('2025-06-01T08:00:00Z').getTime()
-    const statuses: number[] = []
-    for (let i = 0; i < 5; i++) {
-      hub.setNow(new Date(start + i * 10 * 60_000))
-      statuses.push((await api.post('/api/v1/auth/pin', { registerId: store.registerId, pin: '5555' })).status)
+    const at = async (minutes: number) => {
+      hub.setNow(new Date(start + minutes * 60_000))
+      return (await api.post('/api/v1/auth/pin', { registerId: store.registerId, pin: '5555' })).status
     }
-    expect(statuses).toEqual([401, 401, 401, 401, 401])
-    // Five within 15 minutes of the first do.
-    const again: number[] = []
-    for (let i = 0; i < 5; i++) {
-      hub.setNow(new Date(start + 60 * 60_000 + i * 3 * 60_000))
-      again.push((await api.post('/api/v1/auth/pin', { registerId: store.registerId, pin: '5555' })).status)
-    }
-    expect(again).toEqual([401, 401, 401, 401, 429])
+    const apart = []
+    for (let i = 0; i < 5; i++) apart.push(await at(i * 16))
+    expect(apart).toEqual([401, 401, 401, 401, 401])
+    // Four near the end of a quarter of an hour and four just after it: the fifth locks.
+    const straddling = []
+    for (const minute of [200, 214, 214.3, 214.6, 215.1, 215.3, 215.5]) straddling.push(await at(minute))
+    expect(straddling).toEqual([401, 401, 401, 401, 429, 429, 429])
   })
 
   it('password lockout: after the lock has run out, one wrong password is not a fresh 15-minute lock', async () => {

@@ -120,10 +120,10 @@ export async function pinLockedUntil(tx: Tx, key: string, now: Date): Promise<Da
 }
 
 /**
- * Counts a failed PIN, atomically (parallel guesses are all counted): `maxFailures` failures within `windowMs` of the
- * first of them lock the key for `lockMs`. The count starts again with the first failure after its window, or after a
- * lock has run out (updated_at holds when the current count started). A right PIN does not clear it: otherwise one
- * person who knows a PIN (their own) could keep guessing others', four at a time.
+ * Counts a failed PIN, atomically (parallel guesses are all counted): `maxFailures` failures, each within `windowMs`
+ * of the one before, lock the key for `lockMs`. The count starts again only after `windowMs` without a failure, or
+ * once a lock has run out, so no rhythm of guesses gets more than `maxFailures - 1` of them in a row unlocked. A right
+ * PIN does not clear it: otherwise one person who knows a PIN (their own) could keep guessing others', four at a time.
  */
 export async function countPinFailure(tx: Tx, key: string, merchantId: string, now: Date, policy: PinPolicy): Promise<{ failures: number; lockedUntil: Date | null }> {
   const at = now.toISOString()
@@ -137,7 +137,7 @@ export async function countPinFailure(tx: Tx, key: string, merchantId: string, n
       locked_until = case
         when (case when t.updated_at < ${windowStart}::timestamptz or t.locked_until <= ${at}::timestamptz then 1 else t.failures + 1 end) >= ${policy.maxFailures}
         then ${lockEnd}::timestamptz end,
-      updated_at = case when t.updated_at < ${windowStart}::timestamptz or t.locked_until <= ${at}::timestamptz then ${at}::timestamptz else t.updated_at end
+      updated_at = ${at}::timestamptz
     returning failures, locked_until`)
   const row = r.rows[0]!
   return { failures: row.failures, lockedUntil: row.locked_until === null ? null : new Date(row.locked_until) }

@@ -29,7 +29,7 @@ const pinLoginRoute = defineRoute({
   tags: ['Auth'],
   summary: 'Sign in at a register with a till PIN',
   description:
-    'The PIN names its user within the register’s merchant. Returns a bearer token that lives shorter than a password session (8 hours by default). Wrong PINs are counted per register: after 5 within 15 minutes the register refuses PINs for 5 minutes (429 with Retry-After). Every attempt is audited.',
+    'The PIN names its user within the register’s merchant. Returns a bearer token that lives shorter than a password session (8 hours by default). Wrong PINs are counted per register: after 5, each within 15 minutes of the one before, the register refuses PINs for 5 minutes (429 with Retry-After); a right PIN does not clear the count. Every attempt is audited.',
   access: 'public',
   transaction: false,
   request: { body: jsonBody(z.object({ registerId: uuid(), pin: z.string().regex(/^\d{4,8}$/, 'a PIN is 4 to 8 digits') }).strict()) },
