@@ -101,6 +101,19 @@ describe('connectors and connections', () => {
     expect((await hub.database.db.execute(sql`select 1 from connections where merchant_id = ${m.merchantId}`)).rows).toHaveLength(1)
   })
 
+  it('never calls a vendor address that is link-local or a cloud metadata service: the check says why, nothing is sent', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    for (const siteUrl of ['https://169.254.169.254', 'https://100.100.100.200', 'https://metadata.google.internal']) {
+      const conn = await api.post('/api/v1/connections', { connectorId: 'woocommerce', name: `Woo ${siteUrl}`, config: { siteUrl, consumerKey: `ck_${'a'.repeat(40)}`, consumerSecret: `cs_${'b'.repeat(40)}`, webhookSecret: 'woo-hook-secret-0001' } })
+      expect(conn.status, JSON.stringify(conn.body)).toBe(201)
+      const check = await api.post(`/api/v1/connections/${conn.body.id}/test`, {})
+      expect(check.status).toBe(200)
+      expect(check.body.ok).toBe(false)
+      expect(check.body.message).toMatch(/not sent.*(link-local|metadata)/)
+    }
+  })
+
   it('keeps merchants apart and lets only those allowed manage connections', async () => {
     const a = await seedMerchant(hub)
     const b = await seedMerchant(hub)

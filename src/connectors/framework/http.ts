@@ -29,6 +29,7 @@ import type { Clock } from '../../runtime.ts'
 import { createRedactor, recordCall, type CallOutcome } from './call-log.ts'
 import { ConnectorError, type Classified, type ConnectorHttp, type ErrorKind, type HttpPolicy, type HttpRequest, type HttpResponse } from './http-types.ts'
 import { parseRetryAfter } from '../../lib/retry-after.ts'
+import { ADDRESS_REFUSED, guardedAgents, refusedHost } from '../../lib/net-guard.ts'
 
 export const HTTP_DEFAULTS = { timeoutMs: 15_000, maxAttempts: 4, baseDelayMs: 500, maxDelayMs: 30_000, threshold: 5, halfOpenAfterMs: 30_000 } as const
 
@@ -177,6 +178,12 @@ interface Attempt {
   cause?: unknown
 }
 
+/**
+ * Connections to vendors go only to addresses that are not link-local or cloud metadata (an integrator types some
+ * vendor addresses in: a WooCommerce site's); one pair of keep-alive agents for every connection.
+ */
+const VENDOR_AGENTS = guardedAgents()
+
 export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
   const { policy, logger, clock, merchantId, connectionId, database } = opts
   const sleep: Sleep = opts.sleep ?? ((ms, signal) => delay(ms, undefined, { signal }))
@@ -184,12 +191,15 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
   const maxAttempts = Math.max(1, policy.retry?.maxAttempts ?? HTTP_DEFAULTS.maxAttempts)
   const maxDelayMs = policy.retry?.maxDelayMs ?? HTTP_DEFAULTS.maxDelayMs
   const backoff = new ExponentialBackoff({ generator: fullJitterGenerator, initialDelay: policy.retry?.baseDelayMs ?? HTTP_DEFAULTS.baseDelayMs, maxDelay: maxDelayMs })
-  const client = axios.create({ baseURL: policy.baseURL, headers: policy.headers })
+  const client = axios.create({ baseURL: policy.baseURL, headers: policy.headers, ...VENDOR_AGENTS })
   const extraDiagnostic = new Set(Object.values(policy.rateLimitHeaders ?? {}).map((n) => n.toLowerCase()))
 
   const diagnosticHeaders = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).filter(([k]) => DIAGNOSTIC_HEADER.test(k) || extraDiagnostic.has(k)))
 
   async function send(req: HttpRequest, params: Record<string, string | number | boolean> | undefined, signal: AbortSignal | undefined): Promise<Attempt> {
+    // An address given as a link-local or metadata address is not resolved, so the agents' check never sees it.
+    const refused = refusedHost(client.getUri({ url: req.url }))
+    if (refused) return { outcome: 'permanent', error: `not sent: the address is ${refused}`, notSent: true, cause: Object.assign(new Error(`not sent: ${refused}`), { code: ADDRESS_REFUSED }) }
     const controller = new AbortController()
     let timedOut = false
     const timeoutMs = req.timeoutMs ?? policy.timeoutMs ?? HTTP_DEFAULTS.timeoutMs
