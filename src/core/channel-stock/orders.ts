@@ -4,7 +4,7 @@
 // of the goods leaving, and a pickup order is handed over at its store. Applying the same order state twice changes
 // nothing: every line is keyed by (connection, remote order, line), and an older state than the one applied is
 // ignored.
-import { and, desc, eq, inArray, lt, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { keysetPage } from '../../db/page.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
@@ -65,22 +65,41 @@ async function placement(tx: Tx, ref: ChannelRef, order: ChannelOrderInput): Pro
   return null
 }
 
+/**
+ * Our variant of each order line, by the marketplace's listing first: the line's item id, or else the listing whose
+ * SKU the line carries (a Shopify webhook names no inventory item), as that listing is bound, by hand or by SKU. A
+ * line of a listing a person left or made unbound stays unmapped: only a line no listing is known for is matched by
+ * our own SKU.
+ */
 async function resolveVariants(tx: Tx, ref: ChannelRef, lines: ChannelOrderInput['lines']): Promise<Map<string, string>> {
   const out = new Map<string, string>()
+  const known = new Set<string>()
   const ext = lines.map((l) => l.externalId).filter((x): x is string => !!x)
-  if (ext.length) {
-    const rows = await tx
-      .select({ externalId: channelListings.externalId, variantId: channelListings.variantId })
-      .from(channelListings)
-      .where(and(eq(channelListings.connectionId, ref.connectionId), inArray(channelListings.externalId, ext)))
-    const byExt = new Map(rows.filter((r) => r.variantId).map((r) => [r.externalId, r.variantId!]))
-    for (const l of lines) if (l.externalId && byExt.has(l.externalId)) out.set(l.id, byExt.get(l.externalId)!)
+  const skus = [...new Set(lines.map((l) => l.sku?.trim()).filter((x): x is string => !!x))]
+  const listings =
+    ext.length || skus.length
+      ? await tx
+          .select({ externalId: channelListings.externalId, sku: channelListings.sku, variantId: channelListings.variantId })
+          .from(channelListings)
+          .where(and(eq(channelListings.connectionId, ref.connectionId), or(ext.length ? inArray(channelListings.externalId, ext) : undefined, skus.length ? inArray(channelListings.sku, skus) : undefined)))
+      : []
+  for (const l of lines) {
+    const byId = l.externalId ? listings.find((x) => x.externalId === l.externalId) : undefined
+    const bySku = byId ? [] : l.sku ? listings.filter((x) => x.sku === l.sku!.trim()) : []
+    const found = byId ? [byId] : bySku
+    if (found.length === 0) continue
+    known.add(l.id)
+    const bound = [...new Set(found.map((x) => x.variantId))]
+    if (bound.length === 1 && bound[0]) out.set(l.id, bound[0])
   }
-  const skus = lines.filter((l) => !out.has(l.id) && l.sku).map((l) => l.sku!.trim())
-  if (skus.length) {
-    const rows = await tx.select({ id: variants.id, sku: variants.sku }).from(variants).where(and(eq(variants.merchantId, ref.merchantId), inArray(variants.sku, skus)))
+  const rest = lines.filter((l) => !known.has(l.id) && l.sku)
+  if (rest.length) {
+    const rows = await tx
+      .select({ id: variants.id, sku: variants.sku })
+      .from(variants)
+      .where(and(eq(variants.merchantId, ref.merchantId), inArray(variants.sku, rest.map((l) => l.sku!.trim()))))
     const bySku = new Map(rows.map((r) => [r.sku, r.id]))
-    for (const l of lines) if (!out.has(l.id) && l.sku && bySku.has(l.sku.trim())) out.set(l.id, bySku.get(l.sku.trim())!)
+    for (const l of rest) if (bySku.has(l.sku!.trim())) out.set(l.id, bySku.get(l.sku!.trim())!)
   }
   return out
 }
