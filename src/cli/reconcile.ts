@@ -4,6 +4,9 @@
 import path from 'node:path'
 import { InvalidArgumentError, type Command } from 'commander'
 import type { DayPreview, RunSummary } from '../core/reconciliation/match.ts'
+import { eq } from 'drizzle-orm'
+import { connections } from '../connectors/framework/schema.ts'
+import { getSettings } from '../core/merchants/settings.ts'
 import { formatDecimal } from '../lib/money.ts'
 import { isUuid } from '../lib/ids.ts'
 import { isDate } from '../lib/time.ts'
@@ -35,23 +38,29 @@ const CONTENT_TYPES: Record<string, string> = {
 
 const runJson = (r: RunSummary) => ({ id: r.runId, status: r.status, reused: r.reused, counts: r.counts, totals: r.totals, changes: r.changes })
 
-function describeRun(date: string, r: RunSummary): string {
-  return `reconciled ${date}: ${r.status}${r.reused ? ' (unchanged since the last run)' : ''} — ${describeFigures(r)}`
+function describeRun(date: string, r: RunSummary, currency: string): string {
+  return `reconciled ${date}: ${r.status}${r.reused ? ' (unchanged since the last run)' : ''} — ${describeFigures(r, currency)}`
 }
 
-function describeFigures(r: Pick<RunSummary, 'counts' | 'totals'>): string {
+/** The currency of the connection's merchant: the amounts it prints are written in its decimals. */
+async function currencyOf(hub: OpenedHub, connectionId: string): Promise<string> {
+  const [c] = await hub.database.db.select({ merchantId: connections.merchantId }).from(connections).where(eq(connections.id, connectionId))
+  return c ? (await getSettings(hub.database.db, c.merchantId)).currency : 'CNY'
+}
+
+function describeFigures(r: Pick<RunSummary, 'counts' | 'totals'>, currency: string): string {
   const counts = Object.entries(r.counts)
     .filter(([k, n]) => n > 0 && k !== 'open' && k !== 'open_exceptions')
     .map(([k, n]) => `${k} ${n}`)
     .join(', ')
   const t = r.totals
-  const money = (n: number | undefined) => formatDecimal(n ?? 0)
+  const money = (n: number | undefined) => formatDecimal(n ?? 0, currency)
   return `${counts || 'nothing to match'}; till ${money(t.pos_net)}, channel ${money(t.channel_net)}, difference ${money(t.difference)}; open exceptions ${r.counts.open_exceptions ?? 0}`
 }
 
-function describePreview(date: string, p: DayPreview): string {
+function describePreview(date: string, p: DayPreview, currency: string): string {
   const c = p.changes
-  return `dry run of ${date} (nothing written): would be ${p.status} — ${describeFigures(p)}; would create ${c.created}, change ${c.changed}, remove ${c.removed} items`
+  return `dry run of ${date} (nothing written): would be ${p.status} — ${describeFigures(p, currency)}; would create ${c.created}, change ${c.changed}, remove ${c.removed} items`
 }
 
 /** The import `reconcile import` asks for: the file as given, read from disk as a stream. */
@@ -82,15 +91,16 @@ async function previewImport(hub: OpenedHub, o: { connection: string; date: stri
   )
   // Only a refused file has no run.
   const run = p.run!
-  process.stdout.write(`${describePreview(o.date, run)}\n`)
-  printExceptions(run)
+  const currency = await currencyOf(hub, o.connection)
+  process.stdout.write(`${describePreview(o.date, run, currency)}\n`)
+  printExceptions(run, currency)
   json()
 }
 
 /** The first exceptions a dry run would leave open, a line each. */
-function printExceptions(p: DayPreview) {
+function printExceptions(p: DayPreview, currency: string) {
   for (const e of p.exceptions.slice(0, 20)) {
-    process.stdout.write(`  ${e.outcome.padEnd(20)} ${(e.posRef ?? (e.lineId === null ? '' : `line ${e.lineId}`)).padEnd(34)} till ${e.posAmount === null ? '—' : formatDecimal(e.posAmount)}, channel ${e.channelAmount === null ? '—' : formatDecimal(e.channelAmount)}${e.isNew ? '' : ' (already open)'}\n`)
+    process.stdout.write(`  ${e.outcome.padEnd(20)} ${(e.posRef ?? (e.lineId === null ? '' : `line ${e.lineId}`)).padEnd(34)} till ${e.posAmount === null ? '—' : formatDecimal(e.posAmount, currency)}, channel ${e.channelAmount === null ? '—' : formatDecimal(e.channelAmount, currency)}${e.isNew ? '' : ' (already open)'}\n`)
   }
   if (p.exceptions.length > 20) process.stdout.write(`  … ${(p.counts.open ?? 0) - 20} more (--json lists up to ${p.exceptions.length})\n`)
 }
@@ -139,7 +149,7 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
         let run: RunSummary | null = null
         if (o.run) {
           run = await reconcileConnectionDay(hub, { connectionId: o.connection, businessDate: o.date })
-          process.stdout.write(`${describeRun(o.date, run)}\n`)
+          process.stdout.write(`${describeRun(o.date, run, await currencyOf(hub, o.connection))}\n`)
         }
         if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, statement, run: run ? runJson(run) : null })}\n`)
       } finally {
@@ -160,13 +170,14 @@ export function registerReconcile(program: Command, open: () => Promise<OpenedHu
         const { previewConnectionDay, reconcileConnectionDay } = await import('../jobs/reconciliation.ts')
         if (o.dryRun) {
           const p = await previewConnectionDay(hub, { connectionId: o.connection, businessDate: o.date })
-          process.stdout.write(`${describePreview(o.date, p)}\n`)
-          printExceptions(p)
+          const currency = await currencyOf(hub, o.connection)
+          process.stdout.write(`${describePreview(o.date, p, currency)}\n`)
+          printExceptions(p, currency)
           if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, dryRun: p })}\n`)
           return
         }
         const run = await reconcileConnectionDay(hub, { connectionId: o.connection, businessDate: o.date })
-        process.stdout.write(`${describeRun(o.date, run)}\n`)
+        process.stdout.write(`${describeRun(o.date, run, await currencyOf(hub, o.connection))}\n`)
         if (o.json) process.stdout.write(`${JSON.stringify({ connectionId: o.connection, businessDate: o.date, run: runJson(run) })}\n`)
       } finally {
         await hub.close()

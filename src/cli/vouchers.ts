@@ -81,7 +81,7 @@ async function voucherJson(hub: OpenedHub, v: VoucherRow) {
 }
 
 const describe = (v: VoucherRow) =>
-  `${v.reference} (${v.kind}, ${v.status}) ${v.businessDate}${v.postingDate !== v.businessDate ? ` posted ${v.postingDate}` : ''}: debit ${formatDecimal(v.totalDebit)} = credit ${formatDecimal(v.totalCredit)}${v.rounding ? `, rounding ${formatDecimal(v.rounding)}` : ''}${v.problems.length ? ` — blocked: ${v.problems.map((p) => p.message).join('; ')}` : ''}`
+  `${v.reference} (${v.kind}, ${v.status}) ${v.businessDate}${v.postingDate !== v.businessDate ? ` posted ${v.postingDate}` : ''}: debit ${formatDecimal(v.totalDebit, v.currency)} = credit ${formatDecimal(v.totalCredit, v.currency)}${v.rounding ? `, rounding ${formatDecimal(v.rounding, v.currency)}` : ''}${v.problems.length ? ` — blocked: ${v.problems.map((p) => p.message).join('; ')}` : ''}`
 
 export function registerVouchers(program: Command, open: () => Promise<OpenedHub>): void {
   const vouchers = program.command('vouchers').description('build and export daily accounting vouchers')

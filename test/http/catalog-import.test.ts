@@ -58,6 +58,18 @@ const count = async (hub: { database: { db: any } }, table: string, merchantId: 
 describe('catalog import and export', () => {
   const hub = useTestHub()
 
+  it('names the export file after the merchant’s own day, not the UTC one', async () => {
+    const a = await catalogShop(hub)
+    // 01:30 on 11 March in Shanghai is still 10 March in UTC.
+    hub.setNow(new Date('2026-03-10T17:30:00Z'))
+    try {
+      const file = await a.admin.get('/api/v1/catalog/export?format=csv')
+      expect(file.headers.get('content-disposition')).toBe('attachment; filename="catalog-20260311.csv"')
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+
   it('a dry run reports every bad row with its line, field, value and reason, and writes nothing', async () => {
     const { admin, m } = await catalogShop(hub)
     await admin.post('/api/v1/products', productBody({ name: 'Existing' }, { sku: 'OLD-1', barcodes: ['5901234123457'] }))

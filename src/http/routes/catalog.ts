@@ -14,6 +14,7 @@ import { typedDigits } from '../../core/catalog/barcodes.ts'
 import { createTaxCategory, findTaxCategoryByCode, listTaxCategories, type TaxCategory } from '../../core/catalog/tax-categories.ts'
 import type { Tx } from '../../db/client.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
+import { businessDate } from '../../lib/time.ts'
 import { badRequest, invalid, isDomainError, notFound } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page, PageQuery } from '../route.ts'
@@ -661,7 +662,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
     // One snapshot, so a product changed during the export is either wholly old or wholly new in the file.
     const records = await c.var.hub.database.db.transaction((tx) => exportCatalog(tx, m), { isolationLevel: 'repeatable read', accessMode: 'read only' })
     const bytes = await writeCatalogFile(records, format)
-    const day = c.var.hub.clock().toISOString().slice(0, 10).replaceAll('-', '')
+    // Named after the merchant's own day.
+    const day = businessDate(c.var.hub.clock(), (await getSettings(c.var.db, m)).timeZone).replaceAll('-', '')
     return c.body(bytes as Uint8Array<ArrayBuffer>, 200, {
       'Content-Type': format === 'csv' ? `${MEDIA_TYPES.csv}; charset=utf-8` : MEDIA_TYPES.xlsx,
       'Content-Disposition': `attachment; filename="catalog-${day}.${format}"`,
