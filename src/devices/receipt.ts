@@ -1,13 +1,14 @@
 // The receipt and kitchen-ticket models the printers draw, built from a recorded sale or refund through the core
 // services' own reads (nothing is written). Amounts are the sale's own to the fen; a refund receipt shows what the
 // refund returned, line by line, with the same shares the refund computed.
-import { and, eq } from 'drizzle-orm'
+import { and, desc, eq, isNull, lte } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { DomainError, notFound } from '../lib/errors.ts'
 import { mulDivRound, sum } from '../lib/money.ts'
 import { businessDate, localTimeOfDay } from '../lib/time.ts'
 import { categoryAncestry } from '../core/catalog/products.ts'
 import { getMember } from '../core/members/members.ts'
+import { pointsLedger } from '../core/members/schema.ts'
 import { getMerchant } from '../core/merchants/service.ts'
 import { getSale, type SaleView } from '../core/sales/queries.ts'
 import { refunds } from '../core/sales/schema.ts'
@@ -37,6 +38,27 @@ function formatQuantity(quantity: number, unit: string): string {
   return String(quantity)
 }
 
+/** What a price is per, where that is not one printed unit of the quantity (see ReceiptLine.priceUnit). */
+function priceUnitOf(pricePer: number, unit: string): string {
+  const natural = unit === 'g' || unit === 'ml' ? 1000 : unit === 'cm' ? 100 : 1
+  if (pricePer === natural) return ''
+  return unit === 'piece' ? String(pricePer) : `${pricePer}${unit}`
+}
+
+/**
+ * The member's points balance right after the sale (or the refund) a receipt is of, from the points ledger: a receipt
+ * printed late (the printer was offline, out of paper) still shows that, not today's balance.
+ */
+async function pointsBalanceAfter(tx: Tx, memberId: string, sale: SaleView, refund: SaleView['refunds'][number] | null): Promise<number> {
+  const own = refund ? eq(pointsLedger.refundId, refund.id) : and(eq(pointsLedger.saleId, sale.id), isNull(pointsLedger.refundId))
+  const [mine] = await tx.select({ balance: pointsLedger.balanceAfter }).from(pointsLedger).where(and(eq(pointsLedger.memberId, memberId), own)).orderBy(desc(pointsLedger.id)).limit(1)
+  if (mine) return mine.balance
+  // No points moved with it: the balance as it stood then.
+  const at = refund?.recordedAt ?? sale.recordedAt
+  const [before] = await tx.select({ balance: pointsLedger.balanceAfter }).from(pointsLedger).where(and(eq(pointsLedger.memberId, memberId), lte(pointsLedger.at, at))).orderBy(desc(pointsLedger.id)).limit(1)
+  return before?.balance ?? 0
+}
+
 /** A staff member's or API key's name; `type` unknown (a refund's creator): either. Null for the hub itself. */
 async function actorName(tx: Tx, merchantId: string, id: string | null, type?: 'user' | 'api_key' | 'system'): Promise<string | null> {
   if (!id || type === 'system') return null
@@ -64,6 +86,7 @@ const saleLine = (l: SaleView['lines'][number]): ReceiptLine => ({
   sku: l.sku,
   quantity: formatQuantity(l.quantity, l.unit),
   unitPrice: l.unitPrice,
+  priceUnit: priceUnitOf(l.pricePer, l.unit),
   gross: l.gross,
   discount: l.discountTotal,
   // Tax-inclusive: what the customer pays for the line. Tax-exclusive: the net before tax (tax is added below).
@@ -88,6 +111,7 @@ function refundLines(sale: SaleView, refund: SaleView['refunds'][number]): Recei
       sku: line.sku,
       quantity: formatQuantity(rl.quantity, line.unit),
       unitPrice: line.unitPrice,
+      priceUnit: priceUnitOf(line.pricePer, line.unit),
       gross,
       discount: gross - net,
       total: net,
@@ -129,7 +153,7 @@ export async function loadReceipt(tx: Tx, merchantId: string, ref: { saleId: str
       name: member.name,
       pointsEarned: refund ? 0 : sale.pointsEarned,
       pointsRedeemed: refund ? 0 : sale.pointsRedeemed,
-      pointsBalance: opts.reprint || member.status !== 'active' ? null : member.pointsBalance,
+      pointsBalance: opts.reprint || member.status !== 'active' ? null : await pointsBalanceAfter(tx, member.id, sale, refund),
     },
     // The merchant settings hold no e-receipt URL yet, so there is nothing to encode.
     qr: null,

@@ -49,8 +49,13 @@ export interface ReceiptLine {
   sku: string
   /** Quantity as printed: "2" for pieces, "0.350kg" for weighed goods. */
   quantity: string
-  /** Unit price in minor units (per piece, or per the price unit for weighed goods). */
+  /** Unit price in minor units, per `priceUnit`. */
   unitPrice: number
+  /**
+   * What the price is per, where that is not one of the printed quantity's units (a piece, a kg, a L, a m): "12" for a
+   * dozen, "500g" for a jin. Empty otherwise. Printed after the price, so quantity × price reads as the amount.
+   */
+  priceUnit: string
   /** What the line costs before its own discounts (minor units). */
   gross: number
   /** Discounts on the line (promotions, member price, manual), positive minor units. */

@@ -76,8 +76,8 @@ describe('receipts from the database', () => {
       qr: null,
     })
     expect(model.lines).toEqual([
-      { name: '农夫山泉 550ml', sku: sale.lines[0].sku, quantity: '3', unitPrice: 250, gross: 750, discount: 75, total: 675, discountLabels: [expect.any(String)] },
-      { name: '散装苹果', sku: sale.lines[1].sku, quantity: '0.350kg', unitPrice: 1280, gross: 448, discount: 0, total: 448, discountLabels: [] },
+      { name: '农夫山泉 550ml', sku: sale.lines[0].sku, quantity: '3', unitPrice: 250, priceUnit: '', gross: 750, discount: 75, total: 675, discountLabels: [expect.any(String)] },
+      { name: '散装苹果', sku: sale.lines[1].sku, quantity: '0.350kg', unitPrice: 1280, priceUnit: '', gross: 448, discount: 0, total: 448, discountLabels: [] },
     ])
     expect(model).toMatchObject({ subtotal: sale.grossTotal, discountTotal: sale.discountTotal, taxTotal: sale.taxTotal, total: sale.total, rounding: sale.roundingAdjustment })
     expect(model).toMatchObject({ subtotal: 1198, discountTotal: 75, total: 1123, rounding: -3, change: 380 })
@@ -99,6 +99,28 @@ describe('receipts from the database', () => {
     expect(bytes.includes(iconv.encode('找零 Change', 'gbk'))).toBe(true)
   })
 
+  it('prints a price that is not per one printed unit with what it is per, so quantity × price reads as the amount', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    // Eggs at ¥12.00 a dozen, apples at ¥6.40 a jin (500 g), milk at ¥5.00 a piece.
+    const eggs = await seedProduct(hub, store, { name: '鸡蛋', price: 1200, pricePer: 12, stock: 100 })
+    const apples = await seedProduct(hub, store, { name: '散装苹果', price: 640, pricePer: 500, unit: 'g', stock: 10_000 })
+    const milk = await seedProduct(hub, store, { name: '牛奶', price: 500, stock: 10 })
+    const r = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: eggs.sku, quantity: 6 }, { sku: apples.sku, quantity: 350 }, { sku: milk.sku }], tenders: [{ kind: 'card', amount: 1548 }] })
+    expect(r.status, JSON.stringify(r.body)).toBe(201)
+    const model = await loadReceipt(db(), m.merchantId, { saleId: r.body.id }, { reprint: false })
+    expect(model.lines.map((l) => [l.quantity, l.unitPrice, l.priceUnit, l.gross])).toEqual([
+      ['6', 1200, '12', 600],
+      ['0.350kg', 640, '500g', 448],
+      ['1', 500, '', 500],
+    ])
+    const text = iconv.decode(Buffer.from(receiptEscpos(model, defaultProfile(80))), 'gbk')
+    expect(text).toMatch(/6 x 12\.00\/12 +6\.00/)
+    expect(text).toMatch(/0\.350kg x 6\.40\/500g +4\.48/)
+    expect(text).toMatch(/1 x 5\.00 +5\.00/)
+  })
+
   it('a reprint is marked, stamped with when it was reprinted, and leaves off the points balance of today', async () => {
     const { m, sale } = await makeSale()
     const now = new Date('2026-12-03T02:05:00Z')
@@ -118,7 +140,7 @@ describe('receipts from the database', () => {
     expect(model).toMatchObject({ kind: 'refund', receiptNo: refund.refundNo, originalReceiptNo: sale.receiptNo, cashier: expect.any(String), change: 0 })
     // One of three discounted bottles: a third of 7.50 gross less a third of the 0.75 discount.
     expect(model.lines).toEqual([
-      { name: '农夫山泉 550ml', sku: sale.lines[0].sku, quantity: '1', unitPrice: 250, gross: 250, discount: 25, total: 225, discountLabels: [expect.any(String)] },
+      { name: '农夫山泉 550ml', sku: sale.lines[0].sku, quantity: '1', unitPrice: 250, priceUnit: '', gross: 250, discount: 25, total: 225, discountLabels: [expect.any(String)] },
     ])
     expect(model.total).toBe(refund.lines[0].amount)
     expect(model.total + model.rounding).toBe(refund.total)

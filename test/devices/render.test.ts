@@ -26,9 +26,9 @@ const model: ReceiptModel = {
   cashier: '王小明',
   currency: 'CNY',
   lines: [
-    { name: '农夫山泉 550ml', sku: '6921168509256', quantity: '2', unitPrice: 250, gross: 500, discount: 0, total: 500, discountLabels: [] },
-    { name: '散装苹果', sku: 'P-APPLE', quantity: '0.350kg', unitPrice: 1280, gross: 448, discount: 0, total: 448, discountLabels: [] },
-    { name: '伊利纯牛奶 250ml×24', sku: '6907992500010', quantity: '1', unitPrice: 6990, gross: 6990, discount: 700, total: 6290, discountLabels: ['会员价 Member price'] },
+    { name: '农夫山泉 550ml', sku: '6921168509256', quantity: '2', unitPrice: 250, priceUnit: '', gross: 500, discount: 0, total: 500, discountLabels: [] },
+    { name: '散装苹果', sku: 'P-APPLE', quantity: '0.350kg', unitPrice: 1280, priceUnit: '', gross: 448, discount: 0, total: 448, discountLabels: [] },
+    { name: '伊利纯牛奶 250ml×24', sku: '6907992500010', quantity: '1', unitPrice: 6990, priceUnit: '', gross: 6990, discount: 700, total: 6290, discountLabels: ['会员价 Member price'] },
   ],
   subtotal: 7938,
   discountTotal: 700,

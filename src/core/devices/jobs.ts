@@ -145,6 +145,16 @@ export async function dropExpired(tx: Tx, where: { storeId?: string; deviceId?: 
   return rows.map((r) => r.id)
 }
 
+/** Drops a device's jobs not yet handed over, with why; returns how many. */
+export async function dropQueued(tx: Tx, deviceId: string, reason: string, message: string): Promise<number> {
+  const rows = await tx
+    .update(deviceJobs)
+    .set({ state: 'dropped', reason, message, finishedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(and(eq(deviceJobs.deviceId, deviceId), eq(deviceJobs.state, 'queued')))
+    .returning({ id: deviceJobs.id })
+  return rows.length
+}
+
 /** A store's work not yet final, in order: what its bridge must run (queued) or still owes a result for (sent). */
 export async function openWork(tx: Tx, storeId: string, now: Date) {
   await dropExpired(tx, { storeId }, now)

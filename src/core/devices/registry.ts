@@ -11,6 +11,7 @@ import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { getRegister, getStore } from '../stores/service.ts'
 import { devices, type DeviceDriver, type DeviceStatusLike, type DeviceKind, type DeviceRoute, type TextEncoding } from './schema.ts'
+import { dropQueued } from './jobs.ts'
 
 export type Device = typeof devices.$inferSelect
 
@@ -196,7 +197,10 @@ export async function updateDevice(tx: Tx, actor: Actor, id: string, changes: Pa
   const values = await normalize(tx, actor.merchantId, merged, id)
   try {
     const [row] = await tx.update(devices).set({ ...values, updatedAt: sql`now()` }).where(eq(devices.id, id)).returning()
-    await recordAudit(tx, actor, { action: 'device.changed', entityType: 'device', entityId: id, details: { changes: Object.keys(changes) } })
+    // Switched off, it is sent nothing more: what waits for it is dropped, with the reason (a job already handed over
+    // still reports its result).
+    const dropped = current.enabled && !row!.enabled ? await dropQueued(tx, id, 'device_disabled', 'the device was switched off before this job reached it') : 0
+    await recordAudit(tx, actor, { action: 'device.changed', entityType: 'device', entityId: id, details: { changes: Object.keys(changes), ...(dropped ? { jobsDropped: dropped } : {}) } })
     return row!
   } catch (e) {
     if (duplicateName(e)) throw conflict('device_name_taken', `store already has a device named "${values.name}"`)

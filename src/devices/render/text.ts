@@ -366,7 +366,7 @@ export function receiptBlocks(model: ReceiptModel, profile: PrinterProfile, loca
 
   for (const line of model.lines) {
     out.text(line.name)
-    out.pair(`  ${line.quantity} x ${money(line.unitPrice)}`, money(line.gross))
+    out.pair(`  ${line.quantity} x ${money(line.unitPrice)}${line.priceUnit ? `/${line.priceUnit}` : ''}`, money(line.gross))
     if (line.discount !== 0) out.pair(`  ${line.discountLabels.length ? line.discountLabels.join(' ') : L.discount}`, money(-line.discount))
   }
   out.rule()
