@@ -196,6 +196,10 @@ export async function refundTopup(tx: Tx, actor: Actor, topupId: string, input: 
   }
   const tenders = await tx.select().from(topupTenders).where(eq(topupTenders.topupId, topupId))
   const cash = sum(tenders.filter((x) => x.kind === 'cash').map((x) => x.amount))
+  // Cash goes back at a till of the store that took it: its books (the day's voucher) hold the top-up and its refund.
+  if (cash > 0 && (await getRegister(tx, actor.merchantId, input.registerId)).storeId !== t.storeId) {
+    throw conflict('topup_other_store', 'cash of a top-up is given back at a till of the store that took it', { storeId: t.storeId })
+  }
   // Out of the drawer, as a sale's refund: locked against other payouts from it, and never more than it holds.
   const session = cash > 0 ? await requireOpenSession(tx, actor.merchantId, input.registerId, 'update') : undefined
   if (session) await assertDrawerHolds(tx, session.id, cash)

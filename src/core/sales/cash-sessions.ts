@@ -150,10 +150,13 @@ export async function rescueSessionFor(tx: Tx, actor: Actor, registerId: string,
 }
 
 async function openRescueSession(tx: Tx, actor: Actor, registerId: string, at: Date): Promise<CashSession> {
+  // One rescue session per business day, as the sales it keeps: a later day's sales never go into an earlier day's
+  // (whose count, and over/short, is that day's).
+  const day = businessDate(at, (await getSettings(tx, actor.merchantId)).timeZone)
   const [lastRescue] = await tx
     .select()
     .from(cashSessions)
-    .where(and(eq(cashSessions.registerId, registerId), eq(cashSessions.rescue, true), eq(cashSessions.status, 'open')))
+    .where(and(eq(cashSessions.registerId, registerId), eq(cashSessions.rescue, true), eq(cashSessions.status, 'open'), eq(cashSessions.businessDate, day)))
     .orderBy(desc(cashSessions.openedAt))
   if (lastRescue) return lastRescue
   return openSession(tx, actor, { registerId, openingFloat: 0, note: 'rescue session for offline sales that arrived after their session closed', at, rescue: true })
