@@ -272,8 +272,10 @@ async function manualSides(tx: Tx, x: Ctx): Promise<Record<string, number>> {
               join settlement_statements st on st.id = l.statement_id and st.status = 'imported' and ${x.formats}
              where i.merchant_id = ${x.m} and i.connection_id = ${x.c} and i.manual and i.business_date >= ${x.d}::date
                and l.business_date = ${x.d}::date and l.kind in ('payment', 'refund')) l,
-           (select coalesce(sum(expected_fee_milli), 0) as expected_fee_milli from recon_items
-             where merchant_id = ${x.m} and connection_id = ${x.c} and manual and business_date = ${x.d}::date) i`)
+           (select coalesce(sum(expected_fee_milli), 0) as expected_fee_milli from recon_items r
+             where merchant_id = ${x.m} and connection_id = ${x.c} and manual and business_date = ${x.d}::date
+               -- As its line: not counted once a corrected file replaced the line it was resolved on.
+               and (r.line_id is null or exists (select 1 from settlement_lines l join settlement_statements st on st.id = l.statement_id and st.status = 'imported' where l.id = r.line_id))) i`)
   return Object.fromEntries(Object.entries(rows[0]!).map(([k, v]) => [k, Number(v)]))
 }
 

@@ -330,8 +330,8 @@ export async function dailySummary(
            count(*) filter (where l.kind in ('payment', 'refund', 'adjustment'))::int as channel_count,
            coalesce(sum(case when l.kind = 'refund' then -l.amount else l.amount end) filter (where l.kind in ('payment', 'refund', 'adjustment')), 0)::bigint as channel_amount,
            coalesce(sum(l.fee_milli) filter (where l.kind in ('payment', 'refund')), 0)::bigint as channel_fee_milli,
-           coalesce(sum(i.expected_fee_milli), 0)::bigint as expected_fee_milli,
-           sum(i.channel_fee_milli - i.expected_fee_milli)::bigint as fee_difference_milli,
+           coalesce(sum(i.expected_fee_milli) filter (where i.line_id is null or l.id is not null), 0)::bigint as expected_fee_milli,
+           sum(i.channel_fee_milli - i.expected_fee_milli) filter (where i.line_id is null or l.id is not null)::bigint as fee_difference_milli,
            count(*) filter (where i.outcome = 'matched')::int as matched,
            count(*) filter (where i.outcome = 'timing' and i.state = 'open')::int as timing,
            count(*) filter (where i.outcome <> 'timing' and i.state = 'open')::int as open_exceptions,
@@ -341,7 +341,9 @@ export async function dailySummary(
            count(*) filter (where i.outcome <> 'timing' and i.state = 'open' and ${f.today}::date - i.business_date between 4 and 7)::int as age_4_7,
            count(*) filter (where i.outcome <> 'timing' and i.state = 'open' and ${f.today}::date - i.business_date >= 8)::int as age_8
       from recon_items i
-      left join settlement_lines l on l.id = i.line_id
+      -- Only lines of statements still current: an item resolved by hand on a line a corrected file replaced holds no
+      -- channel money (as the run counts it).
+      left join settlement_lines l on l.id = i.line_id and exists (select 1 from settlement_statements st where st.id = l.statement_id and st.status = 'imported')
       left join stores s on s.id = i.store_id
       ${terminal}
      where i.merchant_id = ${merchantId} and i.business_date between ${f.from}::date and ${f.to}::date
