@@ -132,7 +132,7 @@ interface PostResult {
 /** The longest wait a receiver's Retry-After may ask for: the schedule's own longest delay. */
 const MAX_RETRY_AFTER_MS = Math.max(...RETRY_DELAYS_MS)
 
-async function post(http: AxiosInstance, url: string, body: string, headers: Record<string, string>, signal?: AbortSignal): Promise<PostResult> {
+async function post(http: AxiosInstance, url: string, body: string, headers: Record<string, string>, clock: () => Date, signal?: AbortSignal): Promise<PostResult> {
   // Refused when it was subscribed, too; a host name's addresses are checked as it is resolved (guardedAgents).
   const refused = refusedHost(url)
   if (refused) return { statusCode: null, body: '', error: `not sent: the url points at ${refused}` }
@@ -149,7 +149,7 @@ async function post(http: AxiosInstance, url: string, body: string, headers: Rec
     })
     const text = await bodyStart(res.data, RESPONSE_EXCERPT_BYTES * 4)
     const ok = res.status >= 200 && res.status < 300
-    const retryAfterMs = res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers['retry-after'] as string | undefined, new Date()) : undefined
+    const retryAfterMs = res.status === 429 || res.status === 503 ? parseRetryAfter(res.headers['retry-after'] as string | undefined, clock()) : undefined
     return { statusCode: res.status, body: text, error: ok ? null : `receiver answered HTTP ${res.status}`, retryAfterMs }
   } catch (e) {
     const err = e as { code?: string; message?: string }
@@ -216,7 +216,7 @@ export async function deliver(hub: Hub, input: { merchantId: string; deliveryId:
     const body = JSON.stringify(d.payload)
     const headers = signMessage(hub.secrets.decrypt(sub.sealedSecret), d.messageId, hub.clock(), body)
     const started = performance.now()
-    const res = await post(opts.http ?? defaultHttp, sub.url, body, { ...headers }, opts.signal)
+    const res = await post(opts.http ?? defaultHttp, sub.url, body, { ...headers }, hub.clock, opts.signal)
     const durationMs = Math.round(performance.now() - started)
     const finishedAt = hub.clock()
     const log = hub.logger.child({ deliveryId: d.id, subscriptionId: sub.id, messageId: d.messageId, attempt })

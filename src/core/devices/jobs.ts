@@ -9,7 +9,7 @@
 //   status, or a person says whether it printed. A reprint is a new job, marked as one.
 // - A job past its expiry (a drawer kick after 10 s) is dropped, never delivered late.
 // - Results apply at most once: a result for a job that is already final changes nothing.
-import { and, asc, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, asc, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
@@ -130,29 +130,22 @@ export const listJobs = (tx: Tx, f: JobFilter) =>
 
 /** Queued work past its expiry is dropped (reason expired), never delivered late. Returns the dropped ids. */
 export async function dropExpired(tx: Tx, where: { storeId?: string; deviceId?: string }, now: Date): Promise<string[]> {
-  const rows = await tx
-    .update(deviceJobs)
-    .set({ state: 'dropped', reason: 'expired', message: 'not delivered in time', finishedAt: now, updatedAt: now })
-    .where(
-      and(
-        where.storeId ? eq(deviceJobs.storeId, where.storeId) : undefined,
-        where.deviceId ? eq(deviceJobs.deviceId, where.deviceId) : undefined,
-        eq(deviceJobs.state, 'queued'),
-        lt(deviceJobs.expiresAt, now),
-      ),
-    )
-    .returning({ id: deviceJobs.id })
-  return rows.map((r) => r.id)
+  return drop(tx, and(where.storeId ? eq(deviceJobs.storeId, where.storeId) : undefined, where.deviceId ? eq(deviceJobs.deviceId, where.deviceId) : undefined, lt(deviceJobs.expiresAt, now)), 'expired', 'not delivered in time', now)
 }
 
 /** Drops a device's jobs not yet handed over, with why; returns how many. */
-export async function dropQueued(tx: Tx, deviceId: string, reason: string, message: string): Promise<number> {
+export async function dropQueued(tx: Tx, deviceId: string, reason: string, message: string, now: Date): Promise<number> {
+  return (await drop(tx, eq(deviceJobs.deviceId, deviceId), reason, message, now)).length
+}
+
+/** Drops the queued jobs `where` says, with why; returns their ids. */
+async function drop(tx: Tx, where: SQL | undefined, reason: string, message: string, now: Date): Promise<string[]> {
   const rows = await tx
     .update(deviceJobs)
-    .set({ state: 'dropped', reason, message, finishedAt: sql`now()`, updatedAt: sql`now()` })
-    .where(and(eq(deviceJobs.deviceId, deviceId), eq(deviceJobs.state, 'queued')))
+    .set({ state: 'dropped', reason, message, finishedAt: now, updatedAt: now })
+    .where(and(where, eq(deviceJobs.state, 'queued')))
     .returning({ id: deviceJobs.id })
-  return rows.length
+  return rows.map((r) => r.id)
 }
 
 /** A store's work not yet final, in order: what its bridge must run (queued) or still owes a result for (sent). */

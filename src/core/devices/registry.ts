@@ -199,7 +199,7 @@ export async function updateDevice(tx: Tx, actor: Actor, id: string, changes: Pa
     const [row] = await tx.update(devices).set({ ...values, updatedAt: sql`now()` }).where(eq(devices.id, id)).returning()
     // Switched off, it is sent nothing more: what waits for it is dropped, with the reason (a job already handed over
     // still reports its result).
-    const dropped = current.enabled && !row!.enabled ? await dropQueued(tx, id, 'device_disabled', 'the device was switched off before this job reached it') : 0
+    const dropped = current.enabled && !row!.enabled ? await dropQueued(tx, id, 'device_disabled', 'the device was switched off before this job reached it', new Date()) : 0
     await recordAudit(tx, actor, { action: 'device.changed', entityType: 'device', entityId: id, details: { changes: Object.keys(changes), ...(dropped ? { jobsDropped: dropped } : {}) } })
     return row!
   } catch (e) {
