@@ -9,7 +9,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { campaignTraitsOf, type CampaignCapabilities } from '../connectors/framework/campaign.ts'
-import { loadConnection } from '../connectors/framework/connections.ts'
+import { getConnectionRow, loadConnection } from '../connectors/framework/connections.ts'
 import { connectorContext } from '../connectors/framework/context.ts'
 import { ConnectorError } from '../connectors/framework/http-types.ts'
 import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
@@ -30,6 +30,8 @@ import {
   type Outcome,
 } from '../core/campaigns/service.ts'
 import { getSettings } from '../core/merchants/settings.ts'
+import { recordAudit } from '../core/staff/audit.ts'
+import type { Actor } from '../core/staff/actor.ts'
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
 import { conflict, invalid } from '../lib/errors.ts'
@@ -240,7 +242,32 @@ export async function settleCampaign(hub: Hub, ref: { merchantId: string; campai
   return r.updated
 }
 
-export const connectionDisabled = (name: string) => conflict('connection_disabled', `connection ${name} is disabled: enable it to send`)
+export const connectionDisabled = (name: string) => conflict('connection_disabled', `connection ${name} is disabled: enable it to send`, { connection: name })
+
+/**
+ * Starts a run of a campaign now (the API's send and the dashboard's "send now"): refused for a cancelled campaign or
+ * a switched-off connection; the run is this local day's for a daily campaign, else the campaign's one run. A dry run
+ * checks the same and writes nothing.
+ */
+export async function startCampaignSend(
+  tx: Tx,
+  actor: Actor,
+  campaignId: string,
+  now: Date,
+  opts: { dryRun?: boolean; via?: 'dashboard' } = {},
+): Promise<{ campaign: Campaign; runKey: string }> {
+  const campaign = await getCampaign(tx, actor.merchantId, campaignId, { forUpdate: true })
+  if (campaign.status === 'cancelled') throw conflict('campaign_cancelled', 'the campaign was cancelled: it cannot be sent')
+  const conn = await getConnectionRow(tx, actor.merchantId, campaign.connectionId)
+  if (!conn.enabled && !opts.dryRun) throw connectionDisabled(conn.name)
+  const { timeZone } = await getSettings(tx, actor.merchantId)
+  const runKey = campaign.schedule === 'daily' ? businessDate(now, timeZone) : 'once'
+  if (opts.dryRun) return { campaign, runKey }
+  await setCampaignStatus(tx, campaign, 'sending', runKey, now)
+  await queueSend(tx, { merchantId: actor.merchantId, campaignId, runKey })
+  await recordAudit(tx, actor, { action: 'campaign.sent', entityType: 'campaign', entityId: campaignId, details: opts.via ? { runKey, via: opts.via } : { runKey } })
+  return { campaign, runKey }
+}
 
 const RunRef = z.object({ merchantId: z.uuid(), campaignId: z.uuid(), runKey: z.string().min(1).max(40) })
 

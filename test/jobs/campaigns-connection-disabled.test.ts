@@ -7,6 +7,8 @@ import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedStore } from '../helpers/pos.ts'
 import { aliyunSmsSandbox } from '../../src/sandboxes/vendors/aliyun-sms.ts'
 import { drainJobs, makeDue, queuedJobs } from '../helpers/jobs.ts'
+import { formClient } from '../helpers/form-client.ts'
+import { createApp } from '../../src/http/app.ts'
 
 const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
 const AK_ID = 'LTAI5tCampaignTest01'
@@ -54,6 +56,15 @@ describe('a disabled campaign connection sends nothing', () => {
       // A new run is refused while it is off.
       const again = await api.post(`/api/v1/campaigns/${campaign.body.id}/send`, {})
       expect([again.status, again.body.error?.code]).toEqual([409, 'connection_disabled'])
+      // The dashboard's Send now refuses it with the same rule, in the merchant's language, and queues nothing.
+      const ui = formClient(createApp(hub))
+      await ui.login(m.adminEmail, m.password)
+      const page = await ui.get(`/dashboard/campaigns/${campaign.body.id}`)
+      const refused = await ui.post(`/dashboard/campaigns/${campaign.body.id}/send`, { _csrf: ui.hidden(page.text, '_csrf')! })
+      expect(refused.status).toBe(409)
+      expect(refused.text).toContain('连接 SMS 已停用')
+      expect(refused.text).not.toContain('is disabled')
+      expect((await queuedJobs(hub, 'campaigns.send')).filter((j) => j.payload.campaignId === campaign.body.id)).toHaveLength(1)
       // Switched on again, the queued run sends, once to each.
       expect((await api.patch(`/api/v1/connections/${conn.body.id}`, { enabled: true })).body.enabled).toBe(true)
       await makeDue(hub)

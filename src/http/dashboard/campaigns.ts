@@ -10,7 +10,7 @@ import { connections } from '../../connectors/framework/schema.ts'
 import { connectorRegistry } from '../../connectors/index.ts'
 import type { SegmentRule } from '../../core/campaigns/rules.ts'
 import { campaignDeliveries, type DeliveryStatus } from '../../core/campaigns/schema.ts'
-import { campaignResults, cancelCampaign, getCampaign, getSegment, listCampaigns, previewSegment, setCampaignStatus, type Campaign, type CampaignResults } from '../../core/campaigns/service.ts'
+import { campaignResults, cancelCampaign, getCampaign, getSegment, listCampaigns, previewSegment, type Campaign, type CampaignResults } from '../../core/campaigns/service.ts'
 import { listTemplates } from '../../core/members/coupons.ts'
 import { tiers } from '../../core/members/schema.ts'
 import { getMerchant } from '../../core/merchants/service.ts'
@@ -18,11 +18,11 @@ import { recordAudit } from '../../core/staff/audit.ts'
 import { listStores } from '../../core/stores/service.ts'
 import type { Tx } from '../../db/client.ts'
 import { keysetPage } from '../../db/page.ts'
-import { queueSend } from '../../jobs/campaigns.ts'
+import { startCampaignSend } from '../../jobs/campaigns.ts'
 import { badRequest, conflict, isDomainError, notFound } from '../../lib/errors.ts'
+import { currentLocale } from '../../lib/i18n/context.ts'
 import { isUuid } from '../../lib/ids.ts'
-import { businessDate } from '../../lib/time.ts'
-import { toErrorResponse } from '../errors.ts'
+import { localizeBody, toErrorResponse } from '../errors.ts'
 import { label, labelOf, money, page, PAGE_HEADERS, say, type Html } from './layout.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 
@@ -373,23 +373,12 @@ async function sendNow(c: C): Promise<Response> {
   const actor = requirePermission(c, MANAGE)
   const id = c.req.param('id')!
   if (!isUuid(id)) throw notFound('campaign', id)
-  const db = c.var.hub.database.db
   try {
-    await db.transaction(async (tx) => {
-      const m = await getMerchant(tx, actor.merchantId)
-      const row = await getCampaign(tx, m.id, id, { forUpdate: true })
-      if (row.status === 'cancelled') throw conflict('campaign_cancelled', say('The campaign was cancelled: it cannot be sent.', '活动已取消，不能发送。'))
-      const [conn] = await tx.select({ name: connections.name, enabled: connections.enabled }).from(connections).where(eq(connections.id, row.connectionId))
-      if (conn && !conn.enabled) throw conflict('connection_disabled', say(`Connection ${conn.name} is disabled: enable it to send.`, `连接 ${conn.name} 已停用，启用后才能发送。`))
-      const now = c.var.hub.clock()
-      const runKey = row.schedule === 'daily' ? businessDate(now, m.timeZone) : 'once'
-      await setCampaignStatus(tx, row, 'sending', runKey, now)
-      await queueSend(tx, { merchantId: m.id, campaignId: id, runKey })
-      await recordAudit(tx, actor, { action: 'campaign.sent', entityType: 'campaign', entityId: id, details: { runKey, via: 'dashboard' } })
-    })
+    await c.var.hub.database.db.transaction((tx) => startCampaignSend(tx, actor, id, c.var.hub.clock(), { via: 'dashboard' }))
   } catch (e) {
-    if (!isDomainError(e) || e.kind !== 'conflict') throw e
-    return campaignPage(c, { kind: 'error', message: e.message, status: toErrorResponse(e)!.status })
+    const mapped = isDomainError(e) && e.kind === 'conflict' ? toErrorResponse(e) : undefined
+    if (!mapped) throw e
+    return campaignPage(c, { kind: 'error', message: localizeBody(mapped.body, mapped.status, currentLocale(), mapped.params).error.message, status: mapped.status })
   }
   return c.redirect(campaignPath(id, { done: 'queued' }), 303)
 }

@@ -9,13 +9,11 @@ import { getConnectionRow } from '../../connectors/framework/connections.ts'
 import { connectorRegistry } from '../../connectors/index.ts'
 import { campaignDeliveries } from '../../core/campaigns/schema.ts'
 import { SegmentRuleSchema } from '../../core/campaigns/rules.ts'
-import { campaignResults, cancelCampaign, createCampaign, createSegment, getCampaign, getSegment, listCampaigns, listSegments, previewSegment, setCampaignStatus, type Campaign } from '../../core/campaigns/service.ts'
-import { getSettings } from '../../core/merchants/settings.ts'
+import { campaignResults, cancelCampaign, createCampaign, createSegment, getCampaign, getSegment, listCampaigns, listSegments, previewSegment, type Campaign } from '../../core/campaigns/service.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
-import { connectionDisabled, queueSend } from '../../jobs/campaigns.ts'
+import { startCampaignSend } from '../../jobs/campaigns.ts'
 import { keysetPage } from '../../db/page.ts'
-import { conflict, invalid } from '../../lib/errors.ts'
-import { businessDate } from '../../lib/time.ts'
+import { invalid } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, PageQuery } from '../route.ts'
 
@@ -192,19 +190,11 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { id } = c.req.valid('param')
     const { dryRun } = c.req.valid('json')
     const merchantId = c.var.principal.merchantId
-    const row = await getCampaign(c.var.db, merchantId, id, { forUpdate: true })
-    if (row.status === 'cancelled') throw conflict('campaign_cancelled', 'the campaign was cancelled')
-    const conn = await getConnectionRow(c.var.db, merchantId, row.connectionId)
-    if (!conn.enabled && !dryRun) throw connectionDisabled(conn.name)
-    const { timeZone } = await getSettings(c.var.db, merchantId)
-    const runKey = row.schedule === 'daily' ? businessDate(c.var.hub.clock(), timeZone) : 'once'
+    const { campaign, runKey } = await startCampaignSend(c.var.db, c.var.principal, id, c.var.hub.clock(), { dryRun })
     if (dryRun) {
-      const seg = await getSegment(c.var.db, merchantId, row.segmentId)
+      const seg = await getSegment(c.var.db, merchantId, campaign.segmentId)
       return c.json({ runKey, queued: false, audience: (await previewSegment(c.var.db, merchantId, seg.rule, c.var.hub.clock(), 0)).count }, 202)
     }
-    await setCampaignStatus(c.var.db, row, 'sending', runKey, c.var.hub.clock())
-    await queueSend(c.var.db, { merchantId, campaignId: id, runKey })
-    await recordAudit(c.var.db, c.var.principal, { action: 'campaign.sent', entityType: 'campaign', entityId: id, details: { runKey } })
     return c.json({ runKey, queued: true, audience: null }, 202)
   })
   app.openapi(cancelRoute, async (c) => {

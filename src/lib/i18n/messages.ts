@@ -208,6 +208,7 @@ const ZH_CN: Record<string, Render> = {
   member_merged: t('该会员已被合并到另一位会员'),
   campaign_sent: t('该营销活动已发送，无可取消'),
   campaign_cancelled: t('该营销活动已取消'),
+  connection_disabled: t('连接 {connection} 已停用，请先启用', '该连接已停用，请先启用'),
 
   // Merchant settings
   invalid_locale: t('语言须为 zh-CN、zh-TW 或 en'),
