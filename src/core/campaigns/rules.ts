@@ -3,6 +3,7 @@
 // by the database. Windows and "this month" are computed in the merchant's time zone at evaluation time.
 import { sql, type SQL } from 'drizzle-orm'
 import { z } from 'zod'
+import { invalid } from '../../lib/errors.ts'
 
 const Days = z.number().int().min(1).max(3650)
 const Band = z.tuple([z.number().int().min(1).max(5), z.number().int().min(1).max(5)])
@@ -39,6 +40,33 @@ export const SegmentRuleSchema: z.ZodType<SegmentRule> = z.lazy(() =>
     z.object({ hasCoupon: z.union([z.boolean(), z.object({ templateId: z.uuid() }).strict()]) }).strict(),
   ]),
 )
+
+/** How deep `all`/`any`/`not` may nest: far more than a person writes, and a bound on the SQL it compiles to. */
+export const MAX_RULE_DEPTH = 10
+
+/** The nesting of `all`/`any`/`not` in a rule as sent (any JSON), measured without recursion. */
+function ruleDepth(raw: unknown): number {
+  let deepest = 0
+  const stack: [unknown, number][] = [[raw, 0]]
+  while (stack.length) {
+    const [node, depth] = stack.pop()!
+    if (!node || typeof node !== 'object' || Array.isArray(node)) continue
+    deepest = Math.max(deepest, depth)
+    if (depth > MAX_RULE_DEPTH) break
+    const o = node as Record<string, unknown>
+    for (const key of ['all', 'any'] as const) if (Array.isArray(o[key])) for (const child of o[key] as unknown[]) stack.push([child, depth + 1])
+    if ('not' in o) stack.push([o.not, depth + 1])
+  }
+  return deepest
+}
+
+/** A segment rule as sent, validated: 422 invalid_rule naming each problem. */
+export function parseSegmentRule(raw: unknown): SegmentRule {
+  if (ruleDepth(raw) > MAX_RULE_DEPTH) throw invalid('invalid_rule', `the segment rule is not valid: all/any/not nest at most ${MAX_RULE_DEPTH} deep`, { maxDepth: MAX_RULE_DEPTH })
+  const rule = SegmentRuleSchema.safeParse(raw)
+  if (!rule.success) throw invalid('invalid_rule', `the segment rule is not valid: ${rule.error.issues.map((i) => `${i.path.join('.') || 'rule'}: ${i.message}`).join('; ')}`)
+  return rule.data
+}
 
 export interface RuleContext {
   merchantId: string

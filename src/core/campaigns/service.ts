@@ -14,7 +14,7 @@ import { members } from '../members/schema.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { systemActor } from '../staff/actor.ts'
-import { SegmentRuleSchema, segmentQuery, type SegmentRule } from './rules.ts'
+import { parseSegmentRule, segmentQuery, type SegmentRule } from './rules.ts'
 import { campaignDeliveries, campaignReceipts, campaigns, segments, suppressions, type DeliveryStatus } from './schema.ts'
 
 export type Segment = typeof segments.$inferSelect
@@ -29,9 +29,8 @@ const consentColumn = (channel: Channel) => (channel === 'sms' ? sql`m.consent_s
 // Segments
 
 export async function createSegment(tx: Tx, merchantId: string, input: { name: string; rule: unknown }, at: Date): Promise<Segment> {
-  const rule = SegmentRuleSchema.safeParse(input.rule)
-  if (!rule.success) throw invalid('invalid_rule', `the segment rule is not valid: ${rule.error.issues.map((i) => `${i.path.join('.') || 'rule'}: ${i.message}`).join('; ')}`)
-  const [row] = await tx.insert(segments).values({ id: newId(), merchantId, name: input.name, rule: rule.data, createdAt: at, updatedAt: at }).returning()
+  const rule = parseSegmentRule(input.rule)
+  const [row] = await tx.insert(segments).values({ id: newId(), merchantId, name: input.name, rule, createdAt: at, updatedAt: at }).returning()
   return row!
 }
 

@@ -8,7 +8,7 @@ import { campaignTraitsOf, type CampaignCapabilities } from '../../connectors/fr
 import { getConnectionRow } from '../../connectors/framework/connections.ts'
 import { connectorRegistry } from '../../connectors/index.ts'
 import { campaignDeliveries } from '../../core/campaigns/schema.ts'
-import { SegmentRuleSchema } from '../../core/campaigns/rules.ts'
+import { parseSegmentRule } from '../../core/campaigns/rules.ts'
 import { campaignResults, cancelCampaign, createCampaign, createSegment, getCampaign, getSegment, listCampaigns, listSegments, previewSegment, type Campaign } from '../../core/campaigns/service.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { startCampaignSend } from '../../jobs/campaigns.ts'
@@ -160,9 +160,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(listSegmentsRoute, async (c) => c.json({ items: (await listSegments(c.var.db, c.var.principal.merchantId)).map((s) => ({ id: s.id, name: s.name, rule: s.rule, createdAt: s.createdAt.toISOString() })) }, 200))
   app.openapi(previewRoute, async (c) => {
     const b = c.req.valid('json')
-    const rule = SegmentRuleSchema.safeParse(b.rule)
-    if (!rule.success) throw invalid('invalid_rule', `the segment rule is not valid: ${rule.error.issues.map((i) => `${i.path.join('.') || 'rule'}: ${i.message}`).join('; ')}`)
-    return c.json(await previewSegment(c.var.db, c.var.principal.merchantId, rule.data, c.var.hub.clock(), b.sample), 200)
+    return c.json(await previewSegment(c.var.db, c.var.principal.merchantId, parseSegmentRule(b.rule), c.var.hub.clock(), b.sample), 200)
   })
   app.openapi(createCampaignRoute, async (c) => {
     const b = c.req.valid('json')

@@ -83,6 +83,25 @@ describe('segments', () => {
     }
   })
 
+  it('refuses a rule nested deeper than all/any/not allow, on save and on preview, and takes one at the limit', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const nest = (depth: number, kind: 'not' | 'all') => {
+      let rule: unknown = { points: { min: 0 } }
+      for (let i = 0; i < depth; i++) rule = kind === 'not' ? { not: rule } : { all: [rule] }
+      return rule
+    }
+    for (const rule of [nest(3000, 'not'), nest(11, 'all')]) {
+      const preview = await api.post('/api/v1/segments/preview', { rule })
+      const save = await api.post('/api/v1/segments', { name: 'deep', rule })
+      expect([preview.status, preview.body.error?.code, save.status, save.body.error?.code]).toEqual([422, 'invalid_rule', 422, 'invalid_rule'])
+      expect(save.body.error.message).toContain('at most 10 deep')
+    }
+    expect((await api.get('/api/v1/segments')).body.items).toHaveLength(0)
+    const atLimit = await api.post('/api/v1/segments', { name: 'ten', rule: nest(10, 'all') })
+    expect(atLimit.status, JSON.stringify(atLimit.body)).toBe(201)
+  })
+
   it('refuses a malformed rule with the path of the problem', async () => {
     const m = await seedMerchant(hub)
     const r = await createApi(hub).as(m.adminToken).post('/api/v1/segments', { name: 'x', rule: { all: [{ spend: { days: 0 } }] } })
