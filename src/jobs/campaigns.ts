@@ -16,6 +16,8 @@ import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
 import { connectorRegistry } from '../connectors/index.ts'
 import { campaigns } from '../core/campaigns/schema.ts'
 import {
+  acceptedCount,
+  acceptedNotToSend,
   applyCampaignEvents,
   claimBatch,
   deliveriesToSettle,
@@ -23,6 +25,7 @@ import {
   nextSendTime,
   pendingCount,
   recordOutcomes,
+  recordWithdrawn,
   RETRY_REST_MS,
   setCampaignStatus,
   snapshotAudience,
@@ -210,7 +213,18 @@ export async function sendCampaign(
     summary.resumeAt = new Date(Date.now() + RETRY_REST_MS)
     return summary
   }
-  if (caps.finish && summary.sent > 0) await caps.finish(ctx, { campaignKey: `${campaign.id}:${ref.runKey}`, message: campaign.message, recipients: summary.sent })
+  if (caps.finish) {
+    const campaignKey = `${campaign.id}:${ref.runKey}`
+    // The vendor sends the whole run only now: recipients accepted earlier who withdrew consent since are taken back.
+    const withdrawn = caps.withdraw ? await acceptedNotToSend(db, campaign, ref.runKey) : []
+    if (withdrawn.length) {
+      await caps.withdraw!(ctx, { campaignKey, recipients: withdrawn })
+      await db.transaction((tx) => recordWithdrawn(tx, withdrawn, hub.clock()))
+    }
+    // Every recipient of the run, accepted by this job or an earlier one (a retry after finish failed sends them).
+    const recipients = await acceptedCount(db, campaign.id, ref.runKey)
+    if (recipients > 0) await caps.finish(ctx, { campaignKey, message: campaign.message, recipients })
+  }
   await db.transaction(async (tx) => {
     const c = await getCampaign(tx, ref.merchantId, ref.campaignId, { forUpdate: true })
     if (c.status === 'cancelled') return

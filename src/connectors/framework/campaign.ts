@@ -67,6 +67,11 @@ export interface CampaignCapabilities<C> {
   sendBatch: Cap<C, { campaignKey: string; message: CampaignMessage; recipients: CampaignRecipient[] }, SendOutcome[]>
   /** After the last batch: vendors that send a campaign as a whole (Mailchimp: create and send to the tagged members). */
   finish?: Cap<C, { campaignKey: string; message: CampaignMessage; recipients: number }, { vendorCampaignId: string | null }>
+  /**
+   * Before `finish`: takes back recipients accepted by an earlier batch who must not get the message after all (their
+   * consent withdrawn since). Safe to repeat; a recipient the vendor no longer knows is already taken back.
+   */
+  withdraw?: Cap<C, { campaignKey: string; recipients: { deliveryId: string; address: string }[] }, void>
   /** The status of deliveries whose outcome is unknown or not final (Aliyun QuerySendDetails, Twilio Message fetch). */
   queryStatus?: Cap<C, { deliveries: { deliveryId: string; vendorMessageId: string | null; address: string; sentAt: string }[] }, CampaignEvent[]>
   /** Receipts and opt-outs in a verified webhook (Twilio StatusCallback and STOP replies, Mailchimp unsubscribes, WeChat events). */

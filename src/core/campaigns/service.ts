@@ -179,6 +179,56 @@ export interface ClaimedDelivery {
  * member who opted out since the snapshot is suppressed, not messaged; a coupon is issued per recipient; the rest
  * are 'claimed' and returned with their template params. Claimed rows left by a crash are never claimed again.
  */
+/**
+ * Why a recipient is not sent the message, or null: a member merged into another since the audience was taken (the
+ * survivor has the person's own delivery, or none: the merge moved the address, and one person gets one message at
+ * most), one without an address, consent or with a suppressed address.
+ */
+function notToSend(r: { member_status: string; address: string | null; consent: boolean; suppressed: boolean }, channel: Channel): { status: 'skipped' | 'suppressed'; reason: string } | null {
+  if (r.member_status !== 'active') return { status: 'skipped', reason: `member_${r.member_status}` }
+  if (!r.address) return { status: 'skipped', reason: `no ${channel} address` }
+  if (!r.consent) return { status: 'suppressed', reason: 'no_consent' }
+  if (r.suppressed) return { status: 'suppressed', reason: 'suppressed' }
+  return null
+}
+
+/** Recipients of a run the vendor accepted (or may have: unknown), whose message has not gone out while it waits. */
+export async function acceptedCount(tx: Tx, campaignId: string, runKey: string): Promise<number> {
+  const { rows } = await tx.execute<{ n: number }>(
+    sql`select count(*)::int as n from campaign_deliveries where campaign_id = ${campaignId} and run_key = ${runKey} and status in ('accepted', 'unknown', 'delivered')`,
+  )
+  return rows[0]!.n
+}
+
+/**
+ * For vendors that send the run as a whole at its end (Mailchimp): recipients accepted by an earlier batch who must
+ * not get the message after all, by the rule claimBatch applies (consent withdrawn, address suppressed, member merged
+ * since). The address is the one the vendor was given.
+ */
+export async function acceptedNotToSend(tx: Tx, campaign: Campaign, runKey: string): Promise<{ deliveryId: string; address: string; status: 'skipped' | 'suppressed'; reason: string }[]> {
+  const channel = campaign.channel as Channel
+  const { rows } = await tx.execute<{ id: string; address: string; member_status: string; consent: boolean; suppressed: boolean }>(sql`
+    select d.id, d.address, m.status as member_status, ${consentColumn(channel)} as consent,
+           exists (select 1 from suppressions x where x.merchant_id = d.merchant_id and x.channel = d.channel and x.address = d.address) as suppressed
+      from campaign_deliveries d join members m on m.id = d.member_id
+     where d.campaign_id = ${campaign.id} and d.run_key = ${runKey} and d.status in ('accepted', 'unknown') and d.address is not null`)
+  return rows.flatMap((r) => {
+    const not = notToSend(r, channel)
+    return not ? [{ deliveryId: r.id, address: r.address, ...not }] : []
+  })
+}
+
+/** Records recipients taken back from the vendor before the run went out (see acceptedNotToSend); their coupons are void. */
+export async function recordWithdrawn(tx: Tx, withdrawn: { deliveryId: string; status: string; reason: string }[], at: Date): Promise<void> {
+  if (withdrawn.length === 0) return
+  const { rows } = await tx.execute<{ id: string }>(sql`
+    update campaign_deliveries d set status = x.status, reason = x.reason, updated_at = ${at}
+      from jsonb_to_recordset(${JSON.stringify(withdrawn)}::jsonb) as x("deliveryId" uuid, status text, reason text)
+     where d.id = x."deliveryId" and d.status in ('accepted', 'unknown')
+    returning d.id`)
+  await voidUnsentCoupons(tx, rows.map((r) => r.id), at)
+}
+
 export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, limit: number, at: Date): Promise<ClaimedDelivery[]> {
   const channel = campaign.channel as Channel
   const { rows } = await tx.execute<{
@@ -208,21 +258,8 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
      order by d.id limit ${limit}
      for update of d skip locked`)
   if (rows.length === 0) return []
-  // Not sent: a member merged into another since the audience was taken (the survivor has the person's own
-  // delivery, or none: the merge moved the address, and one person gets one message at most), one without an address,
-  // consent or with a suppressed address.
-  const why = (r: (typeof rows)[number]) =>
-    r.member_status !== 'active'
-      ? { status: 'skipped', reason: `member_${r.member_status}` }
-      : !r.address
-        ? { status: 'skipped', reason: `no ${channel} address` }
-        : !r.consent
-          ? { status: 'suppressed', reason: 'no_consent' }
-          : r.suppressed
-            ? { status: 'suppressed', reason: 'suppressed' }
-            : null
   const skip = rows.flatMap((r) => {
-    const not = why(r)
+    const not = notToSend(r, channel)
     return not ? [{ id: r.id, address: r.address, ...not }] : []
   })
   let go = rows.filter((r) => !skip.some((x) => x.id === r.id))

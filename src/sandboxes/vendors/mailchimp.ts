@@ -341,6 +341,22 @@ export function mailchimpSandbox(opts: MailchimpSandboxOptions) {
       list.mergeFields.set(tag, f)
       return HttpResponse.json({ ...f, list_id: list.id, required: false, public: body?.public === true })
     }),
+    // Add or remove member tags: 204 without a body; a tag set inactive comes off the member.
+    route('post', '/lists/:listId/members/:hash/tags', (_r, p, body) => {
+      const list = listOf(p)
+      if (!list) return notFound()
+      const member = [...list.members.values()].find((m) => m.id === p.hash)
+      if (!member) return notFound()
+      const tags = Array.isArray(body?.tags) ? (body.tags as { name?: unknown; status?: unknown }[]) : null
+      if (!tags || tags.some((t) => typeof t?.name !== 'string' || (t.status !== 'active' && t.status !== 'inactive'))) {
+        return invalid('The resource submitted could not be validated.', [{ field: 'tags', message: 'Each tag needs a name and a status of active or inactive' }])
+      }
+      for (const t of tags) {
+        if (t.status === 'active') member.tags.add(t.name as string), tagId(list, t.name as string)
+        else member.tags.delete(t.name as string)
+      }
+      return new HttpResponse(null, { status: 204 })
+    }),
     route('get', '/lists/:listId/tag-search', (_r, p, _b, url) => {
       const list = listOf(p)
       if (!list) return notFound()

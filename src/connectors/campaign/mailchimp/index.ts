@@ -5,7 +5,7 @@ import { z } from 'zod'
 import { defineConnector, secret } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { dataCenterOf, mailchimpPolicy, mailchimpRequest } from './api.ts'
-import { finish, MAILCHIMP_MAX_BATCH, queryStatus, sendBatch } from './send.ts'
+import { finish, MAILCHIMP_MAX_BATCH, queryStatus, sendBatch, withdraw } from './send.ts'
 import { interpretMailchimpWebhook, parseMailchimpWebhook, verifyMailchimpWebhook } from './webhook.ts'
 
 const MailchimpConfig = z.object({
@@ -61,6 +61,7 @@ export const mailchimp = defineConnector({
     traits: { channel: 'email', addressKind: 'email', maxBatch: MAILCHIMP_MAX_BATCH, maxPerSecond: 100 },
     sendBatch: (ctx, input) => sendBatch(ctx, input),
     finish: (ctx, input) => finish(ctx, input),
+    withdraw: (ctx, input) => withdraw(ctx, input),
     queryStatus: (ctx, input) => queryStatus(ctx, input),
     interpretWebhook: (event, config) => interpretMailchimpWebhook(event, config),
   },

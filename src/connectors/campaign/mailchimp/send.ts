@@ -240,6 +240,29 @@ export async function finish(ctx: Ctx, input: { campaignKey: string; message: Ca
   return { vendorCampaignId: campaign.id }
 }
 
+// ---- withdraw -----------------------------------------------------------------------------------------------
+
+/** Takes the campaign's tag off members accepted earlier, so `finish` does not send to them; one call per member. */
+export async function withdraw(ctx: Ctx, input: { campaignKey: string; recipients: { deliveryId: string; address: string }[] }): Promise<void> {
+  const name = campaignTag(input.campaignKey)
+  for (const r of input.recipients) {
+    try {
+      await mailchimpRequest(ctx, {
+        method: 'POST',
+        url: listPath(ctx, `/members/${subscriberHash(r.address)}/tags`),
+        data: { tags: [{ name, status: 'inactive' }] },
+        // Setting a tag inactive twice leaves it off.
+        idempotent: true,
+        operation: 'removeMemberTag',
+      })
+    } catch (e) {
+      // Not a member of the list (any more): it carries no tag to send to.
+      if (e instanceof ConnectorError && e.status === 404) continue
+      throw e
+    }
+  }
+}
+
 // ---- queryStatus ---------------------------------------------------------------------------------------------
 
 interface EmailActivity {
