@@ -193,11 +193,14 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
     ...extra,
   })
   const makeUp = (summary: string) => (preview.postingDate !== day.businessDate ? `补记${day.businessDate} ${summary}`.slice(0, 60) : summary)
-  const newDaily = async (revision: number) =>
-    insertVoucher(tx, { ...head(revision, 'daily', referenceOf(storeCode, day.businessDate, `R${revision}`)), lines: preview.lines.map((l) => ({ ...l, summary: makeUp(l.summary) })) }, preview.sources)
+  // The day's lines as its voucher keeps them (a day posted into a later period says so in each summary), and
+  // whether a voucher waiting to be exported already holds exactly them, on the same posting date.
+  const dayLines = preview.lines.map((l) => ({ ...l, summary: makeUp(l.summary) }))
+  const holdsTheDay = (v: VoucherRow) => v.fingerprint === fingerprintLines(dayLines) && v.postingDate === preview.postingDate
+  const newDaily = async (revision: number) => insertVoucher(tx, { ...head(revision, 'daily', referenceOf(storeCode, day.businessDate, `R${revision}`)), lines: dayLines }, preview.sources)
 
   if (delivered.length === 0) {
-    if (draft && draft.fingerprint === preview.fingerprint && JSON.stringify(draft.problems) === JSON.stringify(preview.problems)) return { outcome: 'unchanged', voucher: draft, corrections: [] }
+    if (draft && holdsTheDay(draft) && JSON.stringify(draft.problems) === JSON.stringify(preview.problems)) return { outcome: 'unchanged', voucher: draft, corrections: [] }
     if (!draft && preview.lines.length === 0) return { outcome: 'empty', voucher: null, corrections: [] }
     if (draft) await tx.update(vouchers).set({ status: 'superseded' }).where(eq(vouchers.id, draft.id))
     return { outcome: draft ? 'replaced' : 'created', voucher: await newDaily(lastRevision + 1), corrections: [] }
@@ -209,7 +212,7 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
   const target = netOf(preview.lines)
   if (draft) {
     // A correction is already waiting with a new revision: replace that revision if the day moved again.
-    if (draft.fingerprint === preview.fingerprint) return { outcome: 'unchanged', voucher: draft, corrections: [] }
+    if (holdsTheDay(draft)) return { outcome: 'unchanged', voucher: draft, corrections: [] }
     await tx.update(vouchers).set({ status: 'superseded' }).where(eq(vouchers.id, draft.id))
     return { outcome: 'replaced', voucher: await newDaily(lastRevision + 1), corrections: [] }
   }

@@ -156,6 +156,9 @@ describe('the daily voucher of a store', () => {
       }
       const day = { merchantId: m.merchantId, storeId: store.storeId, businessDate: DAY }
       const first = await hub.database.db.transaction((tx) => buildVoucher(tx, day, new Date()))
+      // Built again before it is exported, with nothing changed: the same voucher (its summaries say 补记, as built).
+      const rebuilt = await hub.database.db.transaction((tx) => buildVoucher(tx, day, new Date()))
+      expect([rebuilt.outcome, rebuilt.voucher?.id]).toEqual(['unchanged', first.voucher!.id])
       const connectionId = '01a2344d-0000-7000-8000-000000000001'
       await hub.database.db.transaction(async (tx) => {
         await claimExport(tx, m.merchantId, first.voucher!.id, connectionId, new Date(), 60_000)
@@ -185,6 +188,14 @@ describe('the daily voucher of a store', () => {
         const r2 = await hub.database.db.transaction((tx) => voucherLinesOf(tx, again.voucher!.id))
         expect(r2.find((l) => l.kind === 'refund_tender')).toMatchObject({ accountCode: '1012.01', credit: 1130 })
         expect(r2.every((l) => l.summary.startsWith('补记2026-11-20'))).toBe(true)
+        // The new revision waits to be exported: a build with nothing changed keeps it (the hourly rebuild would have
+        // superseded it every time, and its queued export with it).
+        const kept = await hub.database.db.transaction((tx) => buildVoucher(tx, day, new Date()))
+        expect([kept.outcome, kept.voucher?.id]).toEqual(['unchanged', again.voucher!.id])
+        // Finance closes one more week before it goes out: the waiting revision moves to the new first open day.
+        await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, correction, closedThrough: '2026-12-06' } })
+        const moved = await hub.database.db.transaction((tx) => buildVoucher(tx, day, new Date()))
+        expect([moved.outcome, moved.voucher?.postingDate]).toEqual(['replaced', '2026-12-07'])
       } else {
         expect(fix!.kind).toBe('difference')
         // Only what changed: the refund of 11.30 (10.00 revenue, 1.30 VAT) back to WeChat, and its cost.
