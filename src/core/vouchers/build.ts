@@ -194,11 +194,12 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
     union all
     select 'cash_paid_out', 'tender:cash', jsonb_build_object('tender', 'cash'), sum(amount) from pm where kind = 'paid_out' having sum(amount) <> 0
     union all
+    -- Fees are rounded per transaction, as the channel deducts them (a bill's five-decimal fees are not summed first).
     select 'channel_fee', 'fee', jsonb_build_object('channel', f.connector_id), f.fee from (
-      select k.connector_id, round(sum(k.channel_fee_milli) / 1000.0) as fee from ri k group by 1) f where f.fee <> 0
+      select k.connector_id, sum(round(k.channel_fee_milli / 1000.0)) as fee from ri k group by 1) f where f.fee <> 0
     union all
     select 'channel_fee', 'tender:' || f.tender, jsonb_build_object('channel', f.connector_id, 'tender', f.tender), -f.fee from (
-      select k.connector_id, ${feeTender} as tender, round(sum(k.channel_fee_milli) / 1000.0) as fee from ri k group by 1, 2) f where f.fee <> 0
+      select k.connector_id, ${feeTender} as tender, sum(round(k.channel_fee_milli / 1000.0)) as fee from ri k group by 1, 2) f where f.fee <> 0
     union all
     -- An accepted channel figure: the account of the tender it concerns (else the channel's) moves by the difference,
     -- against settlement differences.
