@@ -20,7 +20,7 @@ import { connections } from '../connectors/framework/schema.ts'
 import { commitBatch, getCheckpoint, withSyncRun } from '../connectors/framework/sync-state.ts'
 import { connectorRegistry } from '../connectors/index.ts'
 import { absorbChanges, levelStates, queueChannelPush, recordPushOutcomes, recordReadings, type LevelState, type PushOutcome } from '../core/channel-stock/levels.ts'
-import { ensureLevels, importListings, type ChannelRef } from '../core/channel-stock/listings.ts'
+import { bindFreedListings, ensureLevels, importListings, type ChannelRef } from '../core/channel-stock/listings.ts'
 import { applyChannelOrder, cancelVanishedChannelOrder } from '../core/channel-stock/orders.ts'
 import { channelLevels, channelListings } from '../core/channel-stock/schema.ts'
 import { getSettings } from '../core/merchants/settings.ts'
@@ -231,6 +231,10 @@ export async function syncListings(hub: Hub, ref: ChannelRef, mode: 'import' | '
         .where(and(eq(channelListings.connectionId, ref.connectionId), lt(channelListings.seenAt, started), sql`${channelListings.state} <> 'gone'`))
         .returning({ id: channelListings.id })
       if (gone.length) await ensureLevels(tx, ref, gone.map((g) => g.id))
+      // A listing that lost to one now gone (a product deleted and created again with its SKU) is bound now.
+      const bound = await bindFreedListings(tx, ref, hub.clock())
+      summary.bound += bound.length
+      summary.ambiguous = Math.max(0, summary.ambiguous - bound.length)
       await tx.update(channelLevels).set({ dirtySince: sql`coalesce(${channelLevels.dirtySince}, now())` }).where(and(eq(channelLevels.connectionId, ref.connectionId), isNull(channelLevels.lastRemote)))
       await queueChannelPush(tx, ref)
       return gone.length

@@ -76,6 +76,37 @@ describe('stock sync with Shopify, WooCommerce and Tmall', () => {
     expect(refused.body.error.code).toBe('variant_already_bound')
   })
 
+  it('a Shopify product deleted and created again with its SKU is bound after one audit, and its webhook orders hold stock', async () => {
+    const w = await world({ skus: [{ sku: `AGAIN-${Date.now()}`, stock: 10 }] })
+    const sku = w.items[0]!.sku
+    const old = await w.admin.get(`/api/v1/stock-sync/${w.shopifyId}/listings?state=bound`)
+    const first = old.body.items.find((l: any) => l.sku === sku)
+    const product = [...w.shop.state.products.values()].find((p: any) => p.title === sku)!
+    // In the Shopify admin: the product is deleted and made again, with the same SKU and 3 on the shelf there.
+    w.shop.removeProduct(product.id)
+    const again = w.shop.addProduct({ title: sku, variants: [{ sku, levels: { [w.loc.id]: 3 } }] })
+    // The audit meets the new listing while the old one still holds the variant, and finds the old one gone at the
+    // end of the pass: the new one is bound then, and offered our 10.
+    const audit = await syncListings(hub, w.ref(w.shopifyId), 'audit')
+    expect(audit).toMatchObject({ gone: 1, bound: 1, ambiguous: 0 })
+    const listings = (await w.admin.get(`/api/v1/stock-sync/${w.shopifyId}/listings`)).body.items
+    expect(listings.filter((l: any) => l.sku === sku).map((l: any) => [l.externalId, l.state]).sort()).toEqual(
+      [
+        [first.externalId, 'gone'],
+        [again.variants[0]!.inventoryItemId, 'bound'],
+      ].sort(),
+    )
+    await settle()
+    expect(w.shop.level(sku, w.loc.id)).toBe(10)
+    // An order of the new listing by webhook (its lines name the SKU, not the inventory item) holds 2 of ours.
+    const { delivery } = w.shop.placeOrder({ lines: [{ item: sku, quantity: 2 }], locationId: w.loc.id })
+    expect((await w.deliver(w.shopifyId, delivery)).status).toBe(200)
+    await settle()
+    const orders = (await w.admin.get(`/api/v1/channel-orders?connectionId=${w.shopifyId}`)).body.items
+    expect({ flag: orders[0].flag, level: await stockLevel(hub, w.items[0]!.variantId, w.store.locationId) }).toEqual({ flag: null, level: { onHand: 10, reserved: 2 } })
+    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+  })
+
   it('a sale at the till reaches both shops; only values that differ from the last pushed are sent', async () => {
     const w = await world({ skus: [{ sku: `SALE-${Date.now()}`, stock: 10 }] })
     const sku = w.items[0]!.sku

@@ -161,6 +161,31 @@ export async function importListings(tx: Tx, ref: ChannelRef, input: ListingInpu
 }
 
 /**
+ * After a complete pass marked listings gone: a listing left ambiguous only because a gone listing still held its one
+ * matching variant (a product deleted and created again with the same SKU, met in the same pass) is bound now. Two
+ * listings still matching one variant stay ambiguous, and a listing a person bound or unbound is left alone.
+ */
+export async function bindFreedListings(tx: Tx, ref: ChannelRef, at: Date): Promise<string[]> {
+  const { rows } = await tx.execute<{ id: string }>(sql`
+    with freed as (
+      select l.id, (l.candidates->>0)::uuid as variant_id from channel_listings l
+       where l.connection_id = ${ref.connectionId} and l.state = 'ambiguous' and jsonb_array_length(l.candidates) = 1
+         and coalesce(l.matched_by, '') <> 'manual'
+         and not exists (select 1 from channel_listings o where o.connection_id = l.connection_id and o.variant_id = (l.candidates->>0)::uuid)
+         and not exists (select 1 from channel_listings o where o.connection_id = l.connection_id and o.id <> l.id and o.state = 'ambiguous' and o.candidates ? (l.candidates->>0))
+    )
+    update channel_listings l
+       set variant_id = f.variant_id, matched_by = case when l.sku is not null and l.sku = v.sku then 'sku' else 'barcode' end,
+           state = case when l.tracked then 'bound' else 'untracked' end, candidates = '[]'::jsonb, updated_at = ${at}
+      from freed f join variants v on v.id = f.variant_id
+     where l.id = f.id
+    returning l.id`)
+  const ids = rows.map((r) => r.id)
+  await ensureLevels(tx, ref, ids)
+  return ids
+}
+
+/**
  * Creates the sync state of every bound, tracked listing at each mapped remote location it is stocked at (all
  * mapped locations when the marketplace did not say), and drops the state of listings no longer bound.
  */

@@ -79,13 +79,14 @@ async function resolveVariants(tx: Tx, ref: ChannelRef, lines: ChannelOrderInput
   const listings =
     ext.length || skus.length
       ? await tx
-          .select({ externalId: channelListings.externalId, sku: channelListings.sku, variantId: channelListings.variantId })
+          .select({ externalId: channelListings.externalId, sku: channelListings.sku, variantId: channelListings.variantId, state: channelListings.state })
           .from(channelListings)
           .where(and(eq(channelListings.connectionId, ref.connectionId), or(ext.length ? inArray(channelListings.externalId, ext) : undefined, skus.length ? inArray(channelListings.sku, skus) : undefined)))
       : []
   for (const l of lines) {
     const byId = l.externalId ? listings.find((x) => x.externalId === l.externalId) : undefined
-    const bySku = byId ? [] : l.sku ? listings.filter((x) => x.sku === l.sku!.trim()) : []
+    // By SKU, only listings the marketplace still has: a product deleted and created again keeps its SKU.
+    const bySku = byId ? [] : l.sku ? listings.filter((x) => x.sku === l.sku!.trim() && x.state !== 'gone') : []
     const found = byId ? [byId] : bySku
     if (found.length === 0) continue
     known.add(l.id)

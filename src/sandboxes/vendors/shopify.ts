@@ -639,6 +639,21 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
     return { productId: product.id, variants }
   }
 
+  /** Deletes a product in the admin: its variants and inventory items go with it. */
+  function removeProduct(productId: string): void {
+    const product = state.products.get(productId)
+    if (!product) throw new Error(`no product ${productId} in the sandbox`)
+    for (const variantId of product.variantIds) {
+      const variant = state.variantsById.get(variantId)!
+      const item = state.items.get(variant.inventoryItemId)!
+      state.variants.splice(state.variants.indexOf(variant), 1)
+      state.variantsById.delete(variantId)
+      state.items.delete(item.id)
+      if (item.sku && state.itemsBySku.get(item.sku) === item) state.itemsBySku.delete(item.sku)
+    }
+    state.products.delete(productId)
+  }
+
   const itemOf = (ref: string) => {
     const item = state.items.get(ref) ?? state.itemsBySku.get(ref) ?? state.items.get(state.variantsById.get(ref)?.inventoryItemId ?? '')
     if (!item) throw new Error(`no inventory item, SKU or variant ${ref} in the sandbox`)
@@ -1304,6 +1319,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
     shop,
     addLocation,
     addProduct,
+    removeProduct,
     level,
     setAvailable,
     placeOrder,
