@@ -362,8 +362,8 @@ describe('Shopify marketplace connector', () => {
         locationId: warehouse.id,
         pickupLocationId: null,
         lines: [
-          { id: placed[2]!.order.lines[0]!.id, sku: 'TEA-0004', externalId: tea(4), quantity: 1 },
-          { id: placed[2]!.order.lines[1]!.id, sku: 'MUG-1', externalId: item(mug), quantity: 2 },
+          { id: placed[2]!.order.lines[0]!.id, sku: 'TEA-0004', externalId: tea(4), quantity: 1, shipped: 0 },
+          { id: placed[2]!.order.lines[1]!.id, sku: 'MUG-1', externalId: item(mug), quantity: 2, shipped: 0 },
         ],
       })
       expect(byId(all, pickup.order.id)).toMatchObject({ status: 'open', locationId: null, pickupLocationId: flagship.id })

@@ -228,6 +228,56 @@ describe('stock sync with Shopify, WooCommerce and Tmall', () => {
     expect(w.shop.level(sku, w.loc.id)).toBe(10)
   })
 
+  it('an order shipped in part: the shipped units leave on-hand when they go, a count then finds no loss, and the rest leaves at fulfilment', async () => {
+    const w = await world({ skus: [{ sku: `PART-${Date.now()}`, stock: 10 }] })
+    const sku = w.items[0]!.sku
+    const variantId = w.items[0]!.variantId
+    w.laterAtShop(10_000)
+    const { delivery } = w.shop.placeOrder({ lines: [{ item: sku, quantity: 3 }], locationId: w.loc.id })
+    const orderId = JSON.parse(delivery.body).admin_graphql_api_id as string
+    expect((await w.deliver(w.shopifyId, delivery)).status).toBe(200)
+    await settle()
+    expect(await stockLevel(hub, variantId, w.store.locationId)).toEqual({ onHand: 10, reserved: 3 })
+    // Two of the three ship first: they left the shelf, one is still held.
+    const part = w.shop.fulfillOrder(orderId, { lines: [{ item: sku, quantity: 2 }] })
+    expect((await w.deliver(w.shopifyId, part)).status).toBe(200)
+    // The same shipment again (a redelivery) takes nothing more.
+    expect((await w.deliver(w.shopifyId, part)).status).toBe(200)
+    await settle()
+    expect(await stockLevel(hub, variantId, w.store.locationId)).toEqual({ onHand: 8, reserved: 1 })
+    const order = (await w.admin.get(`/api/v1/channel-orders?connectionId=${w.shopifyId}`)).body.items[0]
+    const detail = (await w.admin.get(`/api/v1/channel-orders/${order.id}`)).body
+    expect(detail.lines).toEqual([expect.objectContaining({ quantity: 3, shipped: 2, state: 'held' })])
+    // The shelf is counted before the rest ships: 8 are there, and the count finds nothing missing.
+    const open = await w.admin.post('/api/v1/stock/counts', { locationId: w.store.locationId, variantIds: [variantId] })
+    expect(open.status, JSON.stringify(open.body)).toBe(201)
+    await w.admin.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku, quantity: 8 }] })
+    const posted = await w.admin.post(`/api/v1/stock/counts/${open.body.id}/post`, {})
+    expect([posted.status, posted.body.movementIds]).toEqual([200, []])
+    // The last unit ships: the order is fulfilled and one more unit leaves, not three.
+    expect((await w.deliver(w.shopifyId, w.shop.fulfillOrder(orderId))).status).toBe(200)
+    await settle()
+    expect(await stockLevel(hub, variantId, w.store.locationId)).toEqual({ onHand: 7, reserved: 0 })
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(7)
+    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+  })
+
+  it('an order first seen by the poll already shipped in part holds only the rest', async () => {
+    const w = await world({ skus: [{ sku: `PPOLL-${Date.now()}`, stock: 10 }] })
+    const sku = w.items[0]!.sku
+    w.laterAtShop(10_000)
+    // Placed and shipped in part while the hub heard nothing (no webhook arrived): the order poll finds it.
+    const { delivery } = w.shop.placeOrder({ lines: [{ item: sku, quantity: 4 }], locationId: w.loc.id })
+    w.shop.fulfillOrder(JSON.parse(delivery.body).admin_graphql_api_id, { lines: [{ item: sku, quantity: 1 }] })
+    await pollOrders(hub, w.ref(w.shopifyId))
+    await settle()
+    expect(await stockLevel(hub, w.items[0]!.variantId, w.store.locationId)).toEqual({ onHand: 9, reserved: 3 })
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(6)
+    // Shopify took the four units off its own figure when the order was placed: nothing to push there.
+    expect(w.shop.level(sku, w.loc.id)).toBe(6)
+    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+  })
+
   it('an order learned after a push already overwrote the shop’s figure is pushed again, not subtracted twice', async () => {
     const w = await world({ skus: [{ sku: `LATE-${Date.now()}`, stock: 10 }] })
     const sku = w.items[0]!.sku
@@ -433,6 +483,23 @@ describe('stock sync with Shopify, WooCommerce and Tmall', () => {
     const variant = await hub.database.db.execute<{ id: string }>(sql`select id from variants where merchant_id = ${m.merchantId} and sku = ${skus[3]!}`)
     expect(await stockLevel(hub, variant.rows[0]!.id, store.locationId)).toEqual({ onHand: 5, reserved: 2 })
     expect(tmall.quantity(item.numIid, skuOf(skus[3]!))).toBe(3)
+
+    // A trade of two sub-orders sent in part (SELLER_CONSIGNED_PART): the sent one leaves, the other stays held.
+    const idOf = async (sku: string) => (await hub.database.db.execute<{ id: string }>(sql`select id from variants where merchant_id = ${m.merchantId} and sku = ${sku}`)).rows[0]!.id
+    const [a, b] = [await idOf(skus[5]!), await idOf(skus[6]!)]
+    const two = tmall.placeTrade({ lines: [{ numIid: item.numIid, skuId: skuOf(skus[5]!), num: 1 }, { numIid: item.numIid, skuId: skuOf(skus[6]!), num: 2 }], status: 'WAIT_SELLER_SEND_GOODS' })
+    await pollOrders(hub, ref)
+    await settle()
+    expect([await stockLevel(hub, a, store.locationId), await stockLevel(hub, b, store.locationId)]).toEqual([{ onHand: 5, reserved: 1 }, { onHand: 5, reserved: 2 }])
+    tmall.consignPart(two.tid, [two.orders[0]!.oid])
+    await pollOrders(hub, ref)
+    await settle()
+    expect([await stockLevel(hub, a, store.locationId), await stockLevel(hub, b, store.locationId)]).toEqual([{ onHand: 4, reserved: 0 }, { onHand: 5, reserved: 2 }])
+    tmall.consignPart(two.tid, [two.orders[1]!.oid])
+    await pollOrders(hub, ref)
+    await settle()
+    expect([await stockLevel(hub, a, store.locationId), await stockLevel(hub, b, store.locationId)]).toEqual([{ onHand: 4, reserved: 0 }, { onHand: 3, reserved: 0 }])
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
   it('refuses what is not a marketplace connection, unknown locations and other merchants’ connections', async () => {

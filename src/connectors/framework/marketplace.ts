@@ -78,6 +78,8 @@ export interface RemoteOrderLine {
   externalId: string | null
   /** Units the buyer still takes: ordered minus removed, cancelled or refunded with restock. */
   quantity: number
+  /** Units of it already shipped while the order is still open (fulfilled in part); omitted when not known. */
+  shipped?: number
 }
 
 export interface RemoteOrder {

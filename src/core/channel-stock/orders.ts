@@ -13,7 +13,7 @@ import { sum } from '../../lib/money.ts'
 import { variants } from '../catalog/schema.ts'
 import { recordEvents } from '../events/service.ts'
 import type { Actor } from '../staff/actor.ts'
-import { applyMovements, consumeReservation, releaseReservation, reserve, shrinkReservation } from '../stock/ledger.ts'
+import { applyMovements, consumeReservation, consumeReservationPart, releaseReservation, reserve, shrinkReservation } from '../stock/ledger.ts'
 import { stockReservations } from '../stock/schema.ts'
 import { forgetBelievedRemote, takeOrderOffBelievedRemote } from './levels.ts'
 import type { ChannelRef } from './listings.ts'
@@ -30,7 +30,8 @@ export interface ChannelOrderInput {
   placedAt?: string | null
   locationId: string | null
   pickupLocationId: string | null
-  lines: { id: string; sku: string | null; externalId: string | null; quantity: number }[]
+  /** `shipped`: units of the line that already left while the order is open (shipped in part), when known. */
+  lines: { id: string; sku: string | null; externalId: string | null; quantity: number; shipped?: number }[]
 }
 
 export type ChannelOrder = typeof channelOrders.$inferSelect
@@ -123,7 +124,10 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   // fast), or a stock count entered after the units left would count them as still there.
   const leftAt = updatedAt > at ? at : updatedAt
   const placedAt = input.placedAt ? new Date(input.placedAt) : null
-  for (const l of input.lines) if (!Number.isSafeInteger(l.quantity) || l.quantity < 0) throw invalid('invalid_order', `line ${l.id} of order ${input.id} has quantity ${l.quantity}`)
+  for (const l of input.lines) {
+    if (!Number.isSafeInteger(l.quantity) || l.quantity < 0) throw invalid('invalid_order', `line ${l.id} of order ${input.id} has quantity ${l.quantity}`)
+    if (l.shipped !== undefined && (!Number.isSafeInteger(l.shipped) || l.shipped < 0)) throw invalid('invalid_order', `line ${l.id} of order ${input.id} has shipped ${l.shipped}`)
+  }
 
   // One row per remote order; concurrent deliveries of the same order queue on its lock.
   await tx
@@ -155,13 +159,33 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   if (!place && input.status === 'open') raise('unmapped_location')
 
   const upsert = async (lineId: string, v: Partial<ChannelOrderLine> & { state: ChannelOrderLineState; quantity: number }) => {
+    const shippedQuantity = v.shippedQuantity ?? lines.get(lineId)?.shippedQuantity ?? 0
     await tx
       .insert(channelOrderLines)
-      .values({ orderId: order!.id, merchantId: ref.merchantId, lineId, sku: v.sku ?? null, variantId: v.variantId ?? null, quantity: v.quantity, reservationId: v.reservationId ?? null, state: v.state, updatedAt: at })
+      .values({ orderId: order!.id, merchantId: ref.merchantId, lineId, sku: v.sku ?? null, variantId: v.variantId ?? null, quantity: v.quantity, shippedQuantity, reservationId: v.reservationId ?? null, state: v.state, updatedAt: at })
       .onConflictDoUpdate({
         target: [channelOrderLines.orderId, channelOrderLines.lineId],
-        set: { quantity: v.quantity, variantId: v.variantId ?? null, reservationId: v.reservationId ?? null, state: v.state, updatedAt: at },
+        set: { quantity: v.quantity, shippedQuantity, variantId: v.variantId ?? null, reservationId: v.reservationId ?? null, state: v.state, updatedAt: at },
       })
+  }
+
+  /**
+   * Units of a line that left while its order is open (shipped in part): taken out of its holds, first made first, as
+   * they go; any beyond what was held leave the location all the same. Returns what the line still holds.
+   */
+  const shipPart = async (holds: Hold[], units: number, variantId: string, lineId: string): Promise<Hold[]> => {
+    let left = units
+    for (const h of holds) {
+      if (left === 0) break
+      const n = Math.min(left, h.quantity)
+      await consumeReservationPart(tx, actor, h.id, n, { causeType: 'reservation', causeId: h.id, occurredAt: leftAt })
+      left -= n
+    }
+    const from = holds[0]?.locationId ?? place?.locationIds[0]
+    if (left > 0 && from) {
+      await applyMovements(tx, actor, [{ variantId, locationId: from, quantity: -left, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, lineId), occurredAt: leftAt }], { policy: 'allow' })
+    }
+    return holdsOf(lineId)
   }
 
   // What a line holds: one reservation, or parts at several locations when no single one could cover it (in the
@@ -261,8 +285,10 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   for (const l of ordered) {
     const prev = lines.get(l.id)
     const variantId = variantOf.get(l.id) ?? prev?.variantId ?? null
-    const holds = prev ? await holdsOf(l.id) : []
-    const heldQuantity = sum(holds.map((h) => h.quantity))
+    let holds = prev ? await holdsOf(l.id) : []
+    // Units that left before the order was done (never fewer than already taken off: a return is a person's call).
+    const shippedBefore = prev?.shippedQuantity ?? 0
+    const shipped = Math.min(l.quantity, Math.max(shippedBefore, input.status === 'open' ? (l.shipped ?? 0) : 0))
 
     if (input.status === 'cancelled' || l.quantity === 0) {
       await release(holds)
@@ -277,15 +303,21 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     if (prev?.state === 'consumed') continue
 
     if (input.status === 'fulfilled') {
-      if (holds.length) {
-        const kept = l.quantity < heldQuantity ? await shrink(holds, l.quantity) : holds
+      // What is left to go: the line less what already left while the order was open.
+      const rest = l.quantity - shippedBefore
+      const heldQuantity = sum(holds.map((h) => h.quantity))
+      if (rest <= 0) {
+        await release(holds)
+        await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: prev?.reservationId ?? null, state: 'consumed' })
+      } else if (holds.length) {
+        const kept = rest < heldQuantity ? await shrink(holds, rest) : holds
         for (const h of kept) await consumeReservation(tx, actor, h.id, { causeType: 'reservation', causeId: h.id, occurredAt: leftAt })
         // More shipped than was held (the line grew while open, flagged quantity_increased): the rest left too.
-        if (l.quantity > heldQuantity) {
+        if (rest > heldQuantity) {
           await applyMovements(
             tx,
             actor,
-            [{ variantId, locationId: holds[0]!.locationId, quantity: heldQuantity - l.quantity, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: leftAt }],
+            [{ variantId, locationId: holds[0]!.locationId, quantity: heldQuantity - rest, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: leftAt }],
             { policy: 'allow' },
           )
         }
@@ -295,34 +327,49 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
         await applyMovements(
           tx,
           actor,
-          [{ variantId, locationId: place.locationIds[0]!, quantity: -l.quantity, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: leftAt }],
+          [{ variantId, locationId: place.locationIds[0]!, quantity: -rest, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: leftAt }],
           { policy: 'allow' },
         )
-        await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'consumed' })
+        await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: prev?.reservationId ?? null, state: 'consumed' })
       } else await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
       continue
     }
 
-    // Open: hold exactly what the line takes.
+    // Open, shipped in part since last seen: those units left now.
+    if (shipped > shippedBefore && (holds.length || place)) holds = await shipPart(holds, shipped - shippedBefore, variantId, l.id)
+    const shippedNow = shipped > shippedBefore && (holds.length || place) ? shipped : shippedBefore
+    const reservationId = prev?.reservationId ?? null
+    // Units that had left came off the order (refunded after shipping): taking them back is a person's call.
+    if (l.quantity < shippedBefore) raise('returned')
+    // Every unit of the line has left: nothing more to hold, the line is done.
+    if (shippedNow >= l.quantity && shippedNow > 0) {
+      await release(holds)
+      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, reservationId, state: 'consumed' })
+      continue
+    }
+    // Open: hold exactly what the line still takes.
+    const toHold = l.quantity - shippedNow
+    const heldQuantity = sum(holds.map((h) => h.quantity))
     if (holds.length) {
-      if (l.quantity < heldQuantity) await shrink(holds, l.quantity)
-      else if (l.quantity > heldQuantity) raise('quantity_increased')
-      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: holds[0]!.id, state: 'held' })
+      if (toHold < heldQuantity) await shrink(holds, toHold)
+      else if (toHold > heldQuantity && shippedNow === shippedBefore) raise('quantity_increased')
+      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, reservationId: holds[0]!.id, state: 'held' })
       continue
     }
     if (!place) {
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
       continue
     }
-    const held = await hold(variantId, place.locationIds, l.quantity, l.id)
+    const held = await hold(variantId, place.locationIds, toHold, l.id)
     if (!held) {
       raise('insufficient_stock')
-      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
+      await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, state: 'short' })
       continue
     }
-    // The marketplace already took the units off its own quantity: the push to it has nothing left to send.
-    if (held.created && !place.pickup) await takeOrderOffBelievedRemote(tx, ref.connectionId, variantId, place.remoteLocationId, l.quantity, placedAt)
-    await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: held.holds[0]!.id, state: 'held' })
+    // The marketplace already took the units off its own quantity (shipped and held alike): the push to it has
+    // nothing left to send.
+    if (held.created && !place.pickup) await takeOrderOffBelievedRemote(tx, ref.connectionId, variantId, place.remoteLocationId, l.quantity - shippedBefore, placedAt)
+    await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, reservationId: held.holds[0]!.id, state: 'held' })
   }
 
   const status: ChannelOrderStatus = input.status

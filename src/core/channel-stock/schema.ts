@@ -168,6 +168,8 @@ export const channelOrderLines = pgTable(
     sku: text('sku'),
     variantId: uuid('variant_id').references(() => variants.id),
     quantity: qty('quantity').notNull(),
+    /** Units of the line that left while the order was still open (shipped in part), taken off on-hand then. */
+    shippedQuantity: qty('shipped_quantity').notNull().default(0),
     reservationId: uuid('reservation_id'),
     state: text('state').$type<ChannelOrderLineState>().notNull(),
     updatedAt: updatedAt(),

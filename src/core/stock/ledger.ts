@@ -411,6 +411,25 @@ export async function consumeReservation(tx: Tx, actor: Actor, id: string, cause
   return { reservation: updated!, consumed: true }
 }
 
+/**
+ * Consumes `quantity` units of an active reservation (goods of an order shipped in part): on-hand and reserved fall by
+ * them together, and the reservation keeps the rest. All of it consumes the reservation.
+ */
+export async function consumeReservationPart(tx: Tx, actor: Actor, id: string, quantity: number, cause: { causeType: MovementCause; causeId: string; occurredAt?: Date }) {
+  if (!Number.isSafeInteger(quantity) || quantity < 1) throw new RangeError('consume at least one unit')
+  const r = await lockActiveReservation(tx, actor.merchantId, id)
+  if (!r || r.status !== 'active') return r
+  if (quantity >= r.quantity) return (await consumeReservation(tx, actor, id, cause))?.reservation
+  await applyMovements(
+    tx,
+    actor,
+    [{ variantId: r.variantId, locationId: r.locationId, quantity: -quantity, kind: 'reservation_consumed', causeType: cause.causeType, causeId: cause.causeId, occurredAt: cause.occurredAt }],
+    { policy: 'allow', consumesReservation: true },
+  )
+  const [updated] = await tx.update(stockReservations).set({ quantity: r.quantity - quantity, updatedAt: new Date() }).where(eq(stockReservations.id, id)).returning()
+  return updated
+}
+
 /** Lowers an active reservation to `quantity` (an order line partly cancelled); the difference goes back to available. */
 export async function shrinkReservation(tx: Tx, actor: Actor, id: string, quantity: number) {
   if (!Number.isSafeInteger(quantity) || quantity < 1) throw new RangeError('a reservation keeps at least one unit; release it instead')

@@ -110,7 +110,7 @@ const OrderSchema = z
     collectedAt: z.string().nullable(),
     createdAt: z.string(),
     lines: z
-      .array(z.object({ lineId: z.string(), sku: z.string().nullable(), variantId: uuid().nullable(), quantity: z.number().int(), state: z.enum(['held', 'short', 'unmapped', 'released', 'consumed']), reservationId: uuid().nullable() }))
+      .array(z.object({ lineId: z.string(), sku: z.string().nullable(), variantId: uuid().nullable(), quantity: z.number().int(), shipped: z.number().int().openapi({ description: 'Units that left while the order was open (shipped in part).' }), state: z.enum(['held', 'short', 'unmapped', 'released', 'consumed']), reservationId: uuid().nullable() }))
       .optional(),
   })
   .openapi('ChannelOrder')
@@ -128,7 +128,7 @@ const orderOut = (o: Omit<OrderRow, 'lines'> & { lines?: OrderRow['lines'] }): z
   remoteUpdatedAt: o.remoteUpdatedAt.toISOString(),
   collectedAt: iso(o.collectedAt),
   createdAt: o.createdAt.toISOString(),
-  ...(o.lines ? { lines: o.lines.map((l) => ({ lineId: l.lineId, sku: l.sku, variantId: l.variantId, quantity: l.quantity, state: l.state, reservationId: l.reservationId })) } : {}),
+  ...(o.lines ? { lines: o.lines.map((l) => ({ lineId: l.lineId, sku: l.sku, variantId: l.variantId, quantity: l.quantity, shipped: l.shippedQuantity, state: l.state, reservationId: l.reservationId })) } : {}),
 })
 
 const base = '/api/v1/stock-sync/{connectionId}'

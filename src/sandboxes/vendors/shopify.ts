@@ -482,6 +482,14 @@ interface SimLine {
   price: string
   quantity: number
   currentQuantity: number
+  /** Units shipped by fulfillments so far. */
+  fulfilledQuantity: number
+}
+interface SimFulfillment {
+  id: string
+  legacyId: number
+  createdAt: Date
+  lines: { line: SimLine; quantity: number }[]
 }
 interface SimRefund {
   id: string
@@ -499,6 +507,7 @@ export interface SimOrder {
   updatedAt: Date
   cancelledAt: Date | null
   fulfilled: boolean
+  fulfillments: SimFulfillment[]
   locationId: string
   pickup: boolean
   fulfillmentOrderId: string
@@ -578,7 +587,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
   }
 
   let serial = 0
-  const ids = { Product: 7_400_000_000, ProductVariant: 42_100_000_000, InventoryItem: 44_200_000_000, Location: 70_300_000, Order: 5_600_000_000, LineItem: 13_700_000_000, Refund: 910_000_000, RefundLineItem: 520_000_000, FulfillmentOrder: 6_800_000_000, WebhookSubscription: 1_300_000_000, InventoryAdjustmentGroup: 31_000_000_000 }
+  const ids = { Product: 7_400_000_000, ProductVariant: 42_100_000_000, InventoryItem: 44_200_000_000, Location: 70_300_000, Order: 5_600_000_000, LineItem: 13_700_000_000, Refund: 910_000_000, RefundLineItem: 520_000_000, FulfillmentOrder: 6_800_000_000, Fulfillment: 6_900_000_000, WebhookSubscription: 1_300_000_000, InventoryAdjustmentGroup: 31_000_000_000 }
   const newId = (type: keyof typeof ids) => {
     const legacyId = ids[type] + ++serial
     return { id: `gid://shopify/${type}/${legacyId}`, legacyId }
@@ -727,7 +736,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
       currency: 'CNY',
       total_price: total.toFixed(2),
       financial_status: o.cancelledAt || refundedCash >= total ? 'refunded' : refundedCash > 0 ? 'partially_refunded' : 'paid',
-      fulfillment_status: o.fulfilled ? 'fulfilled' : null,
+      fulfillment_status: o.fulfilled ? 'fulfilled' : o.fulfillments.length ? 'partial' : null,
       location_id: null,
       source_name: 'web',
       test: false,
@@ -742,10 +751,19 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
         price: l.price,
         quantity: l.quantity,
         current_quantity: l.currentQuantity,
-        fulfillable_quantity: o.fulfilled || o.cancelledAt ? 0 : l.currentQuantity,
-        fulfillment_status: o.fulfilled ? 'fulfilled' : null,
+        fulfillable_quantity: o.fulfilled || o.cancelledAt ? 0 : Math.max(0, l.currentQuantity - l.fulfilledQuantity),
+        fulfillment_status: l.fulfilledQuantity >= l.currentQuantity && l.currentQuantity > 0 ? 'fulfilled' : l.fulfilledQuantity > 0 ? 'partial' : null,
         requires_shipping: !o.pickup,
         gift_card: false,
+      })),
+      fulfillments: o.fulfillments.map((f) => ({
+        id: f.legacyId,
+        admin_graphql_api_id: f.id,
+        order_id: o.legacyId,
+        status: 'success',
+        created_at: restTime(f.createdAt),
+        location_id: loc.legacyId,
+        line_items: f.lines.map(({ line, quantity }) => ({ id: line.legacyId, admin_graphql_api_id: line.id, sku: line.sku ?? '', quantity, fulfillment_status: 'fulfilled' })),
       })),
       refunds: o.refunds.map((r) => refundPayload(o, r)),
       shipping_lines: o.pickup ? [{ code: loc.name, title: loc.name, source: 'shopify', price: '0.00' }] : [{ code: 'Standard', title: 'Standard', source: 'shopify', price: '10.00' }],
@@ -800,9 +818,10 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
         price: variant.price,
         quantity,
         currentQuantity: quantity,
+        fulfilledQuantity: 0,
       }
     })
-    const order: SimOrder = { id, legacyId, name: `#${number}`, number, createdAt: at, updatedAt: at, cancelledAt: null, fulfilled: false, locationId, pickup: !!p.pickupLocationId, fulfillmentOrderId: newId('FulfillmentOrder').id, lines, refunds: [] }
+    const order: SimOrder = { id, legacyId, name: `#${number}`, number, createdAt: at, updatedAt: at, cancelledAt: null, fulfilled: false, fulfillments: [], locationId, pickup: !!p.pickupLocationId, fulfillmentOrderId: newId('FulfillmentOrder').id, lines, refunds: [] }
     state.orders.set(id, order)
     const levelDeliveries = lines.map((l) => moveStock(l.inventoryItemId, locationId, -l.quantity, +l.quantity, at))
     return { order, delivery: webhookDelivery('orders/create', orderPayload(id), { triggeredAt: at }), levelDeliveries }
@@ -859,12 +878,27 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
     return webhookDelivery('refunds/create', refundPayload(order, refund), { triggeredAt: at })
   }
 
-  /** Ships (or hands over) the whole order: committed units leave. Returns the `orders/updated` delivery. */
-  function fulfillOrder(ref: string, o: { at?: Date } = {}) {
+  /**
+   * Ships (or hands over) the order: all of what is left, or only `lines` (item SKU or id, units) as a fulfillment of
+   * part of it. Committed units leave; the order is fulfilled once every unit has. Returns the `orders/updated` delivery.
+   */
+  function fulfillOrder(ref: string, o: { at?: Date; lines?: { item: string; quantity: number }[] } = {}) {
     const order = orderOf(ref)
     const at = o.at ?? now()
-    for (const l of order.lines) if (l.currentQuantity > 0) moveStock(l.inventoryItemId, order.locationId, 0, -l.currentQuantity, at)
-    order.fulfilled = true
+    const shipped = o.lines
+      ? o.lines.map((x) => {
+          const item = itemOf(x.item)
+          const line = order.lines.find((l) => l.inventoryItemId === item.id)
+          if (!line || x.quantity < 1 || line.fulfilledQuantity + x.quantity > line.currentQuantity) throw new Error(`cannot ship ${x.quantity} of ${x.item} on ${order.name}`)
+          return { line, quantity: x.quantity }
+        })
+      : order.lines.filter((l) => l.currentQuantity > l.fulfilledQuantity).map((line) => ({ line, quantity: line.currentQuantity - line.fulfilledQuantity }))
+    for (const { line, quantity } of shipped) {
+      moveStock(line.inventoryItemId, order.locationId, 0, -quantity, at)
+      line.fulfilledQuantity += quantity
+    }
+    if (shipped.length) order.fulfillments.push({ ...newId('Fulfillment'), createdAt: at, lines: shipped })
+    order.fulfilled = order.lines.every((l) => l.fulfilledQuantity >= l.currentQuantity)
     order.updatedAt = at
     return webhookDelivery('orders/updated', orderPayload(order.id), { triggeredAt: at })
   }
@@ -937,7 +971,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
     createdAt: gqlTime(o.createdAt),
     updatedAt: gqlTime(o.updatedAt),
     cancelledAt: gqlTime(o.cancelledAt),
-    displayFulfillmentStatus: o.fulfilled ? 'FULFILLED' : 'UNFULFILLED',
+    displayFulfillmentStatus: o.fulfilled ? 'FULFILLED' : o.fulfillments.length ? 'PARTIALLY_FULFILLED' : 'UNFULFILLED',
     lineItems: (a: Record<string, unknown>) =>
       connection(
         o.lines,
@@ -950,6 +984,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
           title: l.title,
           quantity: l.quantity,
           currentQuantity: l.currentQuantity,
+          unfulfilledQuantity: o.cancelledAt ? 0 : Math.max(0, l.currentQuantity - l.fulfilledQuantity),
           variant: () => (state.variantsById.has(l.variantId) ? variantNode(state.variantsById.get(l.variantId)!) : null),
         }),
         (l) => l.id,
@@ -961,7 +996,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
         (): Obj => ({
           __typename: 'FulfillmentOrder',
           id: o.fulfillmentOrderId,
-          status: o.cancelledAt ? 'CANCELLED' : o.fulfilled ? 'CLOSED' : 'OPEN',
+          status: o.cancelledAt ? 'CANCELLED' : o.fulfilled ? 'CLOSED' : o.fulfillments.length ? 'IN_PROGRESS' : 'OPEN',
           deliveryMethod: { __typename: 'DeliveryMethod', methodType: o.pickup ? 'PICK_UP' : 'SHIPPING' },
           assignedLocation: { __typename: 'FulfillmentOrderAssignedLocation', name: state.locations.get(o.locationId)!.name, location: () => locationNode(state.locations.get(o.locationId)!) },
         }),

@@ -61,6 +61,7 @@ export interface SimItem {
 export type TradeStatus =
   | 'WAIT_BUYER_PAY'
   | 'WAIT_SELLER_SEND_GOODS'
+  | 'SELLER_CONSIGNED_PART'
   | 'WAIT_BUYER_CONFIRM_GOODS'
   | 'TRADE_BUYER_SIGNED'
   | 'TRADE_FINISHED'
@@ -79,6 +80,8 @@ export interface SimOrder {
   refundStatus: string
   /** Whether its units went back to stock (closing or a refund before shipping). */
   restocked: boolean
+  /** Whether it was sent on its own, before the rest of its trade (SELLER_CONSIGNED_PART). */
+  consigned?: boolean
 }
 
 export interface SimTrade {
@@ -309,6 +312,22 @@ export function taobaoSandbox(opts: TaobaoSandboxOptions) {
     return t
   }
 
+  /**
+   * The seller ships some sub-orders (`oids`) ahead of the others: the trade is SELLER_CONSIGNED_PART, those
+   * sub-orders WAIT_BUYER_CONFIRM_GOODS, until the last is sent (the trade then waits for the buyer too).
+   */
+  function consignPart(tid: string, oids: string[], at = now()) {
+    const t = tradeOf(tid)
+    for (const oid of oids) {
+      const o = t.orders.find((x) => x.oid === oid)
+      if (!o) throw new Error(`trade ${tid} has no sub-order ${oid}`)
+      o.consigned = true
+    }
+    t.status = t.orders.every((o) => o.consigned || o.refundStatus === 'SUCCESS') ? 'WAIT_BUYER_CONFIRM_GOODS' : 'SELLER_CONSIGNED_PART'
+    t.modified = at
+    return t
+  }
+
   /** The seller ships (WAIT_BUYER_CONFIRM_GOODS), or the buyer confirms (TRADE_FINISHED). */
   function setTradeStatus(tid: string, status: 'WAIT_SELLER_SEND_GOODS' | 'WAIT_BUYER_CONFIRM_GOODS' | 'TRADE_BUYER_SIGNED' | 'TRADE_FINISHED', at = now()) {
     const t = tradeOf(tid)
@@ -391,7 +410,7 @@ export function taobaoSandbox(opts: TaobaoSandboxOptions) {
           outer_sku_id: o.outerSkuId ?? undefined,
           num: o.num,
           refund_status: o.refundStatus,
-          status: o.refundStatus === 'SUCCESS' ? 'TRADE_CLOSED' : t.status,
+          status: o.refundStatus === 'SUCCESS' ? 'TRADE_CLOSED' : t.status === 'SELLER_CONSIGNED_PART' ? (o.consigned ? 'WAIT_BUYER_CONFIRM_GOODS' : 'WAIT_SELLER_SEND_GOODS') : t.status,
         }
         if (fields.has('orders')) return Object.fromEntries(Object.entries(ao).filter(([, v]) => v !== undefined))
         return Object.fromEntries(Object.entries(ao).filter(([k, v]) => orderFields.has(k) && v !== undefined))
@@ -689,5 +708,5 @@ export function taobaoSandbox(opts: TaobaoSandboxOptions) {
   }
 
   const handlers = [http.post(gateway, route), http.get(gateway, route)]
-  return { handlers, state, addItem, quantity, setQuantity, placeTrade, closeTrade, setTradeStatus, refundOrder, setClock }
+  return { handlers, state, addItem, quantity, setQuantity, placeTrade, closeTrade, setTradeStatus, consignPart, refundOrder, setClock }
 }

@@ -15,6 +15,7 @@ interface LineNode {
   id: string
   sku: string | null
   currentQuantity: number
+  unfulfilledQuantity: number
   variant: { inventoryItem: { id: string } | null } | null
 }
 interface OrderNode {
@@ -30,7 +31,7 @@ interface OrderNode {
 
 const LINES_FIRST = 10
 const FULFILLMENT_ORDERS_FIRST = 3
-const LINE_FIELDS = 'id sku currentQuantity variant { inventoryItem { id } }'
+const LINE_FIELDS = 'id sku currentQuantity unfulfilledQuantity variant { inventoryItem { id } }'
 /** A line, its variant and the variant's inventory item. */
 const LINE_COST = 3
 const ORDER_FIELDS = `fragment OrderFields on Order {
@@ -84,7 +85,14 @@ async function toRemoteOrder(ctx: Ctx, o: OrderNode): Promise<RemoteOrder> {
   const fo = live[0] ?? o.fulfillmentOrders.nodes[0]
   const assigned = fo?.assignedLocation?.location?.id ?? null
   const pickup = fo?.deliveryMethod?.methodType === 'PICK_UP'
-  const lines: RemoteOrderLine[] = (await allLines(ctx, o)).map((l) => ({ id: l.id, sku: l.sku || null, externalId: l.variant?.inventoryItem?.id ?? null, quantity: l.currentQuantity }))
+  // Units of a line still taken and not fulfilled yet: the rest of it has shipped (an order fulfilled in part).
+  const lines: RemoteOrderLine[] = (await allLines(ctx, o)).map((l) => ({
+    id: l.id,
+    sku: l.sku || null,
+    externalId: l.variant?.inventoryItem?.id ?? null,
+    quantity: l.currentQuantity,
+    shipped: Math.max(0, l.currentQuantity - l.unfulfilledQuantity),
+  }))
   return {
     id: o.id,
     name: o.name,
@@ -137,6 +145,8 @@ export interface RestOrder {
   fulfillment_status: string | null
   location_id?: number | null
   line_items: RestLine[]
+  /** Shipments: a successful one's lines left (an order fulfilled in part lists only some). */
+  fulfillments?: { status?: string; line_items?: { id: number; quantity: number }[] }[]
   refunds?: { refund_line_items?: { line_item_id: number; quantity: number; restock_type?: string }[] }[]
 }
 
@@ -147,12 +157,24 @@ function refundedUnits(o: RestOrder): Map<number, number> {
   return out
 }
 
+/** Units shipped per line by the order's successful fulfillments; null when the payload lists none. */
+function shippedUnits(o: RestOrder): Map<number, number> | null {
+  if (!o.fulfillments) return null
+  const out = new Map<number, number>()
+  for (const f of o.fulfillments) {
+    if (f.status !== undefined && f.status !== 'success') continue
+    for (const l of f.line_items ?? []) out.set(l.id, (out.get(l.id) ?? 0) + l.quantity)
+  }
+  return out
+}
+
 /**
  * The order a webhook carries. The REST payload names neither the line's inventory item nor the fulfillment orders,
  * so lines have no externalId and a pickup is not recognised here (getOrder tells both).
  */
 export function orderFromRest(o: RestOrder): RemoteOrder {
   const refunded = refundedUnits(o)
+  const shipped = shippedUnits(o)
   return {
     id: o.admin_graphql_api_id ?? gid('Order', o.id),
     name: o.name,
@@ -167,6 +189,7 @@ export function orderFromRest(o: RestOrder): RemoteOrder {
       sku: l.sku || null,
       externalId: null,
       quantity: l.current_quantity ?? Math.max(0, l.quantity - (refunded.get(l.id) ?? 0)),
+      ...(shipped ? { shipped: shipped.get(l.id) ?? 0 } : {}),
     })),
   }
 }

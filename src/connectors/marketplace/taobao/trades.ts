@@ -37,6 +37,7 @@ const TRADE_FIELDS = [
   'orders.num_iid',
   'orders.sku_id',
   'orders.refund_status',
+  'orders.status',
 ].join(',')
 
 const STATUS: Record<string, RemoteOrder['status']> = {
@@ -57,6 +58,9 @@ const STATUS: Record<string, RemoteOrder['status']> = {
 /** A refunded sub-order gives its units back; the buyer takes none of them. */
 const REFUNDED = 'SUCCESS'
 
+/** A sub-order sent ahead of the rest of its trade (the trade SELLER_CONSIGNED_PART) is in one of these. */
+const SENT = new Set(['WAIT_BUYER_CONFIRM_GOODS', 'TRADE_BUYER_SIGNED', 'TRADE_FINISHED'])
+
 const idText = (str: unknown, num: unknown): string | null => (typeof str === 'string' && /^\d+$/.test(str) ? str : typeof num === 'number' && Number.isSafeInteger(num) ? String(num) : null)
 
 export function toRemoteOrder(t: TopTrade): RemoteOrder {
@@ -73,6 +77,12 @@ export function toRemoteOrder(t: TopTrade): RemoteOrder {
       quantity: o.refund_status === REFUNDED ? 0 : Math.max(0, Math.trunc(Number(o.num ?? 0))),
     }
   })
+  // Sent in part: each sub-order already sent has left whole (a sub-order ships at once).
+  if (t.status === 'SELLER_CONSIGNED_PART') {
+    listOf<TopOrder>(t.orders as never).forEach((o, i) => {
+      lines[i]!.shipped = SENT.has(o.status ?? '') ? lines[i]!.quantity : 0
+    })
+  }
   return {
     id,
     name: id,

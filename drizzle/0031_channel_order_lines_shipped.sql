@@ -1,0 +1,1 @@
+ALTER TABLE "channel_order_lines" ADD COLUMN "shipped_quantity" bigint DEFAULT 0 NOT NULL;
