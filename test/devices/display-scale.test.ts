@@ -65,6 +65,13 @@ describe('customer display bytes', () => {
     expect(displayBytes(['可乐', '€1'], 'cp437').toString('hex')).toBe(hex(`0c 0b 3f3f ${'20'.repeat(18)} 1f240102 3f31 ${'20'.repeat(18)}`))
     expect(displayBytes(['', '€1'], 'cp858').subarray(-20).toString('hex')).toBe(hex(`d531 ${'20'.repeat(18)}`))
   })
+
+  it('text never carries a command: clear, reset and cursor moves sent as text show as spaces', () => {
+    const bytes = displayBytes(['HELLO\x0c\x1b@WORLD', 'LINE2\x1f\x24\x01\x01X'], 'cp437')
+    expect(bytes.toString('hex')).toBe(hex(`0c 0b 48454c4c4f 20 20 40 574f524c44 ${'20'.repeat(7)} 1f240102 4c494e4532 20 24 20 20 58 ${'20'.repeat(10)}`))
+    // The only commands are the update's own: one clear, one home, one cursor move.
+    expect([...bytes].filter((b) => b < 0x20).map((b) => b.toString(16))).toEqual(['c', 'b', '1f', '1', '2'])
+  })
 })
 
 describe('customer display over TCP and serial', () => {

@@ -68,6 +68,22 @@ describe('devices', () => {
     expect(list.body.items.map((d: any) => d.name).sort()).toEqual(['Epson', 'Pole', 'Till 1 drawer', 'Till 1 printer', 'receipt printer 10.0.0.30:9100', 'receipt printer http://10.0.0.31'])
   })
 
+  it('a printer given new paper or a new code page takes its defaults for them, as one registered with them does', async () => {
+    const { store, admin } = await setup()
+    const p = await admin.post('/api/v1/devices', { storeId: store.storeId, name: 'Back office', kind: 'receipt_printer', driver: 'escpos_tcp', address: '10.0.0.40:9100' })
+    expect(p.body.options).toMatchObject({ columns: 48, cjkMode: true })
+    // 58 mm paper: 32 columns, not the 48 of 80 mm paper that would run off its edge.
+    const narrow = await admin.patch(`/api/v1/devices/${p.body.id}`, { paperWidth: 58 })
+    expect([narrow.status, narrow.body.paperWidth, narrow.body.options.columns]).toEqual([200, 58, 32])
+    // A Western code page leaves Chinese mode; GBK again enters it.
+    const western = await admin.patch(`/api/v1/devices/${p.body.id}`, { encoding: 'cp858' })
+    expect([western.body.encoding, western.body.options.cjkMode, western.body.options.columns]).toEqual(['cp858', false, 32])
+    expect((await admin.patch(`/api/v1/devices/${p.body.id}`, { encoding: 'gbk' })).body.options.cjkMode).toBe(true)
+    // Columns or Chinese mode given with the change, or a change of something else, keep what was given.
+    expect((await admin.patch(`/api/v1/devices/${p.body.id}`, { paperWidth: 80, columns: 42 })).body.options.columns).toBe(42)
+    expect((await admin.patch(`/api/v1/devices/${p.body.id}`, { name: 'Back office 2' })).body.options).toMatchObject({ columns: 42, cjkMode: true })
+  })
+
   it('a cash sale queues its receipt, a drawer kick valid for seconds and the change on the display, in its own transaction', async () => {
     const { store, admin } = await setup()
     const item = await seedProduct(hub, store, { price: 1250, stock: 10 })

@@ -184,8 +184,10 @@ export async function updateDevice(tx: Tx, actor: Actor, id: string, changes: Pa
     route: current.route,
     paperWidth: current.paperWidth as 58 | 80 | null,
     encoding: current.encoding as TextEncoding | null,
-    columns: opts.columns ?? null,
-    cjkMode: opts.cjkMode ?? null,
+    // Columns follow the paper and Chinese mode the encoding: a new paper width or encoding without them takes the
+    // defaults for it, as a device registered with it does (48 columns kept on 58 mm paper would run off its edge).
+    columns: changes.paperWidth !== undefined && changes.paperWidth !== current.paperWidth ? null : (opts.columns ?? null),
+    cjkMode: changes.encoding !== undefined && changes.encoding !== current.encoding ? null : (opts.cjkMode ?? null),
     drawerPin: opts.drawerPin ?? null,
     printerId: current.printerId,
     categoryIds: current.categoryIds,

@@ -10,6 +10,7 @@ import fs from 'node:fs/promises'
 import net from 'node:net'
 import iconv from 'iconv-lite'
 import { formatDecimal } from '../../lib/money.ts'
+import { printable } from '../render/text.ts'
 import type { TextEncoding, WorkResult } from '../types.ts'
 
 export const DISPLAY_COLUMNS = 20
@@ -95,7 +96,8 @@ export function idleScreen(text: string): DisplayLines {
 function lineBytes(text: string, encoding: TextEncoding): Buffer {
   const parts: Buffer[] = []
   let used = 0
-  for (const ch of text) {
+  // Text never carries a command: control characters shown as spaces, as on a receipt.
+  for (const ch of printable(text, encoding)) {
     const bytes = iconv.encode(ch, encoding)
     if (used + bytes.length > DISPLAY_COLUMNS) break
     parts.push(bytes)
