@@ -120,6 +120,12 @@ const statusIn = (statuses: string[]) => (col: SQL) => sql`(upper(${col}) = any(
 const revoked = statusIn(['REVOKED', 'REVOKE', 'REVERSED', 'REVERSAL', 'CANCELLED', 'CANCELED', 'CLOSED', 'VOIDED', '撤销', '已撤销', '冲正'])
 // REVOKED is not among them: on a refund line it is a card acquirer's cancellation record (撤销, UnionPay S31), the
 // channel taking the whole payment back, which settles the till's void.
+/**
+ * A channel line's money in the day's totals, refunds as they are: a payment the channel revoked (its till sale
+ * voided) is counted as paid and given back, netting to nothing, as the till's sale and its void do.
+ */
+export const revokedPaymentAmount = (l: { kind: SQL; status: SQL; amount: SQL }) => sql`case when ${l.kind} = 'payment' and ${revoked(l.status)} then ${l.amount} else 0 end`
+
 const refundFailed = statusIn(['FAIL', 'FAILED', 'CLOSED', 'ABNORMAL', 'CHANGE', '退款失败', '失败'])
 
 /** Runs and resolutions of one connection take turns: both decide who holds which tender and line. */
@@ -266,7 +272,8 @@ async function manualSides(tx: Tx, x: Ctx): Promise<Record<string, number>> {
                    coalesce(sum(amount) filter (where dir = 'refund'), 0) as pos_refunds
               from (${tenders(x, heldTender)}) t) p,
            (select count(*) as channel_count, coalesce(sum(l.amount) filter (where l.kind = 'payment'), 0) as channel_payments,
-                   coalesce(sum(l.amount) filter (where l.kind = 'refund'), 0) as channel_refunds, coalesce(sum(l.fee_milli), 0) as channel_fee_milli
+                   coalesce(sum(l.amount) filter (where l.kind = 'refund'), 0) + coalesce(sum(${revokedPaymentAmount({ kind: sql`l.kind`, status: sql`l.status`, amount: sql`l.amount` })}), 0) as channel_refunds,
+                   coalesce(sum(l.fee_milli), 0) as channel_fee_milli
               from recon_items i
               join settlement_lines l on l.id = i.line_id
               join settlement_statements st on st.id = l.statement_id and st.status = 'imported' and ${x.formats}
@@ -905,7 +912,7 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
                   from rc_pos where bdate = ${x.d}::date) p,
                (select count(*)::bigint as channel_count,
                        coalesce(sum(amount) filter (where kind = 'payment'), 0)::bigint as channel_payments,
-                       coalesce(sum(amount) filter (where kind = 'refund'), 0)::bigint as channel_refunds,
+                       (coalesce(sum(amount) filter (where kind = 'refund'), 0) + coalesce(sum(${revokedPaymentAmount({ kind: sql`kind`, status: sql`status`, amount: sql`amount` })}), 0))::bigint as channel_refunds,
                        coalesce(sum(fee_milli), 0)::bigint as channel_fee_milli
                   from rc_lines where ldate = ${x.d}::date and kind in ('payment', 'refund')) l,
                (select coalesce(sum(expected_fee_milli) filter (where business_date = ${x.d}::date), 0)::bigint as expected_fee_milli,

@@ -5,6 +5,7 @@ import type { Tx } from '../../db/client.ts'
 import { badRequest, notFound } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
 import { addDays } from '../../lib/time.ts'
+import { revokedPaymentAmount } from './match.ts'
 import { reconItemEvents, reconRuns, settlementStatements, statementFiles } from './schema.ts'
 import { keysetPage } from '../../db/page.ts'
 
@@ -328,7 +329,8 @@ export async function dailySummary(
            coalesce(sum(case when i.pos_kind in ('refund_tender', 'topup_refund_tender') then -i.pos_amount else i.pos_amount end)
                     filter (where i.pos_id is not null and i.pos_kind <> 'payout' and (i.outcome <> 'duplicate' or i.line_id is null)), 0)::bigint as pos_amount,
            count(*) filter (where l.kind in ('payment', 'refund', 'adjustment'))::int as channel_count,
-           coalesce(sum(case when l.kind = 'refund' then -l.amount else l.amount end) filter (where l.kind in ('payment', 'refund', 'adjustment')), 0)::bigint as channel_amount,
+           coalesce(sum(case when l.kind = 'refund' then -l.amount else l.amount end - ${revokedPaymentAmount({ kind: sql`l.kind`, status: sql`l.status`, amount: sql`l.amount` })})
+                    filter (where l.kind in ('payment', 'refund', 'adjustment')), 0)::bigint as channel_amount,
            coalesce(sum(l.fee_milli) filter (where l.kind in ('payment', 'refund')), 0)::bigint as channel_fee_milli,
            coalesce(sum(i.expected_fee_milli) filter (where i.line_id is null or l.id is not null), 0)::bigint as expected_fee_milli,
            sum(i.channel_fee_milli - i.expected_fee_milli) filter (where i.line_id is null or l.id is not null)::bigint as fee_difference_milli,

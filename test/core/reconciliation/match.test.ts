@@ -338,6 +338,11 @@ describe('reconciling a day', () => {
     expect(await itemOf(hub, shop, refundedVoid.tenders[0]!.paymentNo)).toMatchObject({ outcome: 'matched' })
     expect(await itemOf(hub, shop, rv.refund_no)).toMatchObject({ outcome: 'matched' })
     expect(r.counts).toMatchObject({ status_diff: 1, timing: 1, matched: 4 })
+    // The revoked payment is paid and given back on the channel's side, as the sale and its void are at the till: the
+    // day is off by the lost void only, in the run and in the summary alike.
+    expect(r.totals).toMatchObject({ pos_net: 0, channel_payments: 6600, channel_refunds: 4400, difference: 2200 })
+    const summary = await shop.api.get(`/api/v1/reconciliation/summary?from=2026-11-18&to=2026-11-18&connectionId=${shop.connectionId}`)
+    expect(summary.body.items.map((i: any) => [i.posAmount, i.channelAmount, i.difference])).toEqual([[0, 2200, 2200]])
   })
 
   it('a card void settled by the acquirer’s cancellation record (a refund line, REVOKED) is matched; a failed refund is not', async () => {
