@@ -224,6 +224,32 @@ describe('reconciliation API', () => {
     expect(again.body).toMatchObject({ status: 'exceptions', reused: false, counts: { matched: 1, timing: 0, missing_in_channel: 1 } })
   })
 
+  it('a payment the channel settles the next day counts on the till’s day and on the channel’s, in the summary as in each day’s run', async () => {
+    const s = await shop()
+    const a = await s.sell(at('2026-11-16 10:00:00'), 1000)
+    const late = await s.sell(at('2026-11-16 23:59:59'), 5800)
+    const b = await s.sell(at('2026-11-17 10:00:00'), 2000)
+    expect((await upload(s.finance, s.connectionId, '2026-11-16', csv([['2026-11-16 10:00:05', a.paymentNo, 'B1', yuan(1000), '0.06']]))).status).toBe(201)
+    const run16 = (await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-16' })).body
+    const bill17 = csv([
+      ['2026-11-17 00:00:02', late.paymentNo, 'B2', yuan(5800), '0.35'],
+      ['2026-11-17 10:00:05', b.paymentNo, 'B3', yuan(2000), '0.12'],
+    ])
+    expect((await upload(s.finance, s.connectionId, '2026-11-17', bill17)).status).toBe(201)
+    const run17 = (await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: '2026-11-17' })).body
+    expect(run17.counts).toMatchObject({ matched: 2, open_exceptions: 0 })
+    // The till took 10.00 + 58.00 on the 16th and 20.00 on the 17th; the channel settled 10.00, then 78.00.
+    const fromRuns = { '2026-11-17': [run17.totals.pos_net, run17.totals.channel_net, run17.totals.channel_fee_milli], '2026-11-16': [run16.totals.pos_net, run16.totals.channel_net, run16.totals.channel_fee_milli] }
+    expect(fromRuns).toEqual({ '2026-11-17': [2000, 7800, 47000], '2026-11-16': [6800, 1000, 6000] })
+    const summary = (await s.finance.get(`/api/v1/reconciliation/summary?from=2026-11-16&to=2026-11-17&connectionId=${s.connectionId}`)).body.items
+    expect(Object.fromEntries(summary.map((r: any) => [r.businessDate, [r.posAmount, r.channelAmount, r.channelFeeMilli]]))).toEqual(fromRuns)
+    // The pair itself is the 17th's (when both sides were in), matched; nothing is open on either day.
+    expect(summary.map((r: any) => [r.businessDate, r.matched, r.openExceptions])).toEqual([['2026-11-17', 2, 0], ['2026-11-16', 1, 0]])
+    // A day asked alone shows its own side of a pair dated the next day.
+    const only16 = (await s.finance.get(`/api/v1/reconciliation/summary?from=2026-11-16&to=2026-11-16&connectionId=${s.connectionId}`)).body.items
+    expect(only16.map((r: any) => [r.posAmount, r.channelAmount])).toEqual([[6800, 1000]])
+  })
+
   it('checks the fees of a mapped bank file against the contracted rate when the connection has one, and not without', async () => {
     const s = await shop()
     const t1 = await s.sell(at('2026-11-17 10:00:00'), 5800)

@@ -322,36 +322,58 @@ export async function dailySummary(
                                when 'topup_tender' then (select tt.reference->>'terminalId' from topup_tenders tt where tt.id = i.pos_id)
                              end) as terminal) term on true`
     : sql``
+  // Each side of an item counts on its own day, as the day's run counts it: the till's payment on the till's day, the
+  // channel's line on the line's; the item itself (matched, open, its age) on its own day, the later of the two. An
+  // item is dated at most the carry window (60 days) after either side.
+  const pos = sql`i.pos_id is not null and i.pos_kind <> 'payout' and (i.outcome <> 'duplicate' or i.line_id is null)`
+  const posDay = sql`(case when i.line_id is not null and l.id is not null then i.business_date - i.carried_days else i.business_date end)`
+  const channel = sql`l_kind in ('payment', 'refund', 'adjustment')`
   const rows = await tx.execute<Record<string, any>>(sql`
-    select i.connection_id, i.business_date::text as business_date, i.store_id, s.code as store_code, min(i.currency) as currency,
-           ${byTerminal ? sql`term.terminal` : sql`null::text`} as terminal,
-           count(*) filter (where i.pos_id is not null and i.pos_kind <> 'payout' and (i.outcome <> 'duplicate' or i.line_id is null))::int as pos_count,
-           coalesce(sum(case when i.pos_kind in ('refund_tender', 'topup_refund_tender') then -i.pos_amount else i.pos_amount end)
-                    filter (where i.pos_id is not null and i.pos_kind <> 'payout' and (i.outcome <> 'duplicate' or i.line_id is null)), 0)::bigint as pos_amount,
-           count(*) filter (where l.kind in ('payment', 'refund', 'adjustment'))::int as channel_count,
-           coalesce(sum(case when l.kind = 'refund' then -l.amount else l.amount end - ${revokedPaymentAmount({ kind: sql`l.kind`, status: sql`l.status`, amount: sql`l.amount` })})
-                    filter (where l.kind in ('payment', 'refund', 'adjustment')), 0)::bigint as channel_amount,
-           coalesce(sum(l.fee_milli) filter (where l.kind in ('payment', 'refund')), 0)::bigint as channel_fee_milli,
-           coalesce(sum(i.expected_fee_milli) filter (where i.line_id is null or l.id is not null), 0)::bigint as expected_fee_milli,
-           sum(i.channel_fee_milli - i.expected_fee_milli) filter (where i.line_id is null or l.id is not null)::bigint as fee_difference_milli,
-           count(*) filter (where i.outcome = 'matched')::int as matched,
-           count(*) filter (where i.outcome = 'timing' and i.state = 'open')::int as timing,
-           count(*) filter (where i.outcome <> 'timing' and i.state = 'open')::int as open_exceptions,
-           count(*) filter (where i.state = 'resolved' and coalesce(i.resolution, '') <> 'merged')::int as resolved,
-           count(*) filter (where i.outcome <> 'timing' and i.state = 'open' and ${f.today}::date - i.business_date <= 1)::int as age_0_1,
-           count(*) filter (where i.outcome <> 'timing' and i.state = 'open' and ${f.today}::date - i.business_date between 2 and 3)::int as age_2_3,
-           count(*) filter (where i.outcome <> 'timing' and i.state = 'open' and ${f.today}::date - i.business_date between 4 and 7)::int as age_4_7,
-           count(*) filter (where i.outcome <> 'timing' and i.state = 'open' and ${f.today}::date - i.business_date >= 8)::int as age_8
-      from recon_items i
-      -- Only lines of statements still current: an item resolved by hand on a line a corrected file replaced holds no
-      -- channel money (as the run counts it).
-      left join settlement_lines l on l.id = i.line_id and exists (select 1 from settlement_statements st where st.id = l.statement_id and st.status = 'imported')
-      left join stores s on s.id = i.store_id
-      ${terminal}
-     where i.merchant_id = ${merchantId} and i.business_date between ${f.from}::date and ${f.to}::date
-       and coalesce(i.resolution, '') <> 'merged' ${conn} ${store}
-     group by i.connection_id, i.business_date, i.store_id, s.code ${byTerminal ? sql`, term.terminal` : sql``}
-     order by i.business_date desc, i.connection_id, s.code nulls last ${byTerminal ? sql`, term.terminal nulls last` : sql``}`)
+    with it as (
+      select i.*, l.id as l_id, l.kind as l_kind, l.business_date as l_day, l.fee_milli as l_fee,
+             case when l.kind = 'refund' then -l.amount else l.amount end - ${revokedPaymentAmount({ kind: sql`l.kind`, status: sql`l.status`, amount: sql`l.amount` })} as l_money,
+             ${posDay} as pos_day, s.code as store_code, ${byTerminal ? sql`term.terminal` : sql`null::text`} as terminal
+        from recon_items i
+        -- Only lines of statements still current: an item resolved by hand on a line a corrected file replaced holds
+        -- no channel money (as the run counts it).
+        left join settlement_lines l on l.id = i.line_id and exists (select 1 from settlement_statements st where st.id = l.statement_id and st.status = 'imported')
+        left join stores s on s.id = i.store_id
+        ${terminal}
+       where i.merchant_id = ${merchantId} and i.business_date between ${f.from}::date and ${f.to}::date + 61
+         and coalesce(i.resolution, '') <> 'merged' ${conn} ${store}
+    ), sides as (
+      select connection_id, pos_day as day, store_id, store_code, terminal, currency,
+             1 as pos_count, case when pos_kind in ('refund_tender', 'topup_refund_tender') then -pos_amount else pos_amount end as pos_amount,
+             0 as channel_count, 0 as channel_amount, 0 as channel_fee_milli, 0 as expected_fee_milli, null::bigint as fee_difference_milli,
+             null::text as outcome, null::text as state, null::text as resolution
+        from it i where ${pos}
+      union all
+      select connection_id, l_day, store_id, store_code, terminal, currency, 0, 0, 1, l_money,
+             case when l_kind in ('payment', 'refund') then l_fee else 0 end, coalesce(expected_fee_milli, 0), channel_fee_milli - expected_fee_milli, null, null, null
+        from it l where ${channel}
+      union all
+      -- The item itself on its own day; a payment the channel has not shown yet brings its expected fee.
+      select connection_id, business_date, store_id, store_code, terminal, currency, 0, 0, 0, 0, 0,
+             case when line_id is null then coalesce(expected_fee_milli, 0) else 0 end, case when line_id is null then channel_fee_milli - expected_fee_milli end,
+             outcome, state, coalesce(resolution, '')
+        from it
+    )
+    select d.connection_id, d.day::text as business_date, d.store_id, min(d.store_code) as store_code, min(d.currency) as currency, d.terminal,
+           sum(d.pos_count)::int as pos_count, sum(d.pos_amount)::bigint as pos_amount, sum(d.channel_count)::int as channel_count,
+           sum(d.channel_amount)::bigint as channel_amount, sum(d.channel_fee_milli)::bigint as channel_fee_milli,
+           sum(d.expected_fee_milli)::bigint as expected_fee_milli, sum(d.fee_difference_milli)::bigint as fee_difference_milli,
+           count(*) filter (where d.outcome = 'matched')::int as matched,
+           count(*) filter (where d.outcome = 'timing' and d.state = 'open')::int as timing,
+           count(*) filter (where d.outcome <> 'timing' and d.state = 'open')::int as open_exceptions,
+           count(*) filter (where d.state = 'resolved' and d.resolution <> 'merged')::int as resolved,
+           count(*) filter (where d.outcome <> 'timing' and d.state = 'open' and ${f.today}::date - d.day <= 1)::int as age_0_1,
+           count(*) filter (where d.outcome <> 'timing' and d.state = 'open' and ${f.today}::date - d.day between 2 and 3)::int as age_2_3,
+           count(*) filter (where d.outcome <> 'timing' and d.state = 'open' and ${f.today}::date - d.day between 4 and 7)::int as age_4_7,
+           count(*) filter (where d.outcome <> 'timing' and d.state = 'open' and ${f.today}::date - d.day >= 8)::int as age_8
+      from sides d
+     where d.day between ${f.from}::date and ${f.to}::date
+     group by d.connection_id, d.day, d.store_id, d.terminal
+     order by d.day desc, d.connection_id, min(d.store_code) nulls last ${byTerminal ? sql`, d.terminal nulls last` : sql``}`)
   const runs = await tx.execute<{ connection_id: string; business_date: string; status: string; id: string }>(sql`
     select distinct on (connection_id, business_date) connection_id, business_date::text as business_date, status, id
       from recon_runs
