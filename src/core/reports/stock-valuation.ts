@@ -13,7 +13,8 @@
 //                 overall totals are the sums of the rows.
 //   unitsSold     over the window — the windowDays business days ending with `date` (default 30) — at that location:
 //                 −Σ quantity of its 'sale', 'reservation_consumed' (an order fulfilled from a hold), 'return' and
-//                 'void' movements, so returns and voids take back what they undo (the reorder suggestions' rule).
+//                 'void' movements, so returns and voids take back what they undo; a return counts at the location
+//                 its item was sold from, wherever it was restocked (unitsSoldMovements, the reorder suggestions' rule).
 //   averageDailyUnits unitsSold ÷ windowDays, three decimals, half up (text, for people).
 //   turnoverDays  onHand ÷ (unitsSold ÷ windowDays) = onHand × windowDays ÷ unitsSold, one decimal, half up: the days
 //                 the stock lasts at that pace. Null when nothing (net) sold in the window; 0 when nothing is on hand.
@@ -28,7 +29,7 @@ import { badRequest, invalid } from '../../lib/errors.ts'
 import { mulDivRound, sum } from '../../lib/money.ts'
 import { addDays, businessDate, businessDayRange, isDate, startOfBusinessDay } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
-import { requireLocation, variantName } from '../stock/items.ts'
+import { requireLocation, unitsSoldMovements, variantName } from '../stock/items.ts'
 import { csvFile, moneyCell, type CsvFile } from './csv.ts'
 import type { Locale } from '../../lib/i18n/locale.ts'
 import { decimalRatio, decimalText, num, scopeStore } from './period.ts'
@@ -109,9 +110,8 @@ export async function stockValuationReport(tx: Tx, merchantId: string, q: StockV
     with on_hand as (${onHandRows}),
     sold as (
       select location_id, variant_id, (-sum(quantity))::bigint as units
-        from stock_movements
-       where merchant_id = ${merchantId} and kind in ('sale', 'reservation_consumed', 'return', 'void')
-         and occurred_at >= ${start.toISOString()}::timestamptz and occurred_at < ${end.toISOString()}::timestamptz${scope(sql`location_id`)}
+        from (${unitsSoldMovements(merchantId, start, end)}) m
+       where true${scope(sql`location_id`)}
        group by 1, 2
     )
     select oh.location_id, loc.name as location_name, loc.store_id, st.code as store_code, oh.variant_id, v.sku, ${variantName} as name,

@@ -32,3 +32,19 @@ export const costValue = (quantity: number, unitCost: number, costPer: number) =
 
 /** Display name of a variant as the till shows it: the product name with the variant's option values. */
 export const variantName = sql<string>`(p.name || coalesce(' (' || (select string_agg(o.value, '/') from jsonb_each_text(v.option_values) o) || ')', ''))`
+
+/**
+ * The movements that count as units sold in a window, by location: sales, orders fulfilled from a hold, and the
+ * returns and voids that take them back. A return counts where the item was sold (its sale line's location), wherever
+ * it was restocked: selling somewhere is what its units sold say. Rows (variant_id, location_id, quantity), quantities
+ * as moved (a sale negative). `at` limits the rows to those counting at that location.
+ */
+export const unitsSoldMovements = (merchantId: string, start: Date, end: Date, at?: string) => sql`
+  select m.variant_id, coalesce(sl.location_id, m.location_id) as location_id, m.quantity
+    from stock_movements m
+    left join refund_lines rl on m.kind = 'return' and m.cause_type = 'refund_line' and rl.id::text = m.cause_id
+    left join sale_lines sl on sl.id = rl.sale_line_id
+   where m.merchant_id = ${merchantId} and m.kind in ('sale', 'reservation_consumed', 'return', 'void')
+     and m.occurred_at >= ${start.toISOString()}::timestamptz and m.occurred_at < ${end.toISOString()}::timestamptz
+     ${at ? sql`and coalesce(sl.location_id, m.location_id) = ${at}` : sql``}`
+

@@ -11,7 +11,7 @@ import type { Tx } from '../../db/client.ts'
 import { invalid } from '../../lib/errors.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
-import { requireLocation, resolveItems, variantName } from './items.ts'
+import { requireLocation, resolveItems, unitsSoldMovements, variantName } from './items.ts'
 
 export async function setSafetyStock(tx: Tx, actor: Actor, input: { locationId: string; variantId: string; safetyStock: number | null }) {
   if (input.safetyStock !== null && (!Number.isSafeInteger(input.safetyStock) || input.safetyStock < 0)) {
@@ -132,17 +132,8 @@ export async function reorderSuggestions(tx: Tx, merchantId: string, q: ReorderQ
   const end = q.at ?? new Date()
   const start = new Date(end.getTime() - q.windowDays * 86_400_000)
   const { rows } = await tx.execute<{ variant_id: string; sku: string; name: string; sold: number; on_hand: number | null; reserved: number | null; safety_stock: number | null; in_transit: number }>(sql`
-    with moved as (
-      -- A return counts where the item was sold (its sale line's location), wherever it was restocked.
-      select m.variant_id, m.quantity, coalesce(sl.location_id, m.location_id) as location_id
-        from stock_movements m
-        left join refund_lines rl on m.kind = 'return' and m.cause_type = 'refund_line' and rl.id::text = m.cause_id
-        left join sale_lines sl on sl.id = rl.sale_line_id
-       where m.merchant_id = ${merchantId} and (m.location_id = ${q.locationId} or sl.location_id = ${q.locationId})
-         and m.kind in ('sale', 'reservation_consumed', 'return', 'void')
-         and m.occurred_at >= ${start.toISOString()}::timestamptz and m.occurred_at < ${end.toISOString()}::timestamptz
-    ), sold as (
-      select variant_id, -sum(quantity) as sold from moved where location_id = ${q.locationId} group by variant_id
+    with sold as (
+      select variant_id, -sum(quantity) as sold from (${unitsSoldMovements(merchantId, start, end, q.locationId)}) m group by variant_id
     ), lv as (
       select variant_id, on_hand, reserved, safety_stock from stock_levels where merchant_id = ${merchantId} and location_id = ${q.locationId}
     ), coming as (

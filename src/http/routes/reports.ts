@@ -120,7 +120,7 @@ const StockValuationSchema = z
         unitCost: minor('The variant’s current cost per costPer base units'),
         costPer: z.number().int(),
         value: minor('onHand × unitCost ÷ costPer, rounded half up'),
-        unitsSold: z.number().int(),
+        unitsSold: z.number().int().openapi({ description: 'Sold here in the window less returns and voids; a return counts where its item was sold, wherever it was restocked (as in reorder suggestions)' }),
         averageDailyUnits: z.string().openapi({ example: '1.250' }),
         turnoverDays: z.number().nullable().openapi({ description: 'onHand × windowDays ÷ unitsSold, one decimal; null when nothing sold' }),
       }),
