@@ -1,6 +1,7 @@
 // A statement corrected after finance resolved one of its lines by hand: the new file's lines are the day's channel
 // money, on the run and on the summary alike; the line the resolution holds no longer counts.
 import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
 import { useTestHubWithDataDir } from '../helpers/db.ts'
 import { createApi, seedMerchant, type Api } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
@@ -62,5 +63,41 @@ describe('a corrected WeChat Pay bill after a hand resolution', () => {
     expect(t).toMatchObject({ channel_payments: 5800, channel_fee_milli: 34800 })
     const total = (k: string) => sum.body.items.reduce((a: number, r: any) => a + r[k], 0)
     expect({ channel: total('channelAmount'), fee: total('channelFeeMilli'), expected: total('expectedFeeMilli') }).toEqual({ channel: t.channel_payments, fee: t.channel_fee_milli, expected: t.expected_fee_milli })
+    // The hand resolution was about the 57.00 that no longer stands: it is reopened by the run and the payment pairs
+    // with the corrected line, which agrees: matched, nothing left open (no duplicate line for finance).
+    expect(r2.body.counts).toMatchObject({ matched: 1, duplicate: 0, open_exceptions: 0 })
+    expect((await finance.get(`/api/v1/reconciliation/exceptions?connectionId=${conn.body.id}`)).body.items).toEqual([])
+    const after = (await finance.get(`/api/v1/reconciliation/items/${ex.id}`)).body
+    expect(after).toMatchObject({ outcome: 'matched', state: 'auto', channelAmount: 5800, difference: 0 })
+    expect(after.history.map((h: any) => h.action)).toEqual(expect.arrayContaining(['resolved', 'reopened']))
+    expect(after.history.find((h: any) => h.action === 'reopened').details.note).toBe('the line it was resolved on was replaced by a corrected file')
+  })
+
+  it('a channel figure accepted by hand and then corrected by a new file: the correcting record is reversed, and a line still off is an exception again', async () => {
+    const m = await seedMerchant(hub, { timeZone: TZ })
+    const store = await seedStore(hub, m.merchantId, { code: `C${Math.floor(Math.random() * 1e6)}` })
+    const item = await seedProduct(hub, store, { price: 1, stock: 10_000_000 })
+    const admin = createApi(hub).as(m.adminToken)
+    const conn = await admin.post('/api/v1/connections', { connectorId: 'wechatpay', name: 'WeChat', config: { mchId: '1900000109', apiVersion: 'v2', appId: 'wx8888888888888888', apiKey: 'a'.repeat(32) } })
+    const finance = createApi(hub).as((await m.staff('finance')).token)
+    hub.setNow(at('2026-03-14 10:00:00'))
+    const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 5800 }], tenders: [{ kind: 'wechat', amount: 5800 }] })).body
+    hub.setNow(undefined)
+    const p = sale.tenders[0].paymentNo
+    const up = (b: Buffer) => finance.request('POST', `/api/v1/reconciliation/statements?connectionId=${conn.body.id}&date=2026-03-14`, undefined, { raw: b, headers: { 'content-type': 'text/csv' } })
+    const run = () => finance.post('/api/v1/reconciliation/runs', { connectionId: conn.body.id, date: '2026-03-14' })
+    expect((await up(bill([{ kind: 'pay', time: '2026-03-14 10:00:03', ref: p, txn: '4200000030', amount: 5700, fee: 34200 }]))).status).toBe(201)
+    await run()
+    const [ex] = (await finance.get(`/api/v1/reconciliation/exceptions?connectionId=${conn.body.id}`)).body.items
+    expect((await finance.post(`/api/v1/reconciliation/items/${ex.id}/resolve`, { action: 'accept_channel', note: 'short paid' })).status).toBe(200)
+    const adjustments = async () => (await hub.database.db.execute<{ amount: string; reversal: boolean }>(sql`select amount, reversal from settlement_adjustments where item_id = ${ex.id} order by created_at, id`)).rows.map((r) => [Number(r.amount), r.reversal])
+    expect(await adjustments()).toEqual([[-100, false]])
+    // The corrected file says 57.50: still off, but not what was accepted.
+    expect((await up(bill([{ kind: 'pay', time: '2026-03-14 10:00:03', ref: p, txn: '4200000030', amount: 5750, fee: 34500 }]))).status).toBe(201)
+    const r2 = await run()
+    expect(r2.body.counts).toMatchObject({ amount_diff: 1, duplicate: 0, open_exceptions: 1 })
+    expect(await adjustments()).toEqual([[-100, false], [100, true]])
+    const again = (await finance.get(`/api/v1/reconciliation/exceptions?connectionId=${conn.body.id}`)).body.items
+    expect(again.map((i: any) => [i.id, i.outcome, i.channelAmount, i.difference])).toEqual([[ex.id, 'amount_diff', 5750, -50]])
   })
 })

@@ -22,6 +22,9 @@ import { newId } from '../../lib/ids.ts'
 import { mulDivRound } from '../../lib/money.ts'
 import { addDays } from '../../lib/time.ts'
 import { recordEvent } from '../events/service.ts'
+import { systemActor } from '../staff/actor.ts'
+import { lockConnection } from './lock.ts'
+import { reopenItem } from './resolve.ts'
 import { reconRuns } from './schema.ts'
 
 export const OUTCOMES = ['matched', 'missing_in_channel', 'missing_in_pos', 'amount_diff', 'fee_diff', 'status_diff', 'duplicate', 'timing', 'currency_diff', 'unknown_merchant_ref'] as const
@@ -128,8 +131,6 @@ export const revokedPaymentAmount = (l: { kind: SQL; status: SQL; amount: SQL })
 
 const refundFailed = statusIn(['FAIL', 'FAILED', 'CLOSED', 'ABNORMAL', 'CHANGE', '退款失败', '失败'])
 
-/** Runs and resolutions of one connection take turns: both decide who holds which tender and line. */
-export const lockConnection = (tx: Tx, connectionId: string) => tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`recon-run:${connectionId}`}, 0))`)
 
 /**
  * Ids for the rows of one bulk insert of items in the UUIDv7 layout, made with a counter (RFC 9562 §6.2, method 1): the
@@ -505,6 +506,7 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
     }
     const runId = x.run
     const repointed = replacedIds.length > 0 ? await repointManualItems(tx, x, replacedIds, statementIds) : 0
+    if (replacedIds.length > 0) await reopenChangedLines(tx, x, replacedIds, now)
 
     await tx.execute(sql`
       create temp table rc_pos (
@@ -1051,6 +1053,25 @@ async function repointManualItems(tx: Tx, x: Ctx, replacedIds: string[], current
     select ${x.m}, m.item_id, 'line_replaced', jsonb_build_object('runId', ${x.run}::text, 'before', jsonb_build_object('lineId', m.old_line), 'after', jsonb_build_object('lineId', m.new_line))
       from unnest(${items}::uuid[], ${olds}::bigint[], ${news}::bigint[]) as m(item_id, old_line, new_line)`)
   return moved.rows.length
+}
+
+/**
+ * A hand resolution whose line a corrected file changed (the same line not found in it: see repointManualItems) was
+ * about figures that no longer stand: it is reopened, as a person would (an accepted channel figure's correcting
+ * record reversed), and its tender goes back to the pool to pair with the corrected line, matched if they now agree.
+ */
+async function reopenChangedLines(tx: Tx, x: Ctx, replacedIds: string[], now: Date): Promise<void> {
+  const { rows } = await tx.execute<{ id: string }>(sql`
+    select distinct i.id from settlement_lines l join recon_items i on i.line_id = l.id and i.manual and i.state = 'resolved'
+     where l.statement_id = any(${sql.param(replacedIds)}::uuid[]) and i.merchant_id = ${x.m} and i.connection_id = ${x.c}
+     order by i.id`)
+  const actor = systemActor(x.m, 'reconciliation')
+  for (const r of rows) {
+    // A hand match reopened through its other item already is open by now.
+    const [still] = (await tx.execute<{ state: string }>(sql`select state from recon_items where id = ${r.id}`)).rows
+    if (still?.state !== 'resolved') continue
+    await reopenItem(tx, actor, r.id, { note: 'the line it was resolved on was replaced by a corrected file' }, now)
+  }
 }
 
 /** A day that could not be reconciled: the bill never came (not_ready) or the fetch failed. */

@@ -9,7 +9,7 @@ import { isUuid } from '../../lib/ids.ts'
 import { figuresOf, lineOnly, posOnly, type ItemFigures, type ResolveAction } from './resolve.ts'
 import { approvalRequests } from '../staff/schema.ts'
 import { reconItems } from './schema.ts'
-import { lockConnection } from './match.ts'
+import { lockConnection } from './lock.ts'
 
 /** A resolution as asked for: the payload of a held 'recon_item.resolve' request. */
 export interface ResolveRequest {

@@ -11,7 +11,7 @@ import { merchants } from '../merchants/schema.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
-import { lockConnection } from './match.ts'
+import { lockConnection } from './lock.ts'
 import { reconItemEvents, reconItems, settlementAdjustments } from './schema.ts'
 
 export type ReconItem = typeof reconItems.$inferSelect

@@ -78,24 +78,25 @@ describe('resolving exceptions', () => {
     ])
   })
 
-  it('keeps manual resolutions through a re-run on a corrected file', async () => {
+  it('a re-run on a corrected file keeps the resolutions it does not touch, and reopens one whose line it changed', async () => {
     const { shop, other, diffItem, posItem } = await mismatchedDay()
     await resolve(shop, diffItem.id, { action: 'write_off', accountCode: '6603.02', note: 'rounding at the terminal' })
     await resolve(shop, posItem.id, { action: 'ignore', reason: 'test transaction' })
     const t = at('2026-11-10 10:00:00')
-    // The corrected file drops the unknown line and has the right amount: nothing manual moves.
+    // The corrected file drops the unknown line and has the right amount for the written-off payment.
     await importLines(hub, shop, '2026-11-10', [paid(other.tenders[0]!, t)])
     const r = await run(shop, '2026-11-10')
     expect(r.reused).toBe(false)
     const after = await items(hub, shop)
-    expect(after.find((i) => i.id === diffItem.id)).toMatchObject({ outcome: 'amount_diff', state: 'resolved', manual: true, resolution: 'write_off', channel_amount: 3300 })
+    // The write-off was about a 33.00 line that no longer stands: reopened, the payment now matches the 34.00 line.
+    expect(after.find((i) => i.id === diffItem.id)).toMatchObject({ outcome: 'matched', state: 'auto', manual: false, resolution: null, channel_amount: 3400 })
+    const events = await history(diffItem.id)
+    expect(events.find((e) => e.action === 'resolved')!.details).toMatchObject({ resolution: 'write_off', accountCode: '6603.02' })
+    expect(events.find((e) => e.action === 'reopened')!.details).toMatchObject({ note: 'the line it was resolved on was replaced by a corrected file' })
+    // The ignored payment had no line: its resolution stays.
     expect(after.find((i) => i.id === posItem.id)).toMatchObject({ outcome: 'timing', state: 'resolved', resolution: 'ignored' })
     // The unknown line's automatic item went with its line.
     expect(after.filter((i) => i.outcome === 'unknown_merchant_ref')).toEqual([])
-    const resolved = (await history(diffItem.id)).find((e) => e.action === 'resolved')!
-    expect(resolved.details).toMatchObject({ resolution: 'write_off', accountCode: '6603.02' })
-    // The written-off item still holds its (superseded) line: no other item took it.
-    expect(after.filter((i) => i.line_id === diffItem.line_id)).toHaveLength(1)
   })
 
   it('a hand match on a line without our reference moves to the same line of a corrected file, found by the channel’s id', async () => {
