@@ -21,7 +21,7 @@ import { StatementFormatError, type ParsedStatement } from '../core/reconciliati
 import type { Db, Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
 import { badRequest, invalid, isDomainError } from '../lib/errors.ts'
-import { addDays, businessDate, isDate, startOfBusinessDay } from '../lib/time.ts'
+import { addDays, businessDate, isDate, localInstant } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import { defineTask, type CronDefinition, type JobContext } from './task.ts'
 import { trackProgress } from './progress.ts'
@@ -30,10 +30,10 @@ export const FETCH_TASK = 'settlement.fetch'
 export const RECONCILE_TASK = 'settlement.reconcile'
 export const SCHEDULE_TASK = 'settlement.schedule'
 
-/** When the channels have published yesterday's bills (WeChat from 09:00–10:00, Alipay by 09:00). */
-export const FETCH_AFTER_MINUTES = 10 * 60 + 30
-/** How long a bill that is "not ready" is waited for: until this hour of the day after the business date. */
-export const NOT_READY_DEADLINE_HOUR = 18
+/** When the channels have published yesterday's bills (WeChat from 09:00–10:00, Alipay by 09:00), local time. */
+export const FETCH_AFTER = '10:30'
+/** How long a bill that is "not ready" is waited for: until this local time of the day after the business date. */
+export const NOT_READY_DEADLINE = '18:00'
 /** Between two fetches of a bill that is not ready yet. */
 export const NOT_READY_RETRY_MS = 30 * 60_000
 
@@ -251,7 +251,7 @@ export type FetchOutcome =
 
 /** 18:00 (merchant time) of the day after the business date: after it, a missing bill is recorded as not ready. */
 export function notReadyDeadline(date: string, timeZone: string): Date {
-  return new Date(startOfBusinessDay(addDays(date, 1), timeZone).getTime() + NOT_READY_DEADLINE_HOUR * 3600_000)
+  return localInstant(addDays(date, 1), NOT_READY_DEADLINE, timeZone)
 }
 
 const fetchKey = (connectionId: string, date: string) => `${FETCH_TASK}:${connectionId}:${date}`
@@ -406,7 +406,8 @@ export async function scheduleFetches(hub: Hub, opts: Options & { now?: Date } =
   const queued: FetchPayload[] = []
   for (const c of rows) {
     const today = businessDate(now, c.timeZone)
-    if (now.getTime() < startOfBusinessDay(today, c.timeZone).getTime() + FETCH_AFTER_MINUTES * 60_000) continue
+    // By the local clock, on days of 23 or 25 hours too.
+    if (now < localInstant(today, FETCH_AFTER, c.timeZone)) continue
     const day = addDays(today, -1)
     const done = await db.execute(sql`
       select 1 from settlement_statements where connection_id = ${c.id} and business_date = ${day}::date and status in ('imported', 'empty')

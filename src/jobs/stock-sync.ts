@@ -28,7 +28,7 @@ import { systemActor } from '../core/staff/actor.ts'
 import { enqueue } from '../db/enqueue.ts'
 import type { Tx } from '../db/client.ts'
 import { nameUuid } from '../lib/ids.ts'
-import { localTimeOfDay } from '../lib/time.ts'
+import { businessDate, localInstant } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import type { InboundHandler, InboundHandlerContext } from './inbound-handlers.ts'
 import { defineTask, type CronDefinition } from './task.ts'
@@ -42,8 +42,10 @@ export const FIRST_POLL_MS = 24 * 60 * 60_000
 export const STALE_RETRIES = 3
 /** A push that could not finish (vendor down, rate limited) comes back after this long. */
 export const PUSH_RETRY_MS = 30_000
-/** The nightly audit's hour in the merchant's time zone. */
-export const AUDIT_HOUR = 2
+/** The nightly audit's local time in the merchant's time zone. */
+export const AUDIT_AT = '02:00'
+/** How often stock.schedule runs: the nightly recovery is queued by the run in the 5 minutes from its time. */
+const SCHEDULE_EVERY_MS = 5 * 60_000
 
 export interface Options {
   registry?: ConnectorRegistry
@@ -415,11 +417,14 @@ export const schedule = defineTask({
       if (signal.aborted) return
       if (registry.get(c.connectorId)?.family !== 'marketplace') continue
       const settings = await getSettings(hub.database.db, c.merchantId)
-      const [hour, minute] = localTimeOfDay(now, settings.timeZone).split(':').map(Number) as [number, number]
+      // Once a local night: from the first 02:00 (or the instant the clocks jump over it), not by the clock's reading,
+      // which skips 02:00 the night the clocks go forward and shows it twice the night they go back.
+      const auditAt = localInstant(businessDate(now, settings.timeZone), AUDIT_AT, settings.timeZone)
+      const auditNow = now >= auditAt && now.getTime() < auditAt.getTime() + SCHEDULE_EVERY_MS
       await hub.database.db.transaction(async (tx) => {
         const ref = { merchantId: c.merchantId, connectionId: c.id }
         await queuePoll(tx, ref)
-        if (hour === AUDIT_HOUR && minute < 5) await queueRecover(tx, ref)
+        if (auditNow) await queueRecover(tx, ref)
       })
     }
   },

@@ -68,6 +68,35 @@ export function startOfBusinessDay(date: string, timeZone: string): Date {
   return new Date(within)
 }
 
+/**
+ * The instant the clocks of a time zone read `time` (HH:MM) on a business date. A time the clocks skip (they jump
+ * forward over it) is the instant they jump; a time they show twice (they go back) is its first showing.
+ */
+export function localInstant(date: string, time: string, timeZone: string): Date {
+  const m = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(time)
+  if (!m || !/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError(`${date} ${time} is not a YYYY-MM-DD date and HH:MM time`)
+  const [y, mo, d] = date.split('-').map(Number) as [number, number, number]
+  const naive = Date.UTC(y, mo - 1, d, Number(m[1]), Number(m[2]))
+  // The zone's offsets a day before and a day after: a change of clocks that day lies between them.
+  const offsets = [zoneOffsetMinutes(new Date(naive - 86_400_000), timeZone), zoneOffsetMinutes(new Date(naive + 86_400_000), timeZone)]
+  const shows = offsets
+    .map((o) => new Date(naive - o * 60_000))
+    .filter((t) => businessDate(t, timeZone) === date && localTimeOfDay(t, timeZone) === time)
+    .sort((a, b) => a.getTime() - b.getTime())
+  if (shows[0]) return shows[0]
+  // Skipped: read with the offset before the jump, the time lands just after it; the jump is the hour it falls in.
+  const after = naive - offsets[0]! * 60_000
+  const jump = Math.abs(offsets[1]! - offsets[0]!) * 60_000
+  let lo = after - jump
+  let hi = after
+  while (hi - lo > 1000) {
+    const mid = Math.floor((lo + hi) / 2)
+    if (zoneOffsetMinutes(new Date(mid), timeZone) === offsets[0]) lo = mid
+    else hi = mid
+  }
+  return new Date(Math.ceil(hi / 1000) * 1000)
+}
+
 /** [start, end) of a business date as instants. */
 export function businessDayRange(date: string, timeZone: string): { start: Date; end: Date } {
   const [y, m, d] = date.split('-').map(Number) as [number, number, number]

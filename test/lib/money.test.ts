@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { allocate, formatDecimal, formatMoney, MoneyError, mulDivRound, parseMoney, taxFromInclusive, taxOnExclusive } from '../../src/lib/money.ts'
-import { addDays, businessDate, businessDayRange, startOfBusinessDay } from '../../src/lib/time.ts'
+import { addDays, businessDate, businessDayRange, localInstant, startOfBusinessDay } from '../../src/lib/time.ts'
 
 describe('money arithmetic', () => {
   it('rounds half up exactly, also for amounts too large for float products', () => {
@@ -79,6 +79,21 @@ describe('business days', () => {
     expect(dst.start.toISOString()).toBe('2026-03-08T05:00:00.000Z')
     expect(dst.end.toISOString()).toBe('2026-03-09T04:00:00.000Z')
     expect(addDays('2026-02-28', 1)).toBe('2026-03-01')
+  })
+
+  it('finds the instant a local time of day happens: on 23- and 25-hour days, a skipped time when the clocks jump, a repeated one the first time', () => {
+    const at = (date: string, time: string, zone: string) => localInstant(date, time, zone).toISOString()
+    expect(at('2026-11-21', '10:30', 'Asia/Shanghai')).toBe('2026-11-21T02:30:00.000Z')
+    // New York: 8 March has 23 hours (02:00 EST becomes 03:00 EDT), 1 November 25 (02:00 EDT becomes 01:00 EST).
+    expect(at('2026-03-08', '10:30', 'America/New_York')).toBe('2026-03-08T14:30:00.000Z')
+    expect(at('2026-11-01', '10:30', 'America/New_York')).toBe('2026-11-01T15:30:00.000Z')
+    expect(at('2026-03-08', '02:00', 'America/New_York')).toBe('2026-03-08T07:00:00.000Z')
+    expect(at('2026-03-08', '02:30', 'America/New_York')).toBe('2026-03-08T07:00:00.000Z')
+    expect(at('2026-11-01', '01:30', 'America/New_York')).toBe('2026-11-01T05:30:00.000Z')
+    // Sydney: 5 April 03:00 AEDT becomes 02:00 AEST; 02:00 happens first at 15:00Z.
+    expect(at('2026-04-05', '02:00', 'Australia/Sydney')).toBe('2026-04-04T15:00:00.000Z')
+    expect(at('2026-04-05', '00:00', 'Australia/Sydney')).toBe(startOfBusinessDay('2026-04-05', 'Australia/Sydney').toISOString())
+    expect(() => localInstant('2026-04-05', '24:00', 'Australia/Sydney')).toThrow(RangeError)
   })
 
   it('starts a business day whose local midnight never happens (clocks jump at midnight) when the clocks jump', () => {

@@ -8,6 +8,7 @@ import type { Tx } from '../../db/client.ts'
 import { keysetPage } from '../../db/page.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
+import { addDays, businessDate, localInstant, localTimeOfDay } from '../../lib/time.ts'
 import { assertIssuable, getTemplate, issueCoupons } from '../members/coupons.ts'
 import { recordConsents } from '../members/members.ts'
 import { members } from '../members/schema.ts'
@@ -133,8 +134,13 @@ export function nextSendTime(now: Date, timeZone: string, quietStart: string, qu
   if (s === e) return now
   const quiet = s < e ? nowMin >= s && nowMin < e : nowMin >= s || nowMin < e
   if (!quiet) return now
-  const wait = (e - nowMin + 24 * 60) % (24 * 60)
-  return new Date(now.getTime() + wait * 60_000 - parts[2]! * 1000 - now.getMilliseconds())
+  // The next time the local clock reads the end (a day of 23 or 25 hours counts its own hours; a time shown twice
+  // the night the clocks go back may be next at its second showing).
+  const today = businessDate(now, timeZone)
+  const first = localInstant(today, quietEnd, timeZone)
+  const again = new Date(first.getTime() + 3600_000)
+  const shownAgain = localTimeOfDay(again, timeZone) === quietEnd && businessDate(again, timeZone) === today
+  return [first, ...(shownAgain ? [again] : []), localInstant(addDays(today, 1), quietEnd, timeZone)].find((t) => t > now)!
 }
 
 /**

@@ -113,6 +113,11 @@ describe('segments', () => {
     const tz = 'Asia/Shanghai'
     expect(nextSendTime(at('2026-11-20 23:30:00'), tz, '21:00', '09:00')).toEqual(at('2026-11-21 09:00:00'))
     expect(nextSendTime(at('2026-11-20 03:00:00'), tz, '21:00', '09:00')).toEqual(at('2026-11-20 09:00:00'))
+    // New York's 23-hour day (8 March) and 25-hour day (1 November): quiet hours end at 09:00 local all the same.
+    expect(nextSendTime(new Date('2026-03-08T04:00:00Z'), 'America/New_York', '21:00', '09:00').toISOString()).toBe('2026-03-08T13:00:00.000Z')
+    expect(nextSendTime(new Date('2026-11-01T03:00:00Z'), 'America/New_York', '21:00', '09:00').toISOString()).toBe('2026-11-01T14:00:00.000Z')
+    // An end the clocks show twice (01:30 on 1 November): after its first showing, its second is next.
+    expect(nextSendTime(new Date('2026-11-01T06:10:00Z'), 'America/New_York', '23:00', '01:30').toISOString()).toBe('2026-11-01T06:30:00.000Z')
     expect(nextSendTime(at('2026-11-20 12:00:00'), tz, '21:00', '09:00')).toEqual(at('2026-11-20 12:00:00'))
     expect(nextSendTime(at('2026-11-20 13:15:00'), tz, '13:00', '14:00')).toEqual(at('2026-11-20 14:00:00'))
   })
