@@ -262,6 +262,28 @@ describe('stock sync with Shopify, WooCommerce and Tmall', () => {
     expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
   })
 
+  it('a line shipped whole while its order is open, then refunded with a restock on Shopify: flagged, and Shopify is pushed our figure', async () => {
+    const stamp = Date.now()
+    const w = await world({ skus: [{ sku: `RA-${stamp}`, stock: 10 }, { sku: `RB-${stamp}`, stock: 10 }] })
+    const [a, b] = [w.items[0]!, w.items[1]!]
+    w.laterAtShop(10_000)
+    const { delivery, order } = w.shop.placeOrder({ lines: [{ item: a.sku, quantity: 2 }, { item: b.sku, quantity: 1 }], locationId: w.loc.id })
+    await w.deliver(w.shopifyId, delivery)
+    w.laterAtShop(2_000)
+    await w.deliver(w.shopifyId, w.shop.fulfillOrder(order.id, { lines: [{ item: a.sku, quantity: 2 }] }))
+    await settle()
+    expect(await stockLevel(hub, a.variantId, w.store.locationId)).toEqual({ onHand: 8, reserved: 0 })
+    w.laterAtShop(2_000)
+    const lineA = order.lines.find((l: any) => l.sku === a.sku)!
+    // Shopify puts the refunded unit back on its own figure; our shelf has not got it back.
+    await w.deliver(w.shopifyId, w.shop.refundOrder(order.id, { lines: [{ lineItemId: lineA.id, quantity: 1 }], restock: true }))
+    await settle()
+    expect(await stockLevel(hub, a.variantId, w.store.locationId)).toEqual({ onHand: 8, reserved: 0 })
+    const flagged = (await w.admin.get(`/api/v1/channel-orders?connectionId=${w.shopifyId}`)).body.items[0]
+    expect({ flag: flagged.flag, shopify: w.shop.level(a.sku, w.loc.id) }).toEqual({ flag: 'returned', shopify: 8 })
+    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+  })
+
   it('an order first seen by the poll already shipped in part holds only the rest', async () => {
     const w = await world({ skus: [{ sku: `PPOLL-${Date.now()}`, stock: 10 }] })
     const sku = w.items[0]!.sku

@@ -149,13 +149,25 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     return { order: order!, applied: false }
   }
 
-  const place = await placement(tx, ref, input)
+  // A pickup order stays one when a later state does not say where it is collected (a Shopify webhook never does).
+  const place = order!.pickup && !input.pickupLocationId && !input.locationId && order!.locationId ? { locationIds: [order!.locationId], remoteLocationId: null, pickup: true } : await placement(tx, ref, input)
   const variantOf = await resolveVariants(tx, ref, input.lines)
   const lines = new Map(existingLines.map((l) => [l.lineId, l]))
-  let flag: string | null = null
+  // Goods that left and came off the order again (see below) stay flagged for a person, whatever state comes next.
+  let flag: string | null = order!.flag === 'returned' ? 'returned' : null
   const raise = (f: string) => {
     if (flag === null || f === 'insufficient_stock') flag = f
   }
+  // Units that left while the order was open and came off it again (cancelled, refunded, removed): as after a whole
+  // shipment (see givenBackAfterLeaving), our stock stays as it is, the shops are pushed our figure again and the
+  // order is flagged for the store to book the goods in if they come back.
+  const givenBack = new Set<string>()
+  for (const prev of existingLines) {
+    const now = input.lines.find((l) => l.id === prev.lineId)
+    const taking = input.status === 'cancelled' || !now ? 0 : now.quantity
+    if (prev.variantId && prev.shippedQuantity > taking) givenBack.add(prev.variantId)
+  }
+  if (givenBack.size) raise('returned')
   if (!place && input.status === 'open') raise('unmapped_location')
 
   const upsert = async (lineId: string, v: Partial<ChannelOrderLine> & { state: ChannelOrderLineState; quantity: number }) => {
@@ -339,8 +351,6 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     if (shipped > shippedBefore && (holds.length || place)) holds = await shipPart(holds, shipped - shippedBefore, variantId, l.id)
     const shippedNow = shipped > shippedBefore && (holds.length || place) ? shipped : shippedBefore
     const reservationId = prev?.reservationId ?? null
-    // Units that had left came off the order (refunded after shipping): taking them back is a person's call.
-    if (l.quantity < shippedBefore) raise('returned')
     // Every unit of the line has left: nothing more to hold, the line is done.
     if (shippedNow >= l.quantity && shippedNow > 0) {
       await release(holds)
@@ -352,7 +362,7 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     const heldQuantity = sum(holds.map((h) => h.quantity))
     if (holds.length) {
       if (toHold < heldQuantity) await shrink(holds, toHold)
-      else if (toHold > heldQuantity && shippedNow === shippedBefore) raise('quantity_increased')
+      else if (toHold > heldQuantity) raise('quantity_increased')
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, reservationId: holds[0]!.id, state: 'held' })
       continue
     }
@@ -371,6 +381,8 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     if (held.created && !place.pickup) await takeOrderOffBelievedRemote(tx, ref.connectionId, variantId, place.remoteLocationId, l.quantity - shippedBefore, placedAt)
     await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, reservationId: held.holds[0]!.id, state: 'held' })
   }
+
+  for (const variantId of givenBack) await forgetBelievedRemote(tx, ref.connectionId, variantId, place?.remoteLocationId ?? null, { ref, at })
 
   const status: ChannelOrderStatus = input.status
   const locationId = place?.locationIds[0] ?? order!.locationId

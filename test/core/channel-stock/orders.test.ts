@@ -160,6 +160,52 @@ describe('online orders hold store stock', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('orders shipped in part: units that left and come off the order again flag it returned and stay flagged; a grown line is flagged at once', async () => {
+    const { m, store, item, shopify } = await setup(10)
+    const line = (quantity: number, shipped: number) => [{ id: 'R1-1', sku: item.sku, externalId: null, quantity, shipped }]
+    const state = (quantity: number, shipped: number, at: string, status: ChannelOrderInput['status'] = 'open') => order('R1', item.sku, quantity, { locationId: SHOP_LOCATION, status, updatedAt: at, lines: line(quantity, shipped) })
+    await apply(m.merchantId, shopify, state(3, 0, '2026-12-01T10:00:00Z'))
+    expect((await apply(m.merchantId, shopify, state(3, 2, '2026-12-01T10:01:00Z'))).order.flag).toBeNull()
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 8, reserved: 1 })
+    // Two refunded after they shipped: a person's call whether they come back; the one unshipped unit stays held.
+    const refunded = await apply(m.merchantId, shopify, state(1, 2, '2026-12-01T10:02:00Z'))
+    expect(refunded.order.flag).toBe('returned')
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 8, reserved: 0 })
+    // The same state read again, and then the cancellation of the rest, keep the flag.
+    expect((await apply(m.merchantId, shopify, state(1, 2, '2026-12-01T10:03:00Z'))).order.flag).toBe('returned')
+    expect((await apply(m.merchantId, shopify, state(1, 2, '2026-12-01T10:04:00Z', 'cancelled'))).order.flag).toBe('returned')
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 8, reserved: 0 })
+
+    // Part shipped, then the order cancelled: the shipped units came off it too.
+    await apply(m.merchantId, shopify, order('C1', item.sku, 3, { locationId: SHOP_LOCATION, lines: [{ id: 'C1-1', sku: item.sku, externalId: null, quantity: 3, shipped: 0 }] }))
+    await apply(m.merchantId, shopify, order('C1', item.sku, 3, { locationId: SHOP_LOCATION, updatedAt: '2026-12-01T10:01:00Z', lines: [{ id: 'C1-1', sku: item.sku, externalId: null, quantity: 3, shipped: 1 }] }))
+    const cancelled = await apply(m.merchantId, shopify, order('C1', item.sku, 3, { locationId: SHOP_LOCATION, status: 'cancelled', updatedAt: '2026-12-01T10:02:00Z', lines: [{ id: 'C1-1', sku: item.sku, externalId: null, quantity: 3, shipped: 1 }] }))
+    expect(cancelled.order.flag).toBe('returned')
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 7, reserved: 0 })
+
+    // A line edited from 2 to 4 in the same state that ships one: flagged at once, and the same state again agrees.
+    await apply(m.merchantId, shopify, order('G1', item.sku, 2, { locationId: SHOP_LOCATION, lines: [{ id: 'G1-1', sku: item.sku, externalId: null, quantity: 2, shipped: 0 }] }))
+    const grown = order('G1', item.sku, 4, { locationId: SHOP_LOCATION, updatedAt: '2026-12-01T10:01:00Z', lines: [{ id: 'G1-1', sku: item.sku, externalId: null, quantity: 4, shipped: 1 }] })
+    expect((await apply(m.merchantId, shopify, grown)).order.flag).toBe('quantity_increased')
+    expect((await apply(m.merchantId, shopify, { ...grown, updatedAt: '2026-12-01T10:02:00Z' })).order.flag).toBe('quantity_increased')
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 6, reserved: 1 })
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
+  it('a pickup order stays one when a later state does not say where it is collected (a Shopify webhook), and is collected at the till', async () => {
+    const { m, store, item, shopify } = await setup(5)
+    const first = await apply(m.merchantId, shopify, order('K1', item.sku, 3, { pickupLocationId: SHOP_LOCATION }))
+    expect(first.order.pickup).toBe(true)
+    // One handed over on Shopify, learned from a webhook that names no location.
+    const part = await apply(m.merchantId, shopify, order('K1', item.sku, 3, { updatedAt: '2026-12-01T10:01:00Z', lines: [{ id: 'K1-1', sku: item.sku, externalId: null, quantity: 3, shipped: 1 }] }))
+    expect([part.order.pickup, part.order.locationId]).toEqual([true, store.locationId])
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 4, reserved: 2 })
+    const collected = await createApi(hub).as((await m.staff('cashier')).token).post(`/api/v1/channel-orders/${part.order.id}/collect`, {})
+    expect([collected.status, collected.body.status]).toEqual([200, 'collected'])
+    expect(await stockLevel(hub, item.variantId, store.locationId)).toEqual({ onHand: 2, reserved: 0 })
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
+
   it('collecting an order that is not a pickup is refused with a clear code', async () => {
     const { m, item, woo } = await setup(3)
     const r = await apply(m.merchantId, woo, order('D1', item.sku, 1))
