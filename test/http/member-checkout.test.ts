@@ -85,6 +85,23 @@ describe('members at the till: points, coupons and stored value, sold and given 
     expect(sold).toBeGreaterThan(0)
   })
 
+  it('refunds and voids of a member sale racing the merge of that member both go through, in either order (no deadlock)', async () => {
+    const { store, admin } = await setup()
+    const item = await seedProduct(hub, store, { price: 1000, stock: 500 })
+    for (let round = 0; round < 6; round++) {
+      const [a, b] = [(await admin.post('/api/v1/members', { phone: phone() })).body, (await admin.post('/api/v1/members', { phone: phone() })).body]
+      const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: b.id, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 2000 }] })).body
+      const undo =
+        round % 2 === 0
+          ? admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
+          : admin.post(`/api/v1/sales/${sale.id}/void`, { reason: 'wrong member' })
+      const [undone, merged] = await Promise.all([undo, admin.post(`/api/v1/members/${a.id}/merge`, { sourceId: b.id })])
+      expect([undone.status, merged.status], JSON.stringify([undone.body, merged.body])).toEqual([round % 2 === 0 ? 201 : 200, 200])
+      // The sale's points, less what was given back, are the remaining member's.
+      expect((await admin.get(`/api/v1/members/${a.id}`)).body.points.balance).toBe(round % 2 === 0 ? 10 : 0)
+    }
+  })
+
   it('a sale paid wholly with points gives them back when refunded, part by part, or voided', async () => {
     const { store, admin, member, points } = await setup({ loyalty: { maxRedeemBp: 10_000 } })
     const item = await seedProduct(hub, store, { price: 1000, stock: 10 })

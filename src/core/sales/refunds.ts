@@ -27,6 +27,7 @@ import { cashRoundingAdjustment } from './pricing.ts'
 import { newRefundNo, nextReceiptNo } from './numbers.ts'
 import { getSale, type SaleView } from './queries.ts'
 import { reverseMemberSale } from '../members/sale.ts'
+import { members } from '../members/schema.ts'
 import { cashSessions, refundLines, refunds, refundTenders, saleLines, sales, saleTenders, type TenderKind } from './schema.ts'
 
 export interface RefundInput {
@@ -40,9 +41,19 @@ export interface RefundInput {
 
 const cum = (total: number, n: number, q: number) => mulDivRound(total, n, q)
 
+/**
+ * Locks a sale to refund or void it, and its member first when it has one: a merge locks the members and then their
+ * sales, so taking the sale first and its member later (to give points or stored value back) would deadlock with it.
+ * A merge that moved the sale meanwhile leaves it on the remaining member, which is locked then too.
+ */
 async function lockSale(tx: Tx, merchantId: string, id: string) {
-  const [s] = await tx.select().from(sales).where(and(eq(sales.merchantId, merchantId), eq(sales.id, id))).for('update')
+  const where = and(eq(sales.merchantId, merchantId), eq(sales.id, id))
+  const [peek] = await tx.select({ memberId: sales.memberId }).from(sales).where(where)
+  if (!peek) throw notFound('sale', id)
+  if (peek.memberId) await tx.select({ id: members.id }).from(members).where(eq(members.id, peek.memberId)).for('update')
+  const [s] = await tx.select().from(sales).where(where).for('update')
   if (!s) throw notFound('sale', id)
+  if (s.memberId && s.memberId !== peek.memberId) await tx.select({ id: members.id }).from(members).where(eq(members.id, s.memberId)).for('update')
   return s
 }
 
