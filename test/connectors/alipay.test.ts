@@ -1,5 +1,6 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { streamOnly } from '../helpers/content.ts'
@@ -17,7 +18,7 @@ import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { StatementFormatError } from '../../src/core/reconciliation/types.ts'
 import { alipayBillEntryNames, alipayBillZip, alipayDetailLines, alipaySandbox, ALIPAY_TRADE_COLUMNS, type AlipayBillOptions, type AlipayBillRow } from '../../src/sandboxes/vendors/alipay.ts'
 import { useVendorServer, connectWith, collectLines, rejection } from '../helpers/connections.ts'
-import { contentInMemory } from '../../src/core/reconciliation/file.ts'
+import { contentInMemory, contentOnDisk } from '../../src/core/reconciliation/file.ts'
 
 const pem = (k: { export(o: object): string | Buffer }, type: string) => k.export({ type, format: 'pem' }) as string
 const appKeys = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -488,6 +489,24 @@ describe('the Alipay trade bill parser', () => {
     ])
     expect(totals).toEqual({ count: 3, paymentCount: 2, refundCount: 1, paymentAmount: 10_699, refundAmount: 3000 })
     expect((await parseError(Buffer.from('PK\x03\x04 not really a zip'))).message).toMatch(/not a readable zip/)
+  })
+
+  it('a zip on disk whose directory is damaged is refused and closed, not left open', async () => {
+    const zip = Buffer.from(alipayBillZip(DAY))
+    // The end record is whole; the directory entries before it are not.
+    zip.fill(0x41, zip.length - 120, zip.length - 30)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alipay-zip-'))
+    const file = path.join(dir, 'damaged.zip')
+    fs.writeFileSync(file, zip)
+    const open = () => fs.readdirSync('/proc/self/fd').length
+    const before = open()
+    for (let i = 0; i < 5; i++) {
+      const parsed = alipay.capabilities.parseStatement!({ format: 'alipay_trade', content: contentOnDisk(file) }, config)
+      expect((await rejection(collectLines(parsed), StatementFormatError, 'expected a StatementFormatError')).message).toMatch(/not a readable zip/)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+    expect(open() - before).toBe(0)
+    fs.rmSync(dir, { recursive: true, force: true })
   })
 
   it('reports the control totals only once the lines have been read', async () => {

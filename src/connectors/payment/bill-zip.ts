@@ -38,9 +38,15 @@ export async function openBillZip(source: Buffer | string): Promise<BillZip> {
   // autoClose off: the entries are listed before any is read, and the file must stay open until they are.
   const zip = typeof source === 'string' ? await yauzl.openPromise(source, { ...options, autoClose: false }) : await yauzl.fromBufferPromise(source, options)
   const entries: BillEntry[] = []
-  for await (const entry of zip.eachEntry()) {
-    const name = entryName(entry.generalPurposeBitFlag, entry.fileNameRaw)
-    if (name !== '') entries.push({ name, entry })
+  try {
+    for await (const entry of zip.eachEntry()) {
+      const name = entryName(entry.generalPurposeBitFlag, entry.fileNameRaw)
+      if (name !== '') entries.push({ name, entry })
+    }
+  } catch (e) {
+    // A broken central directory: the file is closed here, not left open for the collector to find.
+    zip.close()
+    throw e
   }
   return { entries, open: (e) => zip.openReadStreamPromise(e.entry), close: () => zip.close() }
 }
