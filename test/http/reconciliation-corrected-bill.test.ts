@@ -36,7 +36,8 @@ function bill(rows: Row[], override: Partial<{ count: number; pay: number; refun
 
 describe('a corrected WeChat Pay bill after a hand resolution', () => {
   const { hub } = useTestHubWithDataDir('recon-corrected-bill')
-  it('the summary counts only the current file’s lines and their fees, as the run does', async () => {
+  /** A WeChat Pay connection and one 58.00 WeChat sale of 2026-03-14; `up` uploads that day's bill. */
+  async function day() {
     const m = await seedMerchant(hub, { timeZone: TZ })
     const store = await seedStore(hub, m.merchantId, { code: `C${Math.floor(Math.random() * 1e6)}` })
     const item = await seedProduct(hub, store, { price: 1, stock: 10_000_000 })
@@ -46,8 +47,12 @@ describe('a corrected WeChat Pay bill after a hand resolution', () => {
     hub.setNow(at('2026-03-14 10:00:00'))
     const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 5800 }], tenders: [{ kind: 'wechat', amount: 5800 }] })).body
     hub.setNow(undefined)
-    const p = sale.tenders[0].paymentNo
     const up = (b: Buffer) => finance.request('POST', `/api/v1/reconciliation/statements?connectionId=${conn.body.id}&date=2026-03-14`, undefined, { raw: b, headers: { 'content-type': 'text/csv' } })
+    return { conn, finance, p: sale.tenders[0].paymentNo as string, up }
+  }
+
+  it('the summary counts only the current file’s lines and their fees, as the run does', async () => {
+    const { conn, finance, p, up } = await day()
     expect((await up(bill([{ kind: 'pay', time: '2026-03-14 10:00:03', ref: p, txn: '4200000020', amount: 5700, fee: 34200 }]))).status).toBe(201)
     const r1 = await finance.post('/api/v1/reconciliation/runs', { connectionId: conn.body.id, date: '2026-03-14' })
     expect(r1.body.counts).toMatchObject({ amount_diff: 1 })
@@ -74,17 +79,7 @@ describe('a corrected WeChat Pay bill after a hand resolution', () => {
   })
 
   it('a channel figure accepted by hand and then corrected by a new file: the correcting record is reversed, and a line still off is an exception again', async () => {
-    const m = await seedMerchant(hub, { timeZone: TZ })
-    const store = await seedStore(hub, m.merchantId, { code: `C${Math.floor(Math.random() * 1e6)}` })
-    const item = await seedProduct(hub, store, { price: 1, stock: 10_000_000 })
-    const admin = createApi(hub).as(m.adminToken)
-    const conn = await admin.post('/api/v1/connections', { connectorId: 'wechatpay', name: 'WeChat', config: { mchId: '1900000109', apiVersion: 'v2', appId: 'wx8888888888888888', apiKey: 'a'.repeat(32) } })
-    const finance = createApi(hub).as((await m.staff('finance')).token)
-    hub.setNow(at('2026-03-14 10:00:00'))
-    const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 5800 }], tenders: [{ kind: 'wechat', amount: 5800 }] })).body
-    hub.setNow(undefined)
-    const p = sale.tenders[0].paymentNo
-    const up = (b: Buffer) => finance.request('POST', `/api/v1/reconciliation/statements?connectionId=${conn.body.id}&date=2026-03-14`, undefined, { raw: b, headers: { 'content-type': 'text/csv' } })
+    const { conn, finance, p, up } = await day()
     const run = () => finance.post('/api/v1/reconciliation/runs', { connectionId: conn.body.id, date: '2026-03-14' })
     expect((await up(bill([{ kind: 'pay', time: '2026-03-14 10:00:03', ref: p, txn: '4200000030', amount: 5700, fee: 34200 }]))).status).toBe(201)
     await run()
