@@ -66,11 +66,14 @@ async function merchantTables(hub: Hub): Promise<Record<string, string>> {
   return out
 }
 
-/** Every row of the merchant, per table, as PostgreSQL renders it (row_to_json), sorted. */
+/**
+ * Every row of the merchant, per table, as PostgreSQL renders it (row_to_json), sorted. The transaction that wrote
+ * an event (events.xid) is the importing one in the other database, as it must be (the feed reads by it).
+ */
 async function snapshot(hub: Hub, merchantId: string): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {}
   for (const [t, where] of Object.entries(await merchantTables(hub))) {
-    const r = await hub.database.pool.query<{ j: string }>(`select row_to_json(x)::text as j from public."${t}" x where ${where}`, [merchantId])
+    const r = await hub.database.pool.query<{ j: string }>(`select (row_to_json(x)::jsonb - 'xid')::text as j from public."${t}" x where ${where}`, [merchantId])
     out[t] = r.rows.map((x) => x.j).sort()
   }
   return out

@@ -1,6 +1,6 @@
 // Recording business events. Always called inside the transaction of the change, so an event exists exactly when
 // its change committed.
-import { and, asc, eq, gt, inArray } from 'drizzle-orm'
+import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { events } from './schema.ts'
 
@@ -18,12 +18,45 @@ export async function recordEvents(tx: Tx, merchantId: string, list: HubEvent[])
 
 export const recordEvent = (tx: Tx, merchantId: string, e: HubEvent) => recordEvents(tx, merchantId, [e])
 
-export async function listEvents(tx: Tx, merchantId: string, opts: { after?: number; types?: string[]; limit: number }) {
+/** Where a reader of the feed stands: after the event of transaction `xid` with id `id`. */
+export interface FeedCursor {
+  xid: string
+  id: number
+}
+
+export const feedCursor = (e: { xid: string; id: number }) => `${e.xid}-${e.id}`
+
+/** A cursor as a client sends it: `xid-id` (nextCursor, an item's cursor), or an event id (as cursors once were). */
+export function parseFeedCursor(text: string): FeedCursor | { id: number } {
+  const m = /^(\d+)-(\d+)$/.exec(text)
+  return m ? { xid: m[1]!, id: Number(m[2]) } : { id: Number(text) }
+}
+
+/**
+ * The feed: a merchant's events in the order they became visible, after a cursor. Only events of transactions that
+ * have ended are read (their xid below the oldest transaction still running), in (xid, id) order: an event written by
+ * a transaction still running when a later one committed comes after what a reader already has, never behind its
+ * cursor, and nothing is skipped. An event of a long transaction waits until it ends.
+ */
+export async function listEvents(tx: Tx, merchantId: string, opts: { after?: FeedCursor | { id: number }; types?: string[]; limit: number }) {
+  let after = opts.after
+  if (after && !('xid' in after)) {
+    // An event id: where that event stands in the feed (one of another merchant, or none, starts from the id alone).
+    const [e] = await tx.select({ xid: events.xid }).from(events).where(and(eq(events.merchantId, merchantId), eq(events.id, after.id)))
+    after = e ? { xid: e.xid, id: after.id } : after
+  }
   const rows = await tx
     .select()
     .from(events)
-    .where(and(eq(events.merchantId, merchantId), opts.after ? gt(events.id, opts.after) : undefined, opts.types?.length ? inArray(events.type, opts.types) : undefined))
-    .orderBy(asc(events.id))
+    .where(
+      and(
+        eq(events.merchantId, merchantId),
+        sql`${events.xid} < pg_snapshot_xmin(pg_current_snapshot())`,
+        after ? ('xid' in after ? sql`(${events.xid}, ${events.id}) > (${after.xid}::xid8, ${after.id})` : gt(events.id, after.id)) : undefined,
+        opts.types?.length ? inArray(events.type, opts.types) : undefined,
+      ),
+    )
+    .orderBy(asc(events.xid), asc(events.id))
     .limit(opts.limit)
-  return { items: rows, nextCursor: rows.length === opts.limit ? String(rows[rows.length - 1]!.id) : null }
+  return { items: rows.map((r) => ({ ...r, cursor: feedCursor(r) })), nextCursor: rows.length === opts.limit ? feedCursor(rows[rows.length - 1]!) : null }
 }

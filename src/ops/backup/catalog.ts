@@ -139,7 +139,8 @@ export async function readCatalog(client: pg.ClientBase): Promise<MerchantCatalo
   const columns = new Map<string, { columns: Column[]; identity: string | null }>()
   for (const r of cols.rows) {
     const t = columns.get(r.table_name) ?? { columns: [], identity: null }
-    t.columns.push({ name: r.column_name, type: r.udt_name, generated: r.generated })
+    // A transaction id (events.xid) means nothing in another database: it is made anew there, as a generated column is.
+    t.columns.push({ name: r.column_name, type: r.udt_name, generated: r.generated || r.udt_name === 'xid8' })
     if (r.identity) t.identity = r.column_name
     columns.set(r.table_name, t)
   }
