@@ -357,6 +357,48 @@ describe('points that expired', () => {
   })
 })
 
+describe('points past their last valid day, before the daily expiry has run', () => {
+  const hub = useTestHub()
+
+  it('are not spent, quoted, or taken back in place of valid ones; the expiry job then finds them gone', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1000, stock: 20 })
+    expect((await createApi(hub).as(m.adminToken).patch('/api/v1/merchant/settings', { loyalty: { expiry: { days: 1 }, maxRedeemBp: 10_000 } })).status).toBe(200)
+    const member = (await createApi(hub).as(m.adminToken).post('/api/v1/members', { phone: phone() })).body
+    try {
+      // 200 points on 10 March, valid to 11 March.
+      hub.setNow(new Date('2031-03-10T02:00:00Z'))
+      let admin = createApi(hub).as(await m.adminTokenNow())
+      expect((await admin.post(`/api/v1/members/${member.id}/points/adjust`, { delta: 200, reason: 'old' })).status).toBe(200)
+      // 00:30 on 12 March, Shanghai: they expired half an hour ago; the daily job has not run yet. 100 new points.
+      hub.setNow(new Date('2031-03-11T16:30:00Z'))
+      admin = createApi(hub).as(await m.adminTokenNow())
+      expect((await admin.post(`/api/v1/members/${member.id}/points/adjust`, { delta: 100, reason: 'new' })).status).toBe(200)
+      const body = (redeemPoints: number) => ({ registerId: store.registerId, memberId: member.id, redeemPoints, lines: [{ sku: item.sku }] })
+      const quote = await admin.post('/api/v1/sales/quote', body(100))
+      expect(quote.status, JSON.stringify(quote.body)).toBe(200)
+      expect(quote.body.member).toMatchObject({ pointsBalance: 100, pointsRedeemed: 100 })
+      const tooMany = await admin.post('/api/v1/sales', { ...body(200), tenders: [{ kind: 'card', amount: 800 }] })
+      expect([tooMany.status, tooMany.body.error?.code, tooMany.body.error?.details?.balance]).toEqual([422, 'insufficient_points', 100])
+      const sale = await admin.post('/api/v1/sales', { ...body(100), tenders: [{ kind: 'card', amount: 900 }] })
+      expect(sale.status, JSON.stringify(sale.body)).toBe(201)
+      // The valid 100 paid; the expired 200 are gone, not spent; the sale earned 9.
+      const points = (await admin.get(`/api/v1/members/${member.id}/points`)).body
+      expect([points.balance, points.lots]).toEqual([9, [{ remaining: 9, expiresAt: '2031-03-13' }]])
+      // The sale refunded at once: its 9 points come back out of its own lot, and the 100 it spent are given back.
+      expect((await admin.post(`/api/v1/sales/${sale.body.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.body.lines[0].id, quantity: 1 }] })).status).toBe(201)
+      const after = (await admin.get(`/api/v1/members/${member.id}/points`)).body
+      expect([after.balance, after.owed]).toEqual([100, 0])
+      expect((await runLoyaltyDay(hub, m.merchantId, new Date('2031-03-11T17:07:00Z'))).pointsExpired).toBe(0)
+      const ledger = await hub.database.db.execute<{ kind: string; delta: number }>(sql`select kind, delta::int from points_ledger where member_id = ${member.id} order by id`)
+      expect(ledger.rows.filter((r) => r.kind === 'expire')).toEqual([{ kind: 'expire', delta: -200 }])
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+})
+
 describe('birthday gifts', () => {
   const hub = useTestHub()
 

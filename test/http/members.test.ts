@@ -134,10 +134,12 @@ describe('points', () => {
     const { creditPoints, expirePoints, debitPoints } = await import('../../src/core/members/points.ts')
     const { systemActor } = await import('../../src/core/staff/actor.ts')
     const actor = systemActor(m.merchantId)
+    // Spent in January, before either lot's last day.
+    const at = new Date('2026-01-15T04:00:00Z')
     await hub.database.db.transaction(async (tx) => {
-      await creditPoints(tx, { actor, memberId: member.id }, 100, 'earn', '2026-01-31')
-      await creditPoints(tx, { actor, memberId: member.id }, 100, 'earn', '2026-03-31')
-      await debitPoints(tx, { actor, memberId: member.id }, 150, 'redeem')
+      await creditPoints(tx, { actor, memberId: member.id, at }, 100, 'earn', '2026-01-31')
+      await creditPoints(tx, { actor, memberId: member.id, at }, 100, 'earn', '2026-03-31')
+      await debitPoints(tx, { actor, memberId: member.id, at }, 150, 'redeem')
     })
     let pts = (await admin.get(`/api/v1/members/${member.id}/points`)).body
     expect(pts.lots).toEqual([{ remaining: 50, expiresAt: '2026-03-31' }])

@@ -10,6 +10,7 @@ import { addDays, businessDate } from '../../lib/time.ts'
 import type { LoyaltySettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
+import { merchants } from '../merchants/schema.ts'
 import { members, pointsLedger, pointsLots, type PointsKind } from './schema.ts'
 
 /** The last day points earned on `day` are valid (null: they never expire). */
@@ -35,12 +36,33 @@ interface Ctx {
 
 async function lockMember(tx: Tx, merchantId: string, memberId: string) {
   const [m] = await tx
-    .select({ balance: members.pointsBalance, debt: members.pointsDebt })
+    .select({ balance: members.pointsBalance, debt: members.pointsDebt, timeZone: merchants.timeZone })
     .from(members)
+    .innerJoin(merchants, eq(merchants.id, members.merchantId))
     .where(and(eq(members.merchantId, merchantId), eq(members.id, memberId)))
-    .for('update')
+    .for('update', { of: members })
   if (!m) throw invalid('unknown_member', `member ${memberId} does not exist`)
   return m
+}
+
+/**
+ * Locks the member about to spend or give back points, with what is left of its lots past their last valid day taken
+ * off first (as the daily expiry would): they are never spent, whether or not that job has run yet today.
+ */
+async function lockSpender(tx: Tx, c: Ctx) {
+  const m = await lockMember(tx, c.actor.merchantId, c.memberId)
+  const today = businessDate(c.at ?? new Date(), m.timeZone)
+  const expired = await expireLots(tx, c.actor, c.memberId, today, m.balance)
+  return { ...m, balance: m.balance - expired }
+}
+
+/** The points of a member that may be spent on `today`: the balance less what lots past their date still hold. */
+export async function spendablePoints(tx: Tx, memberId: string, balance: number, today: string): Promise<number> {
+  const [row] = await tx
+    .select({ n: sql<string>`coalesce(sum(${pointsLots.remaining}), 0)::text` })
+    .from(pointsLots)
+    .where(and(eq(pointsLots.memberId, memberId), gt(pointsLots.remaining, 0), lt(pointsLots.expiresAt, today)))
+  return balance - Number(row!.n)
 }
 
 async function writeLedger(tx: Tx, c: Ctx, kind: PointsKind, delta: number, balanceAfter: number, expiresAt: string | null = null) {
@@ -105,7 +127,7 @@ async function takeFromLots(tx: Tx, c: Ctx, points: number): Promise<number> {
 /** Spends points (a redemption, a manual deduction). Refuses more than the balance. */
 export async function debitPoints(tx: Tx, c: Ctx, points: number, kind: PointsKind): Promise<number> {
   if (!Number.isSafeInteger(points) || points <= 0) throw invalid('invalid_points', 'points must be a positive whole number')
-  const m = await lockMember(tx, c.actor.merchantId, c.memberId)
+  const m = await lockSpender(tx, c)
   if (m.balance < points) throw invalid('insufficient_points', `the member has ${m.balance} points, ${points} needed`, { balance: m.balance, requested: points })
   const taken = await takeFromLots(tx, c, points)
   if (taken !== points) throw new Error(`points lots of member ${c.memberId} do not match the balance`)
@@ -122,7 +144,7 @@ export async function debitPoints(tx: Tx, c: Ctx, points: number, kind: PointsKi
  */
 export async function takeBackPoints(tx: Tx, c: Ctx, points: number): Promise<{ taken: number; debt: number }> {
   if (points <= 0) return { taken: 0, debt: 0 }
-  const m = await lockMember(tx, c.actor.merchantId, c.memberId)
+  const m = await lockSpender(tx, c)
   const expired = c.saleId ? await forgiveExpired(tx, c.saleId, points) : 0
   const owed = points - expired
   const taken = await takeFromLots(tx, c, Math.min(owed, m.balance))
@@ -163,20 +185,24 @@ export async function expirePoints(tx: Tx, actor: Actor, today: string): Promise
   for (const { memberId } of due) {
     // Member first, then its lots: the same lock order as spending, and the amounts are read under the locks.
     const m = await lockMember(tx, actor.merchantId, memberId)
-    const lots = await tx
-      .select({ ledgerId: pointsLots.ledgerId, remaining: pointsLots.remaining })
-      .from(pointsLots)
-      .where(and(eq(pointsLots.memberId, memberId), gt(pointsLots.remaining, 0), lt(pointsLots.expiresAt, today)))
-      .for('update')
-    const amount = lots.reduce((a, l) => a + l.remaining, 0)
-    if (amount === 0) continue
-    for (const l of lots) await tx.update(pointsLots).set({ remaining: 0, expired: sql`${pointsLots.expired} + ${l.remaining}` }).where(eq(pointsLots.ledgerId, l.ledgerId))
-    const balance = m.balance - amount
-    await writeLedger(tx, { actor, memberId, note: `expired before ${today}` }, 'expire', -amount, balance)
-    await tx.update(members).set({ pointsBalance: balance, updatedAt: new Date() }).where(eq(members.id, memberId))
-    total += amount
+    total += await expireLots(tx, actor, memberId, today, m.balance)
   }
   return { members: due.length, points: total }
+}
+
+/** Removes what is left of a locked member's lots past their last valid day; returns the points removed. */
+async function expireLots(tx: Tx, actor: Actor, memberId: string, today: string, balance: number): Promise<number> {
+  const lots = await tx
+    .select({ ledgerId: pointsLots.ledgerId, remaining: pointsLots.remaining })
+    .from(pointsLots)
+    .where(and(eq(pointsLots.memberId, memberId), gt(pointsLots.remaining, 0), lt(pointsLots.expiresAt, today)))
+    .for('update')
+  const amount = lots.reduce((a, l) => a + l.remaining, 0)
+  if (amount === 0) return 0
+  for (const l of lots) await tx.update(pointsLots).set({ remaining: 0, expired: sql`${pointsLots.expired} + ${l.remaining}` }).where(eq(pointsLots.ledgerId, l.ledgerId))
+  await writeLedger(tx, { actor, memberId, note: `expired before ${today}` }, 'expire', -amount, balance - amount)
+  await tx.update(members).set({ pointsBalance: balance - amount, updatedAt: new Date() }).where(eq(members.id, memberId))
+  return amount
 }
 
 /** A person adds or removes points by hand (with a reason); not on a member merged into another. */

@@ -13,7 +13,7 @@ import type { Actor } from '../staff/actor.ts'
 import type { ExtraDiscount } from '../sales/pricing.ts'
 import { couponDiscount, getCouponByCode, redeemCoupon, restoreCoupons, type Coupon, type CouponTemplate } from './coupons.ts'
 import { getActiveMember, getMember, type Member } from './members.ts'
-import { creditPoints, debitPoints, pointsExpiry, pointsForAmount, takeBackPoints } from './points.ts'
+import { creditPoints, debitPoints, pointsExpiry, pointsForAmount, spendablePoints, takeBackPoints } from './points.ts'
 import { members } from './schema.ts'
 import { refundToStoredValue, spendStoredValue } from './stored-value.ts'
 import { getTier, reviewTier, type Tier } from './tiers.ts'
@@ -28,12 +28,14 @@ export interface MemberSaleInput {
 export interface MemberContext {
   /** Absent when only anonymous coupons are used. */
   member?: Member
+  /** The member's points that may be spent today: the balance less lots past their last valid day not yet removed. */
+  spendablePoints?: number
   tier: Tier | undefined
   loyalty: LoyaltySettings
   coupons: (Coupon & { template: CouponTemplate })[]
 }
 
-export async function loadMemberContext(tx: Tx, merchantId: string, input: MemberSaleInput, loyalty: LoyaltySettings): Promise<MemberContext | undefined> {
+export async function loadMemberContext(tx: Tx, merchantId: string, input: MemberSaleInput, loyalty: LoyaltySettings, today: string): Promise<MemberContext | undefined> {
   // A code typed twice, or in another case, is one coupon.
   const codes = [...new Set((input.couponCodes ?? []).map((c) => c.trim().toUpperCase()))]
   const coupons = async () => {
@@ -49,7 +51,8 @@ export async function loadMemberContext(tx: Tx, merchantId: string, input: Membe
   }
   const member = await getActiveMember(tx, merchantId, input.memberId)
   const tier = await getTier(tx, merchantId, member.tierId)
-  return { member, tier, loyalty, coupons: await coupons() }
+  const spendable = member.pointsBalance > 0 ? await spendablePoints(tx, member.id, member.pointsBalance, today) : member.pointsBalance
+  return { member, spendablePoints: spendable, tier, loyalty, coupons: await coupons() }
 }
 
 type PricingLine = { variantId: string; productId: string; categoryChain: string[]; gross: number; unitPrice: number; pricePer: number }
@@ -72,7 +75,8 @@ export function redeemablePoints(ctx: MemberContext, requested: number, amountDu
   if (!ctx.member) throw invalid('member_required', 'redeeming points needs a member')
   if (!Number.isSafeInteger(requested) || requested <= 0) throw invalid('invalid_points', 'redeemPoints must be a positive whole number')
   if (requested % l.redeemStep !== 0) throw invalid('invalid_points', `points are redeemed in steps of ${l.redeemStep}`, { step: l.redeemStep })
-  if (requested > ctx.member.pointsBalance) throw invalid('insufficient_points', `the member has ${ctx.member.pointsBalance} points`, { balance: ctx.member.pointsBalance, requested })
+  const balance = ctx.spendablePoints ?? ctx.member.pointsBalance
+  if (requested > balance) throw invalid('insufficient_points', `the member has ${balance} points`, { balance, requested })
   const discount = mulDivFloor(requested, 1, l.pointsPerMinorUnit)
   const cap = mulDivFloor(amountDue, l.maxRedeemBp, 10_000)
   if (discount > cap) throw pointsOverLimit(l, cap)

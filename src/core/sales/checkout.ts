@@ -141,7 +141,7 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
   if (opts.offline && (input.couponCodes?.length || input.redeemPoints)) {
     throw invalid('offline_redemption', 'coupons and points cannot be redeemed offline: the hub could not check them when the sale was made')
   }
-  const memberCtx = await loadMemberContext(tx, actor.merchantId, input, settings.loyalty)
+  const memberCtx = await loadMemberContext(tx, actor.merchantId, input, settings.loyalty, businessDate(at, settings.timeZone))
   const couponsByCategory = (memberCtx?.coupons ?? []).some((c) => c.template.categoryIds.length > 0)
   const sellables = await lookupSellables(tx, actor.merchantId, input.lines, settings, { categoryChains: byCategory || couponsByCategory })
 
@@ -236,7 +236,7 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
         id: memberCtx.member.id,
         cardNo: memberCtx.member.cardNo,
         tier: memberCtx.tier?.code ?? null,
-        pointsBalance: memberCtx.member.pointsBalance,
+        pointsBalance: memberCtx.spendablePoints ?? memberCtx.member.pointsBalance,
         storedValue: memberCtx.member.storedPrincipal + memberCtx.member.storedBonus,
         pointsRedeemed: redemption.points,
         pointsDiscount: redemption.discount,
