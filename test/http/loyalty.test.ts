@@ -224,6 +224,38 @@ describe('tiers', () => {
     await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] })
     expect((await admin.get(`/api/v1/members/${member.id}`)).body.tier.code).toBe('normal')
   })
+
+  it('a refund of a sale from before the tier window takes nothing off the spend in it', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId, { openSession: false })
+    const item = await seedProduct(hub, store, { price: 10_000, stock: 10 })
+    const admin = createApi(hub).as(m.adminToken)
+    await admin.post('/api/v1/tiers', { code: 'base', name: 'Base', rank: 0, minSpend: 0 })
+    await admin.post('/api/v1/tiers', { code: 'gold', name: 'Gold', rank: 1, minSpend: 10_000 })
+    const member = (await admin.post('/api/v1/members', { phone: phone() })).body
+    const sell = async (at: Date, quantity: number) => {
+      hub.setNow(at)
+      try {
+        const api = createApi(hub).as(await m.adminTokenNow())
+        await api.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 0 })
+        const r = await api.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku, quantity }], tenders: [{ kind: 'card', amount: 10_000 * quantity }] })
+        expect(r.status, JSON.stringify(r.body)).toBe(201)
+        return r.body
+      } finally {
+        hub.setNow(undefined)
+      }
+    }
+    // ¥200 400 days ago (outside the 365-day window), ¥100 now: gold on this year's ¥100.
+    const old = await sell(new Date(Date.now() - 400 * 86_400_000), 2)
+    await sell(new Date(), 1)
+    expect((await admin.get(`/api/v1/members/${member.id}`)).body.tier.code).toBe('gold')
+    // The old sale refunded today: this year's spend is still ¥100.
+    const refund = await admin.post(`/api/v1/sales/${old.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: old.lines[0].id, quantity: 2 }] })
+    expect(refund.status, JSON.stringify(refund.body)).toBe(201)
+    expect((await admin.get(`/api/v1/members/${member.id}`)).body.tier.code).toBe('gold')
+    const history = await hub.database.db.execute<{ spend: number }>(sql`select rolling_spend::int as spend from tier_history where member_id = ${member.id} order by created_at`)
+    expect(history.rows.every((r) => r.spend >= 0)).toBe(true)
+  })
 })
 
 describe('merging members', () => {

@@ -66,15 +66,16 @@ export async function getTier(tx: Tx, merchantId: string, id: string | null): Pr
   return t
 }
 
-/** Net amount a member paid in the window ending now: completed sales in it, less refunds made in it. */
+/** Net amount a member paid in the window ending now: its completed sales, less what was refunded of them. */
 export async function rollingSpend(tx: Tx, merchantId: string, memberId: string, since: Date): Promise<number> {
   const r = await tx.execute<{ spend: number }>(sql`
     select coalesce((select sum(s.total + s.rounding_adjustment) from sales s
                       where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and s.status = 'completed'
                         and s.occurred_at >= ${since.toISOString()}::timestamptz), 0)
+         -- Refunds of the window's sales, whenever given: a sale from before the window takes nothing off it.
          - coalesce((select sum(r.total) from refunds r join sales s on s.id = r.sale_id
                       where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and r.kind = 'refund'
-                        and r.occurred_at >= ${since.toISOString()}::timestamptz), 0) as spend`)
+                        and s.occurred_at >= ${since.toISOString()}::timestamptz), 0) as spend`)
   return Number(r.rows[0]!.spend)
 }
 
