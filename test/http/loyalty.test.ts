@@ -449,4 +449,21 @@ describe('birthday gifts', () => {
     expect(second.birthdayGifts).toBe(0)
     expect((await admin.get(`/api/v1/members/${born.id}`)).body.points.balance).toBe(188)
   })
+
+  it('the same person registered twice and merged after one got the year’s gift gets no second one', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const admin = createApi(hub).as(m.adminToken)
+    expect((await admin.patch('/api/v1/merchant/settings', { loyalty: { birthdayGift: { kind: 'points', points: 88 } } })).status).toBe(200)
+    const target = (await admin.post('/api/v1/members', { phone: phone() })).body
+    const source = (await admin.post('/api/v1/members', { phone: phone(), birthday: { month: 5, day: 3 } })).body
+    expect((await runLoyaltyDay(hub, m.merchantId, new Date('2026-05-02T02:00:00Z'))).birthdayGifts).toBe(1)
+    const merged = await admin.post(`/api/v1/members/${target.id}/merge`, { sourceId: source.id })
+    expect(merged.status, JSON.stringify(merged.body)).toBe(200)
+    expect([merged.body.birthday?.month, merged.body.points.balance]).toEqual([5, 88])
+    // The next day's run: the remaining member has the birthday now, and this year's gift already.
+    expect((await runLoyaltyDay(hub, m.merchantId, new Date('2026-05-03T02:00:00Z'))).birthdayGifts).toBe(0)
+    expect((await admin.get(`/api/v1/members/${target.id}`)).body.points.balance).toBe(88)
+    // Next year it comes again, once.
+    expect((await runLoyaltyDay(hub, m.merchantId, new Date('2027-05-02T02:00:00Z'))).birthdayGifts).toBe(1)
+  })
 })

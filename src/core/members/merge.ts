@@ -70,6 +70,11 @@ export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: stri
     .where(eq(members.id, source.id))
   await tx.update(coupons).set({ memberId: target.id, updatedAt: new Date() }).where(eq(coupons.memberId, source.id))
   await tx.update(sales).set({ memberId: target.id }).where(and(eq(sales.merchantId, actor.merchantId), eq(sales.memberId, source.id)))
+  // One birthday gift a year for the person: a year the merged-away member had one, the remaining member has it too.
+  await tx.execute(sql`
+    insert into birthday_gifts (merchant_id, member_id, year, kind, coupon_id, points, created_at)
+    select merchant_id, ${target.id}, year, kind, coupon_id, points, created_at from birthday_gifts where member_id = ${source.id}
+    on conflict (member_id, year) do nothing`)
 
   // Consent: per channel, whichever of the two said something last is what stands.
   const latest = await tx
