@@ -6,7 +6,7 @@
 // for a receiver on a private network. URLs carrying a user name or password are refused: they would be stored and
 // shown unsealed. Link-local and cloud metadata addresses are refused (src/lib/net-guard.ts), here and again on
 // every delivery for the addresses a host name resolves to.
-import { and, asc, eq, gt, isNull } from 'drizzle-orm'
+import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { badRequest, notFound } from '../lib/errors.ts'
 import { newId } from '../lib/ids.ts'
@@ -144,6 +144,12 @@ export async function updateSubscription(tx: Tx, actor: Actor, id: string, patch
 export async function deleteSubscription(tx: Tx, actor: Actor, id: string, now: Date): Promise<SubscriptionRow> {
   await load(tx, actor.merchantId, id, { lock: true })
   const [row] = await tx.update(webhookSubscriptions).set({ enabled: false, deletedAt: now, updatedAt: now }).where(eq(webhookSubscriptions.id, id)).returning()
+  // Deliveries still waiting for a retry are parked now, not when their retry comes round (up to hours later); one
+  // being sent at this moment is parked by its own attempt, which finds the subscription gone.
+  await tx.execute(sql`
+    update webhook_deliveries set status = 'failed', next_attempt_at = null, last_error = 'subscription deleted'
+     where id in (select id from webhook_deliveries where merchant_id = ${actor.merchantId} and subscription_id = ${id} and status = 'pending'
+                  for update skip locked)`)
   await recordAudit(tx, actor, { action: 'webhook_subscription.deleted', entityType: 'webhook_subscription', entityId: id })
   return row!
 }

@@ -341,15 +341,19 @@ describe('outbound webhooks', () => {
     expect(callsTo('off-g')).toHaveLength(0)
   })
 
-  it('a deleted subscription keeps its delivery log readable; its deliveries cannot be replayed (409)', async () => {
+  it('a deleted subscription parks its waiting deliveries at once, keeps its delivery log readable, and its deliveries cannot be replayed (409)', async () => {
     const { admin, sell } = await shop()
     const sub = await subscribe(admin, 'gone-h', { answers: [500] })
     await sell()
     await drainJobs(hub)
+    expect((await deliveriesOf(admin, sub.id)).map((d) => [d.status, d.attempts])).toEqual([['pending', 1]])
     expect((await admin.delete(`/api/v1/webhook-subscriptions/${sub.id}`)).status).toBe(200)
-    // Its retry comes due and parks the delivery.
+    // Parked at once, not when its retry comes round hours later.
+    expect((await deliveriesOf(admin, sub.id)).map((d) => [d.status, d.nextAttemptAt, d.lastError])).toEqual([['failed', null, 'subscription deleted']])
+    // Its retry comes due, finds it parked, and sends nothing.
     await makeDue(hub, 'webhooks.deliver')
     await drainJobs(hub)
+    expect(callsTo('gone-h')).toHaveLength(1)
     const log = await admin.get(`/api/v1/webhook-subscriptions/${sub.id}/deliveries`)
     expect(log.status).toBe(200)
     expect(log.body.items.map((d: any) => d.status)).toEqual(['failed'])
