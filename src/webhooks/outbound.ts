@@ -22,7 +22,7 @@ import type { Hub } from '../runtime.ts'
 import { events } from '../core/events/schema.ts'
 import { ALL_EVENTS } from './event-types.ts'
 import { signMessage } from './signing.ts'
-import { getSubscription } from './subscriptions.ts'
+import { getSubscription, parkDeliveries } from './subscriptions.ts'
 import { webhookAttempts, webhookDeliveries, webhookSubscriptions } from './schema.ts'
 
 export type DeliveryRow = typeof webhookDeliveries.$inferSelect
@@ -208,7 +208,7 @@ export async function deliver(hub: Hub, input: { merchantId: string; deliveryId:
     const [sub] = await tx.select().from(webhookSubscriptions).where(and(eq(webhookSubscriptions.merchantId, d.merchantId), eq(webhookSubscriptions.id, d.subscriptionId)))
     if (!sub || sub.deletedAt || !sub.enabled) {
       const why = !sub || sub.deletedAt ? 'subscription deleted' : 'subscription disabled'
-      await tx.update(webhookDeliveries).set({ status: 'failed', nextAttemptAt: null, lastError: why }).where(eq(webhookDeliveries.id, d.id))
+      await parkDeliveries(tx, eq(webhookDeliveries.id, d.id), why)
       return { outcome: 'parked', attempt: d.attempts }
     }
 

@@ -6,7 +6,7 @@
 // for a receiver on a private network. URLs carrying a user name or password are refused: they would be stored and
 // shown unsealed. Link-local and cloud metadata addresses are refused (src/lib/net-guard.ts), here and again on
 // every delivery for the addresses a host name resolves to.
-import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, isNull, sql, type SQL } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { badRequest, notFound } from '../lib/errors.ts'
 import { newId } from '../lib/ids.ts'
@@ -16,7 +16,7 @@ import type { Actor } from '../core/staff/actor.ts'
 import { recordAudit } from '../core/staff/audit.ts'
 import { ALL_EVENTS, isKnownEventType } from './event-types.ts'
 import { generateSigningSecret } from './signing.ts'
-import { webhookSubscriptions } from './schema.ts'
+import { webhookDeliveries, webhookSubscriptions } from './schema.ts'
 
 export type SubscriptionRow = typeof webhookSubscriptions.$inferSelect
 
@@ -140,16 +140,21 @@ export async function updateSubscription(tx: Tx, actor: Actor, id: string, patch
   return row!
 }
 
+/** Parks deliveries: failed, with no attempt to come (only a replay sends one again), and why. */
+export const parkDeliveries = (tx: Tx, where: SQL, why: string) => tx.update(webhookDeliveries).set({ status: 'failed', nextAttemptAt: null, lastError: why }).where(where)
+
 /** Soft delete: the row stays for its delivery log; nothing more is sent to it. */
 export async function deleteSubscription(tx: Tx, actor: Actor, id: string, now: Date): Promise<SubscriptionRow> {
   await load(tx, actor.merchantId, id, { lock: true })
   const [row] = await tx.update(webhookSubscriptions).set({ enabled: false, deletedAt: now, updatedAt: now }).where(eq(webhookSubscriptions.id, id)).returning()
   // Deliveries still waiting for a retry are parked now, not when their retry comes round (up to hours later); one
   // being sent at this moment is parked by its own attempt, which finds the subscription gone.
-  await tx.execute(sql`
-    update webhook_deliveries set status = 'failed', next_attempt_at = null, last_error = 'subscription deleted'
-     where id in (select id from webhook_deliveries where merchant_id = ${actor.merchantId} and subscription_id = ${id} and status = 'pending'
-                  for update skip locked)`)
+  await parkDeliveries(
+    tx,
+    sql`${webhookDeliveries.id} in (select id from webhook_deliveries where merchant_id = ${actor.merchantId} and subscription_id = ${id} and status = 'pending'
+                                     for update skip locked)`,
+    'subscription deleted',
+  )
   await recordAudit(tx, actor, { action: 'webhook_subscription.deleted', entityType: 'webhook_subscription', entityId: id })
   return row!
 }

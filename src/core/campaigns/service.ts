@@ -127,8 +127,7 @@ const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.
  * hours may wrap midnight (21:00–09:00).
  */
 export function nextSendTime(now: Date, timeZone: string, quietStart: string, quietEnd: string): Date {
-  const parts = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }).format(now).split(':').map(Number)
-  const nowMin = parts[0]! * 60 + parts[1]!
+  const nowMin = minutesOf(localTimeOfDay(now, timeZone))
   const s = minutesOf(quietStart)
   const e = minutesOf(quietEnd)
   if (s === e) return now

@@ -161,9 +161,10 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   // Units that left while the order was open and came off it again (cancelled, refunded, removed): as after a whole
   // shipment (see givenBackAfterLeaving), our stock stays as it is, the shops are pushed our figure again and the
   // order is flagged for the store to book the goods in if they come back.
+  const inputLines = new Map(input.lines.map((l) => [l.id, l]))
   const givenBack = new Set<string>()
   for (const prev of existingLines) {
-    const now = input.lines.find((l) => l.id === prev.lineId)
+    const now = inputLines.get(prev.lineId)
     const taking = input.status === 'cancelled' || !now ? 0 : now.quantity
     if (prev.variantId && prev.shippedQuantity > taking) givenBack.add(prev.variantId)
   }
@@ -285,9 +286,8 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   }
 
   // Lines the marketplace no longer lists (removed from the order) hold nothing any more.
-  const listed = new Set(input.lines.map((l) => l.id))
   for (const prev of existingLines) {
-    if (listed.has(prev.lineId) || prev.state === 'consumed' || prev.state === 'released') continue
+    if (inputLines.has(prev.lineId) || prev.state === 'consumed' || prev.state === 'released') continue
     await release(await holdsOf(prev.lineId))
     await upsert(prev.lineId, { sku: prev.sku, variantId: prev.variantId, quantity: 0, reservationId: prev.reservationId, state: 'released' })
   }

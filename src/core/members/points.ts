@@ -56,12 +56,15 @@ async function lockSpender(tx: Tx, c: Ctx) {
   return { ...m, balance: m.balance - expired }
 }
 
+/** A member's lots with points left after their last valid day (before `today`). */
+const pastTheirDay = (memberId: string, today: string) => and(eq(pointsLots.memberId, memberId), gt(pointsLots.remaining, 0), lt(pointsLots.expiresAt, today))
+
 /** The points of a member that may be spent on `today`: the balance less what lots past their date still hold. */
 export async function spendablePoints(tx: Tx, memberId: string, balance: number, today: string): Promise<number> {
   const [row] = await tx
     .select({ n: sql<string>`coalesce(sum(${pointsLots.remaining}), 0)::text` })
     .from(pointsLots)
-    .where(and(eq(pointsLots.memberId, memberId), gt(pointsLots.remaining, 0), lt(pointsLots.expiresAt, today)))
+    .where(pastTheirDay(memberId, today))
   return balance - Number(row!.n)
 }
 
@@ -195,7 +198,7 @@ async function expireLots(tx: Tx, actor: Actor, memberId: string, today: string,
   const lots = await tx
     .select({ ledgerId: pointsLots.ledgerId, remaining: pointsLots.remaining })
     .from(pointsLots)
-    .where(and(eq(pointsLots.memberId, memberId), gt(pointsLots.remaining, 0), lt(pointsLots.expiresAt, today)))
+    .where(pastTheirDay(memberId, today))
     .for('update')
   const amount = lots.reduce((a, l) => a + l.remaining, 0)
   if (amount === 0) return 0
