@@ -646,6 +646,20 @@ describe('catalog import and export', () => {
     expect(dry.body.error.code).toBe('idempotency_key_reused')
   })
 
+  it("names a new category under an existing one with the existing one's spelling, and a name too long once", async () => {
+    const { admin } = await catalogShop(hub)
+    await admin.post('/api/v1/categories', { name: 'Food' })
+    const file = csv([{ product_name: 'Pear', category: 'food/Fruit', tax_category: 'standard', sku: 'PEAR', price: '3' }])
+    const dry = await importFile(admin, file, { dryRun: true })
+    expect(dry.body.summary.categoriesCreated).toEqual(['Food/Fruit'])
+    const real = await importFile(admin, file)
+    expect(real.body.summary).toEqual(dry.body.summary)
+    expect((await admin.get('/api/v1/categories')).body.items.map((c: any) => c.path).sort()).toEqual(['Food', 'Food/Fruit'])
+
+    const long = await importFile(admin, csv([{ product_name: 'L'.repeat(201), tax_category: 'standard', sku: 'LONG', price: '3' }]), { dryRun: true })
+    expect(long.body.errors.map((e: any) => [e.line, e.field, e.code])).toEqual([[2, 'product_name', 'too_long']])
+  })
+
   it('lets only catalog managers import and export', async () => {
     const { admin, cashier, m } = await catalogShop(hub)
     const till = await cashier()

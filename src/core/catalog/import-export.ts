@@ -175,7 +175,7 @@ class RowReader {
       bad: false,
     }
     if (c.price === undefined || c.price === '') this.fail(at, 'price', null, 'missing_value', 'price is required')
-    if (!d.key && !d.name) this.fail(at, 'product_name', null, 'missing_value', 'product_name is required (or a product_key that another row names)')
+    if (!d.key && !d.name && !c.product_name && !c.product_key) this.fail(at, 'product_name', null, 'missing_value', 'product_name is required (or a product_key that another row names)')
     d.bad = this.errors.length > before
     return d
   }
@@ -453,8 +453,9 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
   })
   const unitLocked = await variantsInUse(tx, merchantId, unitMoves.map((d) => existing.get(d.sku)!.id))
   const tree = await listCategories(tx, merchantId)
-  const categoryByPath = new Map<string, string>()
-  for (const c of tree) if (!categoryByPath.has(c.path.toLowerCase())) categoryByPath.set(c.path.toLowerCase(), c.id)
+  // A path matches whatever its letters' case; a new category's path reads with its parents' own spelling.
+  const categoryByPath = new Map<string, { id: string; path: string }>()
+  for (const c of tree) if (!categoryByPath.has(c.path.toLowerCase())) categoryByPath.set(c.path.toLowerCase(), { id: c.id, path: c.path })
   const plan: Plan = {
     categories: [],
     newProducts: [],
@@ -469,16 +470,18 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
   }
   const categoryFor = (parts: string[]): string => {
     let parentId: string | null = null
+    let key = ''
     let path = ''
     for (const name of parts) {
-      path = path ? `${path}${PATH_SEPARATOR}${name}` : name
-      let id = categoryByPath.get(path.toLowerCase())
-      if (!id) {
-        id = newId()
-        categoryByPath.set(path.toLowerCase(), id)
-        plan.categories.push({ id, merchantId, parentId, name, path })
+      key = key ? `${key}${PATH_SEPARATOR}${name.toLowerCase()}` : name.toLowerCase()
+      let found = categoryByPath.get(key)
+      if (!found) {
+        found = { id: newId(), path: path ? `${path}${PATH_SEPARATOR}${name}` : name }
+        categoryByPath.set(key, found)
+        plan.categories.push({ id: found.id, merchantId, parentId, name, path: found.path })
       }
-      parentId = id
+      parentId = found.id
+      path = found.path
     }
     return parentId!
   }
