@@ -234,6 +234,28 @@ describe('stock counts (盘点)', () => {
     expect(await onHand(item.variantId, store.locationId)).toBe(3)
   })
 
+  it('a sale recorded before the shelf is counted is in expected, even dated after the entry by a till whose clock runs fast', async () => {
+    const { m, store, item, api } = await shop({ stock: 10 })
+    const till = createApi(hub).as((await m.staff('cashier')).token)
+    await api.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 0 })
+    const open = await api.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })
+    // Uploaded now, dated 2 minutes ahead (within what the hub takes as given): on-hand is 9 before anyone counts.
+    const fast = new Date(Date.now() + 2 * 60_000).toISOString()
+    const up = await till.post('/api/v1/sales/batch', { sales: [{ id: crypto.randomUUID(), occurredAt: fast, registerId: store.registerId, lines: [{ sku: item.sku, unitPrice: 1990 }], tenders: [{ kind: 'cash', amount: 1990 }] }] })
+    expect(up.body.results[0]).toMatchObject({ status: 'accepted', warnings: [] })
+    expect(await onHand(item.variantId, store.locationId)).toBe(9)
+    // The shelf holds the 9: nothing is missing, and the sold unit does not come off again.
+    await api.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku: item.sku, quantity: 9 }] })
+    const v = await api.get(`/api/v1/stock/counts/${open.body.id}/variance`)
+    expect(v.body.lines[0]).toMatchObject({ snapshotOnHand: 10, expected: 9, counted: 9, variance: 0 })
+    const posted = await api.post(`/api/v1/stock/counts/${open.body.id}/post`, {})
+    expect(posted.body.variance.lines[0]).toMatchObject({ expected: 9, variance: 0 })
+    expect(await onHand(item.variantId, store.locationId)).toBe(9)
+    // A sale rung up after the entry still stays off on-hand once posted, and is not in the count.
+    expect((await till.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1990 }] })).status).toBe(201)
+    expect(await onHand(item.variantId, store.locationId)).toBe(8)
+  })
+
   it('a count posted with uncounted "zero" reads back as it was posted', async () => {
     const { store, item, api } = await shop({ stock: 10 })
     await seedProduct(hub, store, { price: 100, cost: 40, stock: 5 })

@@ -6,13 +6,15 @@
 // and never deadlocks with them) and stores, per variant, the on-hand at that moment and the id of the last
 // movement it includes (snapshot_on_hand, snapshot_movement_id). For a counted variant,
 //   expected = snapshot_on_hand + Σ quantity of that level's movements with id > snapshot_movement_id that happened
-//              (occurred_at) at or before the variant's last entry, other 'count' movements excepted,
+//              (occurred_at) at or before the variant's last entry, or were already on the ledger when it was made
+//              (id ≤ the last movement the entry could see), other 'count' movements excepted,
 //   variance = counted − expected.
 // A sale rung up before the shelf was counted is in `expected` (the counter no longer saw the item); a sale after
 // the entry is not (the counter saw it), and stays on the ledger as it is. Posting adds the variance to on-hand,
 // so after posting on-hand = counted + whatever moved after the count. The moment a movement happened is its
 // occurred_at, which for a till that was offline is the till's own clock: a sale made before the entry but uploaded
-// after it is still counted against the entry, as it should be.
+// after it is still counted against the entry, as it should be. A sale already recorded when the entry is made was
+// made before it, whatever its till's clock says (one running a few minutes fast dates it after the entry).
 //
 // A movement can be recorded after the count that already saw it: a checkout rung up before the entry that commits
 // after the post, or an offline sale uploaded later. Posting stamps each level it posts with the moment its count
@@ -185,6 +187,10 @@ export async function addCountEntries(tx: Tx, actor: Actor, countId: string, inp
     if (inSnapshot && inSnapshot > at) joinedAt = inSnapshot < latestPossible ? inSnapshot : latestPossible
   }
   const joined = new Set(outside)
+  const { rows: seen } = await tx.execute<{ variant_id: string; seen: string | null }>(sql`
+    select v.id as variant_id, (select max(m.id) from stock_movements m where m.location_id = ${count.locationId} and m.variant_id = v.id) as seen
+      from unnest(${sql.param(wanted)}::uuid[]) as v(id)`)
+  const seenOf = new Map(seen.map((r) => [r.variant_id, r.seen === null ? null : Number(r.seen)]))
   await tx.insert(stockCountEntries).values(
     input.lines.map((l, i) => ({
       id: newId(),
@@ -194,6 +200,7 @@ export async function addCountEntries(tx: Tx, actor: Actor, countId: string, inp
       quantity: l.quantity,
       enteredBy: actor.id,
       enteredAt: joined.has(items[i]!.variantId) ? joinedAt : at,
+      seenMovementId: seenOf.get(items[i]!.variantId) ?? null,
     })),
   )
   return getCount(tx, actor.merchantId, countId)
@@ -319,7 +326,7 @@ async function varianceRows(tx: Tx, count: StockCount): Promise<VarianceRow[]> {
   const open = count.status === 'open'
   const { rows } = await tx.execute<VarianceRow>(sql`
     with e as (
-      select variant_id, sum(quantity)::bigint as counted, max(created_at) as last_at
+      select variant_id, sum(quantity)::bigint as counted, max(created_at) as last_at, max(seen_movement_id) as seen
         from stock_count_entries where count_id = ${count.id} group by variant_id
     )
     select cl.variant_id, v.sku, ${variantName} as name, cl.snapshot_on_hand,
@@ -328,7 +335,7 @@ async function varianceRows(tx: Tx, count: StockCount): Promise<VarianceRow[]> {
                       where m.location_id = ${count.locationId} and m.variant_id = cl.variant_id
                         and m.id > cl.snapshot_movement_id and m.id <= ${count.postedMovementId ?? Number.MAX_SAFE_INTEGER}
                         and not (m.kind = 'count' and m.cause_id = ${count.id})
-                        and (e.last_at is null or m.occurred_at <= e.last_at)), 0)::bigint as moved,
+                        and (e.last_at is null or m.occurred_at <= e.last_at or m.id <= e.seen)), 0)::bigint as moved,
            coalesce((select -sum(m.quantity) from stock_movements m
                       where m.location_id = ${count.locationId} and m.variant_id = cl.variant_id
                         and m.id > ${count.postedMovementId ?? Number.MAX_SAFE_INTEGER}

@@ -175,6 +175,8 @@ export const stockCountEntries = pgTable(
     quantity: qty('quantity').notNull(),
     enteredBy: uuid('entered_by'),
     enteredAt: createdAt(),
+    /** The level's last movement the entry could see: what was recorded before the shelf was counted. */
+    seenMovementId: bigint('seen_movement_id', { mode: 'number' }),
   },
   (t) => [index('stock_count_entries_count_idx').on(t.countId, t.variantId)],
 )

@@ -26,14 +26,15 @@ const IMPLICIT_PARENTS: { table: string; columns: string[]; parent: string; pare
 
 /**
  * Bigint ids of other tables held without a declared foreign key, one id or an array of them (a voucher's cash
- * movements). A stock count's snapshot_movement_id and posted_movement_id are watermarks ("every movement up to
- * here"), not one row: moving ids by one offset per table keeps them true, and keeps them apart by the same distance.
+ * movements). A stock count's snapshot_movement_id and posted_movement_id, and a count entry's seen_movement_id, are
+ * watermarks ("every movement up to here"), not one row: moving ids by one offset per table keeps them true, and keeps them apart by the same distance.
  */
 const BIGINT_REFS: { table: string; column: string; parent: string }[] = [
   { table: 'recon_items', column: 'line_id', parent: 'settlement_lines' },
   { table: 'webhook_deliveries', column: 'event_id', parent: 'events' },
   { table: 'stock_count_lines', column: 'snapshot_movement_id', parent: 'stock_movements' },
   { table: 'stock_counts', column: 'posted_movement_id', parent: 'stock_movements' },
+  { table: 'stock_count_entries', column: 'seen_movement_id', parent: 'stock_movements' },
   { table: 'voucher_sources', column: 'cash_movements', parent: 'cash_movements' },
 ]
 
