@@ -5,8 +5,8 @@ import { delivered, EXAMPLE, voucherMaker } from '../helpers/accounting.ts'
 import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { quickbooksSandbox } from '../../src/sandboxes/vendors/quickbooks.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
-import { loadConnection } from '../../src/connectors/framework/connections.ts'
-import { runCheck } from '../../src/connectors/framework/context.ts'
+import { loadConnection, updateConnection } from '../../src/connectors/framework/connections.ts'
+import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { quickbooks } from '../../src/connectors/accounting/quickbooks/index.ts'
@@ -136,6 +136,34 @@ describe('QuickBooks Online accounting connector', () => {
       const v = voucher()
       expect(await caps.exportVoucher(ctx, { voucher: v })).toMatchObject({ status: 'exported', number: v.reference })
       expect(sim.state.requests.slice(before).map((c) => c.operation)).toEqual(['query', 'journalentry'])
+    })
+
+    it('looks the ids up afresh once the connection is pointed at another company, whose accounts have ids of their own', async () => {
+      const { ctx, connectionId } = await connect()
+      expect(await caps.exportVoucher(ctx, { voucher: voucher() })).toMatchObject({ status: 'exported' })
+      // The integrator points the connection at the company it was meant for: the same chart, its own ids.
+      const saved = { realmId: sim.state.realmId, accounts: new Map(sim.state.accounts), departments: new Map(sim.state.departments) }
+      try {
+        sim.state.realmId = '4620816365204757580'
+        const renumbered = [acct.cash, acct.suspense, acct.sales, acct.cogs, acct.inventory].map((a) => {
+          sim.state.accounts.delete(a.Id)
+          return sim.addAccount({ name: a.Name, acctNum: a.AcctNum, type: a.AccountType })
+        })
+        sim.state.departments.delete(store.Id)
+        const otherStore = sim.addDepartment('S001')
+        await updateConnection(hub.database.db, connectorRegistry, hub.secrets, vendor.merchantId, connectionId, { config: { realmId: sim.state.realmId } }, new Date())
+        const moved = connectorContext(hub, await loadConnection(hub.database.db, connectorRegistry, hub.secrets, connectionId, vendor.merchantId))
+        const v = voucher()
+        expect(await caps.exportVoucher(moved, { voucher: v })).toMatchObject({ status: 'exported', number: v.reference })
+        const [posted] = sim.journalEntriesByDocNumber(v.reference)
+        const refs = posted!.Line.map((l) => l.JournalEntryLineDetail)
+        expect(refs.find((d) => d.AccountRef.value === renumbered[0]!.Id)).toBeDefined()
+        expect(refs.every((d) => d.DepartmentRef?.value === otherStore.Id)).toBe(true)
+      } finally {
+        sim.state.realmId = saved.realmId
+        sim.state.accounts = saved.accounts
+        sim.state.departments = saved.departments
+      }
     })
 
     it('retries a post whose answer was lost under the same requestid: QuickBooks replays it and holds one entry', async () => {

@@ -4,7 +4,9 @@ import { useTestHub } from '../helpers/db.ts'
 import { delivered, EXAMPLE, voucherMaker } from '../helpers/accounting.ts'
 import { useVendorServer, connectWith, rejection } from '../helpers/connections.ts'
 import { xeroSandbox } from '../../src/sandboxes/vendors/xero.ts'
-import { runCheck } from '../../src/connectors/framework/context.ts'
+import { connectorContext, runCheck } from '../../src/connectors/framework/context.ts'
+import { loadConnection, updateConnection } from '../../src/connectors/framework/connections.ts'
+import { connectorRegistry } from '../../src/connectors/index.ts'
 import { connectorCalls } from '../../src/connectors/framework/schema.ts'
 import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import { xero } from '../../src/connectors/accounting/xero/index.ts'
@@ -181,6 +183,23 @@ describe('Xero accounting connector', () => {
       const v = voucher({ currency: 'USD' })
       expect(await caps.exportVoucher(ctx, { voucher: v })).toMatchObject({ status: 'rejected', reason: 'invalid', code: 'currency' })
       expect(sim.requestsFor('ManualJournals').some((r) => r.method === 'PUT' && r.body?.includes(v.reference))).toBe(false)
+    })
+
+    it('reads the organisation afresh once the connection is pointed at another one: its books are in another currency', async () => {
+      const { ctx, connectionId } = await connect()
+      expect(await caps.exportVoucher(ctx, { voucher: voucher() })).toMatchObject({ status: 'exported' })
+      const saved = { tenantId: sim.state.tenantId, baseCurrency: sim.state.baseCurrency }
+      try {
+        sim.state.tenantId = 'b1f0c7e2-4d3a-4e8b-9c6f-2a7d5e1b3c90'
+        sim.state.baseCurrency = 'USD'
+        await updateConnection(hub.database.db, connectorRegistry, hub.secrets, vendor.merchantId, connectionId, { config: { tenantId: sim.state.tenantId } }, new Date())
+        const moved = connectorContext(hub, await loadConnection(hub.database.db, connectorRegistry, hub.secrets, connectionId, vendor.merchantId))
+        const v = voucher()
+        expect(await caps.exportVoucher(moved, { voucher: v })).toMatchObject({ status: 'rejected', reason: 'invalid', code: 'currency' })
+        expect(sim.requestsFor('ManualJournals').some((r) => r.method === 'PUT' && r.body?.includes(v.reference))).toBe(false)
+      } finally {
+        Object.assign(sim.state, saved)
+      }
     })
 
     it('answers a date inside a lock date as period_closed with the lock date, and tells the lock date', async () => {

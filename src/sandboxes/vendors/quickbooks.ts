@@ -105,6 +105,8 @@ export function quickbooksSandbox(opts: QuickBooksSandboxOptions) {
   const now = opts.now ?? (() => new Date())
 
   const state = {
+    /** The company the consent is for: the connection may be pointed at another one, which answers 403 (003100). */
+    realmId: opts.realmId,
     requests: [] as SimRequest[],
     /** Every call answers 503 while true. */
     down: false,
@@ -229,7 +231,7 @@ export function quickbooksSandbox(opts: QuickBooksSandboxOptions) {
       const token = auth.startsWith('Bearer ') ? auth.slice(7) : ''
       const held = state.accessTokens.get(token)
       if (!held || held.expiresAt <= now().getTime()) return unauthorized(rec)
-      if (realmId !== opts.realmId) {
+      if (realmId !== state.realmId) {
         rec.answer = 'forbidden'
         return fault(rec, 403, 'SECURITY', [{ Message: 'message=ApplicationAuthorizationFailed; errorCode=003100; statusCode=403', Detail: 'The application is not authorized for this company', code: '003100' }])
       }

@@ -118,6 +118,8 @@ export function xeroSandbox(opts: XeroSandboxOptions) {
     accessTokenSeconds: opts.accessTokenSeconds ?? 1800,
     rotatedGraceSeconds: opts.rotatedGraceSeconds ?? 1800,
     idempotencySeconds: opts.idempotencySeconds ?? 360,
+    /** The organisation the consent covers: a connection pointed at another one is refused (403). */
+    tenantId: opts.tenantId,
     baseCurrency: opts.baseCurrency ?? 'NZD',
     /** Lock dates (YYYY-MM-DD): the period lock (all users but advisers) and the end of year lock (all users). */
     periodLockDate: null as string | null,
@@ -198,7 +200,7 @@ export function xeroSandbox(opts: XeroSandboxOptions) {
         const detail = held ? `TokenExpired: token expired at ${new Date(held.expiresAt).toUTCString()}` : 'AuthenticationUnsuccessful'
         return problem(401, 'Unauthorized', detail, { 'www-authenticate': `Bearer error="invalid_token"` })
       }
-      if (request.headers.get('xero-tenant-id') !== opts.tenantId) {
+      if (request.headers.get('xero-tenant-id') !== state.tenantId) {
         rec.answer = 'forbidden'
         return problem(403, 'Forbidden', 'AuthenticationUnsuccessful')
       }
@@ -487,7 +489,7 @@ export function xeroSandbox(opts: XeroSandboxOptions) {
                 FinancialYearEndMonth: 3,
                 ...(state.periodLockDate ? { PeriodLockDate: jsonDate(dayMs(state.periodLockDate)) } : {}),
                 ...(state.endOfYearLockDate ? { EndOfYearLockDate: jsonDate(dayMs(state.endOfYearLockDate)) } : {}),
-                OrganisationID: opts.tenantId,
+                OrganisationID: state.tenantId,
                 Timezone: 'NEWZEALANDSTANDARDTIME',
                 ShortCode: '!Tb4Xr',
                 CreatedDateUTC: jsonDate(Date.UTC(2024, 0, 8)),

@@ -36,12 +36,16 @@ export function docNumberFor(reference: string): string {
 // ---- ids of accounts and dimensions ------------------------------------------------------------------------------
 
 const LOOKUP_TTL_MS = 60 * 60_000
-/** Per connection: `Entity.Field=value` → QuickBooks id, for an hour. Only hits are kept, so a new account is seen at once. */
+/**
+ * Per connection and company: `Entity.Field=value` → QuickBooks id, for an hour. Only hits are kept, so a new account
+ * is seen at once; a connection pointed at another company (realm) looks its ids up afresh.
+ */
 const lookups = new Map<string, Map<string, { id: string; at: number }>>()
+const companyOf = (ctx: Ctx) => `${ctx.connectionId}\n${ctx.config.environment}\n${ctx.config.realmId}`
 
 async function lookupId(ctx: Ctx, entity: string, field: string, value: string): Promise<string | null> {
-  let cache = lookups.get(ctx.connectionId)
-  if (!cache) lookups.set(ctx.connectionId, (cache = new Map()))
+  let cache = lookups.get(companyOf(ctx))
+  if (!cache) lookups.set(companyOf(ctx), (cache = new Map()))
   const key = `${entity}.${field}=${value}`
   const now = ctx.now().getTime()
   const hit = cache.get(key)
@@ -146,7 +150,7 @@ async function rejection(ctx: Ctx, fault: QboFault): Promise<Rejected> {
     return { status: 'rejected', reason: 'period_closed', code: closed.code, message: `${faultText({ ...fault, Error: [closed] })}${through ? ` (books closed through ${through})` : ''}` }
   }
   // An id we cached may be gone (account deleted or merged): look everything up afresh next time.
-  if (fault.Error.some((e) => e.code === '2500')) lookups.delete(ctx.connectionId)
+  if (fault.Error.some((e) => e.code === '2500')) lookups.delete(companyOf(ctx))
   return invalid(fault.Error[0]?.code || fault.type, faultText(fault))
 }
 

@@ -41,16 +41,18 @@ const invalid = (code: string, message: string): Rejected => ({ status: 'rejecte
 // ---- the organisation ----------------------------------------------------------------------------------------------
 
 const ORGANISATION_TTL_MS = 60 * 60_000
+/** Per connection and organisation (tenant): a connection pointed at another organisation reads that one. */
 const organisations = new Map<string, { org: Organisation; at: number }>()
 
 /** The organisation, read afresh or (`cached`) reused for an hour: its base currency does not change under us. */
 export async function organisation(ctx: Ctx, opts: { cached?: boolean } = {}): Promise<Organisation> {
-  const hit = organisations.get(ctx.connectionId)
+  const key = `${ctx.connectionId}\n${ctx.config.tenantId}`
+  const hit = organisations.get(key)
   if (opts.cached && hit && ctx.now().getTime() - hit.at < ORGANISATION_TTL_MS) return hit.org
   const res = await xeroRequest<{ Organisations?: Organisation[] }>(ctx, { method: 'GET', path: 'Organisation', operation: opts.cached ? 'organisation' : 'lockDate' })
   const org = res.data.Organisations?.[0]
   if (!org) throw new ConnectorError('permanent', 'Xero answered the Organisation request without an organisation', { status: res.status })
-  organisations.set(ctx.connectionId, { org, at: ctx.now().getTime() })
+  organisations.set(key, { org, at: ctx.now().getTime() })
   return org
 }
 
