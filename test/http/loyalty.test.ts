@@ -4,6 +4,7 @@ import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { runLoyaltyDay } from '../../src/jobs/members.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
+import { MAX_PAYMENT_AMOUNT } from '../../src/lib/money.ts'
 
 let phones = 0
 const phone = () => `1370000${String(++phones).padStart(4, '0')}`
@@ -75,6 +76,23 @@ describe('stored value', () => {
     expect(m).toBeTruthy()
   })
 
+  it('refuses a top-up beyond what a payment may be, or one that takes the balance past what a member may hold, writing nothing', async () => {
+    const { store, admin, member } = await setup()
+    const topUp = (amount: number) => admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount, tenders: [{ kind: 'cash', amount }] })
+    expect((await topUp(10_000)).status).toBe(201)
+    for (const amount of [MAX_PAYMENT_AMOUNT + 1, Number.MAX_SAFE_INTEGER]) {
+      const r = await topUp(amount)
+      expect([r.status, r.body.error?.code]).toEqual([422, 'amount_out_of_range'])
+    }
+    // Each on its own a payment, together more than a balance may hold.
+    const past = await topUp(MAX_PAYMENT_AMOUNT)
+    expect([past.status, past.body.error?.code]).toEqual([422, 'amount_out_of_range'])
+    const read = await admin.get(`/api/v1/members/${member.id}`)
+    expect([read.status, read.body.storedValue.total]).toEqual([200, 10_000])
+    expect((await admin.get('/api/v1/members')).status).toBe(200)
+    expect((await admin.get(`/api/v1/members/${member.id}/stored-value`)).body.ledger).toHaveLength(1)
+  })
+
   it('refunds a top-up only while the member still holds it', async () => {
     const { store, admin, member } = await setup()
     const t = (await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 3000, tenders: [{ kind: 'alipay', amount: 3000 }] })).body
@@ -117,6 +135,26 @@ describe('coupons', () => {
     expect(used.status).toBe('redeemed')
     const again = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, memberId: member.id, couponCodes: [code], lines: [{ sku: item.sku }] })
     expect(again.body.error.code).toBe('coupon_unusable')
+  })
+
+  it("another merchant's coupon, or none, is 404 to look up by code and to void", async () => {
+    const { admin, member } = await setup()
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: '¥10 off', kind: 'amount_off', amount: 1000, validDays: 30 })).body
+    const coupon = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [member.id] })).body.issued[0]
+    const other = createApi(hub).as((await seedMerchant(hub)).adminToken)
+    for (const r of [
+      await other.post(`/api/v1/coupons/${coupon.id}/void`, { reason: 'not theirs' }),
+      await admin.post(`/api/v1/coupons/${crypto.randomUUID()}/void`, { reason: 'no such coupon' }),
+      await other.get(`/api/v1/coupons/${coupon.code}`),
+      await admin.get('/api/v1/coupons/NOPE1234'),
+    ]) {
+      expect([r.status, r.body.error?.code]).toEqual([404, 'coupon_not_found'])
+    }
+    expect((await admin.get(`/api/v1/coupons/${coupon.code}`)).body.status).toBe('issued')
+    const voided = await admin.post(`/api/v1/coupons/${coupon.id}/void`, { reason: 'mistake' })
+    expect(voided.status).toBe(200)
+    const again = await admin.post(`/api/v1/coupons/${coupon.id}/void`, { reason: 'mistake' })
+    expect([again.status, again.body.error?.code]).toEqual([409, 'coupon_not_voidable'])
   })
 
   it('validDays runs to the end of a day in the merchant’s time zone, never past the template’s own end', async () => {

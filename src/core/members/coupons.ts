@@ -164,14 +164,21 @@ export async function issueCoupons(
   return { issued, skipped }
 }
 
-export async function getCouponByCode(tx: Tx, merchantId: string, code: string): Promise<Coupon & { template: CouponTemplate }> {
+/** The merchant's coupon with this code, or undefined. */
+export async function findCouponByCode(tx: Tx, merchantId: string, code: string): Promise<(Coupon & { template: CouponTemplate }) | undefined> {
   const [row] = await tx
     .select({ c: coupons, t: couponTemplates })
     .from(coupons)
     .innerJoin(couponTemplates, eq(couponTemplates.id, coupons.templateId))
     .where(and(eq(coupons.merchantId, merchantId), eq(coupons.code, code.trim().toUpperCase())))
-  if (!row) throw invalid('unknown_coupon', `no coupon has code ${code}`)
-  return { ...row.c, template: row.t }
+  return row ? { ...row.c, template: row.t } : undefined
+}
+
+/** A coupon a sale names: a code that matches none is a wrong cart (422). */
+export async function getCouponByCode(tx: Tx, merchantId: string, code: string): Promise<Coupon & { template: CouponTemplate }> {
+  const found = await findCouponByCode(tx, merchantId, code)
+  if (!found) throw invalid('unknown_coupon', `no coupon has code ${code}`)
+  return found
 }
 
 /** Checks a coupon can be used on this sale and turns it into a discount for the pricing engine. */
@@ -227,7 +234,11 @@ export async function voidCoupon(tx: Tx, actor: Actor, id: string, reason: strin
     .set({ status: 'void', voidReason: reason, updatedAt: new Date() })
     .where(and(eq(coupons.merchantId, actor.merchantId), eq(coupons.id, id), eq(coupons.status, 'issued')))
     .returning()
-  if (!c) throw conflict('coupon_not_voidable', 'only an unused coupon can be voided')
+  if (!c) {
+    const [held] = await tx.select({ status: coupons.status }).from(coupons).where(and(eq(coupons.merchantId, actor.merchantId), eq(coupons.id, id)))
+    if (!held) throw notFound('coupon', id)
+    throw conflict('coupon_not_voidable', `only an unused coupon can be voided; this one is ${held.status}`, { status: held.status })
+  }
   await recordAudit(tx, actor, { action: 'coupon.voided', entityType: 'coupon', entityId: id, details: { reason } })
   return c
 }

@@ -8,14 +8,14 @@ import { and, desc, eq, lte } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
-import { mulDivRound, sum } from '../../lib/money.ts'
+import { MAX_PAYMENT_AMOUNT, mulDivRound, sum } from '../../lib/money.ts'
 import { businessDate } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
 import { getRegister, getStore } from '../stores/service.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
-import { addCashMovement, assertDrawerHolds, openSessionOf, requireOpenSession } from '../sales/cash-sessions.ts'
+import { addCashMovement, assertDrawerHolds, openSessionOf, paymentTooLarge, requireOpenSession } from '../sales/cash-sessions.ts'
 import { newPaymentNo, newRefundNo, nextReceiptNo, PAYMENT_NO } from '../sales/numbers.ts'
 import { members, storedValueLedger, storedValueTopups, topupBonusRules, topupTenders, type StoredValueKind } from './schema.ts'
 import { getActiveMember } from './members.ts'
@@ -48,6 +48,9 @@ async function move(tx: Tx, c: Ctx, kind: StoredValueKind, principalDelta: numbe
   const principalAfter = before.principal + principalDelta
   const bonusAfter = before.bonus + bonusDelta
   if (principalAfter < 0 || bonusAfter < 0) throw conflict('insufficient_stored_value', 'the stored value balance is not enough')
+  if (principalAfter + bonusAfter > MAX_PAYMENT_AMOUNT) {
+    throw invalid('amount_out_of_range', `a member's stored value is at most ${MAX_PAYMENT_AMOUNT} minor units`, { max: MAX_PAYMENT_AMOUNT, balance: before.principal + before.bonus })
+  }
   await tx.update(members).set({ storedPrincipal: principalAfter, storedBonus: bonusAfter, updatedAt: new Date() }).where(eq(members.id, c.memberId))
   await tx.insert(storedValueLedger).values({
     merchantId: c.actor.merchantId,
@@ -115,10 +118,12 @@ export interface TopupInput {
 
 export async function topUp(tx: Tx, actor: Actor, input: TopupInput, at = new Date()) {
   if (!Number.isSafeInteger(input.amount) || input.amount <= 0) throw invalid('invalid_amount', 'the top-up must be a positive whole number of minor units')
+  if (input.amount > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
   const cash = input.tenders.filter((t) => t.kind === 'cash')
   for (const t of input.tenders) {
     if (!TOPUP_TENDERS.includes(t.kind)) throw invalid('invalid_tender', `a top-up is paid by ${TOPUP_TENDERS.join(', ')}, not ${t.kind}`)
     if (!Number.isSafeInteger(t.amount) || t.amount <= 0) throw invalid('invalid_amount', 'tender amounts must be positive whole numbers')
+    if (t.amount > MAX_PAYMENT_AMOUNT) throw paymentTooLarge()
     if (t.paymentNo !== undefined && (!ELECTRONIC.includes(t.kind) || !PAYMENT_NO.test(t.paymentNo))) throw invalid('invalid_payment_no', 'paymentNo is for electronic tenders: 6–32 of [0-9A-Za-z_-|*]')
   }
   if (cash.length > 1) throw invalid('one_cash_tender', 'give cash as one tender (the amount handed over)')

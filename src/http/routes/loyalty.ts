@@ -3,7 +3,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { uuid } from '../schemas.ts'
 import { and, asc, eq } from 'drizzle-orm'
 import { createTier, listTiers, updateTier, type Tier } from '../../core/members/tiers.ts'
-import { createTemplate, getCouponByCode, issueCoupons, listTemplates, updateTemplate, voidCoupon, type CouponTemplate } from '../../core/members/coupons.ts'
+import { createTemplate, findCouponByCode, issueCoupons, listTemplates, updateTemplate, voidCoupon, type CouponTemplate } from '../../core/members/coupons.ts'
 import { topupBonusRules } from '../../core/members/schema.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { newId } from '../../lib/ids.ts'
@@ -204,7 +204,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return c.json({ issued: r.issued.map(couponOut), skipped: r.skipped }, 201)
   })
   app.openapi(routes.byCode, async (c) => {
-    const cp = await getCouponByCode(c.var.db, c.var.principal.merchantId, c.req.valid('param').code)
+    const code = c.req.valid('param').code
+    const cp = await findCouponByCode(c.var.db, c.var.principal.merchantId, code)
+    if (!cp) throw notFound('coupon', code)
     return c.json({ ...couponOut(cp), template: templateOut(cp.template) }, 200)
   })
   app.openapi(routes.void, async (c) => c.json(couponOut(await voidCoupon(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json').reason)), 200))
