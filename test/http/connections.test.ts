@@ -101,6 +101,19 @@ describe('connectors and connections', () => {
     expect((await hub.database.db.execute(sql`select 1 from connections where merchant_id = ${m.merchantId}`)).rows).toHaveLength(1)
   })
 
+  it('every connector with a time zone in its config refuses one that is not a zone', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const zoned = (await api.get('/api/v1/connectors')).body.items.filter((c: any) => c.configSchema.properties?.timeZone)
+    expect(zoned.map((c: any) => c.id)).toEqual(expect.arrayContaining(['allinpay', 'unionpay', 'mapped']))
+    for (const c of zoned) {
+      const r = await api.post('/api/v1/connections', { connectorId: c.id, name: `Z ${c.id}`, config: { timeZone: 'x' } })
+      expect([c.id, r.status, r.body.error?.code]).toEqual([c.id, 400, 'invalid_config'])
+      expect(r.body.error.message).toContain('config.timeZone')
+    }
+    expect((await hub.database.db.execute(sql`select 1 from connections where merchant_id = ${m.merchantId}`)).rows).toHaveLength(0)
+  })
+
   it('never calls a vendor address that is link-local or a cloud metadata service: the check says why, nothing is sent', async () => {
     const m = await seedMerchant(hub)
     const api = createApi(hub).as(m.adminToken)

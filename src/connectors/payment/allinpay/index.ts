@@ -6,6 +6,7 @@ import { defineConnector } from '../../framework/define.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
 import { parseAllinpayBill } from './bill-parser.ts'
 import { contractedFeeMilli } from '../fees.ts'
+import { isTimeZone } from '../../../lib/time.ts'
 
 const AllinpayConfig = z.object({
   merchantNo: z
@@ -14,7 +15,7 @@ const AllinpayConfig = z.object({
     .optional()
     .describe('商户号: when set, a bill of another merchant number is refused'),
   currency: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
-  timeZone: z.string().default('Asia/Shanghai').describe('The zone of the bill’s dates and times'),
+  timeZone: z.string().default('Asia/Shanghai').refine(isTimeZone, 'not an IANA time zone').describe('The zone of the bill’s dates and times'),
   encoding: z.enum(['auto', 'utf-8', 'gbk']).default('auto').describe('auto: UTF-8 when the bytes are valid UTF-8, otherwise GBK'),
   /** The contracted rate in basis points (60 = 0.60 %) and its cap per transaction in fen (debit cards are capped). */
   feeRateBp: z.int().min(0).max(10_000).optional(),

@@ -2,6 +2,7 @@
 // its own: which header holds which field, how its amounts, signs and times are written, and how the file is encoded.
 import { z } from 'zod'
 import { compilePattern } from '../tabular.ts'
+import { isTimeZone } from '../../../lib/time.ts'
 
 const Header = z.string().trim().min(1).max(200)
 
@@ -45,14 +46,6 @@ const patternFields = (p: string): readonly string[] | null => {
 const validPattern = (p: string) => patternFields(p) !== null
 const hasDate = (fields: readonly string[] | null) => !!fields && ['year', 'month', 'day'].every((f) => fields.includes(f))
 
-const validZone = (tz: string) => {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz })
-    return true
-  } catch {
-    return false
-  }
-}
 
 export const MappedConfig = z
   .object({
@@ -62,7 +55,7 @@ export const MappedConfig = z
       .default('yyyy-MM-dd HH:mm:ss')
       .describe('A pattern of yyyy MM dd HH mm ss (M d H unpadded) with literal separators, or unix, unix_ms, iso'),
     dateFormat: z.string().default('yyyy-MM-dd').describe('The pattern of the `date` column, when mapped'),
-    timeZone: z.string().default('Asia/Shanghai').refine(validZone, 'not an IANA time zone'),
+    timeZone: z.string().default('Asia/Shanghai').refine(isTimeZone, 'not an IANA time zone'),
     typeValues: TypeValues.optional().describe('Which values of the `type` column mean a payment, a refund, …'),
     amountUnit: z.enum(['yuan', 'fen']).default('yuan').describe('yuan: major units with decimals; fen: integer minor units'),
     refundSign: z

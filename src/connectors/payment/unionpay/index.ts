@@ -5,7 +5,7 @@ import { z } from 'zod'
 import { defineConnector, secret } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { StatementFormatError } from '../../../core/reconciliation/types.ts'
-import { addDays, businessDate } from '../../../lib/time.ts'
+import { addDays, businessDate, isTimeZone } from '../../../lib/time.ts'
 import { parseUnionpayInn } from './bill-parser.ts'
 import { contractedFeeMilli } from '../fees.ts'
 import { callFileTransfer, fetchSettlementZip, fileTransferClassifier, FILE_NOT_EXIST, missingForFetch, UNIONPAY_FILE_TRANSFER, UNIONPAY_INN_FORMAT } from './file-transfer.ts'
@@ -44,7 +44,7 @@ const UnionpayConfig = z.object({
   unionpayMiddleCert: z.string().refine(isCaCertificatePem, 'the UnionPay middle certificate must be a CA certificate in PEM (acp_prod_middle.cer)').optional(),
   baseURL: z.url().default(UNIONPAY_FILE_TRANSFER).describe('The file-transfer endpoint; https://filedownload.test.95516.com/ for the test environment'),
   currency: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
-  timeZone: z.string().default('Asia/Shanghai').describe('The zone of the file’s transmission times (Beijing time)'),
+  timeZone: z.string().default('Asia/Shanghai').refine(isTimeZone, 'not an IANA time zone').describe('The zone of the file’s transmission times (Beijing time)'),
   /** The contracted rate in basis points (60 = 0.60 %) and its cap per transaction in fen (debit cards are capped). */
   feeRateBp: z.int().min(0).max(10_000).optional(),
   feeCapFen: z.int().min(0).optional(),
