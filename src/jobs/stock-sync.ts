@@ -11,7 +11,7 @@
 //   audits nightly at 02:00 in the merchant's time zone.
 import { and, eq, isNull, lt, sql } from 'drizzle-orm'
 import { z } from 'zod'
-import { loadConnection, type LoadedConnection } from '../connectors/framework/connections.ts'
+import { loadConnection, recordCheck, type LoadedConnection } from '../connectors/framework/connections.ts'
 import { connectorContext } from '../connectors/framework/context.ts'
 import { ConnectorError } from '../connectors/framework/http-types.ts'
 import { traitsOf, type MarketplaceCapabilities, type MarketplaceTraits, type RemoteOrder, type StockWrite } from '../connectors/framework/marketplace.ts'
@@ -19,7 +19,7 @@ import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
 import { connections } from '../connectors/framework/schema.ts'
 import { commitBatch, getCheckpoint, withSyncRun } from '../connectors/framework/sync-state.ts'
 import { connectorRegistry } from '../connectors/index.ts'
-import { absorbChanges, levelStates, queueChannelPush, recordPushOutcomes, recordReadings, type LevelState, type PushOutcome } from '../core/channel-stock/levels.ts'
+import { absorbChanges, levelStates, PUSH_TASK, queueChannelPush, recordPushOutcomes, recordPushRefused, recordReadings, type LevelState, type PushOutcome } from '../core/channel-stock/levels.ts'
 import { bindFreedListings, ensureLevels, importListings, type ChannelRef } from '../core/channel-stock/listings.ts'
 import { applyChannelOrder, cancelVanishedChannelOrder } from '../core/channel-stock/orders.ts'
 import { channelLevels, channelListings } from '../core/channel-stock/schema.ts'
@@ -42,6 +42,11 @@ export const FIRST_POLL_MS = 24 * 60 * 60_000
 export const STALE_RETRIES = 3
 /** A push that could not finish (vendor down, rate limited) comes back after this long. */
 export const PUSH_RETRY_MS = 30_000
+/**
+ * A push the marketplace refused outright (our credentials, or the call itself) comes back after this long: only a
+ * person can mend it, and new credentials push at once (stock.recover).
+ */
+export const REFUSED_RETRY_MS = 60 * 60_000
 /** The nightly audit's local time in the merchant's time zone. */
 export const AUDIT_AT = '02:00'
 /** How often stock.schedule runs: the nightly recovery is queued by the run in the 5 minutes from its time. */
@@ -146,6 +151,9 @@ export async function pushChannel(hub: Hub, ref: ChannelRef, opts: Options = {})
         // The vendor is unavailable, limits us, or refuses the credentials: these levels stay dirty for later.
         unavailable = e
         for (const level of chunk) skip.add(level.levelId)
+        if (e.kind !== 'rate_limited' && e.kind !== 'circuit_open') {
+          for (const level of chunk) outcomes.push({ level, outcome: { status: 'failed', code: e.kind, message: e.message, retryable: true } })
+        }
       }
     }
     await db.transaction((tx) => recordPushOutcomes(tx, outcomes, hub.clock()))
@@ -166,8 +174,19 @@ export async function pushChannel(hub: Hub, ref: ChannelRef, opts: Options = {})
     }
   }
   summary.deferred = skip.size
+  const failure = unavailable as ConnectorError | null
+  const refused = failure?.kind === 'auth_failed' || failure?.kind === 'permanent'
+  if (failure && (refused || failure.kind === 'retryable')) {
+    // Each waiting SKU says why (a limit or an open circuit is only a wait: they stay pending).
+    await db.transaction(async (tx) => {
+      await recordPushRefused(tx, ref.connectionId, `${failure.kind}: ${failure.message}`, hub.clock())
+      if (failure.kind === 'auth_failed') {
+        await recordCheck(tx, ref.connectionId, { ok: false, message: failure.message, details: { source: PUSH_TASK, kind: failure.kind, status: failure.status ?? null } }, hub.clock())
+      }
+    })
+  }
   if (skip.size > 0 || unavailable) {
-    const wait = Math.max(PUSH_RETRY_MS, unavailable?.retryAfterMs ?? 0)
+    const wait = refused ? REFUSED_RETRY_MS : Math.max(PUSH_RETRY_MS, failure?.retryAfterMs ?? 0)
     await db.transaction((tx) => queueChannelPush(tx, ref, new Date(Date.now() + wait)))
     hub.logger.warn({ connectionId: ref.connectionId, deferred: skip.size, error: unavailable?.message, kind: unavailable?.kind }, 'stock push deferred')
   }
@@ -390,6 +409,8 @@ export const recover = defineTask({
     await hub.database.db.transaction(async (tx) => {
       await queuePoll(tx, payload)
       await queueAudit(tx, payload)
+      // A push waiting out refused credentials goes now.
+      await queueChannelPush(tx, payload, undefined, 'replace')
     })
     const subs = await ensureSubscriptions(hub, payload, { signal })
     if (subs) hub.logger.info({ connectionId: payload.connectionId, ...subs }, 'marketplace webhooks asserted')

@@ -206,6 +206,37 @@ describe('stock sync with Shopify, WooCommerce and Tmall', () => {
     expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(9)
   })
 
+  it('a shop that refuses our credentials: each waiting SKU shows the reason, the connection is failing, the shop is not called every 30 s, and new credentials push at once', async () => {
+    const w = await world({ skus: [{ sku: `AUTH-${Date.now()}`, stock: 10 }] })
+    const sku = w.items[0]!.sku
+    // The merchant reinstalls the app: the token we hold is refused from now on.
+    w.shop.state.accessToken = 'shpat_reinstalled_0000000000000000000000'
+    expect((await w.sell(sku, 1)).status).toBe(201)
+    await makeDue(hub, 'stock.push')
+    await drainJobs(hub)
+    expect(w.shop.state.requests.filter((r) => r.answer === 'unauthorized').length).toBeGreaterThan(0)
+    const skus = (await w.admin.get(`/api/v1/stock-sync/${w.shopifyId}/skus`)).body.items
+    expect(skus[0]).toMatchObject({ sku, status: 'error', target: 9, lastError: expect.stringMatching(/^auth_failed: .*401/) })
+    expect((await w.admin.get(`/api/v1/stock-sync/${w.shopifyId}/summary`)).body.levels).toMatchObject({ error: 1, pending: 0 })
+    const conn = (await w.admin.get(`/api/v1/connections/${w.shopifyId}`)).body
+    expect(conn).toMatchObject({ status: 'failing', lastCheck: { ok: false, message: expect.stringContaining('401') } })
+    // The push waits an hour (new credentials push at once), and more sales meanwhile do not bring it forward.
+    expect((await w.sell(sku, 1)).status).toBe(201)
+    await hub.database.db.execute(sql`update graphile_worker._private_jobs set run_at = now() where payload->>'connectionId' = ${w.wooId}`)
+    await drainJobs(hub)
+    const waiting = (await queuedJobs(hub, 'stock.push')).filter((j) => j.payload.connectionId === w.shopifyId)
+    expect(waiting).toHaveLength(1)
+    expect(waiting[0]!.runAt.getTime()).toBeGreaterThan(Date.now() + 50 * 60_000)
+    // WooCommerce, which still takes our key, was pushed all along.
+    expect(w.woo.stockOf(w.wooIds.get(sku)!)).toBe(8)
+
+    const patched = await w.admin.patch(`/api/v1/connections/${w.shopifyId}`, { config: { accessToken: w.shop.state.accessToken } })
+    expect(patched.status).toBe(200)
+    await drainJobs(hub)
+    expect(w.shop.level(sku, w.loc.id)).toBe(8)
+    expect(await channelLevel(hub, w.shopifyId, w.items[0]!.variantId)).toMatchObject({ status: 'ok', lastRemote: 8, dirty: false })
+  })
+
   it('an online order delivered three times reserves once, updates the other shop, and its own shop is not decremented twice', async () => {
     const w = await world({ skus: [{ sku: `ORD-${Date.now()}`, stock: 10 }] })
     const sku = w.items[0]!.sku

@@ -11,11 +11,14 @@ import { channelDrift, channelLevels } from './schema.ts'
 
 export const PUSH_TASK = 'stock.push'
 
-/** Queues the channel's push job (the same job the stock trigger queues), coalesced with one already waiting. */
-export async function queueChannelPush(tx: Tx, ref: ChannelRef, runAt?: Date): Promise<void> {
+/**
+ * Queues the channel's push job (the same job the stock trigger queues), coalesced with one already waiting, which
+ * keeps its time; `replace` moves it to `runAt` (now when not given).
+ */
+export async function queueChannelPush(tx: Tx, ref: ChannelRef, runAt?: Date, mode: 'preserve_run_at' | 'replace' = 'preserve_run_at'): Promise<void> {
   await enqueue(tx, PUSH_TASK, { merchantId: ref.merchantId, connectionId: ref.connectionId }, {
     jobKey: `${PUSH_TASK}:${ref.connectionId}`,
-    jobKeyMode: 'preserve_run_at',
+    jobKeyMode: mode,
     queueName: `stock-push:${ref.connectionId}`,
     maxAttempts: 25,
     runAt,
@@ -165,6 +168,17 @@ export async function recordPushOutcomes(tx: Tx, items: { level: LevelState; out
     where l.id = x.id`)
   const repaired = items.filter((i) => i.outcome.status === 'ok' || i.outcome.status === 'unchanged').map((i) => i.level.levelId)
   if (repaired.length) await tx.update(channelDrift).set({ repaired: true }).where(and(inArray(channelDrift.levelId, repaired), eq(channelDrift.repaired, false)))
+}
+
+/**
+ * Every level of the channel waiting for a push shows why none could go: the marketplace refused the whole call
+ * (credentials, an outage). They stay waiting; the next push that goes through clears it.
+ */
+export async function recordPushRefused(tx: Tx, connectionId: string, reason: string, at: Date): Promise<void> {
+  await tx
+    .update(channelLevels)
+    .set({ status: 'error', lastError: redactText(reason).slice(0, 2000), updatedAt: at })
+    .where(and(eq(channelLevels.connectionId, connectionId), sql`${channelLevels.dirtySince} is not null`))
 }
 
 export interface RemoteReading {

@@ -555,6 +555,8 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
   const offset = opts.utcOffsetMinutes ?? 480
 
   const state = {
+    /** The Admin API token the app holds now: reinstalling the app issues a new one and the old is refused (401). */
+    accessToken: opts.accessToken,
     requests: [] as SimRequest[],
     /** Every request answers 503 while true. */
     down: false,
@@ -1245,7 +1247,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
       state.rateLimitNext--
       return done(429, { errors: 'Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted service.' }, 'rate_limited', { 'retry-after': state.retryAfterSeconds.toFixed(1) })
     }
-    if (request.headers.get('x-shopify-access-token') !== opts.accessToken) return done(401, { errors: '[API] Invalid API key or access token (unrecognized login or wrong password)' }, 'unauthorized')
+    if (request.headers.get('x-shopify-access-token') !== state.accessToken) return done(401, { errors: '[API] Invalid API key or access token (unrecognized login or wrong password)' }, 'unauthorized')
     if (version !== SHOPIFY_SANDBOX_VERSION) return done(404, { errors: 'Not Found' }, 'error')
 
     let body: { query?: unknown; variables?: unknown; operationName?: unknown }
