@@ -41,6 +41,29 @@ describe('closing the day', () => {
     }
   })
 
+  it('a card refund made after the register closed goes to its rescue session, so the day’s Z reports still add up to its daily report', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const S = await seedStore(hub, m.merchantId, { openSession: false })
+    const item = await seedProduct(hub, S, { price: 1000, stock: 10 })
+    const admin = createApi(hub).as(m.adminToken)
+    const s1 = (await step(`${D} 09:00:00`, () => admin.post('/api/v1/cash-sessions', { registerId: S.registerId, openingFloat: 0 }))).body
+    const sale = (await step(`${D} 10:00:00`, () => admin.post('/api/v1/sales', { registerId: S.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 2000 }] }))).body
+    await step(`${D} 18:00:00`, () => admin.post(`/api/v1/cash-sessions/${s1.id}/close`, { countedCash: 0 }))
+    const refund = (await step(`${D} 18:30:00`, () => admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: S.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] }))).body
+    const sessions = (await admin.get(`/api/v1/reports/sessions?date=${D}&storeId=${S.storeId}`)).body.sessions
+    const rescue = sessions.find((s: any) => s.rescue)
+    expect(rescue).toBeDefined()
+    expect(refund.sale.refunds[0].sessionId).toBe(rescue.id)
+    const daily = (await admin.get(`/api/v1/reports/daily-sales?date=${D}&storeId=${S.storeId}`)).body.entries[0]
+    const zs = await Promise.all(sessions.map(async (s: any) => (await admin.get(`/api/v1/reports/sessions/${s.id}`)).body))
+    expect({ count: zs.reduce((a: number, z: any) => a + z.refunds.count, 0), total: zs.reduce((a: number, z: any) => a + z.refunds.total, 0) }).toEqual({ count: daily.refunds.count, total: daily.refunds.amount })
+    expect(daily.refunds).toMatchObject({ count: 1, amount: 1000 })
+    // Cash still needs a drawer: a cash refund with no open session is refused.
+    hub.setNow(at(`${D} 18:40:00`))
+    const cash = await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: S.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }], tenders: [{ kind: 'cash', amount: 1000 }] })
+    expect([cash.status, cash.body.error?.code]).toEqual([409, 'no_open_session'])
+  })
+
   it('the cash of a top-up is given back at a till of the store that took it, not at another store’s', async () => {
     const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
     const A = await seedStore(hub, m.merchantId, { openSession: false })

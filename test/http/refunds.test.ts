@@ -176,6 +176,27 @@ describe('refunds and voids', () => {
     expect(cash.reduce((n, c) => n + c, 0)).toBe(2330)
   })
 
+  it('with cash rounding, a card sale refunded in cash pays whole jiao out of the drawer, the fen to rounding, and the day still balances', async () => {
+    const { m, store, api } = await soldSale({ quantity: 1, price: 100 })
+    await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'half_up' } })
+    const item = await seedProduct(hub, store, { price: 1234, stock: 10 })
+    const sale = (await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1234 }] })).body
+    const exact = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }], tenders: [{ kind: 'cash', amount: 1234 }] })
+    expect([exact.status, exact.body.error?.code, exact.body.error?.details?.refundTotal]).toEqual([422, 'refund_tender_mismatch', 1230])
+    const cash = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }], tenders: [{ kind: 'cash', amount: 1230 }] })
+    expect(cash.status, JSON.stringify(cash.body)).toBe(201)
+    expect(cash.body.sale.refunds[0]).toMatchObject({ total: 1230, tenders: [{ kind: 'cash', amount: 1230 }] })
+    const drawer = await hub.database.db.execute(sql`select amount from cash_movements where kind = 'refund' and merchant_id = ${m.merchantId}`)
+    expect(drawer.rows.map((r: any) => Number(r.amount))).toEqual([-1230])
+    const admin = createApi(hub).as(m.adminToken)
+    const voucher = (await admin.post('/api/v1/vouchers/preview', { storeId: store.storeId, date: sale.businessDate })).body
+    expect(voucher.problems).toEqual([])
+    expect(voucher.totalDebit).toBe(voucher.totalCredit)
+    const daily = (await admin.get(`/api/v1/reports/daily-sales?storeId=${store.storeId}&date=${sale.businessDate}`)).body.entries[0]
+    expect(daily.refunds).toMatchObject({ count: 1, amount: 1230 })
+    expect(daily.tenders.find((t: any) => t.kind === 'cash')).toMatchObject({ sales: 0, refunds: 1230 })
+  })
+
   it('with cash rounding, a refund paid to another tender or named by kind counts: the later refunds give back only the rest', async () => {
     const { m, store, api } = await soldSale({ quantity: 1, price: 100 })
     await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'half_up' } })

@@ -135,7 +135,8 @@ const sessionLockKey = (id: string) => sql`${SESSION_LOCK_CLASS}, hashtext(${id}
 const RESCUE_LOCK_CLASS = 74_620_102
 
 /**
- * The session a late offline sale goes to when its own session has closed: the register's rescue session, opened
+ * The session a late offline sale goes to when its own session has closed, or a refund with no cash out when the
+ * register has no open session: the register's rescue session, opened
  * on demand beside any regular session with no float, so neither the closed count nor the current shift changes.
  * Held against closing like any session a sale is written to; one that closed meanwhile is replaced by a new one.
  */
@@ -159,7 +160,7 @@ async function openRescueSession(tx: Tx, actor: Actor, registerId: string, at: D
     .where(and(eq(cashSessions.registerId, registerId), eq(cashSessions.rescue, true), eq(cashSessions.status, 'open'), eq(cashSessions.businessDate, day)))
     .orderBy(desc(cashSessions.openedAt))
   if (lastRescue) return lastRescue
-  return openSession(tx, actor, { registerId, openingFloat: 0, note: 'rescue session for offline sales that arrived after their session closed', at, rescue: true })
+  return openSession(tx, actor, { registerId, openingFloat: 0, note: 'rescue session: offline sales that arrived after their session closed, refunds made with none open', at, rescue: true })
 }
 
 /** Whether a session of the register (not a rescue one) closed after `at`: its count took in the cash of a sale made then. */

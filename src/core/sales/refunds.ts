@@ -21,7 +21,7 @@ import { applyMovements } from '../stock/ledger.ts'
 import { recordEvents } from '../events/service.ts'
 import { actorCan, type Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
-import { addCashMovement, assertDrawerHolds, openSessionOf, requireOpenSession } from './cash-sessions.ts'
+import { addCashMovement, assertDrawerHolds, openSessionOf, requireOpenSession, rescueSessionFor } from './cash-sessions.ts'
 import { ELECTRONIC } from './checkout.ts'
 import { cashRoundingAdjustment } from './pricing.ts'
 import { newRefundNo, nextReceiptNo } from './numbers.ts'
@@ -120,10 +120,14 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   const roundingShare = shareAfter - shareBy(valueBefore, false)
   const tenders = await tx.select().from(saleTenders).where(eq(saleTenders.saleId, saleId))
   const exact = sum(amounts.map((a) => a.amount)) + roundingShare
+  // Cash handed back instead of a sale paid without cash is rounded as a cash sale is: the drawer holds no fen.
+  const cashInstead = !!input.tenders?.length && input.tenders.every((t) => t.kind === 'cash') && !tenders.some((t) => t.kind === 'cash')
   const total =
     allCash(tenders) && settings.cashRounding.unit > 1
       ? roundedCashRefund(tenders, { reached: valueAfter + shareAfter, complete: sale.total === 0 ? complete : valueAfter >= sale.total, refundedBefore: await refundedSoFar(tx, saleId) }, settings.cashRounding)
-      : exact
+      : cashInstead
+        ? exact + cashRoundingAdjustment(exact, settings.cashRounding)
+        : exact
 
   let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
   const open = tenders.map((t) => t.amount - t.refundedAmount)
@@ -183,7 +187,12 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   const cashOut = cashOf(split)
   // Locked either way: a close waits for the refund, so its Z report never changes after the close. Cash out of the
   // drawer also waits for other payouts from it, and is never more than it holds.
-  const session = cashOut > 0 ? await requireOpenSession(tx, actor.merchantId, register.id, 'update') : await openSessionOf(tx, actor.merchantId, register.id, true)
+  // A refund with no cash out at a register with no open session (a card refunded after the close) goes to the
+  // register's rescue session of the day, so the day's Z reports still add up to its daily report.
+  const session =
+    cashOut > 0
+      ? await requireOpenSession(tx, actor.merchantId, register.id, 'update')
+      : ((await openSessionOf(tx, actor.merchantId, register.id, true)) ?? (await rescueSessionFor(tx, actor, register.id, at)))
   if (cashOut > 0) await assertDrawerHolds(tx, session!.id, cashOut)
   const day = businessDate(at, settings.timeZone)
   const refundId = newId()
