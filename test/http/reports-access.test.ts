@@ -54,6 +54,14 @@ describe('who may read reports, and of which merchant', () => {
     }
   })
 
+  it('a cashier may not read vouchers or reconciliation either: the same 403 permission_denied; finance staff may', async () => {
+    for (const path of [`/api/v1/vouchers?date=${today}`, `/api/v1/reconciliation/runs`, `/api/v1/reconciliation/summary?from=${today}&to=${today}`]) {
+      const r = await a.cashier.get(path)
+      expect({ path, status: r.status, code: r.body?.error?.code, permission: r.body?.error?.details?.permission }).toEqual({ path, status: 403, code: 'permission_denied', permission: 'finance.export|reports.read' })
+      expect({ path, status: (await a.finance.get(path)).status }).toEqual({ path, status: 200 })
+    }
+  })
+
   it("another merchant's store, location, category and session are not found", async () => {
     const cases = [
       `/api/v1/reports/daily-sales?storeId=${a.store.storeId}&date=${today}`,

@@ -8,9 +8,9 @@
 // Manager override: X-Approver-Pin (a manager's till PIN) or X-Approver-Token (a manager's session token or API
 // key) names a second person of the same merchant. Their grants count too: a route the caller may not call runs
 // when the approver may, and every audit entry of that request names the approver.
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { authenticate } from '../../core/staff/auth.ts'
-import type { Access } from '../../core/staff/permissions.ts'
+import type { Access, Permission } from '../../core/staff/permissions.ts'
 import { actorCan } from '../../core/staff/actor.ts'
 import { resolveApprover } from '../../core/staff/overrides.ts'
 import { DEFAULT_PIN_POLICY } from '../../core/staff/pins.ts'
@@ -49,4 +49,11 @@ export function guard(access: Access): MiddlewareHandler<AppEnv> {
     }
     return next()
   }
+}
+
+/** For a route open to any of several permissions (checked in its handler): 403 permission_denied without one. */
+export function requireAnyOf(c: Context<AppEnv>, permissions: Permission[]): void {
+  const p = c.var.principal
+  if (permissions.some((permission) => actorCan(p, permission).ok)) return
+  throw forbidden('permission_denied', `role ${p.role} lacks permission ${permissions.join(' or ')}`, { permission: permissions.join('|'), role: p.role })
 }

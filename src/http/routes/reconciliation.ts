@@ -14,16 +14,16 @@ import { dailySummary, exportExceptions, getItem, getRun, getStatement, getState
 import { reopenItem, type ReconItem } from '../../core/reconciliation/resolve.ts'
 import { resolveRequest } from '../../core/reconciliation/resolve-approval.ts'
 import { actOrHold } from '../../core/staff/approvals.ts'
-import { actorCan } from '../../core/staff/actor.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { importFile, previewConnectionDay, previewFile, reconcileConnectionDay } from '../../jobs/reconciliation.ts'
-import { badRequest, forbidden, invalid } from '../../lib/errors.ts'
+import { badRequest, invalid } from '../../lib/errors.ts'
 import { spool, spoolDir, type Spooled } from '../../lib/spool.ts'
 import { businessDate, isDate } from '../../lib/time.ts'
 import type { AppEnv } from '../env.ts'
 import { fileLocale } from '../locale.ts'
 import { defineRoute, IdParam, json, jsonBody, limitedBody } from '../route.ts'
 import { held, HeldResponse } from './approvals.ts'
+import { requireAnyOf } from '../middleware/guard.ts'
 
 const tags = ['Reconciliation']
 const READ = 'Needs permission `finance.export` or `reports.read`.'
@@ -482,11 +482,7 @@ const summaryExportRoute = defineRoute({
 
 // ─── Handlers ───────────────────────────────────────────────────────────────────────────────────────────────────
 
-function requireRead(c: Context<AppEnv>) {
-  const p = c.var.principal
-  const can = actorCan(p, 'finance.export').ok || actorCan(p, 'reports.read').ok
-  if (!can) throw forbidden('permission_denied', `role ${p.role} lacks permission finance.export or reports.read`, { permission: 'finance.export|reports.read', role: p.role })
-}
+const requireRead = (c: Context<AppEnv>) => requireAnyOf(c, ['finance.export', 'reports.read'])
 
 async function today(c: Context<AppEnv>): Promise<string> {
   const settings = await getSettings(c.var.db, c.var.principal.merchantId)

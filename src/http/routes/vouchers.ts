@@ -11,14 +11,14 @@ import { ConnectorError } from '../../connectors/framework/http-types.ts'
 import { checkMapping, DEFAULT_ACCOUNTS, loadMapping, setAccounts } from '../../core/vouchers/accounts.ts'
 import { lineSources } from '../../core/vouchers/drilldown.ts'
 import { buildVoucher, exportsOf, getVoucher, listVouchers, previewVoucher, voucherDocumentOf, voucherLinesOf, type VoucherRow } from '../../core/vouchers/service.ts'
-import { actorCan } from '../../core/staff/actor.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { exportVoucher, queueExport } from '../../jobs/vouchers.ts'
-import { forbidden, invalid, upstream } from '../../lib/errors.ts'
+import { invalid, upstream } from '../../lib/errors.ts'
 import { addDays, businessDate } from '../../lib/time.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
+import { requireAnyOf } from '../middleware/guard.ts'
 
 const tags = ['Vouchers']
 const READ = 'Needs permission `finance.export` or `reports.read`.'
@@ -26,10 +26,7 @@ const READ = 'Needs permission `finance.export` or `reports.read`.'
 const Day = BusinessDate().openapi({ example: '2026-11-20' })
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
 
-function requireRead(c: Context<AppEnv>) {
-  const p = c.var.principal
-  if (!actorCan(p, 'finance.export').ok && !actorCan(p, 'reports.read').ok) throw forbidden('forbidden', 'reading vouchers needs finance.export or reports.read', { permission: 'finance.export' })
-}
+const requireRead = (c: Context<AppEnv>) => requireAnyOf(c, ['finance.export', 'reports.read'])
 
 const DimensionsSchema = z.partialRecord(z.enum(['department', 'customer', 'supplier', 'employee', 'project']), z.string().min(1).max(60))
 const AccountSchema = z.object({ key: z.string(), code: z.string(), name: z.string(), dimensions: z.record(z.string(), z.string()), source: z.enum(['default', 'merchant', 'store']) }).openapi('VoucherAccount')
