@@ -6,7 +6,10 @@ import { z } from 'zod'
 import { invalid } from '../../lib/errors.ts'
 
 const Days = z.number().int().min(1).max(3650)
-const Band = z.tuple([z.number().int().min(1).max(5), z.number().int().min(1).max(5)])
+const Band = z.tuple([z.number().int().min(1).max(5), z.number().int().min(1).max(5)]).refine(([low, high]) => low <= high, 'a band runs from its lower quintile to its higher one, like [4, 5]')
+/** A range no member could fall in is a mistake, not a segment of nobody. */
+const upright = (r: { min?: number; max?: number }) => r.min === undefined || r.max === undefined || r.min <= r.max
+const UPRIGHT = 'min is more than max'
 
 export type SegmentRule =
   | { all: SegmentRule[] }
@@ -32,11 +35,18 @@ export const SegmentRuleSchema: z.ZodType<SegmentRule> = z.lazy(() =>
     z.object({ tags: z.array(z.string().min(1).max(40)).min(1).max(20), match: z.enum(['any', 'all']).optional() }).strict(),
     z.object({ store: z.array(z.uuid()).min(1).max(200) }).strict(),
     z.object({ birthdayMonth: z.union([z.literal('current'), z.number().int().min(1).max(12)]) }).strict(),
-    z.object({ lastPurchase: z.object({ before: Days.optional(), after: Days.optional(), never: z.boolean().optional() }).strict() }).strict(),
-    z.object({ spend: z.object({ days: Days, min: z.number().int().min(0).optional(), max: z.number().int().min(0).optional() }).strict() }).strict(),
-    z.object({ frequency: z.object({ days: Days, min: z.number().int().min(0).optional(), max: z.number().int().min(0).optional() }).strict() }).strict(),
+    z.object({
+      lastPurchase: z
+        .object({ before: Days.optional(), after: Days.optional(), never: z.boolean().optional() })
+        .strict()
+        .refine((p) => !(p.never && (p.before !== undefined || p.after !== undefined)), 'never purchased cannot also have a last purchase before or after')
+        // before: longer ago than so many days; after: within so many days. Both hold only when after > before.
+        .refine((p) => p.before === undefined || p.after === undefined || p.after > p.before, 'a last purchase before N days ago and within M days needs M more than N'),
+    }).strict(),
+    z.object({ spend: z.object({ days: Days, min: z.number().int().min(0).optional(), max: z.number().int().min(0).optional() }).strict().refine(upright, UPRIGHT) }).strict(),
+    z.object({ frequency: z.object({ days: Days, min: z.number().int().min(0).optional(), max: z.number().int().min(0).optional() }).strict().refine(upright, UPRIGHT) }).strict(),
     z.object({ rfm: z.object({ r: Band.optional(), f: Band.optional(), m: Band.optional() }).strict() }).strict(),
-    z.object({ points: z.object({ min: z.number().int().min(0).optional(), max: z.number().int().min(0).optional() }).strict() }).strict(),
+    z.object({ points: z.object({ min: z.number().int().min(0).optional(), max: z.number().int().min(0).optional() }).strict().refine(upright, UPRIGHT) }).strict(),
     z.object({ hasCoupon: z.union([z.boolean(), z.object({ templateId: z.uuid() }).strict()]) }).strict(),
   ]),
 )
@@ -66,6 +76,21 @@ export function parseSegmentRule(raw: unknown): SegmentRule {
   const rule = SegmentRuleSchema.safeParse(raw)
   if (!rule.success) throw invalid('invalid_rule', `the segment rule is not valid: ${rule.error.issues.map((i) => `${i.path.join('.') || 'rule'}: ${i.message}`).join('; ')}`)
   return rule.data
+}
+
+/** The tiers (code or id), stores and coupon templates a rule names, to check against the merchant's records. */
+export function ruleReferences(rule: SegmentRule): { tiers: string[]; stores: string[]; templates: string[] } {
+  const out = { tiers: new Set<string>(), stores: new Set<string>(), templates: new Set<string>() }
+  const walk = (r: SegmentRule) => {
+    if ('all' in r) r.all.forEach(walk)
+    else if ('any' in r) r.any.forEach(walk)
+    else if ('not' in r) walk(r.not)
+    else if ('tier' in r) r.tier.forEach((t) => out.tiers.add(t))
+    else if ('store' in r) r.store.forEach((id) => out.stores.add(id.toLowerCase()))
+    else if ('hasCoupon' in r && typeof r.hasCoupon === 'object') out.templates.add(r.hasCoupon.templateId.toLowerCase())
+  }
+  walk(rule)
+  return { tiers: [...out.tiers], stores: [...out.stores], templates: [...out.templates] }
 }
 
 export interface RuleContext {

@@ -15,7 +15,7 @@ import { members } from '../members/schema.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { systemActor } from '../staff/actor.ts'
-import { parseSegmentRule, segmentQuery, type SegmentRule } from './rules.ts'
+import { parseSegmentRule, ruleReferences, segmentQuery, type SegmentRule } from './rules.ts'
 import { campaignDeliveries, campaignReceipts, campaigns, segments, suppressions, type DeliveryStatus } from './schema.ts'
 
 export type Segment = typeof segments.$inferSelect
@@ -29,8 +29,29 @@ const consentColumn = (channel: Channel) => (channel === 'sms' ? sql`m.consent_s
 // ---------------------------------------------------------------------------------------------------------------
 // Segments
 
+/**
+ * A rule naming a tier, store or coupon template the merchant does not have is a mistake (a typo would otherwise be
+ * a segment of nobody): 422 invalid_rule naming it.
+ */
+export async function assertRuleReferences(tx: Tx, merchantId: string, rule: SegmentRule): Promise<void> {
+  const refs = ruleReferences(rule)
+  const { rows } = await tx.execute<{ kind: string; missing: string }>(sql`
+    select 'tier' as kind, x as missing from unnest(${sql.param(refs.tiers)}::text[]) as x
+     where not exists (select 1 from tiers t where t.merchant_id = ${merchantId} and (t.code = x or t.id::text = x))
+    union all
+    select 'store', x from unnest(${sql.param(refs.stores)}::text[]) as x
+     where not exists (select 1 from stores s where s.merchant_id = ${merchantId} and s.id::text = x)
+    union all
+    select 'coupon template', x from unnest(${sql.param(refs.templates)}::text[]) as x
+     where not exists (select 1 from coupon_templates c where c.merchant_id = ${merchantId} and c.id::text = x)`)
+  if (rows.length) {
+    throw invalid('invalid_rule', `the segment rule is not valid: it names ${rows.map((r) => `${r.kind} ${r.missing}`).join(', ')}, which this merchant does not have`, { unknown: rows })
+  }
+}
+
 export async function createSegment(tx: Tx, merchantId: string, input: { name: string; rule: unknown }, at: Date): Promise<Segment> {
   const rule = parseSegmentRule(input.rule)
+  await assertRuleReferences(tx, merchantId, rule)
   const [row] = await tx.insert(segments).values({ id: newId(), merchantId, name: input.name, rule, createdAt: at, updatedAt: at }).returning()
   return row!
 }

@@ -9,7 +9,7 @@ import { getConnectionRow } from '../../connectors/framework/connections.ts'
 import { connectorRegistry } from '../../connectors/index.ts'
 import { campaignDeliveries } from '../../core/campaigns/schema.ts'
 import { parseSegmentRule } from '../../core/campaigns/rules.ts'
-import { campaignResults, cancelCampaign, createCampaign, createSegment, getCampaign, getSegment, listCampaigns, listSegments, previewSegment, type Campaign } from '../../core/campaigns/service.ts'
+import { assertRuleReferences, campaignResults, cancelCampaign, createCampaign, createSegment, getCampaign, getSegment, listCampaigns, listSegments, previewSegment, type Campaign } from '../../core/campaigns/service.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { startCampaignSend } from '../../jobs/campaigns.ts'
 import { keysetPage } from '../../db/page.ts'
@@ -160,7 +160,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(listSegmentsRoute, async (c) => c.json({ items: (await listSegments(c.var.db, c.var.principal.merchantId)).map((s) => ({ id: s.id, name: s.name, rule: s.rule, createdAt: s.createdAt.toISOString() })) }, 200))
   app.openapi(previewRoute, async (c) => {
     const b = c.req.valid('json')
-    return c.json(await previewSegment(c.var.db, c.var.principal.merchantId, parseSegmentRule(b.rule), c.var.hub.clock(), b.sample), 200)
+    const rule = parseSegmentRule(b.rule)
+    await assertRuleReferences(c.var.db, c.var.principal.merchantId, rule)
+    return c.json(await previewSegment(c.var.db, c.var.principal.merchantId, rule, c.var.hub.clock(), b.sample), 200)
   })
   app.openapi(createCampaignRoute, async (c) => {
     const b = c.req.valid('json')

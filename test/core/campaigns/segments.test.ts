@@ -109,6 +109,37 @@ describe('segments', () => {
     expect(r.body.error.code).toBe('invalid_rule')
   })
 
+  it('refuses a rule no member could ever match (a range upside down) or naming a tier, store or coupon template the merchant does not have', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const store = await seedStore(hub, m.merchantId, { openSession: false })
+    const tier = (await api.post('/api/v1/tiers', { code: 'GOLD', name: 'Gold', rank: 1, minSpend: 100000, discountBp: 500 })).body
+    const others = await seedStore(hub, (await seedMerchant(hub)).merchantId, { openSession: false })
+    const cases: [unknown, string][] = [
+      [{ points: { min: 10, max: 1 } }, 'points'],
+      [{ spend: { days: 30, min: 5000, max: 100 } }, 'spend'],
+      [{ frequency: { days: 30, min: 3, max: 2 } }, 'frequency'],
+      [{ rfm: { r: [5, 1] } }, 'rfm.r'],
+      [{ lastPurchase: { before: 30, after: 10 } }, 'lastPurchase'],
+      [{ lastPurchase: { never: true, after: 10 } }, 'lastPurchase'],
+      [{ all: [{ tier: ['GOLDD'] }] }, 'GOLDD'],
+      [{ store: [others.storeId] }, others.storeId],
+      [{ hasCoupon: { templateId: crypto.randomUUID() } }, 'coupon template'],
+    ]
+    for (const [rule, named] of cases) {
+      const preview = await api.post('/api/v1/segments/preview', { rule })
+      const save = await api.post('/api/v1/segments', { name: 'never', rule })
+      expect([JSON.stringify(rule), preview.status, preview.body.error?.code, save.status, save.body.error?.code]).toEqual([JSON.stringify(rule), 422, 'invalid_rule', 422, 'invalid_rule'])
+      expect(save.body.error.message).toContain(named)
+    }
+    expect((await api.get('/api/v1/segments')).body.items).toHaveLength(0)
+    // The same rules the right way round, and references the merchant has (a tier by code or id), are taken.
+    for (const rule of [{ points: { min: 1, max: 10 } }, { rfm: { r: [1, 5] } }, { lastPurchase: { before: 10, after: 30 } }, { tier: ['GOLD', tier.id] }, { store: [store.storeId] }]) {
+      const r = await api.post('/api/v1/segments', { name: `ok ${JSON.stringify(rule)}`, rule })
+      expect([JSON.stringify(rule), r.status]).toEqual([JSON.stringify(rule), 201])
+    }
+  })
+
   it('quiet hours that wrap midnight defer a send to their end, in the merchant’s time zone', () => {
     const tz = 'Asia/Shanghai'
     expect(nextSendTime(at('2026-11-20 23:30:00'), tz, '21:00', '09:00')).toEqual(at('2026-11-21 09:00:00'))
