@@ -267,8 +267,9 @@ async function failed(hub: Hub, p: FetchPayload, error: string, secrets: string[
 /**
  * Fetches a day's statement and imports it. A bill not generated yet is asked for again later (the job re-queues
  * itself) until the deadline; "no transactions that day" becomes an empty statement; either way a reconcile follows.
- * Retryable vendor errors are thrown for graphile-worker to retry; on the last attempt, and for errors no retry
- * mends, the day is recorded as 'fetch_failed'.
+ * Retryable vendor errors are thrown for graphile-worker to retry; on the last attempt the day is asked for again
+ * later until the deadline, as a bill not ready. Past the deadline, and for errors no retry mends, the day is recorded
+ * as 'fetch_failed'.
  */
 export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobContext, 'job' | 'signal'>, opts: Options = {}): Promise<FetchOutcome> {
   const db = hub.database.db
@@ -280,6 +281,14 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
   const settings = await getSettings(db, p.merchantId)
   const now = hub.clock()
 
+  const deadline = notReadyDeadline(p.businessDate, settings.timeZone)
+  /** Asks again in 30 minutes (never past the deadline), as a fetch of its own with the job's retries afresh. */
+  const askAgain = async (): Promise<FetchOutcome> => {
+    const until = new Date(Math.min(now.getTime() + NOT_READY_RETRY_MS, deadline.getTime()))
+    await enqueue(db, FETCH_TASK, p, { jobKey: fetchKey(p.connectionId, p.businessDate), runAt: until, maxAttempts: 8 })
+    return { status: 'waiting', until }
+  }
+
   let fetched
   try {
     // A channel without days of its own (Stripe) cuts the day in the merchant's time zone.
@@ -287,18 +296,20 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
     fetched = await caps.fetchStatement(connectorContext(hub, loaded, ctx.signal), { businessDate: p.businessDate, timeZone })
   } catch (e) {
     const lastAttempt = ctx.job.attempts >= ctx.job.maxAttempts
-    if (e instanceof ConnectorError && (e.kind === 'retryable' || e.kind === 'rate_limited' || e.kind === 'circuit_open') && !lastAttempt) throw e
+    const transient = e instanceof ConnectorError && (e.kind === 'retryable' || e.kind === 'rate_limited' || e.kind === 'circuit_open')
+    if (transient && !lastAttempt) throw e
+    // A channel down for longer than the job's own retries (about half an hour) is asked again every 30 minutes
+    // until the deadline, as for a bill not ready: an outage of a morning must not cost the day its statement.
+    if (transient && now < deadline) {
+      hub.logger.warn({ connectionId: p.connectionId, businessDate: p.businessDate, error: createRedactor(loaded.secretValues).text((e as Error).message) }, 'settlement fetch still failing; asking again later')
+      return askAgain()
+    }
     if (e instanceof ConnectorError || lastAttempt) return failed(hub, p, `${loaded.connector.title}: ${(e as Error).message}`, loaded.secretValues)
     throw e
   }
 
   if (fetched.status === 'not_ready') {
-    const deadline = notReadyDeadline(p.businessDate, settings.timeZone)
-    if (now < deadline) {
-      const until = new Date(Math.min(now.getTime() + NOT_READY_RETRY_MS, deadline.getTime()))
-      await enqueue(db, FETCH_TASK, p, { jobKey: fetchKey(p.connectionId, p.businessDate), runAt: until, maxAttempts: 8 })
-      return { status: 'waiting', until }
-    }
+    if (now < deadline) return askAgain()
     const runId = await recordRunOutcome(db, { ...p, status: 'not_ready', error: fetched.message, now })
     return { status: 'not_ready', runId }
   }

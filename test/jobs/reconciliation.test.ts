@@ -128,7 +128,7 @@ describe('settlement jobs against the WeChat Pay simulator', () => {
     expect(item.rows).toEqual([{ outcome: 'timing' }])
   })
 
-  it('retries what WeChat may mend, and records a fetch that failed for good without leaking the key', async () => {
+  it('retries what WeChat may mend, asks again through an outage until the deadline, and records a fetch that failed for good without leaking the key', async () => {
     await clearQueue()
     const s = await shop()
     sandbox.state.days.set('2026-11-15', { rows: [{ kind: 'payment', at: '2026-11-15 10:00:00', outTradeNo: 'TB261115100000AAAAAAAA', amount: 100 }] })
@@ -137,8 +137,19 @@ describe('settlement jobs against the WeChat Pay simulator', () => {
     sandbox.state.failNext = 100
     await expect(fetchSettlement(hub, s.payload('2026-11-15'), job(1, 8))).rejects.toMatchObject({ kind: 'retryable' })
     expect(await runs(s.connectionId)).toEqual([])
+    // The job's own retries spent (about half an hour of outage): asked again in 30 minutes, not given up on.
+    const outage = await fetchSettlement(hub, s.payload('2026-11-15'), job(8, 8))
+    expect(outage).toEqual({ status: 'waiting', until: at('2026-11-16 11:30:00') })
+    expect(await runs(s.connectionId)).toEqual([])
+    const again = (await queuedJobs(hub, FETCH_TASK)).filter((j) => j.payload.connectionId === s.connectionId)
+    expect(again.map((j) => [j.payload.businessDate, j.runAt.getTime(), j.attempts])).toEqual([['2026-11-15', at('2026-11-16 11:30:00').getTime(), 0]])
+    // Still down at the deadline: the day is recorded as failed, and nothing more is queued.
+    await clearQueue()
+    vendorNow = at('2026-11-16 18:00:00')
+    hub.setNow(at('2026-11-16 18:00:00'))
     const last = await fetchSettlement(hub, s.payload('2026-11-15'), job(8, 8))
     expect(last.status).toBe('fetch_failed')
+    expect(await queuedJobs(hub, FETCH_TASK)).toEqual([])
     sandbox.state.failNext = 0
     const wrongKey = await shop({ apiKey: 'w'.repeat(32) })
     const refused = await fetchSettlement(hub, wrongKey.payload('2026-11-15'), job(1, 8))
