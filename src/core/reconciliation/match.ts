@@ -732,7 +732,7 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
       insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, channel_fee_milli,
                           carried_days, outcome, state, business_date, line_kind, existing_id)
       select case when o.outcome = 'duplicate' then k.pos_kind end, case when o.outcome = 'duplicate' then k.pos_id end, l.our_ref, l.line_id,
-             coalesce(sp.store_id, so.id), l.currency, null, l.amount, l.amount, l.fee_milli,
+             coalesce(sp.store_id, so.id, sr.store_id), l.currency, null, l.amount, l.amount, l.fee_milli,
              greatest(${x.d}::date - l.ldate, coalesce(l.item_carried, 0), 0), o.outcome, 'open', l.ldate, l.kind,
              case when l.item_own then l.item_id end
         from rc_lines l
@@ -745,6 +745,12 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
           limit 1) k on l.our_ref is not null
         left join lateral (select p.store_id from rc_pos p where p.pos_kind = k.pos_kind and p.pos_id = k.pos_id) sp on true
         left join stores so on so.merchant_id = ${x.m} and so.code = l.store_ref
+        -- A refund the till never made (one at the channel's own console) is of the store of the payment it gives back.
+        left join lateral (
+          select * from (
+            select s.store_id from sale_tenders t join sales s on s.id = t.sale_id where t.merchant_id = ${x.m} and t.payment_no = l.our_payment_ref
+            union all select tp.store_id from topup_tenders tt join stored_value_topups tp on tp.id = tt.topup_id where tt.merchant_id = ${x.m} and tt.payment_no = l.our_payment_ref) r
+          limit 1) sr on l.kind = 'refund' and l.our_payment_ref is not null
         cross join lateral (select case
           when l.kind = 'adjustment' then 'missing_in_pos'
           when k.pos_id is not null and (

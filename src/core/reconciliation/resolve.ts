@@ -12,7 +12,7 @@ import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
 import { lockConnection } from './lock.ts'
-import { reconItemEvents, reconItems, settlementAdjustments } from './schema.ts'
+import { reconItemEvents, reconItems, settlementAdjustments, settlementLines } from './schema.ts'
 
 export type ReconItem = typeof reconItems.$inferSelect
 
@@ -158,13 +158,30 @@ export async function resolveItem(tx: Tx, actor: Actor, itemId: string, input: R
 /** Where the tender of an item's till side is kept. */
 const TENDER_TABLES: Record<string, string> = { sale_tender: 'sale_tenders', refund_tender: 'refund_tenders', topup_tender: 'topup_tenders' }
 
+/** Till sides of refunds: their amounts, as the bill's refund lines, are what left the channel's account. */
+const REFUND_SIDES = new Set(['refund_tender', 'topup_refund_tender'])
+
 /**
- * The correcting record of an accepted channel figure: the difference (the channel's amount less the till's) is booked
- * on the merchant's business day of `now` for the daily voucher, and announced (settlement.adjusted); a reopen books
- * and announces the reversal. An item without a difference (a status told apart) books nothing.
+ * Whether an item's money went out of the channel's account (a refund, the till's or one made at the channel):
+ * amounts are kept positive either way, so its difference moves the account the other way.
+ */
+async function paysOut(tx: Tx, item: ReconItem): Promise<boolean> {
+  if (item.posKind) return REFUND_SIDES.has(item.posKind)
+  if (item.lineId === null) return false
+  const [line] = await tx.select({ kind: settlementLines.kind }).from(settlementLines).where(eq(settlementLines.id, item.lineId))
+  return line?.kind === 'refund'
+}
+
+/**
+ * The correcting record of an accepted channel figure, booked on the merchant's business day of `now` for the daily
+ * voucher and announced (settlement.adjusted): what the channel's account moves by beyond what the till booked, the
+ * difference (the channel's amount less the till's) for money in, the opposite for money out (a refund given back a
+ * fen short leaves the account a fen up). A reopen books and announces the reversal. An item without a difference (a
+ * status told apart) books nothing.
  */
 async function bookAdjustment(tx: Tx, actor: Actor, item: ReconItem, reversal: boolean, now: Date) {
-  const amount = reversal ? -item.difference : item.difference
+  const effect = (await paysOut(tx, item)) ? -item.difference : item.difference
+  const amount = reversal ? -effect : effect
   if (amount !== 0) {
     const [m] = await tx.select({ timeZone: merchants.timeZone }).from(merchants).where(eq(merchants.id, actor.merchantId))
     const tender = TENDER_TABLES[item.posKind ?? '']
@@ -199,7 +216,7 @@ async function bookAdjustment(tx: Tx, actor: Actor, item: ReconItem, reversal: b
       currency: item.currency,
       posAmount: item.posAmount,
       channelAmount: item.channelAmount,
-      /** What the books move by: the channel's amount less the till's. */
+      /** What the channel's account moves by beyond the till's booking (see bookAdjustment). */
       adjustment: amount,
       reversal,
       resolvedBy: actor.id,

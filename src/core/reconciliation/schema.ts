@@ -196,7 +196,7 @@ export const settlementAdjustments = pgTable(
     currency: text('currency').notNull(),
     /** The till's tender kind the item is about (null for a channel line the till has nothing of). */
     tenderKind: text('tender_kind'),
-    /** Minor units: the channel's amount less the till's; a reversal the opposite. */
+    /** Minor units the channel's account moves by beyond the till's booking (a refund's difference turned round); a reversal the opposite. */
     amount: money('amount').notNull(),
     reversal: boolean('reversal').notNull().default(false),
     createdBy: uuid('created_by'),

@@ -1,0 +1,94 @@
+// Refunds in a settlement bill, as finance staff work them: an accepted channel figure of a refund moves the
+// channel's account the way the money went, and a bill of another merchant number never replaces the day's.
+import { describe, expect, it } from 'vitest'
+import { sql } from 'drizzle-orm'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
+import { wechatBill, type WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
+
+const TZ = 'Asia/Shanghai'
+const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
+const D = '2026-03-10'
+const MCH = '1900000109'
+
+describe('refunds in a settlement bill', () => {
+  const hub = useTestHub()
+
+  async function shop() {
+    const m = await seedMerchant(hub, { timeZone: TZ })
+    const store = await seedStore(hub, m.merchantId, { openedAt: at('2026-03-09 08:00:00') })
+    const item = await seedProduct(hub, store, { price: 1, stock: 10_000_000 })
+    const admin = createApi(hub).as(m.adminToken)
+    const conn = await admin.post('/api/v1/connections', { connectorId: 'wechatpay', name: 'WeChat', config: { mchId: MCH, apiVersion: 'v2', appId: 'wx8888888888888888', apiKey: 'a'.repeat(32) } })
+    expect(conn.status, JSON.stringify(conn.body)).toBe(201)
+    const finance = createApi(hub).as((await m.staff('finance')).token)
+    const when = async <T>(local: string, f: () => Promise<T>) => {
+      hub.setNow(at(local))
+      try {
+        return await f()
+      } finally {
+        hub.setNow(undefined)
+      }
+    }
+    const sell = (local: string, amount: number) =>
+      when(local, async () => {
+        const r = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: amount }], tenders: [{ kind: 'wechat', amount }] })
+        expect(r.status, JSON.stringify(r.body)).toBe(201)
+        return { saleId: r.body.id as string, lineId: r.body.lines[0].id as string, paymentNo: r.body.tenders[0].paymentNo as string }
+      })
+    const refund = (local: string, sale: { saleId: string; lineId: string }, quantity: number) =>
+      when(local, async () => {
+        const r = await admin.post(`/api/v1/sales/${sale.saleId}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lineId, quantity }] })
+        expect(r.status, JSON.stringify(r.body)).toBe(201)
+        return r.body.sale.refunds.at(-1).tenders[0].refundNo as string
+      })
+    const upload = (date: string, rows: WechatBillRow[], mchId = MCH) =>
+      finance.post(`/api/v1/reconciliation/statements?${new URLSearchParams({ connectionId: conn.body.id, date, format: 'wechat_trade', fileName: `wx-${date}.csv` })}`, undefined, {
+        raw: new Uint8Array(wechatBill({ rows, mchId, feeRateBp: 60 })),
+        headers: { 'content-type': 'text/csv' },
+      })
+    return { m, store, admin, finance, connectionId: conn.body.id as string, sell, refund, upload, when }
+  }
+
+  it("accepting the channel's figure of a refund moves the channel's account the way the money went, and a reopen takes it back", async () => {
+    const s = await shop()
+    const sale = await s.sell(`${D} 10:00:00`, 1000)
+    const refundNo = await s.refund(`${D} 11:00:00`, sale, 400)
+    // The channel gave back 3.99 of the till's 4.00, and 3.00 more was refunded at the channel's own console.
+    const rows: WechatBillRow[] = [
+      { kind: 'payment', at: at(`${D} 10:00:02`), outTradeNo: sale.paymentNo, amount: 1000 },
+      { kind: 'refund', at: at(`${D} 11:00:02`), outTradeNo: sale.paymentNo, outRefundNo: refundNo, amount: 399 },
+      { kind: 'refund', at: at(`${D} 12:00:02`), outTradeNo: sale.paymentNo, outRefundNo: 'CONSOLE0001', amount: 300 },
+    ]
+    expect((await s.upload(D, rows)).status).toBe(201)
+    await s.when(`${D} 20:00:00`, async () => {
+      const run = await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: D })
+      expect(run.body.totals).toMatchObject({ pos_net: 600, channel_net: 301, difference: -299 })
+      const items = (await s.finance.get(`/api/v1/reconciliation/exceptions?connectionId=${s.connectionId}`)).body.items
+      const short = items.find((i: any) => i.outcome === 'amount_diff')
+      const console_ = items.find((i: any) => i.outcome !== 'amount_diff')
+      // The console's refund is of the store whose payment it gives back: that store's voucher books it.
+      expect(console_).toMatchObject({ storeId: s.store.storeId, channelAmount: 300 })
+      for (const [item, note] of [[short, 'the channel gave back a fen less'], [console_, 'refunded at the console']]) {
+        expect((await s.finance.post(`/api/v1/reconciliation/items/${item.id}/resolve`, { action: 'accept_channel', note })).status).toBe(200)
+      }
+      const adjustments = async () =>
+        (await hub.database.db.execute<{ item_id: string; amount: number }>(sql`select item_id, amount::int from settlement_adjustments where merchant_id = ${s.m.merchantId} order by created_at, id`)).rows
+      // A fen less given back leaves the account a fen up; a refund at the console took 3.00 out: −2.99, the day's difference.
+      expect(await adjustments()).toEqual([
+        { item_id: short.id, amount: 1 },
+        { item_id: console_.id, amount: -300 },
+      ])
+      const events = (await hub.database.db.execute<{ adjustment: number }>(sql`select (data->>'adjustment')::int as adjustment from events where merchant_id = ${s.m.merchantId} and type = 'settlement.adjusted' order by id`)).rows
+      expect(events.map((e) => e.adjustment)).toEqual([1, -300])
+      const voucher = (await s.admin.post('/api/v1/vouchers/preview', { date: D, storeId: s.store.storeId })).body
+      const booked = voucher.lines.filter((l: any) => l.kind === 'settlement_adjustment').map((l: any) => [l.accountCode, l.debit, l.credit])
+      expect(booked).toContainEqual(['1012.01', 0, 299])
+      expect(voucher.totalDebit).toBe(voucher.totalCredit)
+      // Reopening the fen's resolution takes its fen back out.
+      expect((await s.finance.post(`/api/v1/reconciliation/items/${short.id}/reopen`, { note: 'looked again' })).status).toBe(200)
+      expect((await adjustments()).map((a) => a.amount)).toEqual([1, -300, -1])
+    })
+  })
+})
