@@ -491,6 +491,22 @@ describe('the Alipay trade bill parser', () => {
     expect((await parseError(Buffer.from('PK\x03\x04 not really a zip'))).message).toMatch(/not a readable zip/)
   })
 
+  it('a member whose compressed data is damaged is a format error naming it, in memory and on disk, with nothing left unheard', async () => {
+    const zip = Buffer.from(alipayBillZip(DAY))
+    // Bytes in the middle of the first member's (业务明细) deflate data: its directory is whole, its data is not.
+    zip[120] = zip[120]! ^ 0xff
+    zip[121] = zip[121]! ^ 0xff
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'alipay-zip-'))
+    const file = path.join(dir, 'damaged.zip')
+    fs.writeFileSync(file, zip)
+    for (const content of [contentInMemory(zip), contentOnDisk(file)]) {
+      const parsed = alipay.capabilities.parseStatement!({ format: 'alipay_trade', content }, config)
+      expect((await rejection(collectLines(parsed), StatementFormatError, 'expected a StatementFormatError')).message).toMatch(/业务明细.*damaged/)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+    fs.rmSync(dir, { recursive: true, force: true })
+  })
+
   it('a zip on disk whose directory is damaged is refused and closed, not left open', async () => {
     const zip = Buffer.from(alipayBillZip(DAY))
     // The end record is whole; the directory entries before it are not.

@@ -18,7 +18,12 @@ export interface BillEntry {
 
 export interface BillZip {
   entries: BillEntry[]
-  open(entry: BillEntry): Promise<Readable>
+  /**
+   * An entry's bytes, read as they are iterated (the entry is opened then, not before: an entry opened and left
+   * unread would raise its damage where nobody listens). Damage (bad deflate data, a wrong CRC or size) is a
+   * StatementFormatError naming the entry.
+   */
+  chunks(entry: BillEntry): AsyncIterable<Buffer>
   /** Closes the archive's file (a zip opened from disk); nothing for one in memory. */
   close(): void
 }
@@ -48,7 +53,15 @@ export async function openBillZip(source: Buffer | string): Promise<BillZip> {
     zip.close()
     throw e
   }
-  return { entries, open: (e) => zip.openReadStreamPromise(e.entry), close: () => zip.close() }
+  return { entries, chunks: (e) => entryChunks(() => zip.openReadStreamPromise(e.entry), e.name), close: () => zip.close() }
+}
+
+async function* entryChunks(open: () => Promise<Readable>, name: string): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of await open()) yield chunk as Buffer
+  } catch (e) {
+    throw new StatementFormatError(`${name} in the zip is damaged: ${e instanceof Error ? e.message : String(e)}`)
+  }
 }
 
 /** Opens a statement that is a zip (on disk by its path, else in memory); an archive that cannot be read is a format error. */

@@ -204,9 +204,9 @@ async function openSource(content: StatementContent, pid: string | undefined): P
     const detail = details[0]!
     const summary = summaries[0]
     return {
-      detail: await zip.open(detail),
+      detail: zip.chunks(detail),
       detailName: detail.name,
-      summary: summary ? { chunks: await zip.open(summary), name: summary.name } : undefined,
+      summary: summary ? { chunks: zip.chunks(summary), name: summary.name } : undefined,
       close: () => zip.close(),
     }
   } catch (e) {

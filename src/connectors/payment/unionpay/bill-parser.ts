@@ -205,7 +205,7 @@ async function* flowFileChunks(content: StatementContent): AsyncGenerator<Buffer
     if (flows.length !== 1) {
       throw new StatementFormatError(`the settlement zip should hold one INN…ZM flow file, it holds ${flows.length} (${zip.entries.map((e) => e.name).join(', ') || 'no files'})`)
     }
-    for await (const chunk of await zip.open(flows[0]!)) yield chunk as Buffer
+    yield* zip.chunks(flows[0]!)
   } finally {
     zip.close()
   }
