@@ -28,8 +28,8 @@ const fixture = (name: string) => fs.readFileSync(path.join(FIXTURES, name))
 const caps = wechatPay.capabilities
 const CONFIG = wechatPay.config.parse({ apiVersion: 'v2', mchId: '1900000109', appId: 'wx8888888888888888', apiKey: 'a'.repeat(32), feeRateBp: 60 })
 
-async function parse(bytes: Buffer, format = 'wechat_trade'): Promise<{ lines: StatementLine[]; totals: ControlTotals | null }> {
-  const parsed = caps.parseStatement!({ format, content: contentInMemory(bytes) }, CONFIG)
+async function parse(bytes: Buffer, format = 'wechat_trade', config = CONFIG): Promise<{ lines: StatementLine[]; totals: ControlTotals | null }> {
+  const parsed = caps.parseStatement!({ format, content: contentInMemory(bytes) }, config)
   const lines = await collectLines(parsed)
   return { lines, totals: parsed.controlTotals() }
 }
@@ -92,7 +92,8 @@ describe('WeChat Pay trade bill parsing', () => {
   })
 
   it('maps columns by header name through header drift (总金额, 子商户号, 微信支付订单号), with a BOM, CRLF and a comma inside a value', async () => {
-    const { lines, totals } = await parse(fixture('trade-all-legacy-20170801.csv'))
+    // A service provider's bill (商户号 10000100) of its sub-merchant 10000201: the sub-merchant's own connection reads it.
+    const { lines, totals } = await parse(fixture('trade-all-legacy-20170801.csv'), 'wechat_trade', { ...CONFIG, mchId: '10000100', subMchId: '10000201' })
     expect(lines.map((l) => [l.lineNo, l.kind, l.ourRef, l.amount, l.feeMilli, l.status])).toEqual([
       [2, 'payment', 'TB20170801100200001', 1250, 7500, 'SUCCESS'],
       [3, 'payment', 'TB20170801113000002', 800, 0, 'REVOKED'],
@@ -102,6 +103,15 @@ describe('WeChat Pay trade bill parsing', () => {
     // Its 商品名称 is "咖啡,大杯": split on bare commas, the row would have a value too many and be refused.
     expect(lines[2]).toMatchObject({ ourPaymentRef: 'TB20170801100200001', channelRefundId: '50000304052017080101234567890' })
     expect(totals).toEqual({ count: 3, paymentAmount: 2050, refundAmount: 500, feeMilli: 4500 })
+  })
+
+  it('refuses a bill of another merchant number: 商户号 for a merchant, 特约商户号 for a service provider’s sub-merchant', async () => {
+    const legacy = fixture('trade-all-legacy-20170801.csv')
+    expect((await formatError(legacy)).message).toMatch(/line 2: the bill belongs to WeChat Pay merchant 10000100 \(商户号\), not to this connection's 1900000109/)
+    const otherSub = await rejection(parse(legacy, 'wechat_trade', { ...CONFIG, mchId: '10000100', subMchId: '10000999' }), StatementFormatError)
+    expect(otherSub.message).toMatch(/merchant 10000201 \(子商户号\), not to this connection's 10000999/)
+    // A merchant's own bill whose 特约商户号 is empty ("0") is its own.
+    expect((await parse(fixture('trade-all-20260314.csv'))).lines.length).toBeGreaterThan(0)
   })
 
   it('reads the REFUND bill: several partial refunds of one payment, dated by when each was accepted', async () => {

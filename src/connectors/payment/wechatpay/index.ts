@@ -156,8 +156,8 @@ export const wechatPay = defineConnector({
       if (config.apiVersion === 'v2') return downloadBillV2(ctx.http, { ...config, appId: config.appId! }, businessDate, 'ALL', 'fetchStatement', ctx.signal)
       return fetchV3(ctx, businessDate)
     },
-    parseStatement({ format, content }) {
-      if (format === 'wechat_trade') return parseWechatTrade(content)
+    parseStatement({ format, content }, config) {
+      if (format === 'wechat_trade') return parseWechatTrade(content, { mchId: config.mchId, subMchId: config.subMchId })
       if (format === 'wechat_fundflow') return parseWechatFundFlow(content)
       throw new StatementFormatError(`the WeChat Pay connector reads wechat_trade and wechat_fundflow files, not "${format}"`)
     },

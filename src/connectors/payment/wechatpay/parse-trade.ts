@@ -16,6 +16,7 @@ const COLUMNS = {
   fee: ['手续费'],
   currency: ['货币种类'],
   device: ['设备号'],
+  mchId: ['商户号'],
   subMchId: ['特约商户号', '子商户号'],
   refundId: ['微信退款单号'],
   ourRefundRef: ['商户退款单号'],
@@ -114,14 +115,39 @@ function summaryTotals(names: string[], f: string[], lineNo: number): ControlTot
   return totals
 }
 
-/** Parses a trade bill, gzipped or not; lines stream out, the summary row's totals are known once they have. */
-export function parseWechatTrade(content: StatementContent): ParsedStatement {
+/** The merchant numbers a connection's bills are of: its own, and in service-provider mode its sub-merchant's. */
+export interface WechatAccount {
+  mchId: string
+  subMchId?: string
+}
+
+/**
+ * A row of another merchant number's bill (a file of another account uploaded by mistake) is refused: it would
+ * replace the day's bill and reconcile the till against someone else's money. The merchant itself is 特约商户号 in
+ * service-provider mode, else 商户号; a column the bill leaves out, or leaves empty, is not held against it.
+ */
+function checkAccount(f: string[], lineNo: number, l: Layout, account: WechatAccount): void {
+  const [column, expected] = account.subMchId ? [l.subMchId, account.subMchId] : [l.mchId, account.mchId]
+  const found = column >= 0 ? idOrNull(f[column]) : null
+  if (found !== null && found !== expected) {
+    throw new StatementFormatError(`the bill belongs to WeChat Pay merchant ${found} (${l.names[column]}), not to this connection's ${expected}`, lineNo)
+  }
+}
+
+/**
+ * Parses a trade bill, gzipped or not; lines stream out, the summary row's totals are known once they have. With
+ * `account`, a row of another merchant number refuses the file.
+ */
+export function parseWechatTrade(content: StatementContent, account?: WechatAccount): ParsedStatement {
   return parseBill(content, {
     isSummaryHeader: (names) => columnOf(names, ...SUMMARY.count) >= 0,
     summaryName: '总交易单数',
     rowHint: ' (a value containing ",`"?)',
     layout: layoutOf,
-    line: rowToLine,
+    line: (f, lineNo, l) => {
+      if (account) checkAccount(f, lineNo, l, account)
+      return rowToLine(f, lineNo, l)
+    },
     totals: summaryTotals,
   })
 }

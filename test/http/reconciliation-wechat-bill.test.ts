@@ -1,5 +1,5 @@
-// Refunds in a settlement bill, as finance staff work them: an accepted channel figure of a refund moves the
-// channel's account the way the money went, and a bill of another merchant number never replaces the day's.
+// A WeChat Pay bill as finance staff work it: an accepted channel figure of a refund moves the channel's account the
+// way the money went, and a bill of another merchant number never replaces the day's.
 import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
@@ -12,7 +12,7 @@ const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
 const D = '2026-03-10'
 const MCH = '1900000109'
 
-describe('refunds in a settlement bill', () => {
+describe('a WeChat Pay bill as finance works it', () => {
   const hub = useTestHub()
 
   async function shop() {
@@ -90,5 +90,19 @@ describe('refunds in a settlement bill', () => {
       expect((await s.finance.post(`/api/v1/reconciliation/items/${short.id}/reopen`, { note: 'looked again' })).status).toBe(200)
       expect((await adjustments()).map((a) => a.amount)).toEqual([1, -300, -1])
     })
+  })
+
+  it("a bill of another merchant number is refused and leaves the day's bill as it was", async () => {
+    const s = await shop()
+    const sale = await s.sell(`${D} 10:00:00`, 1000)
+    const mine = await s.upload(D, [{ kind: 'payment', at: at(`${D} 10:00:02`), outTradeNo: sale.paymentNo, amount: 1000 }])
+    expect(mine.status, JSON.stringify(mine.body)).toBe(201)
+    const theirs = await s.upload(D, [{ kind: 'payment', at: at(`${D} 09:00:00`), outTradeNo: 'OTHER-SHOP-0001', amount: 99_900 }], '1900000999')
+    expect([theirs.status, theirs.body.error?.code]).toEqual([422, 'statement_rejected'])
+    expect(theirs.body.error.message).toContain('1900000999')
+    const list = (await s.finance.get(`/api/v1/reconciliation/statements?connectionId=${s.connectionId}`)).body.items
+    expect(list.find((x: any) => x.id === mine.body.statement.id).status).toBe('imported')
+    const lines = await hub.database.db.execute(sql`select our_ref from settlement_lines where connection_id = ${s.connectionId}`)
+    expect(lines.rows.map((r: any) => r.our_ref)).toEqual([sale.paymentNo])
   })
 })
