@@ -23,6 +23,9 @@ import { events } from '../core/events/schema.ts'
 import { ALL_EVENTS } from './event-types.ts'
 import { signMessage } from './signing.ts'
 import { getSubscription, parkDeliveries } from './subscriptions.ts'
+
+/** Class of the advisory locks that let one process at a time send a delivery. */
+const DELIVERY_LOCK_CLASS = 74_620_401
 import { webhookAttempts, webhookDeliveries, webhookSubscriptions } from './schema.ts'
 
 export type DeliveryRow = typeof webhookDeliveries.$inferSelect
@@ -194,15 +197,16 @@ export function excerpt(text: string, max = RESPONSE_EXCERPT_BYTES): string {
  */
 export async function deliver(hub: Hub, input: { merchantId: string; deliveryId: string; replay?: boolean }, opts: DeliverOptions = {}): Promise<DeliverOutcome> {
   return hub.database.db.transaction(async (tx) => {
+    // One send of a delivery at a time, held by an advisory lock while the receiver answers, not by a row lock: a
+    // row lock gives the transaction an id for that long, and the event feed (every merchant's) shows nothing newer
+    // than the oldest transaction still open. The row is written once the answer is in, in a moment.
+    const { rows: lock } = await tx.execute<{ held: boolean }>(sql`select pg_try_advisory_xact_lock(${DELIVERY_LOCK_CLASS}, hashtext(${input.deliveryId}::text)) as held`)
     const [d] = await tx
       .select()
       .from(webhookDeliveries)
       .where(and(eq(webhookDeliveries.merchantId, input.merchantId), eq(webhookDeliveries.id, input.deliveryId)))
-      .for('update', { skipLocked: true })
-    if (!d) {
-      const [exists] = await tx.select({ id: webhookDeliveries.id }).from(webhookDeliveries).where(and(eq(webhookDeliveries.merchantId, input.merchantId), eq(webhookDeliveries.id, input.deliveryId)))
-      return { outcome: 'skipped', reason: exists ? 'in_progress' : 'not_found' }
-    }
+    if (!d) return { outcome: 'skipped', reason: 'not_found' }
+    if (!lock[0]!.held) return { outcome: 'skipped', reason: 'in_progress' }
     if (d.status !== 'pending') return { outcome: 'skipped', reason: 'not_pending' }
 
     const [sub] = await tx.select().from(webhookSubscriptions).where(and(eq(webhookSubscriptions.merchantId, d.merchantId), eq(webhookSubscriptions.id, d.subscriptionId)))
@@ -221,11 +225,14 @@ export async function deliver(hub: Hub, input: { merchantId: string; deliveryId:
     const finishedAt = hub.clock()
     const log = hub.logger.child({ deliveryId: d.id, subscriptionId: sub.id, messageId: d.messageId, attempt })
 
+    // Only this send changes the attempts (the lock): a delivery parked meanwhile (its subscription deleted) was
+    // still delivered if the receiver took it, and is not retried if not.
+    const mine = and(eq(webhookDeliveries.id, d.id), eq(webhookDeliveries.attempts, d.attempts))
     if (res.error === null) {
       await tx
         .update(webhookDeliveries)
         .set({ status: 'succeeded', attempts: attempt, nextAttemptAt: null, lastStatusCode: res.statusCode, lastError: null, deliveredAt: finishedAt })
-        .where(eq(webhookDeliveries.id, d.id))
+        .where(mine)
       log.debug({ statusCode: res.statusCode, durationMs }, 'webhook delivered')
       return { outcome: 'succeeded', attempt, statusCode: res.statusCode! }
     }
@@ -244,17 +251,25 @@ export async function deliver(hub: Hub, input: { merchantId: string; deliveryId:
     // 429 or 503), up to the schedule's longest delay.
     const scheduled = input.replay ? undefined : RETRY_DELAYS_MS[attempt - 1]
     const delay = scheduled === undefined ? undefined : Math.max(scheduled, Math.min(res.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS))
-    const nextAttemptAt = delay === undefined ? null : new Date(finishedAt.getTime() + delay)
-    await tx
+    const scheduledAt = delay === undefined ? null : new Date(finishedAt.getTime() + delay)
+    const [written] = await tx
       .update(webhookDeliveries)
-      .set({ status: nextAttemptAt ? 'pending' : 'failed', attempts: attempt, nextAttemptAt, lastStatusCode: res.statusCode, lastError: res.error })
-      .where(eq(webhookDeliveries.id, d.id))
+      .set({
+        status: sql`case when ${webhookDeliveries.status} = 'pending' and ${scheduledAt !== null} then 'pending' else 'failed' end`,
+        attempts: attempt,
+        nextAttemptAt: sql`case when ${webhookDeliveries.status} = 'pending' then ${scheduledAt}::timestamptz end`,
+        lastStatusCode: res.statusCode,
+        lastError: sql`case when ${webhookDeliveries.status} = 'pending' then ${res.error}::text else ${webhookDeliveries.lastError} end`,
+      })
+      .where(mine)
+      .returning({ nextAttemptAt: webhookDeliveries.nextAttemptAt })
+    const nextAttemptAt = written?.nextAttemptAt ?? null
     if (nextAttemptAt) {
       await queueAttempt(tx, { merchantId: d.merchantId, deliveryId: d.id }, nextAttemptAt)
       log.info({ statusCode: res.statusCode, error: res.error, nextAttemptAt }, 'webhook attempt failed; retry scheduled')
       return { outcome: 'retrying', attempt, nextAttemptAt }
     }
-    log.warn({ statusCode: res.statusCode, error: res.error }, 'webhook delivery parked after its last attempt')
+    log.warn({ statusCode: res.statusCode, error: res.error }, scheduledAt ? 'webhook delivery parked while it was being sent' : 'webhook delivery parked after its last attempt')
     return { outcome: 'parked', attempt }
   })
 }

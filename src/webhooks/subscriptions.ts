@@ -148,7 +148,8 @@ export async function deleteSubscription(tx: Tx, actor: Actor, id: string, now: 
   await load(tx, actor.merchantId, id, { lock: true })
   const [row] = await tx.update(webhookSubscriptions).set({ enabled: false, deletedAt: now, updatedAt: now }).where(eq(webhookSubscriptions.id, id)).returning()
   // Deliveries still waiting for a retry are parked now, not when their retry comes round (up to hours later); one
-  // being sent at this moment is parked by its own attempt, which finds the subscription gone.
+  // being sent at this moment too: its send, once answered, counts as delivered if the receiver took it, and is not
+  // retried if not (see deliver).
   await parkDeliveries(
     tx,
     sql`${webhookDeliveries.id} in (select id from webhook_deliveries where merchant_id = ${actor.merchantId} and subscription_id = ${id} and status = 'pending'

@@ -24,7 +24,7 @@ describe('outbound webhooks', () => {
   const hub = useTestHub()
   const received: Received[] = []
   /** Per receiver path: the secret to verify with, and the statuses to answer in turn (the last one repeats). */
-  const receivers = new Map<string, { secret: string; answers: number[]; bigBody?: boolean; retryAfter?: string[] }>()
+  const receivers = new Map<string, { secret: string; answers: number[]; bigBody?: boolean; retryAfter?: string[]; hold?: Promise<void> }>()
 
   const server = setupServer(
     http.post(`${RECEIVER}/:hook`, async ({ request, params }) => {
@@ -42,6 +42,7 @@ describe('outbound webhooks', () => {
         verified = false
       }
       received.push({ hook, headers, body, verified })
+      await r?.hold
       const status = !r ? 404 : r.answers.length > 1 ? r.answers.shift()! : r.answers[0]!
       if (!verified) return HttpResponse.json({ error: 'bad signature' }, { status: 401 })
       const retryAfter = r?.retryAfter?.shift()
@@ -359,6 +360,52 @@ describe('outbound webhooks', () => {
     expect(log.body.items.map((d: any) => d.status)).toEqual(['failed'])
     const replay = await admin.post(`/api/v1/webhook-deliveries/${log.body.items[0].id}/replay`, {})
     expect([replay.status, replay.body.error?.code]).toEqual([409, 'subscription_deleted'])
+  })
+
+  it('a delivery waiting on a slow receiver holds back no one: another merchant’s committed sale is in its feed at once, and a second send of it is skipped', async () => {
+    const a = await shop()
+    const b = await shop()
+    let answer!: () => void
+    const sub = await subscribe(a.admin, 'slow-h')
+    receivers.get('slow-h')!.hold = new Promise<void>((r) => (answer = r))
+    expect((await a.sell()).status).toBe(201)
+    const draining = drainJobs(hub)
+    try {
+      for (let i = 0; i < 200 && callsTo('slow-h').length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+      expect(callsTo('slow-h')).toHaveLength(1)
+      // A's receiver has the request and has not answered: B sells, and B's feed shows it.
+      const sale = await b.sell()
+      expect(sale.status).toBe(201)
+      const feed = (await b.admin.get('/api/v1/events?type=sale.completed')).body.items
+      expect(feed.map((e: any) => e.entityId)).toContain(sale.body.id)
+      // The delivery being sent is not sent twice meanwhile.
+      const [inFlight] = await deliveriesOf(a.admin, sub.id)
+      expect(await deliver(hub, { merchantId: a.m.merchantId, deliveryId: inFlight.id })).toEqual({ outcome: 'skipped', reason: 'in_progress' })
+    } finally {
+      answer()
+      await draining
+    }
+    expect(callsTo('slow-h')).toHaveLength(1)
+    expect((await deliveriesOf(a.admin, sub.id)).map((d) => [d.status, d.attempts])).toEqual([['succeeded', 1]])
+  })
+
+  it('a subscription deleted while its delivery is being sent: a failed send is parked, not retried', async () => {
+    const { admin, sell } = await shop()
+    let answer!: () => void
+    const sub = await subscribe(admin, 'gone-while-h', { answers: [500] })
+    receivers.get('gone-while-h')!.hold = new Promise<void>((r) => (answer = r))
+    await sell()
+    const draining = drainJobs(hub)
+    try {
+      for (let i = 0; i < 200 && callsTo('gone-while-h').length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+      expect((await admin.delete(`/api/v1/webhook-subscriptions/${sub.id}`)).status).toBe(200)
+    } finally {
+      answer()
+      await draining
+    }
+    const [d] = await deliveriesOf(admin, sub.id)
+    expect([d.status, d.attempts, d.nextAttemptAt]).toEqual(['failed', 1, null])
+    expect((await queuedJobs(hub, 'webhooks.deliver')).filter((j) => j.payload.deliveryId === d.id)).toEqual([])
   })
 
   it('fanning out the same events twice creates each delivery once', async () => {
