@@ -90,6 +90,7 @@ export async function buildWork(tx: Tx, job: DeviceJob, device: Device, now: Dat
   } else if (job.action === 'drawer') {
     const printer = await printerOf(tx, device)
     if (!printer) throw invalid('drawer_without_printer', `drawer ${device.name} has no printer to kick it`)
+    if (!printer.enabled) throw invalid('printer_disabled', `the printer of drawer ${device.name} is switched off`)
     endpoint = endpointOf(device, printer)
     payload = { format: 'drawer', pin: (device.options as { drawerPin?: 2 | 5 }).drawerPin ?? 2 }
   } else if (job.action === 'display') {

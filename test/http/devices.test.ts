@@ -115,6 +115,28 @@ describe('devices', () => {
     expect(await jobsOf(store.storeId)).toHaveLength(before)
   })
 
+  it('a drawer follows its printer: to the hub route with it, and switched off with it (its queued kicks dropped, no new ones)', async () => {
+    const { store, admin, printer, drawer } = await setup()
+    const item = await seedProduct(hub, store, { price: 1250, stock: 10 })
+    const moved = await admin.patch(`/api/v1/devices/${printer.id}`, { route: 'hub' })
+    expect(moved.body.route).toBe('hub')
+    expect((await admin.get(`/api/v1/devices/${drawer.id}`)).body.route).toBe('hub')
+    // A drawer's own route is its printer's, whatever a change of it says.
+    expect((await admin.patch(`/api/v1/devices/${drawer.id}`, { route: 'bridge' })).body.route).toBe('hub')
+
+    const cash = (n: number) => admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: n }], tenders: [{ kind: 'cash', amount: 1250 * n }] })
+    const first = await cash(1)
+    expect((await jobsOf(store.storeId)).filter((j) => j.action === 'drawer').map((j) => [j.document.saleId, j.state])).toEqual([[first.body.id, 'queued']])
+    // The printer is switched off: the kick waiting for it is dropped, and the next cash sale queues none.
+    expect((await admin.patch(`/api/v1/devices/${printer.id}`, { enabled: false })).status).toBe(200)
+    const second = await cash(1)
+    expect(second.status).toBe(201)
+    const drawers = (await jobsOf(store.storeId)).filter((j) => j.action === 'drawer')
+    expect(drawers.map((j) => [j.document.saleId, j.state])).toEqual([[first.body.id, 'dropped']])
+    const [dropped] = (await admin.get(`/api/v1/device-jobs?storeId=${store.storeId}`)).body.items.filter((j: any) => j.action === 'drawer')
+    expect(dropped).toMatchObject({ state: 'dropped', reason: 'printer_disabled' })
+  })
+
   it('a void of a cash sale opens the drawer for the cash paid back; an offline sale uploaded later queues nothing', async () => {
     const { store, admin } = await setup()
     const item = await seedProduct(hub, store, { price: 200, stock: 10 })

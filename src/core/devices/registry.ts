@@ -201,7 +201,15 @@ export async function updateDevice(tx: Tx, actor: Actor, id: string, changes: Pa
     const [row] = await tx.update(devices).set({ ...values, updatedAt: sql`now()` }).where(eq(devices.id, id)).returning()
     // Switched off, it is sent nothing more: what waits for it is dropped, with the reason (a job already handed over
     // still reports its result).
-    const dropped = current.enabled && !row!.enabled ? await dropQueued(tx, id, 'device_disabled', 'the device was switched off before this job reached it', new Date()) : 0
+    let dropped = current.enabled && !row!.enabled ? await dropQueued(tx, id, 'device_disabled', 'the device was switched off before this job reached it', new Date()) : 0
+    // The drawers kicked through a printer go its way: its route, and nothing more once it is switched off.
+    const drawers = PRINTERS.includes(row!.kind)
+      ? await tx.select({ id: devices.id }).from(devices).where(and(eq(devices.merchantId, actor.merchantId), eq(devices.printerId, id), eq(devices.kind, 'cash_drawer')))
+      : []
+    if (drawers.length && row!.route !== current.route) await tx.update(devices).set({ route: row!.route, updatedAt: sql`now()` }).where(inArray(devices.id, drawers.map((d) => d.id)))
+    if (drawers.length && current.enabled && !row!.enabled) {
+      for (const d of drawers) dropped += await dropQueued(tx, d.id, 'printer_disabled', 'the drawer’s printer was switched off before this kick reached it', new Date())
+    }
     await recordAudit(tx, actor, { action: 'device.changed', entityType: 'device', entityId: id, details: { changes: Object.keys(changes), ...(dropped ? { jobsDropped: dropped } : {}) } })
     return row!
   } catch (e) {
