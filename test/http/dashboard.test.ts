@@ -106,6 +106,27 @@ describe('the dashboard over HTTP', () => {
     expect((await itemOf('amount_diff')).state).toBe('open')
   })
 
+  it('accepts a line of no store into the store chosen on the page, and says so when none is chosen', async () => {
+    const c = formClient(app)
+    await c.login(day.m.adminEmail, day.m.password)
+    const dayPath = `/dashboard/reconciliation/${day.connectionId}/${day.date}`
+    const page = await c.get(dayPath)
+    const item = await itemOf('unknown_merchant_ref')
+    const [store] = (await hub.database.db.execute<{ id: string; code: string }>(sql`select id, code from stores where merchant_id = ${day.m.merchantId} order by code limit 1`)).rows
+    expect(page.text).toContain(`id="store-${item.id}"`)
+    expect(page.text).toContain(`<option value="${store!.id}">${store!.code}`)
+    const csrf = c.hidden(page.text, '_csrf')!
+    const none = await c.post(`${dayPath}/items/${item.id}/resolve`, { action: 'accept_channel', storeId: '', _csrf: csrf })
+    expect(none.status).toBe(422)
+    expect(none.text).toContain('say which store’s books take it')
+    const ok = await c.post(`${dayPath}/items/${item.id}/resolve`, { action: 'accept_channel', storeId: store!.id, note: 'our terminal', _csrf: csrf })
+    expect(ok.status).toBe(303)
+    const row = (await hub.database.db.execute<{ state: string; store_id: string }>(sql`select state, store_id from recon_items where id = ${item.id}`)).rows[0]!
+    expect(row).toEqual({ state: 'resolved', store_id: store!.id })
+    // Reopened again for the tests after this one.
+    expect((await c.post(`${dayPath}/items/${item.id}/reopen`, { _csrf: csrf })).status).toBe(303)
+  })
+
   it('shows what the engine refuses on the day’s page and changes nothing', async () => {
     const c = formClient(app)
     await c.login(day.m.adminEmail, day.m.password)

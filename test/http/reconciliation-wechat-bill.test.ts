@@ -105,4 +105,42 @@ describe('a WeChat Pay bill as finance works it', () => {
     const lines = await hub.database.db.execute(sql`select our_ref from settlement_lines where connection_id = ${s.connectionId}`)
     expect(lines.rows.map((r: any) => r.our_ref)).toEqual([sale.paymentNo])
   })
+
+  it("a payment only the channel has, of no store: accepting it names the store whose books take it, and that store's voucher books it and its fee", async () => {
+    const s = await shop()
+    const other = await seedStore(hub, s.m.merchantId, { openedAt: at('2026-03-09 08:00:00') })
+    // A payment to the merchant's WeChat account the till never rang (a QR code on the counter), ¥50.00 less a 0.30 fee.
+    expect((await s.upload(D, [{ kind: 'payment', at: at(`${D} 15:00:02`), outTradeNo: 'QR-COUNTER-0001', amount: 5000 }])).status).toBe(201)
+    await s.when(`${D} 20:00:00`, async () => {
+      await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: D })
+      const [item] = (await s.finance.get(`/api/v1/reconciliation/exceptions?connectionId=${s.connectionId}`)).body.items
+      expect(item).toMatchObject({ storeId: null, channelAmount: 5000 })
+      // Vouchers are per store: the line names none, so accepting it must say which.
+      const bare = await s.finance.post(`/api/v1/reconciliation/items/${item.id}/resolve`, { action: 'accept_channel' })
+      expect([bare.status, bare.body.error?.code]).toEqual([422, 'store_required'])
+      const foreign = await s.finance.post(`/api/v1/reconciliation/items/${item.id}/resolve`, { action: 'accept_channel', storeId: (await seedStore(hub, (await seedMerchant(hub)).merchantId)).storeId })
+      expect([foreign.status, foreign.body.error?.code]).toEqual([404, 'store_not_found'])
+      const ok = await s.finance.post(`/api/v1/reconciliation/items/${item.id}/resolve`, { action: 'accept_channel', storeId: other.storeId, note: 'QR on the counter of store 2' })
+      expect(ok.status, JSON.stringify(ok.body)).toBe(200)
+      expect(ok.body).toMatchObject({ storeId: other.storeId, state: 'resolved' })
+      // A run of the day again keeps the resolution and its store.
+      expect((await s.finance.post('/api/v1/reconciliation/runs', { connectionId: s.connectionId, date: D })).status).toBe(200)
+      expect((await s.finance.get(`/api/v1/reconciliation/items/${item.id}`)).body).toMatchObject({ storeId: other.storeId, state: 'resolved' })
+      const voucher = (await s.admin.post('/api/v1/vouchers/preview', { date: D, storeId: other.storeId })).body
+      const lines = voucher.lines.map((l: any) => [l.kind, l.accountCode, l.debit, l.credit])
+      expect(lines).toContainEqual(['settlement_adjustment', '1012.01', 5000, 0])
+      expect(lines).toContainEqual(['channel_fee', '6603.01', 30, 0])
+      expect(voucher.totalDebit).toBe(voucher.totalCredit)
+      // Reopened, it names no store again, and its reversal is booked where it was accepted; the first store's
+      // voucher never had it.
+      expect((await s.finance.post(`/api/v1/reconciliation/items/${item.id}/reopen`, { note: 'again' })).body.storeId).toBe(null)
+      const booked = await hub.database.db.execute<{ store_id: string; amount: number }>(sql`select store_id, amount::int from settlement_adjustments where item_id = ${item.id} order by created_at, id`)
+      expect(booked.rows).toEqual([
+        { store_id: other.storeId, amount: 5000 },
+        { store_id: other.storeId, amount: -5000 },
+      ])
+      const first = (await s.admin.post('/api/v1/vouchers/preview', { date: D, storeId: s.store.storeId })).body
+      expect(first.lines.filter((l: any) => l.kind === 'settlement_adjustment')).toEqual([])
+    })
+  })
 })

@@ -6,7 +6,7 @@ import type { Tx } from '../../db/client.ts'
 import { conflict } from '../../lib/errors.ts'
 import { actorCan, grantsOf, type Actor } from '../staff/actor.ts'
 import { isUuid } from '../../lib/ids.ts'
-import { figuresOf, lineOnly, posOnly, type ItemFigures, type ResolveAction } from './resolve.ts'
+import { figuresOf, lineOnly, posOnly, storeForAcceptance, type ItemFigures, type ResolveAction } from './resolve.ts'
 import { approvalRequests } from '../staff/schema.ts'
 import { reconItems } from './schema.ts'
 import { lockConnection } from './lock.ts'
@@ -40,6 +40,9 @@ export async function resolveRequest(tx: Tx, actor: Actor, itemId: string, input
   }
   // The figures as they stand under the lock.
   const rows = owned.length === 0 ? [] : await tx.select().from(reconItems).where(inArray(reconItems.id, owned.map((r) => r.id)))
+  // A request that could never be carried out is refused now, not when a manager approves it.
+  const item = rows.find((r) => r.id === itemId)
+  if (item && input.action === 'accept_channel') await storeForAcceptance(tx, merchantId, item, input)
   return { itemId, input, seen: Object.fromEntries(rows.map((r) => [r.id, figuresOf(r)])) }
 }
 

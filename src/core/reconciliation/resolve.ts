@@ -2,12 +2,14 @@
 // the difference off to an account, expect it the next day, or ignore it with a reason; and reopen. Resolved items
 // are manual: re-runs keep them and what they hold. Every action is on the item's history and in the audit log.
 // A resolution over the merchant's approval limit is held for a manager first (resolve-approval.ts, staff/approvals.ts).
-import { and, eq, sql } from 'drizzle-orm'
+import { and, desc, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { isUuid, newId } from '../../lib/ids.ts'
 import { businessDate } from '../../lib/time.ts'
 import { merchants } from '../merchants/schema.ts'
+import { getSettings } from '../merchants/settings.ts'
+import { stores } from '../stores/schema.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
@@ -22,8 +24,11 @@ export type ResolveActionName = (typeof RESOLVE_ACTIONS)[number]
 export type ResolveAction =
   /** Pairs this one-sided item with the counterpart of the other side. */
   | { action: 'match'; counterpartId: string; note?: string }
-  /** The channel is right: the difference is booked as a correcting record for the books and announced (settlement.adjusted). */
-  | { action: 'accept_channel'; note?: string }
+  /**
+   * The channel is right: the difference is booked as a correcting record for the books and announced
+   * (settlement.adjusted). An item of no store names the store whose books take it when vouchers are per store.
+   */
+  | { action: 'accept_channel'; note?: string; storeId?: string }
   /** The till is right: the channel's figure is noted as wrong. */
   | { action: 'accept_pos'; note?: string }
   | { action: 'write_off'; accountCode: string; note?: string }
@@ -144,11 +149,13 @@ export async function resolveItem(tx: Tx, actor: Actor, itemId: string, input: R
     note = trimNote(input.note)
   }
   const resolution = RESOLUTION[input.action]
+  const storeId = input.action === 'accept_channel' ? await storeForAcceptance(tx, actor.merchantId, item, input) : null
   const [after] = await tx
     .update(reconItems)
-    .set({ state: 'resolved', manual: true, resolution, resolutionNote: note, resolvedBy: actor.id, resolvedAt: now, updatedAt: now })
+    .set({ state: 'resolved', manual: true, resolution, resolutionNote: note, resolvedBy: actor.id, resolvedAt: now, updatedAt: now, ...(storeId ? { storeId } : {}) })
     .where(eq(reconItems.id, item.id))
     .returning()
+  if (storeId) extra.storeId = storeId
   await history(tx, actor, item, 'resolved', { resolution, ...extra, note, before: snapshot(item), after: snapshot(after!) })
   await recordAudit(tx, actor, { action: 'recon_item.resolved', entityType: 'recon_item', entityId: item.id, details: { resolution, ...extra, note, outcome: item.outcome, difference: item.difference } })
   if (input.action === 'accept_channel') await bookAdjustment(tx, actor, after!, false, now)
@@ -157,6 +164,24 @@ export async function resolveItem(tx: Tx, actor: Actor, itemId: string, input: R
 
 /** Where the tender of an item's till side is kept. */
 const TENDER_TABLES: Record<string, string> = { sale_tender: 'sale_tenders', refund_tender: 'refund_tenders', topup_tender: 'topup_tenders' }
+
+/**
+ * The store whose books take an accepted channel figure of an item that names none (a line only the channel has, of
+ * no known store): the one the request names, which must be the merchant's. Vouchers per store need one (422
+ * store_required without it); a merchant-wide voucher takes the item as it is. An item of a store keeps it.
+ */
+export async function storeForAcceptance(tx: Tx, merchantId: string, item: Pick<ReconItem, 'storeId' | 'difference'>, input: { storeId?: string }): Promise<string | null> {
+  if (item.storeId !== null || item.difference === 0) return null
+  if (input.storeId !== undefined) {
+    const [store] = isUuid(input.storeId) ? await tx.select({ id: stores.id }).from(stores).where(and(eq(stores.merchantId, merchantId), eq(stores.id, input.storeId))) : []
+    if (!store) throw notFound('store', input.storeId)
+    return store.id
+  }
+  if ((await getSettings(tx, merchantId)).vouchers.grouping === 'store') {
+    throw invalid('store_required', 'This line names no store and vouchers are per store: say which store’s books take it (storeId)')
+  }
+  return null
+}
 
 /** Till sides of refunds: their amounts, as the bill's refund lines, are what left the channel's account. */
 const REFUND_SIDES = new Set(['refund_tender', 'topup_refund_tender'])
@@ -327,9 +352,12 @@ export async function reopenItem(tx: Tx, actor: Actor, itemId: string, input: { 
   }
 
   const was = item.resolution
+  // A store the acceptance gave an item of none goes with it (its reversal is booked there, from `item`).
+  const [resolved] = was === 'accept_channel' ? await tx.select().from(reconItemEvents).where(and(eq(reconItemEvents.itemId, item.id), eq(reconItemEvents.action, 'resolved'))).orderBy(desc(reconItemEvents.id)).limit(1) : []
+  const assigned = typeof resolved?.details.storeId === 'string'
   const [after] = await tx
     .update(reconItems)
-    .set({ state: 'open', manual: false, resolution: null, resolutionNote: null, resolvedBy: null, resolvedAt: null, updatedAt: now })
+    .set({ state: 'open', manual: false, resolution: null, resolutionNote: null, resolvedBy: null, resolvedAt: null, updatedAt: now, ...(assigned ? { storeId: null } : {}) })
     .where(eq(reconItems.id, item.id))
     .returning()
   await history(tx, actor, item, 'reopened', { note, before: snapshot(item), after: snapshot(after!) })

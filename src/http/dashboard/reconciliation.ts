@@ -22,6 +22,7 @@ import { dayRange, daysDesc, DEFAULT_DAYS } from './days.ts'
 import { currentLocale } from '../../lib/i18n/context.ts'
 import { handMatches, openExceptionAges, staffNames, type AgeBuckets } from './queries.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
+import { listStores } from '../../core/stores/service.ts'
 
 type C = Context<DashboardEnv>
 
@@ -203,7 +204,9 @@ function describeItem(i: ItemView): string {
   return `${i.businessDate} · ${o} · ${ref} · ${money(amount, i.currency)}`
 }
 
-function resolveForm(i: ItemView, action: string, csrf: string, counterparts: ItemView[]): Html {
+type StoreOption = { id: string; code: string; name: string }
+
+function resolveForm(i: ItemView, action: string, csrf: string, counterparts: ItemView[], stores: StoreOption[]): Html {
   const oneSided = posOnly(i) || lineOnly(i)
   const canExpect = oneSided && ['timing', 'missing_in_channel', 'missing_in_pos'].includes(i.outcome)
   const canMatch = oneSided && counterparts.length > 0
@@ -216,6 +219,10 @@ ${canMatch
 <select id="cp-${i.id}" name="counterpartId">${counterparts.map(
       (o) => html`<option value="${o.id}" ${i.suggestion?.counterpartItemId === o.id ? 'selected' : ''}>${describeItem(o)}${i.suggestion?.counterpartItemId === o.id ? ` (${say('suggested', '建议')})` : ''}</option>`,
     )}</select>`
+  : ''}
+${i.storeCode === null && i.difference !== 0 && stores.length > 0
+  ? html`<label for="store-${i.id}">${label('Store whose books take it (accepting the channel)', '入账门店（以渠道为准时）')}</label>
+<select id="store-${i.id}" name="storeId"><option value="">–</option>${stores.map((st) => html`<option value="${st.id}">${st.code} ${st.name}</option>`)}</select>`
   : ''}
 <label for="acct-${i.id}">${label('Account', '科目')}</label><input id="acct-${i.id}" name="accountCode" maxlength="40" placeholder="6603.02">
 <label for="note-${i.id}">${label('Note / reason', '备注 / 原因')}</label><input id="note-${i.id}" name="note" maxlength="2000">
@@ -230,7 +237,7 @@ function decisionForms(path: string, csrf: string): Html {
   return html`<div class="actions">${form('approve', label('Approve', '批准'))}${form('reject', label('Reject', '驳回'))}</div>`
 }
 
-function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], names: Map<string, string>, tz: string, pending: Map<string, string>): Html {
+function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], names: Map<string, string>, tz: string, pending: Map<string, string>, stores: StoreOption[]): Html {
   const csrf = c.var.csrf
   const feeCell =
     i.expectedFeeMilli !== null || i.channelFeeMilli !== null
@@ -255,7 +262,7 @@ function itemRow(c: C, i: ItemView, base: string, counterparts: ItemView[], name
 <td>${!can(c, RESOLVE)
     ? ''
     : i.state === 'open'
-    ? resolveForm(i, `${dayPath(i.connectionId, base)}/items/${i.id}/resolve`, csrf, others)
+    ? resolveForm(i, `${dayPath(i.connectionId, base)}/items/${i.id}/resolve`, csrf, others, stores)
     : i.state === 'resolved'
       ? html`<form method="post" action="${dayPath(i.connectionId, base)}/items/${i.id}/reopen" class="inline"><input type="hidden" name="_csrf" value="${csrf}"><button type="submit">${label('Reopen', '重新打开')}</button></form>`
       : ''}</td>
@@ -293,9 +300,11 @@ async function dayPage(c: C, alert?: Alert): Promise<Response> {
     handMatches(db, m.id, conn.id, date),
   ])
   const items = [...exceptions.items].sort((a, b) => (a.state === b.state ? 0 : a.state === 'open' ? -1 : b.state === 'open' ? 1 : 0))
-  const [names, pending] = await Promise.all([
+  const [names, pending, storeOptions] = await Promise.all([
     staffNames(db, m.id, [...items.map((i) => i.resolvedBy), ...matchedByHand.map((h) => h.resolvedBy)]),
     pendingResolutions(db, m.id, items.filter((i) => i.state === 'open').map((i) => i.id)),
+    // An open item of no store is accepted into a store's books: the stores to choose from.
+    items.some((i) => i.state === 'open' && i.storeCode === null) ? listStores(db, m.id) : Promise.resolve([]),
   ])
   const cell = cellsOf(summary).get(`${conn.id}|${date}`)
   const status = chipStatus(run?.status ?? null, cell?.openExceptions ?? 0)
@@ -332,7 +341,7 @@ ${mayChange ? '' : html`<p class="muted small" data-testid="read-only">${label('
 ${items.length === 0
   ? html`<p class="muted" data-testid="no-exceptions">${label('No exceptions on this day.', '该日没有异常。')}</p>`
   : html`<table id="exceptions"><thead><tr><th>${label('Outcome', '结果')}</th><th>${label('State', '状态')}</th><th>${label('Store', '门店')}</th><th>${label('POS ref', '收银单号')}</th><th>${label('Channel ref', '渠道单号')}</th><th class="num">${label('POS', '收银')}</th><th class="num">${label('Channel', '渠道')}</th><th class="num">${label('Difference', '差额')}</th><th class="num">${label('Fee', '手续费')}</th><th>${label('Note', '备注')}</th><th></th></tr></thead>
-<tbody>${items.map((i) => itemRow(c, i, date, candidates.items, names, m.timeZone, pending))}</tbody></table>
+<tbody>${items.map((i) => itemRow(c, i, date, candidates.items, names, m.timeZone, pending, storeOptions))}</tbody></table>
 ${exceptions.nextCursor ? html`<p class="muted small">${label(`Showing the first ${DAY_LIMIT}; the export has them all.`, `仅显示前 ${DAY_LIMIT} 条，导出文件包含全部。`)}</p>` : ''}`}
 ${matchedByHand.length > 0
   ? html`<h2>${label('Matched by hand', '手工匹配')}</h2><table id="hand-matches"><thead><tr><th>${label('POS ref', '收银单号')}</th><th>${label('Channel ref', '渠道单号')}</th><th class="num">POS</th><th class="num">${label('Channel', '渠道')}</th><th class="num">${label('Difference', '差额')}</th><th>${label('Note', '备注')}</th><th></th></tr></thead><tbody>
@@ -362,6 +371,8 @@ function actionOf(form: Record<string, unknown>): ResolveAction {
       return { action, counterpartId: text('counterpartId'), note }
     case 'write_off':
       return { action, accountCode: text('accountCode'), note }
+    case 'accept_channel':
+      return { action, note, ...(text('storeId') ? { storeId: text('storeId') } : {}) }
     case 'ignore':
       return { action, reason: text('note') }
     default:

@@ -429,7 +429,13 @@ const getItemRoute = defineRoute({
 const Note = z.string().trim().max(2000).optional()
 const ResolveBody = z.discriminatedUnion('action', [
   z.object({ action: z.literal('match'), counterpartId: uuid().openapi({ description: 'The open item of the other side' }), note: Note }).strict(),
-  z.object({ action: z.literal('accept_channel'), note: Note }).strict(),
+  z
+    .object({
+      action: z.literal('accept_channel'),
+      note: Note,
+      storeId: uuid().optional().openapi({ description: 'For an item of no store (a line only the channel has) when vouchers are per store: the store whose books take it' }),
+    })
+    .strict(),
   z.object({ action: z.literal('accept_pos'), note: Note }).strict(),
   z.object({ action: z.literal('write_off'), accountCode: z.string().trim().min(1).max(40), note: Note }).strict(),
   z.object({ action: z.literal('expect_next_day'), note: Note }).strict(),
@@ -442,7 +448,7 @@ const resolveRoute = defineRoute({
   tags,
   summary: 'Resolve an exception',
   description:
-    'match: pair with the open item of the other side; accept_channel: the channel is right (the difference is booked as a correcting record on the day, which the daily voucher takes up, and announced as settlement.adjusted; reopening books the reversal); accept_pos: the till is right; write_off: to an account; expect_next_day: the next run checks it again; ignore: with a reason. Resolved items survive re-runs. Held for approval (202) when it settles more than the merchant’s approvals.reconResolutionAbove (an item’s absolute difference, a one-sided item’s amount, the larger of a hand match’s two) and the caller may not decide approvals; expect_next_day is never held. Approved, it runs as its requester with the manager on the item’s history, and fails (item_changed, item_not_open) if the item was resolved or reclassified by a re-run meanwhile.',
+    'match: pair with the open item of the other side; accept_channel: the channel is right (the difference is booked as a correcting record on the day, which the daily voucher takes up, and announced as settlement.adjusted; reopening books the reversal; an item of no store names the store whose books take it, storeId, when vouchers are per store); accept_pos: the till is right; write_off: to an account; expect_next_day: the next run checks it again; ignore: with a reason. Resolved items survive re-runs. Held for approval (202) when it settles more than the merchant’s approvals.reconResolutionAbove (an item’s absolute difference, a one-sided item’s amount, the larger of a hand match’s two) and the caller may not decide approvals; expect_next_day is never held. Approved, it runs as its requester with the manager on the item’s history, and fails (item_changed, item_not_open) if the item was resolved or reclassified by a re-run meanwhile.',
   access: 'finance.export',
   request: { params: IdParam, body: jsonBody(ResolveBody) },
   responses: { 200: json(ItemSchema.extend({ history: z.array(HistorySchema) })), 202: HeldResponse },
