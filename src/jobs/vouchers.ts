@@ -20,7 +20,9 @@ import { connectorRegistry } from '../connectors/index.ts'
 import { getSettings } from '../core/merchants/settings.ts'
 import { merchants } from '../core/merchants/schema.ts'
 import { voucherExports, vouchers } from '../core/vouchers/schema.ts'
-import { buildVoucher, claimExport, recordExport, releaseExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
+import { buildVoucher, claimExport, exportsOf, getVoucher, recordExport, releaseExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
+import { recordAudit } from '../core/staff/audit.ts'
+import type { Actor } from '../core/staff/actor.ts'
 import { dayStores } from '../core/vouchers/build.ts'
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
@@ -98,6 +100,45 @@ const EXPORT_LEASE_MS = 5 * 60_000
 /** How long an export waits for another export of the same voucher to the same connection before answering 409. */
 const EXPORT_WAIT_MS = 30_000
 const EXPORT_WAIT_STEP_MS = 200
+
+/** What an export asked for by a person (the API's or the dashboard's) came to. */
+export type ManualExport =
+  | { queued: true }
+  | { queued: false; attempt: ExportAttempt }
+  /** The target did not take it: the attempt as recorded (its message cleaned of the connection's secrets). */
+  | { queued: false; failed: { row: ExportRow | undefined; error: ConnectorError } }
+
+/**
+ * An export asked for by a person, now or queued for the job, each audited once, naming them (`via` says from
+ * where): queued (voucher.export_queued), sent or refused or not taken by the target (voucher.exported, with the
+ * export's status).
+ */
+export async function exportVoucherAs(hub: Hub, actor: Actor, input: { voucherId: string; connectionId: string }, opts: { queue: boolean; via: 'api' | 'dashboard'; signal?: AbortSignal }): Promise<ManualExport> {
+  const db = hub.database.db
+  const target = { merchantId: actor.merchantId, ...input }
+  await getVoucher(db, actor.merchantId, input.voucherId)
+  const audit = (tx: Tx, action: string, details: Record<string, unknown> = {}) =>
+    recordAudit(tx, actor, { action, entityType: 'voucher', entityId: input.voucherId, details: { connectionId: input.connectionId, ...details, via: opts.via } })
+  if (opts.queue) {
+    // Refused now if it could never go (exportVoucher checks the same when it sends).
+    await voucherConnection(hub, actor.merchantId, input.connectionId)
+    await db.transaction(async (tx) => {
+      await queueExport(tx, target)
+      await audit(tx, 'voucher.export_queued')
+    })
+    return { queued: true }
+  }
+  try {
+    const attempt = await exportVoucher(hub, target, { signal: opts.signal, final: true })
+    await audit(db, 'voucher.exported', { status: attempt.row.status, sent: attempt.sent })
+    return { queued: false, attempt }
+  } catch (e) {
+    if (!(e instanceof ConnectorError)) throw e
+    const row = (await exportsOf(db, input.voucherId)).find((x) => x.connectionId === input.connectionId)
+    await audit(db, 'voucher.exported', { status: row?.status ?? 'failed', sent: true })
+    return { queued: false, failed: { row, error: e } }
+  }
+}
 
 export const queueExport = (tx: Tx, input: ExportInput) =>
   enqueue(tx, EXPORT_TASK, input, { jobKey: `${EXPORT_TASK}:${input.voucherId}:${input.connectionId}`, maxAttempts: EXPORT_MAX_ATTEMPTS })

@@ -209,6 +209,26 @@ describe('vouchers API', () => {
     }
   })
 
+  it('every export asked for through the API is audited once, naming who: queued, sent, or not taken by the target', async () => {
+    const { m, store, admin, mailId } = await day()
+    const finance = await m.staff('finance')
+    const api = createApi(hub).as(finance.token)
+    const voucherId = (await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY })).body.voucher.id
+    const exports = async () =>
+      (await admin.get(`/api/v1/audit?entityId=${voucherId}`)).body.items.filter((e: any) => e.action.startsWith('voucher.export')).map((e: any) => [e.action, e.actorId, e.details.status ?? null, e.details.via]).reverse()
+    expect((await api.post(`/api/v1/vouchers/${voucherId}/export`, { connectionId: mailId, queue: true })).body.queued).toBe(true)
+    expect(await exports()).toEqual([['voucher.export_queued', finance.id, null, 'api']])
+    // The mailbox is unreachable: the hub answers 502, and the attempt is on the record.
+    await admin.patch(`/api/v1/connections/${mailId}`, { config: { smtpPort: 1, timeoutMs: 1500 } })
+    const failed = await api.post(`/api/v1/vouchers/${voucherId}/export`, { connectionId: mailId })
+    expect([failed.status, failed.body.error?.code]).toEqual([502, 'target_unavailable'])
+    expect((await exports()).at(-1)).toEqual(['voucher.exported', finance.id, 'failed', 'api'])
+    await admin.patch(`/api/v1/connections/${mailId}`, { config: { smtpPort: smtp.port } })
+    expect((await api.post(`/api/v1/vouchers/${voucherId}/export`, { connectionId: mailId })).status).toBe(200)
+    expect((await exports()).map((e: any[]) => e[0])).toEqual(['voucher.export_queued', 'voucher.exported', 'voucher.exported'])
+    expect((await exports()).at(-1)).toEqual(['voucher.exported', finance.id, 'exported', 'api'])
+  })
+
   it('builds, drills down to the sales, exports once by mail, and keeps an exported voucher immutable', async () => {
     const { m, store, admin, mailId } = await day()
     const preview = (await admin.post('/api/v1/vouchers/preview', { storeId: store.storeId, date: DAY })).body

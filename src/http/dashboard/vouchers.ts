@@ -19,7 +19,7 @@ import { lineSources, type SourceRecord } from '../../core/vouchers/drilldown.ts
 import { voucherExports } from '../../core/vouchers/schema.ts'
 import { buildVoucher, exportsOf, getVoucher, listVouchers, voucherDocumentOf, voucherLinesOf, type BuildResult, type ExportRow, type VoucherLineRow, type VoucherRow } from '../../core/vouchers/service.ts'
 import type { Tx } from '../../db/client.ts'
-import { exportVoucher, queueExport } from '../../jobs/vouchers.ts'
+import { exportVoucherAs } from '../../jobs/vouchers.ts'
 import { badRequest, invalid, isDomainError, notFound } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
 import { formatDecimal } from '../../lib/money.ts'
@@ -462,26 +462,11 @@ async function exportAction(c: C): Promise<Response> {
     await getVoucher(db, merchantId, id)
     if (!isUuid(connectionId)) throw badRequest('connection_required', say('Choose the connection to export to.', '请选择导出目标。'))
     const conn = await getConnectionRow(db, merchantId, connectionId)
-    if (connectorRegistry.get(conn.connectorId)?.family !== 'accounting') throw invalid('not_an_accounting_connection', `connection ${conn.name} does not take vouchers`)
-    if (queue) {
-      await db.transaction(async (tx) => {
-        await queueExport(tx, { merchantId, voucherId: id, connectionId })
-        await recordAudit(tx, actor, { action: 'voucher.export_queued', entityType: 'voucher', entityId: id, details: { connectionId, via: 'dashboard' } })
-      })
-      return c.redirect(voucherPath(id, { done: 'queued', connection: connectionId }), 303)
-    }
-    let result
-    try {
-      result = await exportVoucher(hub, { merchantId, voucherId: id, connectionId }, { signal: c.req.raw.signal, final: true })
-    } catch (e) {
-      if (!(e instanceof ConnectorError)) throw e
-      // The attempt is recorded as failed, its message cleaned of the connection's secrets: that is what is shown.
-      const row = (await exportsOf(db, id)).find((x) => x.connectionId === connectionId)
-      await recordAudit(db, actor, { action: 'voucher.exported', entityType: 'voucher', entityId: id, details: { connectionId, status: row?.status ?? 'failed', sent: true, via: 'dashboard' } })
-      return voucherPage(c, { kind: 'error', message: `${conn.name} did not take the voucher: ${row?.lastError ?? e.kind}. 财务系统未接收此凭证。`, status: 502 })
-    }
-    await recordAudit(db, actor, { action: 'voucher.exported', entityType: 'voucher', entityId: id, details: { connectionId, status: result.row.status, sent: result.sent, via: 'dashboard' } })
-    const done = result.row.status === 'rejected' ? 'rejected' : result.sent ? 'sent' : 'already'
+    const r = await exportVoucherAs(hub, actor, { voucherId: id, connectionId }, { queue, via: 'dashboard', signal: c.req.raw.signal })
+    if (r.queued) return c.redirect(voucherPath(id, { done: 'queued', connection: connectionId }), 303)
+    // A failed attempt's message, cleaned of the connection's secrets, is what is shown.
+    if ('failed' in r) return voucherPage(c, { kind: 'error', message: `${conn.name} did not take the voucher: ${r.failed.row?.lastError ?? r.failed.error.kind}. 财务系统未接收此凭证。`, status: 502 })
+    const done = r.attempt.row.status === 'rejected' ? 'rejected' : r.attempt.sent ? 'sent' : 'already'
     return c.redirect(voucherPath(id, { done, connection: connectionId }), 303)
   } catch (e) {
     if (!isDomainError(e) || e.kind === 'forbidden' || e.kind === 'unauthorized' || e.kind === 'not_found') throw e

@@ -12,7 +12,7 @@ import { checkMapping, DEFAULT_ACCOUNTS, loadMapping, setAccounts } from '../../
 import { lineSources } from '../../core/vouchers/drilldown.ts'
 import { buildVoucher, exportsOf, getVoucher, listVouchers, previewVoucher, voucherDocumentOf, voucherLinesOf, type VoucherRow } from '../../core/vouchers/service.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
-import { exportVoucher, queueExport } from '../../jobs/vouchers.ts'
+import { exportVoucherAs } from '../../jobs/vouchers.ts'
 import { invalid, upstream } from '../../lib/errors.ts'
 import { addDays, businessDate } from '../../lib/time.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
@@ -316,24 +316,12 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { connectionId, queue } = c.req.valid('json')
     const hub = c.var.hub
     const merchantId = c.var.principal.merchantId
-    const db = hub.database.db
-    await getVoucher(db, merchantId, id)
-    if (queue) {
-      await db.transaction((tx) => queueExport(tx, { merchantId, voucherId: id, connectionId }))
-      return c.json({ voucher: voucherOut(await getVoucher(db, merchantId, id)), export: null, sent: false, queued: true }, 200)
-    }
-    let result
-    try {
-      result = await exportVoucher(hub, { merchantId, voucherId: id, connectionId }, { signal: c.req.raw.signal, final: true })
-    } catch (e) {
-      if (e instanceof ConnectorError) throw upstream('target_unavailable', `the finance system did not take the voucher: ${e.message}`, { kind: e.kind })
-      throw e
-    }
-    await recordAudit(db, c.var.principal, { action: 'voucher.exported', entityType: 'voucher', entityId: id, details: { connectionId, status: result.row.status, sent: result.sent } })
-    if (result.row.status === 'rejected') {
-      throw invalid('voucher_rejected', `the finance system refused the voucher: ${result.row.lastError}`, { reason: result.row.rejectReason })
-    }
-    return c.json({ voucher: voucherOut(await getVoucher(db, merchantId, id)), export: exportOut(result.row), sent: result.sent, queued: false }, 200)
+    const r = await exportVoucherAs(hub, c.var.principal, { voucherId: id, connectionId }, { queue: queue ?? false, via: 'api', signal: c.req.raw.signal })
+    if (r.queued) return c.json({ voucher: voucherOut(await getVoucher(hub.database.db, merchantId, id)), export: null, sent: false, queued: true }, 200)
+    if ('failed' in r) throw upstream('target_unavailable', `the finance system did not take the voucher: ${r.failed.row?.lastError ?? r.failed.error.kind}`, { kind: r.failed.error.kind })
+    const { row, sent } = r.attempt
+    if (row.status === 'rejected') throw invalid('voucher_rejected', `the finance system refused the voucher: ${row.lastError}`, { reason: row.rejectReason })
+    return c.json({ voucher: voucherOut(await getVoucher(hub.database.db, merchantId, id)), export: exportOut(row), sent, queued: false }, 200)
   })
   app.openapi(file, async (c) => {
     requireRead(c)
