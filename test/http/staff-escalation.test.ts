@@ -35,10 +35,16 @@ describe('handing out rights', () => {
     expect(cashier.status, JSON.stringify(cashier.body)).toBe(201)
   })
 
-  it('a manager who manages keys cannot mint a key of a role above their own', async () => {
-    const { manager } = await managerWith(['apiKeys.manage'])
+  it('a manager who manages keys cannot mint or revoke a key of a role above their own', async () => {
+    const { admin, manager } = await managerWith(['apiKeys.manage'])
     expect(refused(await manager.post('/api/v1/api-keys', { name: 'x', role: 'admin' }))).toEqual([403, 'grants_exceeded'])
-    expect((await manager.post('/api/v1/api-keys', { name: 'till', role: 'cashier' })).status).toBe(201)
+    const till = await manager.post('/api/v1/api-keys', { name: 'till', role: 'cashier' })
+    expect(till.status).toBe(201)
+    // The admin's integration key stays as it is.
+    const integration = (await admin.post('/api/v1/api-keys', { name: 'erp', role: 'admin' })).body
+    expect(refused(await manager.delete(`/api/v1/api-keys/${integration.apiKey.id}`))).toEqual([403, 'grants_exceeded'])
+    expect((await createApi(hub).as(integration.key).get('/api/v1/api-keys')).status).toBe(200)
+    expect((await manager.delete(`/api/v1/api-keys/${till.body.apiKey.id}`)).status).toBe(200)
   })
 
   it('a manager who manages roles cannot grant permissions they lack, nor change the admin role', async () => {

@@ -47,6 +47,10 @@ export async function listApiKeys(tx: Tx, merchantId: string, opts: { includeRev
 }
 
 export async function revokeApiKey(tx: Tx, actor: Actor, id: string): Promise<ApiKeyRow> {
+  // Nobody acts on a key above their own grants (as on a person): a manager cannot cut off an admin's integration.
+  const [held] = await tx.select({ role: apiKeys.role }).from(apiKeys).where(and(eq(apiKeys.merchantId, actor.merchantId), eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
+  if (!held) throw notFound('api_key', id)
+  await assertRoleWithinGrants(tx, actor, held.role)
   const [row] = await tx
     .update(apiKeys)
     .set({ revokedAt: new Date() })
