@@ -386,6 +386,34 @@ describe('stock sync with Shopify, WooCommerce and Tmall', () => {
     expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
   })
 
+  it('an unpaid WooCommerce order holds stock; paid, the shop takes its units off its own figure and is set back to ours', async () => {
+    const w = await world({ skus: [{ sku: `PEND-${Date.now()}`, stock: 10 }] })
+    const sku = w.items[0]!.sku
+    const wooProduct = w.wooIds.get(sku)!
+    // WooCommerce stamps to the second: each step a second after what the hub last wrote or read.
+    const later = async () => {
+      await new Promise((r) => setTimeout(r, 1100))
+      w.woo.setNow(new Date())
+    }
+    await later()
+    const { order, delivery } = w.woo.placeOrder({ lines: [{ sku, quantity: 2 }], status: 'pending' })
+    expect((await w.deliver(w.wooId, delivery)).status).toBe(200)
+    await settle()
+    expect(await stockLevel(hub, w.items[0]!.variantId, w.store.locationId)).toEqual({ onHand: 10, reserved: 2 })
+    // Not paid: WooCommerce has not taken the 2 off yet, so it is set to our 8.
+    expect(w.woo.stockOf(wooProduct)).toBe(8)
+    expect((await w.sell(sku, 1)).status).toBe(201)
+    await settle()
+    expect(w.woo.stockOf(wooProduct)).toBe(7)
+    await later()
+    // Paid: WooCommerce takes its 2 off (7 → 5), and is set back to our 7.
+    expect((await w.deliver(w.wooId, w.woo.payOrder(Number(order.id)).delivery)).status).toBe(200)
+    await settle()
+    expect(w.woo.stockOf(wooProduct)).toBe(7)
+    expect(w.shop.level(sku, w.loc.id)).toBe(7)
+    expect(await stockLevel(hub, w.items[0]!.variantId, w.store.locationId)).toEqual({ onHand: 9, reserved: 2 })
+  })
+
   it('a lost WooCommerce webhook is caught by the order poll', async () => {
     const w = await world({ skus: [{ sku: `LOST-${Date.now()}`, stock: 6 }] })
     const sku = w.items[0]!.sku

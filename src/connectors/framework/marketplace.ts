@@ -91,8 +91,8 @@ export interface RemoteOrder {
   /** The vendor's last-modified time (ISO 8601). */
   updatedAt: string
   /**
-   * When the order was placed (the vendor's creation time, ISO 8601); null when the payload does not say. The
-   * marketplace took the units off its own stock then or later (WooCommerce takes them when the order is paid).
+   * When the marketplace took the order's units off its own stock (ISO 8601): the order's creation, or its payment
+   * on a shop that takes stock at payment (WooCommerce); null while it has not, or when the payload does not say.
    */
   placedAt: string | null
   /** The remote location the order ships from, when the vendor says. */

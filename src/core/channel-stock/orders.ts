@@ -26,7 +26,10 @@ export interface ChannelOrderInput {
   name: string
   status: 'open' | 'fulfilled' | 'cancelled'
   updatedAt: string
-  /** When the marketplace took the units off its own stock (the order's creation there), if known. */
+  /**
+   * When the marketplace took the units off its own stock (the order's creation there, or its payment on a shop
+   * that takes stock at payment); null while it has not, or when not known.
+   */
   placedAt?: string | null
   locationId: string | null
   pickupLocationId: string | null
@@ -194,11 +197,28 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
       await consumeReservationPart(tx, actor, h.id, n, { causeType: 'reservation', causeId: h.id, occurredAt: leftAt })
       left -= n
     }
-    const from = holds[0]?.locationId ?? place?.locationIds[0]
-    if (left > 0 && from) {
-      await applyMovements(tx, actor, [{ variantId, locationId: from, quantity: -left, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, lineId), occurredAt: leftAt }], { policy: 'allow' })
-    }
+    if (left > 0 && holds.length) {
+      await applyMovements(tx, actor, [{ variantId, locationId: holds[0]!.locationId, quantity: -left, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, lineId), occurredAt: leftAt }], { policy: 'allow' })
+    } else if (left > 0 && place) await leaveUnheld(variantId, place.locationIds, left, lineId)
     return holdsOf(lineId)
+  }
+
+  /**
+   * Units that left without a hold (an order first seen shipped): from the locations that have them, most available
+   * first, as a hold would take them; any beyond what they have from the one with the most.
+   */
+  const leaveUnheld = async (variantId: string, locationIds: string[], units: number, lineId: string) => {
+    const places = locationIds.length === 1 ? [{ locationId: locationIds[0]!, available: units }] : await byAvailable(tx, variantId, locationIds)
+    const taken = new Map<string, number>()
+    let left = units
+    for (const p of places) {
+      const n = Math.min(left, p.available)
+      if (n > 0) taken.set(p.locationId, n)
+      left -= Math.max(n, 0)
+    }
+    if (left > 0) taken.set(places[0]!.locationId, (taken.get(places[0]!.locationId) ?? 0) + left)
+    const causeId = sourceId(ref, input.id, lineId)
+    await applyMovements(tx, actor, [...taken].map(([locationId, n]) => ({ variantId, locationId, quantity: -n, kind: 'sale' as const, causeType: 'reservation' as const, causeId, occurredAt: leftAt })), { policy: 'allow' })
   }
 
   // What a line holds: one reservation, or parts at several locations when no single one could cover it (in the
@@ -220,7 +240,9 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   // Holds given back: whether the marketplace put the units back on its side is not known (see forgetBelievedRemote).
   const release = async (holds: Hold[]) => {
     for (const h of holds) await releaseReservation(tx, actor, h.id)
-    if (holds.length && !order!.pickup) await forgetBelievedRemote(tx, ref.connectionId, holds[0]!.variantId, place?.remoteLocationId ?? null)
+    // Pushed again either way: the location holding them may have left the channel's map since (the stock trigger
+    // then queues nothing for this connection).
+    if (holds.length && !order!.pickup) await forgetBelievedRemote(tx, ref.connectionId, holds[0]!.variantId, place?.remoteLocationId ?? null, { ref, at })
   }
 
   // Holds brought down to `quantity` in all, the last made given up first.
@@ -292,6 +314,8 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     await upsert(prev.lineId, { sku: prev.sku, variantId: prev.variantId, quantity: 0, reservationId: prev.reservationId, state: 'released' })
   }
 
+  /** Variants the order already held before this state (not pickup goods, which the shop never counts). */
+  const heldBefore = new Set<string>()
   // Lines in (variant) order, so two orders for the same goods lock stock levels in the same order.
   const ordered = [...input.lines].sort((a, b) => ((variantOf.get(a.id) ?? '') < (variantOf.get(b.id) ?? '') ? -1 : 1))
   for (const l of ordered) {
@@ -336,12 +360,7 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
         await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: holds[0]!.id, state: 'consumed' })
       } else if (place) {
         // Never held (first seen fulfilled, or it could not be covered): the goods left all the same.
-        await applyMovements(
-          tx,
-          actor,
-          [{ variantId, locationId: place.locationIds[0]!, quantity: -rest, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, l.id), occurredAt: leftAt }],
-          { policy: 'allow' },
-        )
+        await leaveUnheld(variantId, place.locationIds, rest, l.id)
         await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: prev?.reservationId ?? null, state: 'consumed' })
       } else await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
       continue
@@ -364,6 +383,7 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
       if (toHold < heldQuantity) await shrink(holds, toHold)
       else if (toHold > heldQuantity) raise('quantity_increased')
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, reservationId: holds[0]!.id, state: 'held' })
+      heldBefore.add(variantId)
       continue
     }
     if (!place) {
@@ -383,12 +403,16 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   }
 
   for (const variantId of givenBack) await forgetBelievedRemote(tx, ref.connectionId, variantId, place?.remoteLocationId ?? null, { ref, at })
+  // The marketplace took the units off its own stock only now (the order was paid): what we last pushed or read no
+  // longer stands for the goods it held, and it is pushed our figure again (it would otherwise count them twice).
+  const takenNow = order!.stockTakenAt === null && placedAt !== null && seenBefore && input.status === 'open' && !(place?.pickup ?? order!.pickup)
+  if (takenNow) for (const variantId of heldBefore) await forgetBelievedRemote(tx, ref.connectionId, variantId, place?.remoteLocationId ?? null, { ref, at })
 
   const status: ChannelOrderStatus = input.status
   const locationId = place?.locationIds[0] ?? order!.locationId
   const [updated] = await tx
     .update(channelOrders)
-    .set({ name: input.name, status, remoteUpdatedAt: updatedAt, locationId, pickup: place?.pickup ?? order!.pickup, flag, updatedAt: at })
+    .set({ name: input.name, status, remoteUpdatedAt: updatedAt, locationId, pickup: place?.pickup ?? order!.pickup, flag, stockTakenAt: order!.stockTakenAt ?? placedAt, updatedAt: at })
     .where(eq(channelOrders.id, order!.id))
     .returning()
   if (flag && flag !== order!.flag) {

@@ -149,6 +149,11 @@ export const channelOrders = pgTable(
     flag: text('flag'),
     collectedAt: timestamptz('collected_at'),
     collectedBy: uuid('collected_by'),
+    /**
+     * When the marketplace took the order's units off its own stock, as we learned it; null while it has not (an
+     * order not paid yet on a shop that takes stock at payment).
+     */
+    stockTakenAt: timestamptz('stock_taken_at'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

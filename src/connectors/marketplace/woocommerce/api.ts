@@ -54,6 +54,8 @@ export interface WooOrder {
   status: string
   date_created_gmt: string
   date_modified_gmt: string
+  /** Null until paid (and for on-hold orders, which wait for an offline payment). */
+  date_paid_gmt?: string | null
   line_items: WooLineItem[]
   shipping_lines: { id: number; method_id: string; method_title: string }[]
   /** Only totals: `{ id, reason, total }`; the refunded lines are read from `/orders/{id}/refunds`. */
@@ -136,6 +138,19 @@ const CANCELLED = new Set(['cancelled', 'refunded', 'failed', 'trash', 'checkout
  * failed and trash give it back; so does a block-checkout draft, which never took any. A status added by a plugin
  * ("shipped", "awaiting-pickup") is treated as open: holding stock is the safe side.
  */
+/**
+ * WooCommerce takes an order's units off its stock when the order is paid, or put on hold for an offline payment
+ * (wc_maybe_reduce_stock_levels), not at checkout: a pending order has not taken them yet.
+ */
+const TAKES_STOCK = new Set(['processing', 'on-hold', 'completed'])
+
+/** When WooCommerce took the order's units off its stock: its payment, else its creation; null while pending. */
+function stockTakenAt(o: WooOrder): string | null {
+  if (!TAKES_STOCK.has(o.status)) return null
+  const at = o.date_paid_gmt || o.date_created_gmt
+  return at ? gmtToIso(at) : null
+}
+
 export function orderStatus(status: string): RemoteOrder['status'] {
   if (status === 'completed') return 'fulfilled'
   if (CANCELLED.has(status)) return 'cancelled'
@@ -187,7 +202,7 @@ export function toRemoteOrder(o: WooOrder, refunded: RefundedUnits = new Map()):
     name: `#${o.number || o.id}`,
     status,
     updatedAt: gmtToIso(o.date_modified_gmt),
-    placedAt: o.date_created_gmt ? gmtToIso(o.date_created_gmt) : null,
+    placedAt: stockTakenAt(o),
     locationId: SINGLE_LOCATION,
     pickupLocationId: pickup ? SINGLE_LOCATION : null,
     lines,
