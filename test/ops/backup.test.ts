@@ -248,11 +248,24 @@ describe('merchant export and import', { timeout: 600_000 }, () => {
     // The API key works on the new hub too.
     expect((await createApi(there).as(apiKey).get(`/api/v1/reports/daily-sales?date=${DAY}`)).status).toBe(200)
 
+    // An integrator's feed cursor from before the move: the events were written again by the import (another
+    // transaction), and the cursor still stands after the last event it read.
+    const feed = async (api: typeof admin, after: string) => (await api.get(`/api/v1/events?limit=500${after ? `&after=${after}` : ''}`)).body.items
+    const seen = await feed(admin, '')
+    expect(seen.length).toBeGreaterThan(2)
+    const cursor = seen.at(-1).cursor
+    expect(await feed(targetAdmin, cursor)).toEqual([])
+    expect((await feed(targetAdmin, seen.at(-3).cursor)).map((e: any) => e.id)).toEqual(seen.slice(-2).map((e: any) => e.id))
+
     // The till carries on: the open cash session takes a new sale, whose ids come after the imported ones.
     const maxEvent = await count(there, 'select max(id) as n from events')
     const sale = await targetAdmin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: teaSku }], tenders: [{ kind: 'card', amount: 1200 }] })
     expect(sale.status, JSON.stringify(sale.body)).toBe(201)
     expect(await count(there, 'select min(id) as n from events where id > $1', [maxEvent])).toBeGreaterThan(maxEvent)
+    // The integrator's old cursor reads the new sale's events, and nothing before them.
+    const next = await feed(targetAdmin, cursor)
+    expect(next.length).toBeGreaterThan(0)
+    expect(next.every((e: any) => e.id > maxEvent)).toBe(true)
     expect(await ledgerMismatches(there, m.merchantId)).toEqual([])
   })
 
@@ -290,8 +303,14 @@ describe('merchant export and import', { timeout: 600_000 }, () => {
   })
 
   it('imports --as-new-merchant beside the original: a second merchant with the same reports and no id shared with the first', async () => {
+    // A blank name is refused before anything is written, as the API refuses one.
+    const merchantsBefore = await count(hub, 'select count(*) as n from merchants')
+    const blank = await runCli(['import', '--in', archive, '--as-new-merchant', '--name', '   '], { DATABASE_URL: hub.url, TILLBRIDGE_SECRET_KEY: TEST_SECRET_KEY, TILLBRIDGE_DATA_DIR: dir }, CLI_TIMEOUT)
+    expect(blank.code).not.toBe(0)
+    expect(blank.stderr).toContain('invalid_merchant_name')
+    expect(await count(hub, 'select count(*) as n from merchants')).toBe(merchantsBefore)
     const progress: string[] = []
-    const r = await importArchive(hub, { file: archive, asNewMerchant: true, name: 'Backup copy', onProgress: (p) => progress.push(p) })
+    const r = await importArchive(hub, { file: archive, asNewMerchant: true, name: '  Backup copy ', onProgress: (p) => progress.push(p) })
     expect(r.merchantId).not.toBe(m.merchantId)
     expect(r.sourceMerchantId).toBe(m.merchantId)
     // Every bigint-id table of the original overlaps itself here, so each moved up, references and all.

@@ -40,10 +40,12 @@ export function parseFeedCursor(text: string): FeedCursor | { id: number } {
  */
 export async function listEvents(tx: Tx, merchantId: string, opts: { after?: FeedCursor | { id: number }; types?: string[]; limit: number }) {
   let after = opts.after
-  if (after && !('xid' in after)) {
-    // An event id: where that event stands in the feed (one of another merchant, or none, starts from the id alone).
+  if (after) {
+    // Where the cursor's event stands in the feed now: an event id alone (as cursors once were), or an event written
+    // again by another transaction since the cursor was given (a merchant restored from a backup: its events keep
+    // their ids, not their transactions). One of another merchant, or none, stands as the cursor says.
     const [e] = await tx.select({ xid: events.xid }).from(events).where(and(eq(events.merchantId, merchantId), eq(events.id, after.id)))
-    after = e ? { xid: e.xid, id: after.id } : after
+    if (e) after = { xid: e.xid, id: after.id }
   }
   const rows = await tx
     .select()

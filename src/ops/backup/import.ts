@@ -88,6 +88,10 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024
 export async function importArchive(hub: Pick<Hub, 'database' | 'secrets'>, o: ImportOptions): Promise<ImportResult> {
   const progress = o.onProgress ?? (() => {})
   const asNew = o.asNewMerchant ?? false
+  // A new name is held to a merchant's own rule (1–200 characters, not blank), before anything is read.
+  const name = o.name?.trim()
+  if (o.name !== undefined && (!name || name.length > 200)) throw invalid('invalid_merchant_name', 'the merchant name must be 1 to 200 characters, not blank; nothing was written')
+  o = { ...o, name }
   const archive = await openArchive(o.file)
   try {
     const { manifest } = archive
