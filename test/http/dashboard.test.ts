@@ -116,6 +116,10 @@ describe('the dashboard over HTTP', () => {
     expect(page.text).toContain(`id="store-${item.id}"`)
     expect(page.text).toContain(`<option value="${store!.id}">${store!.code}`)
     const csrf = c.hidden(page.text, '_csrf')!
+    // Posted to another connection's page, it changes nothing.
+    const elsewhere = await c.post(`/dashboard/reconciliation/${crypto.randomUUID()}/${day.date}/items/${item.id}/resolve`, { action: 'accept_channel', storeId: store!.id, _csrf: csrf })
+    expect(elsewhere.status).toBe(404)
+    expect((await itemOf('unknown_merchant_ref')).state).toBe('open')
     const none = await c.post(`${dayPath}/items/${item.id}/resolve`, { action: 'accept_channel', storeId: '', _csrf: csrf })
     expect(none.status).toBe(422)
     expect(none.text).toContain('say which store’s books take it')

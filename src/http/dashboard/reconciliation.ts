@@ -15,6 +15,8 @@ import { pendingResolutions, resolveRequest, waitingResolutions, type WaitingRes
 import { actOrHold, approveRequest, rejectRequest } from '../../core/staff/approvals.ts'
 import { badRequest, isDomainError, notFound } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
+import { and, eq } from 'drizzle-orm'
+import { reconItems } from '../../core/reconciliation/schema.ts'
 import { addDays, businessDate, isDate } from '../../lib/time.ts'
 import { toErrorResponse } from '../errors.ts'
 import { chip, label, labelOf, money, OUTCOME_LABELS, page, PAGE_HEADERS, RESOLUTION_LABELS, say, STATE_LABELS, type ChipStatus, type Html } from './layout.ts'
@@ -400,6 +402,9 @@ async function change(c: C, kind: 'resolved' | 'reopened'): Promise<Response> {
   try {
     const now = c.var.hub.clock()
     await c.var.hub.database.db.transaction(async (tx) => {
+      // The item is one of the page's connection (a form posted to another connection's page changes nothing).
+      const [item] = isUuid(itemId) ? await tx.select({ connectionId: reconItems.connectionId }).from(reconItems).where(and(eq(reconItems.merchantId, actor.merchantId), eq(reconItems.id, itemId))) : []
+      if (!item || item.connectionId !== connectionId.toLowerCase()) throw notFound('recon_item', itemId)
       if (kind === 'resolved') {
         const r = await actOrHold(tx, actor, 'recon_item.resolve', await resolveRequest(tx, actor, itemId, actionOf(form)), now)
         if (r.held) done = 'held'
