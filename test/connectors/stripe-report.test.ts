@@ -128,6 +128,13 @@ describe('Stripe itemized report CSV', () => {
     expect(e.message).toMatch(/^line 2: txn_2: created_utc "14\/03\/2026 01:00" is not a time/)
   })
 
+  it('refuses a report cut off inside its last row: its missing cells would read as empty (the payment number lost)', async () => {
+    const cut = EXAMPLE.slice(0, EXAMPLE.lastIndexOf(',,,,'))
+    expect(cut.endsWith('-5.00,0.00,-5.00')).toBe(true)
+    const e = await refusal(parse(cut))
+    expect(e.message).toBe('line 4: the row has 9 values where the header has 13: the file is cut off or damaged')
+  })
+
   it('refuses a file without the required columns, naming them', async () => {
     let e = await refusal(parse('balance_transaction_id,created_utc,reporting_category,currency,gross,net\ntxn_1,2026-03-14 01:00:00,charge,usd,10.00,9.41\n'))
     expect(e.message).toBe('line 1: this is not a Stripe itemized report: the header has no "fee" column')

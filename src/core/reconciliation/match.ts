@@ -773,7 +773,7 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
         from rc_lines l
         cross join lateral (
           select (coalesce(sum(case y.kind when 'payment' then y.amount when 'refund' then -y.amount when 'adjustment' then y.amount when 'fee' then -y.amount else 0 end), 0)
-                  - round(coalesce(sum(case when y.kind in ('payment', 'refund') then y.fee_milli else 0 end), 0) / 1000.0))::bigint as net
+                  - round(coalesce(sum(case when y.kind in ('payment', 'refund', 'adjustment') then y.fee_milli else 0 end), 0) / 1000.0))::bigint as net
             from settlement_lines y join settlement_statements st on st.id = y.statement_id and st.status = 'imported' and ${x.formats}
            where y.merchant_id = ${x.m} and y.connection_id = ${x.c} and y.payout_ref = l.payout_ref and y.kind <> 'payout') s
        where l.kind = 'payout' and l.payout_ref is not null`)
@@ -918,11 +918,12 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
                        coalesce(sum(amount) filter (where dir = 'payment'), 0)::bigint as pos_payments,
                        coalesce(sum(amount) filter (where dir = 'refund'), 0)::bigint as pos_refunds
                   from rc_pos where bdate = ${x.d}::date) p,
-               (select count(*)::bigint as channel_count,
+               (select count(*) filter (where kind in ('payment', 'refund'))::bigint as channel_count,
                        coalesce(sum(amount) filter (where kind = 'payment'), 0)::bigint as channel_payments,
                        (coalesce(sum(amount) filter (where kind = 'refund'), 0) + coalesce(sum(${revokedPaymentAmount({ kind: sql`kind`, status: sql`status`, amount: sql`amount` })}), 0))::bigint as channel_refunds,
+                       -- Fees of adjustments too (a dispute's fee): what the channel took, as the voucher books it.
                        coalesce(sum(fee_milli), 0)::bigint as channel_fee_milli
-                  from rc_lines where ldate = ${x.d}::date and kind in ('payment', 'refund')) l,
+                  from rc_lines where ldate = ${x.d}::date and kind in ('payment', 'refund', 'adjustment')) l,
                (select coalesce(sum(expected_fee_milli) filter (where business_date = ${x.d}::date), 0)::bigint as expected_fee_milli,
                        coalesce(sum(pos_amount) filter (where state = 'open' and line_id is null and pos_id is not null), 0)::bigint as open_pos_amount,
                        coalesce(sum(channel_amount) filter (where state = 'open' and pos_id is null and line_id is not null), 0)::bigint as open_channel_amount

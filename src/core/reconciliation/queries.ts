@@ -349,7 +349,7 @@ export async function dailySummary(
         from it i where ${pos}
       union all
       select connection_id, l_day, store_id, store_code, terminal, currency, 0, 0, 1, l_money,
-             case when l_kind in ('payment', 'refund') then l_fee else 0 end, coalesce(expected_fee_milli, 0), channel_fee_milli - expected_fee_milli, null, null, null
+             case when l_kind in ('payment', 'refund', 'adjustment') then l_fee else 0 end, coalesce(expected_fee_milli, 0), channel_fee_milli - expected_fee_milli, null, null, null
         from it l where ${channel}
       union all
       -- The item itself on its own day; a payment the channel has not shown yet brings its expected fee.

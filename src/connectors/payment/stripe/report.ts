@@ -83,12 +83,16 @@ export function parseStripeItemized(content: StatementContent, opts: { businessD
   let done = false
   async function* lines(): AsyncGenerator<StatementLine> {
     let p: Plan | null = null
+    let width = 0
     for await (const row of csvRows(content, { encoding: 'utf-8' })) {
       if (!p) {
         p = plan(row.cells.map(String), row.lineNo)
+        width = row.cells.length
         continue
       }
       if (row.cells.every((c) => c === '')) continue
+      // Stripe writes every column on every row: a shorter row is a file cut off (its last cells would read as empty).
+      if (row.cells.length < width) throw new StatementFormatError(`the row has ${row.cells.length} values where the header has ${width}: the file is cut off or damaged`, row.lineNo)
       const { line, payout } = toLine(row.lineNo, row.cells as string[], p, timeZone, keys)
       if (day && (line.occurredAt < day.start || line.occurredAt >= day.end)) {
         if (!payout) {
