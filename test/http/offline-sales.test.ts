@@ -53,6 +53,43 @@ describe('offline sales batch', () => {
     expect((await api.get(`/api/v1/sales/${close.id}`)).body.occurredAt).toBe(close.occurredAt)
   })
 
+  it('a voided offline sale that took more than its total: the staff, daily and Z reports count the void as what it gave back', async () => {
+    const m = await seedMerchant(hub)
+    const at = new Date('2026-06-10T02:00:00Z') // 10:00 Shanghai
+    hub.setNow(new Date(at.getTime() - 3600_000))
+    try {
+    const store = await seedStore(hub, m.merchantId, { openedAt: new Date(at.getTime() - 3600_000) })
+    const item = await seedProduct(hub, store, { price: 1500, stock: 10 })
+    const admin = createApi(hub).as(m.adminToken)
+    hub.setNow(new Date(at.getTime() + 60_000))
+    const id = randomUUID()
+    const r = await admin.post('/api/v1/sales/batch', {
+      sales: [{ id, occurredAt: at.toISOString(), registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1, unitPrice: 1500 }], tenders: [{ kind: 'card', amount: 1600 }] }],
+    })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(r.body.results[0].status, JSON.stringify(r.body)).toBe('accepted')
+    const sale = (await admin.get(`/api/v1/sales/${id}`)).body
+    expect(sale.tenderDifference).toBe(100)
+    hub.setNow(new Date(at.getTime() + 120_000))
+    const v = await admin.post(`/api/v1/sales/${id}/void`, { reason: 'wrong' })
+    expect(v.status, JSON.stringify(v.body)).toBe(200)
+    const voidRefund = v.body.refunds.find((x: any) => x.kind === 'void')
+    // The till took 16.00 for a 15.00 sale: the void gives the 16.00 back.
+    expect(voidRefund.total).toBe(1600)
+    const day = sale.businessDate
+    const daily = (await admin.get(`/api/v1/reports/daily-sales?date=${day}`)).body
+    const staff = (await admin.get(`/api/v1/reports/staff?from=${day}&to=${day}`)).body
+    const x = (await admin.get(`/api/v1/reports/sessions/${sale.sessionId}`)).body
+    const e = daily.entries.find((en: any) => en.storeId === store.storeId)
+    const me = staff.staff.find((p: any) => p.userId === m.adminId)
+    expect(e.voids).toEqual({ count: 1, amount: voidRefund.total })
+    expect(x.voids).toEqual({ count: 1, total: voidRefund.total })
+    expect(me.voids).toEqual({ count: 1, amount: voidRefund.total })
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+
   it('two tills uploading at once, with sales of the same registers and items in opposite order, both get through', async () => {
     const { m, store, item, api, admin } = await till()
     const other = await seedProduct(hub, store, { price: 1500, stock: 100 })

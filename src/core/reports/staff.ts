@@ -8,7 +8,8 @@
 //   averageBasket     sales amount ÷ sales count, half up, whole minor units; null without sales.
 //   refunds           refunds of kind 'refund' made in the period (refunds.business_date, at the store) with
 //                     created_by = the person: count and Σ total — whatever the day of the sale they return.
-//   voids             sales voided by the person (sales.voided_by) of the period: count and Σ amount due. A void is
+//   voids             sales voided by the person (sales.voided_by) of the period: count and Σ what the void gave back
+//                     (the amount due and what an offline till took beyond it, as the daily and Z reports count it). A void is
 //                     only allowed on the sale's own business day, so the sale's day is the void's day.
 //   manualDiscounts   on the person's completed sales: the sale_adjustments of source 'manual' — count (discounted
 //                     lines) and Σ amount.
@@ -62,7 +63,9 @@ export async function staffReport(tx: Tx, merchantId: string, q: StaffQuery): Pr
   const { currency } = await getSettings(tx, merchantId)
   const { rows } = await tx.execute<Record<string, unknown>>(sql`
     with period_sales as (
-      select id, cashier_id, status, voided_by, approver_id, total + rounding_adjustment as amount_due
+      select id, cashier_id, status, voided_by, approver_id, total + rounding_adjustment as amount_due,
+             -- What a void gave back: the amount due and what an offline till took beyond it, as the void records it.
+             total + rounding_adjustment + tender_difference as paid
         from sales
        where merchant_id = ${merchantId} and business_date between ${q.from} and ${q.to}${storeFilter(sql`store_id`, q.storeId)}
     ), period_refunds as (
@@ -76,7 +79,7 @@ export async function staffReport(tx: Tx, merchantId: string, q: StaffQuery): Pr
         from sale_adjustments a join period_sales s on s.id = a.sale_id
        where s.status = 'completed' and a.source = 'manual'
       union all
-      select voided_by, 'void', amount_due from period_sales where status = 'voided'
+      select voided_by, 'void', paid from period_sales where status = 'voided'
       union all
       select created_by, 'refund', total from period_refunds where kind = 'refund'
       union all
