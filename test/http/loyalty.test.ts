@@ -137,6 +137,16 @@ describe('coupons', () => {
     expect(again.body.error.code).toBe('coupon_unusable')
   })
 
+  it('a member named twice in one issue is held to the per-member limit', async () => {
+    const { admin, member } = await setup()
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: '¥5 off', kind: 'amount_off', amount: 500, validDays: 30, perMemberLimit: 1 })).body
+    const r = await admin.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [member.id, member.id] })
+    expect(r.status).toBe(201)
+    expect(r.body.issued).toHaveLength(1)
+    expect(r.body.skipped).toEqual([{ memberId: member.id, reason: 'already holds 1 of this coupon' }])
+    expect((await admin.get(`/api/v1/members/${member.id}/coupons`)).body.items.filter((c: any) => c.templateId === tpl.id)).toHaveLength(1)
+  })
+
   it("another merchant's coupon, or none, is 404 to look up by code and to void", async () => {
     const { admin, member } = await setup()
     const tpl = (await admin.post('/api/v1/coupon-templates', { name: '¥10 off', kind: 'amount_off', amount: 1000, validDays: 30 })).body

@@ -139,9 +139,12 @@ export async function issueCoupons(
       .where(and(eq(coupons.templateId, t.id), inArray(coupons.memberId, input.memberIds), ne(coupons.status, 'void')))
       .groupBy(coupons.memberId)
     const counts = new Map(held.map((h) => [h.memberId!, Number(h.n)]))
+    // Counted as they are given: a member named twice in one issue is held to the limit too.
     targets = (targets as string[]).filter((m) => {
-      const over = (counts.get(m) ?? 0) >= t.perMemberLimit!
+      const held = counts.get(m) ?? 0
+      const over = held >= t.perMemberLimit!
       if (over) skipped.push({ memberId: m, reason: `already holds ${t.perMemberLimit} of this coupon` })
+      else counts.set(m, held + 1)
       return !over
     })
   }
