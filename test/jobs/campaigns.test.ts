@@ -169,6 +169,15 @@ describe('campaign sends through Alibaba Cloud SMS', () => {
     expect((await w.admin.post('/api/v1/sales', { registerId: w.store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 2500 }] })).status).toBe(201)
     const results = (await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results
     expect(results).toMatchObject({ counts: { delivered: 3 }, attributedSales: 1, attributedRevenue: 2500 })
+    // The recipient turns out to be registered twice, and is merged, then merged again: the same person, whose
+    // purchase counted and whose next one counts too.
+    const second = (await w.admin.post('/api/v1/members', { phone: '+8613900009901' })).body.id
+    const third = (await w.admin.post('/api/v1/members', { phone: '+8613900009902' })).body.id
+    expect((await w.admin.post(`/api/v1/members/${second}/merge`, { sourceId: recipient })).status).toBe(200)
+    expect((await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results).toMatchObject({ attributedSales: 1, attributedRevenue: 2500 })
+    expect((await w.admin.post(`/api/v1/members/${third}/merge`, { sourceId: second })).status).toBe(200)
+    expect((await w.admin.post('/api/v1/sales', { registerId: w.store.registerId, memberId: third, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 2500 }] })).status).toBe(201)
+    expect((await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results).toMatchObject({ attributedSales: 2, attributedRevenue: 5000 })
   })
 
   it('a receipt that arrives before the send’s answer is recorded is kept and applied then; a recorded answer never undoes a receipt', async () => {

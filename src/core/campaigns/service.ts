@@ -491,7 +491,9 @@ export async function campaignResults(tx: Tx, campaign: Campaign): Promise<Campa
   const sales = await tx.execute<{ n: number; revenue: string }>(sql`
     select count(distinct s.id)::int as n, coalesce(sum(s.total), 0)::text as revenue from sales s
      where s.merchant_id = ${campaign.merchantId} and s.status = 'completed'
-       and exists (select 1 from campaign_deliveries d where d.campaign_id = ${campaign.id} and d.member_id = s.member_id
+       -- The recipient's purchases, also once merged into another member (the same person registered twice).
+       and exists (select 1 from campaign_deliveries d join members dm on dm.id = d.member_id
+                    where d.campaign_id = ${campaign.id} and s.member_id in (d.member_id, dm.merged_into)
                      and d.status in ('accepted', 'delivered') and s.occurred_at >= d.sent_at
                      and s.occurred_at < d.sent_at + make_interval(days => ${campaign.attributionDays}))`)
   return { counts, couponsIssued: coupons.rows[0]!.issued, couponsRedeemed: coupons.rows[0]!.redeemed, attributedSales: sales.rows[0]!.n, attributedRevenue: Number(sales.rows[0]!.revenue) }

@@ -68,6 +68,9 @@ export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: stri
     .update(members)
     .set({ status: 'merged', mergedInto: target.id, pointsBalance: 0, pointsDebt: 0, storedPrincipal: 0, storedBonus: 0, updatedAt: new Date() })
     .where(eq(members.id, source.id))
+  // Members merged into the source before now point at the target: one step from any merged member to the one that
+  // stands (campaign attribution follows it).
+  await tx.update(members).set({ mergedInto: target.id }).where(and(eq(members.merchantId, actor.merchantId), eq(members.mergedInto, source.id)))
   await tx.update(coupons).set({ memberId: target.id, updatedAt: new Date() }).where(eq(coupons.memberId, source.id))
   await tx.update(sales).set({ memberId: target.id }).where(and(eq(sales.merchantId, actor.merchantId), eq(sales.memberId, source.id)))
   // One birthday gift a year for the person: a year the merged-away member had one, the remaining member has it too.
