@@ -52,5 +52,10 @@ describe('member report', () => {
     expect(csv.body).toContain(`stored_value_total,${((21500 - 4321) / 100).toFixed(2)}`)
     const cashier = await m.staff('cashier')
     expect((await createApi(hub).as(cashier.token).get(`/api/v1/reports/members?from=${today}&to=${today}`)).status).toBe(403)
+    // The period is held to what every report covers.
+    const long = await admin.get('/api/v1/reports/members?from=2000-01-01&to=2026-11-01')
+    expect([long.status, long.body.error?.code]).toEqual([422, 'period_too_long'])
+    const backwards = await admin.get('/api/v1/reports/members?from=2026-11-02&to=2026-11-01')
+    expect([backwards.status, backwards.body.error?.code]).toEqual([422, 'invalid_period'])
   })
 })

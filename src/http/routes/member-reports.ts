@@ -1,7 +1,7 @@
 // The member report (JSON or CSV).
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { memberReport } from '../../core/reports/members.ts'
-import { invalid } from '../../lib/errors.ts'
+import { periodDays } from '../../core/reports/period.ts'
 import { csvFile, moneyCell } from '../../core/reports/csv.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
 import type { AppEnv } from '../env.ts'
@@ -33,7 +33,8 @@ const route = defineRoute({
 export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(route, async (c) => {
     const q = c.req.valid('query')
-    if (q.to < q.from) throw invalid('invalid_period', 'to must not be before from')
+    // The period checked as every report checks it (backwards, or longer than a report covers).
+    periodDays(q)
     const r = await memberReport(c.var.db, c.var.principal.merchantId, q)
     if (q.format === 'json') return c.json(r, 200)
     const { currency } = await getSettings(c.var.db, c.var.principal.merchantId)
