@@ -381,6 +381,9 @@ export type ExportOutcome =
 /** Records what a delivery attempt came to; a first successful delivery marks the voucher exported (immutable). */
 export async function recordExport(tx: Tx, merchantId: string, voucherId: string, connectionId: string, outcome: ExportOutcome, at: Date): Promise<ExportRow> {
   const ok = outcome.status === 'exported' || outcome.status === 'duplicate'
+  // The voucher first, then its export, as claimExport takes them: the other order deadlocks with an export waiting
+  // for the lease (409 concurrent_update to one of five exports of a voucher at once).
+  await tx.select({ id: vouchers.id }).from(vouchers).where(and(eq(vouchers.id, voucherId), eq(vouchers.merchantId, merchantId))).for('update')
   const [row] = await tx
     .update(voucherExports)
     .set({
