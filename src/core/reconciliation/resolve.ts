@@ -307,12 +307,7 @@ export async function reopenItem(tx: Tx, actor: Actor, itemId: string, input: { 
 
   if (item.resolution === 'merged' || item.resolution === RESOLUTION.match) {
     // Find the pair from the hand match recorded on this item's history.
-    const [ev] = await tx
-      .select()
-      .from(reconItemEvents)
-      .where(and(eq(reconItemEvents.itemId, item.id), eq(reconItemEvents.action, 'resolved')))
-      .orderBy(reconItemEvents.id)
-      .then((rows) => rows.slice(-1))
+    const ev = await lastResolution(tx, item.id)
     const counterpartId = ev?.details.counterpartItemId as string | undefined
     if (!counterpartId) throw conflict('history_missing', 'The hand match of this item is not on its history')
     const other = await lockItem(tx, actor.merchantId, counterpartId)
@@ -353,8 +348,7 @@ export async function reopenItem(tx: Tx, actor: Actor, itemId: string, input: { 
 
   const was = item.resolution
   // A store the acceptance gave an item of none goes with it (its reversal is booked there, from `item`).
-  const [resolved] = was === 'accept_channel' ? await tx.select().from(reconItemEvents).where(and(eq(reconItemEvents.itemId, item.id), eq(reconItemEvents.action, 'resolved'))).orderBy(desc(reconItemEvents.id)).limit(1) : []
-  const assigned = typeof resolved?.details.storeId === 'string'
+  const assigned = was === 'accept_channel' && typeof (await lastResolution(tx, item.id))?.details.storeId === 'string'
   const [after] = await tx
     .update(reconItems)
     .set({ state: 'open', manual: false, resolution: null, resolutionNote: null, resolvedBy: null, resolvedAt: null, updatedAt: now, ...(assigned ? { storeId: null } : {}) })
@@ -366,9 +360,14 @@ export async function reopenItem(tx: Tx, actor: Actor, itemId: string, input: { 
   return after!
 }
 
+/** The item's last resolution on its history (its details: what it was before, a hand match's counterpart, a store given). */
+async function lastResolution(tx: Tx, itemId: string) {
+  const [ev] = await tx.select().from(reconItemEvents).where(and(eq(reconItemEvents.itemId, itemId), eq(reconItemEvents.action, 'resolved'))).orderBy(desc(reconItemEvents.id)).limit(1)
+  return ev
+}
+
 /** The item as it was before its last resolution (from its history). */
 async function lastBefore(tx: Tx, itemId: string): Promise<{ outcome: string; businessDate: string } | undefined> {
-  const rows = await tx.select().from(reconItemEvents).where(and(eq(reconItemEvents.itemId, itemId), eq(reconItemEvents.action, 'resolved'))).orderBy(reconItemEvents.id)
-  const before = rows[rows.length - 1]?.details.before as { outcome?: string; businessDate?: string } | undefined
+  const before = (await lastResolution(tx, itemId))?.details.before as { outcome?: string; businessDate?: string } | undefined
   return before?.outcome && before.businessDate ? { outcome: before.outcome, businessDate: before.businessDate } : undefined
 }
