@@ -16,7 +16,7 @@ import { isDeviceOfStore, listDevices, recordDeviceStatus } from '../core/device
 import { applyOutcome, markSent, openWork, requeueRecovered, settleUnknownByStatus } from '../core/devices/jobs.ts'
 import type { Hub } from '../runtime.ts'
 import { BridgeMessage, CLOSE_KEY_REFUSED, CLOSE_REPLACED, PROTOCOL_VERSION, type HubMessage } from './protocol.ts'
-import type { DeviceStatus, WorkResult } from './types.ts'
+import type { DeviceStatus, DeviceWork, WorkResult } from './types.ts'
 import { buildWork, endpointOf } from './work.ts'
 
 export const LINK_PATH = '/api/v1/bridge/link'
@@ -54,30 +54,39 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
     if (link.socket.readyState === link.socket.OPEN) link.socket.send(JSON.stringify(m))
   }
 
-  /** Sends the store's open jobs not yet sent on this socket, in order. One pump at a time per link. */
+  /**
+   * Sends the store's open jobs not yet sent on this socket, in order. One pump at a time per link. A job is marked
+   * sent (its attempt counted) and committed before it goes out: a bridge may answer before the hub has sent the
+   * rest, and a result must find the job already sent.
+   */
   const pump = (link: Link): Promise<void> => {
     if (link.again) return link.pumping
     link.again = true
     link.pumping = link.pumping.then(async () => {
       link.again = false
       if (links.get(link.storeId) !== link || !(await keyStands(link))) return
-      await db.transaction(async (tx) => {
+      const outgoing = await db.transaction(async (tx) => {
         const now = hub.clock()
         const open = await openWork(tx, link.storeId, now)
-        const fresh = open.filter((o) => !link.sent.has(o.job.id))
+        const works: { jobId: string; work: DeviceWork; queued: boolean }[] = []
         const previews = new Map<string, string>()
-        for (const { job, device } of fresh) {
+        for (const { job, device } of open.filter((o) => !link.sent.has(o.job.id))) {
           try {
             const { work, preview } = await buildWork(tx, job, device, now)
             if (preview) previews.set(job.id, preview)
-            send(link, { type: 'work', work })
-            link.sent.add(job.id)
+            works.push({ jobId: job.id, work, queued: job.state === 'queued' })
           } catch (err) {
             await applyOutcome(tx, link.storeId, { jobId: job.id, outcome: 'failed', reason: 'render_failed', message: (err as Error).message, retryable: false, status: null, finishedAt: now.toISOString() })
           }
         }
-        await markSent(tx, fresh.filter((f) => link.sent.has(f.job.id) && f.job.state === 'queued').map((f) => f.job.id), now, previews)
+        await markSent(tx, works.filter((w) => w.queued).map((w) => w.jobId), now, previews)
+        return works
       })
+      if (links.get(link.storeId) !== link) return
+      for (const { jobId, work } of outgoing) {
+        send(link, { type: 'work', work })
+        link.sent.add(jobId)
+      }
     }).catch((err) => log.error({ err, storeId: link.storeId }, 'pumping device work failed'))
     return link.pumping
   }

@@ -84,6 +84,30 @@ describe('bridge link rules', () => {
     expect(await stateOf(queued.id)).toBe('queued')
   })
 
+  it('a job the bridge answers at once was sent first: it counts its attempt and when it was sent', async () => {
+    rig = await deviceRig(hub, { pumpIntervalMs: 200 })
+    // Work queued while no bridge is connected goes out in one pump; a bridge that answers each job the moment it
+    // arrives answers the first ones while the hub is still sending the rest.
+    for (let i = 0; i < 15; i++) await rig.sell({ cash: false })
+    const jobs = await rig.jobs()
+    expect(jobs).toHaveLength(30)
+    const key = (await rig.api.post(`/api/v1/stores/${rig.store.storeId}/bridge-keys`, { name: 'Back office PC' })).body.key
+    const b = await rawBridge(rig.hubUrl, rig.store.storeId, key)
+    cleanups.push(() => b.ws.terminate())
+    b.ws.on('message', (d) => {
+      const m = JSON.parse(d.toString())
+      if (m.type === 'work') b.done(m.work.jobId)
+    })
+    const finished = await until(
+      () => Promise.all(jobs.map(async (j) => (await rig!.api.get(`/api/v1/device-jobs/${j.id}`)).body)),
+      (js) => js.every((j) => j.state === 'done'),
+      10_000,
+      'every job done',
+    )
+    expect(finished.map((j) => j.attempts)).toEqual(jobs.map(() => 1))
+    expect(finished.filter((j) => j.sentAt === null)).toEqual([])
+  })
+
   it('a second bridge of the store takes over and the first stops, so the two never take turns printing', async () => {
     rig = await deviceRig(hub, { pumpIntervalMs: 200 })
     const first = await rig.startBridge()
