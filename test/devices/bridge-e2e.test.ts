@@ -54,8 +54,10 @@ describe('device work through the bridge', () => {
     await rig.linkUp()
     const jobs = await until(() => rig!.jobs(), (js) => js.length === 2 && finished(js), 10_000, 'the result after the reconnect')
     expect(jobs.find((j) => j.action === 'print')).toMatchObject({ state: 'done' })
-    // The hub sent the receipt again on the new link; the bridge answered from its journal.
-    expect(bridge.stats().duplicates).toBeGreaterThanOrEqual(1)
+    // On the new link the bridge sends its journaled result first, and the hub sends the open receipt again unless
+    // that result landed before it read its open work: either way the bridge ran each job once (a job sent
+    // again is answered from its journal; test/devices/bridge-agent.test.ts holds that case exactly).
+    expect(bridge.stats()).toMatchObject({ received: jobs.length, executed: jobs.length })
     await new Promise((r) => setTimeout(r, 300))
     expect(rig.receipts().filter((p) => p.text.includes(sale.receiptNo))).toHaveLength(1)
   })
