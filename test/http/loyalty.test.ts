@@ -147,6 +147,17 @@ describe('coupons', () => {
     expect((await admin.get(`/api/v1/members/${member.id}/coupons`)).body.items.filter((c: any) => c.templateId === tpl.id)).toHaveLength(1)
   })
 
+  it('issues of one template at the same time hold a member to the per-member limit', async () => {
+    const { m, admin, member } = await setup()
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: '¥5 off', kind: 'amount_off', amount: 500, validDays: 30, perMemberLimit: 1 })).body
+    // Six managers at once (one person's requests wait for each other at sign-in).
+    const managers = await Promise.all(Array.from({ length: 6 }, async () => createApi(hub).as((await m.staff('manager')).token)))
+    const rs = await Promise.all(managers.map((api) => api.post('/api/v1/coupons/issue', { templateId: tpl.id, memberIds: [member.id] })))
+    expect(rs.map((r) => r.status)).toEqual(rs.map(() => 201))
+    expect(rs.map((r) => r.body.issued.length).sort()).toEqual([0, 0, 0, 0, 0, 1])
+    expect((await admin.get(`/api/v1/members/${member.id}/coupons`)).body.items.filter((c: any) => c.templateId === tpl.id)).toHaveLength(1)
+  })
+
   it("another merchant's coupon, or none, is 404 to look up by code and to void", async () => {
     const { admin, member } = await setup()
     const tpl = (await admin.post('/api/v1/coupon-templates', { name: '¥10 off', kind: 'amount_off', amount: 1000, validDays: 30 })).body

@@ -133,6 +133,9 @@ export async function issueCoupons(
   }
   let targets: (string | null)[] = input.memberIds ? input.memberIds.filter((m) => !merged.has(m)) : Array.from({ length: input.count ?? 1 }, () => null)
   if (input.memberIds && t.perMemberLimit !== null) {
+    // Issues of one template count what members hold one at a time: two at once would each see a member below the
+    // limit. (Not FOR UPDATE: a coupon's insert takes KEY SHARE on its template, which that would block.)
+    await tx.select({ id: couponTemplates.id }).from(couponTemplates).where(eq(couponTemplates.id, t.id)).for('no key update')
     const held = await tx
       .select({ memberId: coupons.memberId, n: count() })
       .from(coupons)
