@@ -46,6 +46,25 @@ describe('members', () => {
     }
   })
 
+  it('a merged member’s card, QR and phone find the member it was merged into; a new member on that phone comes first', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const kept = (await api.post('/api/v1/members', { phone: '13900000011' })).body
+    const gone = (await api.post('/api/v1/members', { phone: '13900000012' })).body
+    const last = (await api.post('/api/v1/members', { phone: '13900000013' })).body
+    expect((await api.post(`/api/v1/members/${kept.id}/merge`, { sourceId: gone.id })).status).toBe(200)
+    expect((await api.post(`/api/v1/members/${last.id}/merge`, { sourceId: kept.id })).status).toBe(200)
+    // The customer still carries the old card: it finds the member that stands at the end of the merges.
+    for (const q of [`cardNo=${gone.cardNo}`, `qr=${encodeURIComponent(gone.qr)}`, 'phone=13900000012', `cardNo=${kept.cardNo}`]) {
+      const r = await api.get(`/api/v1/members/lookup?${q}`)
+      expect([r.status, r.body.id], q).toEqual([200, last.id])
+    }
+    // The phone given to a new member is theirs.
+    const fresh = (await api.post('/api/v1/members', { phone: '13900000012' })).body
+    expect((await api.get('/api/v1/members/lookup?phone=13900000012')).body.id).toBe(fresh.id)
+    expect((await api.get('/api/v1/members/lookup?cardNo=8000000000000000')).status).toBe(404)
+  })
+
   it('keeps one merchant’s members away from another', async () => {
     const a = await seedMerchant(hub)
     const b = await seedMerchant(hub)

@@ -1,7 +1,7 @@
 // Members: registered at the till or by API, found by phone, card number or the QR on their card; consent per
 // channel with its history; tags.
 import { randomInt } from 'node:crypto'
-import { and, asc, eq, gt, ilike, or, sql, type SQL } from 'drizzle-orm'
+import { and, asc, desc, eq, gt, ilike, or, sql, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
@@ -148,7 +148,11 @@ export async function getActiveMember(tx: Tx, merchantId: string, id: string, op
   return m
 }
 
-/** Finds an active member by phone (any common format), card number, or the QR on the card. */
+/**
+ * Finds an active member by phone (any common format), card number, or the QR on the card. A member merged into
+ * another is found as the one it was merged into (the customer still carries the old card); an active member on a
+ * phone comes before a merged one that had it.
+ */
 export async function lookupMember(tx: Tx, merchantId: string, by: { phone?: string; cardNo?: string; qr?: string }): Promise<Member> {
   let where: SQL | undefined
   if (by.phone) {
@@ -160,9 +164,14 @@ export async function lookupMember(tx: Tx, merchantId: string, by: { phone?: str
     if (!m) throw invalid('invalid_member_qr', 'this QR code is not a member card')
     where = eq(members.cardNo, m[1]!)
   } else throw invalid('lookup_required', 'look up by phone, cardNo or qr')
-  const [row] = await tx.select().from(members).where(and(eq(members.merchantId, merchantId), eq(members.status, 'active'), where))
+  const [row] = await tx
+    .select()
+    .from(members)
+    .where(and(eq(members.merchantId, merchantId), where))
+    .orderBy(sql`${members.status} = 'active' desc`, desc(members.updatedAt))
+    .limit(1)
   if (!row) throw notFound('member')
-  return row
+  return row.status === 'active' ? row : getActiveMember(tx, merchantId, row.id)
 }
 
 export interface MemberChanges {
