@@ -1,11 +1,11 @@
 // Drill-down: the source records a voucher line summarises — the sale lines, tenders, refunds, top-ups, cash
 // sessions, reconciliation items or stock movements of its kind and group, among the records the voucher was built
 // from (kept with the voucher, so the answer does not move when the day changes later).
-import { and, eq, sql, type SQL } from 'drizzle-orm'
+import { and, desc, eq, inArray, isNull, lt, ne, sql, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { notFound } from '../../lib/errors.ts'
 import { getVoucher } from './service.ts'
-import { voucherLines, voucherSources } from './schema.ts'
+import { voucherLines, vouchers, voucherSources } from './schema.ts'
 
 export interface SourceRecord {
   type: string
@@ -19,14 +19,100 @@ export interface SourceRecord {
 
 const LIMIT = 1000
 
+type VoucherLine = typeof voucherLines.$inferSelect
+type Sources = typeof voucherSources.$inferSelect
+type Row = {
+  type: string
+  id: string
+  ref: string | null
+  amount: string
+  detail: Record<string, unknown>
+}
+
+/**
+ * The records a voucher line summarises, each with what it contributes to the line in the line's own direction.
+ * - A daily voucher's line: the records of its kind and group among those the voucher was built from.
+ * - A reversal's line: the records of the reversed voucher's line, each taken back.
+ * - A difference voucher's line: what changed since the voucher before it (the day's records now against the ones
+ *   that voucher held): a record added counts in full, one gone counts against, one changed by what it changed;
+ *   a line whose account changed (the mapping moved it) holds the records that moved.
+ */
 export async function lineSources(tx: Tx, merchantId: string, voucherId: string, lineNo: number): Promise<{ records: SourceRecord[]; total: number; truncated: boolean }> {
-  let voucher = await getVoucher(tx, merchantId, voucherId)
+  const voucher = await getVoucher(tx, merchantId, voucherId)
   const [line] = await tx.select().from(voucherLines).where(and(eq(voucherLines.voucherId, voucherId), eq(voucherLines.lineNo, lineNo)))
   if (!line) throw notFound('voucher_line', `${voucherId}/${lineNo}`)
-  // A reversal summarises what the voucher it reverses did.
-  if (voucher.kind === 'reversal' && voucher.correctsId) voucher = await getVoucher(tx, merchantId, voucher.correctsId)
-  const [src] = await tx.select().from(voucherSources).where(eq(voucherSources.voucherId, voucher.id))
-  if (!src) return { records: [], total: 0, truncated: false }
+  const sourcesOf = async (id: string) => (await tx.select().from(voucherSources).where(eq(voucherSources.voucherId, id)))[0]
+  const side = line.credit > 0 ? -1 : 1
+  const out = (rows: { r: Row; amount: number }[]) => {
+    const records = rows.slice(0, LIMIT).map(({ r, amount }) => ({ type: r.type, id: r.id, ref: r.ref, amount, detail: r.detail }))
+    return { records, total: rows.length > LIMIT ? LIMIT + 1 : rows.length, truncated: rows.length > LIMIT }
+  }
+  if (voucher.kind === 'difference') {
+    const [own, before] = [await sourcesOf(voucher.id), await sourcesBefore(tx, voucher)]
+    const now = own ? await recordsOf(tx, merchantId, line, own, null) : null
+    const then = before ? await recordsOf(tx, merchantId, line, before, null) : null
+    if (!now) return out([])
+    // Posted amounts (debit +) of what the day holds now and what the voucher before held, record by record.
+    const posting = (q: { rows: Row[]; posted: boolean } | null, natural: number) => new Map((q?.rows ?? []).map((r) => [`${r.type}:${r.id}`, { r, amount: (q!.posted ? 1 : natural) * Number(r.amount) }]))
+    const lineAmount = line.debit - line.credit
+    // A kind's natural side is where its records sit when the day is booked: found as the side that explains the line.
+    for (const natural of [side, -side]) {
+      const a = posting(now, natural)
+      const b = posting(then, natural)
+      const changed = new Map(a)
+      for (const [k, v] of b) {
+        const n = (changed.get(k)?.amount ?? 0) - v.amount
+        changed.set(k, { r: changed.get(k)?.r ?? v.r, amount: n })
+      }
+      const sum = (m: Map<string, { amount: number }>) => [...m.values()].reduce((t, v) => t + v.amount, 0)
+      // The same account before and now: the change; the line's account new to the kind: all it holds now; the
+      // account the kind left: all it held before, taken back.
+      for (const m of [changed, a, new Map([...b].map(([k, v]) => [k, { ...v, amount: -v.amount }]))]) {
+        if (sum(m) !== lineAmount) continue
+        const rows = [...m.values()].filter((v) => v.amount !== 0).map((v) => ({ r: v.r, amount: side * v.amount }))
+        return out(rows)
+      }
+      if (now.posted) break
+    }
+    return out([])
+  }
+  // A reversal summarises what the voucher it reverses did, each record taken back.
+  const reversed = voucher.kind === 'reversal' && voucher.correctsId ? voucher.correctsId : null
+  const src = await sourcesOf(reversed ?? voucher.id)
+  if (!src) return out([])
+  const q = await recordsOf(tx, merchantId, line, src, LIMIT + 1)
+  if (!q) return out([])
+  // A posted record's amount is what it posts (debit +): in a reversal the opposite, seen from the line's side.
+  const direction = q.posted ? side * (reversed ? -1 : 1) : 1
+  return out(q.rows.map((r) => ({ r, amount: direction * Number(r.amount) })))
+}
+
+/** The sources of the voucher a difference voucher follows: the latest of the day's daily and difference vouchers before it. */
+async function sourcesBefore(tx: Tx, v: typeof vouchers.$inferSelect): Promise<Sources | undefined> {
+  const [row] = await tx
+    .select({ s: voucherSources })
+    .from(vouchers)
+    .innerJoin(voucherSources, eq(voucherSources.voucherId, vouchers.id))
+    .where(
+      and(
+        eq(vouchers.merchantId, v.merchantId),
+        eq(vouchers.businessDate, v.businessDate),
+        v.storeId ? eq(vouchers.storeId, v.storeId) : isNull(vouchers.storeId),
+        ne(vouchers.status, 'superseded'),
+        inArray(vouchers.kind, ['daily', 'difference']),
+        lt(vouchers.createdAt, v.createdAt),
+      ),
+    )
+    .orderBy(desc(vouchers.createdAt))
+    .limit(1)
+  return row?.s
+}
+
+/**
+ * The records of a line's kind and group among `src`, with their amounts: in the line's natural direction, or, for a
+ * kind whose records may move the line either way (`posted`), what each posts (debit +, credit −).
+ */
+async function recordsOf(tx: Tx, merchantId: string, line: VoucherLine, src: Sources, limit: number | null): Promise<{ rows: Row[]; posted: boolean } | null> {
   const g = line.group
   const ids = (a: string[]) => sql`${sql.param(a)}::uuid[]`
   // A line merged from several rates or tenders (mergeSameAccount) keeps only what they share: no filter on the rest.
@@ -152,9 +238,7 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
     default:
       q = null
   }
-  if (!q) return { records: [], total: 0, truncated: false }
-  const { rows } = await tx.execute<{ type: string; id: string; ref: string | null; amount: string; detail: Record<string, unknown> }>(sql`select * from (${q}) x limit ${LIMIT + 1}`)
-  const direction = posted && line.credit > 0 ? -1 : 1
-  const records = rows.slice(0, LIMIT).map((r) => ({ type: r.type, id: r.id, ref: r.ref, amount: direction * Number(r.amount), detail: r.detail }))
-  return { records, total: rows.length > LIMIT ? LIMIT + 1 : rows.length, truncated: rows.length > LIMIT }
+  if (!q) return null
+  const { rows } = await tx.execute<Row>(limit === null ? q : sql`select * from (${q}) x limit ${limit}`)
+  return { rows, posted }
 }
