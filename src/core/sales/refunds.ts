@@ -145,13 +145,14 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     // a card may still be refunded unreferenced at the terminal, with the cash-refund permission (below).
     // Cash named by kind likewise comes out of what the sale's cash payment can still give back; beyond that it is
     // cash instead of another tender (the cash-refund permission, below).
+    // Any other kind (on account, a coupon voucher, stored value, points) named by kind is the sale's own tender of
+    // that kind with room for it, as cash is.
     const resolved = input.tenders.map((t) => {
       if (t.saleTenderId) return t
-      if (t.kind === 'cash') {
-        const cash = tenders.find((x) => x.kind === 'cash' && t.amount <= x.amount - x.refundedAmount)
-        return cash ? { ...t, saleTenderId: cash.id } : t
+      if (!ELECTRONIC.includes(t.kind)) {
+        const own = tenders.find((x) => x.kind === t.kind && t.amount <= x.amount - x.refundedAmount)
+        return own ? { ...t, saleTenderId: own.id } : t
       }
-      if (!ELECTRONIC.includes(t.kind)) return t
       const same = tenders.filter((x) => x.kind === t.kind)
       if (same.length === 1) return { ...t, saleTenderId: same[0]!.id }
       if (same.length > 1) throw invalid('refund_tender_ambiguous', `the sale has ${same.length} ${t.kind} payments: name the one refunded (saleTenderId)`, { kind: t.kind })
@@ -307,10 +308,13 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   return { refundId, sale: await getSale(tx, actor.merchantId, saleId) }
 }
 
-/** Whether all a sale can still refund was paid in cash (the drawer pays the refund out). */
+/**
+ * Whether all a sale can still refund was paid in cash (the drawer pays the refund out), or it was paid in cash and
+ * rounded refunds have given everything back already (the rest of its goods come back for nothing more).
+ */
 function allCash(tenders: { kind: TenderKind; amount: number; refundedAmount: number }[]): boolean {
   const open = tenders.filter((t) => t.amount > t.refundedAmount)
-  return open.length > 0 && open.every((t) => t.kind === 'cash')
+  return open.every((t) => t.kind === 'cash') && tenders.some((t) => t.kind === 'cash')
 }
 
 /** What the sale's refunds so far gave back, whatever they were paid to (a refund to a card at the terminal, say). */
