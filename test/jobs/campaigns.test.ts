@@ -176,7 +176,10 @@ describe('campaign sends through Alibaba Cloud SMS', () => {
     expect((await w.admin.post(`/api/v1/members/${second}/merge`, { sourceId: recipient })).status).toBe(200)
     expect((await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results).toMatchObject({ attributedSales: 1, attributedRevenue: 2500 })
     expect((await w.admin.post(`/api/v1/members/${third}/merge`, { sourceId: second })).status).toBe(200)
-    expect((await w.admin.post('/api/v1/sales', { registerId: w.store.registerId, memberId: third, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 2500 }] })).status).toBe(201)
+    const later = (await w.admin.post('/api/v1/sales', { registerId: w.store.registerId, memberId: third, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'cash', amount: 5000 }] })).body
+    expect((await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results).toMatchObject({ attributedSales: 2, attributedRevenue: 7500 })
+    // Revenue the campaign brought is net of what was given back: one of the two units is returned.
+    expect((await w.admin.post(`/api/v1/sales/${later.id}/refunds`, { registerId: w.store.registerId, lines: [{ saleLineId: later.lines[0].id, quantity: 1 }] })).status).toBe(201)
     expect((await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results).toMatchObject({ attributedSales: 2, attributedRevenue: 5000 })
   })
 

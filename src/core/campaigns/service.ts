@@ -478,6 +478,7 @@ export interface CampaignResults {
   couponsRedeemed: number
   /** Sales of recipients within the attribution window after their message. */
   attributedSales: number
+  /** What those sales took, less what their refunds gave back. */
   attributedRevenue: number
 }
 
@@ -489,7 +490,9 @@ export async function campaignResults(tx: Tx, campaign: Campaign): Promise<Campa
     select count(c.id)::int as issued, count(c.id) filter (where c.status = 'redeemed')::int as redeemed
       from campaign_deliveries d join coupons c on c.id = d.coupon_id and c.status <> 'void' where d.campaign_id = ${campaign.id}`)
   const sales = await tx.execute<{ n: number; revenue: string }>(sql`
-    select count(distinct s.id)::int as n, coalesce(sum(s.total), 0)::text as revenue from sales s
+    select count(distinct s.id)::int as n,
+           coalesce(sum(s.total - (select coalesce(sum(r.total), 0) from refunds r where r.sale_id = s.id and r.kind = 'refund')), 0)::text as revenue
+      from sales s
      where s.merchant_id = ${campaign.merchantId} and s.status = 'completed'
        -- The recipient's purchases, also once merged into another member (the same person registered twice).
        and exists (select 1 from campaign_deliveries d join members dm on dm.id = d.member_id

@@ -28,7 +28,7 @@ const ResultsSchema = z.object({
   couponsIssued: z.number().int(),
   couponsRedeemed: z.number().int(),
   attributedSales: z.number().int(),
-  attributedRevenue: z.number().int().openapi({ description: 'Minor units: sales of recipients within attributionDays after their message' }),
+  attributedRevenue: z.number().int().openapi({ description: 'Minor units: sales of recipients within attributionDays after their message, less what their refunds gave back' }),
 })
 const CampaignSchema = z
   .object({
