@@ -304,6 +304,17 @@ describe('Kingdee K/3 Cloud accounting connector', () => {
       expect([...sessions][0]).toMatch(/^[0-9a-f]{32}$/)
     })
 
+    it('signs in again when the password or app secret changes (the old session is not used with new credentials)', async () => {
+      const { ctx } = await connect()
+      await caps.exportVoucher(ctx, { voucher: small('TB-S012-20261120-R1') })
+      const logins = sim.requestsOf('ValidateUser').length
+      const changed = { ...ctx, config: { ...ctx.config, password: 'not-the-password' } }
+      const e = await rejection(caps.exportVoucher(changed, { voucher: small('TB-S012-20261120-R2') }), ConnectorError)
+      expect(e).toMatchObject({ kind: 'auth_failed' })
+      expect(sim.requestsOf('ValidateUser')).toHaveLength(logins + 1)
+      expect(savesOf('TB-S012-20261120-R2')).toHaveLength(0)
+    })
+
     it('signs in again once when Kingdee says the session is lost, and goes on', async () => {
       const { ctx } = await connect()
       await caps.exportVoucher(ctx, { voucher: small('TB-S003-20261120-R1') })

@@ -3,6 +3,7 @@
 // kept per connection in this process's memory and renewed once when a reply says 会话信息已丢失 (MsgCode 1).
 // Errors come back with HTTP 200 and a ResponseStatus, either as `{Result:{ResponseStatus}}` (Save) or as
 // `[[{Result:{ResponseStatus}}]]` (a failed ExecuteBillQuery).
+import { createHash } from 'node:crypto'
 import type { ConnectorContext } from '../../framework/define.ts'
 import { ConnectorError, type Classified, type ErrorKind } from '../../framework/http-types.ts'
 import type { KingdeeConfig } from './config.ts'
@@ -119,14 +120,17 @@ export function classifyKingdee(res: { status: number; data: unknown }): Classif
 // ---- the session -----------------------------------------------------------------------------------------------
 
 interface Session {
-  /** Who the session belongs to: a changed server, data centre or user signs in again. */
+  /** Who the session belongs to: a changed server, data centre, user or credential signs in again. */
   owner: string
   cookie: Promise<string>
 }
 
 const sessions = new Map<string, Session>()
 
-const ownerOf = (c: KingdeeConfig) => [c.serverUrl, c.acctId, c.username, c.appId ?? ''].join('\n')
+// The credentials count as a digest (the map holds no secret): a changed password or app secret signs in with it,
+// where the old session would have gone on working until it expired.
+const ownerOf = (c: KingdeeConfig) =>
+  [c.serverUrl, c.acctId, c.username, c.appId ?? '', createHash('sha256').update(`${c.password ?? ''}\n${c.appSecret ?? ''}`).digest('hex')].join('\n')
 
 /** `name=value` of each Set-Cookie (axios hands them over as an array; joined, they are split at each new cookie). */
 export function cookiePairs(setCookie: string | string[] | undefined): string[] {
