@@ -94,6 +94,21 @@ describe('WeChat messages campaign connector', () => {
       expect(sim.sentTo(who)[0]).toMatchObject({ data: { thing1: { value: '春季礼券' }, time2: { value: '2026-05-01 10:00' } }, miniprogram: { appid: 'wx0123456789abcdef', pagepath: 'pages/coupon/index?c=1' } })
     })
 
+    it('fetches a token with a changed app secret, where the old token would have gone on working', async () => {
+      const { ctx } = await connect()
+      const who = openid()
+      sim.addUser(who)
+      await caps.sendBatch(ctx, { campaignKey: 'secret-1', message: templateMessage, recipients: [recipient(who, { thing1: 'a' })] })
+      const before = sim.state.requests.length
+      const changed = { ...ctx, config: { ...ctx.config, appSecret: 'a-wrong-new-secret-0000000000000' } }
+      const sent = await caps.sendBatch(changed, { campaignKey: 'secret-1', message: templateMessage, recipients: [recipient(who, { thing1: 'b' })] }).then(
+        () => 'sent',
+        (e) => e.kind,
+      )
+      expect(sent).toBe('auth_failed')
+      expect(sim.state.requests.slice(before).map((r) => r.path)).toEqual(['/cgi-bin/stable_token'])
+    })
+
     it('refreshes an expired token once and sends', async () => {
       const { ctx } = await connect()
       const who = openid()

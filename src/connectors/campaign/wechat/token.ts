@@ -4,6 +4,7 @@
 // the previous one after five minutes). A token WeChat refuses (40001/42001) is dropped and fetched again; with
 // the stable endpoint a force_refresh is asked for only when WeChat hands back the very token it refused.
 // https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/getStableAccessToken.html
+import { createHash } from 'node:crypto'
 import type { ConnectorContext } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { wechatJson } from './api.ts'
@@ -25,7 +26,9 @@ const fetching = new Map<string, Promise<Cached>>()
 /** Tokens are renewed this long before WeChat's expiry. */
 const EARLY_MS = 5 * 60_000
 
-const keyOf = (ctx: ConnectorContext<TokenConfig>) => `${ctx.connectionId}/${ctx.config.appId}`
+// With a digest of the secret: a changed app secret fetches a token with it (the old token would go on working
+// for up to two hours, hiding a wrong new secret).
+const keyOf = (ctx: ConnectorContext<TokenConfig>) => `${ctx.connectionId}/${ctx.config.appId}/${createHash('sha256').update(ctx.config.appSecret).digest('hex')}`
 
 async function fetchToken(ctx: ConnectorContext<TokenConfig>, force: boolean): Promise<Cached> {
   const { appId, appSecret } = ctx.config
