@@ -1,12 +1,13 @@
-// Housekeeping: forget what is only kept for a while (idempotency results, expired sessions, old heartbeats,
+// Housekeeping: forget what is only kept for a while (idempotency results, expired sessions, old heartbeats, sign-in
+// failures of addresses quiet for a day,
 // connector calls past their retention, campaign receipts no delivery ever claimed, statement files a stopped process
 // left on disk).
 import fs from 'node:fs'
 import path from 'node:path'
 import { z } from 'zod'
-import { and, isNotNull, lt, or } from 'drizzle-orm'
+import { and, isNotNull, isNull, lt, or } from 'drizzle-orm'
 import { idempotencyKeys, workerHeartbeats } from '../db/infra-schema.ts'
-import { sessions } from '../core/staff/schema.ts'
+import { sessions, signInThrottle } from '../core/staff/schema.ts'
 import { campaignReceipts, RECEIPT_RETENTION_DAYS } from '../core/campaigns/schema.ts'
 import { CALL_RETENTION_DAYS, purgeCalls } from '../connectors/framework/call-log.ts'
 import { SPOOL_KINDS, SPOOL_SUFFIX, spoolDir } from '../lib/spool.ts'
@@ -46,6 +47,7 @@ export const purge = defineTask({
       .where(or(lt(sessions.expiresAt, now), and(isNotNull(sessions.revokedAt), lt(sessions.revokedAt, dayAgo))))
       .returning({ id: sessions.id })
     await db.delete(workerHeartbeats).where(lt(workerHeartbeats.seenAt, dayAgo))
+    await db.delete(signInThrottle).where(and(lt(signInThrottle.updatedAt, dayAgo), or(isNull(signInThrottle.lockedUntil), lt(signInThrottle.lockedUntil, now))))
     const connectorCalls = await purgeCalls(db, new Date(now.getTime() - CALL_RETENTION_DAYS * 86_400_000))
     const receipts = await db
       .delete(campaignReceipts)

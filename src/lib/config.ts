@@ -36,6 +36,7 @@ const EnvSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10_000),
   PUBLIC_URL: z.url({ error: 'must be an http(s) URL' }).optional(),
   METRICS_PORT: portNumber().optional(),
+  TRUST_PROXY: z.enum(['true', 'false', '1', '0'], { error: 'must be true or false' }).default('false'),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
 })
 
@@ -60,6 +61,11 @@ export interface Config {
   metricsToken?: string
   /** Where a `worker` process (which has no API listener) serves /health and /metrics; unset, it serves neither. */
   metricsPort?: number
+  /**
+   * The hub is behind one reverse proxy that appends the client's address to X-Forwarded-For: the last entry is the
+   * client (sign-ins are throttled per client address). Unset, the address is the connection's own.
+   */
+  trustProxy?: boolean
 }
 
 export class ConfigError extends Error {
@@ -105,6 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     metricsToken: e.METRICS_TOKEN,
     metricsPort: e.METRICS_PORT,
+    trustProxy: e.TRUST_PROXY === 'true' || e.TRUST_PROXY === '1',
   }
 }
 

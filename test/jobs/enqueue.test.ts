@@ -46,6 +46,8 @@ describe('jobs enqueued in the transaction that causes them', () => {
       responseBody: '{}',
       expiresAt: new Date(Date.now() - 1000),
     })
+    // Sign-in failures of an address quiet for a day go; a recent one stays.
+    await hub.database.db.execute(sql`insert into sign_in_throttle (address, failures, updated_at) values ('192.0.2.200', 3, now() - interval '2 days'), ('192.0.2.201', 3, now())`)
     await hub.database.db.transaction(async (tx) => {
       await enqueue(tx, 'maintenance.purge', {}, { jobKey: 'purge-now' })
     })
@@ -54,6 +56,8 @@ describe('jobs enqueued in the transaction that causes them', () => {
     await until(async () => (await jobCount(hub, 'maintenance.purge')) === 0)
     const left = await hub.database.db.execute(sql`select count(*)::int as n from idempotency_keys where key = 'old'`)
     expect(left.rows[0]!.n).toBe(0)
+    const throttled = await hub.database.db.execute(sql`select address from sign_in_throttle where address like '192.0.2.20_'`)
+    expect(throttled.rows).toEqual([{ address: '192.0.2.201' }])
   })
 
   it('a job key coalesces: enqueuing the same key twice leaves one job with the latest payload', async () => {

@@ -28,6 +28,8 @@ describe('configuration', () => {
     expect(loadConfig({ METRICS_PORT: '0' }).metricsPort).toBe(0)
     expect(loadConfig({ METRICS_PORT: '9464' }).metricsPort).toBe(9464)
     expect(() => loadConfig({ METRICS_PORT: 'nine' })).toThrow(/METRICS_PORT must be a number/)
+    expect([loadConfig({}).trustProxy, loadConfig({ TRUST_PROXY: 'true' }).trustProxy, loadConfig({ TRUST_PROXY: '0' }).trustProxy]).toEqual([false, true, false])
+    expect(() => loadConfig({ TRUST_PROXY: 'yes' })).toThrow(/TRUST_PROXY must be true or false/)
     expect(() => loadConfig({ METRICS_PORT: '70000' })).toThrow(/METRICS_PORT must be between 0 and 65535/)
   })
 

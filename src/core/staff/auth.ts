@@ -10,7 +10,7 @@ import { recordAudit } from './audit.ts'
 import { burnVerifyTime, verifyPassword } from './passwords.ts'
 import { grantsFromOverrides, roleOverridesJson, type RoleOverridesJson } from './matrix.ts'
 import { isRole, type Role } from './permissions.ts'
-import { apiKeys, sessions, users } from './schema.ts'
+import { apiKeys, sessions, signInThrottle, users } from './schema.ts'
 import type { UserRow } from './users.ts'
 
 export const SESSION_PREFIX = 'tbs_'
@@ -26,7 +26,18 @@ export interface LoginPolicy {
   delayMs: number
   maxDelayMs: number
   sessionMs: number
+  /** Failed sign-ins from one client address, whatever the account; unset, DEFAULT_ADDRESS_POLICY. */
+  perAddress?: AddressPolicy
 }
+
+export interface AddressPolicy {
+  /** Failures, each within `windowMs` of the one before, after which the address may not sign in for `lockMs`. */
+  maxFailures: number
+  windowMs: number
+  lockMs: number
+}
+
+export const DEFAULT_ADDRESS_POLICY: AddressPolicy = { maxFailures: 30, windowMs: 15 * 60_000, lockMs: 15 * 60_000 }
 
 export const DEFAULT_LOGIN_POLICY: LoginPolicy = {
   slowAfter: 3,
@@ -54,17 +65,54 @@ export interface LoginResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+const addressLocked = (until: Date, now: Date) => {
+  const wait = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000))
+  return rateLimited('login_throttled', `too many failed sign-ins from this address; try again in ${Math.ceil(wait / 60)} minute(s)`, wait)
+}
+
+/**
+ * Counts a failed sign-in from an address, atomically, as PIN failures are counted (countPinFailure): failures each
+ * within the window of the one before lock the address; the count starts again after a quiet window or once a lock
+ * has run out. A successful sign-in does not clear it (one account of one's own must not reset guesses at others).
+ */
+async function countAddressFailure(db: Tx, address: string, now: Date, p: AddressPolicy): Promise<void> {
+  const at = now.toISOString()
+  const windowStart = new Date(now.getTime() - p.windowMs).toISOString()
+  const lockEnd = new Date(now.getTime() + p.lockMs).toISOString()
+  const fresh = sql`(t.updated_at < ${windowStart}::timestamptz or t.locked_until <= ${at}::timestamptz)`
+  await db.execute(sql`
+    insert into sign_in_throttle as t (address, failures, locked_until, updated_at)
+    values (${address}, 1, case when 1 >= ${p.maxFailures} then ${lockEnd}::timestamptz end, ${at}::timestamptz)
+    on conflict (address) do update set
+      failures = case when ${fresh} then 1 else t.failures + 1 end,
+      locked_until = case when (case when ${fresh} then 1 else t.failures + 1 end) >= ${p.maxFailures} then ${lockEnd}::timestamptz end,
+      updated_at = ${at}::timestamptz`)
+}
+
 const badCredentials = () => unauthorized('invalid_credentials', 'email or password is wrong')
 
 /**
  * Checks a password and opens a session. Runs on the pool (not inside a request transaction) because a failed
  * attempt must be counted even though the request fails.
  */
-export async function login(db: Tx, input: { email: string; password: string }, policy: LoginPolicy = DEFAULT_LOGIN_POLICY, now = new Date()): Promise<LoginResult> {
+export async function login(
+  db: Tx,
+  input: { email: string; password: string },
+  policy: LoginPolicy = DEFAULT_LOGIN_POLICY,
+  now = new Date(),
+  /** The client's address (see clientAddress); null when it is not known, and then only the account is throttled. */
+  address: string | null = null,
+): Promise<LoginResult> {
+  const perAddress = policy.perAddress ?? DEFAULT_ADDRESS_POLICY
+  if (address) {
+    const [held] = await db.select({ lockedUntil: signInThrottle.lockedUntil }).from(signInThrottle).where(eq(signInThrottle.address, address))
+    if (held?.lockedUntil && held.lockedUntil > now) throw addressLocked(held.lockedUntil, now)
+  }
   const email = input.email.trim().toLowerCase()
   const [user] = await db.select().from(users).where(sql`lower(${users.email}) = ${email}`)
   if (!user) {
     await burnVerifyTime(input.password)
+    if (address) await countAddressFailure(db, address, now, perAddress)
     throw badCredentials()
   }
   if (user.lockedUntil && user.lockedUntil > now) {
@@ -74,6 +122,7 @@ export async function login(db: Tx, input: { email: string; password: string }, 
   const actor: Actor = { type: 'user', id: user.id, name: user.email, merchantId: user.merchantId, role: user.role as Role }
   const ok = (await verifyPassword(user.passwordHash, input.password)) && user.status === 'active'
   if (!ok) {
+    if (address) await countAddressFailure(db, address, now, perAddress)
     // Counted atomically, so parallel guesses are all counted. A lock that has run out starts the count again.
     const at = now.toISOString()
     const counted = sql`(case when ${users.lockedUntil} <= ${at}::timestamptz then 0 else ${users.failedLogins} end + 1)`

@@ -137,6 +137,17 @@ export const pinThrottle = pgTable('pin_throttle', {
   updatedAt: updatedAt(),
 })
 
+/**
+ * Failed sign-ins per client address (an IPv6 client by its /64), across every account: one address guessing
+ * passwords of many accounts (password spraying) is held off although no account reaches its own lock.
+ */
+export const signInThrottle = pgTable('sign_in_throttle', {
+  address: text('address').primaryKey(),
+  failures: integer('failures').notNull().default(0),
+  lockedUntil: timestamptz('locked_until'),
+  updatedAt: updatedAt(),
+})
+
 /** An action held for a manager's approval; approving runs it, atomically, with the approver on record. */
 export const approvalRequests = pgTable(
   'approval_requests',

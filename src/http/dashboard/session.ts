@@ -7,6 +7,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie'
 import { html } from 'hono/html'
 import { randomBytes } from 'node:crypto'
 import { authenticate, DEFAULT_LOGIN_POLICY, login, logout, SESSION_PREFIX, type Principal } from '../../core/staff/auth.ts'
+import { clientAddress } from '../client-address.ts'
 import { actorCan } from '../../core/staff/actor.ts'
 import { callerLocale, setUserLocale } from '../../core/staff/locale.ts'
 import type { Permission } from '../../core/staff/permissions.ts'
@@ -168,7 +169,7 @@ export function registerSession(app: Hono<DashboardEnv>) {
     try {
       const policy = c.var.options.loginPolicy ?? DEFAULT_LOGIN_POLICY
       const now = c.var.hub.clock()
-      const r = await login(c.var.hub.database.db, { email, password }, policy, now)
+      const r = await login(c.var.hub.database.db, { email, password }, policy, now, clientAddress(c))
       deleteCookie(c, LOGIN_COOKIE, { path: '/dashboard/login' })
       setCookie(c, SESSION_COOKIE, r.token, {
         path: '/dashboard',
@@ -183,7 +184,9 @@ export function registerSession(app: Hono<DashboardEnv>) {
       const mapped = toErrorResponse(e)!
       const wait = Math.max(1, Math.ceil((e.retryAfter ?? 60) / 60))
       const message =
-        e.kind === 'rate_limited'
+        e.code === 'login_throttled'
+          ? say(`Too many failed sign-ins from this address; try again in ${wait} minute(s).`, `此地址登录失败次数过多，请 ${wait} 分钟后再试。`)
+          : e.kind === 'rate_limited'
           ? say(`Too many failed sign-ins; try again in ${wait} minute(s).`, `登录失败次数过多，请 ${wait} 分钟后再试。`)
           : say('Email or password is wrong.', '邮箱或密码错误。')
       return c.html(loginPage(c, { token: cookie, next, email, error: message }), mapped.status as 401 | 429, { ...PAGE_HEADERS, ...mapped.headers })

@@ -3,6 +3,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { login, logout } from '../../core/staff/auth.ts'
 import { toPublicUser } from '../../core/staff/users.ts'
 import { DEFAULT_LOGIN_POLICY } from '../../core/staff/auth.ts'
+import { clientAddress } from '../client-address.ts'
 import { DEFAULT_PIN_POLICY, pinLogin } from '../../core/staff/pins.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
@@ -13,7 +14,7 @@ const loginRoute = defineRoute({
   path: '/api/v1/auth/login',
   tags: ['Auth'],
   summary: 'Sign in with email and password',
-  description: 'Returns a bearer token. Repeated failures are answered ever more slowly, then lock the account for a while (429 with Retry-After).',
+  description: 'Returns a bearer token. Repeated failures are answered ever more slowly, then lock the account for a while (429 login_locked with Retry-After); many failures from one client address, whatever the accounts, hold that address off for a while (429 login_throttled).',
   access: 'public',
   transaction: false,
   request: { body: jsonBody(z.object({ email: z.string().min(1).max(320), password: z.string().min(1).max(1024) })) },
@@ -52,7 +53,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(loginRoute, async (c) => {
     const body = c.req.valid('json')
     const policy = c.var.options.loginPolicy ?? DEFAULT_LOGIN_POLICY
-    const result = await login(c.var.db, body, policy, c.var.hub.clock())
+    const result = await login(c.var.db, body, policy, c.var.hub.clock(), clientAddress(c))
     return c.json({ token: result.token, expiresAt: result.expiresAt.toISOString(), user: serialize(toPublicUser(result.user)) }, 200)
   })
   app.openapi(pinLoginRoute, async (c) => {

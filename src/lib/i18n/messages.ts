@@ -121,6 +121,7 @@ const ZH_CN: Record<string, Render> = {
   invalid_token: t('令牌无效、已过期或已被吊销，请重新登录'),
   invalid_credentials: t('邮箱或密码错误'),
   login_locked: (p) => (minutes(p) ? `登录失败次数过多，请 ${minutes(p)} 分钟后再试` : '登录失败次数过多，请稍后再试'),
+  login_throttled: (p) => (minutes(p) ? `此地址登录失败次数过多，请 ${minutes(p)} 分钟后再试` : '此地址登录失败次数过多，请稍后再试'),
   invalid_pin: t('PIN 码错误，或收银机不存在或已停用'),
   pin_locked: (p) => (minutes(p) ? `PIN 码错误次数过多，请 ${minutes(p)} 分钟后再试` : 'PIN 码错误次数过多，请稍后再试'),
   permission_denied: t('角色 {role} 无权执行 {permission}', '无权执行此操作'),

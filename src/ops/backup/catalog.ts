@@ -17,6 +17,7 @@ import type pg from 'pg'
 export const SKIPPED_TABLES: Record<string, string> = {
   sessions: 'logins do not move: staff sign in again on the new hub',
   worker_heartbeats: "process state of this hub's workers",
+  sign_in_throttle: 'failed sign-ins per client address, of this hub',
 }
 
 /** Children without merchant_id whose link to an owned parent is not a declared foreign key. */
