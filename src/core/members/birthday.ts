@@ -23,6 +23,9 @@ export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date): Promis
     .where(and(eq(members.merchantId, actor.merchantId), eq(members.status, 'active'), eq(members.birthMonth, month), isNull(birthdayGifts.memberId)))
   let gifted = 0
   for (const { id } of due) {
+    // Locked and read again: a member merged away since the list was read gets nothing (the one it went into may).
+    const [still] = await tx.select({ status: members.status }).from(members).where(eq(members.id, id)).for('update')
+    if (still?.status !== 'active') continue
     const claimed = await tx
       .insert(birthdayGifts)
       .values({ merchantId: actor.merchantId, memberId: id, year, kind: gift.kind, points: gift.kind === 'points' ? gift.points : null })

@@ -211,7 +211,8 @@ async function expireLots(tx: Tx, actor: Actor, memberId: string, today: string,
 /** A person adds or removes points by hand (with a reason); not on a member merged into another. */
 export async function adjustPoints(tx: Tx, actor: Actor, memberId: string, delta: number, reason: string, loyalty: LoyaltySettings, timeZone: string, at = new Date()) {
   if (!Number.isSafeInteger(delta) || delta === 0) throw invalid('invalid_points', 'the adjustment must be a non-zero whole number of points')
-  const [m] = await tx.select({ status: members.status }).from(members).where(and(eq(members.merchantId, actor.merchantId), eq(members.id, memberId)))
+  // Locked before its status is read: a merge that commits meanwhile would leave the points on the merged member.
+  const [m] = await tx.select({ status: members.status }).from(members).where(and(eq(members.merchantId, actor.merchantId), eq(members.id, memberId))).for('update')
   if (m && m.status !== 'active') throw conflict('member_merged', 'this member was merged into another')
   const c: Ctx = { actor, memberId, note: reason, at }
   if (delta > 0) await creditPoints(tx, c, delta, 'adjust', pointsExpiry(loyalty.expiry, businessDate(at, timeZone)))

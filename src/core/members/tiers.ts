@@ -72,9 +72,11 @@ export async function rollingSpend(tx: Tx, merchantId: string, memberId: string,
     select coalesce((select sum(s.total + s.rounding_adjustment) from sales s
                       where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and s.status = 'completed'
                         and s.occurred_at >= ${since.toISOString()}::timestamptz), 0)
-         -- Refunds of the window's sales, whenever given: a sale from before the window takes nothing off it.
+         -- Refunds of the window's sales, whenever given: a sale from before the window takes nothing off it. A void
+         -- counts as a refund while the sale is still completed (inside the void, which reviews the tier before it
+         -- marks the sale voided); after that the sale is not counted at all.
          - coalesce((select sum(r.total) from refunds r join sales s on s.id = r.sale_id
-                      where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and r.kind = 'refund'
+                      where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and s.status = 'completed'
                         and s.occurred_at >= ${since.toISOString()}::timestamptz), 0) as spend`)
   return Number(r.rows[0]!.spend)
 }
