@@ -141,12 +141,15 @@ const RESCUE_LOCK_CLASS = 74_620_102
  * Held against closing like any session a sale is written to; one that closed meanwhile is replaced by a new one.
  */
 export async function rescueSessionFor(tx: Tx, actor: Actor, registerId: string, at: Date): Promise<CashSession> {
+  // Only the merchant's own register (another's is as unknown as one that does not exist): before its lock is taken.
+  await getRegister(tx, actor.merchantId, registerId)
   // Two batches arriving at once open one rescue session between them, not one each.
   await tx.execute(sql`select pg_advisory_xact_lock(${RESCUE_LOCK_CLASS}, hashtext(${registerId}::uuid::text))`)
   for (;;) {
     const rescue = await openRescueSession(tx, actor, registerId, at)
     const held = await holdSession(tx, actor.merchantId, rescue.id)
-    if (held?.status === 'open') return held
+    if (!held) throw notFound('cash_session', rescue.id)
+    if (held.status === 'open') return held
   }
 }
 
@@ -157,7 +160,7 @@ async function openRescueSession(tx: Tx, actor: Actor, registerId: string, at: D
   const [lastRescue] = await tx
     .select()
     .from(cashSessions)
-    .where(and(eq(cashSessions.registerId, registerId), eq(cashSessions.rescue, true), eq(cashSessions.status, 'open'), eq(cashSessions.businessDate, day)))
+    .where(and(eq(cashSessions.merchantId, actor.merchantId), eq(cashSessions.registerId, registerId), eq(cashSessions.rescue, true), eq(cashSessions.status, 'open'), eq(cashSessions.businessDate, day)))
     .orderBy(desc(cashSessions.openedAt))
   if (lastRescue) return lastRescue
   return openSession(tx, actor, { registerId, openingFloat: 0, note: 'rescue session: offline sales that arrived after their session closed, refunds made with none open', at, rescue: true })
