@@ -2,6 +2,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { closeSession, getSession, listSessions, openSession, paidInOut, type CashSession } from '../../core/sales/cash-sessions.ts'
 import { sessionReport } from '../../core/sales/session-report.ts'
+import { snapshot } from '../snapshot.ts'
 import { MAX_PAYMENT_AMOUNT } from '../../lib/money.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
@@ -136,7 +137,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(list, async (c) => c.json({ items: (await listSessions(c.var.db, c.var.principal.merchantId, c.req.valid('query'))).map(out) }, 200))
   app.openapi(get, async (c) => c.json(out(await getSession(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200))
   app.openapi(move, async (c) => c.json(await paidInOut(c.var.db, c.var.principal, c.req.valid('param').id, { ...c.req.valid('json'), approverId: c.var.principal.approvedBy }, c.var.hub.clock()), 201))
-  app.openapi(xReport, async (c) => c.json(await sessionReport(c.var.db, c.var.principal.merchantId, c.req.valid('param').id), 200))
+  // Every figure of one report counts the same sales: its queries read one snapshot while the till goes on selling.
+  app.openapi(xReport, async (c) => c.json(await snapshot(c, (tx) => sessionReport(tx, c.var.principal.merchantId, c.req.valid('param').id)), 200))
   app.openapi(close, async (c) => {
     const id = c.req.valid('param').id
     const session = await closeSession(c.var.db, c.var.principal, id, c.req.valid('json'), c.var.hub.clock())

@@ -20,6 +20,7 @@ import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page, PageQuery } from '../route.ts'
 import { actOrHold } from '../../core/staff/approvals.ts'
 import { held, HeldResponse } from './approvals.ts'
+import { snapshot } from '../snapshot.ts'
 
 const tags = ['Catalog']
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().min(0).openapi({ description })
@@ -660,7 +661,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { format } = c.req.valid('query')
     const m = c.var.principal.merchantId
     // One snapshot, so a product changed during the export is either wholly old or wholly new in the file.
-    const records = await c.var.hub.database.db.transaction((tx) => exportCatalog(tx, m), { isolationLevel: 'repeatable read', accessMode: 'read only' })
+    const records = await snapshot(c, (tx) => exportCatalog(tx, m))
     const bytes = await writeCatalogFile(records, format)
     // Named after the merchant's own day.
     const day = businessDate(c.var.hub.clock(), (await getSettings(c.var.db, m)).timeZone).replaceAll('-', '')

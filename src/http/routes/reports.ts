@@ -3,7 +3,6 @@
 // consistent snapshot of the ledgers. The definitions of the figures are at the top of each src/core/reports file.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
-import type { Tx } from '../../db/client.ts'
 import { badRequest } from '../../lib/errors.ts'
 import { dailySalesCsv, dailySalesReport } from '../../core/reports/daily-sales.ts'
 import { productsCsv, productsReport } from '../../core/reports/products.ts'
@@ -16,6 +15,7 @@ import { fileLocale } from '../locale.ts'
 import { defineRoute, IdParam } from '../route.ts'
 import { ReportSchema } from './cash-sessions.ts'
 import { BusinessDate, uuid } from '../schemas.ts'
+import { snapshot } from '../snapshot.ts'
 
 const tags = ['Reports']
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
@@ -272,10 +272,6 @@ const session = defineRoute({
   // The X/Z report of a session, read by finance here: the one schema the cash session routes answer with.
   responses: reportResponse(ReportSchema),
 })
-
-/** Every query of a report sees the same committed state, so its figures agree with each other. */
-const snapshot = <T>(c: Context<AppEnv>, run: (tx: Tx) => Promise<T>): Promise<T> =>
-  c.var.hub.database.db.transaction(run, { isolationLevel: 'repeatable read', accessMode: 'read only' })
 
 const csv = (c: Context<AppEnv>, f: CsvFile) =>
   c.body(f.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="${f.filename}"` })
