@@ -9,7 +9,7 @@
 //   delivery is marked failed and a `voucher.export_failed` event goes out.
 import { setTimeout as delay } from 'node:timers/promises'
 import { performance } from 'node:perf_hooks'
-import { and, eq, inArray } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import type { AccountingCapabilities, VoucherDocument } from '../connectors/framework/accounting.ts'
 import { loadConnection } from '../connectors/framework/connections.ts'
@@ -26,7 +26,7 @@ import type { Actor } from '../core/staff/actor.ts'
 import { dayStores } from '../core/vouchers/build.ts'
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
-import { conflict, invalid } from '../lib/errors.ts'
+import { conflict, invalid, isDomainError } from '../lib/errors.ts'
 import { createRedactor } from '../connectors/framework/call-log.ts'
 import { addDays, businessDate, localTimeOfDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
@@ -167,29 +167,53 @@ export async function buildDay(hub: Hub, merchantId: string, day: string): Promi
   return results
 }
 
-/** Every voucher of the day that a target has not received yet (corrections first, so a target sees them in order). */
+/**
+ * Every voucher of the day that a target does not hold yet, in the order they were built, so that each target ends up
+ * with the whole day: a voucher corrected by a difference still goes (the difference adds to it); a voucher reversed
+ * before the target took it does not, nor does its reversal (the day's new revision holds the day).
+ */
 async function queuePendingExports(tx: Tx, merchantId: string, day: string, targets: string[]) {
   if (targets.length === 0) return
   const pending = await tx
-    .select({ id: vouchers.id })
+    .select({ id: vouchers.id, kind: vouchers.kind, status: vouchers.status, correctsId: vouchers.correctsId })
     .from(vouchers)
-    .where(and(eq(vouchers.merchantId, merchantId), eq(vouchers.businessDate, day), inArray(vouchers.status, ['built', 'exported'])))
-    .orderBy(vouchers.createdAt)
+    .where(and(eq(vouchers.merchantId, merchantId), eq(vouchers.businessDate, day), inArray(vouchers.status, ['built', 'exported', 'corrected'])))
+    // A reversal and the revision after it are built together: the reversal goes first.
+    .orderBy(vouchers.createdAt, sql`${vouchers.kind} <> 'reversal'`)
   if (pending.length === 0) return
-  const done = await tx
-    .select({ voucherId: voucherExports.voucherId, connectionId: voucherExports.connectionId })
+  const rows = await tx
+    .select({ voucherId: voucherExports.voucherId, connectionId: voucherExports.connectionId, status: voucherExports.status })
     .from(voucherExports)
-    .where(and(inArray(voucherExports.voucherId, pending.map((p) => p.id)), inArray(voucherExports.status, ['exported', 'duplicate', 'rejected'])))
-  const has = new Set(done.map((d) => `${d.voucherId}:${d.connectionId}`))
-  for (const v of pending) for (const c of targets) if (!has.has(`${v.id}:${c}`)) await queueExport(tx, { merchantId, voucherId: v.id, connectionId: c })
+    .where(inArray(voucherExports.voucherId, pending.map((p) => p.id)))
+  const key = (voucherId: string | null, connectionId: string) => `${voucherId}:${connectionId}`
+  const held = new Set(rows.filter((r) => r.status === 'exported' || r.status === 'duplicate').map((r) => key(r.voucherId, r.connectionId)))
+  // A voucher the target refused is not sent again by itself: a person looks at why.
+  const settled = new Set([...held, ...rows.filter((r) => r.status === 'rejected').map((r) => key(r.voucherId, r.connectionId))])
+  const reversed = new Set(pending.filter((v) => v.kind === 'reversal').map((v) => v.correctsId))
+  for (const v of pending) {
+    for (const c of targets) {
+      if (settled.has(key(v.id, c))) continue
+      if (v.kind === 'reversal' ? !held.has(key(v.correctsId, c)) : v.status === 'corrected' && reversed.has(v.id)) continue
+      await queueExport(tx, { merchantId, voucherId: v.id, connectionId: c })
+    }
+  }
 }
+
+/** Why a queued export has nothing to send any more (claimExport). */
+const NOT_TO_SEND = ['voucher_superseded', 'voucher_reversed', 'voucher_not_held']
 
 export const exportTask = defineTask({
   name: EXPORT_TASK,
   payload: z.object({ merchantId: z.uuid(), voucherId: z.uuid(), connectionId: z.uuid() }),
   async run(payload, { hub, signal, job }) {
-    const r = await exportVoucher(hub, payload, { signal, final: job.attempts >= job.maxAttempts })
-    if (r.sent) hub.logger.info({ voucherId: payload.voucherId, connectionId: payload.connectionId, status: r.row.status }, 'voucher export attempted')
+    try {
+      const r = await exportVoucher(hub, payload, { signal, final: job.attempts >= job.maxAttempts })
+      if (r.sent) hub.logger.info({ voucherId: payload.voucherId, connectionId: payload.connectionId, status: r.row.status }, 'voucher export attempted')
+    } catch (e) {
+      // Queued before the day changed: the voucher was replaced, or the target no longer needs it.
+      if (!(isDomainError(e) && NOT_TO_SEND.includes(e.code))) throw e
+      hub.logger.info({ voucherId: payload.voucherId, connectionId: payload.connectionId, reason: e.code }, 'queued voucher export not sent: ' + e.message)
+    }
   },
 })
 

@@ -144,6 +144,12 @@ async function insertVoucher(
 
 const numbered = (lines: Omit<BuiltLine, 'lineNo'>[]): BuiltLine[] => lines.map((l, i) => ({ ...l, lineNo: i + 1 }))
 
+/** `reference`, or with the revision after it when a superseded voucher (a reversal built again) already has it. */
+async function freeReference(tx: Tx, merchantId: string, reference: string, revision: number): Promise<string> {
+  const [taken] = await tx.select({ id: vouchers.id }).from(vouchers).where(and(eq(vouchers.merchantId, merchantId), eq(vouchers.reference, reference)))
+  return taken ? `${reference}${revision}` : reference
+}
+
 /**
  * Builds the day's voucher and keeps it, or finds it unchanged, or — when the day changed after its voucher was
  * exported — builds the correction. Serialised per (merchant, store, day).
@@ -153,18 +159,32 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
   const preview = await previewVoucher(tx, day)
   const settings = (await getSettings(tx, day.merchantId)).vouchers
   const store = await storeOf(tx, day.merchantId, day.storeId)
-  const existing = await tx
-    .select()
-    .from(vouchers)
-    .where(
-      and(
-        eq(vouchers.merchantId, day.merchantId),
-        eq(vouchers.businessDate, day.businessDate),
-        day.storeId ? eq(vouchers.storeId, day.storeId) : sql`${vouchers.storeId} is null`,
-        ne(vouchers.status, 'superseded'),
-      ),
-    )
-    .orderBy(vouchers.createdAt)
+  const dayVouchers = () =>
+    tx
+      .select()
+      .from(vouchers)
+      .where(
+        and(
+          eq(vouchers.merchantId, day.merchantId),
+          eq(vouchers.businessDate, day.businessDate),
+          day.storeId ? eq(vouchers.storeId, day.storeId) : sql`${vouchers.storeId} is null`,
+          ne(vouchers.status, 'superseded'),
+        ),
+      )
+      .orderBy(vouchers.createdAt)
+  let existing = await dayVouchers()
+  // A correction no target has taken yet, dated where the day is not posted any more (a period closed since, so every
+  // target refuses it), is built again: it is superseded, the voucher it corrected is as before it, and a daily
+  // revision waiting beside a reversal goes with it; the correction below is then made afresh, on today's date.
+  const stale = existing.filter((v) => (v.kind === 'reversal' || v.kind === 'difference') && v.status === 'built' && v.postingDate !== preview.postingDate)
+  if (stale.length) {
+    const ids = stale.map((v) => v.id)
+    const firstStale = stale[0]!.createdAt
+    const waiting = stale.some((v) => v.kind === 'reversal') ? existing.filter((v) => v.kind === 'daily' && (v.status === 'built' || v.status === 'blocked') && v.createdAt >= firstStale) : []
+    await tx.update(vouchers).set({ status: 'superseded' }).where(inArray(vouchers.id, [...ids, ...waiting.map((v) => v.id)]))
+    await tx.update(vouchers).set({ status: 'exported', correctedById: null }).where(and(inArray(vouchers.correctedById, ids), eq(vouchers.status, 'corrected')))
+    existing = await dayVouchers()
+  }
   const lastRevision = (
     await tx.execute<{ n: number | null }>(sql`
       select max(revision)::int as n from vouchers where merchant_id = ${day.merchantId} and business_date = ${day.businessDate}
@@ -242,7 +262,7 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
     const reversal = await insertVoucher(
       tx,
       {
-        ...head(latestDaily.revision, 'reversal', `${latestDaily.reference}-X`, { correctsId: latestDaily.id, status: 'built', problems: [], rounding: -latestDaily.rounding }),
+        ...head(latestDaily.revision, 'reversal', await freeReference(tx, day.merchantId, `${latestDaily.reference}-X`, revision), { correctsId: latestDaily.id, status: 'built', problems: [], rounding: -latestDaily.rounding }),
         narration: `${narration('冲销凭证')} 冲销 ${latestDaily.reference}`,
         lines: numbered(original.map((l) => ({ kind: l.kind, group: l.group, accountKey: l.accountKey, accountCode: l.accountCode, accountName: l.accountName, dimensions: l.dimensions, summary: makeUp(`冲销 ${l.summary}`.slice(0, 60)), debit: l.credit, credit: l.debit }))),
       },
@@ -359,9 +379,33 @@ export async function claimExport(tx: Tx, merchantId: string, voucherId: string,
     .for('update')
   const done = row!.status === 'exported' || row!.status === 'duplicate'
   if (done) return { row: row!, done, busy: false }
+  await assertTargetNeeds(tx, v, connectionId)
   if (row!.sendingUntil && row!.sendingUntil > at) return { row: row!, done, busy: true }
   const [leased] = await tx.update(voucherExports).set({ sendingUntil: new Date(at.getTime() + leaseMs) }).where(eq(voucherExports.id, row!.id)).returning()
   return { row: leased!, done, busy: false }
+}
+
+/**
+ * Refuses a voucher that would leave a target's books wrong: a reversal of a voucher the target never took (it would
+ * take off what it never had), or a voucher already reversed that the target never took (the day's new revision
+ * holds the day).
+ */
+async function assertTargetNeeds(tx: Tx, v: VoucherRow, connectionId: string): Promise<void> {
+  const holds = async (voucherId: string) =>
+    (
+      await tx
+        .select({ id: voucherExports.id })
+        .from(voucherExports)
+        .where(and(eq(voucherExports.voucherId, voucherId), eq(voucherExports.connectionId, connectionId), inArray(voucherExports.status, ['exported', 'duplicate'])))
+    ).length > 0
+  if (v.kind === 'reversal' && v.correctsId && !(await holds(v.correctsId))) {
+    const [original] = await tx.select({ reference: vouchers.reference }).from(vouchers).where(eq(vouchers.id, v.correctsId))
+    throw conflict('voucher_not_held', `voucher ${v.reference} reverses ${original?.reference ?? v.correctsId}, which this connection never received: it needs the day's current voucher only`)
+  }
+  if (v.status === 'corrected') {
+    const [reversal] = await tx.select({ reference: vouchers.reference }).from(vouchers).where(and(eq(vouchers.correctsId, v.id), eq(vouchers.kind, 'reversal'), ne(vouchers.status, 'superseded')))
+    if (reversal) throw conflict('voucher_reversed', `voucher ${v.reference} was reversed by ${reversal.reference} before this connection received it: export the day's current voucher instead`)
+  }
 }
 
 /** Gives the sending lease back without an outcome (the delivery stopped on a fault of ours before the target answered). */
