@@ -105,6 +105,14 @@ export function businessDayRange(date: string, timeZone: string): { start: Date;
 }
 
 /** The local time of day at `at` in `timeZone`, as HH:MM (24-hour clock). */
+/** An instant as the merchant's wall clock reads it, in ISO 8601 with its offset: 2026-11-21T09:00:00+08:00. */
+export function localIso(at: Date, timeZone: string): string {
+  const offset = zoneOffsetMinutes(at, timeZone)
+  const local = new Date(Math.floor(at.getTime() / 1000) * 1000 + offset * 60_000).toISOString().slice(0, 19)
+  const a = Math.abs(offset)
+  return `${local}${offset < 0 ? '-' : '+'}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`
+}
+
 export function localTimeOfDay(at: Date, timeZone: string): string {
   return new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(at)
 }

@@ -817,6 +817,9 @@ describe('reports of a seeded business day', () => {
       ['SH01', dec(w.overShort.B), '王强'],
       ['SH02', dec(w.overShort.C), '李娜'],
     ])
+    // Times as the till's clock reads them, with the merchant's offset: the same instants as the JSON's.
+    const json = r.body.sessions as any[]
+    expect(list.map((x) => [x.opened_at, x.closed_at])).toEqual(json.map((s) => [s.openedAt, s.closedAt].map((t: string) => new Date(new Date(t).getTime() + 8 * 3600_000).toISOString().slice(0, 19) + '+08:00')))
   })
 
   it('CSV files start with a UTF-8 BOM so Excel reads the Chinese names', async () => {

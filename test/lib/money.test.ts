@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { allocate, formatDecimal, formatMoney, MoneyError, mulDivRound, parseMoney, taxFromInclusive, taxOnExclusive } from '../../src/lib/money.ts'
-import { addDays, businessDate, businessDayRange, localInstant, startOfBusinessDay } from '../../src/lib/time.ts'
+import { addDays, businessDate, businessDayRange, localInstant, localIso, startOfBusinessDay } from '../../src/lib/time.ts'
 
 describe('money arithmetic', () => {
   it('rounds half up exactly, also for amounts too large for float products', () => {
@@ -67,6 +67,14 @@ describe('money arithmetic', () => {
 })
 
 describe('business days', () => {
+  it('writes an instant as the merchant\'s wall clock with its offset', () => {
+    expect(localIso(new Date('2026-11-21T01:02:03.900Z'), 'Asia/Shanghai')).toBe('2026-11-21T09:02:03+08:00')
+    expect(localIso(new Date('2026-03-08T07:30:00Z'), 'America/New_York')).toBe('2026-03-08T03:30:00-04:00')
+    expect(localIso(new Date('2026-03-08T06:30:00Z'), 'America/New_York')).toBe('2026-03-08T01:30:00-05:00')
+    expect(localIso(new Date('2026-06-01T00:00:00Z'), 'Asia/Kolkata')).toBe('2026-06-01T05:30:00+05:30')
+    expect(localIso(new Date('2026-06-01T00:00:00Z'), 'UTC')).toBe('2026-06-01T00:00:00+00:00')
+  })
+
   it('puts an instant on the calendar day of the merchant, not of the server', () => {
     expect(businessDate(new Date('2026-03-01T15:59:59Z'), 'Asia/Shanghai')).toBe('2026-03-01')
     expect(businessDate(new Date('2026-03-01T16:00:00Z'), 'Asia/Shanghai')).toBe('2026-03-02')

@@ -16,7 +16,7 @@
 import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { badRequest } from '../../lib/errors.ts'
-import { isDate } from '../../lib/time.ts'
+import { isDate, localIso } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { SessionReport } from '../sales/session-report.ts'
 import { csvFile, moneyCell, type Cell, type CsvFile } from './csv.ts'
@@ -104,7 +104,9 @@ export async function sessionsOfDay(tx: Tx, merchantId: string, q: { date: strin
   }
 }
 
-export function sessionsOfDayCsv(r: SessionsOfDay, locale?: Locale): CsvFile {
+/** The day's sessions as a file; times in the merchant's time zone, with its offset (a spreadsheet shows the till's clock). */
+export function sessionsOfDayCsv(r: SessionsOfDay, timeZone: string, locale?: Locale): CsvFile {
+  const local = (at: string | null) => (at === null ? null : localIso(new Date(at), timeZone))
   const money = moneyCell(r.currency)
   const header = ['store_code', 'register_code', 'session_id', 'status', 'rescue', 'opened_at', 'opened_by', 'closed_at', 'closed_by', 'opening_float', 'expected_cash', 'counted_cash', 'over_short']
   const rows = r.sessions.map((s) => [
@@ -113,9 +115,9 @@ export function sessionsOfDayCsv(r: SessionsOfDay, locale?: Locale): CsvFile {
     s.id,
     s.status,
     s.rescue ? 'yes' : 'no',
-    s.openedAt,
+    local(s.openedAt),
     s.openedByName,
-    s.closedAt,
+    local(s.closedAt),
     s.closedByName,
     money(s.openingFloat),
     money(s.expectedCash),

@@ -16,6 +16,7 @@ import { defineRoute, IdParam } from '../route.ts'
 import { ReportSchema } from './cash-sessions.ts'
 import { BusinessDate, uuid } from '../schemas.ts'
 import { snapshot } from '../snapshot.ts'
+import { getSettings } from '../../core/merchants/settings.ts'
 
 const tags = ['Reports']
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
@@ -315,7 +316,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { format, ...q } = c.req.valid('query')
     const m = c.var.principal.merchantId
     const r = await snapshot(c, (tx) => sessionsOfDay(tx, m, q))
-    return format === 'csv' ? csv(c, sessionsOfDayCsv(r, await fileLocale(c))) : c.json(r, 200)
+    return format === 'csv' ? csv(c, sessionsOfDayCsv(r, (await getSettings(c.var.db, m)).timeZone, await fileLocale(c))) : c.json(r, 200)
   })
   app.openapi(session, async (c) => {
     const { format } = c.req.valid('query')
