@@ -66,30 +66,35 @@ describe('drill-down of correction vouchers', () => {
   const lineSums = (v: any) => v.lines.map((l: any) => `${l.kind} ${l.accountCode} D${l.debit} C${l.credit}: records ${l.debit + l.credit}`)
 
   const build = async (d: { admin: any; store: any }) => ok(await d.admin.post('/api/v1/vouchers/build', { storeId: d.store.storeId, date: DAY }), 200)
+  /** Builds the day again: its correction, whose every line drills down to records adding up to the line. */
+  const corrected = async (d: { admin: any; store: any }) => {
+    const c = await build(d)
+    expect(c.outcome).toBe('corrected')
+    const v = ok(await d.admin.get(`/api/v1/vouchers/${c.corrections[0].id}`), 200)
+    expect(await sources(d.admin, v)).toEqual(lineSums(v))
+    return v
+  }
+  /** The references and amounts of the records of a voucher's tender line. */
+  const tenderRecords = async (d: { admin: any }, v: any) => {
+    const tender = v.lines.find((l: any) => l.kind === 'tender')
+    return ok(await d.admin.get(`/api/v1/vouchers/${v.id}/lines/${tender.lineNo}/sources`), 200).records.map((r: any) => [r.ref, r.amount])
+  }
 
   it('a difference voucher for a late sale drills down to that sale, not to the whole day', async () => {
     const d = await exportedDay('difference')
     const late = await lateSale(d)
-    const c = await build(d)
-    expect(c.outcome).toBe('corrected')
-    const diff = ok(await d.admin.get(`/api/v1/vouchers/${c.corrections[0].id}`), 200)
-    expect(await sources(d.admin, diff)).toEqual(lineSums(diff))
-    const tender = diff.lines.find((l: any) => l.kind === 'tender')
-    const records = ok(await d.admin.get(`/api/v1/vouchers/${diff.id}/lines/${tender.lineNo}/sources`), 200).records
-    expect(records.map((r: any) => [r.ref, r.amount])).toEqual([[late.receiptNo, 1130]])
+    const diff = await corrected(d)
+    expect(await tenderRecords(d, diff)).toEqual([[late.receiptNo, 1130]])
   })
 
   it('a difference voucher for a mapping change drills down to the records that moved, on both accounts', async () => {
     const d = await exportedDay('difference')
     expect((await d.admin.put('/api/v1/vouchers/mappings', { accounts: [{ key: 'tender:wechat', code: '1012.11', name: '微信商户号' }] })).status).toBe(200)
-    const c = await build(d)
-    expect(c.outcome).toBe('corrected')
-    const diff = ok(await d.admin.get(`/api/v1/vouchers/${c.corrections[0].id}`), 200)
+    const diff = await corrected(d)
     expect(diff.lines.map((l: any) => [l.accountCode, l.debit, l.credit])).toEqual([
       ['1012.11', 2260, 0],
       ['1012.01', 0, 2260],
     ])
-    expect(await sources(d.admin, diff)).toEqual(lineSums(diff))
   })
 
   it('a second difference voucher drills down to what changed since the first', async () => {
@@ -98,23 +103,14 @@ describe('drill-down of correction vouchers', () => {
     const first = (await build(d)).corrections[0]
     ok(await d.admin.post(`/api/v1/vouchers/${first.id}/export`, { connectionId: d.mailId }), 200)
     const second = await lateSale(d, 'alipay')
-    const c = await build(d)
-    expect(c.outcome).toBe('corrected')
-    const diff = ok(await d.admin.get(`/api/v1/vouchers/${c.corrections[0].id}`), 200)
-    expect(await sources(d.admin, diff)).toEqual(lineSums(diff))
-    const tender = diff.lines.find((l: any) => l.kind === 'tender')
-    const records = ok(await d.admin.get(`/api/v1/vouchers/${diff.id}/lines/${tender.lineNo}/sources`), 200).records
-    expect(records.map((r: any) => [r.ref, r.amount])).toEqual([[second.receiptNo, 1130]])
+    expect(await tenderRecords(d, await corrected(d))).toEqual([[second.receiptNo, 1130]])
   })
 
   it("a reversal voucher's lines drill down to records adding up to the line, cost of goods too (not its negative)", async () => {
     const d = await exportedDay('reversal')
     await lateSale(d)
-    const c = await build(d)
-    expect(c.outcome).toBe('corrected')
-    const reversal = ok(await d.admin.get(`/api/v1/vouchers/${c.corrections[0].id}`), 200)
+    const reversal = await corrected(d)
     expect(reversal.kind).toBe('reversal')
     expect(reversal.lines.some((l: any) => l.kind === 'cogs')).toBe(true)
-    expect(await sources(d.admin, reversal)).toEqual(lineSums(reversal))
   })
 })
