@@ -20,10 +20,8 @@ import type { Tx } from '../../db/client.ts'
 import { keysetPage } from '../../db/page.ts'
 import { startCampaignSend } from '../../jobs/campaigns.ts'
 import { badRequest, conflict, isDomainError, notFound } from '../../lib/errors.ts'
-import { currentLocale } from '../../lib/i18n/context.ts'
 import { isUuid } from '../../lib/ids.ts'
-import { localizeBody, toErrorResponse } from '../errors.ts'
-import { label, labelOf, money, page, PAGE_HEADERS, say, type Html } from './layout.ts'
+import { label, labelOf, money, page, PAGE_HEADERS, refusal, say, type Html } from './layout.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 
 type C = Context<DashboardEnv>
@@ -376,9 +374,8 @@ async function sendNow(c: C): Promise<Response> {
   try {
     await c.var.hub.database.db.transaction((tx) => startCampaignSend(tx, actor, id, c.var.hub.clock(), { via: 'dashboard' }))
   } catch (e) {
-    const mapped = isDomainError(e) && e.kind === 'conflict' ? toErrorResponse(e) : undefined
-    if (!mapped) throw e
-    return campaignPage(c, { kind: 'error', message: localizeBody(mapped.body, mapped.status, currentLocale(), mapped.params).error.message, status: mapped.status })
+    if (!isDomainError(e) || e.kind !== 'conflict') throw e
+    return campaignPage(c, refusal(e))
   }
   return c.redirect(campaignPath(id, { done: 'queued' }), 303)
 }
@@ -394,7 +391,7 @@ async function cancel(c: C): Promise<Response> {
     })
   } catch (e) {
     if (!isDomainError(e) || e.kind !== 'conflict') throw e
-    return campaignPage(c, { kind: 'error', message: e.message, status: toErrorResponse(e)!.status })
+    return campaignPage(c, refusal(e))
   }
   return c.redirect(campaignPath(id, { done: 'cancelled' }), 303)
 }

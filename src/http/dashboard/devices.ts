@@ -17,8 +17,7 @@ import { profileOf } from '../../devices/work.ts'
 import type { DeviceStatus } from '../../devices/types.ts'
 import { badRequest, isDomainError, notFound } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
-import { toErrorResponse } from '../errors.ts'
-import { label, labelOf, page, PAGE_HEADERS, say, type Html } from './layout.ts'
+import { label, labelOf, page, PAGE_HEADERS, refusal, say, type Html } from './layout.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 import { UNANSWERED_FAILURE } from './home-queries.ts'
 
@@ -350,7 +349,7 @@ async function jobAction(c: C, act: (jobId: string, form: Record<string, unknown
     return c.redirect(backTo(storeId, await act(jobId, form)), 303)
   } catch (e) {
     if (!isDomainError(e) || e.kind === 'forbidden' || e.kind === 'unauthorized') throw e
-    return devicesPage(c, { kind: 'error', message: e.message, status: toErrorResponse(e)!.status })
+    return devicesPage(c, refusal(e))
   }
 }
 

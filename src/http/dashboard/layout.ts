@@ -6,6 +6,8 @@ import type { HtmlEscapedString } from 'hono/utils/html'
 import { currentLocale, pick } from '../../lib/i18n/context.ts'
 import type { Locale } from '../../lib/i18n/locale.ts'
 import { formatMoney } from '../../lib/money.ts'
+import type { DomainError } from '../../lib/errors.ts'
+import { localizeBody, toErrorResponse } from '../errors.ts'
 
 export type Html = HtmlEscapedString | Promise<HtmlEscapedString>
 
@@ -53,6 +55,17 @@ export const label = (en: string, zh: string) => html`${pick(en, zh)}`
 export const say = (en: string, zh: string): string => pick(en, zh)
 
 /** The languages a person can choose, each named in itself. */
+/**
+ * A refusal shown on a page: its status and its message in the reader's language, as the API gives it (a code the
+ * catalog lacks gets the sentence for its kind before the English); a message a page wrote in the reader's language
+ * already (said) is kept.
+ */
+export function refusal(e: DomainError): { kind: 'error'; message: string; status: number } {
+  const mapped = toErrorResponse(e)!
+  const said = /[\u3400-\u9fff]/.test(mapped.body.error.message)
+  return { kind: 'error', message: localizeBody(mapped.body, mapped.status, currentLocale(), mapped.params, said ? 'keep' : 'explain').error.message, status: mapped.status }
+}
+
 export const LANGUAGE_NAMES: Record<Locale, string> = { 'zh-CN': '简体中文', 'zh-TW': '繁體中文', en: 'English' }
 
 export interface PageOptions {

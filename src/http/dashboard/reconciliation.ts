@@ -18,8 +18,7 @@ import { isUuid } from '../../lib/ids.ts'
 import { and, eq } from 'drizzle-orm'
 import { reconItems } from '../../core/reconciliation/schema.ts'
 import { addDays, businessDate, isDate } from '../../lib/time.ts'
-import { toErrorResponse } from '../errors.ts'
-import { chip, label, labelOf, money, OUTCOME_LABELS, page, PAGE_HEADERS, RESOLUTION_LABELS, say, STATE_LABELS, type ChipStatus, type Html } from './layout.ts'
+import { chip, label, labelOf, money, OUTCOME_LABELS, page, PAGE_HEADERS, refusal, RESOLUTION_LABELS, say, STATE_LABELS, type ChipStatus, type Html } from './layout.ts'
 import { dayRange, daysDesc, DEFAULT_DAYS } from './days.ts'
 import { currentLocale } from '../../lib/i18n/context.ts'
 import { handMatches, openExceptionAges, staffNames, type AgeBuckets } from './queries.ts'
@@ -385,7 +384,7 @@ function actionOf(form: Record<string, unknown>): ResolveAction {
 /** An expected refusal of a change (a domain error not of `passOn`'s kinds) shown on the day's page; others thrown. */
 function refusedOnDay(c: C, e: unknown, passOn: string[]): Promise<Response> {
   if (!isDomainError(e) || passOn.includes(e.kind)) throw e
-  return dayPage(c, { kind: 'error', message: e.message, status: toErrorResponse(e)!.status })
+  return dayPage(c, refusal(e))
 }
 
 /**
@@ -396,6 +395,8 @@ async function change(c: C, kind: 'resolved' | 'reopened'): Promise<Response> {
   const actor = requirePermission(c, RESOLVE)
   const connectionId = c.req.param('connectionId')!
   const date = c.req.param('date')!
+  // The day page's own address: a day that is not a date is no page (and nothing is changed from it).
+  if (!isDate(date)) throw notFound('business_date', date)
   const itemId = c.req.param('itemId')!
   const form = await c.req.parseBody()
   let done: 'resolved' | 'reopened' | 'held' = kind
@@ -425,6 +426,7 @@ async function decide(c: C): Promise<Response> {
   const actor = requirePermission(c, 'approvals.decide')
   const connectionId = c.req.param('connectionId')!
   const date = c.req.param('date')!
+  if (!isDate(date)) throw notFound('business_date', date)
   const decision = c.req.param('decision')
   if (decision !== 'approve' && decision !== 'reject') throw notFound('decision', decision ?? '')
   const id = c.req.param('approvalId')!

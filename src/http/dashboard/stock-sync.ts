@@ -18,8 +18,7 @@ import type { Tx } from '../../db/client.ts'
 import { queueAudit, queueRecover } from '../../jobs/stock-sync.ts'
 import { badRequest, invalid, isDomainError, notFound } from '../../lib/errors.ts'
 import { isUuid } from '../../lib/ids.ts'
-import { toErrorResponse } from '../errors.ts'
-import { label, labelOf, page, PAGE_HEADERS, say, type Html } from './layout.ts'
+import { label, labelOf, page, PAGE_HEADERS, refusal, say, type Html } from './layout.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 
 type C = Context<DashboardEnv>
@@ -311,7 +310,7 @@ async function bind(c: C, unbind: boolean): Promise<Response> {
     })
   } catch (e) {
     if (!isDomainError(e) || e.kind === 'forbidden' || e.kind === 'unauthorized') throw e
-    return syncPage(c, { kind: 'error', message: e.message, status: toErrorResponse(e)!.status })
+    return syncPage(c, refusal(e))
   }
   return c.redirect(`${pathOf(ref.connectionId, { done: unbind ? 'unbound' : 'bound' })}`, 303)
 }

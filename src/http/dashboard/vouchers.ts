@@ -24,8 +24,7 @@ import { badRequest, invalid, isDomainError, notFound } from '../../lib/errors.t
 import { isUuid } from '../../lib/ids.ts'
 import { formatDecimal } from '../../lib/money.ts'
 import { addDays, businessDate, isDate } from '../../lib/time.ts'
-import { toErrorResponse } from '../errors.ts'
-import { label, labelOf, page, PAGE_HEADERS, say, type Html } from './layout.ts'
+import { label, labelOf, page, PAGE_HEADERS, refusal, say, type Html } from './layout.ts'
 import { dayRange, daysDesc, DEFAULT_DAYS } from './days.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 
@@ -285,7 +284,7 @@ async function build(c: C): Promise<Response> {
     })
   } catch (e) {
     if (!isDomainError(e) || e.kind === 'forbidden' || e.kind === 'unauthorized') throw e
-    return gridPage(c, { kind: 'error', message: e.message, status: toErrorResponse(e)!.status })
+    return gridPage(c, refusal(e))
   }
   const range = dayRange(c.req.query('from'), c.req.query('to'), m.today)
   const shown = result.corrections[result.corrections.length - 1] ?? result.voucher
@@ -338,11 +337,13 @@ function doneFlash(done: string | undefined, exports: ExportRow[], connectionId:
     case 'queued':
       return { kind: 'ok', message: say(`The export to ${name} is queued.`, `已排队导出到 ${name}。`) }
     case 'sent':
-      return row && (row.status === 'exported' || row.status === 'duplicate') ? { kind: 'ok', message: `Exported to ${name}${row.externalNumber ? ` as ${row.externalNumber}` : ''}. 已导出到 ${name}。` } : undefined
+      return row && (row.status === 'exported' || row.status === 'duplicate')
+        ? { kind: 'ok', message: say(`Exported to ${name}${row.externalNumber ? ` as ${row.externalNumber}` : ''}.`, `已导出到 ${name}${row.externalNumber ? `，凭证号 ${row.externalNumber}` : ''}。`) }
+        : undefined
     case 'already':
       return row ? { kind: 'ok', message: say(`Already delivered to ${name} on ${timeText(row.exportedAt, tz)}: not sent again.`, `此凭证已于 ${timeText(row.exportedAt, tz)} 送达 ${name}，未重复发送。`) } : undefined
     case 'rejected':
-      return row ? { kind: 'error', message: `${name} refused the voucher: ${row.lastError ?? ''} ${name} 拒绝了此凭证。` } : undefined
+      return row ? { kind: 'error', message: say(`${name} refused the voucher: ${row.lastError ?? ''}`, `${name} 拒绝了此凭证：${row.lastError ?? ''}`) } : undefined
     default:
       return undefined
   }
@@ -465,12 +466,15 @@ async function exportAction(c: C): Promise<Response> {
     const r = await exportVoucherAs(hub, actor, { voucherId: id, connectionId }, { queue, via: 'dashboard', signal: c.req.raw.signal })
     if (r.queued) return c.redirect(voucherPath(id, { done: 'queued', connection: connectionId }), 303)
     // A failed attempt's message, cleaned of the connection's secrets, is what is shown.
-    if ('failed' in r) return voucherPage(c, { kind: 'error', message: `${conn.name} did not take the voucher: ${r.failed.row?.lastError ?? r.failed.error.kind}. 财务系统未接收此凭证。`, status: 502 })
+    if ('failed' in r) {
+      const why = r.failed.row?.lastError ?? r.failed.error.kind
+      return voucherPage(c, { kind: 'error', message: say(`${conn.name} did not take the voucher: ${why}.`, `${conn.name} 未接收此凭证：${why}。`), status: 502 })
+    }
     const done = r.attempt.row.status === 'rejected' ? 'rejected' : r.attempt.sent ? 'sent' : 'already'
     return c.redirect(voucherPath(id, { done, connection: connectionId }), 303)
   } catch (e) {
     if (!isDomainError(e) || e.kind === 'forbidden' || e.kind === 'unauthorized' || e.kind === 'not_found') throw e
-    return voucherPage(c, { kind: 'error', message: e.message, status: toErrorResponse(e)!.status })
+    return voucherPage(c, refusal(e))
   }
 }
 
