@@ -7,7 +7,6 @@ import type { Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
-import { mulDivRound } from '../../lib/money.ts'
 import { addDays, businessDate, startOfBusinessDay } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
@@ -209,7 +208,8 @@ export function couponDiscount(
   if (t.kind === 'percent_off') return { ...base, step: 2, scope, percentBp: t.percentBp! }
   const free = ctx.lines.find((l) => l.variantId === t.freeVariantId)
   if (!free) throw invalid('coupon_item_missing', `coupon ${c.code} gives an item that is not in the cart`)
-  return { ...base, step: 3, scope: { variantIds: [t.freeVariantId!] }, amount: mulDivRound(free.unitPrice, t.freeQuantity!, free.pricePer) }
+  // The units at what they cost by then (after promotions and tier prices), not at their list price.
+  return { ...base, step: 3, scope: { variantIds: [t.freeVariantId!] }, freeUnits: t.freeQuantity! }
 }
 
 /** Marks a coupon used by a sale; only one sale can, whatever races. */

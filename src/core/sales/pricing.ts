@@ -65,6 +65,11 @@ export interface ExtraDiscount {
   percentBp?: number
   /** In all: at the item steps taken from the lines in turn, at the order step spread over them. */
   amount?: number
+  /**
+   * Units (in the line's quantity) given free, at what they are left at this step, taken from the lines in turn: a
+   * free-item coupon frees that many units whatever promotions or tier prices came before it, never more.
+   */
+  freeUnits?: number
 }
 
 export interface PricingOptions {
@@ -162,6 +167,18 @@ const inTurn = (ls: Working[], total: number) => {
       const take = Math.min(left, w.remaining)
       left -= take
       return [w, take]
+    }),
+  )
+}
+
+/** `units` of the lines, in turn, each at its share of what the line has left (its remaining × units ÷ quantity). */
+const unitsInTurn = (ls: Working[], units: number) => {
+  let left = units
+  return new Map(
+    ls.map((w) => {
+      const take = Math.min(left, w.line.quantity)
+      left -= take
+      return [w, take === w.line.quantity ? w.remaining : mulDivRound(w.remaining, take, w.line.quantity)]
     }),
   )
 }
@@ -334,9 +351,11 @@ export function priceCart(cart: CartLine[], promos: PromotionRule[], opts: Prici
           ? item
             ? percentEach(x.percentBp)
             : (ls) => spread(ls, mulDivRound(sum(ls.map((w) => w.remaining)), x.percentBp!, 10_000))
-          : item
-            ? (ls) => inTurn(ls, x.amount ?? 0)
-            : (ls) => spread(ls, x.amount ?? 0),
+          : x.freeUnits !== undefined
+            ? (ls) => unitsInTurn(ls, x.freeUnits!)
+            : item
+              ? (ls) => inTurn(ls, x.amount ?? 0)
+              : (ls) => spread(ls, x.amount ?? 0),
       adj: { source: x.source, sourceId: x.sourceId, label: x.label },
     })
   }
