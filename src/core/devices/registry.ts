@@ -10,7 +10,7 @@ import { categories } from '../catalog/schema.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { getRegister, getStore } from '../stores/service.ts'
-import { devices, type DeviceDriver, type DeviceStatusLike, type DeviceKind, type DeviceRoute, type TextEncoding } from './schema.ts'
+import { deviceJobs, devices, type DeviceDriver, type DeviceStatusLike, type DeviceKind, type DeviceRoute, type TextEncoding } from './schema.ts'
 import { dropQueued } from './jobs.ts'
 
 export type Device = typeof devices.$inferSelect
@@ -210,12 +210,27 @@ export async function updateDevice(tx: Tx, actor: Actor, id: string, changes: Pa
     if (drawers.length && current.enabled && !row!.enabled) {
       for (const d of drawers) dropped += await dropQueued(tx, d.id, 'printer_disabled', 'the drawer’s printer was switched off before this kick reached it', new Date())
     }
+    if (row!.route !== current.route) await moveRoute(tx, [id, ...drawers.map((d) => d.id)], current.route)
     await recordAudit(tx, actor, { action: 'device.changed', entityType: 'device', entityId: id, details: { changes: Object.keys(changes), ...(dropped ? { jobsDropped: dropped } : {}) } })
     return row!
   } catch (e) {
     if (duplicateName(e)) throw conflict('device_name_taken', `store already has a device named "${values.name}"`)
     throw e
   }
+}
+
+/**
+ * A device moved to the other route (bridge ↔ hub): a job handed to the old route has lost its way back (the old
+ * driver's result is not taken any more), so it is unknown, settled by the device's status or a person, never
+ * resent; a job still waiting is touched, so the new route is woken for it (the device_jobs_wake trigger).
+ */
+async function moveRoute(tx: Tx, deviceIds: string[], from: string): Promise<void> {
+  const now = new Date()
+  await tx
+    .update(deviceJobs)
+    .set({ state: 'unknown', reason: 'route_changed', message: `the device was moved off the ${from} route while this job was with it: whether it ran is not known`, finishedAt: now, updatedAt: now })
+    .where(and(inArray(deviceJobs.deviceId, deviceIds), eq(deviceJobs.state, 'sent')))
+  await tx.update(deviceJobs).set({ updatedAt: now }).where(and(inArray(deviceJobs.deviceId, deviceIds), eq(deviceJobs.state, 'queued')))
 }
 
 export async function getDevice(tx: Tx, merchantId: string, id: string): Promise<Device> {
