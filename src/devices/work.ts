@@ -73,7 +73,8 @@ export async function buildWork(tx: Tx, job: DeviceJob, device: Device, now: Dat
       bytes = receiptEscpos(model, profile, merchant.locale)
       payload = epos ? { format: 'epos', xml: receiptEpos(model, profile, merchant.locale) } : { format: 'escpos', base64: bytes.toString('base64') }
     } else if (doc.type === 'kitchen') {
-      const [routed] = await kitchenTickets(tx, job.merchantId, doc.saleId, [{ deviceId: device.id, name: device.name, categoryIds: device.categoryIds }], {
+      const station = doc.station ?? { deviceId: device.id, name: device.name, categoryIds: device.categoryIds }
+      const [routed] = await kitchenTickets(tx, job.merchantId, doc.saleId, [station], {
         reprint,
         timeZone: merchant.timeZone,
       })

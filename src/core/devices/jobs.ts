@@ -82,13 +82,19 @@ export async function reprintJob(tx: Tx, actor: Actor, jobId: string, opts: { id
     if (target.kind !== first.kind) throw invalid('wrong_printer_kind', `a reprint of a ${first.kind} job goes to a ${first.kind}`, { kind: first.kind })
   }
   const [{ n }] = (await tx.execute<{ n: number }>(sql`select count(*)::int as n from device_jobs where reprint_of = ${source.id}`)).rows as [{ n: number }]
+  // A kitchen ticket is its station's lines: reprinted, it names the station it was printed for, wherever it prints.
+  let document = source.document
+  if (document.type === 'kitchen' && !document.station) {
+    const station = await getDevice(tx, actor.merchantId, source.deviceId)
+    document = { ...document, station: { deviceId: station.id, name: station.name, categoryIds: station.categoryIds } }
+  }
   const result = await createJob(
     tx,
     actor,
     {
       deviceId: opts.deviceId ?? source.deviceId,
       action: 'print',
-      document: source.document,
+      document,
       idempotencyKey: opts.idempotencyKey ?? `reprint:${source.id}:${n + 1}`,
       source: 'reprint',
       reprintOf: source.id,

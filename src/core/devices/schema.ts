@@ -78,7 +78,8 @@ export type DeviceJobAction = 'print' | 'drawer' | 'display' | 'weigh'
 export type DeviceDocument =
   | { type: 'receipt'; saleId: string }
   | { type: 'refund_receipt'; refundId: string }
-  | { type: 'kitchen'; saleId: string }
+  /** `station`: whose ticket it is, when it prints elsewhere (a reprint on another kitchen printer); else the printer's own. */
+  | { type: 'kitchen'; saleId: string; station?: { deviceId: string; name: string; categoryIds: string[] } }
   | { type: 'drawer'; reason: string | null; saleId?: string; refundId?: string }
   | { type: 'display'; screen: 'change' | 'total' | 'item' | 'idle' | 'text'; saleId?: string; lines?: [string, string] }
   | { type: 'weigh' }
