@@ -18,7 +18,7 @@ export const toPublicApiKey = ({ tokenHash: _t, ...rest }: ApiKeyRow): PublicApi
 
 /** A key for one store's bridge: it opens that store's device link and is refused everywhere else. */
 export async function createApiKey(tx: Tx, actor: Actor, input: { name: string; role: Role; expiresAt?: Date; storeId?: string }) {
-  await assertRoleWithinGrants(tx, actor, input.role)
+  const approverId = await assertRoleWithinGrants(tx, actor, input.role)
   const token = randomToken(API_KEY_PREFIX)
   const [row] = await tx
     .insert(apiKeys)
@@ -34,7 +34,7 @@ export async function createApiKey(tx: Tx, actor: Actor, input: { name: string; 
       expiresAt: input.expiresAt ?? null,
     })
     .returning()
-  await recordAudit(tx, actor, { action: 'api_key.created', entityType: 'api_key', entityId: row!.id, details: { name: row!.name, role: row!.role, storeId: row!.storeId } })
+  await recordAudit(tx, actor, { action: 'api_key.created', entityType: 'api_key', entityId: row!.id, approverId, details: { name: row!.name, role: row!.role, storeId: row!.storeId } })
   return { key: token, apiKey: row! }
 }
 
@@ -50,13 +50,13 @@ export async function revokeApiKey(tx: Tx, actor: Actor, id: string): Promise<Ap
   // Nobody acts on a key above their own grants (as on a person): a manager cannot cut off an admin's integration.
   const [held] = await tx.select({ role: apiKeys.role }).from(apiKeys).where(and(eq(apiKeys.merchantId, actor.merchantId), eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
   if (!held) throw notFound('api_key', id)
-  await assertRoleWithinGrants(tx, actor, held.role)
+  const approverId = await assertRoleWithinGrants(tx, actor, held.role)
   const [row] = await tx
     .update(apiKeys)
     .set({ revokedAt: new Date() })
     .where(and(eq(apiKeys.merchantId, actor.merchantId), eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
     .returning()
   if (!row) throw notFound('api_key', id)
-  await recordAudit(tx, actor, { action: 'api_key.revoked', entityType: 'api_key', entityId: id, details: { name: row.name } })
+  await recordAudit(tx, actor, { action: 'api_key.revoked', entityType: 'api_key', entityId: id, approverId, details: { name: row.name } })
   return row
 }

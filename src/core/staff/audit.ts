@@ -1,5 +1,5 @@
 // The audit log: who did what to which record. Written in the same transaction as the change it describes.
-import { and, desc, eq, gte, lt, lte, type SQL } from 'drizzle-orm'
+import { and, desc, eq, gte, lt, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import type { Actor } from './actor.ts'
 import { auditLog } from './schema.ts'
@@ -50,7 +50,9 @@ export async function listAudit(tx: Tx, f: AuditFilter) {
     f.entityId ? eq(auditLog.entityId, f.entityId) : undefined,
     f.actorId ? eq(auditLog.actorId, f.actorId) : undefined,
     f.from ? gte(auditLog.at, f.from) : undefined,
-    f.to ? lte(auditLog.at, f.to) : undefined,
+    // `to` is given to the millisecond (as entries are shown) and names the entry of that millisecond too, whose
+    // stored time has microseconds beyond it.
+    f.to ? lt(auditLog.at, new Date(f.to.getTime() + 1)) : undefined,
     f.before ? lt(auditLog.id, f.before) : undefined,
   ]
   const rows = await tx.select().from(auditLog).where(and(...where)).orderBy(desc(auditLog.id)).limit(f.limit + 1)

@@ -61,23 +61,31 @@ export async function loadGrants(tx: Tx, merchantId: string, role: Role): Promis
  * them. Admins (and the hub itself) may grant anything: they are the top of the matrix, and a merchant that took a
  * permission from its admins must be able to give it back.
  */
-export function assertWithinGrants(actor: Actor, target: Grants, what: string): void {
-  if (grantsAnything(actor)) return
+/**
+ * Refuses what `target` holds beyond the actor's grants together with their approver's (a manager override). Returns
+ * the approver's id when the actor's own grants were not enough, so the audit entry names who allowed it; else null.
+ */
+export function assertWithinGrants(actor: Actor, target: Grants, what: string): string | null {
+  if (grantsItself(actor)) return null
   const own = grantsOf(actor)
-  const held = new Set<Permission>([...own.permissions, ...(actor.approver?.grants.permissions ?? [])])
-  const limit = Math.max(own.discountLimitBp, actor.approver?.grants.discountLimitBp ?? 0)
-  const beyond = [...target.permissions].filter((p) => !held.has(p)).sort()
-  if (beyond.length || target.discountLimitBp > limit) {
-    const parts = [beyond.length ? `permissions ${beyond.join(', ')}` : null, target.discountLimitBp > limit ? `a discount limit of ${target.discountLimitBp} bp` : null].filter(Boolean)
-    throw forbidden('grants_exceeded', `${what} holds ${parts.join(' and ')}, which you do not hold yourself`, { permissions: beyond, discountLimitBp: target.discountLimitBp })
+  const beyondOf = (held: ReadonlySet<Permission>, limit: number) => ({ permissions: [...target.permissions].filter((p) => !held.has(p)).sort(), limit: target.discountLimitBp > limit })
+  const alone = beyondOf(own.permissions, own.discountLimitBp)
+  if (!alone.permissions.length && !alone.limit) return null
+  if (actor.approver?.role === 'admin') return actor.approver.id
+  const beyond = beyondOf(new Set<Permission>([...own.permissions, ...(actor.approver?.grants.permissions ?? [])]), Math.max(own.discountLimitBp, actor.approver?.grants.discountLimitBp ?? 0))
+  if (beyond.permissions.length || beyond.limit) {
+    const parts = [beyond.permissions.length ? `permissions ${beyond.permissions.join(', ')}` : null, beyond.limit ? `a discount limit of ${target.discountLimitBp} bp` : null].filter(Boolean)
+    throw forbidden('grants_exceeded', `${what} holds ${parts.join(' and ')}, which you do not hold yourself`, { permissions: beyond.permissions, discountLimitBp: target.discountLimitBp })
   }
+  return actor.approver!.id
 }
 
-const grantsAnything = (actor: Actor) => actor.type === 'system' || actor.role === 'admin' || actor.approver?.role === 'admin'
+const grantsItself = (actor: Actor) => actor.type === 'system' || actor.role === 'admin'
 
 /** assertWithinGrants for a role of the merchant's matrix (a user's or a key's), read only when it has to be. */
-export async function assertRoleWithinGrants(tx: Tx, actor: Actor, role: Role, what = `role ${role}`): Promise<void> {
-  if (!grantsAnything(actor)) assertWithinGrants(actor, await loadGrants(tx, actor.merchantId, role), what)
+export async function assertRoleWithinGrants(tx: Tx, actor: Actor, role: Role, what = `role ${role}`): Promise<string | null> {
+  if (grantsItself(actor)) return null
+  return assertWithinGrants(actor, await loadGrants(tx, actor.merchantId, role), what)
 }
 
 export interface RoleGrants {
@@ -130,12 +138,15 @@ export async function setRoleGrants(tx: Tx, actor: Actor, role: Role, change: Ro
   // One change of a merchant's matrix at a time, so two concurrent edits of a role cannot interleave.
   await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`role_matrix:${actor.merchantId}`}, 0))`)
   const before = (await loadMatrix(tx, actor.merchantId)).find((r) => r.role === role)!
-  assertWithinGrants(actor, { permissions: new Set(before.permissions), discountLimitBp: before.discountLimitBp }, `role ${role}`)
-  assertWithinGrants(
-    actor,
-    { permissions: new Set((change.permissions ?? before.permissions) as Permission[]), discountLimitBp: change.discountLimitBp ?? before.discountLimitBp },
-    `the changed role ${role}`,
-  )
+  const approvers = [
+    assertWithinGrants(actor, { permissions: new Set(before.permissions), discountLimitBp: before.discountLimitBp }, `role ${role}`),
+    assertWithinGrants(
+      actor,
+      { permissions: new Set((change.permissions ?? before.permissions) as Permission[]), discountLimitBp: change.discountLimitBp ?? before.discountLimitBp },
+      `the changed role ${role}`,
+    ),
+  ]
+  const approverId = approvers.find((a) => a !== null) ?? null
 
   if (change.permissions) {
     const wanted = new Set(change.permissions)
@@ -160,6 +171,7 @@ export async function setRoleGrants(tx: Tx, actor: Actor, role: Role, change: Ro
     action: 'role.permissions_changed',
     entityType: 'role',
     entityId: role,
+    approverId,
     details: {
       granted,
       revoked,

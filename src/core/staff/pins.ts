@@ -78,14 +78,14 @@ export async function changePin(tx: Tx, actor: Actor, secrets: SecretBox, userId
   if (!manages && !self) throw forbidden('permission_denied', `role ${actor.role} may only change its own PIN`, { permission: 'staff.manage' })
   if (!user) throw notFound('user', userId)
   // Someone else's PIN signs in as them: a manager sets it only for a user within their own rights.
-  if (!self) await assertRoleWithinGrants(tx, actor, user.role as Role, `user ${user.email} (${user.role})`)
+  const approverId = self ? null : await assertRoleWithinGrants(tx, actor, user.role as Role, `user ${user.email} (${user.role})`)
   if (!manages && pin !== null) {
     if (opts.password === undefined) throw invalid('password_required', 'give your password to set your own PIN')
     if (!(await verifyPassword(user.passwordHash, opts.password))) throw forbidden('invalid_password', 'the password is wrong')
   }
   if (pin === null) {
     const [after] = await tx.update(users).set({ pinHmac: null, updatedAt: new Date() }).where(eq(users.id, userId)).returning()
-    if (user.pinHmac !== null) await recordAudit(tx, actor, { action: 'user.pin_cleared', entityType: 'user', entityId: userId })
+    if (user.pinHmac !== null) await recordAudit(tx, actor, { action: 'user.pin_cleared', entityType: 'user', entityId: userId, approverId })
     return after!
   }
   const problem = pinProblem(pin)
@@ -105,7 +105,7 @@ export async function changePin(tx: Tx, actor: Actor, secrets: SecretBox, userId
     if (isUniqueViolation(e, 'users_pin_key')) throw unavailable()
     throw e
   }
-  await recordAudit(tx, actor, { action: 'user.pin_set', entityType: 'user', entityId: userId, details: { by: self ? 'self' : 'manager' } })
+  await recordAudit(tx, actor, { action: 'user.pin_set', entityType: 'user', entityId: userId, approverId, details: { by: self ? 'self' : 'manager' } })
   return after
 }
 

@@ -38,7 +38,7 @@ export async function createUser(tx: Tx, actor: Actor, input: NewUser): Promise<
   const email = input.email.trim().toLowerCase()
   if (!EMAIL.test(email)) throw invalid('invalid_email', `${input.email} is not an email address`)
   checkPassword(input.password)
-  await assertRoleWithinGrants(tx, actor, input.role)
+  const approverId = await assertRoleWithinGrants(tx, actor, input.role)
   const [taken] = await tx.select({ id: users.id }).from(users).where(sql`lower(${users.email}) = ${email}`)
   if (taken) throw conflict('email_taken', `a user with email ${email} already exists`)
   const [row] = await tx
@@ -52,7 +52,7 @@ export async function createUser(tx: Tx, actor: Actor, input: NewUser): Promise<
       passwordHash: await hashPassword(input.password),
     })
     .returning()
-  await recordAudit(tx, actor, { action: 'user.created', entityType: 'user', entityId: row!.id, details: { email, role: input.role } })
+  await recordAudit(tx, actor, { action: 'user.created', entityType: 'user', entityId: row!.id, approverId, details: { email, role: input.role } })
   return row!
 }
 
@@ -93,8 +93,9 @@ export interface UserChanges {
 export async function updateUser(tx: Tx, actor: Actor, id: string, changes: UserChanges): Promise<UserRow> {
   const [before] = await tx.select().from(users).where(and(eq(users.merchantId, actor.merchantId), eq(users.id, id))).for('update')
   if (!before) throw notFound('user', id)
-  await assertRoleWithinGrants(tx, actor, before.role as Role, `user ${before.email} (${before.role})`)
-  if (changes.role !== undefined && changes.role !== before.role) await assertRoleWithinGrants(tx, actor, changes.role)
+  const approverId =
+    (await assertRoleWithinGrants(tx, actor, before.role as Role, `user ${before.email} (${before.role})`)) ??
+    (changes.role !== undefined && changes.role !== before.role ? await assertRoleWithinGrants(tx, actor, changes.role) : null)
   const losesAdmin =
     before.role === 'admin' && before.status === 'active' && ((changes.role && changes.role !== 'admin') || changes.status === 'disabled')
   if (losesAdmin) {
@@ -121,8 +122,9 @@ export async function updateUser(tx: Tx, actor: Actor, id: string, changes: User
   if (changes.status !== undefined && changes.status !== before.status) changed.status = { from: before.status, to: changes.status }
   if (changes.password !== undefined) changed.password = 'changed'
   if (changes.unlock) changed.unlocked = true
-  const action = changes.role !== undefined && changes.role !== before.role ? 'user.role_changed' : changes.status === 'disabled' ? 'user.disabled' : 'user.updated'
-  await recordAudit(tx, actor, { action, entityType: 'user', entityId: id, details: changed })
+  // A role change and a disable in one request are both on the log, each under its own action.
+  const actions = [changed.role ? 'user.role_changed' : null, changes.status === 'disabled' ? 'user.disabled' : null].filter((a): a is string => a !== null)
+  for (const action of actions.length ? actions : ['user.updated']) await recordAudit(tx, actor, { action, entityType: 'user', entityId: id, approverId, details: changed })
   return after!
 }
 
