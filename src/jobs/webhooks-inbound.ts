@@ -31,7 +31,8 @@ export class ProcessingDeferred extends Error {
 function safeError(e: unknown, secrets: string[]): string {
   let message = e instanceof Error ? e.message : String(e)
   for (const s of secrets) message = message.split(s).join(REDACTED)
-  return redactText(message).slice(0, 2000)
+  // Stored and re-thrown to the queue: without characters PostgreSQL cannot hold (a NUL the failing query carried).
+  return redactText(message).replace(/\0/g, '\\0').replace(/\p{Cs}/gu, '\uFFFD').slice(0, 2000)
 }
 
 export interface ProcessOptions {

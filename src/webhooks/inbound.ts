@@ -115,7 +115,16 @@ function parseEvent(endpoint: Endpoint, req: InboundRequest): ParsedWebhook {
   const usable = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= 255 && !v.includes('\0') && !LONE_SURROGATE.test(v)
   if (!usable(event.eventId)) throw badRequest('invalid_payload', 'the event has no usable id (1–255 characters)')
   if (!usable(event.topic)) throw badRequest('invalid_payload', 'the event has no usable topic (1–255 characters)')
+  // Nor a NUL or half a surrogate pair anywhere in what it says: such a text (a SKU, a name) could not be written
+  // while the event is processed, and its job would fail without even its reason stored.
+  if (unstorable(event.data)) throw badRequest('invalid_payload', 'the event holds a NUL character or half a surrogate pair, which no vendor sends')
   return event
+}
+
+function unstorable(v: unknown, depth = 0): boolean {
+  if (typeof v === 'string') return v.includes('\0') || LONE_SURROGATE.test(v)
+  if (depth > 64 || v === null || typeof v !== 'object') return false
+  return Array.isArray(v) ? v.some((x) => unstorable(x, depth + 1)) : Object.entries(v).some(([k, x]) => unstorable(k, depth + 1) || unstorable(x, depth + 1))
 }
 
 // Storing is group-committed. A transaction that queues a job ends with graphile-worker's NOTIFY, and PostgreSQL

@@ -88,6 +88,37 @@ describe('inbound webhooks', () => {
     expect(jobs[0]!.maxAttempts).toBe(INBOUND_MAX_ATTEMPTS)
   })
 
+  it('an event holding a NUL or half a surrogate pair is refused (400), nothing stored', async () => {
+    const m = await seedMerchant(hub)
+    const conn = await stripeConnection(m)
+    for (const [i, bad] of ['A\\u0000B', '\\ud800'].entries()) {
+      const body = stripeEvent(eventId()).replace('"currency":"cny"', `"currency":"cny","description":"${bad}","n":${i}`)
+      const r = await deliver(conn.id, body, signedHeaders(body))
+      expect([r.status, r.body.error.code]).toEqual([400, 'invalid_payload'])
+    }
+    expect(await rowsOf(conn.id)).toEqual([])
+  })
+
+  it('a failure whose message holds a NUL is recorded (the reason stored, the event back for its retry)', async () => {
+    const m = await seedMerchant(hub)
+    const conn = await stripeConnection(m)
+    const body = stripeEvent(eventId())
+    expect((await deliver(conn.id, body, signedHeaders(body))).status).toBe(200)
+    const task = createProcessInboundTask({
+      handlers: {
+        stripe: {
+          'payment_intent.succeeded': async () => {
+            throw new Error('invalid byte sequence for encoding "UTF8": 0x00 in "A\0B"')
+          },
+        },
+      },
+    })
+    await drain({ tasks: [task] })
+    const [row] = await rowsOf(conn.id)
+    expect(row).toMatchObject({ status: 'received', attempts: 1 })
+    expect(row.last_error).toContain('"A\\0B"')
+  })
+
   it('a wrong or missing signature is refused with 401, stores nothing, queues nothing and logs a warning without secrets', async () => {
     const m = await seedMerchant(hub)
     const conn = await stripeConnection(m)
