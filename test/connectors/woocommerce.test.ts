@@ -408,7 +408,7 @@ describe('WooCommerce connector', () => {
     const rows = await hub.database.db.select().from(inboundWebhooks).where(eq(inboundWebhooks.connectionId, connectionId)).orderBy(asc(inboundWebhooks.receivedAt))
     const order = JSON.parse(delivery.body)
     expect(rows.map((r) => [r.vendorEventId, r.topic, r.deliveries])).toEqual([
-      [`order.created:${order.id}:${order.date_modified_gmt}`, 'order.created', 2],
+      [`order.created:${order.id}:${order.date_modified_gmt}:${order.status}`, 'order.created', 2],
       ['ping:7', 'ping', 1],
     ])
   })
@@ -424,7 +424,7 @@ describe('WooCommerce connector', () => {
     const interpret = (d: WooDelivery) => caps.interpretWebhook!(parse(d), config)
 
     const created = parse(placed.delivery)
-    expect(created).toMatchObject({ eventId: `order.created:${placed.order.id}:2026-03-02T10:00:00`, topic: 'order.created', occurredAt: at('10:00:00') })
+    expect(created).toMatchObject({ eventId: `order.created:${placed.order.id}:2026-03-02T10:00:00:${placed.order.status}`, topic: 'order.created', occurredAt: at('10:00:00') })
     expect(parse(sim.webhookDelivery('order.created', placed.order)).eventId).toBe(created.eventId)
     expect(interpret(placed.delivery)).toEqual({
       kind: 'order',
@@ -442,7 +442,10 @@ describe('WooCommerce connector', () => {
 
     sim.advance(30_000)
     const cancelled = sim.cancelOrder(placed.order.id as number)
-    expect(parse(cancelled.delivery).eventId).toBe(`order.updated:${placed.order.id}:2026-03-02T10:00:30`)
+    expect(parse(cancelled.delivery).eventId).toBe(`order.updated:${placed.order.id}:2026-03-02T10:00:30:cancelled`)
+    // Another change in the same second (WooCommerce's time has whole seconds) is another event.
+    const reopened = sim.webhookDelivery('order.updated', { ...JSON.parse(cancelled.delivery.body), status: 'processing' })
+    expect(parse(reopened).eventId).toBe(`order.updated:${placed.order.id}:2026-03-02T10:00:30:processing`)
     expect(interpret(cancelled.delivery)).toMatchObject({ kind: 'order', order: { status: 'cancelled', lines: [{ quantity: 0 }] } })
 
     // A partial refund: the payload has only the refund total, so the order is read again.

@@ -38,18 +38,20 @@ export function verifyWooSignature(req: InboundRequest, secret: string | undefin
 
 /**
  * WooCommerce gives no event id (`X-WC-Webhook-Delivery-ID` is a hash of webhook id and time, new on every send),
- * so the event is its topic, resource id and `date_modified_gmt`: the same change gives the same id. A `deleted`
- * payload has only `{id}`; its delivery id stands in for the time.
+ * so the event is its topic, resource id, `date_modified_gmt` and status: the same change gives the same id, and two
+ * changes in one second (paid, then cancelled; processing, then completed by a plugin) are two events, as the time
+ * has whole seconds only. A `deleted` payload has only `{id}`; its delivery id stands in for the time.
  */
 export function parseWooWebhook(req: InboundRequest): ParsedWebhook {
   const ping = pingId(req)
   if (ping !== null) return { eventId: `${PING_TOPIC}:${ping}`, topic: PING_TOPIC, data: { webhook_id: Number(ping) } }
   const topic = req.headers['x-wc-webhook-topic']
   if (!topic) throw new Error('a WooCommerce delivery names its topic in X-WC-Webhook-Topic')
-  const data = JSON.parse(req.rawBody.toString('utf8')) as { id?: unknown; date_modified_gmt?: unknown }
+  const data = JSON.parse(req.rawBody.toString('utf8')) as { id?: unknown; date_modified_gmt?: unknown; status?: unknown }
   if (!data || typeof data !== 'object' || (typeof data.id !== 'number' && typeof data.id !== 'string')) throw new Error('a WooCommerce payload has an id')
   const modified = typeof data.date_modified_gmt === 'string' && data.date_modified_gmt ? data.date_modified_gmt : null
-  const stamp = modified ?? `d:${req.headers['x-wc-webhook-delivery-id'] || createHash('sha256').update(req.rawBody).digest('hex').slice(0, 32)}`
+  const status = typeof data.status === 'string' && data.status ? `:${data.status.slice(0, 40)}` : ''
+  const stamp = modified ? `${modified}${status}` : `d:${req.headers['x-wc-webhook-delivery-id'] || createHash('sha256').update(req.rawBody).digest('hex').slice(0, 32)}`
   return { eventId: `${topic}:${data.id}:${stamp}`, topic, occurredAt: modified ? new Date(gmtToIso(modified)) : undefined, data }
 }
 
