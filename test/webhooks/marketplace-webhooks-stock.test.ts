@@ -17,7 +17,7 @@ import { createHmac } from 'node:crypto'
 describe('marketplace webhooks and shared stock', () => {
   const hub = useTestHub({ poolSize: 30, config: { publicUrl: 'https://hub.tillbridge.test' } })
   const server = setupServer()
-  beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
   afterAll(() => server.close())
   const settle = (rounds?: number) => settleAll(hub, rounds)
 
