@@ -145,6 +145,9 @@ export async function updateCategory(tx: Tx, actor: Actor, id: string, changes: 
 /** Deletes a category that is empty: no subcategories and no products (archived ones included, they keep history). */
 export async function deleteCategory(tx: Tx, actor: Actor, id: string): Promise<CategoryEntry> {
   await lockCategoryTree(tx, actor.merchantId)
+  // Locked before its products are counted: a product being filed into it (which holds the row's key share from its
+  // check on) is waited for and counted, so the answer is category_has_products, never a broken reference.
+  await tx.select({ id: categories.id }).from(categories).where(and(eq(categories.merchantId, actor.merchantId), eq(categories.id, id))).for('update')
   const entry = await getCategory(tx, actor.merchantId, id)
   if (entry.childCount > 0) {
     throw conflict('category_has_children', `category "${entry.path}" has ${entry.childCount} subcategories; move or delete them first`, { childCount: entry.childCount })

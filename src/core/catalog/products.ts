@@ -167,7 +167,8 @@ function checkVariant(v: VariantInput, options: string[]) {
 
 async function assertCategory(tx: Tx, merchantId: string, categoryId: string | null | undefined) {
   if (!categoryId) return
-  const [c] = await tx.select({ id: categories.id }).from(categories).where(and(eq(categories.merchantId, merchantId), eq(categories.id, categoryId)))
+  // Key share, as the product's reference will hold it: a delete of the category waits for this product (deleteCategory).
+  const [c] = await tx.select({ id: categories.id }).from(categories).where(and(eq(categories.merchantId, merchantId), eq(categories.id, categoryId))).for('key share')
   if (!c) throw invalid('unknown_category', `category ${categoryId} does not exist`)
 }
 
