@@ -1,5 +1,6 @@
 // Barcode rules: GTIN check digits (EAN-13, UPC-A, EAN-8), internal codes, and in-store scale labels whose
 // EAN-13 carries an item code (PLU) and a weight or price.
+import { sql, type SQL } from 'drizzle-orm'
 import type { BarcodeKind } from './schema.ts'
 import type { MerchantSettings } from '../merchants/settings.ts'
 
@@ -38,8 +39,16 @@ export const barcodeKey = (b: { code: string; kind: BarcodeKind }) => gtinKey(b.
  */
 export function barcodeKeys(b: { code: string; kind: BarcodeKind }): string[] {
   const gtin = gtinKey(b.code, b.kind)
+  if (b.kind === 'scale_plu') return [`code:${b.code}`, `plu:${pluKey(b.code)}`]
   return gtin === undefined ? [`code:${b.code}`] : [`code:${b.code}`, `gtin:${gtin}`]
 }
+
+/**
+ * A scale item code (PLU) however many zeros it is written with: 01234 and 1234 are one item, as the till's lookup
+ * and a scale label read them (SQL: coalesce(nullif(ltrim(code, '0'), ''), '0')).
+ */
+export const pluKey = (code: string): string => code.replace(/^0+/, '') || '0'
+export const PLU_KEY_SQL = (column: SQL) => sql`coalesce(nullif(ltrim(${column}, '0'), ''), '0')`
 
 export type BarcodeCheck = { ok: true; kind: BarcodeKind } | { ok: false; reason: string }
 

@@ -20,7 +20,7 @@ import type { Actor } from '../staff/actor.ts'
 import { priceChangeApproval } from '../staff/approvals.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { auditLog } from '../staff/schema.ts'
-import { barcodeKeys, checkBarcode, gtinKey } from './barcodes.ts'
+import { barcodeKeys, checkBarcode, gtinKey, PLU_KEY_SQL, pluKey } from './barcodes.ts'
 import { cleanCategoryName, listCategories, lockCategoryTree, PATH_SEPARATOR } from './categories.ts'
 import type { CatalogColumn, CatalogRecord, DecimalMark, Sheet, SheetRow } from './catalog-file.ts'
 import { isValidSku, optionClashes, optionKey, UNITS, type ProductUnit } from './products.ts'
@@ -723,10 +723,12 @@ async function loadCodes(tx: Tx, merchantId: string, codes: Code[], variantIds: 
   const byVariant = new Map<string, Code[]>()
   if (codes.length || variantIds.length) {
     const gtins = codes.flatMap((c) => gtinKey(c.code, c.kind) ?? [])
+    const plus = codes.filter((c) => c.kind === 'scale_plu').map((c) => pluKey(c.code))
     const { rows } = await tx.execute<{ code: string; kind: BarcodeKind; variant_id: string; sku: string }>(sql`
       select b.code, b.kind, b.variant_id, v.sku from barcodes b join variants v on v.id = b.variant_id
        where b.merchant_id = ${merchantId}
          and (b.code = any(${sql.param(codes.map((c) => c.code))}::text[]) or b.gtin = any(${sql.param(gtins)}::text[])
+              or (b.kind = 'scale_plu' and ${PLU_KEY_SQL(sql`b.code`)} = any(${sql.param(plus)}::text[]))
               or b.variant_id = any(${sql.param(variantIds)}::uuid[]))`)
     for (const r of rows) {
       for (const k of barcodeKeys(r)) byKey.set(k, { variantId: r.variant_id, sku: r.sku })

@@ -8,7 +8,7 @@ import { newId } from '../../lib/ids.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
-import { barcodeKey, barcodeKeys, checkBarcode } from './barcodes.ts'
+import { barcodeKey, barcodeKeys, checkBarcode, PLU_KEY_SQL, pluKey } from './barcodes.ts'
 import { barcodes, categories, products, taxCategories, variants, type BarcodeKind } from './schema.ts'
 
 export type Product = typeof products.$inferSelect
@@ -79,6 +79,28 @@ function noRepeat(seen: Set<string>, b: { code: string; kind: BarcodeKind }) {
   const keys = [barcodeKey(b), ...barcodeKeys(b)]
   if (keys.some((k) => seen.has(k))) throw invalid('duplicate_barcode', `barcode ${b.code} appears twice`)
   for (const k of keys) seen.add(k)
+}
+
+/**
+ * Refuses a scale item code (PLU) another variant holds written with other leading zeros: the database's unique
+ * index holds codes as written, while the till reads 01234 and 1234 as one item.
+ */
+async function assertPlusFree(tx: Tx, merchantId: string, list: { code: string; kind: BarcodeKind }[], exceptVariantIds: string[]) {
+  const plus = list.filter((b) => b.kind === 'scale_plu')
+  if (plus.length === 0) return
+  const [held] = await tx
+    .select({ code: barcodes.code })
+    .from(barcodes)
+    .where(
+      and(
+        eq(barcodes.merchantId, merchantId),
+        eq(barcodes.kind, 'scale_plu'),
+        sql`${PLU_KEY_SQL(sql`${barcodes.code}`)} = any(${sql.param(plus.map((b) => pluKey(b.code)))}::text[])`,
+        exceptVariantIds.length ? sql`not (${barcodes.variantId} = any(${sql.param(exceptVariantIds)}::uuid[]))` : undefined,
+      ),
+    )
+    .limit(1)
+  if (held) throw conflict('barcode_taken', `scale item code ${held.code} already belongs to another variant (the same item code however many zeros it is written with)`, { code: held.code })
 }
 
 /** Locks a product's row until the transaction ends (404 when it is not the merchant's). */
@@ -232,6 +254,7 @@ async function insertVariants(tx: Tx, merchantId: string, productId: string, lis
     }
   }
   assertDistinctOptions(options, siblings, rows.map((r) => ({ sku: r.sku, optionValues: r.optionValues as Record<string, string> })))
+  await assertPlusFree(tx, merchantId, codeRows, [])
   try {
     if (rows.length) await tx.insert(variants).values(rows)
     if (codeRows.length) await tx.insert(barcodes).values(codeRows)
@@ -382,6 +405,7 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
       const list = normaliseBarcodes(codes, after.sku)
       const seen = new Set<string>()
       for (const b of list) noRepeat(seen, b)
+      await assertPlusFree(tx, actor.merchantId, list, [id])
       await tx.delete(barcodes).where(eq(barcodes.variantId, id))
       if (list.length) await tx.insert(barcodes).values(list.map((b) => ({ id: newId(), merchantId: actor.merchantId, variantId: id, ...b })))
     }
