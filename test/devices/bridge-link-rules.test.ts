@@ -6,41 +6,13 @@ import path from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { useTestHub } from '../helpers/db.ts'
-import { deviceRig, until, type DeviceRig } from '../helpers/devices.ts'
+import { deviceRig, rawBridge, until, type DeviceRig } from '../helpers/devices.ts'
 import { startBridge, type Bridge } from '../../src/devices/bridge/agent.ts'
 import { executeWork, readDeviceStatus } from '../../src/devices/executor.ts'
 import { startDisplay } from '../../src/devices/simulators/display.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-/** A bridge written by hand on the link's protocol, to send what a real agent would not. */
-async function rawBridge(hubUrl: string, storeId: string, key: string) {
-  const ws = new WebSocket(`${hubUrl.replace('http', 'ws')}/api/v1/bridge/link?store=${storeId}`, { headers: { authorization: `Bearer ${key}` } })
-  const msgs: any[] = []
-  let closed: number | null = null
-  ws.on('message', (d) => msgs.push(JSON.parse(d.toString())))
-  ws.on('close', (code) => (closed = code))
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve)
-    ws.once('error', reject)
-  })
-  const send = (m: unknown) => ws.send(JSON.stringify(m))
-  const waitFor = async (pred: (m: any) => boolean, ms = 3000) => {
-    const deadline = Date.now() + ms
-    while (Date.now() < deadline) {
-      const hit = msgs.find(pred)
-      if (hit) return hit
-      await sleep(20)
-    }
-    return undefined
-  }
-  send({ type: 'hello', storeId, protocol: 1, agent: 'test' })
-  await waitFor((m) => m.type === 'welcome')
-  const done = (jobId: string) => send({ type: 'result', result: { jobId, outcome: 'done', reason: null, message: null, retryable: false, status: null, finishedAt: new Date().toISOString() } })
-  return { ws, msgs, send, waitFor, done, closed: () => closed }
-}
 
 describe('bridge link rules', () => {
   const hub = useTestHub()

@@ -1,40 +1,14 @@
 // Devices the hub drives itself (route 'hub'), and a device moved between the bridge and the hub: a job waiting for it
 // goes the new way; a job the old route held is unknown (never resent), settled by the printer's status.
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { drainJobs } from '../helpers/jobs.ts'
-import { deviceRig, until, type DeviceRig } from '../helpers/devices.ts'
+import { deviceRig, rawBridge, type DeviceRig } from '../helpers/devices.ts'
 import { startEscposPrinter, type SimPrinter } from '../../src/devices/simulators/escpos-printer.ts'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-async function rawBridge(hubUrl: string, storeId: string, key: string) {
-  const ws = new WebSocket(`${hubUrl.replace('http', 'ws')}/api/v1/bridge/link?store=${storeId}`, { headers: { authorization: `Bearer ${key}` } })
-  const msgs: any[] = []
-  ws.on('message', (d) => msgs.push(JSON.parse(d.toString())))
-  await new Promise((resolve, reject) => {
-    ws.once('open', resolve)
-    ws.once('error', reject)
-  })
-  const send = (m: unknown) => ws.send(JSON.stringify(m))
-  const waitFor = async (pred: (m: any) => boolean, ms = 3000) => {
-    const deadline = Date.now() + ms
-    while (Date.now() < deadline) {
-      const hit = msgs.find(pred)
-      if (hit) return hit
-      await sleep(20)
-    }
-    return undefined
-  }
-  send({ type: 'hello', storeId, protocol: 1, agent: 'test' })
-  await waitFor((m) => m.type === 'welcome')
-  const done = (jobId: string) => send({ type: 'result', result: { jobId, outcome: 'done', reason: null, message: null, retryable: false, status: null, finishedAt: new Date().toISOString() } })
-  return { ws, msgs, send, waitFor, done }
-}
 
 describe('hub-driven devices and a change of route', () => {
   const hub = useTestHub()

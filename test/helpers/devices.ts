@@ -14,6 +14,7 @@ import { startDisplay, type DisplaySimulator } from '../../src/devices/simulator
 import type { TestHub } from './db.ts'
 import { createApi, seedMerchant, type Api } from './api.ts'
 import { seedProduct, seedStore, type SeededStore } from './pos.ts'
+import WebSocket from 'ws'
 
 export async function until<T>(read: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 10_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs
@@ -122,4 +123,31 @@ export async function deviceRig(hub: TestHub, opts: { pumpIntervalMs?: number; s
   }
   await rig.linkUp()
   return rig
+}
+
+/** A bridge written by hand on the link's protocol, to send what a real agent would not. */
+export async function rawBridge(hubUrl: string, storeId: string, key: string) {
+  const ws = new WebSocket(`${hubUrl.replace('http', 'ws')}/api/v1/bridge/link?store=${storeId}`, { headers: { authorization: `Bearer ${key}` } })
+  const msgs: any[] = []
+  let closed: number | null = null
+  ws.on('message', (d) => msgs.push(JSON.parse(d.toString())))
+  ws.on('close', (code) => (closed = code))
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  const send = (m: unknown) => ws.send(JSON.stringify(m))
+  const waitFor = async (pred: (m: any) => boolean, ms = 3000) => {
+    const deadline = Date.now() + ms
+    while (Date.now() < deadline) {
+      const hit = msgs.find(pred)
+      if (hit) return hit
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    return undefined
+  }
+  send({ type: 'hello', storeId, protocol: 1, agent: 'test' })
+  await waitFor((m) => m.type === 'welcome')
+  const done = (jobId: string) => send({ type: 'result', result: { jobId, outcome: 'done', reason: null, message: null, retryable: false, status: null, finishedAt: new Date().toISOString() } })
+  return { ws, msgs, send, waitFor, done, closed: () => closed }
 }
