@@ -9,7 +9,6 @@ import { drainJobs } from '../helpers/jobs.ts'
 import { deviceRig, rawBridge, type DeviceRig } from '../helpers/devices.ts'
 import { startEscposPrinter, type SimPrinter } from '../../src/devices/simulators/escpos-printer.ts'
 
-
 describe('hub-driven devices and a change of route', () => {
   const hub = useTestHub()
   let printer: SimPrinter | undefined
