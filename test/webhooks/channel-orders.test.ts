@@ -1,5 +1,8 @@
 // Online orders through the marketplaces' webhooks: holds that follow the order's life (cancelled with or without a
-// restock, trashed, deleted, lines removed, grown, states stamped in the same second) and what each shop is shown.
+// restock, trashed, deleted, lines removed, grown, states stamped in the same second) and what each shop is shown; one
+// order delivered many times at once holds once; refunds before the order; shipped then returned; two WooCommerce
+// changes in one second are two events; malformed signed payloads write nothing; signatures.
+import { createHmac } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { setupServer } from 'msw/node'
 import { sql } from 'drizzle-orm'
@@ -43,7 +46,9 @@ describe('online orders from webhook to held stock and pushed quantities', () =>
     const sell = (quantity = 1) => till.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku, quantity }], tenders: [{ kind: 'card', amount: 1990 * quantity }] })
     const activeHolds = async () =>
       Number((await hub.database.db.execute<{ n: string }>(sql`select coalesce(sum(quantity),0)::text as n from stock_reservations where merchant_id = ${m.merchantId} and status = 'active'`)).rows[0]!.n)
-    return { m, store, item, sku, shop, loc, woo, wooPid, shopifyId, wooId, admin, till, deliver, sell, activeHolds }
+    const inbound = async (connectionId: string) =>
+      (await hub.database.db.execute<any>(sql`select vendor_event_id, topic, status, deliveries, last_error from inbound_webhooks where connection_id = ${connectionId} order by received_at`)).rows
+    return { m, store, item, sku, shop, loc, woo, wooPid, shopifyId, wooId, admin, till, deliver, sell, activeHolds, inbound }
   }
 
   it('a WooCommerce order trashed (which WooCommerce does not restock) gives its hold back and WooCommerce is pushed back up', async () => {
@@ -196,4 +201,133 @@ describe('online orders from webhook to held stock and pushed quantities', () =>
     expect(w.shop.level(w.sku, w.loc.id)).toBe(7)
     expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
   })
+
+  it('the same Shopify order delivered 10 times at once (same event) and 6 times under other event ids holds its units once', async () => {
+    const w = await world(10)
+    const { delivery } = w.shop.placeOrder({ lines: [{ item: w.sku, quantity: 2 }], locationId: w.loc.id })
+    const same = await Promise.all(Array.from({ length: 10 }, () => w.deliver(w.shopifyId, delivery)))
+    expect(same.map((r) => r.status)).toEqual(Array(10).fill(200))
+    const others = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => {
+        const headers = { ...delivery.headers, 'x-shopify-event-id': `other-${i}`, 'x-shopify-topic': i % 2 ? 'orders/updated' : 'orders/create' }
+        return w.deliver(w.shopifyId, { headers, body: delivery.body })
+      }),
+    )
+    expect(others.map((r) => r.status)).toEqual(Array(6).fill(200))
+    await settle()
+    expect(await stockLevel(hub, w.item.variantId, w.store.locationId)).toEqual({ onHand: 10, reserved: 2 })
+    expect(w.shop.level(w.sku, w.loc.id)).toBe(8)
+    expect(w.woo.stockOf(w.wooPid)).toBe(8)
+    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+  })
+
+  it('a partial refund with restock of an open Shopify order gives back that many units; both shops agree', async () => {
+    const w = await world(10)
+    const { order, delivery } = w.shop.placeOrder({ lines: [{ item: w.sku, quantity: 3 }], locationId: w.loc.id })
+    expect((await w.deliver(w.shopifyId, delivery)).status).toBe(200)
+    await settle()
+    const r = w.shop.refundOrder(order.id, { lines: [{ lineItemId: order.lines[0]!.id, quantity: 1 }], restock: true })
+    expect((await w.deliver(w.shopifyId, r)).status).toBe(200)
+    await settle()
+    expect(await stockLevel(hub, w.item.variantId, w.store.locationId)).toEqual({ onHand: 10, reserved: 2 })
+    expect(w.shop.level(w.sku, w.loc.id)).toBe(8)
+    expect(w.woo.stockOf(w.wooPid)).toBe(8)
+    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+  })
+
+  it('a refund delivered before the order (and the create arriving late) holds the order once at its refunded size', async () => {
+    const w = await world(10)
+    const { order, delivery } = w.shop.placeOrder({ lines: [{ item: w.sku, quantity: 3 }], locationId: w.loc.id, at: new Date(Date.now() - 60_000) })
+    const r = w.shop.refundOrder(order.id, { lines: [{ lineItemId: order.lines[0]!.id, quantity: 1 }], restock: true })
+    expect((await w.deliver(w.shopifyId, r)).status).toBe(200)
+    await settle()
+    expect((await w.deliver(w.shopifyId, delivery)).status).toBe(200)
+    await settle()
+    expect(await stockLevel(hub, w.item.variantId, w.store.locationId)).toEqual({ onHand: 10, reserved: 2 })
+    expect(w.shop.level(w.sku, w.loc.id)).toBe(8)
+    expect(w.woo.stockOf(w.wooPid)).toBe(8)
+  })
+
+  it('a Shopify order shipped, then refunded with restock: our stock stays, the order is flagged, both shops show our figure', async () => {
+    const w = await world(10)
+    const { order, delivery } = w.shop.placeOrder({ lines: [{ item: w.sku, quantity: 2 }], locationId: w.loc.id })
+    await w.deliver(w.shopifyId, delivery)
+    await settle()
+    await w.deliver(w.shopifyId, w.shop.fulfillOrder(order.id))
+    await settle()
+    expect(await stockLevel(hub, w.item.variantId, w.store.locationId)).toEqual({ onHand: 8, reserved: 0 })
+    const r = w.shop.refundOrder(order.id, { lines: [{ lineItemId: order.lines[0]!.id, quantity: 2 }], restock: true })
+    await w.deliver(w.shopifyId, r)
+    await settle()
+    const list = (await w.admin.get(`/api/v1/channel-orders?connectionId=${w.shopifyId}`)).body.items
+    expect(list[0].flag).toBe('returned')
+    expect(await stockLevel(hub, w.item.variantId, w.store.locationId)).toEqual({ onHand: 8, reserved: 0 })
+    expect(w.shop.level(w.sku, w.loc.id)).toBe(8)
+    expect(w.woo.stockOf(w.wooPid)).toBe(8)
+    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+  })
+
+  it('WooCommerce: an order paid and then cancelled within the same second: the cancellation is not lost', async () => {
+    const w = await world(10)
+    const { order, delivery } = w.woo.placeOrder({ lines: [{ sku: w.sku, quantity: 2 }], status: 'pending' })
+    expect((await w.deliver(w.wooId, delivery)).status).toBe(200)
+    await settle()
+    const paid = w.woo.payOrder(order.id as number)
+    expect((await w.deliver(w.wooId, paid.delivery)).status).toBe(200)
+    await settle()
+    expect(await w.activeHolds()).toBe(2)
+    const c = w.woo.cancelOrder(order.id as number)
+    const ans = await w.deliver(w.wooId, c.delivery)
+    expect(ans.status).toBe(200)
+    await settle()
+    const rows = await w.inbound(w.wooId)
+    const state = { holds: await w.activeHolds(), events: rows.map((r: any) => [r.topic, r.status, r.deliveries]), woo: w.woo.stockOf(w.wooPid), shop: w.shop.level(w.sku, w.loc.id) }
+    expect(state).toEqual({ holds: 0, events: [['order.created', 'processed', 1], ['order.updated', 'processed', 1], ['order.updated', 'processed', 1]], woo: 10, shop: 10 })
+  })
+
+  it('signed but malformed Shopify order payloads are refused or settled without writing anything', async () => {
+    const w = await world(10)
+    const sign = (topic: string, body: string, id: string) => ({ headers: { 'content-type': 'application/json', 'x-shopify-topic': topic, 'x-shopify-hmac-sha256': createHmac('sha256', SHOP_SECRET).update(body).digest('base64'), 'x-shopify-shop-domain': SHOP, 'x-shopify-event-id': id }, body })
+    const bodies = [
+      '[]',
+      'null',
+      '"x"',
+      JSON.stringify({ id: 1, name: '#1', updated_at: 'garbage', cancelled_at: null, fulfillment_status: null, line_items: [{ id: 1, sku: w.sku, quantity: 1 }] }),
+      JSON.stringify({ id: 2, name: '#2', updated_at: new Date().toISOString(), cancelled_at: null, fulfillment_status: null, line_items: 'nope' }),
+      JSON.stringify({ id: 3, name: '#3', updated_at: new Date().toISOString(), cancelled_at: null, fulfillment_status: null, line_items: [{ id: 1, sku: w.sku, quantity: -5 }] }),
+      JSON.stringify({ id: 4, name: '#4', updated_at: new Date().toISOString(), cancelled_at: null, fulfillment_status: null, line_items: [{ id: 1, sku: w.sku, quantity: 1e20 }] }),
+      JSON.stringify({ id: 5, name: null, updated_at: new Date().toISOString(), cancelled_at: null, fulfillment_status: null, line_items: [null] }),
+      JSON.stringify({ id: 6, name: '#6', updated_at: new Date().toISOString(), cancelled_at: null, fulfillment_status: null, line_items: [{ id: 1, sku: 12345, quantity: 1 }] }),
+    ]
+    const statuses: number[] = []
+    for (const [i, b] of bodies.entries()) statuses.push((await w.deliver(w.shopifyId, sign('orders/create', b, `bad-${i}`))).status)
+    expect(statuses.every((s) => s < 500)).toBe(true)
+    await settle()
+    expect(await w.activeHolds()).toBe(0)
+    expect(await stockLevel(hub, w.item.variantId, w.store.locationId)).toEqual({ onHand: 10, reserved: 0 })
+    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+    const rows = await w.inbound(w.shopifyId)
+    // Each is settled: ignored, processed without effect, or waiting for its retry with why (none stuck processing).
+    expect(rows.filter((r: any) => r.status === 'processing')).toEqual([])
+    expect(rows.filter((r: any) => (r.status === 'failed' || r.status === 'received') && !r.last_error)).toEqual([])
+  }, 120_000)
+
+  it('signatures: wrong, missing, body modified, another shop domain, another merchant connection', async () => {
+    const w = await world(10)
+    const other = await world(10)
+    const { delivery } = w.shop.placeOrder({ lines: [{ item: w.sku, quantity: 2 }], locationId: w.loc.id })
+    const h = delivery.headers
+    const results = {
+      wrong: (await w.deliver(w.shopifyId, { headers: { ...h, 'x-shopify-hmac-sha256': createHmac('sha256', 'nope').update(delivery.body).digest('base64') }, body: delivery.body })).status,
+      missing: (await w.deliver(w.shopifyId, { headers: Object.fromEntries(Object.entries(h).filter(([k]) => k !== 'x-shopify-hmac-sha256')), body: delivery.body })).status,
+      modified: (await w.deliver(w.shopifyId, { headers: h, body: delivery.body.replace('"quantity":2', '"quantity":9') })).status,
+      otherShop: (await w.deliver(w.shopifyId, { headers: { ...h, 'x-shopify-shop-domain': 'evil.myshopify.com' }, body: delivery.body })).status,
+      wooWithShopifySig: (await w.deliver(w.wooId, delivery)).status,
+    }
+    expect(results).toEqual({ wrong: 401, missing: 401, modified: 401, otherShop: 401, wooWithShopifySig: 401 })
+    await settle()
+    expect(await w.activeHolds()).toBe(0)
+    // another merchant's connection with the same app secret: the event is that merchant's own (signature is the credential)
+    expect(await other.activeHolds()).toBe(0)
+  }, 120_000)
 })
