@@ -1,6 +1,6 @@
 // Devices the hub drives itself (route 'hub'): the device.run job takes the device's work in order and prints on
-// the simulated printer; a printer out of paper stops its queue, and the minute poll puts the work back once the
-// paper is in again, so the receipt prints exactly once.
+// the simulated printer; a printer out of paper, or switched off, stops its queue, and the minute poll puts the work
+// back once it is ready again, so each receipt prints exactly once, in order; a drawer opened by hand kicks once.
 import { afterEach, describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
@@ -29,8 +29,9 @@ describe('hub-driven devices', () => {
     const item = await seedProduct(hub, s, { name: '散装苹果', price: 990, stock: 50 })
     const sell = async (cash = true) => (await api.post('/api/v1/sales', { registerId: s.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: cash ? 'cash' : 'card', amount: cash ? 1000 : 990 }] })).body
     const jobs = async () => (await api.get(`/api/v1/device-jobs?storeId=${s.storeId}`)).body.items
-    return { sell, jobs }
+    return { s, api, sell, jobs }
   }
+  const poll = () => hub.database.db.execute(sql`select graphile_worker.add_job('device.poll', '{}'::json)`)
 
   it('prints a sale’s receipt and kicks the drawer through the device’s own queue', async () => {
     const s = await store()
@@ -78,5 +79,45 @@ describe('hub-driven devices', () => {
     } finally {
       await epson.close()
     }
+  })
+
+  it('a hub printer switched off (refusing) then back: the receipts wait, then print once each, in order, attempts kept', async () => {
+    const st = await store()
+    await printer!.refuse(true)
+    const a = await st.sell(false)
+    await drainJobs(hub)
+    const b = await st.sell(false)
+    await drainJobs(hub)
+    const failed = await st.jobs()
+    expect(failed.map((j: any) => [j.state, j.reason, j.retryable])).toEqual([
+      ['failed', 'unreachable', true],
+      ['failed', 'unreachable', true],
+    ])
+    // Still refusing: the poll changes nothing.
+    await poll()
+    await drainJobs(hub)
+    expect((await st.jobs()).map((j: any) => j.state)).toEqual(['failed', 'failed'])
+    await printer!.refuse(false)
+    await poll()
+    await drainJobs(hub)
+    const after = await st.jobs()
+    expect(after.map((j: any) => [j.state, j.attempts])).toEqual([
+      ['done', 2],
+      ['done', 2],
+    ])
+    const texts = printer!.printed().filter((p) => p.text.trim()).map((p) => p.text)
+    expect(texts.filter((t) => t.includes(a.receiptNo))).toHaveLength(1)
+    expect(texts.filter((t) => t.includes(b.receiptNo))).toHaveLength(1)
+    expect(texts.findIndex((t) => t.includes(a.receiptNo))).toBeLessThan(texts.findIndex((t) => t.includes(b.receiptNo)))
+  })
+
+  it('a hub drawer opened by hand kicks once; the kick carries the reason', async () => {
+    const st = await store()
+    const r = await st.api.post(`/api/v1/registers/${st.s.registerId}/drawer/open`, { reason: 'change for the float' })
+    expect(r.status).toBe(201)
+    await drainJobs(hub)
+    expect(printer!.drawerKicks).toHaveLength(1)
+    const [job] = await st.jobs()
+    expect(job).toMatchObject({ action: 'drawer', state: 'done', source: 'drawer', document: { type: 'drawer', reason: 'change for the float' } })
   })
 })
