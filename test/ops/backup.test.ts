@@ -49,7 +49,7 @@ const CHILDREN: Record<string, string> = {
   voucher_sources: 'voucher_id in (select id from vouchers where merchant_id = $1)',
   channel_stock_changes: 'connection_id in (select id from connections where merchant_id = $1)',
 }
-const NOT_CARRIED = ['sessions', 'worker_heartbeats']
+const NOT_CARRIED = ['sessions', 'worker_heartbeats', 'sign_in_throttle']
 
 async function merchantTables(hub: Hub): Promise<Record<string, string>> {
   const r = await hub.database.pool.query<{ table_name: string; has_merchant: boolean }>(`
