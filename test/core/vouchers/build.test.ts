@@ -192,10 +192,12 @@ describe('the daily voucher of a store', () => {
         // superseded it every time, and its queued export with it).
         const kept = await hub.database.db.transaction((tx) => buildVoucher(tx, day, new Date()))
         expect([kept.outcome, kept.voucher?.id]).toEqual(['unchanged', again.voucher!.id])
-        // Finance closes one more week before it goes out: the waiting revision moves to the new first open day.
+        // Finance closes one more week before it goes out: the waiting reversal and revision are built again on the
+        // new first open day (the reversal under a reference of its own: the one it replaces keeps its).
         await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, correction, closedThrough: '2026-12-06' } })
         const moved = await hub.database.db.transaction((tx) => buildVoucher(tx, day, new Date()))
-        expect([moved.outcome, moved.voucher?.postingDate]).toEqual(['replaced', '2026-12-07'])
+        expect([moved.outcome, moved.voucher?.postingDate, moved.corrections.map((c) => [c.kind, c.postingDate])]).toEqual(['corrected', '2026-12-07', [['reversal', '2026-12-07']]])
+        expect(moved.corrections[0]!.reference).toBe(`${first.voucher!.reference}-X3`)
       } else {
         expect(fix!.kind).toBe('difference')
         // Only what changed: the refund of 11.30 (10.00 revenue, 1.30 VAT) back to WeChat, and its cost.
