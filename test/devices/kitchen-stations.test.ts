@@ -123,7 +123,6 @@ describe('kitchen stations and device registration', () => {
     await pt('printer gets printerId', p.id, { printerId: p2.id })
     await pt('other merchant patch', op.id, { name: 'hijack' })
     await pt('display columns', disp.id, { columns: 30 })
-    console.log(JSON.stringify({ res, patched }, null, 1))
     expect(res['drawer->display']![0]).toBe(422)
     expect(res['drawer->otherstore']![0]).toBe(422)
     expect(res['drawer->othermerchant']![0]).toBe(404)
@@ -131,6 +130,7 @@ describe('kitchen stations and device registration', () => {
     expect(res['other merchant store']![0]).toBe(404)
     expect(res['register of other store']![0]).toBe(422)
     expect(patched['other merchant patch']![0]).toBe(404)
+    expect([patched['printer gets printerId']![0], patched['display columns']![0]]).toEqual([422, 422])
     // other merchant's device and jobs unreachable
     const oj = (await oapi.post(`/api/v1/devices/${op.id}/jobs`, { action: 'test_print' })).body
     expect((await api.get(`/api/v1/device-jobs/${oj.id}`)).status).toBe(404)
