@@ -12,6 +12,7 @@ import { grantsFromOverrides, roleOverridesJson, type RoleOverridesJson } from '
 import { isRole, type Role } from './permissions.ts'
 import { apiKeys, sessions, signInThrottle, users } from './schema.ts'
 import type { UserRow } from './users.ts'
+import { countFailure, type FailureWindow } from './throttle.ts'
 
 export const SESSION_PREFIX = 'tbs_'
 export const API_KEY_PREFIX = 'tbk_'
@@ -30,12 +31,8 @@ export interface LoginPolicy {
   perAddress?: AddressPolicy
 }
 
-export interface AddressPolicy {
-  /** Failures, each within `windowMs` of the one before, after which the address may not sign in for `lockMs`. */
-  maxFailures: number
-  windowMs: number
-  lockMs: number
-}
+/** Failures from one address, each within `windowMs` of the one before, after which it may not sign in for `lockMs`. */
+export type AddressPolicy = FailureWindow
 
 export const DEFAULT_ADDRESS_POLICY: AddressPolicy = { maxFailures: 30, windowMs: 15 * 60_000, lockMs: 15 * 60_000 }
 
@@ -70,24 +67,8 @@ const addressLocked = (until: Date, now: Date) => {
   return rateLimited('login_throttled', `too many failed sign-ins from this address; try again in ${Math.ceil(wait / 60)} minute(s)`, wait)
 }
 
-/**
- * Counts a failed sign-in from an address, atomically, as PIN failures are counted (countPinFailure): failures each
- * within the window of the one before lock the address; the count starts again after a quiet window or once a lock
- * has run out. A successful sign-in does not clear it (one account of one's own must not reset guesses at others).
- */
-async function countAddressFailure(db: Tx, address: string, now: Date, p: AddressPolicy): Promise<void> {
-  const at = now.toISOString()
-  const windowStart = new Date(now.getTime() - p.windowMs).toISOString()
-  const lockEnd = new Date(now.getTime() + p.lockMs).toISOString()
-  const fresh = sql`(t.updated_at < ${windowStart}::timestamptz or t.locked_until <= ${at}::timestamptz)`
-  await db.execute(sql`
-    insert into sign_in_throttle as t (address, failures, locked_until, updated_at)
-    values (${address}, 1, case when 1 >= ${p.maxFailures} then ${lockEnd}::timestamptz end, ${at}::timestamptz)
-    on conflict (address) do update set
-      failures = case when ${fresh} then 1 else t.failures + 1 end,
-      locked_until = case when (case when ${fresh} then 1 else t.failures + 1 end) >= ${p.maxFailures} then ${lockEnd}::timestamptz end,
-      updated_at = ${at}::timestamptz`)
-}
+/** Counts a failed sign-in from an address, whatever the account (see throttle.ts for the rule). */
+const countAddressFailure = (db: Tx, address: string, now: Date, p: AddressPolicy) => countFailure(db, { table: 'sign_in_throttle', keyColumn: 'address', key: address }, now, p)
 
 const badCredentials = () => unauthorized('invalid_credentials', 'email or password is wrong')
 

@@ -21,6 +21,7 @@ import type { Role } from './permissions.ts'
 import { pinThrottle, sessions, users } from './schema.ts'
 import { assertRoleWithinGrants } from './matrix.ts'
 import type { UserRow } from './users.ts'
+import { countFailure } from './throttle.ts'
 
 export interface PinPolicy {
   /** Failed PINs within `windowMs` after which the register (or caller) is locked. */
@@ -119,29 +120,9 @@ export async function pinLockedUntil(tx: Tx, key: string, now: Date): Promise<Da
   return row?.lockedUntil && row.lockedUntil > now ? row.lockedUntil : null
 }
 
-/**
- * Counts a failed PIN, atomically (parallel guesses are all counted): `maxFailures` failures, each within `windowMs`
- * of the one before, lock the key for `lockMs`. The count starts again only after `windowMs` without a failure, or
- * once a lock has run out, so no rhythm of guesses gets more than `maxFailures - 1` of them in a row unlocked. A right
- * PIN does not clear it: otherwise one person who knows a PIN (their own) could keep guessing others', four at a time.
- */
-export async function countPinFailure(tx: Tx, key: string, merchantId: string, now: Date, policy: PinPolicy): Promise<{ failures: number; lockedUntil: Date | null }> {
-  const at = now.toISOString()
-  const windowStart = new Date(now.getTime() - policy.windowMs).toISOString()
-  const lockEnd = new Date(now.getTime() + policy.lockMs).toISOString()
-  const r = await tx.execute<{ failures: number; locked_until: Date | string | null }>(sql`
-    insert into pin_throttle as t (register_id, merchant_id, failures, locked_until, updated_at)
-    values (${key}, ${merchantId}, 1, case when 1 >= ${policy.maxFailures} then ${lockEnd}::timestamptz end, ${at}::timestamptz)
-    on conflict (register_id) do update set
-      failures = case when t.updated_at < ${windowStart}::timestamptz or t.locked_until <= ${at}::timestamptz then 1 else t.failures + 1 end,
-      locked_until = case
-        when (case when t.updated_at < ${windowStart}::timestamptz or t.locked_until <= ${at}::timestamptz then 1 else t.failures + 1 end) >= ${policy.maxFailures}
-        then ${lockEnd}::timestamptz end,
-      updated_at = ${at}::timestamptz
-    returning failures, locked_until`)
-  const row = r.rows[0]!
-  return { failures: row.failures, lockedUntil: row.locked_until === null ? null : new Date(row.locked_until) }
-}
+/** Counts a failed PIN against a register, or a caller trying approver PINs (see throttle.ts for the rule). */
+export const countPinFailure = (tx: Tx, key: string, merchantId: string, now: Date, policy: PinPolicy) =>
+  countFailure(tx, { table: 'pin_throttle', keyColumn: 'register_id', key, extra: { merchant_id: merchantId } }, now, policy)
 
 export const pinLocked = (until: Date, now: Date) => rateLimited('pin_locked', `too many wrong PINs; try again in ${Math.ceil(secondsUntil(until, now) / 60)} minute(s)`, secondsUntil(until, now))
 
