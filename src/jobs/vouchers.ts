@@ -20,7 +20,7 @@ import { connectorRegistry } from '../connectors/index.ts'
 import { getSettings } from '../core/merchants/settings.ts'
 import { merchants } from '../core/merchants/schema.ts'
 import { voucherExports, vouchers } from '../core/vouchers/schema.ts'
-import { buildVoucher, claimExport, exportsOf, getVoucher, recordExport, releaseExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
+import { buildVoucher, claimExport, exportsOf, getVoucher, notNeeded, recordExport, releaseExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
 import { recordAudit } from '../core/staff/audit.ts'
 import type { Actor } from '../core/staff/actor.ts'
 import { dayStores } from '../core/vouchers/build.ts'
@@ -192,8 +192,7 @@ async function queuePendingExports(tx: Tx, merchantId: string, day: string, targ
   const reversed = new Set(pending.filter((v) => v.kind === 'reversal').map((v) => v.correctsId))
   for (const v of pending) {
     for (const c of targets) {
-      if (settled.has(key(v.id, c))) continue
-      if (v.kind === 'reversal' ? !held.has(key(v.correctsId, c)) : v.status === 'corrected' && reversed.has(v.id)) continue
+      if (settled.has(key(v.id, c)) || notNeeded(v, (id) => held.has(key(id, c)), (id) => reversed.has(id))) continue
       await queueExport(tx, { merchantId, voucherId: v.id, connectionId: c })
     }
   }

@@ -386,26 +386,35 @@ export async function claimExport(tx: Tx, merchantId: string, voucherId: string,
 }
 
 /**
- * Refuses a voucher that would leave a target's books wrong: a reversal of a voucher the target never took (it would
- * take off what it never had), or a voucher already reversed that the target never took (the day's new revision
- * holds the day).
+ * Why a target must not be sent a voucher, if it must not (the rule the export queue and claimExport share): a
+ * reversal of a voucher the target never took would take off what it never had; a voucher reversed before the target
+ * took it is not the day's any more (the new revision holds the day). `holds` says whether the target took a voucher,
+ * `reversed` whether a (live) reversal reverses one.
  */
+export function notNeeded(v: Pick<VoucherRow, 'id' | 'kind' | 'status' | 'correctsId'>, holds: (voucherId: string) => boolean, reversed: (voucherId: string) => boolean): 'voucher_not_held' | 'voucher_reversed' | null {
+  if (v.kind === 'reversal' && v.correctsId && !holds(v.correctsId)) return 'voucher_not_held'
+  if (v.status === 'corrected' && reversed(v.id)) return 'voucher_reversed'
+  return null
+}
+
+/** Refuses what notNeeded refuses, saying which voucher is missing or which reversal came first. */
 async function assertTargetNeeds(tx: Tx, v: VoucherRow, connectionId: string): Promise<void> {
-  const holds = async (voucherId: string) =>
-    (
-      await tx
+  const held = v.correctsId
+    ? await tx
         .select({ id: voucherExports.id })
         .from(voucherExports)
-        .where(and(eq(voucherExports.voucherId, voucherId), eq(voucherExports.connectionId, connectionId), inArray(voucherExports.status, ['exported', 'duplicate'])))
-    ).length > 0
-  if (v.kind === 'reversal' && v.correctsId && !(await holds(v.correctsId))) {
-    const [original] = await tx.select({ reference: vouchers.reference }).from(vouchers).where(eq(vouchers.id, v.correctsId))
-    throw conflict('voucher_not_held', `voucher ${v.reference} reverses ${original?.reference ?? v.correctsId}, which this connection never received: it needs the day's current voucher only`)
+        .where(and(eq(voucherExports.voucherId, v.correctsId), eq(voucherExports.connectionId, connectionId), inArray(voucherExports.status, ['exported', 'duplicate'])))
+    : []
+  const [reversal] =
+    v.status === 'corrected'
+      ? await tx.select({ reference: vouchers.reference }).from(vouchers).where(and(eq(vouchers.correctsId, v.id), eq(vouchers.kind, 'reversal'), ne(vouchers.status, 'superseded')))
+      : []
+  const why = notNeeded(v, () => held.length > 0, () => reversal !== undefined)
+  if (why === 'voucher_not_held') {
+    const [original] = await tx.select({ reference: vouchers.reference }).from(vouchers).where(eq(vouchers.id, v.correctsId!))
+    throw conflict(why, `voucher ${v.reference} reverses ${original?.reference ?? v.correctsId}, which this connection never received: it needs the day's current voucher only`)
   }
-  if (v.status === 'corrected') {
-    const [reversal] = await tx.select({ reference: vouchers.reference }).from(vouchers).where(and(eq(vouchers.correctsId, v.id), eq(vouchers.kind, 'reversal'), ne(vouchers.status, 'superseded')))
-    if (reversal) throw conflict('voucher_reversed', `voucher ${v.reference} was reversed by ${reversal.reference} before this connection received it: export the day's current voucher instead`)
-  }
+  if (why === 'voucher_reversed') throw conflict(why, `voucher ${v.reference} was reversed by ${reversal!.reference} before this connection received it: export the day's current voucher instead`)
 }
 
 /** Gives the sending lease back without an outcome (the delivery stopped on a fault of ours before the target answered). */
