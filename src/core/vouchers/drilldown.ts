@@ -51,30 +51,7 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
     const [own, before] = [await sourcesOf(voucher.id), await sourcesBefore(tx, voucher)]
     const now = own ? await recordsOf(tx, merchantId, line, own, null) : null
     const then = before ? await recordsOf(tx, merchantId, line, before, null) : null
-    if (!now) return out([])
-    // Posted amounts (debit +) of what the day holds now and what the voucher before held, record by record.
-    const posting = (q: { rows: Row[]; posted: boolean } | null, natural: number) => new Map((q?.rows ?? []).map((r) => [`${r.type}:${r.id}`, { r, amount: (q!.posted ? 1 : natural) * Number(r.amount) }]))
-    const lineAmount = line.debit - line.credit
-    // A kind's natural side is where its records sit when the day is booked: found as the side that explains the line.
-    for (const natural of [side, -side]) {
-      const a = posting(now, natural)
-      const b = posting(then, natural)
-      const changed = new Map(a)
-      for (const [k, v] of b) {
-        const n = (changed.get(k)?.amount ?? 0) - v.amount
-        changed.set(k, { r: changed.get(k)?.r ?? v.r, amount: n })
-      }
-      const sum = (m: Map<string, { amount: number }>) => [...m.values()].reduce((t, v) => t + v.amount, 0)
-      // The same account before and now: the change; the line's account new to the kind: all it holds now; the
-      // account the kind left: all it held before, taken back.
-      for (const m of [changed, a, new Map([...b].map(([k, v]) => [k, { ...v, amount: -v.amount }]))]) {
-        if (sum(m) !== lineAmount) continue
-        const rows = [...m.values()].filter((v) => v.amount !== 0).map((v) => ({ r: v.r, amount: side * v.amount }))
-        return out(rows)
-      }
-      if (now.posted) break
-    }
-    return out([])
+    return out(now ? differenceRecords(line, now, then) : [])
   }
   // A reversal summarises what the voucher it reverses did, each record taken back.
   const reversed = voucher.kind === 'reversal' && voucher.correctsId ? voucher.correctsId : null
@@ -85,6 +62,31 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
   // A posted record's amount is what it posts (debit +): in a reversal the opposite, seen from the line's side.
   const direction = q.posted ? side * (reversed ? -1 : 1) : 1
   return out(q.rows.map((r) => ({ r, amount: direction * Number(r.amount) })))
+}
+
+type Found = { rows: Row[]; posted: boolean }
+
+/**
+ * A difference line's records: what the day holds now against what the voucher before held, record by record, in
+ * the line's direction. Which of three it is shows in the line's amount: the same account before and now (the change,
+ * a record added counting in full, one gone against, one changed by its change), an account new to the kind (all it
+ * holds now), or the account the kind left (all it held before, taken back). A kind's natural side (where its records
+ * sit when the day is booked) is the one that explains the line.
+ */
+function differenceRecords(line: VoucherLine, now: Found, then: Found | null): { r: Row; amount: number }[] {
+  const side = line.credit > 0 ? -1 : 1
+  const posting = (q: Found | null, natural: number) => new Map((q?.rows ?? []).map((r) => [`${r.type}:${r.id}`, { r, amount: (q!.posted ? 1 : natural) * Number(r.amount) }]))
+  const sum = (m: Map<string, { amount: number }>) => [...m.values()].reduce((t, v) => t + v.amount, 0)
+  for (const natural of now.posted ? [1] : [side, -side]) {
+    const a = posting(now, natural)
+    const b = posting(then, natural)
+    const changed = new Map(a)
+    for (const [k, v] of b) changed.set(k, { r: changed.get(k)?.r ?? v.r, amount: (changed.get(k)?.amount ?? 0) - v.amount })
+    const left = new Map([...b].map(([k, v]) => [k, { ...v, amount: -v.amount }]))
+    const explains = [changed, a, left].find((m) => sum(m) === line.debit - line.credit)
+    if (explains) return [...explains.values()].filter((v) => v.amount !== 0).map((v) => ({ r: v.r, amount: side * v.amount }))
+  }
+  return []
 }
 
 /** The sources of the voucher a difference voucher follows: the latest of the day's daily and difference vouchers before it. */
@@ -112,7 +114,7 @@ async function sourcesBefore(tx: Tx, v: typeof vouchers.$inferSelect): Promise<S
  * The records of a line's kind and group among `src`, with their amounts: in the line's natural direction, or, for a
  * kind whose records may move the line either way (`posted`), what each posts (debit +, credit −).
  */
-async function recordsOf(tx: Tx, merchantId: string, line: VoucherLine, src: Sources, limit: number | null): Promise<{ rows: Row[]; posted: boolean } | null> {
+async function recordsOf(tx: Tx, merchantId: string, line: VoucherLine, src: Sources, limit: number | null): Promise<Found | null> {
   const g = line.group
   const ids = (a: string[]) => sql`${sql.param(a)}::uuid[]`
   // A line merged from several rates or tenders (mergeSameAccount) keeps only what they share: no filter on the rest.
