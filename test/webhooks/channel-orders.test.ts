@@ -48,7 +48,14 @@ describe('online orders from webhook to held stock and pushed quantities', () =>
       Number((await hub.database.db.execute<{ n: string }>(sql`select coalesce(sum(quantity),0)::text as n from stock_reservations where merchant_id = ${m.merchantId} and status = 'active'`)).rows[0]!.n)
     const inbound = async (connectionId: string) =>
       (await hub.database.db.execute<any>(sql`select vendor_event_id, topic, status, deliveries, last_error from inbound_webhooks where connection_id = ${connectionId} order by received_at`)).rows
-    return { m, store, item, sku, shop, loc, woo, wooPid, shopifyId, wooId, admin, till, deliver, sell, activeHolds, inbound }
+    /** Our level, what each shop shows, and any level off its ledger. */
+    const standing = async () => ({
+      level: await stockLevel(hub, item.variantId, store.locationId),
+      shopify: shop.level(sku, loc.id),
+      woo: woo.stockOf(wooPid),
+      ledger: await ledgerMismatches(hub, m.merchantId),
+    })
+    return { m, store, item, sku, shop, loc, woo, wooPid, shopifyId, wooId, admin, till, deliver, sell, activeHolds, inbound, standing }
   }
 
   it('a WooCommerce order trashed (which WooCommerce does not restock) gives its hold back and WooCommerce is pushed back up', async () => {
@@ -215,10 +222,7 @@ describe('online orders from webhook to held stock and pushed quantities', () =>
     )
     expect(others.map((r) => r.status)).toEqual(Array(6).fill(200))
     await settle()
-    expect(await stockLevel(hub, w.item.variantId, w.store.locationId)).toEqual({ onHand: 10, reserved: 2 })
-    expect(w.shop.level(w.sku, w.loc.id)).toBe(8)
-    expect(w.woo.stockOf(w.wooPid)).toBe(8)
-    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+    expect(await w.standing()).toEqual({ level: { onHand: 10, reserved: 2 }, shopify: 8, woo: 8, ledger: [] })
   })
 
   it('a partial refund with restock of an open Shopify order gives back that many units; both shops agree', async () => {
@@ -229,10 +233,7 @@ describe('online orders from webhook to held stock and pushed quantities', () =>
     const r = w.shop.refundOrder(order.id, { lines: [{ lineItemId: order.lines[0]!.id, quantity: 1 }], restock: true })
     expect((await w.deliver(w.shopifyId, r)).status).toBe(200)
     await settle()
-    expect(await stockLevel(hub, w.item.variantId, w.store.locationId)).toEqual({ onHand: 10, reserved: 2 })
-    expect(w.shop.level(w.sku, w.loc.id)).toBe(8)
-    expect(w.woo.stockOf(w.wooPid)).toBe(8)
-    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+    expect(await w.standing()).toEqual({ level: { onHand: 10, reserved: 2 }, shopify: 8, woo: 8, ledger: [] })
   })
 
   it('a refund delivered before the order (and the create arriving late) holds the order once at its refunded size', async () => {
@@ -261,10 +262,7 @@ describe('online orders from webhook to held stock and pushed quantities', () =>
     await settle()
     const list = (await w.admin.get(`/api/v1/channel-orders?connectionId=${w.shopifyId}`)).body.items
     expect(list[0].flag).toBe('returned')
-    expect(await stockLevel(hub, w.item.variantId, w.store.locationId)).toEqual({ onHand: 8, reserved: 0 })
-    expect(w.shop.level(w.sku, w.loc.id)).toBe(8)
-    expect(w.woo.stockOf(w.wooPid)).toBe(8)
-    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+    expect(await w.standing()).toEqual({ level: { onHand: 8, reserved: 0 }, shopify: 8, woo: 8, ledger: [] })
   })
 
   it('WooCommerce: an order paid and then cancelled within the same second: the cancellation is not lost', async () => {
