@@ -712,7 +712,8 @@ describe('reports of a seeded business day', () => {
     // The cups received the day after are not in it; the voided cup went back on the shelf.
     const cup = r.body.items.find((x: any) => x.sku === 'CUP' && x.locationId === w.stores.main.locationId)
     expect(cup.onHand).toBe(50 - 1 - 3 - 2 - 1 + 1 - 1)
-    expect(r.body.totals).toEqual({ items: expected.length, value: sumOf(expected, (x) => x.value) })
+    expect(r.body.totals).toEqual({ items: expected.length, value: sumOf(expected, (x) => x.value), inTransitValue: 0, totalValue: sumOf(expected, (x) => x.value) })
+    expect(r.body.inTransit).toEqual([])
     expect(r.body.locations).toEqual(
       (['main', 'east'] as const).map((k) => {
         const at = expected.filter((x) => x.locationId === w.stores[k].locationId)
@@ -751,6 +752,7 @@ describe('reports of a seeded business day', () => {
           units_sold: String(x.unitsSold),
           average_daily_units: x.averageDailyUnits,
           turnover_days: x.turnoverDays === null ? '' : x.turnoverDays.toFixed(1),
+          in_transit_from: '',
         })),
       )
     } finally {

@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
+import { parse } from 'csv-parse/sync'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
+import { addDays, businessDate } from '../../src/lib/time.ts'
 import { checkLedgerAfterEach, ledgerMismatches, seedProduct, seedStore, setSettings } from '../helpers/pos.ts'
 
 describe('stock transfers between locations', () => {
@@ -209,4 +211,77 @@ describe('stock transfers between locations', () => {
     expect(await ledgerMismatches(hub, x.m.merchantId)).toEqual([])
     expect(await ledgerMismatches(hub, y.m.merchantId)).toEqual([])
   })
+
+  describe('in the stock valuation', () => {
+    const at = (date: string, time: string) => new Date(`${date}T${time}+08:00`)
+    // Days after the stock was seeded (now), so the past days' ledger holds it.
+    const d0 = businessDate(new Date(), 'Asia/Shanghai')
+    const [d1, d2, d3] = [addDays(d0, 1), addDays(d0, 2), addDays(d0, 3)]
+    afterEach(() => hub.setNow(undefined))
+
+    it('stock on its way is valued apart, under its destination, until it is received or cancelled, also on past days', async () => {
+      const { m, store, a, b, from } = await shop({ stock: 10 })
+      // Each day's requests sign in on that day, as the hub's clock moves past the seeded session.
+      let admin = createApi(hub).as(m.adminToken)
+      const day = async (date: string, time: string) => {
+        hub.setNow(at(date, time))
+        admin = createApi(hub).as(await m.adminTokenNow())
+      }
+      const east = await seedStore(hub, m.merchantId, { code: 'EAST', openSession: false })
+      const west = await seedStore(hub, m.merchantId, { openSession: false })
+      const valuation = async (query = '') => (await admin.get(`/api/v1/reports/stock-valuation${query}`)).body
+
+      await day(d1, '10:00:00')
+      const toEast = await admin.post('/api/v1/stock/transfers', { fromLocationId: from, toLocationId: east.locationId, lines: [{ sku: a.sku, quantity: 4 }, { sku: b.sku, quantity: 3 }] })
+      expect(toEast.status).toBe(201)
+      const day1 = await valuation()
+      // a costs 1000 and b 400: 6 × 1000 + 7 × 400 at the source, 4 × 1000 + 3 × 400 on the road.
+      expect(day1.totals).toEqual({ items: 2, value: 8_800, inTransitValue: 5_200, totalValue: 14_000 })
+      const source = (await admin.get(`/api/v1/stores/${store.storeId}`)).body.code
+      const road = { transferId: toEast.body.id, fromLocationId: from, fromLocationName: 'Shop floor', fromStoreCode: source, toLocationId: east.locationId, toLocationName: 'Shop floor', toStoreId: east.storeId, toStoreCode: 'EAST', sentAt: toEast.body.sentAt }
+      expect(day1.inTransit).toEqual([
+        { ...road, variantId: a.variantId, sku: a.sku, name: expect.any(String), quantity: 4, unitCost: 1000, costPer: 1, value: 4_000 },
+        { ...road, variantId: b.variantId, sku: b.sku, name: expect.any(String), quantity: 3, unitCost: 400, costPer: 1, value: 1_200 },
+      ])
+      // A store's valuation holds what is on its way to it; the sending store's does not.
+      expect((await valuation(`?storeId=${east.storeId}`)).totals).toEqual({ items: 0, value: 0, inTransitValue: 5_200, totalValue: 5_200 })
+      expect((await valuation(`?locationId=${from}`)).totals).toEqual({ items: 2, value: 8_800, inTransitValue: 0, totalValue: 8_800 })
+
+      await day(d2, '09:00:00')
+      const toWest = await admin.post('/api/v1/stock/transfers', { fromLocationId: from, toLocationId: west.locationId, lines: [{ sku: a.sku, quantity: 2 }] })
+      // One of the four arrives short: it is gone from the books once received.
+      const got = await admin.post(`/api/v1/stock/transfers/${toEast.body.id}/receive`, { lines: [{ variantId: a.variantId, quantityReceived: 3 }, { variantId: b.variantId, quantityReceived: 3 }] })
+      expect(got.status).toBe(200)
+      const day2 = await valuation()
+      expect(day2.inTransit.map((x: any) => [x.transferId, x.sku, x.quantity])).toEqual([[toWest.body.id, a.sku, 2]])
+      expect(day2.totals).toEqual({ items: 4, value: 6_800 + 4_200, inTransitValue: 2_000, totalValue: 13_000 })
+
+      await day(d3, '09:00:00')
+      expect((await admin.post(`/api/v1/stock/transfers/${toWest.body.id}/cancel`)).status).toBe(200)
+      const day3 = await valuation()
+      expect(day3.inTransit).toEqual([])
+      expect(day3.totals).toEqual({ items: 4, value: 13_000, inTransitValue: 0, totalValue: 13_000 })
+
+      // Past days replay what was on the road at their end.
+      const past1 = await valuation(`?date=${d1}`)
+      expect(past1.inTransit.map((x: any) => [x.transferId, x.sku, x.quantity])).toEqual([[toEast.body.id, a.sku, 4], [toEast.body.id, b.sku, 3]])
+      expect(past1.totals).toEqual(day1.totals)
+      const past2 = await valuation(`?date=${d2}`)
+      expect(past2.inTransit.map((x: any) => [x.transferId, x.quantity])).toEqual([[toWest.body.id, 2]])
+      expect(past2.totals).toEqual(day2.totals)
+      expect((await valuation(`?date=${d0}`)).totals).toEqual({ items: 2, value: 14_000, inTransitValue: 0, totalValue: 14_000 })
+
+      // The file lists the road's rows after the locations', under their destination, with where they come from.
+      await day(d2, '18:00:00')
+      const file = await admin.get(`/api/v1/reports/stock-valuation?date=${d1}&format=csv`)
+      const rows = parse(file.body, { columns: true, bom: true }) as Record<string, string>[]
+      expect(rows.filter((r) => r.in_transit_from !== '')).toEqual([
+        expect.objectContaining({ store_code: 'EAST', location: 'Shop floor', sku: a.sku, on_hand: '4', value: '40.00', units_sold: '', in_transit_from: `${source} Shop floor` }),
+        expect.objectContaining({ store_code: 'EAST', location: 'Shop floor', sku: b.sku, on_hand: '3', value: '12.00', units_sold: '', in_transit_from: `${source} Shop floor` }),
+      ])
+      expect(rows.filter((r) => r.in_transit_from === '')).toHaveLength(2)
+      expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+    })
+  })
 })
+

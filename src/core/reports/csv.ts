@@ -95,6 +95,7 @@ const HEADER_ZH: Record<string, string> = {
   units_sold: '销售数量',
   average_daily_units: '日均销量',
   turnover_days: '周转天数',
+  in_transit_from: '在途发出地',
   // staff
   user_id: '用户 ID',
   type: '种类',

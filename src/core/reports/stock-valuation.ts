@@ -16,6 +16,13 @@
 //                 'void' movements, so returns and voids take back what they undo; a return counts at the location
 //                 its item was sold from, wherever it was restocked (unitsSoldMovements, the reorder suggestions' rule).
 //   averageDailyUnits unitsSold ÷ windowDays, three decimals, half up (text, for people).
+//   inTransit     what was on its way between two locations at the end of `date`: the lines of every transfer sent
+//                 before then and neither received nor cancelled by then, at the quantity sent (a shortage found on
+//                 receipt leaves the books when the transfer is received). Valued at the variant's current cost like
+//                 on-hand, and listed under its destination: a store's or location's valuation holds what is on its way
+//                 to it, so the stores' valuations add up to the merchant's.
+//   totals        value (at the locations), inTransitValue, and totalValue = value + inTransitValue: sending stock
+//                 moves value from `value` to `inTransitValue` and leaves totalValue as it was.
 //   turnoverDays  onHand ÷ (unitsSold ÷ windowDays) = onHand × windowDays ÷ unitsSold, one decimal, half up: the days
 //                 the stock lasts at that pace. Null when nothing (net) sold in the window; 0 when nothing is on hand.
 //
@@ -60,6 +67,25 @@ export interface StockValuationItem {
   turnoverDays: number | null
 }
 
+export interface InTransitItem {
+  transferId: string
+  fromLocationId: string
+  fromLocationName: string
+  fromStoreCode: string
+  toLocationId: string
+  toLocationName: string
+  toStoreId: string
+  toStoreCode: string
+  sentAt: Date
+  variantId: string
+  sku: string
+  name: string
+  quantity: number
+  unitCost: number
+  costPer: number
+  value: number
+}
+
 export interface StockValuationReport {
   date: string
   /** Where on-hand came from: the current levels (today) or the ledger up to the end of `date`. */
@@ -69,8 +95,9 @@ export interface StockValuationReport {
   windowTo: string
   currency: string
   locations: { locationId: string; locationName: string; storeId: string; storeCode: string; items: number; onHand: number; value: number }[]
-  totals: { items: number; value: number }
+  totals: { items: number; value: number; inTransitValue: number; totalValue: number }
   items: StockValuationItem[]
+  inTransit: InTransitItem[]
 }
 
 export function turnoverDays(onHand: number, unitsSold: number, windowDays: number): number | null {
@@ -124,6 +151,7 @@ export async function stockValuationReport(tx: Tx, merchantId: string, q: StockV
       left join sold sd on sd.location_id = oh.location_id and sd.variant_id = oh.variant_id
      order by st.code, loc.name, loc.id, v.sku`)
 
+  const inTransit = await inTransitAt(tx, merchantId, end, scope(sql`t.to_location_id`))
   const items: StockValuationItem[] = rows.map((r) => {
     const onHand = num(r.on_hand)
     const unitCost = num(r.cost)
@@ -143,6 +171,8 @@ export async function stockValuationReport(tx: Tx, merchantId: string, q: StockV
       turnoverDays: turnoverDays(onHand, unitsSold, windowDays),
     }
   })
+  const total = sum(items.map((i) => i.value))
+  const inTransitValue = sum(inTransit.map((i) => i.value))
   const locations = new Map<string, StockValuationReport['locations'][number]>()
   rows.forEach((r, i) => {
     const id = String(r.location_id)
@@ -160,15 +190,63 @@ export async function stockValuationReport(tx: Tx, merchantId: string, q: StockV
     windowTo: date,
     currency,
     locations: [...locations.values()],
-    totals: { items: items.length, value: sum(items.map((i) => i.value)) },
+    totals: { items: items.length, value: total, inTransitValue, totalValue: sum([total, inTransitValue]) },
     items,
+    inTransit,
   }
+}
+
+/** The transfer lines on their way at `end` (see inTransit above), oldest transfer first. */
+async function inTransitAt(tx: Tx, merchantId: string, end: Date, scope: SQL): Promise<InTransitItem[]> {
+  const { rows } = await tx.execute<Record<string, unknown>>(sql`
+    select t.id as transfer_id, t.from_location_id, src.name as from_location_name, src_store.code as from_store_code,
+           t.to_location_id, dest.name as to_location_name, dest.store_id as to_store_id, dest_store.code as to_store_code,
+           t.sent_at, tl.variant_id, v.sku, ${variantName} as name, tl.quantity_sent, v.cost, v.price_per
+      from stock_transfers t
+      join stock_transfer_lines tl on tl.transfer_id = t.id
+      join stock_locations src on src.id = t.from_location_id
+      join stores src_store on src_store.id = src.store_id
+      join stock_locations dest on dest.id = t.to_location_id
+      join stores dest_store on dest_store.id = dest.store_id
+      join variants v on v.id = tl.variant_id
+      join products p on p.id = v.product_id
+     where t.merchant_id = ${merchantId} and t.sent_at < ${end.toISOString()}::timestamptz${scope}
+       and (t.status = 'in_transit'
+            or (t.status = 'received' and t.received_at >= ${end.toISOString()}::timestamptz)
+            or (t.status = 'cancelled' and not exists (
+                  select 1 from stock_movements sm
+                   where sm.cause_type = 'transfer' and sm.cause_id = t.id::text and sm.kind = 'transfer_in'
+                     and sm.occurred_at < ${end.toISOString()}::timestamptz)))
+     order by t.sent_at, t.id, v.sku`)
+  return rows.map((r) => {
+    const quantity = num(r.quantity_sent)
+    const unitCost = num(r.cost)
+    const costPer = num(r.price_per)
+    return {
+      transferId: String(r.transfer_id),
+      fromLocationId: String(r.from_location_id),
+      fromLocationName: String(r.from_location_name),
+      fromStoreCode: String(r.from_store_code),
+      toLocationId: String(r.to_location_id),
+      toLocationName: String(r.to_location_name),
+      toStoreId: String(r.to_store_id),
+      toStoreCode: String(r.to_store_code),
+      sentAt: new Date(String(r.sent_at)),
+      variantId: String(r.variant_id),
+      sku: String(r.sku),
+      name: String(r.name),
+      quantity,
+      unitCost,
+      costPer,
+      value: mulDivRound(quantity, unitCost, costPer),
+    }
+  })
 }
 
 export function stockValuationCsv(r: StockValuationReport, locale?: Locale): CsvFile {
   const money = moneyCell(r.currency)
   const where = new Map(r.locations.map((l) => [l.locationId, l]))
-  const header = ['store_code', 'location', 'sku', 'name', 'on_hand', 'unit_cost', 'cost_per', 'value', 'units_sold', 'average_daily_units', 'turnover_days']
+  const header = ['store_code', 'location', 'sku', 'name', 'on_hand', 'unit_cost', 'cost_per', 'value', 'units_sold', 'average_daily_units', 'turnover_days', 'in_transit_from']
   const rows = r.items.map((i) => [
     where.get(i.locationId)!.storeCode,
     where.get(i.locationId)!.locationName,
@@ -181,6 +259,22 @@ export function stockValuationCsv(r: StockValuationReport, locale?: Locale): Csv
     i.unitsSold,
     i.averageDailyUnits,
     i.turnoverDays === null ? null : i.turnoverDays.toFixed(1),
+    null,
   ])
-  return csvFile(`stock-valuation_${r.date}.csv`, { header, rows }, locale)
+  // Stock on its way: a row under its destination, its quantity in on_hand, naming where it was sent from.
+  const road = r.inTransit.map((i) => [
+    i.toStoreCode,
+    i.toLocationName,
+    i.sku,
+    i.name,
+    i.quantity,
+    money(i.unitCost),
+    i.costPer,
+    money(i.value),
+    null,
+    null,
+    null,
+    `${i.fromStoreCode} ${i.fromLocationName}`,
+  ])
+  return csvFile(`stock-valuation_${r.date}.csv`, { header, rows: [...rows, ...road] }, locale)
 }

@@ -110,7 +110,12 @@ const StockValuationSchema = z
     windowTo: z.string(),
     currency: z.string(),
     locations: z.array(z.object({ locationId: uuid(), locationName: z.string(), storeId: uuid(), storeCode: z.string(), items: count, onHand: z.number().int(), value: minor() })),
-    totals: z.object({ items: count, value: minor() }),
+    totals: z.object({
+      items: count,
+      value: minor('At the locations: the sum of the items’ values'),
+      inTransitValue: minor('On its way between locations: the sum of inTransit’s values'),
+      totalValue: minor('value + inTransitValue; sending stock leaves it as it was'),
+    }),
     items: z.array(
       z.object({
         locationId: uuid(),
@@ -126,6 +131,31 @@ const StockValuationSchema = z
         turnoverDays: z.number().nullable().openapi({ description: 'onHand × windowDays ÷ unitsSold, one decimal; null when nothing sold' }),
       }),
     ),
+    inTransit: z
+      .array(
+        z.object({
+          transferId: uuid(),
+          fromLocationId: uuid(),
+          fromLocationName: z.string(),
+          fromStoreCode: z.string(),
+          toLocationId: uuid(),
+          toLocationName: z.string(),
+          toStoreId: uuid(),
+          toStoreCode: z.string(),
+          sentAt: z.string(),
+          variantId: uuid(),
+          sku: z.string(),
+          name: z.string(),
+          quantity: z.number().int().openapi({ description: 'As sent; a shortage found on receipt leaves the books when the transfer is received' }),
+          unitCost: minor('The variant’s current cost per costPer base units, as for on-hand'),
+          costPer: z.number().int(),
+          value: minor('quantity × unitCost ÷ costPer, rounded half up'),
+        }),
+      )
+      .openapi({
+        description:
+          'Transfer lines sent before the end of `date` and neither received nor cancelled by then, oldest first. Listed under their destination: with storeId or locationId, what is on its way to that store or location.',
+      }),
   })
   .openapi('StockValuationReport')
 
