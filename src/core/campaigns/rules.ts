@@ -78,7 +78,7 @@ export function parseSegmentRule(raw: unknown): SegmentRule {
   return rule.data
 }
 
-/** The tiers (code or id), stores and coupon templates a rule names, to check against the merchant's records. */
+/** The tiers (code, or id in any case), stores and coupon templates a rule names, to check against the merchant's records. */
 export function ruleReferences(rule: SegmentRule): { tiers: string[]; stores: string[]; templates: string[] } {
   const out = { tiers: new Set<string>(), stores: new Set<string>(), templates: new Set<string>() }
   const walk = (r: SegmentRule) => {
@@ -132,7 +132,7 @@ export function compileRule(rule: SegmentRule, ctx: RuleContext): SQL {
   if ('all' in rule) return sql`(${sql.join(rule.all.map((r) => compileRule(r, ctx)), sql` and `)})`
   if ('any' in rule) return sql`(${sql.join(rule.any.map((r) => compileRule(r, ctx)), sql` or `)})`
   if ('not' in rule) return sql`not coalesce(${compileRule(rule.not, ctx)}, false)`
-  if ('tier' in rule) return sql`m.tier_id in (select t.id from tiers t where t.merchant_id = ${ctx.merchantId} and (t.id::text = any(${sql.param(rule.tier)}::text[]) or t.code = any(${sql.param(rule.tier)}::text[])))`
+  if ('tier' in rule) return sql`m.tier_id in (select t.id from tiers t where t.merchant_id = ${ctx.merchantId} and (t.id::text = any(${sql.param(rule.tier.map((x) => x.toLowerCase()))}::text[]) or t.code = any(${sql.param(rule.tier)}::text[])))`
   if ('tags' in rule) return rule.match === 'all' ? sql`m.tags @> ${JSON.stringify(rule.tags)}::jsonb` : sql`m.tags ?| ${sql.param(rule.tags)}::text[]`
   if ('store' in rule) return sql`m.store_id = any(${sql.param(rule.store)}::uuid[])`
   if ('birthdayMonth' in rule) {

@@ -37,7 +37,7 @@ export async function assertRuleReferences(tx: Tx, merchantId: string, rule: Seg
   const refs = ruleReferences(rule)
   const { rows } = await tx.execute<{ kind: string; missing: string }>(sql`
     select 'tier' as kind, x as missing from unnest(${sql.param(refs.tiers)}::text[]) as x
-     where not exists (select 1 from tiers t where t.merchant_id = ${merchantId} and (t.code = x or t.id::text = x))
+     where not exists (select 1 from tiers t where t.merchant_id = ${merchantId} and (t.code = x or t.id::text = lower(x)))
     union all
     select 'store', x from unnest(${sql.param(refs.stores)}::text[]) as x
      where not exists (select 1 from stores s where s.merchant_id = ${merchantId} and s.id::text = x)

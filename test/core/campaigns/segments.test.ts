@@ -76,11 +76,12 @@ describe('segments', () => {
     expect(await matches(id, { hasCoupon: true })).toEqual([])
     expect(await matches(id, { hasCoupon: false })).toHaveLength(4)
     // "Gold members who have not visited for 60 days" in tier terms: Bob once his tier is set.
-    const tier = await hub.database.db.execute<{ id: string; code: string }>(sql`select id, code from tiers where merchant_id = ${id} order by rank desc limit 1`)
-    if (tier.rows[0]) {
-      await hub.database.db.execute(sql`update members set tier_id = ${tier.rows[0].id} where id = ${ids.bob}`)
-      expect(await matches(id, { all: [{ tier: [tier.rows[0].code] }, { lastPurchase: { before: 60 } }] })).toEqual(['02'])
-    }
+    const tier = (await createApi(hub).as(m.adminToken).post('/api/v1/tiers', { code: 'GOLD', name: 'Gold', rank: 1, minSpend: 100000, discountBp: 500 })).body
+    await hub.database.db.execute(sql`update members set tier_id = ${tier.id} where id = ${ids.bob}`)
+    expect(await matches(id, { all: [{ tier: ['GOLD'] }, { lastPurchase: { before: 60 } }] })).toEqual(['02'])
+    // A tier named by its id, also in upper case (ids are case-insensitive on input), is the same tier.
+    expect(await matches(id, { tier: [tier.id] })).toEqual(['02'])
+    expect(await matches(id, { tier: [tier.id.toUpperCase()] })).toEqual(['02'])
   })
 
   it('refuses a rule nested deeper than all/any/not allow, on save and on preview, and takes one at the limit', async () => {
@@ -134,7 +135,7 @@ describe('segments', () => {
     }
     expect((await api.get('/api/v1/segments')).body.items).toHaveLength(0)
     // The same rules the right way round, and references the merchant has (a tier by code or id), are taken.
-    for (const rule of [{ points: { min: 1, max: 10 } }, { rfm: { r: [1, 5] } }, { lastPurchase: { before: 10, after: 30 } }, { tier: ['GOLD', tier.id] }, { store: [store.storeId] }]) {
+    for (const rule of [{ points: { min: 1, max: 10 } }, { rfm: { r: [1, 5] } }, { lastPurchase: { before: 10, after: 30 } }, { tier: ['GOLD', tier.id] }, { tier: [tier.id.toUpperCase()] }, { store: [store.storeId.toUpperCase()] }]) {
       const r = await api.post('/api/v1/segments', { name: `ok ${JSON.stringify(rule)}`, rule })
       expect([JSON.stringify(rule), r.status]).toEqual([JSON.stringify(rule), 201])
     }
