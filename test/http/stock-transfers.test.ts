@@ -150,6 +150,14 @@ describe('stock transfers between locations', () => {
     const wrong = await api.post(`/api/v1/stock/transfers/${sent.body.id}/receive`, { lines: [{ variantId: b.variantId, quantityReceived: 1 }] })
     expect(wrong.status).toBe(422)
     expect(wrong.body.error.code).toBe('variant_not_in_transfer')
+    // Lines of one variant add up, and together they may not move more than one line may.
+    const billion = 1_000_000_000
+    const tooMany = await api.post(`/api/v1/stock/transfers/${sent.body.id}/receive`, { lines: [{ variantId: a.variantId, quantityReceived: billion }, { variantId: a.variantId, quantityReceived: 1 }] })
+    expect([tooMany.status, tooMany.body.error.code]).toEqual([422, 'quantity_too_large'])
+    await setSettings(hub, m.merchantId, { negativeStock: 'allow' })
+    const sendTooMany = await api.post('/api/v1/stock/transfers', { fromLocationId: from, toLocationId: to, lines: [{ sku: a.sku, quantity: billion }, { variantId: a.variantId, quantity: 1 }] })
+    expect([sendTooMany.status, sendTooMany.body.error.code]).toEqual([422, 'quantity_too_large'])
+    await setSettings(hub, m.merchantId, { negativeStock: 'block' })
     expect((await api.get(`/api/v1/stock/transfers/${sent.body.id}`)).body.status).toBe('in_transit')
     expect(await onHand(a.variantId, from)).toBe(9)
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])

@@ -9,7 +9,7 @@ import { newId } from '../../lib/ids.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { requireLocation, resolveItems, stockSettings, variantName, type ItemRef } from './items.ts'
-import { applyMovements } from './ledger.ts'
+import { applyMovements, MAX_MOVEMENT_QUANTITY } from './ledger.ts'
 import { stockTransferLines, stockTransfers } from './schema.ts'
 
 export type StockTransfer = typeof stockTransfers.$inferSelect
@@ -52,6 +52,7 @@ export async function sendTransfer(tx: Tx, actor: Actor, input: SendTransferInpu
     const item = items[i]!
     const m = merged.get(item.variantId) ?? { variantId: item.variantId, quantity: 0, unitCost: item.cost, costPer: item.pricePer }
     m.quantity += l.quantity
+    assertLineQuantity(item.sku, m.quantity)
     merged.set(item.variantId, m)
   })
   const id = newId()
@@ -93,6 +94,13 @@ export async function sendTransfer(tx: Tx, actor: Actor, input: SendTransferInpu
   return view
 }
 
+/** Lines naming one variant add up to one line, which may move no more than any line may. */
+function assertLineQuantity(variant: string, quantity: number) {
+  if (quantity > MAX_MOVEMENT_QUANTITY) {
+    throw invalid('quantity_too_large', `the lines of ${variant} add up to ${quantity} base units; one transfer line moves at most ${MAX_MOVEMENT_QUANTITY}`, { quantity, max: MAX_MOVEMENT_QUANTITY })
+  }
+}
+
 async function lockTransfer(tx: Tx, merchantId: string, id: string): Promise<StockTransfer> {
   const [t] = await tx
     .select()
@@ -132,6 +140,7 @@ export async function receiveTransfer(tx: Tx, actor: Actor, id: string, input: R
       const variantId = l.variantId.toLowerCase()
       if (!onTransfer.has(variantId)) throw invalid('variant_not_in_transfer', `variant ${l.variantId} was not sent on this transfer`, { variantId: l.variantId })
       received.set(variantId, (received.get(variantId) ?? 0) + l.quantityReceived)
+      assertLineQuantity(variantId, received.get(variantId)!)
     }
   } else {
     for (const l of lines) received.set(l.variantId, l.quantitySent)
