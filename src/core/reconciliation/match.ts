@@ -259,14 +259,21 @@ async function addLines(tx: Tx, x: Ctx, where: SQL) {
 }
 
 /**
- * The day's tenders and payment lines that items resolved by hand hold (they never enter the pool), as additions to
- * the run's totals: counted by their own day, as the pool's are. Such an item is dated the later of its two sides'
- * days, so it is found among the connection's exceptions from this day on (recon_items_exceptions_idx).
+ * The day's tenders and payment lines that the run's pool leaves out because another item decides them, as additions
+ * to the run's totals: counted by their own day, as the pool's are. Those are the sides of items resolved by hand
+ * (they never enter the pool; such an item is dated the later of its two sides' days, so it is found among the
+ * connection's exceptions from this day on, recon_items_exceptions_idx) and of automatic items of a later day (a
+ * sale at 23:59 the channel lists the next day, paired by that day's run): running this day again must not drop
+ * the money its till took or its channel listed.
  */
-async function manualSides(tx: Tx, x: Ctx): Promise<Record<string, number>> {
+async function heldElsewhere(tx: Tx, x: Ctx): Promise<Record<string, number>> {
+  const holder = (alias: string) => {
+    const i = sql.raw(alias)
+    return sql`${i}.merchant_id = ${x.m} and ${i}.connection_id = ${x.c} and ${i}.business_date >= ${x.d}::date and (${i}.manual or ${i}.business_date > ${x.d}::date)`
+  }
   const heldTender = (b: BranchCols) => sql`${b.bdate} = ${x.d}::date and ${b.id} in (
-    select pos_id from recon_items where merchant_id = ${x.m} and connection_id = ${x.c} and manual and business_date >= ${x.d}::date
-       and pos_kind = ${b.kind} and pos_id is not null and outcome <> 'duplicate')`
+    select h.pos_id from recon_items h where ${holder('h')} and h.pos_kind = ${b.kind} and h.pos_id is not null and h.outcome <> 'duplicate')
+    and not exists (select 1 from rc_pos p where p.pos_kind = ${b.kind} and p.pos_id = ${b.id})`
   const { rows } = await tx.execute<Record<string, string>>(sql`
     select p.pos_count, p.pos_payments, p.pos_refunds, l.channel_count, l.channel_payments, l.channel_refunds, l.channel_fee_milli, i.expected_fee_milli
       from (select count(*) as pos_count, coalesce(sum(amount) filter (where dir = 'payment'), 0) as pos_payments,
@@ -278,8 +285,9 @@ async function manualSides(tx: Tx, x: Ctx): Promise<Record<string, number>> {
               from recon_items i
               join settlement_lines l on l.id = i.line_id
               join settlement_statements st on st.id = l.statement_id and st.status = 'imported' and ${x.formats}
-             where i.merchant_id = ${x.m} and i.connection_id = ${x.c} and i.manual and i.business_date >= ${x.d}::date
-               and l.business_date = ${x.d}::date and l.kind in ('payment', 'refund')) l,
+             where ${holder('i')}
+               and l.business_date = ${x.d}::date and l.kind in ('payment', 'refund')
+               and not exists (select 1 from rc_lines r where r.line_id = l.id)) l,
            (select coalesce(sum(expected_fee_milli), 0) as expected_fee_milli from recon_items r
              where merchant_id = ${x.m} and connection_id = ${x.c} and manual and business_date = ${x.d}::date
                -- As its line: not counted once a corrected file replaced the line it was resolved on.
@@ -930,8 +938,8 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
                   from rc_new) n`)
     ).rows[0]!
     const totals: Record<string, number> = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Number(v)]))
-    // What items resolved by hand hold stays out of the pool, but it is the day's money all the same.
-    const held = await manualSides(tx, x)
+    // What items resolved by hand or by a later day's run hold stays out of the pool, but it is the day's money all the same.
+    const held = await heldElsewhere(tx, x)
     for (const [k, v] of Object.entries(held)) totals[k]! += v
     // The clean pairs: a tender and a line of this day each, one payment amount.
     totals.pos_count! += clean.count

@@ -6,7 +6,7 @@ import { and, desc, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { isUuid, newId } from '../../lib/ids.ts'
-import { businessDate } from '../../lib/time.ts'
+import { businessDate, daysBetween } from '../../lib/time.ts'
 import { merchants } from '../merchants/schema.ts'
 import { getSettings } from '../merchants/settings.ts'
 import { stores } from '../stores/schema.ts'
@@ -263,6 +263,9 @@ async function matchByHand(tx: Tx, actor: Actor, item: ReconItem, input: { count
   const posAmount = pos.posAmount ?? 0
   const note = trimNote(input.note)
   const businessDate = pos.businessDate > chan.businessDate ? pos.businessDate : chan.businessDate
+  // As a run pairs them: dated the later side's day, carried the days from the till's to it (the till's side counts
+  // on business_date − carried_days in the summaries and the voucher).
+  const carriedDays = Math.max(0, daysBetween(pos.businessDate, chan.businessDate))
   await tx.update(reconItems).set({ lineId: null, updatedAt: now }).where(eq(reconItems.id, chan.id))
   const [paired] = await tx
     .update(reconItems)
@@ -273,6 +276,7 @@ async function matchByHand(tx: Tx, actor: Actor, item: ReconItem, input: { count
       difference: channelAmount - posAmount,
       outcome: channelAmount === posAmount && chan.currency === pos.currency ? 'matched' : 'amount_diff',
       businessDate,
+      carriedDays,
       state: 'resolved',
       manual: true,
       resolution: RESOLUTION.match,
