@@ -69,6 +69,17 @@ export function migrationTags(): string[] {
   return [...journal.entries].sort((a, b) => a.idx - b.idx).map((e) => e.tag)
 }
 
+/** The tables the migrations up to and including `tag` create: every archive written at that migration holds each one of them this hub carries. */
+export function tablesThrough(tag: string): Set<string> {
+  const out = new Set<string>()
+  for (const t of migrationTags()) {
+    const text = fs.readFileSync(path.join(MIGRATIONS_FOLDER, `${t}.sql`), 'utf8')
+    for (const m of text.matchAll(/create table (?:if not exists )?(?:"?public"?\.)?"?([a-z_0-9]+)"?/gi)) out.add(m[1]!)
+    if (t === tag) break
+  }
+  return out
+}
+
 export const archiveError = (message: string, details?: unknown) => invalid('archive_invalid', message, details)
 
 export interface OpenArchive {

@@ -31,7 +31,7 @@ import type pg from 'pg'
 import type { Hub } from '../../runtime.ts'
 import { conflict, forbidden, invalid } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
-import { migrationTags, jsonLines, openArchive, sha256, type Manifest, type ManifestTable, type OpenArchive } from './archive.ts'
+import { archiveError, migrationTags, jsonLines, openArchive, sha256, tablesThrough, type Manifest, type ManifestTable, type OpenArchive } from './archive.ts'
 import { SKIPPED_TABLES, qualified, quoteIdent, quoteLiteral, readCatalog, scopeSql, uuidKey, type MerchantCatalog, type OwnedTable } from './catalog.ts'
 
 export interface ImportOptions {
@@ -134,6 +134,13 @@ function planOf(catalog: MerchantCatalog, manifest: Manifest): Plan[] {
     const known = new Set(table.columns.filter((c) => !c.generated).map((c) => c.name))
     const unknown = t.columns.filter((c) => !known.has(c))
     if (unknown.length) throw schemaMismatch(`table ${t.name} of the archive has columns this hub's table lacks: ${unknown.join(', ')}`)
+  }
+  // Export writes every table, empty or not: one the archive's migration had and the archive lacks was taken out of it
+  // (stock levels without the ledger they sum). A table created by a later migration is not in an older archive.
+  const expected = tablesThrough(manifest.migration)
+  const missing = catalog.tables.filter((t) => expected.has(t.name) && !entries.has(t.name)).map((t) => t.name)
+  if (missing.length) {
+    throw archiveError(`the archive lacks ${missing.length === 1 ? 'table' : 'tables'} ${missing.join(', ')}, which every archive written at migration ${manifest.migration} holds; nothing was written`, { missing })
   }
   const merchants = entries.get('merchants')
   if (!merchants || merchants.rows !== 1) throw invalid('archive_invalid', 'the archive must hold exactly one merchants row')
