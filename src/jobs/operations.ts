@@ -8,7 +8,7 @@
 //   'retrying' (failed at least once, will run again at runAt), 'queued' (waiting for its first attempt);
 // - a job's record: payload.record, or what RECORD_OF_TASK finds in the payload of tasks that name it otherwise.
 // A job that succeeded is deleted by the worker, so it is no longer listed.
-import { sql, type SQL } from 'drizzle-orm'
+import { and, eq, sql, type SQL } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import type { Actor } from '../core/staff/actor.ts'
 import { recordAudit } from '../core/staff/audit.ts'
@@ -16,6 +16,9 @@ import { getConnectionRow } from '../connectors/framework/connections.ts'
 import { badRequest, conflict, notFound } from '../lib/errors.ts'
 import { isUuid } from '../lib/ids.ts'
 import { redactText } from '../lib/redact.ts'
+import { DELIVER_TASK } from '../webhooks/outbound.ts'
+import { webhookDeliveries } from '../webhooks/schema.ts'
+import { parkDeliveries } from '../webhooks/subscriptions.ts'
 
 export const JOB_STATES = ['queued', 'retrying', 'running', 'failed'] as const
 export type JobState = (typeof JOB_STATES)[number]
@@ -215,6 +218,10 @@ export async function cancelJob(tx: Tx, actor: Actor, id: string): Promise<JobVi
   if (job.state === 'running') throw running(job)
   const done = await tx.execute(sql`select id from graphile_worker.complete_jobs(array[${id}::bigint])`)
   if (done.rows.length === 0) throw running(job)
+  // A record waiting on the job says it waits no more, so it can be sent again by hand.
+  if (job.task === DELIVER_TASK && job.record) {
+    await parkDeliveries(tx, and(eq(webhookDeliveries.merchantId, actor.merchantId), eq(webhookDeliveries.id, job.record.id), eq(webhookDeliveries.status, 'pending'))!, 'job cancelled')
+  }
   await recordAudit(tx, actor, { action: 'job.cancelled', entityType: 'job', entityId: id, details: { task: job.task, state: job.state } })
   return job
 }

@@ -362,6 +362,25 @@ describe('outbound webhooks', () => {
     expect([replay.status, replay.body.error?.code]).toEqual([409, 'subscription_deleted'])
   })
 
+  it('a delivery whose job is cancelled through the job operations is parked, and can be replayed', async () => {
+    const { admin, sell } = await shop()
+    const sub = await subscribe(admin, 'cancelled-h', { answers: [500, 200] })
+    await sell()
+    await drainJobs(hub)
+    const [waiting] = await deliveriesOf(admin, sub.id)
+    expect([waiting.status, waiting.attempts]).toEqual(['pending', 1])
+    const jobs = (await admin.get('/api/v1/jobs?task=webhooks.deliver')).body.items.filter((j: any) => j.record?.id === waiting.id)
+    expect(jobs).toHaveLength(1)
+    expect((await admin.post(`/api/v1/jobs/${jobs[0].id}/cancel`)).status).toBe(200)
+    // Nothing will attempt it again: it says so, and a replay sends it.
+    expect((await deliveriesOf(admin, sub.id)).map((d) => [d.status, d.nextAttemptAt, d.lastError])).toEqual([['failed', null, 'job cancelled']])
+    const replay = await admin.post(`/api/v1/webhook-deliveries/${waiting.id}/replay`, {})
+    expect(replay.status).toBe(202)
+    await drainJobs(hub)
+    expect((await deliveriesOf(admin, sub.id)).map((d) => [d.status, d.attempts])).toEqual([['succeeded', 2]])
+    expect(callsTo('cancelled-h')).toHaveLength(2)
+  })
+
   it('a delivery waiting on a slow receiver holds back no one: another merchant’s committed sale is in its feed at once, and a second send of it is skipped', async () => {
     const a = await shop()
     const b = await shop()

@@ -80,7 +80,7 @@ const cancel = defineRoute({
   path: '/api/v1/jobs/{id}/cancel',
   tags,
   summary: 'Remove a job that is not running',
-  description: 'A queued, retrying or failed job is removed and will not run. A running job cannot be cancelled (409 job_running).',
+  description: 'A queued, retrying or failed job is removed and will not run. A running job cannot be cancelled (409 job_running). A webhook delivery waiting on a cancelled webhooks.deliver job is parked (failed, lastError \'job cancelled\'), so it can be replayed.',
   access: 'jobs.manage',
   request: { params: JobIdParam },
   responses: { 200: json(z.object({ cancelled: z.literal(true), job: JobSchema }), 'Removed; the job as it was') },
