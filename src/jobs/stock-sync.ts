@@ -28,6 +28,7 @@ import { systemActor } from '../core/staff/actor.ts'
 import { enqueue } from '../db/enqueue.ts'
 import type { Tx } from '../db/client.ts'
 import { nameUuid } from '../lib/ids.ts'
+import { isDomainError } from '../lib/errors.ts'
 import { businessDate, localInstant } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import type { InboundHandler, InboundHandlerContext } from './inbound-handlers.ts'
@@ -65,7 +66,14 @@ interface Marketplace {
 }
 
 async function openMarketplace(hub: Hub, ref: ChannelRef, opts: Options): Promise<Marketplace | null> {
-  const loaded = await loadConnection(hub.database.db, opts.registry ?? connectorRegistry, hub.secrets, ref.connectionId, ref.merchantId)
+  let loaded: LoadedConnection
+  try {
+    loaded = await loadConnection(hub.database.db, opts.registry ?? connectorRegistry, hub.secrets, ref.connectionId, ref.merchantId)
+  } catch (e) {
+    // A deleted connection stops working at once, as a disabled one does: its queued jobs end quietly.
+    if (isDomainError(e) && e.code === 'connection_not_found') return null
+    throw e
+  }
   if (loaded.connector.family !== 'marketplace') return null
   if (!loaded.row.enabled) return null
   const caps = loaded.connector.capabilities as MarketplaceCapabilities<any>
@@ -405,6 +413,8 @@ export const recover = defineTask({
   name: 'stock.recover',
   payload: Ref,
   async run(payload, { hub, signal }) {
+    // Nothing to recover on a connection switched off or deleted (its jobs would end at once).
+    if (!(await openMarketplace(hub, payload, {}))) return
     // Poll and audit first: they do not depend on webhooks, and a refused subscription must not hold them up.
     await hub.database.db.transaction(async (tx) => {
       await queuePoll(tx, payload)

@@ -539,6 +539,18 @@ describe('stock sync with Shopify, WooCommerce and Tmall', () => {
     expect(w.shop.level(sku, w.loc.id)).toBe(6)
   })
 
+  it('a marketplace connection deleted with its jobs queued: they end quietly, as a disabled one’s do, and queue no more', async () => {
+    const w = await world()
+    const created = await w.admin.post('/api/v1/connections', { connectorId: 'shopify', name: 'Shopify gone', config: { shop: SHOP, accessToken: SHOP_TOKEN, webhookSecret: SHOP_SECRET } })
+    expect(created.status).toBe(201)
+    expect((await queuedJobs(hub, 'stock.recover')).map((j) => j.payload.connectionId)).toContain(created.body.id)
+    expect((await w.admin.delete(`/api/v1/connections/${created.body.id}`)).status).toBe(204)
+    await settle()
+    const left = (await w.admin.get(`/api/v1/jobs?connectionId=${created.body.id}`)).body.items
+    expect(left).toEqual([])
+    expect([...w.shop.state.subscriptions.values()].filter((x) => x.uri.endsWith(created.body.id))).toEqual([])
+  })
+
   it('a Tmall shop gets absolute pushes in batches of at most 20 SKUs, and its polled trades hold stock', async () => {
     const m = await seedMerchant(hub)
     const store = await seedStore(hub, m.merchantId)
