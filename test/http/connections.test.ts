@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { setupServer } from 'msw/node'
+import { http } from 'msw'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
@@ -11,7 +12,18 @@ const WHSEC = 'whsec_c2VjcmV0LXNpZ25pbmcta2V5LWZvci10ZXN0cw'
 describe('connectors and connections', () => {
   const hub = useTestHub()
   const stripe = stripeSandbox({ secretKey: KEY })
-  const server = setupServer(...stripe.handlers)
+  // A check can be held inside Stripe's balance read, to change the connection while it runs.
+  let held: { entered: () => void; gate: Promise<void> } | null = null
+  const server = setupServer(
+    http.get('https://api.stripe.com/v1/balance', async () => {
+      if (held) {
+        held.entered()
+        await held.gate
+      }
+      return undefined
+    }),
+    ...stripe.handlers,
+  )
   beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
   afterAll(() => server.close())
 
@@ -81,6 +93,29 @@ describe('connectors and connections', () => {
     expect(JSON.stringify(audit.body)).not.toContain('sk_test_')
     expect(hub.logs.lines.join('\n')).not.toContain(KEY)
     expect(hub.logs.lines.join('\n')).not.toContain(wrong)
+  })
+
+  it('a check that ran while the config was changed checked the old one: the new config stays untested', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const c = await api.post('/api/v1/connections', { connectorId: 'stripe', name: 'Stripe', config: { secretKey: KEY } })
+    expect(c.status).toBe(201)
+    let open!: () => void
+    const inside = new Promise<void>((entered) => {
+      held = { entered, gate: new Promise((r) => (open = r)) }
+    })
+    const check = api.post(`/api/v1/connections/${c.body.id}/test`)
+    await inside
+    const patched = await api.patch(`/api/v1/connections/${c.body.id}`, { config: { secretKey: 'sk_test_51WrongKey999999999999' } })
+    expect([patched.status, patched.body.status]).toEqual([200, 'untested'])
+    held = null
+    open()
+    // The old key was good, and the answer says so, but it is not the connection's verdict.
+    expect((await check).body).toMatchObject({ ok: true, recorded: false })
+    expect((await api.get(`/api/v1/connections/${c.body.id}`)).body.status).toBe('untested')
+    // Checked again: the new key is refused, and that is recorded.
+    expect((await api.post(`/api/v1/connections/${c.body.id}/test`)).body).toMatchObject({ ok: false, recorded: true })
+    expect((await api.get(`/api/v1/connections/${c.body.id}`)).body.status).toBe('failing')
   })
 
   it('refuses a config that does not fit the connector, an unknown connector and a duplicate name', async () => {

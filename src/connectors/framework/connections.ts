@@ -144,8 +144,9 @@ export async function updateConnection(tx: Tx, registry: ConnectorRegistry, secr
     const { plain, secret } = split(connector, validateConfig(connector, merged))
     set.config = plain
     set.sealedSecrets = secrets.encrypt(JSON.stringify(secret))
-    // A changed config has not been checked yet.
+    // A changed config has not been checked yet, and a check of the one before says nothing of it.
     set.status = 'untested'
+    set.configVersion = row.configVersion + 1
   }
   try {
     const [updated] = await tx.update(connections).set(set).where(eq(connections.id, row.id)).returning()
@@ -212,11 +213,18 @@ export async function loadConnection(tx: Tx, registry: ConnectorRegistry, secret
   return { row, connector, config, secretValues }
 }
 
-export async function recordCheck(tx: Tx, id: string, verdict: { ok: boolean; message: string; details?: unknown }, at: Date): Promise<void> {
-  await tx
+/**
+ * Keeps a check's verdict as the connection's status. With `configVersion` (the row as it was checked), only while
+ * that config is still the connection's: a check that ran while a person changed the config checked the old one, and
+ * the new one stays untested. Returns whether it was kept.
+ */
+export async function recordCheck(tx: Tx, id: string, verdict: { ok: boolean; message: string; details?: unknown }, at: Date, opts: { configVersion?: number } = {}): Promise<boolean> {
+  const kept = await tx
     .update(connections)
     .set({ status: verdict.ok ? 'ok' : 'failing', lastCheckAt: at, lastCheck: verdict as Record<string, unknown> })
-    .where(eq(connections.id, id))
+    .where(and(eq(connections.id, id), opts.configVersion === undefined ? undefined : eq(connections.configVersion, opts.configVersion)))
+    .returning({ id: connections.id })
+  return kept.length > 0
 }
 
 export type ConfigOf<C extends AnyConnector> = z.infer<C['config']>

@@ -20,6 +20,8 @@ export const connections = pgTable(
     enabled: boolean('enabled').notNull().default(true),
     /** 'untested' | 'ok' | 'failing' — the verdict of the last check. */
     status: text('status').notNull().default('untested'),
+    /** Counts the changes of config a person made: a check's verdict is kept only for the config it checked. */
+    configVersion: integer('config_version').notNull().default(0),
     lastCheckAt: timestamptz('last_check_at'),
     lastCheck: jsonb('last_check').$type<Record<string, unknown>>(),
     createdAt: createdAt(),

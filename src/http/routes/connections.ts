@@ -136,11 +136,12 @@ const test = defineRoute({
   path: '/api/v1/connections/{id}/test',
   tags,
   summary: 'Check that a connection works',
-  description: 'Runs the connector’s own check against the vendor (sign-in, a harmless read) and records the verdict on the connection.',
+  description:
+    'Runs the connector’s own check against the vendor (sign-in, a harmless read) and records the verdict on the connection, unless its config was changed while the check ran (recorded: false; the new config stays untested).',
   access: 'connections.manage',
   transaction: false,
   request: { params: IdParam },
-  responses: { 200: json(z.object({ ok: z.boolean(), message: z.string(), details: z.record(z.string(), z.unknown()).optional(), checkedAt: z.string() }).openapi('ConnectionCheck')) },
+  responses: { 200: json(z.object({ ok: z.boolean(), message: z.string(), details: z.record(z.string(), z.unknown()).optional(), checkedAt: z.string(), recorded: z.boolean() }).openapi('ConnectionCheck')) },
 })
 
 const SyncRunSchema = z
@@ -289,7 +290,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const loaded = await loadConnection(hub.database.db, connectorRegistry, hub.secrets, c.req.valid('param').id, c.var.principal.merchantId)
     const verdict = await runCheck(hub, loaded, c.req.raw.signal)
     const at = hub.clock()
-    await recordCheck(hub.database.db, loaded.row.id, verdict, at)
-    return c.json({ ...verdict, checkedAt: at.toISOString() }, 200)
+    const recorded = await recordCheck(hub.database.db, loaded.row.id, verdict, at, { configVersion: loaded.row.configVersion })
+    return c.json({ ...verdict, checkedAt: at.toISOString(), recorded }, 200)
   })
 }

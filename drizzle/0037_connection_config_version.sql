@@ -1,0 +1,1 @@
+ALTER TABLE "connections" ADD COLUMN "config_version" integer DEFAULT 0 NOT NULL;
