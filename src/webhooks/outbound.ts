@@ -22,7 +22,7 @@ import type { Hub } from '../runtime.ts'
 import { events } from '../core/events/schema.ts'
 import { ALL_EVENTS } from './event-types.ts'
 import { signMessage } from './signing.ts'
-import { getSubscription, parkDeliveries } from './subscriptions.ts'
+import { countAttempt, getSubscription, parkDeliveries } from './subscriptions.ts'
 
 /** Class of the advisory locks that let one process at a time send a delivery. */
 const DELIVERY_LOCK_CLASS = 74_620_401
@@ -233,6 +233,7 @@ export async function deliver(hub: Hub, input: { merchantId: string; deliveryId:
         .update(webhookDeliveries)
         .set({ status: 'succeeded', attempts: attempt, nextAttemptAt: null, lastStatusCode: res.statusCode, lastError: null, deliveredAt: finishedAt })
         .where(mine)
+      await countAttempt(tx, sub, true, finishedAt)
       log.debug({ statusCode: res.statusCode, durationMs }, 'webhook delivered')
       return { outcome: 'succeeded', attempt, statusCode: res.statusCode! }
     }
@@ -263,6 +264,10 @@ export async function deliver(hub: Hub, input: { merchantId: string; deliveryId:
       })
       .where(mine)
       .returning({ nextAttemptAt: webhookDeliveries.nextAttemptAt })
+    if (await countAttempt(tx, sub, false, finishedAt)) {
+      log.warn({ statusCode: res.statusCode, error: res.error }, 'webhook subscription disabled: its receiver failed every attempt for 3 days')
+      return { outcome: 'parked', attempt }
+    }
     const nextAttemptAt = written?.nextAttemptAt ?? null
     if (nextAttemptAt) {
       await queueAttempt(tx, { merchantId: d.merchantId, deliveryId: d.id }, nextAttemptAt)

@@ -46,6 +46,10 @@ export const webhookSubscriptions = pgTable(
     /** The signing secret (`whsec_…`), sealed. */
     sealedSecret: text('sealed_secret').notNull(),
     enabled: boolean('enabled').notNull().default(true),
+    /** When its receiver began failing every attempt (cleared by a delivery that gets through). */
+    failingSince: timestamptz('failing_since'),
+    /** Why the hub switched it off ('failing'); null when on, or switched off by a person. */
+    disabledReason: text('disabled_reason').$type<'failing'>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     deletedAt: timestamptz('deleted_at'),

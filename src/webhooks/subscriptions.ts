@@ -12,7 +12,7 @@ import { badRequest, notFound } from '../lib/errors.ts'
 import { newId } from '../lib/ids.ts'
 import { refusedHost } from '../lib/net-guard.ts'
 import type { SecretBox } from '../lib/secrets.ts'
-import type { Actor } from '../core/staff/actor.ts'
+import { systemActor, type Actor } from '../core/staff/actor.ts'
 import { recordAudit } from '../core/staff/audit.ts'
 import { ALL_EVENTS, isKnownEventType } from './event-types.ts'
 import { generateSigningSecret } from './signing.ts'
@@ -27,6 +27,10 @@ export interface SubscriptionView {
   description: string | null
   eventTypes: string[]
   enabled: boolean
+  /** Since when every attempt to its receiver failed; null while deliveries get through. */
+  failingSince: Date | null
+  /** 'failing' when the hub switched it off after FAILING_DISABLE_MS of failures; null otherwise. */
+  disabledReason: 'failing' | null
   createdAt: Date
   updatedAt: Date
 }
@@ -37,6 +41,8 @@ export const viewSubscription = (r: SubscriptionRow): SubscriptionView => ({
   description: r.description,
   eventTypes: r.eventTypes,
   enabled: r.enabled,
+  failingSince: r.failingSince,
+  disabledReason: r.disabledReason,
   createdAt: r.createdAt,
   updatedAt: r.updatedAt,
 })
@@ -133,11 +139,51 @@ export async function updateSubscription(tx: Tx, actor: Actor, id: string, patch
   if (patch.url !== undefined) set.url = checkUrl(patch.url, patch.allowInsecureHttp)
   if (patch.eventTypes !== undefined) set.eventTypes = checkEventTypes(patch.eventTypes)
   if (patch.description !== undefined) set.description = patch.description
-  if (patch.enabled !== undefined) set.enabled = patch.enabled
+  if (patch.enabled !== undefined) {
+    set.enabled = patch.enabled
+    // Switched on or off by a person: the hub's reason and its count of failures start again.
+    Object.assign(set, { disabledReason: null, failingSince: null })
+  }
   const [row] = await tx.update(webhookSubscriptions).set(set).where(eq(webhookSubscriptions.id, current.id)).returning()
   const changed = Object.keys(set).filter((k) => k !== 'updatedAt')
   await recordAudit(tx, actor, { action: 'webhook_subscription.updated', entityType: 'webhook_subscription', entityId: id, details: { changed, enabled: row!.enabled } })
   return row!
+}
+
+/** A subscription whose receiver failed every attempt for this long is switched off by the hub. */
+export const FAILING_DISABLE_MS = 3 * 24 * 3_600_000
+
+/**
+ * Counts a delivery attempt towards the subscription's failing streak: one that got through ends it; a failed one
+ * starts it or, once the receiver has failed every attempt for FAILING_DISABLE_MS, switches the subscription off
+ * and parks what waits for it (a receiver gone for good is not called for ever; a person switches it on again).
+ * Returns whether it was switched off.
+ */
+export async function countAttempt(tx: Tx, sub: SubscriptionRow, ok: boolean, at: Date): Promise<boolean> {
+  if (ok) {
+    if (sub.failingSince) await tx.update(webhookSubscriptions).set({ failingSince: null }).where(and(eq(webhookSubscriptions.id, sub.id), sql`${webhookSubscriptions.failingSince} is not null`))
+    return false
+  }
+  const [row] = await tx
+    .update(webhookSubscriptions)
+    .set({ failingSince: sql`coalesce(${webhookSubscriptions.failingSince}, ${at.toISOString()}::timestamptz)` })
+    .where(eq(webhookSubscriptions.id, sub.id))
+    .returning()
+  if (!row!.enabled || at.getTime() - row!.failingSince!.getTime() < FAILING_DISABLE_MS) return false
+  await tx.update(webhookSubscriptions).set({ enabled: false, disabledReason: 'failing', updatedAt: at }).where(eq(webhookSubscriptions.id, sub.id))
+  await parkDeliveries(
+    tx,
+    sql`${webhookDeliveries.id} in (select id from webhook_deliveries where merchant_id = ${sub.merchantId} and subscription_id = ${sub.id} and status = 'pending'
+                                     for update skip locked)`,
+    'subscription disabled: its receiver failed every attempt for 3 days',
+  )
+  await recordAudit(tx, systemActor(sub.merchantId, 'webhooks'), {
+    action: 'webhook_subscription.disabled',
+    entityType: 'webhook_subscription',
+    entityId: sub.id,
+    details: { reason: 'failing', failingSince: row!.failingSince!.toISOString(), url: sub.url },
+  })
+  return true
 }
 
 /** Parks deliveries: failed, with no attempt to come (only a replay sends one again), and why. */

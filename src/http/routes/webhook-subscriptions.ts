@@ -18,6 +18,11 @@ const SubscriptionSchema = z
     description: z.string().nullable(),
     eventTypes: z.array(z.string()),
     enabled: z.boolean(),
+    failingSince: z.string().nullable().openapi({ description: 'Since when every attempt to the receiver failed; null while deliveries get through' }),
+    disabledReason: z
+      .enum(['failing'])
+      .nullable()
+      .openapi({ description: 'failing: the hub switched the subscription off after its receiver failed every attempt for 3 days (its waiting deliveries parked); enabling it again clears this' }),
     createdAt: z.string(),
     updatedAt: z.string(),
   })
