@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { setupServer } from 'msw/node'
+import { http, HttpResponse } from 'msw'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedStore } from '../helpers/pos.ts'
@@ -34,6 +35,24 @@ describe('terminal payments', () => {
     const start = (amount: number, key = randomUUID()) => cashier.post(`/api/v1/devices/${device.body.id}/payments`, { amount, reference: 'S1-01-0001' }, { headers: { 'idempotency-key': key } })
     return { cashier, readerId, start, deviceId: device.body.id }
   }
+
+  /** The next reader call answers `status` without reaching the simulated Stripe, unless `reach` (Stripe acted, the answer was lost). */
+  const nextReaderCall = (readerId: string, status: number, opts: { reach?: boolean; headers?: Record<string, string> } = {}) => {
+    const keys: (string | null)[] = []
+    server.use(
+      http.post(
+        `https://api.stripe.com/v1/terminal/readers/${readerId}/process_payment_intent`,
+        async ({ request }) => {
+          keys.push(request.headers.get('idempotency-key'))
+          if (opts.reach) await sim.handle(request)
+          return HttpResponse.json({ error: { type: 'api_error', message: 'An unknown error occurred' } }, { status, headers: opts.headers })
+        },
+        { once: true },
+      ),
+    )
+    return keys
+  }
+  const readerCalls = (readerId: string) => sim.state.requests.filter((r) => r.method === 'POST' && r.path === `/v1/terminal/readers/${readerId}/process_payment_intent`)
 
   const present = async (readerId: string, number?: string) => {
     const res = await fetch(`https://api.stripe.com/v1/test_helpers/terminal/readers/${readerId}/present_payment_method`, {
@@ -101,5 +120,78 @@ describe('terminal payments', () => {
     const second = await t.start(2_000)
     expect(second.status).toBe(201)
     expect(second.body).toMatchObject({ state: 'failed', failureCode: 'terminal_reader_busy' })
+  })
+
+  it('a reader call answered 503: the next read hands the payment to the reader again under the same key, and the card is collected', async () => {
+    const t = await terminal()
+    const lost = nextReaderCall(t.readerId, 503)
+    const started = await t.start(3_000)
+    expect(started.status).toBe(201)
+    expect(started.body).toMatchObject({ state: 'pending', failureCode: 'outcome_unknown' })
+    expect(started.body.vendorPaymentId).toMatch(/^pi_/)
+    expect(sim.state.readers.get(t.readerId)!.action).toBeNull()
+    const intentsBefore = sim.state.paymentIntents.size
+
+    const read = await t.cashier.get(`/api/v1/terminal-payments/${started.body.id}`)
+    expect(read.status).toBe(200)
+    expect(read.body).toMatchObject({ state: 'pending', failureCode: null })
+    expect(sim.state.readers.get(t.readerId)!.action).toMatchObject({ status: 'in_progress', process_payment_intent: { payment_intent: started.body.vendorPaymentId } })
+    expect(readerCalls(t.readerId).map((r) => r.idempotencyKey)).toEqual(lost)
+
+    // once the reader holds it, reads only read
+    expect((await t.cashier.get(`/api/v1/terminal-payments/${started.body.id}`)).body.state).toBe('pending')
+    expect(readerCalls(t.readerId)).toHaveLength(1)
+    await present(t.readerId)
+    const done = await t.cashier.get(`/api/v1/terminal-payments/${started.body.id}`)
+    expect(done.body).toMatchObject({ state: 'approved', last4: '4242' })
+    expect(sim.state.paymentIntents.size).toBe(intentsBefore)
+  })
+
+  it('a reader call that reached the reader but whose answer was lost: the next read only reads, the payment is not sent twice', async () => {
+    const t = await terminal()
+    nextReaderCall(t.readerId, 503, { reach: true })
+    const started = await t.start(3_100)
+    expect(started.body).toMatchObject({ state: 'pending', failureCode: 'outcome_unknown' })
+    const calls = readerCalls(t.readerId).length
+
+    const read = await t.cashier.get(`/api/v1/terminal-payments/${started.body.id}`)
+    expect(read.body).toMatchObject({ state: 'pending', failureCode: null })
+    expect(readerCalls(t.readerId)).toHaveLength(calls)
+    await present(t.readerId)
+    expect((await t.cashier.get(`/api/v1/terminal-payments/${started.body.id}`)).body.state).toBe('approved')
+    expect(readerCalls(t.readerId)).toHaveLength(calls)
+  })
+
+  it('a reader call whose 500 Stripe replays for its key: the next read hands the payment over under a new key', async () => {
+    const t = await terminal()
+    nextReaderCall(t.readerId, 500)
+    const started = await t.start(3_200)
+    expect(started.body).toMatchObject({ state: 'pending', failureCode: 'outcome_unknown' })
+    const replayed = nextReaderCall(t.readerId, 500, { headers: { 'idempotent-replayed': 'true' } })
+
+    const read = await t.cashier.get(`/api/v1/terminal-payments/${started.body.id}`)
+    expect(read.body).toMatchObject({ state: 'pending', failureCode: null })
+    expect(sim.state.readers.get(t.readerId)!.action).toMatchObject({ status: 'in_progress', process_payment_intent: { payment_intent: started.body.vendorPaymentId } })
+    const [again] = readerCalls(t.readerId)
+    expect(again!.idempotencyKey).not.toBe(replayed[0])
+    await present(t.readerId)
+    expect((await t.cashier.get(`/api/v1/terminal-payments/${started.body.id}`)).body.state).toBe('approved')
+  })
+
+  it('a reader call answered 503 and the reader has since taken another payment: the read ends it failed as busy, the other payment keeps the reader', async () => {
+    const t = await terminal()
+    nextReaderCall(t.readerId, 503)
+    const lost = await t.start(3_300)
+    expect(lost.body.state).toBe('pending')
+    const other = await t.start(3_400)
+    expect(other.body.state).toBe('pending')
+
+    const read = await t.cashier.get(`/api/v1/terminal-payments/${lost.body.id}`)
+    expect(read.status).toBe(200)
+    expect(read.body).toMatchObject({ state: 'failed', failureCode: 'terminal_reader_busy' })
+    expect(sim.state.readers.get(t.readerId)!.action).toMatchObject({ status: 'in_progress', process_payment_intent: { payment_intent: other.body.vendorPaymentId } })
+    await present(t.readerId)
+    expect((await t.cashier.get(`/api/v1/terminal-payments/${other.body.id}`)).body.state).toBe('approved')
+    expect((await t.cashier.get(`/api/v1/terminal-payments/${lost.body.id}`)).body.state).toBe('failed')
   })
 })

@@ -1,12 +1,17 @@
 // Drives a terminal payment through its states: record the start (pending) before calling the vendor, start it on
 // the reader under the payment's own id as the vendor's idempotency key, read back the outcome on request, cancel
 // on request. The database transaction never spans a vendor call. A start whose answer was lost stays pending and
-// is asked again with the same key — Stripe then returns the same PaymentIntent, never a second charge.
+// is asked again with the same key — Stripe then returns the same PaymentIntent, never a second charge. When it was
+// the reader call that got no clear answer, the next read hands the intent to the reader again unless the reader
+// already holds it; a reader busy with another payment ends the attempt as failed.
 import type { Db } from '../../db/client.ts'
 import type { Actor } from '../../core/staff/actor.ts'
 import { getDevice } from '../../core/devices/registry.ts'
 import { getTerminalPayment, isFinal, recordTerminalStart, updateTerminalPayment, type TerminalPaymentRow } from '../../core/devices/terminal-payments.ts'
 import { StripeTerminalError, stripeTerminal, type TerminalPayment } from './stripe-terminal.ts'
+
+/** The failure code of a vendor call without a clear answer: the payment stays pending and is asked again. */
+const OUTCOME_UNKNOWN = 'outcome_unknown'
 
 export interface TerminalCredentials {
   secretKey: string
@@ -23,18 +28,32 @@ const fromVendor = (p: TerminalPayment) => ({
   failureMessage: p.failureMessage,
 })
 
+/** A start or hand-off that went wrong: an unknown outcome stays pending (asked again on the next read); a definite refusal ends the attempt. */
+async function startFailed(db: Db, payment: TerminalPaymentRow, e: unknown): Promise<TerminalPaymentRow> {
+  if (!(e instanceof StripeTerminalError)) throw e
+  const update = e.outcomeUnknown
+    ? { vendorPaymentId: e.paymentIntentId ?? payment.vendorPaymentId, failureCode: OUTCOME_UNKNOWN, failureMessage: e.message }
+    : { state: 'failed' as const, vendorPaymentId: e.paymentIntentId ?? payment.vendorPaymentId, failureCode: e.code, failureMessage: e.message }
+  return db.transaction((tx) => updateTerminalPayment(tx, payment.id, update))
+}
+
 async function start(db: Db, payment: TerminalPaymentRow, readerId: string, creds: TerminalCredentials): Promise<TerminalPaymentRow> {
   const client = stripeTerminal(creds)
   try {
     const started = await client.startPayment({ readerId, amount: payment.amount, currency: payment.currency, reference: payment.reference, idempotencyKey: payment.id })
     return db.transaction((tx) => updateTerminalPayment(tx, payment.id, { vendorPaymentId: started.paymentIntentId, failureCode: null, failureMessage: null }))
   } catch (e) {
-    if (!(e instanceof StripeTerminalError)) throw e
-    // Unknown outcome: stays pending (asked again on the next read); a definite refusal ends the attempt.
-    const update = e.outcomeUnknown
-      ? { vendorPaymentId: e.paymentIntentId ?? payment.vendorPaymentId, failureCode: 'outcome_unknown', failureMessage: e.message }
-      : { state: 'failed' as const, vendorPaymentId: e.paymentIntentId ?? payment.vendorPaymentId, failureCode: e.code, failureMessage: e.message }
-    return db.transaction((tx) => updateTerminalPayment(tx, payment.id, update))
+    return startFailed(db, payment, e)
+  }
+}
+
+/** Sends an intent whose reader call had no clear answer, and which the reader does not hold, to the reader again. */
+async function handOff(db: Db, payment: TerminalPaymentRow & { vendorPaymentId: string }, readerId: string, creds: TerminalCredentials): Promise<TerminalPaymentRow> {
+  try {
+    const now = await stripeTerminal(creds).handOff({ readerId, paymentIntentId: payment.vendorPaymentId, idempotencyKey: payment.id })
+    return db.transaction((tx) => updateTerminalPayment(tx, payment.id, fromVendor(now)))
+  } catch (e) {
+    return startFailed(db, payment, e)
   }
 }
 
@@ -57,6 +76,12 @@ export async function refreshTerminalPayment(db: Db, merchantId: string, id: str
   const device = await getDevice(db, merchantId, payment.deviceId)
   if (!payment.vendorPaymentId) return start(db, payment, device.address, creds)
   const now = await stripeTerminal(creds).getPayment(device.address, payment.vendorPaymentId)
+  // Only a pending start whose reader call had no clear answer is sent again, and only while no reader action is on
+  // it (handOff checks again just before sending): once a read has seen the reader on it the code is cleared, so a
+  // payment the reader later drops, or the till cancels, is never put back.
+  if (payment.state === 'pending' && payment.failureCode === OUTCOME_UNKNOWN && now.state === 'pending' && !now.readerAction) {
+    return handOff(db, { ...payment, vendorPaymentId: payment.vendorPaymentId }, device.address, creds)
+  }
   return db.transaction((tx) => updateTerminalPayment(tx, id, fromVendor(now)))
 }
 

@@ -10,6 +10,11 @@
 // - After any failure, and above all when `outcomeUnknown` (a timeout, a 5xx: Stripe may have acted), query
 //   `getPayment` before trying again; Stripe stores the first answer to a key, errors included, so a new attempt
 //   after an error needs a new key.
+// - A start whose reader call had no clear answer leaves an unpaid intent that the reader may or may not hold.
+//   `handOff` reads both again and, only while the intent waits for a card and the reader's action names another
+//   intent or none, sends it to the reader again: under the start's key first (a 503 or a timeout stored nothing),
+//   under a new key when Stripe replays a stored 5xx for it. An intent is paid once at most, and one the reader
+//   holds is never sent again.
 // - `cancelPayment` is a request: the customer may have paid a moment before, and the answer says what happened.
 // https://docs.stripe.com/terminal/payments/collect-card-payment?terminal-sdk-platform=server-driven
 import { randomUUID } from 'node:crypto'
@@ -56,8 +61,10 @@ export class StripeTerminalError extends Error {
   readonly outcomeUnknown: boolean
   /** The PaymentIntent a failed start had already created (it stays unpaid; cancel it or start it again). */
   readonly paymentIntentId: string | null
+  /** Stripe replayed the answer it stored for this idempotency key (`Idempotent-Replayed: true`): the key is spent. */
+  readonly replayed: boolean
 
-  constructor(message: string, fields: { code: string; type: string; status: number | null; declineCode?: string | null; outcomeUnknown: boolean; paymentIntentId?: string | null }) {
+  constructor(message: string, fields: { code: string; type: string; status: number | null; declineCode?: string | null; outcomeUnknown: boolean; paymentIntentId?: string | null; replayed?: boolean }) {
     super(message)
     this.name = 'StripeTerminalError'
     this.code = fields.code
@@ -66,6 +73,7 @@ export class StripeTerminalError extends Error {
     this.declineCode = fields.declineCode ?? null
     this.outcomeUnknown = fields.outcomeUnknown
     this.paymentIntentId = fields.paymentIntentId ?? null
+    this.replayed = fields.replayed ?? false
   }
 }
 
@@ -99,6 +107,13 @@ export interface TerminalPayment {
   readerAction: { status: ReaderAction['status']; type: string } | null
 }
 
+export interface HandOff {
+  readerId: string
+  paymentIntentId: string
+  /** The key the payment was started with. */
+  idempotencyKey: string
+}
+
 export interface StripeTerminalOptions {
   secretKey: string
   baseUrl?: string
@@ -109,6 +124,7 @@ export interface StripeTerminal {
   startPayment(input: StartPayment): Promise<StartedPayment>
   getPayment(readerId: string, paymentIntentId: string): Promise<TerminalPayment>
   cancelPayment(readerId: string, paymentIntentId: string): Promise<TerminalPayment>
+  handOff(input: HandOff): Promise<TerminalPayment>
 }
 
 const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'])
@@ -123,20 +139,25 @@ function networkError(e: AxiosError): StripeTerminalError {
   })
 }
 
-function answerError(status: number, data: unknown): StripeTerminalError {
+function answerError(status: number, data: unknown, replayed: boolean): StripeTerminalError {
   const error = (data as { error?: { type?: string; code?: string; message?: string; decline_code?: string } } | null)?.error
   const type = error?.type ?? 'api_error'
+  const code = error?.code ?? type
   return new StripeTerminalError(error?.message ?? `Stripe answered HTTP ${status}`, {
-    code: error?.code ?? type,
+    code,
     type,
     status,
     declineCode: error?.decline_code,
-    outcomeUnknown: status >= 500,
+    // idempotency_key_in_use: another request under this key is still running, and its outcome is not known yet.
+    outcomeUnknown: status >= 500 || code === 'idempotency_key_in_use',
+    replayed,
   })
 }
 
 const actionOf = (action: ReaderAction) => ({ status: action.status, type: action.type })
 const isOn = (reader: Reader, paymentIntentId: string) => reader.action?.process_payment_intent?.payment_intent === paymentIntentId
+/** The reader call of a start is keyed after the start's own key, so a repeated start repeats the same call. */
+const handOffKey = (idempotencyKey: string) => `${idempotencyKey}:process`
 
 /** One state from the reader's action and the intent: the intent's own end wins, then what the reader is doing. */
 function paymentOf(reader: Reader, intent: PaymentIntent): TerminalPayment {
@@ -170,6 +191,9 @@ function paymentOf(reader: Reader, intent: PaymentIntent): TerminalPayment {
   }
 }
 
+/** The intent still waits for a card and the reader's action is not on it: no reader is collecting this payment. */
+const waitingForReader = (reader: Reader, intent: PaymentIntent) => intent.status === 'requires_payment_method' && !intent.last_payment_error && !isOn(reader, intent.id)
+
 export function stripeTerminal(opts: StripeTerminalOptions): StripeTerminal {
   const http: AxiosInstance = axios.create({
     baseURL: opts.baseUrl ?? STRIPE_API,
@@ -193,18 +217,18 @@ export function stripeTerminal(opts: StripeTerminalOptions): StripeTerminal {
       if (e instanceof AxiosError) throw networkError(e)
       throw e
     }
-    if (res.status >= 400) throw answerError(res.status, res.data)
+    if (res.status >= 400) throw answerError(res.status, res.data, res.headers['idempotent-replayed'] === 'true')
     return res.data as T
   }
 
   const readerPath = (readerId: string) => `/v1/terminal/readers/${encodeURIComponent(readerId)}`
   const intentPath = (id: string) => `/v1/payment_intents/${encodeURIComponent(id)}`
 
+  const read = (readerId: string, paymentIntentId: string) =>
+    Promise.all([call<Reader>('GET', readerPath(readerId), []), call<PaymentIntent>('GET', intentPath(paymentIntentId), [['expand[]', 'latest_charge']])])
+
   async function getPayment(readerId: string, paymentIntentId: string): Promise<TerminalPayment> {
-    const [reader, intent] = await Promise.all([
-      call<Reader>('GET', readerPath(readerId), []),
-      call<PaymentIntent>('GET', intentPath(paymentIntentId), [['expand[]', 'latest_charge']]),
-    ])
+    const [reader, intent] = await read(readerId, paymentIntentId)
     return paymentOf(reader, intent)
   }
 
@@ -225,7 +249,7 @@ export function stripeTerminal(opts: StripeTerminalOptions): StripeTerminal {
         input.idempotencyKey,
       )
       try {
-        const reader = await call<Reader>('POST', `${readerPath(input.readerId)}/process_payment_intent`, [['payment_intent', intent.id]], `${input.idempotencyKey}:process`)
+        const reader = await call<Reader>('POST', `${readerPath(input.readerId)}/process_payment_intent`, [['payment_intent', intent.id]], handOffKey(input.idempotencyKey))
         return { paymentIntentId: intent.id, readerAction: actionOf(reader.action!) }
       } catch (e) {
         if (!(e instanceof StripeTerminalError)) throw e
@@ -234,6 +258,31 @@ export function stripeTerminal(opts: StripeTerminalOptions): StripeTerminal {
     },
 
     getPayment,
+
+    /** Sends an unpaid intent that no reader is collecting to the reader again; otherwise only reads it. */
+    async handOff({ readerId, paymentIntentId, idempotencyKey }) {
+      const [reader, intent] = await read(readerId, paymentIntentId)
+      if (!waitingForReader(reader, intent)) return paymentOf(reader, intent)
+      const process = (key: string) => call<Reader>('POST', `${readerPath(readerId)}/process_payment_intent`, [['payment_intent', paymentIntentId]], key)
+      try {
+        try {
+          await process(handOffKey(idempotencyKey))
+        } catch (e) {
+          // Stripe answers a key with its first answer forever, 500s included; the caller has just seen that the
+          // reader does not hold this intent, so a new key cannot put it there twice.
+          if (!(e instanceof StripeTerminalError && e.replayed && e.outcomeUnknown)) throw e
+          await process(`${handOffKey(idempotencyKey)}:${randomUUID()}`)
+        }
+      } catch (e) {
+        if (!(e instanceof StripeTerminalError) || e.outcomeUnknown) throw e
+        // A refusal (terminal_reader_busy above all) may come from a concurrent read that handed this very intent
+        // over a moment before: it only counts while the reader is still not on this intent.
+        const [readerNow, intentNow] = await read(readerId, paymentIntentId)
+        if (!waitingForReader(readerNow, intentNow)) return paymentOf(readerNow, intentNow)
+        throw e
+      }
+      return getPayment(readerId, paymentIntentId)
+    },
 
     /** Stops the reader if it is still collecting this payment (never another one), then cancels the intent unless it was paid. */
     async cancelPayment(readerId, paymentIntentId) {
