@@ -10,18 +10,25 @@ export function excel(): Promise<typeof ExcelJS> {
   return loading
 }
 
-/** Text of a worksheet cell as the person typing it saw it; a date cell through `date`. */
-export function cellText(v: ExcelJS.CellValue, date: (d: Date) => string): string {
+/**
+ * Text of a worksheet cell as the person typing it saw it; a date cell through `date`. `numFmt` is the cell's number
+ * format: a format of zeros only ("000000000000") shows a whole number padded with zeros to its width, which is how a
+ * sheet keeps the leading zero of a barcode or code typed as a number.
+ */
+export function cellText(v: ExcelJS.CellValue, date: (d: Date) => string, numFmt?: string): string {
   if (v === null || v === undefined) return ''
   if (typeof v === 'string') return v
-  // As the spreadsheet shows it (15 significant digits): a price computed as 12.3*3 is 36.9, not 36.900000000000006.
-  if (typeof v === 'number') return String(Number(v.toPrecision(15)))
+  if (typeof v === 'number') {
+    if (numFmt && /^0+$/.test(numFmt) && Number.isSafeInteger(v) && v >= 0) return String(v).padStart(numFmt.length, '0')
+    // As the spreadsheet shows it (15 significant digits): a price computed as 12.3*3 is 36.9, not 36.900000000000006.
+    return String(Number(v.toPrecision(15)))
+  }
   if (typeof v === 'boolean') return v ? 'true' : 'false'
   if (v instanceof Date) return date(v)
   if ('richText' in v) return v.richText.map((t) => t.text).join('')
-  if ('formula' in v || 'sharedFormula' in v) return cellText((v as ExcelJS.CellFormulaValue).result as ExcelJS.CellValue, date)
+  if ('formula' in v || 'sharedFormula' in v) return cellText((v as ExcelJS.CellFormulaValue).result as ExcelJS.CellValue, date, numFmt)
   // A link's text may itself be formatted (rich) text.
-  if ('hyperlink' in v) return typeof v.text === 'string' ? v.text : cellText(v.text as ExcelJS.CellValue, date)
+  if ('hyperlink' in v) return typeof v.text === 'string' ? v.text : cellText(v.text as ExcelJS.CellValue, date, numFmt)
   if ('error' in v) return String(v.error)
   return String(v)
 }
@@ -60,7 +67,7 @@ export async function firstSheetRows(bytes: Uint8Array, opts: { date: (d: Date) 
   ws.eachRow({ includeEmpty: false }, (row, n) => {
     const values: string[] = []
     row.eachCell({ includeEmpty: true }, (cell, col) => {
-      values[col - 1] = cellText(cell.value, opts.date)
+      values[col - 1] = cellText(cell.value, opts.date, cell.numFmt)
     })
     rows.push({ line: n, values: Array.from(values, (v) => v ?? '') })
   })

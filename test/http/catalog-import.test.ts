@@ -462,6 +462,44 @@ describe('catalog import and export', () => {
     expect((await importFile(admin, twice, { dryRun: true })).body.errors.map((e: any) => [e.line, e.code])).toEqual([[3, 'duplicate_barcode']])
   })
 
+  it('reads an XLSX barcode typed as a number with a zero-padded format as the sheet shows it, leading zero included', async () => {
+    const { admin } = await catalogShop(hub)
+    const wb = new ExcelJS.Workbook()
+    const ws = wb.addWorksheet('商品')
+    ws.addRow(['sku', 'product_name', 'price', 'tax_category', 'barcodes'])
+    ws.addRow(['UPC-1', 'Cereal', 3.5, 'standard', 36000291452])
+    ws.addRow(['EAN-1', 'Tea', 4, 'standard', 12345678905])
+    // Excel shows 036000291452 and 0012345678905: the format pads the number to its width with zeros.
+    ws.getCell('E2').numFmt = '000000000000'
+    ws.getCell('E3').numFmt = '0000000000000'
+    const r = await importFile(admin, new Uint8Array(await wb.xlsx.writeBuffer()), { type: XLSX })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect((await admin.get('/api/v1/variants/lookup?code=036000291452')).body).toMatchObject({ sku: 'UPC-1' })
+    expect((await admin.get('/api/v1/variants/lookup?code=0012345678905')).body).toMatchObject({ sku: 'EAN-1' })
+    const codes = (await admin.get('/api/v1/products?limit=10')).body.items.flatMap((p: any) => p.variants.flatMap((v: any) => v.barcodes))
+    expect(codes.sort((a: any, b: any) => a.code.localeCompare(b.code))).toEqual([
+      { code: '0012345678905', kind: 'ean13' },
+      { code: '036000291452', kind: 'upca' },
+    ])
+  })
+
+  it('matches category names as the database does: İstanbul and istanbul are one category in the dry run and the apply', async () => {
+    const { admin } = await catalogShop(hub)
+    const file = csv([
+      { product_name: 'A', category: 'İstanbul', tax_category: 'standard', sku: 'C-1', price: '1.00' },
+      { product_name: 'B', category: 'istanbul', tax_category: 'standard', sku: 'C-2', price: '1.00' },
+    ])
+    const dry = await importFile(admin, file, { dryRun: true })
+    expect(dry.body).toMatchObject({ errorCount: 0, summary: { categoriesCreated: ['İstanbul'] } })
+    const real = await importFile(admin, file)
+    expect(real.status, JSON.stringify(real.body)).toBe(200)
+    expect(real.body.summary).toEqual(dry.body.summary)
+    const cats = (await admin.get('/api/v1/categories')).body.items
+    expect(cats.map((c: any) => c.path)).toEqual(['İstanbul'])
+    const products = (await admin.get('/api/v1/products?limit=10')).body.items
+    expect(products.map((p: any) => p.categoryId)).toEqual([cats[0].id, cats[0].id])
+  })
+
   it('reads an XLSX price computed by a formula as the spreadsheet shows it', async () => {
     const { admin } = await catalogShop(hub)
     const wb = new ExcelJS.Workbook()

@@ -294,6 +294,32 @@ describe('importing from another POS', () => {
       const again = await send(admin, 'catalog', good)
       expect(again.body.summary).toMatchObject({ productsCreated: 0, variantsCreated: 0, variantsUnchanged: 2 })
     })
+
+    it("prices a row without a unit cell per the unit its product's other rows give, as the catalog import does (kg: per 1000 g)", async () => {
+      const { admin } = await shop()
+      const r = await send(admin, 'catalog', csv([
+        ['product_key', '商品名称', '商品编码', '单位', '售价'],
+        ['P', '牛肉', 'BEEF-1', '公斤', '80.00'],
+        ['P', '', 'BEEF-2', '', '90.00'],
+      ]))
+      expect(r.status, JSON.stringify(r.body)).toBe(200)
+      expect((await admin.get('/api/v1/variants/lookup?code=BEEF-1')).body).toMatchObject({ unit: 'g', price: 8000, pricePer: 1000 })
+      expect((await admin.get('/api/v1/variants/lookup?code=BEEF-2')).body).toMatchObject({ unit: 'g', price: 9000, pricePer: 1000 })
+    })
+
+    it('refuses kg with a price_per of 1 on its line, as the catalog import does, and writes nothing', async () => {
+      const { admin, m } = await shop()
+      const file = csv([
+        ['商品名称', '商品编码', '单位', '售价', 'price_per'],
+        ['猪肉', 'PORK-1', 'kg', '28.00', '1'],
+        ['牛肉', 'BEEF-1', '公斤', '80.00', '1000'],
+      ])
+      const r = await send(admin, 'catalog', file)
+      expect(r.status, JSON.stringify(r.body)).toBe(422)
+      expect(errorsOf(r.body.error.details)).toEqual([[2, 'price_per', 'invalid_price_per']])
+      const n = (await hub.database.db.execute(sql`select count(*)::int as n from variants where merchant_id = ${m.merchantId}`)).rows[0] as { n: number }
+      expect(n.n).toBe(0)
+    })
   })
 
   describe('the upload', () => {

@@ -453,9 +453,19 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
   })
   const unitLocked = await variantsInUse(tx, merchantId, unitMoves.map((d) => existing.get(d.sku)!.id))
   const tree = await listCategories(tx, merchantId)
-  // A path matches whatever its letters' case; a new category's path reads with its parents' own spelling.
+  // A path matches whatever its letters' case; a new category's path reads with its parents' own spelling. Case is
+  // folded by the database's lower(), as its index on sibling names does (JavaScript lowers İ to an i with a
+  // combining dot, PostgreSQL to a plain i), so the plan never makes two categories the index takes for one.
+  const names = [...new Set([...tree.flatMap((c) => c.path.split(PATH_SEPARATOR)), ...drafts.flatMap((d) => d.category ?? [])])]
+  const lowered = names.length
+    ? new Map((await tx.execute<{ name: string; folded: string }>(sql`select n as name, lower(n) as folded from unnest(${sql.param(names)}::text[]) as n`)).rows.map((r) => [r.name, r.folded]))
+    : new Map<string, string>()
+  const pathKey = (parts: string[]) => parts.map((p) => lowered.get(p) ?? p).join(PATH_SEPARATOR)
   const categoryByPath = new Map<string, { id: string; path: string }>()
-  for (const c of tree) if (!categoryByPath.has(c.path.toLowerCase())) categoryByPath.set(c.path.toLowerCase(), { id: c.id, path: c.path })
+  for (const c of tree) {
+    const key = pathKey(c.path.split(PATH_SEPARATOR))
+    if (!categoryByPath.has(key)) categoryByPath.set(key, { id: c.id, path: c.path })
+  }
   const plan: Plan = {
     categories: [],
     newProducts: [],
@@ -470,10 +480,9 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
   }
   const categoryFor = (parts: string[]): string => {
     let parentId: string | null = null
-    let key = ''
     let path = ''
-    for (const name of parts) {
-      key = key ? `${key}${PATH_SEPARATOR}${name.toLowerCase()}` : name.toLowerCase()
+    for (const [i, name] of parts.entries()) {
+      const key = pathKey(parts.slice(0, i + 1))
       let found = categoryByPath.get(key)
       if (!found) {
         found = { id: newId(), path: path ? `${path}${PATH_SEPARATOR}${name}` : name }
@@ -506,7 +515,7 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
     const nameEn = pick('product_name_en', (d) => d.nameEn)
     const showPath = (p: string[]) => p.join(PATH_SEPARATOR)
     // Category paths are matched ignoring case, so Food/Fruit and food/fruit are the same category.
-    const categoryPath = pick('category', (d) => d.category, showPath, (a, b) => showPath(a).toLowerCase() === showPath(b).toLowerCase())
+    const categoryPath = pick('category', (d) => d.category, showPath, (a, b) => pathKey(a) === pathKey(b))
     const taxCode = pick('tax_category', (d) => d.taxCode)
     const unit = pick('unit', (d) => d.unit)
     // A row without a unit cell (nor a variant unit) is priced per the unit its product's rows give: per 1000 g for kg.
@@ -788,7 +797,8 @@ async function applyPlan(tx: Tx, actor: Actor, plan: Plan): Promise<void> {
           from jsonb_to_recordset(${JSON.stringify(plan.newBarcodes)}::jsonb) as x(id uuid, variant_id uuid, code text, kind text)`)
     }
   } catch (e) {
-    // Only a concurrent change can get here: the plan already checked every SKU and barcode against the catalog.
+    // Only a concurrent change can get here: the plan already checked every SKU, barcode and category name against the catalog.
+    if (isUniqueViolation(e, 'categories_sibling_name_key')) throw conflict('category_taken', 'a category of the file was created by another change meanwhile; run the import again')
     if (isUniqueViolation(e, 'variants_sku_key')) throw conflict('sku_taken', 'a SKU of the file was created by another change meanwhile; run the import again')
     if ((isUniqueViolation(e, 'barcodes_code_key') || isUniqueViolation(e, 'barcodes_gtin_key'))) throw conflict('barcode_taken', 'a barcode of the file was given to another variant meanwhile; run the import again')
     throw e

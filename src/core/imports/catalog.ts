@@ -2,10 +2,11 @@
 // (headers.ts) and its ways of writing a few cells onto ours, then the catalog's own import checks and writes it
 // (import-export.ts: every row checked, all or nothing, upsert by SKU, so a second run changes nothing).
 //
-// What is translated: units (个/件/瓶… are pieces; kg, 公斤 and 斤 are grams priced per 1000 or 500 g; L is ml per
-// 1000; m is cm per 100), shelf states (上架/下架, 启用/停用), barcode lists separated by commas or spaces, a row
-// without a SKU takes its (first) barcode as SKU, and a new product without a tax category gets the merchant's
-// default one (`taxCategory`, 'standard' unless said) — existing products keep theirs.
+// What is translated: units the catalog import does not read itself (个/件/瓶… are pieces, 克 is g, kilogram is kg,
+// litre is L…; the catalog import reads kg, 公斤 and 斤 as grams priced per 1000 or 500 g, L as ml per 1000, m as cm
+// per 100), shelf states (上架/下架, 启用/停用), barcode lists separated by commas or spaces, a row without a SKU takes
+// its (first) barcode as SKU, and a new product without a tax category gets the merchant's default one
+// (`taxCategory`, 'standard' unless said) — existing products keep theirs.
 import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { CATALOG_COLUMNS, type CatalogColumn, type Sheet } from '../catalog/catalog-file.ts'
@@ -16,16 +17,19 @@ import type { ImportOptions, PosImportReport } from './report.ts'
 import type { Table } from './table.ts'
 
 const PIECES = ['piece', 'pieces', 'pcs', 'pc', 'ea', 'each', '个', '件', '只', '瓶', '盒', '包', '袋', '支', '双', '套', '张', '本', '杯', '份', '罐', '听', '条', '块', '台', '把', '箱', '桶', '卷', '片', '根', '对', '枚', '副', '组', '提', '串', '粒', '头', '棵']
-/** Unit cell → our unit and, for a bigger unit than the base one, the base units its price is for. */
-export const UNIT_ALIASES = new Map<string, { unit: string; pricePer?: number }>([
-  ...PIECES.map((u) => [u, { unit: 'piece' }] as const),
-  ...['g', 'gram', 'grams', '克'].map((u) => [u, { unit: 'g' }] as const),
-  ...['kg', 'kilogram', 'kilograms', '千克', '公斤'].map((u) => [u, { unit: 'g', pricePer: 1000 }] as const),
-  ['斤', { unit: 'g', pricePer: 500 }],
-  ...['ml', 'millilitre', 'milliliter', '毫升'].map((u) => [u, { unit: 'ml' }] as const),
-  ...['l', 'litre', 'liter', '升'].map((u) => [u, { unit: 'ml', pricePer: 1000 }] as const),
-  ...['cm', 'centimetre', 'centimeter', '厘米'].map((u) => [u, { unit: 'cm' }] as const),
-  ...['m', 'metre', 'meter', '米'].map((u) => [u, { unit: 'cm', pricePer: 100 }] as const),
+/**
+ * Unit cell → the unit the catalog import reads; a cell not here goes as it is. A larger unit stays a larger unit
+ * (kilogram → kg, not g): the catalog import prices it per its size in base units, also on the product's rows that
+ * name no unit, and refuses a price_per that contradicts it.
+ */
+export const UNIT_ALIASES = new Map<string, string>([
+  ...PIECES.map((u) => [u, 'piece'] as const),
+  ...['gram', 'grams', '克'].map((u) => [u, 'g'] as const),
+  ...['kilogram', 'kilograms'].map((u) => [u, 'kg'] as const),
+  ...['millilitre', 'milliliter', '毫升'].map((u) => [u, 'ml'] as const),
+  ...['litre', 'liter'].map((u) => [u, 'l'] as const),
+  ...['centimetre', 'centimeter', '厘米'].map((u) => [u, 'cm'] as const),
+  ...['metre', 'meter'].map((u) => [u, 'm'] as const),
 ])
 
 const ON_SHELF = new Map<string, string>([
@@ -47,16 +51,7 @@ export async function importPosCatalog(tx: Tx, actor: Actor, table: Table, opts:
       cells.sku = cells.barcodes.split(';')[0]!.replace(/^[a-z0-9_]+:/, '')
       extra.add('sku')
     }
-    if (cells.unit) {
-      const u = UNIT_ALIASES.get(cells.unit.trim().toLowerCase())
-      if (u) {
-        cells.unit = u.unit
-        if (u.pricePer && !cells.price_per) {
-          cells.price_per = String(u.pricePer)
-          extra.add('price_per')
-        }
-      }
-    }
+    if (cells.unit) cells.unit = UNIT_ALIASES.get(cells.unit.trim().toLowerCase()) ?? cells.unit
     if (cells.on_shelf) cells.on_shelf = ON_SHELF.get(cells.on_shelf.trim()) ?? cells.on_shelf
   }
 
