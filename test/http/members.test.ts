@@ -46,6 +46,25 @@ describe('members', () => {
     }
   })
 
+
+  it('reads a number typed without a country code as one of the merchant’s own country, from its time zone', async () => {
+    const cases: [Parameters<typeof seedMerchant>[1], string, string][] = [
+      [{ currency: 'KRW', timeZone: 'Asia/Seoul' }, '010-2345-6789', '+821023456789'],
+      // EUR names no one country: Paris is France, Berlin Germany.
+      [{ currency: 'EUR', timeZone: 'Europe/Paris' }, '06 12 34 56 78', '+33612345678'],
+      [{ currency: 'EUR', timeZone: 'Europe/Berlin' }, '0151 23456789', '+4915123456789'],
+      [{ currency: 'HKD', timeZone: 'Asia/Hong_Kong' }, '5123 4567', '+85251234567'],
+      // A zone of no country: the currency's.
+      [{ currency: 'USD', timeZone: 'UTC' }, '(201) 555-0123', '+12015550123'],
+    ]
+    for (const [opts, typed, stored] of cases) {
+      const m = await seedMerchant(hub, opts)
+      const api = createApi(hub).as(m.adminToken)
+      const r = await api.post('/api/v1/members', { phone: typed })
+      expect([opts!.timeZone, r.status, r.body.phone]).toEqual([opts!.timeZone, 201, stored])
+      expect((await api.get(`/api/v1/members/lookup?phone=${encodeURIComponent(typed)}`)).body.id).toBe(r.body.id)
+    }
+  })
   it('a merged member’s card, QR and phone find the member it was merged into; a new member on that phone comes first', async () => {
     const m = await seedMerchant(hub)
     const api = createApi(hub).as(m.adminToken)

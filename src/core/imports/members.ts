@@ -12,7 +12,7 @@ import { isUniqueViolation } from '../../db/errors.ts'
 import { conflict, forbidden, isDomainError } from '../../lib/errors.ts'
 import { getSettings } from '../merchants/settings.ts'
 import { registerMember, type ConsentInput } from '../members/members.ts'
-import { countryOfCurrency, normalisePhone } from '../members/phone.ts'
+import { phoneCountry, normalisePhone } from '../members/phone.ts'
 import { adjustPoints } from '../members/points.ts'
 import { members, tierHistory } from '../members/schema.ts'
 import { adjustStoredValue } from '../members/stored-value.ts'
@@ -81,7 +81,7 @@ export async function importMembers(tx: Tx, actor: Actor, table: Table, opts: Im
   if (!checkHeader(p, table.headerLine, REQUIRED.members)) return report(false)
 
   const settings = await getSettings(tx, merchantId)
-  const country = countryOfCurrency(settings.currency)
+  const country = phoneCountry(settings)
   const thisYear = (opts.now ?? new Date()).getUTCFullYear()
   const tiers = await listTiers(tx, merchantId)
   const tierOf = new Map<string, string>()

@@ -11,7 +11,7 @@ import { getStore } from '../stores/service.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
-import { countryOfCurrency, normalisePhone } from './phone.ts'
+import { phoneCountry, normalisePhone } from './phone.ts'
 import { memberConsents, members, tiers, type ConsentChannel } from './schema.ts'
 import { keysetPage } from '../../db/page.ts'
 
@@ -89,8 +89,7 @@ export async function recordConsents(tx: Tx, actor: Actor, memberId: string, lis
 }
 
 export async function registerMember(tx: Tx, actor: Actor, input: MemberInput, at = new Date()): Promise<Member> {
-  const { currency } = await getSettings(tx, actor.merchantId)
-  const phone = normalisePhone(input.phone, countryOfCurrency(currency))
+  const phone = normalisePhone(input.phone, phoneCountry(await getSettings(tx, actor.merchantId)))
   if (input.email && !EMAIL.test(input.email)) throw invalid('invalid_email', `${input.email} is not an email address`)
   checkBirthday(input.birthday)
   if (input.storeId) await getStore(tx, actor.merchantId, input.storeId)
@@ -156,8 +155,7 @@ export async function getActiveMember(tx: Tx, merchantId: string, id: string, op
 export async function lookupMember(tx: Tx, merchantId: string, by: { phone?: string; cardNo?: string; qr?: string }): Promise<Member> {
   let where: SQL | undefined
   if (by.phone) {
-    const { currency } = await getSettings(tx, merchantId)
-    where = eq(members.phone, normalisePhone(by.phone, countryOfCurrency(currency)))
+    where = eq(members.phone, normalisePhone(by.phone, phoneCountry(await getSettings(tx, merchantId))))
   } else if (by.cardNo) where = eq(members.cardNo, by.cardNo.replace(/\s/g, ''))
   else if (by.qr) {
     const m = /^TBM1:(\d{16})$/.exec(by.qr.trim())
@@ -190,8 +188,7 @@ export async function updateMember(tx: Tx, actor: Actor, id: string, changes: Me
   if (before.status !== 'active') throw conflict('member_merged', 'this member was merged into another')
   const set: Partial<typeof members.$inferInsert> = { updatedAt: new Date() }
   if (changes.phone !== undefined) {
-    const { currency } = await getSettings(tx, actor.merchantId)
-    set.phone = normalisePhone(changes.phone, countryOfCurrency(currency))
+    set.phone = normalisePhone(changes.phone, phoneCountry(await getSettings(tx, actor.merchantId)))
   }
   if (changes.name !== undefined) set.name = changes.name?.trim() || null
   if (changes.email !== undefined) {
