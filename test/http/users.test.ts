@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { pgError } from '../../src/db/errors.ts'
 
 describe('staff users', () => {
@@ -125,5 +126,22 @@ describe('merchant settings', () => {
     const cashier = await m.staff('cashier')
     expect((await createApi(hub).as(cashier.token).patch('/api/v1/merchant', { name: 'x' })).status).toBe(403)
     expect((await createApi(hub).as(cashier.token).get('/api/v1/merchant')).body.currency).toBe('HKD')
+  })
+
+  it('the currency cannot change once money was recorded in it: past sales would be read in the new one', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1200, stock: 5 })
+    // Before any sale the currency may change (prices keep their numbers), and back.
+    expect((await api.patch('/api/v1/merchant', { currency: 'JPY' })).body.currency).toBe('JPY')
+    expect((await api.patch('/api/v1/merchant', { currency: 'CNY' })).body.currency).toBe('CNY')
+    expect((await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 1200 }] })).status).toBe(201)
+    const refused = await api.patch('/api/v1/merchant', { currency: 'JPY', name: 'Renamed' })
+    expect([refused.status, refused.body.error?.code]).toEqual([409, 'currency_in_use'])
+    const now = (await api.get('/api/v1/merchant')).body
+    expect([now.currency, now.name === 'Renamed']).toEqual(['CNY', false])
+    // The same currency named again is no change.
+    expect((await api.patch('/api/v1/merchant', { currency: 'cny', name: 'Renamed' })).body).toMatchObject({ currency: 'CNY', name: 'Renamed' })
   })
 })

@@ -1,7 +1,7 @@
 // Creating and reading merchants, the tenants everything else belongs to.
 import { eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { invalid, notFound } from '../../lib/errors.ts'
+import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { LOCALES } from '../../lib/i18n/locale.ts'
 import { merchants } from './schema.ts'
@@ -60,11 +60,26 @@ export async function getMerchant(tx: Tx, id: string): Promise<Merchant> {
   return row
 }
 
+/** Whether any amount was recorded in the merchant's currency (the reports and vouchers read them all in it). */
+async function moneyRecorded(tx: Tx, merchantId: string): Promise<boolean> {
+  const { rows } = await tx.execute<{ used: boolean }>(sql`
+    select exists (select 1 from sales where merchant_id = ${merchantId})
+        or exists (select 1 from stored_value_topups where merchant_id = ${merchantId})
+        or exists (select 1 from settlement_statements where merchant_id = ${merchantId})
+        or exists (select 1 from vouchers where merchant_id = ${merchantId}) as used`)
+  return rows[0]!.used
+}
+
 export async function updateMerchant(tx: Tx, id: string, changes: MerchantSettings): Promise<{ before: Merchant; after: Merchant }> {
   checkSettings(changes)
   await assertDatabaseZone(tx, changes.timeZone)
   const [before] = await tx.select().from(merchants).where(eq(merchants.id, id)).for('update')
   if (!before) throw notFound('merchant', id)
+  if (changes.currency !== undefined && changes.currency !== before.currency && (await moneyRecorded(tx, id))) {
+    throw conflict('currency_in_use', `the currency cannot change from ${before.currency} once sales, top-ups, statements or vouchers were recorded in it: every amount is kept in its minor units`, {
+      currency: before.currency,
+    })
+  }
   const [after] = await tx
     .update(merchants)
     .set({ ...changes, ...(changes.name ? { name: changes.name.trim() } : {}), updatedAt: new Date() })

@@ -21,6 +21,7 @@ const patchRoute = defineRoute({
   path: '/api/v1/merchant',
   tags: ['Merchant'],
   summary: 'Change merchant settings',
+  description: 'The currency can change only until the first sale, top-up, statement or voucher: every amount is kept in its minor units (409 currency_in_use after).',
   access: 'merchant.manage',
   request: {
     body: jsonBody(
