@@ -9,7 +9,7 @@ import { inputError } from '../db/errors.ts'
 import type { Locale } from '../lib/i18n/locale.ts'
 import { localizeMessage, type MessageParams } from '../lib/i18n/messages.ts'
 import type { AppEnv } from './env.ts'
-import { messageLocale } from './locale.ts'
+import { messageContext } from './locale.ts'
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown }
@@ -77,7 +77,6 @@ export const safeMessage = (e: unknown) => redactText(e instanceof Error ? e.mes
 
 /** `b` with its message in `locale`: named values come from its details (when an object) and `params`. */
 export function localizeBody(b: ErrorBody, status: number, locale: Locale, params?: MessageParams, uncatalogued: 'explain' | 'keep' = 'explain'): ErrorBody {
-  if (locale === 'en') return b
   const details = b.error.details
   const fromDetails = details && typeof details === 'object' && !Array.isArray(details) ? (details as MessageParams) : {}
   const message = localizeMessage(locale, { code: b.error.code, english: b.error.message, status, params: { ...fromDetails, ...params }, uncatalogued })
@@ -89,5 +88,6 @@ export function localizeBody(b: ErrorBody, status: number, locale: Locale, param
  * error is answered.
  */
 export async function localized(c: Context<AppEnv>, b: ErrorBody, status: number, params?: MessageParams): Promise<ErrorBody> {
-  return localizeBody(b, status, await messageLocale(c), params)
+  const { locale, currency } = await messageContext(c)
+  return localizeBody(b, status, locale, { ...params, ...(currency ? { currency } : {}) })
 }

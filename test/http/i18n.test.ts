@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant, type Api, type SeededMerchant } from '../helpers/api.ts'
 import { seedReconDay, type ReconDay } from '../helpers/recon-dashboard.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { createApp, type App } from '../../src/http/app.ts'
 import { pgError } from '../../src/db/errors.ts'
 
@@ -79,6 +80,22 @@ describe('languages of the API', () => {
     const permission = en.body.error.details.permission as string
     // The cashier follows the merchant (zh-CN): Accept-Language does not matter once the caller is known.
     expect(en.body.error.message).toBe(`角色 cashier 无权执行 ${permission}`)
+  })
+
+  it('gives amounts in a message as money of the merchant’s currency, with its decimals, not in minor units', async () => {
+    for (const [currency, locale, due, paid] of [
+      ['CNY', 'zh-CN', '¥12.00', '¥10.00'],
+      ['JPY', 'zh-CN', 'JP¥1,200', 'JP¥1,000'],
+      ['CNY', 'en', 'CN¥12.00', 'CN¥10.00'],
+    ] as const) {
+      const shop = await seedMerchant(hub, { currency, locale })
+      const store = await seedStore(hub, shop.merchantId)
+      const item = await seedProduct(hub, store, { price: 1200, stock: 10 })
+      const till = createApi(hub).as(shop.adminToken)
+      const r = await till.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1000 }] })
+      expect([r.status, r.body.error.code, r.body.error.details]).toEqual([422, 'underpaid', { amountDue: 1200, paid: 1000 }])
+      expect([currency, locale, r.body.error.message]).toEqual([currency, locale, locale === 'en' ? `tenders cover ${paid} of ${due}` : `付款不足：应付 ${due}，已付 ${paid}`])
+    }
   })
 
   it('answers a caller nobody knows in the language Accept-Language asks for', async () => {

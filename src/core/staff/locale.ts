@@ -17,18 +17,24 @@ export interface CallerLocale {
 
 /** The locale of a caller: a user by id, or (without one: an API key) only its merchant. */
 export async function callerLocale(db: Tx, who: { merchantId: string; userId?: string | null }): Promise<CallerLocale> {
+  const { currency: _currency, ...locale } = await callerContext(db, who)
+  return locale
+}
+
+/** The caller's locale and its merchant's currency: what a message for them is written in. */
+export async function callerContext(db: Tx, who: { merchantId: string; userId?: string | null }): Promise<CallerLocale & { currency: string }> {
   const userId = who.userId
   const [row] = userId
     ? await db
-        .select({ merchant: merchants.locale, user: users.locale })
+        .select({ merchant: merchants.locale, user: users.locale, currency: merchants.currency })
         .from(merchants)
         .leftJoin(users, and(eq(users.merchantId, merchants.id), eq(users.id, userId)))
         .where(eq(merchants.id, who.merchantId))
-    : await db.select({ merchant: merchants.locale, user: sql<string | null>`null` }).from(merchants).where(eq(merchants.id, who.merchantId))
+    : await db.select({ merchant: merchants.locale, user: sql<string | null>`null`, currency: merchants.currency }).from(merchants).where(eq(merchants.id, who.merchantId))
   if (!row) throw notFound('merchant', who.merchantId)
   const user = isLocale(row.user) ? row.user : null
   const merchant = isLocale(row.merchant) ? row.merchant : DEFAULT_LOCALE
-  return { user, merchant, effective: user ?? merchant }
+  return { user, merchant, effective: user ?? merchant, currency: row.currency }
 }
 
 /** Sets (or with null clears) a user's own locale; audited. */

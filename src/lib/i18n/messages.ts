@@ -6,6 +6,7 @@
 // person always learns what went wrong in general and support still sees the specifics.
 import type { Locale } from './locale.ts'
 import { toTraditional } from './traditional.ts'
+import { formatMoney } from '../money.ts'
 
 /** What a template may use: the error's details (when an object) and what the HTTP layer adds (retryAfter, …). */
 export type MessageParams = Record<string, unknown>
@@ -21,17 +22,29 @@ function show(v: unknown): string | undefined {
   return undefined
 }
 
+/** An amount in minor units as money of the merchant's currency (`currency`, which the HTTP layer adds), for people. */
+function money(v: unknown, p: MessageParams, locale: string): string | undefined {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || typeof p.currency !== 'string') return undefined
+  try {
+    return formatMoney(v, p.currency, locale)
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * The first template all of whose `{name}` placeholders have a value; the last one (with no placeholders) is the
- * generic sentence used when the details do not say enough.
+ * generic sentence used when the details do not say enough. `{name:money}` is an amount in minor units, shown in the
+ * merchant's currency with its decimals (¥12.00, not 1200).
  */
-const t =
+const tIn =
+  (locale: string) =>
   (...templates: string[]): Render =>
   (p) => {
     for (const tpl of templates) {
       let complete = true
-      const out = tpl.replace(/\{(\w+)\}/g, (_, name: string) => {
-        const v = show(p[name])
+      const out = tpl.replace(/\{(\w+)(:money)?\}/g, (_, name: string, isMoney?: string) => {
+        const v = isMoney ? money(p[name], p, locale) : show(p[name])
         if (v === undefined) complete = false
         return v ?? ''
       })
@@ -39,6 +52,7 @@ const t =
     }
     return templates[templates.length - 1]!
   }
+const t = tIn('zh-CN')
 
 const minutes = (p: MessageParams) => (typeof p.retryAfter === 'number' && p.retryAfter > 0 ? Math.ceil(p.retryAfter / 60) : undefined)
 
@@ -160,12 +174,12 @@ const ZH_CN: Record<string, Render> = {
     return requested ? `库存不足，无法满足数量 ${requested}` : '库存不足'
   },
   tenders_required: t('销售单需要足以支付应付金额的付款方式'),
-  underpaid: t('付款不足：应付 {amountDue}，已付 {paid}', '付款金额不足'),
-  overpaid: t('非现金付款（{nonCash}）超过应付金额（{amountDue}）', '非现金付款超过应付金额'),
+  underpaid: t('付款不足：应付 {amountDue:money}，已付 {paid:money}', '付款金额不足'),
+  overpaid: t('非现金付款（{nonCash:money}）超过应付金额（{amountDue:money}）', '非现金付款超过应付金额'),
   one_cash_tender: t('现金请作为一笔付款录入（即顾客交付的金额）'),
   tender_not_available: t('积分需作为抵扣使用，不能作为付款方式'),
   invalid_tender: t('不支持此付款方式'),
-  insufficient_stored_value: t('储值余额不足：余额 {balance}，需要 {requested}', '储值余额不足'),
+  insufficient_stored_value: t('储值余额不足：余额 {balance:money}，需要 {requested:money}', '储值余额不足'),
   insufficient_points: t('积分不足：现有 {balance}，需要 {requested}', '积分不足'),
   member_required: t('此操作需要先指定会员'),
   coupon_unusable: t('优惠券当前不可使用'),
@@ -178,7 +192,7 @@ const ZH_CN: Record<string, Render> = {
   unknown_scope: t('范围中的 {id} 不属于本商户', '范围中包含不属于本商户的编号'),
   requester_inactive: t('提出申请的人员已停用，无法以其名义执行'),
   duplicate_variant_options: t('同一商品的两个规格不能有完全相同的选项值'),
-  discount_exceeds_line: t('商品 {sku} 的折扣 {discount} 超过了该行金额 {gross}', '折扣超过了该行金额'),
+  discount_exceeds_line: t('商品 {sku} 的折扣 {discount:money} 超过了该行金额 {gross:money}', '折扣超过了该行金额'),
   price_change_approval_required: t('文件中有 {count} 处改价（价格、成本、计价单位或税目），需要店长审批：请店长导入，或附上店长授权后再导入', '文件中有改价，需要店长审批：请店长导入，或附上店长授权后再导入'),
 
   // Refunds and voids
@@ -187,7 +201,7 @@ const ZH_CN: Record<string, Render> = {
   duplicate_sale_tender: t('同一笔原付款只能出现一次，请合并为一个退款金额'),
   refund_tender_kind: t('{kind} 退款须原路退回该销售单的 {kind} 付款', '退款方式与原付款不符'),
   refund_tender_ambiguous: t('该销售单有多笔 {kind} 付款，请指明退回哪一笔（saleTenderId）', '请指明退回哪一笔原付款（saleTenderId）'),
-  refund_tender_mismatch: t('退款方式的金额合计须等于退款总额 {refundTotal}', '退款方式的金额合计须等于退款总额'),
+  refund_tender_mismatch: t('退款方式的金额合计须等于退款总额 {refundTotal:money}', '退款方式的金额合计须等于退款总额'),
   sale_voided: t('该销售单已作废'),
   void_window_closed: t('只能在销售当天且收银班次未结束时作废，请改为退款'),
   sale_has_refunds: t('该销售单已有退款，请退掉剩余部分而不是作废'),
@@ -256,9 +270,24 @@ export interface ErrorToLocalize {
   uncatalogued?: 'explain' | 'keep'
 }
 
+/**
+ * English messages with amounts, where the code threw them in minor units ("tenders cover 1000 of 1200"): in the
+ * merchant's currency when the HTTP layer knows it. Other English messages are the code's own.
+ */
+const EN_MONEY: Record<string, Render> = (() => {
+  const en = tIn('en')
+  return {
+    underpaid: en('tenders cover {paid:money} of {amountDue:money}', ''),
+    overpaid: en('non-cash tenders ({nonCash:money}) exceed the amount due ({amountDue:money})', ''),
+    insufficient_stored_value: en('the stored value balance is {balance:money}, {requested:money} needed', ''),
+    discount_exceeds_line: en('a discount of {discount:money} on {sku} is more than its line ({gross:money})', ''),
+    refund_tender_mismatch: en('refund tenders must add up to {refundTotal:money}', ''),
+  }
+})()
+
 /** The message of an error in `locale`. */
 export function localizeMessage(locale: Locale, e: ErrorToLocalize): string {
-  if (locale === 'en') return e.english
+  if (locale === 'en') return EN_MONEY[e.code]?.(e.params ?? {}) || e.english
   const zh = zhCN(e.code, e.english, e.status, e.params ?? {}, e.uncatalogued === 'keep')
   return locale === 'zh-TW' ? toTraditional(zh) : zh
 }
