@@ -100,6 +100,13 @@ export interface StockValuationReport {
   inTransit: InTransitItem[]
 }
 
+/** A row's variant at its current cost (cost, price_per), and what `quantity` of it is worth. */
+function costed(r: Record<string, unknown>, quantity: number) {
+  const unitCost = num(r.cost)
+  const costPer = num(r.price_per)
+  return { variantId: String(r.variant_id), sku: String(r.sku), name: String(r.name), unitCost, costPer, value: mulDivRound(quantity, unitCost, costPer) }
+}
+
 export function turnoverDays(onHand: number, unitsSold: number, windowDays: number): number | null {
   if (unitsSold <= 0) return null
   if (onHand <= 0) return 0
@@ -154,18 +161,13 @@ export async function stockValuationReport(tx: Tx, merchantId: string, q: StockV
   const inTransit = await inTransitAt(tx, merchantId, end, scope(sql`t.to_location_id`))
   const items: StockValuationItem[] = rows.map((r) => {
     const onHand = num(r.on_hand)
-    const unitCost = num(r.cost)
-    const costPer = num(r.price_per)
     const unitsSold = num(r.units_sold)
+    const { value, ...variant } = costed(r, onHand)
     return {
       locationId: String(r.location_id),
-      variantId: String(r.variant_id),
-      sku: String(r.sku),
-      name: String(r.name),
+      ...variant,
       onHand,
-      unitCost,
-      costPer,
-      value: mulDivRound(onHand, unitCost, costPer),
+      value,
       unitsSold,
       averageDailyUnits: decimalText(unitsSold, windowDays, 3)!,
       turnoverDays: turnoverDays(onHand, unitsSold, windowDays),
@@ -220,8 +222,6 @@ async function inTransitAt(tx: Tx, merchantId: string, end: Date, scope: SQL): P
      order by t.sent_at, t.id, v.sku`)
   return rows.map((r) => {
     const quantity = num(r.quantity_sent)
-    const unitCost = num(r.cost)
-    const costPer = num(r.price_per)
     return {
       transferId: String(r.transfer_id),
       fromLocationId: String(r.from_location_id),
@@ -232,13 +232,8 @@ async function inTransitAt(tx: Tx, merchantId: string, end: Date, scope: SQL): P
       toStoreId: String(r.to_store_id),
       toStoreCode: String(r.to_store_code),
       sentAt: new Date(String(r.sent_at)),
-      variantId: String(r.variant_id),
-      sku: String(r.sku),
-      name: String(r.name),
       quantity,
-      unitCost,
-      costPer,
-      value: mulDivRound(quantity, unitCost, costPer),
+      ...costed(r, quantity),
     }
   })
 }
