@@ -142,6 +142,15 @@ async function insertVoucher(
   return row!
 }
 
+/** The most a summary (摘要) holds, as its templates (settings): 60 UTF-16 units. */
+const SUMMARY_MAX = 60
+
+/** A summary cut to SUMMARY_MAX, never inside a character: an emoji's two halves go together or not at all. */
+export const clipSummary = (summary: string): string => {
+  const cut = summary.slice(0, SUMMARY_MAX)
+  return /[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut
+}
+
 const numbered = (lines: Omit<BuiltLine, 'lineNo'>[]): BuiltLine[] => lines.map((l, i) => ({ ...l, lineNo: i + 1 }))
 
 /** `reference`, or with the revision after it when a superseded voucher (a reversal built again) already has it. */
@@ -212,7 +221,7 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
     createdAt: at,
     ...extra,
   })
-  const makeUp = (summary: string) => (preview.postingDate !== day.businessDate ? `补记${day.businessDate} ${summary}`.slice(0, 60) : summary)
+  const makeUp = (summary: string) => (preview.postingDate !== day.businessDate ? clipSummary(`补记${day.businessDate} ${summary}`) : summary)
   // The day's lines as its voucher keeps them (a day posted into a later period says so in each summary), and
   // whether a voucher waiting to be exported already holds exactly them, on the same posting date.
   const dayLines = preview.lines.map((l) => ({ ...l, summary: makeUp(l.summary) }))
@@ -242,7 +251,7 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
     const amount = (target.get(k)?.amount ?? 0) - (base.get(k)?.amount ?? 0)
     if (amount === 0) continue
     const l = (target.get(k) ?? base.get(k))!.line
-    diff.push({ kind: l.kind, group: l.group, accountKey: l.accountKey, accountCode: l.accountCode, accountName: l.accountName, dimensions: l.dimensions, summary: makeUp(`调整 ${l.summary}`.slice(0, 60)), debit: amount > 0 ? amount : 0, credit: amount < 0 ? -amount : 0 })
+    diff.push({ kind: l.kind, group: l.group, accountKey: l.accountKey, accountCode: l.accountCode, accountName: l.accountName, dimensions: l.dimensions, summary: makeUp(clipSummary(`调整 ${l.summary}`)), debit: amount > 0 ? amount : 0, credit: amount < 0 ? -amount : 0 })
   }
   if (diff.length === 0) {
     const current = [...delivered].reverse().find((v) => v.kind === 'daily') ?? null
@@ -264,7 +273,7 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
       {
         ...head(latestDaily.revision, 'reversal', await freeReference(tx, day.merchantId, `${latestDaily.reference}-X`, revision), { correctsId: latestDaily.id, status: 'built', problems: [], rounding: -latestDaily.rounding }),
         narration: `${narration('冲销凭证')} 冲销 ${latestDaily.reference}`,
-        lines: numbered(original.map((l) => ({ kind: l.kind, group: l.group, accountKey: l.accountKey, accountCode: l.accountCode, accountName: l.accountName, dimensions: l.dimensions, summary: makeUp(`冲销 ${l.summary}`.slice(0, 60)), debit: l.credit, credit: l.debit }))),
+        lines: numbered(original.map((l) => ({ kind: l.kind, group: l.group, accountKey: l.accountKey, accountCode: l.accountCode, accountName: l.accountName, dimensions: l.dimensions, summary: makeUp(clipSummary(`冲销 ${l.summary}`)), debit: l.credit, credit: l.debit }))),
       },
       null,
     )

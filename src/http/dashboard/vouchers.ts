@@ -5,7 +5,7 @@
 import type { Context, Hono } from 'hono'
 import { html, raw } from 'hono/html'
 import { and, eq, inArray } from 'drizzle-orm'
-import { csvFileType, voucherCsv, voucherFileName, voucherXlsx, VoucherRenderError, XLSX_CONTENT_TYPE } from '../../connectors/accounting/file/render.ts'
+import { voucherFile, VoucherRenderError } from '../../connectors/accounting/file/render.ts'
 import type { VoucherDocument } from '../../connectors/framework/accounting.ts'
 import { getConnectionRow, listConnections, type ConnectionRow } from '../../connectors/framework/connections.ts'
 import { ConnectorError } from '../../connectors/framework/http-types.ts'
@@ -493,23 +493,16 @@ async function download(c: C): Promise<Response> {
   const { document } = await voucherDocumentOf(c.var.hub.database.db, c.var.principal.merchantId, id)
   const doc = document as VoucherDocument
   const opts = { encoding, layout } as const
-  let bytes: Buffer
-  let type: { ext: string; contentType: string }
+  let file: Awaited<ReturnType<typeof voucherFile>>
   try {
-    if (format === 'csv') {
-      bytes = voucherCsv(doc, opts)
-      type = csvFileType(opts)
-    } else {
-      bytes = await voucherXlsx(doc, opts)
-      type = { ext: 'xlsx', contentType: XLSX_CONTENT_TYPE }
-    }
+    file = await voucherFile(doc, format, opts)
   } catch (e) {
     if (e instanceof VoucherRenderError) throw invalid(e.code, e.message)
     throw e
   }
-  return c.body(new Uint8Array(bytes) as Uint8Array<ArrayBuffer>, 200, {
-    'Content-Type': type.contentType,
-    'Content-Disposition': `attachment; filename="${voucherFileName(doc, type.ext)}"`,
+  return c.body(new Uint8Array(file.bytes) as Uint8Array<ArrayBuffer>, 200, {
+    'Content-Type': file.contentType,
+    'Content-Disposition': `attachment; filename="${file.filename}"`,
     'Cache-Control': 'no-store',
     'X-Content-Type-Options': 'nosniff',
   })

@@ -5,7 +5,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { BusinessDate, uuid } from '../schemas.ts'
 import type { Context } from 'hono'
-import { VoucherRenderError, voucherCsv, voucherXlsx } from '../../connectors/accounting/file/render.ts'
+import { VoucherRenderError, voucherFile } from '../../connectors/accounting/file/render.ts'
 import type { VoucherDocument } from '../../connectors/framework/accounting.ts'
 import { ConnectorError } from '../../connectors/framework/http-types.ts'
 import { checkMapping, DEFAULT_ACCOUNTS, loadMapping, setAccounts } from '../../core/vouchers/accounts.ts'
@@ -327,17 +327,17 @@ export function register(app: OpenAPIHono<AppEnv>) {
     requireRead(c)
     const { id } = c.req.valid('param')
     const q = c.req.valid('query')
-    const { voucher, document } = await voucherDocumentOf(c.var.db, c.var.principal.merchantId, id)
-    const name = `voucher-${document.store?.code ?? 'ALL'}-${voucher.businessDate}-${voucher.reference.split('-').slice(3).join('-')}.${q.format}`
+    const { document } = await voucherDocumentOf(c.var.db, c.var.principal.merchantId, id)
     const opts = { encoding: q.encoding, layout: q.layout, ...(q.accountBook ? { kingdee: { accountBook: q.accountBook } } : {}) }
-    let bytes: Buffer
+    const doc = document as VoucherDocument
+    let file: Awaited<ReturnType<typeof voucherFile>>
     try {
-      bytes = q.format === 'csv' ? voucherCsv(document as VoucherDocument, opts) : await voucherXlsx(document as VoucherDocument, opts)
+      // Named and typed as the dashboard and the mail give it.
+      file = await voucherFile(doc, q.format, opts)
     } catch (e) {
       if (e instanceof VoucherRenderError) throw invalid(e.code, e.message)
       throw e
     }
-    const type = q.format === 'csv' ? `text/csv; charset=${q.encoding === 'gbk' ? 'GBK' : 'utf-8'}` : 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet'
-    return c.body(new Uint8Array(bytes), 200, { 'content-type': type, 'content-disposition': `attachment; filename="${name}"` })
+    return c.body(new Uint8Array(file.bytes), 200, { 'content-type': file.contentType, 'content-disposition': `attachment; filename="${file.filename}"` })
   })
 }

@@ -7,6 +7,7 @@
 // 业务号 ([date + word + 业务号] names one voucher), 附单据数, 摘要, 科目编码, 借方, 贷方 (one of them 0), … 部门编码
 // (16), 个人编码, 客户编码, 供应商编码, 业务员, 项目编码 (21); trailing empty fields may be left off.
 import { minorToDecimal, type DimensionKind, type VoucherDocument, type VoucherDocumentLine } from '../../framework/accounting.ts'
+import { fitReference } from '../reference.ts'
 
 export type VoucherLayout = 'generic' | 'kingdee' | 'u8'
 
@@ -163,14 +164,15 @@ const U8_CAPTIONS = ['制单日期', '凭证类别字', '业务号', '附单据�
 const U8_BUSINESS_NO_MAX = 30
 
 export function u8Table(voucher: VoucherDocument): VoucherTable {
-  if (voucher.reference.length > U8_BUSINESS_NO_MAX) throw new VoucherRenderError('invalid_reference', `U8 takes a 业务号 of at most ${U8_BUSINESS_NO_MAX} characters; ${voucher.reference} is longer`)
+  // A long store code with a revision and a reversal's -X can pass 30: then its start and a hash, the same every time.
+  const businessNo = fitReference(voucher.reference, U8_BUSINESS_NO_MAX)
   const rows = voucher.lines.map((l) => {
     const d = l.dimensions
     return [
       voucher.date,
       voucher.word,
       // Our reference as the 业务号: with the date and word it names the voucher; U8 numbers it on import (重新编号).
-      voucher.reference,
+      businessNo,
       String(voucher.attachments),
       l.summary,
       l.account.code,

@@ -7,7 +7,7 @@ import { createRedactor } from '../../framework/call-log.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { minorToDecimal, type VoucherDocument, type VoucherExportResult } from '../../framework/accounting.ts'
 import type { ConnectorContext } from '../../framework/define.ts'
-import { csvFileType, voucherCsv, voucherFileName, voucherXlsx, XLSX_CONTENT_TYPE, type VoucherRenderOptions } from './render.ts'
+import { voucherCsvFile, voucherFileName, voucherXlsx, XLSX_CONTENT_TYPE, type VoucherRenderOptions } from './render.ts'
 
 export interface MailConfig {
   smtpHost: string
@@ -77,8 +77,8 @@ export function voucherBody(v: VoucherDocument, files: VoucherAttachment[]): str
 export async function voucherAttachments(v: VoucherDocument, format: 'csv' | 'xlsx' | 'both', render: VoucherRenderOptions): Promise<VoucherAttachment[]> {
   const out: VoucherAttachment[] = []
   if (format !== 'xlsx') {
-    const type = csvFileType(render)
-    out.push({ filename: voucherFileName(v, type.ext), contentType: type.contentType, content: voucherCsv(v, render) })
+    const file = voucherCsvFile(v, render)
+    out.push({ filename: file.filename, contentType: file.contentType, content: file.bytes })
   }
   if (format !== 'csv') out.push({ filename: voucherFileName(v, 'xlsx'), contentType: XLSX_CONTENT_TYPE, content: await voucherXlsx(v, render) })
   return out

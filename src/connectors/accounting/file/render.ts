@@ -25,15 +25,18 @@ export const XLSX_CONTENT_TYPE = 'application/vnd.openxmlformats-officedocument.
 // full-width or blank counterpart instead of shifting every later field.
 const u8Field = (cell: string): string => cell.replace(/,/g, '，').replace(/[\r\n]+/g, ' ')
 
-function encode(text: string, encoding: 'utf8' | 'gbk', bom: boolean): Buffer {
-  if (encoding === 'utf8') return Buffer.from(bom ? `\ufeff${text}` : text, 'utf8')
+type Charset = 'utf-8' | 'GBK' | 'GB18030'
+
+function encode(text: string, encoding: 'utf8' | 'gbk', bom: boolean): { bytes: Buffer; charset: Charset } {
+  if (encoding === 'utf8') return { bytes: Buffer.from(bom ? `\ufeff${text}` : text, 'utf8'), charset: 'utf-8' }
   const gbk = iconv.encode(text, 'gbk')
   // GBK has no bytes for some characters (emoji, rare hanzi); GB18030 writes the same bytes for everything GBK has
-  // and four-byte codes for the rest, so nothing turns into "?".
-  return iconv.decode(gbk, 'gbk') === text ? gbk : iconv.encode(text, 'gb18030')
+  // and four-byte codes for the rest, so nothing turns into "?". Such a file is GB18030, and says so: a reader told
+  // GBK refuses it whole (every lead byte of a four-byte code is one GBK does not have).
+  return iconv.decode(gbk, 'gbk') === text ? { bytes: gbk, charset: 'GBK' } : { bytes: iconv.encode(text, 'gb18030'), charset: 'GB18030' }
 }
 
-export function voucherCsv(voucher: VoucherDocument, opts: VoucherRenderOptions): Buffer {
+function renderCsv(voucher: VoucherDocument, opts: VoucherRenderOptions): { bytes: Buffer; charset: Charset } {
   const layout = opts.layout ?? 'generic'
   const table = layoutTable(voucher, layout, opts.kingdee)
   if (layout === 'u8') {
@@ -43,6 +46,18 @@ export function voucherCsv(voucher: VoucherDocument, opts: VoucherRenderOptions)
   }
   const text = stringify([...table.header, ...table.rows].map((r) => r.map(formulaSafe)), { record_delimiter: 'windows' })
   return encode(text, opts.encoding, true)
+}
+
+export const voucherCsv = (voucher: VoucherDocument, opts: VoucherRenderOptions): Buffer => renderCsv(voucher, opts).bytes
+
+/**
+ * The voucher as a CSV file, named and typed as the API, the dashboard and the mail all give it: U8's 总账工具 opens
+ * `.txt` files; the charset is the one the bytes are in (GB18030 when a character GBK lacks was kept).
+ */
+export function voucherCsvFile(voucher: VoucherDocument, opts: VoucherRenderOptions): { filename: string; contentType: string; bytes: Buffer } {
+  const { bytes, charset } = renderCsv(voucher, opts)
+  const u8 = opts.layout === 'u8'
+  return { filename: voucherFileName(voucher, u8 ? 'txt' : 'csv'), contentType: `${u8 ? 'text/plain' : 'text/csv'}; charset=${charset}`, bytes }
 }
 
 /** Display width of a cell: a hanzi takes two columns. */
@@ -62,6 +77,12 @@ export async function voucherXlsx(voucher: VoucherDocument, opts: Partial<Vouche
   return Buffer.from(await wb.xlsx.writeBuffer())
 }
 
+/** The voucher as a CSV (voucherCsvFile) or XLSX file, with its name and content type. */
+export async function voucherFile(voucher: VoucherDocument, format: 'csv' | 'xlsx', opts: VoucherRenderOptions): Promise<{ filename: string; contentType: string; bytes: Buffer }> {
+  if (format === 'csv') return voucherCsvFile(voucher, opts)
+  return { filename: voucherFileName(voucher, 'xlsx'), contentType: XLSX_CONTENT_TYPE, bytes: await voucherXlsx(voucher, opts) }
+}
+
 /**
  * `voucher-S001-2026-11-20-R1.csv`: store, business day and what the reference adds to them (the revision, a
  * correction's kind), in ASCII so every mail client and file system keeps it.
@@ -72,10 +93,4 @@ export function voucherFileName(voucher: VoucherDocument, ext: string): string {
   const rest = voucher.reference.startsWith(prefix) ? voucher.reference.slice(prefix.length) : voucher.reference
   const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '_')
   return `voucher-${safe(store)}-${voucher.businessDate}-${safe(rest)}.${ext}`
-}
-
-/** The CSV's file extension and content type: U8's 总账工具 opens `.txt` files. */
-export function csvFileType(opts: Pick<VoucherRenderOptions, 'encoding' | 'layout'>): { ext: string; contentType: string } {
-  const charset = opts.encoding === 'gbk' ? 'GBK' : 'utf-8'
-  return opts.layout === 'u8' ? { ext: 'txt', contentType: `text/plain; charset=${charset}` } : { ext: 'csv', contentType: `text/csv; charset=${charset}` }
 }

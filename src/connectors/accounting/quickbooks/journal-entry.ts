@@ -2,13 +2,13 @@
 // body with PostingType sides and positive decimal amounts, the post under a requestid (a retry gets the original
 // answer), the lookup by DocNumber that guards every post, and the company's closing date.
 // https://developer.intuit.com/app/developer/qbo/docs/api/accounting/all-entities/journalentry
-import { createHash } from 'node:crypto'
 import type { DimensionKind, VoucherDocument, VoucherExportResult } from '../../framework/accounting.ts'
 import type { ConnectorContext } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import { decimal, referenceMarker, stringifyWithDecimals, vendorIdempotencyKey, voucherProblem } from './body.ts'
 import { faultText, qboLiteral, qboQuery, qboRequest, type QboFault, faultOf } from './api.ts'
 import { ENTITY_TYPES, type QboSlot, type QuickBooksConfig } from './config.ts'
+import { fitReference } from '../reference.ts'
 
 type Ctx = ConnectorContext<QuickBooksConfig>
 
@@ -28,10 +28,7 @@ export interface QboJournalEntry {
 }
 
 /** Our reference as DocNumber: itself when it fits 21 characters, else a stable prefix and hash. */
-export function docNumberFor(reference: string): string {
-  if (reference.length <= DOC_NUMBER_MAX) return reference
-  return `${reference.slice(0, DOC_NUMBER_MAX - 9)}-${createHash('sha256').update(reference).digest('hex').slice(0, 8)}`
-}
+export const docNumberFor = (reference: string): string => fitReference(reference, DOC_NUMBER_MAX)
 
 // ---- ids of accounts and dimensions ------------------------------------------------------------------------------
 
