@@ -35,6 +35,28 @@ describe('handing out rights', () => {
     expect(cashier.status, JSON.stringify(cashier.body)).toBe(201)
   })
 
+  it('a second person’s PIN lifts the check for the user’s role as it is and the role it becomes, each; the user changed approves nothing of it', async () => {
+    const { m, manager } = await managerWith(['staff.manage'])
+    const finance = await m.staff('finance')
+    const target = await m.staff('finance')
+    const admin = createApi(hub).as(m.adminToken)
+    for (const [who, pin] of [[finance.id, '58291'], [target.id, '73914']] as const) expect((await admin.put(`/api/v1/users/${who}/pin`, { pin })).status).toBe(200)
+    // A finance user's grants lift the check on the finance user as they are; admin's are beyond manager and finance
+    // together, so the role it becomes is refused all the same.
+    const promoted = await manager.patch(`/api/v1/users/${target.id}`, { role: 'admin' }, { headers: { 'X-Approver-Pin': '58291' } })
+    expect(refused(promoted)).toEqual([403, 'grants_exceeded'])
+    // Nor is the user changed a second person to their own change.
+    const own = await manager.patch(`/api/v1/users/${target.id}`, { role: 'manager' }, { headers: { 'X-Approver-Pin': '73914' } })
+    expect(refused(own)).toEqual([403, 'approver_is_subject'])
+    const user = (await admin.get(`/api/v1/users/${target.id}`)).body
+    expect(user.role).toBe('finance')
+    // The existing session is still finance's.
+    expect((await createApi(hub).as(target.token).post('/api/v1/api-keys', { name: 'mine', role: 'admin' })).status).toBe(403)
+    // With another person's PIN, a change within both their grants goes through.
+    const ok = await manager.patch(`/api/v1/users/${target.id}`, { role: 'cashier' }, { headers: { 'X-Approver-Pin': '58291' } })
+    expect([ok.status, ok.body.role]).toEqual([200, 'cashier'])
+  })
+
   it('a manager who manages keys cannot mint or revoke a key of a role above their own', async () => {
     const { admin, manager } = await managerWith(['apiKeys.manage'])
     expect(refused(await manager.post('/api/v1/api-keys', { name: 'x', role: 'admin' }))).toEqual([403, 'grants_exceeded'])

@@ -1,7 +1,7 @@
 // Staff users of a merchant. Users are disabled, never deleted, so the audit log keeps naming them.
 import { and, asc, count, eq, gt, ne, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { conflict, invalid, notFound } from '../../lib/errors.ts'
+import { conflict, forbidden, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import type { Actor } from './actor.ts'
 import { recordAudit } from './audit.ts'
@@ -93,9 +93,14 @@ export interface UserChanges {
 export async function updateUser(tx: Tx, actor: Actor, id: string, changes: UserChanges): Promise<UserRow> {
   const [before] = await tx.select().from(users).where(and(eq(users.merchantId, actor.merchantId), eq(users.id, id))).for('update')
   if (!before) throw notFound('user', id)
-  const approverId =
-    (await assertRoleWithinGrants(tx, actor, before.role as Role, `user ${before.email} (${before.role})`)) ??
-    (changes.role !== undefined && changes.role !== before.role ? await assertRoleWithinGrants(tx, actor, changes.role) : null)
+  // Both the role the user holds and the role they are given must fit the actor's grants (with a second person's):
+  // each is checked on its own, whatever the other needed.
+  const forCurrent = await assertRoleWithinGrants(tx, actor, before.role as Role, `user ${before.email} (${before.role})`)
+  const forNew = changes.role !== undefined && changes.role !== before.role ? await assertRoleWithinGrants(tx, actor, changes.role) : null
+  const approverId = forCurrent ?? forNew
+  if (approverId !== null && approverId === before.id) {
+    throw forbidden('approver_is_subject', `${before.email} cannot be the second person to a change of their own account`)
+  }
   const losesAdmin =
     before.role === 'admin' && before.status === 'active' && ((changes.role && changes.role !== 'admin') || changes.status === 'disabled')
   if (losesAdmin) {
