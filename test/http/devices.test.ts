@@ -234,6 +234,27 @@ describe('devices', () => {
     expect((await admin.post(`/api/v1/device-jobs/${a.body.id}/settle`, { printed: true })).body.error.code).toBe('job_not_unknown')
   })
 
+  it('an Idempotency-Key used again for a reprint once it has expired reprints the job it now names', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    const printer = await admin.post('/api/v1/devices', { storeId: store.storeId, registerId: store.registerId, name: 'P', kind: 'receipt_printer', driver: 'escpos_tcp', address: '192.168.1.50', paperWidth: 80 })
+    expect(printer.status).toBe(201)
+    const a = await admin.post(`/api/v1/devices/${printer.body.id}/jobs`, { action: 'test_print' })
+    const b = await admin.post(`/api/v1/devices/${printer.body.id}/jobs`, { action: 'test_print' })
+    expect([a.status, b.status]).toEqual([202, 202])
+    const ra = await admin.post(`/api/v1/device-jobs/${a.body.id}/reprint`, {}, { headers: { 'idempotency-key': 'reprint-1' } })
+    expect(ra.status, JSON.stringify(ra.body)).toBe(201)
+    expect(ra.body.reprintOf).toBe(a.body.id)
+    // Within 24 h the same key on another job is refused (422) by the middleware.
+    const within = await admin.post(`/api/v1/device-jobs/${b.body.id}/reprint`, {}, { headers: { 'idempotency-key': 'reprint-1' } })
+    expect(within.status).toBe(422)
+    // Past its lifetime the key is free again (unit-of-work.ts; test/http/idempotency.test.ts 'a key lives 24 hours').
+    await hub.database.db.execute(sql`update idempotency_keys set expires_at = now() - interval '1 minute' where merchant_id = ${m.merchantId} and key = 'reprint-1'`)
+    const rb = await admin.post(`/api/v1/device-jobs/${b.body.id}/reprint`, {}, { headers: { 'idempotency-key': 'reprint-1' } })
+    expect({ status: rb.status, reprintOf: rb.body.reprintOf }).toEqual({ status: 201, reprintOf: b.body.id })
+  })
+
   it("a reprint goes to another printer of the same kind in the job's own store only", async () => {
     const { m, store, admin, printer } = await setup()
     const job = await admin.post(`/api/v1/devices/${printer.id}/jobs`, { action: 'test_print' })

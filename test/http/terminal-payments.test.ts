@@ -106,12 +106,20 @@ describe('terminal payments', () => {
     expect(again.status).toBe(200)
     expect(again.body.id).toBe(first.body.id)
     expect(sim.state.paymentIntents.size).toBe(intentsBefore)
+    // The key with another payment (amount or reference) is refused as on every route: 422 idempotency_key_reused.
     const other = await t.start(9_999, key)
-    expect(other.status).toBe(409)
-    expect(other.body.error.code).toBe('idempotency_key_reused')
+    expect([other.status, other.body.error.code]).toEqual([422, 'idempotency_key_reused'])
+    const otherReference = await t.cashier.post(`/api/v1/devices/${t.deviceId}/payments`, { amount: 4_200, reference: 'S1-01-0002' }, { headers: { 'idempotency-key': key } })
+    expect([otherReference.status, otherReference.body.error.code]).toEqual([422, 'idempotency_key_reused'])
     const noKey = await t.cashier.post(`/api/v1/devices/${t.deviceId}/payments`, { amount: 100, reference: 'x' })
     expect(noKey.status).toBe(400)
     expect(noKey.body.error.code).toBe('idempotency_key_required')
+    // A key every other route refuses (over 255 characters, or not visible ASCII) is refused here too, before Stripe.
+    for (const bad of ['k'.repeat(256), 'x'.repeat(4000), 'tab\there']) {
+      const r = await t.cashier.post(`/api/v1/devices/${t.deviceId}/payments`, { amount: 100, reference: 'x' }, { headers: { 'idempotency-key': bad } })
+      expect([r.status, r.body.error.code]).toEqual([400, 'invalid_idempotency_key'])
+    }
+    expect(sim.state.paymentIntents.size).toBe(intentsBefore)
   })
 
   it('a busy reader refuses: the payment ends failed with the reason, and a new attempt needs a new key', async () => {

@@ -3,7 +3,7 @@
 // the same payment; the vendor's answers move it to approved, declined or canceled, never back.
 import { and, eq } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { conflict, invalid, notFound } from '../../lib/errors.ts'
+import { invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
@@ -34,8 +34,9 @@ export async function recordTerminalStart(
     return { payment: row, created: true }
   }
   const [existing] = await tx.select().from(terminalPayments).where(and(eq(terminalPayments.merchantId, actor.merchantId), eq(terminalPayments.idempotencyKey, input.idempotencyKey)))
-  if (existing!.amount !== input.amount || existing!.deviceId !== device.id || existing!.currency !== input.currency) {
-    throw conflict('idempotency_key_reused', 'this key already started a different payment', { paymentId: existing!.id })
+  // The same key with another payment is refused as the API's other routes refuse a key with another body.
+  if (existing!.amount !== input.amount || existing!.deviceId !== device.id || existing!.currency !== input.currency || existing!.reference !== input.reference) {
+    throw invalid('idempotency_key_reused', 'this Idempotency-Key already started a different payment', { paymentId: existing!.id })
   }
   return { payment: existing!, created: false }
 }

@@ -57,13 +57,17 @@ function sortKeys(v: unknown): unknown {
   return v
 }
 
+/** An Idempotency-Key as every route takes it (routes that keep their own keys check them with this too). */
+export function checkIdempotencyKey(key: string): string {
+  if (!KEY.test(key)) throw badRequest('invalid_idempotency_key', 'Idempotency-Key must be 1–255 visible ASCII characters')
+  return key
+}
+
 export function unitOfWork(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const key = c.req.header('idempotency-key')
     const principal = c.get('principal')
-    if (key !== undefined && !KEY.test(key)) {
-      throw badRequest('invalid_idempotency_key', 'Idempotency-Key must be 1–255 visible ASCII characters')
-    }
+    if (key !== undefined) checkIdempotencyKey(key)
     const scoped = key !== undefined && principal !== undefined
     // Read as bytes: Hono rebuilds later reads from the first one, and a text read would re-encode a binary upload.
     const hash = scoped ? requestHash(c.req.method, c.req.path + new URL(c.req.url).search, new Uint8Array(await c.req.arrayBuffer())) : ''

@@ -308,7 +308,10 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(showJob, async (c) => c.json(toJob(await getJob(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200))
   app.openapi(reprint, async (c) => {
     const key = c.req.header('idempotency-key')
-    const { job, created } = await reprintJob(c.var.db, c.var.principal, c.req.valid('param').id, { ...c.req.valid('json'), idempotencyKey: key ? `reprint-key:${key}` : undefined }, c.var.hub.clock())
+    // The job's own key names the job reprinted, as the dashboard's does: a key used again for another job, once the
+    // request's own key has expired, is a new reprint of that job.
+    const id = c.req.valid('param').id
+    const { job, created } = await reprintJob(c.var.db, c.var.principal, id, { ...c.req.valid('json'), idempotencyKey: key ? `reprint-key:${id.toLowerCase()}:${key}` : undefined }, c.var.hub.clock())
     return c.json(toJob(job), created ? 201 : 200)
   })
   app.openapi(settle, async (c) => c.json(toJob(await settleJob(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json'))), 200))

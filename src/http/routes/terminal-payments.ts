@@ -15,6 +15,7 @@ import { cancelTerminalPayment, refreshTerminalPayment, startTerminalPayment, ty
 import { badRequest, invalid, upstream } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
+import { checkIdempotencyKey } from '../middleware/unit-of-work.ts'
 
 const tags = ['Devices']
 
@@ -64,7 +65,7 @@ const start = defineRoute({
   tags,
   summary: 'Start a card payment on a terminal',
   description:
-    'Needs an Idempotency-Key (one per tender attempt): a repeat answers with the same payment and never charges twice. 201 pending (or failed when the terminal refused: busy, offline); follow it at GET /api/v1/terminal-payments/{id}.',
+    'Needs an Idempotency-Key (one per tender attempt; 1–255 visible ASCII characters): a repeat answers with the same payment and never charges twice; the key with another amount or reference is refused (422 idempotency_key_reused). 201 pending (or failed when the terminal refused: busy, offline); follow it at GET /api/v1/terminal-payments/{id}.',
   access: 'devices.use',
   transaction: false,
   request: {
@@ -100,6 +101,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(start, async (c) => {
     const key = c.req.header('idempotency-key')
     if (!key) throw badRequest('idempotency_key_required', 'send an Idempotency-Key header: one per tender attempt, so a repeat never charges twice')
+    checkIdempotencyKey(key)
     const deviceId = c.req.valid('param').id
     const body = c.req.valid('json')
     const db = c.var.hub.database.db
