@@ -83,4 +83,46 @@ describe('cash rounding (抹零): refunds after the cash is all given back', () 
     expect(r.status, JSON.stringify(r.body)).toBe(201)
     expect(r.body.sale.refunds.reduce((n: number, x: any) => n + x.total, 0)).toBe(1010)
   })
+
+  describe('cash instead of a card, under cash rounding', () => {
+    async function cardShop() {
+      const m = await seedMerchant(hub)
+      const store = await seedStore(hub, m.merchantId)
+      return { m, store, admin: createApi(hub).as(m.adminToken) }
+    }
+
+  it('with cash rounding, a card sale refunded unit by unit in cash never gives back more than was paid', async () => {
+      const { m, store, admin } = await cardShop()
+      await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'half_up' } })
+      const item = await seedProduct(hub, store, { price: 617, stock: 10 })
+      const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 1234 }] })).body
+      expect(sale.total).toBe(1234)
+      const line = { saleLineId: sale.lines[0].id, quantity: 1 }
+      const first = await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [line], tenders: [{ kind: 'cash', amount: 620 }] })
+      expect(first.status, JSON.stringify(first.body)).toBe(201)
+      const second = await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [line] })
+      expect(second.status, JSON.stringify(second.body)).toBe(201)
+      const refunds = second.body.sale.refunds.map((r: any) => r.total)
+      // The refunds of a sale add up to what was paid (12.34): the first, rounded up to 6.20, leaves 6.14.
+      expect(refunds.reduce((a: number, b: number) => a + b, 0)).toBe(1234)
+    })
+
+    it('with cash rounding, both units of a card sale refunded in cash give back at most what was paid', async () => {
+      const { m, store, admin } = await cardShop()
+      await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'half_up' } })
+      const item = await seedProduct(hub, store, { price: 617, stock: 10 })
+      const sale = (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 1234 }] })).body
+      const line = { saleLineId: sale.lines[0].id, quantity: 1 }
+      const totals: number[] = []
+      for (let i = 0; i < 2; i++) {
+        const probe = await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [line], tenders: [{ kind: 'cash', amount: 1 }] })
+        const want = probe.body.error?.details?.refundTotal
+        const r = await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [line], tenders: [{ kind: 'cash', amount: want }] })
+        expect(r.status, JSON.stringify(r.body)).toBe(201)
+        totals.push(want)
+      }
+      // The drawer pays whole units: 6.20, then the 6.14 left rounded down to 6.10; never beyond the 12.34 paid.
+      expect(totals).toEqual([620, 610])
+    })
+  })
 })

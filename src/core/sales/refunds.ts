@@ -122,12 +122,17 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
   const exact = sum(amounts.map((a) => a.amount)) + roundingShare
   // Cash handed back instead of a sale paid without cash is rounded as a cash sale is: the drawer holds no fen.
   const cashInstead = !!input.tenders?.length && input.tenders.every((t) => t.kind === 'cash') && !tenders.some((t) => t.kind === 'cash')
+  const refundedBefore = await refundedSoFar(tx, saleId)
+  // Never beyond what the sale took less what its refunds gave back: cash instead of a card, rounded to whole units,
+  // can give back more than its share, and the refunds after it then have less to give (all cash instead: whole units
+  // of what is left, the fen it cannot pay staying with the card).
+  const left = sum(tenders.map((t) => t.amount)) - refundedBefore
   const total =
     allCash(tenders) && settings.cashRounding.unit > 1
-      ? roundedCashRefund(tenders, { reached: valueAfter + shareAfter, complete: sale.total === 0 ? complete : valueAfter >= sale.total, refundedBefore: await refundedSoFar(tx, saleId) }, settings.cashRounding)
+      ? roundedCashRefund(tenders, { reached: valueAfter + shareAfter, complete: sale.total === 0 ? complete : valueAfter >= sale.total, refundedBefore }, settings.cashRounding)
       : cashInstead
-        ? exact + cashRoundingAdjustment(exact, settings.cashRounding)
-        : exact
+        ? Math.max(0, Math.min(exact + cashRoundingAdjustment(exact, settings.cashRounding), left - (left % settings.cashRounding.unit)))
+        : Math.max(0, Math.min(exact, left))
 
   let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
   const open = tenders.map((t) => t.amount - t.refundedAmount)
