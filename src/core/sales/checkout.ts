@@ -181,11 +181,9 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
   }
 
   const pricing = { taxInclusive: settings.taxInclusive, taxRounding: settings.taxRounding }
-  const extras = memberDiscounts(
-    memberCtx,
-    cart.map((c) => ({ ...c, gross: c.labelAmount ?? mulDivRound(c.unitPrice, c.quantity, c.pricePer) })),
-    at,
-  )
+  // An offline till priced the member's sale as it stood then (the tier it knew, any discount it gave on the lines):
+  // the member's tier now, moved by online sales since, does not price it again, as promotions do not.
+  const extras = opts.offline ? [] : memberDiscounts(memberCtx, cart.map((c) => ({ ...c, gross: c.labelAmount ?? mulDivRound(c.unitPrice, c.quantity, c.pricePer) })), at)
   let priced = priceCart(cart, promos, pricing, extras)
   let redemption = { points: 0, discount: 0 }
   if (input.redeemPoints && memberCtx) {
@@ -240,7 +238,8 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
         storedValue: memberCtx.member.storedPrincipal + memberCtx.member.storedBonus,
         pointsRedeemed: redemption.points,
         pointsDiscount: redemption.discount,
-        pointsToEarn: pointsToEarn(memberCtx, amountDue, appliedTenders),
+        // An offline till may have taken less than the amount due (its tender difference): points on what it took.
+        pointsToEarn: pointsToEarn(memberCtx, opts.offline ? Math.min(amountDue, paid) : amountDue, appliedTenders),
       }
     : null
   const lines = priced.lines.map((l, i) => {
