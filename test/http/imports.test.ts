@@ -109,6 +109,9 @@ describe('importing from another POS', () => {
       expect(alice.birthday).toEqual({ month: 12, day: 1, year: 1988 })
       const bob = (await admin.get('/api/v1/members/lookup?phone=13900139001')).body
       expect(bob).toMatchObject({ cardNo: '88002', tier: { code: 'normal' }, points: { balance: 0 }, storedValue: { total: 0 } })
+      // Alice's opening tier is a tier change like any other, on the event feed; Bob stays in the entry tier.
+      const events = (await admin.get('/api/v1/events?type=member.tier_changed&limit=100')).body.items as any[]
+      expect(events.map((e) => [e.entityId, e.data.from, e.data.to])).toEqual([[alice.id, 'normal', 'gold']])
       // The balances are ledger rows with the opening reason, not column writes.
       const points = (await admin.get(`/api/v1/members/${alice.id}/points`)).body
       expect(points.ledger).toEqual([expect.objectContaining({ kind: 'adjust', delta: 1500, balanceAfter: 1500, note: 'opening balance from old POS' })])

@@ -14,9 +14,9 @@ import { getSettings } from '../merchants/settings.ts'
 import { registerMember, type ConsentInput } from '../members/members.ts'
 import { phoneCountry, normalisePhone } from '../members/phone.ts'
 import { adjustPoints } from '../members/points.ts'
-import { members, tierHistory } from '../members/schema.ts'
+import { members } from '../members/schema.ts'
 import { adjustStoredValue } from '../members/stored-value.ts'
-import { listTiers } from '../members/tiers.ts'
+import { listTiers, moveTier } from '../members/tiers.ts'
 import { actorCan, type Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { cellsOf, REQUIRED, type MemberField } from './headers.ts'
@@ -225,8 +225,8 @@ export async function importMembers(tx: Tx, actor: Actor, table: Table, opts: Im
       }
     }
     if (d.tierId && d.tierId !== m.tierId) {
-      await tx.update(members).set({ tierId: d.tierId, updatedAt: at }).where(eq(members.id, m.id))
-      await tx.insert(tierHistory).values({ merchantId, memberId: m.id, fromTierId: m.tierId, toTierId: d.tierId, rollingSpend: 0, reason: `opening tier from ${opts.source}` })
+      const byId = (id: string | null) => tiers.find((t) => t.id === id) ?? null
+      await moveTier(tx, merchantId, m.id, { from: byId(m.tierId), to: byId(d.tierId)!, rollingSpend: 0, reason: `opening tier from ${opts.source}`, at })
     }
     if (d.points > 0) await adjustPoints(tx, actor, m.id, d.points, reason, settings.loyalty, settings.timeZone)
     if (d.principal + d.bonus > 0) await adjustStoredValue(tx, actor, m.id, { principal: d.principal, bonus: d.bonus, reason })

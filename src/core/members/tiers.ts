@@ -92,13 +92,23 @@ export async function reviewTier(tx: Tx, actor: Actor, memberId: string, opts: {
   const current = all.find((t) => t.id === m.tierId)
   if (current?.id === qualified.id) return qualified.id
   if (current && qualified.rank < current.rank && !opts.allowDowngrade) return current.id
-  await tx.update(members).set({ tierId: qualified.id, updatedAt: new Date() }).where(eq(members.id, memberId))
-  await tx.insert(tierHistory).values({ merchantId: actor.merchantId, memberId, fromTierId: current?.id ?? null, toTierId: qualified.id, rollingSpend: spend, reason: opts.reason })
-  await recordEvent(tx, actor.merchantId, {
+  await moveTier(tx, actor.merchantId, memberId, { from: current ?? null, to: qualified, rollingSpend: spend, reason: opts.reason, at: new Date() })
+  return qualified.id
+}
+
+/** Puts a member in tier `to`: the member, the tier history and the member.tier_changed event, together. */
+export async function moveTier(
+  tx: Tx,
+  merchantId: string,
+  memberId: string,
+  m: { from: { id: string; code: string } | null; to: { id: string; code: string }; rollingSpend: number; reason: string; at: Date },
+): Promise<void> {
+  await tx.update(members).set({ tierId: m.to.id, updatedAt: m.at }).where(eq(members.id, memberId))
+  await tx.insert(tierHistory).values({ merchantId, memberId, fromTierId: m.from?.id ?? null, toTierId: m.to.id, rollingSpend: m.rollingSpend, reason: m.reason })
+  await recordEvent(tx, merchantId, {
     type: 'member.tier_changed',
     entityType: 'member',
     entityId: memberId,
-    data: { memberId, from: current?.code ?? null, to: qualified.code, rollingSpend: spend },
+    data: { memberId, from: m.from?.code ?? null, to: m.to.code, rollingSpend: m.rollingSpend },
   })
-  return qualified.id
 }
