@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
@@ -449,5 +450,28 @@ describe('stock counts (盘点)', () => {
     expect(foreignVariant.status).toBe(422)
     expect((await a.api.get(`/api/v1/stock/counts/${open.body.id}`)).body.status).toBe('open')
     expect(await ledgerMismatches(hub, a.m.merchantId)).toEqual([])
+  })
+
+  it('an offline sale the posted count had already seen changes no stock, and the event feed says no stock changed', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1500, stock: 10 })
+    const admin = createApi(hub).as(m.adminToken)
+    const soldAt = new Date(Date.now() - 30_000)
+    await new Promise((r) => setTimeout(r, 20))
+    const open = await admin.post('/api/v1/stock/counts', { locationId: store.locationId, variantIds: [item.variantId] })
+    expect(open.status).toBe(201)
+    // The shelf holds 9: the unit sold offline already left.
+    await admin.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku: item.sku, quantity: 9 }] })
+    expect((await admin.post(`/api/v1/stock/counts/${open.body.id}/post`, {})).status).toBe(200)
+    const levelBefore = (await admin.get(`/api/v1/stock/levels?variantId=${item.variantId}&locationId=${store.locationId}`)).body.items[0]
+    expect(levelBefore.onHand).toBe(9)
+    const before = (await admin.get('/api/v1/events?limit=500')).body.items.length
+    const r = await admin.post('/api/v1/sales/batch', { sales: [{ id: randomUUID(), occurredAt: soldAt.toISOString(), registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1, unitPrice: 1500 }], tenders: [{ kind: 'card', amount: 1500 }] }] })
+    expect(r.body.results[0].status, JSON.stringify(r.body)).toBe('accepted')
+    const levelAfter = (await admin.get(`/api/v1/stock/levels?variantId=${item.variantId}&locationId=${store.locationId}`)).body.items[0]
+    expect(levelAfter.onHand).toBe(9)
+    const ev = (await admin.get('/api/v1/events?limit=500')).body.items.slice(before)
+    expect(ev.map((e: any) => e.type)).toEqual(['sale.completed'])
   })
 })

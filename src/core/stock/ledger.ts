@@ -37,6 +37,7 @@ export interface LevelChange {
   locationId: string
   before: number
   onHand: number
+  reservedBefore: number
   reserved: number
   safetyStock: number | null
 }
@@ -131,6 +132,7 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
       locationId: t.locationId,
       before: cur.onHand,
       onHand: cur.onHand + t.delta,
+      reservedBefore: cur.reserved,
       reserved: cur.reserved + (consume ? t.moved : 0),
       safetyStock: cur.safetyStock,
     })
@@ -163,6 +165,8 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   const events: HubEvent[] = []
   for (const l of levels) {
     const entityId = levelKey(l.variantId, l.locationId)
+    // A movement the level's count had already seen is taken back out beside it (step 1): nothing changed to tell.
+    if (l.onHand === l.before && l.reserved === l.reservedBefore) continue
     events.push({ type: 'stock.changed', entityType: 'stock_level', entityId, data: { variantId: l.variantId, locationId: l.locationId, onHand: l.onHand, reserved: l.reserved, available: l.onHand - l.reserved } })
     if (l.safetyStock !== null && l.before > l.safetyStock && l.onHand <= l.safetyStock) {
       events.push({ type: 'stock.low', entityType: 'stock_level', entityId, data: { variantId: l.variantId, locationId: l.locationId, onHand: l.onHand, safetyStock: l.safetyStock } })
