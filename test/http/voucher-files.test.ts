@@ -55,6 +55,16 @@ describe('voucher files of corrections and uncommon text', () => {
     return { m, store, item, admin, mailId: mail.body.id as string, sales }
   }
 
+  /** A unit of the day's first sale refunded at 20:00 that day, after its voucher went out; the day built again. */
+  async function lateRefund(d: Awaited<ReturnType<typeof day>>) {
+    hub.setNow(tzAt(`${DAY} 20:00:00`))
+    const admin = createApi(hub).as(await d.m.adminTokenNow())
+    const s = d.sales[0]
+    expect((await admin.post(`/api/v1/sales/${s.id}/refunds`, { registerId: d.store.registerId, lines: [{ saleLineId: s.lines[0].id, quantity: 1 }] })).status).toBe(201)
+    hub.setNow(undefined)
+    return d.admin.post('/api/v1/vouchers/build', { storeId: d.store.storeId, date: DAY })
+  }
+
   const raw = async (admin: any, token: string, path: string) => {
     const res = await admin.app.request(path, { headers: { authorization: `Bearer ${token}` } })
     return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) }
@@ -86,12 +96,7 @@ describe('voucher files of corrections and uncommon text', () => {
       expect(built.status, JSON.stringify(built.body)).toBe(200)
       const v = built.body.voucher
       expect((await d.admin.post(`/api/v1/vouchers/${v.id}/export`, { connectionId: d.mailId })).status).toBe(200)
-      hub.setNow(tzAt(`${DAY} 20:00:00`))
-      const admin = createApi(hub).as(await d.m.adminTokenNow())
-      const s = d.sales[0]
-      expect((await admin.post(`/api/v1/sales/${s.id}/refunds`, { registerId: d.store.registerId, lines: [{ saleLineId: s.lines[0].id, quantity: 1 }] })).status).toBe(201)
-      hub.setNow(undefined)
-      const again = await d.admin.post('/api/v1/vouchers/build', { storeId: d.store.storeId, date: DAY })
+      const again = await lateRefund(d)
       expect(again.body.outcome, JSON.stringify(again.body)).toBe('corrected')
       const corr = (await d.admin.get(`/api/v1/vouchers/${again.body.corrections[0].id}`)).body
       const summaries: string[] = corr.lines.map((l: any) => l.summary)
@@ -101,7 +106,6 @@ describe('voucher files of corrections and uncommon text', () => {
       expect(f.bytes.toString('utf8'), correction).not.toContain('\ufffd')
     }
   })
-
 
   it('a store code of 14 characters: the U8 layout takes its reversal, the 业务号 shortened to 30 the same way each time', async () => {
     const d = await day({ code: 'ABCDEFGHIJKLMN' })
@@ -117,12 +121,7 @@ describe('voucher files of corrections and uncommon text', () => {
     expect(daily.status).toBe(200)
     const ex = await d.admin.post(`/api/v1/vouchers/${v.id}/export`, { connectionId: u8.body.id })
     expect(ex.status, JSON.stringify(ex.body)).toBe(200)
-    hub.setNow(tzAt(`${DAY} 20:00:00`))
-    const admin = createApi(hub).as(await d.m.adminTokenNow())
-    const s = d.sales[0]
-    expect((await admin.post(`/api/v1/sales/${s.id}/refunds`, { registerId: d.store.registerId, lines: [{ saleLineId: s.lines[0].id, quantity: 1 }] })).status).toBe(201)
-    hub.setNow(undefined)
-    const again = await d.admin.post('/api/v1/vouchers/build', { storeId: d.store.storeId, date: DAY })
+    const again = await lateRefund(d)
     const rev = again.body.corrections[0]
     const exRev = await d.admin.post(`/api/v1/vouchers/${rev.id}/export`, { connectionId: u8.body.id })
     expect(exRev.status, `export of the reversal to the U8 file connection: ${JSON.stringify(exRev.body)}`).toBe(200)
