@@ -16,6 +16,8 @@
 //   thresholds) is the one on the cart before discounts; an order percentage still takes its percent of what the
 //   earlier steps left.
 //   Between exclusive promotions the higher priority one wins the line.
+//   Which units: a buy-X-get-Y discounts the cheapest of its units; a bundle makes its sets of the dearest units that
+//   fit each component (the best set for the customer). Either way a cart prices the same in any order it was scanned.
 // Tax, per line on what is left after discounts (see MerchantSettings.taxRounding):
 //   tax-inclusive prices: ex-tax = round(net × 10000 / (10000 + rate)); tax = net − ex-tax; the line total is net.
 //   tax-exclusive prices: tax = round(net × rate / 10000); the line total is net + tax.
@@ -256,8 +258,11 @@ function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: 
           const i = comps.findIndex((c) => inScope(w.line, c))
           if (i >= 0) pools[i]!.push(w)
         }
+        // The dearest units first (what is left of each unit's price by now), the best set for the customer, whatever
+        // order the lines were scanned in; lines of one price in their order.
+        for (const pool of pools) pool.sort((a, b) => b.remaining * a.line.quantity - a.remaining * b.line.quantity)
         const sets = Math.min(...comps.map((c, i) => Math.floor(sum(pools[i]!.map((w) => w.line.quantity)) / c.quantity)))
-        // The units each line puts into the sets, first lines first: only those lines are the bundle's.
+        // The units each line puts into the sets, dearest first: only those lines are the bundle's.
         const units = new Map<Working, number>()
         comps.forEach((c, i) => {
           let need = c.quantity * sets

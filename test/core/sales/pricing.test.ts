@@ -210,6 +210,21 @@ describe('pricing: promotions', () => {
     expectConsistent(c)
   })
 
+  it('a bundle takes the dearest units that fit a component, so a cart prices the same in any scanned order', () => {
+    const bundle = promo({ kind: 'bundle', level: 'item', params: { price: 2200, components: [{ quantity: 1, productIds: ['burger'] }, { quantity: 1, categoryIds: ['drinks'] }] } })
+    const cart = () => ({ burger: line({ unitPrice: 2000, productId: 'burger' }), cola: line({ unitPrice: 500, categoryChain: ['drinks'] }), juice: line({ unitPrice: 900, categoryChain: ['drinks'], quantity: 2 }) })
+    const a = cart()
+    const b = cart()
+    const first = priceCart([a.burger, a.cola, a.juice], [bundle], incl)
+    const second = priceCart([b.juice, b.burger, b.cola], [bundle], incl)
+    // Burger and a juice: 2900 → 2200, 700 off (with the cola it would have been 300).
+    expect([first.discountTotal, second.discountTotal]).toEqual([700, 700])
+    expect(first.total).toBe(second.total)
+    expect(first.lines.find((l) => l.key === a.cola.key)!.discountTotal).toBe(0)
+    expectConsistent(first)
+    expectConsistent(second)
+  })
+
   it('a fixed price sells eligible items at that price, never raising a cheaper one', () => {
     const c = priceCart(
       [line({ unitPrice: 1500, quantity: 2, categoryChain: ['snacks', 'food'] }), line({ unitPrice: 500, categoryChain: ['snacks', 'food'] })],
