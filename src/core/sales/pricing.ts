@@ -115,6 +115,8 @@ interface Working {
   gross: number
   remaining: number
   adjustments: LineAdjustment[]
+  /** Units a promotion gave away whole (a buy-X-get-Y's free ones): what is left of the line is the other units'. */
+  free: number
 }
 
 type Scope = { productIds?: string[]; variantIds?: string[]; categoryIds?: string[] }
@@ -173,14 +175,19 @@ const inTurn = (ls: Working[], total: number) => {
   )
 }
 
-/** `units` of the lines, in turn, each at its share of what the line has left (its remaining × units ÷ quantity). */
+/**
+ * `units` of the lines' units still paid for (not given away whole), dearest first (ties in line order), each at its
+ * share of what its line has left: the same units whatever way the cart's units are split over lines.
+ */
 const unitsInTurn = (ls: Working[], units: number) => {
   let left = units
+  const paid = (w: Working) => w.line.quantity - w.free
+  const dearestFirst = ls.filter((w) => paid(w) > 0).sort((a, b) => b.remaining * paid(a) - a.remaining * paid(b))
   return new Map(
-    ls.map((w) => {
-      const take = Math.min(left, w.line.quantity)
+    dearestFirst.map((w) => {
+      const take = Math.min(left, paid(w))
       left -= take
-      return [w, take === w.line.quantity ? w.remaining : mulDivRound(w.remaining, take, w.line.quantity)]
+      return [w, take === paid(w) ? w.remaining : mulDivRound(w.remaining, take, paid(w))]
     }),
   )
 }
@@ -243,6 +250,8 @@ function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: 
             const k = Math.min(free, w.line.quantity)
             free -= k
             out.set(w, mulDivRound(w.remaining, k * par.getPercentBp, w.line.quantity * 10_000))
+            // Units given away whole are no longer the line's to discount per unit (a free-item coupon after it).
+            if (par.getPercentBp === 10_000) w.free += k
           }
           return out
         },
@@ -308,7 +317,7 @@ const SOURCE_ORDER: Record<AdjustmentSource, number> = { promotion: 0, tier: 1, 
 export function priceCart(cart: CartLine[], promos: PromotionRule[], opts: PricingOptions, extras: ExtraDiscount[] = []): PricedCart {
   const work: Working[] = cart.map((line) => {
     const gross = lineGross(line)
-    return { line, gross, remaining: gross, adjustments: [] }
+    return { line, gross, remaining: gross, adjustments: [], free: 0 }
   })
 
   // Exclusive promotions claim their lines first (on the cart before discounts), by priority.

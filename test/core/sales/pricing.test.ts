@@ -225,6 +225,21 @@ describe('pricing: promotions', () => {
     expectConsistent(second)
   })
 
+  it('a free-item coupon after a buy-2-get-1 frees a unit still paid for, however the units are split over lines', () => {
+    const b2g1 = promo({ kind: 'buy_x_get_y', level: 'item', params: { buy: 2, get: 1, getPercentBp: 10000 }, productIds: ['coffee'] })
+    const coupon = { source: 'coupon' as const, sourceId: 'c1', label: 'one coffee free', step: 3 as const, scope: { productIds: ['coffee'] }, freeUnits: 1 }
+    const coffee = (quantity: number) => line({ unitPrice: 1000, productId: 'coffee', variantId: 'coffee-v', quantity })
+    // Three coffees: one free by the promotion, one by the coupon, one paid.
+    const one = priceCart([coffee(3)], [b2g1], incl, [coupon])
+    const two = priceCart([coffee(2), coffee(1)], [b2g1], incl, [coupon])
+    const three = priceCart([coffee(1), coffee(1), coffee(1)], [b2g1], incl, [coupon])
+    expect([one.total, two.total, three.total]).toEqual([1000, 1000, 1000])
+    for (const c of [one, two, three]) expectConsistent(c)
+    // With a 50 % second unit nothing is whole: the coupon takes a unit at what is left of the line per unit.
+    const half = priceCart([coffee(3)], [promo({ kind: 'buy_x_get_y', level: 'item', params: { buy: 2, get: 1, getPercentBp: 5000 }, productIds: ['coffee'] })], incl, [coupon])
+    expect(half.total).toBe(2500 - 833)
+  })
+
   it('a fixed price sells eligible items at that price, never raising a cheaper one', () => {
     const c = priceCart(
       [line({ unitPrice: 1500, quantity: 2, categoryChain: ['snacks', 'food'] }), line({ unitPrice: 500, categoryChain: ['snacks', 'food'] })],
