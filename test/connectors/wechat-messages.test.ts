@@ -10,6 +10,7 @@ import { ConnectorError } from '../../src/connectors/framework/http-types.ts'
 import type { InboundRequest } from '../../src/connectors/framework/define.ts'
 import { campaignTraitsOf, type CampaignRecipient } from '../../src/connectors/framework/campaign.ts'
 import { wechatMessages } from '../../src/connectors/campaign/wechat/index.ts'
+import { templateData } from '../../src/connectors/campaign/wechat/send.ts'
 import { pushSignature, wechatServerEcho } from '../../src/connectors/campaign/wechat/push.ts'
 
 const APP_ID = 'wx8a5c0e9f1b2d3c4e'
@@ -324,5 +325,13 @@ describe('WeChat messages campaign connector', () => {
       expect(rows).toEqual([{ topic: 'unsubscribe', deliveries: 2 }])
       expect(hub.logs.text).not.toContain(SERVER_TOKEN)
     })
+  })
+})
+
+describe('WeChat template data', () => {
+  it('a placeholder names a member field or nothing: one named like a built-in of JavaScript objects is empty', () => {
+    const member = { name: '王小明', cardNo: 'C1', points: '10', tier: '', coupon: 'SAVE10' }
+    const d = templateData({ data: { thing1: '{constructor}', thing2: '{toString}', keyword3: '{hasOwnProperty}', thing4: '{name} {cardNo}' } } as Parameters<typeof templateData>[0], member)
+    expect([d.thing1!.value, d.thing2!.value, d.keyword3!.value, d.thing4!.value]).toEqual(['', '', '', '王小明 C1'])
   })
 })

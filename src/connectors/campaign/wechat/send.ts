@@ -30,7 +30,7 @@ const VALUE_LIMITS: [RegExp, number][] = [
   [/^car_number\d*$/, 8],
 ]
 
-const fill = (text: string, params: Record<string, string>) => text.replace(/\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}/g, (_m, name: string) => params[name] ?? '')
+const fill = (text: string, params: Record<string, string>) => text.replace(/\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}/g, (_m, name: string) => (Object.hasOwn(params, name) ? params[name]! : ''))
 
 /**
  * The template's data: with a `data` map on the connection, each keyword's text with the recipient's
