@@ -46,6 +46,14 @@ describe('the dashboard over HTTP', () => {
     expect(r.setCookies.some((s) => s.startsWith('tb_dashboard='))).toBe(false)
   })
 
+  it('answers a form body it cannot read (multipart without its boundary, or cut short) with a 400 page', async () => {
+    for (const [type, body] of [['multipart/form-data', 'email=a'], ['multipart/form-data; boundary=b', '--b\r\ngarbage']]) {
+      const r = await app.request('/dashboard/login', { method: 'POST', headers: { 'content-type': type! }, body })
+      expect([type, r.status]).toEqual([type, 400])
+      expect(r.headers.get('content-type')).toContain('text/html')
+    }
+  })
+
   it('signs in with an HttpOnly SameSite=Lax session cookie and shows the day with its exceptions', async () => {
     const c = formClient(app)
     const r = await c.login(day.m.adminEmail, day.m.password)

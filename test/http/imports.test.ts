@@ -327,7 +327,7 @@ describe('importing from another POS', () => {
 
   describe('the upload', () => {
     it('takes a multipart form, refuses other media types and empty files', async () => {
-      const { admin } = await shop()
+      const { admin, code } = await shop()
       const form = new FormData()
       form.set('file', new Blob([csv([['手机号', '姓名'], ['13800138009', '表单']])], { type: 'text/csv' }), 'members.csv')
       const encoded = new Response(form)
@@ -345,6 +345,21 @@ describe('importing from another POS', () => {
       expect(empty.body.error.code).toBe('invalid_file')
       const notXlsx = await send(admin, 'members', 'phone\n13800138000\n', { format: 'xlsx' })
       expect(notXlsx.status).toBe(400)
+      // A multipart body that cannot be read (no boundary, or cut short) is the sender's mistake.
+      for (const kind of ['catalog', 'members', 'stock']) {
+        for (const [type, body] of [['multipart/form-data', 'sku,qty\nA,1\n'], ['multipart/form-data; boundary=b', '--b\r\ngarbage']]) {
+          const broken = await send(admin, kind, body!, { dryRun: true, store: code }, type)
+          expect([kind, type, broken.status, broken.body.error?.code]).toEqual([kind, type, 400, 'invalid_form'])
+        }
+      }
+    })
+
+    it('a members file of 33,000 rows is checked in full (past what one statement could list)', { timeout: 60_000 }, async () => {
+      const { admin } = await shop()
+      const rows = Array.from({ length: 33_000 }, (_, i) => [`139${String(i).padStart(8, '0')}`, 'n', `C${i}`])
+      const r = await send(admin, 'members', csv([['手机号', '姓名', '会员卡号'], ...rows]), { dryRun: true })
+      expect(r.status, JSON.stringify(r.body).slice(0, 300)).toBe(200)
+      expect(r.body).toMatchObject({ rows: 33_000, errorCount: 0, summary: { created: 33_000 } })
     })
   })
 })

@@ -20,6 +20,7 @@ import { isUuid } from '../../lib/ids.ts'
 import { label, labelOf, page, PAGE_HEADERS, refusal, say, type Html } from './layout.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 import { UNANSWERED_FAILURE } from './home-queries.ts'
+import { formText, readForm } from '../form.ts'
 
 type C = Context<DashboardEnv>
 
@@ -245,7 +246,7 @@ async function devicesPage(c: C, alert?: Alert): Promise<Response> {
   const tz = m.timeZone
   const now = c.var.hub.clock()
   // On a form's error page the filter comes from the form's store field.
-  const storeId = await storeFilter(c, c.req.method === 'GET' ? c.req.query('store') : formText(await c.req.parseBody(), 'store'))
+  const storeId = await storeFilter(c, c.req.method === 'GET' ? c.req.query('store') : formText(await readForm(c), 'store'))
   const [stores, deviceRows] = await Promise.all([listStores(db, m.id), listDevices(db, m.id, storeId)])
   const storeNames = new Map(stores.map((s) => [s.id, `${s.code} ${s.name}`]))
   const byId = new Map(deviceRows.map((d) => [d.id, d]))
@@ -334,7 +335,6 @@ ${reprintForm(c, job, storeId)}
   return c.html(page({ title: 'Devices', user: pageUser(c), body }), (alert?.status ?? 200) as 200, PAGE_HEADERS)
 }
 
-const formText = (form: Record<string, unknown>, k: string) => (typeof form[k] === 'string' ? (form[k] as string) : '')
 
 /** After an action, back to the page with the filter the form carried. */
 const backTo = (storeId: string | undefined, done: string) => pathOf({ store: storeId, done })
@@ -343,7 +343,7 @@ const backTo = (storeId: string | undefined, done: string) => pathOf({ store: st
 async function jobAction(c: C, act: (jobId: string, form: Record<string, unknown>) => Promise<string>): Promise<Response> {
   const jobId = c.req.param('jobId')!
   if (!isUuid(jobId)) throw notFound('device_job', jobId)
-  const form = await c.req.parseBody()
+  const form = await readForm(c)
   const storeId = await storeFilter(c, formText(form, 'store') || undefined)
   try {
     return c.redirect(backTo(storeId, await act(jobId, form)), 303)

@@ -24,6 +24,7 @@ import { currentLocale } from '../../lib/i18n/context.ts'
 import { handMatches, openExceptionAges, staffNames, type AgeBuckets } from './queries.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
 import { listStores } from '../../core/stores/service.ts'
+import { readForm } from '../form.ts'
 
 type C = Context<DashboardEnv>
 
@@ -398,7 +399,7 @@ async function change(c: C, kind: 'resolved' | 'reopened'): Promise<Response> {
   // The day page's own address: a day that is not a date is no page (and nothing is changed from it).
   if (!isDate(date)) throw notFound('business_date', date)
   const itemId = c.req.param('itemId')!
-  const form = await c.req.parseBody()
+  const form = await readForm(c)
   let done: 'resolved' | 'reopened' | 'held' = kind
   try {
     const now = c.var.hub.clock()
@@ -431,7 +432,7 @@ async function decide(c: C): Promise<Response> {
   if (decision !== 'approve' && decision !== 'reject') throw notFound('decision', decision ?? '')
   const id = c.req.param('approvalId')!
   if (!isUuid(id)) throw notFound('approval_request', id)
-  const form = await c.req.parseBody()
+  const form = await readForm(c)
   const note = typeof form.note === 'string' && form.note.trim() ? form.note.trim().slice(0, 2000) : undefined
   let itemId: string | undefined
   try {

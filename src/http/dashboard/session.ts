@@ -18,6 +18,7 @@ import { safeEqual } from '../../lib/secrets.ts'
 import type { AppEnv } from '../env.ts'
 import { toErrorResponse } from '../errors.ts'
 import { label, page, PAGE_HEADERS, say, type PageOptions } from './layout.ts'
+import { formText, readForm } from '../form.ts'
 
 export const SESSION_COOKIE = 'tb_dashboard'
 const LOGIN_COOKIE = 'tb_dashboard_login'
@@ -102,7 +103,7 @@ export function requireSession(): MiddlewareHandler<DashboardEnv> {
 export function requireCsrf(): MiddlewareHandler<DashboardEnv> {
   return async (c, next) => {
     if (c.req.method !== 'POST') return next()
-    const form = await c.req.parseBody()
+    const form = await readForm(c)
     const given = typeof form._csrf === 'string' ? form._csrf : ''
     const principal = c.var.principal
     const ok = given !== '' && principal.sessionId !== undefined && c.var.hub.secrets.macs(CSRF_PURPOSE, principal.sessionId).some((m) => safeEqual(m, given))
@@ -156,8 +157,8 @@ export function registerSession(app: Hono<DashboardEnv>) {
   })
 
   app.post('/login', async (c) => {
-    const form = await c.req.parseBody()
-    const text = (k: string) => (typeof form[k] === 'string' ? (form[k] as string) : '')
+    const form = await readForm(c)
+    const text = (k: string) => formText(form, k)
     const next = safeNext(text('next'))
     const email = text('email').trim().slice(0, 320)
     const password = text('password').slice(0, 1024)
@@ -195,7 +196,7 @@ export function registerSession(app: Hono<DashboardEnv>) {
 
   // The header's language switcher: the user's own language, or (empty) their merchant's again.
   app.post('/locale', requireSession(), requireCsrf(), async (c) => {
-    const form = await c.req.parseBody()
+    const form = await readForm(c)
     const value = typeof form.locale === 'string' ? form.locale : ''
     if (value !== '' && !isLocale(value)) throw badRequest('invalid_locale', say('Choose one of the listed languages.', '请选择列出的语言之一。'))
     const principal = c.var.principal

@@ -20,6 +20,7 @@ import { badRequest, invalid, isDomainError, notFound } from '../../lib/errors.t
 import { isUuid } from '../../lib/ids.ts'
 import { label, labelOf, page, PAGE_HEADERS, refusal, say, type Html } from './layout.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
+import { formText, readForm } from '../form.ts'
 
 type C = Context<DashboardEnv>
 
@@ -285,7 +286,6 @@ ${orders.items.length === 0
   return c.html(page({ title: `Stock sync · ${conn.name}`, user: pageUser(c), body }), (alert?.status ?? 200) as 200, PAGE_HEADERS)
 }
 
-const formText = (form: Record<string, unknown>, k: string) => (typeof form[k] === 'string' ? (form[k] as string) : '')
 
 /** Binds a listing to the variant with the SKU typed in, or unbinds it; an expected refusal is shown on the page. */
 async function bind(c: C, unbind: boolean): Promise<Response> {
@@ -293,7 +293,7 @@ async function bind(c: C, unbind: boolean): Promise<Response> {
   const { ref } = await channelOf(c, c.req.param('connectionId')!)
   const listingId = c.req.param('listingId')!
   if (!isUuid(listingId)) throw notFound('listing', listingId)
-  const sku = formText(await c.req.parseBody(), 'sku').trim().slice(0, 100)
+  const sku = formText(await readForm(c), 'sku').trim().slice(0, 100)
   const db = c.var.hub.database.db
   try {
     await db.transaction(async (tx) => {

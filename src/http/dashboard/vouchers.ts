@@ -27,6 +27,7 @@ import { addDays, businessDate, isDate } from '../../lib/time.ts'
 import { label, labelOf, page, PAGE_HEADERS, refusal, say, type Html } from './layout.ts'
 import { dayRange, daysDesc, DEFAULT_DAYS } from './days.ts'
 import { can, pageUser, requireCsrf, requirePermission, requireSession, type DashboardEnv } from './session.ts'
+import { formText, readForm } from '../form.ts'
 
 type C = Context<DashboardEnv>
 
@@ -262,12 +263,11 @@ ${days.map((d) => html`<tr data-date="${d}"><th>${d}</th>${columns.map((k) => gr
   return c.html(page({ title: 'Vouchers', user: pageUser(c), body }), (alert?.status ?? 200) as 200, PAGE_HEADERS)
 }
 
-const formText = (form: Record<string, unknown>, k: string) => (typeof form[k] === 'string' ? (form[k] as string) : '')
 
 /** Builds a (day, store)'s voucher and goes back to the grid with what came of it; an expected refusal is shown there. */
 async function build(c: C): Promise<Response> {
   const actor = requirePermission(c, ACT)
-  const form = await c.req.parseBody()
+  const form = await readForm(c)
   const date = formText(form, 'date')
   const storeParam = formText(form, 'storeId')
   if (!isDate(date)) throw badRequest('invalid_date', 'date must be a day YYYY-MM-DD')
@@ -453,7 +453,7 @@ async function exportAction(c: C): Promise<Response> {
   const actor = requirePermission(c, ACT)
   const id = c.req.param('id')!
   if (!isUuid(id)) throw notFound('voucher', id)
-  const form = await c.req.parseBody()
+  const form = await readForm(c)
   const connectionId = formText(form, 'connectionId')
   const queue = formText(form, 'mode') === 'queue'
   const hub = c.var.hub

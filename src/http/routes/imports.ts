@@ -14,6 +14,7 @@ import type { Permission } from '../../core/staff/permissions.ts'
 import { badRequest, invalid } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json } from '../route.ts'
+import { readForm } from '../form.ts'
 
 const tags = ['Imports']
 const IMPORT_LIMIT = 20 * 1024 * 1024
@@ -124,7 +125,7 @@ async function uploadedFile(c: Context<AppEnv>): Promise<Uint8Array> {
   const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
   let bytes: Uint8Array
   if (type === 'multipart/form-data') {
-    const form = await c.req.parseBody()
+    const form = await readForm(c)
     const file = form.file
     if (!(file instanceof File)) throw badRequest('invalid_file', 'send the file in the "file" field of the form')
     bytes = new Uint8Array(await file.arrayBuffer())
