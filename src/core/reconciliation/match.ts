@@ -626,18 +626,24 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
       on conflict do nothing`)
 
     // 2. The channel's ids; a refund line without our reference pairs on the payment's reference and the amount.
-    const byChannel = async (join: SQL) =>
-      tx.execute(sql`
+    //    A tender and a line pair when each is the other's best (same amount, then nearest in time); passes repeat
+    //    while they pair more, so two refunds of one amount of one payment on one day each find their line.
+    const byChannel = async (join: SQL) => {
+      for (;;) {
+        const paired = await tx.execute(sql`
         insert into rc_pair (pos_kind, pos_id, line_id, method)
         select pos_kind, pos_id, line_id, 'channel_id' from (
           select p.pos_kind, p.pos_id, l.line_id,
-                 row_number() over (partition by p.pos_kind, p.pos_id order by (l.amount = p.amount) desc, l.line_id) as rp,
+                 row_number() over (partition by p.pos_kind, p.pos_id order by (l.amount = p.amount) desc, abs(extract(epoch from l.occurred_at - p.occurred_at)), l.line_id) as rp,
                  row_number() over (partition by l.line_id order by (l.amount = p.amount) desc, abs(extract(epoch from l.occurred_at - p.occurred_at)), p.pos_kind, p.pos_id) as rl
             from rc_pos p join rc_lines l on ${join}
            where not exists (select 1 from rc_pair q where q.pos_kind = p.pos_kind and q.pos_id = p.pos_id)
              and not exists (select 1 from rc_pair q where q.line_id = l.line_id)) c
          where rp = 1 and rl = 1
         on conflict do nothing`)
+        if (!paired.rowCount) return
+      }
+    }
     await byChannel(sql`p.dir = 'payment' and l.kind = 'payment' and l.channel_txn_id = p.txn_id`)
     await byChannel(sql`p.dir = 'refund' and l.kind = 'refund' and l.channel_refund_id = p.refund_txn_id`)
     await byChannel(sql`p.dir = 'refund' and l.kind = 'refund' and l.our_ref is null and l.our_payment_ref = p.pay_ref and l.amount = p.amount`)
