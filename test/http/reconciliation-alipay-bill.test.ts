@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { generateKeyPairSync } from 'node:crypto'
 import { useTestHub } from '../helpers/db.ts'
-import { createApi } from '../helpers/api.ts'
-import { at, openShop, refund, sell } from '../core/reconciliation/helpers.ts'
+import { at, financeOf, openShop, refund, sell } from '../core/reconciliation/helpers.ts'
 import { seedProduct } from '../helpers/pos.ts'
 import { alipayBillZip, type AlipayBillRow } from '../../src/sandboxes/vendors/alipay.ts'
 
@@ -18,15 +17,10 @@ describe('reconciling an Alipay trade bill through the API', () => {
 
   async function setup() {
     const shop = await openShop(hub)
-    const conn = await shop.api.post('/api/v1/connections', { connectorId: 'alipay', name: 'Alipay', config: { appId: APP_ID, pid: PID, appPrivateKey: pem(appKeys.privateKey, 'pkcs8'), alipayPublicKey: pem(alipayKeys.publicKey, 'spki') } })
-    expect(conn.status, JSON.stringify(conn.body)).toBe(201)
-    const finance = createApi(hub).as((await shop.m.staff('finance')).token)
+    const f = await financeOf(hub, shop, { connectorId: 'alipay', name: 'Alipay', config: { appId: APP_ID, pid: PID, appPrivateKey: pem(appKeys.privateKey, 'pkcs8'), alipayPublicKey: pem(alipayKeys.publicKey, 'spki') } })
     const upload = (rows: AlipayBillRow[], date = D, extra: Record<string, unknown> = {}) =>
-      finance.request('POST', `/api/v1/reconciliation/statements?connectionId=${conn.body.id}&date=${date}&format=alipay_trade&fileName=a.zip`, undefined, {
-        raw: alipayBillZip({ pid: PID, date, rows, ...extra }),
-        headers: { 'content-type': 'application/zip' },
-      })
-    return { shop, finance, connectionId: conn.body.id as string, upload }
+      f.upload(date, { format: 'alipay_trade', fileName: 'a.zip' }, alipayBillZip({ pid: PID, date, rows, ...extra }), 'application/zip')
+    return { ...f, shop, upload }
   }
 
   it('matches payments, a partial refund and exact yuan amounts; totals and voucher agree', async () => {

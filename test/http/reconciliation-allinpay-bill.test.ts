@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import iconv from 'iconv-lite'
 import { useTestHub } from '../helpers/db.ts'
-import { createApi } from '../helpers/api.ts'
 import { seedProduct } from '../helpers/pos.ts'
-import { at, openShop, refund, sell } from '../core/reconciliation/helpers.ts'
+import { at, financeOf, openShop, refund, sell } from '../core/reconciliation/helpers.ts'
 import { ALLINPAY_COLUMNS } from '../../src/connectors/payment/allinpay/bill-parser.ts'
 
 const D = '2026-11-20'
@@ -19,26 +18,9 @@ describe('reconciling an Allinpay card bill through the API', () => {
 
   async function setup(config: Record<string, unknown> = { merchantNo: MNO, feeRateBp: 50 }) {
     const shop = await openShop(hub)
-    const conn = await shop.api.post('/api/v1/connections', { connectorId: 'allinpay', name: 'Allinpay', config })
-    expect(conn.status, JSON.stringify(conn.body)).toBe(201)
-    const finance = createApi(hub).as((await shop.m.staff('finance')).token)
-    const upload = (rows: Row[], date = D) =>
-      finance.request('POST', `/api/v1/reconciliation/statements?connectionId=${conn.body.id}&date=${date}&format=allinpay&fileName=allin.csv`, undefined, {
-        raw: iconv.encode(csv(rows), 'gbk'),
-        headers: { 'content-type': 'text/csv' },
-      })
-    const run = async () => {
-      hub.setNow(at(`${D} 23:30:00`))
-      try {
-        const r = await finance.post('/api/v1/reconciliation/runs', { connectionId: conn.body.id, date: D })
-        expect(r.status, JSON.stringify(r.body)).toBe(200)
-        return r.body
-      } finally {
-        hub.setNow(undefined)
-      }
-    }
-    const items = async () => (await finance.get(`/api/v1/reconciliation/exceptions?connectionId=${conn.body.id}`)).body.items
-    return { shop, finance, connectionId: conn.body.id as string, upload, run, items }
+    const f = await financeOf(hub, shop, { connectorId: 'allinpay', name: 'Allinpay', config })
+    const upload = (rows: Row[], date = D) => f.upload(date, { format: 'allinpay', fileName: 'allin.csv' }, iconv.encode(csv(rows), 'gbk'), 'text/csv')
+    return { ...f, shop, upload, run: () => f.run(D) }
   }
 
   it('sale, partial refund, void (消费撤销), big amount, fees: all match and totals add up', async () => {

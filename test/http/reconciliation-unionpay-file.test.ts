@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
-import { createApi } from '../helpers/api.ts'
 import { seedProduct } from '../helpers/pos.ts'
-import { at, openShop, refund, sell } from '../core/reconciliation/helpers.ts'
+import { at, financeOf, openShop, refund, sell } from '../core/reconciliation/helpers.ts'
 import { innFile, innRecord, SANDBOX_MER_ID, type InnTxn } from '../../src/sandboxes/vendors/unionpay.ts'
 
 const D = '2026-11-20'
@@ -15,26 +14,9 @@ describe('reconciling a UnionPay INN file through the API', () => {
 
   async function setup(config: Record<string, unknown> = { merId: SANDBOX_MER_ID, feeRateBp: 50 }) {
     const shop = await openShop(hub)
-    const conn = await shop.api.post('/api/v1/connections', { connectorId: 'unionpay', name: 'UnionPay', config })
-    expect(conn.status, JSON.stringify(conn.body)).toBe(201)
-    const finance = createApi(hub).as((await shop.m.staff('finance')).token)
-    const upload = (recs: InnTxn[], date = D) =>
-      finance.request('POST', `/api/v1/reconciliation/statements?connectionId=${conn.body.id}&date=${date}&fileName=INN26112001ZM_${SANDBOX_MER_ID}`, undefined, {
-        raw: innFile(recs.map((r) => innRecord(r))),
-        headers: { 'content-type': 'application/octet-stream' },
-      })
-    const run = async () => {
-      hub.setNow(at(`${D} 23:30:00`))
-      try {
-        const r = await finance.post('/api/v1/reconciliation/runs', { connectionId: conn.body.id, date: D })
-        expect(r.status, JSON.stringify(r.body)).toBe(200)
-        return r.body
-      } finally {
-        hub.setNow(undefined)
-      }
-    }
-    const items = async () => (await finance.get(`/api/v1/reconciliation/exceptions?connectionId=${conn.body.id}`)).body.items
-    return { shop, finance, connectionId: conn.body.id as string, upload, run, items }
+    const f = await financeOf(hub, shop, { connectorId: 'unionpay', name: 'UnionPay', config })
+    const upload = (recs: InnTxn[], date = D) => f.upload(date, { fileName: `INN26112001ZM_${SANDBOX_MER_ID}` }, innFile(recs.map((r) => innRecord(r))), 'application/octet-stream')
+    return { ...f, shop, upload, run: () => f.run(D) }
   }
 
   it('sale, partial refund (S30), cancellation (S31) of a voided sale, big amount: all match and totals add up', async () => {

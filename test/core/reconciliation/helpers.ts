@@ -186,3 +186,28 @@ export async function items(hub: TestHub, shop: Shop): Promise<ItemRow[]> {
 export async function itemOf(hub: TestHub, shop: Shop, ref: string | null): Promise<ItemRow | undefined> {
   return (await items(hub, shop)).find((i) => i.pos_ref === ref && i.outcome !== 'duplicate')
 }
+
+/**
+ * A connection of the shop made through the API, with a finance user who uploads its statements (the file's bytes,
+ * the query beyond connection and day), runs its days (at 23:30 of the day by default) and reads its exceptions.
+ */
+export async function financeOf(hub: TestHub, shop: Shop, connection: { connectorId: string; name: string; config: Record<string, unknown> }) {
+  const conn = await shop.api.post('/api/v1/connections', connection)
+  expect(conn.status, JSON.stringify(conn.body)).toBe(201)
+  const connectionId = conn.body.id as string
+  const finance = createApi(hub).as((await shop.m.staff('finance')).token)
+  const upload = (date: string, query: Record<string, string>, raw: Uint8Array, contentType: string) =>
+    finance.request('POST', `/api/v1/reconciliation/statements?${new URLSearchParams({ connectionId, date, ...query })}`, undefined, { raw, headers: { 'content-type': contentType } })
+  const run = async (date: string, when = at(`${date} 23:30:00`)) => {
+    hub.setNow(when)
+    try {
+      const r = await finance.post('/api/v1/reconciliation/runs', { connectionId, date })
+      expect(r.status, JSON.stringify(r.body)).toBe(200)
+      return r.body
+    } finally {
+      hub.setNow(undefined)
+    }
+  }
+  const items = async () => (await finance.get(`/api/v1/reconciliation/exceptions?connectionId=${connectionId}`)).body.items
+  return { finance, connectionId, upload, run, items }
+}
