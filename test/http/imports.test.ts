@@ -116,7 +116,7 @@ describe('importing from another POS', () => {
       const points = (await admin.get(`/api/v1/members/${alice.id}/points`)).body
       expect(points.ledger).toEqual([expect.objectContaining({ kind: 'adjust', delta: 1500, balanceAfter: 1500, note: 'opening balance from old POS' })])
       const stored = (await admin.get(`/api/v1/members/${alice.id}/stored-value`)).body
-      expect(stored.ledger).toEqual([expect.objectContaining({ kind: 'adjust', principalDelta: 20000, bonusDelta: 3000, note: 'opening balance from old POS' })])
+      expect(stored.ledger).toEqual([expect.objectContaining({ kind: 'opening', principalDelta: 20000, bonusDelta: 3000, note: 'opening balance from old POS' })])
       const consent = await hub.database.db.execute<{ channel: string; granted: boolean; source: string }>(sql`select channel, granted, source from member_consents where member_id = ${bob.id}`)
       expect(consent.rows).toEqual([{ channel: 'sms', granted: false, source: 'import' }])
 

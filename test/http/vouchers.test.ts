@@ -183,6 +183,79 @@ describe('vouchers API', () => {
     }
   })
 
+  it('a stored-value correction by hand moves the members’ balances against a correction account in its store’s voucher of the day; opening balances of an import do not', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const code = `S${Date.now() % 100000}`
+    const store = await seedStore(hub, m.merchantId, { code, openSession: false })
+    const other = await seedStore(hub, m.merchantId, { code: `T${Date.now() % 100000}`, openSession: false })
+    const stranger = await seedMerchant(hub)
+    const elsewhere = await seedStore(hub, stranger.merchantId, { code: `X${Date.now() % 100000}`, openSession: false })
+    let admin = createApi(hub).as(m.adminToken)
+    const ok = (r: { status: number; body: any }, status = 201) => {
+      expect(r.status, JSON.stringify(r.body)).toBe(status)
+      return r.body
+    }
+    try {
+      hub.setNow(at(`${DAY} 10:00:00`))
+      admin = createApi(hub).as(await m.adminTokenNow())
+      const homed = ok(await admin.post('/api/v1/members', { phone: '13800138101', name: 'Homed', storeId: store.storeId }))
+      const roaming = ok(await admin.post('/api/v1/members', { phone: '13800138102', name: 'Roaming' }))
+      const adjust = (id: string, body: object) => admin.post(`/api/v1/members/${id}/stored-value/adjust`, body)
+      // A member of no store, at a merchant of two: the correction names the store whose books carry it.
+      const unnamed = await adjust(roaming.id, { principal: 1000, bonus: 0, reason: 'goodwill' })
+      expect(unnamed.status).toBe(422)
+      expect(unnamed.body.error.code).toBe('store_required')
+      expect((await adjust(roaming.id, { principal: 1000, bonus: 0, reason: 'goodwill', storeId: elsewhere.storeId })).status).toBe(404)
+      expect(ok(await admin.get(`/api/v1/members/${roaming.id}/stored-value`), 200).ledger).toEqual([])
+      ok(await adjust(homed.id, { principal: 5000, bonus: 300, reason: 'card balance lost in the old system' }), 200)
+      ok(await adjust(roaming.id, { principal: 1000, bonus: 0, reason: 'goodwill', storeId: store.storeId }), 200)
+      hub.setNow(at(`${DAY} 23:30:00`))
+      admin = createApi(hub).as(await m.adminTokenNow())
+      ok(await adjust(homed.id, { principal: -1200, bonus: 0, reason: 'double top-up keyed' }), 200)
+      ok(await adjust(roaming.id, { principal: 0, bonus: 700, reason: 'promised bonus', storeId: other.storeId }), 200)
+      // Opening balances carried from another system are in that system's books already.
+      const file = new TextEncoder().encode('手机号,姓名,储值余额,赠送余额\n13800138103,Imported,88.00,12.00\n')
+      const query = new URLSearchParams({ store: code, source: 'old POS' })
+      const imported = ok(await admin.post(`/api/v1/imports/members?${query}`, undefined, { raw: file, headers: { 'content-type': 'text/csv' } }), 200)
+      expect(imported.summary).toMatchObject({ created: 1, storedValue: 8800, storedBonus: 1200 })
+      // After midnight: the next day.
+      hub.setNow(at('2026-11-22 00:10:00'))
+      admin = createApi(hub).as(await m.adminTokenNow())
+      ok(await adjust(homed.id, { principal: 100, bonus: 0, reason: 'after midnight' }), 200)
+
+      const build = async (storeId: string, date: string) => ok(await admin.get(`/api/v1/vouchers/${ok(await admin.post('/api/v1/vouchers/build', { storeId, date }), 200).voucher.id}`), 200)
+      const built = await build(store.storeId, DAY)
+      expect(built.lines.map((l: any) => [l.kind, l.accountCode, l.debit, l.credit])).toEqual([
+        ['stored_value_adjust', '6601.03', 300, 0],
+        ['stored_value_adjust', '6601.04', 4800, 0],
+        ['stored_value_adjust', '2203.01', 0, 4800],
+        ['stored_value_adjust', '2203.02', 0, 300],
+      ])
+      expect(built.lines[0].summary).toContain('储值调整')
+      const principal = built.lines.find((l: any) => l.accountCode === '2203.01')
+      const records = ok(await admin.get(`/api/v1/vouchers/${built.id}/lines/${principal.lineNo}/sources`), 200)
+      expect(records.records.map((r: any) => [r.type, r.ref, r.amount, r.detail.memberId])).toEqual([
+        ['stored_value_adjustment', 'card balance lost in the old system', 5000, homed.id],
+        ['stored_value_adjustment', 'goodwill', 1000, roaming.id],
+        ['stored_value_adjustment', 'double top-up keyed', -1200, homed.id],
+      ])
+      expect(records.records.reduce((t: number, r: any) => t + r.amount, 0)).toBe(principal.credit)
+      expect((await build(other.storeId, DAY)).lines.map((l: any) => [l.kind, l.accountCode, l.debit, l.credit])).toEqual([
+        ['stored_value_adjust', '6601.03', 700, 0],
+        ['stored_value_adjust', '2203.02', 0, 700],
+      ])
+      expect((await build(store.storeId, '2026-11-22')).lines.map((l: any) => [l.kind, l.accountCode, l.debit, l.credit])).toEqual([
+        ['stored_value_adjust', '6601.04', 100, 0],
+        ['stored_value_adjust', '2203.01', 0, 100],
+      ])
+      // The members' liability moved by what the vouchers booked and the import opened.
+      const report = ok(await admin.get('/api/v1/reports/members?from=2026-11-21&to=2026-11-22'), 200)
+      expect(report.storedValue).toEqual({ principal: 5000 - 1200 + 1000 + 100 + 8800, bonus: 300 + 700 + 1200, total: 15_900 })
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+
   it('a line merged from two tax rates (mergeSameAccount) says what they share, and drills down to both', async () => {
     const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
     await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, mergeSameAccount: true } })

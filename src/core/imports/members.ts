@@ -15,7 +15,7 @@ import { registerMember, type ConsentInput } from '../members/members.ts'
 import { phoneCountry, normalisePhone } from '../members/phone.ts'
 import { adjustPoints } from '../members/points.ts'
 import { members } from '../members/schema.ts'
-import { adjustStoredValue } from '../members/stored-value.ts'
+import { openStoredValue } from '../members/stored-value.ts'
 import { listTiers, moveTier } from '../members/tiers.ts'
 import { actorCan, type Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
@@ -235,7 +235,7 @@ export async function importMembers(tx: Tx, actor: Actor, table: Table, opts: Im
       await moveTier(tx, merchantId, m.id, { from: byId(m.tierId), to: byId(d.tierId)!, rollingSpend: 0, reason: `opening tier from ${opts.source}`, at })
     }
     if (d.points > 0) await adjustPoints(tx, actor, m.id, d.points, reason, settings.loyalty, settings.timeZone)
-    if (d.principal + d.bonus > 0) await adjustStoredValue(tx, actor, m.id, { principal: d.principal, bonus: d.bonus, reason })
+    if (d.principal + d.bonus > 0) await openStoredValue(tx, actor, m.id, { principal: d.principal, bonus: d.bonus, reason }, at)
     if ((i + 1) % 100 === 0 || i === creates.length - 1) await opts.onProgress?.({ kind: 'members', phase: 'write', done: i + 1, total: creates.length })
   }
   const { existingMembers: _, ...counts } = summary

@@ -138,7 +138,8 @@ export const pointsLots = pgTable(
   (t) => [index('points_lots_member_idx').on(t.memberId, t.expiresAt, t.ledgerId).where(sql`${t.remaining} > 0`), check('points_lots_remaining_check', sql`${t.remaining} >= 0`)],
 )
 
-export type StoredValueKind = 'topup' | 'spend' | 'refund' | 'topup_refund' | 'adjust' | 'merge_in' | 'merge_out'
+/** `adjust` is a correction by hand (in its store's voucher); `opening` a balance carried from another system's books. */
+export type StoredValueKind = 'topup' | 'spend' | 'refund' | 'topup_refund' | 'adjust' | 'opening' | 'merge_in' | 'merge_out'
 
 /** Append-only ledger of stored value, with principal and bonus apart and the balances after each row. */
 export const storedValueLedger = pgTable(
@@ -157,11 +158,17 @@ export const storedValueLedger = pgTable(
     saleId: uuid('sale_id'),
     refundId: uuid('refund_id'),
     topupId: uuid('topup_id'),
+    /** The store whose books carry a correction by hand (its daily voucher). */
+    storeId: uuid('store_id').references(() => stores.id),
     note: text('note'),
     actorId: uuid('actor_id'),
     at: createdAt(),
   },
-  (t) => [index('stored_value_ledger_member_idx').on(t.memberId, t.id), index('stored_value_ledger_sale_idx').on(t.saleId)],
+  (t) => [
+    index('stored_value_ledger_member_idx').on(t.memberId, t.id),
+    index('stored_value_ledger_sale_idx').on(t.saleId),
+    index('stored_value_ledger_adjust_idx').on(t.merchantId, t.at).where(sql`${t.kind} = 'adjust'`),
+  ],
 )
 
 /** Top-up rules: paying at least `threshold` adds `bonus` (the highest rule reached applies). */

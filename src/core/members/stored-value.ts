@@ -12,6 +12,7 @@ import { MAX_PAYMENT_AMOUNT, mulDivRound, sum } from '../../lib/money.ts'
 import { businessDate } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
 import { getRegister, getStore } from '../stores/service.ts'
+import { stores } from '../stores/schema.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
@@ -32,11 +33,13 @@ interface Ctx {
   note?: string | null
   /** When it happened; the ledger row's time. Default: now. */
   at?: Date
+  /** The store whose books carry a correction by hand. */
+  storeId?: string
 }
 
 async function lockBalances(tx: Tx, merchantId: string, memberId: string) {
   const [m] = await tx
-    .select({ principal: members.storedPrincipal, bonus: members.storedBonus, status: members.status })
+    .select({ principal: members.storedPrincipal, bonus: members.storedBonus, status: members.status, storeId: members.storeId })
     .from(members)
     .where(and(eq(members.merchantId, merchantId), eq(members.id, memberId)))
     .for('update')
@@ -63,6 +66,7 @@ async function move(tx: Tx, c: Ctx, kind: StoredValueKind, principalDelta: numbe
     saleId: c.saleId ?? null,
     refundId: c.refundId ?? null,
     topupId: c.topupId ?? null,
+    storeId: c.storeId ?? null,
     note: c.note ?? null,
     actorId: c.actor.id,
     ...(c.at ? { at: c.at } : {}),
@@ -217,13 +221,37 @@ export async function refundTopup(tx: Tx, actor: Actor, topupId: string, input: 
   return { ...t, status: 'refunded' as const, tenders: await tx.select().from(topupTenders).where(eq(topupTenders.topupId, topupId)) }
 }
 
-export async function adjustStoredValue(tx: Tx, actor: Actor, memberId: string, input: { principal: number; bonus: number; reason: string }) {
+/**
+ * A correction of a member's stored value by hand. It is booked in the daily voucher of a store (the one named, else
+ * the member's own, else the merchant's only store): the liability moves against a correction account there.
+ */
+export async function adjustStoredValue(tx: Tx, actor: Actor, memberId: string, input: { principal: number; bonus: number; reason: string; storeId?: string }, at = new Date()) {
+  checkChange(input)
+  const b = await lockBalances(tx, actor.merchantId, memberId)
+  if (b.status !== 'active') throw conflict('member_merged', 'this member was merged into another')
+  const storeId = input.storeId ? (await getStore(tx, actor.merchantId, input.storeId)).id : (b.storeId ?? (await onlyStore(tx, actor.merchantId)))
+  if (!storeId) throw invalid('store_required', 'name the store whose books carry this correction (storeId): the member belongs to no store and the merchant has several')
+  const after = await move(tx, { actor, memberId, note: input.reason, at, storeId }, 'adjust', input.principal, input.bonus, b)
+  await recordAudit(tx, actor, { action: 'stored_value.adjusted', entityType: 'member', entityId: memberId, details: { ...input, storeId } })
+  return after
+}
+
+/** An opening balance carried from another system's books (a members import): in no voucher of ours. */
+export async function openStoredValue(tx: Tx, actor: Actor, memberId: string, input: { principal: number; bonus: number; reason: string }, at = new Date()) {
+  checkChange(input)
+  const b = await lockBalances(tx, actor.merchantId, memberId)
+  const after = await move(tx, { actor, memberId, note: input.reason, at }, 'opening', input.principal, input.bonus, b)
+  await recordAudit(tx, actor, { action: 'stored_value.opened', entityType: 'member', entityId: memberId, details: input })
+  return after
+}
+
+function checkChange(input: { principal: number; bonus: number }) {
   if (!Number.isSafeInteger(input.principal) || !Number.isSafeInteger(input.bonus) || (input.principal === 0 && input.bonus === 0)) {
     throw invalid('invalid_amount', 'give a non-zero whole-number change of principal or bonus')
   }
-  const b = await lockBalances(tx, actor.merchantId, memberId)
-  if (b.status !== 'active') throw conflict('member_merged', 'this member was merged into another')
-  const after = await move(tx, { actor, memberId, note: input.reason }, 'adjust', input.principal, input.bonus, b)
-  await recordAudit(tx, actor, { action: 'stored_value.adjusted', entityType: 'member', entityId: memberId, details: input })
-  return after
+}
+
+async function onlyStore(tx: Tx, merchantId: string): Promise<string | null> {
+  const rows = await tx.select({ id: stores.id }).from(stores).where(eq(stores.merchantId, merchantId)).limit(2)
+  return rows.length === 1 ? rows[0]!.id : null
 }

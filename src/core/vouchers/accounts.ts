@@ -31,6 +31,9 @@ export const DEFAULT_ACCOUNTS: Record<string, { code: string; name: string }> = 
   'stored_value:principal': { code: '2203.01', name: '预收账款-会员储值本金' },
   'stored_value:bonus': { code: '2203.02', name: '预收账款-会员储值赠送' },
   'stored_value:bonus_expense': { code: '6601.03', name: '销售费用-储值赠送' },
+  // A member's stored value corrected by hand (a balance lost in an old system, goodwill, a top-up keyed twice):
+  // finance settles it from the reasons the drill-down lists.
+  'stored_value:adjustment': { code: '6601.04', name: '销售费用-储值调整' },
   fee: { code: '6603.01', name: '财务费用-手续费' },
   'settlement:adjustment': { code: '6603.03', name: '财务费用-渠道结算差异' },
   'cash:short': { code: '6711.01', name: '营业外支出-现金短缺损失' },
@@ -143,7 +146,7 @@ export async function checkMapping(tx: Tx, merchantId: string, since: string): P
     select distinct c.store_id, k.key from cash_movements m join cash_sessions c on c.id = m.session_id
      cross join lateral (values ('tender:cash'), ('cash:' || m.kind)) as k(key)
      where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and c.business_date >= ${since}`)
-  const base = ['stored_value:principal', 'stored_value:bonus', 'stored_value:bonus_expense', 'fee', 'cash:short', 'cash:over', 'cogs', 'inventory', 'rounding', 'settlement:adjustment']
+  const base = ['stored_value:principal', 'stored_value:bonus', 'stored_value:bonus_expense', 'stored_value:adjustment', 'fee', 'cash:short', 'cash:over', 'cogs', 'inventory', 'rounding', 'settlement:adjustment']
   const storeIds = [...new Set(rows.map((r) => r.store_id))]
   const missing: MappingCheck['missing'] = []
   const defaults = new Map<string, { key: string; code: string; name: string }>()

@@ -34,6 +34,8 @@ export interface DaySources {
   settlementAdjustments: string[]
   /** Paid-ins and paid-outs made on the day (cash_movements ids). */
   cashMovements: number[]
+  /** Stored-value corrections by hand made on the day (stored_value_ledger ids). */
+  storedValueAdjustments: number[]
 }
 
 export interface DayScope {
@@ -67,6 +69,7 @@ export async function dayStores(tx: Tx, scope: Omit<DayScope, 'storeId'>): Promi
            where merchant_id = ${merchantId} and business_date = ${businessDate} and channel_fee_milli is not null and channel_fee_milli <> 0
              and coalesce(resolution, '') <> 'merged'
     union select store_id from settlement_adjustments where merchant_id = ${merchantId} and business_date = ${businessDate}
+    union select store_id from stored_value_ledger where merchant_id = ${merchantId} and kind = 'adjust' and store_id is not null and created_at >= ${from} and created_at < ${to}
     union select store_id from vouchers where merchant_id = ${merchantId} and business_date = ${businessDate} and store_id is not null`)
   return rows.map((r) => r.store_id)
 }
@@ -102,6 +105,11 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
       select m.id, m.kind, m.amount from cash_movements m join cash_sessions c on c.id = m.session_id
        where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.at >= ${from} and m.at < ${to}
          and (${storeId}::uuid is null or c.store_id = ${storeId}::uuid)
+    ), sv as (
+      -- Stored value corrected by hand, on the day it was made, in the books of the store it names.
+      select id, principal_delta, bonus_delta from stored_value_ledger
+       where merchant_id = ${merchantId} and kind = 'adjust' and store_id is not null and created_at >= ${from} and created_at < ${to}
+         and (${storeId}::uuid is null or store_id = ${storeId}::uuid)
     ), ri as (
       -- A line's item matched by hand into a till's item ('merged') gave its fee to that item: counted there.
       select i.id, i.channel_fee_milli, k.connector_id from recon_items i join connections k on k.id = i.connection_id
@@ -178,6 +186,14 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
     union all
     select 'topup_refund_bonus', 'stored_value:bonus_expense', '{}'::jsonb, -sum(bonus) from ur having sum(bonus) <> 0
     union all
+    select 'stored_value_adjust', 'stored_value:adjustment', '{}'::jsonb, sum(principal_delta) from sv having sum(principal_delta) <> 0
+    union all
+    select 'stored_value_adjust', 'stored_value:principal', jsonb_build_object('part', 'principal'), -sum(principal_delta) from sv having sum(principal_delta) <> 0
+    union all
+    select 'stored_value_adjust', 'stored_value:bonus_expense', '{}'::jsonb, sum(bonus_delta) from sv having sum(bonus_delta) <> 0
+    union all
+    select 'stored_value_adjust', 'stored_value:bonus', jsonb_build_object('part', 'bonus'), -sum(bonus_delta) from sv having sum(bonus_delta) <> 0
+    union all
     select 'cash_short', 'cash:short', '{}'::jsonb, -sum(over_short) from cs where over_short < 0 having sum(over_short) <> 0
     union all
     select 'cash_short', 'tender:cash', jsonb_build_object('tender', 'cash'), sum(over_short) from cs where over_short < 0 having sum(over_short) <> 0
@@ -217,9 +233,10 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
       'sales', (select coalesce(jsonb_agg(id), '[]') from s), 'refunds', (select coalesce(jsonb_agg(id), '[]') from r),
       'topups', (select coalesce(jsonb_agg(id), '[]') from u), 'refundedTopups', (select coalesce(jsonb_agg(id), '[]') from ur),
       'sessions', (select coalesce(jsonb_agg(id), '[]') from cs), 'reconItems', (select coalesce(jsonb_agg(id), '[]') from ri),
-      'settlementAdjustments', (select coalesce(jsonb_agg(id), '[]') from sa), 'cashMovements', (select coalesce(jsonb_agg(id order by id), '[]') from pm)), 0`)
+      'settlementAdjustments', (select coalesce(jsonb_agg(id), '[]') from sa), 'cashMovements', (select coalesce(jsonb_agg(id order by id), '[]') from pm),
+      'storedValueAdjustments', (select coalesce(jsonb_agg(id order by id), '[]') from sv)), 0`)
   const postings: Posting[] = []
-  let sources: DaySources = { sales: [], refunds: [], topups: [], refundedTopups: [], sessions: [], reconItems: [], settlementAdjustments: [], cashMovements: [] }
+  let sources: DaySources = { sales: [], refunds: [], topups: [], refundedTopups: [], sessions: [], reconItems: [], settlementAdjustments: [], cashMovements: [], storedValueAdjustments: [] }
   for (const r of rows) {
     if (r.kind === '#sources') sources = r.grp as unknown as DaySources
     else postings.push({ kind: r.kind, key: r.key, group: r.grp, amount: Number(r.amount) })
@@ -269,6 +286,7 @@ export const DEFAULT_SUMMARIES: Record<string, string> = {
   topup_refund_tender: '{date} {store} 储值充值退款 {tender}',
   topup_refund_principal: '{date} {store} 储值充值退款',
   topup_refund_bonus: '{date} {store} 储值赠送冲回',
+  stored_value_adjust: '{date} {store} 储值调整',
   cash_short: '{date} {store} 现金短款',
   cash_over: '{date} {store} 现金长款',
   cash_paid_in: '{date} {store} 现金存入',
@@ -308,7 +326,7 @@ function summarise(template: string, ctx: { businessDate: string; storeCode: str
 /** Kinds in the order their lines appear: money in, the liabilities, revenue and tax, fees, cost. */
 const ORDER = [
   'tender', 'topup_tender', 'stored_value_spend', 'cash_short', 'cash_over', 'cash_paid_in', 'cash_paid_out', 'refund_tender', 'topup_refund_tender', 'stored_value_refund',
-  'topup_principal', 'topup_bonus', 'topup_refund_principal', 'topup_refund_bonus', 'sale_revenue', 'refund_revenue', 'sale_vat', 'refund_vat',
+  'topup_principal', 'topup_bonus', 'topup_refund_principal', 'topup_refund_bonus', 'stored_value_adjust', 'sale_revenue', 'refund_revenue', 'sale_vat', 'refund_vat',
   'cash_rounding', 'channel_fee', 'cogs', 'remainder',
 ]
 const rank = (kind: string) => {

@@ -200,6 +200,17 @@ async function recordsOf(tx: Tx, merchantId: string, line: VoucherLine, src: Sou
                 from stored_value_topups u where u.id = any(${ids(src.refundedTopups)}) order by u.receipt_no`
       break
     }
+    case 'stored_value_adjust': {
+      // A correction may move a balance either way; the liability and its counterpart, principal and bonus apart.
+      posted = true
+      const part = line.accountKey === 'stored_value:bonus' || line.accountKey === 'stored_value:bonus_expense' ? sql`v.bonus_delta` : sql`v.principal_delta`
+      const sign = line.accountKey === 'stored_value:principal' || line.accountKey === 'stored_value:bonus' ? sql`-1` : sql`1`
+      q = sql`select 'stored_value_adjustment' as type, v.id::text, v.note as ref, (${sign} * ${part})::bigint as amount,
+                     jsonb_build_object('memberId', v.member_id, 'at', v.created_at, 'actorId', v.actor_id) as detail
+                from stored_value_ledger v
+               where v.merchant_id = ${merchantId} and v.id = any(${sql.param(src.storedValueAdjustments ?? [])}::bigint[]) and ${part} <> 0 order by v.created_at, v.id`
+      break
+    }
     case 'cash_short':
     case 'cash_over':
       q = sql`select 'cash_session' as type, c.id::text, null as ref, abs(c.over_short)::bigint as amount,

@@ -104,6 +104,8 @@ export const voucherSources = pgTable('voucher_sources', {
   settlementAdjustments: uuid('settlement_adjustments').array().notNull().default(sql`'{}'::uuid[]`),
   /** Paid-ins and paid-outs (cash_movements ids). */
   cashMovements: bigint('cash_movements', { mode: 'number' }).array().notNull().default(sql`'{}'::bigint[]`),
+  /** Stored-value corrections by hand (stored_value_ledger ids). */
+  storedValueAdjustments: bigint('stored_value_adjustments', { mode: 'number' }).array().notNull().default(sql`'{}'::bigint[]`),
 })
 
 export type ExportStatus = 'pending' | 'exported' | 'duplicate' | 'rejected' | 'failed'

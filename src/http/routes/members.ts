@@ -233,8 +233,10 @@ const svAdjust = defineRoute({
   path: '/api/v1/members/{id}/stored-value/adjust',
   tags,
   summary: 'Correct stored value by hand (never below zero)',
+  description:
+    "Booked in the daily voucher of a store, on the day it is made: the principal against `stored_value:adjustment`, the bonus against `stored_value:bonus_expense`. The store is the one named, else the member's own, else the merchant's only store (422 `store_required` when none of these names one).",
   access: 'stored_value.adjust',
-  request: { params: IdParam, body: jsonBody(z.object({ principal: z.number().int(), bonus: z.number().int(), reason: z.string().min(1).max(500) }).strict()) },
+  request: { params: IdParam, body: jsonBody(z.object({ principal: z.number().int(), bonus: z.number().int(), reason: z.string().min(1).max(500), storeId: uuid().optional() }).strict()) },
   responses: { 200: json(z.object({ principal: minor, bonus: minor })) },
 })
 const memberCoupons = defineRoute({
@@ -335,7 +337,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(svAdjust, async (c) => {
     const id = c.req.valid('param').id
     await getMember(c.var.db, c.var.principal.merchantId, id)
-    return c.json(await adjustStoredValue(c.var.db, c.var.principal, id, c.req.valid('json')), 200)
+    return c.json(await adjustStoredValue(c.var.db, c.var.principal, id, c.req.valid('json'), c.var.hub.clock()), 200)
   })
   app.openapi(memberCoupons, async (c) => {
     await getMember(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)

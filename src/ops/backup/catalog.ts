@@ -37,6 +37,7 @@ const BIGINT_REFS: { table: string; column: string; parent: string }[] = [
   { table: 'stock_counts', column: 'posted_movement_id', parent: 'stock_movements' },
   { table: 'stock_count_entries', column: 'seen_movement_id', parent: 'stock_movements' },
   { table: 'voucher_sources', column: 'cash_movements', parent: 'cash_movements' },
+  { table: 'voucher_sources', column: 'stored_value_adjustments', parent: 'stored_value_ledger' },
 ]
 
 /**
