@@ -20,7 +20,7 @@ import { connectorRegistry } from '../connectors/index.ts'
 import { getSettings } from '../core/merchants/settings.ts'
 import { merchants } from '../core/merchants/schema.ts'
 import { voucherExports, vouchers } from '../core/vouchers/schema.ts'
-import { buildVoucher, claimExport, exportsOf, getVoucher, notNeeded, recordExport, releaseExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
+import { buildVoucher, claimExport, exportsOf, getVoucher, isUnsettled, notNeeded, recordExport, releaseExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
 import { recordAudit } from '../core/staff/audit.ts'
 import type { Actor } from '../core/staff/actor.ts'
 import { dayStores } from '../core/vouchers/build.ts'
@@ -86,7 +86,7 @@ export async function exportVoucher(hub: Hub, input: ExportInput, opts: { regist
     }
     const final = opts.final || !e.transient
     await db.transaction((tx) =>
-      recordExport(tx, input.merchantId, input.voucherId, input.connectionId, { status: final ? 'failed' : 'retrying', message: mask(`${e.kind}: ${e.message}`) }, hub.clock()),
+      recordExport(tx, input.merchantId, input.voucherId, input.connectionId, { status: final ? 'failed' : 'retrying', message: mask(`${e.kind}: ${e.message}`), unanswered: !e.notSent }, hub.clock()),
     )
     throw e
   }
@@ -182,17 +182,18 @@ async function queuePendingExports(tx: Tx, merchantId: string, day: string, targ
     .orderBy(vouchers.createdAt, sql`${vouchers.kind} <> 'reversal'`)
   if (pending.length === 0) return
   const rows = await tx
-    .select({ voucherId: voucherExports.voucherId, connectionId: voucherExports.connectionId, status: voucherExports.status })
+    .select({ voucherId: voucherExports.voucherId, connectionId: voucherExports.connectionId, status: voucherExports.status, unanswered: voucherExports.unanswered, sendingUntil: voucherExports.sendingUntil })
     .from(voucherExports)
     .where(inArray(voucherExports.voucherId, pending.map((p) => p.id)))
   const key = (voucherId: string | null, connectionId: string) => `${voucherId}:${connectionId}`
   const held = new Set(rows.filter((r) => r.status === 'exported' || r.status === 'duplicate').map((r) => key(r.voucherId, r.connectionId)))
   // A voucher the target refused is not sent again by itself: a person looks at why.
   const settled = new Set([...held, ...rows.filter((r) => r.status === 'rejected').map((r) => key(r.voucherId, r.connectionId))])
+  const unsure = new Set(rows.filter(isUnsettled).map((r) => key(r.voucherId, r.connectionId)))
   const reversed = new Set(pending.filter((v) => v.kind === 'reversal').map((v) => v.correctsId))
   for (const v of pending) {
     for (const c of targets) {
-      if (settled.has(key(v.id, c)) || notNeeded(v, (id) => held.has(key(id, c)), (id) => reversed.has(id))) continue
+      if (settled.has(key(v.id, c)) || notNeeded(v, (id) => held.has(key(id, c)), (id) => reversed.has(id), (id) => unsure.has(key(id, c)))) continue
       await queueExport(tx, { merchantId, voucherId: v.id, connectionId: c })
     }
   }

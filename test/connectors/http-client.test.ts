@@ -217,6 +217,22 @@ describe('the shared connector HTTP client', () => {
     expect(s.seen).toHaveLength(1)
   })
 
+  it('says whether the vendor may have acted on a failed call: not after a refusal (4xx, 503) or a connection refused, maybe after no reply, a 500 or a timeout anywhere in the retries', async () => {
+    const failing = async (answers: (number | (() => Response))[], idempotent = false) => {
+      const s = sequence('post', '/v1/entries', answers)
+      server.use(s.handler)
+      const h = harness({ retry: { maxAttempts: 3 } })
+      return caught(h.client.request({ method: 'POST', url: '/v1/entries', idempotent }))
+    }
+    expect(await failing([503])).toMatchObject({ status: 503, notSent: true })
+    expect(await failing([409])).toMatchObject({ status: 409, notSent: true })
+    expect(await failing([500])).toMatchObject({ status: 500, notSent: false })
+    expect(await failing([() => HttpResponse.error()])).toMatchObject({ kind: 'retryable', notSent: false })
+    // An idempotent call retried: a first attempt with no reply may have been taken, whatever the last one heard.
+    expect(await failing([() => HttpResponse.error(), 503], true)).toMatchObject({ status: 503, notSent: false })
+    expect(await failing([503, 503, 503], true)).toMatchObject({ status: 503, notSent: true })
+  })
+
   it('repeats a POST marked idempotent after a timeout and after a 5xx', async () => {
     let n = 0
     server.use(
@@ -245,7 +261,7 @@ describe('the shared connector HTTP client', () => {
     server.use(http.all(`${closed}/*`, () => passthrough()))
     const h = harness({ baseURL: closed, retry: { maxAttempts: 3 } })
     const e = await caught(h.client.request({ method: 'POST', url: '/v1/orders' }))
-    expect(e.kind).toBe('retryable')
+    expect([e.kind, e.notSent]).toEqual(['retryable', true])
     const rows = await h.rows()
     expect(rows.map((r) => r.attempt)).toEqual([1, 2, 3])
     expect(rows[0]!.error).toMatch(/ECONNREFUSED/)

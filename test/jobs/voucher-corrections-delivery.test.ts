@@ -4,7 +4,7 @@
 // so, and then goes through.
 import { describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
-import { drainJobs } from '../helpers/jobs.ts'
+import { drainJobs, makeDue } from '../helpers/jobs.ts'
 import { setSettings } from '../helpers/pos.ts'
 import { at, DAY, useVendors } from '../helpers/voucher-vendors.ts'
 import { parseSettings } from '../../src/core/merchants/settings.ts'
@@ -94,4 +94,75 @@ describe('corrected days delivered to every target', () => {
       }
     }, 120_000)
   }
+
+  // A voucher sent once without a clear answer may be at the target: it is never replaced by a new revision the target
+  // would hold beside it; the day's change goes as a difference to it, and the voucher is sent again (looked up first).
+  const u8Of = (storeCode: string) => v.u8.vouchers().filter((x) => x.reserve2.startsWith(`TB-${storeCode}-`))
+  for (const vendor of ['kingdee', 'yonyou-u8'] as const) {
+    it(`${vendor}: a voucher saved at the target whose answer was lost is corrected by a difference when the day changes, not replaced`, async () => {
+      const d = await v.day({ correction: 'reversal' })
+      const c = await d.connect(vendor)
+      const lines = (entries: { account: string; debit: number; credit: number }[]) => entries.map(({ account, debit, credit }) => ({ account, debit, credit }))
+      const held = () =>
+        vendor === 'kingdee'
+          ? kingdeeOf(d.code).map((x) => ({ ref: x.entries[0]!.explanation.split(' ')[0], entries: lines(x.entries) }))
+          : u8Of(d.code).map((x) => ({ ref: x.reserve2, entries: lines(x.entries) }))
+      const r1 = (await d.build()).voucher
+      if (vendor === 'kingdee') v.kd.state.loseNextSaveReply = 1
+      else v.u8.state.loseNextReply = 1
+      expect((await d.exportTo(r1.id, c)).status).toBe(502)
+      expect(held().map((x) => x.ref)).toEqual([`TB-${d.code}-20261121-R1`])
+      await d.lateSale()
+      const b = await d.build()
+      expect([b.outcome, b.corrections.map((x: any) => [x.kind, x.reference])]).toEqual(['corrected', [['difference', `TB-${d.code}-20261121-D2`]]])
+      const list = (await d.admin.get(`/api/v1/vouchers?date=${DAY}&storeId=${d.store.storeId}`)).body.items
+      expect(list.map((x: any) => [x.reference, x.status]).sort()).toEqual([
+        [`TB-${d.code}-20261121-D2`, 'built'],
+        [`TB-${d.code}-20261121-R1`, 'corrected'],
+      ])
+      // Both sent (the first again: found at the target, not saved twice): the target holds the day once.
+      for (const id of [r1.id, b.corrections[0].id]) expect((await d.exportTo(id, c)).status).toBe(200)
+      expect(held().map((x) => x.ref).sort()).toEqual([`TB-${d.code}-20261121-D2`, `TB-${d.code}-20261121-R1`])
+      expect(net(held().flatMap((x) => x.entries))).toEqual(await dayNet(d))
+      expect((await d.build()).outcome).toBe('unchanged')
+    }, 120_000)
+  }
+
+  it('the daily schedule: an export that lost its answer, then a late sale, leaves the target holding the day once', async () => {
+    const d = await v.day()
+    const kd = await d.connect('kingdee')
+    await setSettings(hub, d.m.merchantId, { vouchers: { ...parseSettings({}).vouchers, exportTo: [kd], exportAt: '02:00', recheckDays: 2 } })
+    v.kd.state.loseNextSaveReply = 1
+    await runSchedule('2026-11-22 02:10:00')
+    await drainJobs(hub)
+    expect(kingdeeOf(d.code)).toHaveLength(1)
+    await d.lateSale()
+    await runSchedule('2026-11-22 03:10:00')
+    await makeDue(hub)
+    await drainJobs(hub)
+    expect(kingdeeOf(d.code).map((x) => x.entries[0]!.explanation.split(' ')[0]).sort()).toEqual([`TB-${d.code}-20261121-D2`, `TB-${d.code}-20261121-R1`])
+    expect(net(kingdeeOf(d.code).flatMap((x) => x.entries))).toEqual(await dayNet(d))
+  }, 120_000)
+
+  it('reversal: a target whose delivery of the first voucher had no answer gets it again, then its reversal and the new revision; the other target as usual', async () => {
+    const d = await v.day({ correction: 'reversal' })
+    const a = await d.connect('quickbooks')
+    const b = await d.connect('kingdee')
+    const r1 = (await d.build()).voucher
+    expect((await d.exportTo(r1.id, a)).status).toBe(200)
+    v.kd.state.loseNextSaveReply = 1
+    expect((await d.exportTo(r1.id, b)).status).toBe(502)
+    await d.lateSale()
+    await setSettings(hub, d.m.merchantId, { vouchers: { ...parseSettings({}).vouchers, correction: 'reversal', exportTo: [a, b], exportAt: '02:00', recheckDays: 2 } })
+    await runSchedule('2026-11-22 02:10:00')
+    for (let i = 0; i < 3; i++) {
+      await drainJobs(hub)
+      await makeDue(hub)
+    }
+    const want = await dayNet(d)
+    expect(qboNet(d.code)).toEqual(want)
+    const refs = kingdeeOf(d.code).map((x) => x.entries[0]!.explanation.split(' ')[0]).sort()
+    expect(refs).toEqual([`TB-${d.code}-20261121-R1`, `TB-${d.code}-20261121-R1-X`, `TB-${d.code}-20261121-R2`])
+    expect(net(kingdeeOf(d.code).flatMap((x) => x.entries))).toEqual(want)
+  }, 120_000)
 })

@@ -95,14 +95,20 @@ export class ConnectorError extends Error {
   readonly retryAfterMs?: number
   /** The vendor's own error code (e.g. `THROTTLED`, `SYSTEMERROR`, `isv.invalid-signature`). */
   readonly vendorCode?: string
+  /**
+   * The vendor certainly did not act on the call: it was never sent, or the vendor refused it (a 4xx, a 503). False
+   * where it may have: no answer, a timeout, a 500, an answer we could not read.
+   */
+  readonly notSent: boolean
 
-  constructor(kind: ErrorKind, message: string, opts: { status?: number; retryAfterMs?: number; vendorCode?: string; cause?: unknown } = {}) {
+  constructor(kind: ErrorKind, message: string, opts: { status?: number; retryAfterMs?: number; vendorCode?: string; notSent?: boolean; cause?: unknown } = {}) {
     super(message, { cause: opts.cause })
     this.name = 'ConnectorError'
     this.kind = kind
     this.status = opts.status
     this.retryAfterMs = opts.retryAfterMs
     this.vendorCode = opts.vendorCode
+    this.notSent = opts.notSent ?? false
   }
 
   /** Worth trying again later (the job's own retry schedule). */

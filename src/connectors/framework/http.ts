@@ -294,7 +294,7 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
     const refuse = async (kind: ErrorKind, attempt: number, message: string, retryAfterMs?: number) => {
       await recordCall(database, logger, { ...base, attempt, outcome: kind, durationMs: 0, requestExcerpt, error: `not sent: ${message}`, at: clock() })
       logger.warn({ ...fields, kind, retryAfterMs }, `vendor call not sent: ${message}`)
-      const err = new ConnectorError(kind, `${where} was not sent: ${message}`, { retryAfterMs })
+      const err = new ConnectorError(kind, `${where} was not sent: ${message}`, { retryAfterMs, notSent: true })
       refusedLocally.add(err)
       return err
     }
@@ -323,6 +323,7 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
     const attempts = async (): Promise<HttpResponse<T>> => {
       let step: IBackoff<unknown> | undefined
       let pause = 0
+      let mayHaveActed = false
       for (let attempt = 1; ; attempt++) {
         await waitTurn(attempt, pause)
         const started = performance.now()
@@ -341,8 +342,11 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
         if (result.outcome === 'ok') return result.response as HttpResponse<T>
 
         const kind = result.outcome as ErrorKind
+        // Whether any attempt so far may have been acted on: the vendor refused it (a 4xx, a 503), or it never went.
+        const refused = result.status !== undefined && (result.status === 503 || (result.status >= 400 && result.status < 500))
+        if (!result.notSent && !refused) mayHaveActed = true
         const fail = (retryAfterMs = result.retryAfterMs) =>
-          new ConnectorError(kind, `${where}: ${result.error}`, { status: result.status, retryAfterMs, vendorCode: result.vendorCode, cause: result.cause })
+          new ConnectorError(kind, `${where}: ${result.error}`, { status: result.status, retryAfterMs, vendorCode: result.vendorCode, notSent: !mayHaveActed, cause: result.cause })
         const repeatable = (kind === 'retryable' || kind === 'rate_limited') && (idempotent || result.notSent)
         if (!repeatable || attempt >= maxAttempts) {
           logger.warn({ ...fields, attempt, status: result.status, kind, vendorCode: result.vendorCode }, `vendor call failed: ${where}: ${result.error}`)

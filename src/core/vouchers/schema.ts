@@ -5,7 +5,7 @@
 // (`TB-S001-20261120-R1`). A voucher is immutable once exported: its lines are append-only, and a change to its
 // day produces a correcting voucher (a reversal and a new revision, or a difference voucher).
 import { sql } from 'drizzle-orm'
-import { bigint, date, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
+import { bigint, boolean, date, index, integer, jsonb, pgTable, primaryKey, text, uniqueIndex, uuid } from 'drizzle-orm/pg-core'
 import { createdAt, id, merchantId, money, timestamptz, updatedAt } from '../../db/columns.ts'
 import { stores } from '../stores/schema.ts'
 
@@ -131,6 +131,8 @@ export const voucherExports = pgTable(
     exportedAt: timestamptz('exported_at'),
     /** Being sent until then (a lease): another export of it waits for what that delivery comes to. */
     sendingUntil: timestamptz('sending_until'),
+    /** The last attempt went out without a clear answer (no reply, a timeout, a 500): the voucher may be at the target. */
+    unanswered: boolean('unanswered').notNull().default(false),
   },
   (t) => [uniqueIndex('voucher_exports_key').on(t.voucherId, t.connectionId), index('voucher_exports_merchant_idx').on(t.merchantId, t.status)],
 )

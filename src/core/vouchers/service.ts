@@ -182,10 +182,14 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
       )
       .orderBy(vouchers.createdAt)
   let existing = await dayVouchers()
+  // A voucher sent to a target that gave no clear answer (a lost reply, a timeout, a send that stopped midway) may be
+  // there: it is never replaced or built again, for the target would then hold the day twice. It counts as delivered,
+  // a change of the day goes to it as a difference, and sending it again finds it at the target first.
+  const unsure = await unsettledExports(tx, existing.map((v) => v.id))
   // A correction no target has taken yet, dated where the day is not posted any more (a period closed since, so every
   // target refuses it), is built again: it is superseded, the voucher it corrected is as before it, and a daily
   // revision waiting beside a reversal goes with it; the correction below is then made afresh, on today's date.
-  const stale = existing.filter((v) => (v.kind === 'reversal' || v.kind === 'difference') && v.status === 'built' && v.postingDate !== preview.postingDate)
+  const stale = existing.filter((v) => (v.kind === 'reversal' || v.kind === 'difference') && v.status === 'built' && v.postingDate !== preview.postingDate && !unsure.has(v.id))
   if (stale.length) {
     const ids = stale.map((v) => v.id)
     const firstStale = stale[0]!.createdAt
@@ -199,7 +203,7 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
       select max(revision)::int as n from vouchers where merchant_id = ${day.merchantId} and business_date = ${day.businessDate}
          and ${day.storeId ? sql`store_id = ${day.storeId}` : sql`store_id is null`}`)
   ).rows[0]!.n ?? 0
-  const draft = existing.find((v) => v.kind === 'daily' && (v.status === 'built' || v.status === 'blocked'))
+  const draft = existing.find((v) => v.kind === 'daily' && (v.status === 'built' || v.status === 'blocked') && !unsure.has(v.id))
   const delivered = existing.filter((v) => v !== draft)
   const status = preview.problems.length ? 'blocked' : 'built'
   const storeCode = store?.code ?? null
@@ -305,6 +309,19 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
   return { outcome: 'corrected', voucher: current, corrections }
 }
 
+/**
+ * The vouchers among `ids` sent to some target that has not answered clearly: the last attempt got no clear answer (no
+ * reply, a timeout, a 500), or one is being sent (a lease taken, also one whose process stopped midway).
+ */
+async function unsettledExports(tx: Tx, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set()
+  const rows = await tx
+    .selectDistinct({ id: voucherExports.voucherId })
+    .from(voucherExports)
+    .where(and(inArray(voucherExports.voucherId, ids), inArray(voucherExports.status, ['pending', 'failed']), sql`(${voucherExports.unanswered} or ${voucherExports.sendingUntil} is not null)`))
+  return new Set(rows.map((r) => r.id))
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Reading
 
@@ -398,32 +415,50 @@ export async function claimExport(tx: Tx, merchantId: string, voucherId: string,
  * Why a target must not be sent a voucher, if it must not (the rule the export queue and claimExport share): a
  * reversal of a voucher the target never took would take off what it never had; a voucher reversed before the target
  * took it is not the day's any more (the new revision holds the day). `holds` says whether the target took a voucher,
- * `reversed` whether a (live) reversal reverses one.
+ * `reversed` whether a (live) reversal reverses one, `unsure` whether the target was sent one without a clear answer:
+ * such a voucher may be there, so it is sent again (found there first, or taken now), and its reversal goes after it.
  */
-export function notNeeded(v: Pick<VoucherRow, 'id' | 'kind' | 'status' | 'correctsId'>, holds: (voucherId: string) => boolean, reversed: (voucherId: string) => boolean): 'voucher_not_held' | 'voucher_reversed' | null {
-  if (v.kind === 'reversal' && v.correctsId && !holds(v.correctsId)) return 'voucher_not_held'
-  if (v.status === 'corrected' && reversed(v.id)) return 'voucher_reversed'
+export function notNeeded(
+  v: Pick<VoucherRow, 'id' | 'kind' | 'status' | 'correctsId'>,
+  holds: (voucherId: string) => boolean,
+  reversed: (voucherId: string) => boolean,
+  unsure: (voucherId: string) => boolean,
+): 'voucher_not_held' | 'voucher_reversed' | null {
+  if (v.kind === 'reversal' && v.correctsId && !holds(v.correctsId) && !unsure(v.correctsId)) return 'voucher_not_held'
+  if (v.status === 'corrected' && reversed(v.id) && !unsure(v.id)) return 'voucher_reversed'
   return null
 }
 
+/** A delivery sent without a clear answer, or being sent (see unsettledExports). */
+export const isUnsettled = (row: Pick<ExportRow, 'status' | 'unanswered' | 'sendingUntil'>) => (row.status === 'pending' || row.status === 'failed') && (row.unanswered || row.sendingUntil !== null)
+
 /** Refuses what notNeeded refuses, saying which voucher is missing or which reversal came first. */
 async function assertTargetNeeds(tx: Tx, v: VoucherRow, connectionId: string): Promise<void> {
-  const held = v.correctsId
-    ? await tx
-        .select({ id: voucherExports.id })
-        .from(voucherExports)
-        .where(and(eq(voucherExports.voucherId, v.correctsId), eq(voucherExports.connectionId, connectionId), inArray(voucherExports.status, ['exported', 'duplicate'])))
-    : []
+  const sent = await tx
+    .select()
+    .from(voucherExports)
+    .where(and(inArray(voucherExports.voucherId, v.correctsId ? [v.id, v.correctsId] : [v.id]), eq(voucherExports.connectionId, connectionId)))
+  const own = sent.find((x) => x.voucherId === v.id)
+  const original = sent.find((x) => x.voucherId === v.correctsId)
+  const held = original && (original.status === 'exported' || original.status === 'duplicate')
   const [reversal] =
     v.status === 'corrected'
       ? await tx.select({ reference: vouchers.reference }).from(vouchers).where(and(eq(vouchers.correctsId, v.id), eq(vouchers.kind, 'reversal'), ne(vouchers.status, 'superseded')))
       : []
-  const why = notNeeded(v, () => held.length > 0, () => reversal !== undefined)
+  const unsure = (id: string) => {
+    const row = id === v.id ? own : original
+    return row !== undefined && isUnsettled(row)
+  }
+  const why = notNeeded(v, () => Boolean(held), () => reversal !== undefined, unsure)
   if (why === 'voucher_not_held') {
     const [original] = await tx.select({ reference: vouchers.reference }).from(vouchers).where(eq(vouchers.id, v.correctsId!))
     throw conflict(why, `voucher ${v.reference} reverses ${original?.reference ?? v.correctsId}, which this connection never received: it needs the day's current voucher only`)
   }
   if (why === 'voucher_reversed') throw conflict(why, `voucher ${v.reference} was reversed by ${reversal!.reference} before this connection received it: export the day's current voucher instead`)
+  if (v.kind === 'reversal' && v.correctsId && !held) {
+    const [first] = await tx.select({ reference: vouchers.reference }).from(vouchers).where(eq(vouchers.id, v.correctsId))
+    throw conflict('voucher_not_settled', `voucher ${v.reference} reverses ${first?.reference ?? v.correctsId}, sent to this connection without a clear answer: export that one again first`)
+  }
 }
 
 /** Gives the sending lease back without an outcome (the delivery stopped on a fault of ours before the target answered). */
@@ -437,8 +472,9 @@ export async function releaseExport(tx: Tx, merchantId: string, voucherId: strin
 export type ExportOutcome =
   | { status: 'exported' | 'duplicate'; externalId: string; number: string | null }
   | { status: 'rejected'; reason: string; code: string; message: string }
-  | { status: 'failed'; message: string }
-  | { status: 'retrying'; message: string }
+  /** `unanswered`: the target may have taken it (no reply, a timeout, a 500), so it is sent again before anything replaces it. */
+  | { status: 'failed'; message: string; unanswered?: boolean }
+  | { status: 'retrying'; message: string; unanswered?: boolean }
 
 /** Records what a delivery attempt came to; a first successful delivery marks the voucher exported (immutable). */
 export async function recordExport(tx: Tx, merchantId: string, voucherId: string, connectionId: string, outcome: ExportOutcome, at: Date): Promise<ExportRow> {
@@ -458,6 +494,7 @@ export async function recordExport(tx: Tx, merchantId: string, voucherId: string
       updatedAt: at,
       exportedAt: ok ? at : undefined,
       sendingUntil: null,
+      unanswered: (outcome.status === 'failed' || outcome.status === 'retrying') && outcome.unanswered === true,
     })
     .where(and(eq(voucherExports.voucherId, voucherId), eq(voucherExports.connectionId, connectionId), eq(voucherExports.merchantId, merchantId)))
     .returning()

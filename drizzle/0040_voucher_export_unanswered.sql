@@ -1,0 +1,1 @@
+ALTER TABLE "voucher_exports" ADD COLUMN "unanswered" boolean DEFAULT false NOT NULL;
