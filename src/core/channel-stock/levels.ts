@@ -298,14 +298,26 @@ const SAME_MOMENT_MS = 5_000
  * only when the order was placed after our last write or reading of the level: an order placed before is already in
  * the figure we read, or was overwritten by the figure we wrote. Taking it off again would put the belief below what
  * the marketplace shows, and the push that should correct it would find nothing to send. When it cannot be told
- * (placed about then, or its time unknown), the belief is forgotten, so the next push sends our figure.
+ * (placed about then, or its time unknown), the belief is forgotten, so the next push sends our figure. So it is too
+ * when the order does not say which remote location it took the units from (`remoteLocationId` null: a Shopify
+ * online order) and the variant is at more than one: taken off at each, the belief would sit below what the
+ * locations the marketplace did not take from show, and they would never be pushed our figure again.
  */
 export async function takeOrderOffBelievedRemote(tx: Tx, connectionId: string, variantId: string, remoteLocationId: string | null, quantity: number, placedAt: Date | null): Promise<void> {
+  const where = and(levelsOfVariant(connectionId, variantId, remoteLocationId), sql`${channelLevels.lastRemote} is not null`)
+  if (remoteLocationId === null) {
+    const { rows } = await tx.execute<{ n: number }>(sql`
+      select count(distinct remote_location_id)::int as n from channel_levels where connection_id = ${connectionId} and variant_id = ${variantId}`)
+    if (rows[0]!.n > 1) {
+      await tx.update(channelLevels).set({ lastRemote: null }).where(where)
+      return
+    }
+  }
   const after = placedAt && !Number.isNaN(placedAt.getTime()) ? new Date(placedAt.getTime() - SAME_MOMENT_MS).toISOString() : null
   await tx
     .update(channelLevels)
     .set({
       lastRemote: sql`case when ${after}::timestamptz > ${channelLevels.lastRemoteAt} then greatest(0, ${channelLevels.lastRemote} - ${quantity}) end`,
     })
-    .where(and(levelsOfVariant(connectionId, variantId, remoteLocationId), sql`${channelLevels.lastRemote} is not null`))
+    .where(where)
 }
