@@ -1,6 +1,7 @@
 // Daily loyalty housekeeping for every merchant, on the merchant's own business date: expire points and coupons,
 // give birthday gifts, and lower tiers whose rolling spend fell below them. Each step is idempotent, so the hourly
-// schedule (and a rerun after a crash) does each day's work once.
+// schedule (and a rerun after a crash) does each day's work once. A merchant whose day fails is logged and tried
+// again the next hour; the others go on.
 import { z } from 'zod'
 import { and, eq, gt, sql } from 'drizzle-orm'
 import { merchants } from '../core/merchants/schema.ts'
@@ -23,6 +24,9 @@ export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merch
   const expired = await db.transaction((tx) => expirePoints(tx, actor, today))
   const coupons = await db.transaction((tx) => expireCoupons(tx, merchantId, now))
   const birthdays = await db.transaction((tx) => giveBirthdayGifts(tx, actor, now))
+  // A template that cannot issue skips the gift (the members stay due for a later run), not the rest of the day.
+  const skipped = birthdays.skipped
+  if (skipped) hub.logger.warn({ merchantId, templateId: skipped.templateId, reason: skipped.reason, due: skipped.due }, `birthday gifts not given: ${skipped.message}`)
   // Members above the entry tier may have slid below it as old sales left the window.
   const [entry] = await db.select({ rank: sql<number>`min(${tiers.rank})` }).from(tiers).where(eq(tiers.merchantId, merchantId))
   let reviewed = 0
@@ -37,7 +41,7 @@ export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merch
       reviewed++
     }
   }
-  return { pointsExpired: expired.points, couponsExpired: coupons, birthdayGifts: birthdays.gifted, tiersReviewed: reviewed }
+  return { pointsExpired: expired.points, couponsExpired: coupons, birthdayGifts: birthdays.gifted, birthdayGiftsSkipped: skipped?.due ?? 0, tiersReviewed: reviewed }
 }
 
 export const loyaltyDaily = defineTask({
@@ -46,8 +50,15 @@ export const loyaltyDaily = defineTask({
   async run(payload, { hub }) {
     const ids = payload.merchantId ? [payload.merchantId] : (await hub.database.db.select({ id: merchants.id }).from(merchants)).map((m) => m.id)
     for (const id of ids) {
-      const r = await runLoyaltyDay(hub, id, hub.clock())
-      if (r.pointsExpired || r.couponsExpired || r.birthdayGifts) hub.logger.info({ merchantId: id, ...r }, 'loyalty day')
+      try {
+        const r = await runLoyaltyDay(hub, id, hub.clock())
+        if (r.pointsExpired || r.couponsExpired || r.birthdayGifts) hub.logger.info({ merchantId: id, ...r }, 'loyalty day')
+      } catch (e) {
+        // One merchant's failure must not hold up the others (as in vouchers.schedule); each step is idempotent, so
+        // the next hourly run tries this merchant's day again. A run for one merchant fails as it is.
+        if (payload.merchantId) throw e
+        hub.logger.warn({ merchantId: id, err: e }, 'loyalty day failed')
+      }
     }
   },
 })

@@ -1,15 +1,31 @@
 // Birthday gifts: in a member's birthday month (in the merchant's time zone), a coupon or points, once a year —
-// the birthday_gifts row is claimed first, so a job that runs twice gives nothing twice.
+// the birthday_gifts row is claimed first, so a job that runs twice gives nothing twice. A coupon gift whose template
+// cannot issue now (switched off, ended, not the merchant's) is skipped before anything is claimed: the members stay
+// due, and get it on a later run of the month once the template is fixed.
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { businessDate } from '../../lib/time.ts'
+import { isDomainError } from '../../lib/errors.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
-import { issueCoupons } from './coupons.ts'
+import { assertIssuable, getTemplate, issueCoupons } from './coupons.ts'
 import { creditPoints, pointsExpiry } from './points.ts'
 import { birthdayGifts, members } from './schema.ts'
 
-export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date): Promise<{ gifted: number }> {
+/** Why a coupon template cannot give birthday gifts now (the codes getTemplate and assertIssuable refuse with). */
+const UNUSABLE_TEMPLATE = ['coupon_template_not_found', 'template_inactive', 'template_expired']
+
+/** A birthday gift not given on this run: the members due stay due. */
+export interface SkippedBirthdayGift {
+  templateId: string
+  /** The code the template was refused with: coupon_template_not_found, template_inactive or template_expired. */
+  reason: string
+  message: string
+  /** Members due a gift who did not get it. */
+  due: number
+}
+
+export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date): Promise<{ gifted: number; skipped?: SkippedBirthdayGift }> {
   const settings = await getSettings(tx, actor.merchantId)
   const gift = settings.loyalty.birthdayGift
   if (!gift) return { gifted: 0 }
@@ -21,6 +37,15 @@ export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date): Promis
     .from(members)
     .leftJoin(birthdayGifts, and(eq(birthdayGifts.memberId, members.id), eq(birthdayGifts.year, year)))
     .where(and(eq(members.merchantId, actor.merchantId), eq(members.status, 'active'), eq(members.birthMonth, month), isNull(birthdayGifts.memberId)))
+  if (due.length === 0) return { gifted: 0 }
+  if (gift.kind === 'coupon') {
+    try {
+      assertIssuable(await getTemplate(tx, actor.merchantId, gift.templateId), now)
+    } catch (e) {
+      if (!(isDomainError(e) && UNUSABLE_TEMPLATE.includes(e.code))) throw e
+      return { gifted: 0, skipped: { templateId: gift.templateId, reason: e.code, message: e.message, due: due.length } }
+    }
+  }
   let gifted = 0
   for (const { id } of due) {
     // Locked and read again: a member merged away since the list was read gets nothing (the one it went into may).

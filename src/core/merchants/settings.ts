@@ -1,9 +1,10 @@
 // A merchant's business rules. Stored as JSON on the merchant and always read through this schema, so every rule
 // has a documented default.
 import { z } from 'zod'
-import { eq } from 'drizzle-orm'
+import { and, eq } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { notFound } from '../../lib/errors.ts'
+import { invalid, notFound } from '../../lib/errors.ts'
+import { couponTemplates } from '../members/schema.ts'
 import { merchants } from './schema.ts'
 
 export const ScaleBarcodeSchema = z.object({
@@ -32,7 +33,7 @@ export const LoyaltySettingsSchema = z.object({
   tierWindowDays: z.number().int().min(1).max(3650).default(365),
   /** A member with no purchase for this many days counts as lapsed in reports and segments. */
   lapsedDays: z.number().int().min(1).default(90),
-  /** The gift in a member's birthday month: a coupon of a template, or points. */
+  /** The gift in a member's birthday month: a coupon of one of the merchant's templates, or points. */
   birthdayGift: z.union([z.null(), z.object({ kind: z.literal('coupon'), templateId: z.uuid() }), z.object({ kind: z.literal('points'), points: z.number().int().min(1) })]).default(null),
 })
 export type LoyaltySettings = z.infer<typeof LoyaltySettingsSchema>
@@ -135,6 +136,18 @@ export async function updateSettings(tx: Tx, merchantId: string, patch: Partial<
   if (!m) throw notFound('merchant', merchantId)
   const before = parseSettings(m.settings)
   const after = MerchantSettingsSchema.parse({ ...before, ...patch })
+  if (patch.loyalty) await assertLoyaltyReferences(tx, merchantId, after.loyalty)
   await tx.update(merchants).set({ settings: after, updatedAt: new Date() }).where(eq(merchants.id, merchantId))
   return { before, after }
+}
+
+/**
+ * A birthday gift naming a coupon template the merchant does not have (another merchant's, or none) would never be
+ * given: 422 unknown_coupon_template naming it.
+ */
+async function assertLoyaltyReferences(tx: Tx, merchantId: string, loyalty: LoyaltySettings): Promise<void> {
+  const gift = loyalty.birthdayGift
+  if (gift?.kind !== 'coupon') return
+  const [t] = await tx.select({ id: couponTemplates.id }).from(couponTemplates).where(and(eq(couponTemplates.merchantId, merchantId), eq(couponTemplates.id, gift.templateId)))
+  if (!t) throw invalid('unknown_coupon_template', `loyalty.birthdayGift names coupon template ${gift.templateId}, which this merchant does not have`, { field: 'loyalty.birthdayGift.templateId', templateId: gift.templateId })
 }

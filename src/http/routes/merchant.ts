@@ -57,6 +57,7 @@ const patchSettingsRoute = defineRoute({
   path: '/api/v1/merchant/settings',
   tags: ['Merchant'],
   summary: 'Change business rules',
+  description: "A loyalty birthday gift of a coupon must name one of the merchant's coupon templates (422 `unknown_coupon_template`).",
   access: 'merchant.manage',
   request: { body: jsonBody(MerchantSettingsSchema.partial().strict()) },
   responses: { 200: json(SettingsSchema) },

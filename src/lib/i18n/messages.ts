@@ -229,6 +229,7 @@ const ZH_CN: Record<string, Render> = {
   invalid_locale: t('语言须为 zh-CN、zh-TW 或 en'),
   invalid_currency: t('币种无效（须为 ISO 4217 币种，如 CNY、HKD）'),
   invalid_time_zone: t('时区无效（须为 IANA 时区）'),
+  unknown_coupon_template: t('优惠券模板 {templateId} 不存在或不属于本商户', '优惠券模板不存在或不属于本商户'),
 }
 
 /** Sentences for the kind of error, by HTTP status, used before the English message of an uncatalogued code. */
