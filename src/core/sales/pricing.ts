@@ -12,7 +12,9 @@
 //   Within a step: promotions by priority (lower first), then id; then tier, manual, coupon and points discounts.
 //   Stacking: an exclusive promotion that applies to a line (its scope, the lines whose units make a bundle's
 //   sets, or a buy-X-get-Y's piece lines, and its condition met on the cart before discounts) keeps every other
-//   promotion off that line; manual, tier, coupon and points discounts still apply. Its spend (minimum spend, 满减
+//   promotion off that line; manual, tier, coupon and points discounts still apply. One that would give nothing
+//   (a bundle dearer than its parts) keeps nothing off; one priced per line (fixed price, item percent or amount)
+//   leaves the lines it gives nothing (an item already below the fixed price) to the others. Its spend (minimum spend, 满减
 //   thresholds) is the one on the cart before discounts; an order percentage still takes its percent of what the
 //   earlier steps left.
 //   Between exclusive promotions the higher priority one wins the line.
@@ -320,12 +322,24 @@ export function priceCart(cart: CartLine[], promos: PromotionRule[], opts: Prici
     return { line, gross, remaining: gross, adjustments: [], free: 0 }
   })
 
-  // Exclusive promotions claim their lines first (on the cart before discounts), by priority.
+  // Exclusive promotions claim their lines first (on the cart before discounts), by priority: the lines they would
+  // give something. One that would give nothing (a bundle dearer than its parts) claims none; one priced per line (a
+  // fixed price, an item percent or amount) leaves the lines it gives nothing (an item below the fixed price).
   const claimedBy = new Map<Working, string>()
   for (const p of [...promos].filter((x) => x.exclusive).sort((a, b) => a.priority - b.priority || (a.id < b.id ? -1 : 1))) {
     const scope = work.filter((w) => inScope(w.line, p) && !claimedBy.has(w))
     const rule = promotionCompute(p)
-    if (scope.length && rule.eligible(scope)) for (const w of rule.covers?.(scope) ?? scope) claimedBy.set(w, p.id)
+    if (scope.length === 0 || !rule.eligible(scope)) continue
+    const covers = rule.covers?.(scope) ?? scope
+    // On copies: computing marks the units a promotion gives away.
+    const copies = covers.map((w) => ({ ...w, adjustments: [], free: 0 }))
+    const gives = rule.compute(copies)
+    const amounts = copies.map((c) => Math.max(0, gives.get(c) ?? 0))
+    if (sum(amounts) === 0) continue
+    const perLine = p.kind === 'fixed_price' || (p.level === 'item' && (p.kind === 'percent_off' || p.kind === 'amount_off'))
+    covers.forEach((w, i) => {
+      if (!perLine || amounts[i]! > 0) claimedBy.set(w, p.id)
+    })
   }
 
   const steps: Step[] = []
@@ -334,8 +348,9 @@ export function priceCart(cart: CartLine[], promos: PromotionRule[], opts: Prici
     steps.push({
       step: STEP_OF[p.kind](p.level),
       order: [p.priority, SOURCE_ORDER.promotion, p.id],
-      lines: (all) => all.filter((w) => inScope(w.line, p) && (!claimedBy.has(w) || claimedBy.get(w) === p.id)),
-      eligible,
+      // An exclusive promotion acts on the lines it claimed, its condition judged when it claimed them.
+      lines: (all) => (p.exclusive ? all.filter((w) => claimedBy.get(w) === p.id) : all.filter((w) => inScope(w.line, p) && !claimedBy.has(w))),
+      eligible: p.exclusive ? (ls) => ls.length > 0 : eligible,
       compute,
       adj: { source: 'promotion', sourceId: p.id, label: p.name },
     })

@@ -143,6 +143,38 @@ describe('pricing: promotions', () => {
     expectConsistent(c)
   })
 
+  it('an exclusive promotion that would give a line nothing does not claim it: a fixed price above the item, a bundle dearer than its parts', () => {
+    const cheap = line({ unitPrice: 800, productId: 'A' })
+    const dear = line({ unitPrice: 1500, productId: 'A' })
+    const c = priceCart(
+      [cheap, dear],
+      [
+        promo({ id: 'fixed', kind: 'fixed_price', level: 'item', params: { price: 1000 }, productIds: ['A'], exclusive: true }),
+        promo({ id: 'ten', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } }),
+      ],
+      incl,
+    )
+    // 8.00 is below the fixed 10.00: the fixed price leaves it to the others (10 % off); 15.00 is the fixed price's.
+    expect(c.lines.map((l) => [l.total, l.adjustments.map((x) => x.sourceId)])).toEqual([
+      [720, ['ten']],
+      [1000, ['fixed']],
+    ])
+    expectConsistent(c)
+    const b = priceCart(
+      [line({ unitPrice: 500, productId: 'A' }), line({ unitPrice: 500, productId: 'B' })],
+      [
+        promo({ id: 'set', kind: 'bundle', level: 'item', params: { price: 1200, components: [{ quantity: 1, productIds: ['A'] }, { quantity: 1, productIds: ['B'] }] }, exclusive: true }),
+        promo({ id: 'ten', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } }),
+      ],
+      incl,
+    )
+    expect(b.lines.map((l) => [l.total, l.adjustments.map((x) => x.sourceId)])).toEqual([
+      [450, ['ten']],
+      [450, ['ten']],
+    ])
+    expectConsistent(b)
+  })
+
   it('between two exclusive promotions the higher priority wins the line; manual discounts still stack', () => {
     const c = priceCart(
       [line({ unitPrice: 10000, manualDiscount: { amount: 100 } })],
