@@ -248,6 +248,11 @@ describe('vouchers API', () => {
         ['stored_value_adjust', '6601.04', 100, 0],
         ['stored_value_adjust', '2203.01', 0, 100],
       ])
+      // Without the default accounts, the check names the correction's accounts for a store whose only activity it is.
+      await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, useDefaultAccounts: false } })
+      const check = ok(await admin.get('/api/v1/vouchers/mappings/check?days=30'), 200)
+      expect(check.missing.filter((x: any) => x.storeId === other.storeId).map((x: any) => x.key)).toEqual(expect.arrayContaining(['stored_value:adjustment', 'stored_value:bonus', 'stored_value:bonus_expense']))
+      await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, useDefaultAccounts: true } })
       // The members' liability moved by what the vouchers booked and the import opened.
       const report = ok(await admin.get('/api/v1/reports/members?from=2026-11-21&to=2026-11-22'), 200)
       expect(report.storedValue).toEqual({ principal: 5000 - 1200 + 1000 + 100 + 8800, bonus: 300 + 700 + 1200, total: 15_900 })

@@ -165,4 +165,24 @@ describe('corrected days delivered to every target', () => {
     expect(refs).toEqual([`TB-${d.code}-20261121-R1`, `TB-${d.code}-20261121-R1-X`, `TB-${d.code}-20261121-R2`])
     expect(net(kingdeeOf(d.code).flatMap((x) => x.entries))).toEqual(want)
   }, 120_000)
+
+  it('a voucher whose first send got no answer stays unsettled after a later send is refused outright (a 503): the day changes by a difference', async () => {
+    const d = await v.day({ correction: 'reversal' })
+    const c = await d.connect('kingdee')
+    const r1 = (await d.build()).voucher
+    v.kd.state.loseNextSaveReply = 1
+    expect((await d.exportTo(r1.id, c)).status).toBe(502)
+    v.kd.state.down = true
+    try {
+      expect((await d.exportTo(r1.id, c)).status).toBe(502)
+    } finally {
+      v.kd.state.down = false
+    }
+    await d.lateSale()
+    const b = await d.build()
+    expect([b.outcome, b.corrections.map((x: any) => x.kind)]).toEqual(['corrected', ['difference']])
+    for (const id of [r1.id, b.corrections[0].id]) expect((await d.exportTo(id, c)).status).toBe(200)
+    expect(kingdeeOf(d.code).map((x) => x.entries[0]!.explanation.split(' ')[0]).sort()).toEqual([`TB-${d.code}-20261121-D2`, `TB-${d.code}-20261121-R1`])
+    expect(net(kingdeeOf(d.code).flatMap((x) => x.entries))).toEqual(await dayNet(d))
+  }, 120_000)
 })

@@ -291,10 +291,12 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
     const base = { merchantId, connectionId, operation: req.operation, method: req.method, url }
     const fields = { connectionId, operation: req.operation, method: req.method, url }
 
+    // Whether any attempt of this call so far may have been acted on (not refused by the vendor, not kept back here).
+    let mayHaveActed = false
     const refuse = async (kind: ErrorKind, attempt: number, message: string, retryAfterMs?: number) => {
       await recordCall(database, logger, { ...base, attempt, outcome: kind, durationMs: 0, requestExcerpt, error: `not sent: ${message}`, at: clock() })
       logger.warn({ ...fields, kind, retryAfterMs }, `vendor call not sent: ${message}`)
-      const err = new ConnectorError(kind, `${where} was not sent: ${message}`, { retryAfterMs, notSent: true })
+      const err = new ConnectorError(kind, `${where} was not sent: ${message}`, { retryAfterMs, notSent: !mayHaveActed })
       refusedLocally.add(err)
       return err
     }
@@ -323,7 +325,6 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
     const attempts = async (): Promise<HttpResponse<T>> => {
       let step: IBackoff<unknown> | undefined
       let pause = 0
-      let mayHaveActed = false
       for (let attempt = 1; ; attempt++) {
         await waitTurn(attempt, pause)
         const started = performance.now()
@@ -342,7 +343,7 @@ export function createConnectorHttp(opts: ConnectorHttpOptions): ConnectorHttp {
         if (result.outcome === 'ok') return result.response as HttpResponse<T>
 
         const kind = result.outcome as ErrorKind
-        // Whether any attempt so far may have been acted on: the vendor refused it (a 4xx, a 503), or it never went.
+        // A vendor's refusal (a 4xx, a 503) or a call that never went was not acted on; anything else may have been.
         const refused = result.status !== undefined && (result.status === 503 || (result.status >= 400 && result.status < 500))
         if (!result.notSent && !refused) mayHaveActed = true
         const fail = (retryAfterMs = result.retryAfterMs) =>

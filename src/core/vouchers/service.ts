@@ -494,7 +494,9 @@ export async function recordExport(tx: Tx, merchantId: string, voucherId: string
       updatedAt: at,
       exportedAt: ok ? at : undefined,
       sendingUntil: null,
-      unanswered: (outcome.status === 'failed' || outcome.status === 'retrying') && outcome.unanswered === true,
+      // Once an attempt went without a clear answer, the voucher may be there until the target says it is or refuses
+      // it: a later attempt refused outright (a 503 on the lookup) proves nothing about the earlier one.
+      unanswered: outcome.status === 'failed' || outcome.status === 'retrying' ? sql`${voucherExports.unanswered} or ${outcome.unanswered === true}` : false,
     })
     .where(and(eq(voucherExports.voucherId, voucherId), eq(voucherExports.connectionId, connectionId), eq(voucherExports.merchantId, merchantId)))
     .returning()
