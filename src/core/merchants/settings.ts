@@ -123,6 +123,18 @@ export const MerchantSettingsSchema = z.object({
 
 export type MerchantSettings = z.infer<typeof MerchantSettingsSchema>
 
+/** A change of settings as sent: every setting optional, and each group's fields (the approval rules go whole). */
+export const SettingsPatchSchema = z
+  .object(
+    Object.fromEntries(
+      Object.entries(MerchantSettingsSchema.shape).map(([key, s]) => {
+        const inner = s instanceof z.ZodDefault ? s.unwrap() : s
+        return [key, (key !== 'approvals' && inner instanceof z.ZodObject ? inner.partial() : inner).optional()]
+      }),
+    ),
+  )
+  .strict()
+
 export const parseSettings = (raw: unknown): MerchantSettings => MerchantSettingsSchema.parse(raw ?? {})
 
 export async function getSettings(tx: Tx, merchantId: string): Promise<MerchantSettings & { currency: string; timeZone: string }> {
@@ -131,12 +143,23 @@ export async function getSettings(tx: Tx, merchantId: string): Promise<MerchantS
   return { ...parseSettings(m.settings), currency: m.currency, timeZone: m.timeZone }
 }
 
-export async function updateSettings(tx: Tx, merchantId: string, patch: Partial<MerchantSettings>): Promise<{ before: MerchantSettings; after: MerchantSettings }> {
+/**
+ * Changes settings. A group given (`vouchers`, `loyalty`, …) changes by the fields it names, the others as they were;
+ * a field's value (a list, a map of templates, a birthday gift) replaces what was there. The approval rules are
+ * replaced as a whole (omitted rules take their defaults). `patch` is as sent, before defaults filled anything in.
+ */
+export async function updateSettings(tx: Tx, merchantId: string, patch: Partial<MerchantSettings> | Record<string, unknown>): Promise<{ before: MerchantSettings; after: MerchantSettings }> {
   const [m] = await tx.select({ settings: merchants.settings }).from(merchants).where(eq(merchants.id, merchantId)).for('update')
   if (!m) throw notFound('merchant', merchantId)
   const before = parseSettings(m.settings)
-  const after = MerchantSettingsSchema.parse({ ...before, ...patch })
-  if (patch.loyalty) await assertLoyaltyReferences(tx, merchantId, after.loyalty)
+  const isGroup = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+  const merged: Record<string, unknown> = { ...before }
+  for (const [key, value] of Object.entries(patch)) {
+    const was = (before as Record<string, unknown>)[key]
+    merged[key] = key !== 'approvals' && isGroup(value) && isGroup(was) ? { ...was, ...value } : value
+  }
+  const after = MerchantSettingsSchema.parse(merged)
+  if ('loyalty' in patch) await assertLoyaltyReferences(tx, merchantId, after.loyalty)
   await tx.update(merchants).set({ settings: after, updatedAt: new Date() }).where(eq(merchants.id, merchantId))
   return { before, after }
 }

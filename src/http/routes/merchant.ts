@@ -2,7 +2,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { getMerchant, LOCALES, updateMerchant } from '../../core/merchants/service.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
-import { getSettings, MerchantSettingsSchema, updateSettings } from '../../core/merchants/settings.ts'
+import { getSettings, MerchantSettingsSchema, SettingsPatchSchema, updateSettings } from '../../core/merchants/settings.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
 import { MerchantSchema, serialize } from '../schemas.ts'
@@ -57,9 +57,10 @@ const patchSettingsRoute = defineRoute({
   path: '/api/v1/merchant/settings',
   tags: ['Merchant'],
   summary: 'Change business rules',
-  description: "A loyalty birthday gift of a coupon must name one of the merchant's coupon templates (422 `unknown_coupon_template`).",
+  description:
+    "A group (`vouchers`, `loyalty`, `cashRounding`, …) changes by the fields it names; the others keep their values, and a field's value (a list, the summary templates, the birthday gift) replaces what was there. `approvals` is replaced as a whole (omitted rules take their defaults). A loyalty birthday gift of a coupon must name one of the merchant's coupon templates (422 `unknown_coupon_template`).",
   access: 'merchant.manage',
-  request: { body: jsonBody(MerchantSettingsSchema.partial().strict()) },
+  request: { body: jsonBody(SettingsPatchSchema) },
   responses: { 200: json(SettingsSchema) },
 })
 
@@ -70,7 +71,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
   app.openapi(patchSettingsRoute, async (c) => {
     const patch = c.req.valid('json')
-    const { before, after } = await updateSettings(c.var.db, c.var.principal.merchantId, patch)
+    // As sent: a group changes by the fields it names (the validated body has the others filled with defaults).
+    const { before, after } = await updateSettings(c.var.db, c.var.principal.merchantId, (await c.req.json()) as Record<string, unknown>)
     const changed = Object.fromEntries(Object.keys(patch).map((k) => [k, { from: before[k as keyof typeof before], to: after[k as keyof typeof after] }]))
     await recordAudit(c.var.db, c.var.principal, { action: 'merchant.settings_changed', entityType: 'merchant', entityId: c.var.principal.merchantId, details: changed })
     return c.json(after, 200)

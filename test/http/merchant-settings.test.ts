@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+
+describe('changing merchant settings', () => {
+  const hub = useTestHub()
+
+  it('a change to one field of a group keeps the group’s other fields as they were', async () => {
+    const m = await seedMerchant(hub)
+    const admin = createApi(hub).as(m.adminToken)
+    const patch = async (body: object) => {
+      const r = await admin.patch('/api/v1/merchant/settings', body)
+      expect(r.status, JSON.stringify(r.body)).toBe(200)
+      return r.body
+    }
+    await patch({ vouchers: { exportAt: '03:30', useDefaultAccounts: false, summaries: { sale_revenue: '销售 {date}' }, correction: 'difference' } })
+    const vouchers = (await patch({ vouchers: { closedThrough: '2026-10-31' } })).vouchers
+    expect(vouchers).toMatchObject({ exportAt: '03:30', useDefaultAccounts: false, summaries: { sale_revenue: '销售 {date}' }, correction: 'difference', closedThrough: '2026-10-31' })
+    await patch({ loyalty: { spendPerPoint: 1000, maxRedeemBp: 1000 } })
+    await patch({ loyalty: { birthdayGift: { kind: 'points', points: 200 } } })
+    const read = (await admin.get('/api/v1/merchant/settings')).body
+    expect(read.loyalty).toMatchObject({ spendPerPoint: 1000, maxRedeemBp: 1000, birthdayGift: { kind: 'points', points: 200 } })
+    expect(read.vouchers).toMatchObject({ exportAt: '03:30', correction: 'difference', closedThrough: '2026-10-31' })
+    await patch({ cashRounding: { unit: 10, mode: 'down' } })
+    expect((await patch({ cashRounding: { unit: 50 } })).cashRounding).toEqual({ unit: 50, mode: 'down' })
+    // A bad field is refused and nothing changes.
+    const bad = await admin.patch('/api/v1/merchant/settings', { loyalty: { spendPerPoint: -5 } })
+    expect([bad.status, bad.body.error.code]).toEqual([400, 'validation_failed'])
+    expect((await admin.get('/api/v1/merchant/settings')).body.loyalty.spendPerPoint).toBe(1000)
+    // The audit names what the change was from and to, the whole group.
+    const audit = (await admin.get('/api/v1/audit?action=merchant.settings_changed')).body.items
+    expect(audit[0].details.cashRounding).toEqual({ from: { unit: 10, mode: 'down' }, to: { unit: 50, mode: 'down' } })
+  })
+})
