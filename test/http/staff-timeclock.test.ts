@@ -109,4 +109,62 @@ describe('the time clock over the API', () => {
       hub.setNow(undefined)
     }
   })
+
+  it('a manager corrects the time clock: a forgotten clock-out added, a mistaken entry voided, each with a reason, audited, and kept in order', async () => {
+    const { m, ann, bob, admin, at } = await shop()
+    const manager = await m.staff('manager')
+    const boss = createApi(hub).as(manager.token)
+    await at('2025-03-03T09:00:00', '3852', 'clock_in')
+    await at('2025-03-03T09:02:00', '7391', 'clock_in')
+    await at('2025-03-03T12:00:00', '7391', 'break_start')
+    await at('2025-03-03T18:00:00', '7391', 'clock_out')
+    // Ann forgot to clock out: her shift is open and counts nothing.
+    const before = (await admin.get('/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-03')).body.people
+    expect(before.find((p: any) => p.userId === ann.id)).toMatchObject({ workedMinutes: 0, open: { clockedInAt: sh('2025-03-03T09:00:00').toISOString() } })
+
+    const add = (body: object, api = boss) => api.post('/api/v1/timeclock/entries', body)
+    hub.setNow(sh('2025-03-04T10:00:00'))
+    try {
+      // Refused: out of order, in the future, without permission, for oneself, for another merchant's user.
+      expect((await add({ userId: ann.id, action: 'clock_in', at: sh('2025-03-03T10:00:00').toISOString(), reason: 'x' })).body.error.code).toBe('time_entries_out_of_order')
+      expect((await add({ userId: ann.id, action: 'clock_out', at: sh('2025-03-03T08:00:00').toISOString(), reason: 'x' })).body.error.code).toBe('time_entries_out_of_order')
+      expect((await add({ userId: ann.id, action: 'clock_out', at: sh('2025-03-05T08:00:00').toISOString(), reason: 'x' })).body.error.code).toBe('time_entry_in_future')
+      expect((await add({ userId: bob.id, action: 'clock_out', at: sh('2025-03-03T18:00:00').toISOString(), reason: 'x' }, createApi(hub).as(ann.token))).status).toBe(403)
+      expect((await add({ userId: manager.id, action: 'clock_in', at: sh('2025-03-03T08:00:00').toISOString(), reason: 'x' })).body.error.code).toBe('own_time_entry')
+      const stranger = await seedMerchant(hub)
+      expect((await add({ userId: (await stranger.staff('cashier')).id, action: 'clock_in', at: sh('2025-03-03T08:00:00').toISOString(), reason: 'x' })).status).toBe(404)
+      expect((await add({ userId: ann.id, action: 'clock_out', at: sh('2025-03-03T17:30:00').toISOString() })).status).toBe(400)
+
+      const added = await add({ userId: ann.id, action: 'clock_out', at: sh('2025-03-03T17:30:00').toISOString(), reason: 'forgot to clock out; left at 17:30' })
+      expect(added.status, JSON.stringify(added.body)).toBe(201)
+      expect(added.body).toMatchObject({ kind: 'clock_out', userId: ann.id, addedBy: manager.id, reason: 'forgot to clock out; left at 17:30', voidedAt: null })
+
+      // Bob's break was never ended: the break runs to his clock-out. The manager voids the break start instead.
+      const entries = (await boss.get(`/api/v1/timeclock/entries?userId=${bob.id}&from=2025-03-03&to=2025-03-03`)).body.items
+      expect(entries.map((e: any) => e.kind)).toEqual(['clock_in', 'break_start', 'clock_out'])
+      const breakStart = entries[1]
+      // Voiding his clock-in would leave a break and a clock-out with no shift: refused.
+      expect((await boss.post(`/api/v1/timeclock/entries/${entries[0].id}/void`, { reason: 'x' })).body.error.code).toBe('time_entries_out_of_order')
+      const voided = await boss.post(`/api/v1/timeclock/entries/${breakStart.id}/void`, { reason: 'no break taken; the till was left signed in' })
+      expect(voided.status, JSON.stringify(voided.body)).toBe(200)
+      expect(voided.body).toMatchObject({ id: breakStart.id, voidedBy: manager.id, voidReason: 'no break taken; the till was left signed in' })
+      expect((await boss.post(`/api/v1/timeclock/entries/${breakStart.id}/void`, { reason: 'again' })).body.error.code).toBe('time_entry_voided')
+      const listed = (await boss.get(`/api/v1/timeclock/entries?userId=${bob.id}&from=2025-03-03&to=2025-03-03`)).body.items
+      expect(listed.map((e: any) => [e.kind, e.voidedAt !== null])).toEqual([
+        ['clock_in', false],
+        ['break_start', true],
+        ['clock_out', false],
+      ])
+    } finally {
+      hub.setNow(undefined)
+    }
+    const hours = (await admin.get('/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-03')).body.people
+    expect(hours.find((p: any) => p.userId === ann.id)).toMatchObject({ workedMinutes: 8 * 60 + 30, breakMinutes: 0, shifts: 1, open: null })
+    expect(hours.find((p: any) => p.userId === bob.id)).toMatchObject({ workedMinutes: 8 * 60 + 58, breakMinutes: 0, shifts: 1 })
+    const audit = (await admin.get('/api/v1/audit?action=timeclock.entry_added')).body.items
+    expect(audit.map((e: any) => [e.actorId, e.details.userId, e.details.reason])).toEqual([[manager.id, ann.id, 'forgot to clock out; left at 17:30']])
+    expect((await admin.get('/api/v1/audit?action=timeclock.entry_voided')).body.items).toHaveLength(1)
+    // A clock action at the till after the correction goes on from it.
+    expect((await at('2025-03-04T09:00:00', '3852', 'clock_in')).status).toBe(201)
+  })
 })

@@ -41,6 +41,7 @@ export const PERMISSIONS = {
   'coupons.issue': 'Issue and void coupons',
   'roles.manage': 'Change what each role may do',
   'approvals.decide': 'Approve or reject actions held for approval',
+  'timeclock.manage': 'Correct others’ time clock entries: add one they missed, void one that should not count',
   'connections.read': 'See connections, their call logs, sync runs, bindings and received webhooks',
   'webhooks.manage': 'Subscribe URLs to hub events; replay received webhooks and outbound deliveries',
   'jobs.manage': 'See, retry and cancel background jobs',
@@ -75,6 +76,7 @@ const MANAGER: Permission[] = [
   'points.adjust',
   'coupons.issue',
   'approvals.decide',
+  'timeclock.manage',
   'campaigns.manage',
   'devices.manage',
 ]

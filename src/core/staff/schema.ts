@@ -183,6 +183,20 @@ export const timeEntries = pgTable(
     kind: text('kind').$type<'clock_in' | 'clock_out' | 'break_start' | 'break_end'>().notNull(),
     at: timestamptz('at').notNull(),
     createdAt: createdAt(),
+    /** A manager who added the entry by hand (a forgotten clock-out), with why; null for one clocked with a PIN. */
+    addedBy: uuid('added_by').references(() => users.id),
+    reason: text('reason'),
   },
   (t) => [index('time_entries_user_idx').on(t.merchantId, t.userId, t.at)],
 )
+
+/** An entry a manager took back (a break never taken): it no longer counts. Entries themselves are append-only. */
+export const timeEntryVoids = pgTable('time_entry_voids', {
+  entryId: bigint('entry_id', { mode: 'number' })
+    .primaryKey()
+    .references(() => timeEntries.id),
+  merchantId: merchantId().references(() => merchants.id),
+  voidedBy: uuid('voided_by').references(() => users.id),
+  reason: text('reason').notNull(),
+  voidedAt: timestamptz('voided_at').notNull(),
+})

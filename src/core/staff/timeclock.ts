@@ -9,23 +9,33 @@
 //   across midnight or across the edge of the period is split there, and only the part inside is counted.
 // - A shift with no clock-out yet is open: it is reported as open (since when, and whether on a break) and none of
 //   it is counted, rather than pretending it ends now.
+//
+// Corrections: a manager (timeclock.manage) adds an entry by hand (a forgotten clock-out) or voids one (a break never
+// taken), each with a reason, audited; never their own entries, never one in the future, and never so that a
+// person's entries would be out of order. A voided entry stays listed and no longer counts.
 import { stringify } from 'csv-stringify/sync'
-import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import { and, asc, eq, inArray, notExists, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { conflict, invalid } from '../../lib/errors.ts'
+import { conflict, forbidden, invalid, notFound } from '../../lib/errors.ts'
 import type { SecretBox } from '../../lib/secrets.ts'
 import { addDays, businessDayRange, isDate } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from './actor.ts'
+import { recordAudit } from './audit.ts'
 import { identifyByPin, type PinPolicy } from './pins.ts'
 import type { Role } from './permissions.ts'
-import { timeEntries, users } from './schema.ts'
+import { timeEntries, timeEntryVoids, users } from './schema.ts'
 import { formulaSafe } from '../../lib/formula-guard.ts'
 
 export const CLOCK_ACTIONS = ['clock_in', 'clock_out', 'break_start', 'break_end'] as const
 export type ClockAction = (typeof CLOCK_ACTIONS)[number]
 export type ClockState = 'off' | 'working' | 'on_break'
 export type TimeEntry = typeof timeEntries.$inferSelect
+/** An entry as listed: with its void, if a manager voided it. */
+export type ListedEntry = TimeEntry & { voidedAt: Date | null; voidedBy: string | null; voidReason: string | null }
+
+/** Entries that count: those no manager voided. */
+const counts = notExists(sql`(select 1 from ${timeEntryVoids} where ${timeEntryVoids.entryId} = ${timeEntries.id})`)
 
 const stateAfter = (kind: ClockAction | undefined): ClockState => (kind === 'clock_in' || kind === 'break_end' ? 'working' : kind === 'break_start' ? 'on_break' : 'off')
 
@@ -44,7 +54,7 @@ export async function recordClockAction(tx: Tx, actor: Actor, input: { userId: s
   const [last] = await tx
     .select({ kind: timeEntries.kind, at: timeEntries.at })
     .from(timeEntries)
-    .where(and(eq(timeEntries.merchantId, actor.merchantId), eq(timeEntries.userId, input.userId)))
+    .where(and(eq(timeEntries.merchantId, actor.merchantId), eq(timeEntries.userId, input.userId), counts))
     .orderBy(sql`${timeEntries.at} desc, ${timeEntries.id} desc`)
     .limit(1)
   checkOrder(stateAfter(last?.kind), input.action)
@@ -60,6 +70,84 @@ export async function clockWithPin(db: Tx, secrets: SecretBox, input: { register
   const actor: Actor = { type: 'user', id: user.id, name: user.email, merchantId: user.merchantId, role: user.role as Role }
   const r = await db.transaction((tx) => recordClockAction(tx, actor, { userId: user.id, registerId: register.id, action: input.action, at: now }))
   return { ...r, user }
+}
+
+// ─── Corrections ─────────────────────────────────────────────────────────────────────────────────────────────
+
+/** Locks the person (as a clock action does) and returns their entries that count, in time order. */
+async function lockedEntries(tx: Tx, actor: Actor, userId: string) {
+  const [u] = await tx.select({ id: users.id }).from(users).where(and(eq(users.merchantId, actor.merchantId), eq(users.id, userId))).for('update')
+  if (!u) throw notFound('user', userId)
+  if (actor.type === 'user' && actor.id === userId) throw forbidden('own_time_entry', 'a manager corrects the time of others; another manager corrects yours')
+  return tx
+    .select({ id: timeEntries.id, kind: timeEntries.kind, at: timeEntries.at })
+    .from(timeEntries)
+    .where(and(eq(timeEntries.merchantId, actor.merchantId), eq(timeEntries.userId, userId), counts))
+    .orderBy(asc(timeEntries.at), asc(timeEntries.id))
+}
+
+/** Refuses a person's entries that would be out of order (409 time_entries_out_of_order, naming the first). */
+function assertInOrder(entries: { kind: ClockAction; at: Date }[], change: string) {
+  let state: ClockState = 'off'
+  for (const e of entries) {
+    try {
+      checkOrder(state, e.kind)
+    } catch (err) {
+      const why = err instanceof Error ? err.message : String(err)
+      throw conflict('time_entries_out_of_order', `${change} would leave this person's entries out of order: ${e.kind} at ${e.at.toISOString()} (${why})`, { kind: e.kind, at: e.at.toISOString() })
+    }
+    state = stateAfter(e.kind)
+  }
+}
+
+/** A manager adds an entry a person missed (a forgotten clock-out), at the time it happened. */
+export async function addTimeEntry(tx: Tx, actor: Actor, input: { userId: string; action: ClockAction; at: Date; reason: string }, now: Date): Promise<TimeEntry> {
+  if (input.at > now) throw invalid('time_entry_in_future', 'an entry is added for a time that has passed')
+  const entries = await lockedEntries(tx, actor, input.userId)
+  const earlier = entries.filter((e) => e.at <= input.at)
+  assertInOrder([...earlier, { kind: input.action, at: input.at }, ...entries.filter((e) => e.at > input.at)], `a ${input.action} at ${input.at.toISOString()}`)
+  const [entry] = await tx
+    .insert(timeEntries)
+    .values({ merchantId: actor.merchantId, userId: input.userId, registerId: null, kind: input.action, at: input.at, addedBy: actor.type === 'user' ? actor.id : null, reason: input.reason })
+    .returning()
+  await recordAudit(tx, actor, { action: 'timeclock.entry_added', entityType: 'user', entityId: input.userId, details: { entryId: entry!.id, userId: input.userId, kind: input.action, at: input.at.toISOString(), reason: input.reason } })
+  return entry!
+}
+
+/** A manager takes back an entry that should not count (a break never taken, a clock-in by mistake). */
+export async function voidTimeEntry(tx: Tx, actor: Actor, entryId: number, reason: string, now: Date): Promise<ListedEntry> {
+  const [entry] = await tx.select().from(timeEntries).where(and(eq(timeEntries.merchantId, actor.merchantId), eq(timeEntries.id, entryId)))
+  if (!entry) throw notFound('time_entry', String(entryId))
+  const entries = await lockedEntries(tx, actor, entry.userId)
+  if (!entries.some((e) => e.id === entryId)) throw conflict('time_entry_voided', 'this entry was voided already')
+  assertInOrder(entries.filter((e) => e.id !== entryId), `voiding the ${entry.kind} at ${entry.at.toISOString()}`)
+  const voidedBy = actor.type === 'user' ? actor.id : null
+  await tx.insert(timeEntryVoids).values({ entryId, merchantId: actor.merchantId, voidedBy, reason, voidedAt: now })
+  await recordAudit(tx, actor, { action: 'timeclock.entry_voided', entityType: 'user', entityId: entry.userId, details: { entryId, userId: entry.userId, kind: entry.kind, at: entry.at.toISOString(), reason } })
+  return { ...entry, voidedAt: now, voidedBy, voidReason: reason }
+}
+
+/** A person's (or everyone's) entries over business dates `from`..`to`, voided ones too, in time order. */
+export async function listTimeEntries(tx: Tx, merchantId: string, q: { from: string; to: string; userIds?: string[] }): Promise<ListedEntry[]> {
+  if (!isDate(q.from) || !isDate(q.to)) throw invalid('invalid_date', 'from and to are dates (YYYY-MM-DD)')
+  if (q.from > q.to) throw invalid('invalid_period', 'from is after to')
+  if (addDays(q.from, 31) <= q.to) throw invalid('period_too_long', 'entries are listed for at most 31 days at a time')
+  const { timeZone } = await getSettings(tx, merchantId)
+  const start = businessDayRange(q.from, timeZone).start
+  const end = businessDayRange(q.to, timeZone).end
+  const rows = await tx
+    .select({ entry: timeEntries, void: timeEntryVoids })
+    .from(timeEntries)
+    .leftJoin(timeEntryVoids, eq(timeEntryVoids.entryId, timeEntries.id))
+    .where(
+      and(
+        eq(timeEntries.merchantId, merchantId),
+        q.userIds ? (q.userIds.length ? inArray(timeEntries.userId, q.userIds) : sql`false`) : undefined,
+        sql`${timeEntries.at} >= ${start.toISOString()}::timestamptz and ${timeEntries.at} < ${end.toISOString()}::timestamptz`,
+      ),
+    )
+    .orderBy(asc(timeEntries.userId), asc(timeEntries.at), asc(timeEntries.id))
+  return rows.map((r) => ({ ...r.entry, voidedAt: r.void?.voidedAt ?? null, voidedBy: r.void?.voidedBy ?? null, voidReason: r.void?.reason ?? null }))
 }
 
 // ─── Hours ─────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -150,9 +238,10 @@ export async function staffHours(tx: Tx, merchantId: string, q: { from: string; 
   const startIso = new Date(period.start).toISOString()
   const r = await tx.execute<{ user_id: string; kind: ClockAction; at: Date | string }>(sql`
     select e.user_id, e.kind, e.at from time_entries e
-     where e.merchant_id = ${merchantId} ${byUser}
+     where e.merchant_id = ${merchantId} ${byUser} and not exists (select 1 from time_entry_voids v where v.entry_id = e.id)
        and e.at >= coalesce((select max(c.at) from time_entries c
-                              where c.merchant_id = e.merchant_id and c.user_id = e.user_id and c.kind = 'clock_in' and c.at <= ${startIso}::timestamptz),
+                              where c.merchant_id = e.merchant_id and c.user_id = e.user_id and c.kind = 'clock_in' and c.at <= ${startIso}::timestamptz
+                                and not exists (select 1 from time_entry_voids v where v.entry_id = c.id)),
                             ${startIso}::timestamptz)
      order by e.user_id, e.at, e.id`)
   const entries = new Map<string, { kind: ClockAction; at: Date }[]>()

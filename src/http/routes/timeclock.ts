@@ -3,11 +3,11 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { actorCan } from '../../core/staff/actor.ts'
 import { DEFAULT_PIN_POLICY } from '../../core/staff/pins.ts'
-import { CLOCK_ACTIONS, clockWithPin, hoursCsv, staffHours } from '../../core/staff/timeclock.ts'
+import { addTimeEntry, CLOCK_ACTIONS, clockWithPin, hoursCsv, listTimeEntries, staffHours, voidTimeEntry, type ListedEntry } from '../../core/staff/timeclock.ts'
 import { forbidden } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
-import { BusinessDate, uuid } from '../schemas.ts'
+import { BusinessDate, Instant, uuid } from '../schemas.ts'
 
 const tags = ['Time clock']
 
@@ -87,6 +87,70 @@ const hoursCsvRoute = defineRoute({
   responses: { 200: { description: 'One line per person', content: { 'text/csv': { schema: z.string() } } } },
 })
 
+const EntrySchema = z
+  .object({
+    id: z.number().int(),
+    userId: uuid(),
+    registerId: uuid().nullable(),
+    kind: z.enum(CLOCK_ACTIONS),
+    at: z.string(),
+    addedBy: uuid().nullable().openapi({ description: 'The manager who added it by hand; null when clocked with a PIN' }),
+    reason: z.string().nullable(),
+    voidedAt: z.string().nullable().openapi({ description: 'Set when a manager voided it: it no longer counts' }),
+    voidedBy: uuid().nullable(),
+    voidReason: z.string().nullable(),
+  })
+  .openapi('TimeEntry')
+
+const entryJson = (e: ListedEntry) => ({
+  id: e.id,
+  userId: e.userId,
+  registerId: e.registerId,
+  kind: e.kind,
+  at: e.at.toISOString(),
+  addedBy: e.addedBy,
+  reason: e.reason,
+  voidedAt: e.voidedAt?.toISOString() ?? null,
+  voidedBy: e.voidedBy,
+  voidReason: e.voidReason,
+})
+
+const CORRECTIONS =
+  "A manager (timeclock.manage) corrects others' entries, never their own (403 `own_time_entry`): an entry added for a time that has passed (422 `time_entry_in_future` otherwise), or one voided, each with a reason and audited (`timeclock.entry_added`, `timeclock.entry_voided`). A change that would leave the person's entries out of order (a clock-out with no clock-in before it, two clock-ins in a row) is refused with 409 `time_entries_out_of_order`."
+
+const entries = defineRoute({
+  method: 'get',
+  path: '/api/v1/timeclock/entries',
+  tags,
+  summary: 'Clock entries over a period (at most 31 days), voided ones too',
+  description: 'Reading others’ entries needs reports.read; anyone may read their own.',
+  access: 'authenticated',
+  request: { query: HoursQuery },
+  responses: { 200: json(z.object({ items: z.array(EntrySchema) })) },
+})
+
+const addEntry = defineRoute({
+  method: 'post',
+  path: '/api/v1/timeclock/entries',
+  tags,
+  summary: 'Add an entry a person missed (a forgotten clock-out)',
+  description: CORRECTIONS,
+  access: 'timeclock.manage',
+  request: { body: jsonBody(z.object({ userId: uuid(), action: z.enum(CLOCK_ACTIONS), at: Instant(), reason: z.string().trim().min(1).max(500) }).strict()) },
+  responses: { 201: json(EntrySchema, 'Added') },
+})
+
+const voidEntry = defineRoute({
+  method: 'post',
+  path: '/api/v1/timeclock/entries/{id}/void',
+  tags,
+  summary: 'Void an entry that should not count',
+  description: `${CORRECTIONS} An entry voided already answers 409 \`time_entry_voided\`.`,
+  access: 'timeclock.manage',
+  request: { params: z.object({ id: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }), body: jsonBody(z.object({ reason: z.string().trim().min(1).max(500) }).strict()) },
+  responses: { 200: json(EntrySchema) },
+})
+
 /** Whose hours the caller may read: anyone's with reports.read, else only their own. */
 function whose(c: Context<AppEnv>, userId: string | undefined): string[] | undefined {
   const p = c.var.principal
@@ -103,6 +167,20 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const r = await clockWithPin(c.var.db, c.var.hub.secrets, body, c.var.options.pinPolicy ?? DEFAULT_PIN_POLICY, c.var.hub.clock())
     const { id, userId, registerId, kind, at } = r.entry
     return c.json({ entry: { id, userId, registerId, kind, at: at.toISOString() }, state: r.state, user: { id: r.user.id, name: r.user.name } }, 201)
+  })
+  app.openapi(entries, async (c) => {
+    const q = c.req.valid('query')
+    const rows = await listTimeEntries(c.var.db, c.var.principal.merchantId, { from: q.from, to: q.to, userIds: whose(c, q.userId) })
+    return c.json({ items: rows.map(entryJson) }, 200)
+  })
+  app.openapi(addEntry, async (c) => {
+    const body = c.req.valid('json')
+    const entry = await addTimeEntry(c.var.db, c.var.principal, { userId: body.userId, action: body.action, at: new Date(body.at), reason: body.reason }, c.var.hub.clock())
+    return c.json(entryJson({ ...entry, voidedAt: null, voidedBy: null, voidReason: null }), 201)
+  })
+  app.openapi(voidEntry, async (c) => {
+    const entry = await voidTimeEntry(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json').reason, c.var.hub.clock())
+    return c.json(entryJson(entry), 200)
   })
   app.openapi(hours, async (c) => {
     const q = c.req.valid('query')
