@@ -65,7 +65,7 @@ ${tags.map(
     const params = (op.parameters ?? []) as Json[]
     const body = op.requestBody?.content?.['application/json']?.schema
     return html`<section class="op" id="${anchor(method, path)}">
-<div><span class="m ${method}">${method}</span><code>${path}</code> <span class="perm">${op['x-permission']}</span></div>
+<div><span class="m ${method}">${method}</span><code>${path}</code> <span class="perm">${[op['x-permission']].flat().join(' or ')}</span></div>
 <p><strong>${op.summary ?? ''}</strong></p>${(op.description ?? '').split('\n\n').map((p: string) => html`<p>${p}</p>`)}
 ${params.length ? html`<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Description</th></tr>${params.map((p) => html`<tr><td><code>${p.name}</code>${p.required ? ' *' : ''}</td><td>${p.in}</td><td>${p.schema?.type ?? ''}${p.schema?.enum ? ` (${p.schema.enum.join(', ')})` : ''}</td><td>${p.description ?? ''}</td></tr>`)}</table>` : ''}
 ${body ? html`<p>Request body</p><pre>${schemaText(body, components)}</pre>` : ''}

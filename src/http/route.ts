@@ -7,7 +7,7 @@ import { pipeline, Readable, Transform } from 'node:stream'
 import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { bodyLimit } from 'hono/body-limit'
-import { PERMISSIONS, type Access } from '../core/staff/permissions.ts'
+import { PERMISSIONS, type Access, type Permission } from '../core/staff/permissions.ts'
 import type { AppEnv } from './env.ts'
 import { guard } from './middleware/guard.ts'
 import { unitOfWork } from './middleware/unit-of-work.ts'
@@ -53,8 +53,15 @@ export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'se
   }
   if (mutating && transaction !== false) middleware.push(unitOfWork())
 
+  const needs = (p: Permission) => `\`${p}\` (${PERMISSIONS[p]})`
   const who =
-    access === 'public' ? 'No credentials needed.' : access === 'authenticated' ? 'Any signed-in caller.' : `Needs permission \`${access}\` (${PERMISSIONS[access]}).`
+    access === 'public'
+      ? 'No credentials needed.'
+      : access === 'authenticated'
+        ? 'Any signed-in caller.'
+        : typeof access === 'string'
+          ? `Needs permission ${needs(access)}.`
+          : `Needs permission ${access.map(needs).join(' or ')}.`
   const idem = mutating && transaction !== false && access !== 'public' ? ' Accepts an `Idempotency-Key` header.' : ''
   const request = route.request?.body ? { ...route.request, body: { ...route.request.body, required: true } } : route.request
 

@@ -19,6 +19,11 @@ describe('OpenAPI document and reference page', () => {
     expect(createUser.security).toEqual([{ bearerAuth: [] }])
     expect(Object.keys(createUser.responses)).toEqual(expect.arrayContaining(['201', '400', '401', '403', '409', '422']))
     expect(doc.components.schemas.Error).toBeDefined()
+    // A route open to either of two permissions says so, once: in its x-permission and its description.
+    const vouchers = doc.paths['/api/v1/vouchers'].get
+    expect(vouchers['x-permission']).toEqual(['finance.export', 'reports.read'])
+    expect(vouchers.description).toMatch(/^Needs permission `finance.export` \(.*\) or `reports.read` \(.*\)\.$/)
+    expect(vouchers.description).not.toContain('Any signed-in caller')
     // Every route with an id in its path may answer 404; every API route with a body 413 and 415 (the inbound
     // webhook route takes whatever the vendor sends).
     for (const [path, methods] of Object.entries<any>(doc.paths)) {

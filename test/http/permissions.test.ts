@@ -16,7 +16,8 @@ describe('every route is guarded', () => {
       const path = r.path.replace(/:([^/]+)/g, '{$1}')
       const op = doc.paths?.[path]?.[r.method.toLowerCase()]
       const access = op?.['x-permission']
-      if (!(access === 'public' || access === 'authenticated' || access in PERMISSIONS)) undeclared.push(`${r.method} ${r.path}`)
+      const declared = access === 'public' || access === 'authenticated' || (typeof access === 'string' ? access in PERMISSIONS : Array.isArray(access) && access.length > 0 && access.every((p: string) => p in PERMISSIONS))
+      if (!declared) undeclared.push(`${r.method} ${r.path}`)
     }
     expect(undeclared).toEqual([])
   })

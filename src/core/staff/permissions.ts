@@ -51,8 +51,8 @@ export const PERMISSIONS = {
 } as const
 export type Permission = keyof typeof PERMISSIONS
 
-/** Who may call a route: a permission from the matrix, any signed-in caller, or anyone. */
-export type Access = Permission | 'authenticated' | 'public'
+/** Who may call a route: a permission from the matrix, any of several, any signed-in caller, or anyone. */
+export type Access = Permission | readonly Permission[] | 'authenticated' | 'public'
 
 const ALL = Object.keys(PERMISSIONS) as Permission[]
 

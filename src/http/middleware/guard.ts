@@ -40,20 +40,15 @@ export function guard(access: Access): MiddlewareHandler<AppEnv> {
     if (approver) principal.approver = approver
     c.set('principal', principal)
     if (access !== 'authenticated') {
-      const can = actorCan(principal, access)
+      const any: readonly Permission[] = typeof access === 'string' ? [access] : access
+      const can = any.map((permission) => actorCan(principal, permission)).find((x) => x.ok) ?? { ok: false, approverId: null }
       if (!can.ok) {
-        const details = approver ? { permission: access, role: principal.role, approverRole: approver.role } : { permission: access, role: principal.role }
-        throw forbidden('permission_denied', `role ${principal.role} lacks permission ${access}${approver ? ', and so does the approver' : ''}`, details)
+        const permission = any.join('|')
+        const details = approver ? { permission, role: principal.role, approverRole: approver.role } : { permission, role: principal.role }
+        throw forbidden('permission_denied', `role ${principal.role} lacks permission ${any.join(' or ')}${approver ? ', and so does the approver' : ''}`, details)
       }
       if (can.approverId) principal.approvedBy = can.approverId
     }
     return next()
   }
-}
-
-/** For a route open to any of several permissions (checked in its handler): 403 permission_denied without one. */
-export function requireAnyOf(c: Context<AppEnv>, permissions: Permission[]): void {
-  const p = c.var.principal
-  if (permissions.some((permission) => actorCan(p, permission).ok)) return
-  throw forbidden('permission_denied', `role ${p.role} lacks permission ${permissions.join(' or ')}`, { permission: permissions.join('|'), role: p.role })
 }

@@ -23,10 +23,10 @@ import type { AppEnv } from '../env.ts'
 import { fileLocale } from '../locale.ts'
 import { defineRoute, IdParam, json, jsonBody, limitedBody } from '../route.ts'
 import { held, HeldResponse } from './approvals.ts'
-import { requireAnyOf } from '../middleware/guard.ts'
 
 const tags = ['Reconciliation']
-const READ = 'Needs permission `finance.export` or `reports.read`.'
+/** Reading: finance staff or whoever reads reports. */
+const READ = ['finance.export', 'reports.read'] as const
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
 const milli = (description: string) => z.number().int().openapi({ description: `${description}, in thousandths of a minor unit` })
 const Day = z.string().refine(isDate, 'must be a date YYYY-MM-DD').openapi({ example: '2026-03-14' })
@@ -250,8 +250,7 @@ const listStatementsRoute = defineRoute({
   path: '/api/v1/reconciliation/statements',
   tags,
   summary: 'Statements received, newest first',
-  description: READ,
-  access: 'authenticated',
+  access: READ,
   request: {
     query: z.object({
       connectionId: uuid().optional(),
@@ -265,15 +264,14 @@ const listStatementsRoute = defineRoute({
   responses: { 200: json(z.object({ items: z.array(StatementSchema), nextCursor: z.string().nullable() })) },
 })
 
-const getStatementRoute = defineRoute({ method: 'get', path: '/api/v1/reconciliation/statements/{id}', tags, summary: 'One statement', description: READ, access: 'authenticated', request: { params: IdParam }, responses: { 200: json(StatementSchema) } })
+const getStatementRoute = defineRoute({ method: 'get', path: '/api/v1/reconciliation/statements/{id}', tags, summary: 'One statement', access: READ, request: { params: IdParam }, responses: { 200: json(StatementSchema) } })
 
 const downloadRoute = defineRoute({
   method: 'get',
   path: '/api/v1/reconciliation/statements/{id}/file',
   tags,
   summary: 'Download the original statement file as received',
-  description: READ,
-  access: 'authenticated',
+  access: READ,
   request: { params: IdParam },
   responses: { 200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } } },
 })
@@ -283,8 +281,7 @@ const listRunsRoute = defineRoute({
   path: '/api/v1/reconciliation/runs',
   tags,
   summary: 'Reconciliation runs per connection and day, newest first',
-  description: READ,
-  access: 'authenticated',
+  access: READ,
   request: {
     query: z.object({
       connectionId: uuid().optional(),
@@ -398,8 +395,8 @@ const listExceptionsRoute = defineRoute({
   path: '/api/v1/reconciliation/exceptions',
   tags,
   summary: 'Exceptions: every item that is not a plain match, newest day first',
-  description: `Open ones by default. Age counts days from the item’s business date to today in the merchant’s time zone. ${READ}`,
-  access: 'authenticated',
+  description: 'Open ones by default. Age counts days from the item’s business date to today in the merchant’s time zone.',
+  access: READ,
   request: { query: ExceptionQuery.extend({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() }) },
   responses: { 200: json(z.object({ items: z.array(ItemSchema), nextCursor: z.string().nullable() })) },
 })
@@ -409,8 +406,7 @@ const exportExceptionsRoute = defineRoute({
   path: '/api/v1/reconciliation/exceptions/export',
   tags,
   summary: 'Exceptions as a CSV or XLSX file (the same filters as the list)',
-  description: READ,
-  access: 'authenticated',
+  access: READ,
   request: { query: ExceptionQuery.extend({ format: ExportFormat }) },
   responses: fileResponse,
 })
@@ -420,8 +416,7 @@ const getItemRoute = defineRoute({
   path: '/api/v1/reconciliation/items/{id}',
   tags,
   summary: 'One item with its history',
-  description: READ,
-  access: 'authenticated',
+  access: READ,
   request: { params: IdParam },
   responses: { 200: json(ItemSchema.extend({ history: z.array(HistorySchema) })) },
 })
@@ -469,8 +464,7 @@ const summaryRoute = defineRoute({
   path: '/api/v1/reconciliation/summary',
   tags,
   summary: 'Daily summary per connection, day and store: both sides, the difference, fees, open exceptions by age',
-  description: READ,
-  access: 'authenticated',
+  access: READ,
   request: { query: SummaryQuery },
   responses: { 200: json(z.object({ today: z.string(), items: z.array(SummarySchema) })) },
 })
@@ -480,15 +474,13 @@ const summaryExportRoute = defineRoute({
   path: '/api/v1/reconciliation/summary/export',
   tags,
   summary: 'The daily summary as a CSV or XLSX file',
-  description: READ,
-  access: 'authenticated',
+  access: READ,
   request: { query: SummaryQuery.extend({ format: ExportFormat }) },
   responses: fileResponse,
 })
 
 // ─── Handlers ───────────────────────────────────────────────────────────────────────────────────────────────────
 
-const requireRead = (c: Context<AppEnv>) => requireAnyOf(c, ['finance.export', 'reports.read'])
 
 async function today(c: Context<AppEnv>): Promise<string> {
   const settings = await getSettings(c.var.db, c.var.principal.merchantId)
@@ -645,7 +637,6 @@ export function register(app: OpenAPIHono<AppEnv>) {
   )
 
   app.openapi(listStatementsRoute, async (c) => {
-    requireRead(c)
     const q = c.req.valid('query')
     checkRange(q.from, q.to)
     const r = await listStatements(c.var.db, c.var.principal.merchantId, q)
@@ -653,12 +644,10 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
 
   app.openapi(getStatementRoute, async (c) => {
-    requireRead(c)
     return c.json(statementOut(await getStatement(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200)
   })
 
   app.openapi(downloadRoute, async (c) => {
-    requireRead(c)
     const f = await getStatementFile(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
     const name = (f.statement.fileName ?? `${f.statement.format}-${f.statement.businessDate}`).replace(/[^\w.\-]+/g, '_')
     return c.body(new Uint8Array(f.content), 200, {
@@ -669,7 +658,6 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
 
   app.openapi(listRunsRoute, async (c) => {
-    requireRead(c)
     const q = c.req.valid('query')
     checkRange(q.from, q.to)
     const r = await listRuns(c.var.db, c.var.principal.merchantId, { connectionId: q.connectionId, from: q.date ?? q.from, to: q.date ?? q.to, limit: q.limit, cursor: q.cursor })
@@ -693,7 +681,6 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
 
   app.openapi(listExceptionsRoute, async (c) => {
-    requireRead(c)
     const q = c.req.valid('query')
     checkRange(q.from, q.to)
     const r = await listExceptions(c.var.db, c.var.principal.merchantId, { ...q, outcomes: outcomesOf(q.outcome), today: await today(c) })
@@ -701,7 +688,6 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
 
   app.openapi(exportExceptionsRoute, async (c) => {
-    requireRead(c)
     const q = c.req.valid('query')
     checkRange(q.from, q.to)
     const day = await today(c)
@@ -711,7 +697,6 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
 
   app.openapi(getItemRoute, async (c) => {
-    requireRead(c)
     const v = await getItem(c.var.db, c.var.principal.merchantId, c.req.valid('param').id, await today(c))
     return c.json({ ...itemOut(v), history: v.history.map((h) => ({ ...h, createdAt: h.createdAt.toISOString() })) }, 200)
   })
@@ -730,7 +715,6 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
 
   app.openapi(summaryRoute, async (c) => {
-    requireRead(c)
     const q = c.req.valid('query')
     checkRange(q.from, q.to)
     const day = await today(c)
@@ -738,7 +722,6 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
 
   app.openapi(summaryExportRoute, async (c) => {
-    requireRead(c)
     const q = c.req.valid('query')
     checkRange(q.from, q.to)
     const day = await today(c)

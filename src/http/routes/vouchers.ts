@@ -18,15 +18,14 @@ import { addDays, businessDate } from '../../lib/time.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { requireAnyOf } from '../middleware/guard.ts'
 
 const tags = ['Vouchers']
-const READ = 'Needs permission `finance.export` or `reports.read`.'
+/** Reading: finance staff or whoever reads reports. */
+const READ = ['finance.export', 'reports.read'] as const
 // A business date in the years a till can have (1900–9998), as everywhere else a request names one.
 const Day = BusinessDate().openapi({ example: '2026-11-20' })
 const minor = (description = 'Minor units (fen/cents)') => z.number().int().openapi({ description })
 
-const requireRead = (c: Context<AppEnv>) => requireAnyOf(c, ['finance.export', 'reports.read'])
 
 const DimensionsSchema = z.partialRecord(z.enum(['department', 'customer', 'supplier', 'employee', 'project']), z.string().min(1).max(60))
 const AccountSchema = z.object({ key: z.string(), code: z.string(), name: z.string(), dimensions: z.record(z.string(), z.string()), source: z.enum(['default', 'merchant', 'store']) }).openapi('VoucherAccount')
@@ -115,8 +114,8 @@ const mappingsGet = defineRoute({
   path: '/api/v1/vouchers/mappings',
   tags,
   summary: 'The account mapping in force (for a store, with its overrides)',
-  description: `${READ} Every key a voucher line posts to, with the account it resolves to and where that comes from (default chart, merchant, store).`,
-  access: 'authenticated',
+  description: 'Every key a voucher line posts to, with the account it resolves to and where that comes from (default chart, merchant, store).',
+  access: READ,
   request: { query: z.object({ storeId: uuid().optional() }) },
   responses: { 200: json(z.object({ items: z.array(AccountSchema) })) },
 })
@@ -142,8 +141,7 @@ const mappingsCheck = defineRoute({
   path: '/api/v1/vouchers/mappings/check',
   tags,
   summary: 'What the mapping misses for the merchant’s recent activity',
-  description: READ,
-  access: 'authenticated',
+  access: READ,
   request: { query: z.object({ days: z.coerce.number().int().min(1).max(366).default(30) }) },
   responses: {
     200: json(
@@ -161,8 +159,7 @@ const preview = defineRoute({
   path: '/api/v1/vouchers/preview',
   tags,
   summary: 'Preview a day’s voucher without keeping it',
-  description: READ,
-  access: 'authenticated',
+  access: READ,
   transaction: false,
   request: { body: jsonBody(DayBody) },
   responses: {
@@ -190,8 +187,7 @@ const list = defineRoute({
   path: '/api/v1/vouchers',
   tags,
   summary: 'Vouchers by business date and store, newest day first',
-  description: READ,
-  access: 'authenticated',
+  access: READ,
   request: {
     query: z.object({
       from: Day.optional(),
@@ -204,14 +200,14 @@ const list = defineRoute({
   },
   responses: { 200: json(z.object({ items: z.array(VoucherSchema) })) },
 })
-const get = defineRoute({ method: 'get', path: '/api/v1/vouchers/{id}', tags, summary: 'One voucher with its lines and deliveries', description: READ, access: 'authenticated', request: { params: IdParam }, responses: { 200: json(VoucherSchema) } })
+const get = defineRoute({ method: 'get', path: '/api/v1/vouchers/{id}', tags, summary: 'One voucher with its lines and deliveries', access: READ, request: { params: IdParam }, responses: { 200: json(VoucherSchema) } })
 const sources = defineRoute({
   method: 'get',
   path: '/api/v1/vouchers/{id}/lines/{lineNo}/sources',
   tags,
   summary: 'The source records a voucher line summarises (drill-down)',
-  description: `${READ} At most 1,000 records.`,
-  access: 'authenticated',
+  description: 'At most 1,000 records.',
+  access: READ,
   request: { params: IdParam.extend({ lineNo: z.coerce.number().int().min(1).openapi({ param: { name: 'lineNo', in: 'path' } }) }) },
   responses: {
     200: json(z.object({ records: z.array(z.object({ type: z.string(), id: z.string(), ref: z.string().nullable(), amount: minor(), detail: z.record(z.string(), z.unknown()) })), total: z.number().int(), truncated: z.boolean() })),
@@ -234,8 +230,8 @@ const file = defineRoute({
   path: '/api/v1/vouchers/{id}/file',
   tags,
   summary: 'The voucher as a CSV or XLSX file finance software imports',
-  description: `${READ} CSV in GBK by default (what Chinese Excel opens), or UTF-8; layouts generic, kingdee, u8.`,
-  access: 'authenticated',
+  description: 'CSV in GBK by default (what Chinese Excel opens), or UTF-8; layouts generic, kingdee, u8.',
+  access: READ,
   request: {
     params: IdParam,
     query: z.object({
@@ -265,7 +261,6 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return [...mapping.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([key, a]) => ({ key, code: a.code, name: a.name, dimensions: a.dimensions, source: a.source }))
   }
   app.openapi(mappingsGet, async (c) => {
-    requireRead(c)
     return c.json({ items: await mappingOut(c, c.req.valid('query').storeId ?? null) }, 200)
   })
   app.openapi(mappingsPut, async (c) => {
@@ -275,13 +270,11 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return c.json({ items: await mappingOut(c, b.storeId ?? null) }, 200)
   })
   app.openapi(mappingsCheck, async (c) => {
-    requireRead(c)
     const { timeZone } = await getSettings(c.var.db, c.var.principal.merchantId)
     const since = addDays(businessDate(c.var.hub.clock(), timeZone), -c.req.valid('query').days)
     return c.json(await checkMapping(c.var.db, c.var.principal.merchantId, since), 200)
   })
   app.openapi(preview, async (c) => {
-    requireRead(c)
     const b = c.req.valid('json')
     const p = await c.var.hub.database.db.transaction((tx) => previewVoucher(tx, { merchantId: c.var.principal.merchantId, storeId: b.storeId ?? null, businessDate: b.date }))
     const { sources: _s, fingerprint: _f, ...out } = p
@@ -294,20 +287,17 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return c.json({ outcome: r.outcome, voucher: r.voucher ? voucherOut(r.voucher) : null, corrections: r.corrections.map(voucherOut) }, 200)
   })
   app.openapi(list, async (c) => {
-    requireRead(c)
     const q = c.req.valid('query')
     const rows = await listVouchers(c.var.db, c.var.principal.merchantId, { from: q.date ?? q.from, to: q.date ?? q.to, storeId: q.storeId, status: q.status, limit: q.limit })
     return c.json({ items: rows.map(voucherOut) }, 200)
   })
   app.openapi(get, async (c) => {
-    requireRead(c)
     const v = await getVoucher(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
     const lines = await voucherLinesOf(c.var.db, v.id)
     const exports = await exportsOf(c.var.db, v.id)
     return c.json({ ...voucherOut(v), lines: lines.map(({ voucherId: _v, merchantId: _m, ...l }) => l), exports: exports.map(exportOut) }, 200)
   })
   app.openapi(sources, async (c) => {
-    requireRead(c)
     const { id, lineNo } = c.req.valid('param')
     return c.json(await lineSources(c.var.db, c.var.principal.merchantId, id, lineNo), 200)
   })
@@ -324,7 +314,6 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return c.json({ voucher: voucherOut(await getVoucher(hub.database.db, merchantId, id)), export: exportOut(row), sent, queued: false }, 200)
   })
   app.openapi(file, async (c) => {
-    requireRead(c)
     const { id } = c.req.valid('param')
     const q = c.req.valid('query')
     const { document } = await voucherDocumentOf(c.var.db, c.var.principal.merchantId, id)
