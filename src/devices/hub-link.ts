@@ -1,6 +1,7 @@
 // The hub's end of the bridge link: stores' bridges open a WebSocket to /api/v1/bridge/link (the store needs no
 // inbound port), authenticated with a key scoped to that store. The hub sends each open job of the store's bridged
-// devices in seq order, applies the results at most once and acknowledges them, and records device status.
+// devices in seq order (a failure waiting for its device goes again before later work of it: openWork), applies the
+// results at most once and acknowledges them, and records device status — not for a device switched off.
 //
 // Work reaches the link at commit: a trigger on device_jobs NOTIFYs 'tb_device_jobs' with the store id, and every
 // hub process holding that store's link pumps it. After a reconnect every job without a stored result is sent
@@ -12,7 +13,7 @@ import type pg from 'pg'
 import { WebSocketServer, type WebSocket } from 'ws'
 import { authenticate } from '../core/staff/auth.ts'
 import { getStore } from '../core/stores/service.ts'
-import { isDeviceOfStore, listDevices, recordDeviceStatus } from '../core/devices/registry.ts'
+import { findDeviceOfStore, listDevices, recordDeviceStatus } from '../core/devices/registry.ts'
 import { applyOutcome, markSent, openWork, requeueRecovered, settleUnknownByStatus } from '../core/devices/jobs.ts'
 import type { Hub } from '../runtime.ts'
 import { BridgeMessage, CLOSE_KEY_REFUSED, CLOSE_REPLACED, PROTOCOL_VERSION, type HubMessage } from './protocol.ts'
@@ -68,18 +69,20 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
       const outgoing = await db.transaction(async (tx) => {
         const now = hub.clock()
         const open = await openWork(tx, link.storeId, now)
-        const works: { jobId: string; work: DeviceWork; queued: boolean }[] = []
+        const works: { jobId: string; work: DeviceWork; handOver: boolean }[] = []
         const previews = new Map<string, string>()
-        for (const { job, device } of open.filter((o) => !link.sent.has(o.job.id))) {
+        // A job not yet handed over (queued, or a waiting failure that is its device's next job) goes out even if this
+        // socket carried an earlier attempt of it; one already sent goes once per socket.
+        for (const { job, device } of open.filter((o) => o.job.state !== 'sent' || !link.sent.has(o.job.id))) {
           try {
             const { work, preview } = await buildWork(tx, job, device, now)
             if (preview) previews.set(job.id, preview)
-            works.push({ jobId: job.id, work, queued: job.state === 'queued' })
+            works.push({ jobId: job.id, work, handOver: job.state !== 'sent' })
           } catch (err) {
             await applyOutcome(tx, link.storeId, { jobId: job.id, outcome: 'failed', reason: 'render_failed', message: (err as Error).message, retryable: false, status: null, finishedAt: now.toISOString() })
           }
         }
-        await markSent(tx, works.filter((w) => w.queued).map((w) => w.jobId), now, previews)
+        await markSent(tx, works.filter((w) => w.handOver).map((w) => w.jobId), now, previews)
         return works
       })
       if (links.get(link.storeId) !== link) return
@@ -108,10 +111,14 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
     const now = hub.clock()
     const requeued = await db.transaction(async (tx) => {
       // A bridge speaks for the devices of its own store only.
-      if (!(await isDeviceOfStore(tx, link.merchantId, link.storeId, deviceId))) {
+      const device = await findDeviceOfStore(tx, link.merchantId, link.storeId, deviceId)
+      if (!device) {
         send(link, { type: 'error', code: 'unknown_device', message: `device ${deviceId} is not one of this store's` })
         return -1
       }
+      // A device switched off gets nothing (its waiting work was dropped): what its bridge still reads of it (the
+      // devices it was told about when it connected) changes nothing — no status, no settling, no requeue.
+      if (!device.enabled) return 0
       const { recovered } = await recordDeviceStatus(tx, deviceId, status, now)
       await settleUnknownByStatus(tx, deviceId, status, now)
       return recovered || status.problem === null ? requeueRecovered(tx, deviceId, now) : 0

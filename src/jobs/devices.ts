@@ -1,7 +1,9 @@
 // Devices the hub drives itself (route 'hub': reachable from the hub's network, or a cloud card terminal): one
 // runner job per device (queue device:<id>, woken by the device_jobs trigger at commit) takes the device's queued
-// work in order, renders it, runs the driver and stores the outcome. A device with a problem stops its queue; the
-// minute poll reads the status of devices with waiting or unknown work and puts recovered work back.
+// work in order, renders it, runs the driver and stores the outcome. A device with a problem stops its queue: a later
+// job never goes before a failure waiting for the device — new work behind it hands that failure over again first
+// (claimNextForDevice), and a device still not ready refuses it again. The minute poll reads the status of devices
+// with waiting or unknown work and puts recovered work back. A device switched off is neither run nor polled.
 import { and, eq, or } from 'drizzle-orm'
 import { z } from 'zod'
 import { applyOutcome, claimNextForDevice, markSent, requeueRecovered, settleUnknownByStatus } from '../core/devices/jobs.ts'
@@ -39,7 +41,8 @@ export const runDevice = defineTask({
         if (result.status) await recordDeviceStatus(tx, deviceId, result.status, hub.clock())
       })
       hub.logger.info({ deviceJobId: claimed.job.id, deviceId, outcome: result.outcome, reason: result.reason }, 'device job finished')
-      // A device that refused work keeps the rest of its queue until it recovers (the poll sees to that).
+      // A device that refused work keeps the rest of its queue until it recovers (the poll sees to that) or new work
+      // arrives, which tries the refused job again before anything else.
       if (result.outcome === 'failed' && result.retryable) return
     }
   },

@@ -1,12 +1,13 @@
 // A sale's device work end to end: the sale's transaction writes the jobs, the hub sends them over the bridge link,
 // the bridge drives a simulated ESC/POS printer (TCP, answering DLE EOT) and pole display, and the outcomes come
-// back. Prints once across reconnects, waits out a paper-out printer, delivers what queued during an outage in
-// order, never kicks a drawer late.
+// back. Prints once across reconnects, waits out a paper-out printer (the receipt that waited prints before the next
+// sale's; switched off meanwhile, it never prints), delivers what queued during an outage in order, never kicks a
+// drawer late.
 import pg from 'pg'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startBridgeLinks } from '../../src/devices/hub-link.ts'
 import { useTestHub } from '../helpers/db.ts'
-import { deviceRig, until, type DeviceRig } from '../helpers/devices.ts'
+import { deviceRig, rawBridge, until, type DeviceRig } from '../helpers/devices.ts'
 
 describe('device work through the bridge', () => {
   const hub = useTestHub()
@@ -79,6 +80,49 @@ describe('device work through the bridge', () => {
     const done = await until(() => rig!.jobs(), (js) => js.some((j) => j.action === 'print' && j.state === 'done'), 10_000, 'the retry')
     expect(done.find((j) => j.action === 'print')!.attempts).toBe(2)
     expect(rig.receipts()).toHaveLength(1)
+  })
+
+  it('paper back, seen first by the next sale: the receipt that waited for paper prints before the next one', async () => {
+    // The bridge polls the printer's status rarely here: the next receipt is what finds the paper back.
+    rig = await deviceRig(hub, { pumpIntervalMs: 200, statusIntervalMs: 60_000 })
+    await rig.startBridge()
+    rig.printer.setPaper('end')
+    const a = await rig.sell({ cash: false })
+    await until(() => rig!.jobs(), (js) => js.some((j) => j.action === 'print' && j.state === 'failed'), 10_000, 'the paper-out failure')
+    rig.printer.setPaper('ok')
+    const b = await rig.sell({ cash: false })
+    const prints = await rig.waitForReceipts(2, 15_000)
+    expect(prints.map((p) => [a, b].findIndex((s) => p.text.includes(s.receiptNo)))).toEqual([0, 1])
+    const jobs = await until(() => rig!.jobs(), (js) => js.filter((j) => j.action === 'print').every((j) => j.state === 'done'), 10_000, 'both receipts done')
+    expect(jobs.filter((j) => j.action === 'print').map((j) => [j.document.saleId, j.attempts])).toEqual([
+      [a.id, 2],
+      [b.id, 1],
+    ])
+  })
+
+  it('a printer switched off while its receipt waits for paper gets nothing when its bridge then reports the paper back', async () => {
+    rig = await deviceRig(hub, { pumpIntervalMs: 200 })
+    const bridge = await rawBridge(rig.hubUrl, rig.store.storeId, rig.bridgeKey)
+    try {
+      const sale = await rig.sell({ cash: false })
+      const print = (await rig.jobs()).find((j) => j.action === 'print' && j.document.saleId === sale.id)
+      expect(await bridge.waitFor((m) => m.type === 'work' && m.work.jobId === print.id)).toBeDefined()
+      const status = (paper: 'ok' | 'end') => ({ online: true, coverOpen: false, paper, drawerOpen: false, problem: paper === 'ok' ? null : 'paper_end', checkedAt: new Date().toISOString() })
+      bridge.send({ type: 'result', result: { jobId: print.id, outcome: 'failed', reason: 'paper_end', message: 'paper end', retryable: true, status: status('end'), finishedAt: new Date().toISOString() } })
+      await until(async () => (await rig!.api.get(`/api/v1/device-jobs/${print.id}`)).body.state, (s) => s === 'failed', 3000, 'the paper-out failure')
+      expect((await rig.api.patch(`/api/v1/devices/${rig.devices.printer.id}`, { enabled: false })).status).toBe(200)
+      expect((await rig.api.get(`/api/v1/device-jobs/${print.id}`)).body).toMatchObject({ state: 'dropped', reason: 'device_disabled', retryable: false })
+      const sentBefore = bridge.msgs.filter((m) => m.type === 'work' && m.work.jobId === print.id).length
+      // The bridge still polls the printer it was told about when it connected, and sees paper again.
+      bridge.send({ type: 'status', deviceId: rig.devices.printer.id, status: status('ok') })
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(bridge.msgs.filter((m) => m.type === 'work' && m.work.jobId === print.id)).toHaveLength(sentBefore)
+      expect((await rig.api.get(`/api/v1/device-jobs/${print.id}`)).body).toMatchObject({ state: 'dropped', attempts: 1 })
+      // A switched-off printer's status report changes nothing: the hub keeps the last one it took.
+      expect((await rig.api.get(`/api/v1/devices/${rig.devices.printer.id}`)).body.status).toMatchObject({ problem: 'paper_end' })
+    } finally {
+      bridge.ws.terminate()
+    }
   })
 
   it('delivers work queued during a link outage in order, and drops a drawer kick that waited too long', async () => {

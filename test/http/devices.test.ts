@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto'
 // The device registry and the device jobs a sale, a refund or a drawer request writes in its own transaction:
 // checks on registration, routing by till and kitchen category, the drawer only with cash or permission, reprints
-// under a new key, and the bridge key that opens nothing but the bridge link.
-import { describe, expect, it } from 'vitest'
+// under a new key, the bridge key that opens nothing but the bridge link, and a hub-driven printer's queue around a
+// paper-out: the waiting receipt goes first, and nothing of it prints once the printer is switched off.
+import { afterEach, describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
+import { drainJobs } from '../helpers/jobs.ts'
+import { startEscposPrinter, type SimPrinter } from '../../src/devices/simulators/escpos-printer.ts'
 import { rescueSessionFor } from '../../src/core/sales/cash-sessions.ts'
 import { systemActor } from '../../src/core/staff/actor.ts'
 
@@ -283,5 +286,84 @@ describe('devices', () => {
     const r = await bridge.get('/api/v1/devices')
     expect(r.status).toBe(403)
     expect(r.body.error.code).toBe('key_scope')
+  })
+
+  describe('a hub-driven printer with a receipt waiting for its paper', () => {
+    let sim: SimPrinter | undefined
+    afterEach(async () => {
+      await sim?.close()
+      sim = undefined
+    })
+
+    async function hubPrinter() {
+      const m = await seedMerchant(hub)
+      const store = await seedStore(hub, m.merchantId)
+      const admin = createApi(hub).as(m.adminToken)
+      sim = await startEscposPrinter()
+      const printer = await admin.post('/api/v1/devices', { storeId: store.storeId, registerId: store.registerId, name: 'Printer', kind: 'receipt_printer', driver: 'escpos_tcp', address: sim.address, route: 'hub' })
+      expect(printer.status).toBe(201)
+      const item = await seedProduct(hub, store, { name: '散装苹果', price: 990, stock: 50 })
+      const sell = async () => (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'card', amount: 990 }] })).body
+      const job = async (saleId: string) => (await admin.get(`/api/v1/device-jobs?storeId=${store.storeId}`)).body.items.find((j: any) => j.document.saleId === saleId)
+      /** The receipts in the order they came out, by sale. */
+      const printedOrder = (...sales: { receiptNo: string }[]) =>
+        sim!
+          .printed()
+          .filter((p) => p.text.trim())
+          .map((p) => sales.findIndex((s) => p.text.includes(s.receiptNo)))
+      return { admin, sim, printerId: printer.body.id as string, sell, job, printedOrder }
+    }
+    const poll = () => hub.database.db.execute(sql`select graphile_worker.add_job('device.poll', '{}'::json)`)
+
+    it('paper back before the poll: the next sale’s receipt takes the waiting one first, and the two print in order', async () => {
+      const p = await hubPrinter()
+      p.sim.setPaper('end')
+      const a = await p.sell()
+      await drainJobs(hub)
+      expect(await p.job(a.id)).toMatchObject({ state: 'failed', reason: 'paper_end', retryable: true })
+      p.sim.setPaper('ok')
+      const b = await p.sell()
+      await drainJobs(hub)
+      expect(p.printedOrder(a, b)).toEqual([0, 1])
+      expect(await p.job(a.id)).toMatchObject({ state: 'done', attempts: 2 })
+      expect(await p.job(b.id)).toMatchObject({ state: 'done', attempts: 1 })
+    })
+
+    it('while the paper stays out, the next sale’s receipt waits behind the failed one; once the poll sees paper, both print in order', async () => {
+      const p = await hubPrinter()
+      p.sim.setPaper('end')
+      const a = await p.sell()
+      await drainJobs(hub)
+      const b = await p.sell()
+      await drainJobs(hub)
+      // The waiting receipt was tried again first and refused again; the later one did not go past it.
+      expect(await p.job(a.id)).toMatchObject({ state: 'failed', reason: 'paper_end', retryable: true, attempts: 2 })
+      expect(await p.job(b.id)).toMatchObject({ state: 'queued', attempts: 0 })
+      expect(p.printedOrder(a, b)).toEqual([])
+      p.sim.setPaper('ok')
+      await poll()
+      await drainJobs(hub)
+      expect(p.printedOrder(a, b)).toEqual([0, 1])
+    })
+
+    it('switched off while a receipt waits for its paper: the receipt is dropped and never prints, also once switched on again', async () => {
+      const p = await hubPrinter()
+      p.sim.setPaper('end')
+      const a = await p.sell()
+      await drainJobs(hub)
+      expect(await p.job(a.id)).toMatchObject({ state: 'failed', retryable: true })
+      expect((await p.admin.patch(`/api/v1/devices/${p.printerId}`, { enabled: false })).status).toBe(200)
+      expect(await p.job(a.id)).toMatchObject({ state: 'dropped', reason: 'device_disabled', retryable: false })
+      p.sim.setPaper('ok')
+      expect((await p.admin.patch(`/api/v1/devices/${p.printerId}`, { enabled: true })).status).toBe(200)
+      await poll()
+      await drainJobs(hub)
+      expect(await p.job(a.id)).toMatchObject({ state: 'dropped' })
+      expect(p.sim.printed().filter((x) => x.text.includes(a.receiptNo))).toEqual([])
+      // Switched on again, it prints the next sale's receipt.
+      const b = await p.sell()
+      await drainJobs(hub)
+      expect(p.printedOrder(a, b)).toEqual([1])
+    })
   })
 })

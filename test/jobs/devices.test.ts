@@ -88,22 +88,23 @@ describe('hub-driven devices', () => {
     await drainJobs(hub)
     const b = await st.sell(false)
     await drainJobs(hub)
-    const failed = await st.jobs()
-    expect(failed.map((j: any) => [j.state, j.reason, j.retryable])).toEqual([
-      ['failed', 'unreachable', true],
-      ['failed', 'unreachable', true],
+    // The later receipt does not go past the waiting one: it is tried again first, refused again, and the later one waits.
+    const waiting = await st.jobs()
+    expect(waiting.map((j: any) => [j.state, j.reason, j.retryable, j.attempts])).toEqual([
+      ['queued', null, false, 0],
+      ['failed', 'unreachable', true, 2],
     ])
     // Still refusing: the poll changes nothing.
     await poll()
     await drainJobs(hub)
-    expect((await st.jobs()).map((j: any) => j.state)).toEqual(['failed', 'failed'])
+    expect((await st.jobs()).map((j: any) => j.state)).toEqual(['queued', 'failed'])
     await printer!.refuse(false)
     await poll()
     await drainJobs(hub)
     const after = await st.jobs()
     expect(after.map((j: any) => [j.state, j.attempts])).toEqual([
-      ['done', 2],
-      ['done', 2],
+      ['done', 1],
+      ['done', 3],
     ])
     const texts = printer!.printed().filter((p) => p.text.trim()).map((p) => p.text)
     expect(texts.filter((t) => t.includes(a.receiptNo))).toHaveLength(1)

@@ -3,8 +3,14 @@
 //   queued ──(handed to the bridge / the hub's runner)──► sent ──► done | failed | unknown | dropped
 //
 // - A job is created once per idempotency key (a sale's receipt, a client's key); asking again returns it.
-// - failed + retryable (nothing reached the device: paper end, cover open, unreachable) goes back to queued when the
-//   device reports it has recovered, while the job is still fresh; its attempts count up.
+// - failed + retryable (nothing reached the device: paper end, cover open, unreachable) waits for the device: it goes
+//   back to queued when the device reports it has recovered, while the job is still fresh; its attempts count up.
+// - A device's waiting jobs (queued, and failed + retryable while fresh) go in seq order: a device with a problem
+//   stops its queue, and a later job never goes before one that waits. When new work queues behind a waiting failure,
+//   the failure is the device's next job and is handed over again first (straight from failed to sent, so its retry
+//   wakes no runner again): if the device is still not ready it fails again and the queue stays put.
+// - A device switched off (or a drawer whose printer is) gets nothing: its waiting jobs are dropped (dropWaiting),
+//   and nothing here picks, requeues or hands over a job of it.
 // - unknown (bytes may have reached the device) is never resent: the driver settles it by reading the device's
 //   status, or a person says whether it printed. A reprint is a new job, marked as one.
 // - A job past its expiry (a drawer kick after 10 s) is dropped, never delivered late.
@@ -134,44 +140,72 @@ export const listJobs = (tx: Tx, f: JobFilter) =>
     .orderBy(desc(deviceJobs.seq))
     .limit(f.limit)
 
+const QUEUED = eq(deviceJobs.state, 'queued')
+const FAILED_RETRYABLE = and(eq(deviceJobs.state, 'failed'), eq(deviceJobs.retryable, true))
+/** A job still worth doing at `now`. */
+const fresh = (now: Date) => sql`(${deviceJobs.expiresAt} is null or ${deviceJobs.expiresAt} > ${now.toISOString()}::timestamptz)`
+/** A failed job that waits for its device (retryable, still fresh). */
+const waitingFailure = (now: Date) => and(FAILED_RETRYABLE, fresh(now))
+/** The job's device is switched on, and so is the printer a drawer is kicked through. */
+const DEVICE_ON = sql`${deviceJobs.deviceId} in (select d.id from devices d left join devices p on p.id = d.printer_id where d.enabled and (p.id is null or p.enabled))`
+/** Its device has queued work after it: a waiting failure then is the device's next job, handed over first. */
+const QUEUED_AFTER = sql`exists (select 1 from device_jobs q where q.device_id = ${deviceJobs.deviceId} and q.state = 'queued' and q.seq > ${deviceJobs.seq})`
+
 /** Queued work past its expiry is dropped (reason expired), never delivered late. Returns the dropped ids. */
 export async function dropExpired(tx: Tx, where: { storeId?: string; deviceId?: string }, now: Date): Promise<string[]> {
-  return drop(tx, and(where.storeId ? eq(deviceJobs.storeId, where.storeId) : undefined, where.deviceId ? eq(deviceJobs.deviceId, where.deviceId) : undefined, lt(deviceJobs.expiresAt, now)), 'expired', 'not delivered in time', now)
+  return drop(tx, and(where.storeId ? eq(deviceJobs.storeId, where.storeId) : undefined, where.deviceId ? eq(deviceJobs.deviceId, where.deviceId) : undefined, QUEUED, lt(deviceJobs.expiresAt, now)), 'expired', 'not delivered in time', now)
 }
 
-/** Drops a device's jobs not yet handed over, with why; returns how many. */
-export async function dropQueued(tx: Tx, deviceId: string, reason: string, message: string, now: Date): Promise<number> {
-  return (await drop(tx, eq(deviceJobs.deviceId, deviceId), reason, message, now)).length
+/**
+ * Drops a device's waiting jobs — queued, or failed + retryable (waiting for the device to recover) — with why
+ * (a device switched off); returns how many. A job handed over (sent) still reports its result.
+ */
+export async function dropWaiting(tx: Tx, deviceId: string, reason: string, message: string, now: Date): Promise<number> {
+  return (await drop(tx, and(eq(deviceJobs.deviceId, deviceId), or(QUEUED, FAILED_RETRYABLE)), reason, message, now)).length
 }
 
-/** Drops the queued jobs `where` says, with why; returns their ids. */
+/** Drops the jobs `where` says (it names their states), with why; returns their ids. A dropped job is never retried. */
 async function drop(tx: Tx, where: SQL | undefined, reason: string, message: string, now: Date): Promise<string[]> {
   const rows = await tx
     .update(deviceJobs)
-    .set({ state: 'dropped', reason, message, finishedAt: now, updatedAt: now })
-    .where(and(where, eq(deviceJobs.state, 'queued')))
+    .set({ state: 'dropped', reason, message, retryable: false, finishedAt: now, updatedAt: now })
+    .where(where)
     .returning({ id: deviceJobs.id })
   return rows.map((r) => r.id)
 }
 
-/** A store's work not yet final, in order: what its bridge must run (queued) or still owes a result for (sent). */
+/**
+ * A store's work not yet final on its switched-on bridged devices, in seq order: what its bridge must run (queued,
+ * and a waiting failure with queued work of its device after it: the device's next job, see the header) or still
+ * owes a result for (sent).
+ */
 export async function openWork(tx: Tx, storeId: string, now: Date) {
   await dropExpired(tx, { storeId }, now)
   return tx
     .select({ job: deviceJobs, device: devices })
     .from(deviceJobs)
     .innerJoin(devices, eq(devices.id, deviceJobs.deviceId))
-    .where(and(eq(deviceJobs.storeId, storeId), inArray(deviceJobs.state, ['queued', 'sent']), eq(devices.route, 'bridge')))
+    .where(
+      and(
+        eq(deviceJobs.storeId, storeId),
+        or(inArray(deviceJobs.state, ['queued', 'sent']), and(waitingFailure(now), QUEUED_AFTER)),
+        eq(devices.route, 'bridge'),
+        DEVICE_ON,
+      ),
+    )
     .orderBy(asc(deviceJobs.seq))
 }
 
-/** Marks jobs as handed over (to a bridge, or to the hub's own driver). */
+/**
+ * Marks jobs as handed over (to a bridge, or to the hub's own driver): queued ones, and a waiting failure handed over
+ * again as its device's next job (openWork, claimNextForDevice).
+ */
 export async function markSent(tx: Tx, jobIds: string[], now: Date, preview?: Map<string, string>) {
   if (!jobIds.length) return
   await tx
     .update(deviceJobs)
     .set({ state: 'sent', sentAt: now, attempts: sql`${deviceJobs.attempts} + 1`, updatedAt: now })
-    .where(and(inArray(deviceJobs.id, jobIds), eq(deviceJobs.state, 'queued')))
+    .where(and(inArray(deviceJobs.id, jobIds), or(QUEUED, FAILED_RETRYABLE)))
   for (const [id, text] of preview ?? []) await tx.update(deviceJobs).set({ preview: text }).where(eq(deviceJobs.id, id))
 }
 
@@ -254,7 +288,8 @@ export async function settleUnknownByStatus(tx: Tx, deviceId: string, status: De
 
 /**
  * A device that recovered (paper back, cover closed, reachable again) gets its retryable failures back in the
- * queue, oldest first, while they are still fresh. Returns how many.
+ * queue, oldest first, while they are still fresh — unless it is switched off (its waiting work was dropped then).
+ * Returns how many.
  */
 export async function requeueRecovered(tx: Tx, deviceId: string, now: Date): Promise<number> {
   const rows = await tx
@@ -263,9 +298,8 @@ export async function requeueRecovered(tx: Tx, deviceId: string, now: Date): Pro
     .where(
       and(
         or(eq(deviceJobs.deviceId, deviceId), sql`${deviceJobs.deviceId} in (select id from devices where printer_id = ${deviceId})`),
-        eq(deviceJobs.state, 'failed'),
-        eq(deviceJobs.retryable, true),
-        sql`(${deviceJobs.expiresAt} is null or ${deviceJobs.expiresAt} > ${now.toISOString()}::timestamptz)`,
+        waitingFailure(now),
+        DEVICE_ON,
       ),
     )
     .returning({ id: deviceJobs.id })
@@ -291,15 +325,20 @@ export async function settleJob(tx: Tx, actor: Actor, jobId: string, input: { pr
   return row!
 }
 
-/** Takes the next queued job of a hub-driven device (locked: one runner per device), dropping expired ones first. */
+/**
+ * Takes the next job of a hub-driven, switched-on device, dropping expired ones first: the earliest of its waiting
+ * jobs when it has queued work — a waiting failure before the queued work goes again first (see the header), so a
+ * later job never goes past it. Locked: it waits for a row another transaction holds (a recovery requeueing it)
+ * rather than skipping to a later job; the runner's queue (device:<id>) keeps one runner per device.
+ */
 export async function claimNextForDevice(tx: Tx, deviceId: string, now: Date): Promise<DeviceJob | null> {
   await dropExpired(tx, { deviceId }, now)
   const [job] = await tx
     .select()
     .from(deviceJobs)
-    .where(and(eq(deviceJobs.deviceId, deviceId), eq(deviceJobs.state, 'queued')))
+    .where(and(eq(deviceJobs.deviceId, deviceId), or(QUEUED, and(waitingFailure(now), QUEUED_AFTER)), DEVICE_ON))
     .orderBy(asc(deviceJobs.seq))
     .limit(1)
-    .for('update', { skipLocked: true })
+    .for('update')
   return job ?? null
 }

@@ -11,7 +11,7 @@ import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { getRegister, getStore } from '../stores/service.ts'
 import { deviceJobs, devices, type DeviceDriver, type DeviceStatusLike, type DeviceKind, type DeviceRoute, type TextEncoding } from './schema.ts'
-import { dropQueued } from './jobs.ts'
+import { dropWaiting } from './jobs.ts'
 
 export type Device = typeof devices.$inferSelect
 
@@ -199,16 +199,16 @@ export async function updateDevice(tx: Tx, actor: Actor, id: string, changes: Pa
   const values = await normalize(tx, actor.merchantId, merged, id)
   try {
     const [row] = await tx.update(devices).set({ ...values, updatedAt: sql`now()` }).where(eq(devices.id, id)).returning()
-    // Switched off, it is sent nothing more: what waits for it is dropped, with the reason (a job already handed over
-    // still reports its result).
-    let dropped = current.enabled && !row!.enabled ? await dropQueued(tx, id, 'device_disabled', 'the device was switched off before this job reached it', new Date()) : 0
+    // Switched off, it is sent nothing more: what waits for it — queued, or failed and waiting for it to recover — is
+    // dropped, with the reason (a job already handed over still reports its result).
+    let dropped = current.enabled && !row!.enabled ? await dropWaiting(tx, id, 'device_disabled', 'the device was switched off before this job reached it', new Date()) : 0
     // The drawers kicked through a printer go its way: its route, and nothing more once it is switched off.
     const drawers = PRINTERS.includes(row!.kind)
       ? await tx.select({ id: devices.id }).from(devices).where(and(eq(devices.merchantId, actor.merchantId), eq(devices.printerId, id), eq(devices.kind, 'cash_drawer')))
       : []
     if (drawers.length && row!.route !== current.route) await tx.update(devices).set({ route: row!.route, updatedAt: sql`now()` }).where(inArray(devices.id, drawers.map((d) => d.id)))
     if (drawers.length && current.enabled && !row!.enabled) {
-      for (const d of drawers) dropped += await dropQueued(tx, d.id, 'printer_disabled', 'the drawer’s printer was switched off before this kick reached it', new Date())
+      for (const d of drawers) dropped += await dropWaiting(tx, d.id, 'printer_disabled', 'the drawer’s printer was switched off before this kick reached it', new Date())
     }
     if (row!.route !== current.route) await moveRoute(tx, [id, ...drawers.map((d) => d.id)], current.route)
     await recordAudit(tx, actor, { action: 'device.changed', entityType: 'device', entityId: id, details: { changes: Object.keys(changes), ...(dropped ? { jobsDropped: dropped } : {}) } })
@@ -239,13 +239,16 @@ export async function getDevice(tx: Tx, merchantId: string, id: string): Promise
   return row
 }
 
-/** Whether a device is one of the store's (what a bridge linked for that store may report on). */
-export async function isDeviceOfStore(tx: Tx, merchantId: string, storeId: string, id: string): Promise<boolean> {
+/**
+ * A device of the store (what a bridge linked for that store may report on), and whether it is switched on (a drawer:
+ * and its printer too); null when the store has no such device.
+ */
+export async function findDeviceOfStore(tx: Tx, merchantId: string, storeId: string, id: string): Promise<{ id: string; enabled: boolean } | null> {
   const [row] = await tx
-    .select({ id: devices.id })
+    .select({ id: devices.id, enabled: sql<boolean>`${devices.enabled} and coalesce((select p.enabled from devices p where p.id = ${devices.printerId}), true)` })
     .from(devices)
     .where(and(eq(devices.merchantId, merchantId), eq(devices.storeId, storeId), eq(devices.id, id)))
-  return row !== undefined
+  return row ?? null
 }
 
 export const listDevices = (tx: Tx, merchantId: string, storeId?: string) =>
