@@ -19,7 +19,8 @@
 //   earlier steps left.
 //   Between exclusive promotions the higher priority one wins the line.
 //   Which units: a buy-X-get-Y discounts the cheapest of its units; a bundle makes its sets of the dearest units that
-//   fit each component (the best set for the customer). Either way a cart prices the same in any order it was scanned.
+//   fit each component (the best set for the customer); a unit's price counts its tax where prices exclude tax, and
+//   units of one price go by variant. Either way a cart prices the same in any order it was scanned.
 // Tax, per line on what is left after discounts (see MerchantSettings.taxRounding):
 //   tax-inclusive prices: ex-tax = round(net × 10000 / (10000 + rate)); tax = net − ex-tax; the line total is net.
 //   tax-exclusive prices: tax = round(net × rate / 10000); the line total is net + tax.
@@ -207,7 +208,26 @@ const spread = (ls: Working[], total: number) => {
  * on the cart before discounts, where it claimed its lines: a manual discount taken off a claimed line later does not
  * undo it. `covers` are the lines it acts on, which it claims when exclusive (a bundle: its components' lines).
  */
-function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: Working[]) => boolean; covers?: (ls: Working[]) => Working[] } {
+/**
+ * The order units are taken in: by what a unit costs the customer now (what is left of the line per unit, with its
+ * tax where prices exclude tax), cheapest or dearest first. Ties (one price, one rate) go by variant, then line, the
+ * same way either way: never by the order lines were scanned in between different items. Compared by cross
+ * multiplication in bigints, never by division.
+ */
+function unitOrder(opts: Pick<PricingOptions, 'taxInclusive'>) {
+  const weight = (w: Working) => BigInt(w.remaining) * (opts.taxInclusive ? 1n : 10_000n + BigInt(w.line.taxRateBp))
+  const byPrice = (a: Working, b: Working): number => {
+    const x = weight(a) * BigInt(b.line.quantity)
+    const y = weight(b) * BigInt(a.line.quantity)
+    return x === y ? 0 : x < y ? -1 : 1
+  }
+  const tie = (a: Working, b: Working): number =>
+    a.line.variantId < b.line.variantId ? -1 : a.line.variantId > b.line.variantId ? 1 : a.line.key < b.line.key ? -1 : a.line.key > b.line.key ? 1 : 0
+  return { cheapest: (a: Working, b: Working) => byPrice(a, b) || tie(a, b), dearest: (a: Working, b: Working) => byPrice(b, a) || tie(a, b) }
+}
+type UnitOrder = ReturnType<typeof unitOrder>
+
+function promotionCompute(p: PromotionRule, order: UnitOrder): { compute: Compute; eligible: (ls: Working[]) => boolean; covers?: (ls: Working[]) => Working[] } {
   const par = p.params
   const base = (ls: Working[]) => sum(ls.map((w) => (p.exclusive ? w.gross : w.remaining)))
   const minSpendOk = (ls: Working[]) => par.minSpend === undefined || base(ls) >= par.minSpend
@@ -244,8 +264,7 @@ function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: 
           const units = pieces(ls)
           const total = sum(units.map((w) => w.line.quantity))
           let free = Math.floor(total / (par.buy + par.get)) * par.get
-          // Cheapest units first: compare remaining-per-unit by cross multiplication, never by division.
-          const byUnitPrice = [...units].sort((a, b) => a.remaining * b.line.quantity - b.remaining * a.line.quantity || (a.line.key < b.line.key ? -1 : 1))
+          const byUnitPrice = [...units].sort(order.cheapest)
           const out = new Map<Working, number>()
           for (const w of byUnitPrice) {
             if (free === 0) break
@@ -270,8 +289,8 @@ function promotionCompute(p: PromotionRule): { compute: Compute; eligible: (ls: 
           if (i >= 0) pools[i]!.push(w)
         }
         // The dearest units first (what is left of each unit's price by now), the best set for the customer, whatever
-        // order the lines were scanned in; lines of one price in their order.
-        for (const pool of pools) pool.sort((a, b) => b.remaining * a.line.quantity - a.remaining * b.line.quantity)
+        // order the lines were scanned in.
+        for (const pool of pools) pool.sort(order.dearest)
         const sets = Math.min(...comps.map((c, i) => Math.floor(sum(pools[i]!.map((w) => w.line.quantity)) / c.quantity)))
         // The units each line puts into the sets, dearest first: only those lines are the bundle's.
         const units = new Map<Working, number>()
@@ -322,13 +341,14 @@ export function priceCart(cart: CartLine[], promos: PromotionRule[], opts: Prici
     return { line, gross, remaining: gross, adjustments: [], free: 0 }
   })
 
+  const order = unitOrder(opts)
   // Exclusive promotions claim their lines first (on the cart before discounts), by priority: the lines they would
   // give something. One that would give nothing (a bundle dearer than its parts) claims none; one priced per line (a
   // fixed price, an item percent or amount) leaves the lines it gives nothing (an item below the fixed price).
   const claimedBy = new Map<Working, string>()
   for (const p of [...promos].filter((x) => x.exclusive).sort((a, b) => a.priority - b.priority || (a.id < b.id ? -1 : 1))) {
     const scope = work.filter((w) => inScope(w.line, p) && !claimedBy.has(w))
-    const rule = promotionCompute(p)
+    const rule = promotionCompute(p, order)
     if (scope.length === 0 || !rule.eligible(scope)) continue
     const covers = rule.covers?.(scope) ?? scope
     // On copies: computing marks the units a promotion gives away.
@@ -344,7 +364,7 @@ export function priceCart(cart: CartLine[], promos: PromotionRule[], opts: Prici
 
   const steps: Step[] = []
   for (const p of promos) {
-    const { compute, eligible } = promotionCompute(p)
+    const { compute, eligible } = promotionCompute(p, order)
     steps.push({
       step: STEP_OF[p.kind](p.level),
       order: [p.priority, SOURCE_ORDER.promotion, p.id],

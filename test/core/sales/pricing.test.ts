@@ -175,6 +175,30 @@ describe('pricing: promotions', () => {
     expectConsistent(b)
   })
 
+  it('units of one price and different tax rates: a buy-X-get-Y and a bundle take the same units in any scan order, the cheapest (or dearest) with tax where prices exclude it', () => {
+    const excl = { taxInclusive: false, taxRounding: 'per_line' as const }
+    const a = () => line({ key: 'a', unitPrice: 1000, productId: 'A', variantId: 'va', taxRateBp: 1300 })
+    const b = () => line({ key: 'b', unitPrice: 1000, productId: 'B', variantId: 'vb', taxRateBp: 900 })
+    const c = () => line({ key: 'c', unitPrice: 500, productId: 'C', variantId: 'vc', taxRateBp: 1300 })
+    const free = promo({ id: 'b1g1', kind: 'buy_x_get_y', level: 'item', params: { buy: 1, get: 1, getPercentBp: 10_000 }, productIds: ['A', 'B'] })
+    const summary = (x: ReturnType<typeof priceCart>) => [x.total, x.taxTotal, Object.fromEntries(x.lines.map((l) => [l.variantId, l.total]))]
+    for (const opts of [excl, incl]) {
+      const one = priceCart([a(), b()], [free], opts)
+      expect(summary(priceCart([b(), a()], [free], opts))).toEqual(summary(one))
+      expectConsistent(one)
+    }
+    // Prices without tax: the unit that costs the customer least is the 9 % one (10.90 against 11.30).
+    expect(summary(priceCart([a(), b()], [free], excl))).toEqual([1130, 130, { va: 1130, vb: 0 }])
+    const set = promo({ id: 'set', kind: 'bundle', level: 'item', params: { price: 1200, components: [{ quantity: 1, productIds: ['A', 'B'] }, { quantity: 1, productIds: ['C'] }] }, exclusive: true, priority: 1 })
+    const ten = promo({ id: 'ten', kind: 'percent_off', level: 'item', params: { percentBp: 1000 } })
+    for (const opts of [excl, incl]) {
+      const one = priceCart([a(), b(), c()], [set, ten], opts)
+      expect(summary(priceCart([b(), a(), c()], [set, ten], opts))).toEqual(summary(one))
+      expect(summary(priceCart([c(), b(), a()], [set, ten], opts))).toEqual(summary(one))
+      expectConsistent(one)
+    }
+  })
+
   it('between two exclusive promotions the higher priority wins the line; manual discounts still stack', () => {
     const c = priceCart(
       [line({ unitPrice: 10000, manualDiscount: { amount: 100 } })],
