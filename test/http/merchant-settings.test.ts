@@ -27,6 +27,11 @@ describe('changing merchant settings', () => {
     const bad = await admin.patch('/api/v1/merchant/settings', { loyalty: { spendPerPoint: -5 } })
     expect([bad.status, bad.body.error.code]).toEqual([400, 'validation_failed'])
     expect((await admin.get('/api/v1/merchant/settings')).body.loyalty.spendPerPoint).toBe(1000)
+    // A field a group does not have (a typo) is refused, not dropped.
+    for (const body of [{ vouchers: { exportat: '03:00' } }, { scaleBarcode: { bogus: 1 } }, { loyalty: { spendPerPiont: 5 } }]) {
+      const typo = await admin.patch('/api/v1/merchant/settings', body)
+      expect([typo.status, typo.body.error.code], JSON.stringify(body)).toEqual([400, 'validation_failed'])
+    }
     // The audit names what the change was from and to, the whole group.
     const audit = (await admin.get('/api/v1/audit?action=merchant.settings_changed')).body.items
     expect(audit[0].details.cashRounding).toEqual({ from: { unit: 10, mode: 'down' }, to: { unit: 50, mode: 'down' } })

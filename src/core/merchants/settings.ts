@@ -129,7 +129,8 @@ export const SettingsPatchSchema = z
     Object.fromEntries(
       Object.entries(MerchantSettingsSchema.shape).map(([key, s]) => {
         const inner = s instanceof z.ZodDefault ? s.unwrap() : s
-        return [key, (key !== 'approvals' && inner instanceof z.ZodObject ? inner.partial() : inner).optional()]
+        // A field the group does not have (a typo) is refused, not dropped.
+        return [key, (key !== 'approvals' && inner instanceof z.ZodObject ? inner.partial().strict() : inner).optional()]
       }),
     ),
   )
