@@ -126,18 +126,28 @@ describe('the time clock over the API', () => {
     hub.setNow(sh('2025-03-04T10:00:00'))
     try {
       // Refused: out of order, in the future, without permission, for oneself, for another merchant's user.
-      expect((await add({ userId: ann.id, action: 'clock_in', at: sh('2025-03-03T10:00:00').toISOString(), reason: 'x' })).body.error.code).toBe('time_entries_out_of_order')
-      expect((await add({ userId: ann.id, action: 'clock_out', at: sh('2025-03-03T08:00:00').toISOString(), reason: 'x' })).body.error.code).toBe('time_entries_out_of_order')
-      expect((await add({ userId: ann.id, action: 'clock_out', at: sh('2025-03-05T08:00:00').toISOString(), reason: 'x' })).body.error.code).toBe('time_entry_in_future')
-      expect((await add({ userId: bob.id, action: 'clock_out', at: sh('2025-03-03T18:00:00').toISOString(), reason: 'x' }, createApi(hub).as(ann.token))).status).toBe(403)
-      expect((await add({ userId: manager.id, action: 'clock_in', at: sh('2025-03-03T08:00:00').toISOString(), reason: 'x' })).body.error.code).toBe('own_time_entry')
+      expect((await add({ userId: ann.id, entries: [{ action: 'clock_in', at: sh('2025-03-03T10:00:00').toISOString() }], reason: 'x' })).body.error.code).toBe('time_entries_out_of_order')
+      expect((await add({ userId: ann.id, entries: [{ action: 'clock_out', at: sh('2025-03-03T08:00:00').toISOString() }], reason: 'x' })).body.error.code).toBe('time_entries_out_of_order')
+      expect((await add({ userId: ann.id, entries: [{ action: 'clock_out', at: sh('2025-03-05T08:00:00').toISOString() }], reason: 'x' })).body.error.code).toBe('time_entry_in_future')
+      expect((await add({ userId: bob.id, entries: [{ action: 'clock_out', at: sh('2025-03-03T18:00:00').toISOString() }], reason: 'x' }, createApi(hub).as(ann.token))).status).toBe(403)
+      expect((await add({ userId: manager.id, entries: [{ action: 'clock_in', at: sh('2025-03-03T08:00:00').toISOString() }], reason: 'x' })).body.error.code).toBe('own_time_entry')
       const stranger = await seedMerchant(hub)
-      expect((await add({ userId: (await stranger.staff('cashier')).id, action: 'clock_in', at: sh('2025-03-03T08:00:00').toISOString(), reason: 'x' })).status).toBe(404)
-      expect((await add({ userId: ann.id, action: 'clock_out', at: sh('2025-03-03T17:30:00').toISOString() })).status).toBe(400)
+      expect((await add({ userId: (await stranger.staff('cashier')).id, entries: [{ action: 'clock_in', at: sh('2025-03-03T08:00:00').toISOString() }], reason: 'x' })).status).toBe(404)
+      expect((await add({ userId: ann.id, entries: [{ action: 'clock_out', at: sh('2025-03-03T17:30:00').toISOString() }] })).status).toBe(400)
 
-      const added = await add({ userId: ann.id, action: 'clock_out', at: sh('2025-03-03T17:30:00').toISOString(), reason: 'forgot to clock out; left at 17:30' })
+      const added = await add({ userId: ann.id, entries: [{ action: 'clock_out', at: sh('2025-03-03T17:30:00').toISOString() }], reason: 'forgot to clock out; left at 17:30' })
       expect(added.status, JSON.stringify(added.body)).toBe(201)
-      expect(added.body).toMatchObject({ kind: 'clock_out', userId: ann.id, addedBy: manager.id, reason: 'forgot to clock out; left at 17:30', voidedAt: null })
+      expect(added.body.items).toMatchObject([{ kind: 'clock_out', userId: ann.id, addedBy: manager.id, reason: 'forgot to clock out; left at 17:30', voidedAt: null }])
+      // A whole shift missed before later entries goes in as its clock-in and clock-out together; either alone is refused.
+      const shift = [
+        { action: 'clock_in', at: sh('2025-03-02T10:00:00').toISOString() },
+        { action: 'clock_out', at: sh('2025-03-02T14:00:00').toISOString() },
+      ]
+      expect((await add({ userId: ann.id, entries: [shift[0]], reason: 'x' })).body.error.code).toBe('time_entries_out_of_order')
+      expect((await add({ userId: ann.id, entries: [shift[1]], reason: 'x' })).body.error.code).toBe('time_entries_out_of_order')
+      const whole = await add({ userId: ann.id, entries: [shift[1], shift[0]], reason: 'worked Sunday, clock was down' })
+      expect(whole.status, JSON.stringify(whole.body)).toBe(201)
+      expect(whole.body.items.map((e: any) => e.kind)).toEqual(['clock_in', 'clock_out'])
 
       // Bob's break was never ended: the break runs to his clock-out. The manager voids the break start instead.
       const entries = (await boss.get(`/api/v1/timeclock/entries?userId=${bob.id}&from=2025-03-03&to=2025-03-03`)).body.items
@@ -161,8 +171,13 @@ describe('the time clock over the API', () => {
     const hours = (await admin.get('/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-03')).body.people
     expect(hours.find((p: any) => p.userId === ann.id)).toMatchObject({ workedMinutes: 8 * 60 + 30, breakMinutes: 0, shifts: 1, open: null })
     expect(hours.find((p: any) => p.userId === bob.id)).toMatchObject({ workedMinutes: 8 * 60 + 58, breakMinutes: 0, shifts: 1 })
+    expect((await admin.get('/api/v1/timeclock/hours?from=2025-03-02&to=2025-03-02')).body.people.find((p: any) => p.userId === ann.id)).toMatchObject({ workedMinutes: 4 * 60 })
     const audit = (await admin.get('/api/v1/audit?action=timeclock.entry_added')).body.items
-    expect(audit.map((e: any) => [e.actorId, e.details.userId, e.details.reason])).toEqual([[manager.id, ann.id, 'forgot to clock out; left at 17:30']])
+    expect(audit.map((e: any) => [e.details.at, e.actorId, e.details.userId, e.details.kind, e.details.reason]).sort()).toEqual([
+      [sh('2025-03-02T10:00:00').toISOString(), manager.id, ann.id, 'clock_in', 'worked Sunday, clock was down'],
+      [sh('2025-03-02T14:00:00').toISOString(), manager.id, ann.id, 'clock_out', 'worked Sunday, clock was down'],
+      [sh('2025-03-03T17:30:00').toISOString(), manager.id, ann.id, 'clock_out', 'forgot to clock out; left at 17:30'],
+    ])
     expect((await admin.get('/api/v1/audit?action=timeclock.entry_voided')).body.items).toHaveLength(1)
     // A clock action at the till after the correction goes on from it.
     expect((await at('2025-03-04T09:00:00', '3852', 'clock_in')).status).toBe(201)

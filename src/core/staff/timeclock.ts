@@ -100,18 +100,27 @@ function assertInOrder(entries: { kind: ClockAction; at: Date }[], change: strin
   }
 }
 
-/** A manager adds an entry a person missed (a forgotten clock-out), at the time it happened. */
-export async function addTimeEntry(tx: Tx, actor: Actor, input: { userId: string; action: ClockAction; at: Date; reason: string }, now: Date): Promise<TimeEntry> {
-  if (input.at > now) throw invalid('time_entry_in_future', 'an entry is added for a time that has passed')
-  const entries = await lockedEntries(tx, actor, input.userId)
-  const earlier = entries.filter((e) => e.at <= input.at)
-  assertInOrder([...earlier, { kind: input.action, at: input.at }, ...entries.filter((e) => e.at > input.at)], `a ${input.action} at ${input.at.toISOString()}`)
-  const [entry] = await tx
-    .insert(timeEntries)
-    .values({ merchantId: actor.merchantId, userId: input.userId, registerId: null, kind: input.action, at: input.at, addedBy: actor.type === 'user' ? actor.id : null, reason: input.reason })
-    .returning()
-  await recordAudit(tx, actor, { action: 'timeclock.entry_added', entityType: 'user', entityId: input.userId, details: { entryId: entry!.id, userId: input.userId, kind: input.action, at: input.at.toISOString(), reason: input.reason } })
-  return entry!
+/**
+ * A manager adds entries a person missed, at the times they happened: a forgotten clock-out, or a whole shift (its
+ * clock-in and clock-out together, so the entries are in order once both are in). An added entry goes after one
+ * already there at the same time; entries given at one time keep their order.
+ */
+export async function addTimeEntries(tx: Tx, actor: Actor, input: { userId: string; entries: { action: ClockAction; at: Date }[]; reason: string }, now: Date): Promise<TimeEntry[]> {
+  if (input.entries.some((e) => e.at > now)) throw invalid('time_entry_in_future', 'entries are added for times that have passed')
+  const existing = await lockedEntries(tx, actor, input.userId)
+  const added = input.entries.map((e, i) => ({ kind: e.action, at: e.at, i })).sort((a, b) => a.at.getTime() - b.at.getTime() || a.i - b.i)
+  const merged = [...existing.map((e) => ({ ...e, i: -1 })), ...added].sort((a, b) => a.at.getTime() - b.at.getTime() || (a.i < 0 ? (b.i < 0 ? 0 : -1) : b.i < 0 ? 1 : a.i - b.i))
+  assertInOrder(merged, added.length === 1 ? `a ${added[0]!.kind} at ${added[0]!.at.toISOString()}` : `these ${added.length} entries`)
+  const out: TimeEntry[] = []
+  for (const e of added) {
+    const [entry] = await tx
+      .insert(timeEntries)
+      .values({ merchantId: actor.merchantId, userId: input.userId, registerId: null, kind: e.kind, at: e.at, addedBy: actor.type === 'user' ? actor.id : null, reason: input.reason })
+      .returning()
+    await recordAudit(tx, actor, { action: 'timeclock.entry_added', entityType: 'user', entityId: input.userId, details: { entryId: entry!.id, userId: input.userId, kind: e.kind, at: e.at.toISOString(), reason: input.reason } })
+    out.push(entry!)
+  }
+  return out
 }
 
 /** A manager takes back an entry that should not count (a break never taken, a clock-in by mistake). */

@@ -3,7 +3,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { actorCan } from '../../core/staff/actor.ts'
 import { DEFAULT_PIN_POLICY } from '../../core/staff/pins.ts'
-import { addTimeEntry, CLOCK_ACTIONS, clockWithPin, hoursCsv, listTimeEntries, staffHours, voidTimeEntry, type ListedEntry } from '../../core/staff/timeclock.ts'
+import { addTimeEntries, CLOCK_ACTIONS, clockWithPin, hoursCsv, listTimeEntries, staffHours, voidTimeEntry, type ListedEntry } from '../../core/staff/timeclock.ts'
 import { forbidden } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
@@ -133,11 +133,21 @@ const addEntry = defineRoute({
   method: 'post',
   path: '/api/v1/timeclock/entries',
   tags,
-  summary: 'Add an entry a person missed (a forgotten clock-out)',
-  description: CORRECTIONS,
+  summary: 'Add entries a person missed: a forgotten clock-out, or a whole shift',
+  description: `${CORRECTIONS} Entries given together are checked together (a whole shift before the person's later entries: its clock-in and clock-out).`,
   access: 'timeclock.manage',
-  request: { body: jsonBody(z.object({ userId: uuid(), action: z.enum(CLOCK_ACTIONS), at: Instant(), reason: z.string().trim().min(1).max(500) }).strict()) },
-  responses: { 201: json(EntrySchema, 'Added') },
+  request: {
+    body: jsonBody(
+      z
+        .object({
+          userId: uuid(),
+          entries: z.array(z.object({ action: z.enum(CLOCK_ACTIONS), at: Instant() }).strict()).min(1).max(8),
+          reason: z.string().trim().min(1).max(500),
+        })
+        .strict(),
+    ),
+  },
+  responses: { 201: json(z.object({ items: z.array(EntrySchema) }), 'Added') },
 })
 
 const voidEntry = defineRoute({
@@ -175,8 +185,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
   app.openapi(addEntry, async (c) => {
     const body = c.req.valid('json')
-    const entry = await addTimeEntry(c.var.db, c.var.principal, { userId: body.userId, action: body.action, at: new Date(body.at), reason: body.reason }, c.var.hub.clock())
-    return c.json(entryJson({ ...entry, voidedAt: null, voidedBy: null, voidReason: null }), 201)
+    const added = await addTimeEntries(c.var.db, c.var.principal, { userId: body.userId, entries: body.entries.map((e) => ({ action: e.action, at: new Date(e.at) })), reason: body.reason }, c.var.hub.clock())
+    return c.json({ items: added.map((entry) => entryJson({ ...entry, voidedAt: null, voidedBy: null, voidReason: null })) }, 201)
   })
   app.openapi(voidEntry, async (c) => {
     const entry = await voidTimeEntry(c.var.db, c.var.principal, c.req.valid('param').id, c.req.valid('json').reason, c.var.hub.clock())
