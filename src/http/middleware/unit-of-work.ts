@@ -104,7 +104,9 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
               .where(and(thisKey, lte(idempotencyKeys.expiresAt, now)))
               .returning({ key: idempotencyKeys.key })
           }
-          await tx.execute(sql`set local lock_timeout = 0`)
+          // Back to the connection's own lock_timeout (the operator's), not none: the rest of the request answers 409
+          // busy at a held row as a request without a key does.
+          await tx.execute(sql`set local lock_timeout to default`)
           if (claimed.length === 0) {
             const [prior] = await tx.select().from(idempotencyKeys).where(thisKey)
             if (!prior) throw conflict('idempotency_key_in_use', 'a request with this Idempotency-Key is being processed; retry shortly')
