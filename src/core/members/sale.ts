@@ -96,20 +96,26 @@ export function pointsToEarn(ctx: MemberContext, amountDue: number, tenders: { k
   return pointsForAmount(Math.max(0, amountDue - excluded), ctx.loyalty, ctx.tier?.pointsMultiplierBp ?? 10_000)
 }
 
-/** Written with the sale, before it: coupons used, points spent, stored value spent, points earned. */
+/**
+ * Locks the sale's member, found still active, before the sale takes anything else (its stock): a merge that
+ * committed since the sale was priced has moved their points, coupons and history, and this sale would be left on the
+ * merged member. First, as a merge locks members before it moves their coupons, and a refund or void locks the
+ * member before its sale and stock: taking the stock first and the member after met a refund of the member's earlier
+ * sale in a circle (a deadlock, 409 to one of them).
+ */
+export async function lockSaleMember(tx: Tx, actor: Actor, ctx: MemberContext): Promise<void> {
+  if (!ctx.member) return
+  const now = await getMember(tx, actor.merchantId, ctx.member.id, { lock: true })
+  if (now.status !== 'active') throw conflict('member_merged', 'the member was merged into another while the sale was rung: ring it again, for the member that remains')
+}
+
+/** Written with the sale, before it, the member locked (lockSaleMember): coupons used, points spent, stored value spent, points earned. */
 export async function applyMemberSale(
   tx: Tx,
   actor: Actor,
   ctx: MemberContext,
   w: { saleId: string; day: string; at: Date; pointsRedeemed: number; pointsEarned: number; storedValueTenders: { index: number; amount: number }[] },
 ): Promise<{ splits: Map<number, { principal: number; bonus: number }> }> {
-  // The member is locked, and found still active, before the sale touches anything of theirs: a merge that committed
-  // since the sale was priced has moved their points, coupons and history, and this sale would be left on the merged
-  // member. Locked first, as a merge locks members before it moves their coupons.
-  if (ctx.member) {
-    const now = await getMember(tx, actor.merchantId, ctx.member.id, { lock: true })
-    if (now.status !== 'active') throw conflict('member_merged', 'the member was merged into another while the sale was rung: ring it again, for the member that remains')
-  }
   for (const c of ctx.coupons) await redeemCoupon(tx, actor.merchantId, c.id, w.saleId, w.at)
   const splits = new Map<number, { principal: number; bonus: number }>()
   if (!ctx.member) return { splits }

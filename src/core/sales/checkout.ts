@@ -16,7 +16,7 @@ import { recordAudit } from '../staff/audit.ts'
 import { loadSaleContext, type SaleContext } from './context.ts'
 import { promotionUsesCategories } from './promotions.ts'
 import { cashRoundingAdjustment, priceCart, type CartLine, type PricedCart } from './pricing.ts'
-import { afterMemberSale, applyMemberSale, loadMemberContext, memberDiscounts, pointsOverLimit, pointsToEarn, redeemablePoints, type MemberContext, type MemberSaleInput } from '../members/sale.ts'
+import { afterMemberSale, applyMemberSale, loadMemberContext, lockSaleMember, memberDiscounts, pointsOverLimit, pointsToEarn, redeemablePoints, type MemberContext, type MemberSaleInput } from '../members/sale.ts'
 import { paymentTooLarge, type CashSession } from './cash-sessions.ts'
 import { newPaymentNo, PAYMENT_NO, receiptPrefix } from './numbers.ts'
 import { sales, type TenderKind } from './schema.ts'
@@ -310,7 +310,9 @@ export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, opts:
   const locationId = p.ctx.saleLocationId
   const lineIds = p.lines.map(() => newId())
 
-  // Stock first: under the block policy this is where a sale of the last units is refused.
+  // The member before the stock, in the order a refund and a merge take them (lockSaleMember).
+  if (p.memberCtx) await lockSaleMember(tx, actor, p.memberCtx)
+  // Then stock: under the block policy this is where a sale of the last units is refused.
   const stock = await applyMovements(
     tx,
     actor,

@@ -1,0 +1,45 @@
+// A member's sale and a refund of that member's earlier sale, at two tills at once, take their locks in one order
+// (the member before the stock): neither waits for the other in a circle, and both go through.
+import { describe, expect, it } from 'vitest'
+import pg from 'pg'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+describe('a member sale racing a refund of the member', () => {
+  const hub = useTestHub({ poolSize: 8 })
+
+  it('a sale for a member and a refund (restocked) of the member’s earlier sale of the same item, at once, both go through', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId, { float: 10_000 })
+    const item = await seedProduct(hub, store, { price: 1000, stock: 50 })
+    const admin = createApi(hub).as(m.adminToken)
+    const member = (await admin.post('/api/v1/members', { phone: '13700001234' })).body
+    const first = await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'card', amount: 2000 }] })
+    expect(first.status, JSON.stringify(first.body)).toBe(201)
+    // The earlier sale's row is held a moment, so the refund has its member and waits for the sale while the new
+    // sale begins: the order in which each takes its locks decides whether they meet in a circle.
+    const holder = new pg.Client({ connectionString: hub.url })
+    await holder.connect()
+    let refund: { status: number; body: any }, sale: { status: number; body: any }
+    try {
+      await holder.query('begin')
+      await holder.query('select id from sales where id = $1 for update', [first.body.id])
+      const refunding = admin.post(`/api/v1/sales/${first.body.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: first.body.lines[0].id, quantity: 1 }], reason: 'changed mind' }, { headers: { 'idempotency-key': `r-${Date.now()}` } })
+      await sleep(300)
+      const selling = admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.id, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'card', amount: 1000 }] }, { headers: { 'idempotency-key': `s-${Date.now()}` } })
+      await sleep(300)
+      await holder.query('rollback')
+      ;[refund, sale] = await Promise.all([refunding, selling])
+    } finally {
+      await holder.query('rollback').catch(() => undefined)
+      await holder.end()
+    }
+    expect([refund.status, sale.status], JSON.stringify([refund.body, sale.body])).toEqual([201, 201])
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+    const stock = (await admin.get(`/api/v1/stock/levels?sku=${item.sku}`)).body.items[0]
+    expect(stock.onHand).toBe(50 - 2 + 1 - 1)
+  })
+})
