@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { setupServer } from 'msw/node'
 import { http, HttpResponse } from 'msw'
+import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedStore } from '../helpers/pos.ts'
@@ -95,6 +96,110 @@ describe('terminal payments', () => {
     expect(canceled.body.state).toBe('canceled')
     expect(sim.state.readers.get(t.readerId)!.action?.status).not.toBe('in_progress')
     expect(sim.state.paymentIntents.get(started.body.vendorPaymentId)!.status).toBe('canceled')
+  })
+
+  /** Holds the next PaymentIntent creation until `release`; `entered` settles once Stripe has been called. */
+  const holdNextIntent = () => {
+    let entered!: () => void
+    const reached = new Promise<void>((r) => (entered = r))
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    server.use(
+      http.post(
+        'https://api.stripe.com/v1/payment_intents',
+        async ({ request }) => {
+          entered()
+          await gate
+          return sim.handle(request)
+        },
+        { once: true },
+      ),
+    )
+    return { reached, release }
+  }
+  const paymentIdOf = async (key: string) => {
+    const rows = await hub.database.db.execute<{ id: string }>(sql`select id from terminal_payments where idempotency_key = ${key}`)
+    return rows.rows[0]!.id
+  }
+  /** The customer taps a card, whatever the reader is doing: the HTTP status of the simulated reader's answer. */
+  const tap = async (readerId: string) =>
+    (
+      await fetch(`https://api.stripe.com/v1/test_helpers/terminal/readers/${readerId}/present_payment_method`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ type: 'card_present' }),
+      })
+    ).status
+
+  it('a cancel while the start is still creating the PaymentIntent: the answer is cancel_requested, the start cancels the intent instead of handing it to the reader, and the payment ends canceled', async () => {
+    const t = await terminal()
+    const key = randomUUID()
+    const held = holdNextIntent()
+    const startP = t.start(6_600, key)
+    await held.reached
+    const id = await paymentIdOf(key)
+
+    const canceled = await t.cashier.post(`/api/v1/terminal-payments/${id}/cancel`)
+    expect(canceled.status).toBe(200)
+    expect(canceled.body).toMatchObject({ state: 'cancel_requested', vendorPaymentId: null })
+    held.release()
+    const started = await startP
+    expect(started.status).toBe(201)
+    expect(started.body).toMatchObject({ state: 'canceled', failureCode: 'canceled_before_start' })
+    expect(started.body.vendorPaymentId).toMatch(/^pi_/)
+
+    expect(sim.state.paymentIntents.get(started.body.vendorPaymentId)!.status).toBe('canceled')
+    expect(readerCalls(t.readerId)).toHaveLength(0)
+    expect(sim.state.readers.get(t.readerId)!.action).toBeNull()
+    expect(await tap(t.readerId)).toBe(400)
+    const after = await t.cashier.get(`/api/v1/terminal-payments/${id}`)
+    expect(after.body).toMatchObject({ state: 'canceled', vendorPaymentId: started.body.vendorPaymentId })
+  })
+
+  it('a cancel after a start whose PaymentIntent answer was lost: the next read finds the intent under the same key and cancels it', async () => {
+    const t = await terminal()
+    server.use(http.post('https://api.stripe.com/v1/payment_intents', () => HttpResponse.json({ error: { type: 'api_error', message: 'An unknown error occurred' } }, { status: 503 }), { once: true }))
+    const started = await t.start(6_700)
+    expect(started.body).toMatchObject({ state: 'pending', vendorPaymentId: null, failureCode: 'outcome_unknown' })
+
+    const canceled = await t.cashier.post(`/api/v1/terminal-payments/${started.body.id}/cancel`)
+    expect(canceled.body).toMatchObject({ state: 'cancel_requested', vendorPaymentId: null })
+    const read = await t.cashier.get(`/api/v1/terminal-payments/${started.body.id}`)
+    expect(read.body).toMatchObject({ state: 'canceled' })
+    expect(sim.state.paymentIntents.get(read.body.vendorPaymentId)!.status).toBe('canceled')
+    expect(readerCalls(t.readerId)).toHaveLength(0)
+  })
+
+  it('a cancel while the start is handing the intent to the reader: the intent is canceled at Stripe, the reader never collects it', async () => {
+    const t = await terminal()
+    const key = randomUUID()
+    let entered!: () => void
+    const reached = new Promise<void>((r) => (entered = r))
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    server.use(
+      http.post(
+        `https://api.stripe.com/v1/terminal/readers/${t.readerId}/process_payment_intent`,
+        async ({ request }) => {
+          entered()
+          await gate
+          return sim.handle(request)
+        },
+        { once: true },
+      ),
+    )
+    const startP = t.start(6_800, key)
+    await reached
+    const id = await paymentIdOf(key)
+
+    const canceled = await t.cashier.post(`/api/v1/terminal-payments/${id}/cancel`)
+    expect(canceled.body.state).toBe('canceled')
+    release()
+    const started = await startP
+    expect(started.body.state).toBe('canceled')
+    expect(sim.state.paymentIntents.get(started.body.vendorPaymentId)!.status).toBe('canceled')
+    expect(sim.state.readers.get(t.readerId)!.action?.status).not.toBe('in_progress')
+    expect((await t.cashier.get(`/api/v1/terminal-payments/${id}`)).body.state).toBe('canceled')
   })
 
   it('a repeated start with the same key is the same payment: one PaymentIntent, no second charge', async () => {

@@ -1,6 +1,7 @@
 // Card payments on a terminal, as the hub keeps them: the hub owns the money state, the terminal only acts. A start
 // is recorded (pending) before the vendor is called, under the caller's idempotency key, so a repeated request is
-// the same payment; the vendor's answers move it to approved, declined or canceled, never back.
+// the same payment; the vendor's answers move it to approved, declined or canceled, never back. A cancel asked for
+// before the vendor's payment exists is only recorded (cancel_requested): the start carries it out once it has one.
 import { and, eq } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { invalid, notFound } from '../../lib/errors.ts'
@@ -57,10 +58,16 @@ export interface TerminalUpdate {
   failureMessage?: string | null
 }
 
-/** Applies what the vendor said; a payment that has ended keeps its end. */
-export async function updateTerminalPayment(tx: Tx, id: string, u: TerminalUpdate): Promise<TerminalPaymentRow> {
+/** Locks the payment's row until the transaction ends, so a decision taken on what it holds stands. */
+export async function lockTerminalPayment(tx: Tx, id: string): Promise<TerminalPaymentRow> {
   const [current] = await tx.select().from(terminalPayments).where(eq(terminalPayments.id, id)).for('update')
   if (!current) throw notFound('terminal_payment', id)
+  return current
+}
+
+/** Applies what the vendor said; a payment that has ended keeps its end. */
+export async function updateTerminalPayment(tx: Tx, id: string, u: TerminalUpdate): Promise<TerminalPaymentRow> {
+  const current = await lockTerminalPayment(tx, id)
   if (FINAL.includes(current.state)) return current
   const [row] = await tx.update(terminalPayments).set({ ...u, updatedAt: new Date() }).where(eq(terminalPayments.id, id)).returning()
   return row!

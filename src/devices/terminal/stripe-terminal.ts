@@ -121,7 +121,12 @@ export interface StripeTerminalOptions {
 }
 
 export interface StripeTerminal {
+  /** Both steps of a start: `createIntent`, then `sendToReader`. */
   startPayment(input: StartPayment): Promise<StartedPayment>
+  /** The first step of a start: the PaymentIntent alone, under the start's key (a repeat returns the same intent). */
+  createIntent(input: StartPayment): Promise<{ paymentIntentId: string }>
+  /** The second step: hands the intent to the reader under a key derived from the start's; an error names the intent. */
+  sendToReader(input: HandOff): Promise<StartedPayment>
   getPayment(readerId: string, paymentIntentId: string): Promise<TerminalPayment>
   cancelPayment(readerId: string, paymentIntentId: string): Promise<TerminalPayment>
   handOff(input: HandOff): Promise<TerminalPayment>
@@ -232,30 +237,42 @@ export function stripeTerminal(opts: StripeTerminalOptions): StripeTerminal {
     return paymentOf(reader, intent)
   }
 
+  async function createIntent(input: StartPayment): Promise<{ paymentIntentId: string }> {
+    assertMinor(input.amount)
+    if (input.amount <= 0) throw invalid('amount_not_positive', 'a card payment needs a positive amount')
+    const intent = await call<PaymentIntent>(
+      'POST',
+      '/v1/payment_intents',
+      [
+        ['amount', String(input.amount)],
+        ['currency', input.currency.toLowerCase()],
+        ['payment_method_types[]', 'card_present'],
+        ['capture_method', 'automatic'],
+        ['metadata[reference]', input.reference],
+      ],
+      input.idempotencyKey,
+    )
+    return { paymentIntentId: intent.id }
+  }
+
+  async function sendToReader({ readerId, paymentIntentId, idempotencyKey }: HandOff): Promise<StartedPayment> {
+    try {
+      const reader = await call<Reader>('POST', `${readerPath(readerId)}/process_payment_intent`, [['payment_intent', paymentIntentId]], handOffKey(idempotencyKey))
+      return { paymentIntentId, readerAction: actionOf(reader.action!) }
+    } catch (e) {
+      if (!(e instanceof StripeTerminalError)) throw e
+      throw new StripeTerminalError(e.message, { code: e.code, type: e.type, status: e.status, declineCode: e.declineCode, outcomeUnknown: e.outcomeUnknown, paymentIntentId, replayed: e.replayed })
+    }
+  }
+
   return {
     async startPayment(input) {
-      assertMinor(input.amount)
-      if (input.amount <= 0) throw invalid('amount_not_positive', 'a card payment needs a positive amount')
-      const intent = await call<PaymentIntent>(
-        'POST',
-        '/v1/payment_intents',
-        [
-          ['amount', String(input.amount)],
-          ['currency', input.currency.toLowerCase()],
-          ['payment_method_types[]', 'card_present'],
-          ['capture_method', 'automatic'],
-          ['metadata[reference]', input.reference],
-        ],
-        input.idempotencyKey,
-      )
-      try {
-        const reader = await call<Reader>('POST', `${readerPath(input.readerId)}/process_payment_intent`, [['payment_intent', intent.id]], handOffKey(input.idempotencyKey))
-        return { paymentIntentId: intent.id, readerAction: actionOf(reader.action!) }
-      } catch (e) {
-        if (!(e instanceof StripeTerminalError)) throw e
-        throw new StripeTerminalError(e.message, { code: e.code, type: e.type, status: e.status, declineCode: e.declineCode, outcomeUnknown: e.outcomeUnknown, paymentIntentId: intent.id })
-      }
+      const { paymentIntentId } = await createIntent(input)
+      return sendToReader({ readerId: input.readerId, paymentIntentId, idempotencyKey: input.idempotencyKey })
     },
+
+    createIntent,
+    sendToReader,
 
     getPayment,
 

@@ -90,7 +90,8 @@ const cancel = defineRoute({
   path: '/api/v1/terminal-payments/{id}/cancel',
   tags,
   summary: 'Ask the terminal to stop collecting',
-  description: 'A request, not a guarantee: if the customer paid a moment before, the answer is approved.',
+  description:
+    'A request, not a guarantee: if the customer paid a moment before, the answer is approved. While the start is still creating the payment at the vendor the answer is cancel_requested: the start then cancels it instead of sending it to the terminal, and it ends canceled (follow it at GET /api/v1/terminal-payments/{id}).',
   access: 'devices.use',
   transaction: false,
   request: { params: IdParam },
