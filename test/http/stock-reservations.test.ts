@@ -58,6 +58,15 @@ describe('stock reservations', () => {
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 
+  it('an order fulfilled from a hold leaves the ledger at the variant’s cost, as every other movement does', async () => {
+    const { store, item, api } = await shop()
+    const r = await api.post('/api/v1/stock/reservations', { sku: item.sku, locationId: store.locationId, quantity: 2, sourceId: 'order-cost' })
+    expect(r.status, JSON.stringify(r.body)).toBe(201)
+    expect((await api.post(`/api/v1/stock/reservations/${r.body.id}/consume`)).status).toBe(200)
+    const moves = (await api.get(`/api/v1/stock/movements?variantId=${item.variantId}`)).body.items
+    expect(moves.filter((x: any) => x.kind === 'reservation_consumed').map((x: any) => [x.quantity, x.unitCost, x.costPer])).toEqual([[-2, 1000, 1]])
+  })
+
   it('a reservation never takes more than is available', async () => {
     const { m, store, item, api } = await shop({ stock: 5 })
     await api.post('/api/v1/stock/reservations', { sku: item.sku, locationId: store.locationId, quantity: 3, sourceId: 'a' })

@@ -1,9 +1,9 @@
 // Online orders hold our stock: an open order reserves each line at a location that feeds the channel, or in parts
 // across them when none has it all (never more than is available, also under concurrency; a line that cannot be
-// covered flags the order), a cancellation gives the stock back, a fulfilment turns the hold into the stock movement
-// of the goods leaving, and a pickup order is handed over at its store. Applying the same order state twice changes
-// nothing: every line is keyed by (connection, remote order, line), and an older state than the one applied is
-// ignored.
+// covered flags the order, as does a hold whose units an offline sale or a stock count took later), a cancellation
+// gives the stock back, a fulfilment turns the hold into the stock movement of the goods leaving, and a pickup order
+// is handed over at its store. Applying the same order state twice changes nothing: every line is keyed by
+// (connection, remote order, line), and an older state than the one applied is ignored.
 import { and, desc, eq, inArray, lt, or, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { keysetPage } from '../../db/page.ts'
@@ -316,6 +316,8 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
 
   /** Variants the order already held before this state (not pickup goods, which the shop never counts). */
   const heldBefore = new Set<string>()
+  /** The holds of the lines left held by this state. */
+  const heldNow: Hold[] = []
   // Lines in (variant) order, so two orders for the same goods lock stock levels in the same order.
   const ordered = [...input.lines].sort((a, b) => ((variantOf.get(a.id) ?? '') < (variantOf.get(b.id) ?? '') ? -1 : 1))
   for (const l of ordered) {
@@ -384,6 +386,7 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
       else if (toHold > heldQuantity) raise('quantity_increased')
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, reservationId: holds[0]!.id, state: 'held' })
       heldBefore.add(variantId)
+      heldNow.push(...holds)
       continue
     }
     if (!place) {
@@ -400,6 +403,13 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     // nothing left to send.
     if (held.created && !place.pickup) await takeOrderOffBelievedRemote(tx, ref.connectionId, variantId, place.remoteLocationId, l.quantity - shippedBefore, placedAt)
     await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, reservationId: held.holds[0]!.id, state: 'held' })
+    heldNow.push(...held.holds)
+  }
+  // A hold whose units were taken since (an offline sale, a stock count: see flagOrdersLosingCover) flags the order as
+  // a line that cannot be held does, for as long as the stock does not cover it: each state applied looks again.
+  if (input.status === 'open' && heldNow.length) {
+    const mine = new Set(heldNow.map((h) => h.id))
+    if ((await uncoveredHolds(tx, ref.merchantId, heldNow)).some((h) => mine.has(h.id))) raise('insufficient_stock')
   }
 
   for (const variantId of givenBack) await forgetBelievedRemote(tx, ref.connectionId, variantId, place?.remoteLocationId ?? null, { ref, at })
@@ -421,6 +431,68 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     ])
   }
   return { order: updated!, applied: true }
+}
+
+/**
+ * The active holds at these levels that on-hand no longer covers (it fell below what the level holds: an offline
+ * sale or a stock count took held units). The shortfall is laid on the holds made last, as many as it takes: the
+ * holds made first keep the units there are, as they would have had the stock gone before the later holds were made
+ * (a hold is never made beyond what is available).
+ */
+async function uncoveredHolds(tx: Tx, merchantId: string, levels: { variantId: string; locationId: string }[]): Promise<{ id: string; sourceType: string; sourceId: string }[]> {
+  const keys = [...new Map(levels.map((l) => [`${l.locationId}/${l.variantId}`.toLowerCase(), { v: l.variantId, l: l.locationId }])).values()]
+  if (keys.length === 0) return []
+  const { rows } = await tx.execute<{ id: string; source_type: string; source_id: string }>(sql`
+    select x.id, x.source_type, x.source_id from (
+      select r.id, r.source_type, r.source_id, s.reserved - greatest(s.on_hand, 0) as short,
+             coalesce(sum(r.quantity) over (partition by r.location_id, r.variant_id order by r.created_at desc, r.id desc
+                                            rows between unbounded preceding and 1 preceding), 0) as later
+        from jsonb_to_recordset(${JSON.stringify(keys)}::jsonb) as k(v uuid, l uuid)
+        join stock_levels s on s.location_id = k.l and s.variant_id = k.v and s.merchant_id = ${merchantId} and s.on_hand < s.reserved
+        join stock_reservations r on r.location_id = k.l and r.variant_id = k.v and r.merchant_id = ${merchantId} and r.status = 'active'
+    ) x
+     where x.later < x.short`)
+  return rows.map((r) => ({ id: r.id, sourceType: r.source_type, sourceId: r.source_id }))
+}
+
+/**
+ * Flags `insufficient_stock` the open orders whose holds at these levels a stock change left uncovered (see
+ * uncoveredHolds): called where a change may take held units (an offline sale, a posted count), with the levels it
+ * took them at (ApplyResult.holdsTaken). The flag stays while the hold is not covered; a state of the order applied
+ * once the stock covers it again clears it (applyChannelOrder). An order being applied at this moment is skipped, not
+ * waited for (its apply locks it before stock levels, this caller holds the levels first: waiting could deadlock):
+ * the state being applied looks at its holds itself, and one that looked before this change committed leaves the
+ * flag to the order's next state.
+ */
+export async function flagOrdersLosingCover(
+  tx: Tx,
+  merchantId: string,
+  levels: { variantId: string; locationId: string }[],
+  at: Date,
+): Promise<{ id: string; connectionId: string; remoteOrderId: string; name: string }[]> {
+  const holds = (await uncoveredHolds(tx, merchantId, levels)).filter((h) => h.sourceType === RESERVATION_SOURCE)
+  // A channel order's hold is sourced `connection:remote order:line` (see sourceId); the connection is a UUID.
+  const connectionIds = [...new Set(holds.map((h) => h.sourceId.split(':')[0]!))].filter((c) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(c))
+  if (connectionIds.length === 0) return []
+  const flag = 'insufficient_stock'
+  const { rows } = await tx.execute<{ id: string; connection_id: string; remote_order_id: string; name: string }>(sql`
+    with target as (
+      select o.id from channel_orders o
+        join channel_order_lines ol on ol.order_id = o.id
+       where o.merchant_id = ${merchantId} and o.connection_id = any(${sql.param(connectionIds)}::uuid[]) and o.status = 'open'
+         and o.flag is distinct from ${flag}
+         and o.connection_id::text || ':' || o.remote_order_id || ':' || ol.line_id = any(${sql.param(holds.map((h) => h.sourceId))}::text[])
+         for update of o skip locked)
+    update channel_orders o set flag = ${flag}, updated_at = ${at.toISOString()}::timestamptz
+      from (select distinct id from target) t
+     where o.id = t.id
+    returning o.id, o.connection_id, o.remote_order_id, o.name`)
+  await recordEvents(
+    tx,
+    merchantId,
+    rows.map((o) => ({ type: 'channel_order.flagged', entityType: 'channel_order', entityId: o.id, data: { connectionId: o.connection_id, remoteOrderId: o.remote_order_id, name: o.name, flag } })),
+  )
+  return rows.map((o) => ({ id: o.id, connectionId: o.connection_id, remoteOrderId: o.remote_order_id, name: o.name }))
 }
 
 /**

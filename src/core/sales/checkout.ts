@@ -11,6 +11,7 @@ import { MAX_PAYMENT_AMOUNT, mulDivRound, sum } from '../../lib/money.ts'
 import type { MerchantSettings } from '../merchants/settings.ts'
 import { lookupSellables, type ItemRef, type Sellable } from '../catalog/lookup.ts'
 import { applyMovements } from '../stock/ledger.ts'
+import { flagOrdersLosingCover } from '../channel-stock/orders.ts'
 import { actorCan, discountLimit, grantsOf, type Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { loadSaleContext, type SaleContext } from './context.ts'
@@ -329,6 +330,8 @@ export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, opts:
     })),
     { policy: opts.offline ? 'allow' : p.settings.negativeStock },
   )
+  // Units online orders were holding that the sale took (the allow policy, an offline sale): their orders are flagged.
+  if (stock.holdsTaken.length) await flagOrdersLosingCover(tx, actor.merchantId, stock.holdsTaken, at)
 
   const now = new Date()
   const sale: SaleRow = {
@@ -451,6 +454,7 @@ export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, opts:
     tenders,
     refunds: [],
     stockWarnings: stock.negatives.map((n) => ({ variantId: n.variantId, locationId: n.locationId, onHand: n.onHand })),
+    ...(stock.holdsTaken.length ? { holdsTaken: stock.holdsTaken } : {}),
     ...(p.overLimit ? { overLimit: { code: p.overLimit.code, message: p.overLimit.message, details: p.overLimit.details } } : {}),
   }
 }

@@ -1,8 +1,9 @@
 // Sales a till made while it could not reach the hub, uploaded later in a batch. Each carries the till's own UUID
 // (its idempotency key) and clock. Replaying a batch records nothing twice; a sale the hub cannot record (an
 // unknown SKU, say) is kept in sale_rejections and reported, never dropped. The till's prices are what the customer
-// paid: promotions are not re-applied, discount limits are not re-checked, stock may go below zero (reported), and
-// a disagreement between the tenders and the hub's total is recorded on the sale as tender_difference.
+// paid: promotions are not re-applied, discount limits are not re-checked, stock may go below zero (reported), as may
+// what is left for the holds of online orders (reported, and the orders flagged), and a disagreement between the
+// tenders and the hub's total is recorded on the sale as tender_difference.
 //
 // Each sale is recorded in a transaction of its own, one after the other, as a sale rung online is. Recorded in one
 // transaction, a batch held every sale's locks (its register's receipt counter, its items' stock) until the last
@@ -113,8 +114,18 @@ async function recordOne(tx: Tx, actor: Actor, s: OfflineSaleInput, now: Date): 
         warnings.push({ code: 'session_mismatch', message: "the session it names is not one of its register's: recorded in the register's own", details: { sessionId, recordedIn: session.id } })
       }
       const v = await completeSale(sp, actor, sale, { id, occurredAt, offline: true, session, requestHash: hash, clientReceiptNo })
+      const holdsTaken = v.holdsTaken ?? []
       if (v.overLimit) warnings.push({ code: 'over_role_limit', message: `priced beyond the cashier's role: ${v.overLimit.message}; recorded as the till took it, and on the audit log for a manager`, details: { code: v.overLimit.code, ...(v.overLimit.details as object) } })
       for (const n of v.stockWarnings ?? []) warnings.push({ code: 'negative_stock', message: `stock of variant ${n.variantId} is now ${n.onHand}`, details: n })
+      // Units an online order (or another hold) was counting on: the sale stands, the holds left uncovered are told on
+      // the sale (and their orders flagged, by the checkout).
+      for (const h of holdsTaken) {
+        warnings.push({
+          code: 'reserved_stock_taken',
+          message: `took ${h.taken} held unit(s) of variant ${h.variantId} at location ${h.locationId}: ${h.reserved} held, ${h.onHand} on hand`,
+          details: h,
+        })
+      }
       if (v.tenderDifference !== 0) {
         warnings.push({ code: 'tender_difference', message: `tenders differ from the total by ${v.tenderDifference}`, details: { amountDue: v.total + v.roundingAdjustment, tenderDifference: v.tenderDifference } })
       }

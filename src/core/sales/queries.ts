@@ -1,5 +1,6 @@
 // Reading sales back: one sale with its lines, discounts, tenders and refunds; lists by day, store and register.
 import { and, asc, desc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm'
+import type { HoldsTaken } from '../stock/ledger.ts'
 import type { Tx } from '../../db/client.ts'
 import { badRequest, notFound } from '../../lib/errors.ts'
 import { refundLines, refunds, refundTenders, saleAdjustments, saleLines, sales, saleTenders } from './schema.ts'
@@ -13,6 +14,8 @@ export interface SaleView extends SaleRow {
   refunds: (typeof refunds.$inferSelect & { lines: (typeof refundLines.$inferSelect)[]; tenders: (typeof refundTenders.$inferSelect)[] })[]
   /** Levels a sale left below zero (negative stock allowed, or offline sales). */
   stockWarnings?: { variantId: string; locationId: string; onHand: number }[]
+  /** Units online orders (or other holds) were counting on that the sale took (the allow policy, or offline sales). */
+  holdsTaken?: HoldsTaken[]
   /** An offline sale priced beyond its cashier's role (recorded as it happened, and audited). */
   overLimit?: { code: string; message: string; details?: unknown }
 }

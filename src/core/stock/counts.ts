@@ -40,6 +40,7 @@ import { sum } from '../../lib/money.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { costValue, requireLocation, resolveItems, variantName, type ItemRef } from './items.ts'
+import { flagOrdersLosingCover } from '../channel-stock/orders.ts'
 import { applyMovements, LATE_MOVEMENT_REASON } from './ledger.ts'
 import { stockCountEntries, stockCounts } from './schema.ts'
 
@@ -446,6 +447,8 @@ export async function postCount(tx: Tx, actor: Actor, id: string, input: { uncou
     })),
     { policy: 'allow' },
   )
+  // A shelf found short of what online orders hold: those orders are flagged, as an offline sale taking them does.
+  if (applied.holdsTaken.length) await flagOrdersLosingCover(tx, actor.merchantId, applied.holdsTaken, at)
   // What the count saw stands for every level it posted (a variance of zero too): a movement of one of them that
   // happened by then but is recorded after this post was already in the count (see applyMovements).
   const seen = rep.lines.map((l) => ({ v: l.variantId, t: (l.lastEnteredAt && l.lastEnteredAt < at ? l.lastEnteredAt : at).toISOString() }))

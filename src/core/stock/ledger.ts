@@ -2,13 +2,14 @@
 // in the same statement sequence and transaction. Levels are locked in a fixed order (location, variant) so
 // concurrent sales never deadlock, and under the 'block' policy a decrement that would take available stock
 // (on-hand − reserved) below zero is refused by the UPDATE's own condition, so concurrent checkouts cannot oversell.
-import { and, eq, ne, sql } from 'drizzle-orm'
+import { and, eq, inArray, ne, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { executeNamed } from '../../db/prepared.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordEvents, type HubEvent } from '../events/service.ts'
+import { variants } from '../catalog/schema.ts'
 import { stockLevels, stockMovements, stockReservations, type MovementCause, type MovementKind } from './schema.ts'
 
 export interface MovementInput {
@@ -50,7 +51,28 @@ export interface ApplyResult {
   levels: LevelChange[]
   /** Levels left below zero (only under the 'allow' policy). */
   negatives: LevelChange[]
+  /** Levels whose reservations the change left without the on-hand to cover them (only under the 'allow' policy). */
+  holdsTaken: HoldsTaken[]
 }
+
+/**
+ * Units held by reservations that a decrement took (under the 'allow' policy): on-hand fell below what the level's
+ * active reservations hold, so `taken` held units are no longer on the shelf. On-hand itself may still be zero or more.
+ */
+export interface HoldsTaken {
+  variantId: string
+  locationId: string
+  onHand: number
+  reserved: number
+  /** On-hand − reserved, below zero. */
+  available: number
+  /** Held units the change left uncovered (those already uncovered before it not counted). */
+  taken: number
+}
+
+/** Held units on-hand does not cover: reserved beyond what is on the shelf (none of it when on-hand is negative). */
+const uncoveredHeld = (onHand: number, reserved: number) => Math.max(0, reserved - Math.max(onHand, 0))
+
 
 // Ids are compared as text here: in the lower case PostgreSQL writes them, however a caller spelled them.
 const levelKey = (variantId: string, locationId: string) => `${locationId.toLowerCase()}/${variantId.toLowerCase()}`
@@ -62,7 +84,7 @@ export const LATE_MOVEMENT_REASON = 'counted before it was recorded'
 export const MAX_MOVEMENT_QUANTITY = 1_000_000_000
 
 export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput[], opts: ApplyOptions): Promise<ApplyResult> {
-  if (inputs.length === 0) return { movementIds: [], onHandAfter: [], levels: [], negatives: [] }
+  if (inputs.length === 0) return { movementIds: [], onHandAfter: [], levels: [], negatives: [], holdsTaken: [] }
   const merchantId = actor.merchantId
   // Per level: the change of on-hand, and what the inputs themselves move (the change of reserved when they consume
   // reservations; a count's corrections below change on-hand only).
@@ -103,6 +125,12 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
   }
   if (corrections.length) await nameCountsThatSaw(tx, merchantId, corrections, now)
   const written = corrections.length ? [...inputs, ...corrections] : inputs
+  // A movement its caller gave no cost (an order fulfilled from a hold, a marketplace order) is valued at the
+  // variant's cost now, as a sale is: the ledger's value of every movement is what valuation and COGS read.
+  const uncosted = [...new Set(written.filter((m) => m.unitCost === undefined).map((m) => m.variantId))]
+  const costs = new Map(
+    uncosted.length ? (await tx.select({ id: variants.id, cost: variants.cost, per: variants.pricePer }).from(variants).where(inArray(variants.id, uncosted))).map((v) => [v.id, v]) : [],
+  )
 
   // 2. Under 'block', a decrement may not take available (on-hand − reserved) below zero.
   const levels: LevelChange[] = []
@@ -138,6 +166,13 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
     })
   }
   const negatives = levels.filter((l) => l.onHand < 0 && l.onHand < l.before)
+  // Reserved units the change took: held units on-hand covered before and does not now (a consumption lowers both
+  // together and takes none). Under 'block' a decrement never takes available stock below zero, so none.
+  const holdsTaken: HoldsTaken[] = []
+  for (const l of levels) {
+    const taken = uncoveredHeld(l.onHand, l.reserved) - uncoveredHeld(l.before, l.reservedBefore)
+    if (taken > 0) holdsTaken.push({ variantId: l.variantId, locationId: l.locationId, onHand: l.onHand, reserved: l.reserved, available: l.onHand - l.reserved, taken })
+  }
 
   // 3. One statement: the new levels, the ledger rows (on_hand_after running through the inputs of each level)
   //    and the events.
@@ -157,8 +192,8 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
       causeType: m.causeType,
       causeId: m.causeId ?? null,
       reason: m.reason ?? null,
-      unitCost: m.unitCost ?? 0,
-      costPer: m.costPer ?? 1,
+      unitCost: m.unitCost ?? costs.get(m.variantId)?.cost ?? 0,
+      costPer: m.unitCost === undefined ? (costs.get(m.variantId)?.per ?? 1) : (m.costPer ?? 1),
       occurredAt: (m.occurredAt ?? now).toISOString(),
     }
   })
@@ -215,7 +250,7 @@ export async function applyMovements(tx: Tx, actor: Actor, inputs: MovementInput
     movementIds[input] = Number(rows[0]!.ids[k])
     onHandAfter[input] = movements[k]!.onHandAfter
   })
-  return { movementIds, onHandAfter, levels, negatives }
+  return { movementIds, onHandAfter, levels, negatives, holdsTaken }
 }
 
 /**

@@ -198,6 +198,10 @@ const SaleSchema = z
       }),
     ),
     stockWarnings: z.array(z.object({ variantId: uuid(), locationId: uuid(), onHand: z.number().int() })).optional(),
+    holdsTaken: z
+      .array(z.object({ variantId: uuid(), locationId: uuid(), onHand: z.number().int(), reserved: z.number().int(), available: z.number().int(), taken: z.number().int() }))
+      .optional()
+      .openapi({ description: 'Held units (online orders) the sale took, under the allow policy: the orders are flagged for a person' }),
   })
   .openapi('Sale')
 
@@ -245,7 +249,7 @@ const list = defineRoute({
       cursor: uuid().optional(),
     }),
   },
-  responses: { 200: json(z.object({ items: z.array(SaleSchema.omit({ lines: true, tenders: true, refunds: true, stockWarnings: true })), nextCursor: z.string().nullable() })) },
+  responses: { 200: json(z.object({ items: z.array(SaleSchema.omit({ lines: true, tenders: true, refunds: true, stockWarnings: true, holdsTaken: true })), nextCursor: z.string().nullable() })) },
 })
 
 const get = defineRoute({ method: 'get', path: '/api/v1/sales/{id}', tags, summary: 'One sale with lines, tenders and refunds', access: 'sales.read', request: { params: IdParam }, responses: { 200: json(SaleSchema) } })
@@ -298,7 +302,7 @@ const batch = defineRoute({
   tags,
   summary: 'Upload sales made while the till was offline',
   description:
-    "Each sale carries the till's UUID and clock and is recorded once (a replay answers 'duplicate'). The till's prices stand (no promotion or member tier discount is applied again; points are earned on what the till took), also beyond the cashier's role (discount limit, price override): such a sale is recorded with an 'over_role_limit' warning and a 'sale.offline_over_limit' audit entry for a manager; stock may go below zero (reported as a warning); a sale the hub cannot record is kept and reported as 'rejected', never dropped. Sales whose cash session has closed, or that name none and were made before the open session began, on an earlier day or before a close of the register's drawer (whose count took their cash in), go to the register's rescue session; a sale naming a session of another register goes to its own register's, with a 'session_mismatch' warning. A sale dated more than 5 minutes ahead of the hub's clock (a till whose clock runs fast) is recorded at the time it arrives, with a 'clock_ahead' warning. Each sale is recorded in a transaction of its own, in the order the sales happened: a batch cut short by an error has recorded the sales before it, and sent again it records the rest (the sales' own ids make it idempotent; no Idempotency-Key is needed).",
+    "Each sale carries the till's UUID and clock and is recorded once (a replay answers 'duplicate'). The till's prices stand (no promotion or member tier discount is applied again; points are earned on what the till took), also beyond the cashier's role (discount limit, price override): such a sale is recorded with an 'over_role_limit' warning and a 'sale.offline_over_limit' audit entry for a manager; stock may go below zero (reported as a warning), and so may what is left for the holds of online orders: a sale that takes held units (on-hand falls below what is reserved) is recorded with a 'reserved_stock_taken' warning, and the orders whose holds it left uncovered are flagged 'insufficient_stock'; a sale the hub cannot record is kept and reported as 'rejected', never dropped. Sales whose cash session has closed, or that name none and were made before the open session began, on an earlier day or before a close of the register's drawer (whose count took their cash in), go to the register's rescue session; a sale naming a session of another register goes to its own register's, with a 'session_mismatch' warning. A sale dated more than 5 minutes ahead of the hub's clock (a till whose clock runs fast) is recorded at the time it arrives, with a 'clock_ahead' warning. Each sale is recorded in a transaction of its own, in the order the sales happened: a batch cut short by an error has recorded the sales before it, and sent again it records the rest (the sales' own ids make it idempotent; no Idempotency-Key is needed).",
   access: 'sales.create',
   transaction: false,
   bodyLimit: 10 * 1024 * 1024,
