@@ -4,16 +4,19 @@
 //
 // Terms:
 // - tender: a sale, refund or top-up tender of the connection's tender kinds (our payment_no / refund_no);
-// - line: a settlement line of a current statement (payment, refund, payout, adjustment; fee lines are not items);
-// - pair: a tender and a line found to be the same money; an item is a pair, or one side alone;
+// - line: a settlement line of a current statement (payment, refund, payout, adjustment, fee);
+// - pair: a tender and a line found to be the same money; an item is a pair, or one side alone (a payout checked
+//   against what it carries, a fee the channel took of its own: Stripe's Radar, Terminal and billing fees);
 // - pool: the tenders and lines this run decides about: the day's own, plus earlier days' still open ones (timing,
 //   missing), plus whatever its automatic items hold. Manual items (a person resolved them) are never touched, and
 //   what they hold stays taken.
 // - An item's date: the later of its two sides' days for a pair (the day the match completed), else its one side's.
 //
 // Keys, in order: our reference (payment_no/refund_no), then the channel's transaction/refund id (or, for a refund
-// line without our reference, the payment's reference and the amount), then card data (RRN, voucher, terminal,
-// amount, time), which only suggests a pair and leaves both sides open.
+// line without our reference, the payment's reference and the amount; a refund line that names its payment only by
+// the channel's id, as a Stripe refund made on the reader or in the console does, names the payment whose line
+// carries that id), then card data (RRN, voucher, terminal, amount, time), which only suggests a pair and leaves both
+// sides open.
 import { randomBytes } from 'node:crypto'
 import { sql, type SQL } from 'drizzle-orm'
 import type { Db, Tx } from '../../db/client.ts'
@@ -249,7 +252,7 @@ async function addLines(tx: Tx, x: Ctx, where: SQL) {
       from settlement_lines l
       join settlement_statements st on st.id = l.statement_id and st.status = 'imported' and ${x.formats}
       left join recon_items i on i.line_id = l.id
-     where l.merchant_id = ${x.m} and l.connection_id = ${x.c} and l.kind <> 'fee' and ${where}
+     where l.merchant_id = ${x.m} and l.connection_id = ${x.c} and ${where}
        and (i.id is null
             or (i.connection_id = ${x.c} and not i.manual and i.run_id <> ${x.run}
                 and (i.business_date = ${x.d}::date
@@ -354,7 +357,7 @@ async function settleCleanPairs(tx: Tx, x: Ctx, statementIds: string[], repeated
     create temp table rc_day on commit drop as
     select l.id, l.kind = 'payment' and l.our_ref is not null as byref, l.our_ref, l.amount, l.fee_milli, l.status, l.currency
       from settlement_lines l join settlement_statements st on st.id = l.statement_id and ${x.formats}
-     where l.statement_id = any(${sql.param(statementIds)}::uuid[]) and l.kind <> 'fee'`)
+     where l.statement_id = any(${sql.param(statementIds)}::uuid[])`)
   await tx.execute(sql`analyze rc_day`)
   await addFees(tx, feeRule, sql`select distinct 'payment' as kind, amount from rc_day where byref`)
   await tx.execute(sql`analyze rc_fee`)
@@ -455,6 +458,37 @@ async function demoteCleanPairs(tx: Tx, x: Ctx): Promise<{ lines: number[]; tend
   return { lines: (row?.lines ?? []).map(Number), tenders: row?.tenders ?? [] }
 }
 
+/**
+ * A refund line that names its payment only by the channel's transaction id (a Stripe refund made on the reader or in
+ * the console carries no metadata of ours, only the PaymentIntent it refunds) gives back the payment whose line
+ * carries that id, and with it our payment number. Each refund tender of the pool still unpaired learns the channel's
+ * id of the payment it gives back from that payment's line (by our payment number, through the lines' index of it, on
+ * the connection's current statements of any day), so that the two pair on it and the amount. A refund of a payment
+ * no statement listed learns nothing and stays unpaired. Answers whether any tender learned one.
+ */
+async function refundPaymentTxn(tx: Tx, x: Ctx): Promise<boolean> {
+  const [waiting] = (
+    await tx.execute<{ any: boolean }>(sql`
+      select exists (select 1 from rc_lines l where l.kind = 'refund' and l.our_ref is null and l.channel_txn_id is not null
+                        and not exists (select 1 from rc_pair q where q.line_id = l.line_id)) as any`)
+  ).rows
+  if (!waiting?.any) return false
+  const r = await tx.execute(sql`
+    update rc_pos p set pay_txn = f.txn
+      from (select t.pos_kind, t.pos_id,
+                   (select pl.channel_txn_id from settlement_lines pl
+                      join settlement_statements st on st.id = pl.statement_id and st.status = 'imported' and ${x.formats}
+                     where pl.merchant_id = ${x.m} and pl.our_ref = t.pay_ref and pl.connection_id = ${x.c} and pl.kind = 'payment'
+                       and pl.channel_txn_id is not null
+                     order by pl.id desc limit 1) as txn
+              from rc_pos t
+             where t.dir = 'refund' and t.pay_ref is not null
+               and not exists (select 1 from rc_pair q where q.pos_kind = t.pos_kind and q.pos_id = t.pos_id)) f
+     where p.pos_kind = f.pos_kind and p.pos_id = f.pos_id and f.txn is not null
+       and exists (select 1 from rc_lines l where l.channel_txn_id = f.txn and l.kind = 'refund' and l.our_ref is null)`)
+  return Number(r.rowCount ?? 0) > 0
+}
+
 /** Reconciles one business day of one connection. Refused (409) when the day has no current statement. */
 export async function reconcileDay(db: Db, input: ReconcileDayInput): Promise<RunSummary> {
   return reconcile(db, input, false)
@@ -520,7 +554,9 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
       create temp table rc_pos (
         pos_kind text not null, pos_id uuid not null, store_id uuid, ref text, pay_ref text, txn_id text, refund_txn_id text, dir text not null,
         amount bigint not null, currency text not null, pstatus text not null, occurred_at timestamptz, bdate date not null,
-        rrn text, voucher text, terminal text, origin_id uuid, item_id uuid, item_line bigint, item_carried int, primary key (pos_kind, pos_id)) on commit drop`)
+        rrn text, voucher text, terminal text, origin_id uuid, item_id uuid, item_line bigint, item_carried int,
+        -- a refund's: the channel's id of the payment it gives back, read from the payment's line (refundPaymentTxn)
+        pay_txn text, primary key (pos_kind, pos_id)) on commit drop`)
     await tx.execute(sql`
       create temp table rc_lines (
         line_id bigint primary key, kind text not null, our_ref text, our_payment_ref text, channel_txn_id text, channel_refund_id text,
@@ -647,6 +683,7 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
     await byChannel(sql`p.dir = 'payment' and l.kind = 'payment' and l.channel_txn_id = p.txn_id`)
     await byChannel(sql`p.dir = 'refund' and l.kind = 'refund' and l.channel_refund_id = p.refund_txn_id`)
     await byChannel(sql`p.dir = 'refund' and l.kind = 'refund' and l.our_ref is null and l.our_payment_ref = p.pay_ref and l.amount = p.amount`)
+    if (await refundPaymentTxn(tx, x)) await byChannel(sql`p.dir = 'refund' and l.kind = 'refund' and l.our_ref is null and l.channel_txn_id = p.pay_txn and l.amount = p.amount`)
 
     // 3. Card data only suggests: same amount, and the RRN, or the voucher at the terminal, or the terminal within the tolerance.
     await tx.execute(sql`
@@ -792,6 +829,28 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
            where y.merchant_id = ${x.m} and y.connection_id = ${x.c} and y.payout_ref = l.payout_ref and y.kind <> 'payout') s
        where l.kind = 'payout' and l.payout_ref is not null`)
 
+    // Fees the channel took of their own (Stripe's Radar, Terminal and billing fees): nothing of the till's to pair
+    // (settled items, left out of the day's counts), but the channel's fee of the line's day all the same, booked by
+    // the voucher as the fees on payments are. A fee line's amount is what it took. It is of the store its line names,
+    // else of the connection's one store, else of the merchant's only store (or only open one): a merchant-level fee
+    // of a merchant of several stores is of none (the merchant-wide voucher books it, no store's does).
+    const soleStore =
+      x.storeIds && x.storeIds.length === 1
+        ? sql`${x.storeIds[0]!}::uuid`
+        : x.storeIds && x.storeIds.length > 1
+          ? sql`null::uuid`
+          : sql`(select case when count(*) = 1 then (array_agg(s.id))[1]
+                             when count(*) filter (where s.status = 'active') = 1 then (array_agg(s.id) filter (where s.status = 'active'))[1] end
+                   from stores s where s.merchant_id = ${x.m})`
+    await tx.execute(sql`
+      insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, channel_fee_milli,
+                          carried_days, outcome, state, business_date, line_kind, existing_id)
+      select 'fee', null, l.channel_txn_id, l.line_id, coalesce(so.id, ${soleStore}), l.currency, null, l.amount, 0, l.amount * 1000, 0,
+             'matched', 'auto', l.ldate, l.kind, case when l.item_own then l.item_id end
+        from rc_lines l
+        left join stores so on so.merchant_id = ${x.m} and so.code = l.store_ref
+       where l.kind = 'fee'`)
+
     // 5. Write: compare with the automatic items this run owns; keep the unchanged, change, remove and create the rest.
     await tx.execute(sql`
       create temp table rc_owned on commit drop as
@@ -912,7 +971,9 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
     )
 
     const countRows = await tx.execute<{ outcome: string; n: number; open: number }>(sql`
-      select outcome, count(*)::int as n, count(*) filter (where state = 'open')::int as open from rc_new group by outcome`)
+      select outcome, count(*)::int as n, count(*) filter (where state = 'open')::int as open from rc_new
+       -- a fee of its own is no pair of anything: its fee is in the totals, not in the counts
+       where pos_kind is distinct from 'fee' group by outcome`)
     const counts: Record<string, number> = Object.fromEntries(OUTCOMES.map((o) => [o, 0]))
     let openExceptions = 0
     let timing = 0
@@ -935,9 +996,10 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
                (select count(*) filter (where kind in ('payment', 'refund'))::bigint as channel_count,
                        coalesce(sum(amount) filter (where kind = 'payment'), 0)::bigint as channel_payments,
                        (coalesce(sum(amount) filter (where kind = 'refund'), 0) + coalesce(sum(${revokedPaymentAmount({ kind: sql`kind`, status: sql`status`, amount: sql`amount` })}), 0))::bigint as channel_refunds,
-                       -- Fees of adjustments too (a dispute's fee): what the channel took, as the voucher books it.
-                       coalesce(sum(fee_milli), 0)::bigint as channel_fee_milli
-                  from rc_lines where ldate = ${x.d}::date and kind in ('payment', 'refund', 'adjustment')) l,
+                       -- Fees of adjustments too (a dispute's fee) and the fee lines' own (a Radar fee, all it took): what
+                       -- the channel took, as the voucher books it.
+                       coalesce(sum(case when kind = 'fee' then amount * 1000 else fee_milli end), 0)::bigint as channel_fee_milli
+                  from rc_lines where ldate = ${x.d}::date and kind in ('payment', 'refund', 'adjustment', 'fee')) l,
                (select coalesce(sum(expected_fee_milli) filter (where business_date = ${x.d}::date), 0)::bigint as expected_fee_milli,
                        coalesce(sum(pos_amount) filter (where state = 'open' and line_id is null and pos_id is not null), 0)::bigint as open_pos_amount,
                        coalesce(sum(channel_amount) filter (where state = 'open' and pos_id is null and line_id is not null), 0)::bigint as open_channel_amount

@@ -352,11 +352,16 @@ export async function dailySummary(
              case when l_kind in ('payment', 'refund', 'adjustment') then l_fee else 0 end, coalesce(expected_fee_milli, 0), channel_fee_milli - expected_fee_milli, null, null, null
         from it l where ${channel}
       union all
-      -- The item itself on its own day; a payment the channel has not shown yet brings its expected fee.
+      -- A fee the channel took of its own (a Radar fee): the channel's fee of its line's day, no money of a sale.
+      select connection_id, l_day, store_id, store_code, terminal, currency, 0, 0, 0, 0, coalesce(channel_fee_milli, 0), 0, null, null, null, null
+        from it where l_kind = 'fee'
+      union all
+      -- The item itself on its own day; a payment the channel has not shown yet brings its expected fee. A fee of its
+      -- own is no pair of anything, counted above by its fee only.
       select connection_id, business_date, store_id, store_code, terminal, currency, 0, 0, 0, 0, 0,
              case when line_id is null then coalesce(expected_fee_milli, 0) else 0 end, case when line_id is null then channel_fee_milli - expected_fee_milli end,
              outcome, state, coalesce(resolution, '')
-        from it
+        from it where pos_kind is distinct from 'fee'
     )
     select d.connection_id, d.day::text as business_date, d.store_id, min(d.store_code) as store_code, min(d.currency) as currency, d.terminal,
            sum(d.pos_count)::int as pos_count, sum(d.pos_amount)::bigint as pos_amount, sum(d.channel_count)::int as channel_count,

@@ -224,9 +224,11 @@ async function recordsOf(tx: Tx, merchantId: string, line: VoucherLine, src: Sou
                 from cash_movements m where m.merchant_id = ${merchantId} and m.id = any(${sql.param(src.cashMovements)}::bigint[]) and m.kind = ${line.kind === 'cash_paid_in' ? 'paid_in' : 'paid_out'} order by m.at, m.id`
       break
     case 'channel_fee':
+      // Each item's fee, with the channel's line it was read from: a payment's, or a fee the channel took of its own.
       q = sql`select 'recon_item' as type, i.id::text, i.pos_ref as ref, round(i.channel_fee_milli / 1000.0)::bigint as amount,
-                     jsonb_build_object('feeMilli', i.channel_fee_milli, 'outcome', i.outcome, 'connectionId', i.connection_id) as detail
-                from recon_items i join connections k on k.id = i.connection_id
+                     jsonb_build_object('feeMilli', i.channel_fee_milli, 'outcome', i.outcome, 'connectionId', i.connection_id,
+                                        'lineId', i.line_id, 'lineKind', l.kind, 'statementId', l.statement_id, 'lineNo', l.line_no) as detail
+                from recon_items i join connections k on k.id = i.connection_id left join settlement_lines l on l.id = i.line_id
                where i.id = any(${ids(src.reconItems)}) and k.connector_id = ${String(g.channel)} order by i.pos_ref`
       break
     case 'settlement_adjustment':

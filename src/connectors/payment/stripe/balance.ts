@@ -212,7 +212,8 @@ export function toStatementLine(t: StripeBalanceTransaction, lineNo: number, key
     case 'refund':
       return {
         ...base,
-        // A refund's own metadata names our refund; the payment it refunds is named by its PaymentIntent.
+        // A refund's own metadata names our refund; the payment it refunds is named by its PaymentIntent (a refund made
+        // on the reader or in the console has no metadata: the run finds our payment number on the charge's line).
         ourRef: meta(src, keys.refund),
         ourPaymentRef: meta(src, keys.payment) ?? paymentIntent,
         channelTxnId: paymentIntent ?? summary?.charge ?? null,
@@ -224,7 +225,8 @@ export function toStatementLine(t: StripeBalanceTransaction, lineNo: number, key
       // A payout takes money out of the balance: negative in Stripe, a positive transfer to the bank here.
       return { ...base, ourRef: null, channelTxnId: sourceId, payoutRef: sourceId, amount: -t.amount, status: (summary?.status ?? t.status ?? 'paid').toUpperCase() }
     case 'fee':
-      return { ...base, ourRef: null, channelTxnId: sourceId ?? t.id, amount: -t.amount, status: (t.status ?? 'available').toUpperCase() }
+      // Stripe's own fee (Radar, Terminal, billing): the line's amount is all it took from the balance.
+      return { ...base, ourRef: null, channelTxnId: sourceId ?? t.id, amount: -t.net, feeMilli: 0, status: (t.status ?? 'available').toUpperCase() }
     default:
       // Disputes, payout reversals, failed refunds, other adjustments: signed as Stripe books them.
       return { ...base, ourRef: meta(src, keys.payment), channelTxnId: sourceId ?? t.id, amount: t.amount, status: (t.status ?? 'available').toUpperCase() }
