@@ -261,6 +261,45 @@ describe('vouchers API', () => {
     }
   })
 
+  it('a return written off takes its cost out of the cost of sales into a stock loss, so the voucher’s cost of sales is the products report’s', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const store = await seedStore(hub, m.merchantId, { code: `W${Date.now() % 100000}`, openSession: false })
+    const item = await seedProduct(hub, store, { price: 1000, cost: 400, stock: 10 })
+    const ok = (r: { status: number; body: any }, status = 201) => {
+      expect(r.status, JSON.stringify(r.body)).toBe(status)
+      return r.body
+    }
+    try {
+      hub.setNow(at(`${DAY} 09:00:00`))
+      const admin = createApi(hub).as(await m.adminTokenNow())
+      ok(await admin.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 0 }))
+      const sale = ok(await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 3 }], tenders: [{ kind: 'wechat', amount: 3000 }] }))
+      const line = sale.lines[0].id
+      ok(await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: line, quantity: 1, restock: false }] }))
+      ok(await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: line, quantity: 1, restock: true }] }))
+      const built = ok(await admin.get(`/api/v1/vouchers/${ok(await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY }), 200).voucher.id}`), 200)
+      const of = (kind: string) => built.lines.filter((l: any) => l.kind === kind).map((l: any) => [l.accountCode, l.debit, l.credit])
+      expect(of('cogs')).toEqual([
+        ['6401', 800, 0],
+        ['1405', 0, 800],
+      ])
+      expect(of('stock_write_off')).toEqual([
+        ['6711.02', 400, 0],
+        ['6401', 0, 400],
+      ])
+      const cost = built.lines.filter((l: any) => l.accountCode === '6401').reduce((t: number, l: any) => t + l.debit - l.credit, 0)
+      const report = ok(await admin.get(`/api/v1/reports/products?from=${DAY}&to=${DAY}&storeId=${store.storeId}`), 200)
+      expect(cost).toBe(report.totals.cost)
+      expect(cost).toBe(400)
+      const loss = built.lines.find((l: any) => l.kind === 'stock_write_off' && l.accountCode === '6711.02')
+      expect(loss.summary).toContain('退货报废')
+      const records = ok(await admin.get(`/api/v1/vouchers/${built.id}/lines/${loss.lineNo}/sources`), 200).records
+      expect(records.map((r: any) => [r.type, r.amount, r.detail.quantity])).toEqual([['refund_line', 400, 1]])
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+
   it('a line merged from two tax rates (mergeSameAccount) says what they share, and drills down to both', async () => {
     const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
     await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, mergeSameAccount: true } })

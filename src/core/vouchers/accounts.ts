@@ -44,6 +44,8 @@ export const DEFAULT_ACCOUNTS: Record<string, { code: string; name: string }> = 
   'cash:paid_out': { code: '1221.02', name: '其他应收款-门店现金存取' },
   cogs: { code: '6401', name: '主营业务成本' },
   inventory: { code: '1405', name: '库存商品' },
+  // A returned item written off (not put back in stock): its cost leaves the cost of sales as a stock loss.
+  'stock:write_off': { code: '6711.02', name: '营业外支出-存货报废损失' },
   rounding: { code: '6603.02', name: '财务费用-尾差' },
 }
 
@@ -149,7 +151,7 @@ export async function checkMapping(tx: Tx, merchantId: string, since: string): P
     union
     select distinct v.store_id, 'stored_value:adjustment' from stored_value_ledger v
      where v.merchant_id = ${merchantId} and v.kind = 'adjust' and v.store_id is not null and v.created_at >= ${since}::date`)
-  const base = ['stored_value:principal', 'stored_value:bonus', 'stored_value:bonus_expense', 'stored_value:adjustment', 'fee', 'cash:short', 'cash:over', 'cogs', 'inventory', 'rounding', 'settlement:adjustment']
+  const base = ['stored_value:principal', 'stored_value:bonus', 'stored_value:bonus_expense', 'stored_value:adjustment', 'fee', 'cash:short', 'cash:over', 'cogs', 'inventory', 'stock:write_off', 'rounding', 'settlement:adjustment']
   const storeIds = [...new Set(rows.map((r) => r.store_id))]
   const missing: MappingCheck['missing'] = []
   const defaults = new Map<string, { key: string; code: string; name: string }>()

@@ -141,6 +141,12 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
         select m.quantity, m.unit_cost, m.cost_per from r join refund_lines rl on rl.refund_id = r.id
           join stock_movements m on m.cause_type = 'refund_line' and m.cause_id = rl.id::text and m.kind = 'return'
       ) m
+    ), written_off as (
+      -- A returned item not put back in stock takes its cost out of the cost of sales (at the sale's cost, as the
+      -- products report does) into a stock loss: it left stock when it was sold and never came back.
+      select coalesce(sum(round(rl.quantity::numeric * l.unit_cost / l.price_per)), 0) as cost
+        from r join refund_lines rl on rl.refund_id = r.id join sale_lines l on l.id = rl.sale_line_id
+       where not rl.restock
     )
     select 'sale_revenue' as kind, 'revenue:' || tc.code as key, jsonb_build_object('taxCategory', tc.code, 'rate', x.tax_rate_bp) as grp, -x.net as amount
       from lines x join tax_categories tc on tc.id = x.tax_category_id where x.net <> 0
@@ -229,6 +235,10 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
     union all
     select 'cogs', 'inventory', '{}'::jsonb, -cost from cogs where cost <> 0
     union all
+    select 'stock_write_off', 'stock:write_off', '{}'::jsonb, cost from written_off where cost <> 0
+    union all
+    select 'stock_write_off', 'cogs', '{}'::jsonb, -cost from written_off where cost <> 0
+    union all
     select '#sources', '', jsonb_build_object(
       'sales', (select coalesce(jsonb_agg(id), '[]') from s), 'refunds', (select coalesce(jsonb_agg(id), '[]') from r),
       'topups', (select coalesce(jsonb_agg(id), '[]') from u), 'refundedTopups', (select coalesce(jsonb_agg(id), '[]') from ur),
@@ -293,6 +303,7 @@ export const DEFAULT_SUMMARIES: Record<string, string> = {
   cash_paid_out: '{date} {store} 现金支出',
   channel_fee: '{date} {store} {channel}手续费',
   cogs: '{date} {store} 结转销售成本',
+  stock_write_off: '{date} {store} 退货报废',
   remainder: '{date} {store} 尾差',
 }
 
@@ -327,7 +338,7 @@ function summarise(template: string, ctx: { businessDate: string; storeCode: str
 const ORDER = [
   'tender', 'topup_tender', 'stored_value_spend', 'cash_short', 'cash_over', 'cash_paid_in', 'cash_paid_out', 'refund_tender', 'topup_refund_tender', 'stored_value_refund',
   'topup_principal', 'topup_bonus', 'topup_refund_principal', 'topup_refund_bonus', 'stored_value_adjust', 'sale_revenue', 'refund_revenue', 'sale_vat', 'refund_vat',
-  'cash_rounding', 'channel_fee', 'cogs', 'remainder',
+  'cash_rounding', 'channel_fee', 'cogs', 'stock_write_off', 'remainder',
 ]
 const rank = (kind: string) => {
   const i = ORDER.indexOf(kind)

@@ -250,6 +250,15 @@ async function recordsOf(tx: Tx, merchantId: string, line: VoucherLine, src: Sou
                 left join refunds r on r.id = rl.refund_id and r.id = any(${ids(src.refunds)})
                where m.merchant_id = ${merchantId} and ((m.kind = 'sale' and s.id is not null) or (m.kind = 'return' and r.id is not null)) order by m.id`
       break
+    case 'stock_write_off':
+      // The written-off returned items, each at its sale line's cost: a loss debited, the cost of sales credited.
+      posted = true
+      q = sql`select 'refund_line' as type, rl.id::text, r.refund_no as ref,
+                     (${line.accountKey === 'cogs' ? sql`-1` : sql`1`} * round(rl.quantity::numeric * l.unit_cost / l.price_per))::bigint as amount,
+                     jsonb_build_object('refundId', r.id, 'saleId', r.sale_id, 'sku', l.sku, 'quantity', rl.quantity, 'unitCost', l.unit_cost) as detail
+                from refund_lines rl join refunds r on r.id = rl.refund_id join sale_lines l on l.id = rl.sale_line_id
+               where r.id = any(${ids(src.refunds)}) and not rl.restock order by r.refund_no, rl.id`
+      break
     default:
       q = null
   }
