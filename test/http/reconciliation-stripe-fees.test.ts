@@ -4,59 +4,23 @@
 // account), each drilled down to its line; a fee of no store is the merchant's only store's.
 import { describe, expect, it } from 'vitest'
 import { useTestHub, type TestHub } from '../helpers/db.ts'
-import { createApi, seedMerchant, type Api } from '../helpers/api.ts'
-import { seedProduct, seedStore, setSettings, type SeededStore } from '../helpers/pos.ts'
+import { balanceTxn, stripeBalanceShop } from '../helpers/stripe-balance.ts'
 
-const unix = (d: Date) => Math.floor(d.getTime() / 1000)
-const txn = (o: { id: string; created: Date; amount: number; fee: number; currency: string; type: string; category: string; source: object | null }) => ({
-  id: `txn_${o.id}`, object: 'balance_transaction', amount: o.amount, fee: o.fee, net: o.amount - o.fee, currency: o.currency, type: o.type, reporting_category: o.category,
-  status: 'available', created: unix(o.created), fee_details: o.fee ? [{ amount: o.fee, currency: o.currency, type: 'stripe_fee' }] : [], source: o.source,
-})
 const chargeSrc = (id: string, paymentNo: string) => ({ id: `ch_${id}`, object: 'charge', payment_intent: `pi_${id}`, metadata: { payment_no: paymentNo } })
 /** A USD card charge with our payment number. */
 const usdCharge = (id: string, created: Date, amount: number, fee: number, paymentNo: string) =>
-  txn({ id, created, amount, fee, currency: 'usd', type: 'charge', category: 'charge', source: chargeSrc(id, paymentNo) })
+  balanceTxn({ id, created, amount, fee, currency: 'usd', type: 'charge', category: 'charge', source: chargeSrc(id, paymentNo) })
 /** A Radar (or Terminal, billing) fee: money Stripe takes from the balance, of no charge and no store. */
-const stripeFee = (id: string, created: Date, amount: number) => txn({ id, created, amount: -amount, fee: 0, currency: 'usd', type: 'stripe_fee', category: 'fee', source: null })
+const stripeFee = (id: string, created: Date, amount: number) => balanceTxn({ id, created, amount: -amount, fee: 0, currency: 'usd', type: 'stripe_fee', category: 'fee', source: null })
 
 type Line = { lineNo: number; kind: string; accountKey: string; debit: number; credit: number }
 const feeLines = (lines: Line[]) => lines.filter((l) => l.kind === 'channel_fee').map((l) => [l.accountKey, l.debit, l.credit])
 
 async function setup(hub: TestHub, o: { currency: string; timeZone: string; grouping: 'store' | 'merchant'; stores?: number }) {
-  const m = await seedMerchant(hub, { timeZone: o.timeZone, currency: o.currency, locale: 'en' })
-  await setSettings(hub, m.merchantId, { vouchers: { grouping: o.grouping } } as any)
-  const api: Api = createApi(hub).as(m.adminToken)
-  const stores: SeededStore[] = []
-  for (let i = 0; i < (o.stores ?? 1); i++) stores.push(await seedStore(hub, m.merchantId, { openedAt: new Date('2026-03-19T00:00:00Z') }))
-  const store = stores[0]!
-  const sku = (await seedProduct(hub, store, { price: 1, stock: 10_000_000 })).sku
-  const conn = await api.post('/api/v1/connections', { connectorId: 'stripe', name: 'Stripe', config: { secretKey: 'sk_test_51FeeTests0000000000' } })
-  expect(conn.status, JSON.stringify(conn.body)).toBe(201)
-  const connectionId: string = conn.body.id
+  const shop = await stripeBalanceShop(hub, { ...o, openedAt: new Date('2026-03-19T00:00:00Z') })
+  const { api, connectionId } = shop
   return {
-    api,
-    stores,
-    sell: async (when: Date, amount: number, paymentNo: string) => {
-      hub.setNow(when)
-      try {
-        const r = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku, quantity: amount }], tenders: [{ kind: 'card', amount, paymentNo }] })
-        expect(r.status, JSON.stringify(r.body)).toBe(201)
-      } finally {
-        hub.setNow(undefined)
-      }
-    },
-    upload: async (date: string, objs: object[]) => {
-      const up = await api.post(`/api/v1/reconciliation/statements?${new URLSearchParams({ connectionId, date, format: 'stripe_balance', fileName: `bt-${date}.jsonl` })}`, undefined, {
-        raw: objs.map((x) => JSON.stringify(x)).join('\n') + '\n',
-        headers: { 'content-type': 'application/x-ndjson' },
-      })
-      expect(up.status, JSON.stringify(up.body)).toBe(201)
-    },
-    run: async (date: string) => {
-      const r = await api.post('/api/v1/reconciliation/runs', { connectionId, date })
-      expect(r.status, JSON.stringify(r.body)).toBe(200)
-      return r.body
-    },
+    ...shop,
     /** The day's summary rows of the connection: [store, channel fee in minor units]. */
     summaryFees: async (date: string) => {
       const s = await api.get(`/api/v1/reconciliation/summary?from=${date}&to=${date}&connectionId=${connectionId}`)
@@ -91,7 +55,7 @@ describe('Stripe fees of their own', () => {
     // The next day's automatic payout pays out both days' transactions, the Radar fee taken off.
     const c2 = usdCharge('C2', ny(D2, '10:00:05'), 5000, 175, 'FP-0002')
     const net = c1.net + radar.net + c2.net
-    const payout = txn({ id: 'P1', created: ny(D2, '20:00:00'), amount: -net, fee: 0, currency: 'usd', type: 'payout', category: 'payout', source: { id: 'po_P1', object: 'payout', automatic: true, status: 'paid' } })
+    const payout = balanceTxn({ id: 'P1', created: ny(D2, '20:00:00'), amount: -net, fee: 0, currency: 'usd', type: 'payout', category: 'payout', source: { id: 'po_P1', object: 'payout', automatic: true, status: 'paid' } })
     const member = (o: object) => ({ ...o, payout_member_of: 'po_P1' })
     await t.upload(D2, [c2, payout, member(c1), member(radar), member(c2)])
     const r2 = await t.run(D2)
@@ -127,9 +91,9 @@ describe('Stripe fees of their own', () => {
     await t.sell(tk('10:00:00'), 1200, 'JP-0001')
     await t.sell(tk('11:00:00'), 999, 'JP-0002')
     await t.upload(D, [
-      txn({ id: 'J1', created: tk('10:00:05'), amount: 1200, fee: 43, currency: 'jpy', type: 'charge', category: 'charge', source: chargeSrc('J1', 'JP-0001') }),
-      txn({ id: 'J2', created: tk('11:00:05'), amount: 999, fee: 36, currency: 'jpy', type: 'charge', category: 'charge', source: chargeSrc('J2', 'JP-0002') }),
-      txn({ id: 'J3', created: tk('20:00:00'), amount: -150, fee: 0, currency: 'jpy', type: 'stripe_fee', category: 'fee', source: null }),
+      balanceTxn({ id: 'J1', created: tk('10:00:05'), amount: 1200, fee: 43, currency: 'jpy', type: 'charge', category: 'charge', source: chargeSrc('J1', 'JP-0001') }),
+      balanceTxn({ id: 'J2', created: tk('11:00:05'), amount: 999, fee: 36, currency: 'jpy', type: 'charge', category: 'charge', source: chargeSrc('J2', 'JP-0002') }),
+      balanceTxn({ id: 'J3', created: tk('20:00:00'), amount: -150, fee: 0, currency: 'jpy', type: 'stripe_fee', category: 'fee', source: null }),
     ])
     const r = await t.run(D)
     expect([r.counts.matched, r.counts.open, r.totals.channel_payments, r.totals.pos_payments]).toEqual([2, 0, 2199, 2199])

@@ -5,28 +5,22 @@
 import { sql } from 'drizzle-orm'
 import { describe, expect, it } from 'vitest'
 import { useTestHub, type TestHub } from '../helpers/db.ts'
-import { createApi, seedMerchant, type Api } from '../helpers/api.ts'
-import { seedProduct, seedStore, setSettings, type SeededStore } from '../helpers/pos.ts'
+import { balanceTxn, stripeBalanceShop } from '../helpers/stripe-balance.ts'
 
 const TZ = 'America/New_York'
 const D1 = '2026-03-20'
 const D2 = '2026-03-21'
 // EDT: UTC-4
 const at = (day: string, local: string) => new Date(`${day}T${local}-04:00`)
-const unix = (d: Date) => Math.floor(d.getTime() / 1000)
-
 /** A card charge's balance transaction, its source expanded as the fetch stores it. */
-const charge = (id: string, created: Date, amount: number, fee: number, meta: Record<string, string>) => ({
-  id: `txn_${id}`, object: 'balance_transaction', amount, fee, net: amount - fee, currency: 'usd', type: 'charge', reporting_category: 'charge', status: 'available', created: unix(created),
-  fee_details: [{ amount: fee, currency: 'usd', type: 'stripe_fee' }],
-  source: { id: `ch_${id}`, object: 'charge', payment_intent: `pi_${id}`, metadata: meta },
-})
+const charge = (id: string, created: Date, amount: number, fee: number, meta: Record<string, string>) =>
+  balanceTxn({ id, created, amount, fee, currency: 'usd', type: 'charge', category: 'charge', source: { id: `ch_${id}`, object: 'charge', payment_intent: `pi_${id}`, metadata: meta } })
 /** A refund's balance transaction; `meta` is the refund object's own metadata (none when made on the reader or console). */
-const refund = (id: string, ofCharge: string, created: Date, amount: number, meta: Record<string, string> = {}) => ({
-  id: `txn_${id}`, object: 'balance_transaction', amount: -amount, fee: 0, net: -amount, currency: 'usd', type: 'refund', reporting_category: 'refund', status: 'available', created: unix(created),
-  fee_details: [],
-  source: { id: `re_${id}`, object: 'refund', payment_intent: `pi_${ofCharge}`, charge: `ch_${ofCharge}`, status: 'succeeded', metadata: meta },
-})
+const refund = (id: string, ofCharge: string, created: Date, amount: number, meta: Record<string, string> = {}) =>
+  balanceTxn({
+    id, created, amount: -amount, fee: 0, currency: 'usd', type: 'refund', category: 'refund',
+    source: { id: `re_${id}`, object: 'refund', payment_intent: `pi_${ofCharge}`, charge: `ch_${ofCharge}`, status: 'succeeded', metadata: meta },
+  })
 
 const ALL_OUTCOMES = 'matched,amount_diff,missing_in_pos,missing_in_channel,timing,fee_diff,duplicate,status_diff,unknown_merchant_ref,currency_diff'
 
@@ -39,53 +33,19 @@ type RefundItem = {
 }
 
 async function shop(hub: TestHub) {
-  const m = await seedMerchant(hub, { timeZone: TZ, currency: 'USD', locale: 'en' })
-  await setSettings(hub, m.merchantId, { vouchers: { grouping: 'merchant' } } as any)
-  const api: Api = createApi(hub).as(m.adminToken)
-  const store: SeededStore = await seedStore(hub, m.merchantId, { openedAt: at(D1, '08:00:00') })
-  const sku = (await seedProduct(hub, store, { price: 1, stock: 10_000_000 })).sku
-  const conn = await api.post('/api/v1/connections', { connectorId: 'stripe', name: 'Stripe US', config: { secretKey: 'sk_test_51RefundTests00000000' } })
-  expect(conn.status, JSON.stringify(conn.body)).toBe(201)
-  const connectionId: string = conn.body.id
-
-  const at_ = async <T>(when: Date, fn: () => Promise<T>) => {
-    hub.setNow(when)
-    try {
-      return await fn()
-    } finally {
-      hub.setNow(undefined)
-    }
-  }
+  const s = await stripeBalanceShop(hub, { currency: 'USD', timeZone: TZ, grouping: 'merchant', openedAt: at(D1, '08:00:00') })
+  const { m, api, store, connectionId } = s
   return {
-    api,
-    connectionId,
-    sell: (when: Date, amount: number, paymentNo: string) =>
-      at_(when, async () => {
-        const r = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku, quantity: amount }], tenders: [{ kind: 'card', amount, paymentNo }] })
-        expect(r.status, JSON.stringify(r.body)).toBe(201)
-        return r.body
-      }),
+    ...s,
     /** Gives back `amount` of a sale at the till; answers the refund's number. */
     refundAtTill: (when: Date, sale: any, amount: number) =>
-      at_(when, async () => {
+      s.at(when, async () => {
         const r = await api.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: amount }] })
         expect(r.status, JSON.stringify(r.body)).toBe(201)
         const refundNo: string | undefined = (r.body.sale.refunds ?? []).flatMap((x: any) => x.tenders ?? []).map((t: any) => t.refundNo).find(Boolean)
         expect(refundNo).toBeTruthy()
         return refundNo!
       }),
-    upload: async (date: string, objs: object[]) => {
-      const up = await api.post(`/api/v1/reconciliation/statements?${new URLSearchParams({ connectionId, date, format: 'stripe_balance', fileName: `bt-${date}.jsonl` })}`, undefined, {
-        raw: objs.map((o) => JSON.stringify(o)).join('\n') + '\n',
-        headers: { 'content-type': 'application/x-ndjson' },
-      })
-      expect(up.status, JSON.stringify(up.body)).toBe(201)
-    },
-    run: async (date: string) => {
-      const r = await api.post('/api/v1/reconciliation/runs', { connectionId, date })
-      expect(r.status, JSON.stringify(r.body)).toBe(200)
-      return r.body
-    },
     /** Every exception of the connection, open or resolved. */
     exceptions: async () => {
       const ex = await api.get(`/api/v1/reconciliation/exceptions?connectionId=${connectionId}&state=all&outcome=${ALL_OUTCOMES}`)
