@@ -312,14 +312,23 @@ describe('vouchers API', () => {
       await admin.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 0 })
       const sale = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: standard.sku }, { sku: reduced.sku }], tenders: [{ kind: 'card', amount: 2220 }] })
       expect(sale.status).toBe(201)
+      // Lines of other kinds on one account and side: a top-up's principal and a correction by hand (2203.01 credit),
+      // the top-up's cash and a cash sale (1001 debit).
+      const member = (await createApi(hub).as(await m.adminTokenNow()).post('/api/v1/members', { phone: '13800138555', storeId: store.storeId })).body
+      const api = createApi(hub).as(await m.adminTokenNow())
+      expect((await api.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 30000, tenders: [{ kind: 'cash', amount: 30000 }] })).status).toBe(201)
+      expect((await api.post(`/api/v1/members/${member.id}/stored-value/adjust`, { principal: 5000, bonus: 0, reason: 'lost card balance' })).status).toBe(200)
+      expect((await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: standard.sku }], tenders: [{ kind: 'cash', amount: 1130 }] })).status).toBe(201)
     } finally {
       hub.setNow(undefined)
     }
     const built = (await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY })).body
     const voucher = (await admin.get(`/api/v1/vouchers/${built.voucher.id}`)).body
     const vat = voucher.lines.filter((l: any) => l.kind === 'sale_vat')
-    // One output VAT account for both rates: one line of 130 + 90, which names no single rate.
-    expect(vat).toEqual([expect.objectContaining({ credit: 220, summary: expect.not.stringMatching(/%/) })])
+    // One output VAT account for both rates: one line of 130 + 90 + 130, which names no single rate.
+    expect(vat).toEqual([expect.objectContaining({ credit: 350, summary: expect.not.stringMatching(/%/) })])
+    expect(voucher.lines.find((l: any) => l.accountCode === '2203.01')).toMatchObject({ credit: 35000, group: { kinds: 'topup_principal,stored_value_adjust' } })
+    expect(voucher.lines.find((l: any) => l.accountCode === '1001')).toMatchObject({ debit: 31130 })
     for (const l of voucher.lines) {
       const d = (await admin.get(`/api/v1/vouchers/${voucher.id}/lines/${l.lineNo}/sources`)).body
       expect(d.records.reduce((n: number, r: { amount: number }) => n + r.amount, 0), `${l.kind} ${l.summary}`).toBe(l.debit + l.credit)

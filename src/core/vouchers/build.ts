@@ -360,7 +360,7 @@ export function assembleLines(
   const storeDims: Record<string, string> = ctx.settings.storeDimension && ctx.storeCode ? { [ctx.settings.storeDimension]: ctx.storeCode } : {}
   const balance = postings.reduce((n, p) => n + p.amount, 0)
   const all = balance === 0 ? postings : [...postings, { kind: 'remainder', key: 'rounding', group: {}, amount: -balance }]
-  type Draft = Omit<BuiltLine, 'lineNo' | 'debit' | 'credit'> & { amount: number; order: number }
+  type Draft = Omit<BuiltLine, 'lineNo' | 'debit' | 'credit'> & { amount: number; order: number; kinds: Set<string> }
   const drafts = new Map<string, Draft>()
   for (const p of all) {
     let account = resolveAccount(mapping, p.key)
@@ -379,8 +379,9 @@ export function assembleLines(
       d.amount += p.amount
       // Merged postings of other rates, tenders or kinds: the line says what they share, not the first one's detail.
       if (d.kind !== p.kind || JSON.stringify(d.group) !== JSON.stringify(p.group)) {
+        d.kinds.add(p.kind)
         d.group = Object.fromEntries(Object.entries(d.group).filter(([k, v]) => p.group[k] === v))
-        d.summary = d.kind === p.kind ? summarise(templates[d.kind] ?? '{date} {store}', ctx, d.group) : summarise(`{date} {store} ${account.name}`, ctx, {})
+        d.summary = d.kinds.size === 1 ? summarise(templates[d.kind] ?? '{date} {store}', ctx, d.group) : summarise(`{date} {store} ${account.name}`, ctx, {})
       }
     } else
       drafts.set(mergeKey, {
@@ -393,12 +394,15 @@ export function assembleLines(
         summary: summarise(templates[p.kind] ?? '{date} {store}', ctx, p.group),
         amount: p.amount,
         order: rank(p.kind),
+        kinds: new Set([p.kind]),
       })
   }
+  // A line merged from several kinds names them all (group.kinds), so its drill-down finds the records of each.
+  for (const d of drafts.values()) if (d.kinds.size > 1) d.group = { ...d.group, kinds: [...d.kinds].join(',') }
   const lines = [...drafts.values()]
     .filter((d) => d.amount !== 0)
     .sort((a, b) => a.order - b.order || (a.amount > 0 ? 0 : 1) - (b.amount > 0 ? 0 : 1) || a.accountCode.localeCompare(b.accountCode) || a.summary.localeCompare(b.summary))
-    .map(({ amount, order: _, ...d }, i): BuiltLine => ({ ...d, lineNo: i + 1, debit: amount > 0 ? amount : 0, credit: amount < 0 ? -amount : 0 }))
+    .map(({ amount, order: _, kinds: __, ...d }, i): BuiltLine => ({ ...d, lineNo: i + 1, debit: amount > 0 ? amount : 0, credit: amount < 0 ? -amount : 0 }))
   const totalDebit = lines.reduce((n, l) => n + l.debit, 0)
   const totalCredit = lines.reduce((n, l) => n + l.credit, 0)
   return { lines, totalDebit, totalCredit, rounding: balance === 0 ? 0 : -balance, problems }

@@ -57,11 +57,17 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
   const reversed = voucher.kind === 'reversal' && voucher.correctsId ? voucher.correctsId : null
   const src = await sourcesOf(reversed ?? voucher.id)
   if (!src) return out([])
-  const q = await recordsOf(tx, merchantId, line, src, LIMIT + 1)
-  if (!q) return out([])
-  // A posted record's amount is what it posts (debit +): in a reversal the opposite, seen from the line's side.
-  const direction = q.posted ? side * (reversed ? -1 : 1) : 1
-  return out(q.rows.map((r) => ({ r, amount: direction * Number(r.amount) })))
+  // A line merged from several kinds (mergeSameAccount) holds the records of each.
+  const kinds = typeof line.group.kinds === 'string' ? line.group.kinds.split(',') : [line.kind]
+  const rows: { r: Row; amount: number }[] = []
+  for (const kind of kinds) {
+    const q = await recordsOf(tx, merchantId, { ...line, kind }, src, LIMIT + 1)
+    if (!q) continue
+    // A posted record's amount is what it posts (debit +): in a reversal the opposite, seen from the line's side.
+    const direction = q.posted ? side * (reversed ? -1 : 1) : 1
+    rows.push(...q.rows.map((r) => ({ r, amount: direction * Number(r.amount) })))
+  }
+  return out(rows)
 }
 
 type Found = { rows: Row[]; posted: boolean }

@@ -95,7 +95,8 @@ type NetKey = string
 function netOf(lines: Pick<VoucherLineRow, 'accountKey' | 'accountCode' | 'accountName' | 'dimensions' | 'kind' | 'group' | 'summary' | 'debit' | 'credit'>[]) {
   const net = new Map<NetKey, { line: (typeof lines)[number]; amount: number }>()
   for (const l of lines) {
-    const k = JSON.stringify([l.accountCode, Object.entries(l.dimensions).sort(), l.kind, Object.entries(l.group).sort()])
+    // The kinds a merged line names (group.kinds) are for its drill-down: a voucher built before it named them holds the same money.
+    const k = JSON.stringify([l.accountCode, Object.entries(l.dimensions).sort(), l.kind, Object.entries(l.group).filter(([g]) => g !== 'kinds').sort()])
     const e = net.get(k)
     if (e) e.amount += l.debit - l.credit
     else net.set(k, { line: l, amount: l.debit - l.credit })
