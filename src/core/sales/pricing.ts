@@ -9,6 +9,9 @@
 //   3. Item amounts:      amount_off (item), fixed_price, buy_x_get_y, bundle promotions, manual amount discounts.
 //   4. Order amounts:     amount_off (order), spend_threshold (满减), amount coupons, points redemption; spread
 //                         over the eligible lines by largest remainder of what is left of each.
+//   Ties never follow the scan order: an odd fen of a spread, and an amount taken from lines in turn, go to the higher
+//   tax rate first, then by variant; units of one price go by variant, the cashier's own discount (a unit given away
+//   is one that had none), then the smaller line (tieOrder).
 //   Within a step: promotions by priority (lower first), then id; then tier, manual, coupon and points discounts.
 //   Stacking: an exclusive promotion that applies to a line (its scope, the lines whose units make a bundle's
 //   sets, or a buy-X-get-Y's piece lines, and its condition met on the cart before discounts) keeps every other
@@ -167,10 +170,31 @@ const percentEach = (bpv: number): Compute => (ls) => new Map(ls.map((w) => [w, 
  * An amount off items in all (a free-item coupon: one coffee free, however many lines carry coffee), taken from the
  * lines in turn, each giving at most what it has left.
  */
+/**
+ * Lines that tie (one price, one rate) in an order that is not the scan order: by variant, then the cashier's own
+ * discount per unit (none first: a unit given away is the one that had none to lose), then the smaller line, then
+ * the line's key (lines alike in all of these price the same whichever goes first).
+ */
+const tieOrder = (a: Working, b: Working): number => {
+  if (a.line.variantId !== b.line.variantId) return a.line.variantId < b.line.variantId ? -1 : 1
+  const manual = (w: Working) => {
+    const m = w.line.manualDiscount
+    return m === undefined ? 0n : 'amount' in m ? BigInt(m.amount) * 10_000n : BigInt(m.percentBp) * BigInt(w.gross)
+  }
+  const x = manual(a) * BigInt(b.line.quantity)
+  const y = manual(b) * BigInt(a.line.quantity)
+  if (x !== y) return x < y ? -1 : 1
+  if (a.line.quantity !== b.line.quantity) return a.line.quantity - b.line.quantity
+  return a.line.key < b.line.key ? -1 : a.line.key > b.line.key ? 1 : 0
+}
+
+/** Lines in the order an amount or the odd fen of a spread goes to them: the higher tax rate first, then tieOrder. */
+const byRateThenTie = (ls: Working[]) => [...ls].sort((a, b) => b.line.taxRateBp - a.line.taxRateBp || tieOrder(a, b))
+
 const inTurn = (ls: Working[], total: number) => {
   let left = total
   return new Map(
-    ls.map((w) => {
+    byRateThenTie(ls).map((w) => {
       const take = Math.min(left, w.remaining)
       left -= take
       return [w, take]
@@ -179,13 +203,13 @@ const inTurn = (ls: Working[], total: number) => {
 }
 
 /**
- * `units` of the lines' units still paid for (not given away whole), dearest first (ties in line order), each at its
+ * `units` of the lines' units still paid for (not given away whole), dearest first (ties by tieOrder), each at its
  * share of what its line has left: the same units whatever way the cart's units are split over lines.
  */
 const unitsInTurn = (ls: Working[], units: number) => {
   let left = units
   const paid = (w: Working) => w.line.quantity - w.free
-  const dearestFirst = ls.filter((w) => paid(w) > 0).sort((a, b) => b.remaining * paid(a) - a.remaining * paid(b))
+  const dearestFirst = ls.filter((w) => paid(w) > 0).sort((a, b) => b.remaining * paid(a) - a.remaining * paid(b) || tieOrder(a, b))
   return new Map(
     dearestFirst.map((w) => {
       const take = Math.min(left, paid(w))
@@ -199,8 +223,10 @@ const unitsInTurn = (ls: Working[], units: number) => {
 const spread = (ls: Working[], total: number) => {
   const base = sum(ls.map((w) => w.remaining))
   const t = Math.min(total, base)
-  const parts = allocate(t, ls.map((w) => w.remaining))
-  return new Map(ls.map((w, i) => [w, parts[i]!]))
+  // Equal remainders take the odd fen in byRateThenTie's order, never the scan order.
+  const ordered = byRateThenTie(ls)
+  const parts = allocate(t, ordered.map((w) => w.remaining))
+  return new Map(ordered.map((w, i) => [w, parts[i]!]))
 }
 
 /**
@@ -210,8 +236,8 @@ const spread = (ls: Working[], total: number) => {
  */
 /**
  * The order units are taken in: by what a unit costs the customer now (what is left of the line per unit, with its
- * tax where prices exclude tax), cheapest or dearest first. Ties (one price, one rate) go by variant, then line, the
- * same way either way: never by the order lines were scanned in between different items. Compared by cross
+ * tax where prices exclude tax), cheapest or dearest first. Ties go by tieOrder, the same way either way: never by the
+ * order lines were scanned in. Compared by cross
  * multiplication in bigints, never by division.
  */
 function unitOrder(opts: Pick<PricingOptions, 'taxInclusive'>) {
@@ -221,9 +247,7 @@ function unitOrder(opts: Pick<PricingOptions, 'taxInclusive'>) {
     const y = weight(b) * BigInt(a.line.quantity)
     return x === y ? 0 : x < y ? -1 : 1
   }
-  const tie = (a: Working, b: Working): number =>
-    a.line.variantId < b.line.variantId ? -1 : a.line.variantId > b.line.variantId ? 1 : a.line.key < b.line.key ? -1 : a.line.key > b.line.key ? 1 : 0
-  return { cheapest: (a: Working, b: Working) => byPrice(a, b) || tie(a, b), dearest: (a: Working, b: Working) => byPrice(b, a) || tie(a, b) }
+  return { cheapest: (a: Working, b: Working) => byPrice(a, b) || tieOrder(a, b), dearest: (a: Working, b: Working) => byPrice(b, a) || tieOrder(a, b) }
 }
 type UnitOrder = ReturnType<typeof unitOrder>
 

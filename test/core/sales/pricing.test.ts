@@ -199,6 +199,28 @@ describe('pricing: promotions', () => {
     }
   })
 
+  it('ties between lines never follow the scan order: an order discount’s odd fen, a buy-X-get-Y beside a cashier’s discount, a free-item coupon over lines of one item', () => {
+    const excl = { taxInclusive: false, taxRounding: 'per_line' as const }
+    const same = (cart: () => CartLine[], promos: PromotionRule[], opts: typeof excl, extras: Parameters<typeof priceCart>[3] = []) => {
+      const lines = cart()
+      const one = priceCart(lines, promos, opts, extras)
+      const other = priceCart([...lines].reverse(), promos, opts, extras)
+      expectConsistent(one)
+      expect([other.total, other.taxTotal]).toEqual([one.total, one.taxTotal])
+      return one
+    }
+    // 满减 of 10.01 over two lines of 10.04, 13 % and 0 %: the odd fen goes to the same line either way.
+    const threshold = promo({ id: 'mj', kind: 'spend_threshold', level: 'order', params: { tiers: [{ threshold: 2000, amount: 1001 }] } })
+    same(() => [line({ key: 'a', unitPrice: 1004, variantId: 'va', taxRateBp: 1300 }), line({ key: 'b', unitPrice: 1004, variantId: 'vb', taxRateBp: 0 })], [threshold], excl)
+    // Buy one get one over two units of one item, the cashier taking 0.07 off one: the other is the free one.
+    const b1g1 = promo({ id: 'b1g1', kind: 'buy_x_get_y', level: 'item', params: { buy: 1, get: 1, getPercentBp: 10_000 }, productIds: ['P'] })
+    const withManual = same(() => [line({ key: 'm', unitPrice: 1000, productId: 'P', variantId: 'vp', manualDiscount: { amount: 7 } }), line({ key: 'n', unitPrice: 1000, productId: 'P', variantId: 'vp' })], [b1g1], incl)
+    expect(withManual.total).toBe(993)
+    // A free-item coupon over a line of 1 and a line of 2 of one coffee (9 %, prices without tax).
+    const coupon = { source: 'coupon' as const, sourceId: 'c1', label: 'free coffee', step: 3 as const, scope: { variantIds: ['vc'] }, freeUnits: 1 }
+    same(() => [line({ key: 'x', unitPrice: 8763, variantId: 'vc', productId: 'C', taxRateBp: 900, quantity: 1 }), line({ key: 'y', unitPrice: 8763, variantId: 'vc', productId: 'C', taxRateBp: 900, quantity: 2 })], [], excl, [coupon])
+  })
+
   it('between two exclusive promotions the higher priority wins the line; manual discounts still stack', () => {
     const c = priceCart(
       [line({ unitPrice: 10000, manualDiscount: { amount: 100 } })],
