@@ -24,7 +24,8 @@ export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merch
   const expired = await db.transaction((tx) => expirePoints(tx, actor, today))
   const coupons = await db.transaction((tx) => expireCoupons(tx, merchantId, now))
   const birthdays = await db.transaction((tx) => giveBirthdayGifts(tx, actor, now))
-  // A template that cannot issue skips the gift (the members stay due for a later run), not the rest of the day.
+  // A template that cannot issue skips the gift, and a member it left out is skipped too (the members stay due for a
+  // later run), not the rest of the day.
   const skipped = birthdays.skipped
   if (skipped) hub.logger.warn({ merchantId, templateId: skipped.templateId, reason: skipped.reason, due: skipped.due }, `birthday gifts not given: ${skipped.message}`)
   // Members above the entry tier may have slid below it as old sales left the window.

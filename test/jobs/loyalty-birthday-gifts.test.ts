@@ -112,6 +112,46 @@ describe('loyalty day with a birthday coupon that cannot be issued', () => {
   })
 })
 
+describe('loyalty day with a birthday coupon of a template with a per-member limit', () => {
+  const hub = useTestHub()
+
+  async function limitedTemplate() {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const admin = createApi(hub).as(m.adminToken)
+    const tpl = (await admin.post('/api/v1/coupon-templates', { name: 'bday', kind: 'amount_off', amount: 1000, validDays: 30, perMemberLimit: 1 })).body
+    expect(tpl.id, JSON.stringify(tpl)).toBeDefined()
+    expect((await admin.patch('/api/v1/merchant/settings', { loyalty: { birthdayGift: { kind: 'coupon', templateId: tpl.id } } })).status).toBe(200)
+    const member = (await admin.post('/api/v1/members', { phone: phone(), birthday: { month: 5, day: 20 } })).body
+    return { m, admin, tpl, member }
+  }
+
+  const giftRows = async (memberId: string) =>
+    (await hub.database.db.execute<{ year: number; coupon_id: string | null }>(sql`select year, coupon_id from birthday_gifts where member_id = ${memberId} order by year`)).rows
+
+  it("gives the next year's coupon although last year's (expired since) counts toward the limit", async () => {
+    const a = await limitedTemplate()
+    expect((await runLoyaltyDay(hub, a.m.merchantId, AT)).birthdayGifts).toBe(1)
+    const nextYear = new Date('2027-05-20T02:00:00Z')
+    expect(await runLoyaltyDay(hub, a.m.merchantId, nextYear)).toMatchObject({ birthdayGifts: 1, birthdayGiftsSkipped: 0 })
+    const held = (await a.admin.get(`/api/v1/members/${a.member.id}/coupons`)).body.items
+    expect(held).toHaveLength(2)
+    const gifts = await giftRows(a.member.id)
+    expect(gifts.map((g) => g.year)).toEqual([2026, 2027])
+    expect(gifts.every((g) => g.coupon_id !== null)).toBe(true)
+  })
+
+  it('gives the coupon to a member who already holds one of the template', async () => {
+    const a = await limitedTemplate()
+    expect((await a.admin.post('/api/v1/coupons/issue', { templateId: a.tpl.id, memberIds: [a.member.id] })).status).toBeLessThan(300)
+    expect(await runLoyaltyDay(hub, a.m.merchantId, AT)).toMatchObject({ birthdayGifts: 1, birthdayGiftsSkipped: 0 })
+    const held = (await a.admin.get(`/api/v1/members/${a.member.id}/coupons`)).body.items
+    expect(held).toHaveLength(2)
+    const birthday = held.filter((c: { source: string }) => c.source === 'birthday')
+    expect(birthday).toHaveLength(1)
+    expect((await giftRows(a.member.id)).map((g) => g.coupon_id)).toEqual([birthday[0].id])
+  })
+})
+
 describe('loyalty.daily over all merchants', () => {
   const hub = useTestHub()
   afterEach(() => hub.setNow(undefined))

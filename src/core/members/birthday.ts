@@ -1,8 +1,10 @@
 // Birthday gifts: in a member's birthday month (in the merchant's time zone), a coupon or points, once a year —
 // the birthday_gifts row is claimed first, so a job that runs twice gives nothing twice. A coupon gift whose template
 // cannot issue now (switched off, ended, not the merchant's) is skipped before anything is claimed: the members stay
-// due, and get it on a later run of the month once the template is fixed.
-import { and, eq, isNull, sql } from 'drizzle-orm'
+// due, and get it on a later run of the month once the template is fixed. The gift's own once-a-year rule stands in
+// for the template's per-member limit (last year's coupon does not stop this year's); a member the coupon is still
+// not issued to is not claimed either, and stays due.
+import { and, eq, isNull } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { businessDate } from '../../lib/time.ts'
 import { isDomainError } from '../../lib/errors.ts'
@@ -18,7 +20,10 @@ const UNUSABLE_TEMPLATE = ['coupon_template_not_found', 'template_inactive', 'te
 /** A birthday gift not given on this run: the members due stay due. */
 export interface SkippedBirthdayGift {
   templateId: string
-  /** The code the template was refused with: coupon_template_not_found, template_inactive or template_expired. */
+  /**
+   * The code the template was refused with: coupon_template_not_found, template_inactive or template_expired; or
+   * coupon_not_issued when the template issues but left some members out.
+   */
   reason: string
   message: string
   /** Members due a gift who did not get it. */
@@ -47,6 +52,7 @@ export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date): Promis
     }
   }
   let gifted = 0
+  const notIssued: string[] = []
   for (const { id } of due) {
     // Locked and read again: a member merged away since the list was read gets nothing (the one it went into may).
     const [still] = await tx.select({ status: members.status }).from(members).where(eq(members.id, id)).for('update')
@@ -60,10 +66,18 @@ export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date): Promis
     if (gift.kind === 'points') {
       await creditPoints(tx, { actor, memberId: id, note: `birthday ${year}` }, gift.points, 'birthday', pointsExpiry(settings.loyalty.expiry, today))
     } else {
-      const { issued } = await issueCoupons(tx, actor, { templateId: gift.templateId, memberIds: [id], source: 'birthday', at: now })
-      if (issued[0]) await tx.execute(sql`update birthday_gifts set coupon_id = ${issued[0].id} where member_id = ${id} and year = ${year}`)
+      const { issued, skipped } = await issueCoupons(tx, actor, { templateId: gift.templateId, memberIds: [id], source: 'birthday', at: now, ignoreMemberLimit: true })
+      if (!issued[0]) {
+        // Nothing given: the claim goes back, and the member stays due for a later run.
+        await tx.delete(birthdayGifts).where(and(eq(birthdayGifts.memberId, id), eq(birthdayGifts.year, year)))
+        notIssued.push(skipped[0]?.reason ?? 'no coupon issued')
+        continue
+      }
+      await tx.update(birthdayGifts).set({ couponId: issued[0].id }).where(and(eq(birthdayGifts.memberId, id), eq(birthdayGifts.year, year)))
     }
     gifted++
   }
-  return { gifted }
+  if (gift.kind !== 'coupon' || notIssued.length === 0) return { gifted }
+  const reasons = [...new Set(notIssued)].join('; ')
+  return { gifted, skipped: { templateId: gift.templateId, reason: 'coupon_not_issued', message: `the coupon was not issued to ${notIssued.length} member(s): ${reasons}`, due: notIssued.length } }
 }

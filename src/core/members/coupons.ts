@@ -94,20 +94,21 @@ async function endOfValidDays(tx: Tx, merchantId: string, from: Date, days: numb
   return templateEnd && templateEnd < end ? templateEnd : end
 }
 
-/**
- * Issues one coupon per member (or `count` anonymous ones). A member at the template's per-member limit is skipped
- * and reported, not refused, so a bulk issue goes through for everyone else.
- */
 /** Refuses a template no coupon can be issued from at `at`: switched off, or past its own end. */
 export function assertIssuable(t: CouponTemplate, at: Date): void {
   if (!t.active) throw conflict('template_inactive', 'this coupon template is not active')
   if (t.validTo && t.validTo <= at) throw conflict('template_expired', 'coupons of this template can no longer be issued')
 }
 
+/**
+ * Issues one coupon per member (or `count` anonymous ones). A member at the template's per-member limit is skipped
+ * and reported, not refused, so a bulk issue goes through for everyone else. `ignoreMemberLimit` issues past that
+ * limit: only for a gift with a rule of its own on how often it is given (the birthday gift, once a year).
+ */
 export async function issueCoupons(
   tx: Tx,
   actor: Actor,
-  input: { templateId: string; memberIds?: string[]; count?: number; source: string; at?: Date },
+  input: { templateId: string; memberIds?: string[]; count?: number; source: string; at?: Date; ignoreMemberLimit?: boolean },
 ): Promise<{ issued: Coupon[]; skipped: { memberId: string; reason: string }[] }> {
   const t = await getTemplate(tx, actor.merchantId, input.templateId)
   const at = input.at ?? new Date()
@@ -131,7 +132,7 @@ export async function issueCoupons(
     }
   }
   let targets: (string | null)[] = input.memberIds ? input.memberIds.filter((m) => !merged.has(m)) : Array.from({ length: input.count ?? 1 }, () => null)
-  if (input.memberIds && t.perMemberLimit !== null) {
+  if (input.memberIds && t.perMemberLimit !== null && !input.ignoreMemberLimit) {
     // Issues of one template count what members hold one at a time: two at once would each see a member below the
     // limit. (Not FOR UPDATE: a coupon's insert takes KEY SHARE on its template, which that would block.)
     await tx.select({ id: couponTemplates.id }).from(couponTemplates).where(eq(couponTemplates.id, t.id)).for('no key update')
