@@ -4,6 +4,7 @@
 import { sql, type SQL } from 'drizzle-orm'
 import { z } from 'zod'
 import { invalid } from '../../lib/errors.ts'
+import { netSpendSince } from '../members/tiers.ts'
 
 const Days = z.number().int().min(1).max(3650)
 const Band = z.tuple([z.number().int().min(1).max(5), z.number().int().min(1).max(5)]).refine(([low, high]) => low <= high, 'a band runs from its lower quintile to its higher one, like [4, 5]')
@@ -101,10 +102,13 @@ export interface RuleContext {
 
 const ago = (ctx: RuleContext, days: number) => new Date(ctx.now.getTime() - days * 86_400_000)
 
-/** Purchases of a member in the window: completed sales minus nothing (refunds stay with their sale's day). */
-const purchases = (ctx: RuleContext, days: number) =>
-  sql`(select count(*) as n, coalesce(sum(s.total), 0) as spend from sales s
+/** Visits of a member in the window: their completed sales (one refunded since is still a visit). */
+const visits = (ctx: RuleContext, days: number) =>
+  sql`(select count(*) as n from sales s
         where s.merchant_id = ${ctx.merchantId} and s.member_id = m.id and s.status = 'completed' and s.occurred_at >= ${ago(ctx, days)})`
+
+/** Spend of a member in the window: net of refunds, with the cash rounding, as a tier's rolling spend. */
+const spent = (ctx: RuleContext, days: number) => sql`(select ${netSpendSince(ctx.merchantId, sql`m.id`, ago(ctx, days))} as spend)`
 
 const range = (value: SQL, min?: number, max?: number): SQL => {
   const parts = [min !== undefined ? sql`${value} >= ${min}` : undefined, max !== undefined ? sql`${value} <= ${max}` : undefined].filter((p): p is SQL => !!p)
@@ -151,8 +155,8 @@ export function compileRule(rule: SegmentRule, ctx: RuleContext): SQL {
       sql` and `,
     )
   }
-  if ('spend' in rule) return sql`(select ${range(sql`p.spend`, rule.spend.min, rule.spend.max)} from ${purchases(ctx, rule.spend.days)} p)`
-  if ('frequency' in rule) return sql`(select ${range(sql`p.n`, rule.frequency.min, rule.frequency.max)} from ${purchases(ctx, rule.frequency.days)} p)`
+  if ('spend' in rule) return sql`(select ${range(sql`p.spend`, rule.spend.min, rule.spend.max)} from ${spent(ctx, rule.spend.days)} p)`
+  if ('frequency' in rule) return sql`(select ${range(sql`p.n`, rule.frequency.min, rule.frequency.max)} from ${visits(ctx, rule.frequency.days)} p)`
   if ('rfm' in rule) {
     const parts = (['r', 'f', 'm'] as const)
       .filter((k) => rule.rfm[k])

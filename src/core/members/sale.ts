@@ -133,6 +133,20 @@ export async function afterMemberSale(tx: Tx, actor: Actor, ctx: MemberContext, 
   await reviewTier(tx, actor, ctx.member.id, { windowDays: ctx.loyalty.tierWindowDays, now: at, reason: 'sale', allowDowngrade: false })
 }
 
+/**
+ * After a void (the sale marked voided): the member's last purchase is their latest sale still completed, or none. In
+ * the void's transaction, the member locked.
+ */
+export async function recomputeLastPurchase(tx: Tx, memberId: string): Promise<void> {
+  await tx
+    .update(members)
+    .set({
+      lastPurchaseAt: sql`(select max(s.occurred_at) from sales s where s.merchant_id = ${members.merchantId} and s.member_id = ${members.id} and s.status = 'completed')`,
+      updatedAt: new Date(),
+    })
+    .where(eq(members.id, memberId))
+}
+
 const cum = (total: number, n: number, d: number) => (d === 0 ? 0 : mulDivRound(total, n, d))
 
 /**

@@ -1,7 +1,7 @@
 // Tiers (e.g. normal, silver, gold) decided by a member's rolling spend: net amount paid in the merchant's tier
 // window (completed sales minus refunds, both by their own date). A sale can raise a tier at once; refunds and the
 // window sliding past old sales lower it (after refunds at once, by the daily review otherwise).
-import { and, asc, eq, sql } from 'drizzle-orm'
+import { and, asc, eq, sql, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
@@ -66,24 +66,35 @@ export async function getTier(tx: Tx, merchantId: string, id: string | null): Pr
   return t
 }
 
+/**
+ * Net amount a member paid from `since`, as one SQL value: their completed sales of the window with the cash rounding
+ * (what the tenders took), less what was refunded of those sales. `memberId` is a value, or a column of the query it
+ * goes in (segments use it over `members m`). A tier's rolling spend and a segment's spend in a window are both this.
+ */
+export const netSpendSince = (merchantId: string, memberId: string | SQL, since: Date): SQL => sql`(
+    coalesce((select sum(s.total + s.rounding_adjustment) from sales s
+               where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and s.status = 'completed'
+                 and s.occurred_at >= ${since.toISOString()}::timestamptz), 0)
+    -- Refunds of the window's sales, whenever given: a sale from before the window takes nothing off it. A void
+    -- counts as a refund while the sale is still completed (inside the void, which reviews the tier before it
+    -- marks the sale voided); after that the sale is not counted at all.
+    - coalesce((select sum(r.total) from refunds r join sales s on s.id = r.sale_id
+               where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and s.status = 'completed'
+                 and s.occurred_at >= ${since.toISOString()}::timestamptz), 0))`
+
 /** Net amount a member paid in the window ending now: its completed sales, less what was refunded of them. */
 export async function rollingSpend(tx: Tx, merchantId: string, memberId: string, since: Date): Promise<number> {
-  const r = await tx.execute<{ spend: number }>(sql`
-    select coalesce((select sum(s.total + s.rounding_adjustment) from sales s
-                      where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and s.status = 'completed'
-                        and s.occurred_at >= ${since.toISOString()}::timestamptz), 0)
-         -- Refunds of the window's sales, whenever given: a sale from before the window takes nothing off it. A void
-         -- counts as a refund while the sale is still completed (inside the void, which reviews the tier before it
-         -- marks the sale voided); after that the sale is not counted at all.
-         - coalesce((select sum(r.total) from refunds r join sales s on s.id = r.sale_id
-                      where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and s.status = 'completed'
-                        and s.occurred_at >= ${since.toISOString()}::timestamptz), 0) as spend`)
+  const r = await tx.execute<{ spend: number }>(sql`select ${netSpendSince(merchantId, memberId, since)} as spend`)
   return Number(r.rows[0]!.spend)
 }
 
-/** Puts a member in the tier their rolling spend qualifies for; records the change. Returns the tier now held. */
+/**
+ * Puts a member in the tier their rolling spend qualifies for; records the change. Returns the tier now held. The
+ * member is locked before the tier and the spend are read: a sale or refund of the member (which holds that lock
+ * until it commits) is then either wholly in the spend or has not begun, never a change judged on the spend before it.
+ */
 export async function reviewTier(tx: Tx, actor: Actor, memberId: string, opts: { windowDays: number; now: Date; reason: string; allowDowngrade: boolean }): Promise<string | null> {
-  const [m] = await tx.select({ tierId: members.tierId }).from(members).where(and(eq(members.merchantId, actor.merchantId), eq(members.id, memberId)))
+  const [m] = await tx.select({ tierId: members.tierId }).from(members).where(and(eq(members.merchantId, actor.merchantId), eq(members.id, memberId))).for('update')
   if (!m) throw notFound('member', memberId)
   const all = await listTiers(tx, actor.merchantId)
   if (all.length === 0) return null

@@ -26,7 +26,7 @@ import { ELECTRONIC } from './checkout.ts'
 import { cashRoundingAdjustment } from './pricing.ts'
 import { newRefundNo, nextReceiptNo } from './numbers.ts'
 import { getSale, type SaleView } from './queries.ts'
-import { reverseMemberSale } from '../members/sale.ts'
+import { recomputeLastPurchase, reverseMemberSale } from '../members/sale.ts'
 import { members } from '../members/schema.ts'
 import { cashSessions, refundLines, refunds, refundTenders, saleLines, sales, saleTenders, type TenderKind } from './schema.ts'
 
@@ -469,6 +469,8 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
   await assertDrawerHolds(tx, session.id, cash)
   await addCashMovement(tx, actor, { sessionId: session.id, kind: 'void', amount: -cash, saleId, refundId, approverId: approvedBy, at })
   await tx.update(sales).set({ status: 'voided', voidedAt: at, voidedBy: actor.id, voidReason: input.reason }).where(eq(sales.id, saleId))
+  // A voided sale is no purchase: the member's last one is what stands now.
+  if (sale.memberId) await recomputeLastPurchase(tx, sale.memberId)
   await recordEvents(tx, actor.merchantId, [{ type: 'sale.voided', entityType: 'sale', entityId: saleId, data: { saleId, receiptNo: sale.receiptNo, refundId, refundNo, total: sale.total } }])
   await recordAudit(tx, actor, { action: 'sale.voided', entityType: 'sale', entityId: saleId, approverId: approvedBy, details: { receiptNo: sale.receiptNo, reason: input.reason, total: sale.total } })
   return getSale(tx, actor.merchantId, saleId)
