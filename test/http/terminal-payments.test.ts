@@ -98,15 +98,15 @@ describe('terminal payments', () => {
     expect(sim.state.paymentIntents.get(started.body.vendorPaymentId)!.status).toBe('canceled')
   })
 
-  /** Holds the next PaymentIntent creation until `release`; `entered` settles once Stripe has been called. */
-  const holdNextIntent = () => {
+  /** Holds the next POST to `url` (Stripe's) until `release`; `reached` settles once Stripe has been called. */
+  const holdNext = (url: string) => {
     let entered!: () => void
     const reached = new Promise<void>((r) => (entered = r))
     let release!: () => void
     const gate = new Promise<void>((r) => (release = r))
     server.use(
       http.post(
-        'https://api.stripe.com/v1/payment_intents',
+        url,
         async ({ request }) => {
           entered()
           await gate
@@ -134,7 +134,7 @@ describe('terminal payments', () => {
   it('a cancel while the start is still creating the PaymentIntent: the answer is cancel_requested, the start cancels the intent instead of handing it to the reader, and the payment ends canceled', async () => {
     const t = await terminal()
     const key = randomUUID()
-    const held = holdNextIntent()
+    const held = holdNext('https://api.stripe.com/v1/payment_intents')
     const startP = t.start(6_600, key)
     await held.reached
     const id = await paymentIdOf(key)
@@ -173,21 +173,7 @@ describe('terminal payments', () => {
   it('a cancel while the start is handing the intent to the reader: the intent is canceled at Stripe, the reader never collects it', async () => {
     const t = await terminal()
     const key = randomUUID()
-    let entered!: () => void
-    const reached = new Promise<void>((r) => (entered = r))
-    let release!: () => void
-    const gate = new Promise<void>((r) => (release = r))
-    server.use(
-      http.post(
-        `https://api.stripe.com/v1/terminal/readers/${t.readerId}/process_payment_intent`,
-        async ({ request }) => {
-          entered()
-          await gate
-          return sim.handle(request)
-        },
-        { once: true },
-      ),
-    )
+    const { reached, release } = holdNext(`https://api.stripe.com/v1/terminal/readers/${t.readerId}/process_payment_intent`)
     const startP = t.start(6_800, key)
     await reached
     const id = await paymentIdOf(key)

@@ -11,8 +11,7 @@ import { newId } from '../../lib/ids.ts'
 import { MAX_PAYMENT_AMOUNT, mulDivRound, sum } from '../../lib/money.ts'
 import { businessDate } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
-import { getRegister, getStore } from '../stores/service.ts'
-import { stores } from '../stores/schema.ts'
+import { getRegister, getStore, soleStoreOf } from '../stores/service.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { recordEvent } from '../events/service.ts'
@@ -223,13 +222,13 @@ export async function refundTopup(tx: Tx, actor: Actor, topupId: string, input: 
 
 /**
  * A correction of a member's stored value by hand. It is booked in the daily voucher of a store (the one named, else
- * the member's own, else the merchant's only store): the liability moves against a correction account there.
+ * the member's own, else the merchant's only (open) store: soleStoreOf): the liability moves against a correction account there.
  */
 export async function adjustStoredValue(tx: Tx, actor: Actor, memberId: string, input: { principal: number; bonus: number; reason: string; storeId?: string }, at = new Date()) {
   checkChange(input)
   const b = await lockBalances(tx, actor.merchantId, memberId)
   if (b.status !== 'active') throw conflict('member_merged', 'this member was merged into another')
-  const storeId = input.storeId ? (await getStore(tx, actor.merchantId, input.storeId)).id : (b.storeId ?? (await onlyStore(tx, actor.merchantId)))
+  const storeId = input.storeId ? (await getStore(tx, actor.merchantId, input.storeId)).id : (b.storeId ?? (await soleStoreOf(tx, actor.merchantId)))
   if (!storeId) throw invalid('store_required', 'name the store whose books carry this correction (storeId): the member belongs to no store and the merchant has several')
   const after = await move(tx, { actor, memberId, note: input.reason, at, storeId }, 'adjust', input.principal, input.bonus, b)
   await recordAudit(tx, actor, { action: 'stored_value.adjusted', entityType: 'member', entityId: memberId, details: { ...input, storeId } })
@@ -249,9 +248,4 @@ function checkChange(input: { principal: number; bonus: number }) {
   if (!Number.isSafeInteger(input.principal) || !Number.isSafeInteger(input.bonus) || (input.principal === 0 && input.bonus === 0)) {
     throw invalid('invalid_amount', 'give a non-zero whole-number change of principal or bonus')
   }
-}
-
-async function onlyStore(tx: Tx, merchantId: string): Promise<string | null> {
-  const rows = await tx.select({ id: stores.id }).from(stores).where(eq(stores.merchantId, merchantId)).limit(2)
-  return rows.length === 1 ? rows[0]!.id : null
 }

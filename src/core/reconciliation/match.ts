@@ -26,6 +26,7 @@ import { mulDivRound } from '../../lib/money.ts'
 import { addDays } from '../../lib/time.ts'
 import { recordEvent } from '../events/service.ts'
 import { systemActor } from '../staff/actor.ts'
+import { soleStoreOf } from '../stores/service.ts'
 import { lockConnection } from './lock.ts'
 import { reopenItem } from './resolve.ts'
 import { reconRuns } from './schema.ts'
@@ -834,18 +835,11 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
     // the voucher as the fees on payments are. A fee line's amount is what it took. It is of the store its line names,
     // else of the connection's one store, else of the merchant's only store (or only open one): a merchant-level fee
     // of a merchant of several stores is of none (the merchant-wide voucher books it, no store's does).
-    const soleStore =
-      x.storeIds && x.storeIds.length === 1
-        ? sql`${x.storeIds[0]!}::uuid`
-        : x.storeIds && x.storeIds.length > 1
-          ? sql`null::uuid`
-          : sql`(select case when count(*) = 1 then (array_agg(s.id))[1]
-                             when count(*) filter (where s.status = 'active') = 1 then (array_agg(s.id) filter (where s.status = 'active'))[1] end
-                   from stores s where s.merchant_id = ${x.m})`
+    const soleStore = x.storeIds ? (x.storeIds.length === 1 ? x.storeIds[0]! : null) : await soleStoreOf(tx, x.m)
     await tx.execute(sql`
       insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, channel_fee_milli,
                           carried_days, outcome, state, business_date, line_kind, existing_id)
-      select 'fee', null, l.channel_txn_id, l.line_id, coalesce(so.id, ${soleStore}), l.currency, null, l.amount, 0, l.amount * 1000, 0,
+      select 'fee', null, l.channel_txn_id, l.line_id, coalesce(so.id, ${soleStore}::uuid), l.currency, null, l.amount, 0, l.amount * 1000, 0,
              'matched', 'auto', l.ldate, l.kind, case when l.item_own then l.item_id end
         from rc_lines l
         left join stores so on so.merchant_id = ${x.m} and so.code = l.store_ref

@@ -39,6 +39,17 @@ export async function getStore(tx: Tx, merchantId: string, id: string): Promise<
   return s
 }
 
+/**
+ * The store a merchant-level record belongs to when it names none: the merchant's only store, else its only open one;
+ * null when the merchant has several (the record is then of no store).
+ */
+export async function soleStoreOf(tx: Tx, merchantId: string): Promise<string | null> {
+  const rows = await tx.select({ id: stores.id, status: stores.status }).from(stores).where(eq(stores.merchantId, merchantId))
+  if (rows.length === 1) return rows[0]!.id
+  const open = rows.filter((s) => s.status === 'active')
+  return open.length === 1 ? open[0]!.id : null
+}
+
 export const listStores = (tx: Tx, merchantId: string) => tx.select().from(stores).where(eq(stores.merchantId, merchantId)).orderBy(asc(stores.code))
 
 export async function updateStore(tx: Tx, actor: Actor, id: string, changes: { name?: string; address?: string | null; phone?: string | null; status?: 'active' | 'closed' }) {

@@ -317,10 +317,10 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
 async function unsettledExports(tx: Tx, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set()
   const rows = await tx
-    .selectDistinct({ id: voucherExports.voucherId })
+    .select({ id: voucherExports.voucherId, status: voucherExports.status, unanswered: voucherExports.unanswered, sendingUntil: voucherExports.sendingUntil })
     .from(voucherExports)
-    .where(and(inArray(voucherExports.voucherId, ids), inArray(voucherExports.status, ['pending', 'failed']), sql`(${voucherExports.unanswered} or ${voucherExports.sendingUntil} is not null)`))
-  return new Set(rows.map((r) => r.id))
+    .where(inArray(voucherExports.voucherId, ids))
+  return new Set(rows.filter(isUnsettled).map((r) => r.id))
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -234,7 +234,7 @@ const svAdjust = defineRoute({
   tags,
   summary: 'Correct stored value by hand (never below zero)',
   description:
-    "Booked in the daily voucher of a store, on the day it is made: the principal against `stored_value:adjustment`, the bonus against `stored_value:bonus_expense`. The store is the one named, else the member's own, else the merchant's only store (422 `store_required` when none of these names one).",
+    "Booked in the daily voucher of a store, on the day it is made: the principal against `stored_value:adjustment`, the bonus against `stored_value:bonus_expense`. The store is the one named, else the member's own, else the merchant's only (open) store (422 `store_required` when none of these names one).",
   access: 'stored_value.adjust',
   request: { params: IdParam, body: jsonBody(z.object({ principal: z.number().int(), bonus: z.number().int(), reason: z.string().min(1).max(500), storeId: uuid().optional() }).strict()) },
   responses: { 200: json(z.object({ principal: minor, bonus: minor })) },
