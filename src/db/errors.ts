@@ -1,5 +1,5 @@
 // PostgreSQL error codes, read through the wrapping drizzle adds (DrizzleQueryError keeps the driver error as cause).
-import { badRequest, conflict, DomainError, invalid } from '../lib/errors.ts'
+import { badRequest, conflict, DomainError, invalid, unavailable } from '../lib/errors.ts'
 import { MoneyError } from '../lib/money.ts'
 
 export interface PgError {
@@ -63,4 +63,29 @@ export function inputError(e: unknown): DomainError | undefined {
     default:
       return undefined
   }
+}
+
+/** Socket errors of a connection that could not be made or was cut. */
+const LOST_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN'])
+
+/**
+ * Messages of the driver and its pool for a connection that is gone or never came: they carry no code. A transaction
+ * whose connection was cut fails again on its ROLLBACK with "not queryable", and that is the error drizzle throws.
+ */
+const LOST_MESSAGE = /Connection terminated|not queryable|timeout exceeded when trying to connect|Client was closed|Connection ended unexpectedly/
+
+/**
+ * The database itself unreachable or gone in the middle of the request (a restart, a failover, a cut connection,
+ * no connection slot left): a 503 the caller retries, a write with the same Idempotency-Key. Undefined for anything
+ * else. PostgreSQL's class 08 (connection exception), admin or crash shutdown (57P01, 57P02), a server still starting
+ * (57P03) and too many connections (53300).
+ */
+export function databaseUnavailable(e: unknown): DomainError | undefined {
+  const lost = causes(e).some((c) => {
+    const x = c as { code?: unknown; message?: unknown }
+    const code = typeof x.code === 'string' ? x.code : ''
+    if (LOST_SOCKET.has(code) || code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code)) return true
+    return !code && typeof x.message === 'string' && LOST_MESSAGE.test(x.message)
+  })
+  return lost ? unavailable('database_unavailable', 'the database cannot be reached just now; retry shortly (a write with the same Idempotency-Key)', 1) : undefined
 }

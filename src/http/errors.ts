@@ -5,7 +5,7 @@ import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { ErrorKind } from '../lib/errors.ts'
 import { redactText } from '../lib/redact.ts'
-import { inputError } from '../db/errors.ts'
+import { databaseUnavailable, inputError } from '../db/errors.ts'
 import type { Locale } from '../lib/i18n/locale.ts'
 import { localizeMessage, type MessageParams } from '../lib/i18n/messages.ts'
 import type { AppEnv } from './env.ts'
@@ -32,6 +32,7 @@ const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
   unauthorized: 401,
   rate_limited: 429,
   upstream: 502,
+  unavailable: 503,
 }
 
 const HTTP_CODES: Partial<Record<number, [string, string]>> = {
@@ -55,8 +56,9 @@ export function toErrorResponse(err: unknown): ErrorResponse | undefined {
     const details = (err.cause as { details?: unknown } | undefined)?.details
     return { status, body: body(code, err.message && status !== 400 ? err.message : message, details) }
   }
-  // Domain errors, and PostgreSQL or money errors that reach here unhandled: they still describe a bad request.
-  const e = inputError(err)
+  // Domain errors, and PostgreSQL or money errors that reach here unhandled: they still describe a bad request. The
+  // database gone in the middle of the request is a 503 to retry.
+  const e = inputError(err) ?? databaseUnavailable(err)
   if (!e) return undefined
   const headers = e.retryAfter !== undefined ? { 'Retry-After': String(e.retryAfter) } : undefined
   return { status: STATUS[e.kind], body: body(e.code, e.message, e.details), headers, params: e.retryAfter !== undefined ? { retryAfter: e.retryAfter } : undefined }

@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'unauthorized' // the caller is not known
   | 'rate_limited'
   | 'upstream' // a third party failed
+  | 'unavailable' // our own database cannot be reached for now
 
 export class DomainError extends Error {
   readonly kind: ErrorKind
@@ -40,6 +41,8 @@ export const forbidden = (code: string, message: string, details?: unknown) =>
 export const unauthorized = (code: string, message: string) => new DomainError('unauthorized', code, message)
 export const rateLimited = (code: string, message: string, retryAfter: number) =>
   new DomainError('rate_limited', code, message, undefined, retryAfter)
+export const unavailable = (code: string, message: string, retryAfter: number) =>
+  new DomainError('unavailable', code, message, undefined, retryAfter)
 export const upstream = (code: string, message: string, details?: unknown) =>
   new DomainError('upstream', code, message, details)
 

@@ -160,6 +160,7 @@ const ZH_CN: Record<string, Render> = {
   constraint_violated: t('请求违反了数据规则'),
   concurrent_update: t('该记录同时被另一个请求修改，请重试'),
   busy: t('该记录正被另一个请求锁定，请重试'),
+  database_unavailable: t('数据库暂时无法连接，请稍后重试（写入请求请使用相同的 Idempotency-Key）'),
 
   // Checkout and tenders
   empty_sale: t('销售单至少需要一行商品'),
