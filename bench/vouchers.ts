@@ -426,7 +426,7 @@ async function childRun(spec: Spec): Promise<Measured> {
     const t1 = performance.now()
     const preview = await db.transaction((tx) => previewVoucher(tx, day))
     const t2 = performance.now()
-    const postings = await db.transaction((tx) => dayPostings(tx, { ...day, timeZone: TIME_ZONE }))
+    const postings = await db.transaction((tx) => dayPostings(tx, { ...day, timeZone: TIME_ZONE, noStoreTo: null }))
     const t3 = performance.now()
     clearInterval(sampler)
     sampled = Math.max(sampled, process.memoryUsage().rss)
@@ -495,7 +495,7 @@ async function explainDayPostings(spec: Spec): Promise<string> {
           }
         },
       })
-      await dayPostings(spy as Tx, { merchantId: spec.merchantId, storeId: spec.storeId, businessDate: spec.businessDate, timeZone: TIME_ZONE })
+      await dayPostings(spy as Tx, { merchantId: spec.merchantId, storeId: spec.storeId, businessDate: spec.businessDate, timeZone: TIME_ZONE, noStoreTo: null })
     })
     return plan
   } finally {

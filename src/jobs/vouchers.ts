@@ -144,8 +144,8 @@ export const queueExport = (tx: Tx, input: ExportInput) =>
   enqueue(tx, EXPORT_TASK, input, { jobKey: `${EXPORT_TASK}:${input.voucherId}:${input.connectionId}`, maxAttempts: EXPORT_MAX_ATTEMPTS })
 
 /** Stores (or the merchant, grouping 'merchant') with anything on the day that its voucher books. */
-async function activeScopes(tx: Tx, merchantId: string, day: string, settings: { timeZone: string; vouchers: { grouping: 'store' | 'merchant' } }): Promise<(string | null)[]> {
-  const stores = await dayStores(tx, { merchantId, businessDate: day, timeZone: settings.timeZone })
+async function activeScopes(tx: Tx, merchantId: string, day: string, settings: { timeZone: string; vouchers: { grouping: 'store' | 'merchant'; noStoreTo: string | null } }): Promise<(string | null)[]> {
+  const stores = await dayStores(tx, { merchantId, businessDate: day, timeZone: settings.timeZone, noStoreTo: settings.vouchers.noStoreTo })
   if (settings.vouchers.grouping === 'merchant') return stores.length ? [null] : []
   return stores.filter((s): s is string => s !== null)
 }

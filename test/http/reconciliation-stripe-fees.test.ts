@@ -5,6 +5,9 @@
 import { describe, expect, it } from 'vitest'
 import { useTestHub, type TestHub } from '../helpers/db.ts'
 import { balanceTxn, stripeBalanceShop } from '../helpers/stripe-balance.ts'
+import { seedMerchant } from '../helpers/api.ts'
+import { seedStore } from '../helpers/pos.ts'
+import { buildDay } from '../../src/jobs/vouchers.ts'
 
 const chargeSrc = (id: string, paymentNo: string) => ({ id: `ch_${id}`, object: 'charge', payment_intent: `pi_${id}`, metadata: { payment_no: paymentNo } })
 /** A USD card charge with our payment number. */
@@ -144,5 +147,50 @@ describe('Stripe fees of their own', () => {
       ['tender:card', 0, 320],
     ])
     expect(feeLines((await t.preview(D, t.stores[1]!.storeId)).lines)).toEqual([])
+  })
+
+  it('with several stores and vouchers.noStoreTo naming one, that store\'s voucher books the fee of no store, built on a day of nothing else there too', async () => {
+    const t = await setup(hub, { currency: 'USD', timeZone: 'America/New_York', grouping: 'store', stores: 2 })
+    const [a, b] = [t.stores[0]!.storeId, t.stores[1]!.storeId]
+    // Only one of the merchant's stores can be named.
+    const other = await seedMerchant(hub)
+    const foreign = await seedStore(hub, other.merchantId)
+    const refused = await t.api.patch('/api/v1/merchant/settings', { vouchers: { noStoreTo: foreign.storeId } })
+    expect(refused.status).toBe(422)
+    expect(refused.body.error).toMatchObject({ code: 'store_not_found', details: { field: 'vouchers.noStoreTo' } })
+    const set = await t.api.patch('/api/v1/merchant/settings', { vouchers: { noStoreTo: b } })
+    expect(set.status, JSON.stringify(set.body)).toBe(200)
+    expect(set.body.vouchers).toMatchObject({ grouping: 'store', noStoreTo: b })
+
+    const D = '2026-03-20'
+    await t.sell(ny(D, '10:00:00'), 10000, 'NS-0001')
+    await t.upload(D, [usdCharge('N1', ny(D, '10:00:05'), 10000, 320, 'NS-0001'), stripeFee('N2', ny(D, '18:00:00'), 500)])
+    expect((await t.run(D)).totals.channel_fee_milli).toBe(820_000)
+    // The summary still shows the fee as of no store: it is the books that take it to the store named.
+    expect((await t.summaryFees(D)).sort((x, y) => Number(x[1]) - Number(y[1]))).toEqual([
+      [a, 320],
+      [null, 500],
+    ])
+    expect(feeLines((await t.preview(D, a)).lines)).toEqual([
+      ['fee', 320, 0],
+      ['tender:card', 0, 320],
+    ])
+    const ofB = await t.preview(D, b)
+    expect(feeLines(ofB.lines)).toEqual([
+      ['fee', 500, 0],
+      ['tender:card', 0, 500],
+    ])
+    expect([ofB.totalDebit, ofB.totalCredit]).toEqual([500, 500])
+
+    // The day's build (as the schedule runs it) makes store B's voucher, though B sold nothing; its fee line drills
+    // down to the Radar fee.
+    const built = await buildDay(hub, t.m.merchantId, D)
+    expect(built.map((r) => [r.voucher?.storeId, r.outcome]).sort()).toEqual([a, b].sort().map((s) => [s, 'created']))
+    const day = await t.api.get(`/api/v1/vouchers?from=${D}&to=${D}&storeId=${b}`)
+    expect(day.body.items).toHaveLength(1)
+    const v = (await t.api.get(`/api/v1/vouchers/${day.body.items[0].id}`)).body
+    const debit = (v.lines as Line[]).find((l) => l.kind === 'channel_fee' && l.debit > 0)!
+    const d = (await t.api.get(`/api/v1/vouchers/${v.id}/lines/${debit.lineNo}/sources`)).body
+    expect((d.records as any[]).map((r) => [r.detail.lineKind, r.ref, r.amount])).toEqual([['fee', 'txn_N2', 500]])
   })
 })

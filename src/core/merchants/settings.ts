@@ -5,6 +5,7 @@ import { and, eq } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { invalid, notFound } from '../../lib/errors.ts'
 import { couponTemplates } from '../members/schema.ts'
+import { stores } from '../stores/schema.ts'
 import { merchants } from './schema.ts'
 
 export const ScaleBarcodeSchema = z.object({
@@ -87,6 +88,12 @@ export const VoucherSettingsSchema = z.object({
   storeDimension: z.enum(['department', 'project', 'customer']).nullable().default('department'),
   /** 摘要 templates by line kind; tokens {date} (MM/DD), {store}, {tender}, {rate}, {channel}. Omitted kinds keep the default. */
   summaries: z.record(z.string(), z.string().min(1).max(60)).default({}),
+  /**
+   * With vouchers per store, the store whose voucher books what belongs to no store: a channel's own fees (Stripe's
+   * Radar, Terminal, billing), the fee of a settlement line of no store, a settlement figure accepted for no store.
+   * Null: such records are in no store's voucher (a merchant of one store books them in its store anyway).
+   */
+  noStoreTo: z.uuid().nullable().default(null),
 })
 export type VoucherSettings = z.infer<typeof VoucherSettingsSchema>
 
@@ -161,8 +168,16 @@ export async function updateSettings(tx: Tx, merchantId: string, patch: Partial<
   }
   const after = MerchantSettingsSchema.parse(merged)
   if ('loyalty' in patch) await assertLoyaltyReferences(tx, merchantId, after.loyalty)
+  if ('vouchers' in patch) await assertVoucherReferences(tx, merchantId, after.vouchers)
   await tx.update(merchants).set({ settings: after, updatedAt: new Date() }).where(eq(merchants.id, merchantId))
   return { before, after }
+}
+
+/** The store that books records of no store must be one of the merchant's: 422 store_not_found naming it. */
+async function assertVoucherReferences(tx: Tx, merchantId: string, vouchers: VoucherSettings): Promise<void> {
+  if (!vouchers.noStoreTo) return
+  const [s] = await tx.select({ id: stores.id }).from(stores).where(and(eq(stores.merchantId, merchantId), eq(stores.id, vouchers.noStoreTo)))
+  if (!s) throw invalid('store_not_found', `vouchers.noStoreTo names store ${vouchers.noStoreTo}, which this merchant does not have`, { field: 'vouchers.noStoreTo', storeId: vouchers.noStoreTo })
 }
 
 /**

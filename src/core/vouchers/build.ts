@@ -44,6 +44,8 @@ export interface DayScope {
   storeId: string | null
   businessDate: string
   timeZone: string
+  /** The store whose voucher books records of no store (settings.vouchers.noStoreTo); null: none does. */
+  noStoreTo: string | null
 }
 
 /** The connector whose channel fees are settled against which tender's account. */
@@ -55,7 +57,7 @@ const FEE_TENDER: Record<string, string> = { wechatpay: 'wechat', alipay: 'alipa
  * for records that name no store (a settlement line of no known store).
  */
 export async function dayStores(tx: Tx, scope: Omit<DayScope, 'storeId'>): Promise<(string | null)[]> {
-  const { merchantId, businessDate } = scope
+  const { merchantId, businessDate, noStoreTo } = scope
   const { start: from, end: to } = businessDayRange(businessDate, scope.timeZone)
   const { rows } = await tx.execute<{ store_id: string | null }>(sql`
     select store_id from sales where merchant_id = ${merchantId} and business_date = ${businessDate}
@@ -65,10 +67,10 @@ export async function dayStores(tx: Tx, scope: Omit<DayScope, 'storeId'>): Promi
     union select store_id from cash_sessions where merchant_id = ${merchantId} and business_date = ${businessDate} and status = 'closed'
     union select c.store_id from cash_movements m join cash_sessions c on c.id = m.session_id
            where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.at >= ${from} and m.at < ${to}
-    union select store_id from recon_items
+    union select coalesce(store_id, ${noStoreTo}::uuid) from recon_items
            where merchant_id = ${merchantId} and business_date = ${businessDate} and channel_fee_milli is not null and channel_fee_milli <> 0
              and coalesce(resolution, '') <> 'merged'
-    union select store_id from settlement_adjustments where merchant_id = ${merchantId} and business_date = ${businessDate}
+    union select coalesce(store_id, ${noStoreTo}::uuid) from settlement_adjustments where merchant_id = ${merchantId} and business_date = ${businessDate}
     union select store_id from stored_value_ledger where merchant_id = ${merchantId} and kind = 'adjust' and store_id is not null and created_at >= ${from} and created_at < ${to}
     union select store_id from vouchers where merchant_id = ${merchantId} and business_date = ${businessDate} and store_id is not null`)
   return rows.map((r) => r.store_id)
@@ -76,7 +78,7 @@ export async function dayStores(tx: Tx, scope: Omit<DayScope, 'storeId'>): Promi
 
 /** Sums the day's postings and collects the ids of the records they summarise. */
 export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: Posting[]; sources: DaySources }> {
-  const { merchantId, storeId, businessDate } = scope
+  const { merchantId, storeId, businessDate, noStoreTo } = scope
   const { start: from, end: to } = businessDayRange(businessDate, scope.timeZone)
   const feeTender = sql.raw(`(case k.connector_id ${Object.entries(FEE_TENDER).map(([c, t]) => `when '${c}' then '${t}'`).join(' ')} else 'card' end)`)
   const { rows } = await tx.execute<{ kind: string; key: string; grp: Group; amount: string }>(sql`
@@ -115,11 +117,11 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
       select i.id, i.channel_fee_milli, k.connector_id from recon_items i join connections k on k.id = i.connection_id
        where i.merchant_id = ${merchantId} and i.business_date = ${businessDate} and i.channel_fee_milli is not null and i.channel_fee_milli <> 0
          and coalesce(i.resolution, '') <> 'merged'
-         and (${storeId}::uuid is null or i.store_id = ${storeId}::uuid)
+         and (${storeId}::uuid is null or coalesce(i.store_id, ${noStoreTo}::uuid) = ${storeId}::uuid)
     ), sa as (
       select a.id, a.amount, a.tender_kind, k.connector_id from settlement_adjustments a join connections k on k.id = a.connection_id
        where a.merchant_id = ${merchantId} and a.business_date = ${businessDate}
-         and (${storeId}::uuid is null or a.store_id = ${storeId}::uuid)
+         and (${storeId}::uuid is null or coalesce(a.store_id, ${noStoreTo}::uuid) = ${storeId}::uuid)
     ), lines as (
       select l.tax_category_id, l.tax_rate_bp, sum(l.total - l.tax_amount) as net, sum(l.tax_amount) as tax
         from sale_lines l join s on s.id = l.sale_id group by 1, 2
