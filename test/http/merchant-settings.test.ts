@@ -35,5 +35,10 @@ describe('changing merchant settings', () => {
     // The audit names what the change was from and to, the whole group.
     const audit = (await admin.get('/api/v1/audit?action=merchant.settings_changed')).body.items
     expect(audit[0].details.cashRounding).toEqual({ from: { unit: 10, mode: 'down' }, to: { unit: 50, mode: 'down' } })
+    // The approval rules too, replaced whole: a misspelt rule dropped would switch every other rule off.
+    await patch({ approvals: { refundOverAmount: 1500, stockAdjustmentOverValue: 1000 } })
+    const typo = await admin.patch('/api/v1/merchant/settings', { approvals: { priceChange: true, refundOverAmout: 100 } })
+    expect([typo.status, typo.body.error.code]).toEqual([400, 'validation_failed'])
+    expect((await admin.get('/api/v1/merchant/settings')).body.approvals).toMatchObject({ priceChange: false, refundOverAmount: 1500, stockAdjustmentOverValue: 1000 })
   })
 })

@@ -136,8 +136,9 @@ export const SettingsPatchSchema = z
     Object.fromEntries(
       Object.entries(MerchantSettingsSchema.shape).map(([key, s]) => {
         const inner = s instanceof z.ZodDefault ? s.unwrap() : s
-        // A field the group does not have (a typo) is refused, not dropped.
-        return [key, (key !== 'approvals' && inner instanceof z.ZodObject ? inner.partial().strict() : inner).optional()]
+        // A field the group does not have (a typo) is refused, not dropped; the approval rules go whole.
+        const group = inner instanceof z.ZodObject ? (key === 'approvals' ? inner.strict() : inner.partial().strict()) : inner
+        return [key, group.optional()]
       }),
     ),
   )
