@@ -405,4 +405,20 @@ describe('actions held for approval', () => {
     const again = (await cashier.patch(`/api/v1/tax-categories/${store.taxIds.standard}`, { rateBp: 1300 })).body.approval
     expect((await manager.post(`/api/v1/approvals/${again.id}/approve`, {})).body.status).toBe('approved')
   })
+
+  it('a held stock adjustment named by SKU runs on the item the SKU named when asked, and its summary names the item', async () => {
+    const { m, store, item, admin, cashier, manager } = await shop()
+    const other = await seedProduct(hub, store, { price: 1000, cost: 500, stock: 10 })
+    const held = await cashier.post('/api/v1/stock/adjustments', { locationId: store.locationId, lines: [{ sku: item.sku, quantity: -3, reason: 'damaged' }] })
+    expect(held.status, JSON.stringify(held.body)).toBe(202)
+    expect(held.body.approval.payload.lines).toEqual([expect.objectContaining({ variantId: item.variantId, quantity: -3 })])
+    expect(held.body.approval.summary).toContain(`${item.sku} -3`)
+    // Meanwhile the SKU passes to another item.
+    expect((await admin.patch(`/api/v1/variants/${item.variantId}`, { sku: `${item.sku}-OLD` })).status).toBe(200)
+    expect((await admin.patch(`/api/v1/variants/${other.variantId}`, { sku: item.sku })).status).toBe(200)
+    const ok = await manager.post(`/api/v1/approvals/${held.body.approval.id}/approve`, {})
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200)
+    expect([await onHand(item.variantId), await onHand(other.variantId)]).toEqual([7, 10])
+    expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
+  })
 })

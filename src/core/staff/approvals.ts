@@ -47,6 +47,12 @@ interface ActionDef<P, R> {
   /** Value rules: the limit in force (null: none), and the value and summary of what a run did. */
   limit?(rules: ApprovalRules): number | null
   measure?(result: R): { value: number; summary: string }
+  /**
+   * Value rules: the payload kept when the run is held, its references as the run resolved them (an item named by a
+   * SKU or barcode becomes the item's id: approved later, it runs on the item the requester meant, though the SKU
+   * has passed to another since).
+   */
+  pin?(payload: P, result: R): P
   execute(tx: Tx, actor: Actor, payload: P, at: Date): Promise<R>
   /** What is kept of the result on the request. */
   record(result: R): Record<string, unknown>
@@ -211,8 +217,9 @@ export const APPROVAL_ACTIONS = {
     limit: (rules) => rules.stockAdjustmentOverValue,
     measure: (r) => ({
       value: r.gainValue - r.lossValue,
-      summary: `Adjust stock: ${r.lines.length} line(s), +${r.gainValue} / ${r.lossValue} at cost`,
+      summary: `Adjust stock: ${r.lines.length} line(s), +${r.gainValue} / ${r.lossValue} at cost: ${namedLines(r.lines)}`,
     }),
+    pin: (p, r) => ({ ...p, lines: p.lines.map(({ sku: _s, barcode: _b, ...l }, i) => ({ ...l, variantId: r.lines[i]!.variantId })) }),
     execute: (tx, actor, p, at) => adjustStock(tx, actor, { ...p, at }),
     record: (r) => ({ adjustmentId: r.adjustmentId, gainValue: r.gainValue, lossValue: r.lossValue, netValue: r.netValue }),
   }),
@@ -260,11 +267,19 @@ export type Outcome<R> = { held: ApprovalRequest; result?: undefined } | { held?
 class OverLimit extends Error {
   readonly value: number
   readonly summary: string
-  constructor(value: number, summary: string) {
+  readonly payload: unknown
+  constructor(value: number, summary: string, payload: unknown) {
     super('held for approval')
     this.value = value
     this.summary = summary
+    this.payload = payload
   }
+}
+
+/** The lines of a stock change for a summary: SKU and signed quantity, the first few. */
+function namedLines(lines: { sku: string; quantity: number }[]): string {
+  const shown = lines.slice(0, 5).map((l) => `${l.sku} ${l.quantity > 0 ? '+' : ''}${l.quantity}`)
+  return lines.length > 5 ? `${shown.join(', ')}, …` : shown.join(', ')
 }
 
 /**
@@ -306,14 +321,14 @@ export async function actOrHold<N extends ApprovalAction>(tx: Tx, actor: Actor, 
       result: await tx.transaction(async (sp) => {
         const r = await def.execute(sp, actor, payload, at)
         const m = def.measure!(r)
-        if (m.value > limit) throw new OverLimit(m.value, m.summary)
+        if (m.value > limit) throw new OverLimit(m.value, m.summary, def.pin ? def.pin(payload, r) : payload)
         return r
       }),
     }
   } catch (e) {
     if (!(e instanceof OverLimit)) throw e
     if (overridden) return { result: await run(overridden) }
-    return { held: await hold(tx, actor, name, payload as Record<string, unknown>, e.summary, { value: e.value, limit }) }
+    return { held: await hold(tx, actor, name, e.payload as Record<string, unknown>, e.summary, { value: e.value, limit }) }
   }
 }
 
