@@ -41,4 +41,30 @@ describe('changing merchant settings', () => {
     expect([typo.status, typo.body.error.code]).toEqual([400, 'validation_failed'])
     expect((await admin.get('/api/v1/merchant/settings')).body.approvals).toMatchObject({ priceChange: false, refundOverAmount: 1500, stockAdjustmentOverValue: 1000 })
   })
+
+  it("exports go only to the merchant's own accounting connections: another merchant's, a payment channel's or an unknown one is refused", async () => {
+    const newFile = (api: ReturnType<typeof createApi>, name: string) =>
+      api.post('/api/v1/connections', { connectorId: 'voucher-file', name, config: { smtpHost: '127.0.0.1', smtpPort: 2525, secure: false, from: 'v@shop.cn', recipients: ['finance@shop.cn'], format: 'csv' } })
+    const a = await seedMerchant(hub)
+    const b = await seedMerchant(hub)
+    const apiA = createApi(hub).as(a.adminToken)
+    const apiB = createApi(hub).as(b.adminToken)
+    const fileA = await newFile(apiA, 'Finance A')
+    const fileB = await newFile(apiB, 'Finance B')
+    expect([fileA.status, fileB.status]).toEqual([201, 201])
+    const wechat = await apiB.post('/api/v1/connections', { connectorId: 'wechatpay', name: 'WeChat', config: { mchId: '1900000109', apiVersion: 'v2', appId: 'wx8888888888888888', apiKey: 'a'.repeat(32) } })
+    expect(wechat.status).toBe(201)
+    for (const [id, code] of [
+      [fileA.body.id, 'connection_not_found'],
+      ['6f1c2d3e-4b5a-4c6d-8e9f-0a1b2c3d4e5f', 'connection_not_found'],
+      [wechat.body.id, 'not_an_accounting_connection'],
+    ]) {
+      const r = await apiB.patch('/api/v1/merchant/settings', { vouchers: { exportTo: [fileB.body.id, id] } })
+      expect([r.status, r.body.error.code], JSON.stringify(r.body)).toEqual([422, code])
+      expect(r.body.error.details).toMatchObject({ field: 'vouchers.exportTo', connectionId: id })
+    }
+    expect((await apiB.get('/api/v1/merchant/settings')).body.vouchers.exportTo).toEqual([])
+    const ok = await apiB.patch('/api/v1/merchant/settings', { vouchers: { exportTo: [fileB.body.id] } })
+    expect([ok.status, ok.body.vouchers.exportTo]).toEqual([200, [fileB.body.id]])
+  })
 })
