@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks'
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import type { AccountingCapabilities, VoucherDocument } from '../connectors/framework/accounting.ts'
-import { loadConnection } from '../connectors/framework/connections.ts'
+import { listConnections, loadConnection } from '../connectors/framework/connections.ts'
 import { connectorContext } from '../connectors/framework/context.ts'
 import { ConnectorError } from '../connectors/framework/http-types.ts'
 import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
@@ -156,15 +156,28 @@ export async function buildDay(hub: Hub, merchantId: string, day: string): Promi
   const all = await getSettings(db, merchantId)
   const settings = all.vouchers
   const results: BuildResult[] = []
+  const targets = await liveTargets(hub, merchantId, settings.exportTo)
   for (const storeId of await activeScopes(db, merchantId, day, all)) {
     const r = await db.transaction(async (tx) => {
       const built = await buildVoucher(tx, { merchantId, storeId, businessDate: day }, hub.clock())
-      await queuePendingExports(tx, merchantId, day, settings.exportTo)
+      await queuePendingExports(tx, merchantId, day, targets)
       return built
     })
     results.push(r)
   }
   return results
+}
+
+/**
+ * The export targets that are still the merchant's accounting connections: one deleted since the settings named it
+ * would take every export queued to it through all its attempts to fail in the end, reported nowhere.
+ */
+async function liveTargets(hub: Hub, merchantId: string, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return ids
+  const live = new Set((await listConnections(hub.database.db, merchantId, { family: 'accounting' }, connectorRegistry)).map((c) => c.id))
+  const gone = ids.filter((id) => !live.has(id))
+  if (gone.length) hub.logger.warn({ merchantId, connectionIds: gone }, 'settings.vouchers.exportTo names connections that are deleted or take no vouchers: nothing is sent to them')
+  return ids.filter((id) => live.has(id))
 }
 
 /**

@@ -4,11 +4,11 @@
 // so, and then goes through.
 import { describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
-import { drainJobs, makeDue } from '../helpers/jobs.ts'
+import { drainJobs, makeDue, queuedJobs } from '../helpers/jobs.ts'
 import { setSettings } from '../helpers/pos.ts'
 import { at, DAY, useVendors } from '../helpers/voucher-vendors.ts'
 import { parseSettings } from '../../src/core/merchants/settings.ts'
-import { schedule } from '../../src/jobs/vouchers.ts'
+import { EXPORT_TASK, schedule } from '../../src/jobs/vouchers.ts'
 
 describe('corrected days delivered to every target', () => {
   const hub = useTestHub()
@@ -36,6 +36,20 @@ describe('corrected days delivered to every target', () => {
     )
   }
   const dayNet = async (d: { admin: any; store: any }) => net((await d.admin.post('/api/v1/vouchers/preview', { storeId: d.store.storeId, date: DAY })).body.lines.map((l: any) => ({ account: l.accountCode, debit: l.debit, credit: l.credit })))
+
+  it('a target deleted since the settings named it gets nothing queued (its exports would fail for ever); the others get the day', async () => {
+    const d = await v.day({})
+    const a = await d.connect('quickbooks')
+    const b = await d.connect('kingdee')
+    await setSettings(hub, d.m.merchantId, { vouchers: { ...parseSettings({}).vouchers, exportTo: [a, b], exportAt: '02:00' } })
+    expect((await d.admin.delete(`/api/v1/connections/${b}`)).status).toBe(204)
+    await runSchedule('2026-11-22 02:10:00')
+    const queued = (await queuedJobs(hub, EXPORT_TASK)).filter((j) => (j.payload as { merchantId: string }).merchantId === d.m.merchantId)
+    expect(queued.map((j) => (j.payload as { connectionId: string }).connectionId)).toEqual([a])
+    await drainJobs(hub)
+    expect(qboNet(d.code)).toEqual(await dayNet(d))
+    expect(kingdeeOf(d.code)).toEqual([])
+  })
 
   for (const correction of ['reversal', 'difference'] as const) {
     it(`${correction}: a target that missed the day's first voucher ends up holding the whole day after the correction`, async () => {
