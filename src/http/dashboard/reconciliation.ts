@@ -293,15 +293,21 @@ async function dayPage(c: C, alert?: Alert): Promise<Response> {
   if (!isDate(date)) throw notFound('business_date', date)
   const m = await merchantOf(c)
   const conn = await getConnectionRow(db, m.id, connectionId)
-  const [run, summary, exceptions, candidates, statements, matchedByHand] = await Promise.all([
+  // The open exceptions first, from the whole day (each can be resolved only from its row); the resolved ones fill
+  // what room is left.
+  const dayItems = (state: 'open' | 'resolved', limit: number) =>
+    limit > 0 ? listExceptions(db, m.id, { connectionId: conn.id, from: date, to: date, outcomes: EXCEPTION_OUTCOMES, state, today: m.today, limit }) : Promise.resolve({ items: [], nextCursor: 'more' })
+  const [run, summary, openOfDay, candidates, statements, matchedByHand] = await Promise.all([
     latestRun(db, m.id, conn.id, date),
     dailySummary(db, m.id, { from: date, to: date, connectionId: conn.id, today: m.today }),
-    listExceptions(db, m.id, { connectionId: conn.id, from: date, to: date, outcomes: EXCEPTION_OUTCOMES, state: 'all', today: m.today, limit: DAY_LIMIT }),
+    dayItems('open', DAY_LIMIT),
     listExceptions(db, m.id, { connectionId: conn.id, outcomes: EXCEPTION_OUTCOMES, state: 'open', today: m.today, limit: DAY_LIMIT }),
     listStatements(db, m.id, { connectionId: conn.id, from: date, to: date, limit: 20 }),
     handMatches(db, m.id, conn.id, date),
   ])
-  const items = [...exceptions.items].sort((a, b) => (a.state === b.state ? 0 : a.state === 'open' ? -1 : b.state === 'open' ? 1 : 0))
+  const resolvedOfDay = openOfDay.nextCursor ? { items: [], nextCursor: 'more' } : await dayItems('resolved', DAY_LIMIT - openOfDay.items.length)
+  const items = [...openOfDay.items, ...resolvedOfDay.items]
+  const more = openOfDay.nextCursor !== null || resolvedOfDay.nextCursor !== null
   const [names, pending, storeOptions] = await Promise.all([
     staffNames(db, m.id, [...items.map((i) => i.resolvedBy), ...matchedByHand.map((h) => h.resolvedBy)]),
     pendingResolutions(db, m.id, items.filter((i) => i.state === 'open').map((i) => i.id)),
@@ -344,7 +350,7 @@ ${items.length === 0
   ? html`<p class="muted" data-testid="no-exceptions">${label('No exceptions on this day.', '该日没有异常。')}</p>`
   : html`<table id="exceptions"><thead><tr><th>${label('Outcome', '结果')}</th><th>${label('State', '状态')}</th><th>${label('Store', '门店')}</th><th>${label('POS ref', '收银单号')}</th><th>${label('Channel ref', '渠道单号')}</th><th class="num">${label('POS', '收银')}</th><th class="num">${label('Channel', '渠道')}</th><th class="num">${label('Difference', '差额')}</th><th class="num">${label('Fee', '手续费')}</th><th>${label('Note', '备注')}</th><th></th></tr></thead>
 <tbody>${items.map((i) => itemRow(c, i, date, candidates.items, names, m.timeZone, pending, storeOptions))}</tbody></table>
-${exceptions.nextCursor ? html`<p class="muted small">${label(`Showing the first ${DAY_LIMIT}; the export has them all.`, `仅显示前 ${DAY_LIMIT} 条，导出文件包含全部。`)}</p>` : ''}`}
+${more ? html`<p class="muted small">${label(`Showing the first ${DAY_LIMIT}; the export has them all.`, `仅显示前 ${DAY_LIMIT} 条，导出文件包含全部。`)}</p>` : ''}`}
 ${matchedByHand.length > 0
   ? html`<h2>${label('Matched by hand', '手工匹配')}</h2><table id="hand-matches"><thead><tr><th>${label('POS ref', '收银单号')}</th><th>${label('Channel ref', '渠道单号')}</th><th class="num">POS</th><th class="num">${label('Channel', '渠道')}</th><th class="num">${label('Difference', '差额')}</th><th>${label('Note', '备注')}</th><th></th></tr></thead><tbody>
 ${matchedByHand.map(
