@@ -50,6 +50,12 @@ describe('vouchers API', () => {
     const forStore = (await admin.get(`/api/v1/vouchers/mappings?storeId=${store.storeId}`)).body.items
     expect(forStore.find((a: any) => a.key === 'tender:wechat')).toMatchObject({ code: '1012.11', source: 'merchant' })
     expect(forStore.find((a: any) => a.key === 'revenue')).toMatchObject({ code: '6001.01', source: 'store', dimensions: { project: 'RETAIL' } })
+    // Another merchant's store (or none of any) is not found, read as written.
+    const foreign = await seedStore(hub, (await seedMerchant(hub)).merchantId)
+    for (const storeId of [foreign.storeId, crypto.randomUUID()]) {
+      const read = await admin.get(`/api/v1/vouchers/mappings?storeId=${storeId}`)
+      expect([read.status, read.body.error?.code]).toEqual([404, 'store_not_found'])
+    }
     const unknown = await admin.put('/api/v1/vouchers/mappings', { accounts: [{ key: 'profit', code: '4103', name: '本年利润' }] })
     expect(unknown.status).toBe(422)
     expect(unknown.body.error.code).toBe('unknown_account_key')

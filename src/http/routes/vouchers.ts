@@ -8,6 +8,7 @@ import type { Context } from 'hono'
 import { VoucherRenderError, voucherFile } from '../../connectors/accounting/file/render.ts'
 import type { VoucherDocument } from '../../connectors/framework/accounting.ts'
 import { ConnectorError } from '../../connectors/framework/http-types.ts'
+import { getStore } from '../../core/stores/service.ts'
 import { checkMapping, DEFAULT_ACCOUNTS, loadMapping, setAccounts } from '../../core/vouchers/accounts.ts'
 import { lineSources } from '../../core/vouchers/drilldown.ts'
 import { buildVoucher, exportsOf, getVoucher, listVouchers, previewVoucher, voucherDocumentOf, voucherLinesOf, type VoucherRow } from '../../core/vouchers/service.ts'
@@ -257,6 +258,7 @@ const exportOut = (e: Awaited<ReturnType<typeof exportsOf>>[number]): z.infer<ty
 
 export function register(app: OpenAPIHono<AppEnv>) {
   const mappingOut = async (c: Context<AppEnv>, storeId: string | null) => {
+    if (storeId) await getStore(c.var.db, c.var.principal.merchantId, storeId)
     const mapping = await loadMapping(c.var.db, c.var.principal.merchantId, storeId)
     return [...mapping.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([key, a]) => ({ key, code: a.code, name: a.name, dimensions: a.dimensions, source: a.source }))
   }
