@@ -22,9 +22,9 @@ describe('drill-down of correction vouchers', () => {
     return r.body
   }
 
-  async function exportedDay(correction: 'reversal' | 'difference') {
+  async function exportedDay(correction: 'reversal' | 'difference', opts: { mergeSameAccount?: boolean } = {}) {
     const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
-    await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, correction } })
+    await setSettings(hub, m.merchantId, { vouchers: { ...parseSettings({}).vouchers, correction, mergeSameAccount: opts.mergeSameAccount ?? false } })
     const store = await seedStore(hub, m.merchantId, { code: `C${Date.now() % 100000}`, openSession: false })
     const item = await seedProduct(hub, store, { price: 1130, cost: 600, stock: 100 })
     hub.setNow(at(`${DAY} 09:00:00`))
@@ -85,6 +85,28 @@ describe('drill-down of correction vouchers', () => {
     const late = await lateSale(d)
     const diff = await corrected(d)
     expect(await tenderRecords(d, diff)).toEqual([[late.receiptNo, 1130]])
+  })
+
+  it('a difference voucher line merged from several kinds (a late cash sale and a top-up in cash on 1001) drills down to the records of each', async () => {
+    const d = await exportedDay('difference', { mergeSameAccount: true })
+    const late = await lateSale(d, 'cash')
+    hub.setNow(at(`${DAY} 16:00:00`))
+    try {
+      const api = createApi(hub).as(await d.m.adminTokenNow())
+      const member = ok(await api.post('/api/v1/members', { phone: '13800138777', storeId: d.store.storeId }))
+      ok(await api.post(`/api/v1/members/${member.id}/topups`, { registerId: d.store.registerId, amount: 30000, tenders: [{ kind: 'cash', amount: 30000 }] }))
+    } finally {
+      hub.setNow(undefined)
+    }
+    const diff = await corrected(d)
+    const cash = diff.lines.find((l: any) => l.accountCode === '1001')
+    expect(cash).toMatchObject({ debit: 31130, group: { kinds: 'tender,topup_tender' } })
+    const records = ok(await d.admin.get(`/api/v1/vouchers/${diff.id}/lines/${cash.lineNo}/sources`), 200).records
+    expect(records.map((r: any) => [r.type, r.amount]).sort()).toEqual([
+      ['sale_tender', 1130],
+      ['topup', 30000],
+    ])
+    expect(records.find((r: any) => r.type === 'sale_tender').ref).toBe(late.receiptNo)
   })
 
   it('a difference voucher for a mapping change drills down to the records that moved, on both accounts', async () => {

@@ -47,18 +47,22 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
     const records = rows.slice(0, LIMIT).map(({ r, amount }) => ({ type: r.type, id: r.id, ref: r.ref, amount, detail: r.detail }))
     return { records, total: rows.length > LIMIT ? LIMIT + 1 : rows.length, truncated: rows.length > LIMIT }
   }
+  // A line merged from several kinds (mergeSameAccount) holds the records of each.
+  const kinds = typeof line.group.kinds === 'string' ? line.group.kinds.split(',') : [line.kind]
   if (voucher.kind === 'difference') {
     const [own, before] = [await sourcesOf(voucher.id), await sourcesBefore(tx, voucher)]
-    const now = own ? await recordsOf(tx, merchantId, line, own, null) : null
-    const then = before ? await recordsOf(tx, merchantId, line, before, null) : null
-    return out(now ? differenceRecords(line, now, then) : [])
+    if (!own) return out([])
+    const pairs: Pair[] = []
+    for (const kind of kinds) {
+      const now = await recordsOf(tx, merchantId, { ...line, kind }, own, null)
+      if (now) pairs.push({ now, then: before ? await recordsOf(tx, merchantId, { ...line, kind }, before, null) : null })
+    }
+    return out(differenceRecords(line, pairs))
   }
   // A reversal summarises what the voucher it reverses did, each record taken back.
   const reversed = voucher.kind === 'reversal' && voucher.correctsId ? voucher.correctsId : null
   const src = await sourcesOf(reversed ?? voucher.id)
   if (!src) return out([])
-  // A line merged from several kinds (mergeSameAccount) holds the records of each.
-  const kinds = typeof line.group.kinds === 'string' ? line.group.kinds.split(',') : [line.kind]
   const rows: { r: Row; amount: number }[] = []
   for (const kind of kinds) {
     const q = await recordsOf(tx, merchantId, { ...line, kind }, src, LIMIT + 1)
@@ -71,6 +75,8 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
 }
 
 type Found = { rows: Row[]; posted: boolean }
+/** A kind's records in a difference voucher's sources (now) and in the voucher's before it (then). */
+type Pair = { now: Found; then: Found | null }
 
 /**
  * A difference line's records: what the day holds now against what the voucher before held, record by record, in
@@ -79,13 +85,15 @@ type Found = { rows: Row[]; posted: boolean }
  * holds now), or the account the kind left (all it held before, taken back). A kind's natural side (where its records
  * sit when the day is booked) is the one that explains the line.
  */
-function differenceRecords(line: VoucherLine, now: Found, then: Found | null): { r: Row; amount: number }[] {
+function differenceRecords(line: VoucherLine, pairs: Pair[]): { r: Row; amount: number }[] {
   const side = line.credit > 0 ? -1 : 1
-  const posting = (q: Found | null, natural: number) => new Map((q?.rows ?? []).map((r) => [`${r.type}:${r.id}`, { r, amount: (q!.posted ? 1 : natural) * Number(r.amount) }]))
+  // The kinds of a merged line were merged on one side: they share their natural side.
+  const posting = (qs: (Found | null)[], natural: number) =>
+    new Map(qs.flatMap((q, k) => (q?.rows ?? []).map((r) => [`${k}:${r.type}:${r.id}`, { r, amount: (q!.posted ? 1 : natural) * Number(r.amount) }] as const)))
   const sum = (m: Map<string, { amount: number }>) => [...m.values()].reduce((t, v) => t + v.amount, 0)
-  for (const natural of now.posted ? [1] : [side, -side]) {
-    const a = posting(now, natural)
-    const b = posting(then, natural)
+  for (const natural of pairs.every((p) => p.now.posted) ? [1] : [side, -side]) {
+    const a = posting(pairs.map((p) => p.now), natural)
+    const b = posting(pairs.map((p) => p.then), natural)
     const changed = new Map(a)
     for (const [k, v] of b) changed.set(k, { r: changed.get(k)?.r ?? v.r, amount: (changed.get(k)?.amount ?? 0) - v.amount })
     const left = new Map([...b].map(([k, v]) => [k, { ...v, amount: -v.amount }]))
