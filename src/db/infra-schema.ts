@@ -1,6 +1,6 @@
 // Tables of the hub's own machinery that belong to no business area.
 import { sql } from 'drizzle-orm'
-import { bigint, index, integer, jsonb, pgTable, primaryKey, text, uuid } from 'drizzle-orm/pg-core'
+import { bigint, date, index, integer, jsonb, pgTable, primaryKey, text, uuid } from 'drizzle-orm/pg-core'
 import { createdAt, merchantId, timestamptz } from './columns.ts'
 
 /** Stored results of mutating API calls, keyed by the caller's Idempotency-Key (DESIGN invariant 3). */
@@ -60,4 +60,19 @@ export const jobProgress = pgTable(
     index('job_progress_running_idx').on(t.merchantId, t.startedAt).where(sql`${t.finishedAt} is null`),
     index('job_progress_finished_idx').on(t.merchantId, t.finishedAt),
   ],
+)
+
+/**
+ * How far a merchant's daily scheduled work has got: the last local day it has done (the day's vouchers built). A hub
+ * that was down catches up from the day after it, every day once and in order, however long it was down.
+ */
+export const dailyMarks = pgTable(
+  'daily_marks',
+  {
+    merchantId: merchantId(),
+    task: text('task').notNull(),
+    through: date('through', { mode: 'string' }).notNull(),
+    updatedAt: timestamptz('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.merchantId, t.task] })],
 )

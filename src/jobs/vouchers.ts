@@ -25,6 +25,7 @@ import { recordAudit } from '../core/staff/audit.ts'
 import type { Actor } from '../core/staff/actor.ts'
 import { dayStores } from '../core/vouchers/build.ts'
 import type { Tx } from '../db/client.ts'
+import { dailyMarks } from '../db/infra-schema.ts'
 import { enqueue } from '../db/enqueue.ts'
 import { conflict, invalid, isDomainError } from '../lib/errors.ts'
 import { createRedactor } from '../connectors/framework/call-log.ts'
@@ -236,23 +237,47 @@ export const schedule = defineTask({
   payload: z.object({}).loose(),
   async run(_payload, { hub, signal }) {
     const now = hub.clock()
-    const rows = await hub.database.db.select({ id: merchants.id, timeZone: merchants.timeZone }).from(merchants)
+    const db = hub.database.db
+    const rows = await db.select({ id: merchants.id, timeZone: merchants.timeZone }).from(merchants)
     for (const m of rows) {
       if (signal.aborted) return
-      const settings = (await getSettings(hub.database.db, m.id)).vouchers
-      if (localTimeOfDay(now, m.timeZone) < settings.exportAt) continue
-      const yesterday = addDays(businessDate(now, m.timeZone), -1)
-      for (let back = settings.recheckDays; back >= 0; back--) {
+      const settings = (await getSettings(db, m.id)).vouchers
+      // The latest day whose export time (the next day, at exportAt) has passed: yesterday once today's has, else
+      // the day before. A run at any minute of the hour meets an export time of any minute.
+      const today = businessDate(now, m.timeZone)
+      const due = addDays(today, localTimeOfDay(now, m.timeZone) < settings.exportAt ? -2 : -1)
+      const [mark] = await db.select({ through: dailyMarks.through }).from(dailyMarks).where(and(eq(dailyMarks.merchantId, m.id), eq(dailyMarks.task, 'vouchers')))
+      // The days looked at again for late changes, and before them every day since the last one done (a hub that
+      // was down), up to CATCH_UP_DAYS back.
+      const recheckFrom = addDays(due, -settings.recheckDays)
+      const missedFrom = mark && mark.through < recheckFrom ? maxDay(addDays(mark.through, 1), addDays(due, -CATCH_UP_DAYS)) : recheckFrom
+      // The last day done with every day before it (a hub down past CATCH_UP_DAYS leaves the days before undone).
+      let through = mark ? maxDay(mark.through, addDays(missedFrom, -1)) : null
+      let gap = false
+      for (let day = missedFrom; day <= due; day = addDays(day, 1)) {
         try {
-          await buildDay(hub, m.id, addDays(yesterday, -back))
+          await buildDay(hub, m.id, day)
+          if (!gap && (through === null || day === addDays(through, 1))) through = day
         } catch (e) {
           // One merchant's broken mapping must not hold up the others; the voucher stays blocked with its reasons.
-          hub.logger.warn({ merchantId: m.id, err: e }, 'daily voucher build failed')
+          // A day that failed is not done: the next run tries it again, with the days after it.
+          hub.logger.warn({ merchantId: m.id, businessDate: day, err: e }, 'daily voucher build failed')
+          if (through === null || day > through) gap = true
         }
+      }
+      if (through !== null && through !== mark?.through) {
+        await db
+          .insert(dailyMarks)
+          .values({ merchantId: m.id, task: 'vouchers', through, updatedAt: now })
+          .onConflictDoUpdate({ target: [dailyMarks.merchantId, dailyMarks.task], set: { through: sql`greatest(${dailyMarks.through}, excluded.through)`, updatedAt: now } })
       }
     }
   },
 })
+
+/** How far back a hub that was down catches up missed days (about two months; a longer outage is built by hand). */
+const CATCH_UP_DAYS = 62
+const maxDay = (a: string, b: string) => (a > b ? a : b)
 
 export const tasks = [exportTask, schedule]
 export const cron: CronDefinition[] = [{ task: 'vouchers.schedule', match: '7 * * * *', backfillMs: 6 * 60 * 60_000 }]
