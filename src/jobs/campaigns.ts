@@ -2,8 +2,9 @@
 //
 // - `campaigns.send` sends one run of a campaign: outside quiet hours only (inside, it comes back at their end), the
 //   audience snapshotted once, then batch after batch — claimed, sent, recorded — paced below the campaign's rate
-//   and the vendor's; throttling puts the batch back and waits; a timeout leaves its deliveries 'unknown'. A job
-//   that runs long hands over to a fresh one; a re-run or a second send finds nothing new to send.
+//   and the vendor's; throttling (or a call the vendor refused unread, a 503) puts the batch back and waits; a timeout
+//   leaves its deliveries 'unknown'. A job that runs long hands over to a fresh one; a re-run or a second send finds
+//   nothing new to send. A run whose campaign was cancelled ends: see endCancelledRun.
 // - `campaigns.settle` asks the vendor about deliveries whose outcome is unknown.
 // - `campaigns.schedule` (every minute) starts campaigns whose time has come: 'at' once, 'daily' each local day.
 import { and, eq, inArray, sql } from 'drizzle-orm'
@@ -18,16 +19,20 @@ import { campaigns } from '../core/campaigns/schema.ts'
 import {
   acceptedCount,
   acceptedNotToSend,
+  acceptedOf,
   applyCampaignEvents,
   claimBatch,
   deliveriesToSettle,
   getCampaign,
   nextSendTime,
   pendingCount,
+  queueSend,
   recordOutcomes,
   recordWithdrawn,
   RETRY_REST_MS,
+  SEND_TASK,
   setCampaignStatus,
+  skipUnsent,
   snapshotAudience,
   type Campaign,
   type Outcome,
@@ -37,20 +42,22 @@ import { recordAudit } from '../core/staff/audit.ts'
 import type { Actor } from '../core/staff/actor.ts'
 import type { Tx } from '../db/client.ts'
 import { enqueue } from '../db/enqueue.ts'
-import { conflict, invalid } from '../lib/errors.ts'
+import { conflict, invalid, isDomainError } from '../lib/errors.ts'
 import { businessDate, localTimeOfDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import type { InboundHandler } from './inbound-handlers.ts'
 import { defineTask, type CronDefinition } from './task.ts'
 import { trackProgress } from './progress.ts'
 
-export const SEND_TASK = 'campaigns.send'
+export { queueSend, SEND_TASK }
 /** A send job hands over to a fresh job after this long, so one job never holds a worker for hours. */
 export const SEND_SLICE_MS = 60_000
 /** Senders sharing one run at most. */
 export const MAX_SENDERS = 4
 /** A run that met a vendor failing its calls (5xx, no answer) pauses this long before the next batch. */
 export const OUTAGE_PAUSE_MS = 60_000
+/** Recipients a cancelled run takes back from its vendor per round. */
+const CANCEL_PAGE = 200
 
 export interface SendSummary {
   runKey: string
@@ -64,9 +71,6 @@ export interface SendSummary {
   resumeAt: Date | null
   done: boolean
 }
-
-export const queueSend = (tx: Tx, ref: { merchantId: string; campaignId: string; runKey: string }, runAt?: Date) =>
-  enqueue(tx, SEND_TASK, ref, { jobKey: `${SEND_TASK}:${ref.campaignId}:${ref.runKey}`, queueName: `campaign:${ref.campaignId}`, runAt, maxAttempts: 25 })
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -83,7 +87,10 @@ export async function sendCampaign(
   const db = hub.database.db
   const summary: SendSummary = { runKey: ref.runKey, added: 0, sent: 0, failed: 0, suppressed: 0, unknown: 0, batches: 0, resumeAt: null, done: false }
   const campaign = await getCampaign(db, ref.merchantId, ref.campaignId)
-  if (campaign.status === 'cancelled') return { ...summary, done: true }
+  if (campaign.status === 'cancelled') {
+    await endCancelledRun(hub, campaign, ref.runKey, opts)
+    return { ...summary, done: true }
+  }
   const loaded = await loadConnection(db, opts.registry ?? connectorRegistry, hub.secrets, campaign.connectionId, ref.merchantId)
   if (loaded.connector.family !== 'campaign') throw invalid('not_a_campaign_connection', `connection ${loaded.row.name} cannot send campaigns`)
   // Nothing goes out through a connection switched off; the job retries, and the run goes on once it is on again.
@@ -98,12 +105,19 @@ export async function sendCampaign(
   if (allowed > now) return { ...summary, resumeAt: allowed }
 
   // The audience is taken once per run: a later slice (or a second send) neither adds nor drops anyone.
-  summary.added = await db.transaction(async (tx) => {
+  const added = await db.transaction(async (tx) => {
+    // Cancelled since it was read above: 'sending' must not undo the cancel.
+    if ((await getCampaign(tx, ref.merchantId, ref.campaignId, { forUpdate: true })).status === 'cancelled') return null
     const taken = await tx.execute(sql`select 1 from campaign_deliveries where campaign_id = ${campaign.id} and run_key = ${ref.runKey} limit 1`)
     const added = taken.rows.length ? 0 : await snapshotAudience(tx, campaign, ref.runKey, now)
     await setCampaignStatus(tx, campaign, 'sending', ref.runKey, now)
     return added
   })
+  if (added === null) {
+    await endCancelledRun(hub, campaign, ref.runKey, opts)
+    return { ...summary, done: true }
+  }
+  summary.added = added
   // Fresh statistics for the claim queries over a large new audience.
   if (summary.added > 1000) await db.execute(sql`analyze campaign_deliveries`)
   if (opts.dryRun) return { ...summary, done: false }
@@ -174,8 +188,10 @@ export async function sendCampaign(
           stop = 'refused'
           throw e
         }
-        // The vendor may or may not have the messages: never resend blindly.
-        outcomes = batch.map((d) => ({ deliveryId: d.id, status: 'unknown', message: `${e.kind}: ${e.message}`.slice(0, 300) }))
+        // Refused unread (a 503: Aliyun's ServiceUnavailable, Twilio's 20503; a connection refused), as the HTTP client
+        // tells by notSent: nothing went, so the batch waits to be sent. Otherwise (a timeout, a 500) the vendor may or
+        // may not have the messages: never resend blindly. Either way the vendor is failing its calls.
+        outcomes = batch.map((d): Outcome => (e.notSent ? { deliveryId: d.id, status: 'pending' } : { deliveryId: d.id, status: 'unknown', message: `${e.kind}: ${e.message}`.slice(0, 300) }))
         failing = e
       }
       await db.transaction((tx) => recordOutcomes(tx, campaign, outcomes, hub.clock()))
@@ -204,10 +220,14 @@ export async function sendCampaign(
     await progress.fail(e)
     throw e
   })
-  if (stop) return summary
-  // Cancelled while sending (claimBatch claims nothing more then): the run is over.
+  // Cancelled while sending (claimBatch claims nothing more then): the run is over, also when it stopped early (a
+  // batch throttled after the cancel came back pending).
   const [current] = (await db.execute<{ status: string }>(sql`select status from campaigns where id = ${campaign.id}`)).rows
-  if (current?.status === 'cancelled') return { ...summary, done: true }
+  if (current?.status === 'cancelled') {
+    await endCancelledRun(hub, campaign, ref.runKey, opts)
+    return { ...summary, resumeAt: null, done: true }
+  }
+  if (stop) return summary
   // Recipients resting after per-number throttling: the run continues when they may be tried again.
   if ((await pendingCount(db, campaign.id, ref.runKey)) > 0) {
     summary.resumeAt = new Date(Date.now() + RETRY_REST_MS)
@@ -238,6 +258,51 @@ export async function sendCampaign(
   summary.done = true
   await progress.finish({ done: tally!.total, total: tally!.total })
   return summary
+}
+
+/**
+ * Ends a run of a cancelled campaign. Recipients still waiting (also a batch that came back pending after the cancel)
+ * end not sent with their coupons void, as cancelCampaign did for those waiting then. A vendor that sends a run only
+ * when it ends (Mailchimp: `finish`) holds the recipients it accepted, not yet emailed: they are taken back from it
+ * (`withdraw`: the run's tag comes off) and end not sent too — no email, no coupon, no sale credited to the campaign.
+ * A recipient the vendor says was sent (a finish that went out before the cancel, its answer lost) stays as it is.
+ * Through a connection switched off nothing is asked of the vendor; its recipients end not sent all the same (a
+ * cancelled run is never finished, so the vendor never emails them).
+ */
+async function endCancelledRun(hub: Hub, campaign: Campaign, runKey: string, opts: { registry?: ConnectorRegistry; signal?: AbortSignal }): Promise<void> {
+  const db = hub.database.db
+  await db.transaction((tx) => skipUnsent(tx, campaign.id, runKey, hub.clock()))
+  let loaded: Awaited<ReturnType<typeof loadConnection>>
+  try {
+    loaded = await loadConnection(db, opts.registry ?? connectorRegistry, hub.secrets, campaign.connectionId, campaign.merchantId)
+  } catch (e) {
+    // The connection was deleted (or its connector is gone): there is no vendor left to ask, nor to send the run.
+    if (!isDomainError(e)) throw e
+    hub.logger.warn({ campaignId: campaign.id, runKey, err: e.message }, 'cancelled campaign run: its connection is gone, accepted recipients left as they are')
+    return
+  }
+  const caps = loaded.connector.capabilities as CampaignCapabilities<any>
+  // Sent as they were accepted: nothing to take back.
+  if (!caps.finish) return
+  const ctx = loaded.row.enabled ? connectorContext(hub, loaded, opts.signal) : null
+  // A page at a time, each recorded once the vendor dropped it, so a job stopped halfway keeps what it did.
+  for (let after: string | null = null; ; ) {
+    const held = await acceptedOf(db, campaign, runKey, { after, limit: CANCEL_PAGE })
+    if (held.length === 0) return
+    after = held[held.length - 1]!.id
+    let taken = held
+    if (ctx && caps.queryStatus) {
+      const events = await caps.queryStatus(ctx, {
+        deliveries: held.map((d) => ({ deliveryId: d.id, vendorMessageId: d.vendorMessageId, address: d.address ?? '', sentAt: (d.sentAt ?? d.claimedAt ?? d.createdAt).toISOString() })),
+      })
+      const sent = new Set(events.flatMap((e) => (e.kind === 'status' && e.deliveryId ? [e.deliveryId] : [])))
+      if (sent.size) await db.transaction((tx) => applyCampaignEvents(tx, campaign.merchantId, campaign.channel as 'email', events, hub.clock()))
+      taken = held.filter((d) => !sent.has(d.id))
+    }
+    const recipients = taken.flatMap((d) => (d.address ? [{ deliveryId: d.id, address: d.address }] : []))
+    if (ctx && caps.withdraw && recipients.length) await caps.withdraw(ctx, { campaignKey: `${campaign.id}:${runKey}`, recipients })
+    await db.transaction((tx) => recordWithdrawn(tx, taken.map((d) => ({ deliveryId: d.id, status: 'skipped', reason: 'campaign_cancelled' })), hub.clock()))
+  }
 }
 
 /** Asks the vendor about deliveries whose outcome is unknown (or claimed by a worker that died). */
@@ -321,7 +386,10 @@ export const schedule = defineTask({
       if (!runKey) continue
       const key = runKey
       await hub.database.db.transaction(async (tx) => {
-        await setCampaignStatus(tx, c as Campaign, 'sending', key, now)
+        // Cancelled (or started by hand) since it was read: left as it is.
+        const current = await getCampaign(tx, c.merchantId, c.id, { forUpdate: true })
+        if (current.status !== 'scheduled') return
+        await setCampaignStatus(tx, current, 'sending', key, now)
         await queueSend(tx, { merchantId: c.merchantId, campaignId: c.id, runKey: key })
       })
     }

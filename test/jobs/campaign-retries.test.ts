@@ -1,9 +1,9 @@
 // Campaign runs that do not go straight through, with the simulated Alibaba Cloud SMS: recipients sent again
-// (throttled per number, or refused before sending) keep one coupon, nobody is sent an empty coupon code, and a
-// run cancelled while sending stops.
+// (throttled per number, or refused before sending) keep one coupon, nobody is sent an empty coupon code, a batch the
+// vendor refused with a 503 is sent again (one it may have taken stays unknown), and a run cancelled while sending stops.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { setupServer } from 'msw/node'
-import { http } from 'msw'
+import { http, HttpResponse } from 'msw'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
@@ -114,9 +114,38 @@ describe('campaign runs that do not go straight through', () => {
     expect(again.done).toBe(true)
     expect(w.phones.map((p) => sim.sentTo(p).length)).toEqual([1, 1, 1])
   })
-  it('a vendor outage pauses the run: the batch in flight stays unknown (never resent), the rest wait and go once it is back', async () => {
-    const w = await world({ members: 3, ratePerSecond: 1 })
+  // Aliyun documents 503 ServiceUnavailable as the server being unable to handle the request (a 500 InternalError as
+  // processing that failed partway), and our HTTP client reports a 503 as not acted on (ConnectorError.notSent).
+  it('a batch refused with a 503 (Aliyun took nothing) goes back to pending, the run pauses, and it is sent once when Aliyun is back', async () => {
+    const w = await world({ members: 3, ratePerSecond: 1, coupon: true })
     sim.state.down = true
+    let first
+    try {
+      first = await sendCampaign(hub, w.ref)
+    } finally {
+      sim.state.down = false
+    }
+    expect(first.done).toBe(false)
+    expect(first.resumeAt!.getTime()).toBeGreaterThanOrEqual(Date.now() + 50_000)
+    const during = await hub.database.db.execute<{ status: string; n: number }>(sql`select status, count(*)::int as n from campaign_deliveries where campaign_id = ${w.id} group by 1 order by 1`)
+    expect(during.rows).toEqual([{ status: 'pending', n: 3 }])
+    let again = await sendCampaign(hub, w.ref)
+    for (let i = 0; i < 5 && !again.done; i++) again = await sendCampaign(hub, w.ref)
+    expect(again.done).toBe(true)
+    expect(w.phones.map((p) => sim.sentTo(p).length)).toEqual([1, 1, 1])
+    // The recipient refused first keeps the coupon it was issued then: one each.
+    expect((await couponsOf(w.m.merchantId)).map((c) => c.n)).toEqual([1, 1, 1])
+  }, 20_000)
+
+  it('a vendor outage answering 500 pauses the run: the batch in flight stays unknown (never resent), the rest wait and go once it is back', async () => {
+    const w = await world({ members: 3, ratePerSecond: 1 })
+    let failing = true
+    server.use(
+      http.post('https://dysmsapi.aliyuncs.com/', async ({ request }) => {
+        if (!failing || !(await request.clone().text()).includes('SendBatchSms')) return undefined
+        return HttpResponse.json({ Code: 'InternalError', Message: 'The request processing has failed due to some unknown error, exception or failure.' }, { status: 500 })
+      }),
+    )
     const first = await sendCampaign(hub, w.ref)
     expect(first.done).toBe(false)
     expect(first.resumeAt).toBeDefined()
@@ -125,7 +154,7 @@ describe('campaign runs that do not go straight through', () => {
       { status: 'pending', n: 2 },
       { status: 'unknown', n: 1 },
     ])
-    sim.state.down = false
+    failing = false
     let again = await sendCampaign(hub, w.ref)
     for (let i = 0; i < 5 && !again.done; i++) again = await sendCampaign(hub, w.ref)
     expect(again.done).toBe(true)

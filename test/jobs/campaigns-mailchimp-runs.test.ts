@@ -19,7 +19,7 @@ describe('Mailchimp campaign runs', () => {
   afterEach(() => server.resetHandlers())
   afterAll(() => server.close())
 
-  async function world(n: number, ratePerSecond: number) {
+  async function world(n: number, ratePerSecond: number, opts: { coupon?: boolean } = {}) {
     const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
     const admin = createApi(hub).as(m.adminToken)
     const members: { id: string; email: string }[] = []
@@ -33,7 +33,17 @@ describe('Mailchimp campaign runs', () => {
     const conn = await admin.post('/api/v1/connections', { connectorId: 'mailchimp', name: 'MC', config: { apiKey: API_KEY, listId: LIST_ID, fromName: 'Tea House', replyTo: 'hello@teahouse.example' } })
     expect(conn.status, JSON.stringify(conn.body)).toBe(201)
     const segment = await admin.post('/api/v1/segments', { name: 'everyone', rule: { points: { min: 0 } } })
-    const campaign = await admin.post('/api/v1/campaigns', { name: 'Spring', segmentId: segment.body.id, connectionId: conn.body.id, message: { subject: 'Hi {name}', body: 'Hello {name}' }, ratePerSecond, quietStart: '00:00', quietEnd: '00:00' })
+    const template = opts.coupon ? await admin.post('/api/v1/coupon-templates', { name: '满100减10', kind: 'amount_off', amount: 1000, minSpend: 10000, validDays: 30 }) : null
+    const campaign = await admin.post('/api/v1/campaigns', {
+      name: 'Spring',
+      segmentId: segment.body.id,
+      connectionId: conn.body.id,
+      message: { subject: 'Hi {name}', body: template ? 'Hello {name}, your coupon {coupon}' : 'Hello {name}' },
+      ...(template ? { couponTemplateId: template.body.id } : {}),
+      ratePerSecond,
+      quietStart: '00:00',
+      quietEnd: '00:00',
+    })
     expect(campaign.status, JSON.stringify(campaign.body)).toBe(201)
     const id = campaign.body.id as string
     const run = async () => {
@@ -67,9 +77,9 @@ describe('Mailchimp campaign runs', () => {
     expect(w.members.map((x) => sim.sentTo(x.email).length)).toEqual([1, 1])
   })
 
-  it('a member accepted by an earlier batch who withdraws email consent before the run goes out gets nothing', async () => {
+  it('a member accepted by an earlier batch who withdraws email consent before the run goes out gets nothing, and the coupon issued with it is void', async () => {
     // One member per batch; Mailchimp takes the first batch, then throttles the next for a while.
-    const w = await world(2, 1)
+    const w = await world(2, 1, { coupon: true })
     let batches = 0
     let throttle = true
     server.use(
@@ -95,6 +105,8 @@ describe('Mailchimp campaign runs', () => {
     const after = (await w.admin.get(`/api/v1/campaigns/${w.id}/deliveries`)).body.items as { id: string; status: string }[]
     expect(after.find((d) => d.id === accepted.id)).toMatchObject({ status: 'suppressed' })
     const results = (await w.admin.get(`/api/v1/campaigns/${w.id}`)).body.results
-    expect([results.counts.accepted, results.counts.suppressed]).toEqual([1, 1])
+    expect([results.counts.accepted, results.counts.suppressed, results.couponsIssued]).toEqual([1, 1, 1])
+    const held = (await w.admin.get(`/api/v1/members/${withdrawn.id}/coupons`)).body.items as { status: string }[]
+    expect(held.filter((c) => c.status === 'issued')).toEqual([])
   })
 })

@@ -2,9 +2,11 @@
 // the audience is snapshotted into one delivery row per (campaign, run, member, channel) (unique, so a second send
 // or a re-run adds nobody twice), each batch is claimed before the vendor is called, consent and the suppression
 // list are checked at claim time, and an outcome nobody knows (a timeout) stays 'unknown' until a receipt or a
-// status query settles it: never sent again blindly.
-import { and, desc, eq, inArray, sql } from 'drizzle-orm'
+// status query settles it: never sent again blindly. A cancelled campaign's recipients not messaged end 'skipped'
+// (campaign_cancelled) with their coupons void; an email run delivers once per address.
+import { and, desc, eq, inArray, sql, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { enqueue } from '../../db/enqueue.ts'
 import { keysetPage } from '../../db/page.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
@@ -201,11 +203,6 @@ export interface ClaimedDelivery {
 }
 
 /**
- * Claims the next pending deliveries of a run (at most `limit`): consent and suppression are checked now, so a
- * member who opted out since the snapshot is suppressed, not messaged; a coupon is issued per recipient; the rest
- * are 'claimed' and returned with their template params. Claimed rows left by a crash are never claimed again.
- */
-/**
  * Why a recipient is not sent the message, or null: a member merged into another since the audience was taken (the
  * survivor has the person's own delivery, or none: the merge moved the address, and one person gets one message at
  * most), one without an address, consent or with a suppressed address.
@@ -244,19 +241,79 @@ export async function acceptedNotToSend(tx: Tx, campaign: Campaign, runKey: stri
   })
 }
 
-/** Records recipients taken back from the vendor before the run went out (see acceptedNotToSend); their coupons are void. */
+/**
+ * Recipients of a run the vendor accepted (or may have: unknown), by id after `after`: for a vendor that sends the run
+ * at its end, not emailed yet.
+ */
+export async function acceptedOf(tx: Tx, campaign: Campaign, runKey: string, page: { after: string | null; limit: number }): Promise<Delivery[]> {
+  return tx
+    .select()
+    .from(campaignDeliveries)
+    .where(
+      and(
+        eq(campaignDeliveries.campaignId, campaign.id),
+        eq(campaignDeliveries.runKey, runKey),
+        inArray(campaignDeliveries.status, ['accepted', 'unknown']),
+        page.after ? sql`${campaignDeliveries.id} > ${page.after}` : undefined,
+      ),
+    )
+    .orderBy(campaignDeliveries.id)
+    .limit(page.limit)
+}
+
+/**
+ * Records recipients taken back from the vendor before the run went out (see acceptedNotToSend, and a run cancelled
+ * before it went out): never sent after all, so their coupons are void and no sale is credited to them.
+ */
 export async function recordWithdrawn(tx: Tx, withdrawn: { deliveryId: string; status: string; reason: string }[], at: Date): Promise<void> {
   if (withdrawn.length === 0) return
   const { rows } = await tx.execute<{ id: string }>(sql`
-    update campaign_deliveries d set status = x.status, reason = x.reason, updated_at = ${at}
+    update campaign_deliveries d set status = x.status, reason = x.reason, sent_at = null, updated_at = ${at}
       from jsonb_to_recordset(${JSON.stringify(withdrawn)}::jsonb) as x("deliveryId" uuid, status text, reason text)
      where d.id = x."deliveryId" and d.status in ('accepted', 'unknown')
     returning d.id`)
   await voidUnsentCoupons(tx, rows.map((r) => r.id), at)
 }
 
+/** Class of the advisory lock that has an email run claim one batch at a time (see sharedAddresses). */
+const EMAIL_CLAIM_LOCK_CLASS = 74_620_302
+
+/** An email address as the vendor keys it: case and surrounding blanks do not make another address. */
+const addressKey = (address: SQL) => sql`lower(regexp_replace(${address}, ${'^\\s+|\\s+$'}, '', 'g'))`
+
+/**
+ * Email only: recipients whose address (by addressKey) another recipient of the run already has, in this batch or
+ * claimed before (sent, or being sent). Mailchimp keeps one list member per address and emails it once, with the
+ * merge fields (the coupon) of whoever was upserted last: a second member there would be counted and given a coupon
+ * for an email they share with the first. Ones the first was never sent to (no consent, refused) do not count.
+ * Callers hold the run's EMAIL_CLAIM_LOCK_CLASS lock, so batches of the run are checked one after the other.
+ */
+async function sharedAddresses(tx: Tx, campaign: Campaign, runKey: string, rows: { id: string; address_key: string }[]): Promise<Set<string>> {
+  const keys = [...new Set(rows.map((r) => r.address_key))]
+  const { rows: taken } = await tx.execute<{ k: string }>(sql`
+    select distinct ${addressKey(sql`d.address`)} as k from campaign_deliveries d
+     where d.campaign_id = ${campaign.id} and d.run_key = ${runKey} and d.status in ('claimed', 'accepted', 'delivered', 'unknown')
+       and d.address is not null and ${addressKey(sql`d.address`)} = any(${sql.param(keys)}::text[])`)
+  const seen = new Set(taken.map((r) => r.k))
+  const shared = new Set<string>()
+  for (const r of rows) {
+    if (seen.has(r.address_key)) shared.add(r.id)
+    else seen.add(r.address_key)
+  }
+  return shared
+}
+
+/**
+ * Claims the next pending deliveries of a run (at most `limit`): consent and suppression are checked now, so a
+ * member who opted out since the snapshot is suppressed, not messaged; on email, a second recipient of one address
+ * is skipped (duplicate_address); a coupon is issued per recipient; the rest are 'claimed' and returned with their
+ * template params. Claimed rows left by a crash are never claimed again.
+ */
 export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, limit: number, at: Date): Promise<ClaimedDelivery[]> {
   const channel = campaign.channel as Channel
+  // An email run claims one batch at a time (a Mailchimp run has one sender anyway), so sharedAddresses sees every
+  // address claimed before.
+  if (channel === 'email') await tx.execute(sql`select pg_advisory_xact_lock(${EMAIL_CLAIM_LOCK_CLASS}, hashtext(${`${campaign.id}:${runKey}`}))`)
   const { rows } = await tx.execute<{
     id: string
     member_id: string
@@ -270,8 +327,10 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
     tier: string | null
     coupon_id: string | null
     coupon_code: string | null
+    address_key: string | null
   }>(sql`
     select d.id, d.member_id, m.status as member_status, ${addressColumn(channel)} as address, ${consentColumn(channel)} as consent,
+           ${addressKey(addressColumn(channel))} as address_key,
            exists (select 1 from suppressions x where x.merchant_id = d.merchant_id and x.channel = d.channel and x.address = ${addressColumn(channel)}) as suppressed,
            m.name, m.card_no, m.points_balance::text as points, (select t.name from tiers t where t.id = m.tier_id) as tier,
            d.coupon_id, (select c.code from coupons c where c.id = d.coupon_id) as coupon_code
@@ -284,11 +343,16 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
      order by d.id limit ${limit}
      for update of d skip locked`)
   if (rows.length === 0) return []
-  const skip = rows.flatMap((r) => {
+  const skip: { id: string; address: string | null; status: 'skipped' | 'suppressed'; reason: string }[] = rows.flatMap((r) => {
     const not = notToSend(r, channel)
     return not ? [{ id: r.id, address: r.address, ...not }] : []
   })
   let go = rows.filter((r) => !skip.some((x) => x.id === r.id))
+  if (channel === 'email' && go.length) {
+    const shared = await sharedAddresses(tx, campaign, runKey, go as { id: string; address_key: string }[])
+    for (const r of go) if (shared.has(r.id)) skip.push({ id: r.id, address: r.address, status: 'skipped', reason: 'duplicate_address' })
+    go = go.filter((r) => !shared.has(r.id))
+  }
   if (skip.length) {
     await tx.execute(sql`
       update campaign_deliveries d set status = x.status, reason = x.reason, address = x.address, updated_at = ${at}
@@ -514,14 +578,39 @@ export async function deliveriesToSettle(tx: Tx, campaign: Campaign, limit: numb
     .limit(limit)
 }
 
+export const SEND_TASK = 'campaigns.send'
+
+/** Queues (or brings forward: one job per run) the job that sends a run of a campaign. */
+export const queueSend = (tx: Tx, ref: { merchantId: string; campaignId: string; runKey: string }, runAt?: Date) =>
+  enqueue(tx, SEND_TASK, ref, { jobKey: `${SEND_TASK}:${ref.campaignId}:${ref.runKey}`, queueName: `campaign:${ref.campaignId}`, runAt, maxAttempts: 25 })
+
 /**
- * Cancels a campaign: nothing more is claimed or sent. A one-off campaign already sent stays on record as sent (409
- * campaign_sent); a daily one is cancelled for its next runs. Returns the campaign as it was.
+ * Recipients of a cancelled campaign (of one run, or of all) still waiting to be sent — also ones resting after the
+ * vendor throttled them, whose coupon was issued then — end 'skipped' (campaign_cancelled), and those coupons are
+ * void: a coupon whose message is never sent is voided, as POST /campaigns promises.
+ */
+export async function skipUnsent(tx: Tx, campaignId: string, runKey: string | null, at: Date): Promise<number> {
+  const { rows } = await tx.execute<{ id: string }>(sql`
+    update campaign_deliveries set status = 'skipped', reason = 'campaign_cancelled', updated_at = ${at}
+     where campaign_id = ${campaignId} and status = 'pending' ${runKey === null ? sql`` : sql`and run_key = ${runKey}`}
+    returning id`)
+  await voidUnsentCoupons(tx, rows.map((r) => r.id), at)
+  return rows.length
+}
+
+/**
+ * Cancels a campaign: nothing more is claimed or sent, and the recipients not sent yet end not sent with their
+ * coupons void (skipUnsent), in the cancel's transaction. A run sending now is queued to end at once: a batch in
+ * flight comes back to it, and a vendor that holds accepted recipients until the run ends (Mailchimp) is told to drop
+ * them. A one-off campaign already sent stays on record as sent (409 campaign_sent); a daily one is cancelled for its
+ * next runs. Returns the campaign as it was.
  */
 export async function cancelCampaign(tx: Tx, merchantId: string, id: string, at: Date): Promise<Campaign> {
   const row = await getCampaign(tx, merchantId, id, { forUpdate: true })
   if (row.status === 'sent') throw conflict('campaign_sent', 'the campaign was sent: there is nothing left to cancel')
   await setCampaignStatus(tx, row, 'cancelled', null, at)
+  await skipUnsent(tx, row.id, null, at)
+  if (row.status === 'sending' && row.lastRunKey) await queueSend(tx, { merchantId, campaignId: row.id, runKey: row.lastRunKey })
   return row
 }
 
