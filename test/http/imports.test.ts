@@ -151,6 +151,41 @@ describe('importing from another POS', () => {
       expect(await count('stored_value_ledger', m.merchantId)).toBe(0)
     })
 
+    it('an opening stored value over what a member may hold (principal and bonus together) is reported by the dry run on its line, and the import refuses the file', async () => {
+      const { m, admin, code } = await shop()
+      // A member holds at most MAX_PAYMENT_AMOUNT = 1e12 fen (¥10,000,000,000.00) of principal and bonus together.
+      const file = csv([
+        ['手机号', '会员卡号', '储值余额', '赠送余额'],
+        ['13800138020', '9001', '10,000,000,000.00', ''], // 2 exactly the limit: fine
+        ['13800138021', '9002', '10,000,000,000.01', ''], // 3 one fen over
+        ['13800138022', '9003', '6,000,000,000.00', '4,000,000,000.01'], // 4 each under, together one fen over
+        ['13800138023', '9004', '', '10,000,000,000.01'], // 5 the bonus alone over
+      ])
+      const expected = [
+        [3, '储值余额', 'balance_too_large'],
+        [4, '赠送余额', 'balance_too_large'],
+        [5, '赠送余额', 'balance_too_large'],
+      ]
+      const dry = await send(admin, 'members', file, { dryRun: true, store: code })
+      expect(dry.status, JSON.stringify(dry.body)).toBe(200)
+      expect(errorsOf(dry.body)).toEqual(expected)
+      expect(dry.body.errors.find((e: any) => e.line === 4).message).toContain('together')
+      expect(dry.body.summary).toMatchObject({ created: 1, storedValue: 1_000_000_000_000, storedBonus: 0 })
+
+      const r = await send(admin, 'members', file, { store: code })
+      expect(r.status, JSON.stringify(r.body)).toBe(422)
+      expect(r.body.error.code).toBe('import_invalid')
+      expect(errorsOf(r.body.error.details)).toEqual(expected)
+      expect(await count('members', m.merchantId)).toBe(0)
+      expect(await count('stored_value_ledger', m.merchantId)).toBe(0)
+
+      // The limit itself is a balance a member may hold.
+      const atLimit = await send(admin, 'members', csv([['手机号', '储值余额', '赠送余额'], ['13800138020', '9,999,999,999.00', '1.00']]), { store: code })
+      expect(atLimit.status, JSON.stringify(atLimit.body)).toBe(200)
+      const member = (await admin.get('/api/v1/members/lookup?phone=13800138020')).body
+      expect(member.storedValue).toMatchObject({ principal: 999_999_999_900, bonus: 100 })
+    })
+
     it('opening balances need the permissions of the adjustments they are', async () => {
       const { m } = await shop()
       const cashier = createApi(hub).as((await m.staff('cashier')).token)
@@ -257,6 +292,46 @@ describe('importing from another POS', () => {
       const r = await send(admin, 'stock', file, { store: code, dryRun: true })
       expect(r.status, JSON.stringify(r.body)).toBe(200)
       expect(errorsOf(r.body)).toEqual([[3, 'cost', 'value_too_large']])
+    })
+
+    it('a row with quantity 0 is checked like any other (unknown SKU or barcode, an item on another line) before it is skipped, and receives nothing', async () => {
+      const { m, admin, store, code, cola, rice, backId } = await stockShop()
+      const bad = csv([
+        ['sku', 'barcode', 'location', 'qty'],
+        [cola.sku, '', '', '5'], // 2 ok
+        ['TYPO-SKU', '', '', '0'], // 3 unknown SKU
+        ['', '6909999999999', '', '0'], // 4 unknown barcode
+        [cola.sku, '', '', '0'], // 5 the same item and location as line 2
+        [rice.sku, '', '后仓', '0'], // 6 nothing to receive
+        ['', '6901234567892', '后仓', '0'], // 7 nothing to receive (cola by barcode, another location)
+        [rice.sku, '6901234567892', '', '0'], // 8 the barcode is another item's
+      ])
+      const r = await send(admin, 'stock', bad, { dryRun: true, store: code })
+      expect(r.status, JSON.stringify(r.body)).toBe(200)
+      expect(errorsOf(r.body)).toEqual([
+        [3, 'sku', 'unknown_sku'],
+        [4, 'barcode', 'unknown_barcode'],
+        [5, 'sku', 'duplicate_item'],
+        [8, 'barcode', 'sku_barcode_mismatch'],
+      ])
+      expect(r.body.errors.find((e: any) => e.code === 'duplicate_item').message).toContain('line 2')
+      const refused = await send(admin, 'stock', bad, { store: code })
+      expect(refused.status).toBe(422)
+      expect(refused.body.error.code).toBe('import_invalid')
+
+      // The good rows: the zero rows are counted as skipped and receive nothing.
+      const good = csv([['sku', 'barcode', 'location', 'qty'], [cola.sku, '', '', '5'], [rice.sku, '', '后仓', '0'], ['', '6901234567892', '后仓', '0']])
+      const applied = await send(admin, 'stock', good, { store: code })
+      expect(applied.status, JSON.stringify(applied.body)).toBe(200)
+      expect(applied.body).toMatchObject({ applied: true, errorCount: 0, summary: { lines: 1, skippedZero: 2, quantity: 5 } })
+      expect(applied.body.warnings).toContain('2 rows with quantity 0 received nothing')
+      expect(await onHand(cola.variantId, store.locationId)).toBe(5)
+      expect(await onHand(rice.variantId, backId)).toBe(0)
+      expect(await onHand(cola.variantId, backId)).toBe(0)
+      expect(await count('stock_movements', m.merchantId)).toBe(1)
+      // The zero rows are no part of the opening receipt: the file without them is the same receipt.
+      const without = await send(admin, 'stock', csv([['sku', 'qty'], [cola.sku, '5']]), { store: code })
+      expect(without.body.summary).toMatchObject({ alreadyImported: true, receiptKey: applied.body.summary.receiptKey })
     })
 
     it('one bad line refuses the whole file, and a store is required', async () => {

@@ -10,6 +10,7 @@ import { and, eq, or, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { isUniqueViolation } from '../../db/errors.ts'
 import { conflict, forbidden, isDomainError } from '../../lib/errors.ts'
+import { formatDecimal, MAX_PAYMENT_AMOUNT } from '../../lib/money.ts'
 import { getSettings } from '../merchants/settings.ts'
 import { registerMember, type ConsentInput } from '../members/members.ts'
 import { phoneCountry, normalisePhone } from '../members/phone.ts'
@@ -136,7 +137,13 @@ export async function importMembers(tx: Tx, actor: Actor, table: Table, opts: Im
       const n = readAmount(v, settings.currency, table.decimalMark)
       if (n === undefined) bad(field, 'invalid_amount', `${field} must be an amount in ${settings.currency} like 12.50, not "${v}"`)
       else if (n < 0) bad(field, 'negative_balance', `an opening ${field.replace('_', ' ')} cannot be negative`)
+      else if (n > MAX_PAYMENT_AMOUNT) bad(field, 'balance_too_large', `a member's stored value is at most ${formatDecimal(MAX_PAYMENT_AMOUNT, settings.currency)} ${settings.currency}`)
       else d[key] = n
+    }
+    // The limit is on principal and bonus together, as the ledger enforces it (stored-value.ts, move); each read
+    // above is within it, so this is the row whose two amounts only go over it added up.
+    if (d.principal + d.bonus > MAX_PAYMENT_AMOUNT) {
+      bad('stored_bonus', 'balance_too_large', `a member's stored value, principal and bonus together, is at most ${formatDecimal(MAX_PAYMENT_AMOUNT, settings.currency)} ${settings.currency}`)
     }
     if (c.birthday !== undefined) {
       d.birthday = readBirthday(c.birthday, thisYear)

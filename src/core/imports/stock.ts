@@ -119,10 +119,9 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
       else if (matches.length > 1) bad('location', 'ambiguous_location', `store ${store.code} has ${matches.length} locations named ${c.location}`)
       else bad('location', 'unknown_location', `store ${store.code} has no active location named ${c.location} (known: ${known})`)
     }
-    if (p.count === before) {
-      if (quantity === 0) summary.skippedZero++
-      else drafts.push({ line: row.line, sku: c.sku, barcode: c.barcode, locationId, quantity, unitCost })
-    }
+    // A row of quantity 0 is resolved and checked like the others (a mistyped SKU is a mistake either way); only
+    // then is it skipped.
+    if (p.count === before) drafts.push({ line: row.line, sku: c.sku, barcode: c.barcode, locationId, quantity, unitCost })
     if ((i + 1) % CHECK_STEP === 0) await opts.onProgress?.({ kind: 'stock', phase: 'check', done: i + 1, total })
   }
 
@@ -176,6 +175,10 @@ export async function importOpeningStock(tx: Tx, actor: Actor, table: Table, opt
       continue
     }
     seen.set(k, d.line)
+    if (d.quantity === 0) {
+      summary.skippedZero++
+      continue
+    }
     const unitCost = d.unitCost ?? item.cost
     const tooLarge = (message: string) => p.add(d.line, d.unitCost === undefined ? 'quantity' : 'unit_cost', String(d.unitCost === undefined ? d.quantity : unitCost), 'value_too_large', message)
     const value = valueOf(d.quantity, unitCost, item.price_per)
