@@ -395,11 +395,16 @@ export async function runReconcileTask(hub: Hub, p: FetchPayload, opts: Options 
   }
 }
 
+/** How far back the daily fetch catches up days a hub that was down missed; older ones are fetched by hand. */
+export const FETCH_CATCH_UP_DAYS = 7
+
 /**
  * Queues yesterday's fetch for every enabled payment connection that can fetch, once the merchant's clock says 10:30
- * or later. Once per day: a day that already has a statement or a verdict is left alone, and the job key keeps a
- * queued or waiting fetch from being queued twice.
+ * or later, and the fetch of each earlier day a hub that was down missed (FETCH_CATCH_UP_DAYS). Once per day: a day
+ * that already has a statement or a verdict is left alone, and the job key keeps a queued or waiting fetch from being
+ * queued twice.
  */
+
 export async function scheduleFetches(hub: Hub, opts: Options & { now?: Date } = {}): Promise<{ queued: FetchPayload[] }> {
   const db = hub.database.db
   const registry = opts.registry ?? connectorRegistry
@@ -410,7 +415,7 @@ export async function scheduleFetches(hub: Hub, opts: Options & { now?: Date } =
     .map((c) => c.id)
   if (fetchers.length === 0) return { queued: [] }
   const rows = await db
-    .select({ id: connections.id, merchantId: connections.merchantId, connectorId: connections.connectorId, timeZone: sql<string>`m.time_zone` })
+    .select({ id: connections.id, merchantId: connections.merchantId, connectorId: connections.connectorId, createdAt: connections.createdAt, timeZone: sql<string>`m.time_zone` })
     .from(connections)
     .innerJoin(sql`merchants m`, sql`m.id = ${connections.merchantId}`)
     .where(and(eq(connections.enabled, true), isNull(connections.deletedAt), sql`${connections.connectorId} = any(${sql.param(fetchers)}::text[])`))
@@ -419,19 +424,24 @@ export async function scheduleFetches(hub: Hub, opts: Options & { now?: Date } =
     const today = businessDate(now, c.timeZone)
     // By the local clock, on days of 23 or 25 hours too.
     if (now < localInstant(today, FETCH_AFTER, c.timeZone)) continue
-    const day = addDays(today, -1)
-    const done = await db.execute(sql`
-      select 1 from settlement_statements where connection_id = ${c.id} and business_date = ${day}::date and status in ('imported', 'empty')
-      union all
-      select 1 from recon_runs where connection_id = ${c.id} and business_date = ${day}::date and status in ('not_ready', 'fetch_failed')
-      limit 1`)
-    if (done.rows.length > 0) continue
+    // Yesterday, and the days before it a hub that was down missed (up to FETCH_CATCH_UP_DAYS back, never before the
+    // day before the connection was made: earlier bills are of days the hub did not record).
+    const yesterday = addDays(today, -1)
+    const from = [addDays(today, -FETCH_CATCH_UP_DAYS), addDays(businessDate(c.createdAt, c.timeZone), -1)].reduce((a, b) => (a > b ? a : b))
+    const todo = await db.execute<{ day: string }>(sql`
+      select d::date::text as day from generate_series(least(${from}::date, ${yesterday}::date), ${yesterday}::date, interval '1 day') d
+       where not exists (select 1 from settlement_statements s where s.connection_id = ${c.id} and s.business_date = d::date and s.status in ('imported', 'empty'))
+         and not exists (select 1 from recon_runs r where r.connection_id = ${c.id} and r.business_date = d::date and r.status in ('not_ready', 'fetch_failed'))
+       order by 1`)
+    if (todo.rows.length === 0) continue
     // An upload-only connection (no credentials for the channel's interface) is never fetched.
     const fetches = (registry.get(c.connectorId)?.capabilities as PaymentCapabilities<unknown> | undefined)?.fetches
     if (fetches && !fetches((await open(hub, c.id, c.merchantId, opts)).config)) continue
-    const payload = { merchantId: c.merchantId, connectionId: c.id, businessDate: day }
-    await enqueue(db, FETCH_TASK, payload, { jobKey: fetchKey(c.id, day), jobKeyMode: 'unsafe_dedupe', maxAttempts: 8 })
-    queued.push(payload)
+    for (const { day } of todo.rows) {
+      const payload = { merchantId: c.merchantId, connectionId: c.id, businessDate: day }
+      await enqueue(db, FETCH_TASK, payload, { jobKey: fetchKey(c.id, day), jobKeyMode: 'unsafe_dedupe', maxAttempts: 8 })
+      queued.push(payload)
+    }
   }
   return { queued }
 }

@@ -91,6 +91,22 @@ describe('settlement jobs against the WeChat Pay simulator', () => {
     expect((await scheduleFetches(hub, { now: at('2026-11-11 12:35:00') })).queued.filter((q) => q.connectionId === s.connectionId)).toEqual([])
   })
 
+  it('a hub that was down fetches every day it missed when it comes back, not the days before the connection was made', async () => {
+    await clearQueue()
+    // The connection is made on the 18th.
+    hub.setNow(at('2026-11-18 09:00:00'))
+    const s = await shop().finally(() => hub.setNow(undefined))
+    const ours = (r: { queued: { connectionId: string; businessDate: string }[] }) => r.queued.filter((q) => q.connectionId === s.connectionId).map((q) => q.businessDate)
+    expect(ours(await scheduleFetches(hub, { now: at('2026-11-19 10:35:00') }))).toEqual(['2026-11-17', '2026-11-18'])
+    await clearQueue()
+    // The 17th and 18th fetched; then down from the 19th until the 22nd.
+    for (const day of ['2026-11-17', '2026-11-18']) await hub.database.db.execute(sql`insert into recon_runs (id, merchant_id, connection_id, business_date, status, statement_ids, started_at) values (gen_random_uuid(), ${s.m.merchantId}, ${s.connectionId}, ${day}, 'not_ready', '{}', now())`)
+    expect(ours(await scheduleFetches(hub, { now: at('2026-11-22 10:35:00') }))).toEqual(['2026-11-19', '2026-11-20', '2026-11-21'])
+    // Down for a month: a week back is fetched, the rest is left to be fetched by hand.
+    await clearQueue()
+    expect(ours(await scheduleFetches(hub, { now: at('2026-12-30 10:35:00') }))).toEqual(['2026-12-23', '2026-12-24', '2026-12-25', '2026-12-26', '2026-12-27', '2026-12-28', '2026-12-29'])
+  })
+
   it('waits for a bill that is still being generated, and records the day as not ready after the deadline', async () => {
     await clearQueue()
     const s = await shop()
