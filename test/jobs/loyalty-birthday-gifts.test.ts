@@ -172,3 +172,35 @@ describe('loyalty.daily over all merchants', () => {
     expect(logged.length).toBeGreaterThan(0)
   })
 })
+
+describe('a loyalty day missed at the end of a month', () => {
+  const hub = useTestHub()
+  afterEach(() => hub.setNow(undefined))
+  const at = (iso: string) => new Date(iso)
+  const runAt = async (when: Date) => {
+    hub.setNow(when)
+    try {
+      await loyaltyDaily.run({}, { hub, signal: new AbortController().signal } as never)
+    } finally {
+      hub.setNow(undefined)
+    }
+  }
+
+  it("gives the month's birthday gifts on the next run when the month's last run was missed, and only to members of that month", async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const admin = createApi(hub).as(m.adminToken)
+    expect((await admin.patch('/api/v1/merchant/settings', { loyalty: { birthdayGift: { kind: 'points', points: 100 } } })).status).toBe(200)
+    await runAt(at('2026-11-30T14:07:00Z')) // 22:07 on 30 November in Shanghai
+    // A member born in November joins at 22:30; the 23:07 run is missed (the hub is down until after midnight).
+    hub.setNow(at('2026-11-30T14:30:00Z'))
+    const november = (await admin.post('/api/v1/members', { phone: phone(), birthday: { month: 11, day: 15 } })).body
+    // One born in November who joins on 1 December, before the first run of the month: November had passed.
+    hub.setNow(at('2026-11-30T16:03:00Z'))
+    const late = (await admin.post('/api/v1/members', { phone: phone(), birthday: { month: 11, day: 2 } })).body
+    hub.setNow(undefined)
+    await runAt(at('2026-11-30T16:07:00Z')) // 00:07 on 1 December
+    await runAt(at('2026-11-30T17:07:00Z'))
+    const balance = async (id: string) => (await admin.get(`/api/v1/members/${id}/points`)).body.balance
+    expect([await balance(november.id), await balance(late.id)]).toEqual([100, 0])
+  })
+})

@@ -4,9 +4,9 @@
 // due, and get it on a later run of the month once the template is fixed. The gift's own once-a-year rule stands in
 // for the template's per-member limit (last year's coupon does not stop this year's); a member the coupon is still
 // not issued to is not claimed either, and stays due.
-import { and, eq, isNull } from 'drizzle-orm'
+import { and, eq, isNull, lt } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { businessDate } from '../../lib/time.ts'
+import { businessDate, localInstant } from '../../lib/time.ts'
 import { isDomainError } from '../../lib/errors.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
@@ -30,18 +30,32 @@ export interface SkippedBirthdayGift {
   due: number
 }
 
-export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date): Promise<{ gifted: number; skipped?: SkippedBirthdayGift }> {
+/**
+ * Gives the gifts of this month (the merchant's), or of `ofMonth` ('YYYY-MM', a month that has ended: its last run was
+ * missed) to the members of that month (joined before it ended).
+ */
+export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date, ofMonth?: string): Promise<{ gifted: number; skipped?: SkippedBirthdayGift }> {
   const settings = await getSettings(tx, actor.merchantId)
   const gift = settings.loyalty.birthdayGift
   if (!gift) return { gifted: 0 }
   const today = businessDate(now, settings.timeZone)
-  const year = Number(today.slice(0, 4))
-  const month = Number(today.slice(5, 7))
+  const of = ofMonth ?? today.slice(0, 7)
+  const year = Number(of.slice(0, 4))
+  const month = Number(of.slice(5, 7))
+  const ended = of < today.slice(0, 7) ? localInstant(monthAfter(of), '00:00', settings.timeZone) : null
   const due = await tx
     .select({ id: members.id })
     .from(members)
     .leftJoin(birthdayGifts, and(eq(birthdayGifts.memberId, members.id), eq(birthdayGifts.year, year)))
-    .where(and(eq(members.merchantId, actor.merchantId), eq(members.status, 'active'), eq(members.birthMonth, month), isNull(birthdayGifts.memberId)))
+    .where(
+      and(
+        eq(members.merchantId, actor.merchantId),
+        eq(members.status, 'active'),
+        eq(members.birthMonth, month),
+        isNull(birthdayGifts.memberId),
+        ended ? lt(members.createdAt, ended) : undefined,
+      ),
+    )
   if (due.length === 0) return { gifted: 0 }
   if (gift.kind === 'coupon') {
     try {
@@ -80,4 +94,10 @@ export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date): Promis
   if (gift.kind !== 'coupon' || notIssued.length === 0) return { gifted }
   const reasons = [...new Set(notIssued)].join('; ')
   return { gifted, skipped: { templateId: gift.templateId, reason: 'coupon_not_issued', message: `the coupon was not issued to ${notIssued.length} member(s): ${reasons}`, due: notIssued.length } }
+}
+
+/** The first day of the month after `month` ('YYYY-MM'). */
+function monthAfter(month: string): string {
+  const [y, m] = month.split('-').map(Number) as [number, number]
+  return m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, '0')}-01`
 }
