@@ -10,6 +10,7 @@
 // - `stock.recover` re-asserts webhook subscriptions, polls and audits; `stock.schedule` polls every 5 minutes and
 //   audits nightly at 02:00 in the merchant's time zone.
 import { and, eq, isNull, lt, sql } from 'drizzle-orm'
+import { dailyMarks } from '../db/infra-schema.ts'
 import { z } from 'zod'
 import { loadConnection, recordCheck, type LoadedConnection } from '../connectors/framework/connections.ts'
 import { connectorContext } from '../connectors/framework/context.ts'
@@ -449,13 +450,23 @@ export const schedule = defineTask({
       if (registry.get(c.connectorId)?.family !== 'marketplace') continue
       const settings = await getSettings(hub.database.db, c.merchantId)
       // Once a local night: from the first 02:00 (or the instant the clocks jump over it), not by the clock's reading,
-      // which skips 02:00 the night the clocks go forward and shows it twice the night they go back.
-      const auditAt = localInstant(businessDate(now, settings.timeZone), AUDIT_AT, settings.timeZone)
-      const auditNow = now >= auditAt && now.getTime() < auditAt.getTime() + SCHEDULE_EVERY_MS
+      // which skips 02:00 the night the clocks go forward and shows it twice the night they go back. A night the hub
+      // was down at 02:00 is audited at its first schedule after (the last night audited is kept); a connection never
+      // audited yet waits for 02:00.
+      const today = businessDate(now, settings.timeZone)
+      const auditAt = localInstant(today, AUDIT_AT, settings.timeZone)
+      const task = `stock-audit:${c.id}`
       await hub.database.db.transaction(async (tx) => {
         const ref = { merchantId: c.merchantId, connectionId: c.id }
         await queuePoll(tx, ref)
-        if (auditNow) await queueRecover(tx, ref)
+        if (now < auditAt) return
+        const [mark] = await tx.select({ through: dailyMarks.through }).from(dailyMarks).where(and(eq(dailyMarks.merchantId, c.merchantId), eq(dailyMarks.task, task))).for('update')
+        if (mark ? mark.through >= today : now.getTime() >= auditAt.getTime() + SCHEDULE_EVERY_MS) return
+        await queueRecover(tx, ref)
+        await tx
+          .insert(dailyMarks)
+          .values({ merchantId: c.merchantId, task, through: today, updatedAt: now })
+          .onConflictDoUpdate({ target: [dailyMarks.merchantId, dailyMarks.task], set: { through: today, updatedAt: now } })
       })
     }
   },

@@ -76,4 +76,23 @@ describe('local times on the days the clocks change', () => {
     // 2026-04-05 00:00 AEDT = 2026-04-04T13:00Z; cover 6 hours
     expect(await recoversOverNight(SYD, '2026-04-04T13:00:00Z', 6)).toBe(1)
   }, 120_000)
+
+  it("a night's stock audit missed while the hub was down runs at its first schedule after 02:00, once", async () => {
+    const m = await seedMerchant(hub, { timeZone: NY })
+    const connectionId = await createShopifyConnection(hub, m.merchantId)
+    await clear()
+    const recoversAt = async (iso: string) => {
+      hub.setNow(new Date(iso))
+      await stockSchedule.run({}, ctx(hub))
+      const n = (await queuedJobs(hub, 'stock.recover')).filter((j) => j.payload.connectionId === connectionId).length
+      await clear()
+      return n
+    }
+    // 2026-06-10 02:00 EDT = 06:00Z: audited that night; down from 01:55 the next night until 03:10.
+    expect(await recoversAt('2026-06-10T06:00:00Z')).toBe(1)
+    expect(await recoversAt('2026-06-11T05:55:00Z')).toBe(0)
+    expect(await recoversAt('2026-06-11T07:10:00Z')).toBe(1)
+    expect(await recoversAt('2026-06-11T07:15:00Z')).toBe(0)
+    expect(await recoversAt('2026-06-12T06:00:00Z')).toBe(1)
+  })
 })
