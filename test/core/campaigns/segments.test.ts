@@ -84,6 +84,25 @@ describe('segments', () => {
     expect(await matches(id, { tier: [tier.id.toUpperCase()] })).toEqual(['02'])
   })
 
+  it("ranks the RFM 'm' (monetary) quintile by spend net of refunds, as the spend rule counts it", async () => {
+    const { m, store } = await population()
+    // Ann spent 300.00 and was given it all back: below Bob's 100.00.
+    const admin = createApi(hub).as(m.adminToken)
+    const sales = (await hub.database.db.execute<{ id: string }>(sql`select s.id from sales s join members x on x.id = s.member_id where s.merchant_id = ${m.merchantId} and x.name = '01' order by s.id`)).rows
+    for (const sale of sales) {
+      const full = (await admin.get(`/api/v1/sales/${sale.id}`)).body
+      hub.setNow(at('2026-11-11 12:00:00'))
+      try {
+        const r = await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: full.lines[0].id, quantity: 1 }] })
+        expect(r.status, JSON.stringify(r.body)).toBe(201)
+      } finally {
+        hub.setNow(undefined)
+      }
+    }
+    expect(await matches(m.merchantId, { spend: { days: 365, min: 10000 } })).toEqual(['02'])
+    expect(await matches(m.merchantId, { rfm: { m: [2, 5] } })).toEqual(['02'])
+  })
+
   it('refuses a rule nested deeper than all/any/not allow, on save and on preview, and takes one at the limit', async () => {
     const m = await seedMerchant(hub)
     const api = createApi(hub).as(m.adminToken)
