@@ -144,4 +144,23 @@ describe('offline sales taking stock online orders hold', () => {
     expect(sale.body.holdsTaken).toEqual([{ variantId: item.variantId, locationId: store.locationId, onHand: 0, reserved: 1, available: -1, taken: 1 }])
     expect(await flags()).toEqual({ '#5101': 'insufficient_stock' })
   })
+
+  it('under the allow policy, a stock adjustment or a transfer that takes the units an order holds flags the order', async () => {
+    const { m, store, item, admin, placeOrder, flags, level } = await setup(3)
+    await setSettings(hub, m.merchantId, { negativeStock: 'allow' })
+    await placeOrder('6101', 2)
+    const lost = await admin.post('/api/v1/stock/adjustments', { locationId: store.locationId, lines: [{ sku: item.sku, quantity: -2, reason: 'damaged' }] })
+    expect(lost.status, JSON.stringify(lost.body)).toBe(201)
+    expect(await level()).toEqual({ onHand: 1, reserved: 2 })
+    expect(await flags()).toEqual({ '#6101': 'insufficient_stock' })
+
+    const s2 = await setup(3)
+    await setSettings(hub, s2.m.merchantId, { negativeStock: 'allow' })
+    await s2.placeOrder('6201', 3)
+    const backroom = (await s2.admin.post(`/api/v1/stores/${s2.store.storeId}/locations`, { name: 'Back room', kind: 'backroom' })).body
+    const sent = await s2.admin.post('/api/v1/stock/transfers', { fromLocationId: s2.store.locationId, toLocationId: backroom.id, lines: [{ sku: s2.item.sku, quantity: 1 }] })
+    expect(sent.status, JSON.stringify(sent.body)).toBe(201)
+    expect(await s2.level()).toEqual({ onHand: 2, reserved: 3 })
+    expect(await s2.flags()).toEqual({ '#6201': 'insufficient_stock' })
+  })
 })

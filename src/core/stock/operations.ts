@@ -8,6 +8,7 @@ import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { costValue, requireLocation, resolveItems, stockSettings, type ItemRef } from './items.ts'
 import { applyMovements, type ApplyResult } from './ledger.ts'
+import { flagOrdersLosingCover } from '../channel-stock/orders.ts'
 
 export const ADJUSTMENT_REASONS = ['damaged', 'lost', 'theft', 'expired', 'correction', 'other'] as const
 export type AdjustmentReason = (typeof ADJUSTMENT_REASONS)[number]
@@ -117,6 +118,8 @@ export async function adjustStock(tx: Tx, actor: Actor, input: AdjustmentInput) 
     })),
     { policy: settings.negativeStock },
   )
+  // Units online orders hold, taken under the allow policy: the orders left without cover are flagged, as a sale's are.
+  if (applied.holdsTaken.length) await flagOrdersLosingCover(tx, actor.merchantId, applied.holdsTaken, input.at ?? new Date())
   const result = withAfter(lines, applied).map((r, i) => ({ ...r, reason: lines[i]!.reason, note: lines[i]!.note }))
   const totals = {
     quantity: sum(result.map((l) => l.quantity)),

@@ -10,6 +10,7 @@ import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { requireLocation, resolveItems, stockSettings, variantName, type ItemRef } from './items.ts'
 import { applyMovements, MAX_MOVEMENT_QUANTITY } from './ledger.ts'
+import { flagOrdersLosingCover } from '../channel-stock/orders.ts'
 import { stockTransferLines, stockTransfers } from './schema.ts'
 
 export type StockTransfer = typeof stockTransfers.$inferSelect
@@ -68,7 +69,7 @@ export async function sendTransfer(tx: Tx, actor: Actor, input: SendTransferInpu
     sentAt: at,
   })
   await tx.insert(stockTransferLines).values([...merged.values()].map((m) => ({ transferId: id, merchantId: actor.merchantId, variantId: m.variantId, quantitySent: m.quantity })))
-  await applyMovements(
+  const applied = await applyMovements(
     tx,
     actor,
     [...merged.values()].map((m) => ({
@@ -84,6 +85,8 @@ export async function sendTransfer(tx: Tx, actor: Actor, input: SendTransferInpu
     })),
     { policy: settings.negativeStock },
   )
+  // Units online orders hold, sent away under the allow policy: the orders left without cover are flagged.
+  if (applied.holdsTaken.length) await flagOrdersLosingCover(tx, actor.merchantId, applied.holdsTaken, at)
   const view = await getTransfer(tx, actor.merchantId, id)
   await recordAudit(tx, actor, {
     action: 'stock.transfer_sent',
