@@ -6,6 +6,8 @@ import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
 import { toErrorResponse } from '../../src/http/errors.ts'
+import { createApp } from '../../src/http/app.ts'
+import { formClient } from '../helpers/form-client.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -87,4 +89,30 @@ describe('the database lost during a request', () => {
     const bad = await hub.database.db.execute(sql`select 'x'::int`).catch((e: unknown) => e)
     expect(toErrorResponse(bad)?.status).toBe(400)
   })
+
+  it('a dashboard page whose query is cut answers a 503 page with Retry-After', async () => {
+    const m = await seedMerchant(hub)
+    const c = formClient(createApp(hub))
+    expect((await c.login(m.adminEmail, m.password)).status).toBe(303)
+    expect((await c.get('/dashboard/vouchers')).status).toBe(200)
+    const holder = new pg.Client({ connectionString: hub.url })
+    await holder.connect()
+    try {
+      await holder.query('begin')
+      await holder.query('lock table vouchers in access exclusive mode')
+      const answer = c.get('/dashboard/vouchers')
+      let cut = 0
+      for (let i = 0; i < 100 && cut === 0; i++) {
+        await sleep(50)
+        cut = (await holder.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and wait_event_type = 'Lock'`)).rowCount ?? 0
+      }
+      expect(cut).toBeGreaterThan(0)
+      const r = await answer
+      expect([r.status, r.headers.get('retry-after')]).toEqual([503, '1'])
+      expect(r.headers.get('content-type')).toContain('text/html')
+      await holder.query('rollback')
+    } finally {
+      await holder.end()
+    }
+  }, 20_000)
 })

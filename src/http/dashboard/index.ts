@@ -38,7 +38,9 @@ export function createDashboard(): Hono<DashboardEnv> {
       if (err instanceof HTTPException && err.res) return err.getResponse()
       const mapped = toErrorResponse(err)
       const user = c.var.csrf ? pageUser(c) : undefined
-      if (mapped && mapped.status < 500) {
+      // The database gone in the middle of the page: a 503 to try again in a moment, as the API answers.
+      if (mapped?.status === 503) (c.var.log ?? c.var.hub.logger).warn({ err }, 'dashboard page: the database was lost')
+      if (mapped && (mapped.status < 500 || mapped.status === 503)) {
         const message = localizeBody(mapped.body, mapped.status, currentLocale(), mapped.params, 'keep').error.message
         return c.html(errorPage(mapped.status, message, user), mapped.status, { ...PAGE_HEADERS, ...mapped.headers })
       }
