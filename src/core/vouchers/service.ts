@@ -269,6 +269,11 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
   // The day's voucher, which a difference corrects: still the day's after an earlier difference corrected it.
   const daily = latestDaily ?? [...delivered].reverse().find((v) => v.kind === 'daily') ?? null
   const revision = lastRevision + 1
+  // Reversals took back every revision the targets hold (the day's records had all left this store's voucher): the
+  // day is booked afresh by a new revision, as after any reversal, not corrected by a difference.
+  if (settings.correction === 'reversal' && !latestDaily && [...base.values()].every((b) => b.amount === 0)) {
+    return { outcome: 'created', voucher: await newDaily(revision), corrections: [] }
+  }
   let corrections: VoucherRow[]
   let current: VoucherRow | null
   if (settings.correction === 'reversal' && latestDaily && onlyDaily) {
@@ -282,7 +287,9 @@ export async function buildVoucher(tx: Tx, day: DayRef, at: Date): Promise<Build
       },
       null,
     )
-    current = await newDaily(revision)
+    // A day with nothing left to book (its records all moved to another store's voucher) is cleared by the reversal
+    // alone: an empty revision would be refused by every target.
+    current = preview.lines.length ? await newDaily(revision) : null
     corrections = [reversal]
     await tx.update(vouchers).set({ status: 'corrected', correctedById: reversal.id }).where(eq(vouchers.id, latestDaily.id))
   } else {
