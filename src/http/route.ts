@@ -51,7 +51,7 @@ export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'se
     const maxSize = limit ?? DEFAULT_BODY_LIMIT
     middleware.unshift(streamsBody ? declaredSizeLimit(maxSize) : (bodyLimit({ maxSize, onError: payloadTooLarge(maxSize) }) as MiddlewareHandler<AppEnv>))
   }
-  if (mutating && transaction !== false) middleware.push(unitOfWork())
+  if (mutating && transaction !== false) middleware.push(unitOfWork({ perCaller: access === 'authenticated' }))
 
   const needs = (p: Permission) => `\`${p}\` (${PERMISSIONS[p]})`
   const who =

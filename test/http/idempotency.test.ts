@@ -56,6 +56,35 @@ describe('Idempotency-Key', () => {
     for (const r of stored.rows as { response_body: string }[]) expect(r.response_body).toMatch(/^v1:[^:]+:[^:]+:[^:]+:[^:]+$/)
   })
 
+  it('a 204 answer is replayed as a 204 (a connection deleted, sent again with its key)', async () => {
+    const m = await seedMerchant(hub)
+    const api = createApi(hub).as(m.adminToken)
+    const conn = await api.post('/api/v1/connections', { connectorId: 'stripe', name: 'Stripe', config: { secretKey: 'sk_test_replay204' } })
+    expect(conn.status, JSON.stringify(conn.body)).toBe(201)
+    const first = await api.delete(`/api/v1/connections/${conn.body.id}`, { headers: { 'idempotency-key': 'del-1' } })
+    const again = await api.delete(`/api/v1/connections/${conn.body.id}`, { headers: { 'idempotency-key': 'del-1' } })
+    expect([first.status, again.status, again.headers.get('idempotent-replayed')]).toEqual([204, 204, 'true'])
+  })
+
+  it("a key of another caller is not replayed on a route whose answer is the caller's own (their profile, their PIN), and sign-out keeps no key", async () => {
+    const m = await seedMerchant(hub)
+    const admin = createApi(hub).as(m.adminToken)
+    const cashierUser = await m.staff('cashier')
+    const cashier = createApi(hub).as(cashierUser.token)
+    expect((await admin.patch('/api/v1/me', { locale: 'en' }, { headers: { 'idempotency-key': 'me-en' } })).status).toBe(200)
+    const theirs = await cashier.patch('/api/v1/me', { locale: 'en' }, { headers: { 'idempotency-key': 'me-en' } })
+    expect([theirs.status, theirs.body.error?.code]).toEqual([409, 'idempotency_key_not_yours'])
+    // Its own key: its own change.
+    const own = await cashier.patch('/api/v1/me', { locale: 'en' }, { headers: { 'idempotency-key': 'me-en-cashier' } })
+    expect([own.status, own.body.user?.id ?? own.body.id]).toEqual([200, expect.any(String)])
+    expect(JSON.stringify(own.body)).toContain(cashierUser.id)
+    // Two sessions of one user signing out with one key: each ends its own session.
+    const login = async () => (await createApi(hub).post('/api/v1/auth/login', { email: m.adminEmail, password: m.password })).body.token as string
+    const [t1, t2] = [await login(), await login()]
+    for (const t of [t1, t2]) expect((await createApi(hub).as(t).post('/api/v1/auth/logout', undefined, { headers: { 'idempotency-key': 'bye' } })).status).toBe(204)
+    for (const t of [t1, t2]) expect((await createApi(hub).as(t).get('/api/v1/me')).status).toBe(401)
+  })
+
   it('the same key with a different body is refused with 422', async () => {
     const m = await seedMerchant(hub)
     const api = createApi(hub).as(m.adminToken)

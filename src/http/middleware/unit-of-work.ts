@@ -12,7 +12,9 @@
 //
 // A response that shows a secret once (an API key, a webhook signing secret; the route says so with
 // `secretShownOnce`) is stored sealed with the hub's secret key, as every stored secret is, and replayed only to the
-// caller who made the request: another caller with the same key gets 409 rather than the secret.
+// caller who made the request: another caller with the same key gets 409 rather than the secret. So is the answer of
+// a route open to any signed-in caller (`perCaller`: their profile, their PIN, their own request withdrawn), which is
+// about its caller: another's key would give them someone else's record and leave their own change unmade.
 import { createHash } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
 import { and, eq, lte, sql } from 'drizzle-orm'
@@ -63,7 +65,10 @@ export function checkIdempotencyKey(key: string): string {
   return key
 }
 
-export function unitOfWork(): MiddlewareHandler<AppEnv> {
+/** Statuses whose response has no body (a Response with one cannot be made). */
+const NO_BODY = new Set([204, 205, 304])
+
+export function unitOfWork(opts: { perCaller?: boolean } = {}): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const key = c.req.header('idempotency-key')
     const principal = c.get('principal')
@@ -114,10 +119,12 @@ export function unitOfWork(): MiddlewareHandler<AppEnv> {
               throw invalid('idempotency_key_reused', 'this Idempotency-Key was used for a different request', { method: prior.method, path: prior.path })
             }
             const sealed = prior.responseBody.startsWith(SEALED)
-            if (sealed && prior.principalId !== principal.id) {
-              throw conflict('idempotency_key_not_yours', 'this Idempotency-Key was used by another caller for a request whose answer shows a secret once; use a key of your own')
+            if ((sealed || opts.perCaller) && prior.principalId !== principal.id) {
+              const whose = sealed ? 'shows a secret once' : 'is about its caller'
+              throw conflict('idempotency_key_not_yours', `this Idempotency-Key was used by another caller for a request whose answer ${whose}; use a key of your own`)
             }
-            replay = new Response(sealed ? unseal(c.var.hub.secrets, prior.responseBody) : prior.responseBody, {
+            const body = NO_BODY.has(prior.statusCode) ? null : sealed ? unseal(c.var.hub.secrets, prior.responseBody) : prior.responseBody
+            replay = new Response(body, {
               status: prior.statusCode,
               headers: { ...prior.responseHeaders, 'Idempotent-Replayed': 'true' },
             })

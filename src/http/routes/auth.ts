@@ -46,6 +46,9 @@ const logoutRoute = defineRoute({
   tags: ['Auth'],
   summary: 'End the current session',
   access: 'authenticated',
+  // Ends the session it is sent with, again and again: nothing to keep under an Idempotency-Key (a key would have a
+  // second session's sign-out replay the first's and end nothing).
+  transaction: false,
   responses: { 204: { description: 'Signed out' } },
 })
 
