@@ -100,6 +100,22 @@ describe('sign-in and approver PIN throttles', () => {
     expect(audit.body.items).toHaveLength(2)
   })
 
+  it('the password a user gives to set their own PIN counts toward the same lock as sign-in', async () => {
+    const m = await seedMerchant(hub)
+    const cashier = await m.staff('cashier')
+    const api = createApi(hub, { loginPolicy: policy }).as(cashier.token)
+    const guess = (password: string) => api.put(`/api/v1/users/${cashier.id}/pin`, { pin: '4096', password })
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) statuses.push((await guess(`guess-${i}`)).status)
+    expect(statuses).toEqual([403, 403, 403, 403, 429])
+    // Locked: the right password is refused too, and so is signing in.
+    const locked = await guess(m.password)
+    expect([locked.status, locked.body.error.code, locked.headers.get('retry-after')]).toEqual([429, 'login_locked', expect.any(String)])
+    expect((await createApi(hub, { loginPolicy: policy }).post('/api/v1/auth/login', { email: cashier.email, password: m.password })).status).toBe(429)
+    const audit = await createApi(hub).as(m.adminToken).get(`/api/v1/audit?entityId=${cashier.id}&action=auth.login_failed`)
+    expect(audit.body.items).toHaveLength(5)
+  })
+
   it('password failures counted per account, reset after success, Retry-After given', async () => {
     const m = await seedMerchant(hub)
     const other = await m.staff('cashier')

@@ -2,7 +2,7 @@
 // makes guessing passwords impractical.
 import { and, eq, isNull, lt, or, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { rateLimited, unauthorized } from '../../lib/errors.ts'
+import { forbidden, rateLimited, unauthorized } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { randomToken, sha256Hex } from '../../lib/secrets.ts'
 import type { Actor } from './actor.ts'
@@ -72,6 +72,57 @@ const countAddressFailure = (db: Tx, address: string, now: Date, p: AddressPolic
 
 const badCredentials = () => unauthorized('invalid_credentials', 'email or password is wrong')
 
+const accountLocked = (user: { lockedUntil: Date | null }, now: Date) => {
+  if (!user.lockedUntil || user.lockedUntil <= now) return null
+  const wait = Math.ceil((user.lockedUntil.getTime() - now.getTime()) / 1000)
+  return rateLimited('login_locked', `too many failed sign-ins; try again in ${Math.ceil(wait / 60)} minute(s)`, wait)
+}
+
+/**
+ * Counts a wrong password against its account: after `lockAfter` in a row the account is locked (thrown), after
+ * `slowAfter` each answer is slower. Counted atomically, so parallel guesses are all counted; a lock that has run
+ * out starts the count again. Runs on the pool: the request that failed rolls back, the count must not.
+ */
+async function countAccountFailure(db: Tx, user: UserRow, policy: LoginPolicy, now: Date): Promise<void> {
+  const actor: Actor = { type: 'user', id: user.id, name: user.email, merchantId: user.merchantId, role: user.role as Role }
+  const at = now.toISOString()
+  const counted = sql`(case when ${users.lockedUntil} <= ${at}::timestamptz then 0 else ${users.failedLogins} end + 1)`
+  const [row] = await db
+    .update(users)
+    .set({
+      failedLogins: counted,
+      lockedUntil: sql`case when ${counted} >= ${policy.lockAfter} then ${new Date(now.getTime() + policy.lockMs).toISOString()}::timestamptz else null end`,
+    })
+    .where(eq(users.id, user.id))
+    .returning({ failedLogins: users.failedLogins, lockedUntil: users.lockedUntil })
+  const failures = row!.failedLogins
+  await recordAudit(db, actor, { action: 'auth.login_failed', entityType: 'user', entityId: user.id, details: { failures } })
+  if (row!.lockedUntil) {
+    if (failures === policy.lockAfter) {
+      await recordAudit(db, actor, { action: 'auth.locked', entityType: 'user', entityId: user.id, details: { until: row!.lockedUntil } })
+    }
+    throw rateLimited('login_locked', `too many failed sign-ins; try again in ${Math.ceil(policy.lockMs / 60_000)} minute(s)`, Math.ceil(policy.lockMs / 1000))
+  }
+  if (failures > policy.slowAfter) {
+    await sleep(Math.min(policy.maxDelayMs, policy.delayMs * 2 ** (failures - policy.slowAfter - 1)))
+  }
+}
+
+/**
+ * A signed-in user's own password, asked again to confirm a change (their PIN): a wrong one counts toward the same
+ * lock as a sign-in (else a short PIN session could guess the password without limit), and a locked account is
+ * refused (429 login_locked). Runs on the pool, before the request's transaction locks the user.
+ */
+export async function confirmOwnPassword(db: Tx, userId: string, password: string, policy: LoginPolicy = DEFAULT_LOGIN_POLICY, now = new Date()): Promise<void> {
+  const [user] = await db.select().from(users).where(eq(users.id, userId))
+  if (!user) throw unauthorized('invalid_token', 'the signed-in user no longer exists')
+  const locked = accountLocked(user, now)
+  if (locked) throw locked
+  if (await verifyPassword(user.passwordHash, password)) return
+  await countAccountFailure(db, user, policy, now)
+  throw forbidden('invalid_password', 'the password is wrong')
+}
+
 /**
  * Checks a password and opens a session. Runs on the pool (not inside a request transaction) because a failed
  * attempt must be counted even though the request fails.
@@ -96,36 +147,13 @@ export async function login(
     if (address) await countAddressFailure(db, address, now, perAddress)
     throw badCredentials()
   }
-  if (user.lockedUntil && user.lockedUntil > now) {
-    const wait = Math.ceil((user.lockedUntil.getTime() - now.getTime()) / 1000)
-    throw rateLimited('login_locked', `too many failed sign-ins; try again in ${Math.ceil(wait / 60)} minute(s)`, wait)
-  }
+  const locked = accountLocked(user, now)
+  if (locked) throw locked
   const actor: Actor = { type: 'user', id: user.id, name: user.email, merchantId: user.merchantId, role: user.role as Role }
   const ok = (await verifyPassword(user.passwordHash, input.password)) && user.status === 'active'
   if (!ok) {
     if (address) await countAddressFailure(db, address, now, perAddress)
-    // Counted atomically, so parallel guesses are all counted. A lock that has run out starts the count again.
-    const at = now.toISOString()
-    const counted = sql`(case when ${users.lockedUntil} <= ${at}::timestamptz then 0 else ${users.failedLogins} end + 1)`
-    const [row] = await db
-      .update(users)
-      .set({
-        failedLogins: counted,
-        lockedUntil: sql`case when ${counted} >= ${policy.lockAfter} then ${new Date(now.getTime() + policy.lockMs).toISOString()}::timestamptz else null end`,
-      })
-      .where(eq(users.id, user.id))
-      .returning({ failedLogins: users.failedLogins, lockedUntil: users.lockedUntil })
-    const failures = row!.failedLogins
-    await recordAudit(db, actor, { action: 'auth.login_failed', entityType: 'user', entityId: user.id, details: { failures } })
-    if (row!.lockedUntil) {
-      if (failures === policy.lockAfter) {
-        await recordAudit(db, actor, { action: 'auth.locked', entityType: 'user', entityId: user.id, details: { until: row!.lockedUntil } })
-      }
-      throw rateLimited('login_locked', `too many failed sign-ins; try again in ${Math.ceil(policy.lockMs / 60_000)} minute(s)`, Math.ceil(policy.lockMs / 1000))
-    }
-    if (failures > policy.slowAfter) {
-      await sleep(Math.min(policy.maxDelayMs, policy.delayMs * 2 ** (failures - policy.slowAfter - 1)))
-    }
+    await countAccountFailure(db, user, policy, now)
     throw badCredentials()
   }
   const token = randomToken(SESSION_PREFIX)

@@ -72,7 +72,15 @@ export async function findUserByPin(tx: Tx, secrets: SecretBox, merchantId: stri
  * Sets or clears (pin null) a user's PIN. Staff managers may do it for anyone; a user may for themselves, with
  * their password to set one. The PIN must be unique in the merchant, because it alone names its user at the till.
  */
-export async function changePin(tx: Tx, actor: Actor, secrets: SecretBox, userId: string, pin: string | null, opts: { password?: string } = {}): Promise<UserRow> {
+export async function changePin(
+  tx: Tx,
+  actor: Actor,
+  secrets: SecretBox,
+  userId: string,
+  pin: string | null,
+  /** `passwordConfirmed`: the caller checked it already (confirmOwnPassword, which counts a wrong one). */
+  opts: { password?: string; passwordConfirmed?: boolean } = {},
+): Promise<UserRow> {
   const [user] = await tx.select().from(users).where(and(eq(users.merchantId, actor.merchantId), eq(users.id, userId))).for('update')
   const manages = actorCan(actor, 'staff.manage').ok
   const self = actor.type === 'user' && actor.id === userId
@@ -82,7 +90,7 @@ export async function changePin(tx: Tx, actor: Actor, secrets: SecretBox, userId
   const approverId = self ? null : await assertRoleWithinGrants(tx, actor, user.role as Role, `user ${user.email} (${user.role})`)
   if (!manages && pin !== null) {
     if (opts.password === undefined) throw invalid('password_required', 'give your password to set your own PIN')
-    if (!(await verifyPassword(user.passwordHash, opts.password))) throw forbidden('invalid_password', 'the password is wrong')
+    if (!opts.passwordConfirmed && !(await verifyPassword(user.passwordHash, opts.password))) throw forbidden('invalid_password', 'the password is wrong')
   }
   if (pin === null) {
     const [after] = await tx.update(users).set({ pinHmac: null, updatedAt: new Date() }).where(eq(users.id, userId)).returning()

@@ -2,6 +2,8 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { createUser, disableUser, getUser, listUsers, toPublicUser, updateUser } from '../../core/staff/users.ts'
 import { changePin } from '../../core/staff/pins.ts'
+import { confirmOwnPassword, DEFAULT_LOGIN_POLICY } from '../../core/staff/auth.ts'
+import { actorCan } from '../../core/staff/actor.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page, PageQuery } from '../route.ts'
 import { RoleSchema, serialize, UserSchema } from '../schemas.ts'
@@ -113,7 +115,12 @@ const clearPin = defineRoute({
 export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(setPin, async (c) => {
     const { pin, password } = c.req.valid('json')
-    const user = await changePin(c.var.db, c.var.principal, c.var.hub.secrets, c.req.valid('param').id, pin, { password })
+    const id = c.req.valid('param').id
+    const p = c.var.principal
+    // One's own password, asked again: a wrong one counts toward the sign-in lock, on the pool (this request rolls back).
+    const confirm = p.type === 'user' && p.id === id && password !== undefined && !actorCan(p, 'staff.manage').ok
+    if (confirm) await confirmOwnPassword(c.var.hub.database.db, p.id, password, c.var.options.loginPolicy ?? DEFAULT_LOGIN_POLICY, c.var.hub.clock())
+    const user = await changePin(c.var.db, p, c.var.hub.secrets, id, pin, { password, passwordConfirmed: confirm })
     return c.json(serialize(toPublicUser(user)), 200)
   })
   app.openapi(clearPin, async (c) => c.json(serialize(toPublicUser(await changePin(c.var.db, c.var.principal, c.var.hub.secrets, c.req.valid('param').id, null))), 200))
