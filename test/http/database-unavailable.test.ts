@@ -17,38 +17,41 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 describe('the database lost during a request', () => {
   const hub = useTestHub({ poolSize: 6 })
 
+  /**
+   * Another connection holds `hold` (a lock statement), so `request` waits inside its transaction; that waiting
+   * connection is then cut, as a database restart would. Answers the request's response.
+   */
+  async function cutWhileWaiting<T>(hold: [string, unknown[]?], request: () => Promise<T>): Promise<T> {
+    const holder = new pg.Client({ connectionString: hub.url })
+    await holder.connect()
+    try {
+      await holder.query('begin')
+      await holder.query(hold[0], hold[1])
+      const answer = request()
+      let cut = 0
+      for (let i = 0; i < 100 && cut === 0; i++) {
+        await sleep(50)
+        cut = (await holder.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and wait_event_type = 'Lock'`)).rowCount ?? 0
+      }
+      expect(cut).toBe(1)
+      const r = await answer
+      await holder.query('rollback')
+      return r
+    } finally {
+      await holder.end()
+    }
+  }
+
   it('answers 503 database_unavailable, writes nothing, and the keyed retry records the sale once', async () => {
     const m = await seedMerchant(hub)
     const store = await seedStore(hub, m.merchantId)
     const item = await seedProduct(hub, store, { price: 1000, stock: 5 })
     const api = createApi(hub).as(m.adminToken)
 
-    // Another connection holds the item's stock row, so the sale waits inside its transaction; that waiting
-    // connection is then cut, as a database restart would.
-    const holder = new pg.Client({ connectionString: hub.url })
-    await holder.connect()
-    try {
-      await holder.query('begin')
-      await holder.query('select 1 from stock_levels where variant_id = $1 for update', [item.variantId])
-      const sale = { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'cash', amount: 1000 }] }
-      const answer = api.post('/api/v1/sales', sale, { headers: { 'idempotency-key': 'till-7-sale-1' } })
-      let cut = 0
-      for (let i = 0; i < 100 && cut === 0; i++) {
-        await sleep(50)
-        const r = await holder.query(
-          `select pg_terminate_backend(pid) as t from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and wait_event_type = 'Lock'`,
-        )
-        cut = r.rowCount ?? 0
-      }
-      expect(cut).toBe(1)
-      const r = await answer
-      expect(r.status).toBe(503)
-      expect(r.body.error.code).toBe('database_unavailable')
-      expect(r.headers.get('retry-after')).toBe('1')
-      await holder.query('rollback')
-    } finally {
-      await holder.end()
-    }
+    // The sale waits on the item's stock row, held by another connection, and its connection is cut.
+    const sale = { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'cash', amount: 1000 }] }
+    const r = await cutWhileWaiting(['select 1 from stock_levels where variant_id = $1 for update', [item.variantId]], () => api.post('/api/v1/sales', sale, { headers: { 'idempotency-key': 'till-7-sale-1' } }))
+    expect([r.status, r.body.error.code, r.headers.get('retry-after')]).toEqual([503, 'database_unavailable', '1'])
     const none = await hub.database.db.execute(sql`select count(*)::int as n from sales where merchant_id = ${m.merchantId}`)
     expect(none.rows[0]!.n).toBe(0)
 
@@ -95,24 +98,8 @@ describe('the database lost during a request', () => {
     const c = formClient(createApp(hub))
     expect((await c.login(m.adminEmail, m.password)).status).toBe(303)
     expect((await c.get('/dashboard/vouchers')).status).toBe(200)
-    const holder = new pg.Client({ connectionString: hub.url })
-    await holder.connect()
-    try {
-      await holder.query('begin')
-      await holder.query('lock table vouchers in access exclusive mode')
-      const answer = c.get('/dashboard/vouchers')
-      let cut = 0
-      for (let i = 0; i < 100 && cut === 0; i++) {
-        await sleep(50)
-        cut = (await holder.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and wait_event_type = 'Lock'`)).rowCount ?? 0
-      }
-      expect(cut).toBeGreaterThan(0)
-      const r = await answer
-      expect([r.status, r.headers.get('retry-after')]).toEqual([503, '1'])
-      expect(r.headers.get('content-type')).toContain('text/html')
-      await holder.query('rollback')
-    } finally {
-      await holder.end()
-    }
+    const r = await cutWhileWaiting(['lock table vouchers in access exclusive mode'], () => c.get('/dashboard/vouchers'))
+    expect([r.status, r.headers.get('retry-after')]).toEqual([503, '1'])
+    expect(r.headers.get('content-type')).toContain('text/html')
   }, 20_000)
 })
