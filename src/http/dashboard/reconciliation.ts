@@ -296,7 +296,7 @@ async function dayPage(c: C, alert?: Alert): Promise<Response> {
   // The open exceptions first, from the whole day (each can be resolved only from its row); the resolved ones fill
   // what room is left.
   const dayItems = (state: 'open' | 'resolved', limit: number) =>
-    limit > 0 ? listExceptions(db, m.id, { connectionId: conn.id, from: date, to: date, outcomes: EXCEPTION_OUTCOMES, state, today: m.today, limit }) : Promise.resolve({ items: [], nextCursor: 'more' })
+    listExceptions(db, m.id, { connectionId: conn.id, from: date, to: date, outcomes: EXCEPTION_OUTCOMES, state, today: m.today, limit })
   const [run, summary, openOfDay, candidates, statements, matchedByHand] = await Promise.all([
     latestRun(db, m.id, conn.id, date),
     dailySummary(db, m.id, { from: date, to: date, connectionId: conn.id, today: m.today }),
@@ -305,9 +305,10 @@ async function dayPage(c: C, alert?: Alert): Promise<Response> {
     listStatements(db, m.id, { connectionId: conn.id, from: date, to: date, limit: 20 }),
     handMatches(db, m.id, conn.id, date),
   ])
-  const resolvedOfDay = openOfDay.nextCursor ? { items: [], nextCursor: 'more' } : await dayItems('resolved', DAY_LIMIT - openOfDay.items.length)
-  const items = [...openOfDay.items, ...resolvedOfDay.items]
-  const more = openOfDay.nextCursor !== null || resolvedOfDay.nextCursor !== null
+  const room = DAY_LIMIT - openOfDay.items.length
+  const resolvedOfDay = openOfDay.nextCursor ? null : await dayItems('resolved', Math.max(room, 1))
+  const items = [...openOfDay.items, ...(resolvedOfDay?.items.slice(0, room) ?? [])]
+  const more = openOfDay.nextCursor !== null || (resolvedOfDay !== null && (resolvedOfDay.nextCursor !== null || resolvedOfDay.items.length > room))
   const [names, pending, storeOptions] = await Promise.all([
     staffNames(db, m.id, [...items.map((i) => i.resolvedBy), ...matchedByHand.map((h) => h.resolvedBy)]),
     pendingResolutions(db, m.id, items.filter((i) => i.state === 'open').map((i) => i.id)),
