@@ -12,9 +12,11 @@ export function clientAddress<E extends AppEnv>(c: Context<E>): string | null {
   return peer ? addressKey(peer) : null
 }
 
-/** The throttling key of an address; null for something that is not an IP address. */
+/** The throttling key of an address (a port after it, as some proxies write, aside); null for something that is not an IP address. */
 export function addressKey(raw: string): string | null {
-  const a = raw.replace(/^\[|\]$/g, '').replace(/%.*$/, '')
+  const text = raw.trim()
+  const withPort = /^\[([^\]]+)\](?::\d+)?$/.exec(text) ?? /^(\d+\.\d+\.\d+\.\d+):\d+$/.exec(text)
+  const a = (withPort ? withPort[1]! : text).replace(/%.*$/, '')
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(a)
   if (mapped && isIPv4(mapped[1]!)) return mapped[1]!
   if (isIPv4(a)) return a

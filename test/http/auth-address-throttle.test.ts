@@ -76,6 +76,8 @@ describe('sign-in throttled per client address', () => {
       'fe80:0:0:0::/64',
       null,
     ])
+    // A proxy that writes the client's port too (Azure's gateways do): the address is the same client.
+    expect(['192.0.2.1:51234', '[2001:db8:0:1::5]:443', ' 192.0.2.1 ', '192.0.2.1:port'].map(addressKey)).toEqual(['192.0.2.1', '2001:db8:0:1::/64', '192.0.2.1', null])
   })
 })
 
