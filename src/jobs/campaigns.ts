@@ -225,6 +225,8 @@ export async function sendCampaign(
   const [current] = (await db.execute<{ status: string }>(sql`select status from campaigns where id = ${campaign.id}`)).rows
   if (current?.status === 'cancelled') {
     await endCancelledRun(hub, campaign, ref.runKey, opts)
+    // Every recipient is decided now (sent, or not sent with the run): the jobs page shows the run ended.
+    await progress.finish({ done: tally!.total, total: tally!.total })
     return { ...summary, resumeAt: null, done: true }
   }
   if (stop) return summary

@@ -137,6 +137,10 @@ describe('a campaign cancelled mid-run', () => {
     const results = await w.results()
     expect([results.couponsIssued, results.counts.skipped, results.counts.pending, results.counts.claimed]).toEqual([0, 2, 0, 0])
     expect(await w.liveCoupons()).toBe(0)
+    // The run is over on the jobs page too: its progress is finished, not left running (and later "stalled").
+    const progress = await hub.database.db.execute<{ finished_at: Date | null }>(sql`select finished_at from job_progress where task = 'campaigns.send' and key = ${`${w.id}:once`}`)
+    expect(progress.rows).toHaveLength(1)
+    expect(progress.rows[0]!.finished_at).not.toBeNull()
   })
 
   it('a Mailchimp run cancelled after a batch was accepted but before the run went out emails nobody, voids its coupons and is credited with no sale', async () => {
