@@ -13,9 +13,9 @@ import { giveBirthdayGifts } from '../core/members/birthday.ts'
 import { reviewTier } from '../core/members/tiers.ts'
 import { members, tiers } from '../core/members/schema.ts'
 import { businessDate } from '../lib/time.ts'
-import { dailyMarks } from '../db/infra-schema.ts'
 import type { Hub } from '../runtime.ts'
 import { defineTask, type CronDefinition } from './task.ts'
+import { advanceMark, markOf } from './daily-marks.ts'
 
 export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merchantId: string, now: Date) {
   const db = hub.database.db
@@ -25,8 +25,8 @@ export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merch
   const expired = await db.transaction((tx) => expirePoints(tx, actor, today))
   const coupons = await db.transaction((tx) => expireCoupons(tx, merchantId, now))
   // The gifts of the month of the last run too, when it was another (its last runs were missed: the hub was down).
-  const [mark] = await db.select({ through: dailyMarks.through }).from(dailyMarks).where(and(eq(dailyMarks.merchantId, merchantId), eq(dailyMarks.task, 'loyalty')))
-  const lastMonth = mark && mark.through.slice(0, 7) < today.slice(0, 7) ? mark.through.slice(0, 7) : null
+  const mark = await markOf(db, merchantId, 'loyalty')
+  const lastMonth = mark && mark.slice(0, 7) < today.slice(0, 7) ? mark.slice(0, 7) : null
   const missed = lastMonth ? await db.transaction((tx) => giveBirthdayGifts(tx, actor, now, lastMonth)) : { gifted: 0 }
   const current = await db.transaction((tx) => giveBirthdayGifts(tx, actor, now))
   const birthdays = { gifted: missed.gifted + current.gifted, skipped: current.skipped ?? missed.skipped }
@@ -49,12 +49,7 @@ export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merch
     }
   }
   // The day is done; a last month whose gifts a template kept back is looked at again by the next run.
-  if (!missed.skipped) {
-    await db
-      .insert(dailyMarks)
-      .values({ merchantId, task: 'loyalty', through: today, updatedAt: now })
-      .onConflictDoUpdate({ target: [dailyMarks.merchantId, dailyMarks.task], set: { through: sql`greatest(${dailyMarks.through}, excluded.through)`, updatedAt: now } })
-  }
+  if (!missed.skipped) await advanceMark(db, merchantId, 'loyalty', today, now)
   return { pointsExpired: expired.points, couponsExpired: coupons, birthdayGifts: birthdays.gifted, birthdayGiftsSkipped: skipped?.due ?? 0, tiersReviewed: reviewed }
 }
 

@@ -24,6 +24,7 @@ import { badRequest, invalid, isDomainError } from '../lib/errors.ts'
 import { addDays, businessDate, isDate, localInstant } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import { defineTask, type CronDefinition, type JobContext } from './task.ts'
+import { laterDay } from './daily-marks.ts'
 import { trackProgress } from './progress.ts'
 
 export const FETCH_TASK = 'settlement.fetch'
@@ -427,7 +428,7 @@ export async function scheduleFetches(hub: Hub, opts: Options & { now?: Date } =
     // Yesterday, and the days before it a hub that was down missed (up to FETCH_CATCH_UP_DAYS back, never before the
     // day before the connection was made: earlier bills are of days the hub did not record).
     const yesterday = addDays(today, -1)
-    const from = [addDays(today, -FETCH_CATCH_UP_DAYS), addDays(businessDate(c.createdAt, c.timeZone), -1)].reduce((a, b) => (a > b ? a : b))
+    const from = laterDay(addDays(today, -FETCH_CATCH_UP_DAYS), addDays(businessDate(c.createdAt, c.timeZone), -1))
     const todo = await db.execute<{ day: string }>(sql`
       select d::date::text as day from generate_series(least(${from}::date, ${yesterday}::date), ${yesterday}::date, interval '1 day') d
        where not exists (select 1 from settlement_statements s where s.connection_id = ${c.id} and s.business_date = d::date and s.status in ('imported', 'empty'))

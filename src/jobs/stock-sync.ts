@@ -10,7 +10,6 @@
 // - `stock.recover` re-asserts webhook subscriptions, polls and audits; `stock.schedule` polls every 5 minutes and
 //   audits nightly at 02:00 in the merchant's time zone.
 import { and, eq, isNull, lt, sql } from 'drizzle-orm'
-import { dailyMarks } from '../db/infra-schema.ts'
 import { z } from 'zod'
 import { loadConnection, recordCheck, type LoadedConnection } from '../connectors/framework/connections.ts'
 import { connectorContext } from '../connectors/framework/context.ts'
@@ -34,6 +33,7 @@ import { businessDate, localInstant } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import type { InboundHandler, InboundHandlerContext } from './inbound-handlers.ts'
 import { defineTask, type CronDefinition } from './task.ts'
+import { advanceMark, markOf } from './daily-marks.ts'
 import { trackProgress } from './progress.ts'
 
 /** Orders are read again from this long before the checkpoint: late writes on the vendor's side are not missed. */
@@ -460,13 +460,10 @@ export const schedule = defineTask({
         const ref = { merchantId: c.merchantId, connectionId: c.id }
         await queuePoll(tx, ref)
         if (now < auditAt) return
-        const [mark] = await tx.select({ through: dailyMarks.through }).from(dailyMarks).where(and(eq(dailyMarks.merchantId, c.merchantId), eq(dailyMarks.task, task))).for('update')
-        if (mark ? mark.through >= today : now.getTime() >= auditAt.getTime() + SCHEDULE_EVERY_MS) return
+        const mark = await markOf(tx, c.merchantId, task, { lock: true })
+        if (mark ? mark >= today : now.getTime() >= auditAt.getTime() + SCHEDULE_EVERY_MS) return
         await queueRecover(tx, ref)
-        await tx
-          .insert(dailyMarks)
-          .values({ merchantId: c.merchantId, task, through: today, updatedAt: now })
-          .onConflictDoUpdate({ target: [dailyMarks.merchantId, dailyMarks.task], set: { through: today, updatedAt: now } })
+        await advanceMark(tx, c.merchantId, task, today, now)
       })
     }
   },

@@ -25,13 +25,13 @@ import { recordAudit } from '../core/staff/audit.ts'
 import type { Actor } from '../core/staff/actor.ts'
 import { dayStores } from '../core/vouchers/build.ts'
 import type { Tx } from '../db/client.ts'
-import { dailyMarks } from '../db/infra-schema.ts'
 import { enqueue } from '../db/enqueue.ts'
 import { conflict, invalid, isDomainError } from '../lib/errors.ts'
 import { createRedactor } from '../connectors/framework/call-log.ts'
 import { addDays, businessDate, localTimeOfDay } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import { defineTask, type CronDefinition } from './task.ts'
+import { advanceMark, laterDay, markOf } from './daily-marks.ts'
 
 export const EXPORT_TASK = 'vouchers.export'
 export const EXPORT_MAX_ATTEMPTS = 10
@@ -246,13 +246,13 @@ export const schedule = defineTask({
       // the day before. A run at any minute of the hour meets an export time of any minute.
       const today = businessDate(now, m.timeZone)
       const due = addDays(today, localTimeOfDay(now, m.timeZone) < settings.exportAt ? -2 : -1)
-      const [mark] = await db.select({ through: dailyMarks.through }).from(dailyMarks).where(and(eq(dailyMarks.merchantId, m.id), eq(dailyMarks.task, 'vouchers')))
+      const mark = await markOf(db, m.id, 'vouchers')
       // The days looked at again for late changes, and before them every day since the last one done (a hub that
       // was down), up to CATCH_UP_DAYS back.
       const recheckFrom = addDays(due, -settings.recheckDays)
-      const missedFrom = mark && mark.through < recheckFrom ? maxDay(addDays(mark.through, 1), addDays(due, -CATCH_UP_DAYS)) : recheckFrom
+      const missedFrom = mark && mark < recheckFrom ? laterDay(addDays(mark, 1), addDays(due, -CATCH_UP_DAYS)) : recheckFrom
       // The last day done with every day before it (a hub down past CATCH_UP_DAYS leaves the days before undone).
-      let through = mark ? maxDay(mark.through, addDays(missedFrom, -1)) : null
+      let through = mark ? laterDay(mark, addDays(missedFrom, -1)) : null
       let gap = false
       for (let day = missedFrom; day <= due; day = addDays(day, 1)) {
         try {
@@ -265,19 +265,13 @@ export const schedule = defineTask({
           if (through === null || day > through) gap = true
         }
       }
-      if (through !== null && through !== mark?.through) {
-        await db
-          .insert(dailyMarks)
-          .values({ merchantId: m.id, task: 'vouchers', through, updatedAt: now })
-          .onConflictDoUpdate({ target: [dailyMarks.merchantId, dailyMarks.task], set: { through: sql`greatest(${dailyMarks.through}, excluded.through)`, updatedAt: now } })
-      }
+      if (through !== null && through !== mark) await advanceMark(db, m.id, 'vouchers', through, now)
     }
   },
 })
 
 /** How far back a hub that was down catches up missed days (about two months; a longer outage is built by hand). */
 const CATCH_UP_DAYS = 62
-const maxDay = (a: string, b: string) => (a > b ? a : b)
 
 export const tasks = [exportTask, schedule]
 export const cron: CronDefinition[] = [{ task: 'vouchers.schedule', match: '7 * * * *', backfillMs: 6 * 60 * 60_000 }]
