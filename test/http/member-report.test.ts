@@ -58,4 +58,30 @@ describe('member report', () => {
     const backwards = await admin.get('/api/v1/reports/members?from=2026-11-02&to=2026-11-01')
     expect([backwards.status, backwards.body.error?.code]).toEqual([422, 'invalid_period'])
   })
+
+  it('counts lapsed members by the merchant\'s local days, across a change of clocks', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'America/Los_Angeles', currency: 'USD' })
+    const store = await seedStore(hub, m.merchantId)
+    const admin = createApi(hub).as(m.adminToken)
+    await admin.patch('/api/v1/merchant/settings', { loyalty: { lapsedDays: 30 } })
+    const item = await seedProduct(hub, store, { price: 1000, stock: 10 })
+    const buyAt = async (phone: string, at: string) => {
+      hub.setNow(new Date(at))
+      const member = await admin.post('/api/v1/members', { phone })
+      expect(member.status).toBe(201)
+      const sale = await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.body.id, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 1000 }] })
+      expect(sale.status).toBe(201)
+    }
+    try {
+      // 2026-11-20 less 30 days is 2026-10-21: a last purchase on 21 October (local) is lapsed on 20 November, one on
+      // 22 October is not, though clocks went back an hour on 1 November in between.
+      await buyAt('+14155550101', '2026-10-22T06:30:00Z') // 21 Oct, 23:30 PDT
+      await buyAt('+14155550102', '2026-10-22T07:30:00Z') // 22 Oct, 00:30 PDT
+    } finally {
+      hub.setNow(undefined)
+    }
+    const r = await admin.get('/api/v1/reports/members?from=2026-11-20&to=2026-11-20')
+    expect(r.status).toBe(200)
+    expect(r.body.members).toMatchObject({ total: 2, lapsed: 1, lapsedDays: 30 })
+  })
 })

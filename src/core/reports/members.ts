@@ -1,14 +1,15 @@
 // Member report for a period and a reference date, reproducible from the ledgers:
 // - new: members registered in the period (by their created_at, in the merchant's business days);
 // - active: members with at least one completed sale in the period;
-// - lapsed: members whose last completed sale is more than `lapsedDays` before the end of `date` (and who bought once);
+// - lapsed: members whose last completed sale was on a business day at least `lapsedDays` days before `date` (and who
+//   bought once), counted in the merchant's local days;
 // - points issued (earn, birthday, refund_restore, positive adjustments, merge_in excluded), redeemed (redeem and
 //   negative adjustments), expired, and taken back by refunds — sums of points_ledger rows in the period;
 // - stored value liability at the end of `date`: Σ principal and Σ bonus deltas of the stored value ledger up to then.
 import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { getSettings } from '../merchants/settings.ts'
-import { businessDayRange } from '../../lib/time.ts'
+import { addDays, businessDayRange } from '../../lib/time.ts'
 
 export interface MemberReport {
   from: string
@@ -27,7 +28,7 @@ export async function memberReport(tx: Tx, merchantId: string, q: { from: string
   const end = businessDayRange(q.to, timeZone).end
   const date = q.date ?? q.to
   const asOf = businessDayRange(date, timeZone).end
-  const lapsedBefore = new Date(asOf.getTime() - loyalty.lapsedDays * 86_400_000)
+  const lapsedBefore = businessDayRange(addDays(date, -loyalty.lapsedDays), timeZone).end
   const [row] = (
     await tx.execute(sql`
       select
