@@ -64,6 +64,7 @@ describe('the dashboard over HTTP', () => {
     expect(cookie).toMatch(/SameSite=Lax/)
     expect(cookie).toMatch(/Path=\/dashboard/)
     expect(cookie).toMatch(/^tb_dashboard=tbs_/)
+    expect(cookie).not.toMatch(/Secure/) // a hub on plain http (PUBLIC_URL unset: http://localhost)
 
     const grid = await c.get('/dashboard/reconciliation')
     expect(grid.status).toBe(200)
@@ -225,6 +226,21 @@ describe('the dashboard over HTTP', () => {
       expect.stringMatching(new RegExp(`^${day.date},${day.connectionId},,,exceptions,CNY,0,0\\.00,1,5\\.60,5\\.60,0\\.03360,0\\.00000,,`)),
     ])
     expect((await c.get(`/dashboard/reconciliation/export?what=summary&by=till&format=csv`)).status).toBe(400)
+  })
+
+  it('marks its cookies Secure when PUBLIC_URL is https, though the proxy in front speaks plain http to the hub', async () => {
+    const before = hub.config.publicUrl
+    hub.config.publicUrl = 'https://till.example.com'
+    try {
+      const c = formClient(app)
+      const form = await c.get('/dashboard/login')
+      expect(form.setCookies.find((s) => s.startsWith('tb_dashboard_login='))).toMatch(/; Secure/)
+      const r = await c.login(day.m.adminEmail, day.m.password)
+      expect(r.status).toBe(303)
+      expect(r.setCookies.find((s) => s.startsWith('tb_dashboard='))).toMatch(/; Secure/)
+    } finally {
+      hub.config.publicUrl = before
+    }
   })
 
   it('signs out: the session is revoked, the cookie cleared, and sign-out needs the token too', async () => {

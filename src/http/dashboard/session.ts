@@ -35,7 +35,10 @@ export type DashboardEnv = AppEnv & {
   }
 }
 
-const isHttps = (c: Context) => new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https'
+/** Cookies are Secure when the hub is reached over https: its PUBLIC_URL says so (a proxy in front may speak plain http
+ * to it), or the request came so. */
+const isHttps = (c: Context<DashboardEnv>) =>
+  c.var.hub.config.publicUrl.startsWith('https:') || new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https'
 
 /** The CSRF token of a session: derived, so nothing is stored, and useless without the hub's key. */
 export const csrfToken = (c: Context<DashboardEnv>, sessionId: string) => c.var.hub.secrets.mac(CSRF_PURPOSE, sessionId)
