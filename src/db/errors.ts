@@ -89,3 +89,15 @@ export function databaseUnavailable(e: unknown): DomainError | undefined {
   })
   return lost ? unavailable('database_unavailable', 'the database cannot be reached just now; retry shortly (a write with the same Idempotency-Key)', 1) : undefined
 }
+
+/**
+ * An error as a person reads it in a record's "last error": for a connection lost midway the cause, not the failed
+ * ROLLBACK drizzle reports (`Failed query: rollback`); otherwise its own message.
+ */
+export function errorText(e: unknown): string {
+  if (databaseUnavailable(e)) {
+    const root = causes(e).findLast((c) => c instanceof Error && c.message.trim() !== '') as Error | undefined
+    return `the database connection was lost (${root?.message.split('\n')[0] ?? 'no reason given'}); it is tried again`
+  }
+  return e instanceof Error ? e.message : String(e)
+}

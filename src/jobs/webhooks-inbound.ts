@@ -11,6 +11,7 @@ import { loadConnection, type LoadedConnection } from '../connectors/framework/c
 import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
 import { connectorRegistry } from '../connectors/index.ts'
 import { executeNamed } from '../db/prepared.ts'
+import { errorText } from '../db/errors.ts'
 import { isDomainError } from '../lib/errors.ts'
 import { redactText, REDACTED } from '../lib/redact.ts'
 import type { Hub } from '../runtime.ts'
@@ -29,7 +30,7 @@ export class ProcessingDeferred extends Error {
 
 /** The error as it may be stored and logged: known secrets masked, credential-looking text masked. */
 function safeError(e: unknown, secrets: string[]): string {
-  let message = e instanceof Error ? e.message : String(e)
+  let message = errorText(e)
   for (const s of secrets) message = message.split(s).join(REDACTED)
   // Stored and re-thrown to the queue: without characters PostgreSQL cannot hold (a NUL the failing query carried).
   return redactText(message).replace(/\0/g, '\\0').replace(/\p{Cs}/gu, '\uFFFD').slice(0, 2000)

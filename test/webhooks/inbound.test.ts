@@ -119,6 +119,33 @@ describe('inbound webhooks', () => {
     expect(row.last_error).toContain('"A\\0B"')
   })
 
+  it('a processing connection lost midway records why (the database lost, not the failed rollback) and the retry processes it', async () => {
+    const m = await seedMerchant(hub)
+    const conn = await stripeConnection(m)
+    const body = stripeEvent(eventId())
+    expect((await deliver(conn.id, body, signedHeaders(body))).status).toBe(200)
+    let calls = 0
+    const task = createProcessInboundTask({
+      handlers: {
+        stripe: {
+          'payment_intent.succeeded': async (ctx) => {
+            // The first attempt's connection is cut, as a database restart would; the transaction cannot even roll back.
+            if (++calls === 1) await ctx.tx.execute(sql`select pg_terminate_backend(pg_backend_pid())`)
+          },
+        },
+      },
+    })
+    await drain({ tasks: [task] })
+    const [failed] = await rowsOf(conn.id)
+    expect(failed).toMatchObject({ status: 'received', attempts: 1 })
+    expect(failed.last_error).toMatch(/^the database connection was lost/)
+    expect(failed.last_error).not.toContain('Failed query')
+    await makeDue(hub, 'webhooks.process')
+    await drain({ tasks: [task] })
+    const [done] = await rowsOf(conn.id)
+    expect(done).toMatchObject({ status: 'processed', attempts: 2, last_error: null })
+  })
+
   it('a wrong or missing signature is refused with 401, stores nothing, queues nothing and logs a warning without secrets', async () => {
     const m = await seedMerchant(hub)
     const conn = await stripeConnection(m)
