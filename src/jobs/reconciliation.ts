@@ -5,6 +5,7 @@
 // 'not_ready'. A fetched or uploaded statement is imported and `settlement.reconcile` runs the day.
 import { and, eq, isNull, sql } from 'drizzle-orm'
 import { z } from 'zod'
+import { errorText } from '../db/errors.ts'
 import { discardFetched, type AnyConnector, type PaymentCapabilities, type StatementFile } from '../connectors/framework/define.ts'
 import { loadConnection, type LoadedConnection } from '../connectors/framework/connections.ts'
 import { createRedactor } from '../connectors/framework/call-log.ts'
@@ -370,7 +371,7 @@ async function importFetched(hub: Hub, p: FetchPayload, loaded: LoadedConnection
       statements.push(r.statementId)
     }
   } catch (e) {
-    await progress.fail(createRedactor(loaded.secretValues).text(e instanceof Error ? e.message : String(e)))
+    await progress.fail(createRedactor(loaded.secretValues).text(errorText(e)))
     throw e
   }
   await progress.finish({ done: read })

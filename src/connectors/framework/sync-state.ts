@@ -3,6 +3,7 @@
 // job run; and bindings of local records to their external counterparts with what was last pushed and seen.
 import { and, desc, eq, lt, sql } from 'drizzle-orm'
 import type { Database, Tx } from '../../db/client.ts'
+import { errorText } from '../../db/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { redactText } from '../../lib/redact.ts'
 import { createRedactor } from './call-log.ts'
@@ -87,7 +88,7 @@ export async function withSyncRun<T>(
     await db.update(syncRuns).set({ status: 'succeeded', counts, finishedAt: at() }).where(eq(syncRuns.id, id))
     return result
   } catch (e) {
-    const message = createRedactor(ref.secretValues ?? []).text(e instanceof Error ? e.message : String(e))
+    const message = createRedactor(ref.secretValues ?? []).text(errorText(e))
     await db.update(syncRuns).set({ status: 'failed', counts, error: message.slice(0, 2000), finishedAt: at() }).where(eq(syncRuns.id, id))
     throw e
   }
