@@ -756,13 +756,22 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
           else 'matched' end as outcome) o`)
 
     // Tenders left alone: settled by a revoke, a second record of a payment the channel has once, or not seen (yet).
+    // The days up to this one that have a current file of the lines the run pairs (an empty bill counts: it says so).
+    await tx.execute(sql`
+      create temp table rc_days on commit drop as
+      select distinct st.business_date as day from settlement_statements st
+       where st.merchant_id = ${x.m} and st.connection_id = ${x.c} and st.status in ('imported', 'empty') and ${x.formats}
+         and st.business_date <= ${x.d}::date`)
     await tx.execute(sql`
       insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, carried_days, outcome, state,
                           business_date, existing_id)
       select p.pos_kind, p.pos_id, p.ref, null, p.store_id, p.currency, p.amount, null, -p.amount, k.carried, o.outcome,
              case when o.outcome = 'matched' then 'auto' else 'open' end, p.bdate, p.item_id
         from rc_pos p
-        cross join lateral (select greatest(${x.d}::date - p.bdate, case when p.item_line is null then coalesce(p.item_carried, 0) else 0 end, 0) as carried) k
+        -- carried through as many of the channel's days as have a current file after the tender's own: a day whose bill
+        -- is still to come (a catch-up fetching days out of order, a bill not ready yet) has not shown it missing
+        cross join lateral (select greatest((select count(*) from rc_days sd where sd.day > p.bdate),
+                                            case when p.item_line is null then coalesce(p.item_carried, 0) else 0 end, 0) as carried) k
         cross join lateral (select case
           when p.pstatus = 'void' and ${revokedPayment(sql`p.origin_id`)} then 'matched'
           when p.dir = 'payment' and p.txn_id is not null and (

@@ -431,7 +431,9 @@ export async function dailySummary(
         storeCode: null,
         ...(byTerminal ? { terminal: null } : {}),
         currency: null,
-        runStatus: run.status,
+        // Nothing of the day is open (it has no items): a run that found exceptions found them on earlier days'
+        // items, whose own days show them, as a day with items of its own does.
+        runStatus: run.status === 'exceptions' ? 'balanced' : run.status,
         runId: run.id,
         posCount: 0,
         posAmount: 0,

@@ -6,6 +6,7 @@ import { reconcileDay, type ReconcileDayInput } from '../../../src/core/reconcil
 import { importStatement, recordEmptyStatement } from '../../../src/core/reconciliation/import.ts'
 import { at, importLines, itemOf, items, line, openShop, paid, refund, refunded, sell, statementOf, TZ, type Shop } from './helpers.ts'
 import { contentInMemory } from '../../../src/core/reconciliation/file.ts'
+import { dailySummary } from '../../../src/core/reconciliation/queries.ts'
 
 describe('reconciling a day', () => {
   const hub = useTestHub()
@@ -103,6 +104,33 @@ describe('reconciling a day', () => {
     await sell(hub, other, at('2026-11-10 12:00:00'), 100)
     await empty(other, '2026-11-10')
     expect((await run(other, '2026-11-10', { carryDays: 0 })).counts.missing_in_channel).toBe(1)
+  })
+
+  it('a later day reconciled before the bills of the days between keeps the payment timing until those bills are in', async () => {
+    const shop = await openShop(hub)
+    const sale = await sell(hub, shop, at('2026-11-10 12:00:00'), 3300)
+    const ref = sale.tenders[0]!.paymentNo
+    await empty(shop, '2026-11-10')
+    await empty(shop, '2026-11-13')
+    expect((await run(shop, '2026-11-10')).counts.timing).toBe(1)
+    // Three days on by the calendar, but only one of the channel's bills since has been seen: not missing yet.
+    const early = await run(shop, '2026-11-13')
+    expect(early).toMatchObject({ status: 'balanced' })
+    expect(await itemOf(hub, shop, ref)).toMatchObject({ outcome: 'timing', carried_days: 1 })
+    expect(await events(shop, 'settlement.exception')).toEqual([])
+    await empty(shop, '2026-11-11')
+    await empty(shop, '2026-11-12')
+    expect((await run(shop, '2026-11-11')).counts.timing).toBe(1)
+    expect((await run(shop, '2026-11-12')).counts.timing).toBe(1)
+    expect(await itemOf(hub, shop, ref)).toMatchObject({ outcome: 'timing', carried_days: 2 })
+    // The 13th run again, with every bill in: missing now, on the payment's own day.
+    const again = await run(shop, '2026-11-13')
+    expect(again.counts).toMatchObject({ missing_in_channel: 1, open_exceptions: 1 })
+    expect(await itemOf(hub, shop, ref)).toMatchObject({ outcome: 'missing_in_channel', carried_days: 3, business_date: '2026-11-10' })
+    // The chips follow what is open of each day: the 10th has the exception; the 13th, with nothing of its own, has none.
+    const summary = await dailySummary(hub.database.db, shop.m.merchantId, { from: '2026-11-10', to: '2026-11-13', connectionId: shop.connectionId, today: '2026-11-14' })
+    const chips = Object.fromEntries(summary.map((r) => [r.businessDate, [r.runStatus, r.openExceptions]]))
+    expect(chips).toEqual({ '2026-11-10': ['exceptions', 1], '2026-11-11': ['balanced', 0], '2026-11-12': ['balanced', 0], '2026-11-13': ['balanced', 0] })
   })
 
   it('tells each kind of exception apart, with both amounts and the difference', async () => {
