@@ -22,7 +22,7 @@ describe('settlement catch-up with a bill that comes in late', () => {
   let vendorNow = sh('2026-11-08 10:35:00')
   const sandbox = wechatPaySandbox({ mchId: MCH, appId: APPID, apiKey: API_KEY, feeRateBp: 60, clock: () => vendorNow })
   const server = setupServer(...sandbox.handlers)
-  beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
+  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
   afterEach(() => {
     hub.setNow(undefined)
     server.resetHandlers()
