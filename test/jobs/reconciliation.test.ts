@@ -7,7 +7,7 @@ import { useTestHubWithDataDir } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { drainJobs, queuedJobs } from '../helpers/jobs.ts'
-import { wechatPaySandbox, type WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
+import { wechatBill, wechatPaySandbox, type WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
 import { fetchSettlement, notReadyDeadline, scheduleFetches, FETCH_TASK, RECONCILE_TASK } from '../../src/jobs/reconciliation.ts'
 
 const MCH = '1900000109'
@@ -126,6 +126,27 @@ describe('settlement jobs against the WeChat Pay simulator', () => {
     expect(await runs(s.connectionId)).toMatchObject([{ status: 'not_ready', business_date: '2026-11-11', error: expect.stringContaining('Bill Creating') }])
     expect(await queuedJobs(hub, FETCH_TASK)).toEqual([])
     expect(await statements(s.connectionId)).toEqual([])
+  })
+
+  it('a bill uploaded by hand while the day’s fetch waits stays the day’s statement: the waiting fetch leaves the day alone', async () => {
+    await clearQueue()
+    const s = await shop()
+    const sale = await s.sell(at('2026-11-11 12:00:00'), 900)
+    const rows: WechatBillRow[] = [{ kind: 'payment', at: '2026-11-11 12:00:02', outTradeNo: sale.tenders[0]!.paymentNo, amount: 900 }]
+    vendorNow = at('2026-11-12 08:00:00')
+    hub.setNow(at('2026-11-12 08:00:00'))
+    expect(await fetchSettlement(hub, s.payload('2026-11-11'), job())).toMatchObject({ status: 'waiting' })
+    // Finance downloads the bill from the merchant platform and uploads it before the hub asks again.
+    const upload = await s.admin.post(`/api/v1/reconciliation/statements?${new URLSearchParams({ connectionId: s.connectionId, date: '2026-11-11', format: 'wechat_trade', fileName: 'wx-2026-11-11.csv' })}`, undefined, {
+      raw: new Uint8Array(wechatBill({ rows, mchId: MCH, feeRateBp: 60 })),
+      headers: { 'content-type': 'text/csv' },
+    })
+    expect(upload.status, JSON.stringify(upload.body)).toBe(201)
+    sandbox.state.days.set('2026-11-11', { rows })
+    vendorNow = at('2026-11-12 08:30:00')
+    hub.setNow(at('2026-11-12 08:30:00'))
+    expect(await fetchSettlement(hub, s.payload('2026-11-11'), job())).toMatchObject({ status: 'skipped' })
+    expect(await statements(s.connectionId)).toEqual([{ format: 'wechat_trade', status: 'imported', line_count: 1, business_date: '2026-11-11' }])
   })
 
   it('a day without transactions becomes an empty statement, and the till’s payments turn timing', async () => {
