@@ -354,3 +354,32 @@ export async function getDelivery(tx: Tx, merchantId: string, id: string): Promi
     .orderBy(asc(webhookAttempts.attempt), asc(webhookAttempts.id))
   return { delivery, attempts }
 }
+
+/**
+ * Queues again, for a merchant just restored from an archive (which carries no queued jobs), the attempt of every
+ * pending delivery (at its scheduled time) and the fanout of events that have no delivery yet. An event counts as
+ * not fanned out when an enabled subscription wants it, it was recorded after the subscription was made and no more
+ * than a few minutes before the newest event the subscription already has a delivery for (events commit out of id
+ * order; older ones without a delivery were recorded while the subscription was off, and stay undelivered as they
+ * would have on the old hub).
+ */
+export async function requeueRestored(tx: Tx, merchantId: string): Promise<{ deliveries: number; events: number }> {
+  const pending = await tx
+    .select({ id: webhookDeliveries.id, nextAttemptAt: webhookDeliveries.nextAttemptAt })
+    .from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.merchantId, merchantId), eq(webhookDeliveries.status, 'pending')))
+    .orderBy(asc(webhookDeliveries.createdAt), asc(webhookDeliveries.id))
+  for (const d of pending) await queueAttempt(tx, { merchantId, deliveryId: d.id }, d.nextAttemptAt ?? undefined)
+  const unfanned = await tx.execute<{ id: number }>(sql`
+    select distinct e.id from events e
+      join webhook_subscriptions s on s.merchant_id = e.merchant_id and s.enabled and s.deleted_at is null
+       and e.created_at >= s.created_at and (e.type = any(s.event_types) or ${ALL_EVENTS} = any(s.event_types))
+     where e.merchant_id = ${merchantId}
+       and not exists (select 1 from webhook_deliveries d where d.subscription_id = s.id and d.event_id = e.id)
+       and e.created_at >= coalesce((select max(x.created_at) - interval '5 minutes' from webhook_deliveries d join events x on x.id = d.event_id
+                                      where d.subscription_id = s.id), '-infinity')
+     order by e.id`)
+  const ids = unfanned.rows.map((r) => Number(r.id))
+  for (let i = 0; i < ids.length; i += 1000) await enqueue(tx, 'webhooks.fanout', { merchantId, eventIds: ids.slice(i, i + 1000) }, { maxAttempts: 25 })
+  return { deliveries: pending.length, events: ids.length }
+}

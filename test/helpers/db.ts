@@ -113,3 +113,17 @@ export function useTestHubWithDataDir(name: string): { hub: TestHub; dataDir: st
   }
   return { hub, dataDir, files }
 }
+
+/** A Hub over an existing database (a test's second hub, a restore target), with its own secret key. */
+export function hubOn(url: string, secretKey = TEST_SECRET_KEY): Hub & { close(): Promise<void> } {
+  const logger = createLogger({ level: 'warn', destination: new LogCapture() })
+  const database = openDatabase(url, { logger, max: 5 })
+  return {
+    config: { ...loadConfig({ TILLBRIDGE_DATA_DIR: '.data/test-hub' }), databaseUrl: url, secretKey },
+    logger,
+    database,
+    secrets: createSecretBox(secretKey),
+    clock: () => new Date(),
+    close: () => database.close(),
+  }
+}

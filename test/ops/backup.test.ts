@@ -8,16 +8,12 @@ import path from 'node:path'
 import yauzl from 'yauzl'
 import yazl from 'yazl'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDatabase, LogCapture, TEST_SECRET_KEY, useTestHub } from '../helpers/db.ts'
+import { createTestDatabase, hubOn, TEST_SECRET_KEY, useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant, type Api, type SeededMerchant } from '../helpers/api.ts'
 import { ledgerMismatches, seedProduct, seedStore, type SeededStore } from '../helpers/pos.ts'
 import { lastJsonLine, runCli } from '../helpers/processes.ts'
 import { drainJobs } from '../helpers/jobs.ts'
 import { fanout } from '../../src/jobs/webhooks-outbound.ts'
-import { createLogger } from '../../src/lib/logger.ts'
-import { loadConfig } from '../../src/lib/config.ts'
-import { createSecretBox } from '../../src/lib/secrets.ts'
-import { openDatabase } from '../../src/db/client.ts'
 import type { Hub } from '../../src/runtime.ts'
 import { exportMerchant } from '../../src/ops/backup/export.ts'
 import { importArchive } from '../../src/ops/backup/import.ts'
@@ -28,20 +24,6 @@ const at = (time: string) => new Date(`${DAY}T${time}+08:00`)
 const OTHER_KEY = Buffer.alloc(32, 9).toString('base64')
 const CLI_TIMEOUT = 240_000
 const UUIDS = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi
-
-/** A Hub over an existing database (the tests' second hub), with its own secret key. */
-function hubOn(url: string, secretKey = TEST_SECRET_KEY): Hub & { close(): Promise<void> } {
-  const logger = createLogger({ level: 'warn', destination: new LogCapture() })
-  const database = openDatabase(url, { logger, max: 5 })
-  return {
-    config: { ...loadConfig({ TILLBRIDGE_DATA_DIR: '.data/test-hub' }), databaseUrl: url, secretKey },
-    logger,
-    database,
-    secrets: createSecretBox(secretKey),
-    clock: () => new Date(),
-    close: () => database.close(),
-  }
-}
 
 /** Children without merchant_id, and how their rows belong to a merchant: written out here, apart from the code. */
 const CHILDREN: Record<string, string> = {
@@ -320,6 +302,52 @@ describe('merchant export and import', { timeout: 600_000 }, () => {
     await expect(importArchive(there, { file: archive })).rejects.toMatchObject({ code: 'merchant_exists' })
     expect(await snapshot(there, m.merchantId)).toEqual(rows)
     expect(await count(there, 'select count(*) as n from merchants')).toBe(1)
+  })
+
+  it('refuses an archive damaged inside a table\'s compressed data with a classified error naming the entry, writing nothing', async () => {
+    const target = await createTestDatabase()
+    targets.push({ close: target.drop })
+    const there = hubOn(target.url)
+    targets.push(there)
+    // One byte flipped in the middle of the compressed bytes of tables/sales.jsonl: where the damaged bytes no longer
+    // inflate to the entry's size (zlib or yauzl's size check fails) the error names the entry as a checksum does;
+    // where they still inflate, the checksum catches them. A few bytes around the middle, so both are met.
+    const bytes = fs.readFileSync(archive)
+    const zip = await yauzl.openPromise(archive, { lazyEntries: true, autoClose: false })
+    let middle = -1
+    for await (const e of zip.eachEntry()) {
+      if (e.fileName !== 'tables/sales.jsonl') continue
+      const header = e.relativeOffsetOfLocalHeader
+      middle = header + 30 + bytes.readUInt16LE(header + 26) + bytes.readUInt16LE(header + 28) + Math.floor(e.compressedSize / 2)
+    }
+    zip.close()
+    expect(middle).toBeGreaterThan(0)
+    const damaged = path.join(dir, 'damaged.zip')
+    const codes: string[] = []
+    for (let at = middle - 6; at <= middle + 6; at++) {
+      const flipped = Buffer.from(bytes)
+      flipped[at]! ^= 0x10
+      fs.writeFileSync(damaged, flipped)
+      const err = await importArchive(there, { file: damaged }).then(
+        () => null,
+        (e: unknown) => e as { code?: string; message: string },
+      )
+      expect(err, `byte ${at - middle} from the middle`).not.toBeNull()
+      expect(err!.code, err!.message).toMatch(/^(archive_invalid|checksum_mismatch)$/)
+      expect(err!.message).toContain('tables/sales.jsonl')
+      expect(err!.message).toContain('the archive was changed or damaged; nothing was written')
+      expect(await count(there, 'select count(*) as n from merchants')).toBe(0)
+      expect(await count(there, 'select count(*) as n from users')).toBe(0)
+      // The command line says the same (once is enough).
+      if (err!.code === 'archive_invalid' && !codes.includes('archive_invalid')) {
+        const cli = await runCli(['import', '--in', damaged], { DATABASE_URL: target.url, TILLBRIDGE_SECRET_KEY: TEST_SECRET_KEY, TILLBRIDGE_DATA_DIR: dir }, CLI_TIMEOUT)
+        expect(cli.code).not.toBe(0)
+        expect(cli.stderr).toContain('(archive_invalid)')
+        expect(cli.stderr).toContain('tables/sales.jsonl cannot be read')
+      }
+      codes.push(err!.code!)
+    }
+    expect(codes).toContain('archive_invalid')
   })
 
   it('imports --as-new-merchant beside the original: a second merchant with the same reports and no id shared with the first', async () => {

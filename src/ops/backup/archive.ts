@@ -11,19 +11,19 @@
 //                          jsonb, arrays, bytea and timestamps with microseconds survive unchanged), primary key order.
 // Which tables: found from the database (catalog.ts) — every table of schema public with merchant_id, the merchants
 // row itself, and the children that hang off them. Not carried: sessions (staff sign in again), worker heartbeats,
-// graphile-worker's queue (jobs queued at export time; the nightly recovery and the next changes re-queue what
-// matters) and drizzle's migration log. Kept: users with their password hashes, API key hashes, the audit log,
-// events, every ledger. Connection credentials and webhook signing secrets stay sealed with the writing hub's
-// TILLBRIDGE_SECRET_KEY; till PINs stay MACed under it. The archive therefore holds password hashes and sealed
-// secrets: keep it like a database backup. The checksums catch a damaged or edited file, not a forger who also
-// rewrites the manifest.
+// graphile-worker's queue (jobs queued at export time: the import queues again the work the restored rows wait for,
+// see requeueWork in import.ts, and the recurring tasks pick up the rest) and drizzle's migration log. Kept: users
+// with their password hashes, API key hashes, the audit log, events, every ledger. Connection credentials and webhook
+// signing secrets stay sealed with the writing hub's TILLBRIDGE_SECRET_KEY; till PINs stay MACed under it. The
+// archive therefore holds password hashes and sealed secrets: keep it like a database backup. The checksums catch a
+// damaged or edited file, not a forger who also rewrites the manifest.
 //
 // Versions: `version` changes when this layout changes. An archive is imported only by a hub that has its migration
 // (same or later schema); columns a later migration added take their defaults.
 import fs from 'node:fs'
 import path from 'node:path'
 import { createHash, type Hash } from 'node:crypto'
-import type { Readable } from 'node:stream'
+import { PassThrough, type Readable } from 'node:stream'
 import yauzl from 'yauzl'
 import { z } from 'zod'
 import { MIGRATIONS_FOLDER } from '../../db/migrate.ts'
@@ -81,6 +81,12 @@ export function tablesThrough(tag: string): Set<string> {
 }
 
 export const archiveError = (message: string, details?: unknown) => invalid('archive_invalid', message, details)
+
+/** An entry whose compressed bytes do not inflate (zlib, or yauzl's size checks): classified, naming the entry. */
+export const damagedEntry = (file: string, cause: unknown) =>
+  cause instanceof DomainError
+    ? cause
+    : archiveError(`${file} cannot be read (${(cause as Error)?.message ?? String(cause)}): the archive was changed or damaged; nothing was written`, { file })
 
 export interface OpenArchive {
   manifest: Manifest
@@ -142,7 +148,18 @@ export async function openArchive(file: string): Promise<OpenArchive> {
     return {
       manifest,
       has: (f) => entries.has(f),
-      open: (f) => zip.openReadStreamPromise(entries.get(f)!),
+      open: async (f) => {
+        let raw: Readable
+        try {
+          raw = await zip.openReadStreamPromise(entries.get(f)!)
+        } catch (e) {
+          throw damagedEntry(f, e)
+        }
+        // Errors met while inflating arrive on the stream: its reader sees them classified.
+        const out = new PassThrough()
+        raw.on('error', (e) => out.destroy(damagedEntry(f, e)))
+        return raw.pipe(out)
+      },
       close: () => zip.close(),
     }
   } catch (e) {
@@ -155,9 +172,9 @@ export async function openArchive(file: string): Promise<OpenArchive> {
  * The lines of a JSON-lines stream (each ends with "\n"; rows never hold a raw newline: JSON escapes it), feeding
  * every byte to `digest` on the way.
  */
-export async function* jsonLines(stream: Readable, digest: Hash): AsyncGenerator<string> {
+export async function* jsonLines(stream: Readable, digest: Hash, file = 'an entry of the archive'): AsyncGenerator<string> {
   let carry: Buffer = Buffer.alloc(0)
-  for await (const chunk of stream) {
+  for await (const chunk of readClassified(stream, file)) {
     const buf = chunk as Buffer
     digest.update(buf)
     let data = carry.length ? Buffer.concat([carry, buf]) : buf
@@ -173,6 +190,14 @@ export async function* jsonLines(stream: Readable, digest: Hash): AsyncGenerator
   }
   // A last line without its newline is still a line: the file's checksum decides whether it belongs there.
   if (carry.length) yield carry.toString('utf8')
+}
+
+async function* readClassified(stream: Readable, file: string): AsyncGenerator<unknown> {
+  try {
+    for await (const chunk of stream) yield chunk
+  } catch (e) {
+    throw damagedEntry(file, e)
+  }
 }
 
 export const sha256 = (): Hash => createHash('sha256')

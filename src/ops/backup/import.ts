@@ -28,7 +28,14 @@
 // whose emails or keys this hub already has (`email_taken`, `api_key_taken`); --as-new-merchant gives such users the
 // address local+<merchant prefix>@domain (same password) and keeps such keys revoked, and reports both.
 import type pg from 'pg'
+import { drizzle } from 'drizzle-orm/node-postgres'
+import { sql } from 'drizzle-orm'
 import type { Hub } from '../../runtime.ts'
+import type { Tx } from '../../db/client.ts'
+import { enqueue } from '../../db/enqueue.ts'
+import { queueSend } from '../../core/campaigns/service.ts'
+import { INBOUND_MAX_ATTEMPTS, PROCESS_TASK, processJobKey } from '../../webhooks/inbound.ts'
+import { requeueRestored } from '../../webhooks/outbound.ts'
 import { conflict, forbidden, invalid } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { archiveError, migrationTags, jsonLines, openArchive, sha256, tablesThrough, type Manifest, type ManifestTable, type OpenArchive } from './archive.ts'
@@ -159,7 +166,8 @@ async function check(archive: OpenArchive, plan: Plan[], asNew: boolean): Promis
     let problem: string | null = null
     let min = Infinity
     let max = -Infinity
-    for await (const line of jsonLines(await archive.open(entry.file), digest)) {
+    // A damaged entry (bytes that do not inflate) fails classified, naming it, like a checksum that does not match.
+    for await (const line of jsonLines(await archive.open(entry.file), digest, entry.file)) {
       count++
       if (!parse || problem) continue
       let row: Record<string, unknown>
@@ -261,7 +269,7 @@ async function write(
         batch = []
         bytes = 0
       }
-      for await (const raw of jsonLines(await archive.open(p.entry.file), digest)) {
+      for await (const raw of jsonLines(await archive.open(p.entry.file), digest, p.entry.file)) {
         const line = asNew ? raw.replace(UUID_IN_TEXT, (u) => facts.uuids.get(u.toLowerCase()) ?? u) : raw
         batch.push(line)
         bytes += line.length
@@ -281,6 +289,7 @@ async function write(
     await fixSequences(client, plan)
     const secretsUnreadable = await unreadableSecrets(client, hub, merchantId)
     const pinsUnreadable = unreadablePins(hub, facts, usersRenamed)
+    await requeueWork(client, merchantId, progress)
     await client.query('commit')
     progress(`imported merchant ${merchantId}${asNew ? ` (a copy of ${source})` : ''}: ${total} rows in ${plan.length} tables`)
     return {
@@ -426,6 +435,48 @@ function movedAt(doc: string, path: string[], off: number, depth = 0): string {
         ? `case when jsonb_typeof(${d} -> ${quoteLiteral(key!)}) = 'number' then jsonb_set(${d}, array[${quoteLiteral(key!)}], to_jsonb((${d} ->> ${quoteLiteral(key!)})::bigint + ${off})) else ${d} end`
         : `case when jsonb_typeof(${d} -> ${quoteLiteral(key!)}) = 'object' then jsonb_set(${d}, array[${quoteLiteral(key!)}], ${movedAt(`${d} -> ${quoteLiteral(key!)}`, rest, off, depth + 1)}) else ${d} end`
   return `(select ${inner} from (select ${doc} as ${d}) x${depth})`
+}
+
+/**
+ * The archive carries no queued jobs: the work its rows still wait for is queued again here, in the import's
+ * transaction. Outbound deliveries still pending and events not fanned out yet, inbound webhooks not processed yet,
+ * device work queued for a device the hub drives, campaign runs being sent and campaign deliveries whose outcome is
+ * unknown. The rest is picked up by recurring tasks: failed or unknown device work (device.poll), vouchers of recent
+ * days (vouchers.schedule), settlement fetches (reconciliation schedule), marketplace pushes (stock.schedule's
+ * nightly recovery).
+ */
+async function requeueWork(client: pg.PoolClient, merchantId: string, progress: (m: string) => void): Promise<void> {
+  // The rows are written: the hub's own triggers (graphile-worker's among them) fire again from here on.
+  await client.query('set local session_replication_role = origin')
+  const tx = drizzle({ client }) as unknown as Tx
+  const webhooks = await requeueRestored(tx, merchantId)
+  const inbound = await tx.execute<{ id: string; connection_id: string }>(
+    sql`select id, connection_id from inbound_webhooks where merchant_id = ${merchantId} and status in ('received', 'processing') order by received_at, id`,
+  )
+  for (const w of inbound.rows) {
+    await enqueue(tx, PROCESS_TASK, { merchantId, connectionId: w.connection_id, inboundId: w.id }, { jobKey: processJobKey(w.id), maxAttempts: INBOUND_MAX_ATTEMPTS })
+  }
+  // As the device_jobs trigger does: one runner per device driven by the hub with queued work.
+  const devices = await tx.execute<{ id: string }>(sql`
+    select distinct d.id from device_jobs j join devices d on d.id = j.device_id
+     where j.merchant_id = ${merchantId} and j.state = 'queued' and d.route = 'hub' and d.enabled`)
+  for (const d of devices.rows) {
+    await enqueue(tx, 'device.run', { merchantId, deviceId: d.id }, { queueName: `device:${d.id}`, maxAttempts: 5, jobKey: `device.run:${d.id}` })
+  }
+  const runs = await tx.execute<{ id: string; run_key: string }>(
+    sql`select id, last_run_key as run_key from campaigns where merchant_id = ${merchantId} and status = 'sending' and last_run_key is not null order by id`,
+  )
+  for (const c of runs.rows) await queueSend(tx, { merchantId, campaignId: c.id, runKey: c.run_key })
+  const unsettled = await tx.execute<{ id: string }>(
+    sql`select distinct campaign_id as id from campaign_deliveries where merchant_id = ${merchantId} and status = 'unknown' order by 1`,
+  )
+  for (const c of unsettled.rows) await enqueue(tx, 'campaigns.settle', { merchantId, campaignId: c.id }, { jobKey: `campaigns.settle:${c.id}` })
+  const queued = webhooks.deliveries + webhooks.events + inbound.rows.length + devices.rows.length + runs.rows.length + unsettled.rows.length
+  if (queued) {
+    progress(
+      `queued again: ${webhooks.deliveries} webhook deliveries, fanout of ${webhooks.events} events, ${inbound.rows.length} inbound webhooks, ${devices.rows.length} devices, ${runs.rows.length} campaign runs, ${unsettled.rows.length} campaign settlements`,
+    )
+  }
 }
 
 /** Every table holds exactly the archive's rows for the merchant, and every foreign key of them finds its parent. */
