@@ -1,7 +1,8 @@
 // The hub's end of the bridge link: stores' bridges open a WebSocket to /api/v1/bridge/link (the store needs no
 // inbound port), authenticated with a key scoped to that store. The hub sends each open job of the store's bridged
 // devices in seq order (a failure waiting for its device goes again before later work of it: openWork), applies the
-// results at most once and acknowledges them, and records device status — not for a device switched off.
+// results at most once, only for jobs it handed over, and acknowledges them, and records device status — not for a
+// device switched off.
 //
 // Work reaches the link at commit: a trigger on device_jobs NOTIFYs 'tb_device_jobs' with the store id, and every
 // hub process holding that store's link pumps it. After a reconnect every job without a stored result is sent
@@ -30,6 +31,8 @@ interface Link {
   token: string
   /** Jobs sent on this socket (a new socket starts empty, so everything open is sent again). */
   sent: Set<string>
+  /** The bridge said hello (and was told its devices): no work goes out before, whatever wakes the pump. */
+  greeted: boolean
   pumping: Promise<void>
   again: boolean
   alive: boolean
@@ -58,9 +61,10 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
   /**
    * Sends the store's open jobs not yet sent on this socket, in order. One pump at a time per link. A job is marked
    * sent (its attempt counted) and committed before it goes out: a bridge may answer before the hub has sent the
-   * rest, and a result must find the job already sent.
+   * rest, and a result must find the job already sent. Nothing before the bridge's hello.
    */
   const pump = (link: Link): Promise<void> => {
+    if (!link.greeted) return link.pumping
     if (link.again) return link.pumping
     link.again = true
     link.pumping = link.pumping.then(async () => {
@@ -130,6 +134,13 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
     }
   }
 
+  /**
+   * Takes a bridge's result for a job of its store's bridged devices that was handed over (sent): a job never sent, or
+   * back in the queue after a retryable failure, did not run, and its result changes nothing (applyOutcome). A result
+   * not taken is acknowledged all the same, like one for another store's job: the bridge's journal keeps what it ran
+   * and answers the job from it if the hub sends it, and an unacknowledged result would only come back on every link
+   * (and keep a retryable failure from running again: the bridge re-runs one only once the hub has acknowledged it).
+   */
   const onResult = async (link: Link, r: WorkResult) => {
     const now = hub.clock()
     const deviceId = await db.transaction(async (tx) => {
@@ -144,7 +155,7 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
   const accept = async (socket: WebSocket, principal: { merchantId: string; storeId: string; token: string }) => {
     const previous = links.get(principal.storeId)
     if (previous) previous.socket.close(CLOSE_REPLACED, 'replaced by a newer connection of this store')
-    const link: Link = { socket, merchantId: principal.merchantId, storeId: principal.storeId, token: principal.token, sent: new Set(), pumping: Promise.resolve(), again: false, alive: true }
+    const link: Link = { socket, merchantId: principal.merchantId, storeId: principal.storeId, token: principal.token, sent: new Set(), greeted: false, pumping: Promise.resolve(), again: false, alive: true }
     links.set(principal.storeId, link)
     log.info({ storeId: link.storeId }, 'bridge connected')
     socket.on('pong', () => (link.alive = true))
@@ -168,6 +179,7 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
           const devices = (await listDevices(db, link.merchantId, link.storeId)).filter((d) => d.enabled && d.route === 'bridge')
           const byId = new Map(devices.map((d) => [d.id, d]))
           send(link, { type: 'welcome', storeId: link.storeId, protocol: PROTOCOL_VERSION, devices: devices.map((d) => endpointOf(d, d.printerId ? byId.get(d.printerId) : undefined)) })
+          link.greeted = true
           await pump(link)
         } else if (m.type === 'result') await onResult(link, m.result)
         else if (m.type === 'status') await onStatus(link, m.deviceId, m.status)

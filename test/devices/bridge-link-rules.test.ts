@@ -7,7 +7,9 @@ import { randomUUID } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
+import WebSocket from 'ws'
 import { deviceRig, rawBridge, until, type DeviceRig } from '../helpers/devices.ts'
+import { requeueRecovered } from '../../src/core/devices/jobs.ts'
 import { startBridge, type Bridge } from '../../src/devices/bridge/agent.ts'
 import { executeWork, readDeviceStatus } from '../../src/devices/executor.ts'
 import { startDisplay } from '../../src/devices/simulators/display.ts'
@@ -54,6 +56,62 @@ describe('bridge link rules', () => {
     b.done(queued.id)
     await b.waitFor((m) => m.type === 'ack' && m.jobId === queued.id)
     expect(await stateOf(queued.id)).toBe('queued')
+  })
+
+  it('a result for a job not handed over — never sent, or back in the queue after a retryable failure — is acknowledged and changes nothing; no work goes out before hello; each job then prints once', async () => {
+    rig = await deviceRig(hub, { pumpIntervalMs: 60_000 })
+    const printerId = rig.devices.printer.id
+    const result = (jobId: string, outcome: string, extra: Record<string, unknown> = {}) => ({
+      type: 'result',
+      result: { jobId, outcome, reason: null, message: null, retryable: false, status: null, finishedAt: new Date().toISOString(), ...extra },
+    })
+    const jobOf = async (jobId: string) => (await rig!.api.get(`/api/v1/device-jobs/${jobId}`)).body
+    // Sent once, refused by the printer before any byte (paper end), and back in the queue once it recovered — while
+    // the hub's end of the link is down, so nothing hands it (or the job queued after it) over yet.
+    const first = await rawBridge(rig.hubUrl, rig.store.storeId, rig.bridgeKey)
+    cleanups.push(() => first.ws.terminate())
+    const retried = await job(printerId)
+    await first.waitFor((m) => m.type === 'work' && m.work.jobId === retried.id)
+    first.send(result(retried.id, 'failed', { reason: 'paper_out', retryable: true }))
+    await first.waitFor((m) => m.type === 'ack' && m.jobId === retried.id)
+    await rig.links.close()
+    expect(await hub.database.db.transaction((tx) => requeueRecovered(tx, printerId, new Date()))).toBe(1)
+    const never = await job(printerId)
+    expect(never.state).toBe('queued')
+    // Back up with no link and a pump a minute away: a link that has not said hello is sent nothing until then.
+    await rig.linkUp()
+    const ws = new WebSocket(`${rig.hubUrl.replace('http', 'ws')}/api/v1/bridge/link?store=${rig.store.storeId}`, { headers: { authorization: `Bearer ${rig.bridgeKey}` } })
+    cleanups.push(() => ws.terminate())
+    const msgs: any[] = []
+    ws.on('message', (d) => msgs.push(JSON.parse(d.toString())))
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve)
+      ws.once('error', reject)
+    })
+    const send = (m: unknown) => ws.send(JSON.stringify(m))
+    send(result(never.id, 'done'))
+    send(result(retried.id, 'failed', { reason: 'paper_out', retryable: true }))
+    send(result(retried.id, 'done'))
+    await until(() => msgs, (ms) => ms.filter((m) => m.type === 'ack').length === 3, 3000, 'the three results answered')
+    // Acknowledged, as a result for another store's job is (the bridge's journal keeps what it ran), and nothing else.
+    expect(msgs.map((m) => `${m.type} ${m.jobId}`).sort()).toEqual([`ack ${never.id}`, `ack ${retried.id}`, `ack ${retried.id}`].sort())
+    const pick = (j: any) => ({ state: j.state, attempts: j.attempts, sentAt: j.sentAt })
+    expect(pick(await jobOf(never.id))).toEqual({ state: 'queued', attempts: 0, sentAt: null })
+    expect(pick(await jobOf(retried.id))).toMatchObject({ state: 'queued', attempts: 1 })
+    // Work queued now wakes the link's pump at commit: still nothing goes out before hello.
+    const late = await job(printerId)
+    await new Promise((r) => setTimeout(r, 500))
+    expect(msgs.filter((m) => m.type === 'work')).toEqual([])
+    expect(pick(await jobOf(late.id))).toEqual({ state: 'queued', attempts: 0, sentAt: null })
+    // Handed over now: each goes out once and its result is taken.
+    send({ type: 'hello', storeId: rig.store.storeId, protocol: 1, agent: 'test' })
+    for (const j of [retried, never, late]) {
+      await until(() => msgs, (ms) => ms.some((m) => m.type === 'work' && m.work.jobId === j.id), 3000, 'the job handed over')
+      send(result(j.id, 'done'))
+    }
+    const done = await until(() => Promise.all([retried, never, late].map((j) => jobOf(j.id))), (js) => js.every((j) => j.state === 'done'), 3000, 'all done')
+    expect(done.map((j) => j.attempts)).toEqual([2, 1, 1])
+    expect(msgs.filter((m) => m.type === 'work').map((m) => m.work.jobId)).toEqual([retried.id, never.id, late.id])
   })
 
   it('a job the bridge answers at once was sent first: it counts its attempt and when it was sent', async () => {

@@ -15,6 +15,11 @@
 //   status, or a person says whether it printed. A reprint is a new job, marked as one.
 // - A job past its expiry (a drawer kick after 10 s) is dropped, never delivered late.
 // - Results apply at most once: a result for a job that is already final changes nothing.
+// - A driver's result is taken only for a job handed over to it (sent). A job never sent, or back in the queue after
+//   a retryable failure (nothing reached the device), did not run: a result for it — a repeat of the failure, or one
+//   the hub never asked for — changes nothing, so it still prints exactly once when it goes out. A job sent and still
+//   owing its result stays sent across reconnects (it is never put back in the queue), so a late result of one that
+//   did print is taken.
 import { and, asc, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
@@ -234,9 +239,11 @@ function settle(r: JobOutcome, status: DeviceStatusLike | null) {
 }
 
 /**
- * Applies a driver's outcome at most once: a job still open takes it (an unknown one settled by the status read
- * that came with it), anything else — a repeat, a late result for a dropped job — is ignored. With `from`, only a
- * job of a device on that route takes it. Returns the job as stored and whether this call changed it.
+ * Applies an outcome at most once: a job still open takes it (an unknown one settled by the status read that came
+ * with it), anything else — a repeat, a late result for a dropped job — is ignored. With `from` it is a driver's
+ * result: only a job handed over (sent) to a device on that route takes it (see the header). Without it the hub
+ * itself decides (a job it could not render, before or instead of handing it over). Returns the job as stored and
+ * whether this call changed it.
  */
 export async function applyOutcome(tx: Tx, storeId: string, r: JobOutcome, from?: { route: 'bridge' | 'hub' }): Promise<{ job: DeviceJob | null; applied: boolean }> {
   const [found] = await tx
@@ -248,7 +255,7 @@ export async function applyOutcome(tx: Tx, storeId: string, r: JobOutcome, from?
   // A driver speaks for the jobs of its own route only: a bridge's result for a job the hub drives is ignored.
   if (!found || (from && found.route !== from.route)) return { job: null, applied: false }
   const job = found.job
-  if (FINAL.includes(job.state)) return { job, applied: false }
+  if (FINAL.includes(job.state) || (from && job.state !== 'sent')) return { job, applied: false }
   const s = settle(r, r.status)
   const result: Record<string, unknown> = {}
   if (r.status) result.status = r.status
