@@ -9,7 +9,7 @@ import { getSettings } from '../core/merchants/settings.ts'
 import { systemActor } from '../core/staff/actor.ts'
 import { expirePoints } from '../core/members/points.ts'
 import { expireCoupons } from '../core/members/coupons.ts'
-import { giveBirthdayGifts } from '../core/members/birthday.ts'
+import { giveBirthdayGifts, type SkippedBirthdayGift } from '../core/members/birthday.ts'
 import { reviewTier } from '../core/members/tiers.ts'
 import { members, tiers } from '../core/members/schema.ts'
 import { businessDate } from '../lib/time.ts'
@@ -24,12 +24,19 @@ export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merch
   const today = businessDate(now, settings.timeZone)
   const expired = await db.transaction((tx) => expirePoints(tx, actor, today))
   const coupons = await db.transaction((tx) => expireCoupons(tx, merchantId, now))
-  // The gifts of the month of the last run too, when it was another (its last runs were missed: the hub was down).
+  // The gifts of the months since the last run too, when that was in another (their last runs were missed: the hub
+  // was down), each to the members of its month: back to the last run's month, at most 11 months back (a month
+  // before that comes round again this year).
   const mark = await markOf(db, merchantId, 'loyalty')
-  const lastMonth = mark && mark.slice(0, 7) < today.slice(0, 7) ? mark.slice(0, 7) : null
-  const missed = lastMonth ? await db.transaction((tx) => giveBirthdayGifts(tx, actor, now, lastMonth)) : { gifted: 0 }
-  const current = await db.transaction((tx) => giveBirthdayGifts(tx, actor, now))
-  const birthdays = { gifted: missed.gifted + current.gifted, skipped: current.skipped ?? missed.skipped }
+  const missedMonths = mark ? monthsFrom(laterMonth(mark.slice(0, 7), monthsBefore(today.slice(0, 7), 11)), today.slice(0, 7)) : []
+  const birthdays: { gifted: number; skipped?: SkippedBirthdayGift } = { gifted: 0 }
+  let missedSkipped = false
+  for (const month of [...missedMonths, undefined]) {
+    const r = await db.transaction((tx) => giveBirthdayGifts(tx, actor, now, month))
+    birthdays.gifted += r.gifted
+    if (r.skipped) birthdays.skipped = r.skipped
+    if (r.skipped && month) missedSkipped = true
+  }
   // A template that cannot issue skips the gift, and a member it left out is skipped too (the members stay due for a
   // later run), not the rest of the day.
   const skipped = birthdays.skipped
@@ -48,8 +55,8 @@ export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merch
       reviewed++
     }
   }
-  // The day is done; a last month whose gifts a template kept back is looked at again by the next run.
-  if (!missed.skipped) await advanceMark(db, merchantId, 'loyalty', today, now)
+  // The day is done; missed months whose gifts a template kept back are looked at again by the next run.
+  if (!missedSkipped) await advanceMark(db, merchantId, 'loyalty', today, now)
   return { pointsExpired: expired.points, couponsExpired: coupons, birthdayGifts: birthdays.gifted, birthdayGiftsSkipped: skipped?.due ?? 0, tiersReviewed: reviewed }
 }
 
@@ -74,3 +81,19 @@ export const loyaltyDaily = defineTask({
 
 export const tasks = [loyaltyDaily]
 export const cron: CronDefinition[] = [{ task: 'loyalty.daily', match: '7 * * * *', backfillMs: 3600_000 }]
+
+/** The month `n` months before `month` ('YYYY-MM'). */
+function monthsBefore(month: string, n: number): string {
+  const [y, m] = month.split('-').map(Number) as [number, number]
+  const i = y * 12 + (m - 1) - n
+  return `${Math.floor(i / 12)}-${String((i % 12) + 1).padStart(2, '0')}`
+}
+
+const laterMonth = (a: string, b: string) => (a > b ? a : b)
+
+/** The months from `from` up to, not including, `until` ('YYYY-MM'). */
+function monthsFrom(from: string, until: string): string[] {
+  const out: string[] = []
+  for (let m = from; m < until; m = monthsBefore(m, -1)) out.push(m)
+  return out
+}

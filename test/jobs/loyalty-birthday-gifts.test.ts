@@ -203,4 +203,20 @@ describe('a loyalty day missed at the end of a month', () => {
     const balance = async (id: string) => (await admin.get(`/api/v1/members/${id}/points`)).body.balance
     expect([await balance(november.id), await balance(late.id)]).toEqual([100, 0])
   })
+
+  it('gives the gifts of every month a hub down for months missed, each to the members of its month, once', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const admin = createApi(hub).as(m.adminToken)
+    expect((await admin.patch('/api/v1/merchant/settings', { loyalty: { birthdayGift: { kind: 'points', points: 50 } } })).status).toBe(200)
+    hub.setNow(at('2026-07-10T02:00:00Z'))
+    const born = async (month: number) => (await admin.post('/api/v1/members', { phone: phone(), birthday: { month, day: 1 } })).body.id as string
+    const [july, august, september, october, november] = [await born(7), await born(8), await born(9), await born(10), await born(11)]
+    hub.setNow(undefined)
+    // Runs on 10 July (July's gift given), then the hub is down from 11 July until 12 November.
+    await runAt(at('2026-07-10T02:07:00Z'))
+    await runAt(at('2026-11-12T02:07:00Z'))
+    await runAt(at('2026-11-12T03:07:00Z'))
+    const balance = async (id: string) => (await admin.get(`/api/v1/members/${id}/points`)).body.balance
+    expect([await balance(july), await balance(august), await balance(september), await balance(october), await balance(november)]).toEqual([50, 50, 50, 50, 50])
+  })
 })
