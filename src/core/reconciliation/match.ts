@@ -602,6 +602,12 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
       b.kind === 'sale_tender' ? sql`${b.bdate} between ${x.from}::date and ${x.d}::date - 1` : sql`${b.bdate} between ${x.from}::date and ${x.d}::date`,
     )
     await addTenders(tx, x, (b) => (b.kind === 'sale_tender' ? sql`${b.id} in ${notClean('pos_id')}` : sql`false`))
+    // Tenders older than the window still timing: carried through fewer of the channel's bills than carryDays (no
+    // bill on a weekend, bills of a catch-up out of order), they are looked at until enough have come in.
+    await addTenders(tx, x, (b) => sql`${b.bdate} < ${x.from}::date and ${b.id} in (
+      select i.pos_id from recon_items i
+       where i.merchant_id = ${x.m} and i.connection_id = ${x.c} and i.pos_kind = ${b.kind} and i.state = 'open' and i.outcome = 'timing'
+         and not i.manual and i.business_date < ${x.from}::date)`)
     await tx.execute(sql`create index on rc_pos (ref)`)
     // Tenders the lines name that the window did not bring (booked on another day, or already missing).
     await addTenders(tx, x, (b) => sql`${b.ref} in (select l.our_ref from rc_lines l where l.our_ref is not null and not exists (select 1 from rc_pos p where p.ref = l.our_ref))`)

@@ -133,6 +133,33 @@ describe('reconciling a day', () => {
     expect(chips).toEqual({ '2026-11-10': ['exceptions', 1], '2026-11-11': ['balanced', 0], '2026-11-12': ['balanced', 0], '2026-11-13': ['balanced', 0] })
   })
 
+  it('a payment of a Friday, with no bill on the weekend, is missing once three bills after it are in, however many days that takes', async () => {
+    const shop = await openShop(hub)
+    const sale = await sell(hub, shop, at('2026-11-13 12:00:00'), 777) // a Friday
+    const ref = sale.tenders[0]!.paymentNo
+    for (const day of ['2026-11-13', '2026-11-16', '2026-11-17']) {
+      await empty(shop, day)
+      await run(shop, day)
+    }
+    // Monday and Tuesday's bills: two, though four days have passed.
+    expect(await itemOf(hub, shop, ref)).toMatchObject({ outcome: 'timing', carried_days: 2 })
+    await empty(shop, '2026-11-18')
+    const wednesday = await run(shop, '2026-11-18')
+    expect(wednesday.counts).toMatchObject({ missing_in_channel: 1, open_exceptions: 1 })
+    expect(await itemOf(hub, shop, ref)).toMatchObject({ outcome: 'missing_in_channel', carried_days: 3, business_date: '2026-11-13' })
+  })
+
+  it('bills of a catch-up that come in out of order still make a payment none of them holds missing', async () => {
+    const shop = await openShop(hub)
+    const sale = await sell(hub, shop, at('2026-11-10 12:00:00'), 555)
+    const ref = sale.tenders[0]!.paymentNo
+    for (const day of ['2026-11-10', '2026-11-13', '2026-11-11', '2026-11-12', '2026-11-14']) {
+      await empty(shop, day)
+      await run(shop, day)
+    }
+    expect(await itemOf(hub, shop, ref)).toMatchObject({ outcome: 'missing_in_channel', state: 'open' })
+  })
+
   it('tells each kind of exception apart, with both amounts and the difference', async () => {
     const shop = await openShop(hub)
     const d = '2026-11-12'
