@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { http, HttpResponse } from 'msw'
 import { asc, eq, sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi } from '../helpers/api.ts'
@@ -229,7 +230,7 @@ describe('Alibaba Cloud SMS campaign connector', () => {
       expect(sim.state.requests.length).toBe(calls + 1)
     })
 
-    it('keeps the outcomes of numbers already taken when a later call of the batch fails', async () => {
+    it('keeps the outcomes of numbers already taken when a later call of the batch is refused unread (a 503): the rest go again', async () => {
       const { ctx } = await connect()
       // One number three times: three calls; Aliyun goes down after the first.
       const three = [recipient('+8613800138091'), recipient('+8613800138091'), recipient('+8613800138091')]
@@ -242,10 +243,33 @@ describe('Alibaba Cloud SMS campaign connector', () => {
       }
       expect(outcomes).toEqual([
         { deliveryId: three[0]!.deliveryId, status: 'accepted', vendorMessageId: expect.stringMatching(/:\+8613800138091$/) },
-        { deliveryId: three[1]!.deliveryId, status: 'failed', code: 'outcome_unknown', message: expect.stringContaining('settle it from receipts'), retryable: false },
+        { deliveryId: three[1]!.deliveryId, status: 'failed', code: 'not_sent', message: expect.stringContaining('ServiceUnavailable'), retryable: true },
         { deliveryId: three[2]!.deliveryId, status: 'failed', code: 'not_sent', message: expect.any(String), retryable: true },
       ])
       expect(sim.sentTo('+8613800138091')).toHaveLength(1)
+    })
+
+    it('a later call of the batch that fails after Aliyun may have acted on it (a 500) is unknown, never sent again', async () => {
+      const { ctx } = await connect()
+      const three = [recipient('+8613800138092'), recipient('+8613800138092'), recipient('+8613800138092')]
+      let calls = 0
+      vendor.server.use(
+        http.post('https://dysmsapi.aliyuncs.com/', () => {
+          if (++calls === 2) return HttpResponse.json({ RequestId: 'E2B6D6D4-0000-4000-8000-000000000500', Code: 'InternalError', Message: 'The request processing has failed due to some unknown error.' }, { status: 500 })
+          return undefined
+        }),
+      )
+      let outcomes: SendOutcome[]
+      try {
+        outcomes = await send(ctx, three)
+      } finally {
+        vendor.server.resetHandlers()
+      }
+      expect(outcomes).toEqual([
+        { deliveryId: three[0]!.deliveryId, status: 'accepted', vendorMessageId: expect.stringMatching(/:\+8613800138092$/) },
+        { deliveryId: three[1]!.deliveryId, status: 'failed', code: 'outcome_unknown', message: expect.stringContaining('settle it from receipts'), retryable: false },
+        { deliveryId: three[2]!.deliveryId, status: 'failed', code: 'not_sent', message: expect.any(String), retryable: true },
+      ])
     })
   })
 

@@ -156,6 +156,8 @@ export async function sendAliyunBatch(
       if (outcomes[p.index]) continue
       const deliveryId = p.recipient.deliveryId
       if (!inFlight.has(p.index)) outcomes[p.index] = { deliveryId, status: 'failed', code: 'not_sent', message: `not sent after an earlier call of the batch failed: ${error.message}`, retryable: true }
+      // Refused unread (a 503): nothing of the call went, and it is sent again like the numbers after it.
+      else if (error.notSent) outcomes[p.index] = { deliveryId, status: 'failed', code: 'not_sent', message: `not sent: ${error.message}`, retryable: true }
       else if (error.kind === 'retryable') outcomes[p.index] = { deliveryId, status: 'failed', code: 'outcome_unknown', message: `${error.message}; Aliyun may have taken it: settle it from receipts, do not resend`, retryable: false }
       else outcomes[p.index] = { deliveryId, status: 'failed', code: error.vendorCode ?? error.kind, message: error.message, retryable: error.transient }
     }
