@@ -181,6 +181,14 @@ describe('campaign sends through Alibaba Cloud SMS', () => {
     // Revenue the campaign brought is net of what was given back: one of the two units is returned.
     expect((await w.admin.post(`/api/v1/sales/${later.id}/refunds`, { registerId: w.store.registerId, lines: [{ saleLineId: later.lines[0].id, quantity: 1 }] })).status).toBe(201)
     expect((await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results).toMatchObject({ attributedSales: 2, attributedRevenue: 5000 })
+    // A cash sale rounded to the jiao (12.34 due as 12.30) and then returned whole brought nothing: what it took went back.
+    expect((await w.admin.patch('/api/v1/merchant/settings', { cashRounding: { unit: 10, mode: 'half_up' } })).status).toBe(200)
+    const odd = await seedProduct(hub, w.store, { price: 1234, stock: 10 })
+    const rounded = (await w.admin.post('/api/v1/sales', { registerId: w.store.registerId, memberId: third, lines: [{ sku: odd.sku }], tenders: [{ kind: 'cash', amount: 1230 }] })).body
+    expect(rounded.roundingAdjustment).toBe(-4)
+    expect((await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results).toMatchObject({ attributedSales: 3, attributedRevenue: 5000 + 1230 })
+    expect((await w.admin.post(`/api/v1/sales/${rounded.id}/refunds`, { registerId: w.store.registerId, lines: [{ saleLineId: rounded.lines[0].id, quantity: 1 }] })).status).toBe(201)
+    expect((await w.admin.get(`/api/v1/campaigns/${w.campaignId}`)).body.results).toMatchObject({ attributedSales: 3, attributedRevenue: 5000 })
   })
 
   it('a receipt that arrives before the send’s answer is recorded is kept and applied then; a recorded answer never undoes a receipt', async () => {

@@ -117,13 +117,13 @@ const range = (value: SQL, min?: number, max?: number): SQL => {
 
 /**
  * RFM quintiles (5 = best) of the merchant's members over the last year, computed when a rule needs them: 'm' ranks
- * the spend as the spend rule counts it (netSpendSince: with the cash rounding, less what was refunded of the sales).
+ * the spend as the spend rule counts it (netSpendSince: what the tenders took, less what was refunded of the sales).
  */
 export const RFM_CTE = (ctx: RuleContext) => sql`rfm as (
   select s.member_id,
          ntile(5) over (order by max(s.occurred_at)) as r,
          ntile(5) over (order by count(*)) as f,
-         ntile(5) over (order by sum(s.total + s.rounding_adjustment) - coalesce(sum(rf.refunded), 0)) as m
+         ntile(5) over (order by sum(s.total + s.rounding_adjustment + s.tender_difference) - coalesce(sum(rf.refunded), 0)) as m
     from sales s
     left join lateral (select sum(r.total) as refunded from refunds r where r.sale_id = s.id) rf on true
    where s.merchant_id = ${ctx.merchantId} and s.status = 'completed' and s.member_id is not null and s.occurred_at >= ${ago(ctx, 365)}

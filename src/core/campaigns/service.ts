@@ -542,7 +542,7 @@ export interface CampaignResults {
   couponsRedeemed: number
   /** Sales of recipients within the attribution window after their message. */
   attributedSales: number
-  /** What those sales took, less what their refunds gave back. */
+  /** What those sales took (with the cash rounding), less what their refunds gave back. */
   attributedRevenue: number
 }
 
@@ -555,7 +555,7 @@ export async function campaignResults(tx: Tx, campaign: Campaign): Promise<Campa
       from campaign_deliveries d join coupons c on c.id = d.coupon_id and c.status <> 'void' where d.campaign_id = ${campaign.id}`)
   const sales = await tx.execute<{ n: number; revenue: string }>(sql`
     select count(distinct s.id)::int as n,
-           coalesce(sum(s.total - (select coalesce(sum(r.total), 0) from refunds r where r.sale_id = s.id and r.kind = 'refund')), 0)::text as revenue
+           coalesce(sum(s.total + s.rounding_adjustment + s.tender_difference - (select coalesce(sum(r.total), 0) from refunds r where r.sale_id = s.id and r.kind = 'refund')), 0)::text as revenue
       from sales s
      where s.merchant_id = ${campaign.merchantId} and s.status = 'completed'
        -- The recipient's purchases, also once merged into another member (the same person registered twice).

@@ -68,11 +68,12 @@ export async function getTier(tx: Tx, merchantId: string, id: string | null): Pr
 
 /**
  * Net amount a member paid from `since`, as one SQL value: their completed sales of the window with the cash rounding
- * (what the tenders took), less what was refunded of those sales. `memberId` is a value, or a column of the query it
+ * and what an offline till took over or under the total (what the tenders took, as a refund gives back), less what
+ * was refunded of those sales. `memberId` is a value, or a column of the query it
  * goes in (segments use it over `members m`). A tier's rolling spend and a segment's spend in a window are both this.
  */
 export const netSpendSince = (merchantId: string, memberId: string | SQL, since: Date): SQL => sql`(
-    coalesce((select sum(s.total + s.rounding_adjustment) from sales s
+    coalesce((select sum(s.total + s.rounding_adjustment + s.tender_difference) from sales s
                where s.merchant_id = ${merchantId} and s.member_id = ${memberId} and s.status = 'completed'
                  and s.occurred_at >= ${since.toISOString()}::timestamptz), 0)
     -- Refunds of the window's sales, whenever given: a sale from before the window takes nothing off it. A void
