@@ -67,14 +67,29 @@ export async function dayStores(tx: Tx, scope: Omit<DayScope, 'storeId'>): Promi
     union select store_id from cash_sessions where merchant_id = ${merchantId} and business_date = ${businessDate} and status = 'closed'
     union select c.store_id from cash_movements m join cash_sessions c on c.id = m.session_id
            where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.at >= ${from} and m.at < ${to}
-    union select coalesce(store_id, ${noStoreTo}::uuid) from recon_items
-           where merchant_id = ${merchantId} and business_date = ${businessDate} and channel_fee_milli is not null and channel_fee_milli <> 0
-             and coalesce(resolution, '') <> 'merged'
+    union select coalesce(f.store_id, ${noStoreTo}::uuid) from (${feeItemsOfDay(merchantId, businessDate)}) f
     union select coalesce(store_id, ${noStoreTo}::uuid) from settlement_adjustments where merchant_id = ${merchantId} and business_date = ${businessDate}
     union select store_id from stored_value_ledger where merchant_id = ${merchantId} and kind = 'adjust' and store_id is not null and created_at >= ${from} and created_at < ${to}
     union select store_id from vouchers where merchant_id = ${merchantId} and business_date = ${businessDate} and store_id is not null`)
   return rows.map((r) => r.store_id)
 }
+
+/**
+ * The reconciliation items whose channel fee is the day's: a fee is the channel's on the day of its line (the bill
+ * that carries it), as the run and the summary count it. An item is dated the later of its two sides' days, so one
+ * whose line is of an earlier day (the till dated the sale after the channel did) is found by its line, not its date;
+ * an item without a line by its date. A line's item matched by hand into a till's item ('merged') gave its fee to
+ * that item: counted there.
+ */
+const feeItemsOfDay = (merchantId: string, businessDate: string) => sql`
+  select i.id, i.channel_fee_milli, i.connection_id, i.store_id from recon_items i
+   where i.line_id in (select l.id from settlement_lines l join settlement_statements st on st.id = l.statement_id
+                        where st.merchant_id = ${merchantId} and st.business_date = ${businessDate})
+     and i.merchant_id = ${merchantId} and i.channel_fee_milli <> 0 and coalesce(i.resolution, '') <> 'merged'
+  union all
+  select i.id, i.channel_fee_milli, i.connection_id, i.store_id from recon_items i
+   where i.merchant_id = ${merchantId} and i.business_date = ${businessDate} and i.line_id is null
+     and i.channel_fee_milli <> 0 and coalesce(i.resolution, '') <> 'merged'`
 
 /** Sums the day's postings and collects the ids of the records they summarise. */
 export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: Posting[]; sources: DaySources }> {
@@ -113,11 +128,8 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
        where merchant_id = ${merchantId} and kind = 'adjust' and store_id is not null and created_at >= ${from} and created_at < ${to}
          and (${storeId}::uuid is null or store_id = ${storeId}::uuid)
     ), ri as (
-      -- A line's item matched by hand into a till's item ('merged') gave its fee to that item: counted there.
-      select i.id, i.channel_fee_milli, k.connector_id from recon_items i join connections k on k.id = i.connection_id
-       where i.merchant_id = ${merchantId} and i.business_date = ${businessDate} and i.channel_fee_milli is not null and i.channel_fee_milli <> 0
-         and coalesce(i.resolution, '') <> 'merged'
-         and (${storeId}::uuid is null or coalesce(i.store_id, ${noStoreTo}::uuid) = ${storeId}::uuid)
+      select f.id, f.channel_fee_milli, k.connector_id from (${feeItemsOfDay(merchantId, businessDate)}) f join connections k on k.id = f.connection_id
+       where ${storeId}::uuid is null or coalesce(f.store_id, ${noStoreTo}::uuid) = ${storeId}::uuid
     ), sa as (
       select a.id, a.amount, a.tender_kind, k.connector_id from settlement_adjustments a join connections k on k.id = a.connection_id
        where a.merchant_id = ${merchantId} and a.business_date = ${businessDate}

@@ -53,4 +53,51 @@ describe('channel fees on the daily voucher', () => {
       expect(d.records.reduce((n: number, r: any) => n + r.amount, 0), `${l.accountCode}`).toBe(l.debit + l.credit)
     }
   })
+
+  it('a fee is on the voucher of the day the channel dated its line, as in the run and the summary, also when the till dated the sale a day later', async () => {
+    const m = await seedMerchant(hub, { timeZone: TZ, currency: 'CNY' })
+    const api = createApi(hub).as(m.adminToken)
+    const store = await seedStore(hub, m.merchantId, { code: `G${Date.now() % 100000}`, openedAt: at('08:00:00') })
+    const item = await seedProduct(hub, store, { price: 1, stock: 1_000_000 })
+    const created = await api.post('/api/v1/connections', { connectorId: 'wechatpay', name: 'WeChat', config: { apiVersion: 'v2', mchId: '1900000109', appId: 'wx8888888888888888', apiKey: 'k'.repeat(32), feeRateBp: 60 } })
+    expect(created.status, JSON.stringify(created.body)).toBe(201)
+    const connectionId = created.body.id as string
+    const next = '2026-11-11'
+    const sale = async (when: Date, amount: number) => {
+      hub.setNow(when)
+      try {
+        const r = await api.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: amount }], tenders: [{ kind: 'wechat', amount }] })
+        expect(r.status, JSON.stringify(r.body)).toBe(201)
+        return r.body.tenders[0].paymentNo as string
+      } finally {
+        hub.setNow(undefined)
+      }
+    }
+    // A sale of the 10th, and one the till (its clock slow) dated 00:00:30 on the 11th, which WeChat booked at 23:59:50
+    // on the 10th: both in the 10th's bill, fees of 0.06 and 0.25.
+    const a = await sale(at('10:00:00'), 1000)
+    const e = await sale(new Date(`${next}T00:00:30+08:00`), 4200)
+    const upload = async (day: string, rows: WechatBillRow[]) => {
+      const up = await api.post(`/api/v1/reconciliation/statements?${new URLSearchParams({ connectionId, date: day, format: 'wechat_trade', fileName: `wechat-${day}-ALL.csv` })}`, undefined, {
+        raw: new Uint8Array(wechatBill({ rows, feeRateBp: 60 })),
+        headers: { 'content-type': 'text/csv' },
+      })
+      expect(up.status, JSON.stringify(up.body)).toBe(201)
+      const ran = await api.post('/api/v1/reconciliation/runs', { connectionId, date: day })
+      expect(ran.status, JSON.stringify(ran.body)).toBe(200)
+    }
+    await upload(date, [
+      { kind: 'payment', at: at('10:00:02'), outTradeNo: a, amount: 1000 },
+      { kind: 'payment', at: at('23:59:50'), outTradeNo: e, amount: 4200 },
+    ])
+    await upload(next, [])
+    const summary = (await api.get(`/api/v1/reconciliation/summary?from=${date}&to=${next}&connectionId=${connectionId}`)).body.items as any[]
+    const summaryFee = (day: string) => summary.filter((r) => r.businessDate === day).reduce((n, r) => n + Math.round(r.channelFeeMilli / 1000), 0)
+    const voucherFee = async (day: string) => {
+      const v = (await api.post('/api/v1/vouchers/preview', { storeId: store.storeId, date: day })).body
+      return (v.lines as any[]).filter((l) => l.kind === 'channel_fee' && l.debit > 0).reduce((n, l) => n + l.debit, 0)
+    }
+    expect([summaryFee(date), summaryFee(next)]).toEqual([31, 0])
+    expect([await voucherFee(date), await voucherFee(next)]).toEqual([31, 0])
+  })
 })
