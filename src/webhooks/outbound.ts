@@ -361,13 +361,16 @@ export async function getDelivery(tx: Tx, merchantId: string, id: string): Promi
  * not fanned out when an enabled subscription wants it, it was recorded after the subscription was made and no more
  * than a few minutes before the newest event the subscription already has a delivery for (events commit out of id
  * order; older ones without a delivery were recorded while the subscription was off, and stay undelivered as they
- * would have on the old hub).
+ * would have on the old hub). With `park` (a copy of a merchant, whose receivers are the original's), the pending
+ * deliveries are parked with that reason instead, and none is queued.
  */
-export async function requeueRestored(tx: Tx, merchantId: string): Promise<{ deliveries: number; events: number }> {
+export async function requeueRestored(tx: Tx, merchantId: string, opts: { park?: string } = {}): Promise<{ deliveries: number; events: number; parked: number }> {
+  const isPending = and(eq(webhookDeliveries.merchantId, merchantId), eq(webhookDeliveries.status, 'pending'))
+  const parked = opts.park ? (await parkDeliveries(tx, isPending!, opts.park).returning({ id: webhookDeliveries.id })).length : 0
   const pending = await tx
     .select({ id: webhookDeliveries.id, nextAttemptAt: webhookDeliveries.nextAttemptAt })
     .from(webhookDeliveries)
-    .where(and(eq(webhookDeliveries.merchantId, merchantId), eq(webhookDeliveries.status, 'pending')))
+    .where(isPending)
     .orderBy(asc(webhookDeliveries.createdAt), asc(webhookDeliveries.id))
   for (const d of pending) await queueAttempt(tx, { merchantId, deliveryId: d.id }, d.nextAttemptAt ?? undefined)
   const unfanned = await tx.execute<{ id: number }>(sql`
@@ -381,5 +384,5 @@ export async function requeueRestored(tx: Tx, merchantId: string): Promise<{ del
      order by e.id`)
   const ids = unfanned.rows.map((r) => Number(r.id))
   for (let i = 0; i < ids.length; i += 1000) await enqueue(tx, 'webhooks.fanout', { merchantId, eventIds: ids.slice(i, i + 1000) }, { maxAttempts: 25 })
-  return { deliveries: pending.length, events: ids.length }
+  return { deliveries: pending.length, events: ids.length, parked }
 }

@@ -27,6 +27,12 @@
 // Logins are global on a hub: an email names one user, an API key hash one key. A plain import refuses an archive
 // whose emails or keys this hub already has (`email_taken`, `api_key_taken`); --as-new-merchant gives such users the
 // address local+<merchant prefix>@domain (same password) and keeps such keys revoked, and reports both.
+//
+// A copy (--as-new-merchant) has the original's vendors and receivers: the same shop, books, SMS account and webhook
+// URLs and printers, with the same credentials. Its connections, webhook subscriptions and the devices the hub drives
+// come in switched off, its pending deliveries parked, and the result lists them: a person switches on what the copy
+// may really use. A plain import is
+// the merchant itself and keeps them as they were.
 import type pg from 'pg'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import { sql } from 'drizzle-orm'
@@ -36,6 +42,8 @@ import { enqueue } from '../../db/enqueue.ts'
 import { queueSend } from '../../core/campaigns/service.ts'
 import { INBOUND_MAX_ATTEMPTS, PROCESS_TASK, processJobKey } from '../../webhooks/inbound.ts'
 import { requeueRestored } from '../../webhooks/outbound.ts'
+import { queueReconcile } from '../../jobs/reconciliation.ts'
+import { queueChannelPush } from '../../core/channel-stock/levels.ts'
 import { conflict, forbidden, invalid } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { archiveError, migrationTags, jsonLines, openArchive, sha256, tablesThrough, type Manifest, type ManifestTable, type OpenArchive } from './archive.ts'
@@ -70,6 +78,14 @@ export interface ImportResult {
   pinsUnreadable: { id: string; email: string }[]
   usersRenamed: { id: string; from: string; to: string }[]
   apiKeysRevoked: { id: string; name: string }[]
+  /** A copy's connections that were on in the original, imported switched off. */
+  connectionsDisabled: { id: string; name: string; connectorId: string }[]
+  /** A copy's devices the hub drives itself (the original's printers, at their addresses), imported switched off. */
+  devicesDisabled: { id: string; name: string }[]
+  /** A copy's webhook subscriptions that were on in the original, imported switched off. */
+  webhookSubscriptionsDisabled: { id: string; url: string }[]
+  /** A copy's deliveries pending at export, parked (failed) rather than sent: a replay sends one. */
+  webhookDeliveriesParked: number
   /** What was added to each table's bigint ids (tables whose ids were kept are absent). */
   idOffsets: Record<string, number>
 }
@@ -289,7 +305,8 @@ async function write(
     await fixSequences(client, plan)
     const secretsUnreadable = await unreadableSecrets(client, hub, merchantId)
     const pinsUnreadable = unreadablePins(hub, facts, usersRenamed)
-    await requeueWork(client, merchantId, progress)
+    const switchedOff = asNew ? await switchOff(client, merchantId) : { connectionsDisabled: [], webhookSubscriptionsDisabled: [], devicesDisabled: [] }
+    const { webhookDeliveriesParked } = await requeueWork(client, merchantId, progress, { copy: asNew })
     await client.query('commit')
     progress(`imported merchant ${merchantId}${asNew ? ` (a copy of ${source})` : ''}: ${total} rows in ${plan.length} tables`)
     return {
@@ -302,6 +319,8 @@ async function write(
       pinsUnreadable,
       usersRenamed,
       apiKeysRevoked,
+      ...switchedOff,
+      webhookDeliveriesParked,
       idOffsets: Object.fromEntries([...offsets].filter(([, off]) => off !== 0)),
     }
   } catch (e) {
@@ -438,18 +457,50 @@ function movedAt(doc: string, path: string[], off: number, depth = 0): string {
 }
 
 /**
- * The archive carries no queued jobs: the work its rows still wait for is queued again here, in the import's
- * transaction. Outbound deliveries still pending and events not fanned out yet, inbound webhooks not processed yet,
- * device work queued for a device the hub drives, campaign runs being sent and campaign deliveries whose outcome is
- * unknown. The rest is picked up by recurring tasks: failed or unknown device work (device.poll), vouchers of recent
- * days (vouchers.schedule), settlement fetches (reconciliation schedule), marketplace pushes (stock.schedule's
- * nightly recovery).
+ * A copy's connections, webhook subscriptions and the devices the hub drives itself (at their network address: the
+ * original's printers) that are on are switched off (deleted ones are off already). Devices behind a store's bridge
+ * stay: the copy's stores are its own and the original's bridge keys are revoked in it.
  */
-async function requeueWork(client: pg.PoolClient, merchantId: string, progress: (m: string) => void): Promise<void> {
+async function switchOff(client: pg.PoolClient, merchantId: string): Promise<Pick<ImportResult, 'connectionsDisabled' | 'webhookSubscriptionsDisabled' | 'devicesDisabled'>> {
+  const conns = await client.query<{ id: string; name: string; connector_id: string }>(
+    `update public.connections set enabled = false where merchant_id = $1 and enabled and deleted_at is null returning id, name, connector_id`,
+    [merchantId],
+  )
+  const subs = await client.query<{ id: string; url: string }>(
+    `update public.webhook_subscriptions set enabled = false where merchant_id = $1 and enabled and deleted_at is null returning id, url`,
+    [merchantId],
+  )
+  const devs = await client.query<{ id: string; name: string }>(
+    `update public.devices set enabled = false where merchant_id = $1 and enabled and route = 'hub' returning id, name`,
+    [merchantId],
+  )
+  const byName = <T extends { id: string }>(key: (x: T) => string) => (a: T, b: T) => key(a).localeCompare(key(b)) || a.id.localeCompare(b.id)
+  return {
+    devicesDisabled: devs.rows.map((d) => ({ id: d.id, name: d.name })).sort(byName((d) => d.name)),
+    connectionsDisabled: conns.rows.map((c) => ({ id: c.id, name: c.name, connectorId: c.connector_id })).sort(byName((c) => c.name)),
+    webhookSubscriptionsDisabled: subs.rows.map((s) => ({ id: s.id, url: s.url })).sort(byName((s) => s.url)),
+  }
+}
+
+/**
+ * The archive carries no queued jobs: the work its rows still wait for is queued again here, in the import's
+ * transaction. Outbound deliveries still pending and events not fanned out yet (in a copy, whose subscriptions are
+ * off, the pending deliveries are parked instead), inbound webhooks not processed yet, device work queued for a device
+ * the hub drives, campaign runs being sent and campaign deliveries whose outcome is unknown, the reconciliation of
+ * each day whose statement came after its last run (scheduleFetches leaves a day with a statement alone), and the
+ * stock push of each enabled marketplace connection with changes not yet pushed (else they would wait for the next
+ * sale or the nightly audit). The rest is picked up by recurring tasks: failed or unknown device work (device.poll),
+ * vouchers of recent days (vouchers.schedule), settlement fetches of days without a statement (reconciliation
+ * schedule).
+ */
+async function requeueWork(client: pg.PoolClient, merchantId: string, progress: (m: string) => void, o: { copy: boolean }): Promise<{ webhookDeliveriesParked: number }> {
   // The rows are written: the hub's own triggers (graphile-worker's among them) fire again from here on.
   await client.query('set local session_replication_role = origin')
   const tx = drizzle({ client }) as unknown as Tx
-  const webhooks = await requeueRestored(tx, merchantId)
+  // The reason names no id of the original: a copy's rows name none.
+  const webhooks = await requeueRestored(tx, merchantId, {
+    park: o.copy ? 'not sent: the merchant was imported as a copy (--as-new-merchant), with its webhook subscriptions switched off; replay it once its subscription is switched on' : undefined,
+  })
   const inbound = await tx.execute<{ id: string; connection_id: string }>(
     sql`select id, connection_id from inbound_webhooks where merchant_id = ${merchantId} and status in ('received', 'processing') order by received_at, id`,
   )
@@ -471,12 +522,31 @@ async function requeueWork(client: pg.PoolClient, merchantId: string, progress: 
     sql`select distinct campaign_id as id from campaign_deliveries where merchant_id = ${merchantId} and status = 'unknown' order by 1`,
   )
   for (const c of unsettled.rows) await enqueue(tx, 'campaigns.settle', { merchantId, campaignId: c.id }, { jobKey: `campaigns.settle:${c.id}` })
-  const queued = webhooks.deliveries + webhooks.events + inbound.rows.length + devices.rows.length + runs.rows.length + unsettled.rows.length
+  // A day's statements as the upload or fetch left them: the run it queued had not started when the archive was
+  // written. Reconciling reads only this hub's rows, so a copy's days are reconciled too.
+  const days = await tx.execute<{ connection_id: string; day: string }>(sql`
+    select s.connection_id, s.business_date::text as day from settlement_statements s join connections c on c.id = s.connection_id and c.deleted_at is null
+     where s.merchant_id = ${merchantId} and s.status in ('imported', 'empty')
+     group by s.connection_id, s.business_date
+    having not exists (select 1 from recon_runs r where r.connection_id = s.connection_id and r.business_date = s.business_date and r.started_at >= max(s.created_at))
+     order by 1, 2`)
+  for (const d of days.rows) await queueReconcile(tx, { merchantId, connectionId: d.connection_id, businessDate: d.day })
+  // Stock changes the push job had not taken yet, or levels it left dirty. A connection switched off pushes nothing.
+  const pushes = await tx.execute<{ id: string }>(sql`
+    select c.id from connections c
+     where c.merchant_id = ${merchantId} and c.enabled and c.deleted_at is null
+       and (exists (select 1 from channel_stock_changes x where x.connection_id = c.id)
+         or exists (select 1 from channel_levels l where l.connection_id = c.id and l.dirty_since is not null))
+     order by c.id`)
+  for (const c of pushes.rows) await queueChannelPush(tx, { merchantId, connectionId: c.id })
+  const queued = webhooks.deliveries + webhooks.events + inbound.rows.length + devices.rows.length + runs.rows.length + unsettled.rows.length + days.rows.length + pushes.rows.length
   if (queued) {
     progress(
-      `queued again: ${webhooks.deliveries} webhook deliveries, fanout of ${webhooks.events} events, ${inbound.rows.length} inbound webhooks, ${devices.rows.length} devices, ${runs.rows.length} campaign runs, ${unsettled.rows.length} campaign settlements`,
+      `queued again: ${webhooks.deliveries} webhook deliveries, fanout of ${webhooks.events} events, ${inbound.rows.length} inbound webhooks, ${devices.rows.length} devices, ${runs.rows.length} campaign runs, ${unsettled.rows.length} campaign settlements, ${days.rows.length} reconciliations, ${pushes.rows.length} marketplace stock pushes`,
     )
   }
+  if (webhooks.parked) progress(`parked ${webhooks.parked} webhook deliveries of the copy: its webhook subscriptions are switched off`)
+  return { webhookDeliveriesParked: webhooks.parked }
 }
 
 /** Every table holds exactly the archive's rows for the merchant, and every foreign key of them finds its parent. */
