@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { setupServer, type SetupServer } from 'msw/node'
 import { http, HttpResponse } from 'msw'
 import { createTestDatabase, hubOn, TEST_SECRET_KEY, useTestHub } from '../helpers/db.ts'
 import { lastJsonLine, runCli } from '../helpers/processes.ts'
@@ -19,8 +19,39 @@ import { syncListings } from '../../src/jobs/stock-sync.ts'
 import { fanout } from '../../src/jobs/webhooks-outbound.ts'
 import { exportMerchant } from '../../src/ops/backup/export.ts'
 import { importArchive } from '../../src/ops/backup/import.ts'
+import type { Hub } from '../../src/runtime.ts'
 
 const RECEIVER = 'https://receiver.example/restored'
+
+/**
+ * A scratch directory for archives (and the msw server, when given) for a describe block, and `restore`: the
+ * merchant exported from `from` and imported into a database of its own, closed after the block.
+ */
+function useRestores(prefix: string, server?: SetupServer) {
+  const closers: (() => Promise<void>)[] = []
+  const scratch = {
+    dir: '',
+    async restore(from: Hub, merchantId: string, name: string) {
+      const file = path.join(scratch.dir, name)
+      await exportMerchant(from, { merchantId, out: file })
+      const target = await createTestDatabase()
+      closers.push(target.drop)
+      const there = hubOn(target.url)
+      closers.push(there.close)
+      return { there, r: await importArchive(there, { file }) }
+    },
+  }
+  beforeAll(() => {
+    server?.listen({ onUnhandledFrame: 'error' })
+    scratch.dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  })
+  afterAll(async () => {
+    server?.close()
+    for (const c of closers.reverse()) await c()
+    fs.rmSync(scratch.dir, { recursive: true, force: true })
+  })
+  return scratch
+}
 
 describe('an imported merchant picks up the work that was queued at export', { timeout: 300_000 }, () => {
   const hub = useTestHub()
@@ -32,17 +63,7 @@ describe('an imported merchant picks up the work that was queued at export', { t
       return HttpResponse.json({ ok: true })
     }),
   )
-  let dir: string
-  const closers: (() => Promise<void>)[] = []
-  beforeAll(() => {
-    server.listen({ onUnhandledFrame: 'error' })
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-restore-queues-'))
-  })
-  afterAll(async () => {
-    server.close()
-    for (const c of closers.reverse()) await c()
-    fs.rmSync(dir, { recursive: true, force: true })
-  })
+  const scratch = useRestores('tillbridge-restore-queues-', server)
 
   it('pending deliveries are sent, a scheduled retry keeps its time, and events not yet fanned out get their deliveries', async () => {
     const m = await seedMerchant(hub, { name: 'Restore queues' })
@@ -69,13 +90,7 @@ describe('an imported merchant picks up the work that was queued at export', { t
     await sell()
     expect((await queuedJobs(hub, 'webhooks.fanout')).length).toBeGreaterThan(0)
 
-    const archive = path.join(dir, 'a.zip')
-    await exportMerchant(hub, { merchantId: m.merchantId, out: archive })
-    const target = await createTestDatabase()
-    closers.push(target.drop)
-    const there = hubOn(target.url)
-    closers.push(there.close)
-    await importArchive(there, { file: archive })
+    const { there } = await scratch.restore(hub, m.merchantId, 'a.zip')
 
     await drainJobs(there)
     // Each pending delivery due now was sent once; the fourth sale got its delivery, sent too.
@@ -98,15 +113,7 @@ describe('an imported merchant picks up the work that was queued at export', { t
 
 describe('an imported merchant reconciles the day whose run was queued at export', { timeout: 300_000 }, () => {
   const hub = useTestHub()
-  const closers: (() => Promise<void>)[] = []
-  let dir: string
-  beforeAll(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-restore-recon-'))
-  })
-  afterAll(async () => {
-    for (const c of closers.reverse()) await c()
-    fs.rmSync(dir, { recursive: true, force: true })
-  })
+  const scratch = useRestores('tillbridge-restore-recon-')
   const TZ = 'Asia/Shanghai'
   const at = (local: string) => new Date(`${local.replace(' ', 'T')}+08:00`)
   const MAPPING = { columns: { ourRef: '商户订单号', channelTxnId: '流水号', amount: '交易金额', fee: '手续费', time: '交易时间', store: '门店' } }
@@ -138,13 +145,7 @@ describe('an imported merchant reconciles the day whose run was queued at export
     expect((await upload('2026-11-10', [['2026-11-10 10:00:01', paymentNo, 'B1', '10.00', '0.01', '']])).status).toBe(201)
     expect((await queuedJobs(hub, 'settlement.reconcile')).map((j) => j.payload.businessDate)).toEqual(['2026-11-10'])
 
-    const file = path.join(dir, 'r.zip')
-    await exportMerchant(hub, { merchantId: m.merchantId, out: file })
-    const target = await createTestDatabase()
-    closers.push(target.drop)
-    const there = hubOn(target.url)
-    closers.push(there.close)
-    await importArchive(there, { file })
+    const { there } = await scratch.restore(hub, m.merchantId, 'r.zip')
 
     // Only the day that waited for its run is queued again.
     expect((await queuedJobs(there, 'settlement.reconcile')).map((j) => j.payload)).toEqual([{ merchantId: m.merchantId, connectionId, businessDate: '2026-11-10' }])
@@ -168,17 +169,7 @@ describe('an imported merchant and its marketplace shop', { timeout: 300_000 }, 
     return HttpResponse.json({ ok: true })
   })
   const server = setupServer(receiver)
-  const closers: (() => Promise<void>)[] = []
-  let dir: string
-  beforeAll(() => {
-    server.listen({ onUnhandledFrame: 'error' })
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tillbridge-restore-shop-'))
-  })
-  afterAll(async () => {
-    server.close()
-    for (const c of closers.reverse()) await c()
-    fs.rmSync(dir, { recursive: true, force: true })
-  })
+  const scratch = useRestores('tillbridge-restore-shop-', server)
 
   /** A merchant whose store's stock (10 of one SKU) is listed on a Shopify shop. */
   async function listed(code: string) {
@@ -211,15 +202,8 @@ describe('an imported merchant and its marketplace shop', { timeout: 300_000 }, 
     const sale = await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku, quantity: 2 }], tenders: [{ kind: 'cash', amount: 3980 }] })
     expect(sale.status, JSON.stringify(sale.body)).toBe(201)
     expect((await queuedJobs(hub, 'stock.push')).length).toBe(1)
-    const file = path.join(dir, 'p.zip')
-    await exportMerchant(hub, { merchantId: m.merchantId, out: file })
-
     // The old hub is gone before it pushed; the archive is restored elsewhere.
-    const target = await createTestDatabase()
-    closers.push(target.drop)
-    const there = hubOn(target.url)
-    closers.push(there.close)
-    const r = await importArchive(there, { file })
+    const { there, r } = await scratch.restore(hub, m.merchantId, 'p.zip')
     expect((await queuedJobs(there, 'stock.push')).map((j) => j.payload)).toEqual([{ merchantId: m.merchantId, connectionId }])
     await drainJobs(there)
     expect(level()).toBe(8)
@@ -247,10 +231,10 @@ describe('an imported merchant and its marketplace shop', { timeout: 300_000 }, 
     const printer = await admin.post('/api/v1/devices', { storeId: store.storeId, name: 'Front printer', kind: 'receipt_printer', driver: 'escpos_tcp', address: '10.0.2.23', route: 'hub' })
     expect(printer.status, JSON.stringify(printer.body)).toBe(201)
 
-    const file = path.join(dir, 'c.zip')
+    const file = path.join(scratch.dir, 'c.zip')
     await exportMerchant(hub, { merchantId: m.merchantId, out: file })
     // Through the command line, which says what it switched off.
-    const cli = await runCli(['import', '--in', file, '--as-new-merchant', '--name', 'training copy', '--json'], { DATABASE_URL: hub.url, TILLBRIDGE_SECRET_KEY: TEST_SECRET_KEY, TILLBRIDGE_DATA_DIR: dir }, 240_000)
+    const cli = await runCli(['import', '--in', file, '--as-new-merchant', '--name', 'training copy', '--json'], { DATABASE_URL: hub.url, TILLBRIDGE_SECRET_KEY: TEST_SECRET_KEY, TILLBRIDGE_DATA_DIR: scratch.dir }, 240_000)
     expect(cli.code, cli.stderr).toBe(0)
     const r = lastJsonLine(cli.stdout) as Awaited<ReturnType<typeof importArchive>>
     expect(cli.stdout).toMatch(/connections "Shopify" \([0-9a-f-]+\) are switched off in the copy/)

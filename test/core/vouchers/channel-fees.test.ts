@@ -13,13 +13,19 @@ const at = (time: string) => new Date(`${date}T${time}+08:00`)
 describe('channel fees on the daily voucher', () => {
   const hub = useTestHub()
 
-  it("the WeChat fee line of a day's voucher and its drill-down agree, fen for fen", async () => {
+  /** A store selling a ¥0.01 item, with a WeChat Pay connection at the contracted 0.6 %. */
+  async function wechatShop(code: string) {
     const m = await seedMerchant(hub, { timeZone: TZ, currency: 'CNY' })
     const api = createApi(hub).as(m.adminToken)
-    const store = await seedStore(hub, m.merchantId, { code: `F${Date.now() % 100000}`, openedAt: at('08:00:00') })
+    const store = await seedStore(hub, m.merchantId, { code: `${code}${Date.now() % 100000}`, openedAt: at('08:00:00') })
     const item = await seedProduct(hub, store, { price: 1, stock: 1_000_000 })
     const created = await api.post('/api/v1/connections', { connectorId: 'wechatpay', name: 'WeChat', config: { apiVersion: 'v2', mchId: '1900000109', appId: 'wx8888888888888888', apiKey: 'k'.repeat(32), feeRateBp: 60 } })
     expect(created.status, JSON.stringify(created.body)).toBe(201)
+    return { api, store, item, created }
+  }
+
+  it("the WeChat fee line of a day's voucher and its drill-down agree, fen for fen", async () => {
+    const { api, store, item, created } = await wechatShop('F')
     const rows: WechatBillRow[] = []
     for (const [i, time] of ['10:00:00', '11:00:00', '12:00:00'].entries()) {
       hub.setNow(at(time))
@@ -55,12 +61,7 @@ describe('channel fees on the daily voucher', () => {
   })
 
   it('a fee is on the voucher of the day the channel dated its line, as in the run and the summary, also when the till dated the sale a day later', async () => {
-    const m = await seedMerchant(hub, { timeZone: TZ, currency: 'CNY' })
-    const api = createApi(hub).as(m.adminToken)
-    const store = await seedStore(hub, m.merchantId, { code: `G${Date.now() % 100000}`, openedAt: at('08:00:00') })
-    const item = await seedProduct(hub, store, { price: 1, stock: 1_000_000 })
-    const created = await api.post('/api/v1/connections', { connectorId: 'wechatpay', name: 'WeChat', config: { apiVersion: 'v2', mchId: '1900000109', appId: 'wx8888888888888888', apiKey: 'k'.repeat(32), feeRateBp: 60 } })
-    expect(created.status, JSON.stringify(created.body)).toBe(201)
+    const { api, store, item, created } = await wechatShop('G')
     const connectionId = created.body.id as string
     const next = '2026-11-11'
     const sale = async (when: Date, amount: number) => {
