@@ -762,11 +762,12 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
           else 'matched' end as outcome) o`)
 
     // Tenders left alone: settled by a revoke, a second record of a payment the channel has once, or not seen (yet).
-    // The days up to this one that have a current file of the lines the run pairs (an empty bill counts: it says so).
+    // The days up to this one that have a current file of the lines the run pairs, or the channel's word that it had
+    // no transactions (an empty statement, of no format of its own: it says so).
     await tx.execute(sql`
       create temp table rc_days on commit drop as
       select distinct st.business_date as day from settlement_statements st
-       where st.merchant_id = ${x.m} and st.connection_id = ${x.c} and st.status in ('imported', 'empty') and ${x.formats}
+       where st.merchant_id = ${x.m} and st.connection_id = ${x.c} and (st.status = 'empty' or (st.status = 'imported' and ${x.formats}))
          and st.business_date <= ${x.d}::date`)
     await tx.execute(sql`
       insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, carried_days, outcome, state,

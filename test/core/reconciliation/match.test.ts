@@ -149,6 +149,18 @@ describe('reconciling a day', () => {
     expect(await itemOf(hub, shop, ref)).toMatchObject({ outcome: 'missing_in_channel', carried_days: 3, business_date: '2026-11-13' })
   })
 
+  it('a day with no transactions counts as a bill of the channel, also for a channel whose runs read its own formats only', async () => {
+    const shop = await openShop(hub)
+    const sale = await sell(hub, shop, at('2026-11-10 12:00:00'), 444)
+    const ref = sale.tenders[0]!.paymentNo
+    // WeChat's runs pair only its trade bills; "No Bill Exist" is recorded as an empty statement.
+    for (const day of ['2026-11-10', '2026-11-11', '2026-11-12', '2026-11-13']) {
+      await empty(shop, day)
+      await run(shop, day, { formats: ['wechat_trade'] })
+    }
+    expect(await itemOf(hub, shop, ref)).toMatchObject({ outcome: 'missing_in_channel', carried_days: 3 })
+  })
+
   it('bills of a catch-up that come in out of order still make a payment none of them holds missing', async () => {
     const shop = await openShop(hub)
     const sale = await sell(hub, shop, at('2026-11-10 12:00:00'), 555)
