@@ -281,10 +281,12 @@ export async function fetchSettlement(hub: Hub, p: FetchPayload, ctx: Pick<JobCo
   if (!caps?.fetchStatement || !caps.parseStatement) return { status: 'skipped', reason: 'the connector cannot fetch statements' }
   if (caps.fetches && !caps.fetches(loaded.config)) return { status: 'skipped', reason: 'the connection is set up for uploads only' }
   // A file uploaded by hand since the fetch was queued (or while it waited for the bill) is the day's statement: the
-  // schedule fetches only days that have none, and a person fetches a day again on purpose.
-  const { rows: current } = await db.execute(sql`
-    select 1 from settlement_statements where connection_id = ${p.connectionId} and business_date = ${p.businessDate}::date and status in ('imported', 'empty') limit 1`)
-  if (current.length > 0) return { status: 'skipped', reason: 'the day has a statement already' }
+  // schedule fetches only days that have none. (A fetch that imported some of the day's files and failed on the next
+  // is retried whole: the files it has are recognised by their bytes.)
+  const { rows: uploaded } = await db.execute(sql`
+    select 1 from settlement_statements where connection_id = ${p.connectionId} and business_date = ${p.businessDate}::date
+       and status in ('imported', 'empty') and source = 'uploaded' limit 1`)
+  if (uploaded.length > 0) return { status: 'skipped', reason: 'the day has a statement uploaded by hand' }
   const settings = await getSettings(db, p.merchantId)
   const now = hub.clock()
 
