@@ -93,8 +93,10 @@ export async function levelStates(tx: Tx, connectionId: string, which: { dirty: 
   else where = sql`l.variant_id = any(${sql.param(which.variantIds)}::uuid[])`
   const { rows } = await tx.execute<Row>(sql`
     select l.id as level_id, l.listing_id, l.variant_id, v.sku, li.external_id, li.external_ids, l.remote_location_id,
-           coalesce((select sum(greatest(s.on_hand - s.reserved, 0)) from stock_levels s
-                      where s.variant_id = l.variant_id and s.location_id = any(m.location_ids)), 0)::text as available,
+           -- The pool's units less every reservation on them: a store holding more for orders than it has left takes
+           -- its shortfall off the others' units (the order is one claim on the pool); a store below zero has none.
+           greatest(coalesce((select sum(greatest(s.on_hand, 0) - s.reserved) from stock_levels s
+                      where s.variant_id = l.variant_id and s.location_id = any(m.location_ids)), 0), 0)::text as available,
            l.last_remote::text, l.last_pushed::text, l.change_seq::text, l.dirty_since::text,
            coalesce(rv.percent, rd.percent, 100) as percent, coalesce(rv.buffer, rd.buffer, 0) as buffer,
            case when rv.id is not null then rv.maximum else rd.maximum end as maximum,

@@ -1,0 +1,68 @@
+// Two stores' stock pooled to one WooCommerce location: the shop is offered on-hand less the reservations of every
+// channel over the pool, so a store holding more for orders than it has left takes its shortfall off the others.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { setupServer } from 'msw/node'
+import { useTestHub } from '../helpers/db.ts'
+import { createApi, seedMerchant } from '../helpers/api.ts'
+import { settleAll } from '../helpers/jobs.ts'
+import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
+import { createWooConnection, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
+import { wooSandbox } from '../../src/sandboxes/vendors/woocommerce.ts'
+import { syncListings } from '../../src/jobs/stock-sync.ts'
+
+describe('two stores pooled to one marketplace location', () => {
+  const hub = useTestHub({ poolSize: 30, config: { publicUrl: 'https://hub.tillbridge.test' } })
+  const server = setupServer()
+  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
+  afterAll(() => server.close())
+  afterEach(() => hub.setNow(undefined))
+  const settle = () => settleAll(hub)
+
+  async function pooled(stockA: number, stockB: number) {
+    const m = await seedMerchant(hub)
+    const a = await seedStore(hub, m.merchantId, { code: 'A' })
+    const b = await seedStore(hub, m.merchantId, { code: 'B' })
+    const sku = `POOL-${Date.now()}`
+    const item = await seedProduct(hub, a, { sku, price: 1990, stock: stockA })
+    const admin = createApi(hub).as(m.adminToken)
+    if (stockB) expect((await admin.post('/api/v1/stock/receipts', { locationId: b.locationId, lines: [{ sku, quantity: stockB }] })).status).toBe(201)
+    const woo = wooSandbox({ siteUrl: WOO_SITE, consumerKey: WOO_KEY, consumerSecret: WOO_SECRET, webhookSecret: WOO_HOOK_SECRET, now: new Date() })
+    const product = woo.addProduct({ sku, stock: stockA + stockB }).id
+    server.resetHandlers(...woo.handlers)
+    const wooId = await createWooConnection(hub, m.merchantId, { locationIds: [a.locationId, b.locationId] })
+    await syncListings(hub, { merchantId: m.merchantId, connectionId: wooId }, 'import')
+    await settle()
+    const deliver = (d: { headers: Record<string, string>; body: string }) => createApi(hub).request('POST', `/webhooks/${wooId}`, undefined, { raw: d.body, headers: d.headers })
+    const levels = async () => ({ a: await stockLevel(hub, item.variantId, a.locationId), b: await stockLevel(hub, item.variantId, b.locationId) })
+    const later = async () => {
+      await new Promise((r) => setTimeout(r, 1100))
+      woo.setNow(new Date())
+    }
+    const total = async () => {
+      const l = await levels()
+      return l.a.onHand + l.b.onHand - l.a.reserved - l.b.reserved
+    }
+    return { m, a, b, sku, item, woo, product, wooId, admin, deliver, levels, later, total, ref: { merchantId: m.merchantId, connectionId: wooId } }
+  }
+
+  it('a count at the store holding an order that leaves it fewer units than it holds: the shop is offered the pool less every reservation', async () => {
+    const w = await pooled(5, 4)
+    await w.later()
+    const { delivery } = w.woo.placeOrder({ lines: [{ sku: w.sku, quantity: 3 }], status: 'processing' })
+    expect((await w.deliver(delivery)).status).toBe(200)
+    await settle()
+    expect(await w.levels()).toEqual({ a: { onHand: 5, reserved: 3 }, b: { onHand: 4, reserved: 0 } })
+    const open = await w.admin.post('/api/v1/stock/counts', { locationId: w.a.locationId, variantIds: [w.item.variantId] })
+    expect(open.status, JSON.stringify(open.body)).toBe(201)
+    await w.admin.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku: w.sku, quantity: 1 }] })
+    expect((await w.admin.post(`/api/v1/stock/counts/${open.body.id}/post`, {})).status).toBe(200)
+    await settle()
+    const l = await w.levels()
+    expect(l).toEqual({ a: { onHand: 1, reserved: 3 }, b: { onHand: 4, reserved: 0 } })
+    expect(await w.total()).toBe(2)
+    expect(await ledgerMismatches(hub)).toEqual([])
+    // README: available = on-hand − reservations of every channel = 5 − 3 = 2.
+    expect(w.woo.stockOf(w.product)).toBe(2)
+  })
+
+})
