@@ -437,6 +437,36 @@ export function notNeeded(
   return null
 }
 
+/**
+ * Ids of the vouchers among `ids` with a delivery that failed or was refused and that its target still needs (a person
+ * must act): not one notNeeded says the target must not be sent any more (reversed before it took it, say).
+ */
+export async function failedDeliveriesToMend(tx: Tx, merchantId: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set()
+  const failed = await tx
+    .select({ voucherId: voucherExports.voucherId, connectionId: voucherExports.connectionId, kind: vouchers.kind, status: vouchers.status, correctsId: vouchers.correctsId })
+    .from(voucherExports)
+    .innerJoin(vouchers, eq(vouchers.id, voucherExports.voucherId))
+    .where(and(eq(voucherExports.merchantId, merchantId), inArray(voucherExports.voucherId, ids), inArray(voucherExports.status, ['failed', 'rejected'])))
+  if (failed.length === 0) return new Set()
+  const related = [...new Set(failed.flatMap((f) => (f.correctsId ? [f.voucherId, f.correctsId] : [f.voucherId])))]
+  const rows = await tx.select().from(voucherExports).where(inArray(voucherExports.voucherId, related))
+  const key = (voucherId: string, connectionId: string) => `${voucherId}:${connectionId}`
+  const held = new Set(rows.filter((r) => r.status === 'exported' || r.status === 'duplicate').map((r) => key(r.voucherId, r.connectionId)))
+  const unsure = new Set(rows.filter(isUnsettled).map((r) => key(r.voucherId, r.connectionId)))
+  const reversals = await tx
+    .select({ correctsId: vouchers.correctsId })
+    .from(vouchers)
+    .where(and(inArray(vouchers.correctsId, failed.map((f) => f.voucherId)), eq(vouchers.kind, 'reversal'), ne(vouchers.status, 'superseded')))
+  const reversed = new Set(reversals.map((r) => r.correctsId))
+  const c = (f: (typeof failed)[number]) => f.connectionId
+  return new Set(
+    failed
+      .filter((f) => !notNeeded({ id: f.voucherId, kind: f.kind, status: f.status, correctsId: f.correctsId }, (id) => held.has(key(id, c(f))), (id) => reversed.has(id), (id) => unsure.has(key(id, c(f)))))
+      .map((f) => f.voucherId),
+  )
+}
+
 /** A delivery sent without a clear answer, or being sent (see unsettledExports). */
 export const isUnsettled = (row: Pick<ExportRow, 'status' | 'unanswered' | 'sendingUntil'>) => (row.status === 'pending' || row.status === 'failed') && (row.unanswered || row.sendingUntil !== null)
 

@@ -16,8 +16,7 @@ import { getSettings } from '../../core/merchants/settings.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { getStore, listStores } from '../../core/stores/service.ts'
 import { lineSources, type SourceRecord } from '../../core/vouchers/drilldown.ts'
-import { voucherExports } from '../../core/vouchers/schema.ts'
-import { buildVoucher, exportsOf, getVoucher, listVouchers, voucherDocumentOf, voucherLinesOf, type BuildResult, type ExportRow, type VoucherLineRow, type VoucherRow } from '../../core/vouchers/service.ts'
+import { buildVoucher, exportsOf, failedDeliveriesToMend, getVoucher, listVouchers, voucherDocumentOf, voucherLinesOf, type BuildResult, type ExportRow, type VoucherLineRow, type VoucherRow } from '../../core/vouchers/service.ts'
 import type { Tx } from '../../db/client.ts'
 import { exportVoucherAs } from '../../jobs/vouchers.ts'
 import { badRequest, invalid, isDomainError, notFound } from '../../lib/errors.ts'
@@ -153,16 +152,6 @@ const accountingConnections = (c: C) => listConnections(c.var.hub.database.db, c
 
 const connectorTitle = (row: Pick<ConnectionRow, 'connectorId'>) => connectorRegistry.get(row.connectorId)?.title ?? row.connectorId
 
-/** Ids of the vouchers among `ids` with a delivery that failed or was refused. */
-async function failedDeliveries(tx: Tx, merchantId: string, ids: string[]): Promise<Set<string>> {
-  if (ids.length === 0) return new Set()
-  const rows = await tx
-    .select({ voucherId: voucherExports.voucherId })
-    .from(voucherExports)
-    .where(and(eq(voucherExports.merchantId, merchantId), inArray(voucherExports.voucherId, ids), inArray(voucherExports.status, ['failed', 'rejected'])))
-  return new Set(rows.map((r) => r.voucherId))
-}
-
 /** Names of the connections deliveries went to, deleted ones included (a delivery outlives its connection). */
 async function connectionNames(tx: Tx, merchantId: string, ids: string[]): Promise<Map<string, { name: string; connectorId: string }>> {
   if (ids.length === 0) return new Map()
@@ -212,7 +201,7 @@ async function gridPage(c: C, alert?: Alert): Promise<Response> {
   const { from, to } = range
   const settings = await getSettings(db, m.id)
   const vouchers = await listVouchers(db, m.id, { from, to, limit: GRID_LIMIT })
-  const failed = await failedDeliveries(db, m.id, vouchers.map((v) => v.id))
+  const failed = await failedDeliveriesToMend(db, m.id, vouchers.map((v) => v.id))
   const byCell = new Map<string, VoucherRow[]>()
   for (const v of [...vouchers].sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())) {
     const key = `${v.storeId ?? ''}|${v.businessDate}`
