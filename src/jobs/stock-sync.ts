@@ -4,7 +4,8 @@
 //   levels whose target differs from what the marketplace holds, in the vendor's batch size, with compare-and-set
 //   where the vendor has it; a stale value is read again and retried; what changed meanwhile stays dirty.
 // - `stock.listings` reads every listing with its levels, binds what it can, and — as the audit — reports and
-//   repairs drift; listings gone from the marketplace are marked so after a complete pass only.
+//   repairs drift, polling orders after reading each page and before comparing it (an order not seen yet is no
+//   drift); listings gone from the marketplace are marked so after a complete pass only.
 // - `stock.poll-orders` reads orders modified since the checkpoint minus a lookback (webhooks get lost; Woo never
 //   retries them) and applies them; `stock.fetch-order` reads one order a webhook only hinted at.
 // - `stock.recover` re-asserts webhook subscriptions, polls and audits; `stock.schedule` polls every 5 minutes and
@@ -211,6 +212,8 @@ export interface ListingSyncSummary {
   gone: number
   drift: number
   pages: number
+  /** Orders the audit polled before comparing the shop's figures, and applied. */
+  ordersApplied: number
 }
 
 /** Reads every listing (with levels), binds, records what the marketplace holds; as an audit, reports drift. */
@@ -220,7 +223,7 @@ export async function syncListings(hub: Hub, ref: ChannelRef, mode: 'import' | '
   const ctx = ctxOf(hub, m, opts)
   const db = hub.database.db
   const started = hub.clock()
-  const summary: ListingSyncSummary = { listings: 0, bound: 0, unmapped: 0, ambiguous: 0, untracked: 0, gone: 0, drift: 0, pages: 0 }
+  const summary: ListingSyncSummary = { listings: 0, bound: 0, unmapped: 0, ambiguous: 0, untracked: 0, gone: 0, drift: 0, pages: 0, ordersApplied: 0 }
   // Listings read, for the dashboard's jobs page; the total is what the last pass found (the marketplace gives none).
   const [known] = await db
     .select({ n: sql<number>`count(*)::int` })
@@ -242,6 +245,10 @@ export async function syncListings(hub: Hub, ref: ChannelRef, mode: 'import' | '
     do {
       const page = await m.caps.listListings(ctx, { cursor })
       summary.pages++
+      // The shop's figures take in every order placed there until they were read, some of which we may not have seen
+      // (a webhook lost, or still on its way): polled now, after the read, they hold our stock before the figures are
+      // compared with the target, so the audit never puts an order's units back on the shop (it sees no drift there).
+      if (mode === 'audit') summary.ordersApplied += (await pollPass(hub, m, opts)).applied
       await db.transaction(async (tx) => {
         const imported = await importListings(tx, ref, page.items, hub.clock())
         for (const k of ['listings', 'bound', 'unmapped', 'ambiguous', 'untracked'] as const) summary[k] += imported[k]
@@ -291,6 +298,17 @@ const toInput = (o: RemoteOrder) => ({ id: o.id, name: o.name, status: o.status,
 export async function pollOrders(hub: Hub, ref: ChannelRef, opts: Options & { jobId?: string } = {}): Promise<PollSummary | null> {
   const m = await openMarketplace(hub, ref, opts)
   if (!m) return null
+  return withSyncRun(hub.database.db, { ...ref, stream: 'orders', jobId: opts.jobId ?? null, secretValues: m.loaded.secretValues }, hub.clock, async (run) => {
+    const summary = await pollPass(hub, m, opts)
+    run.count('orders', summary.orders)
+    run.count('applied', summary.applied)
+    return summary
+  })
+}
+
+/** One pass over the orders modified since the checkpoint (minus the lookback), applied page by page. */
+async function pollPass(hub: Hub, m: Marketplace, opts: Options): Promise<PollSummary> {
+  const { ref } = m
   const ctx = ctxOf(hub, m, opts)
   const db = hub.database.db
   const stream = { ...ref, stream: 'orders' }
@@ -298,29 +316,25 @@ export async function pollOrders(hub: Hub, ref: ChannelRef, opts: Options & { jo
   const checkpoint = await getCheckpoint(db, ref.connectionId, 'orders')
   const since = typeof checkpoint?.since === 'string' ? new Date(checkpoint.since) : new Date(hub.clock().getTime() - FIRST_POLL_MS)
   const from = new Date(since.getTime() - ORDER_LOOKBACK_MS)
-  return withSyncRun(db, { ...stream, jobId: opts.jobId ?? null, secretValues: m.loaded.secretValues }, hub.clock, async (run) => {
-    let cursor: string | null = null
-    let newest = since
-    do {
-      const page = await m.caps.listOrders(ctx, { updatedSince: from, cursor })
-      summary.pages++
+  let cursor: string | null = null
+  let newest = since
+  do {
+    const page = await m.caps.listOrders(ctx, { updatedSince: from, cursor })
+    summary.pages++
+    for (const o of page.items) {
+      const t = new Date(o.updatedAt)
+      if (t > newest) newest = t
+    }
+    await commitBatch(db, stream, { since: newest.toISOString() }, async (tx) => {
       for (const o of page.items) {
-        const t = new Date(o.updatedAt)
-        if (t > newest) newest = t
+        const r = await applyChannelOrder(tx, systemActor(ref.merchantId, 'marketplace order'), ref, toInput(o), hub.clock())
+        if (r.applied) summary.applied++
       }
-      await commitBatch(db, stream, { since: newest.toISOString() }, async (tx) => {
-        for (const o of page.items) {
-          const r = await applyChannelOrder(tx, systemActor(ref.merchantId, 'marketplace order'), ref, toInput(o), hub.clock())
-          if (r.applied) summary.applied++
-        }
-      })
-      summary.orders += page.items.length
-      cursor = page.nextCursor
-    } while (cursor)
-    run.count('orders', summary.orders)
-    run.count('applied', summary.applied)
-    return summary
-  })
+    })
+    summary.orders += page.items.length
+    cursor = page.nextCursor
+  } while (cursor)
+  return summary
 }
 
 /** Applies one order read from the marketplace (after a webhook that only named it). */
@@ -416,7 +430,8 @@ export const recover = defineTask({
   async run(payload, { hub, signal }) {
     // Nothing to recover on a connection switched off or deleted (its jobs would end at once).
     if (!(await openMarketplace(hub, payload, {}))) return
-    // Poll and audit first: they do not depend on webhooks, and a refused subscription must not hold them up.
+    // Poll and audit first: they do not depend on webhooks, and a refused subscription must not hold them up. They
+    // are in queues of their own and may run in either order: the audit polls orders itself before it compares.
     await hub.database.db.transaction(async (tx) => {
       await queuePoll(tx, payload)
       await queueAudit(tx, payload)

@@ -254,7 +254,7 @@ const syncRoute = defineRoute({
   path: `${base}/sync`,
   tags,
   summary: 'Queue a sync',
-  description: '`import`: read every listing, bind and record quantities; `audit`: the same, reporting and repairing drift; `poll`: orders since the last poll (with a lookback); `push`: every pending level; `recover`: re-assert webhook subscriptions, poll and audit (what a reconnect does).',
+  description: '`import`: read every listing, bind and record quantities; `audit`: the same, reporting and repairing drift (orders are polled after each page is read and before it is compared, so an order not seen yet is no drift); `poll`: orders since the last poll (with a lookback); `push`: every pending level; `recover`: re-assert webhook subscriptions, poll and audit (what a reconnect does).',
   access: 'connections.manage',
   request: { params: ConnParam, body: jsonBody(z.object({ action: z.enum(SYNC_ACTIONS) })) },
   responses: { 202: json(z.object({ queued: z.enum(SYNC_ACTIONS) }), 'Queued') },
