@@ -75,7 +75,8 @@ export async function exportVoucher(hub: Hub, input: ExportInput, opts: { regist
   const mask = (m: string) => createRedactor(loaded.secretValues).text(m).slice(0, 2000)
   try {
     const { document } = await db.transaction((tx) => voucherDocumentOf(tx, input.merchantId, input.voucherId))
-    const result = await caps.exportVoucher(connectorContext(hub, loaded, opts.signal), { voucher: document as VoucherDocument })
+    const voucher: VoucherDocument = { ...(document as VoucherDocument), refusals: claimed.row.refusals }
+    const result = await caps.exportVoucher(connectorContext(hub, loaded, opts.signal), { voucher })
     const row = await db.transaction((tx) =>
       recordExport(tx, input.merchantId, input.voucherId, input.connectionId, result.status === 'rejected' ? { ...result, message: mask(result.message) } : result, hub.clock()),
     )

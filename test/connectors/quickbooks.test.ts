@@ -84,14 +84,10 @@ describe('QuickBooks Online accounting connector', () => {
       expect(result).toEqual({ status: 'exported', externalId: posted!.Id, number: v.reference, details: { requestId: expect.stringMatching(/^[0-9a-f-]{36}$/), txnDate: '2026-11-20' } })
 
       const calls = sim.state.requests.slice(before)
-      expect(calls.map((c) => c.operation)).toEqual(['token', 'query', 'query', 'query', 'query', 'query', 'query', 'query', 'journalentry'])
-      expect(calls.slice(1, 8).map((c) => c.query)).toEqual([
+      expect(calls.map((c) => c.operation)).toEqual(['token', 'query', 'query', 'query', 'journalentry'])
+      expect(calls.slice(1, 4).map((c) => c.query)).toEqual([
         `select * from JournalEntry where DocNumber = '${v.reference}'`,
-        "select * from Account where AcctNum = '1001'",
-        "select * from Account where AcctNum = '1901'",
-        "select * from Account where AcctNum = '6001'",
-        "select * from Account where AcctNum = '6401'",
-        "select * from Account where AcctNum = '1405'",
+        "select * from Account where AcctNum in ('1001', '1901', '6001', '6401', '1405')",
         "select * from Department where Name = 'S001'",
       ])
       const post = calls.at(-1)!
@@ -129,13 +125,15 @@ describe('QuickBooks Online accounting connector', () => {
       expect([cents('Debit'), cents('Credit')]).toEqual([368703, 368703])
     })
 
-    it('keeps the account lookups of a connection: a second voucher asks only whether it exists', async () => {
+    it('keeps the store lookups of a connection and reads the numbered accounts once per voucher', async () => {
       const { ctx } = await connect()
       await caps.exportVoucher(ctx, { voucher: voucher() })
       const before = sim.state.requests.length
       const v = voucher()
       expect(await caps.exportVoucher(ctx, { voucher: v })).toMatchObject({ status: 'exported', number: v.reference })
-      expect(sim.state.requests.slice(before).map((c) => c.operation)).toEqual(['query', 'journalentry'])
+      const calls = sim.state.requests.slice(before)
+      expect(calls.map((c) => c.operation)).toEqual(['query', 'query', 'journalentry'])
+      expect(calls[1]!.query).toBe("select * from Account where AcctNum in ('1001', '1901', '6001', '6401', '1405')")
     })
 
     it('looks the ids up afresh once the connection is pointed at another company, whose accounts have ids of their own', async () => {
@@ -183,6 +181,80 @@ describe('QuickBooks Online accounting connector', () => {
       expect(again).toEqual({ status: 'duplicate', externalId, number: v.reference })
       expect(sim.journalEntriesByDocNumber(v.reference)).toHaveLength(1)
       expect(await caps.findVoucher!(ctx, { reference: v.reference, date: v.date })).toEqual({ externalId, number: v.reference })
+    })
+
+    it('posts each line to the account that holds the mapped number now: an account renumbered at QuickBooks and a new one given the old number', async () => {
+      const { ctx } = await connect()
+      expect(await caps.exportVoucher(ctx, { voucher: voucher() })).toMatchObject({ status: 'exported' })
+      // Finance renumbers the sales account (still active) and, later, opens a new account numbered 6001.
+      acct.sales.AcctNum = '6001.9'
+      let fresh: ReturnType<typeof sim.addAccount> | undefined
+      try {
+        const v = voucher()
+        const before = sim.state.requests.length
+        expect(await caps.exportVoucher(ctx, { voucher: v })).toMatchObject({ status: 'rejected', reason: 'invalid', code: 'account_not_mapped', message: expect.stringContaining('6001') })
+        expect(sim.state.requests.slice(before).some((r) => r.operation === 'journalentry')).toBe(false)
+
+        fresh = sim.addAccount({ name: 'Sales (from December)', acctNum: '6001', type: 'Income' })
+        const w = voucher()
+        expect(await caps.exportVoucher(ctx, { voucher: w })).toMatchObject({ status: 'exported' })
+        const [posted] = sim.journalEntriesByDocNumber(w.reference)
+        const used = posted!.Line.map((l) => l.JournalEntryLineDetail.AccountRef.value)
+        expect(used).toContain(fresh.Id)
+        expect(used).not.toContain(acct.sales.Id)
+      } finally {
+        acct.sales.AcctNum = '6001'
+        if (fresh) sim.state.accounts.delete(fresh.Id)
+      }
+    })
+
+    it('sends a voucher refused for a closed period again under a new requestid once the books are reopened; an answer lost then is still booked once', async () => {
+      const { ctx } = await connect()
+      const v = voucher()
+      sim.state.bookCloseDate = '2026-11-30'
+      try {
+        expect(await caps.exportVoucher(ctx, { voucher: v })).toMatchObject({ status: 'rejected', reason: 'period_closed', code: '6210' })
+      } finally {
+        sim.state.bookCloseDate = null
+      }
+      // Finance reopens the books; the same voucher, the same body, goes again and its answer is lost once.
+      sim.state.loseNextResponses = 1
+      const result = await caps.exportVoucher(ctx, { voucher: { ...v, refusals: 1 } })
+      expect(result).toMatchObject({ status: 'exported', number: v.reference })
+      const { externalId } = delivered(result)
+      const posts = () => sim.requestsFor('journalentry').filter((r) => r.body?.includes(v.reference))
+      expect(posts().map((p) => p.answer)).toEqual(['fault', 'lost', 'replayed'])
+      const [refused, lost, replayed] = posts()
+      expect(lost!.requestId).not.toBe(refused!.requestId)
+      expect(replayed!.requestId).toBe(lost!.requestId)
+
+      // Sent once more while QuickBooks' query does not list the entry yet: the requestid of the post that may have
+      // booked it, so QuickBooks replays that answer rather than booking it again or repeating the old refusal.
+      const entry = sim.state.journalEntries.get(externalId)!
+      sim.state.journalEntries.delete(externalId)
+      try {
+        expect(await caps.exportVoucher(ctx, { voucher: { ...v, refusals: 1 } })).toMatchObject({ status: 'exported', externalId })
+      } finally {
+        sim.state.journalEntries.set(externalId, entry)
+      }
+      expect(posts().at(-1)).toMatchObject({ answer: 'replayed', requestId: lost!.requestId })
+      expect(await caps.exportVoucher(ctx, { voucher: { ...v, refusals: 1 } })).toEqual({ status: 'duplicate', externalId, number: v.reference })
+      expect(sim.journalEntriesByDocNumber(v.reference)).toHaveLength(1)
+    })
+
+    it('sends a voucher refused for an inactive account again under a new requestid once the account is active again', async () => {
+      const { ctx } = await connect()
+      const v = voucher()
+      acct.fees.Active = false
+      try {
+        expect(await caps.exportVoucher(ctx, { voucher: v })).toMatchObject({ status: 'rejected', reason: 'invalid', code: '2500' })
+      } finally {
+        acct.fees.Active = true
+      }
+      expect(await caps.exportVoucher(ctx, { voucher: { ...v, refusals: 1 } })).toMatchObject({ status: 'exported', number: v.reference })
+      const posts = sim.requestsFor('journalentry').filter((r) => r.body?.includes(v.reference))
+      expect(posts.map((p) => p.answer)).toEqual(['fault', 'ok'])
+      expect(sim.journalEntriesByDocNumber(v.reference)).toHaveLength(1)
     })
 
     it('shortens a reference longer than DocNumber allows to a stable 21-character number and finds it by that', async () => {

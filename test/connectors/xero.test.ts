@@ -227,6 +227,54 @@ describe('Xero accounting connector', () => {
       expect(await caps.lockDate!(ctx, {})).toBeNull()
     })
 
+    it('saves a journal refused for a lock date once the lock is lifted, under a new Idempotency-Key; an answer lost then is still saved once', async () => {
+      const { ctx } = await connect()
+      const v = voucher()
+      sim.state.periodLockDate = '2026-11-30'
+      try {
+        expect(await caps.exportVoucher(ctx, { voucher: v })).toMatchObject({ status: 'rejected', reason: 'period_closed', code: 'lock_date' })
+      } finally {
+        sim.state.periodLockDate = null
+      }
+      // The adviser lifts the lock; the same voucher, the same body, goes again and its answer is lost once.
+      sim.state.loseNextResponses = 1
+      const { externalId } = delivered(await caps.exportVoucher(ctx, { voucher: { ...v, refusals: 1 } }))
+      const puts = () => sim.requestsFor('ManualJournals').filter((r) => r.method === 'PUT' && r.body?.includes(v.reference))
+      expect(puts().map((p) => p.answer)).toEqual(['invalid', 'lost', 'replayed'])
+      const [refused, lost, replayed] = puts()
+      expect(lost!.idempotencyKey).not.toBe(refused!.idempotencyKey)
+      expect(replayed!.idempotencyKey).toBe(lost!.idempotencyKey)
+
+      // Sent once more while Xero's list does not show the journal yet: the key of the PUT that may have saved it, so
+      // Xero replays that answer rather than saving it again or repeating the old refusal.
+      const journal = sim.state.manualJournals.get(externalId)!
+      sim.state.manualJournals.delete(externalId)
+      try {
+        expect(await caps.exportVoucher(ctx, { voucher: { ...v, refusals: 1 } })).toMatchObject({ status: 'exported', externalId })
+      } finally {
+        sim.state.manualJournals.set(externalId, journal)
+      }
+      expect(puts().at(-1)).toMatchObject({ answer: 'replayed', idempotencyKey: lost!.idempotencyKey })
+      expect(await caps.exportVoucher(ctx, { voucher: { ...v, refusals: 1 } })).toEqual({ status: 'duplicate', externalId, number: null })
+      expect(sim.journalsFor(v.reference)).toHaveLength(1)
+    })
+
+    it('saves a journal refused for an archived account once the account is restored, under a new Idempotency-Key', async () => {
+      const { ctx } = await connect()
+      const v = voucher()
+      const fees = sim.state.accounts.get('6603.02')!
+      fees.Status = 'ARCHIVED'
+      try {
+        expect(await caps.exportVoucher(ctx, { voucher: v })).toMatchObject({ status: 'rejected', reason: 'invalid', message: expect.stringContaining("Account code '6603.02' has been archived") })
+      } finally {
+        fees.Status = 'ACTIVE'
+      }
+      expect(await caps.exportVoucher(ctx, { voucher: { ...v, refusals: 1 } })).toMatchObject({ status: 'exported' })
+      const puts = sim.requestsFor('ManualJournals').filter((r) => r.method === 'PUT' && r.body?.includes(v.reference))
+      expect(puts.map((p) => p.answer)).toEqual(['invalid', 'ok'])
+      expect(sim.journalsFor(v.reference)).toHaveLength(1)
+    })
+
     it('refuses an unbalanced voucher without calling Xero', async () => {
       const { ctx } = await connect()
       const before = sim.state.requests.length

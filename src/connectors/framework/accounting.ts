@@ -29,6 +29,11 @@ export interface VoucherDocument {
   reference: string
   /** UUID-shaped key derived from the reference, for targets with an idempotency header or request id. */
   idempotencyKey: string
+  /**
+   * How many times this target refused this voucher (booking nothing): a target whose idempotency key replays a
+   * refusal derives a new key from it, and the same key after a lost answer. 0 when never refused.
+   */
+  refusals?: number
   /** 'daily' (a store's or merchant's day), 'reversal' (红字冲销 of `corrects`), 'difference' (the change since `corrects`). */
   kind: 'daily' | 'reversal' | 'difference'
   /** Posting date YYYY-MM-DD: the business date, or the first open day when that period is closed in the target. */

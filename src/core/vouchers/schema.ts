@@ -133,6 +133,11 @@ export const voucherExports = pgTable(
     sendingUntil: timestamptz('sending_until'),
     /** The last attempt went out without a clear answer (no reply, a timeout, a 500): the voucher may be at the target. */
     unanswered: boolean('unanswered').notNull().default(false),
+    /**
+     * How many times the target refused the voucher (nothing booked): a target's idempotency key derived from it is
+     * the same after a lost answer and a new one after a refusal, which the target would otherwise replay.
+     */
+    refusals: integer('refusals').notNull().default(0),
   },
   (t) => [uniqueIndex('voucher_exports_key').on(t.voucherId, t.connectionId), index('voucher_exports_merchant_idx').on(t.merchantId, t.status)],
 )

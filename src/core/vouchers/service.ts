@@ -529,6 +529,7 @@ export async function recordExport(tx: Tx, merchantId: string, voucherId: string
       attempts: sql`${voucherExports.attempts} + 1`,
       lastError: outcome.status === 'rejected' ? `${outcome.code}: ${outcome.message}` : outcome.status === 'failed' || outcome.status === 'retrying' ? outcome.message : null,
       rejectReason: outcome.status === 'rejected' ? outcome.reason : null,
+      refusals: outcome.status === 'rejected' ? sql`${voucherExports.refusals} + 1` : undefined,
       updatedAt: at,
       exportedAt: ok ? at : undefined,
       sendingUntil: null,

@@ -26,13 +26,16 @@ export function stringifyWithDecimals(value: unknown): string {
 
 /**
  * The key sent as QuickBooks `requestid` / Xero `Idempotency-Key`: UUID-shaped (36 characters, within both limits) and
- * derived from the voucher's idempotency key and the exact body. A retry of the same voucher sends the same key and
- * gets the original answer; the same reference sent with a changed body (re-dated after a closed period, an account
- * remapped) gets a new key, because QuickBooks would replay the old refusal and Xero refuses a key reused for a
- * different request. Posting a reference twice is prevented by the lookup before every post, not by the key.
+ * derived from the voucher's idempotency key, the exact body and how many times the vendor has refused it. A retry
+ * after a lost answer (a timeout, a 5xx: the vendor may have booked it) sends the same key and gets the original
+ * answer. Both vendors replay a refusal under its key too, so once the vendor has refused a voucher (a closed period,
+ * an inactive account: nothing was booked) the next attempt sends a new key, or a voucher fixed at the vendor could
+ * never go. The same reference sent with a changed body (re-dated, an account remapped) gets a new key as well, since
+ * Xero refuses a key reused for a different request. Posting a reference twice is prevented by the lookup before
+ * every post, not by the key.
  */
-export function vendorIdempotencyKey(idempotencyKey: string, body: string): string {
-  return nameUuid(`${idempotencyKey}\n${body}`)
+export function vendorIdempotencyKey(idempotencyKey: string, body: string, refusals = 0): string {
+  return nameUuid(refusals ? `${idempotencyKey}\n${body}\nrefused ${refusals}` : `${idempotencyKey}\n${body}`)
 }
 
 /**

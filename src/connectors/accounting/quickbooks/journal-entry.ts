@@ -34,8 +34,9 @@ export const docNumberFor = (reference: string): string => fitReference(referenc
 
 const LOOKUP_TTL_MS = 60 * 60_000
 /**
- * Per connection and company: `Entity.Field=value` → QuickBooks id, for an hour. Only hits are kept, so a new account
- * is seen at once; a connection pointed at another company (realm) looks its ids up afresh.
+ * Per connection and company: `Entity.Field=value` → QuickBooks id of a dimension (department, class, name), for an
+ * hour. Only hits are kept, so a new one is seen at once; a connection pointed at another company (realm) looks its
+ * ids up afresh. Accounts are not kept: see accountsByNumber.
  */
 const lookups = new Map<string, Map<string, { id: string; at: number }>>()
 const companyOf = (ctx: Ctx) => `${ctx.connectionId}\n${ctx.config.environment}\n${ctx.config.realmId}`
@@ -68,12 +69,32 @@ interface LineRefs {
 type Rejected = Extract<VoucherExportResult, { status: 'rejected' }>
 const invalid = (code: string, message: string): Rejected => ({ status: 'rejected', reason: 'invalid', code, message })
 
+/** Account numbers asked about in one query (the voucher's accounts are a few dozen at most). */
+const ACCOUNT_NUMBERS_PER_QUERY = 50
+
+/**
+ * The active accounts numbered `numbers` now, AcctNum → Id, read at every export: finance renumbers an account (it
+ * stays active under its old id) or gives its number to a new one without QuickBooks refusing anything, so an id
+ * remembered from an earlier export could post a line to an account that no longer has the voucher's number.
+ */
+async function accountsByNumber(ctx: Ctx, numbers: string[]): Promise<Map<string, string>> {
+  const ids = new Map<string, string>()
+  for (let i = 0; i < numbers.length; i += ACCOUNT_NUMBERS_PER_QUERY) {
+    const chunk = numbers.slice(i, i + ACCOUNT_NUMBERS_PER_QUERY)
+    const found = await qboQuery<{ Id: string; AcctNum?: string }>(ctx, 'Account', `AcctNum in (${chunk.map(qboLiteral).join(', ')})`, 'findAccount')
+    for (const a of found) if (a.AcctNum && !ids.has(a.AcctNum)) ids.set(a.AcctNum, a.Id)
+  }
+  return ids
+}
+
 async function resolve(ctx: Ctx, voucher: VoucherDocument): Promise<{ accounts: Map<string, string>; lines: LineRefs[] } | Rejected> {
   const { config } = ctx
+  const codes = [...new Set(voucher.lines.map((l) => l.account.code))]
+  const numbered = await accountsByNumber(ctx, codes.filter((code) => !config.accounts[code]))
   const accounts = new Map<string, string>()
   for (const { account } of voucher.lines) {
     if (accounts.has(account.code)) continue
-    const id = config.accounts[account.code] ?? (await lookupId(ctx, 'Account', 'AcctNum', account.code))
+    const id = config.accounts[account.code] ?? numbered.get(account.code)
     if (!id) return invalid('account_not_mapped', `Account ${account.code} ${account.name} has no QuickBooks account: map it in the connection's accounts, or give the QuickBooks account the number ${account.code}`)
     accounts.set(account.code, id)
   }
@@ -146,10 +167,11 @@ async function rejection(ctx: Ctx, fault: QboFault): Promise<Rejected> {
     })
     return { status: 'rejected', reason: 'period_closed', code: closed.code, message: `${faultText({ ...fault, Error: [closed] })}${through ? ` (books closed through ${through})` : ''}` }
   }
-  // An id we cached may be gone (account deleted or merged): look everything up afresh next time.
+  // A dimension id we cached may be gone (made inactive or merged): look them up afresh next time.
   if (fault.Error.some((e) => e.code === '2500')) lookups.delete(companyOf(ctx))
   return invalid(fault.Error[0]?.code || fault.type, faultText(fault))
 }
+
 
 export async function exportJournalEntry(ctx: Ctx, input: { voucher: VoucherDocument }): Promise<VoucherExportResult> {
   const { voucher } = input
@@ -161,7 +183,7 @@ export async function exportJournalEntry(ctx: Ctx, input: { voucher: VoucherDocu
   const refs = await resolve(ctx, voucher)
   if ('status' in refs) return refs
   const body = stringifyWithDecimals(journalEntryBody(voucher, refs.accounts, refs.lines))
-  const requestId = vendorIdempotencyKey(voucher.idempotencyKey, body)
+  const requestId = vendorIdempotencyKey(voucher.idempotencyKey, body, voucher.refusals ?? 0)
   const res = await qboRequest<{ JournalEntry?: QboJournalEntry }>(ctx, {
     method: 'POST',
     path: 'journalentry',
@@ -172,7 +194,11 @@ export async function exportJournalEntry(ctx: Ctx, input: { voucher: VoucherDocu
     idempotent: true,
   })
   const fault = faultOf(res.data)
-  if (fault) return rejection(ctx, fault)
+  if (fault) {
+    // A ValidationFault: nothing was booked, and QuickBooks would answer this requestid with it for ever (the
+    // refusal is recorded with the export, and the next attempt derives a new one).
+    return rejection(ctx, fault)
+  }
   const entry = res.data.JournalEntry
   if (!entry?.Id) throw new ConnectorError('permanent', 'QuickBooks answered the journal entry without an Id', { status: res.status })
   return { status: 'exported', externalId: entry.Id, number: entry.DocNumber ?? null, details: { requestId, txnDate: entry.TxnDate ?? voucher.date } }

@@ -134,6 +134,7 @@ function rejection(answer: XeroException): Rejected {
   return invalid('validation', messages.join('; '))
 }
 
+
 export async function exportManualJournal(ctx: Ctx, input: { voucher: VoucherDocument }): Promise<VoucherExportResult> {
   const { voucher } = input
   const { config } = ctx
@@ -148,9 +149,13 @@ export async function exportManualJournal(ctx: Ctx, input: { voucher: VoucherDoc
   const existing = await findManualJournal(ctx, { reference: voucher.reference })
   if (existing) return { status: 'duplicate', ...existing }
   const body = stringifyWithDecimals(manualJournalBody(config, voucher))
-  const key = vendorIdempotencyKey(voucher.idempotencyKey, body)
+  const key = vendorIdempotencyKey(voucher.idempotencyKey, body, voucher.refusals ?? 0)
   const res = await xeroRequest<JournalsAnswer & XeroException>(ctx, { method: 'PUT', path: 'ManualJournals', headers: { 'idempotency-key': key }, data: body, operation: 'exportVoucher' })
-  if (res.data.Type === 'ValidationException') return rejection(res.data)
+  if (res.data.Type === 'ValidationException') {
+    // Nothing was saved (summarizeErrors: one failing journal fails the request); the refusal is recorded with the
+    // export, and the next attempt derives a new key.
+    return rejection(res.data)
+  }
   const journal = res.data.ManualJournals?.[0]
   if (!journal?.ManualJournalID) throw new ConnectorError('permanent', 'Xero answered the manual journal without a ManualJournalID', { status: res.status })
   return { status: 'exported', externalId: journal.ManualJournalID, number: null, details: { idempotencyKey: key, status: journal.Status ?? config.status } }

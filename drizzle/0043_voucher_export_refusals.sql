@@ -1,0 +1,1 @@
+ALTER TABLE "voucher_exports" ADD COLUMN "refusals" integer DEFAULT 0 NOT NULL;
