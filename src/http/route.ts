@@ -23,7 +23,7 @@ export const ErrorSchema = z
   })
   .openapi('Error')
 
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } })
+export const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } })
 
 const MUTATING = new Set(['post', 'put', 'patch', 'delete'])
 
@@ -41,10 +41,12 @@ export type RouteDefinition<R extends RouteConfig> = R & {
    * declared size over the limit is refused up front, and a chunked one is not read into memory first.
    */
   streamsBody?: boolean
+  /** The route calls a third party and answers 502 when it fails: who it is, for the document. */
+  upstream?: string
 }
 
 export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'security'>>(def: RouteDefinition<R>): R & { middleware: MiddlewareHandler<AppEnv>[] } {
-  const { access, transaction, bodyLimit: limit, streamsBody, ...route } = def
+  const { access, transaction, bodyLimit: limit, streamsBody, upstream, ...route } = def
   const mutating = MUTATING.has(route.method)
   const middleware: MiddlewareHandler<AppEnv>[] = [guard(access)]
   if (mutating) {
@@ -72,17 +74,27 @@ export function defineRoute<const R extends Omit<RouteConfig, 'middleware' | 'se
     security: access === 'public' ? [] : [{ bearerAuth: [] }],
     'x-permission': access,
     middleware,
+    // The route's own answers last: where it says more of a status (its own 503, a 404 of what it looks up), it wins.
     responses: {
-      ...route.responses,
       400: errorResponse('The request is malformed or fails validation'),
       ...(access !== 'public' ? { 401: errorResponse('Credentials are missing or invalid'), 403: errorResponse('The caller lacks the permission') } : {}),
-      ...(route.path.includes('{') || route.request?.body
-        ? { 404: errorResponse(`What the ${route.path.includes('{') ? 'path' : 'body'} names does not exist (or belongs to another merchant)`) }
+      ...(route.path.includes('{') || route.request?.body || route.request?.query
+        ? { 404: errorResponse(`What the ${names(route)} names does not exist (or belongs to another merchant)`) }
         : {}),
       ...(route.request?.body ? { 413: errorResponse('The request body is over the size limit'), 415: errorResponse('The body is not of a media type the route reads') } : {}),
       ...(mutating ? { 409: errorResponse('Conflicts with the current state'), 422: errorResponse('Breaks a business rule, or reuses an Idempotency-Key with another body') } : {}),
+      ...(!mutating && route.request?.query ? { 422: errorResponse('The query breaks a rule of the route: a period backwards or longer than allowed, a search without a term') } : {}),
+      ...(upstream ? { 502: errorResponse(`${upstream} failed or could not be reached`) } : {}),
+      503: errorResponse('The database cannot be reached just now: retry after the `Retry-After` seconds (a write with the same Idempotency-Key)'),
+      ...route.responses,
     },
   } as unknown as R & { middleware: MiddlewareHandler<AppEnv>[] })
+}
+
+/** What a route's 404 may be about: its path ids, its body's, its query's. */
+function names(route: Omit<RouteConfig, 'middleware' | 'security'>): string {
+  const parts = [route.path.includes('{') && 'path', route.request?.body && 'body', route.request?.query && 'query'].filter((p): p is string => Boolean(p))
+  return parts.length > 1 ? `${parts.slice(0, -1).join(', ')} or ${parts.at(-1)}` : parts[0]!
 }
 
 /** Query parameters of cursor-paginated lists. */

@@ -6,7 +6,7 @@ import { DEFAULT_LOGIN_POLICY } from '../../core/staff/auth.ts'
 import { clientAddress } from '../client-address.ts'
 import { DEFAULT_PIN_POLICY, pinLogin } from '../../core/staff/pins.ts'
 import type { AppEnv } from '../env.ts'
-import { defineRoute, json, jsonBody } from '../route.ts'
+import { defineRoute, errorResponse, json, jsonBody } from '../route.ts'
 import { serialize, UserSchema, uuid } from '../schemas.ts'
 
 const loginRoute = defineRoute({
@@ -20,6 +20,7 @@ const loginRoute = defineRoute({
   request: { body: jsonBody(z.object({ email: z.string().min(1).max(320), password: z.string().min(1).max(1024) })) },
   responses: {
     200: json(z.object({ token: z.string(), expiresAt: z.string(), user: UserSchema }), 'Signed in'),
+    401: errorResponse('The email and password do not match an active user (invalid_credentials)'),
     429: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), 'Locked after too many failures'),
   },
 })
@@ -36,6 +37,7 @@ const pinLoginRoute = defineRoute({
   request: { body: jsonBody(z.object({ registerId: uuid(), pin: z.string().regex(/^\d{4,8}$/, 'a PIN is 4 to 8 digits') }).strict()) },
   responses: {
     200: json(z.object({ token: z.string(), expiresAt: z.string(), registerId: uuid(), user: UserSchema }), 'Signed in'),
+    401: errorResponse('The PIN names no active user at this register (invalid_pin)'),
     429: json(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), 'Locked after too many wrong PINs'),
   },
 })

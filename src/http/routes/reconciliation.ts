@@ -273,7 +273,7 @@ const downloadRoute = defineRoute({
   summary: 'Download the original statement file as received',
   access: READ,
   request: { params: IdParam },
-  responses: { 200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } } },
+  responses: { 200: { description: 'The file, with the media type it was received with (text/csv, application/gzip, application/zip, a spreadsheet…)', content: { '*/*': { schema: z.string().openapi({ format: 'binary' }) } } } },
 })
 
 const listRunsRoute = defineRoute({

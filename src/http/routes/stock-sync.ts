@@ -140,6 +140,7 @@ const remoteLocations = defineRoute({
   summary: 'The marketplace’s own locations, read live',
   access: 'connections.read',
   transaction: false,
+  upstream: 'The marketplace',
   request: { params: ConnParam },
   responses: { 200: json(z.object({ items: z.array(z.object({ id: z.string(), name: z.string(), active: z.boolean() })) })) },
 })

@@ -67,6 +67,7 @@ const start = defineRoute({
   description:
     'Needs an Idempotency-Key (one per tender attempt; 1–255 visible ASCII characters): a repeat answers with the same payment and never charges twice; the key with another amount or reference is refused (422 idempotency_key_reused). 201 pending (or failed when the terminal refused: busy, offline); follow it at GET /api/v1/terminal-payments/{id}.',
   access: 'devices.use',
+  upstream: 'The terminal’s vendor (Stripe)',
   transaction: false,
   request: {
     params: IdParam,
@@ -81,6 +82,7 @@ const show = defineRoute({
   tags,
   summary: 'A terminal payment, its outcome read from the vendor while it is pending',
   access: 'devices.use',
+  upstream: 'The terminal’s vendor (Stripe)',
   request: { params: IdParam },
   responses: { 200: json(PaymentSchema) },
 })
@@ -93,6 +95,7 @@ const cancel = defineRoute({
   description:
     'A request, not a guarantee: if the customer paid a moment before, the answer is approved. While the start is still creating the payment at the vendor the answer is cancel_requested: the start then cancels it instead of sending it to the terminal, and it ends canceled (follow it at GET /api/v1/terminal-payments/{id}).',
   access: 'devices.use',
+  upstream: 'The terminal’s vendor (Stripe)',
   transaction: false,
   request: { params: IdParam },
   responses: { 200: json(PaymentSchema) },

@@ -223,6 +223,7 @@ const exportRoute = defineRoute({
     'Delivers the voucher under its reference. A voucher already delivered to the connection is not sent again: the answer is the recorded delivery (idempotent re-export). 200 with the delivery; 422 `voucher_rejected` when the target refuses it (an unknown account, a closed period); 502 when the target is unavailable (the attempt is recorded; `queue: true` retries in the background instead).',
   access: 'finance.export',
   transaction: false,
+  upstream: 'The finance system',
   request: { params: IdParam, body: jsonBody(z.object({ connectionId: uuid(), queue: z.boolean().default(false) })) },
   responses: { 200: json(z.object({ voucher: VoucherSchema, export: ExportSchema.nullable(), sent: z.boolean(), queued: z.boolean() })) },
 })
@@ -242,7 +243,16 @@ const file = defineRoute({
       accountBook: z.string().min(1).max(40).optional().openapi({ description: 'Kingdee layout: the 账簿 code (FAccountBookID)' }),
     }),
   },
-  responses: { 200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } } },
+  responses: {
+    200: {
+      description: 'The file: CSV in the encoding asked for (the U8 layout as text/plain), or XLSX',
+      content: {
+        'text/csv': { schema: z.string().openapi({ format: 'binary' }) },
+        'text/plain': { schema: z.string().openapi({ format: 'binary' }) },
+        'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': { schema: z.string().openapi({ format: 'binary' }) },
+      },
+    },
+  },
 })
 
 const exportOut = (e: Awaited<ReturnType<typeof exportsOf>>[number]): z.infer<typeof ExportSchema> => ({

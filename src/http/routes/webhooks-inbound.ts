@@ -9,9 +9,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { acceptInbound, answerChallenge, INBOUND_BODY_LIMIT } from '../../webhooks/inbound.ts'
 import type { AppEnv } from '../env.ts'
 import { payloadTooLarge } from '../middleware/request-context.ts'
-import { ErrorSchema } from '../route.ts'
-
-const error = (description: string) => ({ description, content: { 'application/json': { schema: ErrorSchema } } })
+import { errorResponse as error } from '../route.ts'
 
 function document(app: OpenAPIHono<AppEnv>) {
   app.openAPIRegistry.registerPath({
@@ -38,6 +36,7 @@ function document(app: OpenAPIHono<AppEnv>) {
       401: error('The signature is missing, expired or wrong (invalid_signature)'),
       404: error('No such connection, or its connector takes no webhooks'),
       413: error('The body is too large'),
+      503: error('The database cannot be reached just now: nothing was stored, and the vendor sends the event again'),
     },
   } as Parameters<typeof app.openAPIRegistry.registerPath>[0])
 }
