@@ -13,6 +13,7 @@ import { and, eq, inArray, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import type { AccountingCapabilities, VoucherDocument } from '../connectors/framework/accounting.ts'
 import { listConnections, loadConnection } from '../connectors/framework/connections.ts'
+import { connections } from '../connectors/framework/schema.ts'
 import { connectorContext } from '../connectors/framework/context.ts'
 import { ConnectorError } from '../connectors/framework/http-types.ts'
 import type { ConnectorRegistry } from '../connectors/framework/registry.ts'
@@ -74,8 +75,11 @@ export async function exportVoucher(hub: Hub, input: ExportInput, opts: { regist
   const caps = loaded.connector.capabilities as AccountingCapabilities<any>
   const mask = (m: string) => createRedactor(loaded.secretValues).text(m).slice(0, 2000)
   try {
-    const { document } = await db.transaction((tx) => voucherDocumentOf(tx, input.merchantId, input.voucherId))
-    const voucher: VoucherDocument = { ...(document as VoucherDocument), refusals: claimed.row.refusals }
+    const { document, refusals } = await db.transaction(async (tx) => ({
+      ...(await voucherDocumentOf(tx, input.merchantId, input.voucherId)),
+      refusals: await refusalsOf(tx, input.voucherId, loaded.connector.id),
+    }))
+    const voucher: VoucherDocument = { ...(document as VoucherDocument), refusals }
     const result = await caps.exportVoucher(connectorContext(hub, loaded, opts.signal), { voucher })
     const row = await db.transaction((tx) =>
       recordExport(tx, input.merchantId, input.voucherId, input.connectionId, result.status === 'rejected' ? { ...result, message: mask(result.message) } : result, hub.clock()),
@@ -92,6 +96,20 @@ export async function exportVoucher(hub: Hub, input: ExportInput, opts: { regist
     )
     throw e
   }
+}
+
+/**
+ * How many times targets of this connector refused the voucher, over all the merchant's connections to it: a vendor
+ * keeps idempotency keys per company, which two connections may share, so a second connection must not send the
+ * key of the first one's refused attempt (the vendor would replay the refusal).
+ */
+async function refusalsOf(tx: Tx, voucherId: string, connectorId: string): Promise<number> {
+  const [row] = await tx
+    .select({ n: sql<number>`coalesce(sum(${voucherExports.refusals}), 0)::int` })
+    .from(voucherExports)
+    .innerJoin(connections, eq(connections.id, voucherExports.connectionId))
+    .where(and(eq(voucherExports.voucherId, voucherId), eq(connections.connectorId, connectorId)))
+  return row?.n ?? 0
 }
 
 /**

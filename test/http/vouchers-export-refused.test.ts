@@ -45,4 +45,21 @@ describe('a voucher refused by its target and exported again once fixed there', 
     expect(ok.status, JSON.stringify(ok.body)).toBe(200)
     expect(xeroHeld(d.code)).toHaveLength(1)
   }, 60_000)
+
+  it('QuickBooks: a second connection to the company, used first once the books are reopened, is not answered with the refusal of the first', async () => {
+    const d = await v.day()
+    const a = await d.connect('quickbooks')
+    const built = await d.build()
+    v.qbo.state.bookCloseDate = '2026-11-30'
+    try {
+      expect((await d.exportTo(built.voucher.id, a)).status).toBe(422)
+    } finally {
+      v.qbo.state.bookCloseDate = null
+    }
+    const b = await d.connect('quickbooks')
+    const viaB = await d.exportTo(built.voucher.id, b)
+    expect(viaB.status, JSON.stringify(viaB.body)).toBe(200)
+    expect((await d.exportTo(built.voucher.id, a)).status).toBe(200)
+    expect(qboHeld(d.code)).toHaveLength(1)
+  }, 60_000)
 })

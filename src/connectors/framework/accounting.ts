@@ -30,8 +30,9 @@ export interface VoucherDocument {
   /** UUID-shaped key derived from the reference, for targets with an idempotency header or request id. */
   idempotencyKey: string
   /**
-   * How many times this target refused this voucher (booking nothing): a target whose idempotency key replays a
-   * refusal derives a new key from it, and the same key after a lost answer. 0 when never refused.
+   * How many times targets of this kind (the merchant's connections to one vendor) refused this voucher, booking
+   * nothing: a target whose idempotency key replays a refusal derives a new key from it, and the same key after a lost
+   * answer. 0 when never refused.
    */
   refusals?: number
   /** 'daily' (a store's or merchant's day), 'reversal' (红字冲销 of `corrects`), 'difference' (the change since `corrects`). */
