@@ -119,8 +119,15 @@ export async function issueCoupons(
   const skipped: { memberId: string; reason: string }[] = []
   const merged = new Set<string>()
   if (input.memberIds?.length) {
-    // Only the merchant's own members (another's is as unknown here as one that does not exist).
-    const own = await tx.select({ id: members.id, mergedInto: members.mergedInto }).from(members).where(and(eq(members.merchantId, actor.merchantId), inArray(members.id, input.memberIds)))
+    // Only the merchant's own members (another's is as unknown here as one that does not exist). Share-locked, in id
+    // order as a merge locks its two, so a merge in progress is waited for and seen: a coupon written after it
+    // would stay on the merged member, where no one can use it.
+    const own = await tx
+      .select({ id: members.id, mergedInto: members.mergedInto })
+      .from(members)
+      .where(and(eq(members.merchantId, actor.merchantId), inArray(members.id, input.memberIds)))
+      .orderBy(members.id)
+      .for('share')
     const ids = new Set(own.map((r) => r.id))
     const stranger = input.memberIds.find((m) => !ids.has(m))
     if (stranger) throw notFound('member', stranger)
