@@ -11,9 +11,10 @@ import { recordEvent } from '../events/service.ts'
 import { sales } from '../sales/schema.ts'
 import { getMember, recordConsents, type Member } from './members.ts'
 import { coupons, memberConsents, members, pointsLedger, pointsLots, storedValueLedger, type ConsentChannel } from './schema.ts'
+import { settleDebtFromBalance } from './points.ts'
 import { reviewTier } from './tiers.ts'
 
-export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: string; sourceId: string }): Promise<Member> {
+export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: string; sourceId: string; now?: Date }): Promise<Member> {
   if (input.targetId === input.sourceId) throw invalid('same_member', 'a member cannot be merged into itself')
   // Lock both in id order, the same order any other merge would take.
   const [first, second] = [input.targetId, input.sourceId].sort()
@@ -68,6 +69,8 @@ export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: stri
     .update(members)
     .set({ status: 'merged', mergedInto: target.id, pointsBalance: 0, pointsDebt: 0, storedPrincipal: 0, storedBonus: 0, updatedAt: new Date() })
     .where(eq(members.id, source.id))
+  // A debt of either, with a balance of the other, is paid as a refund now would take it.
+  await settleDebtFromBalance(tx, { actor, memberId: target.id, note: `points owed, paid on merging ${source.cardNo}` })
   // Members merged into the source before now point at the target: one step from any merged member to the one that
   // stands (campaign attribution follows it).
   await tx.update(members).set({ mergedInto: target.id }).where(and(eq(members.merchantId, actor.merchantId), eq(members.mergedInto, source.id)))
@@ -93,7 +96,7 @@ export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: stri
     carried.map((c) => ({ channel: c.channel as ConsentChannel, granted: c.granted, source: 'merge', evidence: `latest consent of merged member ${source.cardNo} (${c.at.toISOString()})` })),
   )
   const { loyalty } = await getSettings(tx, actor.merchantId)
-  await reviewTier(tx, actor, target.id, { windowDays: loyalty.tierWindowDays, now: new Date(), reason: 'merge', allowDowngrade: false })
+  await reviewTier(tx, actor, target.id, { windowDays: loyalty.tierWindowDays, now: input.now ?? new Date(), reason: 'merge', allowDowngrade: false })
   await recordAudit(tx, actor, {
     action: 'member.merged',
     entityType: 'member',

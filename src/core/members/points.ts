@@ -109,6 +109,22 @@ export async function creditPoints(tx: Tx, c: Ctx, points: number, kind: PointsK
   return { credited: points - debtPaid, debtPaid }
 }
 
+/**
+ * Pays a member's points debt from their balance as far as it goes (after a merge brought a debt and a balance
+ * together: otherwise a debt is only ever owed with nothing left to take), from the lots, first-expiring first.
+ */
+export async function settleDebtFromBalance(tx: Tx, c: Ctx): Promise<number> {
+  const m = await lockMember(tx, c.actor.merchantId, c.memberId)
+  const pay = Math.min(m.debt, m.balance)
+  if (pay <= 0) return 0
+  const taken = await takeFromLots(tx, c, pay)
+  if (taken !== pay) throw new Error(`points lots of member ${c.memberId} do not match the balance`)
+  const balance = m.balance - pay
+  await writeLedger(tx, { ...c, note: c.note ?? 'points owed from an earlier refund' }, 'debt_settled', -pay, balance)
+  await tx.update(members).set({ pointsBalance: balance, pointsDebt: m.debt - pay, updatedAt: new Date() }).where(eq(members.id, c.memberId))
+  return pay
+}
+
 /** Takes points from the lots, first-expiring first; `strict` refuses when the balance is short, else takes what there is. */
 async function takeFromLots(tx: Tx, c: Ctx, points: number): Promise<number> {
   const lots = await tx

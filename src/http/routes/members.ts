@@ -275,7 +275,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const rows = await consentHistory(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
     return c.json({ items: rows.map((r) => ({ channel: r.channel, granted: r.granted, source: r.source, evidence: r.evidence, at: r.at.toISOString() })) }, 200)
   })
-  app.openapi(merge, async (c) => c.json(await withTier(c.var.db, await mergeMembers(c.var.db, c.var.principal, { targetId: c.req.valid('param').id, sourceId: c.req.valid('json').sourceId })), 200))
+  app.openapi(merge, async (c) => c.json(await withTier(c.var.db, await mergeMembers(c.var.db, c.var.principal, { targetId: c.req.valid('param').id, sourceId: c.req.valid('json').sourceId, now: c.var.hub.clock() })), 200))
   app.openapi(points, async (c) => {
     const id = c.req.valid('param').id
     const m = await getMember(c.var.db, c.var.principal.merchantId, id)
