@@ -813,12 +813,21 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
           limit 1) k on l.our_ref is not null
         left join lateral (select p.store_id from rc_pos p where p.pos_kind = k.pos_kind and p.pos_id = k.pos_id) sp on true
         left join stores so on so.merchant_id = ${x.m} and so.code = l.store_ref
-        -- A refund the till never made (one at the channel's own console) is of the store of the payment it gives back.
+        -- A refund the till never made (one at the channel's own console) is of the store of the payment it gives back:
+        -- named by our payment number, or only by the channel's id of the payment (a Stripe console refund names the
+        -- PaymentIntent), whose line of the last weeks carries our number.
         left join lateral (
           select * from (
             select s.store_id from sale_tenders t join sales s on s.id = t.sale_id where t.merchant_id = ${x.m} and t.payment_no = l.our_payment_ref
-            union all select tp.store_id from topup_tenders tt join stored_value_topups tp on tp.id = tt.topup_id where tt.merchant_id = ${x.m} and tt.payment_no = l.our_payment_ref) r
-          limit 1) sr on l.kind = 'refund' and l.our_payment_ref is not null
+            union all select tp.store_id from topup_tenders tt join stored_value_topups tp on tp.id = tt.topup_id where tt.merchant_id = ${x.m} and tt.payment_no = l.our_payment_ref
+            union all select s.store_id from settlement_lines pl
+                        join sale_tenders t on t.merchant_id = ${x.m} and t.payment_no = pl.our_ref
+                        join sales s on s.id = t.sale_id
+                       where l.channel_txn_id is not null and pl.kind = 'payment' and pl.channel_txn_id = l.channel_txn_id and pl.merchant_id = ${x.m}
+                         and pl.statement_id in (select st.id from settlement_statements st
+                                                  where st.connection_id = ${x.c} and st.status = 'imported'
+                                                    and st.business_date between l.ldate - 62 and l.ldate)) r
+          limit 1) sr on l.kind = 'refund' and (l.our_payment_ref is not null or l.channel_txn_id is not null)
         cross join lateral (select case
           when l.kind = 'adjustment' then 'missing_in_pos'
           when k.pos_id is not null and (
