@@ -233,6 +233,7 @@ function dayRulesOf(hub: Hub, { loaded, caps, profile, settings }: Channel, busi
     businessDate,
     tenderKinds: profile.tenderKinds,
     timeZone: settings.timeZone,
+    channelTimeZone: profile.timeZone,
     formats: profile.formats,
     feeRule,
     carryDays: settings.reconciliation.carryDays,

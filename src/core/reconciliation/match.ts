@@ -53,6 +53,12 @@ export interface ReconcileDayInput {
   tenderKinds: string[]
   /** The merchant's time zone (dates of top-up refunds; ages). */
   timeZone: string
+  /**
+   * The zone the channel dates its bills in, when not the merchant's (Asia/Shanghai for WeChat Pay and Alipay): a
+   * payment is carried through the bills after its day in the channel's time (a Los Angeles noon is the next day's
+   * bill there).
+   */
+  channelTimeZone?: string
   /** Days an unmatched tender stays 'timing' before it is 'missing_in_channel' (default 3). */
   carryDays?: number
   feeRule?: FeeRule
@@ -761,6 +767,8 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
           when abs(l.fee_milli - f.expected) > 1000 then 'fee_diff'
           else 'matched' end as outcome) o`)
 
+    // A tender's day in the channel's time: the bill that would list it, after which its carry is counted.
+    const channelDay = input.channelTimeZone && input.channelTimeZone !== input.timeZone ? sql`coalesce((p.occurred_at at time zone ${input.channelTimeZone})::date, p.bdate)` : sql`p.bdate`
     // Tenders left alone: settled by a revoke, a second record of a payment the channel has once, or not seen (yet).
     // The days up to this one that have a current file of the lines the run pairs, or the channel's word that it had
     // no transactions (an empty statement, of no format of its own: it says so).
@@ -777,7 +785,7 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
         from rc_pos p
         -- carried through as many of the channel's days as have a current file after the tender's own: a day whose bill
         -- is still to come (a catch-up fetching days out of order, a bill not ready yet) has not shown it missing
-        cross join lateral (select greatest((select count(*) from rc_days sd where sd.day > p.bdate),
+        cross join lateral (select greatest((select count(*) from rc_days sd where sd.day > ${channelDay}),
                                             case when p.item_line is null then coalesce(p.item_carried, 0) else 0 end, 0) as carried) k
         cross join lateral (select case
           when p.pstatus = 'void' and ${revokedPayment(sql`p.origin_id`)} then 'matched'
