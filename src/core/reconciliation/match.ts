@@ -601,7 +601,9 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
          where connection_id = ${x.c} and business_date >= ${x.from}::date and business_date < ${x.d}::date and merchant_id = ${x.m} and status = 'imported'`)
     ).rows.map((r) => r.id)
     if (earlierIds.length > 0) await addLines(tx, x, sql`l.statement_id = any(${sql.param(earlierIds)}::uuid[])`)
-    await addLines(tx, x, sql`l.id in (select id from rc_day where not byref union all ${notClean('line_id')})`)
+    // By their ids, through the lines' primary key: the day's lines were just written and have no statistics yet, and
+    // a plan that scans the connection's lines for them (a bill pairing a whole day of earlier tenders) is quadratic.
+    await addLines(tx, x, sql`l.id = any(array(select id from rc_day where not byref union all ${notClean('line_id')}))`)
     if (expectedLines.length > 0) await addLines(tx, x, sql`l.id = any(${sql.param(expectedLines)}::bigint[])`)
     await tx.execute(sql`create index on rc_lines (our_ref)`)
     await addTenders(tx, x, (b) =>
