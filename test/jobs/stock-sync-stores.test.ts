@@ -39,7 +39,7 @@ describe('two stores feeding one WooCommerce shop', () => {
       await new Promise((r) => setTimeout(r, 1100))
       woo.setNow(new Date())
     }
-    return { m, a, b, sku, woo, product, wooId, admin, deliver, levels, later, ref: { merchantId: m.merchantId, connectionId: wooId } }
+    return { m, a, b, sku, item, woo, product, wooId, admin, deliver, levels, later, ref: { merchantId: m.merchantId, connectionId: wooId } }
   }
 
   it('an order first seen completed takes its goods from a store that has them, not the first store into negative', async () => {
@@ -72,5 +72,25 @@ describe('two stores feeding one WooCommerce shop', () => {
     await settle()
     expect((await w.levels()).a).toEqual({ onHand: 5, reserved: 0 })
     expect(w.woo.stockOf(w.product)).toBe(4)
+  })
+
+  it('a count at the store holding an order that leaves it fewer units than it holds: the shop is offered the pool less every reservation', async () => {
+    const w = await world(5, 4)
+    await w.later()
+    const { delivery } = w.woo.placeOrder({ lines: [{ sku: w.sku, quantity: 3 }], status: 'processing' })
+    expect((await w.deliver(delivery)).status).toBe(200)
+    await settle()
+    expect(await w.levels()).toEqual({ a: { onHand: 5, reserved: 3 }, b: { onHand: 4, reserved: 0 } })
+    const open = await w.admin.post('/api/v1/stock/counts', { locationId: w.a.locationId, variantIds: [w.item.variantId] })
+    expect(open.status, JSON.stringify(open.body)).toBe(201)
+    await w.admin.post(`/api/v1/stock/counts/${open.body.id}/entries`, { lines: [{ sku: w.sku, quantity: 1 }] })
+    expect((await w.admin.post(`/api/v1/stock/counts/${open.body.id}/post`, {})).status).toBe(200)
+    await settle()
+    const l = await w.levels()
+    expect(l).toEqual({ a: { onHand: 1, reserved: 3 }, b: { onHand: 4, reserved: 0 } })
+    expect(l.a.onHand + l.b.onHand - l.a.reserved - l.b.reserved).toBe(2)
+    expect(await ledgerMismatches(hub, w.m.merchantId)).toEqual([])
+    // README: available = on-hand − reservations of every channel = 5 − 3 = 2.
+    expect(w.woo.stockOf(w.product)).toBe(2)
   })
 })
