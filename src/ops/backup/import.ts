@@ -31,8 +31,7 @@
 // A copy (--as-new-merchant) has the original's vendors and receivers: the same shop, books, SMS account and webhook
 // URLs and printers, with the same credentials. Its connections, webhook subscriptions and the devices the hub drives
 // come in switched off, its pending deliveries parked, and the result lists them: a person switches on what the copy
-// may really use. A plain import is
-// the merchant itself and keeps them as they were.
+// may really use. A plain import is the merchant itself and keeps them as they were.
 import type pg from 'pg'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import { sql } from 'drizzle-orm'
