@@ -12,10 +12,10 @@ import { expireCoupons } from '../core/members/coupons.ts'
 import { giveBirthdayGifts, type SkippedBirthdayGift } from '../core/members/birthday.ts'
 import { reviewTier } from '../core/members/tiers.ts'
 import { members, tiers } from '../core/members/schema.ts'
-import { businessDate } from '../lib/time.ts'
+import { addMonths, businessDate } from '../lib/time.ts'
 import type { Hub } from '../runtime.ts'
 import { defineTask, type CronDefinition } from './task.ts'
-import { advanceMark, markOf } from './daily-marks.ts'
+import { advanceMark, laterDay, markOf } from './daily-marks.ts'
 
 export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merchantId: string, now: Date) {
   const db = hub.database.db
@@ -28,7 +28,9 @@ export async function runLoyaltyDay(hub: Pick<Hub, 'database' | 'logger'>, merch
   // was down), each to the members of its month: back to the last run's month, at most 11 months back (a month
   // before that comes round again this year).
   const mark = await markOf(db, merchantId, 'loyalty')
-  const missedMonths = mark ? monthsFrom(laterMonth(mark.slice(0, 7), monthsBefore(today.slice(0, 7), 11)), today.slice(0, 7)) : []
+  const thisMonth = today.slice(0, 7)
+  const missedMonths: string[] = []
+  if (mark) for (let m = laterDay(mark.slice(0, 7), addMonths(thisMonth, -11)); m < thisMonth; m = addMonths(m, 1)) missedMonths.push(m)
   const birthdays: { gifted: number; skipped?: SkippedBirthdayGift } = { gifted: 0 }
   let missedSkipped = false
   for (const month of [...missedMonths, undefined]) {
@@ -81,19 +83,3 @@ export const loyaltyDaily = defineTask({
 
 export const tasks = [loyaltyDaily]
 export const cron: CronDefinition[] = [{ task: 'loyalty.daily', match: '7 * * * *', backfillMs: 3600_000 }]
-
-/** The month `n` months before `month` ('YYYY-MM'). */
-function monthsBefore(month: string, n: number): string {
-  const [y, m] = month.split('-').map(Number) as [number, number]
-  const i = y * 12 + (m - 1) - n
-  return `${Math.floor(i / 12)}-${String((i % 12) + 1).padStart(2, '0')}`
-}
-
-const laterMonth = (a: string, b: string) => (a > b ? a : b)
-
-/** The months from `from` up to, not including, `until` ('YYYY-MM'). */
-function monthsFrom(from: string, until: string): string[] {
-  const out: string[] = []
-  for (let m = from; m < until; m = monthsBefore(m, -1)) out.push(m)
-  return out
-}

@@ -21,7 +21,7 @@ import { connectorRegistry } from '../connectors/index.ts'
 import { getSettings } from '../core/merchants/settings.ts'
 import { merchants } from '../core/merchants/schema.ts'
 import { voucherExports, vouchers } from '../core/vouchers/schema.ts'
-import { buildVoucher, claimExport, exportsOf, getVoucher, isUnsettled, notNeeded, recordExport, releaseExport, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
+import { buildVoucher, claimExport, exportsOf, getVoucher, recordExport, releaseExport, targetsOf, voucherDocumentOf, type BuildResult, type ExportRow } from '../core/vouchers/service.ts'
 import { recordAudit } from '../core/staff/audit.ts'
 import type { Actor } from '../core/staff/actor.ts'
 import { dayStores } from '../core/vouchers/build.ts'
@@ -218,15 +218,12 @@ async function queuePendingExports(tx: Tx, merchantId: string, day: string, targ
     .select({ voucherId: voucherExports.voucherId, connectionId: voucherExports.connectionId, status: voucherExports.status, unanswered: voucherExports.unanswered, sendingUntil: voucherExports.sendingUntil })
     .from(voucherExports)
     .where(inArray(voucherExports.voucherId, pending.map((p) => p.id)))
-  const key = (voucherId: string | null, connectionId: string) => `${voucherId}:${connectionId}`
-  const held = new Set(rows.filter((r) => r.status === 'exported' || r.status === 'duplicate').map((r) => key(r.voucherId, r.connectionId)))
+  const delivered = targetsOf(rows, new Set(pending.filter((v) => v.kind === 'reversal').map((v) => v.correctsId)))
   // A voucher the target refused is not sent again by itself: a person looks at why.
-  const settled = new Set([...held, ...rows.filter((r) => r.status === 'rejected').map((r) => key(r.voucherId, r.connectionId))])
-  const unsure = new Set(rows.filter(isUnsettled).map((r) => key(r.voucherId, r.connectionId)))
-  const reversed = new Set(pending.filter((v) => v.kind === 'reversal').map((v) => v.correctsId))
+  const refused = new Set(rows.filter((r) => r.status === 'rejected').map((r) => `${r.voucherId}:${r.connectionId}`))
   for (const v of pending) {
     for (const c of targets) {
-      if (settled.has(key(v.id, c)) || notNeeded(v, (id) => held.has(key(id, c)), (id) => reversed.has(id), (id) => unsure.has(key(id, c)))) continue
+      if (delivered.holds(v.id, c) || refused.has(`${v.id}:${c}`) || delivered.needless(v, c)) continue
       await queueExport(tx, { merchantId, voucherId: v.id, connectionId: c })
     }
   }

@@ -122,6 +122,12 @@ export const addDays = (date: string, days: number): string => {
   return new Date(Date.UTC(y, m - 1, d + days)).toISOString().slice(0, 10)
 }
 
+/** The month (YYYY-MM) `months` after `month`; before it when negative. */
+export const addMonths = (month: string, months: number): string => {
+  const [y, m] = month.split('-').map(Number) as [number, number]
+  return new Date(Date.UTC(y, m - 1 + months, 1)).toISOString().slice(0, 7)
+}
+
 /** Whole days from one calendar date (YYYY-MM-DD) to another: negative when `to` is earlier. */
 export const daysBetween = (from: string, to: string): number => (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000
 

@@ -6,7 +6,7 @@
 // not issued to is not claimed either, and stays due.
 import { and, eq, isNull, lt } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { businessDate, localInstant } from '../../lib/time.ts'
+import { addMonths, businessDate, localInstant } from '../../lib/time.ts'
 import { isDomainError } from '../../lib/errors.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
@@ -42,7 +42,7 @@ export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date, ofMonth
   const of = ofMonth ?? today.slice(0, 7)
   const year = Number(of.slice(0, 4))
   const month = Number(of.slice(5, 7))
-  const ended = of < today.slice(0, 7) ? localInstant(monthAfter(of), '00:00', settings.timeZone) : null
+  const ended = of < today.slice(0, 7) ? localInstant(`${addMonths(of, 1)}-01`, '00:00', settings.timeZone) : null
   const due = await tx
     .select({ id: members.id })
     .from(members)
@@ -94,10 +94,4 @@ export async function giveBirthdayGifts(tx: Tx, actor: Actor, now: Date, ofMonth
   if (gift.kind !== 'coupon' || notIssued.length === 0) return { gifted }
   const reasons = [...new Set(notIssued)].join('; ')
   return { gifted, skipped: { templateId: gift.templateId, reason: 'coupon_not_issued', message: `the coupon was not issued to ${notIssued.length} member(s): ${reasons}`, due: notIssued.length } }
-}
-
-/** The first day of the month after `month` ('YYYY-MM'). */
-function monthAfter(month: string): string {
-  const [y, m] = month.split('-').map(Number) as [number, number]
-  return m === 12 ? `${y + 1}-01-01` : `${y}-${String(m + 1).padStart(2, '0')}-01`
 }

@@ -444,27 +444,34 @@ export function notNeeded(
 export async function failedDeliveriesToMend(tx: Tx, merchantId: string, ids: string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set()
   const failed = await tx
-    .select({ voucherId: voucherExports.voucherId, connectionId: voucherExports.connectionId, kind: vouchers.kind, status: vouchers.status, correctsId: vouchers.correctsId })
+    .select({ id: vouchers.id, connectionId: voucherExports.connectionId, kind: vouchers.kind, status: vouchers.status, correctsId: vouchers.correctsId })
     .from(voucherExports)
     .innerJoin(vouchers, eq(vouchers.id, voucherExports.voucherId))
     .where(and(eq(voucherExports.merchantId, merchantId), inArray(voucherExports.voucherId, ids), inArray(voucherExports.status, ['failed', 'rejected'])))
   if (failed.length === 0) return new Set()
-  const related = [...new Set(failed.flatMap((f) => (f.correctsId ? [f.voucherId, f.correctsId] : [f.voucherId])))]
+  const related = [...new Set(failed.flatMap((f) => (f.correctsId ? [f.id, f.correctsId] : [f.id])))]
   const rows = await tx.select().from(voucherExports).where(inArray(voucherExports.voucherId, related))
-  const key = (voucherId: string, connectionId: string) => `${voucherId}:${connectionId}`
-  const held = new Set(rows.filter((r) => r.status === 'exported' || r.status === 'duplicate').map((r) => key(r.voucherId, r.connectionId)))
-  const unsure = new Set(rows.filter(isUnsettled).map((r) => key(r.voucherId, r.connectionId)))
   const reversals = await tx
     .select({ correctsId: vouchers.correctsId })
     .from(vouchers)
-    .where(and(inArray(vouchers.correctsId, failed.map((f) => f.voucherId)), eq(vouchers.kind, 'reversal'), ne(vouchers.status, 'superseded')))
-  const reversed = new Set(reversals.map((r) => r.correctsId))
-  const c = (f: (typeof failed)[number]) => f.connectionId
-  return new Set(
-    failed
-      .filter((f) => !notNeeded({ id: f.voucherId, kind: f.kind, status: f.status, correctsId: f.correctsId }, (id) => held.has(key(id, c(f))), (id) => reversed.has(id), (id) => unsure.has(key(id, c(f)))))
-      .map((f) => f.voucherId),
-  )
+    .where(and(inArray(vouchers.correctsId, failed.map((f) => f.id)), eq(vouchers.kind, 'reversal'), ne(vouchers.status, 'superseded')))
+  const targets = targetsOf(rows, new Set(reversals.map((r) => r.correctsId)))
+  return new Set(failed.filter((f) => !targets.needless(f, f.connectionId)).map((f) => f.id))
+}
+
+/**
+ * What the targets hold of some vouchers, from their deliveries, and the reversals there are of them: whether a target
+ * holds a voucher, and whether notNeeded says it must not be sent one (the export queue and the dashboard ask alike).
+ */
+export function targetsOf(rows: Pick<ExportRow, 'voucherId' | 'connectionId' | 'status' | 'unanswered' | 'sendingUntil'>[], reversed: Set<string | null>) {
+  const key = (voucherId: string, connectionId: string) => `${voucherId}:${connectionId}`
+  const held = new Set(rows.filter((r) => r.status === 'exported' || r.status === 'duplicate').map((r) => key(r.voucherId, r.connectionId)))
+  const unsure = new Set(rows.filter(isUnsettled).map((r) => key(r.voucherId, r.connectionId)))
+  return {
+    holds: (voucherId: string, connectionId: string) => held.has(key(voucherId, connectionId)),
+    needless: (v: Pick<VoucherRow, 'id' | 'kind' | 'status' | 'correctsId'>, connectionId: string) =>
+      notNeeded(v, (id) => held.has(key(id, connectionId)), (id) => reversed.has(id), (id) => unsure.has(key(id, connectionId))) !== null,
+  }
 }
 
 /** A delivery sent without a clear answer, or being sent (see unsettledExports). */
