@@ -5,6 +5,8 @@ import { createConnection } from '../../src/connectors/framework/connections.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
 import { setLocationMap } from '../../src/core/channel-stock/setup.ts'
 import type { Hub } from '../../src/runtime.ts'
+import { wechatBill, type WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
+import type { Api } from './api.ts'
 
 export const SHOP = 'tillbridge-test.myshopify.com'
 export const SHOP_TOKEN = 'shpat_0123456789abcdef0123456789abcdef'
@@ -60,4 +62,16 @@ export async function channelLevel(hub: Hub, connectionId: string, variantId: st
   if (!row) return null
   const n = (v: string | null) => (v === null ? null : Number(v))
   return { status: row.status, target: n(row.target), lastPushed: n(row.last_pushed), lastRemote: n(row.last_remote), dirty: row.dirty, lastError: row.last_error }
+}
+
+/** Uploads a day's WeChat Pay trade bill (contracted fee 0.6 %) through the API as finance would, and runs the day. */
+export async function uploadWechatDay(api: Api, connectionId: string, day: string, rows: WechatBillRow[]) {
+  const up = await api.post(`/api/v1/reconciliation/statements?${new URLSearchParams({ connectionId, date: day, format: 'wechat_trade', fileName: `wechat-${day}-ALL.csv` })}`, undefined, {
+    raw: new Uint8Array(wechatBill({ rows, feeRateBp: 60 })),
+    headers: { 'content-type': 'text/csv' },
+  })
+  if (up.status !== 201) throw new Error(`upload of ${day}: ${up.status} ${JSON.stringify(up.body)}`)
+  const ran = await api.post('/api/v1/reconciliation/runs', { connectionId, date: day })
+  if (ran.status !== 200) throw new Error(`run of ${day}: ${ran.status} ${JSON.stringify(ran.body)}`)
+  return ran.body
 }

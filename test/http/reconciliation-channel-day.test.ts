@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
-import { wechatBill, type WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
+import type { WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
+import { uploadWechatDay } from '../helpers/channels.ts'
 
 const Z = (iso: string) => new Date(iso)
 
@@ -32,16 +33,7 @@ describe('a payment carried through the bills after its day in the channel\'s ti
         hub.setNow(undefined)
       }
     }
-    const upload = async (day: string, rows: WechatBillRow[]) => {
-      const up = await api.post(`/api/v1/reconciliation/statements?${new URLSearchParams({ connectionId, date: day, format: 'wechat_trade', fileName: `wechat-${day}-ALL.csv` })}`, undefined, {
-        raw: new Uint8Array(wechatBill({ rows, feeRateBp: 60 })),
-        headers: { 'content-type': 'text/csv' },
-      })
-      expect(up.status, JSON.stringify(up.body)).toBe(201)
-      const ran = await api.post('/api/v1/reconciliation/runs', { connectionId, date: day })
-      expect(ran.status, JSON.stringify(ran.body)).toBe(200)
-      return ran.body
-    }
+    const upload = (day: string, rows: WechatBillRow[]) => uploadWechatDay(api, connectionId, day, rows)
     const itemOf = async (paymentNo: string) => {
       const r = await api.get(`/api/v1/reconciliation/exceptions?connectionId=${connectionId}&from=2026-03-01&to=2026-03-20&outcome=timing,missing_in_channel&state=all`)
       expect(r.status, JSON.stringify(r.body)).toBe(200)

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest'
 import { useTestHub } from '../../helpers/db.ts'
 import { createApi, seedMerchant } from '../../helpers/api.ts'
 import { seedProduct, seedStore } from '../../helpers/pos.ts'
+import { uploadWechatDay } from '../../helpers/channels.ts'
 import { wechatBill, type WechatBillRow } from '../../../src/sandboxes/vendors/wechatpay.ts'
 
 const TZ = 'Asia/Shanghai'
@@ -78,15 +79,7 @@ describe('channel fees on the daily voucher', () => {
     // on the 10th: both in the 10th's bill, fees of 0.06 and 0.25.
     const a = await sale(at('10:00:00'), 1000)
     const e = await sale(new Date(`${next}T00:00:30+08:00`), 4200)
-    const upload = async (day: string, rows: WechatBillRow[]) => {
-      const up = await api.post(`/api/v1/reconciliation/statements?${new URLSearchParams({ connectionId, date: day, format: 'wechat_trade', fileName: `wechat-${day}-ALL.csv` })}`, undefined, {
-        raw: new Uint8Array(wechatBill({ rows, feeRateBp: 60 })),
-        headers: { 'content-type': 'text/csv' },
-      })
-      expect(up.status, JSON.stringify(up.body)).toBe(201)
-      const ran = await api.post('/api/v1/reconciliation/runs', { connectionId, date: day })
-      expect(ran.status, JSON.stringify(ran.body)).toBe(200)
-    }
+    const upload = (day: string, rows: WechatBillRow[]) => uploadWechatDay(api, connectionId, day, rows)
     await upload(date, [
       { kind: 'payment', at: at('10:00:02'), outTradeNo: a, amount: 1000 },
       { kind: 'payment', at: at('23:59:50'), outTradeNo: e, amount: 4200 },
