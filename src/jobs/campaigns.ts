@@ -251,7 +251,7 @@ export async function sendCampaign(
     const c = await getCampaign(tx, ref.merchantId, ref.campaignId, { forUpdate: true })
     if (c.status === 'cancelled') return
     await setCampaignStatus(tx, c, c.schedule === 'daily' ? 'scheduled' : 'sent', ref.runKey, hub.clock())
-    await enqueue(tx, 'campaigns.settle', { merchantId: ref.merchantId, campaignId: ref.campaignId }, { jobKey: `campaigns.settle:${ref.campaignId}`, runAt: new Date(Date.now() + 60_000) })
+    await queueSettle(tx, ref, new Date(Date.now() + 60_000))
   })
   const counts = await db.execute<{ n: number }>(
     sql`select count(*)::int as n from campaign_deliveries where campaign_id = ${campaign.id} and run_key = ${ref.runKey} and status in ('suppressed', 'skipped')`,
@@ -407,6 +407,10 @@ export const campaignEvent: InboundHandler = async ({ hub, tx, merchantId, conne
   const channel = campaignTraitsOf(caps, connection.config).channel
   await applyCampaignEvents(tx, merchantId, channel, events, hub.clock())
 }
+
+/** Queues asking the vendor about a campaign's deliveries whose outcome is unknown (once per campaign at a time). */
+export const queueSettle = (tx: Tx, ref: { merchantId: string; campaignId: string }, runAt?: Date) =>
+  enqueue(tx, 'campaigns.settle', { merchantId: ref.merchantId, campaignId: ref.campaignId }, { jobKey: `campaigns.settle:${ref.campaignId}`, runAt })
 
 export const tasks = [sendTask, settleTask, schedule]
 export const cron: CronDefinition[] = [{ task: 'campaigns.schedule', match: '* * * * *', backfillMs: 10 * 60_000 }]

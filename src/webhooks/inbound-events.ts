@@ -8,6 +8,10 @@ import { isUuid } from '../lib/ids.ts'
 import { inboundWebhooks } from './schema.ts'
 import { INBOUND_MAX_ATTEMPTS, PROCESS_TASK, processJobKey } from './inbound.ts'
 
+/** Queues the processing of a received event (a replay, a restored one), under its job key: never twice at once. */
+export const queueProcessing = (tx: Tx, row: { id: string; merchantId: string; connectionId: string }) =>
+  enqueue(tx, PROCESS_TASK, { merchantId: row.merchantId, connectionId: row.connectionId, inboundId: row.id }, { jobKey: processJobKey(row.id), maxAttempts: INBOUND_MAX_ATTEMPTS })
+
 export const INBOUND_STATUSES = ['received', 'processing', 'processed', 'ignored', 'failed'] as const
 export type InboundStatus = (typeof INBOUND_STATUSES)[number]
 
@@ -93,6 +97,6 @@ export async function replayInboundWebhook(tx: Tx, merchantId: string, id: strin
     .set({ status: 'received', lastError: null })
     .where(eq(inboundWebhooks.id, row.id))
     .returning()
-  await enqueue(tx, PROCESS_TASK, { merchantId: row.merchantId, connectionId: row.connectionId, inboundId: row.id }, { jobKey: processJobKey(row.id), maxAttempts: INBOUND_MAX_ATTEMPTS })
+  await queueProcessing(tx, row)
   return updated!
 }

@@ -109,6 +109,17 @@ describe('an imported merchant picks up the work that was queued at export', { t
     expect(waiting.map((j) => j.payload.deliveryId)).toEqual([deliveries[2]!.id])
     expect(Math.abs(waiting[0]!.runAt.getTime() - retryAt.getTime())).toBeLessThan(1000)
   })
+
+  it('device work queued for a printer the hub drives wakes its runner on the restored hub', async () => {
+    const m = await seedMerchant(hub, { name: 'Restore devices' })
+    const store = await seedStore(hub, m.merchantId, { code: 'RQD' })
+    const admin = createApi(hub).as(m.adminToken)
+    const printer = await admin.post('/api/v1/devices', { storeId: store.storeId, name: 'Front printer', kind: 'receipt_printer', driver: 'escpos_tcp', address: '10.0.2.23', route: 'hub' })
+    expect(printer.status, JSON.stringify(printer.body)).toBe(201)
+    expect((await admin.post(`/api/v1/devices/${printer.body.id}/jobs`, { action: 'test_print' })).status).toBe(202)
+    const { there } = await scratch.restore(hub, m.merchantId, 'd.zip')
+    expect((await queuedJobs(there, 'device.run')).map((j) => j.payload)).toEqual([{ merchantId: m.merchantId, deviceId: printer.body.id }])
+  })
 })
 
 describe('an imported merchant reconciles the day whose run was queued at export', { timeout: 300_000 }, () => {

@@ -37,9 +37,9 @@ import { drizzle } from 'drizzle-orm/node-postgres'
 import { sql } from 'drizzle-orm'
 import type { Hub } from '../../runtime.ts'
 import type { Tx } from '../../db/client.ts'
-import { enqueue } from '../../db/enqueue.ts'
 import { queueSend } from '../../core/campaigns/service.ts'
-import { INBOUND_MAX_ATTEMPTS, PROCESS_TASK, processJobKey } from '../../webhooks/inbound.ts'
+import { queueProcessing } from '../../webhooks/inbound-events.ts'
+import { queueSettle } from '../../jobs/campaigns.ts'
 import { requeueRestored } from '../../webhooks/outbound.ts'
 import { queueReconcile } from '../../jobs/reconciliation.ts'
 import { queueChannelPush } from '../../core/channel-stock/levels.ts'
@@ -503,16 +503,15 @@ async function requeueWork(client: pg.PoolClient, merchantId: string, progress: 
   const inbound = await tx.execute<{ id: string; connection_id: string }>(
     sql`select id, connection_id from inbound_webhooks where merchant_id = ${merchantId} and status in ('received', 'processing') order by received_at, id`,
   )
-  for (const w of inbound.rows) {
-    await enqueue(tx, PROCESS_TASK, { merchantId, connectionId: w.connection_id, inboundId: w.id }, { jobKey: processJobKey(w.id), maxAttempts: INBOUND_MAX_ATTEMPTS })
-  }
-  // As the device_jobs trigger does: one runner per device driven by the hub with queued work.
+  for (const w of inbound.rows) await queueProcessing(tx, { id: w.id, merchantId, connectionId: w.connection_id })
+  // Queued device work wakes its runner as new work does: the device_jobs trigger (one runner per device the hub
+  // drives), fired by touching the rows.
   const devices = await tx.execute<{ id: string }>(sql`
-    select distinct d.id from device_jobs j join devices d on d.id = j.device_id
-     where j.merchant_id = ${merchantId} and j.state = 'queued' and d.route = 'hub' and d.enabled`)
-  for (const d of devices.rows) {
-    await enqueue(tx, 'device.run', { merchantId, deviceId: d.id }, { queueName: `device:${d.id}`, maxAttempts: 5, jobKey: `device.run:${d.id}` })
-  }
+    with woken as (
+      update device_jobs j set state = j.state from devices d
+       where d.id = j.device_id and j.merchant_id = ${merchantId} and j.state = 'queued' and d.route = 'hub' and d.enabled
+      returning j.device_id)
+    select distinct device_id as id from woken`)
   const runs = await tx.execute<{ id: string; run_key: string }>(
     sql`select id, last_run_key as run_key from campaigns where merchant_id = ${merchantId} and status = 'sending' and last_run_key is not null order by id`,
   )
@@ -520,7 +519,7 @@ async function requeueWork(client: pg.PoolClient, merchantId: string, progress: 
   const unsettled = await tx.execute<{ id: string }>(
     sql`select distinct campaign_id as id from campaign_deliveries where merchant_id = ${merchantId} and status = 'unknown' order by 1`,
   )
-  for (const c of unsettled.rows) await enqueue(tx, 'campaigns.settle', { merchantId, campaignId: c.id }, { jobKey: `campaigns.settle:${c.id}` })
+  for (const c of unsettled.rows) await queueSettle(tx, { merchantId, campaignId: c.id })
   // A day's statements as the upload or fetch left them: the run it queued had not started when the archive was
   // written. Reconciling reads only this hub's rows, so a copy's days are reconciled too.
   const days = await tx.execute<{ connection_id: string; day: string }>(sql`
