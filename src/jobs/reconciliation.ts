@@ -203,7 +203,12 @@ function statementInputOf({ loaded, caps, profile, settings }: Channel, input: I
     supersedesFormats: profile.interchangeable?.includes(format) ? profile.interchangeable : undefined,
     createdBy: input.createdBy ?? null,
     onProgress: input.onProgress,
-    onCurrent: input.queueRun ? (tx) => queueReconcile(tx, { merchantId: loaded.row.merchantId, connectionId: loaded.row.id, businessDate: input.businessDate }).then(() => undefined) : undefined,
+    // The day's run when asked for (a fetch queues it after the day's last file); the runs of the later payouts its
+    // lines joined always, in the import's transaction.
+    onCurrent: async (tx, _statementId, file) => {
+      const days = input.queueRun ? [input.businessDate, ...file.payoutDays] : file.payoutDays
+      for (const businessDate of days) await queueReconcile(tx, { merchantId: loaded.row.merchantId, connectionId: loaded.row.id, businessDate })
+    },
   }
 }
 

@@ -25,6 +25,15 @@ export interface VendorHash {
   over: 'raw' | 'decompressed'
 }
 
+/** What the import made current, for the caller's work in the same transaction (the day's run to queue). */
+export interface CurrentFile {
+  lineCount: number
+  /** The statements of the day it superseded. */
+  superseded: string[]
+  /** Days of later payouts its lines joined: their runs check the deposits again. */
+  payoutDays: string[]
+}
+
 export interface ImportStatementInput {
   merchantId: string
   connectionId: string
@@ -55,7 +64,7 @@ export interface ImportStatementInput {
    * Run inside the import's transaction once the statement is current (imported, or a superseded copy made current
    * again): what must not be lost if the process stops right after the commit, such as queueing the day's run.
    */
-  onCurrent?: (tx: Tx, statementId: string, file: { lineCount: number; superseded: string[] }) => Promise<void>
+  onCurrent?: (tx: Tx, statementId: string, file: CurrentFile) => Promise<void>
   /**
    * A dry run (its caller rolls the import back from onCurrent): a refused file is thrown as a Rejection instead of
    * being recorded as a rejected statement.
@@ -389,7 +398,8 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
           // Its lines were not current when a later day's payout stamped the file in its place.
           if (input.parsed.payoutMembers && others.length > 0) await carryPayouts(tx, same.id, others)
           await tx.update(settlementStatements).set({ status: same.lineCount === 0 && same.format === 'empty' ? 'empty' : 'imported' }).where(eq(settlementStatements.id, same.id))
-          await input.onCurrent?.(tx, same.id, { lineCount: same.lineCount, superseded: others })
+          const payoutDays = await joinLaterPayouts(tx, input, same.id)
+          await input.onCurrent?.(tx, same.id, { lineCount: same.lineCount, superseded: others, payoutDays })
           reactivated = true
         }
         return { status: 'duplicate', statementId: same.id, lineCount: same.lineCount, reactivated } as const
@@ -484,7 +494,8 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
         .where(eq(settlementStatements.id, statementId))
       const superseded = await supersedeOthers(tx, input, statementId)
       if (input.parsed.payoutMembers && superseded.length > 0) await carryPayouts(tx, statementId, superseded)
-      await input.onCurrent?.(tx, statementId, { lineCount: ours.count, superseded })
+      const payoutDays = await joinLaterPayouts(tx, input, statementId)
+      await input.onCurrent?.(tx, statementId, { lineCount: ours.count, superseded, payoutDays })
       return { status: 'imported', statementId, lineCount: ours.count, controlTotals: totals, superseded } as const
     })
   } catch (e) {
@@ -508,10 +519,15 @@ const PAYOUT_WINDOW_DAYS = 35
 /**
  * Stamps the lines of the transactions a payout paid out with the payout's reference: those of this file and of the
  * connection's current statements of the days before, up to PAYOUT_WINDOW_DAYS (read by statement, never the
- * connection's whole history). A line already stamped keeps its payout.
+ * connection's whole history). A line already stamped keeps its payout. The members are kept with the statement, for
+ * a day that comes in after it (joinLaterPayouts).
  */
 async function stampPayouts(tx: Tx, input: ImportStatementInput, statementId: string, members: PayoutMember[]): Promise<void> {
   if (members.length === 0) return
+  await tx.execute(sql`
+    insert into settlement_payout_members (merchant_id, statement_id, connection_id, business_date, payout_ref, kind, channel_txn_id, channel_refund_id)
+    select ${input.merchantId}, ${statementId}, ${input.connectionId}, ${input.businessDate}::date, m."payoutRef", m.kind, m."channelTxnId", m."channelRefundId"
+      from jsonb_to_recordset(${JSON.stringify(members)}::jsonb) as m("payoutRef" text, kind text, "channelTxnId" text, "channelRefundId" text)`)
   await tx.execute(sql`
     update settlement_lines l set payout_ref = m."payoutRef"
       from jsonb_to_recordset(${JSON.stringify(members)}::jsonb) as m("payoutRef" text, kind text, "channelTxnId" text, "channelRefundId" text)
@@ -521,6 +537,27 @@ async function stampPayouts(tx: Tx, input: ImportStatementInput, statementId: st
                                  and st.business_date between ${input.businessDate}::date - ${PAYOUT_WINDOW_DAYS}::int and ${input.businessDate}::date)
        and l.payout_ref is null and l.kind = m.kind
        and (case when m.kind = 'refund' then l.channel_refund_id = m."channelRefundId" else l.channel_txn_id = m."channelTxnId" end)`)
+}
+
+/**
+ * A day that came in after the payouts that paid out its transactions (its download failed and was retried later):
+ * its lines take the payout of the connection's current statements of the days after it, up to PAYOUT_WINDOW_DAYS,
+ * that lists them. Answers those payouts' days, whose runs check the deposits again.
+ */
+async function joinLaterPayouts(tx: Tx, input: ImportStatementInput, statementId: string): Promise<string[]> {
+  const { rows } = await tx.execute<{ day: string }>(sql`
+    with stamped as (
+      update settlement_lines l set payout_ref = m.payout_ref
+        from settlement_payout_members m join settlement_statements st on st.id = m.statement_id and st.status = 'imported'
+       where l.statement_id = ${statementId} and l.payout_ref is null and l.kind <> 'payout'
+         and m.merchant_id = ${input.merchantId} and m.connection_id = ${input.connectionId} and m.statement_id <> ${statementId}
+         and m.business_date between ${input.businessDate}::date and ${input.businessDate}::date + ${PAYOUT_WINDOW_DAYS}::int
+         and m.kind = l.kind
+         and (case when l.kind = 'refund' then l.channel_refund_id = m.channel_refund_id else l.channel_txn_id = m.channel_txn_id end)
+      returning m.business_date
+    )
+    select distinct business_date::text as day from stamped order by 1`)
+  return rows.map((r) => r.day)
 }
 
 /**

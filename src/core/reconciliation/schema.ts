@@ -91,6 +91,31 @@ export const settlementLines = pgTable(
   ],
 )
 
+/**
+ * The transactions a statement's payouts paid out, as the channel listed them (Stripe's automatic payouts), kept with
+ * the statement: a day imported after the payout's day (its download failed and came in later) finds here the payout
+ * its lines belong to.
+ */
+export const settlementPayoutMembers = pgTable(
+  'settlement_payout_members',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    merchantId: merchantId(),
+    statementId: uuid('statement_id')
+      .notNull()
+      .references(() => settlementStatements.id),
+    connectionId: uuid('connection_id').notNull(),
+    /** The payout statement's business date. */
+    businessDate: date('business_date', { mode: 'string' }).notNull(),
+    payoutRef: text('payout_ref').notNull(),
+    /** The member line's kind: 'payment' | 'refund' | 'fee' | 'adjustment' */
+    kind: text('kind').notNull(),
+    channelTxnId: text('channel_txn_id'),
+    channelRefundId: text('channel_refund_id'),
+  },
+  (t) => [index('settlement_payout_members_day_idx').on(t.connectionId, t.businessDate), index('settlement_payout_members_statement_idx').on(t.statementId)],
+)
+
 /** One reconciliation of a connection's business date. */
 export const reconRuns = pgTable(
   'recon_runs',
