@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { randomUUID } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import iconv from 'iconv-lite'
 import { useTestHub } from '../helpers/db.ts'
@@ -134,6 +135,63 @@ describe('vouchers API', () => {
       }
       expect(wrong).toEqual([])
       expect([...kinds]).toEqual(expect.arrayContaining(['stored_value_refund', 'topup_refund_tender', 'topup_refund_principal', 'topup_refund_bonus', 'cash_rounding', 'cogs']))
+    } finally {
+      hub.setNow(undefined)
+    }
+  })
+
+  it("a day's two cash-rounding lines (the sales' rounding credited, the refunds' share debited) each drill down to their own records, also reversed", async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const store = await seedStore(hub, m.merchantId, { code: `R${Date.now() % 100000}`, openSession: false })
+    await setSettings(hub, m.merchantId, { cashRounding: { unit: 10, mode: 'half_up' }, vouchers: { ...parseSettings({}).vouchers, correction: 'reversal' } } as never)
+    const item = await seedProduct(hub, store, { price: 1234, stock: 10 })
+    const ok = (r: { status: number; body: any }, status = 201) => {
+      expect(r.status, JSON.stringify(r.body)).toBe(status)
+      return r.body
+    }
+    try {
+      hub.setNow(at(`${DAY} 09:00:00`))
+      const admin = createApi(hub).as(await m.adminTokenNow())
+      ok(await admin.post('/api/v1/cash-sessions', { registerId: store.registerId, openingFloat: 10_000 }))
+      // 2 × 12.34 = 24.68, paid 24.70 in cash: the sale's rounding +0.02 is credited.
+      const sale = ok(await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 2 }], tenders: [{ kind: 'cash', amount: 3000 }] }))
+      expect(sale.roundingAdjustment).toBe(2)
+      // One back from the drawer: its line 12.34, paid out 12.40: the refund's share, 0.06, is debited.
+      ok(await admin.post(`/api/v1/sales/${sale.id}/refunds`, { registerId: store.registerId, lines: [{ saleLineId: sale.lines[0].id, quantity: 1 }] }))
+      const built = ok(await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY }), 200)
+      const drilled = async (id: string) => {
+        const voucher = ok(await admin.get(`/api/v1/vouchers/${id}`), 200)
+        const out: unknown[] = []
+        for (const l of (voucher.lines as any[]).filter((x) => x.kind === 'cash_rounding')) {
+          const d = ok(await admin.get(`/api/v1/vouchers/${id}/lines/${l.lineNo}/sources`), 200)
+          out.push([l.debit, l.credit, d.records.map((r: any) => [r.type, r.amount])])
+        }
+        return out
+      }
+      expect(await drilled(built.voucher.id)).toEqual([
+        [6, 0, [['refund', 6]]],
+        [0, 2, [['sale', 2]]],
+      ])
+      // Exported, then the day changes (a card sale of the day comes in from an offline till): reversed and booked again.
+      const mail = ok(await admin.post('/api/v1/connections', {
+        connectorId: 'voucher-file',
+        name: 'Finance mailbox',
+        config: { smtpHost: '127.0.0.1', smtpPort: smtp.port, secure: false, from: 'hub@shop.example', recipients: ['finance@shop.example'] },
+      }))
+      ok(await admin.post(`/api/v1/vouchers/${built.voucher.id}/export`, { connectionId: mail.id }), 200)
+      const late = { id: randomUUID(), occurredAt: at(`${DAY} 15:00:00`).toISOString(), registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'card', amount: 1234 }] }
+      expect(ok(await admin.post('/api/v1/sales/batch', { sales: [late] }), 200).results[0].status).toBe('accepted')
+      const again = ok(await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY }), 200)
+      expect(again.outcome).toBe('corrected')
+      const reversal = (again.corrections as any[]).find((c) => c.kind === 'reversal')
+      const back = await drilled(reversal.id)
+      expect(back).toHaveLength(2)
+      expect(back).toEqual(
+        expect.arrayContaining([
+          [2, 0, [['sale', 2]]],
+          [0, 6, [['refund', 6]]],
+        ]),
+      )
     } finally {
       hub.setNow(undefined)
     }

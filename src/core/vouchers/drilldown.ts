@@ -27,6 +27,8 @@ type Row = {
   ref: string | null
   amount: string
   detail: Record<string, unknown>
+  /** Of a kind booked as several postings of one account (cash rounding: the sales' and the refunds'): which. */
+  part?: string
 }
 
 /**
@@ -69,9 +71,21 @@ export async function lineSources(tx: Tx, merchantId: string, voucherId: string,
     if (!q) continue
     // A posted record's amount is what it posts (debit +): in a reversal the opposite, seen from the line's side.
     const direction = q.posted ? side * (reversed ? -1 : 1) : 1
-    rows.push(...q.rows.map((r) => ({ r, amount: direction * Number(r.amount) })))
+    rows.push(...ownParts(q.rows, direction).map((r) => ({ r, amount: direction * Number(r.amount) })))
   }
   return out(rows)
+}
+
+/**
+ * A kind booked as several postings of one account (cash rounding: the sales' rounding and the refunds' share) makes
+ * a line of each side it posts to: a line holds the parts whose records post to its side (their sum, seen from the
+ * line, positive), as the voucher was assembled. Rows without parts are all the line's.
+ */
+function ownParts(rows: Row[], direction: number): Row[] {
+  if (!rows.some((r) => r.part !== undefined)) return rows
+  const totals = new Map<string | undefined, number>()
+  for (const r of rows) totals.set(r.part, (totals.get(r.part) ?? 0) + Number(r.amount))
+  return rows.filter((r) => direction * totals.get(r.part)! > 0)
 }
 
 type Found = { rows: Row[]; posted: boolean }
@@ -182,10 +196,10 @@ async function recordsOf(tx: Tx, merchantId: string, line: VoucherLine, src: Sou
       // A sale's rounding and tender difference, and a refund's share of its sale's (its total less its lines).
       posted = true
       q = sql`select * from (
-                select 'sale' as type, s.id::text, s.receipt_no as ref, -(s.rounding_adjustment + s.tender_difference)::bigint as amount, '{}'::jsonb as detail
+                select 'sale' as type, s.id::text, s.receipt_no as ref, -(s.rounding_adjustment + s.tender_difference)::bigint as amount, '{}'::jsonb as detail, 'sales' as part
                   from sales s where s.id = any(${ids(src.sales)})
                 union all
-                select 'refund', r.id::text, r.refund_no, (r.total - (select coalesce(sum(rl.amount), 0) from refund_lines rl where rl.refund_id = r.id))::bigint, jsonb_build_object('saleId', r.sale_id)
+                select 'refund', r.id::text, r.refund_no, (r.total - (select coalesce(sum(rl.amount), 0) from refund_lines rl where rl.refund_id = r.id))::bigint, jsonb_build_object('saleId', r.sale_id), 'refunds'
                   from refunds r where r.id = any(${ids(src.refunds)})
               ) x where x.amount <> 0 order by x.ref`
       break
