@@ -95,8 +95,11 @@ export async function levelStates(tx: Tx, connectionId: string, which: { dirty: 
     select l.id as level_id, l.listing_id, l.variant_id, v.sku, li.external_id, li.external_ids, l.remote_location_id,
            -- The pool's units less every reservation on them: a store holding more for orders than it has left takes
            -- its shortfall off the others' units (the order is one claim on the pool); a store below zero has none.
-           greatest(coalesce((select sum(greatest(s.on_hand, 0) - s.reserved) from stock_levels s
-                      where s.variant_id = l.variant_id and s.location_id = any(m.location_ids)), 0), 0)::text as available,
+           -- Nothing of a product archived or a variant off the shelf: it is not for sale (the listing stays bound).
+           case when p.status = 'archived' or not v.on_shelf then 0
+                else greatest(coalesce((select sum(greatest(s.on_hand, 0) - s.reserved) from stock_levels s
+                                         where s.variant_id = l.variant_id and s.location_id = any(m.location_ids)), 0), 0)
+           end::text as available,
            l.last_remote::text, l.last_pushed::text, l.change_seq::text, l.dirty_since::text,
            coalesce(rv.percent, rd.percent, 100) as percent, coalesce(rv.buffer, rd.buffer, 0) as buffer,
            case when rv.id is not null then rv.maximum else rd.maximum end as maximum,
@@ -105,6 +108,7 @@ export async function levelStates(tx: Tx, connectionId: string, which: { dirty: 
       from channel_levels l
       join channel_listings li on li.id = l.listing_id
       join variants v on v.id = l.variant_id
+      join products p on p.id = v.product_id
       join channel_locations m on m.connection_id = l.connection_id and m.remote_location_id = l.remote_location_id
       left join channel_rules rv on rv.connection_id = l.connection_id and rv.variant_id = l.variant_id
       left join channel_rules rd on rd.connection_id = l.connection_id and rd.variant_id is null
