@@ -4,7 +4,8 @@
 //   ≤20, or `item_quantity`).
 // - incremental (type=2, clamped at 0 by TOP): Taobao taobao.item.quantity.update, one SKU a call and no idempotency
 //   key; Tmall tmall.item.quantity.update with `options.outer_biz_key`, which TOP applies once per key.
-// A failed call fails the writes of its item only; an authorisation failure fails them all and is thrown.
+// A failed call fails the writes of its item only; an authorisation failure fails them all and is thrown. Absolute
+// writes meeting flow control or an open circuit, which hold every call of the connection, end the batch: see setLevels.
 import { createHash } from 'node:crypto'
 import type { ConnectorContext } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
@@ -26,14 +27,20 @@ export const outerBizKey = (idempotencyKey: string): string => createHash('sha1'
 
 const failedBy = (e: ConnectorError): StockWriteResult => ({ status: 'failed', code: e.vendorCode ?? e.kind, message: e.message, retryable: e.transient })
 
-/** The result of a call for each of its writes: ok with the quantity TOP reports (or the one sent), or failed by `e`. */
-async function attempt<W>(writes: W[], call: () => Promise<(w: W) => number>): Promise<Map<W, StockWriteResult>> {
+/** TOP flow control (or the client holding off after it) and an open circuit: a wait for the whole connection, not an item's failure. */
+const holdsConnection = (e: unknown): e is ConnectorError => e instanceof ConnectorError && (e.kind === 'rate_limited' || e.kind === 'circuit_open')
+
+/**
+ * The result of a call for each of its writes: ok with the quantity TOP reports (or the one sent), or failed by `e`.
+ * `rethrow` names the errors that are the caller's to handle rather than the writes' (auth failures always are).
+ */
+async function attempt<W>(writes: W[], call: () => Promise<(w: W) => number>, rethrow: (e: ConnectorError) => boolean = () => false): Promise<Map<W, StockWriteResult>> {
   const out = new Map<W, StockWriteResult>()
   try {
     const quantityOf = await call()
     for (const w of writes) out.set(w, { status: 'ok', quantity: quantityOf(w) })
   } catch (e) {
-    if (!(e instanceof ConnectorError) || e.kind === 'auth_failed') throw e
+    if (!(e instanceof ConnectorError) || e.kind === 'auth_failed' || rethrow(e)) throw e
     for (const w of writes) out.set(w, failedBy(e))
   }
   return out
@@ -80,6 +87,13 @@ function checkBatch(n: number, what: string) {
   if (n > TOP_BATCH) throw new ConnectorError('permanent', `Taobao/Tmall take at most ${TOP_BATCH} ${what} per call; ${n} were given`)
 }
 
+/**
+ * Absolute writes, one call per item. Flow control or an open circuit ends the batch where it is met, as a limit ends
+ * a Shopify or WooCommerce call: thrown while no write of the batch has a result, so the sync waits the time TOP
+ * named with every SKU pending; once some have one (TOP took an earlier item), those are returned as they are (never
+ * written twice, never lost) and the rest `not_applied`. These go again in the sync's next round, where the client's
+ * hold-off (or the open circuit) refuses them before they reach TOP, and the error is thrown then.
+ */
 export async function setLevels(ctx: Ctx, { writes }: { writes: StockWrite[] }): Promise<StockWriteResult[]> {
   checkBatch(writes.length, 'stock writes')
   const results = new Map<StockWrite, StockWriteResult>()
@@ -91,24 +105,37 @@ export async function setLevels(ctx: Ctx, { writes }: { writes: StockWrite[] }):
   const tmall = ctx.config.platform === 'tmall'
   // Absolute writes are safe to repeat: TOP may be asked again after a timeout.
   const opts = { operation: 'setLevels', idempotent: true }
-  for (const g of group(valid, results)) {
+  const groups = group(valid, results)
+  for (const [at, g] of groups.entries()) {
     const numIid = g[0]!.numIid
     const itemLevel = g[0]!.skuId === null
-    const done = await attempt(g, async () => {
-      if (tmall) {
-        await callTop(ctx, 'tmall.item.quantity.update', {
-          item_id: numIid,
-          ...(itemLevel ? { item_quantity: g[g.length - 1]!.input.quantity } : { sku_quantities: JSON.stringify(g.map((w) => ({ sku_id: Number(w.skuId), quantity: w.input.quantity }))) }),
-          options: JSON.stringify({ type: 1 }),
-        }, opts)
-        // Tmall answers only the item id; the stock is what was set.
-        return (w) => w.input.quantity
-      }
-      const answer = itemLevel
-        ? await callTop<QuantityAnswer>(ctx, 'taobao.item.quantity.update', { num_iid: numIid, quantity: g[g.length - 1]!.input.quantity, type: 1 }, opts)
-        : await callTop<QuantityAnswer>(ctx, 'taobao.skus.quantity.update', { num_iid: numIid, skuid_quantities: g.map((w) => `${w.skuId}:${w.input.quantity}`).join(';'), type: 1 }, opts)
-      return (w) => reported(answer, w.skuId) ?? w.input.quantity
-    })
+    let done: Map<Addressed<StockWrite>, StockWriteResult>
+    try {
+      done = await attempt(
+        g,
+        async () => {
+          if (tmall) {
+            await callTop(ctx, 'tmall.item.quantity.update', {
+              item_id: numIid,
+              ...(itemLevel ? { item_quantity: g[g.length - 1]!.input.quantity } : { sku_quantities: JSON.stringify(g.map((w) => ({ sku_id: Number(w.skuId), quantity: w.input.quantity }))) }),
+              options: JSON.stringify({ type: 1 }),
+            }, opts)
+            // Tmall answers only the item id; the stock is what was set.
+            return (w) => w.input.quantity
+          }
+          const answer = itemLevel
+            ? await callTop<QuantityAnswer>(ctx, 'taobao.item.quantity.update', { num_iid: numIid, quantity: g[g.length - 1]!.input.quantity, type: 1 }, opts)
+            : await callTop<QuantityAnswer>(ctx, 'taobao.skus.quantity.update', { num_iid: numIid, skuid_quantities: g.map((w) => `${w.skuId}:${w.input.quantity}`).join(';'), type: 1 }, opts)
+          return (w) => reported(answer, w.skuId) ?? w.input.quantity
+        },
+        holdsConnection,
+      )
+    } catch (e) {
+      if (!holdsConnection(e) || results.size === 0) throw e
+      // This item and the ones after it wait (an absolute write is safe to send again); the results so far stand.
+      for (const rest of groups.slice(at)) for (const w of rest) results.set(w.input, { status: 'not_applied' })
+      break
+    }
     for (const [w, r] of done) results.set(w.input, r)
   }
   return writes.map((w) => results.get(w)!)
