@@ -5,12 +5,13 @@
 //   where the vendor has it; a stale value is read again and retried; what changed meanwhile stays dirty.
 // - `stock.listings` reads every listing with its levels, binds what it can, and — as the audit — reports and
 //   repairs drift, polling orders after reading each page and before comparing it (an order not seen yet is no
-//   drift); listings gone from the marketplace are marked so after a complete pass only.
+//   drift); listings gone from the marketplace are marked so after a complete pass only (and, where the pass pages
+//   a list that can shift under it, only once the marketplace confirms it no longer has them).
 // - `stock.poll-orders` reads orders modified since the checkpoint minus a lookback (webhooks get lost; Woo never
 //   retries them) and applies them; `stock.fetch-order` reads one order a webhook only hinted at.
 // - `stock.recover` re-asserts webhook subscriptions, polls and audits; `stock.schedule` polls every 5 minutes and
 //   audits nightly at 02:00 in the merchant's time zone.
-import { and, eq, isNull, lt, sql } from 'drizzle-orm'
+import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm'
 import { z } from 'zod'
 import { loadConnection, recordCheck, type LoadedConnection } from '../connectors/framework/connections.ts'
 import { connectorContext } from '../connectors/framework/context.ts'
@@ -260,6 +261,12 @@ export async function syncListings(hub: Hub, ref: ChannelRef, mode: 'import' | '
       await progress.update(read, expected === null ? null : Math.max(expected, read))
       cursor = page.nextCursor
     } while (cursor)
+    if (m.traits.shiftingListingPages) {
+      const missed = await confirmUnseen(hub, m, ctx, { started, mode, runId: run.id }, opts)
+      read += missed.listings
+      summary.drift += missed.drift
+      summary.ordersApplied += missed.ordersApplied
+    }
     // A complete pass: listings not seen in it are gone from the marketplace.
     summary.gone = await db.transaction(async (tx) => {
       const gone = await tx
@@ -284,6 +291,35 @@ export async function syncListings(hub: Hub, ref: ChannelRef, mode: 'import' | '
   })
   await progress.finish({ done: read })
   return result
+}
+
+/**
+ * The listings a complete pass did not see, read by themselves: one the marketplace still offers was skipped by the
+ * paging. It is seen now (not gone) and its levels are recorded as its page's would have been, in an audit after
+ * polling orders, as for a page.
+ */
+async function confirmUnseen(hub: Hub, m: Marketplace, ctx: ReturnType<typeof ctxOf>, pass: { started: Date; mode: 'import' | 'audit'; runId: string }, opts: Options) {
+  const db = hub.database.db
+  const found = { listings: 0, drift: 0, ordersApplied: 0 }
+  const unseen = await db
+    .select({ externalId: channelListings.externalId, externalIds: channelListings.externalIds })
+    .from(channelListings)
+    .where(and(eq(channelListings.connectionId, m.ref.connectionId), lt(channelListings.seenAt, pass.started), sql`${channelListings.state} <> 'gone'`))
+  if (unseen.length === 0) return found
+  const levels = await m.caps.readLevels(ctx, { listings: unseen, locationId: null })
+  const still = [...new Set(levels.map((l) => l.externalId))]
+  if (still.length === 0) return found
+  if (pass.mode === 'audit') found.ordersApplied = (await pollPass(hub, m, opts)).applied
+  await db.transaction(async (tx) => {
+    await tx
+      .update(channelListings)
+      .set({ seenAt: hub.clock() })
+      .where(and(eq(channelListings.connectionId, m.ref.connectionId), inArray(channelListings.externalId, still)))
+    const readings = levels.map((l) => ({ externalId: l.externalId, remoteLocationId: l.locationId, available: l.available }))
+    found.drift = (await recordReadings(tx, m.ref, readings, hub.clock(), pass.mode === 'audit' ? 'audit' : 'reread', pass.runId)).drift
+  })
+  found.listings = still.length
+  return found
 }
 
 export interface PollSummary {

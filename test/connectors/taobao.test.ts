@@ -110,7 +110,7 @@ describe('the Taobao/Tmall connector against TOP', () => {
   it('declares its traits and secrets, and checks a connection with each sign method', async () => {
     expect(secretFields(taobao.config).sort()).toEqual(['appSecret', 'sessionKey'])
     const { ctx } = await connect()
-    expect(traitsOf(caps, ctx.config)).toEqual({ compareAndSet: false, multiLocation: false, maxBatch: 20, webhooks: false })
+    expect(traitsOf(caps, ctx.config)).toEqual({ compareAndSet: false, multiLocation: false, maxBatch: 20, webhooks: false, shiftingListingPages: true })
     expect(await caps.listLocations(ctx, {})).toEqual([{ id: 'default', name: 'Taobao shop stock', active: true }])
 
     hub.setNow(beijing('2026-03-15 10:00:00'))

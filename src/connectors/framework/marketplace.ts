@@ -119,6 +119,13 @@ export interface MarketplaceTraits {
   maxBatch: number
   /** The marketplace delivers webhooks (and should be polled besides). */
   webhooks: boolean
+  /**
+   * The listing pass pages by page number over a list that closes up when an item leaves it (Taobao's
+   * items.onsale.get, WooCommerce's products): an item leaving a page already read pulls the next one onto it, unseen.
+   * A listing such a pass missed is read by itself (readLevels, which answers nothing for one the shop no longer
+   * offers) before it is taken for gone.
+   */
+  shiftingListingPages?: boolean
 }
 
 export type Page<T> = { items: T[]; nextCursor: string | null }

@@ -257,6 +257,18 @@ export function taobaoSandbox(opts: TaobaoSandboxOptions) {
     item.modified = at
   }
 
+  /**
+   * The seller takes an item off sale (下架: it goes to the warehouse, approve_status instock) or lists it again
+   * (上架: its list_time becomes the time it went back on sale, so it comes last in list_time order).
+   */
+  function setOnsale(numIid: string, onsale: boolean, at = now()) {
+    const item = itemOf(numIid)
+    item.approveStatus = onsale ? 'onsale' : 'instock'
+    if (onsale) item.listTime = at
+    item.modified = at
+    onsaleSorted = null
+  }
+
   const changeStock = (o: { numIid: string; skuId: string | null }, delta: number, at: Date) => setQuantity(o.numIid, o.skuId, quantity(o.numIid, o.skuId) + delta, at)
 
   /**
@@ -708,5 +720,5 @@ export function taobaoSandbox(opts: TaobaoSandboxOptions) {
   }
 
   const handlers = [http.post(gateway, route), http.get(gateway, route)]
-  return { handlers, state, addItem, quantity, setQuantity, placeTrade, closeTrade, setTradeStatus, consignPart, refundOrder, setClock }
+  return { handlers, state, addItem, quantity, setQuantity, setOnsale, placeTrade, closeTrade, setTradeStatus, consignPart, refundOrder, setClock }
 }

@@ -46,7 +46,7 @@ export const taobao = defineConnector({
     }
   },
   capabilities: {
-    traits: { compareAndSet: false, multiLocation: false, maxBatch: 20, webhooks: false },
+    traits: { compareAndSet: false, multiLocation: false, maxBatch: 20, webhooks: false, shiftingListingPages: true },
     listLocations: async (ctx) => [{ id: SINGLE_LOCATION, name: ctx.config.platform === 'tmall' ? 'Tmall shop stock' : 'Taobao shop stock', active: true }],
     listListings,
     readLevels,

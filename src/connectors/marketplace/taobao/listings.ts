@@ -12,6 +12,10 @@ export const ONSALE_PAGE_SIZE = 200
 /** taobao.items.seller.list.get takes up to 20 num_iids; taobao.skus.quantity.update and tmall.item.quantity.update up to 20 SKUs. */
 export const TOP_BATCH = 20
 const DETAIL_FIELDS = 'num_iid,title,num,outer_id,barcode,sku'
+/** readLevels also asks whether the item is on sale: one in the warehouse (instock) is no listing of the shop's. */
+const LEVEL_FIELDS = 'num_iid,num,sku,approve_status'
+/** `onsale`, or `instock`: in the warehouse (sold out, or taken off sale by the seller or by Taobao). */
+type ItemState = { approve_status?: string }
 const DETAIL_CONCURRENCY = 4
 
 type Ctx = ConnectorContext<TaobaoConfig>
@@ -95,10 +99,10 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promis
 const chunks = <T>(list: T[], size: number): T[][] => Array.from({ length: Math.ceil(list.length / size) }, (_, i) => list.slice(i * size, (i + 1) * size))
 
 /** Items with their SKUs and quantities, by num_iid (items that are gone or not the seller's are absent, as TOP leaves them out). */
-export async function itemDetails(ctx: Ctx, numIids: string[], operation: string): Promise<Map<string, TopItem>> {
+export async function itemDetails(ctx: Ctx, numIids: string[], operation: string, fields = DETAIL_FIELDS): Promise<Map<string, TopItem>> {
   const unique = [...new Set(numIids)]
   const pages = await mapLimit(chunks(unique, TOP_BATCH), DETAIL_CONCURRENCY, (batch) =>
-    callTop<{ items?: TopItem[] | { item?: TopItem[] } }>(ctx, 'taobao.items.seller.list.get', { num_iids: batch.join(','), fields: DETAIL_FIELDS }, { operation, idempotent: true }),
+    callTop<{ items?: TopItem[] | { item?: TopItem[] } }>(ctx, 'taobao.items.seller.list.get', { num_iids: batch.join(','), fields }, { operation, idempotent: true }),
   )
   const byId = new Map<string, TopItem>()
   for (const page of pages) for (const item of listOf<TopItem>(page.items as never)) byId.set(String(item.num_iid), item)
@@ -125,14 +129,18 @@ export async function listListings(ctx: Ctx, { cursor }: { cursor: string | null
   return { items: listings, nextCursor: items.length > 0 && page * ONSALE_PAGE_SIZE < total ? String(page + 1) : null }
 }
 
+/**
+ * The levels of some listings, read item by item. A listing whose item is gone, not the seller's or off sale has none,
+ * as listListings leaves it out: the listing pass asks here about a listing it did not see before taking it for gone.
+ */
 export async function readLevels(ctx: Ctx, input: { listings: { externalId: string; externalIds: Record<string, string> }[]; locationId: string | null }): Promise<RemoteLevel[]> {
   if (input.locationId !== null && input.locationId !== SINGLE_LOCATION) return []
   const wanted = input.listings.map((l) => ({ externalId: l.externalId, ...listingIds(l) }))
-  const details = await itemDetails(ctx, wanted.map((w) => w.numIid), 'readLevels')
+  const details = await itemDetails(ctx, wanted.map((w) => w.numIid), 'readLevels', LEVEL_FIELDS)
   const levels: RemoteLevel[] = []
   for (const w of wanted) {
-    const item = details.get(w.numIid)
-    if (!item) continue
+    const item = details.get(w.numIid) as (TopItem & ItemState) | undefined
+    if (!item || (item.approve_status !== undefined && item.approve_status !== 'onsale')) continue
     const skus = skusOf(item)
     if (w.skuId === null) {
       if (skus.length === 0) levels.push({ externalId: w.externalId, locationId: SINGLE_LOCATION, available: count(item.num) })

@@ -1,8 +1,10 @@
 // Orders by poll (TOP pushes trade events only through TMC, a long-lived channel this hub does not open):
 // taobao.trades.sold.increment.get lists trades modified in a window of at most one day, newest first, and TOP's
 // own advice is to page from the last page back so that a trade modified while paging is seen twice rather than
-// missed. So each window is probed for its total, then walked from its last page to its first, each page reversed:
-// oldest first overall. Longer ranges are walked window by window; TOP keeps three months of trades.
+// missed. That holds only while the window cannot gain trades: a trade entering it goes to the front and pushes an
+// older one onto a page already read. So each window is probed for its total, closed before TOP's present if it
+// reaches it, then walked from its last page to its first, each page reversed: oldest first overall. Longer ranges
+// are walked window by window, never past the time the walk began; TOP keeps three months of trades.
 import type { ConnectorContext } from '../../framework/define.ts'
 import { ConnectorError } from '../../framework/http-types.ts'
 import type { Page, RemoteOrder, RemoteOrderLine } from '../../framework/marketplace.ts'
@@ -22,6 +24,11 @@ const WINDOW_SECONDS = 86_400
 const HISTORY_DAYS = 90
 /** Empty windows walked in one call before handing back an empty page with a cursor. */
 const EMPTY_WINDOWS_PER_CALL = 7
+/**
+ * TOP refuses a call whose timestamp is more than 10 minutes off its clock, so while our calls are answered TOP's
+ * clock is past any time 10 minutes before ours: a window ending earlier than that can gain no trade.
+ */
+const CLOCK_TOLERANCE_SECONDS = 600
 
 const TRADE_FIELDS = [
   'tid',
@@ -95,25 +102,31 @@ export function toRemoteOrder(t: TopTrade): RemoteOrder {
   }
 }
 
-/** Where a listing of orders stands: the window [s, e] (epoch seconds) and the page to read next (0: not probed yet). */
+/**
+ * Where a listing of orders stands: the window [s, e] (epoch seconds), the page to read next (0: not probed yet) and
+ * the end of the whole walk, z: the time of its first call. Trades modified after it are the next poll's.
+ */
 interface Cursor {
   s: number
   e: number
   p: number
+  z: number
 }
 
 const encode = (c: Cursor) => Buffer.from(JSON.stringify(c)).toString('base64url')
 function decode(text: string): Cursor {
   try {
     const c = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Cursor
-    if ([c.s, c.e, c.p].every((n) => Number.isInteger(n) && n >= 0) && c.e >= c.s) return c
+    // A cursor of a walk begun before the walk's end was kept ends with its window.
+    if (c && typeof c === 'object' && c.z === undefined) c.z = c.e
+    if ([c.s, c.e, c.p, c.z].every((n) => Number.isInteger(n) && n >= 0) && c.e >= c.s && c.z >= c.e) return c
   } catch {
     // reported below
   }
   throw new TypeError(`"${text}" is not a Taobao order cursor`)
 }
 
-const windowFrom = (start: number, nowSec: number): Cursor => ({ s: start, e: Math.min(start + WINDOW_SECONDS - 1, nowSec), p: 0 })
+const windowFrom = (start: number, end: number): Cursor => ({ s: start, e: Math.min(start + WINDOW_SECONDS - 1, end), p: 0, z: end })
 
 interface IncrementAnswer {
   trades?: TopTrade[] | { trade?: TopTrade[] }
@@ -138,14 +151,31 @@ function fetchPage(ctx: Ctx, c: Cursor, page: number, withTotal: boolean) {
   )
 }
 
-const oldestFirst = (answer: IncrementAnswer) => listOf<TopTrade>(answer.trades as never).map(toRemoteOrder).reverse()
+const newestFirst = (answer: IncrementAnswer) => listOf<TopTrade>(answer.trades as never).map(toRemoteOrder)
+const oldestFirst = (answer: IncrementAnswer) => newestFirst(answer).reverse()
+const secondOf = (o: RemoteOrder) => Math.floor(Date.parse(o.updatedAt) / 1000)
+
+/**
+ * A window of more than one page that reaches TOP's present, cut to end the second before its newest trade. TOP
+ * stamps `modified` with its own clock, which had reached that trade when it answered the probe, so no trade placed
+ * or changed from then on falls in the cut window: while it is paged back, trades only leave it (seen twice at
+ * worst), none enters to push an older one onto a page already read. The newest second is the next window's. The
+ * cut window holds the probe's total less the trades of that second, all on the probe's page; null when they fill
+ * it (more than a page of trades in one second), and the window is walked as it is.
+ */
+function cutWindow(c: Cursor, total: number, probe: RemoteOrder[]): { c: Cursor; total: number } | null {
+  const newest = probe.length ? secondOf(probe[0]!) : NaN
+  const inNewest = probe.filter((o) => secondOf(o) >= newest).length
+  if (!(newest - 1 >= c.s && newest <= c.e) || inNewest >= probe.length) return null
+  return { c: { ...c, e: newest - 1 }, total: total - inNewest }
+}
 
 export async function listOrders(ctx: Ctx, input: { updatedSince: Date; cursor: string | null }): Promise<Page<RemoteOrder>> {
   const nowSec = Math.floor(ctx.now().getTime() / 1000)
   const earliest = nowSec - HISTORY_DAYS * 86_400
   let c = input.cursor ? decode(input.cursor) : windowFrom(Math.max(Math.floor(input.updatedSince.getTime() / 1000), earliest), nowSec)
-  if (c.s > nowSec) return { items: [], nextCursor: null }
-  const next = (after: Cursor): string | null => (after.e + 1 > nowSec ? null : encode(windowFrom(after.e + 1, nowSec)))
+  if (c.s > c.z) return { items: [], nextCursor: null }
+  const next = (after: Cursor): string | null => (after.e + 1 > after.z ? null : encode(windowFrom(after.e + 1, after.z)))
 
   for (let walked = 0; ; walked++) {
     if (c.p > 0) {
@@ -153,12 +183,15 @@ export async function listOrders(ctx: Ctx, input: { updatedSince: Date; cursor: 
       return { items, nextCursor: c.p > 1 ? encode({ ...c, p: c.p - 1 }) : next(c) }
     }
     const probe = await fetchPage(ctx, c, 1, true)
-    const total = Math.max(0, Number(probe.total_results ?? 0))
-    if (total > TRADE_PAGE_SIZE) {
-      // More than one page: start from the last one, so nothing modified meanwhile slips between pages.
-      const last = Math.ceil(total / TRADE_PAGE_SIZE)
+    let total = Math.max(0, Number(probe.total_results ?? 0))
+    const cut = total > TRADE_PAGE_SIZE && c.e >= nowSec - CLOCK_TOLERANCE_SECONDS ? cutWindow(c, total, newestFirst(probe)) : null
+    if (cut) ({ c, total } = cut)
+    if (cut || total > TRADE_PAGE_SIZE) {
+      // Start from the last page, so nothing modified meanwhile slips between pages (a cut window is not all on the
+      // probe's page even when it fits one).
+      const last = Math.max(1, Math.ceil(total / TRADE_PAGE_SIZE))
       const items = oldestFirst(await fetchPage(ctx, c, last, false))
-      return { items, nextCursor: encode({ ...c, p: last - 1 }) }
+      return { items, nextCursor: last > 1 ? encode({ ...c, p: last - 1 }) : next(c) }
     }
     const items = oldestFirst(probe)
     const after = next(c)
