@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
+import { seedProduct, seedStore } from '../helpers/pos.ts'
 
 describe('changing merchant settings', () => {
   const hub = useTestHub()
@@ -66,5 +67,26 @@ describe('changing merchant settings', () => {
     expect((await apiB.get('/api/v1/merchant/settings')).body.vouchers.exportTo).toEqual([])
     const ok = await apiB.patch('/api/v1/merchant/settings', { vouchers: { exportTo: [fileB.body.id] } })
     expect([ok.status, ok.body.vouchers.exportTo]).toEqual([200, [fileB.body.id]])
+  })
+
+  it('loyalty day counts go up to a hundred years: more is refused, and the longest still lets members buy and the report run', async () => {
+    const m = await seedMerchant(hub)
+    const store = await seedStore(hub, m.merchantId)
+    const item = await seedProduct(hub, store, { price: 1000, stock: 10 })
+    const admin = createApi(hub).as(m.adminToken)
+    for (const loyalty of [{ expiry: { days: 100_000_000 } }, { expiry: { days: 36_501 } }, { lapsedDays: 100_000_000 }, { lapsedDays: 36_501 }]) {
+      const r = await admin.patch('/api/v1/merchant/settings', { loyalty })
+      expect([r.status, r.body.error?.code], JSON.stringify(loyalty)).toEqual([400, 'validation_failed'])
+    }
+    const longest = await admin.patch('/api/v1/merchant/settings', { loyalty: { expiry: { days: 36_500 }, lapsedDays: 36_500 } })
+    expect(longest.status, JSON.stringify(longest.body)).toBe(200)
+    const member = await admin.post('/api/v1/members', { phone: '+8613900001111' })
+    expect(member.status, JSON.stringify(member.body)).toBe(201)
+    const sale = await admin.post('/api/v1/sales', { registerId: store.registerId, memberId: member.body.id, lines: [{ sku: item.sku }], tenders: [{ kind: 'cash', amount: 1000 }] })
+    expect(sale.status, JSON.stringify(sale.body)).toBe(201)
+    const adjust = await admin.post(`/api/v1/members/${member.body.id}/points/adjust`, { delta: 10, reason: 'gift' })
+    expect(adjust.status, JSON.stringify(adjust.body)).toBeLessThan(300)
+    const report = await admin.get('/api/v1/reports/members?from=2026-01-01&to=2026-01-15')
+    expect(report.status, JSON.stringify(report.body)).toBe(200)
   })
 })

@@ -17,6 +17,9 @@ export const ScaleBarcodeSchema = z.object({
   valueKind: z.enum(['weight', 'price']),
 })
 
+/** The longest a loyalty day count may be: a hundred years (dates of points and reports stay within the calendar). */
+export const MAX_LOYALTY_DAYS = 36_500
+
 export const LoyaltySettingsSchema = z.object({
   /** Minor units of eligible paid amount per point earned (100: 1 point per ¥1), rounded down. */
   spendPerPoint: z.number().int().min(1).default(100),
@@ -29,11 +32,11 @@ export const LoyaltySettingsSchema = z.object({
   /** At most this share of the amount due can be paid with points, in basis points. */
   maxRedeemBp: z.number().int().min(0).max(10_000).default(5000),
   /** Points expire at the end of the calendar year after the year they were earned, or after a number of days. */
-  expiry: z.union([z.literal('end_of_next_year'), z.object({ days: z.number().int().min(1) }), z.literal('never')]).default('end_of_next_year'),
+  expiry: z.union([z.literal('end_of_next_year'), z.object({ days: z.number().int().min(1).max(MAX_LOYALTY_DAYS) }), z.literal('never')]).default('end_of_next_year'),
   /** Rolling window of spend (days) that decides a member's tier. */
   tierWindowDays: z.number().int().min(1).max(3650).default(365),
   /** A member with no purchase for this many days counts as lapsed in reports and segments. */
-  lapsedDays: z.number().int().min(1).default(90),
+  lapsedDays: z.number().int().min(1).max(MAX_LOYALTY_DAYS).default(90),
   /** The gift in a member's birthday month: a coupon of one of the merchant's templates, or points. */
   birthdayGift: z.union([z.null(), z.object({ kind: z.literal('coupon'), templateId: z.uuid() }), z.object({ kind: z.literal('points'), points: z.number().int().min(1) })]).default(null),
 })
