@@ -862,6 +862,8 @@ export function wooSandbox(opts: WooSandboxOptions) {
   }
 
   const LISTED_BY_ANY = new Set<SimOrderStatus>(['pending', 'processing', 'on-hold', 'completed', 'cancelled', 'refunded', 'failed'])
+  /** WC_REST_Orders_Controller's `status` enum: `any`, `trash` and the registered order statuses. */
+  const STATUS_PARAM = ['any', 'trash', 'pending', 'processing', 'on-hold', 'completed', 'cancelled', 'refunded', 'failed', 'checkout-draft']
 
   function listOrders(url: URL) {
     const q = url.searchParams
@@ -874,11 +876,16 @@ export function wooSandbox(opts: WooSandboxOptions) {
       if (!d) return invalidParam(name, 'Invalid date.')
       bounds[name] = d
     }
-    const statuses = q.get('status') ? q.get('status')!.split(',') : ['any']
+    // A list (comma-separated or repeated); a value outside the enum is refused. `any` anywhere in it wins
+    // (prepare_objects_query short-circuits to post_status `any`), so `any,trash` still leaves the trash out.
+    const statuses = q.getAll('status').flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean)
+    const badStatus = statuses.findIndex((v) => !STATUS_PARAM.includes(v))
+    if (badStatus >= 0) return invalidParam('status', `status[${badStatus}] is not one of ${STATUS_PARAM.join(', ')}.`)
+    const anyStatus = statuses.length === 0 || statuses.includes('any')
     const include = idList(q.get('include'))
     const out: SimOrder[] = []
     for (const o of state.orders.values()) {
-      if (!(statuses.includes(o.status) || (statuses.includes('any') && LISTED_BY_ANY.has(o.status)))) continue
+      if (!(anyStatus ? LISTED_BY_ANY.has(o.status) : statuses.includes(o.status))) continue
       if (include && !include.includes(o.id)) continue
       // WP_Date_Query: `after` and `before` are exclusive, to the second.
       if (bounds.after && !(o.dateCreated > bounds.after)) continue
