@@ -160,15 +160,17 @@ describe('WooCommerce connector', () => {
     expect(calls.filter((c) => c.includes('/variations'))).toHaveLength(4)
   })
 
-  it('reads the levels of some products and variations by include, leaving out unknown ids', async () => {
+  it('reads the levels of some products and variations by include, leaving out unknown ids and the variations of a product in the trash', async () => {
     const { sim, ctx } = await shop()
     const mugs = Array.from({ length: 3 }, (_, i) => sim.addProduct({ sku: `MUG-${i}`, stock: 10 + i }))
     const tee = sim.addVariableProduct({ name: 'Tee', variations: [{ option: 'S', stock: 4 }, { option: 'M', stock: 6 }, { option: 'L', stock: 8 }] })
     const cap = sim.addVariableProduct({ name: 'Cap', variations: [{ option: 'One size', stock: 1 }] })
+    const old = sim.addVariableProduct({ name: 'Old', variations: [{ option: 'One size', stock: 3 }] })
+    sim.state.products.get(old.product.id)!.status = 'trash'
     sim.setStock(mugs[1]!.id, 0)
 
     const levels = await caps.readLevels(ctx, {
-      listings: [...mugs.map(simpleRef), { externalId: '999999', externalIds: { productId: '999999' } }, variationRef(tee.variations[0]!), variationRef(tee.variations[2]!), variationRef(cap.variations[0]!)],
+      listings: [...mugs.map(simpleRef), { externalId: '999999', externalIds: { productId: '999999' } }, variationRef(tee.variations[0]!), variationRef(tee.variations[2]!), variationRef(cap.variations[0]!), variationRef(old.variations[0]!)],
       locationId: null,
     })
     expect(new Map(levels.map((l) => [l.externalId, l.available]))).toEqual(
@@ -184,6 +186,8 @@ describe('WooCommerce connector', () => {
     expect(levels.every((l) => l.locationId === 'default')).toBe(true)
     expect(sim.state.requests.map((r) => `${r.path} ${r.query.get('include')}`)).toEqual([
       `/products ${mugs.map((m) => m.id).join(',')},999999`,
+      // The variations' parents, to leave out those of a product no longer listed.
+      `/products ${tee.product.id},${cap.product.id},${old.product.id}`,
       `/products/${tee.product.id}/variations ${tee.variations[0]!.id},${tee.variations[2]!.id}`,
       `/products/${cap.product.id}/variations ${cap.variations[0]!.id}`,
     ])

@@ -68,7 +68,7 @@ export const woocommerce = defineConnector({
     }
   },
   capabilities: {
-    traits: { compareAndSet: false, multiLocation: false, maxBatch: WOO_PAGE_SIZE, webhooks: true },
+    traits: { compareAndSet: false, multiLocation: false, maxBatch: WOO_PAGE_SIZE, webhooks: true, shiftingListingPages: true },
     listLocations: async (ctx) => [{ id: SINGLE_LOCATION, name: new URL(ctx.config.siteUrl).host, active: true }],
     listListings,
     readLevels,

@@ -81,19 +81,31 @@ const groupByParent = <T extends { externalIds: Record<string, string> }>(xs: T[
   return out
 }
 
-/** Current levels: products by `GET /products?include=…`, variations by `GET /products/{parent}/variations?include=…`. Unknown ids are left out. */
+/**
+ * Current levels: products by `GET /products?include=…`, variations by `GET /products/{parent}/variations?include=…`.
+ * What the shop no longer lists (unknown ids, a product in the trash, the variations of one) is left out, as
+ * listListings leaves it out: the listing pass asks here about a listing it did not see before taking it for gone.
+ */
 export async function readLevels(ctx: Ctx, input: { listings: ListingRef[]; locationId: string | null }): Promise<RemoteLevel[]> {
   if (input.locationId !== null && input.locationId !== SINGLE_LOCATION) return []
   const out: RemoteLevel[] = []
   const push = (rows: { id: number; stock_quantity: number | null }[]) => {
     for (const r of rows) out.push({ externalId: String(r.id), locationId: SINGLE_LOCATION, available: r.stock_quantity ?? 0 })
   }
-  const products = [...new Set(input.listings.filter((l) => !isVariation(l)).map((l) => l.externalId))]
-  for (const ids of chunks(products, WOO_PAGE_SIZE)) {
-    const res = await ctx.http.request<WooProduct[]>({ method: 'GET', url: '/products', params: { include: ids.join(','), per_page: WOO_PAGE_SIZE }, operation: 'readLevels', signal: ctx.signal })
-    push(res.data)
+  const products = async (ids: string[]) => {
+    const found: WooProduct[] = []
+    for (const batch of chunks([...new Set(ids)], WOO_PAGE_SIZE)) {
+      const res = await ctx.http.request<WooProduct[]>({ method: 'GET', url: '/products', params: { include: batch.join(','), per_page: WOO_PAGE_SIZE }, operation: 'readLevels', signal: ctx.signal })
+      found.push(...res.data)
+    }
+    return found
   }
-  for (const [parent, listings] of groupByParent(input.listings.filter(isVariation))) {
+  push(await products(input.listings.filter((l) => !isVariation(l)).map((l) => l.externalId)))
+  const byParent = groupByParent(input.listings.filter(isVariation))
+  // A variation's parent must still be listed (not trashed or deleted) for the variation to be.
+  const parents = byParent.size ? new Set((await products([...byParent.keys()])).map((p) => String(p.id))) : new Set<string>()
+  for (const [parent, listings] of byParent) {
+    if (!parents.has(parent)) continue
     for (const ids of chunks([...new Set(listings.map((l) => l.externalId))], WOO_PAGE_SIZE)) {
       const res = await ctx.http.request<WooVariation[]>({
         method: 'GET',
