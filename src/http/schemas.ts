@@ -72,3 +72,11 @@ export const Instant = () => z.iso.datetime({ offset: true }).refine(countable, 
 
 /** A business date, or an instant with its offset, a request may name as a bound. */
 export const DateOrInstant = () => z.union([z.iso.date(), z.iso.datetime({ offset: true })]).refine(countable, OUT_OF_RANGE)
+
+/** The cursor of a list paged by a row's bigint id (the `nextCursor` the previous page gave): a positive integer. */
+export const RowCursor = () =>
+  z
+    .string()
+    .regex(/^[1-9]\d{0,17}$/, { error: 'must be the nextCursor of a previous page' })
+    .optional()
+    .openapi({ description: 'The `nextCursor` of the previous page' })

@@ -199,6 +199,35 @@ describe('points', () => {
     expect(ok.body).toMatchObject({ total: 500, member: { pointsRedeemed: 500, pointsDiscount: 500 } })
   })
 
+  it('the points and stored-value ledgers page from the newest entry back, each entry once; a bad cursor is a 400', async () => {
+    const { admin, member, store } = await setup()
+    for (let i = 1; i <= 5; i++) {
+      expect((await admin.post(`/api/v1/members/${member.id}/points/adjust`, { delta: i, reason: `gift ${i}` })).status).toBe(200)
+      const t = await admin.post(`/api/v1/members/${member.id}/topups`, { registerId: store.registerId, amount: 100 * i, tenders: [{ kind: 'cash', amount: 100 * i }] })
+      expect(t.status, JSON.stringify(t.body)).toBe(201)
+    }
+    for (const [path, amountOf] of [
+      ['points', (e: any) => e.delta],
+      ['stored-value', (e: any) => e.principalDelta],
+    ] as const) {
+      const seen: number[] = []
+      let cursor: string | null = null
+      for (let pages = 0; pages < 10; pages++) {
+        const r = await admin.get(`/api/v1/members/${member.id}/${path}?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
+        expect(r.status, JSON.stringify(r.body)).toBe(200)
+        seen.push(...r.body.ledger.map(amountOf))
+        cursor = r.body.nextCursor
+        if (!cursor) break
+      }
+      expect(seen, path).toEqual(path === 'points' ? [5, 4, 3, 2, 1] : [500, 400, 300, 200, 100])
+      for (const bad of ['0', 'abc', '-3']) {
+        const r = await admin.get(`/api/v1/members/${member.id}/${path}?cursor=${bad}`)
+        expect([r.status, r.body.error?.code], `${path} ${bad}`).toEqual([400, 'validation_failed'])
+      }
+    }
+    expect((await admin.get('/api/v1/audit?cursor=0')).status).toBe(400)
+  })
+
   it('the ledger always adds up to the balance, and the lots to what can be spent', async () => {
     const rows = await hub.database.db.execute(sql`
       select m.id, m.points_balance,

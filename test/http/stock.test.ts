@@ -234,7 +234,7 @@ describe('stock receipts, adjustments, levels and low stock', () => {
     const p2 = await api.get(`/api/v1/stock/movements?variantId=${item.variantId}&limit=3&cursor=${p1.body.nextCursor}`)
     expect(p2.body.items.map((x: any) => x.kind)).toEqual(['receipt'])
     expect(p2.body.nextCursor).toBeNull()
-    expect((await api.get(`/api/v1/stock/movements?cursor=abc`)).status).toBe(400)
+    for (const bad of ['abc', '0', '-1']) expect((await api.get(`/api/v1/stock/movements?cursor=${bad}`)).status, bad).toBe(400)
     expect(await ledgerMismatches(hub, m.merchantId)).toEqual([])
   })
 

@@ -3,7 +3,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { listAudit } from '../../core/staff/audit.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json } from '../route.ts'
-import { serialize, uuid } from '../schemas.ts'
+import { RowCursor, serialize, uuid } from '../schemas.ts'
 
 const AuditEntrySchema = z
   .object({
@@ -36,7 +36,7 @@ const list = defineRoute({
       from: z.iso.datetime({ offset: true }).optional(),
       to: z.iso.datetime({ offset: true }).optional(),
       limit: z.coerce.number().int().min(1).max(500).default(100),
-      cursor: z.string().regex(/^\d+$/, 'must be the nextCursor of a previous page').optional(),
+      cursor: RowCursor(),
     }),
   },
   responses: { 200: json(z.object({ items: z.array(AuditEntrySchema), nextCursor: z.string().nullable() })) },

@@ -1,7 +1,7 @@
 // Background jobs of the merchant: what is queued, running, retrying or failed (with the redacted last error and
 // links to its connection and record), and retry or cancel of one, or retry of a connection's failed jobs.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
-import { uuid } from '../schemas.ts'
+import { RowCursor, uuid } from '../schemas.ts'
 import { cancelJob, getJob, JOB_STATES, listJobs, retryFailedJobs, retryJob, type JobView } from '../../jobs/operations.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, json, jsonBody, page } from '../route.ts'
@@ -56,7 +56,7 @@ const list = defineRoute({
       task: z.string().min(1).max(128).optional().openapi({ example: 'webhooks.deliver' }),
       connectionId: uuid({ error: 'must be a UUID' }).optional(),
       limit: z.coerce.number().int().min(1).max(200).default(50),
-      cursor: z.string().regex(/^[1-9]\d{0,17}$/, { error: 'must be the nextCursor of a previous page' }).optional().openapi({ description: 'The `nextCursor` of the previous page' }),
+      cursor: RowCursor(),
     }),
   },
   responses: { 200: json(page(JobSchema)) },

@@ -1,13 +1,14 @@
 // Members: register, look up (phone, card, QR), change, consent, merge; their points, stored value and coupons.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
-import { uuid } from '../schemas.ts'
-import { and, asc, desc, eq } from 'drizzle-orm'
+import { RowCursor, uuid } from '../schemas.ts'
+import { and, asc, desc, eq, lt } from 'drizzle-orm'
 import { consentHistory, getMember, listMembers, lookupMember, memberQr, registerMember, updateMember, type Member } from '../../core/members/members.ts'
 import { mergeMembers } from '../../core/members/merge.ts'
 import { adjustPoints } from '../../core/members/points.ts'
 import { adjustStoredValue, refundTopup, topUp } from '../../core/members/stored-value.ts'
 import { coupons, pointsLedger, pointsLots, storedValueLedger, tiers } from '../../core/members/schema.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
+import { keysetPage } from '../../db/page.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page } from '../route.ts'
 
@@ -163,15 +164,27 @@ const merge = defineRoute({
   responses: { 200: json(MemberSchema) },
 })
 
+/** A member's ledger, newest first, a page at a time. */
+const LedgerPage = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), cursor: RowCursor() })
 const LedgerPoints = z.object({ id: z.number().int(), kind: z.string(), delta: z.number().int(), balanceAfter: z.number().int(), saleId: uuid().nullable(), refundId: uuid().nullable(), expiresAt: z.string().nullable(), note: z.string().nullable(), at: z.string() })
 const points = defineRoute({
   method: 'get',
   path: '/api/v1/members/{id}/points',
   tags,
-  summary: 'Points ledger (newest first) and the lots left to spend',
+  summary: 'Points ledger (newest first, a page at a time) and the lots left to spend',
   access: 'members.read',
-  request: { params: IdParam, query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) }) },
-  responses: { 200: json(z.object({ balance: z.number().int(), owed: z.number().int(), lots: z.array(z.object({ remaining: z.number().int(), expiresAt: z.string().nullable() })), ledger: z.array(LedgerPoints) })) },
+  request: { params: IdParam, query: LedgerPage },
+  responses: {
+    200: json(
+      z.object({
+        balance: z.number().int(),
+        owed: z.number().int(),
+        lots: z.array(z.object({ remaining: z.number().int(), expiresAt: z.string().nullable() })),
+        ledger: z.array(LedgerPoints),
+        nextCursor: z.string().nullable().openapi({ description: 'Older entries: pass it as `cursor`; null on the last page' }),
+      }),
+    ),
+  },
 })
 const adjust = defineRoute({
   method: 'post',
@@ -186,15 +199,16 @@ const storedValue = defineRoute({
   method: 'get',
   path: '/api/v1/members/{id}/stored-value',
   tags,
-  summary: 'Stored value ledger (principal and bonus apart), newest first',
+  summary: 'Stored value ledger (principal and bonus apart), newest first, a page at a time',
   access: 'members.read',
-  request: { params: IdParam, query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) }) },
+  request: { params: IdParam, query: LedgerPage },
   responses: {
     200: json(
       z.object({
         principal: minor,
         bonus: minor,
         ledger: z.array(z.object({ id: z.number().int(), kind: z.string(), principalDelta: minor, bonusDelta: minor, principalAfter: minor, bonusAfter: minor, saleId: uuid().nullable(), refundId: uuid().nullable(), topupId: uuid().nullable(), note: z.string().nullable(), at: z.string() })),
+        nextCursor: z.string().nullable().openapi({ description: 'Older entries: pass it as `cursor`; null on the last page' }),
       }),
     ),
   },
@@ -280,12 +294,23 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const id = c.req.valid('param').id
     const m = await getMember(c.var.db, c.var.principal.merchantId, id)
     const lots = await c.var.db.select({ remaining: pointsLots.remaining, expiresAt: pointsLots.expiresAt }).from(pointsLots).where(eq(pointsLots.memberId, id)).orderBy(asc(pointsLots.expiresAt), asc(pointsLots.ledgerId))
-    const ledger = await c.var.db.select().from(pointsLedger).where(and(eq(pointsLedger.merchantId, m.merchantId), eq(pointsLedger.memberId, id))).orderBy(desc(pointsLedger.id)).limit(c.req.valid('query').limit)
+    const q = c.req.valid('query')
+    const { items: ledger, nextCursor } = keysetPage(
+      await c.var.db
+        .select()
+        .from(pointsLedger)
+        .where(and(eq(pointsLedger.merchantId, m.merchantId), eq(pointsLedger.memberId, id), q.cursor ? lt(pointsLedger.id, Number(q.cursor)) : undefined))
+        .orderBy(desc(pointsLedger.id))
+        .limit(q.limit + 1),
+      q.limit,
+      (l) => l.id,
+    )
     return c.json(
       {
         balance: m.pointsBalance,
         owed: m.pointsDebt,
         lots: lots.filter((l) => l.remaining > 0),
+        nextCursor,
         ledger: ledger.map((l) => ({ id: l.id, kind: l.kind, delta: l.delta, balanceAfter: l.balanceAfter, saleId: l.saleId, refundId: l.refundId, expiresAt: l.expiresAt, note: l.note, at: l.at.toISOString() })),
       },
       200,
@@ -302,11 +327,22 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(storedValue, async (c) => {
     const id = c.req.valid('param').id
     const m = await getMember(c.var.db, c.var.principal.merchantId, id)
-    const ledger = await c.var.db.select().from(storedValueLedger).where(and(eq(storedValueLedger.merchantId, m.merchantId), eq(storedValueLedger.memberId, id))).orderBy(desc(storedValueLedger.id)).limit(c.req.valid('query').limit)
+    const q = c.req.valid('query')
+    const { items: ledger, nextCursor } = keysetPage(
+      await c.var.db
+        .select()
+        .from(storedValueLedger)
+        .where(and(eq(storedValueLedger.merchantId, m.merchantId), eq(storedValueLedger.memberId, id), q.cursor ? lt(storedValueLedger.id, Number(q.cursor)) : undefined))
+        .orderBy(desc(storedValueLedger.id))
+        .limit(q.limit + 1),
+      q.limit,
+      (l) => l.id,
+    )
     return c.json(
       {
         principal: m.storedPrincipal,
         bonus: m.storedBonus,
+        nextCursor,
         ledger: ledger.map((l) => ({
           id: l.id,
           kind: l.kind,

@@ -11,7 +11,7 @@ import type { MovementKind } from '../../core/stock/schema.ts'
 import { MAX_MOVEMENT_QUANTITY } from '../../core/stock/ledger.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page, PageQuery } from '../route.ts'
-import { DateOrInstant, serialize, uuid } from '../schemas.ts'
+import { DateOrInstant, RowCursor, serialize, uuid } from '../schemas.ts'
 import { actOrHold } from '../../core/staff/approvals.ts'
 import { held, HeldResponse } from './approvals.ts'
 
@@ -303,7 +303,7 @@ const movements = defineRoute({
   access: 'catalog.read',
   request: {
     query: PageQuery.extend({
-      cursor: z.string().regex(/^\d{1,18}$/, 'must be a nextCursor this list returned').optional().openapi({ description: 'The `nextCursor` of the previous page' }),
+      cursor: RowCursor(),
       variantId: uuid().optional(),
       locationId: uuid().optional(),
       kind: z.enum(KINDS).optional(),
