@@ -213,7 +213,7 @@ describe('points', () => {
       const seen: number[] = []
       let cursor: string | null = null
       for (let pages = 0; pages < 10; pages++) {
-        const r = await admin.get(`/api/v1/members/${member.id}/${path}?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
+        const r: { status: number; body: any } = await admin.get(`/api/v1/members/${member.id}/${path}?limit=2${cursor ? `&cursor=${cursor}` : ''}`)
         expect(r.status, JSON.stringify(r.body)).toBe(200)
         seen.push(...r.body.ledger.map(amountOf))
         cursor = r.body.nextCursor
