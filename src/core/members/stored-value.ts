@@ -139,9 +139,11 @@ export async function topUp(tx: Tx, actor: Actor, input: TopupInput, at = new Da
   const { timeZone } = await getSettings(tx, actor.merchantId)
   const register = await getRegister(tx, actor.merchantId, input.registerId)
   const store = await getStore(tx, actor.merchantId, register.storeId)
-  const session = cashApplied > 0 ? await requireOpenSession(tx, actor.merchantId, register.id) : await openSessionOf(tx, actor.merchantId, register.id, true)
+  // The member before the drawer, in the order a refund of the member's sale or top-up takes them: two tills giving
+  // back cash and topping up the same member at once never wait for each other in a circle.
   const b = await lockBalances(tx, actor.merchantId, input.memberId)
   if (b.status !== 'active') throw conflict('member_merged', 'this member was merged into another')
+  const session = cashApplied > 0 ? await requireOpenSession(tx, actor.merchantId, register.id) : await openSessionOf(tx, actor.merchantId, register.id, true)
   const bonus = await bonusFor(tx, actor.merchantId, input.amount)
   const day = businessDate(at, timeZone)
   const id = newId()
