@@ -79,6 +79,13 @@ describe('voucher files of corrections and uncommon text', () => {
       expect(iconv.decode(f.bytes, 'gb18030')).toContain('销售收入😀𠀀')
       expect(isPlainGbk(f.bytes)).toBe(false)
     }
+    // The euro sign: Windows' code page 936 writes it as the one byte 0x80, which GBK and GB18030 readers refuse.
+    const euro = await day({ summaries: { sale_revenue: '{date} 销售收入€ {rate}' } })
+    const ev = (await euro.admin.post('/api/v1/vouchers/build', { storeId: euro.store.storeId, date: DAY })).body.voucher
+    const ef = await raw(euro.admin, euro.m.adminToken, `/api/v1/vouchers/${ev.id}/file?format=csv&encoding=gbk`)
+    expect(ef.headers.get('content-type')).toBe('text/csv; charset=GB18030')
+    expect(ef.bytes.includes(0x80)).toBe(false)
+    expect(iconv.decode(ef.bytes, 'gb18030')).toContain('销售收入€')
     const plain = await day()
     const pv = (await plain.admin.post('/api/v1/vouchers/build', { storeId: plain.store.storeId, date: DAY })).body.voucher
     const f = await raw(plain.admin, plain.m.adminToken, `/api/v1/vouchers/${pv.id}/file?format=csv&encoding=gbk`)

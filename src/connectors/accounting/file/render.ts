@@ -29,11 +29,13 @@ type Charset = 'utf-8' | 'GBK' | 'GB18030'
 
 function encode(text: string, encoding: 'utf8' | 'gbk', bom: boolean): { bytes: Buffer; charset: Charset } {
   if (encoding === 'utf8') return { bytes: Buffer.from(bom ? `\ufeff${text}` : text, 'utf8'), charset: 'utf-8' }
+  // GBK has no bytes for some characters (emoji, rare hanzi), and Windows' code page 936 writes the euro sign as the
+  // one byte 0x80, which GBK and GB18030 readers refuse. GB18030 writes the same bytes as GBK for everything GBK has
+  // and codes of its own for the rest, so nothing turns into "?": a file whose GB18030 bytes differ from its GBK ones
+  // is GB18030, and says so (a reader told GBK refuses it whole).
+  const gb18030 = iconv.encode(text, 'gb18030')
   const gbk = iconv.encode(text, 'gbk')
-  // GBK has no bytes for some characters (emoji, rare hanzi); GB18030 writes the same bytes for everything GBK has
-  // and four-byte codes for the rest, so nothing turns into "?". Such a file is GB18030, and says so: a reader told
-  // GBK refuses it whole (every lead byte of a four-byte code is one GBK does not have).
-  return iconv.decode(gbk, 'gbk') === text ? { bytes: gbk, charset: 'GBK' } : { bytes: iconv.encode(text, 'gb18030'), charset: 'GB18030' }
+  return gbk.equals(gb18030) ? { bytes: gbk, charset: 'GBK' } : { bytes: gb18030, charset: 'GB18030' }
 }
 
 function renderCsv(voucher: VoucherDocument, opts: VoucherRenderOptions): { bytes: Buffer; charset: Charset } {
