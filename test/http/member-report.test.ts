@@ -50,6 +50,10 @@ describe('member report', () => {
     const csv = await admin.get(`/api/v1/reports/members?from=${today}&to=${today}&format=csv`)
     expect(csv.headers.get('content-type')).toContain('text/csv')
     expect(csv.body).toContain(`stored_value_total,${((21500 - 4321) / 100).toFixed(2)}`)
+    expect(csv.body.replace(/^\ufeff/, '').split('\r\n')[0]).toBe('figure,value')
+    // A reader asking for Chinese gets its columns named in Chinese, as every report's.
+    const zh = await admin.get(`/api/v1/reports/members?from=${today}&to=${today}&format=csv`, { headers: { 'accept-language': 'zh-CN' } })
+    expect(zh.body.replace(/^\ufeff/, '').split('\r\n')[0]).toBe('指标,数值')
     const cashier = await m.staff('cashier')
     expect((await createApi(hub).as(cashier.token).get(`/api/v1/reports/members?from=${today}&to=${today}`)).status).toBe(403)
     // The period is held to what every report covers.

@@ -86,6 +86,10 @@ describe('the time clock over the API', () => {
     const lines = (csv.body as string).trim().split('\n')
     expect(lines).toHaveLength(3)
     expect(lines.find((l) => l.startsWith(ann.id))).toContain(',450,7.50,30,1,')
+    expect(lines[0]!.replace(/^\ufeff/, '').trim()).toBe('user_id,name,email,role,from,to,worked_minutes,worked_hours,break_minutes,shifts,open_shift_since')
+    // Named in Chinese for a reader asking for it.
+    const zh = await admin.get('/api/v1/timeclock/hours.csv?from=2025-03-03&to=2025-03-03', { headers: { 'accept-language': 'zh-CN' } })
+    expect((zh.body as string).replace(/^\ufeff/, '').split('\r\n')[0]).toBe('用户 ID,姓名,邮箱,角色,开始日期,结束日期,工作分钟,工作小时,休息分钟,班次数,未结束班次开始于')
 
     const annApi = createApi(hub).as(ann.token)
     const own = await annApi.get('/api/v1/timeclock/hours?from=2025-03-03&to=2025-03-03')

@@ -12,6 +12,8 @@ export type Cell = string | number | null
 export interface CsvTable {
   header: string[]
   rows: Cell[][]
+  /** The file's own Chinese names of keys (see localizeHeader). */
+  headerZh?: Record<string, string>
 }
 
 export interface CsvFile {
@@ -133,8 +135,8 @@ const HEADER_PATTERNS_ZH: [RegExp, (t: Conv, ...m: string[]) => string][] = [
   [/^discount ([^:]+): (.*)$/, (t, source, name) => `${t('折扣')} ${source}：${name}`],
 ]
 
-function headerZh(key: string, t: Conv): string {
-  const known = HEADER_ZH[key]
+function headerZh(key: string, t: Conv, own: Record<string, string>): string {
+  const known = own[key] ?? HEADER_ZH[key]
   if (known) return t(known)
   for (const [re, f] of HEADER_PATTERNS_ZH) {
     const m = re.exec(key)
@@ -145,15 +147,18 @@ function headerZh(key: string, t: Conv): string {
 
 const same: Conv = (zh) => zh
 
-/** Column headers for a reader: the keys themselves in English (what scripts rely on), named in Chinese otherwise. */
-export function localizeHeader(header: readonly string[], locale: Locale = 'en'): string[] {
+/**
+ * Column headers for a reader: the keys themselves in English (what scripts rely on), named in Chinese otherwise.
+ * `own` names a file's keys whose Chinese differs from the reports' (a members report's `value` is no stock value).
+ */
+export function localizeHeader(header: readonly string[], locale: Locale = 'en', own: Record<string, string> = {}): string[] {
   if (locale === 'en') return [...header]
   const t = locale === 'zh-TW' ? toTraditional : same
-  return header.map((h) => headerZh(h, t))
+  return header.map((h) => headerZh(h, t, own))
 }
 
 export function csvFile(filename: string, table: CsvTable, locale: Locale = 'en'): CsvFile {
-  const header = localizeHeader(table.header, locale)
+  const header = localizeHeader(table.header, locale, table.headerZh)
   const text = stringify([header, ...table.rows.map((r) => r.map((c) => (c === null ? '' : typeof c === 'string' ? formulaSafe(c) : String(c))))], { record_delimiter: 'windows' })
   return { filename, bytes: new TextEncoder().encode(`\ufeff${text}`) }
 }

@@ -13,19 +13,19 @@
 // Corrections: a manager (timeclock.manage) adds an entry by hand (a forgotten clock-out) or voids one (a break never
 // taken), each with a reason, audited; never their own entries, never one in the future, and never so that a
 // person's entries would be out of order. A voided entry stays listed and no longer counts.
-import { stringify } from 'csv-stringify/sync'
 import { and, asc, eq, inArray, notExists, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import type { Locale } from '../../lib/i18n/locale.ts'
 import { conflict, forbidden, invalid, notFound } from '../../lib/errors.ts'
 import type { SecretBox } from '../../lib/secrets.ts'
 import { addDays, businessDayRange, isDate } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
+import { csvFile, type CsvFile } from '../reports/csv.ts'
 import type { Actor } from './actor.ts'
 import { recordAudit } from './audit.ts'
 import { identifyByPin, type PinPolicy } from './pins.ts'
 import type { Role } from './permissions.ts'
 import { timeEntries, timeEntryVoids, users } from './schema.ts'
-import { formulaSafe } from '../../lib/formula-guard.ts'
 
 export const CLOCK_ACTIONS = ['clock_in', 'clock_out', 'break_start', 'break_end'] as const
 export type ClockAction = (typeof CLOCK_ACTIONS)[number]
@@ -298,8 +298,28 @@ export const decimalHours = (minutes: number) => {
 }
 
 /** The report as CSV, one line per person. Text a spreadsheet would run as a formula is prefixed with a quote. */
-export function hoursCsv(report: HoursReport): string {
-  const columns = ['user_id', 'name', 'email', 'role', 'from', 'to', 'worked_minutes', 'worked_hours', 'break_minutes', 'shifts', 'open_shift_since']
-  const rows = report.people.map((p) => [p.userId, formulaSafe(p.name), formulaSafe(p.email), p.role, report.from, report.to, p.workedMinutes, decimalHours(p.workedMinutes), p.breakMinutes, p.shifts, p.open?.clockedInAt ?? ''])
-  return stringify([columns, ...rows], { record_delimiter: 'unix' })
+/** The hours of a period as a file for payroll: a line per person, its columns named in the reader's language. */
+export function hoursCsv(report: HoursReport, locale: Locale = 'en'): CsvFile {
+  return csvFile(
+    `hours-${report.from}-${report.to}.csv`,
+    {
+      header: ['user_id', 'name', 'email', 'role', 'from', 'to', 'worked_minutes', 'worked_hours', 'break_minutes', 'shifts', 'open_shift_since'],
+      headerZh: HOURS_ZH,
+      rows: report.people.map((p) => [p.userId, p.name, p.email, p.role, report.from, report.to, p.workedMinutes, decimalHours(p.workedMinutes), p.breakMinutes, p.shifts, p.open?.clockedInAt ?? '']),
+    },
+    locale,
+  )
+}
+
+const HOURS_ZH: Record<string, string> = {
+  name: '姓名',
+  email: '邮箱',
+  role: '角色',
+  from: '开始日期',
+  to: '结束日期',
+  worked_minutes: '工作分钟',
+  worked_hours: '工作小时',
+  break_minutes: '休息分钟',
+  shifts: '班次数',
+  open_shift_since: '未结束班次开始于',
 }

@@ -5,6 +5,7 @@ import { periodDays } from '../../core/reports/period.ts'
 import { csvFile, moneyCell } from '../../core/reports/csv.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
 import type { AppEnv } from '../env.ts'
+import { fileLocale } from '../locale.ts'
 import { defineRoute, json } from '../route.ts'
 import { BusinessDate } from '../schemas.ts'
 
@@ -41,6 +42,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const money = moneyCell(currency)
     const file = csvFile(`members-${r.from}-${r.to}.csv`, {
       header: ['figure', 'value'],
+      headerZh: { figure: '指标', value: '数值' },
       rows: [
       ['from', r.from],
       ['to', r.to],
@@ -57,7 +59,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
       ['stored_value_bonus', money(r.storedValue.bonus)],
       ['stored_value_total', money(r.storedValue.total)],
       ],
-    })
+    }, await fileLocale(c))
     return c.body(file.bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${file.filename}"` })
   })
 }

@@ -6,6 +6,7 @@ import { DEFAULT_PIN_POLICY } from '../../core/staff/pins.ts'
 import { addTimeEntries, CLOCK_ACTIONS, clockWithPin, hoursCsv, listTimeEntries, staffHours, voidTimeEntry, type ListedEntry } from '../../core/staff/timeclock.ts'
 import { forbidden } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
+import { fileLocale } from '../locale.ts'
 import { defineRoute, json, jsonBody } from '../route.ts'
 import { BusinessDate, Instant, uuid } from '../schemas.ts'
 
@@ -199,9 +200,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(hoursCsvRoute, async (c) => {
     const q = c.req.valid('query')
     const report = await staffHours(c.var.db, c.var.principal.merchantId, { from: q.from, to: q.to, userIds: whose(c, q.userId) })
-    return c.body(hoursCsv(report), 200, {
-      'Content-Type': 'text/csv; charset=utf-8',
-      'Content-Disposition': `attachment; filename="hours-${q.from}-${q.to}.csv"`,
-    })
+    const file = hoursCsv(report, await fileLocale(c))
+    return c.body(file.bytes as Uint8Array<ArrayBuffer>, 200, { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="${file.filename}"` })
   })
 }

@@ -76,7 +76,7 @@ describe('hours from the time clock', () => {
     const next = await staffHours(hub.database.db, m.merchantId, { from: '2024-03-03', to: '2024-03-03', userIds: [day.id] })
     expect(next.people).toEqual([expect.objectContaining({ userId: day.id, workedMinutes: 345, breakMinutes: 15, shifts: 1 })])
 
-    const csv = hoursCsv(r).trim().split('\n')
+    const csv = new TextDecoder().decode(hoursCsv(r).bytes).trim().split('\r\n')
     expect(csv[0]).toBe('user_id,name,email,role,from,to,worked_minutes,worked_hours,break_minutes,shifts,open_shift_since')
     expect(csv.find((l) => l.startsWith(day.id))).toBe(`${day.id},cashier,${day.email},cashier,2024-03-01,2024-03-02,600,10.00,30,2,`)
     expect(csv.find((l) => l.startsWith(open.id))).toContain(`,0,0.00,0,0,${sh('2024-03-02T08:00:00').toISOString()}`)
