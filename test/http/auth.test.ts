@@ -138,5 +138,10 @@ describe('API keys', () => {
     } finally {
       hub.setNow(undefined)
     }
+    // A key that would be expired when made, or dated before 1900, is refused: it could never be used.
+    const past = await api.post('/api/v1/api-keys', { name: 'late', role: 'cashier', expiresAt: new Date(Date.now() - 60_000).toISOString() })
+    expect([past.status, past.body.error?.code]).toEqual([422, 'invalid_expiry'])
+    const ancient = await api.post('/api/v1/api-keys', { name: 'old', role: 'cashier', expiresAt: '1899-01-01T00:00:00Z' })
+    expect([ancient.status, ancient.body.error?.code]).toEqual([400, 'validation_failed'])
   })
 })

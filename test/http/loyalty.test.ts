@@ -120,6 +120,20 @@ describe('coupons', () => {
     return { m, store, admin, member, item }
   }
 
+  it('dates of coupon templates and promotions fall between 1900 and 9998, and end after they start', async () => {
+    const { admin } = await setup()
+    for (const [path, body] of [
+      ['/api/v1/coupon-templates', { name: 'old', kind: 'amount_off', amount: 100, validFrom: '1899-12-31T00:00:00Z', validTo: '2030-01-01T00:00:00Z' }],
+      ['/api/v1/coupon-templates', { name: 'far', kind: 'amount_off', amount: 100, validTo: '9999-06-01T00:00:00Z' }],
+      ['/api/v1/promotions', { name: 'old', kind: 'percent_off', level: 'item', params: { percentBp: 1000 }, startsAt: '1899-01-01T00:00:00Z' }],
+    ] as const) {
+      const r = await admin.post(path, body)
+      expect([r.status, r.body.error?.code], `${path} ${JSON.stringify(body)}`).toEqual([400, 'validation_failed'])
+    }
+    const backwards = await admin.post('/api/v1/coupon-templates', { name: 'backwards', kind: 'amount_off', amount: 100, validFrom: '2030-01-01T00:00:00Z', validTo: '2029-01-01T00:00:00Z' })
+    expect([backwards.status, backwards.body.error?.code]).toEqual([422, 'invalid_coupon'])
+  })
+
   it('a coupon is used once, even when two tills race with its code', async () => {
     const { store, admin, member, item } = await setup()
     const tpl = (await admin.post('/api/v1/coupon-templates', { name: '¥10 off', kind: 'amount_off', amount: 1000, validDays: 30 })).body

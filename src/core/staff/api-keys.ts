@@ -1,7 +1,7 @@
 // API keys let machines (integrations, the in-store bridge) call the hub. The key is shown once; only its hash is kept.
 import { and, desc, eq, isNull } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { notFound } from '../../lib/errors.ts'
+import { invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { randomToken, sha256Hex } from '../../lib/secrets.ts'
 import type { Actor } from './actor.ts'
@@ -17,7 +17,8 @@ export type PublicApiKey = Omit<ApiKeyRow, 'tokenHash'>
 export const toPublicApiKey = ({ tokenHash: _t, ...rest }: ApiKeyRow): PublicApiKey => rest
 
 /** A key for one store's bridge: it opens that store's device link and is refused everywhere else. */
-export async function createApiKey(tx: Tx, actor: Actor, input: { name: string; role: Role; expiresAt?: Date; storeId?: string }) {
+export async function createApiKey(tx: Tx, actor: Actor, input: { name: string; role: Role; expiresAt?: Date; storeId?: string }, now = new Date()) {
+  if (input.expiresAt && input.expiresAt <= now) throw invalid('invalid_expiry', 'expiresAt is in the past: the key could never be used', { expiresAt: input.expiresAt.toISOString() })
   const approverId = await assertRoleWithinGrants(tx, actor, input.role)
   const token = randomToken(API_KEY_PREFIX)
   const [row] = await tx

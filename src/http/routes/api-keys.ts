@@ -3,7 +3,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { createApiKey, listApiKeys, revokeApiKey, toPublicApiKey } from '../../core/staff/api-keys.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { RoleSchema, serialize, uuid } from '../schemas.ts'
+import { Instant, RoleSchema, serialize, uuid } from '../schemas.ts'
 
 const tags = ['API keys']
 
@@ -41,7 +41,7 @@ const create = defineRoute({
   description: 'The `key` is shown in this response only; the hub keeps just its hash.',
   access: 'apiKeys.manage',
   request: {
-    body: jsonBody(z.object({ name: z.string().min(1).max(200), role: RoleSchema, expiresAt: z.iso.datetime({ offset: true }).optional() }).strict()),
+    body: jsonBody(z.object({ name: z.string().min(1).max(200), role: RoleSchema, expiresAt: Instant().optional().openapi({ description: 'When the key stops working; in the future (422 invalid_expiry otherwise)' }) }).strict()),
   },
   responses: { 201: json(z.object({ key: z.string(), apiKey: ApiKeySchema }), 'Created') },
 })
@@ -63,7 +63,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
   app.openapi(create, async (c) => {
     const body = c.req.valid('json')
-    const { key, apiKey } = await createApiKey(c.var.db, c.var.principal, { ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : undefined })
+    const { key, apiKey } = await createApiKey(c.var.db, c.var.principal, { ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : undefined }, c.var.hub.clock())
     c.set('secretShownOnce', true)
     return c.json({ key, apiKey: serialize(toPublicApiKey(apiKey)) }, 201)
   })

@@ -1,6 +1,6 @@
 // Loyalty set-up: tiers, top-up bonus rules, coupon templates; issuing, looking up and voiding coupons.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
-import { uuid } from '../schemas.ts'
+import { Instant, uuid } from '../schemas.ts'
 import { and, asc, eq } from 'drizzle-orm'
 import { createTier, listTiers, updateTier, type Tier } from '../../core/members/tiers.ts'
 import { createTemplate, findCouponByCode, issueCoupons, listTemplates, updateTemplate, voidCoupon, type CouponTemplate } from '../../core/members/coupons.ts'
@@ -63,8 +63,8 @@ const TemplateBody = z
     productIds: z.array(uuid()).max(1000).default([]),
     variantIds: z.array(uuid()).max(1000).default([]),
     categoryIds: z.array(uuid()).max(1000).default([]),
-    validFrom: z.iso.datetime({ offset: true }).nullable().optional(),
-    validTo: z.iso.datetime({ offset: true }).nullable().optional(),
+    validFrom: Instant().nullable().optional(),
+    validTo: Instant().nullable().optional(),
     validDays: z.number().int().min(1).max(3650).nullable().optional().openapi({ description: 'Each coupon is valid to the end of the day (merchant time zone) this many days after it is issued, or after validFrom if later; never past validTo' }),
     perMemberLimit: z.number().int().min(1).nullable().optional(),
     restoreOnRefund: z.boolean().default(true),

@@ -3,7 +3,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { createPromotion, getPromotion, listPromotions, updatePromotion, type Promotion } from '../../core/sales/promotions.ts'
 import type { AppEnv } from '../env.ts'
 import { changesOf, defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { serialize, uuid } from '../schemas.ts'
+import { Instant, serialize, uuid } from '../schemas.ts'
 
 const tags = ['Promotions']
 const Kind = z.enum(['percent_off', 'amount_off', 'fixed_price', 'buy_x_get_y', 'spend_threshold', 'bundle'])
@@ -40,8 +40,8 @@ const Body = z
     variantIds: z.array(uuid()).max(1000).default([]),
     categoryIds: z.array(uuid()).max(1000).default([]),
     storeIds: z.array(uuid()).max(1000).default([]),
-    startsAt: z.iso.datetime({ offset: true }).nullable().optional(),
-    endsAt: z.iso.datetime({ offset: true }).nullable().optional(),
+    startsAt: Instant().nullable().optional(),
+    endsAt: Instant().nullable().optional(),
     priority: z.number().int().min(0).max(1_000_000).default(100),
     exclusive: z.boolean().default(false),
     active: z.boolean().default(true),
