@@ -5,6 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander'
 import { eq } from 'drizzle-orm'
 import { campaigns } from '../core/campaigns/schema.ts'
 import { getSettings } from '../core/merchants/settings.ts'
+import { systemActor } from '../core/staff/actor.ts'
 import { isUuid } from '../lib/ids.ts'
 import { businessDate } from '../lib/time.ts'
 import type { OpenedHub } from '../runtime.ts'
@@ -28,7 +29,7 @@ export function registerCampaigns(program: Command, open: () => Promise<OpenedHu
       const hub = await open()
       try {
         const { campaignResults, getSegment, previewSegment } = await import('../core/campaigns/service.ts')
-        const { sendCampaign } = await import('../jobs/campaigns.ts')
+        const { sendCampaign, startCampaignSend } = await import('../jobs/campaigns.ts')
         const db = hub.database.db
         const [c] = await db.select().from(campaigns).where(eq(campaigns.id, o.campaign))
         if (!c) throw new UsageError(`no campaign ${o.campaign}`)
@@ -42,17 +43,26 @@ export function registerCampaigns(program: Command, open: () => Promise<OpenedHu
           if (o.json) process.stdout.write(`${JSON.stringify({ campaignId: c.id, runKey, dryRun: true, audience: p.count })}\n`)
           return
         }
-        let s = await sendCampaign(hub, { merchantId: c.merchantId, campaignId: c.id, runKey }, { ignoreQuietHours: o.ignoreQuietHours, sliceMs: 10 * 60_000 })
+        // Started as the API starts a send: the campaign is sending and its job queued, so the worker carries on
+        // whatever this command leaves (the quiet hours, a long wait); both send each member once.
+        await db.transaction((tx) => startCampaignSend(tx, systemActor(c.merchantId, 'tillbridge cli'), c.id, hub.clock(), { via: 'cli' }))
+        const slice = () => sendCampaign(hub, { merchantId: c.merchantId, campaignId: c.id, runKey }, { ignoreQuietHours: o.ignoreQuietHours, sliceMs: 10 * 60_000 })
+        let s = await slice()
+        // What this command sent, over its slices.
+        const total = { sent: s.sent, failed: s.failed, unknown: s.unknown }
         // A slice that ended early (throttling) continues here, in the foreground, until the run is done.
         while (!s.done && s.resumeAt && s.added >= 0) {
           if (s.batches === 0 && s.resumeAt.getTime() - Date.now() > 60_000) break
           await new Promise((r) => setTimeout(r, Math.max(0, s.resumeAt!.getTime() - Date.now())))
-          s = await sendCampaign(hub, { merchantId: c.merchantId, campaignId: c.id, runKey }, { ignoreQuietHours: o.ignoreQuietHours, sliceMs: 10 * 60_000 })
+          s = await slice()
+          total.sent += s.sent
+          total.failed += s.failed
+          total.unknown += s.unknown
         }
         const results = await campaignResults(db, c)
         if (!s.done && s.resumeAt) process.stdout.write(`${c.name}: quiet hours or throttling; continues at ${s.resumeAt.toISOString()} (the worker picks it up)\n`)
-        else process.stdout.write(`${c.name} (${runKey}): ${s.sent} sent, ${s.failed} failed, ${s.unknown} unknown, ${results.counts.suppressed + results.counts.skipped} suppressed or skipped\n`)
-        if (o.json) process.stdout.write(`${JSON.stringify({ campaignId: c.id, runKey, done: s.done, resumeAt: s.resumeAt?.toISOString() ?? null, sent: s.sent, failed: s.failed, unknown: s.unknown, counts: results.counts })}\n`)
+        else process.stdout.write(`${c.name} (${runKey}): ${total.sent} sent, ${total.failed} failed, ${total.unknown} unknown, ${results.counts.suppressed + results.counts.skipped} suppressed or skipped\n`)
+        if (o.json) process.stdout.write(`${JSON.stringify({ campaignId: c.id, runKey, done: s.done, resumeAt: s.resumeAt?.toISOString() ?? null, ...total, counts: results.counts })}\n`)
       } finally {
         await hub.close()
       }

@@ -335,7 +335,7 @@ export async function startCampaignSend(
   actor: Actor,
   campaignId: string,
   now: Date,
-  opts: { dryRun?: boolean; via?: 'dashboard' } = {},
+  opts: { dryRun?: boolean; via?: 'dashboard' | 'cli' } = {},
 ): Promise<{ campaign: Campaign; runKey: string }> {
   const campaign = await getCampaign(tx, actor.merchantId, campaignId, { forUpdate: true })
   if (campaign.status === 'cancelled') throw conflict('campaign_cancelled', 'the campaign was cancelled: it cannot be sent')
