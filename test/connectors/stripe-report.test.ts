@@ -86,7 +86,7 @@ describe('Stripe itemized report CSV', () => {
     const lines = await collect(p)
     // 09:12 and 15:40 UTC are 17:12 and 23:40 in Shanghai on the 14th; 02:00 UTC on the 15th is 10:00 there on the 15th.
     expect(lines.map((l) => l.kind)).toEqual(['payment', 'refund'])
-    expect(p.payoutMembers!()).toEqual([{ payoutRef: 'po_1SxAbCdEfGh', kind: 'fee', channelTxnId: 'txn_1SxS7kLmNoPq', channelRefundId: null }])
+    expect(p.payoutMembers!()).toEqual([{ payoutRef: 'po_1SxAbCdEfGh', kind: 'fee', channelTxnId: 'txn_1SxS7kLmNoPq', channelRefundId: null, amount: 500 }])
     expect(p.controlTotals()).toMatchObject({ count: 2, feeMilli: 198_000 })
 
     // A row of another day with no payout belongs to that day's statement: refused, with its line.

@@ -15,6 +15,9 @@ const refund = (id: string, created: Date, amount: number, chargeId: string) =>
 const payoutOf = (id: string, created: Date, net: number) =>
   balanceTxn({ id, created, amount: -net, fee: 0, currency: 'usd', type: 'payout', category: 'payout', source: { id: `po_${id}`, object: 'payout', automatic: true, status: 'paid' } })
 const memberOf = (payout: string) => (o: object) => ({ ...o, payout_member_of: `po_${payout}` })
+/** A dispute's balance transactions: the money taken (with its fee) and given back when it is won share the dispute as their source. */
+const disputeMove = (id: string, created: Date, amount: number, fee: number, category: 'dispute' | 'dispute_reversal', chargeId: string) =>
+  balanceTxn({ id, created, amount, fee, currency: 'usd', type: 'adjustment', category, source: { id: `dp_${chargeId}`, object: 'dispute', charge: `ch_${chargeId}`, payment_intent: `pi_${chargeId}`, status: 'won' } })
 
 describe('a Stripe payout imported before the days it paid out', () => {
   const hub = useTestHub()
@@ -80,5 +83,39 @@ describe('a Stripe payout imported before the days it paid out', () => {
     expect(await t.payouts(D3)).toEqual([])
     const open = await t.api.get(`/api/v1/reconciliation/exceptions?${new URLSearchParams({ connectionId: t.connectionId, from: D1, to: D3 })}`)
     expect(open.body.items).toEqual([])
+  })
+
+  it('a dispute and its reversal (one source) in two payouts, their days coming in after the later payout: each payout takes its own', async () => {
+    const t = await shop()
+    const D4 = '2026-03-23'
+    await t.sell(ny(D1, '09:00:00'), 20000, 'PO-0030')
+    await t.sell(ny(D1, '10:00:00'), 10000, 'PO-0031')
+    await t.sell(ny(D3, '10:00:00'), 5000, 'PO-0033')
+    const c0 = charge('C30', ny(D1, '09:00:05'), 20000, 610, 'PO-0030')
+    const c1 = charge('C31', ny(D1, '10:00:05'), 10000, 320, 'PO-0031')
+    const lost = disputeMove('DP1', ny(D1, '18:00:00'), -10000, 1500, 'dispute', 'C31')
+    const won = disputeMove('DP2', ny(D3, '09:00:00'), 10000, 0, 'dispute_reversal', 'C31')
+    const c3 = charge('C33', ny(D3, '10:00:05'), 5000, 175, 'PO-0033')
+    const p1 = payoutOf('P21', ny(D2, '20:00:00'), c0.net + c1.net + lost.net)
+    const p2 = payoutOf('P22', ny(D4, '20:00:00'), won.net + c3.net)
+    // D1 and D4 come in; D2 and D3 failed and come in afterwards.
+    await t.upload(D1, [c0, c1, lost])
+    await t.upload(D4, [p2, memberOf('P22')(won), memberOf('P22')(c3)])
+    await t.upload(D2, [p1, memberOf('P21')(c0), memberOf('P21')(c1), memberOf('P21')(lost)])
+    await t.upload(D3, [won, c3])
+    await drainJobs(hub)
+    expect(await t.payouts(D2)).toEqual([])
+    expect(await t.payouts(D4)).toEqual([])
+  })
+
+  it('a payout in another currency than the transactions it lists is not matched: currency_diff', async () => {
+    const t = await shop()
+    await t.sell(ny(D1, '10:00:00'), 10000, 'PO-0041')
+    const c1 = charge('C41', ny(D1, '10:00:05'), 10000, 320, 'PO-0041')
+    const eur = { ...payoutOf('P41', ny(D2, '20:00:00'), c1.net), currency: 'eur' }
+    await t.upload(D1, [c1])
+    await t.upload(D2, [eur, memberOf('P41')(c1)])
+    await drainJobs(hub)
+    expect(await t.payouts(D2)).toEqual([['po_P41', 'currency_diff', 'open', expect.any(Number)]])
   })
 })

@@ -525,17 +525,17 @@ const PAYOUT_WINDOW_DAYS = 35
 async function stampPayouts(tx: Tx, input: ImportStatementInput, statementId: string, members: PayoutMember[]): Promise<void> {
   if (members.length === 0) return
   await tx.execute(sql`
-    insert into settlement_payout_members (merchant_id, statement_id, connection_id, business_date, payout_ref, kind, channel_txn_id, channel_refund_id)
-    select ${input.merchantId}, ${statementId}, ${input.connectionId}, ${input.businessDate}::date, m."payoutRef", m.kind, m."channelTxnId", m."channelRefundId"
-      from jsonb_to_recordset(${JSON.stringify(members)}::jsonb) as m("payoutRef" text, kind text, "channelTxnId" text, "channelRefundId" text)`)
+    insert into settlement_payout_members (merchant_id, statement_id, connection_id, business_date, payout_ref, kind, channel_txn_id, channel_refund_id, amount)
+    select ${input.merchantId}, ${statementId}, ${input.connectionId}, ${input.businessDate}::date, m."payoutRef", m.kind, m."channelTxnId", m."channelRefundId", m.amount
+      from jsonb_to_recordset(${JSON.stringify(members)}::jsonb) as m("payoutRef" text, kind text, "channelTxnId" text, "channelRefundId" text, amount bigint)`)
   await tx.execute(sql`
     update settlement_lines l set payout_ref = m."payoutRef"
-      from jsonb_to_recordset(${JSON.stringify(members)}::jsonb) as m("payoutRef" text, kind text, "channelTxnId" text, "channelRefundId" text)
+      from jsonb_to_recordset(${JSON.stringify(members)}::jsonb) as m("payoutRef" text, kind text, "channelTxnId" text, "channelRefundId" text, amount bigint)
      where l.statement_id in (select st.id from settlement_statements st
                                where st.merchant_id = ${input.merchantId} and st.connection_id = ${input.connectionId}
                                  and (st.id = ${statementId} or st.status = 'imported')
                                  and st.business_date between ${input.businessDate}::date - ${PAYOUT_WINDOW_DAYS}::int and ${input.businessDate}::date)
-       and l.payout_ref is null and l.kind = m.kind
+       and l.payout_ref is null and l.kind = m.kind and l.amount = m.amount
        and (case when m.kind = 'refund' then l.channel_refund_id = m."channelRefundId" else l.channel_txn_id = m."channelTxnId" end)`)
 }
 
@@ -552,7 +552,7 @@ async function joinLaterPayouts(tx: Tx, input: ImportStatementInput, statementId
        where l.statement_id = ${statementId} and l.payout_ref is null and l.kind <> 'payout'
          and m.merchant_id = ${input.merchantId} and m.connection_id = ${input.connectionId} and m.statement_id <> ${statementId}
          and m.business_date between ${input.businessDate}::date and ${input.businessDate}::date + ${PAYOUT_WINDOW_DAYS}::int
-         and m.kind = l.kind
+         and m.kind = l.kind and (m.amount is null or m.amount = l.amount)
          and (case when l.kind = 'refund' then l.channel_refund_id = m.channel_refund_id else l.channel_txn_id = m.channel_txn_id end)
       returning m.business_date
     )
@@ -569,7 +569,7 @@ async function carryPayouts(tx: Tx, statementId: string, supersededIds: string[]
     update settlement_lines n set payout_ref = o.payout_ref
       from settlement_lines o
      where n.statement_id = ${statementId} and n.payout_ref is null and n.kind <> 'payout'
-       and o.statement_id = any(${sql.param(supersededIds)}::uuid[]) and o.payout_ref is not null and o.kind = n.kind
+       and o.statement_id = any(${sql.param(supersededIds)}::uuid[]) and o.payout_ref is not null and o.kind = n.kind and o.amount = n.amount
        and (case when n.kind = 'refund' then o.channel_refund_id = n.channel_refund_id else o.channel_txn_id = n.channel_txn_id end)`)
 }
 

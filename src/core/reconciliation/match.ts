@@ -850,19 +850,22 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
        where l.kind in ('payment', 'refund', 'adjustment')
          and not exists (select 1 from rc_pair q where q.line_id = l.line_id)`)
 
-    // Payouts: the deposit against the net of the lines it carries (payments − refunds ± adjustments − fees).
+    // Payouts: the deposit against the net of the lines it carries (payments − refunds ± adjustments − fees), all in
+    // the deposit's currency: a line in another one cannot be netted with it (currency_diff).
     await tx.execute(sql`
       insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, channel_fee_milli,
                           carried_days, outcome, state, business_date, line_kind, existing_id)
       select 'payout', null, l.payout_ref, l.line_id, null, l.currency, s.net, l.amount, l.amount - s.net, l.fee_milli, 0,
-             case when l.amount = s.net then 'matched' else 'amount_diff' end, case when l.amount = s.net then 'auto' else 'open' end, l.ldate, l.kind,
+             o.outcome, case when o.outcome = 'matched' then 'auto' else 'open' end, l.ldate, l.kind,
              case when l.item_own then l.item_id end
         from rc_lines l
         cross join lateral (
           select (coalesce(sum(case y.kind when 'payment' then y.amount when 'refund' then -y.amount when 'adjustment' then y.amount when 'fee' then -y.amount else 0 end), 0)
-                  - round(coalesce(sum(case when y.kind in ('payment', 'refund', 'adjustment') then y.fee_milli else 0 end), 0) / 1000.0))::bigint as net
+                  - round(coalesce(sum(case when y.kind in ('payment', 'refund', 'adjustment') then y.fee_milli else 0 end), 0) / 1000.0))::bigint as net,
+                 count(*) filter (where y.currency <> l.currency) as foreign_lines
             from settlement_lines y join settlement_statements st on st.id = y.statement_id and st.status = 'imported' and ${x.formats}
            where y.merchant_id = ${x.m} and y.connection_id = ${x.c} and y.payout_ref = l.payout_ref and y.kind <> 'payout') s
+        cross join lateral (select case when s.foreign_lines > 0 then 'currency_diff' when l.amount = s.net then 'matched' else 'amount_diff' end as outcome) o
        where l.kind = 'payout' and l.payout_ref is not null`)
 
     // Fees the channel took of their own (Stripe's Radar, Terminal and billing fees): nothing of the till's to pair

@@ -112,6 +112,8 @@ export const settlementPayoutMembers = pgTable(
     kind: text('kind').notNull(),
     channelTxnId: text('channel_txn_id'),
     channelRefundId: text('channel_refund_id'),
+    /** The member's line's amount (null: kept before it was). */
+    amount: bigint('amount', { mode: 'number' }),
   },
   (t) => [index('settlement_payout_members_day_idx').on(t.connectionId, t.businessDate), index('settlement_payout_members_statement_idx').on(t.statementId)],
 )

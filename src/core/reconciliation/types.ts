@@ -42,12 +42,16 @@ export interface ControlTotals {
 }
 
 /** A statement being parsed: its lines, as a stream, then the file's control totals once the stream has ended. */
-/** A transaction a payout paid out, by the channel's own ids (the payment intent, the refund). */
+/**
+ * A transaction a payout paid out, by the channel's own ids (the payment intent, the refund) and its amount as its
+ * line has it: a dispute and the reversal of it share their source, not their amount.
+ */
 export interface PayoutMember {
   payoutRef: string
   kind: LineKind
   channelTxnId: string | null
   channelRefundId: string | null
+  amount: number
 }
 
 export interface ParsedStatement {

@@ -267,7 +267,7 @@ export function parseStripeBalance(content: StatementContent, keys: RefKeys = DE
         if (typeof payout !== 'string' || !payout.startsWith('po_')) throw new StatementFormatError(`"payout_member_of" ${JSON.stringify(payout)} is not a payout id (po_…)`, lineNo)
         // A transaction of an earlier line or day that this payout paid out: not a line of its own.
         const member = toStatementLine(t, lineNo, keys)
-        members.push({ payoutRef: payout, kind: member.kind, channelTxnId: member.channelTxnId ?? null, channelRefundId: member.channelRefundId ?? null })
+        members.push({ payoutRef: payout, kind: member.kind, channelTxnId: member.channelTxnId ?? null, channelRefundId: member.channelRefundId ?? null, amount: member.amount })
       }
     }
     for await (const chunk of content.chunks()) yield* take(decoder.write(chunk), false)

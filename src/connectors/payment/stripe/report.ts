@@ -101,7 +101,7 @@ export function parseStripeItemized(content: StatementContent, opts: { businessD
             row.lineNo,
           )
         }
-        members.push({ payoutRef: payout, kind: line.kind, channelTxnId: line.channelTxnId ?? null, channelRefundId: line.channelRefundId ?? null })
+        members.push({ payoutRef: payout, kind: line.kind, channelTxnId: line.channelTxnId ?? null, channelRefundId: line.channelRefundId ?? null, amount: line.amount })
         continue
       }
       totals.count++

@@ -1,0 +1,1 @@
+ALTER TABLE "settlement_payout_members" ADD COLUMN "amount" bigint;
