@@ -108,6 +108,31 @@ describe('a Stripe payout imported before the days it paid out', () => {
     expect(await t.payouts(D4)).toEqual([])
   })
 
+  it('a payout that failed comes back to the balance and is paid out again by the next one: no sales money, nothing open', async () => {
+    const t = await shop()
+    const D4 = '2026-03-23'
+    await t.sell(ny(D1, '10:00:00'), 10000, 'PO-0051')
+    await t.sell(ny(D3, '10:00:00'), 4000, 'PO-0053')
+    const c1 = charge('C51', ny(D1, '10:00:05'), 10000, 320, 'PO-0051')
+    const p1 = payoutOf('P51', ny(D2, '20:00:00'), c1.net)
+    // The bank refused P51: Stripe puts its money back (a payout_failure, reporting category payout_reversal).
+    const back = balanceTxn({ id: 'PF51', created: ny(D3, '08:00:00'), amount: c1.net, fee: 0, currency: 'usd', type: 'payout_failure', category: 'payout_reversal', source: { id: 'po_P51', object: 'payout', automatic: true, status: 'failed' } })
+    const c3 = charge('C53', ny(D3, '10:00:05'), 4000, 146, 'PO-0053')
+    const p2 = payoutOf('P52', ny(D4, '20:00:00'), back.net + c3.net)
+    await t.upload(D1, [c1])
+    await t.upload(D2, [p1, memberOf('P51')(c1)])
+    await t.upload(D3, [back, c3])
+    await t.upload(D4, [p2, memberOf('P52')(back), memberOf('P52')(c3)])
+    await drainJobs(hub)
+    for (const d of [D2, D4]) expect(await t.payouts(d), d).toEqual([])
+    const open = await t.api.get(`/api/v1/reconciliation/exceptions?${new URLSearchParams({ connectionId: t.connectionId, from: D1, to: D4 })}`)
+    expect(open.body.items).toEqual([])
+    // The channel's money of the days is the till's: the returned payout is no sale.
+    const summary = await t.api.get(`/api/v1/reconciliation/summary?from=${D1}&to=${D4}&connectionId=${t.connectionId}`)
+    const sum = (k: string) => (summary.body.items as any[]).reduce((n, r) => n + r[k], 0)
+    expect([sum('posAmount'), sum('channelAmount')]).toEqual([14000, 14000])
+  })
+
   it('a payout in another currency than the transactions it lists is not matched: currency_diff', async () => {
     const t = await shop()
     await t.sell(ny(D1, '10:00:00'), 10000, 'PO-0041')

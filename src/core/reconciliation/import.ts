@@ -88,7 +88,7 @@ export interface StatementTotals {
   outsideDay: number
 }
 
-const KINDS: ReadonlySet<LineKind> = new Set(['payment', 'refund', 'fee', 'payout', 'adjustment'])
+const KINDS: ReadonlySet<LineKind> = new Set(['payment', 'refund', 'fee', 'payout', 'payout_return', 'adjustment'])
 /** Lines that count towards a statement being current (others are history). */
 export const CURRENT_STATUSES = ['imported', 'empty'] as const
 

@@ -850,7 +850,8 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
        where l.kind in ('payment', 'refund', 'adjustment')
          and not exists (select 1 from rc_pair q where q.line_id = l.line_id)`)
 
-    // Payouts: the deposit against the net of the lines it carries (payments − refunds ± adjustments − fees), all in
+    // Payouts: the deposit against the net of the lines it carries (payments − refunds ± adjustments − fees + payouts
+    // returned to the balance), all in
     // the deposit's currency: a line in another one cannot be netted with it (currency_diff).
     await tx.execute(sql`
       insert into rc_new (pos_kind, pos_id, pos_ref, line_id, store_id, currency, pos_amount, channel_amount, difference, channel_fee_milli,
@@ -860,7 +861,8 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
              case when l.item_own then l.item_id end
         from rc_lines l
         cross join lateral (
-          select (coalesce(sum(case y.kind when 'payment' then y.amount when 'refund' then -y.amount when 'adjustment' then y.amount when 'fee' then -y.amount else 0 end), 0)
+          select (coalesce(sum(case y.kind when 'payment' then y.amount when 'refund' then -y.amount when 'adjustment' then y.amount when 'payout_return' then y.amount
+                                       when 'fee' then -y.amount else 0 end), 0)
                   - round(coalesce(sum(case when y.kind in ('payment', 'refund', 'adjustment') then y.fee_milli else 0 end), 0) / 1000.0))::bigint as net,
                  count(*) filter (where y.currency <> l.currency) as foreign_lines
             from settlement_lines y join settlement_statements st on st.id = y.statement_id and st.status = 'imported' and ${x.formats}

@@ -1,7 +1,11 @@
 // The shape every channel's statement is parsed into, whatever its file format: integer fen, our reference, the
 // channel's id, the time it counts on. Parsers (src/connectors/payment/*) produce these; the importer stores them.
 
-export type LineKind = 'payment' | 'refund' | 'fee' | 'payout' | 'adjustment'
+/**
+ * `payout_return`: a payout's money back in the channel's balance (the bank refused it: Stripe's payout_failure). No
+ * sale's money and no exception: the payout that pays it out again carries it.
+ */
+export type LineKind = 'payment' | 'refund' | 'fee' | 'payout' | 'payout_return' | 'adjustment'
 
 export interface StatementLine {
   /** 1-based line number in the file (for error messages and the drill-down). */

@@ -157,6 +157,7 @@ function kindOf(t: StripeBalanceTransaction): LineKind {
   if (category === 'charge' || (!category && (t.type === 'charge' || t.type === 'payment'))) return 'payment'
   if (category === 'refund' || (!category && (t.type === 'refund' || t.type === 'payment_refund'))) return 'refund'
   if (category === 'payout' || (!category && t.type === 'payout')) return 'payout'
+  if (category === 'payout_reversal' || (!category && (t.type === 'payout_failure' || t.type === 'payout_cancel'))) return 'payout_return'
   if (category === 'fee' || (!category && (t.type === 'stripe_fee' || t.type === 'tax_fee' || t.type === 'stripe_fx_fee'))) return 'fee'
   return 'adjustment'
 }
@@ -224,11 +225,14 @@ export function toStatementLine(t: StripeBalanceTransaction, lineNo: number, key
     case 'payout':
       // A payout takes money out of the balance: negative in Stripe, a positive transfer to the bank here.
       return { ...base, ourRef: null, channelTxnId: sourceId, payoutRef: sourceId, amount: -t.amount, status: (summary?.status ?? t.status ?? 'paid').toUpperCase() }
+    case 'payout_return':
+      // A payout the bank refused (or cancelled), its money back in the balance: the next payout pays it out again.
+      return { ...base, ourRef: null, channelTxnId: sourceId ?? t.id, amount: t.amount, status: 'RETURNED' }
     case 'fee':
       // Stripe's own fee (Radar, Terminal, billing): the line's amount is all it took from the balance.
       return { ...base, ourRef: null, channelTxnId: sourceId ?? t.id, amount: -t.net, feeMilli: 0, status: (t.status ?? 'available').toUpperCase() }
     default:
-      // Disputes, payout reversals, failed refunds, other adjustments: signed as Stripe books them.
+      // Disputes, failed refunds, other adjustments: signed as Stripe books them.
       return { ...base, ourRef: meta(src, keys.payment), channelTxnId: sourceId ?? t.id, amount: t.amount, status: (t.status ?? 'available').toUpperCase() }
   }
 }
