@@ -398,7 +398,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
           // Its lines were not current when a later day's payout stamped the file in its place.
           if (input.parsed.payoutMembers && others.length > 0) await carryPayouts(tx, same.id, others)
           await tx.update(settlementStatements).set({ status: same.lineCount === 0 && same.format === 'empty' ? 'empty' : 'imported' }).where(eq(settlementStatements.id, same.id))
-          const payoutDays = await joinLaterPayouts(tx, input, same.id)
+          const payoutDays = input.parsed.payoutMembers ? await joinLaterPayouts(tx, input, same.id) : []
           await input.onCurrent?.(tx, same.id, { lineCount: same.lineCount, superseded: others, payoutDays })
           reactivated = true
         }
@@ -494,7 +494,7 @@ export async function importStatement(db: Db, input: ImportStatementInput): Prom
         .where(eq(settlementStatements.id, statementId))
       const superseded = await supersedeOthers(tx, input, statementId)
       if (input.parsed.payoutMembers && superseded.length > 0) await carryPayouts(tx, statementId, superseded)
-      const payoutDays = await joinLaterPayouts(tx, input, statementId)
+      const payoutDays = input.parsed.payoutMembers ? await joinLaterPayouts(tx, input, statementId) : []
       await input.onCurrent?.(tx, statementId, { lineCount: ours.count, superseded, payoutDays })
       return { status: 'imported', statementId, lineCount: ours.count, controlTotals: totals, superseded } as const
     })
@@ -542,7 +542,8 @@ async function stampPayouts(tx: Tx, input: ImportStatementInput, statementId: st
 /**
  * A day that came in after the payouts that paid out its transactions (its download failed and was retried later):
  * its lines take the payout of the connection's current statements of the days after it, up to PAYOUT_WINDOW_DAYS,
- * that lists them. Answers those payouts' days, whose runs check the deposits again.
+ * that lists them. Answers those payouts' days, whose runs check the deposits again. Only for channels whose files
+ * list what their payouts paid out (payoutMembers).
  */
 async function joinLaterPayouts(tx: Tx, input: ImportStatementInput, statementId: string): Promise<string[]> {
   const { rows } = await tx.execute<{ day: string }>(sql`
