@@ -26,7 +26,8 @@ export type Delivery = typeof campaignDeliveries.$inferSelect
 type Channel = 'sms' | 'email' | 'wechat'
 
 const addressColumn = (channel: Channel) => (channel === 'sms' ? sql`m.phone` : channel === 'email' ? sql`m.email` : sql`m.wechat_open_id`)
-const consentColumn = (channel: Channel) => (channel === 'sms' ? sql`m.consent_sms` : channel === 'email' ? sql`m.consent_email` : sql`m.consent_wechat`)
+const consentColumn = (channel: Channel, member = 'm') =>
+  sql`${sql.identifier(member)}.${sql.identifier(channel === 'sms' ? 'consent_sms' : channel === 'email' ? 'consent_email' : 'consent_wechat')}`
 
 // ---------------------------------------------------------------------------------------------------------------
 // Segments
@@ -202,13 +203,33 @@ export interface ClaimedDelivery {
   couponId: string | null
 }
 
+/** Deliveries that went to the vendor, or are going now: the member's message of the run is out (or may be). */
+const SENT = sql`('claimed', 'accepted', 'delivered', 'unknown')`
+
 /**
- * Why a recipient is not sent the message, or null: a member merged into another since the audience was taken (the
- * survivor has the person's own delivery, or none: the merge moved the address, and one person gets one message at
- * most), one without an address, consent or with a suppressed address.
+ * Whether a member merged into the delivery's member (`d`) since the audience was taken already has the run's
+ * message (sent or being sent): the survivor of a merge is the same person. A merge points every member merged
+ * before into the one that stands, so one step finds them all. A scalar subquery, so it stays one probe of
+ * members_merged_into_idx per recipient (an EXISTS may be planned as a scan of every message sent).
  */
-function notToSend(r: { member_status: string; address: string | null; consent: boolean; suppressed: boolean }, channel: Channel): { status: 'skipped' | 'suppressed'; reason: string } | null {
-  if (r.member_status !== 'active') return { status: 'skipped', reason: `member_${r.member_status}` }
+const sentToMergedIn = sql`coalesce((
+  select true from members x join campaign_deliveries o on o.member_id = x.id
+   where x.merged_into = d.member_id and o.campaign_id = d.campaign_id and o.run_key = d.run_key and o.channel = d.channel and o.status in ${SENT}
+   limit 1), false)`
+
+/**
+ * Why a recipient is not sent the message, or null. One person gets one message at most: a member merged into
+ * another since the audience was taken is skipped (the survivor has the person's own delivery, or none: the merge
+ * moved the address) unless its message already is the person's (`carried`, see acceptedNotToSend); so is a member
+ * into whom one already messaged in the run was merged (`sent_to_merged`, see sentToMergedIn). Then one without an
+ * address, consent or with a suppressed address.
+ */
+function notToSend(
+  r: { member_status: string; address: string | null; consent: boolean; suppressed: boolean; sent_to_merged?: boolean; carried?: boolean },
+  channel: Channel,
+): { status: 'skipped' | 'suppressed'; reason: string } | null {
+  if (r.member_status !== 'active' && !r.carried) return { status: 'skipped', reason: `member_${r.member_status}` }
+  if (r.sent_to_merged) return { status: 'skipped', reason: 'already_sent_to_merged' }
   if (!r.address) return { status: 'skipped', reason: `no ${channel} address` }
   if (!r.consent) return { status: 'suppressed', reason: 'no_consent' }
   if (r.suppressed) return { status: 'suppressed', reason: 'suppressed' }
@@ -226,14 +247,25 @@ export async function acceptedCount(tx: Tx, campaignId: string, runKey: string):
 /**
  * For vendors that send the run as a whole at its end (Mailchimp): recipients accepted by an earlier batch who must
  * not get the message after all, by the rule claimBatch applies (consent withdrawn, address suppressed, member merged
- * since). The address is the one the vendor was given.
+ * since). The address is the one the vendor was given. A member merged since into one whose own delivery claimBatch
+ * then skipped for it (already_sent_to_merged) is the person's message and stays (the first such, if several), with
+ * the person's consent as the survivor holds it now.
  */
 export async function acceptedNotToSend(tx: Tx, campaign: Campaign, runKey: string): Promise<{ deliveryId: string; address: string; status: 'skipped' | 'suppressed'; reason: string }[]> {
   const channel = campaign.channel as Channel
-  const { rows } = await tx.execute<{ id: string; address: string; member_status: string; consent: boolean; suppressed: boolean }>(sql`
-    select d.id, d.address, m.status as member_status, ${consentColumn(channel)} as consent,
-           exists (select 1 from suppressions x where x.merchant_id = d.merchant_id and x.channel = d.channel and x.address = d.address) as suppressed
+  const { rows } = await tx.execute<{ id: string; address: string; member_status: string; consent: boolean; suppressed: boolean; carried: boolean }>(sql`
+    select d.id, d.address, m.status as member_status, ${consentColumn(channel, 'p')} as consent,
+           exists (select 1 from suppressions x where x.merchant_id = d.merchant_id and x.channel = d.channel and x.address = d.address) as suppressed,
+           m.merged_into is not null
+             and exists (select 1 from campaign_deliveries s
+                          where s.campaign_id = d.campaign_id and s.run_key = d.run_key and s.channel = d.channel and s.member_id = m.merged_into
+                            and s.status = 'skipped' and s.reason = 'already_sent_to_merged')
+             and not exists (select 1 from members x join campaign_deliveries o on o.member_id = x.id
+                              where x.merged_into = m.merged_into and o.campaign_id = d.campaign_id and o.run_key = d.run_key and o.channel = d.channel
+                                and o.status in ('accepted', 'unknown', 'delivered') and o.id < d.id) as carried
       from campaign_deliveries d join members m on m.id = d.member_id
+      -- The person: the member, or the one it was merged into.
+      join members p on p.id = coalesce(m.merged_into, m.id)
      where d.campaign_id = ${campaign.id} and d.run_key = ${runKey} and d.status in ('accepted', 'unknown') and d.address is not null`)
   return rows.flatMap((r) => {
     const not = notToSend(r, channel)
@@ -305,9 +337,10 @@ async function sharedAddresses(tx: Tx, campaign: Campaign, runKey: string, rows:
 
 /**
  * Claims the next pending deliveries of a run (at most `limit`): consent and suppression are checked now, so a
- * member who opted out since the snapshot is suppressed, not messaged; on email, a second recipient of one address
- * is skipped (duplicate_address); a coupon is issued per recipient; the rest are 'claimed' and returned with their
- * template params. Claimed rows left by a crash are never claimed again.
+ * member who opted out since the snapshot is suppressed, not messaged; a member merged into another since, or one
+ * into whom a member already messaged in the run was merged, is skipped (see notToSend); on email, a second
+ * recipient of one address is skipped (duplicate_address); a coupon is issued per recipient; the rest are 'claimed'
+ * and returned with their template params. Claimed rows left by a crash are never claimed again.
  */
 export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, limit: number, at: Date): Promise<ClaimedDelivery[]> {
   const channel = campaign.channel as Channel
@@ -321,6 +354,7 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
     address: string | null
     consent: boolean
     suppressed: boolean
+    sent_to_merged: boolean
     name: string | null
     card_no: string
     points: string
@@ -330,7 +364,7 @@ export async function claimBatch(tx: Tx, campaign: Campaign, runKey: string, lim
     address_key: string | null
   }>(sql`
     select d.id, d.member_id, m.status as member_status, ${addressColumn(channel)} as address, ${consentColumn(channel)} as consent,
-           ${addressKey(addressColumn(channel))} as address_key,
+           ${addressKey(addressColumn(channel))} as address_key, ${sentToMergedIn} as sent_to_merged,
            exists (select 1 from suppressions x where x.merchant_id = d.merchant_id and x.channel = d.channel and x.address = ${addressColumn(channel)}) as suppressed,
            m.name, m.card_no, m.points_balance::text as points, (select t.name from tiers t where t.id = m.tier_id) as tier,
            d.coupon_id, (select c.code from coupons c where c.id = d.coupon_id) as coupon_code

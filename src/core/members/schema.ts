@@ -70,6 +70,9 @@ export const members = pgTable(
     uniqueIndex('members_card_key').on(t.merchantId, t.cardNo),
     index('members_birthday_idx').on(t.merchantId, t.birthMonth, t.birthDay),
     index('members_tier_idx').on(t.merchantId, t.tierId),
+    // The members merged into one (few): who a merge points on to the one that stands, and who a campaign run
+    // already messaged as the same person as its recipient.
+    index('members_merged_into_idx').on(t.mergedInto).where(sql`${t.mergedInto} is not null`),
     check('members_balances_check', sql`${t.pointsBalance} >= 0 and ${t.pointsDebt} >= 0 and ${t.storedPrincipal} >= 0 and ${t.storedBonus} >= 0`),
   ],
 )

@@ -127,7 +127,7 @@ const sendRoute = defineRoute({
   path: '/api/v1/campaigns/{id}/send',
   tags,
   summary: 'Send the campaign now (queued), or count it (dryRun)',
-  description: 'Each member of the segment gets one delivery per run, also when sending again or after a crash; quiet hours defer it. dryRun counts the audience the segment selects now, without taking it or sending. A member merged into another while the run sends is skipped (`member_merged`).',
+  description: 'Each member of the segment gets one delivery per run, also when sending again or after a crash; quiet hours defer it. dryRun counts the audience the segment selects now, without taking it or sending. A member merged into another while the run sends is skipped (`member_merged`), or, when the run already messaged it, the member it was merged into is (`already_sent_to_merged`): one person, one message.',
   access: 'campaigns.manage',
   request: { params: IdParam, body: jsonBody(z.object({ dryRun: z.boolean().default(false) })) },
   responses: { 202: json(z.object({ runKey: z.string(), queued: z.boolean(), audience: z.number().int().nullable() }), 'Queued') },
