@@ -398,6 +398,7 @@ const marketplaceEvent: InboundHandler = async ({ hub, tx, merchantId, connectio
   const caps = connection.connector.capabilities as MarketplaceCapabilities<any>
   if (!caps.interpretWebhook) return 'ignored'
   const meaning = caps.interpretWebhook(event, connection.config)
+  const traits = traitsOf(caps, connection.config)
   const ref = { merchantId, connectionId: connection.row.id }
   switch (meaning.kind) {
     case 'order':
@@ -406,9 +407,12 @@ const marketplaceEvent: InboundHandler = async ({ hub, tx, merchantId, connectio
     case 'order_changed':
       await enqueue(tx, FETCH_ORDER_TASK, { ...ref, orderId: meaning.orderId }, { jobKey: `${FETCH_ORDER_TASK}:${ref.connectionId}:${meaning.orderId}` })
       return
-    case 'level':
-      await recordReadings(tx, ref, [{ externalId: meaning.level.externalId, remoteLocationId: meaning.level.locationId, available: meaning.level.available }], hub.clock(), 'event')
+    case 'level': {
+      // The event's time, where the marketplace gives a precise one: a late delivery does not undo what we know since.
+      const at = traits.levelEventTimes && meaning.at ? new Date(meaning.at) : null
+      await recordReadings(tx, ref, [{ externalId: meaning.level.externalId, remoteLocationId: meaning.level.locationId, available: meaning.level.available, at }], hub.clock(), 'event')
       return
+    }
     case 'ignored':
       return 'ignored'
   }

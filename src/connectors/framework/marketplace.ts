@@ -80,6 +80,16 @@ export interface RemoteOrderLine {
   quantity: number
   /** Units of it already shipped while the order is still open (fulfilled in part); omitted when not known. */
   shipped?: number
+  /**
+   * The remote location that ships this line, when the order says so line by line (Shopify fulfillment orders, one
+   * per location an order is split over); omitted or null: the order's `locationId` stands for it.
+   */
+  locationId?: string | null
+  /**
+   * A line shipped from several remote locations (Shopify split it over fulfillment orders): its units per location,
+   * summing to `quantity`, each with the units of it shipped when known. `locationId` is then not set.
+   */
+  split?: { locationId: string; quantity: number; shipped?: number }[]
 }
 
 export interface RemoteOrder {
@@ -119,6 +129,12 @@ export interface MarketplaceTraits {
   maxBatch: number
   /** The marketplace delivers webhooks (and should be polled besides). */
   webhooks: boolean
+  /**
+   * A level event's `at` is the marketplace's time of the value it carries, precise and on a clock kept close to ours
+   * (Shopify's X-Shopify-Triggered-At): an event older than what we already know of the level is not taken for its
+   * current value (a late delivery of an earlier change, or of the echo of an earlier write of ours).
+   */
+  levelEventTimes?: boolean
   /**
    * The listing pass pages by page number over a list that closes up when an item leaves it (Taobao's
    * items.onsale.get, WooCommerce's products): an item leaving a page already read pulls the next one onto it, unseen.

@@ -192,7 +192,19 @@ export interface RemoteReading {
   externalId: string
   remoteLocationId: string
   available: number
+  /**
+   * When the marketplace held this value, by its clock, where it says so precisely (a Shopify event): an event older
+   * than what we already know of the level is not taken for its current value.
+   */
+  at?: Date | null
 }
+
+/**
+ * How much older than our last write or reading of a level an event may be and still be taken as possibly newer: the
+ * marketplace's clock and ours differ a little, and our write is recorded a moment after the marketplace made it.
+ * Within it, the value is not trusted either way (see recordReadings).
+ */
+export const EVENT_CLOCK_SLACK_MS = 5_000
 
 export interface ReadingSummary {
   /** Levels whose reading matched what we last pushed (our own write coming back). */
@@ -201,19 +213,24 @@ export interface ReadingSummary {
   changed: number
   /** Levels an audit found different from their target (recorded as drift, marked for a push). */
   drift: number
+  /** Events older than what we already knew of the level (delivered late): their value is not taken. */
+  older: number
   unknown: number
 }
 
 /**
  * Records what the marketplace holds. From a vendor event: a value equal to what we last pushed is our own write
- * echoing back and changes nothing; another value is a change made there, and the level is pushed again. From an
+ * echoing back and changes nothing; another value is a change made there, and the level is pushed again. An event
+ * that says when (`at`) and is older than what we already know of the level (our last write or reading of it, or a
+ * newer event: `last_remote_at`) is a late delivery: its value does not stand for what the marketplace holds now, and
+ * taking it would hide a newer change, or make the push find nothing to write (see EVENT_CLOCK_SLACK_MS). From an
  * audit: a value different from the target is drift, reported per SKU and repaired by the next push.
  */
 export async function recordReadings(tx: Tx, ref: ChannelRef, readings: RemoteReading[], at: Date, source: 'event' | 'audit' | 'reread', runId?: string): Promise<ReadingSummary> {
-  const summary: ReadingSummary = { echoes: 0, changed: 0, drift: 0, unknown: 0 }
+  const summary: ReadingSummary = { echoes: 0, changed: 0, drift: 0, older: 0, unknown: 0 }
   if (readings.length === 0) return summary
-  const { rows } = await tx.execute<{ id: string; external_id: string; remote_location_id: string; last_pushed: string | null; last_remote: string | null }>(sql`
-    select l.id, li.external_id, l.remote_location_id, l.last_pushed::text, l.last_remote::text
+  const { rows } = await tx.execute<{ id: string; external_id: string; remote_location_id: string; last_pushed: string | null; last_remote: string | null; last_remote_at: string | null }>(sql`
+    select l.id, li.external_id, l.remote_location_id, l.last_pushed::text, l.last_remote::text, l.last_remote_at::text
       from channel_levels l join channel_listings li on li.id = l.listing_id
       join unnest(${sql.param(readings.map((r) => r.externalId))}::text[], ${sql.param(readings.map((r) => r.remoteLocationId))}::text[]) as k(external_id, remote_location_id)
         on li.external_id = k.external_id and l.remote_location_id = k.remote_location_id
@@ -221,7 +238,7 @@ export async function recordReadings(tx: Tx, ref: ChannelRef, readings: RemoteRe
      for update of l`)
   const byKey = new Map(rows.map((r) => [`${r.external_id}\n${r.remote_location_id}`, r]))
   const targets = source === 'audit' ? new Map((await levelStates(tx, ref.connectionId, { levelIds: rows.map((r) => r.id) })).map((s) => [s.levelId, s])) : new Map<string, LevelState>()
-  const updates: { id: string; remote: number; dirty: boolean; status: string | null }[] = []
+  const updates: { id: string; remote: number | null; dirty: boolean; status: string | null; at: string | null }[] = []
   const drift: (typeof channelDrift.$inferInsert)[] = []
   for (const r of readings) {
     const row = byKey.get(`${r.externalId}\n${r.remoteLocationId}`)
@@ -231,31 +248,48 @@ export async function recordReadings(tx: Tx, ref: ChannelRef, readings: RemoteRe
     }
     const lastPushed = num(row.last_pushed)
     if (source === 'event') {
-      if (lastPushed !== null && r.available === lastPushed && num(row.last_remote) === lastPushed) {
+      const echo = lastPushed !== null && r.available === lastPushed && num(row.last_remote) === lastPushed
+      const when = r.at && !Number.isNaN(r.at.getTime()) ? r.at : null
+      const known = row.last_remote_at === null ? null : new Date(row.last_remote_at)
+      const behind = when && known ? known.getTime() - when.getTime() : null
+      if (behind !== null && behind > EVENT_CLOCK_SLACK_MS) {
+        // Older than what we know: a late delivery (an earlier change, or the echo of an earlier write of ours).
+        summary.older++
+      } else if (behind !== null && behind > 0 && num(row.last_remote) === r.available) {
+        // A little older, and what we believe already: nothing to learn from it.
+        summary.older++
+      } else if (behind !== null && behind > 0 && !echo) {
+        // A little older than our last write or reading: it may be a change made just before it, or just after it
+        // (two clocks). The belief is forgotten, so the push sends our figure whatever the marketplace shows.
+        summary.changed++
+        updates.push({ id: row.id, remote: null, dirty: true, status: null, at: when!.toISOString() })
+      } else if (echo) {
         summary.echoes++
-        updates.push({ id: row.id, remote: r.available, dirty: false, status: null })
+        updates.push({ id: row.id, remote: r.available, dirty: false, status: null, at: when?.toISOString() ?? null })
       } else {
         summary.changed++
-        updates.push({ id: row.id, remote: r.available, dirty: true, status: null })
+        updates.push({ id: row.id, remote: r.available, dirty: true, status: null, at: when?.toISOString() ?? null })
       }
     } else if (source === 'audit') {
       const state = targets.get(row.id)!
       if (r.available !== state.target) {
         summary.drift++
         drift.push({ merchantId: ref.merchantId, connectionId: ref.connectionId, runId: runId ?? null, levelId: row.id, sku: state.sku, remoteLocationId: r.remoteLocationId, lastPushed, remote: r.available, target: state.target, foundAt: at })
-        updates.push({ id: row.id, remote: r.available, dirty: true, status: 'drift' })
-      } else updates.push({ id: row.id, remote: r.available, dirty: false, status: null })
-    } else updates.push({ id: row.id, remote: r.available, dirty: false, status: null })
+        updates.push({ id: row.id, remote: r.available, dirty: true, status: 'drift', at: null })
+      } else updates.push({ id: row.id, remote: r.available, dirty: false, status: null, at: null })
+    } else updates.push({ id: row.id, remote: r.available, dirty: false, status: null, at: null })
   }
   if (updates.length) {
+    // An event that says when is known as of then (never earlier than what was known); anything else as of now.
     await tx.execute(sql`
       update channel_levels l set
-        last_remote = x.remote, last_remote_at = ${at},
+        last_remote = x.remote,
+        last_remote_at = case when x.at is null then ${at} else greatest(l.last_remote_at, x.at) end,
         status = coalesce(x.status, l.status),
         dirty_since = case when x.dirty then coalesce(l.dirty_since, ${at}) else l.dirty_since end,
         change_seq = case when x.dirty then l.change_seq + 1 else l.change_seq end,
         updated_at = ${at}
-      from jsonb_to_recordset(${JSON.stringify(updates)}::jsonb) as x(id uuid, remote bigint, dirty boolean, status text)
+      from jsonb_to_recordset(${JSON.stringify(updates)}::jsonb) as x(id uuid, remote bigint, dirty boolean, status text, at timestamptz)
       where l.id = x.id`)
   }
   if (drift.length) await tx.insert(channelDrift).values(drift)

@@ -1,5 +1,6 @@
-// Online orders hold our stock: an open order reserves each line at a location that feeds the channel, or in parts
-// across them when none has it all (never more than is available, also under concurrency; a line that cannot be
+// Online orders hold our stock: an open order reserves each line at a location that feeds the remote location it
+// ships from (the line's own when the marketplace split the order over several), or in parts across them when none
+// has it all (never more than is available, also under concurrency; a line that cannot be
 // covered flags the order, as does a hold whose units an offline sale or a stock count took later), a cancellation
 // gives the stock back, a fulfilment turns the hold into the stock movement of the goods leaving, and a pickup order
 // is handed over at its store. Applying the same order state twice changes nothing: every line is keyed by
@@ -33,8 +34,23 @@ export interface ChannelOrderInput {
   placedAt?: string | null
   locationId: string | null
   pickupLocationId: string | null
-  /** `shipped`: units of the line that already left while the order is open (shipped in part), when known. */
-  lines: { id: string; sku: string | null; externalId: string | null; quantity: number; shipped?: number }[]
+  lines: ChannelOrderLineInput[]
+}
+
+export interface ChannelOrderLineInput {
+  id: string
+  sku: string | null
+  externalId: string | null
+  quantity: number
+  /** Units of the line that already left while the order is open (shipped in part), when known. */
+  shipped?: number
+  /**
+   * The remote location that ships the line, when the order says so line by line (the marketplace split the order
+   * over several of its locations); else the order's stands for it.
+   */
+  locationId?: string | null
+  /** A line shipped from several remote locations: its units, and those shipped, per location. */
+  split?: { locationId: string; quantity: number; shipped?: number }[]
 }
 
 export type ChannelOrder = typeof channelOrders.$inferSelect
@@ -56,8 +72,12 @@ interface Placement {
   pickup: boolean
 }
 
-async function placement(tx: Tx, ref: ChannelRef, order: ChannelOrderInput): Promise<Placement | null> {
-  const maps = await tx.select().from(channelLocations).where(eq(channelLocations.connectionId, ref.connectionId))
+type LocationMap = typeof channelLocations.$inferSelect
+
+const locationMaps = (tx: Tx, ref: ChannelRef): Promise<LocationMap[]> => tx.select().from(channelLocations).where(eq(channelLocations.connectionId, ref.connectionId))
+
+/** Where the order's goods come from, as the order says. */
+function placement(maps: LocationMap[], order: ChannelOrderInput): Placement | null {
   if (order.pickupLocationId) {
     const m = maps.find((x) => x.remoteLocationId === order.pickupLocationId) ?? (maps.length === 1 ? maps[0] : undefined)
     return m ? { locationIds: [m.pickupLocationId ?? m.locationIds[0]!], remoteLocationId: m.remoteLocationId, pickup: true } : null
@@ -67,6 +87,34 @@ async function placement(tx: Tx, ref: ChannelRef, order: ChannelOrderInput): Pro
   // A multi-location channel that did not say where the order ships from: any location that feeds the channel.
   if (!order.locationId && maps.length > 1) return { locationIds: [...new Set(maps.flatMap((x) => x.locationIds))], remoteLocationId: null, pickup: false }
   return null
+}
+
+/** Our locations feeding one remote location (a line that ships from it). */
+function placementAt(maps: LocationMap[], remoteLocationId: string): Placement | null {
+  const m = maps.find((x) => x.remoteLocationId === remoteLocationId)
+  return m ? { locationIds: m.locationIds, remoteLocationId: m.remoteLocationId, pickup: false } : null
+}
+
+/** Units of a line that come from one place: all of it, or its part shipped from one remote location. */
+interface LinePart {
+  place: Placement
+  quantity: number
+  shipped: number
+}
+
+/**
+ * `total` units laid over parts of these sizes, in order, each filled up to its size (what is short comes off the
+ * last); any beyond them all go to the first.
+ */
+function spread(sizes: number[], total: number): number[] {
+  let left = total
+  const out = sizes.map((size) => {
+    const n = Math.max(0, Math.min(size, left))
+    left -= n
+    return n
+  })
+  if (left > 0 && out.length) out[0]! += left
+  return out
 }
 
 /**
@@ -153,7 +201,32 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   }
 
   // A pickup order stays one when a later state does not say where it is collected (a Shopify webhook never does).
-  const place = order!.pickup && !input.pickupLocationId && !input.locationId && order!.locationId ? { locationIds: [order!.locationId], remoteLocationId: null, pickup: true } : await placement(tx, ref, input)
+  const maps = await locationMaps(tx, ref)
+  const place = order!.pickup && !input.pickupLocationId && !input.locationId && order!.locationId ? { locationIds: [order!.locationId], remoteLocationId: null, pickup: true } : placement(maps, input)
+  /** The line says itself where it ships from (the marketplace split the order over its locations). */
+  const ownPlace = (l: ChannelOrderLineInput) => !place?.pickup && (!!l.locationId || !!l.split?.length)
+  /**
+   * Where a line's units come from: the remote location(s) the line ships from, each with the stores feeding it, or
+   * else the order's place. Null when that is not mapped to stores of ours. Parts fed by the same stores are one.
+   */
+  const partsOf = (l: ChannelOrderLineInput): LinePart[] | null => {
+    if (!ownPlace(l)) return place ? [{ place, quantity: l.quantity, shipped: l.shipped ?? 0 }] : null
+    const named = l.split?.length ? l.split : [{ locationId: l.locationId!, quantity: l.quantity, shipped: l.shipped }]
+    const parts: LinePart[] = []
+    for (const p of named) {
+      const at = placementAt(maps, p.locationId)
+      if (!at) return null
+      const shipped = Math.min(p.quantity, p.shipped ?? 0)
+      const same = parts.find((x) => x.place.locationIds.join() === at.locationIds.join())
+      if (same) Object.assign(same, { quantity: same.quantity + p.quantity, shipped: same.shipped + shipped, place: { ...same.place, remoteLocationId: null } })
+      else parts.push({ place: at, quantity: p.quantity, shipped })
+    }
+    return parts.length ? parts : null
+  }
+  /** The remote location whose figure a line's holds stand for: null for several (or not known). */
+  const remoteOf = (parts: LinePart[] | null) => (parts?.length === 1 ? parts[0]!.place.remoteLocationId : null)
+  /** The part a hold belongs to: the first fed by the hold's store. */
+  const partOfHold = (parts: LinePart[], h: Hold) => parts.find((p) => p.place.locationIds.includes(h.locationId))
   const variantOf = await resolveVariants(tx, ref, input.lines)
   const lines = new Map(existingLines.map((l) => [l.lineId, l]))
   // Goods that left and came off the order again (see below) stay flagged for a person, whatever state comes next.
@@ -187,20 +260,38 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
 
   /**
    * Units of a line that left while its order is open (shipped in part): taken out of its holds, first made first, as
-   * they go; any beyond what was held leave the location all the same. Returns what the line still holds.
+   * they go; any beyond what was held leave the location all the same. A line shipped from several locations gives
+   * first, at each, what its holds there have beyond what it still takes there. Returns what the line still holds.
    */
-  const shipPart = async (holds: Hold[], units: number, variantId: string, lineId: string): Promise<Hold[]> => {
+  const shipPart = async (holds: Hold[], units: number, variantId: string, lineId: string, parts: LinePart[] | null): Promise<Hold[]> => {
     let left = units
-    for (const h of holds) {
-      if (left === 0) break
-      const n = Math.min(left, h.quantity)
+    const room = new Map(holds.map((h) => [h.id, h.quantity]))
+    const take = async (h: Hold, most: number) => {
+      const n = Math.min(left, room.get(h.id)!, most)
+      if (n <= 0) return 0
       await consumeReservationPart(tx, actor, h.id, n, { causeType: 'reservation', causeId: h.id, occurredAt: leftAt })
+      room.set(h.id, room.get(h.id)! - n)
       left -= n
+      return n
     }
+    if (parts && parts.length > 1) {
+      for (const p of parts) {
+        const there = holds.filter((h) => partOfHold(parts, h) === p)
+        let gone = sum(there.map((h) => h.quantity)) - (p.quantity - p.shipped)
+        for (const h of there) if (gone > 0) gone -= await take(h, gone)
+      }
+    }
+    for (const h of holds) if (left > 0) await take(h, left)
     if (left > 0 && holds.length) {
       await applyMovements(tx, actor, [{ variantId, locationId: holds[0]!.locationId, quantity: -left, kind: 'sale', causeType: 'reservation', causeId: sourceId(ref, input.id, lineId), occurredAt: leftAt }], { policy: 'allow' })
-    } else if (left > 0 && place) await leaveUnheld(variantId, place.locationIds, left, lineId)
+    } else if (left > 0 && parts) await leaveUnheldParts(variantId, parts, left, lineId, parts.map((p) => p.shipped))
     return holdsOf(lineId)
+  }
+
+  /** Units that left without a hold, laid over the line's parts by these sizes (see leaveUnheld). */
+  const leaveUnheldParts = async (variantId: string, parts: LinePart[], units: number, lineId: string, sizes: number[]) => {
+    const amounts = parts.length === 1 ? [units] : spread(sizes, units)
+    for (const [i, p] of parts.entries()) if (amounts[i]! > 0) await leaveUnheld(variantId, p.place.locationIds, amounts[i]!, lineId)
   }
 
   /**
@@ -238,11 +329,11 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
       .orderBy(stockReservations.createdAt, stockReservations.id)
 
   // Holds given back: whether the marketplace put the units back on its side is not known (see forgetBelievedRemote).
-  const release = async (holds: Hold[]) => {
+  const release = async (holds: Hold[], remoteLocationId: string | null = place?.remoteLocationId ?? null) => {
     for (const h of holds) await releaseReservation(tx, actor, h.id)
     // Pushed again either way: the location holding them may have left the channel's map since (the stock trigger
     // then queues nothing for this connection).
-    if (holds.length && !order!.pickup) await forgetBelievedRemote(tx, ref.connectionId, holds[0]!.variantId, place?.remoteLocationId ?? null, { ref, at })
+    if (holds.length && !order!.pickup) await forgetBelievedRemote(tx, ref.connectionId, holds[0]!.variantId, remoteLocationId, { ref, at })
   }
 
   // Holds brought down to `quantity` in all, the last made given up first.
@@ -307,6 +398,37 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     return { holds: parts, created: true }
   }
 
+  /**
+   * Holds `quantity` for a line over its parts: each part what it still takes (see spread), at the stores feeding its
+   * remote location (see hold). All or nothing.
+   */
+  const holdParts = async (variantId: string, parts: LinePart[], quantity: number, lineId: string): Promise<{ holds: Hold[]; created: boolean } | null> => {
+    if (parts.length === 1) return hold(variantId, parts[0]!.place.locationIds, quantity, lineId)
+    const amounts = spread(parts.map((p) => p.quantity - p.shipped), quantity)
+    const made: Hold[] = []
+    for (const [i, p] of parts.entries()) {
+      if (amounts[i] === 0) continue
+      const r = await hold(variantId, p.place.locationIds, amounts[i]!, lineId)
+      if (!r) {
+        for (const h of made) await releaseReservation(tx, actor, h.id)
+        return null
+      }
+      made.push(...r.holds)
+    }
+    return { holds: made, created: true }
+  }
+
+  /**
+   * Holds not where the line's parts say its `quantity` units ship from (as holdParts would lay them): made before the
+   * marketplace said, where the most was available. Only asked while nothing of the line has shipped.
+   */
+  const misplaced = (holds: Hold[], parts: LinePart[], quantity: number) => {
+    if (holds.some((h) => !partOfHold(parts, h))) return true
+    if (parts.length === 1) return false
+    const amounts = spread(parts.map((p) => p.quantity - p.shipped), quantity)
+    return parts.some((p, i) => sum(holds.filter((h) => partOfHold(parts, h) === p).map((h) => h.quantity)) !== amounts[i])
+  }
+
   // Lines the marketplace no longer lists (removed from the order) hold nothing any more.
   for (const prev of existingLines) {
     if (inputLines.has(prev.lineId) || prev.state === 'consumed' || prev.state === 'released') continue
@@ -318,6 +440,10 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
   const heldBefore = new Set<string>()
   /** The holds of the lines left held by this state. */
   const heldNow: Hold[] = []
+  /** The remote location each variant's lines ship from, when they all say one (null: several, or not known). */
+  const remoteOfVariant = new Map<string, string | null>()
+  const noteRemote = (variantId: string, remote: string | null) => remoteOfVariant.set(variantId, remoteOfVariant.has(variantId) && remoteOfVariant.get(variantId) !== remote ? null : remote)
+  const remoteFor = (variantId: string) => (remoteOfVariant.has(variantId) ? remoteOfVariant.get(variantId)! : (place?.remoteLocationId ?? null))
   // Lines in (variant) order, so two orders for the same goods lock stock levels in the same order.
   const ordered = [...input.lines].sort((a, b) => ((variantOf.get(a.id) ?? '') < (variantOf.get(b.id) ?? '') ? -1 : 1))
   for (const l of ordered) {
@@ -327,9 +453,12 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     // Units that left before the order was done (never fewer than already taken off: a return is a person's call).
     const shippedBefore = prev?.shippedQuantity ?? 0
     const shipped = Math.min(l.quantity, Math.max(shippedBefore, input.status === 'open' ? (l.shipped ?? 0) : 0))
+    const parts = partsOf(l)
+    const remote = remoteOf(parts)
+    if (variantId) noteRemote(variantId, remote)
 
     if (input.status === 'cancelled' || l.quantity === 0) {
-      await release(holds)
+      await release(holds, remote)
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: prev?.reservationId ?? null, state: prev?.state === 'consumed' ? 'consumed' : 'released' })
       continue
     }
@@ -345,7 +474,7 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
       const rest = l.quantity - shippedBefore
       const heldQuantity = sum(holds.map((h) => h.quantity))
       if (rest <= 0) {
-        await release(holds)
+        await release(holds, remote)
         await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: prev?.reservationId ?? null, state: 'consumed' })
       } else if (holds.length) {
         const kept = rest < heldQuantity ? await shrink(holds, rest) : holds
@@ -360,26 +489,32 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
           )
         }
         await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: holds[0]!.id, state: 'consumed' })
-      } else if (place) {
+      } else if (parts) {
         // Never held (first seen fulfilled, or it could not be covered): the goods left all the same.
-        await leaveUnheld(variantId, place.locationIds, rest, l.id)
+        await leaveUnheldParts(variantId, parts, rest, l.id, parts.map((p) => p.quantity))
         await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, reservationId: prev?.reservationId ?? null, state: 'consumed' })
       } else await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
       continue
     }
 
     // Open, shipped in part since last seen: those units left now.
-    if (shipped > shippedBefore && (holds.length || place)) holds = await shipPart(holds, shipped - shippedBefore, variantId, l.id)
-    const shippedNow = shipped > shippedBefore && (holds.length || place) ? shipped : shippedBefore
+    if (shipped > shippedBefore && (holds.length || parts)) holds = await shipPart(holds, shipped - shippedBefore, variantId, l.id, parts)
+    const shippedNow = shipped > shippedBefore && (holds.length || parts) ? shipped : shippedBefore
     const reservationId = prev?.reservationId ?? null
     // Every unit of the line has left: nothing more to hold, the line is done.
     if (shippedNow >= l.quantity && shippedNow > 0) {
-      await release(holds)
+      await release(holds, remote)
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, reservationId, state: 'consumed' })
       continue
     }
     // Open: hold exactly what the line still takes.
     const toHold = l.quantity - shippedNow
+    // Held before the marketplace said where the line ships from (an earlier state did not: a Shopify webhook), at
+    // stores that do not feed it: given back, and held again where it ships from.
+    if (holds.length && parts && ownPlace(l) && shippedNow === 0 && misplaced(holds, parts, toHold)) {
+      await release(holds, null)
+      holds = []
+    }
     const heldQuantity = sum(holds.map((h) => h.quantity))
     if (holds.length) {
       if (toHold < heldQuantity) await shrink(holds, toHold)
@@ -389,19 +524,24 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
       heldNow.push(...holds)
       continue
     }
-    if (!place) {
+    if (!parts) {
+      // A line shipping from a remote location no store of ours feeds.
+      if (ownPlace(l)) raise('unmapped_location')
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, state: 'short' })
       continue
     }
-    const held = await hold(variantId, place.locationIds, toHold, l.id)
+    const held = await holdParts(variantId, parts, toHold, l.id)
     if (!held) {
       raise('insufficient_stock')
       await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, state: 'short' })
       continue
     }
-    // The marketplace already took the units off its own quantity (shipped and held alike): the push to it has
-    // nothing left to send.
-    if (held.created && !place.pickup) await takeOrderOffBelievedRemote(tx, ref.connectionId, variantId, place.remoteLocationId, l.quantity - shippedBefore, placedAt)
+    // The marketplace already took the units off its own quantity (shipped and held alike), at the location each
+    // part ships from: the push to it has nothing left to send.
+    if (held.created && !parts[0]!.place.pickup) {
+      const taken = spread(parts.map((p) => p.quantity), l.quantity - shippedBefore)
+      for (const [i, p] of parts.entries()) if (taken[i]! > 0) await takeOrderOffBelievedRemote(tx, ref.connectionId, variantId, p.place.remoteLocationId, taken[i]!, placedAt)
+    }
     await upsert(l.id, { sku: l.sku, variantId, quantity: l.quantity, shippedQuantity: shippedNow, reservationId: held.holds[0]!.id, state: 'held' })
     heldNow.push(...held.holds)
   }
@@ -412,11 +552,11 @@ export async function applyChannelOrder(tx: Tx, actor: Actor, ref: ChannelRef, i
     if ((await uncoveredHolds(tx, ref.merchantId, heldNow)).some((h) => mine.has(h.id))) raise('insufficient_stock')
   }
 
-  for (const variantId of givenBack) await forgetBelievedRemote(tx, ref.connectionId, variantId, place?.remoteLocationId ?? null, { ref, at })
+  for (const variantId of givenBack) await forgetBelievedRemote(tx, ref.connectionId, variantId, remoteFor(variantId), { ref, at })
   // The marketplace took the units off its own stock only now (the order was paid): what we last pushed or read no
   // longer stands for the goods it held, and it is pushed our figure again (it would otherwise count them twice).
   const takenNow = order!.stockTakenAt === null && placedAt !== null && seenBefore && input.status === 'open' && !(place?.pickup ?? order!.pickup)
-  if (takenNow) for (const variantId of heldBefore) await forgetBelievedRemote(tx, ref.connectionId, variantId, place?.remoteLocationId ?? null, { ref, at })
+  if (takenNow) for (const variantId of heldBefore) await forgetBelievedRemote(tx, ref.connectionId, variantId, remoteFor(variantId), { ref, at })
 
   const status: ChannelOrderStatus = input.status
   const locationId = place?.locationIds[0] ?? order!.locationId
@@ -506,7 +646,7 @@ async function givenBackAfterLeaving(tx: Tx, ref: ChannelRef, order: ChannelOrde
   const nowHeld = new Map(input.lines.map((l) => [l.id, input.status === 'cancelled' ? 0 : l.quantity]))
   const back = lines.filter((l) => l.state === 'consumed' && l.variantId && (nowHeld.get(l.lineId) ?? 0) < l.quantity)
   if (back.length === 0) return { order, applied: false }
-  const place = await placement(tx, ref, input)
+  const place = placement(await locationMaps(tx, ref), input)
   for (const variantId of new Set(back.map((l) => l.variantId!))) {
     await forgetBelievedRemote(tx, ref.connectionId, variantId, place?.remoteLocationId ?? null, { ref, at })
   }

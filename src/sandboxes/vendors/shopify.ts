@@ -1,8 +1,8 @@
 // A Shopify simulator for msw: the GraphQL Admin API (2026-04) at /admin/api/{version}/graphql.json with
 // X-Shopify-Access-Token auth, a real (small) GraphQL parser and executor over Map-held shop data, Shopify's
 // calculated query cost and leaky bucket (THROTTLED answers with extensions.cost, MAX_COST_EXCEEDED above 1000),
-// inventorySetQuantities with compare-and-set and @idempotent, orders with fulfillment orders, webhook
-// subscriptions, and signed webhook deliveries in the REST payload format.
+// inventorySetQuantities with compare-and-set and @idempotent, orders with fulfillment orders (one per location an
+// order is split over), webhook subscriptions, and signed webhook deliveries in the REST payload format.
 // https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits, https://shopify.dev/docs/api/admin-graphql/2026-04
 import { createHmac, randomUUID } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
@@ -489,7 +489,22 @@ interface SimFulfillment {
   id: string
   legacyId: number
   createdAt: Date
+  /** The location the units left from (its fulfillment order's). */
+  locationId: string
   lines: { line: SimLine; quantity: number }[]
+}
+/** The units of one line a fulfillment order ships: `quantity` of them, `fulfilled` gone so far. */
+interface SimFulfillmentOrderLine {
+  id: string
+  line: SimLine
+  quantity: number
+  fulfilled: number
+}
+/** What Shopify routed to one location: an order split over locations has one of these for each. */
+export interface SimFulfillmentOrder {
+  id: string
+  locationId: string
+  lines: SimFulfillmentOrderLine[]
 }
 interface SimRefund {
   id: string
@@ -508,9 +523,13 @@ export interface SimOrder {
   cancelledAt: Date | null
   fulfilled: boolean
   fulfillments: SimFulfillment[]
+  /** The location of the order's first fulfillment order. */
   locationId: string
   pickup: boolean
+  /** The id of the order's first fulfillment order. */
   fulfillmentOrderId: string
+  /** One per location the order ships from (the first at `locationId`). */
+  fulfillmentOrders: SimFulfillmentOrder[]
   lines: SimLine[]
   refunds: SimRefund[]
 }
@@ -589,7 +608,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
   }
 
   let serial = 0
-  const ids = { Product: 7_400_000_000, ProductVariant: 42_100_000_000, InventoryItem: 44_200_000_000, Location: 70_300_000, Order: 5_600_000_000, LineItem: 13_700_000_000, Refund: 910_000_000, RefundLineItem: 520_000_000, FulfillmentOrder: 6_800_000_000, Fulfillment: 6_900_000_000, WebhookSubscription: 1_300_000_000, InventoryAdjustmentGroup: 31_000_000_000 }
+  const ids = { Product: 7_400_000_000, ProductVariant: 42_100_000_000, InventoryItem: 44_200_000_000, Location: 70_300_000, Order: 5_600_000_000, LineItem: 13_700_000_000, Refund: 910_000_000, RefundLineItem: 520_000_000, FulfillmentOrder: 6_800_000_000, FulfillmentOrderLineItem: 16_400_000_000, Fulfillment: 6_900_000_000, WebhookSubscription: 1_300_000_000, InventoryAdjustmentGroup: 31_000_000_000 }
   const newId = (type: keyof typeof ids) => {
     const legacyId = ids[type] + ++serial
     return { id: `gid://shopify/${type}/${legacyId}`, legacyId }
@@ -764,7 +783,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
         order_id: o.legacyId,
         status: 'success',
         created_at: restTime(f.createdAt),
-        location_id: loc.legacyId,
+        location_id: state.locations.get(f.locationId)!.legacyId,
         line_items: f.lines.map(({ line, quantity }) => ({ id: line.legacyId, admin_graphql_api_id: line.id, sku: line.sku ?? '', quantity, fulfillment_status: 'fulfilled' })),
       })),
       refunds: o.refunds.map((r) => refundPayload(o, r)),
@@ -773,6 +792,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
   }
 
   function refundPayload(o: SimOrder, r: SimRefund) {
+    const restockedAt = (line: SimLine) => state.locations.get(partsOf(o, line).at(-1)?.fo.locationId ?? o.locationId)!.legacyId
     return {
       id: r.legacyId,
       admin_graphql_api_id: `gid://shopify/Refund/${r.legacyId}`,
@@ -786,7 +806,7 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
         line_item_id: l.line.legacyId,
         quantity: l.quantity,
         restock_type: r.restock ? (o.fulfilled ? 'return' : 'cancel') : 'no_restock',
-        location_id: r.restock ? state.locations.get(o.locationId)!.legacyId : null,
+        location_id: r.restock ? restockedAt(l.line) : null,
         subtotal: (Number(l.line.price) * l.quantity).toFixed(2),
       })),
       transactions: [],
@@ -798,14 +818,23 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
   /**
    * An online order (or a pickup at `pickupLocationId`): `available` drops and `committed` rises at the location
    * that fulfils it. Returns the order and its `orders/create` delivery (and the level deliveries it causes).
+   * Shopify may route lines to other locations: a line's `locationId` ships it from there, and `from` splits it
+   * (units per location, summing to its quantity); the order then has a fulfillment order per location.
    */
-  function placeOrder(p: { lines: { item: string; quantity: number }[]; locationId?: string; pickupLocationId?: string; at?: Date }) {
+  function placeOrder(p: { lines: { item: string; quantity: number; locationId?: string; from?: Record<string, number> }[]; locationId?: string; pickupLocationId?: string; at?: Date }) {
     if (p.lines.length === 0) throw new Error('an order has lines')
     const at = p.at ?? now()
     const resolved = p.lines.map((l) => ({ item: itemOf(l.item), quantity: l.quantity }))
-    const locationId = p.pickupLocationId ?? p.locationId ?? [...resolved[0]!.item.levels.keys()][0]
+    const locationId = p.pickupLocationId ?? p.locationId ?? p.lines[0]!.locationId ?? Object.keys(p.lines[0]!.from ?? {})[0] ?? [...resolved[0]!.item.levels.keys()][0]
     if (!locationId || !state.locations.has(locationId)) throw new Error('the order needs a location that stocks its items')
     if (p.pickupLocationId && !state.locations.get(p.pickupLocationId)!.pickup) throw new Error(`${state.locations.get(p.pickupLocationId)!.name} does not offer local pickup`)
+    const routes = p.lines.map((l) => {
+      if (p.pickupLocationId && (l.locationId || l.from)) throw new Error('a pickup order is collected at one location')
+      const from = l.from ?? { [l.locationId ?? locationId]: l.quantity }
+      for (const [loc, n] of Object.entries(from)) if (!state.locations.has(loc) || !Number.isInteger(n) || n < 1) throw new Error(`cannot ship ${n} of ${l.item} from ${loc}`)
+      if (Object.values(from).reduce((a, b) => a + b, 0) !== l.quantity) throw new Error(`the units of ${l.item} by location do not add up to ${l.quantity}`)
+      return from
+    })
     const { id, legacyId } = newId('Order')
     const number = ++orderNumber
     const lines: SimLine[] = resolved.map(({ item, quantity }) => {
@@ -823,10 +852,36 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
         fulfilledQuantity: 0,
       }
     })
-    const order: SimOrder = { id, legacyId, name: `#${number}`, number, createdAt: at, updatedAt: at, cancelledAt: null, fulfilled: false, fulfillments: [], locationId, pickup: !!p.pickupLocationId, fulfillmentOrderId: newId('FulfillmentOrder').id, lines, refunds: [] }
+    // One fulfillment order per location, the order's own first.
+    const fulfillmentOrders: SimFulfillmentOrder[] = []
+    const foAt = (loc: string) => {
+      let fo = fulfillmentOrders.find((f) => f.locationId === loc)
+      if (!fo) fulfillmentOrders.push((fo = { id: newId('FulfillmentOrder').id, locationId: loc, lines: [] }))
+      return fo
+    }
+    foAt(locationId)
+    routes.forEach((from, i) => {
+      for (const [loc, n] of Object.entries(from)) foAt(loc).lines.push({ id: newId('FulfillmentOrderLineItem').id, line: lines[i]!, quantity: n, fulfilled: 0 })
+    })
+    const order: SimOrder = { id, legacyId, name: `#${number}`, number, createdAt: at, updatedAt: at, cancelledAt: null, fulfilled: false, fulfillments: [], locationId, pickup: !!p.pickupLocationId, fulfillmentOrderId: fulfillmentOrders[0]!.id, fulfillmentOrders, lines, refunds: [] }
     state.orders.set(id, order)
-    const levelDeliveries = lines.map((l) => moveStock(l.inventoryItemId, locationId, -l.quantity, +l.quantity, at))
+    const levelDeliveries = fulfillmentOrders.flatMap((fo) => fo.lines.map((l) => moveStock(l.line.inventoryItemId, fo.locationId, -l.quantity, +l.quantity, at)))
     return { order, delivery: webhookDelivery('orders/create', orderPayload(id), { triggeredAt: at }), levelDeliveries }
+  }
+
+  /**
+   * The fulfillment orders' parts of a line, each with the units of the line it still stands for: the line's current
+   * quantity laid over them in order (units refunded or removed come off the last).
+   */
+  function partsOf(o: SimOrder, line: SimLine): { fo: SimFulfillmentOrder; part: SimFulfillmentOrderLine; quantity: number }[] {
+    const parts = o.fulfillmentOrders.flatMap((fo) => fo.lines.filter((l) => l.line === line).map((part) => ({ fo, part, quantity: 0 })))
+    let left = line.currentQuantity
+    for (const x of parts) {
+      x.quantity = Math.max(x.part.fulfilled, Math.min(x.part.quantity, left))
+      left -= x.quantity
+    }
+    if (left > 0 && parts.length) parts[0]!.quantity += left
+    return parts
   }
 
   function moveStock(itemId: string, locationId: string, availableDelta: number, committedDelta: number, at: Date): WebhookDelivery {
@@ -852,7 +907,9 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
     const order = orderOf(ref)
     const at = o.at ?? now()
     for (const l of order.lines) {
-      if (!order.fulfilled && l.currentQuantity > 0) moveStock(l.inventoryItemId, order.locationId, o.restock === false ? 0 : l.currentQuantity, -l.currentQuantity, at)
+      if (!order.fulfilled && l.currentQuantity > 0) {
+        for (const { fo, quantity } of partsOf(order, l)) if (quantity > 0) moveStock(l.inventoryItemId, fo.locationId, o.restock === false ? 0 : quantity, -quantity, at)
+      }
       l.currentQuantity = 0
     }
     order.cancelledAt = at
@@ -870,10 +927,12 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
       const line = order.lines.find((l) => l.id === r.lineItemId || String(l.legacyId) === r.lineItemId)
       if (!line) throw new Error(`no line ${r.lineItemId} on ${order.name}`)
       const quantity = Math.min(r.quantity, line.currentQuantity)
+      // Refunded units come off the line's last fulfillment order.
+      const locationId = partsOf(order, line).at(-1)?.fo.locationId ?? order.locationId
       line.currentQuantity -= quantity
       refund.lines.push({ line, quantity, legacyId: newId('RefundLineItem').legacyId })
-      if (restock) moveStock(line.inventoryItemId, order.locationId, quantity, order.fulfilled ? 0 : -quantity, at)
-      else if (!order.fulfilled) moveStock(line.inventoryItemId, order.locationId, 0, -quantity, at)
+      if (restock) moveStock(line.inventoryItemId, locationId, quantity, order.fulfilled ? 0 : -quantity, at)
+      else if (!order.fulfilled) moveStock(line.inventoryItemId, locationId, 0, -quantity, at)
     }
     order.refunds.push(refund)
     order.updatedAt = at
@@ -882,12 +941,13 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
 
   /**
    * Ships (or hands over) the order: all of what is left, or only `lines` (item SKU or id, units) as a fulfillment of
-   * part of it. Committed units leave; the order is fulfilled once every unit has. Returns the `orders/updated` delivery.
+   * part of it, or (`locationId`) what one location ships of it: a fulfillment per fulfillment order. Committed units
+   * leave; the order is fulfilled once every unit has. Returns the `orders/updated` delivery.
    */
-  function fulfillOrder(ref: string, o: { at?: Date; lines?: { item: string; quantity: number }[] } = {}) {
+  function fulfillOrder(ref: string, o: { at?: Date; lines?: { item: string; quantity: number }[]; locationId?: string } = {}) {
     const order = orderOf(ref)
     const at = o.at ?? now()
-    const shipped = o.lines
+    const wanted = o.lines
       ? o.lines.map((x) => {
           const item = itemOf(x.item)
           const line = order.lines.find((l) => l.inventoryItemId === item.id)
@@ -895,11 +955,33 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
           return { line, quantity: x.quantity }
         })
       : order.lines.filter((l) => l.currentQuantity > l.fulfilledQuantity).map((line) => ({ line, quantity: line.currentQuantity - line.fulfilledQuantity }))
-    for (const { line, quantity } of shipped) {
-      moveStock(line.inventoryItemId, order.locationId, 0, -quantity, at)
-      line.fulfilledQuantity += quantity
+    // Each line's units from its fulfillment orders in turn (only the one at `locationId` when given).
+    const byLocation = new Map<string, { line: SimLine; quantity: number }[]>()
+    for (const { line, quantity } of wanted) {
+      let left = quantity
+      for (const { fo, part, quantity: stands } of partsOf(order, line)) {
+        if (o.locationId && fo.locationId !== o.locationId) continue
+        const n = Math.min(left, stands - part.fulfilled)
+        if (n <= 0) continue
+        part.fulfilled += n
+        left -= n
+        byLocation.set(fo.locationId, [...(byLocation.get(fo.locationId) ?? []), { line, quantity: n }])
+      }
+      if (o.locationId) {
+        // Without `lines`: all that location has of the order, and nothing else.
+        if (left > 0 && o.lines) throw new Error(`cannot ship ${quantity} of ${line.sku} on ${order.name} from ${o.locationId}`)
+        continue
+      }
+      // Units beyond what the fulfillment orders stand for (a line edited by hand) leave the order's location.
+      if (left > 0) byLocation.set(order.locationId, [...(byLocation.get(order.locationId) ?? []), { line, quantity: left }])
     }
-    if (shipped.length) order.fulfillments.push({ ...newId('Fulfillment'), createdAt: at, lines: shipped })
+    for (const [locationId, shipped] of byLocation) {
+      for (const { line, quantity } of shipped) {
+        moveStock(line.inventoryItemId, locationId, 0, -quantity, at)
+        line.fulfilledQuantity += quantity
+      }
+      order.fulfillments.push({ ...newId('Fulfillment'), createdAt: at, locationId, lines: shipped })
+    }
     order.fulfilled = order.lines.every((l) => l.fulfilledQuantity >= l.currentQuantity)
     order.updatedAt = at
     return webhookDelivery('orders/updated', orderPayload(order.id), { triggeredAt: at })
@@ -974,37 +1056,50 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
     updatedAt: gqlTime(o.updatedAt),
     cancelledAt: gqlTime(o.cancelledAt),
     displayFulfillmentStatus: o.fulfilled ? 'FULFILLED' : o.fulfillments.length ? 'PARTIALLY_FULFILLED' : 'UNFULFILLED',
-    lineItems: (a: Record<string, unknown>) =>
-      connection(
-        o.lines,
-        a,
-        (l): Obj => ({
-          __typename: 'LineItem',
-          id: l.id,
-          sku: l.sku,
-          name: l.title,
-          title: l.title,
-          quantity: l.quantity,
-          currentQuantity: l.currentQuantity,
-          unfulfilledQuantity: o.cancelledAt ? 0 : Math.max(0, l.currentQuantity - l.fulfilledQuantity),
-          variant: () => (state.variantsById.has(l.variantId) ? variantNode(state.variantsById.get(l.variantId)!) : null),
-        }),
-        (l) => l.id,
-      ),
-    fulfillmentOrders: (a: Record<string, unknown>) =>
-      connection(
-        [o],
-        a,
-        (): Obj => ({
-          __typename: 'FulfillmentOrder',
-          id: o.fulfillmentOrderId,
-          status: o.cancelledAt ? 'CANCELLED' : o.fulfilled ? 'CLOSED' : o.fulfillments.length ? 'IN_PROGRESS' : 'OPEN',
-          deliveryMethod: { __typename: 'DeliveryMethod', methodType: o.pickup ? 'PICK_UP' : 'SHIPPING' },
-          assignedLocation: { __typename: 'FulfillmentOrderAssignedLocation', name: state.locations.get(o.locationId)!.name, location: () => locationNode(state.locations.get(o.locationId)!) },
-        }),
-        () => o.fulfillmentOrderId,
-      ),
+    lineItems: (a: Record<string, unknown>) => connection(o.lines, a, (l) => lineItemNode(o, l), (l) => l.id),
+    fulfillmentOrders: (a: Record<string, unknown>) => connection(o.fulfillmentOrders, a, (fo) => fulfillmentOrderNode(o, fo), (fo) => fo.id),
   })
+
+  const lineItemNode = (o: SimOrder, l: SimLine): Obj => ({
+    __typename: 'LineItem',
+    id: l.id,
+    sku: l.sku,
+    name: l.title,
+    title: l.title,
+    quantity: l.quantity,
+    currentQuantity: l.currentQuantity,
+    unfulfilledQuantity: o.cancelledAt ? 0 : Math.max(0, l.currentQuantity - l.fulfilledQuantity),
+    variant: () => (state.variantsById.has(l.variantId) ? variantNode(state.variantsById.get(l.variantId)!) : null),
+  })
+
+  const fulfillmentOrderNode = (o: SimOrder, fo: SimFulfillmentOrder): Obj => {
+    const parts = o.lines.flatMap((line) => partsOf(o, line).filter((x) => x.fo === fo))
+    const remaining = (x: (typeof parts)[number]) => (o.cancelledAt ? 0 : Math.max(0, x.quantity - x.part.fulfilled))
+    const location = state.locations.get(fo.locationId)!
+    return {
+      __typename: 'FulfillmentOrder',
+      __interfaces: ['Node'],
+      id: fo.id,
+      status: o.cancelledAt ? 'CANCELLED' : parts.every((x) => remaining(x) === 0) ? 'CLOSED' : parts.some((x) => x.part.fulfilled > 0) ? 'IN_PROGRESS' : 'OPEN',
+      deliveryMethod: { __typename: 'DeliveryMethod', methodType: o.pickup ? 'PICK_UP' : 'SHIPPING' },
+      assignedLocation: { __typename: 'FulfillmentOrderAssignedLocation', name: location.name, location: () => locationNode(location) },
+      lineItems: (a: Record<string, unknown>) =>
+        connection(
+          parts,
+          a,
+          (x): Obj => ({
+            __typename: 'FulfillmentOrderLineItem',
+            id: x.part.id,
+            totalQuantity: x.quantity,
+            remainingQuantity: remaining(x),
+            sku: x.part.line.sku,
+            inventoryItemId: x.part.line.inventoryItemId,
+            lineItem: () => lineItemNode(o, x.part.line),
+          }),
+          (x) => x.part.id,
+        ),
+    }
+  }
 
   const subscriptionNode = (s: SimSubscription): Obj => ({
     __typename: 'WebhookSubscription',
@@ -1060,6 +1155,13 @@ export function shopifySandbox(opts: ShopifySandboxOptions) {
     },
     node: (a: Record<string, unknown>) => nodeById(String(a.id)),
     order: (a: Record<string, unknown>) => (state.orders.has(String(a.id)) ? orderNode(state.orders.get(String(a.id))!) : null),
+    fulfillmentOrder: (a: Record<string, unknown>) => {
+      for (const o of state.orders.values()) {
+        const fo = o.fulfillmentOrders.find((f) => f.id === String(a.id))
+        if (fo) return fulfillmentOrderNode(o, fo)
+      }
+      return null
+    },
     orders: (a: Record<string, unknown>) => {
       const match = orderFilter(a.query)
       const key = a.sortKey === 'UPDATED_AT' ? (o: SimOrder) => o.updatedAt.getTime() : a.sortKey === 'CREATED_AT' ? (o: SimOrder) => o.createdAt.getTime() : (o: SimOrder) => o.legacyId

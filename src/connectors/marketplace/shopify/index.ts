@@ -67,7 +67,7 @@ export const shopify = defineConnector({
     }
   },
   capabilities: {
-    traits: { compareAndSet: true, multiLocation: true, maxBatch: 250, webhooks: true },
+    traits: { compareAndSet: true, multiLocation: true, maxBatch: 250, webhooks: true, levelEventTimes: true },
     listLocations: (ctx) => listLocations(ctx),
     listListings: (ctx, input) => listListings(ctx, input),
     readLevels: (ctx, input) => readLevels(ctx, input),

@@ -1,6 +1,7 @@
 // Shopify orders as the stock sync needs them: polled by `updated_at` (GraphQL, with each line's inventory item and
-// the fulfillment orders that say which location ships it or where the buyer collects it), and read from the REST
-// Order JSON that order webhooks carry. Both give the same global ids, so a webhook and a poll name one order.
+// the fulfillment orders that say which location ships it or where the buyer collects it; of an order Shopify split
+// over several locations, which lines each of them ships), and read from the REST Order JSON that order webhooks
+// carry. Both give the same global ids, so a webhook and a poll name one order.
 import type { ConnectorContext } from '../../framework/define.ts'
 import type { Page, RemoteOrder, RemoteOrderLine } from '../../framework/marketplace.ts'
 import { connectionCost, gid, pageSizeFor, shopifyGraphql } from './graphql.ts'
@@ -18,6 +19,25 @@ interface LineNode {
   unfulfilledQuantity: number
   variant: { inventoryItem: { id: string } | null } | null
 }
+interface FulfillmentOrderNode {
+  status: string
+  deliveryMethod: { methodType: string } | null
+  assignedLocation: { location: { id: string } | null } | null
+}
+/** The units of one order line a fulfillment order ships (`remainingQuantity` of them still to go). */
+interface FulfillmentOrderLineNode {
+  lineItem: { id: string }
+  totalQuantity: number
+  remainingQuantity: number
+}
+type FulfillmentOrderLines = { nodes: FulfillmentOrderLineNode[]; pageInfo: PageInfo }
+/** A fulfillment order of an order split over locations, with the order lines it ships. */
+interface SplitFulfillmentOrderNode {
+  id: string
+  status: string
+  assignedLocation: { location: { id: string } | null } | null
+  lineItems: FulfillmentOrderLines
+}
 interface OrderNode {
   id: string
   name: string
@@ -26,7 +46,7 @@ interface OrderNode {
   cancelledAt: string | null
   displayFulfillmentStatus: string
   lineItems: { nodes: LineNode[]; pageInfo: PageInfo }
-  fulfillmentOrders: { nodes: { status: string; deliveryMethod: { methodType: string } | null; assignedLocation: { location: { id: string } | null } | null }[] }
+  fulfillmentOrders: { nodes: FulfillmentOrderNode[] }
 }
 
 const LINES_FIRST = 10
@@ -55,6 +75,25 @@ const ORDER_LINES = `query OrderLines($id: ID!, $after: String) {
   order(id: $id) { lineItems(first: 250, after: $after) { nodes { ${LINE_FIELDS} } pageInfo { hasNextPage endCursor } } }
 }`
 
+// Which lines each fulfillment order ships is asked only of an order split over several locations (few are), so the
+// order pages keep their size.
+const FULFILLMENT_ORDER_LINES_FIRST = 50
+const FULFILLMENT_ORDER_LINE_FIELDS = 'nodes { lineItem { id } totalQuantity remainingQuantity } pageInfo { hasNextPage endCursor }'
+/** A fulfillment order line: the node and the order line it names. */
+const FULFILLMENT_ORDER_LINE_COST = 2
+const SPLIT_FULFILLMENT_ORDERS = `query SplitFulfillmentOrders($id: ID!) {
+  order(id: $id) {
+    fulfillmentOrders(first: ${FULFILLMENT_ORDERS_FIRST}) {
+      nodes { id status assignedLocation { location { id } } lineItems(first: ${FULFILLMENT_ORDER_LINES_FIRST}) { ${FULFILLMENT_ORDER_LINE_FIELDS} } }
+    }
+  }
+}`
+/** The order, its fulfillment orders (each with its assignment and location) and their lines. */
+const SPLIT_FULFILLMENT_ORDERS_COST = 1 + connectionCost(FULFILLMENT_ORDERS_FIRST, 3 + connectionCost(FULFILLMENT_ORDER_LINES_FIRST, FULFILLMENT_ORDER_LINE_COST))
+const FULFILLMENT_ORDER_LINES = `query FulfillmentOrderLines($id: ID!, $after: String) {
+  fulfillmentOrder(id: $id) { lineItems(first: 250, after: $after) { ${FULFILLMENT_ORDER_LINE_FIELDS} } }
+}`
+
 const iso = (t: string) => new Date(t).toISOString()
 
 async function allLines(ctx: Ctx, order: OrderNode): Promise<LineNode[]> {
@@ -79,12 +118,86 @@ function statusOf(cancelledAt: string | null, fulfilled: boolean): RemoteOrder['
   return fulfilled ? 'fulfilled' : 'open'
 }
 
+/** The fulfillment orders of an order split over locations, each with every line it ships; null when it is gone. */
+async function splitFulfillmentOrders(ctx: Ctx, orderId: string): Promise<{ status: string; locationId: string | null; lines: FulfillmentOrderLineNode[] }[] | null> {
+  const { data } = await shopifyGraphql<{ order: { fulfillmentOrders: { nodes: SplitFulfillmentOrderNode[] } } | null }>(ctx, {
+    operation: 'SplitFulfillmentOrders',
+    query: SPLIT_FULFILLMENT_ORDERS,
+    variables: { id: orderId },
+    cost: SPLIT_FULFILLMENT_ORDERS_COST,
+    idempotent: true,
+  })
+  if (!data.order) return null
+  const out = []
+  for (const fo of data.order.fulfillmentOrders.nodes) {
+    const lines = [...fo.lineItems.nodes]
+    for (let after = fo.lineItems.pageInfo.hasNextPage ? fo.lineItems.pageInfo.endCursor : null; after; ) {
+      const more = await shopifyGraphql<{ fulfillmentOrder: { lineItems: FulfillmentOrderLines } | null }>(ctx, {
+        operation: 'FulfillmentOrderLines',
+        query: FULFILLMENT_ORDER_LINES,
+        variables: { id: fo.id, after },
+        cost: 1 + connectionCost(250, FULFILLMENT_ORDER_LINE_COST),
+        idempotent: true,
+      })
+      const page = more.data.fulfillmentOrder?.lineItems
+      if (!page) break
+      lines.push(...page.nodes)
+      after = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null
+    }
+    out.push({ status: fo.status, locationId: fo.assignedLocation?.location?.id ?? null, lines })
+  }
+  return out
+}
+
+/** Units of each order line per remote location, from the fulfillment orders that name it (shipped ones too). */
+function unitsByLocation(fulfillmentOrders: { status: string; locationId: string | null; lines: FulfillmentOrderLineNode[] }[]): Map<string, Map<string, { total: number; remaining: number }>> {
+  const out = new Map<string, Map<string, { total: number; remaining: number }>>()
+  for (const fo of fulfillmentOrders) {
+    const locationId = fo.locationId
+    if (!locationId || fo.status === 'CANCELLED') continue
+    for (const l of fo.lines) {
+      if (l.totalQuantity <= 0) continue
+      const byLocation = out.get(l.lineItem.id) ?? new Map<string, { total: number; remaining: number }>()
+      const at = byLocation.get(locationId) ?? { total: 0, remaining: 0 }
+      byLocation.set(locationId, { total: at.total + l.totalQuantity, remaining: at.remaining + Math.max(0, l.remainingQuantity) })
+      out.set(l.lineItem.id, byLocation)
+    }
+  }
+  return out
+}
+
+/**
+ * Where a line of an order split over several locations ships from: one location, or its units per location (at
+ * most the line's quantity, the rest at the first). Nothing when its fulfillment orders do not name it (beyond the
+ * lines asked for): the order's location, unknown here, stands for it.
+ */
+function linePlace(quantity: number, units: Map<string, { total: number; remaining: number }> | undefined): Pick<RemoteOrderLine, 'locationId' | 'split'> {
+  if (!units || units.size === 0) return {}
+  const parts: { locationId: string; quantity: number; shipped: number }[] = []
+  let left = quantity
+  for (const [locationId, u] of units) {
+    const n = Math.min(u.total, left)
+    left -= n
+    parts.push({ locationId, quantity: n, shipped: Math.min(n, u.total - u.remaining) })
+  }
+  parts[0]!.quantity += left
+  const live = parts.filter((p) => p.quantity > 0)
+  if (live.length <= 1) return { locationId: (live[0] ?? parts[0]!).locationId }
+  return { split: live }
+}
+
 async function toRemoteOrder(ctx: Ctx, o: OrderNode): Promise<RemoteOrder> {
   // A cancelled fulfillment order no longer says where the goods come from.
   const live = o.fulfillmentOrders.nodes.filter((f) => f.status !== 'CANCELLED')
   const fo = live[0] ?? o.fulfillmentOrders.nodes[0]
-  const assigned = fo?.assignedLocation?.location?.id ?? null
   const pickup = fo?.deliveryMethod?.methodType === 'PICK_UP'
+  // Shopify splits an order over several locations with a fulfillment order for each: then each line says where it
+  // ships from, and the order names no one location.
+  const locations = new Set(live.map((f) => f.assignedLocation?.location?.id).filter((x): x is string => !!x))
+  const split = !pickup && locations.size > 1
+  const assigned = split ? null : (fo?.assignedLocation?.location?.id ?? null)
+  const fulfillmentOrders = split ? await splitFulfillmentOrders(ctx, o.id) : null
+  const units = fulfillmentOrders ? unitsByLocation(fulfillmentOrders) : null
   // Units of a line still taken and not fulfilled yet: the rest of it has shipped (an order fulfilled in part).
   const lines: RemoteOrderLine[] = (await allLines(ctx, o)).map((l) => ({
     id: l.id,
@@ -92,6 +205,7 @@ async function toRemoteOrder(ctx: Ctx, o: OrderNode): Promise<RemoteOrder> {
     externalId: l.variant?.inventoryItem?.id ?? null,
     quantity: l.currentQuantity,
     shipped: Math.max(0, l.currentQuantity - l.unfulfilledQuantity),
+    ...(units ? linePlace(l.currentQuantity, units.get(l.id)) : {}),
   }))
   return {
     id: o.id,

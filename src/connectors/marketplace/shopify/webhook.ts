@@ -54,6 +54,16 @@ interface RestInventoryLevel {
   updated_at?: string
 }
 
+/**
+ * When the level held the value a delivery carries: the later of its `updated_at` (to the second) and
+ * X-Shopify-Triggered-At (to the millisecond or finer, the same on every retry of the event), so two changes within
+ * one second are told apart. Null when neither is given.
+ */
+function levelTime(updatedAt: string | undefined, triggeredAt: Date | undefined): string | null {
+  const times = [updatedAt ? new Date(updatedAt) : null, triggeredAt ?? null].filter((t): t is Date => t !== null && !Number.isNaN(t.getTime()))
+  return times.length ? new Date(Math.max(...times.map((t) => t.getTime()))).toISOString() : null
+}
+
 export function interpretShopifyWebhook(event: ParsedWebhook): MarketplaceEvent {
   const data = event.data as Record<string, unknown> | null
   if (!data || typeof data !== 'object') return { kind: 'ignored', reason: `${event.topic} without a JSON object body` }
@@ -74,7 +84,7 @@ export function interpretShopifyWebhook(event: ParsedWebhook): MarketplaceEvent 
       return {
         kind: 'level',
         level: { externalId: gid('InventoryItem', l.inventory_item_id), locationId: gid('Location', l.location_id), available: l.available },
-        at: l.updated_at ? new Date(l.updated_at).toISOString() : (event.occurredAt?.toISOString() ?? null),
+        at: levelTime(l.updated_at, event.occurredAt),
       }
     }
     default:
