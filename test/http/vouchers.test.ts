@@ -32,13 +32,18 @@ describe('vouchers API', () => {
     } finally {
       hub.setNow(undefined)
     }
+    return { m, store, item, admin, mailId: await financeMailbox(admin) }
+  }
+
+  /** A voucher-file connection mailing the finance team through the SMTP sandbox: its id. */
+  async function financeMailbox(admin: ReturnType<typeof createApi>): Promise<string> {
     const mail = await admin.post('/api/v1/connections', {
       connectorId: 'voucher-file',
       name: 'Finance mailbox',
       config: { smtpHost: '127.0.0.1', smtpPort: smtp.port, secure: false, from: 'hub@shop.example', recipients: ['finance@shop.example'] },
     })
     expect(mail.status, JSON.stringify(mail.body)).toBe(201)
-    return { m, store, item, admin, mailId: mail.body.id as string }
+    return mail.body.id
   }
 
   it('the mapping starts from the Chinese chart, takes a merchant’s and a store’s accounts, refuses what it does not know, and checks what is missing', async () => {
@@ -173,12 +178,7 @@ describe('vouchers API', () => {
         [0, 2, [['sale', 2]]],
       ])
       // Exported, then the day changes (a card sale of the day comes in from an offline till): reversed and booked again.
-      const mail = ok(await admin.post('/api/v1/connections', {
-        connectorId: 'voucher-file',
-        name: 'Finance mailbox',
-        config: { smtpHost: '127.0.0.1', smtpPort: smtp.port, secure: false, from: 'hub@shop.example', recipients: ['finance@shop.example'] },
-      }))
-      ok(await admin.post(`/api/v1/vouchers/${built.voucher.id}/export`, { connectionId: mail.id }), 200)
+      ok(await admin.post(`/api/v1/vouchers/${built.voucher.id}/export`, { connectionId: await financeMailbox(admin) }), 200)
       const late = { id: randomUUID(), occurredAt: at(`${DAY} 15:00:00`).toISOString(), registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'card', amount: 1234 }] }
       expect(ok(await admin.post('/api/v1/sales/batch', { sales: [late] }), 200).results[0].status).toBe('accepted')
       const again = ok(await admin.post('/api/v1/vouchers/build', { storeId: store.storeId, date: DAY }), 200)

@@ -5,6 +5,7 @@
 // Terms: a *listing* is one stock-keeping record on the marketplace (a Shopify inventory item, a WooCommerce product
 // or variation, a Taobao item SKU); its `externalId` is the id stock writes address. A *level* is the sellable
 // quantity of a listing at one remote location (single-location marketplaces use the location id 'default').
+import type { ChannelOrderLineInput } from '../../core/channel-stock/orders.ts'
 import type { ConnectorContext, ParsedWebhook } from './define.ts'
 
 export const SINGLE_LOCATION = 'default'
@@ -70,27 +71,8 @@ export interface StockAdjustment {
   idempotencyKey: string
 }
 
-export interface RemoteOrderLine {
-  /** The vendor's line id (Shopify line item id, Woo line item id, Taobao sub-order `oid`). */
-  id: string
-  sku: string | null
-  /** The listing's externalId when the order says it (Shopify line → variant → inventory item is not given; Woo variation/product id is). */
-  externalId: string | null
-  /** Units the buyer still takes: ordered minus removed, cancelled or refunded with restock. */
-  quantity: number
-  /** Units of it already shipped while the order is still open (fulfilled in part); omitted when not known. */
-  shipped?: number
-  /**
-   * The remote location that ships this line, when the order says so line by line (Shopify fulfillment orders, one
-   * per location an order is split over); omitted or null: the order's `locationId` stands for it.
-   */
-  locationId?: string | null
-  /**
-   * A line shipped from several remote locations (Shopify split it over fulfillment orders): its units per location,
-   * summing to `quantity`, each with the units of it shipped when known. `locationId` is then not set.
-   */
-  split?: { locationId: string; quantity: number; shipped?: number }[]
-}
+/** An order's line: the shape the channel-stock core takes it in. */
+export type RemoteOrderLine = ChannelOrderLineInput
 
 export interface RemoteOrder {
   id: string

@@ -37,19 +37,26 @@ export interface ChannelOrderInput {
   lines: ChannelOrderLineInput[]
 }
 
+/** An order's line as a marketplace connector reads it (the connector framework's RemoteOrderLine). */
 export interface ChannelOrderLineInput {
+  /** The vendor's line id (Shopify line item id, Woo line item id, Taobao sub-order `oid`). */
   id: string
   sku: string | null
+  /** The listing's externalId when the order says it (Shopify line → variant → inventory item is not given; Woo variation/product id is). */
   externalId: string | null
+  /** Units the buyer still takes: ordered minus removed, cancelled or refunded with restock. */
   quantity: number
-  /** Units of the line that already left while the order is open (shipped in part), when known. */
+  /** Units of it already shipped while the order is still open (fulfilled in part); omitted when not known. */
   shipped?: number
   /**
-   * The remote location that ships the line, when the order says so line by line (the marketplace split the order
-   * over several of its locations); else the order's stands for it.
+   * The remote location that ships this line, when the order says so line by line (Shopify fulfillment orders, one
+   * per location an order is split over); omitted or null: the order's `locationId` stands for it.
    */
   locationId?: string | null
-  /** A line shipped from several remote locations: its units, and those shipped, per location. */
+  /**
+   * A line shipped from several remote locations (Shopify split it over fulfillment orders): its units per location,
+   * summing to `quantity`, each with the units of it shipped when known. `locationId` is then not set.
+   */
   split?: { locationId: string; quantity: number; shipped?: number }[]
 }
 

@@ -519,8 +519,8 @@ const PAYOUT_WINDOW_DAYS = 35
 /**
  * Stamps the lines of the transactions a payout paid out with the payout's reference: those of this file and of the
  * connection's current statements of the days before, up to PAYOUT_WINDOW_DAYS (read by statement, never the
- * connection's whole history). A line already stamped keeps its payout. The members are kept with the statement, for
- * a day that comes in after it (joinLaterPayouts).
+ * connection's whole history), from the members as kept with the statement (which a day coming in after it joins
+ * too: joinLaterPayouts). A line already stamped keeps its payout.
  */
 async function stampPayouts(tx: Tx, input: ImportStatementInput, statementId: string, members: PayoutMember[]): Promise<void> {
   if (members.length === 0) return
@@ -529,14 +529,15 @@ async function stampPayouts(tx: Tx, input: ImportStatementInput, statementId: st
     select ${input.merchantId}, ${statementId}, ${input.connectionId}, ${input.businessDate}::date, m."payoutRef", m.kind, m."channelTxnId", m."channelRefundId", m.amount
       from jsonb_to_recordset(${JSON.stringify(members)}::jsonb) as m("payoutRef" text, kind text, "channelTxnId" text, "channelRefundId" text, amount bigint)`)
   await tx.execute(sql`
-    update settlement_lines l set payout_ref = m."payoutRef"
-      from jsonb_to_recordset(${JSON.stringify(members)}::jsonb) as m("payoutRef" text, kind text, "channelTxnId" text, "channelRefundId" text, amount bigint)
-     where l.statement_id in (select st.id from settlement_statements st
+    update settlement_lines l set payout_ref = m.payout_ref
+      from settlement_payout_members m
+     where m.statement_id = ${statementId}
+       and l.statement_id in (select st.id from settlement_statements st
                                where st.merchant_id = ${input.merchantId} and st.connection_id = ${input.connectionId}
                                  and (st.id = ${statementId} or st.status = 'imported')
                                  and st.business_date between ${input.businessDate}::date - ${PAYOUT_WINDOW_DAYS}::int and ${input.businessDate}::date)
        and l.payout_ref is null and l.kind = m.kind and l.amount = m.amount
-       and (case when m.kind = 'refund' then l.channel_refund_id = m."channelRefundId" else l.channel_txn_id = m."channelTxnId" end)`)
+       and (case when m.kind = 'refund' then l.channel_refund_id = m.channel_refund_id else l.channel_txn_id = m.channel_txn_id end)`)
 }
 
 /**
