@@ -1,5 +1,6 @@
 // Checkout throughput and latency through the HTTP API, against pgbench's TPC-B-like transactions on the same
 // database server in the same run. Usage: npm run bench:checkout [-- --seconds 20 --clients 32]
+import os from 'node:os'
 import { parseArgs } from 'node:util'
 import { openDatabase } from '../src/db/client.ts'
 import { migrate } from '../src/db/migrate.ts'
@@ -107,6 +108,12 @@ try {
   const ref = await pgbenchTps(db, { clients: CLIENTS, seconds: SECONDS, serverCpu: dbCpu })
   const refCpu = ref.serverCpuMsPerTxn === null ? null : Math.round(ref.serverCpuMsPerTxn * 100) / 100
   console.log(`  ${round1(ref.tps)} tps (${ref.command}), database server CPU ${refCpu ?? '?'} ms per transaction`)
+  // The ratio this machine's cores allow the checkout as it stands: if the hub and the clients cost nothing and the
+  // database server had every core to itself, it could write cores × 1000 / (its CPU per checkout) sales a second.
+  const cores = os.availableParallelism()
+  const dbPerCheckout = perCheckout(dbUsed)
+  const ceiling = dbPerCheckout === null ? null : Math.round(((cores * 1000) / dbPerCheckout / ref.tps) * 1000) / 1000
+  console.log(`  ratio if the hub cost nothing (database server alone on ${cores} cores): ${ceiling ?? '?'}`)
   const result = {
     checkout_tps: round1(peak.perSecond),
     pgbench_tps: round1(ref.tps),
@@ -120,6 +127,8 @@ try {
     hub_cpu_ms_per_checkout: perCheckout(hubUsed),
     client_cpu_ms_per_checkout: perCheckout(clientUsed),
     db_cpu_ms_per_pgbench_txn: refCpu,
+    ratio_ceiling_db_only: ceiling,
+    cores,
     clients: CLIENTS,
     seconds: SECONDS,
     failed: peak.failed + steady.failed,
