@@ -74,6 +74,8 @@ export const Instant = () => z.iso.datetime({ offset: true }).refine(countable, 
 export const DateOrInstant = () => z.union([z.iso.date(), z.iso.datetime({ offset: true })]).refine(countable, OUT_OF_RANGE)
 
 /** The cursor of a list paged by a row's bigint id (the `nextCursor` the previous page gave): a positive integer. */
+/** A list's cursor naming a row: the id of the previous page's last item, as its `nextCursor` gave it. */
+export const IdCursor = () => uuid().optional().openapi({ description: 'The `nextCursor` of the previous page' })
 export const RowCursor = () =>
   z
     .string()

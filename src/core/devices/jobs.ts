@@ -22,6 +22,7 @@
 //   did print is taken.
 import { and, asc, desc, eq, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { checkRowCursor } from '../../db/page.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import type { Actor } from '../staff/actor.ts'
@@ -127,11 +128,15 @@ export interface JobFilter {
   storeId?: string
   deviceId?: string
   state?: DeviceJobState
+  /** The id of the previous page's last job. */
+  after?: string
   limit: number
 }
 
-export const listJobs = (tx: Tx, f: JobFilter) =>
-  tx
+/** Jobs newest first. `after`: the id of the previous page's last job. */
+export async function listJobs(tx: Tx, f: JobFilter) {
+  if (f.after) await checkRowCursor(tx, deviceJobs, f.merchantId, f.after)
+  return tx
     .select()
     .from(deviceJobs)
     .where(
@@ -140,10 +145,12 @@ export const listJobs = (tx: Tx, f: JobFilter) =>
         f.storeId ? eq(deviceJobs.storeId, f.storeId) : undefined,
         f.deviceId ? eq(deviceJobs.deviceId, f.deviceId) : undefined,
         f.state ? eq(deviceJobs.state, f.state) : undefined,
+        f.after ? sql`${deviceJobs.seq} < (select c.seq from device_jobs c where c.id = ${f.after})` : undefined,
       ),
     )
     .orderBy(desc(deviceJobs.seq))
     .limit(f.limit)
+}
 
 const QUEUED = eq(deviceJobs.state, 'queued')
 const FAILED_RETRYABLE = and(eq(deviceJobs.state, 'failed'), eq(deviceJobs.retryable, true))

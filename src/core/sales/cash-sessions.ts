@@ -2,6 +2,7 @@
 // by paid-in/paid-out; the drawer's ledger is cash_movements and expected cash is its sum.
 import { and, desc, eq, gt, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { checkRowCursor } from '../../db/page.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { newId } from '../../lib/ids.ts'
 import { businessDate } from '../../lib/time.ts'
@@ -247,7 +248,9 @@ export async function closeSession(tx: Tx, actor: Actor, id: string, input: { co
   return closed!
 }
 
-export async function listSessions(tx: Tx, merchantId: string, f: { storeId?: string; registerId?: string; status?: 'open' | 'closed'; businessDate?: string; limit: number }) {
+/** Sessions newest first (ties by id). `after`: the id of the previous page's last session. */
+export async function listSessions(tx: Tx, merchantId: string, f: { storeId?: string; registerId?: string; status?: 'open' | 'closed'; businessDate?: string; after?: string; limit: number }) {
+  if (f.after) await checkRowCursor(tx, cashSessions, merchantId, f.after)
   return tx
     .select()
     .from(cashSessions)
@@ -258,8 +261,9 @@ export async function listSessions(tx: Tx, merchantId: string, f: { storeId?: st
         f.registerId ? eq(cashSessions.registerId, f.registerId) : undefined,
         f.status ? eq(cashSessions.status, f.status) : undefined,
         f.businessDate ? eq(cashSessions.businessDate, f.businessDate) : undefined,
+        f.after ? sql`(${cashSessions.openedAt}, ${cashSessions.id}) < (select c.opened_at, c.id from cash_sessions c where c.id = ${f.after})` : undefined,
       ),
     )
-    .orderBy(desc(cashSessions.openedAt))
+    .orderBy(desc(cashSessions.openedAt), desc(cashSessions.id))
     .limit(f.limit)
 }

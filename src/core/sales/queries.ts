@@ -2,9 +2,9 @@
 import { and, asc, desc, eq, gte, inArray, lte, sql, type SQL } from 'drizzle-orm'
 import type { HoldsTaken } from '../stock/ledger.ts'
 import type { Tx } from '../../db/client.ts'
-import { badRequest, notFound } from '../../lib/errors.ts'
+import { notFound } from '../../lib/errors.ts'
 import { refundLines, refunds, refundTenders, saleAdjustments, saleLines, sales, saleTenders } from './schema.ts'
-import { keysetPage } from '../../db/page.ts'
+import { checkRowCursor, keysetPage } from '../../db/page.ts'
 
 export type SaleRow = typeof sales.$inferSelect
 
@@ -70,8 +70,7 @@ export async function listSales(tx: Tx, f: SaleFilter) {
   ]
   if (f.before) {
     // The cursor is the last sale of the previous page; the next page starts after it in time (ties by id).
-    const [last] = await tx.select({ id: sales.id }).from(sales).where(and(eq(sales.merchantId, f.merchantId), eq(sales.id, f.before)))
-    if (!last) throw badRequest('invalid_cursor', 'cursor must be the nextCursor of a previous page')
+    await checkRowCursor(tx, sales, f.merchantId, f.before)
     where.push(sql`(${sales.occurredAt}, ${sales.id}) < (select c.occurred_at, c.id from sales c where c.id = ${f.before})`)
   }
   const rows = await tx.select().from(sales).where(and(...where)).orderBy(desc(sales.occurredAt), desc(sales.id)).limit(f.limit + 1)

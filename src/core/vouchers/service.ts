@@ -4,6 +4,7 @@
 // open day, its 摘要 saying which day it makes up for (补记).
 import { and, desc, eq, inArray, ne, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { checkRowCursor } from '../../db/page.ts'
 import { conflict, invalid, notFound } from '../../lib/errors.ts'
 import { nameUuid, newId } from '../../lib/ids.ts'
 import { addDays } from '../../lib/time.ts'
@@ -343,7 +344,17 @@ export const voucherLinesOf = (tx: Tx, voucherId: string) => tx.select().from(vo
 
 export const exportsOf = (tx: Tx, voucherId: string) => tx.select().from(voucherExports).where(eq(voucherExports.voucherId, voucherId)).orderBy(voucherExports.createdAt)
 
-export async function listVouchers(tx: Tx, merchantId: string, f: { from?: string; to?: string; storeId?: string; status?: string; includeSuperseded?: boolean; limit: number }) {
+/**
+ * Vouchers newest day first, a day's by store (the merchant's own first) and in the order they were made. `after`: the
+ * id of the previous page's last voucher; the page then holds `limit` rows after it.
+ */
+export async function listVouchers(
+  tx: Tx,
+  merchantId: string,
+  f: { from?: string; to?: string; storeId?: string; status?: string; includeSuperseded?: boolean; after?: string; limit: number },
+) {
+  if (f.after) await checkRowCursor(tx, vouchers, merchantId, f.after)
+  const storeKey = sql`coalesce(${vouchers.storeId}, '00000000-0000-0000-0000-000000000000'::uuid)`
   return tx
     .select()
     .from(vouchers)
@@ -354,9 +365,13 @@ export async function listVouchers(tx: Tx, merchantId: string, f: { from?: strin
         f.to ? sql`${vouchers.businessDate} <= ${f.to}` : undefined,
         f.storeId ? eq(vouchers.storeId, f.storeId) : undefined,
         f.status ? eq(vouchers.status, f.status as 'built') : f.includeSuperseded ? undefined : ne(vouchers.status, 'superseded'),
+        f.after
+          ? sql`exists (select 1 from vouchers c where c.id = ${f.after} and (${vouchers.businessDate} < c.business_date or (${vouchers.businessDate} = c.business_date
+              and (${storeKey}, ${vouchers.createdAt}, ${vouchers.id}) > (coalesce(c.store_id, '00000000-0000-0000-0000-000000000000'::uuid), c.created_at, c.id))))`
+          : undefined,
       ),
     )
-    .orderBy(desc(vouchers.businessDate), vouchers.storeId, vouchers.createdAt)
+    .orderBy(desc(vouchers.businessDate), storeKey, vouchers.createdAt, vouchers.id)
     .limit(f.limit)
 }
 

@@ -6,7 +6,8 @@ import { snapshot } from '../snapshot.ts'
 import { MAX_PAYMENT_AMOUNT } from '../../lib/money.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { BusinessDate, serialize, uuid } from '../schemas.ts'
+import { BusinessDate, IdCursor, serialize, uuid } from '../schemas.ts'
+import { keysetPage } from '../../db/page.ts'
 
 const tags = ['Cash sessions']
 const minor = z.number().int()
@@ -87,9 +88,9 @@ const list = defineRoute({
   summary: 'List cash sessions, newest first',
   access: 'sales.read',
   request: {
-    query: z.object({ storeId: uuid().optional(), registerId: uuid().optional(), status: z.enum(['open', 'closed']).optional(), businessDate: BusinessDate().optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
+    query: z.object({ storeId: uuid().optional(), registerId: uuid().optional(), status: z.enum(['open', 'closed']).optional(), businessDate: BusinessDate().optional(), limit: z.coerce.number().int().min(1).max(200).default(50), cursor: IdCursor() }),
   },
-  responses: { 200: json(z.object({ items: z.array(SessionSchema) })) },
+  responses: { 200: json(z.object({ items: z.array(SessionSchema), nextCursor: z.string().nullable() })) },
 })
 const get = defineRoute({ method: 'get', path: '/api/v1/cash-sessions/{id}', tags, summary: 'One cash session', access: 'sales.read', request: { params: IdParam }, responses: { 200: json(SessionSchema) } })
 const move = defineRoute({
@@ -134,7 +135,11 @@ const close = defineRoute({
 
 export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(open, async (c) => c.json(out(await openSession(c.var.db, c.var.principal, { ...c.req.valid('json'), at: c.var.hub.clock() })), 201))
-  app.openapi(list, async (c) => c.json({ items: (await listSessions(c.var.db, c.var.principal.merchantId, c.req.valid('query'))).map(out) }, 200))
+  app.openapi(list, async (c) => {
+    const { cursor, limit, ...q } = c.req.valid('query')
+    const page = keysetPage(await listSessions(c.var.db, c.var.principal.merchantId, { ...q, after: cursor, limit: limit + 1 }), limit, (s) => s.id)
+    return c.json({ items: page.items.map(out), nextCursor: page.nextCursor }, 200)
+  })
   app.openapi(get, async (c) => c.json(out(await getSession(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200))
   app.openapi(move, async (c) => c.json(await paidInOut(c.var.db, c.var.principal, c.req.valid('param').id, { ...c.req.valid('json'), approverId: c.var.principal.approvedBy }, c.var.hub.clock()), 201))
   // Every figure of one report counts the same sales: its queries read one snapshot while the till goes on selling.

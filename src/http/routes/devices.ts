@@ -12,7 +12,8 @@ import { getConnectionRow } from '../../connectors/framework/connections.ts'
 import { invalid } from '../../lib/errors.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { serialize, uuid } from '../schemas.ts'
+import { IdCursor, serialize, uuid } from '../schemas.ts'
+import { keysetPage } from '../../db/page.ts'
 
 const tags = ['Devices']
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -233,9 +234,10 @@ const listJobsRoute = defineRoute({
       deviceId: uuid().optional(),
       state: z.enum(['queued', 'sent', 'done', 'failed', 'unknown', 'dropped']).optional(),
       limit: z.coerce.number().int().min(1).max(500).default(50),
+      cursor: IdCursor(),
     }),
   },
-  responses: { 200: json(z.object({ items: z.array(JobSchema) })) },
+  responses: { 200: json(z.object({ items: z.array(JobSchema), nextCursor: z.string().nullable() })) },
 })
 
 const showJob = defineRoute({ method: 'get', path: '/api/v1/device-jobs/{id}', tags, summary: 'A device job', access: 'devices.use', request: { params: IdParam }, responses: { 200: json(JobSchema) } })
@@ -302,8 +304,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return c.json(toJob(job), 202)
   })
   app.openapi(listJobsRoute, async (c) => {
-    const q = c.req.valid('query')
-    return c.json({ items: (await listJobs(c.var.db, { merchantId: c.var.principal.merchantId, ...q })).map(toJob) }, 200)
+    const { cursor, limit, ...q } = c.req.valid('query')
+    const page = keysetPage(await listJobs(c.var.db, { merchantId: c.var.principal.merchantId, ...q, after: cursor, limit: limit + 1 }), limit, (j) => j.id)
+    return c.json({ items: page.items.map(toJob), nextCursor: page.nextCursor }, 200)
   })
   app.openapi(showJob, async (c) => c.json(toJob(await getJob(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)), 200))
   app.openapi(reprint, async (c) => {

@@ -6,7 +6,7 @@ import { voidSale } from '../../core/sales/refunds.ts'
 import { recordOfflineSales } from '../../core/sales/offline.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody } from '../route.ts'
-import { BusinessDate, Instant, serialize, uuid } from '../schemas.ts'
+import { BusinessDate, IdCursor, Instant, serialize, uuid } from '../schemas.ts'
 import { actOrHold } from '../../core/staff/approvals.ts'
 import { held, HeldResponse } from './approvals.ts'
 
@@ -246,7 +246,7 @@ const list = defineRoute({
       status: z.enum(['completed', 'voided']).optional(),
       receiptNo: z.string().max(64).optional(),
       limit: z.coerce.number().int().min(1).max(200).default(50),
-      cursor: uuid().optional(),
+      cursor: IdCursor(),
     }),
   },
   responses: { 200: json(z.object({ items: z.array(SaleSchema.omit({ lines: true, tenders: true, refunds: true, stockWarnings: true, holdsTaken: true })), nextCursor: z.string().nullable() })) },

@@ -3,7 +3,8 @@
 // export to a finance connection, and the voucher as a CSV or XLSX file. Reading needs finance.export or
 // reports.read; changing needs finance.export.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
-import { BusinessDate, uuid } from '../schemas.ts'
+import { BusinessDate, IdCursor, uuid } from '../schemas.ts'
+import { keysetPage } from '../../db/page.ts'
 import type { Context } from 'hono'
 import { VoucherRenderError, voucherFile } from '../../connectors/accounting/file/render.ts'
 import type { VoucherDocument } from '../../connectors/framework/accounting.ts'
@@ -197,9 +198,10 @@ const list = defineRoute({
       storeId: uuid().optional(),
       status: z.enum(['built', 'exported', 'corrected', 'superseded', 'blocked']).optional(),
       limit: z.coerce.number().int().min(1).max(500).default(100),
+      cursor: IdCursor(),
     }),
   },
-  responses: { 200: json(z.object({ items: z.array(VoucherSchema) })) },
+  responses: { 200: json(z.object({ items: z.array(VoucherSchema), nextCursor: z.string().nullable() })) },
 })
 const get = defineRoute({ method: 'get', path: '/api/v1/vouchers/{id}', tags, summary: 'One voucher with its lines and deliveries', access: READ, request: { params: IdParam }, responses: { 200: json(VoucherSchema) } })
 const sources = defineRoute({
@@ -300,8 +302,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
   })
   app.openapi(list, async (c) => {
     const q = c.req.valid('query')
-    const rows = await listVouchers(c.var.db, c.var.principal.merchantId, { from: q.date ?? q.from, to: q.date ?? q.to, storeId: q.storeId, status: q.status, limit: q.limit })
-    return c.json({ items: rows.map(voucherOut) }, 200)
+    const rows = await listVouchers(c.var.db, c.var.principal.merchantId, { from: q.date ?? q.from, to: q.date ?? q.to, storeId: q.storeId, status: q.status, after: q.cursor, limit: q.limit + 1 })
+    const page = keysetPage(rows, q.limit, (v) => v.id)
+    return c.json({ items: page.items.map(voucherOut), nextCursor: page.nextCursor }, 200)
   })
   app.openapi(get, async (c) => {
     const v = await getVoucher(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
