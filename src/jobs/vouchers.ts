@@ -177,14 +177,23 @@ export async function buildDay(hub: Hub, merchantId: string, day: string): Promi
   const settings = all.vouchers
   const results: BuildResult[] = []
   const targets = await liveTargets(hub, merchantId, settings.exportTo)
+  // Each store's voucher on its own: one that cannot be built (an exported day whose correction misses an account)
+  // holds up no other store's; the day fails after the rest are built, so it is not counted done.
+  let failed: unknown = null
   for (const storeId of await activeScopes(db, merchantId, day, all)) {
-    const r = await db.transaction(async (tx) => {
-      const built = await buildVoucher(tx, { merchantId, storeId, businessDate: day }, hub.clock())
-      await queuePendingExports(tx, merchantId, day, targets)
-      return built
-    })
-    results.push(r)
+    try {
+      const r = await db.transaction(async (tx) => {
+        const built = await buildVoucher(tx, { merchantId, storeId, businessDate: day }, hub.clock())
+        await queuePendingExports(tx, merchantId, day, targets)
+        return built
+      })
+      results.push(r)
+    } catch (e) {
+      hub.logger.warn({ merchantId, storeId, businessDate: day, err: e }, 'a store’s daily voucher could not be built')
+      failed ??= e
+    }
   }
+  if (failed !== null) throw failed
   return results
 }
 
