@@ -256,13 +256,13 @@ async function seed(url: string, n: number, history: number): Promise<Seeded> {
             from bench_tenders x left join members mb on mb.id = (${sql.param(memberIds)}::uuid[])[x.member_idx + 1]
            where x.d = ${d} order by x.ms, x.g, x.seq`)
         await run(sql`
-          insert into stored_value_ledger (merchant_id, member_id, kind, principal_delta, bonus_delta, principal_after, bonus_after, sale_id, actor_id, created_at)
+          insert into stored_value_ledger (merchant_id, member_id, kind, principal_delta, bonus_delta, principal_after, bonus_after, sale_id, actor_id, created_at, business_date)
           select ${m}, (${sql.param(memberIds)}::uuid[])[x.member_idx + 1], 'spend', -v.principal, -v.bonus, v.principal_after, v.bonus_after, x.sale_id,
-                 ${base.cashierId}, to_timestamp(x.ms / 1000.0)
-            from bench_tenders x join bench_sv v using (tender_id) where x.d = ${d} order by x.ms, x.g`)
+                 ${base.cashierId}, to_timestamp(x.ms / 1000.0), t.business_date
+            from bench_tenders x join bench_sv v using (tender_id) join bench_totals t using (sale_id) where x.d = ${d} order by x.ms, x.g`)
         await run(sql`
-          insert into cash_movements (merchant_id, session_id, kind, amount, sale_id, actor_id, at)
-          select ${m}, b.session_id, 'sale', x.amount, x.sale_id, ${base.cashierId}, to_timestamp(x.ms / 1000.0)
+          insert into cash_movements (merchant_id, session_id, kind, amount, sale_id, actor_id, at, business_date)
+          select ${m}, b.session_id, 'sale', x.amount, x.sale_id, ${base.cashierId}, to_timestamp(x.ms / 1000.0), t.business_date
             from bench_tenders x join bench_totals t using (sale_id) join bench_registers b using (r)
            where x.d = ${d} and x.kind = 'cash' order by x.ms, x.g`)
         // Refunds, then what they change on the sale: refunded quantity and tender amount.
@@ -282,8 +282,8 @@ async function seed(url: string, n: number, history: number): Promise<Seeded> {
         await run(sql`update sale_lines l set refunded_quantity = f.qty from bench_refunds f where f.d = ${d} and l.id = f.line_id`)
         await run(sql`update sale_tenders t set refunded_amount = f.amount + f.share from bench_refunds f where f.d = ${d} and t.id = f.tender_id`)
         await run(sql`
-          insert into cash_movements (merchant_id, session_id, kind, amount, sale_id, refund_id, actor_id, at)
-          select ${m}, b.session_id, 'refund', -(f.amount + f.share), f.sale_id, f.refund_id, ${base.cashierId}, to_timestamp(f.rms / 1000.0)
+          insert into cash_movements (merchant_id, session_id, kind, amount, sale_id, refund_id, actor_id, at, business_date)
+          select ${m}, b.session_id, 'refund', -(f.amount + f.share), f.sale_id, f.refund_id, ${base.cashierId}, to_timestamp(f.rms / 1000.0), f.business_date
             from bench_refunds f join bench_registers b using (r) where f.d = ${d} and f.kind = 'cash' order by f.rms, f.g`)
         // The stock ledger: a 'sale' movement per line and a 'return' per refunded line, in time order, on-hand after
         // each running from the level's on-hand; then the levels.
@@ -426,7 +426,7 @@ async function childRun(spec: Spec): Promise<Measured> {
     const t1 = performance.now()
     const preview = await db.transaction((tx) => previewVoucher(tx, day))
     const t2 = performance.now()
-    const postings = await db.transaction((tx) => dayPostings(tx, { ...day, timeZone: TIME_ZONE, noStoreTo: null }))
+    const postings = await db.transaction((tx) => dayPostings(tx, { ...day, noStoreTo: null }))
     const t3 = performance.now()
     clearInterval(sampler)
     sampled = Math.max(sampled, process.memoryUsage().rss)
@@ -495,7 +495,7 @@ async function explainDayPostings(spec: Spec): Promise<string> {
           }
         },
       })
-      await dayPostings(spy as Tx, { merchantId: spec.merchantId, storeId: spec.storeId, businessDate: spec.businessDate, timeZone: TIME_ZONE, noStoreTo: null })
+      await dayPostings(spy as Tx, { merchantId: spec.merchantId, storeId: spec.storeId, businessDate: spec.businessDate, noStoreTo: null })
     })
     return plan
   } finally {

@@ -165,7 +165,7 @@ export const queueExport = (tx: Tx, input: ExportInput) =>
 
 /** Stores (or the merchant, grouping 'merchant') with anything on the day that its voucher books. */
 async function activeScopes(tx: Tx, merchantId: string, day: string, settings: { timeZone: string; vouchers: { grouping: 'store' | 'merchant'; noStoreTo: string | null } }): Promise<(string | null)[]> {
-  const stores = await dayStores(tx, { merchantId, businessDate: day, timeZone: settings.timeZone, noStoreTo: settings.vouchers.noStoreTo })
+  const stores = await dayStores(tx, { merchantId, businessDate: day, noStoreTo: settings.vouchers.noStoreTo })
   if (settings.vouchers.grouping === 'merchant') return stores.length ? [null] : []
   return stores.filter((s): s is string => s !== null)
 }

@@ -4,6 +4,7 @@
 import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, invalid } from '../../lib/errors.ts'
+import { businessDate } from '../../lib/time.ts'
 import { getSettings } from '../merchants/settings.ts'
 import type { Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
@@ -33,10 +34,12 @@ export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: stri
     await tx.update(pointsLots).set({ memberId: target.id }).where(eq(pointsLots.memberId, source.id))
   }
   if (source.storedPrincipal > 0 || source.storedBonus > 0) {
+    const at = input.now ?? new Date()
+    const moved = { ...base, at, businessDate: businessDate(at, (await getSettings(tx, actor.merchantId)).timeZone) }
     await tx.insert(storedValueLedger).values([
-      { ...base, memberId: source.id, kind: 'merge_out', principalDelta: -source.storedPrincipal, bonusDelta: -source.storedBonus, principalAfter: 0, bonusAfter: 0, note: `merged into ${target.cardNo}` },
+      { ...moved, memberId: source.id, kind: 'merge_out', principalDelta: -source.storedPrincipal, bonusDelta: -source.storedBonus, principalAfter: 0, bonusAfter: 0, note: `merged into ${target.cardNo}` },
       {
-        ...base,
+        ...moved,
         memberId: target.id,
         kind: 'merge_in',
         principalDelta: source.storedPrincipal,

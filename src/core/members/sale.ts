@@ -119,7 +119,7 @@ export async function applyMemberSale(
   for (const c of ctx.coupons) await redeemCoupon(tx, actor.merchantId, c.id, w.saleId, w.at)
   const splits = new Map<number, { principal: number; bonus: number }>()
   if (!ctx.member) return { splits }
-  const c = { actor, memberId: ctx.member.id, saleId: w.saleId, at: w.at }
+  const c = { actor, memberId: ctx.member.id, saleId: w.saleId, at: w.at, businessDate: w.day }
   if (w.pointsRedeemed > 0) await debitPoints(tx, c, w.pointsRedeemed, 'redeem')
   for (const t of w.storedValueTenders) splits.set(t.index, await spendStoredValue(tx, c, t.amount))
   if (w.pointsEarned > 0) await creditPoints(tx, c, w.pointsEarned, 'earn', pointsExpiry(ctx.loyalty.expiry, w.day))
@@ -173,7 +173,7 @@ export async function reverseMemberSale(
 ): Promise<{ pointsTakenBack: number; pointsDebt: number; pointsReturned: number; storedValue: { principal: number; bonus: number }[] }> {
   const out = { pointsTakenBack: 0, pointsDebt: 0, pointsReturned: 0, storedValue: [] as { principal: number; bonus: number }[] }
   if (sale.memberId) {
-    const c = { actor, memberId: sale.memberId, saleId: sale.id, refundId: r.refundId, at: r.at }
+    const c = { actor, memberId: sale.memberId, saleId: sale.id, refundId: r.refundId, at: r.at, businessDate: r.day }
     const earnedBack = cum(sale.pointsEarned, r.valueAfter, r.saleValue) - cum(sale.pointsEarned, r.valueBefore, r.saleValue)
     const spentBack = cum(sale.pointsRedeemed, r.valueAfter, r.saleValue) - cum(sale.pointsRedeemed, r.valueBefore, r.saleValue)
     const taken = await takeBackPoints(tx, c, earnedBack)

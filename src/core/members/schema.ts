@@ -166,11 +166,13 @@ export const storedValueLedger = pgTable(
     note: text('note'),
     actorId: uuid('actor_id'),
     at: createdAt(),
+    /** The business day of the change, fixed when it was made (a later change of the merchant's time zone moves nothing). */
+    businessDate: date('business_date', { mode: 'string' }).notNull(),
   },
   (t) => [
     index('stored_value_ledger_member_idx').on(t.memberId, t.id),
     index('stored_value_ledger_sale_idx').on(t.saleId),
-    index('stored_value_ledger_adjust_idx').on(t.merchantId, t.at).where(sql`${t.kind} = 'adjust'`),
+    index('stored_value_ledger_adjust_idx').on(t.merchantId, t.businessDate).where(sql`${t.kind} = 'adjust'`),
   ],
 )
 
@@ -210,12 +212,19 @@ export const storedValueTopups = pgTable(
     bonus: money('bonus').notNull(),
     status: text('status').$type<'completed' | 'refunded'>().notNull().default('completed'),
     refundedAt: timestamptz('refunded_at'),
+    /** The business day of the refund, fixed when it was made; null while not refunded. */
+    refundedBusinessDate: date('refunded_business_date', { mode: 'string' }),
     refundReason: text('refund_reason'),
     actorId: uuid('actor_id'),
     occurredAt: timestamptz('occurred_at').notNull(),
     createdAt: createdAt(),
   },
-  (t) => [index('stored_value_topups_member_idx').on(t.memberId), index('stored_value_topups_day_idx').on(t.merchantId, t.businessDate, t.storeId)],
+  (t) => [
+    index('stored_value_topups_member_idx').on(t.memberId),
+    index('stored_value_topups_day_idx').on(t.merchantId, t.businessDate, t.storeId),
+    // The day's top-ups given back, for its voucher.
+    index('stored_value_topups_refunded_day_idx').on(t.merchantId, t.refundedBusinessDate).where(sql`${t.status} = 'refunded'`),
+  ],
 )
 
 /** How a top-up was paid; electronic tenders carry payment numbers like sale tenders do. */

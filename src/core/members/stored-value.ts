@@ -32,6 +32,8 @@ interface Ctx {
   note?: string | null
   /** When it happened; the ledger row's time. Default: now. */
   at?: Date
+  /** The business day it belongs to (a sale's or refund's own); default: the day of `at` in the merchant's time zone. */
+  businessDate?: string
   /** The store whose books carry a correction by hand. */
   storeId?: string
 }
@@ -54,6 +56,8 @@ async function move(tx: Tx, c: Ctx, kind: StoredValueKind, principalDelta: numbe
     throw invalid('amount_out_of_range', `a member's stored value is at most ${MAX_PAYMENT_AMOUNT} minor units`, { max: MAX_PAYMENT_AMOUNT, balance: before.principal + before.bonus })
   }
   await tx.update(members).set({ storedPrincipal: principalAfter, storedBonus: bonusAfter, updatedAt: new Date() }).where(eq(members.id, c.memberId))
+  const at = c.at ?? new Date()
+  const day = c.businessDate ?? businessDate(at, (await getSettings(tx, c.actor.merchantId)).timeZone)
   await tx.insert(storedValueLedger).values({
     merchantId: c.actor.merchantId,
     memberId: c.memberId,
@@ -68,7 +72,8 @@ async function move(tx: Tx, c: Ctx, kind: StoredValueKind, principalDelta: numbe
     storeId: c.storeId ?? null,
     note: c.note ?? null,
     actorId: c.actor.id,
-    ...(c.at ? { at: c.at } : {}),
+    at,
+    businessDate: day,
   })
   return { principal: principalAfter, bonus: bonusAfter }
 }
@@ -174,8 +179,8 @@ export async function topUp(tx: Tx, actor: Actor, input: TopupInput, at = new Da
     reference: t.reference ?? null,
   }))
   await tx.insert(topupTenders).values(tenders.filter((t) => t.amount > 0))
-  const after = await move(tx, { actor, memberId: input.memberId, topupId: id, at }, 'topup', input.amount, bonus, b)
-  if (cashApplied > 0) await addCashMovement(tx, actor, { sessionId: session!.id, kind: 'topup', amount: cashApplied, reason: `top-up ${receiptNo}`, at })
+  const after = await move(tx, { actor, memberId: input.memberId, topupId: id, at, businessDate: day }, 'topup', input.amount, bonus, b)
+  if (cashApplied > 0) await addCashMovement(tx, actor, { sessionId: session!.id, kind: 'topup', amount: cashApplied, reason: `top-up ${receiptNo}`, at, businessDate: day })
   await recordAudit(tx, actor, { action: 'stored_value.topped_up', entityType: 'member', entityId: input.memberId, details: { topupId: id, receiptNo, principal: input.amount, bonus } })
   await recordEvent(tx, actor.merchantId, {
     type: 'stored_value.topped_up',
@@ -214,12 +219,14 @@ export async function refundTopup(tx: Tx, actor: Actor, topupId: string, input: 
   const session = cash > 0 ? await requireOpenSession(tx, actor.merchantId, input.registerId, 'update') : undefined
   if (session) await assertDrawerHolds(tx, session.id, cash)
   for (const x of tenders.filter((x) => ELECTRONIC.includes(x.kind))) await tx.update(topupTenders).set({ refundNo: newRefundNo(at) }).where(eq(topupTenders.id, x.id))
-  await move(tx, { actor, memberId: holder, topupId, note: input.reason, at }, 'topup_refund', -t.principal, -t.bonus, b)
-  await tx.update(storedValueTopups).set({ status: 'refunded', refundedAt: at, refundReason: input.reason }).where(eq(storedValueTopups.id, topupId))
-  if (cash > 0) await addCashMovement(tx, actor, { sessionId: session!.id, kind: 'topup_refund', amount: -cash, reason: `refund of top-up ${t.receiptNo}`, at })
+  // The refund's own business day, fixed now: its voucher takes it on that day whatever the merchant's zone becomes.
+  const day = businessDate(at, (await getSettings(tx, actor.merchantId)).timeZone)
+  await move(tx, { actor, memberId: holder, topupId, note: input.reason, at, businessDate: day }, 'topup_refund', -t.principal, -t.bonus, b)
+  await tx.update(storedValueTopups).set({ status: 'refunded', refundedAt: at, refundedBusinessDate: day, refundReason: input.reason }).where(eq(storedValueTopups.id, topupId))
+  if (cash > 0) await addCashMovement(tx, actor, { sessionId: session!.id, kind: 'topup_refund', amount: -cash, reason: `refund of top-up ${t.receiptNo}`, at, businessDate: day })
   await recordAudit(tx, actor, { action: 'stored_value.topup_refunded', entityType: 'member', entityId: holder, details: { topupId, principal: t.principal, bonus: t.bonus, reason: input.reason } })
   await recordEvent(tx, actor.merchantId, { type: 'stored_value.topup_refunded', entityType: 'member', entityId: holder, data: { memberId: holder, topupId, principal: t.principal, bonus: t.bonus } })
-  return { ...t, status: 'refunded' as const, tenders: await tx.select().from(topupTenders).where(eq(topupTenders.topupId, topupId)) }
+  return { ...t, status: 'refunded' as const, refundedAt: at, refundedBusinessDate: day, tenders: await tx.select().from(topupTenders).where(eq(topupTenders.topupId, topupId)) }
 }
 
 /**

@@ -166,7 +166,6 @@ interface Ctx {
   from: string
   kinds: string[]
   storeIds?: string[]
-  tz: string
   formats: SQL
 }
 
@@ -185,7 +184,8 @@ interface BranchCols {
 function tenders(x: Ctx, where: (b: BranchCols) => SQL): SQL {
   const kinds = sql`any(${sql.param(x.kinds)}::text[])`
   const stores = (col: SQL) => (x.storeIds ? sql`and ${col} = any(${sql.param(x.storeIds)}::uuid[])` : sql``)
-  const topupRefundDate = sql`(tp.refunded_at at time zone ${x.tz})::date`
+  // The refund's business day as it was fixed when it was made (the merchant's zone may have changed since).
+  const topupRefundDate = sql`tp.refunded_business_date`
   return sql`
     select 'sale_tender'::text as pos_kind, t.id as pos_id, s.store_id, t.payment_no as ref, null::text as pay_ref, t.channel_txn_id as txn_id,
            null::text as refund_txn_id, 'payment'::text as dir, t.amount, s.currency::text as currency,
@@ -526,7 +526,6 @@ async function reconcile(db: Db, input: ReconcileDayInput, dryRun: boolean): Pro
     from: addDays(input.businessDate, -carry),
     kinds: input.tenderKinds,
     storeIds: input.storeIds,
-    tz: input.timeZone,
     formats: input.formats ? sql`st.format = any(${sql.param(input.formats)}::text[])` : sql`st.format <> all(${sql.param(LEDGER_FORMATS)}::text[])`,
   }
   const pattern = input.ourRefPattern ?? DEFAULT_OUR_REF_PATTERN

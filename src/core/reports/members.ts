@@ -5,7 +5,8 @@
 //   bought once), counted in the merchant's local days;
 // - points issued (earn, birthday, refund_restore, positive adjustments, merge_in excluded), redeemed (redeem and
 //   negative adjustments), expired, and taken back by refunds — sums of points_ledger rows in the period;
-// - stored value liability at the end of `date`: Σ principal and Σ bonus deltas of the stored value ledger up to then.
+// - stored value liability at the end of `date`: Σ principal and Σ bonus deltas of the stored value ledger rows of
+//   business days up to it (each row's day fixed when it was made).
 import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { getSettings } from '../merchants/settings.ts'
@@ -50,8 +51,8 @@ export async function memberReport(tx: Tx, merchantId: string, q: { from: string
               from points_ledger where merchant_id = ${merchantId} and created_at >= ${start.toISOString()}::timestamptz and created_at < ${end.toISOString()}::timestamptz) as expired,
         (select coalesce(-sum(delta) filter (where kind in ('refund_reversal', 'debt_settled')), 0)
               from points_ledger where merchant_id = ${merchantId} and created_at >= ${start.toISOString()}::timestamptz and created_at < ${end.toISOString()}::timestamptz) as taken_back,
-        (select coalesce(sum(principal_delta), 0) from stored_value_ledger where merchant_id = ${merchantId} and created_at < ${asOf.toISOString()}::timestamptz) as principal,
-        (select coalesce(sum(bonus_delta), 0) from stored_value_ledger where merchant_id = ${merchantId} and created_at < ${asOf.toISOString()}::timestamptz) as bonus`)
+        (select coalesce(sum(principal_delta), 0) from stored_value_ledger where merchant_id = ${merchantId} and business_date <= ${date}) as principal,
+        (select coalesce(sum(bonus_delta), 0) from stored_value_ledger where merchant_id = ${merchantId} and business_date <= ${date}) as bonus`)
   ).rows as Record<string, unknown>[]
   return {
     from: q.from,

@@ -29,6 +29,7 @@ export async function openSession(tx: Tx, actor: Actor, input: { registerId: str
   if (!register.active) throw invalid('register_inactive', `register ${register.code} is not active`)
   const { timeZone } = await getSettings(tx, actor.merchantId)
   const at = input.at ?? new Date()
+  const day = businessDate(at, timeZone)
   const id = newId()
   try {
     const [s] = await tx
@@ -38,7 +39,7 @@ export async function openSession(tx: Tx, actor: Actor, input: { registerId: str
         merchantId: actor.merchantId,
         storeId: register.storeId,
         registerId: register.id,
-        businessDate: businessDate(at, timeZone),
+        businessDate: day,
         openingFloat: input.openingFloat,
         openedBy: actor.id,
         openedAt: at,
@@ -46,7 +47,7 @@ export async function openSession(tx: Tx, actor: Actor, input: { registerId: str
         rescue: input.rescue ?? false,
       })
       .returning()
-    if (input.openingFloat > 0) await addCashMovement(tx, actor, { sessionId: id, kind: 'float', amount: input.openingFloat, at })
+    if (input.openingFloat > 0) await addCashMovement(tx, actor, { sessionId: id, kind: 'float', amount: input.openingFloat, at, businessDate: day })
     await recordAudit(tx, actor, { action: 'cash_session.opened', entityType: 'cash_session', entityId: id, details: { registerId: register.id, openingFloat: input.openingFloat, rescue: input.rescue ?? false } })
     return s!
   } catch (e) {
@@ -86,7 +87,7 @@ export async function requireOpenSession(tx: Tx, merchantId: string, registerId:
 export async function addCashMovement(
   tx: Tx,
   actor: Actor,
-  m: { sessionId: string; kind: CashMovementKind; amount: number; reason?: string | null; saleId?: string; refundId?: string; approverId?: string | null; at?: Date },
+  m: { sessionId: string; kind: CashMovementKind; amount: number; reason?: string | null; saleId?: string; refundId?: string; approverId?: string | null; at: Date; businessDate: string },
 ): Promise<void> {
   if (m.amount === 0) return
   await tx.insert(cashMovements).values({
@@ -99,7 +100,8 @@ export async function addCashMovement(
     refundId: m.refundId ?? null,
     actorId: actor.id,
     approverId: m.approverId ?? null,
-    at: m.at ?? new Date(),
+    at: m.at,
+    businessDate: m.businessDate,
   })
 }
 
@@ -187,7 +189,8 @@ export async function paidInOut(tx: Tx, actor: Actor, sessionId: string, input: 
   if (session.rescue) throw conflict('rescue_session', 'a rescue session keeps offline sales whose cash a closed count already took in: it has no drawer; use the register’s open session')
   const signed = input.kind === 'paid_in' ? input.amount : -input.amount
   if (signed < 0 && (await expectedCash(tx, sessionId)) + signed < 0) throw invalid('not_enough_cash', 'the drawer does not hold that much cash')
-  await addCashMovement(tx, actor, { sessionId, kind: input.kind, amount: signed, reason: input.reason, approverId: input.approverId, at })
+  const day = businessDate(at, (await getSettings(tx, actor.merchantId)).timeZone)
+  await addCashMovement(tx, actor, { sessionId, kind: input.kind, amount: signed, reason: input.reason, approverId: input.approverId, at, businessDate: day })
   await recordAudit(tx, actor, { action: `cash.${input.kind}`, entityType: 'cash_session', entityId: sessionId, approverId: input.approverId ?? null, details: { amount: input.amount, reason: input.reason } })
   // The cash goes through the drawer: it opens, as for a cash sale.
   const register = await getRegister(tx, actor.merchantId, session.registerId)

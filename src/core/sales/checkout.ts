@@ -531,8 +531,8 @@ async function insertSale(
              "paymentNo" text, "channelTxnId" text, reference jsonb, "accountRef" text, "storedPrincipal" bigint, "storedBonus" bigint)
       returning 1
     ), cash as (
-      insert into cash_movements (merchant_id, session_id, kind, amount, sale_id, actor_id, at)
-      select ${s.merchantId}, ${s.sessionId}, 'sale', ${w.cashIn}, sale.id, ${actor.id}, ${s.occurredAt.toISOString()}::timestamptz
+      insert into cash_movements (merchant_id, session_id, kind, amount, sale_id, actor_id, at, business_date)
+      select ${s.merchantId}, ${s.sessionId}, 'sale', ${w.cashIn}, sale.id, ${actor.id}, ${s.occurredAt.toISOString()}::timestamptz, ${s.businessDate}::date
         from sale where ${w.cashIn}::bigint <> 0
       returning 1
     ), event as (

@@ -292,7 +292,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
       { policy: 'allow' },
     )
   }
-  if (cashOut > 0) await addCashMovement(tx, actor, { sessionId: session!.id, kind: 'refund', amount: -cashOut, saleId, refundId, approverId: approvedBy, at })
+  if (cashOut > 0) await addCashMovement(tx, actor, { sessionId: session!.id, kind: 'refund', amount: -cashOut, saleId, refundId, approverId: approvedBy, at, businessDate: day })
   await recordEvents(tx, actor.merchantId, [
     { type: 'sale.refunded', entityType: 'sale', entityId: saleId, data: { saleId, refundId, refundNo, total, receiptNo: sale.receiptNo, lines: amounts.map((a) => ({ saleLineId: a.line.id, quantity: a.quantity, amount: a.amount })) } },
   ])
@@ -467,7 +467,7 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
   )
   const cash = sum(tenders.filter((t) => t.kind === 'cash').map((t) => t.amount))
   await assertDrawerHolds(tx, session.id, cash)
-  await addCashMovement(tx, actor, { sessionId: session.id, kind: 'void', amount: -cash, saleId, refundId, approverId: approvedBy, at })
+  await addCashMovement(tx, actor, { sessionId: session.id, kind: 'void', amount: -cash, saleId, refundId, approverId: approvedBy, at, businessDate: sale.businessDate })
   await tx.update(sales).set({ status: 'voided', voidedAt: at, voidedBy: actor.id, voidReason: input.reason }).where(eq(sales.id, saleId))
   // A voided sale is no purchase: the member's last one is what stands now.
   if (sale.memberId) await recomputeLastPurchase(tx, sale.memberId)

@@ -61,12 +61,14 @@ export const cashMovements = pgTable(
     actorId: uuid('actor_id'),
     approverId: uuid('approver_id'),
     at: timestamptz('at').notNull(),
+    /** The business day of `at`, fixed when it happened (a later change of the merchant's time zone moves nothing). */
+    businessDate: date('business_date', { mode: 'string' }).notNull(),
     recordedAt: createdAt(),
   },
   (t) => [
     index('cash_movements_session_idx').on(t.sessionId),
     // The day's paid-ins and paid-outs, for its voucher.
-    index('cash_movements_paid_idx').on(t.merchantId, t.at).where(sql`kind in ('paid_in', 'paid_out')`),
+    index('cash_movements_paid_idx').on(t.merchantId, t.businessDate).where(sql`kind in ('paid_in', 'paid_out')`),
   ],
 )
 

@@ -147,10 +147,10 @@ export async function checkMapping(tx: Tx, merchantId: string, since: string): P
     union
     select distinct c.store_id, k.key from cash_movements m join cash_sessions c on c.id = m.session_id
      cross join lateral (values ('tender:cash'), ('cash:' || m.kind)) as k(key)
-     where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and c.business_date >= ${since}
+     where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.business_date >= ${since}
     union
     select distinct v.store_id, 'stored_value:adjustment' from stored_value_ledger v
-     where v.merchant_id = ${merchantId} and v.kind = 'adjust' and v.store_id is not null and v.created_at >= ${since}::date`)
+     where v.merchant_id = ${merchantId} and v.kind = 'adjust' and v.store_id is not null and v.business_date >= ${since}`)
   const base = ['stored_value:principal', 'stored_value:bonus', 'stored_value:bonus_expense', 'stored_value:adjustment', 'fee', 'cash:short', 'cash:over', 'cogs', 'inventory', 'stock:write_off', 'rounding', 'settlement:adjustment']
   const storeIds = [...new Set(rows.map((r) => r.store_id))]
   const missing: MappingCheck['missing'] = []

@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto'
 import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
-import { businessDayRange } from '../../lib/time.ts'
 import type { VoucherSettings } from '../merchants/settings.ts'
 import { resolveAccount, type Mapping } from './accounts.ts'
 
@@ -43,7 +42,6 @@ export interface DayScope {
   /** Null: every store of the merchant (grouping 'merchant'). */
   storeId: string | null
   businessDate: string
-  timeZone: string
   /** The store whose voucher books records of no store (settings.vouchers.noStoreTo); null: none does. */
   noStoreTo: string | null
 }
@@ -52,24 +50,22 @@ export interface DayScope {
 const FEE_TENDER: Record<string, string> = { wechatpay: 'wechat', alipay: 'alipay', allinpay: 'card', unionpay: 'unionpay_qr', stripe: 'card', mapped: 'card' }
 
 /**
- * The stores with anything on the day that dayPostings books, by its own rules (a top-up given back and a paid-out on
- * the day they happened, the rest by business day), and those that already have a voucher of the day. Null stands
- * for records that name no store (a settlement line of no known store).
+ * The stores with anything on the day that dayPostings books, by its own rules, and those that already have a voucher
+ * of the day. Null stands for records that name no store (a settlement line of no known store).
  */
 export async function dayStores(tx: Tx, scope: Omit<DayScope, 'storeId'>): Promise<(string | null)[]> {
   const { merchantId, businessDate, noStoreTo } = scope
-  const { start: from, end: to } = businessDayRange(businessDate, scope.timeZone)
   const { rows } = await tx.execute<{ store_id: string | null }>(sql`
     select store_id from sales where merchant_id = ${merchantId} and business_date = ${businessDate}
     union select store_id from refunds where merchant_id = ${merchantId} and business_date = ${businessDate}
     union select store_id from stored_value_topups where merchant_id = ${merchantId} and business_date = ${businessDate}
-    union select store_id from stored_value_topups where merchant_id = ${merchantId} and status = 'refunded' and refunded_at >= ${from} and refunded_at < ${to}
+    union select store_id from stored_value_topups where merchant_id = ${merchantId} and status = 'refunded' and refunded_business_date = ${businessDate}
     union select store_id from cash_sessions where merchant_id = ${merchantId} and business_date = ${businessDate} and status = 'closed'
     union select c.store_id from cash_movements m join cash_sessions c on c.id = m.session_id
-           where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.at >= ${from} and m.at < ${to}
+           where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.business_date = ${businessDate}
     union select coalesce(f.store_id, ${noStoreTo}::uuid) from (${feeItemsOfDay(merchantId, businessDate)}) f
     union select coalesce(store_id, ${noStoreTo}::uuid) from settlement_adjustments where merchant_id = ${merchantId} and business_date = ${businessDate}
-    union select store_id from stored_value_ledger where merchant_id = ${merchantId} and kind = 'adjust' and store_id is not null and created_at >= ${from} and created_at < ${to}
+    union select store_id from stored_value_ledger where merchant_id = ${merchantId} and kind = 'adjust' and store_id is not null and business_date = ${businessDate}
     union select store_id from vouchers where merchant_id = ${merchantId} and business_date = ${businessDate} and store_id is not null`)
   return rows.map((r) => r.store_id)
 }
@@ -91,10 +87,13 @@ const feeItemsOfDay = (merchantId: string, businessDate: string) => sql`
    where i.merchant_id = ${merchantId} and i.business_date = ${businessDate} and i.line_id is null
      and i.channel_fee_milli <> 0 and coalesce(i.resolution, '') <> 'merged'`
 
-/** Sums the day's postings and collects the ids of the records they summarise. */
+/**
+ * Sums the day's postings and collects the ids of the records they summarise. Every record is taken by the business
+ * day stored on it when it happened (a top-up given back, a paid-in or paid-out and a correction by hand too), never
+ * by instants of the merchant's current time zone: a later change of zone moves nothing from an exported day.
+ */
 export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: Posting[]; sources: DaySources }> {
   const { merchantId, storeId, businessDate, noStoreTo } = scope
-  const { start: from, end: to } = businessDayRange(businessDate, scope.timeZone)
   const feeTender = sql.raw(`(case k.connector_id ${Object.entries(FEE_TENDER).map(([c, t]) => `when '${c}' then '${t}'`).join(' ')} else 'card' end)`)
   const { rows } = await tx.execute<{ kind: string; key: string; grp: Group; amount: string }>(sql`
     with s as (
@@ -111,7 +110,7 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
          and (${storeId}::uuid is null or store_id = ${storeId}::uuid)
     ), ur as (
       select id, principal, bonus from stored_value_topups
-       where merchant_id = ${merchantId} and status = 'refunded' and refunded_at >= ${from} and refunded_at < ${to}
+       where merchant_id = ${merchantId} and status = 'refunded' and refunded_business_date = ${businessDate}
          and (${storeId}::uuid is null or store_id = ${storeId}::uuid)
     ), cs as (
       select id, over_short from cash_sessions
@@ -120,12 +119,12 @@ export async function dayPostings(tx: Tx, scope: DayScope): Promise<{ postings: 
     ), pm as (
       -- Paid in and paid out, on the day they were made (a session may run past midnight).
       select m.id, m.kind, m.amount from cash_movements m join cash_sessions c on c.id = m.session_id
-       where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.at >= ${from} and m.at < ${to}
+       where m.merchant_id = ${merchantId} and m.kind in ('paid_in', 'paid_out') and m.business_date = ${businessDate}
          and (${storeId}::uuid is null or c.store_id = ${storeId}::uuid)
     ), sv as (
       -- Stored value corrected by hand, on the day it was made, in the books of the store it names.
       select id, principal_delta, bonus_delta from stored_value_ledger
-       where merchant_id = ${merchantId} and kind = 'adjust' and store_id is not null and created_at >= ${from} and created_at < ${to}
+       where merchant_id = ${merchantId} and kind = 'adjust' and store_id is not null and business_date = ${businessDate}
          and (${storeId}::uuid is null or store_id = ${storeId}::uuid)
     ), ri as (
       select f.id, f.channel_fee_milli, k.connector_id from (${feeItemsOfDay(merchantId, businessDate)}) f join connections k on k.id = f.connection_id

@@ -60,7 +60,7 @@ export async function previewVoucher(tx: Tx, day: DayRef): Promise<Preview> {
   if (v.grouping === 'store' && day.storeId === null) throw invalid('store_required', 'vouchers are built per store (settings.vouchers.grouping): name the store')
   const store = await storeOf(tx, day.merchantId, day.storeId)
   const mapping = await loadMapping(tx, day.merchantId, day.storeId)
-  const { postings, sources } = await dayPostings(tx, { ...day, timeZone: settings.timeZone, noStoreTo: v.noStoreTo })
+  const { postings, sources } = await dayPostings(tx, { ...day, noStoreTo: v.noStoreTo })
   const assembled = assembleLines(postings, mapping, { businessDate: day.businessDate, storeCode: store?.code ?? '', settings: v })
   return {
     businessDate: day.businessDate,

@@ -71,7 +71,7 @@ describe('resolving exceptions', () => {
     const posItem = (await itemOf(hub, shop, sale.tenders[0]!.paymentNo))!
     const lineItem = (await itemOf(hub, shop, 'TERMINAL-OWN-9'))!
     await resolve(shop, lineItem.id, { action: 'match', counterpartId: posItem.id, note: 'terminal used its own number' })
-    const fees = (await hub.database.db.transaction((tx) => dayPostings(tx, { merchantId: shop.m.merchantId, storeId: null, businessDate: '2026-11-10', timeZone: TZ, noStoreTo: null }))).postings.filter((p) => p.kind === 'channel_fee')
+    const fees = (await hub.database.db.transaction((tx) => dayPostings(tx, { merchantId: shop.m.merchantId, storeId: null, businessDate: '2026-11-10', noStoreTo: null }))).postings.filter((p) => p.kind === 'channel_fee')
     expect(fees.map((p) => [p.key, p.amount])).toEqual([
       ['fee', 60],
       ['tender:card', -60],
@@ -143,7 +143,7 @@ describe('resolving exceptions', () => {
     ])
     // The day's voucher moves the channel's account by the difference, against settlement differences, balanced.
     const postings = async (day: string) =>
-      (await hub.database.db.transaction((tx) => dayPostings(tx, { merchantId: shop.m.merchantId, storeId: null, businessDate: day, timeZone: TZ, noStoreTo: null }))).postings.filter((p) => p.kind === 'settlement_adjustment')
+      (await hub.database.db.transaction((tx) => dayPostings(tx, { merchantId: shop.m.merchantId, storeId: null, businessDate: day, noStoreTo: null }))).postings.filter((p) => p.kind === 'settlement_adjustment')
     const day12 = await postings('2026-11-12')
     expect(day12.map((p) => [p.key, p.amount])).toEqual([
       ['tender:wechat', -100],
