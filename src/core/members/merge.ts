@@ -73,7 +73,8 @@ export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: stri
     .set({ status: 'merged', mergedInto: target.id, pointsBalance: 0, pointsDebt: 0, storedPrincipal: 0, storedBonus: 0, updatedAt: new Date() })
     .where(eq(members.id, source.id))
   // A debt of either, with a balance of the other, is paid as a refund now would take it.
-  await settleDebtFromBalance(tx, { actor, memberId: target.id, note: `points owed, paid on merging ${source.cardNo}` })
+  // Only with points still valid at the merge's time: lots past their last valid day expire first.
+  await settleDebtFromBalance(tx, { actor, memberId: target.id, note: `points owed, paid on merging ${source.cardNo}`, at: input.now ?? new Date() })
   // Members merged into the source before now point at the target: one step from any merged member to the one that
   // stands (campaign attribution follows it).
   await tx.update(members).set({ mergedInto: target.id }).where(and(eq(members.merchantId, actor.merchantId), eq(members.mergedInto, source.id)))

@@ -13,7 +13,7 @@ import type { Actor } from '../staff/actor.ts'
 import type { ExtraDiscount } from '../sales/pricing.ts'
 import { couponDiscount, getCouponByCode, redeemCoupon, restoreCoupons, type Coupon, type CouponTemplate } from './coupons.ts'
 import { getActiveMember, getMember, type Member } from './members.ts'
-import { creditPoints, debitPoints, pointsExpiry, pointsForAmount, spendablePoints, takeBackPoints } from './points.ts'
+import { creditPoints, debitPoints, pointsExpiry, pointsForAmount, pointsRedeemedBy, restorePoints, spendablePoints, takeBackPoints, type LotPart } from './points.ts'
 import { members } from './schema.ts'
 import { refundToStoredValue, spendStoredValue } from './stored-value.ts'
 import { getTier, reviewTier, type Tier } from './tiers.ts'
@@ -149,6 +149,20 @@ export async function recomputeLastPurchase(tx: Tx, memberId: string): Promise<v
 
 const cum = (total: number, n: number, d: number) => (d === 0 ? 0 : mulDivRound(total, n, d))
 
+/** `count` points of `parts` after the first `skip` (those earlier refunds gave back); any beyond them valid to `rest`. */
+function slicePoints(parts: LotPart[], skip: number, count: number, rest: string | null): LotPart[] {
+  const out: LotPart[] = []
+  for (const p of parts) {
+    const from = Math.min(p.points, skip)
+    skip -= from
+    const take = Math.min(p.points - from, count)
+    count -= take
+    if (take > 0) out.push({ points: take, expiresAt: p.expiresAt })
+  }
+  if (count > 0) out.push({ points: count, expiresAt: rest })
+  return out
+}
+
 /**
  * The membership side of a refund or void of `valueRefunded` (of the sale's amount due `saleValue`, of which
  * `valueBefore` was refunded earlier): points back and forth in proportion, stored value back as it was taken,
@@ -157,7 +171,7 @@ const cum = (total: number, n: number, d: number) => (d === 0 ? 0 : mulDivRound(
 export async function reverseMemberSale(
   tx: Tx,
   actor: Actor,
-  sale: { id: string; memberId: string | null; pointsEarned: number; pointsRedeemed: number },
+  sale: { id: string; memberId: string | null; businessDate: string; pointsEarned: number; pointsRedeemed: number },
   r: {
     refundId: string
     saleValue: number
@@ -180,8 +194,12 @@ export async function reverseMemberSale(
     out.pointsTakenBack = taken.taken
     out.pointsDebt = taken.debt
     if (spentBack > 0) {
-      await creditPoints(tx, { ...c, note: 'points spent on the refunded items' }, spentBack, 'refund_restore', pointsExpiry(r.loyalty.expiry, r.day))
-      out.pointsReturned = spentBack
+      // Back valid no longer than the lots the redemption took, in the order it took them. A redemption written before
+      // its lots' days were recorded: points spent that day expired no later than points earned that day.
+      const unrecorded = pointsExpiry(r.loyalty.expiry, sale.businessDate)
+      const redeemed = await pointsRedeemedBy(tx, sale.id, unrecorded)
+      const parts = slicePoints(redeemed, cum(sale.pointsRedeemed, r.valueBefore, r.saleValue), spentBack, unrecorded)
+      out.pointsReturned = await restorePoints(tx, { ...c, note: 'points spent on the refunded items' }, parts)
     }
     for (const sv of r.storedValue) {
       const principal = cum(sv.tenderPrincipal, sv.tenderRefundedBefore + sv.amount, sv.tenderAmount) - cum(sv.tenderPrincipal, sv.tenderRefundedBefore, sv.tenderAmount)

@@ -8,7 +8,7 @@
 // roundedCashRefund. Cash out of the drawer is never more than it holds.
 // Tenders: by default the refund goes back to the original tenders in proportion to what each can still refund
 // (largest remainder); a different split that pays out more cash (cash instead of a card, say) needs the
-// 'sales.refund_cash' permission.
+// 'sales.refund_cash' permission. What a stored-value tender paid always goes back to stored value.
 import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, forbidden, invalid, notFound } from '../../lib/errors.ts'
@@ -136,7 +136,14 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
 
   let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
   const open = tenders.map((t) => t.amount - t.refundedAmount)
-  const parts = wholeCash(allocate(Math.min(total, sum(open)), open), open, tenders, settings.cashRounding.unit)
+  // What stored value paid goes back to stored value, never out as money (its bonus was never money; its principal
+  // leaves only by a refund of the top-up): the refunds' money never adds up to more than the money tenders paid.
+  const isStored = tenders.map((t) => t.kind === 'stored_value')
+  const storedOpen = sum(open.filter((_, i) => isStored[i]))
+  const moneyPaid = sum(tenders.filter((_, i) => !isStored[i]).map((t) => t.amount))
+  const storedRefunded = sum(tenders.filter((_, i) => isStored[i]).map((t) => t.refundedAmount))
+  const storedDue = Math.min(storedOpen, Math.max(0, refundedBefore + total - moneyPaid - storedRefunded))
+  const parts = storedValueFirst(wholeCash(allocate(Math.min(total, sum(open)), open), open, tenders, settings.cashRounding.unit), open, isStored, tenders, storedDue)
   const cashOf = (xs: { kind: TenderKind; amount: number }[]) => sum(xs.filter((x) => x.kind === 'cash').map((x) => x.amount))
   if (!input.tenders) {
     split = tenders.map((t, i) => ({ kind: t.kind, amount: parts[i]!, saleTenderId: t.id, accountRef: t.accountRef })).filter((s) => s.amount > 0)
@@ -182,6 +189,10 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
       return { kind: t.kind, amount: t.amount, saleTenderId: original?.id ?? null, accountRef: original?.accountRef ?? null }
     })
     // More cash out of the drawer than the split to the original tenders gives is a cash refund instead of a card
+    const storedBack = sum(split.filter((x) => x.kind === 'stored_value').map((x) => x.amount))
+    if (storedBack < storedDue) {
+      throw invalid('refund_to_stored_value', `${storedDue} of this refund was paid with stored value and goes back to stored value, not out as money`, { storedValue: storedDue })
+    }
     // one, even when the sale's own cash tender is named.
     if (cashOf(split) > cashOf(tenders.map((t, i) => ({ kind: t.kind, amount: parts[i]! }))) && split.every((x) => x.saleTenderId)) {
       const can = actorCan(actor, 'sales.refund_cash')
@@ -373,6 +384,30 @@ function wholeCash(parts: number[], open: number[], tenders: { kind: TenderKind 
   if (up >= 0 && open[cash]! - out[cash]! >= need) {
     out[cash] = out[cash]! + need
     out[up] = out[up]! - need
+  }
+  return out
+}
+
+/**
+ * The default split with at least `due` to the stored-value tenders: after cash was given instead of a card, the
+ * card still looks open and a split by what is open would send stored value's part to it. What they lack is taken
+ * from the other tenders, cash last.
+ */
+function storedValueFirst(parts: number[], open: number[], isStored: boolean[], tenders: { kind: TenderKind }[], due: number): number[] {
+  let lack = due - sum(parts.filter((_, i) => isStored[i]))
+  if (lack <= 0) return parts
+  const out = [...parts]
+  const givers = out.map((_, j) => j).filter((j) => !isStored[j]).sort((a, b) => Number(tenders[a]!.kind === 'cash') - Number(tenders[b]!.kind === 'cash'))
+  for (const i of out.keys()) {
+    if (!isStored[i]) continue
+    let room = Math.min(lack, open[i]! - out[i]!)
+    for (const j of givers) {
+      const take = Math.min(room, out[j]!)
+      out[j] = out[j]! - take
+      out[i] = out[i]! + take
+      room -= take
+      lack -= take
+    }
   }
   return out
 }
