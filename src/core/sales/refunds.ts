@@ -188,11 +188,11 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
       }
       return { kind: t.kind, amount: t.amount, saleTenderId: original?.id ?? null, accountRef: original?.accountRef ?? null }
     })
-    // More cash out of the drawer than the split to the original tenders gives is a cash refund instead of a card
     const storedBack = sum(split.filter((x) => x.kind === 'stored_value').map((x) => x.amount))
     if (storedBack < storedDue) {
       throw invalid('refund_to_stored_value', `${storedDue} of this refund was paid with stored value and goes back to stored value, not out as money`, { storedValue: storedDue })
     }
+    // More cash out of the drawer than the split to the original tenders gives is a cash refund instead of a card
     // one, even when the sale's own cash tender is named.
     if (cashOf(split) > cashOf(tenders.map((t, i) => ({ kind: t.kind, amount: parts[i]! }))) && split.every((x) => x.saleTenderId)) {
       const can = actorCan(actor, 'sales.refund_cash')
