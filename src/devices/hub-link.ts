@@ -5,8 +5,10 @@
 // device switched off.
 //
 // Work reaches the link at commit: a trigger on device_jobs NOTIFYs 'tb_device_jobs' with the store id, and every
-// hub process holding that store's link pumps it. After a reconnect every job without a stored result is sent
-// again; the bridge answers a job it already ran with the outcome it kept, so nothing runs twice. A periodic pump
+// hub process holding that store's link pumps it. After a reconnect every job handed to that bridge (its journal, named
+// in its hello) without a stored result is sent again; the bridge answers a job it already ran with the outcome it
+// kept, so nothing runs twice. Another bridge taking over the store is never sent them: they may have run, so their
+// outcome is unknown until the bridge that had them answers, a status read or a person settles them. A periodic pump
 // covers a lost notification.
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -15,7 +17,7 @@ import { WebSocketServer, type WebSocket } from 'ws'
 import { authenticate } from '../core/staff/auth.ts'
 import { getStore } from '../core/stores/service.ts'
 import { findDeviceOfStore, listDevices, recordDeviceStatus } from '../core/devices/registry.ts'
-import { applyOutcome, markSent, openWork, requeueRecovered, settleUnknownByStatus } from '../core/devices/jobs.ts'
+import { applyOutcome, loseToOtherBridges, markSent, openWork, requeueRecovered, settleUnknownByStatus } from '../core/devices/jobs.ts'
 import type { Hub } from '../runtime.ts'
 import { BridgeMessage, CLOSE_KEY_REFUSED, CLOSE_REPLACED, PROTOCOL_VERSION, type HubMessage } from './protocol.ts'
 import type { DeviceStatus, DeviceWork, WorkResult } from './types.ts'
@@ -29,8 +31,10 @@ interface Link {
   storeId: string
   /** The key the link opened with: checked again before work goes out and a message is taken. */
   token: string
-  /** Jobs sent on this socket (a new socket starts empty, so everything open is sent again). */
+  /** Jobs sent on this socket (a new socket starts empty, so what was handed to this bridge is sent again). */
   sent: Set<string>
+  /** The bridge's journal id, from its hello: the jobs handed to it are sent again only to it. */
+  bridgeId: string | null
   /** The bridge said hello (and was told its devices): no work goes out before, whatever wakes the pump. */
   greeted: boolean
   pumping: Promise<void>
@@ -76,8 +80,10 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
         const works: { jobId: string; work: DeviceWork; handOver: boolean }[] = []
         const previews = new Map<string, string>()
         // A job not yet handed over (queued, or a waiting failure that is its device's next job) goes out even if this
-        // socket carried an earlier attempt of it; one already sent goes once per socket.
-        for (const { job, device } of open.filter((o) => o.job.state !== 'sent' || !link.sent.has(o.job.id))) {
+        // socket carried an earlier attempt of it; one already handed to this bridge goes once per socket (the bridge
+        // answers it from its journal); one handed to another bridge never comes here (loseToOtherBridges).
+        const resend = (job: (typeof open)[number]['job']) => job.sentTo === link.bridgeId && !link.sent.has(job.id)
+        for (const { job, device } of open.filter((o) => o.job.state !== 'sent' || resend(o.job))) {
           try {
             const { work, preview } = await buildWork(tx, job, device, now)
             if (preview) previews.set(job.id, preview)
@@ -86,8 +92,9 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
             await applyOutcome(tx, link.storeId, { jobId: job.id, outcome: 'failed', reason: 'render_failed', message: (err as Error).message, retryable: false, status: null, finishedAt: now.toISOString() })
           }
         }
-        await markSent(tx, works.filter((w) => w.handOver).map((w) => w.jobId), now, previews)
-        return works
+        // What another process's link handed over first is not this link's to send.
+        const marked = await markSent(tx, works.filter((w) => w.handOver).map((w) => w.jobId), now, previews, link.bridgeId ?? undefined)
+        return works.filter((w) => !w.handOver || marked.has(w.jobId))
       })
       if (links.get(link.storeId) !== link) return
       for (const { jobId, work } of outgoing) {
@@ -144,7 +151,7 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
   const onResult = async (link: Link, r: WorkResult) => {
     const now = hub.clock()
     const deviceId = await db.transaction(async (tx) => {
-      const { job } = await applyOutcome(tx, link.storeId, r, { route: 'bridge' })
+      const { job } = await applyOutcome(tx, link.storeId, r, { route: 'bridge', bridgeId: link.bridgeId ?? undefined })
       if (job && r.status) await recordDeviceStatus(tx, job.deviceId, r.status, now)
       return job?.deviceId
     })
@@ -155,7 +162,7 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
   const accept = async (socket: WebSocket, principal: { merchantId: string; storeId: string; token: string }) => {
     const previous = links.get(principal.storeId)
     if (previous) previous.socket.close(CLOSE_REPLACED, 'replaced by a newer connection of this store')
-    const link: Link = { socket, merchantId: principal.merchantId, storeId: principal.storeId, token: principal.token, sent: new Set(), greeted: false, pumping: Promise.resolve(), again: false, alive: true }
+    const link: Link = { socket, merchantId: principal.merchantId, storeId: principal.storeId, token: principal.token, sent: new Set(), bridgeId: null, greeted: false, pumping: Promise.resolve(), again: false, alive: true }
     links.set(principal.storeId, link)
     log.info({ storeId: link.storeId }, 'bridge connected')
     socket.on('pong', () => (link.alive = true))
@@ -176,6 +183,9 @@ export async function startBridgeLinks(hub: Hub, opts: { pumpIntervalMs?: number
         // 'received' changes nothing).
         if ((m.type === 'result' || m.type === 'status') && !(await keyStands(link))) return
         if (m.type === 'hello') {
+          link.bridgeId = m.bridgeId
+          const lost = await db.transaction((tx) => loseToOtherBridges(tx, link.storeId, m.bridgeId, hub.clock()))
+          if (lost) log.warn({ storeId: link.storeId, jobs: lost }, 'another bridge took over the store: the jobs handed to the one before are unknown, not sent again')
           const devices = (await listDevices(db, link.merchantId, link.storeId)).filter((d) => d.enabled && d.route === 'bridge')
           const byId = new Map(devices.map((d) => [d.id, d]))
           send(link, { type: 'welcome', storeId: link.storeId, protocol: PROTOCOL_VERSION, devices: devices.map((d) => endpointOf(d, d.printerId ? byId.get(d.printerId) : undefined)) })

@@ -3,7 +3,8 @@
 //
 // hub → bridge: `work` (a job to run, in seq order; sent again after a reconnect until its result is acknowledged),
 //               `ack` (the hub stored a result; the bridge may forget it), `status_request` (read a device's status).
-// bridge → hub: `hello` (who it is, what results it still holds), `received` (the job is in the bridge's journal),
+// bridge → hub: `hello` (who it is: its store, and its journal's id, which the hub hands work to; what results it
+//               still holds), `received` (the job is in the bridge's journal),
 //               `result` (a job's outcome), `status` (a device's status changed or was polled).
 // A job id is the idempotency key on both ends: the bridge runs a job at most once and answers a repeat with the
 // outcome it stored; the hub applies a result at most once.
@@ -86,7 +87,7 @@ export const HubMessage = z.discriminatedUnion('type', [
 export type HubMessage = z.infer<typeof HubMessage>
 
 export const BridgeMessage = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('hello'), storeId: z.string(), protocol: z.number().int(), agent: z.string() }),
+  z.object({ type: z.literal('hello'), storeId: z.string(), protocol: z.number().int(), agent: z.string(), bridgeId: z.uuid() }),
   z.object({ type: z.literal('received'), jobId: z.string() }),
   z.object({ type: z.literal('result'), result: WorkResultSchema }),
   z.object({ type: z.literal('status'), deviceId: z.string(), status: DeviceStatusSchema }),

@@ -211,7 +211,7 @@ describe('bridge agent: each job reaches its device once', () => {
     const devices = fakeDevices()
     const bridge = await bridgeFor(hub, devices)
     await waitFor(() => expect(bridge.connected).toBe(true))
-    expect(hub.links[0]![0]).toEqual({ type: 'hello', storeId: STORE, protocol: PROTOCOL_VERSION, agent: expect.stringMatching(/^tillbridge-bridge\/\d+\.\d+\.\d+/) })
+    expect(hub.links[0]![0]).toEqual({ type: 'hello', storeId: STORE, protocol: PROTOCOL_VERSION, agent: expect.stringMatching(/^tillbridge-bridge\/\d+\.\d+\.\d+/), bridgeId: expect.stringMatching(/^[0-9a-f-]{36}$/) })
 
     hub.sendWork(receipt('job-1', 1))
     await waitFor(() => expect(bridge.stats().acked).toBe(1))
@@ -408,7 +408,8 @@ describe('bridge journal', () => {
     expect(journal.queued().map((w) => w.jobId)).toEqual(['j1'])
     expect(journal.inFlight()).toEqual([])
     await journal.close()
-    expect(await journalLines(file)).toHaveLength(1) // the torn line is gone before anything is appended
+    // The torn line is gone before anything is appended; the journal's id goes first.
+    expect((await journalLines(file)).map((l) => l.e)).toEqual(['bridge', 'work'])
 
     const hub = await startFakeHub()
     const devices = fakeDevices()
@@ -442,6 +443,8 @@ describe('bridge journal', () => {
 
     now += 23 * 60 * 60 * 1000 // b acked 25 h ago, a 23 h ago
     const reopened = await openJournal(file, { clock })
+    // The bridge keeps its name (the journal's id) through compaction: the hub sends it again what it was handed.
+    expect(reopened.bridgeId).toBe(j.bridgeId)
     expect(reopened.has('b')).toBe(false)
     expect(reopened.has('a')).toBe(true)
     expect(reopened.get('a')).toMatchObject({ work: null, result: { jobId: 'a', outcome: 'done' } })
@@ -450,7 +453,7 @@ describe('bridge journal', () => {
     expect(reopened.queued()).toEqual([])
     await reopened.close()
     const lines = await journalLines(file)
-    expect(lines.map((l) => l.e)).toEqual(['settled', 'work', 'work', 'started', 'result', 'started'])
+    expect(lines.map((l) => l.e)).toEqual(['bridge', 'settled', 'work', 'work', 'started', 'result', 'started'])
   })
 })
 

@@ -104,7 +104,7 @@ describe('bridge link rules', () => {
     expect(msgs.filter((m) => m.type === 'work')).toEqual([])
     expect(pick(await jobOf(late.id))).toEqual({ state: 'queued', attempts: 0, sentAt: null })
     // Handed over now: each goes out once and its result is taken.
-    send({ type: 'hello', storeId: rig.store.storeId, protocol: 1, agent: 'test' })
+    send({ type: 'hello', storeId: rig.store.storeId, protocol: 1, agent: 'test', bridgeId: randomUUID() })
     for (const j of [retried, never, late]) {
       await until(() => msgs, (ms) => ms.some((m) => m.type === 'work' && m.work.jobId === j.id), 3000, 'the job handed over')
       send(result(j.id, 'done'))
@@ -156,6 +156,50 @@ describe('bridge link rules', () => {
     await sleep(500)
     expect(sales.map((s) => rig!.receipts().filter((p) => p.text.includes(s.receiptNo)).length)).toEqual([1, 1, 1, 1])
     expect(second.stats().connects).toBe(1)
+  })
+
+  it('a job handed to a bridge is never handed to another that takes over the store: it is unknown until the bridge that had it answers; that bridge coming back gets it again', async () => {
+    rig = await deviceRig(hub, { pumpIntervalMs: 200 })
+    const key = (await rig.api.post(`/api/v1/stores/${rig.store.storeId}/bridge-keys`, { name: 'Back office PC' })).body.key
+    const a = await rawBridge(rig.hubUrl, rig.store.storeId, key)
+    cleanups.push(() => a.ws.terminate())
+    const printing = await job(rig.devices.printer.id)
+    expect(await a.waitFor((m) => m.type === 'work' && m.work.jobId === printing.id)).toBeDefined()
+    a.send({ type: 'received', jobId: printing.id })
+    // Bridge A is printing it when another bridge (another journal) connects for the store.
+    const b = await rawBridge(rig.hubUrl, rig.store.storeId, key)
+    cleanups.push(() => b.ws.terminate())
+    await until(async () => a.closed(), (c) => c !== null, 3000, 'A to be replaced')
+    const next = await job(rig.devices.printer.id)
+    expect(await b.waitFor((m) => m.type === 'work' && m.work.jobId === next.id)).toBeDefined()
+    expect(b.msgs.some((m) => m.type === 'work' && m.work.jobId === printing.id)).toBe(false)
+    const lost = (await rig.api.get(`/api/v1/device-jobs/${printing.id}`)).body
+    expect(lost).toMatchObject({ state: 'unknown', reason: 'bridge_replaced', attempts: 1 })
+    // B's own result for it (it never had it) is not taken.
+    b.done(printing.id)
+    b.done(next.id)
+    await until(() => stateOf(next.id), (st) => st === 'done', 3000, 'B’s job done')
+    expect(await stateOf(printing.id)).toBe('unknown')
+
+    // A comes back with its journal: its answer for the receipt it had settles it; the job B had goes on with B alone.
+    const third = await job(rig.devices.printer.id)
+    expect(await b.waitFor((m) => m.type === 'work' && m.work.jobId === third.id)).toBeDefined()
+    const aBack = await rawBridge(rig.hubUrl, rig.store.storeId, key, a.bridgeId)
+    cleanups.push(() => aBack.ws.terminate())
+    aBack.done(printing.id)
+    await until(() => stateOf(printing.id), (st) => st === 'done', 3000, 'A’s answer taken')
+    expect(await stateOf(third.id)).toBe('unknown')
+    expect(aBack.msgs.some((m) => m.type === 'work' && m.work.jobId === third.id)).toBe(false)
+
+    // A link of the same bridge (a reconnect) is sent again what was handed to it: the bridge answers from its journal.
+    const fourth = await job(rig.devices.printer.id)
+    expect(await aBack.waitFor((m) => m.type === 'work' && m.work.jobId === fourth.id)).toBeDefined()
+    const again = await rawBridge(rig.hubUrl, rig.store.storeId, key, a.bridgeId)
+    cleanups.push(() => again.ws.terminate())
+    expect(await again.waitFor((m) => m.type === 'work' && m.work.jobId === fourth.id)).toBeDefined()
+    again.done(fourth.id)
+    await until(() => stateOf(fourth.id), (st) => st === 'done', 3000, 'the job resent to its bridge')
+    expect((await rig.api.get(`/api/v1/device-jobs/${fourth.id}`)).body.attempts).toBe(1)
   })
 
   it('a customer display registered as GBK shows Chinese text', async () => {

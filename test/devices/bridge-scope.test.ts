@@ -1,5 +1,6 @@
 // A bridge linked for one store speaks for that store's devices only: a status it reports for any other device
 // (another store's, another merchant's) is refused and changes nothing.
+import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { useTestHub } from '../helpers/db.ts'
@@ -29,7 +30,7 @@ describe('bridge link scope', () => {
       ws.once('open', resolve)
       ws.once('error', reject)
     })
-    ws.send(JSON.stringify({ type: 'hello', storeId: otherStore.storeId, protocol: 1, agent: 'test' }))
+    ws.send(JSON.stringify({ type: 'hello', storeId: otherStore.storeId, protocol: 1, agent: 'test', bridgeId: randomUUID() }))
     ws.send(JSON.stringify({ type: 'status', deviceId: printer.id, status: { online: false, problem: 'paper_out', checkedAt: new Date().toISOString() } }))
     const deadline = Date.now() + 5000
     while (!replies.some((r) => r.type === 'error') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))

@@ -126,7 +126,8 @@ export async function deviceRig(hub: TestHub, opts: { pumpIntervalMs?: number; s
 }
 
 /** A bridge written by hand on the link's protocol, to send what a real agent would not. */
-export async function rawBridge(hubUrl: string, storeId: string, key: string) {
+/** A bridge speaking the link's protocol by hand; `bridgeId` is its journal's id (a new bridge unless given). */
+export async function rawBridge(hubUrl: string, storeId: string, key: string, bridgeId: string = randomUUID()) {
   const ws = new WebSocket(`${hubUrl.replace('http', 'ws')}/api/v1/bridge/link?store=${storeId}`, { headers: { authorization: `Bearer ${key}` } })
   const msgs: any[] = []
   let closed: number | null = null
@@ -146,8 +147,8 @@ export async function rawBridge(hubUrl: string, storeId: string, key: string) {
     }
     return undefined
   }
-  send({ type: 'hello', storeId, protocol: 1, agent: 'test' })
+  send({ type: 'hello', storeId, protocol: 1, agent: 'test', bridgeId })
   await waitFor((m) => m.type === 'welcome')
   const done = (jobId: string) => send({ type: 'result', result: { jobId, outcome: 'done', reason: null, message: null, retryable: false, status: null, finishedAt: new Date().toISOString() } })
-  return { ws, msgs, send, waitFor, done, closed: () => closed }
+  return { ws, msgs, send, waitFor, done, closed: () => closed, bridgeId }
 }

@@ -210,15 +210,34 @@ export async function openWork(tx: Tx, storeId: string, now: Date) {
 
 /**
  * Marks jobs as handed over (to a bridge, or to the hub's own driver): queued ones, and a waiting failure handed over
- * again as its device's next job (openWork, claimNextForDevice).
+ * again as its device's next job (openWork, claimNextForDevice). `to`: the bridge it goes to. Returns the ids marked:
+ * a job another process handed over first is not among them.
  */
-export async function markSent(tx: Tx, jobIds: string[], now: Date, preview?: Map<string, string>) {
-  if (!jobIds.length) return
-  await tx
+export async function markSent(tx: Tx, jobIds: string[], now: Date, preview?: Map<string, string>, to?: string): Promise<Set<string>> {
+  if (!jobIds.length) return new Set()
+  const rows = await tx
     .update(deviceJobs)
-    .set({ state: 'sent', sentAt: now, attempts: sql`${deviceJobs.attempts} + 1`, updatedAt: now })
+    .set({ state: 'sent', sentAt: now, sentTo: to ?? null, attempts: sql`${deviceJobs.attempts} + 1`, updatedAt: now })
     .where(and(inArray(deviceJobs.id, jobIds), or(QUEUED, FAILED_RETRYABLE)))
+    .returning({ id: deviceJobs.id })
   for (const [id, text] of preview ?? []) await tx.update(deviceJobs).set({ preview: text }).where(eq(deviceJobs.id, id))
+  return new Set(rows.map((r) => r.id))
+}
+
+const BRIDGE_REPLACED = 'bridge_replaced'
+
+/**
+ * A bridge greeting the hub for a store: the jobs of the store handed to another bridge (another journal) and not
+ * answered may have run there — a receipt printed — so they are not handed to this one: their outcome is unknown
+ * until the bridge that had them answers, a status read settles them, or a person does. Returns how many.
+ */
+export async function loseToOtherBridges(tx: Tx, storeId: string, bridgeId: string, now: Date): Promise<number> {
+  const rows = await tx
+    .update(deviceJobs)
+    .set({ state: 'unknown', reason: BRIDGE_REPLACED, message: 'another bridge of the store took over while this job was with the bridge it was handed to: whether it ran is not known', finishedAt: now, updatedAt: now })
+    .where(and(eq(deviceJobs.storeId, storeId), eq(deviceJobs.state, 'sent'), sql`${deviceJobs.sentTo} is distinct from ${bridgeId}`, sql`${deviceJobs.deviceId} in (select id from devices where route = 'bridge')`))
+    .returning({ id: deviceJobs.id })
+  return rows.length
 }
 
 export interface JobOutcome {
@@ -246,13 +265,25 @@ function settle(r: JobOutcome, status: DeviceStatusLike | null) {
 }
 
 /**
+ * Whether a job takes an outcome: the hub's own (no `from`) while it is open; a driver's only for a job handed over to
+ * it — a bridge's for a job handed to that bridge, even after another bridge took over the store and its outcome was
+ * lost (it is that bridge's answer, unless a status or a person settled it first).
+ */
+function takesResult(job: DeviceJob, from?: { route: 'bridge' | 'hub'; bridgeId?: string }): boolean {
+  if (!from) return !FINAL.includes(job.state)
+  const handedHere = from.bridgeId === undefined || job.sentTo === null || job.sentTo === from.bridgeId
+  if (job.state === 'sent') return handedHere
+  return job.state === 'unknown' && job.reason === BRIDGE_REPLACED && job.settledBy === null && from.bridgeId !== undefined && job.sentTo === from.bridgeId
+}
+
+/**
  * Applies an outcome at most once: a job still open takes it (an unknown one settled by the status read that came
  * with it), anything else — a repeat, a late result for a dropped job — is ignored. With `from` it is a driver's
  * result: only a job handed over (sent) to a device on that route takes it (see the header). Without it the hub
  * itself decides (a job it could not render, before or instead of handing it over). Returns the job as stored and
  * whether this call changed it.
  */
-export async function applyOutcome(tx: Tx, storeId: string, r: JobOutcome, from?: { route: 'bridge' | 'hub' }): Promise<{ job: DeviceJob | null; applied: boolean }> {
+export async function applyOutcome(tx: Tx, storeId: string, r: JobOutcome, from?: { route: 'bridge' | 'hub'; bridgeId?: string }): Promise<{ job: DeviceJob | null; applied: boolean }> {
   const [found] = await tx
     .select({ job: deviceJobs, route: devices.route })
     .from(deviceJobs)
@@ -262,7 +293,7 @@ export async function applyOutcome(tx: Tx, storeId: string, r: JobOutcome, from?
   // A driver speaks for the jobs of its own route only: a bridge's result for a job the hub drives is ignored.
   if (!found || (from && found.route !== from.route)) return { job: null, applied: false }
   const job = found.job
-  if (FINAL.includes(job.state) || (from && job.state !== 'sent')) return { job, applied: false }
+  if (!takesResult(job, from)) return { job, applied: false }
   const s = settle(r, r.status)
   const result: Record<string, unknown> = {}
   if (r.status) result.status = r.status

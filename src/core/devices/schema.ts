@@ -117,6 +117,11 @@ export const deviceJobs = pgTable(
     expiresAt: timestamptz('expires_at'),
     createdAt: createdAt(),
     sentAt: timestamptz('sent_at'),
+    /**
+     * The bridge a job was handed to (its journal's id; null for the hub's own drivers): sent again only to that bridge,
+     * which answers from its journal. Another bridge taking over the store never gets it: it may have run.
+     */
+    sentTo: text('sent_to'),
     finishedAt: timestamptz('finished_at'),
     updatedAt: updatedAt(),
   },

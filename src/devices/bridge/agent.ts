@@ -387,7 +387,7 @@ export async function startBridge(opts: BridgeOptions): Promise<Bridge> {
         }
         if (socket.readyState === WebSocket.OPEN) socket.ping()
       }, heartbeat.intervalMs)
-      send({ type: 'hello', storeId: opts.storeId, protocol: PROTOCOL_VERSION, agent: BRIDGE_AGENT })
+      send({ type: 'hello', storeId: opts.storeId, protocol: PROTOCOL_VERSION, agent: BRIDGE_AGENT, bridgeId: journal.bridgeId })
     })
     socket.on('pong', () => (lastPong = Date.now()))
     socket.on('message', onMessage)

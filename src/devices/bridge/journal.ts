@@ -3,6 +3,7 @@
 // again), which results the hub has not acknowledged yet, and which job ids it has seen (a repeat is answered from here,
 // never run twice). Loaded and compacted at start: a torn last line (a crash mid-write) is dropped, acknowledged jobs
 // shrink to one line without their payload and are forgotten once acknowledged longer ago than the retention (24 h).
+import { randomUUID } from 'node:crypto'
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises'
 import path from 'node:path'
 import { z } from 'zod'
@@ -11,8 +12,11 @@ import type { DeviceWork, WorkResult } from '../types.ts'
 
 const DAY_MS = 24 * 60 * 60 * 1000
 
-// One line each. `settled` is what compaction leaves of an acknowledged job: its id and outcome, for dedupe.
+// One line each. `settled` is what compaction leaves of an acknowledged job: its id and outcome, for dedupe. `bridge`
+// is the journal's own id, written once when the file is made and kept first by every compaction: the bridge tells the
+// hub this id, and the hub sends a job it handed over again only to the bridge with this journal.
 const EntrySchema = z.discriminatedUnion('e', [
+  z.object({ e: z.literal('bridge'), at: z.string(), id: z.uuid() }),
   z.object({ e: z.literal('work'), at: z.string(), work: DeviceWorkSchema }),
   z.object({ e: z.literal('started'), at: z.string(), jobId: z.string() }),
   z.object({ e: z.literal('result'), at: z.string(), result: WorkResultSchema }),
@@ -34,6 +38,8 @@ export interface JobRecord {
 
 export interface Journal {
   readonly path: string
+  /** The journal's id, which names this bridge to the hub for as long as the file lives. */
+  readonly bridgeId: string
   has(jobId: string): boolean
   get(jobId: string): JobRecord | undefined
   /** Accept a job. The id counts as known at once (a repeat arriving during the fsync is not accepted twice). */
@@ -67,7 +73,7 @@ export class JournalCorruptError extends Error {
  */
 export const mayRunAgain = (rec: JobRecord) => rec.result?.outcome === 'failed' && rec.result.retryable && rec.ackedAt !== null
 
-const entryJobId = (en: Entry) => (en.e === 'work' ? en.work.jobId : en.e === 'result' ? en.result.jobId : en.jobId)
+const entryJobId = (en: Entry) => (en.e === 'bridge' ? null : en.e === 'work' ? en.work.jobId : en.e === 'result' ? en.result.jobId : en.jobId)
 
 function parseLines(file: string, text: string): Entry[] {
   const lines = text.split('\n')
@@ -94,6 +100,7 @@ function replay(entries: Entry[]): { records: Map<string, JobRecord>; resultCoun
   let resultCount = 0
   for (const en of entries) {
     const jobId = entryJobId(en)
+    if (jobId === null) continue
     if (en.e === 'work') {
       const prev = records.get(jobId)
       if (!prev || mayRunAgain(prev)) records.set(jobId, { jobId, work: en.work, started: false, result: null, resultNo: -1, ackedAt: null })
@@ -143,15 +150,17 @@ export async function openJournal(file: string, opts: { clock?: () => Date; rete
 
   // Compaction: forget jobs acknowledged longer ago than the retention, shrink the other acknowledged ones to one
   // `settled` line, keep the lines of unacknowledged jobs in their order (it is the order their results were produced).
+  const identity = entries.find((en) => en.e === 'bridge') ?? { e: 'bridge' as const, at: clock().toISOString(), id: randomUUID() }
   const cutoff = clock().getTime() - retentionMs
   for (const [jobId, rec] of records) if (rec.ackedAt && Date.parse(rec.ackedAt) < cutoff) records.delete(jobId)
-  const kept: Entry[] = []
+  const kept: Entry[] = [identity]
   for (const rec of [...records.values()].filter((r) => r.ackedAt).sort((a, b) => a.resultNo - b.resultNo)) {
     kept.push({ e: 'settled', at: rec.ackedAt!, jobId: rec.jobId, result: rec.result! })
     rec.work = null
   }
   for (const en of entries) {
-    const rec = records.get(entryJobId(en))
+    const jobId = entryJobId(en)
+    const rec = jobId === null ? undefined : records.get(jobId)
     if (rec && !rec.ackedAt && rec.work) kept.push(en)
   }
   await writeDurably(file, kept.map((en) => `${JSON.stringify(en)}\n`).join(''))
@@ -176,6 +185,7 @@ export async function openJournal(file: string, opts: { clock?: () => Date; rete
 
   return {
     path: file,
+    bridgeId: identity.id,
     has: (jobId) => records.has(jobId),
     get: (jobId) => records.get(jobId),
     async record(work) {
