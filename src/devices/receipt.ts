@@ -1,6 +1,7 @@
 // The receipt and kitchen-ticket models the printers draw, built from a recorded sale or refund through the core
 // services' own reads (nothing is written). Amounts are the sale's own to the fen; a refund receipt shows what the
-// refund returned, line by line, with the same shares the refund computed.
+// refund returned, line by line, with the same shares the refund computed. A receipt of a sale voided before it
+// printed (a reprint, or one that waited for its printer) carries the void, so it is never taken as proof of purchase.
 import { and, desc, eq, isNull, lte } from 'drizzle-orm'
 import type { Tx } from '../db/client.ts'
 import { DomainError, notFound } from '../lib/errors.ts'
@@ -141,6 +142,8 @@ export async function loadReceipt(tx: Tx, merchantId: string, ref: { saleId: str
   if (opts.reprint) footer.push(`${label('reprintedAt', locale)} ${localDateTime(opts.now ?? new Date(), timeZone)}`)
   const common = {
     reprint: opts.reprint,
+    // A voided sale's receipt (a reprint, or one that waited for its printer) must say so: it is no proof of purchase.
+    voidedAt: !refund && sale.status === 'voided' && sale.voidedAt ? localDateTime(sale.voidedAt, timeZone) : null,
     merchantName: merchant.name,
     storeName: store.name,
     storeAddress: store.address,
@@ -233,6 +236,7 @@ export async function kitchenTickets(
       deviceId: p.deviceId,
       ticket: {
         reprint: opts.reprint,
+        ...(sale.status === 'voided' && sale.voidedAt ? { voidedAt: localDateTime(sale.voidedAt, timeZone) } : {}),
         storeName: store.name,
         station: p.name,
         receiptNo: sale.receiptNo,

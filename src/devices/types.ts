@@ -70,6 +70,11 @@ export interface ReceiptModel {
   kind: 'sale' | 'refund'
   /** Printed again at a person's request: marked so nobody takes it for a second sale. */
   reprint: boolean
+  /**
+   * When the sale was voided (local date and time, as printedAt), if it was before this copy printed: a reprint, or a
+   * receipt that waited for its printer. Marked VOID at its head and foot so it is never taken as proof of purchase.
+   */
+  voidedAt?: string | null
   merchantName: string
   storeName: string
   storeAddress: string | null
@@ -104,6 +109,8 @@ export interface ReceiptModel {
 
 export interface KitchenTicket {
   reprint: boolean
+  /** When the sale was voided (local), if before this ticket printed (a reprint): marked VOID, nothing to prepare. */
+  voidedAt?: string | null
   storeName: string
   /** The kitchen station (the printer's name). */
   station: string

@@ -11,6 +11,8 @@
 //   wakes no runner again): if the device is still not ready it fails again and the queue stays put.
 // - A device switched off (or a drawer whose printer is) gets nothing: its waiting jobs are dropped (dropWaiting),
 //   and nothing here picks, requeues or hands over a job of it.
+// - A sale voided takes its waiting receipt, kitchen tickets and display screens with it (dropWaitingOfSale, in the
+//   void's transaction): they are dropped, not printed as if the sale stood. Its drawer kicks stay.
 // - unknown (bytes may have reached the device) is never resent: the driver settles it by reading the device's
 //   status, or a person says whether it printed. A reprint is a new job, marked as one.
 // - A job past its expiry (a drawer kick after 10 s) is dropped, never delivered late.
@@ -174,6 +176,29 @@ export async function dropExpired(tx: Tx, where: { storeId?: string; deviceId?: 
  */
 export async function dropWaiting(tx: Tx, deviceId: string, reason: string, message: string, now: Date): Promise<number> {
   return (await drop(tx, and(eq(deviceJobs.deviceId, deviceId), or(QUEUED, FAILED_RETRYABLE)), reason, message, now)).length
+}
+
+/**
+ * A sale voided: its receipt, kitchen tickets and customer-display screens still waiting — queued, or failed +
+ * retryable (waiting for paper, for the link) — are dropped (reason sale_voided), so none of them goes out as if the
+ * sale stood. Drawer kicks are left alone (the void's own kick opens the drawer for the cash paid back), and so is
+ * work already handed over. A reprint asked for after the void is a new job and prints marked VOID. Returns the
+ * dropped ids. Called in the void's transaction.
+ */
+export async function dropWaitingOfSale(tx: Tx, where: { merchantId: string; storeId: string; saleId: string }, now: Date): Promise<string[]> {
+  return drop(
+    tx,
+    and(
+      eq(deviceJobs.merchantId, where.merchantId),
+      eq(deviceJobs.storeId, where.storeId),
+      inArray(deviceJobs.action, ['print', 'display']),
+      sql`${deviceJobs.document}->>'saleId' = ${where.saleId}`,
+      or(QUEUED, FAILED_RETRYABLE),
+    ),
+    'sale_voided',
+    'the sale was voided before this reached the device',
+    now,
+  )
 }
 
 /** Drops the jobs `where` says (it names their states), with why; returns their ids. A dropped job is never retried. */

@@ -19,6 +19,7 @@ import { getSettings } from '../merchants/settings.ts'
 import { getLocation, getRegister, getStore } from '../stores/service.ts'
 import { applyMovements } from '../stock/ledger.ts'
 import { recordEvents } from '../events/service.ts'
+import { dropWaitingOfSale } from '../devices/jobs.ts'
 import { actorCan, type Actor } from '../staff/actor.ts'
 import { recordAudit } from '../staff/audit.ts'
 import { addCashMovement, assertDrawerHolds, openSessionOf, requireOpenSession, rescueSessionFor } from './cash-sessions.ts'
@@ -504,6 +505,8 @@ export async function voidSale(tx: Tx, actor: Actor, saleId: string, input: { re
   await assertDrawerHolds(tx, session.id, cash)
   await addCashMovement(tx, actor, { sessionId: session.id, kind: 'void', amount: -cash, saleId, refundId, approverId: approvedBy, at, businessDate: sale.businessDate })
   await tx.update(sales).set({ status: 'voided', voidedAt: at, voidedBy: actor.id, voidReason: input.reason }).where(eq(sales.id, saleId))
+  // Its receipt and screens still waiting for a device go no further: a voided sale's receipt is no proof of purchase.
+  await dropWaitingOfSale(tx, { merchantId: actor.merchantId, storeId: sale.storeId, saleId }, at)
   // A voided sale is no purchase: the member's last one is what stands now.
   if (sale.memberId) await recomputeLastPurchase(tx, sale.memberId)
   await recordEvents(tx, actor.merchantId, [{ type: 'sale.voided', entityType: 'sale', entityId: saleId, data: { saleId, receiptNo: sale.receiptNo, refundId, refundNo, total: sale.total } }])

@@ -197,6 +197,9 @@ const zhCN = {
   note: '备注 Note',
   thanks: '谢谢惠顾 Thank you',
   reprintedAt: '重印时间 Reprinted',
+  voided: '作废 VOID',
+  voidedAt: '作废时间 Voided',
+  voidNotice: '已作废 非购物凭证 Not a proof of purchase',
   tender_cash: '现金 Cash',
   tender_card: '银行卡 Card',
   tender_wechat: '微信支付 WeChat Pay',
@@ -241,6 +244,9 @@ const LABELS: Record<ReceiptLocale, Record<LabelKey, string>> = {
     note: '備註 Note',
     thanks: '謝謝惠顧 Thank you',
     reprintedAt: '重印時間 Reprinted',
+    voided: '作廢 VOID',
+    voidedAt: '作廢時間 Voided',
+    voidNotice: '已作廢 非購物憑證 Not a proof of purchase',
     tender_cash: '現金 Cash',
     tender_card: '銀行卡 Card',
     tender_wechat: '微信支付 WeChat Pay',
@@ -280,6 +286,9 @@ const LABELS: Record<ReceiptLocale, Record<LabelKey, string>> = {
     note: 'Note',
     thanks: 'Thank you',
     reprintedAt: 'Reprinted',
+    voided: 'VOID',
+    voidedAt: 'Voided',
+    voidNotice: 'VOIDED - not a proof of purchase',
     tender_cash: 'Cash',
     tender_card: 'Card',
     tender_wechat: 'WeChat Pay',
@@ -354,6 +363,11 @@ export function receiptBlocks(model: ReceiptModel, profile: PrinterProfile, loca
   if (model.storeName !== model.merchantName) out.text(model.storeName, { align: 'center' })
   if (model.storeAddress) out.text(model.storeAddress, { align: 'center' })
   if (model.storePhone) out.text(`${L.tel} ${model.storePhone}`, { align: 'center' })
+  // A voided sale's copy says so at its head and its foot, so neither half of it passes as proof of purchase.
+  if (model.voidedAt) {
+    out.text(L.voided, { align: 'center', bold: true, size: 2 })
+    out.text(`${L.voidedAt} ${model.voidedAt}`, { align: 'center', bold: true })
+  }
   if (model.reprint) out.text(L.reprint, { align: 'center', bold: true })
   out.text(model.kind === 'refund' ? L.refund : L.sale, { align: 'center', bold: true })
   out.rule()
@@ -396,14 +410,22 @@ export function receiptBlocks(model: ReceiptModel, profile: PrinterProfile, loca
     if (m.pointsBalance !== null) out.pair(L.pointsBalance, String(m.pointsBalance))
   }
   if (model.qr) out.qr(model.qr)
-  if (model.footer.length) out.rule()
+  if (model.footer.length || model.voidedAt) out.rule()
   for (const f of model.footer) out.text(f, { align: 'center' })
+  if (model.voidedAt) {
+    out.text(`${L.voided} ${model.voidedAt}`, { align: 'center', bold: true })
+    out.text(L.voidNotice, { align: 'center', bold: true })
+  }
   return out.end()
 }
 
 export function kitchenBlocks(ticket: KitchenTicket, profile: PrinterProfile, locale?: string): Block[] {
   const L = LABELS[receiptLocale(locale)]
   const out = layout(profile)
+  if (ticket.voidedAt) {
+    out.text(L.voided, { align: 'center', bold: true, size: 2 })
+    out.text(`${L.voidedAt} ${ticket.voidedAt}`, { align: 'center', bold: true })
+  }
   if (ticket.reprint) out.text(L.reprint, { align: 'center', bold: true })
   out.text(ticket.station, { align: 'center', bold: true, size: 2 })
   out.text(ticket.storeName, { align: 'center' })
