@@ -9,12 +9,12 @@ import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { drainJobs } from '../helpers/jobs.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
-import { deviceRig, until, type DeviceRig } from '../helpers/devices.ts'
+import { deviceRig, hubDrivenPrinter, until, type DeviceRig } from '../helpers/devices.ts'
 import { kitchenTickets, loadReceipt } from '../../src/devices/receipt.ts'
 import { kitchenBlocks, receiptBlocks, type Block } from '../../src/devices/render/text.ts'
 import { receiptEscpos } from '../../src/devices/render/escpos.ts'
 import { receiptEpos } from '../../src/devices/render/epos.ts'
-import { startEscposPrinter, type SimPrinter } from '../../src/devices/simulators/escpos-printer.ts'
+import type { SimPrinter } from '../../src/devices/simulators/escpos-printer.ts'
 import { defaultProfile, type ReceiptModel } from '../../src/devices/types.ts'
 
 /** "YYYY-MM-DD HH:MM" in Asia/Shanghai (UTC+8, no daylight saving), the merchants' default time zone. */
@@ -212,15 +212,9 @@ describe('receipts of a voided sale', () => {
   })
 
   it('a receipt waiting for paper when its sale is voided is dropped and never prints; a reprint then prints marked VOID', async () => {
-    const m = await seedMerchant(hub)
-    const store = await seedStore(hub, m.merchantId)
-    const admin = createApi(hub).as(m.adminToken)
-    sim = await startEscposPrinter()
-    const printer = await admin.post('/api/v1/devices', { storeId: store.storeId, registerId: store.registerId, name: 'Printer', kind: 'receipt_printer', driver: 'escpos_tcp', address: sim.address, route: 'hub' })
-    expect(printer.status).toBe(201)
-    const item = await seedProduct(hub, store, { name: '散装苹果', price: 990, stock: 50 })
-    const sell = async () => (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku }], tenders: [{ kind: 'card', amount: 990 }] })).body
-    const job = async (saleId: string) => (await admin.get(`/api/v1/device-jobs?storeId=${store.storeId}`)).body.items.find((j: any) => j.document.saleId === saleId && !j.reprintOf)
+    const rig = await hubDrivenPrinter(hub)
+    sim = rig.sim
+    const { admin, sell, job } = rig
     const printedOf = (receiptNo: string) => sim!.printed().filter((p) => p.text.includes(receiptNo))
 
     sim.setPaper('end')

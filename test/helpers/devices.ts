@@ -152,3 +152,20 @@ export async function rawBridge(hubUrl: string, storeId: string, key: string, br
   const done = (jobId: string) => send({ type: 'result', result: { jobId, outcome: 'done', reason: null, message: null, retryable: false, status: null, finishedAt: new Date().toISOString() } })
   return { ws, msgs, send, waitFor, done, closed: () => closed, bridgeId }
 }
+
+/**
+ * A store with a hub-driven (route: hub) ESC/POS printer simulator and an item sold by card: `sell` rings one, `job`
+ * reads a sale's own receipt job (not a reprint). The caller closes `sim`.
+ */
+export async function hubDrivenPrinter(hub: TestHub) {
+  const m = await seedMerchant(hub)
+  const store = await seedStore(hub, m.merchantId)
+  const admin = createApi(hub).as(m.adminToken)
+  const sim = await startEscposPrinter()
+  const printer = await admin.post('/api/v1/devices', { storeId: store.storeId, registerId: store.registerId, name: 'Printer', kind: 'receipt_printer', driver: 'escpos_tcp', address: sim.address, route: 'hub' })
+  if (printer.status !== 201) throw new Error(`printer not registered: ${JSON.stringify(printer.body)}`)
+  const item = await seedProduct(hub, store, { name: '散装苹果', price: 990, stock: 50 })
+  const sell = async () => (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'card', amount: 990 }] })).body
+  const job = async (saleId: string) => (await admin.get(`/api/v1/device-jobs?storeId=${store.storeId}`)).body.items.find((j: any) => j.document.saleId === saleId && !j.reprintOf)
+  return { m, store, admin, sim, printerId: printer.body.id as string, sell, job }
+}

@@ -9,7 +9,8 @@ import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
 import { drainJobs } from '../helpers/jobs.ts'
-import { startEscposPrinter, type SimPrinter } from '../../src/devices/simulators/escpos-printer.ts'
+import { hubDrivenPrinter } from '../helpers/devices.ts'
+import type { SimPrinter } from '../../src/devices/simulators/escpos-printer.ts'
 import { rescueSessionFor } from '../../src/core/sales/cash-sessions.ts'
 import { systemActor } from '../../src/core/staff/actor.ts'
 
@@ -296,22 +297,15 @@ describe('devices', () => {
     })
 
     async function hubPrinter() {
-      const m = await seedMerchant(hub)
-      const store = await seedStore(hub, m.merchantId)
-      const admin = createApi(hub).as(m.adminToken)
-      sim = await startEscposPrinter()
-      const printer = await admin.post('/api/v1/devices', { storeId: store.storeId, registerId: store.registerId, name: 'Printer', kind: 'receipt_printer', driver: 'escpos_tcp', address: sim.address, route: 'hub' })
-      expect(printer.status).toBe(201)
-      const item = await seedProduct(hub, store, { name: '散装苹果', price: 990, stock: 50 })
-      const sell = async () => (await admin.post('/api/v1/sales', { registerId: store.registerId, lines: [{ sku: item.sku, quantity: 1 }], tenders: [{ kind: 'card', amount: 990 }] })).body
-      const job = async (saleId: string) => (await admin.get(`/api/v1/device-jobs?storeId=${store.storeId}`)).body.items.find((j: any) => j.document.saleId === saleId)
+      const rig = await hubDrivenPrinter(hub)
+      sim = rig.sim
       /** The receipts in the order they came out, by sale. */
       const printedOrder = (...sales: { receiptNo: string }[]) =>
         sim!
           .printed()
           .filter((p) => p.text.trim())
           .map((p) => sales.findIndex((s) => p.text.includes(s.receiptNo)))
-      return { admin, sim, printerId: printer.body.id as string, sell, job, printedOrder }
+      return { ...rig, printedOrder }
     }
     const poll = () => hub.database.db.execute(sql`select graphile_worker.add_job('device.poll', '{}'::json)`)
 
