@@ -144,4 +144,18 @@ describe('merchant settings', () => {
     // The same currency named again is no change.
     expect((await api.patch('/api/v1/merchant', { currency: 'cny', name: 'Renamed' })).body).toMatchObject({ currency: 'CNY', name: 'Renamed' })
   })
+
+  it('the time zone cannot change while a cash session is open: the sales and refunds of the day it opened on would be dated another day', async () => {
+    const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })
+    const api = createApi(hub).as(m.adminToken)
+    const store = await seedStore(hub, m.merchantId, { float: 0 })
+    const refused = await api.patch('/api/v1/merchant', { timeZone: 'America/Los_Angeles', name: 'Renamed' })
+    expect([refused.status, refused.body.error?.code, refused.body.error?.details]).toEqual([409, 'cash_sessions_open', { openSessions: 1 }])
+    expect((await api.get('/api/v1/merchant')).body).toMatchObject({ timeZone: 'Asia/Shanghai', name: expect.not.stringMatching('Renamed') })
+    // The zone named again is no change; anything else may change with a session open.
+    expect((await api.patch('/api/v1/merchant', { timeZone: 'Asia/Shanghai', name: 'Renamed' })).status).toBe(200)
+    const session = (await api.get(`/api/v1/cash-sessions?registerId=${store.registerId}&status=open`)).body.items[0]
+    expect((await api.post(`/api/v1/cash-sessions/${session.id}/close`, { countedCash: 0 })).status).toBe(200)
+    expect((await api.patch('/api/v1/merchant', { timeZone: 'America/Los_Angeles' })).body.timeZone).toBe('America/Los_Angeles')
+  })
 })

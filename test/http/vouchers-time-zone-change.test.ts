@@ -40,6 +40,9 @@ describe('vouchers after a change of the merchant’s time zone', () => {
     const kd = await d.connect('kingdee')
     expect(JSON.stringify(ok(await d.exportTo(built.voucher.id, kd), 200))).toContain('exported')
 
+    // The till closed (to the fen: no over or short to book), the merchant moves.
+    const x = ok(await d.admin.get(`/api/v1/cash-sessions/${session.id}/report`), 200)
+    ok(await d.admin.post(`/api/v1/cash-sessions/${session.id}/close`, { countedCash: x.cash.expected }), 200)
     ok(await d.admin.patch('/api/v1/merchant', { timeZone: 'America/Los_Angeles' }), 200)
 
     const again = ok(await d.admin.post('/api/v1/vouchers/build', { storeId: d.store.storeId, date: DAY }), 200)

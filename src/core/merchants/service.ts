@@ -80,6 +80,13 @@ export async function updateMerchant(tx: Tx, id: string, changes: MerchantSettin
       currency: before.currency,
     })
   }
+  if (changes.timeZone !== undefined && changes.timeZone !== before.timeZone) {
+    // A session's sales, refunds and cash keep the business day it opened on only if the day is counted in one zone.
+    const { rows } = await tx.execute<{ n: number }>(sql`select count(*)::int as n from cash_sessions where merchant_id = ${id} and status = 'open'`)
+    if (rows[0]!.n > 0) {
+      throw conflict('cash_sessions_open', 'close the open cash sessions before changing the time zone: the business day of what is rung up in them would be counted in another zone', { openSessions: rows[0]!.n })
+    }
+  }
   const [after] = await tx
     .update(merchants)
     .set({ ...changes, ...(changes.name ? { name: changes.name.trim() } : {}), updatedAt: new Date() })
