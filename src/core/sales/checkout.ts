@@ -273,8 +273,17 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
 
 const toQuote = ({ settings: _s, store: _st, ctx: _c, sellables: _se, tenders: _t, approverId: _a, overLimit: _o, memberCtx: _m, ...q }: Prepared): Quote => q
 
+/**
+ * The customer an on-account tender is charged to, trimmed: a blank name or account reference names nobody, so it is
+ * no name at all (and an on-account tender without one is refused, online and offline alike).
+ */
+function withCustomer(input: SaleInput): SaleInput {
+  const name = (s: string | undefined) => s?.trim() || undefined
+  return { ...input, customerName: name(input.customerName), tenders: input.tenders?.map((t) => (t.accountRef === undefined ? t : { ...t, accountRef: name(t.accountRef) })) }
+}
+
 export async function quoteSale(tx: Tx, actor: Actor, input: SaleInput, at = new Date()): Promise<Quote> {
-  return toQuote(await prepare(tx, actor, input, at, { offline: false }))
+  return toQuote(await prepare(tx, actor, withCustomer(input), at, { offline: false }))
 }
 
 export interface CompleteOptions {
@@ -295,7 +304,8 @@ export function hashSaleInput(input: unknown): string {
 }
 
 /** Completes a sale in the caller's transaction. Online sales need the tenders to cover the amount due exactly. */
-export async function completeSale(tx: Tx, actor: Actor, input: SaleInput, opts: CompleteOptions = {}): Promise<SaleView> {
+export async function completeSale(tx: Tx, actor: Actor, given: SaleInput, opts: CompleteOptions = {}): Promise<SaleView> {
+  const input = withCustomer(given)
   const at = opts.occurredAt ?? new Date()
   const p = await prepare(tx, actor, input, at, { offline: opts.offline === true })
   if (!opts.offline) {

@@ -52,9 +52,20 @@ export interface SaleFilter {
   businessDateTo?: string
   status?: 'completed' | 'voided'
   receiptNo?: string
+  /**
+   * A customer's sales (a statement): the sale's customer name or an on-account tender's account reference is this,
+   * exactly but for case and the spaces around it.
+   */
+  customer?: string
   /** Sales made before this one (cursor: the last id of the previous page). */
   before?: string
   limit: number
+}
+
+const customerIs = (customer: string) => {
+  const who = customer.toLowerCase()
+  return sql`(lower(btrim(${sales.customerName})) = ${who} or exists (
+    select 1 from ${saleTenders} t where t.sale_id = ${sales.id} and t.kind = 'on_account' and lower(btrim(t.account_ref)) = ${who}))`
 }
 
 export async function listSales(tx: Tx, f: SaleFilter) {
@@ -67,6 +78,7 @@ export async function listSales(tx: Tx, f: SaleFilter) {
     f.businessDateTo ? lte(sales.businessDate, f.businessDateTo) : undefined,
     f.status ? eq(sales.status, f.status) : undefined,
     f.receiptNo ? eq(sales.receiptNo, f.receiptNo) : undefined,
+    f.customer?.trim() ? customerIs(f.customer.trim()) : undefined,
   ]
   if (f.before) {
     // The cursor is the last sale of the previous page; the next page starts after it in time (ties by id).

@@ -8,7 +8,8 @@
 // roundedCashRefund. Cash out of the drawer is never more than it holds.
 // Tenders: by default the refund goes back to the original tenders in proportion to what each can still refund
 // (largest remainder); a different split that pays out more cash (cash instead of a card, say) needs the
-// 'sales.refund_cash' permission. What a stored-value tender paid always goes back to stored value.
+// 'sales.refund_cash' permission. What a stored-value tender paid always goes back to stored value, and what an
+// on-account tender charged to that account (see RETURNED_IN_KIND).
 import { and, eq, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { conflict, forbidden, invalid, notFound } from '../../lib/errors.ts'
@@ -41,6 +42,18 @@ export interface RefundInput {
 }
 
 const cum = (total: number, n: number, q: number) => mulDivRound(total, n, q)
+
+/**
+ * Tenders whose refunds go back where they came from, never out as money, with the code a refund breaking that gets:
+ * stored value (its bonus was never money; its principal leaves only by a refund of the top-up) and on account (the
+ * customer has not paid: a refund lowers what they owe). Refunded to the sale's own tender of the kind only.
+ */
+const RETURNED_IN_KIND = {
+  stored_value: { code: 'refund_to_stored_value', detail: 'storedValue', words: 'paid with stored value and goes back to stored value' },
+  on_account: { code: 'refund_to_account', detail: 'onAccount', words: 'charged to the customer’s account and goes back to it' },
+} as const satisfies Partial<Record<TenderKind, { code: string; detail: string; words: string }>>
+type ReturnedKind = keyof typeof RETURNED_IN_KIND
+const returnedInKind = (kind: TenderKind): kind is ReturnedKind => kind in RETURNED_IN_KIND
 
 /**
  * Locks a sale to refund or void it, and its member first when it has one: a merge locks the members and then their
@@ -137,18 +150,22 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
 
   let split: { kind: TenderKind; amount: number; saleTenderId: string | null; accountRef: string | null }[]
   const open = tenders.map((t) => t.amount - t.refundedAmount)
-  // What stored value paid goes back to stored value, never out as money (its bonus was never money; its principal
-  // leaves only by a refund of the top-up): the refunds' money never adds up to more than the money tenders paid.
-  const isStored = tenders.map((t) => t.kind === 'stored_value')
-  const storedOpen = sum(open.filter((_, i) => isStored[i]))
-  const moneyPaid = sum(tenders.filter((_, i) => !isStored[i]).map((t) => t.amount))
-  const storedRefunded = sum(tenders.filter((_, i) => isStored[i]).map((t) => t.refundedAmount))
-  const storedDue = Math.min(storedOpen, Math.max(0, refundedBefore + total - moneyPaid - storedRefunded))
-  const parts = storedValueFirst(wholeCash(allocate(Math.min(total, sum(open)), open), open, tenders, settings.cashRounding.unit), open, isStored, tenders, storedDue)
+  const dues = dueInKind(tenders, refundedBefore + total)
+  const parts = inKindFirst(wholeCash(allocate(Math.min(total, sum(open)), open), open, tenders, settings.cashRounding.unit), open, tenders, dues)
+  // Named or split the default way, what stored value paid and what was charged to an account go back there.
+  const inKind = (xs: { kind: TenderKind; amount: number }[]) => {
+    for (const due of dues) {
+      const back = sum(xs.filter((x) => due.kinds.includes(x.kind as ReturnedKind)).map((x) => x.amount))
+      if (back >= due.amount) continue
+      const rule = RETURNED_IN_KIND[due.code]
+      throw invalid(rule.code, `${due.amount} of this refund was ${rule.words}, not out as money`, { [rule.detail]: due.amount })
+    }
+  }
   const cashOf = (xs: { kind: TenderKind; amount: number }[]) => sum(xs.filter((x) => x.kind === 'cash').map((x) => x.amount))
   if (!input.tenders) {
     split = tenders.map((t, i) => ({ kind: t.kind, amount: parts[i]!, saleTenderId: t.id, accountRef: t.accountRef })).filter((s) => s.amount > 0)
     if (sum(split.map((s) => s.amount)) !== total) throw conflict('tenders_exhausted', 'the original tenders cannot take this refund; name the tenders')
+    inKind(split)
   } else {
     if (sum(input.tenders.map((t) => t.amount)) !== total) throw invalid('refund_tender_mismatch', `refund tenders must add up to ${total}`, { refundTotal: total })
     // One entry per original tender: each entry is checked and split (stored value into principal and bonus) on its
@@ -158,10 +175,21 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
     // a card may still be refunded unreferenced at the terminal, with the cash-refund permission (below).
     // Cash named by kind likewise comes out of what the sale's cash payment can still give back; beyond that it is
     // cash instead of another tender (the cash-refund permission, below).
-    // Any other kind (on account, a coupon voucher, stored value, points) named by kind is the sale's own tender of
-    // that kind with room for it, as cash is.
+    // Stored value and on account named by kind are the sale's own tender of that kind (one with room for it), and
+    // beyond what it can give back the refund is refused: they go back nowhere else. A sale charged to two accounts
+    // does not say which one a refund goes back to: name it (saleTenderId).
+    // Any other kind (a coupon voucher, points) named by kind is the sale's own tender of that kind with room for it,
+    // as cash is.
+    const accountOf = (x: (typeof tenders)[number]) => x.accountRef ?? sale.customerName
     const resolved = input.tenders.map((t) => {
       if (t.saleTenderId) return t
+      if (returnedInKind(t.kind)) {
+        const same = tenders.filter((x) => x.kind === t.kind)
+        const accounts = new Set(same.map(accountOf)).size
+        if (t.kind === 'on_account' && accounts > 1) throw invalid('refund_tender_ambiguous', `the sale was charged to ${accounts} accounts: name the one refunded (saleTenderId)`, { kind: t.kind })
+        const own = same.find((x) => t.amount <= x.amount - x.refundedAmount) ?? same[0]
+        return own ? { ...t, saleTenderId: own.id } : t
+      }
       if (!ELECTRONIC.includes(t.kind)) {
         const own = tenders.find((x) => x.kind === t.kind && t.amount <= x.amount - x.refundedAmount)
         return own ? { ...t, saleTenderId: own.id } : t
@@ -181,7 +209,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
       if (t.saleTenderId && !original) throw invalid('unknown_sale_tender', `tender ${t.saleTenderId} is not part of this sale`)
       if (original && original.kind !== t.kind) throw invalid('refund_tender_kind', `tender ${t.saleTenderId} was ${original.kind}, not ${t.kind}`)
       if (original && t.amount > original.amount - original.refundedAmount) throw invalid('refund_exceeds_tender', `tender ${original.id} can refund at most ${original.amount - original.refundedAmount}`)
-      if (!original && (t.kind === 'stored_value' || t.kind === 'points')) throw invalid('refund_tender_kind', `a ${t.kind} refund goes back to the sale's own ${t.kind} tender (name saleTenderId)`)
+      if (!original && (returnedInKind(t.kind) || t.kind === 'points')) throw invalid('refund_tender_kind', `a ${t.kind} refund goes back only to the sale's own ${t.kind} tender (name saleTenderId)`, { kind: t.kind })
       if (!original) {
         const can = actorCan(actor, 'sales.refund_cash')
         if (!can.ok) throw forbidden('refund_tender_forbidden', `role ${actor.role} may only refund to the original tenders`, { permission: 'sales.refund_cash' })
@@ -189,10 +217,7 @@ export async function refundSale(tx: Tx, actor: Actor, saleId: string, input: Re
       }
       return { kind: t.kind, amount: t.amount, saleTenderId: original?.id ?? null, accountRef: original?.accountRef ?? null }
     })
-    const storedBack = sum(split.filter((x) => x.kind === 'stored_value').map((x) => x.amount))
-    if (storedBack < storedDue) {
-      throw invalid('refund_to_stored_value', `${storedDue} of this refund was paid with stored value and goes back to stored value, not out as money`, { storedValue: storedDue })
-    }
+    inKind(split)
     // More cash out of the drawer than the split to the original tenders gives is a cash refund instead of a card
     // one, even when the sale's own cash tender is named.
     if (cashOf(split) > cashOf(tenders.map((t, i) => ({ kind: t.kind, amount: parts[i]! }))) && split.every((x) => x.saleTenderId)) {
@@ -390,24 +415,46 @@ function wholeCash(parts: number[], open: number[], tenders: { kind: TenderKind 
 }
 
 /**
- * The default split with at least `due` to the stored-value tenders: after cash was given instead of a card, the
- * card still looks open and a split by what is open would send stored value's part to it. What they lack is taken
- * from the other tenders, cash last.
+ * What a refund bringing the sale's refunds to `reached` must give back to tenders of the kinds that go back where
+ * they came from (RETURNED_IN_KIND), so that the refunds never give the other tenders more than those paid: to them
+ * all together (so no more money goes out than money was paid), and to each kind (so stored value is not paid to an
+ * account, nor an account's charge to stored value). Each as much as those tenders can still take at most; `code`
+ * names the kind the refund is refused in (of a group of several kinds, the first the sale has).
  */
-function storedValueFirst(parts: number[], open: number[], isStored: boolean[], tenders: { kind: TenderKind }[], due: number): number[] {
-  let lack = due - sum(parts.filter((_, i) => isStored[i]))
-  if (lack <= 0) return parts
+function dueInKind(tenders: { kind: TenderKind; amount: number; refundedAmount: number }[], reached: number): { kinds: ReturnedKind[]; amount: number; code: ReturnedKind }[] {
+  const kinds = (Object.keys(RETURNED_IN_KIND) as ReturnedKind[]).filter((k) => tenders.some((t) => t.kind === k))
+  const groups = kinds.length > 1 ? [...kinds.map((k) => [k]), kinds] : kinds.map((k) => [k])
+  return groups.map((group) => {
+    const inside = tenders.filter((t) => group.includes(t.kind as ReturnedKind))
+    const paidElsewhere = sum(tenders.filter((t) => !inside.includes(t)).map((t) => t.amount))
+    const given = sum(inside.map((t) => t.refundedAmount))
+    const open = sum(inside.map((t) => t.amount - t.refundedAmount))
+    return { kinds: group, amount: Math.min(open, Math.max(0, reached - paidElsewhere - given)), code: group[0]! }
+  })
+}
+
+/**
+ * The default split with at least what is due to the tenders that go back where they came from: after cash was given
+ * instead of a card, the card still looks open and a split by what is open would send their part to it. What they
+ * lack is taken from the money tenders, cash last.
+ */
+function inKindFirst(parts: number[], open: number[], tenders: { kind: TenderKind }[], dues: { kinds: ReturnedKind[]; amount: number }[]): number[] {
   const out = [...parts]
-  const givers = out.map((_, j) => j).filter((j) => !isStored[j]).sort((a, b) => Number(tenders[a]!.kind === 'cash') - Number(tenders[b]!.kind === 'cash'))
-  for (const i of out.keys()) {
-    if (!isStored[i]) continue
-    let room = Math.min(lack, open[i]! - out[i]!)
-    for (const j of givers) {
-      const take = Math.min(room, out[j]!)
-      out[j] = out[j]! - take
-      out[i] = out[i]! + take
-      room -= take
-      lack -= take
+  const givers = out.map((_, j) => j).filter((j) => !returnedInKind(tenders[j]!.kind)).sort((a, b) => Number(tenders[a]!.kind === 'cash') - Number(tenders[b]!.kind === 'cash'))
+  for (const due of dues) {
+    const inside = (i: number) => due.kinds.includes(tenders[i]!.kind as ReturnedKind)
+    let lack = due.amount - sum(out.filter((_, i) => inside(i)))
+    for (const i of out.keys()) {
+      if (lack <= 0) break
+      if (!inside(i)) continue
+      let room = Math.min(lack, open[i]! - out[i]!)
+      for (const j of givers) {
+        const take = Math.min(room, out[j]!)
+        out[j] = out[j]! - take
+        out[i] = out[i]! + take
+        room -= take
+        lack -= take
+      }
     }
   }
   return out

@@ -172,12 +172,14 @@ async function recordsOf(tx: Tx, merchantId: string, line: VoucherLine, src: Sou
                where r.id = any(${ids(src.refunds)}) ${rateIs(sql`sl.tax_rate_bp`)} order by r.refund_no`
       break
     }
+    // A tender's records say who paid or owes it: the sale's customer and the tender's account (for on account, the
+    // customer charged; for stored value, the member's card).
     case 'tender':
     case 'stored_value_spend': {
       const kind = tenderIs(line.kind === 'tender')
       const amount = line.kind === 'tender' ? sql`t.amount` : g.part === 'bonus' ? sql`coalesce(t.stored_bonus, 0)` : sql`coalesce(t.stored_principal, 0)`
       q = sql`select 'sale_tender' as type, t.id::text, s.receipt_no as ref, (${amount})::bigint as amount,
-                     jsonb_build_object('saleId', s.id, 'kind', t.kind, 'paymentNo', t.payment_no) as detail
+                     jsonb_build_object('saleId', s.id, 'kind', t.kind, 'paymentNo', t.payment_no, 'customerName', s.customer_name, 'accountRef', t.account_ref) as detail
                 from sale_tenders t join sales s on s.id = t.sale_id
                where s.id = any(${ids(src.sales)}) and ${kind} and t.status = 'captured' order by s.receipt_no`
       break
@@ -188,8 +190,9 @@ async function recordsOf(tx: Tx, merchantId: string, line: VoucherLine, src: Sou
       // Stored value goes back as it was taken: principal and bonus are lines of their own.
       const amount = line.kind === 'refund_tender' ? sql`t.amount` : g.part === 'bonus' ? sql`coalesce(t.stored_bonus, 0)` : sql`coalesce(t.stored_principal, 0)`
       q = sql`select 'refund_tender' as type, t.id::text, r.refund_no as ref, (${amount})::bigint as amount,
-                     jsonb_build_object('refundId', r.id, 'kind', t.kind) as detail
-                from refund_tenders t join refunds r on r.id = t.refund_id where r.id = any(${ids(src.refunds)}) and ${kind} order by r.refund_no`
+                     jsonb_build_object('refundId', r.id, 'saleId', r.sale_id, 'kind', t.kind, 'customerName', s.customer_name, 'accountRef', t.account_ref) as detail
+                from refund_tenders t join refunds r on r.id = t.refund_id join sales s on s.id = r.sale_id
+               where r.id = any(${ids(src.refunds)}) and ${kind} order by r.refund_no`
       break
     }
     case 'cash_rounding':

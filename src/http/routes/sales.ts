@@ -245,6 +245,11 @@ const list = defineRoute({
       to: BusinessDate().optional().openapi({ description: 'Last business date' }),
       status: z.enum(['completed', 'voided']).optional(),
       receiptNo: z.string().max(64).optional(),
+      customer: z
+        .string()
+        .max(200)
+        .optional()
+        .openapi({ description: "A customer's sales: the sale's customerName or an on-account tender's accountRef is this (exact, ignoring case and surrounding spaces)" }),
       limit: z.coerce.number().int().min(1).max(200).default(50),
       cursor: IdCursor(),
     }),
@@ -260,7 +265,7 @@ const refund = defineRoute({
   tags,
   summary: 'Refund or return items of a sale',
   description:
-    'Against the sale\'s own lines, never more than was sold (also across several refunds). Restock or write off per line. The money goes back to the original tenders by default; naming other tenders (cash instead of a card) needs sales.refund_cash. Electronic refunds get a merchant-side refund number. Held for approval (202) when its total is over the merchant\'s approvals.refundOverAmount and the caller may not decide approvals.',
+    'Against the sale\'s own lines, never more than was sold (also across several refunds). Restock or write off per line. The money goes back to the original tenders by default; naming other tenders (cash instead of a card) needs sales.refund_cash. What stored value paid and what an on-account tender charged go back to the sale\'s own tender of that kind, never out as money (422 refund_to_stored_value, refund_to_account); a sale charged to two accounts needs the refunded one named (saleTenderId). Electronic refunds get a merchant-side refund number. Held for approval (202) when its total is over the merchant\'s approvals.refundOverAmount and the caller may not decide approvals.',
   access: 'sales.refund',
   request: {
     params: IdParam,
@@ -365,6 +370,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
       businessDateTo: q.to,
       status: q.status,
       receiptNo: q.receiptNo,
+      customer: q.customer,
       before: q.cursor,
       limit: q.limit,
     })
