@@ -216,10 +216,19 @@ export async function sendCampaign(
       if (wait > 0) await sleep(wait, opts.signal)
     }
   }
-  await Promise.all(Array.from({ length: senders }, sender)).catch(async (e: unknown) => {
-    await progress.fail(e)
-    throw e
-  })
+  // The run ends when every sender has: one failing stops the others at their next batch, and a batch still out with
+  // the vendor is recorded before the run fails (its recipients are not left claimed by a sender nobody waits for).
+  const guarded = () =>
+    sender().catch((e: unknown) => {
+      stop ??= 'refused'
+      throw e
+    })
+  const ended = await Promise.allSettled(Array.from({ length: senders }, guarded))
+  const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+  if (failed) {
+    await progress.fail(failed.reason)
+    throw failed.reason
+  }
   // Cancelled while sending (claimBatch claims nothing more then): the run is over, also when it stopped early (a
   // batch throttled after the cancel came back pending).
   const [current] = (await db.execute<{ status: string }>(sql`select status from campaigns where id = ${campaign.id}`)).rows
