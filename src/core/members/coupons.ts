@@ -1,6 +1,7 @@
 // Coupons: templates (amount off, percent off, a free item; minimum spend, scope, validity, per-member limit) and
-// the coupons issued from them, each with a unique code, redeemed once — the redemption is a conditional update,
-// so two tills racing with the same code cannot both use it.
+// the coupons issued from them, each with a unique code and the terms and validity it was issued with (a template
+// changed later changes no coupon already out), redeemed once — the redemption is a conditional update, so two
+// tills racing with the same code cannot both use it.
 import { randomBytes } from 'node:crypto'
 import { and, count, eq, inArray, lt, ne, sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
@@ -94,6 +95,22 @@ async function endOfValidDays(tx: Tx, merchantId: string, from: Date, days: numb
   return templateEnd && templateEnd < end ? templateEnd : end
 }
 
+/**
+ * What a coupon is worth and where it applies, copied onto it at issue: a coupon keeps these whatever its template is
+ * changed to later (a template's change is for the coupons issued after it).
+ */
+export const couponTerms = (t: CouponTemplate) => ({
+  kind: t.kind,
+  amount: t.amount,
+  percentBp: t.percentBp,
+  freeVariantId: t.freeVariantId,
+  freeQuantity: t.freeQuantity,
+  minSpend: t.minSpend,
+  productIds: t.productIds,
+  variantIds: t.variantIds,
+  categoryIds: t.categoryIds,
+})
+
 /** Refuses a template no coupon can be issued from at `at`: switched off, or past its own end. */
 export function assertIssuable(t: CouponTemplate, at: Date): void {
   if (!t.active) throw conflict('template_inactive', 'this coupon template is not active')
@@ -159,11 +176,12 @@ export async function issueCoupons(
     })
   }
   const issued: Coupon[] = []
+  const terms = couponTerms(t)
   for (const memberId of targets) {
     for (let attempt = 0; ; attempt++) {
       try {
         const [c] = await tx.transaction((sp) =>
-          sp.insert(coupons).values({ id: newId(), merchantId: actor.merchantId, templateId: t.id, code: newCouponCode(), memberId, validFrom, validTo, source: input.source }).returning(),
+          sp.insert(coupons).values({ id: newId(), merchantId: actor.merchantId, templateId: t.id, code: newCouponCode(), memberId, ...terms, validFrom, validTo, source: input.source }).returning(),
         )
         issued.push(c!)
         break
@@ -194,7 +212,10 @@ export async function getCouponByCode(tx: Tx, merchantId: string, code: string):
   return found
 }
 
-/** Checks a coupon can be used on this sale and turns it into a discount for the pricing engine. */
+/**
+ * Checks a coupon can be used on this sale and turns it into a discount for the pricing engine: on its own terms, as
+ * issued; only its label is the template's name as it is now.
+ */
 export function couponDiscount(
   c: Coupon & { template: CouponTemplate },
   ctx: { memberId: string | null; at: Date; lines: { variantId: string; productId: string; categoryChain: string[]; gross: number; unitPrice: number; pricePer: number }[] },
@@ -202,22 +223,21 @@ export function couponDiscount(
   if (c.status !== 'issued') throw conflict('coupon_unusable', `coupon ${c.code} is ${c.status}`)
   if (c.validFrom > ctx.at || (c.validTo && c.validTo <= ctx.at)) throw conflict('coupon_unusable', `coupon ${c.code} is not valid now`)
   if (c.memberId && c.memberId !== ctx.memberId) throw conflict('coupon_unusable', `coupon ${c.code} belongs to another member`)
-  const t = c.template
-  const scope = { productIds: t.productIds, variantIds: t.variantIds, categoryIds: t.categoryIds }
+  const scope = { productIds: c.productIds, variantIds: c.variantIds, categoryIds: c.categoryIds }
   const scoped = (l: (typeof ctx.lines)[number]) =>
     (scope.productIds.length + scope.variantIds.length + scope.categoryIds.length === 0) ||
     scope.productIds.includes(l.productId) ||
     scope.variantIds.includes(l.variantId) ||
     l.categoryChain.some((x) => scope.categoryIds.includes(x))
   const eligible = ctx.lines.filter(scoped).reduce((a, l) => a + l.gross, 0)
-  if (eligible < t.minSpend) throw invalid('coupon_min_spend', `coupon ${c.code} needs a spend of ${t.minSpend} on eligible items (${eligible} in the cart)`, { minSpend: t.minSpend, eligible })
-  const base = { source: 'coupon' as const, sourceId: c.id, label: t.name }
-  if (t.kind === 'amount_off') return { ...base, step: 4, scope, amount: t.amount! }
-  if (t.kind === 'percent_off') return { ...base, step: 2, scope, percentBp: t.percentBp! }
-  const free = ctx.lines.find((l) => l.variantId === t.freeVariantId)
+  if (eligible < c.minSpend) throw invalid('coupon_min_spend', `coupon ${c.code} needs a spend of ${c.minSpend} on eligible items (${eligible} in the cart)`, { minSpend: c.minSpend, eligible })
+  const base = { source: 'coupon' as const, sourceId: c.id, label: c.template.name }
+  if (c.kind === 'amount_off') return { ...base, step: 4, scope, amount: c.amount! }
+  if (c.kind === 'percent_off') return { ...base, step: 2, scope, percentBp: c.percentBp! }
+  const free = ctx.lines.find((l) => l.variantId === c.freeVariantId)
   if (!free) throw invalid('coupon_item_missing', `coupon ${c.code} gives an item that is not in the cart`)
   // The units at what they cost by then (after promotions and tier prices), not at their list price.
-  return { ...base, step: 3, scope: { variantIds: [t.freeVariantId!] }, freeUnits: t.freeQuantity! }
+  return { ...base, step: 3, scope: { variantIds: [c.freeVariantId!] }, freeUnits: c.freeQuantity! }
 }
 
 /** Marks a coupon used by a sale; only one sale can, whatever races. */

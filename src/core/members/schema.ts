@@ -294,6 +294,19 @@ export const coupons = pgTable(
     code: text('code').notNull(),
     memberId: uuid('member_id').references(() => members.id),
     status: text('status').$type<'issued' | 'redeemed' | 'void' | 'expired'>().notNull().default('issued'),
+    /**
+     * The terms it was issued with, copied from its template at issue: a coupon in a customer's hand keeps its value,
+     * minimum spend and scope whatever the template is changed to later (the change is for coupons issued after).
+     */
+    kind: text('kind').$type<CouponKind>().notNull(),
+    amount: money('amount'),
+    percentBp: integer('percent_bp'),
+    freeVariantId: uuid('free_variant_id'),
+    freeQuantity: integer('free_quantity'),
+    minSpend: money('min_spend').notNull().default(0),
+    productIds: jsonb('product_ids').$type<string[]>().notNull().default([]),
+    variantIds: jsonb('variant_ids').$type<string[]>().notNull().default([]),
+    categoryIds: jsonb('category_ids').$type<string[]>().notNull().default([]),
     validFrom: timestamptz('valid_from').notNull(),
     validTo: timestamptz('valid_to'),
     /** Why it was issued: 'manual', 'bulk', 'birthday', 'campaign:<id>'. */

@@ -143,7 +143,7 @@ async function prepare(tx: Tx, actor: Actor, input: SaleInput, at: Date, opts: {
     throw invalid('offline_redemption', 'coupons and points cannot be redeemed offline: the hub could not check them when the sale was made')
   }
   const memberCtx = await loadMemberContext(tx, actor.merchantId, input, settings.loyalty, businessDate(at, settings.timeZone))
-  const couponsByCategory = (memberCtx?.coupons ?? []).some((c) => c.template.categoryIds.length > 0)
+  const couponsByCategory = (memberCtx?.coupons ?? []).some((c) => c.categoryIds.length > 0)
   const sellables = await lookupSellables(tx, actor.merchantId, input.lines, settings, { categoryChains: byCategory || couponsByCategory })
 
   const cart: CartLine[] = sellables.map((s, i) => {

@@ -3,7 +3,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { Instant, uuid } from '../schemas.ts'
 import { and, asc, eq } from 'drizzle-orm'
 import { createTier, listTiers, updateTier, type Tier } from '../../core/members/tiers.ts'
-import { createTemplate, findCouponByCode, issueCoupons, listTemplates, updateTemplate, voidCoupon, type CouponTemplate } from '../../core/members/coupons.ts'
+import { createTemplate, findCouponByCode, issueCoupons, listTemplates, updateTemplate, voidCoupon, type Coupon, type CouponTemplate } from '../../core/members/coupons.ts'
 import { topupBonusRules } from '../../core/members/schema.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { newId } from '../../lib/ids.ts'
@@ -92,10 +92,34 @@ const templateOut = (t: CouponTemplate): z.infer<typeof TemplateSchema> => ({
   restoreOnRefund: t.restoreOnRefund,
   active: t.active,
 })
+/** What a coupon gives and where, as it was issued (its template may have changed since: that changes no coupon out). */
+export const CouponTermsSchema = z.object({
+  kind: z.enum(['amount_off', 'percent_off', 'free_item']),
+  amount: minor.nullable(),
+  percentBp: z.number().int().nullable(),
+  freeVariantId: uuid().nullable(),
+  freeQuantity: z.number().int().nullable(),
+  minSpend: minor,
+  productIds: z.array(z.string()),
+  variantIds: z.array(z.string()),
+  categoryIds: z.array(z.string()),
+})
+export const couponTermsOut = (c: Coupon): z.infer<typeof CouponTermsSchema> => ({
+  kind: c.kind,
+  amount: c.amount,
+  percentBp: c.percentBp,
+  freeVariantId: c.freeVariantId,
+  freeQuantity: c.freeQuantity,
+  minSpend: c.minSpend,
+  productIds: c.productIds,
+  variantIds: c.variantIds,
+  categoryIds: c.categoryIds,
+})
 const CouponSchema = z
   .object({ id: uuid(), code: z.string(), templateId: uuid(), memberId: uuid().nullable(), status: z.string(), validFrom: z.string(), validTo: z.string().nullable(), source: z.string(), redeemedSaleId: uuid().nullable() })
+  .extend(CouponTermsSchema.shape)
   .openapi('Coupon')
-const couponOut = (c: { id: string; code: string; templateId: string; memberId: string | null; status: string; validFrom: Date; validTo: Date | null; source: string; redeemedSaleId: string | null }) => ({
+const couponOut = (c: Coupon) => ({
   id: c.id,
   code: c.code,
   templateId: c.templateId,
@@ -105,6 +129,7 @@ const couponOut = (c: { id: string; code: string; templateId: string; memberId: 
   validTo: c.validTo?.toISOString() ?? null,
   source: c.source,
   redeemedSaleId: c.redeemedSaleId,
+  ...couponTermsOut(c),
 })
 
 const t = (tag: string) => [tag]
@@ -138,6 +163,7 @@ const routes = {
     path: '/api/v1/coupon-templates/{id}',
     tags: t('Coupons'),
     summary: 'Change a coupon template',
+    description: 'A change is for the coupons issued after it: a coupon already issued keeps the value, minimum spend, scope and validity it was issued with.',
     access: 'loyalty.manage',
     request: { params: IdParam, body: jsonBody(changesOf(TemplateBody)) },
     responses: { 200: json(TemplateSchema) },
@@ -157,6 +183,7 @@ const routes = {
     path: '/api/v1/coupons/{code}',
     tags: t('Coupons'),
     summary: 'A coupon by its code',
+    description: 'The coupon with the terms it was issued with (what it is worth now), and its template as it is now.',
     access: 'members.read',
     request: { params: z.object({ code: z.string().min(4).max(40).openapi({ param: { name: 'code', in: 'path' } }) }) },
     responses: { 200: json(CouponSchema.extend({ template: TemplateSchema })) },

@@ -11,6 +11,7 @@ import { getSettings } from '../../core/merchants/settings.ts'
 import { keysetPage } from '../../db/page.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page } from '../route.ts'
+import { CouponTermsSchema, couponTermsOut } from './loyalty.ts'
 
 const tags = ['Members']
 const minor = z.number().int()
@@ -260,7 +261,9 @@ const memberCoupons = defineRoute({
   summary: "A member's coupons",
   access: 'members.read',
   request: { params: IdParam },
-  responses: { 200: json(z.object({ items: z.array(z.object({ id: uuid(), code: z.string(), templateId: uuid(), status: z.string(), validFrom: z.string(), validTo: z.string().nullable(), source: z.string() })) })) },
+  responses: {
+    200: json(z.object({ items: z.array(z.object({ id: uuid(), code: z.string(), templateId: uuid(), status: z.string(), validFrom: z.string(), validTo: z.string().nullable(), source: z.string() }).extend(CouponTermsSchema.shape)) })),
+  },
 })
 
 export function register(app: OpenAPIHono<AppEnv>) {
@@ -378,7 +381,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(memberCoupons, async (c) => {
     await getMember(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
     const rows = await c.var.db.select().from(coupons).where(and(eq(coupons.merchantId, c.var.principal.merchantId), eq(coupons.memberId, c.req.valid('param').id))).orderBy(desc(coupons.createdAt))
-    return c.json({ items: rows.map((r) => ({ id: r.id, code: r.code, templateId: r.templateId, status: r.status, validFrom: r.validFrom.toISOString(), validTo: r.validTo?.toISOString() ?? null, source: r.source })) }, 200)
+    return c.json({ items: rows.map((r) => ({ id: r.id, code: r.code, templateId: r.templateId, status: r.status, validFrom: r.validFrom.toISOString(), validTo: r.validTo?.toISOString() ?? null, source: r.source, ...couponTermsOut(r) })) }, 200)
   })
 }
 
