@@ -9,9 +9,10 @@
 //                   figure: a void cancels the sale on its own day (only then is it allowed) and shows under voids.
 //   transactions    the number of those sales.
 //   gross           Σ gross_total: line amounts before discounts (tax included when prices include tax).
-//   discounts       Σ discount_total; bySource: Σ sale_adjustments.amount grouped by (source, source_id, label), one
-//                   entry per promotion, 'manual' for till discounts, member discounts when there are any. The
-//                   entries add up to the total.
+//   discounts       Σ discount_total; bySource: Σ sale_adjustments.amount grouped by (source, source_id): one
+//                   entry per promotion under its current name (a promotion renamed in the period is one entry), one
+//                   per tier and coupon under the latest label of the period; till discounts ('manual', no source
+//                   id) and points redemptions grouped by their label. The entries add up to the total.
 //   total           Σ total: what customers owed before cash rounding (gross − discounts, + tax when prices exclude it).
 //   rounding        Σ rounding_adjustment: cash rounding (抹零), negative when rounded down.
 //   netSales        Σ (total + rounding_adjustment): the amount due of the day's sales.
@@ -39,6 +40,7 @@
 // indexes of the child tables. No index is missing for them.
 import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
+import { labelledDiscounts } from '../sales/discount-labels.ts'
 import { getSettings } from '../merchants/settings.ts'
 import { bpCell, csvFile, moneyCell, type Cell, type CsvFile } from './csv.ts'
 import type { Locale } from '../../lib/i18n/locale.ts'
@@ -127,9 +129,8 @@ export async function dailySalesReport(tx: Tx, merchantId: string, q: DailySales
   ).rows
   const discountRows = (
     await tx.execute<Row>(sql`
-      select s.store_id, s.business_date::text as day, a.source, a.source_id, a.label, sum(a.amount)::bigint as amount
-        from sale_adjustments a join sales s on s.id = a.sale_id
-       where ${salesIn} and s.status = 'completed'
+      select store_id, day, source, source_id, label, sum(amount)::bigint as amount
+        from (${labelledDiscounts(merchantId, salesIn)}) x
        group by 1, 2, 3, 4, 5
        order by 6 desc, 3, 5, 4`)
   ).rows

@@ -3,6 +3,7 @@
 import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { getSession } from './cash-sessions.ts'
+import { labelledDiscounts } from './discount-labels.ts'
 
 export interface SessionReport {
   type: 'X' | 'Z'
@@ -54,9 +55,9 @@ export async function sessionReport(tx: Tx, merchantId: string, sessionId: strin
   ).rows as Record<string, unknown>[]
   const discountRows = (
     await tx.execute(sql`
-      select a.source, a.label, sum(a.amount) as amount from sale_adjustments a join sales x on x.id = a.sale_id
-       where x.merchant_id = ${merchantId} and x.session_id = ${sessionId} and x.status = 'completed'
-       group by a.source, a.source_id, a.label order by 3 desc, 1, 2`)
+      select source, label, sum(amount) as amount
+        from (${labelledDiscounts(merchantId, sql`s.merchant_id = ${merchantId} and s.session_id = ${sessionId}`)}) x
+       group by source, source_id, label order by 3 desc, 1, 2`)
   ).rows as Record<string, unknown>[]
   const cashRows = (
     await tx.execute(sql`select kind, coalesce(sum(amount), 0) as amount from cash_movements where session_id = ${sessionId} group by kind`)
