@@ -336,7 +336,7 @@ export async function importCatalog(tx: Tx, actor: Actor, sheet: Sheet, opts: { 
   if (!opts.dryRun) await lockCategoryTree(tx, merchantId)
 
   const drafts = headerBad ? [] : sheet.rows.map((r) => reader.read(r))
-  const plan = await makePlan(tx, merchantId, drafts, reader, new Set(sheet.columns))
+  const plan = await makePlan(tx, merchantId, drafts, reader, new Set(sheet.columns), { lock: !opts.dryRun })
   const errors = reader.errors.sort((a, b) => a.line - b.line)
   const report: ImportReport = {
     dryRun: opts.dryRun,
@@ -367,7 +367,12 @@ export async function importCatalog(tx: Tx, actor: Actor, sheet: Sheet, opts: { 
   return { ...report, applied: true }
 }
 
-async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: RowReader, columns: Set<CatalogColumn>): Promise<Plan> {
+/**
+ * With `lock` (an import that will be written), the existing variants of the file and their products are read locked
+ * until the transaction ends, so the plan is made against the rows as they are when it is written: an edit committed
+ * meanwhile is waited for and read, not written back over (see "blank" above).
+ */
+async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: RowReader, columns: Set<CatalogColumn>, opts: { lock: boolean }): Promise<Plan> {
   const fail = reader.fail.bind(reader)
 
   // Across rows: a SKU or a barcode may appear once in the file.
@@ -397,7 +402,8 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
           select v.id, v.sku, v.product_id, v.option_values, v.price, v.price_per, v.cost, v.on_shelf,
                  v.tax_category_id as variant_tax_category_id, v.unit as variant_unit, p.name, p.name_en, p.category_id, p.tax_category_id, p.unit, p.options
             from variants v join products p on p.id = v.product_id
-           where v.merchant_id = ${merchantId} and v.sku = any(${sql.param(skus)}::text[])`)
+           where v.merchant_id = ${merchantId} and v.sku = any(${sql.param(skus)}::text[])
+           ${opts.lock ? sql`for no key update of v, p` : sql``}`)
       ).rows.map((r) => ({ ...r, price: Number(r.price), cost: Number(r.cost) }))
     : []
   const existing = new Map(existingRows.map((r) => [r.sku, r]))
@@ -451,7 +457,7 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
     const before = existing.get(d.sku)
     return before && (ownUnit(d, before) ?? before.unit) !== (before.variant_unit ?? before.unit)
   })
-  const unitLocked = await variantsInUse(tx, merchantId, unitMoves.map((d) => existing.get(d.sku)!.id))
+  const unitLocked = await variantsInUse(tx, merchantId, unitMoves.map((d) => existing.get(d.sku)!.id), opts)
   const tree = await listCategories(tx, merchantId)
   // A path matches whatever its letters' case; a new category's path reads with its parents' own spelling. Case is
   // folded by the database's lower(), as its index on sibling names does (JavaScript lowers İ to an i with a
@@ -717,9 +723,14 @@ async function makePlan(tx: Tx, merchantId: string, drafts: Draft[], reader: Row
   return plan
 }
 
-/** Those of the variants that have stock (a level at any location) or sales. */
-async function variantsInUse(tx: Tx, merchantId: string, ids: string[]): Promise<Set<string>> {
+/**
+ * Those of the variants that have stock (a level at any location) or sales. With `lock`, the variants are first held
+ * FOR UPDATE, as updateVariant holds one whose unit it changes: sales and stock movements of them in flight (holding
+ * them key share, see lookupSellables) are waited for and seen, and later ones wait for the import.
+ */
+async function variantsInUse(tx: Tx, merchantId: string, ids: string[], opts: { lock: boolean }): Promise<Set<string>> {
   if (ids.length === 0) return new Set()
+  if (opts.lock) await tx.execute(sql`select id from variants where merchant_id = ${merchantId} and id = any(${sql.param(ids)}::uuid[]) order by id for update`)
   const { rows } = await tx.execute<{ id: string }>(sql`
     select variant_id as id from stock_levels where merchant_id = ${merchantId} and variant_id = any(${sql.param(ids)}::uuid[])
     union select variant_id from sale_lines where merchant_id = ${merchantId} and variant_id = any(${sql.param(ids)}::uuid[])`)

@@ -1,6 +1,7 @@
 // Resolving what the till scanned or typed (SKU, barcode, scale label, variant id) to sellable variants with
 // everything pricing needs: price, unit, tax rate, category chain and cost. One query on the hot path. Unit and tax
-// category are the variant's effective ones: its own, else its product's.
+// category are the variant's effective ones: its own, else its product's. The variants are held (key share) until
+// the caller's transaction ends, so their unit stays the one the sale or stock movement is counted in.
 import { sql } from 'drizzle-orm'
 import type { Tx } from '../../db/client.ts'
 import { executeNamed } from '../../db/prepared.ts'
@@ -115,8 +116,11 @@ export async function lookupSellables(
              where b.variant_id = v.id and (b.code = any(${sql.param([...codes])}::text[]) or b.gtin = any(${sql.param([...gtins])}::text[]))) as codes
       from wanted w
       -- Each wanted variant by its key, also in the generic plan a sale runs this on (see loadSaleContext): without
-      -- the fence (offset 0) that plan reads the whole of a small catalog's variants to join them.
-      cross join lateral (select * from variants v where v.id = w.id offset 0) v
+      -- the fence (offset 0) that plan reads the whole of a small catalog's variants to join them. Key share holds
+      -- the variant as its sale or stock line will (their foreign key) from the moment its unit is read: a unit
+      -- change (FOR UPDATE, see updateVariant) waits for this transaction and then sees what it counted, or this
+      -- waits for the change and reads the new unit. Edits of price or shelf, and other sales, do not conflict.
+      cross join lateral (select * from variants v where v.id = w.id offset 0 for key share) v
       join products p on p.id = v.product_id
       join tax_categories t on t.id = coalesce(v.tax_category_id, p.tax_category_id)`)
   const byId = new Map(rows.map((r) => [r.variant_id, r]))

@@ -206,7 +206,8 @@ const assertTaxCategory = (tx: Tx, merchantId: string, id: string) => assertTaxC
 
 /**
  * Quantities of a variant's stock and sales are counted in its effective unit, so the unit cannot change once
- * the variant has stock (a level at any location) or has been sold.
+ * the variant has stock (a level at any location) or has been sold. True only with the variant held FOR UPDATE
+ * (updateVariant), so no sale or stock movement of it is in flight unseen.
  */
 async function variantInUse(tx: Tx, merchantId: string, variantId: string): Promise<boolean> {
   const r = await tx.execute<{ used: boolean }>(sql`
@@ -372,15 +373,17 @@ export interface VariantChanges {
   barcodes?: (BarcodeInput | string)[]
 }
 
-export async function getVariant(tx: Tx, merchantId: string, id: string): Promise<Variant> {
-  const [v] = await tx.select().from(variants).where(and(eq(variants.merchantId, merchantId), eq(variants.id, id)))
+/** A variant; with `lock`, its row is held FOR UPDATE until the transaction ends (see updateVariant). */
+export async function getVariant(tx: Tx, merchantId: string, id: string, opts: { lock?: boolean } = {}): Promise<Variant> {
+  const q = tx.select().from(variants).where(and(eq(variants.merchantId, merchantId), eq(variants.id, id)))
+  const [v] = opts.lock ? await q.for('update') : await q
   if (!v) throw notFound('variant', id)
   return v
 }
 
 /** Changes a variant; a change of price, cost, pricePer or tax category is recorded as a price change with the old and new values. */
 export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: VariantChanges): Promise<Variant> {
-  const before = await getVariant(tx, actor.merchantId, id)
+  let before = await getVariant(tx, actor.merchantId, id)
   if (changes.optionValues !== undefined) changes = { ...changes, optionValues: cleanOptionValues(changes.optionValues) }
   const [product] = await tx.select({ options: products.options, unit: products.unit, taxCategoryId: products.taxCategoryId }).from(products).where(eq(products.id, before.productId))
   checkVariant({ sku: changes.sku ?? before.sku, price: changes.price ?? before.price, cost: changes.cost, pricePer: changes.pricePer, optionValues: changes.optionValues, unit: changes.unit }, product!.options)
@@ -391,6 +394,11 @@ export async function updateVariant(tx: Tx, actor: Actor, id: string, changes: V
   }
   if (changes.taxCategoryId) await assertTaxCategory(tx, actor.merchantId, changes.taxCategoryId)
   if (changes.unit !== undefined) {
+    // Locked before the check: a sale or stock movement holds the variant from the moment it reads the unit (key
+    // share, see lookupSellables), so this waits for those in flight and then sees their lines, and later ones wait
+    // for this change and count in the new unit. Also when the unit named is the one read: the row read may since
+    // have been given another unit, which writing this one would change back unchecked.
+    before = await getVariant(tx, actor.merchantId, id, { lock: true })
     const from = before.unit ?? product!.unit
     const to = changes.unit ?? product!.unit
     if (from !== to && (await variantInUse(tx, actor.merchantId, id))) {
