@@ -2,21 +2,15 @@
 // more than those units.
 import { describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
-import { createApi, seedMerchant } from '../helpers/api.ts'
-import { checkLedgerAfterEach, seedProduct, seedStore } from '../helpers/pos.ts'
-
-let phones = 0
-const phone = () => `1386${String(process.pid % 1000).padStart(3, '0')}${String(++phones).padStart(4, '0')}`
+import { checkLedgerAfterEach, seedProduct } from '../helpers/pos.ts'
+import { memberShop, uniquePhone } from '../helpers/member-shop.ts'
 
 describe('a free-item coupon with promotions', () => {
   const hub = useTestHub()
   checkLedgerAfterEach(hub)
 
   async function setup() {
-    const m = await seedMerchant(hub)
-    const store = await seedStore(hub, m.merchantId)
-    const admin = createApi(hub).as(m.adminToken)
-    const member = (await admin.post('/api/v1/members', { phone: phone() })).body
+    const { m, store, admin, member } = await memberShop(hub, '1386')
     const coffee = await seedProduct(hub, store, { price: 1000, stock: 50 })
     const tpl = await admin.post('/api/v1/coupon-templates', { validDays: 30, name: 'one coffee free', kind: 'free_item', freeVariantId: coffee.variantId, freeQuantity: 1 })
     expect(tpl.status, JSON.stringify(tpl.body)).toBe(201)
@@ -45,7 +39,7 @@ describe('a free-item coupon with promotions', () => {
   it('gold member 5% tier discount, two coffees, one free: the other coffee costs 950', async () => {
     const { m, store, admin, coffee } = await setup()
     expect((await admin.post('/api/v1/tiers', { code: 'gold', name: 'Gold', rank: 0, minSpend: 0, discountBp: 500 })).status).toBe(201)
-    const member = (await admin.post('/api/v1/members', { phone: phone() })).body
+    const member = (await admin.post('/api/v1/members', { phone: uniquePhone('1386') })).body
     const tpl = await admin.post('/api/v1/coupon-templates', { validDays: 30, name: 'one coffee free 2', kind: 'free_item', freeVariantId: coffee.variantId, freeQuantity: 1 })
     const code = (await admin.post('/api/v1/coupons/issue', { templateId: tpl.body.id, memberIds: [member.id] })).body.issued[0].code as string
     const q = await admin.post('/api/v1/sales/quote', { registerId: store.registerId, memberId: member.id, couponCodes: [code], lines: [{ sku: coffee.sku, quantity: 2 }] })

@@ -2,21 +2,15 @@
 // template is changed to later: a change of the template is for the coupons issued after it.
 import { describe, expect, it } from 'vitest'
 import { useTestHub } from '../helpers/db.ts'
-import { createApi, seedMerchant } from '../helpers/api.ts'
-import { checkLedgerAfterEach, seedProduct, seedStore } from '../helpers/pos.ts'
-
-let phones = 0
-const phone = () => `1357${String(process.pid % 1000).padStart(3, '0')}${String(++phones).padStart(4, '0')}`
+import { checkLedgerAfterEach, seedProduct } from '../helpers/pos.ts'
+import { memberShop, uniquePhone } from '../helpers/member-shop.ts'
 
 describe('coupon terms after their template changes', () => {
   const hub = useTestHub()
   checkLedgerAfterEach(hub)
 
   async function setup() {
-    const m = await seedMerchant(hub)
-    const store = await seedStore(hub, m.merchantId)
-    const admin = createApi(hub).as(m.adminToken)
-    const member = (await admin.post('/api/v1/members', { phone: phone() })).body
+    const { m, store, admin, member } = await memberShop(hub, '1357')
     const issue = async (templateId: string) => (await admin.post('/api/v1/coupons/issue', { templateId, memberIds: [member.id] })).body.issued[0].code as string
     const quote = (code: string, lines: { sku: string; quantity?: number }[]) => admin.post('/api/v1/sales/quote', { registerId: store.registerId, memberId: member.id, couponCodes: [code], lines })
     return { m, store, admin, member, issue, quote }
@@ -63,7 +57,7 @@ describe('coupon terms after their template changes', () => {
 
   it('a percent-off coupon keeps its rate and the category it applies to when the template changes kind and scope', async () => {
     const { store, admin, issue, quote } = await setup()
-    const tea = (await admin.post('/api/v1/categories', { name: `Tea ${phone()}` })).body
+    const tea = (await admin.post('/api/v1/categories', { name: `Tea ${uniquePhone('1357')}` })).body
     const a = await seedProduct(hub, store, { price: 6000, stock: 50, categoryId: tea.id })
     const b = await seedProduct(hub, store, { price: 3000, stock: 50 })
     const tpl = (await admin.post('/api/v1/coupon-templates', { validDays: 30, name: 'tea 10% off', kind: 'percent_off', percentBp: 1000, categoryIds: [tea.id] })).body

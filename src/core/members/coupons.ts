@@ -99,7 +99,7 @@ async function endOfValidDays(tx: Tx, merchantId: string, from: Date, days: numb
  * What a coupon is worth and where it applies, copied onto it at issue: a coupon keeps these whatever its template is
  * changed to later (a template's change is for the coupons issued after it).
  */
-export const couponTerms = (t: CouponTemplate) => ({
+export const couponTerms = (t: Pick<CouponTemplate, 'kind' | 'amount' | 'percentBp' | 'freeVariantId' | 'freeQuantity' | 'minSpend' | 'productIds' | 'variantIds' | 'categoryIds'>) => ({
   kind: t.kind,
   amount: t.amount,
   percentBp: t.percentBp,

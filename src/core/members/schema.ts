@@ -252,22 +252,29 @@ export const topupTenders = pgTable(
 
 export type CouponKind = 'amount_off' | 'percent_off' | 'free_item'
 
+/**
+ * What a coupon gives and where: a template's terms, copied onto each coupon at issue. amount_off: minor units off;
+ * percent_off: basis points; free_item: the variant given and how many.
+ */
+const couponTermColumns = () => ({
+  kind: text('kind').$type<CouponKind>().notNull(),
+  amount: money('amount'),
+  percentBp: integer('percent_bp'),
+  freeVariantId: uuid('free_variant_id'),
+  freeQuantity: integer('free_quantity'),
+  minSpend: money('min_spend').notNull().default(0),
+  productIds: jsonb('product_ids').$type<string[]>().notNull().default([]),
+  variantIds: jsonb('variant_ids').$type<string[]>().notNull().default([]),
+  categoryIds: jsonb('category_ids').$type<string[]>().notNull().default([]),
+})
+
 export const couponTemplates = pgTable(
   'coupon_templates',
   {
     id: id(),
     merchantId: merchantId().references(() => merchants.id),
     name: text('name').notNull(),
-    kind: text('kind').$type<CouponKind>().notNull(),
-    /** amount_off: minor units off; percent_off: basis points; free_item: the variant given and how many. */
-    amount: money('amount'),
-    percentBp: integer('percent_bp'),
-    freeVariantId: uuid('free_variant_id'),
-    freeQuantity: integer('free_quantity'),
-    minSpend: money('min_spend').notNull().default(0),
-    productIds: jsonb('product_ids').$type<string[]>().notNull().default([]),
-    variantIds: jsonb('variant_ids').$type<string[]>().notNull().default([]),
-    categoryIds: jsonb('category_ids').$type<string[]>().notNull().default([]),
+    ...couponTermColumns(),
     /** A fixed window, or a number of days from issue. */
     validFrom: timestamptz('valid_from'),
     validTo: timestamptz('valid_to'),
@@ -298,15 +305,7 @@ export const coupons = pgTable(
      * The terms it was issued with, copied from its template at issue: a coupon in a customer's hand keeps its value,
      * minimum spend and scope whatever the template is changed to later (the change is for coupons issued after).
      */
-    kind: text('kind').$type<CouponKind>().notNull(),
-    amount: money('amount'),
-    percentBp: integer('percent_bp'),
-    freeVariantId: uuid('free_variant_id'),
-    freeQuantity: integer('free_quantity'),
-    minSpend: money('min_spend').notNull().default(0),
-    productIds: jsonb('product_ids').$type<string[]>().notNull().default([]),
-    variantIds: jsonb('variant_ids').$type<string[]>().notNull().default([]),
-    categoryIds: jsonb('category_ids').$type<string[]>().notNull().default([]),
+    ...couponTermColumns(),
     validFrom: timestamptz('valid_from').notNull(),
     validTo: timestamptz('valid_to'),
     /** Why it was issued: 'manual', 'bulk', 'birthday', 'campaign:<id>'. */

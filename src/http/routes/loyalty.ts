@@ -3,7 +3,7 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { Instant, uuid } from '../schemas.ts'
 import { and, asc, eq } from 'drizzle-orm'
 import { createTier, listTiers, updateTier, type Tier } from '../../core/members/tiers.ts'
-import { createTemplate, findCouponByCode, issueCoupons, listTemplates, updateTemplate, voidCoupon, type Coupon, type CouponTemplate } from '../../core/members/coupons.ts'
+import { couponTerms, createTemplate, findCouponByCode, issueCoupons, listTemplates, updateTemplate, voidCoupon, type Coupon, type CouponTemplate } from '../../core/members/coupons.ts'
 import { topupBonusRules } from '../../core/members/schema.ts'
 import { recordAudit } from '../../core/staff/audit.ts'
 import { newId } from '../../lib/ids.ts'
@@ -30,19 +30,22 @@ const tierOut = (t: Tier) => ({ id: t.id, code: t.code, name: t.name, rank: t.ra
 
 const RuleSchema = z.object({ id: uuid(), threshold: minor, bonus: minor, active: z.boolean() }).openapi('TopupBonusRule')
 
+/** What a coupon gives and where: a template's terms, and a coupon's as it was issued (a template changed since changes no coupon out). */
+export const CouponTermsSchema = z.object({
+  kind: z.enum(['amount_off', 'percent_off', 'free_item']),
+  amount: minor.nullable(),
+  percentBp: z.number().int().nullable(),
+  freeVariantId: uuid().nullable(),
+  freeQuantity: z.number().int().nullable(),
+  minSpend: minor,
+  productIds: z.array(z.string()),
+  variantIds: z.array(z.string()),
+  categoryIds: z.array(z.string()),
+})
 const TemplateSchema = z
-  .object({
-    id: uuid(),
-    name: z.string(),
-    kind: z.enum(['amount_off', 'percent_off', 'free_item']),
-    amount: minor.nullable(),
-    percentBp: z.number().int().nullable(),
-    freeVariantId: uuid().nullable(),
-    freeQuantity: z.number().int().nullable(),
-    minSpend: minor,
-    productIds: z.array(z.string()),
-    variantIds: z.array(z.string()),
-    categoryIds: z.array(z.string()),
+  .object({ id: uuid(), name: z.string() })
+  .extend(CouponTermsSchema.shape)
+  .extend({
     validFrom: z.string().nullable(),
     validTo: z.string().nullable(),
     validDays: z.number().int().nullable(),
@@ -76,44 +79,13 @@ const dates = <T extends { validFrom?: string | null; validTo?: string | null }>
 const templateOut = (t: CouponTemplate): z.infer<typeof TemplateSchema> => ({
   id: t.id,
   name: t.name,
-  kind: t.kind,
-  amount: t.amount,
-  percentBp: t.percentBp,
-  freeVariantId: t.freeVariantId,
-  freeQuantity: t.freeQuantity,
-  minSpend: t.minSpend,
-  productIds: t.productIds,
-  variantIds: t.variantIds,
-  categoryIds: t.categoryIds,
+  ...couponTerms(t),
   validFrom: t.validFrom?.toISOString() ?? null,
   validTo: t.validTo?.toISOString() ?? null,
   validDays: t.validDays,
   perMemberLimit: t.perMemberLimit,
   restoreOnRefund: t.restoreOnRefund,
   active: t.active,
-})
-/** What a coupon gives and where, as it was issued (its template may have changed since: that changes no coupon out). */
-export const CouponTermsSchema = z.object({
-  kind: z.enum(['amount_off', 'percent_off', 'free_item']),
-  amount: minor.nullable(),
-  percentBp: z.number().int().nullable(),
-  freeVariantId: uuid().nullable(),
-  freeQuantity: z.number().int().nullable(),
-  minSpend: minor,
-  productIds: z.array(z.string()),
-  variantIds: z.array(z.string()),
-  categoryIds: z.array(z.string()),
-})
-export const couponTermsOut = (c: Coupon): z.infer<typeof CouponTermsSchema> => ({
-  kind: c.kind,
-  amount: c.amount,
-  percentBp: c.percentBp,
-  freeVariantId: c.freeVariantId,
-  freeQuantity: c.freeQuantity,
-  minSpend: c.minSpend,
-  productIds: c.productIds,
-  variantIds: c.variantIds,
-  categoryIds: c.categoryIds,
 })
 const CouponSchema = z
   .object({ id: uuid(), code: z.string(), templateId: uuid(), memberId: uuid().nullable(), status: z.string(), validFrom: z.string(), validTo: z.string().nullable(), source: z.string(), redeemedSaleId: uuid().nullable() })
@@ -129,7 +101,7 @@ const couponOut = (c: Coupon) => ({
   validTo: c.validTo?.toISOString() ?? null,
   source: c.source,
   redeemedSaleId: c.redeemedSaleId,
-  ...couponTermsOut(c),
+  ...couponTerms(c),
 })
 
 const t = (tag: string) => [tag]

@@ -11,7 +11,8 @@ import { getSettings } from '../../core/merchants/settings.ts'
 import { keysetPage } from '../../db/page.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page } from '../route.ts'
-import { CouponTermsSchema, couponTermsOut } from './loyalty.ts'
+import { CouponTermsSchema } from './loyalty.ts'
+import { couponTerms } from '../../core/members/coupons.ts'
 
 const tags = ['Members']
 const minor = z.number().int()
@@ -381,7 +382,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(memberCoupons, async (c) => {
     await getMember(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
     const rows = await c.var.db.select().from(coupons).where(and(eq(coupons.merchantId, c.var.principal.merchantId), eq(coupons.memberId, c.req.valid('param').id))).orderBy(desc(coupons.createdAt))
-    return c.json({ items: rows.map((r) => ({ id: r.id, code: r.code, templateId: r.templateId, status: r.status, validFrom: r.validFrom.toISOString(), validTo: r.validTo?.toISOString() ?? null, source: r.source, ...couponTermsOut(r) })) }, 200)
+    return c.json({ items: rows.map((r) => ({ id: r.id, code: r.code, templateId: r.templateId, status: r.status, validFrom: r.validFrom.toISOString(), validTo: r.validTo?.toISOString() ?? null, source: r.source, ...couponTerms(r) })) }, 200)
   })
 }
 
