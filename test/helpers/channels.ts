@@ -1,5 +1,6 @@
 // Marketplace connections for stock-sync tests: a Shopify and a WooCommerce connection of a merchant (pointed at the
 // vendor sandboxes in src/sandboxes/vendors), their location maps, and reading a level's sync state.
+import { afterEach } from 'vitest'
 import { sql } from 'drizzle-orm'
 import { createConnection } from '../../src/connectors/framework/connections.ts'
 import { connectorRegistry } from '../../src/connectors/index.ts'
@@ -7,6 +8,9 @@ import { setLocationMap } from '../../src/core/channel-stock/setup.ts'
 import type { Hub } from '../../src/runtime.ts'
 import { wechatBill, type WechatBillRow } from '../../src/sandboxes/vendors/wechatpay.ts'
 import type { Api } from './api.ts'
+import { useTestHub } from './db.ts'
+import { settleAll } from './jobs.ts'
+import { useMockServer } from './connections.ts'
 
 export const SHOP = 'tillbridge-test.myshopify.com'
 export const SHOP_TOKEN = 'shpat_0123456789abcdef0123456789abcdef'
@@ -74,4 +78,15 @@ export async function uploadWechatDay(api: Api, connectionId: string, day: strin
   const ran = await api.post('/api/v1/reconciliation/runs', { connectionId, date: day })
   if (ran.status !== 200) throw new Error(`run of ${day}: ${ran.status} ${JSON.stringify(ran.body)}`)
   return ran.body
+}
+
+/**
+ * A hub for the stock-sync tests (its public URL the one the shops' webhooks name) and an msw server for the shops'
+ * sandboxes, up for the file; the hub's clock is put back after each test. `settle` runs every job due.
+ */
+export function useStockSyncHub(poolSize = 30) {
+  const hub = useTestHub({ poolSize, config: { publicUrl: 'https://hub.tillbridge.test' } })
+  const server = useMockServer()
+  afterEach(() => hub.setNow(undefined))
+  return { hub, server, settle: () => settleAll(hub) }
 }

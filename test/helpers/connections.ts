@@ -1,6 +1,6 @@
 // Helpers shared by the connector tests: the vendor's mock server with a merchant, a connection of the connector under
 // test, the error a call is expected to fail with, and a parsed statement's lines.
-import { afterAll, beforeAll } from 'vitest'
+import { afterAll, afterEach, beforeAll } from 'vitest'
 import { setupServer, type SetupServer } from 'msw/node'
 import type { TestHub } from './db.ts'
 import { seedMerchant } from './api.ts'
@@ -10,17 +10,24 @@ import { connectorContext } from '../../src/connectors/framework/context.ts'
 import type { ParsedStatement, StatementLine } from '../../src/core/reconciliation/types.ts'
 
 /**
- * An msw server answering with `handlers` (any request they do not handle is an error), listening for the file's
- * tests, and a merchant seeded once it listens.
+ * An msw server answering with `handlers` (any request they do not handle is an error), listening for the file's tests;
+ * handlers a test adds (server.use) are gone after it.
  */
-export function useVendorServer(hub: TestHub, ...handlers: Parameters<typeof setupServer>): { server: SetupServer; readonly merchantId: string } {
+export function useMockServer(...handlers: Parameters<typeof setupServer>): SetupServer {
   const server = setupServer(...handlers)
+  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
+  afterEach(() => server.resetHandlers())
+  afterAll(() => server.close())
+  return server
+}
+
+/** useMockServer, and a merchant seeded once it listens. */
+export function useVendorServer(hub: TestHub, ...handlers: Parameters<typeof setupServer>): { server: SetupServer; readonly merchantId: string } {
+  const server = useMockServer(...handlers)
   let merchantId: string
   beforeAll(async () => {
-    server.listen({ onUnhandledFrame: 'error' })
     merchantId = (await seedMerchant(hub)).merchantId
   })
-  afterAll(() => server.close())
   return {
     server,
     get merchantId() {

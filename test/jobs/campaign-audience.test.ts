@@ -1,7 +1,7 @@
 // A campaign's audience changing while its run sends: members merged, consent withdrawn; and a campaign naming a
 // coupon template that does not exist.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
+import { useMockServer } from '../helpers/connections.ts'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
@@ -21,9 +21,7 @@ const TOKEN = 'receipt-token-audience-0123456789'
 describe('campaign runs while their audience changes', () => {
   const hub = useTestHub()
   const sim = aliyunSmsSandbox({ accessKeys: { [AK_ID]: AK_SECRET }, signNames: [SIGN], templates: { [TEMPLATE]: '${name}您好，送您优惠券${coupon}，拒收请回复R', [TEMPLATE2]: '${name}您好，新茶上市，拒收请回复R' }, clock: () => hub.clock() })
-  const server = setupServer(...sim.handlers)
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
+  useMockServer(...sim.handlers)
 
   let n = 0
   async function world(opts: { members: number; coupon?: boolean | string; rate?: number }) {

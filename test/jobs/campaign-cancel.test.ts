@@ -1,8 +1,8 @@
 // A campaign cancelled in the middle of a run: the recipients it never messaged end as not sent, the coupons issued
 // for them are void and not counted, and (Mailchimp, which emails a run only when it ends) members accepted batch by
 // batch are taken back: no email, no coupon, no sale attributed. With the simulated Alibaba Cloud SMS and Mailchimp.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { afterEach, describe, expect, it } from 'vitest'
+import { useMockServer } from '../helpers/connections.ts'
 import { http, HttpResponse } from 'msw'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
@@ -24,13 +24,8 @@ describe('a campaign cancelled mid-run', () => {
   const hub = useTestHub()
   const sms = aliyunSmsSandbox({ accessKeys: { [AK_ID]: AK_SECRET }, signNames: [SIGN], templates: { [TEMPLATE]: '${name}您好，送您优惠券${coupon}，拒收请回复R' }, clock: () => hub.clock() })
   const mail = mailchimpSandbox({ apiKey: API_KEY, listId: LIST_ID })
-  const server = setupServer(...sms.handlers, ...mail.handlers)
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterEach(() => {
-    server.resetHandlers()
-    hub.setNow(undefined)
-  })
-  afterAll(() => server.close())
+  const server = useMockServer(...sms.handlers, ...mail.handlers)
+  afterEach(() => hub.setNow(undefined))
 
   let n = 0
   async function world(channel: 'sms' | 'email', members: number, ratePerSecond: number) {

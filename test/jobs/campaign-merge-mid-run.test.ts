@@ -1,7 +1,7 @@
 // Members merged while a campaign run is under way, after one of them was already messaged: the person gets one
 // message and one campaign coupon per run, whichever of them waited and however many merges it took.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { afterEach, describe, expect, it } from 'vitest'
+import { useMockServer } from '../helpers/connections.ts'
 import { http, HttpResponse } from 'msw'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
@@ -22,13 +22,8 @@ describe('members merged in the middle of a campaign run', () => {
   const hub = useTestHub()
   const sms = aliyunSmsSandbox({ accessKeys: { [AK_ID]: AK_SECRET }, signNames: [SIGN], templates: { [TEMPLATE]: '${name}您好，送您优惠券${coupon}，拒收请回复R' }, clock: () => hub.clock() })
   const mc = mailchimpSandbox({ apiKey: MC_KEY, listId: MC_LIST })
-  const server = setupServer(...sms.handlers, ...mc.handlers)
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterEach(() => {
-    server.resetHandlers()
-    hub.setNow(undefined)
-  })
-  afterAll(() => server.close())
+  const server = useMockServer(...sms.handlers, ...mc.handlers)
+  afterEach(() => hub.setNow(undefined))
 
   let n = 0
   /** An SMS campaign with one coupon per recipient to `count` members who all consented; the numbers in `resting` are under the vendor's flow control for the first part of the run. */

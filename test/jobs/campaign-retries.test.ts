@@ -1,8 +1,8 @@
 // Campaign runs that do not go straight through, with the simulated Alibaba Cloud SMS: recipients sent again
 // (throttled per number, or refused before sending) keep one coupon, nobody is sent an empty coupon code, a batch the
 // vendor refused with a 503 is sent again (one it may have taken stays unknown), and a run cancelled while sending stops.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
+import { useMockServer } from '../helpers/connections.ts'
 import { http, HttpResponse } from 'msw'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
@@ -21,10 +21,7 @@ const TOKEN = 'receipt-token-campaign-retries-01'
 describe('campaign runs that do not go straight through', () => {
   const hub = useTestHub()
   const sim = aliyunSmsSandbox({ accessKeys: { [AK_ID]: AK_SECRET }, signNames: [SIGN], templates: { [TEMPLATE]: '${name}您好，送您优惠券${coupon}，拒收请回复R', [PLAIN]: '${name}您好，新茶上市，拒收请回复R' }, clock: () => hub.clock() })
-  const server = setupServer(...sim.handlers)
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterEach(() => server.resetHandlers())
-  afterAll(() => server.close())
+  const server = useMockServer(...sim.handlers)
 
   let n = 0
   async function world(opts: { members: number; coupon?: boolean; ratePerSecond?: number; perMemberLimit?: number }) {

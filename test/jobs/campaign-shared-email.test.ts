@@ -1,7 +1,7 @@
 // Members sharing one email address (a family, a shop's own address): Mailchimp keeps one list member per address and
 // emails it once, so a run delivers to one of them; the others are skipped as a duplicate address, with no coupon.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
+import { useMockServer } from '../helpers/connections.ts'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
@@ -14,10 +14,7 @@ const LIST_ID = 'd9e8f7a6b5'
 describe('members sharing one email address in a campaign run', () => {
   const hub = useTestHub()
   const sim = mailchimpSandbox({ apiKey: API_KEY, listId: LIST_ID })
-  const server = setupServer(...sim.handlers)
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterEach(() => server.resetHandlers())
-  afterAll(() => server.close())
+  useMockServer(...sim.handlers)
 
   let seq = 0
   async function world(emails: string[], ratePerSecond: number) {

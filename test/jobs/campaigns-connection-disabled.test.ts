@@ -1,7 +1,7 @@
 // A campaign's connection switched off: nothing goes out through it (a run already queued waits, a new one is
 // refused), and once it is on again the queued run goes on.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
+import { useMockServer } from '../helpers/connections.ts'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { seedStore } from '../helpers/pos.ts'
@@ -19,9 +19,7 @@ const TEMPLATE = 'SMS_480000001'
 describe('a disabled campaign connection sends nothing', () => {
   const hub = useTestHub()
   const sim = aliyunSmsSandbox({ accessKeys: { [AK_ID]: AK_SECRET }, signNames: [SIGN], templates: { [TEMPLATE]: '${name}您好' }, clock: () => hub.clock() })
-  const server = setupServer(...sim.handlers)
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
+  useMockServer(...sim.handlers)
 
   it('a send queued before the connection was disabled does not reach the vendor', async () => {
     const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })

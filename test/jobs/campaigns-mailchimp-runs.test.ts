@@ -1,7 +1,7 @@
 // Mailchimp sends a run as a whole when it ends (finish): the members accepted batch by batch get the email only then.
 // A run whose finish failed sends it on the job's retry; a member who withdrew consent in between is taken back.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
+import { useMockServer } from '../helpers/connections.ts'
 import { http, HttpResponse } from 'msw'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
@@ -14,10 +14,7 @@ const LIST_ID = 'b7c3e91f2a'
 describe('Mailchimp campaign runs', () => {
   const hub = useTestHub()
   const sim = mailchimpSandbox({ apiKey: API_KEY, listId: LIST_ID })
-  const server = setupServer(...sim.handlers)
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterEach(() => server.resetHandlers())
-  afterAll(() => server.close())
+  const server = useMockServer(...sim.handlers)
 
   async function world(n: number, ratePerSecond: number, opts: { coupon?: boolean } = {}) {
     const m = await seedMerchant(hub, { timeZone: 'Asia/Shanghai' })

@@ -1,8 +1,8 @@
 // A campaign end to end: members with and without consent, a segment, an SMS campaign with a coupon through the
 // Alibaba Cloud SMS sandbox, quiet hours, throttling, a crash mid-batch, receipts and STOP replies as webhooks, and
 // the results with attributed revenue.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
+import { useMockServer } from '../helpers/connections.ts'
 import { sql } from 'drizzle-orm'
 import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
@@ -24,9 +24,7 @@ describe('campaign sends through Alibaba Cloud SMS', () => {
   const hub = useTestHub()
   // The vendor's clock is the hub's, so a test that moves the hub's time moves Aliyun's too (signatures carry it).
   const sim = aliyunSmsSandbox({ accessKeys: { [AK_ID]: AK_SECRET }, signNames: [SIGN], templates: { [TEMPLATE]: '${name}您好，送您优惠券${coupon}，拒收请回复R' }, clock: () => hub.clock() })
-  const server = setupServer(...sim.handlers)
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
+  useMockServer(...sim.handlers)
 
   let n = 0
   async function world(opts: { members: number; noConsent?: number; optedOutAtVendor?: number; invalid?: number }) {

@@ -1,13 +1,11 @@
 // The audit against orders the hub has not seen yet (a lost webhook, a webhook still on its way): what the shop
 // shows for them is not drift, and the audit never puts their units back on the shop.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { http } from 'msw'
-import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { drainJobs, settleAll } from '../helpers/jobs.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
-import { createShopifyConnection, createWooConnection, mapLocations, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
+import { createShopifyConnection, createWooConnection, mapLocations, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel, useStockSyncHub, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
 import { shopifySandbox } from '../../src/sandboxes/vendors/shopify.ts'
 import { wooSandbox } from '../../src/sandboxes/vendors/woocommerce.ts'
 import { taobaoSandbox, TOP_SANDBOX_GATEWAY } from '../../src/sandboxes/vendors/taobao.ts'
@@ -16,11 +14,7 @@ import { connectorRegistry } from '../../src/connectors/index.ts'
 import { listings, push, recover, syncListings } from '../../src/jobs/stock-sync.ts'
 
 describe('the stock audit and orders not seen yet', () => {
-  const hub = useTestHub({ poolSize: 30, config: { publicUrl: 'https://hub.tillbridge.test' } })
-  const server = setupServer()
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
-  afterEach(() => hub.setNow(undefined))
+  const { hub, server } = useStockSyncHub()
 
   async function shop(stock = 10) {
     const m = await seedMerchant(hub)

@@ -1,22 +1,15 @@
 // A product archived, or a variant taken off the shelf, is not for sale at the till: the shops it is listed in are
 // pushed 0 for it (the listing stays bound, so an order placed before the push still holds its units), and the stock
 // figure comes back when it is on sale again.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
-import { useTestHub } from '../helpers/db.ts'
+import { describe, expect, it } from 'vitest'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { settleAll } from '../helpers/jobs.ts'
 import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
-import { createWooConnection, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
+import { createWooConnection, stockLevel, useStockSyncHub, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
 import { wooSandbox } from '../../src/sandboxes/vendors/woocommerce.ts'
 import { syncListings } from '../../src/jobs/stock-sync.ts'
 
 describe('stock sync of what is not for sale', () => {
-  const hub = useTestHub({ poolSize: 30, config: { publicUrl: 'https://hub.tillbridge.test' } })
-  const server = setupServer()
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
-  const settle = () => settleAll(hub)
+  const { hub, server, settle } = useStockSyncHub()
 
   async function world() {
     const m = await seedMerchant(hub)

@@ -1,22 +1,14 @@
 // Shopify's inventory_levels/update deliveries come in any order and late (retries over hours, the original payload
 // each time): a delivery older than what the hub already knows of a level does not undo it.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
-import { useTestHub } from '../helpers/db.ts'
+import { describe, expect, it } from 'vitest'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { settleAll } from '../helpers/jobs.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
-import { channelLevel, createShopifyConnection, SHOP, SHOP_SECRET, SHOP_TOKEN } from '../helpers/channels.ts'
+import { channelLevel, createShopifyConnection, SHOP, SHOP_SECRET, SHOP_TOKEN, useStockSyncHub } from '../helpers/channels.ts'
 import { shopifySandbox, type WebhookDelivery } from '../../src/sandboxes/vendors/shopify.ts'
 import { syncListings } from '../../src/jobs/stock-sync.ts'
 
 describe('Shopify level events delivered late', () => {
-  const hub = useTestHub({ poolSize: 30, config: { publicUrl: 'https://hub.tillbridge.test' } })
-  const server = setupServer()
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
-  afterEach(() => hub.setNow(undefined))
-  const settle = () => settleAll(hub)
+  const { hub, server, settle } = useStockSyncHub()
 
   async function world(stock = 10) {
     const m = await seedMerchant(hub)

@@ -1,22 +1,15 @@
 // An order Shopify splits over two of its locations (a fulfillment order for each): every line is held, and taken
 // when it ships, at the store feeding the location that ships it, and only that location's figure is believed lower.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
-import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { settleAll } from '../helpers/jobs.ts'
 import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
-import { createShopifyConnection, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel } from '../helpers/channels.ts'
+import { createShopifyConnection, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel, useStockSyncHub } from '../helpers/channels.ts'
 import { shopifySandbox, type WebhookDelivery } from '../../src/sandboxes/vendors/shopify.ts'
 import { pollOrders, syncListings } from '../../src/jobs/stock-sync.ts'
 
 describe('Shopify orders split over two locations', () => {
-  const hub = useTestHub({ poolSize: 30, config: { publicUrl: 'https://hub.tillbridge.test' } })
-  const server = setupServer()
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
-  const settle = () => settleAll(hub)
+  const { hub, server, settle } = useStockSyncHub()
 
   /**
    * Store A feeds Shopify location 1, store B location 2. X is stocked at A only; Y at both, as `y` says (Shopify

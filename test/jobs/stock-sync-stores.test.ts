@@ -1,22 +1,14 @@
 // Two stores feeding one WooCommerce location: an online order's goods leave a store that has them, and the shop is
 // pushed our figure whatever the map became while the order was held.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
-import { useTestHub } from '../helpers/db.ts'
+import { describe, expect, it } from 'vitest'
 import { createApi, seedMerchant } from '../helpers/api.ts'
-import { settleAll } from '../helpers/jobs.ts'
 import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
-import { createWooConnection, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
+import { createWooConnection, stockLevel, useStockSyncHub, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
 import { wooSandbox } from '../../src/sandboxes/vendors/woocommerce.ts'
 import { pollOrders, syncListings } from '../../src/jobs/stock-sync.ts'
 
 describe('two stores feeding one WooCommerce shop', () => {
-  const hub = useTestHub({ poolSize: 30, config: { publicUrl: 'https://hub.tillbridge.test' } })
-  const server = setupServer()
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
-  afterEach(() => hub.setNow(undefined))
-  const settle = () => settleAll(hub)
+  const { hub, server, settle } = useStockSyncHub()
 
   async function world(stockA: number, stockB: number) {
     const m = await seedMerchant(hub)

@@ -1,26 +1,20 @@
 // WooCommerce lists products by page number: a product trashed or deleted on a page the audit already read pulls the
 // next one onto that page, and the pass never sees it. Such a listing is read by itself before it is taken for gone,
 // so it keeps its binding (and a web order for it holds our stock); one really gone from the shop is still gone.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { http } from 'msw'
 import { sql } from 'drizzle-orm'
-import { useTestHub } from '../helpers/db.ts'
 import { seedMerchant } from '../helpers/api.ts'
 import { settleAll } from '../helpers/jobs.ts'
 import { seedProduct, seedStore } from '../helpers/pos.ts'
-import { createWooConnection, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
+import { createWooConnection, stockLevel, useStockSyncHub, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
 import { wooSandbox } from '../../src/sandboxes/vendors/woocommerce.ts'
 import { pollOrders, syncListings } from '../../src/jobs/stock-sync.ts'
 
 const BASE = `${WOO_SITE}/wp-json/wc/v3`
 
 describe('WooCommerce audit while the product list shifts', () => {
-  const hub = useTestHub({ poolSize: 20, config: { publicUrl: 'https://hub.tillbridge.test' } })
-  const server = setupServer()
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
-  afterEach(() => hub.setNow(undefined))
+  const { hub, server } = useStockSyncHub(20)
 
   /** A shop whose product list runs `beforePage2` once, as page 2 of a listing pass is asked for. */
   async function shop() {

@@ -1,14 +1,12 @@
 // The WooCommerce order poll as the backstop for lost webhooks: a crowded second read whole while the shop changes
 // orders under the paging, and orders moved to the trash (which WooCommerce's `any` status leaves out) given back.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { http } from 'msw'
 import { sql } from 'drizzle-orm'
-import { useTestHub } from '../helpers/db.ts'
 import { seedMerchant } from '../helpers/api.ts'
 import { settleAll } from '../helpers/jobs.ts'
 import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
-import { createWooConnection, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
+import { createWooConnection, stockLevel, useStockSyncHub, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
 import { wooSandbox } from '../../src/sandboxes/vendors/woocommerce.ts'
 import { commitBatch } from '../../src/connectors/framework/sync-state.ts'
 import { pollOrders, syncListings } from '../../src/jobs/stock-sync.ts'
@@ -16,11 +14,7 @@ import { pollOrders, syncListings } from '../../src/jobs/stock-sync.ts'
 const BASE = `${WOO_SITE}/wp-json/wc/v3`
 
 describe('WooCommerce order poll', () => {
-  const hub = useTestHub({ poolSize: 20, config: { publicUrl: 'https://hub.tillbridge.test' } })
-  const server = setupServer()
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
-  afterEach(() => hub.setNow(undefined))
+  const { hub, server } = useStockSyncHub(20)
 
   /** A shop with one product we stock 1000 of, imported at `at`, the order checkpoint at `at`; `onList` sees every order list request. */
   async function shop(at: Date, onList: (url: URL) => void = () => {}) {

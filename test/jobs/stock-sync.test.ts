@@ -1,13 +1,11 @@
 // The stock sync end to end: a store's till and stock, a Shopify and a WooCommerce shop (msw sandboxes speaking
 // their real APIs), the hub's API, webhook endpoint and jobs.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { setupServer } from 'msw/node'
+import { describe, expect, it } from 'vitest'
 import { sql } from 'drizzle-orm'
-import { useTestHub } from '../helpers/db.ts'
 import { createApi, seedMerchant } from '../helpers/api.ts'
 import { drainJobs, makeDue, queuedJobs, settleAll } from '../helpers/jobs.ts'
 import { ledgerMismatches, seedProduct, seedStore } from '../helpers/pos.ts'
-import { channelLevel, mapLocations, createShopifyConnection, createWooConnection, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
+import { channelLevel, createShopifyConnection, createWooConnection, mapLocations, SHOP, SHOP_SECRET, SHOP_TOKEN, stockLevel, useStockSyncHub, WOO_HOOK_SECRET, WOO_KEY, WOO_SECRET, WOO_SITE } from '../helpers/channels.ts'
 import { shopifySandbox } from '../../src/sandboxes/vendors/shopify.ts'
 import { wooSandbox } from '../../src/sandboxes/vendors/woocommerce.ts'
 import { taobaoSandbox, TOP_SANDBOX_GATEWAY } from '../../src/sandboxes/vendors/taobao.ts'
@@ -17,12 +15,7 @@ import { pollOrders, syncListings } from '../../src/jobs/stock-sync.ts'
 import { commitBatch } from '../../src/connectors/framework/sync-state.ts'
 
 describe('stock sync with Shopify, WooCommerce and Tmall', () => {
-  const hub = useTestHub({ poolSize: 30, config: { publicUrl: 'https://hub.tillbridge.test' } })
-  const server = setupServer()
-  beforeAll(() => server.listen({ onUnhandledFrame: 'error' }))
-  afterAll(() => server.close())
-  afterEach(() => hub.setNow(undefined))
-
+  const { hub, server } = useStockSyncHub()
   const settle = (rounds?: number) => settleAll(hub, rounds)
 
   async function world(opts: { skus?: { sku: string; stock: number; remote?: number; barcode?: string }[] } = {}) {

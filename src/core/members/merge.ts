@@ -26,6 +26,8 @@ export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: stri
   if (target.status !== 'active' || source.status !== 'active') throw conflict('member_merged', 'both members must be active')
 
   const base = { merchantId: actor.merchantId, actorId: actor.id }
+  const at = input.now ?? new Date()
+  const { loyalty, timeZone } = await getSettings(tx, actor.merchantId)
   if (source.pointsBalance > 0 || source.pointsDebt > 0) {
     await tx.insert(pointsLedger).values([
       { ...base, memberId: source.id, kind: 'merge_out', delta: -source.pointsBalance, balanceAfter: 0, note: `merged into ${target.cardNo}` },
@@ -34,8 +36,7 @@ export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: stri
     await tx.update(pointsLots).set({ memberId: target.id }).where(eq(pointsLots.memberId, source.id))
   }
   if (source.storedPrincipal > 0 || source.storedBonus > 0) {
-    const at = input.now ?? new Date()
-    const moved = { ...base, at, businessDate: businessDate(at, (await getSettings(tx, actor.merchantId)).timeZone) }
+    const moved = { ...base, at, businessDate: businessDate(at, timeZone) }
     await tx.insert(storedValueLedger).values([
       { ...moved, memberId: source.id, kind: 'merge_out', principalDelta: -source.storedPrincipal, bonusDelta: -source.storedBonus, principalAfter: 0, bonusAfter: 0, note: `merged into ${target.cardNo}` },
       {
@@ -74,7 +75,7 @@ export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: stri
     .where(eq(members.id, source.id))
   // A debt of either, with a balance of the other, is paid as a refund now would take it.
   // Only with points still valid at the merge's time: lots past their last valid day expire first.
-  await settleDebtFromBalance(tx, { actor, memberId: target.id, note: `points owed, paid on merging ${source.cardNo}`, at: input.now ?? new Date() })
+  await settleDebtFromBalance(tx, { actor, memberId: target.id, note: `points owed, paid on merging ${source.cardNo}`, at })
   // Members merged into the source before now point at the target: one step from any merged member to the one that
   // stands (campaign attribution follows it).
   await tx.update(members).set({ mergedInto: target.id }).where(and(eq(members.merchantId, actor.merchantId), eq(members.mergedInto, source.id)))
@@ -99,8 +100,7 @@ export async function mergeMembers(tx: Tx, actor: Actor, input: { targetId: stri
     target.id,
     carried.map((c) => ({ channel: c.channel as ConsentChannel, granted: c.granted, source: 'merge', evidence: `latest consent of merged member ${source.cardNo} (${c.at.toISOString()})` })),
   )
-  const { loyalty } = await getSettings(tx, actor.merchantId)
-  await reviewTier(tx, actor, target.id, { windowDays: loyalty.tierWindowDays, now: input.now ?? new Date(), reason: 'merge', allowDowngrade: false })
+  await reviewTier(tx, actor, target.id, { windowDays: loyalty.tierWindowDays, now: at, reason: 'merge', allowDowngrade: false })
   await recordAudit(tx, actor, {
     action: 'member.merged',
     entityType: 'member',

@@ -1,14 +1,14 @@
 // Members: register, look up (phone, card, QR), change, consent, merge; their points, stored value and coupons.
 import { z, type OpenAPIHono } from '@hono/zod-openapi'
 import { RowCursor, uuid } from '../schemas.ts'
-import { and, asc, desc, eq, lt } from 'drizzle-orm'
+import { and, desc, eq } from 'drizzle-orm'
 import { consentHistory, getMember, listMembers, lookupMember, memberQr, registerMember, updateMember, type Member } from '../../core/members/members.ts'
 import { mergeMembers } from '../../core/members/merge.ts'
 import { adjustPoints } from '../../core/members/points.ts'
 import { adjustStoredValue, refundTopup, topUp } from '../../core/members/stored-value.ts'
-import { coupons, pointsLedger, pointsLots, storedValueLedger, tiers } from '../../core/members/schema.ts'
+import { coupons, pointsLedger, storedValueLedger, tiers } from '../../core/members/schema.ts'
 import { getSettings } from '../../core/merchants/settings.ts'
-import { keysetPage } from '../../db/page.ts'
+import { ledgerPage, openLots } from '../../core/members/ledgers.ts'
 import type { AppEnv } from '../env.ts'
 import { defineRoute, IdParam, json, jsonBody, page } from '../route.ts'
 import { CouponTermsSchema } from './loyalty.ts'
@@ -297,23 +297,13 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(points, async (c) => {
     const id = c.req.valid('param').id
     const m = await getMember(c.var.db, c.var.principal.merchantId, id)
-    const lots = await c.var.db.select({ remaining: pointsLots.remaining, expiresAt: pointsLots.expiresAt }).from(pointsLots).where(eq(pointsLots.memberId, id)).orderBy(asc(pointsLots.expiresAt), asc(pointsLots.ledgerId))
-    const q = c.req.valid('query')
-    const { items: ledger, nextCursor } = keysetPage(
-      await c.var.db
-        .select()
-        .from(pointsLedger)
-        .where(and(eq(pointsLedger.merchantId, m.merchantId), eq(pointsLedger.memberId, id), q.cursor ? lt(pointsLedger.id, Number(q.cursor)) : undefined))
-        .orderBy(desc(pointsLedger.id))
-        .limit(q.limit + 1),
-      q.limit,
-      (l) => l.id,
-    )
+    const lots = await openLots(c.var.db, id)
+    const { items: ledger, nextCursor } = await ledgerPage(c.var.db, pointsLedger, m, c.req.valid('query'))
     return c.json(
       {
         balance: m.pointsBalance,
         owed: m.pointsDebt,
-        lots: lots.filter((l) => l.remaining > 0),
+        lots,
         nextCursor,
         ledger: ledger.map((l) => ({ id: l.id, kind: l.kind, delta: l.delta, balanceAfter: l.balanceAfter, saleId: l.saleId, refundId: l.refundId, expiresAt: l.expiresAt, note: l.note, at: l.at.toISOString() })),
       },
@@ -329,19 +319,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return c.json(await withTier(c.var.db, await getMember(c.var.db, c.var.principal.merchantId, id)), 200)
   })
   app.openapi(storedValue, async (c) => {
-    const id = c.req.valid('param').id
-    const m = await getMember(c.var.db, c.var.principal.merchantId, id)
-    const q = c.req.valid('query')
-    const { items: ledger, nextCursor } = keysetPage(
-      await c.var.db
-        .select()
-        .from(storedValueLedger)
-        .where(and(eq(storedValueLedger.merchantId, m.merchantId), eq(storedValueLedger.memberId, id), q.cursor ? lt(storedValueLedger.id, Number(q.cursor)) : undefined))
-        .orderBy(desc(storedValueLedger.id))
-        .limit(q.limit + 1),
-      q.limit,
-      (l) => l.id,
-    )
+    const m = await getMember(c.var.db, c.var.principal.merchantId, c.req.valid('param').id)
+    const { items: ledger, nextCursor } = await ledgerPage(c.var.db, storedValueLedger, m, c.req.valid('query'))
     return c.json(
       {
         principal: m.storedPrincipal,
